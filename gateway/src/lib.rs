@@ -1,0 +1,3 @@
+//! Order management, FIX session layer, smart order routing and TCP transport.
+#![no_std]
+#![deny(unsafe_code)]

@@ -1,0 +1,3 @@
+//! Pre-trade risk checks and the kill switch.
+#![no_std]
+#![deny(unsafe_code)]

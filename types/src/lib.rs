@@ -1,0 +1,269 @@
+//! Domain types shared by every stage of the pipeline.
+//!
+//! Everything on the order path is an integer: prices are fixed point with
+//! four implied decimals (ITCH `price4`), quantities are whole shares. These
+//! types carry no behaviour beyond arithmetic that cannot lose precision, so
+//! that the feed, the book, the strategies, risk and the gateway agree on the
+//! meaning of every number without conversions.
+#![no_std]
+#![deny(unsafe_code)]
+
+use core::fmt;
+
+/// A price in units of 1/10,000 of the quote currency (ITCH `price4`).
+///
+/// Signed so that differences (spreads, collars, PnL per share) stay in the
+/// same type; ITCH prices are unsigned 32-bit and always fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Price(pub i64);
+
+impl Price {
+    /// Number of price units in one currency unit.
+    pub const SCALE: i64 = 10_000;
+    pub const ZERO: Price = Price(0);
+    /// Largest price ITCH can carry (`u32::MAX` price4 units).
+    pub const ITCH_MAX: Price = Price(u32::MAX as i64);
+
+    /// A price from an ITCH `price4` field.
+    pub const fn from_price4(raw: u32) -> Price {
+        Price(raw as i64)
+    }
+
+    /// Whole currency units and 1/10,000ths, e.g. `Price::new(12, 3400)` is 12.34.
+    pub const fn new(units: i64, ten_thousandths: i64) -> Price {
+        Price(units * Self::SCALE + ten_thousandths)
+    }
+
+    pub const fn raw(self) -> i64 {
+        self.0
+    }
+
+    /// Value of `qty` shares at this price, in price4 units (cannot overflow
+    /// for any ITCH price and any `u32` quantity).
+    pub const fn notional(self, qty: u32) -> i128 {
+        self.0 as i128 * qty as i128
+    }
+
+    pub const fn checked_add(self, rhs: Price) -> Option<Price> {
+        match self.0.checked_add(rhs.0) {
+            Some(v) => Some(Price(v)),
+            None => None,
+        }
+    }
+
+    pub const fn checked_sub(self, rhs: Price) -> Option<Price> {
+        match self.0.checked_sub(rhs.0) {
+            Some(v) => Some(Price(v)),
+            None => None,
+        }
+    }
+}
+
+impl fmt::Display for Price {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let scale = Self::SCALE as u64;
+        write!(f, "{sign}{}.{:04}", abs / scale, abs % scale)
+    }
+}
+
+/// Side of an order or a trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Side {
+    Buy,
+    Sell,
+}
+
+impl Side {
+    pub const fn opposite(self) -> Side {
+        match self {
+            Side::Buy => Side::Sell,
+            Side::Sell => Side::Buy,
+        }
+    }
+
+    /// +1 for buys, -1 for sells: the sign of the position change a fill causes.
+    pub const fn sign(self) -> i64 {
+        match self {
+            Side::Buy => 1,
+            Side::Sell => -1,
+        }
+    }
+
+    /// ITCH buy/sell indicator: `B` or `S`.
+    pub const fn from_itch(byte: u8) -> Option<Side> {
+        match byte {
+            b'B' => Some(Side::Buy),
+            b'S' => Some(Side::Sell),
+            _ => None,
+        }
+    }
+
+    pub const fn to_itch(self) -> u8 {
+        match self {
+            Side::Buy => b'B',
+            Side::Sell => b'S',
+        }
+    }
+
+    /// True when `a` is a better (more aggressive) price than `b` for this side.
+    pub fn is_better(self, a: Price, b: Price) -> bool {
+        match self {
+            Side::Buy => a > b,
+            Side::Sell => a < b,
+        }
+    }
+}
+
+/// ITCH stock locate code: the per-day index of an instrument (1..=65535).
+pub type StockLocate = u16;
+
+/// An eight-byte, space-padded, left-justified instrument symbol as it appears
+/// in ITCH and FIX.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Symbol(pub [u8; 8]);
+
+impl Symbol {
+    /// Builds a symbol from text, padding with spaces; `None` when longer than 8 bytes.
+    pub fn new(text: &str) -> Option<Symbol> {
+        let bytes = text.as_bytes();
+        if bytes.len() > 8 {
+            return None;
+        }
+        let mut out = [b' '; 8];
+        out[..bytes.len()].copy_from_slice(bytes);
+        Some(Symbol(out))
+    }
+
+    /// The symbol without its padding.
+    pub fn as_bytes(&self) -> &[u8] {
+        let end = self.0.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+        &self.0[..end]
+    }
+
+    /// The symbol as text; non-UTF-8 bytes (never valid in ITCH) give `"?"`.
+    pub fn as_str(&self) -> &str {
+        core::str::from_utf8(self.as_bytes()).unwrap_or("?")
+    }
+}
+
+impl fmt::Debug for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Symbol({:?})", self.as_str())
+    }
+}
+
+impl fmt::Display for Symbol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which strategy instance owns an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct StrategyId(pub u16);
+
+/// Which trading venue (one FIX session each) an order goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct VenueId(pub u8);
+
+/// Our own order identifier, unique across restarts (see the OMS for the scheme).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct OrderId(pub u64);
+
+/// Nanoseconds on the appliance's monotonic clock (TSC-derived on bare metal,
+/// taken from the input's timestamps in replay).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Nanos(pub u64);
+
+impl Nanos {
+    pub const fn saturating_sub(self, earlier: Nanos) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// How long an order stays in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TimeInForce {
+    Day,
+    ImmediateOrCancel,
+    /// Rejected by the venue rather than executed against resting liquidity.
+    PostOnly,
+}
+
+/// What a strategy wants done. Intents pass through risk and the router before
+/// they become orders; nothing reaches a venue any other way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderIntent {
+    New {
+        strategy: StrategyId,
+        locate: StockLocate,
+        symbol: Symbol,
+        side: Side,
+        price: Price,
+        qty: u32,
+        tif: TimeInForce,
+    },
+    Cancel {
+        strategy: StrategyId,
+        order: OrderId,
+    },
+    Replace {
+        strategy: StrategyId,
+        order: OrderId,
+        price: Price,
+        qty: u32,
+    },
+}
+
+impl OrderIntent {
+    pub const fn strategy(&self) -> StrategyId {
+        match self {
+            OrderIntent::New { strategy, .. }
+            | OrderIntent::Cancel { strategy, .. }
+            | OrderIntent::Replace { strategy, .. } => *strategy,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::string::ToString;
+
+    #[test]
+    fn price_formats_with_four_decimals() {
+        assert_eq!(Price::new(12, 3400).to_string(), "12.3400");
+        assert_eq!(Price(-5).to_string(), "-0.0005");
+        assert_eq!(Price::from_price4(u32::MAX).to_string(), "429496.7295");
+    }
+
+    #[test]
+    fn notional_of_extremes_does_not_overflow() {
+        assert_eq!(
+            Price::ITCH_MAX.notional(u32::MAX),
+            u32::MAX as i128 * u32::MAX as i128
+        );
+    }
+
+    #[test]
+    fn symbol_pads_and_trims() {
+        let s = Symbol::new("AAPL").unwrap();
+        assert_eq!(&s.0, b"AAPL    ");
+        assert_eq!(s.as_str(), "AAPL");
+        assert!(Symbol::new("TOOLONGSYM").is_none());
+        assert_eq!(Symbol([b' '; 8]).as_str(), "");
+    }
+
+    #[test]
+    fn side_helpers() {
+        assert_eq!(Side::from_itch(b'B'), Some(Side::Buy));
+        assert_eq!(Side::from_itch(b'X'), None);
+        assert!(Side::Buy.is_better(Price(2), Price(1)));
+        assert!(Side::Sell.is_better(Price(1), Price(2)));
+        assert_eq!(Side::Sell.sign(), -1);
+        assert_eq!(Side::Buy.opposite(), Side::Sell);
+    }
+}
