@@ -227,6 +227,162 @@ impl OrderIntent {
     }
 }
 
+/// One aggregated price level of a book side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Level {
+    pub price: Price,
+    /// Total displayed shares at this price.
+    pub qty: u64,
+    /// Number of orders resting at this price.
+    pub orders: u32,
+}
+
+/// Best bid and offer of one instrument; `None` for an empty side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bbo {
+    pub bid: Option<Level>,
+    pub ask: Option<Level>,
+}
+
+impl Bbo {
+    /// Mid price in price4 units, rounded down; `None` unless both sides exist.
+    pub fn mid(&self) -> Option<Price> {
+        match (self.bid, self.ask) {
+            (Some(b), Some(a)) => Some(Price((b.price.0 + a.price.0).div_euclid(2))),
+            _ => None,
+        }
+    }
+
+    /// Ask minus bid; negative when the book is crossed.
+    pub fn spread(&self) -> Option<Price> {
+        match (self.bid, self.ask) {
+            (Some(b), Some(a)) => Some(Price(a.price.0 - b.price.0)),
+            _ => None,
+        }
+    }
+}
+
+/// Trading state of an instrument as the venue reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TradingState {
+    Trading,
+    Halted,
+    Paused,
+    QuotationOnly,
+}
+
+/// What the book tells strategies after applying a market-data message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BookEvent {
+    /// Best bid or offer changed (price or size).
+    Bbo {
+        locate: StockLocate,
+        bbo: Bbo,
+        ts: Nanos,
+    },
+    /// A level's aggregate changed; `qty == 0` means the level is gone.
+    Level {
+        locate: StockLocate,
+        side: Side,
+        level: Level,
+        ts: Nanos,
+    },
+    /// A print: executions of resting orders and non-displayed trades.
+    /// `resting_side` is the side of the order that was resting, when known.
+    Trade {
+        locate: StockLocate,
+        price: Price,
+        qty: u32,
+        resting_side: Option<Side>,
+        ts: Nanos,
+    },
+    /// Halts, pauses and resumptions.
+    State {
+        locate: StockLocate,
+        state: TradingState,
+        ts: Nanos,
+    },
+}
+
+impl BookEvent {
+    pub const fn locate(&self) -> StockLocate {
+        match self {
+            BookEvent::Bbo { locate, .. }
+            | BookEvent::Level { locate, .. }
+            | BookEvent::Trade { locate, .. }
+            | BookEvent::State { locate, .. } => *locate,
+        }
+    }
+}
+
+/// Read access to aggregated depth, implemented by the book and by test fixtures.
+pub trait DepthView {
+    fn bbo(&self, locate: StockLocate) -> Bbo;
+    /// Fills `out` with the best levels of `side`, best first; returns how many.
+    fn depth(&self, locate: StockLocate, side: Side, out: &mut [Level]) -> usize;
+}
+
+/// Why pre-trade risk (or the gateway) refused an intent. Every rejection is
+/// counted under its reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum RejectReason {
+    KillSwitch = 1,
+    MaxOrderQty,
+    MaxNotional,
+    PriceCollar,
+    NoReferencePrice,
+    SymbolPositionLimit,
+    GrossPositionLimit,
+    NetPositionLimit,
+    CreditLimit,
+    DuplicateOrder,
+    RestrictedSymbol,
+    OrderRateThrottle,
+    CancelRateThrottle,
+    MaxOpenOrders,
+    SelfMatch,
+    UnknownOrder,
+    NoVenue,
+    VenueReject,
+    InvalidOrder,
+}
+
+/// What the OMS tells the strategy that owns an order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderEvent {
+    Accepted {
+        strategy: StrategyId,
+        order: OrderId,
+    },
+    Filled {
+        strategy: StrategyId,
+        order: OrderId,
+        locate: StockLocate,
+        side: Side,
+        price: Price,
+        qty: u32,
+        /// Shares still open on the order after this fill.
+        leaves: u32,
+    },
+    Replaced {
+        strategy: StrategyId,
+        order: OrderId,
+        price: Price,
+        qty: u32,
+    },
+    Canceled {
+        strategy: StrategyId,
+        order: OrderId,
+    },
+    /// `order` is `None` when risk refused an intent before it became an order.
+    Rejected {
+        strategy: StrategyId,
+        order: Option<OrderId>,
+        reason: RejectReason,
+    },
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -255,6 +411,31 @@ mod tests {
         assert_eq!(s.as_str(), "AAPL");
         assert!(Symbol::new("TOOLONGSYM").is_none());
         assert_eq!(Symbol([b' '; 8]).as_str(), "");
+    }
+
+    #[test]
+    fn bbo_mid_and_spread() {
+        let lvl = |p| {
+            Some(Level {
+                price: Price(p),
+                qty: 100,
+                orders: 1,
+            })
+        };
+        let bbo = Bbo {
+            bid: lvl(100),
+            ask: lvl(103),
+        };
+        assert_eq!(bbo.mid(), Some(Price(101)));
+        assert_eq!(bbo.spread(), Some(Price(3)));
+        assert_eq!(
+            Bbo {
+                bid: lvl(100),
+                ask: None
+            }
+            .mid(),
+            None
+        );
     }
 
     #[test]
