@@ -7,8 +7,11 @@
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]
 
+pub mod acpi;
 pub mod bootinfo;
+pub mod dma;
 pub mod memory;
+pub mod pci;
 pub mod sync;
 pub mod time;
 
