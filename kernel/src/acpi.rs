@@ -91,9 +91,10 @@ impl From<acpi::AcpiError> for AcpiError {
         };
         match e {
             E::TableMissing(acpi::sdt::Signature::MADT) => AcpiError::NoMadt,
-            E::NoValidRsdp | E::RsdpIncorrectSignature | E::RsdpInvalidOemId | E::RsdpInvalidChecksum => {
-                AcpiError::InvalidRsdp
-            }
+            E::NoValidRsdp
+            | E::RsdpIncorrectSignature
+            | E::RsdpInvalidOemId
+            | E::RsdpInvalidChecksum => AcpiError::InvalidRsdp,
             E::SdtInvalidSignature(s)
             | E::SdtInvalidOemId(s)
             | E::SdtInvalidTableId(s)
@@ -125,12 +126,18 @@ impl IdentityHandler {
     }
 
     fn covers(&self, start: usize, size: usize) -> bool {
-        start.checked_add(size).is_some_and(|end| self.readable.start <= start && end <= self.readable.end)
+        start
+            .checked_add(size)
+            .is_some_and(|end| self.readable.start <= start && end <= self.readable.end)
     }
 }
 
 impl AcpiHandler for IdentityHandler {
-    unsafe fn map_physical_region<T>(&self, physical_address: usize, size: usize) -> PhysicalMapping<Self, T> {
+    unsafe fn map_physical_region<T>(
+        &self,
+        physical_address: usize,
+        size: usize,
+    ) -> PhysicalMapping<Self, T> {
         let (virt, size) = if self.covers(physical_address, size) && physical_address != 0 {
             (physical_address as *mut T, size)
         } else {
@@ -177,7 +184,11 @@ pub fn parse(handler: IdentityHandler, rsdp: u64) -> Result<AcpiInfo, AcpiError>
                 .is_ok(),
             MadtEntry::LocalX2Apic(e) => info
                 .cpus
-                .push(Cpu { processor_uid: e.processor_uid, apic_id: e.x2apic_id, enabled: { e.flags } & 1 != 0 })
+                .push(Cpu {
+                    processor_uid: e.processor_uid,
+                    apic_id: e.x2apic_id,
+                    enabled: { e.flags } & 1 != 0,
+                })
                 .is_ok(),
             MadtEntry::IoApic(e) => info
                 .io_apics
@@ -318,16 +329,42 @@ mod tests {
     #[test]
     fn madt_and_mcfg_are_read() {
         let fw = Firmware::new(&[
-            sdt(b"APIC", 3, &madt_body(&[(0, 0, 1), (1, 1, 1), (2, 2, 1), (3, 3, 0)])),
+            sdt(
+                b"APIC",
+                3,
+                &madt_body(&[(0, 0, 1), (1, 1, 1), (2, 2, 1), (3, 3, 0)]),
+            ),
             sdt(b"MCFG", 1, &mcfg_body()),
         ]);
         let info = parse(fw.handler(), fw.rsdp()).unwrap();
         assert_eq!(info.cpus.len(), 4);
         assert_eq!(info.enabled_cpus().count(), 3);
-        assert_eq!(info.cpus[2], Cpu { processor_uid: 2, apic_id: 2, enabled: true });
+        assert_eq!(
+            info.cpus[2],
+            Cpu {
+                processor_uid: 2,
+                apic_id: 2,
+                enabled: true
+            }
+        );
         assert_eq!(info.local_apic_address, 0xfee0_0000);
-        assert_eq!(info.io_apics[0], IoApic { id: 0, address: 0xfec0_0000, gsi_base: 0 });
-        assert_eq!(info.ecam[0], EcamRegion { segment: 0, bus_start: 0, bus_end: 255, base: 0xb000_0000 });
+        assert_eq!(
+            info.io_apics[0],
+            IoApic {
+                id: 0,
+                address: 0xfec0_0000,
+                gsi_base: 0
+            }
+        );
+        assert_eq!(
+            info.ecam[0],
+            EcamRegion {
+                segment: 0,
+                bus_start: 0,
+                bus_end: 255,
+                base: 0xb000_0000
+            }
+        );
     }
 
     #[test]
@@ -340,24 +377,39 @@ mod tests {
     #[test]
     fn missing_madt_and_no_enabled_cpu_are_errors() {
         let fw = Firmware::new(&[sdt(b"MCFG", 1, &mcfg_body())]);
-        assert_eq!(parse(fw.handler(), fw.rsdp()).unwrap_err(), AcpiError::NoMadt);
+        assert_eq!(
+            parse(fw.handler(), fw.rsdp()).unwrap_err(),
+            AcpiError::NoMadt
+        );
         let fw = Firmware::new(&[sdt(b"APIC", 3, &madt_body(&[(0, 0, 0)]))]);
-        assert_eq!(parse(fw.handler(), fw.rsdp()).unwrap_err(), AcpiError::NoCpus);
+        assert_eq!(
+            parse(fw.handler(), fw.rsdp()).unwrap_err(),
+            AcpiError::NoCpus
+        );
     }
 
     #[test]
     fn corrupt_tables_are_rejected() {
         let mut fw = Firmware::new(&[sdt(b"APIC", 3, &madt_body(&[(0, 0, 1)]))]);
         fw.buf[8] ^= 0xff; // RSDP checksum
-        assert_eq!(parse(fw.handler(), fw.rsdp()).unwrap_err(), AcpiError::InvalidRsdp);
+        assert_eq!(
+            parse(fw.handler(), fw.rsdp()).unwrap_err(),
+            AcpiError::InvalidRsdp
+        );
 
         let mut fw = Firmware::new(&[sdt(b"APIC", 3, &madt_body(&[(0, 0, 1)]))]);
         fw.buf[256 + 40] ^= 0x01; // a byte inside the MADT
-        assert_eq!(parse(fw.handler(), fw.rsdp()).unwrap_err(), AcpiError::NoMadt);
+        assert_eq!(
+            parse(fw.handler(), fw.rsdp()).unwrap_err(),
+            AcpiError::NoMadt
+        );
 
         let fw = Firmware::new(&[]);
         let beyond = fw.rsdp() + 70_000;
-        assert_eq!(parse(fw.handler(), beyond).unwrap_err(), AcpiError::RsdpUnreadable(beyond));
+        assert_eq!(
+            parse(fw.handler(), beyond).unwrap_err(),
+            AcpiError::RsdpUnreadable(beyond)
+        );
     }
 
     #[test]

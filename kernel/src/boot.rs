@@ -4,13 +4,19 @@
 //! the loader's information, descriptor tables (so faults are reported), the
 //! clock, the frame allocator and finally the appliance's own page tables.
 
+use crate::acpi::{self, AcpiInfo, IdentityHandler};
+use crate::arch::pci_access::{Ecam, PortIo};
 use crate::arch::{cpu, gdt, interrupts, pit};
 use crate::bootinfo::{self, BootInfo, Loader, PhysRead};
+use crate::dma::{self, DmaRegion};
 use crate::memory::frames::{FrameAllocator, PhysRange};
 use crate::memory::paging::{self, MapStats};
+use crate::pci::{self, BarAllocator, BarKind, Device, EnumerationStats};
 use crate::sync::{BootCell, SpinLock};
 use crate::time::{self, Clock, TscSource};
 use crate::{print, println};
+use core::ptr::NonNull;
+use heapless::Vec;
 use x86_64::structures::paging::{OffsetPageTable, PageTable, PhysFrame};
 use x86_64::{PhysAddr, VirtAddr};
 
@@ -30,6 +36,11 @@ pub struct Platform {
     pub frames: SpinLock<FrameAllocator>,
     pml4_phys: SpinLock<u64>,
     pub map_stats: MapStats,
+    pub acpi: AcpiInfo,
+    pub pci: Vec<Device, MAX_PCI_FUNCTIONS>,
+    pub pci_stats: EnumerationStats,
+    pub pci_via_ecam: bool,
+    pub dma: SpinLock<DmaRegion>,
     pub entry_tsc: u64,
     pub ready_tsc: u64,
 }
@@ -58,6 +69,9 @@ impl Platform {
 }
 
 static PLATFORM: BootCell<Platform> = BootCell::new();
+
+/// PCI functions recorded; more are counted in `pci_stats.dropped`.
+pub const MAX_PCI_FUNCTIONS: usize = 32;
 
 pub fn platform() -> Option<&'static Platform> {
     PLATFORM.get()
@@ -217,18 +231,130 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
         );
     }
 
+    let acpi = discover_acpi(&info);
+    let (pci, pci_stats, pci_via_ecam) = enumerate_pci(&acpi, &info, &mut mapper, &mut frames);
+    let dma = reserve_dma(&info, &mut frames);
+
     let platform = Platform {
         info,
         clock,
         frames: SpinLock::new(frames),
         pml4_phys: SpinLock::new(pml4),
         map_stats,
+        acpi,
+        pci,
+        pci_stats,
+        pci_via_ecam,
+        dma: SpinLock::new(dma),
         entry_tsc,
         ready_tsc: cpu::rdtsc(),
     };
     PLATFORM
         .init(platform)
         .unwrap_or_else(|| fail("platform", "initialised twice"))
+}
+
+/// The RSDP from the loader, else from the BIOS areas: the first KiB of the
+/// EBDA and 0xE0000–0xFFFFF (ACPI 6.4 §5.2.5.1).
+fn find_rsdp(info: &BootInfo) -> Option<u64> {
+    if let Some(r) = info.rsdp {
+        return Some(r.phys);
+    }
+    let ebda = IdentityMemory
+        .read(0x40e, 2)
+        .map_or(0, |b| (u16::from_le_bytes([b[0], b[1]]) as u64) << 4);
+    let areas = [(ebda, 1024usize), (0xe_0000, 0x2_0000)];
+    areas
+        .iter()
+        .filter(|(base, _)| *base != 0)
+        .find_map(|&(base, len)| {
+            let bytes = IdentityMemory.read(base, len)?;
+            bootinfo::find_rsdp(bytes).map(|offset| base + offset as u64)
+        })
+}
+
+fn discover_acpi(info: &BootInfo) -> AcpiInfo {
+    let rsdp = find_rsdp(info)
+        .unwrap_or_else(|| fail("acpi", "no RSDP from the loader or in the BIOS areas"));
+    // SAFETY: the low 4 GiB are identity mapped and firmware tables are not
+    // written while we read them.
+    #[allow(unsafe_code)]
+    let handler = unsafe { IdentityHandler::new(0x1000..paging::LOW_MMIO_LIMIT as usize) };
+    acpi::parse(handler, rsdp).unwrap_or_else(|e| fail("acpi", e))
+}
+
+fn enumerate_pci(
+    acpi: &AcpiInfo,
+    info: &BootInfo,
+    mapper: &mut OffsetPageTable<'_>,
+    frames: &mut FrameAllocator,
+) -> (Vec<Device, MAX_PCI_FUNCTIONS>, EnumerationStats, bool) {
+    // Windows for BARs the firmware left at zero: the bottom of the 32-bit
+    // hole (firmware allocates top-down below the I/O APIC) and, for 64-bit
+    // BARs, QEMU's default 64-bit hole just above RAM.
+    let ram_top = info.regions.iter().map(|r| r.end()).max().unwrap_or(0);
+    let hole64 = ram_top
+        .max(paging::LOW_MMIO_LIMIT)
+        .div_ceil(paging::SIZE_1G)
+        * paging::SIZE_1G;
+    let mut windows = BarAllocator {
+        mem32: 0xc000_0000..0xe000_0000,
+        mem64: hole64..hole64 + (32 << 30),
+        io: 0x1000..0xc000,
+    };
+    let mut devices = Vec::new();
+    // SAFETY: the MCFG windows lie below 4 GiB, identity mapped uncached.
+    #[allow(unsafe_code)]
+    let ecam = unsafe { Ecam::new(&acpi.ecam) };
+    let via_ecam = ecam.is_some();
+    let stats = match ecam {
+        Some(mut ecam) => pci::enumerate(&mut ecam, &mut windows, &mut devices),
+        None => pci::enumerate(&mut PortIo, &mut windows, &mut devices),
+    };
+    for d in &devices {
+        for bar in d
+            .bars
+            .iter()
+            .filter(|b| b.kind == BarKind::Memory64 && b.address >= paging::LOW_MMIO_LIMIT)
+        {
+            // SAFETY: a device's BAR: MMIO nothing else maps.
+            #[allow(unsafe_code)]
+            let mapped = unsafe {
+                paging::map_identity_range(
+                    mapper,
+                    frames,
+                    bar.address,
+                    bar.size,
+                    paging::Caching::Uncached,
+                )
+            };
+            if let Err(e) = mapped {
+                fail("mapping a 64-bit BAR", (d.bdf, bar.index, e));
+            }
+        }
+    }
+    (devices, stats, via_ecam)
+}
+
+fn reserve_dma(info: &BootInfo, frames: &mut FrameAllocator) -> DmaRegion {
+    let budget = match info.value_of("dma") {
+        Some(text) => dma::parse_size(text).unwrap_or_else(|| fail("dma= boot option", text)),
+        None => dma::DEFAULT_BUDGET,
+    };
+    let len = budget.div_ceil(dma::REGION_ALIGN) * dma::REGION_ALIGN;
+    let phys = frames
+        .allocate_contiguous(len, dma::REGION_ALIGN)
+        .unwrap_or_else(|e| fail("dma budget does not fit in memory", (len, e)));
+    // SAFETY: freshly allocated, contiguous, identity mapped (virtual =
+    // physical) write-back RAM owned by the region from now on.
+    #[allow(unsafe_code)]
+    unsafe {
+        DmaRegion::new(
+            NonNull::new(phys as *mut u8).unwrap_or_else(|| fail("dma", "null region")),
+            phys,
+            len as usize,
+        )
+    }
 }
 
 /// Prints the banner: loader, memory map, CPUs, clock, boot time.
@@ -268,11 +394,60 @@ pub fn print_banner(p: &Platform) {
         Some(rsdp) => println!("acpi: rsdp at {:#x}", rsdp.phys),
         None => println!("acpi: no rsdp from the loader"),
     }
+    print!("acpi: cpus with apic ids");
+    for c in p.acpi.enabled_cpus() {
+        print!(" {}", c.apic_id);
+    }
     println!(
-        "cpus: {} (cpuid estimate; boot core apic id {})",
-        cpu::logical_processors(),
+        ", {} i/o apic(s), local apic {:#x}, {} ecam window(s)",
+        p.acpi.io_apics.len(),
+        p.acpi.local_apic_address,
+        p.acpi.ecam.len()
+    );
+    println!(
+        "cpus: {} (boot core apic id {})",
+        p.acpi.enabled_cpus().count(),
         cpu::apic_id()
     );
+    println!(
+        "pci: {} functions via {}, {} bridge(s), {} BAR(s) assigned, {} dropped, {} unassignable BAR(s)",
+        p.pci_stats.functions,
+        if p.pci_via_ecam { "ecam" } else { "ports 0xcf8/0xcfc" },
+        p.pci_stats.bridges,
+        p.pci.iter().map(|d| d.assigned_bars as u32).sum::<u32>(),
+        p.pci_stats.dropped,
+        p.pci_stats.unassignable_bars
+    );
+    for d in &p.pci {
+        print!(
+            "pci: {} {:04x}:{:04x} class {:02x}.{:02x}",
+            d.bdf, d.vendor, d.device, d.class, d.subclass
+        );
+        for b in &d.bars {
+            let kind = match b.kind {
+                BarKind::Io => "io",
+                BarKind::Memory32 => "mem32",
+                BarKind::Memory64 => "mem64",
+            };
+            let pref = if b.prefetchable { ",pref" } else { "" };
+            print!(
+                " bar{}={kind}{pref}:{:#x}+{:#x}",
+                b.index, b.address, b.size
+            );
+        }
+        if let Some(m) = d.msix {
+            print!(" msix={}@bar{}", m.table_size, m.table_bar);
+        }
+        println!();
+    }
+    let dma = p.dma.lock();
+    println!(
+        "dma: budget {} MiB at {:#x} (contiguous, 2 MiB aligned), {} bytes used",
+        dma.budget() >> 20,
+        dma.phys_base(),
+        dma.used()
+    );
+    drop(dma);
     print!(
         "tsc: {} kHz (source {}",
         p.clock.hz() / 1000,

@@ -342,6 +342,19 @@ pub fn parse_multiboot2(mem: &impl PhysRead, mbi_phys: u64) -> Result<BootInfo, 
     Ok(info)
 }
 
+/// Offset of a valid ACPI RSDP ("RSD PTR " on a 16-byte boundary whose first
+/// 20 bytes sum to zero) within `area`: how BIOS systems are searched when the
+/// loader does not pass the RSDP (ACPI 6.4 §5.2.5.1).
+pub fn find_rsdp(area: &[u8]) -> Option<usize> {
+    (0..area.len().saturating_sub(19))
+        .step_by(16)
+        .find(|&offset| {
+            let candidate = &area[offset..offset + 20];
+            candidate.starts_with(b"RSD PTR ")
+                && candidate.iter().fold(0u8, |a, b| a.wrapping_add(*b)) == 0
+        })
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -537,6 +550,21 @@ mod tests {
             bytes: block,
         };
         assert!(parse_multiboot2(&mem, BASE).is_err());
+    }
+
+    #[test]
+    fn rsdp_scan_needs_alignment_signature_and_checksum() {
+        let mut area = std::vec![0u8; 256];
+        let mut rsdp = std::vec::Vec::from(&b"RSD PTR \0BOCHS \0\0\0\0\0"[..]);
+        let sum = rsdp.iter().fold(0u8, |a, b| a.wrapping_add(*b));
+        rsdp[8] = 0u8.wrapping_sub(sum);
+        area[40..60].copy_from_slice(&rsdp); // misaligned: ignored
+        assert_eq!(find_rsdp(&area), None);
+        area[96..116].copy_from_slice(&rsdp);
+        assert_eq!(find_rsdp(&area), Some(96));
+        area[100] ^= 1; // checksum broken
+        assert_eq!(find_rsdp(&area), None);
+        assert_eq!(find_rsdp(&area[..10]), None);
     }
 
     #[test]

@@ -17,7 +17,10 @@ pub const REGION_ALIGN: u64 = 2 << 20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DmaError {
-    BudgetExceeded { requested: usize, remaining: usize },
+    BudgetExceeded {
+        requested: usize,
+        remaining: usize,
+    },
     /// Alignment not a power of two, or size zero.
     BadRequest,
 }
@@ -78,7 +81,13 @@ impl DmaRegion {
     /// `phys`.
     #[allow(unsafe_code)]
     pub unsafe fn new(virt: NonNull<u8>, phys: u64, len: usize) -> DmaRegion {
-        DmaRegion { virt, phys, len, next: 0, allocations: 0 }
+        DmaRegion {
+            virt,
+            phys,
+            len,
+            next: 0,
+            allocations: 0,
+        }
     }
 
     /// A zeroed, `align`-aligned (physically and virtually) piece of `len` bytes.
@@ -92,7 +101,10 @@ impl DmaRegion {
         let start = self.next.checked_add(padding).ok_or(DmaError::BadRequest)?;
         let end = start.checked_add(len).ok_or(DmaError::BadRequest)?;
         if end > self.len {
-            return Err(DmaError::BudgetExceeded { requested: len, remaining: self.len - self.next.min(self.len) });
+            return Err(DmaError::BudgetExceeded {
+                requested: len,
+                remaining: self.len - self.next.min(self.len),
+            });
         }
         // SAFETY: `start + len <= self.len`, inside the region `new` vouched
         // for, and never handed out before (the bump pointer only grows).
@@ -104,7 +116,11 @@ impl DmaRegion {
         };
         self.next = end;
         self.allocations += 1;
-        Ok(DmaBuffer { virt, phys: self.phys + start as u64, len })
+        Ok(DmaBuffer {
+            virt,
+            phys: self.phys + start as u64,
+            len,
+        })
     }
 
     pub fn budget(&self) -> usize {
@@ -148,7 +164,11 @@ mod tests {
         // SAFETY: the test owns the backing buffer for the region's lifetime.
         #[allow(unsafe_code)]
         unsafe {
-            DmaRegion::new(NonNull::new(backing.as_mut_ptr()).unwrap(), PHYS, backing.len())
+            DmaRegion::new(
+                NonNull::new(backing.as_mut_ptr()).unwrap(),
+                PHYS,
+                backing.len(),
+            )
         }
     }
 
@@ -190,12 +210,24 @@ mod tests {
         let mut backing = std::vec![0u8; 8192];
         let mut r = region(&mut backing);
         r.allocate(4096, 4096).unwrap();
-        assert_eq!(r.allocate(8192, 8).unwrap_err(), DmaError::BudgetExceeded { requested: 8192, remaining: 4096 });
+        assert_eq!(
+            r.allocate(8192, 8).unwrap_err(),
+            DmaError::BudgetExceeded {
+                requested: 8192,
+                remaining: 4096
+            }
+        );
         assert_eq!(r.allocate(0, 8).unwrap_err(), DmaError::BadRequest);
         assert_eq!(r.allocate(8, 3).unwrap_err(), DmaError::BadRequest);
         r.allocate(4096, 8).unwrap();
         assert_eq!(r.remaining(), 0);
-        assert_eq!(r.allocate(1, 1).unwrap_err(), DmaError::BudgetExceeded { requested: 1, remaining: 0 });
+        assert_eq!(
+            r.allocate(1, 1).unwrap_err(),
+            DmaError::BudgetExceeded {
+                requested: 1,
+                remaining: 0
+            }
+        );
     }
 
     #[test]

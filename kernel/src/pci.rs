@@ -82,7 +82,13 @@ pub struct Bar {
 /// Decodes a BAR from its original value and the value read back after
 /// writing all ones (`high` pair only for 64-bit memory BARs). `None` for an
 /// unimplemented BAR.
-pub fn decode_bar(index: u8, original: u32, sized: u32, original_high: u32, sized_high: u32) -> Option<Bar> {
+pub fn decode_bar(
+    index: u8,
+    original: u32,
+    sized: u32,
+    original_high: u32,
+    sized_high: u32,
+) -> Option<Bar> {
     if original & 1 == 1 {
         let mask = sized & !0x3;
         // I/O BARs decode at most 16 bits of address on x86.
@@ -106,7 +112,10 @@ pub fn decode_bar(index: u8, original: u32, sized: u32, original_high: u32, size
             ((sized_high as u64) << 32) | (sized & !0xf) as u64,
         )
     } else {
-        ((original & !0xf) as u64, 0xffff_ffff_0000_0000 | (sized & !0xf) as u64)
+        (
+            (original & !0xf) as u64,
+            0xffff_ffff_0000_0000 | (sized & !0xf) as u64,
+        )
     };
     if mask & 0xffff_fff0 == 0 && (!is_64 || sized_high == 0) {
         return None;
@@ -114,7 +123,11 @@ pub fn decode_bar(index: u8, original: u32, sized: u32, original_high: u32, size
     let size = (!mask).wrapping_add(1);
     Some(Bar {
         index,
-        kind: if is_64 { BarKind::Memory64 } else { BarKind::Memory32 },
+        kind: if is_64 {
+            BarKind::Memory64
+        } else {
+            BarKind::Memory32
+        },
         prefetchable,
         address,
         size,
@@ -208,7 +221,12 @@ pub struct EnumerationStats {
 
 const MAX_CAPABILITY_HOPS: usize = 48;
 
-fn walk_capabilities(cfg: &mut impl ConfigSpace, bdf: Bdf, dev: &mut Device, stats: &mut EnumerationStats) {
+fn walk_capabilities(
+    cfg: &mut impl ConfigSpace,
+    bdf: Bdf,
+    dev: &mut Device,
+    stats: &mut EnumerationStats,
+) {
     if cfg.read32(bdf, reg::COMMAND_STATUS) & reg::STATUS_CAPABILITIES == 0 {
         return;
     }
@@ -255,7 +273,11 @@ fn size_and_assign_bars(
 ) {
     let command = cfg.read32(bdf, reg::COMMAND_STATUS) & 0xffff;
     // Decoding off while BARs hold all-ones, so the device answers no stray address.
-    cfg.write32(bdf, reg::COMMAND_STATUS, command & !(reg::COMMAND_IO | reg::COMMAND_MEMORY));
+    cfg.write32(
+        bdf,
+        reg::COMMAND_STATUS,
+        command & !(reg::COMMAND_IO | reg::COMMAND_MEMORY),
+    );
     let mut index = 0u8;
     while index < count {
         let offset = reg::BAR0 + index as u16 * 4;
@@ -362,14 +384,23 @@ pub fn enumerate<const N: usize>(
     while let Some(&bus) = queue.get(next) {
         next += 1;
         for device in 0..32u8 {
-            let bdf = Bdf { bus, device, function: 0 };
-            let Some(header_type) = probe_function(cfg, bdf, windows, out, &mut stats, &mut buses, &mut queue)
+            let bdf = Bdf {
+                bus,
+                device,
+                function: 0,
+            };
+            let Some(header_type) =
+                probe_function(cfg, bdf, windows, out, &mut stats, &mut buses, &mut queue)
             else {
                 continue;
             };
             if header_type & 0x80 != 0 {
                 for function in 1..8u8 {
-                    let bdf = Bdf { bus, device, function };
+                    let bdf = Bdf {
+                        bus,
+                        device,
+                        function,
+                    };
                     probe_function(cfg, bdf, windows, out, &mut stats, &mut buses, &mut queue);
                 }
             }
@@ -416,7 +447,10 @@ mod tests {
             regs[0] = vendor as u32 | (device as u32) << 16;
             regs[2] = class;
             regs[3] = (header_type as u32) << 16;
-            Function { regs, bar_sizes: [0; 6] }
+            Function {
+                regs,
+                bar_sizes: [0; 6],
+            }
         }
         fn bar(mut self, index: usize, size: u64, type_bits: u32, address: u64) -> Function {
             self.bar_sizes[index] = size;
@@ -445,16 +479,22 @@ mod tests {
 
     impl ConfigSpace for Bus {
         fn read32(&mut self, bdf: Bdf, offset: u16) -> u32 {
-            self.functions.get(&bdf).map_or(0xffff_ffff, |f| f.regs[offset as usize / 4])
+            self.functions
+                .get(&bdf)
+                .map_or(0xffff_ffff, |f| f.regs[offset as usize / 4])
         }
         fn write32(&mut self, bdf: Bdf, offset: u16, value: u32) {
             self.writes += 1;
-            let Some(f) = self.functions.get_mut(&bdf) else { return };
+            let Some(f) = self.functions.get_mut(&bdf) else {
+                return;
+            };
             let index = offset as usize / 4;
             match index {
                 4..=9 => {
                     let bar = index - 4;
-                    let low_of_64 = bar > 0 && f.regs[4 + bar - 1] & 0b111 == 0b100 && f.bar_sizes[bar - 1] != 0;
+                    let low_of_64 = bar > 0
+                        && f.regs[4 + bar - 1] & 0b111 == 0b100
+                        && f.bar_sizes[bar - 1] != 0;
                     if low_of_64 {
                         let size = f.bar_sizes[bar - 1];
                         f.regs[index] = value & ((!(size - 1)) >> 32) as u32;
@@ -464,7 +504,8 @@ mod tests {
                         let size = f.bar_sizes[bar];
                         let type_mask = if f.regs[index] & 1 == 1 { 0x3 } else { 0xf };
                         let type_bits = f.regs[index] & type_mask;
-                        f.regs[index] = (value & !(size as u32).wrapping_sub(1) & !type_mask) | type_bits;
+                        f.regs[index] =
+                            (value & !(size as u32).wrapping_sub(1) & !type_mask) | type_bits;
                     }
                 }
                 1 => f.regs[1] = (f.regs[1] & 0xffff_0000) | (value & 0xffff),
@@ -475,21 +516,35 @@ mod tests {
     }
 
     fn bdf(bus: u8, device: u8, function: u8) -> Bdf {
-        Bdf { bus, device, function }
+        Bdf {
+            bus,
+            device,
+            function,
+        }
     }
 
     fn windows() -> BarAllocator {
-        BarAllocator { mem32: 0xc000_0000..0xfe00_0000, mem64: 0x80_0000_0000..0x100_0000_0000, io: 0x1000..0x10000 }
+        BarAllocator {
+            mem32: 0xc000_0000..0xfe00_0000,
+            mem64: 0x80_0000_0000..0x100_0000_0000,
+            io: 0x1000..0x10000,
+        }
     }
 
     #[test]
     fn bar_decoding_rules() {
         // 32-bit memory, 4 KiB, non-prefetchable.
         let b = decode_bar(1, 0xfebd_1000, 0xffff_f000, 0, 0).unwrap();
-        assert_eq!((b.kind, b.address, b.size, b.prefetchable), (BarKind::Memory32, 0xfebd_1000, 4096, false));
+        assert_eq!(
+            (b.kind, b.address, b.size, b.prefetchable),
+            (BarKind::Memory32, 0xfebd_1000, 4096, false)
+        );
         // 64-bit prefetchable, 16 KiB, above 4 GiB.
         let b = decode_bar(4, 0x0000_000c, 0xffff_c00c, 0x80, 0xffff_ffff).unwrap();
-        assert_eq!((b.kind, b.address, b.size, b.prefetchable), (BarKind::Memory64, 0x80_0000_0000, 0x4000, true));
+        assert_eq!(
+            (b.kind, b.address, b.size, b.prefetchable),
+            (BarKind::Memory64, 0x80_0000_0000, 0x4000, true)
+        );
         // 64-bit BAR larger than 4 GiB.
         let b = decode_bar(0, 0x4, 0x0000_000c & 0xc | 0x4, 0, 0xffff_fffe).unwrap();
         assert_eq!(b.size, 8 << 30);
@@ -503,7 +558,11 @@ mod tests {
 
     #[test]
     fn allocator_aligns_naturally_and_runs_out() {
-        let mut w = BarAllocator { mem32: 0x1000..0x10000, mem64: 0..0, io: 0..0 };
+        let mut w = BarAllocator {
+            mem32: 0x1000..0x10000,
+            mem64: 0..0,
+            io: 0..0,
+        };
         assert_eq!(w.allocate(BarKind::Memory32, 0x100), Some(0x1000));
         assert_eq!(w.allocate(BarKind::Memory32, 0x4000), Some(0x4000));
         assert_eq!(w.allocate(BarKind::Memory32, 0x8000), Some(0x8000));
@@ -515,7 +574,8 @@ mod tests {
     fn q35_like() -> Bus {
         let mut bus = Bus::default();
         // Host bridge.
-        bus.functions.insert(bdf(0, 0, 0), Function::new(0x8086, 0x29c0, 0x0600_0000, 0));
+        bus.functions
+            .insert(bdf(0, 0, 0), Function::new(0x8086, 0x29c0, 0x0600_0000, 0));
         // virtio-net (legacy): I/O BAR0, MMIO BAR1, 64-bit prefetchable BAR4, MSI-X.
         bus.functions.insert(
             bdf(0, 2, 0),
@@ -528,16 +588,27 @@ mod tests {
         // ivshmem-plain left unassigned by firmware: BAR0 regs, BAR2 64-bit shared memory.
         bus.functions.insert(
             bdf(0, 3, 0),
-            Function::new(0x1af4, 0x1110, 0x0500_0000, 0).bar(0, 256, 0x0, 0).bar(2, 64 << 20, 0xc, 0),
+            Function::new(0x1af4, 0x1110, 0x0500_0000, 0)
+                .bar(0, 256, 0x0, 0)
+                .bar(2, 64 << 20, 0xc, 0),
         );
         // Multi-function device: function 0 and 3.
-        bus.functions.insert(bdf(0, 0x1f, 0), Function::new(0x8086, 0x2918, 0x0601_0000, 0x80));
-        bus.functions.insert(bdf(0, 0x1f, 3), Function::new(0x8086, 0x2930, 0x0c05_0000, 0).bar(4, 64, 0x1, 0x700));
+        bus.functions.insert(
+            bdf(0, 0x1f, 0),
+            Function::new(0x8086, 0x2918, 0x0601_0000, 0x80),
+        );
+        bus.functions.insert(
+            bdf(0, 0x1f, 3),
+            Function::new(0x8086, 0x2930, 0x0c05_0000, 0).bar(4, 64, 0x1, 0x700),
+        );
         // A bridge to bus 1 with one device behind it.
         let mut bridge = Function::new(0x1b36, 0x000c, 0x0604_0000, 1);
         bridge.regs[6] = 0x0001_0100; // primary 0, secondary 1, subordinate 1
         bus.functions.insert(bdf(0, 4, 0), bridge);
-        bus.functions.insert(bdf(1, 0, 0), Function::new(0x8086, 0x10fb, 0x0200_0000, 0).bar(0, 512 * 1024, 0xc, 0));
+        bus.functions.insert(
+            bdf(1, 0, 0),
+            Function::new(0x8086, 0x10fb, 0x0200_0000, 0).bar(0, 512 * 1024, 0xc, 0),
+        );
         bus
     }
 
@@ -549,16 +620,34 @@ mod tests {
         assert_eq!(stats.functions, 7);
         assert_eq!(stats.bridges, 1);
         assert_eq!(stats.dropped, 0);
-        let ids: std::vec::Vec<_> = devices.iter().map(|d| (d.bdf, d.vendor, d.device)).collect();
-        assert!(ids.contains(&(bdf(1, 0, 0), 0x8086, 0x10fb)), "device behind the bridge: {ids:x?}");
-        assert!(ids.contains(&(bdf(0, 0x1f, 3), 0x8086, 0x2930)), "second function: {ids:x?}");
+        let ids: std::vec::Vec<_> = devices
+            .iter()
+            .map(|d| (d.bdf, d.vendor, d.device))
+            .collect();
+        assert!(
+            ids.contains(&(bdf(1, 0, 0), 0x8086, 0x10fb)),
+            "device behind the bridge: {ids:x?}"
+        );
+        assert!(
+            ids.contains(&(bdf(0, 0x1f, 3), 0x8086, 0x2930)),
+            "second function: {ids:x?}"
+        );
 
         let net = devices.iter().find(|d| d.device == 0x1000).unwrap();
         assert_eq!(net.class, 0x02);
-        assert_eq!(net.bar(0).map(|b| (b.kind, b.address, b.size)), Some((BarKind::Io, 0xc040, 32)));
-        assert_eq!(net.bar(1).map(|b| (b.kind, b.address, b.size)), Some((BarKind::Memory32, 0xfebd_1000, 4096)));
+        assert_eq!(
+            net.bar(0).map(|b| (b.kind, b.address, b.size)),
+            Some((BarKind::Io, 0xc040, 32))
+        );
+        assert_eq!(
+            net.bar(1).map(|b| (b.kind, b.address, b.size)),
+            Some((BarKind::Memory32, 0xfebd_1000, 4096))
+        );
         let bar4 = net.bar(4).unwrap();
-        assert_eq!((bar4.kind, bar4.prefetchable, bar4.address, bar4.size), (BarKind::Memory64, true, 0xfe00_0000, 0x4000));
+        assert_eq!(
+            (bar4.kind, bar4.prefetchable, bar4.address, bar4.size),
+            (BarKind::Memory64, true, 0xfe00_0000, 0x4000)
+        );
         assert_eq!(net.assigned_bars, 0);
         // Firmware values are left in place after sizing.
         assert_eq!(bus.read32(bdf(0, 2, 0), reg::BAR0 + 4), 0xfebd_1000);
@@ -597,16 +686,26 @@ mod tests {
     fn full_output_and_exhausted_windows_are_counted() {
         let mut bus = q35_like();
         let mut devices: Vec<Device, 2> = Vec::new();
-        let mut tiny = BarAllocator { mem32: 0xc000_0000..0xc000_0100, mem64: 0..0, io: 0..0 };
+        let mut tiny = BarAllocator {
+            mem32: 0xc000_0000..0xc000_0100,
+            mem64: 0..0,
+            io: 0..0,
+        };
         let stats = enumerate(&mut bus, &mut tiny, &mut devices);
         assert_eq!(stats.dropped, 5);
-        assert_eq!(stats.unassignable_bars, 2, "ivshmem BAR2 and the bus-1 NIC's BAR0 have no window");
+        assert_eq!(
+            stats.unassignable_bars, 2,
+            "ivshmem BAR2 and the bus-1 NIC's BAR0 have no window"
+        );
     }
 
     #[test]
     fn config_addresses() {
         let b = bdf(1, 2, 3);
-        assert_eq!(ecam_address(0xb000_0000, 0, b, 0x10), 0xb000_0000 + (1 << 20) + (2 << 15) + (3 << 12) + 0x10);
+        assert_eq!(
+            ecam_address(0xb000_0000, 0, b, 0x10),
+            0xb000_0000 + (1 << 20) + (2 << 15) + (3 << 12) + 0x10
+        );
         assert_eq!(port_address(b, 0x3d), 0x8001_1300 | 0x3c);
     }
 }

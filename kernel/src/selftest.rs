@@ -42,6 +42,8 @@ const TESTS: &[(&str, fn(&Platform) -> TestResult)] = &[
     ("time::monotonic_and_deadlines", monotonic_and_deadlines),
     ("allocator::frames", allocator_frames),
     ("allocator::contiguous_2m", allocator_contiguous),
+    ("pci::devices_decoding_and_bus_master", pci_devices_enabled),
+    ("dma::alignment_and_budget", dma_alignment_and_budget),
 ];
 
 /// Runs the selected tests; true when at least one ran and none failed.
@@ -303,6 +305,97 @@ fn allocator_contiguous(p: &Platform) -> TestResult {
             "read back {r:x?} at {:#x}",
             base + offset
         );
+    }
+    Ok(())
+}
+
+fn pci_devices_enabled(p: &Platform) -> TestResult {
+    use crate::arch::pci_access::{Ecam, PortIo};
+    use crate::pci::{reg, ConfigSpace};
+    ensure!(!p.pci.is_empty(), "no PCI functions found");
+    // SAFETY: the MCFG windows are identity mapped uncached.
+    #[allow(unsafe_code)]
+    let mut ecam = unsafe { Ecam::new(&p.acpi.ecam) };
+    let mut ports = PortIo;
+    let mut bars: heapless::Vec<(u64, u64), 64> = heapless::Vec::new();
+    for d in &p.pci {
+        let command = match ecam.as_mut() {
+            Some(e) => e.read32(d.bdf, reg::COMMAND_STATUS),
+            None => ports.read32(d.bdf, reg::COMMAND_STATUS),
+        };
+        if !d.bars.is_empty() {
+            ensure!(
+                command & reg::COMMAND_BUS_MASTER != 0,
+                "{} bus mastering off ({command:#x})",
+                d.bdf
+            );
+        }
+        for b in &d.bars {
+            ensure!(
+                b.address != 0 && b.size.is_power_of_two(),
+                "{} bar{} {:#x}+{:#x}",
+                d.bdf,
+                b.index,
+                b.address,
+                b.size
+            );
+            ensure!(
+                b.address % b.size == 0,
+                "{} bar{} misaligned",
+                d.bdf,
+                b.index
+            );
+            let io = matches!(b.kind, crate::pci::BarKind::Io) as u64;
+            let key = (b.address | io << 63, b.size);
+            ensure!(
+                !bars
+                    .iter()
+                    .any(|&(a, s)| a < key.0 + key.1 && key.0 < a + s),
+                "{} bar{} overlaps another BAR",
+                d.bdf,
+                b.index
+            );
+            let _ = bars.push(key);
+        }
+    }
+    Ok(())
+}
+
+fn dma_alignment_and_budget(p: &Platform) -> TestResult {
+    use crate::dma::DmaError;
+    let mut dma = p.dma.lock();
+    let (base, budget) = (dma.phys_base(), dma.budget() as u64);
+    let ring = dma.allocate(4096, 4096);
+    ensure!(ring.is_ok(), "ring: {ring:?}");
+    let buffers = dma.allocate(64 * 2048, 2048);
+    ensure!(buffers.is_ok(), "buffers: {buffers:?}");
+    for b in [&ring, &buffers].into_iter().flatten() {
+        ensure!(
+            b.as_ptr() as u64 == b.phys(),
+            "virtual {:p} != physical {:#x}",
+            b.as_ptr(),
+            b.phys()
+        );
+        ensure!(
+            b.phys() >= base && b.phys() + b.len() as u64 <= base + budget,
+            "{:#x} outside the region",
+            b.phys()
+        );
+        let w = catch(Probe::Write(b.phys_at(b.len() - 8), 0x1234));
+        ensure!(w.is_ok(), "DMA memory not writable: {w:?}");
+    }
+    let remaining = dma.remaining();
+    match dma.allocate(remaining + 1, 1) {
+        Err(DmaError::BudgetExceeded {
+            requested,
+            remaining: left,
+        }) => {
+            ensure!(
+                requested == remaining + 1 && left == remaining,
+                "wrong figures in the error"
+            )
+        }
+        other => ensure!(false, "allocation past the budget gave {other:?}"),
     }
     Ok(())
 }

@@ -4,5 +4,6 @@ pub mod cpu;
 pub mod exit;
 pub mod gdt;
 pub mod interrupts;
+pub mod pci_access;
 pub mod pit;
 pub mod serial;

@@ -169,6 +169,48 @@ pub fn build_identity_map(
     Ok(stats)
 }
 
+/// Identity-maps `[start, start + len)` (rounded out to 2 MiB) in live
+/// tables, skipping 2 MiB pages that are mapped already; for MMIO found after
+/// boot, such as 64-bit BARs above 4 GiB.
+///
+/// # Safety
+/// The range must be device memory or RAM nothing else maps differently.
+#[allow(unsafe_code)]
+pub unsafe fn map_identity_range(
+    mapper: &mut OffsetPageTable<'_>,
+    frames: &mut impl FrameAllocator<Size4KiB>,
+    start: u64,
+    len: u64,
+    caching: Caching,
+) -> Result<u32, MapError> {
+    let first = start - start % SIZE_2M;
+    let end = start
+        .checked_add(len)
+        .ok_or(MapError::Misaligned)?
+        .div_ceil(SIZE_2M)
+        * SIZE_2M;
+    let parent = PageTableFlags::PRESENT | PageTableFlags::WRITABLE;
+    let mut mapped = 0;
+    let mut addr = first;
+    while addr < end {
+        let frame = PhysFrame::<Size2MiB>::containing_address(PhysAddr::new(addr));
+        let page = Page::<Size2MiB>::containing_address(VirtAddr::new(addr));
+        // SAFETY: identity mapping of the caller's device range.
+        match unsafe {
+            mapper.map_to_with_table_flags(page, frame, caching.flags(), parent, frames)
+        } {
+            Ok(flush) => {
+                flush_or_ignore(flush);
+                mapped += 1;
+            }
+            Err(MapToError::PageAlreadyMapped(_)) | Err(MapToError::ParentEntryHugePage) => {}
+            Err(e) => return Err(e.into()),
+        }
+        addr += SIZE_2M;
+    }
+    Ok(mapped)
+}
+
 /// Maps one 4 KiB page `virt → phys` in live tables and flushes its TLB entry.
 ///
 /// # Safety
@@ -367,6 +409,45 @@ mod tests {
         };
         assert_eq!(inside_huge, Err(MapError::HugePageInTheWay));
         assert_eq!(lookup(&mapper, 0x40_0000).unwrap().0, 0x40_0000);
+    }
+
+    #[test]
+    fn mmio_above_4g_is_mapped_uncached_once() {
+        let mut arena = Arena::new();
+        let mut frames = arena.frames();
+        let mut mapper = arena.mapper();
+        build_identity_map(&mut mapper, &mut frames, &qemu_map(), true).unwrap();
+        let bar = (8u64 << 30) + 0x1000;
+        #[allow(unsafe_code)]
+        let n = unsafe {
+            map_identity_range(&mut mapper, &mut frames, bar, 16 << 20, Caching::Uncached)
+        }
+        .unwrap();
+        assert_eq!(
+            n, 9,
+            "16 MiB starting 4 KiB into a 2 MiB page spans 9 pages"
+        );
+        let (phys, flags) = lookup(&mapper, bar + 0x40).unwrap();
+        assert_eq!(phys, bar + 0x40);
+        assert!(flags.contains(PageTableFlags::NO_CACHE));
+        #[allow(unsafe_code)]
+        let again =
+            unsafe { map_identity_range(&mut mapper, &mut frames, bar, 4096, Caching::Uncached) }
+                .unwrap();
+        assert_eq!(again, 0);
+        // Inside the existing low identity map nothing changes.
+        #[allow(unsafe_code)]
+        let low = unsafe {
+            map_identity_range(
+                &mut mapper,
+                &mut frames,
+                0xfebd_0000,
+                4096,
+                Caching::Uncached,
+            )
+        }
+        .unwrap();
+        assert_eq!(low, 0);
     }
 
     #[test]
