@@ -11,3 +11,4 @@
 extern crate std;
 
 pub mod itch;
+pub mod moldudp64;
