@@ -10,5 +10,9 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod ethernet;
+pub mod filter;
+pub mod ipv4;
 pub mod itch;
 pub mod moldudp64;
+pub mod udp;
