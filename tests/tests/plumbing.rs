@@ -1,0 +1,106 @@
+//! The runner's process handling against the real QEMU, without the image:
+//! exit mapping of a QEMU that fails to start, the timeout kill, and that no
+//! QEMU outlives its handle.
+
+use std::path::Path;
+use std::time::Duration;
+
+use tests::qemu::{ensure_qemu, unique_name, ExitKind, Repo, Vm};
+
+fn repo() -> Repo {
+    let repo = Repo::locate().expect("workspace root");
+    ensure_qemu(&repo).expect("qemu-system-x86_64");
+    repo
+}
+
+fn process_exists(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// An empty CD: SeaBIOS finds nothing to boot and waits, so QEMU runs until
+/// someone stops it.
+fn never_ending_vm(repo: &Repo, name: &str) -> Vm {
+    Vm::cdrom(repo, "/dev/null").name(name)
+}
+
+#[test]
+fn qemu_start_failure_is_a_qemu_error_with_its_message() {
+    let repo = repo();
+    let missing = repo
+        .runs_dir()
+        .join(unique_name("no-such-kernel"))
+        .join("kernel.elf");
+    let outcome = Vm::kernel(&repo, &missing)
+        .name("plumbing-missing")
+        .run()
+        .expect("spawn");
+    assert_eq!(
+        outcome.status,
+        ExitKind::QemuError { status: 1 },
+        "{}",
+        outcome.diagnostics()
+    );
+    assert!(
+        outcome.qemu_log.contains("kernel.elf"),
+        "QEMU's complaint should name the file: {}",
+        outcome.qemu_log
+    );
+    assert!(outcome.diagnostics().contains(&outcome.command_line));
+    assert!(outcome.run_dir.join("command.sh").is_file());
+    outcome.remove_run_dir().expect("cleanup");
+}
+
+#[test]
+fn timeout_kills_qemu_and_says_so() {
+    let repo = repo();
+    let vm = never_ending_vm(&repo, "plumbing-timeout").timeout(Some(Duration::from_millis(1500)));
+    let running = vm.spawn().expect("spawn");
+    let pid = running.pid().expect("pid");
+    let outcome = running.wait().expect("wait");
+    assert_eq!(
+        outcome.status,
+        ExitKind::TimedOut(Duration::from_millis(1500))
+    );
+    assert!(outcome.status.to_string().contains("timed out after 1.5 s"));
+    assert!(
+        outcome.duration >= Duration::from_millis(1500),
+        "{:?}",
+        outcome.duration
+    );
+    assert!(
+        outcome.duration < Duration::from_secs(10),
+        "{:?}",
+        outcome.duration
+    );
+    assert!(!process_exists(pid), "QEMU {pid} survived the timeout");
+    assert_eq!(outcome.status.runner_exit_code(), 1);
+    outcome.remove_run_dir().expect("cleanup");
+}
+
+#[test]
+fn dropping_a_running_vm_kills_qemu() {
+    let repo = repo();
+    let running = never_ending_vm(&repo, "plumbing-drop")
+        .spawn()
+        .expect("spawn");
+    let pid = running.pid().expect("pid");
+    let run_dir = running.run_dir().to_path_buf();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(process_exists(pid));
+    drop(running);
+    assert!(!process_exists(pid), "QEMU {pid} outlived its handle");
+    let _ = std::fs::remove_dir_all(run_dir);
+}
+
+#[test]
+fn explicit_kill_reports_the_signal_immediately() {
+    let repo = repo();
+    let running = never_ending_vm(&repo, "plumbing-kill")
+        .timeout(None)
+        .spawn()
+        .expect("spawn");
+    let outcome = running.kill().expect("kill");
+    assert_eq!(outcome.status, ExitKind::Signal(9), "{}", outcome.status);
+    assert!(outcome.duration < Duration::from_secs(5));
+    outcome.remove_run_dir().expect("cleanup");
+}
