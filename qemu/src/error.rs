@@ -27,6 +27,8 @@ pub enum Error {
     },
     /// The workspace root could not be found.
     RepoNotFound { searched: Vec<PathBuf> },
+    /// There is no `boot/Cargo.toml` to build the image from.
+    NoBootCrate(PathBuf),
     /// A build finished but an expected artefact is missing.
     MissingArtifact(PathBuf),
     /// A caller-supplied value cannot be used.
@@ -76,6 +78,11 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
+            Error::NoBootCrate(dir) => write!(
+                f,
+                "no image crate at {}: `boot/Cargo.toml` is missing from this checkout",
+                dir.display()
+            ),
             Error::MissingArtifact(path) => {
                 write!(f, "the build succeeded but {} is missing", path.display())
             }

@@ -97,7 +97,7 @@ pub fn cargo_build_command(repo: &Repo, profile: Profile) -> Command {
 /// take turns; cargo makes the second build a no-op.
 pub fn build_image(repo: &Repo, profile: Profile, output: BuildOutput) -> Result<Images> {
     if !repo.boot_dir().join("Cargo.toml").is_file() {
-        return Err(Error::MissingArtifact(repo.boot_dir().join("Cargo.toml")));
+        return Err(Error::NoBootCrate(repo.boot_dir()));
     }
     let _lock = FileLock::acquire(&repo.locks_dir().join("build-image.lock"))?;
     let mut cmd = cargo_build_command(repo, profile);
@@ -190,6 +190,7 @@ mod tests {
     fn missing_boot_crate_is_reported() {
         let repo = Repo::at(std::env::temp_dir().join(crate::unique_name("no-repo")));
         let err = build_image(&repo, Profile::Release, BuildOutput::Capture).unwrap_err();
-        assert!(matches!(err, Error::MissingArtifact(p) if p.ends_with("boot/Cargo.toml")));
+        assert!(matches!(&err, Error::NoBootCrate(p) if p.ends_with("boot")));
+        assert!(err.to_string().contains("boot/Cargo.toml"), "{err}");
     }
 }

@@ -95,7 +95,7 @@ struct Machine {
     /// tcg (default; fast here) or kvm (real hosts only: KVM on this kind of VM is emulated and slow).
     #[arg(long, value_enum, default_value_t = AccelArg::Tcg)]
     accel: AccelArg,
-    /// Also write the serial log to this file (default: target/qemu-runs/<run>/serial.log).
+    /// Write the serial log to this file instead of target/qemu-runs/<run>/serial.log.
     #[arg(long, value_name = "FILE")]
     serial: Option<PathBuf>,
 }

@@ -104,3 +104,27 @@ fn explicit_kill_reports_the_signal_immediately() {
     assert!(outcome.duration < Duration::from_secs(5));
     outcome.remove_run_dir().expect("cleanup");
 }
+
+#[test]
+fn grub_mkrescue_builds_an_iso_with_our_grub_cfg() {
+    let repo = repo();
+    tests::qemu::ensure_iso_tools(&repo).expect("ISO tools");
+    let dir = repo.runs_dir().join(unique_name("plumbing-iso"));
+    std::fs::create_dir_all(&dir).expect("dir");
+    // grub-mkrescue does not look inside the kernel; any file will do here.
+    let fake_elf = dir.join("fake.elf");
+    std::fs::write(&fake_elf, b"\x7fELF not really").expect("write");
+    let iso = dir.join("out").join("a.iso");
+    let built = tests::qemu::build_iso(&repo, &fake_elf, "test=pci smp", &iso).expect("build_iso");
+    assert_eq!(built, iso);
+    let bytes = std::fs::read(&iso).expect("read iso");
+    // ISO 9660 primary volume descriptor at sector 16.
+    assert_eq!(bytes.get(0x8001..0x8006), Some(&b"CD001"[..]));
+    let cfg = tests::qemu::grub_cfg("test=pci smp").expect("cfg");
+    let needle = cfg.as_bytes();
+    assert!(
+        bytes.windows(needle.len()).any(|w| w == needle),
+        "grub.cfg not found inside the ISO"
+    );
+    std::fs::remove_dir_all(dir).expect("cleanup");
+}
