@@ -1,0 +1,3 @@
+//! Physical memory: frames and page tables.
+pub mod frames;
+pub mod paging;
