@@ -344,6 +344,14 @@ fn bench_boot(
         Accel::Kvm => "KVM",
     };
     println!("boot to exit (QEMU spawn to exit, q35, {accel_name}, -smp 1, {runs} boots each, alternating)");
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "host load average {} on {} CPUs (other work inflates and scatters these)",
+            load.join(" "),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
     println!("| kernel | min | median | max |");
     println!("|---|---|---|---|");
     for (name, s) in [("bare PVH", &bare), ("appliance", &appliance)] {

@@ -4,8 +4,7 @@
 use tests::qemu::{self, BootProtocol, ExitKind, Vector};
 use tests::{lab, Booted};
 
-/// Boots the appliance with the in-guest tests, which end the run with a
-/// report (a bare boot has nothing to stop it).
+/// Boots the appliance with `cmdline` (one CPU, TCG, 60 s limit).
 fn boot_tests(name: &str, cmdline: &str) -> Booted {
     let lab = lab();
     lab.boot(lab.appliance(name, cmdline))
@@ -13,7 +12,8 @@ fn boot_tests(name: &str, cmdline: &str) -> Booted {
 
 #[test]
 fn banner_reports_memory_cpus_and_tsc() {
-    let run = boot_tests("banner", "test");
+    // With nothing configured to run, the appliance reports and exits.
+    let run = boot_tests("banner", "");
     run.expect_status(ExitKind::Success);
     let banner = run.outcome().banner();
     run.check(banner.is_some(), "no `appliance ` banner line");
@@ -92,6 +92,10 @@ fn deliberate_fault(word: &str, expected: Vector) {
         exception.rip.is_some_and(|rip| rip != 0),
         "the block has no RIP",
     );
+    run.check(
+        !exception.backtrace.is_empty(),
+        "the block has no backtrace",
+    );
     if expected == Vector::PageFault {
         run.check(exception.cr2.is_some(), "a page fault report needs CR2");
     }
@@ -135,6 +139,11 @@ fn panic_reports_message_and_location() {
     let panic = run.outcome().panic();
     run.check(panic.is_some(), "no `PANIC: ` line");
     let Some(panic) = panic else { return };
+    run.check(!panic.message.is_empty(), "the panic has no message");
+    run.check(
+        run.outcome().exception().is_none(),
+        "a panic must not be reported as a CPU exception",
+    );
     run.check(
         panic.file.as_deref().is_some_and(|f| f.ends_with(".rs"))
             && panic.line.is_some_and(|l| l > 0),
