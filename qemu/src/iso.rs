@@ -99,3 +99,26 @@ mod tests {
         assert!(grub_cfg("it's").is_err());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn cfg_keeps_every_word_or_refuses(cmdline in "(?s).{0,60}") {
+            match grub_cfg(&cmdline) {
+                Ok(cfg) => {
+                    let entry = cfg.lines().find(|l| l.trim_start().starts_with("multiboot2 ")).expect("entry");
+                    for word in cmdline.split_whitespace() {
+                        prop_assert!(entry.contains(word), "{} lost from {}", word, entry);
+                    }
+                    // Nothing can open a new GRUB line or statement.
+                    prop_assert_eq!(cfg.lines().count(), 7);
+                }
+                Err(_) => prop_assert!(cmdline.contains('\'') || cmdline.chars().any(char::is_control)),
+            }
+        }
+    }
+}

@@ -620,3 +620,90 @@ mod tests {
         assert!(PanicReport::parse("panic: lower case is not ours\n").is_none());
     }
 }
+
+#[cfg(test)]
+mod proptests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn test_name() -> impl Strategy<Value = String> {
+        "[a-z_]{1,8}(::[a-z_]{1,8}){0,2}"
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic_on_garbage(text in "(?s).{0,400}") {
+            let _ = TestReport::parse(&text);
+            let _ = Banner::parse(&text);
+            let _ = ExceptionReport::parse(&text);
+            let _ = PanicReport::parse(&text);
+            let _ = Vector::identify(&text);
+        }
+
+        #[test]
+        fn parsers_never_panic_on_near_misses(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    "test [^\n]{0,20} \\.\\.\\. (ok|FAILED[^\n]{0,10})",
+                    "tests: [0-9]{0,12} passed, [0-9x]{0,12} failed",
+                    "EXCEPTION: [^\n]{0,30}",
+                    " *(rip|cr2|error code)[:= ]{0,2}(0x)?[0-9a-fA-FéÄ_]{0,20}",
+                    " *#[0-9]{0,3} ?(0x)?[0-9a-f]{0,20}",
+                    "PANIC: [^\n]{0,20}( at [^\n]{0,10}:[0-9]{0,12})?",
+                    "(appliance |cpus:|tsc:|ready in |memory:)[^\n]{0,20}",
+                ],
+                0..12,
+            )
+        ) {
+            let text = lines.join("\r\n");
+            let _ = TestReport::parse(&text);
+            let _ = Banner::parse(&text);
+            let _ = ExceptionReport::parse(&text);
+            let _ = PanicReport::parse(&text);
+        }
+
+        #[test]
+        fn test_lines_round_trip(
+            tests in proptest::collection::vec((test_name(), any::<bool>(), "[a-z0-9 ,=]{0,20}"), 0..20),
+            noise in "[A-Za-z :]{0,30}",
+        ) {
+            let mut log = format!("{noise}\n");
+            for (name, ok, reason) in &tests {
+                if *ok {
+                    log.push_str(&format!("test {name} ... ok\r\n"));
+                } else {
+                    log.push_str(&format!("test {name} ... FAILED: {reason}\r\n"));
+                }
+            }
+            let passed = tests.iter().filter(|t| t.1).count() as u32;
+            let failed = tests.len() as u32 - passed;
+            log.push_str(&format!("tests: {passed} passed, {failed} failed\n"));
+            let report = TestReport::parse(&log);
+            prop_assert!(report.is_consistent());
+            prop_assert_eq!(report.results.len(), tests.len());
+            for (got, (name, ok, reason)) in report.results.iter().zip(&tests) {
+                prop_assert_eq!(&got.name, name);
+                prop_assert_eq!(got.ok, *ok);
+                let want = (!ok && !reason.trim().is_empty()).then(|| reason.trim().to_string());
+                prop_assert_eq!(&got.reason, &want);
+            }
+        }
+
+        #[test]
+        fn exception_fields_round_trip(rip in any::<u64>(), cr2 in any::<u64>(), code in any::<u32>(),
+                                       frames in proptest::collection::vec(any::<u64>(), 0..8),
+                                       v in 0..Vector::ALL.len()) {
+            let vector = Vector::ALL[v];
+            let mut log = format!("EXCEPTION: vector {} ({vector})\n  error code: {code:#x}\n  rip: {rip:#018x}  cs: 0x8\n  cr2: {cr2:#x}\n  backtrace:\n", vector.number());
+            for (i, f) in frames.iter().enumerate() {
+                log.push_str(&format!("  #{i} {f:#x}\n"));
+            }
+            let e = ExceptionReport::parse(&log).expect("block");
+            prop_assert_eq!(e.vector, Some(vector));
+            prop_assert_eq!(e.rip, Some(rip));
+            prop_assert_eq!(e.cr2, Some(cr2));
+            prop_assert_eq!(e.error_code, Some(u64::from(code)));
+            prop_assert_eq!(e.backtrace, frames);
+        }
+    }
+}
