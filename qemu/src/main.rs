@@ -19,7 +19,7 @@ use qemu::{
     name = "cargo qemu",
     bin_name = "cargo qemu",
     about = "Build the appliance image and boot it in QEMU",
-    after_help = "Run files (serial.log, qemu.log, command.sh) are kept under target/qemu-runs/."
+    after_help = "Each boot leaves serial.log, qemu.log and command.sh in target/qemu-runs/<run>/ (the newest 50 are kept)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -150,8 +150,13 @@ fn prepare(repo: &Repo, profile: Profile) -> Result<Images, qemu::Error> {
     build_image(repo, profile, BuildOutput::Inherit)
 }
 
+/// Run directories the CLI keeps (their serial logs are worth a look after
+/// the fact); older ones are deleted when a command starts.
+const KEPT_RUNS: usize = 50;
+
 fn run(command: Command) -> Result<ExitCode, qemu::Error> {
     let repo = Repo::locate()?;
+    repo.prune_runs(KEPT_RUNS);
     match command {
         Command::Build { dev } => {
             let profile = if dev { Profile::Dev } else { Profile::Release };

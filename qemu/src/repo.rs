@@ -54,6 +54,30 @@ impl Repo {
         self.root.join("target").join("qemu-runs")
     }
 
+    /// Deletes all but the `keep` most recent run directories (by
+    /// modification time), so kept serial logs do not pile up forever.
+    /// Returns how many were removed.
+    pub fn prune_runs(&self, keep: usize) -> usize {
+        let Ok(entries) = fs::read_dir(self.runs_dir()) else {
+            return 0;
+        };
+        let mut dirs: Vec<(std::time::SystemTime, PathBuf)> = entries
+            .filter_map(|e| {
+                let e = e.ok()?;
+                let meta = e.metadata().ok()?;
+                if !meta.is_dir() {
+                    return None;
+                }
+                Some((meta.modified().ok()?, e.path()))
+            })
+            .collect();
+        dirs.sort_by_key(|(modified, _)| std::cmp::Reverse(*modified));
+        dirs.iter()
+            .skip(keep)
+            .filter(|(_, dir)| fs::remove_dir_all(dir).is_ok())
+            .count()
+    }
+
     /// Where the lab keeps its lock files.
     pub fn locks_dir(&self) -> PathBuf {
         self.root.join("target").join("qemu-locks")
@@ -79,6 +103,29 @@ mod tests {
         let repo = Repo::locate().expect("repo");
         assert!(repo.root().join("qemu").join("Cargo.toml").is_file());
         assert!(repo.runs_dir().starts_with(repo.root().join("target")));
+    }
+
+    #[test]
+    fn prune_keeps_the_newest_runs() {
+        let repo = Repo::at(std::env::temp_dir().join(crate::unique_name("prune-test")));
+        let runs = repo.runs_dir();
+        for (i, age_s) in [30u64, 10, 20, 40].iter().enumerate() {
+            let dir = runs.join(format!("run{i}"));
+            fs::create_dir_all(&dir).expect("dir");
+            let when = std::time::SystemTime::now() - std::time::Duration::from_secs(*age_s);
+            fs::File::open(&dir)
+                .and_then(|f| f.set_modified(when))
+                .expect("mtime");
+        }
+        assert_eq!(repo.prune_runs(2), 2);
+        let mut left: Vec<String> = fs::read_dir(&runs)
+            .expect("read")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["run1", "run2"]);
+        assert_eq!(repo.prune_runs(2), 0);
+        fs::remove_dir_all(repo.root()).expect("cleanup");
     }
 
     #[test]
