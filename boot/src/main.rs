@@ -5,8 +5,8 @@
 //! - `test` / `test=NAME`: run the in-guest tests and exit with their verdict;
 //! - `fault=pf|gp|ud|de|bp|df`: raise a deliberate exception (reported, fails the run);
 //! - `panic`: a deliberate panic (reported, fails the run);
-//! - `halt`: stay up idle after the banner;
-//! - nothing: print the banner and exit successfully.
+//! - `halt`: stay up: hot cores run their loops, the boot core supervises them;
+//! - nothing: start the hot cores' loops, report their heartbeats, exit successfully.
 #![no_std]
 #![no_main]
 
@@ -15,7 +15,7 @@ mod entry;
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
 use kernel::arch::interrupts::{raise, DeliberateFault};
-use kernel::{boot, println, selftest};
+use kernel::{boot, println, selftest, smp};
 
 #[no_mangle]
 extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
@@ -44,10 +44,38 @@ extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
             ExitCode::Failure
         });
     }
+    let hot = smp::start_service_loops();
     if info.has_flag("halt") {
-        println!("appliance: idle (halt requested)");
-        cpu::halt_forever();
+        println!("appliance: up; {hot} hot core(s) running, housekeeping supervises them");
+        smp::housekeeping_loop(platform);
     }
+    report_heartbeats(platform, hot);
     println!("appliance: nothing configured to run; exiting");
     exit(ExitCode::Success)
+}
+
+/// Shows that every hot core is looping: heartbeats over 10 ms.
+fn report_heartbeats(platform: &boot::Platform, hot: usize) {
+    use core::sync::atomic::Ordering;
+    if hot == 0 {
+        return;
+    }
+    let beats = |i: usize| smp::CORES[i].heartbeat.load(Ordering::Relaxed);
+    let mut before = [0u64; smp::MAX_CORES];
+    for (i, b) in before.iter_mut().enumerate() {
+        *b = beats(i);
+    }
+    let start = cpu::rdtsc();
+    let wait = platform.clock.ns_to_ticks(10_000_000);
+    while cpu::rdtsc() - start < wait {
+        core::hint::spin_loop();
+    }
+    for (i, slot) in smp::CORES.iter().enumerate().skip(1) {
+        if slot.state() == smp::CoreState::Running {
+            println!(
+                "core {i}: running, {} heartbeats in 10 ms",
+                beats(i) - before[i]
+            );
+        }
+    }
 }

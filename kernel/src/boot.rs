@@ -42,7 +42,9 @@ pub struct Platform {
     pub pci_via_ecam: bool,
     pub dma: SpinLock<DmaRegion>,
     pub entry_tsc: u64,
-    pub ready_tsc: u64,
+    /// When bring-up finished (application processors included).
+    pub ready_tsc: core::sync::atomic::AtomicU64,
+    pub smp: crate::sync::BootCell<crate::smp::StartReport>,
 }
 
 impl Platform {
@@ -185,7 +187,7 @@ fn reserved_ranges(info: &BootInfo, loader_info: u64) -> [PhysRange; 3] {
 pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
     let entry_tsc = cpu::rdtsc();
     crate::console::init();
-    gdt::init_boot_core();
+    gdt::init_core(0);
     interrupts::init();
     cpu::enable_sse();
 
@@ -247,11 +249,18 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
         pci_via_ecam,
         dma: SpinLock::new(dma),
         entry_tsc,
-        ready_tsc: cpu::rdtsc(),
+        ready_tsc: core::sync::atomic::AtomicU64::new(0),
+        smp: crate::sync::BootCell::new(),
     };
-    PLATFORM
+    let platform = PLATFORM
         .init(platform)
-        .unwrap_or_else(|| fail("platform", "initialised twice"))
+        .unwrap_or_else(|| fail("platform", "initialised twice"));
+    let report = crate::smp::start_application_processors(platform);
+    let _ = platform.smp.init(report);
+    platform
+        .ready_tsc
+        .store(cpu::rdtsc(), core::sync::atomic::Ordering::Release);
+    platform
 }
 
 /// The RSDP from the loader, else from the BIOS areas: the first KiB of the
@@ -358,7 +367,7 @@ fn reserve_dma(info: &BootInfo, frames: &mut FrameAllocator) -> DmaRegion {
 }
 
 /// Prints the banner: loader, memory map, CPUs, clock, boot time.
-pub fn print_banner(p: &Platform) {
+pub fn print_banner(p: &'static Platform) {
     println!(
         "appliance {} boot={} cmdline=\"{}\"",
         env!("CARGO_PKG_VERSION"),
@@ -409,6 +418,24 @@ pub fn print_banner(p: &Platform) {
         p.acpi.enabled_cpus().count(),
         cpu::apic_id()
     );
+    if let Some(r) = p.smp.get() {
+        println!(
+            "smp: {} application processor(s) online, {} failed, {} beyond the core limit",
+            r.online, r.failed, r.skipped
+        );
+    }
+    for (i, c) in crate::smp::CORES.iter().enumerate() {
+        if c.state() == crate::smp::CoreState::Absent {
+            continue;
+        }
+        println!(
+            "core {i}: apic id {} role {} state {} (started in {} us)",
+            c.apic_id(),
+            c.role().name(),
+            c.state().name(),
+            p.clock.ticks_to_ns(c.startup_ticks()) / 1000
+        );
+    }
     println!(
         "pci: {} functions via {}, {} bridge(s), {} BAR(s) assigned, {} dropped, {} unassignable BAR(s)",
         p.pci_stats.functions,
@@ -465,7 +492,8 @@ pub fn print_banner(p: &Platform) {
         ", invariant {})",
         if cpu::invariant_tsc() { "yes" } else { "no" }
     );
-    let since_entry = p.clock.ticks_to_ns(p.ready_tsc.saturating_sub(p.entry_tsc)) / 1000;
-    let since_reset = p.clock.ticks_to_ns(p.ready_tsc) / 1000;
+    let ready = p.ready_tsc.load(core::sync::atomic::Ordering::Acquire);
+    let since_entry = p.clock.ticks_to_ns(ready.saturating_sub(p.entry_tsc)) / 1000;
+    let since_reset = p.clock.ticks_to_ns(ready) / 1000;
     println!("ready in {since_entry} us (entry to ready; {since_reset} us since cpu reset)");
 }

@@ -9,6 +9,7 @@
 
 pub mod acpi;
 pub mod bootinfo;
+pub mod corelink;
 pub mod dma;
 pub mod memory;
 pub mod pci;
@@ -25,3 +26,5 @@ pub mod console;
 mod panic;
 #[cfg(target_os = "none")]
 pub mod selftest;
+#[cfg(target_os = "none")]
+pub mod smp;

@@ -18,7 +18,16 @@ use x86_64::structures::paging::PageTableFlags;
 use x86_64::VirtAddr;
 
 type Failure = String<192>;
-type TestResult = Result<(), Failure>;
+type TestResult = Result<Verdict, Failure>;
+
+/// How a test that did not fail ended.
+pub enum Verdict {
+    Pass,
+    /// The machine lacks what the test needs (e.g. enough cores).
+    Skip(&'static str),
+}
+
+const PASS: TestResult = Ok(Verdict::Pass);
 
 macro_rules! ensure {
     ($cond:expr, $($fmt:tt)*) => {
@@ -30,7 +39,7 @@ macro_rules! ensure {
     };
 }
 
-const TESTS: &[(&str, fn(&Platform) -> TestResult)] = &[
+const TESTS: &[(&str, fn(&'static Platform) -> TestResult)] = &[
     ("paging::identity_map_caching", identity_map_caching),
     ("paging::map_unmap_4k", map_unmap_4k),
     ("exceptions::page_fault", page_fault),
@@ -44,20 +53,29 @@ const TESTS: &[(&str, fn(&Platform) -> TestResult)] = &[
     ("allocator::contiguous_2m", allocator_contiguous),
     ("pci::devices_decoding_and_bus_master", pci_devices_enabled),
     ("dma::alignment_and_budget", dma_alignment_and_budget),
+    // Last: it parks one core for good.
+    (
+        "smp::heartbeats_messages_and_fault_isolation",
+        smp_supervision,
+    ),
 ];
 
 /// Runs the selected tests; true when at least one ran and none failed.
-pub fn run(platform: &Platform, filter: Option<&str>) -> bool {
-    let (mut passed, mut failed) = (0u32, 0u32);
+pub fn run(platform: &'static Platform, filter: Option<&str>) -> bool {
+    let (mut passed, mut failed, mut skipped) = (0u32, 0u32, 0u32);
     for (name, test) in TESTS {
         if filter.is_some_and(|f| !name.contains(f)) {
             continue;
         }
         print!("test {name} ... ");
         match test(platform) {
-            Ok(()) => {
+            Ok(Verdict::Pass) => {
                 println!("ok");
                 passed += 1;
+            }
+            Ok(Verdict::Skip(why)) => {
+                println!("skipped: {why}");
+                skipped += 1;
             }
             Err(reason) => {
                 println!("FAILED: {reason}");
@@ -65,10 +83,10 @@ pub fn run(platform: &Platform, filter: Option<&str>) -> bool {
             }
         }
     }
-    if passed + failed == 0 {
+    if passed + failed + skipped == 0 {
         println!("no test matches {:?}", filter.unwrap_or(""));
     }
-    println!("tests: {passed} passed, {failed} failed");
+    println!("tests: {passed} passed, {failed} failed, {skipped} skipped");
     failed == 0 && passed > 0
 }
 
@@ -108,7 +126,7 @@ fn identity_map_caching(p: &Platform) -> TestResult {
         translate(p, UNMAPPED_ADDRESS).is_none(),
         "{UNMAPPED_ADDRESS:#x} should be unmapped"
     );
-    Ok(())
+    PASS
 }
 
 fn map_unmap_4k(p: &Platform) -> TestResult {
@@ -153,7 +171,7 @@ fn map_unmap_4k(p: &Platform) -> TestResult {
     }
     let freed = p.frames.lock().free(frame);
     ensure!(freed.is_ok(), "free: {freed:?}");
-    Ok(())
+    PASS
 }
 
 fn expect_vector(
@@ -182,23 +200,23 @@ fn page_fault(_: &Platform) -> TestResult {
         "write fault without W bit: {:#x}",
         f.error_code
     );
-    Ok(())
+    PASS
 }
 
 fn general_protection(_: &Platform) -> TestResult {
-    expect_vector(Probe::Read(0x8000_0000_0000_0000), 13).map(|_| ())
+    expect_vector(Probe::Read(0x8000_0000_0000_0000), 13).map(|_| Verdict::Pass)
 }
 
 fn invalid_opcode(_: &Platform) -> TestResult {
-    expect_vector(Probe::InvalidOpcode, 6).map(|_| ())
+    expect_vector(Probe::InvalidOpcode, 6).map(|_| Verdict::Pass)
 }
 
 fn breakpoint(_: &Platform) -> TestResult {
-    expect_vector(Probe::Breakpoint, 3).map(|_| ())
+    expect_vector(Probe::Breakpoint, 3).map(|_| Verdict::Pass)
 }
 
 fn divide_error(_: &Platform) -> TestResult {
-    expect_vector(Probe::DivideByZero, 0).map(|_| ())
+    expect_vector(Probe::DivideByZero, 0).map(|_| Verdict::Pass)
 }
 
 fn calibration_matches_pit(p: &Platform) -> TestResult {
@@ -221,7 +239,7 @@ fn calibration_matches_pit(p: &Platform) -> TestResult {
         error_ppm <= tolerance_ppm,
         "clock runs at {hz} Hz, PIT says {measured} Hz ({error_ppm} ppm, tolerance {tolerance_ppm})"
     );
-    Ok(())
+    PASS
 }
 
 fn monotonic_and_deadlines(p: &Platform) -> TestResult {
@@ -240,7 +258,7 @@ fn monotonic_and_deadlines(p: &Platform) -> TestResult {
     }
     let waited = p.clock.ticks_to_ns(cpu::rdtsc() - start);
     ensure!(waited >= 1_000_000, "deadline fired after {waited} ns");
-    Ok(())
+    PASS
 }
 
 fn allocator_frames(p: &Platform) -> TestResult {
@@ -287,7 +305,7 @@ fn allocator_frames(p: &Platform) -> TestResult {
         frames.allocated_bytes() - before
     );
     ensure!(frames.free(got[0]).is_err(), "double free accepted");
-    Ok(())
+    PASS
 }
 
 fn allocator_contiguous(p: &Platform) -> TestResult {
@@ -306,7 +324,7 @@ fn allocator_contiguous(p: &Platform) -> TestResult {
             base + offset
         );
     }
-    Ok(())
+    PASS
 }
 
 fn pci_devices_enabled(p: &Platform) -> TestResult {
@@ -358,7 +376,7 @@ fn pci_devices_enabled(p: &Platform) -> TestResult {
             let _ = bars.push(key);
         }
     }
-    Ok(())
+    PASS
 }
 
 fn dma_alignment_and_budget(p: &Platform) -> TestResult {
@@ -397,5 +415,114 @@ fn dma_alignment_and_budget(p: &Platform) -> TestResult {
         }
         other => ensure!(false, "allocation past the budget gave {other:?}"),
     }
-    Ok(())
+    PASS
+}
+
+fn smp_supervision(p: &'static Platform) -> TestResult {
+    use crate::corelink::{Health, Kind, Watchdog};
+    use crate::smp::{self, CoreState, Role, CORES};
+    use core::sync::atomic::Ordering;
+
+    let hot: heapless::Vec<usize, { smp::MAX_CORES }> = (1..smp::MAX_CORES)
+        .filter(|&i| CORES[i].state() == CoreState::Online && CORES[i].role() == Role::Hot)
+        .collect();
+    if hot.len() < 2 {
+        return Ok(Verdict::Skip(
+            "needs two idle hot cores (boot with -smp 3 or more)",
+        ));
+    }
+    for &i in &hot {
+        let handed = smp::run_on(i, smp::service_loop);
+        ensure!(handed.is_ok(), "core {i}: {handed:?}");
+    }
+    let wait = |ns: u64| {
+        let d = Deadline::after_ns(&p.clock, cpu::rdtsc(), ns);
+        while !d.expired(cpu::rdtsc()) {
+            core::hint::spin_loop();
+        }
+    };
+    // Every core answers a ping through its bbqueue pair.
+    for (seq, &i) in hot.iter().enumerate() {
+        let seq = seq as u64 + 100;
+        ensure!(
+            CORES[i]
+                .link
+                .down
+                .send(Kind::Ping, &seq.to_le_bytes())
+                .is_ok(),
+            "core {i}: queue full"
+        );
+        let deadline = Deadline::after_ns(&p.clock, cpu::rdtsc(), 2_000_000_000);
+        let mut answer = None;
+        while answer.is_none() && !deadline.expired(cpu::rdtsc()) {
+            CORES[i].link.up.receive(|kind, payload| {
+                if kind == Kind::Pong && payload.len() == 16 {
+                    let echoed = u64::from_le_bytes(payload[..8].try_into().unwrap_or([0; 8]));
+                    let beat = u64::from_le_bytes(payload[8..].try_into().unwrap_or([0; 8]));
+                    answer = Some((echoed, beat));
+                }
+            });
+        }
+        ensure!(
+            answer.is_some(),
+            "core {i} did not answer a ping within 2 s"
+        );
+        let (echoed, beat) = answer.unwrap_or((0, 0));
+        ensure!(
+            echoed == seq && beat > 0,
+            "core {i} answered {echoed} (beat {beat}) to ping {seq}"
+        );
+    }
+    // Heartbeats advance on every hot core.
+    let beats = |i: usize| CORES[i].heartbeat.load(Ordering::Relaxed);
+    let before: heapless::Vec<u64, { smp::MAX_CORES }> = hot.iter().map(|&i| beats(i)).collect();
+    wait(20_000_000);
+    for (k, &i) in hot.iter().enumerate() {
+        ensure!(
+            beats(i) > before[k],
+            "core {i} heartbeat stuck at {}",
+            before[k]
+        );
+    }
+    // A core told to fault is parked and reported; the others keep running.
+    let victim = hot[hot.len() - 1];
+    ensure!(
+        CORES[victim].link.down.send(Kind::Fault, &[]).is_ok(),
+        "queue full"
+    );
+    let deadline = Deadline::after_ns(&p.clock, cpu::rdtsc(), 2_000_000_000);
+    while CORES[victim].state() != CoreState::Faulted && !deadline.expired(cpu::rdtsc()) {
+        core::hint::spin_loop();
+    }
+    ensure!(
+        CORES[victim].state() == CoreState::Faulted,
+        "core {victim} is {}",
+        CORES[victim].state().name()
+    );
+    ensure!(
+        CORES[victim].fault().0 == 6,
+        "core {victim} parked with vector {}",
+        CORES[victim].fault().0
+    );
+    let limit = p.clock.ns_to_ticks(50_000_000);
+    let mut watchdog: Watchdog<{ smp::MAX_CORES }> = Watchdog::new(cpu::rdtsc(), limit);
+    for &i in &hot {
+        watchdog.observe(i, beats(i), cpu::rdtsc());
+    }
+    wait(120_000_000);
+    for &i in &hot {
+        let health = watchdog.observe(i, beats(i), cpu::rdtsc());
+        if i == victim {
+            ensure!(
+                matches!(health, Health::Stalled { .. }),
+                "watchdog missed the parked core {i}"
+            );
+        } else {
+            ensure!(
+                health == Health::Alive,
+                "core {i} stalled after core {victim} faulted"
+            );
+        }
+    }
+    PASS
 }

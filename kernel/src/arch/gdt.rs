@@ -1,4 +1,4 @@
-//! Global descriptor table and task-state segment.
+//! Global descriptor tables and task-state segments, one per core.
 //!
 //! Long mode ignores segmentation except for the code segment's mode bits
 //! and the TSS, whose interrupt stack table gives double faults, NMIs and
@@ -11,6 +11,9 @@ use x86_64::structures::gdt::{Descriptor, GlobalDescriptorTable, SegmentSelector
 use x86_64::structures::tss::TaskStateSegment;
 use x86_64::VirtAddr;
 
+/// Most cores the image drives (housekeeping included).
+pub const MAX_CORES: usize = 16;
+
 /// Interrupt-stack-table slots (0-based as the `x86_64` crate counts them).
 pub const IST_DOUBLE_FAULT: u16 = 0;
 pub const IST_NMI: u16 = 1;
@@ -19,10 +22,10 @@ const IST_STACKS: usize = 3;
 const IST_STACK_SIZE: usize = 16 * 1024;
 
 #[repr(C, align(16))]
-struct IstStacks([[u8; IST_STACK_SIZE]; IST_STACKS]);
+struct IstStacks([[[u8; IST_STACK_SIZE]; IST_STACKS]; MAX_CORES]);
 
-/// Only ever addressed, never referenced: the CPU writes to it.
-static mut BSP_IST: IstStacks = IstStacks([[0; IST_STACK_SIZE]; IST_STACKS]);
+/// Only ever addressed, never referenced: the CPUs write to it.
+static mut IST: IstStacks = IstStacks([[[0; IST_STACK_SIZE]; IST_STACKS]; MAX_CORES]);
 
 struct Gdt {
     table: GlobalDescriptorTable,
@@ -31,31 +34,35 @@ struct Gdt {
     tss: SegmentSelector,
 }
 
-static BSP_TSS: BootCell<TaskStateSegment> = BootCell::new();
-static BSP_GDT: BootCell<Gdt> = BootCell::new();
+static TSS: [BootCell<TaskStateSegment>; MAX_CORES] = [const { BootCell::new() }; MAX_CORES];
+static GDT: [BootCell<Gdt>; MAX_CORES] = [const { BootCell::new() }; MAX_CORES];
 
-/// Loads the boot core's GDT and TSS. Call once, before the IDT.
-pub fn init_boot_core() {
-    let ist_base = (&raw const BSP_IST) as u64;
+/// Loads core `index`'s GDT and TSS (building them on first use). Returns
+/// false for an index beyond `MAX_CORES` or a second call for the same core.
+pub fn init_core(index: usize) -> bool {
+    let (Some(tss_cell), Some(gdt_cell)) = (TSS.get(index), GDT.get(index)) else {
+        return false;
+    };
+    let ist_base = (&raw const IST) as u64 + (index * IST_STACKS * IST_STACK_SIZE) as u64;
     let mut tss = TaskStateSegment::new();
     for slot in 0..IST_STACKS {
         let top = ist_base + ((slot + 1) * IST_STACK_SIZE) as u64;
         tss.interrupt_stack_table[slot] = VirtAddr::new(top);
     }
-    let Some(tss) = BSP_TSS.init(tss) else {
-        return;
+    let Some(tss) = tss_cell.init(tss) else {
+        return false;
     };
     let mut table = GlobalDescriptorTable::new();
     let code = table.append(Descriptor::kernel_code_segment());
     let data = table.append(Descriptor::kernel_data_segment());
     let tss_selector = table.append(Descriptor::tss_segment(tss));
-    let Some(gdt) = BSP_GDT.init(Gdt {
+    let Some(gdt) = gdt_cell.init(Gdt {
         table,
         code,
         data,
         tss: tss_selector,
     }) else {
-        return;
+        return false;
     };
     gdt.table.load();
     // SAFETY: the selectors index descriptors of the table just loaded, which
@@ -68,4 +75,5 @@ pub fn init_boot_core() {
         SS::set_reg(gdt.data);
         load_tss(gdt.tss);
     }
+    true
 }

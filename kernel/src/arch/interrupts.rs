@@ -234,6 +234,7 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
         return;
     }
     report(frame, cr2);
+    crate::smp::park_if_application_processor(frame.vector, frame.rip);
     exit(ExitCode::Failure)
 }
 

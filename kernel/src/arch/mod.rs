@@ -4,6 +4,8 @@ pub mod cpu;
 pub mod exit;
 pub mod gdt;
 pub mod interrupts;
+pub mod lapic;
 pub mod pci_access;
 pub mod pit;
 pub mod serial;
+pub mod trampoline;
