@@ -263,10 +263,11 @@ fn report_tests(outcome: &Outcome, filter: Option<&str>) -> ExitCode {
     let report: TestReport = outcome.test_report();
     eprintln!();
     match report.summary {
-        Some(_) => eprintln!(
-            "qemu: guest tests: {} passed, {} failed ({:.3} s)",
-            report.passed(),
-            report.failed(),
+        Some(s) => eprintln!(
+            "qemu: guest tests: {} passed, {} failed, {} skipped ({:.3} s)",
+            s.passed,
+            s.failed,
+            s.skipped,
             outcome.duration.as_secs_f64()
         ),
         None => eprintln!(
@@ -284,7 +285,7 @@ fn report_tests(outcome: &Outcome, filter: Option<&str>) -> ExitCode {
     if report.summary.is_some() && !report.is_consistent() {
         eprintln!("qemu: warning: the summary does not match the test lines (serial output lost?)");
     }
-    if report.summary == Some((0, 0)) {
+    if report.summary.is_some_and(|s| s.passed + s.failed == 0) {
         if let Some(filter) = filter {
             eprintln!("qemu: warning: no guest test name contains `{filter}`");
         }

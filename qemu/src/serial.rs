@@ -11,22 +11,45 @@ pub fn lines(serial: &str) -> impl Iterator<Item = &str> {
     serial.lines().map(|line| line.trim_end_matches('\r'))
 }
 
-/// One `test NAME ... ok` / `test NAME ... FAILED: reason` line.
+/// What became of one guest test.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Passed,
+    Failed,
+    /// Not applicable on this machine (e.g. needs two CPUs).
+    Skipped,
+}
+
+/// One `test NAME ... ok`, `test NAME ... FAILED: reason` or
+/// `test NAME ... skipped: reason` line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TestResult {
     pub name: String,
-    pub ok: bool,
-    /// Why it failed, when the guest said so.
+    pub verdict: Verdict,
+    /// Why it failed or was skipped, when the guest said so.
     pub reason: Option<String>,
+}
+
+impl TestResult {
+    pub fn passed(&self) -> bool {
+        self.verdict == Verdict::Passed
+    }
+}
+
+/// The closing `tests: P passed, F failed[, S skipped]` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub passed: u32,
+    pub failed: u32,
+    pub skipped: u32,
 }
 
 /// The guest's test results: per-test lines and the closing summary.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TestReport {
     pub results: Vec<TestResult>,
-    /// `(passed, failed)` from the `tests: P passed, F failed` line, if the
-    /// guest got that far.
-    pub summary: Option<(u32, u32)>,
+    /// Present if the guest got as far as its summary line.
+    pub summary: Option<Summary>,
 }
 
 impl TestReport {
@@ -42,37 +65,43 @@ impl TestReport {
         report
     }
 
+    /// Counts from the per-test lines.
+    pub fn counted(&self) -> Summary {
+        let count = |v: Verdict| {
+            let n = self.results.iter().filter(|r| r.verdict == v).count();
+            u32::try_from(n).unwrap_or(u32::MAX)
+        };
+        Summary {
+            passed: count(Verdict::Passed),
+            failed: count(Verdict::Failed),
+            skipped: count(Verdict::Skipped),
+        }
+    }
+
     /// Passed count: the summary's if present, else the per-test lines'.
     pub fn passed(&self) -> u32 {
-        match self.summary {
-            Some((passed, _)) => passed,
-            None => count(self.results.iter().filter(|r| r.ok)),
-        }
+        self.summary.unwrap_or_else(|| self.counted()).passed
     }
 
     /// Failed count: the summary's if present, else the per-test lines'.
     pub fn failed(&self) -> u32 {
-        match self.summary {
-            Some((_, failed)) => failed,
-            None => count(self.results.iter().filter(|r| !r.ok)),
-        }
+        self.summary.unwrap_or_else(|| self.counted()).failed
+    }
+
+    /// Skipped count: the summary's if present, else the per-test lines'.
+    pub fn skipped(&self) -> u32 {
+        self.summary.unwrap_or_else(|| self.counted()).skipped
     }
 
     /// The summary agrees with the per-test lines (catches lost or
     /// duplicated lines on the serial port).
     pub fn is_consistent(&self) -> bool {
-        let ok = count(self.results.iter().filter(|r| r.ok));
-        let bad = count(self.results.iter().filter(|r| !r.ok));
-        self.summary == Some((ok, bad))
+        self.summary == Some(self.counted())
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &TestResult> {
-        self.results.iter().filter(|r| !r.ok)
+        self.results.iter().filter(|r| r.verdict == Verdict::Failed)
     }
-}
-
-fn count<'a>(it: impl Iterator<Item = &'a TestResult>) -> u32 {
-    u32::try_from(it.count()).unwrap_or(u32::MAX)
 }
 
 fn parse_test_line(line: &str) -> Option<TestResult> {
@@ -86,25 +115,55 @@ fn parse_test_line(line: &str) -> Option<TestResult> {
     if verdict == "ok" {
         return Some(TestResult {
             name: name.to_string(),
-            ok: true,
+            verdict: Verdict::Passed,
             reason: None,
         });
     }
-    let after = verdict.strip_prefix("FAILED")?;
+    let (kind, after) = if let Some(after) = verdict.strip_prefix("FAILED") {
+        (Verdict::Failed, after)
+    } else if let Some(after) = verdict.strip_prefix("skipped") {
+        (Verdict::Skipped, after)
+    } else {
+        return None;
+    };
+    if after.chars().next().is_some_and(|c| c.is_alphanumeric()) {
+        return None;
+    }
     let reason = after.trim_start_matches(':').trim();
     Some(TestResult {
         name: name.to_string(),
-        ok: false,
+        verdict: kind,
         reason: (!reason.is_empty()).then(|| reason.to_string()),
     })
 }
 
-fn parse_summary_line(line: &str) -> Option<(u32, u32)> {
+fn parse_summary_line(line: &str) -> Option<Summary> {
     let rest = line.trim().strip_prefix("tests:")?;
-    let (passed, failed) = rest.split_once(',')?;
-    let passed = passed.trim().strip_suffix("passed")?.trim().parse().ok()?;
-    let failed = failed.trim().strip_suffix("failed")?.trim().parse().ok()?;
-    Some((passed, failed))
+    let mut parts = rest.split(',');
+    let mut field = |label: &str| -> Option<u32> {
+        parts
+            .next()?
+            .trim()
+            .strip_suffix(label)?
+            .trim()
+            .parse()
+            .ok()
+    };
+    let passed = field("passed")?;
+    let failed = field("failed")?;
+    // Older images print no skipped count.
+    let skipped = match parts.next() {
+        None => 0,
+        Some(part) => part.trim().strip_suffix("skipped")?.trim().parse().ok()?,
+    };
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(Summary {
+        passed,
+        failed,
+        skipped,
+    })
 }
 
 /// How the image was entered, from the banner's `boot=` word.
@@ -495,17 +554,27 @@ mod tests {
         test time::tsc_monotonic ... ok\r\n\
         test heap::alloc ... FAILED: expected 4, got 5\r\n\
         test mem::empty_reason ... FAILED\r\n\
-        tests: 2 passed, 2 failed\r\n";
+        test smp::ipi ... skipped: needs 2 cpus\r\n\
+        tests: 2 passed, 2 failed, 1 skipped\r\n";
 
     #[test]
     fn test_lines_and_summary() {
         let r = TestReport::parse(TEST_LOG);
-        assert_eq!(r.results.len(), 4);
-        assert_eq!(r.summary, Some((2, 2)));
+        assert_eq!(r.results.len(), 5);
+        assert_eq!(
+            r.summary,
+            Some(Summary {
+                passed: 2,
+                failed: 2,
+                skipped: 1
+            })
+        );
         assert!(r.is_consistent());
-        assert_eq!((r.passed(), r.failed()), (2, 2));
+        assert_eq!((r.passed(), r.failed(), r.skipped()), (2, 2, 1));
         assert_eq!(r.results[0].name, "pci::scan");
-        assert!(r.results[0].ok);
+        assert!(r.results[0].passed());
+        assert_eq!(r.results[4].verdict, Verdict::Skipped);
+        assert_eq!(r.results[4].reason.as_deref(), Some("needs 2 cpus"));
         let failures: Vec<_> = r.failures().collect();
         assert_eq!(failures[0].name, "heap::alloc");
         assert_eq!(failures[0].reason.as_deref(), Some("expected 4, got 5"));
@@ -525,6 +594,22 @@ mod tests {
         let r = TestReport::parse("test a ... ok\ntests: 2 passed, 0 failed\n");
         assert!(!r.is_consistent());
         assert_eq!(r.passed(), 2);
+        // The older two-field summary is still read, with no skips.
+        let r = TestReport::parse("test a ... ok\ntests: 1 passed, 0 failed\n");
+        assert!(r.is_consistent());
+        assert_eq!(r.skipped(), 0);
+    }
+
+    #[test]
+    fn malformed_summaries_are_not_summaries() {
+        for line in [
+            "tests: 1 passed, 0 failed, x skipped",
+            "tests: 1 passed, 0 failed, 0 skipped, 3 more",
+            "tests: 1 passed",
+            "tests: 1 failed, 0 passed",
+        ] {
+            assert_eq!(TestReport::parse(line).summary, None, "{line}");
+        }
     }
 
     #[test]
@@ -645,7 +730,8 @@ mod proptests {
             lines in proptest::collection::vec(
                 prop_oneof![
                     "test [^\n]{0,20} \\.\\.\\. (ok|FAILED[^\n]{0,10})",
-                    "tests: [0-9]{0,12} passed, [0-9x]{0,12} failed",
+                    "tests: [0-9]{0,12} passed, [0-9x]{0,12} failed(, [0-9]{0,12} skipped)?",
+                    "test [a-z:]{1,10} \\.\\.\\. skipped[^\n]{0,10}",
                     "EXCEPTION: [^\n]{0,30}",
                     " *(rip|cr2|error code)[:= ]{0,2}(0x)?[0-9a-fA-FéÄ_]{0,20}",
                     " *#[0-9]{0,3} ?(0x)?[0-9a-f]{0,20}",
@@ -664,28 +750,41 @@ mod proptests {
 
         #[test]
         fn test_lines_round_trip(
-            tests in proptest::collection::vec((test_name(), any::<bool>(), "[a-z0-9 ,=]{0,20}"), 0..20),
+            tests in proptest::collection::vec((test_name(), 0..3u8, "[a-z0-9 ,=]{0,20}"), 0..20),
             noise in "[A-Za-z :]{0,30}",
         ) {
             let mut log = format!("{noise}\n");
-            for (name, ok, reason) in &tests {
-                if *ok {
-                    log.push_str(&format!("test {name} ... ok\r\n"));
-                } else {
-                    log.push_str(&format!("test {name} ... FAILED: {reason}\r\n"));
+            let mut want = Summary::default();
+            for (name, kind, reason) in &tests {
+                match kind {
+                    0 => {
+                        want.passed += 1;
+                        log.push_str(&format!("test {name} ... ok\r\n"));
+                    }
+                    1 => {
+                        want.failed += 1;
+                        log.push_str(&format!("test {name} ... FAILED: {reason}\r\n"));
+                    }
+                    _ => {
+                        want.skipped += 1;
+                        log.push_str(&format!("test {name} ... skipped: {reason}\r\n"));
+                    }
                 }
             }
-            let passed = tests.iter().filter(|t| t.1).count() as u32;
-            let failed = tests.len() as u32 - passed;
-            log.push_str(&format!("tests: {passed} passed, {failed} failed\n"));
+            log.push_str(&format!(
+                "tests: {} passed, {} failed, {} skipped\n",
+                want.passed, want.failed, want.skipped
+            ));
             let report = TestReport::parse(&log);
+            prop_assert_eq!(report.summary, Some(want));
             prop_assert!(report.is_consistent());
             prop_assert_eq!(report.results.len(), tests.len());
-            for (got, (name, ok, reason)) in report.results.iter().zip(&tests) {
+            for (got, (name, kind, reason)) in report.results.iter().zip(&tests) {
                 prop_assert_eq!(&got.name, name);
-                prop_assert_eq!(got.ok, *ok);
-                let want = (!ok && !reason.trim().is_empty()).then(|| reason.trim().to_string());
-                prop_assert_eq!(&got.reason, &want);
+                let verdict = [Verdict::Passed, Verdict::Failed, Verdict::Skipped][usize::from(*kind)];
+                prop_assert_eq!(got.verdict, verdict);
+                let want_reason = (*kind != 0 && !reason.trim().is_empty()).then(|| reason.trim().to_string());
+                prop_assert_eq!(&got.reason, &want_reason);
             }
         }
 

@@ -159,6 +159,11 @@ fn two_cpus_are_counted() {
     run.expect_status(ExitKind::Success);
     let cpus = run.outcome().banner().and_then(|b| b.cpus);
     run.check(cpus == Some(2), "expected `cpus: 2` with -smp 2");
+    let report = run.outcome().test_report();
+    run.check(
+        report.summary.is_some() && report.failed() == 0 && report.is_consistent(),
+        "guest tests must pass on two CPUs too",
+    );
     run.pass();
 }
 
