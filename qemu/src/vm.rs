@@ -306,6 +306,7 @@ impl Vm {
             child: Some(child),
             started,
             exited,
+            exited_at: None,
             run_dir,
             serial_path,
             log_path,
@@ -352,6 +353,8 @@ pub struct RunningVm {
     child: Option<Child>,
     started: Instant,
     exited: Receiver<Instant>,
+    /// When QEMU exited, once something has received it from `exited`.
+    exited_at: Option<Instant>,
     run_dir: PathBuf,
     serial_path: PathBuf,
     log_path: PathBuf,
@@ -378,10 +381,41 @@ impl RunningVm {
         read_lossy(&self.serial_path)
     }
 
+    /// Waits until the serial log contains `needle`, returning the log so
+    /// far; `None` if QEMU exits or `within` passes first. For scenarios
+    /// that must wait for the guest to be ready before acting on it.
+    pub fn wait_for_serial(&mut self, needle: &str, within: Duration) -> Option<String> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(live) = self.live.as_mut() {
+                live.pump(&self.serial_path);
+            }
+            let serial = self.serial_so_far();
+            if serial.contains(needle) {
+                return Some(serial);
+            }
+            let exited = match self.exited.try_recv() {
+                Ok(at) => {
+                    self.exited_at = Some(at);
+                    true
+                }
+                Err(mpsc::TryRecvError::Empty) => self.exited_at.is_some(),
+                Err(mpsc::TryRecvError::Disconnected) => true,
+            };
+            if exited || Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     /// Waits for QEMU to exit, killing it at the timeout.
     pub fn wait(mut self) -> Result<Outcome> {
         let deadline = self.timeout.map(|t| self.started + t);
         let exited_at = loop {
+            if let Some(at) = self.exited_at {
+                break Some(at);
+            }
             let mut slice = if self.live.is_some() {
                 Duration::from_millis(20)
             } else {

@@ -196,3 +196,27 @@ fn grub_iso_boots_through_multiboot2() {
     run.pass();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_running_appliance_can_be_watched_and_stopped() {
+    let lab = lab();
+    let mut running = match lab.appliance("halt", "halt").spawn() {
+        Ok(running) => running,
+        Err(e) => panic!("cannot start QEMU: {e}"),
+    };
+    let serial = running.wait_for_serial("ready in ", tests::BOOT_TIMEOUT);
+    assert!(
+        serial
+            .as_deref()
+            .is_some_and(|s| s.starts_with("appliance ")),
+        "no banner before `ready in`: {serial:?}"
+    );
+    // `halt` keeps it up: it must still be running when we stop it.
+    let outcome = match running.kill() {
+        Ok(outcome) => outcome,
+        Err(e) => panic!("cannot stop QEMU: {e}"),
+    };
+    let run = tests::Booted(outcome);
+    run.expect_status(ExitKind::Signal(9));
+    run.pass();
+}

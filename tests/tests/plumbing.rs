@@ -128,3 +128,43 @@ fn grub_mkrescue_builds_an_iso_with_our_grub_cfg() {
     );
     std::fs::remove_dir_all(dir).expect("cleanup");
 }
+
+#[test]
+fn waiting_for_serial_gives_up_at_the_deadline_or_when_qemu_exits() {
+    let repo = repo();
+    let mut running = never_ending_vm(&repo, "plumbing-wait-serial")
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        running.wait_for_serial("never printed", Duration::from_millis(300)),
+        None
+    );
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    running
+        .kill()
+        .expect("kill")
+        .remove_run_dir()
+        .expect("cleanup");
+
+    let missing = repo
+        .runs_dir()
+        .join(unique_name("no-such-kernel"))
+        .join("kernel.elf");
+    let mut running = Vm::kernel(&repo, &missing)
+        .name("plumbing-wait-exit")
+        .spawn()
+        .expect("spawn");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        running.wait_for_serial("never printed", Duration::from_secs(30)),
+        None
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "did not notice QEMU exiting"
+    );
+    let outcome = running.wait().expect("wait");
+    assert_eq!(outcome.status, ExitKind::QemuError { status: 1 });
+    outcome.remove_run_dir().expect("cleanup");
+}
