@@ -1,1 +1,439 @@
-fn main() {}
+//! `cargo qemu <command>`: build the appliance image and boot it in QEMU.
+//!
+//! Exit codes: 0 when the guest reported success (or the command needed no
+//! guest), 1 for any failure, 2 for a usage error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use qemu::bench::{ms, Spread};
+use qemu::{
+    build_image, build_iso, ensure_iso_tools, ensure_qemu, Accel, BuildOutput, Images, Outcome,
+    Profile, Repo, TestReport, Vm,
+};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "cargo qemu",
+    bin_name = "cargo qemu",
+    about = "Build the appliance image and boot it in QEMU",
+    after_help = "Each boot leaves serial.log, qemu.log and command.sh in target/qemu-runs/<run>/ (the newest 50 are kept)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Build the appliance and the bare baseline kernel.
+    Build {
+        /// Unoptimised build (target/image/x86_64-unknown-none/debug).
+        #[arg(long)]
+        dev: bool,
+    },
+    /// Boot the appliance and show its serial output live.
+    Run {
+        #[command(flatten)]
+        machine: Machine,
+        /// Kill QEMU after this many seconds (default: never).
+        #[arg(long, value_name = "S")]
+        timeout: Option<f64>,
+        /// Kernel command line words, e.g. `-- test fault=pf`.
+        #[arg(last = true, value_name = "CMDLINE")]
+        cmdline: Vec<String>,
+    },
+    /// Boot with `test` (or `test=FILTER`) and report the guest's results.
+    Test {
+        /// Run only guest tests whose name contains this.
+        filter: Option<String>,
+        #[command(flatten)]
+        machine: Machine,
+        #[arg(long, value_name = "S", default_value_t = 120.0)]
+        timeout: f64,
+    },
+    /// Wrap the appliance in a GRUB (multiboot2) ISO; `--boot` boots it.
+    Iso {
+        /// Where to write the ISO.
+        #[arg(long, value_name = "PATH")]
+        out: Option<PathBuf>,
+        /// Kernel command line written into grub.cfg.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+        /// Boot the ISO in QEMU (SeaBIOS, GRUB, multiboot2) after building it.
+        #[arg(long)]
+        boot: bool,
+        #[command(flatten)]
+        machine: Machine,
+        #[arg(long, value_name = "S", default_value_t = 120.0)]
+        timeout: f64,
+    },
+    /// Boot time: `bare` vs the appliance, booted alternately.
+    BenchBoot {
+        /// Boots of each kernel (plus one uncounted warm-up each).
+        #[arg(long, default_value_t = 11)]
+        runs: usize,
+        #[arg(long, value_enum, default_value_t = AccelArg::Tcg)]
+        accel: AccelArg,
+        /// Appliance command line for the measured boots.
+        #[arg(long, default_value = "")]
+        cmdline: String,
+    },
+    // `demo` (appliance + simulated exchange and feed) comes with the lab.
+}
+
+#[derive(Args, Debug)]
+struct Machine {
+    /// Virtual CPUs.
+    #[arg(long, default_value_t = 1)]
+    smp: u32,
+    /// Guest RAM (QEMU syntax: 512M, 2G).
+    #[arg(long, default_value = "512M")]
+    mem: String,
+    /// tcg (default; fast here) or kvm (real hosts only: KVM on this kind of VM is emulated and slow).
+    #[arg(long, value_enum, default_value_t = AccelArg::Tcg)]
+    accel: AccelArg,
+    /// Write the serial log to this file instead of target/qemu-runs/<run>/serial.log.
+    #[arg(long, value_name = "FILE")]
+    serial: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum AccelArg {
+    Tcg,
+    Kvm,
+}
+
+impl From<AccelArg> for Accel {
+    fn from(a: AccelArg) -> Accel {
+        match a {
+            AccelArg::Tcg => Accel::Tcg,
+            AccelArg::Kvm => Accel::Kvm,
+        }
+    }
+}
+
+impl Machine {
+    fn apply(&self, mut vm: Vm, timeout: Option<f64>) -> Result<Vm, qemu::Error> {
+        vm = vm.smp(self.smp).mem(&self.mem).accel(self.accel.into());
+        if let Some(path) = &self.serial {
+            vm = vm.serial_file(path);
+        }
+        let timeout = match timeout {
+            None => None,
+            Some(s) if s.is_finite() && s > 0.0 => Some(Duration::from_secs_f64(s)),
+            Some(s) => {
+                return Err(qemu::Error::InvalidArgument(format!(
+                    "--timeout {s}: must be a positive number"
+                )))
+            }
+        };
+        Ok(vm.timeout(timeout).live(true))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("qemu: error: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn prepare(repo: &Repo, profile: Profile) -> Result<Images, qemu::Error> {
+    ensure_qemu(repo)?;
+    build_image(repo, profile, BuildOutput::Inherit)
+}
+
+/// Run directories the CLI keeps (their serial logs are worth a look after
+/// the fact); older ones are deleted when a command starts.
+const KEPT_RUNS: usize = 50;
+
+fn run(command: Command) -> Result<ExitCode, qemu::Error> {
+    let repo = Repo::locate()?;
+    repo.prune_runs(KEPT_RUNS);
+    match command {
+        Command::Build { dev } => {
+            let profile = if dev { Profile::Dev } else { Profile::Release };
+            let images = build_image(&repo, profile, BuildOutput::Inherit)?;
+            println!("{}", images.appliance.display());
+            println!("{}", images.bare.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run {
+            machine,
+            timeout,
+            cmdline,
+        } => {
+            let images = prepare(&repo, Profile::Release)?;
+            let vm = Vm::kernel(&repo, &images.appliance)
+                .name("run")
+                .cmdline(cmdline.join(" "));
+            let outcome = machine.apply(vm, timeout)?.run()?;
+            Ok(finish(&outcome))
+        }
+        Command::Test {
+            filter,
+            machine,
+            timeout,
+        } => {
+            let images = prepare(&repo, Profile::Release)?;
+            let cmdline = match &filter {
+                Some(f) => format!("test={f}"),
+                None => "test".to_string(),
+            };
+            let vm = Vm::kernel(&repo, &images.appliance)
+                .name("test")
+                .cmdline(cmdline);
+            let outcome = machine.apply(vm, Some(timeout))?.run()?;
+            Ok(report_tests(&outcome, filter.as_deref()))
+        }
+        Command::Iso {
+            out,
+            cmdline,
+            boot,
+            machine,
+            timeout,
+        } => {
+            ensure_iso_tools(&repo)?;
+            let images = prepare(&repo, Profile::Release)?;
+            let out = out.unwrap_or_else(|| repo.root().join("target").join("appliance.iso"));
+            let iso = build_iso(&repo, &images.appliance, &cmdline, &out)?;
+            eprintln!("qemu: wrote {}", iso.display());
+            if !boot {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let vm = Vm::cdrom(&repo, &iso).name("iso");
+            let outcome = machine.apply(vm, Some(timeout))?.run()?;
+            Ok(finish(&outcome))
+        }
+        Command::BenchBoot {
+            runs,
+            accel,
+            cmdline,
+        } => {
+            if runs == 0 {
+                return Err(qemu::Error::InvalidArgument(
+                    "--runs must be at least 1".into(),
+                ));
+            }
+            let images = prepare(&repo, Profile::Release)?;
+            bench_boot(&repo, &images, runs, accel.into(), &cmdline)
+        }
+    }
+}
+
+/// Prints how the run ended; the exit code follows the guest.
+fn finish(outcome: &Outcome) -> ExitCode {
+    if outcome.is_success() {
+        eprintln!(
+            "qemu: {} in {:.3} s (serial log: {})",
+            outcome.status,
+            outcome.duration.as_secs_f64(),
+            outcome.serial_path.display()
+        );
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("qemu: FAILED: {}", outcome.status);
+        if let Some(e) = outcome.exception() {
+            let vector = e
+                .vector
+                .map_or_else(|| "unknown vector".to_string(), |v| v.to_string());
+            let rip = e.rip.map_or_else(|| "?".to_string(), |r| format!("{r:#x}"));
+            eprintln!("qemu: guest exception {vector} at RIP {rip}");
+        }
+        if let Some(p) = outcome.panic() {
+            eprintln!("qemu: guest panic: {}", p.message);
+        }
+        if !outcome.qemu_log.trim().is_empty() {
+            eprintln!("qemu: QEMU said:\n{}", outcome.qemu_log.trim_end());
+        }
+        eprintln!("qemu: run directory: {}", outcome.run_dir.display());
+        eprintln!("qemu: reproduce with: {}", outcome.command_line);
+        ExitCode::FAILURE
+    }
+}
+
+fn report_tests(outcome: &Outcome, filter: Option<&str>) -> ExitCode {
+    let report: TestReport = outcome.test_report();
+    eprintln!();
+    match report.summary {
+        Some(s) => eprintln!(
+            "qemu: guest tests: {} passed, {} failed, {} skipped ({:.3} s)",
+            s.passed,
+            s.failed,
+            s.skipped,
+            outcome.duration.as_secs_f64()
+        ),
+        None => eprintln!(
+            "qemu: the guest printed no `tests:` summary ({} test lines seen)",
+            report.results.len()
+        ),
+    }
+    for failure in report.failures() {
+        eprintln!(
+            "qemu:   FAILED {}: {}",
+            failure.name,
+            failure.reason.as_deref().unwrap_or("(no reason given)")
+        );
+    }
+    if report.summary.is_some() && !report.is_consistent() {
+        eprintln!("qemu: warning: the summary does not match the test lines (serial output lost?)");
+    }
+    if report.summary.is_some_and(|s| s.passed + s.failed == 0) {
+        if let Some(filter) = filter {
+            eprintln!("qemu: warning: no guest test name contains `{filter}`");
+        }
+    }
+    let code = finish(outcome);
+    // A guest that says success while listing failures is not believed.
+    if code == ExitCode::SUCCESS && (report.summary.is_none() || report.failed() > 0) {
+        eprintln!("qemu: FAILED: the guest exited with success but its test report is missing or has failures");
+        return ExitCode::FAILURE;
+    }
+    code
+}
+
+fn bench_boot(
+    repo: &Repo,
+    images: &Images,
+    runs: usize,
+    accel: Accel,
+    cmdline: &str,
+) -> Result<ExitCode, qemu::Error> {
+    let boot_once = |elf: &PathBuf, name: &str, cmdline: &str| -> Result<Outcome, qemu::Error> {
+        let outcome = Vm::kernel(repo, elf)
+            .name(name)
+            .cmdline(cmdline)
+            .accel(accel)
+            .timeout(Some(Duration::from_secs(60)))
+            .run()?;
+        if !outcome.is_success() {
+            eprintln!("{}", outcome.diagnostics());
+            return Err(qemu::Error::InvalidArgument(format!(
+                "benchmark boot of {} did not succeed",
+                elf.display()
+            )));
+        }
+        let _ = outcome.remove_run_dir();
+        Ok(outcome)
+    };
+    eprintln!("qemu: warm-up boot of each kernel (not counted)");
+    boot_once(&images.bare, "bench-bare", "")?;
+    boot_once(&images.appliance, "bench-appliance", cmdline)?;
+    let (mut bare, mut appliance, mut ready) = (Vec::new(), Vec::new(), Vec::new());
+    for i in 0..runs {
+        let b = boot_once(&images.bare, "bench-bare", "")?;
+        let a = boot_once(&images.appliance, "bench-appliance", cmdline)?;
+        eprintln!(
+            "qemu: run {:>2}/{runs}: bare {:7.1} ms  appliance {:7.1} ms",
+            i + 1,
+            ms(b.duration),
+            ms(a.duration)
+        );
+        bare.push(b.duration);
+        appliance.push(a.duration);
+        if let Some(us) = a.banner().and_then(|banner| banner.ready_us) {
+            ready.push(Duration::from_micros(us));
+        }
+    }
+    let (Some(bare), Some(appliance)) = (Spread::of(&bare), Spread::of(&appliance)) else {
+        return Err(qemu::Error::InvalidArgument("no samples".into()));
+    };
+    let accel_name = match accel {
+        Accel::Tcg => "TCG",
+        Accel::Kvm => "KVM",
+    };
+    println!("boot to exit (QEMU spawn to exit, q35, {accel_name}, -smp 1, {runs} boots each, alternating)");
+    if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
+        let load: Vec<&str> = load.split_whitespace().take(3).collect();
+        println!(
+            "host load average {} on {} CPUs (other work inflates and scatters these)",
+            load.join(" "),
+            std::thread::available_parallelism().map_or(0, |n| n.get())
+        );
+    }
+    println!("| kernel | min | median | max |");
+    println!("|---|---|---|---|");
+    for (name, s) in [("bare PVH", &bare), ("appliance", &appliance)] {
+        println!(
+            "| {name} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            ms(s.min),
+            ms(s.median),
+            ms(s.max)
+        );
+    }
+    let ratio = appliance.median_ratio(&bare);
+    println!(
+        "appliance / bare (medians): {ratio:.2}x (target <= 1.5x: {})",
+        if ratio <= 1.5 { "met" } else { "NOT met" }
+    );
+    if let Some(r) = Spread::of(&ready) {
+        println!(
+            "appliance's own `ready in` (guest TSC from entry): median {:.3} ms (min {:.3}, max {:.3})",
+            ms(r.median),
+            ms(r.min),
+            ms(r.max)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_cmdline_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["cargo qemu", "run", "--smp", "2", "--", "test", "fault=pf"])
+                .expect("parse");
+        let Command::Run {
+            machine,
+            cmdline,
+            timeout,
+        } = cli.command
+        else {
+            panic!("not run");
+        };
+        assert_eq!(machine.smp, 2);
+        assert_eq!(cmdline, ["test", "fault=pf"]);
+        assert_eq!(timeout, None);
+    }
+
+    #[test]
+    fn test_filter_and_defaults() {
+        let cli =
+            Cli::try_parse_from(["cargo qemu", "test", "pci", "--accel", "kvm"]).expect("parse");
+        let Command::Test {
+            filter,
+            machine,
+            timeout,
+        } = cli.command
+        else {
+            panic!("not test");
+        };
+        assert_eq!(filter.as_deref(), Some("pci"));
+        assert!(matches!(machine.accel, AccelArg::Kvm));
+        assert_eq!(machine.mem, "512M");
+        assert_eq!(timeout, 120.0);
+        assert!(Cli::try_parse_from(["cargo qemu", "test", "--accel", "hvf"]).is_err());
+    }
+
+    #[test]
+    fn bench_boot_defaults_to_eleven_runs() {
+        let cli = Cli::try_parse_from(["cargo qemu", "bench-boot"]).expect("parse");
+        assert!(matches!(cli.command, Command::BenchBoot { runs: 11, .. }));
+    }
+}

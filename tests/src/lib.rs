@@ -1,1 +1,94 @@
-//! End-to-end scenarios live in `tests/tests/`.
+//! Scaffolding for the end-to-end scenarios in `tests/tests/`: the appliance
+//! booted in QEMU through the `qemu` library.
+//!
+//! Every test binary builds the image once ([`lab`]); builds and tool installs
+//! are serialised across test binaries by file locks inside `qemu`, and every
+//! boot gets its own run directory, so tests run in parallel freely.
+//!
+//! A passing test calls [`Booted::pass`] to delete its run directory; a
+//! failing one leaves it under `target/qemu-runs/` and prints where.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+pub use qemu;
+use qemu::{BuildOutput, ExitKind, Images, Outcome, Profile, Repo, Vm};
+
+/// Per-boot limit. A TCG boot takes well under a second; this only stops a
+/// hung guest from hanging the suite.
+pub const BOOT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The repository and the built image, shared by a test binary's tests.
+#[derive(Debug)]
+pub struct Lab {
+    pub repo: Repo,
+    pub images: Images,
+}
+
+/// Locates the repo, makes sure QEMU is installed and builds the image —
+/// once per process. Panics (failing the calling test) with the reason.
+pub fn lab() -> &'static Lab {
+    static LAB: OnceLock<Result<Lab, String>> = OnceLock::new();
+    let lab = LAB.get_or_init(|| {
+        let repo = Repo::locate().map_err(|e| e.to_string())?;
+        qemu::ensure_qemu(&repo).map_err(|e| e.to_string())?;
+        let images = qemu::build_image(&repo, Profile::Release, BuildOutput::Capture)
+            .map_err(|e| e.to_string())?;
+        Ok(Lab { repo, images })
+    });
+    match lab {
+        Ok(lab) => lab,
+        Err(e) => panic!("cannot prepare the appliance image: {e}"),
+    }
+}
+
+impl Lab {
+    /// The appliance with `cmdline`, one CPU, TCG and [`BOOT_TIMEOUT`].
+    pub fn appliance(&self, name: &str, cmdline: &str) -> Vm {
+        Vm::kernel(&self.repo, &self.images.appliance)
+            .name(name)
+            .cmdline(cmdline)
+            .timeout(Some(BOOT_TIMEOUT))
+    }
+
+    /// Boots `vm` to the end.
+    pub fn boot(&self, vm: Vm) -> Booted {
+        match vm.run() {
+            Ok(outcome) => Booted(outcome),
+            Err(e) => panic!("cannot run QEMU: {e}"),
+        }
+    }
+}
+
+/// A finished boot, with assertions that print the whole story on failure.
+#[derive(Debug)]
+pub struct Booted(pub Outcome);
+
+impl Booted {
+    pub fn outcome(&self) -> &Outcome {
+        &self.0
+    }
+
+    pub fn serial(&self) -> &str {
+        &self.0.serial
+    }
+
+    /// Fails the test, with the run's diagnostics, unless `ok`.
+    #[track_caller]
+    pub fn check(&self, ok: bool, what: &str) {
+        assert!(ok, "{what}\n{}", self.0.diagnostics());
+    }
+
+    #[track_caller]
+    pub fn expect_status(&self, expected: ExitKind) {
+        self.check(
+            self.0.status == expected,
+            &format!("expected the run to end with: {expected}"),
+        );
+    }
+
+    /// The test passed: drop the run directory.
+    pub fn pass(self) {
+        let _ = self.0.remove_run_dir();
+    }
+}
