@@ -41,7 +41,47 @@ impl<'a> FixMessage<'a> {
     /// Validates the envelope (BeginString, exact BodyLength, CheckSum),
     /// field syntax and that MsgType(35) is the first body field. Does not
     /// require the standard header fields; see [`FixMessage::new_checked`].
+    #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        let mut msg = FixMessage::empty();
+        msg.reparse(buf)?;
+        Ok(msg)
+    }
+
+    /// An empty view (no fields) to be filled by [`FixMessage::reparse`].
+    pub const fn empty() -> FixMessage<'static> {
+        FixMessage {
+            buf: &[],
+            version: FixVersion::Fix44,
+            body_start: 0,
+            count: 0,
+            fields: [Field {
+                tag: 0,
+                start: 0,
+                end: 0,
+            }; MAX_FIELDS],
+            index: [EMPTY; INDEX_SLOTS],
+        }
+    }
+
+    /// [`FixMessage::parse`] into an existing view, so a hot loop can keep
+    /// one view and avoid moving ~1 KiB per message. On error the view is
+    /// left empty (every lookup answers `None`).
+    pub fn reparse(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
+        self.buf = &[];
+        self.count = 0;
+        self.index = [EMPTY; INDEX_SLOTS];
+        let r = self.reparse_inner(buf);
+        if r.is_err() {
+            self.buf = &[];
+            self.count = 0;
+            self.index = [EMPTY; INDEX_SLOTS];
+        }
+        r
+    }
+
+    #[inline(always)]
+    fn reparse_inner(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
         if buf.len() > MAX_MESSAGE_LEN {
             return Err(FixError::BadBodyLength);
         }
@@ -82,45 +122,25 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::BadChecksum);
         }
 
-        let mut msg = FixMessage {
-            buf,
-            version,
-            body_start: body_start as u16,
-            count: 0,
-            fields: [Field::default(); MAX_FIELDS],
-            index: [EMPTY; INDEX_SLOTS],
-        };
+        let msg = self;
+        msg.buf = buf;
+        msg.version = version;
+        msg.body_start = body_start as u16;
         let mut pos = body_start;
         let mut n = 0usize;
         while pos < body_end {
             // tag: 1..=9 digits, no leading zero, then '='
-            let mut t: u32 = 0;
             let tag_start = pos;
-            loop {
-                let b = *buf.get(pos).ok_or(FixError::MalformedField)?;
-                if b == b'=' {
-                    break;
-                }
-                let d = b.wrapping_sub(b'0');
-                if d > 9 || pos - tag_start >= 9 {
-                    return Err(FixError::MalformedField);
-                }
-                t = t * 10 + d as u32;
-                pos += 1;
-            }
-            if pos == tag_start || t == 0 || buf[tag_start] == b'0' {
+            let (t, eq) = read_tag(&buf[..body_end], pos).ok_or(FixError::MalformedField)?;
+            if eq == tag_start || t == 0 || buf[tag_start] == b'0' {
                 return Err(FixError::MalformedField);
             }
-            pos += 1;
+            pos = eq + 1;
             let v_start = pos;
-            let v_len = buf[v_start..body_end]
-                .iter()
-                .position(|&b| b == SOH)
-                .ok_or(FixError::MalformedField)?;
-            if v_len == 0 {
+            let v_end = find_soh(&buf[..body_end], v_start).ok_or(FixError::MalformedField)?;
+            if v_end == v_start {
                 return Err(FixError::MalformedField);
             }
-            let v_end = v_start + v_len;
             if n == MAX_FIELDS {
                 return Err(FixError::TooManyFields);
             }
@@ -140,11 +160,12 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::MissingMsgType);
         }
         msg.count = n as u8;
-        Ok(msg)
+        Ok(())
     }
 
     /// [`FixMessage::parse`] plus the standard header: SenderCompID(49),
     /// TargetCompID(56), MsgSeqNum(34, a positive integer) and SendingTime(52).
+    #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
         let msg = Self::parse(buf)?;
         msg.check_header()?;
@@ -203,7 +224,9 @@ impl<'a> FixMessage<'a> {
 
     fn value_at(&self, i: usize) -> &'a [u8] {
         let f = self.fields[i];
-        &self.buf[f.start as usize..f.end as usize]
+        self.buf
+            .get(f.start as usize..f.end as usize)
+            .unwrap_or(&[])
     }
 
     /// The whole message as received.
@@ -226,7 +249,9 @@ impl<'a> FixMessage<'a> {
 
     /// The body bytes from MsgType(35) up to (not including) CheckSum(10).
     pub fn body(&self) -> &'a [u8] {
-        &self.buf[self.body_start as usize..self.buf.len() - 7]
+        self.buf
+            .get(self.body_start as usize..self.buf.len().saturating_sub(7))
+            .unwrap_or(&[])
     }
 
     /// Value of the first field with tag `t`.
@@ -408,6 +433,71 @@ impl<'a> GroupEntry<'_, 'a> {
         (self.start..self.end)
             .find(|&i| self.msg.fields[i].tag == t)
             .map(|i| self.msg.value_at(i))
+    }
+}
+
+/// Position of the first SOH in `hay[from..]`, scanning eight bytes at a
+/// time (values are short, but a word compare still beats a byte loop).
+#[inline(always)]
+fn find_soh(hay: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut i = from;
+    while let Some(chunk) = hay.get(i..i + 8) {
+        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
+            break;
+        };
+        // XOR with SOH turns SOH bytes into zero bytes; the classic
+        // "has zero byte" test then flags them. Bits above the first true
+        // zero may be false positives, so only the lowest flag is used.
+        let x = u64::from_le_bytes(word) ^ ONES;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(i + (found.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay.get(i..)?.iter().position(|&b| b == SOH).map(|p| i + p)
+}
+
+/// Reads a tag starting at `from`: returns its value and the position of
+/// the `=` that ends it. Short tags (up to 7 digits, i.e. all real ones) are
+/// read from one 8-byte word; longer ones fall back to a byte loop.
+#[inline(always)]
+fn read_tag(hay: &[u8], from: usize) -> Option<(u32, usize)> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const EQ: u64 = 0x3D3D_3D3D_3D3D_3D3D;
+    if let Some(Ok(word)) = hay.get(from..from + 8).map(<[u8; 8]>::try_from) {
+        let w = u64::from_le_bytes(word);
+        let x = w ^ EQ;
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            let len = (found.trailing_zeros() / 8) as usize;
+            let mut t: u32 = 0;
+            for k in 0..len {
+                let d = ((w >> (8 * k)) as u8).wrapping_sub(b'0');
+                if d > 9 {
+                    return None;
+                }
+                t = t * 10 + d as u32;
+            }
+            return Some((t, from + len));
+        }
+    }
+    let mut t: u32 = 0;
+    let mut pos = from;
+    loop {
+        let b = *hay.get(pos)?;
+        if b == b'=' {
+            return Some((t, pos));
+        }
+        let d = b.wrapping_sub(b'0');
+        if d > 9 || pos - from >= 9 {
+            return None;
+        }
+        t = t * 10 + d as u32;
+        pos += 1;
     }
 }
 
@@ -734,6 +824,31 @@ pub(crate) mod tests {
             FixMessage::parse(&buf[..len]).err(),
             Some(FixError::TooManyFields)
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn read_tag_matches_naive(hay in proptest::collection::vec(proptest::prop_oneof![0x30u8..0x3a, proptest::strategy::Just(b'='), proptest::strategy::Just(1u8), proptest::strategy::Just(b'a')], 0..16), from in 0usize..18) {
+            let naive = (|| {
+                let mut t: u32 = 0;
+                let mut pos = from;
+                loop {
+                    let b = *hay.get(pos)?;
+                    if b == b'=' { return Some((t, pos)); }
+                    let d = b.wrapping_sub(b'0');
+                    if d > 9 || pos - from >= 9 { return None; }
+                    t = t * 10 + d as u32;
+                    pos += 1;
+                }
+            })();
+            proptest::prop_assert_eq!(read_tag(&hay, from), naive);
+        }
+
+        #[test]
+        fn find_soh_matches_naive(hay in proptest::collection::vec(0u8..4, 0..40), from in 0usize..45) {
+            let naive = hay.get(from..).and_then(|h| h.iter().position(|&b| b == SOH)).map(|p| p + from);
+            proptest::prop_assert_eq!(find_soh(&hay, from), naive);
+        }
     }
 
     #[test]

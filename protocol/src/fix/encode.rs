@@ -147,6 +147,23 @@ pub fn format_timestamp(t: UtcTime, precision: TimestampPrecision, out: &mut [u8
     }
 }
 
+/// True when `value` contains SOH; eight bytes per step.
+#[inline(always)]
+fn contains_soh(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = value.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ ONES;
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&SOH)
+}
+
 /// Writes `tag=value<SOH>` fields into a buffer, remembering the first error
 /// (buffer full, or a value that would break framing) instead of panicking.
 pub struct FieldWriter<'b> {
@@ -196,9 +213,26 @@ impl<'b> FieldWriter<'b> {
     /// Reserves a whole field, writes `tag=` and the SOH, and returns the value slot.
     #[inline(always)]
     fn tag_eq(&mut self, t: u32, value_len: usize) -> Option<&mut [u8]> {
-        let tn = count_digits(t as u64);
+        // Almost every tag has 1-3 digits: write those without a digit loop.
+        let tn = if t < 10 {
+            1
+        } else if t < 100 {
+            2
+        } else if t < 1000 {
+            3
+        } else {
+            count_digits(t as u64)
+        };
         let out = self.reserve(tn + 1 + value_len + 1)?;
-        write_digits(&mut out[..tn], t as u64);
+        match tn {
+            1 => out[0] = b'0' + t as u8,
+            2 => write_2(&mut out[..2], t),
+            3 => {
+                out[0] = b'0' + (t / 100) as u8;
+                write_2(&mut out[1..3], t);
+            }
+            _ => write_digits(&mut out[..tn], t as u64),
+        }
         out[tn] = b'=';
         let last = out.len() - 1;
         out[last] = SOH;
@@ -206,6 +240,7 @@ impl<'b> FieldWriter<'b> {
     }
 
     /// Appends already-encoded bytes (complete fields).
+    #[inline(always)]
     pub fn raw(&mut self, bytes: &[u8]) {
         if let Some(out) = self.reserve(bytes.len()) {
             out.copy_from_slice(bytes);
@@ -214,9 +249,9 @@ impl<'b> FieldWriter<'b> {
 
     /// A string field. Empty values and values containing SOH are refused
     /// (`InvalidValue`): they would change the message's framing.
-    #[inline]
+    #[inline(always)]
     pub fn str(&mut self, t: u32, value: &[u8]) {
-        if value.is_empty() || value.contains(&SOH) {
+        if value.is_empty() || contains_soh(value) {
             self.fail(FixError::InvalidValue(t));
             return;
         }
@@ -225,7 +260,7 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn uint(&mut self, t: u32, v: u64) {
         let n = count_digits(v);
         if let Some(out) = self.tag_eq(t, n) {
@@ -233,6 +268,7 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
+    #[inline(always)]
     pub fn char(&mut self, t: u32, c: u8) {
         if c == SOH {
             self.fail(FixError::InvalidValue(t));
@@ -243,13 +279,14 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
+    #[inline(always)]
     pub fn bool(&mut self, t: u32, v: bool) {
         self.char(t, if v { b'Y' } else { b'N' });
     }
 
     /// A price as a decimal with up to four decimals, trailing zeros dropped
     /// (`12.3400` → `12.34`, `5.0000` → `5`).
-    #[inline]
+    #[inline(always)]
     pub fn price(&mut self, t: u32, p: Price) {
         let neg = p.0 < 0;
         let abs = p.0.unsigned_abs();
@@ -311,8 +348,52 @@ pub struct HeaderTemplate {
     comp_len: usize,
     precision: TimestampPrecision,
     /// SendingTime changes second rarely: cache the `YYYYMMDD-HH:MM:SS.` part.
-    cached_second: u64,
-    cached_text: [u8; 18],
+    cache: SecondCache,
+}
+
+/// The date-and-second prefix of the last timestamp formatted.
+#[derive(Clone, Copy)]
+struct SecondCache {
+    second: u64,
+    text: [u8; 18],
+}
+
+impl SecondCache {
+    const EMPTY: SecondCache = SecondCache {
+        second: u64::MAX,
+        text: [0; 18],
+    };
+
+    /// Writes `t` into `out` (exactly `timestamp_len(precision)` bytes).
+    #[inline(always)]
+    fn format(&mut self, t: UtcTime, precision: TimestampPrecision, out: &mut [u8]) {
+        let second = t.0 / UtcTime::NANOS_PER_SEC;
+        if second != self.second {
+            let mut tmp = [0u8; 24];
+            format_timestamp(
+                UtcTime(second * UtcTime::NANOS_PER_SEC),
+                precision,
+                &mut tmp,
+            );
+            self.text.copy_from_slice(&tmp[..18]);
+            self.second = second;
+        }
+        out[..18].copy_from_slice(&self.text);
+        let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
+        match precision {
+            TimestampPrecision::Millis => {
+                let ms = nanos / 1_000_000;
+                out[18] = b'0' + (ms / 100) as u8;
+                write_2(&mut out[19..21], ms);
+            }
+            TimestampPrecision::Micros => {
+                let us = nanos / 1000;
+                write_2(&mut out[18..20], us / 10_000);
+                write_2(&mut out[20..22], us / 100);
+                write_2(&mut out[22..24], us);
+            }
+        }
+    }
 }
 
 impl core::fmt::Debug for HeaderTemplate {
@@ -359,8 +440,7 @@ impl HeaderTemplate {
             comp,
             comp_len: c,
             precision: TimestampPrecision::Millis,
-            cached_second: u64::MAX,
-            cached_text: [0; 18],
+            cache: SecondCache::EMPTY,
         })
     }
 
@@ -376,35 +456,6 @@ impl HeaderTemplate {
 
     pub fn precision(&self) -> TimestampPrecision {
         self.precision
-    }
-
-    fn sending_time(&mut self, t: UtcTime, out: &mut [u8]) {
-        let second = t.0 / UtcTime::NANOS_PER_SEC;
-        if second != self.cached_second {
-            let mut tmp = [0u8; 24];
-            format_timestamp(
-                UtcTime(second * UtcTime::NANOS_PER_SEC),
-                self.precision,
-                &mut tmp,
-            );
-            self.cached_text.copy_from_slice(&tmp[..18]);
-            self.cached_second = second;
-        }
-        out[..18].copy_from_slice(&self.cached_text);
-        let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
-        match self.precision {
-            TimestampPrecision::Millis => {
-                let ms = nanos / 1_000_000;
-                out[18] = b'0' + (ms / 100) as u8;
-                write_2(&mut out[19..21], ms);
-            }
-            TimestampPrecision::Micros => {
-                let us = nanos / 1000;
-                write_2(&mut out[18..20], us / 10_000);
-                write_2(&mut out[20..22], us / 100);
-                write_2(&mut out[22..24], us);
-            }
-        }
     }
 
     /// Starts a message: writes MsgType, the CompIDs, MsgSeqNum and
@@ -439,7 +490,8 @@ impl HeaderTemplate {
         i += seq_digits;
         out[i..i + 4].copy_from_slice(b"\x0152=");
         i += 4;
-        self.sending_time(sending_time, &mut out[i..i + ts_len]);
+        self.cache
+            .format(sending_time, self.precision, &mut out[i..i + ts_len]);
         i += ts_len;
         out[i] = SOH;
         Ok(MsgBuilder {
@@ -447,6 +499,7 @@ impl HeaderTemplate {
             begin: self.begin,
             begin_len: self.begin_len,
             precision: self.precision,
+            cache: self.cache,
         })
     }
 }
@@ -457,6 +510,8 @@ pub struct MsgBuilder<'b> {
     begin: [u8; MAX_BEGIN_LEN],
     begin_len: usize,
     precision: TimestampPrecision,
+    /// TransactTime is usually in the same second as SendingTime.
+    cache: SecondCache,
 }
 
 impl<'b> core::ops::Deref for MsgBuilder<'b> {
@@ -479,9 +534,13 @@ impl<'b> MsgBuilder<'b> {
     }
 
     /// A timestamp field in the session's precision.
+    #[inline(always)]
     pub fn time(&mut self, t: u32, time: UtcTime) {
         let p = self.precision;
-        self.w.timestamp(t, time, p);
+        let n = timestamp_len(p);
+        if let Some(out) = self.w.tag_eq(t, n) {
+            self.cache.format(time, p, out);
+        }
     }
 
     fn complete(self) -> Result<(&'b mut [u8], usize, usize), FixError> {
@@ -598,6 +657,30 @@ mod tests {
         );
         let msg = FixMessage::new_checked(bytes).unwrap();
         assert_eq!(msg.get(tag::CL_ORD_ID), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn transact_time_in_other_second_than_sending_time() {
+        let mut h = HeaderTemplate::new(FixVersion::Fix44, b"ME", b"YOU")
+            .unwrap()
+            .with_precision(TimestampPrecision::Micros);
+        let mut buf = [0u8; 256];
+        let sending = UtcTime(1_700_000_000_999_999_000);
+        for transact in [
+            UtcTime(1_600_000_000_000_001_000),
+            sending,
+            UtcTime(1_700_000_001_000_000_000),
+        ] {
+            let mut m = h.begin(&mut buf, b"D", 1, sending).unwrap();
+            m.time(tag::TRANSACT_TIME, transact);
+            let bytes = m.finish().unwrap();
+            let msg = FixMessage::new_checked(bytes).unwrap();
+            assert_eq!(msg.get_timestamp(tag::SENDING_TIME).unwrap(), Some(sending));
+            assert_eq!(
+                msg.get_timestamp(tag::TRANSACT_TIME).unwrap(),
+                Some(transact)
+            );
+        }
     }
 
     #[test]
