@@ -1,3 +1,5 @@
 //! Order management, FIX session layer, smart order routing and TCP transport.
 #![no_std]
 #![deny(unsafe_code)]
+
+pub mod session;

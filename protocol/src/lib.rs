@@ -12,6 +12,7 @@ extern crate std;
 
 pub mod ethernet;
 pub mod filter;
+pub mod fix;
 pub mod ipv4;
 pub mod itch;
 pub mod moldudp64;

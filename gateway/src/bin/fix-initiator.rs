@@ -1,0 +1,492 @@
+//! `fix-initiator`: a host FIX initiator built on the same sans-IO session
+//! code the appliance runs.
+//!
+//! ```text
+//! fix-initiator --config session.toml --orders orders.csv
+//! fix-initiator --config session.toml --interactive
+//! ```
+//!
+//! Config (TOML):
+//! ```toml
+//! host = "127.0.0.1"
+//! port = 9878
+//! sender_comp_id = "CLIENT"
+//! target_comp_id = "VENUE"
+//! fix_version = "4.4"            # or "4.2"
+//! heartbeat_interval_s = 30
+//! credentials_file = "creds.toml" # optional; must be mode 0600; username = "...", password = "..."
+//! seq_file = "client.seq"         # sequence numbers persisted between runs
+//! reset_on_logon = false
+//! ```
+//! Orders (CSV, one per line, `#` comments): `symbol,side,qty,price[,tif]`,
+//! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post).
+//! The password is never printed: messages are logged with 554 masked.
+
+use clap::Parser;
+use gateway::session::{
+    DisconnectReason, Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
+};
+use protocol::fix::decode::parse_price;
+use protocol::fix::messages::{ExecutionReport, NewOrderSingle, OrdType};
+use protocol::fix::{FixMessage, FixVersion, Masked, UtcTime};
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::io::{BufRead, ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use types::{Price, Side, TimeInForce};
+
+#[derive(Parser, Debug)]
+#[command(about = "FIX 4.2/4.4 initiator: log on, send orders, print execution reports")]
+struct Args {
+    /// Session configuration (TOML).
+    #[arg(long)]
+    config: PathBuf,
+    /// Orders to send after logon (CSV: symbol,side,qty,price[,tif]).
+    #[arg(long, conflicts_with = "interactive")]
+    orders: Option<PathBuf>,
+    /// Read orders from stdin; `logout` or EOF ends the session.
+    #[arg(long)]
+    interactive: bool,
+    /// Seconds to wait for execution reports after the last order.
+    #[arg(long, default_value_t = 5)]
+    wait_secs: u64,
+    /// Print every message sent and received (password masked).
+    #[arg(long)]
+    verbose: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    host: String,
+    port: u16,
+    sender_comp_id: String,
+    target_comp_id: String,
+    fix_version: String,
+    #[serde(default = "default_heartbeat")]
+    heartbeat_interval_s: u32,
+    credentials_file: Option<PathBuf>,
+    seq_file: PathBuf,
+    #[serde(default)]
+    reset_on_logon: bool,
+}
+
+fn default_heartbeat() -> u32 {
+    30
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Credentials {
+    username: String,
+    password: String,
+}
+
+type Result<T> = std::result::Result<T, String>;
+
+fn now() -> UtcTime {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    UtcTime(d.as_nanos() as u64)
+}
+
+fn load_credentials(path: &Path) -> Result<Credentials> {
+    let meta =
+        std::fs::metadata(path).map_err(|e| format!("credentials file {}: {e}", path.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode != 0o600 {
+        return Err(format!(
+            "refusing to read credentials file {}: mode is {mode:04o}, must be 0600",
+            path.display()
+        ));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("credentials file {}: {e}", path.display()))?;
+    // Do not echo the parse error's snippet: it could contain the password.
+    toml::from_str(&text).map_err(|_| {
+        format!(
+            "credentials file {}: expected username and password",
+            path.display()
+        )
+    })
+}
+
+fn load_state(path: &Path) -> Result<SessionState> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(SessionState::default()),
+        Err(e) => return Err(format!("seq file {}: {e}", path.display())),
+    };
+    let mut state = SessionState::default();
+    for line in text.lines() {
+        let (k, v) = line
+            .split_once('=')
+            .ok_or_else(|| format!("seq file {}: bad line {line:?}", path.display()))?;
+        let v: u64 = v
+            .trim()
+            .parse()
+            .map_err(|_| format!("seq file {}: bad number in {line:?}", path.display()))?;
+        match k.trim() {
+            "next_out" => state.next_out = v,
+            "next_in" => state.next_in = v,
+            other => return Err(format!("seq file {}: unknown key {other}", path.display())),
+        }
+    }
+    if state.next_out == 0 || state.next_in == 0 {
+        return Err(format!(
+            "seq file {}: sequence numbers start at 1",
+            path.display()
+        ));
+    }
+    Ok(state)
+}
+
+fn save_state(path: &Path, state: SessionState) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(
+        &tmp,
+        format!("next_out={}\nnext_in={}\n", state.next_out, state.next_in),
+    )
+    .and_then(|_| std::fs::rename(&tmp, path))
+    .map_err(|e| format!("seq file {}: {e}", path.display()))
+}
+
+#[derive(Debug, Clone)]
+struct OrderLine {
+    symbol: String,
+    side: Side,
+    qty: u32,
+    price: Price,
+    tif: TimeInForce,
+}
+
+fn parse_order(line: &str) -> Result<Option<OrderLine>> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') || line.to_ascii_lowercase().starts_with("symbol,")
+    {
+        return Ok(None);
+    }
+    let f: Vec<&str> = line.split(',').map(str::trim).collect();
+    if f.len() < 4 || f.len() > 5 {
+        return Err(format!(
+            "order {line:?}: expected symbol,side,qty,price[,tif]"
+        ));
+    }
+    let side = match f[1].to_ascii_lowercase().as_str() {
+        "buy" | "b" | "1" => Side::Buy,
+        "sell" | "s" | "2" => Side::Sell,
+        _ => return Err(format!("order {line:?}: side must be buy or sell")),
+    };
+    let qty: u32 = f[2]
+        .parse()
+        .map_err(|_| format!("order {line:?}: bad quantity"))?;
+    if qty == 0 {
+        return Err(format!("order {line:?}: quantity must be positive"));
+    }
+    let price = parse_price(f[3].as_bytes())
+        .ok_or_else(|| format!("order {line:?}: bad price (up to 4 decimals)"))?;
+    let tif = match f.get(4).map(|t| t.to_ascii_lowercase()) {
+        None => TimeInForce::Day,
+        Some(t) if t == "day" => TimeInForce::Day,
+        Some(t) if t == "ioc" => TimeInForce::ImmediateOrCancel,
+        Some(t) if t == "post" => TimeInForce::PostOnly,
+        Some(_) => return Err(format!("order {line:?}: tif must be day, ioc or post")),
+    };
+    if f[0].is_empty() || f[0].len() > 8 {
+        return Err(format!("order {line:?}: symbol must be 1-8 characters"));
+    }
+    Ok(Some(OrderLine {
+        symbol: f[0].to_string(),
+        side,
+        qty,
+        price,
+        tif,
+    }))
+}
+
+/// What the event sink observed; the main loop acts on it afterwards.
+#[derive(Default)]
+struct Observed {
+    logged_on: bool,
+    disconnect: Option<DisconnectReason>,
+    io_error: Option<String>,
+    acked: HashSet<String>,
+}
+
+fn handle_event(e: Event<'_>, stream: &mut TcpStream, seen: &mut Observed, verbose: bool) {
+    match e {
+        Event::Send(bytes) => {
+            if verbose {
+                println!("> {}", Masked(bytes));
+            }
+            if let Err(err) = stream.write_all(bytes) {
+                seen.io_error.get_or_insert(format!("write: {err}"));
+            }
+        }
+        Event::Deliver(msg) => {
+            if verbose {
+                println!("< {}", Masked(msg.as_bytes()));
+            }
+            print_app_message(msg, seen);
+        }
+        Event::PeerReject(msg) => println!("REJECT {}", Masked(msg.as_bytes())),
+        Event::LoggedOn => {
+            println!("LOGGED ON");
+            seen.logged_on = true;
+        }
+        Event::LoggedOut => println!("LOGGED OUT"),
+        Event::Disconnect(reason) => {
+            println!("DISCONNECT {reason:?}");
+            seen.disconnect = Some(reason);
+        }
+        Event::Dropped(err) => eprintln!("dropped inbound data: {err}"),
+    }
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
+    if msg.msg_type() != b"8" {
+        println!("APP {}", Masked(msg.as_bytes()));
+        return;
+    }
+    match ExecutionReport::parse(msg) {
+        Ok(er) => {
+            let cl = er.cl_ord_id.map(text).unwrap_or_default();
+            let mut line = format!(
+                "EXEC cl_ord_id={cl} order_id={} exec_id={} exec_type={:?} ord_status={:?} symbol={} side={:?} leaves={} cum={} avg_px={}",
+                text(er.order_id),
+                text(er.exec_id),
+                er.exec_type,
+                er.ord_status,
+                text(er.symbol),
+                er.side,
+                er.leaves_qty,
+                er.cum_qty,
+                er.avg_px
+            );
+            if let (Some(q), Some(p)) = (er.last_qty, er.last_px) {
+                line.push_str(&format!(" last_qty={q} last_px={p}"));
+            }
+            if let Some(t) = er.text {
+                line.push_str(&format!(" text={:?}", text(t)));
+            }
+            println!("{line}");
+            seen.acked.insert(cl);
+        }
+        Err(e) => println!("EXEC (unparsed: {e}) {}", Masked(msg.as_bytes())),
+    }
+}
+
+fn build_config(fc: &FileConfig) -> Result<SessionConfig> {
+    let version = match fc.fix_version.as_str() {
+        "4.2" | "FIX.4.2" => FixVersion::Fix42,
+        "4.4" | "FIX.4.4" => FixVersion::Fix44,
+        v => return Err(format!("fix_version {v:?}: expected 4.2 or 4.4")),
+    };
+    let mut cfg = SessionConfig::new(
+        Role::Initiator,
+        version,
+        &fc.sender_comp_id,
+        &fc.target_comp_id,
+    )
+    .ok_or("CompIDs must be at most 32 characters")?;
+    cfg.heart_bt_int_s = fc.heartbeat_interval_s;
+    cfg.reset_on_logon = fc.reset_on_logon;
+    if let Some(path) = &fc.credentials_file {
+        let creds = load_credentials(path)?;
+        cfg.username = Some(
+            creds
+                .username
+                .as_str()
+                .try_into()
+                .map_err(|_| "username longer than 64 bytes")?,
+        );
+        cfg.password = Some(Password::new(&creds.password).ok_or("password longer than 64 bytes")?);
+    }
+    Ok(cfg)
+}
+
+fn run(args: Args) -> Result<()> {
+    let text = std::fs::read_to_string(&args.config)
+        .map_err(|e| format!("config {}: {e}", args.config.display()))?;
+    let fc: FileConfig =
+        toml::from_str(&text).map_err(|e| format!("config {}: {e}", args.config.display()))?;
+    let cfg = build_config(&fc)?;
+    let state = load_state(&fc.seq_file)?;
+
+    let mut pending: Vec<OrderLine> = Vec::new();
+    if let Some(path) = &args.orders {
+        let csv =
+            std::fs::read_to_string(path).map_err(|e| format!("orders {}: {e}", path.display()))?;
+        for line in csv.lines() {
+            if let Some(o) = parse_order(line)? {
+                pending.push(o);
+            }
+        }
+    }
+    let stdin_lines = if args.interactive {
+        let (tx, rx) = mpsc::channel::<Option<String>>();
+        std::thread::spawn(move || {
+            let stdin = std::io::stdin();
+            for line in stdin.lock().lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(Some(l)).is_err() {
+                            return;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+            let _ = tx.send(None);
+        });
+        println!("enter orders as symbol,side,qty,price[,tif]; 'logout' to finish");
+        Some(rx)
+    } else {
+        None
+    };
+
+    let mut stream = TcpStream::connect((fc.host.as_str(), fc.port))
+        .map_err(|e| format!("connect {}:{}: {e}", fc.host, fc.port))?;
+    stream.set_nodelay(true).map_err(|e| e.to_string())?;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .map_err(|e| e.to_string())?;
+
+    // Start-up allocation of the session's fixed buffers.
+    let buffers = SessionBuffers {
+        rx: vec![0u8; 64 * 1024].leak(),
+        tx: vec![0u8; 16 * 1024].leak(),
+        store: vec![0u8; 4 * 1024 * 1024].leak(),
+        queue: vec![0u8; 256 * 1024].leak(),
+    };
+    let mut session = Session::new(cfg, state, buffers).map_err(|e| format!("session: {e:?}"))?;
+    let mut seen = Observed::default();
+    let verbose = args.verbose;
+    session.connect(now(), |e| handle_event(e, &mut stream, &mut seen, verbose));
+
+    let mut sent_ids: Vec<String> = Vec::new();
+    let mut order_counter: u64 = 0;
+    let run_tag = now().0 / 1_000_000_000;
+    let mut last_order_at: Option<Instant> = None;
+    let mut logout_requested = false;
+    let mut input_done = !args.interactive;
+    let mut buf = vec![0u8; 16 * 1024];
+
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                println!("connection closed by peer");
+                break;
+            }
+            Ok(n) => session.on_bytes(now(), &buf[..n], |e| {
+                handle_event(e, &mut stream, &mut seen, verbose)
+            }),
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Err(e) => {
+                seen.io_error.get_or_insert(format!("read: {e}"));
+            }
+        }
+        session.on_tick(now(), |e| handle_event(e, &mut stream, &mut seen, verbose));
+        save_state(&fc.seq_file, session.state())?;
+        if let Some(err) = seen.io_error.take() {
+            session.disconnected();
+            return Err(err);
+        }
+        if seen.disconnect.is_some() {
+            break;
+        }
+        if !session.is_logged_on() || logout_requested {
+            continue;
+        }
+        if let Some(rx) = &stdin_lines {
+            while let Ok(msg) = rx.try_recv() {
+                match msg {
+                    None => input_done = true,
+                    Some(l)
+                        if l.trim().eq_ignore_ascii_case("logout")
+                            || l.trim().eq_ignore_ascii_case("quit") =>
+                    {
+                        input_done = true
+                    }
+                    Some(l) => match parse_order(&l) {
+                        Ok(Some(o)) => pending.push(o),
+                        Ok(None) => {}
+                        Err(e) => eprintln!("{e}"),
+                    },
+                }
+            }
+        }
+        for o in pending.drain(..) {
+            order_counter += 1;
+            let cl_ord_id = format!("{run_tag}-{order_counter}");
+            let t = now();
+            let nos = NewOrderSingle {
+                cl_ord_id: cl_ord_id.as_bytes(),
+                account: None,
+                symbol: o.symbol.as_bytes(),
+                side: o.side,
+                order_qty: o.qty,
+                ord_type: OrdType::Limit,
+                price: Some(o.price),
+                time_in_force: o.tif,
+                transact_time: t,
+            };
+            let seq = session
+                .send(t, &nos, |e| {
+                    handle_event(e, &mut stream, &mut seen, verbose)
+                })
+                .map_err(|e| format!("send order: {e:?}"))?;
+            println!(
+                "SENT NewOrderSingle seq={seq} cl_ord_id={cl_ord_id} {} {:?} {} @ {}",
+                o.symbol, o.side, o.qty, o.price
+            );
+            sent_ids.push(cl_ord_id);
+            last_order_at = Some(Instant::now());
+        }
+        save_state(&fc.seq_file, session.state())?;
+        let all_acked = sent_ids.iter().all(|id| seen.acked.contains(id));
+        let waited_out =
+            last_order_at.is_some_and(|t| t.elapsed() >= Duration::from_secs(args.wait_secs));
+        if input_done && (all_acked || waited_out) {
+            if !all_acked {
+                eprintln!(
+                    "no execution report for some orders after {} s",
+                    args.wait_secs
+                );
+            }
+            session.logout(now(), Some(b"done"), |e| {
+                handle_event(e, &mut stream, &mut seen, verbose)
+            });
+            logout_requested = true;
+        }
+    }
+    session.disconnected();
+    save_state(&fc.seq_file, session.state())?;
+    let s = session.state();
+    println!(
+        "sequence numbers saved: next_out={} next_in={}",
+        s.next_out, s.next_in
+    );
+    match seen.disconnect {
+        Some(DisconnectReason::LogoutCompleted) | Some(DisconnectReason::LogoutReceived) => Ok(()),
+        Some(other) => Err(format!("session ended: {other:?}")),
+        None => Err("connection closed without logout".into()),
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(args) {
+        eprintln!("fix-initiator: {e}");
+        std::process::exit(1);
+    }
+}

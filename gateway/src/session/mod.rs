@@ -1,0 +1,1322 @@
+//! FIX session layer: a sans-IO state machine.
+//!
+//! The caller moves bytes and time in and out: [`Session::on_bytes`] with
+//! what TCP delivered, [`Session::on_tick`] periodically, [`Session::send`]
+//! for application messages. Every outcome is reported through a sink
+//! closure as an [`Event`]: bytes to write ([`Event::Send`], encoded into
+//! the session's own tx buffer), application messages in sequence order
+//! ([`Event::Deliver`]), logon/logout, and disconnect requests. The session
+//! owns no socket and reads no clock; all storage is caller-provided slices
+//! sized at start-up ([`SessionBuffers`]), so nothing allocates.
+//!
+//! Behaviour follows the FIX session-level rules (see `ARCHITECTURE.md` and
+//! the shared notes §5). Decisions where the rules leave a choice:
+//! - Messages received ahead of a gap are queued (bounded) and processed
+//!   once the gap is filled ([`GapPolicy::Queue`]); with
+//!   [`GapPolicy::Discard`] they are dropped and come back via the resend.
+//! - A second Logon while logged on without ResetSeqNumFlag is answered
+//!   with Logout and a disconnect; with ResetSeqNumFlag=Y it resets both
+//!   sequence numbers (acceptor answers with its own Logon 141=Y).
+//! - PossDupFlag=Y with OrigSendingTime later than SendingTime gets a
+//!   session Reject (reason 10) and the sequence number is consumed; no Logout.
+
+pub mod store;
+#[cfg(test)]
+mod tests;
+
+use core::fmt;
+use heapless::String;
+use protocol::fix::encode::{HeaderTemplate, MsgBuilder, TimestampPrecision};
+use protocol::fix::messages::{self, FixBody, Logon, ResendRequest};
+use protocol::fix::{
+    find_frame, msg_type, reject_reason, tag, FixError, FixMessage, FixVersion, FrameStatus,
+    UtcTime,
+};
+use store::{InboundQueue, SentRecord, SentStore};
+
+/// Which side opened the TCP connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Initiator,
+    Acceptor,
+}
+
+/// What to do with messages that arrive ahead of a sequence gap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GapPolicy {
+    /// Keep them (bounded by the queue buffer) and process them in order
+    /// once the gap is filled.
+    Queue,
+    /// Drop them; the ResendRequest asks for them again.
+    Discard,
+}
+
+/// A password that never prints.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Password(String<64>);
+
+impl Password {
+    /// `None` when longer than 64 bytes.
+    pub fn new(text: &str) -> Option<Password> {
+        String::try_from(text).ok().map(Password)
+    }
+
+    /// The secret itself, for putting on the wire only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Password(***)")
+    }
+}
+
+/// Session configuration. `Debug` never shows the password.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub role: Role,
+    pub version: FixVersion,
+    pub sender_comp_id: String<32>,
+    pub target_comp_id: String<32>,
+    /// HeartBtInt(108) we propose (initiator) or accept as default.
+    pub heart_bt_int_s: u32,
+    /// Maximum |SendingTime − now| accepted; `None` disables the check.
+    pub sending_time_tolerance_ns: Option<u64>,
+    /// Initiator: sent in Logon. Acceptor: required in the peer's Logon when set.
+    pub username: Option<String<64>>,
+    pub password: Option<Password>,
+    /// Initiator: send ResetSeqNumFlag=Y on every Logon (both sides start at 1).
+    pub reset_on_logon: bool,
+    pub logon_timeout_ns: u64,
+    pub logout_timeout_ns: u64,
+    pub precision: TimestampPrecision,
+    pub gap_policy: GapPolicy,
+}
+
+impl SessionConfig {
+    /// Reasonable defaults: 30 s heartbeat, 2 min SendingTime tolerance,
+    /// 10 s logon/logout timeouts, ms timestamps, queue ahead-of-gap messages.
+    pub fn new(role: Role, version: FixVersion, sender: &str, target: &str) -> Option<Self> {
+        Some(SessionConfig {
+            role,
+            version,
+            sender_comp_id: String::try_from(sender).ok()?,
+            target_comp_id: String::try_from(target).ok()?,
+            heart_bt_int_s: 30,
+            sending_time_tolerance_ns: Some(120 * 1_000_000_000),
+            username: None,
+            password: None,
+            reset_on_logon: false,
+            logon_timeout_ns: 10 * 1_000_000_000,
+            logout_timeout_ns: 10 * 1_000_000_000,
+            precision: TimestampPrecision::Millis,
+            gap_policy: GapPolicy::Queue,
+        })
+    }
+}
+
+/// Sequence numbers to persist between runs and restore at start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionState {
+    /// MsgSeqNum of the next message we send.
+    pub next_out: u64,
+    /// MsgSeqNum we expect next from the peer.
+    pub next_in: u64,
+}
+
+impl Default for SessionState {
+    fn default() -> Self {
+        SessionState {
+            next_out: 1,
+            next_in: 1,
+        }
+    }
+}
+
+/// Caller-provided storage.
+pub struct SessionBuffers<'a> {
+    /// Reassembly of the inbound TCP stream; at least one maximum message.
+    pub rx: &'a mut [u8],
+    /// Scratch for outgoing messages; one message at a time.
+    pub tx: &'a mut [u8],
+    /// Ring of sent application messages for resends.
+    pub store: &'a mut [u8],
+    /// Inbound messages held back by a gap.
+    pub queue: &'a mut [u8],
+}
+
+/// Why the session wants the transport closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectReason {
+    /// We sent Logout and the peer confirmed.
+    LogoutCompleted,
+    /// The peer sent Logout and we answered.
+    LogoutReceived,
+    /// The peer answered our Logon with Logout.
+    LogonRejected,
+    /// First message was not a Logon.
+    FirstMessageNotLogon,
+    /// Logon carried bad fields (HeartBtInt, EncryptMethod, credentials…).
+    InvalidLogon,
+    CompIdMismatch,
+    BeginStringMismatch,
+    /// MsgSeqNum lower than expected without PossDupFlag.
+    SeqTooLow,
+    MissingSeqNum,
+    SendingTimeAccuracy,
+    DuplicateLogon,
+    TestRequestTimeout,
+    LogonTimeout,
+    LogoutTimeout,
+}
+
+/// What happened; delivered to the sink in order.
+pub enum Event<'m> {
+    /// Write these bytes to the transport.
+    Send(&'m [u8]),
+    /// An application message, in sequence order.
+    Deliver(&'m FixMessage<'m>),
+    /// A session-level Reject(3) from the peer.
+    PeerReject(&'m FixMessage<'m>),
+    LoggedOn,
+    LoggedOut,
+    /// Close the transport (after writing any `Send` that preceded it).
+    Disconnect(DisconnectReason),
+    /// Input dropped without consuming a sequence number (garbled, bad
+    /// BodyLength/CheckSum, receive buffer overflow).
+    Dropped(FixError),
+}
+
+impl fmt::Debug for Event<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Event::Send(b) => write!(f, "Send({})", protocol::fix::Masked(b)),
+            Event::Deliver(m) => write!(f, "Deliver({m:?})"),
+            Event::PeerReject(m) => write!(f, "PeerReject({m:?})"),
+            Event::LoggedOn => f.write_str("LoggedOn"),
+            Event::LoggedOut => f.write_str("LoggedOut"),
+            Event::Disconnect(r) => write!(f, "Disconnect({r:?})"),
+            Event::Dropped(e) => write!(f, "Dropped({e:?})"),
+        }
+    }
+}
+
+/// Why [`Session::send`] refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    NotLoggedOn,
+    /// Application sends must not use session-level message types.
+    AdminMsgType,
+    Encode(FixError),
+}
+
+/// Counters for telemetry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    pub garbled: u64,
+    pub rejects_sent: u64,
+    pub resend_requests_sent: u64,
+    pub messages_resent: u64,
+    pub gap_fills_sent: u64,
+    pub duplicates_ignored: u64,
+    pub queued: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    Disconnected,
+    /// Acceptor, connected, waiting for the peer's Logon.
+    AwaitingLogon,
+    /// Initiator, Logon sent at the given time.
+    LogonSent(UtcTime),
+    Active,
+    /// We sent Logout at the given time and wait for the answer.
+    LogoutSent(UtcTime),
+}
+
+/// Outbound side: header template, tx scratch, sequence, timers.
+struct Outbound<'a> {
+    header: HeaderTemplate,
+    tx: &'a mut [u8],
+    next_out: u64,
+    last_sent: UtcTime,
+}
+
+impl Outbound<'_> {
+    /// Encodes an admin or new message with the next sequence number and hands it to the sink.
+    fn send_admin<B: FixBody, F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        body: &B,
+        sink: &mut F,
+    ) {
+        let seq = self.next_out;
+        let version = self.header.version();
+        let result = self
+            .header
+            .begin(self.tx, B::MSG_TYPE, seq, now)
+            .and_then(|mut m| {
+                body.write_body(&mut m, version);
+                m.finish_range()
+            });
+        // Admin messages are small and built from validated values; an
+        // encoding failure means the tx buffer is misconfigured. The sequence
+        // number is not consumed so the stream stays consistent.
+        if let Ok((s, e)) = result {
+            self.next_out += 1;
+            self.last_sent = now;
+            sink(Event::Send(&self.tx[s..e]));
+        }
+    }
+
+    fn resend<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, rec: &SentRecord<'_>, sink: &mut F) {
+        let result = self
+            .header
+            .begin(self.tx, rec.msg_type(), rec.seq, now)
+            .and_then(|mut m| {
+                m.bool(tag::POSS_DUP_FLAG, true);
+                m.time(tag::ORIG_SENDING_TIME, rec.orig_sending_time);
+                m.raw(rec.body.0);
+                m.raw(rec.body.1);
+                m.finish_range()
+            });
+        if let Ok((s, e)) = result {
+            self.last_sent = now;
+            sink(Event::Send(&self.tx[s..e]));
+        }
+    }
+
+    fn gap_fill<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        seq: u64,
+        new_seq_no: u64,
+        sink: &mut F,
+    ) {
+        let result = self
+            .header
+            .begin(self.tx, msg_type::SEQUENCE_RESET, seq, now)
+            .and_then(|mut m| {
+                m.bool(tag::POSS_DUP_FLAG, true);
+                m.time(tag::ORIG_SENDING_TIME, now);
+                m.bool(tag::GAP_FILL_FLAG, true);
+                m.uint(tag::NEW_SEQ_NO, new_seq_no);
+                m.finish_range()
+            });
+        if let Ok((s, e)) = result {
+            self.last_sent = now;
+            sink(Event::Send(&self.tx[s..e]));
+        }
+    }
+}
+
+/// Session state that message handling mutates (everything but rx/queue).
+struct Core<'a> {
+    config: SessionConfig,
+    out: Outbound<'a>,
+    store: SentStore<'a>,
+    phase: Phase,
+    next_in: u64,
+    heart_bt_int_ns: u64,
+    last_received: UtcTime,
+    /// Sent TestRequest: (when, id counter).
+    test_request: Option<(UtcTime, u64)>,
+    test_request_counter: u64,
+    /// Highest sequence number a pending ResendRequest of ours covers.
+    resend_until: Option<u64>,
+    /// We sent Logon 141=Y mid-session and wait for the peer's Logon 141=Y.
+    reset_requested: bool,
+    stats: SessionStats,
+}
+
+/// A FIX session (see the module docs).
+pub struct Session<'a> {
+    core: Core<'a>,
+    rx: &'a mut [u8],
+    rx_len: usize,
+    queue: InboundQueue<'a>,
+}
+
+impl fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("config", &self.core.config)
+            .field("phase", &self.core.phase)
+            .field("state", &self.state())
+            .field("stats", &self.core.stats)
+            .finish()
+    }
+}
+
+/// Why a session could not be created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A CompID is empty, longer than 32 bytes or not printable ASCII.
+    CompId,
+    /// rx or tx buffer smaller than [`MIN_BUFFER`].
+    BufferTooSmall,
+    /// A sequence number of 0.
+    SeqNum,
+}
+
+/// Smallest rx/tx buffer accepted.
+pub const MIN_BUFFER: usize = 1024;
+
+impl<'a> Session<'a> {
+    pub fn new(
+        config: SessionConfig,
+        state: SessionState,
+        buffers: SessionBuffers<'a>,
+    ) -> Result<Self, ConfigError> {
+        let header = HeaderTemplate::new(
+            config.version,
+            config.sender_comp_id.as_bytes(),
+            config.target_comp_id.as_bytes(),
+        )
+        .map_err(|_| ConfigError::CompId)?
+        .with_precision(config.precision);
+        if buffers.rx.len() < MIN_BUFFER || buffers.tx.len() < MIN_BUFFER {
+            return Err(ConfigError::BufferTooSmall);
+        }
+        if state.next_in == 0 || state.next_out == 0 {
+            return Err(ConfigError::SeqNum);
+        }
+        let heart_bt_int_ns = config.heart_bt_int_s as u64 * 1_000_000_000;
+        Ok(Session {
+            core: Core {
+                config,
+                out: Outbound {
+                    header,
+                    tx: buffers.tx,
+                    next_out: state.next_out,
+                    last_sent: UtcTime(0),
+                },
+                store: SentStore::new(buffers.store),
+                phase: Phase::Disconnected,
+                next_in: state.next_in,
+                heart_bt_int_ns,
+                last_received: UtcTime(0),
+                test_request: None,
+                test_request_counter: 0,
+                resend_until: None,
+                reset_requested: false,
+                stats: SessionStats::default(),
+            },
+            rx: buffers.rx,
+            rx_len: 0,
+            queue: InboundQueue::new(buffers.queue),
+        })
+    }
+
+    /// Sequence numbers to persist.
+    pub fn state(&self) -> SessionState {
+        SessionState {
+            next_out: self.core.out.next_out,
+            next_in: self.core.next_in,
+        }
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        self.core.stats
+    }
+
+    pub fn config(&self) -> &SessionConfig {
+        &self.core.config
+    }
+
+    pub fn is_logged_on(&self) -> bool {
+        matches!(self.core.phase, Phase::Active | Phase::LogoutSent(_))
+    }
+
+    /// Heartbeat interval in force (the peer's for an acceptor).
+    pub fn heart_bt_int_ns(&self) -> u64 {
+        self.core.heart_bt_int_ns
+    }
+
+    /// The transport is connected: an initiator sends Logon, an acceptor
+    /// waits for one.
+    pub fn connect<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
+        self.rx_len = 0;
+        self.queue.clear();
+        let c = &mut self.core;
+        c.last_received = now;
+        c.test_request = None;
+        c.resend_until = None;
+        c.reset_requested = false;
+        match c.config.role {
+            Role::Acceptor => c.phase = Phase::AwaitingLogon,
+            Role::Initiator => {
+                let reset = c.config.reset_on_logon;
+                if reset {
+                    c.out.next_out = 1;
+                    c.next_in = 1;
+                    c.store.clear();
+                }
+                c.heart_bt_int_ns = c.config.heart_bt_int_s as u64 * 1_000_000_000;
+                c.send_logon(now, reset, &mut sink);
+                c.phase = Phase::LogonSent(now);
+            }
+        }
+    }
+
+    /// The transport closed (by us after `Disconnect`, or by the peer).
+    pub fn disconnected(&mut self) {
+        self.core.phase = Phase::Disconnected;
+        self.rx_len = 0;
+        self.queue.clear();
+    }
+
+    /// Initiates a Logout.
+    pub fn logout<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, text: Option<&[u8]>, mut sink: F) {
+        if self.core.phase == Phase::Active {
+            self.core
+                .out
+                .send_admin(now, &messages::Logout { text }, &mut sink);
+            self.core.phase = Phase::LogoutSent(now);
+        }
+    }
+
+    /// Mid-session sequence reset: sends Logon with ResetSeqNumFlag=Y and
+    /// MsgSeqNum 1; both sides continue from 1 once the peer answers in kind.
+    pub fn reset_sequence<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
+        if self.core.phase == Phase::Active {
+            let c = &mut self.core;
+            c.out.next_out = 1;
+            c.store.clear();
+            c.reset_requested = true;
+            c.send_logon(now, true, &mut sink);
+        }
+    }
+
+    /// Sends an application message; returns its MsgSeqNum.
+    pub fn send<B: FixBody, F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        body: &B,
+        mut sink: F,
+    ) -> Result<u64, SendError> {
+        let c = &mut self.core;
+        if c.phase != Phase::Active {
+            return Err(SendError::NotLoggedOn);
+        }
+        if msg_type::is_admin(B::MSG_TYPE) {
+            return Err(SendError::AdminMsgType);
+        }
+        let seq = c.out.next_out;
+        let version = c.out.header.version();
+        let mut m: MsgBuilder<'_> = c
+            .out
+            .header
+            .begin(c.out.tx, B::MSG_TYPE, seq, now)
+            .map_err(SendError::Encode)?;
+        let body_start = m.position();
+        body.write_body(&mut m, version);
+        let (s, e) = m.finish_range().map_err(SendError::Encode)?;
+        // A record too large for the ring is simply not kept; a resend
+        // request for it is answered with a GapFill.
+        let _ = c
+            .store
+            .push(seq, now, B::MSG_TYPE, &c.out.tx[body_start..e - 7]);
+        c.out.next_out += 1;
+        c.out.last_sent = now;
+        sink(Event::Send(&c.out.tx[s..e]));
+        Ok(seq)
+    }
+
+    /// Feeds bytes received from the transport.
+    pub fn on_bytes<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut data: &[u8], mut sink: F) {
+        while !data.is_empty() {
+            let room = self.rx.len() - self.rx_len;
+            let take = room.min(data.len());
+            self.rx[self.rx_len..self.rx_len + take].copy_from_slice(&data[..take]);
+            self.rx_len += take;
+            data = &data[take..];
+            self.process_rx(now, &mut sink);
+            if self.rx_len == self.rx.len() {
+                // A frame larger than the buffer can never complete: drop it.
+                self.core.stats.garbled += 1;
+                sink(Event::Dropped(FixError::BadBodyLength));
+                self.rx_len = 0;
+            }
+            if self.core.phase == Phase::Disconnected {
+                return;
+            }
+        }
+    }
+
+    fn process_rx<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        let mut at = 0;
+        while at < self.rx_len && self.core.phase != Phase::Disconnected {
+            let pending = &self.rx[at..self.rx_len];
+            match find_frame(pending) {
+                FrameStatus::Complete(n) => {
+                    let frame = &pending[..n];
+                    self.core
+                        .handle_frame(now, frame, Some(&mut self.queue), sink);
+                    at += n;
+                    self.core.drain_queue(now, &mut self.queue, sink);
+                }
+                FrameStatus::Garbage(n) => {
+                    self.core.stats.garbled += 1;
+                    sink(Event::Dropped(FixError::BadBodyLength));
+                    at += n;
+                }
+                FrameStatus::Incomplete => break,
+            }
+        }
+        self.rx.copy_within(at..self.rx_len, 0);
+        self.rx_len -= at;
+    }
+
+    /// Drives the timers: heartbeats, test requests, logon/logout timeouts.
+    pub fn on_tick<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
+        let c = &mut self.core;
+        match c.phase {
+            Phase::Disconnected | Phase::AwaitingLogon => {}
+            Phase::LogonSent(at) => {
+                if now.nanos_since(at) >= c.config.logon_timeout_ns {
+                    c.disconnect(DisconnectReason::LogonTimeout, &mut sink);
+                }
+            }
+            Phase::LogoutSent(at) => {
+                if now.nanos_since(at) >= c.config.logout_timeout_ns {
+                    c.disconnect(DisconnectReason::LogoutTimeout, &mut sink);
+                }
+            }
+            Phase::Active => {
+                let hb = c.heart_bt_int_ns;
+                if hb == 0 {
+                    return;
+                }
+                if let Some((sent, _)) = c.test_request {
+                    if now.nanos_since(sent) >= hb {
+                        c.disconnect(DisconnectReason::TestRequestTimeout, &mut sink);
+                        return;
+                    }
+                } else if now.nanos_since(c.last_received) >= hb + hb / 5 {
+                    // Nothing heard for HeartBtInt plus 20% transmission slack.
+                    c.test_request_counter += 1;
+                    let mut id = [0u8; 24];
+                    let text = test_req_id(c.test_request_counter, &mut id);
+                    c.out
+                        .send_admin(now, &messages::TestRequest { test_req_id: text }, &mut sink);
+                    c.test_request = Some((now, c.test_request_counter));
+                    return;
+                }
+                if now.nanos_since(c.out.last_sent) >= hb {
+                    c.out
+                        .send_admin(now, &messages::Heartbeat { test_req_id: None }, &mut sink);
+                }
+            }
+        }
+    }
+}
+
+fn test_req_id(counter: u64, out: &mut [u8; 24]) -> &[u8] {
+    out[..4].copy_from_slice(b"TEST");
+    let mut digits = [0u8; 20];
+    let n = protocol::fix::encode::format_uint(counter, &mut digits);
+    out[4..4 + n].copy_from_slice(&digits[20 - n..]);
+    &out[..4 + n]
+}
+
+/// Outcome of the sequence-number check for one message.
+enum SeqCheck {
+    Expected,
+    TooHigh,
+    TooLow,
+}
+
+impl Core<'_> {
+    fn disconnect<F: FnMut(Event<'_>)>(&mut self, reason: DisconnectReason, sink: &mut F) {
+        let was_logged_on = matches!(self.phase, Phase::Active | Phase::LogoutSent(_));
+        self.phase = Phase::Disconnected;
+        if was_logged_on {
+            sink(Event::LoggedOut);
+        }
+        sink(Event::Disconnect(reason));
+    }
+
+    fn logout_and_disconnect<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        text: &[u8],
+        reason: DisconnectReason,
+        sink: &mut F,
+    ) {
+        self.out
+            .send_admin(now, &messages::Logout { text: Some(text) }, sink);
+        self.disconnect(reason, sink);
+    }
+
+    fn send_logon<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, reset: bool, sink: &mut F) {
+        let (username, password) = match self.config.role {
+            Role::Initiator => (
+                self.config.username.as_ref().map(|u| u.as_bytes()),
+                self.config.password.as_ref().map(|p| p.expose().as_bytes()),
+            ),
+            Role::Acceptor => (None, None),
+        };
+        let logon = Logon {
+            heart_bt_int: (self.heart_bt_int_ns / 1_000_000_000) as u32,
+            reset_seq_num: reset,
+            username,
+            password,
+        };
+        self.out.send_admin(now, &logon, sink);
+    }
+
+    fn reject<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        ref_tag: Option<u32>,
+        reason: u32,
+        text: &[u8],
+        sink: &mut F,
+    ) {
+        let r = messages::Reject {
+            ref_seq_num: msg.seq_num().unwrap_or(0),
+            ref_tag_id: ref_tag,
+            ref_msg_type: Some(msg.msg_type()),
+            reason: Some(reason),
+            text: Some(text),
+        };
+        self.stats.rejects_sent += 1;
+        self.out.send_admin(now, &r, sink);
+    }
+
+    fn request_resend<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, seen: u64, sink: &mut F) {
+        if let Some(until) = self.resend_until {
+            // Our outstanding request runs to infinity: it covers this one too.
+            self.resend_until = Some(until.max(seen));
+            return;
+        }
+        self.resend_until = Some(seen);
+        self.stats.resend_requests_sent += 1;
+        let rr = ResendRequest {
+            begin_seq_no: self.next_in,
+            end_seq_no: 0,
+        };
+        self.out.send_admin(now, &rr, sink);
+    }
+
+    fn advance_in(&mut self, to: u64) {
+        self.next_in = to;
+        if self.resend_until.is_some_and(|until| to > until) {
+            self.resend_until = None;
+        }
+    }
+
+    fn drain_queue<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        queue: &mut InboundQueue<'_>,
+        sink: &mut F,
+    ) {
+        while !queue.is_empty() && self.phase != Phase::Disconnected {
+            let next = self.next_in;
+            let Some((pos, bytes)) = queue.find(next) else {
+                break;
+            };
+            self.handle_frame(now, bytes, None, sink);
+            queue.consume(pos, self.next_in);
+            if self.next_in == next {
+                break; // not consumed (e.g. rejected without consuming): stop
+            }
+        }
+    }
+
+    /// One framed message from the wire (or from the gap queue when `queue` is None).
+    fn handle_frame<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        frame: &[u8],
+        queue: Option<&mut InboundQueue<'_>>,
+        sink: &mut F,
+    ) {
+        let msg = match FixMessage::parse(frame) {
+            Ok(m) => m,
+            Err(e) => {
+                // Garbled: ignore, do not consume a sequence number.
+                self.stats.garbled += 1;
+                sink(Event::Dropped(e));
+                return;
+            }
+        };
+        if self.phase == Phase::Disconnected {
+            return;
+        }
+        self.last_received = now;
+        self.test_request = None;
+        let logged_on = matches!(self.phase, Phase::Active | Phase::LogoutSent(_));
+
+        if msg.version() != self.config.version {
+            if logged_on {
+                self.logout_and_disconnect(
+                    now,
+                    b"Incorrect BeginString",
+                    DisconnectReason::BeginStringMismatch,
+                    sink,
+                );
+            } else {
+                self.disconnect(DisconnectReason::BeginStringMismatch, sink);
+            }
+            return;
+        }
+        let Some(seq) = msg.seq_num().filter(|&s| s > 0) else {
+            if logged_on {
+                self.logout_and_disconnect(
+                    now,
+                    b"MsgSeqNum(34) missing",
+                    DisconnectReason::MissingSeqNum,
+                    sink,
+                );
+            } else {
+                self.disconnect(DisconnectReason::MissingSeqNum, sink);
+            }
+            return;
+        };
+        let mt = msg.msg_type();
+
+        if !logged_on {
+            match self.phase {
+                Phase::LogonSent(_) if mt == msg_type::LOGOUT => {
+                    self.disconnect(DisconnectReason::LogonRejected, sink);
+                }
+                Phase::LogonSent(_) | Phase::AwaitingLogon if mt == msg_type::LOGON => {
+                    self.handle_logon(now, &msg, seq, sink);
+                }
+                _ => self.disconnect(DisconnectReason::FirstMessageNotLogon, sink),
+            }
+            return;
+        }
+
+        // CompIDs: Reject (reason 9), then Logout and disconnect.
+        let comp_problem = if msg.sender_comp_id() != Some(self.config.target_comp_id.as_bytes()) {
+            Some(tag::SENDER_COMP_ID)
+        } else if msg.target_comp_id() != Some(self.config.sender_comp_id.as_bytes()) {
+            Some(tag::TARGET_COMP_ID)
+        } else {
+            None
+        };
+        if let Some(t) = comp_problem {
+            self.reject(
+                now,
+                &msg,
+                Some(t),
+                reject_reason::COMP_ID_PROBLEM,
+                b"CompID problem",
+                sink,
+            );
+            if seq == self.next_in {
+                self.advance_in(seq + 1);
+            }
+            self.logout_and_disconnect(
+                now,
+                b"CompID problem",
+                DisconnectReason::CompIdMismatch,
+                sink,
+            );
+            return;
+        }
+
+        // SendingTime present, well formed, and accurate.
+        let sending_time = match msg.get_timestamp(tag::SENDING_TIME) {
+            Ok(Some(t)) => t,
+            Ok(None) | Err(_) => {
+                let reason = if msg.get(tag::SENDING_TIME).is_none() {
+                    reject_reason::REQUIRED_TAG_MISSING
+                } else {
+                    reject_reason::INCORRECT_DATA_FORMAT
+                };
+                self.reject(
+                    now,
+                    &msg,
+                    Some(tag::SENDING_TIME),
+                    reason,
+                    b"SendingTime(52) missing or malformed",
+                    sink,
+                );
+                if seq == self.next_in {
+                    self.advance_in(seq + 1);
+                }
+                return;
+            }
+        };
+        if let Some(tol) = self.config.sending_time_tolerance_ns {
+            let skew = now.0.abs_diff(sending_time.0);
+            if skew > tol {
+                self.reject(
+                    now,
+                    &msg,
+                    Some(tag::SENDING_TIME),
+                    reject_reason::SENDING_TIME_ACCURACY,
+                    b"SendingTime accuracy problem",
+                    sink,
+                );
+                if seq == self.next_in {
+                    self.advance_in(seq + 1);
+                }
+                self.logout_and_disconnect(
+                    now,
+                    b"SendingTime accuracy problem",
+                    DisconnectReason::SendingTimeAccuracy,
+                    sink,
+                );
+                return;
+            }
+        }
+
+        let is_reset_mode =
+            mt == msg_type::SEQUENCE_RESET && msg.get(tag::GAP_FILL_FLAG) != Some(b"Y");
+        // PossDup: OrigSendingTime required (except SequenceReset-Reset, which ignores
+        // sequencing) and not later than SendingTime.
+        if msg.poss_dup() && !is_reset_mode {
+            match msg.get_timestamp(tag::ORIG_SENDING_TIME) {
+                Ok(Some(orig)) if orig > sending_time => {
+                    self.reject(
+                        now,
+                        &msg,
+                        Some(tag::ORIG_SENDING_TIME),
+                        reject_reason::SENDING_TIME_ACCURACY,
+                        b"OrigSendingTime later than SendingTime",
+                        sink,
+                    );
+                    if seq == self.next_in {
+                        self.advance_in(seq + 1);
+                    }
+                    return;
+                }
+                Ok(Some(_)) => {}
+                Ok(None) | Err(_) => {
+                    self.reject(
+                        now,
+                        &msg,
+                        Some(tag::ORIG_SENDING_TIME),
+                        reject_reason::REQUIRED_TAG_MISSING,
+                        b"OrigSendingTime(122) required with PossDupFlag",
+                        sink,
+                    );
+                    if seq == self.next_in {
+                        self.advance_in(seq + 1);
+                    }
+                    return;
+                }
+            }
+        }
+
+        if is_reset_mode {
+            self.handle_sequence_reset_reset(now, &msg, sink);
+            return;
+        }
+        if mt == msg_type::LOGON && msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y") {
+            // A reset Logon restarts numbering at 1 whatever we expected.
+            self.handle_mid_session_reset(now, &msg, seq, sink);
+            return;
+        }
+
+        let check = if seq == self.next_in {
+            SeqCheck::Expected
+        } else if seq > self.next_in {
+            SeqCheck::TooHigh
+        } else {
+            SeqCheck::TooLow
+        };
+        match check {
+            SeqCheck::TooLow => {
+                if msg.poss_dup() {
+                    self.stats.duplicates_ignored += 1;
+                } else {
+                    let mut text = [0u8; 80];
+                    let t = too_low_text(self.next_in, seq, &mut text);
+                    self.logout_and_disconnect(now, t, DisconnectReason::SeqTooLow, sink);
+                }
+            }
+            SeqCheck::TooHigh => {
+                if mt == msg_type::LOGOUT {
+                    // Answer and close; the gap is recovered on the next logon.
+                    self.handle_logout(now, sink);
+                    return;
+                }
+                if mt == msg_type::RESEND_REQUEST {
+                    // Serve the peer's request before asking for our own gap.
+                    self.handle_resend_request(now, &msg, sink);
+                    self.request_resend(now, seq, sink);
+                    return;
+                }
+                self.request_resend(now, seq, sink);
+                if self.config.gap_policy == GapPolicy::Queue {
+                    if let Some(q) = queue {
+                        if q.push(seq, frame) {
+                            self.stats.queued += 1;
+                        }
+                    }
+                }
+            }
+            SeqCheck::Expected => self.dispatch(now, &msg, seq, sink),
+        }
+    }
+
+    fn dispatch<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        sink: &mut F,
+    ) {
+        match msg.msg_type() {
+            msg_type::HEARTBEAT => self.advance_in(seq + 1),
+            msg_type::TEST_REQUEST => {
+                self.advance_in(seq + 1);
+                match msg.get(tag::TEST_REQ_ID) {
+                    Some(id) => {
+                        self.out.send_admin(
+                            now,
+                            &messages::Heartbeat {
+                                test_req_id: Some(id),
+                            },
+                            sink,
+                        );
+                    }
+                    None => self.reject(
+                        now,
+                        msg,
+                        Some(tag::TEST_REQ_ID),
+                        reject_reason::REQUIRED_TAG_MISSING,
+                        b"TestReqID(112) missing",
+                        sink,
+                    ),
+                }
+            }
+            msg_type::RESEND_REQUEST => {
+                self.advance_in(seq + 1);
+                self.handle_resend_request(now, msg, sink);
+            }
+            msg_type::REJECT => {
+                self.advance_in(seq + 1);
+                sink(Event::PeerReject(msg));
+            }
+            msg_type::SEQUENCE_RESET => self.handle_gap_fill(now, msg, seq, sink),
+            msg_type::LOGOUT => {
+                self.advance_in(seq + 1);
+                self.handle_logout(now, sink);
+            }
+            msg_type::LOGON => {
+                self.advance_in(seq + 1);
+                self.logout_and_disconnect(
+                    now,
+                    b"Duplicate Logon",
+                    DisconnectReason::DuplicateLogon,
+                    sink,
+                );
+            }
+            _ => {
+                self.advance_in(seq + 1);
+                sink(Event::Deliver(msg));
+            }
+        }
+    }
+
+    fn handle_logon<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        sink: &mut F,
+    ) {
+        if msg.sender_comp_id() != Some(self.config.target_comp_id.as_bytes())
+            || msg.target_comp_id() != Some(self.config.sender_comp_id.as_bytes())
+        {
+            self.logout_and_disconnect(
+                now,
+                b"CompID problem",
+                DisconnectReason::CompIdMismatch,
+                sink,
+            );
+            return;
+        }
+        let logon = match Logon::parse(msg) {
+            Ok(l) => l,
+            Err(_) => {
+                self.logout_and_disconnect(
+                    now,
+                    b"Invalid Logon (EncryptMethod/HeartBtInt)",
+                    DisconnectReason::InvalidLogon,
+                    sink,
+                );
+                return;
+            }
+        };
+        if let Some(tol) = self.config.sending_time_tolerance_ns {
+            let ok = matches!(msg.get_timestamp(tag::SENDING_TIME), Ok(Some(t)) if now.0.abs_diff(t.0) <= tol);
+            if !ok {
+                self.logout_and_disconnect(
+                    now,
+                    b"SendingTime accuracy problem",
+                    DisconnectReason::SendingTimeAccuracy,
+                    sink,
+                );
+                return;
+            }
+        }
+        if self.config.role == Role::Acceptor {
+            let user_ok = match &self.config.username {
+                None => true,
+                Some(u) => logon.username == Some(u.as_bytes()),
+            };
+            let pass_ok = match &self.config.password {
+                None => true,
+                Some(p) => logon.password == Some(p.expose().as_bytes()),
+            };
+            if !user_ok || !pass_ok {
+                self.logout_and_disconnect(
+                    now,
+                    b"Invalid credentials",
+                    DisconnectReason::InvalidLogon,
+                    sink,
+                );
+                return;
+            }
+        }
+        if logon.reset_seq_num {
+            self.next_in = 1;
+            self.resend_until = None;
+            if self.config.role == Role::Acceptor {
+                self.out.next_out = 1;
+                self.store.clear();
+            }
+        }
+        if seq < self.next_in {
+            let mut text = [0u8; 80];
+            let t = too_low_text(self.next_in, seq, &mut text);
+            self.logout_and_disconnect(now, t, DisconnectReason::SeqTooLow, sink);
+            return;
+        }
+        if self.config.role == Role::Acceptor {
+            self.heart_bt_int_ns = logon.heart_bt_int as u64 * 1_000_000_000;
+            self.send_logon(now, logon.reset_seq_num, sink);
+        }
+        self.phase = Phase::Active;
+        sink(Event::LoggedOn);
+        if seq == self.next_in {
+            self.advance_in(seq + 1);
+        } else {
+            self.request_resend(now, seq, sink);
+        }
+    }
+
+    fn handle_mid_session_reset<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        sink: &mut F,
+    ) {
+        if seq != 1 {
+            self.reject(
+                now,
+                msg,
+                Some(tag::MSG_SEQ_NUM),
+                reject_reason::VALUE_INCORRECT,
+                b"Logon with ResetSeqNumFlag must have MsgSeqNum 1",
+                sink,
+            );
+            self.advance_in(seq + 1);
+            return;
+        }
+        self.next_in = 2;
+        self.resend_until = None;
+        if self.reset_requested {
+            self.reset_requested = false; // the peer confirmed our reset
+        } else {
+            self.out.next_out = 1;
+            self.store.clear();
+            self.send_logon(now, true, sink);
+        }
+    }
+
+    fn handle_logout<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        if let Phase::LogoutSent(_) = self.phase {
+            self.disconnect(DisconnectReason::LogoutCompleted, sink);
+        } else {
+            self.out
+                .send_admin(now, &messages::Logout { text: None }, sink);
+            self.disconnect(DisconnectReason::LogoutReceived, sink);
+        }
+    }
+
+    fn handle_resend_request<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        sink: &mut F,
+    ) {
+        let rr = match ResendRequest::parse(msg) {
+            Ok(rr) => rr,
+            Err(FixError::MissingField(t)) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(t),
+                    reject_reason::REQUIRED_TAG_MISSING,
+                    b"Required tag missing",
+                    sink,
+                );
+                return;
+            }
+            Err(e) => {
+                let t = match e {
+                    FixError::InvalidValue(t) => Some(t),
+                    _ => None,
+                };
+                self.reject(
+                    now,
+                    msg,
+                    t,
+                    reject_reason::INCORRECT_DATA_FORMAT,
+                    b"Incorrect data format",
+                    sink,
+                );
+                return;
+            }
+        };
+        let last_sent = self.out.next_out - 1;
+        let begin = rr.begin_seq_no.max(1);
+        let end = rr.end().min(last_sent);
+        if begin > end {
+            return;
+        }
+        let mut cursor = begin;
+        let out = &mut self.out;
+        let stats = &mut self.stats;
+        for rec in self.store.iter() {
+            if rec.seq < begin {
+                continue;
+            }
+            if rec.seq > end {
+                break;
+            }
+            if rec.seq > cursor {
+                out.gap_fill(now, cursor, rec.seq, sink);
+                stats.gap_fills_sent += 1;
+            }
+            out.resend(now, &rec, sink);
+            stats.messages_resent += 1;
+            cursor = rec.seq + 1;
+        }
+        if cursor <= end {
+            out.gap_fill(now, cursor, end + 1, sink);
+            stats.gap_fills_sent += 1;
+        }
+    }
+
+    /// SequenceReset in GapFill mode, MsgSeqNum == expected.
+    fn handle_gap_fill<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        sink: &mut F,
+    ) {
+        match msg.get_uint(tag::NEW_SEQ_NO) {
+            Ok(Some(new)) if new > seq => self.advance_in(new),
+            Ok(Some(_)) => {
+                // NewSeqNo must move forward; the sequence number is not consumed.
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::VALUE_INCORRECT,
+                    b"NewSeqNo must be greater than MsgSeqNum",
+                    sink,
+                );
+            }
+            Ok(None) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::REQUIRED_TAG_MISSING,
+                    b"NewSeqNo(36) missing",
+                    sink,
+                );
+                self.advance_in(seq + 1);
+            }
+            Err(_) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::INCORRECT_DATA_FORMAT,
+                    b"NewSeqNo(36) malformed",
+                    sink,
+                );
+                self.advance_in(seq + 1);
+            }
+        }
+    }
+
+    /// SequenceReset in Reset mode: MsgSeqNum is ignored.
+    fn handle_sequence_reset_reset<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        sink: &mut F,
+    ) {
+        match msg.get_uint(tag::NEW_SEQ_NO) {
+            Ok(Some(new)) if new > self.next_in => self.advance_in(new),
+            Ok(Some(new)) if new == self.next_in => {} // nothing to do
+            Ok(Some(_)) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::VALUE_INCORRECT,
+                    b"Attempt to lower sequence number",
+                    sink,
+                );
+            }
+            Ok(None) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::REQUIRED_TAG_MISSING,
+                    b"NewSeqNo(36) missing",
+                    sink,
+                );
+            }
+            Err(_) => {
+                self.reject(
+                    now,
+                    msg,
+                    Some(tag::NEW_SEQ_NO),
+                    reject_reason::INCORRECT_DATA_FORMAT,
+                    b"NewSeqNo(36) malformed",
+                    sink,
+                );
+            }
+        }
+    }
+}
+
+/// "MsgSeqNum too low, expecting X but received Y"
+fn too_low_text(expected: u64, got: u64, out: &mut [u8; 80]) -> &[u8] {
+    let mut n = 0;
+    let mut put = |b: &[u8], n: &mut usize| {
+        let end = (*n + b.len()).min(out.len());
+        out[*n..end].copy_from_slice(&b[..end - *n]);
+        *n = end;
+    };
+    let mut d = [0u8; 20];
+    put(b"MsgSeqNum too low, expecting ", &mut n);
+    let k = protocol::fix::encode::format_uint(expected, &mut d);
+    put(&d[20 - k..], &mut n);
+    put(b" but received ", &mut n);
+    let k = protocol::fix::encode::format_uint(got, &mut d);
+    put(&d[20 - k..], &mut n);
+    &out[..n]
+}

@@ -1,0 +1,1414 @@
+//! Table-driven session tests, one group per behaviour family of the FIX
+//! session-level test cases. Each case asserts the exact outgoing messages
+//! (MsgType, MsgSeqNum, key tags) and events.
+#![allow(clippy::type_complexity)] // table-driven cases are tuples on purpose
+extern crate std;
+
+use super::*;
+use protocol::fix::decode::checksum;
+use std::boxed::Box;
+use std::string::String as StdString;
+use std::vec;
+use std::vec::Vec;
+
+const SEC: u64 = 1_000_000_000;
+const T0: UtcTime = UtcTime(1_700_000_000 * SEC);
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ev {
+    Send(Vec<u8>),
+    Deliver(Vec<u8>),
+    PeerReject(Vec<u8>),
+    LoggedOn,
+    LoggedOut,
+    Disconnect(DisconnectReason),
+    Dropped(FixError),
+}
+
+fn own(e: Event<'_>) -> Ev {
+    match e {
+        Event::Send(b) => Ev::Send(b.to_vec()),
+        Event::Deliver(m) => Ev::Deliver(m.as_bytes().to_vec()),
+        Event::PeerReject(m) => Ev::PeerReject(m.as_bytes().to_vec()),
+        Event::LoggedOn => Ev::LoggedOn,
+        Event::LoggedOut => Ev::LoggedOut,
+        Event::Disconnect(r) => Ev::Disconnect(r),
+        Event::Dropped(e) => Ev::Dropped(e),
+    }
+}
+
+fn leak(n: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; n].into_boxed_slice())
+}
+
+fn buffers(store: usize) -> SessionBuffers<'static> {
+    SessionBuffers {
+        rx: leak(8192),
+        tx: leak(4096),
+        store: leak(store),
+        queue: leak(8192),
+    }
+}
+
+/// A sent message reduced to what the tests assert on.
+#[derive(Debug)]
+struct Out {
+    msg_type: StdString,
+    seq: u64,
+    fields: Vec<(u32, StdString)>,
+}
+
+impl Out {
+    fn get(&self, t: u32) -> Option<&str> {
+        self.fields.iter().find(|f| f.0 == t).map(|f| f.1.as_str())
+    }
+}
+
+fn decode_out(bytes: &[u8]) -> Out {
+    let m = FixMessage::new_checked(bytes).expect("session output must be valid FIX");
+    Out {
+        msg_type: StdString::from_utf8(m.msg_type().to_vec()).unwrap(),
+        seq: m.seq_num().unwrap(),
+        fields: m
+            .fields()
+            .map(|(t, v)| (t, StdString::from_utf8(v.to_vec()).unwrap()))
+            .collect(),
+    }
+}
+
+/// Test harness: the session under test plus a scripted counterparty.
+struct H {
+    s: Session<'static>,
+    ev: Vec<Ev>,
+    now: UtcTime,
+    version: FixVersion,
+}
+
+fn config(role: Role, version: FixVersion) -> SessionConfig {
+    let mut c = SessionConfig::new(role, version, "CLIENT", "VENUE").unwrap();
+    c.heart_bt_int_s = 30;
+    c
+}
+
+impl H {
+    fn with(config: SessionConfig, state: SessionState, store: usize) -> H {
+        let version = config.version;
+        H {
+            s: Session::new(config, state, buffers(store)).unwrap(),
+            ev: Vec::new(),
+            now: T0,
+            version,
+        }
+    }
+
+    fn new(role: Role) -> H {
+        Self::with(
+            config(role, FixVersion::Fix44),
+            SessionState::default(),
+            64 * 1024,
+        )
+    }
+
+    /// An initiator that is logged on (we sent Logon 1, peer answered Logon 1).
+    fn logged_on() -> H {
+        let mut h = H::new(Role::Initiator);
+        h.connect();
+        let logon = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+        h.feed(&logon);
+        assert!(h.s.is_logged_on());
+        h.take();
+        h
+    }
+
+    fn connect(&mut self) {
+        let ev = &mut self.ev;
+        self.s.connect(self.now, |e| ev.push(own(e)));
+    }
+
+    fn feed(&mut self, bytes: &[u8]) {
+        let ev = &mut self.ev;
+        self.s.on_bytes(self.now, bytes, |e| ev.push(own(e)));
+    }
+
+    fn tick(&mut self) {
+        let ev = &mut self.ev;
+        self.s.on_tick(self.now, |e| ev.push(own(e)));
+    }
+
+    fn send_order(&mut self, id: &str) -> u64 {
+        let ev = &mut self.ev;
+        let ids: &'static str = Box::leak(StdString::from(id).into_boxed_str());
+        let nos = messages::NewOrderSingle {
+            cl_ord_id: ids.as_bytes(),
+            account: None,
+            symbol: b"AAPL",
+            side: types::Side::Buy,
+            order_qty: 100,
+            ord_type: messages::OrdType::Limit,
+            price: Some(types::Price(1_000_000)),
+            time_in_force: types::TimeInForce::Day,
+            transact_time: self.now,
+        };
+        self.s.send(self.now, &nos, |e| ev.push(own(e))).unwrap()
+    }
+
+    fn take(&mut self) -> Vec<Ev> {
+        core::mem::take(&mut self.ev)
+    }
+
+    fn sent(events: &[Ev]) -> Vec<Out> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Ev::Send(b) => Some(decode_out(b)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// A message from the counterparty (VENUE → CLIENT) with SendingTime = now.
+    fn peer(&self, mt: &str, seq: u64, extra: &[(u32, &str)]) -> Vec<u8> {
+        let st = fmt_time(self.now);
+        let seq_s = std::format!("{seq}");
+        let mut f: Vec<(u32, &str)> = vec![
+            (35, mt),
+            (49, "VENUE"),
+            (56, "CLIENT"),
+            (34, &seq_s),
+            (52, &st),
+        ];
+        f.extend_from_slice(extra);
+        raw(self.version, &f)
+    }
+}
+
+fn fmt_time(t: UtcTime) -> StdString {
+    let mut out = [0u8; 24];
+    let n = protocol::fix::encode::format_timestamp(t, TimestampPrecision::Millis, &mut out);
+    StdString::from_utf8(out[..n].to_vec()).unwrap()
+}
+
+/// Builds a message with exactly these body fields, correct BodyLength and CheckSum.
+fn raw(version: FixVersion, fields: &[(u32, &str)]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for (t, v) in fields {
+        body.extend_from_slice(std::format!("{t}={v}\x01").as_bytes());
+    }
+    let mut out = Vec::new();
+    out.extend_from_slice(b"8=");
+    out.extend_from_slice(version.begin_string());
+    out.extend_from_slice(std::format!("\x019={}\x01", body.len()).as_bytes());
+    out.extend_from_slice(&body);
+    let sum = checksum(&out);
+    out.extend_from_slice(std::format!("10={sum:03}\x01").as_bytes());
+    out
+}
+
+fn types_of(out: &[Out]) -> Vec<(StdString, u64)> {
+    out.iter().map(|o| (o.msg_type.clone(), o.seq)).collect()
+}
+
+// ------------------------------------------------------------------ logon
+
+#[test]
+fn logon_initiator_sends_logon_with_credentials() {
+    let mut c = config(Role::Initiator, FixVersion::Fix42);
+    c.username = Some("alice".try_into().unwrap());
+    c.password = Password::new("s3cret");
+    let mut h = H::with(
+        c,
+        SessionState {
+            next_out: 7,
+            next_in: 3,
+        },
+        4096,
+    );
+    h.connect();
+    let ev = h.take();
+    let out = H::sent(&ev);
+    assert_eq!(types_of(&out), vec![("A".into(), 7)]);
+    assert_eq!(out[0].get(98), Some("0"));
+    assert_eq!(out[0].get(108), Some("30"));
+    assert_eq!(out[0].get(553), Some("alice"));
+    assert_eq!(out[0].get(554), Some("s3cret"));
+    assert_eq!(out[0].get(141), None);
+    // Logs never see the password.
+    let Ev::Send(bytes) = &ev[0] else { panic!() };
+    let rendered = std::format!("{}", protocol::fix::Masked(bytes));
+    assert!(!rendered.contains("s3cret") && rendered.contains("554=***"));
+    assert!(!std::format!("{:?}", h.s).contains("s3cret"));
+    assert!(!std::format!("{:?}", ev).contains("s3cret"));
+}
+
+#[test]
+fn logon_acceptor_validation_table() {
+    struct Case {
+        name: &'static str,
+        msg: fn(&H) -> Vec<u8>,
+        expect_sent: &'static [(&'static str, u64)],
+        expect_reason: Option<DisconnectReason>,
+        logged_on: bool,
+    }
+    let cases = [
+        Case {
+            name: "valid logon",
+            msg: |h| h.peer("A", 1, &[(98, "0"), (108, "20")]),
+            expect_sent: &[("A", 1)],
+            expect_reason: None,
+            logged_on: true,
+        },
+        Case {
+            name: "first message not logon",
+            msg: |h| h.peer("D", 1, &[(11, "x")]),
+            expect_sent: &[],
+            expect_reason: Some(DisconnectReason::FirstMessageNotLogon),
+            logged_on: false,
+        },
+        Case {
+            name: "wrong SenderCompID",
+            msg: |h| {
+                let st = fmt_time(h.now);
+                raw(
+                    FixVersion::Fix44,
+                    &[
+                        (35, "A"),
+                        (49, "EVIL"),
+                        (56, "CLIENT"),
+                        (34, "1"),
+                        (52, &st),
+                        (98, "0"),
+                        (108, "30"),
+                    ],
+                )
+            },
+            expect_sent: &[("5", 1)],
+            expect_reason: Some(DisconnectReason::CompIdMismatch),
+            logged_on: false,
+        },
+        Case {
+            name: "wrong BeginString",
+            msg: |h| {
+                let st = fmt_time(h.now);
+                raw(
+                    FixVersion::Fix42,
+                    &[
+                        (35, "A"),
+                        (49, "VENUE"),
+                        (56, "CLIENT"),
+                        (34, "1"),
+                        (52, &st),
+                        (98, "0"),
+                        (108, "30"),
+                    ],
+                )
+            },
+            expect_sent: &[],
+            expect_reason: Some(DisconnectReason::BeginStringMismatch),
+            logged_on: false,
+        },
+        Case {
+            name: "HeartBtInt missing",
+            msg: |h| h.peer("A", 1, &[(98, "0")]),
+            expect_sent: &[("5", 1)],
+            expect_reason: Some(DisconnectReason::InvalidLogon),
+            logged_on: false,
+        },
+        Case {
+            name: "HeartBtInt negative",
+            msg: |h| h.peer("A", 1, &[(98, "0"), (108, "-5")]),
+            expect_sent: &[("5", 1)],
+            expect_reason: Some(DisconnectReason::InvalidLogon),
+            logged_on: false,
+        },
+        Case {
+            name: "EncryptMethod not 0",
+            msg: |h| h.peer("A", 1, &[(98, "1"), (108, "30")]),
+            expect_sent: &[("5", 1)],
+            expect_reason: Some(DisconnectReason::InvalidLogon),
+            logged_on: false,
+        },
+        Case {
+            name: "logon seq too high → logon then resend request",
+            msg: |h| h.peer("A", 5, &[(98, "0"), (108, "30")]),
+            expect_sent: &[("A", 1), ("2", 2)],
+            expect_reason: None,
+            logged_on: true,
+        },
+    ];
+    for case in cases {
+        let mut h = H::new(Role::Acceptor);
+        h.connect();
+        assert!(h.take().is_empty(), "acceptor sends nothing on connect");
+        let m = (case.msg)(&h);
+        h.feed(&m);
+        let ev = h.take();
+        let sent = H::sent(&ev);
+        let want: Vec<(StdString, u64)> = case
+            .expect_sent
+            .iter()
+            .map(|(t, s)| (StdString::from(*t), *s))
+            .collect();
+        assert_eq!(types_of(&sent), want, "{}", case.name);
+        let reason = ev.iter().find_map(|e| match e {
+            Ev::Disconnect(r) => Some(*r),
+            _ => None,
+        });
+        assert_eq!(reason, case.expect_reason, "{}", case.name);
+        assert_eq!(h.s.is_logged_on(), case.logged_on, "{}", case.name);
+        if case.logged_on {
+            assert!(ev.contains(&Ev::LoggedOn));
+        }
+    }
+}
+
+#[test]
+fn logon_acceptor_echoes_heartbeat_and_checks_credentials() {
+    let mut h = H::new(Role::Acceptor);
+    h.connect();
+    let m = h.peer("A", 1, &[(98, "0"), (108, "20")]);
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    assert_eq!(out[0].get(108), Some("20"));
+    assert_eq!(h.s.heart_bt_int_ns(), 20 * SEC);
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+
+    for (user, pass, ok) in [
+        ("bob", "pw", true),
+        ("bob", "bad", false),
+        ("eve", "pw", false),
+    ] {
+        let mut c = config(Role::Acceptor, FixVersion::Fix44);
+        c.username = Some("bob".try_into().unwrap());
+        c.password = Password::new("pw");
+        let mut h = H::with(c, SessionState::default(), 4096);
+        h.connect();
+        let m = h.peer("A", 1, &[(98, "0"), (108, "30"), (553, user), (554, pass)]);
+        h.feed(&m);
+        let ev = h.take();
+        assert_eq!(h.s.is_logged_on(), ok, "{user}/{pass}");
+        if !ok {
+            let out = H::sent(&ev);
+            assert_eq!(types_of(&out), vec![("5".into(), 1)]);
+            assert_eq!(out[0].get(58), Some("Invalid credentials"));
+            assert!(ev.contains(&Ev::Disconnect(DisconnectReason::InvalidLogon)));
+        }
+    }
+}
+
+#[test]
+fn logon_seq_too_low_is_logout() {
+    let mut h = H::with(
+        config(Role::Acceptor, FixVersion::Fix44),
+        SessionState {
+            next_out: 1,
+            next_in: 10,
+        },
+        4096,
+    );
+    h.connect();
+    let m = h.peer("A", 4, &[(98, "0"), (108, "30")]);
+    h.feed(&m);
+    let ev = h.take();
+    let out = H::sent(&ev);
+    assert_eq!(types_of(&out), vec![("5".into(), 1)]);
+    assert_eq!(
+        out[0].get(58),
+        Some("MsgSeqNum too low, expecting 10 but received 4")
+    );
+    assert!(ev.contains(&Ev::Disconnect(DisconnectReason::SeqTooLow)));
+}
+
+#[test]
+fn logon_rejected_by_logout_and_timeout() {
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    let m = h.peer("5", 1, &[(58, "go away")]);
+    h.feed(&m);
+    assert_eq!(
+        h.take(),
+        vec![Ev::Disconnect(DisconnectReason::LogonRejected)]
+    );
+
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    h.now = h.now.saturating_add_nanos(9 * SEC);
+    h.tick();
+    assert!(h.take().is_empty());
+    h.now = h.now.saturating_add_nanos(SEC);
+    h.tick();
+    assert_eq!(
+        h.take(),
+        vec![Ev::Disconnect(DisconnectReason::LogonTimeout)]
+    );
+}
+
+#[test]
+fn duplicate_logon() {
+    let mut h = H::logged_on();
+    let m = h.peer("A", 2, &[(98, "0"), (108, "30")]);
+    h.feed(&m);
+    let ev = h.take();
+    let out = H::sent(&ev);
+    assert_eq!(types_of(&out), vec![("5".into(), 2)]);
+    assert_eq!(out[0].get(58), Some("Duplicate Logon"));
+    assert_eq!(
+        &ev[1..],
+        &[
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::DuplicateLogon)
+        ]
+    );
+}
+
+// ------------------------------------------------------------- sequencing
+
+#[test]
+fn seq_too_high_requests_resend_once_and_queues() {
+    let mut h = H::logged_on(); // next_in 2, next_out 2
+    let m4 = h.peer("8", 4, &[(58, "four")]);
+    let m3 = h.peer("8", 3, &[(58, "three")]);
+    h.feed(&m3);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("2".into(), 2)]);
+    assert_eq!(out[0].get(7), Some("2"));
+    assert_eq!(out[0].get(16), Some("0"));
+    // A second out-of-order message does not trigger another request.
+    h.feed(&m4);
+    assert!(H::sent(&h.take()).is_empty());
+    assert_eq!(h.s.state().next_in, 2);
+    // Peer fills seq 2 (admin) with a GapFill → queued 3 and 4 delivered in order.
+    let orig = fmt_time(h.now);
+    let gf = h.peer("4", 2, &[(43, "Y"), (122, &orig), (123, "Y"), (36, "3")]);
+    h.feed(&gf);
+    let ev = h.take();
+    let delivered: Vec<Option<Vec<u8>>> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Deliver(b) => Some(FixMessage::parse(b).unwrap().get(58).map(|v| v.to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        delivered,
+        vec![Some(b"three".to_vec()), Some(b"four".to_vec())]
+    );
+    assert_eq!(h.s.state().next_in, 5);
+    // The resent copies that follow are duplicates and are ignored silently.
+    let dup = h.peer("8", 3, &[(43, "Y"), (122, &orig), (58, "three")]);
+    h.feed(&dup);
+    assert!(h.take().is_empty());
+    assert_eq!(h.s.stats().duplicates_ignored, 1);
+}
+
+#[test]
+fn seq_too_high_discard_policy_waits_for_resend() {
+    let mut c = config(Role::Initiator, FixVersion::Fix42);
+    c.gap_policy = GapPolicy::Discard;
+    let mut h = H::with(c, SessionState::default(), 4096);
+    h.version = FixVersion::Fix42;
+    h.connect();
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    h.feed(&l);
+    h.take();
+    let m3 = h.peer("8", 3, &[]);
+    h.feed(&m3);
+    let ev = h.take();
+    assert!(!ev.iter().any(|e| matches!(e, Ev::Deliver(_))));
+    let orig = fmt_time(h.now);
+    let gf = h.peer("4", 2, &[(43, "Y"), (122, &orig), (123, "Y"), (36, "3")]);
+    h.feed(&gf);
+    assert!(!h.take().iter().any(|e| matches!(e, Ev::Deliver(_))));
+    assert_eq!(h.s.state().next_in, 3);
+    let again = h.peer("8", 3, &[(43, "Y"), (122, &orig)]);
+    h.feed(&again);
+    assert_eq!(
+        h.take()
+            .iter()
+            .filter(|e| matches!(e, Ev::Deliver(_)))
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn seq_too_low_table() {
+    let orig = fmt_time(T0);
+    let later = fmt_time(T0.saturating_add_nanos(SEC));
+    // (extra fields, expected sent types, expected disconnect, expected next_in)
+    type Row = (
+        &'static str,
+        Vec<(u32, StdString)>,
+        Vec<(&'static str, u64)>,
+        Option<DisconnectReason>,
+    );
+    let rows: Vec<Row> = vec![
+        (
+            "no PossDup → logout",
+            vec![],
+            vec![("5", 2)],
+            Some(DisconnectReason::SeqTooLow),
+        ),
+        (
+            "PossDup → ignored",
+            vec![(43, "Y".into()), (122, orig.clone())],
+            vec![],
+            None,
+        ),
+        (
+            "PossDup, no OrigSendingTime → reject",
+            vec![(43, "Y".into())],
+            vec![("3", 2)],
+            None,
+        ),
+        (
+            "PossDup, Orig > Sending → reject",
+            vec![(43, "Y".into()), (122, later.clone())],
+            vec![("3", 2)],
+            None,
+        ),
+    ];
+    for (name, extra, want, reason) in rows {
+        let mut h = H::logged_on();
+        // consume 2..=4 so 3 is too low
+        for s in 2..=4 {
+            let m = h.peer("0", s, &[]);
+            h.feed(&m);
+        }
+        h.take();
+        let extra_ref: Vec<(u32, &str)> = extra.iter().map(|(t, v)| (*t, v.as_str())).collect();
+        let m = h.peer("8", 3, &extra_ref);
+        h.feed(&m);
+        let ev = h.take();
+        let out = H::sent(&ev);
+        let want: Vec<(StdString, u64)> = want
+            .iter()
+            .map(|(t, s)| (StdString::from(*t), *s))
+            .collect();
+        assert_eq!(types_of(&out), want, "{name}");
+        let got = ev.iter().find_map(|e| match e {
+            Ev::Disconnect(r) => Some(*r),
+            _ => None,
+        });
+        assert_eq!(got, reason, "{name}");
+        if reason.is_some() {
+            assert_eq!(
+                out[0].get(58),
+                Some("MsgSeqNum too low, expecting 5 but received 3")
+            );
+        }
+        if !out.is_empty() && out[0].msg_type == "3" {
+            assert_eq!(out[0].get(45), Some("3"), "{name}: RefSeqNum");
+            assert_eq!(out[0].get(371), Some("122"), "{name}: RefTagID");
+        }
+        assert_eq!(
+            h.s.state().next_in,
+            5,
+            "{name}: too-low messages never move next_in"
+        );
+    }
+}
+
+#[test]
+fn poss_dup_at_expected_seq() {
+    let orig = fmt_time(T0);
+    let later = fmt_time(T0.saturating_add_nanos(5 * SEC));
+    let cases: [(&str, Vec<(u32, &str)>, Option<(&str, &str)>, bool); 3] = [
+        (
+            "valid resend delivered",
+            vec![(43, "Y"), (122, &orig)],
+            None,
+            true,
+        ),
+        (
+            "OrigSendingTime later → reject 10",
+            vec![(43, "Y"), (122, &later)],
+            Some(("122", "10")),
+            false,
+        ),
+        (
+            "OrigSendingTime missing → reject 1",
+            vec![(43, "Y")],
+            Some(("122", "1")),
+            false,
+        ),
+    ];
+    for (name, extra, reject, delivered) in cases {
+        let mut h = H::logged_on();
+        let m = h.peer("8", 2, &extra);
+        h.feed(&m);
+        let ev = h.take();
+        let out = H::sent(&ev);
+        assert_eq!(
+            ev.iter().any(|e| matches!(e, Ev::Deliver(_))),
+            delivered,
+            "{name}"
+        );
+        match reject {
+            None => assert!(out.is_empty(), "{name}"),
+            Some((tag_id, reason)) => {
+                assert_eq!(types_of(&out), vec![("3".into(), 2)], "{name}");
+                assert_eq!(out[0].get(371), Some(tag_id));
+                assert_eq!(out[0].get(373), Some(reason));
+                assert_eq!(out[0].get(45), Some("2"));
+                assert_eq!(out[0].get(372), Some("8"));
+            }
+        }
+        assert_eq!(h.s.state().next_in, 3, "{name}: sequence consumed");
+    }
+}
+
+// ------------------------------------------------------------- garbled
+
+#[test]
+fn garbled_messages_are_ignored_without_consuming_seq() {
+    let mut h = H::logged_on();
+    let good = h.peer("8", 2, &[(58, "ok")]);
+    let mut bad_sum = good.clone();
+    let n = bad_sum.len();
+    bad_sum[n - 2] = if bad_sum[n - 2] == b'9' {
+        b'0'
+    } else {
+        bad_sum[n - 2] + 1
+    };
+    let bad_len = {
+        let text = StdString::from_utf8(good.clone()).unwrap();
+        let body_len: usize = text.split('\x01').nth(1).unwrap()[2..].parse().unwrap();
+        text.replacen(
+            &std::format!("9={body_len}"),
+            &std::format!("9={}", body_len - 3),
+            1,
+        )
+        .into_bytes()
+    };
+    let garbage = b"\x01\x01garbage=here\x01".to_vec();
+    let bad_field = raw(
+        FixVersion::Fix44,
+        &[
+            (35, "8"),
+            (49, "VENUE"),
+            (56, "CLIENT"),
+            (34, "2"),
+            (52, "x"),
+        ],
+    )
+    .iter()
+    .map(|&b| if b == b'=' { b'=' } else { b })
+    .collect::<Vec<u8>>();
+    let mut tag_garbled = bad_field.clone();
+    // turn "49=" into "4a=" keeping the length and fixing the checksum
+    let pos = tag_garbled.windows(3).position(|w| w == b"49=").unwrap();
+    tag_garbled[pos + 1] = b'a';
+    let body_end = tag_garbled.len() - 7;
+    let sum = checksum(&tag_garbled[..body_end]);
+    tag_garbled.truncate(body_end);
+    tag_garbled.extend_from_slice(std::format!("10={sum:03}\x01").as_bytes());
+
+    for (name, bytes) in [
+        ("bad checksum", bad_sum),
+        ("bad body length", bad_len),
+        ("garbage", garbage),
+        ("bad tag", tag_garbled),
+    ] {
+        let mut h2 = H::logged_on();
+        h2.feed(&bytes);
+        let ev = h2.take();
+        assert!(H::sent(&ev).is_empty(), "{name}: no reply");
+        assert!(
+            ev.iter().all(|e| matches!(e, Ev::Dropped(_))) && !ev.is_empty(),
+            "{name}: {ev:?}"
+        );
+        assert_eq!(h2.s.state().next_in, 2, "{name}: seq not consumed");
+        h2.feed(&good);
+        assert!(
+            h2.take().iter().any(|e| matches!(e, Ev::Deliver(_))),
+            "{name}: next good message accepted"
+        );
+        assert_eq!(h2.s.state().next_in, 3);
+    }
+    // Split delivery: one byte at a time.
+    for b in &good {
+        h.feed(core::slice::from_ref(b));
+    }
+    assert_eq!(
+        h.take()
+            .iter()
+            .filter(|e| matches!(e, Ev::Deliver(_)))
+            .count(),
+        1
+    );
+}
+
+// ------------------------------------------------------------- SendingTime
+
+#[test]
+fn sending_time_accuracy_table() {
+    let cases = [
+        ("on time", 0i64, Some(120 * SEC), false),
+        ("119 s late within tolerance", -119, Some(120 * SEC), false),
+        ("121 s late", -121, Some(120 * SEC), true),
+        ("121 s early", 121, Some(120 * SEC), true),
+        ("2 s off, tight tolerance", 2, Some(SEC), true),
+        ("check disabled", 10_000, None, false),
+    ];
+    for (name, offset_s, tol, rejected) in cases {
+        let mut c = config(Role::Initiator, FixVersion::Fix44);
+        c.sending_time_tolerance_ns = tol;
+        let mut h = H::with(c, SessionState::default(), 4096);
+        h.connect();
+        let l = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+        h.feed(&l);
+        h.take();
+        let st = fmt_time(UtcTime((h.now.0 as i64 + offset_s * SEC as i64) as u64));
+        let m = raw(
+            FixVersion::Fix44,
+            &[
+                (35, "8"),
+                (49, "VENUE"),
+                (56, "CLIENT"),
+                (34, "2"),
+                (52, &st),
+            ],
+        );
+        h.feed(&m);
+        let ev = h.take();
+        let out = H::sent(&ev);
+        if rejected {
+            assert_eq!(
+                types_of(&out),
+                vec![("3".into(), 2), ("5".into(), 3)],
+                "{name}"
+            );
+            assert_eq!(out[0].get(373), Some("10"));
+            assert_eq!(out[0].get(371), Some("52"));
+            assert!(ev.contains(&Ev::Disconnect(DisconnectReason::SendingTimeAccuracy)));
+        } else {
+            assert!(out.is_empty(), "{name}");
+            assert!(ev.iter().any(|e| matches!(e, Ev::Deliver(_))), "{name}");
+        }
+    }
+}
+
+#[test]
+fn sending_time_missing_is_rejected() {
+    let mut h = H::logged_on();
+    let m = raw(
+        FixVersion::Fix44,
+        &[(35, "8"), (49, "VENUE"), (56, "CLIENT"), (34, "2")],
+    );
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("3".into(), 2)]);
+    assert_eq!(out[0].get(371), Some("52"));
+    assert_eq!(out[0].get(373), Some("1"));
+    assert_eq!(h.s.state().next_in, 3);
+}
+
+// ------------------------------------------------------------- timers
+
+#[test]
+fn heartbeat_and_test_request_timers() {
+    let mut h = H::logged_on();
+    // Both sides quiet for 30 s: we heartbeat.
+    h.now = T0.saturating_add_nanos(29 * SEC);
+    h.tick();
+    assert!(h.take().is_empty());
+    h.now = T0.saturating_add_nanos(30 * SEC);
+    h.tick();
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 2)]);
+    // No data from the peer for 36 s (HeartBtInt + 20%): TestRequest.
+    h.now = T0.saturating_add_nanos(36 * SEC);
+    h.tick();
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("1".into(), 3)]);
+    assert_eq!(out[0].get(112), Some("TEST1"));
+    // Peer answers: no disconnect.
+    h.now = T0.saturating_add_nanos(40 * SEC);
+    let hb = h.peer("0", 2, &[(112, "TEST1")]);
+    h.feed(&hb);
+    h.now = T0.saturating_add_nanos(70 * SEC);
+    h.tick();
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 4)]);
+    // Silence again: TestRequest, then disconnect after another HeartBtInt.
+    h.now = T0.saturating_add_nanos(76 * SEC);
+    h.tick();
+    let out = H::sent(&h.take());
+    assert_eq!(out[0].get(112), Some("TEST2"));
+    h.now = T0.saturating_add_nanos(105 * SEC);
+    h.tick();
+    assert!(!h.take().iter().any(|e| matches!(e, Ev::Disconnect(_))));
+    h.now = T0.saturating_add_nanos(106 * SEC);
+    h.tick();
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::TestRequestTimeout)
+        ]
+    );
+}
+
+#[test]
+fn test_request_is_answered_with_its_id() {
+    for (extra, want_type, want_tag) in [
+        (vec![(112u32, "PING-9")], "0", (112u32, "PING-9")),
+        (vec![], "3", (371, "112")),
+    ] {
+        let mut h = H::logged_on();
+        let m = h.peer("1", 2, &extra);
+        h.feed(&m);
+        let out = H::sent(&h.take());
+        assert_eq!(types_of(&out), vec![(want_type.into(), 2)]);
+        assert_eq!(out[0].get(want_tag.0), Some(want_tag.1));
+        assert_eq!(h.s.state().next_in, 3);
+    }
+}
+
+// ------------------------------------------------------------- rejects
+
+#[test]
+fn comp_id_mismatch_after_logon_rejects_and_logs_out() {
+    for (sender, target, ref_tag) in [("EVIL", "CLIENT", "49"), ("VENUE", "OTHER", "56")] {
+        let mut h = H::logged_on();
+        let st = fmt_time(h.now);
+        let m = raw(
+            FixVersion::Fix44,
+            &[(35, "D"), (49, sender), (56, target), (34, "2"), (52, &st)],
+        );
+        h.feed(&m);
+        let ev = h.take();
+        let out = H::sent(&ev);
+        assert_eq!(types_of(&out), vec![("3".into(), 2), ("5".into(), 3)]);
+        assert_eq!(out[0].get(371), Some(ref_tag));
+        assert_eq!(out[0].get(373), Some("9"));
+        assert_eq!(out[0].get(45), Some("2"));
+        assert!(ev.contains(&Ev::Disconnect(DisconnectReason::CompIdMismatch)));
+    }
+}
+
+#[test]
+fn peer_reject_and_missing_seq_num() {
+    let mut h = H::logged_on();
+    let m = h.peer("3", 2, &[(45, "1"), (373, "5")]);
+    h.feed(&m);
+    let ev = h.take();
+    assert!(matches!(ev.as_slice(), [Ev::PeerReject(_)]));
+    let st = fmt_time(h.now);
+    let m = raw(
+        FixVersion::Fix44,
+        &[(35, "0"), (49, "VENUE"), (56, "CLIENT"), (52, &st)],
+    );
+    h.feed(&m);
+    let ev = h.take();
+    let out = H::sent(&ev);
+    assert_eq!(types_of(&out), vec![("5".into(), 2)]);
+    assert!(ev.contains(&Ev::Disconnect(DisconnectReason::MissingSeqNum)));
+}
+
+// ------------------------------------------------------------- resend
+
+fn resend_fixture() -> H {
+    // Logon(1) → orders 2,3,4 → heartbeat 5 (admin) → order 6
+    let mut h = H::logged_on();
+    for id in ["o2", "o3", "o4"] {
+        h.send_order(id);
+    }
+    h.now = T0.saturating_add_nanos(30 * SEC);
+    h.tick();
+    h.send_order("o6");
+    h.take();
+    assert_eq!(h.s.state().next_out, 7);
+    h.now = T0.saturating_add_nanos(31 * SEC);
+    h
+}
+
+#[test]
+fn resend_request_table() {
+    // (begin, end, expected (type, seq, NewSeqNo or ClOrdID))
+    type Want = (&'static str, u64, Option<&'static str>);
+    let cases: Vec<(u64, u64, Vec<Want>)> = vec![
+        (
+            1,
+            0,
+            vec![
+                ("4", 1, Some("2")),
+                ("D", 2, Some("o2")),
+                ("D", 3, Some("o3")),
+                ("D", 4, Some("o4")),
+                ("4", 5, Some("6")),
+                ("D", 6, Some("o6")),
+            ],
+        ),
+        (3, 3, vec![("D", 3, Some("o3"))]),
+        (4, 5, vec![("D", 4, Some("o4")), ("4", 5, Some("6"))]),
+        (5, 5, vec![("4", 5, Some("6"))]),
+        (
+            2,
+            999_999,
+            vec![
+                ("D", 2, Some("o2")),
+                ("D", 3, Some("o3")),
+                ("D", 4, Some("o4")),
+                ("4", 5, Some("6")),
+                ("D", 6, Some("o6")),
+            ],
+        ),
+        (6, 100, vec![("D", 6, Some("o6"))]),
+        (50, 0, vec![]),
+    ];
+    for (begin, end, want) in cases {
+        let mut h = resend_fixture();
+        let (b, e) = (std::format!("{begin}"), std::format!("{end}"));
+        let m = h.peer("2", 2, &[(7, &b), (16, &e)]);
+        h.feed(&m);
+        let out = H::sent(&h.take());
+        let got: Vec<(StdString, u64, Option<StdString>)> = out
+            .iter()
+            .map(|o| {
+                let key = if o.msg_type == "4" {
+                    o.get(36)
+                } else {
+                    o.get(11)
+                };
+                (o.msg_type.clone(), o.seq, key.map(StdString::from))
+            })
+            .collect();
+        let want: Vec<(StdString, u64, Option<StdString>)> = want
+            .iter()
+            .map(|(t, s, k)| (StdString::from(*t), *s, k.map(StdString::from)))
+            .collect();
+        assert_eq!(got, want, "ResendRequest({begin}, {end})");
+        for o in &out {
+            assert_eq!(o.get(43), Some("Y"), "PossDupFlag on every resent message");
+            assert!(
+                o.get(122).is_some(),
+                "OrigSendingTime on every resent message"
+            );
+            if o.msg_type == "4" {
+                assert_eq!(o.get(123), Some("Y"));
+            } else {
+                // the original SendingTime is kept in 122; 52 is now
+                assert_eq!(
+                    o.get(52).unwrap(),
+                    fmt_time(T0.saturating_add_nanos(31 * SEC))
+                );
+                let orig_expected = if o.seq == 6 { 30 } else { 0 };
+                assert_eq!(
+                    o.get(122).unwrap(),
+                    fmt_time(T0.saturating_add_nanos(orig_expected * SEC))
+                );
+            }
+        }
+        assert_eq!(
+            h.s.state().next_out,
+            7,
+            "resends do not consume sequence numbers"
+        );
+    }
+}
+
+#[test]
+fn messages_evicted_from_ring_are_gap_filled() {
+    // A small store keeps only the newest few orders.
+    let mut h = H::with(
+        config(Role::Initiator, FixVersion::Fix44),
+        SessionState::default(),
+        400,
+    );
+    h.connect();
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    h.feed(&l);
+    for i in 0..10 {
+        h.send_order(&std::format!("ord{i}"));
+    }
+    h.take();
+    let m = h.peer("2", 2, &[(7, "1"), (16, "0")]);
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    assert_eq!(out[0].msg_type, "4");
+    assert_eq!(out[0].seq, 1);
+    let first_resent = out[0].get(36).unwrap().parse::<u64>().unwrap();
+    assert!(first_resent > 2, "oldest orders fell out of the ring");
+    let seqs: Vec<u64> = out[1..].iter().map(|o| o.seq).collect();
+    assert_eq!(seqs, (first_resent..=11).collect::<Vec<_>>());
+    assert!(out[1..].iter().all(|o| o.msg_type == "D"));
+}
+
+#[test]
+fn resend_request_with_seq_too_high_is_served_then_gap_requested() {
+    let mut h = resend_fixture();
+    let m = h.peer("2", 5, &[(7, "6"), (16, "6")]);
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("D".into(), 6), ("2".into(), 7)]);
+    assert_eq!(out[1].get(7), Some("2"));
+}
+
+// ------------------------------------------------------------- SequenceReset
+
+#[test]
+fn sequence_reset_table() {
+    // (mode gap_fill?, msg seq, NewSeqNo, expected next_in, expected reject RefTagID)
+    let cases: [(&str, bool, u64, &str, u64, Option<&str>); 8] = [
+        ("gapfill forward", true, 2, "10", 10, None),
+        (
+            "gapfill NewSeqNo equal to MsgSeqNum",
+            true,
+            2,
+            "2",
+            2,
+            Some("36"),
+        ),
+        ("gapfill NewSeqNo below", true, 2, "1", 2, Some("36")),
+        ("gapfill too high → resend request", true, 4, "10", 2, None),
+        ("reset forward", false, 1, "20", 20, None),
+        ("reset equal", false, 1, "2", 2, None),
+        ("reset lower → reject", false, 1, "1", 2, Some("36")),
+        ("reset missing NewSeqNo", false, 1, "", 2, Some("36")),
+    ];
+    for (name, gap_fill, seq, new, want_next, reject_tag) in cases {
+        let mut h = H::logged_on();
+        let orig = fmt_time(h.now);
+        let mut extra: Vec<(u32, &str)> = vec![];
+        if gap_fill {
+            extra.extend([(43, "Y"), (122, orig.as_str()), (123, "Y")]);
+        }
+        if !new.is_empty() {
+            extra.push((36, new));
+        }
+        let m = h.peer("4", seq, &extra);
+        h.feed(&m);
+        let out = H::sent(&h.take());
+        assert_eq!(h.s.state().next_in, want_next, "{name}");
+        match reject_tag {
+            Some(t) => {
+                assert_eq!(types_of(&out), vec![("3".into(), 2)], "{name}");
+                assert_eq!(out[0].get(371), Some(t));
+                let reason = if new.is_empty() { "1" } else { "5" };
+                assert_eq!(out[0].get(373), Some(reason), "{name}");
+            }
+            None if name.contains("too high") => {
+                assert_eq!(types_of(&out), vec![("2".into(), 2)], "{name}");
+            }
+            None => assert!(out.is_empty(), "{name}: {out:?}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------- logout
+
+#[test]
+fn logout_handshake_and_unsolicited() {
+    // We initiate.
+    let mut h = H::logged_on();
+    let ev = &mut h.ev;
+    h.s.logout(h.now, Some(b"eod"), |e| ev.push(own(e)));
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("5".into(), 2)]);
+    assert_eq!(out[0].get(58), Some("eod"));
+    // Application messages still flow while waiting.
+    let m = h.peer("8", 2, &[]);
+    h.feed(&m);
+    assert!(h.take().iter().any(|e| matches!(e, Ev::Deliver(_))));
+    let m = h.peer("5", 3, &[]);
+    h.feed(&m);
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::LogoutCompleted)
+        ]
+    );
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 3,
+            next_in: 4
+        }
+    );
+
+    // Peer initiates.
+    let mut h = H::logged_on();
+    let m = h.peer("5", 2, &[(58, "bye")]);
+    h.feed(&m);
+    let ev = h.take();
+    assert_eq!(types_of(&H::sent(&ev)), vec![("5".into(), 2)]);
+    assert_eq!(
+        &ev[1..],
+        &[
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::LogoutReceived)
+        ]
+    );
+
+    // Peer never answers our Logout.
+    let mut h = H::logged_on();
+    let ev = &mut h.ev;
+    h.s.logout(h.now, None, |e| ev.push(own(e)));
+    h.take();
+    h.now = h.now.saturating_add_nanos(10 * SEC);
+    h.tick();
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::LogoutTimeout)
+        ]
+    );
+    // Not logged on: application sends are refused.
+    assert_eq!(
+        h.s.send(h.now, &messages::Heartbeat { test_req_id: None }, |_| {}),
+        Err(SendError::NotLoggedOn)
+    );
+}
+
+// ------------------------------------------------------------- ResetSeqNumFlag
+
+#[test]
+fn reset_seq_num_flag() {
+    // Initiator configured to reset on logon: Logon goes out as seq 1 with 141=Y.
+    let mut c = config(Role::Initiator, FixVersion::Fix44);
+    c.reset_on_logon = true;
+    let mut h = H::with(
+        c,
+        SessionState {
+            next_out: 50,
+            next_in: 60,
+        },
+        4096,
+    );
+    h.connect();
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    assert_eq!(out[0].get(141), Some("Y"));
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&l);
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+
+    // Acceptor receiving 141=Y resets both directions and echoes the flag.
+    let mut h = H::with(
+        config(Role::Acceptor, FixVersion::Fix44),
+        SessionState {
+            next_out: 40,
+            next_in: 30,
+        },
+        4096,
+    );
+    h.connect();
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&l);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    assert_eq!(out[0].get(141), Some("Y"));
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+
+    // Mid-session reset requested by the peer.
+    let mut h = H::logged_on();
+    h.send_order("x");
+    h.take();
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&l);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+
+    // Mid-session reset requested by us.
+    let mut h = H::logged_on();
+    let ev = &mut h.ev;
+    h.s.reset_sequence(h.now, |e| ev.push(own(e)));
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&l);
+    assert!(
+        H::sent(&h.take()).is_empty(),
+        "confirmation needs no answer"
+    );
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+}
+
+// ------------------------------------------------------------- app flow
+
+#[test]
+fn application_messages_in_order_with_groups() {
+    let mut h = H::logged_on();
+    let seq = h.send_order("c1");
+    assert_eq!(seq, 2);
+    let msgs = [
+        h.peer(
+            "8",
+            2,
+            &[
+                (37, "V1"),
+                (11, "c1"),
+                (17, "E1"),
+                (150, "0"),
+                (39, "0"),
+                (55, "AAPL"),
+                (54, "1"),
+                (151, "100"),
+                (14, "0"),
+                (6, "0"),
+            ],
+        ),
+        h.peer("r", 3, &[(37, "MC"), (530, "7"), (531, "7"), (534, "0")]),
+        h.peer(
+            "r",
+            4,
+            &[
+                (37, "MC"),
+                (530, "7"),
+                (531, "7"),
+                (534, "2"),
+                (41, "a"),
+                (535, "1"),
+                (41, "b"),
+            ],
+        ),
+    ];
+    let stream: Vec<u8> = msgs.concat();
+    h.feed(&stream);
+    let ev = h.take();
+    let delivered: Vec<Vec<u8>> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Deliver(b) => Some(b.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 3);
+    let er = FixMessage::parse(&delivered[0]).unwrap();
+    let er = messages::ExecutionReport::parse(&er).unwrap();
+    assert_eq!(er.cl_ord_id, Some(&b"c1"[..]));
+    let r0 = FixMessage::parse(&delivered[1]).unwrap();
+    assert_eq!(
+        messages::OrderMassCancelReport::parse(&r0)
+            .unwrap()
+            .affected_count,
+        0
+    );
+    let r2 = FixMessage::parse(&delivered[2]).unwrap();
+    let rep = messages::OrderMassCancelReport::parse(&r2).unwrap();
+    assert_eq!(rep.affected_count, 2);
+    assert_eq!(rep.affected[1].unwrap().orig_cl_ord_id, b"b");
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 3,
+            next_in: 5
+        }
+    );
+}
+
+#[test]
+fn state_restores_across_sessions() {
+    let mut h = H::logged_on();
+    h.send_order("a");
+    h.send_order("b");
+    let m = h.peer("0", 2, &[]);
+    h.feed(&m);
+    let saved = h.s.state();
+    assert_eq!(
+        saved,
+        SessionState {
+            next_out: 4,
+            next_in: 3
+        }
+    );
+    let mut h2 = H::with(config(Role::Initiator, FixVersion::Fix44), saved, 4096);
+    h2.connect();
+    assert_eq!(types_of(&H::sent(&h2.take())), vec![("A".into(), 4)]);
+    assert!(Session::new(
+        config(Role::Initiator, FixVersion::Fix44),
+        SessionState {
+            next_out: 0,
+            next_in: 1
+        },
+        buffers(64)
+    )
+    .is_err());
+}
+
+#[test]
+fn admin_types_refused_for_application_send() {
+    let mut h = H::logged_on();
+    assert_eq!(
+        h.s.send(h.now, &messages::Logout { text: None }, |_| {}),
+        Err(SendError::AdminMsgType)
+    );
+}
+
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn arbitrary_input_never_panics(chunks in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..8)) {
+            let mut h = H::logged_on();
+            for c in chunks {
+                h.feed(&c);
+                h.tick();
+            }
+        }
+
+        #[test]
+        fn mutated_session_traffic_never_panics(edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..6), split in any::<usize>()) {
+            let mut h = H::logged_on();
+            let orig = fmt_time(h.now);
+            let mut stream = Vec::new();
+            stream.extend(h.peer("8", 2, &[(58, "x")]));
+            stream.extend(h.peer("2", 3, &[(7, "1"), (16, "0")]));
+            stream.extend(h.peer("4", 4, &[(43, "Y"), (122, &orig), (123, "Y"), (36, "9")]));
+            stream.extend(h.peer("1", 9, &[(112, "t")]));
+            stream.extend(h.peer("4", 1, &[(36, "20")]));
+            stream.extend(h.peer("5", 20, &[]));
+            for (pos, byte) in edits {
+                let i = pos % stream.len();
+                stream[i] = byte;
+            }
+            let cut = split % (stream.len() + 1);
+            h.feed(&stream[..cut]);
+            h.feed(&stream[cut..]);
+            // every byte we emit is a valid FIX message
+            for e in h.take() {
+                if let Ev::Send(b) = e {
+                    prop_assert!(FixMessage::new_checked(&b).is_ok());
+                }
+            }
+        }
+    }
+}

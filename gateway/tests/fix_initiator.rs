@@ -1,0 +1,234 @@
+//! The `fix-initiator` binary against a small FIX acceptor started here
+//! (std TCP on 127.0.0.1, ephemeral port) that runs the same session code in
+//! the acceptor role and fills every order.
+
+use gateway::session::{
+    Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
+};
+use protocol::fix::messages::{ExecType, ExecutionReport, NewOrderSingle, OrdStatus};
+use protocol::fix::{FixVersion, UtcTime};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+fn now() -> UtcTime {
+    UtcTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    )
+}
+
+/// Serves one connection; returns the acceptor's sequence state and the
+/// ClOrdIDs of the orders it received.
+fn serve(stream: TcpStream, state: SessionState) -> (SessionState, Vec<String>) {
+    let mut cfg = SessionConfig::new(Role::Acceptor, FixVersion::Fix44, "VENUE", "CLIENT").unwrap();
+    cfg.username = Some("trader".try_into().unwrap());
+    cfg.password = Password::new("hunter2");
+    let buffers = SessionBuffers {
+        rx: vec![0u8; 16384].leak(),
+        tx: vec![0u8; 4096].leak(),
+        store: vec![0u8; 65536].leak(),
+        queue: vec![0u8; 16384].leak(),
+    };
+    let mut s = Session::new(cfg, state, buffers).unwrap();
+    let mut stream = stream;
+    stream
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut out = stream.try_clone().unwrap();
+    s.connect(now(), |_| {});
+    let mut orders: Vec<Vec<u8>> = Vec::new();
+    let mut received = Vec::new();
+    let mut done = false;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 4096];
+    while !done && Instant::now() < deadline {
+        let n = match stream.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => 0,
+            Err(_) => break,
+        };
+        s.on_bytes(now(), &buf[..n], |e| match e {
+            Event::Send(b) => out.write_all(b).unwrap(),
+            Event::Deliver(m) if m.msg_type() == b"D" => orders.push(m.as_bytes().to_vec()),
+            Event::Disconnect(_) => done = true,
+            _ => {}
+        });
+        for raw in orders.drain(..) {
+            let msg = protocol::fix::FixMessage::new_checked(&raw).unwrap();
+            let nos = NewOrderSingle::parse(&msg).unwrap();
+            received.push(String::from_utf8(nos.cl_ord_id.to_vec()).unwrap());
+            let fill = ExecutionReport {
+                order_id: b"VENUE-1",
+                cl_ord_id: Some(nos.cl_ord_id),
+                orig_cl_ord_id: None,
+                exec_id: b"EXEC-1",
+                exec_type: ExecType::Trade,
+                ord_status: OrdStatus::Filled,
+                symbol: nos.symbol,
+                side: nos.side,
+                order_qty: Some(nos.order_qty),
+                price: nos.price,
+                last_qty: Some(nos.order_qty),
+                last_px: nos.price,
+                leaves_qty: 0,
+                cum_qty: nos.order_qty,
+                avg_px: nos.price.unwrap(),
+                transact_time: Some(now()),
+                text: None,
+            };
+            s.send(now(), &fill, |e| {
+                if let Event::Send(b) = e {
+                    out.write_all(b).unwrap();
+                }
+            })
+            .unwrap();
+        }
+        s.on_tick(now(), |e| {
+            if let Event::Send(b) = e {
+                out.write_all(b).unwrap();
+            }
+        });
+    }
+    (s.state(), received)
+}
+
+struct Fixture {
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Fixture {
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.dir.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn config(&self, creds: &Path) -> PathBuf {
+        self.write(
+            "session.toml",
+            &format!(
+                "host = \"127.0.0.1\"\nport = {}\nsender_comp_id = \"CLIENT\"\ntarget_comp_id = \"VENUE\"\n\
+                 fix_version = \"4.4\"\nheartbeat_interval_s = 5\ncredentials_file = \"{}\"\nseq_file = \"{}\"\n",
+                self.port,
+                creds.display(),
+                self.dir.join("client.seq").display()
+            ),
+        )
+    }
+}
+
+fn run_initiator(config: &Path, orders: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fix-initiator"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--orders",
+            orders.to_str().unwrap(),
+            "--wait-secs",
+            "5",
+        ])
+        .output()
+        .expect("run fix-initiator")
+}
+
+#[test]
+fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
+    let dir = std::env::temp_dir().join(format!(
+        "fix-initiator-test-{}-{}",
+        std::process::id(),
+        now().0
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fx = Fixture {
+        dir: dir.clone(),
+        port: listener.local_addr().unwrap().port(),
+    };
+    let acceptor = std::thread::spawn(move || {
+        let mut state = SessionState::default();
+        let mut all = Vec::new();
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().unwrap();
+            let (next, got) = serve(stream, state);
+            state = next;
+            all.push(got);
+        }
+        (state, all)
+    });
+
+    let creds = fx.write(
+        "creds.toml",
+        "username = \"trader\"\npassword = \"hunter2\"\n",
+    );
+    let orders = fx.write(
+        "orders.csv",
+        "symbol,side,qty,price,tif\nAAPL,buy,100,191.25,day\n",
+    );
+    let config = fx.config(&creds);
+
+    // A credentials file readable by others is refused before connecting.
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run_initiator(&config, &orders);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("refusing to read credentials file") && err.contains("0600"),
+        "{err}"
+    );
+    assert!(!dir.join("client.seq").exists());
+
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = run_initiator(&config, &orders);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("LOGGED ON"), "{stdout}");
+    assert!(stdout.contains("SENT NewOrderSingle seq=2"), "{stdout}");
+    assert!(
+        stdout.contains("EXEC ") && stdout.contains("exec_type=Trade ord_status=Filled symbol=AAPL side=Buy leaves=0 cum=100 avg_px=191.2500"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("DISCONNECT LogoutCompleted"), "{stdout}");
+    assert!(!stdout.contains("hunter2"));
+    // Logon 1, order 2, logout 3 out; logon 1, fill 2, logout 3 in.
+    let seq = std::fs::read_to_string(dir.join("client.seq")).unwrap();
+    assert_eq!(seq, "next_out=4\nnext_in=4\n");
+
+    // Second run resumes from the saved numbers.
+    let out = run_initiator(&config, &orders);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("SENT NewOrderSingle seq=5"), "{stdout}");
+    assert!(stdout.contains("ord_status=Filled"), "{stdout}");
+    let seq = std::fs::read_to_string(dir.join("client.seq")).unwrap();
+    assert_eq!(seq, "next_out=7\nnext_in=7\n");
+
+    let (acceptor_state, orders_seen) = acceptor.join().unwrap();
+    assert_eq!(
+        acceptor_state,
+        SessionState {
+            next_out: 7,
+            next_in: 7
+        }
+    );
+    assert_eq!(
+        orders_seen.iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![1, 1]
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,739 @@
+//! Encoding into a caller buffer.
+//!
+//! A [`HeaderTemplate`] is built once per session with the BeginString and
+//! CompIDs already rendered. [`HeaderTemplate::begin`] leaves room at the
+//! front of the buffer for `8=…<SOH>9=<len><SOH>`, writes the rest of the
+//! header, and returns a [`MsgBuilder`] for the body fields. `finish` then
+//! writes BodyLength right-aligned against the body (so the message starts a
+//! few bytes into the buffer and nothing is moved) and appends CheckSum.
+
+use super::{decode::checksum, FixError, FixVersion, UtcTime, SOH};
+use types::Price;
+
+/// Longest CompID the template accepts.
+pub const MAX_COMP_ID_LEN: usize = 32;
+const MAX_BEGIN_LEN: usize = 12; // "8=FIX.4.4" SOH "9="
+const MAX_BODY_LEN_DIGITS: usize = 5;
+/// Bytes reserved at the front of the buffer for BeginString and BodyLength.
+pub const PREFIX_RESERVE: usize = MAX_BEGIN_LEN + MAX_BODY_LEN_DIGITS + 1;
+const TRAILER_LEN: usize = 7;
+
+/// Fractional digits of UTCTimestamp fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TimestampPrecision {
+    #[default]
+    Millis,
+    Micros,
+}
+
+const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+#[inline(always)]
+fn count_digits(v: u64) -> usize {
+    let mut n = 1;
+    let mut x = v;
+    while x >= 10_000 {
+        x /= 10_000;
+        n += 4;
+    }
+    if x >= 1000 {
+        n + 3
+    } else if x >= 100 {
+        n + 2
+    } else if x >= 10 {
+        n + 1
+    } else {
+        n
+    }
+}
+
+/// Writes the decimal digits of `v` into exactly `out` (whose length must be
+/// the digit count), last digit first, two at a time.
+#[inline(always)]
+fn write_digits(out: &mut [u8], mut v: u64) {
+    let mut i = out.len();
+    while v >= 100 && i >= 2 {
+        let pair = (v % 100) as usize * 2;
+        v /= 100;
+        out[i - 2] = DIGIT_PAIRS[pair];
+        out[i - 1] = DIGIT_PAIRS[pair + 1];
+        i -= 2;
+    }
+    if v >= 10 && i >= 2 {
+        let pair = v as usize * 2;
+        out[i - 2] = DIGIT_PAIRS[pair];
+        out[i - 1] = DIGIT_PAIRS[pair + 1];
+    } else if i >= 1 {
+        out[i - 1] = b'0' + v as u8;
+    }
+}
+
+/// Formats `v` right-aligned in `out`; returns the number of digits, which
+/// occupy `out[20 - n..]`.
+pub fn format_uint(v: u64, out: &mut [u8; 20]) -> usize {
+    let n = count_digits(v);
+    write_digits(&mut out[20 - n..], v);
+    n
+}
+
+#[inline(always)]
+fn write_2(out: &mut [u8], v: u32) {
+    let pair = (v % 100) as usize * 2;
+    out[0] = DIGIT_PAIRS[pair];
+    out[1] = DIGIT_PAIRS[pair + 1];
+}
+
+/// Civil date (year, month, day) of a day count since 1970-01-01.
+pub const fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    (year, month, day)
+}
+
+/// Length of a formatted timestamp.
+pub const fn timestamp_len(precision: TimestampPrecision) -> usize {
+    match precision {
+        TimestampPrecision::Millis => 21,
+        TimestampPrecision::Micros => 24,
+    }
+}
+
+/// Formats `t` as `YYYYMMDD-HH:MM:SS.sss` or `.ssssss` into `out`; returns
+/// the length written. Years past 9999 are clamped to the last representable
+/// second (they cannot come from a `u64` nanosecond clock anyway).
+pub fn format_timestamp(t: UtcTime, precision: TimestampPrecision, out: &mut [u8; 24]) -> usize {
+    let secs = t.0 / UtcTime::NANOS_PER_SEC;
+    let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
+    let days = (secs / 86_400) as i64;
+    let sod = (secs % 86_400) as u32;
+    let (year, month, day) = civil_from_days(days);
+    let year = year.clamp(0, 9999) as u32;
+    write_2(&mut out[0..2], year / 100);
+    write_2(&mut out[2..4], year);
+    write_2(&mut out[4..6], month);
+    write_2(&mut out[6..8], day);
+    out[8] = b'-';
+    write_2(&mut out[9..11], sod / 3600);
+    out[11] = b':';
+    write_2(&mut out[12..14], sod / 60 % 60);
+    out[14] = b':';
+    write_2(&mut out[15..17], sod % 60);
+    out[17] = b'.';
+    match precision {
+        TimestampPrecision::Millis => {
+            let ms = nanos / 1_000_000;
+            out[18] = b'0' + (ms / 100) as u8;
+            write_2(&mut out[19..21], ms);
+            21
+        }
+        TimestampPrecision::Micros => {
+            let us = nanos / 1000;
+            write_2(&mut out[18..20], us / 10_000);
+            write_2(&mut out[20..22], us / 100);
+            write_2(&mut out[22..24], us);
+            24
+        }
+    }
+}
+
+/// True when `value` contains SOH; eight bytes per step.
+#[inline(always)]
+fn contains_soh(value: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let mut chunks = value.chunks_exact(8);
+    for c in &mut chunks {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let x = u64::from_le_bytes(w) ^ ONES;
+        if x.wrapping_sub(ONES) & !x & HIGHS != 0 {
+            return true;
+        }
+    }
+    chunks.remainder().contains(&SOH)
+}
+
+/// Writes `tag=value<SOH>` fields into a buffer, remembering the first error
+/// (buffer full, or a value that would break framing) instead of panicking.
+pub struct FieldWriter<'b> {
+    buf: &'b mut [u8],
+    pos: usize,
+    error: Option<FixError>,
+}
+
+impl<'b> FieldWriter<'b> {
+    pub fn new(buf: &'b mut [u8], pos: usize) -> FieldWriter<'b> {
+        let error = if pos > buf.len() {
+            Some(FixError::BufferTooSmall)
+        } else {
+            None
+        };
+        FieldWriter { buf, pos, error }
+    }
+
+    /// Current write offset in the buffer.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// First error encountered, if any.
+    pub fn error(&self) -> Option<FixError> {
+        self.error
+    }
+
+    fn fail(&mut self, e: FixError) {
+        if self.error.is_none() {
+            self.error = Some(e);
+        }
+    }
+
+    /// Reserves `n` bytes and returns them, or records `BufferTooSmall`.
+    #[inline(always)]
+    fn reserve(&mut self, n: usize) -> Option<&mut [u8]> {
+        let start = self.pos;
+        if start + n > self.buf.len() {
+            self.fail(FixError::BufferTooSmall);
+            return None;
+        }
+        self.pos += n;
+        self.buf.get_mut(start..start + n)
+    }
+
+    /// Reserves a whole field, writes `tag=` and the SOH, and returns the value slot.
+    #[inline(always)]
+    fn tag_eq(&mut self, t: u32, value_len: usize) -> Option<&mut [u8]> {
+        // Almost every tag has 1-3 digits: write those without a digit loop.
+        let tn = if t < 10 {
+            1
+        } else if t < 100 {
+            2
+        } else if t < 1000 {
+            3
+        } else {
+            count_digits(t as u64)
+        };
+        let out = self.reserve(tn + 1 + value_len + 1)?;
+        match tn {
+            1 => out[0] = b'0' + t as u8,
+            2 => write_2(&mut out[..2], t),
+            3 => {
+                out[0] = b'0' + (t / 100) as u8;
+                write_2(&mut out[1..3], t);
+            }
+            _ => write_digits(&mut out[..tn], t as u64),
+        }
+        out[tn] = b'=';
+        let last = out.len() - 1;
+        out[last] = SOH;
+        Some(&mut out[tn + 1..last])
+    }
+
+    /// Appends already-encoded bytes (complete fields).
+    #[inline(always)]
+    pub fn raw(&mut self, bytes: &[u8]) {
+        if let Some(out) = self.reserve(bytes.len()) {
+            out.copy_from_slice(bytes);
+        }
+    }
+
+    /// A string field. Empty values and values containing SOH are refused
+    /// (`InvalidValue`): they would change the message's framing.
+    #[inline(always)]
+    pub fn str(&mut self, t: u32, value: &[u8]) {
+        if value.is_empty() || contains_soh(value) {
+            self.fail(FixError::InvalidValue(t));
+            return;
+        }
+        if let Some(out) = self.tag_eq(t, value.len()) {
+            out.copy_from_slice(value);
+        }
+    }
+
+    #[inline(always)]
+    pub fn uint(&mut self, t: u32, v: u64) {
+        let n = count_digits(v);
+        if let Some(out) = self.tag_eq(t, n) {
+            write_digits(out, v);
+        }
+    }
+
+    #[inline(always)]
+    pub fn char(&mut self, t: u32, c: u8) {
+        if c == SOH {
+            self.fail(FixError::InvalidValue(t));
+            return;
+        }
+        if let Some(out) = self.tag_eq(t, 1) {
+            out[0] = c;
+        }
+    }
+
+    #[inline(always)]
+    pub fn bool(&mut self, t: u32, v: bool) {
+        self.char(t, if v { b'Y' } else { b'N' });
+    }
+
+    /// A price as a decimal with up to four decimals, trailing zeros dropped
+    /// (`12.3400` → `12.34`, `5.0000` → `5`).
+    #[inline(always)]
+    pub fn price(&mut self, t: u32, p: Price) {
+        let neg = p.0 < 0;
+        let abs = p.0.unsigned_abs();
+        let int = abs / Price::SCALE as u64;
+        let mut frac = (abs % Price::SCALE as u64) as u32;
+        let mut frac_digits = 4usize;
+        if frac == 0 {
+            frac_digits = 0;
+        } else {
+            while frac.is_multiple_of(10) {
+                frac /= 10;
+                frac_digits -= 1;
+            }
+        }
+        let int_digits = count_digits(int);
+        let len = neg as usize + int_digits + if frac_digits > 0 { 1 + frac_digits } else { 0 };
+        if let Some(out) = self.tag_eq(t, len) {
+            let mut i = 0;
+            if neg {
+                out[0] = b'-';
+                i = 1;
+            }
+            write_digits(&mut out[i..i + int_digits], int);
+            i += int_digits;
+            if frac_digits > 0 {
+                out[i] = b'.';
+                // leading zeros of the fraction are kept by writing into a fixed width
+                let field = &mut out[i + 1..i + 1 + frac_digits];
+                let mut f = frac;
+                for slot in field.iter_mut().rev() {
+                    *slot = b'0' + (f % 10) as u8;
+                    f /= 10;
+                }
+            }
+        }
+    }
+
+    pub fn timestamp(&mut self, t: u32, time: UtcTime, precision: TimestampPrecision) {
+        let mut tmp = [0u8; 24];
+        let n = format_timestamp(time, precision, &mut tmp);
+        if let Some(out) = self.tag_eq(t, n) {
+            out.copy_from_slice(&tmp[..n]);
+        }
+    }
+
+    fn into_parts(self) -> (&'b mut [u8], usize, Option<FixError>) {
+        (self.buf, self.pos, self.error)
+    }
+}
+
+/// Per-session prefilled header.
+#[derive(Clone)]
+pub struct HeaderTemplate {
+    version: FixVersion,
+    begin: [u8; MAX_BEGIN_LEN],
+    begin_len: usize,
+    /// `<SOH>49=SENDER<SOH>56=TARGET<SOH>34=`
+    comp: [u8; 2 * MAX_COMP_ID_LEN + 12],
+    comp_len: usize,
+    precision: TimestampPrecision,
+    /// SendingTime changes second rarely: cache the `YYYYMMDD-HH:MM:SS.` part.
+    cache: SecondCache,
+}
+
+/// The date-and-second prefix of the last timestamp formatted.
+#[derive(Clone, Copy)]
+struct SecondCache {
+    second: u64,
+    text: [u8; 18],
+}
+
+impl SecondCache {
+    const EMPTY: SecondCache = SecondCache {
+        second: u64::MAX,
+        text: [0; 18],
+    };
+
+    /// Writes `t` into `out` (exactly `timestamp_len(precision)` bytes).
+    #[inline(always)]
+    fn format(&mut self, t: UtcTime, precision: TimestampPrecision, out: &mut [u8]) {
+        let second = t.0 / UtcTime::NANOS_PER_SEC;
+        if second != self.second {
+            let mut tmp = [0u8; 24];
+            format_timestamp(
+                UtcTime(second * UtcTime::NANOS_PER_SEC),
+                precision,
+                &mut tmp,
+            );
+            self.text.copy_from_slice(&tmp[..18]);
+            self.second = second;
+        }
+        out[..18].copy_from_slice(&self.text);
+        let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
+        match precision {
+            TimestampPrecision::Millis => {
+                let ms = nanos / 1_000_000;
+                out[18] = b'0' + (ms / 100) as u8;
+                write_2(&mut out[19..21], ms);
+            }
+            TimestampPrecision::Micros => {
+                let us = nanos / 1000;
+                write_2(&mut out[18..20], us / 10_000);
+                write_2(&mut out[20..22], us / 100);
+                write_2(&mut out[22..24], us);
+            }
+        }
+    }
+}
+
+impl core::fmt::Debug for HeaderTemplate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("HeaderTemplate")
+            .field("version", &self.version)
+            .field("comp", &super::Masked(&self.comp[..self.comp_len]))
+            .finish()
+    }
+}
+
+fn valid_comp_id(id: &[u8]) -> bool {
+    !id.is_empty() && id.len() <= MAX_COMP_ID_LEN && id.iter().all(|&b| b.is_ascii_graphic())
+}
+
+impl HeaderTemplate {
+    /// `sender`/`target` are our SenderCompID and the counterparty's CompID:
+    /// 1..=32 printable ASCII bytes.
+    pub fn new(version: FixVersion, sender: &[u8], target: &[u8]) -> Result<Self, FixError> {
+        if !valid_comp_id(sender) {
+            return Err(FixError::InvalidValue(super::tag::SENDER_COMP_ID));
+        }
+        if !valid_comp_id(target) {
+            return Err(FixError::InvalidValue(super::tag::TARGET_COMP_ID));
+        }
+        let mut begin = [0u8; MAX_BEGIN_LEN];
+        let bs = version.begin_string();
+        let mut n = 0;
+        for part in [&b"8="[..], bs, b"\x019="] {
+            begin[n..n + part.len()].copy_from_slice(part);
+            n += part.len();
+        }
+        let begin_len = n;
+        let mut comp = [0u8; 2 * MAX_COMP_ID_LEN + 12];
+        let mut c = 0;
+        for part in [&b"\x0149="[..], sender, b"\x0156=", target, b"\x0134="] {
+            comp[c..c + part.len()].copy_from_slice(part);
+            c += part.len();
+        }
+        Ok(HeaderTemplate {
+            version,
+            begin,
+            begin_len,
+            comp,
+            comp_len: c,
+            precision: TimestampPrecision::Millis,
+            cache: SecondCache::EMPTY,
+        })
+    }
+
+    /// Sets the SendingTime precision (µs are a FIX 4.4 extension; keep ms for 4.2 peers).
+    pub fn with_precision(mut self, precision: TimestampPrecision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    pub fn version(&self) -> FixVersion {
+        self.version
+    }
+
+    pub fn precision(&self) -> TimestampPrecision {
+        self.precision
+    }
+
+    /// Starts a message: writes MsgType, the CompIDs, MsgSeqNum and
+    /// SendingTime after the reserved prefix. Further header fields
+    /// (PossDupFlag, OrigSendingTime) and the body follow via the builder.
+    #[inline]
+    pub fn begin<'b>(
+        &mut self,
+        buf: &'b mut [u8],
+        msg_type: &[u8],
+        seq: u64,
+        sending_time: UtcTime,
+    ) -> Result<MsgBuilder<'b>, FixError> {
+        if msg_type.is_empty() || msg_type.len() > 2 || msg_type.contains(&SOH) {
+            return Err(FixError::InvalidValue(super::tag::MSG_TYPE));
+        }
+        let seq_digits = count_digits(seq);
+        let ts_len = timestamp_len(self.precision);
+        let fixed = 3 + msg_type.len() + self.comp_len + seq_digits + 4 + ts_len + 1;
+        let start = PREFIX_RESERVE;
+        let Some(out) = buf.get_mut(start..start + fixed) else {
+            return Err(FixError::BufferTooSmall);
+        };
+        let mut i = 0;
+        out[..3].copy_from_slice(b"35=");
+        i += 3;
+        out[i..i + msg_type.len()].copy_from_slice(msg_type);
+        i += msg_type.len();
+        out[i..i + self.comp_len].copy_from_slice(&self.comp[..self.comp_len]);
+        i += self.comp_len;
+        write_digits(&mut out[i..i + seq_digits], seq);
+        i += seq_digits;
+        out[i..i + 4].copy_from_slice(b"\x0152=");
+        i += 4;
+        self.cache
+            .format(sending_time, self.precision, &mut out[i..i + ts_len]);
+        i += ts_len;
+        out[i] = SOH;
+        Ok(MsgBuilder {
+            w: FieldWriter::new(buf, start + fixed),
+            begin: self.begin,
+            begin_len: self.begin_len,
+            precision: self.precision,
+            cache: self.cache,
+        })
+    }
+}
+
+/// A message under construction; see [`HeaderTemplate::begin`].
+pub struct MsgBuilder<'b> {
+    w: FieldWriter<'b>,
+    begin: [u8; MAX_BEGIN_LEN],
+    begin_len: usize,
+    precision: TimestampPrecision,
+    /// TransactTime is usually in the same second as SendingTime.
+    cache: SecondCache,
+}
+
+impl<'b> core::ops::Deref for MsgBuilder<'b> {
+    type Target = FieldWriter<'b>;
+    fn deref(&self) -> &FieldWriter<'b> {
+        &self.w
+    }
+}
+
+impl core::ops::DerefMut for MsgBuilder<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.w
+    }
+}
+
+impl<'b> MsgBuilder<'b> {
+    /// The session's timestamp precision, for TransactTime and OrigSendingTime.
+    pub fn precision(&self) -> TimestampPrecision {
+        self.precision
+    }
+
+    /// A timestamp field in the session's precision.
+    #[inline(always)]
+    pub fn time(&mut self, t: u32, time: UtcTime) {
+        let p = self.precision;
+        let n = timestamp_len(p);
+        if let Some(out) = self.w.tag_eq(t, n) {
+            self.cache.format(time, p, out);
+        }
+    }
+
+    fn complete(self) -> Result<(&'b mut [u8], usize, usize), FixError> {
+        let (buf, pos, error) = self.w.into_parts();
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let body_start = PREFIX_RESERVE;
+        let body_len = pos - body_start;
+        let n = count_digits(body_len as u64);
+        if n > MAX_BODY_LEN_DIGITS {
+            return Err(FixError::BufferTooSmall);
+        }
+        let start = body_start - 1 - n - self.begin_len;
+        buf[start..start + self.begin_len].copy_from_slice(&self.begin[..self.begin_len]);
+        write_digits(
+            &mut buf[start + self.begin_len..body_start - 1],
+            body_len as u64,
+        );
+        buf[body_start - 1] = SOH;
+        let sum = checksum(&buf[start..pos]);
+        let Some(trailer) = buf.get_mut(pos..pos + TRAILER_LEN) else {
+            return Err(FixError::BufferTooSmall);
+        };
+        trailer[..3].copy_from_slice(b"10=");
+        trailer[3] = b'0' + sum / 100;
+        write_2(&mut trailer[4..6], sum as u32);
+        trailer[6] = SOH;
+        Ok((buf, start, pos + TRAILER_LEN))
+    }
+
+    /// Completes the message; returns its byte range in the buffer.
+    pub fn finish_range(self) -> Result<(usize, usize), FixError> {
+        self.complete().map(|(_, s, e)| (s, e))
+    }
+
+    /// Completes the message and returns it.
+    pub fn finish(self) -> Result<&'b [u8], FixError> {
+        let (buf, start, end) = self.complete()?;
+        let buf: &'b [u8] = buf;
+        Ok(&buf[start..end])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use crate::fix::decode::{parse_price, parse_timestamp, FixMessage};
+    use crate::fix::tag;
+    use proptest::prelude::*;
+    use std::vec;
+
+    #[test]
+    fn integers() {
+        let mut out = [0u8; 20];
+        for v in [0u64, 9, 10, 99, 100, 12345, 9_999_999, u64::MAX] {
+            let n = format_uint(v, &mut out);
+            assert_eq!(&out[20 - n..], std::format!("{v}").as_bytes());
+        }
+    }
+
+    #[test]
+    fn prices() {
+        let cases = [
+            (123_400i64, "12.34"),
+            (120_000, "12"),
+            (1, "0.0001"),
+            (10, "0.001"),
+            (-15_000, "-1.5"),
+            (0, "0"),
+            (4_294_967_295, "429496.7295"),
+        ];
+        for (raw, text) in cases {
+            let mut buf = [0u8; 64];
+            let mut w = FieldWriter::new(&mut buf, 0);
+            w.price(44, Price(raw));
+            let n = w.position();
+            assert_eq!(&buf[..n], std::format!("44={text}\x01").as_bytes());
+        }
+    }
+
+    #[test]
+    fn timestamps() {
+        let mut out = [0u8; 24];
+        let t = UtcTime(1_700_000_000_123_456_789);
+        let n = format_timestamp(t, TimestampPrecision::Millis, &mut out);
+        assert_eq!(&out[..n], b"20231114-22:13:20.123");
+        let n = format_timestamp(t, TimestampPrecision::Micros, &mut out);
+        assert_eq!(&out[..n], b"20231114-22:13:20.123456");
+        let n = format_timestamp(UtcTime(0), TimestampPrecision::Millis, &mut out);
+        assert_eq!(&out[..n], b"19700101-00:00:00.000");
+        let n = format_timestamp(
+            UtcTime::from_secs(951_782_400),
+            TimestampPrecision::Millis,
+            &mut out,
+        );
+        assert_eq!(&out[..n], b"20000229-00:00:00.000");
+    }
+
+    #[test]
+    fn header_template_output_is_valid() {
+        let mut h = HeaderTemplate::new(FixVersion::Fix42, b"ME", b"YOU").unwrap();
+        let mut buf = [0u8; 256];
+        let mut m = h
+            .begin(&mut buf, b"D", 42, UtcTime::from_secs(1_700_000_000))
+            .unwrap();
+        m.str(tag::CL_ORD_ID, b"abc");
+        m.price(tag::PRICE, Price(1_234_500));
+        let bytes = m.finish().unwrap();
+        assert_eq!(
+            bytes,
+            &b"8=FIX.4.2\x019=66\x0135=D\x0149=ME\x0156=YOU\x0134=42\x0152=20231114-22:13:20.000\x0111=abc\x0144=123.45\x0110=047\x01"[..]
+        );
+        let msg = FixMessage::new_checked(bytes).unwrap();
+        assert_eq!(msg.get(tag::CL_ORD_ID), Some(&b"abc"[..]));
+    }
+
+    #[test]
+    fn transact_time_in_other_second_than_sending_time() {
+        let mut h = HeaderTemplate::new(FixVersion::Fix44, b"ME", b"YOU")
+            .unwrap()
+            .with_precision(TimestampPrecision::Micros);
+        let mut buf = [0u8; 256];
+        let sending = UtcTime(1_700_000_000_999_999_000);
+        for transact in [
+            UtcTime(1_600_000_000_000_001_000),
+            sending,
+            UtcTime(1_700_000_001_000_000_000),
+        ] {
+            let mut m = h.begin(&mut buf, b"D", 1, sending).unwrap();
+            m.time(tag::TRANSACT_TIME, transact);
+            let bytes = m.finish().unwrap();
+            let msg = FixMessage::new_checked(bytes).unwrap();
+            assert_eq!(msg.get_timestamp(tag::SENDING_TIME).unwrap(), Some(sending));
+            assert_eq!(
+                msg.get_timestamp(tag::TRANSACT_TIME).unwrap(),
+                Some(transact)
+            );
+        }
+    }
+
+    #[test]
+    fn small_buffers_error_not_panic() {
+        let mut h = HeaderTemplate::new(FixVersion::Fix44, b"ME", b"YOU").unwrap();
+        for size in 0..140 {
+            let mut buf = vec![0u8; size];
+            let r = h.begin(&mut buf, b"D", 1, UtcTime(0)).and_then(|mut m| {
+                m.str(tag::CL_ORD_ID, b"abcdef");
+                m.uint(tag::ORDER_QTY, 100);
+                m.finish().map(|b| b.len())
+            });
+            if let Ok(n) = r {
+                assert!(n <= size);
+            } else {
+                assert_eq!(r, Err(FixError::BufferTooSmall));
+            }
+        }
+    }
+
+    #[test]
+    fn bad_values_refused() {
+        let mut buf = [0u8; 64];
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.str(58, b"a\x01b");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
+        assert!(HeaderTemplate::new(FixVersion::Fix44, b"", b"X").is_err());
+        assert!(HeaderTemplate::new(FixVersion::Fix44, b"A B", b"X").is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn price_round_trip(raw in -99_999_999_999i64..99_999_999_999) {
+            let mut buf = [0u8; 64];
+            let mut w = FieldWriter::new(&mut buf, 0);
+            w.price(44, Price(raw));
+            let n = w.position();
+            prop_assert_eq!(parse_price(&buf[3..n - 1]), Some(Price(raw)));
+        }
+
+        #[test]
+        fn timestamp_round_trip(us in 0u64..(16_700_000_000u64 * 1_000_000)) {
+            let t = UtcTime(us * 1000);
+            let mut out = [0u8; 24];
+            let n = format_timestamp(t, TimestampPrecision::Micros, &mut out);
+            prop_assert_eq!(parse_timestamp(&out[..n]), Some(t));
+        }
+
+        #[test]
+        fn uint_round_trip(v in any::<u64>()) {
+            let mut out = [0u8; 20];
+            let n = format_uint(v, &mut out);
+            prop_assert_eq!(core::str::from_utf8(&out[20 - n..]).unwrap().parse::<u64>().unwrap(), v);
+        }
+    }
+}

@@ -1,0 +1,317 @@
+//! FIX 4.2 / 4.4 tag=value codec.
+//!
+//! Layers, bottom up:
+//! - [`frame`]: finds complete messages in a TCP byte stream (partial reads,
+//!   garbage before `8=`, broken BodyLength → resynchronise).
+//! - [`decode`]: a zero-copy, allocation-free validating view of one message
+//!   ([`FixMessage`]) with by-tag lookup through a fixed-capacity index and
+//!   repeating-group iteration.
+//! - [`encode`]: a per-session header template and a field writer that
+//!   writes straight into a caller buffer, patching BodyLength and CheckSum;
+//!   integer, price4 and UTC timestamp formatting without floats or a clock.
+//! - [`messages`]: typed builders/parsers (`Repr`s) for the session and order
+//!   entry messages.
+//!
+//! Nothing here allocates, reads a clock or panics on input.
+
+pub mod decode;
+pub mod encode;
+pub mod frame;
+pub mod messages;
+
+pub use decode::{FixMessage, Group, GroupEntry};
+pub use encode::{FieldWriter, HeaderTemplate, MsgBuilder};
+pub use frame::{find_frame, FrameStatus};
+
+/// Field separator.
+pub const SOH: u8 = 0x01;
+
+/// Largest message the framer and decoder accept, in bytes. Offsets inside a
+/// message are kept as `u16`.
+pub const MAX_MESSAGE_LEN: usize = 16 * 1024;
+
+/// FIX protocol version, i.e. BeginString(8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FixVersion {
+    Fix42,
+    Fix44,
+}
+
+impl FixVersion {
+    pub const fn begin_string(self) -> &'static [u8] {
+        match self {
+            FixVersion::Fix42 => b"FIX.4.2",
+            FixVersion::Fix44 => b"FIX.4.4",
+        }
+    }
+
+    pub fn from_begin_string(value: &[u8]) -> Option<FixVersion> {
+        match value {
+            b"FIX.4.2" => Some(FixVersion::Fix42),
+            b"FIX.4.4" => Some(FixVersion::Fix44),
+            _ => None,
+        }
+    }
+}
+
+/// Wall-clock time as nanoseconds since the Unix epoch (UTC). FIX timestamps
+/// are UTC; the caller supplies the time, the codec never reads a clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct UtcTime(pub u64);
+
+impl UtcTime {
+    pub const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+    pub const fn from_secs(secs: u64) -> UtcTime {
+        UtcTime(secs * Self::NANOS_PER_SEC)
+    }
+
+    pub const fn from_millis(ms: u64) -> UtcTime {
+        UtcTime(ms * 1_000_000)
+    }
+
+    pub const fn saturating_add_nanos(self, ns: u64) -> UtcTime {
+        UtcTime(self.0.saturating_add(ns))
+    }
+
+    pub const fn nanos_since(self, earlier: UtcTime) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+}
+
+/// Why a byte sequence is not a valid FIX message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FixError {
+    /// Not enough bytes for a complete message.
+    Incomplete,
+    /// The message does not start with `8=` or names an unsupported version.
+    BadBeginString,
+    /// BodyLength(9) missing, malformed, or not matching where CheckSum(10) is.
+    BadBodyLength,
+    /// CheckSum(10) malformed or not the sum of the preceding bytes.
+    BadChecksum,
+    /// A field is not `digits=value<SOH>` (empty value, tag 0, non-digit tag…).
+    MalformedField,
+    /// MsgType(35) is not the third field.
+    MissingMsgType,
+    /// More fields than [`decode::MAX_FIELDS`].
+    TooManyFields,
+    /// A required field is absent.
+    MissingField(u32),
+    /// A field is present but its value cannot be used.
+    InvalidValue(u32),
+    /// The repeating group's NoXXX count does not match its entries.
+    GroupCount(u32),
+    /// The caller's output buffer cannot hold the message.
+    BufferTooSmall,
+}
+
+impl FixError {
+    /// True for errors that make the message "garbled" in the FIX session
+    /// sense: it must be ignored without consuming a sequence number.
+    pub const fn is_garbled(self) -> bool {
+        matches!(
+            self,
+            FixError::Incomplete
+                | FixError::BadBeginString
+                | FixError::BadBodyLength
+                | FixError::BadChecksum
+                | FixError::MalformedField
+                | FixError::MissingMsgType
+                | FixError::TooManyFields
+        )
+    }
+}
+
+impl core::fmt::Display for FixError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FixError::Incomplete => f.write_str("incomplete message"),
+            FixError::BadBeginString => f.write_str("bad BeginString(8)"),
+            FixError::BadBodyLength => f.write_str("bad BodyLength(9)"),
+            FixError::BadChecksum => f.write_str("bad CheckSum(10)"),
+            FixError::MalformedField => f.write_str("malformed field"),
+            FixError::MissingMsgType => f.write_str("MsgType(35) is not the third field"),
+            FixError::TooManyFields => f.write_str("too many fields"),
+            FixError::MissingField(t) => write!(f, "required tag {t} missing"),
+            FixError::InvalidValue(t) => write!(f, "invalid value for tag {t}"),
+            FixError::GroupCount(t) => write!(f, "incorrect NumInGroup count for tag {t}"),
+            FixError::BufferTooSmall => f.write_str("output buffer too small"),
+        }
+    }
+}
+
+/// Tag numbers used by the codec and the session layer.
+pub mod tag {
+    pub const ACCOUNT: u32 = 1;
+    pub const AVG_PX: u32 = 6;
+    pub const BEGIN_SEQ_NO: u32 = 7;
+    pub const BEGIN_STRING: u32 = 8;
+    pub const BODY_LENGTH: u32 = 9;
+    pub const CHECK_SUM: u32 = 10;
+    pub const CL_ORD_ID: u32 = 11;
+    pub const CUM_QTY: u32 = 14;
+    pub const END_SEQ_NO: u32 = 16;
+    pub const EXEC_ID: u32 = 17;
+    pub const EXEC_INST: u32 = 18;
+    pub const EXEC_TRANS_TYPE: u32 = 20;
+    pub const HANDL_INST: u32 = 21;
+    pub const MSG_SEQ_NUM: u32 = 34;
+    pub const MSG_TYPE: u32 = 35;
+    pub const NEW_SEQ_NO: u32 = 36;
+    pub const ORDER_ID: u32 = 37;
+    pub const ORDER_QTY: u32 = 38;
+    pub const ORD_STATUS: u32 = 39;
+    pub const ORD_TYPE: u32 = 40;
+    pub const ORIG_CL_ORD_ID: u32 = 41;
+    pub const POSS_DUP_FLAG: u32 = 43;
+    pub const PRICE: u32 = 44;
+    pub const REF_SEQ_NUM: u32 = 45;
+    pub const SENDER_COMP_ID: u32 = 49;
+    pub const SENDING_TIME: u32 = 52;
+    pub const SIDE: u32 = 54;
+    pub const SYMBOL: u32 = 55;
+    pub const TARGET_COMP_ID: u32 = 56;
+    pub const TEXT: u32 = 58;
+    pub const TIME_IN_FORCE: u32 = 59;
+    pub const TRANSACT_TIME: u32 = 60;
+    pub const LAST_PX: u32 = 31;
+    pub const LAST_QTY: u32 = 32;
+    pub const ENCRYPT_METHOD: u32 = 98;
+    pub const CXL_REJ_REASON: u32 = 102;
+    pub const HEART_BT_INT: u32 = 108;
+    pub const TEST_REQ_ID: u32 = 112;
+    pub const ORIG_SENDING_TIME: u32 = 122;
+    pub const GAP_FILL_FLAG: u32 = 123;
+    pub const RESET_SEQ_NUM_FLAG: u32 = 141;
+    pub const EXEC_TYPE: u32 = 150;
+    pub const LEAVES_QTY: u32 = 151;
+    pub const REF_TAG_ID: u32 = 371;
+    pub const REF_MSG_TYPE: u32 = 372;
+    pub const SESSION_REJECT_REASON: u32 = 373;
+    pub const BUSINESS_REJECT_REF_ID: u32 = 379;
+    pub const BUSINESS_REJECT_REASON: u32 = 380;
+    pub const CXL_REJ_RESPONSE_TO: u32 = 434;
+    pub const MASS_CANCEL_REQUEST_TYPE: u32 = 530;
+    pub const MASS_CANCEL_RESPONSE: u32 = 531;
+    pub const MASS_CANCEL_REJECT_REASON: u32 = 532;
+    pub const TOTAL_AFFECTED_ORDERS: u32 = 533;
+    pub const NO_AFFECTED_ORDERS: u32 = 534;
+    pub const AFFECTED_ORDER_ID: u32 = 535;
+    pub const USERNAME: u32 = 553;
+    pub const PASSWORD: u32 = 554;
+}
+
+/// MsgType(35) values.
+pub mod msg_type {
+    pub const HEARTBEAT: &[u8] = b"0";
+    pub const TEST_REQUEST: &[u8] = b"1";
+    pub const RESEND_REQUEST: &[u8] = b"2";
+    pub const REJECT: &[u8] = b"3";
+    pub const SEQUENCE_RESET: &[u8] = b"4";
+    pub const LOGOUT: &[u8] = b"5";
+    pub const LOGON: &[u8] = b"A";
+    pub const NEW_ORDER_SINGLE: &[u8] = b"D";
+    pub const ORDER_CANCEL_REQUEST: &[u8] = b"F";
+    pub const ORDER_CANCEL_REPLACE_REQUEST: &[u8] = b"G";
+    pub const EXECUTION_REPORT: &[u8] = b"8";
+    pub const ORDER_CANCEL_REJECT: &[u8] = b"9";
+    pub const BUSINESS_MESSAGE_REJECT: &[u8] = b"j";
+    pub const ORDER_MASS_CANCEL_REQUEST: &[u8] = b"q";
+    pub const ORDER_MASS_CANCEL_REPORT: &[u8] = b"r";
+
+    /// Session-level ("admin") message types; everything else is application.
+    pub fn is_admin(msg_type: &[u8]) -> bool {
+        matches!(msg_type, b"0" | b"1" | b"2" | b"3" | b"4" | b"5" | b"A")
+    }
+}
+
+/// SessionRejectReason(373) values used by the session layer.
+pub mod reject_reason {
+    pub const INVALID_TAG_NUMBER: u32 = 0;
+    pub const REQUIRED_TAG_MISSING: u32 = 1;
+    pub const TAG_NOT_DEFINED_FOR_MSG_TYPE: u32 = 2;
+    pub const UNDEFINED_TAG: u32 = 3;
+    pub const TAG_WITHOUT_VALUE: u32 = 4;
+    pub const VALUE_INCORRECT: u32 = 5;
+    pub const INCORRECT_DATA_FORMAT: u32 = 6;
+    pub const COMP_ID_PROBLEM: u32 = 9;
+    pub const SENDING_TIME_ACCURACY: u32 = 10;
+    pub const INVALID_MSG_TYPE: u32 = 11;
+    pub const INCORRECT_NUM_IN_GROUP: u32 = 16;
+}
+
+/// Renders a message for logs with SOH shown as `|` and the value of
+/// Password(554) replaced by `***`. Writes into any `fmt::Write`.
+pub fn write_masked(out: &mut dyn core::fmt::Write, message: &[u8]) -> core::fmt::Result {
+    let mut masking = false;
+    let mut at_field_start = true;
+    let mut i = 0;
+    while i < message.len() {
+        let b = message[i];
+        if at_field_start && message[i..].starts_with(b"554=") {
+            out.write_str("554=***")?;
+            masking = true;
+            i += 4;
+            at_field_start = false;
+            continue;
+        }
+        if b == SOH {
+            out.write_char('|')?;
+            masking = false;
+            at_field_start = true;
+        } else {
+            at_field_start = false;
+            if !masking {
+                let c = if b.is_ascii_graphic() || b == b' ' {
+                    b as char
+                } else {
+                    '?'
+                };
+                out.write_char(c)?;
+            }
+        }
+        i += 1;
+    }
+    Ok(())
+}
+
+/// [`write_masked`] as a `Display` value: `format!("{}", Masked(bytes))`.
+pub struct Masked<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Masked<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_masked(f, self.0)
+    }
+}
+
+impl core::fmt::Debug for Masked<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write_masked(f, self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::format;
+
+    #[test]
+    fn masked_hides_password_only() {
+        let msg = b"8=FIX.4.4\x01553=alice\x01554=hunter2\x011554=x\x0110=000\x01";
+        let text = format!("{}", Masked(msg));
+        assert_eq!(text, "8=FIX.4.4|553=alice|554=***|1554=x|10=000|");
+        assert!(!text.contains("hunter2"));
+        let first = format!("{}", Masked(b"554=secret\x01"));
+        assert_eq!(first, "554=***|");
+    }
+
+    #[test]
+    fn versions_round_trip() {
+        for v in [FixVersion::Fix42, FixVersion::Fix44] {
+            assert_eq!(FixVersion::from_begin_string(v.begin_string()), Some(v));
+        }
+        assert_eq!(FixVersion::from_begin_string(b"FIX.4.3"), None);
+    }
+}
