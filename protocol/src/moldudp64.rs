@@ -745,7 +745,12 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
         if let Some(old) = self.session {
             self.retired = Some(old);
             self.counters.session_changes += 1;
-            self.counters.abandoned += self.highest.saturating_sub(self.next);
+            // Saturating: a garbled heartbeat can claim a sequence near
+            // u64::MAX (found by the `moldudp64` fuzz target).
+            self.counters.abandoned = self
+                .counters
+                .abandoned
+                .saturating_add(self.highest.saturating_sub(self.next));
         }
         self.session = Some(session);
         self.next = self.config.initial_sequence.unwrap_or(seq);
@@ -1323,6 +1328,16 @@ mod tests {
             (r.request.session, r.request.sequence, r.request.count),
             (S2, 1, 2)
         );
+    }
+
+    #[test]
+    fn abandoned_counter_saturates_on_absurd_sequences() {
+        let mut h = Harness::new(cfg());
+        for (i, s) in [S1, S2, *b"SESSION003", *b"SESSION004"].iter().enumerate() {
+            h.feed(Line::A, &heartbeat(*s, u64::MAX), i as u64);
+        }
+        assert_eq!(h.seq.counters().session_changes, 3);
+        assert_eq!(h.seq.counters().abandoned, u64::MAX);
     }
 
     #[test]
