@@ -431,7 +431,9 @@ pub struct Config {
     /// starting at the first packet seen (earlier messages are never asked for).
     pub initial_sequence: Option<u64>,
     /// How long a gap must stay open before it is requested, so the other
-    /// line can fill it first (A/B arbitration). 0 requests at once.
+    /// line can fill it first (A/B arbitration). 0 requests at once. Measured
+    /// from when the oldest still-open gap appeared: a second hole that opens
+    /// while the first is being recovered is asked for without a new delay.
     pub request_delay_ns: u64,
     /// How long to wait for an answer before asking again.
     pub request_timeout_ns: u64,
@@ -743,7 +745,12 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
         if let Some(old) = self.session {
             self.retired = Some(old);
             self.counters.session_changes += 1;
-            self.counters.abandoned += self.highest.saturating_sub(self.next);
+            // Saturating: a garbled heartbeat can claim a sequence near
+            // u64::MAX (found by the `moldudp64` fuzz target).
+            self.counters.abandoned = self
+                .counters
+                .abandoned
+                .saturating_add(self.highest.saturating_sub(self.next));
         }
         self.session = Some(session);
         self.next = self.config.initial_sequence.unwrap_or(seq);
@@ -1321,6 +1328,16 @@ mod tests {
             (r.request.session, r.request.sequence, r.request.count),
             (S2, 1, 2)
         );
+    }
+
+    #[test]
+    fn abandoned_counter_saturates_on_absurd_sequences() {
+        let mut h = Harness::new(cfg());
+        for (i, s) in [S1, S2, *b"SESSION003", *b"SESSION004"].iter().enumerate() {
+            h.feed(Line::A, &heartbeat(*s, u64::MAX), i as u64);
+        }
+        assert_eq!(h.seq.counters().session_changes, 3);
+        assert_eq!(h.seq.counters().abandoned, u64::MAX);
     }
 
     #[test]
