@@ -9,3 +9,4 @@
 pub mod feed;
 pub mod flow;
 pub mod matching;
+pub mod venue;

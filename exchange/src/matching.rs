@@ -100,6 +100,10 @@ impl Sequences {
             next_match: 1,
         }
     }
+    /// The reference the next order will get.
+    pub fn peek_order_ref(&self) -> u64 {
+        self.next_ref + 1
+    }
     fn order_ref(&mut self) -> u64 {
         self.next_ref += 1;
         self.next_ref

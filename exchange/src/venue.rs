@@ -1,0 +1,985 @@
+//! A venue: listings (one matching engine each), the background market, the
+//! feed, and the orders of FIX sessions with their execution reports.
+//!
+//! The venue is single-threaded and driven from outside (the FIX server and
+//! the lab's clock); everything it does is appended to the feed and to the
+//! per-session outboxes, so what the appliance does moves the market it sees.
+
+use crate::feed::{itch_for, Publisher};
+use crate::flow::{Background, FlowConfig};
+use crate::matching::{Engine, Event, Owner, Reject, Sequences};
+use protocol::itch::{Header, MessageRepr, StockDirectoryRepr, SystemEventRepr};
+use std::collections::HashMap;
+use types::{Price, Side, StockLocate, Symbol, TimeInForce};
+
+/// One instrument traded on the venue.
+pub struct Listing {
+    pub locate: StockLocate,
+    pub symbol: Symbol,
+    pub engine: Engine,
+    pub flow: Background,
+}
+
+/// What the FIX layer sends back for an order (rendered into an
+/// ExecutionReport or OrderCancelReject by the server).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Report {
+    Execution(ExecutionState),
+    CancelReject {
+        cl_ord_id: String,
+        orig_cl_ord_id: String,
+        order_id: u64,
+        replace: bool,
+        reason: &'static str,
+    },
+}
+
+/// The fields of an ExecutionReport.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutionState {
+    pub order_id: u64,
+    pub cl_ord_id: String,
+    pub orig_cl_ord_id: Option<String>,
+    pub exec_id: u64,
+    pub kind: ExecKind,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub order_qty: u32,
+    pub price: Price,
+    pub last_qty: u32,
+    pub last_px: Price,
+    pub leaves_qty: u32,
+    pub cum_qty: u32,
+    /// Average fill price, price4 (rounded to nearest).
+    pub avg_px: Price,
+    pub text: Option<&'static str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecKind {
+    New,
+    Fill,
+    Canceled,
+    Replaced,
+    Rejected,
+    Expired,
+}
+
+/// A session order as the venue tracks it.
+#[derive(Debug, Clone)]
+struct SessionOrder {
+    owner: Owner,
+    cl_ord_id: String,
+    locate: StockLocate,
+    side: Side,
+    order_qty: u32,
+    price: Price,
+    cum_qty: u32,
+    /// Σ qty × price of fills, for the average price.
+    notional: i128,
+    order_id: u64,
+    /// A New or Replaced report went out for the current terms.
+    acknowledged: bool,
+    /// The ClOrdID this one replaced, reported once with the next report.
+    orig_cl_ord_id: Option<String>,
+}
+
+/// One fill of a session order, as the venue booked it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fill {
+    pub owner: Owner,
+    pub cl_ord_id: String,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: u32,
+    pub price: Price,
+    pub match_number: u64,
+}
+
+/// Why the venue refused a request outright.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestError {
+    UnknownSymbol,
+    DuplicateClOrdId,
+    Matching(Reject),
+}
+
+pub struct Venue {
+    listings: Vec<Listing>,
+    seq: Sequences,
+    pub feed: Publisher,
+    /// Live session orders by current order reference.
+    orders: HashMap<u64, SessionOrder>,
+    /// (owner, ClOrdID) → current order reference, for cancels/replaces.
+    by_cl_ord_id: HashMap<(Owner, String), u64>,
+    outbox: HashMap<Owner, Vec<Report>>,
+    fills: Vec<Fill>,
+    next_exec_id: u64,
+    now_ns: u64,
+}
+
+impl Venue {
+    /// A venue listing `symbols` (symbol, starting fair value), each with its
+    /// own background flow seeded from `seed`.
+    pub fn new(
+        feed: Publisher,
+        symbols: &[(&str, Price)],
+        tick: Price,
+        flow: FlowConfig,
+        seed: u64,
+    ) -> Venue {
+        let listings = symbols
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (name, fair))| {
+                Some(Listing {
+                    locate: i as StockLocate + 1,
+                    symbol: Symbol::new(name)?,
+                    engine: Engine::new(tick),
+                    flow: Background::new(flow, *fair, seed.wrapping_add(i as u64 * 0x9e37)),
+                })
+            })
+            .collect();
+        Venue {
+            listings,
+            seq: Sequences::new(0),
+            feed,
+            orders: HashMap::new(),
+            by_cl_ord_id: HashMap::new(),
+            outbox: HashMap::new(),
+            fills: Vec::new(),
+            next_exec_id: 1,
+            now_ns: 0,
+        }
+    }
+
+    pub fn listings(&self) -> &[Listing] {
+        &self.listings
+    }
+
+    /// Sets the venue clock (nanoseconds since midnight, for ITCH timestamps).
+    pub fn set_time(&mut self, now_ns: u64) {
+        self.now_ns = now_ns;
+    }
+
+    fn header(&self, locate: StockLocate) -> Header {
+        Header {
+            stock_locate: locate,
+            tracking_number: self.feed.tracking(),
+            timestamp: self.now_ns,
+        }
+    }
+
+    /// Start of day: system event `O`, a directory entry per listing, `Q`.
+    pub fn open(&mut self) {
+        let start = MessageRepr::SystemEvent(SystemEventRepr {
+            header: self.header(0),
+            event_code: b'O',
+        });
+        let _ = self.feed.publish(&start);
+        for i in 0..self.listings.len() {
+            let l = &self.listings[i];
+            let dir = MessageRepr::StockDirectory(StockDirectoryRepr {
+                header: self.header(l.locate),
+                stock: l.symbol,
+                market_category: b'Q',
+                financial_status: b'N',
+                round_lot_size: 100,
+                round_lots_only: b'N',
+                issue_classification: b'C',
+                issue_subtype: *b"Z ",
+                authenticity: b'P',
+                short_sale_threshold: b'N',
+                ipo_flag: b'N',
+                luld_reference_price_tier: b'1',
+                etp_flag: b'N',
+                etp_leverage_factor: 0,
+                inverse_indicator: b'N',
+            });
+            let _ = self.feed.publish(&dir);
+        }
+        let open = MessageRepr::SystemEvent(SystemEventRepr {
+            header: self.header(0),
+            event_code: b'Q',
+        });
+        let _ = self.feed.publish(&open);
+    }
+
+    fn listing_index(&self, symbol: &[u8]) -> Option<usize> {
+        self.listings
+            .iter()
+            .position(|l| l.symbol.as_bytes() == symbol)
+    }
+
+    /// One background action on every listing.
+    pub fn step_background(&mut self) {
+        let mut events = Vec::new();
+        for i in 0..self.listings.len() {
+            events.clear();
+            let l = &mut self.listings[i];
+            // Background flow only ever submits valid orders.
+            let _ = l.flow.step(&mut l.engine, &mut self.seq, &mut events);
+            let locate = l.locate;
+            self.apply(locate, &events);
+        }
+    }
+
+    /// Publishes `events` and turns those touching session orders into reports.
+    fn apply(&mut self, locate: StockLocate, events: &[Event]) {
+        let symbol = self.listings[locate as usize - 1].symbol;
+        for event in events {
+            if let Some(msg) = itch_for(event, locate, symbol, self.feed.tracking(), self.now_ns) {
+                let _ = self.feed.publish(&msg);
+            }
+            match *event {
+                Event::Executed {
+                    resting_ref,
+                    aggressor_ref,
+                    price,
+                    qty,
+                    match_number,
+                    ..
+                } => {
+                    for order_ref in [resting_ref, aggressor_ref] {
+                        self.fill(order_ref, qty, price, match_number);
+                    }
+                }
+                Event::Added { order_ref, .. }
+                    if self.orders.get(&order_ref).is_some_and(|o| !o.acknowledged) =>
+                {
+                    self.acknowledge(order_ref, ExecKind::New);
+                }
+                Event::Canceled {
+                    order_ref,
+                    leaves: 0,
+                    ..
+                }
+                | Event::Expired { order_ref, .. } => {
+                    let kind = if matches!(event, Event::Expired { .. }) {
+                        ExecKind::Expired
+                    } else {
+                        ExecKind::Canceled
+                    };
+                    if let Some(o) = self.orders.remove(&order_ref) {
+                        self.by_cl_ord_id.remove(&(o.owner, o.cl_ord_id.clone()));
+                        self.report(&o, kind, 0, Price(0), None);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn fill(&mut self, order_ref: u64, qty: u32, price: Price, match_number: u64) {
+        let Some(o) = self.orders.get_mut(&order_ref) else {
+            return;
+        };
+        o.cum_qty += qty;
+        o.notional += price.0 as i128 * qty as i128;
+        let o = o.clone();
+        self.fills.push(Fill {
+            owner: o.owner,
+            cl_ord_id: o.cl_ord_id.clone(),
+            symbol: self.listings[o.locate as usize - 1].symbol,
+            side: o.side,
+            qty,
+            price,
+            match_number,
+        });
+        self.report(&o, ExecKind::Fill, qty, price, None);
+        if o.cum_qty >= o.order_qty {
+            self.orders.remove(&order_ref);
+            self.by_cl_ord_id.remove(&(o.owner, o.cl_ord_id));
+        }
+    }
+
+    fn acknowledge(&mut self, order_ref: u64, kind: ExecKind) {
+        let Some(o) = self.orders.get_mut(&order_ref) else {
+            return;
+        };
+        o.acknowledged = true;
+        let o = o.clone();
+        self.report(&o, kind, 0, Price(0), None);
+        if let Some(o) = self.orders.get_mut(&order_ref) {
+            o.orig_cl_ord_id = None;
+        }
+    }
+
+    fn report(
+        &mut self,
+        o: &SessionOrder,
+        kind: ExecKind,
+        last_qty: u32,
+        last_px: Price,
+        text: Option<&'static str>,
+    ) {
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let avg_px = if o.cum_qty == 0 {
+            Price(0)
+        } else {
+            Price(((o.notional + o.cum_qty as i128 / 2) / o.cum_qty as i128) as i64)
+        };
+        let leaves_qty = match kind {
+            ExecKind::Canceled | ExecKind::Expired | ExecKind::Rejected => 0,
+            _ => o.order_qty.saturating_sub(o.cum_qty),
+        };
+        let state = ExecutionState {
+            order_id: o.order_id,
+            cl_ord_id: o.cl_ord_id.clone(),
+            orig_cl_ord_id: o.orig_cl_ord_id.clone(),
+            exec_id,
+            kind,
+            symbol: self.listings[o.locate as usize - 1].symbol,
+            side: o.side,
+            order_qty: o.order_qty,
+            price: o.price,
+            last_qty,
+            last_px,
+            leaves_qty,
+            cum_qty: o.cum_qty,
+            avg_px,
+            text,
+        };
+        self.outbox
+            .entry(o.owner)
+            .or_default()
+            .push(Report::Execution(state));
+    }
+
+    /// A NewOrderSingle from session `owner`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_order(
+        &mut self,
+        owner: Owner,
+        cl_ord_id: &str,
+        symbol: &[u8],
+        side: Side,
+        qty: u32,
+        price: Price,
+        tif: TimeInForce,
+    ) -> Result<u64, RequestError> {
+        let Some(index) = self.listing_index(symbol) else {
+            self.reject_new(owner, cl_ord_id, side, qty, price, "unknown symbol");
+            return Err(RequestError::UnknownSymbol);
+        };
+        if self
+            .by_cl_ord_id
+            .contains_key(&(owner, cl_ord_id.to_string()))
+        {
+            self.reject_new(owner, cl_ord_id, side, qty, price, "duplicate ClOrdID");
+            return Err(RequestError::DuplicateClOrdId);
+        }
+        let locate = self.listings[index].locate;
+        // Register under the reference the engine will assign, so executions
+        // during `submit` are attributed, and acknowledge before any fill.
+        let order_ref = self.seq.peek_order_ref();
+        self.orders.insert(
+            order_ref,
+            SessionOrder {
+                owner,
+                cl_ord_id: cl_ord_id.to_string(),
+                locate,
+                side,
+                order_qty: qty,
+                price,
+                cum_qty: 0,
+                notional: 0,
+                order_id: order_ref,
+                acknowledged: false,
+                orig_cl_ord_id: None,
+            },
+        );
+        let mut events = Vec::new();
+        match self.listings[index].engine.submit(
+            &mut self.seq,
+            owner,
+            side,
+            price,
+            qty,
+            tif,
+            &mut events,
+        ) {
+            Ok(assigned) => {
+                debug_assert_eq!(assigned, order_ref);
+                self.by_cl_ord_id
+                    .insert((owner, cl_ord_id.to_string()), order_ref);
+                self.acknowledge(order_ref, ExecKind::New);
+                self.apply(locate, &events);
+                Ok(order_ref)
+            }
+            Err(reject) => {
+                self.orders.remove(&order_ref);
+                let why = match reject {
+                    Reject::WouldTrade => "post-only order would trade",
+                    Reject::BadPrice => "price not on the tick grid",
+                    Reject::ZeroQuantity => "zero quantity",
+                    Reject::UnknownOrder => "unknown order",
+                };
+                self.reject_new(owner, cl_ord_id, side, qty, price, why);
+                Err(RequestError::Matching(reject))
+            }
+        }
+    }
+
+    fn reject_new(
+        &mut self,
+        owner: Owner,
+        cl_ord_id: &str,
+        side: Side,
+        qty: u32,
+        price: Price,
+        why: &'static str,
+    ) {
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let state = ExecutionState {
+            order_id: 0,
+            cl_ord_id: cl_ord_id.to_string(),
+            orig_cl_ord_id: None,
+            exec_id,
+            kind: ExecKind::Rejected,
+            symbol: Symbol::default(),
+            side,
+            order_qty: qty,
+            price,
+            last_qty: 0,
+            last_px: Price(0),
+            leaves_qty: 0,
+            cum_qty: 0,
+            avg_px: Price(0),
+            text: Some(why),
+        };
+        self.outbox
+            .entry(owner)
+            .or_default()
+            .push(Report::Execution(state));
+    }
+
+    /// An OrderCancelRequest: cancels what is open of `orig_cl_ord_id`.
+    pub fn cancel(
+        &mut self,
+        owner: Owner,
+        orig_cl_ord_id: &str,
+        cl_ord_id: &str,
+    ) -> Result<(), RequestError> {
+        let Some(&order_ref) = self.by_cl_ord_id.get(&(owner, orig_cl_ord_id.to_string())) else {
+            self.outbox
+                .entry(owner)
+                .or_default()
+                .push(Report::CancelReject {
+                    cl_ord_id: cl_ord_id.to_string(),
+                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
+                    order_id: 0,
+                    replace: false,
+                    reason: "unknown order",
+                });
+            return Err(RequestError::Matching(Reject::UnknownOrder));
+        };
+        let Some(order) = self.orders.get_mut(&order_ref) else {
+            return Err(RequestError::Matching(Reject::UnknownOrder));
+        };
+        // The cancel's own ClOrdID names the order from now on (FIX chaining).
+        let old = std::mem::replace(&mut order.cl_ord_id, cl_ord_id.to_string());
+        order.orig_cl_ord_id = Some(old.clone());
+        let locate = order.locate;
+        self.by_cl_ord_id.remove(&(owner, old));
+        self.by_cl_ord_id
+            .insert((owner, cl_ord_id.to_string()), order_ref);
+        let mut events = Vec::new();
+        let result = self.listings[locate as usize - 1]
+            .engine
+            .cancel(order_ref, None, &mut events);
+        self.apply(locate, &events);
+        result.map_err(RequestError::Matching)
+    }
+
+    /// An OrderCancelReplaceRequest: new price and/or quantity.
+    pub fn replace(
+        &mut self,
+        owner: Owner,
+        orig_cl_ord_id: &str,
+        cl_ord_id: &str,
+        price: Price,
+        qty: u32,
+    ) -> Result<u64, RequestError> {
+        let Some(&order_ref) = self.by_cl_ord_id.get(&(owner, orig_cl_ord_id.to_string())) else {
+            self.outbox
+                .entry(owner)
+                .or_default()
+                .push(Report::CancelReject {
+                    cl_ord_id: cl_ord_id.to_string(),
+                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
+                    order_id: 0,
+                    replace: true,
+                    reason: "unknown order",
+                });
+            return Err(RequestError::Matching(Reject::UnknownOrder));
+        };
+        let Some(mut order) = self.orders.remove(&order_ref) else {
+            return Err(RequestError::Matching(Reject::UnknownOrder));
+        };
+        let leaves = order.order_qty - order.cum_qty;
+        if qty <= order.cum_qty {
+            let order_id = order.order_id;
+            self.orders.insert(order_ref, order);
+            self.outbox
+                .entry(owner)
+                .or_default()
+                .push(Report::CancelReject {
+                    cl_ord_id: cl_ord_id.to_string(),
+                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
+                    order_id,
+                    replace: true,
+                    reason: "quantity not above what is filled",
+                });
+            return Err(RequestError::Matching(Reject::ZeroQuantity));
+        }
+        let tick = self.listings[order.locate as usize - 1].engine.tick().0;
+        if price.0 <= 0 || price.0 % tick != 0 || price.0 > u32::MAX as i64 {
+            let order_id = order.order_id;
+            self.orders.insert(order_ref, order);
+            self.outbox
+                .entry(owner)
+                .or_default()
+                .push(Report::CancelReject {
+                    cl_ord_id: cl_ord_id.to_string(),
+                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
+                    order_id,
+                    replace: true,
+                    reason: "price not on the tick grid",
+                });
+            return Err(RequestError::Matching(Reject::BadPrice));
+        }
+        let open = qty - order.cum_qty;
+        // The engine keeps the reference for a size decrease at the same
+        // price and assigns the next one otherwise (also when marketable).
+        let keeps = price == order.price && open <= leaves;
+        let new_ref = if keeps {
+            order_ref
+        } else {
+            self.seq.peek_order_ref()
+        };
+        let locate = order.locate;
+        self.by_cl_ord_id
+            .remove(&(owner, orig_cl_ord_id.to_string()));
+        self.by_cl_ord_id
+            .insert((owner, cl_ord_id.to_string()), new_ref);
+        order.orig_cl_ord_id = Some(orig_cl_ord_id.to_string());
+        order.cl_ord_id = cl_ord_id.to_string();
+        order.order_qty = qty;
+        order.price = price;
+        self.orders.insert(new_ref, order);
+        self.acknowledge(new_ref, ExecKind::Replaced);
+        let mut events = Vec::new();
+        let result = self.listings[locate as usize - 1].engine.replace(
+            &mut self.seq,
+            order_ref,
+            price,
+            open,
+            &mut events,
+        );
+        self.apply(locate, &events);
+        match result {
+            Ok(assigned) => {
+                debug_assert_eq!(assigned, new_ref);
+                Ok(assigned)
+            }
+            Err(reject) => Err(RequestError::Matching(reject)),
+        }
+    }
+
+    /// Cancels every open order of `owner` (cancel on disconnect).
+    pub fn cancel_all_of(&mut self, owner: Owner) -> usize {
+        let mut total = 0;
+        for i in 0..self.listings.len() {
+            let mut events = Vec::new();
+            total += self.listings[i].engine.cancel_all_of(owner, &mut events);
+            let locate = self.listings[i].locate;
+            self.apply(locate, &events);
+        }
+        total
+    }
+
+    /// Reports waiting for session `owner`, oldest first.
+    pub fn take_reports(&mut self, owner: Owner) -> Vec<Report> {
+        self.outbox.remove(&owner).unwrap_or_default()
+    }
+
+    /// Every fill of session orders so far.
+    pub fn fills(&self) -> &[Fill] {
+        &self.fills
+    }
+
+    /// Net position of `owner` in `symbol` from the venue's own records.
+    pub fn position(&self, owner: Owner, symbol: Symbol) -> i64 {
+        self.fills
+            .iter()
+            .filter(|f| f.owner == owner && f.symbol == symbol)
+            .map(|f| f.side.sign() * f.qty as i64)
+            .sum()
+    }
+
+    /// Open (resting) session orders of `owner`.
+    pub fn open_orders(&self, owner: Owner) -> usize {
+        self.orders.values().filter(|o| o.owner == owner).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::feed::FeedConfig;
+    use protocol::itch::Message;
+    use std::collections::BTreeMap;
+
+    const ME: Owner = Owner(1);
+    const TICK: Price = Price(100);
+
+    fn venue() -> Venue {
+        let feed = Publisher::new(FeedConfig {
+            session: *b"VENUETEST1",
+            src_mac: protocol::ethernet::Address([2, 0, 0, 0, 0, 1]),
+            src_addr: protocol::ipv4::Address([10, 0, 0, 1]),
+            src_port: 5000,
+            line_a: protocol::filter::Subscription {
+                group: protocol::ipv4::Address([233, 54, 12, 1]),
+                port: 26400,
+            },
+            line_b: protocol::filter::Subscription {
+                group: protocol::ipv4::Address([233, 54, 12, 2]),
+                port: 26401,
+            },
+            max_payload: 1400,
+        });
+        let mut v = Venue::new(
+            feed,
+            &[("AAA", Price(100_0000)), ("BBB", Price(20_0000))],
+            TICK,
+            FlowConfig::default(),
+            9,
+        );
+        v.set_time(34_200_000_000_000);
+        v.open();
+        v
+    }
+
+    fn executions(reports: &[Report]) -> Vec<(ExecKind, u32, u32)> {
+        reports
+            .iter()
+            .filter_map(|r| match r {
+                Report::Execution(e) => Some((e.kind, e.last_qty, e.leaves_qty)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn resting_order_is_acknowledged_then_filled_by_the_market() {
+        let mut v = venue();
+        for _ in 0..200 {
+            v.step_background();
+        }
+        let (bid, _) = v.listings()[0].engine.best(Side::Buy).unwrap();
+        // Join the best bid: the background's aggressive sells will reach it.
+        v.new_order(ME, "c1", b"AAA", Side::Buy, 300, bid, TimeInForce::Day)
+            .unwrap();
+        assert_eq!(
+            executions(&v.take_reports(ME)),
+            vec![(ExecKind::New, 0, 300)]
+        );
+        let mut filled = 0;
+        for _ in 0..20_000 {
+            v.step_background();
+            for r in v.take_reports(ME) {
+                if let Report::Execution(e) = r {
+                    assert!(
+                        matches!(e.kind, ExecKind::Fill | ExecKind::Canceled),
+                        "{e:?}"
+                    );
+                    if e.kind == ExecKind::Fill {
+                        filled += e.last_qty;
+                        assert_eq!(e.cum_qty, filled);
+                        assert_eq!(e.leaves_qty, 300 - filled);
+                        assert_eq!(e.last_px, bid);
+                        assert_eq!(e.avg_px, bid);
+                    }
+                }
+            }
+            if filled == 300 {
+                break;
+            }
+        }
+        assert_eq!(
+            filled, 300,
+            "background flow never traded with a bid at the touch"
+        );
+        assert_eq!(v.position(ME, Symbol::new("AAA").unwrap()), 300);
+        assert_eq!(v.open_orders(ME), 0);
+    }
+
+    #[test]
+    fn marketable_order_acknowledges_before_fills() {
+        let mut v = venue();
+        for _ in 0..200 {
+            v.step_background();
+        }
+        let (ask, size) = v.listings()[0].engine.best(Side::Sell).unwrap();
+        let qty = size as u32 + 100;
+        v.new_order(
+            ME,
+            "m1",
+            b"AAA",
+            Side::Buy,
+            qty,
+            ask,
+            TimeInForce::ImmediateOrCancel,
+        )
+        .unwrap();
+        let ex = executions(&v.take_reports(ME));
+        assert_eq!(ex[0].0, ExecKind::New);
+        let filled: u32 = ex
+            .iter()
+            .filter(|e| e.0 == ExecKind::Fill)
+            .map(|e| e.1)
+            .sum();
+        assert_eq!(filled as u64, size);
+        assert_eq!(
+            ex.last().unwrap().0,
+            ExecKind::Expired,
+            "IOC remainder expires"
+        );
+        assert_eq!(v.position(ME, Symbol::new("AAA").unwrap()), size as i64);
+    }
+
+    #[test]
+    fn cancel_and_replace_chain_client_order_ids() {
+        let mut v = venue();
+        let p = Price(90_0000);
+        v.new_order(ME, "a", b"AAA", Side::Buy, 500, p, TimeInForce::Day)
+            .unwrap();
+        let order_id = match &v.take_reports(ME)[..] {
+            [Report::Execution(e)] => e.order_id,
+            other => panic!("{other:?}"),
+        };
+        let new_ref = v.replace(ME, "a", "b", Price(90_0100), 500).unwrap();
+        assert_ne!(
+            new_ref, order_id,
+            "a price change takes a new book reference"
+        );
+        let r = v.take_reports(ME);
+        match &r[..] {
+            [Report::Execution(e)] => {
+                assert_eq!(
+                    (e.kind, e.cl_ord_id.as_str(), e.orig_cl_ord_id.as_deref()),
+                    (ExecKind::Replaced, "b", Some("a"))
+                );
+                // OrderID(37) stays the same across replaces.
+                assert_eq!(
+                    (e.price, e.leaves_qty, e.order_id),
+                    (Price(90_0100), 500, order_id)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        // Size decrease at the same price keeps the reference.
+        assert_eq!(v.replace(ME, "b", "c", Price(90_0100), 200), Ok(new_ref));
+        v.take_reports(ME);
+        v.cancel(ME, "c", "d").unwrap();
+        match &v.take_reports(ME)[..] {
+            [Report::Execution(e)] => {
+                assert_eq!(
+                    (e.kind, e.cl_ord_id.as_str(), e.orig_cl_ord_id.as_deref()),
+                    (ExecKind::Canceled, "d", Some("c"))
+                );
+                assert_eq!(e.leaves_qty, 0);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(v.cancel(ME, "c", "e").is_err());
+        assert!(matches!(
+            &v.take_reports(ME)[..],
+            [Report::CancelReject { replace: false, .. }]
+        ));
+        assert!(v.replace(ME, "zz", "y", p, 1).is_err());
+        assert!(matches!(
+            &v.take_reports(ME)[..],
+            [Report::CancelReject { replace: true, .. }]
+        ));
+    }
+
+    #[test]
+    fn bad_requests_are_rejected_with_a_reason() {
+        let mut v = venue();
+        assert_eq!(
+            v.new_order(
+                ME,
+                "x",
+                b"NOPE",
+                Side::Buy,
+                100,
+                Price(1_0000),
+                TimeInForce::Day
+            ),
+            Err(RequestError::UnknownSymbol)
+        );
+        v.new_order(
+            ME,
+            "x",
+            b"AAA",
+            Side::Buy,
+            100,
+            Price(1_0000),
+            TimeInForce::Day,
+        )
+        .unwrap();
+        assert_eq!(
+            v.new_order(
+                ME,
+                "x",
+                b"AAA",
+                Side::Buy,
+                100,
+                Price(1_0000),
+                TimeInForce::Day
+            ),
+            Err(RequestError::DuplicateClOrdId)
+        );
+        assert!(v
+            .new_order(
+                ME,
+                "y",
+                b"AAA",
+                Side::Buy,
+                100,
+                Price(1_0050),
+                TimeInForce::Day
+            )
+            .is_err());
+        let kinds: Vec<_> = v
+            .take_reports(ME)
+            .into_iter()
+            .filter_map(|r| {
+                if let Report::Execution(e) = r {
+                    Some((e.kind, e.text))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(kinds[0], (ExecKind::Rejected, Some("unknown symbol")));
+        assert_eq!(kinds[1].0, ExecKind::New);
+        assert_eq!(kinds[2], (ExecKind::Rejected, Some("duplicate ClOrdID")));
+        assert_eq!(
+            kinds[3],
+            (ExecKind::Rejected, Some("price not on the tick grid"))
+        );
+    }
+
+    #[test]
+    fn cancel_on_disconnect_cancels_every_session_order() {
+        let mut v = venue();
+        for i in 0..5 {
+            v.new_order(
+                ME,
+                &format!("o{i}"),
+                b"BBB",
+                Side::Sell,
+                100,
+                Price(30_0000 + i * 100),
+                TimeInForce::Day,
+            )
+            .unwrap();
+        }
+        v.take_reports(ME);
+        assert_eq!(v.cancel_all_of(ME), 5);
+        assert_eq!(v.open_orders(ME), 0);
+        assert_eq!(
+            executions(&v.take_reports(ME))
+                .iter()
+                .filter(|e| e.0 == ExecKind::Canceled)
+                .count(),
+            5
+        );
+    }
+
+    /// The feed alone must let a subscriber rebuild every book exactly.
+    #[test]
+    fn published_feed_rebuilds_the_venues_books() {
+        let mut v = venue();
+        for round in 0..3_000u32 {
+            v.step_background();
+            if round % 50 == 0 {
+                let (bid, _) = v.listings()[1]
+                    .engine
+                    .best(Side::Buy)
+                    .unwrap_or((Price(19_0000), 0));
+                let id = format!("r{round}");
+                let _ = v.new_order(ME, &id, b"BBB", Side::Buy, 200, bid, TimeInForce::Day);
+                if round % 100 == 0 {
+                    let _ = v.replace(ME, &id, &format!("{id}x"), Price(bid.0 + 200), 300);
+                }
+            }
+            v.take_reports(ME);
+        }
+        let mut orders: BTreeMap<u64, (u16, Side, Price, u32)> = BTreeMap::new();
+        for seq in 1..v.feed.next_sequence() {
+            match Message::parse(v.feed.message(seq).unwrap()).unwrap() {
+                Message::AddOrder(m) => {
+                    orders.insert(
+                        m.order_ref(),
+                        (m.stock_locate(), m.side(), m.price(), m.shares()),
+                    );
+                }
+                Message::OrderExecuted(m) => {
+                    let o = orders
+                        .get_mut(&m.order_ref())
+                        .expect("execution of a known order");
+                    o.3 -= m.executed_shares();
+                    if o.3 == 0 {
+                        orders.remove(&m.order_ref());
+                    }
+                }
+                Message::OrderCancel(m) => {
+                    orders
+                        .get_mut(&m.order_ref())
+                        .expect("cancel of a known order")
+                        .3 -= m.cancelled_shares();
+                }
+                Message::OrderDelete(m) => {
+                    orders
+                        .remove(&m.order_ref())
+                        .expect("delete of a known order");
+                }
+                Message::OrderReplace(m) => {
+                    let (locate, side, _, _) = orders
+                        .remove(&m.original_order_ref())
+                        .expect("replace of a known order");
+                    orders.insert(m.new_order_ref(), (locate, side, m.price(), m.shares()));
+                }
+                _ => {}
+            }
+        }
+        for l in v.listings() {
+            for side in [Side::Buy, Side::Sell] {
+                let mut rebuilt: BTreeMap<Price, u64> = BTreeMap::new();
+                for &(locate, s, price, qty) in orders.values() {
+                    if locate == l.locate && s == side && qty > 0 {
+                        *rebuilt.entry(price).or_default() += qty as u64;
+                    }
+                }
+                let mut rebuilt: Vec<(Price, u64)> = rebuilt.into_iter().collect();
+                if side == Side::Buy {
+                    rebuilt.reverse();
+                }
+                let engine: Vec<(Price, u64)> = l
+                    .engine
+                    .depth(side, usize::MAX)
+                    .into_iter()
+                    .map(|(p, q, _)| (p, q))
+                    .collect();
+                assert_eq!(rebuilt, engine, "{} {side:?}", l.symbol);
+            }
+        }
+    }
+}
