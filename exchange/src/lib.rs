@@ -9,4 +9,5 @@
 pub mod feed;
 pub mod flow;
 pub mod matching;
+pub mod server;
 pub mod venue;

@@ -1,0 +1,707 @@
+//! The venue on the network: FIX sessions over TCP, the feed over UDP.
+//!
+//! One thread runs one event loop that owns the venue, so nothing is shared
+//! and a run is reproducible up to network timing. Each client session has
+//! its own listening port (as dedicated order-entry ports at real venues);
+//! the FIX session object outlives TCP connections, so sequence numbers and
+//! the resend store survive a reconnect. Reports produced while a session is
+//! logged out wait in a backlog and go out after the next logon.
+//!
+//! The feed leaves as raw Ethernet frames in UDP datagrams (QEMU's `dgram`
+//! netdev carries one frame per datagram), on line A and line B, with
+//! configurable loss per line. Frames coming back on that socket are
+//! MoldUDP64 retransmission requests to the venue's recovery address, which
+//! are answered on line A.
+
+use crate::feed::FeedLine;
+use crate::matching::Owner;
+use crate::venue::{ExecKind, ExecutionState, Report, Venue};
+use gateway::session::{
+    Event as SessionEvent, Role, Session, SessionBuffers, SessionConfig, SessionState,
+};
+use protocol::fix::messages::{
+    BusinessMessageReject, CxlRejResponseTo, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,
+    OrdType, OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest,
+};
+use protocol::fix::{msg_type, FixMessage, FixVersion, UtcTime};
+use protocol::moldudp64::RequestRepr;
+use protocol::{ethernet, ipv4, udp};
+use std::io::{ErrorKind, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// One client FIX session.
+#[derive(Debug, Clone)]
+pub struct SessionSpec {
+    pub listen: SocketAddr,
+    pub version: FixVersion,
+    /// Our SenderCompID.
+    pub venue_comp_id: String,
+    /// The client's SenderCompID.
+    pub client_comp_id: String,
+    pub heart_bt_int_s: u32,
+    pub cancel_on_disconnect: bool,
+    pub owner: Owner,
+}
+
+/// Which packets a line loses: packet numbers (1-based, per line) in
+/// `drop_ranges`, and every `drop_every`-th packet.
+#[derive(Debug, Clone, Default)]
+pub struct Loss {
+    pub drop_every: u64,
+    pub drop_ranges: Vec<std::ops::RangeInclusive<u64>>,
+}
+
+impl Loss {
+    fn drops(&self, packet: u64) -> bool {
+        (self.drop_every != 0 && packet.is_multiple_of(self.drop_every))
+            || self.drop_ranges.iter().any(|r| r.contains(&packet))
+    }
+}
+
+/// Where the feed goes.
+#[derive(Debug)]
+pub struct FeedSpec {
+    /// Bound locally; frames go to `guest`.
+    pub socket: UdpSocket,
+    pub guest: SocketAddr,
+    pub loss_a: Loss,
+    pub loss_b: Loss,
+    /// The recovery server's address as the guest sees it.
+    pub recovery_addr: ipv4::Address,
+    pub recovery_port: u16,
+    /// Heartbeat when nothing was published for this long.
+    pub heartbeat_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct FlowRate {
+    /// Background actions per listing per second (0: none).
+    pub actions_per_second: u32,
+}
+
+/// Counters the lab shows and tests check.
+#[derive(Debug, Clone, Default)]
+pub struct ServerStats {
+    pub logons: u64,
+    pub connections: u64,
+    pub disconnects: u64,
+    pub orders_received: u64,
+    pub cancels_received: u64,
+    pub replaces_received: u64,
+    pub reports_sent: u64,
+    pub canceled_on_disconnect: u64,
+    pub feed_packets: u64,
+    pub feed_dropped_a: u64,
+    pub feed_dropped_b: u64,
+    pub retransmit_requests: u64,
+    pub retransmitted_packets: u64,
+    pub malformed_inbound_frames: u64,
+    pub session_errors: u64,
+}
+
+struct Slot {
+    spec: SessionSpec,
+    listener: TcpListener,
+    session: Session<'static>,
+    stream: Option<TcpStream>,
+    backlog: Vec<Report>,
+}
+
+/// Best price (price4) and size of one side.
+pub type Touch = Option<(i64, u64)>;
+
+/// What the loop shares with whoever watches it.
+#[derive(Debug, Clone, Default)]
+pub struct Shared {
+    pub stats: ServerStats,
+    /// (symbol, best bid, best ask) per listing.
+    pub tops: Vec<(String, Touch, Touch)>,
+}
+
+pub struct Server {
+    pub venue: Venue,
+    slots: Vec<Slot>,
+    feed: Option<FeedSpec>,
+    flow: FlowRate,
+    stats: ServerStats,
+    packets_a: u64,
+    packets_b: u64,
+    last_feed: Instant,
+    started: Instant,
+    actions_done: u64,
+}
+
+fn utc_now() -> UtcTime {
+    UtcTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64),
+    )
+}
+
+fn leak(len: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; len].into_boxed_slice())
+}
+
+impl Server {
+    /// Binds every session's port. Session buffers live as long as the
+    /// process (the lab runs one server per venue).
+    pub fn new(
+        venue: Venue,
+        sessions: Vec<SessionSpec>,
+        feed: Option<FeedSpec>,
+        flow: FlowRate,
+    ) -> std::io::Result<Server> {
+        let mut slots = Vec::new();
+        for spec in sessions {
+            let listener = TcpListener::bind(spec.listen)?;
+            listener.set_nonblocking(true)?;
+            let mut config = SessionConfig::new(
+                Role::Acceptor,
+                spec.version,
+                &spec.venue_comp_id,
+                &spec.client_comp_id,
+            )
+            .ok_or_else(|| std::io::Error::new(ErrorKind::InvalidInput, "CompID too long"))?;
+            config.heart_bt_int_s = spec.heart_bt_int_s;
+            let buffers = SessionBuffers {
+                rx: leak(64 << 10),
+                tx: leak(16 << 10),
+                store: leak(4 << 20),
+                queue: leak(1 << 20),
+            };
+            let session = Session::new(config, SessionState::default(), buffers)
+                .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, format!("{e:?}")))?;
+            slots.push(Slot {
+                spec,
+                listener,
+                session,
+                stream: None,
+                backlog: Vec::new(),
+            });
+        }
+        if let Some(f) = &feed {
+            f.socket.set_nonblocking(true)?;
+        }
+        Ok(Server {
+            venue,
+            slots,
+            feed,
+            flow,
+            stats: ServerStats::default(),
+            packets_a: 0,
+            packets_b: 0,
+            last_feed: Instant::now(),
+            started: Instant::now(),
+            actions_done: 0,
+        })
+    }
+
+    /// Local addresses of the session listeners, in spec order.
+    pub fn session_addrs(&self) -> Vec<SocketAddr> {
+        self.slots
+            .iter()
+            .filter_map(|s| s.listener.local_addr().ok())
+            .collect()
+    }
+
+    pub fn stats(&self) -> &ServerStats {
+        &self.stats
+    }
+
+    /// Runs until `stop` is set; returns the server for inspection.
+    pub fn run(mut self, stop: Arc<AtomicBool>, shared: Option<Arc<Mutex<Shared>>>) -> Server {
+        let mut last_share = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let busy = self.poll();
+            if let Some(shared) = &shared {
+                if last_share.elapsed() >= Duration::from_millis(50) {
+                    last_share = Instant::now();
+                    if let Ok(mut s) = shared.lock() {
+                        s.stats = self.stats.clone();
+                        s.tops = self
+                            .venue
+                            .listings()
+                            .iter()
+                            .map(|l| {
+                                let side = |side| {
+                                    l.engine
+                                        .best(side)
+                                        .map(|(p, q): (types::Price, u64)| (p.0, q))
+                                };
+                                (
+                                    l.symbol.as_str().to_string(),
+                                    side(types::Side::Buy),
+                                    side(types::Side::Sell),
+                                )
+                            })
+                            .collect();
+                    }
+                }
+            }
+            if !busy {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
+        // Leave cleanly: tell logged-on clients.
+        let now = utc_now();
+        for i in 0..self.slots.len() {
+            let slot = &mut self.slots[i];
+            let mut out = Vec::new();
+            slot.session.logout(now, Some(b"venue closing"), |e| {
+                if let SessionEvent::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            });
+            if let Some(s) = slot.stream.as_mut() {
+                let _ = s.write_all(&out);
+            }
+        }
+        self
+    }
+
+    /// One pass over everything; true when anything happened.
+    pub fn poll(&mut self) -> bool {
+        let mut busy = false;
+        let now = utc_now();
+        self.venue.set_time(nanos_since_midnight(now));
+        busy |= self.background();
+        for i in 0..self.slots.len() {
+            busy |= self.poll_session(i, now);
+        }
+        busy |= self.poll_feed();
+        busy
+    }
+
+    fn background(&mut self) -> bool {
+        if self.flow.actions_per_second == 0 {
+            return false;
+        }
+        let due = (self.started.elapsed().as_micros() as u64) * self.flow.actions_per_second as u64
+            / 1_000_000;
+        let mut any = false;
+        // Catch up in bounded steps so a stall does not produce a burst of
+        // thousands of actions at once.
+        let mut budget = 64;
+        while self.actions_done < due && budget > 0 {
+            self.venue.step_background();
+            self.actions_done += 1;
+            budget -= 1;
+            any = true;
+        }
+        if self.actions_done < due.saturating_sub(1000) {
+            self.actions_done = due - 1000;
+        }
+        any
+    }
+
+    fn poll_session(&mut self, i: usize, now: UtcTime) -> bool {
+        let mut busy = false;
+        let slot = &mut self.slots[i];
+        if let Ok((stream, _)) = slot.listener.accept() {
+            busy = true;
+            if slot.stream.is_some() {
+                // One connection per session: refuse a second.
+                drop(stream);
+            } else if stream.set_nonblocking(true).is_ok() {
+                let _ = stream.set_nodelay(true);
+                slot.stream = Some(stream);
+                self.stats.connections += 1;
+                slot.session.connect(now, |_| {});
+            }
+        }
+        let mut inbound = Vec::new();
+        let mut closed = false;
+        if let Some(stream) = slot.stream.as_mut() {
+            let mut buf = [0u8; 16 << 10];
+            loop {
+                match stream.read(&mut buf) {
+                    Ok(0) => {
+                        closed = true;
+                        break;
+                    }
+                    Ok(n) => inbound.extend_from_slice(&buf[..n]),
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => break,
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        let mut actions: Vec<Action> = Vec::new();
+        let mut out = Vec::new();
+        if !inbound.is_empty() {
+            busy = true;
+            slot.session
+                .on_bytes(now, &inbound, |e| collect(e, &mut out, &mut actions));
+        }
+        slot.session
+            .on_tick(now, |e| collect(e, &mut out, &mut actions));
+        let owner = slot.spec.owner;
+        for action in actions.drain(..) {
+            match action {
+                Action::Order(order) => self.apply_order(owner, order),
+                Action::LoggedOn => {
+                    self.stats.logons += 1;
+                }
+                Action::Disconnect => closed = true,
+                Action::SessionError => self.stats.session_errors += 1,
+                Action::Unsupported { seq, msg_type } => {
+                    let slot = &mut self.slots[i];
+                    let reject = BusinessMessageReject {
+                        ref_seq_num: Some(seq),
+                        ref_msg_type: &msg_type,
+                        business_reject_ref_id: None,
+                        reason: 3,
+                        text: Some(b"unsupported message type"),
+                    };
+                    let _ = slot.session.send(now, &reject, |e| {
+                        if let SessionEvent::Send(b) = e {
+                            out.extend_from_slice(b)
+                        }
+                    });
+                }
+            }
+        }
+        // Reports for this session.
+        let slot = &mut self.slots[i];
+        let mut reports = std::mem::take(&mut slot.backlog);
+        reports.extend(self.venue.take_reports(owner));
+        let mut unsent = Vec::new();
+        for report in reports {
+            let sent = send_report(&mut slot.session, now, &report, &mut out);
+            if sent {
+                self.stats.reports_sent += 1;
+            } else {
+                unsent.push(report);
+            }
+        }
+        slot.backlog = unsent;
+        if !out.is_empty() {
+            busy = true;
+            if let Some(stream) = slot.stream.as_mut() {
+                if write_all_blocking(stream, &out).is_err() {
+                    closed = true;
+                }
+            }
+        }
+        if closed && slot.stream.is_some() {
+            slot.stream = None;
+            slot.session.disconnected();
+            self.stats.disconnects += 1;
+            if slot.spec.cancel_on_disconnect {
+                self.stats.canceled_on_disconnect += self.venue.cancel_all_of(owner) as u64;
+            }
+            busy = true;
+        }
+        busy
+    }
+
+    fn apply_order(&mut self, owner: Owner, order: OrderAction) {
+        match order {
+            OrderAction::New {
+                cl_ord_id,
+                symbol,
+                side,
+                qty,
+                price,
+                tif,
+            } => {
+                self.stats.orders_received += 1;
+                let _ = self
+                    .venue
+                    .new_order(owner, &cl_ord_id, &symbol, side, qty, price, tif);
+            }
+            OrderAction::Cancel { orig, cl_ord_id } => {
+                self.stats.cancels_received += 1;
+                let _ = self.venue.cancel(owner, &orig, &cl_ord_id);
+            }
+            OrderAction::Replace {
+                orig,
+                cl_ord_id,
+                price,
+                qty,
+            } => {
+                self.stats.replaces_received += 1;
+                let _ = self.venue.replace(owner, &orig, &cl_ord_id, price, qty);
+            }
+        }
+    }
+
+    fn poll_feed(&mut self) -> bool {
+        let Some(feed) = self.feed.as_ref() else {
+            return false;
+        };
+        let mut busy = false;
+        let packets = self.venue.feed.take_packets();
+        if packets.is_empty() && self.last_feed.elapsed() >= feed.heartbeat_every {
+            let hb = self.venue.feed.heartbeat();
+            for line in [FeedLine::A, FeedLine::B] {
+                let frame = self.venue.feed.frame(line, &hb);
+                let _ = feed.socket.send_to(&frame, feed.guest);
+            }
+            self.last_feed = Instant::now();
+        }
+        for payload in packets {
+            busy = true;
+            self.last_feed = Instant::now();
+            self.stats.feed_packets += 1;
+            self.packets_a += 1;
+            self.packets_b += 1;
+            if feed.loss_a.drops(self.packets_a) {
+                self.stats.feed_dropped_a += 1;
+            } else {
+                let _ = feed
+                    .socket
+                    .send_to(&self.venue.feed.frame(FeedLine::A, &payload), feed.guest);
+            }
+            if feed.loss_b.drops(self.packets_b) {
+                self.stats.feed_dropped_b += 1;
+            } else {
+                let _ = feed
+                    .socket
+                    .send_to(&self.venue.feed.frame(FeedLine::B, &payload), feed.guest);
+            }
+        }
+        // Frames from the guest: retransmission requests.
+        let mut buf = [0u8; 2048];
+        while let Ok((n, _)) = feed.socket.recv_from(&mut buf) {
+            busy = true;
+            match parse_request(&buf[..n], feed.recovery_addr, feed.recovery_port) {
+                Some(request) => {
+                    self.stats.retransmit_requests += 1;
+                    for payload in self.venue.feed.retransmit(&request) {
+                        self.stats.retransmitted_packets += 1;
+                        let _ = feed
+                            .socket
+                            .send_to(&self.venue.feed.frame(FeedLine::A, &payload), feed.guest);
+                    }
+                }
+                None => self.stats.malformed_inbound_frames += 1,
+            }
+        }
+        busy
+    }
+}
+
+fn nanos_since_midnight(now: UtcTime) -> u64 {
+    now.0 % (86_400 * 1_000_000_000)
+}
+
+/// A MoldUDP64 request in an Ethernet/IPv4/UDP frame addressed to the
+/// recovery server; `None` for anything else.
+fn parse_request(frame: &[u8], addr: ipv4::Address, port: u16) -> Option<RequestRepr> {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::IPV4 {
+        return None;
+    }
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    if ip.dst_addr() != addr || ip.protocol() != ipv4::PROTOCOL_UDP {
+        return None;
+    }
+    let datagram = udp::Packet::new_checked(ip.payload()).ok()?;
+    if datagram.dst_port() != port {
+        return None;
+    }
+    RequestRepr::parse(datagram.payload()).ok()
+}
+
+fn write_all_blocking(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while !data.is_empty() {
+        match stream.write(data) {
+            Ok(0) => return Err(ErrorKind::WriteZero.into()),
+            Ok(n) => data = &data[n..],
+            Err(e) if e.kind() == ErrorKind::WouldBlock && Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_micros(100))
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+enum OrderAction {
+    New {
+        cl_ord_id: String,
+        symbol: Vec<u8>,
+        side: types::Side,
+        qty: u32,
+        price: types::Price,
+        tif: types::TimeInForce,
+    },
+    Cancel {
+        orig: String,
+        cl_ord_id: String,
+    },
+    Replace {
+        orig: String,
+        cl_ord_id: String,
+        price: types::Price,
+        qty: u32,
+    },
+}
+
+enum Action {
+    Order(OrderAction),
+    LoggedOn,
+    Disconnect,
+    SessionError,
+    Unsupported { seq: u64, msg_type: Vec<u8> },
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn collect(event: SessionEvent<'_>, out: &mut Vec<u8>, actions: &mut Vec<Action>) {
+    match event {
+        SessionEvent::Send(bytes) => out.extend_from_slice(bytes),
+        SessionEvent::LoggedOn => actions.push(Action::LoggedOn),
+        SessionEvent::Disconnect(_) => actions.push(Action::Disconnect),
+        SessionEvent::Dropped(_) => actions.push(Action::SessionError),
+        SessionEvent::Deliver(msg) => actions.push(decode_order(msg)),
+        SessionEvent::LoggedOut | SessionEvent::PeerReject(_) => {}
+    }
+}
+
+fn decode_order(msg: &FixMessage<'_>) -> Action {
+    let t = msg.msg_type();
+    let order = if t == msg_type::NEW_ORDER_SINGLE {
+        NewOrderSingle::parse(msg).ok().map(|o| {
+            // Market orders trade as immediate-or-cancel at any price.
+            let (price, tif) = match (o.ord_type, o.price) {
+                (OrdType::Limit, Some(p)) => (p, o.time_in_force),
+                _ => {
+                    let p = if o.side == types::Side::Buy {
+                        types::Price(u32::MAX as i64 / 100 * 100)
+                    } else {
+                        types::Price(100)
+                    };
+                    (p, types::TimeInForce::ImmediateOrCancel)
+                }
+            };
+            OrderAction::New {
+                cl_ord_id: text(o.cl_ord_id),
+                symbol: o.symbol.to_vec(),
+                side: o.side,
+                qty: o.order_qty,
+                price,
+                tif,
+            }
+        })
+    } else if t == msg_type::ORDER_CANCEL_REQUEST {
+        OrderCancelRequest::parse(msg)
+            .ok()
+            .map(|c| OrderAction::Cancel {
+                orig: text(c.orig_cl_ord_id),
+                cl_ord_id: text(c.cl_ord_id),
+            })
+    } else if t == msg_type::ORDER_CANCEL_REPLACE_REQUEST {
+        OrderCancelReplaceRequest::parse(msg).ok().and_then(|r| {
+            Some(OrderAction::Replace {
+                orig: text(r.orig_cl_ord_id),
+                cl_ord_id: text(r.cl_ord_id),
+                price: r.price?,
+                qty: r.order_qty,
+            })
+        })
+    } else {
+        None
+    };
+    match order {
+        Some(o) => Action::Order(o),
+        None => Action::Unsupported {
+            seq: msg.seq_num().unwrap_or(0),
+            msg_type: t.to_vec(),
+        },
+    }
+}
+
+fn ord_status(e: &ExecutionState) -> OrdStatus {
+    match e.kind {
+        ExecKind::Rejected => OrdStatus::Rejected,
+        ExecKind::Canceled => OrdStatus::Canceled,
+        ExecKind::Expired => OrdStatus::Expired,
+        _ if e.cum_qty >= e.order_qty && e.order_qty > 0 => OrdStatus::Filled,
+        _ if e.cum_qty > 0 => OrdStatus::PartiallyFilled,
+        _ => OrdStatus::New,
+    }
+}
+
+/// Sends one report; false when the session is not logged on (kept for later).
+fn send_report(
+    session: &mut Session<'static>,
+    now: UtcTime,
+    report: &Report,
+    out: &mut Vec<u8>,
+) -> bool {
+    let mut sink = |e: SessionEvent<'_>| {
+        if let SessionEvent::Send(b) = e {
+            out.extend_from_slice(b)
+        }
+    };
+    let result = match report {
+        Report::Execution(e) => {
+            let order_id = e.order_id.to_string();
+            let exec_id = e.exec_id.to_string();
+            let symbol = e.symbol;
+            let exec_type = match e.kind {
+                ExecKind::New => ExecType::New,
+                ExecKind::Fill => ExecType::Trade,
+                ExecKind::Canceled => ExecType::Canceled,
+                ExecKind::Replaced => ExecType::Replaced,
+                ExecKind::Rejected => ExecType::Rejected,
+                ExecKind::Expired => ExecType::Expired,
+            };
+            let body = ExecutionReport {
+                order_id: order_id.as_bytes(),
+                cl_ord_id: Some(e.cl_ord_id.as_bytes()),
+                orig_cl_ord_id: e.orig_cl_ord_id.as_deref().map(str::as_bytes),
+                exec_id: exec_id.as_bytes(),
+                exec_type,
+                ord_status: ord_status(e),
+                symbol: symbol.as_bytes(),
+                side: e.side,
+                order_qty: Some(e.order_qty),
+                price: Some(e.price),
+                last_qty: (e.kind == ExecKind::Fill).then_some(e.last_qty),
+                last_px: (e.kind == ExecKind::Fill).then_some(e.last_px),
+                leaves_qty: e.leaves_qty,
+                cum_qty: e.cum_qty,
+                avg_px: e.avg_px,
+                transact_time: Some(now),
+                text: e.text.map(str::as_bytes),
+            };
+            session.send(now, &body, &mut sink)
+        }
+        Report::CancelReject {
+            cl_ord_id,
+            orig_cl_ord_id,
+            order_id,
+            replace,
+            reason,
+        } => {
+            let order_id = order_id.to_string();
+            let body = OrderCancelReject {
+                order_id: order_id.as_bytes(),
+                cl_ord_id: cl_ord_id.as_bytes(),
+                orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
+                ord_status: OrdStatus::Rejected,
+                response_to: if *replace {
+                    CxlRejResponseTo::Replace
+                } else {
+                    CxlRejResponseTo::Cancel
+                },
+                reason: Some(1),
+                text: Some(reason.as_bytes()),
+            };
+            session.send(now, &body, &mut sink)
+        }
+    };
+    result.is_ok()
+}

@@ -1,0 +1,398 @@
+//! The venue server over real sockets: a FIX initiator built from the same
+//! session layer logs on over TCP; a UDP socket plays the guest's feed NIC.
+
+use exchange::feed::{FeedConfig, Publisher};
+use exchange::flow::FlowConfig;
+use exchange::matching::Owner;
+use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
+use exchange::venue::Venue;
+use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
+use protocol::filter::{Subscription, UdpFrameRepr};
+use protocol::fix::messages::{
+    ExecType, ExecutionReport, NewOrderSingle, OrdType, OrderCancelRequest,
+};
+use protocol::fix::{msg_type, FixMessage, FixVersion, UtcTime};
+use protocol::moldudp64::{Packet, RequestRepr};
+use protocol::{ethernet, ipv4};
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use types::{Price, Side, TimeInForce};
+
+const CLIENT: Owner = Owner(7);
+const LINE_A: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 1]),
+    port: 26400,
+};
+const LINE_B: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 2]),
+    port: 26401,
+};
+const RECOVERY: ipv4::Address = ipv4::Address([10, 0, 2, 200]);
+
+fn now() -> UtcTime {
+    UtcTime(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_nanos() as u64,
+    )
+}
+
+fn venue() -> Venue {
+    let feed = Publisher::new(FeedConfig {
+        session: *b"SRVTEST001",
+        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
+        src_addr: ipv4::Address([10, 0, 2, 100]),
+        src_port: 5000,
+        line_a: LINE_A,
+        line_b: LINE_B,
+        max_payload: 1200,
+    });
+    let mut v = Venue::new(
+        feed,
+        &[("AAA", Price(100_0000))],
+        Price(100),
+        FlowConfig::default(),
+        3,
+    );
+    v.open();
+    v
+}
+
+struct Client {
+    session: Session<'static>,
+    stream: TcpStream,
+    inbox: Vec<Vec<u8>>,
+    logged_on: bool,
+}
+
+fn leak(n: usize) -> &'static mut [u8] {
+    Box::leak(vec![0u8; n].into_boxed_slice())
+}
+
+impl Client {
+    fn new(addr: std::net::SocketAddr, state: SessionState) -> Client {
+        let config =
+            SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH").unwrap();
+        let buffers = SessionBuffers {
+            rx: leak(65536),
+            tx: leak(16384),
+            store: leak(1 << 20),
+            queue: leak(1 << 20),
+        };
+        let session = Session::new(config, state, buffers).unwrap();
+        let stream = TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_millis(20)))
+            .unwrap();
+        let mut c = Client {
+            session,
+            stream,
+            inbox: Vec::new(),
+            logged_on: false,
+        };
+        let mut out = Vec::new();
+        c.session.connect(now(), |e| {
+            if let Event::Send(b) = e {
+                out.extend_from_slice(b)
+            }
+        });
+        c.stream.write_all(&out).unwrap();
+        c
+    }
+
+    fn pump(&mut self) {
+        let mut buf = [0u8; 65536];
+        let data = match self.stream.read(&mut buf) {
+            Ok(n) => buf[..n].to_vec(),
+            Err(_) => Vec::new(),
+        };
+        let mut out = Vec::new();
+        let (inbox, logged_on) = (&mut self.inbox, &mut self.logged_on);
+        let mut sink = |e: Event<'_>| match e {
+            Event::Send(b) => out.extend_from_slice(b),
+            Event::Deliver(m) => inbox.push(m.as_bytes().to_vec()),
+            Event::LoggedOn => *logged_on = true,
+            _ => {}
+        };
+        if !data.is_empty() {
+            self.session.on_bytes(now(), &data, &mut sink);
+        }
+        self.session.on_tick(now(), &mut sink);
+        if !out.is_empty() {
+            self.stream.write_all(&out).unwrap();
+        }
+    }
+
+    fn wait(&mut self, what: &str, mut done: impl FnMut(&Client) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done(self) {
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; inbox {}",
+                self.inbox.len()
+            );
+            self.pump();
+        }
+    }
+
+    fn send_order(&mut self, id: &str, side: Side, qty: u32, price: Price, tif: TimeInForce) {
+        let body = NewOrderSingle {
+            cl_ord_id: id.as_bytes(),
+            account: None,
+            symbol: b"AAA",
+            side,
+            order_qty: qty,
+            ord_type: OrdType::Limit,
+            price: Some(price),
+            time_in_force: tif,
+            transact_time: now(),
+        };
+        let mut out = Vec::new();
+        self.session
+            .send(now(), &body, |e| {
+                if let Event::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            })
+            .unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
+    fn cancel(&mut self, orig: &str, id: &str) {
+        let body = OrderCancelRequest {
+            orig_cl_ord_id: orig.as_bytes(),
+            cl_ord_id: id.as_bytes(),
+            order_id: None,
+            symbol: b"AAA",
+            side: Side::Buy,
+            order_qty: 0,
+            transact_time: now(),
+        };
+        let mut out = Vec::new();
+        self.session
+            .send(now(), &body, |e| {
+                if let Event::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            })
+            .unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// (ExecType, ClOrdID, LastQty) of every ExecutionReport received.
+    fn executions(&self) -> Vec<(ExecType, String, u32)> {
+        self.inbox
+            .iter()
+            .filter_map(|raw| {
+                let m = FixMessage::parse(raw).ok()?;
+                if m.msg_type() != msg_type::EXECUTION_REPORT {
+                    return None;
+                }
+                let e = ExecutionReport::parse(&m).ok()?;
+                Some((
+                    e.exec_type,
+                    String::from_utf8_lossy(e.cl_ord_id.unwrap_or(b"")).into_owned(),
+                    e.last_qty.unwrap_or(0),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn start(
+    feed: Option<FeedSpec>,
+    rate: u32,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Server>,
+    std::net::SocketAddr,
+) {
+    let spec = SessionSpec {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        version: FixVersion::Fix44,
+        venue_comp_id: "EXCH".into(),
+        client_comp_id: "APPL".into(),
+        heart_bt_int_s: 30,
+        cancel_on_disconnect: true,
+        owner: CLIENT,
+    };
+    let server = Server::new(
+        venue(),
+        vec![spec],
+        feed,
+        FlowRate {
+            actions_per_second: rate,
+        },
+    )
+    .unwrap();
+    let addr = server.session_addrs()[0];
+    let stop = Arc::new(AtomicBool::new(false));
+    let handle = {
+        let stop = stop.clone();
+        std::thread::spawn(move || server.run(stop, None))
+    };
+    (stop, handle, addr)
+}
+
+#[test]
+fn orders_reports_cancel_on_disconnect_and_reconnect() {
+    let (stop, handle, addr) = start(None, 0);
+    let mut c = Client::new(addr, SessionState::default());
+    c.wait("logon", |c| c.logged_on);
+    c.send_order("b1", Side::Buy, 300, Price(99_0000), TimeInForce::Day);
+    c.wait("ack", |c| c.executions().len() == 1);
+    assert_eq!(c.executions()[0], (ExecType::New, "b1".into(), 0));
+    c.send_order("b2", Side::Buy, 100, Price(98_0000), TimeInForce::Day);
+    c.cancel("b2", "b2c");
+    c.wait("cancel", |c| c.executions().len() == 3);
+    assert_eq!(c.executions()[2], (ExecType::Canceled, "b2c".into(), 0));
+    // A seller arrives through the same venue: our resting bid trades.
+    c.send_order(
+        "s1",
+        Side::Sell,
+        100,
+        Price(99_0000),
+        TimeInForce::ImmediateOrCancel,
+    );
+    c.wait("self-cross fills", |c| {
+        c.executions()
+            .iter()
+            .filter(|e| e.0 == ExecType::Trade)
+            .count()
+            == 2
+    });
+    let state = c.session.state();
+    drop(c);
+    // Disconnect: the rest of b1 (200) is cancelled on the venue.
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = Client::new(addr, state);
+    c.wait("re-logon", |c| c.logged_on);
+    c.wait("cancel-on-disconnect report", |c| {
+        c.executions()
+            .iter()
+            .any(|e| e.0 == ExecType::Canceled && e.1 == "b1")
+    });
+    stop.store(true, Ordering::Relaxed);
+    let server = handle.join().unwrap();
+    assert_eq!(server.stats().canceled_on_disconnect, 1);
+    assert_eq!(server.stats().logons, 2);
+    assert_eq!(server.venue.open_orders(CLIENT), 0);
+    assert_eq!(
+        server.venue.fills().len(),
+        2,
+        "both sides of the self-cross are ours"
+    );
+}
+
+fn frame_payload(frame: &[u8]) -> Option<(u16, Vec<u8>)> {
+    let mut filter = protocol::filter::Filter::<2>::new();
+    filter.subscribe(LINE_A).ok()?;
+    filter.subscribe(LINE_B).ok()?;
+    let d = filter.process(frame)?;
+    Some((
+        if d.subscription == 0 { 26400 } else { 26401 },
+        d.payload.to_vec(),
+    ))
+}
+
+#[test]
+fn feed_lines_lose_independently_and_recovery_answers() {
+    let guest = UdpSocket::bind("127.0.0.1:0").unwrap();
+    guest
+        .set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
+    let venue_socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let venue_addr = venue_socket.local_addr().unwrap();
+    let feed = FeedSpec {
+        socket: venue_socket,
+        guest: guest.local_addr().unwrap(),
+        loss_a: Loss {
+            drop_every: 3,
+            drop_ranges: vec![],
+        },
+        loss_b: Loss {
+            drop_every: 0,
+            drop_ranges: vec![5..=9],
+        },
+        recovery_addr: RECOVERY,
+        recovery_port: 26500,
+        heartbeat_every: Duration::from_millis(100),
+    };
+    let (stop, handle, _) = start(Some(feed), 2_000);
+    let mut seen_a = std::collections::BTreeSet::new();
+    let mut seen_b = std::collections::BTreeSet::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut buf = [0u8; 2048];
+    while (seen_a.len() < 40 || seen_b.len() < 40) && Instant::now() < deadline {
+        if let Ok(n) = guest.recv(&mut buf) {
+            if let Some((port, payload)) = frame_payload(&buf[..n]) {
+                let p = Packet::new_checked(&payload[..]).unwrap();
+                if p.count() > 0 {
+                    if port == 26400 {
+                        seen_a.insert(p.sequence())
+                    } else {
+                        seen_b.insert(p.sequence())
+                    };
+                }
+            }
+        }
+    }
+    // Line A lost every third packet; B lost packets 5..=9; together: all.
+    let a: Vec<u64> = seen_a.iter().copied().collect();
+    let b: Vec<u64> = seen_b.iter().copied().collect();
+    assert!(a.len() >= 40 && b.len() >= 40, "{} {}", a.len(), b.len());
+    assert!(
+        b.iter().any(|s| !a.contains(s)),
+        "A must miss packets that B has"
+    );
+    // Ask the recovery server for the first 10 messages.
+    let request = RequestRepr {
+        session: *b"SRVTEST001",
+        sequence: 1,
+        count: 10,
+    };
+    let mut payload = [0u8; 20];
+    request.emit(&mut payload).unwrap();
+    let repr = UdpFrameRepr {
+        src_mac: ethernet::Address([2, 0, 0, 0, 0, 0x42]),
+        dst_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
+        vlan: None,
+        src_addr: ipv4::Address([10, 0, 2, 15]),
+        dst_addr: RECOVERY,
+        src_port: 40000,
+        dst_port: 26500,
+        ttl: 64,
+        ident: 1,
+        udp_checksum: true,
+    };
+    let mut frame = vec![0u8; repr.frame_len(20)];
+    repr.emit(&payload, &mut frame).unwrap();
+    guest.send_to(&frame, venue_addr).unwrap();
+    guest
+        .send_to(b"garbage that is no frame", venue_addr)
+        .unwrap();
+    let mut recovered = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while recovered.len() < 10 && Instant::now() < deadline {
+        if let Ok(n) = guest.recv(&mut buf) {
+            if let Some((_, payload)) = frame_payload(&buf[..n]) {
+                let p = Packet::new_checked(&payload[..]).unwrap();
+                if p.sequence() < 11 {
+                    for m in p.messages() {
+                        recovered.push(m.unwrap().0);
+                    }
+                }
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let server = handle.join().unwrap();
+    assert_eq!(recovered, (1..=10).collect::<Vec<_>>());
+    assert_eq!(server.stats().retransmit_requests, 1);
+    assert_eq!(server.stats().malformed_inbound_frames, 1);
+    assert!(server.stats().feed_dropped_a > 10 && server.stats().feed_dropped_b == 5);
+}
