@@ -42,7 +42,7 @@ impl DmaChunk {
     /// free stack). Chunks from [`DmaAlloc`] live forever and are exclusive,
     /// so the slice may be `'static`.
     pub(crate) fn into_u32_slice(self) -> Option<&'static mut [u32]> {
-        if self.virt.as_ptr() as usize % core::mem::align_of::<u32>() != 0 {
+        if !(self.virt.as_ptr() as usize).is_multiple_of(core::mem::align_of::<u32>()) {
             return None;
         }
         let words = self.len / 4;

@@ -396,7 +396,7 @@ impl DescRing {
         let bytes = entries as usize * 16;
         // §7.1.9 / §7.2.3.3: rings are 128-byte aligned, length a multiple of 128.
         let chunk = dma.alloc(bytes, 128)?;
-        if chunk.len < bytes || chunk.virt.as_ptr() as usize % 128 != 0 {
+        if chunk.len < bytes || !(chunk.virt.as_ptr() as usize).is_multiple_of(128) {
             return Err(InitError::Dma(DmaError::BadRequest));
         }
         Ok(DescRing {
@@ -971,18 +971,13 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
         let mut tail = q.tail;
         let mut sent = 0usize;
         let mut bytes = 0u64;
-        while let Some(front) = pkts.front() {
-            let len = front.len();
-            if !core::ptr::eq(front.pool(), pool) || len == 0 {
+        while free > 0 {
+            let Some(pkt) = pkts.pop_front() else { break };
+            if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() {
                 self.stats.tx_errors += 1;
-                drop(pkts.pop_front());
+                drop(pkt);
                 continue;
             }
-            if free == 0 {
-                self.stats.tx_ring_full += 1;
-                break;
-            }
-            let Some(pkt) = pkts.pop_front() else { break };
             let (index, len) = pkt.into_raw();
             let slot = (tail & mask) as usize;
             q.bufs[slot] = index;
@@ -996,6 +991,9 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
             free -= 1;
             sent += 1;
             bytes += len as u64;
+        }
+        if !pkts.is_empty() {
+            self.stats.tx_ring_full += 1;
         }
         if sent > 0 {
             q.tail = tail;

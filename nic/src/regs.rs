@@ -55,7 +55,7 @@ impl Mmio {
         if len < needed {
             return Err(BarError::TooSmall { len, needed });
         }
-        if base.as_ptr() as usize % 4 != 0 {
+        if !(base.as_ptr() as usize).is_multiple_of(4) {
             return Err(BarError::Misaligned);
         }
         Ok(Mmio { base, len })
@@ -106,7 +106,6 @@ mod tests {
         assert_eq!(bar.read(8), 0x0ead_beef);
         bar.write(64, 1); // ignored, out of range
         assert_eq!(bar.read(64), 0);
-        drop(bar);
         assert_eq!(mem[2], 0x0ead_beef);
         // SAFETY: as above.
         let err = unsafe { Mmio::new(base, 64, 128) }.err();

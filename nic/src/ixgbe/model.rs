@@ -431,7 +431,7 @@ impl Model {
     fn ring(&self, bal: u32, bah: u32, len: u32) -> Option<(*mut u64, u32)> {
         let base = (self.load(bal) as u64) | ((self.load(bah) as u64) << 32);
         let n = self.load(len) / 16;
-        if base == 0 || n == 0 || base % 16 != 0 {
+        if base == 0 || n == 0 || !base.is_multiple_of(16) {
             return None;
         }
         Some((base as usize as *mut u64, n))
@@ -700,7 +700,7 @@ impl Model {
             return 0;
         }
         let mut done = 0;
-        while done < count && (tail + n - head) % n > 0 {
+        while done < count && !(tail + n - head).is_multiple_of(n) {
             // SAFETY: as in `receive`.
             unsafe {
                 let d = base.add(head as usize * 2);
