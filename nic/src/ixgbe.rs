@@ -14,6 +14,24 @@
 //! Memory: the descriptor rings and the per-descriptor buffer bookkeeping are
 //! carved from [`DmaAlloc`] in [`Ixgbe::init`]; packet buffers come from the
 //! caller's [`Mempool`]. Nothing is allocated afterwards.
+//!
+//! Wiring on the appliance (per NIC, on the core that will poll it):
+//!
+//! ```ignore
+//! let bar = unsafe { Mmio::new(bar0_virt, bar0_len, ixgbe::BAR_SIZE)? }; // mapped uncached
+//! let pool = Mempool::new(&mut dma, 4096, 2048)?;            // once, in DMA memory
+//! let cfg = IxgbeConfig { rx_queues: 3, tx_queues: 3, ..IxgbeConfig::default() };
+//! let mut nic = Ixgbe::init(bar, &pool, &mut dma, &tsc_clock, &cfg)?;
+//! nic.join_multicast(MacAddress::ipv4_multicast(feed_group));
+//! nic.steer_udp_port(feed_port, 1)?;                          // feed core
+//! nic.steer_tcp_port(order_local_port, 2)?;                   // order-entry core
+//! let mut batch: PacketBatch<'_, 32> = PacketBatch::new();
+//! loop {
+//!     nic.rx_batch(1, &mut batch);                            // one RDT write
+//!     /* parse in place: batch.iter().map(|p| p.data()) */
+//!     batch.clear();                                          // buffers back to the pool
+//! }
+//! ```
 #![allow(unsafe_code)]
 
 use core::ptr::NonNull;
@@ -149,6 +167,7 @@ pub mod reg {
     pub const fn rdlen(q: u32) -> u32 {
         0x0_1008 + 0x40 * q
     }
+    /// §8.2.3.11.1 Rx DCA control (same 0x40 stride).
     pub const fn dca_rxctrl(q: u32) -> u32 {
         0x0_100C + 0x40 * q
     }
@@ -270,12 +289,17 @@ pub mod desc {
     pub const TX_PAYLEN_SHIFT: u32 = 32 + 14;
     /// Write-back STA.DD in the high half.
     pub const TX_STATUS_DD: u64 = 1 << 32;
+    /// Largest buffer one transmit descriptor may carry (§7.2.3.2: 15.5 KiB).
+    pub const TX_MAX_LEN: usize = 15 * 1024 + 512;
     pub const TX_CMD: u64 = TX_DTYP_DATA | TX_DCMD_EOP | TX_DCMD_IFCS | TX_DCMD_RS | TX_DCMD_DEXT;
 }
 
 /// Bounds of every wait at start-up, in nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Timeouts {
+    /// Settle time after setting CTRL.RST before polling it or touching any
+    /// other register (§8.2.3.1.1 asks for about 1 ms).
+    pub reset_settle_ns: u64,
     pub reset_ns: u64,
     /// Quiet time after the reset bit clears before touching registers
     /// (§4.6.3.2 asks for at least 10 ms).
@@ -289,6 +313,7 @@ pub struct Timeouts {
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
+            reset_settle_ns: 1_000_000,
             reset_ns: 1_000_000_000,
             post_reset_delay_ns: 10_000_000,
             eeprom_ns: 1_000_000_000,
@@ -501,6 +526,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
         // §4.6.3.2: global reset (device and link), bounded wait for the
         // self-clearing bit, then the quiet period before further access.
         regs.write(reg::CTRL, reg::CTRL_RST_MASK);
+        wait_until(clock, t.reset_settle_ns, || false);
         if !wait_until(clock, t.reset_ns, || {
             regs.read(reg::CTRL) & reg::CTRL_RST_MASK == 0
         }) {
@@ -973,7 +999,7 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
         let mut bytes = 0u64;
         while free > 0 {
             let Some(pkt) = pkts.pop_front() else { break };
-            if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() {
+            if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() || pkt.len() > desc::TX_MAX_LEN {
                 self.stats.tx_errors += 1;
                 drop(pkt);
                 continue;

@@ -99,7 +99,8 @@ pub struct NicStats {
     /// `tx_batch` calls that found the transmit ring full before the batch
     /// was all sent.
     pub tx_ring_full: u64,
-    /// Packets refused at transmit (buffer from a foreign pool, bad length).
+    /// Packets refused at transmit (buffer from another pool, empty, or
+    /// longer than one descriptor carries); they are dropped.
     pub tx_errors: u64,
     pub hw_rx_packets: u64,
     pub hw_rx_bytes: u64,

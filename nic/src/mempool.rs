@@ -133,20 +133,21 @@ impl Mempool {
         }
     }
 
-    /// Device address of buffer `index`.
+    /// Device address of buffer `index` (for drivers that keep indices).
     #[inline(always)]
-    pub(crate) fn phys_of(&self, index: u32) -> u64 {
+    pub fn phys_of(&self, index: u32) -> u64 {
         self.phys + ((index as u64) << self.buf_shift)
     }
 
-    /// Wraps an index the caller owns (taken with `alloc_index` and not yet
-    /// freed or wrapped) into a `PacketBuf`.
+    /// Wraps an index the caller owns (from [`PacketBuf::into_raw`], not yet
+    /// wrapped again) into a `PacketBuf`. For drivers that park buffers in
+    /// descriptor rings as bare indices.
     ///
     /// # Safety
     /// `index < capacity()` and no other `PacketBuf` or free-stack entry holds
     /// `index`: the returned buffer hands out `&mut` access to its bytes.
     #[inline(always)]
-    pub(crate) unsafe fn buf_from_raw(&self, index: u32, len: u16) -> PacketBuf<'_> {
+    pub unsafe fn buf_from_raw(&self, index: u32, len: u16) -> PacketBuf<'_> {
         PacketBuf {
             pool: self,
             index,
@@ -247,9 +248,11 @@ impl<'p> PacketBuf<'p> {
         self.pool.phys_of(self.index)
     }
 
-    /// Gives up ownership without freeing (the driver now owns the index).
+    /// Gives up ownership without freeing: returns (index, len); the caller
+    /// now owns the index and must hand it back through
+    /// [`Mempool::buf_from_raw`] (or leak the buffer).
     #[inline(always)]
-    pub(crate) fn into_raw(self) -> (u32, u32) {
+    pub fn into_raw(self) -> (u32, u32) {
         let me = core::mem::ManuallyDrop::new(self);
         (me.index, me.len)
     }

@@ -633,6 +633,7 @@ fn dead_init(
     let c = IxgbeConfig {
         require_link,
         timeouts: Timeouts {
+            reset_settle_ns: ms,
             reset_ns: 30 * ms,
             post_reset_delay_ns: ms,
             eeprom_ns: 30 * ms,
