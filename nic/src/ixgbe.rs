@@ -11,6 +11,13 @@
 //! (a TCP port) on the queues of the cores that own them; everything else is
 //! spread by RSS (§7.1.2.8) over `rss_queues` queues, or lands on queue 0.
 //!
+//! Ownership: an [`Ixgbe`] and its [`Mempool`] belong to one core (the pool
+//! is `!Sync` by design: no atomics on the hot path). Steering still pays on
+//! one core — the feed queue is polled first and is never behind order-entry
+//! traffic — and the 82599 is dual-port: one port (PCI function) per hot core
+//! gives each core its own `Ixgbe`. Per-core queue handles on one port would
+//! need one pool per queue; see the crate's notes.
+//!
 //! Memory: the descriptor rings and the per-descriptor buffer bookkeeping are
 //! carved from [`DmaAlloc`] in [`Ixgbe::init`]; packet buffers come from the
 //! caller's [`Mempool`]. Nothing is allocated afterwards.
@@ -936,11 +943,18 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
             let slot = (next & mask) as usize;
             let old = q.bufs[slot];
             let eop = status & desc::RX_STATUS_EOP != 0;
-            if q.discarding || !eop {
+            let len = (status >> desc::RX_LEN_SHIFT) as u16;
+            let fragment = q.discarding || !eop;
+            if fragment || len == 0 || len as usize > pool.buf_size() {
                 // Part of a frame larger than one buffer: drop every part,
-                // count the frame once (at its last part), reuse the buffer.
+                // count the frame once (at its last part). A length the
+                // buffer cannot hold is a device error. Reuse the buffer.
                 if eop {
-                    self.stats.rx_fragmented_dropped += 1;
+                    if fragment {
+                        self.stats.rx_fragmented_dropped += 1;
+                    } else {
+                        self.stats.rx_errors += 1;
+                    }
                 }
                 q.discarding = !eop;
                 q.ring.write(next, 0, pool.phys_of(old));
@@ -952,7 +966,6 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
                 };
                 q.bufs[slot] = fresh;
                 q.ring.write(next, 0, pool.phys_of(fresh));
-                let len = (status >> desc::RX_LEN_SHIFT) as u16;
                 bytes += len as u64;
                 // SAFETY: `old` came out of the ring's bookkeeping, where it
                 // was the only reference; it is replaced there by `fresh`.

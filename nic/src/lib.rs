@@ -91,7 +91,8 @@ pub struct NicStats {
     /// Frames that spanned more than one descriptor (no EOP on the first):
     /// dropped by the driver, counted once per frame.
     pub rx_fragmented_dropped: u64,
-    /// Receive errors the device counted (CRC, length).
+    /// Receive errors the device counted (CRC, length), plus descriptors
+    /// the device wrote back with an impossible length (0 or over the buffer).
     pub rx_errors: u64,
     /// The mempool was empty when a receive descriptor needed a new buffer;
     /// the frame stays in the ring until the next batch.

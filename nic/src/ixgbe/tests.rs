@@ -397,6 +397,19 @@ fn descriptor_without_dd_is_not_consumed() {
 }
 
 #[test]
+fn impossible_lengths_from_the_device_are_counted_not_delivered() {
+    let (model, mut dev) = rig(&cfg(64, 1));
+    let free0 = dev.pool().free_count();
+    assert_eq!(model.prefill_rx(0, 1, 0), 1);
+    assert_eq!(model.prefill_rx(0, 1, 60_000), 1);
+    model.inject(&udp(FEED_PORT, 3));
+    model.step();
+    assert_eq!(rx_all::<8>(&mut dev, 0), [udp(FEED_PORT, 3)]);
+    assert_eq!(dev.stats().rx_errors, 2);
+    assert_eq!(dev.pool().free_count(), free0);
+}
+
+#[test]
 fn feed_and_order_flows_land_on_their_queues() {
     let (model, mut dev) = rig(&cfg(64, 3));
     assert_eq!(dev.steer_udp_port(FEED_PORT, 1), Ok(0));
