@@ -16,7 +16,7 @@
 //! one core — the feed queue is polled first and is never behind order-entry
 //! traffic — and the 82599 is dual-port: one port (PCI function) per hot core
 //! gives each core its own `Ixgbe`. Per-core queue handles on one port would
-//! need one pool per queue; see the crate's notes.
+//! need one pool per queue (a `split` API; not built yet).
 //!
 //! Memory: the descriptor rings and the per-descriptor buffer bookkeeping are
 //! carved from [`DmaAlloc`] in [`Ixgbe::init`]; packet buffers come from the
