@@ -57,7 +57,7 @@ pub mod model;
 mod tests;
 
 /// Registers used by this driver end below 128 KiB (BAR0 of the 82599 is
-/// 128 KiB, §9.3.6.1 memory BAR).
+/// 128 KiB of registers plus flash, §8.1 address regions).
 pub const BAR_SIZE: usize = 0x2_0000;
 /// Queues this driver manages per direction (the 82599 has 128 RX / 128 TX;
 /// an appliance uses one per hot core).
