@@ -24,7 +24,7 @@
 //!
 //! Wiring on the appliance (per NIC, on the core that will poll it):
 //!
-//! ```ignore
+//! ```text
 //! let bar = unsafe { Mmio::new(bar0_virt, bar0_len, ixgbe::BAR_SIZE)? }; // mapped uncached
 //! let pool = Mempool::new(&mut dma, 4096, 2048)?;            // once, in DMA memory
 //! let cfg = IxgbeConfig { rx_queues: 3, tx_queues: 3, ..IxgbeConfig::default() };
