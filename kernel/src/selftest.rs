@@ -223,21 +223,32 @@ fn calibration_matches_pit(p: &Platform) -> TestResult {
     let hz = p.clock.hz();
     ensure!(time::PLAUSIBLE_HZ.contains(&hz), "implausible TSC {hz} Hz");
     // Re-measure against the PIT, independently of how the clock was
-    // calibrated. On bare metal the two agree to parts per million; under an
-    // emulator both the TSC and the PIT are host clocks read at the mercy of
-    // the host scheduler, so only gross disagreement is an error there.
-    let tolerance_ppm = if cpu::hypervisor().is_some() {
-        250_000
+    // calibrated. On bare metal the two agree to parts per million: one
+    // measurement, 2 %. Under an emulator both are host clocks read at the
+    // mercy of the host scheduler, and on an overcommitted host the host's
+    // own TSC and monotonic clock disagree for seconds at a time; there, only
+    // a disagreement that persists over ten independent measurements fails.
+    let (tolerance_ppm, attempts) = if cpu::hypervisor().is_some() {
+        (250_000, 10)
     } else {
-        20_000
+        (20_000, 1)
     };
-    let measured = crate::boot::pit_median_hz(7);
-    ensure!(measured.is_some(), "PIT did not count down");
-    let measured = measured.unwrap_or(0);
-    let error_ppm = measured.abs_diff(hz) * 1_000_000 / hz;
+    let mut worst = hz;
+    for _ in 0..attempts {
+        let measured = crate::boot::pit_median_hz(7);
+        ensure!(measured.is_some(), "PIT did not count down");
+        let measured = measured.unwrap_or(0);
+        let error_ppm = measured.abs_diff(hz) * 1_000_000 / hz;
+        if error_ppm <= tolerance_ppm {
+            return PASS;
+        }
+        if measured.abs_diff(hz) > worst.abs_diff(hz) {
+            worst = measured;
+        }
+    }
     ensure!(
-        error_ppm <= tolerance_ppm,
-        "clock runs at {hz} Hz, PIT says {measured} Hz ({error_ppm} ppm, tolerance {tolerance_ppm})"
+        false,
+        "clock runs at {hz} Hz; {attempts} PIT measurements all disagreed by more than {tolerance_ppm} ppm (furthest {worst} Hz)"
     );
     PASS
 }
