@@ -5,11 +5,13 @@
 //! - `test` / `test=NAME`: run the in-guest tests and exit with their verdict;
 //! - `fault=pf|gp|ud|de|bp|df`: raise a deliberate exception (reported, fails the run);
 //! - `panic`: a deliberate panic (reported, fails the run);
+//! - `echo`: echo frames addressed to us on the virtio-net NIC (NIC test);
 //! - `halt`: stay up: hot cores run their loops, the boot core supervises them;
 //! - nothing: start the hot cores' loops, report their heartbeats, exit successfully.
 #![no_std]
 #![no_main]
 
+mod echo;
 mod entry;
 
 use kernel::arch::cpu;
@@ -43,6 +45,9 @@ extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
         } else {
             ExitCode::Failure
         });
+    }
+    if info.has_flag("echo") {
+        echo::run(platform);
     }
     let hot = smp::start_service_loops();
     if info.has_flag("halt") {

@@ -24,6 +24,7 @@ pub mod dma;
 pub mod ixgbe;
 pub mod mempool;
 pub mod regs;
+pub mod virtio;
 
 pub use dma::{DmaAlloc, DmaChunk, DmaError};
 pub use mempool::{Mempool, PacketBatch, PacketBuf};
@@ -56,6 +57,8 @@ pub enum LinkSpeed {
     Mbps100,
     Gbps1,
     Gbps10,
+    /// A paravirtual link (virtio) has no physical speed.
+    Virtual,
 }
 
 /// Link state as the device reports it now.

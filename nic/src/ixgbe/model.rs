@@ -399,7 +399,8 @@ impl Model {
             self.store(reg::AUTOC, autoc & !reg::AUTOC_AN_RESTART);
             if !cfg.link_never_up {
                 let speed = match cfg.link_speed {
-                    LinkSpeed::Gbps10 => reg::LINKS_SPEED_10G,
+                    // An 82599 has no virtual speed: model it as 10G.
+                    LinkSpeed::Gbps10 | LinkSpeed::Virtual => reg::LINKS_SPEED_10G,
                     LinkSpeed::Gbps1 => reg::LINKS_SPEED_1G,
                     LinkSpeed::Mbps100 => reg::LINKS_SPEED_100M,
                 };
