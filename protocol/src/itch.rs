@@ -11,9 +11,11 @@
 //!
 //! `parse` checks the length against a 256-entry table and then builds the
 //! view without a second check (the one `unsafe` block in this crate, next to
-//! its proof): that keeps the type dispatch free of per-type branches, which
-//! took decode from ~18 to ~7 ns/msg on a realistic mix (see
-//! `benches/itch_decode.rs`). Typed `new_checked` constructors stay fully safe.
+//! its proof). Together with a table-driven buy/sell check this makes `parse`
+//! free of data-dependent branches, which took decode from ~18 to under
+//! 3 ns/msg on a realistic mix (see `benches/itch_decode.rs`); the only
+//! type-dependent branch left is the caller's own `match`. Typed
+//! `new_checked` constructors stay fully safe.
 //!
 //! Buy/sell indicators (`A`, `F`, `P`) are validated during `parse`, so
 //! `side()` is infallible. All other one-byte codes are returned raw: the
