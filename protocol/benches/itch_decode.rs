@@ -519,6 +519,9 @@ fn bench(c: &mut Criterion) {
     g.bench_function("itchy", |b| b.iter(|| itchy_decode(black_box(&shared))));
     g.bench_function("itch5", |b| b.iter(|| itch5_decode(black_box(&shared))));
     g.bench_function("protocol_all_types", |b| b.iter(|| ours(black_box(&all))));
+    g.bench_function("protocol_dispatch", |b| {
+        b.iter(|| ours_dispatch(black_box(&shared)))
+    });
     g.finish();
 }
 
