@@ -80,8 +80,18 @@ impl DropCounters {
     }
 
     pub fn get(&self, reason: DropReason) -> u64 {
-        let mut copy = *self;
-        *copy.slot(reason)
+        match reason {
+            DropReason::EthernetTruncated => self.ethernet_truncated,
+            DropReason::WrongVlan => self.wrong_vlan,
+            DropReason::NotIpv4 => self.not_ipv4,
+            DropReason::Ipv4Malformed => self.ipv4_malformed,
+            DropReason::Ipv4Checksum => self.ipv4_checksum,
+            DropReason::Ipv4Fragment => self.ipv4_fragment,
+            DropReason::NotUdp => self.not_udp,
+            DropReason::UdpMalformed => self.udp_malformed,
+            DropReason::UdpChecksum => self.udp_checksum,
+            DropReason::NotSubscribed => self.not_subscribed,
+        }
     }
 
     pub fn total(&self) -> u64 {

