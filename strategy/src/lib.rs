@@ -33,6 +33,7 @@ pub mod depth;
 pub mod mm;
 pub mod orders;
 pub mod sink;
+pub mod statarb;
 pub mod stats;
 pub mod tick;
 

@@ -206,7 +206,7 @@ impl<const W: usize> RollingOls<W> {
     }
 
     /// Pairs oldest first.
-    pub fn iter(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
+    pub fn iter(&self) -> impl Iterator<Item = (f64, f64)> + Clone + '_ {
         let start = if self.len == self.window {
             self.head
         } else {
