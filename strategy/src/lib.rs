@@ -30,8 +30,12 @@
 #![deny(unsafe_code)]
 
 pub mod depth;
+pub mod engine;
+pub mod features;
 pub mod mm;
+pub mod model;
 pub mod orders;
+pub mod signal;
 pub mod sink;
 pub mod statarb;
 pub mod stats;

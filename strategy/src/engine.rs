@@ -1,0 +1,382 @@
+//! Hosts several strategies on several instruments and routes events to them.
+//!
+//! Capacities are fixed: `S` strategies and `R` (instrument, strategy)
+//! subscriptions. Book events are dispatched by stock locate through a sorted
+//! route table (binary search, then every subscriber of that locate in the
+//! order they were added); order events go to the strategy named in them;
+//! timer ticks go to every strategy. All intents of one call land in the
+//! caller's buffer in dispatch order.
+//!
+//! Strategies are held by value in an enum, not behind `dyn`: no allocation,
+//! and each callback is a direct, inlinable call. A [`PairsTrader`] carries
+//! its 4 KiB sample ring inline, so an engine for 16 strategies is ~70 KiB:
+//! keep it in a `static` or on a large stack, not in a small task stack.
+
+use heapless::Vec;
+use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
+
+use crate::mm::{MarketMaker, MmParams};
+use crate::signal::{SignalParams, SignalTrader};
+use crate::statarb::{PairsParams, PairsTrader};
+use crate::{Intents, ParamError, Strategy};
+
+/// A strategy the engine can host.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // held by value on purpose: no allocation
+pub enum Hosted {
+    MarketMaker(MarketMaker),
+    Pairs(PairsTrader),
+    Signal(SignalTrader),
+}
+
+/// Parameters for one hosted strategy, matching its kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnyParams {
+    MarketMaker(MmParams),
+    Pairs(PairsParams),
+    Signal(SignalParams),
+}
+
+/// Why the engine refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineError {
+    /// No room for another strategy.
+    StrategiesFull,
+    /// No room for its subscriptions; nothing was added.
+    RoutesFull,
+    /// A strategy with this id is already hosted.
+    DuplicateId(StrategyId),
+    UnknownStrategy(StrategyId),
+    /// The parameters are for another kind of strategy.
+    KindMismatch,
+    /// The parameters failed validation; the old ones stay.
+    Param(ParamError),
+}
+
+/// Counters an operator watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub book_events: u64,
+    /// Book events for instruments no strategy trades.
+    pub unrouted_book_events: u64,
+    /// Order events naming a strategy that is not hosted.
+    pub orphan_order_events: u64,
+}
+
+macro_rules! dispatch {
+    ($hosted:expr, $s:ident => $body:expr) => {
+        match $hosted {
+            Hosted::MarketMaker($s) => $body,
+            Hosted::Pairs($s) => $body,
+            Hosted::Signal($s) => $body,
+        }
+    };
+}
+
+impl Hosted {
+    pub fn id(&self) -> StrategyId {
+        dispatch!(self, s => s.id())
+    }
+
+    pub fn locates(&self) -> &[StockLocate] {
+        dispatch!(self, s => s.locates())
+    }
+}
+
+fn order_event_strategy(e: &OrderEvent) -> StrategyId {
+    match *e {
+        OrderEvent::Accepted { strategy, .. }
+        | OrderEvent::Filled { strategy, .. }
+        | OrderEvent::Replaced { strategy, .. }
+        | OrderEvent::Canceled { strategy, .. }
+        | OrderEvent::Rejected { strategy, .. } => strategy,
+    }
+}
+
+/// Up to `S` strategies with up to `R` instrument subscriptions in total.
+#[derive(Debug, Clone)]
+pub struct Engine<const S: usize, const R: usize> {
+    strategies: Vec<Hosted, S>,
+    /// (locate, index into `strategies`), sorted by locate, stable.
+    routes: Vec<(StockLocate, u8), R>,
+    stats: EngineStats,
+}
+
+impl<const S: usize, const R: usize> Default for Engine<S, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const S: usize, const R: usize> Engine<S, R> {
+    pub const fn new() -> Self {
+        const { assert!(S <= 255, "strategy indices are stored as u8") };
+        Engine {
+            strategies: Vec::new(),
+            routes: Vec::new(),
+            stats: EngineStats {
+                book_events: 0,
+                unrouted_book_events: 0,
+                orphan_order_events: 0,
+            },
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.strategies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strategies.is_empty()
+    }
+
+    /// Adds a strategy and subscribes it to its instruments.
+    pub fn add(&mut self, strategy: Hosted) -> Result<(), EngineError> {
+        let id = strategy.id();
+        if self.strategies.iter().any(|s| s.id() == id) {
+            return Err(EngineError::DuplicateId(id));
+        }
+        if self.strategies.is_full() {
+            return Err(EngineError::StrategiesFull);
+        }
+        if R - self.routes.len() < strategy.locates().len() {
+            return Err(EngineError::RoutesFull);
+        }
+        let index = self.strategies.len() as u8;
+        for &locate in strategy.locates() {
+            // Insert after existing subscribers of the same locate.
+            let at = self.routes.partition_point(|&(l, _)| l <= locate);
+            self.routes
+                .insert(at, (locate, index))
+                .map_err(|_| EngineError::RoutesFull)?;
+        }
+        self.strategies
+            .push(strategy)
+            .map_err(|_| EngineError::StrategiesFull)
+    }
+
+    pub fn get(&self, id: StrategyId) -> Option<&Hosted> {
+        self.strategies.iter().find(|s| s.id() == id)
+    }
+
+    fn get_mut(&mut self, id: StrategyId) -> Option<&mut Hosted> {
+        self.strategies.iter_mut().find(|s| s.id() == id)
+    }
+
+    /// Routes a book event to every strategy trading its instrument.
+    #[inline]
+    pub fn on_book<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &BookEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        self.stats.book_events += 1;
+        let locate = event.locate();
+        let start = self.routes.partition_point(|&(l, _)| l < locate);
+        let mut routed = false;
+        for &(l, index) in self.routes.get(start..).unwrap_or(&[]) {
+            if l != locate {
+                break;
+            }
+            routed = true;
+            if let Some(s) = self.strategies.get_mut(usize::from(index)) {
+                dispatch!(s, s => s.on_book(event, depth, out));
+            }
+        }
+        if !routed {
+            self.stats.unrouted_book_events += 1;
+        }
+    }
+
+    /// Hands an order event to the strategy that owns the order.
+    pub fn on_order<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &OrderEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        match self.get_mut(order_event_strategy(event)) {
+            Some(s) => dispatch!(s, s => s.on_order(event, depth, out)),
+            None => self.stats.orphan_order_events += 1,
+        }
+    }
+
+    /// A clock tick for every strategy.
+    pub fn on_timer<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        now: Nanos,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        for s in self.strategies.iter_mut() {
+            dispatch!(s, s => s.on_timer(now, depth, out));
+        }
+    }
+
+    /// Validates and applies new parameters to one strategy atomically; on
+    /// any error its current parameters stay in force.
+    pub fn set_params(&mut self, id: StrategyId, params: AnyParams) -> Result<(), EngineError> {
+        let s = self.get_mut(id).ok_or(EngineError::UnknownStrategy(id))?;
+        let r = match (s, params) {
+            (Hosted::MarketMaker(s), AnyParams::MarketMaker(p)) => s.set_params(p),
+            (Hosted::Pairs(s), AnyParams::Pairs(p)) => s.set_params(p),
+            (Hosted::Signal(s), AnyParams::Signal(p)) => s.set_params(p),
+            _ => return Err(EngineError::KindMismatch),
+        };
+        r.map_err(EngineError::Param)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depth::SnapshotDepth;
+    use crate::statarb::Leg;
+    use types::{OrderId, OrderIntent, Symbol};
+
+    fn mm(id: u16, locate: StockLocate) -> Hosted {
+        Hosted::MarketMaker(
+            MarketMaker::new(
+                StrategyId(id),
+                locate,
+                Symbol::new("MM").unwrap(),
+                MmParams::default_for_cent_tick(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn pairs(id: u16, y: StockLocate, x: StockLocate) -> Hosted {
+        let leg = |locate| Leg {
+            locate,
+            symbol: Symbol::new("P").unwrap(),
+            tick: 100,
+        };
+        Hosted::Pairs(
+            PairsTrader::new(
+                StrategyId(id),
+                leg(y),
+                leg(x),
+                PairsParams::avellaneda_lee(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn bbo(depth: &SnapshotDepth<4, 4>, locate: StockLocate) -> BookEvent {
+        BookEvent::Bbo {
+            locate,
+            bbo: depth.bbo(locate),
+            ts: Nanos(1),
+        }
+    }
+
+    #[test]
+    fn routes_by_locate_to_every_subscriber() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(mm(2, 20)).unwrap();
+        e.add(mm(3, 10)).unwrap();
+        e.add(pairs(4, 10, 20)).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        d.set_top(20, (499_000, 100), (501_000, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        // Both locate-10 market makers quote both sides; nobody else acts.
+        let owners: heapless::Vec<u16, 8> = out.as_slice().iter().map(|i| i.strategy().0).collect();
+        assert_eq!(&owners[..], &[1, 1, 3, 3]);
+        out.clear();
+        e.on_book(&bbo(&d, 99), &d, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(e.stats().unrouted_book_events, 1);
+    }
+
+    #[test]
+    fn order_events_reach_their_owner_only() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(mm(2, 10)).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        out.clear();
+        let acc = |s, o| OrderEvent::Accepted {
+            strategy: StrategyId(s),
+            order: OrderId(o),
+        };
+        e.on_order(&acc(2, 70), &d, &mut out);
+        let Some(Hosted::MarketMaker(m2)) = e.get(StrategyId(2)) else {
+            panic!()
+        };
+        assert_eq!(m2.orders().get(0).unwrap().id, OrderId(70));
+        let Some(Hosted::MarketMaker(m1)) = e.get(StrategyId(1)) else {
+            panic!()
+        };
+        assert!(!m1.orders().get(0).unwrap().is_live());
+        e.on_order(&acc(9, 71), &d, &mut out);
+        assert_eq!(e.stats().orphan_order_events, 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn capacity_and_duplicates_are_refused() {
+        let mut e: Engine<2, 3> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        assert_eq!(
+            e.add(mm(1, 11)),
+            Err(EngineError::DuplicateId(StrategyId(1)))
+        );
+        e.add(pairs(2, 10, 20)).unwrap();
+        assert_eq!(e.add(mm(3, 12)), Err(EngineError::StrategiesFull));
+        let mut e: Engine<4, 2> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        assert_eq!(e.add(pairs(2, 10, 20)), Err(EngineError::RoutesFull));
+        assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn runtime_parameters_through_the_engine() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(pairs(2, 10, 20)).unwrap();
+        let good = MmParams {
+            quote_qty: 200,
+            ..MmParams::default_for_cent_tick()
+        };
+        e.set_params(StrategyId(1), AnyParams::MarketMaker(good))
+            .unwrap();
+        let bad = MmParams { tick: 0, ..good };
+        assert_eq!(
+            e.set_params(StrategyId(1), AnyParams::MarketMaker(bad)),
+            Err(EngineError::Param(ParamError::new("tick", "must be > 0")))
+        );
+        assert_eq!(
+            e.set_params(StrategyId(2), AnyParams::MarketMaker(good)),
+            Err(EngineError::KindMismatch)
+        );
+        assert_eq!(
+            e.set_params(StrategyId(7), AnyParams::MarketMaker(good)),
+            Err(EngineError::UnknownStrategy(StrategyId(7)))
+        );
+        let Some(Hosted::MarketMaker(m)) = e.get(StrategyId(1)) else {
+            panic!()
+        };
+        assert_eq!(m.params().quote_qty, 200);
+        // The new size is used for the next quote.
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        assert!(matches!(
+            out.as_slice()[0],
+            OrderIntent::New { qty: 200, .. }
+        ));
+    }
+}
