@@ -355,7 +355,10 @@ mod tests {
         let bad = MmParams { tick: 0, ..good };
         assert_eq!(
             e.set_params(StrategyId(1), AnyParams::MarketMaker(bad)),
-            Err(EngineError::Param(ParamError::new("tick", "must be > 0")))
+            Err(EngineError::Param(ParamError::new(
+                "tick",
+                "must be in 1..=1_000_000"
+            )))
         );
         assert_eq!(
             e.set_params(StrategyId(2), AnyParams::MarketMaker(good)),

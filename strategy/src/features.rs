@@ -148,6 +148,7 @@ pub fn ofi_event(
 #[derive(Debug, Clone)]
 pub struct FeatureState {
     params: FeatureParams,
+    inv_tick: f64,
     locate: StockLocate,
     prev: Option<Top>,
     ofi: Ewma,
@@ -163,6 +164,7 @@ impl FeatureState {
         params.validate()?;
         Ok(FeatureState {
             params,
+            inv_tick: 1.0 / params.tick as f64,
             locate,
             prev: None,
             ofi: Ewma::new(params.ofi_alpha),
@@ -204,8 +206,8 @@ impl FeatureState {
                         (now.ask, now.ask_qty),
                     );
                     self.ofi.update(e);
-                    let dmid = ((now.bid + now.ask) - (prev.bid + prev.ask)) as f64
-                        / (2.0 * self.params.tick as f64);
+                    let dmid =
+                        ((now.bid + now.ask) - (prev.bid + prev.ask)) as f64 * 0.5 * self.inv_tick;
                     self.mid_var.update(dmid * dmid);
                 }
                 self.top_size.update(0.5 * (now.bid_qty + now.ask_qty));
@@ -240,7 +242,6 @@ impl FeatureState {
     #[inline]
     pub fn vector<D: DepthView + ?Sized>(&self, depth: &D) -> Option<FeatureVector> {
         let t = top(&depth.bbo(self.locate))?;
-        let tick = self.params.tick as f64;
         let l1 = (t.bid_qty - t.ask_qty) / (t.bid_qty + t.ask_qty);
 
         let mut levels = [Level::default(); MAX_DEPTH_LEVELS];
@@ -264,9 +265,11 @@ impl FeatureState {
             0.0
         };
 
-        let (pb, pa) = (t.bid as f64, t.ask as f64);
-        let micro = (pb * t.ask_qty + pa * t.bid_qty) / (t.bid_qty + t.ask_qty);
-        let micro_dev = (micro - 0.5 * (pb + pa)) / tick;
+        // micro − mid = (p_a − p_b)/2 · (q_b − q_a)/(q_b + q_a): the same
+        // number without a second division or the cancellation of
+        // subtracting two nearby prices.
+        let spread = (t.ask - t.bid) as f64 * self.inv_tick;
+        let micro_dev = 0.5 * spread * l1;
 
         let size = self.top_size.value();
         let ofi = if size > 0.0 {
@@ -280,7 +283,6 @@ impl FeatureState {
         } else {
             0.0
         };
-        let spread = (pa - pb) / tick;
         let vol = libm::sqrt(self.mid_var.value());
         Some([l1, deep, micro_dev, ofi, trades, spread, vol])
     }

@@ -41,7 +41,7 @@ use types::{
 
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
-use crate::tick::round_passive;
+use crate::tick::{grid_above, grid_below, round_passive};
 use crate::{positive, Intents, ParamError, Strategy};
 
 /// What to do in a fast market.
@@ -130,8 +130,8 @@ impl MmParams {
         if self.max_position < 0 {
             return Err(ParamError::new("max_position", "must be >= 0"));
         }
-        if self.tick <= 0 {
-            return Err(ParamError::new("tick", "must be > 0"));
+        if self.tick <= 0 || self.tick > crate::tick::MAX_TICK {
+            return Err(ParamError::new("tick", "must be in 1..=1_000_000"));
         }
         if self.requote_ticks < 1 {
             return Err(ParamError::new("requote_ticks", "must be >= 1"));
@@ -338,8 +338,12 @@ impl MarketMaker {
         let tick = self.params.tick;
         // Post-only: stay strictly inside our side of the market, on the grid
         // (the book's prices themselves need not be on our grid).
-        let bid_cap = (best_ask.price.0 - 1).div_euclid(tick) * tick;
-        let ask_floor = (best_bid.price.0.div_euclid(tick) + 1) * tick;
+        if best_bid.price.0 <= 0 || best_ask.price.0 > Price::ITCH_MAX.0 {
+            self.cancel_all(out);
+            return;
+        }
+        let bid_cap = grid_below(best_ask.price.0, tick);
+        let ask_floor = grid_above(best_bid.price.0, tick);
         let bid = round_passive(Side::Buy, bid, tick)
             .map(|p| Price(p.0.min(bid_cap)))
             .filter(|p| p.0 > 0);
@@ -395,7 +399,7 @@ impl MarketMaker {
             // Something is in flight for this side: wait for its answer.
             return;
         }
-        let moved = (target.0 - order.price.0).abs() / self.params.tick;
+        let moved = (target.0 - order.price.0).abs();
         if moved == 0 {
             return;
         }
@@ -404,7 +408,7 @@ impl MarketMaker {
         } else {
             self.params.requote_ticks
         };
-        if moved < threshold {
+        if moved < threshold.saturating_mul(self.params.tick) {
             self.stats.refreshes_skipped += 1;
             return;
         }

@@ -62,19 +62,16 @@ struct WeightsFile<'a> {
 /// A validated logistic model over [`FEATURE_NAMES`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Logistic {
-    pub mean: FeatureVector,
-    pub scale: FeatureVector,
-    pub weights: FeatureVector,
-    pub intercept: f64,
+    mean: FeatureVector,
+    scale: FeatureVector,
+    /// `1/scale`, so inference multiplies instead of dividing.
+    inv_scale: FeatureVector,
+    weights: FeatureVector,
+    intercept: f64,
 }
 
 fn array(field: &'static str, v: &[f64]) -> Result<FeatureVector, ModelError> {
-    let a: FeatureVector = v.try_into().map_err(|_| ModelError::Dimension { field })?;
-    if a.iter().all(|x| x.is_finite()) {
-        Ok(a)
-    } else {
-        Err(ModelError::NotFinite { field })
-    }
+    v.try_into().map_err(|_| ModelError::Dimension { field })
 }
 
 impl Logistic {
@@ -99,27 +96,71 @@ impl Logistic {
         {
             return Err(ModelError::FeatureName { index });
         }
-        let model = Logistic {
-            mean: array("mean", &file.mean)?,
-            scale: array("scale", &file.scale)?,
-            weights: array("weights", &file.weights)?,
-            intercept: file.intercept,
-        };
-        if !model.intercept.is_finite() {
-            return Err(ModelError::NotFinite { field: "intercept" });
-        }
-        if let Some(index) = model.scale.iter().position(|&s| s <= 0.0) {
-            return Err(ModelError::Scale { index });
-        }
-        Ok(model)
+        Logistic::new(
+            array("mean", &file.mean)?,
+            array("scale", &file.scale)?,
+            array("weights", &file.weights)?,
+            file.intercept,
+        )
     }
 
-    /// `intercept + Σ wᵢ·(xᵢ − meanᵢ)/scaleᵢ`, summed in feature order.
+    /// A model from its parts, with the same checks as a weights file.
+    pub fn new(
+        mean: FeatureVector,
+        scale: FeatureVector,
+        weights: FeatureVector,
+        intercept: f64,
+    ) -> Result<Logistic, ModelError> {
+        for (field, v) in [("mean", &mean), ("scale", &scale), ("weights", &weights)] {
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(ModelError::NotFinite { field });
+            }
+        }
+        if !intercept.is_finite() {
+            return Err(ModelError::NotFinite { field: "intercept" });
+        }
+        if let Some(index) = scale.iter().position(|&s| s <= 0.0) {
+            return Err(ModelError::Scale { index });
+        }
+        Ok(Logistic {
+            mean,
+            scale,
+            inv_scale: scale.map(|s| 1.0 / s),
+            weights,
+            intercept,
+        })
+    }
+
+    pub fn mean(&self) -> &FeatureVector {
+        &self.mean
+    }
+
+    pub fn scale(&self) -> &FeatureVector {
+        &self.scale
+    }
+
+    pub fn weights(&self) -> &FeatureVector {
+        &self.weights
+    }
+
+    pub fn intercept(&self) -> f64 {
+        self.intercept
+    }
+
+    /// `intercept + Σ wᵢ·(xᵢ − meanᵢ)/scaleᵢ`, summed in feature order (the
+    /// division is a multiplication by the precomputed reciprocal; the
+    /// difference is within an ulp per term).
     #[inline]
     pub fn logit(&self, x: &FeatureVector) -> f64 {
         let mut z = 0.0;
-        for (((w, x), m), s) in self.weights.iter().zip(x).zip(&self.mean).zip(&self.scale) {
-            z += w * ((x - m) / s);
+        for (((w, x), m), r) in self
+            .weights
+            .iter()
+            .zip(x)
+            .zip(&self.mean)
+            .zip(&self.inv_scale)
+        {
+            z += w * ((x - m) * r);
         }
         z + self.intercept
     }

@@ -16,7 +16,7 @@ use types::{
 };
 
 use crate::features::{FeatureParams, FeatureState};
-use crate::model::{Logistic, ModelError};
+use crate::model::{sigmoid, Logistic, ModelError};
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::{Intents, ParamError, Strategy};
 
@@ -77,7 +77,12 @@ pub struct SignalTrader {
     position: i64,
     last_order: Option<Nanos>,
     last_entry: Nanos,
-    last_p: Option<f64>,
+    /// Latest log-odds of an up move.
+    last_logit: Option<f64>,
+    /// `ln(threshold / (1 − threshold))`: comparing log-odds against it is
+    /// the same decision as comparing `p` against the threshold (the
+    /// logistic function is strictly increasing), without an `exp` per event.
+    logit_threshold: f64,
     trading: bool,
     stats: SignalStats,
 }
@@ -103,7 +108,8 @@ impl SignalTrader {
             position: 0,
             last_order: None,
             last_entry: Nanos(0),
-            last_p: None,
+            last_logit: None,
+            logit_threshold: logit_of(params.threshold),
             trading: true,
             stats: SignalStats::default(),
         })
@@ -113,9 +119,9 @@ impl SignalTrader {
         self.position
     }
 
-    /// The latest prediction.
+    /// The latest prediction, P(next mid move is up).
     pub fn probability(&self) -> Option<f64> {
-        self.last_p
+        self.last_logit.map(sigmoid)
     }
 
     pub fn stats(&self) -> SignalStats {
@@ -192,15 +198,16 @@ impl SignalTrader {
         }
         let p = self.params;
         let qty = i64::from(p.qty);
-        if let Some(prob) = self.last_p {
-            if prob > p.threshold && self.position + qty <= p.max_position {
+        if let Some(z) = self.last_logit {
+            // p > threshold ⇔ z > logit(threshold); p < 1 − threshold ⇔ z < −logit(threshold).
+            if z > self.logit_threshold && self.position + qty <= p.max_position {
                 if self.send(Side::Buy, p.qty, now, depth, out) {
                     self.stats.buys += 1;
                     self.last_entry = now;
                 }
                 return;
             }
-            if prob < 1.0 - p.threshold && self.position - qty >= -p.max_position {
+            if z < -self.logit_threshold && self.position - qty >= -p.max_position {
                 if self.send(Side::Sell, p.qty, now, depth, out) {
                     self.stats.sells += 1;
                     self.last_entry = now;
@@ -250,8 +257,8 @@ impl Strategy for SignalTrader {
                     return;
                 }
                 if let Some(x) = self.features.vector(depth) {
-                    let prob = self.model.probability(&x);
-                    self.last_p = prob.is_finite().then_some(prob);
+                    let z = self.model.logit(&x);
+                    self.last_logit = z.is_finite().then_some(z);
                     self.stats.predictions += 1;
                 }
                 self.decide(ts, depth, out);
@@ -289,9 +296,9 @@ impl Strategy for SignalTrader {
         out: &mut Intents<N>,
     ) {
         // Only the holding limit is time driven; signals need fresh books.
-        let saved = self.last_p.take();
+        let saved = self.last_logit.take();
         self.decide(now, depth, out);
-        self.last_p = saved;
+        self.last_logit = saved;
     }
 
     fn params(&self) -> &SignalParams {
@@ -301,8 +308,13 @@ impl Strategy for SignalTrader {
     fn set_params(&mut self, params: SignalParams) -> Result<(), ParamError> {
         params.validate()?;
         self.params = params;
+        self.logit_threshold = logit_of(params.threshold);
         Ok(())
     }
+}
+
+fn logit_of(p: f64) -> f64 {
+    libm::log(p / (1.0 - p))
 }
 
 #[cfg(test)]
@@ -319,12 +331,7 @@ mod tests {
     fn imbalance_model() -> Logistic {
         let mut weights = [0.0; FEATURE_COUNT];
         weights[0] = 4.0;
-        Logistic {
-            mean: [0.0; FEATURE_COUNT],
-            scale: [1.0; FEATURE_COUNT],
-            weights,
-            intercept: 0.0,
-        }
+        Logistic::new([0.0; FEATURE_COUNT], [1.0; FEATURE_COUNT], weights, 0.0).unwrap()
     }
 
     fn params() -> SignalParams {
@@ -377,8 +384,11 @@ mod tests {
         // Warm-up done, balanced book: p = 0.5, nothing.
         assert!(book(&mut t, &mut d, 100, 100, 2).is_empty());
         assert_eq!(t.probability(), Some(0.5));
+        // imbalance 0.3 → p = σ(1.2) ≈ 0.77 < 0.8: not enough.
+        assert!(book(&mut t, &mut d, 650, 350, 3).is_empty());
+        assert!((t.probability().unwrap() - 1.0 / (1.0 + (-1.2f64).exp())).abs() < 1e-12);
         // imbalance (900−100)/1000 = 0.8 → p = σ(3.2) ≈ 0.961 > 0.8
-        let r = book(&mut t, &mut d, 900, 100, 3);
+        let r = book(&mut t, &mut d, 900, 100, 4);
         assert_eq!(
             &r[..],
             &[OrderIntent::New {

@@ -183,6 +183,8 @@ pub enum TrainError {
     /// Both labels are needed.
     OneClass,
     Linfa(linfa_logistic::error::Error),
+    /// The fit produced a model the appliance would refuse (non-finite).
+    Model(strategy::model::ModelError),
     Csv {
         line: usize,
         reason: String,
@@ -195,6 +197,7 @@ impl fmt::Display for TrainError {
         match self {
             TrainError::OneClass => write!(f, "training data has only one label"),
             TrainError::Linfa(e) => write!(f, "logistic regression failed: {e}"),
+            TrainError::Model(e) => write!(f, "fitted model is invalid: {e:?}"),
             TrainError::Csv { line, reason } => write!(f, "line {line}: {reason}"),
             TrainError::Io(e) => write!(f, "{e}"),
         }
@@ -249,12 +252,8 @@ pub fn fit(data: &Dataset, opts: FitOptions) -> Result<Trained, TrainError> {
     for (w, p) in weights.iter_mut().zip(fitted.params().iter()) {
         *w = sign * p;
     }
-    let model = Logistic {
-        mean,
-        scale,
-        weights,
-        intercept: sign * fitted.intercept(),
-    };
+    let model = Logistic::new(mean, scale, weights, sign * fitted.intercept())
+        .map_err(TrainError::Model)?;
     Ok(Trained {
         fitted,
         flipped,
@@ -265,7 +264,7 @@ pub fn fit(data: &Dataset, opts: FitOptions) -> Result<Trained, TrainError> {
 impl Trained {
     /// linfa's P(up) for raw (unstandardised) rows.
     pub fn predict(&self, rows: &[FeatureVector]) -> Vec<f64> {
-        let x = standardize(rows, &self.model.mean, &self.model.scale);
+        let x = standardize(rows, self.model.mean(), self.model.scale());
         let p = self.fitted.predict_probabilities(&x);
         p.iter()
             .map(|&p| if self.flipped { 1.0 - p } else { p })
@@ -305,10 +304,10 @@ pub fn weights_json(m: &Logistic) -> String {
     let file = WeightsFile {
         format: WEIGHTS_FORMAT,
         features: &FEATURE_NAMES,
-        mean: &m.mean,
-        scale: &m.scale,
-        weights: &m.weights,
-        intercept: m.intercept,
+        mean: m.mean(),
+        scale: m.scale(),
+        weights: m.weights(),
+        intercept: m.intercept(),
     };
     // Serialising plain numbers and strings cannot fail.
     serde_json::to_string_pretty(&file).unwrap_or_default()

@@ -17,7 +17,7 @@ fn no_std_inference_reproduces_trainer_probabilities() {
     // The signal is in the top-of-book imbalance (and the micro-price, which
     // is the imbalance times half the spread here).
     let m = &trained.model;
-    assert!(m.weights[0] + m.weights[2] > 0.3, "{m:?}");
+    assert!(m.weights()[0] + m.weights()[2] > 0.3, "{m:?}");
     let acc = trained.accuracy(&held_out);
     assert!(acc > 0.6, "held-out accuracy {acc}");
 
