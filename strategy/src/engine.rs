@@ -382,4 +382,224 @@ mod tests {
             OrderIntent::New { qty: 200, .. }
         ));
     }
+
+    mod soup {
+        use super::*;
+        use crate::features::{FeatureParams, FEATURE_COUNT};
+        use crate::model::Logistic;
+        use crate::signal::SignalParams;
+        use proptest::prelude::{any, prop_assert, prop_oneof, proptest};
+        use proptest::strategy::Strategy as Gen;
+        use std::collections::{HashMap, HashSet, VecDeque};
+        use std::vec::Vec as StdVec;
+        use types::{Level, Price, RejectReason, Side, TradingState};
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Book {
+                locate: StockLocate,
+                bid: i64,
+                bq: u64,
+                ask: i64,
+                aq: u64,
+                dt: u64,
+            },
+            Level {
+                locate: StockLocate,
+                buy: bool,
+                px: i64,
+                qty: u64,
+            },
+            Trade {
+                locate: StockLocate,
+                px: i64,
+                qty: u32,
+                side: u8,
+            },
+            State {
+                locate: StockLocate,
+                halt: bool,
+            },
+            Timer {
+                dt: u64,
+            },
+            /// Answer the oldest outstanding intent of strategy `s % 4`.
+            Answer {
+                s: u16,
+                how: u8,
+                qty: u32,
+            },
+            /// An event the OMS should never send.
+            Garbage {
+                s: u16,
+                id: u64,
+                how: u8,
+            },
+        }
+
+        fn price() -> impl Gen<Value = i64> {
+            prop_oneof![990_000i64..1_010_000, any::<i64>(), 0i64..10]
+        }
+
+        fn step() -> impl Gen<Value = Step> {
+            prop_oneof![
+                4 => (1u16..3, price(), any::<u64>(), price(), any::<u64>(), 0u64..2_000_000_000)
+                    .prop_map(|(locate, bid, bq, ask, aq, dt)| Step::Book { locate, bid, bq: bq % 2000, ask, aq: aq % 2000, dt }),
+                1 => (1u16..4, any::<bool>(), price(), any::<u64>())
+                    .prop_map(|(locate, buy, px, qty)| Step::Level { locate, buy, px, qty }),
+                1 => (1u16..3, price(), any::<u32>(), 0u8..3)
+                    .prop_map(|(locate, px, qty, side)| Step::Trade { locate, px, qty, side }),
+                1 => (1u16..3, any::<bool>()).prop_map(|(locate, halt)| Step::State { locate, halt }),
+                1 => (0u64..5_000_000_000).prop_map(|dt| Step::Timer { dt }),
+                4 => (0u16..4, 0u8..5, 1u32..300).prop_map(|(s, how, qty)| Step::Answer { s, how, qty }),
+                1 => (0u16..6, any::<u64>(), 0u8..5).prop_map(|(s, id, how)| Step::Garbage { s, id, how }),
+            ]
+        }
+
+        fn engine() -> Engine<4, 8> {
+            let mut e: Engine<4, 8> = Engine::new();
+            e.add(mm(0, 1)).unwrap();
+            e.add(pairs(1, 1, 2)).unwrap();
+            let mut w = [0.0; FEATURE_COUNT];
+            w[0] = 5.0;
+            let sig = SignalTrader::new(
+                StrategyId(2),
+                2,
+                Symbol::new("S").unwrap(),
+                FeatureParams::default_for_tick(100),
+                Logistic::new([0.0; FEATURE_COUNT], [1.0; FEATURE_COUNT], w, 0.0).unwrap(),
+                SignalParams {
+                    threshold: 0.6,
+                    qty: 100,
+                    max_position: 300,
+                    cooldown_ns: 0,
+                    hold_ns: 1_000_000,
+                    warmup_updates: 0,
+                },
+            )
+            .unwrap();
+            e.add(Hosted::Signal(sig)).unwrap();
+            e.add(mm(3, 2)).unwrap();
+            e
+        }
+
+        /// What a simple OMS knows about each strategy's orders.
+        #[derive(Default)]
+        struct Oms {
+            unacked: HashMap<u16, VecDeque<(StockLocate, Side, Price, u32)>>,
+            live: HashMap<u16, StdVec<(OrderId, StockLocate, Side, Price, u32)>>,
+            accepted: HashSet<(u16, u64)>,
+            next_id: u64,
+        }
+
+        proptest! {
+            #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+            #[test]
+            fn event_soup_never_panics_and_never_touches_unknown_orders(steps in proptest::collection::vec(step(), 1..150)) {
+                let mut e = engine();
+                let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+                let mut out: Intents = Intents::new();
+                let mut oms = Oms { next_id: 1, ..Oms::default() };
+                let mut ts = 0u64;
+                for st in steps {
+                    out.clear();
+                    let mut order_events: StdVec<OrderEvent> = StdVec::new();
+                    match st {
+                        Step::Book { locate, bid, bq, ask, aq, dt } => {
+                            ts += dt;
+                            let lv = |p, q| Level { price: Price(p), qty: q, orders: 1 };
+                            d.set_side(locate, Side::Buy, &[lv(bid, bq)]).unwrap();
+                            d.set_side(locate, Side::Sell, &[lv(ask, aq)]).unwrap();
+                            e.on_book(&BookEvent::Bbo { locate, bbo: d.bbo(locate), ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Level { locate, buy, px, qty } => {
+                            let side = if buy { Side::Buy } else { Side::Sell };
+                            e.on_book(&BookEvent::Level { locate, side, level: Level { price: Price(px), qty, orders: 1 }, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Trade { locate, px, qty, side } => {
+                            let resting_side = [None, Some(Side::Buy), Some(Side::Sell)][usize::from(side)];
+                            e.on_book(&BookEvent::Trade { locate, price: Price(px), qty, resting_side, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::State { locate, halt } => {
+                            let state = if halt { TradingState::Halted } else { TradingState::Trading };
+                            e.on_book(&BookEvent::State { locate, state, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Timer { dt } => {
+                            ts += dt;
+                            e.on_timer(Nanos(ts), &d, &mut out);
+                        }
+                        Step::Answer { s, how, qty } => {
+                            let sid = StrategyId(s);
+                            if let Some((locate, side, price, q)) = oms.unacked.get_mut(&s).and_then(|v| v.pop_front()) {
+                                if how == 0 {
+                                    order_events.push(OrderEvent::Rejected { strategy: sid, order: None, reason: RejectReason::PriceCollar });
+                                } else {
+                                    let id = OrderId(oms.next_id);
+                                    oms.next_id += 1;
+                                    oms.accepted.insert((s, id.0));
+                                    oms.live.entry(s).or_default().push((id, locate, side, price, q));
+                                    order_events.push(OrderEvent::Accepted { strategy: sid, order: id });
+                                }
+                            } else if let Some(v) = oms.live.get_mut(&s) {
+                                if !v.is_empty() {
+                                    let (id, locate, side, price, leaves) = v.remove(0);
+                                    match how {
+                                        0 | 1 => {
+                                            let f = qty.min(leaves);
+                                            if leaves > f { v.push((id, locate, side, price, leaves - f)); }
+                                            order_events.push(OrderEvent::Filled { strategy: sid, order: id, locate, side, price, qty: f, leaves: leaves - f });
+                                        }
+                                        2 => order_events.push(OrderEvent::Canceled { strategy: sid, order: id }),
+                                        3 => {
+                                            v.push((id, locate, side, price, leaves));
+                                            order_events.push(OrderEvent::Rejected { strategy: sid, order: Some(id), reason: RejectReason::CancelRateThrottle });
+                                        }
+                                        _ => {
+                                            v.push((id, locate, side, price, leaves));
+                                            order_events.push(OrderEvent::Replaced { strategy: sid, order: id, price, qty: leaves });
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        Step::Garbage { s, id, how } => {
+                            let sid = StrategyId(s);
+                            let order = OrderId(id);
+                            let ev = match how {
+                                0 => {
+                                    oms.accepted.insert((s, id));
+                                    OrderEvent::Accepted { strategy: sid, order }
+                                }
+                                1 => OrderEvent::Canceled { strategy: sid, order },
+                                2 => OrderEvent::Replaced { strategy: sid, order, price: Price(id as i64), qty: id as u32 },
+                                3 => OrderEvent::Rejected { strategy: sid, order: Some(order), reason: RejectReason::UnknownOrder },
+                                _ => OrderEvent::Filled { strategy: sid, order, locate: 1, side: Side::Buy, price: Price(1), qty: id as u32, leaves: 0 },
+                            };
+                            order_events.push(ev);
+                        }
+                    }
+                    for ev in order_events {
+                        e.on_order(&ev, &d, &mut out);
+                    }
+                    for i in out.as_slice() {
+                        let s = i.strategy().0;
+                        match *i {
+                            OrderIntent::New { locate, side, price, qty, .. } => {
+                                prop_assert!(price.0 > 0 && price.0 <= Price::ITCH_MAX.0, "{i:?}");
+                                prop_assert!(qty > 0);
+                                oms.unacked.entry(s).or_default().push_back((locate, side, price, qty));
+                            }
+                            OrderIntent::Cancel { order, .. } => {
+                                prop_assert!(oms.accepted.contains(&(s, order.0)), "cancel of unknown {i:?}");
+                            }
+                            OrderIntent::Replace { order, price, qty, .. } => {
+                                prop_assert!(oms.accepted.contains(&(s, order.0)), "replace of unknown {i:?}");
+                                prop_assert!(price.0 > 0 && price.0 <= Price::ITCH_MAX.0 && qty > 0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -28,6 +28,7 @@
 use types::{Bbo, BookEvent, DepthView, Level, Side, StockLocate};
 
 use crate::stats::Ewma;
+use crate::tick::two_sided;
 use crate::{positive, ParamError};
 
 /// Number of features.
@@ -110,8 +111,8 @@ struct Top {
 }
 
 fn top(bbo: &Bbo) -> Option<Top> {
-    match (bbo.bid, bbo.ask) {
-        (Some(b), Some(a)) if b.qty > 0 && a.qty > 0 => Some(Top {
+    match two_sided(bbo) {
+        Some((b, a)) if b.qty > 0 && a.qty > 0 => Some(Top {
             bid: b.price.0,
             bid_qty: b.qty as f64,
             ask: a.price.0,

@@ -29,6 +29,9 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+#[cfg(test)]
+extern crate std;
+
 pub mod depth;
 pub mod engine;
 pub mod features;

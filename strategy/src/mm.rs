@@ -41,7 +41,7 @@ use types::{
 
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
-use crate::tick::{grid_above, grid_below, round_passive};
+use crate::tick::{grid_above, grid_below, round_passive, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
 
 /// What to do in a fast market.
@@ -285,7 +285,7 @@ impl MarketMaker {
 
     fn observe_bbo(&mut self, bbo: &Bbo, ts: Nanos) {
         self.last_ts = ts;
-        let (Some(bid), Some(ask)) = (bbo.bid, bbo.ask) else {
+        let Some((bid, ask)) = two_sided(bbo) else {
             return;
         };
         let mid2 = bid.price.0 + ask.price.0;
@@ -325,7 +325,8 @@ impl MarketMaker {
 
     /// Recomputes quotes for `bbo` at `now` and sends what changed.
     fn requote<const N: usize>(&mut self, bbo: &Bbo, now: Nanos, out: &mut Intents<N>) {
-        let (Some(best_bid), Some(best_ask)) = (bbo.bid, bbo.ask) else {
+        // No quotes into a one-sided, crossed or locked market.
+        let Some((best_bid, best_ask)) = two_sided(bbo).filter(|(b, a)| b.price < a.price) else {
             self.cancel_all(out);
             return;
         };
@@ -338,10 +339,6 @@ impl MarketMaker {
         let tick = self.params.tick;
         // Post-only: stay strictly inside our side of the market, on the grid
         // (the book's prices themselves need not be on our grid).
-        if best_bid.price.0 <= 0 || best_ask.price.0 > Price::ITCH_MAX.0 {
-            self.cancel_all(out);
-            return;
-        }
         let bid_cap = grid_below(best_ask.price.0, tick);
         let ask_floor = grid_above(best_bid.price.0, tick);
         let bid = round_passive(Side::Buy, bid, tick)
@@ -349,13 +346,13 @@ impl MarketMaker {
             .filter(|p| p.0 > 0);
         let ask = round_passive(Side::Sell, ask, tick).map(|p| Price(p.0.max(ask_floor)));
         let qty = i64::from(self.params.quote_qty);
-        let bid = if self.position + qty <= self.params.max_position {
+        let bid = if self.position.saturating_add(qty) <= self.params.max_position {
             bid
         } else {
             self.stats.inventory_blocks += 1;
             None
         };
-        let ask = if self.position - qty >= -self.params.max_position {
+        let ask = if self.position.saturating_sub(qty) >= -self.params.max_position {
             ask
         } else {
             self.stats.inventory_blocks += 1;
@@ -492,7 +489,7 @@ impl Strategy for MarketMaker {
         } = *event
         {
             if strategy == self.id && locate == self.locate() {
-                self.position += side.sign() * i64::from(qty);
+                self.position = self.position.saturating_add(side.sign() * i64::from(qty));
                 self.stats.fills += 1;
             }
         }

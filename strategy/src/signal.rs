@@ -18,6 +18,7 @@ use types::{
 use crate::features::{FeatureParams, FeatureState};
 use crate::model::{sigmoid, Logistic, ModelError};
 use crate::orders::{OrderUpdate, OwnOrders};
+use crate::tick::two_sided;
 use crate::{Intents, ParamError, Strategy};
 
 /// Operator-settable parameters of a [`SignalTrader`].
@@ -155,13 +156,12 @@ impl SignalTrader {
         depth: &D,
         out: &mut Intents<N>,
     ) -> bool {
-        let bbo = depth.bbo(self.locates[0]);
-        let price = match side {
-            Side::Buy => bbo.ask,
-            Side::Sell => bbo.bid,
-        };
-        let Some(level) = price else {
+        let Some((bid, ask)) = two_sided(&depth.bbo(self.locates[0])) else {
             return false;
+        };
+        let level = match side {
+            Side::Buy => ask,
+            Side::Sell => bid,
         };
         let sent = self
             .orders
@@ -200,14 +200,14 @@ impl SignalTrader {
         let qty = i64::from(p.qty);
         if let Some(z) = self.last_logit {
             // p > threshold ⇔ z > logit(threshold); p < 1 − threshold ⇔ z < −logit(threshold).
-            if z > self.logit_threshold && self.position + qty <= p.max_position {
+            if z > self.logit_threshold && self.position.saturating_add(qty) <= p.max_position {
                 if self.send(Side::Buy, p.qty, now, depth, out) {
                     self.stats.buys += 1;
                     self.last_entry = now;
                 }
                 return;
             }
-            if z < -self.logit_threshold && self.position - qty >= -p.max_position {
+            if z < -self.logit_threshold && self.position.saturating_sub(qty) >= -p.max_position {
                 if self.send(Side::Sell, p.qty, now, depth, out) {
                     self.stats.sells += 1;
                     self.last_entry = now;
@@ -283,7 +283,7 @@ impl Strategy for SignalTrader {
         } = *event
         {
             if strategy == self.id && locate == self.locates[0] {
-                self.position += side.sign() * i64::from(qty);
+                self.position = self.position.saturating_add(side.sign() * i64::from(qty));
             }
         }
         let _: OrderUpdate = self.orders.on_event(event, out);

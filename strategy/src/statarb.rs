@@ -49,7 +49,7 @@ use types::{
 
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::stats::{LineFit, OuFit, RollingOls};
-use crate::tick::to_f64;
+use crate::tick::{mid_f64, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
 
 /// Capacity of the sample ring: the largest allowed `window`.
@@ -267,14 +267,11 @@ impl PairsTrader {
             return;
         }
         let (Some(my), Some(mx)) = (
-            depth.bbo(self.legs[Y].locate).mid(),
-            depth.bbo(self.legs[X].locate).mid(),
+            mid_f64(&depth.bbo(self.legs[Y].locate)),
+            mid_f64(&depth.bbo(self.legs[X].locate)),
         ) else {
             return;
         };
-        if my.0 <= 0 || mx.0 <= 0 {
-            return;
-        }
         let interval = self.params.sample_interval_ns;
         // Keep samples on a fixed grid even when events arrive late.
         let next = match self.next_sample {
@@ -285,7 +282,8 @@ impl PairsTrader {
             None => now.0.saturating_add(interval),
         };
         self.next_sample = Some(Nanos(next));
-        self.ols.push(libm::log(to_f64(mx)), libm::log(to_f64(my)));
+        // Logs of price4 values: the unit only shifts α, not β or the s-score.
+        self.ols.push(libm::log(mx), libm::log(my));
         self.stats.samples += 1;
         self.refit();
     }
@@ -319,15 +317,17 @@ impl PairsTrader {
         let Some(l) = self.legs.get(leg).copied() else {
             return false;
         };
-        let bbo = depth.bbo(l.locate);
-        let slip = self.params.slippage_ticks.saturating_mul(l.tick);
-        let price = match side {
-            Side::Buy => bbo.ask.map(|a| a.price.0.saturating_add(slip)),
-            Side::Sell => bbo.bid.map(|b| b.price.0.saturating_sub(slip)),
-        };
-        let Some(price) = price.filter(|&p| p > 0) else {
+        let Some((bid, ask)) = two_sided(&depth.bbo(l.locate)) else {
             return false;
         };
+        let slip = self.params.slippage_ticks.saturating_mul(l.tick);
+        let price = match side {
+            Side::Buy => ask.price.0.saturating_add(slip),
+            Side::Sell => bid.price.0.saturating_sub(slip),
+        };
+        if price <= 0 || price > Price::ITCH_MAX.0 {
+            return false;
+        }
         self.orders
             .submit_new(
                 l.locate,
@@ -343,8 +343,8 @@ impl PairsTrader {
 
     /// X shares that hedge `qty_y` shares of Y: β·(qty_y·P_y)/P_x.
     fn hedge_qty<D: DepthView + ?Sized>(&self, beta: f64, depth: &D) -> Option<u32> {
-        let py = to_f64(depth.bbo(self.legs[Y].locate).mid()?);
-        let px = to_f64(depth.bbo(self.legs[X].locate).mid()?);
+        let py = mid_f64(&depth.bbo(self.legs[Y].locate))?;
+        let px = mid_f64(&depth.bbo(self.legs[X].locate))?;
         let q = libm::round(beta * f64::from(self.params.qty_y) * py / px);
         if q.is_finite() && q >= 1.0 && q <= f64::from(u32::MAX) {
             Some(q as u32)
@@ -356,10 +356,10 @@ impl PairsTrader {
     fn can_trade<D: DepthView + ?Sized>(&self, depth: &D) -> bool {
         !self.halted[Y]
             && !self.halted[X]
-            && self.legs.iter().all(|l| {
-                let b = depth.bbo(l.locate);
-                b.bid.is_some() && b.ask.is_some()
-            })
+            && self
+                .legs
+                .iter()
+                .all(|l| two_sided(&depth.bbo(l.locate)).is_some())
     }
 
     fn try_enter<D: DepthView + ?Sized, const N: usize>(
@@ -554,7 +554,8 @@ impl Strategy for PairsTrader {
         {
             if strategy == self.id {
                 if let Some(leg) = self.leg_of(locate) {
-                    self.positions[leg] += side.sign() * i64::from(qty);
+                    self.positions[leg] =
+                        self.positions[leg].saturating_add(side.sign() * i64::from(qty));
                 }
             }
         }
@@ -808,8 +809,7 @@ mod tests {
         );
         let beta = rig.st.hedge().unwrap().beta;
         let want_x =
-            libm::round(beta * 100.0 * to_f64(by.mid().unwrap()) / to_f64(bx.mid().unwrap()))
-                as u32;
+            libm::round(beta * 100.0 * mid_f64(&by).unwrap() / mid_f64(&bx).unwrap()) as u32;
         assert_eq!(qx, want_x);
         assert!((280..=360).contains(&qx), "{qx}");
         assert_eq!(rig.st.state(), PairState::Entering(Direction::Long));

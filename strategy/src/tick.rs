@@ -99,6 +99,25 @@ pub fn round_passive(side: types::Side, price: f64, tick: i64) -> Option<Price> 
     }
 }
 
+/// Best bid and ask when both exist with prices in the ITCH range
+/// (0, `u32::MAX`]. Anything else — an empty side, or a nonsensical price
+/// from a damaged source — is treated as no two-sided market, so later
+/// arithmetic (sums, differences) cannot overflow.
+#[inline]
+pub fn two_sided(bbo: &types::Bbo) -> Option<(types::Level, types::Level)> {
+    let ok = |p: Price| p.0 > 0 && p.0 <= Price::ITCH_MAX.0;
+    match (bbo.bid, bbo.ask) {
+        (Some(b), Some(a)) if ok(b.price) && ok(a.price) => Some((b, a)),
+        _ => None,
+    }
+}
+
+/// Mid in price4 (as `f64`, not rounded) of a [`two_sided`] market.
+#[inline]
+pub fn mid_f64(bbo: &types::Bbo) -> Option<f64> {
+    two_sided(bbo).map(|(b, a)| (b.price.0 + a.price.0) as f64 * 0.5)
+}
+
 /// Price4 to currency units.
 #[inline]
 pub fn to_f64(p: Price) -> f64 {
