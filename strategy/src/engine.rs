@@ -483,11 +483,13 @@ mod tests {
             e
         }
 
+        type LiveOrder = (OrderId, StockLocate, Side, Price, u32);
+
         /// What a simple OMS knows about each strategy's orders.
         #[derive(Default)]
         struct Oms {
             unacked: HashMap<u16, VecDeque<(StockLocate, Side, Price, u32)>>,
-            live: HashMap<u16, StdVec<(OrderId, StockLocate, Side, Price, u32)>>,
+            live: HashMap<u16, StdVec<LiveOrder>>,
             accepted: HashSet<(u16, u64)>,
             next_id: u64,
         }
