@@ -16,6 +16,7 @@ use heapless::Vec;
 use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
 
 use crate::mm::{MarketMaker, MmParams};
+use crate::model::ModelError;
 use crate::signal::{SignalParams, SignalTrader};
 use crate::statarb::{PairsParams, PairsTrader};
 use crate::{Intents, ParamError, Strategy};
@@ -51,6 +52,10 @@ pub enum EngineError {
     KindMismatch,
     /// The parameters failed validation; the old ones stay.
     Param(ParamError),
+    /// The weights file was refused; the old model stays.
+    Model(ModelError),
+    /// Only signal strategies have a model.
+    NoModel,
 }
 
 /// Counters an operator watches.
@@ -230,6 +235,15 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         };
         r.map_err(EngineError::Param)
     }
+
+    /// Replaces a signal strategy's model from a weights file, atomically.
+    pub fn load_model(&mut self, id: StrategyId, json: &[u8]) -> Result<(), EngineError> {
+        match self.get_mut(id) {
+            Some(Hosted::Signal(s)) => s.load_model(json).map_err(EngineError::Model),
+            Some(_) => Err(EngineError::NoModel),
+            None => Err(EngineError::UnknownStrategy(id)),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -381,6 +395,64 @@ mod tests {
             out.as_slice()[0],
             OrderIntent::New { qty: 200, .. }
         ));
+    }
+
+    #[test]
+    fn model_reload_through_the_engine() {
+        use crate::features::{FeatureParams, FEATURE_NAMES};
+        use crate::model::Logistic;
+        let sig = SignalTrader::new(
+            StrategyId(5),
+            3,
+            Symbol::new("S").unwrap(),
+            FeatureParams::default_for_tick(100),
+            Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 0.0).unwrap(),
+            SignalParams {
+                threshold: 0.6,
+                qty: 1,
+                max_position: 1,
+                cooldown_ns: 0,
+                hold_ns: 1,
+                warmup_updates: 0,
+            },
+        )
+        .unwrap();
+        let mut e: Engine<2, 2> = Engine::new();
+        e.add(Hosted::Signal(sig)).unwrap();
+        e.add(mm(1, 10)).unwrap();
+        let mut json: heapless::String<512> = heapless::String::new();
+        json.push_str("{\"format\":\"strategy-logistic-v1\",\"features\":[")
+            .unwrap();
+        for (i, n) in FEATURE_NAMES.iter().enumerate() {
+            if i > 0 {
+                json.push(',').unwrap();
+            }
+            json.push('"').unwrap();
+            json.push_str(n).unwrap();
+            json.push('"').unwrap();
+        }
+        json.push_str("],\"mean\":[0,0,0,0,0,0,0],\"scale\":[1,1,1,1,1,1,1],\"weights\":[1,0,0,0,0,0,0],\"intercept\":0.5}").unwrap();
+        e.load_model(StrategyId(5), json.as_bytes()).unwrap();
+        let Some(Hosted::Signal(s)) = e.get(StrategyId(5)) else {
+            panic!()
+        };
+        assert_eq!(s.model().intercept(), 0.5);
+        assert_eq!(
+            e.load_model(StrategyId(5), b"{}"),
+            Err(EngineError::Model(ModelError::Json))
+        );
+        let Some(Hosted::Signal(s)) = e.get(StrategyId(5)) else {
+            panic!()
+        };
+        assert_eq!(s.model().weights()[0], 1.0, "old model kept");
+        assert_eq!(
+            e.load_model(StrategyId(1), json.as_bytes()),
+            Err(EngineError::NoModel)
+        );
+        assert_eq!(
+            e.load_model(StrategyId(9), json.as_bytes()),
+            Err(EngineError::UnknownStrategy(StrategyId(9)))
+        );
     }
 
     mod soup {
