@@ -97,7 +97,7 @@ impl DatasetBuilder {
         if locate != self.features.locate() {
             return;
         }
-        let (Some(b), Some(a)) = (bbo.bid, bbo.ask) else {
+        let Some((b, a)) = strategy::tick::two_sided(&bbo) else {
             return;
         };
         let mid2 = b.price.0 + a.price.0;
@@ -368,8 +368,10 @@ pub fn replay_csv(
                     for k in 0..n {
                         let px = int(start + 2 * k, "price")?;
                         let qty = int(start + 2 * k + 1, "quantity")?;
-                        if px <= 0 || qty < 0 {
-                            return Err(bad("prices must be > 0 and quantities >= 0"));
+                        if px <= 0 || px > Price::ITCH_MAX.0 || qty < 0 {
+                            return Err(bad(
+                                "prices must be in 1..=4294967295 and quantities >= 0",
+                            ));
                         }
                         if qty > 0 {
                             v.push(Level {
@@ -395,6 +397,9 @@ pub fn replay_csv(
             }
             Some("T") => {
                 let price = int(2, "price")?;
+                if price <= 0 || price > Price::ITCH_MAX.0 {
+                    return Err(bad("price must be in 1..=4294967295"));
+                }
                 let qty = u32::try_from(int(3, "quantity")?).map_err(|_| bad("bad quantity"))?;
                 let resting_side = match f.get(4).copied() {
                     Some("B") => Some(Side::Buy),
@@ -529,5 +534,22 @@ mod tests {
             fit(&d, FitOptions::default()),
             Err(TrainError::OneClass)
         ));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbled_csv_is_an_error_not_a_panic(text in "[QT0-9,\\-BS \n]{0,300}") {
+            let _ = dataset_from_csv(&text, 1, FeatureParams::default_for_tick(1), 0);
+        }
+
+        #[test]
+        fn mutated_synthetic_csv_never_panics(pos in 0usize..4000, byte in proptest::prelude::any::<u8>()) {
+            let mut b = synthetic_csv(60, 5, 100).into_bytes();
+            let i = pos % b.len();
+            b[i] = byte;
+            if let Ok(text) = std::str::from_utf8(&b) {
+                let _ = dataset_from_csv(text, 1, FeatureParams::default_for_tick(100), 0);
+            }
+        }
     }
 }
