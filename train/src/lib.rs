@@ -522,6 +522,15 @@ mod tests {
             0,
         );
         assert!(matches!(e, Err(TrainError::Csv { .. })));
+        let e = dataset_from_csv(
+            "Q,1,1,9223372036854775807,10,9223372036854775807,10\nT,2,-1,5,B\n",
+            1,
+            FeatureParams::default_for_tick(1),
+            0,
+        );
+        assert!(matches!(e, Err(TrainError::Csv { line: 1, .. })));
+        let e = dataset_from_csv("T,2,-1,5,B\n", 1, FeatureParams::default_for_tick(1), 0);
+        assert!(matches!(e, Err(TrainError::Csv { line: 1, .. })));
     }
 
     #[test]
