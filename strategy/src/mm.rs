@@ -417,6 +417,16 @@ impl MarketMaker {
         }
     }
 
+    /// A newly placed order joins behind everything displayed at its price
+    /// (the book may not show our own order yet; if it does, the estimate
+    /// is pessimistic by our size until trades and cancels shrink it).
+    fn estimate_queue<D: DepthView + ?Sized>(&mut self, slot: usize, depth: &D) {
+        if let Some(o) = self.orders.get(slot).copied() {
+            let ahead = self.displayed_at(depth, o.side, o.price);
+            self.orders.set_queue_ahead(slot, ahead);
+        }
+    }
+
     /// Shares displayed at `price` on `side` (our order not yet counted).
     fn displayed_at<D: DepthView + ?Sized>(&self, depth: &D, side: Side, price: Price) -> u64 {
         let mut levels = [Level::default(); 8];
@@ -480,6 +490,7 @@ impl Strategy for MarketMaker {
         depth: &D,
         out: &mut Intents<N>,
     ) {
+        let mut filled = false;
         if let OrderEvent::Filled {
             strategy,
             locate,
@@ -488,21 +499,26 @@ impl Strategy for MarketMaker {
             ..
         } = *event
         {
+            // Positions follow every fill, even one for an order the
+            // tracker has lost: the shares are ours either way.
             if strategy == self.id && locate == self.locate() {
                 self.position = self.position.saturating_add(side.sign() * i64::from(qty));
                 self.stats.fills += 1;
+                filled = true;
             }
         }
         match self.orders.on_event(event, out) {
-            OrderUpdate::Accepted { slot } | OrderUpdate::Replaced { slot } => {
-                if let Some(o) = self.orders.get(slot).copied() {
-                    let ahead = self.displayed_at(depth, o.side, o.price);
-                    if ahead < o.queue_ahead || o.queue_ahead == 0 || o.queue_ahead == u64::MAX {
-                        self.orders.set_queue_ahead(slot, ahead);
-                    }
-                }
+            OrderUpdate::Accepted { slot } => self.estimate_queue(slot, depth),
+            // A price change lost our place (the tracker marks it).
+            OrderUpdate::Replaced { slot }
+                if self
+                    .orders
+                    .get(slot)
+                    .is_some_and(|o| o.queue_ahead == u64::MAX) =>
+            {
+                self.estimate_queue(slot, depth)
             }
-            OrderUpdate::Ignored => return,
+            OrderUpdate::Ignored if !filled => return,
             _ => {}
         }
         // Fills change the skew; cancels and rejects free a side to requote.
@@ -729,6 +745,25 @@ mod tests {
                 },
             ]
         );
+        // The replace moved us to the back of the 700 shares at 100.03.
+        rig.depth
+            .set_side(
+                LOC,
+                Side::Buy,
+                &[Level {
+                    qty: 700,
+                    ..lvl(1_000_300)
+                }],
+            )
+            .unwrap();
+        rig.order(OrderEvent::Replaced {
+            strategy: ID,
+            order: bid_id,
+            price: Price(1_000_300),
+            qty: 100,
+        });
+        let bid = rig.mm.orders().get(0).unwrap();
+        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_300), 700));
     }
 
     #[test]
