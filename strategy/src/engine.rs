@@ -18,7 +18,7 @@ use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
 use crate::mm::{MarketMaker, MmParams};
 use crate::model::ModelError;
 use crate::signal::{SignalParams, SignalTrader};
-use crate::statarb::{PairsParams, PairsTrader};
+use crate::statarb::{PairsParams, PairsTrader, SpreadTrader};
 use crate::{Intents, ParamError, Strategy};
 
 /// A strategy the engine can host.
@@ -27,10 +27,13 @@ use crate::{Intents, ParamError, Strategy};
 pub enum Hosted {
     MarketMaker(MarketMaker),
     Pairs(PairsTrader),
+    /// Y against two hedge legs.
+    Basket3(SpreadTrader<3>),
     Signal(SignalTrader),
 }
 
-/// Parameters for one hosted strategy, matching its kind.
+/// Parameters for one hosted strategy, matching its kind (`Pairs` also
+/// serves baskets).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AnyParams {
     MarketMaker(MmParams),
@@ -73,6 +76,7 @@ macro_rules! dispatch {
         match $hosted {
             Hosted::MarketMaker($s) => $body,
             Hosted::Pairs($s) => $body,
+            Hosted::Basket3($s) => $body,
             Hosted::Signal($s) => $body,
         }
     };
@@ -230,6 +234,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         let r = match (s, params) {
             (Hosted::MarketMaker(s), AnyParams::MarketMaker(p)) => s.set_params(p),
             (Hosted::Pairs(s), AnyParams::Pairs(p)) => s.set_params(p),
+            (Hosted::Basket3(s), AnyParams::Pairs(p)) => s.set_params(p),
             (Hosted::Signal(s), AnyParams::Signal(p)) => s.set_params(p),
             _ => return Err(EngineError::KindMismatch),
         };
@@ -495,7 +500,7 @@ mod tests {
             Timer {
                 dt: u64,
             },
-            /// Answer the oldest outstanding intent of strategy `s % 4`.
+            /// Answer the oldest outstanding intent of strategy `s`.
             Answer {
                 s: u16,
                 how: u8,
@@ -515,7 +520,7 @@ mod tests {
 
         fn step() -> impl Gen<Value = Step> {
             prop_oneof![
-                4 => (1u16..3, price(), any::<u64>(), price(), any::<u64>(), 0u64..2_000_000_000)
+                4 => (1u16..4, price(), any::<u64>(), price(), any::<u64>(), 0u64..2_000_000_000)
                     .prop_map(|(locate, bid, bq, ask, aq, dt)| Step::Book { locate, bid, bq: bq % 2000, ask, aq: aq % 2000, dt }),
                 1 => (1u16..4, any::<bool>(), price(), any::<u64>())
                     .prop_map(|(locate, buy, px, qty)| Step::Level { locate, buy, px, qty }),
@@ -523,13 +528,13 @@ mod tests {
                     .prop_map(|(locate, px, qty, side)| Step::Trade { locate, px, qty, side }),
                 1 => (1u16..3, any::<bool>()).prop_map(|(locate, halt)| Step::State { locate, halt }),
                 1 => (0u64..5_000_000_000).prop_map(|dt| Step::Timer { dt }),
-                4 => (0u16..4, 0u8..5, 1u32..300).prop_map(|(s, how, qty)| Step::Answer { s, how, qty }),
+                4 => (0u16..5, 0u8..5, 1u32..300).prop_map(|(s, how, qty)| Step::Answer { s, how, qty }),
                 1 => (0u16..6, any::<u64>(), 0u8..5).prop_map(|(s, id, how)| Step::Garbage { s, id, how }),
             ]
         }
 
-        fn engine() -> Engine<4, 8> {
-            let mut e: Engine<4, 8> = Engine::new();
+        fn engine() -> Engine<5, 12> {
+            let mut e: Engine<5, 12> = Engine::new();
             e.add(mm(0, 1)).unwrap();
             e.add(pairs(1, 1, 2)).unwrap();
             let mut w = [0.0; FEATURE_COUNT];
@@ -552,6 +557,22 @@ mod tests {
             .unwrap();
             e.add(Hosted::Signal(sig)).unwrap();
             e.add(mm(3, 2)).unwrap();
+            let leg = |locate| Leg {
+                locate,
+                symbol: Symbol::new("B").unwrap(),
+                tick: 100,
+            };
+            let basket = SpreadTrader::with_legs(
+                StrategyId(4),
+                [leg(1), leg(2), leg(3)],
+                PairsParams {
+                    window: 10,
+                    sample_interval_ns: 1_000_000,
+                    ..PairsParams::avellaneda_lee()
+                },
+            )
+            .unwrap();
+            e.add(Hosted::Basket3(basket)).unwrap();
             e
         }
 

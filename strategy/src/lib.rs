@@ -5,8 +5,9 @@
 //!
 //! - [`mm::MarketMaker`]: Avellaneda–Stoikov quoting with inventory skew,
 //!   queue-aware refresh, inventory limits and fast-market protection.
-//! - [`statarb::PairsTrader`]: log-price pairs with a rolling hedge ratio and
-//!   an Ornstein–Uhlenbeck s-score (Avellaneda & Lee 2010).
+//! - [`statarb::PairsTrader`] / [`statarb::SpreadTrader`]: log-price pairs
+//!   and small baskets with rolling regression hedge ratios and an
+//!   Ornstein–Uhlenbeck s-score (Avellaneda & Lee 2010).
 //! - [`signal::SignalTrader`]: a logistic model on order-book features
 //!   ([`features`]) predicting the next mid move; the same feature code feeds
 //!   the host trainer (`train` crate).

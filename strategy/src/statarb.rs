@@ -1,4 +1,10 @@
-//! Pairs trading on a log-price spread with an Ornstein–Uhlenbeck s-score.
+//! Pairs (and small basket) trading on a log-price spread with an
+//! Ornstein–Uhlenbeck s-score.
+//!
+//! [`PairsTrader`] is Y against X; [`SpreadTrader`]`<L>` generalises to Y
+//! against `L − 1` hedge legs, with the hedge ratios from a multiple
+//! regression of `ln y` on the `ln xⱼ` (everything below reads the same with
+//! `β·ln x` replaced by `Σ βⱼ·ln xⱼ`).
 //!
 //! # Model
 //!
@@ -48,7 +54,7 @@ use types::{
 };
 
 use crate::orders::{OrderUpdate, OwnOrders};
-use crate::stats::{LineFit, OuFit, RollingOls};
+use crate::stats::{MultiFit, OuFit, RollingRegression};
 use crate::tick::{mid_f64, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
 
@@ -170,64 +176,90 @@ pub struct PairsStats {
     pub max_hold_exits: u64,
     /// Entries that filled on one leg only and were unwound.
     pub legged_unwinds: u64,
-    /// Entry signals skipped: not mean reverting fast enough, β ≤ 0, no room.
+    /// Entry signals skipped: not mean reverting fast enough, no hedge, no room.
     pub entries_skipped: u64,
 }
 
-/// One pair, Y against X.
+/// A spread of `L` legs: Y (leg 0) against `L − 1` hedge legs.
+///
+/// `L = 2` is a pair ([`PairsTrader`]); `L = 3..=8` a small basket, whose
+/// hedge ratios come from the multiple regression
+/// `ln y = α + Σⱼ βⱼ·ln xⱼ`. Leg `j` of a long spread holds
+/// `−sign(βⱼ)·round(|βⱼ|·qty_y·P_y/P_j)` shares; legs that round to zero
+/// shares are not traded.
 #[derive(Debug, Clone)]
-pub struct PairsTrader {
+pub struct SpreadTrader<const L: usize> {
     id: StrategyId,
-    legs: [Leg; 2],
-    locates: [StockLocate; 2],
+    legs: [Leg; L],
+    locates: [StockLocate; L],
     params: PairsParams,
-    ols: RollingOls<MAX_WINDOW>,
+    reg: RollingRegression<MAX_WINDOW, L>,
     next_sample: Option<Nanos>,
-    fit: Option<LineFit>,
+    fit: Option<MultiFit<L>>,
     ou: Option<OuFit>,
     score: Option<f64>,
     fresh_score: bool,
-    positions: [i64; 2],
+    positions: [i64; L],
+    /// Signed shares per leg the current entry aims for.
+    plan: [i64; L],
     state: PairState,
     orders: OwnOrders<8>,
     no_entry_until: Nanos,
     now: Nanos,
-    halted: [bool; 2],
+    halted: [bool; L],
     stats: PairsStats,
 }
 
-const Y: usize = 0;
-const X: usize = 1;
+/// One pair, Y against X.
+pub type PairsTrader = SpreadTrader<2>;
 
-impl PairsTrader {
+const Y: usize = 0;
+
+impl SpreadTrader<2> {
+    /// A pair trader: Y against X.
     pub fn new(id: StrategyId, y: Leg, x: Leg, params: PairsParams) -> Result<Self, ParamError> {
+        Self::with_legs(id, [y, x], params)
+    }
+}
+
+impl<const L: usize> SpreadTrader<L> {
+    /// Y (`legs[0]`) against the other legs.
+    pub fn with_legs(
+        id: StrategyId,
+        legs: [Leg; L],
+        params: PairsParams,
+    ) -> Result<Self, ParamError> {
+        const { assert!(L >= 2 && L <= 8, "2..=8 legs (order slots are 8)") };
         params.validate()?;
-        if y.tick <= 0 || x.tick <= 0 {
+        if legs.iter().any(|l| l.tick <= 0) {
             return Err(ParamError::new("tick", "leg tick must be > 0"));
         }
-        if y.locate == x.locate {
-            return Err(ParamError::new(
-                "legs",
-                "legs must be different instruments",
-            ));
+        for (i, a) in legs.iter().enumerate() {
+            if legs.iter().skip(i + 1).any(|b| b.locate == a.locate) {
+                return Err(ParamError::new(
+                    "legs",
+                    "legs must be different instruments",
+                ));
+            }
         }
-        Ok(PairsTrader {
+        Ok(SpreadTrader {
             id,
-            legs: [y, x],
-            locates: [y.locate, x.locate],
+            legs,
+            locates: legs.map(|l| l.locate),
             params,
-            ols: RollingOls::new(params.window),
+            reg: RollingRegression::new(params.window),
             next_sample: None,
             fit: None,
             ou: None,
             score: None,
             fresh_score: false,
-            positions: [0, 0],
+            positions: [0; L],
+            plan: [0; L],
             state: PairState::Flat,
             orders: OwnOrders::new(id),
             no_entry_until: Nanos(0),
             now: Nanos(0),
-            halted: [false, false],
+            halted: [false; L],
             stats: PairsStats::default(),
         })
     }
@@ -236,12 +268,13 @@ impl PairsTrader {
         self.state
     }
 
-    /// Signed positions `(y, x)` in shares.
-    pub fn positions(&self) -> (i64, i64) {
-        (self.positions[Y], self.positions[X])
+    /// Signed positions per leg in shares, Y first.
+    pub fn positions(&self) -> [i64; L] {
+        self.positions
     }
 
-    pub fn hedge(&self) -> Option<LineFit> {
+    /// The current regression (`beta[j]` hedges leg `j`).
+    pub fn hedge(&self) -> Option<MultiFit<L>> {
         self.fit
     }
 
@@ -261,17 +294,19 @@ impl PairsTrader {
         self.locates.iter().position(|&l| l == locate)
     }
 
-    /// Takes a sample if one is due and both mids exist.
+    /// Takes a sample if one is due and every leg has a mid.
     fn maybe_sample<D: DepthView + ?Sized>(&mut self, now: Nanos, depth: &D) {
         if self.next_sample.is_some_and(|t| now < t) {
             return;
         }
-        let (Some(my), Some(mx)) = (
-            mid_f64(&depth.bbo(self.legs[Y].locate)),
-            mid_f64(&depth.bbo(self.legs[X].locate)),
-        ) else {
-            return;
-        };
+        let mut row = [0.0; L];
+        for (v, leg) in row.iter_mut().zip(&self.legs) {
+            let Some(mid) = mid_f64(&depth.bbo(leg.locate)) else {
+                return;
+            };
+            // Logs of price4 values: the unit only shifts α, not β or the s-score.
+            *v = libm::log(mid);
+        }
         let interval = self.params.sample_interval_ns;
         // Keep samples on a fixed grid even when events arrive late.
         let next = match self.next_sample {
@@ -282,22 +317,21 @@ impl PairsTrader {
             None => now.0.saturating_add(interval),
         };
         self.next_sample = Some(Nanos(next));
-        // Logs of price4 values: the unit only shifts α, not β or the s-score.
-        self.ols.push(libm::log(mx), libm::log(my));
+        self.reg.push(row);
         self.stats.samples += 1;
         self.refit();
     }
 
     fn refit(&mut self) {
-        self.fit = self.ols.fit();
+        self.fit = self.reg.fit();
         self.ou = None;
         self.score = None;
         let Some(fit) = self.fit else {
             return;
         };
-        let spread = |(x, y): (f64, f64)| y - fit.alpha - fit.beta * x;
-        self.ou = OuFit::fit(self.ols.iter().map(spread));
-        if let (Some(ou), Some(last)) = (self.ou, self.ols.iter().last()) {
+        let spread = |row: [f64; L]| fit.residual(&row);
+        self.ou = OuFit::fit(self.reg.iter().map(spread));
+        if let (Some(ou), Some(last)) = (self.ou, self.reg.iter().last()) {
             let s = ou.s_score(spread(last));
             if s.is_finite() {
                 self.score = Some(s);
@@ -341,21 +375,29 @@ impl PairsTrader {
             .is_some()
     }
 
-    /// X shares that hedge `qty_y` shares of Y: β·(qty_y·P_y)/P_x.
-    fn hedge_qty<D: DepthView + ?Sized>(&self, beta: f64, depth: &D) -> Option<u32> {
+    /// Signed shares per leg for a *long* spread: `+qty_y` of Y, and
+    /// `−βⱼ·qty_y·P_y/P_j` (rounded) of each hedge leg. `None` when no
+    /// hedge leg gets a share or a price is missing.
+    #[allow(clippy::needless_range_loop)] // j indexes legs, betas and the plan alike
+    fn long_plan<D: DepthView + ?Sized>(&self, fit: &MultiFit<L>, depth: &D) -> Option<[i64; L]> {
         let py = mid_f64(&depth.bbo(self.legs[Y].locate))?;
-        let px = mid_f64(&depth.bbo(self.legs[X].locate))?;
-        let q = libm::round(beta * f64::from(self.params.qty_y) * py / px);
-        if q.is_finite() && q >= 1.0 && q <= f64::from(u32::MAX) {
-            Some(q as u32)
-        } else {
-            None
+        let mut plan = [0i64; L];
+        plan[Y] = i64::from(self.params.qty_y);
+        let mut hedged = false;
+        for j in 1..L {
+            let pj = mid_f64(&depth.bbo(self.legs[j].locate))?;
+            let q = libm::round(fit.beta[j] * f64::from(self.params.qty_y) * py / pj);
+            if !(q.is_finite() && libm::fabs(q) <= f64::from(u32::MAX)) {
+                return None;
+            }
+            plan[j] = -(q as i64);
+            hedged |= plan[j] != 0;
         }
+        hedged.then_some(plan)
     }
 
     fn can_trade<D: DepthView + ?Sized>(&self, depth: &D) -> bool {
-        !self.halted[Y]
-            && !self.halted[X]
+        !self.halted.iter().any(|&h| h)
             && self
                 .legs
                 .iter()
@@ -371,43 +413,46 @@ impl PairsTrader {
         let mean_reverting = self
             .ou
             .is_some_and(|ou| ou.reversion_steps() <= self.params.max_reversion_samples);
-        let beta = self.fit.map_or(0.0, |f| f.beta);
-        let qty_x = if beta > 0.0 {
-            self.hedge_qty(beta, depth)
-        } else {
-            None
-        };
+        let plan = self.fit.and_then(|f| self.long_plan(&f, depth));
         let free_slots = 8 - self.orders.active_count();
-        let (Some(qty_x), true, true, true) = (
-            qty_x,
+        let (Some(long), true, true, true) = (
+            plan,
             mean_reverting,
-            out.has_room(2) && free_slots >= 2,
+            out.has_room(L) && free_slots >= L,
             self.can_trade(depth),
         ) else {
             self.stats.entries_skipped += 1;
             return;
         };
-        let (side_y, side_x) = match dir {
-            Direction::Long => (Side::Buy, Side::Sell),
-            Direction::Short => (Side::Sell, Side::Buy),
+        let plan = match dir {
+            Direction::Long => long,
+            Direction::Short => long.map(|q| -q),
         };
-        let sent_y = self.ioc(Y, side_y, self.params.qty_y, depth, out);
-        let sent_x = sent_y && self.ioc(X, side_x, qty_x, depth, out);
-        if sent_y || sent_x {
-            // If only Y went out, the position check after the IOCs finish
-            // unwinds it.
+        let mut sent_any = false;
+        for (leg, &q) in plan.iter().enumerate() {
+            if q == 0 {
+                continue;
+            }
+            let side = if q > 0 { Side::Buy } else { Side::Sell };
+            let qty = u32::try_from(q.unsigned_abs()).unwrap_or(u32::MAX);
+            // Room was checked, so every leg goes out; if one did not, the
+            // position check after the IOCs finish unwinds what did.
+            sent_any |= self.ioc(leg, side, qty, depth, out);
+        }
+        if sent_any {
+            self.plan = plan;
             self.state = PairState::Entering(dir);
             self.stats.entries += 1;
         }
     }
 
-    /// Sends IOCs that flatten both legs (those with a position).
+    /// Sends IOCs that flatten every leg with a position.
     fn flatten<D: DepthView + ?Sized, const N: usize>(&mut self, depth: &D, out: &mut Intents<N>) {
         self.state = PairState::Exiting;
-        if !self.can_trade(depth) || !out.has_room(2) {
+        if !self.can_trade(depth) || !out.has_room(L) {
             return;
         }
-        for leg in [Y, X] {
+        for leg in 0..L {
             let p = self.positions[leg];
             if p != 0 {
                 let side = if p > 0 { Side::Sell } else { Side::Buy };
@@ -432,13 +477,15 @@ impl PairsTrader {
         if in_flight {
             return;
         }
-        let flat = self.positions == [0, 0];
+        let flat = self.positions.iter().all(|&p| p == 0);
         match self.state {
             PairState::Entering(dir) => {
-                let expected = match dir {
-                    Direction::Long => self.positions[Y] > 0 && self.positions[X] < 0,
-                    Direction::Short => self.positions[Y] < 0 && self.positions[X] > 0,
-                };
+                // Every planned leg holds shares in the planned direction.
+                let expected = self
+                    .positions
+                    .iter()
+                    .zip(&self.plan)
+                    .all(|(&p, &q)| p.signum() == q.signum());
                 if expected {
                     self.state = PairState::Open { dir, since: now };
                 } else if flat {
@@ -504,7 +551,7 @@ impl PairsTrader {
     }
 }
 
-impl Strategy for PairsTrader {
+impl<const L: usize> Strategy for SpreadTrader<L> {
     type Params = PairsParams;
 
     fn id(&self) -> StrategyId {
@@ -582,7 +629,7 @@ impl Strategy for PairsTrader {
     fn set_params(&mut self, params: PairsParams) -> Result<(), ParamError> {
         params.validate()?;
         if params.window != self.params.window {
-            self.ols.set_window(params.window);
+            self.reg.set_window(params.window);
             self.refit();
             self.fresh_score = false;
         }
@@ -780,7 +827,7 @@ mod tests {
     #[test]
     fn hedge_ratio_is_recovered() {
         let rig = Rig::new();
-        let beta = rig.st.hedge().unwrap().beta;
+        let beta = rig.st.hedge().unwrap().beta[1];
         assert!((beta - 1.2).abs() < 0.1, "β = {beta}");
         let ou = rig.st.ou().unwrap();
         assert!(ou.b > 0.0 && ou.b < 0.9, "{ou:?}");
@@ -807,7 +854,7 @@ mod tests {
                 TimeInForce::ImmediateOrCancel
             )
         );
-        let beta = rig.st.hedge().unwrap().beta;
+        let beta = rig.st.hedge().unwrap().beta[1];
         let want_x =
             libm::round(beta * 100.0 * mid_f64(&by).unwrap() / mid_f64(&bx).unwrap()) as u32;
         assert_eq!(qx, want_x);
@@ -821,7 +868,7 @@ mod tests {
                 ..
             }
         ));
-        assert_eq!(rig.st.positions(), (100, -(qx as i64)));
+        assert_eq!(rig.st.positions(), [100, -(qx as i64)]);
         // Still cheap: hold.
         assert!(rig.sample(-0.006).is_empty());
         // Spread back to normal: s > −0.5 closes both legs.
@@ -838,7 +885,7 @@ mod tests {
         assert_eq!(leg_order(&r[1]).2, bx.ask.unwrap().price);
         assert_eq!(leg_order(&r[1]).3, qx);
         rig.fill_all(&r);
-        assert_eq!(rig.st.positions(), (0, 0));
+        assert_eq!(rig.st.positions(), [0, 0]);
         assert_eq!(rig.st.state(), PairState::Flat);
     }
 
@@ -988,5 +1035,137 @@ mod tests {
         let (y, x) = legs();
         assert!(PairsTrader::new(ID, y, y, before).is_err());
         assert!(PairsTrader::new(ID, y, Leg { tick: 0, ..x }, before).is_err());
+    }
+
+    #[test]
+    fn basket_enters_and_exits_all_legs_with_regression_hedges() {
+        const LA: StockLocate = 30;
+        const LB: StockLocate = 31;
+        let leg = |locate, name| Leg {
+            locate,
+            symbol: Symbol::new(name).unwrap(),
+            tick: 1,
+        };
+        let mut st: SpreadTrader<3> =
+            SpreadTrader::with_legs(ID, [leg(LY, "Y"), leg(LA, "A"), leg(LB, "B")], quiet())
+                .unwrap();
+        let mut depth: SnapshotDepth<3, 1> = SnapshotDepth::new();
+        let mut out: Intents = Intents::new();
+        let mut noise = Noise(0x1234_5678_9abc_def1);
+        let mut eps = 0.0;
+        let mut sample = |st: &mut SpreadTrader<3>, k: u64, e: f64, out: &mut Intents| {
+            let kf = k as f64;
+            let la = libm::log(40.0) + 0.05 * libm::sin(kf * 0.37);
+            let lb = libm::log(25.0) + 0.04 * libm::cos(kf * 0.23);
+            // ln y = 0.1 + 0.8·ln a − 0.4·ln b + ε
+            let ly = 0.1 + 0.8 * la - 0.4 * lb + e;
+            for (loc, l) in [(LY, ly), (LA, la), (LB, lb)] {
+                let p = libm::round(libm::exp(l) * 10_000.0) as i64;
+                depth.set_top(loc, (p - 50, 500), (p + 50, 500)).unwrap();
+            }
+            out.clear();
+            let ev = BookEvent::Bbo {
+                locate: LA,
+                bbo: depth.bbo(LA),
+                ts: Nanos(k * SEC),
+            };
+            st.on_book(&ev, &depth, out);
+            (
+                depth.clone(),
+                out.drain().collect::<heapless::Vec<OrderIntent, 8>>(),
+            )
+        };
+        for k in 1..=40 {
+            eps = 0.5 * eps + 0.002 * noise.next();
+            let (_, r) = sample(&mut st, k, eps, &mut out);
+            assert!(r.is_empty());
+        }
+        let f = st.hedge().unwrap();
+        assert!(
+            (f.beta[1] - 0.8).abs() < 0.1 && (f.beta[2] + 0.4).abs() < 0.1,
+            "{f:?}"
+        );
+        st.set_params(PairsParams {
+            window: 30,
+            ..PairsParams::avellaneda_lee()
+        })
+        .unwrap();
+        let (d, r) = sample(&mut st, 41, -0.008, &mut out);
+        let s = st.s_score().unwrap();
+        assert!(s < -1.25 && s > -4.0, "s = {s}");
+        assert_eq!(r.len(), 3, "{r:?}");
+        let f = st.hedge().unwrap();
+        let (py, pa, pb) = (
+            mid_f64(&d.bbo(LY)).unwrap(),
+            mid_f64(&d.bbo(LA)).unwrap(),
+            mid_f64(&d.bbo(LB)).unwrap(),
+        );
+        let qa = libm::round(f.beta[1] * 100.0 * py / pa) as u32;
+        let qb = libm::round(-f.beta[2] * 100.0 * py / pb) as u32;
+        // Long spread: buy Y; β_A > 0 → sell A; β_B < 0 → buy B.
+        assert_eq!(leg_order(&r[0]).0, LY);
+        assert_eq!((leg_order(&r[0]).1, leg_order(&r[0]).3), (Side::Buy, 100));
+        assert_eq!(
+            (leg_order(&r[1]).0, leg_order(&r[1]).1, leg_order(&r[1]).3),
+            (LA, Side::Sell, qa)
+        );
+        assert_eq!(
+            (leg_order(&r[2]).0, leg_order(&r[2]).1, leg_order(&r[2]).3),
+            (LB, Side::Buy, qb)
+        );
+        // Fill everything.
+        let mut id = 500;
+        for _ in &r {
+            id += 1;
+            out.clear();
+            st.on_order(
+                &OrderEvent::Accepted {
+                    strategy: ID,
+                    order: OrderId(id),
+                },
+                &d,
+                &mut out,
+            );
+        }
+        let mut id = 500;
+        for i in &r {
+            id += 1;
+            let (locate, side, price, qty, _) = leg_order(i);
+            out.clear();
+            st.on_order(
+                &OrderEvent::Filled {
+                    strategy: ID,
+                    order: OrderId(id),
+                    locate,
+                    side,
+                    price,
+                    qty,
+                    leaves: 0,
+                },
+                &d,
+                &mut out,
+            );
+        }
+        assert!(matches!(
+            st.state(),
+            PairState::Open {
+                dir: Direction::Long,
+                ..
+            }
+        ));
+        assert_eq!(st.positions(), [100, -(qa as i64), qb as i64]);
+        // Back to normal: all three legs flattened.
+        let (_, r) = sample(&mut st, 42, 0.0, &mut out);
+        assert!(st.s_score().unwrap() > -0.5);
+        assert_eq!(r.len(), 3, "{r:?}");
+        assert_eq!((leg_order(&r[0]).1, leg_order(&r[0]).3), (Side::Sell, 100));
+        assert_eq!((leg_order(&r[1]).1, leg_order(&r[1]).3), (Side::Buy, qa));
+        assert_eq!((leg_order(&r[2]).1, leg_order(&r[2]).3), (Side::Sell, qb));
+        assert!(SpreadTrader::<3>::with_legs(
+            ID,
+            [leg(LY, "Y"), leg(LA, "A"), leg(LY, "Y")],
+            quiet()
+        )
+        .is_err());
     }
 }

@@ -236,6 +236,178 @@ impl<const W: usize> RollingOls<W> {
     }
 }
 
+/// Multiple regression `y = α + Σⱼ βⱼ·xⱼ` over the last `window` rows, kept
+/// in a ring buffer of capacity `W`. Each row is `[y, x₁, …, x_{L−1}]`.
+///
+/// The fit is recomputed from the buffer (O(window·L²)) on demand: it runs
+/// once per sample, not per event, and needs no running sums that could
+/// drift. Cross-products are taken about the means (centred), which keeps
+/// the normal equations well conditioned for log prices that vary little
+/// around a large level; the (L−1)×(L−1) system is solved by Gaussian
+/// elimination with partial pivoting.
+#[derive(Debug, Clone)]
+pub struct RollingRegression<const W: usize, const L: usize> {
+    rows: [[f64; L]; W],
+    head: usize,
+    len: usize,
+    window: usize,
+}
+
+/// `y = alpha + Σⱼ beta[j]·x[j]` for `j ≥ 1`; `beta[0]` is unused (0).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MultiFit<const L: usize> {
+    pub alpha: f64,
+    pub beta: [f64; L],
+}
+
+impl<const L: usize> MultiFit<L> {
+    /// Residual `y − α − Σ βⱼ·xⱼ` of a row.
+    #[inline]
+    #[allow(clippy::needless_range_loop)] // index j names the same leg in both arrays
+    pub fn residual(&self, row: &[f64; L]) -> f64 {
+        let mut r = row[0] - self.alpha;
+        for j in 1..L {
+            r -= self.beta[j] * row[j];
+        }
+        r
+    }
+}
+
+impl<const W: usize, const L: usize> RollingRegression<W, L> {
+    /// `window` is clamped to `1..=W`.
+    pub fn new(window: usize) -> Self {
+        const { assert!(L >= 2, "a regression needs y and at least one x") };
+        RollingRegression {
+            rows: [[0.0; L]; W],
+            head: 0,
+            len: 0,
+            window: window.clamp(1, W),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    /// Adds a row, evicting the oldest when the window is full.
+    pub fn push(&mut self, row: [f64; L]) {
+        self.rows[self.head] = row;
+        self.head = (self.head + 1) % self.window;
+        if self.len < self.window {
+            self.len += 1;
+        }
+    }
+
+    /// Rows oldest first.
+    pub fn iter(&self) -> impl Iterator<Item = [f64; L]> + Clone + '_ {
+        let start = if self.len == self.window {
+            self.head
+        } else {
+            0
+        };
+        (0..self.len).map(move |i| self.rows[(start + i) % self.window])
+    }
+
+    /// Changes the window; keeps the newest rows that still fit.
+    pub fn set_window(&mut self, window: usize) {
+        let window = window.clamp(1, W);
+        if window == self.window {
+            return;
+        }
+        let mut rows = [[0.0; L]; W];
+        let keep = self.len.min(window);
+        for (dst, src) in rows.iter_mut().zip(self.iter().skip(self.len - keep)) {
+            *dst = src;
+        }
+        self.rows = rows;
+        self.window = window;
+        self.len = keep;
+        self.head = keep % window;
+    }
+
+    /// The least-squares fit; `None` with no more rows than coefficients or
+    /// when the regressors are (numerically) collinear or constant.
+    #[allow(clippy::needless_range_loop)] // matrix code reads best with indices
+    pub fn fit(&self) -> Option<MultiFit<L>> {
+        if self.len <= L {
+            return None;
+        }
+        let n = self.len as f64;
+        let mut mean = [0.0; L];
+        for row in self.iter() {
+            for (m, v) in mean.iter_mut().zip(row) {
+                *m += v;
+            }
+        }
+        for m in mean.iter_mut() {
+            *m /= n;
+        }
+        // cov[i][j] over the centred columns; column 0 is y.
+        let mut cov = [[0.0; L]; L];
+        for row in self.iter() {
+            for i in 0..L {
+                let di = row[i] - mean[i];
+                for j in i..L {
+                    cov[i][j] += di * (row[j] - mean[j]);
+                }
+            }
+        }
+        // Augmented system A·β = b for the x columns 1..L: a[i-1] =
+        // [cov[i][1..L] | cov[i][0]].
+        let k = L - 1;
+        let mut a = [[0.0; L]; L];
+        for i in 1..L {
+            for j in 1..L {
+                a[i - 1][j - 1] = if i <= j { cov[i][j] } else { cov[j][i] };
+            }
+            a[i - 1][k] = cov[0][i];
+        }
+        let scale = (1..L).map(|i| cov[i][i]).fold(0.0f64, f64::max);
+        if scale <= 0.0 {
+            return None;
+        }
+        for col in 0..k {
+            let pivot = (col..k).max_by(|&r, &s| {
+                libm::fabs(a[r][col])
+                    .partial_cmp(&libm::fabs(a[s][col]))
+                    .unwrap_or(core::cmp::Ordering::Equal)
+            })?;
+            if libm::fabs(a[pivot][col]) <= 1e-12 * scale {
+                return None;
+            }
+            a.swap(col, pivot);
+            for r in 0..k {
+                if r != col {
+                    let f = a[r][col] / a[col][col];
+                    for c in col..=k {
+                        a[r][c] -= f * a[col][c];
+                    }
+                }
+            }
+        }
+        let mut beta = [0.0; L];
+        for i in 0..k {
+            beta[i + 1] = a[i][k] / a[i][i];
+        }
+        let mut alpha = mean[0];
+        for j in 1..L {
+            alpha -= beta[j] * mean[j];
+        }
+        if !alpha.is_finite() || beta.iter().any(|b| !b.is_finite()) {
+            return None;
+        }
+        Some(MultiFit { alpha, beta })
+    }
+}
+
 /// Ornstein–Uhlenbeck parameters from an AR(1) fit
 /// `X[k+1] = a + b·X[k] + ζ` on equally spaced observations.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -402,6 +574,45 @@ mod tests {
             f.beta,
             sxy / sxx
         );
+    }
+
+    #[test]
+    fn multiple_regression_matches_pairs_ols_and_recovers_a_basket() {
+        let mut ols: RollingOls<16> = RollingOls::new(10);
+        let mut reg: RollingRegression<16, 2> = RollingRegression::new(10);
+        let mut basket: RollingRegression<16, 3> = RollingRegression::new(12);
+        for i in 0..40u32 {
+            let a = 4.0 + 0.1 * libm::sin(i as f64 * 0.7);
+            let b = 3.0 + 0.1 * libm::cos(i as f64 * 1.9);
+            let y = 0.5 * a + libm::sin(i as f64 * 2.3) * 0.01;
+            ols.push(a, y);
+            reg.push([y, a]);
+            basket.push([1.0 + 2.0 * a - 3.0 * b, a, b]);
+        }
+        let (f1, f2) = (ols.fit().unwrap(), reg.fit().unwrap());
+        assert!(close(f1.beta, f2.beta[1], 1e-9) && close(f1.alpha, f2.alpha, 1e-9));
+        let f = basket.fit().unwrap();
+        assert!(close(f.alpha, 1.0, 1e-9), "{f:?}");
+        assert!(
+            close(f.beta[1], 2.0, 1e-9) && close(f.beta[2], -3.0, 1e-9),
+            "{f:?}"
+        );
+        assert!(close(
+            f.residual(&[1.0 + 2.0 * 4.0 - 3.0 * 3.0, 4.0, 3.0]),
+            0.0,
+            1e-9
+        ));
+        // Collinear regressors have no unique fit.
+        let mut col: RollingRegression<16, 3> = RollingRegression::new(8);
+        for i in 0..8 {
+            let a = i as f64;
+            col.push([a, a, 2.0 * a]);
+        }
+        assert!(col.fit().is_none());
+        // Window change keeps the newest rows.
+        basket.set_window(5);
+        assert_eq!(basket.len(), 5);
+        assert!(basket.fit().is_some());
     }
 
     #[test]
