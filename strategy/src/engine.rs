@@ -1,0 +1,700 @@
+//! Hosts several strategies on several instruments and routes events to them.
+//!
+//! Capacities are fixed: `S` strategies and `R` (instrument, strategy)
+//! subscriptions. Book events are dispatched by stock locate through a sorted
+//! route table (binary search, then every subscriber of that locate in the
+//! order they were added); order events go to the strategy named in them;
+//! timer ticks go to every strategy. All intents of one call land in the
+//! caller's buffer in dispatch order.
+//!
+//! Strategies are held by value in an enum, not behind `dyn`: no allocation,
+//! and each callback is a direct, inlinable call. A [`PairsTrader`] carries
+//! its 4 KiB sample ring inline, so an engine for 16 strategies is ~70 KiB:
+//! keep it in a `static` or on a large stack, not in a small task stack.
+
+use heapless::Vec;
+use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
+
+use crate::mm::{MarketMaker, MmParams};
+use crate::model::ModelError;
+use crate::signal::{SignalParams, SignalTrader};
+use crate::statarb::{PairsParams, PairsTrader, SpreadTrader};
+use crate::{Intents, ParamError, Strategy};
+
+/// A strategy the engine can host.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // held by value on purpose: no allocation
+pub enum Hosted {
+    MarketMaker(MarketMaker),
+    Pairs(PairsTrader),
+    /// Y against two hedge legs.
+    Basket3(SpreadTrader<3>),
+    Signal(SignalTrader),
+}
+
+/// Parameters for one hosted strategy, matching its kind (`Pairs` also
+/// serves baskets).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AnyParams {
+    MarketMaker(MmParams),
+    Pairs(PairsParams),
+    Signal(SignalParams),
+}
+
+/// Why the engine refused a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineError {
+    /// No room for another strategy.
+    StrategiesFull,
+    /// No room for its subscriptions; nothing was added.
+    RoutesFull,
+    /// A strategy with this id is already hosted.
+    DuplicateId(StrategyId),
+    UnknownStrategy(StrategyId),
+    /// The parameters are for another kind of strategy.
+    KindMismatch,
+    /// The parameters failed validation; the old ones stay.
+    Param(ParamError),
+    /// The weights file was refused; the old model stays.
+    Model(ModelError),
+    /// Only signal strategies have a model.
+    NoModel,
+}
+
+/// Counters an operator watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    pub book_events: u64,
+    /// Book events for instruments no strategy trades.
+    pub unrouted_book_events: u64,
+    /// Order events naming a strategy that is not hosted.
+    pub orphan_order_events: u64,
+}
+
+macro_rules! dispatch {
+    ($hosted:expr, $s:ident => $body:expr) => {
+        match $hosted {
+            Hosted::MarketMaker($s) => $body,
+            Hosted::Pairs($s) => $body,
+            Hosted::Basket3($s) => $body,
+            Hosted::Signal($s) => $body,
+        }
+    };
+}
+
+impl Hosted {
+    pub fn id(&self) -> StrategyId {
+        dispatch!(self, s => s.id())
+    }
+
+    pub fn locates(&self) -> &[StockLocate] {
+        dispatch!(self, s => s.locates())
+    }
+}
+
+fn order_event_strategy(e: &OrderEvent) -> StrategyId {
+    match *e {
+        OrderEvent::Accepted { strategy, .. }
+        | OrderEvent::Filled { strategy, .. }
+        | OrderEvent::Replaced { strategy, .. }
+        | OrderEvent::Canceled { strategy, .. }
+        | OrderEvent::Rejected { strategy, .. } => strategy,
+    }
+}
+
+/// Up to `S` strategies with up to `R` instrument subscriptions in total.
+#[derive(Debug, Clone)]
+pub struct Engine<const S: usize, const R: usize> {
+    strategies: Vec<Hosted, S>,
+    /// (locate, index into `strategies`), sorted by locate, stable.
+    routes: Vec<(StockLocate, u8), R>,
+    stats: EngineStats,
+}
+
+impl<const S: usize, const R: usize> Default for Engine<S, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const S: usize, const R: usize> Engine<S, R> {
+    pub const fn new() -> Self {
+        const { assert!(S <= 255, "strategy indices are stored as u8") };
+        Engine {
+            strategies: Vec::new(),
+            routes: Vec::new(),
+            stats: EngineStats {
+                book_events: 0,
+                unrouted_book_events: 0,
+                orphan_order_events: 0,
+            },
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
+    pub fn len(&self) -> usize {
+        self.strategies.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.strategies.is_empty()
+    }
+
+    /// Adds a strategy and subscribes it to its instruments.
+    pub fn add(&mut self, strategy: Hosted) -> Result<(), EngineError> {
+        let id = strategy.id();
+        if self.strategies.iter().any(|s| s.id() == id) {
+            return Err(EngineError::DuplicateId(id));
+        }
+        if self.strategies.is_full() {
+            return Err(EngineError::StrategiesFull);
+        }
+        if R - self.routes.len() < strategy.locates().len() {
+            return Err(EngineError::RoutesFull);
+        }
+        let index = self.strategies.len() as u8;
+        for &locate in strategy.locates() {
+            // Insert after existing subscribers of the same locate.
+            let at = self.routes.partition_point(|&(l, _)| l <= locate);
+            self.routes
+                .insert(at, (locate, index))
+                .map_err(|_| EngineError::RoutesFull)?;
+        }
+        self.strategies
+            .push(strategy)
+            .map_err(|_| EngineError::StrategiesFull)
+    }
+
+    pub fn get(&self, id: StrategyId) -> Option<&Hosted> {
+        self.strategies.iter().find(|s| s.id() == id)
+    }
+
+    fn get_mut(&mut self, id: StrategyId) -> Option<&mut Hosted> {
+        self.strategies.iter_mut().find(|s| s.id() == id)
+    }
+
+    /// Routes a book event to every strategy trading its instrument.
+    #[inline]
+    pub fn on_book<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &BookEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        self.stats.book_events += 1;
+        let locate = event.locate();
+        let start = self.routes.partition_point(|&(l, _)| l < locate);
+        let mut routed = false;
+        for &(l, index) in self.routes.get(start..).unwrap_or(&[]) {
+            if l != locate {
+                break;
+            }
+            routed = true;
+            if let Some(s) = self.strategies.get_mut(usize::from(index)) {
+                dispatch!(s, s => s.on_book(event, depth, out));
+            }
+        }
+        if !routed {
+            self.stats.unrouted_book_events += 1;
+        }
+    }
+
+    /// Hands an order event to the strategy that owns the order.
+    pub fn on_order<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &OrderEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        match self.get_mut(order_event_strategy(event)) {
+            Some(s) => dispatch!(s, s => s.on_order(event, depth, out)),
+            None => self.stats.orphan_order_events += 1,
+        }
+    }
+
+    /// A clock tick for every strategy.
+    pub fn on_timer<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        now: Nanos,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        for s in self.strategies.iter_mut() {
+            dispatch!(s, s => s.on_timer(now, depth, out));
+        }
+    }
+
+    /// Validates and applies new parameters to one strategy atomically; on
+    /// any error its current parameters stay in force.
+    pub fn set_params(&mut self, id: StrategyId, params: AnyParams) -> Result<(), EngineError> {
+        let s = self.get_mut(id).ok_or(EngineError::UnknownStrategy(id))?;
+        let r = match (s, params) {
+            (Hosted::MarketMaker(s), AnyParams::MarketMaker(p)) => s.set_params(p),
+            (Hosted::Pairs(s), AnyParams::Pairs(p)) => s.set_params(p),
+            (Hosted::Basket3(s), AnyParams::Pairs(p)) => s.set_params(p),
+            (Hosted::Signal(s), AnyParams::Signal(p)) => s.set_params(p),
+            _ => return Err(EngineError::KindMismatch),
+        };
+        r.map_err(EngineError::Param)
+    }
+
+    /// Replaces a signal strategy's model from a weights file, atomically.
+    pub fn load_model(&mut self, id: StrategyId, json: &[u8]) -> Result<(), EngineError> {
+        match self.get_mut(id) {
+            Some(Hosted::Signal(s)) => s.load_model(json).map_err(EngineError::Model),
+            Some(_) => Err(EngineError::NoModel),
+            None => Err(EngineError::UnknownStrategy(id)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depth::SnapshotDepth;
+    use crate::statarb::Leg;
+    use types::{OrderId, OrderIntent, Symbol};
+
+    fn mm(id: u16, locate: StockLocate) -> Hosted {
+        Hosted::MarketMaker(
+            MarketMaker::new(
+                StrategyId(id),
+                locate,
+                Symbol::new("MM").unwrap(),
+                MmParams::default_for_cent_tick(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn pairs(id: u16, y: StockLocate, x: StockLocate) -> Hosted {
+        let leg = |locate| Leg {
+            locate,
+            symbol: Symbol::new("P").unwrap(),
+            tick: 100,
+        };
+        Hosted::Pairs(
+            PairsTrader::new(
+                StrategyId(id),
+                leg(y),
+                leg(x),
+                PairsParams::avellaneda_lee(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn bbo(depth: &SnapshotDepth<4, 4>, locate: StockLocate) -> BookEvent {
+        BookEvent::Bbo {
+            locate,
+            bbo: depth.bbo(locate),
+            ts: Nanos(1),
+        }
+    }
+
+    #[test]
+    fn routes_by_locate_to_every_subscriber() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(mm(2, 20)).unwrap();
+        e.add(mm(3, 10)).unwrap();
+        e.add(pairs(4, 10, 20)).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        d.set_top(20, (499_000, 100), (501_000, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        // Both locate-10 market makers quote both sides; nobody else acts.
+        let owners: heapless::Vec<u16, 8> = out.as_slice().iter().map(|i| i.strategy().0).collect();
+        assert_eq!(&owners[..], &[1, 1, 3, 3]);
+        out.clear();
+        e.on_book(&bbo(&d, 99), &d, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(e.stats().unrouted_book_events, 1);
+    }
+
+    #[test]
+    fn order_events_reach_their_owner_only() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(mm(2, 10)).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        out.clear();
+        let acc = |s, o| OrderEvent::Accepted {
+            strategy: StrategyId(s),
+            order: OrderId(o),
+        };
+        e.on_order(&acc(2, 70), &d, &mut out);
+        let Some(Hosted::MarketMaker(m2)) = e.get(StrategyId(2)) else {
+            panic!()
+        };
+        assert_eq!(m2.orders().get(0).unwrap().id, OrderId(70));
+        let Some(Hosted::MarketMaker(m1)) = e.get(StrategyId(1)) else {
+            panic!()
+        };
+        assert!(!m1.orders().get(0).unwrap().is_live());
+        e.on_order(&acc(9, 71), &d, &mut out);
+        assert_eq!(e.stats().orphan_order_events, 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn capacity_and_duplicates_are_refused() {
+        let mut e: Engine<2, 3> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        assert_eq!(
+            e.add(mm(1, 11)),
+            Err(EngineError::DuplicateId(StrategyId(1)))
+        );
+        e.add(pairs(2, 10, 20)).unwrap();
+        assert_eq!(e.add(mm(3, 12)), Err(EngineError::StrategiesFull));
+        let mut e: Engine<4, 2> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        assert_eq!(e.add(pairs(2, 10, 20)), Err(EngineError::RoutesFull));
+        assert_eq!(e.len(), 1);
+    }
+
+    #[test]
+    fn runtime_parameters_through_the_engine() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        e.add(pairs(2, 10, 20)).unwrap();
+        let good = MmParams {
+            quote_qty: 200,
+            ..MmParams::default_for_cent_tick()
+        };
+        e.set_params(StrategyId(1), AnyParams::MarketMaker(good))
+            .unwrap();
+        let bad = MmParams { tick: 0, ..good };
+        assert_eq!(
+            e.set_params(StrategyId(1), AnyParams::MarketMaker(bad)),
+            Err(EngineError::Param(ParamError::new(
+                "tick",
+                "must be in 1..=1_000_000"
+            )))
+        );
+        assert_eq!(
+            e.set_params(StrategyId(2), AnyParams::MarketMaker(good)),
+            Err(EngineError::KindMismatch)
+        );
+        assert_eq!(
+            e.set_params(StrategyId(7), AnyParams::MarketMaker(good)),
+            Err(EngineError::UnknownStrategy(StrategyId(7)))
+        );
+        let Some(Hosted::MarketMaker(m)) = e.get(StrategyId(1)) else {
+            panic!()
+        };
+        assert_eq!(m.params().quote_qty, 200);
+        // The new size is used for the next quote.
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        assert!(matches!(
+            out.as_slice()[0],
+            OrderIntent::New { qty: 200, .. }
+        ));
+    }
+
+    #[test]
+    fn model_reload_through_the_engine() {
+        use crate::features::{FeatureParams, FEATURE_NAMES};
+        use crate::model::Logistic;
+        let sig = SignalTrader::new(
+            StrategyId(5),
+            3,
+            Symbol::new("S").unwrap(),
+            FeatureParams::default_for_tick(100),
+            Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 0.0).unwrap(),
+            SignalParams {
+                threshold: 0.6,
+                qty: 1,
+                max_position: 1,
+                cooldown_ns: 0,
+                hold_ns: 1,
+                warmup_updates: 0,
+            },
+        )
+        .unwrap();
+        let mut e: Engine<2, 2> = Engine::new();
+        e.add(Hosted::Signal(sig)).unwrap();
+        e.add(mm(1, 10)).unwrap();
+        let mut json: heapless::String<512> = heapless::String::new();
+        json.push_str("{\"format\":\"strategy-logistic-v1\",\"features\":[")
+            .unwrap();
+        for (i, n) in FEATURE_NAMES.iter().enumerate() {
+            if i > 0 {
+                json.push(',').unwrap();
+            }
+            json.push('"').unwrap();
+            json.push_str(n).unwrap();
+            json.push('"').unwrap();
+        }
+        json.push_str("],\"mean\":[0,0,0,0,0,0,0],\"scale\":[1,1,1,1,1,1,1],\"weights\":[1,0,0,0,0,0,0],\"intercept\":0.5}").unwrap();
+        e.load_model(StrategyId(5), json.as_bytes()).unwrap();
+        let Some(Hosted::Signal(s)) = e.get(StrategyId(5)) else {
+            panic!()
+        };
+        assert_eq!(s.model().intercept(), 0.5);
+        assert_eq!(
+            e.load_model(StrategyId(5), b"{}"),
+            Err(EngineError::Model(ModelError::Json))
+        );
+        let Some(Hosted::Signal(s)) = e.get(StrategyId(5)) else {
+            panic!()
+        };
+        assert_eq!(s.model().weights()[0], 1.0, "old model kept");
+        assert_eq!(
+            e.load_model(StrategyId(1), json.as_bytes()),
+            Err(EngineError::NoModel)
+        );
+        assert_eq!(
+            e.load_model(StrategyId(9), json.as_bytes()),
+            Err(EngineError::UnknownStrategy(StrategyId(9)))
+        );
+    }
+
+    mod soup {
+        use super::*;
+        use crate::features::{FeatureParams, FEATURE_COUNT};
+        use crate::model::Logistic;
+        use crate::signal::SignalParams;
+        use proptest::prelude::{any, prop_assert, prop_oneof, proptest};
+        use proptest::strategy::Strategy as Gen;
+        use std::collections::{HashMap, HashSet, VecDeque};
+        use std::vec::Vec as StdVec;
+        use types::{Level, Price, RejectReason, Side, TradingState};
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Book {
+                locate: StockLocate,
+                bid: i64,
+                bq: u64,
+                ask: i64,
+                aq: u64,
+                dt: u64,
+            },
+            Level {
+                locate: StockLocate,
+                buy: bool,
+                px: i64,
+                qty: u64,
+            },
+            Trade {
+                locate: StockLocate,
+                px: i64,
+                qty: u32,
+                side: u8,
+            },
+            State {
+                locate: StockLocate,
+                halt: bool,
+            },
+            Timer {
+                dt: u64,
+            },
+            /// Answer the oldest outstanding intent of strategy `s`.
+            Answer {
+                s: u16,
+                how: u8,
+                qty: u32,
+            },
+            /// An event the OMS should never send.
+            Garbage {
+                s: u16,
+                id: u64,
+                how: u8,
+            },
+        }
+
+        fn price() -> impl Gen<Value = i64> {
+            prop_oneof![990_000i64..1_010_000, any::<i64>(), 0i64..10]
+        }
+
+        fn step() -> impl Gen<Value = Step> {
+            prop_oneof![
+                4 => (1u16..4, price(), any::<u64>(), price(), any::<u64>(), 0u64..2_000_000_000)
+                    .prop_map(|(locate, bid, bq, ask, aq, dt)| Step::Book { locate, bid, bq: bq % 2000, ask, aq: aq % 2000, dt }),
+                1 => (1u16..4, any::<bool>(), price(), any::<u64>())
+                    .prop_map(|(locate, buy, px, qty)| Step::Level { locate, buy, px, qty }),
+                1 => (1u16..3, price(), any::<u32>(), 0u8..3)
+                    .prop_map(|(locate, px, qty, side)| Step::Trade { locate, px, qty, side }),
+                1 => (1u16..3, any::<bool>()).prop_map(|(locate, halt)| Step::State { locate, halt }),
+                1 => (0u64..5_000_000_000).prop_map(|dt| Step::Timer { dt }),
+                4 => (0u16..5, 0u8..5, 1u32..300).prop_map(|(s, how, qty)| Step::Answer { s, how, qty }),
+                1 => (0u16..6, any::<u64>(), 0u8..5).prop_map(|(s, id, how)| Step::Garbage { s, id, how }),
+            ]
+        }
+
+        fn engine() -> Engine<5, 12> {
+            let mut e: Engine<5, 12> = Engine::new();
+            e.add(mm(0, 1)).unwrap();
+            e.add(pairs(1, 1, 2)).unwrap();
+            let mut w = [0.0; FEATURE_COUNT];
+            w[0] = 5.0;
+            let sig = SignalTrader::new(
+                StrategyId(2),
+                2,
+                Symbol::new("S").unwrap(),
+                FeatureParams::default_for_tick(100),
+                Logistic::new([0.0; FEATURE_COUNT], [1.0; FEATURE_COUNT], w, 0.0).unwrap(),
+                SignalParams {
+                    threshold: 0.6,
+                    qty: 100,
+                    max_position: 300,
+                    cooldown_ns: 0,
+                    hold_ns: 1_000_000,
+                    warmup_updates: 0,
+                },
+            )
+            .unwrap();
+            e.add(Hosted::Signal(sig)).unwrap();
+            e.add(mm(3, 2)).unwrap();
+            let leg = |locate| Leg {
+                locate,
+                symbol: Symbol::new("B").unwrap(),
+                tick: 100,
+            };
+            let basket = SpreadTrader::with_legs(
+                StrategyId(4),
+                [leg(1), leg(2), leg(3)],
+                PairsParams {
+                    window: 10,
+                    sample_interval_ns: 1_000_000,
+                    ..PairsParams::avellaneda_lee()
+                },
+            )
+            .unwrap();
+            e.add(Hosted::Basket3(basket)).unwrap();
+            e
+        }
+
+        type LiveOrder = (OrderId, StockLocate, Side, Price, u32);
+
+        /// What a simple OMS knows about each strategy's orders.
+        #[derive(Default)]
+        struct Oms {
+            unacked: HashMap<u16, VecDeque<(StockLocate, Side, Price, u32)>>,
+            live: HashMap<u16, StdVec<LiveOrder>>,
+            accepted: HashSet<(u16, u64)>,
+            next_id: u64,
+        }
+
+        proptest! {
+            #![proptest_config(proptest::prelude::ProptestConfig::with_cases(200))]
+            #[test]
+            fn event_soup_never_panics_and_never_touches_unknown_orders(steps in proptest::collection::vec(step(), 1..150)) {
+                let mut e = engine();
+                let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+                let mut out: Intents = Intents::new();
+                let mut oms = Oms { next_id: 1, ..Oms::default() };
+                let mut ts = 0u64;
+                for st in steps {
+                    out.clear();
+                    let mut order_events: StdVec<OrderEvent> = StdVec::new();
+                    match st {
+                        Step::Book { locate, bid, bq, ask, aq, dt } => {
+                            ts += dt;
+                            let lv = |p, q| Level { price: Price(p), qty: q, orders: 1 };
+                            d.set_side(locate, Side::Buy, &[lv(bid, bq)]).unwrap();
+                            d.set_side(locate, Side::Sell, &[lv(ask, aq)]).unwrap();
+                            e.on_book(&BookEvent::Bbo { locate, bbo: d.bbo(locate), ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Level { locate, buy, px, qty } => {
+                            let side = if buy { Side::Buy } else { Side::Sell };
+                            e.on_book(&BookEvent::Level { locate, side, level: Level { price: Price(px), qty, orders: 1 }, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Trade { locate, px, qty, side } => {
+                            let resting_side = [None, Some(Side::Buy), Some(Side::Sell)][usize::from(side)];
+                            e.on_book(&BookEvent::Trade { locate, price: Price(px), qty, resting_side, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::State { locate, halt } => {
+                            let state = if halt { TradingState::Halted } else { TradingState::Trading };
+                            e.on_book(&BookEvent::State { locate, state, ts: Nanos(ts) }, &d, &mut out);
+                        }
+                        Step::Timer { dt } => {
+                            ts += dt;
+                            e.on_timer(Nanos(ts), &d, &mut out);
+                        }
+                        Step::Answer { s, how, qty } => {
+                            let sid = StrategyId(s);
+                            if let Some((locate, side, price, q)) = oms.unacked.get_mut(&s).and_then(|v| v.pop_front()) {
+                                if how == 0 {
+                                    order_events.push(OrderEvent::Rejected { strategy: sid, order: None, reason: RejectReason::PriceCollar });
+                                } else {
+                                    let id = OrderId(oms.next_id);
+                                    oms.next_id += 1;
+                                    oms.accepted.insert((s, id.0));
+                                    oms.live.entry(s).or_default().push((id, locate, side, price, q));
+                                    order_events.push(OrderEvent::Accepted { strategy: sid, order: id });
+                                }
+                            } else if let Some(v) = oms.live.get_mut(&s) {
+                                if !v.is_empty() {
+                                    let (id, locate, side, price, leaves) = v.remove(0);
+                                    match how {
+                                        0 | 1 => {
+                                            let f = qty.min(leaves);
+                                            if leaves > f { v.push((id, locate, side, price, leaves - f)); }
+                                            order_events.push(OrderEvent::Filled { strategy: sid, order: id, locate, side, price, qty: f, leaves: leaves - f });
+                                        }
+                                        2 => order_events.push(OrderEvent::Canceled { strategy: sid, order: id }),
+                                        3 => {
+                                            v.push((id, locate, side, price, leaves));
+                                            order_events.push(OrderEvent::Rejected { strategy: sid, order: Some(id), reason: RejectReason::CancelRateThrottle });
+                                        }
+                                        _ => {
+                                            v.push((id, locate, side, price, leaves));
+                                            order_events.push(OrderEvent::Replaced { strategy: sid, order: id, price, qty: leaves });
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                        Step::Garbage { s, id, how } => {
+                            let sid = StrategyId(s);
+                            let order = OrderId(id);
+                            let ev = match how {
+                                0 => {
+                                    oms.accepted.insert((s, id));
+                                    OrderEvent::Accepted { strategy: sid, order }
+                                }
+                                1 => OrderEvent::Canceled { strategy: sid, order },
+                                2 => OrderEvent::Replaced { strategy: sid, order, price: Price(id as i64), qty: id as u32 },
+                                3 => OrderEvent::Rejected { strategy: sid, order: Some(order), reason: RejectReason::UnknownOrder },
+                                _ => OrderEvent::Filled { strategy: sid, order, locate: 1, side: Side::Buy, price: Price(1), qty: id as u32, leaves: 0 },
+                            };
+                            order_events.push(ev);
+                        }
+                    }
+                    for ev in order_events {
+                        e.on_order(&ev, &d, &mut out);
+                    }
+                    for i in out.as_slice() {
+                        let s = i.strategy().0;
+                        match *i {
+                            OrderIntent::New { locate, side, price, qty, .. } => {
+                                prop_assert!(price.0 > 0 && price.0 <= Price::ITCH_MAX.0, "{i:?}");
+                                prop_assert!(qty > 0);
+                                oms.unacked.entry(s).or_default().push_back((locate, side, price, qty));
+                            }
+                            OrderIntent::Cancel { order, .. } => {
+                                prop_assert!(oms.accepted.contains(&(s, order.0)), "cancel of unknown {i:?}");
+                            }
+                            OrderIntent::Replace { order, price, qty, .. } => {
+                                prop_assert!(oms.accepted.contains(&(s, order.0)), "replace of unknown {i:?}");
+                                prop_assert!(price.0 > 0 && price.0 <= Price::ITCH_MAX.0 && qty > 0);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

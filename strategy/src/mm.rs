@@ -1,0 +1,1167 @@
+//! Avellaneda–Stoikov market making.
+//!
+//! # Model (constant-horizon variant)
+//!
+//! With mid `s`, inventory `q` (in quote lots, signed), risk aversion `γ`,
+//! variance rate `σ²` (price² per second, estimated on line from mid
+//! changes by [`VarianceRate`]), order-arrival decay `κ` and horizon `τ`:
+//!
+//! - reservation price `r = s − q·γ·σ²·τ`
+//! - optimal total spread `δ = γ·σ²·τ + (2/γ)·ln(1 + γ/κ)`
+//! - quotes `bid = r − δ/2`, `ask = r + δ/2`.
+//!
+//! The paper's `T − t` shrinks to zero at the end of a session; a continuously
+//! running quoter would then quote ever tighter and carry inventory for free.
+//! We use a constant rolling horizon `τ = horizon_secs` instead (the usual
+//! stationary variant): the inventory penalty and spread stay the same at any
+//! time of day. Prices are in currency units, `κ` in 1/currency, `γ` in
+//! 1/(currency·lot).
+//!
+//! # Order handling
+//!
+//! - Quotes are post-only, rounded away from the market onto the tick grid and
+//!   never placed through the opposite best price.
+//! - A resting quote is only replaced when the target moved by at least
+//!   `requote_ticks`, or by `requote_ticks_good_queue` when the estimated
+//!   queue ahead of it is at most `good_queue_shares` (a good spot in the
+//!   queue is worth keeping through small moves).
+//! - A side whose fill would take the position beyond `max_position` is not
+//!   quoted (and its resting quote is cancelled).
+//! - Fast markets — the mid moving more than `fast_move` within
+//!   `fast_window_ns` (measured against an anchor renewed every window, so
+//!   moves up to twice the window are caught), or the spread reaching
+//!   `wide_spread` — pull both quotes or widen them (per `fast_action`) until
+//!   `cooldown_ns` after the last trigger.
+//! - Halts and pauses pull both quotes.
+
+use types::{
+    Bbo, BookEvent, DepthView, Level, Nanos, OrderEvent, Price, Side, StockLocate, StrategyId,
+    Symbol, TimeInForce, TradingState,
+};
+
+use crate::orders::{OrderUpdate, OwnOrders};
+use crate::stats::VarianceRate;
+use crate::tick::{grid_above, grid_below, round_passive, two_sided};
+use crate::{positive, Intents, ParamError, Strategy};
+
+/// What to do in a fast market.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum FastAction {
+    /// Cancel both quotes.
+    Pull,
+    /// Multiply the spread by this factor (≥ 1).
+    Widen(f64),
+}
+
+/// Operator-settable parameters of a [`MarketMaker`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MmParams {
+    /// Risk aversion γ, 1/(currency·lot).
+    pub gamma: f64,
+    /// Order-arrival intensity decay κ, 1/currency.
+    pub kappa: f64,
+    /// Constant horizon τ in seconds.
+    pub horizon_secs: f64,
+    /// Weight of the newest mid change in the variance estimate, (0, 1].
+    pub sigma_alpha: f64,
+    /// Lower bound on σ (currency/√s) so a quiet start still quotes sanely.
+    pub sigma_floor: f64,
+    /// Shares per quote; also the inventory unit `q` is counted in.
+    pub quote_qty: u32,
+    /// Absolute position limit in shares.
+    pub max_position: i64,
+    /// Tick size in price4 units.
+    pub tick: i64,
+    /// Minimum target move (ticks) that replaces a quote.
+    pub requote_ticks: i64,
+    /// Minimum target move (ticks) that replaces a quote holding a good queue
+    /// position (≥ `requote_ticks`).
+    pub requote_ticks_good_queue: i64,
+    /// Queue ahead (shares) at or below which a position counts as good.
+    pub good_queue_shares: u64,
+    /// Mid move (price4) that counts as a fast market...
+    pub fast_move: i64,
+    /// ...within this many nanoseconds.
+    pub fast_window_ns: u64,
+    /// Spread (price4) at or beyond which the market counts as fast.
+    pub wide_spread: i64,
+    pub fast_action: FastAction,
+    /// How long fast-market handling lasts after the last trigger.
+    pub cooldown_ns: u64,
+}
+
+impl MmParams {
+    /// Reasonable values for a $10–$200 stock on a one-cent grid.
+    pub const fn default_for_cent_tick() -> Self {
+        MmParams {
+            gamma: 0.1,
+            kappa: 100.0,
+            horizon_secs: 60.0,
+            sigma_alpha: 0.05,
+            sigma_floor: 0.001,
+            quote_qty: 100,
+            max_position: 500,
+            tick: 100,
+            requote_ticks: 1,
+            requote_ticks_good_queue: 3,
+            good_queue_shares: 300,
+            fast_move: 1_000,
+            fast_window_ns: 100_000_000,
+            wide_spread: 2_000,
+            fast_action: FastAction::Pull,
+            cooldown_ns: 500_000_000,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), ParamError> {
+        positive("gamma", self.gamma)?;
+        positive("kappa", self.kappa)?;
+        positive("horizon_secs", self.horizon_secs)?;
+        positive("sigma_alpha", self.sigma_alpha)?;
+        if self.sigma_alpha > 1.0 {
+            return Err(ParamError::new("sigma_alpha", "must be <= 1"));
+        }
+        if !(self.sigma_floor.is_finite() && self.sigma_floor >= 0.0) {
+            return Err(ParamError::new("sigma_floor", "must be finite and >= 0"));
+        }
+        if self.quote_qty == 0 {
+            return Err(ParamError::new("quote_qty", "must be > 0"));
+        }
+        if self.max_position < 0 {
+            return Err(ParamError::new("max_position", "must be >= 0"));
+        }
+        if self.tick <= 0 || self.tick > crate::tick::MAX_TICK {
+            return Err(ParamError::new("tick", "must be in 1..=1_000_000"));
+        }
+        if self.requote_ticks < 1 {
+            return Err(ParamError::new("requote_ticks", "must be >= 1"));
+        }
+        if self.requote_ticks_good_queue < self.requote_ticks {
+            return Err(ParamError::new(
+                "requote_ticks_good_queue",
+                "must be >= requote_ticks",
+            ));
+        }
+        if self.fast_move <= 0 {
+            return Err(ParamError::new("fast_move", "must be > 0"));
+        }
+        if self.fast_window_ns == 0 {
+            return Err(ParamError::new("fast_window_ns", "must be > 0"));
+        }
+        if self.wide_spread <= 0 {
+            return Err(ParamError::new("wide_spread", "must be > 0"));
+        }
+        if let FastAction::Widen(f) = self.fast_action {
+            if !(f.is_finite() && f >= 1.0) {
+                return Err(ParamError::new("fast_action", "widen factor must be >= 1"));
+            }
+        }
+        Ok(())
+    }
+
+    /// `(2/γ)·ln(1 + γ/κ)`: the part of the spread that does not depend on
+    /// volatility, precomputed when parameters change.
+    fn intensity_spread(&self) -> f64 {
+        (2.0 / self.gamma) * libm::log(1.0 + self.gamma / self.kappa)
+    }
+}
+
+/// Reservation price `r = s − q·γ·σ²·τ`.
+pub fn reservation_price(mid: f64, q: f64, gamma: f64, var: f64, tau: f64) -> f64 {
+    mid - q * gamma * var * tau
+}
+
+/// Optimal total spread `δ = γ·σ²·τ + (2/γ)·ln(1 + γ/κ)`.
+pub fn optimal_spread(gamma: f64, var: f64, tau: f64, kappa: f64) -> f64 {
+    gamma * var * tau + (2.0 / gamma) * libm::log(1.0 + gamma / kappa)
+}
+
+/// Counters an operator watches.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MmStats {
+    pub quotes_sent: u64,
+    pub replaces_sent: u64,
+    pub cancels_sent: u64,
+    /// Target moved, but less than the refresh threshold.
+    pub refreshes_skipped: u64,
+    pub fast_market_triggers: u64,
+    /// Sides not quoted because of the inventory limit (per evaluation).
+    pub inventory_blocks: u64,
+    pub fills: u64,
+}
+
+/// One Avellaneda–Stoikov quoter on one instrument.
+#[derive(Debug, Clone)]
+pub struct MarketMaker {
+    id: StrategyId,
+    locates: [StockLocate; 1],
+    symbol: Symbol,
+    params: MmParams,
+    intensity_spread: f64,
+    orders: OwnOrders<4>,
+    position: i64,
+    vol: VarianceRate,
+    last_mid: Option<i64>,
+    last_ts: Nanos,
+    anchor: Option<(Nanos, i64)>,
+    fast_until: Option<Nanos>,
+    trading: bool,
+    stats: MmStats,
+}
+
+impl MarketMaker {
+    pub fn new(
+        id: StrategyId,
+        locate: StockLocate,
+        symbol: Symbol,
+        params: MmParams,
+    ) -> Result<Self, ParamError> {
+        params.validate()?;
+        Ok(MarketMaker {
+            id,
+            locates: [locate],
+            symbol,
+            params,
+            intensity_spread: params.intensity_spread(),
+            orders: OwnOrders::new(id),
+            position: 0,
+            vol: VarianceRate::new(params.sigma_alpha),
+            last_mid: None,
+            last_ts: Nanos(0),
+            anchor: None,
+            fast_until: None,
+            trading: true,
+            stats: MmStats::default(),
+        })
+    }
+
+    pub fn position(&self) -> i64 {
+        self.position
+    }
+
+    pub fn stats(&self) -> MmStats {
+        self.stats
+    }
+
+    pub fn orders(&self) -> &OwnOrders<4> {
+        &self.orders
+    }
+
+    fn locate(&self) -> StockLocate {
+        self.locates[0]
+    }
+
+    /// True while fast-market handling is in force at `now`.
+    pub fn is_fast(&self, now: Nanos) -> bool {
+        self.fast_until.is_some_and(|t| now < t)
+    }
+
+    /// σ² per second as used for quoting (estimate, floored).
+    pub fn variance(&self) -> f64 {
+        let floor = self.params.sigma_floor * self.params.sigma_floor;
+        match self.vol.variance_per_sec() {
+            Some(v) if v > floor => v,
+            _ => floor,
+        }
+    }
+
+    /// Model quotes (currency units) for the current state, before rounding.
+    pub fn model_quotes(&self, mid: f64, now: Nanos) -> (f64, f64) {
+        let p = &self.params;
+        let var = self.variance();
+        let q = self.position as f64 / p.quote_qty as f64;
+        let r = reservation_price(mid, q, p.gamma, var, p.horizon_secs);
+        let mut delta = p.gamma * var * p.horizon_secs + self.intensity_spread;
+        if let (true, FastAction::Widen(f)) = (self.is_fast(now), p.fast_action) {
+            delta *= f;
+        }
+        (r - delta / 2.0, r + delta / 2.0)
+    }
+
+    fn trigger_fast(&mut self, now: Nanos) {
+        self.stats.fast_market_triggers += 1;
+        self.fast_until = Some(Nanos(now.0.saturating_add(self.params.cooldown_ns)));
+    }
+
+    fn observe_bbo(&mut self, bbo: &Bbo, ts: Nanos) {
+        self.last_ts = ts;
+        let Some((bid, ask)) = two_sided(bbo) else {
+            return;
+        };
+        let mid2 = bid.price.0 + ask.price.0;
+        let mid = mid2.div_euclid(2);
+        if ask.price.0 - bid.price.0 >= self.params.wide_spread {
+            self.trigger_fast(ts);
+        }
+        match self.anchor {
+            Some((t0, m0)) if ts.saturating_sub(t0) <= self.params.fast_window_ns => {
+                if (mid - m0).abs() > self.params.fast_move {
+                    self.trigger_fast(ts);
+                    self.anchor = Some((ts, mid));
+                }
+            }
+            _ => self.anchor = Some((ts, mid)),
+        }
+        if self.last_mid != Some(mid) {
+            self.vol
+                .update(mid2 as f64 / (2.0 * Price::SCALE as f64), ts.0);
+            self.last_mid = Some(mid);
+        }
+    }
+
+    fn cancel_all<const N: usize>(&mut self, out: &mut Intents<N>) {
+        for side in [Side::Buy, Side::Sell] {
+            self.cancel_side(side, out);
+        }
+    }
+
+    fn cancel_side<const N: usize>(&mut self, side: Side, out: &mut Intents<N>) {
+        if let Some(slot) = self.orders.find(self.locate(), side) {
+            if self.orders.cancel(slot, out) {
+                self.stats.cancels_sent += 1;
+            }
+        }
+    }
+
+    /// Recomputes quotes for `bbo` at `now` and sends what changed.
+    fn requote<const N: usize>(&mut self, bbo: &Bbo, now: Nanos, out: &mut Intents<N>) {
+        // No quotes into a one-sided, crossed or locked market.
+        let Some((best_bid, best_ask)) = two_sided(bbo).filter(|(b, a)| b.price < a.price) else {
+            self.cancel_all(out);
+            return;
+        };
+        if !self.trading || (self.is_fast(now) && self.params.fast_action == FastAction::Pull) {
+            self.cancel_all(out);
+            return;
+        }
+        let mid = (best_bid.price.0 + best_ask.price.0) as f64 / (2.0 * Price::SCALE as f64);
+        let (bid, ask) = self.model_quotes(mid, now);
+        let tick = self.params.tick;
+        // Post-only: stay strictly inside our side of the market, on the grid
+        // (the book's prices themselves need not be on our grid).
+        let bid_cap = grid_below(best_ask.price.0, tick);
+        let ask_floor = grid_above(best_bid.price.0, tick);
+        let bid = round_passive(Side::Buy, bid, tick)
+            .map(|p| Price(p.0.min(bid_cap)))
+            .filter(|p| p.0 > 0);
+        let ask = round_passive(Side::Sell, ask, tick).map(|p| Price(p.0.max(ask_floor)));
+        let qty = i64::from(self.params.quote_qty);
+        let bid = if self.position.saturating_add(qty) <= self.params.max_position {
+            bid
+        } else {
+            self.stats.inventory_blocks += 1;
+            None
+        };
+        let ask = if self.position.saturating_sub(qty) >= -self.params.max_position {
+            ask
+        } else {
+            self.stats.inventory_blocks += 1;
+            None
+        };
+        self.work_side(Side::Buy, bid, out);
+        self.work_side(Side::Sell, ask, out);
+    }
+
+    fn work_side<const N: usize>(
+        &mut self,
+        side: Side,
+        target: Option<Price>,
+        out: &mut Intents<N>,
+    ) {
+        let locate = self.locate();
+        let slot = self.orders.find(locate, side);
+        let Some(target) = target else {
+            self.cancel_side(side, out);
+            return;
+        };
+        let Some(slot) = slot else {
+            let sent = self.orders.submit_new(
+                locate,
+                self.symbol,
+                side,
+                target,
+                self.params.quote_qty,
+                TimeInForce::PostOnly,
+                out,
+            );
+            if sent.is_some() {
+                self.stats.quotes_sent += 1;
+            }
+            return;
+        };
+        let Some(order) = self.orders.get(slot).copied() else {
+            return;
+        };
+        if !order.is_live() {
+            // Something is in flight for this side: wait for its answer.
+            return;
+        }
+        let moved = (target.0 - order.price.0).abs();
+        if moved == 0 {
+            return;
+        }
+        let threshold = if order.queue_ahead <= self.params.good_queue_shares {
+            self.params.requote_ticks_good_queue
+        } else {
+            self.params.requote_ticks
+        };
+        if moved < threshold.saturating_mul(self.params.tick) {
+            self.stats.refreshes_skipped += 1;
+            return;
+        }
+        if self
+            .orders
+            .replace(slot, target, self.params.quote_qty, out)
+        {
+            self.stats.replaces_sent += 1;
+        }
+    }
+
+    /// A newly placed order joins behind everything displayed at its price
+    /// (the book may not show our own order yet; if it does, the estimate
+    /// is pessimistic by our size until trades and cancels shrink it).
+    fn estimate_queue<D: DepthView + ?Sized>(&mut self, slot: usize, depth: &D) {
+        if let Some(o) = self.orders.get(slot).copied() {
+            let ahead = self.displayed_at(depth, o.side, o.price);
+            self.orders.set_queue_ahead(slot, ahead);
+        }
+    }
+
+    /// Shares displayed at `price` on `side` (our order not yet counted).
+    fn displayed_at<D: DepthView + ?Sized>(&self, depth: &D, side: Side, price: Price) -> u64 {
+        let mut levels = [Level::default(); 8];
+        let n = depth.depth(self.locate(), side, &mut levels);
+        levels
+            .iter()
+            .take(n)
+            .find(|l| l.price == price)
+            .map_or(0, |l| l.qty)
+    }
+}
+
+impl Strategy for MarketMaker {
+    type Params = MmParams;
+
+    fn id(&self) -> StrategyId {
+        self.id
+    }
+
+    fn locates(&self) -> &[StockLocate] {
+        &self.locates
+    }
+
+    fn on_book<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &BookEvent,
+        _depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        if event.locate() != self.locate() {
+            return;
+        }
+        match *event {
+            BookEvent::Bbo { bbo, ts, .. } => {
+                self.observe_bbo(&bbo, ts);
+                self.requote(&bbo, ts, out);
+            }
+            BookEvent::Level { side, level, .. } => {
+                self.orders.on_level(self.locate(), side, &level);
+            }
+            BookEvent::Trade {
+                price,
+                qty,
+                resting_side: Some(side),
+                ..
+            } => self.orders.on_trade(self.locate(), price, qty, side),
+            BookEvent::Trade { .. } => {}
+            BookEvent::State { state, ts, .. } => {
+                self.last_ts = ts;
+                self.trading = state == TradingState::Trading;
+                if !self.trading {
+                    self.cancel_all(out);
+                }
+            }
+        }
+    }
+
+    fn on_order<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        event: &OrderEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        let mut filled = false;
+        if let OrderEvent::Filled {
+            strategy,
+            locate,
+            side,
+            qty,
+            ..
+        } = *event
+        {
+            // Positions follow every fill, even one for an order the
+            // tracker has lost: the shares are ours either way.
+            if strategy == self.id && locate == self.locate() {
+                self.position = self.position.saturating_add(side.sign() * i64::from(qty));
+                self.stats.fills += 1;
+                filled = true;
+            }
+        }
+        match self.orders.on_event(event, out) {
+            OrderUpdate::Accepted { slot } => self.estimate_queue(slot, depth),
+            // A price change lost our place (the tracker marks it).
+            OrderUpdate::Replaced { slot }
+                if self
+                    .orders
+                    .get(slot)
+                    .is_some_and(|o| o.queue_ahead == u64::MAX) =>
+            {
+                self.estimate_queue(slot, depth)
+            }
+            OrderUpdate::Ignored if !filled => return,
+            _ => {}
+        }
+        // Fills change the skew; cancels and rejects free a side to requote.
+        let bbo = depth.bbo(self.locate());
+        self.requote(&bbo, self.last_ts, out);
+    }
+
+    fn on_timer<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        now: Nanos,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        if let Some(until) = self.fast_until {
+            if now >= until {
+                self.fast_until = None;
+                self.last_ts = now;
+                let bbo = depth.bbo(self.locate());
+                self.requote(&bbo, now, out);
+            }
+        }
+    }
+
+    fn params(&self) -> &MmParams {
+        &self.params
+    }
+
+    fn set_params(&mut self, params: MmParams) -> Result<(), ParamError> {
+        params.validate()?;
+        self.params = params;
+        self.intensity_spread = params.intensity_spread();
+        self.vol.set_alpha(params.sigma_alpha);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::depth::SnapshotDepth;
+    use types::{OrderId, OrderIntent};
+
+    const ID: StrategyId = StrategyId(3);
+    const LOC: StockLocate = 42;
+    const SEC: u64 = 1_000_000_000;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn reservation_price_and_spread_hand_computed() {
+        // r = 100 − 2·0.1·0.0004·60 = 99.9952
+        assert!(close(
+            reservation_price(100.0, 2.0, 0.1, 0.0004, 60.0),
+            99.9952
+        ));
+        assert!(close(
+            reservation_price(100.0, -2.0, 0.1, 0.0004, 60.0),
+            100.0048
+        ));
+        // δ = 0.1·0.0004·60 + 20·ln(1.001) = 0.0024 + 0.01999000666166...
+        let ln = 0.000_999_500_333_083_533_4;
+        assert!(close(
+            optimal_spread(0.1, 0.0004, 60.0, 100.0),
+            0.0024 + 20.0 * ln
+        ));
+    }
+
+    struct Rig {
+        mm: MarketMaker,
+        depth: SnapshotDepth<2, 8>,
+        out: Intents,
+        next_id: u64,
+    }
+
+    fn params() -> MmParams {
+        MmParams {
+            requote_ticks: 2,
+            requote_ticks_good_queue: 4,
+            good_queue_shares: 300,
+            wide_spread: 2_500,
+            // κ = 50 puts the intensity half-spread at 0.01998, clear of the
+            // one-cent grid, and a 1 ms horizon makes the volatility term
+            // negligible, so expected quotes are exactly mid ± 2 cents.
+            kappa: 50.0,
+            horizon_secs: 0.001,
+            ..MmParams::default_for_cent_tick()
+        }
+    }
+
+    impl Rig {
+        fn new(p: MmParams) -> Rig {
+            Rig {
+                mm: MarketMaker::new(ID, LOC, Symbol::new("XYZ").unwrap(), p).unwrap(),
+                depth: SnapshotDepth::new(),
+                out: Intents::new(),
+                next_id: 1,
+            }
+        }
+
+        /// Sets the book to `bid`/`ask` (price4) with `qty` each, sends a BBO
+        /// event, returns the intents.
+        fn bbo(&mut self, bid: i64, ask: i64, ts: u64) -> heapless::Vec<OrderIntent, 8> {
+            self.depth.set_top(LOC, (bid, 1000), (ask, 1000)).unwrap();
+            let ev = BookEvent::Bbo {
+                locate: LOC,
+                bbo: self.depth.bbo(LOC),
+                ts: Nanos(ts),
+            };
+            self.out.clear();
+            self.mm.on_book(&ev, &self.depth, &mut self.out);
+            self.out.drain().collect()
+        }
+
+        fn order(&mut self, ev: OrderEvent) -> heapless::Vec<OrderIntent, 8> {
+            self.out.clear();
+            self.mm.on_order(&ev, &self.depth, &mut self.out);
+            self.out.drain().collect()
+        }
+
+        fn accept(&mut self) -> OrderId {
+            let (id, r) = self.accept_any();
+            assert!(r.is_empty(), "{r:?}");
+            id
+        }
+
+        fn accept_any(&mut self) -> (OrderId, heapless::Vec<OrderIntent, 8>) {
+            let id = OrderId(self.next_id);
+            self.next_id += 1;
+            let r = self.order(OrderEvent::Accepted {
+                strategy: ID,
+                order: id,
+            });
+            (id, r)
+        }
+
+        fn timer(&mut self, ts: u64) -> heapless::Vec<OrderIntent, 8> {
+            self.out.clear();
+            self.mm.on_timer(Nanos(ts), &self.depth, &mut self.out);
+            self.out.drain().collect()
+        }
+    }
+
+    fn new_at(side: Side, px: i64) -> OrderIntent {
+        OrderIntent::New {
+            strategy: ID,
+            locate: LOC,
+            symbol: Symbol::new("XYZ").unwrap(),
+            side,
+            price: Price(px),
+            qty: 100,
+            tif: TimeInForce::PostOnly,
+        }
+    }
+
+    #[test]
+    fn places_rounded_quotes_around_the_reservation_price() {
+        let mut rig = Rig::new(params());
+        // Mid 100.00 inside a 20-cent market. σ at its floor (0.001):
+        // δ = 0.1·1e-6·0.001 + 20·ln(1.002) = 0.0399600..., half ≈ 0.019980,
+        // bid 99.98002 → floor 99.98; ask 100.01998 → ceil 100.02.
+        let r = rig.bbo(999_000, 1_001_000, SEC);
+        assert_eq!(
+            &r[..],
+            &[new_at(Side::Buy, 999_800), new_at(Side::Sell, 1_000_200)]
+        );
+        // Nothing more while both are awaiting acknowledgement.
+        assert!(rig.bbo(999_100, 1_001_100, 2 * SEC).is_empty());
+    }
+
+    #[test]
+    fn quotes_never_cross_the_opposite_best() {
+        let mut rig = Rig::new(params());
+        // One-cent market: the model wants 99.99/100.01 around 100.00 but the
+        // best ask is 100.005 → bid capped one tick under the ask.
+        let r = rig.bbo(999_950, 1_000_050, 1_000);
+        match (r[0], r[1]) {
+            (OrderIntent::New { price: bid, .. }, OrderIntent::New { price: ask, .. }) => {
+                assert!(bid.0 < 1_000_050 && ask.0 > 999_950, "{r:?}");
+                assert_eq!(bid.0 % 100, 0);
+                assert_eq!(ask.0 % 100, 0);
+            }
+            _ => panic!("{r:?}"),
+        }
+    }
+
+    #[test]
+    fn small_moves_keep_the_queue_large_moves_requote() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        // Depth shows 1000 shares at each of our prices → poor queue spot.
+        let lvl = |p| Level {
+            price: Price(p),
+            qty: 1000,
+            orders: 5,
+        };
+        rig.depth.set_side(LOC, Side::Buy, &[lvl(999_800)]).unwrap();
+        rig.depth
+            .set_side(LOC, Side::Sell, &[lvl(1_000_200)])
+            .unwrap();
+        let bid_id = rig.accept();
+        let ask_id = rig.accept();
+        assert_eq!(rig.mm.orders().get(0).unwrap().queue_ahead, 1000);
+        // One-cent move (< requote_ticks = 2): nothing sent.
+        assert!(rig.bbo(999_100, 1_001_100, 2 * SEC).is_empty());
+        assert_eq!(rig.mm.stats().refreshes_skipped, 2);
+        // Five-cent move (mid 100.05): both replaced at the new targets.
+        let r = rig.bbo(999_500, 1_001_500, 3 * SEC);
+        assert_eq!(
+            &r[..],
+            &[
+                OrderIntent::Replace {
+                    strategy: ID,
+                    order: bid_id,
+                    price: Price(1_000_300),
+                    qty: 100
+                },
+                OrderIntent::Replace {
+                    strategy: ID,
+                    order: ask_id,
+                    price: Price(1_000_700),
+                    qty: 100
+                },
+            ]
+        );
+        // The replace moved us to the back of the 700 shares at 100.03.
+        rig.depth
+            .set_side(
+                LOC,
+                Side::Buy,
+                &[Level {
+                    qty: 700,
+                    ..lvl(1_000_300)
+                }],
+            )
+            .unwrap();
+        rig.order(OrderEvent::Replaced {
+            strategy: ID,
+            order: bid_id,
+            price: Price(1_000_300),
+            qty: 100,
+        });
+        let bid = rig.mm.orders().get(0).unwrap();
+        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_300), 700));
+    }
+
+    #[test]
+    fn good_queue_position_survives_a_larger_move() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        // Nothing displayed at our prices when accepted: first in line.
+        let bid_id = rig.accept();
+        rig.accept();
+        assert_eq!(rig.mm.orders().get(0).unwrap().queue_ahead, 0);
+        // Three-cent move: ≥ requote_ticks (2) but < requote_ticks_good_queue (4).
+        assert!(rig.bbo(999_300, 1_001_300, 2 * SEC).is_empty());
+        // Seven cents: even a good spot is given up.
+        let r = rig.bbo(999_700, 1_001_700, 3 * SEC);
+        assert_eq!(r.len(), 2);
+        assert!(matches!(r[0], OrderIntent::Replace { order, .. } if order == bid_id));
+    }
+
+    #[test]
+    fn inventory_limit_stops_the_growing_side() {
+        let mut rig = Rig::new(MmParams {
+            max_position: 150,
+            ..params()
+        });
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let bid_id = rig.accept();
+        let ask_id = rig.accept();
+        // Bid filled completely: long 100; another bid would make 200 > 150.
+        let r = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: bid_id,
+            locate: LOC,
+            side: Side::Buy,
+            price: Price(999_900),
+            qty: 100,
+            leaves: 0,
+        });
+        assert_eq!(rig.mm.position(), 100);
+        assert!(
+            !r.iter().any(|i| matches!(
+                i,
+                OrderIntent::New {
+                    side: Side::Buy,
+                    ..
+                }
+            )),
+            "{r:?}"
+        );
+        // The ask is still quoted (long inventory is what it reduces).
+        assert!(rig.mm.orders().find(LOC, Side::Sell).is_some());
+        assert!(rig.mm.stats().inventory_blocks > 0);
+        // Ask filled 100 → flat: the bid comes back.
+        let r = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: ask_id,
+            locate: LOC,
+            side: Side::Sell,
+            price: Price(1_000_100),
+            qty: 100,
+            leaves: 0,
+        });
+        assert_eq!(rig.mm.position(), 0);
+        assert!(r.iter().any(|i| matches!(
+            i,
+            OrderIntent::New {
+                side: Side::Buy,
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn inventory_limit_cancels_a_resting_quote() {
+        let mut rig = Rig::new(MmParams {
+            max_position: 100,
+            ..params()
+        });
+        rig.bbo(999_000, 1_001_000, 1_000);
+        rig.accept();
+        let ask_id = rig.accept();
+        // Half the ask fills: short 50; a further 100 would make −150.
+        let r = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: ask_id,
+            locate: LOC,
+            side: Side::Sell,
+            price: Price(1_000_100),
+            qty: 50,
+            leaves: 50,
+        });
+        assert_eq!(rig.mm.position(), -50);
+        assert!(
+            r.contains(&OrderIntent::Cancel {
+                strategy: ID,
+                order: ask_id
+            }),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn fast_market_pulls_quotes_for_the_cooldown() {
+        let p = params();
+        let mut rig = Rig::new(p);
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let bid_id = rig.accept();
+        let ask_id = rig.accept();
+        // Mid jumps 15 cents (> fast_move 10 cents) 1 ms later.
+        let r = rig.bbo(1_000_500, 1_002_500, 1_000_000);
+        assert_eq!(
+            &r[..],
+            &[
+                OrderIntent::Cancel {
+                    strategy: ID,
+                    order: bid_id
+                },
+                OrderIntent::Cancel {
+                    strategy: ID,
+                    order: ask_id
+                }
+            ]
+        );
+        rig.order(OrderEvent::Canceled {
+            strategy: ID,
+            order: bid_id,
+        });
+        rig.order(OrderEvent::Canceled {
+            strategy: ID,
+            order: ask_id,
+        });
+        // Calm again but still inside the cooldown: stay out.
+        assert!(rig.bbo(1_000_500, 1_002_500, 2_000_000).is_empty());
+        assert!(rig.timer(1_000_000 + p.cooldown_ns - 1).is_empty());
+        // Cooldown over: quotes return.
+        let r = rig.timer(1_000_000 + p.cooldown_ns);
+        assert_eq!(r.len(), 2);
+        assert!(matches!(
+            r[0],
+            OrderIntent::New {
+                side: Side::Buy,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn slow_drift_is_not_a_fast_market() {
+        let mut rig = Rig::new(params());
+        // 15 cents over 1 s in 1-cent steps every 70 ms: never > 10 cents per 100 ms.
+        for i in 0..15 {
+            rig.bbo(
+                999_000 + i * 100,
+                1_001_000 + i * 100,
+                i as u64 * 70_000_000,
+            );
+        }
+        assert_eq!(rig.mm.stats().fast_market_triggers, 0);
+    }
+
+    #[test]
+    fn spread_blowout_widens_when_configured() {
+        let mut rig = Rig::new(MmParams {
+            fast_action: FastAction::Widen(3.0),
+            ..params()
+        });
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let bid_id = rig.accept();
+        rig.accept();
+        // Spread 30 cents ≥ wide_spread (25 cents), mid unchanged: half
+        // spread 3 × 0.01998 = 0.05994 → bid 99.94006 → 99.94. The 4-tick
+        // move reaches requote_ticks_good_queue, so the quote moves.
+        let r = rig.bbo(998_500, 1_001_500, 2_000);
+        assert_eq!(rig.mm.stats().fast_market_triggers, 1);
+        assert_eq!(
+            r[0],
+            OrderIntent::Replace {
+                strategy: ID,
+                order: bid_id,
+                price: Price(999_400),
+                qty: 100
+            }
+        );
+    }
+
+    #[test]
+    fn long_inventory_skews_both_quotes_down() {
+        // σ = 0.1 (floor), τ = 10 s, γ = 0.1: skew q·γσ²τ = 1 cent per lot;
+        // δ = 0.01 + 20·ln(1.002) = 0.04996, half 0.02498.
+        let mut rig = Rig::new(MmParams {
+            sigma_floor: 0.1,
+            horizon_secs: 10.0,
+            requote_ticks: 1,
+            requote_ticks_good_queue: 1,
+            ..params()
+        });
+        let r = rig.bbo(999_000, 1_001_000, SEC);
+        assert_eq!(
+            &r[..],
+            &[new_at(Side::Buy, 999_700), new_at(Side::Sell, 1_000_300)]
+        );
+        let bid_id = rig.accept();
+        let ask_id = rig.accept();
+        // Long one lot: r = 99.99 → bid 99.96502 → 99.96, ask 100.01498 → 100.02.
+        let r = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: bid_id,
+            locate: LOC,
+            side: Side::Buy,
+            price: Price(999_700),
+            qty: 100,
+            leaves: 0,
+        });
+        assert_eq!(
+            &r[..],
+            &[
+                new_at(Side::Buy, 999_600),
+                OrderIntent::Replace {
+                    strategy: ID,
+                    order: ask_id,
+                    price: Price(1_000_200),
+                    qty: 100
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn halt_cancels_everything() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, 1_000);
+        rig.accept();
+        rig.accept();
+        rig.out.clear();
+        let ev = BookEvent::State {
+            locate: LOC,
+            state: TradingState::Halted,
+            ts: Nanos(5_000),
+        };
+        rig.mm.on_book(&ev, &rig.depth, &mut rig.out);
+        assert_eq!(rig.out.len(), 2);
+        assert!(rig
+            .out
+            .as_slice()
+            .iter()
+            .all(|i| matches!(i, OrderIntent::Cancel { .. })));
+        // Events for another instrument are not ours.
+        rig.out.clear();
+        let other = BookEvent::Bbo {
+            locate: LOC + 1,
+            bbo: rig.depth.bbo(LOC),
+            ts: Nanos(6_000),
+        };
+        rig.mm.on_book(&other, &rig.depth, &mut rig.out);
+        assert!(rig.out.is_empty());
+    }
+
+    #[test]
+    fn runtime_parameter_change_good_and_bad() {
+        let mut rig = Rig::new(params());
+        let before = *rig.mm.params();
+        let bad = MmParams {
+            gamma: -1.0,
+            quote_qty: 500,
+            ..before
+        };
+        assert_eq!(
+            rig.mm.set_params(bad),
+            Err(ParamError::new("gamma", "must be finite and > 0"))
+        );
+        assert_eq!(*rig.mm.params(), before, "old parameters kept whole");
+        let bad = MmParams {
+            requote_ticks_good_queue: 1,
+            ..before
+        };
+        assert!(rig.mm.set_params(bad).is_err());
+        assert!(rig
+            .mm
+            .set_params(MmParams {
+                sigma_alpha: f64::NAN,
+                ..before
+            })
+            .is_err());
+        // A good change takes effect on the next quote.
+        rig.mm
+            .set_params(MmParams {
+                quote_qty: 300,
+                ..before
+            })
+            .unwrap();
+        let r = rig.bbo(999_000, 1_001_000, 1_000);
+        assert!(matches!(r[0], OrderIntent::New { qty: 300, .. }));
+    }
+
+    #[test]
+    fn volatility_widens_the_spread() {
+        let mut rig = Rig::new(MmParams {
+            horizon_secs: 60.0,
+            ..params()
+        });
+        // Mid alternates ±5 cents every 10 ms: σ² ≈ 0.0025/0.01 = 0.25/s.
+        for i in 0..50u64 {
+            let off = if i % 2 == 0 { 0 } else { 500 };
+            rig.bbo(999_000 + off, 1_001_000 + off, i * 10_000_000);
+        }
+        assert!(rig.mm.variance() > 0.1, "{}", rig.mm.variance());
+        let (b, a) = rig.mm.model_quotes(100.0, Nanos(0));
+        assert!(a - b > 1.0, "{b} {a}");
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::{prop_assert, prop_oneof, proptest, Just};
+        use proptest::strategy::Strategy as Gen;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Book { bid: i64, width: i64, dt: u64 },
+            Accept,
+            Fill { nth: usize, qty: u32 },
+            Cancelled { nth: usize },
+            Timer { dt: u64 },
+        }
+
+        fn step() -> impl Gen<Value = Step> {
+            prop_oneof![
+                (500_000i64..1_500_000, 1i64..5_000, 0u64..200_000_000)
+                    .prop_map(|(bid, width, dt)| Step::Book { bid, width, dt }),
+                Just(Step::Accept),
+                (0usize..4, 1u32..150).prop_map(|(nth, qty)| Step::Fill { nth, qty }),
+                (0usize..4).prop_map(|nth| Step::Cancelled { nth }),
+                (0u64..1_000_000_000).prop_map(|dt| Step::Timer { dt }),
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn never_crosses_never_breaches_limits(steps in proptest::collection::vec(step(), 1..80)) {
+                let p = MmParams { max_position: 200, ..params() };
+                let mut rig = Rig::new(p);
+                let mut ts = 0u64;
+                let mut live: heapless::Vec<OrderId, 64> = heapless::Vec::new();
+                for s in steps {
+                    let out = match s {
+                        Step::Book { bid, width, dt } => {
+                            ts += dt;
+                            rig.bbo(bid, bid + width, ts)
+                        }
+                        Step::Accept => {
+                            if rig.mm.orders().iter().any(|(_, o)| o.state == crate::orders::OrderState::PendingNew) {
+                                let (id, out) = rig.accept_any();
+                                let _ = live.push(id);
+                                out
+                            } else {
+                                heapless::Vec::new()
+                            }
+                        }
+                        Step::Fill { nth, qty } => match live.get(nth).copied() {
+                            Some(id) => {
+                                let found = rig.mm.orders().iter().find(|(_, o)| o.id == id).map(|(_, o)| *o);
+                                match found {
+                                Some(o) => {
+                                    let q = qty.min(o.leaves);
+                                    rig.order(OrderEvent::Filled { strategy: ID, order: id, locate: LOC, side: o.side, price: o.price, qty: q, leaves: o.leaves - q })
+                                }
+                                None => heapless::Vec::new(),
+                            }},
+                            None => heapless::Vec::new(),
+                        },
+                        Step::Cancelled { nth } => match live.get(nth).copied() {
+                            Some(id) => rig.order(OrderEvent::Canceled { strategy: ID, order: id }),
+                            None => heapless::Vec::new(),
+                        },
+                        Step::Timer { dt } => { ts += dt; rig.timer(ts) }
+                    };
+                    let bbo = rig.depth.bbo(LOC);
+                    let pos = rig.mm.position();
+                    for i in out {
+                        match i {
+                            OrderIntent::New { side, price, qty, .. } => {
+                                prop_assert!(price.0 % 100 == 0 && price.0 > 0);
+                                match side {
+                                    Side::Buy => {
+                                        prop_assert!(price < bbo.ask.unwrap().price);
+                                        prop_assert!(pos + i64::from(qty) <= 200);
+                                    }
+                                    Side::Sell => {
+                                        prop_assert!(price > bbo.bid.unwrap().price);
+                                        prop_assert!(pos - i64::from(qty) >= -200);
+                                    }
+                                }
+                            }
+                            OrderIntent::Replace { price, .. } => prop_assert!(price.0 % 100 == 0 && price.0 > 0),
+                            OrderIntent::Cancel { .. } => {}
+                        }
+                    }
+                    prop_assert!(rig.mm.position().abs() <= 200 + 150);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,668 @@
+//! A strategy's own orders: what it has sent, what the OMS has acknowledged,
+//! and where each resting order stands in the queue.
+//!
+//! # Correlating acknowledgements with intents
+//!
+//! `OrderIntent::New` carries no order id: the OMS assigns one and reports it
+//! in `OrderEvent::Accepted`, which in turn carries no client tag. The tracker
+//! therefore relies on the pipeline's ordering guarantee: **for one strategy,
+//! every `New` intent is answered by exactly one `Accepted` or one
+//! `Rejected { order: None }`, in the order the intents were emitted**. The
+//! appliance runs strategies → risk → OMS on one core in sequence, so this
+//! holds by construction; a host that drops an intent must answer it with
+//! `Rejected { order: None }` (see [`crate::Intents`]).
+//!
+//! The tracker keeps a FIFO of slots awaiting acknowledgement and binds each
+//! `Accepted` to the oldest. An `Accepted` that arrives with nothing pending
+//! cannot be matched to anything the strategy meant to send, so the tracker
+//! cancels it at once and counts it: an unexplained live order is never left
+//! in the market. Events for ids the tracker does not know (late cancels for
+//! orders that already filled, for instance) are counted and otherwise ignored.
+//!
+//! Rejections of cancels and replaces must name the order (`order: Some`);
+//! a `Rejected { order: None }` always consumes the oldest pending `New`.
+
+use heapless::Deque;
+use types::{
+    Level, OrderEvent, OrderId, OrderIntent, Price, Side, StockLocate, StrategyId, Symbol,
+    TimeInForce,
+};
+
+use crate::Intents;
+
+/// Lifecycle of one tracked order slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OrderState {
+    /// Unused.
+    #[default]
+    Free,
+    /// `New` sent, no `Accepted` yet.
+    PendingNew,
+    /// Acknowledged and resting (or working, for IOC until it is done).
+    Live,
+    /// `Cancel` sent for a live order.
+    PendingCancel,
+    /// `Replace` sent for a live order; price and quantity asked for.
+    PendingReplace { price: Price, qty: u32 },
+}
+
+/// One order the strategy owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnOrder {
+    pub state: OrderState,
+    /// Valid once accepted.
+    pub id: OrderId,
+    pub locate: StockLocate,
+    pub side: Side,
+    pub price: Price,
+    /// Shares still open.
+    pub leaves: u32,
+    pub tif: TimeInForce,
+    /// Estimated displayed shares ahead of us at our price (see
+    /// [`OwnOrders::on_level`] and [`OwnOrders::on_trade`]).
+    pub queue_ahead: u64,
+}
+
+impl Default for OwnOrder {
+    fn default() -> Self {
+        OwnOrder {
+            state: OrderState::Free,
+            id: OrderId(0),
+            locate: 0,
+            side: Side::Buy,
+            price: Price::ZERO,
+            leaves: 0,
+            tif: TimeInForce::Day,
+            queue_ahead: 0,
+        }
+    }
+}
+
+impl OwnOrder {
+    /// Accepted and not waiting on a cancel or replace: it may be modified.
+    pub fn is_live(&self) -> bool {
+        self.state == OrderState::Live
+    }
+
+    /// Anything in flight or resting.
+    pub fn is_active(&self) -> bool {
+        self.state != OrderState::Free
+    }
+}
+
+/// What an order event did to the tracked orders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderUpdate {
+    /// The event was for another strategy, or for an id we no longer track.
+    Ignored,
+    Accepted {
+        slot: usize,
+    },
+    /// A fill on a tracked order; `done` when nothing is left open.
+    Filled {
+        slot: usize,
+        done: bool,
+    },
+    /// A cancel or IOC remainder completed; the slot is free again.
+    Canceled {
+        slot: usize,
+    },
+    Replaced {
+        slot: usize,
+    },
+    /// A `New` was refused (slot freed) or a cancel/replace was refused (slot
+    /// live again, `slot_freed == false`).
+    Rejected {
+        slot: usize,
+        slot_freed: bool,
+    },
+    /// An acknowledgement nobody asked for; a cancel was emitted for it.
+    UnexpectedAccept {
+        order: OrderId,
+    },
+}
+
+/// Counters for events the tracker could not match.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TrackerStats {
+    /// `Accepted` with nothing pending: cancelled on sight.
+    pub unexpected_accepts: u64,
+    /// Events naming an id we do not track.
+    pub unknown_order_events: u64,
+    /// `New` refused locally because every slot was in use.
+    pub slots_exhausted: u64,
+}
+
+/// Fixed set of `K` order slots for one strategy (`K` ≤ 255).
+#[derive(Debug, Clone)]
+pub struct OwnOrders<const K: usize> {
+    strategy: StrategyId,
+    slots: [OwnOrder; K],
+    awaiting_ack: Deque<u8, K>,
+    stats: TrackerStats,
+}
+
+impl<const K: usize> OwnOrders<K> {
+    pub fn new(strategy: StrategyId) -> Self {
+        const { assert!(K <= 255, "slot indices are stored as u8") };
+        OwnOrders {
+            strategy,
+            slots: [OwnOrder::default(); K],
+            awaiting_ack: Deque::new(),
+            stats: TrackerStats::default(),
+        }
+    }
+
+    pub fn strategy(&self) -> StrategyId {
+        self.strategy
+    }
+
+    pub fn stats(&self) -> TrackerStats {
+        self.stats
+    }
+
+    pub fn get(&self, slot: usize) -> Option<&OwnOrder> {
+        self.slots.get(slot)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (usize, &OwnOrder)> {
+        self.slots.iter().enumerate().filter(|(_, o)| o.is_active())
+    }
+
+    /// The first active order on `locate`/`side`, if any.
+    pub fn find(&self, locate: StockLocate, side: Side) -> Option<usize> {
+        self.slots
+            .iter()
+            .position(|o| o.is_active() && o.locate == locate && o.side == side)
+    }
+
+    /// True when any order on `locate` is in flight or resting.
+    pub fn any_active_on(&self, locate: StockLocate) -> bool {
+        self.slots
+            .iter()
+            .any(|o| o.is_active() && o.locate == locate)
+    }
+
+    pub fn active_count(&self) -> usize {
+        self.slots.iter().filter(|o| o.is_active()).count()
+    }
+
+    fn find_id(&self, id: OrderId) -> Option<usize> {
+        self.slots.iter().position(|o| {
+            o.id == id && !matches!(o.state, OrderState::Free | OrderState::PendingNew)
+        })
+    }
+
+    /// Emits a `New` and tracks it. `None` (nothing emitted) when no slot is
+    /// free or the intent buffer is full.
+    #[allow(clippy::too_many_arguments)]
+    pub fn submit_new<const N: usize>(
+        &mut self,
+        locate: StockLocate,
+        symbol: Symbol,
+        side: Side,
+        price: Price,
+        qty: u32,
+        tif: TimeInForce,
+        out: &mut Intents<N>,
+    ) -> Option<usize> {
+        let Some(slot) = self.slots.iter().position(|o| !o.is_active()) else {
+            self.stats.slots_exhausted += 1;
+            return None;
+        };
+        let intent = OrderIntent::New {
+            strategy: self.strategy,
+            locate,
+            symbol,
+            side,
+            price,
+            qty,
+            tif,
+        };
+        if !out.push(intent) {
+            return None;
+        }
+        // Cannot fail: the deque has K entries and at most K slots are pending.
+        if self.awaiting_ack.push_back(slot as u8).is_err() {
+            return None;
+        }
+        self.slots[slot] = OwnOrder {
+            state: OrderState::PendingNew,
+            id: OrderId(0),
+            locate,
+            side,
+            price,
+            leaves: qty,
+            tif,
+            queue_ahead: 0,
+        };
+        Some(slot)
+    }
+
+    /// Emits a `Cancel` for a live order; `false` if it is not live or the
+    /// buffer is full.
+    pub fn cancel<const N: usize>(&mut self, slot: usize, out: &mut Intents<N>) -> bool {
+        let Some(order) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        if !order.is_live() {
+            return false;
+        }
+        if !out.push(OrderIntent::Cancel {
+            strategy: self.strategy,
+            order: order.id,
+        }) {
+            return false;
+        }
+        order.state = OrderState::PendingCancel;
+        true
+    }
+
+    /// Emits a `Replace` for a live order; `false` if it is not live or the
+    /// buffer is full.
+    pub fn replace<const N: usize>(
+        &mut self,
+        slot: usize,
+        price: Price,
+        qty: u32,
+        out: &mut Intents<N>,
+    ) -> bool {
+        let Some(order) = self.slots.get_mut(slot) else {
+            return false;
+        };
+        if !order.is_live() {
+            return false;
+        }
+        if !out.push(OrderIntent::Replace {
+            strategy: self.strategy,
+            order: order.id,
+            price,
+            qty,
+        }) {
+            return false;
+        }
+        order.state = OrderState::PendingReplace { price, qty };
+        true
+    }
+
+    /// Sets the queue estimate of a slot (after acceptance or a price change).
+    pub fn set_queue_ahead(&mut self, slot: usize, shares: u64) {
+        if let Some(o) = self.slots.get_mut(slot) {
+            o.queue_ahead = shares;
+        }
+    }
+
+    /// A level changed: nobody can be ahead of us beyond what is displayed at
+    /// our price minus our own shares, so shrinking levels (cancels ahead of
+    /// us, or behind us — we cannot tell) cap the estimate. Growth is ignored:
+    /// new orders join behind us.
+    pub fn on_level(&mut self, locate: StockLocate, side: Side, level: &Level) {
+        for o in self.slots.iter_mut() {
+            if o.is_active() && o.locate == locate && o.side == side && o.price == level.price {
+                let cap = level.qty.saturating_sub(u64::from(o.leaves));
+                if o.queue_ahead > cap {
+                    o.queue_ahead = cap;
+                }
+            }
+        }
+    }
+
+    /// A print against resting orders at `price` on `resting_side` consumed
+    /// the front of that queue.
+    pub fn on_trade(&mut self, locate: StockLocate, price: Price, qty: u32, resting_side: Side) {
+        for o in self.slots.iter_mut() {
+            if o.is_active() && o.locate == locate && o.side == resting_side && o.price == price {
+                o.queue_ahead = o.queue_ahead.saturating_sub(u64::from(qty));
+            }
+        }
+    }
+
+    /// Applies an order event addressed to this strategy.
+    pub fn on_event<const N: usize>(
+        &mut self,
+        event: &OrderEvent,
+        out: &mut Intents<N>,
+    ) -> OrderUpdate {
+        match *event {
+            OrderEvent::Accepted { strategy, order } if strategy == self.strategy => {
+                match self.awaiting_ack.pop_front() {
+                    Some(slot) => {
+                        let slot = usize::from(slot);
+                        if let Some(o) = self.slots.get_mut(slot) {
+                            o.id = order;
+                            o.state = OrderState::Live;
+                        }
+                        OrderUpdate::Accepted { slot }
+                    }
+                    None => {
+                        self.stats.unexpected_accepts += 1;
+                        out.push(OrderIntent::Cancel {
+                            strategy: self.strategy,
+                            order,
+                        });
+                        OrderUpdate::UnexpectedAccept { order }
+                    }
+                }
+            }
+            OrderEvent::Rejected {
+                strategy,
+                order: None,
+                ..
+            } if strategy == self.strategy => match self.awaiting_ack.pop_front() {
+                Some(slot) => {
+                    let slot = usize::from(slot);
+                    if let Some(o) = self.slots.get_mut(slot) {
+                        *o = OwnOrder::default();
+                    }
+                    OrderUpdate::Rejected {
+                        slot,
+                        slot_freed: true,
+                    }
+                }
+                None => self.unknown(),
+            },
+            OrderEvent::Rejected {
+                strategy,
+                order: Some(id),
+                ..
+            } if strategy == self.strategy => match self.find_id(id) {
+                Some(slot) => {
+                    let o = &mut self.slots[slot];
+                    match o.state {
+                        OrderState::PendingCancel | OrderState::PendingReplace { .. } => {
+                            o.state = OrderState::Live;
+                            OrderUpdate::Rejected {
+                                slot,
+                                slot_freed: false,
+                            }
+                        }
+                        _ => {
+                            *o = OwnOrder::default();
+                            OrderUpdate::Rejected {
+                                slot,
+                                slot_freed: true,
+                            }
+                        }
+                    }
+                }
+                None => self.unknown(),
+            },
+            OrderEvent::Filled {
+                strategy,
+                order,
+                leaves,
+                ..
+            } if strategy == self.strategy => match self.find_id(order) {
+                Some(slot) => {
+                    let o = &mut self.slots[slot];
+                    let done = leaves == 0;
+                    if done {
+                        *o = OwnOrder::default();
+                    } else {
+                        o.leaves = leaves;
+                    }
+                    OrderUpdate::Filled { slot, done }
+                }
+                None => self.unknown(),
+            },
+            OrderEvent::Canceled { strategy, order } if strategy == self.strategy => {
+                match self.find_id(order) {
+                    Some(slot) => {
+                        self.slots[slot] = OwnOrder::default();
+                        OrderUpdate::Canceled { slot }
+                    }
+                    None => self.unknown(),
+                }
+            }
+            OrderEvent::Replaced {
+                strategy,
+                order,
+                price,
+                qty,
+            } if strategy == self.strategy => match self.find_id(order) {
+                Some(slot) => {
+                    let o = &mut self.slots[slot];
+                    if o.price != price {
+                        // A price change loses time priority; the owner
+                        // re-estimates from the book.
+                        o.queue_ahead = u64::MAX;
+                    }
+                    o.price = price;
+                    o.leaves = qty;
+                    o.state = OrderState::Live;
+                    OrderUpdate::Replaced { slot }
+                }
+                None => self.unknown(),
+            },
+            _ => OrderUpdate::Ignored,
+        }
+    }
+
+    fn unknown(&mut self) -> OrderUpdate {
+        self.stats.unknown_order_events += 1;
+        OrderUpdate::Ignored
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use types::RejectReason;
+
+    const ME: StrategyId = StrategyId(7);
+
+    fn sym() -> Symbol {
+        Symbol::new("AAPL").unwrap()
+    }
+
+    fn new_order(t: &mut OwnOrders<4>, out: &mut Intents, side: Side, px: i64) -> usize {
+        t.submit_new(1, sym(), side, Price(px), 100, TimeInForce::Day, out)
+            .unwrap()
+    }
+
+    #[test]
+    fn accepts_bind_in_submission_order() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let bid = new_order(&mut t, &mut out, Side::Buy, 100);
+        let ask = new_order(&mut t, &mut out, Side::Sell, 101);
+        assert_eq!(out.len(), 2);
+        let acc = |id| OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(id),
+        };
+        assert_eq!(
+            t.on_event(&acc(50), &mut out),
+            OrderUpdate::Accepted { slot: bid }
+        );
+        assert_eq!(
+            t.on_event(&acc(51), &mut out),
+            OrderUpdate::Accepted { slot: ask }
+        );
+        assert_eq!(t.get(bid).unwrap().id, OrderId(50));
+        assert_eq!(t.get(ask).unwrap().id, OrderId(51));
+        assert_eq!(t.get(ask).unwrap().side, Side::Sell);
+    }
+
+    #[test]
+    fn reject_without_id_consumes_oldest_pending() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let first = new_order(&mut t, &mut out, Side::Buy, 100);
+        let second = new_order(&mut t, &mut out, Side::Sell, 101);
+        let rej = OrderEvent::Rejected {
+            strategy: ME,
+            order: None,
+            reason: RejectReason::PriceCollar,
+        };
+        assert_eq!(
+            t.on_event(&rej, &mut out),
+            OrderUpdate::Rejected {
+                slot: first,
+                slot_freed: true
+            }
+        );
+        let acc = OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(9),
+        };
+        assert_eq!(
+            t.on_event(&acc, &mut out),
+            OrderUpdate::Accepted { slot: second }
+        );
+        assert!(!t.get(first).unwrap().is_active());
+    }
+
+    #[test]
+    fn unexpected_accept_is_cancelled() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let ev = OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(77),
+        };
+        assert_eq!(
+            t.on_event(&ev, &mut out),
+            OrderUpdate::UnexpectedAccept { order: OrderId(77) }
+        );
+        assert_eq!(
+            out.as_slice(),
+            &[OrderIntent::Cancel {
+                strategy: ME,
+                order: OrderId(77)
+            }]
+        );
+        assert_eq!(t.stats().unexpected_accepts, 1);
+    }
+
+    #[test]
+    fn other_strategies_events_are_ignored() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        new_order(&mut t, &mut out, Side::Buy, 100);
+        let ev = OrderEvent::Accepted {
+            strategy: StrategyId(8),
+            order: OrderId(1),
+        };
+        assert_eq!(t.on_event(&ev, &mut out), OrderUpdate::Ignored);
+        assert_eq!(t.get(0).unwrap().state, OrderState::PendingNew);
+    }
+
+    #[test]
+    fn cancel_replace_fill_lifecycle() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let s = new_order(&mut t, &mut out, Side::Buy, 100);
+        // Not live yet: cannot be cancelled or replaced.
+        assert!(!t.cancel(s, &mut out));
+        assert!(!t.replace(s, Price(99), 100, &mut out));
+        t.on_event(
+            &OrderEvent::Accepted {
+                strategy: ME,
+                order: OrderId(5),
+            },
+            &mut out,
+        );
+        assert!(t.replace(s, Price(99), 100, &mut out));
+        // A refused replace leaves the order live at its old price.
+        let rej = OrderEvent::Rejected {
+            strategy: ME,
+            order: Some(OrderId(5)),
+            reason: RejectReason::OrderRateThrottle,
+        };
+        assert_eq!(
+            t.on_event(&rej, &mut out),
+            OrderUpdate::Rejected {
+                slot: s,
+                slot_freed: false
+            }
+        );
+        assert_eq!(t.get(s).unwrap().price, Price(100));
+        assert!(t.replace(s, Price(99), 100, &mut out));
+        t.on_event(
+            &OrderEvent::Replaced {
+                strategy: ME,
+                order: OrderId(5),
+                price: Price(99),
+                qty: 100,
+            },
+            &mut out,
+        );
+        assert_eq!(t.get(s).unwrap().price, Price(99));
+        let fill = |leaves| OrderEvent::Filled {
+            strategy: ME,
+            order: OrderId(5),
+            locate: 1,
+            side: Side::Buy,
+            price: Price(99),
+            qty: 50,
+            leaves,
+        };
+        assert_eq!(
+            t.on_event(&fill(50), &mut out),
+            OrderUpdate::Filled {
+                slot: s,
+                done: false
+            }
+        );
+        assert_eq!(t.get(s).unwrap().leaves, 50);
+        assert_eq!(
+            t.on_event(&fill(0), &mut out),
+            OrderUpdate::Filled {
+                slot: s,
+                done: true
+            }
+        );
+        assert!(!t.get(s).unwrap().is_active());
+        // A late cancel confirmation for the finished order is only counted.
+        let late = OrderEvent::Canceled {
+            strategy: ME,
+            order: OrderId(5),
+        };
+        assert_eq!(t.on_event(&late, &mut out), OrderUpdate::Ignored);
+        assert_eq!(t.stats().unknown_order_events, 1);
+    }
+
+    #[test]
+    fn slots_run_out_without_emitting() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        for i in 0..4 {
+            new_order(&mut t, &mut out, Side::Buy, 100 + i);
+        }
+        assert!(t
+            .submit_new(1, sym(), Side::Buy, Price(1), 1, TimeInForce::Day, &mut out)
+            .is_none());
+        assert_eq!(out.len(), 4);
+        assert_eq!(t.stats().slots_exhausted, 1);
+    }
+
+    #[test]
+    fn queue_estimate_shrinks_with_trades_and_level_cuts() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let s = new_order(&mut t, &mut out, Side::Buy, 100);
+        t.on_event(
+            &OrderEvent::Accepted {
+                strategy: ME,
+                order: OrderId(1),
+            },
+            &mut out,
+        );
+        t.set_queue_ahead(s, 500);
+        t.on_trade(1, Price(100), 200, Side::Buy);
+        assert_eq!(t.get(s).unwrap().queue_ahead, 300);
+        // Trades on the other side or another price do not move us.
+        t.on_trade(1, Price(100), 200, Side::Sell);
+        t.on_trade(1, Price(101), 200, Side::Buy);
+        assert_eq!(t.get(s).unwrap().queue_ahead, 300);
+        // Level shrinks to 250 incl. our 100: at most 150 ahead.
+        let lvl = Level {
+            price: Price(100),
+            qty: 250,
+            orders: 3,
+        };
+        t.on_level(1, Side::Buy, &lvl);
+        assert_eq!(t.get(s).unwrap().queue_ahead, 150);
+    }
+}
