@@ -5,6 +5,7 @@
 //! - `test` / `test=NAME`: run the in-guest tests and exit with their verdict;
 //! - `fault=pf|gp|ud|de|bp|df`: raise a deliberate exception (reported, fails the run);
 //! - `panic`: a deliberate panic (reported, fails the run);
+//! - `fix-probe`: FIX logon/order/cancel/logout over smoltcp TCP to the venue;
 //! - `echo`: echo frames addressed to us on the virtio-net NIC (NIC test);
 //! - `halt`: stay up: hot cores run their loops, the boot core supervises them;
 //! - nothing: start the hot cores' loops, report their heartbeats, exit successfully.
@@ -13,6 +14,7 @@
 
 mod echo;
 mod entry;
+mod fixprobe;
 
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
@@ -48,6 +50,9 @@ extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
     }
     if info.has_flag("echo") {
         echo::run(platform);
+    }
+    if info.has_flag("fix-probe") {
+        fixprobe::run(platform);
     }
     let hot = smp::start_service_loops();
     if info.has_flag("halt") {

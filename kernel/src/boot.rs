@@ -36,6 +36,9 @@ pub struct Platform {
     pub frames: SpinLock<FrameAllocator>,
     pml4_phys: SpinLock<u64>,
     pub map_stats: MapStats,
+    /// UTC from the CMOS clock at boot, carried by the TSC; `None` when the
+    /// RTC gave no plausible date.
+    pub wall: Option<time::WallClock>,
     pub acpi: AcpiInfo,
     pub pci: Vec<Device, MAX_PCI_FUNCTIONS>,
     pub pci_stats: EnumerationStats,
@@ -67,6 +70,12 @@ impl Platform {
 
     pub fn now_ns(&self) -> u64 {
         self.clock.ns_since_base(cpu::rdtsc())
+    }
+
+    /// Nanoseconds since the Unix epoch (0 when the RTC was unusable).
+    pub fn utc_ns(&self) -> u64 {
+        self.wall
+            .map_or(0, |w| w.unix_ns(&self.clock, cpu::rdtsc()))
     }
 }
 
@@ -203,6 +212,9 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
     }
 
     let clock = calibrate_tsc();
+    let wall = crate::arch::rtc::read_utc()
+        .and_then(|t| t.unix_seconds())
+        .map(|secs| time::WallClock::new(&clock, secs, cpu::rdtsc()));
     let mut frames = FrameAllocator::new(&info.regions, &reserved_ranges(&info, loader_info))
         .unwrap_or_else(|e| fail("frame allocator", e));
 
@@ -243,6 +255,7 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
         frames: SpinLock::new(frames),
         pml4_phys: SpinLock::new(pml4),
         map_stats,
+        wall,
         acpi,
         pci,
         pci_stats,
@@ -492,6 +505,19 @@ pub fn print_banner(p: &'static Platform) {
         ", invariant {})",
         if cpu::invariant_tsc() { "yes" } else { "no" }
     );
+    match p.wall {
+        Some(_) => {
+            let secs = p.utc_ns() / 1_000_000_000;
+            let (days, rem) = (secs / 86_400, secs % 86_400);
+            println!(
+                "rtc: day {days} since 1970, {:02}:{:02}:{:02} UTC",
+                rem / 3600,
+                rem / 60 % 60,
+                rem % 60
+            );
+        }
+        None => println!("rtc: no plausible date in the CMOS clock; FIX SendingTime will be wrong"),
+    }
     let ready = p.ready_tsc.load(core::sync::atomic::Ordering::Acquire);
     let since_entry = p.clock.ticks_to_ns(ready.saturating_sub(p.entry_tsc)) / 1000;
     let since_reset = p.clock.ticks_to_ns(ready) / 1000;

@@ -204,3 +204,104 @@ mod tests {
         assert!(!Deadline::after_ns(&clock, u64::MAX - 1, 10).expired(u64::MAX - 1));
     }
 }
+
+/// Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's
+/// days-from-civil algorithm; valid for every year ≥ 1).
+pub fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month as i64 + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day as i64 - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// A wall-clock reading (from the CMOS real-time clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CivilTime {
+    pub year: i64,
+    pub month: u32,
+    pub day: u32,
+    pub hour: u32,
+    pub minute: u32,
+    pub second: u32,
+}
+
+impl CivilTime {
+    /// Seconds since the Unix epoch; `None` for an impossible date.
+    pub fn unix_seconds(&self) -> Option<u64> {
+        let valid = (1..=12).contains(&self.month)
+            && (1..=31).contains(&self.day)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second < 61
+            && self.year >= 1970;
+        if !valid {
+            return None;
+        }
+        let days = days_from_civil(self.year, self.month, self.day);
+        u64::try_from(days * 86_400 + (self.hour * 3600 + self.minute * 60 + self.second) as i64)
+            .ok()
+    }
+}
+
+/// UTC from the real-time clock at boot plus the TSC since then.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallClock {
+    epoch_ns_at_base: u64,
+}
+
+impl WallClock {
+    /// `unix_seconds` read when the monotonic clock was at `tsc`.
+    pub fn new(clock: &Clock, unix_seconds: u64, tsc: u64) -> WallClock {
+        let at_read = unix_seconds.saturating_mul(1_000_000_000);
+        WallClock {
+            epoch_ns_at_base: at_read.saturating_sub(clock.ns_since_base(tsc)),
+        }
+    }
+
+    /// Nanoseconds since the Unix epoch at TSC value `tsc`.
+    pub fn unix_ns(&self, clock: &Clock, tsc: u64) -> u64 {
+        self.epoch_ns_at_base + clock.ns_since_base(tsc)
+    }
+}
+
+#[cfg(test)]
+mod civil_tests {
+    use super::*;
+
+    #[test]
+    fn civil_dates_to_unix_time() {
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(2026, 11, 25), 20_782);
+        let t = CivilTime {
+            year: 2026,
+            month: 11,
+            day: 25,
+            hour: 3,
+            minute: 4,
+            second: 5,
+        };
+        assert_eq!(
+            t.unix_seconds(),
+            Some(20_782 * 86_400 + 3 * 3600 + 4 * 60 + 5)
+        );
+        assert_eq!(CivilTime { month: 13, ..t }.unix_seconds(), None);
+        assert_eq!(CivilTime { year: 1969, ..t }.unix_seconds(), None);
+        // 2024-02-29 exists, the day after is March 1st.
+        assert_eq!(
+            days_from_civil(2024, 3, 1) - days_from_civil(2024, 2, 29),
+            1
+        );
+    }
+
+    #[test]
+    fn wall_clock_advances_with_the_tsc() {
+        let clock = Clock::new(1_000_000_000, 0, TscSource::Pit).unwrap();
+        let wall = WallClock::new(&clock, 1_000, 5_000_000_000);
+        assert_eq!(wall.unix_ns(&clock, 5_000_000_000), 1_000_000_000_000);
+        assert_eq!(wall.unix_ns(&clock, 6_000_000_000), 1_001_000_000_000);
+    }
+}

@@ -7,5 +7,6 @@ pub mod interrupts;
 pub mod lapic;
 pub mod pci_access;
 pub mod pit;
+pub mod rtc;
 pub mod serial;
 pub mod trampoline;

@@ -1,0 +1,384 @@
+//! TCP for the order path: smoltcp over a [`nic::Nic`].
+//!
+//! [`NicDevice`] lets smoltcp drive any of our NICs without copying on
+//! receive (smoltcp parses the frame in its pool buffer) and with batched
+//! transmit: frames smoltcp emits during one poll collect in a batch that
+//! [`NicDevice::flush`] hands to the NIC in one `tx_batch` (one doorbell).
+//!
+//! [`TcpLink`] is one outgoing connection (a FIX session to a venue) with
+//! Nagle's algorithm and delayed ACKs off, and reconnection with exponential
+//! backoff when the venue goes away.
+//!
+//! **Retransmission floor.** smoltcp never sets its retransmission timeout
+//! below 1 s (`RTTE_MIN_RTO`). A lost last segment of a burst (an order with
+//! nothing behind it) therefore reaches the venue ≥ 1 s late. The FIX session
+//! copes by design: sequence numbers make late or duplicate delivery safe,
+//! and the appliance's risk treats an unacknowledged order as live
+//! ("orders entered") until the venue answers. On a switched, lossless
+//! exchange LAN this path is rare; the latency histograms make it visible.
+
+use nic::mempool::{Mempool, PacketBatch, PacketBuf};
+use nic::Nic;
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet, SocketStorage};
+use smoltcp::phy::{Device, DeviceCapabilities, Medium, RxToken, TxToken};
+use smoltcp::socket::tcp;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address};
+
+/// Frames taken from the NIC per `rx_batch` call.
+const RX_BATCH: usize = 16;
+/// Frames collected before a flush is forced.
+const TX_BATCH: usize = 32;
+/// Largest Ethernet frame without FCS.
+const MAX_FRAME: usize = 1514;
+
+/// A NIC as a smoltcp device (queue 0).
+pub struct NicDevice<'p, N: Nic<'p>> {
+    nic: N,
+    rx: PacketBatch<'p, RX_BATCH>,
+    tx: PacketBatch<'p, TX_BATCH>,
+    /// Frames smoltcp wanted to send when the pool had no buffer, or the
+    /// NIC's ring was still full at flush time (TCP will retransmit).
+    pub tx_dropped: u64,
+}
+
+impl<'p, N: Nic<'p>> NicDevice<'p, N> {
+    pub fn new(nic: N) -> Self {
+        NicDevice {
+            nic,
+            rx: PacketBatch::new(),
+            tx: PacketBatch::new(),
+            tx_dropped: 0,
+        }
+    }
+
+    /// Sends everything smoltcp emitted since the last flush, in one batch.
+    pub fn flush(&mut self) {
+        if self.tx.is_empty() {
+            return;
+        }
+        self.nic.tx_batch(0, &mut self.tx);
+        // What the ring could not take now is retried at the next flush,
+        // unless the batch is full: then the oldest are dropped (counted).
+        while self.tx.is_full() {
+            self.tx.pop_front();
+            self.tx_dropped += 1;
+        }
+    }
+
+    pub fn nic(&mut self) -> &mut N {
+        &mut self.nic
+    }
+}
+
+/// A received frame, still in its pool buffer.
+pub struct NicRx<'p> {
+    buf: PacketBuf<'p>,
+}
+
+impl RxToken for NicRx<'_> {
+    fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
+        f(self.buf.data())
+    }
+}
+
+/// Permission to queue one frame for the next flush.
+pub struct NicTx<'a, 'p> {
+    pool: &'p Mempool,
+    tx: &'a mut PacketBatch<'p, TX_BATCH>,
+    dropped: &'a mut u64,
+}
+
+impl TxToken for NicTx<'_, '_> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        if let Some(mut buf) = self.pool.alloc() {
+            if buf.set_len(len) {
+                let result = f(buf.data_mut());
+                if let Err(buf) = self.tx.push_back(buf) {
+                    drop(buf);
+                    *self.dropped += 1;
+                }
+                return result;
+            }
+        }
+        // No buffer (or an impossible length): smoltcp still needs somewhere
+        // to write; the frame is dropped and counted, TCP retransmits it.
+        let mut scratch = [0u8; MAX_FRAME];
+        *self.dropped += 1;
+        f(&mut scratch[..len.min(MAX_FRAME)])
+    }
+}
+
+impl<'p, N: Nic<'p>> Device for NicDevice<'p, N> {
+    type RxToken<'a>
+        = NicRx<'p>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = NicTx<'a, 'p>
+    where
+        Self: 'a;
+
+    fn receive(&mut self, _now: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if self.rx.is_empty() {
+            self.nic.rx_batch(0, &mut self.rx);
+        }
+        let buf = self.rx.pop_front()?;
+        let pool = self.nic.pool();
+        Some((
+            NicRx { buf },
+            NicTx {
+                pool,
+                tx: &mut self.tx,
+                dropped: &mut self.tx_dropped,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, _now: Instant) -> Option<Self::TxToken<'_>> {
+        if self.tx.is_full() {
+            self.flush();
+        }
+        let pool = self.nic.pool();
+        Some(NicTx {
+            pool,
+            tx: &mut self.tx,
+            dropped: &mut self.tx_dropped,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        let mut caps = DeviceCapabilities::default();
+        caps.medium = Medium::Ethernet;
+        caps.max_transmission_unit = MAX_FRAME;
+        caps.max_burst_size = Some(TX_BATCH);
+        caps
+    }
+}
+
+/// Where the link is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Waiting until the backoff allows the next attempt.
+    Idle,
+    Connecting,
+    Connected,
+}
+
+/// What changed during a poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkEvent {
+    Connected,
+    /// The connection is gone (closed by the peer, reset, or timed out).
+    Disconnected,
+}
+
+/// Exponential backoff between connection attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial_ns: u64,
+    pub max_ns: u64,
+    current_ns: u64,
+}
+
+impl Backoff {
+    pub const fn new(initial_ns: u64, max_ns: u64) -> Backoff {
+        Backoff {
+            initial_ns,
+            max_ns,
+            current_ns: initial_ns,
+        }
+    }
+
+    /// The delay before the next attempt; doubles each time up to `max_ns`.
+    pub fn next_delay(&mut self) -> u64 {
+        let d = self.current_ns;
+        self.current_ns = (self.current_ns.saturating_mul(2)).min(self.max_ns);
+        d
+    }
+
+    pub fn reset(&mut self) {
+        self.current_ns = self.initial_ns;
+    }
+}
+
+/// Addresses of the link.
+#[derive(Debug, Clone, Copy)]
+pub struct LinkConfig {
+    pub mac: [u8; 6],
+    pub address: [u8; 4],
+    pub prefix_len: u8,
+    pub gateway: [u8; 4],
+    pub remote: ([u8; 4], u16),
+    pub local_port: u16,
+    /// Seed for smoltcp's initial sequence numbers; vary it per boot.
+    pub seed: u64,
+}
+
+/// One outgoing TCP connection, kept up.
+pub struct TcpLink<'s> {
+    iface: Interface,
+    sockets: SocketSet<'s>,
+    handle: SocketHandle,
+    config: LinkConfig,
+    state: LinkState,
+    backoff: Backoff,
+    next_attempt_ns: u64,
+    next_port: u16,
+    pub connects: u32,
+    pub disconnects: u32,
+}
+
+fn instant(now_ns: u64) -> Instant {
+    Instant::from_micros((now_ns / 1000) as i64)
+}
+
+impl<'s> TcpLink<'s> {
+    /// `storage` holds the socket; `rx`/`tx` are its buffers (fixed for the
+    /// life of the link: nothing allocates).
+    pub fn new<'p, N: Nic<'p>>(
+        device: &mut NicDevice<'p, N>,
+        config: LinkConfig,
+        backoff: Backoff,
+        storage: &'s mut [SocketStorage<'s>],
+        rx: &'s mut [u8],
+        tx: &'s mut [u8],
+        now_ns: u64,
+    ) -> TcpLink<'s> {
+        let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
+        iface_config.random_seed = config.seed;
+        let mut iface = Interface::new(iface_config, device, instant(now_ns));
+        let [a, b, c, d] = config.address;
+        iface.update_ip_addrs(|addrs| {
+            let _ = addrs.push(IpCidr::new(IpAddress::v4(a, b, c, d), config.prefix_len));
+        });
+        let [g0, g1, g2, g3] = config.gateway;
+        let _ = iface
+            .routes_mut()
+            .add_default_ipv4_route(Ipv4Address::new(g0, g1, g2, g3));
+        let mut sockets = SocketSet::new(storage);
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+        let handle = sockets.add(socket);
+        TcpLink {
+            iface,
+            sockets,
+            handle,
+            config,
+            state: LinkState::Idle,
+            backoff,
+            next_attempt_ns: now_ns,
+            next_port: config.local_port,
+            connects: 0,
+            disconnects: 0,
+        }
+    }
+
+    pub fn state(&self) -> LinkState {
+        self.state
+    }
+
+    fn socket(&mut self) -> &mut tcp::Socket<'s> {
+        self.sockets.get_mut::<tcp::Socket>(self.handle)
+    }
+
+    /// Moves packets and the connection along; call every loop iteration.
+    pub fn poll<'p, N: Nic<'p>>(
+        &mut self,
+        device: &mut NicDevice<'p, N>,
+        now_ns: u64,
+    ) -> Option<LinkEvent> {
+        let now = instant(now_ns);
+        let mut event = None;
+        if self.state == LinkState::Idle && now_ns >= self.next_attempt_ns {
+            let [a, b, c, d] = self.config.remote.0;
+            let remote = IpEndpoint::new(IpAddress::v4(a, b, c, d), self.config.remote.1);
+            // A fresh local port per attempt, so a late segment of the old
+            // connection cannot be taken for the new one.
+            let port = self.next_port;
+            self.next_port = if port >= 65_000 {
+                self.config.local_port
+            } else {
+                port + 1
+            };
+            let cx = self.iface.context();
+            let socket = self.sockets.get_mut::<tcp::Socket>(self.handle);
+            match socket.connect(cx, remote, port) {
+                Ok(()) => self.state = LinkState::Connecting,
+                Err(_) => self.next_attempt_ns = now_ns + self.backoff.next_delay(),
+            }
+        }
+        self.iface.poll(now, device, &mut self.sockets);
+        device.flush();
+        let state = self.socket().state();
+        match (self.state, state) {
+            (LinkState::Connecting, tcp::State::Established) => {
+                let socket = self.socket();
+                socket.set_nagle_enabled(false);
+                socket.set_ack_delay(None);
+                socket.set_keep_alive(Some(Duration::from_secs(5)));
+                socket.set_timeout(Some(Duration::from_secs(30)));
+                self.state = LinkState::Connected;
+                self.backoff.reset();
+                self.connects += 1;
+                event = Some(LinkEvent::Connected);
+            }
+            (
+                LinkState::Connecting | LinkState::Connected,
+                tcp::State::Closed | tcp::State::TimeWait,
+            )
+            | (LinkState::Connected, tcp::State::CloseWait) => {
+                if self.state == LinkState::Connected {
+                    self.disconnects += 1;
+                    event = Some(LinkEvent::Disconnected);
+                }
+                self.socket().abort();
+                self.state = LinkState::Idle;
+                self.next_attempt_ns = now_ns + self.backoff.next_delay();
+            }
+            _ => {}
+        }
+        event
+    }
+
+    /// Queues bytes for sending; returns how many fit in the socket buffer.
+    pub fn send(&mut self, data: &[u8]) -> usize {
+        if self.state != LinkState::Connected {
+            return 0;
+        }
+        self.socket().send_slice(data).unwrap_or(0)
+    }
+
+    /// Takes received bytes.
+    pub fn recv(&mut self, buf: &mut [u8]) -> usize {
+        let socket = self.socket();
+        if !socket.can_recv() {
+            return 0;
+        }
+        socket.recv_slice(buf).unwrap_or(0)
+    }
+
+    /// Closes the connection (FIN) and stops reconnecting until `reconnect`.
+    pub fn close(&mut self) {
+        self.socket().close();
+        self.next_attempt_ns = u64::MAX;
+    }
+
+    /// Allows a new connection attempt now.
+    pub fn reconnect(&mut self, now_ns: u64) {
+        self.next_attempt_ns = now_ns;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_to_a_cap_and_resets() {
+        let mut b = Backoff::new(100, 1_000);
+        let delays: heapless::Vec<u64, 8> = (0..6).map(|_| b.next_delay()).collect();
+        assert_eq!(delays.as_slice(), &[100, 200, 400, 800, 1_000, 1_000]);
+        b.reset();
+        assert_eq!(b.next_delay(), 100);
+    }
+}
