@@ -232,3 +232,67 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn interactive_orders_from_stdin() {
+    let dir = std::env::temp_dir().join(format!(
+        "fix-initiator-interactive-{}-{}",
+        std::process::id(),
+        now().0
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let fx = Fixture {
+        dir: dir.clone(),
+        port: listener.local_addr().unwrap().port(),
+    };
+    let acceptor = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        serve(stream, SessionState::default())
+    });
+    let creds = fx.write(
+        "creds.toml",
+        "username = \"trader\"\npassword = \"hunter2\"\n",
+    );
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let config = fx.config(&creds);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fix-initiator"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--interactive",
+            "--wait-secs",
+            "5",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let stdin = child.stdin.as_mut().unwrap();
+        stdin
+            .write_all(b"MSFT,sell,25,410.5,ioc\nnot,an,order\nlogout\n")
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(stdout.contains("SENT NewOrderSingle seq=2"), "{stdout}");
+    assert!(
+        stdout.contains("symbol=MSFT side=Sell leaves=0 cum=25 avg_px=410.5000"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("order \"not,an,order\""), "{stderr}");
+    let (state, orders) = acceptor.join().unwrap();
+    assert_eq!(orders.len(), 1);
+    assert_eq!(
+        state,
+        SessionState {
+            next_out: 4,
+            next_in: 4
+        }
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

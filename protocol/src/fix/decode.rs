@@ -626,6 +626,7 @@ pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
 
 #[cfg(test)]
 pub(crate) mod tests {
+    extern crate std;
     use super::*;
     use crate::fix::encode::HeaderTemplate;
 
@@ -824,6 +825,73 @@ pub(crate) mod tests {
             FixMessage::parse(&buf[..len]).err(),
             Some(FixError::TooManyFields)
         );
+    }
+
+    fn parse_tag(digits: &[u8]) -> Option<u32> {
+        if digits.is_empty() || digits.len() > 9 || digits[0] == b'0' {
+            return None;
+        }
+        let mut t = 0u32;
+        for &b in digits {
+            let d = b.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            t = t * 10 + d as u32;
+        }
+        Some(t)
+    }
+
+    /// Straightforward reference splitter: the fields of a body, or None.
+    fn reference_fields(body: &[u8]) -> Option<std::vec::Vec<(u32, std::vec::Vec<u8>)>> {
+        let mut out = std::vec::Vec::new();
+        if body.last() != Some(&SOH) {
+            return None;
+        }
+        for field in body[..body.len() - 1].split(|&b| b == SOH) {
+            let eq = field.iter().position(|&b| b == b'=')?;
+            let t = parse_tag(&field[..eq])?;
+            let v = &field[eq + 1..];
+            if v.is_empty() {
+                return None;
+            }
+            out.push((t, v.to_vec()));
+        }
+        Some(out)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
+        #[test]
+        fn field_split_matches_reference(
+            fields in proptest::collection::vec(
+                (proptest::prop_oneof![proptest::strategy::Just(std::string::String::from("35")), "[0-9]{1,4}", "[0-9=a]{0,3}"],
+                 "[a-z0-9=]{0,12}"), 1..30)
+        ) {
+            let mut body = std::vec::Vec::new();
+            for (t, v) in &fields {
+                body.extend_from_slice(t.as_bytes());
+                body.push(b'=');
+                body.extend_from_slice(v.as_bytes());
+                body.push(SOH);
+            }
+            let mut buf = [0u8; 1024];
+            let n = wrap(&body, &mut buf);
+            let ours = FixMessage::parse(&buf[..n]);
+            match reference_fields(&body) {
+                Some(want) if want.len() <= MAX_FIELDS && want[0].0 == tag::MSG_TYPE => {
+                    let m = ours.unwrap();
+                    let got: std::vec::Vec<(u32, std::vec::Vec<u8>)> = m.fields().map(|(t, v)| (t, v.to_vec())).collect();
+                    proptest::prop_assert_eq!(&got, &want);
+                    for (t, v) in &want {
+                        let first = want.iter().find(|f| f.0 == *t).unwrap();
+                        proptest::prop_assert_eq!(m.get(*t), Some(&first.1[..]));
+                        let _ = v;
+                    }
+                }
+                _ => proptest::prop_assert!(ours.is_err()),
+            }
+        }
     }
 
     proptest::proptest! {

@@ -1,0 +1,141 @@
+//! Our FIX codec (`protocol::fix`) against `fefix` 0.7 on the same messages,
+//! in one criterion run.
+//!
+//!   cd benches/fix-peer && cargo bench --bench peer -- --warm-up-time 1 --measurement-time 3
+//!
+//! Fairness notes: fefix is given its timestamps and price already as text
+//! (it has no price4 type, and its chrono support is an optional feature),
+//! so its encode does strictly less work than ours, which formats SendingTime,
+//! TransactTime and the price from integers. Both encoders write into a
+//! buffer reused across iterations. Both decoders validate the checksum and
+//! index every field; ours also checks BodyLength exactly and the standard
+//! header, and answers a by-tag lookup after decoding.
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use fefix::prelude::*;
+use fefix::tagvalue::{Config, Decoder, Encoder, FvWrite};
+use protocol::fix::encode::HeaderTemplate;
+use protocol::fix::messages::{encode, ExecType, ExecutionReport, NewOrderSingle, OrdStatus, OrdType};
+use protocol::fix::{FixMessage, FixVersion, UtcTime};
+use std::hint::black_box;
+use types::{Price, Side, TimeInForce};
+
+const T0: u64 = 1_700_000_000_123_456_789;
+
+fn our_exec_report() -> Vec<u8> {
+    let mut h = HeaderTemplate::new(FixVersion::Fix44, b"VENUE", b"CLIENT").unwrap();
+    let er = ExecutionReport {
+        order_id: b"V-000123456",
+        cl_ord_id: Some(b"1700000000000042"),
+        orig_cl_ord_id: None,
+        exec_id: b"E-000987654",
+        exec_type: ExecType::Trade,
+        ord_status: OrdStatus::PartiallyFilled,
+        symbol: b"AAPL",
+        side: Side::Buy,
+        order_qty: Some(300),
+        price: Some(Price(1_912_500)),
+        last_qty: Some(100),
+        last_px: Some(Price(1_912_400)),
+        leaves_qty: 200,
+        cum_qty: 100,
+        avg_px: Price(1_912_400),
+        transact_time: Some(UtcTime(T0)),
+        text: None,
+    };
+    let mut buf = [0u8; 512];
+    encode(&mut h, &mut buf, 4242, UtcTime(T0), &er).unwrap().to_vec()
+}
+
+fn our_new_order(t: UtcTime) -> NewOrderSingle<'static> {
+    NewOrderSingle {
+        cl_ord_id: b"1700000000000042",
+        account: None,
+        symbol: b"AAPL",
+        side: Side::Buy,
+        order_qty: 300,
+        ord_type: OrdType::Limit,
+        price: Some(Price(1_912_500)),
+        time_in_force: TimeInForce::Day,
+        transact_time: t,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("fix_peer");
+    g.throughput(Throughput::Elements(1));
+
+    // ---------------------------------------------------------------- encode
+    let mut header = HeaderTemplate::new(FixVersion::Fix44, b"CLIENT", b"VENUE").unwrap();
+    let mut buf = [0u8; 512];
+    let mut seq = 1u64;
+    let mut t = T0;
+    g.bench_function("encode_new_order_single/ours", |b| {
+        b.iter(|| {
+            seq += 1;
+            t += 1_000;
+            let nos = our_new_order(UtcTime(t));
+            let bytes = encode(&mut header, &mut buf, seq, UtcTime(t), black_box(&nos)).unwrap();
+            black_box(bytes.len())
+        })
+    });
+    // Same fields and order as ours produce.
+    let mut fe_enc = Encoder::<Config>::new(Config::default());
+    let mut fe_buf: Vec<u8> = Vec::with_capacity(512);
+    let mut fe_seq = 1u64;
+    g.bench_function("encode_new_order_single/fefix", |b| {
+        b.iter(|| {
+            fe_seq += 1;
+            fe_buf.clear();
+            let mut m = fe_enc.start_message(b"FIX.4.4", &mut fe_buf, b"D");
+            m.set_fv(&49u32, b"CLIENT" as &[u8]);
+            m.set_fv(&56u32, b"VENUE" as &[u8]);
+            m.set_fv(&34u32, black_box(fe_seq));
+            m.set_fv(&52u32, b"20231114-22:13:20.123" as &[u8]);
+            m.set_fv(&11u32, b"1700000000000042" as &[u8]);
+            m.set_fv(&21u32, b"1" as &[u8]);
+            m.set_fv(&55u32, b"AAPL" as &[u8]);
+            m.set_fv(&54u32, b"1" as &[u8]);
+            m.set_fv(&60u32, b"20231114-22:13:20.123" as &[u8]);
+            m.set_fv(&38u32, black_box(300u32));
+            m.set_fv(&40u32, b"2" as &[u8]);
+            m.set_fv(&44u32, b"191.25" as &[u8]);
+            m.set_fv(&59u32, b"0" as &[u8]);
+            black_box(m.wrap().len())
+        })
+    });
+
+    // ---------------------------------------------------------------- decode
+    let er = our_exec_report();
+    g.bench_function("decode_execution_report/ours", |b| {
+        b.iter(|| {
+            let m = FixMessage::new_checked(black_box(&er)).unwrap();
+            black_box(m.get(151).map(|v| v.len()))
+        })
+    });
+    let mut view = FixMessage::empty();
+    g.bench_function("decode_execution_report/ours_reused_view", |b| {
+        b.iter(|| {
+            view.reparse(black_box(&er)).unwrap();
+            view.check_header().unwrap();
+            black_box(view.get(151).map(|v| v.len()))
+        })
+    });
+    let mut fe_dec = Decoder::<Config>::new(Dictionary::fix44());
+    fe_dec.config_mut().set_verify_checksum(true);
+    // Sanity: fefix accepts our bytes.
+    {
+        let m = fe_dec.decode(&er[..]).expect("fefix decodes our ExecutionReport");
+        assert_eq!(m.fv_raw(&151u32), Some(&b"200"[..]));
+    }
+    g.bench_function("decode_execution_report/fefix", |b| {
+        b.iter(|| {
+            let m = fe_dec.decode(black_box(&er[..])).unwrap();
+            black_box(m.fv_raw(&151u32).map(|v| v.len()))
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(peer, bench);
+criterion_main!(peer);
