@@ -49,6 +49,7 @@ impl H {
     }
 
     /// Submits a new order; returns its id on acceptance.
+    #[allow(clippy::too_many_arguments)]
     fn try_new_full(
         &mut self,
         strategy: u16,
@@ -131,7 +132,10 @@ impl H {
 
 /// Runs `cases` of (label, side, price, qty, expected) against a fresh
 /// engine built by `make` each time, so cases do not influence each other.
-fn table(make: impl Fn() -> H, cases: &[(&str, Side, i64, u32, Result<(), RejectReason>)]) {
+/// (label, side, price, qty, expected)
+type Case<'a> = (&'a str, Side, i64, u32, Result<(), RejectReason>);
+
+fn table(make: impl Fn() -> H, cases: &[Case]) {
     for (label, side, price, qty, expected) in cases {
         let mut h = make();
         let got = h.try_new(*side, *price, *qty).map(|_| ());
