@@ -985,28 +985,27 @@ impl RiskEngine {
         self.count_reject(RejectReason::VenueReject, now);
     }
 
-    /// The venue applied the replace in flight.
-    pub fn on_replaced(&mut self, order: OrderId) {
+    /// The venue applied the replace in flight, with the terms it reports
+    /// (normally those requested; if they differ, the venue's count).
+    pub fn on_replaced(&mut self, order: OrderId, price: Price, qty: u32) {
         let Some(idx) = self.live_slot(order) else {
             return;
         };
         self.remove_exposure(idx);
-        let done = match self.orders.get_mut(idx as usize) {
+        let (done, locate) = match self.orders.get_mut(idx as usize) {
             Some(o) => {
-                if let Some((p, q)) = o.pending.take() {
-                    o.price = p;
-                    o.qty = q;
-                }
-                o.leaves() == 0
+                o.pending = None;
+                o.price = price.0;
+                o.qty = qty;
+                (o.leaves() == 0, o.locate)
             }
             None => return,
         };
         self.add_exposure(idx);
         if done {
             self.retire(idx);
-        } else if let Some(o) = self.orders.get(idx as usize) {
+        } else {
             // The confirmed price may be less aggressive than the worst case.
-            let locate = o.locate;
             self.recompute_own(locate, NIL);
         }
     }

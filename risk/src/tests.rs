@@ -650,7 +650,7 @@ fn replace_counts_worst_of_old_and_new_until_answered() {
     // A fill while the replace is in flight reduces both terms.
     h.fill(a, Buy, 10, REF);
     assert_eq!(h.e.open_qty(1), (40, 0));
-    h.e.on_replaced(a);
+    h.e.on_replaced(a, Price(REF), 20);
     assert_eq!(h.e.open_qty(1), (10, 0), "new total 20 minus 10 filled");
     assert_eq!(h.e.position(1), 10);
     // Replace to a quantity already filled is invalid.

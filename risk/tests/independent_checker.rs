@@ -744,8 +744,8 @@ fn run(seed: u64, intents: u64) -> Tally {
             if pending {
                 let o = m.orders.get_mut(&id).unwrap();
                 if r.chance(5_000) {
-                    e.on_replaced(OrderId(id));
                     let (p, q) = o.pending.take().unwrap();
+                    e.on_replaced(OrderId(id), Price(p), q);
                     o.price = p;
                     o.qty = q;
                 } else {
