@@ -244,34 +244,30 @@ struct Exposure {
     match_price: i64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct DupEntry {
-    price: i64,
-    ts: u64,
-    qty: u32,
-    strategy: u16,
-    locate: u16,
-    /// 0: empty, 1: buy, 2: sell.
-    side: u8,
+/// One bucket of the duplicate table: four (fingerprint, time) pairs in one
+/// cache line. The fingerprint is a 64-bit hash of strategy, locate, side,
+/// price and quantity; two different orders share one with probability
+/// 2^-64, which at worst refuses a non-duplicate (fails closed).
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct DupBucket {
+    fp: [u64; DUP_WAYS],
+    ts: [u64; DUP_WAYS],
 }
 
-impl DupEntry {
-    const EMPTY: DupEntry = DupEntry {
-        price: 0,
-        ts: 0,
-        qty: 0,
-        strategy: 0,
-        locate: 0,
-        side: 0,
+impl DupBucket {
+    const EMPTY: DupBucket = DupBucket {
+        fp: [0; DUP_WAYS],
+        ts: [0; DUP_WAYS],
     };
+}
 
-    fn same_order(&self, other: &DupEntry) -> bool {
-        self.side == other.side
-            && self.price == other.price
-            && self.qty == other.qty
-            && self.strategy == other.strategy
-            && self.locate == other.locate
-    }
+/// Where a passing order will be remembered in the duplicate table.
+#[derive(Clone, Copy)]
+struct DupSlot {
+    bucket: usize,
+    way: usize,
+    fp: u64,
 }
 
 /// The pre-trade risk engine. One per hot core; `&mut self` everywhere, so
@@ -283,7 +279,7 @@ pub struct RiskEngine {
     free: Box<[u32]>,
     free_len: usize,
     ids: IdMap,
-    dup: Box<[DupEntry]>,
+    dup: Box<[DupBucket]>,
     dup_mask: usize,
     /// Longest duplicate window ever configured: entries younger than this
     /// are never evicted, so widening the window at run time loses nothing.
@@ -336,7 +332,7 @@ impl RiskEngine {
             free: (0..orders as u32).rev().collect(),
             free_len: orders,
             ids: IdMap::new(orders),
-            dup: vec![DupEntry::EMPTY; dup_len].into_boxed_slice(),
+            dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
             dup_mask: dup_len / DUP_WAYS - 1,
             dup_retain_ns: 0,
             windows: vec![Window::new(); W_TOTAL].into_boxed_slice(),
@@ -356,7 +352,30 @@ impl RiskEngine {
             trips: 0,
         };
         engine.install(limits);
+        engine.prefault();
         Ok(engine)
+    }
+
+    /// Writes every table entry once so that no page fault (first touch of
+    /// zeroed memory) can happen on the order path later.
+    fn prefault(&mut self) {
+        use core::hint::black_box;
+        for s in self.symbols.iter_mut() {
+            *s = black_box(*s);
+        }
+        for o in self.orders.iter_mut() {
+            *o = black_box(*o);
+        }
+        for b in self.dup.iter_mut() {
+            *b = black_box(*b);
+        }
+        for w in self.windows.iter_mut() {
+            *w = black_box(w.clone());
+        }
+        for f in self.free.iter_mut() {
+            *f = black_box(*f);
+        }
+        self.ids.prefault();
     }
 
     // ----------------------------------------------------------------- limits
@@ -473,15 +492,8 @@ impl RiskEngine {
         };
         self.check_exposure(&lim, &sym, buy, sell, notional)?;
 
-        let key = DupEntry {
-            price: price.0,
-            ts: now.0,
-            qty,
-            strategy: strategy.0,
-            locate,
-            side: side_code(side),
-        };
-        let dup_slot = self.dup_probe(&key, now.0)?;
+        let dup_slot =
+            self.dup_probe(dup_fingerprint(strategy, locate, side, price, qty), now.0)?;
 
         let l = &self.limits;
         if let Some(t) = &l.strategy_order_rate {
@@ -494,24 +506,27 @@ impl RiskEngine {
                 return Err(RejectReason::OrderRateThrottle);
             }
         }
-        if self.free_len == 0 {
+        // Last check, and the first change: claiming the id in the map (one
+        // probe does both the uniqueness check and the insertion).
+        let Some(idx) = self
+            .free_len
+            .checked_sub(1)
+            .and_then(|i| self.free.get(i))
+            .copied()
+        else {
             return Err(RejectReason::CapacityExhausted);
-        }
-        if self.ids.get(ctx.order.0).is_some() {
-            return Err(RejectReason::InvalidOrder);
+        };
+        match self.ids.insert(ctx.order.0, idx) {
+            Ok(()) => {}
+            Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
+            Err(idmap::InsertError::Full) => return Err(RejectReason::CapacityExhausted),
         }
 
         // Commit: everything below succeeds.
-        self.commit_dup(dup_slot, key);
+        self.free_len -= 1;
+        self.commit_dup(dup_slot, now.0);
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
-        self.free_len -= 1;
-        let idx = self.free.get(self.free_len).copied().unwrap_or(NIL);
-        if self.ids.insert(ctx.order.0, idx).is_err() {
-            // Unreachable: capacity and uniqueness were checked above.
-            self.free_len += 1;
-            return Err(RejectReason::CapacityExhausted);
-        }
         let head = sym.head;
         if let Some(o) = self.orders.get_mut(idx as usize) {
             *o = OrderSlot {
@@ -764,37 +779,42 @@ impl RiskEngine {
 
     // -------------------------------------------------------------- duplicates
 
-    /// Looks for a duplicate of `key` and a slot to remember it in.
+    /// Looks for a duplicate of the order with fingerprint `fp` and a way
+    /// to remember it in.
     #[inline]
-    fn dup_probe(&self, key: &DupEntry, now: u64) -> Result<usize, RejectReason> {
-        let base = (dup_hash(key) as usize & self.dup_mask) * DUP_WAYS;
+    fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
+        let bucket = (fp >> 32) as usize & self.dup_mask;
+        let Some(b) = self.dup.get(bucket) else {
+            return Err(RejectReason::CapacityExhausted);
+        };
         let window = self.limits.duplicate_window_ns;
         let mut free = None;
-        let mut i = base;
-        while i < base + DUP_WAYS {
-            let Some(e) = self.dup.get(i) else {
-                return Err(RejectReason::CapacityExhausted);
-            };
-            if e.side == 0 {
-                free = free.or(Some(i));
-            } else if e.same_order(key) {
-                if window > 0 && now.saturating_sub(e.ts) < window {
+        for way in 0..DUP_WAYS {
+            let age = now.saturating_sub(b.ts[way]);
+            if b.fp[way] == fp {
+                if window > 0 && age < window {
                     return Err(RejectReason::DuplicateOrder);
                 }
-                // Same order outside the window: refresh this entry.
-                return Ok(i);
-            } else if now.saturating_sub(e.ts) >= self.dup_retain_ns {
-                free = free.or(Some(i));
+                // Same order outside the window: refresh this way.
+                return Ok(DupSlot { bucket, way, fp });
             }
-            i += 1;
+            if free.is_none() && (b.fp[way] == 0 || age >= self.dup_retain_ns) {
+                free = Some(way);
+            }
         }
-        free.ok_or(RejectReason::CapacityExhausted)
+        match free {
+            Some(way) => Ok(DupSlot { bucket, way, fp }),
+            None => Err(RejectReason::CapacityExhausted),
+        }
     }
 
     #[inline]
-    fn commit_dup(&mut self, slot: usize, key: DupEntry) {
-        if let Some(e) = self.dup.get_mut(slot) {
-            *e = key;
+    fn commit_dup(&mut self, slot: DupSlot, now: u64) {
+        if let Some(b) = self.dup.get_mut(slot.bucket) {
+            if let (Some(fp), Some(ts)) = (b.fp.get_mut(slot.way), b.ts.get_mut(slot.way)) {
+                *fp = slot.fp;
+                *ts = now;
+            }
         }
     }
 
@@ -1189,20 +1209,30 @@ impl RiskEngine {
     }
 }
 
+/// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an
+/// empty way). A multiply-xorshift mix so that orders differing in one
+/// field spread over the whole table.
 #[inline]
-fn side_code(side: Side) -> u8 {
-    match side {
-        Side::Buy => 1,
-        Side::Sell => 2,
-    }
-}
-
-#[inline]
-fn dup_hash(k: &DupEntry) -> u64 {
-    let a = (k.price as u64) ^ ((k.qty as u64) << 32);
-    let b = (k.strategy as u64) | ((k.locate as u64) << 16) | ((k.side as u64) << 32);
-    let h = (a ^ b.rotate_left(23)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h ^ (h >> 32)
+fn dup_fingerprint(
+    strategy: StrategyId,
+    locate: StockLocate,
+    side: Side,
+    price: Price,
+    qty: u32,
+) -> u64 {
+    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    let side = match side {
+        Side::Buy => 1u64,
+        Side::Sell => 2u64,
+    };
+    let a = (strategy.0 as u64) | ((locate as u64) << 16) | (side << 32) | ((qty as u64) << 34);
+    let mut h = (a ^ (qty as u64 >> 30)).wrapping_mul(K);
+    h ^= h >> 29;
+    h = (h ^ price.0 as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 31;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 32;
+    h | 1
 }
 
 #[cfg(test)]
