@@ -58,7 +58,11 @@ pub const MAX_STRATEGIES: usize = 64;
 pub const MAX_VENUES: usize = 16;
 
 const NIL: u32 = u32::MAX;
-const DUP_WAYS: usize = 4;
+/// Ways per duplicate-table bucket (two cache lines): with 8 ways a bucket
+/// only fills when 8 live orders hash to it, which at sane load factors
+/// does not happen in practice (4 ways refused about 1 order in 28,000 at
+/// 5 % load in the benchmark).
+const DUP_WAYS: usize = 8;
 
 /// Table sizes, fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +72,7 @@ pub struct Capacity {
     /// Most open orders tracked at once (a hard cap below `Limits::max_open_orders`).
     pub orders: usize,
     /// Entries of the duplicate-order table (rounded up to a power of two,
-    /// at least 4). When one of its buckets has no expired entry left, new
+    /// at least 8). When one of its buckets has no expired entry left, new
     /// orders hashing there are refused with `CapacityExhausted`.
     pub duplicate_slots: usize,
 }
@@ -244,12 +248,12 @@ struct Exposure {
     match_price: i64,
 }
 
-/// One bucket of the duplicate table: four (fingerprint, time) pairs in one
-/// cache line. The fingerprint is a 64-bit hash of strategy, locate, side,
+/// One bucket of the duplicate table: eight (fingerprint, time) pairs in two
+/// adjacent cache lines. The fingerprint is a 64-bit hash of strategy, locate, side,
 /// price and quantity; two different orders share one with probability
 /// 2^-64, which at worst refuses a non-duplicate (fails closed).
 #[derive(Clone, Copy)]
-#[repr(C, align(64))]
+#[repr(C, align(128))]
 struct DupBucket {
     fp: [u64; DUP_WAYS],
     ts: [u64; DUP_WAYS],
@@ -490,7 +494,7 @@ impl RiskEngine {
             Side::Buy => (qty as u64, 0),
             Side::Sell => (0, qty as u64),
         };
-        self.check_exposure(&lim, &sym, buy, sell, notional)?;
+        let worst_delta = self.check_exposure(&lim, &sym, buy, sell, notional)?;
 
         let dup_slot =
             self.dup_probe(dup_fingerprint(strategy, locate, side, price, qty), now.0)?;
@@ -549,12 +553,23 @@ impl RiskEngine {
         if let Some(h) = self.orders.get_mut(head as usize) {
             h.prev = idx;
         }
+        // Exposure of a new order is known from the checks: add it directly
+        // (same effect as `add_exposure`, without recomputing).
         if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.head = idx;
             s.open_orders += 1;
+            s.open_buy += buy;
+            s.open_sell += sell;
+            match side {
+                Side::Buy => s.own_bid = s.own_bid.max(price.0),
+                Side::Sell => s.own_ask = s.own_ask.min(price.0),
+            }
         }
         self.open_orders += 1;
-        self.add_exposure(idx);
+        self.total_open_buy += buy;
+        self.total_open_sell += sell;
+        self.open_notional += notional;
+        self.gross_worst += worst_delta;
         Ok(())
     }
 
@@ -618,7 +633,7 @@ impl RiskEngine {
         add_buy: u64,
         add_sell: u64,
         add_notional: i128,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<i128, RejectReason> {
         let ob = sym.open_buy + add_buy;
         let os = sym.open_sell + add_sell;
         let pos = sym.position as i128;
@@ -628,7 +643,8 @@ impl RiskEngine {
         if add_sell > 0 && os as i128 - pos > lim.max_position as i128 {
             return Err(RejectReason::SymbolPositionLimit);
         }
-        let gross = self.gross_worst - sym.worst() + worst(sym.position, ob, os);
+        let worst_delta = worst(sym.position, ob, os) - sym.worst();
+        let gross = self.gross_worst + worst_delta;
         if gross > self.limits.max_gross_position as i128 {
             return Err(RejectReason::GrossPositionLimit);
         }
@@ -645,7 +661,7 @@ impl RiskEngine {
         {
             return Err(RejectReason::CreditLimit);
         }
-        Ok(())
+        Ok(worst_delta)
     }
 
     fn check_cancel(
@@ -1212,7 +1228,7 @@ impl RiskEngine {
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an
 /// empty way). A multiply-xorshift mix so that orders differing in one
 /// field spread over the whole table.
-#[inline]
+#[inline(always)]
 fn dup_fingerprint(
     strategy: StrategyId,
     locate: StockLocate,
@@ -1226,11 +1242,11 @@ fn dup_fingerprint(
         Side::Sell => 2u64,
     };
     let a = (strategy.0 as u64) | ((locate as u64) << 16) | (side << 32) | ((qty as u64) << 34);
-    let mut h = (a ^ (qty as u64 >> 30)).wrapping_mul(K);
+    // `a` is injective in (strategy, locate, side, qty mod 2^30); the high
+    // qty bits join with the price.
+    let mut h = a.wrapping_mul(K);
     h ^= h >> 29;
-    h = (h ^ price.0 as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h ^= h >> 31;
-    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h = (h ^ price.0 as u64 ^ ((qty as u64 >> 30) << 62)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     h ^= h >> 32;
     h | 1
 }

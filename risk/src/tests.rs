@@ -373,13 +373,13 @@ fn duplicate_table_full_fails_closed() {
     let cap = Capacity {
         symbols: 16,
         orders: 64,
-        duplicate_slots: 4,
+        duplicate_slots: 8,
     };
     let mut l = Limits::unlimited();
     l.duplicate_window_ns = 1_000_000;
     let mut e = RiskEngine::new(cap, l).unwrap();
     let mut results = Vec::new();
-    for q in 1..=5u32 {
+    for q in 1..=9u32 {
         let ctx = CheckContext {
             order: OrderId(q as u64),
             venue: VenueId(0),
@@ -387,9 +387,18 @@ fn duplicate_table_full_fails_closed() {
         };
         results.push(e.check(&new_intent(0, 1, Buy, REF, q), &ctx, Nanos(10)));
     }
-    // One bucket of four ways: the fifth distinct live order cannot be remembered.
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 4);
-    assert_eq!(results[4], Err(R::CapacityExhausted));
+    // One bucket of eight ways: the ninth distinct live order cannot be remembered.
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
+    assert_eq!(results[8], Err(R::CapacityExhausted));
+    // Once the first ones are older than the window, their ways are reused.
+    let ctx = CheckContext {
+        order: OrderId(100),
+        venue: VenueId(0),
+        reference: None,
+    };
+    assert!(e
+        .check(&new_intent(0, 1, Buy, REF, 99), &ctx, Nanos(1_000_010))
+        .is_ok());
 }
 
 #[test]
