@@ -706,7 +706,7 @@ impl RiskEngine {
         order: OrderId,
         price: Price,
         qty: u32,
-        _ctx: &CheckContext,
+        ctx: &CheckContext,
         now: Nanos,
     ) -> Result<(), RejectReason> {
         if self.tripped.is_some() {
@@ -730,7 +730,7 @@ impl RiskEngine {
             price,
             qty,
             price.notional(qty),
-            _ctx.reference,
+            ctx.reference,
         )?;
         let before = o.exposure();
         let mut after_slot = o;

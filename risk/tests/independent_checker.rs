@@ -123,13 +123,6 @@ impl Model {
             .sum()
     }
 
-    fn worst(&self, l: u16, extra_buy: i128, extra_sell: i128) -> i128 {
-        let pos = self.pos(l);
-        let long = pos + self.open(l, Side::Buy) + extra_buy;
-        let short = self.open(l, Side::Sell) + extra_sell - pos;
-        long.max(short).max(0)
-    }
-
     fn credit_used(&self) -> i128 {
         let open: i128 = self.orders.values().map(|o| o.open_notional()).sum();
         let pos: i128 = (0..SYMBOLS + 2)
@@ -265,52 +258,45 @@ fn assert_exposure(
     extra_sell: i128,
     extra_notional: i128,
 ) {
+    // One pass over the open orders: open buy and sell per symbol.
+    let n = (SYMBOLS + 2) as usize;
+    let (mut ob, mut os) = (vec![0i128; n], vec![0i128; n]);
+    for o in m.orders.values() {
+        match o.side {
+            Side::Buy => ob[o.locate as usize] += o.open_qty(),
+            Side::Sell => os[o.locate as usize] += o.open_qty(),
+        }
+    }
+    let l = locate as usize;
     let pos = m.pos(locate);
     match side {
         Side::Buy => assert!(
-            pos + m.open(locate, Side::Buy) + extra_buy <= s.max_position as i128,
+            pos + ob[l] + extra_buy <= s.max_position as i128,
             "symbol position (long)"
         ),
         Side::Sell => assert!(
-            m.open(locate, Side::Sell) + extra_sell - pos <= s.max_position as i128,
+            os[l] + extra_sell - pos <= s.max_position as i128,
             "symbol position (short)"
         ),
     }
+    ob[l] += extra_buy;
+    os[l] += extra_sell;
     let gross: i128 = (0..SYMBOLS)
-        .map(|l| {
-            if l == locate {
-                m.worst(l, extra_buy, extra_sell)
-            } else {
-                m.worst(l, 0, 0)
-            }
+        .map(|x| {
+            let p = m.pos(x);
+            (p + ob[x as usize]).max(os[x as usize] - p).max(0)
         })
         .sum();
     assert!(
         gross <= lim.max_gross_position as i128,
         "gross position {gross}"
     );
-    let net: i128 = (0..SYMBOLS + 2).map(|l| m.pos(l)).sum();
-    let all_buy: i128 = m
-        .orders
-        .values()
-        .filter(|o| o.side == Side::Buy)
-        .map(|o| o.open_qty())
-        .sum();
-    let all_sell: i128 = m
-        .orders
-        .values()
-        .filter(|o| o.side == Side::Sell)
-        .map(|o| o.open_qty())
-        .sum();
+    let net: i128 = (0..SYMBOLS + 2).map(|x| m.pos(x)).sum();
+    let all_buy: i128 = ob.iter().sum();
+    let all_sell: i128 = os.iter().sum();
     match side {
-        Side::Buy => assert!(
-            net + all_buy + extra_buy <= lim.max_net_position as i128,
-            "net long"
-        ),
-        Side::Sell => assert!(
-            all_sell + extra_sell - net <= lim.max_net_position as i128,
-            "net short"
-        ),
+        Side::Buy => assert!(net + all_buy <= lim.max_net_position as i128, "net long"),
+        Side::Sell => assert!(all_sell - net <= lim.max_net_position as i128, "net short"),
     }
     assert!(
         m.credit_used() + extra_notional <= lim.credit_limit as i128,
