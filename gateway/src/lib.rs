@@ -2,5 +2,10 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+// The OMS sizes its order table at construction (the only allocation).
+extern crate alloc;
+
+pub mod oms;
+pub mod router;
 pub mod session;
 pub mod tcp;

@@ -346,6 +346,40 @@ pub enum RejectReason {
     NoVenue,
     VenueReject,
     InvalidOrder,
+    /// A fixed-capacity table on the order path (open orders, duplicate
+    /// window) is full; the order is refused rather than tracked imprecisely.
+    CapacityExhausted,
+}
+
+impl RejectReason {
+    /// Every reason, in discriminant order (for per-reason counters).
+    pub const ALL: [RejectReason; 20] = [
+        RejectReason::KillSwitch,
+        RejectReason::MaxOrderQty,
+        RejectReason::MaxNotional,
+        RejectReason::PriceCollar,
+        RejectReason::NoReferencePrice,
+        RejectReason::SymbolPositionLimit,
+        RejectReason::GrossPositionLimit,
+        RejectReason::NetPositionLimit,
+        RejectReason::CreditLimit,
+        RejectReason::DuplicateOrder,
+        RejectReason::RestrictedSymbol,
+        RejectReason::OrderRateThrottle,
+        RejectReason::CancelRateThrottle,
+        RejectReason::MaxOpenOrders,
+        RejectReason::SelfMatch,
+        RejectReason::UnknownOrder,
+        RejectReason::NoVenue,
+        RejectReason::VenueReject,
+        RejectReason::InvalidOrder,
+        RejectReason::CapacityExhausted,
+    ];
+
+    /// Dense index `0..ALL.len()` for counter arrays.
+    pub const fn index(self) -> usize {
+        self as usize - 1
+    }
 }
 
 /// What the OMS tells the strategy that owns an order.
@@ -436,6 +470,13 @@ mod tests {
             .mid(),
             None
         );
+    }
+
+    #[test]
+    fn reject_reason_index_is_dense() {
+        for (i, r) in RejectReason::ALL.iter().enumerate() {
+            assert_eq!(r.index(), i);
+        }
     }
 
     #[test]

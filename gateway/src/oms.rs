@@ -1,0 +1,1097 @@
+//! Order management: the order state machine, ClOrdIDs, positions and PnL.
+//!
+//! The OMS is the single door between strategies and venues. Intents come in
+//! through [`Oms::submit`], which gives each order its id, runs pre-trade
+//! risk and returns the [`Outbound`] message for the FIX encoder; execution
+//! reports come back through [`Oms::on_exec_report`], which moves the order
+//! through its states, keeps positions and PnL, feeds risk and returns the
+//! [`OrderEvent`] for the owning strategy.
+//!
+//! # Order states
+//! ```text
+//!  submit ─► PendingNew ─New─► New ─fill─► PartiallyFilled ─fill─► Filled
+//!                │              │  ▲              │
+//!              Rejected   cancel│  │replace ack   ├─ cancel ─► PendingCancel ─► Canceled
+//!                               ▼  │              └─ replace ► PendingReplace ─► Replaced
+//!                     PendingCancel/PendingReplace ──reject──► back to the working state
+//!          Expired (ExecType Expired / DoneForDay) from any open state
+//! ```
+//! The working state is derived from the facts (acknowledged, cumulative
+//! quantity, requests in flight) rather than stored, so reports arriving in
+//! any order lead to the same state: a fill before the `New` acknowledgement
+//! moves the order straight to `PartiallyFilled` (counted as out of order)
+//! and the late `New` changes nothing. Fills are applied by cumulative
+//! quantity, so a repeated fill is recognised and dropped, and a missed one
+//! is caught up by the next.
+//!
+//! # ClOrdID scheme
+//! Every message we originate (new, cancel, replace) gets a fresh
+//! [`ClOrdId`]: a 20-bit **boot epoch** and a 40-bit **sequence**, written as
+//! 12 upper-case base-36 characters (`0-9A-Z`, fixed width). The epoch comes
+//! from persisted state: at start the companion hands back the last epoch
+//! used, the OMS takes the next one (the companion must persist it before the
+//! first order goes out) and counts from 1. Ids therefore never repeat across
+//! restarts while fewer than 2^20 boots and 2^40 messages per boot happen.
+//! An order's [`OrderId`] is the numeric value of the ClOrdID of its `New`;
+//! it stays the same across replaces while the ClOrdID changes.
+//!
+//! # Money
+//! Prices are price4 (1/10,000 currency). Positions keep an exact signed cost
+//! (Σ quantity × price, price4·shares). Closing part of a position removes
+//! cost in proportion, rounded toward zero; the rounding residue stays in the
+//! cost and is realized when the position goes flat, so realized PnL is exact
+//! over any round trip. PnL figures are price4·shares (divide by 10,000 for
+//! currency). The average price shown is cost / quantity rounded half away
+//! from zero. Unrealized PnL = position × mark − cost, with the mark set by
+//! the last fill or by [`Oms::mark`].
+//!
+//! # Memory
+//! The order table, the ClOrdID map and the per-symbol position table are
+//! allocated once in [`Oms::new`] (`alloc` at start-up only).
+
+use alloc::boxed::Box;
+use alloc::vec;
+
+use risk::{CheckContext, Fill, IdMap, RiskEngine};
+use types::{
+    Nanos, OrderEvent, OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId,
+    Symbol, TimeInForce, VenueId,
+};
+
+// ------------------------------------------------------------------ ClOrdID
+
+/// Characters of an encoded [`ClOrdId`].
+pub const CL_ORD_ID_LEN: usize = 12;
+const EPOCH_BITS: u32 = 20;
+const SEQ_BITS: u32 = 40;
+/// Largest boot epoch.
+pub const MAX_EPOCH: u32 = (1 << EPOCH_BITS) - 1;
+const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+/// Our client order id: `epoch << 40 | sequence` (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClOrdId(pub u64);
+
+impl ClOrdId {
+    pub const fn new(epoch: u32, seq: u64) -> ClOrdId {
+        ClOrdId(((epoch as u64) << SEQ_BITS) | (seq & SEQ_MASK))
+    }
+
+    pub const fn epoch(self) -> u32 {
+        (self.0 >> SEQ_BITS) as u32
+    }
+
+    pub const fn seq(self) -> u64 {
+        self.0 & SEQ_MASK
+    }
+
+    /// Fixed-width base-36 text for tag 11/41.
+    pub fn encode(self) -> [u8; CL_ORD_ID_LEN] {
+        let mut out = [b'0'; CL_ORD_ID_LEN];
+        let mut v = self.0;
+        for byte in out.iter_mut().rev() {
+            *byte = DIGITS[(v % 36) as usize];
+            v /= 36;
+        }
+        out
+    }
+
+    /// Parses text produced by [`ClOrdId::encode`]; `None` for anything else
+    /// (wrong length, lower case, other characters, out of range), which is
+    /// how ClOrdIDs not issued by this OMS are recognised.
+    pub fn parse(text: &[u8]) -> Option<ClOrdId> {
+        if text.len() != CL_ORD_ID_LEN {
+            return None;
+        }
+        let mut v: u64 = 0;
+        for &c in text {
+            let d = match c {
+                b'0'..=b'9' => c - b'0',
+                b'A'..=b'Z' => c - b'A' + 10,
+                _ => return None,
+            };
+            v = v.checked_mul(36)?.checked_add(d as u64)?;
+        }
+        if v >> (EPOCH_BITS + SEQ_BITS) != 0 {
+            return None;
+        }
+        Some(ClOrdId(v))
+    }
+}
+
+// ------------------------------------------------------------ exec reports
+
+/// What an execution report says happened (FIX tag 150, plus the two
+/// answers of an OrderCancelReject, 35=9, told apart by CxlRejResponseTo).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecType {
+    PendingNew,
+    New,
+    /// FIX 4.2 ExecType 1.
+    PartialFill,
+    /// FIX 4.2 ExecType 2.
+    Fill,
+    /// FIX 4.4 ExecType F (partial or full, told apart by leaves).
+    Trade,
+    PendingCancel,
+    Canceled,
+    PendingReplace,
+    Replaced,
+    Rejected,
+    Expired,
+    DoneForDay,
+    /// OrderCancelReject answering a cancel request.
+    CancelRejected,
+    /// OrderCancelReject answering a cancel/replace request.
+    ReplaceRejected,
+    /// Anything else (restatements, trade corrections): counted and ignored.
+    Other,
+}
+
+/// Order state as the OMS sees it (FIX OrdStatus values we act on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderState {
+    PendingNew,
+    New,
+    PartiallyFilled,
+    Filled,
+    PendingCancel,
+    Canceled,
+    PendingReplace,
+    /// Working under terms changed by an acknowledged replace, no fill since.
+    Replaced,
+    Rejected,
+    Expired,
+}
+
+impl OrderState {
+    pub const fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            OrderState::Filled | OrderState::Canceled | OrderState::Rejected | OrderState::Expired
+        )
+    }
+}
+
+/// An execution report, independent of FIX text. The FIX codec maps tags
+/// onto it: 11 → `cl_ord_id`, 41 → `orig_cl_ord_id`, 150 → `exec_type`,
+/// 39 → `ord_status`, 32/31 → `last_qty`/`last_px`, 151 → `leaves_qty`,
+/// 14 → `cum_qty`, 44/38 → `price`/`order_qty`, 60 → `transact_time`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecReport {
+    /// `None` when the text is not a ClOrdID this OMS issued.
+    pub cl_ord_id: Option<ClOrdId>,
+    pub orig_cl_ord_id: Option<ClOrdId>,
+    pub exec_type: ExecType,
+    /// The venue's view; informational (the OMS derives its own state).
+    pub ord_status: Option<OrderState>,
+    pub last_qty: u32,
+    pub last_px: Price,
+    pub leaves_qty: u32,
+    pub cum_qty: u32,
+    /// Order price after a replace (`Price::ZERO` when absent).
+    pub price: Price,
+    /// Order quantity after a replace (0 when absent).
+    pub order_qty: u32,
+    pub transact_time: Nanos,
+}
+
+impl ExecReport {
+    /// A report of `exec_type` for `cl_ord_id` with every other field empty.
+    pub const fn new(cl_ord_id: ClOrdId, exec_type: ExecType) -> ExecReport {
+        ExecReport {
+            cl_ord_id: Some(cl_ord_id),
+            orig_cl_ord_id: None,
+            exec_type,
+            ord_status: None,
+            last_qty: 0,
+            last_px: Price::ZERO,
+            leaves_qty: 0,
+            cum_qty: 0,
+            price: Price::ZERO,
+            order_qty: 0,
+            transact_time: Nanos(0),
+        }
+    }
+}
+
+// ----------------------------------------------------------------- outbound
+
+/// A message for the venue, produced by [`Oms::submit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbound {
+    New {
+        order: OrderId,
+        cl_ord_id: ClOrdId,
+        venue: VenueId,
+        locate: StockLocate,
+        symbol: Symbol,
+        side: Side,
+        price: Price,
+        qty: u32,
+        tif: TimeInForce,
+    },
+    Cancel {
+        order: OrderId,
+        cl_ord_id: ClOrdId,
+        orig_cl_ord_id: ClOrdId,
+        venue: VenueId,
+        symbol: Symbol,
+        side: Side,
+        qty: u32,
+    },
+    Replace {
+        order: OrderId,
+        cl_ord_id: ClOrdId,
+        orig_cl_ord_id: ClOrdId,
+        venue: VenueId,
+        symbol: Symbol,
+        side: Side,
+        price: Price,
+        qty: u32,
+        tif: TimeInForce,
+    },
+}
+
+// ------------------------------------------------------------------- tables
+
+#[derive(Clone, Copy)]
+struct OrderRecord {
+    id: OrderId,
+    /// ClOrdID the venue currently knows the order by.
+    current: ClOrdId,
+    /// Replace in flight: (ClOrdID, price, total qty).
+    replace: Option<(ClOrdId, Price, u32)>,
+    cancel: Option<ClOrdId>,
+    strategy: StrategyId,
+    venue: VenueId,
+    locate: StockLocate,
+    symbol: Symbol,
+    side: Side,
+    tif: TimeInForce,
+    price: Price,
+    qty: u32,
+    cum_qty: u32,
+    acked: bool,
+    replaced: bool,
+    terminal: Option<OrderState>,
+    in_use: bool,
+}
+
+impl OrderRecord {
+    const EMPTY: OrderRecord = OrderRecord {
+        id: OrderId(0),
+        current: ClOrdId(0),
+        replace: None,
+        cancel: None,
+        strategy: StrategyId(0),
+        venue: VenueId(0),
+        locate: 0,
+        symbol: Symbol([b' '; 8]),
+        side: Side::Buy,
+        tif: TimeInForce::Day,
+        price: Price::ZERO,
+        qty: 0,
+        cum_qty: 0,
+        acked: false,
+        replaced: false,
+        terminal: None,
+        in_use: false,
+    };
+
+    fn leaves(&self) -> u32 {
+        if self.terminal.is_some() {
+            0
+        } else {
+            self.qty.saturating_sub(self.cum_qty)
+        }
+    }
+
+    fn state(&self) -> OrderState {
+        if let Some(t) = self.terminal {
+            return t;
+        }
+        if self.cancel.is_some() {
+            OrderState::PendingCancel
+        } else if self.replace.is_some() {
+            OrderState::PendingReplace
+        } else if self.replaced {
+            OrderState::Replaced
+        } else if self.cum_qty > 0 {
+            OrderState::PartiallyFilled
+        } else if self.acked {
+            OrderState::New
+        } else {
+            OrderState::PendingNew
+        }
+    }
+
+    fn ids(&self) -> [Option<ClOrdId>; 4] {
+        [
+            Some(ClOrdId(self.id.0)),
+            Some(self.current),
+            self.replace.map(|r| r.0),
+            self.cancel,
+        ]
+    }
+}
+
+/// A symbol's position and the open orders on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Position {
+    /// Shares; negative when short.
+    pub qty: i64,
+    /// Σ signed quantity × price of the open position (price4·shares).
+    pub cost: i128,
+    /// Realized PnL (price4·shares).
+    pub realized: i128,
+    /// Last fill or marked price.
+    pub mark: Price,
+    /// Open (leaves) quantity of our buy and sell orders.
+    pub open_buy: u64,
+    pub open_sell: u64,
+    /// Σ leaves × price of open buys and sells (price4·shares).
+    pub open_buy_notional: i128,
+    pub open_sell_notional: i128,
+}
+
+impl Position {
+    pub fn unrealized(&self) -> i128 {
+        self.qty as i128 * self.mark.0 as i128 - self.cost
+    }
+
+    /// Average entry price, rounded half away from zero; `None` when flat.
+    pub fn avg_price(&self) -> Option<Price> {
+        if self.qty == 0 {
+            return None;
+        }
+        let q = self.qty as i128;
+        let twice = 2 * self.cost / q;
+        let avg = (twice + twice.signum()) / 2;
+        i64::try_from(avg).ok().map(Price)
+    }
+}
+
+/// Why [`Oms::new`] refused its configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OmsConfigError {
+    /// The persisted epoch is the last one the ClOrdID scheme can encode.
+    EpochExhausted,
+    TooManySymbols,
+}
+
+/// Sizes and the persisted epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OmsConfig {
+    /// Orders (open and recently finished) kept at once.
+    pub orders: usize,
+    /// Locates `0..symbols` (at most 65,536).
+    pub symbols: usize,
+    /// The epoch the previous boot used (0 on the very first boot).
+    pub last_epoch: u32,
+}
+
+/// Counters for reports the OMS could not apply as they came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct OmsStats {
+    pub reports: u64,
+    /// ClOrdID not ours or no longer in the table.
+    pub unknown_cl_ord_id: u64,
+    /// Reports that arrived before an earlier step (fill before New, ...).
+    pub out_of_order: u64,
+    /// Fills whose cumulative quantity we had already applied.
+    pub duplicate_fills: u64,
+    /// Fills whose cumulative quantity jumped past `last_qty` (a missed fill).
+    pub fill_gaps: u64,
+    /// Non-fill reports for an order already finished.
+    pub late_reports: u64,
+    /// `ExecType::Other`.
+    pub ignored: u64,
+}
+
+/// The order management system.
+pub struct Oms {
+    epoch: u32,
+    next_seq: u64,
+    orders: Box<[OrderRecord]>,
+    free: Box<[u32]>,
+    free_len: usize,
+    /// Finished orders, oldest first, reclaimed only when no slot is free so
+    /// late reports still find them.
+    retired: Box<[u32]>,
+    retired_head: usize,
+    retired_len: usize,
+    ids: IdMap,
+    positions: Box<[Position]>,
+    realized_total: i128,
+    unrealized_total: i128,
+    stats: OmsStats,
+    reject_counts: [u64; RejectReason::ALL.len()],
+}
+
+impl Oms {
+    /// Builds the OMS; the only allocation. The new epoch is
+    /// `config.last_epoch + 1`: persist [`Oms::epoch`] before sending orders.
+    pub fn new(config: OmsConfig) -> Result<Oms, OmsConfigError> {
+        if config.last_epoch >= MAX_EPOCH {
+            return Err(OmsConfigError::EpochExhausted);
+        }
+        if config.symbols > 1 << 16 {
+            return Err(OmsConfigError::TooManySymbols);
+        }
+        let n = config.orders.max(1);
+        Ok(Oms {
+            epoch: config.last_epoch + 1,
+            next_seq: 1,
+            orders: vec![OrderRecord::EMPTY; n].into_boxed_slice(),
+            free: (0..n as u32).rev().collect(),
+            free_len: n,
+            retired: vec![0; n].into_boxed_slice(),
+            retired_head: 0,
+            retired_len: 0,
+            // Orig, current, replace and cancel ids of every order.
+            ids: IdMap::new(4 * n),
+            positions: vec![Position::default(); config.symbols].into_boxed_slice(),
+            realized_total: 0,
+            unrealized_total: 0,
+            stats: OmsStats::default(),
+            reject_counts: [0; RejectReason::ALL.len()],
+        })
+    }
+
+    pub fn epoch(&self) -> u32 {
+        self.epoch
+    }
+
+    fn next_cl_ord_id(&mut self) -> Option<ClOrdId> {
+        if self.next_seq > SEQ_MASK {
+            return None;
+        }
+        let id = ClOrdId::new(self.epoch, self.next_seq);
+        self.next_seq += 1;
+        Some(id)
+    }
+
+    fn refuse(&mut self, reason: RejectReason) -> RejectReason {
+        if let Some(c) = self.reject_counts.get_mut(reason.index()) {
+            *c += 1;
+        }
+        reason
+    }
+
+    /// Rejections decided by the OMS itself (risk counts its own).
+    pub fn reject_count(&self, reason: RejectReason) -> u64 {
+        self.reject_counts.get(reason.index()).copied().unwrap_or(0)
+    }
+
+    /// Takes a strategy's intent through risk and, if it passes, records it
+    /// and returns the message to send. `venue` is where the router sent a
+    /// new order (ignored for cancel/replace); `reference` feeds the collars.
+    pub fn submit(
+        &mut self,
+        intent: &OrderIntent,
+        venue: VenueId,
+        reference: Option<Price>,
+        risk: &mut RiskEngine,
+        now: Nanos,
+    ) -> Result<Outbound, RejectReason> {
+        match *intent {
+            OrderIntent::New {
+                strategy,
+                locate,
+                symbol,
+                side,
+                price,
+                qty,
+                tif,
+            } => {
+                if self.free_len == 0 && self.retired_len == 0 {
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                }
+                if locate as usize >= self.positions.len() {
+                    return Err(self.refuse(RejectReason::InvalidOrder));
+                }
+                let Some(cl) = self.next_cl_ord_id() else {
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                };
+                let order = OrderId(cl.0);
+                let ctx = CheckContext {
+                    order,
+                    venue,
+                    reference,
+                };
+                risk.check(intent, &ctx, now)?;
+                let Some(slot) = self.alloc_slot() else {
+                    // Checked above; keep risk consistent if it ever happens.
+                    risk.on_canceled(order);
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                };
+                if self.ids.insert(cl.0, slot).is_err() {
+                    risk.on_canceled(order);
+                    self.release_slot(slot);
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                }
+                let rec = OrderRecord {
+                    id: order,
+                    current: cl,
+                    strategy,
+                    venue,
+                    locate,
+                    symbol,
+                    side,
+                    tif,
+                    price,
+                    qty,
+                    in_use: true,
+                    ..OrderRecord::EMPTY
+                };
+                if let Some(r) = self.orders.get_mut(slot as usize) {
+                    *r = rec;
+                }
+                self.account_open(slot, true);
+                Ok(Outbound::New {
+                    order,
+                    cl_ord_id: cl,
+                    venue,
+                    locate,
+                    symbol,
+                    side,
+                    price,
+                    qty,
+                    tif,
+                })
+            }
+            OrderIntent::Cancel { strategy, order } => {
+                let slot = self.working_slot(strategy, order)?;
+                let rec = self.orders.get(slot as usize).copied();
+                let Some(rec) = rec else {
+                    return Err(self.refuse(RejectReason::UnknownOrder));
+                };
+                if rec.cancel.is_some() {
+                    return Err(self.refuse(RejectReason::InvalidOrder));
+                }
+                let Some(cl) = self.next_cl_ord_id() else {
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                };
+                let ctx = CheckContext {
+                    order,
+                    venue: rec.venue,
+                    reference,
+                };
+                risk.check(intent, &ctx, now)?;
+                if self.ids.insert(cl.0, slot).is_err() {
+                    risk.on_cancel_rejected(order);
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                }
+                if let Some(r) = self.orders.get_mut(slot as usize) {
+                    r.cancel = Some(cl);
+                }
+                Ok(Outbound::Cancel {
+                    order,
+                    cl_ord_id: cl,
+                    orig_cl_ord_id: rec.current,
+                    venue: rec.venue,
+                    symbol: rec.symbol,
+                    side: rec.side,
+                    qty: rec.qty,
+                })
+            }
+            OrderIntent::Replace {
+                strategy,
+                order,
+                price,
+                qty,
+            } => {
+                let slot = self.working_slot(strategy, order)?;
+                let Some(rec) = self.orders.get(slot as usize).copied() else {
+                    return Err(self.refuse(RejectReason::UnknownOrder));
+                };
+                if rec.cancel.is_some() || rec.replace.is_some() {
+                    return Err(self.refuse(RejectReason::InvalidOrder));
+                }
+                let Some(cl) = self.next_cl_ord_id() else {
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                };
+                let ctx = CheckContext {
+                    order,
+                    venue: rec.venue,
+                    reference,
+                };
+                risk.check(intent, &ctx, now)?;
+                if self.ids.insert(cl.0, slot).is_err() {
+                    risk.on_replace_rejected(order);
+                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                }
+                if let Some(r) = self.orders.get_mut(slot as usize) {
+                    r.replace = Some((cl, price, qty));
+                }
+                Ok(Outbound::Replace {
+                    order,
+                    cl_ord_id: cl,
+                    orig_cl_ord_id: rec.current,
+                    venue: rec.venue,
+                    symbol: rec.symbol,
+                    side: rec.side,
+                    price,
+                    qty,
+                    tif: rec.tif,
+                })
+            }
+        }
+    }
+
+    fn working_slot(&mut self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
+        match self.ids.get(order.0) {
+            Some(slot) => match self.orders.get(slot as usize) {
+                Some(r) if r.id == order && r.strategy == strategy && r.terminal.is_none() => {
+                    Ok(slot)
+                }
+                _ => Err(self.refuse(RejectReason::UnknownOrder)),
+            },
+            None => Err(self.refuse(RejectReason::UnknownOrder)),
+        }
+    }
+
+    fn alloc_slot(&mut self) -> Option<u32> {
+        if self.free_len > 0 {
+            self.free_len -= 1;
+            return self.free.get(self.free_len).copied();
+        }
+        if self.retired_len == 0 {
+            return None;
+        }
+        let slot = self.retired.get(self.retired_head).copied()?;
+        self.retired_head = (self.retired_head + 1) % self.retired.len();
+        self.retired_len -= 1;
+        if let Some(old) = self.orders.get(slot as usize).copied() {
+            for id in old.ids().into_iter().flatten() {
+                if self.ids.get(id.0) == Some(slot) {
+                    self.ids.remove(id.0);
+                }
+            }
+        }
+        Some(slot)
+    }
+
+    fn release_slot(&mut self, slot: u32) {
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            *r = OrderRecord::EMPTY;
+        }
+        if let Some(f) = self.free.get_mut(self.free_len) {
+            *f = slot;
+            self.free_len += 1;
+        }
+    }
+
+    /// Adds or removes an order's leaves from its symbol's open exposure.
+    fn account_open(&mut self, slot: u32, add: bool) {
+        let Some(r) = self.orders.get(slot as usize) else {
+            return;
+        };
+        let leaves = r.leaves() as u64;
+        let notional = r.price.notional(r.leaves());
+        let side = r.side;
+        let Some(p) = self.positions.get_mut(r.locate as usize) else {
+            return;
+        };
+        let (q, n) = match side {
+            Side::Buy => (&mut p.open_buy, &mut p.open_buy_notional),
+            Side::Sell => (&mut p.open_sell, &mut p.open_sell_notional),
+        };
+        if add {
+            *q += leaves;
+            *n += notional;
+        } else {
+            *q -= leaves;
+            *n -= notional;
+        }
+    }
+
+    fn finish(&mut self, slot: u32, state: OrderState, risk: &mut RiskEngine) {
+        let Some(r) = self.orders.get_mut(slot as usize) else {
+            return;
+        };
+        if r.terminal.is_some() {
+            return;
+        }
+        let id = r.id;
+        // Exposure leaves with the order; the record stays for late reports.
+        self.account_open(slot, false);
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            r.terminal = Some(state);
+        }
+        if risk.is_open(id) {
+            risk.on_canceled(id);
+        }
+        let cap = self.retired.len();
+        if self.retired_len < cap {
+            let tail = (self.retired_head + self.retired_len) % cap;
+            if let Some(t) = self.retired.get_mut(tail) {
+                *t = slot;
+                self.retired_len += 1;
+            }
+        }
+    }
+
+    /// Applies one execution report. Returns the event for the strategy
+    /// owning the order, if the report changed anything it should know.
+    /// `now` is the appliance clock at receipt (the reject-rate window runs
+    /// on it, not on the venue's `transact_time`).
+    pub fn on_exec_report(
+        &mut self,
+        rep: &ExecReport,
+        now: Nanos,
+        risk: &mut RiskEngine,
+    ) -> Option<OrderEvent> {
+        self.stats.reports += 1;
+        let found = rep
+            .cl_ord_id
+            .and_then(|c| self.ids.get(c.0).map(|s| (s, c)))
+            .or_else(|| {
+                rep.orig_cl_ord_id
+                    .and_then(|c| self.ids.get(c.0).map(|s| (s, c)))
+            });
+        let Some((slot, matched)) = found else {
+            self.stats.unknown_cl_ord_id += 1;
+            return None;
+        };
+        let rec = *self.orders.get(slot as usize)?;
+        let strategy = rec.strategy;
+        let order = rec.id;
+        let is_fill = matches!(
+            rep.exec_type,
+            ExecType::PartialFill | ExecType::Fill | ExecType::Trade
+        );
+        if rec.terminal.is_some() && !is_fill {
+            self.stats.late_reports += 1;
+            return None;
+        }
+        match rep.exec_type {
+            ExecType::PendingNew | ExecType::PendingCancel | ExecType::PendingReplace => {
+                // Our own state already says pending; confirmations change nothing.
+                if rep.exec_type == ExecType::PendingNew && rec.state() != OrderState::PendingNew {
+                    self.stats.out_of_order += 1;
+                }
+                None
+            }
+            ExecType::New => {
+                if rec.acked || rec.cum_qty > 0 {
+                    self.stats.out_of_order += 1;
+                }
+                if rec.acked {
+                    return None;
+                }
+                self.acknowledge(slot, risk);
+                Some(OrderEvent::Accepted { strategy, order })
+            }
+            ExecType::PartialFill | ExecType::Fill | ExecType::Trade => {
+                self.apply_fill(slot, rep, risk)
+            }
+            ExecType::Canceled => {
+                if rec.cancel != Some(matched) && rec.cancel.is_some() {
+                    self.stats.out_of_order += 1;
+                }
+                self.finish(slot, OrderState::Canceled, risk);
+                Some(OrderEvent::Canceled { strategy, order })
+            }
+            ExecType::Expired | ExecType::DoneForDay => {
+                self.finish(slot, OrderState::Expired, risk);
+                Some(OrderEvent::Canceled { strategy, order })
+            }
+            ExecType::Replaced => self.apply_replace(slot, matched, rep, risk),
+            ExecType::Rejected => {
+                if rec.replace.is_some_and(|r| r.0 == matched) {
+                    return self.request_rejected(slot, ExecType::ReplaceRejected, risk);
+                }
+                if rec.cancel == Some(matched) {
+                    return self.request_rejected(slot, ExecType::CancelRejected, risk);
+                }
+                if rec.acked || rec.cum_qty > 0 {
+                    self.stats.out_of_order += 1;
+                }
+                // Venue reject first: it retires the order in risk and feeds
+                // the reject-rate limit; `finish` then skips the risk call.
+                risk.on_rejected(order, now);
+                self.finish(slot, OrderState::Rejected, risk);
+                Some(OrderEvent::Rejected {
+                    strategy,
+                    order: Some(order),
+                    reason: RejectReason::VenueReject,
+                })
+            }
+            ExecType::CancelRejected | ExecType::ReplaceRejected => {
+                self.request_rejected(slot, rep.exec_type, risk)
+            }
+            ExecType::Other => {
+                self.stats.ignored += 1;
+                None
+            }
+        }
+    }
+
+    fn acknowledge(&mut self, slot: u32, risk: &mut RiskEngine) {
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            if !r.acked {
+                r.acked = true;
+                risk.on_accepted(r.id);
+            }
+        }
+    }
+
+    fn apply_fill(
+        &mut self,
+        slot: u32,
+        rep: &ExecReport,
+        risk: &mut RiskEngine,
+    ) -> Option<OrderEvent> {
+        let rec = *self.orders.get(slot as usize)?;
+        // Cumulative quantity is the truth; venues that leave it out get
+        // last_qty added to what we have.
+        let cum = if rep.cum_qty > 0 {
+            rep.cum_qty
+        } else {
+            rec.cum_qty.saturating_add(rep.last_qty)
+        };
+        if cum <= rec.cum_qty {
+            self.stats.duplicate_fills += 1;
+            return None;
+        }
+        let qty = cum - rec.cum_qty;
+        if qty != rep.last_qty {
+            self.stats.fill_gaps += 1;
+        }
+        if rec.terminal.is_some() {
+            self.stats.out_of_order += 1;
+        }
+        if !rec.acked && rec.terminal.is_none() {
+            // A fill before the New acknowledgement: the venue has the order.
+            self.stats.out_of_order += 1;
+            self.acknowledge(slot, risk);
+        }
+        let price = if rep.last_px.0 > 0 {
+            rep.last_px
+        } else {
+            rec.price
+        };
+        let open = rec.terminal.is_none();
+        if open {
+            self.account_open(slot, false);
+        }
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            r.cum_qty = cum;
+            r.replaced = false;
+            // An overfill grows the order so leaves never go negative.
+            r.qty = r.qty.max(cum);
+        }
+        if open {
+            self.account_open(slot, true);
+        }
+        self.apply_position(rec.locate, rec.side, qty, price);
+        risk.on_fill(&Fill {
+            order: rec.id,
+            locate: rec.locate,
+            side: rec.side,
+            qty,
+            price,
+        });
+        risk.on_pnl(self.total_pnl_i64());
+        let leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
+        if open && leaves == 0 {
+            self.finish(slot, OrderState::Filled, risk);
+        }
+        Some(OrderEvent::Filled {
+            strategy: rec.strategy,
+            order: rec.id,
+            locate: rec.locate,
+            side: rec.side,
+            price,
+            qty,
+            leaves,
+        })
+    }
+
+    fn apply_replace(
+        &mut self,
+        slot: u32,
+        matched: ClOrdId,
+        rep: &ExecReport,
+        risk: &mut RiskEngine,
+    ) -> Option<OrderEvent> {
+        let rec = *self.orders.get(slot as usize)?;
+        let Some((cl, req_price, req_qty)) = rec.replace else {
+            // A Replaced we did not ask for (or already applied).
+            self.stats.out_of_order += 1;
+            return None;
+        };
+        if matched != cl && rep.cl_ord_id != Some(cl) {
+            self.stats.out_of_order += 1;
+        }
+        let price = if rep.price.0 > 0 {
+            rep.price
+        } else {
+            req_price
+        };
+        let qty = if rep.order_qty > 0 {
+            rep.order_qty
+        } else {
+            req_qty
+        };
+        self.account_open(slot, false);
+        let old_current = rec.current;
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            r.replace = None;
+            r.current = cl;
+            r.price = price;
+            r.qty = qty.max(r.cum_qty);
+            r.replaced = true;
+            r.acked = true;
+        }
+        // The superseded ClOrdID is dropped unless it is the order id itself.
+        if old_current.0 != rec.id.0 && self.ids.get(old_current.0) == Some(slot) {
+            self.ids.remove(old_current.0);
+        }
+        self.account_open(slot, true);
+        risk.on_replaced(rec.id, price, qty.max(rec.cum_qty));
+        let leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
+        if leaves == 0 {
+            self.finish(slot, OrderState::Filled, risk);
+        }
+        Some(OrderEvent::Replaced {
+            strategy: rec.strategy,
+            order: rec.id,
+            price,
+            qty,
+        })
+    }
+
+    fn request_rejected(
+        &mut self,
+        slot: u32,
+        kind: ExecType,
+        risk: &mut RiskEngine,
+    ) -> Option<OrderEvent> {
+        let rec = *self.orders.get(slot as usize)?;
+        let pending = match kind {
+            ExecType::CancelRejected => rec.cancel.map(|c| c.0),
+            _ => rec.replace.map(|r| r.0 .0),
+        };
+        let Some(pending) = pending else {
+            self.stats.out_of_order += 1;
+            return None;
+        };
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            match kind {
+                ExecType::CancelRejected => r.cancel = None,
+                _ => r.replace = None,
+            }
+        }
+        if self.ids.get(pending) == Some(slot) {
+            self.ids.remove(pending);
+        }
+        match kind {
+            ExecType::CancelRejected => risk.on_cancel_rejected(rec.id),
+            _ => risk.on_replace_rejected(rec.id),
+        }
+        Some(OrderEvent::Rejected {
+            strategy: rec.strategy,
+            order: Some(rec.id),
+            reason: RejectReason::VenueReject,
+        })
+    }
+
+    // ------------------------------------------------------------- positions
+
+    fn apply_position(&mut self, locate: StockLocate, side: Side, qty: u32, price: Price) {
+        let Some(p) = self.positions.get_mut(locate as usize) else {
+            return;
+        };
+        let old_unrealized = p.unrealized();
+        let old_realized = p.realized;
+        let sign = side.sign();
+        let mut remaining = qty as i64;
+        // Closing part: against the opposite-signed position.
+        if p.qty != 0 && p.qty.signum() != sign {
+            let close = remaining.min(p.qty.abs());
+            let removed = p.cost * close as i128 / p.qty.abs() as i128;
+            let value = close as i128 * price.0 as i128;
+            p.realized += if p.qty > 0 {
+                value - removed
+            } else {
+                -removed - value
+            };
+            p.cost -= removed;
+            p.qty += sign * close;
+            remaining -= close;
+        }
+        if remaining > 0 {
+            p.cost += sign as i128 * remaining as i128 * price.0 as i128;
+            p.qty += sign * remaining;
+        }
+        p.mark = price;
+        self.realized_total += p.realized - old_realized;
+        self.unrealized_total += p.unrealized() - old_unrealized;
+    }
+
+    /// Marks `locate` at `price` (last trade or mid) for unrealized PnL and
+    /// passes the new total to risk (daily loss limit).
+    pub fn mark(&mut self, locate: StockLocate, price: Price, risk: &mut RiskEngine) {
+        let Some(p) = self.positions.get_mut(locate as usize) else {
+            return;
+        };
+        let old = p.unrealized();
+        p.mark = price;
+        self.unrealized_total += p.unrealized() - old;
+        risk.set_mark(locate, price);
+        risk.on_pnl(self.total_pnl_i64());
+    }
+
+    pub fn position(&self, locate: StockLocate) -> Option<&Position> {
+        self.positions.get(locate as usize)
+    }
+
+    pub fn realized_pnl(&self) -> i128 {
+        self.realized_total
+    }
+
+    pub fn unrealized_pnl(&self) -> i128 {
+        self.unrealized_total
+    }
+
+    fn total_pnl_i64(&self) -> i64 {
+        let total = self.realized_total + self.unrealized_total;
+        total.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+    }
+
+    // ------------------------------------------------------------ inspection
+
+    pub fn state(&self, order: OrderId) -> Option<OrderState> {
+        let slot = self.ids.get(order.0)?;
+        self.orders
+            .get(slot as usize)
+            .filter(|r| r.in_use && r.id == order)
+            .map(|r| r.state())
+    }
+
+    /// (order qty, cumulative filled, leaves, price) of `order`.
+    pub fn terms(&self, order: OrderId) -> Option<(u32, u32, u32, Price)> {
+        let slot = self.ids.get(order.0)?;
+        self.orders
+            .get(slot as usize)
+            .filter(|r| r.in_use && r.id == order)
+            .map(|r| (r.qty, r.cum_qty, r.leaves(), r.price))
+    }
+
+    /// The ClOrdID the venue currently knows `order` by.
+    pub fn current_cl_ord_id(&self, order: OrderId) -> Option<ClOrdId> {
+        let slot = self.ids.get(order.0)?;
+        self.orders.get(slot as usize).map(|r| r.current)
+    }
+
+    pub fn stats(&self) -> &OmsStats {
+        &self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests;

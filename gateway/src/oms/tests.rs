@@ -1,0 +1,710 @@
+extern crate std;
+
+use super::*;
+use risk::{Capacity, Limits, TripCause};
+use std::vec::Vec;
+
+const SYM: StockLocate = 7;
+/// $10.0000
+const PX: Price = Price(100_000);
+
+struct H {
+    oms: Oms,
+    risk: RiskEngine,
+    now: u64,
+}
+
+impl H {
+    fn new() -> H {
+        H::with_limits(Limits::unlimited(), 64)
+    }
+
+    fn with_limits(limits: Limits, orders: usize) -> H {
+        H {
+            oms: Oms::new(OmsConfig {
+                orders,
+                symbols: 16,
+                last_epoch: 41,
+            })
+            .unwrap(),
+            risk: RiskEngine::new(
+                Capacity {
+                    symbols: 16,
+                    orders: 256,
+                    duplicate_slots: 256,
+                },
+                limits,
+            )
+            .unwrap(),
+            now: 1_000,
+        }
+    }
+
+    fn submit(&mut self, intent: OrderIntent) -> Result<Outbound, RejectReason> {
+        self.now += 10;
+        self.oms.submit(
+            &intent,
+            VenueId(1),
+            Some(PX),
+            &mut self.risk,
+            Nanos(self.now),
+        )
+    }
+
+    fn new_order(&mut self, side: Side, price: Price, qty: u32) -> (OrderId, ClOrdId) {
+        match self.submit(OrderIntent::New {
+            strategy: StrategyId(3),
+            locate: SYM,
+            symbol: Symbol::new("ACME").unwrap(),
+            side,
+            price,
+            qty,
+            tif: TimeInForce::Day,
+        }) {
+            Ok(Outbound::New {
+                order, cl_ord_id, ..
+            }) => (order, cl_ord_id),
+            other => panic!("new order not sent: {other:?}"),
+        }
+    }
+
+    fn report(&mut self, rep: ExecReport) -> Option<OrderEvent> {
+        self.now += 10;
+        self.oms
+            .on_exec_report(&rep, Nanos(self.now), &mut self.risk)
+    }
+
+    fn ack(&mut self, cl: ClOrdId) -> Option<OrderEvent> {
+        self.report(ExecReport::new(cl, ExecType::New))
+    }
+
+    fn fill(
+        &mut self,
+        cl: ClOrdId,
+        last: u32,
+        cum: u32,
+        leaves: u32,
+        px: Price,
+    ) -> Option<OrderEvent> {
+        let mut r = ExecReport::new(
+            cl,
+            if leaves == 0 {
+                ExecType::Fill
+            } else {
+                ExecType::PartialFill
+            },
+        );
+        r.last_qty = last;
+        r.cum_qty = cum;
+        r.leaves_qty = leaves;
+        r.last_px = px;
+        self.report(r)
+    }
+
+    fn cancel(&mut self, order: OrderId) -> ClOrdId {
+        match self.submit(OrderIntent::Cancel {
+            strategy: StrategyId(3),
+            order,
+        }) {
+            Ok(Outbound::Cancel { cl_ord_id, .. }) => cl_ord_id,
+            other => panic!("cancel not sent: {other:?}"),
+        }
+    }
+
+    fn replace(&mut self, order: OrderId, price: Price, qty: u32) -> ClOrdId {
+        match self.submit(OrderIntent::Replace {
+            strategy: StrategyId(3),
+            order,
+            price,
+            qty,
+        }) {
+            Ok(Outbound::Replace { cl_ord_id, .. }) => cl_ord_id,
+            other => panic!("replace not sent: {other:?}"),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ ClOrdID
+
+#[test]
+fn cl_ord_id_round_trips_and_is_fixed_width() {
+    let id = ClOrdId::new(42, 1);
+    let text = id.encode();
+    assert_eq!(text.len(), CL_ORD_ID_LEN);
+    assert_eq!(ClOrdId::parse(&text), Some(id));
+    assert_eq!((id.epoch(), id.seq()), (42, 1));
+    let max = ClOrdId::new(MAX_EPOCH, (1 << 40) - 1);
+    assert_eq!(ClOrdId::parse(&max.encode()), Some(max));
+    assert_eq!(&ClOrdId(0).encode(), b"000000000000");
+}
+
+#[test]
+fn cl_ord_id_refuses_foreign_text() {
+    assert_eq!(ClOrdId::parse(b"00000000001"), None, "short");
+    assert_eq!(ClOrdId::parse(b"0000000000001"), None, "long");
+    assert_eq!(ClOrdId::parse(b"00000000000a"), None, "lower case");
+    assert_eq!(ClOrdId::parse(b"00000000000-"), None);
+    assert_eq!(ClOrdId::parse(b"ZZZZZZZZZZZZ"), None, "beyond 60 bits");
+}
+
+#[test]
+fn epochs_make_ids_unique_across_restarts() {
+    let first = Oms::new(OmsConfig {
+        orders: 4,
+        symbols: 16,
+        last_epoch: 0,
+    })
+    .unwrap();
+    assert_eq!(first.epoch(), 1);
+    let mut a = H::new();
+    let (_, cl_a) = a.new_order(Side::Buy, PX, 1);
+    assert_eq!((cl_a.epoch(), cl_a.seq()), (42, 1));
+    // Next boot: the companion hands back epoch 42.
+    let mut b = H::new();
+    b.oms = Oms::new(OmsConfig {
+        orders: 4,
+        symbols: 16,
+        last_epoch: 42,
+    })
+    .unwrap();
+    let (_, cl_b) = b.new_order(Side::Buy, PX, 1);
+    assert_eq!(cl_b.epoch(), 43);
+    assert_ne!(cl_a, cl_b);
+    assert_eq!(
+        Oms::new(OmsConfig {
+            orders: 4,
+            symbols: 16,
+            last_epoch: MAX_EPOCH
+        })
+        .err(),
+        Some(OmsConfigError::EpochExhausted)
+    );
+}
+
+// --------------------------------------------------------- state machine
+
+#[test]
+fn new_ack_partial_fill_fill() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    assert_eq!(id.0, cl.0, "order id is the first ClOrdID");
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
+    assert!(h.risk.is_open(id), "entered orders count in risk at once");
+    assert_eq!(h.report(ExecReport::new(cl, ExecType::PendingNew)), None);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
+    assert_eq!(
+        h.ack(cl),
+        Some(OrderEvent::Accepted {
+            strategy: StrategyId(3),
+            order: id
+        })
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert_eq!(h.oms.position(SYM).unwrap().open_buy, 100);
+
+    let ev = h.fill(cl, 30, 30, 70, PX);
+    assert_eq!(
+        ev,
+        Some(OrderEvent::Filled {
+            strategy: StrategyId(3),
+            order: id,
+            locate: SYM,
+            side: Side::Buy,
+            price: PX,
+            qty: 30,
+            leaves: 70
+        })
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::PartiallyFilled));
+    assert_eq!(h.risk.open_qty(SYM), (70, 0));
+    assert_eq!(h.oms.position(SYM).unwrap().open_buy, 70);
+
+    let mut last = ExecReport::new(cl, ExecType::Trade);
+    last.last_qty = 70;
+    last.cum_qty = 100;
+    last.last_px = Price(100_100);
+    h.report(last);
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert!(!h.risk.is_open(id));
+    assert_eq!(h.risk.position(SYM), 100);
+    let p = h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.open_buy, p.open_buy_notional), (100, 0, 0));
+    assert_eq!(p.cost, 30 * 100_000 + 70 * 100_100);
+}
+
+#[test]
+fn cancel_and_cancel_reject() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Sell, PX, 50);
+    h.ack(cl);
+    let c1 = h.cancel(id);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingCancel));
+    assert_eq!(h.report(ExecReport::new(c1, ExecType::PendingCancel)), None);
+    // Refused: back to New, and risk allows a new cancel.
+    let ev = h.report(ExecReport::new(c1, ExecType::CancelRejected));
+    assert!(
+        matches!(ev, Some(OrderEvent::Rejected { order: Some(o), reason: RejectReason::VenueReject, .. }) if o == id)
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    let c2 = h.cancel(id);
+    assert_ne!(c1, c2);
+    let mut done = ExecReport::new(c2, ExecType::Canceled);
+    done.orig_cl_ord_id = Some(cl);
+    assert_eq!(
+        h.report(done),
+        Some(OrderEvent::Canceled {
+            strategy: StrategyId(3),
+            order: id
+        })
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
+    assert!(!h.risk.is_open(id));
+    assert_eq!(h.oms.position(SYM).unwrap().open_sell, 0);
+    // A second cancel of a finished order is refused by the OMS.
+    assert_eq!(
+        h.submit(OrderIntent::Cancel {
+            strategy: StrategyId(3),
+            order: id
+        }),
+        Err(RejectReason::UnknownOrder)
+    );
+}
+
+#[test]
+fn replace_then_fill_on_new_and_old_ids() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill(cl, 10, 10, 90, PX);
+    let r = h.replace(id, Price(100_500), 200);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingReplace));
+    assert_eq!(
+        h.risk.open_qty(SYM),
+        (190, 0),
+        "worst of old and new while pending"
+    );
+    assert_eq!(h.report(ExecReport::new(r, ExecType::PendingReplace)), None);
+    let mut ack = ExecReport::new(r, ExecType::Replaced);
+    ack.orig_cl_ord_id = Some(cl);
+    ack.price = Price(100_500);
+    ack.order_qty = 200;
+    ack.cum_qty = 10;
+    ack.leaves_qty = 190;
+    assert_eq!(
+        h.report(ack),
+        Some(OrderEvent::Replaced {
+            strategy: StrategyId(3),
+            order: id,
+            price: Price(100_500),
+            qty: 200
+        })
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::Replaced));
+    assert_eq!(h.oms.current_cl_ord_id(id), Some(r));
+    assert_eq!(h.oms.terms(id), Some((200, 10, 190, Price(100_500))));
+    assert_eq!(
+        h.oms.position(SYM).unwrap().open_buy_notional,
+        190 * 100_500
+    );
+    // Fill reported under the new ClOrdID, then a late one under the original.
+    h.fill(r, 40, 50, 150, Price(100_500));
+    assert_eq!(h.oms.state(id), Some(OrderState::PartiallyFilled));
+    h.fill(cl, 50, 100, 100, Price(100_500));
+    assert_eq!(h.oms.terms(id), Some((200, 100, 100, Price(100_500))));
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+}
+
+#[test]
+fn replace_rejected_keeps_old_terms() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    let r = h.replace(id, Price(99_000), 300);
+    // Some venues answer a refused replace with ExecType Rejected on the new id.
+    let ev = h.report(ExecReport::new(r, ExecType::Rejected));
+    assert!(matches!(ev, Some(OrderEvent::Rejected { order: Some(o), .. }) if o == id));
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert_eq!(h.oms.terms(id), Some((100, 0, 100, PX)));
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+    assert_eq!(h.oms.current_cl_ord_id(id), Some(cl));
+    // The dead request id no longer resolves.
+    h.report(ExecReport::new(r, ExecType::Replaced));
+    assert_eq!(h.oms.stats().unknown_cl_ord_id, 1);
+    // And the replace-reject message form works too.
+    let r2 = h.replace(id, Price(99_000), 300);
+    h.report(ExecReport::new(r2, ExecType::ReplaceRejected));
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+}
+
+#[test]
+fn venue_reject_of_new_order() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    let ev = h.report(ExecReport::new(cl, ExecType::Rejected));
+    assert_eq!(
+        ev,
+        Some(OrderEvent::Rejected {
+            strategy: StrategyId(3),
+            order: Some(id),
+            reason: RejectReason::VenueReject
+        })
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::Rejected));
+    assert!(!h.risk.is_open(id));
+    assert_eq!(h.risk.reject_count(RejectReason::VenueReject), 1);
+    assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
+}
+
+#[test]
+fn expired_and_done_for_day() {
+    for kind in [ExecType::Expired, ExecType::DoneForDay] {
+        let mut h = H::new();
+        let (id, cl) = h.new_order(Side::Buy, PX, 100);
+        h.ack(cl);
+        h.fill(cl, 10, 10, 90, PX);
+        assert!(matches!(
+            h.report(ExecReport::new(cl, kind)),
+            Some(OrderEvent::Canceled { .. })
+        ));
+        assert_eq!(h.oms.state(id), Some(OrderState::Expired));
+        assert!(!h.risk.is_open(id));
+        assert_eq!(h.risk.position(SYM), 10);
+    }
+}
+
+#[test]
+fn fill_before_new_ack() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    let ev = h.fill(cl, 40, 40, 60, PX);
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::Filled {
+            qty: 40,
+            leaves: 60,
+            ..
+        })
+    ));
+    assert_eq!(h.oms.state(id), Some(OrderState::PartiallyFilled));
+    assert_eq!(h.oms.stats().out_of_order, 1);
+    // The late New changes nothing and is counted.
+    assert_eq!(h.ack(cl), None);
+    assert_eq!(h.oms.state(id), Some(OrderState::PartiallyFilled));
+    assert_eq!(h.oms.stats().out_of_order, 2);
+    // A late PendingNew as well.
+    assert_eq!(h.report(ExecReport::new(cl, ExecType::PendingNew)), None);
+    assert_eq!(h.oms.stats().out_of_order, 3);
+}
+
+#[test]
+fn duplicate_and_gapped_fills() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Sell, PX, 100);
+    h.ack(cl);
+    h.fill(cl, 10, 10, 90, PX);
+    assert_eq!(h.fill(cl, 10, 10, 90, PX), None, "same cum again");
+    assert_eq!(h.oms.stats().duplicate_fills, 1);
+    // cum jumps from 10 to 40 though last_qty says 10: a fill was missed.
+    let ev = h.fill(cl, 10, 40, 60, PX);
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::Filled {
+            qty: 30,
+            leaves: 60,
+            ..
+        })
+    ));
+    assert_eq!(h.oms.stats().fill_gaps, 1);
+    assert_eq!(h.risk.position(SYM), -40);
+    assert_eq!(h.oms.terms(id), Some((100, 40, 60, PX)));
+}
+
+#[test]
+fn unknown_cl_ord_ids_are_counted() {
+    let mut h = H::new();
+    let mut foreign = ExecReport::new(ClOrdId(0), ExecType::Fill);
+    foreign.cl_ord_id = None;
+    foreign.last_qty = 5;
+    foreign.cum_qty = 5;
+    assert_eq!(h.report(foreign), None);
+    assert_eq!(
+        h.report(ExecReport::new(ClOrdId::new(9, 9), ExecType::New)),
+        None
+    );
+    assert_eq!(h.oms.stats().unknown_cl_ord_id, 2);
+    assert_eq!(h.risk.position(SYM), 0);
+    // Found through OrigClOrdID when ClOrdID is unknown.
+    let (id, cl) = h.new_order(Side::Buy, PX, 10);
+    let mut via_orig = ExecReport::new(ClOrdId::new(9, 10), ExecType::Canceled);
+    via_orig.orig_cl_ord_id = Some(cl);
+    assert!(h.report(via_orig).is_some());
+    assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
+}
+
+#[test]
+fn late_reports_after_finish() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 10);
+    h.ack(cl);
+    let c = h.cancel(id);
+    h.report(ExecReport::new(c, ExecType::Canceled));
+    assert_eq!(h.report(ExecReport::new(cl, ExecType::New)), None);
+    assert_eq!(h.report(ExecReport::new(c, ExecType::Canceled)), None);
+    assert_eq!(h.oms.stats().late_reports, 2);
+    // A fill that raced the cancel still moves the position.
+    assert!(h.fill(cl, 5, 5, 0, PX).is_some());
+    assert_eq!(h.risk.position(SYM), 5);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 5);
+    assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
+    assert_eq!(h.report(ExecReport::new(cl, ExecType::Other)), None);
+}
+
+#[test]
+fn other_exec_types_are_ignored() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 10);
+    assert_eq!(h.report(ExecReport::new(cl, ExecType::Other)), None);
+    assert_eq!(h.oms.stats().ignored, 1);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
+}
+
+#[test]
+fn risk_rejects_pass_through_and_nothing_is_recorded() {
+    let mut l = Limits::unlimited();
+    l.default_symbol.max_order_qty = 10;
+    let mut h = H::with_limits(l, 8);
+    let r = h.submit(OrderIntent::New {
+        strategy: StrategyId(3),
+        locate: SYM,
+        symbol: Symbol::new("ACME").unwrap(),
+        side: Side::Buy,
+        price: PX,
+        qty: 11,
+        tif: TimeInForce::Day,
+    });
+    assert_eq!(r, Err(RejectReason::MaxOrderQty));
+    assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
+    assert_eq!(h.risk.open_orders(), 0);
+}
+
+#[test]
+fn finished_orders_are_reclaimed_when_the_table_is_full() {
+    let mut h = H::with_limits(Limits::unlimited(), 2);
+    let (a, ca) = h.new_order(Side::Buy, PX, 1);
+    let (_b, _) = h.new_order(Side::Buy, PX, 2);
+    let full = h.submit(OrderIntent::New {
+        strategy: StrategyId(3),
+        locate: SYM,
+        symbol: Symbol::default(),
+        side: Side::Buy,
+        price: PX,
+        qty: 3,
+        tif: TimeInForce::Day,
+    });
+    assert_eq!(full, Err(RejectReason::CapacityExhausted));
+    assert_eq!(h.oms.reject_count(RejectReason::CapacityExhausted), 1);
+    h.fill(ca, 1, 1, 0, PX);
+    assert_eq!(
+        h.oms.state(a),
+        Some(OrderState::Filled),
+        "kept for late reports"
+    );
+    let (c, _) = h.new_order(Side::Buy, PX, 3);
+    assert_eq!(h.oms.state(a), None, "reclaimed");
+    assert_eq!(h.oms.state(c), Some(OrderState::PendingNew));
+    h.fill(ca, 1, 2, 0, PX);
+    assert_eq!(h.oms.stats().unknown_cl_ord_id, 1);
+}
+
+// ----------------------------------------------------------------- PnL
+
+#[test]
+fn average_price_and_realized_pnl() {
+    let mut h = H::new();
+    let (_, a) = h.new_order(Side::Buy, Price(100_000), 100);
+    h.fill(a, 100, 100, 0, Price(100_000));
+    let (_, b) = h.new_order(Side::Buy, Price(110_000), 100);
+    h.fill(b, 100, 100, 0, Price(110_000));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!(p.avg_price(), Some(Price(105_000)));
+    assert_eq!(p.unrealized(), 200 * 110_000 - 200 * 105_000);
+    // Sell 150 at $12: realized 150 × (12 − 10.5) = $225.
+    let (_, c) = h.new_order(Side::Sell, Price(120_000), 150);
+    h.fill(c, 150, 150, 0, Price(120_000));
+    assert_eq!(h.oms.realized_pnl(), 225 * 10_000);
+    // Sell 100 at $9: closes 50 (−$75) and opens a 50 short at $9.
+    let (_, d) = h.new_order(Side::Sell, Price(90_000), 100);
+    h.fill(d, 100, 100, 0, Price(90_000));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!(h.oms.realized_pnl(), (225 - 75) * 10_000);
+    assert_eq!((p.qty, p.cost), (-50, -50 * 90_000));
+    assert_eq!(p.avg_price(), Some(Price(90_000)));
+    assert_eq!(h.oms.unrealized_pnl(), 0);
+    h.oms.mark(SYM, Price(80_000), &mut h.risk);
+    assert_eq!(h.oms.unrealized_pnl(), 50 * 10_000 * 10_000 / 10_000);
+}
+
+#[test]
+fn rounding_residue_is_realized_when_flat() {
+    let mut h = H::new();
+    // Buy 3 at 10.0000, 10.0000, 10.0001: cost 300,001 over 3 shares.
+    for px in [100_000, 100_000, 100_001] {
+        let (_, c) = h.new_order(Side::Buy, Price(px), 1);
+        h.fill(c, 1, 1, 0, Price(px));
+    }
+    assert_eq!(
+        h.oms.position(SYM).unwrap().avg_price(),
+        Some(Price(100_000))
+    );
+    // Sell one at a time at 10.0000.
+    for _ in 0..3 {
+        let (_, c) = h.new_order(Side::Sell, Price(100_000), 1);
+        h.fill(c, 1, 1, 0, Price(100_000));
+    }
+    let p = h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (0, 0));
+    assert_eq!(p.realized, -1, "exactly the one price4 unit overpaid");
+}
+
+#[test]
+fn daily_loss_through_the_oms_trips_the_kill_switch() {
+    let mut l = Limits::unlimited();
+    l.max_daily_loss = 100 * 10_000; // $100
+    let mut h = H::with_limits(l, 16);
+    let (_, a) = h.new_order(Side::Buy, PX, 100);
+    h.fill(a, 100, 100, 0, PX);
+    let (open, oc) = h.new_order(Side::Sell, Price(110_000), 100);
+    h.ack(oc);
+    h.oms.mark(SYM, Price(90_000), &mut h.risk); // −$100: at the limit
+    assert_eq!(h.risk.tripped(), None);
+    h.oms.mark(SYM, Price(89_999), &mut h.risk);
+    assert_eq!(h.risk.tripped(), Some(TripCause::DailyLoss));
+    let refused = h.submit(OrderIntent::New {
+        strategy: StrategyId(3),
+        locate: SYM,
+        symbol: Symbol::default(),
+        side: Side::Sell,
+        price: PX,
+        qty: 1,
+        tif: TimeInForce::Day,
+    });
+    assert_eq!(refused, Err(RejectReason::KillSwitch));
+    let mut cancels = [OrderIntent::Cancel {
+        strategy: StrategyId(0),
+        order: OrderId(0),
+    }; 4];
+    let n = h.risk.kill_cancels(&mut cancels);
+    assert_eq!(n, 1);
+    let sent = h.submit(cancels[0]);
+    assert!(matches!(sent, Ok(Outbound::Cancel { order, .. }) if order == open));
+}
+
+// ------------------------------------------------------------ properties
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn exec_type(i: u8) -> ExecType {
+        [
+            ExecType::PendingNew,
+            ExecType::New,
+            ExecType::PartialFill,
+            ExecType::Fill,
+            ExecType::Trade,
+            ExecType::PendingCancel,
+            ExecType::Canceled,
+            ExecType::PendingReplace,
+            ExecType::Replaced,
+            ExecType::Rejected,
+            ExecType::Expired,
+            ExecType::DoneForDay,
+            ExecType::CancelRejected,
+            ExecType::ReplaceRejected,
+            ExecType::Other,
+        ][i as usize % 15]
+    }
+
+    proptest! {
+        /// Any sequence of intents and (garbled, duplicated, reordered)
+        /// reports: no panic, open exposure in the OMS equals open exposure
+        /// in risk whenever no request is in flight, leaves never exceed qty.
+        #[test]
+        fn random_reports_keep_books_consistent(
+            ops in proptest::collection::vec((0u8..6, any::<u8>(), 0u32..120, 0u32..200, 0u8..4), 1..300)
+        ) {
+            let mut h = H::with_limits(Limits::unlimited(), 16);
+            let mut sent: Vec<(OrderId, ClOrdId)> = Vec::new();
+            for (op, pick, a, b, which) in ops {
+                match op {
+                    0 | 1 => {
+                        let side = if pick % 2 == 0 { Side::Buy } else { Side::Sell };
+                        let px = Price(if side == Side::Buy { 90_000 } else { 110_000 } + pick as i64);
+                        if let Ok(Outbound::New { order, cl_ord_id, .. }) = h.submit(OrderIntent::New {
+                            strategy: StrategyId(3), locate: SYM, symbol: Symbol::default(),
+                            side, price: px, qty: a + 1, tif: TimeInForce::Day,
+                        }) {
+                            sent.push((order, cl_ord_id));
+                        }
+                    }
+                    2 if !sent.is_empty() => {
+                        let (order, _) = sent[pick as usize % sent.len()];
+                        if let Ok(Outbound::Cancel { order, cl_ord_id, .. }) =
+                            h.submit(OrderIntent::Cancel { strategy: StrategyId(3), order })
+                        {
+                            sent.push((order, cl_ord_id));
+                        }
+                    }
+                    3 if !sent.is_empty() => {
+                        let (order, _) = sent[pick as usize % sent.len()];
+                        if let Ok(Outbound::Replace { order, cl_ord_id, .. }) = h.submit(OrderIntent::Replace {
+                            strategy: StrategyId(3), order, price: Price(100_000), qty: a + 1,
+                        }) {
+                            sent.push((order, cl_ord_id));
+                        }
+                    }
+                    _ if !sent.is_empty() => {
+                        let (_, cl) = sent[pick as usize % sent.len()];
+                        let mut r = ExecReport::new(cl, exec_type(pick.wrapping_add(which)));
+                        r.last_qty = a;
+                        r.cum_qty = b;
+                        r.last_px = Price(100_000);
+                        r.price = Price(100_000 + a as i64);
+                        r.order_qty = b;
+                        if which == 0 { r.cl_ord_id = None; r.orig_cl_ord_id = Some(cl); }
+                        h.report(r);
+                    }
+                    _ => {}
+                }
+                let p = *h.oms.position(SYM).unwrap();
+                prop_assert_eq!(p.qty, h.risk.position(SYM));
+                for (order, _) in &sent {
+                    if let Some((qty, cum, leaves, _)) = h.oms.terms(*order) {
+                        prop_assert!(leaves <= qty && cum <= qty);
+                    }
+                }
+                let quiet = sent.iter().all(|(o, _)| !matches!(
+                    h.oms.state(*o),
+                    Some(OrderState::PendingCancel | OrderState::PendingReplace)
+                ));
+                if quiet {
+                    prop_assert_eq!(h.risk.open_qty(SYM), (p.open_buy, p.open_sell));
+                }
+            }
+        }
+
+        #[test]
+        fn cl_ord_id_parse_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
+            if let Some(id) = ClOrdId::parse(&bytes) {
+                prop_assert_eq!(&id.encode()[..], &bytes[..]);
+            }
+        }
+
+        #[test]
+        fn cl_ord_id_round_trip(epoch in 0u32..=MAX_EPOCH, seq in 0u64..(1 << 40)) {
+            let id = ClOrdId::new(epoch, seq);
+            prop_assert_eq!(ClOrdId::parse(&id.encode()), Some(id));
+            prop_assert_eq!((id.epoch(), id.seq()), (epoch, seq));
+        }
+    }
+}

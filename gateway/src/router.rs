@@ -1,0 +1,310 @@
+//! Smart order routing: which venue(s) a new order goes to.
+//!
+//! Each venue has a session state, fees, a latency estimate and a reject
+//! rate. A new order is routed by comparing, level by level across venues,
+//! the **all-in cost per share** of taking displayed liquidity:
+//!
+//! ```text
+//! cost = price × 100 (buy) or −price × 100 (sell)   price4 → micro-currency
+//!      + take_fee                                   micro-currency per share
+//!      + latency_penalty × latency_estimate_µs
+//!      + reject_penalty × reject_rate_ppm / 10_000   (per 1 % of rejects)
+//! ```
+//!
+//! Cheapest levels are taken first until the order is covered; ties go to
+//! the lower latency estimate, then the lower [`VenueId`], so the same input
+//! always gives the same children. Whatever displayed liquidity at or
+//! inside the limit cannot cover is posted at the limit price on the venue
+//! with the cheapest `make_fee` + penalties (rebates are negative fees).
+//! Venues whose session is down or whose reject rate is above
+//! [`RouterConfig::max_reject_ppm`] get nothing.
+//!
+//! Units: fees are **micro-currency per share** (1e-6, i.e. price4 × 1e-2),
+//! so $0.0030 a share is `3_000` and a $0.0020 rebate is `-2_000`.
+//! All arithmetic is integer.
+
+use heapless::Vec;
+use types::{DepthView, Level, Price, RejectReason, Side, StockLocate, TimeInForce, VenueId};
+
+/// Venues a router can know.
+pub const MAX_VENUES: usize = 8;
+/// Levels per venue considered when routing.
+pub const DEPTH_LEVELS: usize = 8;
+
+/// Static facts about a venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueConfig {
+    pub id: VenueId,
+    /// Fee for removing liquidity, micro-currency per share (negative: rebate).
+    pub take_fee: i64,
+    /// Fee for adding liquidity, micro-currency per share (usually negative).
+    pub make_fee: i64,
+}
+
+/// A venue's live state as the router sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VenueState {
+    pub config: VenueConfig,
+    pub session_up: bool,
+    /// EWMA (α = 1/8) of order round-trip latency; 0 until the first sample.
+    pub latency_ns: u64,
+    /// EWMA (α = 1/32) of the reject rate in parts per million.
+    pub reject_ppm: u32,
+    latency_sampled: bool,
+}
+
+/// Router-wide weights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouterConfig {
+    /// Micro-currency per share added per microsecond of latency estimate.
+    pub latency_penalty: i64,
+    /// Micro-currency per share added per 1 % of reject rate.
+    pub reject_penalty: i64,
+    /// Venues rejecting more than this (ppm) are not routed to.
+    pub max_reject_ppm: u32,
+}
+
+impl Default for RouterConfig {
+    fn default() -> Self {
+        RouterConfig {
+            latency_penalty: 10,
+            reject_penalty: 100,
+            max_reject_ppm: 200_000,
+        }
+    }
+}
+
+/// A new order to place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteRequest {
+    pub locate: StockLocate,
+    pub side: Side,
+    /// Limit price; children never go beyond it.
+    pub price: Price,
+    pub qty: u32,
+    /// `ImmediateOrCancel`: only displayed liquidity is targeted, nothing is
+    /// posted. `PostOnly`: everything is posted on the best making venue.
+    pub tif: TimeInForce,
+}
+
+/// One order for one venue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChildOrder {
+    pub venue: VenueId,
+    pub qty: u32,
+    pub price: Price,
+}
+
+/// At most one child per venue.
+pub type Children = Vec<ChildOrder, MAX_VENUES>;
+
+/// Why a venue could not be added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouterError {
+    DuplicateVenue,
+    TooManyVenues,
+}
+
+#[derive(Clone, Copy)]
+struct Candidate {
+    cost: i128,
+    latency: u64,
+    venue: VenueId,
+    price: Price,
+    qty: u64,
+}
+
+/// The smart order router.
+pub struct Router {
+    config: RouterConfig,
+    venues: Vec<VenueState, MAX_VENUES>,
+}
+
+impl Router {
+    pub fn new(config: RouterConfig) -> Router {
+        Router {
+            config,
+            venues: Vec::new(),
+        }
+    }
+
+    /// Adds a venue, session down until [`Router::set_session`] says otherwise.
+    pub fn add_venue(&mut self, config: VenueConfig) -> Result<(), RouterError> {
+        if self.venues.iter().any(|v| v.config.id == config.id) {
+            return Err(RouterError::DuplicateVenue);
+        }
+        self.venues
+            .push(VenueState {
+                config,
+                session_up: false,
+                latency_ns: 0,
+                reject_ppm: 0,
+                latency_sampled: false,
+            })
+            .map_err(|_| RouterError::TooManyVenues)
+    }
+
+    fn venue_mut(&mut self, id: VenueId) -> Option<&mut VenueState> {
+        self.venues.iter_mut().find(|v| v.config.id == id)
+    }
+
+    pub fn venue(&self, id: VenueId) -> Option<&VenueState> {
+        self.venues.iter().find(|v| v.config.id == id)
+    }
+
+    pub fn set_session(&mut self, id: VenueId, up: bool) {
+        if let Some(v) = self.venue_mut(id) {
+            v.session_up = up;
+        }
+    }
+
+    pub fn set_fees(&mut self, id: VenueId, take_fee: i64, make_fee: i64) {
+        if let Some(v) = self.venue_mut(id) {
+            v.config.take_fee = take_fee;
+            v.config.make_fee = make_fee;
+        }
+    }
+
+    /// One measured order round trip (send to acknowledgement).
+    pub fn on_latency_sample(&mut self, id: VenueId, ns: u64) {
+        if let Some(v) = self.venue_mut(id) {
+            if v.latency_sampled {
+                let cur = v.latency_ns as i128;
+                v.latency_ns = (cur + (ns as i128 - cur) / 8) as u64;
+            } else {
+                v.latency_ns = ns;
+                v.latency_sampled = true;
+            }
+        }
+    }
+
+    /// The venue answered an order: accepted or rejected.
+    pub fn on_order_result(&mut self, id: VenueId, rejected: bool) {
+        if let Some(v) = self.venue_mut(id) {
+            let target: i64 = if rejected { 1_000_000 } else { 0 };
+            let cur = v.reject_ppm as i64;
+            v.reject_ppm = (cur + (target - cur) / 32).clamp(0, 1_000_000) as u32;
+        }
+    }
+
+    fn usable(&self, v: &VenueState) -> bool {
+        v.session_up && v.reject_ppm <= self.config.max_reject_ppm
+    }
+
+    fn penalty(&self, v: &VenueState) -> i128 {
+        self.config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128
+            + self.config.reject_penalty as i128 * v.reject_ppm as i128 / 10_000
+    }
+
+    /// Splits `req` into child orders. `books[i]` is the depth of the i-th
+    /// venue added (a missing or shorter slice means no displayed liquidity
+    /// known there). Fails with `NoVenue` when no venue is usable and with
+    /// `InvalidOrder` for a zero quantity or non-positive price.
+    pub fn route(
+        &self,
+        req: &RouteRequest,
+        books: &[&dyn DepthView],
+    ) -> Result<Children, RejectReason> {
+        if req.qty == 0 || req.price.0 <= 0 {
+            return Err(RejectReason::InvalidOrder);
+        }
+        if !self.venues.iter().any(|v| self.usable(v)) {
+            return Err(RejectReason::NoVenue);
+        }
+        let mut children = Children::new();
+        let mut remaining = req.qty as u64;
+
+        if req.tif != TimeInForce::PostOnly {
+            let mut cands: Vec<Candidate, { MAX_VENUES * DEPTH_LEVELS }> = Vec::new();
+            let mut levels = [Level::default(); DEPTH_LEVELS];
+            for (slot, v) in self.venues.iter().enumerate() {
+                if !self.usable(v) {
+                    continue;
+                }
+                let Some(book) = books.get(slot) else {
+                    continue;
+                };
+                let n = book
+                    .depth(req.locate, req.side.opposite(), &mut levels)
+                    .min(DEPTH_LEVELS);
+                let penalty = self.penalty(v);
+                for level in levels.iter().take(n) {
+                    let marketable = match req.side {
+                        Side::Buy => level.price <= req.price,
+                        Side::Sell => level.price >= req.price,
+                    };
+                    if !marketable || level.qty == 0 || level.price.0 <= 0 {
+                        continue;
+                    }
+                    let px = level.price.0 as i128 * 100;
+                    let signed = match req.side {
+                        Side::Buy => px,
+                        Side::Sell => -px,
+                    };
+                    let _ = cands.push(Candidate {
+                        cost: signed + v.config.take_fee as i128 + penalty,
+                        latency: v.latency_ns,
+                        venue: v.config.id,
+                        price: level.price,
+                        qty: level.qty,
+                    });
+                }
+            }
+            // Deterministic order: cost, latency, venue id, then the better
+            // price of the same venue first.
+            cands.sort_unstable_by(|a, b| {
+                a.cost
+                    .cmp(&b.cost)
+                    .then(a.latency.cmp(&b.latency))
+                    .then(a.venue.cmp(&b.venue))
+                    .then(match req.side {
+                        Side::Buy => a.price.cmp(&b.price),
+                        Side::Sell => b.price.cmp(&a.price),
+                    })
+            });
+            for c in cands.iter() {
+                if remaining == 0 {
+                    break;
+                }
+                let take = remaining.min(c.qty);
+                remaining -= take;
+                add_child(&mut children, c.venue, take, c.price, req.side);
+            }
+        }
+
+        if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
+            let best = self
+                .venues
+                .iter()
+                .filter(|v| self.usable(v))
+                .min_by(|a, b| {
+                    (a.config.make_fee as i128 + self.penalty(a))
+                        .cmp(&(b.config.make_fee as i128 + self.penalty(b)))
+                        .then(a.latency_ns.cmp(&b.latency_ns))
+                        .then(a.config.id.cmp(&b.config.id))
+                });
+            if let Some(v) = best {
+                add_child(&mut children, v.config.id, remaining, req.price, req.side);
+            }
+        }
+        Ok(children)
+    }
+}
+
+/// Adds `qty` at `price` for `venue`, merging with an existing child (the
+/// merged child's price is the more aggressive one, never past the limit).
+fn add_child(children: &mut Children, venue: VenueId, qty: u64, price: Price, side: Side) {
+    let qty = qty.min(u32::MAX as u64) as u32;
+    if let Some(c) = children.iter_mut().find(|c| c.venue == venue) {
+        c.qty = c.qty.saturating_add(qty);
+        if side.is_better(price, c.price) {
+            c.price = price;
+        }
+        return;
+    }
+    // At most one child per venue and at most MAX_VENUES venues: fits.
+    let _ = children.push(ChildOrder { venue, qty, price });
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,326 @@
+extern crate std;
+
+use super::*;
+use types::Bbo;
+
+/// A venue's book for one symbol: levels per side, best first.
+#[derive(Default, Clone)]
+struct Book {
+    bids: std::vec::Vec<Level>,
+    asks: std::vec::Vec<Level>,
+}
+
+impl Book {
+    fn asks(levels: &[(i64, u64)]) -> Book {
+        Book {
+            bids: std::vec::Vec::new(),
+            asks: levels
+                .iter()
+                .map(|&(p, q)| Level {
+                    price: Price(p),
+                    qty: q,
+                    orders: 1,
+                })
+                .collect(),
+        }
+    }
+    fn bids(levels: &[(i64, u64)]) -> Book {
+        let b = Book::asks(levels);
+        Book {
+            bids: b.asks,
+            asks: std::vec::Vec::new(),
+        }
+    }
+}
+
+impl DepthView for Book {
+    fn bbo(&self, _: StockLocate) -> Bbo {
+        Bbo {
+            bid: self.bids.first().copied(),
+            ask: self.asks.first().copied(),
+        }
+    }
+    fn depth(&self, _: StockLocate, side: Side, out: &mut [Level]) -> usize {
+        let src = match side {
+            Side::Buy => &self.bids,
+            Side::Sell => &self.asks,
+        };
+        let n = src.len().min(out.len());
+        out[..n].copy_from_slice(&src[..n]);
+        n
+    }
+}
+
+const A: VenueId = VenueId(1);
+const B: VenueId = VenueId(2);
+const C: VenueId = VenueId(3);
+const TEN: i64 = 100_000; // $10.0000
+
+fn router(venues: &[(VenueId, i64, i64)]) -> Router {
+    let mut r = Router::new(RouterConfig::default());
+    for &(id, take, make) in venues {
+        r.add_venue(VenueConfig {
+            id,
+            take_fee: take,
+            make_fee: make,
+        })
+        .unwrap();
+        r.set_session(id, true);
+    }
+    r
+}
+
+fn buy(qty: u32, price: i64) -> RouteRequest {
+    RouteRequest {
+        locate: 1,
+        side: Side::Buy,
+        price: Price(price),
+        qty,
+        tif: TimeInForce::Day,
+    }
+}
+
+fn child(venue: VenueId, qty: u32, price: i64) -> ChildOrder {
+    ChildOrder {
+        venue,
+        qty,
+        price: Price(price),
+    }
+}
+
+fn route(r: &Router, req: RouteRequest, books: &[Book]) -> std::vec::Vec<ChildOrder> {
+    let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
+    r.route(&req, &views).expect("routed").into_iter().collect()
+}
+
+#[test]
+fn down_venue_is_never_used() {
+    let mut r = router(&[(A, 3_000, -2_000), (B, 3_000, -2_000)]);
+    let books = [Book::asks(&[(TEN - 100, 500)]), Book::asks(&[(TEN, 500)])];
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN - 100)]);
+    r.set_session(A, false);
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
+    // Even the residual never goes to a down venue.
+    assert_eq!(route(&r, buy(700, TEN), &books), [child(B, 700, TEN)]);
+    r.set_session(B, false);
+    let views: [&dyn DepthView; 2] = [&books[0], &books[1]];
+    assert_eq!(r.route(&buy(1, TEN), &views), Err(RejectReason::NoVenue));
+}
+
+#[test]
+fn splits_when_size_exceeds_the_best_venue() {
+    let r = router(&[(A, 3_000, -2_000), (B, 3_000, -2_000)]);
+    let books = [
+        Book::asks(&[(TEN, 100), (TEN + 100, 1_000)]),
+        Book::asks(&[(TEN, 200)]),
+    ];
+    // 250 at $10: A's 100 and B's 200 are both at $10; A first by id, then B.
+    assert_eq!(
+        route(&r, buy(250, TEN), &books),
+        [child(A, 100, TEN), child(B, 150, TEN)]
+    );
+    // 400 up to $10.01: both $10 levels, then A's second level.
+    assert_eq!(
+        route(&r, buy(400, TEN + 100), &books),
+        [child(A, 200, TEN + 100), child(B, 200, TEN)]
+    );
+}
+
+#[test]
+fn residual_rests_on_the_best_rebate_at_the_limit() {
+    let r = router(&[(A, 3_000, -2_000), (B, 3_000, -3_200)]);
+    let books = [Book::asks(&[(TEN, 100)]), Book::asks(&[])];
+    assert_eq!(
+        route(&r, buy(300, TEN), &books),
+        [child(A, 100, TEN), child(B, 200, TEN)]
+    );
+    let ioc = RouteRequest {
+        tif: TimeInForce::ImmediateOrCancel,
+        ..buy(300, TEN)
+    };
+    assert_eq!(route(&r, ioc, &books), [child(A, 100, TEN)]);
+    let post = RouteRequest {
+        tif: TimeInForce::PostOnly,
+        ..buy(300, TEN - 100)
+    };
+    assert_eq!(route(&r, post, &books), [child(B, 300, TEN - 100)]);
+}
+
+#[test]
+fn fees_decide_between_equal_prices_and_can_beat_a_better_price() {
+    let r = router(&[(A, 3_000, 0), (B, 1_000, 0)]);
+    let same = [Book::asks(&[(TEN, 500)]), Book::asks(&[(TEN, 500)])];
+    assert_eq!(route(&r, buy(100, TEN), &same), [child(B, 100, TEN)]);
+    // A is one tick of price4 (100 micro) cheaper but 2,000 micro dearer in fees.
+    let books = [Book::asks(&[(TEN - 1, 500)]), Book::asks(&[(TEN, 500)])];
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
+    // A cent cheaper (10,000 micro) beats the fee difference.
+    let books = [Book::asks(&[(TEN - 100, 500)]), Book::asks(&[(TEN, 500)])];
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN - 100)]);
+}
+
+#[test]
+fn sells_take_the_highest_bid_net_of_fees() {
+    let r = router(&[(A, 3_000, 0), (B, 1_000, 0)]);
+    let books = [Book::bids(&[(TEN + 1, 50)]), Book::bids(&[(TEN, 500)])];
+    let sell = RouteRequest {
+        side: Side::Sell,
+        ..buy(100, TEN)
+    };
+    // A pays 100 micro more but charges 2,000 more: B first, A never needed.
+    assert_eq!(route(&r, sell, &books), [child(B, 100, TEN)]);
+    let sell = RouteRequest {
+        side: Side::Sell,
+        ..buy(600, TEN)
+    };
+    // B's 500, A's 50 at $10.0001, and the last 50 rest at the limit on A
+    // (make fees tie, A has the lower id), merged into A's child at $10.
+    assert_eq!(
+        route(&r, sell, &books),
+        [child(B, 500, TEN), child(A, 100, TEN)]
+    );
+}
+
+#[test]
+fn latency_and_rejects_count_as_cost_and_health() {
+    let mut r = router(&[(A, 3_000, 0), (B, 3_000, 0)]);
+    let books = [Book::asks(&[(TEN, 500)]), Book::asks(&[(TEN, 500)])];
+    r.on_latency_sample(A, 500_000); // 500 µs × 10 = 5,000 micro
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
+    r.on_latency_sample(B, 800_000);
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN)]);
+    // B's latency EWMA falls toward fast samples.
+    for _ in 0..64 {
+        r.on_latency_sample(B, 1_000);
+    }
+    assert!(r.venue(B).unwrap().latency_ns < 10_000);
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
+    // A string of rejects makes B unhealthy: skipped entirely.
+    for _ in 0..16 {
+        r.on_order_result(B, true);
+    }
+    assert!(r.venue(B).unwrap().reject_ppm > RouterConfig::default().max_reject_ppm);
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN)]);
+    for _ in 0..200 {
+        r.on_order_result(B, false);
+    }
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
+}
+
+#[test]
+fn ties_break_deterministically_by_venue_id() {
+    let books = [
+        Book::asks(&[(TEN, 100)]),
+        Book::asks(&[(TEN, 100)]),
+        Book::asks(&[(TEN, 100)]),
+    ];
+    let r1 = router(&[(C, 0, 0), (A, 0, 0), (B, 0, 0)]);
+    let first = route(&r1, buy(150, TEN), &books);
+    assert_eq!(first, [child(A, 100, TEN), child(B, 50, TEN)]);
+    for _ in 0..10 {
+        assert_eq!(route(&r1, buy(150, TEN), &books), first);
+    }
+    // Registration order does not matter.
+    let r2 = router(&[(B, 0, 0), (A, 0, 0), (C, 0, 0)]);
+    assert_eq!(route(&r2, buy(150, TEN), &books), first);
+    // Residual ties also go to the lowest id.
+    assert_eq!(
+        route(&r1, buy(400, TEN), &books),
+        [child(A, 200, TEN), child(B, 100, TEN), child(C, 100, TEN)]
+    );
+}
+
+#[test]
+fn never_beyond_the_limit_and_bad_requests() {
+    let r = router(&[(A, 0, 0)]);
+    let books = [Book::asks(&[(TEN + 1, 1_000)])];
+    assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN)]);
+    let views: [&dyn DepthView; 1] = [&books[0]];
+    assert_eq!(
+        r.route(&buy(0, TEN), &views),
+        Err(RejectReason::InvalidOrder)
+    );
+    assert_eq!(r.route(&buy(1, 0), &views), Err(RejectReason::InvalidOrder));
+    // No book at all: everything rests.
+    assert_eq!(
+        r.route(&buy(5, TEN), &[]).unwrap().as_slice(),
+        [child(A, 5, TEN)]
+    );
+}
+
+#[test]
+fn venue_registration_limits() {
+    let mut r = router(&[(A, 0, 0)]);
+    assert_eq!(
+        r.add_venue(VenueConfig {
+            id: A,
+            take_fee: 0,
+            make_fee: 0
+        }),
+        Err(RouterError::DuplicateVenue)
+    );
+    for i in 10..(10 + MAX_VENUES as u8 - 1) {
+        r.add_venue(VenueConfig {
+            id: VenueId(i),
+            take_fee: 0,
+            make_fee: 0,
+        })
+        .unwrap();
+    }
+    assert_eq!(
+        r.add_venue(VenueConfig {
+            id: VenueId(99),
+            take_fee: 0,
+            make_fee: 0
+        }),
+        Err(RouterError::TooManyVenues)
+    );
+}
+
+mod prop {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn children_cover_the_order_within_limit_on_up_venues(
+            levels in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 0u64..400), 0..10), 3),
+            up in proptest::collection::vec(any::<bool>(), 3),
+            fees in proptest::collection::vec((-3_000i64..3_000, -3_000i64..3_000), 3),
+            qty in 1u32..5_000,
+            limit in TEN - 300..TEN + 300,
+            sell in any::<bool>(),
+        ) {
+            let mut r = Router::new(RouterConfig::default());
+            for i in 0..3 {
+                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1 }).unwrap();
+                r.set_session(VenueId(i as u8), up[i]);
+            }
+            let books: std::vec::Vec<Book> = levels.iter().map(|l| {
+                let mut l = l.clone();
+                l.sort_by_key(|x| if sell { -x.0 } else { x.0 });
+                if sell { Book::bids(&l) } else { Book::asks(&l) }
+            }).collect();
+            let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
+            let req = RouteRequest { locate: 1, side: if sell { Side::Sell } else { Side::Buy }, price: Price(limit), qty, tif: TimeInForce::Day };
+            match r.route(&req, &views) {
+                Ok(children) => {
+                    prop_assert_eq!(children.iter().map(|c| c.qty as u64).sum::<u64>(), qty as u64);
+                    for c in &children {
+                        prop_assert!(up[c.venue.0 as usize], "routed to a down venue");
+                        prop_assert!(c.qty > 0);
+                        match req.side {
+                            Side::Buy => prop_assert!(c.price <= req.price),
+                            Side::Sell => prop_assert!(c.price >= req.price),
+                        }
+                    }
+                    prop_assert_eq!(r.route(&req, &views).unwrap(), children, "deterministic");
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, RejectReason::NoVenue);
+                    prop_assert!(up.iter().all(|u| !u));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,864 @@
+//! Table tests for every check (at, just under and just over each limit),
+//! event bookkeeping and the kill switch end to end.
+
+extern crate std;
+
+use super::*;
+use std::vec::Vec;
+use types::{Symbol, TimeInForce};
+
+/// $100.0000
+const REF: i64 = 1_000_000;
+const SMALL: Capacity = Capacity {
+    symbols: 16,
+    orders: 64,
+    duplicate_slots: 64,
+};
+
+struct H {
+    e: RiskEngine,
+    next_id: u64,
+    now: u64,
+}
+
+fn new_intent(strategy: u16, locate: u16, side: Side, price: i64, qty: u32) -> OrderIntent {
+    OrderIntent::New {
+        strategy: StrategyId(strategy),
+        locate,
+        symbol: Symbol::new("TEST").unwrap_or_default(),
+        side,
+        price: Price(price),
+        qty,
+        tif: TimeInForce::Day,
+    }
+}
+
+impl H {
+    fn new(limits: Limits) -> H {
+        H {
+            e: RiskEngine::new(SMALL, limits).expect("valid limits"),
+            next_id: 1,
+            now: 1_000_000,
+        }
+    }
+
+    fn with(f: impl FnOnce(&mut Limits)) -> H {
+        let mut l = Limits::unlimited();
+        f(&mut l);
+        H::new(l)
+    }
+
+    /// Submits a new order; returns its id on acceptance.
+    #[allow(clippy::too_many_arguments)]
+    fn try_new_full(
+        &mut self,
+        strategy: u16,
+        locate: u16,
+        side: Side,
+        price: i64,
+        qty: u32,
+        venue: u8,
+        reference: Option<i64>,
+    ) -> Result<OrderId, RejectReason> {
+        let id = OrderId(self.next_id);
+        self.next_id += 1;
+        let ctx = CheckContext {
+            order: id,
+            venue: VenueId(venue),
+            reference: reference.map(Price),
+        };
+        self.e
+            .check(
+                &new_intent(strategy, locate, side, price, qty),
+                &ctx,
+                Nanos(self.now),
+            )
+            .map(|()| id)
+    }
+
+    fn try_new(&mut self, side: Side, price: i64, qty: u32) -> Result<OrderId, RejectReason> {
+        self.try_new_full(0, 1, side, price, qty, 0, Some(REF))
+    }
+
+    fn buy(&mut self, qty: u32) -> OrderId {
+        self.try_new(Side::Buy, REF, qty)
+            .expect("setup order accepted")
+    }
+
+    fn cancel(&mut self, order: OrderId) -> Result<(), RejectReason> {
+        let ctx = CheckContext {
+            order,
+            venue: VenueId(0),
+            reference: None,
+        };
+        self.e.check(
+            &OrderIntent::Cancel {
+                strategy: StrategyId(0),
+                order,
+            },
+            &ctx,
+            Nanos(self.now),
+        )
+    }
+
+    fn replace(&mut self, order: OrderId, price: i64, qty: u32) -> Result<(), RejectReason> {
+        let ctx = CheckContext {
+            order,
+            venue: VenueId(0),
+            reference: Some(Price(REF)),
+        };
+        self.e.check(
+            &OrderIntent::Replace {
+                strategy: StrategyId(0),
+                order,
+                price: Price(price),
+                qty,
+            },
+            &ctx,
+            Nanos(self.now),
+        )
+    }
+
+    fn fill(&mut self, order: OrderId, side: Side, qty: u32, price: i64) {
+        self.e.on_fill(&Fill {
+            order,
+            locate: 1,
+            side,
+            qty,
+            price: Price(price),
+        });
+    }
+}
+
+/// Runs `cases` of (label, side, price, qty, expected) against a fresh
+/// engine built by `make` each time, so cases do not influence each other.
+/// (label, side, price, qty, expected)
+type Case<'a> = (&'a str, Side, i64, u32, Result<(), RejectReason>);
+
+fn table(make: impl Fn() -> H, cases: &[Case]) {
+    for (label, side, price, qty, expected) in cases {
+        let mut h = make();
+        let got = h.try_new(*side, *price, *qty).map(|_| ());
+        assert_eq!(got, *expected, "case {label}");
+        if let Err(r) = expected {
+            assert_eq!(h.e.reject_count(*r), 1, "case {label} counted");
+        }
+    }
+}
+
+use RejectReason as R;
+use Side::{Buy, Sell};
+
+#[test]
+fn max_order_qty() {
+    table(
+        || H::with(|l| l.default_symbol.max_order_qty = 100),
+        &[
+            ("under", Buy, REF, 99, Ok(())),
+            ("at", Buy, REF, 100, Ok(())),
+            ("over", Buy, REF, 101, Err(R::MaxOrderQty)),
+        ],
+    );
+}
+
+#[test]
+fn max_notional() {
+    // 100 shares at $100 = 1e8 price4 units.
+    table(
+        || H::with(|l| l.default_symbol.max_notional = 100 * REF as u64),
+        &[
+            ("under", Sell, REF - 1, 100, Ok(())),
+            ("at", Sell, REF, 100, Ok(())),
+            ("over by one tick", Sell, REF + 1, 100, Err(R::MaxNotional)),
+            ("over by one share", Buy, REF, 101, Err(R::MaxNotional)),
+        ],
+    );
+}
+
+#[test]
+fn collar_in_bps() {
+    // 50 bps of $100 = $0.50 = 5,000 units.
+    table(
+        || H::with(|l| l.default_symbol.collar_bps = Some(50)),
+        &[
+            ("buy under", Buy, REF + 4_999, 1, Ok(())),
+            ("buy at", Buy, REF + 5_000, 1, Ok(())),
+            ("buy over", Buy, REF + 5_001, 1, Err(R::PriceCollar)),
+            ("sell under", Sell, REF - 4_999, 1, Ok(())),
+            ("sell at", Sell, REF - 5_000, 1, Ok(())),
+            ("sell over", Sell, REF - 5_001, 1, Err(R::PriceCollar)),
+        ],
+    );
+}
+
+#[test]
+fn collar_in_ticks() {
+    table(
+        || {
+            H::with(|l| {
+                l.default_symbol.collar_ticks = Some(3);
+                l.default_symbol.tick_size = 100;
+            })
+        },
+        &[
+            ("under", Buy, REF + 299, 1, Ok(())),
+            ("at", Buy, REF + 300, 1, Ok(())),
+            ("over", Buy, REF + 301, 1, Err(R::PriceCollar)),
+            ("below at", Sell, REF - 300, 1, Ok(())),
+            ("below over", Sell, REF - 301, 1, Err(R::PriceCollar)),
+        ],
+    );
+}
+
+#[test]
+fn collar_needs_a_reference() {
+    let mut h = H::with(|l| l.default_symbol.collar_ticks = Some(3));
+    assert_eq!(
+        h.try_new_full(0, 1, Buy, REF, 1, 0, None),
+        Err(R::NoReferencePrice)
+    );
+    assert_eq!(
+        h.try_new_full(0, 1, Buy, REF, 1, 0, Some(0)),
+        Err(R::NoReferencePrice)
+    );
+    // Without a collar, no reference is needed.
+    let mut h = H::with(|_| {});
+    assert!(h.try_new_full(0, 1, Buy, REF, 1, 0, None).is_ok());
+}
+
+#[test]
+fn symbol_position_counts_orders_entered() {
+    // Limit 100: 60 already entered (not filled) leaves room for 40.
+    let make = || {
+        let mut h = H::with(|l| l.default_symbol.max_position = 100);
+        h.buy(60);
+        h
+    };
+    table(
+        make,
+        &[
+            ("under", Buy, REF, 39, Ok(())),
+            ("at", Buy, REF, 40, Ok(())),
+            ("over", Buy, REF, 41, Err(R::SymbolPositionLimit)),
+            // The sell side is judged on its own worst case: 0 - (-100).
+            ("sell at", Sell, REF + 100, 100, Ok(())),
+            (
+                "sell over",
+                Sell,
+                REF + 100,
+                101,
+                Err(R::SymbolPositionLimit),
+            ),
+        ],
+    );
+}
+
+#[test]
+fn symbol_position_includes_fills() {
+    let mut h = H::with(|l| l.default_symbol.max_position = 100);
+    let a = h.buy(70);
+    h.fill(a, Buy, 70, REF);
+    assert_eq!(h.e.position(1), 70);
+    assert_eq!(h.e.open_qty(1), (0, 0));
+    assert!(!h.e.is_open(a), "fully filled order is finished");
+    assert_eq!(h.try_new(Buy, REF, 31), Err(R::SymbolPositionLimit));
+    assert!(h.try_new(Buy, REF, 30).is_ok());
+    // Short side: position 70 means selling 170 reaches -100.
+    assert!(h.try_new(Sell, REF + 1, 170).is_ok());
+    assert_eq!(h.try_new(Sell, REF + 1, 1), Err(R::SymbolPositionLimit));
+}
+
+#[test]
+fn gross_position_across_symbols() {
+    let make = || {
+        let mut h = H::with(|l| l.max_gross_position = 150);
+        h.try_new_full(0, 2, Sell, REF, 100, 0, Some(REF)).unwrap();
+        h
+    };
+    table(
+        make,
+        &[
+            ("under", Buy, REF, 49, Ok(())),
+            ("at", Buy, REF, 50, Ok(())),
+            ("over", Buy, REF, 51, Err(R::GrossPositionLimit)),
+        ],
+    );
+    // Opposite orders in one symbol do not add: worst is max(long, short).
+    let mut h = make();
+    h.buy(50);
+    assert!(h.try_new(Sell, REF + 1, 50).is_ok());
+    assert_eq!(h.try_new(Sell, REF + 1, 1), Err(R::GrossPositionLimit));
+    assert_eq!(h.e.gross_exposure(), 150);
+}
+
+#[test]
+fn net_position_across_symbols() {
+    let make = || {
+        let mut h = H::with(|l| l.max_net_position = 100);
+        h.try_new_full(0, 2, Buy, REF, 60, 0, Some(REF)).unwrap();
+        h
+    };
+    table(
+        make,
+        &[
+            ("under", Buy, REF, 39, Ok(())),
+            ("at", Buy, REF, 40, Ok(())),
+            ("over", Buy, REF, 41, Err(R::NetPositionLimit)),
+            ("sell at", Sell, REF + 1, 100, Ok(())),
+            ("sell over", Sell, REF + 1, 101, Err(R::NetPositionLimit)),
+        ],
+    );
+}
+
+#[test]
+fn credit_counts_open_and_position_notional() {
+    // Credit 300 shares at $100; 100 bought (position), 100 open.
+    let make = || {
+        let mut h = H::with(|l| l.credit_limit = 300 * REF as u64);
+        let a = h.buy(100);
+        h.fill(a, Buy, 100, REF);
+        h.buy(100);
+        h
+    };
+    table(
+        make,
+        &[
+            ("under", Buy, REF, 99, Ok(())),
+            ("at", Buy, REF, 100, Ok(())),
+            ("over", Buy, REF, 101, Err(R::CreditLimit)),
+        ],
+    );
+    let mut h = make();
+    assert_eq!(h.e.credit_used(), 200 * REF as i128);
+    // A higher mark raises position notional.
+    h.e.set_mark(1, Price(REF + 10_000));
+    assert_eq!(h.try_new(Buy, REF, 100), Err(R::CreditLimit));
+    assert!(h.try_new(Buy, REF, 98).is_ok());
+}
+
+#[test]
+fn duplicate_within_window() {
+    let mut h = H::with(|l| l.duplicate_window_ns = 1_000);
+    h.buy(10);
+    h.now += 999;
+    assert_eq!(h.try_new(Buy, REF, 10), Err(R::DuplicateOrder));
+    assert!(h.try_new(Buy, REF, 11).is_ok(), "different qty");
+    assert!(h.try_new(Buy, REF - 1, 10).is_ok(), "different price");
+    assert!(h.try_new(Sell, REF + 1, 10).is_ok(), "different side");
+    assert!(
+        h.try_new_full(1, 1, Buy, REF, 10, 0, Some(REF)).is_ok(),
+        "different strategy"
+    );
+    assert!(
+        h.try_new_full(0, 2, Buy, REF, 10, 0, Some(REF)).is_ok(),
+        "different symbol"
+    );
+    h.now += 1; // exactly 1,000 ns after the first
+    assert!(h.try_new(Buy, REF, 10).is_ok());
+}
+
+#[test]
+fn widening_the_duplicate_window_remembers_older_orders() {
+    let mut h = H::with(|l| l.duplicate_window_ns = 10);
+    h.buy(10);
+    h.now += 100;
+    let mut l = h.e.limits().clone();
+    l.duplicate_window_ns = 1_000;
+    h.e.apply_limits(l).unwrap();
+    assert_eq!(h.try_new(Buy, REF, 10), Err(R::DuplicateOrder));
+}
+
+#[test]
+fn duplicate_table_full_fails_closed() {
+    let cap = Capacity {
+        symbols: 16,
+        orders: 64,
+        duplicate_slots: 8,
+    };
+    let mut l = Limits::unlimited();
+    l.duplicate_window_ns = 1_000_000;
+    let mut e = RiskEngine::new(cap, l).unwrap();
+    let mut results = Vec::new();
+    for q in 1..=9u32 {
+        let ctx = CheckContext {
+            order: OrderId(q as u64),
+            venue: VenueId(0),
+            reference: None,
+        };
+        results.push(e.check(&new_intent(0, 1, Buy, REF, q), &ctx, Nanos(10)));
+    }
+    // One bucket of eight ways: the ninth distinct live order cannot be remembered.
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
+    assert_eq!(results[8], Err(R::CapacityExhausted));
+    // Once the first ones are older than the window, their ways are reused.
+    let ctx = CheckContext {
+        order: OrderId(100),
+        venue: VenueId(0),
+        reference: None,
+    };
+    assert!(e
+        .check(&new_intent(0, 1, Buy, REF, 99), &ctx, Nanos(1_000_010))
+        .is_ok());
+}
+
+#[test]
+fn restricted_symbol() {
+    let mut l = Limits::unlimited();
+    let mut s = SymbolLimits::UNLIMITED;
+    s.restricted = true;
+    l.overrides.push((3, s)).unwrap();
+    let mut h = H::new(l);
+    assert_eq!(
+        h.try_new_full(0, 3, Buy, REF, 1, 0, Some(REF)),
+        Err(R::RestrictedSymbol)
+    );
+    assert!(h.try_new_full(0, 4, Buy, REF, 1, 0, Some(REF)).is_ok());
+}
+
+#[test]
+fn per_symbol_override_beats_default() {
+    let mut l = Limits::unlimited();
+    l.default_symbol.max_order_qty = 10;
+    let mut s = SymbolLimits::UNLIMITED;
+    s.max_order_qty = 1_000;
+    l.overrides.push((5, s)).unwrap();
+    let mut h = H::new(l);
+    assert!(h.try_new_full(0, 5, Buy, REF, 1_000, 0, Some(REF)).is_ok());
+    assert_eq!(
+        h.try_new_full(0, 6, Buy, REF, 11, 0, Some(REF)),
+        Err(R::MaxOrderQty)
+    );
+}
+
+#[test]
+fn strategy_order_rate() {
+    let mut h = H::with(|l| {
+        l.strategy_order_rate = Some(Throttle {
+            max_msgs: 3,
+            window_ns: 1_000,
+        })
+    });
+    let t0 = h.now;
+    for i in 0..3 {
+        h.now = t0 + i;
+        assert!(h.try_new(Buy, REF - i as i64, 1).is_ok(), "under/at: {i}");
+    }
+    h.now = t0 + 999;
+    assert_eq!(h.try_new(Buy, REF - 10, 1), Err(R::OrderRateThrottle));
+    // Another strategy has its own window.
+    assert!(h.try_new_full(1, 1, Buy, REF - 10, 1, 0, Some(REF)).is_ok());
+    h.now = t0 + 1_000;
+    assert!(
+        h.try_new(Buy, REF - 11, 1).is_ok(),
+        "first one left the window"
+    );
+    // Replaces count as order messages: t0+1, t0+2 and t0+1000 fill the window.
+    let last = OrderId(h.next_id - 1);
+    assert_eq!(h.replace(last, REF - 12, 1), Err(R::OrderRateThrottle));
+}
+
+#[test]
+fn venue_order_rate() {
+    let mut h = H::with(|l| {
+        l.venue_order_rate = Some(Throttle {
+            max_msgs: 2,
+            window_ns: 1_000,
+        })
+    });
+    assert!(h.try_new_full(0, 1, Buy, REF, 1, 3, Some(REF)).is_ok());
+    assert!(h.try_new_full(1, 1, Buy, REF, 2, 3, Some(REF)).is_ok());
+    assert_eq!(
+        h.try_new_full(2, 1, Buy, REF, 3, 3, Some(REF)),
+        Err(R::OrderRateThrottle)
+    );
+    assert!(h.try_new_full(2, 1, Buy, REF, 3, 4, Some(REF)).is_ok());
+}
+
+#[test]
+fn cancel_rate() {
+    let mut h = H::with(|l| {
+        l.strategy_cancel_rate = Some(Throttle {
+            max_msgs: 2,
+            window_ns: 1_000,
+        })
+    });
+    let ids: Vec<OrderId> = (0..3).map(|i| h.buy(10 + i)).collect();
+    assert_eq!(h.cancel(ids[0]), Ok(()));
+    assert_eq!(h.cancel(ids[1]), Ok(()));
+    assert_eq!(h.cancel(ids[2]), Err(R::CancelRateThrottle));
+    h.now += 1_000;
+    assert_eq!(h.cancel(ids[2]), Ok(()));
+    assert_eq!(
+        h.cancel(ids[2]),
+        Err(R::InvalidOrder),
+        "already pending cancel"
+    );
+}
+
+#[test]
+fn max_open_orders_per_symbol_and_total() {
+    let make = || {
+        let mut h = H::with(|l| {
+            l.default_symbol.max_open_orders = 2;
+            l.max_open_orders = 3;
+        });
+        h.buy(1);
+        h
+    };
+    let mut h = make();
+    assert!(h.try_new(Buy, REF, 2).is_ok(), "at the symbol limit");
+    assert_eq!(h.try_new(Buy, REF, 3), Err(R::MaxOpenOrders));
+    assert!(
+        h.try_new_full(0, 2, Buy, REF, 3, 0, Some(REF)).is_ok(),
+        "total at 3"
+    );
+    assert_eq!(
+        h.try_new_full(0, 3, Buy, REF, 4, 0, Some(REF)),
+        Err(R::MaxOpenOrders)
+    );
+    // A cancel acknowledgement frees a place.
+    h.e.on_canceled(OrderId(1));
+    assert!(h.try_new(Buy, REF, 5).is_ok());
+}
+
+#[test]
+fn self_match_against_own_resting_orders() {
+    let make = || {
+        let mut h = H::with(|_| {});
+        h.try_new(Sell, REF, 10).unwrap();
+        h.try_new(Buy, REF - 500, 10).unwrap();
+        h
+    };
+    table(
+        make,
+        &[
+            ("buy below our sell", Buy, REF - 1, 1, Ok(())),
+            ("buy at our sell", Buy, REF, 1, Err(R::SelfMatch)),
+            ("buy through our sell", Buy, REF + 1, 1, Err(R::SelfMatch)),
+            ("sell above our buy", Sell, REF - 499, 1, Ok(())),
+            ("sell at our buy", Sell, REF - 500, 1, Err(R::SelfMatch)),
+            (
+                "sell through our buy",
+                Sell,
+                REF - 501,
+                1,
+                Err(R::SelfMatch),
+            ),
+        ],
+    );
+    // Other strategies' orders are ours too.
+    let mut h = make();
+    assert_eq!(
+        h.try_new_full(7, 1, Buy, REF, 1, 0, Some(REF)),
+        Err(R::SelfMatch)
+    );
+    // Once the sell is gone, the next best own sell decides.
+    let second = h.try_new(Sell, REF + 200, 10).unwrap();
+    h.e.on_canceled(OrderId(1));
+    assert!(h.try_new(Buy, REF + 199, 1).is_ok());
+    assert_eq!(h.try_new(Buy, REF + 200, 1), Err(R::SelfMatch));
+    h.fill(second, Sell, 10, REF + 200);
+    assert!(
+        h.try_new(Buy, REF + 200, 1).is_ok(),
+        "filled sell no longer rests"
+    );
+    // Replacing a buy up through our own sell is refused too.
+    let s = h.try_new(Sell, REF + 1_000, 1).unwrap();
+    let b = h.try_new(Buy, REF + 300, 1).unwrap();
+    assert_eq!(h.replace(b, REF + 1_000, 1), Err(R::SelfMatch));
+    assert!(h.replace(b, REF + 999, 1).is_ok());
+    let _ = s;
+}
+
+#[test]
+fn invalid_orders() {
+    let mut h = H::with(|_| {});
+    assert_eq!(h.try_new(Buy, REF, 0), Err(R::InvalidOrder));
+    assert_eq!(h.try_new(Buy, 0, 1), Err(R::InvalidOrder));
+    assert_eq!(h.try_new(Buy, -5, 1), Err(R::InvalidOrder));
+    assert_eq!(
+        h.try_new_full(0, 16, Buy, REF, 1, 0, None),
+        Err(R::InvalidOrder),
+        "locate beyond the symbol table"
+    );
+    assert_eq!(
+        h.try_new_full(MAX_STRATEGIES as u16, 1, Buy, REF, 1, 0, None),
+        Err(R::InvalidOrder)
+    );
+    assert_eq!(
+        h.try_new_full(0, 1, Buy, REF, 1, MAX_VENUES as u8, None),
+        Err(R::InvalidOrder)
+    );
+    assert_eq!(h.cancel(OrderId(999)), Err(R::UnknownOrder));
+    assert_eq!(h.e.reject_count(R::InvalidOrder), 6);
+    assert_eq!(h.e.reject_count(R::UnknownOrder), 1);
+    // Reusing a live order id is refused.
+    let id = h.buy(1);
+    h.next_id = id.0;
+    assert_eq!(h.try_new(Buy, REF, 2), Err(R::InvalidOrder));
+}
+
+#[test]
+fn strategies_cannot_touch_each_others_orders() {
+    let mut h = H::with(|_| {});
+    let id = h.try_new_full(1, 1, Buy, REF, 10, 0, Some(REF)).unwrap();
+    assert_eq!(
+        h.cancel(id),
+        Err(R::UnknownOrder),
+        "strategy 0 cancels 1's order"
+    );
+}
+
+#[test]
+fn order_table_full_fails_closed() {
+    let cap = Capacity {
+        symbols: 4,
+        orders: 2,
+        duplicate_slots: 16,
+    };
+    let mut e = RiskEngine::new(cap, Limits::unlimited()).unwrap();
+    let ctx = |n| CheckContext {
+        order: OrderId(n),
+        venue: VenueId(0),
+        reference: None,
+    };
+    assert!(e
+        .check(&new_intent(0, 1, Buy, REF, 1), &ctx(1), Nanos(0))
+        .is_ok());
+    assert!(e
+        .check(&new_intent(0, 1, Buy, REF, 2), &ctx(2), Nanos(0))
+        .is_ok());
+    assert_eq!(
+        e.check(&new_intent(0, 1, Buy, REF, 3), &ctx(3), Nanos(0)),
+        Err(R::CapacityExhausted)
+    );
+    e.on_rejected(OrderId(1), Nanos(1));
+    assert!(e
+        .check(&new_intent(0, 1, Buy, REF, 3), &ctx(3), Nanos(2))
+        .is_ok());
+}
+
+#[test]
+fn replace_counts_worst_of_old_and_new_until_answered() {
+    let mut h = H::with(|l| l.default_symbol.max_position = 100);
+    let a = h.buy(50);
+    assert!(h.replace(a, REF, 80).is_ok());
+    assert_eq!(h.e.open_qty(1), (80, 0));
+    assert_eq!(h.try_new(Buy, REF, 21), Err(R::SymbolPositionLimit));
+    // Refused replace: back to 50.
+    h.e.on_replace_rejected(a);
+    assert_eq!(h.e.open_qty(1), (50, 0));
+    // Replace down: still 50 until the venue confirms.
+    assert!(h.replace(a, REF, 20).is_ok());
+    assert_eq!(h.e.open_qty(1), (50, 0));
+    assert_eq!(
+        h.replace(a, REF, 30),
+        Err(R::InvalidOrder),
+        "one replace at a time"
+    );
+    // A fill while the replace is in flight reduces both terms.
+    h.fill(a, Buy, 10, REF);
+    assert_eq!(h.e.open_qty(1), (40, 0));
+    h.e.on_replaced(a, Price(REF), 20);
+    assert_eq!(h.e.open_qty(1), (10, 0), "new total 20 minus 10 filled");
+    assert_eq!(h.e.position(1), 10);
+    // Replace to a quantity already filled is invalid.
+    assert_eq!(h.replace(a, REF, 10), Err(R::InvalidOrder));
+}
+
+#[test]
+fn fill_for_unknown_order_still_moves_position() {
+    let mut h = H::with(|_| {});
+    h.fill(OrderId(77), Sell, 5, REF);
+    assert_eq!(h.e.position(1), -5);
+    assert_eq!(h.e.net_position(), -5);
+    assert_eq!(h.e.unknown_events(), 1);
+    h.e.on_canceled(OrderId(78));
+    h.e.on_accepted(OrderId(79));
+    assert_eq!(h.e.unknown_events(), 3);
+}
+
+#[test]
+fn overfill_does_not_underflow() {
+    let mut h = H::with(|_| {});
+    let a = h.buy(10);
+    h.fill(a, Buy, 15, REF);
+    assert_eq!(h.e.open_qty(1), (0, 0));
+    assert_eq!(h.e.position(1), 15);
+    assert!(!h.e.is_open(a));
+}
+
+#[test]
+fn apply_limits_validates_and_keeps_old_on_error() {
+    let mut h = H::with(|l| l.default_symbol.max_order_qty = 100);
+    let mut bad = h.e.limits().clone();
+    bad.default_symbol.max_order_qty = 5;
+    bad.venue_order_rate = Some(Throttle {
+        max_msgs: 10,
+        window_ns: 0,
+    });
+    let err = h.e.apply_limits(bad).unwrap_err();
+    assert_eq!(err.field, "venue_order_rate");
+    assert!(
+        h.try_new(Buy, REF, 100).is_ok(),
+        "old limits still in force"
+    );
+
+    let mut bad = h.e.limits().clone();
+    let mut s = SymbolLimits::UNLIMITED;
+    s.tick_size = 0;
+    bad.overrides.push((2, SymbolLimits::UNLIMITED)).unwrap();
+    bad.overrides.push((3, s)).unwrap();
+    let err = h.e.apply_limits(bad).unwrap_err();
+    assert_eq!((err.field, err.override_index), ("tick_size", Some(1)));
+    assert_eq!(std::format!("{err}"), "overrides[1].tick_size: must be > 0");
+
+    let mut bad = h.e.limits().clone();
+    bad.overrides.push((99, SymbolLimits::UNLIMITED)).unwrap();
+    assert_eq!(h.e.apply_limits(bad).unwrap_err().field, "locate");
+
+    let mut bad = h.e.limits().clone();
+    bad.default_symbol.collar_bps = Some(0);
+    assert_eq!(h.e.apply_limits(bad).unwrap_err().field, "collar_bps");
+
+    let mut good = h.e.limits().clone();
+    good.default_symbol.max_order_qty = 5;
+    h.e.apply_limits(good).unwrap();
+    assert_eq!(h.try_new(Buy, REF, 6), Err(R::MaxOrderQty));
+    assert!(h.try_new(Buy, REF, 5).is_ok());
+}
+
+#[test]
+fn removing_an_override_restores_the_default() {
+    let mut l = Limits::unlimited();
+    let mut s = SymbolLimits::UNLIMITED;
+    s.restricted = true;
+    l.overrides.push((1, s)).unwrap();
+    let mut h = H::new(l);
+    assert_eq!(h.try_new(Buy, REF, 1), Err(R::RestrictedSymbol));
+    h.e.apply_limits(Limits::unlimited()).unwrap();
+    assert!(h.try_new(Buy, REF, 1).is_ok());
+}
+
+// ------------------------------------------------------------ kill switch
+
+fn open_book(h: &mut H) -> Vec<OrderId> {
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(h.try_new(Buy, REF - 100 * i, 10).unwrap());
+        ids.push(h.try_new(Sell, REF + 100 * (i + 1), 10).unwrap());
+    }
+    ids
+}
+
+fn collect_kill_cancels(h: &mut H) -> Vec<OrderId> {
+    let mut out = [OrderIntent::Cancel {
+        strategy: StrategyId(0),
+        order: OrderId(0),
+    }; 3];
+    let mut ids = Vec::new();
+    loop {
+        let n = h.e.kill_cancels(&mut out);
+        if n == 0 {
+            break;
+        }
+        for intent in &out[..n] {
+            match intent {
+                OrderIntent::Cancel { order, .. } => ids.push(*order),
+                other => panic!("kill switch produced {other:?}"),
+            }
+        }
+    }
+    ids.sort();
+    ids
+}
+
+#[test]
+fn kill_switch_trips_on_daily_loss_and_latches() {
+    let mut h = H::with(|l| l.max_daily_loss = 1_000_000);
+    let mut ids = open_book(&mut h);
+    h.e.on_pnl(-1_000_000);
+    assert_eq!(h.e.tripped(), None, "a loss equal to the limit is allowed");
+    h.e.on_pnl(-1_000_001);
+    assert_eq!(h.e.tripped(), Some(TripCause::DailyLoss));
+
+    // New orders and replaces refused; cancels pass.
+    assert_eq!(h.try_new(Buy, REF - 10_000, 1), Err(R::KillSwitch));
+    assert_eq!(h.replace(ids[0], REF - 1, 10), Err(R::KillSwitch));
+    assert_eq!(h.cancel(ids[0]), Ok(()));
+
+    // The cancel list covers every open order not already being canceled.
+    let listed = collect_kill_cancels(&mut h);
+    ids.sort();
+    assert_eq!(listed, ids[1..].to_vec());
+    for id in &listed {
+        assert_eq!(h.cancel(*id), Ok(()));
+    }
+    assert!(collect_kill_cancels(&mut h).is_empty());
+
+    // Recovery alone does not re-arm: the switch latches.
+    h.e.on_pnl(0);
+    assert_eq!(h.try_new(Buy, REF - 10_000, 1), Err(R::KillSwitch));
+    // Re-arm refused while the loss still breaches; accepted after.
+    h.e.on_pnl(-2_000_000);
+    assert_eq!(h.e.rearm(), Err(RearmError::LossStillBreached));
+    h.e.on_pnl(-10);
+    assert_eq!(h.e.rearm(), Ok(()));
+    assert_eq!(h.e.rearm(), Err(RearmError::NotTripped));
+    assert!(h.try_new(Buy, REF - 10_000, 1).is_ok());
+    assert_eq!(h.e.trips(), 1);
+    assert!(h.e.reject_count(R::KillSwitch) >= 2);
+}
+
+#[test]
+fn kill_switch_trips_on_reject_rate() {
+    let mut h = H::with(|l| {
+        l.default_symbol.max_order_qty = 100;
+        l.reject_rate = Some(Throttle {
+            max_msgs: 3,
+            window_ns: 1_000,
+        });
+    });
+    let ids = open_book(&mut h);
+    for _ in 0..3 {
+        assert_eq!(h.try_new(Buy, REF, 1_000), Err(R::MaxOrderQty));
+        h.now += 10;
+    }
+    assert_eq!(
+        h.e.tripped(),
+        None,
+        "three rejects in the window are allowed"
+    );
+    // The fourth reject (a venue reject this time) trips it.
+    h.e.on_rejected(ids[9], Nanos(h.now));
+    assert_eq!(h.e.tripped(), Some(TripCause::RejectRate));
+    assert_eq!(h.try_new(Buy, REF - 10_000, 1), Err(R::KillSwitch));
+    assert_eq!(collect_kill_cancels(&mut h).len(), 9);
+
+    assert_eq!(h.e.rearm(), Ok(()));
+    // The reject window was cleared: one more reject does not re-trip.
+    assert_eq!(h.try_new(Buy, REF, 1_000), Err(R::MaxOrderQty));
+    assert_eq!(h.e.tripped(), None);
+    assert!(h.try_new(Buy, REF - 10_000, 1).is_ok());
+}
+
+#[test]
+fn manual_trip_and_spread_out_rejects() {
+    let mut h = H::with(|l| {
+        l.reject_rate = Some(Throttle {
+            max_msgs: 1,
+            window_ns: 100,
+        })
+    });
+    assert_eq!(h.cancel(OrderId(5)), Err(R::UnknownOrder));
+    h.now += 100;
+    assert_eq!(h.cancel(OrderId(5)), Err(R::UnknownOrder));
+    assert_eq!(
+        h.e.tripped(),
+        None,
+        "rejects 100 ns apart stay under 2 per 100 ns"
+    );
+    h.e.trip(TripCause::Manual);
+    assert_eq!(h.e.tripped(), Some(TripCause::Manual));
+    assert_eq!(h.try_new(Buy, REF, 1), Err(R::KillSwitch));
+}
