@@ -51,6 +51,8 @@ struct Counters {
     multicast: u64,
     other_mac: u64,
     runt: u64,
+    /// Echoes dropped because the transmit ring stayed full.
+    tx_dropped: u64,
 }
 
 pub fn run(platform: &'static Platform) -> ! {
@@ -95,6 +97,8 @@ pub fn run(platform: &'static Platform) -> ! {
         "echo: virtio-net {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} link {:?}, pool {} x {} bytes",
         dev.bdf, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], net.link_status(), pool.capacity(), pool.buf_size()
     );
+    // Start-up is over: from here on nothing may allocate.
+    kernel::HEAP.seal();
     println!("echo: ready");
     let mut c = Counters::default();
     let mut rx: PacketBatch<'_, BATCH> = PacketBatch::new();
@@ -135,7 +139,9 @@ pub fn run(platform: &'static Platform) -> ! {
             let _ = tx.push_back(frame);
         }
         net.tx_batch(0, &mut tx);
-        // Whatever the ring could not take is dropped (counted as ring-full).
+        // Whatever the ring could not take is dropped and counted: an echo
+        // server must not stall its receive side behind a full transmit ring.
+        c.tx_dropped += tx.len() as u64;
         tx.clear();
     }
 }
@@ -143,10 +149,11 @@ pub fn run(platform: &'static Platform) -> ! {
 fn report(net: &mut VirtioNet<'_, PortIo>, c: &Counters) {
     let s = net.stats();
     println!(
-        "echo: rx {} tx {} echoed {} broadcast {} multicast {} other-mac {} runt {} rx-errors {} rx-no-buffer {} tx-ring-full {} tx-errors {} notifies {}",
+        "echo: rx {} tx {} echoed {} tx-dropped {} broadcast {} multicast {} other-mac {} runt {} rx-errors {} rx-no-buffer {} tx-ring-full {} tx-errors {} notifies {}",
         s.rx_packets,
         s.tx_packets,
         c.echoed,
+        c.tx_dropped,
         c.broadcast,
         c.multicast,
         c.other_mac,

@@ -142,6 +142,8 @@ pub fn run(platform: &'static Platform) -> ! {
     };
     let mut session = Session::new(session_config, SessionState::default(), buffers)
         .unwrap_or_else(|_| fail("session config"));
+    // Start-up is over: from here on nothing may allocate.
+    kernel::HEAP.seal();
     println!("fix-probe: connecting to 10.0.2.100:9878");
 
     let deadline = platform.now_ns() + 30_000_000_000;

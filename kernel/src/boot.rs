@@ -248,6 +248,7 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
     let acpi = discover_acpi(&info);
     let (pci, pci_stats, pci_via_ecam) = enumerate_pci(&acpi, &info, &mut mapper, &mut frames);
     let dma = reserve_dma(&info, &mut frames);
+    reserve_heap(&info, &mut frames);
 
     let platform = Platform {
         info,
@@ -356,6 +357,25 @@ fn enumerate_pci(
         }
     }
     (devices, stats, via_ecam)
+}
+
+/// Default start-up heap when the command line names none.
+pub const DEFAULT_HEAP: u64 = 64 << 20;
+
+fn reserve_heap(info: &BootInfo, frames: &mut FrameAllocator) {
+    let budget = match info.value_of("heap") {
+        Some(text) => dma::parse_size(text).unwrap_or_else(|| fail("heap= boot option", text)),
+        None => DEFAULT_HEAP,
+    };
+    let len = budget.div_ceil(paging::SIZE_2M) * paging::SIZE_2M;
+    let start = frames
+        .allocate_contiguous(len, paging::SIZE_2M)
+        .unwrap_or_else(|e| fail("heap budget does not fit in memory", (len, e)));
+    // SAFETY: fresh identity-mapped RAM, owned by the heap from now on.
+    #[allow(unsafe_code)]
+    unsafe {
+        crate::HEAP.init(start as usize, len as usize)
+    };
 }
 
 fn reserve_dma(info: &BootInfo, frames: &mut FrameAllocator) -> DmaRegion {
@@ -488,6 +508,11 @@ pub fn print_banner(p: &'static Platform) {
         dma.used()
     );
     drop(dma);
+    println!(
+        "heap: {} MiB start-up heap, {} bytes left",
+        crate::HEAP.remaining() >> 20,
+        crate::HEAP.remaining()
+    );
     print!(
         "tsc: {} kHz (source {}",
         p.clock.hz() / 1000,

@@ -11,6 +11,7 @@ pub mod acpi;
 pub mod bootinfo;
 pub mod corelink;
 pub mod dma;
+pub mod heap;
 pub mod memory;
 pub mod pci;
 pub mod sync;
@@ -24,6 +25,11 @@ pub mod boot;
 pub mod console;
 #[cfg(target_os = "none")]
 mod panic;
+
+/// The image's allocator: the start-up heap (see [`heap`]).
+#[cfg(target_os = "none")]
+#[global_allocator]
+pub static HEAP: heap::BumpHeap = heap::BumpHeap::new();
 #[cfg(target_os = "none")]
 pub mod selftest;
 #[cfg(target_os = "none")]
