@@ -42,6 +42,7 @@
 extern crate alloc;
 
 mod instrument;
+pub mod itch;
 mod map;
 mod sink;
 
@@ -100,6 +101,8 @@ pub struct Counters {
     pub level_pool_full: u64,
     /// Events the sink refused.
     pub events_dropped: u64,
+    /// ITCH messages that do not concern the book (see [`itch`]).
+    pub ignored: u64,
     /// Level-list nodes visited while inserting new levels (cost measure).
     pub level_scan_steps: u64,
     /// High-water marks.
@@ -649,6 +652,11 @@ impl Book {
     }
 
     // ----- input API ---------------------------------------------------------
+
+    /// Counts a message the book has no use for.
+    pub fn note_ignored(&mut self) {
+        self.counters.ignored += 1;
+    }
 
     /// A new displayed order joins the back of its price level (ITCH `A`/`F`).
     // One argument per field of the ITCH message, plus the sink.
