@@ -44,6 +44,7 @@ extern crate alloc;
 mod instrument;
 pub mod itch;
 mod map;
+mod prefetch;
 mod sink;
 
 use alloc::boxed::Box;
@@ -140,6 +141,26 @@ pub struct QueueInfo {
     pub level_orders: u32,
     pub level_qty: u64,
 }
+
+/// What an upcoming message will touch, for [`Book::prefetch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrefetchHint {
+    /// Execute, cancel or delete of a resting order.
+    Order(u64),
+    /// A new order.
+    Add {
+        locate: StockLocate,
+        order_ref: u64,
+        side: Side,
+        price: Price,
+    },
+    /// Replace of `old` by `new` at `price`.
+    Replace { old: u64, new: u64, price: Price },
+}
+
+/// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
+/// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
+pub const PREFETCH_STAGES: u8 = 3;
 
 /// A live order as the book sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1017,6 +1038,103 @@ impl Book {
         }
         self.status[locate as usize].cross.imbalance = Some(imbalance);
         Ok(())
+    }
+
+    // ----- prefetch ----------------------------------------------------------
+
+    /// Starts the cache misses an upcoming message will take, without
+    /// changing anything. A message needs up to three *dependent* loads
+    /// (hash slot → order slot → level slot and queue neighbours), so the hint
+    /// is applied in stages: stage 0 touches no memory and only prefetches hash
+    /// slots; stage 1 reads those slots (cached by then) and prefetches the
+    /// order or level; stage 2 reads the order and prefetches its level and
+    /// queue neighbours. Calling stage `s` for message `i + (3 - s)·d` while
+    /// applying message `i` overlaps the misses of `3·d` messages. Wrong or
+    /// stale hints are harmless: prefetching never changes the book.
+    #[inline]
+    pub fn prefetch(&self, hint: PrefetchHint, stage: u8) {
+        use prefetch::prefetch;
+        match (hint, stage) {
+            (PrefetchHint::Order(order_ref), 0) => self.order_map.prefetch_slot(order_ref),
+            (PrefetchHint::Order(order_ref), 1) => self.prefetch_order_slot(order_ref),
+            (PrefetchHint::Order(order_ref), _) => {
+                self.prefetch_order_neighbours(order_ref);
+            }
+            (
+                PrefetchHint::Add {
+                    locate,
+                    order_ref,
+                    side,
+                    price,
+                },
+                stage,
+            ) => {
+                let Ok(raw_price) = u32::try_from(price.0) else {
+                    return;
+                };
+                let key = level_key(locate, side_index(side), raw_price);
+                match stage {
+                    0 => {
+                        self.order_map.prefetch_slot(order_ref);
+                        self.level_map.prefetch_slot(key);
+                    }
+                    1 => {
+                        prefetch(&self.sides[locate as usize]);
+                        if let Some(level) = self.level_map.get(key) {
+                            prefetch(&self.levels[level as usize]);
+                        }
+                    }
+                    _ => {
+                        if let Some(level) = self.level_map.get(key) {
+                            let tail = self.levels[level as usize].tail;
+                            if let Some(order) = self.orders.get(tail as usize) {
+                                prefetch(order);
+                            }
+                        }
+                    }
+                }
+            }
+            (PrefetchHint::Replace { old, new, .. }, 0) => {
+                self.order_map.prefetch_slot(old);
+                self.order_map.prefetch_slot(new);
+            }
+            (PrefetchHint::Replace { old, .. }, 1) => self.prefetch_order_slot(old),
+            (PrefetchHint::Replace { old, price, .. }, _) => {
+                if let (Some(level), Ok(raw_price)) =
+                    (self.prefetch_order_neighbours(old), u32::try_from(price.0))
+                {
+                    let level = &self.levels[level as usize];
+                    self.level_map.prefetch_slot(level_key(
+                        level.locate,
+                        level.side as usize,
+                        raw_price,
+                    ));
+                }
+            }
+        }
+    }
+
+    #[inline]
+    fn prefetch_order_slot(&self, order_ref: u64) {
+        if let Some(index) = self.order_map.get(order_ref) {
+            prefetch::prefetch(&self.orders[index as usize]);
+        }
+    }
+
+    /// Prefetches the order's level and queue neighbours; returns the level.
+    #[inline]
+    fn prefetch_order_neighbours(&self, order_ref: u64) -> Option<u32> {
+        let index = self.order_map.get(order_ref)?;
+        let order = &self.orders[index as usize];
+        for link in [order.prev, order.next] {
+            if let Some(neighbour) = self.orders.get(link as usize) {
+                prefetch::prefetch(neighbour);
+            }
+        }
+        let level = self.levels.get(order.level as usize)?;
+        prefetch::prefetch(level);
+        prefetch::prefetch(&self.sides[level.locate as usize]);
+        Some(order.level)
     }
 
     // ----- queries -----------------------------------------------------------
