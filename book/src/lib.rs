@@ -10,10 +10,11 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 289,407,240 bytes (276 MiB; see
+//! 65,536 locates) the book uses 290,455,816 bytes (277 MiB; see
 //! [`Book::memory_bytes`]): order slots 64 MiB (16 B each), order hash
-//! 128 MiB (8 Mi slots of 16 B), level slots 40 MiB (40 B each), level hash
-//! 32 MiB, per-locate side ends 1 MiB and status ~11 MiB. A bare-metal image
+//! 128 MiB (8 Mi slots of 16 B: reference, order index, level index), level
+//! slots 40 MiB (40 B each), level hash 32 MiB, per-locate side ends 2 MiB and
+//! status ~11 MiB. A bare-metal image
 //! should back these with large pages: on the 2-core shared VM where this was
 //! measured, a dependent miss into a 256 MiB table costs ~0.8–1.5 µs.
 //!
@@ -230,11 +231,18 @@ const FREE_LEVEL: LevelSlot = LevelSlot {
 struct SideEnds {
     best: u32,
     worst: u32,
+    /// Prices of `best` and `worst`, cached here so that placing a new level
+    /// and the crossed-book check do not load the end levels (meaningless
+    /// while the side is empty).
+    best_price: u32,
+    worst_price: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
     best: NIL,
     worst: NIL,
+    best_price: 0,
+    worst_price: 0,
 };
 
 #[inline(always)]
@@ -496,18 +504,24 @@ impl Book {
             self.sides[locate as usize][s] = SideEnds {
                 best: index,
                 worst: index,
+                best_price: price,
+                worst_price: price,
             };
             return;
         }
-        let best_price = self.levels[ends.best as usize].price;
-        let worst_price = self.levels[ends.worst as usize].price;
+        let (best_price, worst_price) = (ends.best_price, ends.worst_price);
+        let (old_best, old_worst) = (ends.best, ends.worst);
         // (better, worse) neighbours of the new level.
         let (up, down) = if better(s, price, best_price) {
-            self.sides[locate as usize][s].best = index;
-            (NIL, ends.best)
+            let ends = &mut self.sides[locate as usize][s];
+            ends.best = index;
+            ends.best_price = price;
+            (NIL, old_best)
         } else if better(s, worst_price, price) {
-            self.sides[locate as usize][s].worst = index;
-            (ends.worst, NIL)
+            let ends = &mut self.sides[locate as usize][s];
+            ends.worst = index;
+            ends.worst_price = price;
+            (old_worst, NIL)
         } else if best_price.abs_diff(price) <= worst_price.abs_diff(price) {
             // Strictly between the ends: walk down from the best.
             let mut up = ends.best;
@@ -542,15 +556,22 @@ impl Book {
     fn remove_level(&mut self, index: u32) {
         let level = self.levels[index as usize];
         let s = level.side as usize;
-        let ends = &mut self.sides[level.locate as usize][s];
         if level.better == NIL {
+            let new_best_price = self.levels.get(level.worse as usize).map_or(0, |l| l.price);
+            let ends = &mut self.sides[level.locate as usize][s];
             ends.best = level.worse;
+            ends.best_price = new_best_price;
         } else {
             self.levels[level.better as usize].worse = level.worse;
         }
-        let ends = &mut self.sides[level.locate as usize][s];
         if level.worse == NIL {
+            let new_worst_price = self
+                .levels
+                .get(level.better as usize)
+                .map_or(0, |l| l.price);
+            let ends = &mut self.sides[level.locate as usize][s];
             ends.worst = level.better;
+            ends.worst_price = new_worst_price;
         } else {
             self.levels[level.worse as usize].better = level.better;
         }
@@ -664,10 +685,7 @@ impl Book {
     #[inline]
     fn check_crossed(&mut self, locate: StockLocate) {
         let ends = self.sides[locate as usize];
-        if ends[0].best != NIL
-            && ends[1].best != NIL
-            && self.levels[ends[0].best as usize].price >= self.levels[ends[1].best as usize].price
-        {
+        if ends[0].best != NIL && ends[1].best != NIL && ends[0].best_price >= ends[1].best_price {
             self.counters.crossed_book += 1;
         }
     }
