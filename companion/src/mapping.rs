@@ -92,7 +92,7 @@ impl Mapping {
     pub fn open_phys(addr: u64, len: usize) -> io::Result<Mapping> {
         // SAFETY: sysconf has no memory-safety preconditions.
         let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as u64;
-        if page == 0 || addr % page != 0 || len == 0 {
+        if page == 0 || !addr.is_multiple_of(page) || len == 0 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "ADDR must be page-aligned and LEN non-zero",

@@ -347,7 +347,7 @@ fn command_times_out_when_nobody_serves() {
         ])
         .output()
         .unwrap();
-    drop(app);
+    let _ = app.layout();
     drop(m);
     std::fs::remove_file(&path).unwrap();
     assert!(!o.status.success());

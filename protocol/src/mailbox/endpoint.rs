@@ -276,7 +276,7 @@ impl CompanionEnd {
 
     /// True if the appliance re-formatted the region since we attached.
     pub fn rebooted(&self) -> bool {
-        Layout::read(&self.region).map_or(true, |l| l != self.layout)
+        !Layout::read(&self.region).is_ok_and(|l| l == self.layout)
             || self.liveness().boot_id != self.boot_id
     }
 

@@ -197,7 +197,7 @@ fn align_up(v: usize) -> Option<usize> {
 
 fn ring_ok(slot_size: usize, slot_count: usize) -> bool {
     slot_size >= 2 * WORD
-        && slot_size % WORD == 0
+        && slot_size.is_multiple_of(WORD)
         && slot_size <= MAX_SLOT_SIZE
         && (1..=MAX_SLOTS).contains(&slot_count)
 }

@@ -64,10 +64,10 @@ impl Region {
     /// time and with any content — that is allowed and is what the checks in
     /// the mailbox are for.
     pub unsafe fn new(base: *mut u8, len: usize) -> Result<Region, RegionError> {
-        if base.is_null() || (base as usize) % WORD != 0 {
+        if base.is_null() || !(base as usize).is_multiple_of(WORD) {
             return Err(RegionError::Misaligned);
         }
-        if len % WORD != 0 || len < 4096 {
+        if !len.is_multiple_of(WORD) || len < 4096 {
             return Err(RegionError::BadLength);
         }
         Ok(Region { base, len })
@@ -84,7 +84,7 @@ impl Region {
     }
 
     fn word(&self, offset: usize) -> Option<&AtomicU64> {
-        if offset % WORD != 0 || offset.checked_add(WORD)? > self.len {
+        if !offset.is_multiple_of(WORD) || offset.checked_add(WORD)? > self.len {
             return None;
         }
         // SAFETY: `offset + 8 <= len`, so the word lies inside the mapped
@@ -118,7 +118,7 @@ impl Region {
         let Some(end) = offset.checked_add(out.len().next_multiple_of(WORD)) else {
             return false;
         };
-        if offset % WORD != 0 || end > self.len {
+        if !offset.is_multiple_of(WORD) || end > self.len {
             return false;
         }
         for (i, chunk) in out.chunks_mut(WORD).enumerate() {
@@ -137,7 +137,7 @@ impl Region {
         let Some(end) = offset.checked_add(data.len().next_multiple_of(WORD)) else {
             return false;
         };
-        if offset % WORD != 0 || end > self.len {
+        if !offset.is_multiple_of(WORD) || end > self.len {
             return false;
         }
         for (i, chunk) in data.chunks(WORD).enumerate() {
@@ -161,7 +161,7 @@ impl Region {
         else {
             return false;
         };
-        if offset % WORD != 0 || end > self.len {
+        if !offset.is_multiple_of(WORD) || end > self.len {
             return false;
         }
         for (i, slot) in out.iter_mut().enumerate() {
@@ -178,7 +178,7 @@ impl Region {
         let Some(end) = offset.checked_add(bytes) else {
             return false;
         };
-        if offset % WORD != 0 || bytes % WORD != 0 || end > self.len {
+        if !offset.is_multiple_of(WORD) || !bytes.is_multiple_of(WORD) || end > self.len {
             return false;
         }
         for i in (offset..end).step_by(WORD) {

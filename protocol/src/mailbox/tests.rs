@@ -291,7 +291,7 @@ fn seqlock_readers_never_see_a_torn_snapshot() {
             })
             .unwrap();
             // Leave readers a window now and then; overlap still happens constantly.
-            if k % 4 == 0 {
+            if k.is_multiple_of(4) {
                 (0..2_000).for_each(|_| core::hint::spin_loop());
             }
         }
