@@ -297,7 +297,7 @@ pub fn status(s: &Session, sample: Duration) -> Result<String, String> {
                 p.kind.name(),
                 p.core,
                 render::duration(p.at_ns),
-                p.text()
+                render::printable(p.text())
             )),
             Err(e) => out.push_str(&format!("panic report unreadable: {e:?}\n")),
         }

@@ -494,12 +494,31 @@ pub fn prometheus(v: &View) -> String {
     o
 }
 
-/// Influx tag/field-key escaping (comma, equals, space).
+/// Influx tag escaping (comma, equals, space); control characters would split a line: `?`.
 fn influx(s: &str) -> String {
-    s.replace('\\', "\\\\")
+    let clean: String = s
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    clean
+        .replace('\\', "\\\\")
         .replace(',', "\\,")
         .replace('=', "\\=")
         .replace(' ', "\\ ")
+}
+
+/// Text from the region shown on a terminal: control characters (escape
+/// sequences could rewrite the operator's screen) become `?`; newlines and tabs stay.
+pub fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' && c != '\t' {
+                '?'
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// InfluxDB line protocol, one timestamp (ns since the Unix epoch) for all lines.

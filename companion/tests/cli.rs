@@ -651,3 +651,37 @@ fn journal_persists_events_and_hands_them_back() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn second_consumer_of_a_ring_is_refused() {
+    let s = Served::start("lock");
+    let mut follower = Proc::new(env!("CARGO_BIN_EXE_companion"))
+        .args(["--shm", s.path.to_str().unwrap(), "logs", "--follow"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the follower holds the log role.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let refused = loop {
+        let o = s.run(&["logs"]);
+        if !o.status.success() {
+            break text(&o).1;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the second log reader was never refused"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The control role is separate: commands still work while logs are followed.
+    let ping = s.run(&["ping"]);
+    follower.kill().unwrap();
+    follower.wait().unwrap();
+    assert!(
+        refused.contains("another companion process holds the Logs role"),
+        "{refused}"
+    );
+    assert!(ping.status.success(), "{:?}", text(&ping));
+    // The kernel released the lock with the process.
+    assert!(s.run(&["logs"]).status.success());
+}

@@ -74,9 +74,10 @@ impl SnapshotKind {
 pub struct Label(pub [u8; 16]);
 
 impl Label {
-    /// Takes at most 16 bytes of `text`, cut on a character boundary.
+    /// Takes at most 16 bytes of `text`, cut on a character boundary (and at
+    /// the first NUL, which is the padding byte).
     pub fn new(text: &str) -> Label {
-        let mut end = text.len().min(16);
+        let mut end = text.find('\0').unwrap_or(text.len()).min(16);
         while !text.is_char_boundary(end) {
             end -= 1;
         }
@@ -104,7 +105,13 @@ impl Label {
         out[..8].copy_from_slice(&a.to_le_bytes());
         out[8..].copy_from_slice(&b.to_le_bytes());
         let l = Label(out);
-        l.as_str().ok_or(SnapshotError::Malformed)?;
+        // Names end up on operators' terminals and in metrics: no control
+        // characters (escape sequences, newlines), and nothing after the NUL padding.
+        let text = l.as_str().ok_or(SnapshotError::Malformed)?;
+        let padding_clean = out[text.len()..].iter().all(|&b| b == 0);
+        if text.chars().any(char::is_control) || !padding_clean {
+            return Err(SnapshotError::Malformed);
+        }
         Ok(l)
     }
 }

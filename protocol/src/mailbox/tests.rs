@@ -475,6 +475,29 @@ fn layout_table_damage_is_refused() {
 }
 
 #[test]
+fn labels_with_control_characters_are_malformed() {
+    let mem = Mem::new();
+    let r = mem.region();
+    let mut app = ApplianceEnd::format(r, &LayoutParams::default(), 1, 0).unwrap();
+    let comp = CompanionEnd::attach(r, 1).unwrap();
+    let mut words = vec![0u64; comp.scratch_words()];
+    app.publish_counters(&[
+        Counter {
+            name: Label::new("ok"),
+            value: 1,
+        },
+        Counter {
+            name: Label::new("\x1b[2Jevil"),
+            value: 2,
+        },
+    ])
+    .unwrap();
+    let v = comp.read_counters(&mut words).unwrap();
+    assert!(v.get(0).is_ok());
+    assert_eq!(v.get(1), Err(SnapshotError::Malformed));
+}
+
+#[test]
 fn default_layout_fits_one_mebibyte() {
     let l = Layout::compute(&LayoutParams::default()).unwrap();
     assert!(l.total_bytes <= REGION_BYTES, "{}", l.total_bytes);
