@@ -95,26 +95,26 @@ impl Session {
         }
         let mut words = vec![0u64; e.scratch_words()];
         match e.read_positions(&mut words) {
-            Ok(view) => v.positions = view.iter().filter_map(Result::ok).collect(),
+            Ok(view) => v.positions = keep_valid("positions", view.iter(), &mut v.errors),
             Err(err) => note("positions", err, &mut v.errors),
         }
         match e.read_orders(&mut words) {
-            Ok(view) => v.orders = view.iter().filter_map(Result::ok).collect(),
+            Ok(view) => v.orders = keep_valid("orders", view.iter(), &mut v.errors),
             Err(err) => note("orders", err, &mut v.errors),
         }
         match e.read_risk(&mut words) {
             Ok((k, view)) => {
                 v.kill = Some(k);
-                v.limits = view.iter().filter_map(Result::ok).collect();
+                v.limits = keep_valid("risk limits", view.iter(), &mut v.errors);
             }
             Err(err) => note("risk", err, &mut v.errors),
         }
         match e.read_counters(&mut words) {
-            Ok(view) => v.counters = view.iter().filter_map(Result::ok).collect(),
+            Ok(view) => v.counters = keep_valid("counters", view.iter(), &mut v.errors),
             Err(err) => note("counters", err, &mut v.errors),
         }
         match e.read_latency(&mut words) {
-            Ok(view) => v.latency = view.iter().filter_map(Result::ok).collect(),
+            Ok(view) => v.latency = keep_valid("latency", view.iter(), &mut v.errors),
             Err(err) => note("latency", err, &mut v.errors),
         }
         v
@@ -180,6 +180,23 @@ impl Session {
             }
         }
     }
+}
+
+/// Keeps the records that decoded; counts the rest as a warning, so damage
+/// in the region is visible instead of silently shrinking a table.
+fn keep_valid<R>(
+    what: &str,
+    records: impl Iterator<Item = Result<R, SnapshotError>>,
+    errors: &mut Vec<String>,
+) -> Vec<R> {
+    let mut bad = 0usize;
+    let good = records
+        .filter_map(|r| r.map_err(|_| bad += 1).ok())
+        .collect();
+    if bad > 0 {
+        errors.push(format!("{what}: {bad} malformed records skipped"));
+    }
+    good
 }
 
 /// A reply detached from the ring buffer.

@@ -105,7 +105,12 @@ impl Mapping {
             .open("/dev/mem")?;
         let base = map(&file, len, addr)?;
         // /dev/mem is shared by everything on the host: lock a file of our own instead.
-        let lock_path = PathBuf::from(format!("/run/lock/companion-phys-{addr:x}.lock"));
+        let lock_dir = if Path::new("/run/lock").is_dir() {
+            PathBuf::from("/run/lock")
+        } else {
+            std::env::temp_dir()
+        };
+        let lock_path = lock_dir.join(format!("companion-phys-{addr:x}.lock"));
         let lock_file = OpenOptions::new()
             .read(true)
             .write(true)

@@ -394,6 +394,7 @@ fn json_reason(e: &serde_json_core::de::Error) -> &'static str {
 pub const UNESCAPE_BUFFER: usize = 128;
 
 /// Parses (no allocation) and validates a config received in `ApplyConfig`.
+/// The result lives on the caller's stack: about 4 KiB (see the size test).
 pub fn parse_json(json: &[u8]) -> Result<ApplianceConfig, ConfigError> {
     let mut scratch = [0u8; UNESCAPE_BUFFER];
     let (cfg, used) = serde_json_core::from_slice_escaped::<ApplianceConfig>(json, &mut scratch)
@@ -540,6 +541,15 @@ mod tests {
         assert_eq!(
             parse_json(&json).unwrap_err().reason,
             "trailing characters after the JSON object"
+        );
+    }
+
+    #[test]
+    fn config_fits_a_small_stack() {
+        assert!(
+            core::mem::size_of::<ApplianceConfig>() <= 6 * 1024,
+            "{}",
+            core::mem::size_of::<ApplianceConfig>()
         );
     }
 
