@@ -87,12 +87,27 @@ impl Region {
         if !offset.is_multiple_of(WORD) || offset.checked_add(WORD)? > self.len {
             return None;
         }
-        // SAFETY: `offset + 8 <= len`, so the word lies inside the mapped
-        // region (contract of `Region::new`); `base` and `offset` are both
-        // multiples of 8, so the pointer is aligned for `AtomicU64`. The memory
-        // is only ever accessed atomically (contract of `Region::new`), so
-        // there are no non-atomic accesses to race with.
-        Some(unsafe { AtomicU64::from_ptr(self.base.add(offset).cast::<u64>()) })
+        // SAFETY: just checked: aligned and `offset + 8 <= len`.
+        Some(unsafe { self.word_unchecked(offset) })
+    }
+
+    /// # Safety
+    /// `offset` is a multiple of 8 and `offset + 8 <= self.len`.
+    unsafe fn word_unchecked(&self, offset: usize) -> &AtomicU64 {
+        debug_assert!(offset.is_multiple_of(WORD) && offset + WORD <= self.len);
+        // SAFETY: the word lies inside the mapped region (caller's contract plus
+        // that of `Region::new`); `base` and `offset` are multiples of 8, so the
+        // pointer is aligned for `AtomicU64`; the memory is only ever accessed
+        // atomically (contract of `Region::new`), so nothing non-atomic races.
+        unsafe { AtomicU64::from_ptr(self.base.add(offset).cast::<u64>()) }
+    }
+
+    /// Checks that `bytes` bytes from `offset` lie in the region, word-aligned start.
+    fn range_ok(&self, offset: usize, bytes: usize) -> bool {
+        offset.is_multiple_of(WORD)
+            && offset
+                .checked_add(bytes.next_multiple_of(WORD))
+                .is_some_and(|end| end <= self.len)
     }
 
     /// Atomic load of the word at `offset`.
@@ -115,18 +130,13 @@ impl Region {
     /// relaxed word loads. `offset` must be word-aligned. Returns false (and
     /// copies nothing) if the range is outside the region.
     pub fn read_bytes(&self, offset: usize, out: &mut [u8]) -> bool {
-        let Some(end) = offset.checked_add(out.len().next_multiple_of(WORD)) else {
-            return false;
-        };
-        if !offset.is_multiple_of(WORD) || end > self.len {
+        if !self.range_ok(offset, out.len()) {
             return false;
         }
         for (i, chunk) in out.chunks_mut(WORD).enumerate() {
-            let Some(v) = self.load(offset + i * WORD, Ordering::Relaxed) else {
-                return false;
-            };
-            let bytes = v.to_le_bytes();
-            chunk.copy_from_slice(&bytes[..chunk.len()]);
+            // SAFETY: `range_ok` covered every word of `out`, rounded up.
+            let v = unsafe { self.word_unchecked(offset + i * WORD) }.load(Ordering::Relaxed);
+            chunk.copy_from_slice(&v.to_le_bytes()[..chunk.len()]);
         }
         true
     }
@@ -134,41 +144,30 @@ impl Region {
     /// Copies `data` into the region at `offset` with relaxed word stores; the
     /// last word is zero-padded. Returns false (writing nothing) if out of range.
     pub fn write_bytes(&self, offset: usize, data: &[u8]) -> bool {
-        let Some(end) = offset.checked_add(data.len().next_multiple_of(WORD)) else {
-            return false;
-        };
-        if !offset.is_multiple_of(WORD) || end > self.len {
+        if !self.range_ok(offset, data.len()) {
             return false;
         }
         for (i, chunk) in data.chunks(WORD).enumerate() {
             let mut bytes = [0u8; WORD];
             bytes[..chunk.len()].copy_from_slice(chunk);
-            self.store(
-                offset + i * WORD,
-                u64::from_le_bytes(bytes),
-                Ordering::Relaxed,
-            );
+            // SAFETY: `range_ok` covered every word of `data`, rounded up.
+            unsafe { self.word_unchecked(offset + i * WORD) }
+                .store(u64::from_le_bytes(bytes), Ordering::Relaxed);
         }
         true
     }
 
     /// Copies `out.len()` words starting at `offset` with relaxed loads.
     pub fn read_words(&self, offset: usize, out: &mut [u64]) -> bool {
-        let Some(end) = out
-            .len()
-            .checked_mul(WORD)
-            .and_then(|n| n.checked_add(offset))
-        else {
+        let Some(bytes) = out.len().checked_mul(WORD) else {
             return false;
         };
-        if !offset.is_multiple_of(WORD) || end > self.len {
+        if !self.range_ok(offset, bytes) {
             return false;
         }
         for (i, slot) in out.iter_mut().enumerate() {
-            match self.load(offset + i * WORD, Ordering::Relaxed) {
-                Some(v) => *slot = v,
-                None => return false,
-            }
+            // SAFETY: `range_ok` covered all `out.len()` words.
+            *slot = unsafe { self.word_unchecked(offset + i * WORD) }.load(Ordering::Relaxed);
         }
         true
     }
