@@ -165,8 +165,9 @@ impl Session {
                 Ok(Some(Message::Event(ev))) => self.handle_event(&ev)?,
                 Ok(None) => {
                     if Instant::now() >= deadline {
+                        let state = render::state_name(self.end.liveness().state);
                         return Err(format!(
-                            "timed out after {} ms waiting for the reply to request {id}",
+                            "timed out after {} ms waiting for the reply to request {id} (appliance state: {state})",
                             self.timeout.as_millis()
                         ));
                     }

@@ -1,7 +1,7 @@
 //! The rings between two PROCESSES over a /dev/shm file, as between QEMU's
 //! ivshmem backend and the companion: the test process formats the region and
 //! plays the appliance; it re-executes itself (the ignored `child` test, with
-//! an environment variable) to play the companion. Millions of frames each
+//! an environment variable) to play the companion. Two million frames each
 //! way, small rings so they wrap constantly; none lost, duplicated or torn.
 
 use protocol::mailbox::ring::{Consumer, Producer};
@@ -10,7 +10,7 @@ use std::ffi::CString;
 use std::process::Command;
 
 const BYTES: usize = 1 << 20;
-const FRAMES: u64 = 1_000_000;
+const FRAMES: u64 = 2_000_000;
 const ENV: &str = "MAILBOX_TWO_PROCESS_SHM";
 
 struct Shm {

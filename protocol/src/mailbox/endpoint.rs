@@ -48,6 +48,25 @@ pub struct ApplianceStats {
 }
 
 /// The appliance's end (core 0). Owns the region's format.
+///
+/// A housekeeping loop on core 0 looks like this (text, not a doctest):
+///
+/// ```text
+/// let mut end = ApplianceEnd::format(region, &LayoutParams::default(), boot_id, tsc_hz)?;
+/// end.event(Event::JournalRequest)?;            // ask for FIX seqs and fills back
+/// end.set_state(ApplianceState::Running);
+/// loop {
+///     end.heartbeat(now_ns, rdtsc());
+///     match end.poll_command(&mut cmd_buf) {       // cmd_buf: layout().commands.max_payload() bytes
+///         Ok(Some(req)) => { let reply = handle(req.command); end.reply(req.id, reply)?; }
+///         Ok(None) => {}
+///         Err(CommandError::Frame { id: Some(id), .. }) => { end.reply(id, Reply::Malformed)?; }
+///         Err(CommandError::Ring(RingError::CorruptIndex)) => end.resync_commands(),
+///         Err(_) => {}                              // counted in `stats`
+///     }
+///     // every few ms: publish_status / positions / orders / risk / counters / latency
+/// }
+/// ```
 #[derive(Debug)]
 pub struct ApplianceEnd {
     region: Region,
@@ -173,6 +192,8 @@ impl ApplianceEnd {
         self.send_message(&Message::Reply { id, reply })
     }
 
+    /// Sends an event. On `Ring(Full)` nothing was sent: durable events
+    /// (`FixSeq`, `Fill`) must be kept and retried by the caller, never dropped.
     pub fn event(&mut self, event: Event) -> Result<(), SendError> {
         self.send_message(&Message::Event(event))
     }
