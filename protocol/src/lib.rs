@@ -15,5 +15,6 @@ pub mod filter;
 pub mod fix;
 pub mod ipv4;
 pub mod itch;
+pub mod mailbox;
 pub mod moldudp64;
 pub mod udp;

@@ -1,0 +1,98 @@
+//! TOML config file → the shared [`ApplianceConfig`] structs → validated → JSON.
+
+use crate::secrets::Secrets;
+use protocol::mailbox::config::ApplianceConfig;
+use std::path::Path;
+
+/// Reads and validates a config file; every error names the field.
+pub fn load(path: &Path, secrets: Option<&Secrets>) -> Result<ApplianceConfig, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse(&text, secrets).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// Parses TOML text into a validated config; secrets are filled in by venue name.
+pub fn parse(text: &str, secrets: Option<&Secrets>) -> Result<ApplianceConfig, String> {
+    let table: toml::Table =
+        toml::from_str(text).map_err(|e| e.message().to_string() + &location(text, e.span()))?;
+    if let Some(toml::Value::Array(venues)) = table.get("venues") {
+        for (i, v) in venues.iter().enumerate() {
+            if v.get("password").is_some() {
+                return Err(format!("venues[{i}].password: secrets must come from the secrets file (--secrets), not the config"));
+            }
+        }
+    }
+    let mut cfg: ApplianceConfig = toml::from_str(text).map_err(|e: toml::de::Error| {
+        // serde's message names the field for missing/unknown keys; the span
+        // names the line for type errors.
+        e.message().to_string() + &location(text, e.span())
+    })?;
+    if let Some(secrets) = secrets {
+        for v in cfg.venues.iter_mut() {
+            if let Some(s) = secrets.venues.get(v.name.as_str()) {
+                v.password = s.password.clone();
+            }
+        }
+    }
+    cfg.validate()
+        .map_err(|e| format!("{}: {}", e.field, e.reason))?;
+    Ok(cfg)
+}
+
+fn location(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span else {
+        return String::new();
+    };
+    let start = span.start.min(text.len());
+    let line = text[..start].matches('\n').count() + 1;
+    let line_text = text.lines().nth(line - 1).unwrap_or("").trim();
+    // Show the key only, never a value (it could be mistyped secret material).
+    let key = line_text.split('=').next().unwrap_or("").trim();
+    format!(" (line {line}, at `{key}`)")
+}
+
+/// The JSON sent in `ApplyConfig`. Holds secrets: never print it.
+pub fn to_json(cfg: &ApplianceConfig) -> Result<Vec<u8>, String> {
+    serde_json::to_vec(cfg).map_err(|e| format!("encoding config: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const GOOD: &str = include_str!("../examples/appliance.toml");
+
+    #[test]
+    fn example_file_is_valid_and_matches_the_protocol_parser() {
+        let cfg = parse(GOOD, None).unwrap();
+        let json = to_json(&cfg).unwrap();
+        assert_eq!(protocol::mailbox::config::parse_json(&json).unwrap(), cfg);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let bad = GOOD.replace("max_order_qty = 1000", "max_order_qty = 0");
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("risk.max_order_qty:"));
+        let bad = GOOD.replace("port = 9878", "port = 0");
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("venues[0].port:"));
+        let bad = GOOD.replace("max_order_qty = 1000", "max_order_qty = \"lots\"");
+        let e = parse(&bad, None).unwrap_err();
+        assert!(e.contains("max_order_qty"), "{e}");
+        let bad = GOOD.replace("max_order_qty = 1000", "");
+        let e = parse(&bad, None).unwrap_err();
+        assert!(e.contains("missing field `max_order_qty`"), "{e}");
+        let bad = GOOD.replace(
+            "heartbeat_secs = 30",
+            "heartbeat_secs = 30\npassword = \"x\"",
+        );
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("venues[0].password:"));
+        let bad = GOOD.replace("max_open_orders = 200", "max_open_orders = 200\nbogus = 1");
+        let e = parse(&bad, None).unwrap_err();
+        assert!(e.contains("bogus"), "{e}");
+    }
+}
