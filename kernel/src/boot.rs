@@ -48,6 +48,8 @@ pub struct Platform {
     /// When bring-up finished (application processors included).
     pub ready_tsc: core::sync::atomic::AtomicU64,
     pub smp: crate::sync::BootCell<crate::smp::StartReport>,
+    /// Where the companion's mailbox is, or why there is none.
+    pub mailbox: crate::sync::BootCell<Result<(u64, usize), crate::mailbox::MailboxError>>,
 }
 
 impl Platform {
@@ -265,12 +267,14 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
         entry_tsc,
         ready_tsc: core::sync::atomic::AtomicU64::new(0),
         smp: crate::sync::BootCell::new(),
+        mailbox: crate::sync::BootCell::new(),
     };
     let platform = PLATFORM
         .init(platform)
         .unwrap_or_else(|| fail("platform", "initialised twice"));
     let report = crate::smp::start_application_processors(platform);
     let _ = platform.smp.init(report);
+    let _ = platform.mailbox.init(crate::mailbox::init(platform));
     platform
         .ready_tsc
         .store(cpu::rdtsc(), core::sync::atomic::Ordering::Release);
@@ -508,6 +512,14 @@ pub fn print_banner(p: &'static Platform) {
         dma.used()
     );
     drop(dma);
+    match p.mailbox.get() {
+        Some(Ok((phys, len))) => println!(
+            "mailbox: {} KiB at {phys:#x}, formatted for the companion",
+            len >> 10
+        ),
+        Some(Err(e)) => println!("mailbox: none ({e:?})"),
+        None => {}
+    }
     println!(
         "heap: {} MiB start-up heap, {} bytes left",
         crate::HEAP.remaining() >> 20,

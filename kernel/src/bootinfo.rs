@@ -342,6 +342,14 @@ pub fn parse_multiboot2(mem: &impl PhysRead, mbi_phys: u64) -> Result<BootInfo, 
     Ok(info)
 }
 
+/// Parses a physical range written `0xADDR:SIZE` (hex address; size as
+/// `4096`, `512K`, `1M`, `1G`), e.g. the `mailbox=` boot option.
+pub fn parse_phys_range(text: &str) -> Option<(u64, u64)> {
+    let (addr, size) = text.split_once(':')?;
+    let addr = u64::from_str_radix(addr.trim_start_matches("0x"), 16).ok()?;
+    Some((addr, crate::dma::parse_size(size)?))
+}
+
 /// Offset of a valid ACPI RSDP ("RSD PTR " on a 16-byte boundary whose first
 /// 20 bytes sum to zero) within `area`: how BIOS systems are searched when the
 /// loader does not pass the RSDP (ACPI 6.4 §5.2.5.1).
@@ -565,6 +573,18 @@ mod tests {
         area[100] ^= 1; // checksum broken
         assert_eq!(find_rsdp(&area), None);
         assert_eq!(find_rsdp(&area[..10]), None);
+    }
+
+    #[test]
+    fn physical_ranges() {
+        assert_eq!(
+            parse_phys_range("0x80000000:1M"),
+            Some((0x8000_0000, 1 << 20))
+        );
+        assert_eq!(parse_phys_range("1000:4096"), Some((0x1000, 4096)));
+        assert_eq!(parse_phys_range("0x1000"), None);
+        assert_eq!(parse_phys_range("zz:1M"), None);
+        assert_eq!(parse_phys_range("0x1000:lots"), None);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod mailbox;
+#[cfg(target_os = "none")]
 mod panic;
 
 /// The image's allocator: the start-up heap (see [`heap`]).

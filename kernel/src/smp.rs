@@ -387,8 +387,12 @@ pub fn housekeeping_loop(p: &Platform) -> ! {
     let mut watchdog: Watchdog<MAX_CORES> = Watchdog::new(cpu::rdtsc(), period);
     let mut reported = [false; MAX_CORES];
     let mut next = cpu::rdtsc();
+    crate::mailbox::set_running();
     loop {
         CORES[0].heartbeat.fetch_add(1, Ordering::Relaxed);
+        if let Some(p) = crate::boot::platform() {
+            crate::mailbox::service(p);
+        }
         let now = cpu::rdtsc();
         if now < next {
             core::hint::spin_loop();

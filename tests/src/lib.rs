@@ -92,3 +92,41 @@ impl Booted {
         let _ = self.0.remove_run_dir();
     }
 }
+
+/// The `companion` binary, built once per test process (`cargo build -p
+/// companion`; cargo's own lock serialises concurrent builds).
+pub fn companion() -> &'static std::path::Path {
+    static BIN: OnceLock<Result<std::path::PathBuf, String>> = OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let lab = lab();
+        let status =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args(["build", "-q", "-p", "companion", "--bin", "companion"])
+                .current_dir(lab.repo.root())
+                .status()
+                .map_err(|e| e.to_string())?;
+        if !status.success() {
+            return Err(format!("cargo build -p companion: {status}"));
+        }
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(std::path::PathBuf::from)
+            .unwrap_or_else(|| lab.repo.root().join("target"));
+        Ok(target.join("debug").join("companion"))
+    });
+    match bin {
+        Ok(path) => path,
+        Err(e) => panic!("cannot build the companion: {e}"),
+    }
+}
+
+/// Runs the companion with `args`; returns (success, stdout + stderr).
+pub fn run_companion(args: &[&str]) -> (bool, String) {
+    match std::process::Command::new(companion()).args(args).output() {
+        Ok(out) => {
+            let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&out.stderr));
+            (out.status.success(), text)
+        }
+        Err(e) => (false, format!("cannot run the companion: {e}")),
+    }
+}

@@ -234,6 +234,23 @@ extern "C" fn dispatch(frame: &mut TrapFrame) {
         return;
     }
     report(frame, cr2);
+    let core = crate::smp::current_core().unwrap_or(0);
+    let mut text: heapless::String<256> = heapless::String::new();
+    let name = EXCEPTION_NAMES
+        .get(frame.vector as usize)
+        .copied()
+        .unwrap_or("unknown");
+    let _ = write!(
+        text,
+        "vector {} ({name}) error {:#x} at rip {:#x}, cr2 {cr2:#x}",
+        frame.vector, frame.error_code, frame.rip
+    );
+    crate::mailbox::report_fatal(
+        protocol::mailbox::layout::ApplianceState::Faulted,
+        core as u32,
+        &text,
+        core == 0,
+    );
     crate::smp::park_if_application_processor(frame.vector, frame.rip);
     exit(ExitCode::Failure)
 }

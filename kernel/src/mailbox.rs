@@ -1,0 +1,275 @@
+//! The mailbox device: the shared-memory region the Linux companion attaches
+//! to, served by the housekeeping core.
+//!
+//! In QEMU the region is an `ivshmem-plain` device's BAR2 (PCI 1af4:1110);
+//! on real hosts a reserved physical range named on the command line
+//! (`mailbox=0xADDR:SIZE`). The layout and every access rule are
+//! `protocol::mailbox`'s; this module finds the region, formats it, answers
+//! commands (status, ping, kill switch, configuration), publishes the status
+//! snapshot, and writes panic and fault reports into it before the image
+//! stops. Everything read from the region is validated by the protocol
+//! layer: a hostile or crashed companion cannot crash the appliance.
+
+use crate::boot::Platform;
+use crate::pci::BarKind;
+use crate::sync::{BootCell, SpinLock};
+use core::fmt::Write;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use protocol::mailbox::config::{self, ApplianceConfig};
+use protocol::mailbox::endpoint::{ApplianceEnd, CommandError};
+use protocol::mailbox::layout::{self, ApplianceState, LayoutParams};
+use protocol::mailbox::message::{Command, Reply};
+use protocol::mailbox::raw::Region;
+use protocol::mailbox::snapshot::{CoreState, CoreStatus, PanicReport, StatusSnapshot, MAX_CORES};
+
+/// Engaged by `kill` from the companion (or by risk); released by `rearm`.
+/// The trading loops read it before every order.
+pub static KILL_SWITCH: AtomicBool = AtomicBool::new(false);
+
+/// The last configuration the companion applied, validated.
+pub static CONFIG: SpinLock<Option<ApplianceConfig>> = SpinLock::new(None);
+
+static MAILBOX: SpinLock<Option<Mailbox>> = SpinLock::new(None);
+/// The region alone, for reports written while `MAILBOX` is locked.
+static REGION: BootCell<RegionHandle> = BootCell::new();
+static CONFIG_GENERATION: AtomicU64 = AtomicU64::new(0);
+
+/// A `Region` shared by all cores: every access goes through atomics.
+struct RegionHandle(Region);
+// SAFETY: `Region` is an address and a length; all reads and writes through
+// it are atomic word accesses (protocol::mailbox::raw), safe from any core.
+#[allow(unsafe_code)]
+unsafe impl Send for RegionHandle {}
+#[allow(unsafe_code)]
+unsafe impl Sync for RegionHandle {}
+
+pub struct Mailbox {
+    end: ApplianceEnd,
+    command: [u8; 16 * 1024],
+    last_heartbeat_ns: u64,
+    last_publish_ns: u64,
+    /// Where the region is (for the banner).
+    pub phys: u64,
+    pub len: usize,
+}
+
+// SAFETY: the endpoint only touches the shared region through atomics; the
+// lock around `MAILBOX` gives one core at a time the endpoint itself.
+#[allow(unsafe_code)]
+unsafe impl Send for Mailbox {}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxError {
+    /// Neither an ivshmem device nor `mailbox=` on the command line.
+    Absent,
+    BadOption,
+    /// The region is too small or misaligned for the layout.
+    Layout,
+}
+
+/// Finds and formats the region. Called once, on the boot core.
+pub fn init(p: &'static Platform) -> Result<(u64, usize), MailboxError> {
+    let (phys, len) = match p.info.value_of("mailbox") {
+        Some(text) => crate::bootinfo::parse_phys_range(text).ok_or(MailboxError::BadOption)?,
+        None => {
+            let dev = p
+                .pci
+                .iter()
+                .find(|d| d.vendor == 0x1af4 && d.device == 0x1110)
+                .ok_or(MailboxError::Absent)?;
+            let bar = dev
+                .bar(2)
+                .filter(|b| b.kind != BarKind::Io)
+                .ok_or(MailboxError::Absent)?;
+            (bar.address, bar.size)
+        }
+    };
+    let len = usize::try_from(len).map_err(|_| MailboxError::Layout)?;
+    // SAFETY: the range is the ivshmem BAR or the range the operator
+    // reserved for the mailbox; it is mapped (below 4 GiB identity, or a
+    // 64-bit BAR mapped at enumeration) and nothing else in the image uses it.
+    #[allow(unsafe_code)]
+    let region = unsafe { Region::new(phys as *mut u8, len) }.map_err(|_| MailboxError::Layout)?;
+    let boot_id = crate::arch::cpu::rdtsc() ^ p.utc_ns();
+    let end = ApplianceEnd::format(region, &LayoutParams::default(), boot_id, p.clock.hz())
+        .map_err(|_| MailboxError::Layout)?;
+    let _ = REGION.init(RegionHandle(region));
+    *MAILBOX.lock() = Some(Mailbox {
+        end,
+        command: [0; 16 * 1024],
+        last_heartbeat_ns: 0,
+        last_publish_ns: 0,
+        phys,
+        len,
+    });
+    Ok((phys, len))
+}
+
+pub fn is_present() -> bool {
+    REGION.get().is_some()
+}
+
+/// Marks the appliance as running (after start-up).
+pub fn set_running() {
+    if let Some(m) = MAILBOX.lock().as_ref() {
+        m.end.set_state(if KILL_SWITCH.load(Ordering::Acquire) {
+            ApplianceState::Killed
+        } else {
+            ApplianceState::Running
+        });
+    }
+}
+
+/// One housekeeping step: heartbeat every millisecond, at most one command,
+/// the status snapshot every 100 ms. Cheap when there is nothing to do.
+pub fn service(p: &'static Platform) {
+    let Some(mut guard) = MAILBOX.try_lock() else {
+        return;
+    };
+    let Some(m) = guard.as_mut() else { return };
+    let now = p.now_ns();
+    if now.saturating_sub(m.last_heartbeat_ns) >= 1_000_000 {
+        m.last_heartbeat_ns = now;
+        m.end.heartbeat(now, crate::arch::cpu::rdtsc());
+    }
+    let id = match m.end.poll_command(&mut m.command) {
+        Ok(Some(request)) => Some((request.id, handle(request.command))),
+        Ok(None) => None,
+        Err(CommandError::Frame { id: Some(id), .. }) => Some((id, Answer::Malformed)),
+        Err(CommandError::Ring(protocol::mailbox::ring::RingError::CorruptIndex)) => {
+            m.end.resync_commands();
+            None
+        }
+        Err(_) => None,
+    };
+    if let Some((id, answer)) = id {
+        let reply = match &answer {
+            Answer::Ok => Reply::Ok,
+            Answer::Pong(nonce) => Reply::Pong { nonce: *nonce },
+            Answer::Status => Reply::Status {
+                state: state(),
+                uptime_ns: now,
+                config_generation: CONFIG_GENERATION.load(Ordering::Relaxed),
+                kill_engaged: KILL_SWITCH.load(Ordering::Acquire),
+            },
+            Answer::Rejected { field, reason } => Reply::Rejected {
+                field: field.as_str(),
+                reason,
+            },
+            Answer::Malformed => Reply::Malformed,
+        };
+        let _ = m.end.reply(id, reply);
+        if let Answer::Ok = answer {
+            m.end.set_state(state());
+        }
+    }
+    if now.saturating_sub(m.last_publish_ns) >= 100_000_000 {
+        m.last_publish_ns = now;
+        let _ = m.end.publish_status(&status(p, now));
+    }
+}
+
+fn state() -> ApplianceState {
+    if KILL_SWITCH.load(Ordering::Acquire) {
+        ApplianceState::Killed
+    } else {
+        ApplianceState::Running
+    }
+}
+
+enum Answer {
+    Ok,
+    Pong(u64),
+    Status,
+    Rejected {
+        field: heapless::String<64>,
+        reason: &'static str,
+    },
+    Malformed,
+}
+
+fn handle(command: Command<'_>) -> Answer {
+    match command {
+        Command::GetStatus => Answer::Status,
+        Command::Ping { nonce } => Answer::Pong(nonce),
+        Command::Kill { .. } => {
+            KILL_SWITCH.store(true, Ordering::Release);
+            Answer::Ok
+        }
+        Command::Rearm => {
+            KILL_SWITCH.store(false, Ordering::Release);
+            Answer::Ok
+        }
+        Command::ApplyConfig { json } => match config::parse_json(json) {
+            Ok(cfg) => {
+                // Applied atomically: the new config replaces the old in one
+                // store; a rejected one never touches it.
+                *CONFIG.lock() = Some(cfg);
+                CONFIG_GENERATION.fetch_add(1, Ordering::AcqRel);
+                Answer::Ok
+            }
+            Err(e) => {
+                let mut field = heapless::String::new();
+                let _ = write!(field, "{}", e.field);
+                Answer::Rejected {
+                    field,
+                    reason: e.reason,
+                }
+            }
+        },
+        // Journal records are the gateway's to apply once it runs here; the
+        // mailbox acknowledges their receipt.
+        Command::Journal(_) => Answer::Ok,
+    }
+}
+
+fn status(p: &'static Platform, now: u64) -> StatusSnapshot {
+    let mut s = StatusSnapshot {
+        uptime_ns: now,
+        config_generation: CONFIG_GENERATION.load(Ordering::Relaxed),
+        ..Default::default()
+    };
+    let mut n = 0;
+    for slot in crate::smp::CORES.iter().take(MAX_CORES) {
+        use crate::smp::CoreState as S;
+        let state = match slot.state() {
+            S::Absent => continue,
+            S::Starting | S::Online => CoreState::Idle,
+            S::Running => CoreState::Running,
+            S::Faulted => CoreState::Faulted,
+            S::Failed => CoreState::Stalled,
+        };
+        s.cores[n] = CoreStatus {
+            state,
+            heartbeat: slot.heartbeat.load(Ordering::Relaxed),
+            last_beat_ns: now,
+        };
+        n += 1;
+    }
+    s.core_count = n;
+    s.uptime_ns = p.now_ns();
+    s
+}
+
+/// Writes a panic or fault report and the final state. Works even when the
+/// faulting code held the mailbox: then only the state word is written.
+/// `stops`: the whole image stops (boot core); otherwise only one hot core
+/// was parked and the state stays as it is.
+pub fn report_fatal(kind: ApplianceState, core: u32, text: &str, stops: bool) {
+    let Some(p) = crate::boot::platform() else {
+        return;
+    };
+    let now = p.now_ns();
+    if let Some(mut guard) = MAILBOX.try_lock() {
+        if let Some(m) = guard.as_mut() {
+            let _ = m.end.report_panic(&PanicReport::new(kind, core, now, text));
+            if stops {
+                m.end.set_state(kind);
+            }
+            return;
+        }
+    }
+    if let (true, Some(r)) = (stops, REGION.get()) {
+        r.0.store(layout::field::STATE, kind as u64, Ordering::Release);
+    }
+}

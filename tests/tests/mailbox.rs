@@ -1,0 +1,130 @@
+//! The companion and the appliance over the shared-memory mailbox
+//! (ivshmem-plain in QEMU, a /dev/shm file on the host).
+
+use companion::mapping::Mapping;
+use protocol::mailbox::endpoint::CompanionEnd;
+use protocol::mailbox::message::{Command, Message, Reply};
+use std::time::{Duration, Instant};
+use tests::{lab, qemu, run_companion, Booted};
+
+fn ivshmem_args(path: &str) -> Vec<String> {
+    vec![
+        "-object".into(),
+        format!("memory-backend-file,id=mb,share=on,mem-path={path},size=1M"),
+        "-device".into(),
+        "ivshmem-plain,memdev=mb".into(),
+    ]
+}
+
+/// Sends `json` as ApplyConfig straight through the protocol (no local
+/// validation, as a hostile or buggy companion would) and returns the reply.
+fn apply_raw_config(path: &str, json: &[u8]) -> String {
+    let mapping = Mapping::open_shm(std::path::Path::new(path)).expect("map the region");
+    let region = mapping.region().expect("region");
+    let mut end = CompanionEnd::attach(region, 42).expect("attach");
+    let mut scratch = vec![0u8; 32 * 1024];
+    let id = end
+        .send(Command::ApplyConfig { json }, &mut scratch)
+        .expect("send");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 8 * 1024];
+    while Instant::now() < deadline {
+        if let Ok(Some(Message::Reply { id: got, reply })) = end.poll_message(&mut buf) {
+            if got == id {
+                return format!("{reply:?}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    "no reply".into()
+}
+
+#[test]
+fn companion_status_commands_and_config() {
+    let lab = lab();
+    let shm = format!("/dev/shm/{}", qemu::unique_name("mbx"));
+    let vm = lab
+        .appliance("mailbox", "halt")
+        .smp(2)
+        .args(ivshmem_args(&shm));
+    let mut running = vm
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start QEMU: {e}"));
+    let up = running.wait_for_serial("appliance: up", tests::BOOT_TIMEOUT);
+    let shm_arg = ["--shm", shm.as_str()];
+    let cli = |rest: &[&str]| {
+        let args: Vec<&str> = shm_arg.iter().chain(rest.iter()).copied().collect();
+        run_companion(&args)
+    };
+    let status = cli(&["status"]);
+    let ping = cli(&["ping"]);
+    let kill = cli(&["kill"]);
+    let killed = cli(&["status"]);
+    let rearm = cli(&["rearm"]);
+    let rearmed = cli(&["status"]);
+    let example = lab.repo.root().join("companion/examples/appliance.toml");
+    let apply = cli(&["config", "apply", example.to_str().unwrap_or("")]);
+    // A complete config with one bad value, sent without the CLI's own check.
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.max_order_qty = 0;
+    let bad_json = companion::config::to_json(&cfg).expect("json");
+    let bad = apply_raw_config(&shm, &bad_json);
+    let garbage = apply_raw_config(&shm, b"{not json at all");
+    let after = cli(&["status"]);
+    let outcome = running
+        .kill()
+        .unwrap_or_else(|e| panic!("cannot stop QEMU: {e}"));
+    let _ = std::fs::remove_file(&shm);
+    let run = Booted(outcome);
+    run.check(
+        up.is_some_and(|s| s.contains("mailbox: 1024 KiB at ")),
+        "mailbox found and formatted",
+    );
+    run.check(
+        status.0 && status.1.contains("state      running") && status.1.contains("advancing"),
+        &status.1,
+    );
+    run.check(status.1.contains("cores      2"), &status.1);
+    run.check(ping.0 && ping.1.contains("pong"), &ping.1);
+    run.check(
+        kill.0 && killed.1.contains("state      killed"),
+        &format!("{}{}", kill.1, killed.1),
+    );
+    run.check(
+        rearm.0 && rearmed.1.contains("state      running"),
+        &format!("{}{}", rearm.1, rearmed.1),
+    );
+    run.check(apply.0 && apply.1.trim_end().ends_with("ok"), &apply.1);
+    run.check(
+        bad.contains("Rejected") && bad.contains("risk.max_order_qty"),
+        &format!("bad config reply: {bad}"),
+    );
+    run.check(
+        garbage.contains("Rejected") && garbage.contains("(json)"),
+        &format!("garbage config reply: {garbage}"),
+    );
+    // The rejected config left the applied one in force.
+    run.check(after.1.contains("config     generation 1"), &after.1);
+    run.pass();
+}
+
+#[test]
+fn an_appliance_panic_is_reported_through_the_mailbox() {
+    let lab = lab();
+    let shm = format!("/dev/shm/{}", qemu::unique_name("mbx-panic"));
+    let run = lab.boot(
+        lab.appliance("mailbox-panic", "panic")
+            .args(ivshmem_args(&shm)),
+    );
+    let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    let _ = std::fs::remove_file(&shm);
+    run.expect_status(qemu::ExitKind::Failure);
+    run.check(status.1.contains("state      panicked"), &status.1);
+    run.check(
+        status
+            .1
+            .contains("deliberate panic requested on the command line at src/main.rs:"),
+        &status.1,
+    );
+    run.pass();
+}
