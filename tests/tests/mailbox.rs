@@ -3,7 +3,7 @@
 
 use companion::mapping::Mapping;
 use protocol::mailbox::endpoint::CompanionEnd;
-use protocol::mailbox::message::{Command, Message, Reply};
+use protocol::mailbox::message::{Command, Message};
 use std::time::{Duration, Instant};
 use tests::{lab, qemu, run_companion, Booted};
 
