@@ -7,7 +7,8 @@
 //! - `panic`: a deliberate panic (reported, fails the run);
 //! - `fix-probe`: FIX logon/order/cancel/logout over smoltcp TCP to the venue;
 //! - `echo`: echo frames addressed to us on the virtio-net NIC (NIC test);
-//! - `halt`: stay up: hot cores run their loops, the boot core supervises them;
+//! - `halt`: stay up: hot cores run their loops, the boot core supervises them
+//!   and serves the mailbox; `up=SECONDS`: the same, then exit successfully;
 //! - nothing: start the hot cores' loops, report their heartbeats, exit successfully.
 #![no_std]
 #![no_main]
@@ -55,9 +56,18 @@ extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
         fixprobe::run(platform);
     }
     let hot = smp::start_service_loops();
-    if info.has_flag("halt") {
+    let up_for = info.value_of("up").map(|s| s.parse::<u64>());
+    if let Some(Err(_)) = up_for {
+        println!("up= takes whole seconds");
+        exit(ExitCode::Failure);
+    }
+    if info.has_flag("halt") || up_for.is_some() {
+        kernel::mailbox::set_running();
         println!("appliance: up; {hot} hot core(s) running, housekeeping supervises them");
-        smp::housekeeping_loop(platform);
+        let until = up_for
+            .and_then(Result::ok)
+            .map(|s| platform.now_ns() + s * 1_000_000_000);
+        smp::housekeeping_loop(platform, until);
     }
     report_heartbeats(platform, hot);
     println!("appliance: nothing configured to run; exiting");

@@ -368,7 +368,16 @@ pub fn logs(
     }
 }
 
-/// The raw-frame decoder (defmt decoding plugs in here later).
+/// The decoder for `logs`: defmt with the image's table when `elf` is
+/// given, raw frames otherwise.
+pub fn decoder(elf: Option<&Path>) -> Result<Box<dyn FrameDecoder>, String> {
+    match elf {
+        Some(path) => Ok(Box::new(crate::logs::DefmtFrames::from_elf(path)?)),
+        None => Ok(Box::new(RawFrames)),
+    }
+}
+
+/// The raw-frame decoder.
 pub fn default_decoder() -> Box<dyn FrameDecoder> {
     Box::new(RawFrames)
 }

@@ -29,6 +29,61 @@ impl FrameDecoder for RawFrames {
     }
 }
 
+/// defmt frames decoded with the image's defmt table. Each mailbox log
+/// frame is one byte of core number followed by one complete encoded defmt
+/// frame; each core gets its own stream decoder.
+pub struct DefmtFrames {
+    table: &'static defmt_decoder::Table,
+    streams: std::collections::HashMap<
+        u8,
+        Box<dyn defmt_decoder::StreamDecoder + Send + Sync + 'static>,
+    >,
+}
+
+impl DefmtFrames {
+    /// Reads the defmt table from the appliance's ELF image.
+    pub fn from_elf(path: &std::path::Path) -> Result<DefmtFrames, String> {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let table = defmt_decoder::Table::parse(&bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?
+            .ok_or_else(|| format!("{}: no defmt table in this image", path.display()))?;
+        // The table lives as long as the process; decoders borrow it.
+        Ok(DefmtFrames {
+            table: Box::leak(Box::new(table)),
+            streams: Default::default(),
+        })
+    }
+}
+
+impl FrameDecoder for DefmtFrames {
+    fn decode(&mut self, frame: &[u8]) -> String {
+        let Some((&core, data)) = frame.split_first() else {
+            return "[empty log frame]".into();
+        };
+        let table = self.table;
+        let stream = self
+            .streams
+            .entry(core)
+            .or_insert_with(|| table.new_stream_decoder());
+        stream.received(data);
+        let mut lines = Vec::new();
+        loop {
+            match stream.decode() {
+                Ok(f) => lines.push(format!("core {core} {}", f.display(false))),
+                Err(defmt_decoder::DecodeError::UnexpectedEof) => break,
+                Err(defmt_decoder::DecodeError::Malformed) => {
+                    lines.push(format!(
+                        "core {core} [malformed defmt frame: {}]",
+                        RawFrames.decode(data)
+                    ));
+                    break;
+                }
+            }
+        }
+        lines.join("\n")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -49,11 +49,15 @@ enum Cmd {
         #[arg(long, default_value_t = 250, value_name = "MS")]
         sample_ms: u64,
     },
-    /// Print log frames (raw hex and text until defmt decoding is wired in).
+    /// Print log frames, decoded with the image's defmt table when `--elf`
+    /// names it (raw hex and text otherwise).
     Logs {
         /// Keep waiting for new frames.
         #[arg(short, long)]
         follow: bool,
+        /// The appliance ELF the logs come from (its defmt table decodes them).
+        #[arg(long, value_name = "FILE")]
+        elf: Option<PathBuf>,
     },
     /// Validate or apply a TOML config.
     Config {
@@ -193,8 +197,8 @@ fn run(cli: Cli) -> Result<String, String> {
             Ok(out)
         }
         Cmd::Status { sample_ms } => app::status(&s, Duration::from_millis(sample_ms)),
-        Cmd::Logs { follow } => {
-            let mut dec = app::default_decoder();
+        Cmd::Logs { follow, elf } => {
+            let mut dec = app::decoder(elf.as_deref())?;
             app::logs(&mut s, follow, dec.as_mut(), &mut std::io::stdout().lock())?;
             Ok(String::new())
         }

@@ -24,6 +24,8 @@ pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
 #[cfg(target_os = "none")]
+pub mod log;
+#[cfg(target_os = "none")]
 pub mod mailbox;
 #[cfg(target_os = "none")]
 mod panic;

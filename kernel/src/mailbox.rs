@@ -161,8 +161,19 @@ pub fn service(p: &'static Platform) {
         let _ = m.end.reply(id, reply);
         if let Answer::Ok = answer {
             m.end.set_state(state());
+            // A change the companion just made shows in the next snapshot read.
+            m.last_publish_ns = 0;
         }
     }
+    // Log frames from every core, a bounded number per step.
+    let end = &mut m.end;
+    crate::log::drain(64, |core, frame| {
+        let mut buf = [0u8; 1 + crate::log::MAX_FRAME];
+        let len = frame.len().min(crate::log::MAX_FRAME);
+        buf[0] = core;
+        buf[1..1 + len].copy_from_slice(&frame[..len]);
+        end.log(&buf[..1 + len]).is_ok()
+    });
     if now.saturating_sub(m.last_publish_ns) >= 100_000_000 {
         m.last_publish_ns = now;
         let _ = m.end.publish_status(&status(p, now));
@@ -194,10 +205,12 @@ fn handle(command: Command<'_>) -> Answer {
         Command::Ping { nonce } => Answer::Pong(nonce),
         Command::Kill { .. } => {
             KILL_SWITCH.store(true, Ordering::Release);
+            defmt::warn!("kill switch engaged by the companion");
             Answer::Ok
         }
         Command::Rearm => {
             KILL_SWITCH.store(false, Ordering::Release);
+            defmt::info!("kill switch re-armed by the companion");
             Answer::Ok
         }
         Command::ApplyConfig { json } => match config::parse_json(json) {
@@ -205,12 +218,18 @@ fn handle(command: Command<'_>) -> Answer {
                 // Applied atomically: the new config replaces the old in one
                 // store; a rejected one never touches it.
                 *CONFIG.lock() = Some(cfg);
-                CONFIG_GENERATION.fetch_add(1, Ordering::AcqRel);
+                let generation = CONFIG_GENERATION.fetch_add(1, Ordering::AcqRel) + 1;
+                defmt::info!("configuration generation {=u64} applied", generation);
                 Answer::Ok
             }
             Err(e) => {
                 let mut field = heapless::String::new();
                 let _ = write!(field, "{}", e.field);
+                defmt::warn!(
+                    "configuration rejected: {=str}: {=str}",
+                    field.as_str(),
+                    e.reason
+                );
                 Answer::Rejected {
                     field,
                     reason: e.reason,

@@ -364,6 +364,11 @@ pub fn service_loop(index: usize) -> ! {
                 reply[..8].copy_from_slice(seq);
                 reply[8..].copy_from_slice(&beat.to_le_bytes());
                 let _ = slot.link.up.send(Kind::Pong, &reply);
+                defmt::info!(
+                    "core {=usize}: ping answered at heartbeat {=u64}",
+                    index,
+                    beat
+                );
             }
             Kind::Fault => interrupts::raise(DeliberateFault::InvalidOpcode),
             _ => {}
@@ -380,18 +385,34 @@ pub fn start_service_loops() -> usize {
 }
 
 /// The housekeeping core's loop: watch heartbeats and report cores that
-/// stall or fault, once per change of health. Never returns.
-pub fn housekeeping_loop(p: &Platform) -> ! {
+/// stall or fault, once per change of health, and serve the mailbox. Runs
+/// until `until_ns` (monotonic clock) when given, then ends the run
+/// successfully; otherwise forever.
+pub fn housekeeping_loop(p: &Platform, until_ns: Option<u64>) -> ! {
     use crate::corelink::{Health, Watchdog};
     let period = p.clock.ns_to_ticks(100_000_000);
     let mut watchdog: Watchdog<MAX_CORES> = Watchdog::new(cpu::rdtsc(), period);
     let mut reported = [false; MAX_CORES];
     let mut next = cpu::rdtsc();
     crate::mailbox::set_running();
+    defmt::info!(
+        "housekeeping: supervising {=usize} core(s), mailbox {=bool}",
+        CORES
+            .iter()
+            .skip(1)
+            .filter(|c| c.role() == Role::Hot
+                && matches!(c.state(), CoreState::Online | CoreState::Running))
+            .count(),
+        crate::mailbox::is_present()
+    );
     loop {
         CORES[0].heartbeat.fetch_add(1, Ordering::Relaxed);
         if let Some(p) = crate::boot::platform() {
             crate::mailbox::service(p);
+        }
+        if until_ns.is_some_and(|t| p.now_ns() >= t) {
+            crate::println!("appliance: ran for the requested time; exiting");
+            crate::arch::exit::exit(crate::arch::exit::ExitCode::Success);
         }
         let now = cpu::rdtsc();
         if now < next {
@@ -409,6 +430,11 @@ pub fn housekeeping_loop(p: &Platform) -> ! {
                 reported[i] = stalled;
                 if let Health::Stalled { for_ticks } = health {
                     let (vector, rip) = slot.fault();
+                    defmt::error!(
+                        "watchdog: core {=usize} stalled, fault vector {=u64}",
+                        i,
+                        vector
+                    );
                     crate::println!(
                         "watchdog: core {i} (apic id {}) stalled for {} ms, state {}, last fault vector {vector} at {rip:#x}",
                         slot.apic_id(),

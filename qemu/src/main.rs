@@ -41,6 +41,14 @@ enum Command {
         /// Kill QEMU after this many seconds (default: never).
         #[arg(long, value_name = "S")]
         timeout: Option<f64>,
+        /// The companion's shared-memory mailbox (an ivshmem-plain device
+        /// backed by this file); `--mailbox none` boots without one.
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/dev/shm/appliance-mailbox"
+        )]
+        mailbox: String,
         /// Kernel command line words, e.g. `-- test fault=pf`.
         #[arg(last = true, value_name = "CMDLINE")]
         cmdline: Vec<String>,
@@ -168,12 +176,34 @@ fn run(command: Command) -> Result<ExitCode, qemu::Error> {
         Command::Run {
             machine,
             timeout,
+            mailbox,
             cmdline,
         } => {
             let images = prepare(&repo, Profile::Release)?;
-            let vm = Vm::kernel(&repo, &images.appliance)
+            // With no words of its own, the appliance stays up for a minute,
+            // supervising its cores and serving the mailbox.
+            let words = if cmdline.is_empty() {
+                eprintln!("qemu: running the appliance for 60 s (`-- halt` runs until stopped; Ctrl-C stops early)");
+                "up=60".to_string()
+            } else {
+                cmdline.join(" ")
+            };
+            let mut vm = Vm::kernel(&repo, &images.appliance)
                 .name("run")
-                .cmdline(cmdline.join(" "));
+                .cmdline(words);
+            if mailbox != "none" {
+                eprintln!(
+                    "qemu: mailbox at {mailbox}: in another terminal, `cargo run -q -p companion -- --shm {mailbox} status` \
+                     (or `logs -f --elf {}`, `top`)",
+                    images.appliance.display()
+                );
+                vm = vm.args([
+                    "-object".to_string(),
+                    format!("memory-backend-file,id=mailbox,share=on,mem-path={mailbox},size=1M"),
+                    "-device".to_string(),
+                    "ivshmem-plain,memdev=mailbox".to_string(),
+                ]);
+            }
             let outcome = machine.apply(vm, timeout)?.run()?;
             Ok(finish(&outcome))
         }

@@ -71,6 +71,9 @@ fn companion_status_commands_and_config() {
     let bad = apply_raw_config(&shm, &bad_json);
     let garbage = apply_raw_config(&shm, b"{not json at all");
     let after = cli(&["status"]);
+    std::thread::sleep(Duration::from_millis(300));
+    let elf = lab.images.appliance.to_string_lossy().into_owned();
+    let logs = cli(&["logs", "--elf", elf.as_str()]);
     let outcome = running
         .kill()
         .unwrap_or_else(|e| panic!("cannot stop QEMU: {e}"));
@@ -103,6 +106,19 @@ fn companion_status_commands_and_config() {
         garbage.contains("Rejected") && garbage.contains("(json)"),
         &format!("garbage config reply: {garbage}"),
     );
+    // defmt frames from the appliance, decoded with the image's table.
+    for line in [
+        "INFO housekeeping: supervising 1 core(s), mailbox true",
+        "WARN kill switch engaged by the companion",
+        "INFO kill switch re-armed by the companion",
+        "INFO configuration generation 1 applied",
+        "WARN configuration rejected: risk.max_order_qty",
+    ] {
+        run.check(
+            logs.0 && logs.1.contains(line),
+            &format!("log line {line:?} missing:\n{}", logs.1),
+        );
+    }
     // The rejected config left the applied one in force.
     run.check(after.1.contains("config     generation 1"), &after.1);
     run.pass();
