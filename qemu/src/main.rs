@@ -433,6 +433,7 @@ mod tests {
             machine,
             cmdline,
             timeout,
+            mailbox,
         } = cli.command
         else {
             panic!("not run");
@@ -440,6 +441,7 @@ mod tests {
         assert_eq!(machine.smp, 2);
         assert_eq!(cmdline, ["test", "fault=pf"]);
         assert_eq!(timeout, None);
+        assert_eq!(mailbox, "/dev/shm/appliance-mailbox");
     }
 
     #[test]
