@@ -456,6 +456,27 @@ impl Venue {
             .push(Report::Execution(state));
     }
 
+    fn cancel_reject(
+        &mut self,
+        owner: Owner,
+        cl_ord_id: &str,
+        orig_cl_ord_id: &str,
+        order_id: u64,
+        replace: bool,
+        reason: &'static str,
+    ) {
+        self.outbox
+            .entry(owner)
+            .or_default()
+            .push(Report::CancelReject {
+                cl_ord_id: cl_ord_id.to_string(),
+                orig_cl_ord_id: orig_cl_ord_id.to_string(),
+                order_id,
+                replace,
+                reason,
+            });
+    }
+
     /// An OrderCancelRequest: cancels what is open of `orig_cl_ord_id`.
     pub fn cancel(
         &mut self,
@@ -464,16 +485,7 @@ impl Venue {
         cl_ord_id: &str,
     ) -> Result<(), RequestError> {
         let Some(&order_ref) = self.by_cl_ord_id.get(&(owner, orig_cl_ord_id.to_string())) else {
-            self.outbox
-                .entry(owner)
-                .or_default()
-                .push(Report::CancelReject {
-                    cl_ord_id: cl_ord_id.to_string(),
-                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
-                    order_id: 0,
-                    replace: false,
-                    reason: "unknown order",
-                });
+            self.cancel_reject(owner, cl_ord_id, orig_cl_ord_id, 0, false, "unknown order");
             return Err(RequestError::Matching(Reject::UnknownOrder));
         };
         let Some(order) = self.orders.get_mut(&order_ref) else {
@@ -504,16 +516,7 @@ impl Venue {
         qty: u32,
     ) -> Result<u64, RequestError> {
         let Some(&order_ref) = self.by_cl_ord_id.get(&(owner, orig_cl_ord_id.to_string())) else {
-            self.outbox
-                .entry(owner)
-                .or_default()
-                .push(Report::CancelReject {
-                    cl_ord_id: cl_ord_id.to_string(),
-                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
-                    order_id: 0,
-                    replace: true,
-                    reason: "unknown order",
-                });
+            self.cancel_reject(owner, cl_ord_id, orig_cl_ord_id, 0, true, "unknown order");
             return Err(RequestError::Matching(Reject::UnknownOrder));
         };
         let Some(mut order) = self.orders.remove(&order_ref) else {
@@ -523,32 +526,28 @@ impl Venue {
         if qty <= order.cum_qty {
             let order_id = order.order_id;
             self.orders.insert(order_ref, order);
-            self.outbox
-                .entry(owner)
-                .or_default()
-                .push(Report::CancelReject {
-                    cl_ord_id: cl_ord_id.to_string(),
-                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
-                    order_id,
-                    replace: true,
-                    reason: "quantity not above what is filled",
-                });
+            self.cancel_reject(
+                owner,
+                cl_ord_id,
+                orig_cl_ord_id,
+                order_id,
+                true,
+                "quantity not above what is filled",
+            );
             return Err(RequestError::Matching(Reject::ZeroQuantity));
         }
         let tick = self.listings[order.locate as usize - 1].engine.tick().0;
         if price.0 <= 0 || price.0 % tick != 0 || price.0 > u32::MAX as i64 {
             let order_id = order.order_id;
             self.orders.insert(order_ref, order);
-            self.outbox
-                .entry(owner)
-                .or_default()
-                .push(Report::CancelReject {
-                    cl_ord_id: cl_ord_id.to_string(),
-                    orig_cl_ord_id: orig_cl_ord_id.to_string(),
-                    order_id,
-                    replace: true,
-                    reason: "price not on the tick grid",
-                });
+            self.cancel_reject(
+                owner,
+                cl_ord_id,
+                orig_cl_ord_id,
+                order_id,
+                true,
+                "price not on the tick grid",
+            );
             return Err(RequestError::Matching(Reject::BadPrice));
         }
         let open = qty - order.cum_qty;
