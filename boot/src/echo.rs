@@ -55,22 +55,31 @@ struct Counters {
     tx_dropped: u64,
 }
 
-pub fn run(platform: &'static Platform) -> ! {
-    let Some(dev) = platform
+/// The first legacy virtio-net function, driven with buffers from `pool`;
+/// its PCI address comes back for the banner.
+pub fn open_virtio_net<'p>(
+    platform: &'static Platform,
+    pool: &'p Mempool,
+    dma: &mut KernelDma<'_>,
+) -> Result<(VirtioNet<'p, PortIo>, kernel::pci::Bdf), &'static str> {
+    let dev = platform
         .pci
         .iter()
         .find(|d| d.vendor == 0x1af4 && d.device == 0x1000)
-    else {
-        println!("echo: no virtio-net (1af4:1000) device");
-        exit(ExitCode::Failure);
-    };
-    let Some(io) = dev.bar(0).filter(|b| b.kind == kernel::pci::BarKind::Io) else {
-        println!(
-            "echo: virtio-net {} has no I/O BAR0 (legacy interface off?)",
-            dev.bdf
-        );
-        exit(ExitCode::Failure);
-    };
+        .ok_or("no virtio-net (1af4:1000) device")?;
+    let io = dev
+        .bar(0)
+        .filter(|b| b.kind == kernel::pci::BarKind::Io)
+        .ok_or("virtio-net has no I/O BAR0 (legacy interface off?)")?;
+    // SAFETY: BAR0 of this virtio-net function is an I/O range only this
+    // driver uses.
+    #[allow(unsafe_code)]
+    let ports = unsafe { PortIo::new(io.address as u16) };
+    let net = VirtioNet::init(ports, pool, dma).map_err(|_| "virtio-net initialisation failed")?;
+    Ok((net, dev.bdf))
+}
+
+pub fn run(platform: &'static Platform) -> ! {
     let mut dma = KernelDma(&platform.dma);
     let pool = match Mempool::new(&mut dma, 1024, 2048) {
         Ok(p) => p,
@@ -81,21 +90,17 @@ pub fn run(platform: &'static Platform) -> ! {
     };
     // `run` never returns, so the pool lives as long as the driver needs it.
     let pool = &pool;
-    // SAFETY: BAR0 of the virtio-net function is an I/O range only this
-    // driver uses.
-    #[allow(unsafe_code)]
-    let ports = unsafe { PortIo::new(io.address as u16) };
-    let mut net = match VirtioNet::init(ports, pool, &mut dma) {
+    let (mut net, bdf) = match open_virtio_net(platform, pool, &mut dma) {
         Ok(n) => n,
         Err(e) => {
-            println!("echo: virtio-net init: {e:?}");
+            println!("echo: {e}");
             exit(ExitCode::Failure);
         }
     };
     let mac = net.mac_address().0;
     println!(
         "echo: virtio-net {} mac {:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x} link {:?}, pool {} x {} bytes",
-        dev.bdf, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], net.link_status(), pool.capacity(), pool.buf_size()
+        bdf, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5], net.link_status(), pool.capacity(), pool.buf_size()
     );
     // Start-up is over: from here on nothing may allocate.
     kernel::HEAP.seal();

@@ -16,7 +16,6 @@ use kernel::arch::exit::{exit, ExitCode};
 use kernel::boot::Platform;
 use kernel::println;
 use nic::mempool::Mempool;
-use nic::virtio::{PortIo, VirtioNet};
 use nic::Nic;
 use protocol::fix::messages::{
     ExecType, ExecutionReport, NewOrderSingle, OrdType, OrderCancelRequest,
@@ -94,21 +93,10 @@ pub fn run(platform: &'static Platform) -> ! {
     let Some(b) = buffers() else {
         fail("buffers taken")
     };
-    let dev = platform
-        .pci
-        .iter()
-        .find(|d| d.vendor == 0x1af4 && d.device == 0x1000)
-        .unwrap_or_else(|| fail("no virtio-net device"));
-    let io = dev
-        .bar(0)
-        .filter(|b| b.kind == kernel::pci::BarKind::Io)
-        .unwrap_or_else(|| fail("no I/O BAR0"));
     let mut dma = KernelDma(&platform.dma);
     let pool = Mempool::new(&mut dma, 512, 2048).unwrap_or_else(|_| fail("packet pool"));
-    // SAFETY: BAR0 of this virtio-net function; nothing else drives it.
-    #[allow(unsafe_code)]
-    let ports = unsafe { PortIo::new(io.address as u16) };
-    let net = VirtioNet::init(ports, &pool, &mut dma).unwrap_or_else(|_| fail("virtio-net init"));
+    let (net, _) =
+        crate::echo::open_virtio_net(platform, &pool, &mut dma).unwrap_or_else(|e| fail(e));
     let mac = net.mac_address().0;
     let mut device = NicDevice::new(net);
     let mut storage = [SocketStorage::EMPTY];
