@@ -188,8 +188,7 @@ fn kill_switch_cancels_every_open_order_and_blocks_new_ones() {
 #[test]
 fn same_inputs_same_orders() {
     let mut msgs = two_sided();
-    let mut next_ref = 10;
-    for i in 0..200u64 {
+    for (next_ref, i) in (10u64..).zip(0..200u64) {
         let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
         let px = if side == Side::Buy {
             100_0000 - (i as i64 % 5) * 100
@@ -200,7 +199,6 @@ fn same_inputs_same_orders() {
         if i % 3 == 0 {
             msgs.push(delete(next_ref, 101 + i));
         }
-        next_ref += 1;
     }
     let a = feed(&mut pipeline(Limits::unlimited()), &msgs);
     let b = feed(&mut pipeline(Limits::unlimited()), &msgs);
