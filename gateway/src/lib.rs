@@ -5,6 +5,7 @@
 // The OMS sizes its order table at construction (the only allocation).
 extern crate alloc;
 
+pub mod fixmap;
 pub mod oms;
 pub mod router;
 pub mod session;
