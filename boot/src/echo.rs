@@ -67,6 +67,32 @@ pub fn open_virtio_net<'p>(
         .iter()
         .find(|d| d.vendor == 0x1af4 && d.device == 0x1000)
         .ok_or("no virtio-net (1af4:1000) device")?;
+    start_virtio_net(dev, pool, dma).map(|n| (n, dev.bdf))
+}
+
+/// The legacy virtio-net function in slot `device` of bus 0 (the lab puts
+/// the feed NIC and the order NIC in fixed slots).
+pub fn open_virtio_net_at<'p>(
+    platform: &'static Platform,
+    device: u8,
+    pool: &'p Mempool,
+    dma: &mut KernelDma<'_>,
+) -> Result<VirtioNet<'p, PortIo>, &'static str> {
+    let dev = platform
+        .pci
+        .iter()
+        .find(|d| {
+            d.vendor == 0x1af4 && d.device == 0x1000 && d.bdf.bus == 0 && d.bdf.device == device
+        })
+        .ok_or("no virtio-net in the expected PCI slot")?;
+    start_virtio_net(dev, pool, dma)
+}
+
+fn start_virtio_net<'p>(
+    dev: &kernel::pci::Device,
+    pool: &'p Mempool,
+    dma: &mut KernelDma<'_>,
+) -> Result<VirtioNet<'p, PortIo>, &'static str> {
     let io = dev
         .bar(0)
         .filter(|b| b.kind == kernel::pci::BarKind::Io)
@@ -75,8 +101,7 @@ pub fn open_virtio_net<'p>(
     // driver uses.
     #[allow(unsafe_code)]
     let ports = unsafe { PortIo::new(io.address as u16) };
-    let net = VirtioNet::init(ports, pool, dma).map_err(|_| "virtio-net initialisation failed")?;
-    Ok((net, dev.bdf))
+    VirtioNet::init(ports, pool, dma).map_err(|_| "virtio-net initialisation failed")
 }
 
 pub fn run(platform: &'static Platform) -> ! {

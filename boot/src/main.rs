@@ -5,6 +5,8 @@
 //! - `test` / `test=NAME`: run the in-guest tests and exit with their verdict;
 //! - `fault=pf|gp|ud|de|bp|df`: raise a deliberate exception (reported, fails the run);
 //! - `panic`: a deliberate panic (reported, fails the run);
+//! - `trade=SECONDS`: the whole pipeline against the lab's venue (feed NIC in
+//!   PCI slot 5, order NIC in slot 6), then a summary line;
 //! - `fix-probe`: FIX logon/order/cancel/logout over smoltcp TCP to the venue;
 //! - `echo`: echo frames addressed to us on the virtio-net NIC (NIC test);
 //! - `halt`: stay up: hot cores run their loops, the boot core supervises them
@@ -16,6 +18,7 @@
 mod echo;
 mod entry;
 mod fixprobe;
+mod trade;
 
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
@@ -54,6 +57,15 @@ extern "C" fn boot_main(entry: u32, loader_info: u32) -> ! {
     }
     if info.has_flag("fix-probe") {
         fixprobe::run(platform);
+    }
+    if let Some(secs) = info.value_of("trade") {
+        match secs.parse::<u64>() {
+            Ok(secs) => trade::run(platform, secs),
+            Err(_) => {
+                println!("trade= takes whole seconds");
+                exit(ExitCode::Failure);
+            }
+        }
     }
     let hot = smp::start_service_loops();
     let up_for = info.value_of("up").map(|s| s.parse::<u64>());

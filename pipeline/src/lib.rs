@@ -50,6 +50,8 @@ pub struct Pipeline<const S: usize, const R: usize> {
     intents: Intents<INTENTS>,
     events: heapless::Vec<BookEvent, EVENTS>,
     stats: PipelineStats,
+    /// Strategies see the market only while orders can reach the venue.
+    trading: bool,
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
@@ -69,7 +71,20 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             intents: Intents::new(),
             events: heapless::Vec::new(),
             stats: PipelineStats::default(),
+            trading: true,
         }
+    }
+
+    /// Whether orders can reach the venue (its session is logged on). While
+    /// not, the book keeps up with the feed but no strategy is asked to
+    /// decide: an order it made could not be sent, yet risk and the OMS
+    /// would count it as live.
+    pub fn set_trading(&mut self, trading: bool) {
+        self.trading = trading;
+    }
+
+    pub fn is_trading(&self) -> bool {
+        self.trading
     }
 
     pub fn stats(&self) -> PipelineStats {
@@ -83,9 +98,12 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
         }
+        self.stats.book_events += self.events.len() as u64;
+        if !self.trading {
+            return;
+        }
         for i in 0..self.events.len() {
             let event = self.events[i];
-            self.stats.book_events += 1;
             self.strategies
                 .on_book(&event, &self.book, &mut self.intents);
         }
@@ -109,6 +127,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
 
     /// A clock tick (strategies' timers).
     pub fn on_timer(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+        if !self.trading {
+            return;
+        }
         self.strategies.on_timer(now, &self.book, &mut self.intents);
         self.process(now, send);
     }

@@ -8,7 +8,7 @@ use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, OrderDeleteRepr
 use risk::{Capacity, Limits, RiskEngine};
 use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
-use types::{Nanos, Price, Side, StrategyId, Symbol, VenueId};
+use types::{DepthView, Nanos, Price, Side, StrategyId, Symbol, VenueId};
 
 const LOCATE: u16 = 1;
 
@@ -204,4 +204,23 @@ fn same_inputs_same_orders() {
     let b = feed(&mut pipeline(Limits::unlimited()), &msgs);
     assert!(!a.is_empty());
     assert_eq!(a, b);
+}
+
+#[test]
+fn no_decisions_while_the_venue_is_unreachable() {
+    let mut p = pipeline(Limits::unlimited());
+    p.set_trading(false);
+    let quiet = feed(&mut p, &two_sided());
+    assert!(quiet.is_empty(), "{quiet:?}");
+    assert_eq!(
+        p.book.bbo(LOCATE).bid.map(|l| l.price),
+        Some(Price(100_0000)),
+        "the book kept up"
+    );
+    p.set_trading(true);
+    let sent = feed(&mut p, &[add(5, Side::Buy, Price(100_0500), 100, 30)]);
+    assert!(
+        sent.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "quotes once trading: {sent:?}"
+    );
 }

@@ -1,0 +1,379 @@
+//! `trade=SECONDS` mode: the whole pipeline on the boot core.
+//!
+//! Feed NIC (virtio-net at PCI slot 5): frames → multicast filter (lines A
+//! and B) → MoldUDP64 sequencer (A/B arbitration, gap → retransmission
+//! request to the venue's recovery server as a raw frame) → ITCH → pipeline
+//! (book → market maker → risk/OMS). Order NIC (slot 6): smoltcp TCP → FIX
+//! 4.4 session to the venue; execution reports go back into the pipeline.
+//! The companion's kill switch is honoured. At the end: logout and a summary
+//! line the lab compares with the venue's own records.
+
+use crate::echo::{open_virtio_net_at, KernelDma};
+use core::sync::atomic::{AtomicBool, Ordering};
+use gateway::fixmap::{exec_report, send_outbound, FixSender};
+use gateway::oms::{Oms, OmsConfig, Outbound};
+use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
+use gateway::tcp::{Backoff, LinkConfig, LinkEvent, NicDevice, TcpLink};
+use heapless::Vec;
+use kernel::arch::cpu;
+use kernel::arch::exit::{exit, ExitCode};
+use kernel::boot::Platform;
+use kernel::println;
+use nic::mempool::{Mempool, PacketBatch};
+use nic::Nic;
+use pipeline::Pipeline;
+use protocol::filter::{Filter, Subscription, UdpFrameRepr};
+use protocol::fix::messages::{ExecutionReport, FixBody};
+use protocol::fix::{msg_type, FixVersion, UtcTime};
+use protocol::itch::Message;
+use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
+use protocol::{ethernet, ipv4};
+use risk::{Capacity, Limits, RiskEngine};
+use smoltcp::iface::SocketStorage;
+use strategy::engine::{Engine, Hosted};
+use strategy::mm::{MarketMaker, MmParams};
+use types::{Nanos, StrategyId, Symbol, VenueId};
+
+const LINE_A: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 1]),
+    port: 26400,
+};
+const LINE_B: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 2]),
+    port: 26401,
+};
+const RECOVERY: Endpoint = Endpoint {
+    addr: [10, 0, 2, 200],
+    port: 26500,
+};
+const FEED_SLOT: u8 = 5;
+const ORDER_SLOT: u8 = 6;
+
+type Seq = Sequencer<256, 1536>;
+
+struct Statics {
+    sequencer: Seq,
+    tcp_rx: [u8; 65_536],
+    tcp_tx: [u8; 65_536],
+    fix_rx: [u8; 65_536],
+    fix_tx: [u8; 16_384],
+    store: [u8; 1 << 20],
+    queue: [u8; 1 << 18],
+}
+
+static mut STATICS: Statics = Statics {
+    sequencer: Sequencer::new(SeqConfig::new(RECOVERY)),
+    tcp_rx: [0; 65_536],
+    tcp_tx: [0; 65_536],
+    fix_rx: [0; 65_536],
+    fix_tx: [0; 16_384],
+    store: [0; 1 << 20],
+    queue: [0; 1 << 18],
+};
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+fn statics() -> Option<&'static mut Statics> {
+    if TAKEN.swap(true, Ordering::AcqRel) {
+        return None;
+    }
+    let p = &raw mut STATICS;
+    // SAFETY: the flag hands out the one and only reference, once.
+    #[allow(unsafe_code)]
+    Some(unsafe { &mut *p })
+}
+
+fn fail(why: &str) -> ! {
+    println!("trade: FAILED: {why}");
+    exit(ExitCode::Failure)
+}
+
+/// Session output collected into a buffer for the TCP link.
+struct Sends<'a, 's> {
+    session: &'a mut Session<'s>,
+    out: &'a mut Vec<u8, 65_536>,
+    now: UtcTime,
+}
+
+impl FixSender for Sends<'_, '_> {
+    type Out = bool;
+    fn send<B: FixBody>(&mut self, body: &B) -> bool {
+        let out = &mut *self.out;
+        let r = self.session.send(self.now, body, |e| {
+            if let Event::Send(bytes) = e {
+                let _ = out.extend_from_slice(bytes);
+            }
+        });
+        r.is_ok()
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    orders: u64,
+    refused_unsent: u64,
+    feed_frames: u64,
+    feed_dropped: u64,
+    requests: u64,
+}
+
+pub fn run(platform: &'static Platform, seconds: u64) -> ! {
+    let Some(st) = statics() else {
+        fail("statics taken")
+    };
+    let mut dma = KernelDma(&platform.dma);
+    let feed_pool = Mempool::new(&mut dma, 1024, 2048).unwrap_or_else(|_| fail("feed pool"));
+    let order_pool = Mempool::new(&mut dma, 512, 2048).unwrap_or_else(|_| fail("order pool"));
+    let mut feed =
+        open_virtio_net_at(platform, FEED_SLOT, &feed_pool, &mut dma).unwrap_or_else(|e| fail(e));
+    let orders_nic =
+        open_virtio_net_at(platform, ORDER_SLOT, &order_pool, &mut dma).unwrap_or_else(|e| fail(e));
+    let feed_mac = feed.mac_address().0;
+    let order_mac = orders_nic.mac_address().0;
+
+    // The pipeline: one market maker on AAA (locate 1, cent tick).
+    let book = book::Book::with_capacity(book::BookConfig {
+        max_orders: 65_536,
+        max_levels: 8_192,
+    });
+    let mut strategies: Engine<4, 8> = Engine::new();
+    let symbol = Symbol::new("AAA").unwrap_or_default();
+    let mm = MarketMaker::new(StrategyId(1), 1, symbol, MmParams::default_for_cent_tick())
+        .unwrap_or_else(|_| fail("market maker parameters"));
+    if strategies.add(Hosted::MarketMaker(mm)).is_err() {
+        fail("strategy engine");
+    }
+    let mut limits = Limits::unlimited();
+    limits.default_symbol.max_order_qty = 1_000;
+    limits.max_open_orders = 64;
+    let risk = RiskEngine::new(
+        Capacity {
+            symbols: 16,
+            orders: 4_096,
+            duplicate_slots: 256,
+        },
+        limits,
+    )
+    .unwrap_or_else(|_| fail("risk limits"));
+    let oms = Oms::new(OmsConfig {
+        orders: 4_096,
+        symbols: 16,
+        last_epoch: 0,
+    })
+    .unwrap_or_else(|_| fail("oms"));
+    let mut pipeline: Pipeline<4, 8> = Pipeline::new(book, strategies, risk, oms, VenueId(1));
+    // No decisions until the venue session is up.
+    pipeline.set_trading(false);
+
+    // The order path.
+    let mut device = NicDevice::new(orders_nic);
+    let mut storage = [SocketStorage::EMPTY];
+    let link_config = LinkConfig {
+        mac: order_mac,
+        address: [10, 0, 2, 15],
+        prefix_len: 24,
+        gateway: [10, 0, 2, 2],
+        remote: ([10, 0, 2, 100], 9878),
+        local_port: 49_152,
+        seed: cpu::rdtsc(),
+    };
+    let mut link = TcpLink::new(
+        &mut device,
+        link_config,
+        Backoff::new(100_000_000, 2_000_000_000),
+        &mut storage,
+        &mut st.tcp_rx,
+        &mut st.tcp_tx,
+        platform.now_ns(),
+    );
+    let mut config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
+        .unwrap_or_else(|| fail("CompIDs"));
+    config.heart_bt_int_s = 5;
+    let buffers = SessionBuffers {
+        rx: &mut st.fix_rx,
+        tx: &mut st.fix_tx,
+        store: &mut st.store,
+        queue: &mut st.queue,
+    };
+    let mut session =
+        Session::new(config, SessionState::default(), buffers).unwrap_or_else(|_| fail("session"));
+
+    let mut filter: Filter<4> = Filter::new();
+    let _ = filter.subscribe(LINE_A);
+    let _ = filter.subscribe(LINE_B);
+    let sequencer = &mut st.sequencer;
+
+    kernel::HEAP.seal();
+    println!(
+        "trade: feed NIC {:02x?}, order NIC {:02x?}; trading AAA for {seconds} s; heap sealed",
+        feed_mac, order_mac
+    );
+    defmt::info!("trade: started for {=u64} s", seconds);
+
+    let end = platform.now_ns() + seconds * 1_000_000_000;
+    let mut out: Vec<u8, 65_536> = Vec::new();
+    let mut inbound = [0u8; 8192];
+    let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
+    let mut tally = Tally::default();
+    let mut logged_on = false;
+    let mut killed = false;
+    let mut logout_sent = false;
+    let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
+    loop {
+        let now_ns = platform.now_ns();
+        let now = Nanos(now_ns);
+        let utc = UtcTime(platform.utc_ns());
+        kernel::mailbox::service(platform);
+
+        // Market data.
+        feed.rx_batch(0, &mut frames);
+        while let Some(frame) = frames.pop_front() {
+            tally.feed_frames += 1;
+            let Some(d) = filter.process(frame.data()) else {
+                tally.feed_dropped += 1;
+                continue;
+            };
+            let line = if d.subscription == 0 {
+                Line::A
+            } else {
+                Line::B
+            };
+            let mut sends = Sends {
+                session: &mut session,
+                out: &mut out,
+                now: utc,
+            };
+            sequencer.on_packet(line, d.payload, now, &mut |_, msg| {
+                if let Ok(m) = Message::parse(msg) {
+                    pipeline.on_itch(&m, now, &mut |o: &Outbound| {
+                        if logged_on && send_outbound(o, utc, &mut sends) {
+                            tally.orders += 1;
+                        } else {
+                            tally.refused_unsent += 1;
+                        }
+                    });
+                }
+            });
+        }
+        if let Some(req) = sequencer.poll(now) {
+            tally.requests += 1;
+            let mut payload = [0u8; 20];
+            if req.request.emit(&mut payload).is_ok() {
+                let repr = UdpFrameRepr {
+                    src_mac: ethernet::Address(feed_mac),
+                    dst_mac: ethernet::Address([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]),
+                    vlan: None,
+                    src_addr: ipv4::Address([10, 0, 2, 16]),
+                    dst_addr: ipv4::Address(req.server.addr),
+                    src_port: 40_000,
+                    dst_port: req.server.port,
+                    ttl: 64,
+                    ident: tally.requests as u16,
+                    udp_checksum: true,
+                };
+                if let Some(mut buf) = feed_pool.alloc() {
+                    let len = repr.frame_len(payload.len());
+                    if buf.set_len(len) && repr.emit(&payload, buf.data_mut()).is_ok() {
+                        let mut batch: PacketBatch<'_, 1> = PacketBatch::new();
+                        let _ = batch.push_back(buf);
+                        feed.tx_batch(0, &mut batch);
+                    }
+                }
+            }
+        }
+
+        // Order path.
+        let mut sink = |e: Event<'_>| match e {
+            Event::Send(bytes) => {
+                let _ = out.extend_from_slice(bytes);
+            }
+            Event::LoggedOn => {
+                println!("trade: logged on to the venue");
+                logged_on = true
+            }
+            Event::LoggedOut => {
+                println!("trade: logged out");
+                logged_on = false
+            }
+            Event::Disconnect(r) => println!("trade: session ended: {r:?}"),
+            Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
+                if let Ok(r) = ExecutionReport::parse(m) {
+                    if let Ok(rep) = exec_report(&r) {
+                        let _ = exec_buf.push(rep);
+                    }
+                }
+            }
+            _ => {}
+        };
+        match link.poll(&mut device, now_ns) {
+            Some(LinkEvent::Connected) => session.connect(utc, &mut sink),
+            Some(LinkEvent::Disconnected) => session.disconnected(),
+            None => {}
+        }
+        let n = link.recv(&mut inbound);
+        if n > 0 {
+            session.on_bytes(utc, &inbound[..n], &mut sink);
+        }
+        session.on_tick(utc, &mut sink);
+        if pipeline.is_trading() != (logged_on && !logout_sent) {
+            pipeline.set_trading(logged_on && !logout_sent);
+        }
+        for rep in exec_buf.iter() {
+            let mut sends = Sends {
+                session: &mut session,
+                out: &mut out,
+                now: utc,
+            };
+            pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
+                if send_outbound(o, utc, &mut sends) {
+                    tally.orders += 1;
+                }
+            });
+        }
+        exec_buf.clear();
+        if !killed && kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire) {
+            killed = true;
+            let mut sends = Sends {
+                session: &mut session,
+                out: &mut out,
+                now: utc,
+            };
+            pipeline.kill(now, &mut |o: &Outbound| {
+                send_outbound(o, utc, &mut sends);
+            });
+            println!("trade: kill switch engaged; open orders cancelled");
+        }
+        if now_ns >= end && !logout_sent {
+            logout_sent = true;
+            session.logout(utc, Some(b"trading window over"), |e| {
+                if let Event::Send(bytes) = e {
+                    let _ = out.extend_from_slice(bytes);
+                }
+            });
+        }
+        if !out.is_empty() {
+            let sent = link.send(&out);
+            let rest = out.len() - sent;
+            out.copy_within(sent.., 0);
+            out.truncate(rest);
+        }
+        if logout_sent && (!logged_on || now_ns >= end + 3_000_000_000) {
+            let s = pipeline.stats();
+            let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
+            let c = sequencer.counters();
+            println!(
+                "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
+                s.messages,
+                s.book_anomalies,
+                tally.orders,
+                tally.refused_unsent,
+                s.risk_rejects,
+                s.reports,
+                position,
+                c.gaps,
+                tally.requests,
+                c.delivered
+            );
+            exit(ExitCode::Success);
+        }
+    }
+}
