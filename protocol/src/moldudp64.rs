@@ -431,7 +431,9 @@ pub struct Config {
     /// starting at the first packet seen (earlier messages are never asked for).
     pub initial_sequence: Option<u64>,
     /// How long a gap must stay open before it is requested, so the other
-    /// line can fill it first (A/B arbitration). 0 requests at once.
+    /// line can fill it first (A/B arbitration). 0 requests at once. Measured
+    /// from when the oldest still-open gap appeared: a second hole that opens
+    /// while the first is being recovered is asked for without a new delay.
     pub request_delay_ns: u64,
     /// How long to wait for an answer before asking again.
     pub request_timeout_ns: u64,

@@ -1,0 +1,61 @@
+//! Criterion: ns per message for a realistic whole-market mix through the
+//! semantic API (see `common` for the flow's shape).
+//!
+//! `cargo bench -p book --bench book -- --warm-up-time 1 --measurement-time 3`
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use book::{Book, BookConfig, Nanos};
+use common::{apply, reset, Events, Flow};
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+fn whole_market_mix(c: &mut Criterion) {
+    let flow = Flow::generate(0xB00C, 3_000_000);
+    let mut book = Book::with_capacity(BookConfig::default());
+    reset(&mut book, &flow);
+    let mut cursor = 0usize;
+    let mut events = Events::new();
+    let mut group = c.benchmark_group("book");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("whole_market_mix_per_msg", |b| {
+        b.iter_custom(|iters| {
+            let mut elapsed = Duration::ZERO;
+            let mut left = iters;
+            while left > 0 {
+                if cursor == flow.ops.len() {
+                    reset(&mut book, &flow);
+                    cursor = 0;
+                }
+                let n = left.min((flow.ops.len() - cursor) as u64) as usize;
+                let start = Instant::now();
+                for (i, op) in flow.ops[cursor..cursor + n].iter().enumerate() {
+                    apply(&mut book, op, Nanos(i as u64), &mut events);
+                    black_box(&events);
+                }
+                elapsed += start.elapsed();
+                cursor += n;
+                left -= n as u64;
+            }
+            elapsed
+        })
+    });
+    group.finish();
+    let c = book.counters();
+    eprintln!(
+        "live orders {}, live levels {}, anomalies: unknown {} duplicate {} negative {} full {}/{}; memory {} MiB",
+        book.live_orders(),
+        book.live_levels(),
+        c.unknown_order,
+        c.duplicate_order,
+        c.negative_quantity,
+        c.order_table_full,
+        c.level_pool_full,
+        book.memory_bytes() >> 20
+    );
+}
+
+criterion_group!(benches, whole_market_mix);
+criterion_main!(benches);

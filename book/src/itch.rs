@@ -1,0 +1,447 @@
+//! Adapter from decoded ITCH 5.0 messages ([`protocol::itch::Message`]) to
+//! the book's semantic input API. Data flows protocol → book; the book's core
+//! does not depend on the wire format.
+//!
+//! Messages that do not concern the book (system events, Reg SHO, market
+//! participant positions, MWCB, IPO quoting, LULD collars, operational
+//! halts, broken trades, RPII, direct listings, unknown types) and trading
+//! actions with a state code outside `H`/`P`/`Q`/`T` are counted in
+//! [`Counters::ignored`](crate::Counters::ignored) and change nothing.
+
+use protocol::itch::Message;
+use types::{Nanos, TradingState};
+
+use crate::{Anomaly, Book, Directory, EventSink, Imbalance};
+
+/// ITCH trading-state code (`H` message) to the shared type.
+pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
+    match code {
+        b'H' => Some(TradingState::Halted),
+        b'P' => Some(TradingState::Paused),
+        b'Q' => Some(TradingState::QuotationOnly),
+        b'T' => Some(TradingState::Trading),
+        _ => None,
+    }
+}
+
+impl Book {
+    /// Applies one decoded ITCH message; see the module documentation.
+    #[inline]
+    pub fn apply_itch<S: EventSink + ?Sized>(
+        &mut self,
+        msg: &Message<'_>,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
+        match msg {
+            Message::AddOrder(m) => self.add_order(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::AddOrderMpid(m) => self.add_order(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::OrderDelete(m) => self.delete(m.order_ref(), Nanos(m.timestamp()), sink),
+            Message::OrderReplace(m) => self.replace(
+                m.original_order_ref(),
+                m.new_order_ref(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::OrderExecuted(m) => self.execute(
+                m.order_ref(),
+                m.executed_shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::OrderExecutedWithPrice(m) => self.execute_with_price(
+                m.order_ref(),
+                m.executed_shares(),
+                m.execution_price(),
+                m.printable() == b'Y',
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::OrderCancel(m) => self.cancel(
+                m.order_ref(),
+                m.cancelled_shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::Trade(m) => self.trade(
+                m.stock_locate(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::CrossTrade(m) => self.cross_trade(
+                m.stock_locate(),
+                m.cross_price(),
+                m.shares(),
+                m.cross_type(),
+                Nanos(m.timestamp()),
+                sink,
+            ),
+            Message::StockDirectory(m) => self.set_directory(
+                m.stock_locate(),
+                Directory {
+                    symbol: m.stock(),
+                    market_category: m.market_category(),
+                    financial_status: m.financial_status(),
+                    round_lot_size: m.round_lot_size(),
+                    round_lots_only: m.round_lots_only() == b'Y',
+                    issue_classification: m.issue_classification(),
+                    issue_sub_type: m.issue_subtype(),
+                    authenticity: m.authenticity(),
+                    short_sale_threshold: m.short_sale_threshold(),
+                    ipo_flag: m.ipo_flag(),
+                    luld_reference_price_tier: m.luld_reference_price_tier(),
+                    etp_flag: m.etp_flag(),
+                    etp_leverage_factor: m.etp_leverage_factor(),
+                    inverse: m.inverse_indicator() == b'Y',
+                },
+            ),
+            Message::StockTradingAction(m) => match trading_state_from_itch(m.trading_state()) {
+                Some(state) => self.set_trading_state(
+                    m.stock_locate(),
+                    state,
+                    m.reason(),
+                    Nanos(m.timestamp()),
+                    sink,
+                ),
+                None => {
+                    self.note_ignored();
+                    Ok(())
+                }
+            },
+            Message::Noii(m) => self.set_imbalance(
+                m.stock_locate(),
+                Imbalance {
+                    paired_shares: m.paired_shares(),
+                    imbalance_shares: m.imbalance_shares(),
+                    direction: m.imbalance_direction(),
+                    far_price: m.far_price(),
+                    near_price: m.near_price(),
+                    reference_price: m.current_reference_price(),
+                    cross_type: m.cross_type(),
+                    price_variation: m.price_variation_indicator(),
+                    ts: Nanos(m.timestamp()),
+                },
+            ),
+            _ => {
+                self.note_ignored();
+                Ok(())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    use super::*;
+    use crate::{Bbo, BookConfig, BookEvent, DepthView, Level, MAX_EVENTS_PER_MESSAGE};
+    use protocol::itch::{
+        AddOrderRepr, CrossTradeRepr, Header, MessageRepr, NoiiRepr, OrderCancelRepr,
+        OrderDeleteRepr, OrderExecutedRepr, OrderExecutedWithPriceRepr, OrderReplaceRepr,
+        StockDirectoryRepr, StockTradingActionRepr, SystemEventRepr, TradeRepr,
+    };
+    use types::{Price, Side, Symbol};
+
+    type Events = heapless::Vec<BookEvent, MAX_EVENTS_PER_MESSAGE>;
+
+    fn header(locate: u16, ts: u64) -> Header {
+        Header {
+            stock_locate: locate,
+            tracking_number: 0,
+            timestamp: ts,
+        }
+    }
+
+    /// Encodes with the codec, decodes, applies: the whole path through bytes.
+    fn feed(book: &mut Book, repr: MessageRepr) -> (Result<(), Anomaly>, Events) {
+        let mut buf = [0u8; 64];
+        let n = repr.emit(&mut buf).expect("emit");
+        let msg = Message::parse(&buf[..n]).expect("parse");
+        let mut events = Events::new();
+        let result = book.apply_itch(&msg, &mut events);
+        (result, events)
+    }
+
+    fn sym() -> Symbol {
+        Symbol::new("MSFT").unwrap()
+    }
+
+    fn add(order_ref: u64, side: Side, shares: u32, price: i64) -> MessageRepr {
+        AddOrderRepr {
+            header: header(5, 100),
+            order_ref,
+            side,
+            shares,
+            stock: sym(),
+            price: Price(price),
+        }
+        .into()
+    }
+
+    #[test]
+    fn order_lifecycle_through_the_wire_format() {
+        let mut book = Book::with_capacity(BookConfig {
+            max_orders: 64,
+            max_levels: 16,
+        });
+        feed(&mut book, add(1, Side::Buy, 100, 1_000_000))
+            .0
+            .unwrap();
+        feed(&mut book, add(2, Side::Buy, 200, 1_000_000))
+            .0
+            .unwrap();
+        feed(&mut book, add(3, Side::Sell, 300, 1_000_100))
+            .0
+            .unwrap();
+        let (r, ev) = feed(
+            &mut book,
+            OrderExecutedRepr {
+                header: header(5, 101),
+                order_ref: 1,
+                executed_shares: 40,
+                match_number: 9,
+            }
+            .into(),
+        );
+        r.unwrap();
+        assert_eq!(
+            ev[0],
+            BookEvent::Trade {
+                locate: 5,
+                price: Price(1_000_000),
+                qty: 40,
+                resting_side: Some(Side::Buy),
+                ts: Nanos(101)
+            }
+        );
+        let (_, ev) = feed(
+            &mut book,
+            OrderExecutedWithPriceRepr {
+                header: header(5, 102),
+                order_ref: 1,
+                executed_shares: 10,
+                match_number: 10,
+                printable: b'N',
+                execution_price: Price(999_900),
+            }
+            .into(),
+        );
+        assert!(ev.iter().all(|e| !matches!(e, BookEvent::Trade { .. })));
+        feed(
+            &mut book,
+            OrderCancelRepr {
+                header: header(5, 103),
+                order_ref: 2,
+                cancelled_shares: 50,
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(book.queue_position(2).unwrap().shares_ahead, 50);
+        feed(
+            &mut book,
+            OrderReplaceRepr {
+                header: header(5, 104),
+                original_order_ref: 1,
+                new_order_ref: 4,
+                shares: 70,
+                price: Price(1_000_000),
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        let q = book.queue_position(4).unwrap();
+        assert_eq!((q.orders_ahead, q.shares_ahead, q.qty), (1, 150, 70));
+        feed(
+            &mut book,
+            OrderDeleteRepr {
+                header: header(5, 105),
+                order_ref: 3,
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(
+            book.bbo(5),
+            Bbo {
+                bid: Some(Level {
+                    price: Price(1_000_000),
+                    qty: 220,
+                    orders: 2
+                }),
+                ask: None
+            }
+        );
+        let (r, _) = feed(
+            &mut book,
+            OrderDeleteRepr {
+                header: header(5, 106),
+                order_ref: 3,
+            }
+            .into(),
+        );
+        assert_eq!(r, Err(Anomaly::UnknownOrder));
+    }
+
+    #[test]
+    fn status_messages() {
+        let mut book = Book::with_capacity(BookConfig {
+            max_orders: 8,
+            max_levels: 8,
+        });
+        feed(
+            &mut book,
+            StockDirectoryRepr {
+                header: header(7, 1),
+                stock: sym(),
+                market_category: b'Q',
+                financial_status: b'N',
+                round_lot_size: 100,
+                round_lots_only: b'N',
+                issue_classification: b'C',
+                issue_subtype: *b"Z ",
+                authenticity: b'P',
+                short_sale_threshold: b'N',
+                ipo_flag: b'N',
+                luld_reference_price_tier: b'1',
+                etp_flag: b'N',
+                etp_leverage_factor: 0,
+                inverse_indicator: b'N',
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        let dir = book.status(7).directory.unwrap();
+        assert_eq!(
+            (dir.symbol, dir.market_category, dir.round_lot_size),
+            (sym(), b'Q', 100)
+        );
+        let (_, ev) = feed(
+            &mut book,
+            StockTradingActionRepr {
+                header: header(7, 2),
+                stock: sym(),
+                trading_state: b'H',
+                reserved: b' ',
+                reason: *b"T1  ",
+            }
+            .into(),
+        );
+        assert!(matches!(
+            ev[0],
+            BookEvent::State {
+                state: TradingState::Halted,
+                ..
+            }
+        ));
+        feed(
+            &mut book,
+            StockTradingActionRepr {
+                header: header(7, 3),
+                stock: sym(),
+                trading_state: b'Z',
+                reserved: b' ',
+                reason: *b"    ",
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(book.trading_state(7), TradingState::Halted);
+        feed(
+            &mut book,
+            NoiiRepr {
+                header: header(7, 4),
+                paired_shares: 500,
+                imbalance_shares: 100,
+                imbalance_direction: b'S',
+                stock: sym(),
+                far_price: Price(10),
+                near_price: Price(11),
+                current_reference_price: Price(12),
+                cross_type: b'H',
+                price_variation_indicator: b' ',
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(
+            book.status(7).cross.imbalance.unwrap().imbalance_shares,
+            100
+        );
+        let (_, ev) = feed(
+            &mut book,
+            CrossTradeRepr {
+                header: header(7, 5),
+                shares: 500,
+                stock: sym(),
+                cross_price: Price(12),
+                match_number: 1,
+                cross_type: b'H',
+            }
+            .into(),
+        );
+        assert!(matches!(
+            ev[0],
+            BookEvent::Trade {
+                resting_side: None,
+                qty: 500,
+                ..
+            }
+        ));
+        assert!(!book.status(7).cross.cross_pending());
+        feed(
+            &mut book,
+            TradeRepr {
+                header: header(7, 6),
+                order_ref: 0,
+                side: Side::Buy,
+                shares: 25,
+                stock: sym(),
+                price: Price(13),
+                match_number: 2,
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(book.status(7).volume, 525);
+        feed(
+            &mut book,
+            SystemEventRepr {
+                header: header(0, 7),
+                event_code: b'O',
+            }
+            .into(),
+        )
+        .0
+        .unwrap();
+        assert_eq!(book.counters().ignored, 2);
+    }
+}

@@ -1,0 +1,1079 @@
+extern crate std;
+
+use super::*;
+use std::collections::{BTreeMap, VecDeque};
+use std::vec::Vec;
+
+type Events = heapless::Vec<BookEvent, MAX_EVENTS_PER_MESSAGE>;
+
+const T: Nanos = Nanos(1);
+
+fn small_book() -> Book {
+    Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    })
+}
+
+fn lvl(price: i64, qty: u64, orders: u32) -> Level {
+    Level {
+        price: Price(price),
+        qty,
+        orders,
+    }
+}
+
+fn add(book: &mut Book, locate: u16, order_ref: u64, side: Side, price: i64, qty: u32) -> Events {
+    let mut ev = Events::new();
+    book.add_order(locate, order_ref, side, Price(price), qty, T, &mut ev)
+        .expect("add");
+    ev
+}
+
+// ----- unit tests ------------------------------------------------------------
+
+#[test]
+fn add_builds_sorted_levels_and_bbo() {
+    let mut book = small_book();
+    add(&mut book, 7, 1, Side::Buy, 100, 10);
+    add(&mut book, 7, 2, Side::Buy, 102, 20);
+    add(&mut book, 7, 3, Side::Buy, 101, 30);
+    add(&mut book, 7, 4, Side::Buy, 102, 5);
+    add(&mut book, 7, 5, Side::Sell, 105, 1);
+    add(&mut book, 7, 6, Side::Sell, 104, 2);
+    add(&mut book, 7, 7, Side::Sell, 110, 3);
+    let bids: Vec<Level> = book.levels(7, Side::Buy).collect();
+    assert_eq!(bids, [lvl(102, 25, 2), lvl(101, 30, 1), lvl(100, 10, 1)]);
+    let mut out = [Level::default(); 2];
+    assert_eq!(book.depth(7, Side::Sell, &mut out), 2);
+    assert_eq!(out, [lvl(104, 2, 1), lvl(105, 1, 1)]);
+    assert_eq!(
+        book.bbo(7),
+        Bbo {
+            bid: Some(lvl(102, 25, 2)),
+            ask: Some(lvl(104, 2, 1))
+        }
+    );
+    assert_eq!(book.bbo(8), Bbo::default());
+    assert_eq!(book.live_orders(), 7);
+    assert_eq!(book.live_levels(), 6);
+    assert_eq!(
+        book.queue(7, Side::Buy, Price(102)).collect::<Vec<_>>(),
+        [20, 5]
+    );
+}
+
+#[test]
+fn insertion_in_the_middle_from_either_end() {
+    let mut book = small_book();
+    for (i, p) in [100, 200, 190, 110, 150, 105, 195, 160].iter().enumerate() {
+        add(&mut book, 1, i as u64 + 1, Side::Sell, *p, 1);
+        add(&mut book, 1, i as u64 + 100, Side::Buy, *p, 1);
+    }
+    let asks: Vec<i64> = book.levels(1, Side::Sell).map(|l| l.price.0).collect();
+    assert_eq!(asks, [100, 105, 110, 150, 160, 190, 195, 200]);
+    let bids: Vec<i64> = book.levels(1, Side::Buy).map(|l| l.price.0).collect();
+    assert_eq!(bids, [200, 195, 190, 160, 150, 110, 105, 100]);
+}
+
+#[test]
+fn bbo_event_only_when_bbo_changes() {
+    let mut book = small_book();
+    let ev = add(&mut book, 1, 1, Side::Buy, 100, 10);
+    assert_eq!(ev.len(), 2);
+    assert!(matches!(ev[1], BookEvent::Bbo { .. }));
+    // Deeper bid: level event only.
+    let ev = add(&mut book, 1, 2, Side::Buy, 99, 10);
+    assert_eq!(
+        ev.as_slice(),
+        [BookEvent::Level {
+            locate: 1,
+            side: Side::Buy,
+            level: lvl(99, 10, 1),
+            ts: T
+        }]
+    );
+    // Size at the best changes: BBO event.
+    let ev = add(&mut book, 1, 3, Side::Buy, 100, 5);
+    assert_eq!(
+        ev[1],
+        BookEvent::Bbo {
+            locate: 1,
+            bbo: Bbo {
+                bid: Some(lvl(100, 15, 2)),
+                ask: None
+            },
+            ts: T
+        }
+    );
+    // Cancel deep: no BBO event.
+    let mut ev = Events::new();
+    book.cancel(2, 4, T, &mut ev).unwrap();
+    assert_eq!(ev.len(), 1);
+    // Delete the last deep order: level gone (qty 0), no BBO event.
+    ev.clear();
+    book.delete(2, T, &mut ev).unwrap();
+    assert_eq!(
+        ev.as_slice(),
+        [BookEvent::Level {
+            locate: 1,
+            side: Side::Buy,
+            level: lvl(99, 0, 0),
+            ts: T
+        }]
+    );
+}
+
+#[test]
+fn execute_reports_trades_and_removes_filled_orders() {
+    let mut book = small_book();
+    add(&mut book, 3, 10, Side::Sell, 500, 100);
+    add(&mut book, 3, 11, Side::Sell, 500, 50);
+    let mut ev = Events::new();
+    book.execute(10, 40, Nanos(9), &mut ev).unwrap();
+    assert_eq!(
+        ev[0],
+        BookEvent::Trade {
+            locate: 3,
+            price: Price(500),
+            qty: 40,
+            resting_side: Some(Side::Sell),
+            ts: Nanos(9)
+        }
+    );
+    assert_eq!(book.order(10).unwrap().qty, 60);
+    ev.clear();
+    book.execute_with_price(10, 60, Price(499), true, T, &mut ev)
+        .unwrap();
+    assert!(matches!(
+        ev[0],
+        BookEvent::Trade {
+            price: Price(499),
+            qty: 60,
+            ..
+        }
+    ));
+    assert!(book.order(10).is_none());
+    assert_eq!(book.status(3).volume, 100);
+    assert_eq!(book.status(3).last_trade, Some((Price(499), 60)));
+    // Non-printable: the order shrinks, nothing prints.
+    ev.clear();
+    book.execute_with_price(11, 10, Price(501), false, T, &mut ev)
+        .unwrap();
+    assert!(ev.iter().all(|e| !matches!(e, BookEvent::Trade { .. })));
+    assert_eq!(book.order(11).unwrap().qty, 40);
+    assert_eq!(book.status(3).volume, 100);
+}
+
+#[test]
+fn queue_position_after_partial_execution_cancel_and_replace() {
+    let mut book = small_book();
+    add(&mut book, 2, 1, Side::Buy, 100, 100);
+    add(&mut book, 2, 2, Side::Buy, 100, 200);
+    add(&mut book, 2, 3, Side::Buy, 100, 300);
+    let q = book.queue_position(3).unwrap();
+    assert_eq!((q.orders_ahead, q.shares_ahead, q.qty), (2, 300, 300));
+    assert_eq!((q.level_orders, q.level_qty), (3, 600));
+    let mut ev = Events::new();
+    // Partial execution of the front keeps its place and shrinks what is ahead.
+    book.execute(1, 60, T, &mut ev).unwrap();
+    let q = book.queue_position(3).unwrap();
+    assert_eq!((q.orders_ahead, q.shares_ahead), (2, 240));
+    assert_eq!(book.queue_position(1).unwrap().orders_ahead, 0);
+    // Partial cancel of the middle keeps its place.
+    book.cancel(2, 50, T, &mut ev).unwrap();
+    let q = book.queue_position(2).unwrap();
+    assert_eq!((q.orders_ahead, q.shares_ahead, q.qty), (1, 40, 150));
+    // Replace at the same price goes to the back under the new reference.
+    ev.clear();
+    book.replace(1, 4, Price(100), 40, T, &mut ev).unwrap();
+    assert!(book.queue_position(1).is_none());
+    let q = book.queue_position(4).unwrap();
+    assert_eq!((q.orders_ahead, q.shares_ahead, q.qty), (2, 450, 40));
+    assert_eq!(book.queue_position(2).unwrap().orders_ahead, 0);
+    // Replace to a new price: sole order of the new level, same side and locate.
+    book.replace(2, 5, Price(101), 10, T, &mut ev).unwrap();
+    let q = book.queue_position(5).unwrap();
+    assert_eq!(
+        (q.locate, q.side, q.price, q.orders_ahead),
+        (2, Side::Buy, Price(101), 0)
+    );
+    assert_eq!(book.queue_position(3).unwrap().shares_ahead, 0);
+    assert_eq!(book.queue_position(999), None);
+}
+
+#[test]
+fn counts_unknown_orders() {
+    let mut book = small_book();
+    let mut ev = Events::new();
+    assert_eq!(book.execute(5, 1, T, &mut ev), Err(Anomaly::UnknownOrder));
+    assert_eq!(
+        book.execute_with_price(5, 1, Price(1), true, T, &mut ev),
+        Err(Anomaly::UnknownOrder)
+    );
+    assert_eq!(book.cancel(5, 1, T, &mut ev), Err(Anomaly::UnknownOrder));
+    assert_eq!(book.delete(5, T, &mut ev), Err(Anomaly::UnknownOrder));
+    assert_eq!(
+        book.replace(5, 6, Price(1), 1, T, &mut ev),
+        Err(Anomaly::UnknownOrder)
+    );
+    assert_eq!(book.counters().unknown_order, 5);
+    assert_eq!(book.counters().messages, 5);
+    assert!(ev.is_empty());
+    assert_eq!(book.live_orders(), 0);
+}
+
+#[test]
+fn counts_duplicate_adds_and_replace_onto_live_ref() {
+    let mut book = small_book();
+    add(&mut book, 1, 1, Side::Buy, 100, 10);
+    add(&mut book, 1, 2, Side::Buy, 101, 10);
+    let mut ev = Events::new();
+    assert_eq!(
+        book.add_order(1, 1, Side::Sell, Price(200), 5, T, &mut ev),
+        Err(Anomaly::DuplicateOrder)
+    );
+    assert_eq!(
+        book.replace(1, 2, Price(105), 5, T, &mut ev),
+        Err(Anomaly::DuplicateOrder)
+    );
+    assert_eq!(book.counters().duplicate_order, 2);
+    // Both orders unchanged.
+    assert_eq!(book.order(1).unwrap().price, Price(100));
+    assert_eq!(book.order(2).unwrap().price, Price(101));
+    // Replacing onto the same reference is allowed.
+    book.replace(1, 1, Price(99), 7, T, &mut ev).unwrap();
+    assert_eq!(book.order(1).unwrap().qty, 7);
+}
+
+#[test]
+fn over_execution_and_over_cancel_clamp_and_count() {
+    let mut book = small_book();
+    add(&mut book, 1, 1, Side::Sell, 100, 10);
+    add(&mut book, 1, 2, Side::Sell, 100, 10);
+    let mut ev = Events::new();
+    assert_eq!(
+        book.execute(1, 15, T, &mut ev),
+        Err(Anomaly::NegativeQuantity)
+    );
+    // The print reports what actually traded.
+    assert!(matches!(ev[0], BookEvent::Trade { qty: 10, .. }));
+    assert!(book.order(1).is_none());
+    assert_eq!(
+        book.cancel(2, 11, T, &mut ev),
+        Err(Anomaly::NegativeQuantity)
+    );
+    assert!(book.order(2).is_none());
+    assert_eq!(book.counters().negative_quantity, 2);
+    assert_eq!(book.live_levels(), 0);
+    assert_eq!(book.bbo(1), Bbo::default());
+}
+
+#[test]
+fn counts_zero_quantities_bad_prices_and_bad_locates() {
+    let mut book = small_book();
+    let mut ev = Events::new();
+    assert_eq!(
+        book.add_order(1, 1, Side::Buy, Price(1), 0, T, &mut ev),
+        Err(Anomaly::ZeroQuantity)
+    );
+    assert_eq!(
+        book.add_order(1, 1, Side::Buy, Price(-1), 1, T, &mut ev),
+        Err(Anomaly::BadPrice)
+    );
+    assert_eq!(
+        book.add_order(1, 1, Side::Buy, Price(u32::MAX as i64 + 1), 1, T, &mut ev),
+        Err(Anomaly::BadPrice)
+    );
+    assert_eq!(
+        book.add_order(0, 1, Side::Buy, Price(1), 1, T, &mut ev),
+        Err(Anomaly::BadLocate)
+    );
+    add(&mut book, 1, 1, Side::Buy, u32::MAX as i64, 10);
+    assert_eq!(book.execute(1, 0, T, &mut ev), Err(Anomaly::ZeroQuantity));
+    assert_eq!(book.cancel(1, 0, T, &mut ev), Err(Anomaly::ZeroQuantity));
+    assert_eq!(
+        book.replace(1, 2, Price(5), 0, T, &mut ev),
+        Err(Anomaly::ZeroQuantity)
+    );
+    assert_eq!(
+        book.replace(1, 2, Price(-5), 1, T, &mut ev),
+        Err(Anomaly::BadPrice)
+    );
+    assert_eq!(
+        book.trade(0, Side::Buy, Price(1), 1, T, &mut ev),
+        Err(Anomaly::BadLocate)
+    );
+    let c = book.counters();
+    assert_eq!((c.zero_quantity, c.bad_price, c.bad_locate), (4, 3, 2));
+    assert_eq!(book.order(1).unwrap().qty, 10);
+    assert!(ev.is_empty());
+}
+
+#[test]
+fn counts_crossed_books() {
+    let mut book = small_book();
+    add(&mut book, 1, 1, Side::Buy, 100, 10);
+    add(&mut book, 1, 2, Side::Sell, 101, 10);
+    assert_eq!(book.counters().crossed_book, 0);
+    add(&mut book, 1, 3, Side::Sell, 100, 10); // locked
+    assert_eq!(book.counters().crossed_book, 1);
+    assert!(book.is_crossed(1));
+    let mut ev = Events::new();
+    book.delete(3, T, &mut ev).unwrap();
+    assert!(!book.is_crossed(1));
+    book.replace(1, 4, Price(102), 10, T, &mut ev).unwrap();
+    assert_eq!(book.counters().crossed_book, 2);
+}
+
+#[test]
+fn counts_order_table_full_and_level_pool_full() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 3,
+        max_levels: 2,
+    });
+    let mut ev = Events::new();
+    add(&mut book, 1, 1, Side::Buy, 100, 1);
+    add(&mut book, 1, 2, Side::Buy, 101, 1);
+    assert_eq!(
+        book.add_order(1, 3, Side::Buy, Price(102), 1, T, &mut ev),
+        Err(Anomaly::LevelPoolFull)
+    );
+    add(&mut book, 1, 3, Side::Buy, 101, 1);
+    assert_eq!(
+        book.add_order(1, 4, Side::Buy, Price(101), 1, T, &mut ev),
+        Err(Anomaly::OrderTableFull)
+    );
+    let c = *book.counters();
+    assert_eq!((c.order_table_full, c.level_pool_full), (1, 1));
+    assert_eq!(book.live_orders(), 3);
+    assert_eq!((c.peak_orders, c.peak_levels), (3, 2));
+    // Freed slots are reused.
+    book.delete(1, T, &mut ev).unwrap();
+    add(&mut book, 1, 4, Side::Sell, 200, 1);
+    assert_eq!(book.live_levels(), 2);
+    // Replace needing a new level while the pool is full: old leaves, new dropped.
+    assert_eq!(
+        book.replace(3, 5, Price(99), 1, T, &mut ev),
+        Err(Anomaly::LevelPoolFull)
+    );
+    assert!(book.order(3).is_none() && book.order(5).is_none());
+    assert_eq!(book.order(2).unwrap().qty, 1);
+}
+
+#[test]
+fn full_sink_is_counted() {
+    let mut book = small_book();
+    let mut ev: heapless::Vec<BookEvent, 1> = heapless::Vec::new();
+    book.add_order(1, 1, Side::Buy, Price(1), 1, T, &mut ev)
+        .unwrap();
+    assert_eq!(ev.len(), 1);
+    assert_eq!(book.counters().events_dropped, 1);
+}
+
+#[test]
+fn halts_pauses_and_quotation_only() {
+    let mut book = small_book();
+    let mut ev = Events::new();
+    assert_eq!(book.trading_state(9), TradingState::Trading);
+    book.set_trading_state(9, TradingState::Halted, *b"T1  ", Nanos(5), &mut ev)
+        .unwrap();
+    assert_eq!(
+        ev.as_slice(),
+        [BookEvent::State {
+            locate: 9,
+            state: TradingState::Halted,
+            ts: Nanos(5)
+        }]
+    );
+    // Same state again (e.g. new reason): no event.
+    ev.clear();
+    book.set_trading_state(9, TradingState::Halted, *b"T2  ", T, &mut ev)
+        .unwrap();
+    assert!(ev.is_empty());
+    assert_eq!(book.status(9).trading_reason, *b"T2  ");
+    // Orders can still be entered and cancelled while halted (quote-only resumption).
+    add(&mut book, 9, 1, Side::Buy, 10, 1);
+    book.set_trading_state(9, TradingState::QuotationOnly, *b"    ", T, &mut ev)
+        .unwrap();
+    book.set_trading_state(9, TradingState::Paused, *b"LUDP", T, &mut ev)
+        .unwrap();
+    book.set_trading_state(9, TradingState::Trading, *b"    ", T, &mut ev)
+        .unwrap();
+    let states: Vec<TradingState> = ev
+        .iter()
+        .filter_map(|e| match e {
+            BookEvent::State { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            TradingState::QuotationOnly,
+            TradingState::Paused,
+            TradingState::Trading
+        ]
+    );
+    assert_eq!(book.trading_state(8), TradingState::Trading);
+    assert_eq!(
+        book.set_trading_state(0, TradingState::Halted, *b"    ", T, &mut ev),
+        Err(Anomaly::BadLocate)
+    );
+}
+
+#[test]
+fn imbalance_and_cross_status() {
+    let mut book = small_book();
+    let mut ev = Events::new();
+    let imbalance = Imbalance {
+        paired_shares: 1000,
+        imbalance_shares: 200,
+        direction: b'B',
+        far_price: Price(100),
+        near_price: Price(101),
+        reference_price: Price(100),
+        cross_type: b'O',
+        price_variation: b'L',
+        ts: Nanos(3),
+    };
+    book.set_imbalance(4, imbalance).unwrap();
+    assert!(book.status(4).cross.cross_pending());
+    book.cross_trade(4, Price(100), 1200, b'O', Nanos(4), &mut ev)
+        .unwrap();
+    let status = book.status(4);
+    assert!(!status.cross.cross_pending());
+    assert_eq!(
+        status.cross.last_cross,
+        Some((Price(100), 1200, b'O', Nanos(4)))
+    );
+    assert_eq!(status.volume, 1200);
+    assert_eq!(
+        ev.as_slice(),
+        [BookEvent::Trade {
+            locate: 4,
+            price: Price(100),
+            qty: 1200,
+            resting_side: None,
+            ts: Nanos(4)
+        }]
+    );
+    ev.clear();
+    book.trade(4, Side::Buy, Price(99), 50, T, &mut ev).unwrap();
+    assert_eq!(book.status(4).volume, 1250);
+    assert!(matches!(
+        ev[0],
+        BookEvent::Trade {
+            resting_side: Some(Side::Buy),
+            ..
+        }
+    ));
+    assert_eq!(book.live_orders(), 0);
+}
+
+#[test]
+fn directory_is_stored() {
+    let mut book = small_book();
+    let mut dir = Directory::for_symbol(types::Symbol::new("AAPL").unwrap());
+    dir.market_category = b'Q';
+    dir.round_lot_size = 100;
+    book.set_directory(13, dir).unwrap();
+    assert_eq!(book.status(13).directory, Some(dir));
+    assert_eq!(book.status(14).directory, None);
+}
+
+#[test]
+fn clear_forgets_everything() {
+    let mut book = small_book();
+    add(&mut book, 1, 1, Side::Buy, 100, 1);
+    add(&mut book, 1, 2, Side::Sell, 99, 1);
+    book.clear();
+    assert_eq!(book.live_orders(), 0);
+    assert_eq!(book.bbo(1), Bbo::default());
+    assert_eq!(*book.counters(), Counters::default());
+    add(&mut book, 1, 1, Side::Buy, 100, 1);
+    assert_eq!(book.live_levels(), 1);
+}
+
+#[test]
+fn memory_at_full_day_scale_is_under_a_gibibyte() {
+    let default = Book::memory_bytes_for(BookConfig::default());
+    assert!(default < 1 << 30, "{default}");
+    let small = BookConfig {
+        max_orders: 1000,
+        max_levels: 100,
+    };
+    assert_eq!(
+        Book::with_capacity(small).memory_bytes(),
+        Book::memory_bytes_for(small)
+    );
+    assert_eq!(core::mem::size_of::<OrderSlot>(), 16);
+    assert_eq!(core::mem::size_of::<LevelSlot>(), 40);
+}
+
+// ----- reference model -------------------------------------------------------
+
+#[derive(Clone, Copy)]
+struct ModelOrder {
+    locate: u16,
+    side: Side,
+    price: i64,
+    qty: u32,
+}
+
+#[derive(Default)]
+struct ModelLevel {
+    fifo: VecDeque<u64>,
+    qty: u64,
+}
+
+/// A deliberately plain book: a map of orders and, per (locate, side), a
+/// BTreeMap from price to the FIFO of order references.
+struct Model {
+    max_orders: usize,
+    max_levels: usize,
+    orders: BTreeMap<u64, ModelOrder>,
+    queues: BTreeMap<(u16, u8), BTreeMap<i64, ModelLevel>>,
+    levels: usize,
+    counters: Counters,
+}
+
+fn side_key(side: Side) -> u8 {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
+impl Model {
+    fn new(max_orders: usize, max_levels: usize) -> Model {
+        Model {
+            max_orders,
+            max_levels,
+            orders: BTreeMap::new(),
+            queues: BTreeMap::new(),
+            levels: 0,
+            counters: Counters::default(),
+        }
+    }
+
+    /// The best `limit` levels of a side, best first.
+    fn top_levels(&self, locate: u16, side: Side, limit: usize) -> Vec<Level> {
+        let Some(q) = self.queues.get(&(locate, side_key(side))) else {
+            return Vec::new();
+        };
+        let mk = |(price, level): (&i64, &ModelLevel)| Level {
+            price: Price(*price),
+            qty: level.qty,
+            orders: level.fifo.len() as u32,
+        };
+        match side {
+            Side::Buy => q.iter().rev().take(limit).map(mk).collect(),
+            Side::Sell => q.iter().take(limit).map(mk).collect(),
+        }
+    }
+
+    fn bbo(&self, locate: u16) -> Bbo {
+        Bbo {
+            bid: self.top_levels(locate, Side::Buy, 1).first().copied(),
+            ask: self.top_levels(locate, Side::Sell, 1).first().copied(),
+        }
+    }
+
+    fn queue_position(&self, order_ref: u64) -> Option<(u32, u64)> {
+        let o = self.orders.get(&order_ref)?;
+        let q = &self.queues[&(o.locate, side_key(o.side))][&o.price].fifo;
+        let pos = q.iter().position(|r| *r == order_ref)?;
+        let shares = q.iter().take(pos).map(|r| self.orders[r].qty as u64).sum();
+        Some((pos as u32, shares))
+    }
+
+    fn crossed_check(&mut self, locate: u16) {
+        let bbo = self.bbo(locate);
+        if let (Some(b), Some(a)) = (bbo.bid, bbo.ask) {
+            if b.price >= a.price {
+                self.counters.crossed_book += 1;
+            }
+        }
+    }
+
+    fn insert(&mut self, order_ref: u64, o: ModelOrder) -> Result<(), Anomaly> {
+        if self.orders.len() >= self.max_orders {
+            self.counters.order_table_full += 1;
+            return Err(Anomaly::OrderTableFull);
+        }
+        let book = self.queues.entry((o.locate, side_key(o.side))).or_default();
+        if !book.contains_key(&o.price) {
+            if self.levels >= self.max_levels {
+                self.counters.level_pool_full += 1;
+                return Err(Anomaly::LevelPoolFull);
+            }
+            self.levels += 1;
+        }
+        let level = book.entry(o.price).or_default();
+        level.fifo.push_back(order_ref);
+        level.qty += o.qty as u64;
+        self.orders.insert(order_ref, o);
+        Ok(())
+    }
+
+    fn remove_shares(&mut self, order_ref: u64, qty: u32) {
+        let o = self.orders.get_mut(&order_ref).unwrap();
+        o.qty -= qty;
+        let o = *o;
+        let book = self.queues.get_mut(&(o.locate, side_key(o.side))).unwrap();
+        let level = book.get_mut(&o.price).unwrap();
+        level.qty -= qty as u64;
+        if o.qty == 0 {
+            self.orders.remove(&order_ref);
+            level.fifo.retain(|r| *r != order_ref);
+            if level.fifo.is_empty() {
+                book.remove(&o.price);
+                self.levels -= 1;
+            }
+        }
+    }
+
+    fn add(
+        &mut self,
+        locate: u16,
+        order_ref: u64,
+        side: Side,
+        price: i64,
+        qty: u32,
+    ) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        if locate == 0 {
+            self.counters.bad_locate += 1;
+            return Err(Anomaly::BadLocate);
+        }
+        if !(0..=u32::MAX as i64).contains(&price) {
+            self.counters.bad_price += 1;
+            return Err(Anomaly::BadPrice);
+        }
+        if qty == 0 {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        if self.orders.contains_key(&order_ref) {
+            self.counters.duplicate_order += 1;
+            return Err(Anomaly::DuplicateOrder);
+        }
+        self.insert(
+            order_ref,
+            ModelOrder {
+                locate,
+                side,
+                price,
+                qty,
+            },
+        )?;
+        self.crossed_check(locate);
+        Ok(())
+    }
+
+    /// `qty == None`: delete.
+    fn take(&mut self, order_ref: u64, qty: Option<u32>) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        if qty == Some(0) {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        let Some(o) = self.orders.get(&order_ref).copied() else {
+            self.counters.unknown_order += 1;
+            return Err(Anomaly::UnknownOrder);
+        };
+        let want = qty.unwrap_or(o.qty);
+        let mut result = Ok(());
+        if want > o.qty {
+            self.counters.negative_quantity += 1;
+            result = Err(Anomaly::NegativeQuantity);
+        }
+        self.remove_shares(order_ref, want.min(o.qty));
+        result
+    }
+
+    fn replace(&mut self, old: u64, new: u64, price: i64, qty: u32) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        let Some(o) = self.orders.get(&old).copied() else {
+            self.counters.unknown_order += 1;
+            return Err(Anomaly::UnknownOrder);
+        };
+        if !(0..=u32::MAX as i64).contains(&price) {
+            self.counters.bad_price += 1;
+            return Err(Anomaly::BadPrice);
+        }
+        if qty == 0 {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        if new != old && self.orders.contains_key(&new) {
+            self.counters.duplicate_order += 1;
+            return Err(Anomaly::DuplicateOrder);
+        }
+        self.remove_shares(old, o.qty);
+        let result = self.insert(new, ModelOrder { price, qty, ..o });
+        self.crossed_check(o.locate);
+        result
+    }
+}
+
+// ----- randomized comparison -------------------------------------------------
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        // xorshift64*
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+const LOCATES_IN_TEST: u64 = 6;
+
+/// Price near the touch: geometric distance from a per-locate mid, with
+/// occasional far-away, crossing and out-of-range prices.
+fn random_price(rng: &mut Rng, locate: u16, side: Side) -> i64 {
+    let mid = 100_000 + locate as i64 * 10_000;
+    let tick = 100;
+    let r = rng.below(1000);
+    if r < 3 {
+        return if rng.chance(50) {
+            -1 - rng.below(100) as i64
+        } else {
+            u32::MAX as i64 + 1
+        };
+    }
+    let mut distance = 1;
+    while distance < 40 && rng.chance(70) {
+        distance += 1;
+    }
+    if r < 30 {
+        distance = 1 + rng.below(2000) as i64;
+    }
+    if r < 50 {
+        distance = -(rng.below(3) as i64); // at or through the touch
+    }
+    match side {
+        Side::Buy => mid - distance * tick,
+        Side::Sell => mid + distance * tick,
+    }
+}
+
+fn random_live(rng: &mut Rng, model: &Model) -> Option<u64> {
+    let (&lo, _) = model.orders.first_key_value()?;
+    let (&hi, _) = model.orders.last_key_value()?;
+    let pick = lo + rng.below(hi - lo + 1);
+    model.orders.range(pick..).next().map(|(k, _)| *k)
+}
+
+fn events_consistent(events: &Events, locate: u16, before: Bbo, after: Bbo) {
+    let bbo_events: Vec<Bbo> = events
+        .iter()
+        .filter_map(|e| match e {
+            BookEvent::Bbo { locate: l, bbo, .. } if *l == locate => Some(*bbo),
+            _ => None,
+        })
+        .collect();
+    if before == after {
+        assert!(bbo_events.is_empty(), "BBO event without a change");
+    } else {
+        assert_eq!(bbo_events, [after], "BBO change not reported once");
+    }
+}
+
+/// Drives `ops` random operations through the book and the model and compares
+/// the result of every operation, the BBO (and that a BBO event was emitted
+/// iff it changed) and top-10 depth of the touched instrument after every
+/// operation, plus queue positions of sampled orders and all counters every
+/// 1,000 operations.
+fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize) {
+    let mut rng = Rng(seed);
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders,
+        max_levels,
+    });
+    let mut model = Model::new(max_orders, max_levels);
+    let mut next_ref: u64 = 1;
+    let mut events = Events::new();
+    let target_live = (max_orders as u64 * 9 / 10).max(1);
+    for step in 0..ops {
+        events.clear();
+        let kind = rng.below(1000);
+        let live = model.orders.len() as u64;
+        let add_bias = if live < target_live { 480 } else { 380 };
+        let locate: u16;
+        let (got, want);
+        if kind < add_bias {
+            locate = if rng.chance(1) {
+                0
+            } else {
+                1 + rng.below(LOCATES_IN_TEST) as u16
+            };
+            let side = if rng.chance(50) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let price = random_price(&mut rng, locate, side);
+            let qty = if rng.chance(1) {
+                0
+            } else {
+                1 + rng.below(500) as u32
+            };
+            let order_ref = if rng.chance(1) {
+                random_live(&mut rng, &model).unwrap_or(next_ref)
+            } else {
+                next_ref += 1 + rng.below(3);
+                next_ref
+            };
+            let before = model.bbo(locate);
+            got = book.add_order(
+                locate,
+                order_ref,
+                side,
+                Price(price),
+                qty,
+                Nanos(step),
+                &mut events,
+            );
+            want = model.add(locate, order_ref, side, price, qty);
+            events_consistent(&events, locate, before, model.bbo(locate));
+        } else {
+            let target = if rng.chance(2) {
+                next_ref + 1 + rng.below(1000) // unknown
+            } else {
+                random_live(&mut rng, &model).unwrap_or(next_ref + 1)
+            };
+            let known = model.orders.get(&target).copied();
+            locate = known.map_or(1, |o| o.locate);
+            let remaining = known.map_or(100, |o| o.qty);
+            let partial = |rng: &mut Rng| {
+                if rng.chance(1) {
+                    0
+                } else if rng.chance(5) {
+                    remaining + 1 + rng.below(10) as u32 // over-execution
+                } else {
+                    1 + rng.below(remaining as u64) as u32
+                }
+            };
+            let before = model.bbo(locate);
+            let op = kind - add_bias;
+            let span = 1000 - add_bias;
+            if op < span * 45 / 100 {
+                got = book.delete(target, Nanos(step), &mut events);
+                want = model.take(target, None);
+            } else if op < span * 70 / 100 {
+                let q = partial(&mut rng);
+                got = book.execute(target, q, Nanos(step), &mut events);
+                want = model.take(target, Some(q));
+            } else if op < span * 78 / 100 {
+                let q = partial(&mut rng);
+                let printable = rng.chance(50);
+                got = book.execute_with_price(
+                    target,
+                    q,
+                    Price(7),
+                    printable,
+                    Nanos(step),
+                    &mut events,
+                );
+                want = model.take(target, Some(q));
+            } else if op < span * 88 / 100 {
+                let q = partial(&mut rng);
+                got = book.cancel(target, q, Nanos(step), &mut events);
+                want = model.take(target, Some(q));
+            } else if op < span * 98 / 100 {
+                let side = known.map_or(Side::Buy, |o| o.side);
+                let price = random_price(&mut rng, locate, side);
+                let qty = if rng.chance(1) {
+                    0
+                } else {
+                    1 + rng.below(500) as u32
+                };
+                let new_ref = if rng.chance(1) {
+                    random_live(&mut rng, &model).unwrap_or(target)
+                } else {
+                    next_ref += 1;
+                    next_ref
+                };
+                got = book.replace(target, new_ref, Price(price), qty, Nanos(step), &mut events);
+                want = model.replace(target, new_ref, price, qty);
+            } else {
+                // Prints do not change the book.
+                let side = if rng.chance(50) {
+                    Side::Buy
+                } else {
+                    Side::Sell
+                };
+                got = book.trade(locate, side, Price(1), 10, Nanos(step), &mut events);
+                model.counters.messages += 1;
+                want = Ok(());
+                assert_eq!(events.len(), 1);
+            }
+            events_consistent(&events, locate, before, model.bbo(locate));
+        }
+        assert_eq!(got, want, "step {step}: result");
+        assert_eq!(book.bbo(locate), model.bbo(locate), "step {step}: bbo");
+        for side in [Side::Buy, Side::Sell] {
+            let mut depth = [Level::default(); 10];
+            let n = book.depth(locate, side, &mut depth);
+            let expect = model.top_levels(locate, side, 10);
+            assert_eq!(
+                &depth[..n],
+                expect.as_slice(),
+                "step {step}: depth {side:?}"
+            );
+        }
+        if step % 1000 == 0 {
+            assert_eq!(book.live_orders(), model.orders.len());
+            assert_eq!(book.live_levels(), model.levels);
+            for _ in 0..20 {
+                if let Some(r) = random_live(&mut rng, &model) {
+                    let q = book.queue_position(r).unwrap();
+                    let o = model.orders[&r];
+                    assert_eq!(
+                        (q.locate, q.side, q.price, q.qty),
+                        (o.locate, o.side, Price(o.price), o.qty)
+                    );
+                    assert_eq!(
+                        Some((q.orders_ahead, q.shares_ahead)),
+                        model.queue_position(r),
+                        "step {step}: queue position of {r}"
+                    );
+                }
+            }
+            let c = *book.counters();
+            let m = model.counters;
+            assert_eq!(
+                Counters {
+                    level_scan_steps: 0,
+                    peak_orders: 0,
+                    peak_levels: 0,
+                    ..c
+                },
+                m,
+                "step {step}: counters"
+            );
+        }
+    }
+    // The run must actually have exercised the anomaly paths.
+    let c = book.counters();
+    assert!(c.unknown_order > 0 && c.duplicate_order > 0 && c.negative_quantity > 0);
+    assert!(c.zero_quantity > 0 && c.bad_price > 0 && c.bad_locate > 0 && c.crossed_book > 0);
+}
+
+/// One million random operations with room to spare: compares results, BBO,
+/// BBO events and top-10 depth after every operation.
+#[test]
+fn random_operations_match_reference_model() {
+    compare_with_model(0x5EED_0001, 1_000_000, 2048, 2048);
+}
+
+/// Tight pools so that table-full and level-pool-full paths are compared too.
+#[test]
+fn random_operations_match_reference_model_with_tight_pools() {
+    compare_with_model(0x5EED_0002, 200_000, 400, 60);
+    // (asserted inside: counters equal the model's, including the full counters)
+}
+
+mod never_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Add(u16, u64, bool, i64, u32),
+        Execute(u64, u32),
+        ExecuteWithPrice(u64, u32, i64, bool),
+        Cancel(u64, u32),
+        Delete(u64),
+        Replace(u64, u64, i64, u32),
+        Trade(u16, i64, u32),
+        Cross(u16, i64, u64),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let r = 0u64..40;
+        let loc = prop_oneof![Just(0u16), 1u16..4, Just(u16::MAX)];
+        let price = prop_oneof![
+            Just(i64::MIN),
+            Just(-1i64),
+            0i64..20,
+            Just(u32::MAX as i64),
+            Just(i64::MAX)
+        ];
+        let qty = prop_oneof![Just(0u32), 1u32..100, Just(u32::MAX)];
+        prop_oneof![
+            (
+                loc.clone(),
+                r.clone(),
+                any::<bool>(),
+                price.clone(),
+                qty.clone()
+            )
+                .prop_map(|(l, r, b, p, q)| Op::Add(l, r, b, p, q)),
+            (r.clone(), qty.clone()).prop_map(|(r, q)| Op::Execute(r, q)),
+            (r.clone(), qty.clone(), price.clone(), any::<bool>())
+                .prop_map(|(r, q, p, b)| Op::ExecuteWithPrice(r, q, p, b)),
+            (r.clone(), qty.clone()).prop_map(|(r, q)| Op::Cancel(r, q)),
+            r.clone().prop_map(Op::Delete),
+            (r.clone(), r, price.clone(), qty.clone())
+                .prop_map(|(a, b, p, q)| Op::Replace(a, b, p, q)),
+            (loc.clone(), price.clone(), qty).prop_map(|(l, p, q)| Op::Trade(l, p, q)),
+            (loc, price, any::<u64>()).prop_map(|(l, p, s)| Op::Cross(l, p, s)),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(200))]
+        #[test]
+        fn arbitrary_input_never_panics_and_stays_consistent(ops in proptest::collection::vec(op(), 1..200)) {
+            let mut book = Book::with_capacity(BookConfig { max_orders: 16, max_levels: 8 });
+            let mut ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
+            for op in ops {
+                ev.clear();
+                let _ = match op {
+                    Op::Add(l, r, b, p, q) => book.add_order(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T, &mut ev),
+                    Op::Execute(r, q) => book.execute(r, q, T, &mut ev),
+                    Op::ExecuteWithPrice(r, q, p, b) => book.execute_with_price(r, q, Price(p), b, T, &mut ev),
+                    Op::Cancel(r, q) => book.cancel(r, q, T, &mut ev),
+                    Op::Delete(r) => book.delete(r, T, &mut ev),
+                    Op::Replace(a, b, p, q) => book.replace(a, b, Price(p), q, T, &mut ev),
+                    Op::Trade(l, p, q) => book.trade(l, Side::Buy, Price(p), q, T, &mut ev),
+                    Op::Cross(l, p, s) => book.cross_trade(l, Price(p), s, b'O', T, &mut ev),
+                };
+                // Aggregates agree with the orders they are built from.
+                let mut orders = 0usize;
+                let mut levels = 0usize;
+                for locate in [1u16, 2, 3, u16::MAX] {
+                    for side in [Side::Buy, Side::Sell] {
+                        let mut last: Option<Price> = None;
+                        for level in book.levels(locate, side) {
+                            levels += 1;
+                            orders += level.orders as usize;
+                            let queue: Vec<u32> = book.queue(locate, side, level.price).collect();
+                            prop_assert_eq!(queue.len(), level.orders as usize);
+                            prop_assert_eq!(queue.iter().map(|q| *q as u64).sum::<u64>(), level.qty);
+                            if let Some(prev) = last {
+                                prop_assert!(side.is_better(prev, level.price));
+                            }
+                            last = Some(level.price);
+                        }
+                    }
+                }
+                prop_assert_eq!(orders, book.live_orders());
+                prop_assert_eq!(levels, book.live_levels());
+            }
+        }
+    }
+}
