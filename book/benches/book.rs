@@ -5,11 +5,10 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use book::{Book, BookConfig, Nanos};
-use common::{apply, reset, Events, Flow};
+use book::{Book, BookConfig};
+use common::{reset, run_pipelined, Events, Flow};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn whole_market_mix(c: &mut Criterion) {
@@ -20,28 +19,35 @@ fn whole_market_mix(c: &mut Criterion) {
     let mut events = Events::new();
     let mut group = c.benchmark_group("book");
     group.throughput(Throughput::Elements(1));
-    group.bench_function("whole_market_mix_per_msg", |b| {
-        b.iter_custom(|iters| {
-            let mut elapsed = Duration::ZERO;
-            let mut left = iters;
-            while left > 0 {
-                if cursor == flow.ops.len() {
-                    reset(&mut book, &flow);
-                    cursor = 0;
+    for (name, distance) in [
+        ("whole_market_mix_per_msg", 0usize),
+        ("whole_market_mix_per_msg_prefetch4", 4),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut elapsed = Duration::ZERO;
+                let mut left = iters;
+                while left > 0 {
+                    if cursor == flow.ops.len() {
+                        reset(&mut book, &flow);
+                        cursor = 0;
+                    }
+                    let n = left.min((flow.ops.len() - cursor) as u64) as usize;
+                    let start = Instant::now();
+                    run_pipelined(
+                        &mut book,
+                        &flow.ops[cursor..cursor + n],
+                        distance,
+                        &mut events,
+                    );
+                    elapsed += start.elapsed();
+                    cursor += n;
+                    left -= n as u64;
                 }
-                let n = left.min((flow.ops.len() - cursor) as u64) as usize;
-                let start = Instant::now();
-                for (i, op) in flow.ops[cursor..cursor + n].iter().enumerate() {
-                    apply(&mut book, op, Nanos(i as u64), &mut events);
-                    black_box(&events);
-                }
-                elapsed += start.elapsed();
-                cursor += n;
-                left -= n as u64;
-            }
-            elapsed
-        })
-    });
+                elapsed
+            })
+        });
+    }
     group.finish();
     let c = book.counters();
     eprintln!(

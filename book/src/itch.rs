@@ -444,4 +444,57 @@ mod tests {
         .unwrap();
         assert_eq!(book.counters().ignored, 2);
     }
+
+    mod never_panics {
+        use super::*;
+        use proptest::prelude::*;
+        use protocol::itch::MESSAGE_SIZES;
+        use std::vec::Vec;
+
+        /// Wire-sized messages of every type with random bodies (order refs
+        /// drawn from a small set so adds, executions and deletes collide).
+        fn message() -> impl Strategy<Value = Vec<u8>> {
+            (
+                0..MESSAGE_SIZES.len(),
+                proptest::collection::vec(any::<u8>(), 64),
+                0u64..8,
+                1u16..4,
+            )
+                .prop_map(|(which, mut body, order_ref, locate)| {
+                    let (ty, len) = MESSAGE_SIZES[which];
+                    body.truncate(len);
+                    body[0] = ty;
+                    body[1..3].copy_from_slice(&locate.to_be_bytes());
+                    if matches!(ty, b'A' | b'F' | b'E' | b'C' | b'X' | b'D' | b'U') {
+                        body[11..19].copy_from_slice(&order_ref.to_be_bytes());
+                    }
+                    if matches!(ty, b'A' | b'F') {
+                        body[19] = if order_ref % 2 == 0 { b'B' } else { b'S' };
+                    }
+                    body
+                })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(300))]
+            #[test]
+            fn random_wire_messages_never_panic(msgs in proptest::collection::vec(message(), 1..100)) {
+                let mut book = Book::with_capacity(BookConfig { max_orders: 8, max_levels: 4 });
+                let mut events = Events::new();
+                for bytes in &msgs {
+                    events.clear();
+                    if let Ok(msg) = Message::parse(bytes) {
+                        let _ = book.apply_itch(&msg, &mut events);
+                    }
+                    let mut orders = 0usize;
+                    for locate in 1u16..4 {
+                        for side in [Side::Buy, Side::Sell] {
+                            orders += book.levels(locate, side).map(|l| l.orders as usize).sum::<usize>();
+                        }
+                    }
+                    prop_assert_eq!(orders, book.live_orders());
+                }
+            }
+        }
+    }
 }

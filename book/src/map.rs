@@ -79,6 +79,14 @@ impl U64Map {
         self.len = 0;
     }
 
+    /// Starts loading the home slot of `key` (no memory is read).
+    #[inline]
+    pub(crate) fn prefetch_slot(&self, key: u64) {
+        if let Some(slot) = self.slots.get(hash(key, self.shift)) {
+            crate::prefetch::prefetch(slot);
+        }
+    }
+
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<u32> {
         let mut i = hash(key, self.shift);

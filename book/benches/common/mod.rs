@@ -9,7 +9,7 @@
 //! short-lived) and any live order otherwise.
 #![allow(dead_code)]
 
-use book::{Book, BookEvent, Nanos, Price, Side, MAX_EVENTS_PER_MESSAGE};
+use book::{Book, BookEvent, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE};
 
 pub const LOCATES: u32 = 8_800;
 pub const STEADY_LIVE: usize = 1_500_000;
@@ -116,12 +116,22 @@ fn price_near(rng: &mut Rng, mid: u32, side: Side) -> u32 {
 
 impl Flow {
     pub fn generate(seed: u64, measured_ops: usize) -> Flow {
+        Flow::generate_sized(seed, measured_ops, STEADY_LIVE, LOCATES)
+    }
+
+    /// Same shape with another steady-state size (e.g. a cache-resident book).
+    pub fn generate_sized(
+        seed: u64,
+        measured_ops: usize,
+        steady_live: usize,
+        locates: u32,
+    ) -> Flow {
         let mut rng = Rng(seed);
-        let mut live: Vec<Live> = Vec::with_capacity(STEADY_LIVE * 2);
+        let mut live: Vec<Live> = Vec::with_capacity(steady_live * 2);
         let mut next_ref: u64 = 1;
-        let mut prefill = Vec::with_capacity(STEADY_LIVE);
+        let mut prefill = Vec::with_capacity(steady_live);
         let new_order = |rng: &mut Rng, next_ref: &mut u64| {
-            let locate = 1 + (LOCATES as f64 * rng.unit().powi(3)) as u16;
+            let locate = 1 + (locates as f64 * rng.unit().powi(3)) as u16;
             let side = if rng.below(2) == 0 {
                 Side::Buy
             } else {
@@ -138,7 +148,7 @@ impl Flow {
                 qty,
             }
         };
-        while live.len() < STEADY_LIVE {
+        while live.len() < steady_live {
             let o = new_order(&mut rng, &mut next_ref);
             prefill.push(Op::Add {
                 locate: o.locate,
@@ -270,5 +280,54 @@ pub fn reset(book: &mut Book, flow: &Flow) {
     let mut events = Events::new();
     for op in &flow.prefill {
         apply(book, op, Nanos(0), &mut events);
+    }
+}
+
+#[inline(always)]
+pub fn hint(op: &Op) -> PrefetchHint {
+    match *op {
+        Op::Add {
+            locate,
+            order_ref,
+            side,
+            price,
+            ..
+        } => PrefetchHint::Add {
+            locate,
+            order_ref,
+            side,
+            price: Price(price as i64),
+        },
+        Op::Delete { order_ref } | Op::Execute { order_ref, .. } | Op::Cancel { order_ref, .. } => {
+            PrefetchHint::Order(order_ref)
+        }
+        Op::Replace {
+            old, new, price, ..
+        } => PrefetchHint::Replace {
+            old,
+            new,
+            price: Price(price as i64),
+        },
+    }
+}
+
+/// Applies `ops`, issuing the three prefetch stages `distance`, `2·distance`
+/// and `3·distance` messages ahead (distance 0: no prefetch).
+#[inline(always)]
+pub fn run_pipelined(book: &mut Book, ops: &[Op], distance: usize, events: &mut Events) {
+    for (i, op) in ops.iter().enumerate() {
+        if distance > 0 {
+            if let Some(next) = ops.get(i + 3 * distance) {
+                book.prefetch(hint(next), 0);
+            }
+            if let Some(next) = ops.get(i + 2 * distance) {
+                book.prefetch(hint(next), 1);
+            }
+            if let Some(next) = ops.get(i + distance) {
+                book.prefetch(hint(next), 2);
+            }
+        }
+        apply(book, op, Nanos(i as u64), events);
+        std::hint::black_box(&*events);
     }
 }
