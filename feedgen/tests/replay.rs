@@ -223,3 +223,36 @@ fn pcap_with_duplicates_and_a_gap_is_sequenced() {
     assert!(c.duplicate_messages >= 20_000 - missing - 100);
     assert_eq!(c.end_of_session, 2);
 }
+
+#[test]
+fn prefetched_replay_gives_the_same_results() {
+    let config = Config {
+        seed: 8,
+        symbols: 200,
+        messages: 60_000,
+        peak_live: 8_000,
+    };
+    let mut generator = Generator::new(config).unwrap();
+    let mut nasdaq = Vec::new();
+    write_day::<_, Vec<u8>>(&mut generator, Some(&mut nasdaq), None, |_| {}).unwrap();
+    // A torn last message must be counted the same way on both paths.
+    nasdaq.truncate(nasdaq.len() - 3);
+    let capacity = BookConfig {
+        max_orders: 1 << 15,
+        max_levels: 1 << 15,
+    };
+    let mut plain = Replayer::new(capacity, Some(Vec::new())).unwrap();
+    plain.replay_nasdaq(&nasdaq);
+    let plain = plain.finish().unwrap();
+    assert_eq!(plain.counters.truncated_tail, 1);
+    for distance in [1, 4, 16, 100] {
+        let mut fast = Replayer::new(capacity, Some(Vec::new())).unwrap();
+        fast.replay_nasdaq_prefetched(&nasdaq, distance);
+        let fast = fast.finish().unwrap();
+        assert_eq!(fast.counters.messages, plain.counters.messages);
+        assert_eq!(fast.counters.per_type, plain.counters.per_type);
+        assert_eq!(fast.counters.truncated_tail, 1);
+        assert_eq!(fast.book.counters(), plain.book.counters());
+        assert_eq!(fast.bbo_out, plain.bbo_out, "distance {distance}");
+    }
+}

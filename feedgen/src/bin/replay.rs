@@ -52,6 +52,11 @@ struct Args {
     /// locate,stock,side,level,price,qty,orders.
     #[arg(long, requires = "depth")]
     depth_out: Option<PathBuf>,
+    /// Prefetch distance for NASDAQ-format input (0 = off, at most 16): the
+    /// book's cache misses for message i+d..i+3d start while message i is
+    /// applied. Same results, higher throughput on a book larger than cache.
+    #[arg(long, default_value_t = 4)]
+    prefetch: usize,
     /// Book capacity: live orders.
     #[arg(long, default_value_t = BookConfig::default().max_orders)]
     max_orders: usize,
@@ -87,7 +92,7 @@ fn run(args: Args) -> Result<(), String> {
             .replay_pcap(&data, feed)
             .map_err(|e| path(&args.input, std::io::Error::other(e)))?;
     } else {
-        replayer.replay_nasdaq(&data);
+        replayer.replay_nasdaq_prefetched(&data, args.prefetch);
     }
     let elapsed = started.elapsed();
     replayer.flush().map_err(|e| format!("bbo csv: {e}"))?;
