@@ -256,3 +256,72 @@ fn prefetched_replay_gives_the_same_results() {
         assert_eq!(fast.bbo_out, plain.bbo_out, "distance {distance}");
     }
 }
+
+mod garbage {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Arbitrary bytes as a NASDAQ file, a MoldUDP64 payload or a pcap
+        /// body: never a panic, and the prefetched path agrees with the plain
+        /// one.
+        #[test]
+        fn replay_never_panics(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let capacity = BookConfig { max_orders: 256, max_levels: 256 };
+            let mut plain = Replayer::new(capacity, Some(Vec::new())).unwrap();
+            plain.replay_nasdaq(&data);
+            plain.on_packet(&data);
+            let mut pcap = Vec::new();
+            feedgen::pcap::write_global_header(&mut pcap).unwrap();
+            pcap.extend_from_slice(&data);
+            plain.replay_pcap(&pcap, FEED_GROUP).unwrap();
+            let mut fast = Replayer::new(capacity, Some(Vec::new())).unwrap();
+            fast.replay_nasdaq_prefetched(&data, 2);
+            let mut first = Replayer::new(capacity, Some(Vec::new())).unwrap();
+            first.replay_nasdaq(&data);
+            let (fast, first) = (fast.finish().unwrap(), first.finish().unwrap());
+            prop_assert_eq!(fast.counters.messages, first.counters.messages);
+            prop_assert_eq!(fast.bbo_out, first.bbo_out);
+            prop_assert_eq!(fast.book.counters(), first.book.counters());
+        }
+    }
+
+    fn generated_day() -> &'static [u8] {
+        static DAY: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+        DAY.get_or_init(|| {
+            let config = Config {
+                seed: 2,
+                symbols: 20,
+                messages: 3_000,
+                peak_live: 300,
+            };
+            let mut generator = Generator::new(config).unwrap();
+            let mut out = Vec::new();
+            write_day::<_, Vec<u8>>(&mut generator, Some(&mut out), None, |_| {}).unwrap();
+            out
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(32))]
+        /// A real day with a few bytes garbled (lengths, types, references,
+        /// prices, sides): counted as malformed or as book anomalies, never a
+        /// panic.
+        #[test]
+        fn garbled_day_never_panics(
+            flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..20)
+        ) {
+            let mut day = generated_day().to_vec();
+            for (at, byte) in flips {
+                let i = at.index(day.len());
+                day[i] = byte;
+            }
+            let capacity = BookConfig { max_orders: 1 << 12, max_levels: 1 << 12 };
+            let mut r = Replayer::new(capacity, Some(Vec::new())).unwrap();
+            r.replay_nasdaq_prefetched(&day, 4);
+            let done = r.finish().unwrap();
+            prop_assert!(done.counters.messages > 0);
+        }
+    }
+}
