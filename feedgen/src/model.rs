@@ -9,14 +9,23 @@
 //!   (`H` halted → `Q` quotation only → `T` trading) during regular hours.
 //! - **Rate profile.** Message times follow an intensity curve over
 //!   04:00–20:00: quiet pre- and post-market, a U-shaped regular session with
-//!   bursts at the open and the close. On top, *micro-bursts*: runs of
-//!   messages 20–400 ns apart, often on one symbol.
+//!   bursts at the open and the close. On top, *micro-bursts* (1–4 messages
+//!   20–500 ns apart, often on one symbol) and rarer *surges* (50–500
+//!   messages at 0.5–1 M msg/s).
 //! - **Symbols.** `--symbols` locates named in alphabetical order, with
 //!   Zipf-like activity (weight `1/(rank+5)`, ranks shuffled by the seed),
 //!   a starting price (5% below $1), tick $0.01 at or above $1 and $0.0001
 //!   below, and a target spread in ticks that widens with lower activity.
-//! - **Orders.** Adds rest at the touch or behind it (35% at the touch, most
-//!   within 5 ticks, a 5% tail up to ~200 ticks deep), or improve the touch
+//! - **Where orders rest.** Messages follow activity, but resting orders are
+//!   spread flatter (weight `1/sqrt(rank+5)`): adds that grow the live set
+//!   and a quarter of the others pick symbols by that resting weight, and a
+//!   delete drawn for a symbol below its resting share is redrawn with
+//!   probability (1 − have/want). At 8,800 symbols and 1.6 M live orders the
+//!   largest book holds ~2,400 orders (real day: ~3,000) while the busiest
+//!   symbol sends ~2.7% of all messages.
+//! - **Orders.** Adds rest at the touch or behind it (35% at the touch, 35%
+//!   1–4 ticks, 20% 5–24, 6% up to ~225, 4% 200–2,500 ticks away; depths
+//!   ×10–50 for sub-dollar and ×5–20 for $500+ stocks), or improve the touch
 //!   when the spread is wider than the symbol's target. Deletes, cancels,
 //!   replaces and executions only ever name live orders; executions take the
 //!   best of a few sampled orders of one side, so they hit the touch most of
@@ -242,6 +251,12 @@ struct Instrument {
     target_spread_ticks: u32,
     /// Behind-the-touch range of the deep tail, in ticks.
     deep_ticks: u32,
+    /// Depth multiplier: sub-dollar stocks quote in $0.0001 ticks and
+    /// high-priced stocks in cents that are tiny steps for them; both spread
+    /// their books over many more price points.
+    depth_scale: u32,
+    /// Share of all live orders this symbol tends to hold (see `Generator::delete_locate`).
+    resting_share: f64,
     /// ITCH trading state byte.
     state: u8,
     /// Side that executions currently hit (flips now and then).
@@ -302,6 +317,8 @@ struct Clock {
     total: u64,
     last: u64,
     burst_left: u32,
+    /// Spacing range of the current burst, ns.
+    burst_gap: (u64, u64),
 }
 
 fn intensity(t: u64) -> f64 {
@@ -344,6 +361,7 @@ impl Clock {
             total: total.max(1),
             last: START_OF_SYSTEM_HOURS,
             burst_left: 0,
+            burst_gap: (20, 500),
         }
     }
 
@@ -360,7 +378,7 @@ impl Clock {
     fn next(&mut self, index: u64, rng: &mut Rng) -> (u64, bool) {
         if self.burst_left > 0 {
             self.burst_left -= 1;
-            self.last += rng.range(20, 400);
+            self.last += rng.range(self.burst_gap.0, self.burst_gap.1);
             return (self.last, true);
         }
         let q = (index as f64 + 0.5) / self.total as f64;
@@ -374,9 +392,17 @@ impl Clock {
             + self.bucket as u64 * SECOND
             + (frac.clamp(0.0, 1.0) * SECOND as f64) as u64;
         self.last = base.max(self.last + 1);
-        // A quarter of the time a run of 1..=24 more messages follows closely.
-        if rng.chance(1, 4) {
-            self.burst_left = rng.range(1, 24) as u32;
+        // Two kinds of burst on top of the profile: micro-bursts of 1–4
+        // messages 20–500 ns apart (with the profile's own spacing this puts
+        // ~1% of a 300 M-message day within 300 ns of its predecessor), and
+        // rarer surges of 50–500 messages at 0.5–1 M msg/s.
+        let r = rng.below(1 << 16);
+        if r < 512 {
+            self.burst_left = rng.range(1, 4) as u32;
+            self.burst_gap = (20, 500);
+        } else if r < 515 {
+            self.burst_left = rng.range(50, 500) as u32;
+            self.burst_gap = (1_000, 2_000);
         }
         (self.last, false)
     }
@@ -395,6 +421,9 @@ pub struct Generator {
     config: Config,
     rng: Rng,
     activity: AliasTable,
+    resting: AliasTable,
+    /// Probability that the current add is net growth of the live set.
+    growth: f64,
     instruments: Vec<Instrument>,
     orders: Vec<LiveOrder>,
     free: Vec<u32>,
@@ -495,6 +524,15 @@ impl Generator {
         }
         let weights: Vec<f64> = ranks.iter().map(|&r| 1.0 / (f64::from(r) + 5.0)).collect();
         let activity = AliasTable::new(&weights);
+        // Resting orders are spread far more evenly than messages: an active
+        // symbol's orders die young. Weight 1/sqrt(rank+5) puts ~0.2% of the
+        // live orders (~3,500 at 1.6 M) on the largest book, as on a real day.
+        let resting: Vec<f64> = ranks
+            .iter()
+            .map(|&r| 1.0 / (f64::from(r) + 5.0).sqrt())
+            .collect();
+        let resting_total: f64 = resting.iter().sum();
+        let resting_table = AliasTable::new(&resting);
 
         let mut instruments = Vec::with_capacity(count as usize);
         for (i, &rank) in ranks.iter().enumerate() {
@@ -532,6 +570,15 @@ impl Generator {
                 touch: [bid, ask],
                 target_spread_ticks,
                 deep_ticks: setup.range(50, 200) as u32,
+                resting_share: resting[i] / resting_total,
+                depth_scale: if tick == 1 {
+                    setup.range(10, 50) as u32
+                } else if price >= 500 * DOLLAR {
+                    // High-priced names rest orders over many cents too.
+                    setup.range(5, 20) as u32
+                } else {
+                    1
+                },
                 state: b'T',
                 momentum: setup.below(2) as usize,
                 live: [Vec::new(), Vec::new()],
@@ -588,6 +635,8 @@ impl Generator {
             config,
             rng,
             activity,
+            resting: resting_table,
+            growth: 0.0,
             instruments,
             orders: Vec::with_capacity((config.peak_live as usize).min(1 << 26) + 1024),
             free: Vec::new(),
@@ -753,6 +802,7 @@ impl Generator {
     fn new_price(&mut self, locate: u16, side: usize) -> u32 {
         let r = self.rng.below(100);
         let extra = self.rng.below(200);
+        let far = self.rng.below(1 << 16);
         let inst = &self.instruments[usize::from(locate) - 1];
         let tick = inst.tick;
         let spread_ticks = (inst.touch[ASK] - inst.touch[BID]) / tick;
@@ -765,12 +815,17 @@ impl Generator {
             }
             return inst.touch[side];
         }
-        let depth = match r {
-            0..=34 => 0,
-            35..=74 => 1 + extra % 4,
-            75..=94 => 5 + extra % 20,
-            _ => 25 + extra % u64::from(inst.deep_ticks),
-        } as u32;
+        let depth = u64::from(inst.depth_scale)
+            * match r {
+                0..=34 => 0,
+                35..=69 => 1 + extra % 4,
+                70..=89 => 5 + extra % 20,
+                90..=95 => 25 + extra % u64::from(inst.deep_ticks),
+                // Far-away orders (stub-like quotes, deep limit orders): what
+                // makes the largest books thousands of levels long.
+                _ => 200 + far % 2_300,
+            };
+        let depth = depth.min(u64::from(u32::MAX)) as u32;
         let offset = depth.saturating_mul(tick);
         if side == BID {
             inst.touch[BID].saturating_sub(offset).max(inst.min_px)
@@ -865,6 +920,26 @@ impl Generator {
         None
     }
 
+    /// Where a delete lands: a symbol drawn by activity, accepted with
+    /// probability (its live orders / its resting share of all live orders),
+    /// else redrawn (up to 4 times). Symbols below their share lose fewer
+    /// orders and fill up; the deletes they refuse fall on the busy symbols
+    /// above theirs. This keeps each symbol's resting book near its share
+    /// (flatter than activity) while deletes stay as skewed as adds.
+    fn delete_locate(&mut self, first: u16) -> u16 {
+        let mut locate = first;
+        for _ in 0..4 {
+            let inst = self.instrument(locate);
+            let have = (inst.live[BID].len() + inst.live[ASK].len()) as f64;
+            let want = inst.resting_share * self.live as f64;
+            if have >= want || self.rng.unit() * want < have {
+                return locate;
+            }
+            locate = self.activity.sample(&mut self.rng) as u16 + 1;
+        }
+        locate
+    }
+
     fn any_order(&mut self, side: usize) -> Option<u32> {
         for _ in 0..8 {
             let locate = self.activity.sample(&mut self.rng) as u16 + 1;
@@ -883,7 +958,16 @@ impl Generator {
     // ----- message builders -----
 
     fn add(&mut self, ts: u64, in_burst: bool, mpid: bool) -> MessageRepr {
-        let locate = self.pick_locate(in_burst);
+        // Adds that grow the live set, and a quarter of the others, go where
+        // resting orders live rather than where messages are: quiet symbols
+        // build the books they hold on a real day, and a compressed day's
+        // ramp does not pile the whole population onto the busiest names.
+        let resting = self.growth > 0.0 && self.rng.unit() < self.growth;
+        let locate = if resting || self.rng.chance(1, 4) {
+            self.resting.sample(&mut self.rng) as u16 + 1
+        } else {
+            self.pick_locate(in_burst)
+        };
         let side = self.rng.below(2) as usize;
         let price = self.new_price(locate, side);
         let shares = self.new_shares();
@@ -1134,6 +1218,10 @@ impl Generator {
         let adds_and_deletes = f64::from(mix::ADD + mix::ADD_MPID + mix::DELETE);
         let add_w = (adds_and_deletes * (1.0 + d / 0.875) / 2.0) as u64;
         let delete_w = adds_and_deletes as u64 - add_w;
+        // Shares of adds that are net growth, and of deletes that are net
+        // drain, beyond the churn of matched add/delete pairs.
+        self.growth = if d > 0.0 { 2.0 * d / (0.875 + d) } else { 0.0 };
+        let drain = if d < 0.0 { -2.0 * d / (0.875 - d) } else { 0.0 };
         let total = adds_and_deletes as u64
             + u64::from(
                 mix::REPLACE
@@ -1157,6 +1245,11 @@ impl Generator {
         let locate = self.pick_locate(in_burst);
         let trading = self.instrument(locate).state == b'T';
         let msg = if u < delete_w {
+            let locate = if drain > 0.0 && self.rng.unit() < drain {
+                self.resting.sample(&mut self.rng) as u16 + 1
+            } else {
+                self.delete_locate(locate)
+            };
             let side = self.rng.below(2) as usize;
             match self.pick_order(locate, side) {
                 Some(slot) => self.delete(ts, slot),

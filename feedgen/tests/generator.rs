@@ -300,3 +300,62 @@ fn pcap_carries_exactly_the_nasdaq_file_messages() {
         Message::parse(m).expect("parses");
     }
 }
+
+#[test]
+fn activity_is_skewed_but_resting_books_are_spread() {
+    let config = Config {
+        seed: 31,
+        symbols: 2_000,
+        messages: 600_000,
+        peak_live: 100_000,
+    };
+    let (bytes, _, stats) = day(config, true, false);
+    let mut live: HashMap<u64, u16> = HashMap::new();
+    let mut books = vec![0i64; 2_001];
+    let mut messages = vec![0u64; 2_001];
+    let mut largest_at_peak = 0;
+    for (i, raw) in FileReader::new(&bytes).enumerate() {
+        let msg = Message::parse(raw.unwrap()).unwrap();
+        let locate = usize::from(msg.stock_locate());
+        messages[locate] += 1;
+        match msg {
+            Message::AddOrder(m) => {
+                live.insert(m.order_ref(), m.stock_locate());
+                books[locate] += 1;
+            }
+            Message::AddOrderMpid(m) => {
+                live.insert(m.order_ref(), m.stock_locate());
+                books[locate] += 1;
+            }
+            Message::OrderDelete(m) => {
+                live.remove(&m.order_ref());
+                books[locate] -= 1;
+            }
+            Message::OrderReplace(m) => {
+                live.remove(&m.original_order_ref());
+                live.insert(m.new_order_ref(), m.stock_locate());
+            }
+            // Executions are few; full fills make books slightly smaller,
+            // which only loosens the bound below.
+            _ => {}
+        }
+        if i as u64 + 1 == stats.peak_at_message {
+            largest_at_peak = *books.iter().max().unwrap();
+        }
+    }
+    // Resting share of the largest book is ~0.5% of live orders with 2,000
+    // symbols; activity alone would put ~7% there.
+    assert!(
+        (largest_at_peak as f64) < 0.015 * stats.peak_live_orders as f64,
+        "largest book {largest_at_peak} of {}",
+        stats.peak_live_orders
+    );
+    let mut sorted = messages[1..].to_vec();
+    sorted.sort_unstable();
+    let median = sorted[sorted.len() / 2];
+    let top = *sorted.last().unwrap();
+    assert!(
+        top > 20 * median,
+        "top symbol {top} msgs vs median {median}"
+    );
+}
