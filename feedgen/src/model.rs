@@ -23,8 +23,8 @@
 //!   probability (1 − have/want). At 8,800 symbols and 1.6 M live orders the
 //!   largest book holds ~2,400 orders (real day: ~3,000) while the busiest
 //!   symbol sends ~2.7% of all messages.
-//! - **Orders.** Adds rest at the touch or behind it (35% at the touch, 35%
-//!   1–4 ticks, 20% 5–24, 6% up to ~225, 4% 200–2,500 ticks away; depths
+//! - **Orders.** Adds rest at the touch or behind it (20% at the touch, 45%
+//!   1–4 ticks, 25% 5–24, 6% up to ~225, 4% 200–2,500 ticks away; depths
 //!   ×10–50 for sub-dollar and ×5–20 for $500+ stocks), or improve the touch
 //!   when the spread is wider than the symbol's target. Deletes, cancels,
 //!   replaces and executions only ever name live orders; executions take the
@@ -817,9 +817,9 @@ impl Generator {
         }
         let depth = u64::from(inst.depth_scale)
             * match r {
-                0..=34 => 0,
-                35..=69 => 1 + extra % 4,
-                70..=89 => 5 + extra % 20,
+                0..=19 => 0,
+                20..=64 => 1 + extra % 4,
+                65..=89 => 5 + extra % 20,
                 90..=95 => 25 + extra % u64::from(inst.deep_ticks),
                 // Far-away orders (stub-like quotes, deep limit orders): what
                 // makes the largest books thousands of levels long.
@@ -844,8 +844,10 @@ impl Generator {
         }) as u32
     }
 
-    /// A live order of `locate`, on `side` if it has one (else the other);
-    /// recent orders are likelier. Falls back to any live order.
+    /// A live order of `locate`, on `side` if it has one (else the other):
+    /// 40% one of the four newest (fleeting quotes), 30% the best priced of
+    /// three samples (quotes at the touch are the ones cancelled and moved
+    /// most), 30% any. Falls back to another symbol's order.
     fn pick_order(&mut self, locate: u16, side: usize) -> Option<u32> {
         let inst = self.instrument(locate);
         let side = if inst.live[side].is_empty() {
@@ -857,32 +859,27 @@ impl Generator {
         if len == 0 {
             return self.any_order(side);
         }
-        let idx = if self.rng.chance(1, 2) {
-            len - 1 - self.rng.below(len.min(8))
-        } else {
-            self.rng.below(len)
-        };
-        Some(self.instrument(locate).live[side][idx as usize])
+        match self.rng.below(10) {
+            0..=3 => {
+                let idx = len - 1 - self.rng.below(len.min(4));
+                Some(self.instrument(locate).live[side][idx as usize])
+            }
+            4..=6 => self.best_of(locate, side, 3),
+            _ => {
+                let idx = self.rng.below(len);
+                Some(self.instrument(locate).live[side][idx as usize])
+            }
+        }
     }
 
-    /// The best-priced of a few sampled orders on the momentum side.
-    fn pick_execution(&mut self, locate: u16) -> Option<u32> {
-        if self.rng.chance(1, 8) {
-            let inst = self.instrument_mut(locate);
-            inst.momentum = 1 - inst.momentum;
-        }
-        let inst = self.instrument(locate);
-        let side = if inst.live[inst.momentum].is_empty() {
-            1 - inst.momentum
-        } else {
-            inst.momentum
-        };
-        let len = inst.live[side].len() as u64;
+    /// The best-priced of `samples` random orders of one side.
+    fn best_of(&mut self, locate: u16, side: usize, samples: u32) -> Option<u32> {
+        let len = self.instrument(locate).live[side].len() as u64;
         if len == 0 {
             return None;
         }
         let mut best: Option<u32> = None;
-        for _ in 0..4 {
+        for _ in 0..samples {
             let idx = self.rng.below(len) as usize;
             let slot = self.instrument(locate).live[side][idx];
             let price = self.orders[slot as usize].price;
@@ -898,9 +895,21 @@ impl Generator {
         best
     }
 
-    /// An order of another symbol, for when the drawn one has none: a few
-    /// more activity draws (live orders follow activity, so this succeeds
-    /// unless the whole book is nearly empty).
+    /// The best-priced of a few sampled orders on the momentum side.
+    fn pick_execution(&mut self, locate: u16) -> Option<u32> {
+        if self.rng.chance(1, 8) {
+            let inst = self.instrument_mut(locate);
+            inst.momentum = 1 - inst.momentum;
+        }
+        let inst = self.instrument(locate);
+        let side = if inst.live[inst.momentum].is_empty() {
+            1 - inst.momentum
+        } else {
+            inst.momentum
+        };
+        self.best_of(locate, side, 4)
+    }
+
     /// An order to execute: in `locate` if it trades and has orders, else in
     /// a few more activity draws (executions are rare enough that skipping
     /// them for empty or halted symbols would visibly lower their share).
@@ -940,6 +949,9 @@ impl Generator {
         locate
     }
 
+    /// An order of another symbol, for when the drawn one has none: a few
+    /// more activity draws (live orders follow activity, so this succeeds
+    /// unless the whole book is nearly empty).
     fn any_order(&mut self, side: usize) -> Option<u32> {
         for _ in 0..8 {
             let locate = self.activity.sample(&mut self.rng) as u16 + 1;

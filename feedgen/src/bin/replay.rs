@@ -153,13 +153,14 @@ fn run(args: Args) -> Result<(), String> {
         b.events_dropped
     );
     println!(
-        "book: live orders {} (peak {}) · live levels {} (peak {}) · ignored messages {} · BBO changes {}",
+        "book: live orders {} (peak {}) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-list steps {:.2}/msg",
         replayer.book().live_orders(),
         b.peak_orders,
         replayer.book().live_levels(),
         b.peak_levels,
         b.ignored,
-        c.bbo_changes
+        c.bbo_changes,
+        b.level_scan_steps as f64 / c.messages.max(1) as f64
     );
     replayer.finish().map_err(|e| format!("bbo csv: {e}"))?;
     Ok(())
