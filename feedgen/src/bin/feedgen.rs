@@ -75,7 +75,7 @@ fn run(args: Args) -> Result<(), String> {
         let bar = ProgressBar::new(args.messages);
         bar.set_style(
             ProgressStyle::with_template(
-                "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} msgs ({per_sec}, eta {eta}) {msg}",
+                "{elapsed_precise} [{bar:40}] {human_pos}/{human_len} msgs (eta {eta}) {msg}",
             )
             .map_err(|e| e.to_string())?
             .progress_chars("=> "),
@@ -85,7 +85,8 @@ fn run(args: Args) -> Result<(), String> {
     let started = Instant::now();
     write_day(&mut generator, nasdaq.as_mut(), pcap.as_mut(), |s| {
         bar.set_position(s.messages);
-        bar.set_message(format!("live {}", s.live_orders));
+        let rate = s.messages as f64 / started.elapsed().as_secs_f64().max(1e-9) / 1e6;
+        bar.set_message(format!("{rate:.2} M msg/s · live orders {}", s.live_orders));
     })
     .map_err(|e| e.to_string())?;
     if let Some(mut n) = nasdaq {
