@@ -216,12 +216,37 @@ fn pcap_with_duplicates_and_a_gap_is_sequenced() {
     }
     let mut replayer = Replayer::<Vec<u8>>::new(small_book(), None).unwrap();
     replayer.replay_pcap(&doubled, FEED_GROUP).unwrap();
-    let c = replayer.counters();
+    let c = replayer.counters().clone();
     assert!(missing > 0);
     assert_eq!(c.gap_messages, missing);
     assert_eq!(c.messages, 20_000 - missing);
     assert!(c.duplicate_messages >= 20_000 - missing - 100);
     assert_eq!(c.end_of_session, 2);
+    // The prefetch pipeline across packets sequences identically.
+    for distance in [1, 5, 16] {
+        let mut fast = Replayer::<Vec<u8>>::new(small_book(), None).unwrap();
+        fast.replay_pcap_prefetched(&doubled, FEED_GROUP, distance)
+            .unwrap();
+        let f = fast.counters();
+        assert_eq!(
+            (f.messages, f.gap_messages, f.duplicate_messages, f.frames),
+            (c.messages, c.gap_messages, c.duplicate_messages, c.frames)
+        );
+        assert_eq!(fast.book().counters(), replayer.book().counters());
+    }
+    // Feeding the same packets one by one through `on_packet` agrees too.
+    let mut by_packet = Replayer::<Vec<u8>>::new(small_book(), None).unwrap();
+    let mut filter = protocol::filter::Filter::<1>::new();
+    filter.subscribe(FEED_GROUP).unwrap();
+    for r in feedgen::pcap::PcapReader::new(&doubled).unwrap() {
+        by_packet.on_packet(filter.classify(r.unwrap().frame).unwrap().payload);
+    }
+    let p = by_packet.counters();
+    assert_eq!(
+        (p.messages, p.gap_messages, p.duplicate_messages),
+        (c.messages, c.gap_messages, c.duplicate_messages)
+    );
+    assert_eq!(by_packet.book().counters(), replayer.book().counters());
 }
 
 #[test]
@@ -276,6 +301,12 @@ mod garbage {
             feedgen::pcap::write_global_header(&mut pcap).unwrap();
             pcap.extend_from_slice(&data);
             plain.replay_pcap(&pcap, FEED_GROUP).unwrap();
+            let mut piped = Replayer::<Vec<u8>>::new(capacity, None).unwrap();
+            piped.replay_pcap_prefetched(&pcap, FEED_GROUP, 3).unwrap();
+            let mut unpiped = Replayer::<Vec<u8>>::new(capacity, None).unwrap();
+            unpiped.replay_pcap(&pcap, FEED_GROUP).unwrap();
+            prop_assert_eq!(piped.counters().messages, unpiped.counters().messages);
+            prop_assert_eq!(piped.counters().frames, unpiped.counters().frames);
             let mut fast = Replayer::new(capacity, Some(Vec::new())).unwrap();
             fast.replay_nasdaq_prefetched(&data, 2);
             let mut first = Replayer::new(capacity, Some(Vec::new())).unwrap();

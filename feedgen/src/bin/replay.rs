@@ -52,7 +52,7 @@ struct Args {
     /// locate,stock,side,level,price,qty,orders.
     #[arg(long, requires = "depth")]
     depth_out: Option<PathBuf>,
-    /// Prefetch distance for NASDAQ-format input (0 = off, at most 16): the
+    /// Prefetch distance (0 = off, at most 16): the
     /// book's cache misses for message i+d..i+3d start while message i is
     /// applied. Same results, higher throughput on a book larger than cache.
     #[arg(long, default_value_t = 4)]
@@ -89,7 +89,7 @@ fn run(args: Args) -> Result<(), String> {
             port: args.port,
         };
         replayer
-            .replay_pcap(&data, feed)
+            .replay_pcap_prefetched(&data, feed, args.prefetch)
             .map_err(|e| path(&args.input, std::io::Error::other(e)))?;
     } else {
         replayer.replay_nasdaq_prefetched(&data, args.prefetch);
