@@ -365,8 +365,11 @@ impl<W: Write> Replayer<W> {
         self.replay_nasdaq_prefetched(data, 0);
     }
 
-    /// Replays a whole NASDAQ-format file with the book's prefetch pipeline
-    /// (see [`Replayer::run`]); `distance` 0 means no prefetching.
+    /// Replays a whole NASDAQ-format file with the book's prefetch pipeline:
+    /// while message `i` is applied, the hash slots of message `i + 3d`, the
+    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
+    /// (see [`Book::prefetch`]). `distance` 0 means no prefetching; above
+    /// [`MAX_PREFETCH_DISTANCE`] it is clamped. Results are identical.
     pub fn replay_nasdaq_prefetched(&mut self, data: &[u8], distance: usize) {
         let mut reader = FileReader::new(data);
         self.run(
