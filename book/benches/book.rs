@@ -21,7 +21,7 @@ fn whole_market_mix(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     for (name, distance) in [
         ("whole_market_mix_per_msg", 0usize),
-        ("whole_market_mix_per_msg_prefetch4", 4),
+        ("whole_market_mix_per_msg_prefetch8", 8),
     ] {
         group.bench_function(name, |b| {
             b.iter_custom(|iters| {

@@ -10,10 +10,11 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 289,407,240 bytes (276 MiB; see
+//! 65,536 locates) the book uses 290,455,816 bytes (277 MiB; see
 //! [`Book::memory_bytes`]): order slots 64 MiB (16 B each), order hash
-//! 128 MiB (8 Mi slots of 16 B), level slots 40 MiB (40 B each), level hash
-//! 32 MiB, per-locate side ends 1 MiB and status ~11 MiB. A bare-metal image
+//! 128 MiB (8 Mi slots of 16 B: reference, order index, level index), level
+//! slots 40 MiB (40 B each), level hash 32 MiB, per-locate side ends 2 MiB and
+//! status ~11 MiB. A bare-metal image
 //! should back these with large pages: on the 2-core shared VM where this was
 //! measured, a dependent miss into a 256 MiB table costs ~0.8–1.5 µs.
 //!
@@ -230,11 +231,18 @@ const FREE_LEVEL: LevelSlot = LevelSlot {
 struct SideEnds {
     best: u32,
     worst: u32,
+    /// Prices of `best` and `worst`, cached here so that placing a new level
+    /// and the crossed-book check do not load the end levels (meaningless
+    /// while the side is empty).
+    best_price: u32,
+    worst_price: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
     best: NIL,
     worst: NIL,
+    best_price: 0,
+    worst_price: 0,
 };
 
 #[inline(always)]
@@ -496,18 +504,24 @@ impl Book {
             self.sides[locate as usize][s] = SideEnds {
                 best: index,
                 worst: index,
+                best_price: price,
+                worst_price: price,
             };
             return;
         }
-        let best_price = self.levels[ends.best as usize].price;
-        let worst_price = self.levels[ends.worst as usize].price;
+        let (best_price, worst_price) = (ends.best_price, ends.worst_price);
+        let (old_best, old_worst) = (ends.best, ends.worst);
         // (better, worse) neighbours of the new level.
         let (up, down) = if better(s, price, best_price) {
-            self.sides[locate as usize][s].best = index;
-            (NIL, ends.best)
+            let ends = &mut self.sides[locate as usize][s];
+            ends.best = index;
+            ends.best_price = price;
+            (NIL, old_best)
         } else if better(s, worst_price, price) {
-            self.sides[locate as usize][s].worst = index;
-            (ends.worst, NIL)
+            let ends = &mut self.sides[locate as usize][s];
+            ends.worst = index;
+            ends.worst_price = price;
+            (old_worst, NIL)
         } else if best_price.abs_diff(price) <= worst_price.abs_diff(price) {
             // Strictly between the ends: walk down from the best.
             let mut up = ends.best;
@@ -542,15 +556,22 @@ impl Book {
     fn remove_level(&mut self, index: u32) {
         let level = self.levels[index as usize];
         let s = level.side as usize;
-        let ends = &mut self.sides[level.locate as usize][s];
         if level.better == NIL {
+            let new_best_price = self.levels.get(level.worse as usize).map_or(0, |l| l.price);
+            let ends = &mut self.sides[level.locate as usize][s];
             ends.best = level.worse;
+            ends.best_price = new_best_price;
         } else {
             self.levels[level.better as usize].worse = level.worse;
         }
-        let ends = &mut self.sides[level.locate as usize][s];
         if level.worse == NIL {
+            let new_worst_price = self
+                .levels
+                .get(level.better as usize)
+                .map_or(0, |l| l.price);
+            let ends = &mut self.sides[level.locate as usize][s];
             ends.worst = level.better;
+            ends.worst_price = new_worst_price;
         } else {
             self.levels[level.worse as usize].better = level.better;
         }
@@ -623,7 +644,10 @@ impl Book {
             self.counters.level_pool_full += 1;
             return Err(Anomaly::LevelPoolFull);
         };
-        if !self.order_map.insert(order_ref, index) {
+        if !self
+            .order_map
+            .insert_with_extra(order_ref, index, level_index)
+        {
             // Unreachable: callers check for duplicates and the pool bounds the map.
             self.free_order(index);
             if self.levels[level_index as usize].orders == 0 {
@@ -661,10 +685,7 @@ impl Book {
     #[inline]
     fn check_crossed(&mut self, locate: StockLocate) {
         let ends = self.sides[locate as usize];
-        if ends[0].best != NIL
-            && ends[1].best != NIL
-            && self.levels[ends[0].best as usize].price >= self.levels[ends[1].best as usize].price
-        {
+        if ends[0].best != NIL && ends[1].best != NIL && ends[0].best_price >= ends[1].best_price {
             self.counters.crossed_book += 1;
         }
     }
@@ -756,12 +777,14 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        let Some(index) = self.order_map.get(order_ref) else {
+        // The map slot carries the level index too, so the order and level
+        // loads below are independent (one dependent miss fewer).
+        let Some((index, level_index)) = self.order_map.get_with_extra(order_ref) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
         let order = self.orders[index as usize];
-        let level = self.levels[order.level as usize];
+        let level = self.levels[level_index as usize];
         let (locate, s) = (level.locate, level.side as usize);
         let side = side_of(level.side);
         let mut result = Ok(());
@@ -874,7 +897,7 @@ impl Book {
         sink: &mut S,
     ) -> Result<(), Anomaly> {
         self.counters.messages += 1;
-        let Some(index) = self.order_map.get(old_ref) else {
+        let Some((index, level_index)) = self.order_map.get_with_extra(old_ref) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
@@ -891,7 +914,7 @@ impl Book {
             return Err(Anomaly::DuplicateOrder);
         }
         let order = self.orders[index as usize];
-        let old_level = self.levels[order.level as usize];
+        let old_level = self.levels[level_index as usize];
         let (locate, s) = (old_level.locate, old_level.side as usize);
         let side = side_of(old_level.side);
         let before = self.top(locate, s);
@@ -1128,8 +1151,11 @@ impl Book {
 
     #[inline]
     fn prefetch_order_slot(&self, order_ref: u64) {
-        if let Some(index) = self.order_map.get(order_ref) {
+        if let Some((index, level)) = self.order_map.get_with_extra(order_ref) {
             prefetch::prefetch(&self.orders[index as usize]);
+            if let Some(level) = self.levels.get(level as usize) {
+                prefetch::prefetch(level);
+            }
         }
     }
 

@@ -33,9 +33,16 @@ pub(crate) const NIL: u32 = u32::MAX;
 struct Slot {
     key: u64,
     val: u32,
+    /// A second value carried in what would be padding (the book keeps an
+    /// order's level here so a lookup yields both without another miss).
+    extra: u32,
 }
 
-const EMPTY: Slot = Slot { key: 0, val: NIL };
+const EMPTY: Slot = Slot {
+    key: 0,
+    val: NIL,
+    extra: NIL,
+};
 
 pub(crate) struct U64Map {
     slots: Box<[Slot]>,
@@ -89,6 +96,12 @@ impl U64Map {
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<u32> {
+        self.get_with_extra(key).map(|(val, _)| val)
+    }
+
+    /// The value and the extra value stored with `key`.
+    #[inline]
+    pub(crate) fn get_with_extra(&self, key: u64) -> Option<(u32, u32)> {
         let mut i = hash(key, self.shift);
         loop {
             let slot = self.slots.get(i)?;
@@ -96,7 +109,7 @@ impl U64Map {
                 return None;
             }
             if slot.key == key {
-                return Some(slot.val);
+                return Some((slot.val, slot.extra));
             }
             i = (i + 1) & self.mask;
         }
@@ -107,6 +120,12 @@ impl U64Map {
     /// second case is unreachable, but it is handled rather than assumed.
     #[inline]
     pub(crate) fn insert(&mut self, key: u64, val: u32) -> bool {
+        self.insert_with_extra(key, val, NIL)
+    }
+
+    /// [`U64Map::insert`] with an extra value stored beside `val`.
+    #[inline]
+    pub(crate) fn insert_with_extra(&mut self, key: u64, val: u32, extra: u32) -> bool {
         debug_assert!(val != NIL);
         if self.len * 2 >= self.slots.len() {
             return false;
@@ -117,7 +136,7 @@ impl U64Map {
                 return false;
             };
             if slot.val == NIL {
-                *slot = Slot { key, val };
+                *slot = Slot { key, val, extra };
                 self.len += 1;
                 return true;
             }
