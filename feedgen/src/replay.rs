@@ -1,0 +1,615 @@
+//! Replay of a recorded day through decode and the L3 book.
+//!
+//! [`Replayer`] takes raw ITCH messages (from the NASDAQ file format or from
+//! MoldUDP64 packets in a pcap), decodes each with
+//! [`protocol::itch::Message::parse`], applies it to a [`book::Book`] and
+//! counts what happened. Nothing allocates per message: the book's tables
+//! are allocated once, the BBO CSV goes through a caller's buffered writer
+//! with hand-formatted integers.
+//!
+//! Both input paths can run the book's prefetch pipeline (`*_prefetched`,
+//! the CLI's `--prefetch`, default 4): a whole-market book is far larger
+//! than the caches, and overlapping the dependent misses of upcoming
+//! messages roughly halves the time per message on this VM. MoldUDP64
+//! sequencing (duplicates skipped, gaps counted) is shared by the pcap path
+//! and [`Replayer::on_packet`].
+//!
+//! # BBO CSV
+//! With a writer attached, every `BookEvent::Bbo` the book reports (a change
+//! of best price or of the size at it, on either side) becomes one line
+//! `msg_index,locate,stock,bid_px,bid_qty,ask_px,ask_qty`:
+//! `msg_index` is the 1-based index of the message in the input (every
+//! message counts, including unknown or malformed ones); prices are price4
+//! integers (`1234500` = $123.45); an empty side leaves its price and
+//! quantity fields empty (`…,1234500,300,,`). `stock` is the symbol from the
+//! locate's `R` message, trailing spaces removed, empty if none was seen;
+//! bytes other than printable ASCII, `,` and `"` are written as `?`.
+//!
+//! # Depth file
+//! [`Replayer::write_depth`] writes `locate,stock,side,level,price,qty,orders`
+//! for the best `n` levels of each side of every locate that has any,
+//! bids (`B`) then asks (`S`), level 1 = best.
+
+use std::io::{self, Write};
+
+use book::{
+    Book, BookConfig, BookEvent, DepthView, EventSink, Level, PrefetchHint, Side, PREFETCH_STAGES,
+};
+use protocol::filter::{Filter, Subscription};
+use protocol::itch::{FileReader, Message};
+use protocol::moldudp64::{self, Packet, PacketKind};
+use types::Symbol;
+
+/// What a replay saw, beyond the book's own [`book::Counters`].
+#[derive(Debug, Clone)]
+pub struct ReplayCounters {
+    /// Messages handed to the replayer (the last message's index).
+    pub messages: u64,
+    /// Decoded messages by type byte.
+    pub per_type: [u64; 256],
+    /// Well-formed framing but a type byte outside ITCH 5.0: skipped.
+    pub unknown: u64,
+    /// Wrong length for its type or invalid field: skipped.
+    pub malformed: u64,
+    /// A NASDAQ-format file that ends inside a length prefix or message.
+    pub truncated_tail: u64,
+    /// BBO changes reported by the book.
+    pub bbo_changes: u64,
+    /// pcap input: records read, frames the filter dropped, unreadable
+    /// records, MoldUDP64 packets that failed to parse, heartbeats and
+    /// end-of-session packets, messages missing (sequence gaps) and
+    /// messages already seen (duplicates, skipped).
+    pub frames: u64,
+    pub frames_dropped: u64,
+    pub pcap_errors: u64,
+    pub mold_errors: u64,
+    pub heartbeats: u64,
+    pub end_of_session: u64,
+    pub gap_messages: u64,
+    pub duplicate_messages: u64,
+}
+
+impl Default for ReplayCounters {
+    fn default() -> Self {
+        ReplayCounters {
+            messages: 0,
+            per_type: [0; 256],
+            unknown: 0,
+            malformed: 0,
+            truncated_tail: 0,
+            bbo_changes: 0,
+            frames: 0,
+            frames_dropped: 0,
+            pcap_errors: 0,
+            mold_errors: 0,
+            heartbeats: 0,
+            end_of_session: 0,
+            gap_messages: 0,
+            duplicate_messages: 0,
+        }
+    }
+}
+
+/// Total of the book's anomaly counters (everything but activity and
+/// high-water marks).
+pub fn book_anomalies(c: &book::Counters) -> u64 {
+    c.unknown_order
+        + c.duplicate_order
+        + c.negative_quantity
+        + c.zero_quantity
+        + c.bad_price
+        + c.bad_locate
+        + c.crossed_book
+        + c.order_table_full
+        + c.level_pool_full
+        + c.events_dropped
+}
+
+/// Appends the decimal digits of `v`.
+#[inline]
+fn push_u64(line: &mut [u8; 128], at: &mut usize, mut v: u64) {
+    let mut digits = [0u8; 20];
+    let mut n = 0;
+    loop {
+        digits[n] = b'0' + (v % 10) as u8;
+        n += 1;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    for i in (0..n).rev() {
+        line[*at] = digits[i];
+        *at += 1;
+    }
+}
+
+#[inline]
+fn push_byte(line: &mut [u8; 128], at: &mut usize, b: u8) {
+    line[*at] = b;
+    *at += 1;
+}
+
+fn push_symbol(line: &mut [u8; 128], at: &mut usize, symbol: &Symbol) {
+    let bytes = &symbol.0;
+    let end = bytes.iter().rposition(|&b| b != b' ').map_or(0, |i| i + 1);
+    for &b in &bytes[..end] {
+        let safe = if b.is_ascii_graphic() && b != b',' && b != b'"' {
+            b
+        } else {
+            b'?'
+        };
+        push_byte(line, at, safe);
+    }
+}
+
+fn push_level(line: &mut [u8; 128], at: &mut usize, level: Option<Level>) {
+    if let Some(l) = level {
+        // Book prices are within 0..=u32::MAX (ITCH price4).
+        push_u64(line, at, l.price.0.max(0) as u64);
+        push_byte(line, at, b',');
+        push_u64(line, at, l.qty);
+    } else {
+        push_byte(line, at, b',');
+    }
+}
+
+/// Event sink that counts BBO changes and optionally writes them as CSV.
+struct BboSink<'a, W: Write> {
+    out: Option<&'a mut W>,
+    index: u64,
+    symbols: &'a [Symbol],
+    changes: &'a mut u64,
+    error: &'a mut Option<io::Error>,
+}
+
+impl<W: Write> EventSink for BboSink<'_, W> {
+    #[inline]
+    fn push(&mut self, event: BookEvent) -> bool {
+        if let BookEvent::Bbo { locate, bbo, .. } = event {
+            *self.changes += 1;
+            if let Some(out) = self.out.as_deref_mut() {
+                if self.error.is_some() {
+                    return true;
+                }
+                let mut line = [0u8; 128];
+                let mut at = 0;
+                push_u64(&mut line, &mut at, self.index);
+                push_byte(&mut line, &mut at, b',');
+                push_u64(&mut line, &mut at, u64::from(locate));
+                push_byte(&mut line, &mut at, b',');
+                if let Some(s) = self.symbols.get(usize::from(locate)) {
+                    push_symbol(&mut line, &mut at, s);
+                }
+                push_byte(&mut line, &mut at, b',');
+                push_level(&mut line, &mut at, bbo.bid);
+                push_byte(&mut line, &mut at, b',');
+                push_level(&mut line, &mut at, bbo.ask);
+                push_byte(&mut line, &mut at, b'\n');
+                if let Err(e) = out.write_all(&line[..at]) {
+                    *self.error = Some(e);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Largest prefetch distance of [`Replayer::replay_nasdaq_prefetched`].
+pub const MAX_PREFETCH_DISTANCE: usize = 16;
+/// Lookahead ring: a power of two above `PREFETCH_STAGES × MAX_PREFETCH_DISTANCE`.
+const RING: usize = 64;
+const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE);
+
+/// Header line of the BBO CSV.
+pub const BBO_CSV_HEADER: &str = "msg_index,locate,stock,bid_px,bid_qty,ask_px,ask_qty\n";
+/// Header line of the depth CSV.
+pub const DEPTH_CSV_HEADER: &str = "locate,stock,side,level,price,qty,orders\n";
+
+/// The not-yet-applied messages of one MoldUDP64 packet, with sequencing
+/// against the next expected sequence number (shared across packets).
+/// MoldUDP64 message blocks use the NASDAQ file framing, so a
+/// [`FileReader`] over the payload after the header walks them.
+struct PacketMessages<'a> {
+    blocks: FileReader<'a>,
+    remaining: u16,
+    sequence: u64,
+}
+
+impl<'a> PacketMessages<'a> {
+    fn empty() -> PacketMessages<'a> {
+        PacketMessages {
+            blocks: FileReader::new(&[]),
+            remaining: 0,
+            sequence: 0,
+        }
+    }
+
+    /// Validates the header, counts heartbeats, end of session and gaps.
+    fn open(
+        payload: &'a [u8],
+        next_sequence: &mut Option<u64>,
+        counters: &mut ReplayCounters,
+    ) -> PacketMessages<'a> {
+        let Ok(packet) = Packet::new_checked(payload) else {
+            counters.mold_errors += 1;
+            return PacketMessages::empty();
+        };
+        let count = match packet.kind() {
+            PacketKind::Heartbeat => {
+                counters.heartbeats += 1;
+                return PacketMessages::empty();
+            }
+            PacketKind::EndOfSession => {
+                counters.end_of_session += 1;
+                return PacketMessages::empty();
+            }
+            PacketKind::Data(n) => n,
+        };
+        let first = packet.sequence();
+        let expected = *next_sequence.get_or_insert(first);
+        if first > expected {
+            counters.gap_messages += first - expected;
+            *next_sequence = Some(first);
+        }
+        PacketMessages {
+            blocks: FileReader::new(payload.get(moldudp64::HEADER_LEN..).unwrap_or(&[])),
+            remaining: count,
+            sequence: first,
+        }
+    }
+
+    /// The next message not seen before, if the packet has one.
+    fn next(
+        &mut self,
+        next_sequence: &mut Option<u64>,
+        counters: &mut ReplayCounters,
+    ) -> Option<&'a [u8]> {
+        while self.remaining > 0 {
+            self.remaining -= 1;
+            let seq = self.sequence;
+            self.sequence = self.sequence.wrapping_add(1);
+            match self.blocks.next() {
+                Some(Ok(msg)) => {
+                    if next_sequence.is_some_and(|next| seq < next) {
+                        counters.duplicate_messages += 1;
+                    } else {
+                        *next_sequence = Some(seq.wrapping_add(1));
+                        return Some(msg);
+                    }
+                }
+                _ => {
+                    counters.mold_errors += 1;
+                    self.remaining = 0;
+                }
+            }
+        }
+        None
+    }
+}
+
+/// What [`Replayer::finish`] hands back.
+pub struct Finished<W> {
+    pub book: Book,
+    pub counters: ReplayCounters,
+    pub bbo_out: Option<W>,
+}
+
+/// Decode + book over a stream of messages; see the module documentation.
+pub struct Replayer<W: Write> {
+    book: Book,
+    counters: ReplayCounters,
+    symbols: Vec<Symbol>,
+    bbo_out: Option<W>,
+    error: Option<io::Error>,
+    next_sequence: Option<u64>,
+}
+
+impl<W: Write> Replayer<W> {
+    /// A replayer with a book of the given capacity; with `bbo_out`, the BBO
+    /// CSV header is written at once and a line per BBO change follows.
+    pub fn new(config: BookConfig, mut bbo_out: Option<W>) -> io::Result<Self> {
+        if let Some(out) = bbo_out.as_mut() {
+            out.write_all(BBO_CSV_HEADER.as_bytes())?;
+        }
+        Ok(Replayer {
+            book: Book::with_capacity(config),
+            counters: ReplayCounters::default(),
+            symbols: vec![Symbol([b' '; 8]); book::LOCATES],
+            bbo_out,
+            error: None,
+            next_sequence: None,
+        })
+    }
+
+    pub fn book(&self) -> &Book {
+        &self.book
+    }
+
+    pub fn counters(&self) -> &ReplayCounters {
+        &self.counters
+    }
+
+    /// Decodes and applies one message (bytes without a length prefix).
+    #[inline]
+    pub fn on_message(&mut self, bytes: &[u8]) {
+        self.counters.messages += 1;
+        let msg = match Message::parse(bytes) {
+            Ok(Message::Unknown(_)) => {
+                self.counters.unknown += 1;
+                return;
+            }
+            Ok(m) => m,
+            Err(_) => {
+                self.counters.malformed += 1;
+                return;
+            }
+        };
+        self.counters.per_type[usize::from(msg.msg_type())] += 1;
+        if let Message::StockDirectory(d) = &msg {
+            self.symbols[usize::from(d.stock_locate())] = d.stock();
+        }
+        let mut sink = BboSink {
+            out: self.bbo_out.as_mut(),
+            index: self.counters.messages,
+            symbols: &self.symbols,
+            changes: &mut self.counters.bbo_changes,
+            error: &mut self.error,
+        };
+        // Anomalies are counted by the book itself.
+        let _ = self.book.apply_itch(&msg, &mut sink);
+    }
+
+    /// Replays a whole NASDAQ-format file.
+    pub fn replay_nasdaq(&mut self, data: &[u8]) {
+        self.replay_nasdaq_prefetched(data, 0);
+    }
+
+    /// Replays a whole NASDAQ-format file with the book's prefetch pipeline:
+    /// while message `i` is applied, the hash slots of message `i + 3d`, the
+    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
+    /// (see [`Book::prefetch`]). `distance` 0 means no prefetching; above
+    /// [`MAX_PREFETCH_DISTANCE`] it is clamped. Results are identical.
+    pub fn replay_nasdaq_prefetched(&mut self, data: &[u8], distance: usize) {
+        let mut reader = FileReader::new(data);
+        self.run(
+            |counters| loop {
+                match reader.next()? {
+                    Ok(msg) => return Some(msg),
+                    Err(_) => counters.truncated_tail += 1,
+                }
+            },
+            distance,
+        );
+    }
+
+    /// Replays the MoldUDP64 packets of one feed (`feed`) in a pcap file:
+    /// frames of other groups are dropped, duplicate messages (A/B lines,
+    /// retransmissions) skipped, gaps counted.
+    pub fn replay_pcap(
+        &mut self,
+        data: &[u8],
+        feed: Subscription,
+    ) -> Result<(), crate::pcap::PcapError> {
+        self.replay_pcap_prefetched(data, feed, 0)
+    }
+
+    /// [`Replayer::replay_pcap`] with the prefetch pipeline across packets.
+    pub fn replay_pcap_prefetched(
+        &mut self,
+        data: &[u8],
+        feed: Subscription,
+        distance: usize,
+    ) -> Result<(), crate::pcap::PcapError> {
+        let mut reader = crate::pcap::PcapReader::new(data)?;
+        let mut filter = Filter::<1>::new();
+        // A one-entry table cannot be full.
+        let _ = filter.subscribe(feed);
+        let mut next_sequence = self.next_sequence;
+        let mut packet = PacketMessages::empty();
+        self.run(
+            |counters| loop {
+                if let Some(msg) = packet.next(&mut next_sequence, counters) {
+                    return Some(msg);
+                }
+                let record = match reader.next()? {
+                    Ok(r) => r,
+                    Err(_) => {
+                        counters.pcap_errors += 1;
+                        continue;
+                    }
+                };
+                counters.frames += 1;
+                match filter.classify(record.frame) {
+                    Ok(datagram) => {
+                        packet =
+                            PacketMessages::open(datagram.payload, &mut next_sequence, counters)
+                    }
+                    Err(_) => counters.frames_dropped += 1,
+                }
+            },
+            distance,
+        );
+        self.next_sequence = next_sequence;
+        Ok(())
+    }
+
+    /// Applies the messages of one MoldUDP64 packet in sequence order
+    /// (duplicates skipped, gaps counted, across calls).
+    pub fn on_packet(&mut self, payload: &[u8]) {
+        let mut next_sequence = self.next_sequence;
+        let mut packet = PacketMessages::open(payload, &mut next_sequence, &mut self.counters);
+        while let Some(msg) = packet.next(&mut next_sequence, &mut self.counters) {
+            self.on_message(msg);
+        }
+        self.next_sequence = next_sequence;
+    }
+
+    /// Drives decode + book over a message source. With `distance` d > 0,
+    /// while message `i` is applied the hash slots of message `i + 3d`, the
+    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
+    /// (see [`Book::prefetch`]), so the dependent cache misses of several
+    /// messages overlap. Distances above [`MAX_PREFETCH_DISTANCE`] are
+    /// clamped. Results are identical either way: prefetching never changes
+    /// the book. `next` yields message bytes and counts what it skips.
+    fn run<'a, F>(&mut self, mut next: F, distance: usize)
+    where
+        F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
+    {
+        if distance == 0 {
+            while let Some(msg) = next(&mut self.counters) {
+                self.on_message(msg);
+            }
+            return;
+        }
+        let d = distance.min(MAX_PREFETCH_DISTANCE);
+        let stages = usize::from(PREFETCH_STAGES);
+        let lookahead = stages * d;
+        let mut ring: [&[u8]; RING] = [&[]; RING];
+        let (mut read, mut applied) = (0usize, 0usize);
+        let mut exhausted = false;
+        loop {
+            while !exhausted && read - applied <= lookahead {
+                match next(&mut self.counters) {
+                    Some(msg) => {
+                        self.prefetch(msg, 0);
+                        ring[read % RING] = msg;
+                        read += 1;
+                    }
+                    None => exhausted = true,
+                }
+            }
+            if applied == read {
+                break;
+            }
+            for stage in 1..stages {
+                let ahead = applied + (stages - stage) * d;
+                if ahead < read {
+                    self.prefetch(ring[ahead % RING], stage as u8);
+                }
+            }
+            self.on_message(ring[applied % RING]);
+            applied += 1;
+        }
+    }
+
+    #[inline]
+    fn prefetch(&self, bytes: &[u8], stage: u8) {
+        let hint = match Message::parse(bytes) {
+            Ok(Message::AddOrder(m)) => PrefetchHint::Add {
+                locate: m.stock_locate(),
+                order_ref: m.order_ref(),
+                side: m.side(),
+                price: m.price(),
+            },
+            Ok(Message::AddOrderMpid(m)) => PrefetchHint::Add {
+                locate: m.stock_locate(),
+                order_ref: m.order_ref(),
+                side: m.side(),
+                price: m.price(),
+            },
+            Ok(Message::OrderDelete(m)) => PrefetchHint::Order(m.order_ref()),
+            Ok(Message::OrderCancel(m)) => PrefetchHint::Order(m.order_ref()),
+            Ok(Message::OrderExecuted(m)) => PrefetchHint::Order(m.order_ref()),
+            Ok(Message::OrderExecutedWithPrice(m)) => PrefetchHint::Order(m.order_ref()),
+            Ok(Message::OrderReplace(m)) => PrefetchHint::Replace {
+                old: m.original_order_ref(),
+                new: m.new_order_ref(),
+                price: m.price(),
+            },
+            _ => return,
+        };
+        self.book.prefetch(hint, stage);
+    }
+
+    /// Writes the best `n` levels per side of every locate with a book.
+    pub fn write_depth<O: Write>(&self, n: usize, out: &mut O) -> io::Result<()> {
+        out.write_all(DEPTH_CSV_HEADER.as_bytes())?;
+        let mut levels = vec![Level::default(); n];
+        for locate in 1..book::LOCATES {
+            let locate = locate as u16;
+            for (side, code) in [(Side::Buy, b'B'), (Side::Sell, b'S')] {
+                let count = self.book.depth(locate, side, &mut levels);
+                for (i, l) in levels[..count].iter().enumerate() {
+                    let mut line = [0u8; 128];
+                    let mut at = 0;
+                    push_u64(&mut line, &mut at, u64::from(locate));
+                    push_byte(&mut line, &mut at, b',');
+                    push_symbol(&mut line, &mut at, &self.symbols[usize::from(locate)]);
+                    push_byte(&mut line, &mut at, b',');
+                    push_byte(&mut line, &mut at, code);
+                    push_byte(&mut line, &mut at, b',');
+                    push_u64(&mut line, &mut at, i as u64 + 1);
+                    push_byte(&mut line, &mut at, b',');
+                    push_level(&mut line, &mut at, Some(*l));
+                    push_byte(&mut line, &mut at, b',');
+                    push_u64(&mut line, &mut at, u64::from(l.orders));
+                    push_byte(&mut line, &mut at, b'\n');
+                    out.write_all(&line[..at])?;
+                }
+            }
+        }
+        out.flush()
+    }
+
+    /// Flushes the BBO CSV, reports the first write error, if any, and hands
+    /// back the book, the counters and the CSV writer.
+    pub fn finish(mut self) -> io::Result<Finished<W>> {
+        self.flush()?;
+        Ok(Finished {
+            book: self.book,
+            counters: self.counters,
+            bbo_out: self.bbo_out,
+        })
+    }
+
+    /// Flushes the BBO CSV and reports the first write error, if any, keeping
+    /// the replayer (for writing depth afterwards).
+    pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if let Some(out) = self.bbo_out.as_mut() {
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
+/// Maps a whole file into memory read-only.
+#[allow(unsafe_code)]
+pub fn map_file(file: &std::fs::File) -> io::Result<memmap2::Mmap> {
+    // SAFETY: the mapping is read-only and private to this process; the
+    // replay tool documents that its input must not be truncated or
+    // rewritten while it runs (the usual contract of mmap-based readers).
+    // Concurrent appends are harmless: the map's length is fixed here.
+    let map = unsafe { memmap2::Mmap::map(file) }?;
+    // Replays read front to back: let the kernel read ahead aggressively.
+    // Advice is only a hint, so a refusal changes nothing and is ignored.
+    #[cfg(unix)]
+    let _ = map.advise(memmap2::Advice::Sequential);
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn integers_format_like_display() {
+        for v in [0u64, 7, 10, 99, 1_234_500, u64::MAX] {
+            let mut line = [0u8; 128];
+            let mut at = 0;
+            push_u64(&mut line, &mut at, v);
+            assert_eq!(&line[..at], v.to_string().as_bytes());
+        }
+    }
+
+    #[test]
+    fn symbols_are_trimmed_and_sanitised() {
+        let mut line = [0u8; 128];
+        let mut at = 0;
+        push_symbol(&mut line, &mut at, &Symbol(*b"A,\"B \xffC "));
+        assert_eq!(&line[..at], b"A??B??C");
+    }
+}
