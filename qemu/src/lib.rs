@@ -22,6 +22,7 @@ pub mod bench;
 mod error;
 mod image;
 mod iso;
+pub mod lab;
 mod lock;
 mod repo;
 pub mod serial;

@@ -89,7 +89,26 @@ enum Command {
         #[arg(long, default_value = "")]
         cmdline: String,
     },
-    // `demo` (appliance + simulated exchange and feed) comes with the lab.
+    /// The trading demo: the appliance trades against the simulated venue
+    /// (ITCH feed on one NIC, FIX on the other), with a live view and a
+    /// summary that checks its positions against the venue's records.
+    Demo {
+        /// How long the appliance trades.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Background actions per listing per second at the venue.
+        #[arg(long, default_value_t = 300)]
+        activity: u32,
+        #[command(flatten)]
+        machine: Machine,
+        /// The companion's mailbox file (`none`: no mailbox).
+        #[arg(
+            long,
+            value_name = "PATH",
+            default_value = "/dev/shm/appliance-mailbox"
+        )]
+        mailbox: String,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -241,6 +260,14 @@ fn run(command: Command) -> Result<ExitCode, qemu::Error> {
             let vm = Vm::cdrom(&repo, &iso).name("iso");
             let outcome = machine.apply(vm, Some(timeout))?.run()?;
             Ok(finish(&outcome))
+        }
+        Command::Demo {
+            seconds,
+            activity,
+            machine,
+            mailbox,
+        } => {
+            return demo(&repo, seconds, activity, machine, &mailbox);
         }
         Command::BenchBoot {
             runs,
@@ -468,4 +495,122 @@ mod tests {
         let cli = Cli::try_parse_from(["cargo qemu", "bench-boot"]).expect("parse");
         assert!(matches!(cli.command, Command::BenchBoot { runs: 11, .. }));
     }
+}
+
+/// `cargo qemu demo`.
+fn demo(
+    repo: &Repo,
+    seconds: u64,
+    activity: u32,
+    machine: Machine,
+    mailbox: &str,
+) -> Result<ExitCode, qemu::Error> {
+    use qemu::lab::{trade_summary, LabConfig, TradingLab, APPLIANCE};
+    let images = prepare(repo, Profile::Release)?;
+    let config = LabConfig {
+        background_per_second: activity,
+        ..LabConfig::default()
+    };
+    let lab = TradingLab::start(&config).map_err(|source| qemu::Error::Io {
+        context: "starting the simulated venue".into(),
+        source,
+    })?;
+    let mut vm = lab.appliance(repo, &images.appliance, seconds).name("demo");
+    if mailbox != "none" {
+        eprintln!("qemu: companion: `cargo run -q -p companion -- --shm {mailbox} top` (or status, logs -f --elf {}, kill)", images.appliance.display());
+        vm = vm.args([
+            "-object".to_string(),
+            format!("memory-backend-file,id=mailbox,share=on,mem-path={mailbox},size=1M"),
+            "-device".to_string(),
+            "ivshmem-plain,memdev=mailbox".to_string(),
+        ]);
+    }
+    let vm = machine.apply(vm, Some(seconds as f64 + 90.0))?;
+    eprintln!("qemu: the venue lists AAA and BBB; the appliance makes a market in AAA for {seconds} s (Ctrl-C stops early)");
+    let mut running = vm.spawn()?;
+    let started = std::time::Instant::now();
+    loop {
+        if running
+            .wait_for_serial("trade: done:", Duration::from_secs(1))
+            .is_some()
+        {
+            break;
+        }
+        let s = lab.shared.lock().map(|s| s.clone()).unwrap_or_default();
+        let top = s.tops.first().map_or(String::from("-"), |(sym, bid, ask)| {
+            let side = |t: &Option<(i64, u64)>| {
+                t.map_or("-".to_string(), |(p, q)| format!("{}x{q}", types::Price(p)))
+            };
+            format!("{sym} {} / {}", side(bid), side(ask))
+        });
+        eprintln!(
+            "[{:>3} s] {top} | appliance orders {} cancels {} replaces {} | reports {} | feed packets {} (lost A {} B {}, retransmitted {})",
+            started.elapsed().as_secs(),
+            s.stats.orders_received,
+            s.stats.cancels_received,
+            s.stats.replaces_received,
+            s.stats.reports_sent,
+            s.stats.feed_packets,
+            s.stats.feed_dropped_a,
+            s.stats.feed_dropped_b,
+            s.stats.retransmitted_packets
+        );
+        if started.elapsed() > Duration::from_secs(seconds + 90) {
+            break;
+        }
+    }
+    let outcome = running.wait()?;
+    std::thread::sleep(Duration::from_millis(300));
+    let server = lab.stop();
+    let serial = &outcome.serial;
+    if let Some(server) = server {
+        let fills: Vec<_> = server
+            .venue
+            .fills()
+            .iter()
+            .filter(|f| f.owner == APPLIANCE)
+            .collect();
+        let bought: u64 = fills
+            .iter()
+            .filter(|f| f.side == types::Side::Buy)
+            .map(|f| f.qty as u64)
+            .sum();
+        let sold: u64 = fills
+            .iter()
+            .filter(|f| f.side == types::Side::Sell)
+            .map(|f| f.qty as u64)
+            .sum();
+        let cash: i128 = fills
+            .iter()
+            .map(|f| -(f.side.sign() as i128) * f.price.0 as i128 * f.qty as i128)
+            .sum();
+        let aaa = types::Symbol::new("AAA").unwrap_or_default();
+        let venue_pos = server.venue.position(APPLIANCE, aaa);
+        let appliance_pos = trade_summary(serial, "AAA");
+        let mark = server
+            .venue
+            .listings()
+            .first()
+            .and_then(|l| l.engine.best(types::Side::Buy))
+            .map_or(0, |(p, _)| p.0);
+        let pnl = cash + venue_pos as i128 * mark as i128;
+        println!(
+            "venue: {} fills (bought {bought}, sold {sold}), position AAA {venue_pos}",
+            fills.len()
+        );
+        let usd = |v: i128| types::Price(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+        println!(
+            "pnl: {} USD (cash {} + position {venue_pos} x best bid {})",
+            usd(pnl),
+            usd(cash),
+            types::Price(mark)
+        );
+        match appliance_pos {
+            Some(p) if p == venue_pos => {
+                println!("positions agree: appliance {p} = venue {venue_pos}")
+            }
+            other => println!("POSITIONS DISAGREE: appliance {other:?}, venue {venue_pos}"),
+        }
+    }
+    Ok(finish(&outcome))
 }

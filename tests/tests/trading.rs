@@ -1,153 +1,123 @@
-//! The appliance trading against the simulated venue: ITCH over the feed
-//! NIC (QEMU `dgram` netdev to the venue's UDP socket), FIX over the order
-//! NIC (QEMU user network `guestfwd` to the venue's TCP port).
+//! The appliance trading against the simulated venue (`qemu::lab`): ITCH on
+//! the feed NIC, FIX on the order NIC, the companion on the mailbox.
 
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
-use exchange::matching::Owner;
-use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
-use exchange::venue::Venue;
-use protocol::filter::Subscription;
-use protocol::fix::FixVersion;
-use protocol::{ethernet, ipv4};
-use std::net::UdpSocket;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use qemu::lab::{trade_summary, LabConfig, TradingLab, APPLIANCE};
 use std::time::Duration;
-use tests::{lab, qemu, Booted};
-use types::{Price, Symbol};
-
-const APPLIANCE: Owner = Owner(1);
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(0)
-}
-
-/// Value after `name` in the appliance's `trade: done:` line.
-fn summary(serial: &str, name: &str) -> Option<i64> {
-    let line = serial.lines().find(|l| l.starts_with("trade: done: "))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
-}
-
-fn run_trading(name: &str, seconds: u64, loss_a: Loss, loss_b: Loss) -> (Booted, Server) {
-    let lab = lab();
-    let feed = Publisher::new(FeedConfig {
-        session: *b"LABDAY0001",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: Subscription {
-            group: ipv4::Address([233, 54, 12, 1]),
-            port: 26400,
-        },
-        line_b: Subscription {
-            group: ipv4::Address([233, 54, 12, 2]),
-            port: 26401,
-        },
-        max_payload: 1200,
-    });
-    let mut venue = Venue::new(
-        feed,
-        &[("AAA", Price(100_0000)), ("BBB", Price(20_0000))],
-        Price(100),
-        FlowConfig::default(),
-        21,
-    );
-    venue.open();
-    let guest_port = free_udp_port();
-    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let venue_feed_port = socket.local_addr().unwrap().port();
-    let feed = FeedSpec {
-        socket,
-        guest: format!("127.0.0.1:{guest_port}").parse().unwrap(),
-        loss_a,
-        loss_b,
-        recovery_addr: ipv4::Address([10, 0, 2, 200]),
-        recovery_port: 26500,
-        heartbeat_every: Duration::from_millis(200),
-    };
-    let session = SessionSpec {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        version: FixVersion::Fix44,
-        venue_comp_id: "EXCH".into(),
-        client_comp_id: "APPL".into(),
-        heart_bt_int_s: 5,
-        cancel_on_disconnect: true,
-        owner: APPLIANCE,
-    };
-    let server = Server::new(
-        venue,
-        vec![session],
-        Some(feed),
-        FlowRate {
-            actions_per_second: 300,
-        },
-    )
-    .unwrap();
-    let fix_port = server.session_addrs()[0].port();
-    let stop = Arc::new(AtomicBool::new(false));
-    let handle = {
-        let stop = stop.clone();
-        std::thread::spawn(move || server.run(stop, None))
-    };
-    let vm = lab.appliance(name, &format!("trade={seconds}")).args([
-        "-netdev".to_string(),
-        format!(
-            "dgram,id=feed,local.type=inet,local.host=127.0.0.1,local.port={guest_port},remote.type=inet,remote.host=127.0.0.1,remote.port={venue_feed_port}"
-        ),
-        "-device".to_string(),
-        "virtio-net-pci,netdev=feed,disable-modern=on,addr=0x05,mac=52:54:00:00:00:01".to_string(),
-        "-netdev".to_string(),
-        format!("user,id=orders,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{fix_port}"),
-        "-device".to_string(),
-        "virtio-net-pci,netdev=orders,disable-modern=on,addr=0x06,mac=52:54:00:00:00:02".to_string(),
-    ]);
-    let run = lab.boot(vm);
-    std::thread::sleep(Duration::from_millis(300));
-    stop.store(true, Ordering::Relaxed);
-    (run, handle.join().unwrap())
-}
+use tests::{lab, qemu, run_companion, Booted};
+use types::Symbol;
 
 #[test]
 fn quotes_and_fills_agree_with_the_venue() {
-    let (run, server) = run_trading("trade", 8, Loss::default(), Loss::default());
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let run = lab.boot(
+        venue
+            .appliance(&lab.repo, &lab.images.appliance, 8)
+            .name("trade"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue stopped cleanly");
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     if let Some(line) = s.lines().find(|l| l.starts_with("trade: done: ")) {
         eprintln!("{line}\nvenue: {:?}", server.stats());
     }
-    let get = |n| summary(&s, n);
+    let get = |n| trade_summary(&s, n);
     let sent = get("orders-sent").unwrap_or(-1);
     let stats = server.stats();
     run.check(stats.logons >= 1, "the appliance logged on");
     run.check(sent > 0, "the market maker sent orders");
     run.check(
         (stats.orders_received + stats.cancels_received + stats.replaces_received) as i64 == sent,
-        &format!("venue received {:?}, appliance sent {sent}", stats),
+        &format!("venue received {stats:?}, appliance sent {sent}"),
     );
     run.check(
         get("book-anomalies") == Some(0),
         "the book saw a consistent feed",
     );
     run.check(get("delivered").unwrap_or(0) > 0, "feed messages delivered");
-    let aaa = Symbol::new("AAA").unwrap();
     // "position AAA N": the appliance's OMS position against the venue's fills.
-    let appliance = summary(&s, "AAA");
-    let venue = server.venue.position(APPLIANCE, aaa);
+    let appliance = get("AAA");
+    let venue_position = server
+        .venue
+        .position(APPLIANCE, Symbol::new("AAA").unwrap());
     run.check(
-        appliance == Some(venue),
-        &format!("position: appliance {appliance:?}, venue {venue}"),
+        appliance == Some(venue_position),
+        &format!("position: appliance {appliance:?}, venue {venue_position}"),
     );
     run.check(
         get("unsent") == Some(0),
         "no order was made while the session was down",
+    );
+    run.pass();
+}
+
+#[test]
+fn kill_switch_from_the_companion_cancels_and_blocks() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("kill"));
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, 10)
+        .name("kill")
+        .args([
+            "-object".to_string(),
+            format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
+            "-device".to_string(),
+            "ivshmem-plain,memdev=mb".to_string(),
+        ]);
+    let mut running = vm.spawn().expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+    std::thread::sleep(Duration::from_secs(3));
+    let before_kill = venue
+        .shared
+        .lock()
+        .map(|s| s.stats.clone())
+        .unwrap_or_default();
+    let kill = run_companion(&["--shm", shm.as_str(), "kill"]);
+    let killed = running.wait_for_serial("trade: kill switch engaged", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(500));
+    let at_kill = venue
+        .shared
+        .lock()
+        .map(|s| s.stats.clone())
+        .unwrap_or_default();
+    std::thread::sleep(Duration::from_secs(3));
+    let later = venue
+        .shared
+        .lock()
+        .map(|s| s.stats.clone())
+        .unwrap_or_default();
+    let outcome = running.wait().expect("QEMU");
+    let server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    let run = Booted(outcome);
+    run.check(on.is_some(), "logged on");
+    run.check(
+        kill.0 && killed.is_some(),
+        &format!("kill acknowledged and applied: {}", kill.1),
+    );
+    run.check(
+        before_kill.orders_received > 0,
+        "it was trading before the kill",
+    );
+    // The kill itself cancels the quotes (before any cancel on disconnect).
+    run.check(
+        at_kill.cancels_received > before_kill.cancels_received,
+        &format!("cancels at the kill: {before_kill:?} then {at_kill:?}"),
+    );
+    run.check(
+        server.stats().canceled_on_disconnect == 0,
+        "nothing was left for cancel-on-disconnect",
+    );
+    run.check(
+        later.orders_received == at_kill.orders_received
+            && later.replaces_received == at_kill.replaces_received,
+        &format!("no new order or replace after the kill: {at_kill:?} then {later:?}"),
+    );
+    run.check(
+        server.venue.open_orders(APPLIANCE) == 0,
+        "nothing left open at the venue",
     );
     run.pass();
 }

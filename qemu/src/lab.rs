@@ -1,0 +1,207 @@
+//! The trading lab: the simulated venue on the host, wired to an appliance
+//! booted in QEMU with two NICs.
+//!
+//! - Feed NIC (PCI slot 5): a `dgram` netdev whose far end is the venue's UDP
+//!   socket; one raw Ethernet frame per datagram both ways (ITCH in MoldUDP64
+//!   on lines A and B out, retransmission requests back).
+//! - Order NIC (slot 6): QEMU's user network; `guestfwd` connects the
+//!   appliance's TCP to 10.0.2.100:9878 to the venue's FIX port on loopback.
+//!
+//! Used by `cargo qemu demo` and by the end-to-end tests.
+
+use crate::{Repo, Vm};
+use exchange::feed::{FeedConfig, Publisher};
+use exchange::flow::FlowConfig;
+use exchange::matching::Owner;
+use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec, Shared};
+use exchange::venue::Venue;
+use protocol::filter::Subscription;
+use protocol::fix::FixVersion;
+use protocol::{ethernet, ipv4};
+use std::net::UdpSocket;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+use types::Price;
+
+/// The appliance's FIX session owner at the venue.
+pub const APPLIANCE: Owner = Owner(1);
+
+/// How the venue behaves.
+#[derive(Debug, Clone)]
+pub struct LabConfig {
+    /// Listings (symbol, opening fair value); the appliance trades the first.
+    pub symbols: Vec<(String, Price)>,
+    /// Background actions per listing per second.
+    pub background_per_second: u32,
+    pub loss_a: Loss,
+    pub loss_b: Loss,
+    pub seed: u64,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            symbols: vec![
+                ("AAA".into(), Price(100_0000)),
+                ("BBB".into(), Price(20_0000)),
+            ],
+            background_per_second: 300,
+            loss_a: Loss::default(),
+            loss_b: Loss::default(),
+            seed: 21,
+        }
+    }
+}
+
+/// A running venue and the QEMU arguments that connect an appliance to it.
+pub struct TradingLab {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<Server>>,
+    pub shared: Arc<Mutex<Shared>>,
+    /// Append these to the appliance's `Vm`.
+    pub qemu_args: Vec<String>,
+}
+
+fn free_udp_port() -> std::io::Result<u16> {
+    Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+impl TradingLab {
+    /// Opens the venue, binds its sockets and starts its event loop.
+    pub fn start(config: &LabConfig) -> std::io::Result<TradingLab> {
+        let feed = Publisher::new(FeedConfig {
+            session: *b"LABDAY0001",
+            src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
+            src_addr: ipv4::Address([10, 0, 2, 100]),
+            src_port: 5000,
+            line_a: Subscription {
+                group: ipv4::Address([233, 54, 12, 1]),
+                port: 26400,
+            },
+            line_b: Subscription {
+                group: ipv4::Address([233, 54, 12, 2]),
+                port: 26401,
+            },
+            max_payload: 1200,
+        });
+        let listings: Vec<(&str, Price)> = config
+            .symbols
+            .iter()
+            .map(|(s, p)| (s.as_str(), *p))
+            .collect();
+        let mut venue = Venue::new(
+            feed,
+            &listings,
+            Price(100),
+            FlowConfig::default(),
+            config.seed,
+        );
+        venue.open();
+        let guest_port = free_udp_port()?;
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        let venue_feed_port = socket.local_addr()?.port();
+        let feed = FeedSpec {
+            socket,
+            guest: format!("127.0.0.1:{guest_port}")
+                .parse()
+                .map_err(std::io::Error::other)?,
+            loss_a: config.loss_a.clone(),
+            loss_b: config.loss_b.clone(),
+            recovery_addr: ipv4::Address([10, 0, 2, 200]),
+            recovery_port: 26500,
+            heartbeat_every: Duration::from_millis(200),
+        };
+        let session = SessionSpec {
+            listen: "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
+            version: FixVersion::Fix44,
+            venue_comp_id: "EXCH".into(),
+            client_comp_id: "APPL".into(),
+            heart_bt_int_s: 5,
+            cancel_on_disconnect: true,
+            owner: APPLIANCE,
+        };
+        let flow = FlowRate {
+            actions_per_second: config.background_per_second,
+        };
+        let server = Server::new(venue, vec![session], Some(feed), flow)?;
+        let fix_port = server
+            .session_addrs()
+            .first()
+            .map(|a| a.port())
+            .unwrap_or(0);
+        let stop = Arc::new(AtomicBool::new(false));
+        let shared = Arc::new(Mutex::new(Shared::default()));
+        let handle = {
+            let (stop, shared) = (stop.clone(), shared.clone());
+            std::thread::spawn(move || server.run(stop, Some(shared)))
+        };
+        let qemu_args = vec![
+            "-netdev".into(),
+            format!(
+                "dgram,id=feed,local.type=inet,local.host=127.0.0.1,local.port={guest_port},remote.type=inet,remote.host=127.0.0.1,remote.port={venue_feed_port}"
+            ),
+            "-device".into(),
+            "virtio-net-pci,netdev=feed,disable-modern=on,addr=0x05,mac=52:54:00:00:00:01".into(),
+            "-netdev".into(),
+            format!("user,id=orders,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{fix_port}"),
+            "-device".into(),
+            "virtio-net-pci,netdev=orders,disable-modern=on,addr=0x06,mac=52:54:00:00:00:02".into(),
+        ];
+        Ok(TradingLab {
+            stop,
+            handle: Some(handle),
+            shared,
+            qemu_args,
+        })
+    }
+
+    /// The appliance trading for `seconds` against this lab.
+    pub fn appliance(&self, repo: &Repo, image: &Path, seconds: u64) -> Vm {
+        Vm::kernel(repo, image)
+            .cmdline(format!("trade={seconds}"))
+            .args(self.qemu_args.clone())
+    }
+
+    /// Closes the venue and returns it with its records.
+    pub fn stop(mut self) -> Option<Server> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.handle.take().and_then(|h| h.join().ok())
+    }
+}
+
+impl Drop for TradingLab {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The value after `name` in the appliance's `trade: done:` line.
+pub fn trade_summary(serial: &str, name: &str) -> Option<i64> {
+    let line = serial.lines().find(|l| l.starts_with("trade: done: "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_words() {
+        let s = "x\ntrade: done: messages 5 orders-sent 3 position AAA -100 unsent 0\n";
+        assert_eq!(trade_summary(s, "orders-sent"), Some(3));
+        assert_eq!(trade_summary(s, "AAA"), Some(-100));
+        assert_eq!(
+            trade_summary(s, "position"),
+            None,
+            "followed by a symbol, not a number"
+        );
+        assert_eq!(trade_summary("no summary", "messages"), None);
+    }
+}
