@@ -441,62 +441,6 @@ fn bench_boot(
     Ok(ExitCode::SUCCESS)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::CommandFactory;
-
-    #[test]
-    fn cli_definition_is_valid() {
-        Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn run_takes_cmdline_after_double_dash() {
-        let cli =
-            Cli::try_parse_from(["cargo qemu", "run", "--smp", "2", "--", "test", "fault=pf"])
-                .expect("parse");
-        let Command::Run {
-            machine,
-            cmdline,
-            timeout,
-            mailbox,
-        } = cli.command
-        else {
-            panic!("not run");
-        };
-        assert_eq!(machine.smp, 2);
-        assert_eq!(cmdline, ["test", "fault=pf"]);
-        assert_eq!(timeout, None);
-        assert_eq!(mailbox, "/dev/shm/appliance-mailbox");
-    }
-
-    #[test]
-    fn test_filter_and_defaults() {
-        let cli =
-            Cli::try_parse_from(["cargo qemu", "test", "pci", "--accel", "kvm"]).expect("parse");
-        let Command::Test {
-            filter,
-            machine,
-            timeout,
-        } = cli.command
-        else {
-            panic!("not test");
-        };
-        assert_eq!(filter.as_deref(), Some("pci"));
-        assert!(matches!(machine.accel, AccelArg::Kvm));
-        assert_eq!(machine.mem, "512M");
-        assert_eq!(timeout, 120.0);
-        assert!(Cli::try_parse_from(["cargo qemu", "test", "--accel", "hvf"]).is_err());
-    }
-
-    #[test]
-    fn bench_boot_defaults_to_eleven_runs() {
-        let cli = Cli::try_parse_from(["cargo qemu", "bench-boot"]).expect("parse");
-        assert!(matches!(cli.command, Command::BenchBoot { runs: 11, .. }));
-    }
-}
-
 /// `cargo qemu demo`.
 fn demo(
     repo: &Repo,
@@ -613,4 +557,60 @@ fn demo(
         }
     }
     Ok(finish(&outcome))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_valid() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_takes_cmdline_after_double_dash() {
+        let cli =
+            Cli::try_parse_from(["cargo qemu", "run", "--smp", "2", "--", "test", "fault=pf"])
+                .expect("parse");
+        let Command::Run {
+            machine,
+            cmdline,
+            timeout,
+            mailbox,
+        } = cli.command
+        else {
+            panic!("not run");
+        };
+        assert_eq!(machine.smp, 2);
+        assert_eq!(cmdline, ["test", "fault=pf"]);
+        assert_eq!(timeout, None);
+        assert_eq!(mailbox, "/dev/shm/appliance-mailbox");
+    }
+
+    #[test]
+    fn test_filter_and_defaults() {
+        let cli =
+            Cli::try_parse_from(["cargo qemu", "test", "pci", "--accel", "kvm"]).expect("parse");
+        let Command::Test {
+            filter,
+            machine,
+            timeout,
+        } = cli.command
+        else {
+            panic!("not test");
+        };
+        assert_eq!(filter.as_deref(), Some("pci"));
+        assert!(matches!(machine.accel, AccelArg::Kvm));
+        assert_eq!(machine.mem, "512M");
+        assert_eq!(timeout, 120.0);
+        assert!(Cli::try_parse_from(["cargo qemu", "test", "--accel", "hvf"]).is_err());
+    }
+
+    #[test]
+    fn bench_boot_defaults_to_eleven_runs() {
+        let cli = Cli::try_parse_from(["cargo qemu", "bench-boot"]).expect("parse");
+        assert!(matches!(cli.command, Command::BenchBoot { runs: 11, .. }));
+    }
 }
