@@ -266,9 +266,7 @@ fn run(command: Command) -> Result<ExitCode, qemu::Error> {
             activity,
             machine,
             mailbox,
-        } => {
-            return demo(&repo, seconds, activity, machine, &mailbox);
-        }
+        } => demo(&repo, seconds, activity, machine, &mailbox),
         Command::BenchBoot {
             runs,
             accel,

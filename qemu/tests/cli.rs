@@ -31,7 +31,15 @@ fn test_command_shows_guest_results_and_exits_zero() {
 
 #[test]
 fn guest_exception_exits_one_and_names_the_vector() {
-    let out = cargo_qemu(&["run", "--timeout", "60", "--", "fault=ud"]);
+    let out = cargo_qemu(&[
+        "run",
+        "--mailbox",
+        "none",
+        "--timeout",
+        "60",
+        "--",
+        "fault=ud",
+    ]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("guest exception #UD at RIP 0x"), "{stderr}");
@@ -43,7 +51,7 @@ fn guest_exception_exits_one_and_names_the_vector() {
 
 #[test]
 fn timeout_exits_one_and_says_so() {
-    let out = cargo_qemu(&["run", "--timeout", "1", "--", "halt"]);
+    let out = cargo_qemu(&["run", "--mailbox", "none", "--timeout", "1", "--", "halt"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("timed out after 1 s"), "{stderr}");
@@ -55,7 +63,17 @@ fn serial_file_option_writes_the_log_there() {
     std::fs::create_dir_all(&dir).expect("dir");
     let log = dir.join("console.txt");
     let log_arg = log.to_str().expect("utf-8 path");
-    let out = cargo_qemu(&["run", "--timeout", "60", "--serial", log_arg]);
+    let out = cargo_qemu(&[
+        "run",
+        "--mailbox",
+        "none",
+        "--timeout",
+        "60",
+        "--serial",
+        log_arg,
+        "--",
+        "up=1",
+    ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let written = std::fs::read_to_string(&log).expect("serial file");
     assert!(written.starts_with("appliance "), "{written}");
