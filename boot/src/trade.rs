@@ -143,7 +143,13 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         fail("strategy engine");
     }
     let mut limits = Limits::unlimited();
-    limits.default_symbol.max_order_qty = 1_000;
+    // `risk-max-qty=N` tightens the per-order size limit (the lab's risk test).
+    limits.default_symbol.max_order_qty =
+        match platform.info.value_of("risk-max-qty").map(str::parse) {
+            Some(Ok(n)) => n,
+            Some(Err(_)) => fail("risk-max-qty= takes a whole number"),
+            None => 1_000,
+        };
     limits.max_open_orders = 64;
     let risk = RiskEngine::new(
         Capacity {

@@ -165,6 +165,23 @@ impl TradingLab {
             .args(self.qemu_args.clone())
     }
 
+    /// QEMU arguments that record both NICs' traffic as pcap files in `dir`
+    /// (`feed.pcap`, `orders.pcap`; Wireshark dissects ITCH, MoldUDP64, FIX).
+    pub fn capture_args(dir: &Path) -> Vec<String> {
+        ["feed", "orders"]
+            .iter()
+            .flat_map(|n| {
+                [
+                    "-object".to_string(),
+                    format!(
+                        "filter-dump,id=dump-{n},netdev={n},file={}",
+                        dir.join(format!("{n}.pcap")).display()
+                    ),
+                ]
+            })
+            .collect()
+    }
+
     /// Closes the venue and returns it with its records.
     pub fn stop(mut self) -> Option<Server> {
         self.stop.store(true, Ordering::Relaxed);

@@ -457,7 +457,16 @@ fn demo(
         context: "starting the simulated venue".into(),
         source,
     })?;
-    let mut vm = lab.appliance(repo, &images.appliance, seconds).name("demo");
+    let capture = repo.root().join("target").join("demo");
+    let _ = std::fs::create_dir_all(&capture);
+    let mut vm = lab
+        .appliance(repo, &images.appliance, seconds)
+        .name("demo")
+        .args(TradingLab::capture_args(&capture));
+    eprintln!(
+        "qemu: traffic recorded in {}/feed.pcap and orders.pcap",
+        capture.display()
+    );
     if mailbox != "none" {
         eprintln!("qemu: companion: `cargo run -q -p companion -- --shm {mailbox} top` (or status, logs -f --elf {}, kill)", images.appliance.display());
         vm = vm.args([

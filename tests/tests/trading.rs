@@ -121,3 +121,46 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     );
     run.pass();
 }
+
+#[test]
+fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let dir = lab
+        .repo
+        .root()
+        .join("target")
+        .join(qemu::unique_name("risk-capture"));
+    std::fs::create_dir_all(&dir).expect("capture dir");
+    // The market maker quotes 100 shares; the limit is 50.
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, 5)
+        .name("risk")
+        .cmdline("trade=5 risk-max-qty=50")
+        .args(TradingLab::capture_args(&dir));
+    let run = lab.boot(vm);
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    let stats = server.stats();
+    run.check(
+        trade_summary(&s, "risk-rejects").unwrap_or(0) > 0,
+        "risk refused the oversized quotes",
+    );
+    run.check(
+        stats.logons == 1 && stats.orders_received == 0 && stats.replaces_received == 0,
+        &format!("{stats:?}"),
+    );
+    run.check(
+        server.venue.fills().is_empty(),
+        "no fill can exist without an order",
+    );
+    // The order NIC's capture holds the FIX session: a logon and no order.
+    let orders = std::fs::read(dir.join("orders.pcap")).unwrap_or_default();
+    let has = |needle: &[u8]| orders.windows(needle.len()).any(|w| w == needle);
+    run.check(has(b"\x0135=A\x01"), "the capture holds the logon");
+    run.check(!has(b"\x0135=D\x01"), "no NewOrderSingle on the wire");
+    let _ = std::fs::remove_dir_all(&dir);
+    run.pass();
+}
