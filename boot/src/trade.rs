@@ -18,7 +18,7 @@ use heapless::Vec;
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
 use kernel::boot::Platform;
-use kernel::println;
+use kernel::{print, println};
 use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
@@ -216,6 +216,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     defmt::info!("trade: started for {=u64} s", seconds);
 
     let end = platform.now_ns() + seconds * 1_000_000_000;
+    // `panic-after=N`: a deliberate panic N seconds in (the lab's crash test).
+    let panic_at = match platform.info.value_of("panic-after").map(str::parse::<u64>) {
+        Some(Ok(n)) => Some(platform.now_ns() + n * 1_000_000_000),
+        Some(Err(_)) => fail("panic-after= takes whole seconds"),
+        None => None,
+    };
     let mut out: Vec<u8, 65_536> = Vec::new();
     let mut inbound = [0u8; 8192];
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
@@ -379,7 +385,20 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 tally.requests,
                 c.delivered
             );
+            print!("trade: book AAA");
+            for side in [types::Side::Buy, types::Side::Sell] {
+                let mut levels = [types::Level::default(); 5];
+                let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
+                print!(" {}", if side == types::Side::Buy { "bids" } else { "asks" });
+                for l in &levels[..n] {
+                    print!(" {}@{}", l.qty, l.price.0);
+                }
+            }
+            println!();
             exit(ExitCode::Success);
+        }
+        if panic_at.is_some_and(|t| now_ns >= t) {
+            panic!("deliberate panic during trading (panic-after)");
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The appliance trading against the simulated venue (`qemu::lab`): ITCH on
 //! the feed NIC, FIX on the order NIC, the companion on the mailbox.
 
+use exchange::server::Loss;
 use qemu::lab::{trade_summary, LabConfig, TradingLab, APPLIANCE};
 use std::time::Duration;
 use tests::{lab, qemu, run_companion, Booted};
@@ -162,5 +163,133 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
     run.check(has(b"\x0135=A\x01"), "the capture holds the logon");
     run.check(!has(b"\x0135=D\x01"), "no NewOrderSingle on the wire");
     let _ = std::fs::remove_dir_all(&dir);
+    run.pass();
+}
+
+/// The appliance's final top five levels of AAA, as it printed them.
+fn appliance_book(serial: &str) -> Option<String> {
+    serial
+        .lines()
+        .find(|l| l.starts_with("trade: book AAA"))
+        .map(|l| l.trim_end().to_string())
+}
+
+/// The same rendering from the first `messages` messages the venue published.
+fn published_book(server: &exchange::server::Server, messages: u64) -> String {
+    use types::{DepthView, Level, Side};
+    let mut book = book::Book::with_capacity(book::BookConfig {
+        max_orders: 65_536,
+        max_levels: 8_192,
+    });
+    let mut sink: heapless::Vec<types::BookEvent, 8> = heapless::Vec::new();
+    for seq in 1..=messages {
+        if let Some(bytes) = server.venue.feed.message(seq) {
+            if let Ok(m) = protocol::itch::Message::parse(bytes) {
+                sink.clear();
+                let _ = book.apply_itch(&m, &mut sink);
+            }
+        }
+    }
+    let mut line = String::from("trade: book AAA");
+    for side in [Side::Buy, Side::Sell] {
+        let mut levels = [Level::default(); 5];
+        let n = book.depth(1, side, &mut levels);
+        line.push_str(if side == Side::Buy { " bids" } else { " asks" });
+        for l in &levels[..n] {
+            line.push_str(&format!(" {}@{}", l.qty, l.price.0));
+        }
+    }
+    line
+}
+
+#[test]
+fn feed_loss_on_both_lines_is_recovered_and_the_book_matches() {
+    let lab = lab();
+    // A loses every third packet; B loses a run and every seventh: some
+    // packets are lost on both lines and only retransmission can fill them.
+    let config = LabConfig {
+        loss_a: Loss {
+            drop_every: 3,
+            drop_ranges: vec![],
+        },
+        loss_b: Loss {
+            drop_every: 7,
+            drop_ranges: vec![30..=60],
+        },
+        ..LabConfig::default()
+    };
+    let venue = TradingLab::start(&config).expect("venue");
+    let run = lab.boot(
+        venue
+            .appliance(&lab.repo, &lab.images.appliance, 6)
+            .name("feed-loss"),
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    let delivered = trade_summary(&s, "delivered").unwrap_or(0);
+    let stats = server.stats();
+    run.check(
+        stats.feed_dropped_a > 0 && stats.feed_dropped_b > 0,
+        &format!("{stats:?}"),
+    );
+    run.check(
+        trade_summary(&s, "retransmit-requests").unwrap_or(0) > 0,
+        "gaps were requested",
+    );
+    run.check(
+        stats.retransmitted_packets > 0,
+        "the recovery server answered",
+    );
+    run.check(
+        trade_summary(&s, "book-anomalies") == Some(0),
+        "no book anomaly after recovery",
+    );
+    let mine = appliance_book(&s);
+    let theirs = published_book(&server, delivered as u64);
+    run.check(
+        mine.as_deref() == Some(theirs.as_str()),
+        &format!("appliance {mine:?}\nvenue     {theirs:?}"),
+    );
+    run.pass();
+}
+
+#[test]
+fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("crash"));
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, 30)
+        .name("crash")
+        .cmdline("trade=30 panic-after=4")
+        .args([
+            "-object".to_string(),
+            format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
+            "-device".to_string(),
+            "ivshmem-plain,memdev=mb".to_string(),
+        ]);
+    let run = lab.boot(vm);
+    let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    run.expect_status(qemu::ExitKind::Failure);
+    run.check(status.1.contains("state      panicked"), &status.1);
+    run.check(
+        status.1.contains("deliberate panic during trading"),
+        &status.1,
+    );
+    let stats = server.stats();
+    run.check(stats.orders_received > 0, "it was quoting when it crashed");
+    run.check(
+        stats.canceled_on_disconnect > 0,
+        &format!("the venue cancelled its quotes: {stats:?}"),
+    );
+    run.check(
+        server.venue.open_orders(APPLIANCE) == 0,
+        "nothing left open",
+    );
     run.pass();
 }
