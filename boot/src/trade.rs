@@ -389,7 +389,14 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             for side in [types::Side::Buy, types::Side::Sell] {
                 let mut levels = [types::Level::default(); 5];
                 let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
-                print!(" {}", if side == types::Side::Buy { "bids" } else { "asks" });
+                print!(
+                    " {}",
+                    if side == types::Side::Buy {
+                        "bids"
+                    } else {
+                        "asks"
+                    }
+                );
                 for l in &levels[..n] {
                     print!(" {}@{}", l.qty, l.price.0);
                 }
