@@ -170,7 +170,17 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     // No decisions until the venue session is up.
     pipeline.set_trading(false);
 
-    // The order path.
+    // The order path. `venue=IP:PORT` names the FIX acceptor; the default is
+    // the address QEMU's `guestfwd` lab wiring uses.
+    let venue = match platform
+        .info
+        .value_of("venue")
+        .map(str::parse::<core::net::SocketAddrV4>)
+    {
+        None => ([10, 0, 2, 100], 9878),
+        Some(Ok(a)) => (a.ip().octets(), a.port()),
+        Some(Err(_)) => fail("venue= takes IPv4:PORT, e.g. venue=10.0.2.2:9878"),
+    };
     let mut device = NicDevice::new(orders_nic);
     let mut storage = [SocketStorage::EMPTY];
     let link_config = LinkConfig {
@@ -178,7 +188,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         address: [10, 0, 2, 15],
         prefix_len: 24,
         gateway: [10, 0, 2, 2],
-        remote: ([10, 0, 2, 100], 9878),
+        remote: venue,
         local_port: 49_152,
         seed: cpu::rdtsc(),
     };
@@ -193,7 +203,9 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     );
     let mut config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
         .unwrap_or_else(|| fail("CompIDs"));
-    config.heart_bt_int_s = 5;
+    // Short heartbeats: a silently dead connection (no FIN reaches us through
+    // some NATs, QEMU's user network among them) is found in seconds.
+    config.heart_bt_int_s = 2;
     let buffers = SessionBuffers {
         rx: &mut st.fix_rx,
         tx: &mut st.fix_tx,
@@ -229,6 +241,8 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let mut logged_on = false;
     let mut killed = false;
     let mut logout_sent = false;
+    let mut link_lost = false;
+    let mut session_ended = false;
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
     loop {
         let now_ns = platform.now_ns();
@@ -306,7 +320,10 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 println!("trade: logged out");
                 logged_on = false
             }
-            Event::Disconnect(r) => println!("trade: session ended: {r:?}"),
+            Event::Disconnect(r) => {
+                println!("trade: session ended: {r:?}");
+                session_ended = true;
+            }
             Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
                 if let Ok(r) = ExecutionReport::parse(m) {
                     if let Ok(rep) = exec_report(&r) {
@@ -318,7 +335,15 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         };
         match link.poll(&mut device, now_ns) {
             Some(LinkEvent::Connected) => session.connect(utc, &mut sink),
-            Some(LinkEvent::Disconnected) => session.disconnected(),
+            Some(LinkEvent::Disconnected) if logout_sent => {
+                println!("trade: connection to the venue closed");
+                session.disconnected();
+            }
+            Some(LinkEvent::Disconnected) => {
+                println!("trade: connection to the venue lost; reconnecting");
+                link_lost = true;
+                session.disconnected();
+            }
             None => {}
         }
         let n = link.recv(&mut inbound);
@@ -326,6 +351,19 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             session.on_bytes(utc, &inbound[..n], &mut sink);
         }
         session.on_tick(utc, &mut sink);
+        if session_ended && !logout_sent {
+            // The session gave up on the venue (no heartbeat answer): drop
+            // the TCP connection too and log on again on a new one.
+            println!("trade: connection to the venue lost; reconnecting");
+            link.reset(now_ns);
+            link_lost = true;
+        }
+        session_ended = false;
+        if link_lost {
+            // No decisions until the session is back.
+            logged_on = false;
+            link_lost = false;
+        }
         if pipeline.is_trading() != (logged_on && !logout_sent) {
             pipeline.set_trading(logged_on && !logout_sent);
         }

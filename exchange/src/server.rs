@@ -100,6 +100,8 @@ pub struct ServerStats {
     pub retransmitted_packets: u64,
     pub malformed_inbound_frames: u64,
     pub session_errors: u64,
+    /// Connections the lab dropped on purpose.
+    pub dropped_connections: u64,
 }
 
 struct Slot {
@@ -132,6 +134,9 @@ pub struct Server {
     last_feed: Instant,
     started: Instant,
     actions_done: u64,
+    /// When set, every session's TCP connection is dropped at the next poll
+    /// (a network failure, for the lab's reconnect scenario).
+    drop_switch: Option<Arc<AtomicBool>>,
 }
 
 fn utc_now() -> UtcTime {
@@ -197,7 +202,15 @@ impl Server {
             last_feed: Instant::now(),
             started: Instant::now(),
             actions_done: 0,
+            drop_switch: None,
         })
+    }
+
+    /// A flag that, when set, drops every session's connection once (no
+    /// Logout: the peer sees the TCP connection close).
+    pub fn with_drop_switch(mut self, flag: Arc<AtomicBool>) -> Server {
+        self.drop_switch = Some(flag);
+        self
     }
 
     /// Local addresses of the session listeners, in spec order.
@@ -300,7 +313,22 @@ impl Server {
 
     fn poll_session(&mut self, i: usize, now: UtcTime) -> bool {
         let mut busy = false;
+        let dropping = self
+            .drop_switch
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::AcqRel));
         let slot = &mut self.slots[i];
+        if dropping && slot.stream.is_some() {
+            slot.stream = None;
+            slot.session.disconnected();
+            self.stats.disconnects += 1;
+            self.stats.dropped_connections += 1;
+            if slot.spec.cancel_on_disconnect {
+                self.stats.canceled_on_disconnect +=
+                    self.venue.cancel_all_of(slot.spec.owner) as u64;
+            }
+            return true;
+        }
         if let Ok((stream, _)) = slot.listener.accept() {
             busy = true;
             if slot.stream.is_some() {

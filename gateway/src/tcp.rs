@@ -357,6 +357,19 @@ impl<'s> TcpLink<'s> {
         socket.recv_slice(buf).unwrap_or(0)
     }
 
+    /// Abandons the connection at once (RST) and reconnects after the
+    /// backoff: for a peer found dead above TCP (e.g. the FIX session's
+    /// TestRequest went unanswered) while TCP itself saw nothing — as
+    /// behind a NAT or proxy that never forwards the far end's close.
+    pub fn reset(&mut self, now_ns: u64) {
+        self.socket().abort();
+        if self.state == LinkState::Connected {
+            self.disconnects += 1;
+        }
+        self.state = LinkState::Idle;
+        self.next_attempt_ns = now_ns + self.backoff.next_delay();
+    }
+
     /// Closes the connection (FIN) and stops reconnecting until `reconnect`.
     pub fn close(&mut self) {
         self.socket().close();

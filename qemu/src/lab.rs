@@ -4,8 +4,9 @@
 //! - Feed NIC (PCI slot 5): a `dgram` netdev whose far end is the venue's UDP
 //!   socket; one raw Ethernet frame per datagram both ways (ITCH in MoldUDP64
 //!   on lines A and B out, retransmission requests back).
-//! - Order NIC (slot 6): QEMU's user network; `guestfwd` connects the
-//!   appliance's TCP to 10.0.2.100:9878 to the venue's FIX port on loopback.
+//! - Order NIC (slot 6): QEMU's user network (NAT); the appliance is told
+//!   `venue=10.0.2.2:PORT`, the venue's FIX port on the host's loopback, so
+//!   connection set-up and tear-down pass through to both ends.
 //!
 //! Used by `cargo qemu demo` and by the end-to-end tests.
 
@@ -61,6 +62,9 @@ pub struct TradingLab {
     stop: Arc<AtomicBool>,
     handle: Option<JoinHandle<Server>>,
     pub shared: Arc<Mutex<Shared>>,
+    drop_switch: Arc<AtomicBool>,
+    /// The venue's FIX port on the host's loopback.
+    fix_port: u16,
     /// Append these to the appliance's `Vm`.
     pub qemu_args: Vec<String>,
 }
@@ -126,7 +130,9 @@ impl TradingLab {
         let flow = FlowRate {
             actions_per_second: config.background_per_second,
         };
-        let server = Server::new(venue, vec![session], Some(feed), flow)?;
+        let drop_switch = Arc::new(AtomicBool::new(false));
+        let server = Server::new(venue, vec![session], Some(feed), flow)?
+            .with_drop_switch(drop_switch.clone());
         let fix_port = server
             .session_addrs()
             .first()
@@ -146,7 +152,7 @@ impl TradingLab {
             "-device".into(),
             "virtio-net-pci,netdev=feed,disable-modern=on,addr=0x05,mac=52:54:00:00:00:01".into(),
             "-netdev".into(),
-            format!("user,id=orders,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{fix_port}"),
+            "user,id=orders".into(),
             "-device".into(),
             "virtio-net-pci,netdev=orders,disable-modern=on,addr=0x06,mac=52:54:00:00:00:02".into(),
         ];
@@ -154,15 +160,34 @@ impl TradingLab {
             stop,
             handle: Some(handle),
             shared,
+            drop_switch,
+            fix_port,
             qemu_args,
         })
     }
 
     /// The appliance trading for `seconds` against this lab.
     pub fn appliance(&self, repo: &Repo, image: &Path, seconds: u64) -> Vm {
+        self.appliance_with(repo, image, seconds, "")
+    }
+
+    /// [`TradingLab::appliance`] with more command-line options (e.g.
+    /// `risk-max-qty=50`).
+    pub fn appliance_with(&self, repo: &Repo, image: &Path, seconds: u64, extra: &str) -> Vm {
         Vm::kernel(repo, image)
-            .cmdline(format!("trade={seconds}"))
+            .cmdline(
+                format!("trade={seconds} {}{extra}", self.venue_option())
+                    .trim_end()
+                    .to_string(),
+            )
             .args(self.qemu_args.clone())
+    }
+
+    /// The appliance's `venue=` option: QEMU's user network puts the host's
+    /// loopback at 10.0.2.2, so the appliance reaches the venue through a
+    /// real NAT that passes the venue's FIN/RST on to it.
+    pub fn venue_option(&self) -> String {
+        format!("venue=10.0.2.2:{} ", self.fix_port)
     }
 
     /// QEMU arguments that record both NICs' traffic as pcap files in `dir`
@@ -180,6 +205,11 @@ impl TradingLab {
                 ]
             })
             .collect()
+    }
+
+    /// Drops the appliance's FIX connection once, as a network failure would.
+    pub fn drop_fix_connection(&self) {
+        self.drop_switch.store(true, Ordering::Release);
     }
 
     /// Closes the venue and returns it with its records.

@@ -135,9 +135,8 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
     std::fs::create_dir_all(&dir).expect("capture dir");
     // The market maker quotes 100 shares; the limit is 50.
     let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 5)
+        .appliance_with(&lab.repo, &lab.images.appliance, 5, "risk-max-qty=50")
         .name("risk")
-        .cmdline("trade=5 risk-max-qty=50")
         .args(TradingLab::capture_args(&dir));
     let run = lab.boot(vm);
     std::thread::sleep(Duration::from_millis(300));
@@ -261,9 +260,8 @@ fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
     let shm = format!("/dev/shm/{}", qemu::unique_name("crash"));
     let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 30)
+        .appliance_with(&lab.repo, &lab.images.appliance, 30, "panic-after=4")
         .name("crash")
-        .cmdline("trade=30 panic-after=4")
         .args([
             "-object".to_string(),
             format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
@@ -290,6 +288,69 @@ fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
     run.check(
         server.venue.open_orders(APPLIANCE) == 0,
         "nothing left open",
+    );
+    run.pass();
+}
+
+#[test]
+fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let mut running = venue
+        .appliance(&lab.repo, &lab.images.appliance, 16)
+        .name("reconnect")
+        .spawn()
+        .expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+    std::thread::sleep(Duration::from_secs(3));
+    venue.drop_fix_connection();
+    let lost = running.wait_for_serial(
+        "trade: connection to the venue lost",
+        Duration::from_secs(20),
+    );
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    let stats = server.stats();
+    for line in s.lines().filter(|l| {
+        l.starts_with("trade: done: ")
+            || l.contains("logged")
+            || l.contains("lost")
+            || l.contains("session ended")
+    }) {
+        eprintln!("{line}");
+    }
+    eprintln!("venue: {stats:?}");
+    run.check(
+        on.is_some() && lost.is_some(),
+        "logged on, then lost the connection",
+    );
+    run.check(
+        s.matches("trade: logged on to the venue").count() >= 2,
+        "logged on again after the drop",
+    );
+    run.check(
+        stats.dropped_connections == 1 && stats.logons >= 2,
+        &format!("{stats:?}"),
+    );
+    // Every order the appliance sent reached the venue exactly once.
+    let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
+    let received =
+        (stats.orders_received + stats.cancels_received + stats.replaces_received) as i64;
+    run.check(
+        sent > 0 && sent == received,
+        &format!("appliance sent {sent}, venue processed {received}"),
+    );
+    let appliance = trade_summary(&s, "AAA");
+    let venue_position = server
+        .venue
+        .position(APPLIANCE, Symbol::new("AAA").unwrap());
+    run.check(
+        appliance == Some(venue_position),
+        &format!("position: appliance {appliance:?}, venue {venue_position}"),
     );
     run.pass();
 }
