@@ -114,7 +114,14 @@ struct Tally {
     feed_frames: u64,
     feed_dropped: u64,
     requests: u64,
+    /// ITCH messages inside good MoldUDP64 packets that failed to parse.
+    itch_malformed: u64,
+    /// FIX input the session dropped (garbled framing, bad checksum).
+    fix_dropped: u64,
 }
+
+/// Reports of the same kind printed at most this many times.
+const REPORT_LIMIT: u64 = 8;
 
 pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let Some(st) = statics() else {
@@ -268,17 +275,26 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 out: &mut out,
                 now: utc,
             };
-            sequencer.on_packet(line, d.payload, now, &mut |_, msg| {
-                if let Ok(m) = Message::parse(msg) {
-                    pipeline.on_itch(&m, now, &mut |o: &Outbound| {
+            sequencer.on_packet(
+                line,
+                d.payload,
+                now,
+                &mut |_, msg| match Message::parse(msg) {
+                    Ok(m) => pipeline.on_itch(&m, now, &mut |o: &Outbound| {
                         if logged_on && send_outbound(o, utc, &mut sends) {
                             tally.orders += 1;
                         } else {
                             tally.refused_unsent += 1;
                         }
-                    });
-                }
-            });
+                    }),
+                    Err(e) => {
+                        tally.itch_malformed += 1;
+                        if tally.itch_malformed <= REPORT_LIMIT {
+                            println!("trade: malformed ITCH message dropped: {e:?}");
+                        }
+                    }
+                },
+            );
         }
         if let Some(req) = sequencer.poll(now) {
             tally.requests += 1;
@@ -324,6 +340,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 println!("trade: session ended: {r:?}");
                 session_ended = true;
             }
+            Event::Dropped(e) => {
+                tally.fix_dropped += 1;
+                if tally.fix_dropped <= REPORT_LIMIT {
+                    println!("trade: FIX input dropped: {e:?}");
+                }
+            }
             Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
                 if let Ok(r) = ExecutionReport::parse(m) {
                     if let Ok(rep) = exec_report(&r) {
@@ -336,7 +358,10 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         match link.poll(&mut device, now_ns) {
             Some(LinkEvent::Connected) => session.connect(utc, &mut sink),
             Some(LinkEvent::Disconnected) if logout_sent => {
+                // Done: no new session after our own Logout.
                 println!("trade: connection to the venue closed");
+                link.close();
+                link_lost = true;
                 session.disconnected();
             }
             Some(LinkEvent::Disconnected) => {
@@ -422,6 +447,24 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 c.gaps,
                 tally.requests,
                 c.delivered
+            );
+            let d = filter.drops();
+            let fs = session.stats();
+            println!(
+                "trade: drops: feed-truncated {} feed-not-ipv4 {} feed-ipv4-malformed {} feed-ipv4-checksum {} feed-udp-malformed {} feed-udp-checksum {} feed-not-subscribed {} moldudp64-malformed {} itch-malformed {} fix-garbled {} fix-rejects-sent {} fix-resend-requests {} fix-resent {}",
+                d.ethernet_truncated,
+                d.not_ipv4,
+                d.ipv4_malformed,
+                d.ipv4_checksum,
+                d.udp_malformed,
+                d.udp_checksum,
+                d.not_subscribed,
+                c.malformed,
+                tally.itch_malformed,
+                fs.garbled,
+                fs.rejects_sent,
+                fs.resend_requests_sent,
+                fs.messages_resent
             );
             print!("trade: book AAA");
             for side in [types::Side::Buy, types::Side::Sell] {

@@ -137,6 +137,9 @@ pub struct Server {
     /// When set, every session's TCP connection is dropped at the next poll
     /// (a network failure, for the lab's reconnect scenario).
     drop_switch: Option<Arc<AtomicBool>>,
+    /// Raw bytes written into every session's stream at the next poll, as
+    /// they are (garbled FIX for the lab's bad-input scenario).
+    injector: Option<Arc<Mutex<Vec<u8>>>>,
 }
 
 fn utc_now() -> UtcTime {
@@ -203,6 +206,7 @@ impl Server {
             started: Instant::now(),
             actions_done: 0,
             drop_switch: None,
+            injector: None,
         })
     }
 
@@ -210,6 +214,13 @@ impl Server {
     /// Logout: the peer sees the TCP connection close).
     pub fn with_drop_switch(mut self, flag: Arc<AtomicBool>) -> Server {
         self.drop_switch = Some(flag);
+        self
+    }
+
+    /// A buffer whose bytes, when non-empty, are written raw (no session
+    /// framing, no sequence number) into the sessions' streams.
+    pub fn with_injector(mut self, bytes: Arc<Mutex<Vec<u8>>>) -> Server {
+        self.injector = Some(bytes);
         self
     }
 
@@ -362,6 +373,11 @@ impl Server {
         }
         let mut actions: Vec<Action> = Vec::new();
         let mut out = Vec::new();
+        if slot.stream.is_some() {
+            if let Some(Ok(mut raw)) = self.injector.as_ref().map(|m| m.lock()) {
+                out.append(&mut raw);
+            }
+        }
         if !inbound.is_empty() {
             busy = true;
             slot.session

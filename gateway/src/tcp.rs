@@ -333,7 +333,10 @@ impl<'s> TcpLink<'s> {
                 }
                 self.socket().abort();
                 self.state = LinkState::Idle;
-                self.next_attempt_ns = now_ns + self.backoff.next_delay();
+                // After `close` the link stays down until `reconnect`.
+                if self.next_attempt_ns != u64::MAX {
+                    self.next_attempt_ns = now_ns + self.backoff.next_delay();
+                }
             }
             _ => {}
         }

@@ -63,8 +63,12 @@ pub struct TradingLab {
     handle: Option<JoinHandle<Server>>,
     pub shared: Arc<Mutex<Shared>>,
     drop_switch: Arc<AtomicBool>,
+    /// Raw bytes for the venue to write into the FIX stream.
+    injector: Arc<Mutex<Vec<u8>>>,
     /// The venue's FIX port on the host's loopback.
     fix_port: u16,
+    /// The UDP port QEMU's feed netdev listens on.
+    feed_guest_port: u16,
     /// Append these to the appliance's `Vm`.
     pub qemu_args: Vec<String>,
 }
@@ -131,8 +135,10 @@ impl TradingLab {
             actions_per_second: config.background_per_second,
         };
         let drop_switch = Arc::new(AtomicBool::new(false));
+        let injector = Arc::new(Mutex::new(Vec::new()));
         let server = Server::new(venue, vec![session], Some(feed), flow)?
-            .with_drop_switch(drop_switch.clone());
+            .with_drop_switch(drop_switch.clone())
+            .with_injector(injector.clone());
         let fix_port = server
             .session_addrs()
             .first()
@@ -161,7 +167,9 @@ impl TradingLab {
             handle: Some(handle),
             shared,
             drop_switch,
+            injector,
             fix_port,
+            feed_guest_port: guest_port,
             qemu_args,
         })
     }
@@ -205,6 +213,23 @@ impl TradingLab {
                 ]
             })
             .collect()
+    }
+
+    /// Makes the venue write `bytes` raw into the FIX stream (garbled input).
+    pub fn inject_fix(&self, bytes: &[u8]) {
+        if let Ok(mut pending) = self.injector.lock() {
+            pending.extend_from_slice(bytes);
+        }
+    }
+
+    /// Sends each frame to the appliance's feed NIC, as a faulty switch or a
+    /// stray sender on the feed network would.
+    pub fn inject_feed(&self, frames: &[Vec<u8>]) -> std::io::Result<()> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        for frame in frames {
+            socket.send_to(frame, ("127.0.0.1", self.feed_guest_port))?;
+        }
+        Ok(())
     }
 
     /// Drops the appliance's FIX connection once, as a network failure would.

@@ -130,3 +130,32 @@ pub fn run_companion(args: &[&str]) -> (bool, String) {
         Err(e) => (false, format!("cannot run the companion: {e}")),
     }
 }
+
+/// Sends `json` as ApplyConfig straight through the protocol (no local
+/// validation, as a hostile or buggy companion would) and returns the reply.
+pub fn apply_raw_config(path: &str, json: &[u8]) -> String {
+    let mapping =
+        companion::mapping::Mapping::open_shm(std::path::Path::new(path)).expect("map the region");
+    let region = mapping.region().expect("region");
+    let mut end = protocol::mailbox::endpoint::CompanionEnd::attach(region, 42).expect("attach");
+    let mut scratch = vec![0u8; 32 * 1024];
+    let id = end
+        .send(
+            protocol::mailbox::message::Command::ApplyConfig { json },
+            &mut scratch,
+        )
+        .expect("send");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut buf = vec![0u8; 8 * 1024];
+    while std::time::Instant::now() < deadline {
+        if let Ok(Some(protocol::mailbox::message::Message::Reply { id: got, reply })) =
+            end.poll_message(&mut buf)
+        {
+            if got == id {
+                return format!("{reply:?}");
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    "no reply".into()
+}

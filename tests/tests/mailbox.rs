@@ -1,11 +1,8 @@
 //! The companion and the appliance over the shared-memory mailbox
 //! (ivshmem-plain in QEMU, a /dev/shm file on the host).
 
-use companion::mapping::Mapping;
-use protocol::mailbox::endpoint::CompanionEnd;
-use protocol::mailbox::message::{Command, Message};
-use std::time::{Duration, Instant};
-use tests::{lab, qemu, run_companion, Booted};
+use std::time::Duration;
+use tests::{apply_raw_config, lab, qemu, run_companion, Booted};
 
 fn ivshmem_args(path: &str) -> Vec<String> {
     vec![
@@ -14,29 +11,6 @@ fn ivshmem_args(path: &str) -> Vec<String> {
         "-device".into(),
         "ivshmem-plain,memdev=mb".into(),
     ]
-}
-
-/// Sends `json` as ApplyConfig straight through the protocol (no local
-/// validation, as a hostile or buggy companion would) and returns the reply.
-fn apply_raw_config(path: &str, json: &[u8]) -> String {
-    let mapping = Mapping::open_shm(std::path::Path::new(path)).expect("map the region");
-    let region = mapping.region().expect("region");
-    let mut end = CompanionEnd::attach(region, 42).expect("attach");
-    let mut scratch = vec![0u8; 32 * 1024];
-    let id = end
-        .send(Command::ApplyConfig { json }, &mut scratch)
-        .expect("send");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let mut buf = vec![0u8; 8 * 1024];
-    while Instant::now() < deadline {
-        if let Ok(Some(Message::Reply { id: got, reply })) = end.poll_message(&mut buf) {
-            if got == id {
-                return format!("{reply:?}");
-            }
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    "no reply".into()
 }
 
 #[test]
