@@ -18,6 +18,7 @@
 mod echo;
 mod entry;
 mod fixprobe;
+mod telemetry;
 mod trade;
 
 use kernel::arch::cpu;

@@ -34,6 +34,9 @@ use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
 use types::{Nanos, StrategyId, Symbol, VenueId};
 
+use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
+use protocol::mailbox::snapshot::{Counter, Label, Position, StageLatency};
+
 const LINE_A: Subscription = Subscription {
     group: ipv4::Address([233, 54, 12, 1]),
     port: 26400,
@@ -59,6 +62,7 @@ struct Statics {
     fix_tx: [u8; 16_384],
     store: [u8; 1 << 20],
     queue: [u8; 1 << 18],
+    stages: [StageLatency; STAGES],
 }
 
 static mut STATICS: Statics = Statics {
@@ -69,6 +73,7 @@ static mut STATICS: Statics = Statics {
     fix_tx: [0; 16_384],
     store: [0; 1 << 20],
     queue: [0; 1 << 18],
+    stages: [EMPTY_STAGE; STAGES],
 };
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
@@ -251,14 +256,24 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let mut link_lost = false;
     let mut session_ended = false;
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
+    let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
+    pipeline.set_clock(cpu::rdtsc);
+    // The first order of the current loop turn, until its doorbell.
+    let mut in_flight: Option<InFlight> = None;
+    let mut last_publish_ns = 0;
     loop {
         let now_ns = platform.now_ns();
         let now = Nanos(now_ns);
         let utc = UtcTime(platform.utc_ns());
         kernel::mailbox::service(platform);
+        if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
+            last_publish_ns = now_ns;
+            publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
+        }
 
         // Market data.
         feed.rx_batch(0, &mut frames);
+        let rx_tsc = cpu::rdtsc();
         while let Some(frame) = frames.pop_front() {
             tally.feed_frames += 1;
             let Some(d) = filter.process(frame.data()) else {
@@ -280,13 +295,34 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 d.payload,
                 now,
                 &mut |_, msg| match Message::parse(msg) {
-                    Ok(m) => pipeline.on_itch(&m, now, &mut |o: &Outbound| {
-                        if logged_on && send_outbound(o, utc, &mut sends) {
-                            tally.orders += 1;
-                        } else {
-                            tally.refused_unsent += 1;
+                    Ok(m) => {
+                        let decoded = cpu::rdtsc();
+                        let mut encoded = 0;
+                        pipeline.on_itch(&m, now, &mut |o: &Outbound| {
+                            if logged_on && send_outbound(o, utc, &mut sends) {
+                                tally.orders += 1;
+                                if encoded == 0 {
+                                    encoded = cpu::rdtsc();
+                                }
+                            } else {
+                                tally.refused_unsent += 1;
+                            }
+                        });
+                        let s = pipeline.stamps();
+                        telemetry.record(Stage::RxDecode, rx_tsc, decoded);
+                        telemetry.record(Stage::Book, decoded, s.book);
+                        if encoded != 0 && s.risk != 0 {
+                            telemetry.record(Stage::Strategy, s.book, s.strategy);
+                            telemetry.record(Stage::RiskOms, s.strategy, s.risk);
+                            telemetry.record(Stage::FixEncode, s.risk, encoded);
+                            if in_flight.is_none() {
+                                in_flight = Some(InFlight {
+                                    rx: rx_tsc,
+                                    encoded,
+                                });
+                            }
                         }
-                    }),
+                    }
                     Err(e) => {
                         tally.itch_malformed += 1;
                         if tally.itch_malformed <= REPORT_LIMIT {
@@ -323,7 +359,13 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             }
         }
 
-        // Order path.
+        // Order path. Orders decided above go out in this turn's poll (one
+        // doorbell).
+        flush_out(&mut link, &mut out);
+        let polled = link.poll(&mut device, now_ns);
+        if let Some(order) = in_flight.take() {
+            telemetry.sent(order, cpu::rdtsc());
+        }
         let mut sink = |e: Event<'_>| match e {
             Event::Send(bytes) => {
                 let _ = out.extend_from_slice(bytes);
@@ -355,7 +397,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             }
             _ => {}
         };
-        match link.poll(&mut device, now_ns) {
+        match polled {
             Some(LinkEvent::Connected) => session.connect(utc, &mut sink),
             Some(LinkEvent::Disconnected) if logout_sent => {
                 // Done: no new session after our own Logout.
@@ -425,12 +467,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 }
             });
         }
-        if !out.is_empty() {
-            let sent = link.send(&out);
-            let rest = out.len() - sent;
-            out.copy_within(sent.., 0);
-            out.truncate(rest);
-        }
+        flush_out(&mut link, &mut out);
         if logout_sent && (!logged_on || now_ns >= end + 3_000_000_000) {
             let s = pipeline.stats();
             let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
@@ -483,10 +520,83 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 }
             }
             println!();
+            publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
             exit(ExitCode::Success);
         }
         if panic_at.is_some_and(|t| now_ns >= t) {
             panic!("deliberate panic during trading (panic-after)");
         }
     }
+}
+
+/// Hands queued FIX bytes to TCP; what does not fit waits for the next turn.
+fn flush_out(link: &mut TcpLink<'_>, out: &mut Vec<u8, 65_536>) {
+    if !out.is_empty() {
+        let sent = link.send(out);
+        let rest = out.len() - sent;
+        out.copy_within(sent.., 0);
+        out.truncate(rest);
+    }
+}
+
+/// Positions (PnL marked at the book's mid), counters and stage latencies
+/// for the companion; skipped without a mailbox.
+fn publish(
+    pipeline: &Pipeline<4, 8>,
+    tally: &Tally,
+    filter: &Filter<4>,
+    sequencer: &Seq,
+    session: &Session<'_>,
+    telemetry: &Telemetry<'_>,
+) {
+    if !kernel::mailbox::is_present() {
+        return;
+    }
+    let mut positions: Vec<Position, 1> = Vec::new();
+    if let Some(p) = pipeline.oms.position(1) {
+        let mark = types::DepthView::bbo(&pipeline.book, 1)
+            .mid()
+            .unwrap_or(p.mark);
+        let qty = p.qty as i128;
+        let avg_px = if p.qty == 0 { 0 } else { p.cost / qty };
+        let unrealized = qty * mark.0 as i128 - p.cost;
+        let _ = positions.push(Position {
+            locate: 1,
+            symbol: Symbol::new("AAA").unwrap_or_default(),
+            qty: p.qty,
+            avg_px: types::Price(avg_px as i64),
+            realized_pnl: p.realized.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+            unrealized_pnl: unrealized.clamp(i64::MIN as i128, i64::MAX as i128) as i64,
+        });
+    }
+    let s = pipeline.stats();
+    let d = filter.drops();
+    let c = sequencer.counters();
+    let fs = session.stats();
+    let counters = [
+        ("itch-messages", s.messages),
+        ("book-anomalies", s.book_anomalies),
+        ("orders-sent", tally.orders),
+        ("orders-unsent", tally.refused_unsent),
+        ("risk-rejects", s.risk_rejects),
+        ("exec-reports", s.reports),
+        ("feed-frames", tally.feed_frames),
+        ("feed-dropped", d.total()),
+        ("feed-gaps", c.gaps),
+        ("mold-malformed", c.malformed),
+        ("itch-malformed", tally.itch_malformed),
+        ("retransmit-reqs", tally.requests),
+        ("fix-garbled", fs.garbled),
+        ("fix-rejects-sent", fs.rejects_sent),
+        ("fix-resend-reqs", fs.resend_requests_sent),
+    ]
+    .map(|(name, value)| Counter {
+        name: Label::new(name),
+        value,
+    });
+    kernel::mailbox::with_endpoint(|end| {
+        let _ = end.publish_positions(&positions);
+        let _ = end.publish_counters(&counters);
+        let _ = end.publish_latency(telemetry.stages());
+    });
 }

@@ -619,6 +619,17 @@ impl Venue {
             .sum()
     }
 
+    /// Cash flow of `owner` in `symbol` from the venue's fills (price4 ×
+    /// shares): what sales brought in minus what purchases cost. With the
+    /// position marked at a price, it gives the owner's PnL.
+    pub fn cash(&self, owner: Owner, symbol: Symbol) -> i128 {
+        self.fills
+            .iter()
+            .filter(|f| f.owner == owner && f.symbol == symbol)
+            .map(|f| -(f.side.sign() as i128) * f.qty as i128 * f.price.0 as i128)
+            .sum()
+    }
+
     /// Open (resting) session orders of `owner`.
     pub fn open_orders(&self, owner: Owner) -> usize {
         self.orders.values().filter(|o| o.owner == owner).count()

@@ -109,6 +109,14 @@ pub fn is_present() -> bool {
     REGION.get().is_some()
 }
 
+/// Runs `f` on the appliance's end of the mailbox (to publish positions,
+/// counters, latency); `None` without a mailbox or while another core
+/// holds it — telemetry waits for the next round rather than spin.
+pub fn with_endpoint<R>(f: impl FnOnce(&mut ApplianceEnd) -> R) -> Option<R> {
+    let mut guard = MAILBOX.try_lock()?;
+    guard.as_mut().map(|m| f(&mut m.end))
+}
+
 /// Marks the appliance as running (after start-up).
 pub fn set_running() {
     if let Some(m) = MAILBOX.lock().as_ref() {

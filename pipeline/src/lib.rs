@@ -40,6 +40,24 @@ pub struct PipelineStats {
     pub intents_dropped: u64,
 }
 
+/// Where the last input's time went, read from the caller's clock (see
+/// [`Pipeline::set_clock`]); 0 when no clock is set. Stamps never influence
+/// a decision, so replay stays deterministic with or without them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StageStamps {
+    /// The book had applied the message.
+    pub book: u64,
+    /// The strategies had decided.
+    pub strategy: u64,
+    /// The first order of this input had passed risk and the OMS (0 when
+    /// none did).
+    pub risk: u64,
+}
+
+fn no_clock() -> u64 {
+    0
+}
+
 /// Book, strategies, risk and OMS for one venue.
 pub struct Pipeline<const S: usize, const R: usize> {
     pub book: Book,
@@ -52,6 +70,8 @@ pub struct Pipeline<const S: usize, const R: usize> {
     stats: PipelineStats,
     /// Strategies see the market only while orders can reach the venue.
     trading: bool,
+    clock: fn() -> u64,
+    stamps: StageStamps,
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
@@ -72,7 +92,19 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             events: heapless::Vec::new(),
             stats: PipelineStats::default(),
             trading: true,
+            clock: no_clock,
+            stamps: StageStamps::default(),
         }
+    }
+
+    /// A clock for stage stamps (the appliance passes its TSC read).
+    pub fn set_clock(&mut self, clock: fn() -> u64) {
+        self.clock = clock;
+    }
+
+    /// Stage stamps of the last input.
+    pub fn stamps(&self) -> StageStamps {
+        self.stamps
     }
 
     /// Whether orders can reach the venue (its session is logged on). While
@@ -95,9 +127,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     pub fn on_itch(&mut self, msg: &Message<'_>, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         self.stats.messages += 1;
         self.events.clear();
+        self.stamps = StageStamps::default();
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
         }
+        self.stamps.book = (self.clock)();
         self.stats.book_events += self.events.len() as u64;
         if !self.trading {
             return;
@@ -107,6 +141,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.strategies
                 .on_book(&event, &self.book, &mut self.intents);
         }
+        self.stamps.strategy = (self.clock)();
         self.process(now, send);
     }
 
@@ -179,6 +214,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         {
             Ok(out) => {
                 self.stats.orders_sent += 1;
+                if self.stamps.risk == 0 {
+                    self.stamps.risk = (self.clock)();
+                }
                 send(&out);
             }
             Err(reason) => {

@@ -224,3 +224,34 @@ fn no_decisions_while_the_venue_is_unreachable() {
         "quotes once trading: {sent:?}"
     );
 }
+
+static TICKS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// A clock that advances by one at every read.
+fn ticking_clock() -> u64 {
+    TICKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+#[test]
+fn stage_stamps_follow_the_stages_and_change_no_decision() {
+    let msgs = two_sided();
+    let plain = feed(&mut pipeline(Limits::unlimited()), &msgs);
+    let mut p = pipeline(Limits::unlimited());
+    p.set_clock(ticking_clock);
+    // The first message books a bid only: no order, so no risk stamp.
+    let mut sent = Vec::new();
+    let first = Message::parse(&msgs[0]).unwrap();
+    p.on_itch(&first, Nanos(1_000_000), &mut |o| sent.push(*o));
+    let s = p.stamps();
+    assert!(s.book > 0 && s.strategy > s.book, "{s:?}");
+    assert_eq!(s.risk, 0, "no order passed risk: {s:?}");
+    let second = Message::parse(&msgs[1]).unwrap();
+    p.on_itch(&second, Nanos(2_000_000), &mut |o| sent.push(*o));
+    let s = p.stamps();
+    assert!(!sent.is_empty(), "the two-sided book makes the maker quote");
+    assert!(
+        s.book > 0 && s.strategy > s.book && s.risk > s.strategy,
+        "{s:?}"
+    );
+    assert_eq!(sent, plain, "stamping changed what was sent");
+}

@@ -11,13 +11,31 @@ use types::Symbol;
 fn quotes_and_fills_agree_with_the_venue() {
     let lab = lab();
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("trade"));
     let run = lab.boot(
         venue
             .appliance(&lab.repo, &lab.images.appliance, 8)
-            .name("trade"),
+            .name("trade")
+            .args([
+                "-object".to_string(),
+                format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
+                "-device".to_string(),
+                "ivshmem-plain,memdev=mb".to_string(),
+            ]),
     );
     std::thread::sleep(Duration::from_millis(300));
     let server = venue.stop().expect("venue stopped cleanly");
+    // What the appliance published last (just before it exited), as the
+    // companion reads it.
+    let view = companion::app::Session::attach(
+        &companion::app::Target::Shm(shm.clone().into()),
+        Duration::from_secs(5),
+        None,
+    )
+    .map(|s| s.view());
+    let positions_cli = run_companion(&["--shm", shm.as_str(), "positions"]);
+    let latency_cli = run_companion(&["--shm", shm.as_str(), "latency"]);
+    let _ = std::fs::remove_file(&shm);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     if let Some(line) = s.lines().find(|l| l.starts_with("trade: done: ")) {
@@ -49,6 +67,72 @@ fn quotes_and_fills_agree_with_the_venue() {
     run.check(
         get("unsent") == Some(0),
         "no order was made while the session was down",
+    );
+    // Through the companion: the same position, and PnL from the same fills.
+    // The appliance's realized PnL minus the cost of what it still holds is
+    // the cash its fills moved; the venue computes that from its own fills.
+    // (avg_px is rounded to a price4 tick, hence |qty| of slack.)
+    run.check(
+        view.is_ok(),
+        &format!("companion attach: {:?}", view.as_ref().err()),
+    );
+    let Ok(view) = view else { return };
+    let aaa = view
+        .positions
+        .iter()
+        .find(|p| p.symbol.as_str() == "AAA")
+        .copied();
+    run.check(aaa.is_some(), "the companion sees an AAA position");
+    if let Some(p) = aaa {
+        run.check(
+            p.qty == venue_position,
+            &format!("companion position {p:?}, venue {venue_position}"),
+        );
+        let appliance_cash = p.realized_pnl as i128 - p.avg_px.0 as i128 * p.qty as i128;
+        let venue_cash = server.venue.cash(APPLIANCE, Symbol::new("AAA").unwrap());
+        run.check(
+            (appliance_cash - venue_cash).abs() <= p.qty.unsigned_abs() as i128,
+            &format!("cash from fills: appliance {appliance_cash}, venue {venue_cash} ({p:?})"),
+        );
+    }
+    run.check(
+        positions_cli.0 && positions_cli.1.contains("AAA"),
+        &format!("companion positions: {}", positions_cli.1),
+    );
+    // Tick-to-trade telemetry: every stage recorded, in order of the path.
+    eprintln!("{}", latency_cli.1);
+    for stage in [
+        "rx-decode",
+        "book",
+        "strategy",
+        "risk-oms",
+        "fix-encode",
+        "tx",
+        "tick-to-trade",
+    ] {
+        let h = view
+            .latency
+            .iter()
+            .find(|l| l.name.as_str() == Some(stage))
+            .map(|l| l.histogram.count);
+        run.check(
+            h.is_some_and(|n| n > 0),
+            &format!("latency stage {stage}: {h:?} samples"),
+        );
+    }
+    let count = |name: &str| {
+        view.latency
+            .iter()
+            .find(|l| l.name.as_str() == Some(name))
+            .map_or(0, |l| l.histogram.count)
+    };
+    run.check(
+        count("tick-to-trade") <= count("fix-encode") && count("fix-encode") <= count("book"),
+        "fewer orders than book updates, one tick-to-trade per order turn",
+    );
+    run.check(
+        latency_cli.0 && latency_cli.1.contains("tick-to-trade"),
+        &format!("companion latency: {}", latency_cli.1),
     );
     run.pass();
 }
