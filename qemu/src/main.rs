@@ -480,6 +480,7 @@ fn demo(
     eprintln!("qemu: the venue lists AAA and BBB; the appliance makes a market in AAA for {seconds} s (Ctrl-C stops early)");
     let mut running = vm.spawn()?;
     let started = std::time::Instant::now();
+    let mut telemetry: Option<companion::app::Session> = None;
     loop {
         if running
             .wait_for_serial("trade: done:", Duration::from_secs(1))
@@ -494,8 +495,14 @@ fn demo(
             };
             format!("{sym} {} / {}", side(bid), side(ask))
         });
+        if telemetry.is_none() && mailbox != "none" {
+            telemetry = attach_mailbox(mailbox);
+        }
+        let appliance = telemetry
+            .as_ref()
+            .map_or(String::new(), |t| appliance_line(&t.view()));
         eprintln!(
-            "[{:>3} s] {top} | appliance orders {} cancels {} replaces {} | reports {} | feed packets {} (lost A {} B {}, retransmitted {})",
+            "[{:>3} s] {top} | appliance orders {} cancels {} replaces {} | reports {} | feed packets {} (lost A {} B {}, retransmitted {}){appliance}",
             started.elapsed().as_secs(),
             s.stats.orders_received,
             s.stats.cancels_received,
@@ -514,6 +521,17 @@ fn demo(
     std::thread::sleep(Duration::from_millis(300));
     let server = lab.stop();
     let serial = &outcome.serial;
+    // The appliance's last published telemetry outlives it in the mailbox.
+    if let Some(t) = telemetry.or_else(|| attach_mailbox(mailbox)) {
+        let v = t.view();
+        println!("{}", companion::render::positions_table(&v.positions));
+        println!("tick-to-trade by stage (TSC; under TCG the CPU is emulated, so these are not host figures):");
+        println!("{}", companion::render::latency_table(&v.latency));
+        let plot = capture.join("latency.svg");
+        if std::fs::write(&plot, companion::render::latency_svg(&v.latency)).is_ok() {
+            println!("latency histograms plotted in {}", plot.display());
+        }
+    }
     if let Some(server) = server {
         let fills: Vec<_> = server
             .venue
@@ -564,6 +582,46 @@ fn demo(
         }
     }
     Ok(finish(&outcome))
+}
+
+fn attach_mailbox(path: &str) -> Option<companion::app::Session> {
+    if path == "none" {
+        return None;
+    }
+    companion::app::Session::attach(
+        &companion::app::Target::Shm(path.into()),
+        Duration::from_secs(1),
+        None,
+    )
+    .ok()
+}
+
+/// The appliance's own view: position, PnL and tick-to-trade so far.
+fn appliance_line(v: &companion::render::View) -> String {
+    let mut o = String::new();
+    if let Some(p) = v.positions.first() {
+        let pnl = p.realized_pnl.saturating_add(p.unrealized_pnl);
+        o += &format!(
+            " | appliance position {} {} pnl {} USD",
+            p.symbol.as_str(),
+            p.qty,
+            types::Price(pnl)
+        );
+    }
+    if let Some(t) = v
+        .latency
+        .iter()
+        .find(|l| l.name.as_str() == Some("tick-to-trade"))
+    {
+        let [p50, p99, ..] = companion::render::quantiles(&t.histogram);
+        o += &format!(
+            " | tick-to-trade p50 {} ns p99 {} ns ({} orders)",
+            p50.unwrap_or(0),
+            p99.unwrap_or(0),
+            t.histogram.count
+        );
+    }
+    o
 }
 
 #[cfg(test)]
