@@ -258,6 +258,8 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
     let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
     pipeline.set_clock(cpu::rdtsc);
+    // Start-up is over: the companion sees the appliance running.
+    kernel::mailbox::set_running();
     // The first order of the current loop turn, until its doorbell.
     let mut in_flight: Option<InFlight> = None;
     let mut last_publish_ns = 0;

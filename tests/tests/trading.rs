@@ -530,6 +530,15 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
         .map(|s| s.stats.clone())
         .unwrap_or_default();
     let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    let top = run_companion(&[
+        "--shm",
+        shm.as_str(),
+        "top",
+        "--iterations",
+        "2",
+        "--interval-ms",
+        "200",
+    ]);
     let outcome = running.wait().expect("QEMU");
     std::thread::sleep(Duration::from_millis(300));
     let server = venue.stop().expect("venue");
@@ -568,6 +577,16 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     run.check(
         status.0 && status.1.contains("config     generation 0"),
         &format!("the rejected config changed nothing: {}", status.1),
+    );
+    // The live dashboard on a trading appliance: state, stage latencies and
+    // the position.
+    run.check(
+        top.0
+            && top.1.contains("appliance top")
+            && top.1.contains("state      running")
+            && top.1.contains("tick-to-trade")
+            && top.1.contains("AAA"),
+        &format!("companion top: {}", top.1),
     );
     // Trading went on: the session stayed up and orders kept flowing. A real
     // message lost with the garbage comes back through ResendRequest; the
