@@ -35,6 +35,7 @@ use strategy::mm::{MarketMaker, MmParams};
 use types::{Nanos, StrategyId, Symbol, VenueId};
 
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
+use protocol::mailbox::message::{Event as MailboxEvent, FillRecord, FixSeqRecord};
 use protocol::mailbox::snapshot::{Counter, Label, Position, StageLatency};
 
 const LINE_A: Subscription = Subscription {
@@ -172,13 +173,71 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         limits,
     )
     .unwrap_or_else(|_| fail("risk limits"));
+    // `journal-wait=N`: ask the companion for the journal (FIX sequence
+    // numbers, fills, ClOrdID epoch) and wait up to N s for it before
+    // logging on, so a restart continues the venue session where it stood.
+    let journal_wait = match platform
+        .info
+        .value_of("journal-wait")
+        .map(str::parse::<u64>)
+    {
+        Some(Ok(n)) => Some(n),
+        Some(Err(_)) => fail("journal-wait= takes whole seconds"),
+        None => None,
+    };
+    if journal_wait.is_some() && !kernel::mailbox::is_present() {
+        fail("journal-wait= needs the mailbox");
+    }
+    let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs));
+    let (session_state, last_epoch) = if handed_back {
+        let h = kernel::mailbox::HANDBACK.lock();
+        let seq = h.fix_seq.iter().find(|r| r.venue == VenueId(1));
+        let fill_epoch = h
+            .fills
+            .iter()
+            .map(|f| gateway::oms::ClOrdId(f.order.0).epoch())
+            .max()
+            .unwrap_or(0);
+        (
+            seq.map_or(SessionState::default(), |r| SessionState {
+                next_out: r.next_out,
+                next_in: r.next_in,
+            }),
+            seq.map_or(0, |r| r.epoch).max(fill_epoch),
+        )
+    } else {
+        (SessionState::default(), 0)
+    };
     let oms = Oms::new(OmsConfig {
         orders: 4_096,
         symbols: 16,
-        last_epoch: 0,
+        last_epoch,
     })
     .unwrap_or_else(|_| fail("oms"));
     let mut pipeline: Pipeline<4, 8> = Pipeline::new(book, strategies, risk, oms, VenueId(1));
+    let mut exec_seq = 0;
+    if handed_back {
+        let h = kernel::mailbox::HANDBACK.lock();
+        let mut applied = 0;
+        for f in h
+            .fills
+            .iter()
+            .filter(|f| f.venue == VenueId(1) && f.locate == 1)
+        {
+            pipeline
+                .oms
+                .restore_fill(f.locate, f.side, f.qty, f.price, &mut pipeline.risk);
+            exec_seq = exec_seq.max(f.exec_seq);
+            applied += 1;
+        }
+        println!(
+            "trade: journal applied: {applied} fills, position AAA {}, FIX next out {} next in {}, ClOrdID epoch {}",
+            pipeline.oms.position(1).map_or(0, |p| p.qty),
+            session_state.next_out,
+            session_state.next_in,
+            pipeline.oms.epoch()
+        );
+    }
     // No decisions until the venue session is up.
     pipeline.set_trading(false);
 
@@ -225,7 +284,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         queue: &mut st.queue,
     };
     let mut session =
-        Session::new(config, SessionState::default(), buffers).unwrap_or_else(|_| fail("session"));
+        Session::new(config, session_state, buffers).unwrap_or_else(|_| fail("session"));
 
     let mut filter: Filter<4> = Filter::new();
     let _ = filter.subscribe(LINE_A);
@@ -263,6 +322,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     // The first order of the current loop turn, until its doorbell.
     let mut in_flight: Option<InFlight> = None;
     let mut last_publish_ns = 0;
+    let journaling = journal_wait.is_some();
+    let mut journal = JournalOut {
+        fills: Vec::new(),
+        recorded: None,
+        overflow: 0,
+    };
     loop {
         let now_ns = platform.now_ns();
         let now = Nanos(now_ns);
@@ -442,13 +507,36 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 out: &mut out,
                 now: utc,
             };
+            let before = pipeline.oms.position(1).map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
                 if send_outbound(o, utc, &mut sends) {
                     tally.orders += 1;
                 }
             });
+            let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
+            if journaling && moved != 0 {
+                exec_seq += 1;
+                journal.fill(FillRecord {
+                    exec_seq,
+                    order: types::OrderId(rep.cl_ord_id.map_or(0, |c| c.0)),
+                    venue: VenueId(1),
+                    locate: 1,
+                    symbol,
+                    side: if moved > 0 {
+                        types::Side::Buy
+                    } else {
+                        types::Side::Sell
+                    },
+                    qty: moved.unsigned_abs() as u32,
+                    price: rep.last_px,
+                    ts_ns: utc.0,
+                });
+            }
         }
         exec_buf.clear();
+        if journaling {
+            journal.flush(session.state(), pipeline.oms.epoch());
+        }
         if !killed && kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire) {
             killed = true;
             let mut sends = Sends {
@@ -523,6 +611,15 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             }
             println!();
             publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
+            if journaling {
+                journal.flush(session.state(), pipeline.oms.epoch());
+                if journal.overflow > 0 || !journal.fills.is_empty() {
+                    println!(
+                        "trade: journal: {} fills not delivered to the companion",
+                        journal.overflow + journal.fills.len() as u64
+                    );
+                }
+            }
             exit(ExitCode::Success);
         }
         if panic_at.is_some_and(|t| now_ns >= t) {
@@ -601,4 +698,67 @@ fn publish(
         let _ = end.publish_counters(&counters);
         let _ = end.publish_latency(telemetry.stages());
     });
+}
+
+/// Asks the companion for the journal and services the mailbox until it is
+/// whole or `seconds` pass; whether it arrived whole.
+fn await_journal(platform: &'static Platform, seconds: u64) -> bool {
+    kernel::mailbox::HANDBACK.lock().clear();
+    let asked = kernel::mailbox::with_endpoint(|e| e.event(MailboxEvent::JournalRequest).is_ok());
+    if asked != Some(true) {
+        println!("trade: could not ask for the journal; starting fresh");
+        return false;
+    }
+    println!("trade: waiting up to {seconds} s for the journal");
+    let deadline = platform.now_ns() + seconds * 1_000_000_000;
+    while platform.now_ns() < deadline {
+        kernel::mailbox::service(platform);
+        if kernel::mailbox::HANDBACK.lock().complete {
+            return true;
+        }
+        core::hint::spin_loop();
+    }
+    println!("trade: no journal within {seconds} s; starting with a fresh session");
+    false
+}
+
+/// Durable state on its way to the companion's journal: fills in order,
+/// and the session's sequence numbers whenever they move.
+struct JournalOut {
+    fills: Vec<FillRecord, 64>,
+    /// The last sequence numbers the companion was sent.
+    recorded: Option<SessionState>,
+    /// Fills that found the queue full (reported at the end).
+    overflow: u64,
+}
+
+impl JournalOut {
+    fn fill(&mut self, f: FillRecord) {
+        if self.fills.push(f).is_err() {
+            self.overflow += 1;
+        }
+    }
+
+    /// Sends what the event ring takes now; the rest waits for the next turn.
+    fn flush(&mut self, state: SessionState, epoch: u32) {
+        kernel::mailbox::with_endpoint(|e| {
+            while let Some(f) = self.fills.first() {
+                if e.event(MailboxEvent::Fill(*f)).is_err() {
+                    return;
+                }
+                self.fills.remove(0);
+            }
+            if self.recorded != Some(state) {
+                let record = FixSeqRecord {
+                    venue: VenueId(1),
+                    next_in: state.next_in,
+                    next_out: state.next_out,
+                    epoch,
+                };
+                if e.event(MailboxEvent::FixSeq(record)).is_ok() {
+                    self.recorded = Some(state);
+                }
+            }
+        });
+    }
 }

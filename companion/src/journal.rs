@@ -33,7 +33,7 @@ impl Journal {
                 let path = self.dir.join(format!("fixseq-{}.txt", r.venue.0));
                 let tmp = self.dir.join(format!(".fixseq-{}.tmp", r.venue.0));
                 let mut f = fs::File::create(&tmp)?;
-                writeln!(f, "{} {}", r.next_in, r.next_out)?;
+                writeln!(f, "{} {} {}", r.next_in, r.next_out, r.epoch)?;
                 f.sync_all()?;
                 fs::rename(tmp, path)?;
                 Ok(true)
@@ -82,13 +82,19 @@ impl Journal {
         venues.sort();
         for (venue, path) in venues {
             let text = fs::read_to_string(path)?;
-            let mut it = text.split_whitespace().map(str::parse::<u64>);
-            match (it.next(), it.next()) {
-                (Some(Ok(next_in)), Some(Ok(next_out))) => {
+            // "next_in next_out [epoch]": files from before epochs read as 0.
+            let numbers: Result<Vec<u64>, _> =
+                text.split_whitespace().map(str::parse::<u64>).collect();
+            match numbers.as_deref() {
+                Ok([next_in, next_out, rest @ ..])
+                    if rest.len() <= 1
+                        && rest.first().is_none_or(|&e| u32::try_from(e).is_ok()) =>
+                {
                     out.push(JournalRecord::FixSeq(FixSeqRecord {
                         venue: VenueId(venue),
-                        next_in,
-                        next_out,
+                        next_in: *next_in,
+                        next_out: *next_out,
+                        epoch: rest.first().map_or(0, |&e| e as u32),
                     }))
                 }
                 _ => return Err(bad(&text)),
@@ -149,12 +155,14 @@ mod tests {
             venue: VenueId(1),
             next_in: 5,
             next_out: 9,
+            epoch: 1,
         }))
         .unwrap();
         j.persist(&Event::FixSeq(FixSeqRecord {
             venue: VenueId(1),
             next_in: 6,
             next_out: 10,
+            epoch: 2,
         }))
         .unwrap();
         j.persist(&Event::Fill(fill(1))).unwrap();
@@ -167,7 +175,8 @@ mod tests {
                 JournalRecord::FixSeq(FixSeqRecord {
                     venue: VenueId(1),
                     next_in: 6,
-                    next_out: 10
+                    next_out: 10,
+                    epoch: 2
                 }),
                 JournalRecord::Fill(fill(1)),
                 JournalRecord::Fill(fill(2))

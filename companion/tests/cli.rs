@@ -622,6 +622,7 @@ fn journal_persists_events_and_hands_them_back() {
             venue: VenueId(1),
             next_in: 41,
             next_out: 57,
+            epoch: 4,
         }),
         Event::Fill(fill(1)),
         Event::Fill(fill(2)),
@@ -633,7 +634,7 @@ fn journal_persists_events_and_hands_them_back() {
     assert!(text(&o).0.contains("handed back 3 journal records"));
     assert_eq!(
         std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap(),
-        "41 57\n"
+        "41 57 4\n"
     );
     let got = s.seen.lock().unwrap().journal.clone();
     assert_eq!(
@@ -642,7 +643,8 @@ fn journal_persists_events_and_hands_them_back() {
             JournalRecord::FixSeq(FixSeqRecord {
                 venue: VenueId(1),
                 next_in: 41,
-                next_out: 57
+                next_out: 57,
+                epoch: 4
             }),
             JournalRecord::Fill(fill(1)),
             JournalRecord::Fill(fill(2)),

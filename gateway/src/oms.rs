@@ -460,6 +460,27 @@ impl Oms {
         })
     }
 
+    /// A fill from an earlier boot (the journal's hand-back): moves the
+    /// position, its PnL and risk's view of them as the original fill did.
+    pub fn restore_fill(
+        &mut self,
+        locate: StockLocate,
+        side: Side,
+        qty: u32,
+        price: Price,
+        risk: &mut RiskEngine,
+    ) {
+        self.apply_position(locate, side, qty, price);
+        risk.restore_fill(&Fill {
+            order: OrderId(0),
+            locate,
+            side,
+            qty,
+            price,
+        });
+        risk.on_pnl(self.total_pnl_i64());
+    }
+
     pub fn epoch(&self) -> u32 {
         self.epoch
     }

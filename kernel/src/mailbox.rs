@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use protocol::mailbox::config::{self, ApplianceConfig};
 use protocol::mailbox::endpoint::{ApplianceEnd, CommandError};
 use protocol::mailbox::layout::{self, ApplianceState, LayoutParams};
-use protocol::mailbox::message::{Command, Reply};
+use protocol::mailbox::message::{Command, FillRecord, FixSeqRecord, JournalRecord, Reply};
 use protocol::mailbox::raw::Region;
 use protocol::mailbox::snapshot::{CoreState, CoreStatus, PanicReport, StatusSnapshot, MAX_CORES};
 
@@ -108,6 +108,32 @@ pub fn init(p: &'static Platform) -> Result<(u64, usize), MailboxError> {
 pub fn is_present() -> bool {
     REGION.get().is_some()
 }
+
+/// Durable state the companion handed back (FIX sequence numbers, fills).
+pub struct Handback {
+    pub fix_seq: heapless::Vec<FixSeqRecord, 8>,
+    pub fills: heapless::Vec<FillRecord, 4096>,
+    /// Records received since the last clear.
+    pub received: u64,
+    /// `End` arrived and its count matched: the hand-back is whole.
+    pub complete: bool,
+}
+
+impl Handback {
+    pub fn clear(&mut self) {
+        self.fix_seq.clear();
+        self.fills.clear();
+        self.received = 0;
+        self.complete = false;
+    }
+}
+
+pub static HANDBACK: SpinLock<Handback> = SpinLock::new(Handback {
+    fix_seq: heapless::Vec::new(),
+    fills: heapless::Vec::new(),
+    received: 0,
+    complete: false,
+});
 
 /// Runs `f` on the appliance's end of the mailbox (to publish positions,
 /// counters, latency); `None` without a mailbox or while another core
@@ -244,9 +270,44 @@ fn handle(command: Command<'_>) -> Answer {
                 }
             }
         },
-        // Journal records are the gateway's to apply once it runs here; the
-        // mailbox acknowledges their receipt.
-        Command::Journal(_) => Answer::Ok,
+        // Kept for the trading loop, which applies them before it logs on.
+        Command::Journal(record) => {
+            let refuse = |reason| Answer::Rejected {
+                field: heapless::String::try_from("journal").unwrap_or_default(),
+                reason,
+            };
+            let mut h = HANDBACK.lock();
+            match record {
+                JournalRecord::FixSeq(r) => {
+                    h.received += 1;
+                    if let Some(old) = h.fix_seq.iter_mut().find(|o| o.venue == r.venue) {
+                        *old = r;
+                        Answer::Ok
+                    } else if h.fix_seq.push(r).is_ok() {
+                        Answer::Ok
+                    } else {
+                        refuse("more venues than the appliance keeps")
+                    }
+                }
+                JournalRecord::Fill(f) => {
+                    h.received += 1;
+                    if h.fills.push(f).is_ok() {
+                        Answer::Ok
+                    } else {
+                        refuse("more fills than the appliance keeps (4096)")
+                    }
+                }
+                JournalRecord::End { records } if records == h.received => {
+                    h.complete = true;
+                    Answer::Ok
+                }
+                JournalRecord::End { .. } => {
+                    // Something went missing: start over on the next request.
+                    h.clear();
+                    refuse("record count does not match what arrived")
+                }
+            }
+        }
     }
 }
 

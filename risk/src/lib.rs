@@ -959,6 +959,15 @@ impl RiskEngine {
         }
     }
 
+    /// A fill from an earlier boot (handed back from the journal at start):
+    /// moves the position as [`RiskEngine::on_fill`] does; its order is
+    /// long gone, which is expected here and not counted as unknown.
+    pub fn restore_fill(&mut self, fill: &Fill) {
+        let unknown = self.unknown_events;
+        self.on_fill(fill);
+        self.unknown_events = unknown;
+    }
+
     /// An execution: moves the position (always) and reduces the order's
     /// open quantity (when the order is known). An order with nothing left
     /// open and no replace in flight is finished.

@@ -612,3 +612,118 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     );
     run.pass();
 }
+
+#[test]
+fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let dir = lab
+        .repo
+        .root()
+        .join("target")
+        .join(qemu::unique_name("journal"));
+    let mut runs = Vec::new();
+    for round in 1..=2 {
+        let shm = format!("/dev/shm/{}", qemu::unique_name("journal"));
+        let vm = venue
+            .appliance_with(&lab.repo, &lab.images.appliance, 6, "journal-wait=30")
+            .name(format!("journal-{round}"))
+            .args([
+                "-object".to_string(),
+                format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
+                "-device".to_string(),
+                "ivshmem-plain,memdev=mb".to_string(),
+            ]);
+        let mut running = vm.spawn().expect("QEMU");
+        let asked = running.wait_for_serial("trade: waiting up to", tests::BOOT_TIMEOUT);
+        // The companion keeps the journal on disk and hands it back when
+        // the appliance asks (its request waits in the event ring).
+        let journal = std::process::Command::new(tests::companion())
+            .args(["--shm", shm.as_str(), "journal", "--dir"])
+            .arg(&dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn();
+        let outcome = running.wait().expect("QEMU");
+        // Let the companion drain the last events before stopping it.
+        std::thread::sleep(Duration::from_millis(700));
+        let journal_output = match journal {
+            Ok(mut child) => {
+                let _ = child.kill();
+                child
+                    .wait_with_output()
+                    .map(|o| {
+                        let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
+                        t.push_str(&String::from_utf8_lossy(&o.stderr));
+                        t
+                    })
+                    .unwrap_or_default()
+            }
+            Err(e) => format!("cannot run the companion: {e}"),
+        };
+        let _ = std::fs::remove_file(&shm);
+        runs.push((asked.is_some(), Booted(outcome), journal_output));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    let stats = server.stats();
+    let venue_position = server
+        .venue
+        .position(APPLIANCE, Symbol::new("AAA").unwrap());
+    let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (asked1, first, journal1) = &runs[0];
+    let (asked2, second, journal2) = &runs[1];
+    for (asked, run, journal) in [(asked1, first, journal1), (asked2, second, journal2)] {
+        run.expect_status(qemu::ExitKind::Success);
+        run.check(*asked, "the appliance asked for its journal");
+        run.check(
+            journal.contains("handed back"),
+            &format!("the companion handed the journal back: {journal}"),
+        );
+    }
+    let s1 = first.serial().to_string();
+    let s2 = second.serial().to_string();
+    for line in s1
+        .lines()
+        .chain(s2.lines())
+        .filter(|l| l.contains("journal") || l.starts_with("trade: done"))
+    {
+        eprintln!("{line}");
+    }
+    eprintln!("venue: {stats:?}\nfixseq-1.txt: {fixseq}");
+    let p1 = trade_summary(&s1, "AAA");
+    let p2 = trade_summary(&s2, "AAA");
+    first.check(
+        s1.contains(
+            "journal applied: 0 fills, position AAA 0, FIX next out 1 next in 1, ClOrdID epoch 1",
+        ),
+        "the first boot starts from an empty journal",
+    );
+    // The second boot starts where the first ended: its position, the
+    // session's sequence numbers (the venue would refuse a Logon numbered 1)
+    // and a fresh ClOrdID epoch.
+    let applied = s2
+        .lines()
+        .find(|l| l.starts_with("trade: journal applied: "))
+        .unwrap_or_default();
+    second.check(
+        p1.is_some_and(|p| applied.contains(&format!("position AAA {p},"))),
+        &format!("position carried over ({p1:?}): {applied}"),
+    );
+    second.check(
+        !applied.contains("FIX next out 1 ") && applied.ends_with("ClOrdID epoch 2"),
+        &format!("sequence numbers and epoch carried over: {applied}"),
+    );
+    second.check(
+        stats.logons == 2 && stats.session_errors == 0,
+        &format!("the venue took the second logon without a sequence problem: {stats:?}"),
+    );
+    second.check(
+        p2 == Some(venue_position),
+        &format!("position after both boots: appliance {p2:?}, venue {venue_position}"),
+    );
+    for (_, run, _) in runs {
+        run.pass();
+    }
+}

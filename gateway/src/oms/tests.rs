@@ -708,3 +708,31 @@ mod prop {
         }
     }
 }
+
+#[test]
+fn restored_fills_rebuild_the_position_as_live_fills_do() {
+    // Live: buy 100 @ PX, sell 40 @ PX + 50.
+    let mut live = H::new();
+    let (_, buy) = live.new_order(Side::Buy, PX, 100);
+    live.ack(buy);
+    live.fill(buy, 100, 100, 0, PX);
+    let (_, sell) = live.new_order(Side::Sell, Price(PX.0 + 50), 40);
+    live.ack(sell);
+    live.fill(sell, 40, 40, 0, Price(PX.0 + 50));
+    // Restored from the journal after a restart.
+    let mut restored = H::new();
+    restored
+        .oms
+        .restore_fill(SYM, Side::Buy, 100, PX, &mut restored.risk);
+    restored
+        .oms
+        .restore_fill(SYM, Side::Sell, 40, Price(PX.0 + 50), &mut restored.risk);
+    let (a, b) = (
+        *live.oms.position(SYM).unwrap(),
+        *restored.oms.position(SYM).unwrap(),
+    );
+    assert_eq!((b.qty, b.cost, b.realized), (a.qty, a.cost, a.realized));
+    assert_eq!(b.qty, 60);
+    assert_eq!(restored.risk.position(SYM), live.risk.position(SYM));
+    assert_eq!(restored.oms.realized_pnl(), live.oms.realized_pnl());
+}

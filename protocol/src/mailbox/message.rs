@@ -122,6 +122,9 @@ pub struct FixSeqRecord {
     pub next_in: u64,
     /// Next sequence number we will send.
     pub next_out: u64,
+    /// ClOrdID epoch of the boot that wrote it: the next boot takes a
+    /// higher one, so no ClOrdID is ever used twice with the venue.
+    pub epoch: u32,
 }
 
 /// One execution, as journaled.
@@ -152,7 +155,8 @@ pub enum JournalRecord {
 fn put_fix_seq(w: &mut Writer<'_>, r: &FixSeqRecord) -> Result<(), FrameError> {
     w.u8(r.venue.0)?;
     w.u64(r.next_in)?;
-    w.u64(r.next_out)
+    w.u64(r.next_out)?;
+    w.u32(r.epoch)
 }
 
 fn get_fix_seq(r: &mut Reader<'_>) -> Result<FixSeqRecord, FrameError> {
@@ -160,6 +164,7 @@ fn get_fix_seq(r: &mut Reader<'_>) -> Result<FixSeqRecord, FrameError> {
         venue: VenueId(r.u8()?),
         next_in: r.u64()?,
         next_out: r.u64()?,
+        epoch: r.u32()?,
     })
 }
 
@@ -471,6 +476,7 @@ mod tests {
                 venue: VenueId(1),
                 next_in: 5,
                 next_out: 6,
+                epoch: 3,
             })),
             Command::Journal(JournalRecord::Fill(fill())),
             Command::Journal(JournalRecord::End { records: 3 }),
@@ -539,6 +545,7 @@ mod tests {
                 venue: VenueId(1),
                 next_in: 5,
                 next_out: 6,
+                epoch: 3,
             })),
             Message::Event(Event::Fill(fill())),
             Message::Event(Event::JournalRequest),
