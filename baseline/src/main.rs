@@ -1,0 +1,107 @@
+//! `linux-baseline [SECONDS]`: the appliance's pipeline crates as a Linux
+//! process on kernel sockets against the lab's exchange (in-process, on its
+//! own thread), then the captured feed replayed through the same pipeline
+//! with no sockets; prints both tick-to-trade histograms side by side.
+
+#![deny(unsafe_code)]
+
+use baseline::{replay, run, summary, Exchange, OWNER, SYMBOL};
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// Raw feed frames kept for the in-process replay.
+const CAPTURE: usize = 50_000;
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let seconds = match args.next().as_deref() {
+        None => 10,
+        Some(s) => match s.parse::<u64>() {
+            Ok(n) if n > 0 => n,
+            _ => {
+                eprintln!("usage: linux-baseline [SECONDS]  (a whole number > 0; default 10)");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match go(seconds) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("linux-baseline: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn go(seconds: u64) -> std::io::Result<bool> {
+    let exchange = Exchange::start(300, 21)?;
+    println!(
+        "linux-baseline: venue FIX {} feed {} -> {}; trading {SYMBOL} for {seconds} s",
+        exchange.fix,
+        exchange.venue_feed,
+        exchange.feed.local_addr()?
+    );
+    let report = run(&exchange, Duration::from_secs(seconds), CAPTURE)?;
+    let server = exchange
+        .stop()
+        .ok_or_else(|| std::io::Error::other("venue thread failed"))?;
+    let replayed = replay(&report.frames)?;
+
+    let h = &report.tick_to_trade;
+    let r = &replayed.frame_to_order;
+    println!(
+        "feed: frames {} dropped {} itch-messages {} malformed {} gaps {} retransmit-requests {} exec-reports {} fix-dropped {}",
+        report.feed_frames,
+        report.feed_dropped,
+        report.itch_messages,
+        report.itch_malformed,
+        report.gaps,
+        report.retransmit_requests,
+        report.exec_reports,
+        report.fix_dropped
+    );
+    println!("tick-to-trade (ns), per order-producing datagram:");
+    println!(
+        "  socket path  (recv_from -> write returned): {}",
+        summary(h)
+    );
+    println!(
+        "  in-process   (frame in -> FIX bytes in Vec): {}",
+        summary(r)
+    );
+    let (p50s, p50r) = (h.quantile(0.5).unwrap_or(0), r.quantile(0.5).unwrap_or(0));
+    if p50r > 0 {
+        println!(
+            "  ratio of medians socket/in-process: {:.1}x",
+            p50s as f64 / p50r as f64
+        );
+    }
+    println!(
+        "replay: {} frames, orders {} cancels {} replaces {} (acknowledged in memory)",
+        replayed.frames, replayed.sent.new, replayed.sent.cancel, replayed.sent.replace
+    );
+    let stats = server.stats();
+    let symbol = types::Symbol::new(SYMBOL).unwrap_or_default();
+    let venue_position = server.venue.position(OWNER, symbol);
+    let agree = report.logged_on
+        && stats.orders_received == report.sent.new
+        && stats.cancels_received == report.sent.cancel
+        && stats.replaces_received == report.sent.replace
+        && venue_position == report.position;
+    println!(
+        "traded: logged-on {} orders-sent {}/{}/{} (new/cancel/replace) venue-received {}/{}/{} unsent {} position {SYMBOL} baseline {} venue {} -> {}",
+        report.logged_on,
+        report.sent.new,
+        report.sent.cancel,
+        report.sent.replace,
+        stats.orders_received,
+        stats.cancels_received,
+        stats.replaces_received,
+        report.unsent,
+        report.position,
+        venue_position,
+        if agree { "AGREE" } else { "DISAGREE" }
+    );
+    Ok(agree)
+}
