@@ -321,6 +321,9 @@ pub struct RunReport {
     pub position: i64,
     /// `recv_from` returned → `write` of the resulting order bytes returned (ns).
     pub tick_to_trade: LatencyHistogram,
+    /// `recv_from` returned → the order bytes encoded, before the `write`
+    /// (the same span as the in-process replay's, on the live loop) (ns).
+    pub rx_to_encoded: LatencyHistogram,
     /// The first raw feed frames, for [`replay`].
     pub frames: Vec<Vec<u8>>,
 }
@@ -379,11 +382,13 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
             let rx = Instant::now();
             let frame = &datagram[..n];
             report.feed_frames += 1;
-            if report.frames.len() < capture {
-                report.frames.push(frame.to_vec());
-            }
+            // Kept for the replay, outside the timed span.
+            let keep = report.frames.len() < capture;
             let Some(d) = filter.process(frame) else {
                 report.feed_dropped += 1;
+                if keep {
+                    report.frames.push(frame.to_vec());
+                }
                 continue;
             };
             let line = if d.subscription == 0 {
@@ -419,8 +424,11 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
                     Err(_) => *malformed += 1,
                 },
             );
-            if out.len() > before && pending_rx.is_none() {
-                pending_rx = Some(rx);
+            if out.len() > before {
+                report.rx_to_encoded.record(rx.elapsed().as_nanos() as u64);
+                if pending_rx.is_none() {
+                    pending_rx = Some(rx);
+                }
             }
             // Orders go out as soon as the datagram is handled.
             if pending_rx.is_some() {
@@ -430,6 +438,9 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
                     &mut pending_rx,
                     &mut report.tick_to_trade,
                 )?;
+            }
+            if keep {
+                report.frames.push(datagram[..n].to_vec());
             }
         }
         if let Some(req) = sequencer.poll(now) {

@@ -1,4 +1,4 @@
-//! `linux-baseline [SECONDS]`: the appliance's pipeline crates as a Linux
+//! `linux-baseline [SECONDS] [ACTIONS_PER_SECOND]`: the appliance's pipeline crates as a Linux
 //! process on kernel sockets against the lab's exchange (in-process, on its
 //! own thread), then the captured feed replayed through the same pipeline
 //! with no sockets; prints both tick-to-trade histograms side by side.
@@ -14,17 +14,21 @@ const CAPTURE: usize = 50_000;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let seconds = match args.next().as_deref() {
-        None => 10,
-        Some(s) => match s.parse::<u64>() {
-            Ok(n) if n > 0 => n,
-            _ => {
-                eprintln!("usage: linux-baseline [SECONDS]  (a whole number > 0; default 10)");
-                return ExitCode::from(2);
-            }
-        },
+    let mut number = |default: u64| match args.next().as_deref() {
+        None => Some(default),
+        Some(s) => s.parse::<u64>().ok().filter(|&n| n > 0),
     };
-    match go(seconds) {
+    let (Some(seconds), Some(rate)) = (number(10), number(300)) else {
+        eprintln!(
+            "usage: linux-baseline [SECONDS] [ACTIONS_PER_SECOND]  (whole numbers > 0; defaults 10 and the lab's 300 background actions per listing per second)"
+        );
+        return ExitCode::from(2);
+    };
+    let Ok(rate) = u32::try_from(rate) else {
+        eprintln!("linux-baseline: ACTIONS_PER_SECOND too large");
+        return ExitCode::from(2);
+    };
+    match go(seconds, rate) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
@@ -34,10 +38,10 @@ fn main() -> ExitCode {
     }
 }
 
-fn go(seconds: u64) -> std::io::Result<bool> {
-    let exchange = Exchange::start(300, 21)?;
+fn go(seconds: u64, rate: u32) -> std::io::Result<bool> {
+    let exchange = Exchange::start(rate, 21)?;
     println!(
-        "linux-baseline: venue FIX {} feed {} -> {}; trading {SYMBOL} for {seconds} s",
+        "linux-baseline: venue FIX {} feed {} -> {}; trading {SYMBOL} for {seconds} s; background flow {rate}/s per listing",
         exchange.fix,
         exchange.venue_feed,
         exchange.feed.local_addr()?
@@ -65,6 +69,10 @@ fn go(seconds: u64) -> std::io::Result<bool> {
     println!(
         "  socket path  (recv_from -> write returned): {}",
         summary(h)
+    );
+    println!(
+        "  socket loop  (recv_from -> FIX bytes in Vec): {}",
+        summary(&report.rx_to_encoded)
     );
     println!(
         "  in-process   (frame in -> FIX bytes in Vec): {}",
