@@ -324,6 +324,8 @@ pub struct RunReport {
     /// `recv_from` returned → the order bytes encoded, before the `write`
     /// (the same span as the in-process replay's, on the live loop) (ns).
     pub rx_to_encoded: LatencyHistogram,
+    /// How long the loop ran, logout included.
+    pub elapsed: Duration,
     /// The first raw feed frames, for [`replay`].
     pub frames: Vec<Vec<u8>>,
 }
@@ -549,6 +551,7 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
         }
     }
 
+    report.elapsed = start.elapsed();
     let s = pipeline.stats();
     let c = sequencer.counters();
     report.itch_messages = s.messages;
@@ -635,7 +638,11 @@ fn synthetic_ack(o: &Outbound) -> ExecReport {
 /// a socket. Every order, cancel and replace is acknowledged at once
 /// (outside the timed region) so the market maker keeps quoting as it does
 /// against the venue; there are no fills.
-pub fn replay(frames: &[Vec<u8>]) -> std::io::Result<ReplayReport> {
+///
+/// `pace`: `None` replays back to back (caches and predictors stay warm);
+/// `Some(gap)` spins `gap` before each frame, as the live loop waits
+/// between datagrams.
+pub fn replay(frames: &[Vec<u8>], pace: Option<Duration>) -> std::io::Result<ReplayReport> {
     let mut report = ReplayReport::default();
     let mut pipeline = build_pipeline()?;
     let mut filter = new_filter();
@@ -675,6 +682,12 @@ pub fn replay(frames: &[Vec<u8>]) -> std::io::Result<ReplayReport> {
     let mut decided: Vec<Outbound> = Vec::with_capacity(64);
     let mut acks: Vec<Outbound> = Vec::with_capacity(64);
     for frame in frames {
+        if let Some(gap) = pace {
+            let until = Instant::now() + gap;
+            while Instant::now() < until {
+                std::hint::spin_loop();
+            }
+        }
         out.clear();
         decided.clear();
         let t0 = Instant::now();
@@ -769,7 +782,7 @@ mod tests {
         let symbol = Symbol::new(SYMBOL).unwrap_or_default();
         assert_eq!(server.venue.position(OWNER, symbol), report.position);
 
-        let replayed = replay(&report.frames).expect("replay");
+        let replayed = replay(&report.frames, None).expect("replay");
         assert!(replayed.sent.new > 0, "{replayed:?}");
         assert!(replayed.frame_to_order.count > 0);
     }
