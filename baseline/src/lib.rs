@@ -88,6 +88,21 @@ impl Exchange {
     /// groups, recovery server, listings, session), with the feed's guest
     /// address a UDP socket of ours on 127.0.0.1.
     pub fn start(background_per_second: u32, seed: u64) -> std::io::Result<Exchange> {
+        Exchange::start_with_loss(
+            background_per_second,
+            seed,
+            Loss::default(),
+            Loss::default(),
+        )
+    }
+
+    /// [`Exchange::start`] with packets lost on lines A and B.
+    pub fn start_with_loss(
+        background_per_second: u32,
+        seed: u64,
+        loss_a: Loss,
+        loss_b: Loss,
+    ) -> std::io::Result<Exchange> {
         let publisher = Publisher::new(FeedConfig {
             session: *b"LABDAY0001",
             src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
@@ -115,8 +130,8 @@ impl Exchange {
         let feed = FeedSpec {
             socket: theirs,
             guest: ours.local_addr()?,
-            loss_a: Loss::default(),
-            loss_b: Loss::default(),
+            loss_a,
+            loss_b,
             recovery_addr: ipv4::Address(RECOVERY.addr),
             recovery_port: RECOVERY.port,
             heartbeat_every: Duration::from_millis(200),
@@ -785,5 +800,23 @@ mod tests {
         let replayed = replay(&report.frames, None).expect("replay");
         assert!(replayed.sent.new > 0, "{replayed:?}");
         assert!(replayed.frame_to_order.count > 0);
+    }
+
+    #[test]
+    fn feed_loss_on_both_lines_is_recovered_through_the_venue() {
+        let loss = Loss {
+            drop_every: 0,
+            drop_ranges: vec![40..=45, 200..=203],
+        };
+        let exchange = Exchange::start_with_loss(300, 7, loss.clone(), loss).expect("exchange");
+        let report = run(&exchange, Duration::from_secs(2), 0).expect("run");
+        let server = exchange.stop().expect("venue thread");
+        assert!(report.gaps > 0, "{report:?}");
+        assert!(report.retransmit_requests > 0, "{report:?}");
+        assert!(server.stats().retransmit_requests > 0);
+        assert!(server.stats().retransmitted_packets > 0);
+        assert_eq!(report.feed_dropped, 0);
+        assert!(report.logged_on && report.logged_out, "{report:?}");
+        assert_eq!(server.stats().orders_received, report.sent.new);
     }
 }
