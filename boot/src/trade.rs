@@ -242,7 +242,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     pipeline.set_trading(false);
 
     // The order path. `venue=IP:PORT` names the FIX acceptor; the default is
-    // the address QEMU's `guestfwd` lab wiring uses.
+    // the address the `fix-probe` mode's `guestfwd` wiring uses.
     let venue = match platform
         .info
         .value_of("venue")
