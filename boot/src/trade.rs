@@ -36,7 +36,7 @@ use types::{Nanos, StrategyId, Symbol, VenueId};
 
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
 use protocol::mailbox::message::{Event as MailboxEvent, FillRecord, FixSeqRecord};
-use protocol::mailbox::snapshot::{Counter, Label, Position, StageLatency};
+use protocol::mailbox::snapshot::{Counter, Label, NicStatus, Position, StageLatency};
 
 const LINE_A: Subscription = Subscription {
     group: ipv4::Address([233, 54, 12, 1]),
@@ -336,6 +336,8 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
             last_publish_ns = now_ns;
             publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
+            report_nic(0, &mut feed);
+            report_nic(1, device.nic());
         }
 
         // Market data.
@@ -761,4 +763,33 @@ impl JournalOut {
             }
         });
     }
+}
+
+/// One NIC's link and counters for the companion's `status`.
+fn report_nic<'p>(index: usize, nic: &mut impl Nic<'p>) {
+    let stats = nic.stats();
+    let link = nic.link();
+    kernel::mailbox::report_nic(
+        index,
+        NicStatus {
+            link_up: link.is_up(),
+            speed_mbps: match link {
+                nic::LinkState::Up(nic::LinkSpeed::Mbps100) => 100,
+                nic::LinkState::Up(nic::LinkSpeed::Gbps1) => 1_000,
+                nic::LinkState::Up(nic::LinkSpeed::Gbps10) => 10_000,
+                _ => 0,
+            },
+            mac: nic.mac_address().0,
+            rx_packets: stats.rx_packets,
+            rx_bytes: stats.rx_bytes,
+            rx_dropped: stats.rx_dropped + stats.rx_fragmented_dropped + stats.rx_no_buffer,
+            rx_errors: stats.rx_errors,
+            tx_packets: stats.tx_packets,
+            tx_bytes: stats.tx_bytes,
+            // Our loops keep what a full ring refused and retry; the
+            // closest thing to a drop is the ring having been full.
+            tx_dropped: stats.tx_ring_full,
+            tx_errors: stats.tx_errors,
+        },
+    );
 }

@@ -20,7 +20,9 @@ use protocol::mailbox::endpoint::{ApplianceEnd, CommandError};
 use protocol::mailbox::layout::{self, ApplianceState, LayoutParams};
 use protocol::mailbox::message::{Command, FillRecord, FixSeqRecord, JournalRecord, Reply};
 use protocol::mailbox::raw::Region;
-use protocol::mailbox::snapshot::{CoreState, CoreStatus, PanicReport, StatusSnapshot, MAX_CORES};
+use protocol::mailbox::snapshot::{
+    CoreState, CoreStatus, NicStatus, PanicReport, StatusSnapshot, MAX_CORES, MAX_NICS,
+};
 
 /// Engaged by `kill` from the companion (or by risk); released by `rearm`.
 /// The trading loops read it before every order.
@@ -107,6 +109,35 @@ pub fn init(p: &'static Platform) -> Result<(u64, usize), MailboxError> {
 
 pub fn is_present() -> bool {
     REGION.get().is_some()
+}
+
+const NO_NIC: NicStatus = NicStatus {
+    link_up: false,
+    speed_mbps: 0,
+    mac: [0; 6],
+    rx_packets: 0,
+    rx_bytes: 0,
+    rx_dropped: 0,
+    rx_errors: 0,
+    tx_packets: 0,
+    tx_bytes: 0,
+    tx_dropped: 0,
+    tx_errors: 0,
+};
+
+/// The NICs' latest link state and counters, as their owners report them.
+static NICS: SpinLock<(usize, [NicStatus; MAX_NICS])> = SpinLock::new((0, [NO_NIC; MAX_NICS]));
+
+/// Records NIC `index`'s state for the status snapshot (indices past
+/// `MAX_NICS` are ignored; the count grows to cover the highest index).
+pub fn report_nic(index: usize, status: NicStatus) {
+    if index >= MAX_NICS {
+        return;
+    }
+    if let Some(mut nics) = NICS.try_lock() {
+        nics.1[index] = status;
+        nics.0 = nics.0.max(index + 1);
+    }
 }
 
 /// Durable state the companion handed back (FIX sequence numbers, fills).
@@ -335,6 +366,10 @@ fn status(p: &'static Platform, now: u64) -> StatusSnapshot {
         n += 1;
     }
     s.core_count = n;
+    if let Some(nics) = NICS.try_lock() {
+        s.nic_count = nics.0;
+        s.nics = nics.1;
+    }
     s.uptime_ns = p.now_ns();
     s
 }

@@ -578,6 +578,21 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
         status.0 && status.1.contains("config     generation 0"),
         &format!("the rejected config changed nothing: {}", status.1),
     );
+    // Both NICs with their link and counters, the feed NIC having received.
+    let feed_rx = status
+        .1
+        .lines()
+        .skip_while(|l| !l.contains("nic 0"))
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<u64>().ok());
+    run.check(
+        status.1.contains("nics       2")
+            && status.1.contains("mac 52:54:00:00:00:01")
+            && status.1.contains("mac 52:54:00:00:00:02")
+            && feed_rx.is_some_and(|n| n > 0),
+        &format!("NICs in status (feed rx {feed_rx:?}): {}", status.1),
+    );
     // The live dashboard on a trading appliance: state, stage latencies and
     // the position.
     run.check(
