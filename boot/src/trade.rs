@@ -36,7 +36,9 @@ use types::{Nanos, StrategyId, Symbol, VenueId};
 
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
 use protocol::mailbox::message::{Event as MailboxEvent, FillRecord, FixSeqRecord};
-use protocol::mailbox::snapshot::{Counter, Label, NicStatus, Position, StageLatency};
+use protocol::mailbox::snapshot::{
+    Counter, KillSwitch, Label, NicStatus, Position, RiskLimit, StageLatency,
+};
 
 const LINE_A: Subscription = Subscription {
     group: ipv4::Address([233, 54, 12, 1]),
@@ -322,6 +324,8 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     // The first order of the current loop turn, until its doorbell.
     let mut in_flight: Option<InFlight> = None;
     let mut last_publish_ns = 0;
+    // When the kill switch was first seen engaged (for the companion).
+    let mut tripped_at: Option<u64> = None;
     let journaling = journal_wait.is_some();
     let mut journal = JournalOut {
         fills: Vec::new(),
@@ -335,7 +339,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         kernel::mailbox::service(platform);
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
             last_publish_ns = now_ns;
-            publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
+            if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
+                tripped_at = Some(now_ns);
+            }
+            publish(
+                &pipeline, &tally, &filter, sequencer, &session, &telemetry, tripped_at,
+            );
             report_nic(0, &mut feed);
             report_nic(1, device.nic());
         }
@@ -612,7 +621,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 }
             }
             println!();
-            publish(&pipeline, &tally, &filter, sequencer, &session, &telemetry);
+            if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
+                tripped_at = Some(now_ns);
+            }
+            publish(
+                &pipeline, &tally, &filter, sequencer, &session, &telemetry, tripped_at,
+            );
             if journaling {
                 journal.flush(session.state(), pipeline.oms.epoch());
                 if journal.overflow > 0 || !journal.fills.is_empty() {
@@ -649,6 +663,7 @@ fn publish(
     sequencer: &Seq,
     session: &Session<'_>,
     telemetry: &Telemetry<'_>,
+    tripped_at: Option<u64>,
 ) {
     if !kernel::mailbox::is_present() {
         return;
@@ -695,7 +710,47 @@ fn publish(
         name: Label::new(name),
         value,
     });
+    let r = &pipeline.risk;
+    let l = r.limits();
+    let cap = |v: u64| v.min(i64::MAX as u64) as i64;
+    let clamp = |v: i128| v.clamp(0, i64::MAX as i128) as i64;
+    let loss = clamp(-(pipeline.oms.realized_pnl() + pipeline.oms.unrealized_pnl()));
+    let limits = [
+        (
+            "open-orders",
+            l.max_open_orders as i64,
+            r.open_orders() as i64,
+        ),
+        (
+            "net-position",
+            cap(l.max_net_position),
+            r.net_position().abs(),
+        ),
+        (
+            "AAA-position",
+            cap(l.default_symbol.max_position),
+            r.position(1).abs(),
+        ),
+        ("credit", cap(l.credit_limit), clamp(r.credit_used())),
+        ("daily-loss", cap(l.max_daily_loss), loss),
+    ]
+    .map(|(name, limit, usage)| RiskLimit {
+        name: Label::new(name),
+        limit,
+        usage,
+    });
+    let kill = KillSwitch {
+        engaged: r.tripped().is_some(),
+        reason: Label::new(match r.tripped() {
+            Some(risk::TripCause::Manual) => "operator",
+            Some(risk::TripCause::DailyLoss) => "daily loss",
+            Some(risk::TripCause::RejectRate) => "reject rate",
+            None => "",
+        }),
+        since_ns: tripped_at.unwrap_or(0),
+    };
     kernel::mailbox::with_endpoint(|end| {
+        let _ = end.publish_risk(&kill, &limits);
         let _ = end.publish_positions(&positions);
         let _ = end.publish_counters(&counters);
         let _ = end.publish_latency(telemetry.stages());

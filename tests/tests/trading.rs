@@ -173,6 +173,7 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
         .lock()
         .map(|s| s.stats.clone())
         .unwrap_or_default();
+    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
     let outcome = running.wait().expect("QEMU");
     let server = venue.stop().expect("venue");
     let _ = std::fs::remove_file(&shm);
@@ -203,6 +204,19 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     run.check(
         server.venue.open_orders(APPLIANCE) == 0,
         "nothing left open at the venue",
+    );
+    // The companion's risk view: engaged by the operator, nothing open.
+    let open_orders_usage = risk_view
+        .1
+        .lines()
+        .find(|l| l.starts_with("open-orders"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse::<i64>().ok());
+    run.check(
+        risk_view.0
+            && risk_view.1.contains("kill switch ENGAGED (operator)")
+            && open_orders_usage == Some(0),
+        &format!("companion risk after the kill: {}", risk_view.1),
     );
     run.pass();
 }
