@@ -37,7 +37,7 @@ use types::{Nanos, StrategyId, Symbol, VenueId};
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
 use protocol::mailbox::message::{Event as MailboxEvent, FillRecord, FixSeqRecord};
 use protocol::mailbox::snapshot::{
-    Counter, KillSwitch, Label, NicStatus, Position, RiskLimit, StageLatency,
+    Counter, KillSwitch, Label, NicStatus, OpenOrder, Position, RiskLimit, StageLatency,
 };
 
 const LINE_A: Subscription = Subscription {
@@ -749,7 +749,23 @@ fn publish(
         }),
         since_ns: tripped_at.unwrap_or(0),
     };
+    let mut orders: Vec<OpenOrder, 64> = Vec::new();
+    for o in pipeline.oms.open_orders() {
+        let _ = orders.push(OpenOrder {
+            id: o.id,
+            symbol: o.symbol,
+            locate: o.locate,
+            side: o.side,
+            strategy: o.strategy,
+            venue: o.venue,
+            price: o.price,
+            qty: o.qty,
+            leaves: o.leaves,
+            entered_ns: o.entered.0,
+        });
+    }
     kernel::mailbox::with_endpoint(|end| {
+        let _ = end.publish_orders(&orders);
         let _ = end.publish_risk(&kill, &limits);
         let _ = end.publish_positions(&positions);
         let _ = end.publish_counters(&counters);

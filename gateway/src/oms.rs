@@ -256,6 +256,21 @@ pub enum Outbound {
 
 // ------------------------------------------------------------------- tables
 
+/// An open order as [`Oms::open_orders`] shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OpenOrderView {
+    pub id: OrderId,
+    pub strategy: StrategyId,
+    pub venue: VenueId,
+    pub locate: StockLocate,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub price: Price,
+    pub qty: u32,
+    pub leaves: u32,
+    pub entered: Nanos,
+}
+
 #[derive(Clone, Copy)]
 struct OrderRecord {
     id: OrderId,
@@ -277,6 +292,8 @@ struct OrderRecord {
     replaced: bool,
     terminal: Option<OrderState>,
     in_use: bool,
+    /// When the order was submitted.
+    entered: Nanos,
 }
 
 impl OrderRecord {
@@ -298,6 +315,7 @@ impl OrderRecord {
         replaced: false,
         terminal: None,
         in_use: false,
+        entered: Nanos(0),
     };
 
     fn leaves(&self) -> u32 {
@@ -460,6 +478,26 @@ impl Oms {
         })
     }
 
+    /// Orders still open at the venue (not terminal, something left), in
+    /// slot order: for the companion's `orders` view.
+    pub fn open_orders(&self) -> impl Iterator<Item = OpenOrderView> + '_ {
+        self.orders
+            .iter()
+            .filter(|r| r.in_use && r.terminal.is_none() && r.leaves() > 0)
+            .map(|r| OpenOrderView {
+                id: r.id,
+                strategy: r.strategy,
+                venue: r.venue,
+                locate: r.locate,
+                symbol: r.symbol,
+                side: r.side,
+                price: r.price,
+                qty: r.qty,
+                leaves: r.leaves(),
+                entered: r.entered,
+            })
+    }
+
     /// A fill from an earlier boot (the journal's hand-back): moves the
     /// position, its PnL and risk's view of them as the original fill did.
     pub fn restore_fill(
@@ -565,6 +603,7 @@ impl Oms {
                     price,
                     qty,
                     in_use: true,
+                    entered: now,
                     ..OrderRecord::EMPTY
                 };
                 if let Some(r) = self.orders.get_mut(slot as usize) {

@@ -544,6 +544,7 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
         .map(|s| s.stats.clone())
         .unwrap_or_default();
     let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    let orders = run_companion(&["--shm", shm.as_str(), "orders"]);
     let top = run_companion(&[
         "--shm",
         shm.as_str(),
@@ -606,6 +607,16 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
             && status.1.contains("mac 52:54:00:00:00:02")
             && feed_rx.is_some_and(|n| n > 0),
         &format!("NICs in status (feed rx {feed_rx:?}): {}", status.1),
+    );
+    // The market maker's quotes, as the companion lists them.
+    let quotes = orders
+        .1
+        .lines()
+        .filter(|l| l.contains(" AAA ") && (l.contains(" BUY ") || l.contains(" SELL ")))
+        .count();
+    run.check(
+        orders.0 && quotes >= 1,
+        &format!("companion orders while quoting: {}", orders.1),
     );
     // The live dashboard on a trading appliance: state, stage latencies and
     // the position.

@@ -736,3 +736,25 @@ fn restored_fills_rebuild_the_position_as_live_fills_do() {
     assert_eq!(restored.risk.position(SYM), live.risk.position(SYM));
     assert_eq!(restored.oms.realized_pnl(), live.oms.realized_pnl());
 }
+
+#[test]
+fn open_orders_lists_what_is_live_with_its_leaves() {
+    let mut h = H::new();
+    let (a, ca) = h.new_order(Side::Buy, PX, 100);
+    let (b, cb) = h.new_order(Side::Sell, Price(PX.0 + 100), 50);
+    h.ack(ca);
+    h.ack(cb);
+    h.fill(ca, 30, 30, 70, PX);
+    let open: Vec<_> = h.oms.open_orders().collect();
+    assert_eq!(open.len(), 2);
+    let buy = open.iter().find(|o| o.id == a).unwrap();
+    assert_eq!(
+        (buy.side, buy.price, buy.qty, buy.leaves),
+        (Side::Buy, PX, 100, 70)
+    );
+    // Filled away: no longer listed.
+    h.fill(cb, 50, 50, 0, Price(PX.0 + 100));
+    let open: Vec<_> = h.oms.open_orders().map(|o| o.id).collect();
+    assert_eq!(open, vec![a]);
+    assert!(!open.contains(&b));
+}
