@@ -19,7 +19,9 @@
 //! - An order that crosses the displayed spread on arrival takes displayed
 //!   liquidity at once, level by level at each level's price (the real book
 //!   is not changed: no market impact is modelled). While the real book is
-//!   crossed nothing is taken and the order rests. A `PostOnly` order that
+//!   crossed nothing is taken and the order rests. Shares we took stay
+//!   unavailable to later crossing orders of ours until the real level's
+//!   displayed quantity changes. A `PostOnly` order that
 //!   would cross is rejected; an `ImmediateOrCancel` remainder is cancelled.
 //! - A replace keeps queue position only when the price is unchanged and the
 //!   quantity does not grow; otherwise it re-arrives at the back.
@@ -66,6 +68,11 @@ pub struct Venue {
     /// Add sequence of every live real order of our instrument.
     seq_of: HashMap<u64, u64>,
     next_seq: u64,
+    /// Displayed liquidity our taker orders used: (side, price, the level's
+    /// displayed quantity then, shares taken). Taken shares stay unavailable
+    /// until the real level's quantity changes, so repeated crossing orders
+    /// cannot take the same displayed shares again and again.
+    taken: Vec<(Side, Price, u64, u64)>,
 }
 
 fn better_or_equal(side: Side, a: Price, b: Price) -> bool {
@@ -82,6 +89,7 @@ impl Venue {
             orders: Vec::new(),
             seq_of: HashMap::new(),
             next_seq: 1,
+            taken: Vec::new(),
         }
     }
 
@@ -236,7 +244,24 @@ impl Venue {
             if !takeable || o.leaves == 0 || !better_or_equal(o.side, o.price, level.price) {
                 break;
             }
-            let take = u32::try_from(level.qty.min(u64::from(o.leaves))).unwrap_or(o.leaves);
+            let entry = self
+                .taken
+                .iter()
+                .position(|t| t.0 == opposite && t.1 == level.price);
+            let used = match entry {
+                Some(i) if self.taken[i].2 == level.qty => self.taken[i].3,
+                _ => 0,
+            };
+            let available = level.qty.saturating_sub(used);
+            let take = u32::try_from(available.min(u64::from(o.leaves))).unwrap_or(o.leaves);
+            if take == 0 {
+                continue;
+            }
+            let record = (opposite, level.price, level.qty, used + u64::from(take));
+            match entry {
+                Some(i) => self.taken[i] = record,
+                None => self.taken.push(record),
+            }
             Self::fill(&mut o, take, level.price, false, reports, fills);
         }
         if o.leaves == 0 {
@@ -334,6 +359,11 @@ impl Venue {
             if book.order(r).is_none() {
                 self.seq_of.remove(&r);
             }
+        }
+        if !self.taken.is_empty() {
+            let locate = self.locate;
+            self.taken
+                .retain(|t| Self::displayed_at(book, locate, t.0, t.1) == t.2);
         }
     }
 
