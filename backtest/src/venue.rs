@@ -404,6 +404,8 @@ impl Venue {
         };
         let seq = self.seq_of.get(&order_ref).copied().unwrap_or(0);
         let x = u64::from(shares);
+        // Shares of this execution not yet given to one of ours.
+        let mut left = x;
         for o in &mut self.orders {
             if o.side != info.side || o.leaves == 0 {
                 continue;
@@ -419,7 +421,8 @@ impl Venue {
             } else {
                 0
             };
-            let q = u32::try_from(free.min(u64::from(o.leaves))).unwrap_or(0);
+            let q = u32::try_from(free.min(left).min(u64::from(o.leaves))).unwrap_or(0);
+            left -= u64::from(q);
             Self::fill(o, q, o.price, true, reports, fills);
         }
         self.orders.retain(|o| o.leaves > 0);
@@ -433,6 +436,7 @@ impl Venue {
         reports: &mut Vec<ExecReport>,
         fills: &mut Vec<Fill>,
     ) {
+        let mut left = x;
         for o in &mut self.orders {
             if o.side != side || o.leaves == 0 {
                 continue;
@@ -446,7 +450,8 @@ impl Venue {
             } else {
                 0
             };
-            let q = u32::try_from(free.min(u64::from(o.leaves))).unwrap_or(0);
+            let q = u32::try_from(free.min(left).min(u64::from(o.leaves))).unwrap_or(0);
+            left -= u64::from(q);
             Self::fill(o, q, o.price, true, reports, fills);
         }
         self.orders.retain(|o| o.leaves > 0);

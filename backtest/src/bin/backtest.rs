@@ -220,7 +220,7 @@ fn run(args: Args) -> Result<(), String> {
         report.position, s.min_position, s.max_position
     );
     println!(
-        "pnl              realized {} unrealized {} fees {} total {}",
+        "pnl              realized {} (incl. fees) unrealized {} fees {} total {}",
         money(report.realized),
         money(report.unrealized),
         money(report.fees),
