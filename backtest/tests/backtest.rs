@@ -159,9 +159,20 @@ fn quiet_market(events: usize) -> Vec<Vec<u8>> {
 #[test]
 fn market_maker_earns_the_spread_in_a_quiet_market() {
     let bt = run(small_config(LOCATE), &quiet_market(3_000));
+    let limit = small_config(LOCATE).mm.max_position;
     let report = bt.finish();
     let s = report.stats;
+    eprintln!(
+        "quiet market: total {} fees {} bought {} sold {} position {}..{}",
+        backtest::money(report.total),
+        backtest::money(report.fees),
+        s.bought,
+        s.sold,
+        s.min_position,
+        s.max_position
+    );
     assert!(s.bought > 0 && s.sold > 0, "{s:?}");
+    assert!(s.min_position >= -limit && s.max_position <= limit, "{s:?}");
     assert!(report.total > 0, "pnl {} ({report:?})", report.total);
     assert!(report.fees > 0, "maker rebates earned: {}", report.fees);
     assert_eq!(s.taker_fills, 0, "{s:?}");
@@ -169,7 +180,8 @@ fn market_maker_earns_the_spread_in_a_quiet_market() {
 
 #[test]
 fn inventory_stays_within_limits_under_a_trend() {
-    // Prices step up a cent every 5 ms; buyers lift the ask in between.
+    // Prices step up a cent every 50 ms (slow enough not to count as a fast
+    // market); buyers lift the ask in between.
     let mut msgs = Vec::new();
     let (mut bid, mut ask) = (1u64, 2u64);
     let mut next_ref = 3u64;
@@ -177,25 +189,36 @@ fn inventory_stays_within_limits_under_a_trend() {
     msgs.push(add(bid, Side::Buy, px, 1_000, 1_000));
     msgs.push(add(ask, Side::Sell, px + 500, 1_000, 2_000));
     for i in 0..2_000u64 {
-        let ts = 1_000_000 + i * 5_000_000;
+        let ts = 1_000_000 + i * 50_000_000;
+        // Buyers take the ask and sweep 10 cents above the bid.
         msgs.push(exec(ask, 200, ts));
-        msgs.push(trade(Side::Sell, px + 500, 300, ts + 500));
+        msgs.push(trade(Side::Sell, px + 1_000, 300, ts + 500));
+        // The market steps up a cent, staying two-sided throughout.
         px += 100;
-        msgs.push(delete(bid, ts + 1_000));
-        msgs.push(delete(ask, ts + 2_000));
+        let (old_bid, old_ask) = (bid, ask);
         bid = next_ref;
         ask = next_ref + 1;
         next_ref += 2;
-        msgs.push(add(bid, Side::Buy, px, 1_000, ts + 3_000));
-        msgs.push(add(ask, Side::Sell, px + 500, 1_000, ts + 4_000));
+        msgs.push(add(ask, Side::Sell, px + 500, 1_000, ts + 1_000));
+        msgs.push(add(bid, Side::Buy, px, 1_000, ts + 2_000));
+        msgs.push(delete(old_ask, ts + 3_000));
+        msgs.push(delete(old_bid, ts + 4_000));
     }
     let config = small_config(LOCATE);
     let limit = config.mm.max_position;
     assert_eq!(limit, MmParams::default_for_cent_tick().max_position);
     let bt = run(config, &msgs);
-    let report = bt.finish();
+    let (report, log) = bt.finish_with_log();
+    assert!(!log.is_empty());
     let s = report.stats;
-    assert!(s.sold > 0, "the maker was lifted: {s:?}");
+    eprintln!(
+        "trend: sold {} bought {} position {}..{} risk rejections {}",
+        s.sold, s.bought, s.min_position, s.max_position, report.risk_rejects
+    );
+    assert_eq!(
+        s.min_position, -limit,
+        "the trend pushed the maker to its limit"
+    );
     assert!(
         s.min_position >= -limit && s.max_position <= limit,
         "inventory {}..{} beyond ±{limit}",
