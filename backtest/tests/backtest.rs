@@ -353,3 +353,46 @@ fn cancels_ahead_move_us_up_cancels_behind_do_not() {
     // An execution of the order behind would have met ours first.
     assert!(fills.is_empty());
 }
+
+#[test]
+fn a_crossing_order_takes_displayed_liquidity_at_the_touch() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    for m in [
+        add(1, Side::Sell, 100_0100, 60, 1),
+        add(2, Side::Sell, 100_0200, 30, 2),
+        add(3, Side::Buy, 100_0000, 500, 3),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+    }
+    let buy = |cl: u64| Outbound::New {
+        order: OrderId(cl),
+        cl_ord_id: ClOrdId(cl),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Buy,
+        price: Price(100_0200),
+        qty: 100,
+        tif: TimeInForce::Day,
+    };
+    venue.on_order(&buy(9), &book, &mut reports, &mut fills);
+    let got: Vec<_> = fills.iter().map(|f| (f.price, f.qty, f.maker)).collect();
+    assert_eq!(
+        got,
+        vec![(Price(100_0100), 60, false), (Price(100_0200), 30, false)]
+    );
+    // The remaining 10 rest at 100.02 with nothing ahead on the bid side.
+    assert_eq!(venue.orders()[0].leaves, 10);
+    assert_eq!(venue.orders()[0].ahead, 0);
+    // A second crossing order finds the shares already taken.
+    fills.clear();
+    venue.on_order(&buy(10), &book, &mut reports, &mut fills);
+    assert!(fills.is_empty(), "{fills:?}");
+}
