@@ -1,0 +1,398 @@
+//! The backtest on generated and scripted markets: determinism, the market
+//! maker earning the spread, inventory limits under a trend, and the
+//! venue's queue model.
+
+use backtest::{Backtest, Config, Venue};
+use book::{Book, BookConfig, NullSink};
+use gateway::oms::{ClOrdId, Outbound};
+use protocol::itch::{
+    write_framed, AddOrderRepr, Header, Message, MessageRepr, OrderDeleteRepr, OrderExecutedRepr,
+    TradeRepr,
+};
+use strategy::mm::MmParams;
+use types::{OrderId, Price, Side, Symbol, TimeInForce, VenueId};
+
+const LOCATE: u16 = 1;
+
+fn sym() -> Symbol {
+    Symbol::new("AAA").unwrap()
+}
+
+fn header(ts: u64) -> Header {
+    Header {
+        stock_locate: LOCATE,
+        tracking_number: 0,
+        timestamp: ts,
+    }
+}
+
+fn bytes(repr: MessageRepr) -> Vec<u8> {
+    let mut b = vec![0u8; repr.len()];
+    repr.emit(&mut b).unwrap();
+    b
+}
+
+fn add(order_ref: u64, side: Side, price: i64, shares: u32, ts: u64) -> Vec<u8> {
+    bytes(MessageRepr::AddOrder(AddOrderRepr {
+        header: header(ts),
+        order_ref,
+        side,
+        shares,
+        stock: sym(),
+        price: Price(price),
+    }))
+}
+
+fn exec(order_ref: u64, shares: u32, ts: u64) -> Vec<u8> {
+    bytes(MessageRepr::OrderExecuted(OrderExecutedRepr {
+        header: header(ts),
+        order_ref,
+        executed_shares: shares,
+        match_number: ts,
+    }))
+}
+
+fn delete(order_ref: u64, ts: u64) -> Vec<u8> {
+    bytes(MessageRepr::OrderDelete(OrderDeleteRepr {
+        header: header(ts),
+        order_ref,
+    }))
+}
+
+fn trade(side: Side, price: i64, shares: u32, ts: u64) -> Vec<u8> {
+    bytes(MessageRepr::Trade(TradeRepr {
+        header: header(ts),
+        order_ref: 0,
+        side,
+        shares,
+        stock: sym(),
+        price: Price(price),
+        match_number: ts,
+    }))
+}
+
+fn small_config(locate: u16) -> Config {
+    let mut c = Config::new(locate, sym());
+    c.book = BookConfig {
+        max_orders: 1 << 16,
+        max_levels: 1 << 14,
+    };
+    c.bucket_ns = 100_000_000;
+    c
+}
+
+fn run(config: Config, msgs: &[Vec<u8>]) -> Backtest {
+    let mut bt = Backtest::new(config).unwrap();
+    for m in msgs {
+        bt.on_message(m);
+    }
+    bt
+}
+
+/// A tiny deterministic LCG for the scripts.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0 >> 33
+    }
+}
+
+#[test]
+fn same_input_same_order_log() {
+    let generator = feedgen::Generator::new(feedgen::Config {
+        seed: 7,
+        symbols: 4,
+        messages: 60_000,
+        peak_live: 5_000,
+    })
+    .unwrap();
+    let mut msgs = Vec::new();
+    let mut buf = [0u8; 64];
+    for m in generator {
+        let n = write_framed(&m.message, &mut buf).unwrap();
+        msgs.push(buf[2..n].to_vec());
+    }
+    // Trade the busiest locate.
+    let mut counts = [0u64; 8];
+    for m in &msgs {
+        let l = usize::from(Message::parse(m).unwrap().stock_locate());
+        if l < counts.len() {
+            counts[l] += 1;
+        }
+    }
+    let locate = (1..counts.len()).max_by_key(|&l| counts[l]).unwrap() as u16;
+    let a = run(small_config(locate), &msgs).finish_with_log().1;
+    let b = run(small_config(locate), &msgs).finish_with_log().1;
+    assert!(a.lines().count() > 10, "the strategy traded: {a}");
+    assert_eq!(a, b);
+}
+
+/// A stable two-sided book (100.00 / 100.10) with executions at both
+/// touches, chosen at random, each touch refilled after it trades.
+fn quiet_market(events: usize) -> Vec<Vec<u8>> {
+    let mut msgs = vec![
+        add(1, Side::Buy, 100_0000, 5_000, 1_000),
+        add(2, Side::Sell, 100_1000, 5_000, 2_000),
+    ];
+    let mut rng = Lcg(42);
+    let (mut bid_ref, mut ask_ref) = (1u64, 2u64);
+    for (next_ref, i) in (3u64..).zip(0..events as u64) {
+        let ts = 1_000_000 + i * 2_000_000;
+        let (r, side, px) = if rng.next() & 1 == 0 {
+            (&mut bid_ref, Side::Buy, 100_0000)
+        } else {
+            (&mut ask_ref, Side::Sell, 100_1000)
+        };
+        msgs.push(exec(*r, 100, ts));
+        // Refill the touch to keep the book stable.
+        msgs.push(delete(*r, ts + 1_000));
+        *r = next_ref;
+        msgs.push(add(*r, side, px, 5_000, ts + 2_000));
+    }
+    msgs
+}
+
+#[test]
+fn market_maker_earns_the_spread_in_a_quiet_market() {
+    let bt = run(small_config(LOCATE), &quiet_market(3_000));
+    let limit = small_config(LOCATE).mm.max_position;
+    let report = bt.finish();
+    let s = report.stats;
+    eprintln!(
+        "quiet market: total {} fees {} bought {} sold {} position {}..{}",
+        backtest::money(report.total),
+        backtest::money(report.fees),
+        s.bought,
+        s.sold,
+        s.min_position,
+        s.max_position
+    );
+    assert!(s.bought > 0 && s.sold > 0, "{s:?}");
+    assert!(s.min_position >= -limit && s.max_position <= limit, "{s:?}");
+    assert!(report.total > 0, "pnl {} ({report:?})", report.total);
+    assert!(report.fees > 0, "maker rebates earned: {}", report.fees);
+    assert_eq!(s.taker_fills, 0, "{s:?}");
+}
+
+#[test]
+fn inventory_stays_within_limits_under_a_trend() {
+    // Prices step up a cent every 50 ms (slow enough not to count as a fast
+    // market); buyers lift the ask in between.
+    let mut msgs = Vec::new();
+    let (mut bid, mut ask) = (1u64, 2u64);
+    let mut next_ref = 3u64;
+    let mut px = 100_0000i64;
+    msgs.push(add(bid, Side::Buy, px, 1_000, 1_000));
+    msgs.push(add(ask, Side::Sell, px + 500, 1_000, 2_000));
+    for i in 0..2_000u64 {
+        let ts = 1_000_000 + i * 50_000_000;
+        // Buyers take the ask and sweep 10 cents above the bid.
+        msgs.push(exec(ask, 200, ts));
+        msgs.push(trade(Side::Sell, px + 1_000, 300, ts + 500));
+        // The market steps up a cent, staying two-sided throughout.
+        px += 100;
+        let (old_bid, old_ask) = (bid, ask);
+        bid = next_ref;
+        ask = next_ref + 1;
+        next_ref += 2;
+        msgs.push(add(ask, Side::Sell, px + 500, 1_000, ts + 1_000));
+        msgs.push(add(bid, Side::Buy, px, 1_000, ts + 2_000));
+        msgs.push(delete(old_ask, ts + 3_000));
+        msgs.push(delete(old_bid, ts + 4_000));
+    }
+    let config = small_config(LOCATE);
+    let limit = config.mm.max_position;
+    assert_eq!(limit, MmParams::default_for_cent_tick().max_position);
+    let bt = run(config, &msgs);
+    let (report, log) = bt.finish_with_log();
+    assert!(!log.is_empty());
+    let s = report.stats;
+    eprintln!(
+        "trend: sold {} bought {} position {}..{} risk rejections {}",
+        s.sold, s.bought, s.min_position, s.max_position, report.risk_rejects
+    );
+    assert_eq!(
+        s.min_position, -limit,
+        "the trend pushed the maker to its limit"
+    );
+    assert!(
+        s.min_position >= -limit && s.max_position <= limit,
+        "inventory {}..{} beyond ±{limit}",
+        s.min_position,
+        s.max_position
+    );
+}
+
+#[test]
+fn queue_position_decides_the_fill() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    let apply = |venue: &mut Venue,
+                 book: &mut Book,
+                 m: Vec<u8>,
+                 reports: &mut Vec<_>,
+                 fills: &mut Vec<_>| {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, book, reports, fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+        venue.after_market(&msg, book);
+    };
+    apply(
+        &mut venue,
+        &mut book,
+        add(1, Side::Buy, 100_0000, 500, 1),
+        &mut reports,
+        &mut fills,
+    );
+    apply(
+        &mut venue,
+        &mut book,
+        add(2, Side::Sell, 100_0100, 500, 2),
+        &mut reports,
+        &mut fills,
+    );
+    let ours = Outbound::New {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(77),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Buy,
+        price: Price(100_0000),
+        qty: 100,
+        tif: TimeInForce::Day,
+    };
+    venue.on_order(&ours, &book, &mut reports, &mut fills);
+    assert_eq!(venue.orders()[0].ahead, 500, "joined behind 500 shares");
+    // An order behind ours does not change the queue ahead.
+    apply(
+        &mut venue,
+        &mut book,
+        add(3, Side::Buy, 100_0000, 400, 3),
+        &mut reports,
+        &mut fills,
+    );
+    // 300 shares execute against the order ahead: not ours.
+    apply(
+        &mut venue,
+        &mut book,
+        exec(1, 300, 4),
+        &mut reports,
+        &mut fills,
+    );
+    assert!(fills.is_empty(), "{fills:?}");
+    assert_eq!(venue.orders()[0].ahead, 200);
+    // The next 300 (volume rule, a trade at our price): 200 ahead, then
+    // 100 fill ours in full.
+    apply(
+        &mut venue,
+        &mut book,
+        trade(Side::Buy, 100_0000, 300, 5),
+        &mut reports,
+        &mut fills,
+    );
+    assert_eq!(fills.len(), 1, "{fills:?}");
+    assert_eq!(fills[0].qty, 100);
+    assert_eq!(fills[0].price, Price(100_0000));
+    assert!(fills[0].maker);
+    assert!(venue.orders().is_empty());
+}
+
+#[test]
+fn cancels_ahead_move_us_up_cancels_behind_do_not() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    for m in [
+        add(1, Side::Sell, 100_0100, 300, 1),
+        add(2, Side::Sell, 100_0100, 200, 2),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+    }
+    let ours = Outbound::New {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(5),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Sell,
+        price: Price(100_0100),
+        qty: 100,
+        tif: TimeInForce::Day,
+    };
+    venue.on_order(&ours, &book, &mut reports, &mut fills);
+    assert_eq!(venue.orders()[0].ahead, 500);
+    for m in [
+        add(3, Side::Sell, 100_0100, 700, 3),
+        delete(3, 4),
+        delete(1, 5),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+        venue.after_market(&msg, &book);
+    }
+    assert_eq!(
+        venue.orders()[0].ahead,
+        200,
+        "only the cancel ahead counted"
+    );
+    // An execution of the order behind would have met ours first.
+    assert!(fills.is_empty());
+}
+
+#[test]
+fn a_crossing_order_takes_displayed_liquidity_at_the_touch() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    for m in [
+        add(1, Side::Sell, 100_0100, 60, 1),
+        add(2, Side::Sell, 100_0200, 30, 2),
+        add(3, Side::Buy, 100_0000, 500, 3),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+    }
+    let buy = |cl: u64| Outbound::New {
+        order: OrderId(cl),
+        cl_ord_id: ClOrdId(cl),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Buy,
+        price: Price(100_0200),
+        qty: 100,
+        tif: TimeInForce::Day,
+    };
+    venue.on_order(&buy(9), &book, &mut reports, &mut fills);
+    let got: Vec<_> = fills.iter().map(|f| (f.price, f.qty, f.maker)).collect();
+    assert_eq!(
+        got,
+        vec![(Price(100_0100), 60, false), (Price(100_0200), 30, false)]
+    );
+    // The remaining 10 rest at 100.02 with nothing ahead on the bid side.
+    assert_eq!(venue.orders()[0].leaves, 10);
+    assert_eq!(venue.orders()[0].ahead, 0);
+    // A second crossing order finds the shares already taken.
+    fills.clear();
+    venue.on_order(&buy(10), &book, &mut reports, &mut fills);
+    assert!(fills.is_empty(), "{fills:?}");
+}
