@@ -14,7 +14,7 @@ use crate::{Repo, Vm};
 use exchange::feed::{FeedConfig, Publisher};
 use exchange::flow::FlowConfig;
 use exchange::matching::Owner;
-use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec, Shared};
+use exchange::server::{FeedSpec, FlowRate, Loss, Server, ServerStats, SessionSpec, Shared};
 use exchange::venue::Venue;
 use protocol::filter::Subscription;
 use protocol::fix::FixVersion;
@@ -232,6 +232,14 @@ impl TradingLab {
         Ok(())
     }
 
+    /// The venue's counters as its event loop last published them.
+    pub fn stats_now(&self) -> ServerStats {
+        self.shared
+            .lock()
+            .map(|s| s.stats.clone())
+            .unwrap_or_default()
+    }
+
     /// Drops the appliance's FIX connection once, as a network failure would.
     pub fn drop_fix_connection(&self) {
         self.drop_switch.store(true, Ordering::Release);
@@ -252,7 +260,13 @@ impl Drop for TradingLab {
 
 /// The value after `name` in the appliance's `trade: done:` line.
 pub fn trade_summary(serial: &str, name: &str) -> Option<i64> {
-    let line = serial.lines().find(|l| l.starts_with("trade: done: "))?;
+    summary_value(serial, "trade: done: ", name)
+}
+
+/// The value after the word `name` on the first serial line starting with
+/// `prefix` (the appliance's `trade: done:` and `trade: drops:` lines).
+pub fn summary_value<T: std::str::FromStr>(serial: &str, prefix: &str, name: &str) -> Option<T> {
+    let line = serial.lines().find(|l| l.starts_with(prefix))?;
     let words: Vec<&str> = line.split_whitespace().collect();
     words
         .windows(2)

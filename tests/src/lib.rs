@@ -159,3 +159,14 @@ pub fn apply_raw_config(path: &str, json: &[u8]) -> String {
     }
     "no reply".into()
 }
+
+/// QEMU arguments for a 1 MiB ivshmem-plain mailbox backed by the file `path`
+/// (a /dev/shm path the companion attaches to).
+pub fn ivshmem_args(path: &str) -> Vec<String> {
+    vec![
+        "-object".into(),
+        format!("memory-backend-file,id=mb,share=on,mem-path={path},size=1M"),
+        "-device".into(),
+        "ivshmem-plain,memdev=mb".into(),
+    ]
+}

@@ -2,16 +2,7 @@
 //! (ivshmem-plain in QEMU, a /dev/shm file on the host).
 
 use std::time::Duration;
-use tests::{apply_raw_config, lab, qemu, run_companion, Booted};
-
-fn ivshmem_args(path: &str) -> Vec<String> {
-    vec![
-        "-object".into(),
-        format!("memory-backend-file,id=mb,share=on,mem-path={path},size=1M"),
-        "-device".into(),
-        "ivshmem-plain,memdev=mb".into(),
-    ]
-}
+use tests::{apply_raw_config, ivshmem_args, lab, qemu, run_companion, Booted};
 
 #[test]
 fn companion_status_commands_and_config() {

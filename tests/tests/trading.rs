@@ -16,12 +16,7 @@ fn quotes_and_fills_agree_with_the_venue() {
         venue
             .appliance(&lab.repo, &lab.images.appliance, 8)
             .name("trade")
-            .args([
-                "-object".to_string(),
-                format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
-                "-device".to_string(),
-                "ivshmem-plain,memdev=mb".to_string(),
-            ]),
+            .args(tests::ivshmem_args(&shm)),
     );
     std::thread::sleep(Duration::from_millis(300));
     let server = venue.stop().expect("venue stopped cleanly");
@@ -145,34 +140,17 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     let vm = venue
         .appliance(&lab.repo, &lab.images.appliance, 10)
         .name("kill")
-        .args([
-            "-object".to_string(),
-            format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
-            "-device".to_string(),
-            "ivshmem-plain,memdev=mb".to_string(),
-        ]);
+        .args(tests::ivshmem_args(&shm));
     let mut running = vm.spawn().expect("QEMU");
     let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
     std::thread::sleep(Duration::from_secs(3));
-    let before_kill = venue
-        .shared
-        .lock()
-        .map(|s| s.stats.clone())
-        .unwrap_or_default();
+    let before_kill = venue.stats_now();
     let kill = run_companion(&["--shm", shm.as_str(), "kill"]);
     let killed = running.wait_for_serial("trade: kill switch engaged", Duration::from_secs(10));
     std::thread::sleep(Duration::from_millis(500));
-    let at_kill = venue
-        .shared
-        .lock()
-        .map(|s| s.stats.clone())
-        .unwrap_or_default();
+    let at_kill = venue.stats_now();
     std::thread::sleep(Duration::from_secs(3));
-    let later = venue
-        .shared
-        .lock()
-        .map(|s| s.stats.clone())
-        .unwrap_or_default();
+    let later = venue.stats_now();
     let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
     let outcome = running.wait().expect("QEMU");
     let server = venue.stop().expect("venue");
@@ -360,12 +338,7 @@ fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
     let vm = venue
         .appliance_with(&lab.repo, &lab.images.appliance, 30, "panic-after=4")
         .name("crash")
-        .args([
-            "-object".to_string(),
-            format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
-            "-device".to_string(),
-            "ivshmem-plain,memdev=mb".to_string(),
-        ]);
+        .args(tests::ivshmem_args(&shm));
     let run = lab.boot(vm);
     let status = run_companion(&["--shm", shm.as_str(), "status"]);
     std::thread::sleep(Duration::from_millis(500));
@@ -455,12 +428,7 @@ fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() 
 
 /// A counter from the appliance's closing `trade: drops:` line.
 fn drop_count(serial: &str, name: &str) -> Option<u64> {
-    let line = serial.lines().find(|l| l.starts_with("trade: drops: "))?;
-    let words: Vec<&str> = line.split_whitespace().collect();
-    words
-        .windows(2)
-        .find(|w| w[0] == name)
-        .and_then(|w| w[1].parse().ok())
+    qemu::lab::summary_value(serial, "trade: drops: ", name)
 }
 
 /// Feed frames that are wrong in one way each, and the counter that must see them.
@@ -512,12 +480,7 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     let vm = venue
         .appliance(&lab.repo, &lab.images.appliance, 12)
         .name("bad-inputs")
-        .args([
-            "-object".to_string(),
-            format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
-            "-device".to_string(),
-            "ivshmem-plain,memdev=mb".to_string(),
-        ]);
+        .args(tests::ivshmem_args(&shm));
     let mut running = vm.spawn().expect("QEMU");
     let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
     std::thread::sleep(Duration::from_secs(2));
@@ -532,17 +495,9 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     venue.inject_fix(b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01");
     venue.inject_fix(b"8=FIX.4.4\x019=zz\x0135=0\x0110=000\x01");
     let config_reply = tests::apply_raw_config(&shm, b"{\"risk\": {\"max_order_qty\": ");
-    let after_injection = venue
-        .shared
-        .lock()
-        .map(|s| s.stats.clone())
-        .unwrap_or_default();
+    let after_injection = venue.stats_now();
     std::thread::sleep(Duration::from_secs(3));
-    let later = venue
-        .shared
-        .lock()
-        .map(|s| s.stats.clone())
-        .unwrap_or_default();
+    let later = venue.stats_now();
     let status = run_companion(&["--shm", shm.as_str(), "status"]);
     let orders = run_companion(&["--shm", shm.as_str(), "orders"]);
     let top = run_companion(&[
@@ -668,12 +623,7 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
         let vm = venue
             .appliance_with(&lab.repo, &lab.images.appliance, 6, "journal-wait=30")
             .name(format!("journal-{round}"))
-            .args([
-                "-object".to_string(),
-                format!("memory-backend-file,id=mb,share=on,mem-path={shm},size=1M"),
-                "-device".to_string(),
-                "ivshmem-plain,memdev=mb".to_string(),
-            ]);
+            .args(tests::ivshmem_args(&shm));
         let mut running = vm.spawn().expect("QEMU");
         let asked = running.wait_for_serial("trade: waiting up to", tests::BOOT_TIMEOUT);
         // The companion keeps the journal on disk and hands it back when
