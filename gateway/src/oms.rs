@@ -1142,6 +1142,16 @@ impl Oms {
             .map(|r| (r.qty, r.cum_qty, r.leaves(), r.price))
     }
 
+    /// The venue `order` was sent to and when it was entered (for the
+    /// router's latency estimate).
+    pub fn venue_of(&self, order: OrderId) -> Option<(VenueId, Nanos)> {
+        let slot = self.ids.get(order.0)?;
+        self.orders
+            .get(slot as usize)
+            .filter(|r| r.in_use && r.id == order)
+            .map(|r| (r.venue, r.entered))
+    }
+
     /// The ClOrdID the venue currently knows `order` by.
     pub fn current_cl_ord_id(&self, order: OrderId) -> Option<ClOrdId> {
         let slot = self.ids.get(order.0)?;

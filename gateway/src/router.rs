@@ -148,6 +148,12 @@ impl Router {
         self.venues.iter_mut().find(|v| v.config.id == id)
     }
 
+    /// Every venue, in the order they were added (the order of the
+    /// `books` slice [`Router::route`] takes).
+    pub fn venues(&self) -> &[VenueState] {
+        &self.venues
+    }
+
     pub fn venue(&self, id: VenueId) -> Option<&VenueState> {
         self.venues.iter().find(|v| v.config.id == id)
     }

@@ -8,16 +8,32 @@
 //! risk and the owning strategy. Nothing allocates after construction and
 //! nothing reads a clock: time is an input, so a replay of the same inputs
 //! makes the same decisions.
+//!
+//! # Venues
+//!
+//! The **primary** venue's feed drives the book the strategies see. Each
+//! new order goes to the venue the smart order router picks
+//! ([`gateway::router`]): the cheapest all-in price for displayed liquidity
+//! it can take, else the best venue to rest on (fees, rebates, latency
+//! estimate, reject rate), never a venue whose session is down. Other
+//! venues' feeds keep **away books** ([`Pipeline::add_away_book`]) that only
+//! the router reads. An order goes to one venue whole: the router's split
+//! across venues needs parent/child orders the strategies' trackers do not
+//! model, so only the first (cheapest) child's venue is used and the limit
+//! price stays the strategy's.
 #![no_std]
 #![deny(unsafe_code)]
 
 use book::Book;
 use gateway::oms::{ExecReport, Oms, Outbound};
+use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig, MAX_VENUES};
 use protocol::itch::Message;
 use risk::{RiskEngine, TripCause};
 use strategy::engine::Engine;
 use strategy::sink::Intents;
-use types::{BookEvent, DepthView, Nanos, OrderEvent, OrderIntent, VenueId};
+use types::{
+    Bbo, BookEvent, DepthView, Level, Nanos, OrderEvent, OrderIntent, Side, StockLocate, VenueId,
+};
 
 /// Intents one input may produce before the excess is counted and dropped.
 pub const INTENTS: usize = 64;
@@ -38,6 +54,12 @@ pub struct PipelineStats {
     pub reports: u64,
     /// Intents left over after `MAX_ROUNDS` rounds in one step.
     pub intents_dropped: u64,
+    /// New-order intents no venue could take (every session down).
+    pub unroutable: u64,
+    /// Messages applied to away books (other venues' feeds).
+    pub away_messages: u64,
+    /// New orders sent, per venue slot (the router's order of venues).
+    pub orders_by_venue: [u64; MAX_VENUES],
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -58,14 +80,20 @@ fn no_clock() -> u64 {
     0
 }
 
-/// Book, strategies, risk and OMS for one venue.
+/// Book, strategies, risk, OMS and the router.
 pub struct Pipeline<const S: usize, const R: usize> {
     pub book: Book,
     pub strategies: Engine<S, R>,
     pub risk: RiskEngine,
     pub oms: Oms,
+    /// The venue whose feed `book` follows.
     venue: VenueId,
+    router: Router,
+    /// Other venues' books, for the router only.
+    away: heapless::Vec<(VenueId, Book), { MAX_VENUES - 1 }>,
     intents: Intents<INTENTS>,
+    /// Refusals of intents dropped at the end of a step (see `process`).
+    deferred: heapless::Vec<OrderEvent, INTENTS>,
     events: heapless::Vec<BookEvent, EVENTS>,
     stats: PipelineStats,
     /// Strategies see the market only while orders can reach the venue.
@@ -75,6 +103,8 @@ pub struct Pipeline<const S: usize, const R: usize> {
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
+    /// One venue, `venue`, whose session counts as up and which charges no
+    /// fees: every order goes there.
     pub fn new(
         book: Book,
         strategies: Engine<S, R>,
@@ -82,13 +112,37 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         oms: Oms,
         venue: VenueId,
     ) -> Self {
+        let mut router = Router::new(RouterConfig::default());
+        let _ = router.add_venue(VenueConfig {
+            id: venue,
+            take_fee: 0,
+            make_fee: 0,
+        });
+        router.set_session(venue, true);
+        Self::with_router(book, strategies, risk, oms, venue, router)
+    }
+
+    /// Several venues: `router` knows each (sessions as it says; tell it
+    /// with [`Pipeline::set_session`]), `venue` is the primary one whose feed
+    /// `book` follows.
+    pub fn with_router(
+        book: Book,
+        strategies: Engine<S, R>,
+        risk: RiskEngine,
+        oms: Oms,
+        venue: VenueId,
+        router: Router,
+    ) -> Self {
         Pipeline {
             book,
             strategies,
             risk,
             oms,
             venue,
+            router,
+            away: heapless::Vec::new(),
             intents: Intents::new(),
+            deferred: heapless::Vec::new(),
             events: heapless::Vec::new(),
             stats: PipelineStats::default(),
             trading: true,
@@ -123,6 +177,41 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stats
     }
 
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+
+    /// Another venue's book, kept by [`Pipeline::on_away_itch`]; `false`
+    /// when there is no room or the venue has one already.
+    pub fn add_away_book(&mut self, venue: VenueId, book: Book) -> bool {
+        if venue == self.venue || self.away.iter().any(|(v, _)| *v == venue) {
+            return false;
+        }
+        self.away.push((venue, book)).is_ok()
+    }
+
+    pub fn away_book(&self, venue: VenueId) -> Option<&Book> {
+        self.away.iter().find(|(v, _)| *v == venue).map(|(_, b)| b)
+    }
+
+    /// Whether orders can reach `venue` (its session is logged on): the
+    /// router sends nothing to a venue that is down.
+    pub fn set_session(&mut self, venue: VenueId, up: bool) {
+        self.router.set_session(venue, up);
+    }
+
+    /// One message of another venue's feed: its away book only, no decision.
+    pub fn on_away_itch(&mut self, venue: VenueId, msg: &Message<'_>) {
+        self.stats.away_messages += 1;
+        let Some((_, book)) = self.away.iter_mut().find(|(v, _)| *v == venue) else {
+            return;
+        };
+        self.events.clear();
+        if book.apply_itch(msg, &mut self.events).is_err() {
+            self.stats.book_anomalies += 1;
+        }
+    }
+
     /// One market-data message.
     pub fn on_itch(&mut self, msg: &Message<'_>, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         self.stats.messages += 1;
@@ -136,6 +225,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if !self.trading {
             return;
         }
+        self.deliver_deferred();
         for i in 0..self.events.len() {
             let event = self.events[i];
             self.strategies
@@ -153,11 +243,32 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         send: &mut impl FnMut(&Outbound),
     ) {
         self.stats.reports += 1;
+        self.deliver_deferred();
         if let Some(event) = self.oms.on_exec_report(report, now, &mut self.risk) {
+            self.learn(&event, now);
             self.strategies
                 .on_order(&event, &self.book, &mut self.intents);
         }
         self.process(now, send);
+    }
+
+    /// What the router learns from a venue's answer: the round trip of an
+    /// acknowledgement, and the reject rate.
+    fn learn(&mut self, event: &OrderEvent, now: Nanos) {
+        let (order, rejected) = match *event {
+            OrderEvent::Accepted { order, .. } => (order, false),
+            OrderEvent::Rejected {
+                order: Some(order), ..
+            } => (order, true),
+            _ => return,
+        };
+        if let Some((venue, entered)) = self.oms.venue_of(order) {
+            self.router.on_order_result(venue, rejected);
+            if !rejected {
+                self.router
+                    .on_latency_sample(venue, now.0.saturating_sub(entered.0));
+            }
+        }
     }
 
     /// A clock tick (strategies' timers).
@@ -165,6 +276,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if !self.trading {
             return;
         }
+        self.deliver_deferred();
         self.strategies.on_timer(now, &self.book, &mut self.intents);
         self.process(now, send);
     }
@@ -198,43 +310,149 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 self.submit(intent, now, send);
             }
         }
-        let left = self.intents.drain().count();
-        self.stats.intents_dropped += left as u64;
+        // Every dropped intent still gets its answer (the strategies'
+        // trackers wait for one), at the next input: answering now would
+        // only start another round.
+        for intent in self.intents.drain() {
+            self.stats.intents_dropped += 1;
+            let order = match intent {
+                OrderIntent::New { .. } => None,
+                OrderIntent::Cancel { order, .. } | OrderIntent::Replace { order, .. } => {
+                    Some(order)
+                }
+            };
+            let answer = OrderEvent::Rejected {
+                strategy: intent.strategy(),
+                order,
+                reason: types::RejectReason::CapacityExhausted,
+            };
+            // Cannot overflow: at most `INTENTS` are left per step and the
+            // queue is emptied at the start of every step.
+            let _ = self.deferred.push(answer);
+        }
+    }
+
+    /// Answers deferred from the previous step, before this step's input.
+    fn deliver_deferred(&mut self) {
+        for i in 0..self.deferred.len() {
+            let event = self.deferred[i];
+            self.strategies
+                .on_order(&event, &self.book, &mut self.intents);
+        }
+        self.deferred.clear();
     }
 
     fn submit(&mut self, intent: &OrderIntent, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         self.stats.intents += 1;
-        let reference = match *intent {
-            OrderIntent::New { locate, .. } => self.book.bbo(locate).mid(),
-            _ => None,
+        let (reference, venue) = match *intent {
+            OrderIntent::New {
+                locate,
+                side,
+                price,
+                qty,
+                tif,
+                ..
+            } => {
+                let request = RouteRequest {
+                    locate,
+                    side,
+                    price,
+                    qty,
+                    tif,
+                };
+                match self.route(&request) {
+                    Ok(venue) => (self.book.bbo(locate).mid(), venue),
+                    Err(reason) => {
+                        self.stats.unroutable += 1;
+                        self.refuse(intent, reason);
+                        return;
+                    }
+                }
+            }
+            // The OMS sends cancels and replaces where the order rests.
+            _ => (None, self.venue),
         };
         match self
             .oms
-            .submit(intent, self.venue, reference, &mut self.risk, now)
+            .submit(intent, venue, reference, &mut self.risk, now)
         {
             Ok(out) => {
                 self.stats.orders_sent += 1;
                 if self.stamps.risk == 0 {
                     self.stamps.risk = (self.clock)();
                 }
+                if let Outbound::New { order, .. } = out {
+                    if let Some(slot) = self
+                        .router
+                        .venues()
+                        .iter()
+                        .position(|v| v.config.id == venue)
+                    {
+                        self.stats.orders_by_venue[slot] += 1;
+                    }
+                    let entered = OrderEvent::Entered {
+                        strategy: intent.strategy(),
+                        order,
+                    };
+                    self.strategies
+                        .on_order(&entered, &self.book, &mut self.intents);
+                }
                 send(&out);
             }
             Err(reason) => {
                 self.stats.risk_rejects += 1;
-                let order = match *intent {
-                    OrderIntent::New { .. } => None,
-                    OrderIntent::Cancel { order, .. } | OrderIntent::Replace { order, .. } => {
-                        Some(order)
-                    }
-                };
-                let event = OrderEvent::Rejected {
-                    strategy: intent.strategy(),
-                    order,
-                    reason,
-                };
-                self.strategies
-                    .on_order(&event, &self.book, &mut self.intents);
+                self.refuse(intent, reason);
             }
         }
+    }
+
+    /// Tells the strategy its intent was refused before reaching a venue.
+    fn refuse(&mut self, intent: &OrderIntent, reason: types::RejectReason) {
+        let order = match *intent {
+            OrderIntent::New { .. } => None,
+            OrderIntent::Cancel { order, .. } | OrderIntent::Replace { order, .. } => Some(order),
+        };
+        let event = OrderEvent::Rejected {
+            strategy: intent.strategy(),
+            order,
+            reason,
+        };
+        self.strategies
+            .on_order(&event, &self.book, &mut self.intents);
+    }
+
+    /// The venue a new order goes to: the router's first child (see the
+    /// module docs on splits).
+    fn route(&self, request: &RouteRequest) -> Result<VenueId, types::RejectReason> {
+        let mut books: heapless::Vec<&dyn DepthView, MAX_VENUES> = heapless::Vec::new();
+        for v in self.router.venues() {
+            let book: &dyn DepthView = if v.config.id == self.venue {
+                &self.book
+            } else {
+                match self.away.iter().find(|(id, _)| *id == v.config.id) {
+                    Some((_, b)) => b,
+                    None => &NoDepth,
+                }
+            };
+            let _ = books.push(book);
+        }
+        let children = self.router.route(request, &books)?;
+        children
+            .first()
+            .map(|c| c.venue)
+            .ok_or(types::RejectReason::NoVenue)
+    }
+}
+
+/// A venue whose book the appliance does not follow: nothing displayed.
+struct NoDepth;
+
+impl DepthView for NoDepth {
+    fn bbo(&self, _: StockLocate) -> Bbo {
+        Bbo::default()
+    }
+
+    fn depth(&self, _: StockLocate, _: Side, _: &mut [Level]) -> usize {
+        0
     }
 }

@@ -255,3 +255,188 @@ fn stage_stamps_follow_the_stages_and_change_no_decision() {
     );
     assert_eq!(sent, plain, "stamping changed what was sent");
 }
+
+// ------------------------------------------------------------------ venues
+
+use gateway::router::{Router, RouterConfig, VenueConfig};
+
+/// Venue 1 pays a $0.0010 rebate, venue 2 a $0.0030 one.
+fn two_venue_pipeline() -> Pipeline<4, 8> {
+    let single = pipeline(Limits::unlimited());
+    let mut router = Router::new(RouterConfig::default());
+    for (id, make_fee) in [(1, -1_000), (2, -3_000)] {
+        router
+            .add_venue(VenueConfig {
+                id: VenueId(id),
+                take_fee: 3_000,
+                make_fee,
+            })
+            .unwrap();
+        router.set_session(VenueId(id), true);
+    }
+    let Pipeline {
+        book,
+        strategies,
+        risk,
+        oms,
+        ..
+    } = single;
+    let mut p = Pipeline::with_router(book, strategies, risk, oms, VenueId(1), router);
+    assert!(p.add_away_book(
+        VenueId(2),
+        Book::with_capacity(BookConfig {
+            max_orders: 1024,
+            max_levels: 256,
+        })
+    ));
+    p
+}
+
+fn news(sent: &[Outbound]) -> Vec<(types::VenueId, gateway::oms::ClOrdId, u32)> {
+    sent.iter()
+        .filter_map(|o| match *o {
+            Outbound::New {
+                venue,
+                cl_ord_id,
+                qty,
+                ..
+            } => Some((venue, cl_ord_id, qty)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn quotes_rest_on_the_best_rebate_and_leave_a_venue_that_goes_down() {
+    let mut p = two_venue_pipeline();
+    let first = news(&feed(&mut p, &two_sided()));
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert!(
+        first.iter().all(|(v, _, _)| *v == VenueId(2)),
+        "the better rebate wins: {first:?}"
+    );
+    assert_eq!(p.stats().orders_by_venue[1], 2);
+    // Venue 2 acknowledges 8 ms after entry: the router learns the latency.
+    for (_, cl, qty) in &first {
+        let mut ack = ExecReport::new(*cl, ExecType::New);
+        ack.leaves_qty = *qty;
+        p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+    }
+    let lat = p.router().venue(VenueId(2)).unwrap().latency_ns;
+    assert!(
+        (8_000_000..=9_000_000).contains(&lat),
+        "entered at 1–2 ms, acknowledged at 10 ms: {lat}"
+    );
+    // Venue 2's session drops; it cancels our orders on disconnect.
+    p.set_session(VenueId(2), false);
+    let mut again = Vec::new();
+    for (_, cl, _) in &first {
+        let cancel = ExecReport::new(*cl, ExecType::Canceled);
+        p.on_exec_report(&cancel, Nanos(20_000_000), &mut |o| again.push(*o));
+    }
+    let again = news(&again);
+    assert_eq!(again.len(), 2, "the maker quotes again: {again:?}");
+    assert!(
+        again.iter().all(|(v, _, _)| *v == VenueId(1)),
+        "nothing goes to a venue that is down: {again:?}"
+    );
+}
+
+#[test]
+fn with_every_venue_down_intents_are_refused_and_nothing_leaves() {
+    let mut p = two_venue_pipeline();
+    p.set_session(VenueId(1), false);
+    p.set_session(VenueId(2), false);
+    let sent = feed(&mut p, &two_sided());
+    assert!(sent.is_empty(), "{sent:?}");
+    assert!(p.stats().unroutable >= 2, "{:?}", p.stats());
+    assert!(
+        p.risk.open_orders() == 0,
+        "refused intents are not counted as open"
+    );
+    // A session comes back: the maker's next decision goes out there.
+    p.set_session(VenueId(1), true);
+    let sent = news(&feed(
+        &mut p,
+        &[add(5, Side::Buy, Price(100_0500), 100, 30)],
+    ));
+    assert!(!sent.is_empty());
+    assert!(sent.iter().all(|(v, _, _)| *v == VenueId(1)), "{sent:?}");
+}
+
+#[test]
+fn acknowledgements_out_of_entry_order_bind_to_the_right_orders() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = feed(&mut p, &two_sided());
+    let quotes: Vec<(Side, gateway::oms::ClOrdId, u32)> = sent
+        .iter()
+        .filter_map(|o| match *o {
+            Outbound::New {
+                side,
+                cl_ord_id,
+                qty,
+                ..
+            } => Some((side, cl_ord_id, qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(quotes.len(), 2);
+    // The venue answers the later order (the ask) first.
+    for (_, cl, qty) in quotes.iter().rev() {
+        let mut ack = ExecReport::new(*cl, ExecType::New);
+        ack.leaves_qty = *qty;
+        p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+    }
+    // The market lifts; the maker moves both quotes. Each modification
+    // names an order by id, and the OMS sends it with that order's side: if
+    // the ids had been bound to the wrong slots, the bid's new price would
+    // go out on the sell order and the ask's on the buy order.
+    let steps = [
+        add(21, Side::Sell, Price(100_1500), 500, 40_000_000),
+        delete(2, 41_000_000),
+        add(20, Side::Buy, Price(100_0500), 500, 42_000_000),
+    ];
+    let mut both_sides_moved = 0;
+    for (i, m) in (40u64..).zip(&steps) {
+        let mut moved = Vec::new();
+        let msg = Message::parse(m).unwrap();
+        p.on_itch(&msg, Nanos(i * 1_000_000), &mut |o| moved.push(*o));
+        let price_of = |want: Side| {
+            moved.iter().find_map(|o| match *o {
+                Outbound::Replace { side, price, .. } if side == want => Some(price),
+                _ => None,
+            })
+        };
+        assert!(
+            moved.iter().all(|o| !matches!(o, Outbound::Cancel { .. })),
+            "{moved:?}"
+        );
+        if let (Some(bid), Some(ask)) = (price_of(Side::Buy), price_of(Side::Sell)) {
+            both_sides_moved += 1;
+            assert!(
+                bid < ask,
+                "bid {bid:?} on the buy order, ask {ask:?} on the sell order"
+            );
+        }
+    }
+    assert!(
+        both_sides_moved > 0,
+        "the maker moved both quotes at least once"
+    );
+}
+
+#[test]
+fn another_venues_feed_keeps_its_own_book_and_makes_no_decision() {
+    let mut p = two_venue_pipeline();
+    let msg = add(1, Side::Sell, Price(99_9000), 300, 1);
+    p.on_away_itch(VenueId(2), &Message::parse(&msg).unwrap());
+    let away = p.away_book(VenueId(2)).unwrap();
+    assert_eq!(away.bbo(LOCATE).ask.map(|l| l.price), Some(Price(99_9000)));
+    assert_eq!(
+        p.book.bbo(LOCATE).ask,
+        None,
+        "the primary book is untouched"
+    );
+    assert_eq!(p.stats().away_messages, 1);
+    assert_eq!(p.stats().intents, 0);
+}

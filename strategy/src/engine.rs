@@ -94,7 +94,8 @@ impl Hosted {
 
 fn order_event_strategy(e: &OrderEvent) -> StrategyId {
     match *e {
-        OrderEvent::Accepted { strategy, .. }
+        OrderEvent::Entered { strategy, .. }
+        | OrderEvent::Accepted { strategy, .. }
         | OrderEvent::Filled { strategy, .. }
         | OrderEvent::Replaced { strategy, .. }
         | OrderEvent::Canceled { strategy, .. }

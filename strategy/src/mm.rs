@@ -519,6 +519,8 @@ impl Strategy for MarketMaker {
                 self.estimate_queue(slot, depth)
             }
             OrderUpdate::Ignored if !filled => return,
+            // Sent, not yet answered: nothing to requote for.
+            OrderUpdate::Entered { .. } => return,
             _ => {}
         }
         // Fills change the skew; cancels and rejects free a side to requote.

@@ -3,24 +3,32 @@
 //!
 //! # Correlating acknowledgements with intents
 //!
-//! `OrderIntent::New` carries no order id: the OMS assigns one and reports it
-//! in `OrderEvent::Accepted`, which in turn carries no client tag. The tracker
-//! therefore relies on the pipeline's ordering guarantee: **for one strategy,
-//! every `New` intent is answered by exactly one `Accepted` or one
-//! `Rejected { order: None }`, in the order the intents were emitted**. The
-//! appliance runs strategies → risk → OMS on one core in sequence, so this
-//! holds by construction; a host that drops an intent must answer it with
-//! `Rejected { order: None }` (see [`crate::Intents`]).
+//! `OrderIntent::New` carries no order id: the OMS assigns one. The tracker
+//! relies on the pipeline's ordering guarantee: **for one strategy, every
+//! `New` intent is answered by exactly one `Entered` (the OMS sent it under
+//! that id) or one `Rejected { order: None }` (risk refused it), at once and
+//! in the order the intents were emitted**. The appliance runs strategies →
+//! risk → OMS on one core in sequence, so this holds by construction; a host
+//! that drops an intent must answer it with `Rejected { order: None }` (see
+//! [`crate::Intents`]).
 //!
-//! The tracker keeps a FIFO of slots awaiting acknowledgement and binds each
-//! `Accepted` to the oldest. An `Accepted` that arrives with nothing pending
-//! cannot be matched to anything the strategy meant to send, so the tracker
-//! cancels it at once and counts it: an unexplained live order is never left
-//! in the market. Events for ids the tracker does not know (late cancels for
-//! orders that already filled, for instance) are counted and otherwise ignored.
+//! The tracker keeps a FIFO of slots awaiting their id and binds each
+//! `Entered` to the oldest. From then on the venue's answers find the slot
+//! by id, in whatever order the venues send them: `Accepted` makes it live,
+//! a reject frees it, a fill before the acknowledgement counts as one.
 //!
-//! Rejections of cancels and replaces must name the order (`order: Some`);
-//! a `Rejected { order: None }` always consumes the oldest pending `New`.
+//! A host without `Entered` (older replays, hand-written tests) still works
+//! when its venue answers in entry order: an `Accepted` for an unknown id
+//! binds to the oldest slot still waiting. An `Accepted` that arrives with
+//! nothing waiting cannot be matched to anything the strategy meant to send,
+//! so the tracker cancels it at once and counts it: an unexplained live order
+//! is never left in the market. Events for ids the tracker does not know
+//! (late cancels for orders that already filled, for instance) are counted
+//! and otherwise ignored.
+//!
+//! Rejections of cancels and replaces, and venue rejections of entered
+//! orders, name the order (`order: Some`); a `Rejected { order: None }`
+//! always consumes the oldest `New` still waiting for its id.
 
 use heapless::Deque;
 use types::{
@@ -36,7 +44,7 @@ pub enum OrderState {
     /// Unused.
     #[default]
     Free,
-    /// `New` sent, no `Accepted` yet.
+    /// `New` sent, no `Accepted` yet (the id is known once `Entered`).
     PendingNew,
     /// Acknowledged and resting (or working, for IOC until it is done).
     Live,
@@ -95,6 +103,10 @@ impl OwnOrder {
 pub enum OrderUpdate {
     /// The event was for another strategy, or for an id we no longer track.
     Ignored,
+    /// A pending `New` learnt its order id; the venue has not answered.
+    Entered {
+        slot: usize,
+    },
     Accepted {
         slot: usize,
     },
@@ -187,10 +199,24 @@ impl<const K: usize> OwnOrders<K> {
         self.slots.iter().filter(|o| o.is_active()).count()
     }
 
+    /// The slot of order `id`: any active slot that has learnt its id
+    /// (`OrderId(0)` is never an OMS id; it marks a slot still waiting).
     fn find_id(&self, id: OrderId) -> Option<usize> {
-        self.slots.iter().position(|o| {
-            o.id == id && !matches!(o.state, OrderState::Free | OrderState::PendingNew)
-        })
+        if id == OrderId(0) {
+            return None;
+        }
+        self.slots
+            .iter()
+            .position(|o| o.id == id && o.state != OrderState::Free)
+    }
+
+    /// Binds the oldest slot waiting for its id to `order`.
+    fn bind_oldest(&mut self, order: OrderId) -> Option<usize> {
+        let slot = usize::from(self.awaiting_ack.pop_front()?);
+        if let Some(o) = self.slots.get_mut(slot) {
+            o.id = order;
+        }
+        Some(slot)
     }
 
     /// Emits a `New` and tracks it. `None` (nothing emitted) when no slot is
@@ -324,12 +350,30 @@ impl<const K: usize> OwnOrders<K> {
         out: &mut Intents<N>,
     ) -> OrderUpdate {
         match *event {
+            OrderEvent::Entered { strategy, order } if strategy == self.strategy => {
+                match self.bind_oldest(order) {
+                    Some(slot) => OrderUpdate::Entered { slot },
+                    None => {
+                        // Nothing asked for it: never leave it in the market.
+                        self.stats.unexpected_accepts += 1;
+                        out.push(OrderIntent::Cancel {
+                            strategy: self.strategy,
+                            order,
+                        });
+                        OrderUpdate::UnexpectedAccept { order }
+                    }
+                }
+            }
             OrderEvent::Accepted { strategy, order } if strategy == self.strategy => {
-                match self.awaiting_ack.pop_front() {
+                let slot = match self.find_id(order) {
+                    Some(slot) if self.slots[slot].state == OrderState::PendingNew => Some(slot),
+                    // A duplicate acknowledgement of a live order.
+                    Some(_) => return OrderUpdate::Ignored,
+                    None => self.bind_oldest(order),
+                };
+                match slot {
                     Some(slot) => {
-                        let slot = usize::from(slot);
                         if let Some(o) = self.slots.get_mut(slot) {
-                            o.id = order;
                             o.state = OrderState::Live;
                         }
                         OrderUpdate::Accepted { slot }
@@ -400,6 +444,10 @@ impl<const K: usize> OwnOrders<K> {
                         *o = OwnOrder::default();
                     } else {
                         o.leaves = leaves;
+                        // A fill before the acknowledgement: the venue has it.
+                        if o.state == OrderState::PendingNew {
+                            o.state = OrderState::Live;
+                        }
                     }
                     OrderUpdate::Filled { slot, done }
                 }
@@ -458,6 +506,95 @@ mod tests {
     fn new_order(t: &mut OwnOrders<4>, out: &mut Intents, side: Side, px: i64) -> usize {
         t.submit_new(1, sym(), side, Price(px), 100, TimeInForce::Day, out)
             .unwrap()
+    }
+
+    #[test]
+    fn entered_ids_take_venue_answers_in_any_order() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let bid = new_order(&mut t, &mut out, Side::Buy, 100);
+        let ask = new_order(&mut t, &mut out, Side::Sell, 101);
+        let third = new_order(&mut t, &mut out, Side::Buy, 99);
+        let entered = |id| OrderEvent::Entered {
+            strategy: ME,
+            order: OrderId(id),
+        };
+        assert_eq!(
+            t.on_event(&entered(50), &mut out),
+            OrderUpdate::Entered { slot: bid }
+        );
+        assert_eq!(
+            t.on_event(&entered(51), &mut out),
+            OrderUpdate::Entered { slot: ask }
+        );
+        assert_eq!(
+            t.on_event(&entered(52), &mut out),
+            OrderUpdate::Entered { slot: third }
+        );
+        assert_eq!(t.get(bid).unwrap().state, OrderState::PendingNew);
+        // The ask's venue answers first.
+        let acc = |id| OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(id),
+        };
+        assert_eq!(
+            t.on_event(&acc(51), &mut out),
+            OrderUpdate::Accepted { slot: ask }
+        );
+        assert!(t.get(ask).unwrap().is_live());
+        assert!(!t.get(bid).unwrap().is_live());
+        // The bid fills in part before its acknowledgement: it is live.
+        let fill = OrderEvent::Filled {
+            strategy: ME,
+            order: OrderId(50),
+            locate: 1,
+            side: Side::Buy,
+            price: Price(100),
+            qty: 40,
+            leaves: 60,
+        };
+        assert_eq!(
+            t.on_event(&fill, &mut out),
+            OrderUpdate::Filled {
+                slot: bid,
+                done: false
+            }
+        );
+        assert!(t.get(bid).unwrap().is_live());
+        assert_eq!(t.get(bid).unwrap().leaves, 60);
+        // A late acknowledgement of a live order changes nothing.
+        assert_eq!(t.on_event(&acc(50), &mut out), OrderUpdate::Ignored);
+        // The third order's venue rejects it: the slot is free again.
+        let reject = OrderEvent::Rejected {
+            strategy: ME,
+            order: Some(OrderId(52)),
+            reason: RejectReason::VenueReject,
+        };
+        assert_eq!(
+            t.on_event(&reject, &mut out),
+            OrderUpdate::Rejected {
+                slot: third,
+                slot_freed: true
+            }
+        );
+        assert!(!t.get(third).unwrap().is_active());
+        assert_eq!(t.stats().unexpected_accepts, 0);
+        assert_eq!(t.stats().unknown_order_events, 0);
+    }
+
+    #[test]
+    fn an_entered_order_nobody_asked_for_is_cancelled() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let e = OrderEvent::Entered {
+            strategy: ME,
+            order: OrderId(9),
+        };
+        assert_eq!(
+            t.on_event(&e, &mut out),
+            OrderUpdate::UnexpectedAccept { order: OrderId(9) }
+        );
+        assert_eq!(out.len(), 1);
     }
 
     #[test]

@@ -606,8 +606,9 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
                 }
             }
         }
-        if self.orders.on_event(event, out) != OrderUpdate::Ignored {
-            self.decide(self.now, depth, out);
+        match self.orders.on_event(event, out) {
+            OrderUpdate::Ignored | OrderUpdate::Entered { .. } => {}
+            _ => self.decide(self.now, depth, out),
         }
     }
 

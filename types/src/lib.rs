@@ -385,6 +385,14 @@ impl RejectReason {
 /// What the OMS tells the strategy that owns an order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OrderEvent {
+    /// The OMS took a `New` intent through risk and sent it to a venue as
+    /// `order`; no venue has answered yet. Delivered at once, in the order
+    /// the intents were emitted, so a strategy knows its order's id before
+    /// any answer — answers from several venues may arrive in any order.
+    Entered {
+        strategy: StrategyId,
+        order: OrderId,
+    },
     Accepted {
         strategy: StrategyId,
         order: OrderId,
