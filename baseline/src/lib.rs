@@ -135,6 +135,7 @@ impl Exchange {
             recovery_addr: ipv4::Address(RECOVERY.addr),
             recovery_port: RECOVERY.port,
             heartbeat_every: Duration::from_millis(200),
+            forward: Vec::new(),
         };
         let session = SessionSpec {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),

@@ -9,7 +9,7 @@
 use crate::echo::KernelDma;
 use core::sync::atomic::{AtomicBool, Ordering};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
-use gateway::tcp::{Backoff, LinkConfig, LinkEvent, NicDevice, TcpLink};
+use gateway::tcp::{Backoff, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use heapless::{String, Vec};
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
@@ -105,20 +105,17 @@ pub fn run(platform: &'static Platform) -> ! {
         address: [10, 0, 2, 15],
         prefix_len: 24,
         gateway: [10, 0, 2, 2],
-        remote: ([10, 0, 2, 100], 9878),
-        local_port: 49_152,
         seed: cpu::rdtsc(),
     };
-    let backoff = Backoff::new(100_000_000, 2_000_000_000);
-    let mut link = TcpLink::new(
-        &mut device,
-        config,
-        backoff,
-        &mut storage,
-        &mut b.tcp_rx,
-        &mut b.tcp_tx,
-        platform.now_ns(),
-    );
+    let mut link = TcpLink::new(&mut device, config, &mut storage, platform.now_ns());
+    let remote = Remote {
+        addr: ([10, 0, 2, 100], 9878),
+        local_port: 49_152,
+        backoff: Backoff::new(100_000_000, 2_000_000_000),
+    };
+    let conn = link
+        .connect_to(remote, &mut b.tcp_rx, &mut b.tcp_tx, platform.now_ns())
+        .unwrap_or_else(|| fail("tcp connection"));
     let mut session_config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
         .unwrap_or_else(|| fail("CompIDs"));
     session_config.heart_bt_int_s = 5;
@@ -178,18 +175,19 @@ pub fn run(platform: &'static Platform) -> ! {
             }
             Event::PeerReject(_) | Event::Dropped(_) => {}
         };
-        match link.poll(&mut device, now) {
-            Some(LinkEvent::Connected) => {
-                println!("fix-probe: tcp connected (nagle off, delayed ack off)");
-                session.connect(utc, &mut sink);
+        for (_, event) in link.poll(&mut device, now) {
+            match event {
+                LinkEvent::Connected => {
+                    println!("fix-probe: tcp connected (nagle off, delayed ack off)");
+                    session.connect(utc, &mut sink);
+                }
+                LinkEvent::Disconnected => {
+                    println!("fix-probe: tcp connection lost");
+                    session.disconnected();
+                }
             }
-            Some(LinkEvent::Disconnected) => {
-                println!("fix-probe: tcp connection lost");
-                session.disconnected();
-            }
-            None => {}
         }
-        let n = link.recv(&mut inbound);
+        let n = link.recv(conn, &mut inbound);
         if n > 0 {
             session.on_bytes(utc, &inbound[..n], &mut sink);
         }
@@ -237,7 +235,7 @@ pub fn run(platform: &'static Platform) -> ! {
                     }
                     let s = session.state();
                     // Let the last bytes leave before reporting.
-                    link.send(&out);
+                    link.send(conn, &out);
                     link.poll(&mut device, platform.now_ns());
                     println!(
                         "fix-probe: done: logon, order acknowledged, cancel confirmed, logout; next_out {} next_in {}; tx dropped {}",
@@ -267,7 +265,7 @@ pub fn run(platform: &'static Platform) -> ! {
             }
         }
         if !out.is_empty() {
-            let sent = link.send(&out);
+            let sent = link.send(conn, &out);
             let rest = out.len() - sent;
             out.copy_within(sent.., 0);
             out.truncate(rest);

@@ -1,19 +1,30 @@
 //! `trade=SECONDS` mode: the whole pipeline on the boot core.
 //!
 //! Feed NIC (virtio-net at PCI slot 5): frames → multicast filter (lines A
-//! and B) → MoldUDP64 sequencer (A/B arbitration, gap → retransmission
-//! request to the venue's recovery server as a raw frame) → ITCH → pipeline
-//! (book → market maker → risk/OMS). Order NIC (slot 6): smoltcp TCP → FIX
-//! 4.4 session to the venue; execution reports go back into the pipeline.
-//! The companion's kill switch is honoured. At the end: logout and a summary
-//! line the lab compares with the venue's own records.
+//! and B of each venue) → MoldUDP64 sequencer per venue (A/B arbitration,
+//! gap → retransmission request to that venue's recovery server as a raw
+//! frame) → ITCH → pipeline (the primary venue's book → market maker →
+//! router → risk/OMS; other venues' feeds keep away books for the router).
+//! Order NIC (slot 6): smoltcp TCP, one connection and one FIX 4.4 session
+//! per venue; execution reports go back into the pipeline. The companion's
+//! kill switch is honoured. At the end: logout and summary lines the lab
+//! compares with the venues' own records.
+//!
+//! Options: `venue=IP:PORT` (the primary venue's FIX acceptor),
+//! `venue2=IP:PORT` (a second venue; its feed is expected on lines
+//! 233.54.13.1:26410 / 233.54.13.2:26411), `fees=TAKE,MAKE` and
+//! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
+//! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
+//! acknowledgement latency), `risk-max-qty=N`, `journal-wait=N`,
+//! `panic-after=N`.
 
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
 use gateway::fixmap::{exec_report, send_outbound, FixSender};
 use gateway::oms::{Oms, OmsConfig, Outbound};
+use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
-use gateway::tcp::{Backoff, LinkConfig, LinkEvent, NicDevice, TcpLink};
+use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use heapless::Vec;
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
@@ -40,24 +51,56 @@ use protocol::mailbox::snapshot::{
     Counter, KillSwitch, Label, NicStatus, OpenOrder, Position, RiskLimit, StageLatency,
 };
 
-const LINE_A: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 1]),
-    port: 26400,
-};
-const LINE_B: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 2]),
-    port: 26401,
-};
-const RECOVERY: Endpoint = Endpoint {
-    addr: [10, 0, 2, 200],
-    port: 26500,
-};
+/// Where one venue's feed arrives and where its recovery server listens.
+struct FeedLines {
+    a: Subscription,
+    b: Subscription,
+    recovery: Endpoint,
+}
+
+const FEEDS: [FeedLines; VENUES] = [
+    FeedLines {
+        a: Subscription {
+            group: ipv4::Address([233, 54, 12, 1]),
+            port: 26400,
+        },
+        b: Subscription {
+            group: ipv4::Address([233, 54, 12, 2]),
+            port: 26401,
+        },
+        recovery: Endpoint {
+            addr: [10, 0, 2, 200],
+            port: 26500,
+        },
+    },
+    FeedLines {
+        a: Subscription {
+            group: ipv4::Address([233, 54, 13, 1]),
+            port: 26410,
+        },
+        b: Subscription {
+            group: ipv4::Address([233, 54, 13, 2]),
+            port: 26411,
+        },
+        recovery: Endpoint {
+            addr: [10, 0, 2, 201],
+            port: 26510,
+        },
+    },
+];
 const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
+/// Venues the appliance can trade on at once.
+const VENUES: usize = 2;
+/// Venue ids are 1-based positions: venue 1 is the primary.
+const fn venue_id(index: usize) -> VenueId {
+    VenueId(index as u8 + 1)
+}
 
 type Seq = Sequencer<256, 1536>;
 
-struct Statics {
+/// Fixed buffers of one venue's connection and FIX session.
+struct VenueBuffers {
     sequencer: Seq,
     tcp_rx: [u8; 65_536],
     tcp_tx: [u8; 65_536],
@@ -65,17 +108,34 @@ struct Statics {
     fix_tx: [u8; 16_384],
     store: [u8; 1 << 20],
     queue: [u8; 1 << 18],
+    out: Vec<u8, 65_536>,
+}
+
+impl VenueBuffers {
+    const fn new(recovery: Endpoint) -> Self {
+        VenueBuffers {
+            sequencer: Sequencer::new(SeqConfig::new(recovery)),
+            tcp_rx: [0; 65_536],
+            tcp_tx: [0; 65_536],
+            fix_rx: [0; 65_536],
+            fix_tx: [0; 16_384],
+            store: [0; 1 << 20],
+            queue: [0; 1 << 18],
+            out: Vec::new(),
+        }
+    }
+}
+
+struct Statics {
+    venues: [VenueBuffers; VENUES],
     stages: [StageLatency; STAGES],
 }
 
 static mut STATICS: Statics = Statics {
-    sequencer: Sequencer::new(SeqConfig::new(RECOVERY)),
-    tcp_rx: [0; 65_536],
-    tcp_tx: [0; 65_536],
-    fix_rx: [0; 65_536],
-    fix_tx: [0; 16_384],
-    store: [0; 1 << 20],
-    queue: [0; 1 << 18],
+    venues: [
+        VenueBuffers::new(FEEDS[0].recovery),
+        VenueBuffers::new(FEEDS[1].recovery),
+    ],
     stages: [EMPTY_STAGE; STAGES],
 };
 static TAKEN: AtomicBool = AtomicBool::new(false);
@@ -131,6 +191,91 @@ struct Tally {
 /// Reports of the same kind printed at most this many times.
 const REPORT_LIMIT: u64 = 8;
 
+/// One venue as the loop sees it: its connection, FIX session, feed
+/// sequencer and the bytes waiting for TCP.
+struct Port<'s> {
+    id: VenueId,
+    conn: ConnId,
+    session: Session<'s>,
+    sequencer: &'s mut Seq,
+    out: &'s mut Vec<u8, 65_536>,
+    logged_on: bool,
+    session_ended: bool,
+    link_lost: bool,
+    /// The last sequence numbers the companion's journal was sent.
+    journaled: Option<SessionState>,
+    /// The venue cancels this session's orders when it drops.
+    cancels_on_disconnect: bool,
+}
+
+impl<'s> Port<'s> {
+    fn sends(&mut self, now: UtcTime) -> Sends<'_, 's> {
+        Sends {
+            session: &mut self.session,
+            out: &mut *self.out,
+            now,
+        }
+    }
+}
+
+fn outbound_venue(o: &Outbound) -> VenueId {
+    match *o {
+        Outbound::New { venue, .. }
+        | Outbound::Cancel { venue, .. }
+        | Outbound::Replace { venue, .. } => venue,
+    }
+}
+
+/// Encodes `o` on its venue's session; `false` when that venue is not
+/// logged on (or unknown) and nothing was sent.
+fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
+    let venue = outbound_venue(o);
+    match ports.iter_mut().find(|p| p.id == venue) {
+        Some(port) if port.logged_on => send_outbound(o, utc, &mut port.sends(utc)),
+        _ => false,
+    }
+}
+
+/// `IPv4:PORT` of option `name`.
+fn address_option(platform: &Platform, name: &str) -> Option<([u8; 4], u16)> {
+    match platform
+        .info
+        .value_of(name)
+        .map(str::parse::<core::net::SocketAddrV4>)
+    {
+        None => None,
+        Some(Ok(a)) => Some((a.ip().octets(), a.port())),
+        Some(Err(_)) => fail("venue addresses take IPv4:PORT, e.g. venue=10.0.2.2:9878"),
+    }
+}
+
+/// Whether venue `index` cancels on disconnect: `venue-cod=` (`venue2-cod=`
+/// for the second), `on` (the default, as the lab's venues do) or `off`.
+fn cod_option(platform: &Platform, index: usize) -> bool {
+    let name = if index == 0 {
+        "venue-cod"
+    } else {
+        "venue2-cod"
+    };
+    match platform.info.value_of(name) {
+        None | Some("on") => true,
+        Some("off") => false,
+        Some(_) => fail("venue-cod= takes on or off"),
+    }
+}
+
+/// `TAKE,MAKE` fees of option `name`, micro-currency per share.
+fn fees_option(platform: &Platform, name: &str, default: (i64, i64)) -> (i64, i64) {
+    let Some(text) = platform.info.value_of(name) else {
+        return default;
+    };
+    let mut parts = text.split(',').map(str::parse::<i64>);
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some(Ok(take)), Some(Ok(make)), None) => (take, make),
+        _ => fail("fees take TAKE,MAKE in micro-currency per share, e.g. fees=3000,-2000"),
+    }
+}
+
 pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let Some(st) = statics() else {
         fail("statics taken")
@@ -145,11 +290,47 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let feed_mac = feed.mac_address().0;
     let order_mac = orders_nic.mac_address().0;
 
+    // The venues. `venue=IP:PORT` names the primary FIX acceptor; the
+    // default is the address the `fix-probe` mode's `guestfwd` wiring uses.
+    let mut addresses: Vec<([u8; 4], u16), VENUES> = Vec::new();
+    let _ = addresses.push(address_option(platform, "venue").unwrap_or(([10, 0, 2, 100], 9878)));
+    if let Some(second) = address_option(platform, "venue2") {
+        let _ = addresses.push(second);
+    }
+    let fees = [
+        fees_option(platform, "fees", (3_000, -2_000)),
+        fees_option(platform, "fees2", (3_000, -2_000)),
+    ];
+    let mut router_config = RouterConfig::default();
+    match platform
+        .info
+        .value_of("route-latency-penalty")
+        .map(str::parse::<i64>)
+    {
+        Some(Ok(n)) => router_config.latency_penalty = n,
+        Some(Err(_)) => fail("route-latency-penalty= takes a whole number"),
+        None => {}
+    }
+    let mut router = Router::new(router_config);
+    for (i, (take_fee, make_fee)) in fees.iter().copied().enumerate().take(addresses.len()) {
+        if router
+            .add_venue(VenueConfig {
+                id: venue_id(i),
+                take_fee,
+                make_fee,
+            })
+            .is_err()
+        {
+            fail("router venues");
+        }
+    }
+
     // The pipeline: one market maker on AAA (locate 1, cent tick).
-    let book = book::Book::with_capacity(book::BookConfig {
+    let book_config = book::BookConfig {
         max_orders: 65_536,
         max_levels: 8_192,
-    });
+    };
+    let book = book::Book::with_capacity(book_config);
     let mut strategies: Engine<4, 8> = Engine::new();
     let symbol = Symbol::new("AAA").unwrap_or_default();
     let mm = MarketMaker::new(StrategyId(1), 1, symbol, MmParams::default_for_cent_tick())
@@ -177,7 +358,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     .unwrap_or_else(|_| fail("risk limits"));
     // `journal-wait=N`: ask the companion for the journal (FIX sequence
     // numbers, fills, ClOrdID epoch) and wait up to N s for it before
-    // logging on, so a restart continues the venue session where it stood.
+    // logging on, so a restart continues the venue sessions where they stood.
     let journal_wait = match platform
         .info
         .value_of("journal-wait")
@@ -191,41 +372,45 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         fail("journal-wait= needs the mailbox");
     }
     let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs));
-    let (session_state, last_epoch) = if handed_back {
+    let mut session_states = [SessionState::default(); VENUES];
+    let mut last_epoch = 0;
+    if handed_back {
         let h = kernel::mailbox::HANDBACK.lock();
-        let seq = h.fix_seq.iter().find(|r| r.venue == VenueId(1));
+        for (i, state) in session_states.iter_mut().enumerate() {
+            if let Some(r) = h.fix_seq.iter().find(|r| r.venue == venue_id(i)) {
+                *state = SessionState {
+                    next_out: r.next_out,
+                    next_in: r.next_in,
+                };
+                last_epoch = last_epoch.max(r.epoch);
+            }
+        }
         let fill_epoch = h
             .fills
             .iter()
             .map(|f| gateway::oms::ClOrdId(f.order.0).epoch())
             .max()
             .unwrap_or(0);
-        (
-            seq.map_or(SessionState::default(), |r| SessionState {
-                next_out: r.next_out,
-                next_in: r.next_in,
-            }),
-            seq.map_or(0, |r| r.epoch).max(fill_epoch),
-        )
-    } else {
-        (SessionState::default(), 0)
-    };
+        last_epoch = last_epoch.max(fill_epoch);
+    }
     let oms = Oms::new(OmsConfig {
         orders: 4_096,
         symbols: 16,
         last_epoch,
     })
     .unwrap_or_else(|_| fail("oms"));
-    let mut pipeline: Pipeline<4, 8> = Pipeline::new(book, strategies, risk, oms, VenueId(1));
+    let mut pipeline: Pipeline<4, 8> =
+        Pipeline::with_router(book, strategies, risk, oms, venue_id(0), router);
+    for i in 1..addresses.len() {
+        if !pipeline.add_away_book(venue_id(i), book::Book::with_capacity(book_config)) {
+            fail("away book");
+        }
+    }
     let mut exec_seq = 0;
     if handed_back {
         let h = kernel::mailbox::HANDBACK.lock();
         let mut applied = 0;
-        for f in h
-            .fills
-            .iter()
-            .filter(|f| f.venue == VenueId(1) && f.locate == 1)
-        {
+        for f in h.fills.iter().filter(|f| f.locate == 1) {
             pipeline
                 .oms
                 .restore_fill(f.locate, f.side, f.qty, f.price, &mut pipeline.risk);
@@ -235,68 +420,78 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         println!(
             "trade: journal applied: {applied} fills, position AAA {}, FIX next out {} next in {}, ClOrdID epoch {}",
             pipeline.oms.position(1).map_or(0, |p| p.qty),
-            session_state.next_out,
-            session_state.next_in,
+            session_states[0].next_out,
+            session_states[0].next_in,
             pipeline.oms.epoch()
         );
     }
-    // No decisions until the venue session is up.
+    // No decisions until a venue session is up.
     pipeline.set_trading(false);
 
-    // The order path. `venue=IP:PORT` names the FIX acceptor; the default is
-    // the address the `fix-probe` mode's `guestfwd` wiring uses.
-    let venue = match platform
-        .info
-        .value_of("venue")
-        .map(str::parse::<core::net::SocketAddrV4>)
-    {
-        None => ([10, 0, 2, 100], 9878),
-        Some(Ok(a)) => (a.ip().octets(), a.port()),
-        Some(Err(_)) => fail("venue= takes IPv4:PORT, e.g. venue=10.0.2.2:9878"),
-    };
+    // The order path: one interface, one connection and session per venue.
     let mut device = NicDevice::new(orders_nic);
-    let mut storage = [SocketStorage::EMPTY];
+    let mut storage = [SocketStorage::EMPTY; VENUES];
     let link_config = LinkConfig {
         mac: order_mac,
         address: [10, 0, 2, 15],
         prefix_len: 24,
         gateway: [10, 0, 2, 2],
-        remote: venue,
-        local_port: 49_152,
         seed: cpu::rdtsc(),
     };
-    let mut link = TcpLink::new(
-        &mut device,
-        link_config,
-        Backoff::new(100_000_000, 2_000_000_000),
-        &mut storage,
-        &mut st.tcp_rx,
-        &mut st.tcp_tx,
-        platform.now_ns(),
-    );
-    let mut config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
-        .unwrap_or_else(|| fail("CompIDs"));
-    // Short heartbeats: a silently dead connection (no FIN reaches us through
-    // some NATs, QEMU's user network among them) is found in seconds.
-    config.heart_bt_int_s = 2;
-    let buffers = SessionBuffers {
-        rx: &mut st.fix_rx,
-        tx: &mut st.fix_tx,
-        store: &mut st.store,
-        queue: &mut st.queue,
-    };
-    let mut session =
-        Session::new(config, session_state, buffers).unwrap_or_else(|_| fail("session"));
+    let mut link = TcpLink::new(&mut device, link_config, &mut storage, platform.now_ns());
+    let mut ports: Vec<Port<'_>, VENUES> = Vec::new();
+    for (i, b) in st.venues.iter_mut().enumerate().take(addresses.len()) {
+        let remote = Remote {
+            addr: addresses[i],
+            local_port: 49_152 + 4_096 * i as u16,
+            backoff: Backoff::new(100_000_000, 2_000_000_000),
+        };
+        let conn = link
+            .connect_to(remote, &mut b.tcp_rx, &mut b.tcp_tx, platform.now_ns())
+            .unwrap_or_else(|| fail("tcp connection"));
+        let mut config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
+            .unwrap_or_else(|| fail("CompIDs"));
+        // Short heartbeats: a silently dead connection (no FIN reaches us
+        // through some NATs, QEMU's user network among them) is found in
+        // seconds.
+        config.heart_bt_int_s = 2;
+        let buffers = SessionBuffers {
+            rx: &mut b.fix_rx,
+            tx: &mut b.fix_tx,
+            store: &mut b.store,
+            queue: &mut b.queue,
+        };
+        let session =
+            Session::new(config, session_states[i], buffers).unwrap_or_else(|_| fail("session"));
+        let port = Port {
+            id: venue_id(i),
+            conn,
+            session,
+            sequencer: &mut b.sequencer,
+            out: &mut b.out,
+            logged_on: false,
+            session_ended: false,
+            link_lost: false,
+            journaled: None,
+            cancels_on_disconnect: cod_option(platform, i),
+        };
+        if ports.push(port).is_err() {
+            fail("venues");
+        }
+    }
 
     let mut filter: Filter<4> = Filter::new();
-    let _ = filter.subscribe(LINE_A);
-    let _ = filter.subscribe(LINE_B);
-    let sequencer = &mut st.sequencer;
+    for lines in FEEDS.iter().take(ports.len()) {
+        let _ = filter.subscribe(lines.a);
+        let _ = filter.subscribe(lines.b);
+    }
 
     kernel::HEAP.seal();
     println!(
-        "trade: feed NIC {:02x?}, order NIC {:02x?}; trading AAA for {seconds} s; heap sealed",
-        feed_mac, order_mac
+        "trade: feed NIC {:02x?}, order NIC {:02x?}; trading AAA on {} venue(s) for {seconds} s; heap sealed",
+        feed_mac,
+        order_mac,
+        ports.len()
     );
     defmt::info!("trade: started for {=u64} s", seconds);
 
@@ -307,15 +502,11 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         Some(Err(_)) => fail("panic-after= takes whole seconds"),
         None => None,
     };
-    let mut out: Vec<u8, 65_536> = Vec::new();
     let mut inbound = [0u8; 8192];
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
     let mut tally = Tally::default();
-    let mut logged_on = false;
     let mut killed = false;
     let mut logout_sent = false;
-    let mut link_lost = false;
-    let mut session_ended = false;
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
     let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
     pipeline.set_clock(cpu::rdtsc);
@@ -329,7 +520,6 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     let journaling = journal_wait.is_some();
     let mut journal = JournalOut {
         fills: Vec::new(),
-        recorded: None,
         overflow: 0,
     };
     loop {
@@ -342,14 +532,12 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
                 tripped_at = Some(now_ns);
             }
-            publish(
-                &pipeline, &tally, &filter, sequencer, &session, &telemetry, tripped_at,
-            );
+            publish(&pipeline, &tally, &filter, &ports, &telemetry, tripped_at);
             report_nic(0, &mut feed);
             report_nic(1, device.nic());
         }
 
-        // Market data.
+        // Market data: subscriptions 2k and 2k+1 are venue k's lines A and B.
         feed.rx_batch(0, &mut frames);
         let rx_tsc = cpu::rdtsc();
         while let Some(frame) = frames.pop_front() {
@@ -358,16 +546,41 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 tally.feed_dropped += 1;
                 continue;
             };
-            let line = if d.subscription == 0 {
+            let venue = d.subscription / 2;
+            let line = if d.subscription % 2 == 0 {
                 Line::A
             } else {
                 Line::B
             };
-            let mut sends = Sends {
-                session: &mut session,
-                out: &mut out,
-                now: utc,
+            let Some((port, others)) = ports.split_first_mut() else {
+                continue;
             };
+            if venue > 0 {
+                let Some(away) = others.get_mut(venue - 1) else {
+                    continue;
+                };
+                let id = away.id;
+                away.sequencer
+                    .on_packet(
+                        line,
+                        d.payload,
+                        now,
+                        &mut |_, msg| match Message::parse(msg) {
+                            Ok(m) => pipeline.on_away_itch(id, &m),
+                            Err(_) => tally.itch_malformed += 1,
+                        },
+                    );
+                continue;
+            }
+            let Port {
+                id: primary,
+                session,
+                out,
+                logged_on,
+                sequencer,
+                ..
+            } = port;
+            let (primary, primary_up) = (*primary, *logged_on);
             sequencer.on_packet(
                 line,
                 d.payload,
@@ -377,7 +590,17 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                         let decoded = cpu::rdtsc();
                         let mut encoded = 0;
                         pipeline.on_itch(&m, now, &mut |o: &Outbound| {
-                            if logged_on && send_outbound(o, utc, &mut sends) {
+                            let sent = if outbound_venue(o) == primary {
+                                let mut sends = Sends {
+                                    session: &mut *session,
+                                    out,
+                                    now: utc,
+                                };
+                                primary_up && send_outbound(o, utc, &mut sends)
+                            } else {
+                                send_to_venue(others, o, utc)
+                            };
+                            if sent {
                                 tally.orders += 1;
                                 if encoded == 0 {
                                     encoded = cpu::rdtsc();
@@ -410,127 +633,144 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 },
             );
         }
-        if let Some(req) = sequencer.poll(now) {
-            tally.requests += 1;
-            let mut payload = [0u8; 20];
-            if req.request.emit(&mut payload).is_ok() {
-                let repr = UdpFrameRepr {
-                    src_mac: ethernet::Address(feed_mac),
-                    dst_mac: ethernet::Address([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]),
-                    vlan: None,
-                    src_addr: ipv4::Address([10, 0, 2, 16]),
-                    dst_addr: ipv4::Address(req.server.addr),
-                    src_port: 40_000,
-                    dst_port: req.server.port,
-                    ttl: 64,
-                    ident: tally.requests as u16,
-                    udp_checksum: true,
-                };
-                if let Some(mut buf) = feed_pool.alloc() {
-                    let len = repr.frame_len(payload.len());
-                    if buf.set_len(len) && repr.emit(&payload, buf.data_mut()).is_ok() {
-                        let mut batch: PacketBatch<'_, 1> = PacketBatch::new();
-                        let _ = batch.push_back(buf);
-                        feed.tx_batch(0, &mut batch);
-                    }
-                }
+        for port in ports.iter_mut() {
+            if let Some(req) = port.sequencer.poll(now) {
+                tally.requests += 1;
+                send_retransmit_request(&req, feed_mac, tally.requests, &feed_pool, &mut feed);
             }
         }
 
         // Order path. Orders decided above go out in this turn's poll (one
         // doorbell).
-        flush_out(&mut link, &mut out);
-        let polled = link.poll(&mut device, now_ns);
+        for port in ports.iter_mut() {
+            flush_out(&mut link, port.conn, port.out);
+        }
+        let events = link.poll(&mut device, now_ns);
         if let Some(order) = in_flight.take() {
             telemetry.sent(order, cpu::rdtsc());
         }
-        let mut sink = |e: Event<'_>| match e {
-            Event::Send(bytes) => {
-                let _ = out.extend_from_slice(bytes);
-            }
-            Event::LoggedOn => {
-                println!("trade: logged on to the venue");
-                logged_on = true
-            }
-            Event::LoggedOut => {
-                println!("trade: logged out");
-                logged_on = false
-            }
-            Event::Disconnect(r) => {
-                println!("trade: session ended: {r:?}");
-                session_ended = true;
-            }
-            Event::Dropped(e) => {
-                tally.fix_dropped += 1;
-                if tally.fix_dropped <= REPORT_LIMIT {
-                    println!("trade: FIX input dropped: {e:?}");
+        let mut lost: Vec<(VenueId, bool), VENUES> = Vec::new();
+        for port in ports.iter_mut() {
+            let id = port.id;
+            let was_up = port.logged_on;
+            let Port {
+                session,
+                out,
+                logged_on,
+                session_ended,
+                link_lost,
+                conn,
+                ..
+            } = port;
+            let mut sink = |e: Event<'_>| match e {
+                Event::Send(bytes) => {
+                    let _ = out.extend_from_slice(bytes);
                 }
-            }
-            Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
-                if let Ok(r) = ExecutionReport::parse(m) {
-                    if let Ok(rep) = exec_report(&r) {
-                        let _ = exec_buf.push(rep);
+                Event::LoggedOn => {
+                    println!("trade: logged on to venue {}", id.0);
+                    *logged_on = true
+                }
+                Event::LoggedOut => {
+                    println!("trade: logged out of venue {}", id.0);
+                    *logged_on = false
+                }
+                Event::Disconnect(r) => {
+                    println!("trade: session with venue {} ended: {r:?}", id.0);
+                    *session_ended = true;
+                }
+                Event::Dropped(e) => {
+                    tally.fix_dropped += 1;
+                    if tally.fix_dropped <= REPORT_LIMIT {
+                        println!("trade: FIX input dropped: {e:?}");
+                    }
+                }
+                Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
+                    if let Ok(r) = ExecutionReport::parse(m) {
+                        if let Ok(rep) = exec_report(&r) {
+                            let _ = exec_buf.push(rep);
+                        }
+                    }
+                }
+                _ => {}
+            };
+            for (_, event) in events.iter().filter(|(c, _)| c == conn) {
+                match event {
+                    LinkEvent::Connected => session.connect(utc, &mut sink),
+                    LinkEvent::Disconnected if logout_sent => {
+                        // Done: no new session after our own Logout.
+                        println!("trade: connection to venue {} closed", id.0);
+                        link.close(*conn);
+                        *link_lost = true;
+                        session.disconnected();
+                    }
+                    LinkEvent::Disconnected => {
+                        println!("trade: connection to venue {} lost; reconnecting", id.0);
+                        *link_lost = true;
+                        session.disconnected();
                     }
                 }
             }
-            _ => {}
-        };
-        match polled {
-            Some(LinkEvent::Connected) => session.connect(utc, &mut sink),
-            Some(LinkEvent::Disconnected) if logout_sent => {
-                // Done: no new session after our own Logout.
-                println!("trade: connection to the venue closed");
-                link.close();
-                link_lost = true;
-                session.disconnected();
+            let n = link.recv(*conn, &mut inbound);
+            if n > 0 {
+                session.on_bytes(utc, &inbound[..n], &mut sink);
             }
-            Some(LinkEvent::Disconnected) => {
-                println!("trade: connection to the venue lost; reconnecting");
-                link_lost = true;
-                session.disconnected();
+            session.on_tick(utc, &mut sink);
+            if *session_ended && !logout_sent {
+                // The session gave up on the venue (no heartbeat answer):
+                // drop the TCP connection too and log on again on a new one.
+                println!("trade: connection to venue {} lost; reconnecting", id.0);
+                link.reset(*conn, now_ns);
+                *link_lost = true;
             }
-            None => {}
+            *session_ended = false;
+            if *link_lost {
+                // No orders to this venue until the session is back; what
+                // TCP had not taken belongs to the old connection (the
+                // session resends by sequence number after the next logon).
+                *logged_on = false;
+                *link_lost = false;
+                out.clear();
+            }
+            if was_up && !*logged_on {
+                let _ = lost.push((id, port.cancels_on_disconnect));
+            } else {
+                pipeline.set_session(id, *logged_on && !logout_sent);
+            }
         }
-        let n = link.recv(&mut inbound);
-        if n > 0 {
-            session.on_bytes(utc, &inbound[..n], &mut sink);
+        let any_up = ports.iter().any(|p| p.logged_on) && !logout_sent;
+        if pipeline.is_trading() != any_up {
+            pipeline.set_trading(any_up);
         }
-        session.on_tick(utc, &mut sink);
-        if session_ended && !logout_sent {
-            // The session gave up on the venue (no heartbeat answer): drop
-            // the TCP connection too and log on again on a new one.
-            println!("trade: connection to the venue lost; reconnecting");
-            link.reset(now_ns);
-            link_lost = true;
-        }
-        session_ended = false;
-        if link_lost {
-            // No decisions until the session is back.
-            logged_on = false;
-            link_lost = false;
-        }
-        if pipeline.is_trading() != (logged_on && !logout_sent) {
-            pipeline.set_trading(logged_on && !logout_sent);
+        for (venue, cancels) in lost {
+            pipeline.venue_lost(venue, cancels && !logout_sent, now, &mut |o: &Outbound| {
+                if send_to_venue(&mut ports, o, utc) {
+                    tally.orders += 1;
+                } else {
+                    tally.refused_unsent += 1;
+                }
+            });
         }
         for rep in exec_buf.iter() {
-            let mut sends = Sends {
-                session: &mut session,
-                out: &mut out,
-                now: utc,
-            };
             let before = pipeline.oms.position(1).map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
-                if send_outbound(o, utc, &mut sends) {
+                if send_to_venue(&mut ports, o, utc) {
                     tally.orders += 1;
+                } else {
+                    tally.refused_unsent += 1;
                 }
             });
             let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
             if journaling && moved != 0 {
                 exec_seq += 1;
+                let order = rep.cl_ord_id.map_or(0, |c| c.0);
+                let venue = pipeline
+                    .oms
+                    .venue_of(types::OrderId(order))
+                    .map_or(venue_id(0), |(v, _)| v);
                 journal.fill(FillRecord {
                     exec_seq,
-                    order: types::OrderId(rep.cl_ord_id.map_or(0, |c| c.0)),
-                    venue: VenueId(1),
+                    order: types::OrderId(order),
+                    venue,
                     locate: 1,
                     symbol,
                     side: if moved > 0 {
@@ -546,89 +786,36 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         }
         exec_buf.clear();
         if journaling {
-            journal.flush(session.state(), pipeline.oms.epoch());
+            journal.flush(&mut ports, pipeline.oms.epoch());
         }
         if !killed && kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire) {
             killed = true;
-            let mut sends = Sends {
-                session: &mut session,
-                out: &mut out,
-                now: utc,
-            };
             pipeline.kill(now, &mut |o: &Outbound| {
-                send_outbound(o, utc, &mut sends);
+                send_to_venue(&mut ports, o, utc);
             });
             println!("trade: kill switch engaged; open orders cancelled");
         }
         if now_ns >= end && !logout_sent {
             logout_sent = true;
-            session.logout(utc, Some(b"trading window over"), |e| {
-                if let Event::Send(bytes) = e {
-                    let _ = out.extend_from_slice(bytes);
-                }
-            });
-        }
-        flush_out(&mut link, &mut out);
-        if logout_sent && (!logged_on || now_ns >= end + 3_000_000_000) {
-            let s = pipeline.stats();
-            let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
-            let c = sequencer.counters();
-            println!(
-                "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
-                s.messages,
-                s.book_anomalies,
-                tally.orders,
-                tally.refused_unsent,
-                s.risk_rejects,
-                s.reports,
-                position,
-                c.gaps,
-                tally.requests,
-                c.delivered
-            );
-            let d = filter.drops();
-            let fs = session.stats();
-            println!(
-                "trade: drops: feed-truncated {} feed-not-ipv4 {} feed-ipv4-malformed {} feed-ipv4-checksum {} feed-udp-malformed {} feed-udp-checksum {} feed-not-subscribed {} moldudp64-malformed {} itch-malformed {} fix-garbled {} fix-rejects-sent {} fix-resend-requests {} fix-resent {}",
-                d.ethernet_truncated,
-                d.not_ipv4,
-                d.ipv4_malformed,
-                d.ipv4_checksum,
-                d.udp_malformed,
-                d.udp_checksum,
-                d.not_subscribed,
-                c.malformed,
-                tally.itch_malformed,
-                fs.garbled,
-                fs.rejects_sent,
-                fs.resend_requests_sent,
-                fs.messages_resent
-            );
-            print!("trade: book AAA");
-            for side in [types::Side::Buy, types::Side::Sell] {
-                let mut levels = [types::Level::default(); 5];
-                let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
-                print!(
-                    " {}",
-                    if side == types::Side::Buy {
-                        "bids"
-                    } else {
-                        "asks"
+            for port in ports.iter_mut() {
+                let out = &mut *port.out;
+                port.session.logout(utc, Some(b"trading window over"), |e| {
+                    if let Event::Send(bytes) = e {
+                        let _ = out.extend_from_slice(bytes);
                     }
-                );
-                for l in &levels[..n] {
-                    print!(" {}@{}", l.qty, l.price.0);
-                }
+                });
             }
-            println!();
-            if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
-                tripped_at = Some(now_ns);
-            }
-            publish(
-                &pipeline, &tally, &filter, sequencer, &session, &telemetry, tripped_at,
+        }
+        for port in ports.iter_mut() {
+            flush_out(&mut link, port.conn, port.out);
+        }
+        let all_out = ports.iter().all(|p| !p.logged_on);
+        if logout_sent && (all_out || now_ns >= end + 3_000_000_000) {
+            finish(
+                &pipeline, &tally, &filter, &ports, &telemetry, tripped_at, now_ns,
             );
             if journaling {
-                journal.flush(session.state(), pipeline.oms.epoch());
+                journal.flush(&mut ports, pipeline.oms.epoch());
                 if journal.overflow > 0 || !journal.fills.is_empty() {
                     println!(
                         "trade: journal: {} fills not delivered to the companion",
@@ -644,10 +831,138 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     }
 }
 
+/// Sends a MoldUDP64 retransmission request to its venue's recovery server
+/// as a raw frame on the feed NIC.
+fn send_retransmit_request<'p>(
+    req: &protocol::moldudp64::RetransmitRequest,
+    feed_mac: [u8; 6],
+    number: u64,
+    pool: &'p Mempool,
+    feed: &mut impl Nic<'p>,
+) {
+    let mut payload = [0u8; 20];
+    if req.request.emit(&mut payload).is_err() {
+        return;
+    }
+    let repr = UdpFrameRepr {
+        src_mac: ethernet::Address(feed_mac),
+        dst_mac: ethernet::Address([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]),
+        vlan: None,
+        src_addr: ipv4::Address([10, 0, 2, 16]),
+        dst_addr: ipv4::Address(req.server.addr),
+        src_port: 40_000,
+        dst_port: req.server.port,
+        ttl: 64,
+        ident: number as u16,
+        udp_checksum: true,
+    };
+    if let Some(mut buf) = pool.alloc() {
+        let len = repr.frame_len(payload.len());
+        if buf.set_len(len) && repr.emit(&payload, buf.data_mut()).is_ok() {
+            let mut batch: PacketBatch<'_, 1> = PacketBatch::new();
+            let _ = batch.push_back(buf);
+            feed.tx_batch(0, &mut batch);
+        }
+    }
+}
+
+/// The summary lines the lab reads, and a last publish.
+fn finish(
+    pipeline: &Pipeline<4, 8>,
+    tally: &Tally,
+    filter: &Filter<4>,
+    ports: &[Port<'_>],
+    telemetry: &Telemetry<'_>,
+    mut tripped_at: Option<u64>,
+    now_ns: u64,
+) {
+    let s = pipeline.stats();
+    let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
+    let (gaps, delivered, malformed) = ports.iter().fold((0, 0, 0), |acc, p| {
+        let c = p.sequencer.counters();
+        (acc.0 + c.gaps, acc.1 + c.delivered, acc.2 + c.malformed)
+    });
+    println!(
+        "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
+        s.messages,
+        s.book_anomalies,
+        tally.orders,
+        tally.refused_unsent,
+        s.risk_rejects,
+        s.reports,
+        position,
+        gaps,
+        tally.requests,
+        delivered
+    );
+    let (garbled, rejects_sent, resend_requests, resent) =
+        ports.iter().fold((0, 0, 0, 0), |a, p| {
+            let f = p.session.stats();
+            (
+                a.0 + f.garbled,
+                a.1 + f.rejects_sent,
+                a.2 + f.resend_requests_sent,
+                a.3 + f.messages_resent,
+            )
+        });
+    let d = filter.drops();
+    println!(
+        "trade: drops: feed-truncated {} feed-not-ipv4 {} feed-ipv4-malformed {} feed-ipv4-checksum {} feed-udp-malformed {} feed-udp-checksum {} feed-not-subscribed {} moldudp64-malformed {} itch-malformed {} fix-garbled {} fix-rejects-sent {} fix-resend-requests {} fix-resent {}",
+        d.ethernet_truncated,
+        d.not_ipv4,
+        d.ipv4_malformed,
+        d.ipv4_checksum,
+        d.udp_malformed,
+        d.udp_checksum,
+        d.not_subscribed,
+        malformed,
+        tally.itch_malformed,
+        garbled,
+        rejects_sent,
+        resend_requests,
+        resent
+    );
+    // Per venue: new orders routed there, its acknowledgement latency
+    // estimate and reject rate as the router last saw them.
+    print!("trade: venues:");
+    for (slot, v) in pipeline.router().venues().iter().enumerate() {
+        print!(
+            " venue{} new-orders {} latency-us {} reject-ppm {} away-book-messages {}",
+            v.config.id.0,
+            s.orders_by_venue[slot],
+            v.latency_ns / 1_000,
+            v.reject_ppm,
+            if slot == 0 { 0 } else { s.away_messages }
+        );
+    }
+    println!(" unroutable {}", s.unroutable);
+    print!("trade: book AAA");
+    for side in [types::Side::Buy, types::Side::Sell] {
+        let mut levels = [types::Level::default(); 5];
+        let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
+        print!(
+            " {}",
+            if side == types::Side::Buy {
+                "bids"
+            } else {
+                "asks"
+            }
+        );
+        for l in &levels[..n] {
+            print!(" {}@{}", l.qty, l.price.0);
+        }
+    }
+    println!();
+    if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
+        tripped_at = Some(now_ns);
+    }
+    publish(pipeline, tally, filter, ports, telemetry, tripped_at);
+}
+
 /// Hands queued FIX bytes to TCP; what does not fit waits for the next turn.
-fn flush_out(link: &mut TcpLink<'_>, out: &mut Vec<u8, 65_536>) {
+fn flush_out(link: &mut TcpLink<'_>, conn: ConnId, out: &mut Vec<u8, 65_536>) {
     if !out.is_empty() {
-        let sent = link.send(out);
+        let sent = link.send(conn, out);
         let rest = out.len() - sent;
         out.copy_within(sent.., 0);
         out.truncate(rest);
@@ -660,8 +975,7 @@ fn publish(
     pipeline: &Pipeline<4, 8>,
     tally: &Tally,
     filter: &Filter<4>,
-    sequencer: &Seq,
-    session: &Session<'_>,
+    ports: &[Port<'_>],
     telemetry: &Telemetry<'_>,
     tripped_at: Option<u64>,
 ) {
@@ -687,8 +1001,17 @@ fn publish(
     }
     let s = pipeline.stats();
     let d = filter.drops();
-    let c = sequencer.counters();
-    let fs = session.stats();
+    let mut c = protocol::moldudp64::Counters::default();
+    let mut fs = gateway::session::SessionStats::default();
+    for p in ports {
+        let pc = p.sequencer.counters();
+        c.gaps += pc.gaps;
+        c.malformed += pc.malformed;
+        let ps = p.session.stats();
+        fs.garbled += ps.garbled;
+        fs.rejects_sent += ps.rejects_sent;
+        fs.resend_requests_sent += ps.resend_requests_sent;
+    }
     let counters = [
         ("itch-messages", s.messages),
         ("book-anomalies", s.book_anomalies),
@@ -796,11 +1119,9 @@ fn await_journal(platform: &'static Platform, seconds: u64) -> bool {
 }
 
 /// Durable state on its way to the companion's journal: fills in order,
-/// and the session's sequence numbers whenever they move.
+/// and each session's sequence numbers whenever they move.
 struct JournalOut {
     fills: Vec<FillRecord, 64>,
-    /// The last sequence numbers the companion was sent.
-    recorded: Option<SessionState>,
     /// Fills that found the queue full (reported at the end).
     overflow: u64,
 }
@@ -813,7 +1134,7 @@ impl JournalOut {
     }
 
     /// Sends what the event ring takes now; the rest waits for the next turn.
-    fn flush(&mut self, state: SessionState, epoch: u32) {
+    fn flush(&mut self, ports: &mut [Port<'_>], epoch: u32) {
         kernel::mailbox::with_endpoint(|e| {
             while let Some(f) = self.fills.first() {
                 if e.event(MailboxEvent::Fill(*f)).is_err() {
@@ -821,15 +1142,18 @@ impl JournalOut {
                 }
                 self.fills.remove(0);
             }
-            if self.recorded != Some(state) {
-                let record = FixSeqRecord {
-                    venue: VenueId(1),
-                    next_in: state.next_in,
-                    next_out: state.next_out,
-                    epoch,
-                };
-                if e.event(MailboxEvent::FixSeq(record)).is_ok() {
-                    self.recorded = Some(state);
+            for port in ports.iter_mut() {
+                let state = port.session.state();
+                if port.journaled != Some(state) {
+                    let record = FixSeqRecord {
+                        venue: port.id,
+                        next_in: state.next_in,
+                        next_out: state.next_out,
+                        epoch,
+                    };
+                    if e.event(MailboxEvent::FixSeq(record)).is_ok() {
+                        port.journaled = Some(state);
+                    }
                 }
             }
         });

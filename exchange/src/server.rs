@@ -74,6 +74,11 @@ pub struct FeedSpec {
     pub recovery_port: u16,
     /// Heartbeat when nothing was published for this long.
     pub heartbeat_every: Duration,
+    /// Frames from the guest addressed to another venue's recovery server
+    /// (IPv4 address) are passed on to that venue's feed socket, as the
+    /// switch of a shared feed network would: the guest's feed NIC has one
+    /// far end in QEMU.
+    pub forward: Vec<(ipv4::Address, SocketAddr)>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -98,6 +103,8 @@ pub struct ServerStats {
     pub feed_dropped_b: u64,
     pub retransmit_requests: u64,
     pub retransmitted_packets: u64,
+    /// Guest frames passed on to another venue (see [`FeedSpec::forward`]).
+    pub forwarded_frames: u64,
     pub malformed_inbound_frames: u64,
     pub session_errors: u64,
     /// Connections the lab dropped on purpose.
@@ -525,11 +532,30 @@ impl Server {
                             .send_to(&self.venue.feed.frame(FeedLine::A, &payload), feed.guest);
                     }
                 }
-                None => self.stats.malformed_inbound_frames += 1,
+                None => match forward_to(&buf[..n], &feed.forward) {
+                    Some(to) => {
+                        self.stats.forwarded_frames += 1;
+                        let _ = feed.socket.send_to(&buf[..n], to);
+                    }
+                    None => self.stats.malformed_inbound_frames += 1,
+                },
             }
         }
         busy
     }
+}
+
+/// Where an IPv4 frame for another venue goes, by destination address.
+fn forward_to(frame: &[u8], forward: &[(ipv4::Address, SocketAddr)]) -> Option<SocketAddr> {
+    let eth = ethernet::Frame::new_checked(frame).ok()?;
+    if eth.ethertype() != ethernet::ethertype::IPV4 {
+        return None;
+    }
+    let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
+    forward
+        .iter()
+        .find(|(addr, _)| *addr == ip.dst_addr())
+        .map(|(_, to)| *to)
 }
 
 fn nanos_since_midnight(now: UtcTime) -> u64 {

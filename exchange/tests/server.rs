@@ -321,6 +321,7 @@ fn feed_lines_lose_independently_and_recovery_answers() {
         recovery_addr: RECOVERY,
         recovery_port: 26500,
         heartbeat_every: Duration::from_millis(100),
+        forward: Vec::new(),
     };
     let (stop, handle, _) = start(Some(feed), 2_000);
     let mut seen_a = std::collections::BTreeSet::new();

@@ -426,6 +426,9 @@ pub struct OmsStats {
     pub late_reports: u64,
     /// `ExecType::Other`.
     pub ignored: u64,
+    /// Orders taken as cancelled because their venue's session dropped and
+    /// the venue cancels on disconnect (see [`Oms::venue_lost`]).
+    pub canceled_on_disconnect: u64,
 }
 
 /// The order management system.
@@ -887,6 +890,36 @@ impl Oms {
                 self.stats.ignored += 1;
                 None
             }
+        }
+    }
+
+    /// `venue`'s session dropped and the venue cancels a session's orders on
+    /// disconnect (its rules say so; the lab's venue does): every order still
+    /// open there, acknowledged or not, is finished as cancelled and
+    /// `event` hears a `Canceled` for each, so risk frees its exposure and
+    /// the strategies may trade elsewhere at once. Fills the venue reports
+    /// later (executed before the drop) still count: fills apply to
+    /// finished orders. Its late `Canceled` reports are counted as late.
+    ///
+    /// For a venue that keeps orders across a disconnect, do not call this:
+    /// the orders stay open until the venue reports on them.
+    pub fn venue_lost(
+        &mut self,
+        venue: VenueId,
+        risk: &mut RiskEngine,
+        mut event: impl FnMut(&OrderEvent),
+    ) {
+        for slot in 0..self.orders.len() {
+            let Some(r) = self.orders.get(slot) else {
+                continue;
+            };
+            if !r.in_use || r.terminal.is_some() || r.venue != venue {
+                continue;
+            }
+            let (strategy, order) = (r.strategy, r.id);
+            self.finish(slot as u32, OrderState::Canceled, risk);
+            self.stats.canceled_on_disconnect += 1;
+            event(&OrderEvent::Canceled { strategy, order });
         }
     }
 

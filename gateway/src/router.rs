@@ -15,7 +15,9 @@
 //! the lower latency estimate, then the lower [`VenueId`], so the same input
 //! always gives the same children. Whatever displayed liquidity at or
 //! inside the limit cannot cover is posted at the limit price on the venue
-//! with the cheapest `make_fee` + penalties (rebates are negative fees).
+//! with the cheapest `make_fee` + penalties (rebates are negative fees);
+//! a post-only order goes only where its price would rest, not cross, when
+//! some venue allows.
 //! Venues whose session is down or whose reject rate is above
 //! [`RouterConfig::max_reject_ppm`] get nothing.
 //!
@@ -279,16 +281,40 @@ impl Router {
         }
 
         if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
-            let best = self
-                .venues
-                .iter()
-                .filter(|v| self.usable(v))
-                .min_by(|a, b| {
-                    (a.config.make_fee as i128 + self.penalty(a))
-                        .cmp(&(b.config.make_fee as i128 + self.penalty(b)))
-                        .then(a.latency_ns.cmp(&b.latency_ns))
-                        .then(a.config.id.cmp(&b.config.id))
-                });
+            // A post-only order priced through a venue's opposite best would
+            // be refused there (the venues' books move apart): post it where
+            // it would rest, if any venue allows; otherwise the venue decides.
+            let would_cross = |slot: usize| {
+                // Other orders first took every level they could reach.
+                if req.tif != TimeInForce::PostOnly {
+                    return false;
+                }
+                let Some(book) = books.get(slot) else {
+                    return false;
+                };
+                let bbo = book.bbo(req.locate);
+                match req.side {
+                    Side::Buy => bbo.ask.is_some_and(|l| l.price <= req.price),
+                    Side::Sell => bbo.bid.is_some_and(|l| l.price >= req.price),
+                }
+            };
+            let cheaper = |a: &&VenueState, b: &&VenueState| {
+                (a.config.make_fee as i128 + self.penalty(a))
+                    .cmp(&(b.config.make_fee as i128 + self.penalty(b)))
+                    .then(a.latency_ns.cmp(&b.latency_ns))
+                    .then(a.config.id.cmp(&b.config.id))
+            };
+            let usable = || {
+                self.venues
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, v)| self.usable(v))
+            };
+            let best = usable()
+                .filter(|(slot, _)| !would_cross(*slot))
+                .map(|(_, v)| v)
+                .min_by(cheaper)
+                .or_else(|| usable().map(|(_, v)| v).min_by(cheaper));
             if let Some(v) = best {
                 add_child(&mut children, v.config.id, remaining, req.price, req.side);
             }

@@ -5,9 +5,9 @@
 //! transmit: frames smoltcp emits during one poll collect in a batch that
 //! [`NicDevice::flush`] hands to the NIC in one `tx_batch` (one doorbell).
 //!
-//! [`TcpLink`] is one outgoing connection (a FIX session to a venue) with
-//! Nagle's algorithm and delayed ACKs off, and reconnection with exponential
-//! backoff when the venue goes away.
+//! [`TcpLink`] holds the outgoing connections (one FIX session per venue)
+//! over one interface, each with Nagle's algorithm and delayed ACKs off and
+//! its own reconnection with exponential backoff when its venue goes away.
 //!
 //! **Retransmission floor.** smoltcp never sets its retransmission timeout
 //! below 1 s (`RTTE_MIN_RTO`). A lost last segment of a burst (an order with
@@ -202,47 +202,75 @@ impl Backoff {
     }
 }
 
-/// Addresses of the link.
+/// Addresses of the link (one interface on the order NIC).
 #[derive(Debug, Clone, Copy)]
 pub struct LinkConfig {
     pub mac: [u8; 6],
     pub address: [u8; 4],
     pub prefix_len: u8,
     pub gateway: [u8; 4],
-    pub remote: ([u8; 4], u16),
-    pub local_port: u16,
     /// Seed for smoltcp's initial sequence numbers; vary it per boot.
     pub seed: u64,
 }
 
-/// One outgoing TCP connection, kept up.
-pub struct TcpLink<'s> {
-    iface: Interface,
-    sockets: SocketSet<'s>,
+/// Connections one link can hold (one per venue session).
+pub const MAX_CONNECTIONS: usize = 4;
+
+/// One connection of a [`TcpLink`], as [`TcpLink::connect_to`] returned it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnId(usize);
+
+impl ConnId {
+    /// Position in the order the connections were added.
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// Where one connection goes.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote {
+    pub addr: ([u8; 4], u16),
+    /// First local port; each attempt takes the next (see `poll`). Give
+    /// connections disjoint ranges.
+    pub local_port: u16,
+    pub backoff: Backoff,
+}
+
+struct Connection {
     handle: SocketHandle,
-    config: LinkConfig,
+    remote: Remote,
     state: LinkState,
     backoff: Backoff,
     next_attempt_ns: u64,
     next_port: u16,
-    pub connects: u32,
-    pub disconnects: u32,
+    connects: u32,
+    disconnects: u32,
+}
+
+/// Outgoing TCP connections (FIX sessions to venues) over one interface,
+/// each kept up on its own.
+pub struct TcpLink<'s> {
+    iface: Interface,
+    sockets: SocketSet<'s>,
+    connections: heapless::Vec<Connection, MAX_CONNECTIONS>,
+    /// Entries in the socket storage the caller gave.
+    storage_len: usize,
 }
 
 fn instant(now_ns: u64) -> Instant {
     Instant::from_micros((now_ns / 1000) as i64)
 }
 
+/// Local ports span this many numbers per connection before wrapping.
+const PORT_SPAN: u16 = 4_096;
+
 impl<'s> TcpLink<'s> {
-    /// `storage` holds the socket; `rx`/`tx` are its buffers (fixed for the
-    /// life of the link: nothing allocates).
+    /// `storage` holds the sockets, one entry per connection to be added.
     pub fn new<'p, N: Nic<'p>>(
         device: &mut NicDevice<'p, N>,
         config: LinkConfig,
-        backoff: Backoff,
         storage: &'s mut [SocketStorage<'s>],
-        rx: &'s mut [u8],
-        tx: &'s mut [u8],
         now_ns: u64,
     ) -> TcpLink<'s> {
         let mut iface_config = Config::new(HardwareAddress::Ethernet(EthernetAddress(config.mac)));
@@ -256,132 +284,180 @@ impl<'s> TcpLink<'s> {
         let _ = iface
             .routes_mut()
             .add_default_ipv4_route(Ipv4Address::new(g0, g1, g2, g3));
-        let mut sockets = SocketSet::new(storage);
-        let socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
-        let handle = sockets.add(socket);
+        let storage_len = storage.len();
         TcpLink {
             iface,
-            sockets,
-            handle,
-            config,
-            state: LinkState::Idle,
-            backoff,
-            next_attempt_ns: now_ns,
-            next_port: config.local_port,
-            connects: 0,
-            disconnects: 0,
+            sockets: SocketSet::new(storage),
+            connections: heapless::Vec::new(),
+            storage_len,
         }
     }
 
-    pub fn state(&self) -> LinkState {
-        self.state
+    /// Adds a connection to `remote`, first attempt at the next poll;
+    /// `rx`/`tx` are its buffers (fixed for the life of the link: nothing
+    /// allocates). `None` when the link holds [`MAX_CONNECTIONS`] already
+    /// or `storage` has no free entry.
+    pub fn connect_to(
+        &mut self,
+        remote: Remote,
+        rx: &'s mut [u8],
+        tx: &'s mut [u8],
+        now_ns: u64,
+    ) -> Option<ConnId> {
+        // A `SocketSet` over a borrowed slice panics when full: check first.
+        if self.connections.is_full() || self.connections.len() >= self.storage_len {
+            return None;
+        }
+        let socket = tcp::Socket::new(tcp::SocketBuffer::new(rx), tcp::SocketBuffer::new(tx));
+        let handle = self.sockets.add(socket);
+        let id = ConnId(self.connections.len());
+        self.connections
+            .push(Connection {
+                handle,
+                remote,
+                state: LinkState::Idle,
+                backoff: remote.backoff,
+                next_attempt_ns: now_ns,
+                next_port: remote.local_port,
+                connects: 0,
+                disconnects: 0,
+            })
+            .ok()?;
+        Some(id)
     }
 
-    fn socket(&mut self) -> &mut tcp::Socket<'s> {
-        self.sockets.get_mut::<tcp::Socket>(self.handle)
+    pub fn state(&self, id: ConnId) -> LinkState {
+        self.connections
+            .get(id.0)
+            .map_or(LinkState::Idle, |c| c.state)
     }
 
-    /// Moves packets and the connection along; call every loop iteration.
+    /// (connections made, connections lost) of `id`.
+    pub fn counts(&self, id: ConnId) -> (u32, u32) {
+        self.connections
+            .get(id.0)
+            .map_or((0, 0), |c| (c.connects, c.disconnects))
+    }
+
+    /// Moves packets and every connection along; call every loop iteration.
+    /// Returns what happened to which connection in this poll.
     pub fn poll<'p, N: Nic<'p>>(
         &mut self,
         device: &mut NicDevice<'p, N>,
         now_ns: u64,
-    ) -> Option<LinkEvent> {
+    ) -> heapless::Vec<(ConnId, LinkEvent), MAX_CONNECTIONS> {
         let now = instant(now_ns);
-        let mut event = None;
-        if self.state == LinkState::Idle && now_ns >= self.next_attempt_ns {
-            let [a, b, c, d] = self.config.remote.0;
-            let remote = IpEndpoint::new(IpAddress::v4(a, b, c, d), self.config.remote.1);
+        for c in self.connections.iter_mut() {
+            if c.state != LinkState::Idle || now_ns < c.next_attempt_ns {
+                continue;
+            }
+            let [a, b, cc, d] = c.remote.addr.0;
+            let remote = IpEndpoint::new(IpAddress::v4(a, b, cc, d), c.remote.addr.1);
             // A fresh local port per attempt, so a late segment of the old
             // connection cannot be taken for the new one.
-            let port = self.next_port;
-            self.next_port = if port >= 65_000 {
-                self.config.local_port
+            let port = c.next_port;
+            c.next_port = if port >= c.remote.local_port.saturating_add(PORT_SPAN - 1) {
+                c.remote.local_port
             } else {
                 port + 1
             };
             let cx = self.iface.context();
-            let socket = self.sockets.get_mut::<tcp::Socket>(self.handle);
+            let socket = self.sockets.get_mut::<tcp::Socket>(c.handle);
             match socket.connect(cx, remote, port) {
-                Ok(()) => self.state = LinkState::Connecting,
-                Err(_) => self.next_attempt_ns = now_ns + self.backoff.next_delay(),
+                Ok(()) => c.state = LinkState::Connecting,
+                Err(_) => c.next_attempt_ns = now_ns + c.backoff.next_delay(),
             }
         }
         self.iface.poll(now, device, &mut self.sockets);
         device.flush();
-        let state = self.socket().state();
-        match (self.state, state) {
-            (LinkState::Connecting, tcp::State::Established) => {
-                let socket = self.socket();
-                socket.set_nagle_enabled(false);
-                socket.set_ack_delay(None);
-                socket.set_keep_alive(Some(Duration::from_secs(5)));
-                socket.set_timeout(Some(Duration::from_secs(30)));
-                self.state = LinkState::Connected;
-                self.backoff.reset();
-                self.connects += 1;
-                event = Some(LinkEvent::Connected);
-            }
-            (
-                LinkState::Connecting | LinkState::Connected,
-                tcp::State::Closed | tcp::State::TimeWait,
-            )
-            | (LinkState::Connected, tcp::State::CloseWait) => {
-                if self.state == LinkState::Connected {
-                    self.disconnects += 1;
-                    event = Some(LinkEvent::Disconnected);
+        let mut events = heapless::Vec::new();
+        for (i, c) in self.connections.iter_mut().enumerate() {
+            let socket = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            match (c.state, socket.state()) {
+                (LinkState::Connecting, tcp::State::Established) => {
+                    socket.set_nagle_enabled(false);
+                    socket.set_ack_delay(None);
+                    socket.set_keep_alive(Some(Duration::from_secs(5)));
+                    socket.set_timeout(Some(Duration::from_secs(30)));
+                    c.state = LinkState::Connected;
+                    c.backoff.reset();
+                    c.connects += 1;
+                    let _ = events.push((ConnId(i), LinkEvent::Connected));
                 }
-                self.socket().abort();
-                self.state = LinkState::Idle;
-                // After `close` the link stays down until `reconnect`.
-                if self.next_attempt_ns != u64::MAX {
-                    self.next_attempt_ns = now_ns + self.backoff.next_delay();
+                (
+                    LinkState::Connecting | LinkState::Connected,
+                    tcp::State::Closed | tcp::State::TimeWait,
+                )
+                | (LinkState::Connected, tcp::State::CloseWait) => {
+                    if c.state == LinkState::Connected {
+                        c.disconnects += 1;
+                        let _ = events.push((ConnId(i), LinkEvent::Disconnected));
+                    }
+                    socket.abort();
+                    c.state = LinkState::Idle;
+                    // After `close` the connection stays down until `reconnect`.
+                    if c.next_attempt_ns != u64::MAX {
+                        c.next_attempt_ns = now_ns + c.backoff.next_delay();
+                    }
                 }
+                _ => {}
             }
-            _ => {}
         }
-        event
+        events
     }
 
-    /// Queues bytes for sending; returns how many fit in the socket buffer.
-    pub fn send(&mut self, data: &[u8]) -> usize {
-        if self.state != LinkState::Connected {
-            return 0;
-        }
-        self.socket().send_slice(data).unwrap_or(0)
+    fn parts(&mut self, id: ConnId) -> Option<(&mut Connection, &mut tcp::Socket<'s>)> {
+        let c = self.connections.get_mut(id.0)?;
+        let socket = self.sockets.get_mut::<tcp::Socket>(c.handle);
+        Some((c, socket))
     }
 
-    /// Takes received bytes.
-    pub fn recv(&mut self, buf: &mut [u8]) -> usize {
-        let socket = self.socket();
-        if !socket.can_recv() {
-            return 0;
+    /// Queues bytes for sending on `id`; returns how many fit in its buffer.
+    pub fn send(&mut self, id: ConnId, data: &[u8]) -> usize {
+        match self.parts(id) {
+            Some((c, socket)) if c.state == LinkState::Connected => {
+                socket.send_slice(data).unwrap_or(0)
+            }
+            _ => 0,
         }
-        socket.recv_slice(buf).unwrap_or(0)
     }
 
-    /// Abandons the connection at once (RST) and reconnects after the
+    /// Takes bytes received on `id`.
+    pub fn recv(&mut self, id: ConnId, buf: &mut [u8]) -> usize {
+        match self.parts(id) {
+            Some((_, socket)) if socket.can_recv() => socket.recv_slice(buf).unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Abandons connection `id` at once (RST) and reconnects after the
     /// backoff: for a peer found dead above TCP (e.g. the FIX session's
     /// TestRequest went unanswered) while TCP itself saw nothing — as
     /// behind a NAT or proxy that never forwards the far end's close.
-    pub fn reset(&mut self, now_ns: u64) {
-        self.socket().abort();
-        if self.state == LinkState::Connected {
-            self.disconnects += 1;
+    pub fn reset(&mut self, id: ConnId, now_ns: u64) {
+        if let Some((c, socket)) = self.parts(id) {
+            socket.abort();
+            if c.state == LinkState::Connected {
+                c.disconnects += 1;
+            }
+            c.state = LinkState::Idle;
+            c.next_attempt_ns = now_ns + c.backoff.next_delay();
         }
-        self.state = LinkState::Idle;
-        self.next_attempt_ns = now_ns + self.backoff.next_delay();
     }
 
-    /// Closes the connection (FIN) and stops reconnecting until `reconnect`.
-    pub fn close(&mut self) {
-        self.socket().close();
-        self.next_attempt_ns = u64::MAX;
+    /// Closes connection `id` (FIN) and stops reconnecting until `reconnect`.
+    pub fn close(&mut self, id: ConnId) {
+        if let Some((c, socket)) = self.parts(id) {
+            socket.close();
+            c.next_attempt_ns = u64::MAX;
+        }
     }
 
-    /// Allows a new connection attempt now.
-    pub fn reconnect(&mut self, now_ns: u64) {
-        self.next_attempt_ns = now_ns;
+    /// Allows a new connection attempt on `id` now.
+    pub fn reconnect(&mut self, id: ConnId, now_ns: u64) {
+        if let Some(c) = self.connections.get_mut(id.0) {
+            c.next_attempt_ns = now_ns;
+        }
     }
 }
 

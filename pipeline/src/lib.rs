@@ -200,6 +200,41 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.router.set_session(venue, up);
     }
 
+    /// `venue`'s session dropped. The router stops sending there; when the
+    /// venue cancels on disconnect, its open orders are finished as
+    /// cancelled ([`Oms::venue_lost`]) and the strategies, told so, may
+    /// trade on the other venues at once.
+    pub fn venue_lost(
+        &mut self,
+        venue: VenueId,
+        venue_cancels: bool,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound),
+    ) {
+        self.router.set_session(venue, false);
+        if !venue_cancels {
+            return;
+        }
+        let Pipeline {
+            oms,
+            risk,
+            strategies,
+            book,
+            intents,
+            ..
+        } = self;
+        oms.venue_lost(venue, risk, |event| {
+            strategies.on_order(event, book, intents)
+        });
+        if self.trading {
+            self.process(now, send);
+        } else {
+            // No decisions while no venue is up: what the strategies asked
+            // for is answered as refused at the next step.
+            self.drop_intents();
+        }
+    }
+
     /// One message of another venue's feed: its away book only, no decision.
     pub fn on_away_itch(&mut self, venue: VenueId, msg: &Message<'_>) {
         self.stats.away_messages += 1;
@@ -310,9 +345,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 self.submit(intent, now, send);
             }
         }
-        // Every dropped intent still gets its answer (the strategies'
-        // trackers wait for one), at the next input: answering now would
-        // only start another round.
+        self.drop_intents();
+    }
+
+    /// Every dropped intent still gets its answer (the strategies' trackers
+    /// wait for one), at the next input: answering now would only start
+    /// another round.
+    fn drop_intents(&mut self) {
         for intent in self.intents.drain() {
             self.stats.intents_dropped += 1;
             let order = match intent {

@@ -440,3 +440,59 @@ fn another_venues_feed_keeps_its_own_book_and_makes_no_decision() {
     assert_eq!(p.stats().away_messages, 1);
     assert_eq!(p.stats().intents, 0);
 }
+
+#[test]
+fn a_venue_that_cancels_on_disconnect_frees_its_orders_for_the_other_venue() {
+    let mut p = two_venue_pipeline();
+    let first = news(&feed(&mut p, &two_sided()));
+    assert!(first.iter().all(|(v, _, _)| *v == VenueId(2)));
+    for (_, cl, qty) in &first {
+        let mut ack = ExecReport::new(*cl, ExecType::New);
+        ack.leaves_qty = *qty;
+        p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+    }
+    assert_eq!(p.risk.open_orders(), 2);
+    let mut moved = Vec::new();
+    p.venue_lost(VenueId(2), true, Nanos(20_000_000), &mut |o| moved.push(*o));
+    let moved = news(&moved);
+    assert_eq!(p.oms.stats().canceled_on_disconnect, 2);
+    assert_eq!(moved.len(), 2, "requoted at once: {moved:?}");
+    assert!(moved.iter().all(|(v, _, _)| *v == VenueId(1)), "{moved:?}");
+    assert_eq!(p.risk.open_orders(), 2, "only the new quotes are open");
+    // After the reconnect venue 2's backlog arrives: a fill executed before
+    // the drop still counts, its cancel changes nothing.
+    let (_, cl, qty) = first[0];
+    let mut fill = ExecReport::new(cl, ExecType::Trade);
+    fill.last_qty = 10;
+    fill.last_px = Price(100_0000);
+    fill.cum_qty = 10;
+    fill.leaves_qty = qty - 10;
+    let before = p.oms.position(LOCATE).map_or(0, |x| x.qty);
+    p.on_exec_report(&fill, Nanos(30_000_000), &mut |_| {});
+    let after = p.oms.position(LOCATE).map_or(0, |x| x.qty);
+    assert_eq!((after - before).abs(), 10, "the fill moved the position");
+    let mut late = Vec::new();
+    let cancel = ExecReport::new(first[1].1, ExecType::Canceled);
+    p.on_exec_report(&cancel, Nanos(31_000_000), &mut |o| late.push(*o));
+    assert!(news(&late).is_empty(), "{late:?}");
+    assert!(p.oms.stats().late_reports >= 1);
+}
+
+#[test]
+fn a_venue_that_keeps_orders_across_a_disconnect_keeps_them_open() {
+    let mut p = two_venue_pipeline();
+    let first = news(&feed(&mut p, &two_sided()));
+    for (_, cl, qty) in &first {
+        let mut ack = ExecReport::new(*cl, ExecType::New);
+        ack.leaves_qty = *qty;
+        p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+    }
+    let mut moved = Vec::new();
+    p.venue_lost(VenueId(2), false, Nanos(20_000_000), &mut |o| {
+        moved.push(*o)
+    });
+    assert!(moved.is_empty(), "{moved:?}");
+    assert_eq!(p.risk.open_orders(), 2, "still open at venue 2");
+    assert_eq!(p.oms.stats().canceled_on_disconnect, 0);
+    assert!(!p.router().venue(VenueId(2)).unwrap().session_up);
+}

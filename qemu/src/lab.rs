@@ -8,6 +8,13 @@
 //!   `venue=10.0.2.2:PORT`, the venue's FIX port on the host's loopback, so
 //!   connection set-up and tear-down pass through to both ends.
 //!
+//! With [`LabConfig::second_venue`] a second venue runs beside the first:
+//! its own matching engine and background flow on the same listings, its
+//! feed on its own multicast lines into the same feed NIC, its own FIX port
+//! (`venue2=` on the appliance's command line). The guest's retransmission
+//! requests reach the second venue's recovery server through the first
+//! venue's socket, which forwards them like a switch.
+//!
 //! Used by `cargo qemu demo` and by the end-to-end tests.
 
 use crate::{Repo, Vm};
@@ -40,6 +47,10 @@ pub struct LabConfig {
     pub loss_a: Loss,
     pub loss_b: Loss,
     pub seed: u64,
+    /// A second venue listing the same symbols at the same opening values
+    /// (its own matching engine, background flow, feed and FIX session),
+    /// for the appliance's router.
+    pub second_venue: bool,
 }
 
 impl Default for LabConfig {
@@ -53,20 +64,68 @@ impl Default for LabConfig {
             loss_a: Loss::default(),
             loss_b: Loss::default(),
             seed: 21,
+            second_venue: false,
         }
     }
 }
 
-/// A running venue and the QEMU arguments that connect an appliance to it.
-pub struct TradingLab {
-    stop: Arc<AtomicBool>,
+/// Feed addressing of the lab's venues: (MoldUDP64 session, line A group
+/// and port, line B group and port, recovery server address and port).
+/// The appliance's `trade` mode subscribes to the same lines.
+struct FeedPlan {
+    session: [u8; 10],
+    line_a: Subscription,
+    line_b: Subscription,
+    recovery_addr: ipv4::Address,
+    recovery_port: u16,
+}
+
+const FEED_PLANS: [FeedPlan; 2] = [
+    FeedPlan {
+        session: *b"LABDAY0001",
+        line_a: Subscription {
+            group: ipv4::Address([233, 54, 12, 1]),
+            port: 26400,
+        },
+        line_b: Subscription {
+            group: ipv4::Address([233, 54, 12, 2]),
+            port: 26401,
+        },
+        recovery_addr: ipv4::Address([10, 0, 2, 200]),
+        recovery_port: 26500,
+    },
+    FeedPlan {
+        session: *b"LABDAY0002",
+        line_a: Subscription {
+            group: ipv4::Address([233, 54, 13, 1]),
+            port: 26410,
+        },
+        line_b: Subscription {
+            group: ipv4::Address([233, 54, 13, 2]),
+            port: 26411,
+        },
+        recovery_addr: ipv4::Address([10, 0, 2, 201]),
+        recovery_port: 26510,
+    },
+];
+
+/// One running venue.
+struct VenueHandle {
     handle: Option<JoinHandle<Server>>,
-    pub shared: Arc<Mutex<Shared>>,
+    shared: Arc<Mutex<Shared>>,
     drop_switch: Arc<AtomicBool>,
     /// Raw bytes for the venue to write into the FIX stream.
     injector: Arc<Mutex<Vec<u8>>>,
     /// The venue's FIX port on the host's loopback.
     fix_port: u16,
+}
+
+/// Running venues and the QEMU arguments that connect an appliance to them.
+pub struct TradingLab {
+    stop: Arc<AtomicBool>,
+    venues: Vec<VenueHandle>,
+    /// The primary venue's published state.
+    pub shared: Arc<Mutex<Shared>>,
     /// The UDP port QEMU's feed netdev listens on.
     feed_guest_port: u16,
     /// Append these to the appliance's `Vm`.
@@ -77,79 +136,105 @@ fn free_udp_port() -> std::io::Result<u16> {
     Ok(UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+fn addr(text: String) -> std::io::Result<std::net::SocketAddr> {
+    text.parse().map_err(std::io::Error::other)
+}
+
 impl TradingLab {
-    /// Opens the venue, binds its sockets and starts its event loop.
+    /// Opens the venue(s), binds their sockets and starts their event loops.
     pub fn start(config: &LabConfig) -> std::io::Result<TradingLab> {
-        let feed = Publisher::new(FeedConfig {
-            session: *b"LABDAY0001",
-            src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-            src_addr: ipv4::Address([10, 0, 2, 100]),
-            src_port: 5000,
-            line_a: Subscription {
-                group: ipv4::Address([233, 54, 12, 1]),
-                port: 26400,
-            },
-            line_b: Subscription {
-                group: ipv4::Address([233, 54, 12, 2]),
-                port: 26401,
-            },
-            max_payload: 1200,
-        });
-        let listings: Vec<(&str, Price)> = config
-            .symbols
-            .iter()
-            .map(|(s, p)| (s.as_str(), *p))
-            .collect();
-        let mut venue = Venue::new(
-            feed,
-            &listings,
-            Price(100),
-            FlowConfig::default(),
-            config.seed,
-        );
-        venue.open();
         let guest_port = free_udp_port()?;
-        let socket = UdpSocket::bind("127.0.0.1:0")?;
-        let venue_feed_port = socket.local_addr()?.port();
-        let feed = FeedSpec {
-            socket,
-            guest: format!("127.0.0.1:{guest_port}")
-                .parse()
-                .map_err(std::io::Error::other)?,
-            loss_a: config.loss_a.clone(),
-            loss_b: config.loss_b.clone(),
-            recovery_addr: ipv4::Address([10, 0, 2, 200]),
-            recovery_port: 26500,
-            heartbeat_every: Duration::from_millis(200),
-        };
-        let session = SessionSpec {
-            listen: "127.0.0.1:0".parse().map_err(std::io::Error::other)?,
-            version: FixVersion::Fix44,
-            venue_comp_id: "EXCH".into(),
-            client_comp_id: "APPL".into(),
-            heart_bt_int_s: 5,
-            cancel_on_disconnect: true,
-            owner: APPLIANCE,
-        };
-        let flow = FlowRate {
-            actions_per_second: config.background_per_second,
-        };
-        let drop_switch = Arc::new(AtomicBool::new(false));
-        let injector = Arc::new(Mutex::new(Vec::new()));
-        let server = Server::new(venue, vec![session], Some(feed), flow)?
-            .with_drop_switch(drop_switch.clone())
-            .with_injector(injector.clone());
-        let fix_port = server
-            .session_addrs()
-            .first()
-            .map(|a| a.port())
-            .unwrap_or(0);
+        let count = if config.second_venue { 2 } else { 1 };
+        // Every venue's feed socket first: the primary's forwards frames for
+        // the others' recovery servers to them.
+        let mut sockets = Vec::new();
+        for _ in 0..count {
+            sockets.push(UdpSocket::bind("127.0.0.1:0")?);
+        }
+        let mut forward = Vec::new();
+        for (plan, socket) in FEED_PLANS.iter().zip(&sockets).skip(1) {
+            forward.push((plan.recovery_addr, socket.local_addr()?));
+        }
+        let venue_feed_port = sockets[0].local_addr()?.port();
         let stop = Arc::new(AtomicBool::new(false));
-        let shared = Arc::new(Mutex::new(Shared::default()));
-        let handle = {
-            let (stop, shared) = (stop.clone(), shared.clone());
-            std::thread::spawn(move || server.run(stop, Some(shared)))
-        };
+        let mut venues = Vec::new();
+        for (i, (plan, socket)) in FEED_PLANS.iter().zip(sockets).enumerate() {
+            let publisher = Publisher::new(FeedConfig {
+                session: plan.session,
+                src_mac: ethernet::Address([2, 0, 0, 0, 0, 9 + i as u8]),
+                src_addr: ipv4::Address([10, 0, 2, 100 + i as u8]),
+                src_port: 5000,
+                line_a: plan.line_a,
+                line_b: plan.line_b,
+                max_payload: 1200,
+            });
+            let listings: Vec<(&str, Price)> = config
+                .symbols
+                .iter()
+                .map(|(s, p)| (s.as_str(), *p))
+                .collect();
+            let mut venue = Venue::new(
+                publisher,
+                &listings,
+                Price(100),
+                FlowConfig::default(),
+                config.seed + i as u64,
+            );
+            venue.open();
+            let (loss_a, loss_b) = if i == 0 {
+                (config.loss_a.clone(), config.loss_b.clone())
+            } else {
+                (Loss::default(), Loss::default())
+            };
+            let feed = FeedSpec {
+                socket,
+                guest: addr(format!("127.0.0.1:{guest_port}"))?,
+                loss_a,
+                loss_b,
+                recovery_addr: plan.recovery_addr,
+                recovery_port: plan.recovery_port,
+                heartbeat_every: Duration::from_millis(200),
+                forward: if i == 0 {
+                    std::mem::take(&mut forward)
+                } else {
+                    Vec::new()
+                },
+            };
+            let session = SessionSpec {
+                listen: addr("127.0.0.1:0".into())?,
+                version: FixVersion::Fix44,
+                venue_comp_id: "EXCH".into(),
+                client_comp_id: "APPL".into(),
+                heart_bt_int_s: 5,
+                cancel_on_disconnect: true,
+                owner: APPLIANCE,
+            };
+            let flow = FlowRate {
+                actions_per_second: config.background_per_second,
+            };
+            let drop_switch = Arc::new(AtomicBool::new(false));
+            let injector = Arc::new(Mutex::new(Vec::new()));
+            let server = Server::new(venue, vec![session], Some(feed), flow)?
+                .with_drop_switch(drop_switch.clone())
+                .with_injector(injector.clone());
+            let fix_port = server
+                .session_addrs()
+                .first()
+                .map(|a| a.port())
+                .unwrap_or(0);
+            let shared = Arc::new(Mutex::new(Shared::default()));
+            let handle = {
+                let (stop, shared) = (stop.clone(), shared.clone());
+                std::thread::spawn(move || server.run(stop, Some(shared)))
+            };
+            venues.push(VenueHandle {
+                handle: Some(handle),
+                shared,
+                drop_switch,
+                injector,
+                fix_port,
+            });
+        }
         let qemu_args = vec![
             "-netdev".into(),
             format!(
@@ -164,14 +249,16 @@ impl TradingLab {
         ];
         Ok(TradingLab {
             stop,
-            handle: Some(handle),
-            shared,
-            drop_switch,
-            injector,
-            fix_port,
+            shared: venues[0].shared.clone(),
+            venues,
             feed_guest_port: guest_port,
             qemu_args,
         })
+    }
+
+    /// How many venues run.
+    pub fn venue_count(&self) -> usize {
+        self.venues.len()
     }
 
     /// The appliance trading for `seconds` against this lab.
@@ -191,11 +278,22 @@ impl TradingLab {
             .args(self.qemu_args.clone())
     }
 
-    /// The appliance's `venue=` option: QEMU's user network puts the host's
-    /// loopback at 10.0.2.2, so the appliance reaches the venue through a
-    /// real NAT that passes the venue's FIN/RST on to it.
+    /// The appliance's `venue=` (and `venue2=`) options: QEMU's user network
+    /// puts the host's loopback at 10.0.2.2, so the appliance reaches each
+    /// venue through a real NAT that passes the venue's FIN/RST on to it.
     pub fn venue_option(&self) -> String {
-        format!("venue=10.0.2.2:{} ", self.fix_port)
+        self.venues
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let name = if i == 0 {
+                    "venue".to_string()
+                } else {
+                    format!("venue{}", i + 1)
+                };
+                format!("{name}=10.0.2.2:{} ", v.fix_port)
+            })
+            .collect()
     }
 
     /// QEMU arguments that record both NICs' traffic as pcap files in `dir`
@@ -215,9 +313,10 @@ impl TradingLab {
             .collect()
     }
 
-    /// Makes the venue write `bytes` raw into the FIX stream (garbled input).
+    /// Makes the primary venue write `bytes` raw into the FIX stream
+    /// (garbled input).
     pub fn inject_fix(&self, bytes: &[u8]) {
-        if let Ok(mut pending) = self.injector.lock() {
+        if let Ok(mut pending) = self.venues[0].injector.lock() {
             pending.extend_from_slice(bytes);
         }
     }
@@ -232,23 +331,45 @@ impl TradingLab {
         Ok(())
     }
 
-    /// The venue's counters as its event loop last published them.
+    /// The primary venue's counters as its event loop last published them.
     pub fn stats_now(&self) -> ServerStats {
-        self.shared
-            .lock()
-            .map(|s| s.stats.clone())
+        self.stats_of(0)
+    }
+
+    /// Venue `index`'s counters (0: primary) as last published.
+    pub fn stats_of(&self, index: usize) -> ServerStats {
+        self.venues
+            .get(index)
+            .and_then(|v| v.shared.lock().ok().map(|s| s.stats.clone()))
             .unwrap_or_default()
     }
 
-    /// Drops the appliance's FIX connection once, as a network failure would.
+    /// Drops the appliance's FIX connection to the primary venue once, as
+    /// a network failure would.
     pub fn drop_fix_connection(&self) {
-        self.drop_switch.store(true, Ordering::Release);
+        self.drop_fix_connection_of(0);
     }
 
-    /// Closes the venue and returns it with its records.
-    pub fn stop(mut self) -> Option<Server> {
+    /// Drops the appliance's FIX connection to venue `index` once.
+    pub fn drop_fix_connection_of(&self, index: usize) {
+        if let Some(v) = self.venues.get(index) {
+            v.drop_switch.store(true, Ordering::Release);
+        }
+    }
+
+    /// Closes the venues and returns the primary with its records.
+    pub fn stop(self) -> Option<Server> {
+        self.stop_all().into_iter().next()
+    }
+
+    /// Closes every venue and returns them (primary first) with their
+    /// records; a venue whose thread failed is left out.
+    pub fn stop_all(mut self) -> Vec<Server> {
         self.stop.store(true, Ordering::Relaxed);
-        self.handle.take().and_then(|h| h.join().ok())
+        self.venues
+            .iter_mut()
+            .filter_map(|v| v.handle.take().and_then(|h| h.join().ok()))
+            .collect()
     }
 }
 

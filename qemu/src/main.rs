@@ -99,6 +99,9 @@ enum Command {
         /// Background actions per listing per second at the venue.
         #[arg(long, default_value_t = 300)]
         activity: u32,
+        /// Venues the appliance routes between (1 or 2).
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+        venues: u8,
         #[command(flatten)]
         machine: Machine,
         /// The companion's mailbox file (`none`: no mailbox).
@@ -264,9 +267,10 @@ fn run(command: Command) -> Result<ExitCode, qemu::Error> {
         Command::Demo {
             seconds,
             activity,
+            venues,
             machine,
             mailbox,
-        } => demo(&repo, seconds, activity, machine, &mailbox),
+        } => demo(&repo, seconds, activity, venues, machine, &mailbox),
         Command::BenchBoot {
             runs,
             accel,
@@ -444,6 +448,7 @@ fn demo(
     repo: &Repo,
     seconds: u64,
     activity: u32,
+    venues: u8,
     machine: Machine,
     mailbox: &str,
 ) -> Result<ExitCode, qemu::Error> {
@@ -451,6 +456,7 @@ fn demo(
     let images = prepare(repo, Profile::Release)?;
     let config = LabConfig {
         background_per_second: activity,
+        second_venue: venues == 2,
         ..LabConfig::default()
     };
     let lab = TradingLab::start(&config).map_err(|source| qemu::Error::Io {
@@ -459,8 +465,16 @@ fn demo(
     })?;
     let capture = repo.root().join("target").join("demo");
     let _ = std::fs::create_dir_all(&capture);
+    // Venue 2 pays the better maker rebate: quotes rest there while it is
+    // up; the router also weighs each venue's acknowledgement latency and
+    // reject rate, and avoids a venue whose session is down.
     let mut vm = lab
-        .appliance(repo, &images.appliance, seconds)
+        .appliance_with(
+            repo,
+            &images.appliance,
+            seconds,
+            "fees=3000,-2000 fees2=3000,-2500",
+        )
         .name("demo")
         .args(TradingLab::capture_args(&capture));
     eprintln!(
@@ -477,7 +491,7 @@ fn demo(
         ]);
     }
     let vm = machine.apply(vm, Some(seconds as f64 + 90.0))?;
-    eprintln!("qemu: the venue lists AAA and BBB; the appliance makes a market in AAA for {seconds} s (Ctrl-C stops early)");
+    eprintln!("qemu: {} venue(s) list AAA and BBB; the appliance makes a market in AAA for {seconds} s (Ctrl-C stops early)", lab.venue_count());
     let mut running = vm.spawn()?;
     let started = std::time::Instant::now();
     let mut telemetry: Option<companion::app::Session> = None;
@@ -501,8 +515,17 @@ fn demo(
         let appliance = telemetry
             .as_ref()
             .map_or(String::new(), |t| appliance_line(&t.view()));
+        let second = if lab.venue_count() > 1 {
+            let v2 = lab.stats_of(1);
+            format!(
+                " | venue 2 orders {} replaces {}",
+                v2.orders_received, v2.replaces_received
+            )
+        } else {
+            String::new()
+        };
         eprintln!(
-            "[{:>3} s] {top} | appliance orders {} cancels {} replaces {} | reports {} | feed packets {} (lost A {} B {}, retransmitted {}){appliance}",
+            "[{:>3} s] {top} | venue 1 orders {} cancels {} replaces {}{second} | reports {} | feed packets {} (lost A {} B {}, retransmitted {}){appliance}",
             started.elapsed().as_secs(),
             s.stats.orders_received,
             s.stats.cancels_received,
@@ -519,7 +542,7 @@ fn demo(
     }
     let outcome = running.wait()?;
     std::thread::sleep(Duration::from_millis(300));
-    let server = lab.stop();
+    let servers = lab.stop_all();
     let serial = &outcome.serial;
     // The appliance's last published telemetry outlives it in the mailbox.
     if let Some(t) = telemetry.or_else(|| attach_mailbox(mailbox)) {
@@ -532,53 +555,51 @@ fn demo(
             println!("latency histograms plotted in {}", plot.display());
         }
     }
-    if let Some(server) = server {
-        let fills: Vec<_> = server
+    if let Some(line) = serial.lines().find(|l| l.starts_with("trade: venues:")) {
+        println!(
+            "router: {}",
+            line.trim_start_matches("trade: venues:").trim()
+        );
+    }
+    let aaa = types::Symbol::new("AAA").unwrap_or_default();
+    let usd = |v: i128| types::Price(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+    let (mut position, mut pnl) = (0i64, 0i128);
+    for (i, server) in servers.iter().enumerate() {
+        let fills = server
             .venue
             .fills()
             .iter()
-            .filter(|f| f.owner == APPLIANCE)
-            .collect();
-        let bought: u64 = fills
-            .iter()
-            .filter(|f| f.side == types::Side::Buy)
-            .map(|f| f.qty as u64)
-            .sum();
-        let sold: u64 = fills
-            .iter()
-            .filter(|f| f.side == types::Side::Sell)
-            .map(|f| f.qty as u64)
-            .sum();
-        let cash: i128 = fills
-            .iter()
-            .map(|f| -(f.side.sign() as i128) * f.price.0 as i128 * f.qty as i128)
-            .sum();
-        let aaa = types::Symbol::new("AAA").unwrap_or_default();
+            .filter(|f| f.owner == APPLIANCE && f.symbol == aaa);
+        let (bought, sold) = fills.fold((0u64, 0u64), |(b, s), f| match f.side {
+            types::Side::Buy => (b + f.qty as u64, s),
+            types::Side::Sell => (b, s + f.qty as u64),
+        });
+        let cash = server.venue.cash(APPLIANCE, aaa);
         let venue_pos = server.venue.position(APPLIANCE, aaa);
-        let appliance_pos = trade_summary(serial, "AAA");
         let mark = server
             .venue
             .listings()
             .first()
             .and_then(|l| l.engine.best(types::Side::Buy))
             .map_or(0, |(p, _)| p.0);
-        let pnl = cash + venue_pos as i128 * mark as i128;
+        let venue_pnl = cash + venue_pos as i128 * mark as i128;
         println!(
-            "venue: {} fills (bought {bought}, sold {sold}), position AAA {venue_pos}",
-            fills.len()
-        );
-        let usd = |v: i128| types::Price(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
-        println!(
-            "pnl: {} USD (cash {} + position {venue_pos} x best bid {})",
-            usd(pnl),
+            "venue {}: bought {bought}, sold {sold}, position AAA {venue_pos}, pnl {} USD (cash {} + position x best bid {})",
+            i + 1,
+            usd(venue_pnl),
             usd(cash),
             types::Price(mark)
         );
-        match appliance_pos {
-            Some(p) if p == venue_pos => {
-                println!("positions agree: appliance {p} = venue {venue_pos}")
+        position += venue_pos;
+        pnl += venue_pnl;
+    }
+    if !servers.is_empty() {
+        println!("pnl: {} USD across {} venue(s)", usd(pnl), servers.len());
+        match trade_summary(serial, "AAA") {
+            Some(p) if p == position => {
+                println!("positions agree: appliance {p} = venues {position}")
             }
-            other => println!("POSITIONS DISAGREE: appliance {other:?}, venue {venue_pos}"),
+            other => println!("POSITIONS DISAGREE: appliance {other:?}, venues {position}"),
         }
     }
     Ok(finish(&outcome))

@@ -375,10 +375,8 @@ fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() 
     let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
     std::thread::sleep(Duration::from_secs(3));
     venue.drop_fix_connection();
-    let lost = running.wait_for_serial(
-        "trade: connection to the venue lost",
-        Duration::from_secs(20),
-    );
+    let lost =
+        running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
     let outcome = running.wait().expect("QEMU");
     std::thread::sleep(Duration::from_millis(300));
     let server = venue.stop().expect("venue");
@@ -400,7 +398,7 @@ fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() 
         "logged on, then lost the connection",
     );
     run.check(
-        s.matches("trade: logged on to the venue").count() >= 2,
+        s.matches("trade: logged on to venue 1").count() >= 2,
         "logged on again after the drop",
     );
     run.check(
@@ -716,4 +714,134 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     for (_, run, _) in runs {
         run.pass();
     }
+}
+
+/// The words after `venueN` on the appliance's `trade: venues:` line.
+fn venue_figure(serial: &str, venue: u8, name: &str) -> Option<i64> {
+    let line = serial.lines().find(|l| l.starts_with("trade: venues:"))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let start = words.iter().position(|w| *w == format!("venue{venue}"))?;
+    words[start + 1..]
+        .windows(2)
+        .take_while(|w| !w[0].starts_with("venue"))
+        .find(|w| w[0] == name)
+        .and_then(|w| w[1].parse().ok())
+}
+
+#[test]
+fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
+    let lab = lab();
+    let config = LabConfig {
+        second_venue: true,
+        ..LabConfig::default()
+    };
+    let venues = TradingLab::start(&config).expect("venues");
+    // Venue 2 pays the better maker rebate; latency does not count, so the
+    // choice is the fees' and the sessions'.
+    let mut running = venues
+        .appliance_with(
+            &lab.repo,
+            &lab.images.appliance,
+            16,
+            "fees=3000,-1000 fees2=3000,-3000 route-latency-penalty=0",
+        )
+        .name("two-venues")
+        .spawn()
+        .expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on to venue 2", tests::BOOT_TIMEOUT);
+    // Let quotes rest on venue 2, then cut it off.
+    let quoted = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        venues.stats_of(1).orders_received > 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let before_drop = (
+        venues.stats_of(0).orders_received,
+        venues.stats_of(1).orders_received,
+    );
+    venues.drop_fix_connection_of(1);
+    let lost =
+        running.wait_for_serial("trade: connection to venue 2 lost", Duration::from_secs(20));
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(300));
+    let servers = venues.stop_all();
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    for line in s.lines().filter(|l| {
+        l.starts_with("trade: done: ")
+            || l.starts_with("trade: venues:")
+            || l.contains("logged")
+            || l.contains("lost")
+    }) {
+        eprintln!("{line}");
+    }
+    run.check(servers.len() == 2, "both venues stopped cleanly");
+    let [one, two] = [&servers[0], &servers[1]];
+    eprintln!("venue 1: {:?}\nvenue 2: {:?}", one.stats(), two.stats());
+    run.check(
+        on.is_some() && s.contains("trade: logged on to venue 1"),
+        "logged on to both venues",
+    );
+    // Venue 2 gets the quotes unless they would cross its own book (its
+    // prices drift from venue 1's, which the strategy quotes from) or its
+    // reject rate (post-only replaces refused there) rules it out.
+    run.check(quoted, "quotes went to venue 2, the better rebate");
+    run.check(lost.is_some(), "the appliance saw venue 2 go");
+    run.check(
+        one.stats().orders_received > before_drop.0,
+        &format!(
+            "with venue 2 down, its cancelled quotes were replaced on venue 1: {} new orders there, {} before the drop",
+            one.stats().orders_received,
+            before_drop.0
+        ),
+    );
+    run.check(
+        s.matches("trade: logged on to venue 2").count() >= 2 && two.stats().logons >= 2,
+        "venue 2 came back",
+    );
+    // Each venue received exactly the new orders the appliance routed there,
+    // and everything sent reached one venue once.
+    for (n, server) in [(1u8, one), (2, two)] {
+        let routed = venue_figure(&s, n, "new-orders");
+        run.check(
+            routed == Some(server.stats().orders_received as i64),
+            &format!(
+                "venue {n}: routed {routed:?}, received {}",
+                server.stats().orders_received
+            ),
+        );
+    }
+    let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
+    let received: u64 = servers
+        .iter()
+        .map(|v| {
+            v.stats().orders_received + v.stats().cancels_received + v.stats().replaces_received
+        })
+        .sum();
+    run.check(
+        sent > 0 && sent == received as i64,
+        &format!("appliance sent {sent}, venues processed {received}"),
+    );
+    // One position across both venues.
+    let aaa = Symbol::new("AAA").unwrap();
+    let venues_position = one.venue.position(APPLIANCE, aaa) + two.venue.position(APPLIANCE, aaa);
+    let appliance = trade_summary(&s, "AAA");
+    run.check(
+        appliance == Some(venues_position),
+        &format!("position: appliance {appliance:?}, venues {venues_position}"),
+    );
+    run.check(
+        venue_figure(&s, 2, "away-book-messages").unwrap_or(0) > 0,
+        "venue 2's feed kept its away book",
+    );
+    run.check(
+        get_book_anomalies(&s) == Some(0),
+        "both books saw consistent feeds",
+    );
+    run.pass();
+}
+
+fn get_book_anomalies(serial: &str) -> Option<i64> {
+    trade_summary(serial, "book-anomalies")
 }

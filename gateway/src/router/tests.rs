@@ -147,6 +147,28 @@ fn residual_rests_on_the_best_rebate_at_the_limit() {
 }
 
 #[test]
+fn post_only_rests_where_it_would_not_cross() {
+    let r = router(&[(A, 3_000, -2_000), (B, 3_000, -3_200)]);
+    let post = |price| RouteRequest {
+        tif: TimeInForce::PostOnly,
+        ..buy(100, price)
+    };
+    // B pays more, but its ask is already at our bid: it would cross there.
+    let books = [Book::asks(&[(TEN + 100, 100)]), Book::asks(&[(TEN, 100)])];
+    assert_eq!(route(&r, post(TEN), &books), [child(A, 100, TEN)]);
+    // Below both asks: the better rebate again.
+    assert_eq!(
+        route(&r, post(TEN - 100), &books),
+        [child(B, 100, TEN - 100)]
+    );
+    // Through both: no venue would rest it; the best rebate is asked.
+    assert_eq!(
+        route(&r, post(TEN + 100), &books),
+        [child(B, 100, TEN + 100)]
+    );
+}
+
+#[test]
 fn fees_decide_between_equal_prices_and_can_beat_a_better_price() {
     let r = router(&[(A, 3_000, 0), (B, 1_000, 0)]);
     let same = [Book::asks(&[(TEN, 500)]), Book::asks(&[(TEN, 500)])];
