@@ -1,7 +1,7 @@
 //! Finding message boundaries in a TCP byte stream.
 //!
-//! The framer trusts only the envelope: `8=FIX.x.y<SOH>9=<len><SOH>` then
-//! `len` bytes then `10=ddd<SOH>`. It does not verify the checksum (the
+//! The framer trusts only the envelope: `8=FIX.x.y<SOH>9=<len><SOH>` (or
+//! `FIXT.x.y`) then `len` bytes then `10=ddd<SOH>`. It does not verify the checksum (the
 //! decoder does, so a frame with a bad checksum is still consumed as one
 //! garbled message and does not desynchronise the stream).
 
@@ -52,6 +52,25 @@ fn partial_start_suffix(buf: &[u8]) -> usize {
     0
 }
 
+/// Whether `value` is a BeginString value (`FIX.d.d` or `FIXT.d.d`), or —
+/// with `partial` — could still become one as more bytes arrive. A stray
+/// `8=FIX` (the start of a message cut short, say) followed by a real
+/// message must not be taken for one frame that swallows the real one.
+fn begin_string_shape(value: &[u8], partial: bool) -> bool {
+    let shape: &[u8] = if value.get(3) == Some(&b'T') {
+        b"FIXT.d.d"
+    } else {
+        b"FIX.d.d"
+    };
+    if value.len() > shape.len() || (!partial && value.len() != shape.len()) {
+        return false;
+    }
+    value.iter().zip(shape).all(|(&b, &s)| match s {
+        b'd' => b.is_ascii_digit(),
+        _ => b == s,
+    })
+}
+
 fn parse_small_uint(digits: &[u8]) -> Option<usize> {
     if digits.is_empty() || digits.len() > MAX_BODY_LENGTH_DIGITS {
         return None;
@@ -87,12 +106,15 @@ pub fn find_frame(buf: &[u8]) -> FrameStatus {
     // BeginString value ends at the first SOH.
     let window = &buf[..buf.len().min(MAX_BEGIN_STRING_FIELD)];
     let Some(bs_soh) = window.iter().position(|&b| b == SOH) else {
-        return if buf.len() >= MAX_BEGIN_STRING_FIELD {
+        return if buf.len() >= MAX_BEGIN_STRING_FIELD || !begin_string_shape(&buf[2..], true) {
             FrameStatus::Garbage(1)
         } else {
             FrameStatus::Incomplete
         };
     };
+    if !begin_string_shape(&buf[2..bs_soh], false) {
+        return FrameStatus::Garbage(1);
+    }
     let bl_start = bs_soh + 1;
     let rest = &buf[bl_start..];
     // "9=" + up to 6 digits + SOH
@@ -185,6 +207,32 @@ mod tests {
         // keeps a possible start at the end
         assert_eq!(find_frame(b"hello8=F"), FrameStatus::Garbage(5));
         assert_eq!(find_frame(b"8=F"), FrameStatus::Incomplete);
+    }
+
+    #[test]
+    fn a_cut_start_does_not_swallow_the_next_message() {
+        // "8=FIX" of a message cut short, then a whole message: the
+        // BeginString "FIX8=FIX.4.4" is no BeginString.
+        let mut buf = [0u8; 96];
+        buf[..5].copy_from_slice(b"8=FIX");
+        buf[5..5 + MSG.len()].copy_from_slice(MSG);
+        assert_eq!(find_frame(&buf[..5 + MSG.len()]), FrameStatus::Garbage(1));
+        assert_eq!(
+            find_frame(&buf[5..5 + MSG.len()]),
+            FrameStatus::Complete(MSG.len())
+        );
+        // Known to be wrong before its SOH arrives: no waiting.
+        assert_eq!(find_frame(b"8=FIX8"), FrameStatus::Garbage(1));
+        assert_eq!(find_frame(b"8=FIX.4."), FrameStatus::Incomplete);
+        assert_eq!(find_frame(b"8=FIXT.1"), FrameStatus::Incomplete);
+        assert_eq!(
+            find_frame(b"8=FIX.4.44\x019=5\x0135=0\x0110=000\x01"),
+            FrameStatus::Garbage(1)
+        );
+        assert_eq!(
+            find_frame(b"8=FIXT.1.1\x019=5\x0135=0\x0110=000\x01"),
+            FrameStatus::Complete(27)
+        );
     }
 
     #[test]
