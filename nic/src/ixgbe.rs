@@ -895,10 +895,12 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
             if queue.ring.read(last, 1) & desc::TX_STATUS_DD == 0 {
                 return;
             }
+            let mut run = pool.run();
             for k in 0..step {
                 // `bufs.len() == mask + 1`: a masked index is in bounds.
-                pool.free_index(queue.bufs[(queue.clean.wrapping_add(k) & mask) as usize]);
+                run.give(queue.bufs[(queue.clean.wrapping_add(k) & mask) as usize]);
             }
+            drop(run);
             queue.clean = queue.clean.wrapping_add(step) & mask;
         }
     }
@@ -930,6 +932,9 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
         let mut delivered = 0usize;
         let mut bytes = 0u64;
         let mut seen = 0u32;
+        // Fresh buffers for the ring come from one run of the free stack;
+        // no `PacketBuf` is dropped while it is open.
+        let mut fresh_bufs = pool.run();
         // Dropped fragments do not use up the caller's batch; the ring size
         // bounds the work of one call.
         while delivered < budget && seen <= mask {
@@ -959,7 +964,7 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
                 q.discarding = !eop;
                 q.ring.write(next, 0, pool.phys_of(old));
             } else {
-                let Some(fresh) = pool.alloc_index() else {
+                let Some(fresh) = fresh_bufs.take() else {
                     // Leave the frame in the ring; it is taken next time.
                     self.stats.rx_no_buffer += 1;
                     break;
@@ -972,7 +977,7 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
                 let buf = unsafe { pool.buf_from_raw(old, len) };
                 // Cannot fail: `delivered < budget` = free capacity of `out`.
                 if let Err(buf) = out.push_back(buf) {
-                    drop(buf);
+                    fresh_bufs.give(buf.into_raw().0);
                 }
                 delivered += 1;
             }
@@ -980,6 +985,7 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
             next = (next + 1) & mask;
             seen += 1;
         }
+        drop(fresh_bufs);
         if seen > 0 {
             q.next = next;
             // Descriptor writes become visible before the device sees the tail.

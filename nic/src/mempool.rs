@@ -133,6 +133,18 @@ impl Mempool {
         }
     }
 
+    /// Batched access to the free stack: the top stays in a register for the
+    /// whole batch and is written back once, when the run ends. While a run
+    /// is alive nothing else may take or return buffers of this pool (no
+    /// `PacketBuf` may be dropped): drivers keep runs inside one call.
+    #[inline(always)]
+    pub(crate) fn run(&self) -> Run<'_> {
+        Run {
+            pool: self,
+            top: self.top.get(),
+        }
+    }
+
     /// Device address of buffer `index` (for drivers that keep indices).
     #[inline(always)]
     pub fn phys_of(&self, index: u32) -> u64 {
@@ -160,6 +172,39 @@ impl Mempool {
         // SAFETY: every index in circulation is < count, so the offset stays
         // inside the `count * buf_size` bytes allocated for the pool.
         unsafe { self.base.as_ptr().add((index as usize) << self.buf_shift) }
+    }
+}
+
+/// See [`Mempool::run`].
+pub(crate) struct Run<'a> {
+    pool: &'a Mempool,
+    top: u32,
+}
+
+impl Run<'_> {
+    #[inline(always)]
+    pub(crate) fn take(&mut self) -> Option<u32> {
+        let top = self.top.checked_sub(1)?;
+        let index = self.pool.free.get(top as usize)?.get();
+        self.top = top;
+        Some(index)
+    }
+
+    #[inline(always)]
+    pub(crate) fn give(&mut self, index: u32) {
+        // As `free_index`: a double free is refused, never written past.
+        if let Some(slot) = self.pool.free.get(self.top as usize) {
+            debug_assert!(index < self.pool.count);
+            slot.set(index);
+            self.top += 1;
+        }
+    }
+}
+
+impl Drop for Run<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.pool.top.set(self.top);
     }
 }
 
