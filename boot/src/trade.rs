@@ -202,7 +202,8 @@ struct Port<'s> {
     logged_on: bool,
     session_ended: bool,
     link_lost: bool,
-    /// The last sequence numbers the companion's journal was sent.
+    /// The last sequence numbers the companion's journal was sent
+    /// (`next_out` there is a reservation, see [`JournalOut::flush`]).
     journaled: Option<SessionState>,
     /// The venue cancels this session's orders when it drops.
     cancels_on_disconnect: bool,
@@ -527,6 +528,11 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         let now = Nanos(now_ns);
         let utc = UtcTime(platform.utc_ns());
         kernel::mailbox::service(platform);
+        if journaling {
+            // Before anything this turn sends: the reservation of outgoing
+            // sequence numbers must already be in the journal.
+            journal.flush(&mut ports, pipeline.oms.epoch());
+        }
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
             last_publish_ns = now_ns;
             if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
@@ -737,7 +743,11 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                 pipeline.set_session(id, *logged_on && !logout_sent);
             }
         }
-        let any_up = ports.iter().any(|p| p.logged_on) && !logout_sent;
+        // Decisions need a venue to send to and a book without holes: while
+        // the primary feed has a gap (loss being recovered, or a late join
+        // replaying the session) the book is not the market.
+        let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
+        let any_up = ports.iter().any(|p| p.logged_on) && !logout_sent && feed_whole;
         if pipeline.is_trading() != any_up {
             pipeline.set_trading(any_up);
         }
@@ -922,6 +932,14 @@ fn finish(
         resend_requests,
         resent
     );
+    print!("trade: risk-rejects by reason:");
+    for reason in types::RejectReason::ALL {
+        let n = pipeline.risk.reject_count(reason) + pipeline.oms.reject_count(reason);
+        if n > 0 {
+            print!(" {reason:?} {n}");
+        }
+    }
+    println!();
     // Per venue: new orders routed there, its acknowledgement latency
     // estimate and reject rate as the router last saw them.
     print!("trade: venues:");
@@ -1118,8 +1136,23 @@ fn await_journal(platform: &'static Platform, seconds: u64) -> bool {
     false
 }
 
+/// Outgoing sequence numbers reserved in the journal ahead of use.
+const SEQ_RESERVE: u64 = 256;
+/// A new reservation is journaled when fewer than this many are left —
+/// more than one loop turn sends (a turn handles one receive batch).
+const SEQ_HEADROOM: u64 = 128;
+
 /// Durable state on its way to the companion's journal: fills in order,
 /// and each session's sequence numbers whenever they move.
+///
+/// `next_out` is journaled as a **reservation**: `SEQ_RESERVE` beyond the
+/// number in use, renewed at the start of a loop turn once fewer than
+/// `SEQ_HEADROOM` remain, so the journal never holds a number below one
+/// already sent. After a crash the appliance logs on above the last number
+/// it used; the venue sees a gap, asks for a resend, and the session fills
+/// it with a SequenceReset-GapFill (no order from an earlier life is ever
+/// resent). A journaled number below one in use would instead get the
+/// Logon refused as "too low". `next_in` is journaled exactly.
 struct JournalOut {
     fills: Vec<FillRecord, 64>,
     /// Fills that found the queue full (reported at the end).
@@ -1144,15 +1177,25 @@ impl JournalOut {
             }
             for port in ports.iter_mut() {
                 let state = port.session.state();
-                if port.journaled != Some(state) {
+                let covered = port.journaled.is_some_and(|j| {
+                    j.next_in == state.next_in && j.next_out >= state.next_out + SEQ_HEADROOM
+                });
+                if !covered {
+                    let next_out = match port.journaled {
+                        Some(j) if j.next_out >= state.next_out + SEQ_HEADROOM => j.next_out,
+                        _ => state.next_out + SEQ_RESERVE,
+                    };
                     let record = FixSeqRecord {
                         venue: port.id,
                         next_in: state.next_in,
-                        next_out: state.next_out,
+                        next_out,
                         epoch,
                     };
                     if e.event(MailboxEvent::FixSeq(record)).is_ok() {
-                        port.journaled = Some(state);
+                        port.journaled = Some(SessionState {
+                            next_in: state.next_in,
+                            next_out,
+                        });
                     }
                 }
             }

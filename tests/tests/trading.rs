@@ -672,11 +672,9 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     }
     let s1 = first.serial().to_string();
     let s2 = second.serial().to_string();
-    for line in s1
-        .lines()
-        .chain(s2.lines())
-        .filter(|l| l.contains("journal") || l.starts_with("trade: done"))
-    {
+    for line in s1.lines().chain(s2.lines()).filter(|l| {
+        l.contains("journal") || l.starts_with("trade: done") || l.contains("rejects by reason")
+    }) {
         eprintln!("{line}");
     }
     eprintln!("venue: {stats:?}\nfixseq-1.txt: {fixseq}");

@@ -120,7 +120,10 @@ pub struct FixSeqRecord {
     pub venue: VenueId,
     /// Next sequence number expected from the venue.
     pub next_in: u64,
-    /// Next sequence number we will send.
+    /// The sequence number to send next after a restart: never below one
+    /// already used. The appliance journals a reservation ahead of use, so
+    /// a restart may skip numbers (the venue's resend request for them is
+    /// answered with a gap fill) but never reuses one.
     pub next_out: u64,
     /// ClOrdID epoch of the boot that wrote it: the next boot takes a
     /// higher one, so no ClOrdID is ever used twice with the venue.
