@@ -11,12 +11,18 @@
 //! (a TCP port) on the queues of the cores that own them; everything else is
 //! spread by RSS (§7.1.2.8) over `rss_queues` queues, or lands on queue 0.
 //!
-//! Ownership: an [`Ixgbe`] and its [`Mempool`] belong to one core (the pool
-//! is `!Sync` by design: no atomics on the hot path). Steering still pays on
-//! one core — the feed queue is polled first and is never behind order-entry
-//! traffic — and the 82599 is dual-port: one port (PCI function) per hot core
-//! gives each core its own `Ixgbe`. Per-core queue handles on one port would
-//! need one pool per queue (a `split` API; not built yet).
+//! Ownership: a [`Mempool`] belongs to one core (it is `!Sync` by design:
+//! no atomics on the hot path). Two ways to run the device:
+//!
+//! - [`Ixgbe::init`]: every queue on one core, one pool. Steering still pays
+//!   on one core: the feed queue is polled first and is never behind
+//!   order-entry traffic.
+//! - [`Ixgbe::init_port`]: one [`QueuePair`] per core. The [`Port`] keeps the
+//!   device-wide side (filters, multicast, link, device counters); each pair
+//!   moves to the core that owns it and is started there with that core's
+//!   own pool ([`QueuePair::start`] → [`QueueDriver`], a [`Nic`] for its one
+//!   queue). Pairs touch only their own queue's registers, so the cores
+//!   never share a lock, an atomic or a cache line of driver state.
 //!
 //! Memory: the descriptor rings and the per-descriptor buffer bookkeeping are
 //! carved from [`DmaAlloc`] in [`Ixgbe::init`]; packet buffers come from the
@@ -482,50 +488,43 @@ struct TxQueue {
     clean: u32,
 }
 
-/// The 82599 driver. `R` is the register access: [`Mmio`] on hardware.
-pub struct Ixgbe<'p, R: Registers = Mmio> {
+/// The device as a whole: start-up, filters, multicast, link and the
+/// device-wide counters. Queues are driven by an [`Ixgbe`] (all on one core)
+/// or by [`QueueDriver`]s (one per core, see [`Ixgbe::init_port`]).
+pub struct Port<R: Registers = Mmio> {
     regs: R,
-    pool: &'p Mempool,
-    rx: heapless::Vec<RxQueue, MAX_QUEUES>,
-    tx: heapless::Vec<TxQueue, MAX_QUEUES>,
     mac: MacAddress,
-    stats: NicStats,
+    rx_queues: u16,
     filters_used: u8,
 }
 
-impl<'p, R: Registers> Ixgbe<'p, R> {
-    /// Resets and starts the device (§4.6.3), every wait bounded by `clock`.
-    pub fn init(
+/// The 82599 driver with every queue on one core. `R` is the register
+/// access: [`Mmio`] on hardware.
+pub struct Ixgbe<'p, R: Registers = Mmio> {
+    port: Port<R>,
+    pool: &'p Mempool,
+    rx: heapless::Vec<RxQueue, MAX_QUEUES>,
+    tx: heapless::Vec<TxQueue, MAX_QUEUES>,
+    stats: NicStats,
+}
+
+type Rings = (
+    heapless::Vec<RxQueue, MAX_QUEUES>,
+    heapless::Vec<TxQueue, MAX_QUEUES>,
+);
+
+impl<R: Registers> Port<R> {
+    /// §4.6.3: reset, EEPROM and DMA init, link set-up started, receive and
+    /// transmit paths configured with `buf_size`-byte receive buffers. No
+    /// queue is enabled and the link is not waited for.
+    fn bring_up(
         regs: R,
-        pool: &'p Mempool,
         dma: &mut dyn DmaAlloc,
         clock: &dyn Clock,
         cfg: &IxgbeConfig,
-    ) -> Result<Self, InitError> {
-        let ring = cfg.ring_size as u32;
-        if !ring.is_power_of_two() || !(8..=4096).contains(&ring) {
-            return Err(InitError::BadConfig(
-                "ring_size must be a power of two in 8..=4096",
-            ));
-        }
-        if cfg.rx_queues == 0 || cfg.tx_queues == 0 {
-            return Err(InitError::BadConfig("at least one rx and one tx queue"));
-        }
-        if cfg.rx_queues as usize > MAX_QUEUES || cfg.tx_queues as usize > MAX_QUEUES {
-            return Err(InitError::BadConfig("too many queues"));
-        }
-        if cfg.rss_queues > cfg.rx_queues {
-            return Err(InitError::BadConfig("rss_queues exceeds rx_queues"));
-        }
-        // Every receive descriptor holds a buffer, plus at least one ring's
-        // worth for transmit and for frames the application holds.
-        let needed = ring * (cfg.rx_queues as u32 + 1);
-        if pool.free_count() < needed {
-            return Err(InitError::PoolTooSmall {
-                needed,
-                free: pool.free_count(),
-            });
-        }
+        buf_size: usize,
+    ) -> Result<(Port<R>, Rings), InitError> {
+        validate(cfg, buf_size)?;
         let t = &cfg.timeouts;
 
         // §4.6.3.1: mask all interrupts; this driver polls.
@@ -563,42 +562,40 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
         let autoc = (autoc & !reg::AUTOC_10G_PMA_PMD_MASK) | reg::AUTOC_10G_XAUI;
         regs.write(reg::AUTOC, autoc | reg::AUTOC_AN_RESTART);
 
-        let mut dev = Ixgbe {
+        let mut port = Port {
             mac: read_mac(&regs),
             regs,
-            pool,
-            rx: heapless::Vec::new(),
-            tx: heapless::Vec::new(),
-            stats: NicStats::default(),
+            rx_queues: cfg.rx_queues,
             filters_used: 0,
         };
-
         // §4.6.5: statistics clear on read; read once so counting starts at 0.
-        dev.read_hw_stats();
-        dev.stats = NicStats::default();
+        port.read_hw_stats(&mut NicStats::default(), 0..cfg.rx_queues as u32);
+        let rx = port.init_rx(dma, cfg, buf_size)?;
+        let tx = port.init_tx(dma, cfg)?;
+        Ok((port, (rx, tx)))
+    }
 
-        dev.init_rx(dma, cfg)?;
-        dev.init_tx(dma, cfg)?;
-        for q in 0..cfg.rx_queues {
-            dev.start_rx_queue(q, clock, t.queue_enable_ns)?;
-        }
-        for q in 0..cfg.tx_queues {
-            dev.start_tx_queue(q, clock, t.queue_enable_ns)?;
-        }
-
-        // §4.6.4: bounded wait for link up.
-        let up = wait_until(clock, t.link_ns, || {
-            dev.regs.read(reg::LINKS) & reg::LINKS_UP != 0
+    /// §4.6.4: bounded wait for link up.
+    fn wait_link(&self, clock: &dyn Clock, cfg: &IxgbeConfig) -> Result<(), InitError> {
+        let up = wait_until(clock, cfg.timeouts.link_ns, || {
+            self.regs.read(reg::LINKS) & reg::LINKS_UP != 0
         });
         if !up && cfg.require_link {
             return Err(InitError::LinkTimeout);
         }
-        Ok(dev)
+        Ok(())
     }
 
     /// §4.6.7: receive path; queues are enabled in `start_rx_queue`.
-    fn init_rx(&mut self, dma: &mut dyn DmaAlloc, cfg: &IxgbeConfig) -> Result<(), InitError> {
-        let r = &self.regs;
+    fn init_rx(
+        &mut self,
+        dma: &mut dyn DmaAlloc,
+        cfg: &IxgbeConfig,
+        buf_size: usize,
+    ) -> Result<heapless::Vec<RxQueue, MAX_QUEUES>, InitError> {
+        let port = &mut *self;
+        let mut rx = heapless::Vec::new();
+        let r = &port.regs;
         r.clear_bits(reg::RXCTRL, reg::RXCTRL_RXEN);
         // §4.6.11.3.4: no DCB: all of the receive packet buffer to PB0.
         r.write(reg::rxpbsize(0), reg::RXPBSIZE_128KB);
@@ -623,7 +620,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
         r.write(reg::MCSTCTRL, reg::MCSTCTRL_MFE);
 
         let ring = cfg.ring_size as u32;
-        let bsize_kb = (self.pool.buf_size() / 1024) as u32 & reg::SRRCTL_BSIZEPKT_MASK;
+        let bsize_kb = (buf_size / 1024) as u32 & reg::SRRCTL_BSIZEPKT_MASK;
         for q in 0..cfg.rx_queues as u32 {
             // §7.1.6 / §8.2.3.8.7: advanced one-buffer descriptors, buffer
             // size from the pool, drop when the ring is full.
@@ -645,7 +642,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
                 .into_u32_slice()
                 .filter(|b| b.len() == ring as usize)
                 .ok_or(InitError::Dma(DmaError::BadRequest))?;
-            let pushed = self.rx.push(RxQueue {
+            let pushed = rx.push(RxQueue {
                 ring: ring_mem,
                 bufs,
                 next: 0,
@@ -656,9 +653,9 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
             }
         }
         if cfg.rss_queues > 1 {
-            self.configure_rss(cfg.rss_queues, &cfg.rss_key);
+            port.configure_rss(cfg.rss_queues, &cfg.rss_key);
         }
-        let r = &self.regs;
+        let r = &port.regs;
         // §4.6.7 (last step): no-snoop disable, and clear DCA_RXCTRL bit 12
         // which resets to 1 but must be 0.
         r.set_bits(reg::CTRL_EXT, reg::CTRL_EXT_NS_DIS);
@@ -666,7 +663,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
             r.clear_bits(reg::dca_rxctrl(q), reg::DCA_RXCTRL_DESC_WRO);
         }
         r.set_bits(reg::RXCTRL, reg::RXCTRL_RXEN);
-        Ok(())
+        Ok(rx)
     }
 
     /// §7.1.2.8: RSS over TCP/UDP/IPv4 headers, table spread over `queues`.
@@ -692,8 +689,14 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
     }
 
     /// §4.6.8: transmit path.
-    fn init_tx(&mut self, dma: &mut dyn DmaAlloc, cfg: &IxgbeConfig) -> Result<(), InitError> {
-        let r = &self.regs;
+    fn init_tx(
+        &mut self,
+        dma: &mut dyn DmaAlloc,
+        cfg: &IxgbeConfig,
+    ) -> Result<heapless::Vec<TxQueue, MAX_QUEUES>, InitError> {
+        let port = &*self;
+        let mut tx = heapless::Vec::new();
+        let r = &port.regs;
         // CRC insertion and short-frame padding in hardware.
         r.set_bits(reg::HLREG0, reg::HLREG0_TXCRCEN | reg::HLREG0_TXPADEN);
         // §4.6.11.3.4: no DCB: all of the transmit packet buffer to PB0.
@@ -723,7 +726,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
                 .into_u32_slice()
                 .filter(|b| b.len() == ring as usize)
                 .ok_or(InitError::Dma(DmaError::BadRequest))?;
-            let pushed = self.tx.push(TxQueue {
+            let pushed = tx.push(TxQueue {
                 ring: ring_mem,
                 bufs,
                 tail: 0,
@@ -734,63 +737,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
             }
         }
         r.write(reg::DMATXCTL, reg::DMATXCTL_TE);
-        Ok(())
-    }
-
-    /// §4.6.7.1: give every descriptor a buffer, enable, wait, hand the ring
-    /// to the device.
-    fn start_rx_queue(
-        &mut self,
-        q: QueueId,
-        clock: &dyn Clock,
-        timeout: u64,
-    ) -> Result<(), InitError> {
-        let pool = self.pool;
-        let Some(queue) = self.rx.get_mut(q as usize) else {
-            return Err(InitError::BadConfig("queue"));
-        };
-        for i in 0..=queue.ring.mask {
-            let idx = pool.alloc_index().ok_or(InitError::PoolTooSmall {
-                needed: queue.ring.mask + 1,
-                free: pool.free_count(),
-            })?;
-            queue.bufs[i as usize] = idx;
-            queue.ring.write(i, 0, pool.phys_of(idx));
-            queue.ring.write(i, 1, 0);
-        }
-        let last = queue.ring.mask;
-        let q32 = q as u32;
-        self.regs.set_bits(reg::rxdctl(q32), reg::RXDCTL_ENABLE);
-        if !wait_until(clock, timeout, || {
-            self.regs.read(reg::rxdctl(q32)) & reg::RXDCTL_ENABLE != 0
-        }) {
-            return Err(InitError::RxQueueEnableTimeout(q));
-        }
-        fence(Ordering::Release);
-        self.regs.write(reg::rdh(q32), 0);
-        // All but one descriptor to the device: head == tail means "no
-        // descriptor", so one always stays with software.
-        self.regs.write(reg::rdt(q32), last);
-        Ok(())
-    }
-
-    /// §4.6.8.1: empty ring, enable, wait.
-    fn start_tx_queue(
-        &mut self,
-        q: QueueId,
-        clock: &dyn Clock,
-        timeout: u64,
-    ) -> Result<(), InitError> {
-        let q32 = q as u32;
-        self.regs.write(reg::tdh(q32), 0);
-        self.regs.write(reg::tdt(q32), 0);
-        self.regs.set_bits(reg::txdctl(q32), reg::TXDCTL_ENABLE);
-        if !wait_until(clock, timeout, || {
-            self.regs.read(reg::txdctl(q32)) & reg::TXDCTL_ENABLE != 0
-        }) {
-            return Err(InitError::TxQueueEnableTimeout(q));
-        }
-        Ok(())
+        Ok(tx)
     }
 
     /// Sends frames with UDP destination `port` to `queue` (§7.1.2.5).
@@ -805,7 +752,7 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
     }
 
     fn add_port_filter(&mut self, proto: u32, port: u16, queue: QueueId) -> Result<u8, SteerError> {
-        if queue as usize >= self.rx.len() {
+        if queue >= self.rx_queues {
             return Err(SteerError::NoSuchQueue(queue));
         }
         if self.filters_used >= FIVE_TUPLE_FILTERS {
@@ -859,9 +806,26 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
         &self.regs
     }
 
-    fn read_hw_stats(&mut self) {
+    pub fn mac_address(&self) -> MacAddress {
+        self.mac
+    }
+
+    pub fn link(&self) -> LinkState {
+        link_state(&self.regs)
+    }
+
+    /// Device-wide counters (packets, bytes, missed frames, errors) since
+    /// the last call; per-queue drops are counted by each queue's driver.
+    pub fn device_stats(&mut self) -> NicStats {
+        let mut s = NicStats::default();
+        self.read_hw_stats(&mut s, 0..0);
+        s
+    }
+
+    /// Adds the device-wide counters (clear on read) to `s`, with the
+    /// per-queue drop counters of `queues` (each read by its owner only).
+    fn read_hw_stats(&self, s: &mut NicStats, queues: core::ops::Range<u32>) {
         let r = &self.regs;
-        let s = &mut self.stats;
         s.hw_rx_packets += r.read_stat(reg::GPRC) as u64;
         s.hw_tx_packets += r.read_stat(reg::GPTC) as u64;
         // Low half first: reading the high half completes the pair.
@@ -873,36 +837,512 @@ impl<'p, R: Registers> Ixgbe<'p, R> {
         for i in 0..reg::MPC_COUNT {
             dropped += r.read_stat(reg::mpc(i)) as u64;
         }
-        for q in 0..self.rx.len() as u32 {
+        for q in queues {
             dropped += r.read_stat(reg::qprdc(q)) as u64;
         }
         s.rx_dropped += dropped;
         s.rx_errors += r.read_stat(reg::CRCERRS) as u64 + r.read_stat(reg::RLEC) as u64;
     }
+}
 
-    /// Reclaims transmitted descriptors in groups of `TX_CLEAN_BATCH`: one DD
-    /// check per group (the device completes in order).
-    #[inline]
-    fn clean_tx(queue: &mut TxQueue, pool: &Mempool) {
-        let mask = queue.ring.mask;
-        loop {
-            let pending = queue.tail.wrapping_sub(queue.clean) & mask;
-            if pending == 0 {
-                return;
-            }
-            let step = pending.min(TX_CLEAN_BATCH);
-            let last = queue.clean.wrapping_add(step - 1) & mask;
-            if queue.ring.read(last, 1) & desc::TX_STATUS_DD == 0 {
-                return;
-            }
-            let mut run = pool.run();
-            for k in 0..step {
-                // `bufs.len() == mask + 1`: a masked index is in bounds.
-                run.give(queue.bufs[(queue.clean.wrapping_add(k) & mask) as usize]);
-            }
-            drop(run);
-            queue.clean = queue.clean.wrapping_add(step) & mask;
+/// Refuses configurations the driver cannot run.
+fn validate(cfg: &IxgbeConfig, buf_size: usize) -> Result<(), InitError> {
+    let ring = cfg.ring_size as u32;
+    if !ring.is_power_of_two() || !(8..=4096).contains(&ring) {
+        return Err(InitError::BadConfig(
+            "ring_size must be a power of two in 8..=4096",
+        ));
+    }
+    if cfg.rx_queues == 0 || cfg.tx_queues == 0 {
+        return Err(InitError::BadConfig("at least one rx and one tx queue"));
+    }
+    if cfg.rx_queues as usize > MAX_QUEUES || cfg.tx_queues as usize > MAX_QUEUES {
+        return Err(InitError::BadConfig("too many queues"));
+    }
+    if cfg.rss_queues > cfg.rx_queues {
+        return Err(InitError::BadConfig("rss_queues exceeds rx_queues"));
+    }
+    if !buf_size.is_power_of_two() || !(1024..=16384).contains(&buf_size) {
+        return Err(InitError::BadConfig("buffer size"));
+    }
+    Ok(())
+}
+
+fn link_state<R: Registers>(regs: &R) -> LinkState {
+    let links = regs.read(reg::LINKS);
+    if links & reg::LINKS_UP == 0 {
+        return LinkState::Down;
+    }
+    match links & reg::LINKS_SPEED_MASK {
+        reg::LINKS_SPEED_10G => LinkState::Up(LinkSpeed::Gbps10),
+        reg::LINKS_SPEED_1G => LinkState::Up(LinkSpeed::Gbps1),
+        reg::LINKS_SPEED_100M => LinkState::Up(LinkSpeed::Mbps100),
+        _ => LinkState::Down,
+    }
+}
+
+impl<'p, R: Registers> Ixgbe<'p, R> {
+    /// Resets and starts the device (§4.6.3) with every queue on this core,
+    /// receive buffers from `pool`; every wait bounded by `clock`.
+    pub fn init(
+        regs: R,
+        pool: &'p Mempool,
+        dma: &mut dyn DmaAlloc,
+        clock: &dyn Clock,
+        cfg: &IxgbeConfig,
+    ) -> Result<Self, InitError> {
+        validate(cfg, pool.buf_size())?;
+        // Every receive descriptor holds a buffer, plus at least one ring's
+        // worth for transmit and for frames the application holds.
+        let needed = cfg.ring_size as u32 * (cfg.rx_queues as u32 + 1);
+        if pool.free_count() < needed {
+            return Err(InitError::PoolTooSmall {
+                needed,
+                free: pool.free_count(),
+            });
         }
+        let (port, (mut rx, tx)) = Port::bring_up(regs, dma, clock, cfg, pool.buf_size())?;
+        let timeout = cfg.timeouts.queue_enable_ns;
+        for (q, queue) in rx.iter_mut().enumerate() {
+            start_rx_queue(&port.regs, queue, pool, q as QueueId, clock, timeout)?;
+        }
+        for q in 0..tx.len() {
+            start_tx_queue(&port.regs, q as QueueId, clock, timeout)?;
+        }
+        port.wait_link(clock, cfg)?;
+        Ok(Ixgbe {
+            port,
+            pool,
+            rx,
+            tx,
+            stats: NicStats::default(),
+        })
+    }
+
+    /// Resets and configures the device (§4.6.3) for **one queue pair per
+    /// core**: returns the [`Port`] (filters, link, device counters) and
+    /// one [`QueuePair`] per queue, not yet started. Each pair goes to the
+    /// core that owns it and is started there with that core's own pool
+    /// ([`QueuePair::start`]): a pool is `!Sync`, so receive buffers of one
+    /// queue never come from another core's pool, and the hot path stays
+    /// free of atomics. Needs `rx_queues == tx_queues`; receive buffers are
+    /// `buf_size` bytes (every queue's pool must use that size).
+    #[allow(clippy::type_complexity)]
+    pub fn init_port(
+        regs: R,
+        dma: &mut dyn DmaAlloc,
+        clock: &dyn Clock,
+        cfg: &IxgbeConfig,
+        buf_size: usize,
+    ) -> Result<(Port<R>, heapless::Vec<QueuePair<R>, MAX_QUEUES>), InitError>
+    where
+        R: Clone,
+    {
+        if cfg.rx_queues != cfg.tx_queues {
+            return Err(InitError::BadConfig(
+                "one queue pair per core: rx_queues must equal tx_queues",
+            ));
+        }
+        let (port, (rx, tx)) = Port::bring_up(regs, dma, clock, cfg, buf_size)?;
+        port.wait_link(clock, cfg)?;
+        let mut pairs = heapless::Vec::new();
+        for (id, (rx, tx)) in rx.into_iter().zip(tx).enumerate() {
+            let pair = QueuePair {
+                regs: port.regs.clone(),
+                mac: port.mac,
+                id: id as QueueId,
+                rx,
+                tx,
+                buf_size,
+                enable_timeout_ns: cfg.timeouts.queue_enable_ns,
+            };
+            if pairs.push(pair).is_err() {
+                return Err(InitError::BadConfig("too many queues"));
+            }
+        }
+        Ok((port, pairs))
+    }
+
+    /// Filters, multicast and registers of the device.
+    pub fn port(&mut self) -> &mut Port<R> {
+        &mut self.port
+    }
+
+    /// Sends frames with UDP destination `port` to `queue` (§7.1.2.5).
+    pub fn steer_udp_port(&mut self, port: u16, queue: QueueId) -> Result<u8, SteerError> {
+        self.port.steer_udp_port(port, queue)
+    }
+
+    /// Sends TCP segments with destination `port` to `queue` (§7.1.2.5).
+    pub fn steer_tcp_port(&mut self, port: u16, queue: QueueId) -> Result<u8, SteerError> {
+        self.port.steer_tcp_port(port, queue)
+    }
+
+    /// Accepts frames for a multicast group (§7.1.1.1).
+    pub fn join_multicast(&mut self, group: MacAddress) {
+        self.port.join_multicast(group)
+    }
+
+    pub fn set_promiscuous(&mut self, on: bool) {
+        self.port.set_promiscuous(on)
+    }
+
+    /// Direct register access (diagnostics, tests).
+    pub fn registers(&self) -> &R {
+        &self.port.regs
+    }
+}
+
+/// §4.6.7.1: give every descriptor a buffer from `pool`, enable, wait, hand
+/// the ring to the device.
+fn start_rx_queue<R: Registers>(
+    regs: &R,
+    queue: &mut RxQueue,
+    pool: &Mempool,
+    q: QueueId,
+    clock: &dyn Clock,
+    timeout: u64,
+) -> Result<(), InitError> {
+    for i in 0..=queue.ring.mask {
+        let idx = pool.alloc_index().ok_or(InitError::PoolTooSmall {
+            needed: queue.ring.mask + 1,
+            free: pool.free_count(),
+        })?;
+        queue.bufs[i as usize] = idx;
+        queue.ring.write(i, 0, pool.phys_of(idx));
+        queue.ring.write(i, 1, 0);
+    }
+    let last = queue.ring.mask;
+    let q32 = q as u32;
+    regs.set_bits(reg::rxdctl(q32), reg::RXDCTL_ENABLE);
+    if !wait_until(clock, timeout, || {
+        regs.read(reg::rxdctl(q32)) & reg::RXDCTL_ENABLE != 0
+    }) {
+        return Err(InitError::RxQueueEnableTimeout(q));
+    }
+    fence(Ordering::Release);
+    regs.write(reg::rdh(q32), 0);
+    // All but one descriptor to the device: head == tail means "no
+    // descriptor", so one always stays with software.
+    regs.write(reg::rdt(q32), last);
+    Ok(())
+}
+
+/// §4.6.8.1: empty ring, enable, wait.
+fn start_tx_queue<R: Registers>(
+    regs: &R,
+    q: QueueId,
+    clock: &dyn Clock,
+    timeout: u64,
+) -> Result<(), InitError> {
+    let q32 = q as u32;
+    regs.write(reg::tdh(q32), 0);
+    regs.write(reg::tdt(q32), 0);
+    regs.set_bits(reg::txdctl(q32), reg::TXDCTL_ENABLE);
+    if !wait_until(clock, timeout, || {
+        regs.read(reg::txdctl(q32)) & reg::TXDCTL_ENABLE != 0
+    }) {
+        return Err(InitError::TxQueueEnableTimeout(q));
+    }
+    Ok(())
+}
+
+/// Reclaims transmitted descriptors in groups of `TX_CLEAN_BATCH`: one DD
+/// check per group (the device completes in order).
+#[inline]
+fn clean_tx(queue: &mut TxQueue, pool: &Mempool) {
+    let mask = queue.ring.mask;
+    loop {
+        let pending = queue.tail.wrapping_sub(queue.clean) & mask;
+        if pending == 0 {
+            return;
+        }
+        let step = pending.min(TX_CLEAN_BATCH);
+        let last = queue.clean.wrapping_add(step - 1) & mask;
+        if queue.ring.read(last, 1) & desc::TX_STATUS_DD == 0 {
+            return;
+        }
+        let mut run = pool.run();
+        for k in 0..step {
+            // `bufs.len() == mask + 1`: a masked index is in bounds.
+            run.give(queue.bufs[(queue.clean.wrapping_add(k) & mask) as usize]);
+        }
+        drop(run);
+        queue.clean = queue.clean.wrapping_add(step) & mask;
+    }
+}
+
+/// Takes completed frames (DD and EOP) of queue `queue` into `out`, refills
+/// each descriptor with a fresh buffer from `pool` and writes RDT once.
+#[inline]
+fn receive<'p, R: Registers, const N: usize>(
+    q: &mut RxQueue,
+    pool: &'p Mempool,
+    regs: &R,
+    queue: QueueId,
+    stats: &mut NicStats,
+    out: &mut PacketBatch<'p, N>,
+) -> usize {
+    let mask = q.ring.mask;
+    let budget = N - out.len();
+    let mut next = q.next;
+    let mut delivered = 0usize;
+    let mut bytes = 0u64;
+    let mut seen = 0u32;
+    // Fresh buffers for the ring come from one run of the free stack;
+    // no `PacketBuf` is dropped while it is open.
+    let mut fresh_bufs = pool.run();
+    // Dropped fragments do not use up the caller's batch; the ring size
+    // bounds the work of one call.
+    while delivered < budget && seen <= mask {
+        let status = q.ring.read(next, 1);
+        if status & desc::RX_STATUS_DD == 0 {
+            break;
+        }
+        // The rest of the descriptor and the buffer are read only after
+        // DD was seen set.
+        fence(Ordering::Acquire);
+        let slot = (next & mask) as usize;
+        let old = q.bufs[slot];
+        let eop = status & desc::RX_STATUS_EOP != 0;
+        let len = (status >> desc::RX_LEN_SHIFT) as u16;
+        let fragment = q.discarding || !eop;
+        if fragment || len == 0 || len as usize > pool.buf_size() {
+            // Part of a frame larger than one buffer: drop every part,
+            // count the frame once (at its last part). A length the
+            // buffer cannot hold is a device error. Reuse the buffer.
+            if eop {
+                if fragment {
+                    stats.rx_fragmented_dropped += 1;
+                } else {
+                    stats.rx_errors += 1;
+                }
+            }
+            q.discarding = !eop;
+            q.ring.write(next, 0, pool.phys_of(old));
+        } else {
+            let Some(fresh) = fresh_bufs.take() else {
+                // Leave the frame in the ring; it is taken next time.
+                stats.rx_no_buffer += 1;
+                break;
+            };
+            q.bufs[slot] = fresh;
+            q.ring.write(next, 0, pool.phys_of(fresh));
+            bytes += len as u64;
+            // SAFETY: `old` came out of the ring's bookkeeping, where it
+            // was the only reference; it is replaced there by `fresh`.
+            let buf = unsafe { pool.buf_from_raw(old, len) };
+            // Cannot fail: `delivered < budget` = free capacity of `out`.
+            if let Err(buf) = out.push_back(buf) {
+                fresh_bufs.give(buf.into_raw().0);
+            }
+            delivered += 1;
+        }
+        q.ring.write(next, 1, 0);
+        next = (next + 1) & mask;
+        seen += 1;
+    }
+    drop(fresh_bufs);
+    if seen > 0 {
+        q.next = next;
+        // Descriptor writes become visible before the device sees the tail.
+        fence(Ordering::Release);
+        regs.write(reg::rdt(queue as u32), next.wrapping_sub(1) & mask);
+        stats.rx_packets += delivered as u64;
+        stats.rx_bytes += bytes;
+    }
+    delivered
+}
+
+/// Queues packets from the front of `pkts` on queue `queue` until the ring
+/// is full and writes TDT once. Completed descriptors are reclaimed lazily,
+/// only when the free space is short of the batch.
+#[inline]
+fn transmit<'p, R: Registers, const N: usize>(
+    q: &mut TxQueue,
+    pool: &'p Mempool,
+    regs: &R,
+    queue: QueueId,
+    stats: &mut NicStats,
+    pkts: &mut PacketBatch<'p, N>,
+) -> usize {
+    let mask = q.ring.mask;
+    let mut free = q.clean.wrapping_sub(q.tail).wrapping_sub(1) & mask;
+    if (free as usize) < pkts.len().max(TX_CLEAN_BATCH as usize) {
+        clean_tx(q, pool);
+        free = q.clean.wrapping_sub(q.tail).wrapping_sub(1) & mask;
+    }
+    let mut tail = q.tail;
+    let mut sent = 0usize;
+    let mut bytes = 0u64;
+    while free > 0 {
+        let Some(pkt) = pkts.pop_front() else { break };
+        if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() || pkt.len() > desc::TX_MAX_LEN {
+            stats.tx_errors += 1;
+            drop(pkt);
+            continue;
+        }
+        let (index, len) = pkt.into_raw();
+        let slot = (tail & mask) as usize;
+        q.bufs[slot] = index;
+        q.ring.write(tail, 0, pool.phys_of(index));
+        q.ring.write(
+            tail,
+            1,
+            desc::TX_CMD | len as u64 | ((len as u64) << desc::TX_PAYLEN_SHIFT),
+        );
+        tail = (tail + 1) & mask;
+        free -= 1;
+        sent += 1;
+        bytes += len as u64;
+    }
+    if !pkts.is_empty() {
+        stats.tx_ring_full += 1;
+    }
+    if sent > 0 {
+        q.tail = tail;
+        fence(Ordering::Release);
+        regs.write(reg::tdt(queue as u32), tail);
+        stats.tx_packets += sent as u64;
+        stats.tx_bytes += bytes;
+    }
+    sent
+}
+
+/// One receive and one transmit queue of a [`Port`], configured and not yet
+/// started: made by [`Ixgbe::init_port`], moved to the core that will own
+/// it, started there with that core's pool.
+pub struct QueuePair<R: Registers = Mmio> {
+    regs: R,
+    mac: MacAddress,
+    id: QueueId,
+    rx: RxQueue,
+    tx: TxQueue,
+    buf_size: usize,
+    enable_timeout_ns: u64,
+}
+
+// SAFETY: a pair owns its rings and their bookkeeping outright (carved once
+// from DMA memory and handed to no one else) and touches only its own
+// queue's registers (RDT/TDT/RXDCTL/TXDCTL/QPRDC of `id`), which no other
+// owner writes; the register handle itself is `Send` by the bound.
+unsafe impl<R: Registers + Send> Send for QueuePair<R> {}
+
+impl<R: Registers> QueuePair<R> {
+    pub fn id(&self) -> QueueId {
+        self.id
+    }
+
+    /// §4.6.7.1 and §4.6.8.1 for this pair: fills the receive ring from
+    /// `pool` (this core's), enables both queues (bounded waits) and
+    /// returns the driver this core polls.
+    pub fn start<'p>(
+        mut self,
+        pool: &'p Mempool,
+        clock: &dyn Clock,
+    ) -> Result<QueueDriver<'p, R>, InitError> {
+        if pool.buf_size() != self.buf_size {
+            return Err(InitError::BadConfig(
+                "pool buffer size differs from the port's receive buffer size",
+            ));
+        }
+        let needed = 2 * (self.rx.ring.mask + 1);
+        if pool.free_count() < needed {
+            return Err(InitError::PoolTooSmall {
+                needed,
+                free: pool.free_count(),
+            });
+        }
+        let t = self.enable_timeout_ns;
+        start_rx_queue(&self.regs, &mut self.rx, pool, self.id, clock, t)?;
+        start_tx_queue(&self.regs, self.id, clock, t)?;
+        Ok(QueueDriver {
+            regs: self.regs,
+            mac: self.mac,
+            id: self.id,
+            pool,
+            rx: self.rx,
+            tx: self.tx,
+            stats: NicStats::default(),
+        })
+    }
+}
+
+/// One started queue pair, polled by the core that owns it. As a [`Nic`] it
+/// serves only its own queue id ([`QueueDriver::id`]); other ids move
+/// nothing.
+pub struct QueueDriver<'p, R: Registers = Mmio> {
+    regs: R,
+    mac: MacAddress,
+    id: QueueId,
+    pool: &'p Mempool,
+    rx: RxQueue,
+    tx: TxQueue,
+    stats: NicStats,
+}
+
+impl<R: Registers> QueueDriver<'_, R> {
+    pub fn id(&self) -> QueueId {
+        self.id
+    }
+}
+
+impl<'p, R: Registers> Nic<'p> for QueueDriver<'p, R> {
+    #[inline]
+    fn rx_batch<const N: usize>(&mut self, queue: QueueId, out: &mut PacketBatch<'p, N>) -> usize {
+        if queue != self.id {
+            return 0;
+        }
+        receive(
+            &mut self.rx,
+            self.pool,
+            &self.regs,
+            queue,
+            &mut self.stats,
+            out,
+        )
+    }
+
+    #[inline]
+    fn tx_batch<const N: usize>(&mut self, queue: QueueId, pkts: &mut PacketBatch<'p, N>) -> usize {
+        if queue != self.id {
+            return 0;
+        }
+        transmit(
+            &mut self.tx,
+            self.pool,
+            &self.regs,
+            queue,
+            &mut self.stats,
+            pkts,
+        )
+    }
+
+    fn rx_queue_count(&self) -> u16 {
+        1
+    }
+
+    fn tx_queue_count(&self) -> u16 {
+        1
+    }
+
+    fn mac_address(&self) -> MacAddress {
+        self.mac
+    }
+
+    fn link(&self) -> LinkState {
+        link_state(&self.regs)
+    }
+
+    /// This queue's counters, with its device drop counter (QPRDC); the
+    /// device-wide counters are the [`Port`]'s.
+    fn stats(&mut self) -> NicStats {
+        self.stats.rx_dropped += self.regs.read_stat(reg::qprdc(self.id as u32)) as u64;
+        self.stats
+    }
+
+    fn pool(&self) -> &'p Mempool {
+        self.pool
     }
 }
 
@@ -918,136 +1358,20 @@ fn read_mac<R: Registers>(regs: &R) -> MacAddress {
 }
 
 impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
-    /// Takes completed frames (DD and EOP) into `out`, refills each
-    /// descriptor with a fresh buffer and writes RDT once.
     #[inline]
     fn rx_batch<const N: usize>(&mut self, queue: QueueId, out: &mut PacketBatch<'p, N>) -> usize {
-        let pool = self.pool;
         let Some(q) = self.rx.get_mut(queue as usize) else {
             return 0;
         };
-        let mask = q.ring.mask;
-        let budget = N - out.len();
-        let mut next = q.next;
-        let mut delivered = 0usize;
-        let mut bytes = 0u64;
-        let mut seen = 0u32;
-        // Fresh buffers for the ring come from one run of the free stack;
-        // no `PacketBuf` is dropped while it is open.
-        let mut fresh_bufs = pool.run();
-        // Dropped fragments do not use up the caller's batch; the ring size
-        // bounds the work of one call.
-        while delivered < budget && seen <= mask {
-            let status = q.ring.read(next, 1);
-            if status & desc::RX_STATUS_DD == 0 {
-                break;
-            }
-            // The rest of the descriptor and the buffer are read only after
-            // DD was seen set.
-            fence(Ordering::Acquire);
-            let slot = (next & mask) as usize;
-            let old = q.bufs[slot];
-            let eop = status & desc::RX_STATUS_EOP != 0;
-            let len = (status >> desc::RX_LEN_SHIFT) as u16;
-            let fragment = q.discarding || !eop;
-            if fragment || len == 0 || len as usize > pool.buf_size() {
-                // Part of a frame larger than one buffer: drop every part,
-                // count the frame once (at its last part). A length the
-                // buffer cannot hold is a device error. Reuse the buffer.
-                if eop {
-                    if fragment {
-                        self.stats.rx_fragmented_dropped += 1;
-                    } else {
-                        self.stats.rx_errors += 1;
-                    }
-                }
-                q.discarding = !eop;
-                q.ring.write(next, 0, pool.phys_of(old));
-            } else {
-                let Some(fresh) = fresh_bufs.take() else {
-                    // Leave the frame in the ring; it is taken next time.
-                    self.stats.rx_no_buffer += 1;
-                    break;
-                };
-                q.bufs[slot] = fresh;
-                q.ring.write(next, 0, pool.phys_of(fresh));
-                bytes += len as u64;
-                // SAFETY: `old` came out of the ring's bookkeeping, where it
-                // was the only reference; it is replaced there by `fresh`.
-                let buf = unsafe { pool.buf_from_raw(old, len) };
-                // Cannot fail: `delivered < budget` = free capacity of `out`.
-                if let Err(buf) = out.push_back(buf) {
-                    fresh_bufs.give(buf.into_raw().0);
-                }
-                delivered += 1;
-            }
-            q.ring.write(next, 1, 0);
-            next = (next + 1) & mask;
-            seen += 1;
-        }
-        drop(fresh_bufs);
-        if seen > 0 {
-            q.next = next;
-            // Descriptor writes become visible before the device sees the tail.
-            fence(Ordering::Release);
-            self.regs
-                .write(reg::rdt(queue as u32), next.wrapping_sub(1) & mask);
-            self.stats.rx_packets += delivered as u64;
-            self.stats.rx_bytes += bytes;
-        }
-        delivered
+        receive(q, self.pool, &self.port.regs, queue, &mut self.stats, out)
     }
 
-    /// Queues packets from the front of `pkts` until the ring is full and
-    /// writes TDT once. Completed descriptors are reclaimed lazily, only when
-    /// the free space is short of the batch.
     #[inline]
     fn tx_batch<const N: usize>(&mut self, queue: QueueId, pkts: &mut PacketBatch<'p, N>) -> usize {
-        let pool = self.pool;
         let Some(q) = self.tx.get_mut(queue as usize) else {
             return 0;
         };
-        let mask = q.ring.mask;
-        let mut free = q.clean.wrapping_sub(q.tail).wrapping_sub(1) & mask;
-        if (free as usize) < pkts.len().max(TX_CLEAN_BATCH as usize) {
-            Self::clean_tx(q, pool);
-            free = q.clean.wrapping_sub(q.tail).wrapping_sub(1) & mask;
-        }
-        let mut tail = q.tail;
-        let mut sent = 0usize;
-        let mut bytes = 0u64;
-        while free > 0 {
-            let Some(pkt) = pkts.pop_front() else { break };
-            if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() || pkt.len() > desc::TX_MAX_LEN {
-                self.stats.tx_errors += 1;
-                drop(pkt);
-                continue;
-            }
-            let (index, len) = pkt.into_raw();
-            let slot = (tail & mask) as usize;
-            q.bufs[slot] = index;
-            q.ring.write(tail, 0, pool.phys_of(index));
-            q.ring.write(
-                tail,
-                1,
-                desc::TX_CMD | len as u64 | ((len as u64) << desc::TX_PAYLEN_SHIFT),
-            );
-            tail = (tail + 1) & mask;
-            free -= 1;
-            sent += 1;
-            bytes += len as u64;
-        }
-        if !pkts.is_empty() {
-            self.stats.tx_ring_full += 1;
-        }
-        if sent > 0 {
-            q.tail = tail;
-            fence(Ordering::Release);
-            self.regs.write(reg::tdt(queue as u32), tail);
-            self.stats.tx_packets += sent as u64;
-            self.stats.tx_bytes += bytes;
-        }
-        sent
+        transmit(q, self.pool, &self.port.regs, queue, &mut self.stats, pkts)
     }
 
     fn rx_queue_count(&self) -> u16 {
@@ -1059,24 +1383,16 @@ impl<'p, R: Registers> Nic<'p> for Ixgbe<'p, R> {
     }
 
     fn mac_address(&self) -> MacAddress {
-        self.mac
+        self.port.mac
     }
 
     fn link(&self) -> LinkState {
-        let links = self.regs.read(reg::LINKS);
-        if links & reg::LINKS_UP == 0 {
-            return LinkState::Down;
-        }
-        match links & reg::LINKS_SPEED_MASK {
-            reg::LINKS_SPEED_10G => LinkState::Up(LinkSpeed::Gbps10),
-            reg::LINKS_SPEED_1G => LinkState::Up(LinkSpeed::Gbps1),
-            reg::LINKS_SPEED_100M => LinkState::Up(LinkSpeed::Mbps100),
-            _ => LinkState::Down,
-        }
+        link_state(&self.port.regs)
     }
 
     fn stats(&mut self) -> NicStats {
-        self.read_hw_stats();
+        let queues = 0..self.rx.len() as u32;
+        self.port.read_hw_stats(&mut self.stats, queues);
         self.stats
     }
 

@@ -122,6 +122,7 @@ pub struct Model {
 /// The model's register file as the driver sees it in tests: plain loads and
 /// stores on the fake BAR, plus clear-on-read statistics and tail-write
 /// counting (the two things plain memory cannot do).
+#[derive(Clone)]
 pub struct ModelRegs {
     bar: &'static [AtomicU32],
     tails: Arc<TailCounts>,

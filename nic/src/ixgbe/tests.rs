@@ -762,3 +762,192 @@ proptest! {
         prop_assert_eq!(pool.free_count(), free0);
     }
 }
+
+/// One core's loop over its queue pair: its own pool, started on its own
+/// thread; every frame received is echoed from the same buffer (zero copy)
+/// until `expect` frames came in or 10 s pass. Returns the frames and the
+/// driver's counters.
+fn core_loop(
+    pair: QueuePair<ModelRegs>,
+    expect: usize,
+    started: &std::sync::Barrier,
+) -> (Vec<Vec<u8>>, NicStats) {
+    // Created here, on the owning thread: a pool never crosses cores.
+    let pool = Mempool::new(&mut HeapDma::default(), 256, 2048).unwrap();
+    let clock = real_clock();
+    let id = pair.id();
+    let mut q = pair.start(&pool, &clock).unwrap();
+    started.wait();
+    let mut got = Vec::new();
+    let mut batch: PacketBatch<'_, 16> = PacketBatch::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while got.len() < expect && Instant::now() < deadline {
+        q.rx_batch(id, &mut batch);
+        for p in batch.iter() {
+            assert!(
+                core::ptr::eq(p.pool(), &pool),
+                "buffers come from this core's pool"
+            );
+            got.push(p.data().to_vec());
+        }
+        while !batch.is_empty() {
+            if q.tx_batch(id, &mut batch) == 0 {
+                std::thread::yield_now();
+            }
+        }
+    }
+    // Another queue's id moves nothing through this driver.
+    assert_eq!(q.rx_batch(id + 1, &mut batch), 0);
+    (got, q.stats())
+}
+
+#[test]
+fn per_core_queue_pairs_each_own_a_queue_and_a_pool() {
+    let model = Model::new(ModelConfig::default());
+    let _thread = model.spawn();
+    let clock = real_clock();
+    let (mut port, pairs) = Ixgbe::init_port(
+        model.regs(),
+        &mut HeapDma::default(),
+        &clock,
+        &cfg(64, 2),
+        2048,
+    )
+    .unwrap();
+    assert!(port.link().is_up());
+    port.steer_udp_port(FEED_PORT, 0).unwrap();
+    port.steer_tcp_port(ORDER_PORT, 1).unwrap();
+    assert_eq!(
+        port.steer_udp_port(1, 2),
+        Err(SteerError::NoSuchQueue(2)),
+        "two queues"
+    );
+    const EACH: u32 = 40;
+    let started = std::sync::Barrier::new(3);
+    let (feed, orders) = std::thread::scope(|s| {
+        let mut pairs = pairs.into_iter();
+        let (p0, p1) = (pairs.next().unwrap(), pairs.next().unwrap());
+        let feed_core = s.spawn(|| core_loop(p0, EACH as usize, &started));
+        let order_core = s.spawn(|| core_loop(p1, EACH as usize, &started));
+        started.wait();
+        for i in 0..EACH {
+            model.inject(&udp(FEED_PORT, i));
+            model.inject(&tcp(ORDER_PORT, i));
+            if i % 8 == 7 {
+                // Stay well inside each 63-descriptor ring.
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        (feed_core.join().unwrap(), order_core.join().unwrap())
+    });
+    let expected = |f: fn(u16, u32) -> Vec<u8>, port: u16| -> Vec<Vec<u8>> {
+        (0..EACH).map(|i| f(port, i)).collect()
+    };
+    assert_eq!(
+        feed.0,
+        expected(udp, FEED_PORT),
+        "the feed core saw only the feed, in order"
+    );
+    assert_eq!(
+        orders.0,
+        expected(tcp, ORDER_PORT),
+        "the order core saw only its session"
+    );
+    for (stats, name) in [(feed.1, "feed"), (orders.1, "orders")] {
+        assert_eq!(stats.rx_packets, EACH as u64, "{name}: {stats:?}");
+        assert_eq!(stats.tx_packets, EACH as u64, "{name}: {stats:?}");
+        assert_eq!(stats.rx_dropped, 0, "{name}: {stats:?}");
+    }
+    // Each echo left on its own core's queue.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut sent = Vec::new();
+    while sent.len() < 2 * EACH as usize && Instant::now() < deadline {
+        sent.extend(model.take_transmitted());
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let on = |q: u16| -> Vec<Vec<u8>> {
+        sent.iter()
+            .filter(|(x, _)| *x == q)
+            .map(|(_, f)| f.clone())
+            .collect()
+    };
+    assert_eq!(on(0), expected(udp, FEED_PORT));
+    assert_eq!(on(1), expected(tcp, ORDER_PORT));
+    let device = port.device_stats();
+    assert_eq!(device.hw_rx_packets, 2 * EACH as u64, "{device:?}");
+}
+
+#[test]
+fn per_core_start_refuses_what_cannot_work_in_bounded_time() {
+    let model = Model::new(ModelConfig::default());
+    let clock = stepping_clock(&model);
+    let uneven = IxgbeConfig {
+        tx_queues: 1,
+        ..cfg(64, 2)
+    };
+    assert!(matches!(
+        Ixgbe::init_port(model.regs(), &mut HeapDma::default(), &clock, &uneven, 2048).err(),
+        Some(InitError::BadConfig(_))
+    ));
+    assert!(matches!(
+        Ixgbe::init_port(
+            model.regs(),
+            &mut HeapDma::default(),
+            &clock,
+            &cfg(64, 1),
+            3000
+        )
+        .err(),
+        Some(InitError::BadConfig(_))
+    ));
+    let (_, mut pairs) = Ixgbe::init_port(
+        model.regs(),
+        &mut HeapDma::default(),
+        &clock,
+        &cfg(64, 1),
+        2048,
+    )
+    .unwrap();
+    let pair = pairs.pop().unwrap();
+    let small_bufs = Mempool::new(&mut HeapDma::default(), 256, 4096).unwrap();
+    // A pool of another buffer size would overflow or waste the receive
+    // buffers SRRCTL was programmed for.
+    let pair = match pair.start(&small_bufs, &clock) {
+        Err(InitError::BadConfig(_)) => {
+            let (_, mut again) = Ixgbe::init_port(
+                model.regs(),
+                &mut HeapDma::default(),
+                &clock,
+                &cfg(64, 1),
+                2048,
+            )
+            .unwrap();
+            again.pop().unwrap()
+        }
+        other => panic!("expected BadConfig, got {:?}", other.err()),
+    };
+    let tiny = Mempool::new(&mut HeapDma::default(), 32, 2048).unwrap();
+    assert!(matches!(
+        pair.start(&tiny, &clock).err(),
+        Some(InitError::PoolTooSmall { .. })
+    ));
+    // A device whose queues never enable: start fails within its timeout.
+    let dead = Model::new(ModelConfig {
+        queues_never_enable: true,
+        ..ModelConfig::default()
+    });
+    let dead_clock = stepping_clock(&dead);
+    let (_, mut pairs) = Ixgbe::init_port(
+        dead.regs(),
+        &mut HeapDma::default(),
+        &dead_clock,
+        &cfg(64, 1),
+        2048,
+    )
+    .unwrap();
+    let pool = Mempool::new(&mut HeapDma::default(), 256, 2048).unwrap();
+    assert_eq!(
+        pairs.pop().unwrap().start(&pool, &dead_clock).err(),
+        Some(InitError::RxQueueEnableTimeout(0))
+    );
+}
