@@ -506,7 +506,7 @@ impl<'a> Session<'a> {
         }
         let seq = c.out.next_out;
         let version = c.out.header.version();
-        let mut m: MsgBuilder<'_> = c
+        let mut m: MsgBuilder<'_, '_> = c
             .out
             .header
             .begin(c.out.tx, B::MSG_TYPE, seq, now)

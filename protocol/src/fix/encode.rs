@@ -6,6 +6,11 @@
 //! header, and returns a [`MsgBuilder`] for the body fields. `finish` then
 //! writes BodyLength right-aligned against the body (so the message starts a
 //! few bytes into the buffer and nothing is moved) and appends CheckSum.
+//!
+//! The CheckSum is kept as a running byte sum while fields are written
+//! (from the values and the digits as they are produced, with the template's
+//! constant parts summed once), not by reading the message back: a wide read
+//! of bytes just written a few at a time stalls on store forwarding.
 
 use super::{decode::checksum, FixError, FixVersion, UtcTime, SOH};
 use types::Price;
@@ -52,23 +57,77 @@ fn count_digits(v: u64) -> usize {
 }
 
 /// Writes the decimal digits of `v` into exactly `out` (whose length must be
-/// the digit count), last digit first, two at a time.
+/// the digit count), last digit first, two at a time; returns the sum of the
+/// bytes written.
 #[inline(always)]
-fn write_digits(out: &mut [u8], mut v: u64) {
+fn write_digits(out: &mut [u8], mut v: u64) -> u32 {
     let mut i = out.len();
+    let mut sum = 0u32;
     while v >= 100 && i >= 2 {
         let pair = (v % 100) as usize * 2;
         v /= 100;
         out[i - 2] = DIGIT_PAIRS[pair];
         out[i - 1] = DIGIT_PAIRS[pair + 1];
+        sum += DIGIT_PAIRS[pair] as u32 + DIGIT_PAIRS[pair + 1] as u32;
         i -= 2;
     }
     if v >= 10 && i >= 2 {
         let pair = v as usize * 2;
         out[i - 2] = DIGIT_PAIRS[pair];
         out[i - 1] = DIGIT_PAIRS[pair + 1];
+        sum += DIGIT_PAIRS[pair] as u32 + DIGIT_PAIRS[pair + 1] as u32;
     } else if i >= 1 {
         out[i - 1] = b'0' + v as u8;
+        sum += (b'0' + v as u8) as u32;
+    }
+    sum
+}
+
+/// Sum of `bytes` modulo 2^32 (only its low byte matters: the CheckSum),
+/// eight bytes per step from the caller's memory.
+#[inline(always)]
+fn byte_sum(bytes: &[u8]) -> u32 {
+    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
+    let mut total = 0u32;
+    let mut lanes = 0u64;
+    let mut chunks = bytes.chunks_exact(8);
+    for (n, c) in (&mut chunks).enumerate() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(c);
+        let w = u64::from_le_bytes(w);
+        // Four 16-bit lanes, each gaining at most 510 per word: fold before
+        // a lane could carry into the next.
+        lanes += (w & LOW) + ((w >> 8) & LOW);
+        if n % 64 == 63 {
+            total = total.wrapping_add(fold_lanes(lanes));
+            lanes = 0;
+        }
+    }
+    total = total.wrapping_add(fold_lanes(lanes));
+    for &b in chunks.remainder() {
+        total = total.wrapping_add(b as u32);
+    }
+    total
+}
+
+/// Adds the four 16-bit lanes of `lanes`.
+#[inline(always)]
+fn fold_lanes(lanes: u64) -> u32 {
+    ((lanes & 0xFFFF) + ((lanes >> 16) & 0xFFFF) + ((lanes >> 32) & 0xFFFF) + (lanes >> 48)) as u32
+}
+
+/// Sum of the bytes of `tag=` and the closing SOH for tag `t` (constant for
+/// the constant tags at every call site, so it folds away).
+#[inline(always)]
+fn tag_frame_sum(t: u32) -> u32 {
+    let mut sum = b'=' as u32 + SOH as u32;
+    let mut x = t;
+    loop {
+        sum += b'0' as u32 + x % 10;
+        x /= 10;
+        if x == 0 {
+            return sum;
+        }
     }
 }
 
@@ -76,7 +135,7 @@ fn write_digits(out: &mut [u8], mut v: u64) {
 /// occupy `out[20 - n..]`.
 pub fn format_uint(v: u64, out: &mut [u8; 20]) -> usize {
     let n = count_digits(v);
-    write_digits(&mut out[20 - n..], v);
+    let _ = write_digits(&mut out[20 - n..], v);
     n
 }
 
@@ -170,6 +229,9 @@ pub struct FieldWriter<'b> {
     buf: &'b mut [u8],
     pos: usize,
     error: Option<FixError>,
+    /// Sum of every byte written through this writer (plus what it was
+    /// started with): the CheckSum without reading the message back.
+    sum: u32,
 }
 
 impl<'b> FieldWriter<'b> {
@@ -179,7 +241,12 @@ impl<'b> FieldWriter<'b> {
         } else {
             None
         };
-        FieldWriter { buf, pos, error }
+        FieldWriter {
+            buf,
+            pos,
+            error,
+            sum: 0,
+        }
     }
 
     /// Current write offset in the buffer.
@@ -223,6 +290,9 @@ impl<'b> FieldWriter<'b> {
         } else {
             count_digits(t as u64)
         };
+        // Counted before the bytes land: on failure the error makes the
+        // sum moot.
+        self.sum = self.sum.wrapping_add(tag_frame_sum(t));
         let out = self.reserve(tn + 1 + value_len + 1)?;
         match tn {
             1 => out[0] = b'0' + t as u8,
@@ -231,7 +301,9 @@ impl<'b> FieldWriter<'b> {
                 out[0] = b'0' + (t / 100) as u8;
                 write_2(&mut out[1..3], t);
             }
-            _ => write_digits(&mut out[..tn], t as u64),
+            _ => {
+                let _ = write_digits(&mut out[..tn], t as u64);
+            }
         }
         out[tn] = b'=';
         let last = out.len() - 1;
@@ -244,6 +316,7 @@ impl<'b> FieldWriter<'b> {
     pub fn raw(&mut self, bytes: &[u8]) {
         if let Some(out) = self.reserve(bytes.len()) {
             out.copy_from_slice(bytes);
+            self.sum = self.sum.wrapping_add(byte_sum(bytes));
         }
     }
 
@@ -257,6 +330,7 @@ impl<'b> FieldWriter<'b> {
         }
         if let Some(out) = self.tag_eq(t, value.len()) {
             out.copy_from_slice(value);
+            self.sum = self.sum.wrapping_add(byte_sum(value));
         }
     }
 
@@ -264,7 +338,8 @@ impl<'b> FieldWriter<'b> {
     pub fn uint(&mut self, t: u32, v: u64) {
         let n = count_digits(v);
         if let Some(out) = self.tag_eq(t, n) {
-            write_digits(out, v);
+            let digits = write_digits(out, v);
+            self.sum = self.sum.wrapping_add(digits);
         }
     }
 
@@ -276,6 +351,7 @@ impl<'b> FieldWriter<'b> {
         }
         if let Some(out) = self.tag_eq(t, 1) {
             out[0] = c;
+            self.sum = self.sum.wrapping_add(c as u32);
         }
     }
 
@@ -305,22 +381,28 @@ impl<'b> FieldWriter<'b> {
         let len = neg as usize + int_digits + if frac_digits > 0 { 1 + frac_digits } else { 0 };
         if let Some(out) = self.tag_eq(t, len) {
             let mut i = 0;
+            let mut sum = 0u32;
             if neg {
                 out[0] = b'-';
+                sum += b'-' as u32;
                 i = 1;
             }
-            write_digits(&mut out[i..i + int_digits], int);
+            sum += write_digits(&mut out[i..i + int_digits], int);
             i += int_digits;
             if frac_digits > 0 {
                 out[i] = b'.';
+                sum += b'.' as u32;
                 // leading zeros of the fraction are kept by writing into a fixed width
                 let field = &mut out[i + 1..i + 1 + frac_digits];
                 let mut f = frac;
                 for slot in field.iter_mut().rev() {
-                    *slot = b'0' + (f % 10) as u8;
+                    let d = b'0' + (f % 10) as u8;
+                    *slot = d;
+                    sum += d as u32;
                     f /= 10;
                 }
             }
+            self.sum = self.sum.wrapping_add(sum);
         }
     }
 
@@ -329,11 +411,12 @@ impl<'b> FieldWriter<'b> {
         let n = format_timestamp(time, precision, &mut tmp);
         if let Some(out) = self.tag_eq(t, n) {
             out.copy_from_slice(&tmp[..n]);
+            self.sum = self.sum.wrapping_add(byte_sum(&tmp[..n]));
         }
     }
 
-    fn into_parts(self) -> (&'b mut [u8], usize, Option<FixError>) {
-        (self.buf, self.pos, self.error)
+    fn into_parts(self) -> (&'b mut [u8], usize, Option<FixError>, u32) {
+        (self.buf, self.pos, self.error, self.sum)
     }
 }
 
@@ -346,6 +429,9 @@ pub struct HeaderTemplate {
     /// `<SOH>49=SENDER<SOH>56=TARGET<SOH>34=`
     comp: [u8; 2 * MAX_COMP_ID_LEN + 12],
     comp_len: usize,
+    /// Byte sums of `begin` and `comp`, for the running CheckSum.
+    begin_sum: u32,
+    comp_sum: u32,
     precision: TimestampPrecision,
     /// SendingTime changes second rarely: cache the `YYYYMMDD-HH:MM:SS.` part.
     cache: SecondCache,
@@ -356,17 +442,20 @@ pub struct HeaderTemplate {
 struct SecondCache {
     second: u64,
     text: [u8; 18],
+    text_sum: u32,
 }
 
 impl SecondCache {
     const EMPTY: SecondCache = SecondCache {
         second: u64::MAX,
         text: [0; 18],
+        text_sum: 0,
     };
 
-    /// Writes `t` into `out` (exactly `timestamp_len(precision)` bytes).
+    /// Writes `t` into `out` (exactly `timestamp_len(precision)` bytes);
+    /// returns the sum of the bytes written.
     #[inline(always)]
-    fn format(&mut self, t: UtcTime, precision: TimestampPrecision, out: &mut [u8]) {
+    fn format(&mut self, t: UtcTime, precision: TimestampPrecision, out: &mut [u8]) -> u32 {
         let second = t.0 / UtcTime::NANOS_PER_SEC;
         if second != self.second {
             let mut tmp = [0u8; 24];
@@ -376,21 +465,28 @@ impl SecondCache {
                 &mut tmp,
             );
             self.text.copy_from_slice(&tmp[..18]);
+            self.text_sum = byte_sum(&self.text);
             self.second = second;
         }
         out[..18].copy_from_slice(&self.text);
         let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
+        let pair_sum = |v: u32| {
+            let p = (v % 100) as usize * 2;
+            DIGIT_PAIRS[p] as u32 + DIGIT_PAIRS[p + 1] as u32
+        };
         match precision {
             TimestampPrecision::Millis => {
                 let ms = nanos / 1_000_000;
                 out[18] = b'0' + (ms / 100) as u8;
                 write_2(&mut out[19..21], ms);
+                self.text_sum + (b'0' + (ms / 100) as u8) as u32 + pair_sum(ms)
             }
             TimestampPrecision::Micros => {
                 let us = nanos / 1000;
                 write_2(&mut out[18..20], us / 10_000);
                 write_2(&mut out[20..22], us / 100);
                 write_2(&mut out[22..24], us);
+                self.text_sum + pair_sum(us / 10_000) + pair_sum(us / 100) + pair_sum(us)
             }
         }
     }
@@ -437,7 +533,9 @@ impl HeaderTemplate {
             version,
             begin,
             begin_len,
+            begin_sum: byte_sum(&begin[..begin_len]),
             comp,
+            comp_sum: byte_sum(&comp[..c]),
             comp_len: c,
             precision: TimestampPrecision::Millis,
             cache: SecondCache::EMPTY,
@@ -461,14 +559,14 @@ impl HeaderTemplate {
     /// Starts a message: writes MsgType, the CompIDs, MsgSeqNum and
     /// SendingTime after the reserved prefix. Further header fields
     /// (PossDupFlag, OrigSendingTime) and the body follow via the builder.
-    #[inline]
-    pub fn begin<'b>(
-        &mut self,
+    #[inline(always)]
+    pub fn begin<'b, 't>(
+        &'t mut self,
         buf: &'b mut [u8],
         msg_type: &[u8],
         seq: u64,
         sending_time: UtcTime,
-    ) -> Result<MsgBuilder<'b>, FixError> {
+    ) -> Result<MsgBuilder<'b, 't>, FixError> {
         if msg_type.is_empty() || msg_type.len() > 2 || msg_type.contains(&SOH) {
             return Err(FixError::InvalidValue(super::tag::MSG_TYPE));
         }
@@ -486,65 +584,65 @@ impl HeaderTemplate {
         i += msg_type.len();
         out[i..i + self.comp_len].copy_from_slice(&self.comp[..self.comp_len]);
         i += self.comp_len;
-        write_digits(&mut out[i..i + seq_digits], seq);
+        let seq_sum = write_digits(&mut out[i..i + seq_digits], seq);
         i += seq_digits;
         out[i..i + 4].copy_from_slice(b"\x0152=");
         i += 4;
-        self.cache
+        let ts_sum = self
+            .cache
             .format(sending_time, self.precision, &mut out[i..i + ts_len]);
         i += ts_len;
         out[i] = SOH;
-        Ok(MsgBuilder {
-            w: FieldWriter::new(buf, start + fixed),
-            begin: self.begin,
-            begin_len: self.begin_len,
-            precision: self.precision,
-            cache: self.cache,
-        })
+        // "35=" and "<SOH>52=" and the closing SOH are constants.
+        const FRAME: u32 =
+            (b'3' + b'5' + b'=') as u32 + (SOH + b'5' + b'2' + b'=') as u32 + SOH as u32;
+        let mut w = FieldWriter::new(buf, start + fixed);
+        w.sum = FRAME + byte_sum(msg_type) + self.comp_sum + seq_sum + ts_sum;
+        Ok(MsgBuilder { w, template: self })
     }
 }
 
-/// A message under construction; see [`HeaderTemplate::begin`].
-pub struct MsgBuilder<'b> {
+/// A message under construction; see [`HeaderTemplate::begin`]. It
+/// borrows the template (BeginString, precision, and the second cache that
+/// TransactTime usually shares with SendingTime) rather than copying it.
+pub struct MsgBuilder<'b, 't> {
     w: FieldWriter<'b>,
-    begin: [u8; MAX_BEGIN_LEN],
-    begin_len: usize,
-    precision: TimestampPrecision,
-    /// TransactTime is usually in the same second as SendingTime.
-    cache: SecondCache,
+    template: &'t mut HeaderTemplate,
 }
 
-impl<'b> core::ops::Deref for MsgBuilder<'b> {
+impl<'b> core::ops::Deref for MsgBuilder<'b, '_> {
     type Target = FieldWriter<'b>;
     fn deref(&self) -> &FieldWriter<'b> {
         &self.w
     }
 }
 
-impl core::ops::DerefMut for MsgBuilder<'_> {
+impl core::ops::DerefMut for MsgBuilder<'_, '_> {
     fn deref_mut(&mut self) -> &mut Self::Target {
         &mut self.w
     }
 }
 
-impl<'b> MsgBuilder<'b> {
+impl<'b> MsgBuilder<'b, '_> {
     /// The session's timestamp precision, for TransactTime and OrigSendingTime.
     pub fn precision(&self) -> TimestampPrecision {
-        self.precision
+        self.template.precision
     }
 
     /// A timestamp field in the session's precision.
     #[inline(always)]
     pub fn time(&mut self, t: u32, time: UtcTime) {
-        let p = self.precision;
+        let p = self.template.precision;
         let n = timestamp_len(p);
         if let Some(out) = self.w.tag_eq(t, n) {
-            self.cache.format(time, p, out);
+            let sum = self.template.cache.format(time, p, out);
+            self.w.sum = self.w.sum.wrapping_add(sum);
         }
     }
 
+    #[inline(always)]
     fn complete(self) -> Result<(&'b mut [u8], usize, usize), FixError> {
-        let (buf, pos, error) = self.w.into_parts();
+        let (buf, pos, error, body_sum) = self.w.into_parts();
         if let Some(e) = error {
             return Err(e);
         }
@@ -554,14 +652,22 @@ impl<'b> MsgBuilder<'b> {
         if n > MAX_BODY_LEN_DIGITS {
             return Err(FixError::BufferTooSmall);
         }
-        let start = body_start - 1 - n - self.begin_len;
-        buf[start..start + self.begin_len].copy_from_slice(&self.begin[..self.begin_len]);
-        write_digits(
-            &mut buf[start + self.begin_len..body_start - 1],
-            body_len as u64,
-        );
+        let begin_len = self.template.begin_len;
+        let start = body_start - 1 - n - begin_len;
+        if begin_len == MAX_BEGIN_LEN {
+            // Every supported BeginString ("FIX.4.2", "FIX.4.4") fills the
+            // array: a fixed-size copy is two moves, not a `memcpy` call.
+            buf[start..start + MAX_BEGIN_LEN].copy_from_slice(&self.template.begin);
+        } else {
+            buf[start..start + begin_len].copy_from_slice(&self.template.begin[..begin_len]);
+        }
+        let len_sum = write_digits(&mut buf[start + begin_len..body_start - 1], body_len as u64);
         buf[body_start - 1] = SOH;
-        let sum = checksum(&buf[start..pos]);
+        let sum = body_sum
+            .wrapping_add(self.template.begin_sum)
+            .wrapping_add(len_sum)
+            .wrapping_add(SOH as u32) as u8;
+        debug_assert_eq!(sum, checksum(&buf[start..pos]));
         let Some(trailer) = buf.get_mut(pos..pos + TRAILER_LEN) else {
             return Err(FixError::BufferTooSmall);
         };
@@ -578,6 +684,7 @@ impl<'b> MsgBuilder<'b> {
     }
 
     /// Completes the message and returns it.
+    #[inline(always)]
     pub fn finish(self) -> Result<&'b [u8], FixError> {
         let (buf, start, end) = self.complete()?;
         let buf: &'b [u8] = buf;
@@ -712,6 +819,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn running_byte_sum_matches_a_plain_sum(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
+            let plain = bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
+            prop_assert_eq!(byte_sum(&bytes) as u8, plain as u8);
+            prop_assert_eq!(byte_sum(&bytes), plain, "exact below 2^32");
+        }
+
         #[test]
         fn price_round_trip(raw in -99_999_999_999i64..99_999_999_999) {
             let mut buf = [0u8; 64];

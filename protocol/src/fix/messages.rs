@@ -14,7 +14,7 @@ use types::{Price, Side, TimeInForce};
 /// A message body that can be written after the standard header.
 pub trait FixBody {
     const MSG_TYPE: &'static [u8];
-    fn write_body(&self, m: &mut MsgBuilder<'_>, version: FixVersion);
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, version: FixVersion);
 }
 
 /// Encodes a complete message (header, body, trailer) into `buf`.
@@ -63,7 +63,8 @@ fn single_char(msg: &FixMessage<'_>, t: u32) -> Result<u8, FixError> {
     }
 }
 
-fn opt_str(m: &mut MsgBuilder<'_>, t: u32, v: Option<&[u8]>) {
+#[inline(always)]
+fn opt_str(m: &mut MsgBuilder<'_, '_>, t: u32, v: Option<&[u8]>) {
     if let Some(v) = v {
         m.str(t, v);
     }
@@ -110,7 +111,8 @@ impl OrdType {
 }
 
 /// TimeInForce(59) plus ExecInst(18)=6 (participate, don't initiate) for post-only.
-fn write_tif(m: &mut MsgBuilder<'_>, tif: TimeInForce) {
+#[inline(always)]
+fn write_tif(m: &mut MsgBuilder<'_, '_>, tif: TimeInForce) {
     match tif {
         TimeInForce::Day => m.char(tag::TIME_IN_FORCE, b'0'),
         TimeInForce::ImmediateOrCancel => m.char(tag::TIME_IN_FORCE, b'3'),
@@ -270,7 +272,7 @@ impl core::fmt::Debug for Logon<'_> {
 
 impl FixBody for Logon<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::LOGON;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.char(tag::ENCRYPT_METHOD, b'0');
         m.uint(tag::HEART_BT_INT, self.heart_bt_int as u64);
         if self.reset_seq_num {
@@ -306,7 +308,7 @@ pub struct Heartbeat<'a> {
 
 impl FixBody for Heartbeat<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::HEARTBEAT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         opt_str(m, tag::TEST_REQ_ID, self.test_req_id);
     }
 }
@@ -328,7 +330,7 @@ pub struct TestRequest<'a> {
 
 impl FixBody for TestRequest<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::TEST_REQUEST;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::TEST_REQ_ID, self.test_req_id);
     }
 }
@@ -351,7 +353,7 @@ pub struct ResendRequest {
 
 impl FixBody for ResendRequest {
     const MSG_TYPE: &'static [u8] = msg_type::RESEND_REQUEST;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.uint(tag::BEGIN_SEQ_NO, self.begin_seq_no);
         m.uint(tag::END_SEQ_NO, self.end_seq_no);
     }
@@ -388,7 +390,7 @@ pub struct Reject<'a> {
 
 impl FixBody for Reject<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::REJECT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.uint(tag::REF_SEQ_NUM, self.ref_seq_num);
         if let Some(t) = self.ref_tag_id {
             m.uint(tag::REF_TAG_ID, t as u64);
@@ -431,7 +433,7 @@ pub struct SequenceReset {
 
 impl FixBody for SequenceReset {
     const MSG_TYPE: &'static [u8] = msg_type::SEQUENCE_RESET;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         if self.gap_fill {
             m.bool(tag::GAP_FILL_FLAG, true);
         }
@@ -457,7 +459,7 @@ pub struct Logout<'a> {
 
 impl FixBody for Logout<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::LOGOUT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         opt_str(m, tag::TEXT, self.text);
     }
 }
@@ -491,7 +493,7 @@ pub struct NewOrderSingle<'a> {
 impl FixBody for NewOrderSingle<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::NEW_ORDER_SINGLE;
     #[inline]
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::CL_ORD_ID, self.cl_ord_id);
         opt_str(m, tag::ACCOUNT, self.account);
         // HandlInst 1: automated execution, no broker intervention (required in 4.2).
@@ -546,7 +548,7 @@ pub struct OrderCancelRequest<'a> {
 
 impl FixBody for OrderCancelRequest<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::ORDER_CANCEL_REQUEST;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
         opt_str(m, tag::ORDER_ID, self.order_id);
         m.str(tag::CL_ORD_ID, self.cl_ord_id);
@@ -591,7 +593,7 @@ pub struct OrderCancelReplaceRequest<'a> {
 
 impl FixBody for OrderCancelReplaceRequest<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::ORDER_CANCEL_REPLACE_REQUEST;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
         opt_str(m, tag::ORDER_ID, self.order_id);
         m.str(tag::CL_ORD_ID, self.cl_ord_id);
@@ -657,7 +659,7 @@ pub struct ExecutionReport<'a> {
 
 impl FixBody for ExecutionReport<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::EXECUTION_REPORT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, version: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, version: FixVersion) {
         m.str(tag::ORDER_ID, self.order_id);
         opt_str(m, tag::CL_ORD_ID, self.cl_ord_id);
         opt_str(m, tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
@@ -750,7 +752,7 @@ pub struct OrderCancelReject<'a> {
 
 impl FixBody for OrderCancelReject<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::ORDER_CANCEL_REJECT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::ORDER_ID, self.order_id);
         m.str(tag::CL_ORD_ID, self.cl_ord_id);
         m.str(tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
@@ -801,7 +803,7 @@ pub struct BusinessMessageReject<'a> {
 
 impl FixBody for BusinessMessageReject<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::BUSINESS_MESSAGE_REJECT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         if let Some(s) = self.ref_seq_num {
             m.uint(tag::REF_SEQ_NUM, s);
         }
@@ -863,7 +865,7 @@ pub struct OrderMassCancelRequest<'a> {
 
 impl FixBody for OrderMassCancelRequest<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::ORDER_MASS_CANCEL_REQUEST;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         m.str(tag::CL_ORD_ID, self.cl_ord_id);
         m.char(tag::MASS_CANCEL_REQUEST_TYPE, self.scope.to_fix());
         opt_str(m, tag::SYMBOL, self.symbol);
@@ -929,7 +931,7 @@ pub struct OrderMassCancelReport<'a> {
 
 impl FixBody for OrderMassCancelReport<'_> {
     const MSG_TYPE: &'static [u8] = msg_type::ORDER_MASS_CANCEL_REPORT;
-    fn write_body(&self, m: &mut MsgBuilder<'_>, _: FixVersion) {
+    fn write_body(&self, m: &mut MsgBuilder<'_, '_>, _: FixVersion) {
         opt_str(m, tag::CL_ORD_ID, self.cl_ord_id);
         m.str(tag::ORDER_ID, self.order_id);
         m.char(tag::MASS_CANCEL_REQUEST_TYPE, self.scope.to_fix());
