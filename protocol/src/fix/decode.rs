@@ -43,8 +43,9 @@ impl<'a> FixMessage<'a> {
     /// require the standard header fields; see [`FixMessage::new_checked`].
     #[inline]
     pub fn parse(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        // A fresh view needs no clearing (and on error it is dropped).
         let mut msg = FixMessage::empty();
-        msg.reparse(buf)?;
+        msg.reparse_inner(buf)?;
         Ok(msg)
     }
 
@@ -167,7 +168,8 @@ impl<'a> FixMessage<'a> {
     /// TargetCompID(56), MsgSeqNum(34, a positive integer) and SendingTime(52).
     #[inline]
     pub fn new_checked(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
-        let msg = Self::parse(buf)?;
+        let mut msg = FixMessage::empty();
+        msg.reparse_inner(buf)?;
         msg.check_header()?;
         Ok(msg)
     }
