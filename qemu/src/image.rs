@@ -99,6 +99,7 @@ pub fn build_image(repo: &Repo, profile: Profile, output: BuildOutput) -> Result
     if !repo.boot_dir().join("Cargo.toml").is_file() {
         return Err(Error::NoBootCrate(repo.boot_dir()));
     }
+    crate::tools::ensure_image_target(repo)?;
     let _lock = FileLock::acquire(&repo.locks_dir().join("build-image.lock"))?;
     let mut cmd = cargo_build_command(repo, profile);
     let what = format!(

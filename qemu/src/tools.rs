@@ -75,6 +75,75 @@ fn install_command(packages: &[&str]) -> String {
     format!("{sudo}apt-get install -y {}", packages.join(" "))
 }
 
+/// The bare-metal target the image is built for.
+pub const IMAGE_TARGET: &str = "x86_64-unknown-none";
+
+/// Makes sure the toolchain that builds `boot/` (the one `rust-toolchain.toml`
+/// names) has the image target's standard library. rustup installs the
+/// toolchain file's `targets` only when it installs the toolchain itself; a
+/// machine whose `stable` came without them gets the target added here, once,
+/// under a lock shared by every test thread and process.
+pub fn ensure_image_target(repo: &Repo) -> Result<()> {
+    let boot = repo.boot_dir();
+    if target_installed(&boot) {
+        return Ok(());
+    }
+    let _lock = FileLock::acquire(&repo.locks_dir().join("rustup.lock"))?;
+    if target_installed(&boot) {
+        return Ok(());
+    }
+    let install = format!("rustup target add {IMAGE_TARGET}");
+    if find_in_path("rustup").is_none() {
+        return Err(Error::ToolMissing {
+            tool: format!("the Rust target {IMAGE_TARGET}"),
+            install,
+            detail: Some("rustup is not on PATH".into()),
+        });
+    }
+    eprintln!("qemu: the Rust target {IMAGE_TARGET} is missing; running {install}");
+    let output = Command::new("rustup")
+        .args(["target", "add", IMAGE_TARGET])
+        .current_dir(&boot)
+        .stdin(Stdio::null())
+        .output();
+    let detail = match output {
+        Ok(o) if o.status.success() && target_installed(&boot) => return Ok(()),
+        Ok(o) => format!(
+            "{} ({}): {}",
+            install,
+            o.status,
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => format!("cannot run rustup: {e}"),
+    };
+    Err(Error::ToolMissing {
+        tool: format!("the Rust target {IMAGE_TARGET}"),
+        install,
+        detail: Some(detail),
+    })
+}
+
+/// Whether the toolchain active in `dir` has `IMAGE_TARGET`'s libraries.
+fn target_installed(dir: &Path) -> bool {
+    let Ok(out) = Command::new("rustc")
+        .args(["--print", "target-libdir", "--target", IMAGE_TARGET])
+        .current_dir(dir)
+        .env_remove("RUSTC")
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    let libdir = String::from_utf8_lossy(&out.stdout);
+    let libdir = Path::new(libdir.trim());
+    out.status.success()
+        && std::fs::read_dir(libdir).is_ok_and(|mut entries| {
+            entries
+                .any(|e| e.is_ok_and(|e| e.file_name().to_string_lossy().starts_with("libcore-")))
+        })
+}
+
 /// `missing` lists what is absent (programs or directories); empty = ready.
 fn ensure(repo: &Repo, packages: &[&str], missing: fn() -> Vec<String>) -> Result<()> {
     let absent = missing();
