@@ -20,6 +20,7 @@ mod entry;
 mod fixprobe;
 mod telemetry;
 mod trade;
+mod uplink;
 
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};

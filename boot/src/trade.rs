@@ -1,4 +1,13 @@
-//! `trade=SECONDS` mode: the whole pipeline on the boot core.
+//! `trade=SECONDS` mode: the whole pipeline in one polling loop on a hot
+//! core, with core 0 keeping house.
+//!
+//! Layout: with a second CPU (`-smp 2` or more, not listed in `idle=`) the
+//! trading loop runs on the first hot core with interrupts off and never
+//! touches a lock, the console or the mailbox: its lines, journal events and
+//! view go through [`crate::uplink`], and core 0 serves the mailbox, prints,
+//! forwards, watches the trading core's heartbeat and sleeps in `hlt`
+//! between 1 ms timer ticks. With one CPU the same loop runs on core 0 and
+//! performs that housekeeping step itself each turn.
 //!
 //! Feed NIC (virtio-net at PCI slot 5): frames → multicast filter (lines A
 //! and B of each venue) → MoldUDP64 sequencer per venue (A/B arbitration,
@@ -29,7 +38,7 @@ use heapless::Vec;
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
 use kernel::boot::Platform;
-use kernel::{print, println};
+use kernel::println;
 use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
@@ -46,10 +55,28 @@ use strategy::mm::{MarketMaker, MmParams};
 use types::{Nanos, StrategyId, Symbol, VenueId};
 
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
+use crate::uplink::{say, Housekeeper, TradingView, Verdict, UPLINK};
+use core::fmt::Write as _;
+use core::sync::atomic::AtomicU64;
+use kernel::smp::{self, CoreState, CORES};
 use protocol::mailbox::message::{Event as MailboxEvent, FillRecord, FixSeqRecord};
 use protocol::mailbox::snapshot::{
     Counter, KillSwitch, Label, NicStatus, OpenOrder, Position, RiskLimit, StageLatency,
 };
+
+/// Where the trading loop runs and who keeps house.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// On hot core `core`; core 0 keeps house.
+    Split { core: usize },
+    /// On core 0, which keeps house between turns.
+    Single,
+}
+
+/// `trade=SECONDS`, for the hot core's entry point.
+static SECONDS: AtomicU64 = AtomicU64::new(0);
+/// Set once the trading loop turns (the watchdog's cue).
+static LOOPING: AtomicBool = AtomicBool::new(false);
 
 /// Where one venue's feed arrives and where its recovery server listens.
 struct FeedLines {
@@ -278,6 +305,86 @@ fn fees_option(platform: &Platform, name: &str, default: (i64, i64)) -> (i64, i6
 }
 
 pub fn run(platform: &'static Platform, seconds: u64) -> ! {
+    SECONDS.store(seconds, Ordering::Release);
+    let hot = (1..smp::MAX_CORES)
+        .find(|&i| CORES[i].role() == smp::Role::Hot && CORES[i].state() == CoreState::Online);
+    match hot {
+        Some(core) if smp::run_on(core, hot_entry).is_ok() => {
+            println!("trade: trading loop on core {core}; core 0 keeps house");
+            housekeep(platform, core)
+        }
+        _ => {
+            println!("trade: one CPU: the trading loop keeps house between turns");
+            trading(platform, seconds, Layout::Single)
+        }
+    }
+}
+
+/// The hot core's entry (`smp::run_on` hands it over).
+fn hot_entry(core: usize) -> ! {
+    let Some(platform) = kernel::boot::platform() else {
+        fail("no platform")
+    };
+    trading(
+        platform,
+        SECONDS.load(Ordering::Acquire),
+        Layout::Split { core },
+    )
+}
+
+/// Core 0 while another core trades: the mailbox, the trading loop's lines,
+/// events and view, and its health; `hlt` between 1 ms ticks.
+fn housekeep(platform: &'static Platform, core: usize) -> ! {
+    let mut keeper = Housekeeper::new(platform);
+    if let Err(e) = kernel::idle::start(platform, 1_000_000) {
+        println!("trade: no idle timer ({e:?}); core 0 polls instead");
+    }
+    // A trading core whose heartbeat stops for this long is reported (once
+    // per stall). Emulated cores are host threads a busy host may deschedule
+    // for a while, so the limit is generous.
+    let stall_ns = 2_000_000_000;
+    let (mut last_beat, mut last_change, mut stalled) = (0, platform.now_ns(), false);
+    loop {
+        CORES[0].heartbeat.fetch_add(1, Ordering::Relaxed);
+        if let Verdict::Finished { ok } = keeper.step(64) {
+            if keeper.events_lost > 0 {
+                println!(
+                    "trade: journal: {} event(s) not delivered to the companion",
+                    keeper.events_lost
+                );
+            }
+            exit(if ok {
+                ExitCode::Success
+            } else {
+                ExitCode::Failure
+            });
+        }
+        let slot = &CORES[core];
+        if slot.state() == CoreState::Faulted {
+            keeper.step(usize::MAX);
+            let (vector, rip) = slot.fault();
+            println!("trade: FAILED: the trading core faulted (vector {vector} at {rip:#x})");
+            exit(ExitCode::Failure);
+        }
+        let now = platform.now_ns();
+        let beat = slot.heartbeat.load(Ordering::Relaxed);
+        if beat != last_beat || !LOOPING.load(Ordering::Acquire) {
+            if stalled {
+                println!("watchdog: trading core {core} is beating again");
+            }
+            (last_beat, last_change, stalled) = (beat, now, false);
+        } else if !stalled && now - last_change > stall_ns {
+            stalled = true;
+            println!(
+                "watchdog: trading core {core} stalled for {} ms",
+                (now - last_change) / 1_000_000
+            );
+        }
+        kernel::idle::wait();
+    }
+}
+
+fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     let Some(st) = statics() else {
         fail("statics taken")
     };
@@ -372,7 +479,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
     if journal_wait.is_some() && !kernel::mailbox::is_present() {
         fail("journal-wait= needs the mailbox");
     }
-    let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs));
+    let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs, layout));
     let mut session_states = [SessionState::default(); VENUES];
     let mut last_epoch = 0;
     if handed_back {
@@ -523,11 +630,26 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         fills: Vec::new(),
         overflow: 0,
     };
+    // One core, one loop: it keeps house itself between turns.
+    let mut keeper = (layout == Layout::Single).then(|| Housekeeper::new(platform));
+    let me = match layout {
+        Layout::Split { core } => core,
+        Layout::Single => 0,
+    };
+    let heartbeat = &CORES[me].heartbeat;
+    let mut turns = heartbeat.load(Ordering::Relaxed);
+    LOOPING.store(true, Ordering::Release);
     loop {
         let now_ns = platform.now_ns();
         let now = Nanos(now_ns);
         let utc = UtcTime(platform.utc_ns());
-        kernel::mailbox::service(platform);
+        // A plain store of a private count: no read-modify-write on a line
+        // the watchdog reads.
+        turns += 1;
+        heartbeat.store(turns, Ordering::Relaxed);
+        if let Some(keeper) = keeper.as_mut() {
+            keeper.step(8);
+        }
         if journaling {
             // Before anything this turn sends: the reservation of outgoing
             // sequence numbers must already be in the journal.
@@ -538,9 +660,13 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
                 tripped_at = Some(now_ns);
             }
-            publish(&pipeline, &tally, &filter, &ports, &telemetry, tripped_at);
-            report_nic(0, &mut feed);
-            report_nic(1, device.nic());
+            let nics = [nic_status(&mut feed), nic_status(device.nic())];
+            if !publish(
+                &pipeline, &tally, &filter, &ports, &telemetry, tripped_at, nics,
+            ) {
+                // Housekeeping was reading that slot: try again next turn.
+                last_publish_ns = 0;
+            }
         }
 
         // Market data: subscriptions 2k and 2k+1 are venue k's lines A and B.
@@ -633,7 +759,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                     Err(e) => {
                         tally.itch_malformed += 1;
                         if tally.itch_malformed <= REPORT_LIMIT {
-                            println!("trade: malformed ITCH message dropped: {e:?}");
+                            say!("trade: malformed ITCH message dropped: {e:?}");
                         }
                     }
                 },
@@ -673,21 +799,21 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                     let _ = out.extend_from_slice(bytes);
                 }
                 Event::LoggedOn => {
-                    println!("trade: logged on to venue {}", id.0);
+                    say!("trade: logged on to venue {}", id.0);
                     *logged_on = true
                 }
                 Event::LoggedOut => {
-                    println!("trade: logged out of venue {}", id.0);
+                    say!("trade: logged out of venue {}", id.0);
                     *logged_on = false
                 }
                 Event::Disconnect(r) => {
-                    println!("trade: session with venue {} ended: {r:?}", id.0);
+                    say!("trade: session with venue {} ended: {r:?}", id.0);
                     *session_ended = true;
                 }
                 Event::Dropped(e) => {
                     tally.fix_dropped += 1;
                     if tally.fix_dropped <= REPORT_LIMIT {
-                        println!("trade: FIX input dropped: {e:?}");
+                        say!("trade: FIX input dropped: {e:?}");
                     }
                 }
                 Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
@@ -704,13 +830,13 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
                     LinkEvent::Connected => session.connect(utc, &mut sink),
                     LinkEvent::Disconnected if logout_sent => {
                         // Done: no new session after our own Logout.
-                        println!("trade: connection to venue {} closed", id.0);
+                        say!("trade: connection to venue {} closed", id.0);
                         link.close(*conn);
                         *link_lost = true;
                         session.disconnected();
                     }
                     LinkEvent::Disconnected => {
-                        println!("trade: connection to venue {} lost; reconnecting", id.0);
+                        say!("trade: connection to venue {} lost; reconnecting", id.0);
                         *link_lost = true;
                         session.disconnected();
                     }
@@ -724,7 +850,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             if *session_ended && !logout_sent {
                 // The session gave up on the venue (no heartbeat answer):
                 // drop the TCP connection too and log on again on a new one.
-                println!("trade: connection to venue {} lost; reconnecting", id.0);
+                say!("trade: connection to venue {} lost; reconnecting", id.0);
                 link.reset(*conn, now_ns);
                 *link_lost = true;
             }
@@ -803,7 +929,7 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
             pipeline.kill(now, &mut |o: &Outbound| {
                 send_to_venue(&mut ports, o, utc);
             });
-            println!("trade: kill switch engaged; open orders cancelled");
+            say!("trade: kill switch engaged; open orders cancelled");
         }
         if now_ns >= end && !logout_sent {
             logout_sent = true;
@@ -821,19 +947,58 @@ pub fn run(platform: &'static Platform, seconds: u64) -> ! {
         }
         let all_out = ports.iter().all(|p| !p.logged_on);
         if logout_sent && (all_out || now_ns >= end + 3_000_000_000) {
+            // The loop is over: from here on waiting is allowed. With one
+            // core, waiting means keeping house so the queues drain.
+            let mut meanwhile = || {
+                if let Some(keeper) = keeper.as_mut() {
+                    keeper.step(64);
+                }
+            };
+            let nics = [nic_status(&mut feed), nic_status(device.nic())];
             finish(
-                &pipeline, &tally, &filter, &ports, &telemetry, tripped_at, now_ns,
+                &pipeline,
+                &tally,
+                &filter,
+                &ports,
+                &telemetry,
+                tripped_at,
+                now_ns,
+                nics,
+                &mut meanwhile,
             );
             if journaling {
-                journal.flush(&mut ports, pipeline.oms.epoch());
+                let deadline = platform.now_ns() + 1_000_000_000;
+                loop {
+                    journal.flush(&mut ports, pipeline.oms.epoch());
+                    if journal.fills.is_empty() || platform.now_ns() >= deadline {
+                        break;
+                    }
+                    meanwhile();
+                }
                 if journal.overflow > 0 || !journal.fills.is_empty() {
-                    println!(
-                        "trade: journal: {} fills not delivered to the companion",
-                        journal.overflow + journal.fills.len() as u64
+                    UPLINK.line_waiting(
+                        format_args!(
+                            "trade: journal: {} fills not delivered to the companion",
+                            journal.overflow + journal.fills.len() as u64
+                        ),
+                        &mut meanwhile,
                     );
                 }
             }
-            exit(ExitCode::Success);
+            UPLINK.finish(true);
+            match keeper.as_mut() {
+                // Core 0 drains what is queued and ends the run.
+                None => cpu::halt_forever(),
+                Some(keeper) => loop {
+                    if let Verdict::Finished { ok } = keeper.step(usize::MAX) {
+                        exit(if ok {
+                            ExitCode::Success
+                        } else {
+                            ExitCode::Failure
+                        });
+                    }
+                },
+            }
         }
         if panic_at.is_some_and(|t| now_ns >= t) {
             panic!("deliberate panic during trading (panic-after)");
@@ -877,6 +1042,7 @@ fn send_retransmit_request<'p>(
 }
 
 /// The summary lines the lab reads, and a last publish.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     pipeline: &Pipeline<4, 8>,
     tally: &Tally,
@@ -885,6 +1051,8 @@ fn finish(
     telemetry: &Telemetry<'_>,
     mut tripped_at: Option<u64>,
     now_ns: u64,
+    nics: [NicStatus; 2],
+    meanwhile: &mut dyn FnMut(),
 ) {
     let s = pipeline.stats();
     let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
@@ -892,18 +1060,21 @@ fn finish(
         let c = p.sequencer.counters();
         (acc.0 + c.gaps, acc.1 + c.delivered, acc.2 + c.malformed)
     });
-    println!(
-        "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
-        s.messages,
-        s.book_anomalies,
-        tally.orders,
-        tally.refused_unsent,
-        s.risk_rejects,
-        s.reports,
-        position,
-        gaps,
-        tally.requests,
-        delivered
+    UPLINK.line_waiting(
+        format_args!(
+            "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
+            s.messages,
+            s.book_anomalies,
+            tally.orders,
+            tally.refused_unsent,
+            s.risk_rejects,
+            s.reports,
+            position,
+            gaps,
+            tally.requests,
+            delivered
+        ),
+        meanwhile,
     );
     let (garbled, rejects_sent, resend_requests, resent) =
         ports.iter().fold((0, 0, 0, 0), |a, p| {
@@ -916,35 +1087,41 @@ fn finish(
             )
         });
     let d = filter.drops();
-    println!(
-        "trade: drops: feed-truncated {} feed-not-ipv4 {} feed-ipv4-malformed {} feed-ipv4-checksum {} feed-udp-malformed {} feed-udp-checksum {} feed-not-subscribed {} moldudp64-malformed {} itch-malformed {} fix-garbled {} fix-rejects-sent {} fix-resend-requests {} fix-resent {}",
-        d.ethernet_truncated,
-        d.not_ipv4,
-        d.ipv4_malformed,
-        d.ipv4_checksum,
-        d.udp_malformed,
-        d.udp_checksum,
-        d.not_subscribed,
-        malformed,
-        tally.itch_malformed,
-        garbled,
-        rejects_sent,
-        resend_requests,
-        resent
+    UPLINK.line_waiting(
+        format_args!(
+            "trade: drops: feed-truncated {} feed-not-ipv4 {} feed-ipv4-malformed {} feed-ipv4-checksum {} feed-udp-malformed {} feed-udp-checksum {} feed-not-subscribed {} moldudp64-malformed {} itch-malformed {} fix-garbled {} fix-rejects-sent {} fix-resend-requests {} fix-resent {}",
+            d.ethernet_truncated,
+            d.not_ipv4,
+            d.ipv4_malformed,
+            d.ipv4_checksum,
+            d.udp_malformed,
+            d.udp_checksum,
+            d.not_subscribed,
+            malformed,
+            tally.itch_malformed,
+            garbled,
+            rejects_sent,
+            resend_requests,
+            resent
+        ),
+        meanwhile,
     );
-    print!("trade: risk-rejects by reason:");
+    let mut line: heapless::String<{ crate::uplink::MAX_LINE }> = heapless::String::new();
+    let _ = write!(line, "trade: risk-rejects by reason:");
     for reason in types::RejectReason::ALL {
         let n = pipeline.risk.reject_count(reason) + pipeline.oms.reject_count(reason);
         if n > 0 {
-            print!(" {reason:?} {n}");
+            let _ = write!(line, " {reason:?} {n}");
         }
     }
-    println!();
+    UPLINK.line_waiting(format_args!("{line}"), meanwhile);
     // Per venue: new orders routed there, its acknowledgement latency
     // estimate and reject rate as the router last saw them.
-    print!("trade: venues:");
+    line.clear();
+    let _ = write!(line, "trade: venues:");
     for (slot, v) in pipeline.router().venues().iter().enumerate() {
-        print!(
+        let _ = write!(
+            line,
             " venue{} new-orders {} latency-us {} reject-ppm {} away-book-messages {}",
             v.config.id.0,
             s.orders_by_venue[slot],
@@ -953,12 +1130,15 @@ fn finish(
             if slot == 0 { 0 } else { s.away_messages }
         );
     }
-    println!(" unroutable {}", s.unroutable);
-    print!("trade: book AAA");
+    let _ = write!(line, " unroutable {}", s.unroutable);
+    UPLINK.line_waiting(format_args!("{line}"), meanwhile);
+    line.clear();
+    let _ = write!(line, "trade: book AAA");
     for side in [types::Side::Buy, types::Side::Sell] {
         let mut levels = [types::Level::default(); 5];
         let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
-        print!(
+        let _ = write!(
+            line,
             " {}",
             if side == types::Side::Buy {
                 "bids"
@@ -967,14 +1147,16 @@ fn finish(
             }
         );
         for l in &levels[..n] {
-            print!(" {}@{}", l.qty, l.price.0);
+            let _ = write!(line, " {}@{}", l.qty, l.price.0);
         }
     }
-    println!();
+    UPLINK.line_waiting(format_args!("{line}"), meanwhile);
     if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
         tripped_at = Some(now_ns);
     }
-    publish(pipeline, tally, filter, ports, telemetry, tripped_at);
+    while !publish(pipeline, tally, filter, ports, telemetry, tripped_at, nics) {
+        meanwhile();
+    }
 }
 
 /// Hands queued FIX bytes to TCP; what does not fit waits for the next turn.
@@ -996,11 +1178,33 @@ fn publish(
     ports: &[Port<'_>],
     telemetry: &Telemetry<'_>,
     tripped_at: Option<u64>,
-) {
+    nics: [NicStatus; 2],
+) -> bool {
     if !kernel::mailbox::is_present() {
-        return;
+        return true;
     }
-    let mut positions: Vec<Position, 1> = Vec::new();
+    UPLINK.publish(|view| {
+        fill_view(
+            view, pipeline, tally, filter, ports, telemetry, tripped_at, nics,
+        )
+    })
+}
+
+/// The view the companion reads, filled in place (it holds ~35 KiB of
+/// histograms: no copy through the stack).
+#[allow(clippy::too_many_arguments)]
+fn fill_view(
+    view: &mut TradingView,
+    pipeline: &Pipeline<4, 8>,
+    tally: &Tally,
+    filter: &Filter<4>,
+    ports: &[Port<'_>],
+    telemetry: &Telemetry<'_>,
+    tripped_at: Option<u64>,
+    nics: [NicStatus; 2],
+) {
+    let positions = &mut view.positions;
+    positions.clear();
     if let Some(p) = pipeline.oms.position(1) {
         let mark = types::DepthView::bbo(&pipeline.book, 1)
             .mid()
@@ -1030,7 +1234,8 @@ fn publish(
         fs.rejects_sent += ps.rejects_sent;
         fs.resend_requests_sent += ps.resend_requests_sent;
     }
-    let counters = [
+    view.counters.clear();
+    for (name, value) in [
         ("itch-messages", s.messages),
         ("book-anomalies", s.book_anomalies),
         ("orders-sent", tally.orders),
@@ -1046,17 +1251,20 @@ fn publish(
         ("fix-garbled", fs.garbled),
         ("fix-rejects-sent", fs.rejects_sent),
         ("fix-resend-reqs", fs.resend_requests_sent),
-    ]
-    .map(|(name, value)| Counter {
-        name: Label::new(name),
-        value,
-    });
+        ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
+    ] {
+        let _ = view.counters.push(Counter {
+            name: Label::new(name),
+            value,
+        });
+    }
     let r = &pipeline.risk;
     let l = r.limits();
     let cap = |v: u64| v.min(i64::MAX as u64) as i64;
     let clamp = |v: i128| v.clamp(0, i64::MAX as i128) as i64;
     let loss = clamp(-(pipeline.oms.realized_pnl() + pipeline.oms.unrealized_pnl()));
-    let limits = [
+    view.limits.clear();
+    for (name, limit, usage) in [
         (
             "open-orders",
             l.max_open_orders as i64,
@@ -1074,13 +1282,14 @@ fn publish(
         ),
         ("credit", cap(l.credit_limit), clamp(r.credit_used())),
         ("daily-loss", cap(l.max_daily_loss), loss),
-    ]
-    .map(|(name, limit, usage)| RiskLimit {
-        name: Label::new(name),
-        limit,
-        usage,
-    });
-    let kill = KillSwitch {
+    ] {
+        let _ = view.limits.push(RiskLimit {
+            name: Label::new(name),
+            limit,
+            usage,
+        });
+    }
+    view.kill = KillSwitch {
         engaged: r.tripped().is_some(),
         reason: Label::new(match r.tripped() {
             Some(risk::TripCause::Manual) => "operator",
@@ -1090,9 +1299,9 @@ fn publish(
         }),
         since_ns: tripped_at.unwrap_or(0),
     };
-    let mut orders: Vec<OpenOrder, 64> = Vec::new();
+    view.orders.clear();
     for o in pipeline.oms.open_orders() {
-        let _ = orders.push(OpenOrder {
+        let _ = view.orders.push(OpenOrder {
             id: o.id,
             symbol: o.symbol,
             locate: o.locate,
@@ -1105,18 +1314,13 @@ fn publish(
             entered_ns: o.entered.0,
         });
     }
-    kernel::mailbox::with_endpoint(|end| {
-        let _ = end.publish_orders(&orders);
-        let _ = end.publish_risk(&kill, &limits);
-        let _ = end.publish_positions(&positions);
-        let _ = end.publish_counters(&counters);
-        let _ = end.publish_latency(telemetry.stages());
-    });
+    view.stages.clone_from_slice(telemetry.stages());
+    view.nics = nics.map(Some);
 }
 
 /// Asks the companion for the journal and services the mailbox until it is
 /// whole or `seconds` pass; whether it arrived whole.
-fn await_journal(platform: &'static Platform, seconds: u64) -> bool {
+fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> bool {
     kernel::mailbox::HANDBACK.lock().clear();
     let asked = kernel::mailbox::with_endpoint(|e| e.event(MailboxEvent::JournalRequest).is_ok());
     if asked != Some(true) {
@@ -1126,7 +1330,9 @@ fn await_journal(platform: &'static Platform, seconds: u64) -> bool {
     println!("trade: waiting up to {seconds} s for the journal");
     let deadline = platform.now_ns() + seconds * 1_000_000_000;
     while platform.now_ns() < deadline {
-        kernel::mailbox::service(platform);
+        if layout == Layout::Single {
+            kernel::mailbox::service(platform);
+        }
         if kernel::mailbox::HANDBACK.lock().complete {
             return true;
         }
@@ -1168,47 +1374,44 @@ impl JournalOut {
 
     /// Sends what the event ring takes now; the rest waits for the next turn.
     fn flush(&mut self, ports: &mut [Port<'_>], epoch: u32) {
-        kernel::mailbox::with_endpoint(|e| {
-            while let Some(f) = self.fills.first() {
-                if e.event(MailboxEvent::Fill(*f)).is_err() {
-                    return;
-                }
-                self.fills.remove(0);
+        while let Some(f) = self.fills.first() {
+            if !UPLINK.event(MailboxEvent::Fill(*f)) {
+                return;
             }
-            for port in ports.iter_mut() {
-                let state = port.session.state();
-                let covered = port.journaled.is_some_and(|j| {
-                    j.next_in == state.next_in && j.next_out >= state.next_out + SEQ_HEADROOM
-                });
-                if !covered {
-                    let next_out = match port.journaled {
-                        Some(j) if j.next_out >= state.next_out + SEQ_HEADROOM => j.next_out,
-                        _ => state.next_out + SEQ_RESERVE,
-                    };
-                    let record = FixSeqRecord {
-                        venue: port.id,
+            self.fills.remove(0);
+        }
+        for port in ports.iter_mut() {
+            let state = port.session.state();
+            let covered = port.journaled.is_some_and(|j| {
+                j.next_in == state.next_in && j.next_out >= state.next_out + SEQ_HEADROOM
+            });
+            if !covered {
+                let next_out = match port.journaled {
+                    Some(j) if j.next_out >= state.next_out + SEQ_HEADROOM => j.next_out,
+                    _ => state.next_out + SEQ_RESERVE,
+                };
+                let record = FixSeqRecord {
+                    venue: port.id,
+                    next_in: state.next_in,
+                    next_out,
+                    epoch,
+                };
+                if UPLINK.event(MailboxEvent::FixSeq(record)) {
+                    port.journaled = Some(SessionState {
                         next_in: state.next_in,
                         next_out,
-                        epoch,
-                    };
-                    if e.event(MailboxEvent::FixSeq(record)).is_ok() {
-                        port.journaled = Some(SessionState {
-                            next_in: state.next_in,
-                            next_out,
-                        });
-                    }
+                    });
                 }
             }
-        });
+        }
     }
 }
 
 /// One NIC's link and counters for the companion's `status`.
-fn report_nic<'p>(index: usize, nic: &mut impl Nic<'p>) {
+fn nic_status<'p>(nic: &mut impl Nic<'p>) -> NicStatus {
     let stats = nic.stats();
     let link = nic.link();
-    kernel::mailbox::report_nic(
-        index,
+    {
         NicStatus {
             link_up: link.is_up(),
             speed_mbps: match link {
@@ -1228,6 +1431,6 @@ fn report_nic<'p>(index: usize, nic: &mut impl Nic<'p>) {
             // closest thing to a drop is the ring having been full.
             tx_dropped: stats.tx_ring_full,
             tx_errors: stats.tx_errors,
-        },
-    );
+        }
+    }
 }

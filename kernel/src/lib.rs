@@ -12,6 +12,7 @@ pub mod bootinfo;
 pub mod corelink;
 pub mod dma;
 pub mod heap;
+pub mod latest;
 pub mod memory;
 pub mod pci;
 pub mod sync;
@@ -23,6 +24,8 @@ pub mod arch;
 pub mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
+#[cfg(target_os = "none")]
+pub mod idle;
 #[cfg(target_os = "none")]
 pub mod log;
 #[cfg(target_os = "none")]

@@ -49,6 +49,7 @@ const TESTS: &[(&str, fn(&'static Platform) -> TestResult)] = &[
     ("exceptions::divide_error", divide_error),
     ("time::calibration_matches_pit", calibration_matches_pit),
     ("time::monotonic_and_deadlines", monotonic_and_deadlines),
+    ("idle::timer_ticks_end_hlt", idle_timer_ticks),
     ("allocator::frames", allocator_frames),
     ("allocator::contiguous_2m", allocator_contiguous),
     ("pci::devices_decoding_and_bus_master", pci_devices_enabled),
@@ -217,6 +218,26 @@ fn breakpoint(_: &Platform) -> TestResult {
 
 fn divide_error(_: &Platform) -> TestResult {
     expect_vector(Probe::DivideByZero, 0).map(|_| Verdict::Pass)
+}
+
+/// The housekeeping core's idle wait: with a 1 ms APIC timer, 20 waits take
+/// about 20 ms (each `hlt` ends at a tick, not at once) and count 20 ticks.
+fn idle_timer_ticks(p: &Platform) -> TestResult {
+    let started = crate::idle::start(p, 1_000_000);
+    ensure!(started.is_ok(), "idle timer: {started:?}");
+    let ticks = crate::idle::ticks();
+    let t0 = cpu::rdtsc();
+    for _ in 0..20 {
+        crate::idle::wait();
+    }
+    let ms = p.clock.ticks_to_ns(cpu::rdtsc() - t0) / 1_000_000;
+    let taken = crate::idle::ticks() - ticks;
+    ensure!(taken >= 20, "20 waits ended after only {taken} ticks");
+    // One wait may end at once on a tick already pending; a `hlt` that
+    // returned without an interrupt would make the loop take no time.
+    ensure!(ms >= 15, "20 waits of a 1 ms tick took only {ms} ms");
+    ensure!(ms < 2_000, "20 waits of a 1 ms tick took {ms} ms");
+    PASS
 }
 
 fn calibration_matches_pit(p: &Platform) -> TestResult {

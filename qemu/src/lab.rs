@@ -276,6 +276,8 @@ impl TradingLab {
                     .to_string(),
             )
             .args(self.qemu_args.clone())
+            // Core 1 trades, core 0 keeps house (mailbox, console, watchdog).
+            .smp(2)
     }
 
     /// The appliance's `venue=` (and `venue2=`) options: QEMU's user network

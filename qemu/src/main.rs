@@ -116,9 +116,10 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct Machine {
-    /// Virtual CPUs.
-    #[arg(long, default_value_t = 1)]
-    smp: u32,
+    /// Virtual CPUs [default: 2 for the demo (core 1 trades, core 0 keeps
+    /// house), 1 otherwise].
+    #[arg(long)]
+    smp: Option<u32>,
     /// Guest RAM (QEMU syntax: 512M, 2G).
     #[arg(long, default_value = "512M")]
     mem: String,
@@ -147,7 +148,10 @@ impl From<AccelArg> for Accel {
 
 impl Machine {
     fn apply(&self, mut vm: Vm, timeout: Option<f64>) -> Result<Vm, qemu::Error> {
-        vm = vm.smp(self.smp).mem(&self.mem).accel(self.accel.into());
+        if let Some(cpus) = self.smp {
+            vm = vm.smp(cpus);
+        }
+        vm = vm.mem(&self.mem).accel(self.accel.into());
         if let Some(path) = &self.serial {
             vm = vm.serial_file(path);
         }
@@ -669,7 +673,7 @@ mod tests {
         else {
             panic!("not run");
         };
-        assert_eq!(machine.smp, 2);
+        assert_eq!(machine.smp, Some(2));
         assert_eq!(cmdline, ["test", "fault=pf"]);
         assert_eq!(timeout, None);
         assert_eq!(mailbox, "/dev/shm/appliance-mailbox");

@@ -39,6 +39,12 @@ fn quotes_and_fills_agree_with_the_venue() {
     let get = |n| trade_summary(&s, n);
     let sent = get("orders-sent").unwrap_or(-1);
     let stats = server.stats();
+    // Two CPUs: the loop trades on core 1 while core 0 keeps house.
+    run.check(
+        s.contains("trade: trading loop on core 1; core 0 keeps house"),
+        "the trading loop ran on a hot core",
+    );
+    run.check(!s.contains("watchdog:"), "the trading core never stalled");
     run.check(stats.logons >= 1, "the appliance logged on");
     run.check(sent > 0, "the market maker sent orders");
     run.check(
@@ -72,6 +78,14 @@ fn quotes_and_fills_agree_with_the_venue() {
         &format!("companion attach: {:?}", view.as_ref().err()),
     );
     let Ok(view) = view else { return };
+    // The status snapshot (written by core 0) shows the trading core busy.
+    let cores = view.status.map(|s| s.cores().to_vec()).unwrap_or_default();
+    run.check(
+        cores.len() == 2
+            && cores[1].state == protocol::mailbox::snapshot::CoreState::Running
+            && cores[1].heartbeat > 1_000,
+        &format!("cores as the companion sees them: {cores:?}"),
+    );
     let aaa = view
         .positions
         .iter()
@@ -209,10 +223,12 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
         .join("target")
         .join(qemu::unique_name("risk-capture"));
     std::fs::create_dir_all(&dir).expect("capture dir");
-    // The market maker quotes 100 shares; the limit is 50.
+    // The market maker quotes 100 shares; the limit is 50. One CPU: the
+    // trading loop keeps house itself (the other layout of `trade.rs`).
     let vm = venue
         .appliance_with(&lab.repo, &lab.images.appliance, 5, "risk-max-qty=50")
         .name("risk")
+        .smp(1)
         .args(TradingLab::capture_args(&dir));
     let run = lab.boot(vm);
     std::thread::sleep(Duration::from_millis(300));
@@ -220,6 +236,10 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     let stats = server.stats();
+    run.check(
+        s.contains("trade: one CPU: the trading loop keeps house between turns"),
+        "one CPU: the loop ran on core 0",
+    );
     run.check(
         trade_summary(&s, "risk-rejects").unwrap_or(0) > 0,
         "risk refused the oversized quotes",

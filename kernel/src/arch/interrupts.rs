@@ -6,6 +6,12 @@
 //! fails the run. In-guest tests can arm [`catch`] to expect one exception and
 //! resume after the faulting instruction.
 //!
+//! Two external vectors exist, both for the housekeeping core's idle wait
+//! (`crate::idle`): [`TICK_VECTOR`], the local APIC timer, whose stub only
+//! counts the tick and signals end of interrupt (no Rust code runs: the tick
+//! exists to end a `hlt`), and the APIC's spurious vector, which needs no
+//! end of interrupt (SDM vol. 3A §11.9).
+//!
 //! This module is all hardware entry points and register-level probes, so it
 //! allows `unsafe` throughout; each use states its reason.
 #![allow(unsafe_code)]
@@ -110,6 +116,24 @@ global_asm!(
         add rsp, 16
         iretq
 
+    // The local APIC timer tick: count it, write EOI, return. Touches only
+    // rax (saved) and memory the statics below name.
+    .global kernel_isr_tick
+    kernel_isr_tick:
+        push rax
+        lock inc qword ptr [rip + {ticks}]
+        mov rax, qword ptr [rip + {eoi}]
+        test rax, rax
+        jz 2f
+        mov dword ptr [rax], 0
+    2:
+        pop rax
+        iretq
+    // Spurious APIC interrupt: nothing to acknowledge.
+    .global kernel_isr_spurious
+    kernel_isr_spurious:
+        iretq
+
     .section .rodata.kernel_isr_table, "a"
     .balign 8
     .global kernel_isr_table
@@ -119,11 +143,25 @@ global_asm!(
     .endr
     "#,
     dispatch = sym dispatch,
+    ticks = sym TICKS,
+    eoi = sym LAPIC_EOI_ADDRESS,
 );
 
 extern "C" {
     static kernel_isr_table: [u64; 32];
+    fn kernel_isr_tick();
+    fn kernel_isr_spurious();
 }
+
+/// Vector of the local APIC timer that ends the housekeeping core's `hlt`.
+pub const TICK_VECTOR: u8 = 0x40;
+/// The local APIC's spurious-interrupt vector (`LocalApic::enable`).
+pub const SPURIOUS_VECTOR: u8 = 0xff;
+/// Timer ticks taken, all cores.
+pub static TICKS: AtomicU64 = AtomicU64::new(0);
+/// Address of the local APIC's EOI register, set before the timer starts
+/// (0: the tick stub writes nothing).
+pub static LAPIC_EOI_ADDRESS: AtomicU64 = AtomicU64::new(0);
 
 pub const EXCEPTION_NAMES: [&str; 32] = [
     "#DE divide error",
@@ -202,6 +240,9 @@ pub fn init() {
         idt.hv_injection_exception.set_handler_addr(addr(28));
         idt.vmm_communication_exception.set_handler_addr(addr(29));
         idt.security_exception.set_handler_addr(addr(30));
+        idt[TICK_VECTOR].set_handler_addr(VirtAddr::new(kernel_isr_tick as *const () as u64));
+        idt[SPURIOUS_VECTOR]
+            .set_handler_addr(VirtAddr::new(kernel_isr_spurious as *const () as u64));
     }
     if let Some(idt) = IDT.init(idt) {
         idt.load();
