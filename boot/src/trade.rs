@@ -55,7 +55,7 @@ use strategy::mm::{MarketMaker, MmParams};
 use types::{Nanos, StrategyId, Symbol, VenueId};
 
 use crate::telemetry::{InFlight, Stage, Telemetry, EMPTY_STAGE, STAGES};
-use crate::uplink::{say, Housekeeper, TradingView, Verdict, UPLINK};
+use crate::uplink::{say, Housekeeper, TradingView, Verdict, DOWNLINK, UPLINK};
 use core::fmt::Write as _;
 use core::sync::atomic::AtomicU64;
 use kernel::smp::{self, CoreState, CORES};
@@ -117,6 +117,8 @@ const FEEDS: [FeedLines; VENUES] = [
 ];
 const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
+/// Locates the risk engine tracks (the lab lists a handful).
+const RISK_SYMBOLS: usize = 16;
 /// Venues the appliance can trade on at once.
 const VENUES: usize = 2;
 /// Venue ids are 1-based positions: venue 1 is the primary.
@@ -457,7 +459,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     limits.max_open_orders = 64;
     let risk = RiskEngine::new(
         Capacity {
-            symbols: 16,
+            symbols: RISK_SYMBOLS,
             orders: 4_096,
             duplicate_slots: 256,
         },
@@ -638,6 +640,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     };
     let heartbeat = &CORES[me].heartbeat;
     let mut turns = heartbeat.load(Ordering::Relaxed);
+    let mut seen_risk_config = 0;
     LOOPING.store(true, Ordering::Release);
     loop {
         let now_ns = platform.now_ns();
@@ -649,6 +652,26 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         heartbeat.store(turns, Ordering::Relaxed);
         if let Some(keeper) = keeper.as_mut() {
             keeper.step(8);
+        }
+        // New risk limits from the companion take effect between two
+        // messages (one load per turn when there is nothing new).
+        let mut applied: Option<(u64, protocol::mailbox::config::RiskConfig)> = None;
+        DOWNLINK
+            .risk
+            .read_newer(&mut seen_risk_config, |c| applied = c.clone());
+        if let Some((generation, cfg)) = applied {
+            match pipeline.apply_risk_config(&cfg, RISK_SYMBOLS) {
+                Ok(m) => {
+                    say!(
+                        "trade: risk limits of configuration generation {generation} in force ({} restricted symbol(s) not in the directory)",
+                        m.unknown_symbols
+                    );
+                    let _ = UPLINK.event(MailboxEvent::ConfigApplied { generation });
+                }
+                Err(e) => {
+                    say!("trade: risk limits of configuration generation {generation} refused: {e}; the previous limits stay")
+                }
+            }
         }
         if journaling {
             // Before anything this turn sends: the reservation of outgoing
@@ -1264,7 +1287,18 @@ fn fill_view(
     let clamp = |v: i128| v.clamp(0, i64::MAX as i128) as i64;
     let loss = clamp(-(pipeline.oms.realized_pnl() + pipeline.oms.unrealized_pnl()));
     view.limits.clear();
+    let largest_open = pipeline
+        .oms
+        .open_orders()
+        .map(|o| o.leaves as i64)
+        .max()
+        .unwrap_or(0);
     for (name, limit, usage) in [
+        (
+            "order-qty",
+            l.default_symbol.max_order_qty as i64,
+            largest_open,
+        ),
         (
             "open-orders",
             l.max_open_orders as i64,

@@ -16,6 +16,11 @@
 //! - **Done**: the exit code, set after the last line and event are queued;
 //!   housekeeping drains everything and then ends the run.
 //!
+//! The other direction, [`DOWNLINK`], carries what the companion applied
+//! (the risk section of a new configuration) to the trading loop, through
+//! another [`Latest`] cell: the loop looks once per turn (one load) and
+//! adopts a new value between two messages.
+//!
 //! With one CPU the trading loop runs on core 0 and performs the
 //! housekeeping step itself each turn ([`Housekeeper::step`]); the channel
 //! is the same, so there is one code path for both layouts.
@@ -27,6 +32,7 @@ use heapless::Vec;
 use kernel::boot::Platform;
 use kernel::latest::Latest;
 use kernel::println;
+use protocol::mailbox::config::RiskConfig;
 use protocol::mailbox::message::{Event, Message};
 use protocol::mailbox::snapshot::{
     Counter, KillSwitch, Label, NicStatus, OpenOrder, Position, RiskLimit, StageLatency,
@@ -91,10 +97,23 @@ pub static UPLINK: Uplink = Uplink {
     done: AtomicU8::new(RUNNING),
 };
 
+/// Housekeeping → trading loop.
+pub struct Downlink {
+    /// The risk section of the newest applied configuration, with its
+    /// generation.
+    pub risk: Latest<Option<(u64, RiskConfig)>>,
+}
+
+pub static DOWNLINK: Downlink = Downlink {
+    risk: Latest::from_slots(None, None),
+};
+
 /// A console line from the trading loop, through the uplink.
 macro_rules! say {
     ($($arg:tt)*) => {
-        $crate::uplink::UPLINK.line(format_args!($($arg)*))
+        {
+            let _ = $crate::uplink::UPLINK.line(format_args!($($arg)*));
+        }
     };
 }
 pub(crate) use say;
@@ -182,6 +201,8 @@ pub struct Housekeeper {
     pending: Option<Event>,
     /// Events that never reached the mailbox (it was absent or kept full).
     pub events_lost: u64,
+    /// The configuration generation last handed to the trading loop.
+    forwarded_config: u64,
 }
 
 /// What [`Housekeeper::step`] found about the trading loop.
@@ -201,6 +222,7 @@ impl Housekeeper {
             seen_view: 0,
             pending: None,
             events_lost: 0,
+            forwarded_config: 0,
         }
     }
 
@@ -220,6 +242,7 @@ impl Housekeeper {
         self.print_lines(lines);
         self.forward_events(done != RUNNING);
         self.publish_view();
+        self.forward_config();
         match done {
             RUNNING => Verdict::Running,
             code => Verdict::Finished {
@@ -289,6 +312,29 @@ impl Housekeeper {
                 self.pending = Some(event);
                 return;
             }
+        }
+    }
+
+    /// A configuration the companion applied since the last look goes down
+    /// to the trading loop (retried next step if the loop is reading the
+    /// slot this would fill).
+    fn forward_config(&mut self) {
+        let generation = kernel::mailbox::config_generation();
+        if generation == self.forwarded_config {
+            return;
+        }
+        let Some(risk) = kernel::mailbox::CONFIG
+            .lock()
+            .as_ref()
+            .map(|c| c.risk.clone())
+        else {
+            return;
+        };
+        if DOWNLINK
+            .risk
+            .publish(|slot| *slot = Some((generation, risk)))
+        {
+            self.forwarded_config = generation;
         }
     }
 

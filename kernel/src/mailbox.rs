@@ -107,6 +107,11 @@ pub fn init(p: &'static Platform) -> Result<(u64, usize), MailboxError> {
     Ok((phys, len))
 }
 
+/// How many configurations the companion has applied (0: none yet).
+pub fn config_generation() -> u64 {
+    CONFIG_GENERATION.load(Ordering::Acquire)
+}
+
 pub fn is_present() -> bool {
     REGION.get().is_some()
 }

@@ -24,6 +24,8 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod config;
+
 use book::Book;
 use gateway::oms::{ExecReport, Oms, Outbound};
 use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig, MAX_VENUES};
@@ -314,6 +316,27 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.deliver_deferred();
         self.strategies.on_timer(now, &self.book, &mut self.intents);
         self.process(now, send);
+    }
+
+    /// Applies the companion's risk configuration in one step (mapping in
+    /// [`config`]); restricted symbols are found in the book's directory.
+    /// On an error the limits in force stay. Scans the directory: an
+    /// operator action, not a per-message cost.
+    pub fn apply_risk_config(
+        &mut self,
+        cfg: &protocol::mailbox::config::RiskConfig,
+        symbols: usize,
+    ) -> Result<config::RiskMapping, risk::LimitsError> {
+        let book = &self.book;
+        let (limits, mapping) = config::risk_limits(cfg, self.risk.limits(), symbols, |name| {
+            (1..=u16::MAX).find(|&locate| {
+                book.status(locate)
+                    .directory
+                    .is_some_and(|d| d.symbol.as_str() == name)
+            })
+        })?;
+        self.risk.apply_limits(limits)?;
+        Ok(mapping)
     }
 
     /// Engages the kill switch and sends a cancel for every open order.

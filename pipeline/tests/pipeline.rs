@@ -496,3 +496,78 @@ fn a_venue_that_keeps_orders_across_a_disconnect_keeps_them_open() {
     assert_eq!(p.oms.stats().canceled_on_disconnect, 0);
     assert!(!p.router().venue(VenueId(2)).unwrap().session_up);
 }
+
+fn directory_aaa() -> Vec<u8> {
+    itch(MessageRepr::StockDirectory(
+        protocol::itch::StockDirectoryRepr {
+            header: Header {
+                stock_locate: LOCATE,
+                tracking_number: 0,
+                timestamp: 0,
+            },
+            stock: Symbol::new("AAA").unwrap(),
+            market_category: b'Q',
+            financial_status: b'N',
+            round_lot_size: 100,
+            round_lots_only: b'N',
+            issue_classification: b'C',
+            issue_subtype: *b"Z ",
+            authenticity: b'P',
+            short_sale_threshold: b'N',
+            ipo_flag: b'N',
+            luld_reference_price_tier: b'1',
+            etp_flag: b'N',
+            etp_leverage_factor: 0,
+            inverse_indicator: b'N',
+        },
+    ))
+}
+
+fn risk_config(max_order_qty: u32, restricted: &[&str]) -> protocol::mailbox::config::RiskConfig {
+    let mut restricted_symbols = heapless::Vec::new();
+    for s in restricted {
+        restricted_symbols
+            .push(heapless::String::try_from(*s).unwrap())
+            .unwrap();
+    }
+    protocol::mailbox::config::RiskConfig {
+        max_order_qty,
+        max_order_notional: 1_000_000_000_000,
+        max_position_qty: 100_000,
+        max_gross_notional: 10_000_000_000_000,
+        max_open_orders: 100,
+        max_orders_per_sec: 1_000,
+        price_collar_bps: 1_000,
+        max_daily_loss: 1_000_000_000_000,
+        max_rejects_per_min: 200,
+        restricted_symbols,
+    }
+}
+
+/// The companion's configuration changes the limits between two messages:
+/// quotes above the new size limit, then quotes in a restricted symbol, are
+/// refused with their reasons; a looser configuration replaces both.
+#[test]
+fn risk_configuration_applies_at_run_time() {
+    let mut p = pipeline(Limits::unlimited());
+    feed(&mut p, &[directory_aaa()]);
+    // The market maker quotes 100 shares.
+    p.apply_risk_config(&risk_config(50, &[]), 16).unwrap();
+    let sent = feed(&mut p, &two_sided());
+    assert!(sent.is_empty(), "nothing above 50 shares: {sent:?}");
+    assert!(p.risk.reject_count(types::RejectReason::MaxOrderQty) >= 2);
+
+    let mapping = p
+        .apply_risk_config(&risk_config(1_000, &["AAA", "NOPE"]), 16)
+        .unwrap();
+    assert_eq!(mapping.unknown_symbols, 1, "NOPE is not in the directory");
+    let sent = feed(&mut p, &[add(3, Side::Buy, Price(100_0100), 300, 3)]);
+    assert!(sent.is_empty(), "AAA is restricted: {sent:?}");
+    assert!(p.risk.reject_count(types::RejectReason::RestrictedSymbol) >= 1);
+
+    // A looser configuration replaces both: no restricted symbol is left.
+    p.apply_risk_config(&risk_config(1_000, &[]), 16).unwrap();
+    assert!(p.risk.limits().overrides.is_empty());
+    assert!(!p.risk.limits().for_symbol(LOCATE).restricted);
+    assert_eq!(p.risk.limits().default_symbol.max_order_qty, 1_000);
+}

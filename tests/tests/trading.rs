@@ -261,6 +261,88 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
     run.pass();
 }
 
+/// `companion config apply` while trading: the risk section reaches the
+/// trading core between two messages, the market maker's 100-share quotes
+/// are refused from then on (the venue receives no new order or replace),
+/// and the companion's risk view shows the new limit.
+#[test]
+fn risk_limits_from_the_companion_take_effect_while_trading() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("risk-config"));
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, 12)
+        .name("risk-config")
+        .args(tests::ivshmem_args(&shm));
+    let mut running = vm.spawn().expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+    // Quotes out first, so the new limit meets a working market maker.
+    let quoting = std::time::Instant::now() + Duration::from_secs(15);
+    while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let before = venue.stats_now();
+    let example = lab.repo.root().join("companion/examples/appliance.toml");
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.max_order_qty = 50;
+    // The refusals below must not trip the reject-rate kill switch here.
+    cfg.risk.max_rejects_per_min = 6_000;
+    cfg.risk.restricted_symbols.clear();
+    // The example's strategies quote 100 shares, which the validator does
+    // not allow above max_order_qty; the lab's market maker is configured on
+    // the command line, not here.
+    cfg.strategies.clear();
+    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    let in_force = running.wait_for_serial(
+        "trade: risk limits of configuration generation 1 in force",
+        Duration::from_secs(10),
+    );
+    // Orders sent before the switch may still be on their way.
+    std::thread::sleep(Duration::from_millis(500));
+    let at_switch = venue.stats_now();
+    std::thread::sleep(Duration::from_secs(3));
+    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    let after = venue.stats_now();
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(300));
+    let _server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    run.check(on.is_some(), "logged on");
+    run.check(
+        before.orders_received > 0,
+        &format!("quotes before the change: {before:?}"),
+    );
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.check(in_force.is_some(), "the trading loop adopted the limits");
+    run.check(
+        after.orders_received == at_switch.orders_received
+            && after.replaces_received == at_switch.replaces_received,
+        &format!("no order or replace after the switch: at {at_switch:?}, later {after:?}"),
+    );
+    let rejects = s
+        .lines()
+        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
+        .unwrap_or("");
+    run.check(
+        rejects.contains("MaxOrderQty"),
+        &format!("the 100-share quotes were refused for their size: {rejects}"),
+    );
+    let order_qty = risk_view
+        .1
+        .lines()
+        .find(|l| l.starts_with("order-qty"))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|n| n.parse::<i64>().ok());
+    run.check(
+        risk_view.0 && order_qty == Some(50),
+        &format!("the companion's risk view: {}", risk_view.1),
+    );
+    run.pass();
+}
+
 /// The appliance's final top five levels of AAA, as it printed them.
 fn appliance_book(serial: &str) -> Option<String> {
     serial

@@ -1,0 +1,217 @@
+//! The companion's configuration in the engines' own terms.
+//!
+//! `companion config apply` sends an [`ApplianceConfig`]; the mailbox layer
+//! validates it field by field before anything sees it. What reaches here is
+//! well formed, but a risk limit must still pass [`Limits::validate`] against
+//! the engine's capacity: on any error nothing changes.
+//!
+//! The mapping of [`RiskConfig`] (one number per rule, for every symbol):
+//!
+//! | configuration | risk engine |
+//! |---|---|
+//! | `max_order_qty` | every symbol's `max_order_qty` |
+//! | `max_order_notional` | every symbol's `max_notional` (price4 × shares) |
+//! | `max_position_qty` | every symbol's `max_position` (worst case, open orders counted) |
+//! | `max_gross_notional` | `credit_limit` (open-order plus position notional) |
+//! | `max_open_orders` | `max_open_orders` |
+//! | `max_orders_per_sec` | `venue_order_rate` (per session) |
+//! | `price_collar_bps` | every symbol's `collar_bps` |
+//! | `max_daily_loss` | `max_daily_loss` |
+//! | `max_rejects_per_min` | `reject_rate` (trips the kill switch) |
+//! | `restricted_symbols` | an override per symbol found in the feed's directory, `restricted` |
+//!
+//! The configuration is the whole per-symbol picture: earlier per-symbol
+//! overrides are replaced by the restricted list. Everything the
+//! configuration does not name (duplicate window, cancel throttles, tick
+//! collars, net and gross position) keeps its current value.
+//!
+//! A throttle's window holds at most [`MAX_THROTTLE_MSGS`] accept times, so a
+//! rate above that is enforced over a proportionally shorter window: the same
+//! average rate, with bursts capped at `MAX_THROTTLE_MSGS` messages.
+
+use protocol::mailbox::config::RiskConfig;
+use risk::{Limits, LimitsError, SymbolLimits, Throttle, MAX_THROTTLE_MSGS};
+use types::StockLocate;
+
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// What [`risk_limits`] could not place.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RiskMapping {
+    /// Restricted symbols with no locate in the directory yet (not applied).
+    pub unknown_symbols: u32,
+}
+
+/// `cfg` on top of `current`; `locate_of` finds a symbol's stock locate.
+/// The result is validated for an engine of `symbols` locates.
+pub fn risk_limits(
+    cfg: &RiskConfig,
+    current: &Limits,
+    symbols: usize,
+    mut locate_of: impl FnMut(&str) -> Option<StockLocate>,
+) -> Result<(Limits, RiskMapping), LimitsError> {
+    let mut limits = current.clone();
+    let every_symbol = SymbolLimits {
+        restricted: false,
+        max_order_qty: cfg.max_order_qty,
+        max_notional: positive(cfg.max_order_notional),
+        collar_bps: Some(cfg.price_collar_bps),
+        max_position: positive(cfg.max_position_qty),
+        ..current.default_symbol
+    };
+    limits.default_symbol = every_symbol;
+    limits.overrides.clear();
+    let mut mapping = RiskMapping::default();
+    for name in cfg.restricted_symbols.iter() {
+        match locate_of(name.as_str()) {
+            Some(locate) if (locate as usize) < symbols => {
+                if limits.overrides.iter().any(|(l, _)| *l == locate) {
+                    continue;
+                }
+                let restricted = SymbolLimits {
+                    restricted: true,
+                    ..every_symbol
+                };
+                if limits.overrides.push((locate, restricted)).is_err() {
+                    return Err(LimitsError {
+                        field: "overrides",
+                        override_index: Some(limits.overrides.len()),
+                        why: "more restricted symbols than the engine keeps",
+                    });
+                }
+            }
+            // Beyond the engine's table: it can never be traded anyway.
+            Some(_) => {}
+            None => mapping.unknown_symbols += 1,
+        }
+    }
+    limits.credit_limit = positive(cfg.max_gross_notional);
+    limits.max_open_orders = cfg.max_open_orders;
+    limits.venue_order_rate = Some(throttle(cfg.max_orders_per_sec, SECOND_NS));
+    limits.max_daily_loss = positive(cfg.max_daily_loss);
+    limits.reject_rate = Some(throttle(cfg.max_rejects_per_min, 60 * SECOND_NS));
+    limits.validate(symbols)?;
+    Ok((limits, mapping))
+}
+
+fn positive(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// `per_window` messages per `window_ns`, within the throttle's depth.
+fn throttle(per_window: u32, window_ns: u64) -> Throttle {
+    if per_window <= MAX_THROTTLE_MSGS {
+        Throttle {
+            max_msgs: per_window.max(1),
+            window_ns,
+        }
+    } else {
+        Throttle {
+            max_msgs: MAX_THROTTLE_MSGS,
+            window_ns: (window_ns as u128 * MAX_THROTTLE_MSGS as u128 / per_window as u128) as u64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::mailbox::config::SymbolName;
+
+    fn config() -> RiskConfig {
+        RiskConfig {
+            max_order_qty: 500,
+            max_order_notional: 5_000_000_000,
+            max_position_qty: 2_000,
+            max_gross_notional: 50_000_000_000,
+            max_open_orders: 40,
+            max_orders_per_sec: 100,
+            price_collar_bps: 250,
+            max_daily_loss: 10_000_000_000,
+            max_rejects_per_min: 30,
+            restricted_symbols: heapless::Vec::new(),
+        }
+    }
+
+    fn directory(name: &str) -> Option<StockLocate> {
+        match name {
+            "AAA" => Some(1),
+            "BBB" => Some(2),
+            "FAR" => Some(60_000),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn every_rule_lands_where_the_table_says() {
+        let mut current = Limits::unlimited();
+        current.duplicate_window_ns = 5_000_000;
+        current.default_symbol.tick_size = 100;
+        let (l, m) = risk_limits(&config(), &current, 16, directory).unwrap();
+        assert_eq!(m, RiskMapping::default());
+        let s = l.default_symbol;
+        assert_eq!(s.max_order_qty, 500);
+        assert_eq!(s.max_notional, 5_000_000_000);
+        assert_eq!(s.max_position, 2_000);
+        assert_eq!(s.collar_bps, Some(250));
+        assert!(!s.restricted);
+        assert_eq!(l.credit_limit, 50_000_000_000);
+        assert_eq!(l.max_open_orders, 40);
+        assert_eq!(
+            l.venue_order_rate,
+            Some(Throttle {
+                max_msgs: 100,
+                window_ns: SECOND_NS
+            })
+        );
+        assert_eq!(l.max_daily_loss, 10_000_000_000);
+        assert_eq!(
+            l.reject_rate,
+            Some(Throttle {
+                max_msgs: 30,
+                window_ns: 60 * SECOND_NS
+            })
+        );
+        // What the configuration does not name stays.
+        assert_eq!(l.duplicate_window_ns, 5_000_000);
+        assert_eq!(l.max_net_position, u64::MAX);
+        assert!(l.overrides.is_empty());
+    }
+
+    #[test]
+    fn restricted_symbols_become_restricted_overrides() {
+        let mut cfg = config();
+        for name in ["BBB", "ZZZ", "FAR"] {
+            cfg.restricted_symbols
+                .push(SymbolName::try_from(name).unwrap())
+                .unwrap();
+        }
+        let mut current = Limits::unlimited();
+        // An earlier override is replaced by the configuration's picture.
+        current
+            .overrides
+            .push((1, SymbolLimits::UNLIMITED))
+            .unwrap();
+        let (l, m) = risk_limits(&cfg, &current, 16, directory).unwrap();
+        assert_eq!(m.unknown_symbols, 1, "ZZZ is not in the directory");
+        assert_eq!(l.overrides.len(), 1, "FAR is beyond the engine's table");
+        let (locate, s) = l.overrides[0];
+        assert_eq!(locate, 2);
+        assert!(s.restricted);
+        assert_eq!(s.max_order_qty, 500);
+        assert!(!l.for_symbol(1).restricted);
+    }
+
+    #[test]
+    fn fast_rates_keep_their_average_within_the_throttle_depth() {
+        let mut cfg = config();
+        cfg.max_orders_per_sec = 1_024;
+        let (l, _) = risk_limits(&cfg, &Limits::unlimited(), 16, directory).unwrap();
+        let t = l.venue_order_rate.unwrap();
+        assert_eq!(t.max_msgs, MAX_THROTTLE_MSGS);
+        assert_eq!(
+            t.window_ns as u128 * 1_024,
+            SECOND_NS as u128 * MAX_THROTTLE_MSGS as u128
+        );
+    }
+}
