@@ -20,6 +20,7 @@
 #[cfg(any(test, feature = "model"))]
 extern crate std;
 
+pub mod batch;
 pub mod dma;
 pub mod ixgbe;
 pub mod mempool;

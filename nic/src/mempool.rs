@@ -13,8 +13,7 @@ use core::ptr::NonNull;
 
 use crate::dma::{DmaAlloc, DmaError};
 
-/// A batch of packets in caller-provided, fixed-capacity storage.
-pub type PacketBatch<'p, const N: usize> = heapless::Deque<PacketBuf<'p>, N>;
+pub use crate::batch::PacketBatch;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MempoolError {

@@ -26,7 +26,15 @@ use nic::ixgbe::{Ixgbe, IxgbeConfig, BAR_SIZE};
 use nic::{Mempool, Nic, PacketBatch};
 
 const RING: usize = 512;
-const PACKETS_PER_RUN: u64 = 2_000_000;
+/// Packets per batch size and driver; `NIC_PEER_PACKETS` overrides it (a
+/// smaller count for `valgrind --tool=callgrind`, whose inclusive
+/// instruction counts of `ours_step`/`peer_step` give instructions/packet).
+fn packets_per_run() -> u64 {
+    std::env::var("NIC_PEER_PACKETS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2_000_000)
+}
 /// A batch slower than this was preempted by the OS (shared 2-core VM).
 const PREEMPTED: u64 = 50_000;
 
@@ -57,8 +65,13 @@ fn summarize(samples: &[u64], batch: usize) -> (f64, usize, usize) {
     (mean, samples.len() - kept.len(), samples.len())
 }
 
-fn measure(batch: usize, overhead: u64, model: &Model, mut step: impl FnMut() -> usize) -> (f64, usize, usize) {
-    let iters = (PACKETS_PER_RUN / batch as u64) as usize;
+fn measure(
+    batch: usize,
+    overhead: u64,
+    model: &Model,
+    mut step: impl FnMut() -> usize,
+) -> (f64, usize, usize) {
+    let iters = (packets_per_run() / batch as u64) as usize;
     let mut samples = Vec::with_capacity(iters);
     for measured in [false, true] {
         samples.clear();
@@ -78,8 +91,9 @@ fn measure(batch: usize, overhead: u64, model: &Model, mut step: impl FnMut() ->
 fn run_nic<const B: usize>(overhead: u64) -> (f64, usize, usize) {
     let model = Model::new(ModelConfig::default());
     model.set_record_tx(false);
-    let pool: &'static Mempool =
-        Box::leak(Box::new(Mempool::new(&mut HeapDma::default(), RING as u32 * 3, 2048).expect("pool")));
+    let pool: &'static Mempool = Box::leak(Box::new(
+        Mempool::new(&mut HeapDma::default(), RING as u32 * 3, 2048).expect("pool"),
+    ));
     let t = std::cell::Cell::new(0u64);
     let clock = || {
         model.step();
@@ -90,14 +104,22 @@ fn run_nic<const B: usize>(overhead: u64) -> (f64, usize, usize) {
         ring_size: RING as u16,
         ..IxgbeConfig::default()
     };
-    let mut dev = Ixgbe::init(model.mmio(), pool, &mut HeapDma::default(), &clock, &cfg).expect("init");
+    let mut dev =
+        Ixgbe::init(model.mmio(), pool, &mut HeapDma::default(), &clock, &cfg).expect("init");
     let mut batch: PacketBatch<'static, B> = PacketBatch::new();
-    measure(B, overhead, &model, || {
-        let n = dev.rx_batch(0, &mut batch);
-        let sent = dev.tx_batch(0, &mut batch);
-        debug_assert_eq!(n, sent);
-        sent
-    })
+    measure(B, overhead, &model, || ours_step(&mut dev, &mut batch))
+}
+
+/// One forwarding step of ours: receive a batch, transmit it.
+#[inline(never)]
+fn ours_step<const B: usize>(
+    dev: &mut Ixgbe<'static>,
+    batch: &mut PacketBatch<'static, B>,
+) -> usize {
+    let n = dev.rx_batch(0, batch);
+    let sent = dev.tx_batch(0, batch);
+    debug_assert_eq!(n, sent);
+    sent
 }
 
 /// DMA from the host heap, phys == virt (what the model expects); no sleeps.
@@ -137,23 +159,40 @@ fn run_peer<const B: usize>(overhead: u64) -> (f64, usize, usize) {
             .expect("peer init")
     };
     let mut bufs: Vec<IxgbeNetBuf> = Vec::with_capacity(B);
-    measure(B, overhead, &model, || {
-        let _ = dev.recycle_tx_buffers(0);
-        let n = dev.receive_packets(0, B, |b| bufs.push(b)).unwrap_or(0);
-        for b in bufs.drain(..) {
-            dev.send(0, b).expect("peer send");
-        }
-        n
-    })
+    measure(B, overhead, &model, || peer_step::<B>(&mut dev, &mut bufs))
+}
+
+/// One forwarding step of `ixgbe-driver`: recycle, receive, send each.
+#[inline(never)]
+fn peer_step<const B: usize>(
+    dev: &mut IxgbeDevice<PeerHal, RING>,
+    bufs: &mut Vec<IxgbeNetBuf>,
+) -> usize {
+    let _ = dev.recycle_tx_buffers(0);
+    let n = dev.receive_packets(0, B, |b| bufs.push(b)).unwrap_or(0);
+    for b in bufs.drain(..) {
+        dev.send(0, b).expect("peer send");
+    }
+    n
 }
 
 fn main() {
     let overhead = timer_overhead();
     println!("RX+TX forward, 60-byte frames, ring {RING}, software 82599; timer overhead {overhead} cycles/batch subtracted");
     println!("cycles/packet (mean over non-preempted batches)");
-    println!("{:>5} | {:>14} | {:>14}", "batch", "nic::ixgbe", "ixgbe-driver");
+    println!(
+        "{:>5} | {:>14} | {:>14}",
+        "batch", "nic::ixgbe", "ixgbe-driver"
+    );
+    // `NIC_PEER_BATCH=32` runs one row (for instruction counts).
+    let only: Option<usize> = std::env::var("NIC_PEER_BATCH")
+        .ok()
+        .and_then(|v| v.parse().ok());
     macro_rules! row {
         ($b:literal) => {{
+            if only.is_some_and(|b| b != $b) {
+                return;
+            }
             let ours = run_nic::<$b>(overhead);
             let peer = run_peer::<$b>(overhead);
             println!(
@@ -162,8 +201,8 @@ fn main() {
             );
         }};
     }
-    row!(1);
-    row!(8);
-    row!(32);
-    row!(64);
+    (|| row!(1))();
+    (|| row!(8))();
+    (|| row!(32))();
+    (|| row!(64))();
 }
