@@ -171,6 +171,18 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// What the model intends for one symbol's quotes (price4 integers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteModel {
+    /// Tick size.
+    pub tick: u32,
+    /// The spread the model steers towards, in ticks.
+    pub target_spread_ticks: u32,
+    /// [bid, ask] touch: no live bid above `touch[0]`, no live ask below
+    /// `touch[1]`.
+    pub touch: [u32; 2],
+}
+
 /// One generated message with its timestamp (also inside the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedMessage {
@@ -673,6 +685,18 @@ impl Generator {
     /// Live orders right now.
     pub fn live_orders(&self) -> usize {
         self.live
+    }
+
+    /// The model's quoting state of a locate (1-based), if it exists: for
+    /// tools and tests that compare the book the messages build with what
+    /// the model intended.
+    pub fn quote_model(&self, locate: u16) -> Option<QuoteModel> {
+        let i = usize::from(locate).checked_sub(1)?;
+        self.instruments.get(i).map(|s| QuoteModel {
+            tick: s.tick,
+            target_spread_ticks: s.target_spread_ticks,
+            touch: s.touch,
+        })
     }
 
     /// The symbol of a locate (1-based), if it exists.
