@@ -53,6 +53,7 @@ struct Obs {
 
 #[derive(Default)]
 struct PerSymbol {
+    locate: u16,
     messages: u64,
     obs: Vec<Obs>,
     last_mid2: Option<i64>,
@@ -188,7 +189,7 @@ fn report(name: &str, syms: &[&PerSymbol]) {
 }
 
 fn by_hour(name: &str, syms: &[&PerSymbol], live: &[(u8, usize)]) {
-    println!("{name} by hour: hour, live orders (all symbols) at its start, BBO changes, one side empty, mid moves, moves > 5 ticks, p50 spread");
+    println!("{name} by hour: hour, live orders (all symbols) at its start, BBO changes, one side empty, mid moves, moves > 5 ticks, p50 and p90 spread");
     for h in 9u8..16 {
         let obs: Vec<&Obs> = syms
             .iter()
@@ -208,10 +209,11 @@ fn by_hour(name: &str, syms: &[&PerSymbol], live: &[(u8, usize)]) {
         let empty = obs.iter().filter(|o| o.spread.is_none()).count();
         let l = live.iter().find(|x| x.0 == h).map_or(0, |x| x.1);
         println!(
-            "  {h:02}h  {l:>8} {:>8} {:>8} {moves:>8} {big:>6} {}",
+            "  {h:02}h  {l:>8} {:>8} {:>8} {moves:>8} {big:>6} {} {}",
             obs.len(),
             share(empty, obs.len()),
-            pct(&sp, 0.5)
+            pct(&sp, 0.5),
+            pct(&sp, 0.9)
         );
     }
 }
@@ -230,6 +232,7 @@ fn run(args: Args) -> Result<(), String> {
         .collect();
     for (l, p) in per.iter_mut().enumerate().skip(1) {
         if let Some(m) = generator.quote_model(l as u16) {
+            p.locate = l as u16;
             p.tick = i64::from(m.tick);
             p.target = i64::from(m.target_spread_ticks);
         }
@@ -237,6 +240,7 @@ fn run(args: Args) -> Result<(), String> {
     let mut buf = [0u8; 64];
     let mut sink = Collect(Vec::new());
     let mut live: Vec<(u8, usize)> = Vec::new();
+    let trace: Option<u16> = std::env::var("BBO_TRACE").ok().and_then(|v| v.parse().ok());
     while let Some(m) = generator.next() {
         let hour = (m.timestamp / 3_600_000_000_000) as u8;
         if live.last().is_none_or(|x| x.0 != hour) {
@@ -264,6 +268,16 @@ fn run(args: Args) -> Result<(), String> {
                 continue;
             };
             let tick = p.tick.max(1);
+            if trace == Some(locate) {
+                println!(
+                    "{} bid {:?} ask {:?} touch {:?} wanted {:?}",
+                    m.timestamp,
+                    bbo.bid.map(|l| (l.price.0, l.orders)),
+                    bbo.ask.map(|l| (l.price.0, l.orders)),
+                    model.touch,
+                    model.wanted
+                );
+            }
             let bid = bbo.bid.map(|l| l.price.0);
             let ask = bbo.ask.map(|l| l.price.0);
             let mut o = Obs {
@@ -307,7 +321,8 @@ fn run(args: Args) -> Result<(), String> {
     for (i, p) in ranked.iter().take(args.each).enumerate() {
         let d = |v: i64| v as f64 / 20_000.0;
         println!(
-            "rank {i}: {:.2}% of messages, tick {} target {} ticks, mid {:.4} → {:.4} (range {:.4}..{:.4})",
+            "rank {i}: locate {}, {:.2}% of messages, tick {} target {} ticks, mid {:.4} → {:.4} (range {:.4}..{:.4})",
+            p.locate,
             100.0 * p.messages as f64 / total.max(1) as f64,
             p.tick,
             p.target,
@@ -317,6 +332,7 @@ fn run(args: Args) -> Result<(), String> {
             d(p.hi)
         );
         report(&format!("rank {i}"), &ranked[i..=i]);
+        by_hour(&format!("rank {i}"), &ranked[i..=i], &live);
     }
     let n = ranked.len();
     let bands = [(0, 5), (5, 50), (50, 500), (500, n)];
