@@ -615,6 +615,10 @@ impl Generator {
             } else {
                 setup.range(2, 10) as u32
             };
+            // High-priced names quote at least about a basis point wide: a
+            // cent is too fine a step for a $500 stock's book to keep up with
+            // its price.
+            let target_spread_ticks = target_spread_ticks.max(price / (10_000 * tick));
             let bid = (price / tick * tick).clamp(min_px, max_px - tick * target_spread_ticks);
             let ask = bid + tick * target_spread_ticks;
             // Daily volatility 1–3% of the price (variance in ticks²).
@@ -1212,13 +1216,14 @@ impl Generator {
         None
     }
 
-    /// Where a delete lands: a symbol drawn by activity, accepted with
+    /// Where a delete lands: a symbol drawn by activity (by resting weight
+    /// for the decline's deletes, `by_resting`), accepted with
     /// probability (its live orders / its resting share of all live orders),
     /// else redrawn (up to 4 times). Symbols below their share lose fewer
     /// orders and fill up; the deletes they refuse fall on the busy symbols
     /// above theirs. This keeps each symbol's resting book near its share
     /// (flatter than activity) while deletes stay as skewed as adds.
-    fn delete_locate(&mut self, first: u16) -> u16 {
+    fn delete_locate(&mut self, first: u16, by_resting: bool) -> u16 {
         let mut locate = first;
         for _ in 0..4 {
             let inst = self.instrument(locate);
@@ -1227,7 +1232,12 @@ impl Generator {
             if have >= want || self.rng.unit() * want < have {
                 return locate;
             }
-            locate = self.activity.sample(&mut self.rng) as u16 + 1;
+            let table = if by_resting {
+                &self.resting
+            } else {
+                &self.activity
+            };
+            locate = table.sample(&mut self.rng) as u16 + 1;
         }
         locate
     }
@@ -1544,9 +1554,10 @@ impl Generator {
         let msg = if u < delete_w {
             let deep = drain > 0.0 && self.rng.unit() < drain;
             let locate = if deep {
-                self.resting.sample(&mut self.rng) as u16 + 1
+                let first = self.resting.sample(&mut self.rng) as u16 + 1;
+                self.delete_locate(first, true)
             } else {
-                self.delete_locate(locate)
+                self.delete_locate(locate, false)
             };
             let side = self.rng.below(2) as usize;
             match self.pick_order(locate, side, deep) {
