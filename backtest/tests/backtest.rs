@@ -396,3 +396,82 @@ fn a_crossing_order_takes_displayed_liquidity_at_the_touch() {
     venue.on_order(&buy(10), &book, &mut reports, &mut fills);
     assert!(fills.is_empty(), "{fills:?}");
 }
+
+#[test]
+fn a_post_only_replace_that_would_cross_is_refused() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    for m in [
+        add(1, Side::Sell, 100_0100, 60, 1),
+        add(2, Side::Buy, 100_0000, 500, 2),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+    }
+    let new = Outbound::New {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(1),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Buy,
+        price: Price(99_9900),
+        qty: 100,
+        tif: TimeInForce::PostOnly,
+    };
+    venue.on_order(&new, &book, &mut reports, &mut fills);
+    let replace = |cl: u64, orig: u64, side: Side, price: i64| Outbound::Replace {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(cl),
+        orig_cl_ord_id: ClOrdId(orig),
+        venue: VenueId(1),
+        symbol: sym(),
+        side,
+        price: Price(price),
+        qty: 100,
+        tif: TimeInForce::PostOnly,
+    };
+    reports.clear();
+    // Through the ask: refused, nothing taken, the bid keeps working.
+    venue.on_order(
+        &replace(2, 1, Side::Buy, 100_0200),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert!(fills.is_empty(), "{fills:?}");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].exec_type,
+        gateway::oms::ExecType::ReplaceRejected
+    );
+    assert_eq!(venue.orders()[0].price, Price(99_9900));
+    // The wrong side: refused too.
+    reports.clear();
+    venue.on_order(
+        &replace(3, 1, Side::Sell, 100_0500),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert_eq!(
+        reports[0].exec_type,
+        gateway::oms::ExecType::ReplaceRejected
+    );
+    // Up to the bid (still below the ask): replaced and resting.
+    reports.clear();
+    venue.on_order(
+        &replace(4, 1, Side::Buy, 100_0000),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert_eq!(reports[0].exec_type, gateway::oms::ExecType::Replaced);
+    assert_eq!(venue.orders()[0].price, Price(100_0000));
+    assert!(fills.is_empty());
+}
