@@ -20,7 +20,11 @@
 //! # Order handling
 //!
 //! - Quotes are post-only, rounded away from the market onto the tick grid and
-//!   never placed through the opposite best price.
+//!   never placed through the opposite best price, nor through our own
+//!   working quote on the other side (no self-match).
+//! - σ is estimated from mid changes clipped at `sigma_clip` (winsorised): a
+//!   jump of a thin book counts as a large move, not as a variance outlier
+//!   that would widen the spread and the inventory skew for minutes.
 //! - A resting quote is only replaced when the target moved by at least
 //!   `requote_ticks`, or by `requote_ticks_good_queue` when the estimated
 //!   queue ahead of it is at most `good_queue_shares` (a good spot in the
@@ -66,6 +70,11 @@ pub struct MmParams {
     pub sigma_alpha: f64,
     /// Lower bound on σ (currency/√s) so a quiet start still quotes sanely.
     pub sigma_floor: f64,
+    /// Largest mid change (price4) the variance estimate takes at face
+    /// value: larger ones count as `±sigma_clip` (winsorised), so a single
+    /// jump of a thin book does not blow σ — and with it the inventory skew
+    /// and the spread — up for minutes. 0 disables the clip.
+    pub sigma_clip: i64,
     /// Shares per quote; also the inventory unit `q` is counted in.
     pub quote_qty: u32,
     /// Absolute position limit in shares.
@@ -99,6 +108,7 @@ impl MmParams {
             horizon_secs: 60.0,
             sigma_alpha: 0.05,
             sigma_floor: 0.001,
+            sigma_clip: 300,
             quote_qty: 100,
             max_position: 500,
             tick: 100,
@@ -123,6 +133,9 @@ impl MmParams {
         }
         if !(self.sigma_floor.is_finite() && self.sigma_floor >= 0.0) {
             return Err(ParamError::new("sigma_floor", "must be finite and >= 0"));
+        }
+        if self.sigma_clip < 0 {
+            return Err(ParamError::new("sigma_clip", "must be >= 0"));
         }
         if self.quote_qty == 0 {
             return Err(ParamError::new("quote_qty", "must be > 0"));
@@ -303,8 +316,12 @@ impl MarketMaker {
             _ => self.anchor = Some((ts, mid)),
         }
         if self.last_mid != Some(mid) {
-            self.vol
-                .update(mid2 as f64 / (2.0 * Price::SCALE as f64), ts.0);
+            let scale = Price::SCALE as f64;
+            self.vol.update_clipped(
+                mid2 as f64 / (2.0 * scale),
+                ts.0,
+                self.params.sigma_clip as f64 / scale,
+            );
             self.last_mid = Some(mid);
         }
     }
@@ -358,8 +375,45 @@ impl MarketMaker {
             self.stats.inventory_blocks += 1;
             None
         };
+        let (bid, ask) = self.apart(bid, ask);
         self.work_side(Side::Buy, bid, out);
         self.work_side(Side::Sell, ask, out);
+    }
+
+    /// Our own quotes never meet: the bid stays a tick below the ask target
+    /// and below our working ask, the ask above our working bid (a crossing
+    /// pair would only be refused as a self-match by risk). When the two
+    /// targets meet, the side that would grow the position gives way.
+    fn apart(&self, bid: Option<Price>, ask: Option<Price>) -> (Option<Price>, Option<Price>) {
+        let tick = self.params.tick;
+        let working = |side| {
+            self.orders
+                .find(self.locate(), side)
+                .and_then(|slot| self.orders.get(slot))
+                .filter(|o| o.price.0 > 0)
+                .map(|o| o.price.0)
+        };
+        let (mut bid, mut ask) = (bid, ask);
+        if let (Some(b), Some(a)) = (bid, ask) {
+            if b.0 >= a.0 {
+                if self.position > 0 {
+                    bid = Some(Price(a.0 - tick));
+                } else {
+                    ask = Some(Price(b.0 + tick));
+                }
+            }
+        }
+        let bid = bid
+            .map(|b| match working(Side::Sell) {
+                Some(a) if b.0 >= a => Price(a - tick),
+                _ => b,
+            })
+            .filter(|b| b.0 > 0);
+        let ask = ask.map(|a| match working(Side::Buy) {
+            Some(b) if a.0 <= b => Price(b + tick),
+            _ => a,
+        });
+        (bid, ask)
     }
 
     fn work_side<const N: usize>(
@@ -1063,6 +1117,7 @@ mod tests {
     fn volatility_widens_the_spread() {
         let mut rig = Rig::new(MmParams {
             horizon_secs: 60.0,
+            sigma_clip: 0,
             ..params()
         });
         // Mid alternates ±5 cents every 10 ms: σ² ≈ 0.0025/0.01 = 0.25/s.
@@ -1073,6 +1128,27 @@ mod tests {
         assert!(rig.mm.variance() > 0.1, "{}", rig.mm.variance());
         let (b, a) = rig.mm.model_quotes(100.0, Nanos(0));
         assert!(a - b > 1.0, "{b} {a}");
+    }
+
+    #[test]
+    fn one_jump_does_not_blow_up_sigma() {
+        let mut rig = Rig::new(params());
+        // A cent every 100 ms for 5 s...
+        for i in 0..50u64 {
+            let off = (i % 2) as i64 * 100;
+            rig.bbo(999_000 + off, 1_001_000 + off, i * 100_000_000);
+        }
+        let calm = rig.mm.variance();
+        // ...then the book jumps $5 and stays there.
+        rig.bbo(1_049_000, 1_051_000, 5_000_000_000);
+        rig.bbo(1_049_100, 1_051_100, 5_100_000_000);
+        // Counted as a 3-cent move: σ² at most a few times the calm one
+        // (unclipped: (5/0.1)²·α ≈ 125× more).
+        assert!(
+            rig.mm.variance() < 4.0 * calm,
+            "{} vs {calm}",
+            rig.mm.variance()
+        );
     }
 
     mod props {
