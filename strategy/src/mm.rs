@@ -20,8 +20,8 @@
 //! # Order handling
 //!
 //! - Quotes are post-only, rounded away from the market onto the tick grid and
-//!   never placed through the opposite best price, nor through our own
-//!   working quote on the other side (no self-match).
+//!   never placed through the opposite best price; our bid stays below our
+//!   ask, and when both move, the one ahead moves first (no self-match).
 //! - σ is estimated from mid changes clipped at `sigma_clip` (winsorised): a
 //!   jump of a thin book counts as a large move, not as a variance outlier
 //!   that would widen the spread and the inventory skew for minutes.
@@ -376,44 +376,74 @@ impl MarketMaker {
             None
         };
         let (bid, ask) = self.apart(bid, ask);
-        self.work_side(Side::Buy, bid, out);
-        self.work_side(Side::Sell, ask, out);
+        // Moving up, the ask moves first; moving down, the bid: a quote
+        // never passes our own other quote on the way (risk would refuse
+        // the self-match).
+        let up = match (bid, self.working_price(Side::Buy)) {
+            (Some(b), Some(w)) => b.0 > w,
+            _ => false,
+        };
+        if up {
+            let ask = self.below_own(Side::Sell, ask);
+            self.work_side(Side::Sell, ask, out);
+            let bid = self.below_own(Side::Buy, bid);
+            self.work_side(Side::Buy, bid, out);
+        } else {
+            let bid = self.below_own(Side::Buy, bid);
+            self.work_side(Side::Buy, bid, out);
+            let ask = self.below_own(Side::Sell, ask);
+            self.work_side(Side::Sell, ask, out);
+        }
     }
 
-    /// Our own quotes never meet: the bid stays a tick below the ask target
-    /// and below our working ask, the ask above our working bid (a crossing
-    /// pair would only be refused as a self-match by risk). When the two
-    /// targets meet, the side that would grow the position gives way.
+    /// `target` kept off our own order on the other side (a tick short of
+    /// its most aggressive price): it follows once that order has moved.
+    fn below_own(&self, side: Side, target: Option<Price>) -> Option<Price> {
+        let tick = self.params.tick;
+        let t = target?;
+        let p = match (side, self.working_price(side.opposite())) {
+            (Side::Buy, Some(a)) if t.0 >= a => a - tick,
+            (Side::Sell, Some(b)) if t.0 <= b => b + tick,
+            _ => t.0,
+        };
+        Some(Price(p)).filter(|p| p.0 > 0)
+    }
+
+    /// The most aggressive price our order on `side` may have at the venue:
+    /// its price, or the price of a replace in flight if that is more
+    /// aggressive (what risk checks a self-match against).
+    fn working_price(&self, side: Side) -> Option<i64> {
+        let o = self
+            .orders
+            .find(self.locate(), side)
+            .and_then(|slot| self.orders.get(slot))?;
+        let pending = match o.state {
+            crate::orders::OrderState::PendingReplace { price, .. } => Some(price.0),
+            _ => None,
+        };
+        let p = o.price.0;
+        Some(match (side, pending) {
+            (Side::Buy, Some(q)) => p.max(q),
+            (Side::Sell, Some(q)) => p.min(q),
+            _ => p,
+        })
+        .filter(|&p| p > 0)
+    }
+
+    /// The two targets never meet: when they do, the side that would grow
+    /// the position gives way by a tick.
     fn apart(&self, bid: Option<Price>, ask: Option<Price>) -> (Option<Price>, Option<Price>) {
         let tick = self.params.tick;
-        let working = |side| {
-            self.orders
-                .find(self.locate(), side)
-                .and_then(|slot| self.orders.get(slot))
-                .filter(|o| o.price.0 > 0)
-                .map(|o| o.price.0)
-        };
-        let (mut bid, mut ask) = (bid, ask);
-        if let (Some(b), Some(a)) = (bid, ask) {
-            if b.0 >= a.0 {
+        match (bid, ask) {
+            (Some(b), Some(a)) if b.0 >= a.0 => {
                 if self.position > 0 {
-                    bid = Some(Price(a.0 - tick));
+                    (Some(Price(a.0 - tick)).filter(|p| p.0 > 0), ask)
                 } else {
-                    ask = Some(Price(b.0 + tick));
+                    (bid, Some(Price(b.0 + tick)))
                 }
             }
+            _ => (bid, ask),
         }
-        let bid = bid
-            .map(|b| match working(Side::Sell) {
-                Some(a) if b.0 >= a => Price(a - tick),
-                _ => b,
-            })
-            .filter(|b| b.0 > 0);
-        let ask = ask.map(|a| match working(Side::Buy) {
-            Some(b) if a.0 <= b => Price(b + tick),
-            _ => a,
-        });
-        (bid, ask)
     }
 
     fn work_side<const N: usize>(
@@ -782,44 +812,47 @@ mod tests {
         // One-cent move (< requote_ticks = 2): nothing sent.
         assert!(rig.bbo(999_100, 1_001_100, 2 * SEC).is_empty());
         assert_eq!(rig.mm.stats().refreshes_skipped, 2);
-        // Five-cent move (mid 100.05): both replaced at the new targets.
+        // Five-cent move (mid 100.05): both replaced. Moving up, the ask
+        // goes first (to its target 100.07); the bid stops a tick below our
+        // ask still working at 100.02 (its target 100.03 would self-match
+        // until that replace is done).
         let r = rig.bbo(999_500, 1_001_500, 3 * SEC);
         assert_eq!(
             &r[..],
             &[
                 OrderIntent::Replace {
                     strategy: ID,
-                    order: bid_id,
-                    price: Price(1_000_300),
-                    qty: 100
-                },
-                OrderIntent::Replace {
-                    strategy: ID,
                     order: ask_id,
                     price: Price(1_000_700),
                     qty: 100
                 },
+                OrderIntent::Replace {
+                    strategy: ID,
+                    order: bid_id,
+                    price: Price(1_000_100),
+                    qty: 100
+                },
             ]
         );
-        // The replace moved us to the back of the 700 shares at 100.03.
+        // The replace moved us to the back of the 700 shares at 100.01.
         rig.depth
             .set_side(
                 LOC,
                 Side::Buy,
                 &[Level {
                     qty: 700,
-                    ..lvl(1_000_300)
+                    ..lvl(1_000_100)
                 }],
             )
             .unwrap();
         rig.order(OrderEvent::Replaced {
             strategy: ID,
             order: bid_id,
-            price: Price(1_000_300),
+            price: Price(1_000_100),
             qty: 100,
         });
         let bid = rig.mm.orders().get(0).unwrap();
-        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_300), 700));
+        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_100), 700));
     }
 
     #[test]
@@ -828,14 +861,27 @@ mod tests {
         rig.bbo(999_000, 1_001_000, SEC);
         // Nothing displayed at our prices when accepted: first in line.
         let bid_id = rig.accept();
-        rig.accept();
+        let ask_id = rig.accept();
         assert_eq!(rig.mm.orders().get(0).unwrap().queue_ahead, 0);
         // Three-cent move: ≥ requote_ticks (2) but < requote_ticks_good_queue (4).
         assert!(rig.bbo(999_300, 1_001_300, 2 * SEC).is_empty());
-        // Seven cents: even a good spot is given up.
+        // Seven cents: the ask moves first (the bid's target would meet it)...
         let r = rig.bbo(999_700, 1_001_700, 3 * SEC);
-        assert_eq!(r.len(), 2);
-        assert!(matches!(r[0], OrderIntent::Replace { order, .. } if order == bid_id));
+        assert!(
+            matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == ask_id && price == Price(1_000_900)),
+            "{r:?}"
+        );
+        // ...and once it has, even a good spot of the bid is given up.
+        let r = rig.order(OrderEvent::Replaced {
+            strategy: ID,
+            order: ask_id,
+            price: Price(1_000_900),
+            qty: 100,
+        });
+        assert!(
+            matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == bid_id && price == Price(1_000_500)),
+            "{r:?}"
+        );
     }
 
     #[test]
