@@ -36,17 +36,29 @@
 //!   live-order population follows a target curve: it rises to `peak_live`,
 //!   holds while the book churns, and falls at the end of the day (day orders
 //!   expiring). Over the whole day A and D come out at their target shares.
-//! - **Prices.** Per symbol and side the model keeps a *touch*: an upper
-//!   bound on live bids, a lower bound on live asks, with bid touch < ask
-//!   touch. A touch moves inward only by an improving order, and outward one
-//!   tick when its level empties. Since executions are drawn with a
-//!   per-symbol momentum, the touches — the price — random-walk.
+//! - **Prices.** Each symbol has a latent *fair price* that random-walks
+//!   (daily σ 1–3% of the price, its variance spread over the day like the
+//!   message rate, plus two jumps a day), and per side a *touch*: an upper
+//!   bound on live bids, a lower bound on live asks, bid touch < ask touch,
+//!   normally the real best price. The book follows the fair price: a touch
+//!   the fair price has left (a bid at or above the fair mid) is drained
+//!   first — executions take its oldest order, cancels its newest — and a
+//!   lagging touch is improved by half the adds, up to the wanted price
+//!   (fair bid, fair bid + target spread). When a touch level empties the
+//!   touch moves to the next live level (a scan of at most 64 ticks, resumed
+//!   later if needed), so quotes move by the real gaps of the book, mostly a
+//!   tick. Target spreads are at least ~1 bp for high-priced names. The
+//!   end-of-day decline thins books from behind and never takes a side's
+//!   last orders while the other side has more. Measured with
+//!   `backtest --bin bbo-stats` (BENCHMARKS.md) and asserted by
+//!   `tests/realism.rs`.
 //!
 //! # Cost
-//! O(1) per message: live orders sit in a slab of 24-byte entries with a
+//! O(1) per message: live orders sit in a slab of 32-byte entries with a
 //! free list; each symbol side keeps a `Vec` of slab indices (swap-remove,
-//! with each order knowing its position); orders per price level are counted
-//! in a hash map. Memory is bounded by the live set (~90 MB at 1.6 M live
+//! with each order knowing its position); each price level is a FIFO list
+//! through the slab, found by a hash map. The touch scan is bounded (64
+//! look-ups). Memory is bounded by the live set (~90 MB at 1.6 M live
 //! orders). The cost is cache misses on those tables, not computation.
 //!
 //! # Determinism
