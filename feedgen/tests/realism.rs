@@ -43,7 +43,7 @@ fn day(seed: u64) -> Vec<Quotes> {
         messages: 400_000,
         peak_live: 40_000,
     };
-    let mut g = Generator::new(config).unwrap();
+    let g = Generator::new(config).unwrap();
     let mut book = Book::with_capacity(BookConfig {
         max_orders: 1 << 17,
         max_levels: 1 << 16,
@@ -56,7 +56,7 @@ fn day(seed: u64) -> Vec<Quotes> {
     }
     let mut buf = [0u8; 64];
     let mut sink = Bbos(Vec::new());
-    while let Some(m) = g.next() {
+    for m in g {
         let n = write_framed(&m.message, &mut buf).unwrap();
         let msg = Message::parse(&buf[2..n]).unwrap();
         if let Some(s) = q.get_mut(usize::from(msg.stock_locate())) {
