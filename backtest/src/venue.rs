@@ -22,7 +22,11 @@
 //!   crossed nothing is taken and the order rests. Shares we took stay
 //!   unavailable to later crossing orders of ours until the real level's
 //!   displayed quantity changes. A `PostOnly` order that
-//!   would cross is rejected; an `ImmediateOrCancel` remainder is cancelled.
+//!   would cross is rejected, and so is a `PostOnly` replace that would
+//!   cross (the original keeps working; before this a crossing post-only
+//!   replace took liquidity, the source of the market maker's taker fills
+//!   in the first generated-day backtest); an `ImmediateOrCancel`
+//!   remainder is cancelled. A replace naming the other side is rejected.
 //! - A replace keeps queue position only when the price is unchanged and the
 //!   quantity does not grow; otherwise it re-arrives at the back.
 
@@ -170,16 +174,28 @@ impl Venue {
             Outbound::Replace {
                 cl_ord_id,
                 orig_cl_ord_id,
+                side,
                 price,
                 qty,
                 tif,
                 ..
             } => {
-                let Some(i) = self
+                let found = self
                     .orders
                     .iter()
-                    .position(|o| o.cl_ord_id == orig_cl_ord_id)
-                else {
+                    .position(|o| o.cl_ord_id == orig_cl_ord_id);
+                // A replace names the order's side; a post-only replace
+                // that would cross is refused like a post-only new order
+                // (the original keeps working).
+                let refused = found.is_none_or(|i| {
+                    let old = self.orders[i];
+                    old.side != side
+                        || (tif == TimeInForce::PostOnly
+                            && price != old.price
+                            && !book.is_crossed(self.locate)
+                            && self.crosses(book, side, price))
+                });
+                let (Some(i), false) = (found, refused) else {
                     let mut r = ExecReport::new(cl_ord_id, ExecType::ReplaceRejected);
                     r.orig_cl_ord_id = Some(orig_cl_ord_id);
                     reports.push(r);

@@ -396,3 +396,137 @@ fn a_crossing_order_takes_displayed_liquidity_at_the_touch() {
     venue.on_order(&buy(10), &book, &mut reports, &mut fills);
     assert!(fills.is_empty(), "{fills:?}");
 }
+
+#[test]
+fn a_post_only_replace_that_would_cross_is_refused() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 1024,
+        max_levels: 256,
+    });
+    let mut venue = Venue::new(LOCATE);
+    let (mut reports, mut fills) = (Vec::new(), Vec::new());
+    for m in [
+        add(1, Side::Sell, 100_0100, 60, 1),
+        add(2, Side::Buy, 100_0000, 500, 2),
+    ] {
+        let msg = Message::parse(&m).unwrap();
+        venue.on_market(&msg, &book, &mut reports, &mut fills);
+        book.apply_itch(&msg, &mut NullSink).unwrap();
+    }
+    let new = Outbound::New {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(1),
+        venue: VenueId(1),
+        locate: LOCATE,
+        symbol: sym(),
+        side: Side::Buy,
+        price: Price(99_9900),
+        qty: 100,
+        tif: TimeInForce::PostOnly,
+    };
+    venue.on_order(&new, &book, &mut reports, &mut fills);
+    let replace = |cl: u64, orig: u64, side: Side, price: i64| Outbound::Replace {
+        order: OrderId(1),
+        cl_ord_id: ClOrdId(cl),
+        orig_cl_ord_id: ClOrdId(orig),
+        venue: VenueId(1),
+        symbol: sym(),
+        side,
+        price: Price(price),
+        qty: 100,
+        tif: TimeInForce::PostOnly,
+    };
+    reports.clear();
+    // Through the ask: refused, nothing taken, the bid keeps working.
+    venue.on_order(
+        &replace(2, 1, Side::Buy, 100_0200),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert!(fills.is_empty(), "{fills:?}");
+    assert_eq!(reports.len(), 1);
+    assert_eq!(
+        reports[0].exec_type,
+        gateway::oms::ExecType::ReplaceRejected
+    );
+    assert_eq!(venue.orders()[0].price, Price(99_9900));
+    // The wrong side: refused too.
+    reports.clear();
+    venue.on_order(
+        &replace(3, 1, Side::Sell, 100_0500),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert_eq!(
+        reports[0].exec_type,
+        gateway::oms::ExecType::ReplaceRejected
+    );
+    // Up to the bid (still below the ask): replaced and resting.
+    reports.clear();
+    venue.on_order(
+        &replace(4, 1, Side::Buy, 100_0000),
+        &book,
+        &mut reports,
+        &mut fills,
+    );
+    assert_eq!(reports[0].exec_type, gateway::oms::ExecType::Replaced);
+    assert_eq!(venue.orders()[0].price, Price(100_0000));
+    assert!(fills.is_empty());
+}
+
+/// The market maker on generated days (several seeds, the busiest symbol):
+/// post-only quotes never take, the inventory stays within its limit, no
+/// risk rejections (no self-match), and it does trade. The PnL floor is
+/// loose on purpose and documents the state, not a target: on these small
+/// days the generated fair price walks through the maker's one-tick quotes
+/// and adverse selection costs it 6–14 ¢ per share (seeds 3 and 8); the
+/// floor (−25 ¢ per share traded) only catches mechanics that break
+/// outright. The 2 M-message days in BENCHMARKS.md do better.
+#[test]
+fn market_maker_on_generated_days() {
+    for seed in [3, 8, 21] {
+        let mut generator = feedgen::Generator::new(feedgen::Config {
+            seed,
+            symbols: 12,
+            messages: 250_000,
+            peak_live: 25_000,
+        })
+        .unwrap();
+        let mut msgs = Vec::new();
+        let mut counts = [0u64; 13];
+        let mut buf = [0u8; 64];
+        for m in generator.by_ref() {
+            let n = write_framed(&m.message, &mut buf).unwrap();
+            let b = buf[2..n].to_vec();
+            if let Ok(msg) = Message::parse(&b) {
+                if let Some(c) = counts.get_mut(usize::from(msg.stock_locate())) {
+                    *c += 1;
+                }
+            }
+            msgs.push(b);
+        }
+        let locate = (1..=12u16).max_by_key(|&l| counts[usize::from(l)]).unwrap();
+        let symbol = generator.symbol(locate).unwrap();
+        let mut config = Config::new(locate, symbol);
+        config.book = BookConfig {
+            max_orders: 1 << 16,
+            max_levels: 1 << 15,
+        };
+        let r = run(config, &msgs).finish();
+        let s = r.stats;
+        let traded = s.maker_shares + s.taker_shares;
+        let per_share = r.total as f64 / 10_000.0 / traded.max(1) as f64;
+        let what = format!(
+            "seed {seed} locate {locate}: {s:?} total {} per share {per_share:.4}",
+            backtest::money(r.total)
+        );
+        assert_eq!(s.taker_fills, 0, "{what}");
+        assert!(s.maker_fills >= 20, "{what}");
+        assert!(s.min_position >= -500 && s.max_position <= 500, "{what}");
+        assert_eq!(r.risk_rejects, 0, "{what}");
+        assert!(per_share >= -0.25, "{what}");
+        eprintln!("{what}");
+    }
+}

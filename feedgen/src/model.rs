@@ -36,17 +36,29 @@
 //!   live-order population follows a target curve: it rises to `peak_live`,
 //!   holds while the book churns, and falls at the end of the day (day orders
 //!   expiring). Over the whole day A and D come out at their target shares.
-//! - **Prices.** Per symbol and side the model keeps a *touch*: an upper
-//!   bound on live bids, a lower bound on live asks, with bid touch < ask
-//!   touch. A touch moves inward only by an improving order, and outward one
-//!   tick when its level empties. Since executions are drawn with a
-//!   per-symbol momentum, the touches — the price — random-walk.
+//! - **Prices.** Each symbol has a latent *fair price* that random-walks
+//!   (daily σ 1–3% of the price, its variance spread over the day like the
+//!   message rate, plus two jumps a day), and per side a *touch*: an upper
+//!   bound on live bids, a lower bound on live asks, bid touch < ask touch,
+//!   normally the real best price. The book follows the fair price: a touch
+//!   the fair price has left (a bid at or above the fair mid) is drained
+//!   first — executions take its oldest order, cancels its newest — and a
+//!   lagging touch is improved by half the adds, up to the wanted price
+//!   (fair bid, fair bid + target spread). When a touch level empties the
+//!   touch moves to the next live level (a scan of at most 64 ticks, resumed
+//!   later if needed), so quotes move by the real gaps of the book, mostly a
+//!   tick. Target spreads are at least ~1 bp for high-priced names. The
+//!   end-of-day decline thins books from behind and never takes a side's
+//!   last orders while the other side has more. Measured with
+//!   `backtest --bin bbo-stats` (BENCHMARKS.md) and asserted by
+//!   `tests/realism.rs`.
 //!
 //! # Cost
-//! O(1) per message: live orders sit in a slab of 24-byte entries with a
+//! O(1) per message: live orders sit in a slab of 32-byte entries with a
 //! free list; each symbol side keeps a `Vec` of slab indices (swap-remove,
-//! with each order knowing its position); orders per price level are counted
-//! in a hash map. Memory is bounded by the live set (~90 MB at 1.6 M live
+//! with each order knowing its position); each price level is a FIFO list
+//! through the slab, found by a hash map. The touch scan is bounded (64
+//! look-ups). Memory is bounded by the live set (~90 MB at 1.6 M live
 //! orders). The cost is cache misses on those tables, not computation.
 //!
 //! # Determinism
@@ -171,6 +183,20 @@ impl std::fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// What the model intends for one symbol's quotes (price4 integers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuoteModel {
+    /// Tick size.
+    pub tick: u32,
+    /// The spread the model steers towards, in ticks.
+    pub target_spread_ticks: u32,
+    /// [bid, ask] touch: no live bid above `touch[0]`, no live ask below
+    /// `touch[1]`.
+    pub touch: [u32; 2],
+    /// [bid, ask] the latent fair price asks for: the touches follow it.
+    pub wanted: [u32; 2],
+}
+
 /// One generated message with its timestamp (also inside the message).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimedMessage {
@@ -257,6 +283,15 @@ struct Instrument {
     depth_scale: u32,
     /// Share of all live orders this symbol tends to hold (see `Generator::delete_locate`).
     resting_share: f64,
+    /// Latent fair price: where the model wants the bid, in ticks (a
+    /// random walk; the ask is wanted `target_spread_ticks` above it).
+    fair: f64,
+    /// Variance of `fair` over the whole day, ticks².
+    day_variance: f64,
+    /// Jump size scale, ticks.
+    jump_ticks: u32,
+    /// Time `fair` was last moved to.
+    fair_at: u64,
     /// ITCH trading state byte.
     state: u8,
     /// Side that executions currently hit (flips now and then).
@@ -273,7 +308,12 @@ struct LiveOrder {
     locate: u16,
     side: u8,
     pos_side: u32,
+    /// Neighbours in its price level's FIFO (slab indices, `NIL` at the ends).
+    prev: u32,
+    next: u32,
 }
+
+const NIL: u32 = u32::MAX;
 
 const EMPTY_ORDER: LiveOrder = LiveOrder {
     order_ref: 0,
@@ -282,7 +322,23 @@ const EMPTY_ORDER: LiveOrder = LiveOrder {
     locate: 0,
     side: 0,
     pos_side: 0,
+    prev: NIL,
+    next: NIL,
 };
+
+/// One price level of one symbol side: its orders in arrival order.
+#[derive(Debug, Clone, Copy)]
+struct LevelQueue {
+    count: u32,
+    head: u32,
+    tail: u32,
+}
+
+/// Price levels looked at, tick by tick, to find the next live level when a
+/// touch level empties.
+const TOUCH_SCAN: u32 = 64;
+/// Large moves of the fair price (news), per symbol per day.
+const JUMPS_PER_DAY: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy)]
 enum Scheduled {
@@ -428,7 +484,16 @@ pub struct Generator {
     orders: Vec<LiveOrder>,
     free: Vec<u32>,
     live: usize,
-    level_counts: FastMap<u64, u32>,
+    levels: FastMap<u64, LevelQueue>,
+    /// Draws of the fair-price walks (own stream: the walk does not shift
+    /// the message draws).
+    walk_rng: Rng,
+    /// Time of the body message being made.
+    now: u64,
+    /// The live set is being drained (end-of-day decline): adds keep the
+    /// quotes up (at or just behind the touch) while deletes thin the books
+    /// from behind.
+    draining: bool,
     next_ref: u64,
     next_match: u64,
     phase: Phase,
@@ -514,6 +579,8 @@ impl Generator {
         let mut root = Rng::new(config.seed);
         let mut setup = root.fork(1);
         let rng = root.fork(2);
+        let walk_rng = root.fork(3);
+        let mut vol_rng = root.fork(4);
 
         let count = u32::from(config.symbols);
         // Activity ranks: a seeded permutation of the locates.
@@ -560,8 +627,15 @@ impl Generator {
             } else {
                 setup.range(2, 10) as u32
             };
+            // High-priced names quote at least about a basis point wide: a
+            // cent is too fine a step for a $500 stock's book to keep up with
+            // its price.
+            let target_spread_ticks = target_spread_ticks.max(price / (10_000 * tick));
             let bid = (price / tick * tick).clamp(min_px, max_px - tick * target_spread_ticks);
             let ask = bid + tick * target_spread_ticks;
+            // Daily volatility 1–3% of the price (variance in ticks²).
+            let sigma_ticks =
+                f64::from(price) / f64::from(tick) * vol_rng.range(10, 30) as f64 / 1e3;
             instruments.push(Instrument {
                 symbol: symbol_name(i as u32, count),
                 tick,
@@ -579,6 +653,10 @@ impl Generator {
                 } else {
                     1
                 },
+                fair: f64::from(bid / tick),
+                day_variance: sigma_ticks * sigma_ticks,
+                jump_ticks: ((sigma_ticks / 8.0) as u32).max(2),
+                fair_at: START_OF_SYSTEM_HOURS,
                 state: b'T',
                 momentum: setup.below(2) as usize,
                 live: [Vec::new(), Vec::new()],
@@ -641,7 +719,10 @@ impl Generator {
             orders: Vec::with_capacity((config.peak_live as usize).min(1 << 26) + 1024),
             free: Vec::new(),
             live: 0,
-            level_counts: FastMap::default(),
+            levels: FastMap::default(),
+            walk_rng,
+            now: START_OF_SYSTEM_HOURS,
+            draining: false,
             next_ref: 1,
             next_match: 1,
             phase: Phase::StartOfMessages,
@@ -673,6 +754,19 @@ impl Generator {
     /// Live orders right now.
     pub fn live_orders(&self) -> usize {
         self.live
+    }
+
+    /// The model's quoting state of a locate (1-based), if it exists: for
+    /// tools and tests that compare the book the messages build with what
+    /// the model intended.
+    pub fn quote_model(&self, locate: u16) -> Option<QuoteModel> {
+        let i = usize::from(locate).checked_sub(1)?;
+        self.instruments.get(i).map(|s| QuoteModel {
+            tick: s.tick,
+            target_spread_ticks: s.target_spread_ticks,
+            touch: s.touch,
+            wanted: [self.wanted(locate, BID), self.wanted(locate, ASK)],
+        })
     }
 
     /// The symbol of a locate (1-based), if it exists.
@@ -735,6 +829,23 @@ impl Generator {
         let inst = &mut self.instruments[usize::from(locate) - 1];
         let pos_side = inst.live[side].len() as u32;
         inst.live[side].push(slot);
+        // Join the back of the level's FIFO.
+        let level = self
+            .levels
+            .entry(key(locate, side, price))
+            .or_insert(LevelQueue {
+                count: 0,
+                head: NIL,
+                tail: NIL,
+            });
+        let prev = level.tail;
+        level.count += 1;
+        level.tail = slot;
+        if prev == NIL {
+            level.head = slot;
+        } else {
+            self.orders[prev as usize].next = slot;
+        }
         self.orders[slot as usize] = LiveOrder {
             order_ref,
             price,
@@ -742,11 +853,9 @@ impl Generator {
             locate,
             side: side as u8,
             pos_side,
+            prev,
+            next: NIL,
         };
-        *self
-            .level_counts
-            .entry(key(locate, side, price))
-            .or_insert(0) += 1;
         let live = self.live as u64;
         if live > self.stats.peak_live_orders {
             self.stats.peak_live_orders = live;
@@ -766,54 +875,197 @@ impl Generator {
             self.orders[last as usize].pos_side = order.pos_side;
         }
         self.free.push(slot);
-        self.leave_level(order.locate, side, order.price);
+        if order.prev != NIL {
+            self.orders[order.prev as usize].next = order.next;
+        }
+        if order.next != NIL {
+            self.orders[order.next as usize].prev = order.prev;
+        }
+        self.leave_level(slot, order, side);
         order
     }
 
-    /// One order left a price level: forget empty levels and let an emptied
-    /// touch drift one tick outward.
-    fn leave_level(&mut self, locate: u16, side: usize, price: u32) {
-        let k = key(locate, side, price);
-        let emptied = match self.level_counts.get_mut(&k) {
-            Some(c) if *c > 1 => {
-                *c -= 1;
+    /// One order left its price level: forget an empty level; an emptied
+    /// touch moves to the next live level (see [`Generator::reseat_touch`]).
+    fn leave_level(&mut self, slot: u32, order: LiveOrder, side: usize) {
+        let k = key(order.locate, side, order.price);
+        let emptied = match self.levels.get_mut(&k) {
+            Some(l) if l.count > 1 => {
+                l.count -= 1;
+                if l.head == slot {
+                    l.head = order.next;
+                }
+                if l.tail == slot {
+                    l.tail = order.prev;
+                }
                 false
             }
             _ => {
-                self.level_counts.remove(&k);
+                self.levels.remove(&k);
                 true
             }
         };
-        if emptied {
+        if emptied && self.instrument(order.locate).touch[side] == order.price {
+            self.reseat_touch(order.locate, side);
+        }
+    }
+
+    /// The touch of `side` lost its level: it moves outward to the next live
+    /// level within [`TOUCH_SCAN`] ticks, so the touch is the real best
+    /// price. A side whose next level is farther moves its bound by the
+    /// scanned (empty) range; the scan goes on the next time the touch level
+    /// is wanted ([`Generator::at_touch`]), so the bound catches up with the
+    /// real best in bounded steps. A side with no orders left takes its
+    /// wanted price (see [`Generator::wanted`]).
+    fn reseat_touch(&mut self, locate: u16, side: usize) {
+        let inst = self.instrument(locate);
+        let tick = inst.tick;
+        if inst.live[side].is_empty() {
+            let want = self.wanted(locate, side);
             let inst = self.instrument_mut(locate);
-            if inst.touch[side] == price {
-                if side == BID {
-                    if price >= inst.min_px + inst.tick {
-                        inst.touch[BID] = price - inst.tick;
-                    }
-                } else if price + inst.tick <= inst.max_px {
-                    inst.touch[ASK] = price + inst.tick;
+            inst.touch[side] = if side == BID {
+                want.min(inst.touch[ASK] - tick)
+            } else {
+                want.max(inst.touch[BID] + tick)
+            };
+            return;
+        }
+        let mut price = inst.touch[side];
+        for _ in 0..TOUCH_SCAN {
+            let next = if side == BID {
+                match price.checked_sub(tick) {
+                    Some(p) if p >= inst.min_px => p,
+                    _ => return,
                 }
+            } else {
+                match price.checked_add(tick) {
+                    Some(p) if p <= inst.max_px => p,
+                    _ => return,
+                }
+            };
+            price = next;
+            if self.levels.contains_key(&key(locate, side, price)) {
+                break;
             }
         }
+        // Found, or the whole scanned range is empty: a valid bound that
+        // the next look (see `at_touch`) scans on from.
+        self.instrument_mut(locate).touch[side] = price;
+    }
+
+    /// The price the model wants for `side`'s best quote now: the fair
+    /// price (bid) or the fair price plus the target spread (ask), on the
+    /// grid and within the symbol's range.
+    fn wanted(&self, locate: u16, side: usize) -> u32 {
+        let inst = self.instrument(locate);
+        let bid = (inst.fair.max(0.0) as u32).saturating_mul(inst.tick);
+        if side == BID {
+            bid.clamp(inst.min_px, inst.max_px)
+        } else {
+            bid.saturating_add(inst.tick * inst.target_spread_ticks)
+                .clamp(inst.min_px, inst.max_px)
+        }
+    }
+
+    /// Moves the fair price of `locate` to time `ts`: a random walk whose
+    /// variance follows the message intensity (the day's variance spread
+    /// over the day like its messages), plus rare jumps. Floats here use
+    /// only IEEE-exact operations (+, ×, √, floor), so every machine walks
+    /// the same path.
+    fn walk(&mut self, locate: u16, ts: u64) {
+        let inst = self.instrument(locate);
+        if ts <= inst.fair_at {
+            return;
+        }
+        let share = self.clock.share_between(inst.fair_at, ts).max(0.0);
+        let (var, jump_ticks) = (inst.day_variance * share, inst.jump_ticks);
+        let r = &mut self.walk_rng;
+        // Sum of four uniforms: mean 2, variance 1/3.
+        let z = (r.unit() + r.unit() + r.unit() + r.unit() - 2.0) * 3f64.sqrt();
+        let mut step = z * var.sqrt();
+        if r.unit() < share * JUMPS_PER_DAY {
+            let size = f64::from(jump_ticks) * (1.0 + r.unit());
+            step += if r.chance(1, 2) { size } else { -size };
+        }
+        let inst = self.instrument_mut(locate);
+        inst.fair_at = ts;
+        let lo = f64::from(inst.min_px / inst.tick);
+        let hi = f64::from(inst.max_px / inst.tick - inst.target_spread_ticks);
+        let mut f = inst.fair + step;
+        // Reflect at the ends of the symbol's price range.
+        if f < lo {
+            f = (2.0 * lo - f).min(hi);
+        } else if f > hi {
+            f = (2.0 * hi - f).max(lo);
+        }
+        inst.fair = f.floor().max(lo) + (f - f.floor());
+    }
+
+    /// A side whose touch is on the wrong side of the fair price (a bid at
+    /// or above the fair mid, an ask at or below it): its touch orders are
+    /// what trades and cancels take next, so the book follows the walk.
+    fn stale_side(&self, locate: u16) -> Option<usize> {
+        let inst = self.instrument(locate);
+        let half = inst.tick * inst.target_spread_ticks;
+        let want_bid = self.wanted(locate, BID);
+        let want_ask = self.wanted(locate, ASK);
+        let bid = inst.touch[BID];
+        let ask = inst.touch[ASK];
+        if bid > want_bid && 2 * (bid - want_bid) >= half && !inst.live[BID].is_empty() {
+            Some(BID)
+        } else if ask < want_ask && 2 * (want_ask - ask) >= half && !inst.live[ASK].is_empty() {
+            Some(ASK)
+        } else {
+            None
+        }
+    }
+
+    /// An order at `side`'s touch level: the oldest (`front`) or the newest.
+    fn at_touch(&mut self, locate: u16, side: usize, front: bool) -> Option<u32> {
+        let price = self.instrument(locate).touch[side];
+        if !self.levels.contains_key(&key(locate, side, price)) {
+            self.reseat_touch(locate, side);
+        }
+        let price = self.instrument(locate).touch[side];
+        let level = self.levels.get(&key(locate, side, price))?;
+        Some(if front { level.head } else { level.tail })
     }
 
     /// A price for a new order on `side`; may improve (move) the touch.
     fn new_price(&mut self, locate: u16, side: usize) -> u32 {
-        let r = self.rng.below(100);
+        self.walk(locate, self.now);
+        let r = self.rng.below(if self.draining { 65 } else { 100 });
         let extra = self.rng.below(200);
         let far = self.rng.below(1 << 16);
+        let improve = self.rng.chance(1, 2);
+        let want = self.wanted(locate, side);
         let inst = &self.instruments[usize::from(locate) - 1];
         let tick = inst.tick;
-        let spread_ticks = (inst.touch[ASK] - inst.touch[BID]) / tick;
-        if spread_ticks > inst.target_spread_ticks && r < 50 {
-            let inst = self.instrument_mut(locate);
-            if side == BID {
-                inst.touch[BID] += tick;
+        // The touch lags the fair price: half the adds close the gap,
+        // landing anywhere between the touch (exclusive) and the wanted
+        // price, never crossing the other side.
+        let behind = if side == BID {
+            inst.touch[BID] < want
+        } else {
+            inst.touch[ASK] > want
+        };
+        if behind && improve {
+            let (lo, hi) = if side == BID {
+                (inst.touch[BID] + tick, want.min(inst.touch[ASK] - tick))
             } else {
-                inst.touch[ASK] -= tick;
+                (want.max(inst.touch[BID] + tick), inst.touch[ASK] - tick)
+            };
+            if lo <= hi {
+                let steps = (hi - lo) / tick;
+                let k = self.rng.range(0, u64::from(steps)) as u32;
+                let price = if side == BID {
+                    hi - k * tick
+                } else {
+                    lo + k * tick
+                };
+                self.instrument_mut(locate).touch[side] = price;
+                return price;
             }
-            return inst.touch[side];
         }
         let depth = u64::from(inst.depth_scale)
             * match r {
@@ -827,10 +1079,18 @@ impl Generator {
             };
         let depth = depth.min(u64::from(u32::MAX)) as u32;
         let offset = depth.saturating_mul(tick);
+        // Queue behind the touch, or behind the wanted price when the touch
+        // is stale (so stale levels only drain).
         if side == BID {
-            inst.touch[BID].saturating_sub(offset).max(inst.min_px)
+            inst.touch[BID]
+                .min(want)
+                .saturating_sub(offset)
+                .max(inst.min_px)
         } else {
-            inst.touch[ASK].saturating_add(offset).min(inst.max_px)
+            inst.touch[ASK]
+                .max(want)
+                .saturating_add(offset)
+                .min(inst.max_px)
         }
     }
 
@@ -844,13 +1104,31 @@ impl Generator {
         }) as u32
     }
 
-    /// A live order of `locate`, on `side` if it has one (else the other):
-    /// 40% one of the four newest (fleeting quotes), 30% the best priced of
-    /// three samples (quotes at the touch are the ones cancelled and moved
-    /// most), 30% any. Falls back to another symbol's order.
-    fn pick_order(&mut self, locate: u16, side: usize) -> Option<u32> {
+    /// A live order of `locate` to cancel, delete or replace. A stale touch
+    /// (see [`Generator::stale_side`]) is drained first (3 in 4). Otherwise
+    /// on `side` if it has orders (else the other): 30% one of the four
+    /// newest (fleeting quotes), 20% the newest at the touch, 20% the best
+    /// priced of three samples (quotes at the touch are the ones cancelled
+    /// and moved most), 30% any. With `deep` (the end-of-day decline) the
+    /// worst priced of three samples: expiring day orders thin the book from
+    /// behind, not at the quote. Falls back to another symbol's order.
+    fn pick_order(&mut self, locate: u16, side: usize, deep: bool) -> Option<u32> {
+        self.walk(locate, self.now);
+        if !deep {
+            if let Some(stale) = self.stale_side(locate) {
+                if self.rng.chance(3, 4) {
+                    if let Some(slot) = self.at_touch(locate, stale, false) {
+                        return Some(slot);
+                    }
+                }
+            }
+        }
+        // Someone keeps quoting: the last few orders of a side are not
+        // cancelled while the other side has more (and the decline thins
+        // the fuller side).
         let inst = self.instrument(locate);
-        let side = if inst.live[side].is_empty() {
+        let (mine, other) = (inst.live[side].len(), inst.live[1 - side].len());
+        let side = if (deep || mine < 4) && other > mine {
             1 - side
         } else {
             side
@@ -859,12 +1137,19 @@ impl Generator {
         if len == 0 {
             return self.any_order(side);
         }
+        if deep {
+            return self.best_of(locate, side, 3, false);
+        }
         match self.rng.below(10) {
-            0..=3 => {
+            0..=2 => {
                 let idx = len - 1 - self.rng.below(len.min(4));
                 Some(self.instrument(locate).live[side][idx as usize])
             }
-            4..=6 => self.best_of(locate, side, 3),
+            3..=4 => match self.at_touch(locate, side, false) {
+                Some(slot) => Some(slot),
+                None => self.best_of(locate, side, 3, true),
+            },
+            5..=6 => self.best_of(locate, side, 3, true),
             _ => {
                 let idx = self.rng.below(len);
                 Some(self.instrument(locate).live[side][idx as usize])
@@ -872,31 +1157,40 @@ impl Generator {
         }
     }
 
-    /// The best-priced of `samples` random orders of one side.
-    fn best_of(&mut self, locate: u16, side: usize, samples: u32) -> Option<u32> {
+    /// The best-priced (or, without `best`, worst-priced) of `samples`
+    /// random orders of one side.
+    fn best_of(&mut self, locate: u16, side: usize, samples: u32, best: bool) -> Option<u32> {
         let len = self.instrument(locate).live[side].len() as u64;
         if len == 0 {
             return None;
         }
-        let mut best: Option<u32> = None;
+        let mut pick: Option<u32> = None;
         for _ in 0..samples {
             let idx = self.rng.below(len) as usize;
             let slot = self.instrument(locate).live[side][idx];
             let price = self.orders[slot as usize].price;
-            best = match best {
+            pick = match pick {
                 Some(b) => {
                     let bp = self.orders[b as usize].price;
                     let better = if side == BID { price > bp } else { price < bp };
-                    Some(if better { slot } else { b })
+                    Some(if better == best { slot } else { b })
                 }
                 None => Some(slot),
             };
         }
-        best
+        pick
     }
 
-    /// The best-priced of a few sampled orders on the momentum side.
+    /// An order to execute: the oldest order at a stale touch (the market
+    /// trading through a quote the fair price has left), else at the touch
+    /// of the momentum side (3 in 4; the best of four samples otherwise).
     fn pick_execution(&mut self, locate: u16) -> Option<u32> {
+        self.walk(locate, self.now);
+        if let Some(stale) = self.stale_side(locate) {
+            if let Some(slot) = self.at_touch(locate, stale, true) {
+                return Some(slot);
+            }
+        }
         if self.rng.chance(1, 8) {
             let inst = self.instrument_mut(locate);
             inst.momentum = 1 - inst.momentum;
@@ -907,7 +1201,12 @@ impl Generator {
         } else {
             inst.momentum
         };
-        self.best_of(locate, side, 4)
+        if self.rng.chance(3, 4) {
+            if let Some(slot) = self.at_touch(locate, side, true) {
+                return Some(slot);
+            }
+        }
+        self.best_of(locate, side, 4, true)
     }
 
     /// An order to execute: in `locate` if it trades and has orders, else in
@@ -929,13 +1228,14 @@ impl Generator {
         None
     }
 
-    /// Where a delete lands: a symbol drawn by activity, accepted with
+    /// Where a delete lands: a symbol drawn by activity (by resting weight
+    /// for the decline's deletes, `by_resting`), accepted with
     /// probability (its live orders / its resting share of all live orders),
     /// else redrawn (up to 4 times). Symbols below their share lose fewer
     /// orders and fill up; the deletes they refuse fall on the busy symbols
     /// above theirs. This keeps each symbol's resting book near its share
     /// (flatter than activity) while deletes stay as skewed as adds.
-    fn delete_locate(&mut self, first: u16) -> u16 {
+    fn delete_locate(&mut self, first: u16, by_resting: bool) -> u16 {
         let mut locate = first;
         for _ in 0..4 {
             let inst = self.instrument(locate);
@@ -944,7 +1244,12 @@ impl Generator {
             if have >= want || self.rng.unit() * want < have {
                 return locate;
             }
-            locate = self.activity.sample(&mut self.rng) as u16 + 1;
+            let table = if by_resting {
+                &self.resting
+            } else {
+                &self.activity
+            };
+            locate = table.sample(&mut self.rng) as u16 + 1;
         }
         locate
     }
@@ -1197,6 +1502,7 @@ impl Generator {
         let index = self.body_done;
         self.body_done += 1;
         let (ts, in_burst) = self.clock.next(index, &mut self.rng);
+        self.now = ts;
 
         if let Some(&(at, what)) = self.schedule.get(self.schedule_next) {
             let body_left = self.body_total - index;
@@ -1234,6 +1540,7 @@ impl Generator {
         // drain, beyond the churn of matched add/delete pairs.
         self.growth = if d > 0.0 { 2.0 * d / (0.875 + d) } else { 0.0 };
         let drain = if d < 0.0 { -2.0 * d / (0.875 - d) } else { 0.0 };
+        self.draining = drain > 0.0;
         let total = adds_and_deletes as u64
             + u64::from(
                 mix::REPLACE
@@ -1257,13 +1564,15 @@ impl Generator {
         let locate = self.pick_locate(in_burst);
         let trading = self.instrument(locate).state == b'T';
         let msg = if u < delete_w {
-            let locate = if drain > 0.0 && self.rng.unit() < drain {
-                self.resting.sample(&mut self.rng) as u16 + 1
+            let deep = drain > 0.0 && self.rng.unit() < drain;
+            let locate = if deep {
+                let first = self.resting.sample(&mut self.rng) as u16 + 1;
+                self.delete_locate(first, true)
             } else {
-                self.delete_locate(locate)
+                self.delete_locate(locate, false)
             };
             let side = self.rng.below(2) as usize;
-            match self.pick_order(locate, side) {
+            match self.pick_order(locate, side, deep) {
                 Some(slot) => self.delete(ts, slot),
                 None => self.add(ts, in_burst, false),
             }
@@ -1286,11 +1595,11 @@ impl Generator {
             };
             let side = self.rng.below(2) as usize;
             match kind {
-                b'U' => match self.pick_order(locate, side) {
+                b'U' => match self.pick_order(locate, side, false) {
                     Some(slot) => self.replace(ts, slot),
                     None => self.add(ts, in_burst, false),
                 },
-                b'X' => match self.pick_order(locate, side) {
+                b'X' => match self.pick_order(locate, side, false) {
                     Some(slot) => self.cancel(ts, slot),
                     None => self.add(ts, in_burst, false),
                 },
@@ -1301,7 +1610,7 @@ impl Generator {
                     None => self.add(ts, in_burst, false),
                 },
                 // No executions in a halted or paused symbol; cancels go on.
-                _ => match self.pick_order(locate, side) {
+                _ => match self.pick_order(locate, side, false) {
                     Some(slot) => self.delete(ts, slot),
                     None => self.add(ts, in_burst, false),
                 },

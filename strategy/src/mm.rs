@@ -20,7 +20,11 @@
 //! # Order handling
 //!
 //! - Quotes are post-only, rounded away from the market onto the tick grid and
-//!   never placed through the opposite best price.
+//!   never placed through the opposite best price; our bid stays below our
+//!   ask, and when both move, the one ahead moves first (no self-match).
+//! - σ is estimated from mid changes clipped at `sigma_clip` (winsorised): a
+//!   jump of a thin book counts as a large move, not as a variance outlier
+//!   that would widen the spread and the inventory skew for minutes.
 //! - A resting quote is only replaced when the target moved by at least
 //!   `requote_ticks`, or by `requote_ticks_good_queue` when the estimated
 //!   queue ahead of it is at most `good_queue_shares` (a good spot in the
@@ -66,6 +70,11 @@ pub struct MmParams {
     pub sigma_alpha: f64,
     /// Lower bound on σ (currency/√s) so a quiet start still quotes sanely.
     pub sigma_floor: f64,
+    /// Largest mid change (price4) the variance estimate takes at face
+    /// value: larger ones count as `±sigma_clip` (winsorised), so a single
+    /// jump of a thin book does not blow σ — and with it the inventory skew
+    /// and the spread — up for minutes. 0 disables the clip.
+    pub sigma_clip: i64,
     /// Shares per quote; also the inventory unit `q` is counted in.
     pub quote_qty: u32,
     /// Absolute position limit in shares.
@@ -99,6 +108,7 @@ impl MmParams {
             horizon_secs: 60.0,
             sigma_alpha: 0.05,
             sigma_floor: 0.001,
+            sigma_clip: 300,
             quote_qty: 100,
             max_position: 500,
             tick: 100,
@@ -123,6 +133,9 @@ impl MmParams {
         }
         if !(self.sigma_floor.is_finite() && self.sigma_floor >= 0.0) {
             return Err(ParamError::new("sigma_floor", "must be finite and >= 0"));
+        }
+        if self.sigma_clip < 0 {
+            return Err(ParamError::new("sigma_clip", "must be >= 0"));
         }
         if self.quote_qty == 0 {
             return Err(ParamError::new("quote_qty", "must be > 0"));
@@ -303,8 +316,12 @@ impl MarketMaker {
             _ => self.anchor = Some((ts, mid)),
         }
         if self.last_mid != Some(mid) {
-            self.vol
-                .update(mid2 as f64 / (2.0 * Price::SCALE as f64), ts.0);
+            let scale = Price::SCALE as f64;
+            self.vol.update_clipped(
+                mid2 as f64 / (2.0 * scale),
+                ts.0,
+                self.params.sigma_clip as f64 / scale,
+            );
             self.last_mid = Some(mid);
         }
     }
@@ -358,8 +375,75 @@ impl MarketMaker {
             self.stats.inventory_blocks += 1;
             None
         };
-        self.work_side(Side::Buy, bid, out);
-        self.work_side(Side::Sell, ask, out);
+        let (bid, ask) = self.apart(bid, ask);
+        // Moving up, the ask moves first; moving down, the bid: a quote
+        // never passes our own other quote on the way (risk would refuse
+        // the self-match).
+        let up = match (bid, self.working_price(Side::Buy)) {
+            (Some(b), Some(w)) => b.0 > w,
+            _ => false,
+        };
+        if up {
+            let ask = self.below_own(Side::Sell, ask);
+            self.work_side(Side::Sell, ask, out);
+            let bid = self.below_own(Side::Buy, bid);
+            self.work_side(Side::Buy, bid, out);
+        } else {
+            let bid = self.below_own(Side::Buy, bid);
+            self.work_side(Side::Buy, bid, out);
+            let ask = self.below_own(Side::Sell, ask);
+            self.work_side(Side::Sell, ask, out);
+        }
+    }
+
+    /// `target` kept off our own order on the other side (a tick short of
+    /// its most aggressive price): it follows once that order has moved.
+    fn below_own(&self, side: Side, target: Option<Price>) -> Option<Price> {
+        let tick = self.params.tick;
+        let t = target?;
+        let p = match (side, self.working_price(side.opposite())) {
+            (Side::Buy, Some(a)) if t.0 >= a => a - tick,
+            (Side::Sell, Some(b)) if t.0 <= b => b + tick,
+            _ => t.0,
+        };
+        Some(Price(p)).filter(|p| p.0 > 0)
+    }
+
+    /// The most aggressive price our order on `side` may have at the venue:
+    /// its price, or the price of a replace in flight if that is more
+    /// aggressive (what risk checks a self-match against).
+    fn working_price(&self, side: Side) -> Option<i64> {
+        let o = self
+            .orders
+            .find(self.locate(), side)
+            .and_then(|slot| self.orders.get(slot))?;
+        let pending = match o.state {
+            crate::orders::OrderState::PendingReplace { price, .. } => Some(price.0),
+            _ => None,
+        };
+        let p = o.price.0;
+        Some(match (side, pending) {
+            (Side::Buy, Some(q)) => p.max(q),
+            (Side::Sell, Some(q)) => p.min(q),
+            _ => p,
+        })
+        .filter(|&p| p > 0)
+    }
+
+    /// The two targets never meet: when they do, the side that would grow
+    /// the position gives way by a tick.
+    fn apart(&self, bid: Option<Price>, ask: Option<Price>) -> (Option<Price>, Option<Price>) {
+        let tick = self.params.tick;
+        match (bid, ask) {
+            (Some(b), Some(a)) if b.0 >= a.0 => {
+                if self.position > 0 {
+                    (Some(Price(a.0 - tick)).filter(|p| p.0 > 0), ask)
+                } else {
+                    (bid, Some(Price(b.0 + tick)))
+                }
+            }
+            _ => (bid, ask),
+        }
     }
 
     fn work_side<const N: usize>(
@@ -728,44 +812,47 @@ mod tests {
         // One-cent move (< requote_ticks = 2): nothing sent.
         assert!(rig.bbo(999_100, 1_001_100, 2 * SEC).is_empty());
         assert_eq!(rig.mm.stats().refreshes_skipped, 2);
-        // Five-cent move (mid 100.05): both replaced at the new targets.
+        // Five-cent move (mid 100.05): both replaced. Moving up, the ask
+        // goes first (to its target 100.07); the bid stops a tick below our
+        // ask still working at 100.02 (its target 100.03 would self-match
+        // until that replace is done).
         let r = rig.bbo(999_500, 1_001_500, 3 * SEC);
         assert_eq!(
             &r[..],
             &[
                 OrderIntent::Replace {
                     strategy: ID,
-                    order: bid_id,
-                    price: Price(1_000_300),
-                    qty: 100
-                },
-                OrderIntent::Replace {
-                    strategy: ID,
                     order: ask_id,
                     price: Price(1_000_700),
                     qty: 100
                 },
+                OrderIntent::Replace {
+                    strategy: ID,
+                    order: bid_id,
+                    price: Price(1_000_100),
+                    qty: 100
+                },
             ]
         );
-        // The replace moved us to the back of the 700 shares at 100.03.
+        // The replace moved us to the back of the 700 shares at 100.01.
         rig.depth
             .set_side(
                 LOC,
                 Side::Buy,
                 &[Level {
                     qty: 700,
-                    ..lvl(1_000_300)
+                    ..lvl(1_000_100)
                 }],
             )
             .unwrap();
         rig.order(OrderEvent::Replaced {
             strategy: ID,
             order: bid_id,
-            price: Price(1_000_300),
+            price: Price(1_000_100),
             qty: 100,
         });
         let bid = rig.mm.orders().get(0).unwrap();
-        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_300), 700));
+        assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_100), 700));
     }
 
     #[test]
@@ -774,14 +861,27 @@ mod tests {
         rig.bbo(999_000, 1_001_000, SEC);
         // Nothing displayed at our prices when accepted: first in line.
         let bid_id = rig.accept();
-        rig.accept();
+        let ask_id = rig.accept();
         assert_eq!(rig.mm.orders().get(0).unwrap().queue_ahead, 0);
         // Three-cent move: ≥ requote_ticks (2) but < requote_ticks_good_queue (4).
         assert!(rig.bbo(999_300, 1_001_300, 2 * SEC).is_empty());
-        // Seven cents: even a good spot is given up.
+        // Seven cents: the ask moves first (the bid's target would meet it)...
         let r = rig.bbo(999_700, 1_001_700, 3 * SEC);
-        assert_eq!(r.len(), 2);
-        assert!(matches!(r[0], OrderIntent::Replace { order, .. } if order == bid_id));
+        assert!(
+            matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == ask_id && price == Price(1_000_900)),
+            "{r:?}"
+        );
+        // ...and once it has, even a good spot of the bid is given up.
+        let r = rig.order(OrderEvent::Replaced {
+            strategy: ID,
+            order: ask_id,
+            price: Price(1_000_900),
+            qty: 100,
+        });
+        assert!(
+            matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == bid_id && price == Price(1_000_500)),
+            "{r:?}"
+        );
     }
 
     #[test]
@@ -1063,6 +1163,7 @@ mod tests {
     fn volatility_widens_the_spread() {
         let mut rig = Rig::new(MmParams {
             horizon_secs: 60.0,
+            sigma_clip: 0,
             ..params()
         });
         // Mid alternates ±5 cents every 10 ms: σ² ≈ 0.0025/0.01 = 0.25/s.
@@ -1073,6 +1174,27 @@ mod tests {
         assert!(rig.mm.variance() > 0.1, "{}", rig.mm.variance());
         let (b, a) = rig.mm.model_quotes(100.0, Nanos(0));
         assert!(a - b > 1.0, "{b} {a}");
+    }
+
+    #[test]
+    fn one_jump_does_not_blow_up_sigma() {
+        let mut rig = Rig::new(params());
+        // A cent every 100 ms for 5 s...
+        for i in 0..50u64 {
+            let off = (i % 2) as i64 * 100;
+            rig.bbo(999_000 + off, 1_001_000 + off, i * 100_000_000);
+        }
+        let calm = rig.mm.variance();
+        // ...then the book jumps $5 and stays there.
+        rig.bbo(1_049_000, 1_051_000, 5_000_000_000);
+        rig.bbo(1_049_100, 1_051_100, 5_100_000_000);
+        // Counted as a 3-cent move: σ² at most a few times the calm one
+        // (unclipped: (5/0.1)²·α ≈ 125× more).
+        assert!(
+            rig.mm.variance() < 4.0 * calm,
+            "{} vs {calm}",
+            rig.mm.variance()
+        );
     }
 
     mod props {

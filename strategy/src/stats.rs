@@ -49,6 +49,22 @@ impl VarianceRate {
         self.last = Some((p, ts_ns));
     }
 
+    /// Like [`VarianceRate::update`], but a change larger than `max_dp` in
+    /// size counts as `±max_dp` (winsorised): one jump of the observed
+    /// price (a thin book, a gap in the feed) cannot blow the estimate up
+    /// for the next thousands of updates. `max_dp ≤ 0` disables the clip.
+    #[inline]
+    pub fn update_clipped(&mut self, p: f64, ts_ns: u64, max_dp: f64) {
+        if let (Some((last_p, _)), true) = (self.last, max_dp > 0.0) {
+            let dp = (p - last_p).clamp(-max_dp, max_dp);
+            self.update(last_p + dp, ts_ns);
+            // The next change is measured from the real price.
+            self.last = Some((p, ts_ns));
+        } else {
+            self.update(p, ts_ns);
+        }
+    }
+
     /// σ² per second; `None` before two observations or when no time passed.
     pub fn variance_per_sec(&self) -> Option<f64> {
         if self.updates == 0 || self.sum_dt <= 0.0 {
@@ -507,6 +523,21 @@ mod tests {
         v.update(10.00, 4_000_000_000); // no move for 2 s
                                         // sum_sq = 0.0003; sum_dt = 0.75 + 2 = 2.75
         assert!(close(v.variance_per_sec().unwrap(), 0.0003 / 2.75, 1e-15));
+    }
+
+    #[test]
+    fn clipped_variance_ignores_the_size_of_a_jump() {
+        let mut v = VarianceRate::new(0.5);
+        v.update_clipped(10.0, 0, 0.03);
+        v.update_clipped(10.02, 1_000_000_000, 0.03);
+        assert!(close(v.variance_per_sec().unwrap(), 0.0004, 1e-15));
+        // A $5 jump counts as 3 cents; the next move is from the new price.
+        v.update_clipped(15.02, 2_000_000_000, 0.03);
+        // sum_sq = 0.5·0.0004 + 0.0009 = 0.0011; sum_dt = 1.5
+        assert!(close(v.variance_per_sec().unwrap(), 0.0011 / 1.5, 1e-12));
+        v.update_clipped(15.03, 3_000_000_000, 0.03);
+        // sum_sq = 0.00055 + 0.0001; sum_dt = 1.75
+        assert!(close(v.variance_per_sec().unwrap(), 0.00065 / 1.75, 1e-12));
     }
 
     #[test]

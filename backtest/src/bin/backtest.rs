@@ -188,6 +188,13 @@ fn run(args: Args) -> Result<(), String> {
         }
     })?;
     let pipeline_stats = bt.pipeline().stats();
+    let reasons: Vec<String> = types::RejectReason::ALL
+        .iter()
+        .filter_map(|&r| {
+            let n = bt.pipeline().risk.reject_count(r);
+            (n > 0).then(|| format!("{r:?} {n}"))
+        })
+        .collect();
     let (report, log) = bt.finish_with_log();
     bar.finish_and_clear();
     let secs = start.elapsed().as_secs_f64();
@@ -212,8 +219,11 @@ fn run(args: Args) -> Result<(), String> {
         s.maker_fills, s.maker_shares, s.taker_fills, s.taker_shares, s.bought, s.sold
     );
     println!(
-        "risk rejections  {} (intents {}, dropped {})",
-        report.risk_rejects, pipeline_stats.intents, pipeline_stats.intents_dropped
+        "risk rejections  {} (intents {}, dropped {}) {}",
+        report.risk_rejects,
+        pipeline_stats.intents,
+        pipeline_stats.intents_dropped,
+        reasons.join(", ")
     );
     println!(
         "position         {} (min {}, max {})",
