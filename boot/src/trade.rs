@@ -640,7 +640,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     };
     let heartbeat = &CORES[me].heartbeat;
     let mut turns = heartbeat.load(Ordering::Relaxed);
-    let mut seen_risk_config = 0;
+    let mut seen_config = 0;
+    // Strategies' timers (fast-market cooldowns, disabled strategies
+    // pulling quotes) tick every 10 ms.
+    let mut next_timer_ns = 0;
     LOOPING.store(true, Ordering::Release);
     loop {
         let now_ns = platform.now_ns();
@@ -653,14 +656,21 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if let Some(keeper) = keeper.as_mut() {
             keeper.step(8);
         }
-        // New risk limits from the companion take effect between two
+        if journaling {
+            // Before anything this turn sends: the reservation of outgoing
+            // sequence numbers must already be in the journal.
+            journal.flush(&mut ports, pipeline.oms.epoch());
+        }
+        // A configuration from the companion takes effect between two
         // messages (one load per turn when there is nothing new).
-        let mut applied: Option<(u64, protocol::mailbox::config::RiskConfig)> = None;
+        let mut applied: Option<(u64, protocol::mailbox::config::ApplianceConfig)> = None;
         DOWNLINK
-            .risk
-            .read_newer(&mut seen_risk_config, |c| applied = c.clone());
+            .config
+            .read_newer(&mut seen_config, |c| applied = c.clone());
         if let Some((generation, cfg)) = applied {
-            match pipeline.apply_risk_config(&cfg, RISK_SYMBOLS) {
+            // Limits first: whatever the retuned strategies send at once
+            // meets the new limits.
+            match pipeline.apply_risk_config(&cfg.risk, RISK_SYMBOLS) {
                 Ok(m) => {
                     say!(
                         "trade: risk limits of configuration generation {generation} in force ({} restricted symbol(s) not in the directory)",
@@ -672,11 +682,31 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     say!("trade: risk limits of configuration generation {generation} refused: {e}; the previous limits stay")
                 }
             }
+            let strategies =
+                pipeline.apply_strategy_config(&cfg.strategies, now, &mut |o: &Outbound| {
+                    if send_to_venue(&mut ports, o, utc) {
+                        tally.orders += 1;
+                    } else {
+                        tally.refused_unsent += 1;
+                    }
+                });
+            say!(
+                "trade: strategies of configuration generation {generation}: {} retuned, {} not running here, {} for other symbols, {} refused",
+                strategies.applied,
+                strategies.not_running,
+                strategies.other_symbols,
+                strategies.refused
+            );
         }
-        if journaling {
-            // Before anything this turn sends: the reservation of outgoing
-            // sequence numbers must already be in the journal.
-            journal.flush(&mut ports, pipeline.oms.epoch());
+        if now_ns >= next_timer_ns {
+            next_timer_ns = now_ns + 10_000_000;
+            pipeline.on_timer(now, &mut |o: &Outbound| {
+                if send_to_venue(&mut ports, o, utc) {
+                    tally.orders += 1;
+                } else {
+                    tally.refused_unsent += 1;
+                }
+            });
         }
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
             last_publish_ns = now_ns;

@@ -17,7 +17,8 @@
 //!   housekeeping drains everything and then ends the run.
 //!
 //! The other direction, [`DOWNLINK`], carries what the companion applied
-//! (the risk section of a new configuration) to the trading loop, through
+//! (a new configuration: risk limits, strategy parameters) to the trading
+//! loop, through
 //! another [`Latest`] cell: the loop looks once per turn (one load) and
 //! adopts a new value between two messages.
 //!
@@ -32,7 +33,7 @@ use heapless::Vec;
 use kernel::boot::Platform;
 use kernel::latest::Latest;
 use kernel::println;
-use protocol::mailbox::config::RiskConfig;
+use protocol::mailbox::config::ApplianceConfig;
 use protocol::mailbox::message::{Event, Message};
 use protocol::mailbox::snapshot::{
     Counter, KillSwitch, Label, NicStatus, OpenOrder, Position, RiskLimit, StageLatency,
@@ -99,13 +100,12 @@ pub static UPLINK: Uplink = Uplink {
 
 /// Housekeeping → trading loop.
 pub struct Downlink {
-    /// The risk section of the newest applied configuration, with its
-    /// generation.
-    pub risk: Latest<Option<(u64, RiskConfig)>>,
+    /// The newest applied configuration, with its generation.
+    pub config: Latest<Option<(u64, ApplianceConfig)>>,
 }
 
 pub static DOWNLINK: Downlink = Downlink {
-    risk: Latest::from_slots(None, None),
+    config: Latest::from_slots(None, None),
 };
 
 /// A console line from the trading loop, through the uplink.
@@ -323,16 +323,13 @@ impl Housekeeper {
         if generation == self.forwarded_config {
             return;
         }
-        let Some(risk) = kernel::mailbox::CONFIG
-            .lock()
-            .as_ref()
-            .map(|c| c.risk.clone())
-        else {
+        let config = kernel::mailbox::CONFIG.lock();
+        let Some(config) = config.as_ref() else {
             return;
         };
         if DOWNLINK
-            .risk
-            .publish(|slot| *slot = Some((generation, risk)))
+            .config
+            .publish(|slot| *slot = Some((generation, config.clone())))
         {
             self.forwarded_config = generation;
         }

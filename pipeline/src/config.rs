@@ -28,9 +28,23 @@
 //! A throttle's window holds at most [`MAX_THROTTLE_MSGS`] accept times, so a
 //! rate above that is enforced over a proportionally shorter window: the same
 //! average rate, with bursts capped at `MAX_THROTTLE_MSGS` messages.
+//!
+//! A [`StrategyConfig`] changes the running strategy with the same `id` and
+//! kind, provided its `symbols` name the instrument that strategy trades
+//! (strategies are created at start-up; configuration retunes them):
+//!
+//! | configuration | market maker ([`MmParams`]) |
+//! |---|---|
+//! | `enabled` | `enabled` (false pulls both quotes at once) |
+//! | `quote_qty` | `quote_qty` |
+//! | `spread_ticks` | `min_half_spread_ticks` (floor under the model's spread) |
+//! | `max_inventory` | `max_position` |
+//!
+//! Strategies the configuration does not mention keep their parameters.
 
-use protocol::mailbox::config::RiskConfig;
+use protocol::mailbox::config::{RiskConfig, StrategyConfig};
 use risk::{Limits, LimitsError, SymbolLimits, Throttle, MAX_THROTTLE_MSGS};
+use strategy::mm::MmParams;
 use types::StockLocate;
 
 const SECOND_NS: u64 = 1_000_000_000;
@@ -94,6 +108,30 @@ pub fn risk_limits(
     Ok((limits, mapping))
 }
 
+/// How a configuration's strategies section landed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StrategyMapping {
+    /// Strategies retuned.
+    pub applied: u32,
+    /// Entries naming no running strategy of that id and kind.
+    pub not_running: u32,
+    /// Entries whose symbols do not include the running strategy's.
+    pub other_symbols: u32,
+    /// Parameters the strategy refused (its old ones stay).
+    pub refused: u32,
+}
+
+/// `cfg` on top of a running market maker's `current` parameters.
+pub fn mm_params(cfg: &StrategyConfig, current: &MmParams) -> MmParams {
+    MmParams {
+        enabled: cfg.enabled,
+        quote_qty: cfg.quote_qty,
+        min_half_spread_ticks: i64::from(cfg.spread_ticks),
+        max_position: cfg.max_inventory,
+        ..*current
+    }
+}
+
 fn positive(v: i64) -> u64 {
     v.max(0) as u64
 }
@@ -116,7 +154,39 @@ fn throttle(per_window: u32, window_ns: u64) -> Throttle {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::mailbox::config::SymbolName;
+    use protocol::mailbox::config::{StrategyKind, SymbolName};
+
+    #[test]
+    fn strategy_entries_retune_only_what_they_name() {
+        let cfg = StrategyConfig {
+            id: 1,
+            name: heapless::String::try_from("mm").unwrap(),
+            kind: StrategyKind::MarketMaker,
+            enabled: false,
+            venue: 1,
+            symbols: heapless::Vec::new(),
+            quote_qty: 300,
+            spread_ticks: 4,
+            max_inventory: 1_200,
+        };
+        let current = MmParams::default_for_cent_tick();
+        let p = mm_params(&cfg, &current);
+        assert!(!p.enabled);
+        assert_eq!(p.quote_qty, 300);
+        assert_eq!(p.min_half_spread_ticks, 4);
+        assert_eq!(p.max_position, 1_200);
+        assert_eq!(
+            MmParams {
+                enabled: true,
+                quote_qty: current.quote_qty,
+                min_half_spread_ticks: 0,
+                max_position: current.max_position,
+                ..p
+            },
+            current,
+            "nothing else changes"
+        );
+    }
 
     fn config() -> RiskConfig {
         RiskConfig {

@@ -339,6 +339,53 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         Ok(mapping)
     }
 
+    /// Retunes running strategies from the companion's configuration
+    /// (mapping in [`config`]), then gives every strategy a timer tick so a
+    /// disabled one pulls its quotes at once.
+    pub fn apply_strategy_config(
+        &mut self,
+        entries: &[protocol::mailbox::config::StrategyConfig],
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound),
+    ) -> config::StrategyMapping {
+        use protocol::mailbox::config::StrategyKind;
+        use strategy::engine::{AnyParams, Hosted};
+        use strategy::Strategy;
+        let mut mapping = config::StrategyMapping::default();
+        for entry in entries {
+            let id = types::StrategyId(entry.id);
+            let current = match (entry.kind, self.strategies.get(id)) {
+                (StrategyKind::MarketMaker, Some(Hosted::MarketMaker(mm))) => {
+                    let locate = mm.locates().first().copied().unwrap_or(0);
+                    let traded = self.book.status(locate).directory.map(|d| d.symbol);
+                    let named = entry
+                        .symbols
+                        .iter()
+                        .any(|s| traded.is_some_and(|t| t.as_str() == s.as_str()));
+                    if !named {
+                        mapping.other_symbols += 1;
+                        continue;
+                    }
+                    *mm.params()
+                }
+                _ => {
+                    mapping.not_running += 1;
+                    continue;
+                }
+            };
+            let params = config::mm_params(entry, &current);
+            match self
+                .strategies
+                .set_params(id, AnyParams::MarketMaker(params))
+            {
+                Ok(()) => mapping.applied += 1,
+                Err(_) => mapping.refused += 1,
+            }
+        }
+        self.on_timer(now, send);
+        mapping
+    }
+
     /// Engages the kill switch and sends a cancel for every open order.
     pub fn kill(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         self.risk.trip(TripCause::Manual);

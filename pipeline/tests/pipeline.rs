@@ -571,3 +571,93 @@ fn risk_configuration_applies_at_run_time() {
     assert!(!p.risk.limits().for_symbol(LOCATE).restricted);
     assert_eq!(p.risk.limits().default_symbol.max_order_qty, 1_000);
 }
+
+fn mm_entry(id: u16, symbol: &str, enabled: bool) -> protocol::mailbox::config::StrategyConfig {
+    let mut symbols = heapless::Vec::new();
+    symbols
+        .push(heapless::String::try_from(symbol).unwrap())
+        .unwrap();
+    protocol::mailbox::config::StrategyConfig {
+        id,
+        name: heapless::String::try_from("mm").unwrap(),
+        kind: protocol::mailbox::config::StrategyKind::MarketMaker,
+        enabled,
+        venue: 1,
+        symbols,
+        quote_qty: 200,
+        spread_ticks: 0,
+        max_inventory: 1_000,
+    }
+}
+
+/// The companion disables the market maker: its acknowledged quotes are
+/// cancelled at once and nothing new is quoted; entries for other ids or
+/// symbols change nothing; enabling it brings 200-share quotes back.
+#[test]
+fn strategy_configuration_pulls_and_restores_quotes() {
+    let mut p = pipeline(Limits::unlimited());
+    feed(&mut p, &[directory_aaa()]);
+    let sent = feed(&mut p, &two_sided());
+    let mut quotes = Vec::new();
+    for o in &sent {
+        if let Outbound::New { cl_ord_id, qty, .. } = *o {
+            let mut ack = ExecReport::new(cl_ord_id, ExecType::New);
+            ack.leaves_qty = qty;
+            p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+            quotes.push(cl_ord_id);
+        }
+    }
+    assert_eq!(quotes.len(), 2);
+    let mut out = Vec::new();
+    let m = p.apply_strategy_config(
+        &[mm_entry(7, "AAA", false), mm_entry(1, "ZZZ", false)],
+        Nanos(11_000_000),
+        &mut |o| out.push(*o),
+    );
+    assert_eq!((m.applied, m.not_running, m.other_symbols), (0, 1, 1));
+    assert!(out.is_empty(), "{out:?}");
+
+    let m = p.apply_strategy_config(&[mm_entry(1, "AAA", false)], Nanos(12_000_000), &mut |o| {
+        out.push(*o)
+    });
+    assert_eq!(m.applied, 1);
+    let cancels = out
+        .iter()
+        .filter(|o| matches!(o, Outbound::Cancel { .. }))
+        .count();
+    assert_eq!(cancels, 2, "both quotes pulled: {out:?}");
+    // The venue confirms (the report names the cancel's ClOrdID and the
+    // quote's as the original).
+    for o in out.clone() {
+        if let Outbound::Cancel {
+            cl_ord_id,
+            orig_cl_ord_id,
+            ..
+        } = o
+        {
+            let mut done = ExecReport::new(cl_ord_id, ExecType::Canceled);
+            done.orig_cl_ord_id = Some(orig_cl_ord_id);
+            p.on_exec_report(&done, Nanos(12_500_000), &mut |o| out.push(*o));
+        }
+    }
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "no requote after the cancels: {out:?}"
+    );
+    out.clear();
+    feed(&mut p, &[add(5, Side::Buy, Price(100_0100), 300, 13)])
+        .into_iter()
+        .for_each(|o| out.push(o));
+    assert!(
+        !out.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "nothing quoted while disabled: {out:?}"
+    );
+
+    p.apply_strategy_config(&[mm_entry(1, "AAA", true)], Nanos(14_000_000), &mut |_| {});
+    let sent = feed(&mut p, &[add(6, Side::Sell, Price(100_0800), 300, 15)]);
+    assert!(
+        sent.iter()
+            .any(|o| matches!(o, Outbound::New { qty: 200, .. })),
+        "quotes back at the configured size: {sent:?}"
+    );
+}

@@ -60,6 +60,9 @@ pub enum FastAction {
 /// Operator-settable parameters of a [`MarketMaker`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MmParams {
+    /// `false` pulls both quotes (at the next event or timer tick) and
+    /// sends none until enabled again; positions and state are kept.
+    pub enabled: bool,
     /// Risk aversion γ, 1/(currency·lot).
     pub gamma: f64,
     /// Order-arrival intensity decay κ, 1/currency.
@@ -77,6 +80,9 @@ pub struct MmParams {
     pub sigma_clip: i64,
     /// Shares per quote; also the inventory unit `q` is counted in.
     pub quote_qty: u32,
+    /// Least half-spread around the reservation price, in ticks (0: the
+    /// model's spread alone). The operator's floor for thin, fast names.
+    pub min_half_spread_ticks: i64,
     /// Absolute position limit in shares.
     pub max_position: i64,
     /// Tick size in price4 units.
@@ -103,6 +109,7 @@ impl MmParams {
     /// Reasonable values for a $10–$200 stock on a one-cent grid.
     pub const fn default_for_cent_tick() -> Self {
         MmParams {
+            enabled: true,
             gamma: 0.1,
             kappa: 100.0,
             horizon_secs: 60.0,
@@ -110,6 +117,7 @@ impl MmParams {
             sigma_floor: 0.001,
             sigma_clip: 300,
             quote_qty: 100,
+            min_half_spread_ticks: 0,
             max_position: 500,
             tick: 100,
             requote_ticks: 1,
@@ -139,6 +147,12 @@ impl MmParams {
         }
         if self.quote_qty == 0 {
             return Err(ParamError::new("quote_qty", "must be > 0"));
+        }
+        if !(0..=1_000_000).contains(&self.min_half_spread_ticks) {
+            return Err(ParamError::new(
+                "min_half_spread_ticks",
+                "must be in 0..=1_000_000",
+            ));
         }
         if self.max_position < 0 {
             return Err(ParamError::new("max_position", "must be >= 0"));
@@ -288,6 +302,8 @@ impl MarketMaker {
         if let (true, FastAction::Widen(f)) = (self.is_fast(now), p.fast_action) {
             delta *= f;
         }
+        let floor = 2.0 * (p.min_half_spread_ticks * p.tick) as f64 / Price::SCALE as f64;
+        delta = delta.max(floor);
         (r - delta / 2.0, r + delta / 2.0)
     }
 
@@ -347,7 +363,10 @@ impl MarketMaker {
             self.cancel_all(out);
             return;
         };
-        if !self.trading || (self.is_fast(now) && self.params.fast_action == FastAction::Pull) {
+        if !self.params.enabled
+            || !self.trading
+            || (self.is_fast(now) && self.params.fast_action == FastAction::Pull)
+        {
             self.cancel_all(out);
             return;
         }
@@ -618,6 +637,11 @@ impl Strategy for MarketMaker {
         depth: &D,
         out: &mut Intents<N>,
     ) {
+        if !self.params.enabled {
+            // Disabled by the operator: quotes come down at the next tick.
+            self.cancel_all(out);
+            return;
+        }
         if let Some(until) = self.fast_until {
             if now >= until {
                 self.fast_until = None;
@@ -964,6 +988,82 @@ mod tests {
             }),
             "{r:?}"
         );
+    }
+
+    /// The operator disables the strategy: both quotes come down at the
+    /// next timer tick, nothing is quoted while disabled, and enabling it
+    /// brings quotes back at the next market event.
+    #[test]
+    fn disabled_pulls_quotes_and_enabled_brings_them_back() {
+        let p = params();
+        let mut rig = Rig::new(p);
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let bid_id = rig.accept();
+        let ask_id = rig.accept();
+        rig.mm
+            .set_params(MmParams {
+                enabled: false,
+                ..p
+            })
+            .unwrap();
+        let r = rig.timer(2_000);
+        assert_eq!(
+            &r[..],
+            &[
+                OrderIntent::Cancel {
+                    strategy: ID,
+                    order: bid_id
+                },
+                OrderIntent::Cancel {
+                    strategy: ID,
+                    order: ask_id
+                }
+            ]
+        );
+        // Cancels in flight are not sent twice.
+        assert!(rig.timer(3_000).is_empty());
+        for order in [bid_id, ask_id] {
+            rig.order(OrderEvent::Canceled {
+                strategy: ID,
+                order,
+            });
+        }
+        assert!(
+            rig.bbo(999_500, 1_001_500, 4_000).is_empty(),
+            "no quotes while disabled"
+        );
+        rig.mm.set_params(p).unwrap();
+        let r = rig.bbo(999_000, 1_001_000, 5_000);
+        assert_eq!(r.len(), 2, "quotes back: {r:?}");
+    }
+
+    /// A half-spread floor of 5 ticks widens the model's 2-cent quotes
+    /// (99.98 / 100.02 around a 100.00 mid) to 99.95 / 100.05.
+    #[test]
+    fn minimum_half_spread_widens_the_quotes() {
+        let p = MmParams {
+            min_half_spread_ticks: 5,
+            ..params()
+        };
+        let mut rig = Rig::new(p);
+        let r = rig.bbo(999_000, 1_001_000, 1_000);
+        let prices: heapless::Vec<(Side, i64), 2> = r
+            .iter()
+            .filter_map(|i| match *i {
+                OrderIntent::New { side, price, .. } => Some((side, price.0)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            &prices[..],
+            &[(Side::Buy, 999_500), (Side::Sell, 1_000_500)]
+        );
+        assert!(MmParams {
+            min_half_spread_ticks: -1,
+            ..params()
+        }
+        .validate()
+        .is_err());
     }
 
     #[test]

@@ -343,6 +343,93 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     run.pass();
 }
 
+/// `companion config apply` disabling the market maker mid-session: its
+/// quotes are cancelled at the venue at once (not through the kill switch),
+/// no new order follows, and the companion lists no open order.
+#[test]
+fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("disable"));
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, 12)
+        .name("disable")
+        .args(tests::ivshmem_args(&shm));
+    let mut running = vm.spawn().expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+    let quoting = std::time::Instant::now() + Duration::from_secs(15);
+    while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let before = venue.stats_now();
+    let example = lab.repo.root().join("companion/examples/appliance.toml");
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.restricted_symbols.clear();
+    cfg.risk.max_rejects_per_min = 6_000;
+    let mm = &mut cfg.strategies[0];
+    mm.enabled = false;
+    mm.symbols.clear();
+    mm.symbols
+        .push(heapless::String::try_from("AAA").expect("symbol"))
+        .expect("one symbol");
+    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    let retuned = running.wait_for_serial(
+        "trade: strategies of configuration generation 1: 1 retuned",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_millis(1_500));
+    let pulled = venue.stats_now();
+    let orders = run_companion(&["--shm", shm.as_str(), "orders"]);
+    std::thread::sleep(Duration::from_secs(2));
+    let later = venue.stats_now();
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    run.check(on.is_some(), "logged on");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.check(
+        retuned.is_some(),
+        "the trading loop retuned the market maker",
+    );
+    run.check(
+        pulled.cancels_received > before.cancels_received,
+        &format!("quotes cancelled at the venue: before {before:?}, after {pulled:?}"),
+    );
+    run.check(
+        later.orders_received == pulled.orders_received
+            && later.replaces_received == pulled.replaces_received,
+        &format!("nothing new while disabled: {pulled:?} then {later:?}"),
+    );
+    let open = orders
+        .1
+        .lines()
+        .filter(|l| l.contains(" AAA ") && (l.contains(" BUY ") || l.contains(" SELL ")))
+        .count();
+    run.check(
+        orders.0 && open == 0,
+        &format!("no open order while disabled: {}", orders.1),
+    );
+    run.check(
+        !s.contains("kill switch engaged"),
+        "pulled by configuration, not by the kill switch",
+    );
+    // Positions still agree with the venue's fills.
+    let appliance = trade_summary(&s, "AAA");
+    let venue_position = server
+        .venue
+        .position(APPLIANCE, Symbol::new("AAA").unwrap());
+    run.check(
+        appliance == Some(venue_position),
+        &format!("position: appliance {appliance:?}, venue {venue_position}"),
+    );
+    run.pass();
+}
+
 /// The appliance's final top five levels of AAA, as it printed them.
 fn appliance_book(serial: &str) -> Option<String> {
     serial
