@@ -25,7 +25,7 @@
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
 //! acknowledgement latency), `risk-max-qty=N`, `journal-wait=N`,
-//! `panic-after=N`.
+//! `panic-after=N`, `fault-after=N`.
 
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -363,9 +363,12 @@ fn housekeep(platform: &'static Platform, core: usize) -> ! {
         }
         let slot = &CORES[core];
         if slot.state() == CoreState::Faulted {
+            // Its exception report is already in the mailbox; the run ends
+            // (the venues cancel on disconnect).
             keeper.step(usize::MAX);
             let (vector, rip) = slot.fault();
             println!("trade: FAILED: the trading core faulted (vector {vector} at {rip:#x})");
+            kernel::mailbox::set_final_state(protocol::mailbox::layout::ApplianceState::Faulted);
             exit(ExitCode::Failure);
         }
         let now = platform.now_ns();
@@ -606,12 +609,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     defmt::info!("trade: started for {=u64} s", seconds);
 
     let end = platform.now_ns() + seconds * 1_000_000_000;
-    // `panic-after=N`: a deliberate panic N seconds in (the lab's crash test).
-    let panic_at = match platform.info.value_of("panic-after").map(str::parse::<u64>) {
+    // `panic-after=N` / `fault-after=N`: a deliberate panic or CPU
+    // exception (#UD) N seconds in (the lab's crash tests).
+    let after = |name: &str| match platform.info.value_of(name).map(str::parse::<u64>) {
         Some(Ok(n)) => Some(platform.now_ns() + n * 1_000_000_000),
-        Some(Err(_)) => fail("panic-after= takes whole seconds"),
+        Some(Err(_)) => fail("panic-after= and fault-after= take whole seconds"),
         None => None,
     };
+    let panic_at = after("panic-after");
+    let fault_at = after("fault-after");
     let mut inbound = [0u8; 8192];
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
     let mut tally = Tally::default();
@@ -1055,6 +1061,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         if panic_at.is_some_and(|t| now_ns >= t) {
             panic!("deliberate panic during trading (panic-after)");
+        }
+        if fault_at.is_some_and(|t| now_ns >= t) {
+            kernel::arch::interrupts::raise(
+                kernel::arch::interrupts::DeliberateFault::InvalidOpcode,
+            );
         }
     }
 }

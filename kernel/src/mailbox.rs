@@ -190,6 +190,14 @@ pub fn set_running() {
     }
 }
 
+/// Records that the run is ending in `state` (e.g. `Faulted` when the
+/// trading core died): the companion sees it in `status`.
+pub fn set_final_state(state: ApplianceState) {
+    if let Some(m) = MAILBOX.lock().as_ref() {
+        m.end.set_state(state);
+    }
+}
+
 /// One housekeeping step: heartbeat every millisecond, at most one command,
 /// the status snapshot every 100 ms. Cheap when there is nothing to do.
 pub fn service(p: &'static Platform) {

@@ -552,6 +552,44 @@ fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
     run.pass();
 }
 
+/// A CPU exception on the trading core: the core is parked, its report
+/// reaches the companion, core 0 marks the run faulted and ends it, and the
+/// venue cancels the quotes on disconnect.
+#[test]
+fn a_fault_on_the_trading_core_is_reported_and_the_venue_cancels_on_disconnect() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("fault"));
+    let vm = venue
+        .appliance_with(&lab.repo, &lab.images.appliance, 30, "fault-after=4")
+        .name("fault")
+        .args(tests::ivshmem_args(&shm));
+    let run = lab.boot(vm);
+    let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    run.expect_status(qemu::ExitKind::Failure);
+    run.check(
+        run.serial()
+            .contains("trade: FAILED: the trading core faulted (vector 6"),
+        "core 0 saw the trading core fault",
+    );
+    run.check(status.1.contains("state      faulted"), &status.1);
+    run.check(status.1.contains("invalid opcode"), &status.1);
+    let stats = server.stats();
+    run.check(stats.orders_received > 0, "it was quoting when it faulted");
+    run.check(
+        stats.canceled_on_disconnect > 0,
+        &format!("the venue cancelled its quotes: {stats:?}"),
+    );
+    run.check(
+        server.venue.open_orders(APPLIANCE) == 0,
+        "nothing left open",
+    );
+    run.pass();
+}
+
 #[test]
 fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() {
     let lab = lab();
