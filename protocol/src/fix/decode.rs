@@ -1388,6 +1388,12 @@ pub(crate) mod tests {
         }
 
         #[test]
+        fn byte_sum_matches_naive_mod_256(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000)) {
+            let plain = bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
+            proptest::prop_assert_eq!(byte_sum(&bytes) as u8, plain as u8);
+        }
+
+        #[test]
         fn word_sum_and_low_bytes_match_naive(bytes in proptest::prelude::any::<[u8; 8]>(), k in 0usize..=8) {
             let w = u64::from_le_bytes(bytes);
             let want: u32 = bytes[..k].iter().map(|&b| b as u32).sum();

@@ -953,7 +953,41 @@ mod tests {
         assert!(HeaderTemplate::new(FixVersion::Fix44, b"A B", b"X").is_err());
     }
 
+    #[test]
+    fn refused_value_leaves_the_writer_as_it_was() {
+        let mut buf = [0u8; 64];
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.str(58, b"ok");
+        let (pos, sum) = (w.position(), w.sum);
+        w.str(58, b"abcdefghij\x01klm");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
+        assert_eq!((w.position(), w.sum), (pos, sum));
+        // a value with an SOH that would not fit either is still InvalidValue
+        let mut small = [0u8; 6];
+        let mut w = FieldWriter::new(&mut small, 0);
+        w.str(58, b"abcdefgh\x01");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
+        let mut w = FieldWriter::new(&mut small, 0);
+        w.str(58, b"abcdefgh");
+        assert_eq!(w.error(), Some(FixError::BufferTooSmall));
+    }
+
     proptest! {
+        #[test]
+        fn copy_scan_matches_naive(
+            src in proptest::collection::vec(prop_oneof![8 => any::<u8>(), 1 => Just(SOH), 1 => Just(0u8)], 0..40),
+            long in proptest::collection::vec(any::<u8>(), 2030..2100),
+            use_long in any::<bool>(),
+        ) {
+            let src = if use_long { long } else { src };
+            let mut dst = vec![0xAAu8; src.len()];
+            let (sum, soh) = copy_scan(&mut dst, &src);
+            prop_assert_eq!(&dst, &src);
+            let plain = src.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
+            prop_assert_eq!(sum as u8, plain as u8);
+            prop_assert_eq!(soh, src.contains(&SOH));
+        }
+
         #[test]
         fn running_byte_sum_matches_a_plain_sum(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let plain = bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
