@@ -930,17 +930,37 @@ fn digits_n(v: &[u8]) -> Option<u32> {
     Some(acc)
 }
 
-/// Parses `YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]` (UTC).
-pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
-    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
+/// The eight ASCII digits of `w` as four two-digit values in 16-bit lanes
+/// (first pair in the low lane); `None` unless all eight are digits.
+#[inline(always)]
+fn digit_pairs(w: u64) -> Option<u64> {
+    let d = w ^ (ONES * b'0' as u64);
+    // See `digits_word`.
+    if (d | d.wrapping_add(ONES * 6)) & (ONES * 0xF0) != 0 {
         return None;
     }
-    let year = digits_n(&v[0..4])?;
-    let month = digits_n(&v[4..6])?;
-    let day = digits_n(&v[6..8])?;
-    let hour = digits_n(&v[9..11])?;
-    let min = digits_n(&v[12..14])?;
-    let sec = digits_n(&v[15..17])?;
+    Some((d.wrapping_mul(1 + (10 << 8)) >> 8) & LANE_LOW)
+}
+
+/// Parses `YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]` (UTC).
+pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
+    // Two words: the date, and the time with its colons squeezed out
+    // ("HH:MM:SS" → "HHMMSS00"), each checked and paired up at once.
+    let date = load_word(v, 0)?;
+    let time = load_word(v, 9)?;
+    if v.get(8) != Some(&b'-') || (time >> 16) as u8 != b':' || (time >> 40) as u8 != b':' {
+        return None;
+    }
+    let date = digit_pairs(date)?;
+    let hms = (time & 0xFFFF)
+        | ((time >> 8) & 0xFFFF_0000)
+        | ((time >> 16) & 0xFFFF_0000_0000)
+        | (ONES * b'0' as u64) << 48;
+    let hms = digit_pairs(hms)?;
+    let lane = |w: u64, k: u32| ((w >> (16 * k)) & 0xFFFF) as u32;
+    let year = lane(date, 0) * 100 + lane(date, 1);
+    let (month, day) = (lane(date, 2), lane(date, 3));
+    let (hour, min, sec) = (lane(hms, 0), lane(hms, 1), lane(hms, 2));
     if !(1970..=2500).contains(&year)
         || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
@@ -1498,6 +1518,69 @@ pub(crate) mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse_price(text).map(|p| p.0), *want, "{text:?}");
+        }
+    }
+
+    /// The byte-at-a-time timestamp parser this module used to have.
+    fn reference_timestamp(v: &[u8]) -> Option<UtcTime> {
+        if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
+            return None;
+        }
+        let year = digits_n(&v[0..4])?;
+        let month = digits_n(&v[4..6])?;
+        let day = digits_n(&v[6..8])?;
+        let hour = digits_n(&v[9..11])?;
+        let min = digits_n(&v[12..14])?;
+        let sec = digits_n(&v[15..17])?;
+        if !(1970..=2500).contains(&year)
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 60
+        {
+            return None;
+        }
+        let frac_ns = match &v[17..] {
+            [] => 0,
+            [b'.', f @ ..] if matches!(f.len(), 3 | 6 | 9) => {
+                let raw = digits_n(f)? as u64;
+                raw * 10u64.pow(9 - f.len() as u32)
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(year as i64, month, day);
+        let secs = days as u64 * 86_400 + hour as u64 * 3600 + min as u64 * 60 + sec as u64;
+        Some(UtcTime(secs * UtcTime::NANOS_PER_SEC + frac_ns))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        #[test]
+        fn timestamp_parser_matches_reference(
+            base in 0u64..(16_700_000_000u64 * 1_000_000),
+            frac in 0usize..4,
+            edits in proptest::collection::vec((0usize..30, proptest::prop_oneof![b'0'..=b'9', proptest::strategy::Just(b':'), proptest::strategy::Just(b'-'), proptest::strategy::Just(b'.'), proptest::prelude::any::<u8>()]), 0..3),
+            cut in 0usize..32,
+        ) {
+            let mut out = [0u8; 24];
+            let n = crate::fix::encode::format_timestamp(UtcTime(base * 1000), crate::fix::encode::TimestampPrecision::Micros, &mut out);
+            let mut v = out[..n].to_vec();
+            match frac {
+                0 => v.truncate(17),
+                1 => v.truncate(21),
+                2 => {}
+                _ => v.extend_from_slice(b"789"),
+            }
+            for (at, b) in edits {
+                if let Some(slot) = v.get_mut(at) {
+                    *slot = b;
+                }
+            }
+            if cut < v.len() && cut % 3 == 0 {
+                v.truncate(cut);
+            }
+            proptest::prop_assert_eq!(parse_timestamp(&v), reference_timestamp(&v));
         }
     }
 
