@@ -79,8 +79,10 @@ impl<'a> FixMessage<'a> {
 
     /// A fresh view, parsed into where it was made. The whole fast path is
     /// inlined and no reference to the view reaches an out-of-line call
-    /// (the slow path returns a view by value), so the compiler is free to
-    /// build it in the caller's frame rather than copy it out of ours.
+    /// (the slow path returns a view by value), so the compiler can build it
+    /// in the caller's frame: one copy fewer than filling a local in an
+    /// out-of-line function, and that copy read back right after the
+    /// parser's small stores stalled on store forwarding.
     #[inline(always)]
     fn filled(buf: &'a [u8], check_header: bool) -> Result<FixMessage<'a>, FixError> {
         let mut msg = FixMessage::empty();
