@@ -1,24 +1,48 @@
 //! Zero-copy validating decoder.
 //!
-//! [`FixMessage::parse`] makes one pass over the fields, recording each
-//! field's tag and value range in a fixed array and the first occurrence of
-//! each tag in a small open-addressing hash index, so `get(tag)` is a hash
-//! probe rather than a scan. Nothing is allocated; the view borrows the input.
+//! [`FixMessage::parse`] reads a message eight bytes at a time (portable
+//! integer code: the bare-metal build, which has no SSE, runs it as is).
+//! BeginString, BodyLength and the trailer are each checked as one word;
+//! the CheckSum is a word-wide byte sum; the SOH offsets of the body are
+//! collected a word at a time; then each field's tag is checked and
+//! converted from one word load at its start (the `=` located and the
+//! digits validated and multiplied out without a byte loop). The passes
+//! are kept apart, and the field pass walks the recorded offsets, so no
+//! pass waits on the previous field: the old byte-at-a-time "read a tag,
+//! then find its SOH, then the next tag" chain cost two dependent loads
+//! per field.
+//!
+//! The fast pass only ever says "valid, here are the fields" or "not sure".
+//! Anything it does not handle (every malformed message, and the rare valid
+//! one with an 8- or 9-digit tag) goes to a plain byte-at-a-time parser
+//! that decides the exact result and error, so the two cannot disagree on
+//! what is accepted; a property test holds them to that.
+//!
+//! Lookups go through a table indexed directly by tag for tags below
+//! [`DIRECT_TAGS`] (every header and order-entry tag we read, so `get` is a
+//! load and a compare, not a hash probe), and by a scan of the field list,
+//! gated by a 64-bit presence mask, for larger tags. Nothing is allocated;
+//! the view borrows the input.
 
 use super::{tag, FixError, FixVersion, UtcTime, MAX_MESSAGE_LEN, SOH};
 use types::Price;
 
 /// Most fields one message may carry (header and trailer included).
 pub const MAX_FIELDS: usize = 96;
-const INDEX_SLOTS: usize = 256;
-const EMPTY: u8 = 0;
+/// Tags below this are looked up through a directly indexed table.
+pub const DIRECT_TAGS: usize = 256;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-struct Field {
-    tag: u32,
-    start: u16,
-    end: u16,
-}
+// A field is one packed u32: the offset of its closing SOH (14 bits: a
+// message is at most 16 KiB), its tag's digit count (4 bits) and the tag
+// itself (14 bits; larger tags are read back from the message). A view is
+// then ~700 bytes, not ~1 KiB, to clear and to move.
+const END_BITS: u32 = 14;
+const END_MASK: u32 = (1 << END_BITS) - 1;
+const LEN_SHIFT: u32 = END_BITS;
+const TAG_SHIFT: u32 = END_BITS + 4;
+/// Stored in place of a tag that does not fit (tags ≥ this value).
+const TAG_ESCAPE: u32 = (1 << (32 - TAG_SHIFT)) - 1;
+const _: () = assert!(MAX_MESSAGE_LEN <= 1 << END_BITS);
 
 /// A validated FIX message borrowed from a byte slice.
 #[derive(Clone)]
@@ -27,25 +51,46 @@ pub struct FixMessage<'a> {
     version: FixVersion,
     body_start: u16,
     count: u8,
-    fields: [Field; MAX_FIELDS],
-    /// `index[h] == i + 1` when `fields[i]` is the first field with its tag.
-    index: [u8; INDEX_SLOTS],
-}
-
-#[inline(always)]
-fn slot_of(tag: u32) -> usize {
-    (tag.wrapping_mul(0x9E37_79B1) >> 24) as usize
+    /// Bit `t % 64` is set when a field with a tag `t >= DIRECT_TAGS` is
+    /// present: most lookups of an absent large tag end here.
+    large_tags: u64,
+    /// The fields in wire order, packed (see `END_BITS`).
+    fields: [u32; MAX_FIELDS],
+    /// `direct[t] == i + 1` when `fields[i]` is the first field with tag `t`
+    /// (`t < DIRECT_TAGS`); 0 when no field has that tag.
+    direct: [u8; DIRECT_TAGS],
 }
 
 impl<'a> FixMessage<'a> {
     /// Validates the envelope (BeginString, exact BodyLength, CheckSum),
     /// field syntax and that MsgType(35) is the first body field. Does not
     /// require the standard header fields; see [`FixMessage::new_checked`].
-    #[inline]
+    #[inline(always)]
     pub fn parse(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
-        // A fresh view needs no clearing (and on error it is dropped).
+        Self::filled(buf, false)
+    }
+
+    /// [`FixMessage::parse`] plus the standard header: SenderCompID(49),
+    /// TargetCompID(56), MsgSeqNum(34, a positive integer) and SendingTime(52).
+    #[inline(always)]
+    pub fn new_checked(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        Self::filled(buf, true)
+    }
+
+    /// A fresh view, parsed into where it was made. The whole fast path is
+    /// inlined and no reference to the view reaches an out-of-line call
+    /// (the slow path returns a view by value), so the compiler can build it
+    /// in the caller's frame: one copy fewer than filling a local in an
+    /// out-of-line function, and that copy read back right after the
+    /// parser's small stores stalled on store forwarding.
+    #[inline(always)]
+    fn filled(buf: &'a [u8], check_header: bool) -> Result<FixMessage<'a>, FixError> {
         let mut msg = FixMessage::empty();
+        // A fresh view needs no clearing (and on error it is dropped).
         msg.reparse_inner(buf)?;
+        if check_header {
+            msg.check_header()?;
+        }
         Ok(msg)
     }
 
@@ -56,33 +101,215 @@ impl<'a> FixMessage<'a> {
             version: FixVersion::Fix44,
             body_start: 0,
             count: 0,
-            fields: [Field {
-                tag: 0,
-                start: 0,
-                end: 0,
-            }; MAX_FIELDS],
-            index: [EMPTY; INDEX_SLOTS],
+            large_tags: 0,
+            fields: [0; MAX_FIELDS],
+            direct: [0; DIRECT_TAGS],
         }
     }
 
     /// [`FixMessage::parse`] into an existing view, so a hot loop can keep
-    /// one view and avoid moving ~1 KiB per message. On error the view is
-    /// left empty (every lookup answers `None`).
+    /// one view and avoid moving it per message. On error the view is left
+    /// empty (every lookup answers `None`).
     pub fn reparse(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
-        self.buf = &[];
-        self.count = 0;
-        self.index = [EMPTY; INDEX_SLOTS];
+        self.clear();
         let r = self.reparse_inner(buf);
         if r.is_err() {
-            self.buf = &[];
-            self.count = 0;
-            self.index = [EMPTY; INDEX_SLOTS];
+            self.clear();
         }
         r
     }
 
+    /// Forgets every field. Stale `fields` entries need no clearing: they
+    /// are only reached through `count` and `direct`.
+    #[inline(always)]
+    fn clear(&mut self) {
+        self.buf = &[];
+        self.count = 0;
+        self.large_tags = 0;
+        self.direct = [0; DIRECT_TAGS];
+    }
+
+    /// Fills an empty view from `buf`.
     #[inline(always)]
     fn reparse_inner(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
+        if self.parse_fast(buf).is_some() {
+            return Ok(());
+        }
+        // By value: see `filled`.
+        *self = Self::exact(buf)?;
+        Ok(())
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exact(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        let mut msg = FixMessage::empty();
+        msg.parse_exact(buf)?;
+        Ok(msg)
+    }
+
+    /// The word-at-a-time pass. `Some` means `buf` is valid and the view is
+    /// filled exactly as [`FixMessage::parse_exact`] would fill it; `None`
+    /// means "let the exact parser decide" and may leave the view partly
+    /// filled.
+    #[inline(always)]
+    fn parse_fast(&mut self, buf: &'a [u8]) -> Option<()> {
+        if buf.len() > MAX_MESSAGE_LEN {
+            return None;
+        }
+        // "8=FIX.4.2<SOH>" or "8=FIX.4.4<SOH>": the only versions we accept
+        // have the BeginString's SOH at offset 9.
+        if load_word(buf, 0)? != u64::from_le_bytes(*b"8=FIX.4.") {
+            return None;
+        }
+        let (version, begin_sum) = match buf.get(8..10)? {
+            [b'4', SOH] => (FixVersion::Fix44, BEGIN_SUM + b'4' as u32),
+            [b'2', SOH] => (FixVersion::Fix42, BEGIN_SUM + b'2' as u32),
+            _ => return None,
+        };
+        // "9=" + 1..=5 digits + SOH fit in the next word.
+        let bl = load_word(buf, 10)?;
+        if bl & 0xFFFF != u64::from(u16::from_le_bytes(*b"9=")) {
+            return None;
+        }
+        let bl_soh = first_byte(low_zero_byte(bl ^ SOH_WORD))?;
+        if bl_soh < 3 {
+            return None;
+        }
+        let body_len = digits_word(bl >> 16, bl_soh - 2)? as usize;
+        let body_start = 10 + bl_soh + 1;
+        let body_end = body_start + body_len;
+        if buf.len() != body_end + 7 {
+            return None;
+        }
+        // The body's last SOH and the trailer are exactly one word:
+        // SOH "10=" d d d SOH.
+        let trailer = load_word(buf, body_end - 1)?;
+        if trailer & 0xFF00_0000_FFFF_FFFF
+            != u64::from_le_bytes([SOH, b'1', b'0', b'=', 0, 0, 0, SOH])
+        {
+            return None;
+        }
+        let declared = digits_word(trailer >> 32, 3)?;
+        // The CheckSum gets its own tight pass: the BeginString's sum is a
+        // constant, the BodyLength field is in `bl`.
+        let header_sum = begin_sum + word_sum(bl & low_bytes(bl_soh + 1));
+        let body = buf.get(body_start..body_end)?;
+        if u64::from(header_sum.wrapping_add(byte_sum(body)) as u8) != declared {
+            return None;
+        }
+
+        // Two light loops rather than one heavy one (which ran out of
+        // registers), neither carrying more than a counter from one field
+        // to the next (a field found from the previous one's end waits on
+        // two loads per field). First the SOH offsets, a word at a time;
+        // the last, partial word reads into the trailer and is masked. A
+        // false flag (a 0x00 byte right after an SOH) makes an empty field,
+        // refused below.
+        let FixMessage {
+            fields,
+            direct,
+            large_tags,
+            ..
+        } = self;
+        let mut n = 0usize;
+        let mut base = body_start;
+        let mut words = body.chunks_exact(8);
+        for c in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            n = record_ends(
+                fields,
+                n,
+                base,
+                low_zero_byte(u64::from_le_bytes(b) ^ SOH_WORD),
+            )?;
+            base += 8;
+        }
+        if !words.remainder().is_empty() {
+            // The last, partial word reads into the trailer: masked. The
+            // byte after the body is the trailer's '1', so no false flag
+            // starts there.
+            let w = load_word(buf, base)?;
+            let sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
+            n = record_ends(fields, n, base, sohs)?;
+        }
+
+        // Then each field, `tag=value` between one SOH and the next, last
+        // to first: the first occurrence of a tag is written last, so the
+        // table needs no "already there?" test.
+        let fields = fields.get_mut(..n)?;
+        for i in (0..fields.len()).rev() {
+            let end = fields[i] as usize;
+            let start = match i.checked_sub(1) {
+                Some(p) => fields[p] as usize + 1,
+                None => body_start,
+            };
+            // A field starts before `body_end` (the clamp lets the compiler
+            // see that the load is in bounds).
+            let tw = load_word(buf, start.min(body_end - 1))?;
+            // Digits become 0..=9, then every byte that cannot be in a tag
+            // gets its high bit set: the first byte must be 1..=9 (d - 1
+            // in 0..=8: the 0x77 below), the others 0..=9. The lowest flag
+            // is exact (a carry out of a byte needs that byte ≥ 0x8A,
+            // itself flagged) and is where the tag ends: it must be '='
+            // and not the first byte.
+            let d = tw ^ (ONES * b'0' as u64);
+            let t = if let Some((t, len)) = short_tag(d, tw) {
+                if start + len + 1 >= end {
+                    return None; // empty value
+                }
+                // t < 1000: no escape needed
+                fields[i] = end as u32 | (len as u32) << LEN_SHIFT | t << TAG_SHIFT;
+                t
+            } else {
+                let dm = d.wrapping_sub(1);
+                let not_tag = (dm.wrapping_add(ONES * 0x76 + 1) | dm) & HIGHS;
+                let shift = not_tag.trailing_zeros() & 0x38;
+                if shift == 0 || (tw >> shift) as u8 != b'=' {
+                    return None;
+                }
+                let (t, len) = (digits_value(d << (64 - shift)) as u32, (shift / 8) as usize);
+                if start + len + 1 >= end {
+                    return None; // empty value
+                }
+                fields[i] = pack(end, len, t);
+                t
+            };
+            match direct.get_mut(t as usize) {
+                // i < MAX_FIELDS < 256
+                Some(slot) => *slot = (i + 1) as u8,
+                None => *large_tags |= 1 << (t % 64),
+            }
+        }
+        if fields.first()? >> TAG_SHIFT != tag::MSG_TYPE {
+            return None;
+        }
+        self.buf = buf;
+        self.version = version;
+        self.body_start = body_start as u16;
+        self.count = n as u8;
+        Some(())
+    }
+
+    /// Records field `i` with tag `t` in the lookup structures (first
+    /// occurrence wins).
+    #[inline(always)]
+    fn index(&mut self, t: u32, i: usize) {
+        match self.direct.get_mut(t as usize) {
+            Some(slot) => {
+                if *slot == 0 {
+                    // i < MAX_FIELDS < 256
+                    *slot = (i + 1) as u8;
+                }
+            }
+            None => self.large_tags |= 1 << (t % 64),
+        }
+    }
+
+    /// The reference parser: byte at a time, every check in order, exact
+    /// errors. Runs when the fast pass declines.
+    fn parse_exact(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
         if buf.len() > MAX_MESSAGE_LEN {
             return Err(FixError::BadBodyLength);
         }
@@ -123,22 +350,32 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::BadChecksum);
         }
 
-        let msg = self;
-        msg.buf = buf;
-        msg.version = version;
-        msg.body_start = body_start as u16;
         let mut pos = body_start;
         let mut n = 0usize;
         while pos < body_end {
             // tag: 1..=9 digits, no leading zero, then '='
             let tag_start = pos;
-            let (t, eq) = read_tag(&buf[..body_end], pos).ok_or(FixError::MalformedField)?;
-            if eq == tag_start || t == 0 || buf[tag_start] == b'0' {
+            let mut t: u32 = 0;
+            loop {
+                let b = *buf[..body_end].get(pos).ok_or(FixError::MalformedField)?;
+                if b == b'=' {
+                    break;
+                }
+                let d = b.wrapping_sub(b'0');
+                if d > 9 || pos - tag_start >= 9 {
+                    return Err(FixError::MalformedField);
+                }
+                t = t * 10 + d as u32;
+                pos += 1;
+            }
+            if pos == tag_start || t == 0 || buf[tag_start] == b'0' {
                 return Err(FixError::MalformedField);
             }
-            pos = eq + 1;
-            let v_start = pos;
-            let v_end = find_soh(&buf[..body_end], v_start).ok_or(FixError::MalformedField)?;
+            let v_start = pos + 1;
+            let v_end = match buf[v_start..body_end].iter().position(|&b| b == SOH) {
+                Some(p) => v_start + p,
+                None => return Err(FixError::MalformedField),
+            };
             if v_end == v_start {
                 return Err(FixError::MalformedField);
             }
@@ -148,33 +385,23 @@ impl<'a> FixMessage<'a> {
             if n == 0 && t != tag::MSG_TYPE {
                 return Err(FixError::MissingMsgType);
             }
-            msg.fields[n] = Field {
-                tag: t,
-                start: v_start as u16,
-                end: v_end as u16,
-            };
-            msg.insert_index(t, n);
+            self.fields[n] = pack(v_end, pos - tag_start, t);
+            self.index(t, n);
             n += 1;
             pos = v_end + 1;
         }
         if n == 0 {
             return Err(FixError::MissingMsgType);
         }
-        msg.count = n as u8;
+        self.buf = buf;
+        self.version = version;
+        self.body_start = body_start as u16;
+        self.count = n as u8;
         Ok(())
     }
 
-    /// [`FixMessage::parse`] plus the standard header: SenderCompID(49),
-    /// TargetCompID(56), MsgSeqNum(34, a positive integer) and SendingTime(52).
-    #[inline]
-    pub fn new_checked(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
-        let mut msg = FixMessage::empty();
-        msg.reparse_inner(buf)?;
-        msg.check_header()?;
-        Ok(msg)
-    }
-
     /// Checks the standard header fields after [`FixMessage::parse`].
+    #[inline]
     pub fn check_header(&self) -> Result<(), FixError> {
         for t in [
             tag::SENDER_COMP_ID,
@@ -192,43 +419,54 @@ impl<'a> FixMessage<'a> {
         }
     }
 
-    #[inline(always)]
-    fn insert_index(&mut self, t: u32, i: usize) {
-        let mut s = slot_of(t);
-        loop {
-            let e = self.index[s];
-            if e == EMPTY {
-                self.index[s] = (i + 1) as u8;
-                return;
-            }
-            if self.fields[e as usize - 1].tag == t {
-                return; // keep the first occurrence
-            }
-            s = (s + 1) % INDEX_SLOTS;
-        }
-    }
-
     /// Position in field order of the first field with `t`.
+    #[inline(always)]
     fn position_of(&self, t: u32) -> Option<usize> {
-        let mut s = slot_of(t);
-        loop {
-            let e = self.index[s];
-            if e == EMPTY {
-                return None;
-            }
-            let i = e as usize - 1;
-            if self.fields[i].tag == t {
-                return Some(i);
-            }
-            s = (s + 1) % INDEX_SLOTS;
+        if let Some(&d) = self.direct.get(t as usize) {
+            return (d as usize).checked_sub(1);
+        }
+        if self.large_tags & (1 << (t % 64)) == 0 {
+            return None;
+        }
+        (0..self.count as usize).find(|&i| self.tag_at(i) == t)
+    }
+
+    /// Offset of the first byte of field `i` (its tag).
+    #[inline(always)]
+    fn field_start(&self, i: usize) -> usize {
+        match i.checked_sub(1).and_then(|p| self.fields.get(p)) {
+            Some(&prev) => (prev & END_MASK) as usize + 1,
+            None => self.body_start as usize,
         }
     }
 
+    /// The tag of field `i` (0 past the last field).
+    #[inline(always)]
+    fn tag_at(&self, i: usize) -> u32 {
+        let Some(&f) = self.fields.get(i) else {
+            return 0;
+        };
+        let t = f >> TAG_SHIFT;
+        if t != TAG_ESCAPE {
+            return t;
+        }
+        // A large tag: read its digits back (the parsers checked them).
+        let start = self.field_start(i);
+        let len = ((f >> LEN_SHIFT) & 0xF) as usize;
+        self.buf.get(start..start + len).map_or(0, |digits| {
+            digits
+                .iter()
+                .fold(0u32, |t, &b| t * 10 + b.wrapping_sub(b'0') as u32)
+        })
+    }
+
+    #[inline(always)]
     fn value_at(&self, i: usize) -> &'a [u8] {
-        let f = self.fields[i];
-        self.buf
-            .get(f.start as usize..f.end as usize)
-            .unwrap_or(&[])
+        let Some(&f) = self.fields.get(i) else {
+            return &[];
+        };
+        let start = self.field_start(i) + ((f >> LEN_SHIFT) & 0xF) as usize + 1;
+        self.buf.get(start..(f & END_MASK) as usize).unwrap_or(&[])
     }
 
     /// The whole message as received.
@@ -264,7 +502,7 @@ impl<'a> FixMessage<'a> {
 
     /// Fields in wire order as `(tag, value)`.
     pub fn fields(&self) -> impl Iterator<Item = (u32, &'a [u8])> + '_ {
-        (0..self.count as usize).map(move |i| (self.fields[i].tag, self.value_at(i)))
+        (0..self.count as usize).map(move |i| (self.tag_at(i), self.value_at(i)))
     }
 
     /// An unsigned integer field: `Ok(None)` when absent.
@@ -356,11 +594,10 @@ impl<'a> FixMessage<'a> {
         let n = self.count as usize;
         let mut i = at + 1;
         let mut seen = 0u64;
-        while i < n && self.fields[i].tag == delimiter {
+        while i < n && self.tag_at(i) == delimiter {
             seen += 1;
             i += 1;
-            while i < n && self.fields[i].tag != delimiter && members.contains(&self.fields[i].tag)
-            {
+            while i < n && self.tag_at(i) != delimiter && members.contains(&self.tag_at(i)) {
                 i += 1;
             }
         }
@@ -414,7 +651,7 @@ impl<'m, 'a> Group<'m, 'a> {
             }
             let start = i;
             i += 1;
-            while i < end && msg.fields[i].tag != delimiter {
+            while i < end && msg.tag_at(i) != delimiter {
                 i += 1;
             }
             Some(GroupEntry { msg, start, end: i })
@@ -433,74 +670,176 @@ pub struct GroupEntry<'m, 'a> {
 impl<'a> GroupEntry<'_, 'a> {
     pub fn get(&self, t: u32) -> Option<&'a [u8]> {
         (self.start..self.end)
-            .find(|&i| self.msg.fields[i].tag == t)
+            .find(|&i| self.msg.tag_at(i) == t)
             .map(|i| self.msg.value_at(i))
     }
 }
 
-/// Position of the first SOH in `hay[from..]`, scanning eight bytes at a
-/// time (values are short, but a word compare still beats a byte loop).
+/// `(tag, digits)` of a field whose tag has 1..=3 digits, from the low
+/// half of its first word (`w`, and `d = w ^ "0000…"`): 32-bit operations
+/// whose constants are immediates, for almost every field. `None` when the
+/// tag is longer or the field malformed.
 #[inline(always)]
-fn find_soh(hay: &[u8], from: usize) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    let mut i = from;
-    while let Some(chunk) = hay.get(i..i + 8) {
-        let Ok(word) = <[u8; 8]>::try_from(chunk) else {
-            break;
-        };
-        // XOR with SOH turns SOH bytes into zero bytes; the classic
-        // "has zero byte" test then flags them. Bits above the first true
-        // zero may be false positives, so only the lowest flag is used.
-        let x = u64::from_le_bytes(word) ^ ONES;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            return Some(i + (found.trailing_zeros() / 8) as usize);
-        }
-        i += 8;
+fn short_tag(d: u64, w: u64) -> Option<(u32, usize)> {
+    let (d, w) = (d as u32, w as u32);
+    // See the 64-bit version in `parse_fast`.
+    let dm = d.wrapping_sub(1);
+    let not_tag = (dm.wrapping_add(0x7676_7677) | dm) & 0x8080_8080;
+    let shift = not_tag.trailing_zeros() & 0x38;
+    // shift 8, 16 or 24 (a flag at byte 0 or none at all fails here)
+    if shift.wrapping_sub(8) > 16 || (w >> shift) as u8 != b'=' {
+        return None;
     }
-    hay.get(i..)?.iter().position(|&b| b == SOH).map(|p| i + p)
+    let x = d << (32 - shift);
+    let x = (x.wrapping_mul(1 + (10 << 8)) >> 8) & 0x00FF_00FF;
+    Some((x.wrapping_mul(1 + (100 << 16)) >> 16, (shift / 8) as usize))
 }
 
-/// Reads a tag starting at `from`: returns its value and the position of
-/// the `=` that ends it. Short tags (up to 7 digits, i.e. all real ones) are
-/// read from one 8-byte word; longer ones fall back to a byte loop.
+/// Appends the offsets of the SOH bytes flagged in `sohs` (the word at
+/// `base`) to `fields`; returns the new count, `None` past MAX_FIELDS.
 #[inline(always)]
-fn read_tag(hay: &[u8], from: usize) -> Option<(u32, usize)> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGHS: u64 = 0x8080_8080_8080_8080;
-    const EQ: u64 = 0x3D3D_3D3D_3D3D_3D3D;
-    if let Some(Ok(word)) = hay.get(from..from + 8).map(<[u8; 8]>::try_from) {
-        let w = u64::from_le_bytes(word);
-        let x = w ^ EQ;
-        let found = x.wrapping_sub(ONES) & !x & HIGHS;
-        if found != 0 {
-            let len = (found.trailing_zeros() / 8) as usize;
-            let mut t: u32 = 0;
-            for k in 0..len {
-                let d = ((w >> (8 * k)) as u8).wrapping_sub(b'0');
-                if d > 9 {
-                    return None;
-                }
-                t = t * 10 + d as u32;
-            }
-            return Some((t, from + len));
+fn record_ends(fields: &mut [u32], mut n: usize, base: usize, mut sohs: u64) -> Option<usize> {
+    while sohs != 0 {
+        *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u32;
+        n += 1;
+        sohs &= sohs - 1;
+    }
+    Some(n)
+}
+
+/// A field's packed form (see `END_BITS`): offsets are below 2^14 and tags
+/// have at most 9 digits.
+#[inline(always)]
+fn pack(end: usize, tag_len: usize, tag: u32) -> u32 {
+    end as u32 | (tag_len as u32) << LEN_SHIFT | tag.min(TAG_ESCAPE) << TAG_SHIFT
+}
+
+// ------------------------------------------------------------------ SWAR
+//
+// Byte-parallel helpers on little-endian u64 words: byte `k` of a word is
+// the byte at offset `k` of the slice it was loaded from.
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGHS: u64 = 0x8080_8080_8080_8080;
+const SOH_WORD: u64 = ONES * SOH as u64;
+/// The even bytes of a word, as four 16-bit lanes for byte sums.
+const LANE_LOW: u64 = 0x00FF_00FF_00FF_00FF;
+/// Byte sum of `8=FIX.4.` and the SOH after the version digit.
+const BEGIN_SUM: u32 = {
+    let s = b"8=FIX.4.";
+    let mut sum = SOH as u32;
+    let mut i = 0;
+    while i < s.len() {
+        sum += s[i] as u32;
+        i += 1;
+    }
+    sum
+};
+
+/// The eight bytes at `buf[at..at + 8]`, if they are all there.
+#[inline(always)]
+fn load_word(buf: &[u8], at: usize) -> Option<u64> {
+    buf.get(at..)?
+        .first_chunk::<8>()
+        .map(|b| u64::from_le_bytes(*b))
+}
+
+/// High bit set in every zero byte of `x`, and possibly in a 0x01 byte
+/// right above a flagged one (the borrow of the subtraction runs on): the
+/// lowest flag is always exact. Four operations, where an exact test needs
+/// six; the callers refuse what the extra flags could cause.
+#[inline(always)]
+fn low_zero_byte(x: u64) -> u64 {
+    x.wrapping_sub(ONES) & !x & HIGHS
+}
+
+/// Offset of the lowest flagged byte of a mask from the functions above.
+#[inline(always)]
+fn first_byte(mask: u64) -> Option<usize> {
+    if mask == 0 {
+        None
+    } else {
+        Some((mask.trailing_zeros() / 8) as usize)
+    }
+}
+
+/// A mask of the low `k` bytes, `k` in 0..=8.
+#[inline(always)]
+fn low_bytes(k: usize) -> u64 {
+    u64::MAX
+        .checked_shr(64u32.wrapping_sub(8 * k as u32))
+        .unwrap_or(0)
+}
+
+/// The value of the `len` (1..=8) ASCII digits in the low bytes of `w`
+/// (first digit in byte 0); `None` when one of them is not a digit or
+/// `len` is out of range. Bytes above `len` are ignored.
+#[inline(always)]
+fn digits_word(w: u64, len: usize) -> Option<u64> {
+    // Shifting the digits to the top drops the bytes above them and leaves
+    // zero bytes (leading zeros) below; a shift of 64 (len 0) or more fails.
+    let v = (w ^ (ONES * b'0' as u64)).checked_shl(64u32.wrapping_sub(8 * len as u32))?;
+    // A digit is now 0..=9: high nibble clear, and adding 6 leaves it clear.
+    // (A carry out of a byte needs that byte ≥ 0xFA, which already fails.)
+    if (v | v.wrapping_add(ONES * 6)) & (ONES * 0xF0) != 0 {
+        return None;
+    }
+    Some(digits_value(v))
+}
+
+/// The number whose decimal digits (values 0..=9, most significant first)
+/// are the bytes of `v`.
+#[inline(always)]
+fn digits_value(v: u64) -> u64 {
+    // Pairs, then quads, then all eight: one multiply puts 10^k times the
+    // more significant (lower) half plus the other half in the upper half
+    // of each lane, which the shift brings down. No lane overflows (99,
+    // 9999, 99_999_999), so nothing carries into its neighbour.
+    let v = (v.wrapping_mul(1 + (10 << 8)) >> 8) & LANE_LOW;
+    let v = (v.wrapping_mul(1 + (100 << 16)) >> 16) & 0x0000_FFFF_0000_FFFF;
+    v.wrapping_mul(1 + (10_000 << 32)) >> 32
+}
+
+/// Sum of `bytes` modulo 256, eight bytes per step, for the CheckSum.
+#[inline(always)]
+fn byte_sum(bytes: &[u8]) -> u32 {
+    let mut total = 0u32;
+    // Blocks of at most 256 words, so that no byte column below can pass
+    // 65535 (256 × 255).
+    for block in bytes.chunks(8 * 256) {
+        let mut words = block.chunks_exact(8);
+        let mut even = 0u64;
+        let mut all = 0u64;
+        for c in &mut words {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            let w = u64::from_le_bytes(b);
+            // `even` holds the byte columns 0, 2, 4, 6 in 16-bit lanes;
+            // `all` is the plain wrapping sum, so `all - even` is the odd
+            // columns a byte up (the top one only mod 256: enough here).
+            even += w & LANE_LOW;
+            all = all.wrapping_add(w);
+        }
+        total = total
+            .wrapping_add(fold_lanes(even))
+            .wrapping_add(fold_lanes(all.wrapping_sub(even) >> 8));
+        for &b in words.remainder() {
+            total = total.wrapping_add(b as u32);
         }
     }
-    let mut t: u32 = 0;
-    let mut pos = from;
-    loop {
-        let b = *hay.get(pos)?;
-        if b == b'=' {
-            return Some((t, pos));
-        }
-        let d = b.wrapping_sub(b'0');
-        if d > 9 || pos - from >= 9 {
-            return None;
-        }
-        t = t * 10 + d as u32;
-        pos += 1;
-    }
+    total
+}
+
+/// Adds the four 16-bit lanes of `lanes`.
+#[inline(always)]
+fn fold_lanes(lanes: u64) -> u32 {
+    ((lanes & 0xFFFF) + ((lanes >> 16) & 0xFFFF) + ((lanes >> 32) & 0xFFFF) + (lanes >> 48)) as u32
+}
+
+/// Sum of the eight bytes of `w`.
+#[inline(always)]
+fn word_sum(w: u64) -> u32 {
+    fold_lanes((w & LANE_LOW) + ((w >> 8) & LANE_LOW))
 }
 
 /// Sum of bytes modulo 256, the FIX CheckSum.
@@ -593,17 +932,37 @@ fn digits_n(v: &[u8]) -> Option<u32> {
     Some(acc)
 }
 
-/// Parses `YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]` (UTC).
-pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
-    if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
+/// The eight ASCII digits of `w` as four two-digit values in 16-bit lanes
+/// (first pair in the low lane); `None` unless all eight are digits.
+#[inline(always)]
+fn digit_pairs(w: u64) -> Option<u64> {
+    let d = w ^ (ONES * b'0' as u64);
+    // See `digits_word`.
+    if (d | d.wrapping_add(ONES * 6)) & (ONES * 0xF0) != 0 {
         return None;
     }
-    let year = digits_n(&v[0..4])?;
-    let month = digits_n(&v[4..6])?;
-    let day = digits_n(&v[6..8])?;
-    let hour = digits_n(&v[9..11])?;
-    let min = digits_n(&v[12..14])?;
-    let sec = digits_n(&v[15..17])?;
+    Some((d.wrapping_mul(1 + (10 << 8)) >> 8) & LANE_LOW)
+}
+
+/// Parses `YYYYMMDD-HH:MM:SS[.sss|.ssssss|.sssssssss]` (UTC).
+pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
+    // Two words: the date, and the time with its colons squeezed out
+    // ("HH:MM:SS" → "HHMMSS00"), each checked and paired up at once.
+    let date = load_word(v, 0)?;
+    let time = load_word(v, 9)?;
+    if v.get(8) != Some(&b'-') || (time >> 16) as u8 != b':' || (time >> 40) as u8 != b':' {
+        return None;
+    }
+    let date = digit_pairs(date)?;
+    let hms = (time & 0xFFFF)
+        | ((time >> 8) & 0xFFFF_0000)
+        | ((time >> 16) & 0xFFFF_0000_0000)
+        | (ONES * b'0' as u64) << 48;
+    let hms = digit_pairs(hms)?;
+    let lane = |w: u64, k: u32| ((w >> (16 * k)) & 0xFFFF) as u32;
+    let year = lane(date, 0) * 100 + lane(date, 1);
+    let (month, day) = (lane(date, 2), lane(date, 3));
+    let (hour, min, sec) = (lane(hms, 0), lane(hms, 1), lane(hms, 2));
     if !(1970..=2500).contains(&year)
         || !(1..=12).contains(&month)
         || !(1..=31).contains(&day)
@@ -867,7 +1226,7 @@ pub(crate) mod tests {
         #[test]
         fn field_split_matches_reference(
             fields in proptest::collection::vec(
-                (proptest::prop_oneof![proptest::strategy::Just(std::string::String::from("35")), "[0-9]{1,4}", "[0-9=a]{0,3}"],
+                (proptest::prop_oneof![proptest::strategy::Just(std::string::String::from("35")), "[0-9]{1,4}", "[0-9]{7,10}", "[0-9=a]{0,3}"],
                  "[a-z0-9=]{0,12}"), 1..30)
         ) {
             let mut body = std::vec::Vec::new();
@@ -896,29 +1255,251 @@ pub(crate) mod tests {
         }
     }
 
+    /// Both parsers on fresh views: when the fast pass accepts, the exact
+    /// parser accepts too and fills an identical view; when the exact parser
+    /// accepts a message whose tags all have at most 7 digits, so does the
+    /// fast pass (it is not allowed to hand valid traffic to the slow path).
+    fn check_fast_against_exact(bytes: &[u8]) -> Result<(), proptest::test_runner::TestCaseError> {
+        let mut fast = FixMessage::empty();
+        let fast_ok = fast.parse_fast(bytes).is_some();
+        let mut exact = FixMessage::empty();
+        let exact_r = exact.parse_exact(bytes);
+        if fast_ok {
+            proptest::prop_assert!(exact_r.is_ok(), "fast accepted, exact said {:?}", exact_r);
+            proptest::prop_assert_eq!(fast.buf, exact.buf);
+            proptest::prop_assert_eq!(fast.version, exact.version);
+            proptest::prop_assert_eq!(fast.body_start, exact.body_start);
+            proptest::prop_assert_eq!(fast.count, exact.count);
+            proptest::prop_assert_eq!(fast.large_tags, exact.large_tags);
+            let n = fast.count as usize;
+            proptest::prop_assert_eq!(&fast.fields[..n], &exact.fields[..n]);
+            proptest::prop_assert_eq!(&fast.direct[..], &exact.direct[..]);
+        } else if exact_r.is_ok() {
+            let long_tag = exact.fields().any(|(t, _)| t >= 10_000_000);
+            proptest::prop_assert!(long_tag, "valid message left to the slow path");
+        }
+        Ok(())
+    }
+
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(3000))]
         #[test]
-        fn read_tag_matches_naive(hay in proptest::collection::vec(proptest::prop_oneof![0x30u8..0x3a, proptest::strategy::Just(b'='), proptest::strategy::Just(1u8), proptest::strategy::Just(b'a')], 0..16), from in 0usize..18) {
-            let naive = (|| {
-                let mut t: u32 = 0;
-                let mut pos = from;
-                loop {
-                    let b = *hay.get(pos)?;
-                    if b == b'=' { return Some((t, pos)); }
-                    let d = b.wrapping_sub(b'0');
-                    if d > 9 || pos - from >= 9 { return None; }
-                    t = t * 10 + d as u32;
-                    pos += 1;
+        fn fast_pass_agrees_with_exact_parser(
+            fields in proptest::collection::vec(
+                (proptest::prop_oneof![
+                    3 => proptest::strategy::Just(std::string::String::from("35")),
+                    6 => "[1-9][0-9]{0,2}",
+                    2 => "[0-9]{1,10}",
+                    1 => "[0-9=a\x01]{0,3}",
+                 ],
+                 proptest::prop_oneof![
+                    8 => "[a-z0-9=.:-]{0,14}",
+                    1 => "[\\x00-\\x02=\\x7f-\\xff]{0,12}",
+                    1 => "\\PC{0,20}",
+                 ]), 1..40),
+            // 0: as built; 1: BodyLength off by ±1; 2: CheckSum off by one;
+            // 3: one byte replaced; 4: version byte; 5: cut short
+            corruption in 0u8..6,
+            at in proptest::prelude::any::<proptest::sample::Index>(),
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let mut body = std::vec::Vec::new();
+            for (t, v) in &fields {
+                body.extend_from_slice(t.as_bytes());
+                body.push(b'=');
+                body.extend_from_slice(v.as_bytes());
+                body.push(SOH);
+            }
+            let mut buf = std::vec![0u8; body.len() + 64];
+            let n = wrap(&body, &mut buf);
+            let mut msg = buf[..n].to_vec();
+            match corruption {
+                1 => {
+                    let mut buf2 = std::vec![0u8; body.len() + 64];
+                    let extra = if byte % 2 == 0 { &b"x\x01"[..] } else { &b""[..] };
+                    let mut b2 = body.clone();
+                    b2.extend_from_slice(extra);
+                    let n2 = wrap(&b2, &mut buf2);
+                    // the envelope of one body around another
+                    let head_end = msg.iter().skip(10).position(|&b| b == SOH).unwrap() + 11;
+                    let head2_end = buf2.iter().skip(10).position(|&b| b == SOH).unwrap() + 11;
+                    msg = [&buf2[..head2_end], &msg[head_end..]].concat();
+                    let _ = n2;
                 }
-            })();
-            proptest::prop_assert_eq!(read_tag(&hay, from), naive);
+                2 => {
+                    let l = msg.len();
+                    msg[l - 2] = if msg[l - 2] == b'9' { b'0' } else { msg[l - 2] + 1 };
+                }
+                3 => {
+                    let i = at.index(msg.len());
+                    msg[i] = byte;
+                }
+                4 => msg[8] = byte,
+                5 => msg.truncate(at.index(msg.len())),
+                _ => {}
+            }
+            check_fast_against_exact(&msg)?;
+            // and through the public entry points
+            let via_parse = FixMessage::parse(&msg).map(|m| m.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
+            let mut exact = FixMessage::empty();
+            let via_exact = exact.parse_exact(&msg).map(|()| exact.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
+            proptest::prop_assert_eq!(via_parse, via_exact);
         }
 
         #[test]
-        fn find_soh_matches_naive(hay in proptest::collection::vec(0u8..4, 0..40), from in 0usize..45) {
-            let naive = hay.get(from..).and_then(|h| h.iter().position(|&b| b == SOH)).map(|p| p + from);
-            proptest::prop_assert_eq!(find_soh(&hay, from), naive);
+        fn arbitrary_bytes_after_a_valid_prefix(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let mut msg = b"8=FIX.4.4\x019=".to_vec();
+            msg.extend_from_slice(&tail);
+            check_fast_against_exact(&msg)?;
         }
+    }
+
+    fn naive_digits(bytes: &[u8]) -> Option<u64> {
+        if bytes.is_empty() || bytes.len() > 8 {
+            return None;
+        }
+        let mut v = 0u64;
+        for &b in bytes {
+            if !b.is_ascii_digit() {
+                return None;
+            }
+            v = v * 10 + (b - b'0') as u64;
+        }
+        Some(v)
+    }
+
+    fn interesting_byte() -> impl proptest::strategy::Strategy<Value = u8> {
+        proptest::prop_oneof![
+            4 => b'0'..=b'9',
+            1 => proptest::strategy::Just(b'='),
+            1 => proptest::strategy::Just(SOH),
+            1 => proptest::strategy::Just(0u8),
+            1 => proptest::strategy::Just(b'0'),
+            1 => proptest::strategy::Just(b'<'),
+            1 => proptest::strategy::Just(b'/'),
+            1 => proptest::strategy::Just(b':'),
+            1 => 0xF0u8..=0xFF,
+            1 => proptest::prelude::any::<u8>(),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        #[test]
+        fn zero_byte_flags_match_naive(bytes in proptest::array::uniform8(interesting_byte()), pat in proptest::prop_oneof![proptest::strategy::Just(SOH), proptest::strategy::Just(b'='), proptest::prelude::any::<u8>()]) {
+            let flags = low_zero_byte(u64::from_le_bytes(bytes) ^ (ONES * pat as u64));
+            let flagged = |k: usize| flags & (0x80u64 << (8 * k)) != 0;
+            proptest::prop_assert_eq!(flags & !HIGHS, 0);
+            for k in 0..8 {
+                // every match is flagged; any other flag is the byte `pat ^ 1`
+                // right above a flagged byte
+                if bytes[k] == pat {
+                    proptest::prop_assert!(flagged(k));
+                } else if flagged(k) {
+                    proptest::prop_assert!(k > 0 && flagged(k - 1) && bytes[k] == pat ^ 1, "{:?} {}", bytes, k);
+                }
+            }
+            proptest::prop_assert_eq!(first_byte(flags), bytes.iter().position(|&b| b == pat));
+        }
+
+        #[test]
+        fn digits_word_matches_naive(bytes in proptest::array::uniform8(interesting_byte()), len in 0usize..10) {
+            let w = u64::from_le_bytes(bytes);
+            let want = if len <= 8 { naive_digits(&bytes[..len]) } else { None };
+            proptest::prop_assert_eq!(digits_word(w, len), want);
+        }
+
+        #[test]
+        fn byte_sum_matches_naive_mod_256(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..5000)) {
+            let plain = bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
+            proptest::prop_assert_eq!(byte_sum(&bytes) as u8, plain as u8);
+        }
+
+        #[test]
+        fn word_sum_and_low_bytes_match_naive(bytes in proptest::prelude::any::<[u8; 8]>(), k in 0usize..=8) {
+            let w = u64::from_le_bytes(bytes);
+            let want: u32 = bytes[..k].iter().map(|&b| b as u32).sum();
+            proptest::prop_assert_eq!(word_sum(w & low_bytes(k)), want);
+            proptest::prop_assert_eq!(load_word(&bytes, 0), Some(w));
+            proptest::prop_assert_eq!(load_word(&bytes, 1), None);
+        }
+    }
+
+    #[test]
+    fn long_high_byte_messages_checksum_across_lane_folds() {
+        // Values of 0xFF bytes make the 16-bit checksum lanes fold many
+        // times; a message near the size limit must still validate, and a
+        // checksum off by one must still be caught.
+        for fill in [0xFFu8, 0x80, b'z'] {
+            for size in [9usize, 700, 1500, 4000, MAX_MESSAGE_LEN - 64] {
+                let mut body = b"35=0\x0158=".to_vec();
+                body.resize(size, fill);
+                body.push(SOH);
+                let mut buf = std::vec![0u8; body.len() + 64];
+                let n = wrap(&body, &mut buf);
+                let msg = &mut buf[..n];
+                if msg.len() > MAX_MESSAGE_LEN {
+                    assert_eq!(FixMessage::parse(msg).err(), Some(FixError::BadBodyLength));
+                    continue;
+                }
+                let m = FixMessage::parse(msg).unwrap();
+                assert_eq!(m.get(58).map(|v| v.len()), Some(size - 8));
+                check_fast_against_exact(msg).unwrap();
+                let l = msg.len();
+                msg[l - 2] = if msg[l - 2] == b'9' {
+                    b'0'
+                } else {
+                    msg[l - 2] + 1
+                };
+                assert_eq!(FixMessage::parse(msg).err(), Some(FixError::BadChecksum));
+            }
+        }
+    }
+
+    #[test]
+    fn large_and_long_tags() {
+        let mut buf = [0u8; 256];
+        let n = wrap(
+            b"35=0\x015000=a\x01123456789=b\x0112345678=c\x015064=d\x015000=e\x01255=f\x01256=g\x01",
+            &mut buf,
+        );
+        let m = FixMessage::parse(&buf[..n]).unwrap();
+        assert_eq!(m.get(5000), Some(&b"a"[..]));
+        assert_eq!(m.get(123_456_789), Some(&b"b"[..]));
+        assert_eq!(m.get(12_345_678), Some(&b"c"[..]));
+        assert_eq!(m.get(5064), Some(&b"d"[..]), "same presence bit as 5000");
+        assert_eq!(m.get(255), Some(&b"f"[..]));
+        assert_eq!(m.get(256), Some(&b"g"[..]));
+        assert_eq!(m.get(5128), None, "presence bit set, tag absent");
+        assert_eq!(m.get(5001), None);
+        assert_eq!(m.get(u32::MAX), None);
+        // a ten-digit tag is malformed
+        let n = wrap(b"35=0\x011234567890=x\x01", &mut buf);
+        assert_eq!(
+            FixMessage::parse(&buf[..n]).err(),
+            Some(FixError::MalformedField)
+        );
+    }
+
+    #[test]
+    fn reused_view_forgets_the_previous_message() {
+        let mut a = [0u8; 256];
+        let mut b = [0u8; 256];
+        let na = wrap(b"35=0\x0158=first\x015000=x\x01", &mut a);
+        let nb = wrap(b"35=1\x01112=id\x01", &mut b);
+        let mut view = FixMessage::empty();
+        view.reparse(&a[..na]).unwrap();
+        assert_eq!(view.get(58), Some(&b"first"[..]));
+        view.reparse(&b[..nb]).unwrap();
+        assert_eq!(view.get(58), None);
+        assert_eq!(view.get(5000), None);
+        assert_eq!(view.get(112), Some(&b"id"[..]));
+        assert_eq!(
+            view.reparse(&a[..na - 1]).err(),
+            Some(FixError::BadBodyLength)
+        );
+        assert_eq!(view.get(112), None);
+        assert_eq!(view.field_count(), 0);
     }
 
     #[test]
@@ -939,6 +1520,69 @@ pub(crate) mod tests {
         ];
         for (text, want) in cases {
             assert_eq!(parse_price(text).map(|p| p.0), *want, "{text:?}");
+        }
+    }
+
+    /// The byte-at-a-time timestamp parser this module used to have.
+    fn reference_timestamp(v: &[u8]) -> Option<UtcTime> {
+        if v.len() < 17 || v[8] != b'-' || v[11] != b':' || v[14] != b':' {
+            return None;
+        }
+        let year = digits_n(&v[0..4])?;
+        let month = digits_n(&v[4..6])?;
+        let day = digits_n(&v[6..8])?;
+        let hour = digits_n(&v[9..11])?;
+        let min = digits_n(&v[12..14])?;
+        let sec = digits_n(&v[15..17])?;
+        if !(1970..=2500).contains(&year)
+            || !(1..=12).contains(&month)
+            || !(1..=31).contains(&day)
+            || hour > 23
+            || min > 59
+            || sec > 60
+        {
+            return None;
+        }
+        let frac_ns = match &v[17..] {
+            [] => 0,
+            [b'.', f @ ..] if matches!(f.len(), 3 | 6 | 9) => {
+                let raw = digits_n(f)? as u64;
+                raw * 10u64.pow(9 - f.len() as u32)
+            }
+            _ => return None,
+        };
+        let days = days_from_civil(year as i64, month, day);
+        let secs = days as u64 * 86_400 + hour as u64 * 3600 + min as u64 * 60 + sec as u64;
+        Some(UtcTime(secs * UtcTime::NANOS_PER_SEC + frac_ns))
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(5000))]
+        #[test]
+        fn timestamp_parser_matches_reference(
+            base in 0u64..(16_700_000_000u64 * 1_000_000),
+            frac in 0usize..4,
+            edits in proptest::collection::vec((0usize..30, proptest::prop_oneof![b'0'..=b'9', proptest::strategy::Just(b':'), proptest::strategy::Just(b'-'), proptest::strategy::Just(b'.'), proptest::prelude::any::<u8>()]), 0..3),
+            cut in 0usize..32,
+        ) {
+            let mut out = [0u8; 24];
+            let n = crate::fix::encode::format_timestamp(UtcTime(base * 1000), crate::fix::encode::TimestampPrecision::Micros, &mut out);
+            let mut v = out[..n].to_vec();
+            match frac {
+                0 => v.truncate(17),
+                1 => v.truncate(21),
+                2 => {}
+                _ => v.extend_from_slice(b"789"),
+            }
+            for (at, b) in edits {
+                if let Some(slot) = v.get_mut(at) {
+                    *slot = b;
+                }
+            }
+            if cut < v.len() && cut % 3 == 0 {
+                v.truncate(cut);
+            }
+            proptest::prop_assert_eq!(parse_timestamp(&v), reference_timestamp(&v));
         }
     }
 

@@ -206,6 +206,117 @@ pub fn format_timestamp(t: UtcTime, precision: TimestampPrecision, out: &mut [u8
     }
 }
 
+/// Bytes of a `tag=value<SOH>` field.
+#[inline(always)]
+fn field_len(t: u32, value_len: usize) -> usize {
+    let tn = if t < 10 {
+        1
+    } else if t < 100 {
+        2
+    } else if t < 1000 {
+        3
+    } else {
+        count_digits(t as u64)
+    };
+    tn + 1 + value_len + 1
+}
+
+/// Copies `src` into `dst` (of the same length) and returns a byte sum of
+/// `src` whose low byte is exact (all a CheckSum needs) and whether `src`
+/// contains SOH, all from one set of loads. Short values are the norm
+/// (ids, symbols, CompIDs): a few words, the last one overlapping, rather
+/// than a `memcpy` call and two more passes.
+#[inline(always)]
+fn copy_scan(dst: &mut [u8], src: &[u8]) -> (u32, bool) {
+    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let n = src.len();
+    if dst.len() != n || n > 2040 {
+        // (Long values: 16-bit lanes could overflow below.)
+        let _ = dst.get_mut(..n).map(|d| d.copy_from_slice(src));
+        return (byte_sum(src), contains_soh(src));
+    }
+    // SOH bytes become zero bytes; any flag means "has an SOH" (a borrow can
+    // only add flags above a real one).
+    let soh_flags = |w: u64| (w ^ ONES).wrapping_sub(ONES) & !(w ^ ONES) & HIGHS;
+    if n >= 8 {
+        let mut even = 0u64;
+        let mut all = 0u64;
+        let mut soh = 0u64;
+        let mut i = 0;
+        while i + 8 <= n {
+            let w = word_at(src, i);
+            put_word(dst, i, w);
+            even += w & LOW;
+            all = all.wrapping_add(w);
+            soh |= soh_flags(w);
+            i += 8;
+        }
+        if i < n {
+            // The last eight bytes, overlapping what is already copied:
+            // only their top `n - i` bytes are new to the sum.
+            let w = word_at(src, n - 8);
+            put_word(dst, n - 8, w);
+            let fresh = w >> (8 * (8 - (n - i)));
+            even += fresh & LOW;
+            all = all.wrapping_add(fresh);
+            soh |= soh_flags(w);
+        }
+        // `all - even` is the odd byte columns a byte up; 256 words keep
+        // every 16-bit lane below 65536.
+        let sum = fold_lanes(even) + fold_lanes(all.wrapping_sub(even) >> 8);
+        return (sum, soh != 0);
+    }
+    if n >= 4 {
+        // First four and last four, overlapping.
+        let a = word4_at(src, 0);
+        let b = word4_at(src, n - 4);
+        put_word4(dst, 0, a);
+        put_word4(dst, n - 4, b);
+        let w = a as u64 | ((b as u64) >> (8 * (8 - n))) << 32;
+        let sum = fold_lanes((w & LOW) + ((w >> 8) & LOW));
+        let soh = soh_flags(a as u64 | (b as u64) << 32) != 0;
+        return (sum, soh);
+    }
+    let mut sum = 0u32;
+    let mut soh = false;
+    for (d, &b) in dst.iter_mut().zip(src) {
+        *d = b;
+        sum += b as u32;
+        soh |= b == SOH;
+    }
+    (sum, soh)
+}
+
+#[inline(always)]
+fn word_at(src: &[u8], i: usize) -> u64 {
+    src.get(i..)
+        .and_then(|s| s.first_chunk::<8>())
+        .map_or(0, |b| u64::from_le_bytes(*b))
+}
+
+#[inline(always)]
+fn word4_at(src: &[u8], i: usize) -> u32 {
+    src.get(i..)
+        .and_then(|s| s.first_chunk::<4>())
+        .map_or(0, |b| u32::from_le_bytes(*b))
+}
+
+#[inline(always)]
+fn put_word(dst: &mut [u8], i: usize, w: u64) {
+    if let Some(d) = dst.get_mut(i..).and_then(|d| d.first_chunk_mut::<8>()) {
+        *d = w.to_le_bytes();
+    }
+}
+
+#[inline(always)]
+fn put_word4(dst: &mut [u8], i: usize, w: u32) {
+    if let Some(d) = dst.get_mut(i..).and_then(|d| d.first_chunk_mut::<4>()) {
+        *d = w.to_le_bytes();
+    }
+}
+
 /// True when `value` contains SOH; eight bytes per step.
 #[inline(always)]
 fn contains_soh(value: &[u8]) -> bool {
@@ -277,9 +388,21 @@ impl<'b> FieldWriter<'b> {
         self.buf.get_mut(start..start + n)
     }
 
-    /// Reserves a whole field, writes `tag=` and the SOH, and returns the value slot.
+    /// Reserves a whole field, writes `tag=` and the SOH, and returns the
+    /// value slot, or records `BufferTooSmall`.
     #[inline(always)]
     fn tag_eq(&mut self, t: u32, value_len: usize) -> Option<&mut [u8]> {
+        if self.pos + field_len(t, value_len) > self.buf.len() {
+            self.fail(FixError::BufferTooSmall);
+            return None;
+        }
+        self.slot(t, value_len)
+    }
+
+    /// [`FieldWriter::tag_eq`] that records nothing when the field does not
+    /// fit (the caller decides which error that is).
+    #[inline(always)]
+    fn slot(&mut self, t: u32, value_len: usize) -> Option<&mut [u8]> {
         // Almost every tag has 1-3 digits: write those without a digit loop.
         let tn = if t < 10 {
             1
@@ -290,10 +413,10 @@ impl<'b> FieldWriter<'b> {
         } else {
             count_digits(t as u64)
         };
-        // Counted before the bytes land: on failure the error makes the
-        // sum moot.
+        let start = self.pos;
+        let out = self.buf.get_mut(start..start + tn + 1 + value_len + 1)?;
+        self.pos = start + out.len();
         self.sum = self.sum.wrapping_add(tag_frame_sum(t));
-        let out = self.reserve(tn + 1 + value_len + 1)?;
         match tn {
             1 => out[0] = b'0' + t as u8,
             2 => write_2(&mut out[..2], t),
@@ -315,8 +438,8 @@ impl<'b> FieldWriter<'b> {
     #[inline(always)]
     pub fn raw(&mut self, bytes: &[u8]) {
         if let Some(out) = self.reserve(bytes.len()) {
-            out.copy_from_slice(bytes);
-            self.sum = self.sum.wrapping_add(byte_sum(bytes));
+            let (sum, _) = copy_scan(out, bytes);
+            self.sum = self.sum.wrapping_add(sum);
         }
     }
 
@@ -324,13 +447,25 @@ impl<'b> FieldWriter<'b> {
     /// (`InvalidValue`): they would change the message's framing.
     #[inline(always)]
     pub fn str(&mut self, t: u32, value: &[u8]) {
-        if value.is_empty() || contains_soh(value) {
+        if value.is_empty() {
             self.fail(FixError::InvalidValue(t));
             return;
         }
-        if let Some(out) = self.tag_eq(t, value.len()) {
-            out.copy_from_slice(value);
-            self.sum = self.sum.wrapping_add(byte_sum(value));
+        // Copied first and checked after: the copy's own loads give the
+        // byte sum and whether there is an SOH. A refused value is undone.
+        let (pos, sum) = (self.pos, self.sum);
+        match self.slot(t, value.len()) {
+            Some(out) => {
+                let (value_sum, has_soh) = copy_scan(out, value);
+                if has_soh {
+                    (self.pos, self.sum) = (pos, sum);
+                    self.fail(FixError::InvalidValue(t));
+                } else {
+                    self.sum = self.sum.wrapping_add(value_sum);
+                }
+            }
+            None if contains_soh(value) => self.fail(FixError::InvalidValue(t)),
+            None => self.fail(FixError::BufferTooSmall),
         }
     }
 
@@ -582,7 +717,7 @@ impl HeaderTemplate {
         i += 3;
         out[i..i + msg_type.len()].copy_from_slice(msg_type);
         i += msg_type.len();
-        out[i..i + self.comp_len].copy_from_slice(&self.comp[..self.comp_len]);
+        let _ = copy_scan(&mut out[i..i + self.comp_len], &self.comp[..self.comp_len]);
         i += self.comp_len;
         let seq_sum = write_digits(&mut out[i..i + seq_digits], seq);
         i += seq_digits;
@@ -818,7 +953,41 @@ mod tests {
         assert!(HeaderTemplate::new(FixVersion::Fix44, b"A B", b"X").is_err());
     }
 
+    #[test]
+    fn refused_value_leaves_the_writer_as_it_was() {
+        let mut buf = [0u8; 64];
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.str(58, b"ok");
+        let (pos, sum) = (w.position(), w.sum);
+        w.str(58, b"abcdefghij\x01klm");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
+        assert_eq!((w.position(), w.sum), (pos, sum));
+        // a value with an SOH that would not fit either is still InvalidValue
+        let mut small = [0u8; 6];
+        let mut w = FieldWriter::new(&mut small, 0);
+        w.str(58, b"abcdefgh\x01");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
+        let mut w = FieldWriter::new(&mut small, 0);
+        w.str(58, b"abcdefgh");
+        assert_eq!(w.error(), Some(FixError::BufferTooSmall));
+    }
+
     proptest! {
+        #[test]
+        fn copy_scan_matches_naive(
+            src in proptest::collection::vec(prop_oneof![8 => any::<u8>(), 1 => Just(SOH), 1 => Just(0u8)], 0..40),
+            long in proptest::collection::vec(any::<u8>(), 2030..2100),
+            use_long in any::<bool>(),
+        ) {
+            let src = if use_long { long } else { src };
+            let mut dst = vec![0xAAu8; src.len()];
+            let (sum, soh) = copy_scan(&mut dst, &src);
+            prop_assert_eq!(&dst, &src);
+            let plain = src.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
+            prop_assert_eq!(sum as u8, plain as u8);
+            prop_assert_eq!(soh, src.contains(&SOH));
+        }
+
         #[test]
         fn running_byte_sum_matches_a_plain_sum(bytes in proptest::collection::vec(any::<u8>(), 0..3000)) {
             let plain = bytes.iter().fold(0u32, |a, &b| a.wrapping_add(b as u32));
