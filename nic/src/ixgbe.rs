@@ -1084,6 +1084,8 @@ fn receive<'p, R: Registers, const N: usize>(
     out: &mut PacketBatch<'p, N>,
 ) -> usize {
     let mask = q.ring.mask;
+    let geometry = pool.geometry();
+    let buf_size = geometry.buf_size();
     let budget = N - out.len();
     let mut next = q.next;
     let mut delivered = 0usize;
@@ -1107,7 +1109,7 @@ fn receive<'p, R: Registers, const N: usize>(
         let eop = status & desc::RX_STATUS_EOP != 0;
         let len = (status >> desc::RX_LEN_SHIFT) as u16;
         let fragment = q.discarding || !eop;
-        if fragment || len == 0 || len as usize > pool.buf_size() {
+        if fragment || len == 0 || len as usize > buf_size {
             // Part of a frame larger than one buffer: drop every part,
             // count the frame once (at its last part). A length the
             // buffer cannot hold is a device error. Reuse the buffer.
@@ -1119,7 +1121,7 @@ fn receive<'p, R: Registers, const N: usize>(
                 }
             }
             q.discarding = !eop;
-            q.ring.write(next, 0, pool.phys_of(old));
+            q.ring.write(next, 0, geometry.phys_of(old));
         } else {
             let Some(fresh) = fresh_bufs.take() else {
                 // Leave the frame in the ring; it is taken next time.
@@ -1127,7 +1129,7 @@ fn receive<'p, R: Registers, const N: usize>(
                 break;
             };
             q.bufs[slot] = fresh;
-            q.ring.write(next, 0, pool.phys_of(fresh));
+            q.ring.write(next, 0, geometry.phys_of(fresh));
             bytes += len as u64;
             // SAFETY: `old` came out of the ring's bookkeeping, where it
             // was the only reference; it is replaced there by `fresh`.

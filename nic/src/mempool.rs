@@ -150,6 +150,18 @@ impl Mempool {
         self.phys + ((index as u64) << self.buf_shift)
     }
 
+    /// The pool's address arithmetic as a plain value. A driver takes it
+    /// once per batch: the pool holds `Cell`s, so the compiler must reload
+    /// its fields after every store into the free stack, but a local copy
+    /// stays in registers.
+    #[inline(always)]
+    pub fn geometry(&self) -> Geometry {
+        Geometry {
+            phys: self.phys,
+            shift: self.buf_shift,
+        }
+    }
+
     /// Wraps an index the caller owns (from [`PacketBuf::into_raw`], not yet
     /// wrapped again) into a `PacketBuf`. For drivers that park buffers in
     /// descriptor rings as bare indices.
@@ -171,6 +183,25 @@ impl Mempool {
         // SAFETY: every index in circulation is < count, so the offset stays
         // inside the `count * buf_size` bytes allocated for the pool.
         unsafe { self.base.as_ptr().add((index as usize) << self.buf_shift) }
+    }
+}
+
+/// See [`Mempool::geometry`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    phys: u64,
+    shift: u32,
+}
+
+impl Geometry {
+    /// Device address of buffer `index`, as [`Mempool::phys_of`].
+    #[inline(always)]
+    pub fn phys_of(self, index: u32) -> u64 {
+        self.phys + ((index as u64) << self.shift)
+    }
+
+    pub fn buf_size(self) -> usize {
+        1 << self.shift
     }
 }
 
