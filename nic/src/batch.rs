@@ -62,7 +62,7 @@ impl<'p, const N: usize> PacketBatch<'p, N> {
             Some(slot) => {
                 // Slots past `end` are always empty: nothing to drop there,
                 // so skip the check an assignment would make.
-                let old = core::mem::replace(slot, Some(buf));
+                let old = slot.replace(buf);
                 debug_assert!(old.is_none());
                 core::mem::forget(old);
                 self.end += 1;
