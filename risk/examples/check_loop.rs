@@ -1,0 +1,124 @@
+//! The benchmark's accept stream without criterion, for instruction counts
+//! (a shared 2-core machine makes wall and even CPU time noisy; callgrind's
+//! counts are exact and repeatable).
+//!
+//! ```text
+//! cargo build --release -p risk --example check_loop
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     --toggle-collect='*check_loop::checks' target/release/examples/check_loop
+//! callgrind_annotate --auto=yes /tmp/cg.out
+//! ```
+//!
+//! Arguments (all optional, in order): open-order capacity (4096),
+//! `all` | `plain` (`plain`: no duplicate window, no order throttles),
+//! symbols traded (4000), chunks of 1,024 orders (200). The program prints
+//! the number of checks; divide the collected `Ir` by it.
+
+use std::hint::black_box;
+
+use risk::{Capacity, CheckContext, Limits, RiskEngine, SymbolLimits, Throttle};
+use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
+
+const REF: i64 = 1_000_000;
+const CHUNK: u64 = 1_024;
+
+/// The benchmark's limits: every check on.
+fn limits(all: bool) -> Limits {
+    let mut l = Limits::unlimited();
+    l.default_symbol = SymbolLimits {
+        restricted: false,
+        max_order_qty: 10_000,
+        max_notional: 10_000 * REF as u64,
+        collar_bps: Some(500),
+        collar_ticks: Some(1_000),
+        tick_size: 100,
+        max_position: 100_000_000,
+        max_open_orders: 100_000,
+    };
+    l.max_gross_position = 1_000_000_000;
+    l.max_net_position = 1_000_000_000;
+    l.credit_limit = u64::MAX / 2;
+    l.max_open_orders = 100_000;
+    let t = Some(Throttle {
+        max_msgs: 256,
+        window_ns: 1_000_000,
+    });
+    if all {
+        l.duplicate_window_ns = 1_000_000;
+        l.strategy_order_rate = t;
+        l.venue_order_rate = t;
+    }
+    l.strategy_cancel_rate = t;
+    l.venue_cancel_rate = t;
+    l.max_daily_loss = 1_000_000_000;
+    l
+}
+
+fn intent(i: u64, qty: u32, symbols: u64) -> OrderIntent {
+    OrderIntent::New {
+        strategy: StrategyId((i % 8) as u16),
+        locate: (i % symbols) as u16 + 1,
+        symbol: Symbol::new("BENCH").unwrap_or_default(),
+        side: Side::Buy,
+        price: Price(REF - (i % 500) as i64 * 100),
+        qty,
+        tif: TimeInForce::Day,
+    }
+}
+
+/// The measured region: one check per intent.
+#[inline(never)]
+fn checks(e: &mut RiskEngine, batch: &[(OrderIntent, CheckContext, Nanos)]) -> u64 {
+    let mut accepted = 0;
+    for (intent, ctx, now) in batch {
+        accepted += black_box(e.check(black_box(intent), ctx, *now)).is_ok() as u64;
+    }
+    accepted
+}
+
+fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
+    std::env::args()
+        .nth(n)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let orders: usize = arg(1, 4_096);
+    let all = arg(2, String::from("all")) != "plain";
+    let symbols: u64 = arg(3, 4_000);
+    let chunks: u64 = arg(4, 200);
+    let cap = Capacity {
+        symbols: 65_536,
+        orders,
+        duplicate_slots: orders.min(8_192),
+    };
+    let mut e = RiskEngine::new(cap, limits(all)).expect("valid limits");
+    let (mut seq, mut now) = (0u64, 1_000_000_000u64);
+    let mut batch = Vec::with_capacity(CHUNK as usize);
+    let mut accepted = 0;
+    for _ in 0..chunks {
+        batch.clear();
+        let first = seq;
+        for _ in 0..CHUNK {
+            now += 10_000;
+            let ctx = CheckContext {
+                order: OrderId(seq),
+                venue: VenueId((seq % 16) as u8),
+                reference: Some(Price(REF)),
+            };
+            batch.push((
+                intent(seq, 100 + (seq % 7) as u32, symbols),
+                ctx,
+                Nanos(now),
+            ));
+            seq += 1;
+        }
+        accepted += checks(&mut e, &batch);
+        for id in first..seq {
+            e.on_canceled(OrderId(id));
+        }
+    }
+    assert_eq!(accepted, chunks * CHUNK, "the accept path must accept");
+    println!("{accepted}");
+}
