@@ -130,7 +130,9 @@ pub enum RearmError {
     LossStillBreached,
 }
 
+/// One cache line per locate.
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct SymbolState {
     position: i64,
     open_buy: u64,
@@ -179,12 +181,16 @@ fn worst(position: i64, open_buy: u64, open_sell: u64) -> i128 {
     long.max(short).max(0)
 }
 
+/// One cache line per open order.
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct OrderSlot {
     id: u64,
     price: i64,
-    /// Replace in flight: (price, total quantity).
-    pending: Option<(i64, u32)>,
+    /// Replace in flight: price and total quantity, see [`OrderSlot::pending`]
+    /// (not an `Option`, whose tag would push the slot past one cache line).
+    pending_price: i64,
+    pending_qty: u32,
     qty: u32,
     filled: u32,
     prev: u32,
@@ -202,7 +208,8 @@ impl OrderSlot {
     const EMPTY: OrderSlot = OrderSlot {
         id: 0,
         price: 0,
-        pending: None,
+        pending_price: 0,
+        pending_qty: 0,
         qty: 0,
         filled: 0,
         prev: NIL,
@@ -220,6 +227,18 @@ impl OrderSlot {
         self.qty.saturating_sub(self.filled)
     }
 
+    /// Replace in flight: (price, total quantity). A replace always asks for
+    /// more than is filled, so a pending quantity of 0 means none.
+    #[inline]
+    fn pending(&self) -> Option<(i64, u32)> {
+        (self.pending_qty != 0).then_some((self.pending_price, self.pending_qty))
+    }
+
+    #[inline]
+    fn set_pending(&mut self, pending: Option<(i64, u32)>) {
+        (self.pending_price, self.pending_qty) = pending.unwrap_or((0, 0));
+    }
+
     /// What this order counts for: (open qty, notional, self-match price).
     fn exposure(&self) -> Exposure {
         let leaves = self.leaves();
@@ -228,7 +247,7 @@ impl OrderSlot {
             notional: self.price as i128 * leaves as i128,
             match_price: self.price,
         };
-        if let Some((p, q)) = self.pending {
+        if let Some((p, q)) = self.pending() {
             let pl = q.saturating_sub(self.filled);
             e.qty = e.qty.max(pl as u64);
             e.notional = e.notional.max(p as i128 * pl as i128);
@@ -247,6 +266,63 @@ struct Exposure {
     notional: i128,
     match_price: i64,
 }
+
+/// A [`SymbolLimits`] record as the order path reads it, derived by
+/// `install` whenever limits change: the tick collar is a ready span (no
+/// multiplication per order), the optional collars are flags, and the
+/// record fits one cache line. `SymbolLimits` stays the configuration.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Rule {
+    max_notional: u64,
+    max_position: u64,
+    /// `collar_ticks × tick_size`, saturated at `u64::MAX` (beyond any
+    /// difference of two positive `i64` prices); `u64::MAX` without a tick collar.
+    tick_span: u64,
+    /// `collar_bps` when `bps_collar`.
+    bps: u64,
+    max_order_qty: u32,
+    max_open_orders: u32,
+    restricted: bool,
+    /// Some collar is configured: orders need a positive reference price.
+    collar: bool,
+    bps_collar: bool,
+}
+
+impl Rule {
+    /// What a slot that does not exist would mean: nothing passes.
+    const REFUSE_ALL: Rule = Rule {
+        max_notional: 0,
+        max_position: 0,
+        tick_span: 0,
+        bps: 0,
+        max_order_qty: 0,
+        max_open_orders: 0,
+        restricted: true,
+        collar: true,
+        bps_collar: true,
+    };
+
+    fn new(s: &SymbolLimits) -> Rule {
+        Rule {
+            max_notional: s.max_notional,
+            max_position: s.max_position,
+            tick_span: match s.collar_ticks {
+                // `validate` guarantees tick_size > 0.
+                Some(t) => (t as u64).saturating_mul(s.tick_size.unsigned_abs()),
+                None => u64::MAX,
+            },
+            bps: s.collar_bps.unwrap_or(0) as u64,
+            max_order_qty: s.max_order_qty,
+            max_open_orders: s.max_open_orders,
+            restricted: s.restricted,
+            collar: s.collar_bps.is_some() || s.collar_ticks.is_some(),
+            bps_collar: s.collar_bps.is_some(),
+        }
+    }
+}
+
+static REFUSE_ALL: Rule = Rule::REFUSE_ALL;
 
 /// One bucket of the duplicate table: eight (fingerprint, time) pairs in two
 /// adjacent cache lines. The fingerprint is a 64-bit hash of strategy, locate, side,
@@ -278,6 +354,9 @@ struct DupSlot {
 /// a limit change is atomic with respect to checks by construction.
 pub struct RiskEngine {
     limits: Limits,
+    /// `limits.default_symbol` at 0, `limits.overrides[i]` at `i + 1`, in
+    /// the order path's form; indexed by `SymbolState::limits_slot`.
+    rules: Box<[Rule]>,
     symbols: Box<[SymbolState]>,
     orders: Box<[OrderSlot]>,
     free: Box<[u32]>,
@@ -290,6 +369,8 @@ pub struct RiskEngine {
     dup_retain_ns: u64,
     /// `[strategy orders, strategy cancels, venue orders, venue cancels]` windows.
     windows: Box<[Window]>,
+    /// The four message throttles of `limits`, "none" as `NO_THROTTLE`.
+    rates: Rates,
     reject_window: Box<Window>,
 
     net_position: i64,
@@ -307,6 +388,33 @@ pub struct RiskEngine {
     reject_counts: [u64; RejectReason::ALL.len()],
     unknown_events: u64,
     trips: u64,
+}
+
+/// A throttle that never refuses: more than a window can count.
+const NO_THROTTLE: Throttle = Throttle {
+    max_msgs: u32::MAX,
+    window_ns: 0,
+};
+
+/// The message throttles as the order path reads them: no `Option` to
+/// test, "none" is [`NO_THROTTLE`].
+#[derive(Clone, Copy)]
+struct Rates {
+    strategy_order: Throttle,
+    strategy_cancel: Throttle,
+    venue_order: Throttle,
+    venue_cancel: Throttle,
+}
+
+impl Rates {
+    fn new(l: &Limits) -> Rates {
+        Rates {
+            strategy_order: l.strategy_order_rate.unwrap_or(NO_THROTTLE),
+            strategy_cancel: l.strategy_cancel_rate.unwrap_or(NO_THROTTLE),
+            venue_order: l.venue_order_rate.unwrap_or(NO_THROTTLE),
+            venue_cancel: l.venue_cancel_rate.unwrap_or(NO_THROTTLE),
+        }
+    }
 }
 
 const W_STRAT_ORDER: usize = 0;
@@ -331,6 +439,7 @@ impl RiskEngine {
         let dup_len = capacity.duplicate_slots.max(DUP_WAYS).next_power_of_two();
         let mut engine = RiskEngine {
             limits: Limits::unlimited(),
+            rules: vec![Rule::REFUSE_ALL; MAX_OVERRIDES + 1].into_boxed_slice(),
             symbols: vec![SymbolState::EMPTY; capacity.symbols].into_boxed_slice(),
             orders: vec![OrderSlot::EMPTY; orders].into_boxed_slice(),
             free: (0..orders as u32).rev().collect(),
@@ -340,6 +449,7 @@ impl RiskEngine {
             dup_mask: dup_len / DUP_WAYS - 1,
             dup_retain_ns: 0,
             windows: vec![Window::new(); W_TOTAL].into_boxed_slice(),
+            rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
             net_position: 0,
             total_open_buy: 0,
@@ -404,6 +514,14 @@ impl RiskEngine {
                 s.limits_slot = (i + 1) as u16;
             }
         }
+        for (rule, limits) in self
+            .rules
+            .iter_mut()
+            .zip(core::iter::once(&new.default_symbol).chain(new.overrides.iter().map(|(_, s)| s)))
+        {
+            *rule = Rule::new(limits);
+        }
+        self.rates = Rates::new(&new);
         self.dup_retain_ns = self.dup_retain_ns.max(new.duplicate_window_ns);
         self.limits = new;
     }
@@ -412,16 +530,11 @@ impl RiskEngine {
         &self.limits
     }
 
-    #[inline]
-    fn symbol_limits(&self, slot: u16) -> &SymbolLimits {
-        match slot {
-            0 => &self.limits.default_symbol,
-            i => self
-                .limits
-                .overrides
-                .get(i as usize - 1)
-                .map_or(&self.limits.default_symbol, |(_, s)| s),
-        }
+    /// The rule of a symbol's `limits_slot` (slots only ever name rules
+    /// `install` wrote; a missing one would refuse everything).
+    #[inline(always)]
+    fn rule(&self, slot: u16) -> &Rule {
+        self.rules.get(slot as usize).unwrap_or(&REFUSE_ALL)
     }
 
     // ------------------------------------------------------------------ check
@@ -460,7 +573,7 @@ impl RiskEngine {
     }
 
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn check_new(
         &mut self,
         strategy: StrategyId,
@@ -482,33 +595,28 @@ impl RiskEngine {
         let Some(sym) = self.symbols.get(locate as usize) else {
             return Err(RejectReason::InvalidOrder);
         };
-        let sym = *sym;
-        let lim = *self.symbol_limits(sym.limits_slot);
-        let notional = price.notional(qty);
-        self.check_order_terms(&lim, &sym, side, price, qty, notional, ctx.reference)?;
-        if sym.open_orders >= lim.max_open_orders || self.open_orders >= self.limits.max_open_orders
+        let rule = self.rule(sym.limits_slot);
+        // Positive price: one widening multiply, exact.
+        let notional = price.0 as u64 as u128 * qty as u128;
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        if sym.open_orders >= rule.max_open_orders
+            || self.open_orders >= self.limits.max_open_orders
         {
             return Err(RejectReason::MaxOpenOrders);
         }
-        let (buy, sell) = match side {
-            Side::Buy => (qty as u64, 0),
-            Side::Sell => (0, qty as u64),
-        };
-        let worst_delta = self.check_exposure(&lim, &sym, buy, sell, notional)?;
+        let worst_delta = self.check_exposure(rule, sym, side, qty as u64, notional as i128)?;
+        let head = sym.head;
 
-        let dup_slot =
-            self.dup_probe(dup_fingerprint(strategy, locate, side, price, qty), now.0)?;
+        let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
 
-        let l = &self.limits;
-        if let Some(t) = &l.strategy_order_rate {
-            if self.win(W_STRAT_ORDER + sid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
-        }
-        if let Some(t) = &l.venue_order_rate {
-            if self.win(W_VENUE_ORDER + vid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
+        if self
+            .win(W_STRAT_ORDER + sid)
+            .would_exceed(&self.rates.strategy_order, now.0)
+            || self
+                .win(W_VENUE_ORDER + vid)
+                .would_exceed(&self.rates.venue_order, now.0)
+        {
+            return Err(RejectReason::OrderRateThrottle);
         }
         // Last check, and the first change: claiming the id in the map (one
         // probe does both the uniqueness check and the insertion).
@@ -531,12 +639,12 @@ impl RiskEngine {
         self.commit_dup(dup_slot, now.0);
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
-        let head = sym.head;
         if let Some(o) = self.orders.get_mut(idx as usize) {
             *o = OrderSlot {
                 id: ctx.order.0,
                 price: price.0,
-                pending: None,
+                pending_price: 0,
+                pending_qty: 0,
                 qty,
                 filled: 0,
                 prev: NIL,
@@ -555,105 +663,76 @@ impl RiskEngine {
         }
         // Exposure of a new order is known from the checks: add it directly
         // (same effect as `add_exposure`, without recomputing).
+        let q = qty as u64;
         if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.head = idx;
             s.open_orders += 1;
-            s.open_buy += buy;
-            s.open_sell += sell;
             match side {
-                Side::Buy => s.own_bid = s.own_bid.max(price.0),
-                Side::Sell => s.own_ask = s.own_ask.min(price.0),
+                Side::Buy => {
+                    s.open_buy += q;
+                    s.own_bid = s.own_bid.max(price.0);
+                }
+                Side::Sell => {
+                    s.open_sell += q;
+                    s.own_ask = s.own_ask.min(price.0);
+                }
             }
         }
+        match side {
+            Side::Buy => self.total_open_buy += q,
+            Side::Sell => self.total_open_sell += q,
+        }
         self.open_orders += 1;
-        self.total_open_buy += buy;
-        self.total_open_sell += sell;
-        self.open_notional += notional;
+        self.open_notional += notional as i128;
         self.gross_worst += worst_delta;
         Ok(())
     }
 
-    /// Size, notional, restricted list, collar and self-match: the checks
-    /// that depend only on the order's own terms and our resting orders.
-    #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn check_order_terms(
-        &self,
-        lim: &SymbolLimits,
-        sym: &SymbolState,
-        side: Side,
-        price: Price,
-        qty: u32,
-        notional: i128,
-        reference: Option<Price>,
-    ) -> Result<(), RejectReason> {
-        if lim.restricted {
-            return Err(RejectReason::RestrictedSymbol);
-        }
-        if qty > lim.max_order_qty {
-            return Err(RejectReason::MaxOrderQty);
-        }
-        if notional > lim.max_notional as i128 {
-            return Err(RejectReason::MaxNotional);
-        }
-        if lim.collar_bps.is_some() || lim.collar_ticks.is_some() {
-            let reference = match reference {
-                Some(r) if r.0 > 0 => r.0,
-                _ => return Err(RejectReason::NoReferencePrice),
-            };
-            let diff = (price.0 as i128 - reference as i128).abs();
-            if let Some(bps) = lim.collar_bps {
-                if diff * 10_000 > bps as i128 * reference as i128 {
-                    return Err(RejectReason::PriceCollar);
-                }
-            }
-            if let Some(ticks) = lim.collar_ticks {
-                if diff > ticks as i128 * lim.tick_size as i128 {
-                    return Err(RejectReason::PriceCollar);
-                }
-            }
-        }
-        let crosses = match side {
-            Side::Buy => price.0 >= sym.own_ask,
-            Side::Sell => price.0 <= sym.own_bid,
-        };
-        if crosses {
-            return Err(RejectReason::SelfMatch);
-        }
-        Ok(())
-    }
-
-    /// Position, gross, net and credit limits for `add_buy`/`add_sell` more
-    /// open shares and `add_notional` more open notional in `sym`.
-    #[inline]
+    /// Position, gross, net and credit limits for `add` more open shares on
+    /// `side` and `add_notional` more open notional in `sym`; returns the
+    /// change of the gross worst case. Position and net are only judged
+    /// when the open quantity grows.
+    ///
+    /// Written once for both sides: with `d` the position seen from `side`
+    /// (long for a buy, short for a sell), the worst case in that direction
+    /// is `d + open(side)`, the other one `open(other side) − d`.
+    #[inline(always)]
     fn check_exposure(
         &self,
-        lim: &SymbolLimits,
+        rule: &Rule,
         sym: &SymbolState,
-        add_buy: u64,
-        add_sell: u64,
+        side: Side,
+        add: u64,
         add_notional: i128,
     ) -> Result<i128, RejectReason> {
-        let ob = sym.open_buy + add_buy;
-        let os = sym.open_sell + add_sell;
-        let pos = sym.position as i128;
-        if add_buy > 0 && pos + ob as i128 > lim.max_position as i128 {
+        let (mine, other, total_mine, d, d_net) = match side {
+            Side::Buy => (
+                sym.open_buy,
+                sym.open_sell,
+                self.total_open_buy,
+                sym.position as i128,
+                self.net_position as i128,
+            ),
+            Side::Sell => (
+                sym.open_sell,
+                sym.open_buy,
+                self.total_open_sell,
+                -(sym.position as i128),
+                -(self.net_position as i128),
+            ),
+        };
+        let ahead_old = d + mine as i128;
+        let ahead = d + (mine + add) as i128;
+        if add > 0 && ahead > rule.max_position as i128 {
             return Err(RejectReason::SymbolPositionLimit);
         }
-        if add_sell > 0 && os as i128 - pos > lim.max_position as i128 {
-            return Err(RejectReason::SymbolPositionLimit);
-        }
-        let worst_delta = worst(sym.position, ob, os) - sym.worst();
-        let gross = self.gross_worst + worst_delta;
-        if gross > self.limits.max_gross_position as i128 {
+        // worst = max(ahead, behind, 0); only `ahead` grows.
+        let worst_old = ahead_old.max(other as i128 - d).max(0);
+        let worst_delta = ahead.max(worst_old) - worst_old;
+        if self.gross_worst + worst_delta > self.limits.max_gross_position as i128 {
             return Err(RejectReason::GrossPositionLimit);
         }
-        let net = self.net_position as i128;
-        let max_net = self.limits.max_net_position as i128;
-        if add_buy > 0 && net + (self.total_open_buy + add_buy) as i128 > max_net {
-            return Err(RejectReason::NetPositionLimit);
-        }
-        if add_sell > 0 && (self.total_open_sell + add_sell) as i128 - net > max_net {
+        if add > 0 && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
             return Err(RejectReason::NetPositionLimit);
         }
         if self.open_notional + add_notional + self.position_notional
@@ -680,17 +759,14 @@ impl RiskEngine {
         let sid = strategy.0 as usize;
         let vid = o.venue as usize;
         // Throttles never hold back the cancels that follow a kill switch.
-        if self.tripped.is_none() {
-            if let Some(t) = &self.limits.strategy_cancel_rate {
-                if self.win(W_STRAT_CANCEL + sid).would_exceed(t, now.0) {
-                    return Err(RejectReason::CancelRateThrottle);
-                }
-            }
-            if let Some(t) = &self.limits.venue_cancel_rate {
-                if self.win(W_VENUE_CANCEL + vid).would_exceed(t, now.0) {
-                    return Err(RejectReason::CancelRateThrottle);
-                }
-            }
+        let throttled = self
+            .win(W_STRAT_CANCEL + sid)
+            .would_exceed(&self.rates.strategy_cancel, now.0)
+            || self
+                .win(W_VENUE_CANCEL + vid)
+                .would_exceed(&self.rates.venue_cancel, now.0);
+        if throttled && self.tripped.is_none() {
+            return Err(RejectReason::CancelRateThrottle);
         }
         self.record(W_STRAT_CANCEL + sid, now.0);
         self.record(W_VENUE_CANCEL + vid, now.0);
@@ -716,55 +792,43 @@ impl RiskEngine {
         let Some(o) = self.orders.get(idx as usize).copied() else {
             return Err(RejectReason::UnknownOrder);
         };
-        if o.pending_cancel || o.pending.is_some() || price.0 <= 0 || qty <= o.filled {
+        if o.pending_cancel || o.pending().is_some() || price.0 <= 0 || qty <= o.filled {
             return Err(RejectReason::InvalidOrder);
         }
         let Some(sym) = self.symbols.get(o.locate as usize).copied() else {
             return Err(RejectReason::InvalidOrder);
         };
-        let lim = *self.symbol_limits(sym.limits_slot);
-        self.check_order_terms(
-            &lim,
-            &sym,
-            o.side,
-            price,
-            qty,
-            price.notional(qty),
-            ctx.reference,
-        )?;
+        let rule = self.rule(sym.limits_slot);
+        // price > 0 was checked above.
+        let notional = price.0 as u64 as u128 * qty as u128;
+        check_terms(rule, &sym, o.side, price.0, qty, notional, ctx.reference)?;
         let before = o.exposure();
         let mut after_slot = o;
-        after_slot.pending = Some((price.0, qty));
+        after_slot.set_pending(Some((price.0, qty)));
         let after = after_slot.exposure();
-        let add_qty = after.qty - before.qty;
-        let (add_buy, add_sell) = match o.side {
-            Side::Buy => (add_qty, 0),
-            Side::Sell => (0, add_qty),
-        };
         self.check_exposure(
-            &lim,
+            rule,
             &sym,
-            add_buy,
-            add_sell,
+            o.side,
+            after.qty - before.qty,
             after.notional - before.notional,
         )?;
         let sid = strategy.0 as usize;
         let vid = o.venue as usize;
-        if let Some(t) = &self.limits.strategy_order_rate {
-            if self.win(W_STRAT_ORDER + sid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
-        }
-        if let Some(t) = &self.limits.venue_order_rate {
-            if self.win(W_VENUE_ORDER + vid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
+        if self
+            .win(W_STRAT_ORDER + sid)
+            .would_exceed(&self.rates.strategy_order, now.0)
+            || self
+                .win(W_VENUE_ORDER + vid)
+                .would_exceed(&self.rates.venue_order, now.0)
+        {
+            return Err(RejectReason::OrderRateThrottle);
         }
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
         self.remove_exposure(idx);
         if let Some(slot) = self.orders.get_mut(idx as usize) {
-            slot.pending = Some((price.0, qty));
+            slot.set_pending(Some((price.0, qty)));
         }
         self.add_exposure(idx);
         Ok(())
@@ -796,35 +860,43 @@ impl RiskEngine {
     // -------------------------------------------------------------- duplicates
 
     /// Looks for a duplicate of the order with fingerprint `fp` and a way
-    /// to remember it in.
-    #[inline]
+    /// to remember it in. A fingerprint is in at most one way of its bucket
+    /// (it is only written where it was found, or into a free way when it
+    /// was not), so the search compares all eight without branching and
+    /// looks for a free way only when the order is new.
+    #[inline(always)]
     fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
         let bucket = (fp >> 32) as usize & self.dup_mask;
         let Some(b) = self.dup.get(bucket) else {
             return Err(RejectReason::CapacityExhausted);
         };
-        let window = self.limits.duplicate_window_ns;
-        let mut free = None;
-        for way in 0..DUP_WAYS {
-            let age = now.saturating_sub(b.ts[way]);
-            if b.fp[way] == fp {
-                if window > 0 && age < window {
-                    return Err(RejectReason::DuplicateOrder);
-                }
-                // Same order outside the window: refresh this way.
+        let mut hit = DUP_WAYS;
+        for (way, &f) in b.fp.iter().enumerate() {
+            if f == fp {
+                hit = way;
+            }
+        }
+        if let Some(&ts) = b.ts.get(hit) {
+            let window = self.limits.duplicate_window_ns;
+            if window > 0 && now.saturating_sub(ts) < window {
+                return Err(RejectReason::DuplicateOrder);
+            }
+            // Same order outside the window: refresh this way.
+            return Ok(DupSlot {
+                bucket,
+                way: hit,
+                fp,
+            });
+        }
+        for (way, (&f, &ts)) in b.fp.iter().zip(b.ts.iter()).enumerate() {
+            if f == 0 || now.saturating_sub(ts) >= self.dup_retain_ns {
                 return Ok(DupSlot { bucket, way, fp });
             }
-            if free.is_none() && (b.fp[way] == 0 || age >= self.dup_retain_ns) {
-                free = Some(way);
-            }
         }
-        match free {
-            Some(way) => Ok(DupSlot { bucket, way, fp }),
-            None => Err(RejectReason::CapacityExhausted),
-        }
+        Err(RejectReason::CapacityExhausted)
     }
 
-    #[inline]
+    #[inline(always)]
     fn commit_dup(&mut self, slot: DupSlot, now: u64) {
         if let Some(b) = self.dup.get_mut(slot.bucket) {
             if let (Some(fp), Some(ts)) = (b.fp.get_mut(slot.way), b.ts.get_mut(slot.way)) {
@@ -1003,7 +1075,7 @@ impl RiskEngine {
             let done = self
                 .orders
                 .get(idx as usize)
-                .is_some_and(|o| o.leaves() == 0 && o.pending.is_none());
+                .is_some_and(|o| o.leaves() == 0 && o.pending().is_none());
             if done {
                 // Exposure is already out; retire without removing it twice.
                 self.add_exposure(idx);
@@ -1039,7 +1111,7 @@ impl RiskEngine {
         self.remove_exposure(idx);
         let (done, locate) = match self.orders.get_mut(idx as usize) {
             Some(o) => {
-                o.pending = None;
+                o.set_pending(None);
                 o.price = price.0;
                 o.qty = qty;
                 (o.leaves() == 0, o.locate)
@@ -1063,7 +1135,7 @@ impl RiskEngine {
         self.remove_exposure(idx);
         let (done, locate) = match self.orders.get_mut(idx as usize) {
             Some(o) => {
-                o.pending = None;
+                o.set_pending(None);
                 (o.leaves() == 0, o.locate)
             }
             None => return,
@@ -1234,30 +1306,74 @@ impl RiskEngine {
     }
 }
 
+/// Restricted list, size, notional, collar and self-match: the checks that
+/// depend only on the order's own terms (`price > 0`, `notional = price ×
+/// qty`) and our resting orders.
+#[inline(always)]
+fn check_terms(
+    rule: &Rule,
+    sym: &SymbolState,
+    side: Side,
+    price: i64,
+    qty: u32,
+    notional: u128,
+    reference: Option<Price>,
+) -> Result<(), RejectReason> {
+    if rule.restricted {
+        return Err(RejectReason::RestrictedSymbol);
+    }
+    if qty > rule.max_order_qty {
+        return Err(RejectReason::MaxOrderQty);
+    }
+    if notional > rule.max_notional as u128 {
+        return Err(RejectReason::MaxNotional);
+    }
+    if rule.collar {
+        let reference = match reference {
+            Some(r) if r.0 > 0 => r.0 as u64,
+            _ => return Err(RejectReason::NoReferencePrice),
+        };
+        // Both positive: the difference fits a u64 and ×10,000 a u128.
+        let diff = (price as u64).abs_diff(reference);
+        if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
+            return Err(RejectReason::PriceCollar);
+        }
+        if diff > rule.tick_span {
+            return Err(RejectReason::PriceCollar);
+        }
+    }
+    let crosses = match side {
+        Side::Buy => price >= sym.own_ask,
+        Side::Sell => price <= sym.own_bid,
+    };
+    if crosses {
+        return Err(RejectReason::SelfMatch);
+    }
+    Ok(())
+}
+
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an
-/// empty way). A multiply-xorshift mix so that orders differing in one
-/// field spread over the whole table.
+/// empty way). The strategy (below [`MAX_STRATEGIES`]), locate, side and
+/// quantity pack into one word without loss; a multiply-xorshift mix of
+/// that word and the price spreads orders differing in one field over the
+/// whole table.
 #[inline(always)]
 fn dup_fingerprint(
-    strategy: StrategyId,
+    strategy: usize,
     locate: StockLocate,
     side: Side,
     price: Price,
     qty: u32,
 ) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    const _: () = assert!(MAX_STRATEGIES <= 1 << 6, "strategy gets 6 bits");
     let side = match side {
-        Side::Buy => 1u64,
-        Side::Sell => 2u64,
+        Side::Buy => 0u64,
+        Side::Sell => 1u64,
     };
-    let a = (strategy.0 as u64) | ((locate as u64) << 16) | (side << 32) | ((qty as u64) << 34);
-    // `a` is injective in (strategy, locate, side, qty mod 2^30); the high
-    // qty bits join with the price.
-    let mut h = a.wrapping_mul(K);
-    h ^= h >> 29;
-    h = (h ^ price.0 as u64 ^ ((qty as u64 >> 30) << 62)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h ^= h >> 32;
-    h | 1
+    let key = qty as u64 | (locate as u64) << 32 | (strategy as u64 & 63) << 48 | side << 54;
+    let mut h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ price.0 as u64;
+    h = (h ^ (h >> 32)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    (h ^ (h >> 29)) | 1
 }
 
 #[cfg(test)]

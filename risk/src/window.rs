@@ -10,57 +10,51 @@
 use crate::limits::{Throttle, MAX_THROTTLE_MSGS};
 
 const DEPTH: usize = MAX_THROTTLE_MSGS as usize;
+// The ring is indexed by a `u8` that wraps by itself: no modulo, no bounds check.
+const _: () = assert!(DEPTH == 256, "the ring index is a u8");
 
 #[derive(Clone)]
 pub(crate) struct Window {
-    times: [u64; DEPTH],
-    /// Index of the next write.
-    head: u16,
+    /// Index of the next write (which is also the oldest entry once full).
+    head: u8,
     /// How many times are stored (saturates at DEPTH).
     len: u16,
+    times: [u64; DEPTH],
 }
 
 impl Window {
     pub(crate) const fn new() -> Window {
         Window {
-            times: [0; DEPTH],
             head: 0,
             len: 0,
+            times: [0; DEPTH],
         }
     }
 
-    /// The time of the `n`-th most recent entry (1 = newest).
-    #[inline]
-    fn nth_newest(&self, n: u32) -> Option<u64> {
-        if n == 0 || n > self.len as u32 {
-            return None;
-        }
-        let idx = (self.head as usize + DEPTH - n as usize) % DEPTH;
-        self.times.get(idx).copied()
-    }
-
-    /// True when one more message at `now` would exceed `t`.
-    #[inline]
+    /// True when one more message at `now` would exceed `t`. A throttle
+    /// allowing more than `DEPTH` messages never does (the engine uses
+    /// `max_msgs == u32::MAX` for "no throttle").
+    #[inline(always)]
     pub(crate) fn would_exceed(&self, t: &Throttle, now: u64) -> bool {
-        if t.max_msgs == 0 {
+        let n = t.max_msgs;
+        if n == 0 {
             return true;
         }
-        match self.nth_newest(t.max_msgs) {
-            // A clock that went backwards counts as "inside the window": fail closed.
-            Some(ts) => now.saturating_sub(ts) < t.window_ns,
-            None => false,
+        if n > self.len as u32 {
+            return false;
         }
+        // 1 ≤ n ≤ 256: the n-th newest entry; `n as u8` wraps 256 to 0,
+        // the oldest entry of a full ring.
+        let ts = self.times[self.head.wrapping_sub(n as u8) as usize];
+        // A clock that went backwards counts as "inside the window": fail closed.
+        now.saturating_sub(ts) < t.window_ns
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, now: u64) {
-        if let Some(slot) = self.times.get_mut(self.head as usize) {
-            *slot = now;
-        }
-        self.head = ((self.head as usize + 1) % DEPTH) as u16;
-        if (self.len as usize) < DEPTH {
-            self.len += 1;
-        }
+        self.times[self.head as usize] = now;
+        self.head = self.head.wrapping_add(1);
+        self.len += u16::from(self.len < DEPTH as u16);
     }
 
     pub(crate) fn clear(&mut self) {
