@@ -93,6 +93,7 @@ impl IdMap {
         }
     }
 
+    #[inline(always)]
     pub fn insert(&mut self, key: u64, value: u32) -> Result<(), InsertError> {
         debug_assert!(value != EMPTY);
         let mut i = self.home(key);

@@ -684,18 +684,21 @@ impl RiskEngine {
         }
         self.open_orders += 1;
         self.open_notional += notional as i128;
-        self.gross_worst += worst_delta;
+        self.gross_worst += worst_delta as i128;
         Ok(())
     }
 
     /// Position, gross, net and credit limits for `add` more open shares on
     /// `side` and `add_notional` more open notional in `sym`; returns the
-    /// change of the gross worst case. Position and net are only judged
+    /// growth of the gross worst case. Position and net are only judged
     /// when the open quantity grows.
     ///
     /// Written once for both sides: with `d` the position seen from `side`
-    /// (long for a buy, short for a sell), the worst case in that direction
-    /// is `d + open(side)`, the other one `open(other side) − d`.
+    /// (long for a buy, short for a sell), the symbol's worst case is
+    /// `max(ahead, behind, 0)` with `ahead = d + open(side)` and `behind =
+    /// open(other side) − d`. Their sum is the open quantity (≥ 0), so the
+    /// `0` never wins, and adding `add` to `ahead` grows the worst case by
+    /// `ahead + add − behind` clamped to `0..=add`.
     #[inline(always)]
     fn check_exposure(
         &self,
@@ -704,7 +707,7 @@ impl RiskEngine {
         side: Side,
         add: u64,
         add_notional: i128,
-    ) -> Result<i128, RejectReason> {
+    ) -> Result<u64, RejectReason> {
         let (mine, other, total_mine, d, d_net) = match side {
             Side::Buy => (
                 sym.open_buy,
@@ -721,15 +724,13 @@ impl RiskEngine {
                 -(self.net_position as i128),
             ),
         };
-        let ahead_old = d + mine as i128;
         let ahead = d + (mine + add) as i128;
         if add > 0 && ahead > rule.max_position as i128 {
             return Err(RejectReason::SymbolPositionLimit);
         }
-        // worst = max(ahead, behind, 0); only `ahead` grows.
-        let worst_old = ahead_old.max(other as i128 - d).max(0);
-        let worst_delta = ahead.max(worst_old) - worst_old;
-        if self.gross_worst + worst_delta > self.limits.max_gross_position as i128 {
+        let behind = other as i128 - d;
+        let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
+        if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
             return Err(RejectReason::GrossPositionLimit);
         }
         if add > 0 && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
@@ -862,14 +863,22 @@ impl RiskEngine {
     /// Looks for a duplicate of the order with fingerprint `fp` and a way
     /// to remember it in. A fingerprint is in at most one way of its bucket
     /// (it is only written where it was found, or into a free way when it
-    /// was not), so the search compares all eight without branching and
-    /// looks for a free way only when the order is new.
+    /// was not), so the search compares all eight without branching. The
+    /// free way is looked for first: it is usually the first way looked at,
+    /// and the comparisons after it then keep nothing alive.
     #[inline(always)]
     fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
         let bucket = (fp >> 32) as usize & self.dup_mask;
         let Some(b) = self.dup.get(bucket) else {
             return Err(RejectReason::CapacityExhausted);
         };
+        let mut free = DUP_WAYS;
+        for (way, (&f, &ts)) in b.fp.iter().zip(b.ts.iter()).enumerate() {
+            if f == 0 || now.saturating_sub(ts) >= self.dup_retain_ns {
+                free = way;
+                break;
+            }
+        }
         let mut hit = DUP_WAYS;
         for (way, &f) in b.fp.iter().enumerate() {
             if f == fp {
@@ -888,12 +897,15 @@ impl RiskEngine {
                 fp,
             });
         }
-        for (way, (&f, &ts)) in b.fp.iter().zip(b.ts.iter()).enumerate() {
-            if f == 0 || now.saturating_sub(ts) >= self.dup_retain_ns {
-                return Ok(DupSlot { bucket, way, fp });
-            }
+        if free < DUP_WAYS {
+            Ok(DupSlot {
+                bucket,
+                way: free,
+                fp,
+            })
+        } else {
+            Err(RejectReason::CapacityExhausted)
         }
-        Err(RejectReason::CapacityExhausted)
     }
 
     #[inline(always)]

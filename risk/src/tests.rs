@@ -1070,7 +1070,7 @@ proptest::proptest! {
             add_sell,
             add_notional,
         );
-        proptest::prop_assert_eq!(got, expect);
+        proptest::prop_assert_eq!(got.map(i128::from), expect);
     }
 }
 

@@ -15,18 +15,17 @@ const _: () = assert!(DEPTH == 256, "the ring index is a u8");
 
 #[derive(Clone)]
 pub(crate) struct Window {
-    /// Index of the next write (which is also the oldest entry once full).
-    head: u8,
-    /// How many times are stored (saturates at DEPTH).
-    len: u16,
+    /// Messages recorded since the last clear. The next write goes to
+    /// `times[seq mod DEPTH]`, which is also the oldest entry once
+    /// `seq ≥ DEPTH`; `min(seq, DEPTH)` entries are stored.
+    seq: u64,
     times: [u64; DEPTH],
 }
 
 impl Window {
     pub(crate) const fn new() -> Window {
         Window {
-            head: 0,
-            len: 0,
+            seq: 0,
             times: [0; DEPTH],
         }
     }
@@ -40,26 +39,23 @@ impl Window {
         if n == 0 {
             return true;
         }
-        if n > self.len as u32 {
+        if n as u64 > self.seq {
             return false;
         }
-        // 1 ≤ n ≤ 256: the n-th newest entry; `n as u8` wraps 256 to 0,
-        // the oldest entry of a full ring.
-        let ts = self.times[self.head.wrapping_sub(n as u8) as usize];
+        // 1 ≤ n ≤ min(seq, DEPTH): the n-th newest entry.
+        let ts = self.times[self.seq.wrapping_sub(n as u64) as u8 as usize];
         // A clock that went backwards counts as "inside the window": fail closed.
         now.saturating_sub(ts) < t.window_ns
     }
 
     #[inline(always)]
     pub(crate) fn record(&mut self, now: u64) {
-        self.times[self.head as usize] = now;
-        self.head = self.head.wrapping_add(1);
-        self.len += u16::from(self.len < DEPTH as u16);
+        self.times[self.seq as u8 as usize] = now;
+        self.seq += 1;
     }
 
     pub(crate) fn clear(&mut self) {
-        self.len = 0;
-        self.head = 0;
+        self.seq = 0;
     }
 }
 
