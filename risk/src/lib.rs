@@ -50,7 +50,7 @@ pub use idmap::IdMap;
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
-use window::Window;
+use window::{Window, Windows};
 
 /// Strategies are numbered `0..MAX_STRATEGIES`; others are refused as invalid.
 pub const MAX_STRATEGIES: usize = 64;
@@ -58,6 +58,9 @@ pub const MAX_STRATEGIES: usize = 64;
 pub const MAX_VENUES: usize = 16;
 
 const NIL: u32 = u32::MAX;
+/// `Side as usize` of each side, for tables indexed by side.
+const BUY: usize = Side::Buy as usize;
+const SELL: usize = Side::Sell as usize;
 /// Ways per duplicate-table bucket (two cache lines): with 8 ways a bucket
 /// only fills when 8 live orders hash to it, which at sane load factors
 /// does not happen in practice (4 ways refused about 1 order in 28,000 at
@@ -135,8 +138,9 @@ pub enum RearmError {
 #[repr(align(64))]
 struct SymbolState {
     position: i64,
-    open_buy: u64,
-    open_sell: u64,
+    /// Open (entered, not filled or canceled) shares, `[buy, sell]`
+    /// (indexed by `Side as usize`, so one side's code serves both).
+    open: [u64; 2],
     /// Price (price4) used to value the position for the credit limit.
     mark: i64,
     /// Most aggressive own open buy (`i64::MIN` when none).
@@ -152,8 +156,7 @@ struct SymbolState {
 impl SymbolState {
     const EMPTY: SymbolState = SymbolState {
         position: 0,
-        open_buy: 0,
-        open_sell: 0,
+        open: [0; 2],
         mark: 0,
         own_bid: i64::MIN,
         own_ask: i64::MAX,
@@ -165,7 +168,7 @@ impl SymbolState {
     /// Worst-case absolute position if every open order of one side filled.
     #[inline]
     fn worst(&self) -> i128 {
-        worst(self.position, self.open_buy, self.open_sell)
+        worst(self.position, self.open[BUY], self.open[SELL])
     }
 
     #[inline]
@@ -241,13 +244,18 @@ impl OrderSlot {
 
     /// What this order counts for: (open qty, notional, self-match price).
     fn exposure(&self) -> Exposure {
+        self.exposure_with(self.pending())
+    }
+
+    /// What this order would count for with `pending` in flight.
+    fn exposure_with(&self, pending: Option<(i64, u32)>) -> Exposure {
         let leaves = self.leaves();
         let mut e = Exposure {
             qty: leaves as u64,
             notional: self.price as i128 * leaves as i128,
             match_price: self.price,
         };
-        if let Some((p, q)) = self.pending() {
+        if let Some((p, q)) = pending {
             let pl = q.saturating_sub(self.filled);
             e.qty = e.qty.max(pl as u64);
             e.notional = e.notional.max(p as i128 * pl as i128);
@@ -368,14 +376,14 @@ pub struct RiskEngine {
     /// are never evicted, so widening the window at run time loses nothing.
     dup_retain_ns: u64,
     /// `[strategy orders, strategy cancels, venue orders, venue cancels]` windows.
-    windows: Box<[Window]>,
+    windows: Windows<W_TOTAL>,
     /// The four message throttles of `limits`, "none" as `NO_THROTTLE`.
     rates: Rates,
     reject_window: Box<Window>,
 
     net_position: i64,
-    total_open_buy: u64,
-    total_open_sell: u64,
+    /// Σ over symbols of `SymbolState::open`, `[buy, sell]`.
+    total_open: [u64; 2],
     gross_worst: i128,
     open_notional: i128,
     position_notional: i128,
@@ -448,12 +456,11 @@ impl RiskEngine {
             dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
             dup_mask: dup_len / DUP_WAYS - 1,
             dup_retain_ns: 0,
-            windows: vec![Window::new(); W_TOTAL].into_boxed_slice(),
+            windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
             net_position: 0,
-            total_open_buy: 0,
-            total_open_sell: 0,
+            total_open: [0; 2],
             gross_worst: 0,
             open_notional: 0,
             position_notional: 0,
@@ -483,9 +490,7 @@ impl RiskEngine {
         for b in self.dup.iter_mut() {
             *b = black_box(*b);
         }
-        for w in self.windows.iter_mut() {
-            *w = black_box(w.clone());
-        }
+        self.windows.prefault();
         for f in self.free.iter_mut() {
             *f = black_box(*f);
         }
@@ -550,14 +555,24 @@ impl RiskEngine {
         now: Nanos,
     ) -> Result<(), RejectReason> {
         let result = match *intent {
+            // One copy of the new-order path per side, each with its side a
+            // constant: no selecting between the sides' fields at run time.
             OrderIntent::New {
                 strategy,
                 locate,
-                side,
+                side: Side::Buy,
                 price,
                 qty,
                 ..
-            } => self.check_new(strategy, locate, side, price, qty, ctx, now),
+            } => self.check_new(strategy, locate, Side::Buy, price, qty, ctx, now),
+            OrderIntent::New {
+                strategy,
+                locate,
+                side: Side::Sell,
+                price,
+                qty,
+                ..
+            } => self.check_new(strategy, locate, Side::Sell, price, qty, ctx, now),
             OrderIntent::Cancel { strategy, order } => self.check_cancel(strategy, order, now),
             OrderIntent::Replace {
                 strategy,
@@ -609,12 +624,8 @@ impl RiskEngine {
 
         let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
 
-        if self
-            .win(W_STRAT_ORDER + sid)
-            .would_exceed(&self.rates.strategy_order, now.0)
-            || self
-                .win(W_VENUE_ORDER + vid)
-                .would_exceed(&self.rates.venue_order, now.0)
+        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
+            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
         {
             return Err(RejectReason::OrderRateThrottle);
         }
@@ -667,21 +678,13 @@ impl RiskEngine {
         if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.head = idx;
             s.open_orders += 1;
+            s.open[side as usize] += q;
             match side {
-                Side::Buy => {
-                    s.open_buy += q;
-                    s.own_bid = s.own_bid.max(price.0);
-                }
-                Side::Sell => {
-                    s.open_sell += q;
-                    s.own_ask = s.own_ask.min(price.0);
-                }
+                Side::Buy => s.own_bid = s.own_bid.max(price.0),
+                Side::Sell => s.own_ask = s.own_ask.min(price.0),
             }
         }
-        match side {
-            Side::Buy => self.total_open_buy += q,
-            Side::Sell => self.total_open_sell += q,
-        }
+        self.total_open[side as usize] += q;
         self.open_orders += 1;
         self.open_notional += notional as i128;
         self.gross_worst += worst_delta as i128;
@@ -708,21 +711,11 @@ impl RiskEngine {
         add: u64,
         add_notional: i128,
     ) -> Result<u64, RejectReason> {
-        let (mine, other, total_mine, d, d_net) = match side {
-            Side::Buy => (
-                sym.open_buy,
-                sym.open_sell,
-                self.total_open_buy,
-                sym.position as i128,
-                self.net_position as i128,
-            ),
-            Side::Sell => (
-                sym.open_sell,
-                sym.open_buy,
-                self.total_open_sell,
-                -(sym.position as i128),
-                -(self.net_position as i128),
-            ),
+        let s = side as usize;
+        let (mine, other, total_mine) = (sym.open[s], sym.open[s ^ 1], self.total_open[s]);
+        let (d, d_net) = match side {
+            Side::Buy => (sym.position as i128, self.net_position as i128),
+            Side::Sell => (-(sym.position as i128), -(self.net_position as i128)),
         };
         let ahead = d + (mine + add) as i128;
         if add > 0 && ahead > rule.max_position as i128 {
@@ -760,12 +753,8 @@ impl RiskEngine {
         let sid = strategy.0 as usize;
         let vid = o.venue as usize;
         // Throttles never hold back the cancels that follow a kill switch.
-        let throttled = self
-            .win(W_STRAT_CANCEL + sid)
-            .would_exceed(&self.rates.strategy_cancel, now.0)
-            || self
-                .win(W_VENUE_CANCEL + vid)
-                .would_exceed(&self.rates.venue_cancel, now.0);
+        let throttled = self.throttled(W_STRAT_CANCEL + sid, &self.rates.strategy_cancel, now)
+            || self.throttled(W_VENUE_CANCEL + vid, &self.rates.venue_cancel, now);
         if throttled && self.tripped.is_none() {
             return Err(RejectReason::CancelRateThrottle);
         }
@@ -790,38 +779,35 @@ impl RiskEngine {
             return Err(RejectReason::KillSwitch);
         }
         let idx = self.owned(strategy, order)?;
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        // Records are read in place: a copy of a cache-aligned record would
+        // make this function (and `check`, which inlines it) realign its stack.
+        let Some(o) = self.orders.get(idx as usize) else {
             return Err(RejectReason::UnknownOrder);
         };
         if o.pending_cancel || o.pending().is_some() || price.0 <= 0 || qty <= o.filled {
             return Err(RejectReason::InvalidOrder);
         }
-        let Some(sym) = self.symbols.get(o.locate as usize).copied() else {
+        let before = o.exposure();
+        let after = o.exposure_with(Some((price.0, qty)));
+        let (side, venue) = (o.side, o.venue);
+        let Some(sym) = self.symbols.get(o.locate as usize) else {
             return Err(RejectReason::InvalidOrder);
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
         let notional = price.0 as u64 as u128 * qty as u128;
-        check_terms(rule, &sym, o.side, price.0, qty, notional, ctx.reference)?;
-        let before = o.exposure();
-        let mut after_slot = o;
-        after_slot.set_pending(Some((price.0, qty)));
-        let after = after_slot.exposure();
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
         self.check_exposure(
             rule,
-            &sym,
-            o.side,
+            sym,
+            side,
             after.qty - before.qty,
             after.notional - before.notional,
         )?;
         let sid = strategy.0 as usize;
-        let vid = o.venue as usize;
-        if self
-            .win(W_STRAT_ORDER + sid)
-            .would_exceed(&self.rates.strategy_order, now.0)
-            || self
-                .win(W_VENUE_ORDER + vid)
-                .would_exceed(&self.rates.venue_order, now.0)
+        let vid = venue as usize;
+        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
+            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
         {
             return Err(RejectReason::OrderRateThrottle);
         }
@@ -846,16 +832,13 @@ impl RiskEngine {
     }
 
     #[inline]
-    fn win(&self, i: usize) -> &Window {
-        // Indices are built from range-checked strategy/venue ids.
-        &self.windows[i]
+    fn throttled(&self, i: usize, t: &Throttle, now: Nanos) -> bool {
+        self.windows.would_exceed(i, t, now.0)
     }
 
     #[inline]
     fn record(&mut self, i: usize, now: u64) {
-        if let Some(w) = self.windows.get_mut(i) {
-            w.record(now);
-        }
+        self.windows.record(i, now);
     }
 
     // -------------------------------------------------------------- duplicates
@@ -937,10 +920,8 @@ impl RiskEngine {
             return;
         };
         let old_worst = sym.worst();
-        let (field, total) = match o.side {
-            Side::Buy => (&mut sym.open_buy, &mut self.total_open_buy),
-            Side::Sell => (&mut sym.open_sell, &mut self.total_open_sell),
-        };
+        let field = &mut sym.open[o.side as usize];
+        let total = &mut self.total_open[o.side as usize];
         if add {
             *field += e.qty;
             *total += e.qty;
@@ -1291,7 +1272,7 @@ impl RiskEngine {
     pub fn open_qty(&self, locate: StockLocate) -> (u64, u64) {
         self.symbols
             .get(locate as usize)
-            .map_or((0, 0), |s| (s.open_buy, s.open_sell))
+            .map_or((0, 0), |s| (s.open[BUY], s.open[SELL]))
     }
 
     pub fn open_orders(&self) -> u32 {

@@ -964,8 +964,8 @@ fn exposure_reference(
     add_notional: i128,
 ) -> Result<i128, R> {
     let lim = &l.default_symbol;
-    let ob = sym.open_buy + add_buy;
-    let os = sym.open_sell + add_sell;
+    let ob = sym.open[BUY] + add_buy;
+    let os = sym.open[SELL] + add_sell;
     let pos = sym.position as i128;
     if add_buy > 0 && pos + ob as i128 > lim.max_position as i128 {
         return Err(R::SymbolPositionLimit);
@@ -1046,14 +1046,12 @@ proptest::proptest! {
         let mut e = RiskEngine::new(SMALL, l.clone()).expect("valid");
         let sym = SymbolState {
             position,
-            open_buy,
-            open_sell,
+            open: [open_buy, open_sell],
             ..SymbolState::EMPTY
         };
         e.gross_worst = gross_other + sym.worst();
         e.net_position = position.saturating_add(net_other);
-        e.total_open_buy = open_buy + other_buy;
-        e.total_open_sell = open_sell + other_sell;
+        e.total_open = [open_buy + other_buy, open_sell + other_sell];
         e.open_notional = credit_used;
         e.position_notional = 0;
         let side = if sell { Sell } else { Buy };
@@ -1064,7 +1062,7 @@ proptest::proptest! {
             &sym,
             e.gross_worst,
             e.net_position,
-            (e.total_open_buy, e.total_open_sell),
+            (e.total_open[BUY], e.total_open[SELL]),
             credit_used,
             add_buy,
             add_sell,

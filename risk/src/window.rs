@@ -7,6 +7,9 @@
 //! because the ring always keeps the maximum depth, N can change at run time
 //! and is honoured exactly from the next message on.
 
+use alloc::boxed::Box;
+use alloc::vec;
+
 use crate::limits::{Throttle, MAX_THROTTLE_MSGS};
 
 const DEPTH: usize = MAX_THROTTLE_MSGS as usize;
@@ -56,6 +59,57 @@ impl Window {
 
     pub(crate) fn clear(&mut self) {
         self.seq = 0;
+    }
+}
+
+/// `N` windows side by side, the engine's per-strategy and per-venue
+/// throttles: the message counters sit together in the engine (one cache
+/// line holds eight), the rings in one allocation made at construction.
+/// Same rules as [`Window`].
+pub(crate) struct Windows<const N: usize> {
+    seq: [u64; N],
+    times: Box<[[u64; DEPTH]]>,
+}
+
+impl<const N: usize> Windows<N> {
+    pub(crate) fn new() -> Windows<N> {
+        Windows {
+            seq: [0; N],
+            times: vec![[0; DEPTH]; N].into_boxed_slice(),
+        }
+    }
+
+    /// True when one more message at `now` in window `i` would exceed `t`
+    /// (as [`Window::would_exceed`]); a window that does not exist refuses.
+    #[inline(always)]
+    pub(crate) fn would_exceed(&self, i: usize, t: &Throttle, now: u64) -> bool {
+        let (Some(&seq), Some(times)) = (self.seq.get(i), self.times.get(i)) else {
+            return true;
+        };
+        let n = t.max_msgs;
+        if n == 0 {
+            return true;
+        }
+        if n as u64 > seq {
+            return false;
+        }
+        let ts = times[seq.wrapping_sub(n as u64) as u8 as usize];
+        now.saturating_sub(ts) < t.window_ns
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&mut self, i: usize, now: u64) {
+        if let (Some(seq), Some(times)) = (self.seq.get_mut(i), self.times.get_mut(i)) {
+            times[*seq as u8 as usize] = now;
+            *seq += 1;
+        }
+    }
+
+    /// Writes every ring once so no page is first touched later.
+    pub(crate) fn prefault(&mut self) {
+        for ring in self.times.iter_mut() {
+            *ring = core::hint::black_box(*ring);
+        }
     }
 }
 
@@ -113,5 +167,32 @@ mod tests {
         let last = DEPTH as u64 * 3 - 1;
         assert!(w.would_exceed(&t, last));
         assert!(!w.would_exceed(&t, last + 1));
+    }
+
+    #[test]
+    fn side_by_side_windows_match_single_ones() {
+        let mut many = Windows::<3>::new();
+        let mut single = [Window::new(), Window::new(), Window::new()];
+        let throttles = [1, 2, 7, 255, 256].map(|max_msgs| Throttle {
+            max_msgs,
+            window_ns: 40,
+        });
+        // A deterministic mix of windows and gaps, long enough to wrap the rings.
+        let mut now = 0u64;
+        for step in 0u64..2_000 {
+            now += step * 7 % 13;
+            let i = (step * 5 % 3) as usize;
+            for t in &throttles {
+                for (j, w) in single.iter().enumerate() {
+                    assert_eq!(many.would_exceed(j, t, now), w.would_exceed(t, now));
+                }
+            }
+            many.record(i, now);
+            single[i].record(now);
+        }
+        assert!(
+            many.would_exceed(3, &throttles[4], now),
+            "no such window: refused"
+        );
     }
 }
