@@ -11,8 +11,10 @@
 //!
 //! Arguments (all optional, in order): open-order capacity (4096),
 //! `all` | `plain` (`plain`: no duplicate window, no order throttles),
-//! symbols traded (4000), chunks of 1,024 orders (200). The program prints
-//! the number of checks; divide the collected `Ir` by it.
+//! symbols traded (4000), chunks of 1,024 orders (200), and the stream:
+//! `accept` (every order passes), `max_qty` (every order is too large) or
+//! `duplicate` (every order repeats one accepted earlier). The program
+//! prints the number of checks; divide the collected `Ir` by it.
 //!
 //! Run natively it also prints the thread CPU time per check of the fastest
 //! chunk and the median chunk: on a loaded machine the fastest chunk is the
@@ -92,6 +94,13 @@ fn main() {
     let all = arg(2, String::from("all")) != "plain";
     let symbols: u64 = arg(3, 4_000);
     let chunks: u64 = arg(4, 200);
+    let stream = arg(5, String::from("accept"));
+    let (qty_override, repeat) = match stream.as_str() {
+        "accept" => (None, false),
+        "max_qty" => (Some(20_000), false),
+        "duplicate" => (None, true),
+        other => panic!("unknown stream {other}"),
+    };
     let cap = Capacity {
         symbols: 65_536,
         orders,
@@ -102,21 +111,37 @@ fn main() {
     let mut batch = Vec::with_capacity(CHUNK as usize);
     let mut accepted = 0;
     let mut per_check = Vec::with_capacity(chunks as usize);
+    let first_order = intent(0, 100, symbols);
+    if repeat {
+        let ctx = CheckContext {
+            order: OrderId(u64::MAX),
+            venue: VenueId(0),
+            reference: Some(Price(REF)),
+        };
+        e.check(&first_order, &ctx, Nanos(now))
+            .expect("first accepted");
+    }
     for _ in 0..chunks {
         batch.clear();
         let first = seq;
         for _ in 0..CHUNK {
-            now += 10_000;
+            // Repeats stay inside the duplicate window (1 ms).
+            now = if repeat {
+                1_000_000_000 + seq % 500_000
+            } else {
+                now + 10_000
+            };
             let ctx = CheckContext {
                 order: OrderId(seq),
                 venue: VenueId((seq % 16) as u8),
                 reference: Some(Price(REF)),
             };
-            batch.push((
-                intent(seq, 100 + (seq % 7) as u32, symbols),
-                ctx,
-                Nanos(now),
-            ));
+            let order = match (repeat, qty_override) {
+                (true, _) => first_order,
+                (false, Some(qty)) => intent(seq, qty, symbols),
+                (false, None) => intent(seq, 100 + (seq % 7) as u32, symbols),
+            };
+            batch.push((order, ctx, Nanos(now)));
             seq += 1;
         }
         let start = thread_cpu_ns();
@@ -126,8 +151,13 @@ fn main() {
             e.on_canceled(OrderId(id));
         }
     }
-    assert_eq!(accepted, chunks * CHUNK, "the accept path must accept");
-    println!("{accepted}");
+    let expected = if stream == "accept" {
+        chunks * CHUNK
+    } else {
+        0
+    };
+    assert_eq!(accepted, expected, "every order of the {stream} stream");
+    println!("{}", chunks * CHUNK);
     per_check.sort_by(f64::total_cmp);
     if let (Some(min), Some(median)) = (per_check.first(), per_check.get(per_check.len() / 2)) {
         eprintln!("thread CPU ns per check: fastest chunk {min:.1}, median chunk {median:.1}");

@@ -350,12 +350,46 @@ impl DupBucket {
     };
 }
 
+/// What entering a new order that passed every check takes.
+#[derive(Clone, Copy)]
+struct NewPlan {
+    /// Free order slot it will occupy.
+    idx: u32,
+    /// Its symbol's current first open order.
+    head: u32,
+    /// Growth of the gross worst case.
+    worst_delta: u64,
+    notional: u128,
+    dup_slot: DupSlot,
+}
+
 /// Where a passing order will be remembered in the duplicate table.
 #[derive(Clone, Copy)]
 struct DupSlot {
     bucket: usize,
     way: usize,
     fp: u64,
+}
+
+/// `return Err(reason)` from a check on the order path, with the reason
+/// produced off it (see [`refused`]).
+macro_rules! refuse {
+    ($reason:ident) => {
+        return Err(refused::<{ RejectReason::$reason.index() as u8 }>())
+    };
+}
+
+/// The reason with index `R`. Each refusal site of the order path calls its
+/// own instance of this cold function: left to itself the compiler would
+/// load every site's reason code ahead of that site's branch, on the path
+/// of every accepted order too.
+#[cold]
+#[inline(never)]
+fn refused<const R: u8>() -> RejectReason {
+    match RejectReason::ALL.get(R as usize) {
+        Some(&reason) => reason,
+        None => RejectReason::InvalidOrder,
+    }
 }
 
 /// The pre-trade risk engine. One per hot core; `&mut self` everywhere, so
@@ -385,8 +419,9 @@ pub struct RiskEngine {
     /// Σ over symbols of `SymbolState::open`, `[buy, sell]`.
     total_open: [u64; 2],
     gross_worst: i128,
-    open_notional: i128,
-    position_notional: i128,
+    /// Open-order notional plus position notional (price4 units): what the
+    /// credit limit is judged against, kept as one sum.
+    credit_used: i128,
     open_orders: u32,
 
     tripped: Option<TripCause>,
@@ -462,8 +497,7 @@ impl RiskEngine {
             net_position: 0,
             total_open: [0; 2],
             gross_worst: 0,
-            open_notional: 0,
-            position_notional: 0,
+            credit_used: 0,
             open_orders: 0,
             tripped: None,
             last_pnl: 0,
@@ -587,6 +621,8 @@ impl RiskEngine {
         result
     }
 
+    /// A new order: judged by [`RiskEngine::judge_new`] without touching
+    /// anything, then its id claimed and the order entered.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn check_new(
@@ -599,46 +635,16 @@ impl RiskEngine {
         ctx: &CheckContext,
         now: Nanos,
     ) -> Result<(), RejectReason> {
-        if self.tripped.is_some() {
-            return Err(RejectReason::KillSwitch);
-        }
-        let sid = strategy.0 as usize;
-        let vid = ctx.venue.0 as usize;
-        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
-            return Err(RejectReason::InvalidOrder);
-        }
-        let Some(sym) = self.symbols.get(locate as usize) else {
-            return Err(RejectReason::InvalidOrder);
-        };
-        let rule = self.rule(sym.limits_slot);
-        // Positive price: one widening multiply, exact.
-        let notional = price.0 as u64 as u128 * qty as u128;
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
-        if sym.open_orders >= rule.max_open_orders
-            || self.open_orders >= self.limits.max_open_orders
-        {
-            return Err(RejectReason::MaxOpenOrders);
-        }
-        let worst_delta = self.check_exposure(rule, sym, side, qty as u64, notional as i128)?;
-        let head = sym.head;
-
-        let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
-
-        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
-            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
-        {
-            return Err(RejectReason::OrderRateThrottle);
-        }
+        let NewPlan {
+            idx,
+            head,
+            worst_delta,
+            notional,
+            dup_slot,
+        } = self.judge_new(strategy, locate, side, price, qty, ctx, now)?;
+        let (sid, vid) = (strategy.0 as usize, ctx.venue.0 as usize);
         // Last check, and the first change: claiming the id in the map (one
         // probe does both the uniqueness check and the insertion).
-        let Some(idx) = self
-            .free_len
-            .checked_sub(1)
-            .and_then(|i| self.free.get(i))
-            .copied()
-        else {
-            return Err(RejectReason::CapacityExhausted);
-        };
         match self.ids.insert(ctx.order.0, idx) {
             Ok(()) => {}
             Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
@@ -686,9 +692,65 @@ impl RiskEngine {
         }
         self.total_open[side as usize] += q;
         self.open_orders += 1;
-        self.open_notional += notional as i128;
+        self.credit_used += notional as i128;
         self.gross_worst += worst_delta as i128;
         Ok(())
+    }
+
+    /// Every check of a new order except the uniqueness of its id, in the
+    /// order that decides which reason a refusal carries; changes nothing.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    fn judge_new(
+        &self,
+        strategy: StrategyId,
+        locate: StockLocate,
+        side: Side,
+        price: Price,
+        qty: u32,
+        ctx: &CheckContext,
+        now: Nanos,
+    ) -> Result<NewPlan, RejectReason> {
+        if self.tripped.is_some() {
+            refuse!(KillSwitch);
+        }
+        let sid = strategy.0 as usize;
+        let vid = ctx.venue.0 as usize;
+        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
+            refuse!(InvalidOrder);
+        }
+        let Some(sym) = self.symbols.get(locate as usize) else {
+            refuse!(InvalidOrder);
+        };
+        let rule = self.rule(sym.limits_slot);
+        // Positive price: one widening multiply, exact.
+        let notional = price.0 as u64 as u128 * qty as u128;
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        if sym.open_orders >= rule.max_open_orders
+            || self.open_orders >= self.limits.max_open_orders
+        {
+            refuse!(MaxOpenOrders);
+        }
+        let worst_delta = self.check_exposure(rule, sym, side, qty as u64, notional as i128)?;
+        let head = sym.head;
+
+        let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
+
+        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
+            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
+        {
+            refuse!(OrderRateThrottle);
+        }
+        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
+            refuse!(CapacityExhausted);
+        };
+        Ok(NewPlan {
+            idx,
+            head,
+            worst_delta,
+            notional,
+            dup_slot,
+        })
     }
 
     /// Position, gross, net and credit limits for `add` more open shares on
@@ -719,20 +781,18 @@ impl RiskEngine {
         };
         let ahead = d + (mine + add) as i128;
         if add > 0 && ahead > rule.max_position as i128 {
-            return Err(RejectReason::SymbolPositionLimit);
+            refuse!(SymbolPositionLimit);
         }
         let behind = other as i128 - d;
         let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
         if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
-            return Err(RejectReason::GrossPositionLimit);
+            refuse!(GrossPositionLimit);
         }
         if add > 0 && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
-            return Err(RejectReason::NetPositionLimit);
+            refuse!(NetPositionLimit);
         }
-        if self.open_notional + add_notional + self.position_notional
-            > self.limits.credit_limit as i128
-        {
-            return Err(RejectReason::CreditLimit);
+        if self.credit_used + add_notional > self.limits.credit_limit as i128 {
+            refuse!(CreditLimit);
         }
         Ok(worst_delta)
     }
@@ -853,7 +913,7 @@ impl RiskEngine {
     fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
         let bucket = (fp >> 32) as usize & self.dup_mask;
         let Some(b) = self.dup.get(bucket) else {
-            return Err(RejectReason::CapacityExhausted);
+            refuse!(CapacityExhausted);
         };
         let mut free = DUP_WAYS;
         for (way, (&f, &ts)) in b.fp.iter().zip(b.ts.iter()).enumerate() {
@@ -871,7 +931,7 @@ impl RiskEngine {
         if let Some(&ts) = b.ts.get(hit) {
             let window = self.limits.duplicate_window_ns;
             if window > 0 && now.saturating_sub(ts) < window {
-                return Err(RejectReason::DuplicateOrder);
+                refuse!(DuplicateOrder);
             }
             // Same order outside the window: refresh this way.
             return Ok(DupSlot {
@@ -887,7 +947,7 @@ impl RiskEngine {
                 fp,
             })
         } else {
-            Err(RejectReason::CapacityExhausted)
+            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
         }
     }
 
@@ -925,7 +985,7 @@ impl RiskEngine {
         if add {
             *field += e.qty;
             *total += e.qty;
-            self.open_notional += e.notional;
+            self.credit_used += e.notional;
             match o.side {
                 Side::Buy => sym.own_bid = sym.own_bid.max(e.match_price),
                 Side::Sell => sym.own_ask = sym.own_ask.min(e.match_price),
@@ -933,7 +993,7 @@ impl RiskEngine {
         } else {
             *field -= e.qty;
             *total -= e.qty;
-            self.open_notional -= e.notional;
+            self.credit_used -= e.notional;
         }
         self.gross_worst += sym.worst() - old_worst;
         // Removing the order that defines our best own price: find the next.
@@ -1063,7 +1123,7 @@ impl RiskEngine {
         sym.mark = fill.price.0;
         self.net_position = self.net_position.saturating_add(delta);
         self.gross_worst += sym.worst() - before;
-        self.position_notional += sym.position_notional() - old_pn;
+        self.credit_used += sym.position_notional() - old_pn;
         if let Some(idx) = idx {
             let done = self
                 .orders
@@ -1156,7 +1216,7 @@ impl RiskEngine {
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             let old = sym.position_notional();
             sym.mark = price.0;
-            self.position_notional += sym.position_notional() - old;
+            self.credit_used += sym.position_notional() - old;
         }
     }
 
@@ -1290,7 +1350,7 @@ impl RiskEngine {
 
     /// Open-order notional plus position notional (price4 units).
     pub fn credit_used(&self) -> i128 {
-        self.open_notional + self.position_notional
+        self.credit_used
     }
 
     /// Is `order` tracked as open?
@@ -1313,26 +1373,26 @@ fn check_terms(
     reference: Option<Price>,
 ) -> Result<(), RejectReason> {
     if rule.restricted {
-        return Err(RejectReason::RestrictedSymbol);
+        refuse!(RestrictedSymbol);
     }
     if qty > rule.max_order_qty {
-        return Err(RejectReason::MaxOrderQty);
+        refuse!(MaxOrderQty);
     }
     if notional > rule.max_notional as u128 {
-        return Err(RejectReason::MaxNotional);
+        refuse!(MaxNotional);
     }
     if rule.collar {
         let reference = match reference {
             Some(r) if r.0 > 0 => r.0 as u64,
-            _ => return Err(RejectReason::NoReferencePrice),
+            _ => refuse!(NoReferencePrice),
         };
         // Both positive: the difference fits a u64 and ×10,000 a u128.
         let diff = (price as u64).abs_diff(reference);
         if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
-            return Err(RejectReason::PriceCollar);
+            refuse!(PriceCollar);
         }
         if diff > rule.tick_span {
-            return Err(RejectReason::PriceCollar);
+            refuse!(PriceCollar);
         }
     }
     let crosses = match side {
@@ -1340,7 +1400,7 @@ fn check_terms(
         Side::Sell => price <= sym.own_bid,
     };
     if crosses {
-        return Err(RejectReason::SelfMatch);
+        refuse!(SelfMatch);
     }
     Ok(())
 }

@@ -1052,8 +1052,7 @@ proptest::proptest! {
         e.gross_worst = gross_other + sym.worst();
         e.net_position = position.saturating_add(net_other);
         e.total_open = [open_buy + other_buy, open_sell + other_sell];
-        e.open_notional = credit_used;
-        e.position_notional = 0;
+        e.credit_used = credit_used;
         let side = if sell { Sell } else { Buy };
         let got = e.check_exposure(&Rule::new(&l.default_symbol), &sym, side, add, add_notional);
         let (add_buy, add_sell) = if sell { (0, add) } else { (add, 0) };
@@ -1144,4 +1143,36 @@ fn no_throttle_never_refuses() {
         w.record(now);
     }
     assert!(!w.would_exceed(&NO_THROTTLE, 1_000));
+}
+
+#[test]
+fn refusals_off_the_order_path_keep_their_reason() {
+    macro_rules! each {
+        ($($r:ident),*) => {
+            $(assert_eq!(refused::<{ R::$r.index() as u8 }>(), R::$r);)*
+            assert_eq!([$(R::$r),*], R::ALL, "every reason listed");
+        };
+    }
+    each!(
+        KillSwitch,
+        MaxOrderQty,
+        MaxNotional,
+        PriceCollar,
+        NoReferencePrice,
+        SymbolPositionLimit,
+        GrossPositionLimit,
+        NetPositionLimit,
+        CreditLimit,
+        DuplicateOrder,
+        RestrictedSymbol,
+        OrderRateThrottle,
+        CancelRateThrottle,
+        MaxOpenOrders,
+        SelfMatch,
+        UnknownOrder,
+        NoVenue,
+        VenueReject,
+        InvalidOrder,
+        CapacityExhausted
+    );
 }
