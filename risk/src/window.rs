@@ -68,14 +68,19 @@ impl Window {
 /// Same rules as [`Window`].
 pub(crate) struct Windows<const N: usize> {
     seq: [u64; N],
-    times: Box<[[u64; DEPTH]]>,
+    /// A boxed array, not a slice: an index below `N` needs no check.
+    times: Box<[[u64; DEPTH]; N]>,
 }
 
 impl<const N: usize> Windows<N> {
     pub(crate) fn new() -> Windows<N> {
         Windows {
             seq: [0; N],
-            times: vec![[0; DEPTH]; N].into_boxed_slice(),
+            times: match vec![[0; DEPTH]; N].into_boxed_slice().try_into() {
+                Ok(times) => times,
+                // The vector was made with exactly N rings.
+                Err(_) => unreachable!("N rings"),
+            },
         }
     }
 
