@@ -12,8 +12,9 @@
 //! Arguments (all optional, in order): open-order capacity (4096),
 //! `all` | `plain` (`plain`: no duplicate window, no order throttles),
 //! symbols traded (4000), chunks of 1,024 orders (200), and the stream:
-//! `accept` (every order passes), `max_qty` (every order is too large) or
-//! `duplicate` (every order repeats one accepted earlier). The program
+//! `accept` (every order, a buy, passes), `accept_sell` (the same with
+//! sells), `max_qty` (every order is too large) or `duplicate` (every order
+//! repeats one accepted earlier). The program
 //! prints the number of checks; divide the collected `Ir` by it.
 //!
 //! Run natively it also prints the thread CPU time per check of the fastest
@@ -61,12 +62,21 @@ fn limits(all: bool) -> Limits {
 }
 
 fn intent(i: u64, qty: u32, symbols: u64) -> OrderIntent {
+    intent_on(Side::Buy, i, qty, symbols)
+}
+
+/// Order `i` of the stream: buys at or below the reference, sells at or above.
+fn intent_on(side: Side, i: u64, qty: u32, symbols: u64) -> OrderIntent {
+    let offset = (i % 500) as i64 * 100;
     OrderIntent::New {
         strategy: StrategyId((i % 8) as u16),
         locate: (i % symbols) as u16 + 1,
         symbol: Symbol::new("BENCH").unwrap_or_default(),
-        side: Side::Buy,
-        price: Price(REF - (i % 500) as i64 * 100),
+        side,
+        price: Price(match side {
+            Side::Buy => REF - offset,
+            Side::Sell => REF + offset,
+        }),
         qty,
         tif: TimeInForce::Day,
     }
@@ -95,10 +105,11 @@ fn main() {
     let symbols: u64 = arg(3, 4_000);
     let chunks: u64 = arg(4, 200);
     let stream = arg(5, String::from("accept"));
-    let (qty_override, repeat) = match stream.as_str() {
-        "accept" => (None, false),
-        "max_qty" => (Some(20_000), false),
-        "duplicate" => (None, true),
+    let (qty_override, repeat, side) = match stream.as_str() {
+        "accept" => (None, false, Side::Buy),
+        "accept_sell" => (None, false, Side::Sell),
+        "max_qty" => (Some(20_000), false, Side::Buy),
+        "duplicate" => (None, true, Side::Buy),
         other => panic!("unknown stream {other}"),
     };
     let cap = Capacity {
@@ -139,7 +150,7 @@ fn main() {
             let order = match (repeat, qty_override) {
                 (true, _) => first_order,
                 (false, Some(qty)) => intent(seq, qty, symbols),
-                (false, None) => intent(seq, 100 + (seq % 7) as u32, symbols),
+                (false, None) => intent_on(side, seq, 100 + (seq % 7) as u32, symbols),
             };
             batch.push((order, ctx, Nanos(now)));
             seq += 1;
@@ -151,7 +162,7 @@ fn main() {
             e.on_canceled(OrderId(id));
         }
     }
-    let expected = if stream == "accept" {
+    let expected = if stream.starts_with("accept") {
         chunks * CHUNK
     } else {
         0

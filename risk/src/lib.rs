@@ -405,7 +405,8 @@ pub struct RiskEngine {
     free_len: usize,
     ids: IdMap,
     dup: Box<[DupBucket]>,
-    dup_mask: usize,
+    /// 32 − log2(buckets): a fingerprint's bucket is its top bits.
+    dup_shift: u32,
     /// Longest duplicate window ever configured: entries younger than this
     /// are never evicted, so widening the window at run time loses nothing.
     dup_retain_ns: u64,
@@ -489,7 +490,7 @@ impl RiskEngine {
             free_len: orders,
             ids: IdMap::new(orders),
             dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
-            dup_mask: dup_len / DUP_WAYS - 1,
+            dup_shift: 32 - (dup_len / DUP_WAYS).trailing_zeros(),
             dup_retain_ns: 0,
             windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
@@ -657,23 +658,18 @@ impl RiskEngine {
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
         if let Some(o) = self.orders.get_mut(idx as usize) {
-            *o = OrderSlot {
-                id: ctx.order.0,
-                price: price.0,
-                pending_price: 0,
-                pending_qty: 0,
-                qty,
-                filled: 0,
-                prev: NIL,
-                next: head,
-                strategy: strategy.0,
-                locate,
-                side,
-                venue: ctx.venue.0,
-                live: true,
-                acked: false,
-                pending_cancel: false,
-            };
+            // A free slot is `OrderSlot::EMPTY` (the initial state, and what
+            // `retire` leaves): only the fields a new order sets are written.
+            debug_assert!(!o.live && o.filled == 0 && o.pending().is_none() && o.prev == NIL);
+            o.id = ctx.order.0;
+            o.price = price.0;
+            o.qty = qty;
+            o.next = head;
+            o.strategy = strategy.0;
+            o.locate = locate;
+            o.side = side;
+            o.venue = ctx.venue.0;
+            o.live = true;
         }
         if let Some(h) = self.orders.get_mut(head as usize) {
             h.prev = idx;
@@ -911,7 +907,8 @@ impl RiskEngine {
     /// and the comparisons after it then keep nothing alive.
     #[inline(always)]
     fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
-        let bucket = (fp >> 32) as usize & self.dup_mask;
+        // Two shifts: a single table of one bucket keeps none of the 64 bits.
+        let bucket = (fp >> 32 >> self.dup_shift) as usize;
         let Some(b) = self.dup.get(bucket) else {
             refuse!(CapacityExhausted);
         };
@@ -1407,9 +1404,11 @@ fn check_terms(
 
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an
 /// empty way). The strategy (below [`MAX_STRATEGIES`]), locate, side and
-/// quantity pack into one word without loss; a multiply-xorshift mix of
-/// that word and the price spreads orders differing in one field over the
-/// whole table.
+/// quantity pack into one word without loss; that word times an odd
+/// constant, xor the price, times another odd constant: two keys share a
+/// fingerprint only if they agree after the xor (the multiplications are
+/// one-to-one), and the top bits, which pick the bucket, depend on every
+/// bit of both, so orders differing in one field spread over the table.
 #[inline(always)]
 fn dup_fingerprint(
     strategy: usize,
@@ -1424,9 +1423,8 @@ fn dup_fingerprint(
         Side::Sell => 1u64,
     };
     let key = qty as u64 | (locate as u64) << 32 | (strategy as u64 & 63) << 48 | side << 54;
-    let mut h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ price.0 as u64;
-    h = (h ^ (h >> 32)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    (h ^ (h >> 29)) | 1
+    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ price.0 as u64;
+    mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1
 }
 
 #[cfg(test)]
