@@ -964,21 +964,23 @@ impl RiskEngine {
     }
 
     fn apply_exposure(&mut self, idx: u32, add: bool) {
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        // Fields, not a copy of the slot: copying a cache-aligned record
+        // makes the function realign its stack.
+        let Some(o) = self.orders.get(idx as usize) else {
             return;
         };
-        let e = o.exposure();
-        let Some(sym) = self.symbols.get_mut(o.locate as usize) else {
+        let (e, locate, side) = (o.exposure(), o.locate, o.side);
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
             return;
         };
         let old_worst = sym.worst();
-        let field = &mut sym.open[o.side as usize];
-        let total = &mut self.total_open[o.side as usize];
+        let field = &mut sym.open[side as usize];
+        let total = &mut self.total_open[side as usize];
         if add {
             *field += e.qty;
             *total += e.qty;
             self.credit_used += e.notional;
-            match o.side {
+            match side {
                 Side::Buy => sym.own_bid = sym.own_bid.max(e.match_price),
                 Side::Sell => sym.own_ask = sym.own_ask.min(e.match_price),
             }
@@ -990,14 +992,36 @@ impl RiskEngine {
         self.gross_worst += sym.worst() - old_worst;
         // Removing the order that defines our best own price: find the next.
         if !add {
-            let best = match o.side {
+            let best = match side {
                 Side::Buy => sym.own_bid,
                 Side::Sell => sym.own_ask,
             };
             if best == e.match_price {
-                self.recompute_own(o.locate, idx);
+                self.recompute_own(locate, idx);
             }
         }
+    }
+
+    /// `qty` more shares of order `idx` filled: its open quantity and
+    /// notional shrink. Its price, and so its symbol's best own price
+    /// (always the exact best over the open orders), stay as they are.
+    fn reduce_open(&mut self, idx: u32, qty: u32) {
+        let Some(o) = self.orders.get_mut(idx as usize) else {
+            return;
+        };
+        let before = o.exposure();
+        o.filled = o.filled.saturating_add(qty);
+        let after = o.exposure();
+        let (locate, side) = (o.locate, o.side);
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
+            return;
+        };
+        let old_worst = sym.worst();
+        // More filled never means more open: `after.qty ≤ before.qty`.
+        sym.open[side as usize] -= before.qty - after.qty;
+        self.total_open[side as usize] -= before.qty - after.qty;
+        self.credit_used += after.notional - before.notional;
+        self.gross_worst += sym.worst() - old_worst;
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
@@ -1025,26 +1049,27 @@ impl RiskEngine {
 
     /// Takes a finished order out of every table.
     fn retire(&mut self, idx: u32) {
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        let Some(o) = self.orders.get(idx as usize) else {
             return;
         };
         if !o.live {
             return;
         }
+        let (prev, next, locate, id) = (o.prev, o.next, o.locate, o.id);
         self.remove_exposure(idx);
-        if let Some(p) = self.orders.get_mut(o.prev as usize) {
-            p.next = o.next;
-        } else if let Some(s) = self.symbols.get_mut(o.locate as usize) {
-            s.head = o.next;
+        if let Some(p) = self.orders.get_mut(prev as usize) {
+            p.next = next;
+        } else if let Some(s) = self.symbols.get_mut(locate as usize) {
+            s.head = next;
         }
-        if let Some(n) = self.orders.get_mut(o.next as usize) {
-            n.prev = o.prev;
+        if let Some(n) = self.orders.get_mut(next as usize) {
+            n.prev = prev;
         }
-        if let Some(s) = self.symbols.get_mut(o.locate as usize) {
+        if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.open_orders -= 1;
         }
         self.open_orders -= 1;
-        self.ids.remove(o.id);
+        self.ids.remove(id);
         if let Some(slot) = self.orders.get_mut(idx as usize) {
             *slot = OrderSlot::EMPTY;
         }
@@ -1099,15 +1124,12 @@ impl RiskEngine {
         }
         let old_pn = sym.position_notional();
         if let Some(idx) = idx {
-            self.remove_exposure(idx);
-            if let Some(o) = self.orders.get_mut(idx as usize) {
-                o.filled = o.filled.saturating_add(fill.qty);
-            }
+            self.reduce_open(idx, fill.qty);
         }
         let Some(sym) = self.symbols.get_mut(fill.locate as usize) else {
             return;
         };
-        // remove_exposure already moved gross for the open-qty change; this
+        // reduce_open already moved gross for the open-qty change; this
         // accounts for the position change on top.
         let before = sym.worst();
         let delta = fill.side.sign() * fill.qty as i64;
@@ -1122,11 +1144,7 @@ impl RiskEngine {
                 .get(idx as usize)
                 .is_some_and(|o| o.leaves() == 0 && o.pending().is_none());
             if done {
-                // Exposure is already out; retire without removing it twice.
-                self.add_exposure(idx);
                 self.retire(idx);
-            } else {
-                self.add_exposure(idx);
             }
         }
     }

@@ -1176,3 +1176,29 @@ fn refusals_off_the_order_path_keep_their_reason() {
         CapacityExhausted
     );
 }
+
+#[test]
+fn partial_fills_keep_the_best_own_price() {
+    let mut h = H::with(|_| {});
+    let best = h.try_new(Sell, REF, 10).unwrap();
+    let next = h.try_new(Sell, REF + 300, 10).unwrap();
+    // Partly filled, the best sell still rests: a buy at it would self-match.
+    h.fill(best, Sell, 4, REF);
+    assert_eq!(h.e.open_qty(1), (0, 16));
+    assert_eq!(h.e.position(1), -4);
+    assert_eq!(h.try_new(Buy, REF, 1), Err(R::SelfMatch));
+    assert!(h.try_new(Buy, REF - 1, 1).is_ok());
+    // Filled completely, it is gone and the next one decides.
+    h.fill(best, Sell, 6, REF);
+    assert!(!h.e.is_open(best));
+    assert_eq!(h.e.open_qty(1), (1, 10));
+    assert!(h.try_new(Buy, REF + 299, 1).is_ok());
+    h.fill(next, Sell, 9, REF + 300);
+    assert_eq!(h.try_new(Buy, REF + 300, 1), Err(R::SelfMatch));
+    // Gross and credit follow the fills exactly. Short 19 with 2 buys and
+    // 1 sell open: worst case max(−19 + 2, 1 + 19) = 20.
+    assert_eq!(h.e.gross_exposure(), 20);
+    let open_notional = (REF - 1) as i128 + (REF + 299) as i128 + (REF + 300) as i128;
+    let position_notional = 19 * (REF + 300) as i128;
+    assert_eq!(h.e.credit_used(), open_notional + position_notional);
+}
