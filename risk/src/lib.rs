@@ -912,9 +912,14 @@ impl RiskEngine {
         let Some(b) = self.dup.get(bucket) else {
             refuse!(CapacityExhausted);
         };
+        // The search for a free way starts at a way the fingerprint picks:
+        // always starting at way 0 would keep refilling way 0, which is then
+        // often still live, and the branch leaving the search mispredicted.
+        let start = fp as usize >> 1;
         let mut free = DUP_WAYS;
-        for (way, (&f, &ts)) in b.fp.iter().zip(b.ts.iter()).enumerate() {
-            if f == 0 || now.saturating_sub(ts) >= self.dup_retain_ns {
+        for k in 0..DUP_WAYS {
+            let way = (start + k) % DUP_WAYS;
+            if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.dup_retain_ns {
                 free = way;
                 break;
             }
