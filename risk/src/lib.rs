@@ -746,7 +746,8 @@ impl RiskEngine {
         {
             refuse!(MaxOpenOrders);
         }
-        let worst_delta = self.check_exposure(rule, sym, side, qty as u64, notional as i128)?;
+        let worst_delta =
+            self.check_exposure(rule, sym, side, qty as u64, notional as i128, true)?;
         let head = sym.head;
 
         let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
@@ -770,8 +771,11 @@ impl RiskEngine {
 
     /// Position, gross, net and credit limits for `add` more open shares on
     /// `side` and `add_notional` more open notional in `sym`; returns the
-    /// growth of the gross worst case. Position and net are only judged
-    /// when the open quantity grows.
+    /// growth of the gross worst case. Gross and credit are always judged;
+    /// position and net when the order `grows` (adds shares or notional: a
+    /// new order always does, a replace may not), so a replace that adds no
+    /// exposure is not refused for a share limit already exceeded, and one
+    /// that adds any is judged against every limit.
     ///
     /// Written once for both sides: with `d` the position seen from `side`
     /// (long for a buy, short for a sell), the symbol's worst case is
@@ -787,6 +791,7 @@ impl RiskEngine {
         side: Side,
         add: u64,
         add_notional: i128,
+        grows: bool,
     ) -> Result<u64, RejectReason> {
         let s = side as usize;
         let (mine, other, total_mine) = (sym.open[s], sym.open[s ^ 1], self.total_open[s]);
@@ -795,7 +800,7 @@ impl RiskEngine {
             Side::Sell => (-(sym.position as i128), -(self.net_position as i128)),
         };
         let ahead = d + (mine + add) as i128;
-        if add > 0 && ahead > rule.max_position as i128 {
+        if grows && ahead > rule.max_position as i128 {
             refuse!(SymbolPositionLimit);
         }
         let behind = other as i128 - d;
@@ -803,7 +808,7 @@ impl RiskEngine {
         if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
             refuse!(GrossPositionLimit);
         }
-        if add > 0 && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
+        if grows && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
             refuse!(NetPositionLimit);
         }
         if self.credit_used + add_notional > self.limits.credit_limit as i128 {
@@ -872,12 +877,14 @@ impl RiskEngine {
         // price > 0 was checked above.
         let notional = price.0 as u64 as u128 * qty as u128;
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.check_exposure(
             rule,
             sym,
             side,
-            after.qty - before.qty,
-            after.notional - before.notional,
+            add,
+            add_notional,
+            add > 0 || add_notional > 0,
         )?;
         let sid = strategy.0 as usize;
         let vid = venue as usize;

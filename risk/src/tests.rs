@@ -950,7 +950,8 @@ fn derived_collar_at_the_extremes() {
 }
 
 /// The exposure checks as first written (separate buy and sell quantities,
-/// `worst` recomputed before and after), the oracle for the one-sided form.
+/// `worst` recomputed before and after), the oracle for the one-sided form;
+/// position and net judged when the order grows (shares or notional).
 #[allow(clippy::too_many_arguments)]
 fn exposure_reference(
     l: &Limits,
@@ -959,18 +960,23 @@ fn exposure_reference(
     net: i64,
     total: (u64, u64),
     credit_used: i128,
-    add_buy: u64,
-    add_sell: u64,
+    side: Side,
+    add: u64,
     add_notional: i128,
 ) -> Result<i128, R> {
     let lim = &l.default_symbol;
+    let (add_buy, add_sell) = match side {
+        Buy => (add, 0),
+        Sell => (0, add),
+    };
+    let grows = add > 0 || add_notional > 0;
     let ob = sym.open[BUY] + add_buy;
     let os = sym.open[SELL] + add_sell;
     let pos = sym.position as i128;
-    if add_buy > 0 && pos + ob as i128 > lim.max_position as i128 {
+    if grows && side == Buy && pos + ob as i128 > lim.max_position as i128 {
         return Err(R::SymbolPositionLimit);
     }
-    if add_sell > 0 && os as i128 - pos > lim.max_position as i128 {
+    if grows && side == Sell && os as i128 - pos > lim.max_position as i128 {
         return Err(R::SymbolPositionLimit);
     }
     let worst_delta = worst(sym.position, ob, os) - sym.worst();
@@ -979,10 +985,10 @@ fn exposure_reference(
     }
     let net = net as i128;
     let max_net = l.max_net_position as i128;
-    if add_buy > 0 && net + (total.0 + add_buy) as i128 > max_net {
+    if grows && side == Buy && net + (total.0 + add_buy) as i128 > max_net {
         return Err(R::NetPositionLimit);
     }
-    if add_sell > 0 && (total.1 + add_sell) as i128 - net > max_net {
+    if grows && side == Sell && (total.1 + add_sell) as i128 - net > max_net {
         return Err(R::NetPositionLimit);
     }
     if credit_used + add_notional > l.credit_limit as i128 {
@@ -1054,8 +1060,14 @@ proptest::proptest! {
         e.total_open = [open_buy + other_buy, open_sell + other_sell];
         e.credit_used = credit_used;
         let side = if sell { Sell } else { Buy };
-        let got = e.check_exposure(&Rule::new(&l.default_symbol), &sym, side, add, add_notional);
-        let (add_buy, add_sell) = if sell { (0, add) } else { (add, 0) };
+        let got = e.check_exposure(
+            &Rule::new(&l.default_symbol),
+            &sym,
+            side,
+            add,
+            add_notional,
+            add > 0 || add_notional > 0,
+        );
         let expect = exposure_reference(
             &l,
             &sym,
@@ -1063,8 +1075,8 @@ proptest::proptest! {
             e.net_position,
             (e.total_open[BUY], e.total_open[SELL]),
             credit_used,
-            add_buy,
-            add_sell,
+            side,
+            add,
             add_notional,
         );
         proptest::prop_assert_eq!(got.map(i128::from), expect);
@@ -1201,4 +1213,35 @@ fn partial_fills_keep_the_best_own_price() {
     let open_notional = (REF - 1) as i128 + (REF + 299) as i128 + (REF + 300) as i128;
     let position_notional = 19 * (REF + 300) as i128;
     assert_eq!(h.e.credit_used(), open_notional + position_notional);
+}
+
+#[test]
+fn a_replace_that_adds_only_notional_is_judged_against_every_limit() {
+    // Limits tightened below what is already open (or filled): a replace
+    // that asks for a higher buy price at the same size adds exposure (open
+    // notional) and must pass every limit, share limits included. (Found by
+    // the 20 M-intent independent checker, seed 102.)
+    let net = |h: &mut H| {
+        let mut l = h.e.limits().clone();
+        l.max_net_position = 50;
+        h.e.apply_limits(l).unwrap();
+    };
+    let position = |h: &mut H| {
+        let mut l = h.e.limits().clone();
+        l.default_symbol.max_position = 50;
+        h.e.apply_limits(l).unwrap();
+    };
+    for (tighten, reason) in [
+        (&net as &dyn Fn(&mut H), R::NetPositionLimit),
+        (&position, R::SymbolPositionLimit),
+    ] {
+        let mut h = H::with(|_| {});
+        let b = h.buy(100);
+        tighten(&mut h);
+        assert_eq!(h.replace(b, REF + 100, 100), Err(reason));
+        assert_eq!(h.e.reject_count(reason), 1);
+        // Nothing grows (a lower price, the same size): share limits are
+        // not in the way of a replace that adds no exposure.
+        assert!(h.replace(b, REF - 100, 100).is_ok());
+    }
 }
