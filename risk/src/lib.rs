@@ -509,7 +509,8 @@ impl RiskEngine {
             free_len: orders,
             ids: IdMap::new(orders),
             dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
-            dup_shift: 32 - (dup_len / DUP_WAYS).trailing_zeros(),
+            // (Beyond 2^32 buckets only the first 2^32 would be used.)
+            dup_shift: 32u32.saturating_sub((dup_len / DUP_WAYS).trailing_zeros()),
             dup_retain_ns: 0,
             windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
