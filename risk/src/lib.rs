@@ -398,10 +398,12 @@ macro_rules! refuse {
     };
 }
 
-/// The reason with index `R`. Each refusal site of the order path calls its
-/// own instance of this cold function: left to itself the compiler would
-/// load every site's reason code ahead of that site's branch, on the path
-/// of every accepted order too.
+/// The reason with index `R`. Each refusal site of the order path goes
+/// through its own instance of this cold function, which keeps the sites
+/// apart: with plain `return Err(reason)` the compiler merges them into one
+/// exit and loads every site's reason code ahead of that site's branch, on
+/// the path of every accepted order too. (It may still fold an instance's
+/// call to its constant; the constant then stays in the cold block.)
 #[cold]
 #[inline(never)]
 fn refused<const R: u8>() -> RejectReason {
