@@ -23,6 +23,8 @@ struct Entry {
 pub struct IdMap {
     entries: Box<[Entry]>,
     mask: usize,
+    /// 64 − log2(buckets): `hash` keeps the product's top bits.
+    shift: u32,
     len: usize,
     max_len: usize,
 }
@@ -36,14 +38,15 @@ pub enum InsertError {
     Full,
 }
 
+/// Fibonacci hashing: the top `64 − shift` bits of the key times 2^64/φ.
+/// Sequential order ids land far apart, so probe runs stay short. (Identity
+/// hashing would keep recent ids in one cache line but turns the ids of a
+/// burst into one long run, and backward-shift deletion scans to the end of
+/// a run.) The top bits of the product depend on every bit of the key, so
+/// no further mixing is needed.
 #[inline]
-fn hash(key: u64) -> u64 {
-    // Fibonacci hashing: sequential order ids land far apart, so probe runs
-    // stay short. (Identity hashing would keep recent ids in one cache line
-    // but turns the ids of a burst into one long run, and backward-shift
-    // deletion scans to the end of a run.)
-    let h = key.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    h ^ (h >> 29)
+fn hash(key: u64, shift: u32) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
 }
 
 impl IdMap {
@@ -60,6 +63,8 @@ impl IdMap {
             ]
             .into_boxed_slice(),
             mask: buckets - 1,
+            // At least 2 buckets, so the shift is at most 63.
+            shift: 64 - buckets.trailing_zeros(),
             len: 0,
             max_len: max_len.max(1),
         }
@@ -75,7 +80,7 @@ impl IdMap {
 
     #[inline]
     fn home(&self, key: u64) -> usize {
-        (hash(key) as usize) & self.mask
+        hash(key, self.shift)
     }
 
     #[inline]
@@ -93,6 +98,7 @@ impl IdMap {
         }
     }
 
+    #[inline(always)]
     pub fn insert(&mut self, key: u64, value: u32) -> Result<(), InsertError> {
         debug_assert!(value != EMPTY);
         let mut i = self.home(key);

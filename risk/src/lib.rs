@@ -27,13 +27,32 @@
 //! All tables are allocated once by [`RiskEngine::new`] with `alloc` (the
 //! appliance's start-up allocator); no method allocates afterwards. The
 //! per-symbol table is indexed directly by stock locate (up to 65,536
-//! entries of 64 bytes), so a check is a handful of indexed loads.
+//! records of one cache line each), the open orders are one cache line each
+//! too, so a check is a handful of indexed loads.
 //!
 //! # Cost
 //! Every check is O(1): direct indexing by locate, strategy and venue, one
 //! bucket of the duplicate table and one probe sequence in the order-id map.
 //! Only the bookkeeping after the last own order at the best own price leaves
 //! a symbol walks that symbol's open orders (bounded by its open-order limit).
+//!
+//! The new-order path is written for its instruction count, the thing that
+//! bounds it (all its data sits in L1/L2):
+//! - limits are read in a derived form (`Rule`, `Rates`) rebuilt whenever
+//!   they change: a tick collar is a ready span, "no throttle" a throttle
+//!   that never refuses, nothing on the path tests an `Option`;
+//! - there is one copy of the path per side, with the side a constant, and
+//!   the exposure arithmetic is written once for both sides;
+//! - the checks are judged without side effects (`judge_new`), in the order
+//!   that decides a refusal's reason, then the id is claimed and the order
+//!   entered; each refusal site produces its reason in a cold function of
+//!   its own, so an accepted order carries no reason code through them;
+//! - duplicates: a fingerprint of two multiplications, its top bits pick a
+//!   bucket of eight ways searched with one compare and branch per way;
+//! - throttles: a message counter per window next to the engine's other hot
+//!   fields, the ring of times in one boxed array.
+//!
+//! `examples/check_loop.rs` drives the benchmark's stream for callgrind.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -50,7 +69,7 @@ pub use idmap::IdMap;
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
-use window::Window;
+use window::{Window, Windows};
 
 /// Strategies are numbered `0..MAX_STRATEGIES`; others are refused as invalid.
 pub const MAX_STRATEGIES: usize = 64;
@@ -58,6 +77,9 @@ pub const MAX_STRATEGIES: usize = 64;
 pub const MAX_VENUES: usize = 16;
 
 const NIL: u32 = u32::MAX;
+/// `Side as usize` of each side, for tables indexed by side.
+const BUY: usize = Side::Buy as usize;
+const SELL: usize = Side::Sell as usize;
 /// Ways per duplicate-table bucket (two cache lines): with 8 ways a bucket
 /// only fills when 8 live orders hash to it, which at sane load factors
 /// does not happen in practice (4 ways refused about 1 order in 28,000 at
@@ -130,11 +152,14 @@ pub enum RearmError {
     LossStillBreached,
 }
 
+/// One cache line per locate.
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct SymbolState {
     position: i64,
-    open_buy: u64,
-    open_sell: u64,
+    /// Open (entered, not filled or canceled) shares, `[buy, sell]`
+    /// (indexed by `Side as usize`, so one side's code serves both).
+    open: [u64; 2],
     /// Price (price4) used to value the position for the credit limit.
     mark: i64,
     /// Most aggressive own open buy (`i64::MIN` when none).
@@ -150,8 +175,7 @@ struct SymbolState {
 impl SymbolState {
     const EMPTY: SymbolState = SymbolState {
         position: 0,
-        open_buy: 0,
-        open_sell: 0,
+        open: [0; 2],
         mark: 0,
         own_bid: i64::MIN,
         own_ask: i64::MAX,
@@ -163,7 +187,7 @@ impl SymbolState {
     /// Worst-case absolute position if every open order of one side filled.
     #[inline]
     fn worst(&self) -> i128 {
-        worst(self.position, self.open_buy, self.open_sell)
+        worst(self.position, self.open[BUY], self.open[SELL])
     }
 
     #[inline]
@@ -179,12 +203,16 @@ fn worst(position: i64, open_buy: u64, open_sell: u64) -> i128 {
     long.max(short).max(0)
 }
 
+/// One cache line per open order.
 #[derive(Clone, Copy)]
+#[repr(align(64))]
 struct OrderSlot {
     id: u64,
     price: i64,
-    /// Replace in flight: (price, total quantity).
-    pending: Option<(i64, u32)>,
+    /// Replace in flight: price and total quantity, see [`OrderSlot::pending`]
+    /// (not an `Option`, whose tag would push the slot past one cache line).
+    pending_price: i64,
+    pending_qty: u32,
     qty: u32,
     filled: u32,
     prev: u32,
@@ -202,7 +230,8 @@ impl OrderSlot {
     const EMPTY: OrderSlot = OrderSlot {
         id: 0,
         price: 0,
-        pending: None,
+        pending_price: 0,
+        pending_qty: 0,
         qty: 0,
         filled: 0,
         prev: NIL,
@@ -220,15 +249,32 @@ impl OrderSlot {
         self.qty.saturating_sub(self.filled)
     }
 
+    /// Replace in flight: (price, total quantity). A replace always asks for
+    /// more than is filled, so a pending quantity of 0 means none.
+    #[inline]
+    fn pending(&self) -> Option<(i64, u32)> {
+        (self.pending_qty != 0).then_some((self.pending_price, self.pending_qty))
+    }
+
+    #[inline]
+    fn set_pending(&mut self, pending: Option<(i64, u32)>) {
+        (self.pending_price, self.pending_qty) = pending.unwrap_or((0, 0));
+    }
+
     /// What this order counts for: (open qty, notional, self-match price).
     fn exposure(&self) -> Exposure {
+        self.exposure_with(self.pending())
+    }
+
+    /// What this order would count for with `pending` in flight.
+    fn exposure_with(&self, pending: Option<(i64, u32)>) -> Exposure {
         let leaves = self.leaves();
         let mut e = Exposure {
             qty: leaves as u64,
             notional: self.price as i128 * leaves as i128,
             match_price: self.price,
         };
-        if let Some((p, q)) = self.pending {
+        if let Some((p, q)) = pending {
             let pl = q.saturating_sub(self.filled);
             e.qty = e.qty.max(pl as u64);
             e.notional = e.notional.max(p as i128 * pl as i128);
@@ -248,6 +294,63 @@ struct Exposure {
     match_price: i64,
 }
 
+/// A [`SymbolLimits`] record as the order path reads it, derived by
+/// `install` whenever limits change: the tick collar is a ready span (no
+/// multiplication per order), the optional collars are flags, and the
+/// record fits one cache line. `SymbolLimits` stays the configuration.
+#[derive(Clone, Copy)]
+#[repr(align(64))]
+struct Rule {
+    max_notional: u64,
+    max_position: u64,
+    /// `collar_ticks × tick_size`, saturated at `u64::MAX` (beyond any
+    /// difference of two positive `i64` prices); `u64::MAX` without a tick collar.
+    tick_span: u64,
+    /// `collar_bps` when `bps_collar`.
+    bps: u64,
+    max_order_qty: u32,
+    max_open_orders: u32,
+    restricted: bool,
+    /// Some collar is configured: orders need a positive reference price.
+    collar: bool,
+    bps_collar: bool,
+}
+
+impl Rule {
+    /// What a slot that does not exist would mean: nothing passes.
+    const REFUSE_ALL: Rule = Rule {
+        max_notional: 0,
+        max_position: 0,
+        tick_span: 0,
+        bps: 0,
+        max_order_qty: 0,
+        max_open_orders: 0,
+        restricted: true,
+        collar: true,
+        bps_collar: true,
+    };
+
+    fn new(s: &SymbolLimits) -> Rule {
+        Rule {
+            max_notional: s.max_notional,
+            max_position: s.max_position,
+            tick_span: match s.collar_ticks {
+                // `validate` guarantees tick_size > 0.
+                Some(t) => (t as u64).saturating_mul(s.tick_size.unsigned_abs()),
+                None => u64::MAX,
+            },
+            bps: s.collar_bps.unwrap_or(0) as u64,
+            max_order_qty: s.max_order_qty,
+            max_open_orders: s.max_open_orders,
+            restricted: s.restricted,
+            collar: s.collar_bps.is_some() || s.collar_ticks.is_some(),
+            bps_collar: s.collar_bps.is_some(),
+        }
+    }
+}
+
+static REFUSE_ALL: Rule = Rule::REFUSE_ALL;
+
 /// One bucket of the duplicate table: eight (fingerprint, time) pairs in two
 /// adjacent cache lines. The fingerprint is a 64-bit hash of strategy, locate, side,
 /// price and quantity; two different orders share one with probability
@@ -266,6 +369,19 @@ impl DupBucket {
     };
 }
 
+/// What entering a new order that passed every check takes.
+#[derive(Clone, Copy)]
+struct NewPlan {
+    /// Free order slot it will occupy.
+    idx: u32,
+    /// Its symbol's current first open order.
+    head: u32,
+    /// Growth of the gross worst case.
+    worst_delta: u64,
+    notional: u128,
+    dup_slot: DupSlot,
+}
+
 /// Where a passing order will be remembered in the duplicate table.
 #[derive(Clone, Copy)]
 struct DupSlot {
@@ -274,30 +390,60 @@ struct DupSlot {
     fp: u64,
 }
 
+/// `return Err(reason)` from a check on the order path, with the reason
+/// produced off it (see [`refused`]).
+macro_rules! refuse {
+    ($reason:ident) => {
+        return Err(refused::<{ RejectReason::$reason.index() as u8 }>())
+    };
+}
+
+/// The reason with index `R`. Each refusal site of the order path goes
+/// through its own instance of this cold function, which keeps the sites
+/// apart: with plain `return Err(reason)` the compiler merges them into one
+/// exit and loads every site's reason code ahead of that site's branch, on
+/// the path of every accepted order too. (It may still fold an instance's
+/// call to its constant; the constant then stays in the cold block.)
+#[cold]
+#[inline(never)]
+fn refused<const R: u8>() -> RejectReason {
+    match RejectReason::ALL.get(R as usize) {
+        Some(&reason) => reason,
+        None => RejectReason::InvalidOrder,
+    }
+}
+
 /// The pre-trade risk engine. One per hot core; `&mut self` everywhere, so
 /// a limit change is atomic with respect to checks by construction.
 pub struct RiskEngine {
     limits: Limits,
+    /// `limits.default_symbol` at 0, `limits.overrides[i]` at `i + 1`, in
+    /// the order path's form; indexed by `SymbolState::limits_slot`.
+    rules: Box<[Rule]>,
     symbols: Box<[SymbolState]>,
     orders: Box<[OrderSlot]>,
     free: Box<[u32]>,
     free_len: usize,
     ids: IdMap,
     dup: Box<[DupBucket]>,
-    dup_mask: usize,
+    /// 32 − log2(buckets): a fingerprint's bucket is its top bits.
+    dup_shift: u32,
     /// Longest duplicate window ever configured: entries younger than this
     /// are never evicted, so widening the window at run time loses nothing.
     dup_retain_ns: u64,
     /// `[strategy orders, strategy cancels, venue orders, venue cancels]` windows.
-    windows: Box<[Window]>,
+    windows: Windows<W_TOTAL>,
+    /// The four message throttles of `limits`, "none" as `NO_THROTTLE`.
+    rates: Rates,
     reject_window: Box<Window>,
 
     net_position: i64,
-    total_open_buy: u64,
-    total_open_sell: u64,
+    /// Σ over symbols of `SymbolState::open`, `[buy, sell]`.
+    total_open: [u64; 2],
     gross_worst: i128,
-    open_notional: i128,
-    position_notional: i128,
+    /// Open-order notional plus position notional (price4 units): what the
+    /// credit limit is judged against, kept as one sum.
+    credit_used: i128,
     open_orders: u32,
 
     tripped: Option<TripCause>,
@@ -307,6 +453,33 @@ pub struct RiskEngine {
     reject_counts: [u64; RejectReason::ALL.len()],
     unknown_events: u64,
     trips: u64,
+}
+
+/// A throttle that never refuses: more than a window can count.
+const NO_THROTTLE: Throttle = Throttle {
+    max_msgs: u32::MAX,
+    window_ns: 0,
+};
+
+/// The message throttles as the order path reads them: no `Option` to
+/// test, "none" is [`NO_THROTTLE`].
+#[derive(Clone, Copy)]
+struct Rates {
+    strategy_order: Throttle,
+    strategy_cancel: Throttle,
+    venue_order: Throttle,
+    venue_cancel: Throttle,
+}
+
+impl Rates {
+    fn new(l: &Limits) -> Rates {
+        Rates {
+            strategy_order: l.strategy_order_rate.unwrap_or(NO_THROTTLE),
+            strategy_cancel: l.strategy_cancel_rate.unwrap_or(NO_THROTTLE),
+            venue_order: l.venue_order_rate.unwrap_or(NO_THROTTLE),
+            venue_cancel: l.venue_cancel_rate.unwrap_or(NO_THROTTLE),
+        }
+    }
 }
 
 const W_STRAT_ORDER: usize = 0;
@@ -331,22 +504,23 @@ impl RiskEngine {
         let dup_len = capacity.duplicate_slots.max(DUP_WAYS).next_power_of_two();
         let mut engine = RiskEngine {
             limits: Limits::unlimited(),
+            rules: vec![Rule::REFUSE_ALL; MAX_OVERRIDES + 1].into_boxed_slice(),
             symbols: vec![SymbolState::EMPTY; capacity.symbols].into_boxed_slice(),
             orders: vec![OrderSlot::EMPTY; orders].into_boxed_slice(),
             free: (0..orders as u32).rev().collect(),
             free_len: orders,
             ids: IdMap::new(orders),
             dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
-            dup_mask: dup_len / DUP_WAYS - 1,
+            // (Beyond 2^32 buckets only the first 2^32 would be used.)
+            dup_shift: 32u32.saturating_sub((dup_len / DUP_WAYS).trailing_zeros()),
             dup_retain_ns: 0,
-            windows: vec![Window::new(); W_TOTAL].into_boxed_slice(),
+            windows: Windows::new(),
+            rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
             net_position: 0,
-            total_open_buy: 0,
-            total_open_sell: 0,
+            total_open: [0; 2],
             gross_worst: 0,
-            open_notional: 0,
-            position_notional: 0,
+            credit_used: 0,
             open_orders: 0,
             tripped: None,
             last_pnl: 0,
@@ -373,9 +547,7 @@ impl RiskEngine {
         for b in self.dup.iter_mut() {
             *b = black_box(*b);
         }
-        for w in self.windows.iter_mut() {
-            *w = black_box(w.clone());
-        }
+        self.windows.prefault();
         for f in self.free.iter_mut() {
             *f = black_box(*f);
         }
@@ -404,6 +576,14 @@ impl RiskEngine {
                 s.limits_slot = (i + 1) as u16;
             }
         }
+        for (rule, limits) in self
+            .rules
+            .iter_mut()
+            .zip(core::iter::once(&new.default_symbol).chain(new.overrides.iter().map(|(_, s)| s)))
+        {
+            *rule = Rule::new(limits);
+        }
+        self.rates = Rates::new(&new);
         self.dup_retain_ns = self.dup_retain_ns.max(new.duplicate_window_ns);
         self.limits = new;
     }
@@ -412,16 +592,11 @@ impl RiskEngine {
         &self.limits
     }
 
-    #[inline]
-    fn symbol_limits(&self, slot: u16) -> &SymbolLimits {
-        match slot {
-            0 => &self.limits.default_symbol,
-            i => self
-                .limits
-                .overrides
-                .get(i as usize - 1)
-                .map_or(&self.limits.default_symbol, |(_, s)| s),
-        }
+    /// The rule of a symbol's `limits_slot` (slots only ever name rules
+    /// `install` wrote; a missing one would refuse everything).
+    #[inline(always)]
+    fn rule(&self, slot: u16) -> &Rule {
+        self.rules.get(slot as usize).unwrap_or(&REFUSE_ALL)
     }
 
     // ------------------------------------------------------------------ check
@@ -437,14 +612,24 @@ impl RiskEngine {
         now: Nanos,
     ) -> Result<(), RejectReason> {
         let result = match *intent {
+            // One copy of the new-order path per side, each with its side a
+            // constant: no selecting between the sides' fields at run time.
             OrderIntent::New {
                 strategy,
                 locate,
-                side,
+                side: Side::Buy,
                 price,
                 qty,
                 ..
-            } => self.check_new(strategy, locate, side, price, qty, ctx, now),
+            } => self.check_new(strategy, locate, Side::Buy, price, qty, ctx, now),
+            OrderIntent::New {
+                strategy,
+                locate,
+                side: Side::Sell,
+                price,
+                qty,
+                ..
+            } => self.check_new(strategy, locate, Side::Sell, price, qty, ctx, now),
             OrderIntent::Cancel { strategy, order } => self.check_cancel(strategy, order, now),
             OrderIntent::Replace {
                 strategy,
@@ -459,8 +644,10 @@ impl RiskEngine {
         result
     }
 
+    /// A new order: judged by [`RiskEngine::judge_new`] without touching
+    /// anything, then its id claimed and the order entered.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn check_new(
         &mut self,
         strategy: StrategyId,
@@ -471,55 +658,16 @@ impl RiskEngine {
         ctx: &CheckContext,
         now: Nanos,
     ) -> Result<(), RejectReason> {
-        if self.tripped.is_some() {
-            return Err(RejectReason::KillSwitch);
-        }
-        let sid = strategy.0 as usize;
-        let vid = ctx.venue.0 as usize;
-        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
-            return Err(RejectReason::InvalidOrder);
-        }
-        let Some(sym) = self.symbols.get(locate as usize) else {
-            return Err(RejectReason::InvalidOrder);
-        };
-        let sym = *sym;
-        let lim = *self.symbol_limits(sym.limits_slot);
-        let notional = price.notional(qty);
-        self.check_order_terms(&lim, &sym, side, price, qty, notional, ctx.reference)?;
-        if sym.open_orders >= lim.max_open_orders || self.open_orders >= self.limits.max_open_orders
-        {
-            return Err(RejectReason::MaxOpenOrders);
-        }
-        let (buy, sell) = match side {
-            Side::Buy => (qty as u64, 0),
-            Side::Sell => (0, qty as u64),
-        };
-        let worst_delta = self.check_exposure(&lim, &sym, buy, sell, notional)?;
-
-        let dup_slot =
-            self.dup_probe(dup_fingerprint(strategy, locate, side, price, qty), now.0)?;
-
-        let l = &self.limits;
-        if let Some(t) = &l.strategy_order_rate {
-            if self.win(W_STRAT_ORDER + sid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
-        }
-        if let Some(t) = &l.venue_order_rate {
-            if self.win(W_VENUE_ORDER + vid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
-        }
+        let NewPlan {
+            idx,
+            head,
+            worst_delta,
+            notional,
+            dup_slot,
+        } = self.judge_new(strategy, locate, side, price, qty, ctx, now)?;
+        let (sid, vid) = (strategy.0 as usize, ctx.venue.0 as usize);
         // Last check, and the first change: claiming the id in the map (one
         // probe does both the uniqueness check and the insertion).
-        let Some(idx) = self
-            .free_len
-            .checked_sub(1)
-            .and_then(|i| self.free.get(i))
-            .copied()
-        else {
-            return Err(RejectReason::CapacityExhausted);
-        };
         match self.ids.insert(ctx.order.0, idx) {
             Ok(()) => {}
             Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
@@ -531,135 +679,143 @@ impl RiskEngine {
         self.commit_dup(dup_slot, now.0);
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
-        let head = sym.head;
         if let Some(o) = self.orders.get_mut(idx as usize) {
-            *o = OrderSlot {
-                id: ctx.order.0,
-                price: price.0,
-                pending: None,
-                qty,
-                filled: 0,
-                prev: NIL,
-                next: head,
-                strategy: strategy.0,
-                locate,
-                side,
-                venue: ctx.venue.0,
-                live: true,
-                acked: false,
-                pending_cancel: false,
-            };
+            // A free slot is `OrderSlot::EMPTY` (the initial state, and what
+            // `retire` leaves): only the fields a new order sets are written.
+            debug_assert!(!o.live && o.filled == 0 && o.pending().is_none() && o.prev == NIL);
+            o.id = ctx.order.0;
+            o.price = price.0;
+            o.qty = qty;
+            o.next = head;
+            o.strategy = strategy.0;
+            o.locate = locate;
+            o.side = side;
+            o.venue = ctx.venue.0;
+            o.live = true;
         }
         if let Some(h) = self.orders.get_mut(head as usize) {
             h.prev = idx;
         }
         // Exposure of a new order is known from the checks: add it directly
         // (same effect as `add_exposure`, without recomputing).
+        let q = qty as u64;
         if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.head = idx;
             s.open_orders += 1;
-            s.open_buy += buy;
-            s.open_sell += sell;
+            s.open[side as usize] += q;
             match side {
                 Side::Buy => s.own_bid = s.own_bid.max(price.0),
                 Side::Sell => s.own_ask = s.own_ask.min(price.0),
             }
         }
+        self.total_open[side as usize] += q;
         self.open_orders += 1;
-        self.total_open_buy += buy;
-        self.total_open_sell += sell;
-        self.open_notional += notional;
-        self.gross_worst += worst_delta;
+        self.credit_used += notional as i128;
+        self.gross_worst += worst_delta as i128;
         Ok(())
     }
 
-    /// Size, notional, restricted list, collar and self-match: the checks
-    /// that depend only on the order's own terms and our resting orders.
+    /// Every check of a new order except the uniqueness of its id, in the
+    /// order that decides which reason a refusal carries; changes nothing.
     #[allow(clippy::too_many_arguments)]
-    #[inline]
-    fn check_order_terms(
+    #[inline(always)]
+    fn judge_new(
         &self,
-        lim: &SymbolLimits,
-        sym: &SymbolState,
+        strategy: StrategyId,
+        locate: StockLocate,
         side: Side,
         price: Price,
         qty: u32,
-        notional: i128,
-        reference: Option<Price>,
-    ) -> Result<(), RejectReason> {
-        if lim.restricted {
-            return Err(RejectReason::RestrictedSymbol);
+        ctx: &CheckContext,
+        now: Nanos,
+    ) -> Result<NewPlan, RejectReason> {
+        if self.tripped.is_some() {
+            refuse!(KillSwitch);
         }
-        if qty > lim.max_order_qty {
-            return Err(RejectReason::MaxOrderQty);
+        let sid = strategy.0 as usize;
+        let vid = ctx.venue.0 as usize;
+        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
+            refuse!(InvalidOrder);
         }
-        if notional > lim.max_notional as i128 {
-            return Err(RejectReason::MaxNotional);
-        }
-        if lim.collar_bps.is_some() || lim.collar_ticks.is_some() {
-            let reference = match reference {
-                Some(r) if r.0 > 0 => r.0,
-                _ => return Err(RejectReason::NoReferencePrice),
-            };
-            let diff = (price.0 as i128 - reference as i128).abs();
-            if let Some(bps) = lim.collar_bps {
-                if diff * 10_000 > bps as i128 * reference as i128 {
-                    return Err(RejectReason::PriceCollar);
-                }
-            }
-            if let Some(ticks) = lim.collar_ticks {
-                if diff > ticks as i128 * lim.tick_size as i128 {
-                    return Err(RejectReason::PriceCollar);
-                }
-            }
-        }
-        let crosses = match side {
-            Side::Buy => price.0 >= sym.own_ask,
-            Side::Sell => price.0 <= sym.own_bid,
+        let Some(sym) = self.symbols.get(locate as usize) else {
+            refuse!(InvalidOrder);
         };
-        if crosses {
-            return Err(RejectReason::SelfMatch);
+        let rule = self.rule(sym.limits_slot);
+        // Positive price: one widening multiply, exact.
+        let notional = price.0 as u64 as u128 * qty as u128;
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        if sym.open_orders >= rule.max_open_orders
+            || self.open_orders >= self.limits.max_open_orders
+        {
+            refuse!(MaxOpenOrders);
         }
-        Ok(())
+        let worst_delta =
+            self.check_exposure(rule, sym, side, qty as u64, notional as i128, true)?;
+        let head = sym.head;
+
+        let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
+
+        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
+            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
+        {
+            refuse!(OrderRateThrottle);
+        }
+        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
+            refuse!(CapacityExhausted);
+        };
+        Ok(NewPlan {
+            idx,
+            head,
+            worst_delta,
+            notional,
+            dup_slot,
+        })
     }
 
-    /// Position, gross, net and credit limits for `add_buy`/`add_sell` more
-    /// open shares and `add_notional` more open notional in `sym`.
-    #[inline]
+    /// Position, gross, net and credit limits for `add` more open shares on
+    /// `side` and `add_notional` more open notional in `sym`; returns the
+    /// growth of the gross worst case. Gross and credit are always judged;
+    /// position and net when the order `grows` (adds shares or notional: a
+    /// new order always does, a replace may not), so a replace that adds no
+    /// exposure is not refused for a share limit already exceeded, and one
+    /// that adds any is judged against every limit.
+    ///
+    /// Written once for both sides: with `d` the position seen from `side`
+    /// (long for a buy, short for a sell), the symbol's worst case is
+    /// `max(ahead, behind, 0)` with `ahead = d + open(side)` and `behind =
+    /// open(other side) − d`. Their sum is the open quantity (≥ 0), so the
+    /// `0` never wins, and adding `add` to `ahead` grows the worst case by
+    /// `ahead + add − behind` clamped to `0..=add`.
+    #[inline(always)]
     fn check_exposure(
         &self,
-        lim: &SymbolLimits,
+        rule: &Rule,
         sym: &SymbolState,
-        add_buy: u64,
-        add_sell: u64,
+        side: Side,
+        add: u64,
         add_notional: i128,
-    ) -> Result<i128, RejectReason> {
-        let ob = sym.open_buy + add_buy;
-        let os = sym.open_sell + add_sell;
-        let pos = sym.position as i128;
-        if add_buy > 0 && pos + ob as i128 > lim.max_position as i128 {
-            return Err(RejectReason::SymbolPositionLimit);
+        grows: bool,
+    ) -> Result<u64, RejectReason> {
+        let s = side as usize;
+        let (mine, other, total_mine) = (sym.open[s], sym.open[s ^ 1], self.total_open[s]);
+        let (d, d_net) = match side {
+            Side::Buy => (sym.position as i128, self.net_position as i128),
+            Side::Sell => (-(sym.position as i128), -(self.net_position as i128)),
+        };
+        let ahead = d + (mine + add) as i128;
+        if grows && ahead > rule.max_position as i128 {
+            refuse!(SymbolPositionLimit);
         }
-        if add_sell > 0 && os as i128 - pos > lim.max_position as i128 {
-            return Err(RejectReason::SymbolPositionLimit);
+        let behind = other as i128 - d;
+        let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
+        if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
+            refuse!(GrossPositionLimit);
         }
-        let worst_delta = worst(sym.position, ob, os) - sym.worst();
-        let gross = self.gross_worst + worst_delta;
-        if gross > self.limits.max_gross_position as i128 {
-            return Err(RejectReason::GrossPositionLimit);
+        if grows && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
+            refuse!(NetPositionLimit);
         }
-        let net = self.net_position as i128;
-        let max_net = self.limits.max_net_position as i128;
-        if add_buy > 0 && net + (self.total_open_buy + add_buy) as i128 > max_net {
-            return Err(RejectReason::NetPositionLimit);
-        }
-        if add_sell > 0 && (self.total_open_sell + add_sell) as i128 - net > max_net {
-            return Err(RejectReason::NetPositionLimit);
-        }
-        if self.open_notional + add_notional + self.position_notional
-            > self.limits.credit_limit as i128
-        {
-            return Err(RejectReason::CreditLimit);
+        if self.credit_used + add_notional > self.limits.credit_limit as i128 {
+            refuse!(CreditLimit);
         }
         Ok(worst_delta)
     }
@@ -680,17 +836,10 @@ impl RiskEngine {
         let sid = strategy.0 as usize;
         let vid = o.venue as usize;
         // Throttles never hold back the cancels that follow a kill switch.
-        if self.tripped.is_none() {
-            if let Some(t) = &self.limits.strategy_cancel_rate {
-                if self.win(W_STRAT_CANCEL + sid).would_exceed(t, now.0) {
-                    return Err(RejectReason::CancelRateThrottle);
-                }
-            }
-            if let Some(t) = &self.limits.venue_cancel_rate {
-                if self.win(W_VENUE_CANCEL + vid).would_exceed(t, now.0) {
-                    return Err(RejectReason::CancelRateThrottle);
-                }
-            }
+        let throttled = self.throttled(W_STRAT_CANCEL + sid, &self.rates.strategy_cancel, now)
+            || self.throttled(W_VENUE_CANCEL + vid, &self.rates.venue_cancel, now);
+        if throttled && self.tripped.is_none() {
+            return Err(RejectReason::CancelRateThrottle);
         }
         self.record(W_STRAT_CANCEL + sid, now.0);
         self.record(W_VENUE_CANCEL + vid, now.0);
@@ -713,58 +862,45 @@ impl RiskEngine {
             return Err(RejectReason::KillSwitch);
         }
         let idx = self.owned(strategy, order)?;
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        // Records are read in place: a copy of a cache-aligned record would
+        // make this function (and `check`, which inlines it) realign its stack.
+        let Some(o) = self.orders.get(idx as usize) else {
             return Err(RejectReason::UnknownOrder);
         };
-        if o.pending_cancel || o.pending.is_some() || price.0 <= 0 || qty <= o.filled {
+        if o.pending_cancel || o.pending().is_some() || price.0 <= 0 || qty <= o.filled {
             return Err(RejectReason::InvalidOrder);
         }
-        let Some(sym) = self.symbols.get(o.locate as usize).copied() else {
+        let before = o.exposure();
+        let after = o.exposure_with(Some((price.0, qty)));
+        let (side, venue) = (o.side, o.venue);
+        let Some(sym) = self.symbols.get(o.locate as usize) else {
             return Err(RejectReason::InvalidOrder);
         };
-        let lim = *self.symbol_limits(sym.limits_slot);
-        self.check_order_terms(
-            &lim,
-            &sym,
-            o.side,
-            price,
-            qty,
-            price.notional(qty),
-            ctx.reference,
-        )?;
-        let before = o.exposure();
-        let mut after_slot = o;
-        after_slot.pending = Some((price.0, qty));
-        let after = after_slot.exposure();
-        let add_qty = after.qty - before.qty;
-        let (add_buy, add_sell) = match o.side {
-            Side::Buy => (add_qty, 0),
-            Side::Sell => (0, add_qty),
-        };
+        let rule = self.rule(sym.limits_slot);
+        // price > 0 was checked above.
+        let notional = price.0 as u64 as u128 * qty as u128;
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.check_exposure(
-            &lim,
-            &sym,
-            add_buy,
-            add_sell,
-            after.notional - before.notional,
+            rule,
+            sym,
+            side,
+            add,
+            add_notional,
+            add > 0 || add_notional > 0,
         )?;
         let sid = strategy.0 as usize;
-        let vid = o.venue as usize;
-        if let Some(t) = &self.limits.strategy_order_rate {
-            if self.win(W_STRAT_ORDER + sid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
-        }
-        if let Some(t) = &self.limits.venue_order_rate {
-            if self.win(W_VENUE_ORDER + vid).would_exceed(t, now.0) {
-                return Err(RejectReason::OrderRateThrottle);
-            }
+        let vid = venue as usize;
+        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
+            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
+        {
+            return Err(RejectReason::OrderRateThrottle);
         }
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
         self.remove_exposure(idx);
         if let Some(slot) = self.orders.get_mut(idx as usize) {
-            slot.pending = Some((price.0, qty));
+            slot.set_pending(Some((price.0, qty)));
         }
         self.add_exposure(idx);
         Ok(())
@@ -781,50 +917,67 @@ impl RiskEngine {
     }
 
     #[inline]
-    fn win(&self, i: usize) -> &Window {
-        // Indices are built from range-checked strategy/venue ids.
-        &self.windows[i]
+    fn throttled(&self, i: usize, t: &Throttle, now: Nanos) -> bool {
+        self.windows.would_exceed(i, t, now.0)
     }
 
     #[inline]
     fn record(&mut self, i: usize, now: u64) {
-        if let Some(w) = self.windows.get_mut(i) {
-            w.record(now);
-        }
+        self.windows.record(i, now);
     }
 
     // -------------------------------------------------------------- duplicates
 
     /// Looks for a duplicate of the order with fingerprint `fp` and a way
-    /// to remember it in.
-    #[inline]
+    /// to remember it in. A fingerprint is in at most one way of its bucket
+    /// (it is only written where it was found, or into a free way when it
+    /// was not). The free way is looked for first: it is usually the first
+    /// way looked at, and the comparisons after it then keep nothing alive
+    /// (each is a compare with memory and a branch never taken by a new order).
+    #[inline(always)]
     fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
-        let bucket = (fp >> 32) as usize & self.dup_mask;
+        // Two shifts: a single table of one bucket keeps none of the 64 bits.
+        let bucket = (fp >> 32 >> self.dup_shift) as usize;
         let Some(b) = self.dup.get(bucket) else {
-            return Err(RejectReason::CapacityExhausted);
+            refuse!(CapacityExhausted);
         };
-        let window = self.limits.duplicate_window_ns;
-        let mut free = None;
-        for way in 0..DUP_WAYS {
-            let age = now.saturating_sub(b.ts[way]);
-            if b.fp[way] == fp {
-                if window > 0 && age < window {
-                    return Err(RejectReason::DuplicateOrder);
-                }
-                // Same order outside the window: refresh this way.
-                return Ok(DupSlot { bucket, way, fp });
-            }
-            if free.is_none() && (b.fp[way] == 0 || age >= self.dup_retain_ns) {
-                free = Some(way);
+        // The search for a free way starts at a way the fingerprint picks:
+        // always starting at way 0 would keep refilling way 0, which is then
+        // often still live, and the branch leaving the search mispredicted.
+        let start = fp as usize >> 1;
+        let mut free = DUP_WAYS;
+        for k in 0..DUP_WAYS {
+            let way = (start + k) % DUP_WAYS;
+            if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.dup_retain_ns {
+                free = way;
+                break;
             }
         }
-        match free {
-            Some(way) => Ok(DupSlot { bucket, way, fp }),
-            None => Err(RejectReason::CapacityExhausted),
+        // Whether it is there first (eight compares and branches), which way
+        // only when it is. (Not `contains`: that one compiles to a loop,
+        // 19 instructions more per order.)
+        #[allow(clippy::manual_contains)]
+        if b.fp.iter().any(|&f| f == fp) {
+            let way = b.fp.iter().position(|&f| f == fp).unwrap_or(0);
+            let window = self.limits.duplicate_window_ns;
+            if window > 0 && now.saturating_sub(b.ts[way % DUP_WAYS]) < window {
+                refuse!(DuplicateOrder);
+            }
+            // Same order outside the window: refresh this way.
+            return Ok(DupSlot { bucket, way, fp });
+        }
+        if free < DUP_WAYS {
+            Ok(DupSlot {
+                bucket,
+                way: free,
+                fp,
+            })
+        } else {
+            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn commit_dup(&mut self, slot: DupSlot, now: u64) {
         if let Some(b) = self.dup.get_mut(slot.bucket) {
             if let (Some(fp), Some(ts)) = (b.fp.get_mut(slot.way), b.ts.get_mut(slot.way)) {
@@ -845,42 +998,64 @@ impl RiskEngine {
     }
 
     fn apply_exposure(&mut self, idx: u32, add: bool) {
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        // Fields, not a copy of the slot: copying a cache-aligned record
+        // makes the function realign its stack.
+        let Some(o) = self.orders.get(idx as usize) else {
             return;
         };
-        let e = o.exposure();
-        let Some(sym) = self.symbols.get_mut(o.locate as usize) else {
+        let (e, locate, side) = (o.exposure(), o.locate, o.side);
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
             return;
         };
         let old_worst = sym.worst();
-        let (field, total) = match o.side {
-            Side::Buy => (&mut sym.open_buy, &mut self.total_open_buy),
-            Side::Sell => (&mut sym.open_sell, &mut self.total_open_sell),
-        };
+        let field = &mut sym.open[side as usize];
+        let total = &mut self.total_open[side as usize];
         if add {
             *field += e.qty;
             *total += e.qty;
-            self.open_notional += e.notional;
-            match o.side {
+            self.credit_used += e.notional;
+            match side {
                 Side::Buy => sym.own_bid = sym.own_bid.max(e.match_price),
                 Side::Sell => sym.own_ask = sym.own_ask.min(e.match_price),
             }
         } else {
             *field -= e.qty;
             *total -= e.qty;
-            self.open_notional -= e.notional;
+            self.credit_used -= e.notional;
         }
         self.gross_worst += sym.worst() - old_worst;
         // Removing the order that defines our best own price: find the next.
         if !add {
-            let best = match o.side {
+            let best = match side {
                 Side::Buy => sym.own_bid,
                 Side::Sell => sym.own_ask,
             };
             if best == e.match_price {
-                self.recompute_own(o.locate, idx);
+                self.recompute_own(locate, idx);
             }
         }
+    }
+
+    /// `qty` more shares of order `idx` filled: its open quantity and
+    /// notional shrink. Its price, and so its symbol's best own price
+    /// (always the exact best over the open orders), stay as they are.
+    fn reduce_open(&mut self, idx: u32, qty: u32) {
+        let Some(o) = self.orders.get_mut(idx as usize) else {
+            return;
+        };
+        let before = o.exposure();
+        o.filled = o.filled.saturating_add(qty);
+        let after = o.exposure();
+        let (locate, side) = (o.locate, o.side);
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
+            return;
+        };
+        let old_worst = sym.worst();
+        // More filled never means more open: `after.qty ≤ before.qty`.
+        sym.open[side as usize] -= before.qty - after.qty;
+        self.total_open[side as usize] -= before.qty - after.qty;
+        self.credit_used += after.notional - before.notional;
+        self.gross_worst += sym.worst() - old_worst;
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
@@ -908,26 +1083,27 @@ impl RiskEngine {
 
     /// Takes a finished order out of every table.
     fn retire(&mut self, idx: u32) {
-        let Some(o) = self.orders.get(idx as usize).copied() else {
+        let Some(o) = self.orders.get(idx as usize) else {
             return;
         };
         if !o.live {
             return;
         }
+        let (prev, next, locate, id) = (o.prev, o.next, o.locate, o.id);
         self.remove_exposure(idx);
-        if let Some(p) = self.orders.get_mut(o.prev as usize) {
-            p.next = o.next;
-        } else if let Some(s) = self.symbols.get_mut(o.locate as usize) {
-            s.head = o.next;
+        if let Some(p) = self.orders.get_mut(prev as usize) {
+            p.next = next;
+        } else if let Some(s) = self.symbols.get_mut(locate as usize) {
+            s.head = next;
         }
-        if let Some(n) = self.orders.get_mut(o.next as usize) {
-            n.prev = o.prev;
+        if let Some(n) = self.orders.get_mut(next as usize) {
+            n.prev = prev;
         }
-        if let Some(s) = self.symbols.get_mut(o.locate as usize) {
+        if let Some(s) = self.symbols.get_mut(locate as usize) {
             s.open_orders -= 1;
         }
         self.open_orders -= 1;
-        self.ids.remove(o.id);
+        self.ids.remove(id);
         if let Some(slot) = self.orders.get_mut(idx as usize) {
             *slot = OrderSlot::EMPTY;
         }
@@ -982,15 +1158,12 @@ impl RiskEngine {
         }
         let old_pn = sym.position_notional();
         if let Some(idx) = idx {
-            self.remove_exposure(idx);
-            if let Some(o) = self.orders.get_mut(idx as usize) {
-                o.filled = o.filled.saturating_add(fill.qty);
-            }
+            self.reduce_open(idx, fill.qty);
         }
         let Some(sym) = self.symbols.get_mut(fill.locate as usize) else {
             return;
         };
-        // remove_exposure already moved gross for the open-qty change; this
+        // reduce_open already moved gross for the open-qty change; this
         // accounts for the position change on top.
         let before = sym.worst();
         let delta = fill.side.sign() * fill.qty as i64;
@@ -998,18 +1171,14 @@ impl RiskEngine {
         sym.mark = fill.price.0;
         self.net_position = self.net_position.saturating_add(delta);
         self.gross_worst += sym.worst() - before;
-        self.position_notional += sym.position_notional() - old_pn;
+        self.credit_used += sym.position_notional() - old_pn;
         if let Some(idx) = idx {
             let done = self
                 .orders
                 .get(idx as usize)
-                .is_some_and(|o| o.leaves() == 0 && o.pending.is_none());
+                .is_some_and(|o| o.leaves() == 0 && o.pending().is_none());
             if done {
-                // Exposure is already out; retire without removing it twice.
-                self.add_exposure(idx);
                 self.retire(idx);
-            } else {
-                self.add_exposure(idx);
             }
         }
     }
@@ -1039,7 +1208,7 @@ impl RiskEngine {
         self.remove_exposure(idx);
         let (done, locate) = match self.orders.get_mut(idx as usize) {
             Some(o) => {
-                o.pending = None;
+                o.set_pending(None);
                 o.price = price.0;
                 o.qty = qty;
                 (o.leaves() == 0, o.locate)
@@ -1063,7 +1232,7 @@ impl RiskEngine {
         self.remove_exposure(idx);
         let (done, locate) = match self.orders.get_mut(idx as usize) {
             Some(o) => {
-                o.pending = None;
+                o.set_pending(None);
                 (o.leaves() == 0, o.locate)
             }
             None => return,
@@ -1091,7 +1260,7 @@ impl RiskEngine {
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             let old = sym.position_notional();
             sym.mark = price.0;
-            self.position_notional += sym.position_notional() - old;
+            self.credit_used += sym.position_notional() - old;
         }
     }
 
@@ -1207,7 +1376,7 @@ impl RiskEngine {
     pub fn open_qty(&self, locate: StockLocate) -> (u64, u64) {
         self.symbols
             .get(locate as usize)
-            .map_or((0, 0), |s| (s.open_buy, s.open_sell))
+            .map_or((0, 0), |s| (s.open[BUY], s.open[SELL]))
     }
 
     pub fn open_orders(&self) -> u32 {
@@ -1225,7 +1394,7 @@ impl RiskEngine {
 
     /// Open-order notional plus position notional (price4 units).
     pub fn credit_used(&self) -> i128 {
-        self.open_notional + self.position_notional
+        self.credit_used
     }
 
     /// Is `order` tracked as open?
@@ -1234,30 +1403,75 @@ impl RiskEngine {
     }
 }
 
+/// Restricted list, size, notional, collar and self-match: the checks that
+/// depend only on the order's own terms (`price > 0`, `notional = price ×
+/// qty`) and our resting orders.
+#[inline(always)]
+fn check_terms(
+    rule: &Rule,
+    sym: &SymbolState,
+    side: Side,
+    price: i64,
+    qty: u32,
+    notional: u128,
+    reference: Option<Price>,
+) -> Result<(), RejectReason> {
+    if rule.restricted {
+        refuse!(RestrictedSymbol);
+    }
+    if qty > rule.max_order_qty {
+        refuse!(MaxOrderQty);
+    }
+    if notional > rule.max_notional as u128 {
+        refuse!(MaxNotional);
+    }
+    if rule.collar {
+        let reference = match reference {
+            Some(r) if r.0 > 0 => r.0 as u64,
+            _ => refuse!(NoReferencePrice),
+        };
+        // Both positive: the difference fits a u64 and ×10,000 a u128.
+        let diff = (price as u64).abs_diff(reference);
+        if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
+            refuse!(PriceCollar);
+        }
+        if diff > rule.tick_span {
+            refuse!(PriceCollar);
+        }
+    }
+    let crosses = match side {
+        Side::Buy => price >= sym.own_ask,
+        Side::Sell => price <= sym.own_bid,
+    };
+    if crosses {
+        refuse!(SelfMatch);
+    }
+    Ok(())
+}
+
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an
-/// empty way). A multiply-xorshift mix so that orders differing in one
-/// field spread over the whole table.
+/// empty way). The strategy (below [`MAX_STRATEGIES`]), locate, side and
+/// quantity pack into one word without loss; that word times an odd
+/// constant, xor the price, times another odd constant: two keys share a
+/// fingerprint only if they agree after the xor (the multiplications are
+/// one-to-one), and the top bits, which pick the bucket, depend on every
+/// bit of both, so orders differing in one field spread over the table.
 #[inline(always)]
 fn dup_fingerprint(
-    strategy: StrategyId,
+    strategy: usize,
     locate: StockLocate,
     side: Side,
     price: Price,
     qty: u32,
 ) -> u64 {
-    const K: u64 = 0x9E37_79B9_7F4A_7C15;
+    const _: () = assert!(MAX_STRATEGIES <= 1 << 6, "strategy gets 6 bits");
     let side = match side {
-        Side::Buy => 1u64,
-        Side::Sell => 2u64,
+        Side::Buy => 0u64,
+        Side::Sell => 1u64,
     };
-    let a = (strategy.0 as u64) | ((locate as u64) << 16) | (side << 32) | ((qty as u64) << 34);
-    // `a` is injective in (strategy, locate, side, qty mod 2^30); the high
-    // qty bits join with the price.
-    let mut h = a.wrapping_mul(K);
-    h ^= h >> 29;
-    h = (h ^ price.0 as u64 ^ ((qty as u64 >> 30) << 62)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    h ^= h >> 32;
-    h | 1
+    let key = qty as u64 | (locate as u64) << 32 | (strategy as u64 & 63) << 48 | side << 54;
+    let mixed = key.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ price.0 as u64;
+    mixed.wrapping_mul(0xBF58_476D_1CE4_E5B9) | 1
 }
 
 #[cfg(test)]

@@ -862,3 +862,386 @@ fn manual_trip_and_spread_out_rejects() {
     assert_eq!(h.e.tripped(), Some(TripCause::Manual));
     assert_eq!(h.try_new(Buy, REF, 1), Err(R::KillSwitch));
 }
+
+// ------------------------------------------------- order-path data structures
+
+#[test]
+fn hot_records_are_one_cache_line() {
+    use core::mem::{align_of, size_of};
+    let sizes = [
+        (size_of::<SymbolState>(), align_of::<SymbolState>()),
+        (size_of::<OrderSlot>(), align_of::<OrderSlot>()),
+        (size_of::<Rule>(), align_of::<Rule>()),
+    ];
+    assert_eq!(sizes, [(64, 64); 3]);
+}
+
+/// The collar as first written (i128, straight from the limits), the oracle
+/// for the derived [`Rule`].
+fn collar_reference(s: &SymbolLimits, price: i64, reference: Option<Price>) -> Result<(), R> {
+    if s.collar_bps.is_none() && s.collar_ticks.is_none() {
+        return Ok(());
+    }
+    let reference = match reference {
+        Some(r) if r.0 > 0 => r.0,
+        _ => return Err(R::NoReferencePrice),
+    };
+    let diff = (price as i128 - reference as i128).abs();
+    if let Some(bps) = s.collar_bps {
+        if diff * 10_000 > bps as i128 * reference as i128 {
+            return Err(R::PriceCollar);
+        }
+    }
+    if let Some(ticks) = s.collar_ticks {
+        if diff > ticks as i128 * s.tick_size as i128 {
+            return Err(R::PriceCollar);
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn derived_collar_at_the_extremes() {
+    let mut s = SymbolLimits::UNLIMITED;
+    // A tick span beyond u64 saturates and lets every difference through.
+    s.collar_ticks = Some(u32::MAX);
+    s.tick_size = i64::MAX;
+    let rule = Rule::new(&s);
+    assert_eq!(rule.tick_span, u64::MAX);
+    let sym = SymbolState::EMPTY;
+    for (price, reference) in [(i64::MAX, 1), (1, i64::MAX), (1, 1), (i64::MAX, i64::MAX)] {
+        let got = check_terms(
+            &rule,
+            &sym,
+            Sell,
+            price,
+            1,
+            price as u128,
+            Some(Price(reference)),
+        );
+        assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
+    }
+    s.collar_bps = Some(100_000);
+    s.collar_ticks = None;
+    let rule = Rule::new(&s);
+    for (price, reference, ok) in [
+        (i64::MAX, i64::MAX / 11 + 1, true),
+        (i64::MAX, i64::MAX / 11, false),
+        (1, i64::MAX, true),
+        (22, 2, true),
+        (23, 2, false),
+    ] {
+        let got = check_terms(
+            &rule,
+            &sym,
+            Sell,
+            price,
+            1,
+            price as u128,
+            Some(Price(reference)),
+        );
+        assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
+        assert_eq!(got.is_ok(), ok, "{price} vs {reference}");
+    }
+    for reference in [None, Some(Price(0)), Some(Price(-5))] {
+        let got = check_terms(&rule, &sym, Sell, 100, 1, 100, reference);
+        assert_eq!(got, Err(R::NoReferencePrice));
+    }
+}
+
+/// The exposure checks as first written (separate buy and sell quantities,
+/// `worst` recomputed before and after), the oracle for the one-sided form;
+/// position and net judged when the order grows (shares or notional).
+#[allow(clippy::too_many_arguments)]
+fn exposure_reference(
+    l: &Limits,
+    sym: &SymbolState,
+    gross_worst: i128,
+    net: i64,
+    total: (u64, u64),
+    credit_used: i128,
+    side: Side,
+    add: u64,
+    add_notional: i128,
+) -> Result<i128, R> {
+    let lim = &l.default_symbol;
+    let (add_buy, add_sell) = match side {
+        Buy => (add, 0),
+        Sell => (0, add),
+    };
+    let grows = add > 0 || add_notional > 0;
+    let ob = sym.open[BUY] + add_buy;
+    let os = sym.open[SELL] + add_sell;
+    let pos = sym.position as i128;
+    if grows && side == Buy && pos + ob as i128 > lim.max_position as i128 {
+        return Err(R::SymbolPositionLimit);
+    }
+    if grows && side == Sell && os as i128 - pos > lim.max_position as i128 {
+        return Err(R::SymbolPositionLimit);
+    }
+    let worst_delta = worst(sym.position, ob, os) - sym.worst();
+    if gross_worst + worst_delta > l.max_gross_position as i128 {
+        return Err(R::GrossPositionLimit);
+    }
+    let net = net as i128;
+    let max_net = l.max_net_position as i128;
+    if grows && side == Buy && net + (total.0 + add_buy) as i128 > max_net {
+        return Err(R::NetPositionLimit);
+    }
+    if grows && side == Sell && (total.1 + add_sell) as i128 - net > max_net {
+        return Err(R::NetPositionLimit);
+    }
+    if credit_used + add_notional > l.credit_limit as i128 {
+        return Err(R::CreditLimit);
+    }
+    Ok(worst_delta)
+}
+
+proptest::proptest! {
+    #[test]
+    fn derived_collar_matches_the_limits(
+        reference in proptest::prop_oneof![1i64..2_000_000, 1i64..=i64::MAX],
+        offset in proptest::prop_oneof![-100_000i64..100_000, proptest::num::i64::ANY],
+        bps in proptest::option::of(proptest::prop_oneof![1u32..1_000, 1u32..=100_000]),
+        ticks in proptest::option::of(proptest::prop_oneof![1u32..1_000, proptest::num::u32::ANY]),
+        tick_size in proptest::prop_oneof![1i64..1_000, 1i64..=i64::MAX],
+        missing in proptest::bool::weighted(0.05),
+    ) {
+        let price = reference.saturating_add(offset).max(1);
+        let mut s = SymbolLimits::UNLIMITED;
+        s.collar_bps = bps;
+        s.collar_ticks = ticks.map(|t| t.max(1));
+        s.tick_size = tick_size;
+        let reference = (!missing).then_some(Price(reference));
+        let got = check_terms(
+            &Rule::new(&s),
+            // A sell never crosses the empty book (the collar is under test).
+            &SymbolState::EMPTY,
+            Sell,
+            price,
+            1,
+            price as u128,
+            reference,
+        );
+        proptest::prop_assert_eq!(got, collar_reference(&s, price, reference));
+    }
+
+    #[test]
+    fn one_sided_exposure_matches_both_sided(
+        position in proptest::prop_oneof![-5_000i64..5_000, proptest::num::i64::ANY],
+        open_buy in proptest::prop_oneof![0u64..5_000, 0u64..1 << 62],
+        open_sell in proptest::prop_oneof![0u64..5_000, 0u64..1 << 62],
+        other_buy in 0u64..1 << 40,
+        other_sell in 0u64..1 << 40,
+        net_other in -(1i64 << 40)..1 << 40,
+        gross_other in 0i128..1 << 41,
+        credit_used in -(1i128 << 70)..1 << 70,
+        add in proptest::prop_oneof![0u64..3, 0u64..5_000, 0u64..=u32::MAX as u64],
+        add_notional in proptest::prop_oneof![-(1i128 << 64)..1 << 64, 0i128..1 << 40],
+        sell in proptest::bool::ANY,
+        max_position in proptest::prop_oneof![0u64..10_000, proptest::num::u64::ANY],
+        max_gross in proptest::prop_oneof![0u64..20_000, proptest::num::u64::ANY],
+        max_net in proptest::prop_oneof![0u64..20_000, proptest::num::u64::ANY],
+        credit in proptest::num::u64::ANY,
+    ) {
+        let mut l = Limits::unlimited();
+        l.default_symbol.max_position = max_position;
+        l.max_gross_position = max_gross;
+        l.max_net_position = max_net;
+        l.credit_limit = credit;
+        let mut e = RiskEngine::new(SMALL, l.clone()).expect("valid");
+        let sym = SymbolState {
+            position,
+            open: [open_buy, open_sell],
+            ..SymbolState::EMPTY
+        };
+        e.gross_worst = gross_other + sym.worst();
+        e.net_position = position.saturating_add(net_other);
+        e.total_open = [open_buy + other_buy, open_sell + other_sell];
+        e.credit_used = credit_used;
+        let side = if sell { Sell } else { Buy };
+        let got = e.check_exposure(
+            &Rule::new(&l.default_symbol),
+            &sym,
+            side,
+            add,
+            add_notional,
+            add > 0 || add_notional > 0,
+        );
+        let expect = exposure_reference(
+            &l,
+            &sym,
+            e.gross_worst,
+            e.net_position,
+            (e.total_open[BUY], e.total_open[SELL]),
+            credit_used,
+            side,
+            add,
+            add_notional,
+        );
+        proptest::prop_assert_eq!(got.map(i128::from), expect);
+    }
+}
+
+#[test]
+fn duplicate_found_behind_free_ways() {
+    // One bucket: every order hashes to it.
+    let cap = Capacity {
+        symbols: 16,
+        orders: 64,
+        duplicate_slots: 8,
+    };
+    let mut l = Limits::unlimited();
+    l.duplicate_window_ns = 1_000;
+    let mut e = RiskEngine::new(cap, l).unwrap();
+    let mut id = 0;
+    let mut new = |e: &mut RiskEngine, qty: u32, now: u64| {
+        id += 1;
+        let ctx = CheckContext {
+            order: OrderId(id),
+            venue: VenueId(0),
+            reference: None,
+        };
+        e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+    };
+    // Ways 0..7 hold quantities 1..7 from t = 10 and quantity 8 from t = 500.
+    for q in 1..=7 {
+        assert_eq!(new(&mut e, q, 10), Ok(()));
+    }
+    assert_eq!(new(&mut e, 8, 500), Ok(()));
+    // At t = 1,010 the first seven have expired and their ways are free; the
+    // eighth (in the last way) is still inside its window.
+    assert_eq!(new(&mut e, 8, 1_010), Err(R::DuplicateOrder));
+    assert_eq!(
+        new(&mut e, 9, 1_010),
+        Ok(()),
+        "a new order takes a free way"
+    );
+    assert_eq!(new(&mut e, 9, 1_500), Err(R::DuplicateOrder));
+    assert_eq!(
+        new(&mut e, 8, 1_500),
+        Ok(()),
+        "window over: the way is refreshed"
+    );
+    assert_eq!(new(&mut e, 8, 2_499), Err(R::DuplicateOrder));
+}
+
+#[test]
+fn fingerprints_tell_every_field_apart() {
+    let mut seen = std::collections::HashSet::new();
+    let mut n = 0;
+    for strategy in [0, 1, 31, MAX_STRATEGIES - 1] {
+        for locate in [0, 1, 255, 256, u16::MAX] {
+            for side in [Buy, Sell] {
+                for qty in [1, 2, 1 << 30, (1 << 30) + 1, u32::MAX] {
+                    for price in [1, 2, REF, REF + 1, i64::MAX] {
+                        let fp = dup_fingerprint(strategy, locate, side, Price(price), qty);
+                        assert_ne!(fp, 0, "0 marks an empty way");
+                        seen.insert(fp);
+                        n += 1;
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(seen.len(), n);
+}
+
+#[test]
+fn no_throttle_never_refuses() {
+    let mut w = window::Window::new();
+    for now in 0..1_000 {
+        assert!(!w.would_exceed(&NO_THROTTLE, now));
+        w.record(now);
+    }
+    assert!(!w.would_exceed(&NO_THROTTLE, 1_000));
+}
+
+#[test]
+fn refusals_off_the_order_path_keep_their_reason() {
+    macro_rules! each {
+        ($($r:ident),*) => {
+            $(assert_eq!(refused::<{ R::$r.index() as u8 }>(), R::$r);)*
+            assert_eq!([$(R::$r),*], R::ALL, "every reason listed");
+        };
+    }
+    each!(
+        KillSwitch,
+        MaxOrderQty,
+        MaxNotional,
+        PriceCollar,
+        NoReferencePrice,
+        SymbolPositionLimit,
+        GrossPositionLimit,
+        NetPositionLimit,
+        CreditLimit,
+        DuplicateOrder,
+        RestrictedSymbol,
+        OrderRateThrottle,
+        CancelRateThrottle,
+        MaxOpenOrders,
+        SelfMatch,
+        UnknownOrder,
+        NoVenue,
+        VenueReject,
+        InvalidOrder,
+        CapacityExhausted
+    );
+}
+
+#[test]
+fn partial_fills_keep_the_best_own_price() {
+    let mut h = H::with(|_| {});
+    let best = h.try_new(Sell, REF, 10).unwrap();
+    let next = h.try_new(Sell, REF + 300, 10).unwrap();
+    // Partly filled, the best sell still rests: a buy at it would self-match.
+    h.fill(best, Sell, 4, REF);
+    assert_eq!(h.e.open_qty(1), (0, 16));
+    assert_eq!(h.e.position(1), -4);
+    assert_eq!(h.try_new(Buy, REF, 1), Err(R::SelfMatch));
+    assert!(h.try_new(Buy, REF - 1, 1).is_ok());
+    // Filled completely, it is gone and the next one decides.
+    h.fill(best, Sell, 6, REF);
+    assert!(!h.e.is_open(best));
+    assert_eq!(h.e.open_qty(1), (1, 10));
+    assert!(h.try_new(Buy, REF + 299, 1).is_ok());
+    h.fill(next, Sell, 9, REF + 300);
+    assert_eq!(h.try_new(Buy, REF + 300, 1), Err(R::SelfMatch));
+    // Gross and credit follow the fills exactly. Short 19 with 2 buys and
+    // 1 sell open: worst case max(−19 + 2, 1 + 19) = 20.
+    assert_eq!(h.e.gross_exposure(), 20);
+    let open_notional = (REF - 1) as i128 + (REF + 299) as i128 + (REF + 300) as i128;
+    let position_notional = 19 * (REF + 300) as i128;
+    assert_eq!(h.e.credit_used(), open_notional + position_notional);
+}
+
+#[test]
+fn a_replace_that_adds_only_notional_is_judged_against_every_limit() {
+    // Limits tightened below what is already open (or filled): a replace
+    // that asks for a higher buy price at the same size adds exposure (open
+    // notional) and must pass every limit, share limits included. (Found by
+    // the 20 M-intent independent checker, seed 102.)
+    let net = |h: &mut H| {
+        let mut l = h.e.limits().clone();
+        l.max_net_position = 50;
+        h.e.apply_limits(l).unwrap();
+    };
+    let position = |h: &mut H| {
+        let mut l = h.e.limits().clone();
+        l.default_symbol.max_position = 50;
+        h.e.apply_limits(l).unwrap();
+    };
+    for (tighten, reason) in [
+        (&net as &dyn Fn(&mut H), R::NetPositionLimit),
+        (&position, R::SymbolPositionLimit),
+    ] {
+        let mut h = H::with(|_| {});
+        let b = h.buy(100);
+        tighten(&mut h);
+        assert_eq!(h.replace(b, REF + 100, 100), Err(reason));
+        assert_eq!(h.e.reject_count(reason), 1);
+        // Nothing grows (a lower price, the same size): share limits are
+        // not in the way of a replace that adds no exposure.
+        assert!(h.replace(b, REF - 100, 100).is_ok());
+    }
+}

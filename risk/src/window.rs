@@ -7,65 +7,114 @@
 //! because the ring always keeps the maximum depth, N can change at run time
 //! and is honoured exactly from the next message on.
 
+use alloc::boxed::Box;
+use alloc::vec;
+
 use crate::limits::{Throttle, MAX_THROTTLE_MSGS};
 
 const DEPTH: usize = MAX_THROTTLE_MSGS as usize;
+// The ring is indexed by a `u8` that wraps by itself: no modulo, no bounds check.
+const _: () = assert!(DEPTH == 256, "the ring index is a u8");
 
 #[derive(Clone)]
 pub(crate) struct Window {
+    /// Messages recorded since the last clear. The next write goes to
+    /// `times[seq mod DEPTH]`, which is also the oldest entry once
+    /// `seq ≥ DEPTH`; `min(seq, DEPTH)` entries are stored.
+    seq: u64,
     times: [u64; DEPTH],
-    /// Index of the next write.
-    head: u16,
-    /// How many times are stored (saturates at DEPTH).
-    len: u16,
 }
 
 impl Window {
     pub(crate) const fn new() -> Window {
         Window {
+            seq: 0,
             times: [0; DEPTH],
-            head: 0,
-            len: 0,
         }
     }
 
-    /// The time of the `n`-th most recent entry (1 = newest).
-    #[inline]
-    fn nth_newest(&self, n: u32) -> Option<u64> {
-        if n == 0 || n > self.len as u32 {
-            return None;
-        }
-        let idx = (self.head as usize + DEPTH - n as usize) % DEPTH;
-        self.times.get(idx).copied()
-    }
-
-    /// True when one more message at `now` would exceed `t`.
-    #[inline]
+    /// True when one more message at `now` would exceed `t`. A throttle
+    /// allowing more than `DEPTH` messages never does (the engine uses
+    /// `max_msgs == u32::MAX` for "no throttle").
+    #[inline(always)]
     pub(crate) fn would_exceed(&self, t: &Throttle, now: u64) -> bool {
-        if t.max_msgs == 0 {
+        let n = t.max_msgs;
+        if n == 0 {
             return true;
         }
-        match self.nth_newest(t.max_msgs) {
-            // A clock that went backwards counts as "inside the window": fail closed.
-            Some(ts) => now.saturating_sub(ts) < t.window_ns,
-            None => false,
+        if n as u64 > self.seq {
+            return false;
         }
+        // 1 ≤ n ≤ min(seq, DEPTH): the n-th newest entry.
+        let ts = self.times[self.seq.wrapping_sub(n as u64) as u8 as usize];
+        // A clock that went backwards counts as "inside the window": fail closed.
+        now.saturating_sub(ts) < t.window_ns
     }
 
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record(&mut self, now: u64) {
-        if let Some(slot) = self.times.get_mut(self.head as usize) {
-            *slot = now;
-        }
-        self.head = ((self.head as usize + 1) % DEPTH) as u16;
-        if (self.len as usize) < DEPTH {
-            self.len += 1;
-        }
+        self.times[self.seq as u8 as usize] = now;
+        self.seq += 1;
     }
 
     pub(crate) fn clear(&mut self) {
-        self.len = 0;
-        self.head = 0;
+        self.seq = 0;
+    }
+}
+
+/// `N` windows side by side, the engine's per-strategy and per-venue
+/// throttles: the message counters sit together in the engine (one cache
+/// line holds eight), the rings in one allocation made at construction.
+/// Same rules as [`Window`].
+pub(crate) struct Windows<const N: usize> {
+    seq: [u64; N],
+    /// A boxed array, not a slice: an index below `N` needs no check.
+    times: Box<[[u64; DEPTH]; N]>,
+}
+
+impl<const N: usize> Windows<N> {
+    pub(crate) fn new() -> Windows<N> {
+        Windows {
+            seq: [0; N],
+            times: match vec![[0; DEPTH]; N].into_boxed_slice().try_into() {
+                Ok(times) => times,
+                // The vector was made with exactly N rings.
+                Err(_) => unreachable!("N rings"),
+            },
+        }
+    }
+
+    /// True when one more message at `now` in window `i` would exceed `t`
+    /// (as [`Window::would_exceed`]); a window that does not exist refuses.
+    #[inline(always)]
+    pub(crate) fn would_exceed(&self, i: usize, t: &Throttle, now: u64) -> bool {
+        let (Some(&seq), Some(times)) = (self.seq.get(i), self.times.get(i)) else {
+            return true;
+        };
+        let n = t.max_msgs;
+        if n == 0 {
+            return true;
+        }
+        if n as u64 > seq {
+            return false;
+        }
+        let ts = times[seq.wrapping_sub(n as u64) as u8 as usize];
+        now.saturating_sub(ts) < t.window_ns
+    }
+
+    #[inline(always)]
+    pub(crate) fn record(&mut self, i: usize, now: u64) {
+        if let (Some(seq), Some(times)) = (self.seq.get_mut(i), self.times.get_mut(i)) {
+            times[*seq as u8 as usize] = now;
+            *seq += 1;
+        }
+    }
+
+    /// Writes every ring once so no page is first touched later.
+    pub(crate) fn prefault(&mut self) {
+        for ring in self.times.iter_mut() {
+            *ring = core::hint::black_box(*ring);
+        }
     }
 }
 
@@ -123,5 +172,32 @@ mod tests {
         let last = DEPTH as u64 * 3 - 1;
         assert!(w.would_exceed(&t, last));
         assert!(!w.would_exceed(&t, last + 1));
+    }
+
+    #[test]
+    fn side_by_side_windows_match_single_ones() {
+        let mut many = Windows::<3>::new();
+        let mut single = [Window::new(), Window::new(), Window::new()];
+        let throttles = [1, 2, 7, 255, 256].map(|max_msgs| Throttle {
+            max_msgs,
+            window_ns: 40,
+        });
+        // A deterministic mix of windows and gaps, long enough to wrap the rings.
+        let mut now = 0u64;
+        for step in 0u64..2_000 {
+            now += step * 7 % 13;
+            let i = (step * 5 % 3) as usize;
+            for t in &throttles {
+                for (j, w) in single.iter().enumerate() {
+                    assert_eq!(many.would_exceed(j, t, now), w.would_exceed(t, now));
+                }
+            }
+            many.record(i, now);
+            single[i].record(now);
+        }
+        assert!(
+            many.would_exceed(3, &throttles[4], now),
+            "no such window: refused"
+        );
     }
 }

@@ -1,0 +1,192 @@
+//! The benchmark's accept stream without criterion, for instruction counts
+//! (a shared 2-core machine makes wall and even CPU time noisy; callgrind's
+//! counts are exact and repeatable).
+//!
+//! ```text
+//! cargo build --release -p risk --example check_loop
+//! valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.out \
+//!     --toggle-collect='*check_loop::checks' target/release/examples/check_loop
+//! callgrind_annotate --auto=yes /tmp/cg.out
+//! ```
+//!
+//! Arguments (all optional, in order): open-order capacity (4096),
+//! `all` | `plain` (`plain`: no duplicate window, no order throttles),
+//! symbols traded (4000), chunks of 1,024 orders (200), and the stream:
+//! `accept` (every order, a buy, passes), `accept_sell` (the same with
+//! sells), `max_qty` (every order is too large) or `duplicate` (every order
+//! repeats one accepted earlier). The program
+//! prints the number of checks; divide the collected `Ir` by it.
+//!
+//! Run natively it also prints the thread CPU time per check of the chunk
+//! at the 10th percentile and of the median chunk: on a loaded machine the
+//! fast chunks are the ones least disturbed by other tenants, a steadier
+//! figure than the mean (the very fastest is not: the thread CPU clock of a
+//! virtual machine now and then under-counts a chunk).
+
+use std::hint::black_box;
+
+use risk::{Capacity, CheckContext, Limits, RiskEngine, SymbolLimits, Throttle};
+use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
+
+const REF: i64 = 1_000_000;
+const CHUNK: u64 = 1_024;
+
+/// The benchmark's limits: every check on.
+fn limits(all: bool) -> Limits {
+    let mut l = Limits::unlimited();
+    l.default_symbol = SymbolLimits {
+        restricted: false,
+        max_order_qty: 10_000,
+        max_notional: 10_000 * REF as u64,
+        collar_bps: Some(500),
+        collar_ticks: Some(1_000),
+        tick_size: 100,
+        max_position: 100_000_000,
+        max_open_orders: 100_000,
+    };
+    l.max_gross_position = 1_000_000_000;
+    l.max_net_position = 1_000_000_000;
+    l.credit_limit = u64::MAX / 2;
+    l.max_open_orders = 100_000;
+    let t = Some(Throttle {
+        max_msgs: 256,
+        window_ns: 1_000_000,
+    });
+    if all {
+        l.duplicate_window_ns = 1_000_000;
+        l.strategy_order_rate = t;
+        l.venue_order_rate = t;
+    }
+    l.strategy_cancel_rate = t;
+    l.venue_cancel_rate = t;
+    l.max_daily_loss = 1_000_000_000;
+    l
+}
+
+fn intent(i: u64, qty: u32, symbols: u64) -> OrderIntent {
+    intent_on(Side::Buy, i, qty, symbols)
+}
+
+/// Order `i` of the stream: buys at or below the reference, sells at or above.
+fn intent_on(side: Side, i: u64, qty: u32, symbols: u64) -> OrderIntent {
+    let offset = (i % 500) as i64 * 100;
+    OrderIntent::New {
+        strategy: StrategyId((i % 8) as u16),
+        locate: (i % symbols) as u16 + 1,
+        symbol: Symbol::new("BENCH").unwrap_or_default(),
+        side,
+        price: Price(match side {
+            Side::Buy => REF - offset,
+            Side::Sell => REF + offset,
+        }),
+        qty,
+        tif: TimeInForce::Day,
+    }
+}
+
+/// The measured region: one check per intent.
+#[inline(never)]
+fn checks(e: &mut RiskEngine, batch: &[(OrderIntent, CheckContext, Nanos)]) -> u64 {
+    let mut accepted = 0;
+    for (intent, ctx, now) in batch {
+        accepted += black_box(e.check(black_box(intent), ctx, *now)).is_ok() as u64;
+    }
+    accepted
+}
+
+fn arg<T: std::str::FromStr>(n: usize, default: T) -> T {
+    std::env::args()
+        .nth(n)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default)
+}
+
+fn main() {
+    let orders: usize = arg(1, 4_096);
+    let all = arg(2, String::from("all")) != "plain";
+    let symbols: u64 = arg(3, 4_000);
+    let chunks: u64 = arg(4, 200);
+    let stream = arg(5, String::from("accept"));
+    let (qty_override, repeat, side) = match stream.as_str() {
+        "accept" => (None, false, Side::Buy),
+        "accept_sell" => (None, false, Side::Sell),
+        "max_qty" => (Some(20_000), false, Side::Buy),
+        "duplicate" => (None, true, Side::Buy),
+        other => panic!("unknown stream {other}"),
+    };
+    let cap = Capacity {
+        symbols: 65_536,
+        orders,
+        duplicate_slots: orders.min(8_192),
+    };
+    let mut e = RiskEngine::new(cap, limits(all)).expect("valid limits");
+    let (mut seq, mut now) = (0u64, 1_000_000_000u64);
+    let mut batch = Vec::with_capacity(CHUNK as usize);
+    let mut accepted = 0;
+    let mut per_check = Vec::with_capacity(chunks as usize);
+    let first_order = intent(0, 100, symbols);
+    if repeat {
+        let ctx = CheckContext {
+            order: OrderId(u64::MAX),
+            venue: VenueId(0),
+            reference: Some(Price(REF)),
+        };
+        e.check(&first_order, &ctx, Nanos(now))
+            .expect("first accepted");
+    }
+    for _ in 0..chunks {
+        batch.clear();
+        let first = seq;
+        for _ in 0..CHUNK {
+            // Repeats stay inside the duplicate window (1 ms).
+            now = if repeat {
+                1_000_000_000 + seq % 500_000
+            } else {
+                now + 10_000
+            };
+            let ctx = CheckContext {
+                order: OrderId(seq),
+                venue: VenueId((seq % 16) as u8),
+                reference: Some(Price(REF)),
+            };
+            let order = match (repeat, qty_override) {
+                (true, _) => first_order,
+                (false, Some(qty)) => intent(seq, qty, symbols),
+                (false, None) => intent_on(side, seq, 100 + (seq % 7) as u32, symbols),
+            };
+            batch.push((order, ctx, Nanos(now)));
+            seq += 1;
+        }
+        let start = thread_cpu_ns();
+        accepted += checks(&mut e, &batch);
+        per_check.push((thread_cpu_ns() - start) as f64 / CHUNK as f64);
+        for id in first..seq {
+            e.on_canceled(OrderId(id));
+        }
+    }
+    let expected = if stream.starts_with("accept") {
+        chunks * CHUNK
+    } else {
+        0
+    };
+    assert_eq!(accepted, expected, "every order of the {stream} stream");
+    println!("{}", chunks * CHUNK);
+    per_check.sort_by(f64::total_cmp);
+    let at = |q: usize| per_check.get(per_check.len() * q / 100).copied();
+    if let (Some(p10), Some(median)) = (at(10), at(50)) {
+        eprintln!(
+            "thread CPU ns per check: 10th percentile chunk {p10:.1}, median chunk {median:.1}"
+        );
+    }
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
