@@ -6,7 +6,9 @@
 //! replay --pcap day.pcap
 //! ```
 //! The input is memory-mapped; it must not be truncated or rewritten while
-//! the replay runs.
+//! the replay runs. The book's tables come from [`hugealloc::HugeAlloc`]
+//! (2 MiB transparent huge pages, prefaulted before the clock starts), as
+//! the appliance maps them with large pages.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -21,6 +23,9 @@ use feedgen::pcap::FEED_GROUP;
 use feedgen::replay::{book_anomalies, map_file, Replayer};
 use protocol::filter::Subscription;
 use protocol::ipv4;
+
+#[global_allocator]
+static ALLOC: hugealloc::HugeAlloc = hugealloc::HugeAlloc;
 
 /// Replay an ITCH 5.0 day (NASDAQ file format, or MoldUDP64 in a pcap)
 /// through the decoder and the L3 book.
@@ -82,6 +87,8 @@ fn run(args: Args) -> Result<(), String> {
     };
     let mut replayer = Replayer::new(config, bbo).map_err(|e| e.to_string())?;
 
+    let load_before = hugealloc::load_average();
+    let cpu_started = hugealloc::thread_cpu_ns();
     let started = Instant::now();
     if args.pcap {
         let feed = Subscription {
@@ -95,6 +102,7 @@ fn run(args: Args) -> Result<(), String> {
         replayer.replay_nasdaq_prefetched(&data, args.prefetch);
     }
     let elapsed = started.elapsed();
+    let cpu_ns = hugealloc::thread_cpu_ns().saturating_sub(cpu_started);
     replayer.flush().map_err(|e| format!("bbo csv: {e}"))?;
 
     if let (Some(n), Some(p)) = (args.depth, &args.depth_out) {
@@ -112,6 +120,25 @@ fn run(args: Args) -> Result<(), String> {
         secs * 1e9 / c.messages.max(1) as f64,
         c.messages as f64 / secs.max(1e-9) / 1e6,
         data.len()
+    );
+    println!(
+        "cpu: {:.3} s thread CPU time · {:.1} ns/msg · load average before {} · after {}",
+        cpu_ns as f64 / 1e9,
+        cpu_ns as f64 / c.messages.max(1) as f64,
+        load_before,
+        hugealloc::load_average()
+    );
+    let mib = |b: Option<u64>| {
+        b.map_or("?".to_string(), |b| {
+            format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+        })
+    };
+    println!(
+        "memory: book tables {} · anonymous resident {} · of it in huge pages (AnonHugePages) {} · peak resident incl. the mapped input file {}",
+        mib(Some(replayer.book().memory_bytes() as u64)),
+        mib(hugealloc::rss_anon_bytes()),
+        mib(hugealloc::anon_huge_pages_bytes()),
+        mib(hugealloc::peak_rss_bytes())
     );
     let mut line = String::from("per type:");
     for t in 0u8..=255 {
