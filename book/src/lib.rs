@@ -10,31 +10,39 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 290,455,816 bytes (277 MiB; see
-//! [`Book::memory_bytes`]): order slots 64 MiB (16 B each), order hash
-//! 128 MiB (8 Mi slots of 16 B: reference, order index, level index), level
-//! slots 40 MiB (40 B each), level hash 32 MiB, per-locate side ends 2 MiB and
-//! status ~11 MiB. A bare-metal image
-//! should back these with large pages: on the 2-core shared VM where this was
-//! measured, a dependent miss into a 256 MiB table costs ~0.8–1.5 µs.
+//! 65,536 locates) the book uses 619,708,704 bytes (591 MiB; see
+//! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
+//! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
+//! a real day but sized so that any reference pattern fills the book to its
+//! capacity), level slots 32 MiB (32 B each), level hash 32 MiB, per-locate
+//! side ends 4 MiB (one cache line per instrument) and status ~11 MiB. A
+//! bare-metal image should back these with large pages (the host tools do,
+//! through the `hugealloc` crate): with 4 KiB pages nearly every random read
+//! of a table this size is also a TLB miss.
 //!
 //! # Cost (see `benches/`)
 //! Whole-market mix (1.5 M live orders, 8,800 locates, A/D/U/E/X as NASDAQ):
-//! about one dependent DRAM miss per message; [`Book::prefetch`] overlaps the
-//! misses of upcoming messages and halves the time per message there. On a
-//! cache-resident book (2,000 orders) a message costs ~44 ns of CPU on the
-//! same (heavily shared) VM.
+//! a few cache misses per message; [`Book::prefetch`] overlaps the misses of
+//! upcoming messages. The figures are in BENCHMARKS.md ("Market data").
 //!
 //! # Structure and why
-//! - Orders live in a pool of 16-byte slots (remaining qty, level, prev, next):
-//!   the level's FIFO queue is an intrusive doubly linked list of pool indices,
+//! - Orders live *in* the order table (see `orders`), 32 bytes each, two per
+//!   cache line: reference, remaining shares, level, queue links, locate and
+//!   side. The table is indexed directly by the low bits of the reference;
+//!   ITCH issues references in increasing order, so recent orders (most
+//!   executions, cancels and deletes name a recent order) sit together in a
+//!   window of the table that stays in the cache, and a lookup is one line,
+//!   the order itself. An order whose direct slot is still held by an older
+//!   live order goes to a spill pool found through a small hash map (5.5 % of
+//!   adds on a generated 100 M-message day). Slots never move while live.
+//! - A level's FIFO queue is an intrusive doubly linked list of order slots,
 //!   so removal from the middle is O(1) and queue position is well defined.
-//! - Order reference → slot is an open-addressing hash map (see `map`), sized
-//!   at twice the order capacity.
-//! - Levels live in a pool of 40-byte slots. (locate, side, price) → level is a
-//!   second hash map, so adding to or removing from an existing level is O(1).
+//! - Levels live in a pool of 32-byte slots. (locate, side, price) → level is
+//!   a hash map (see `map`), so adding to or removing from an existing level
+//!   is O(1); an add at the best or worst price of its side needs no lookup.
 //!   The levels of one side form a doubly linked list sorted best first, with
-//!   the best and worst ends kept per side: BBO is O(1) and top-N iterates N
+//!   the best and worst ends kept per side together with the best level's
+//!   size: BBO is one cache line per instrument, and top-N iterates N
 //!   nodes. Only creating a *new* level walks the list, from whichever end is
 //!   nearer in price; [`Counters::level_scan_steps`] measures that walk: 0.30
 //!   nodes per message on the benchmark's whole-market mix (new levels appear
@@ -57,6 +65,7 @@ extern crate alloc;
 mod instrument;
 pub mod itch;
 mod map;
+mod orders;
 mod prefetch;
 mod sink;
 
@@ -68,9 +77,14 @@ pub use sink::{CountingSink, EventSink, NullSink, MAX_EVENTS_PER_MESSAGE};
 pub use types::{Bbo, BookEvent, DepthView, Level, Nanos, Price, Side, StockLocate, TradingState};
 
 use map::{U64Map, NIL};
+use orders::{NewOrder, OrderTable};
 
 /// Number of locate slots (locate 0 is never used by ITCH and is rejected).
 pub const LOCATES: usize = 1 << 16;
+
+/// Largest accepted order capacity (indices are `u32`; the order table holds
+/// up to three slots per order of capacity).
+pub const MAX_ORDER_CAPACITY: usize = 1 << 29;
 
 /// Capacities fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +101,17 @@ impl Default for BookConfig {
             max_orders: 4 << 20,
             max_levels: 1 << 20,
         }
+    }
+}
+
+impl BookConfig {
+    /// The capacities actually used: orders in `1..=MAX_ORDER_CAPACITY`,
+    /// levels in `1..u32::MAX`.
+    fn clamped(self) -> (usize, usize) {
+        (
+            self.max_orders.clamp(1, MAX_ORDER_CAPACITY),
+            self.max_levels.clamp(1, NIL as usize - 1),
+        )
     }
 }
 
@@ -173,7 +198,7 @@ pub enum PrefetchHint {
 
 /// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
 /// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
-pub const PREFETCH_STAGES: u8 = 3;
+pub const PREFETCH_STAGES: u8 = 4;
 
 /// A live order as the book sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,23 +209,9 @@ pub struct OrderInfo {
     pub qty: u32,
 }
 
+/// A price level: 32 bytes, two per cache line.
 #[derive(Clone, Copy)]
-struct OrderSlot {
-    qty: u32,
-    level: u32,
-    prev: u32,
-    /// Next order in the level's queue; next free slot while free.
-    next: u32,
-}
-
-const FREE_ORDER: OrderSlot = OrderSlot {
-    qty: 0,
-    level: NIL,
-    prev: NIL,
-    next: NIL,
-};
-
-#[derive(Clone, Copy)]
+#[repr(C, align(32))]
 struct LevelSlot {
     qty: u64,
     price: u32,
@@ -211,8 +222,6 @@ struct LevelSlot {
     better: u32,
     /// Neighbour towards the worst price; next free slot while free.
     worse: u32,
-    locate: u16,
-    side: u8,
 }
 
 const FREE_LEVEL: LevelSlot = LevelSlot {
@@ -223,19 +232,21 @@ const FREE_LEVEL: LevelSlot = LevelSlot {
     tail: NIL,
     better: NIL,
     worse: NIL,
-    locate: 0,
-    side: 0,
 };
 
-#[derive(Clone, Copy)]
+/// The ends of one side's level list, with a copy of the best level's size
+/// so that BBO checks and events read no level slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(32))]
 struct SideEnds {
     best: u32,
     worst: u32,
-    /// Prices of `best` and `worst`, cached here so that placing a new level
-    /// and the crossed-book check do not load the end levels (meaningless
-    /// while the side is empty).
+    /// Prices of `best` and `worst` (meaningless while the side is empty).
     best_price: u32,
     worst_price: u32,
+    /// Shares and orders at `best`.
+    best_qty: u64,
+    best_orders: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
@@ -243,7 +254,31 @@ const EMPTY_SIDE: SideEnds = SideEnds {
     worst: NIL,
     best_price: 0,
     worst_price: 0,
+    best_qty: 0,
+    best_orders: 0,
 };
+
+/// Both sides of one instrument: one cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Sides([SideEnds; 2]);
+
+const EMPTY_SIDES: Sides = Sides([EMPTY_SIDE; 2]);
+
+impl SideEnds {
+    #[inline(always)]
+    fn top(&self) -> Option<Level> {
+        if self.best == NIL {
+            None
+        } else {
+            Some(Level {
+                price: Price(self.best_price as i64),
+                qty: self.best_qty,
+                orders: self.best_orders,
+            })
+        }
+    }
+}
 
 #[inline(always)]
 fn side_index(side: Side) -> usize {
@@ -274,7 +309,16 @@ fn better(s: usize, a: u32, b: u32) -> bool {
 
 #[inline(always)]
 fn level_key(locate: StockLocate, s: usize, price: u32) -> u64 {
-    ((locate as u64) << 33) | ((s as u64) << 32) | price as u64
+    ((locate as u64) << 33) | ((s as u64 & 1) << 32) | price as u64
+}
+
+#[inline(always)]
+fn level_of(view: &LevelSlot) -> Level {
+    Level {
+        price: Price(view.price as i64),
+        qty: view.qty,
+        orders: view.orders,
+    }
 }
 
 #[inline(always)]
@@ -286,15 +330,12 @@ fn emit<S: EventSink + ?Sized>(counters: &mut Counters, sink: &mut S, event: Boo
 
 /// The whole-market L3 book. See the crate documentation.
 pub struct Book {
-    orders: Box<[OrderSlot]>,
-    order_free: u32,
-    order_high_water: u32,
-    order_map: U64Map,
+    orders: OrderTable,
     levels: Box<[LevelSlot]>,
     level_free: u32,
     level_high_water: u32,
     level_map: U64Map,
-    sides: Box<[[SideEnds; 2]; LOCATES]>,
+    sides: Box<[Sides; LOCATES]>,
     status: Box<[InstrumentStatus; LOCATES]>,
     counters: Counters,
 }
@@ -315,21 +356,17 @@ fn boxed_array<T: Clone, const N: usize>(value: T) -> Box<[T; N]> {
 }
 
 impl Book {
-    /// Allocates every table once. Capacities are clamped to `1..u32::MAX`
-    /// (indices are `u32`).
+    /// Allocates every table once. Capacities are clamped to
+    /// `1..=MAX_ORDER_CAPACITY` orders and `1..u32::MAX` levels.
     pub fn with_capacity(config: BookConfig) -> Book {
-        let max_orders = config.max_orders.clamp(1, NIL as usize - 1);
-        let max_levels = config.max_levels.clamp(1, NIL as usize - 1);
+        let (max_orders, max_levels) = config.clamped();
         Book {
-            orders: vec![FREE_ORDER; max_orders].into_boxed_slice(),
-            order_free: NIL,
-            order_high_water: 0,
-            order_map: U64Map::with_capacity(max_orders),
+            orders: OrderTable::with_capacity(max_orders),
             levels: vec![FREE_LEVEL; max_levels].into_boxed_slice(),
             level_free: NIL,
             level_high_water: 0,
             level_map: U64Map::with_capacity(max_levels),
-            sides: boxed_array([EMPTY_SIDE; 2]),
+            sides: boxed_array(EMPTY_SIDES),
             status: boxed_array(InstrumentStatus::INITIAL),
             counters: Counters::default(),
         }
@@ -338,13 +375,11 @@ impl Book {
     /// Forgets every order, level, status and counter without reallocating
     /// (start of a new day or a replay).
     pub fn clear(&mut self) {
-        self.order_free = NIL;
-        self.order_high_water = 0;
-        self.order_map.clear();
+        self.orders.clear();
         self.level_free = NIL;
         self.level_high_water = 0;
         self.level_map.clear();
-        self.sides.fill([EMPTY_SIDE; 2]);
+        self.sides.fill(EMPTY_SIDES);
         self.status.fill(InstrumentStatus::INITIAL);
         self.counters = Counters::default();
     }
@@ -352,24 +387,21 @@ impl Book {
     /// Bytes of all tables owned by the book.
     pub fn memory_bytes(&self) -> usize {
         core::mem::size_of::<Book>()
-            + self.orders.len() * core::mem::size_of::<OrderSlot>()
-            + self.order_map.memory_bytes()
+            + self.orders.memory_bytes()
             + self.levels.len() * core::mem::size_of::<LevelSlot>()
             + self.level_map.memory_bytes()
-            + core::mem::size_of::<[[SideEnds; 2]; LOCATES]>()
+            + core::mem::size_of::<[Sides; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
     /// What [`Book::memory_bytes`] will report for `config`, without building it.
     pub fn memory_bytes_for(config: BookConfig) -> usize {
-        let max_orders = config.max_orders.clamp(1, NIL as usize - 1);
-        let max_levels = config.max_levels.clamp(1, NIL as usize - 1);
+        let (max_orders, max_levels) = config.clamped();
         core::mem::size_of::<Book>()
-            + max_orders * core::mem::size_of::<OrderSlot>()
-            + U64Map::memory_bytes_for(max_orders)
+            + OrderTable::memory_bytes_for(max_orders)
             + max_levels * core::mem::size_of::<LevelSlot>()
             + U64Map::memory_bytes_for(max_levels)
-            + core::mem::size_of::<[[SideEnds; 2]; LOCATES]>()
+            + core::mem::size_of::<[Sides; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
@@ -378,7 +410,13 @@ impl Book {
     }
 
     pub fn live_orders(&self) -> usize {
-        self.order_map.len()
+        self.orders.len()
+    }
+
+    /// Live orders whose direct slot was taken when they arrived (kept in
+    /// the order table's spill pool; see the crate documentation).
+    pub fn spilled_orders(&self) -> usize {
+        self.orders.spilled()
     }
 
     pub fn live_levels(&self) -> usize {
@@ -386,7 +424,7 @@ impl Book {
     }
 
     pub fn order_capacity(&self) -> usize {
-        self.orders.len()
+        self.orders.capacity()
     }
 
     pub fn level_capacity(&self) -> usize {
@@ -402,31 +440,7 @@ impl Book {
         self.status[locate as usize].trading_state
     }
 
-    // ----- pools -------------------------------------------------------------
-
-    #[inline]
-    fn alloc_order(&mut self) -> Option<u32> {
-        if self.order_free != NIL {
-            let index = self.order_free;
-            self.order_free = self.orders[index as usize].next;
-            Some(index)
-        } else if (self.order_high_water as usize) < self.orders.len() {
-            let index = self.order_high_water;
-            self.order_high_water += 1;
-            Some(index)
-        } else {
-            None
-        }
-    }
-
-    #[inline]
-    fn free_order(&mut self, index: u32) {
-        self.orders[index as usize] = OrderSlot {
-            next: self.order_free,
-            ..FREE_ORDER
-        };
-        self.order_free = index;
-    }
+    // ----- level pool --------------------------------------------------------
 
     #[inline]
     fn alloc_level(&mut self) -> Option<u32> {
@@ -454,29 +468,46 @@ impl Book {
 
     // ----- levels ------------------------------------------------------------
 
-    #[inline]
-    fn level_view(&self, index: u32) -> Level {
-        let level = &self.levels[index as usize];
-        Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        }
+    #[inline(always)]
+    fn ends(&self, locate: StockLocate, s: usize) -> &SideEnds {
+        &self.sides[locate as usize].0[s & 1]
     }
 
-    #[inline]
+    #[inline(always)]
+    fn ends_mut(&mut self, locate: StockLocate, s: usize) -> &mut SideEnds {
+        &mut self.sides[locate as usize].0[s & 1]
+    }
+
+    #[inline(always)]
     fn top(&self, locate: StockLocate, s: usize) -> Option<Level> {
-        let best = self.sides[locate as usize][s].best;
-        if best == NIL {
-            None
-        } else {
-            Some(self.level_view(best))
+        self.ends(locate, s).top()
+    }
+
+    /// Refreshes the copy of the best level's size after level `index` of
+    /// (`locate`, `s`) changed.
+    #[inline(always)]
+    fn sync_best(&mut self, locate: StockLocate, s: usize, index: u32) {
+        if self.ends(locate, s).best == index {
+            let level = self.levels[index as usize];
+            let ends = self.ends_mut(locate, s);
+            ends.best_qty = level.qty;
+            ends.best_orders = level.orders;
         }
     }
 
     /// Finds the level or creates it in sorted position.
     #[inline]
     fn level_for(&mut self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
+        let ends = *self.ends(locate, s);
+        if ends.best != NIL {
+            // The touch (and the far end) need no hash lookup.
+            if price == ends.best_price {
+                return Some(ends.best);
+            }
+            if price == ends.worst_price {
+                return Some(ends.worst);
+            }
+        }
         let key = level_key(locate, s, price);
         if let Some(index) = self.level_map.get(key) {
             return Some(index);
@@ -489,8 +520,6 @@ impl Book {
         }
         self.levels[index as usize] = LevelSlot {
             price,
-            locate,
-            side: s as u8,
             ..FREE_LEVEL
         };
         self.counters.peak_levels = self.counters.peak_levels.max(self.level_map.len() as u64);
@@ -499,29 +528,35 @@ impl Book {
     }
 
     fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) {
-        let ends = self.sides[locate as usize][s];
+        let ends = *self.ends(locate, s);
         if ends.best == NIL {
-            self.sides[locate as usize][s] = SideEnds {
+            *self.ends_mut(locate, s) = SideEnds {
                 best: index,
                 worst: index,
                 best_price: price,
                 worst_price: price,
+                best_qty: 0,
+                best_orders: 0,
             };
             return;
         }
         let (best_price, worst_price) = (ends.best_price, ends.worst_price);
-        let (old_best, old_worst) = (ends.best, ends.worst);
         // (better, worse) neighbours of the new level.
         let (up, down) = if better(s, price, best_price) {
-            let ends = &mut self.sides[locate as usize][s];
-            ends.best = index;
-            ends.best_price = price;
-            (NIL, old_best)
+            // New best; its size is copied in once the order has joined it.
+            *self.ends_mut(locate, s) = SideEnds {
+                best: index,
+                best_price: price,
+                best_qty: 0,
+                best_orders: 0,
+                ..ends
+            };
+            (NIL, ends.best)
         } else if better(s, worst_price, price) {
-            let ends = &mut self.sides[locate as usize][s];
-            ends.worst = index;
-            ends.worst_price = price;
-            (old_worst, NIL)
+            let ends_mut = self.ends_mut(locate, s);
+            ends_mut.worst = index;
+            ends_mut.worst_price = price;
+            (ends.worst, NIL)
         } else if best_price.abs_diff(price) <= worst_price.abs_diff(price) {
             // Strictly between the ends: walk down from the best.
             let mut up = ends.best;
@@ -553,14 +588,15 @@ impl Book {
         }
     }
 
-    fn remove_level(&mut self, index: u32) {
+    fn remove_level(&mut self, locate: StockLocate, s: usize, index: u32) {
         let level = self.levels[index as usize];
-        let s = level.side as usize;
         if level.better == NIL {
-            let new_best_price = self.levels.get(level.worse as usize).map_or(0, |l| l.price);
-            let ends = &mut self.sides[level.locate as usize][s];
+            // It was the best: the next level, if any, becomes the best.
+            let next = self.levels.get(level.worse as usize).copied();
+            let ends = self.ends_mut(locate, s);
             ends.best = level.worse;
-            ends.best_price = new_best_price;
+            (ends.best_price, ends.best_qty, ends.best_orders) =
+                next.map_or((0, 0, 0), |n| (n.price, n.qty, n.orders));
         } else {
             self.levels[level.better as usize].worse = level.worse;
         }
@@ -569,35 +605,36 @@ impl Book {
                 .levels
                 .get(level.better as usize)
                 .map_or(0, |l| l.price);
-            let ends = &mut self.sides[level.locate as usize][s];
+            let ends = self.ends_mut(locate, s);
             ends.worst = level.better;
             ends.worst_price = new_worst_price;
         } else {
             self.levels[level.worse as usize].better = level.better;
         }
-        self.level_map
-            .remove(level_key(level.locate, s, level.price));
+        self.level_map.remove(level_key(locate, s, level.price));
         self.free_level(index);
     }
 
     // ----- orders ------------------------------------------------------------
 
-    /// Takes `qty` shares (clamped by the caller) off order `index`; removes the
-    /// order and, if empty, its level. Returns the level's state afterwards.
+    /// Takes `qty` shares (clamped by the caller) off live order `index`;
+    /// removes the order and, if empty, its level. Returns the level's state
+    /// afterwards.
     #[inline]
-    fn reduce(&mut self, order_ref: u64, index: u32, qty: u32) -> Level {
-        let order = self.orders[index as usize];
+    fn reduce(&mut self, index: u32, qty: u32) -> Level {
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
         let level_index = order.level;
         let remaining = order.qty - qty;
         let level = &mut self.levels[level_index as usize];
         level.qty -= qty as u64;
         if remaining > 0 {
-            self.orders[index as usize].qty = remaining;
-            return Level {
-                price: Price(level.price as i64),
-                qty: level.qty,
-                orders: level.orders,
-            };
+            let view = level_of(level);
+            if let Some(slot) = self.orders.get_mut(index) {
+                slot.qty = remaining;
+            }
+            self.sync_best(locate, s, level_index);
+            return view;
         }
         level.orders -= 1;
         if order.prev == NIL {
@@ -606,21 +643,18 @@ impl Book {
         if order.next == NIL {
             level.tail = order.prev;
         }
-        let view = Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        };
-        if order.prev != NIL {
-            self.orders[order.prev as usize].next = order.next;
+        let view = level_of(level);
+        if let Some(prev) = self.orders.get_mut(order.prev) {
+            prev.next = order.next;
         }
-        if order.next != NIL {
-            self.orders[order.next as usize].prev = order.prev;
+        if let Some(next) = self.orders.get_mut(order.next) {
+            next.prev = order.prev;
         }
-        self.order_map.remove(order_ref);
-        self.free_order(index);
+        self.orders.remove(index);
         if view.orders == 0 {
-            self.remove_level(level_index);
+            self.remove_level(locate, s, level_index);
+        } else {
+            self.sync_best(locate, s, level_index);
         }
         view
     }
@@ -635,57 +669,50 @@ impl Book {
         price: u32,
         qty: u32,
     ) -> Result<Level, Anomaly> {
-        let Some(index) = self.alloc_order() else {
-            self.counters.order_table_full += 1;
-            return Err(Anomaly::OrderTableFull);
-        };
-        let Some(level_index) = self.level_for(locate, s, price) else {
-            self.free_order(index);
-            self.counters.level_pool_full += 1;
-            return Err(Anomaly::LevelPoolFull);
-        };
-        if !self
-            .order_map
-            .insert_with_extra(order_ref, index, level_index)
-        {
-            // Unreachable: callers check for duplicates and the pool bounds the map.
-            self.free_order(index);
-            if self.levels[level_index as usize].orders == 0 {
-                self.remove_level(level_index);
-            }
+        if self.orders.is_full() {
             self.counters.order_table_full += 1;
             return Err(Anomaly::OrderTableFull);
         }
-        self.counters.peak_orders = self.counters.peak_orders.max(self.order_map.len() as u64);
+        let Some(level_index) = self.level_for(locate, s, price) else {
+            self.counters.level_pool_full += 1;
+            return Err(Anomaly::LevelPoolFull);
+        };
+        let tail = self.levels[level_index as usize].tail;
+        let new = NewOrder {
+            qty,
+            level: level_index,
+            prev: tail,
+            locate,
+            side: s as u8,
+        };
+        let Some(index) = self.orders.insert(order_ref, new) else {
+            // Unreachable: callers check for duplicates and capacity.
+            if self.levels[level_index as usize].orders == 0 {
+                self.remove_level(locate, s, level_index);
+            }
+            self.counters.order_table_full += 1;
+            return Err(Anomaly::OrderTableFull);
+        };
+        self.counters.peak_orders = self.counters.peak_orders.max(self.orders.len() as u64);
         let level = &mut self.levels[level_index as usize];
-        let tail = level.tail;
         level.tail = index;
         if tail == NIL {
             level.head = index;
         }
         level.qty += qty as u64;
         level.orders += 1;
-        let view = Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        };
-        if tail != NIL {
-            self.orders[tail as usize].next = index;
+        let view = level_of(level);
+        if let Some(tail) = self.orders.get_mut(tail) {
+            tail.next = index;
         }
-        self.orders[index as usize] = OrderSlot {
-            qty,
-            level: level_index,
-            prev: tail,
-            next: NIL,
-        };
+        self.sync_best(locate, s, level_index);
         Ok(view)
     }
 
     #[inline]
     fn check_crossed(&mut self, locate: StockLocate) {
-        let ends = self.sides[locate as usize];
-        if ends[0].best != NIL && ends[1].best != NIL && ends[0].best_price >= ends[1].best_price {
+        let [bid, ask] = self.sides[locate as usize].0;
+        if bid.best != NIL && ask.best != NIL && bid.best_price >= ask.best_price {
             self.counters.crossed_book += 1;
         }
     }
@@ -738,7 +765,7 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        if self.order_map.get(order_ref).is_some() {
+        if self.orders.find(order_ref).is_some() {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);
         }
@@ -777,16 +804,13 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        // The map slot carries the level index too, so the order and level
-        // loads below are independent (one dependent miss fewer).
-        let Some((index, level_index)) = self.order_map.get_with_extra(order_ref) else {
+        let Some(index) = self.orders.find(order_ref) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
-        let order = self.orders[index as usize];
-        let level = self.levels[level_index as usize];
-        let (locate, s) = (level.locate, level.side as usize);
-        let side = side_of(level.side);
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
+        let side = side_of(order.side);
         let mut result = Ok(());
         let take = match qty {
             Some(q) if q > order.qty => {
@@ -798,7 +822,8 @@ impl Book {
             None => order.qty,
         };
         if let Some(trade_price) = print {
-            let price = trade_price.unwrap_or(Price(level.price as i64));
+            let price = trade_price
+                .unwrap_or_else(|| Price(self.levels[order.level as usize].price as i64));
             let status = &mut self.status[locate as usize];
             status.last_trade = Some((price, take));
             status.volume = status.volume.saturating_add(take as u64);
@@ -815,7 +840,7 @@ impl Book {
             );
         }
         let before = self.top(locate, s);
-        let after = self.reduce(order_ref, index, take);
+        let after = self.reduce(index, take);
         emit(
             &mut self.counters,
             sink,
@@ -897,7 +922,7 @@ impl Book {
         sink: &mut S,
     ) -> Result<(), Anomaly> {
         self.counters.messages += 1;
-        let Some((index, level_index)) = self.order_map.get_with_extra(old_ref) else {
+        let Some(index) = self.orders.find(old_ref) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
@@ -909,16 +934,15 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        if new_ref != old_ref && self.order_map.get(new_ref).is_some() {
+        if new_ref != old_ref && self.orders.find(new_ref).is_some() {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);
         }
-        let order = self.orders[index as usize];
-        let old_level = self.levels[level_index as usize];
-        let (locate, s) = (old_level.locate, old_level.side as usize);
-        let side = side_of(old_level.side);
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
+        let side = side_of(order.side);
         let before = self.top(locate, s);
-        let after_remove = self.reduce(old_ref, index, order.qty);
+        let after_remove = self.reduce(index, order.qty);
         emit(
             &mut self.counters,
             sink,
@@ -1078,113 +1102,141 @@ impl Book {
     // ----- prefetch ----------------------------------------------------------
 
     /// Starts the cache misses an upcoming message will take, without
-    /// changing anything. A message needs up to three *dependent* loads
-    /// (hash slot → order slot → level slot and queue neighbours), so the hint
-    /// is applied in stages: stage 0 touches no memory and only prefetches hash
-    /// slots; stage 1 reads those slots (cached by then) and prefetches the
-    /// order or level; stage 2 reads the order and prefetches its level and
-    /// queue neighbours. Calling stage `s` for message `i + (3 - s)·d` while
-    /// applying message `i` overlaps the misses of `3·d` messages. Wrong or
-    /// stale hints are harmless: prefetching never changes the book.
+    /// changing anything. A message needs up to three *dependent* loads, so
+    /// the hint is applied in [`PREFETCH_STAGES`] stages, each reading only
+    /// what the previous stage started loading:
+    ///
+    /// | stage | execute/cancel/delete | add | replace |
+    /// |---|---|---|---|
+    /// | 0 | order's direct slot | order's direct slot, level's hash slot, instrument's side ends | both direct slots |
+    /// | 1 | its level, queue neighbours, side ends | level | old order's level, neighbours, side ends; new level's hash slot |
+    /// | 2 | (spilled order: its slot) | queue tail | new level |
+    /// | 3 | (spilled order: its level, neighbours) | – | new level's queue tail |
+    ///
+    /// Calling stage `s` for message `i + (4 − s)·d` while applying message
+    /// `i` keeps the misses of `4·d` messages in flight. Wrong or stale hints
+    /// are harmless: prefetching never changes the book.
     #[inline]
     pub fn prefetch(&self, hint: PrefetchHint, stage: u8) {
-        use prefetch::prefetch;
-        match (hint, stage) {
-            (PrefetchHint::Order(order_ref), 0) => self.order_map.prefetch_slot(order_ref),
-            (PrefetchHint::Order(order_ref), 1) => self.prefetch_order_slot(order_ref),
-            (PrefetchHint::Order(order_ref), _) => {
-                self.prefetch_order_neighbours(order_ref);
+        match hint {
+            PrefetchHint::Order(order_ref) => {
+                if stage == 0 {
+                    self.orders.prefetch_home(order_ref);
+                } else {
+                    self.prefetch_order(order_ref, stage);
+                }
             }
-            (
-                PrefetchHint::Add {
-                    locate,
-                    order_ref,
-                    side,
-                    price,
-                },
-                stage,
-            ) => {
+            PrefetchHint::Add {
+                locate,
+                order_ref,
+                side,
+                price,
+            } => {
                 let Ok(raw_price) = u32::try_from(price.0) else {
                     return;
                 };
-                let key = level_key(locate, side_index(side), raw_price);
+                let s = side_index(side);
                 match stage {
                     0 => {
-                        self.order_map.prefetch_slot(order_ref);
-                        self.level_map.prefetch_slot(key);
+                        self.orders.prefetch_home(order_ref);
+                        prefetch::prefetch(&self.sides[locate as usize]);
+                        self.level_map
+                            .prefetch_slot(level_key(locate, s, raw_price));
                     }
-                    1 => {
-                        prefetch(&self.sides[locate as usize]);
-                        if let Some(level) = self.level_map.get(key) {
-                            prefetch(&self.levels[level as usize]);
-                        }
-                    }
-                    _ => {
-                        if let Some(level) = self.level_map.get(key) {
-                            let tail = self.levels[level as usize].tail;
-                            if let Some(order) = self.orders.get(tail as usize) {
-                                prefetch(order);
-                            }
-                        }
-                    }
+                    _ => self.prefetch_level_chain(locate, s, raw_price, stage),
                 }
             }
-            (PrefetchHint::Replace { old, new, .. }, 0) => {
-                self.order_map.prefetch_slot(old);
-                self.order_map.prefetch_slot(new);
-            }
-            (PrefetchHint::Replace { old, .. }, 1) => self.prefetch_order_slot(old),
-            (PrefetchHint::Replace { old, price, .. }, _) => {
-                if let (Some(level), Ok(raw_price)) =
-                    (self.prefetch_order_neighbours(old), u32::try_from(price.0))
-                {
-                    let level = &self.levels[level as usize];
-                    self.level_map.prefetch_slot(level_key(
-                        level.locate,
-                        level.side as usize,
-                        raw_price,
-                    ));
+            PrefetchHint::Replace { old, new, price } => {
+                if stage == 0 {
+                    self.orders.prefetch_home(old);
+                    self.orders.prefetch_home(new);
+                    return;
+                }
+                let Some((locate, s)) = self.prefetch_order(old, stage) else {
+                    return;
+                };
+                let Ok(raw_price) = u32::try_from(price.0) else {
+                    return;
+                };
+                if stage == 1 {
+                    self.level_map
+                        .prefetch_slot(level_key(locate, s, raw_price));
+                } else {
+                    self.prefetch_level_chain(locate, s, raw_price, stage - 1);
                 }
             }
         }
     }
 
-    #[inline]
-    fn prefetch_order_slot(&self, order_ref: u64) {
-        if let Some((index, level)) = self.order_map.get_with_extra(order_ref) {
-            prefetch::prefetch(&self.orders[index as usize]);
-            if let Some(level) = self.levels.get(level as usize) {
-                prefetch::prefetch(level);
+    /// Stage ≥ 1 for an order known by reference: at the stage where its slot
+    /// has been loaded, starts loading its level, queue neighbours and side
+    /// ends; gives its (locate, side) once known.
+    #[inline(always)]
+    fn prefetch_order(&self, order_ref: u64, stage: u8) -> Option<(StockLocate, usize)> {
+        let (_, home) = self.orders.home_slot(order_ref);
+        let slot = if home.key == order_ref && home.qty != 0 {
+            if stage != 1 {
+                return Some((home.locate, home.side as usize));
             }
+            home
+        } else if home.spilled == 0 {
+            return None;
+        } else {
+            match stage {
+                1 => {
+                    self.orders.prefetch_spill_entry(order_ref);
+                    return None;
+                }
+                2 => {
+                    self.orders.prefetch(self.orders.find(order_ref)?);
+                    return None;
+                }
+                _ => self.orders.get(self.orders.find(order_ref)?),
+            }
+        };
+        if let Some(level) = self.levels.get(slot.level as usize) {
+            prefetch::prefetch(level);
         }
+        self.orders.prefetch(slot.prev);
+        self.orders.prefetch(slot.next);
+        prefetch::prefetch(&self.sides[slot.locate as usize]);
+        Some((slot.locate, slot.side as usize))
     }
 
-    /// Prefetches the order's level and queue neighbours; returns the level.
-    #[inline]
-    fn prefetch_order_neighbours(&self, order_ref: u64) -> Option<u32> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
-        for link in [order.prev, order.next] {
-            if let Some(neighbour) = self.orders.get(link as usize) {
-                prefetch::prefetch(neighbour);
-            }
+    /// Stage 1: the level (its hash slot was loaded at stage 0); stage 2: the
+    /// order at its queue's tail (where a new order is linked).
+    #[inline(always)]
+    fn prefetch_level_chain(&self, locate: StockLocate, s: usize, price: u32, stage: u8) {
+        if stage > 2 {
+            return;
         }
-        let level = self.levels.get(order.level as usize)?;
-        prefetch::prefetch(level);
-        prefetch::prefetch(&self.sides[level.locate as usize]);
-        Some(order.level)
+        let ends = self.ends(locate, s);
+        let level = if ends.best != NIL && price == ends.best_price {
+            Some(ends.best)
+        } else if ends.best != NIL && price == ends.worst_price {
+            Some(ends.worst)
+        } else {
+            self.level_map.get(level_key(locate, s, price))
+        };
+        let Some(level) = level.and_then(|l| self.levels.get(l as usize)) else {
+            return;
+        };
+        if stage == 1 {
+            prefetch::prefetch(level);
+        } else {
+            self.orders.prefetch(level.tail);
+        }
     }
 
     // ----- queries -----------------------------------------------------------
 
     /// The live order with this reference.
     pub fn order(&self, order_ref: u64) -> Option<OrderInfo> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
+        let order = self.orders.get(self.orders.find(order_ref)?);
         let level = &self.levels[order.level as usize];
         Some(OrderInfo {
-            locate: level.locate,
-            side: side_of(level.side),
+            locate: order.locate,
+            side: side_of(order.side),
             price: Price(level.price as i64),
             qty: order.qty,
         })
@@ -1194,21 +1246,21 @@ impl Book {
     /// Walks the queue from the front: O(orders ahead) (the queue is not on
     /// the per-message path, and levels hold a handful of orders typically).
     pub fn queue_position(&self, order_ref: u64) -> Option<QueueInfo> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
+        let index = self.orders.find(order_ref)?;
+        let order = self.orders.get(index);
         let level = &self.levels[order.level as usize];
         let mut orders_ahead = 0u32;
         let mut shares_ahead = 0u64;
         let mut cursor = level.head;
         while cursor != index && cursor != NIL {
-            let ahead = &self.orders[cursor as usize];
+            let ahead = self.orders.get(cursor);
             orders_ahead += 1;
             shares_ahead += ahead.qty as u64;
             cursor = ahead.next;
         }
         Some(QueueInfo {
-            locate: level.locate,
-            side: side_of(level.side),
+            locate: order.locate,
+            side: side_of(order.side),
             price: Price(level.price as i64),
             qty: order.qty,
             orders_ahead,
@@ -1222,7 +1274,7 @@ impl Book {
     pub fn levels(&self, locate: StockLocate, side: Side) -> LevelIter<'_> {
         LevelIter {
             book: self,
-            cursor: self.sides[locate as usize][side_index(side)].best,
+            cursor: self.ends(locate, side_index(side)).best,
         }
     }
 
@@ -1247,9 +1299,10 @@ impl Book {
 impl DepthView for Book {
     #[inline]
     fn bbo(&self, locate: StockLocate) -> Bbo {
+        let [bid, ask] = &self.sides[locate as usize].0;
         Bbo {
-            bid: self.top(locate, 0),
-            ask: self.top(locate, 1),
+            bid: bid.top(),
+            ask: ask.top(),
         }
     }
 
@@ -1273,12 +1326,9 @@ impl Iterator for LevelIter<'_> {
     type Item = Level;
 
     fn next(&mut self) -> Option<Level> {
-        if self.cursor == NIL {
-            return None;
-        }
-        let view = self.book.level_view(self.cursor);
-        self.cursor = self.book.levels[self.cursor as usize].worse;
-        Some(view)
+        let level = self.book.levels.get(self.cursor as usize)?;
+        self.cursor = level.worse;
+        Some(level_of(level))
     }
 }
 
@@ -1295,7 +1345,7 @@ impl Iterator for QueueIter<'_> {
         if self.cursor == NIL {
             return None;
         }
-        let order = &self.book.orders[self.cursor as usize];
+        let order = self.book.orders.get(self.cursor);
         self.cursor = order.next;
         Some(order.qty)
     }

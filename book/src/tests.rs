@@ -507,8 +507,9 @@ fn memory_at_full_day_scale_is_under_a_gibibyte() {
         Book::with_capacity(small).memory_bytes(),
         Book::memory_bytes_for(small)
     );
-    assert_eq!(core::mem::size_of::<OrderSlot>(), 16);
-    assert_eq!(core::mem::size_of::<LevelSlot>(), 40);
+    assert_eq!(core::mem::size_of::<orders::OrderSlot>(), 32);
+    assert_eq!(core::mem::size_of::<LevelSlot>(), 32);
+    assert_eq!(core::mem::size_of::<Sides>(), 64);
 }
 
 // ----- reference model -------------------------------------------------------
@@ -796,7 +797,11 @@ fn events_consistent(events: &Events, locate: u16, before: Bbo, after: Bbo) {
 /// iff it changed) and top-10 depth of the touched instrument after every
 /// operation, plus queue positions of sampled orders and all counters every
 /// 1,000 operations.
-fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize) {
+///
+/// References are `n << ref_shift` for increasing `n`: shift 0 is the ITCH
+/// pattern; a shift at least log2 of the order table's direct slots makes
+/// every reference share one direct slot, so all but one live order spill.
+fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize, ref_shift: u32) {
     let mut rng = Rng(seed);
     let mut book = Book::with_capacity(BookConfig {
         max_orders,
@@ -806,7 +811,9 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
     let mut next_ref: u64 = 1;
     let mut events = Events::new();
     let target_live = (max_orders as u64 * 9 / 10).max(1);
+    let mut most_spilled = 0;
     for step in 0..ops {
+        most_spilled = most_spilled.max(book.spilled_orders());
         events.clear();
         let kind = rng.below(1000);
         let live = model.orders.len() as u64;
@@ -831,10 +838,10 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
                 1 + rng.below(500) as u32
             };
             let order_ref = if rng.chance(1) {
-                random_live(&mut rng, &model).unwrap_or(next_ref)
+                random_live(&mut rng, &model).unwrap_or(next_ref << ref_shift)
             } else {
                 next_ref += 1 + rng.below(3);
-                next_ref
+                next_ref << ref_shift
             };
             let before = model.bbo(locate);
             got = book.add_order(
@@ -850,9 +857,9 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             events_consistent(&events, locate, before, model.bbo(locate));
         } else {
             let target = if rng.chance(2) {
-                next_ref + 1 + rng.below(1000) // unknown
+                (next_ref + 1 + rng.below(1000)) << ref_shift // unknown
             } else {
-                random_live(&mut rng, &model).unwrap_or(next_ref + 1)
+                random_live(&mut rng, &model).unwrap_or((next_ref + 1) << ref_shift)
             };
             let known = model.orders.get(&target).copied();
             locate = known.map_or(1, |o| o.locate);
@@ -904,7 +911,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
                     random_live(&mut rng, &model).unwrap_or(target)
                 } else {
                     next_ref += 1;
-                    next_ref
+                    next_ref << ref_shift
                 };
                 got = book.replace(target, new_ref, Price(price), qty, Nanos(step), &mut events);
                 want = model.replace(target, new_ref, price, qty);
@@ -966,7 +973,8 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             );
         }
     }
-    // The run must actually have exercised the anomaly paths.
+    // The run must actually have exercised the spill and anomaly paths.
+    assert!(most_spilled > 0);
     let c = book.counters();
     assert!(c.unknown_order > 0 && c.duplicate_order > 0 && c.negative_quantity > 0);
     assert!(c.zero_quantity > 0 && c.bad_price > 0 && c.bad_locate > 0 && c.crossed_book > 0);
@@ -976,13 +984,26 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
 /// BBO events and top-10 depth after every operation.
 #[test]
 fn random_operations_match_reference_model() {
-    compare_with_model(0x5EED_0001, 1_000_000, 2048, 2048);
+    compare_with_model(0x5EED_0001, 1_000_000, 2048, 2048, 0);
+}
+
+/// Every reference on one direct slot: the spill path carries the whole book.
+#[test]
+fn random_operations_match_reference_model_when_every_order_spills() {
+    compare_with_model(0x5EED_0003, 300_000, 2048, 2048, 16);
+}
+
+/// References on four direct slots: long probe sequences in the spill map.
+#[test]
+fn random_operations_match_reference_model_with_four_home_slots() {
+    compare_with_model(0x5EED_0004, 300_000, 2048, 2048, 10);
 }
 
 /// Tight pools so that table-full and level-pool-full paths are compared too.
 #[test]
 fn random_operations_match_reference_model_with_tight_pools() {
-    compare_with_model(0x5EED_0002, 200_000, 400, 60);
+    compare_with_model(0x5EED_0002, 200_000, 400, 60, 0);
+    compare_with_model(0x5EED_0005, 100_000, 400, 60, 12);
     // (asserted inside: counters equal the model's, including the full counters)
 }
 
@@ -1042,6 +1063,28 @@ mod never_panics {
             let mut ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
             for op in ops {
                 ev.clear();
+                // Prefetch hints for this operation, every stage: they must
+                // neither panic nor change anything (checked below).
+                let hint = match op {
+                    Op::Add(l, r, b, p, _) => Some(PrefetchHint::Add {
+                        locate: l,
+                        order_ref: r,
+                        side: if b { Side::Buy } else { Side::Sell },
+                        price: Price(p),
+                    }),
+                    Op::Execute(r, _) | Op::ExecuteWithPrice(r, ..) | Op::Cancel(r, _) | Op::Delete(r) => {
+                        Some(PrefetchHint::Order(r))
+                    }
+                    Op::Replace(a, b, p, _) => Some(PrefetchHint::Replace { old: a, new: b, price: Price(p) }),
+                    _ => None,
+                };
+                if let Some(hint) = hint {
+                    let before = (book.live_orders(), book.live_levels(), *book.counters());
+                    for stage in 0..=PREFETCH_STAGES {
+                        book.prefetch(hint, stage);
+                    }
+                    prop_assert_eq!(before, (book.live_orders(), book.live_levels(), *book.counters()));
+                }
                 let _ = match op {
                     Op::Add(l, r, b, p, q) => book.add_order(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T, &mut ev),
                     Op::Execute(r, q) => book.execute(r, q, T, &mut ev),

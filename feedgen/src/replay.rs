@@ -198,8 +198,156 @@ impl<W: Write> EventSink for BboSink<'_, W> {
 /// Largest prefetch distance of [`Replayer::replay_nasdaq_prefetched`].
 pub const MAX_PREFETCH_DISTANCE: usize = 16;
 /// Lookahead ring: a power of two above `PREFETCH_STAGES × MAX_PREFETCH_DISTANCE`.
-const RING: usize = 64;
-const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE);
+const RING: usize = 128;
+const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE + 1);
+
+/// A message as the decoder left it.
+#[derive(Clone, Copy)]
+enum Parsed<'a> {
+    Message(Message<'a>),
+    /// Well-framed, type byte outside ITCH 5.0.
+    Unknown,
+    /// Wrong length for its type or an invalid field.
+    Malformed,
+}
+
+impl<'a> Parsed<'a> {
+    #[inline(always)]
+    fn parse(bytes: &'a [u8]) -> Parsed<'a> {
+        match Message::parse(bytes) {
+            Ok(Message::Unknown(_)) => Parsed::Unknown,
+            Ok(m) => Parsed::Message(m),
+            Err(_) => Parsed::Malformed,
+        }
+    }
+}
+
+/// A message waiting in the lookahead ring: decoded once, with what the
+/// book's prefetch stages need.
+#[derive(Clone, Copy)]
+struct Ahead<'a> {
+    parsed: Parsed<'a>,
+    hint: Option<PrefetchHint>,
+}
+
+const NOTHING_AHEAD: Ahead<'static> = Ahead {
+    parsed: Parsed::Malformed,
+    hint: None,
+};
+
+/// What the book will touch for a decoded message.
+#[inline(always)]
+fn prefetch_hint(msg: &Message<'_>) -> Option<PrefetchHint> {
+    Some(match msg {
+        Message::AddOrder(m) => PrefetchHint::Add {
+            locate: m.stock_locate(),
+            order_ref: m.order_ref(),
+            side: m.side(),
+            price: m.price(),
+        },
+        Message::AddOrderMpid(m) => PrefetchHint::Add {
+            locate: m.stock_locate(),
+            order_ref: m.order_ref(),
+            side: m.side(),
+            price: m.price(),
+        },
+        Message::OrderDelete(m) => PrefetchHint::Order(m.order_ref()),
+        Message::OrderCancel(m) => PrefetchHint::Order(m.order_ref()),
+        Message::OrderExecuted(m) => PrefetchHint::Order(m.order_ref()),
+        Message::OrderExecutedWithPrice(m) => PrefetchHint::Order(m.order_ref()),
+        Message::OrderReplace(m) => PrefetchHint::Replace {
+            old: m.original_order_ref(),
+            new: m.new_order_ref(),
+            price: m.price(),
+        },
+        _ => return None,
+    })
+}
+
+/// Cycles between the starts of consecutive messages of a replay loop (all
+/// a message costs there: framing, decode, the prefetch stages it issues,
+/// applying it). One `rdtsc` per message.
+pub struct LatencyHistogram {
+    /// Exact counts below `LINEAR` cycles, then one bucket per power of two.
+    linear: Box<[u64]>,
+    log: [u64; 64],
+    n: u64,
+    sum: u64,
+    max: u64,
+}
+
+const LINEAR: usize = 1 << 14;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            linear: vec![0; LINEAR].into_boxed_slice(),
+            log: [0; 64],
+            n: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// A histogram that is never read (the untimed loop's placeholder).
+    fn empty() -> LatencyHistogram {
+        LatencyHistogram {
+            linear: Box::default(),
+            log: [0; 64],
+            n: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, cycles: u64) {
+        match self.linear.get_mut(cycles as usize) {
+            Some(count) => *count += 1,
+            None => self.log[63 - cycles.leading_zeros() as usize] += 1,
+        }
+        self.n += 1;
+        self.sum += cycles;
+        self.max = self.max.max(cycles);
+    }
+
+    /// Messages timed.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Mean cycles per message.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / self.n.max(1) as f64
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The smallest cycle count with at least `q` of the messages at or
+    /// below it (above 16,384 cycles: the lower end of its power-of-two
+    /// bucket).
+    pub fn quantile(&self, q: f64) -> u64 {
+        let target = ((self.n as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (cycles, &count) in self.linear.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return cycles as u64;
+            }
+        }
+        for (bit, &count) in self.log.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return 1 << bit;
+            }
+        }
+        self.max
+    }
+}
 
 /// Header line of the BBO CSV.
 pub const BBO_CSV_HEADER: &str = "msg_index,locate,stock,bid_px,bid_qty,ask_px,ask_qty\n";
@@ -303,6 +451,7 @@ pub struct Replayer<W: Write> {
     bbo_out: Option<W>,
     error: Option<io::Error>,
     next_sequence: Option<u64>,
+    latency: Option<Box<LatencyHistogram>>,
 }
 
 impl<W: Write> Replayer<W> {
@@ -319,7 +468,19 @@ impl<W: Write> Replayer<W> {
             bbo_out,
             error: None,
             next_sequence: None,
+            latency: None,
         })
+    }
+
+    /// From now on, time every message of the replay loops (one `rdtsc` per
+    /// message; see [`LatencyHistogram`]).
+    pub fn enable_latency(&mut self) {
+        self.latency.get_or_insert_with(Box::default);
+    }
+
+    /// The per-message cycle distribution, if enabled.
+    pub fn latency(&self) -> Option<&LatencyHistogram> {
+        self.latency.as_deref()
     }
 
     pub fn book(&self) -> &Book {
@@ -333,14 +494,19 @@ impl<W: Write> Replayer<W> {
     /// Decodes and applies one message (bytes without a length prefix).
     #[inline]
     pub fn on_message(&mut self, bytes: &[u8]) {
+        self.on_parsed(Parsed::parse(bytes));
+    }
+
+    #[inline(always)]
+    fn on_parsed(&mut self, parsed: Parsed<'_>) {
         self.counters.messages += 1;
-        let msg = match Message::parse(bytes) {
-            Ok(Message::Unknown(_)) => {
+        let msg = match parsed {
+            Parsed::Message(m) => m,
+            Parsed::Unknown => {
                 self.counters.unknown += 1;
                 return;
             }
-            Ok(m) => m,
-            Err(_) => {
+            Parsed::Malformed => {
                 self.counters.malformed += 1;
                 return;
             }
@@ -446,34 +612,70 @@ impl<W: Write> Replayer<W> {
     }
 
     /// Drives decode + book over a message source. With `distance` d > 0,
-    /// while message `i` is applied the hash slots of message `i + 3d`, the
-    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
-    /// (see [`Book::prefetch`]), so the dependent cache misses of several
-    /// messages overlap. Distances above [`MAX_PREFETCH_DISTANCE`] are
-    /// clamped. Results are identical either way: prefetching never changes
-    /// the book. `next` yields message bytes and counts what it skips.
-    fn run<'a, F>(&mut self, mut next: F, distance: usize)
+    /// each message is decoded once when it enters a lookahead ring
+    /// `PREFETCH_STAGES·d` messages ahead of the one being applied, and
+    /// while message `i` is applied, prefetch stage `s` runs for message
+    /// `i + (PREFETCH_STAGES − s)·d` (see [`Book::prefetch`]), so the
+    /// dependent cache misses of several messages overlap. Distances above
+    /// [`MAX_PREFETCH_DISTANCE`] are clamped. Results are identical either
+    /// way: prefetching never changes the book. `next` yields message bytes
+    /// and counts what it skips.
+    fn run<'a, F>(&mut self, next: F, distance: usize)
     where
         F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
     {
+        match self.latency.take() {
+            Some(mut latency) => {
+                self.run_loop::<F, true>(next, distance, &mut latency);
+                self.latency = Some(latency);
+            }
+            None => self.run_loop::<F, false>(next, distance, &mut LatencyHistogram::empty()),
+        }
+    }
+
+    #[inline(always)]
+    fn run_loop<'a, F, const TIMED: bool>(
+        &mut self,
+        mut next: F,
+        distance: usize,
+        latency: &mut LatencyHistogram,
+    ) where
+        F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
+    {
+        let mut last = if TIMED { hugealloc::tsc() } else { 0 };
+        let mut tick = |latency: &mut LatencyHistogram| {
+            if TIMED {
+                let now = hugealloc::tsc();
+                latency.record(now.wrapping_sub(last));
+                last = now;
+            }
+        };
         if distance == 0 {
             while let Some(msg) = next(&mut self.counters) {
                 self.on_message(msg);
+                tick(latency);
             }
             return;
         }
         let d = distance.min(MAX_PREFETCH_DISTANCE);
         let stages = usize::from(PREFETCH_STAGES);
         let lookahead = stages * d;
-        let mut ring: [&[u8]; RING] = [&[]; RING];
+        let mut ring: [Ahead<'a>; RING] = [NOTHING_AHEAD; RING];
         let (mut read, mut applied) = (0usize, 0usize);
         let mut exhausted = false;
         loop {
             while !exhausted && read - applied <= lookahead {
                 match next(&mut self.counters) {
-                    Some(msg) => {
-                        self.prefetch(msg, 0);
-                        ring[read % RING] = msg;
+                    Some(bytes) => {
+                        let parsed = Parsed::parse(bytes);
+                        let hint = match &parsed {
+                            Parsed::Message(m) => prefetch_hint(m),
+                            _ => None,
+                        };
+                        if let Some(hint) = hint {
+                            self.book.prefetch(hint, 0);
+                        }
+                        ring[read % RING] = Ahead { parsed, hint };
                         read += 1;
                     }
                     None => exhausted = true,
@@ -485,41 +687,15 @@ impl<W: Write> Replayer<W> {
             for stage in 1..stages {
                 let ahead = applied + (stages - stage) * d;
                 if ahead < read {
-                    self.prefetch(ring[ahead % RING], stage as u8);
+                    if let Some(hint) = ring[ahead % RING].hint {
+                        self.book.prefetch(hint, stage as u8);
+                    }
                 }
             }
-            self.on_message(ring[applied % RING]);
+            self.on_parsed(ring[applied % RING].parsed);
             applied += 1;
+            tick(latency);
         }
-    }
-
-    #[inline]
-    fn prefetch(&self, bytes: &[u8], stage: u8) {
-        let hint = match Message::parse(bytes) {
-            Ok(Message::AddOrder(m)) => PrefetchHint::Add {
-                locate: m.stock_locate(),
-                order_ref: m.order_ref(),
-                side: m.side(),
-                price: m.price(),
-            },
-            Ok(Message::AddOrderMpid(m)) => PrefetchHint::Add {
-                locate: m.stock_locate(),
-                order_ref: m.order_ref(),
-                side: m.side(),
-                price: m.price(),
-            },
-            Ok(Message::OrderDelete(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderCancel(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderExecuted(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderExecutedWithPrice(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderReplace(m)) => PrefetchHint::Replace {
-                old: m.original_order_ref(),
-                new: m.new_order_ref(),
-                price: m.price(),
-            },
-            _ => return,
-        };
-        self.book.prefetch(hint, stage);
     }
 
     /// Writes the best `n` levels per side of every locate with a book.

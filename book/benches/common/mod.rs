@@ -9,7 +9,9 @@
 //! short-lived) and any live order otherwise.
 #![allow(dead_code)]
 
-use book::{Book, BookEvent, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE};
+use book::{
+    Book, BookEvent, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE, PREFETCH_STAGES,
+};
 
 pub const LOCATES: u32 = 8_800;
 pub const STEADY_LIVE: usize = 1_500_000;
@@ -311,20 +313,17 @@ pub fn hint(op: &Op) -> PrefetchHint {
     }
 }
 
-/// Applies `ops`, issuing the three prefetch stages `distance`, `2·distance`
-/// and `3·distance` messages ahead (distance 0: no prefetch).
+/// Applies `ops`, issuing prefetch stage `s` for the message
+/// `(PREFETCH_STAGES - s)·distance` ahead (distance 0: no prefetch).
 #[inline(always)]
 pub fn run_pipelined(book: &mut Book, ops: &[Op], distance: usize, events: &mut Events) {
+    let stages = usize::from(PREFETCH_STAGES);
     for (i, op) in ops.iter().enumerate() {
         if distance > 0 {
-            if let Some(next) = ops.get(i + 3 * distance) {
-                book.prefetch(hint(next), 0);
-            }
-            if let Some(next) = ops.get(i + 2 * distance) {
-                book.prefetch(hint(next), 1);
-            }
-            if let Some(next) = ops.get(i + distance) {
-                book.prefetch(hint(next), 2);
+            for stage in 0..stages {
+                if let Some(next) = ops.get(i + (stages - stage) * distance) {
+                    book.prefetch(hint(next), stage as u8);
+                }
             }
         }
         apply(book, op, Nanos(i as u64), events);

@@ -62,6 +62,10 @@ struct Args {
     /// applied. Same results, higher throughput on a book larger than cache.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
+    /// Time every message (one `rdtsc` each, which itself costs a few ns per
+    /// message) and report p50/p99/p99.9/max.
+    #[arg(long)]
+    latency: bool,
     /// Book capacity: live orders.
     #[arg(long, default_value_t = BookConfig::default().max_orders)]
     max_orders: usize,
@@ -87,7 +91,11 @@ fn run(args: Args) -> Result<(), String> {
     };
     let mut replayer = Replayer::new(config, bbo).map_err(|e| e.to_string())?;
 
+    if args.latency {
+        replayer.enable_latency();
+    }
     let load_before = hugealloc::load_average();
+    let tsc_started = hugealloc::tsc();
     let cpu_started = hugealloc::thread_cpu_ns();
     let started = Instant::now();
     if args.pcap {
@@ -102,6 +110,7 @@ fn run(args: Args) -> Result<(), String> {
         replayer.replay_nasdaq_prefetched(&data, args.prefetch);
     }
     let elapsed = started.elapsed();
+    let tsc_elapsed = hugealloc::tsc().wrapping_sub(tsc_started);
     let cpu_ns = hugealloc::thread_cpu_ns().saturating_sub(cpu_started);
     replayer.flush().map_err(|e| format!("bbo csv: {e}"))?;
 
@@ -128,6 +137,20 @@ fn run(args: Args) -> Result<(), String> {
         load_before,
         hugealloc::load_average()
     );
+    if let Some(h) = replayer.latency() {
+        let ghz = tsc_elapsed as f64 / elapsed.as_nanos().max(1) as f64;
+        let ns = |cycles: u64| cycles as f64 / ghz;
+        println!(
+            "per message (rdtsc between message starts, TSC {:.3} GHz): mean {:.1} ns · p50 {:.0} ns · p99 {:.0} ns · p99.9 {:.0} ns · max {:.0} ns ({} messages)",
+            ghz,
+            h.mean() / ghz,
+            ns(h.quantile(0.5)),
+            ns(h.quantile(0.99)),
+            ns(h.quantile(0.999)),
+            ns(h.max()),
+            h.count()
+        );
+    }
     let mib = |b: Option<u64>| {
         b.map_or("?".to_string(), |b| {
             format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
@@ -180,9 +203,10 @@ fn run(args: Args) -> Result<(), String> {
         b.events_dropped
     );
     println!(
-        "book: live orders {} (peak {}) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-list steps {:.2}/msg",
+        "book: live orders {} (peak {}, {} spilled now) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-list steps {:.2}/msg",
         replayer.book().live_orders(),
         b.peak_orders,
+        replayer.book().spilled_orders(),
         replayer.book().live_levels(),
         b.peak_levels,
         b.ignored,
