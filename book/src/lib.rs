@@ -198,7 +198,87 @@ pub enum PrefetchHint {
 
 /// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
 /// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
-pub const PREFETCH_STAGES: u8 = 4;
+pub const PREFETCH_STAGES: u8 = 3;
+
+/// The prefetch progress of one upcoming message, kept by the caller from
+/// one stage of [`Book::prefetch`] to the next (what a stage found, the next
+/// one need not look up again).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lookahead {
+    kind: u8,
+    /// Add: side index; replace: learnt at stage 1.
+    side: u8,
+    locate: StockLocate,
+    /// Order slot (execute/cancel/delete/replace) or level (add) found by
+    /// stage 1; `NIL` if none.
+    found: u32,
+    /// Price of the new order (add, replace); valid iff `priced`.
+    price: u32,
+    priced: bool,
+    /// The order looked up (old one for a replace; new one for an add).
+    key: u64,
+    /// Replace: the new reference.
+    new_key: u64,
+}
+
+const LOOK_NONE: u8 = 0;
+const LOOK_ORDER: u8 = 1;
+const LOOK_ADD: u8 = 2;
+const LOOK_REPLACE: u8 = 3;
+
+impl Lookahead {
+    /// Nothing to prefetch (a message that does not touch orders or levels).
+    pub const NONE: Lookahead = Lookahead {
+        kind: LOOK_NONE,
+        side: 0,
+        locate: 0,
+        found: NIL,
+        price: 0,
+        priced: false,
+        key: 0,
+        new_key: 0,
+    };
+
+    /// Stage 0 has not run yet.
+    #[inline(always)]
+    pub fn new(hint: PrefetchHint) -> Lookahead {
+        match hint {
+            PrefetchHint::Order(key) => Lookahead {
+                kind: LOOK_ORDER,
+                key,
+                ..Lookahead::NONE
+            },
+            PrefetchHint::Add {
+                locate,
+                order_ref,
+                side,
+                price,
+            } => {
+                let raw = u32::try_from(price.0);
+                Lookahead {
+                    kind: LOOK_ADD,
+                    side: side_index(side) as u8,
+                    locate,
+                    price: raw.unwrap_or(0),
+                    priced: raw.is_ok(),
+                    key: order_ref,
+                    ..Lookahead::NONE
+                }
+            }
+            PrefetchHint::Replace { old, new, price } => {
+                let raw = u32::try_from(price.0);
+                Lookahead {
+                    kind: LOOK_REPLACE,
+                    price: raw.unwrap_or(0),
+                    priced: raw.is_ok(),
+                    key: old,
+                    new_key: new,
+                    ..Lookahead::NONE
+                }
+            }
+        }
+    }
+}
 
 /// A live order as the book sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -498,20 +578,11 @@ impl Book {
     /// Finds the level or creates it in sorted position.
     #[inline]
     fn level_for(&mut self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
-        let ends = *self.ends(locate, s);
-        if ends.best != NIL {
-            // The touch (and the far end) need no hash lookup.
-            if price == ends.best_price {
-                return Some(ends.best);
-            }
-            if price == ends.worst_price {
-                return Some(ends.worst);
-            }
-        }
-        let key = level_key(locate, s, price);
-        if let Some(index) = self.level_map.get(key) {
+        // The touch (and the far end) need no hash lookup.
+        if let Some(index) = self.find_level(locate, s, price) {
             return Some(index);
         }
+        let key = level_key(locate, s, price);
         let index = self.alloc_level()?;
         if !self.level_map.insert(key, index) {
             // Unreachable: the map holds at most as many keys as the pool has slots.
@@ -659,7 +730,8 @@ impl Book {
         view
     }
 
-    /// Appends a new order; the caller has validated everything but capacity.
+    /// Appends a new order; the caller has validated everything but
+    /// capacity. Gives the level's index and state afterwards.
     #[inline]
     fn insert_order(
         &mut self,
@@ -668,7 +740,7 @@ impl Book {
         s: usize,
         price: u32,
         qty: u32,
-    ) -> Result<Level, Anomaly> {
+    ) -> Result<(u32, Level), Anomaly> {
         if self.orders.is_full() {
             self.counters.order_table_full += 1;
             return Err(Anomaly::OrderTableFull);
@@ -706,7 +778,7 @@ impl Book {
             tail.next = index;
         }
         self.sync_best(locate, s, level_index);
-        Ok(view)
+        Ok((level_index, view))
     }
 
     #[inline]
@@ -727,9 +799,14 @@ impl Book {
         sink: &mut S,
     ) {
         if self.top(locate, s) != before {
-            let bbo = self.bbo(locate);
-            emit(&mut self.counters, sink, BookEvent::Bbo { locate, bbo, ts });
+            self.emit_bbo(locate, ts, sink);
         }
+    }
+
+    #[inline(always)]
+    fn emit_bbo<S: EventSink + ?Sized>(&mut self, locate: StockLocate, ts: Nanos, sink: &mut S) {
+        let bbo = self.bbo(locate);
+        emit(&mut self.counters, sink, BookEvent::Bbo { locate, bbo, ts });
     }
 
     // ----- input API ---------------------------------------------------------
@@ -770,8 +847,7 @@ impl Book {
             return Err(Anomaly::DuplicateOrder);
         }
         let s = side_index(side);
-        let before = self.top(locate, s);
-        let level = self.insert_order(locate, order_ref, s, raw_price, qty)?;
+        let (level_index, level) = self.insert_order(locate, order_ref, s, raw_price, qty)?;
         emit(
             &mut self.counters,
             sink,
@@ -782,7 +858,11 @@ impl Book {
                 ts,
             },
         );
-        self.emit_bbo_if_changed(locate, s, before, ts, sink);
+        // Shares were added to this level: the BBO changed iff it is the
+        // best now (a new best, or more at the old one).
+        if self.ends(locate, s).best == level_index {
+            self.emit_bbo(locate, ts, sink);
+        }
         self.check_crossed(locate);
         Ok(())
     }
@@ -839,7 +919,9 @@ impl Book {
                 },
             );
         }
-        let before = self.top(locate, s);
+        // At least one share leaves this level: the BBO changes iff it was
+        // the best.
+        let was_best = self.ends(locate, s).best == order.level;
         let after = self.reduce(index, take);
         emit(
             &mut self.counters,
@@ -851,7 +933,9 @@ impl Book {
                 ts,
             },
         );
-        self.emit_bbo_if_changed(locate, s, before, ts, sink);
+        if was_best {
+            self.emit_bbo(locate, ts, sink);
+        }
         result
     }
 
@@ -954,7 +1038,7 @@ impl Book {
             },
         );
         let result = match self.insert_order(locate, new_ref, s, raw_price, qty) {
-            Ok(level) => {
+            Ok((_, level)) => {
                 emit(
                     &mut self.counters,
                     sink,
@@ -1103,129 +1187,129 @@ impl Book {
 
     /// Starts the cache misses an upcoming message will take, without
     /// changing anything. A message needs up to three *dependent* loads, so
-    /// the hint is applied in [`PREFETCH_STAGES`] stages, each reading only
-    /// what the previous stage started loading:
+    /// prefetching runs in [`PREFETCH_STAGES`] stages, each reading only what
+    /// the previous stage started loading and recording in `ahead` what it
+    /// found:
     ///
     /// | stage | execute/cancel/delete | add | replace |
     /// |---|---|---|---|
-    /// | 0 | order's direct slot | order's direct slot, level's hash slot, instrument's side ends | both direct slots |
+    /// | 0 | order's slot | order's slot, level's hash slot, instrument's side ends | both orders' slots |
     /// | 1 | its level, queue neighbours, side ends | level | old order's level, neighbours, side ends; new level's hash slot |
-    /// | 2 | (spilled order: its slot) | queue tail | new level |
-    /// | 3 | (spilled order: its level, neighbours) | – | new level's queue tail |
+    /// | 2 | (spilled order: its slot) | order at the level's queue tail | new level |
     ///
-    /// Calling stage `s` for message `i + (4 − s)·d` while applying message
-    /// `i` keeps the misses of `4·d` messages in flight. Wrong or stale hints
+    /// Calling stage `s` for message `i + (3 − s)·d` while applying message
+    /// `i` keeps the misses of `3·d` messages in flight. Wrong or stale hints
     /// are harmless: prefetching never changes the book.
-    #[inline]
-    pub fn prefetch(&self, hint: PrefetchHint, stage: u8) {
-        match hint {
-            PrefetchHint::Order(order_ref) => {
-                if stage == 0 {
-                    self.orders.prefetch_home(order_ref);
-                } else {
-                    self.prefetch_order(order_ref, stage);
-                }
+    #[inline(always)]
+    pub fn prefetch(&self, ahead: &mut Lookahead, stage: u8) {
+        match (ahead.kind, stage) {
+            (LOOK_ORDER, 0) => self.orders.prefetch_home(ahead.key),
+            (LOOK_ORDER, 1) => {
+                ahead.found = self
+                    .prefetch_order(ahead.key)
+                    .map_or(NIL, |(index, _)| index);
             }
-            PrefetchHint::Add {
-                locate,
-                order_ref,
-                side,
-                price,
-            } => {
-                let Ok(raw_price) = u32::try_from(price.0) else {
-                    return;
-                };
-                let s = side_index(side);
-                match stage {
-                    0 => {
-                        self.orders.prefetch_home(order_ref);
-                        prefetch::prefetch(&self.sides[locate as usize]);
-                        self.level_map
-                            .prefetch_slot(level_key(locate, s, raw_price));
+            (LOOK_ORDER, _) => {
+                if ahead.found == NIL {
+                    if let Some(index) = self.orders.find(ahead.key) {
+                        self.orders.prefetch(index);
                     }
-                    _ => self.prefetch_level_chain(locate, s, raw_price, stage),
                 }
             }
-            PrefetchHint::Replace { old, new, price } => {
-                if stage == 0 {
-                    self.orders.prefetch_home(old);
-                    self.orders.prefetch_home(new);
-                    return;
-                }
-                let Some((locate, s)) = self.prefetch_order(old, stage) else {
-                    return;
-                };
-                let Ok(raw_price) = u32::try_from(price.0) else {
-                    return;
-                };
-                if stage == 1 {
-                    self.level_map
-                        .prefetch_slot(level_key(locate, s, raw_price));
-                } else {
-                    self.prefetch_level_chain(locate, s, raw_price, stage - 1);
+            (LOOK_ADD, 0) => {
+                self.orders.prefetch_home(ahead.key);
+                prefetch::prefetch(&self.sides[ahead.locate as usize]);
+                if ahead.priced {
+                    self.level_map.prefetch_slot(level_key(
+                        ahead.locate,
+                        ahead.side as usize,
+                        ahead.price,
+                    ));
                 }
             }
+            (LOOK_ADD, 1) => {
+                ahead.found = NIL;
+                if ahead.priced {
+                    if let Some(level) =
+                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
+                    {
+                        ahead.found = level;
+                        prefetch::prefetch(&self.levels[level as usize]);
+                    }
+                }
+            }
+            (LOOK_ADD, _) => {
+                if let Some(level) = self.levels.get(ahead.found as usize) {
+                    self.orders.prefetch(level.tail);
+                }
+            }
+            (LOOK_REPLACE, 0) => {
+                self.orders.prefetch_home(ahead.key);
+                self.orders.prefetch_home(ahead.new_key);
+            }
+            (LOOK_REPLACE, 1) => {
+                ahead.found = NIL;
+                if let Some((index, order)) = self.prefetch_order(ahead.key) {
+                    ahead.found = index;
+                    ahead.locate = order.locate;
+                    ahead.side = order.side;
+                    if ahead.priced {
+                        self.level_map.prefetch_slot(level_key(
+                            order.locate,
+                            order.side as usize,
+                            ahead.price,
+                        ));
+                    }
+                }
+            }
+            (LOOK_REPLACE, _) => {
+                if ahead.found != NIL && ahead.priced {
+                    if let Some(level) =
+                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
+                    {
+                        prefetch::prefetch(&self.levels[level as usize]);
+                    }
+                }
+            }
+            _ => {}
         }
     }
 
-    /// Stage ≥ 1 for an order known by reference: at the stage where its slot
-    /// has been loaded, starts loading its level, queue neighbours and side
-    /// ends; gives its (locate, side) once known.
+    /// Stage 1 for an order known by reference: if its direct slot (loaded
+    /// by stage 0) holds it, starts loading its level, queue neighbours and
+    /// side ends and gives the slot; for a spilled order, starts loading its
+    /// hash map entry.
     #[inline(always)]
-    fn prefetch_order(&self, order_ref: u64, stage: u8) -> Option<(StockLocate, usize)> {
-        let (_, home) = self.orders.home_slot(order_ref);
-        let slot = if home.key == order_ref && home.qty != 0 {
-            if stage != 1 {
-                return Some((home.locate, home.side as usize));
+    fn prefetch_order(&self, order_ref: u64) -> Option<(u32, &orders::OrderSlot)> {
+        let (index, slot) = self.orders.home_slot(order_ref);
+        if slot.key == order_ref && slot.qty != 0 {
+            if let Some(level) = self.levels.get(slot.level as usize) {
+                prefetch::prefetch(level);
             }
-            home
-        } else if home.spilled == 0 {
-            return None;
-        } else {
-            match stage {
-                1 => {
-                    self.orders.prefetch_spill_entry(order_ref);
-                    return None;
-                }
-                2 => {
-                    self.orders.prefetch(self.orders.find(order_ref)?);
-                    return None;
-                }
-                _ => self.orders.get(self.orders.find(order_ref)?),
-            }
-        };
-        if let Some(level) = self.levels.get(slot.level as usize) {
-            prefetch::prefetch(level);
+            self.orders.prefetch(slot.prev);
+            self.orders.prefetch(slot.next);
+            prefetch::prefetch(&self.sides[slot.locate as usize]);
+            return Some((index, slot));
         }
-        self.orders.prefetch(slot.prev);
-        self.orders.prefetch(slot.next);
-        prefetch::prefetch(&self.sides[slot.locate as usize]);
-        Some((slot.locate, slot.side as usize))
+        if slot.spilled != 0 {
+            self.orders.prefetch_spill_entry(order_ref);
+        }
+        None
     }
 
-    /// Stage 1: the level (its hash slot was loaded at stage 0); stage 2: the
-    /// order at its queue's tail (where a new order is linked).
+    /// The level of (`locate`, side `s`, `price`) if it exists.
     #[inline(always)]
-    fn prefetch_level_chain(&self, locate: StockLocate, s: usize, price: u32, stage: u8) {
-        if stage > 2 {
-            return;
-        }
+    fn find_level(&self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
         let ends = self.ends(locate, s);
-        let level = if ends.best != NIL && price == ends.best_price {
-            Some(ends.best)
-        } else if ends.best != NIL && price == ends.worst_price {
-            Some(ends.worst)
-        } else {
-            self.level_map.get(level_key(locate, s, price))
-        };
-        let Some(level) = level.and_then(|l| self.levels.get(l as usize)) else {
-            return;
-        };
-        if stage == 1 {
-            prefetch::prefetch(level);
-        } else {
-            self.orders.prefetch(level.tail);
+        if ends.best != NIL {
+            if price == ends.best_price {
+                return Some(ends.best);
+            }
+            if price == ends.worst_price {
+                return Some(ends.worst);
+            }
         }
+        self.level_map.get(level_key(locate, s, price))
     }
 
     // ----- queries -----------------------------------------------------------

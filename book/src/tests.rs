@@ -1080,8 +1080,9 @@ mod never_panics {
                 };
                 if let Some(hint) = hint {
                     let before = (book.live_orders(), book.live_levels(), *book.counters());
+                    let mut ahead = Lookahead::new(hint);
                     for stage in 0..=PREFETCH_STAGES {
-                        book.prefetch(hint, stage);
+                        book.prefetch(&mut ahead, stage);
                     }
                     prop_assert_eq!(before, (book.live_orders(), book.live_levels(), *book.counters()));
                 }

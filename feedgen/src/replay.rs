@@ -33,7 +33,8 @@
 use std::io::{self, Write};
 
 use book::{
-    Book, BookConfig, BookEvent, DepthView, EventSink, Level, PrefetchHint, Side, PREFETCH_STAGES,
+    Book, BookConfig, BookEvent, DepthView, EventSink, Level, Lookahead, PrefetchHint, Side,
+    PREFETCH_STAGES,
 };
 use protocol::filter::{Filter, Subscription};
 use protocol::itch::{FileReader, Message};
@@ -163,32 +164,44 @@ struct BboSink<'a, W: Write> {
     error: &'a mut Option<io::Error>,
 }
 
+impl<W: Write> BboSink<'_, W> {
+    /// Formats and writes one CSV line (kept out of the per-message path).
+    #[inline(never)]
+    #[cold]
+    fn write_line(&mut self, locate: u16, bbo: book::Bbo) {
+        let Some(out) = self.out.as_deref_mut() else {
+            return;
+        };
+        if self.error.is_some() {
+            return;
+        }
+        let mut line = [0u8; 128];
+        let mut at = 0;
+        push_u64(&mut line, &mut at, self.index);
+        push_byte(&mut line, &mut at, b',');
+        push_u64(&mut line, &mut at, u64::from(locate));
+        push_byte(&mut line, &mut at, b',');
+        if let Some(s) = self.symbols.get(usize::from(locate)) {
+            push_symbol(&mut line, &mut at, s);
+        }
+        push_byte(&mut line, &mut at, b',');
+        push_level(&mut line, &mut at, bbo.bid);
+        push_byte(&mut line, &mut at, b',');
+        push_level(&mut line, &mut at, bbo.ask);
+        push_byte(&mut line, &mut at, b'\n');
+        if let Err(e) = out.write_all(&line[..at]) {
+            *self.error = Some(e);
+        }
+    }
+}
+
 impl<W: Write> EventSink for BboSink<'_, W> {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, event: BookEvent) -> bool {
         if let BookEvent::Bbo { locate, bbo, .. } = event {
             *self.changes += 1;
-            if let Some(out) = self.out.as_deref_mut() {
-                if self.error.is_some() {
-                    return true;
-                }
-                let mut line = [0u8; 128];
-                let mut at = 0;
-                push_u64(&mut line, &mut at, self.index);
-                push_byte(&mut line, &mut at, b',');
-                push_u64(&mut line, &mut at, u64::from(locate));
-                push_byte(&mut line, &mut at, b',');
-                if let Some(s) = self.symbols.get(usize::from(locate)) {
-                    push_symbol(&mut line, &mut at, s);
-                }
-                push_byte(&mut line, &mut at, b',');
-                push_level(&mut line, &mut at, bbo.bid);
-                push_byte(&mut line, &mut at, b',');
-                push_level(&mut line, &mut at, bbo.ask);
-                push_byte(&mut line, &mut at, b'\n');
-                if let Err(e) = out.write_all(&line[..at]) {
-                    *self.error = Some(e);
-                }
+            if self.out.is_some() {
+                self.write_line(locate, bbo);
             }
         }
         true
@@ -227,12 +240,12 @@ impl<'a> Parsed<'a> {
 #[derive(Clone, Copy)]
 struct Ahead<'a> {
     parsed: Parsed<'a>,
-    hint: Option<PrefetchHint>,
+    ahead: Lookahead,
 }
 
 const NOTHING_AHEAD: Ahead<'static> = Ahead {
     parsed: Parsed::Malformed,
-    hint: None,
+    ahead: Lookahead::NONE,
 };
 
 /// What the book will touch for a decoded message.
@@ -668,14 +681,14 @@ impl<W: Write> Replayer<W> {
                 match next(&mut self.counters) {
                     Some(bytes) => {
                         let parsed = Parsed::parse(bytes);
-                        let hint = match &parsed {
-                            Parsed::Message(m) => prefetch_hint(m),
-                            _ => None,
+                        let mut ahead = match &parsed {
+                            Parsed::Message(m) => {
+                                prefetch_hint(m).map_or(Lookahead::NONE, Lookahead::new)
+                            }
+                            _ => Lookahead::NONE,
                         };
-                        if let Some(hint) = hint {
-                            self.book.prefetch(hint, 0);
-                        }
-                        ring[read % RING] = Ahead { parsed, hint };
+                        self.book.prefetch(&mut ahead, 0);
+                        ring[read % RING] = Ahead { parsed, ahead };
                         read += 1;
                     }
                     None => exhausted = true,
@@ -687,9 +700,8 @@ impl<W: Write> Replayer<W> {
             for stage in 1..stages {
                 let ahead = applied + (stages - stage) * d;
                 if ahead < read {
-                    if let Some(hint) = ring[ahead % RING].hint {
-                        self.book.prefetch(hint, stage as u8);
-                    }
+                    self.book
+                        .prefetch(&mut ring[ahead % RING].ahead, stage as u8);
                 }
             }
             self.on_parsed(ring[applied % RING].parsed);

@@ -10,7 +10,8 @@
 #![allow(dead_code)]
 
 use book::{
-    Book, BookEvent, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE, PREFETCH_STAGES,
+    Book, BookEvent, Lookahead, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE,
+    PREFETCH_STAGES,
 };
 
 pub const LOCATES: u32 = 8_800;
@@ -317,12 +318,27 @@ pub fn hint(op: &Op) -> PrefetchHint {
 /// `(PREFETCH_STAGES - s)·distance` ahead (distance 0: no prefetch).
 #[inline(always)]
 pub fn run_pipelined(book: &mut Book, ops: &[Op], distance: usize, events: &mut Events) {
+    const RING: usize = 64;
     let stages = usize::from(PREFETCH_STAGES);
+    assert!(stages * distance < RING);
+    let mut ring = [Lookahead::NONE; RING];
     for (i, op) in ops.iter().enumerate() {
         if distance > 0 {
-            for stage in 0..stages {
-                if let Some(next) = ops.get(i + (stages - stage) * distance) {
-                    book.prefetch(hint(next), stage as u8);
+            if i == 0 {
+                for (j, next) in ops.iter().enumerate().take(stages * distance) {
+                    ring[j % RING] = Lookahead::new(hint(next));
+                    book.prefetch(&mut ring[j % RING], 0);
+                }
+            }
+            if let Some(next) = ops.get(i + stages * distance) {
+                let ahead = &mut ring[(i + stages * distance) % RING];
+                *ahead = Lookahead::new(hint(next));
+                book.prefetch(ahead, 0);
+            }
+            for stage in 1..stages {
+                let j = i + (stages - stage) * distance;
+                if j < ops.len() {
+                    book.prefetch(&mut ring[j % RING], stage as u8);
                 }
             }
         }
