@@ -327,6 +327,8 @@ struct SideEnds {
     /// Shares and orders at `best`.
     best_qty: u64,
     best_orders: u32,
+    /// Entries in use in the side's [`Ladder`].
+    ladder_len: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
@@ -336,7 +338,73 @@ const EMPTY_SIDE: SideEnds = SideEnds {
     worst_price: 0,
     best_qty: 0,
     best_orders: 0,
+    ladder_len: 0,
 };
+
+/// Entries of a [`Ladder`] (fewer in unit tests, so that the reference-model
+/// tests' books, a dozen levels deep, overflow it all the time).
+const LADDER: usize = if cfg!(test) { 6 } else { 32 };
+
+/// The prices and slots of the best levels of one side, best first: always
+/// the first `ladder_len` levels of the side's list (a prefix, so that a
+/// level's neighbours in the ladder are its neighbours in the list). A new
+/// level that falls inside it finds its place by a binary search over one
+/// or two cache lines instead of walking the list level by level, one cache
+/// miss per step. Entries pushed off the end by better levels, and levels
+/// removed from the middle, shorten it; walks beyond its end extend it again
+/// with the levels they pass.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Ladder {
+    prices: [u32; LADDER],
+    levels: [u32; LADDER],
+}
+
+const EMPTY_LADDER: Ladder = Ladder {
+    prices: [0; LADDER],
+    levels: [NIL; LADDER],
+};
+
+impl Ladder {
+    /// Index of the first entry not better than `price` among the first `len`.
+    #[inline(always)]
+    fn position(&self, len: usize, s: usize, price: u32) -> usize {
+        let prices = &self.prices[..len.min(LADDER)];
+        if s == 0 {
+            prices.partition_point(|&p| p > price)
+        } else {
+            prices.partition_point(|&p| p < price)
+        }
+    }
+
+    /// Inserts at `at` (≤ `len`), dropping the last entry when full; gives
+    /// the new length.
+    #[inline(always)]
+    fn insert(&mut self, len: usize, at: usize, price: u32, level: u32) -> usize {
+        let len = len.min(LADDER);
+        if at >= LADDER {
+            return len;
+        }
+        let end = if len == LADDER { LADDER - 1 } else { len };
+        self.prices.copy_within(at..end, at + 1);
+        self.levels.copy_within(at..end, at + 1);
+        self.prices[at] = price;
+        self.levels[at] = level;
+        (len + 1).min(LADDER)
+    }
+
+    /// Removes entry `at` (< `len`); gives the new length.
+    #[inline(always)]
+    fn remove(&mut self, len: usize, at: usize) -> usize {
+        let len = len.min(LADDER);
+        if at >= len {
+            return len;
+        }
+        self.prices.copy_within(at + 1..len, at);
+        self.levels.copy_within(at + 1..len, at);
+        len - 1
+    }
+}
 
 /// Both sides of one instrument: one cache line.
 #[derive(Clone, Copy)]
@@ -416,6 +484,7 @@ pub struct Book {
     level_high_water: u32,
     level_map: U64Map,
     sides: Box<[Sides; LOCATES]>,
+    ladders: Box<[[Ladder; 2]; LOCATES]>,
     status: Box<[InstrumentStatus; LOCATES]>,
     counters: Counters,
 }
@@ -447,6 +516,7 @@ impl Book {
             level_high_water: 0,
             level_map: U64Map::with_capacity(max_levels),
             sides: boxed_array(EMPTY_SIDES),
+            ladders: boxed_array([EMPTY_LADDER; 2]),
             status: boxed_array(InstrumentStatus::INITIAL),
             counters: Counters::default(),
         }
@@ -471,6 +541,7 @@ impl Book {
             + self.levels.len() * core::mem::size_of::<LevelSlot>()
             + self.level_map.memory_bytes()
             + core::mem::size_of::<[Sides; LOCATES]>()
+            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
@@ -482,6 +553,7 @@ impl Book {
             + max_levels * core::mem::size_of::<LevelSlot>()
             + U64Map::memory_bytes_for(max_levels)
             + core::mem::size_of::<[Sides; LOCATES]>()
+            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
@@ -600,7 +672,10 @@ impl Book {
 
     fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) {
         let ends = *self.ends(locate, s);
+        let ladder = &mut self.ladders[locate as usize][s & 1];
         if ends.best == NIL {
+            ladder.prices[0] = price;
+            ladder.levels[0] = index;
             *self.ends_mut(locate, s) = SideEnds {
                 best: index,
                 worst: index,
@@ -608,59 +683,127 @@ impl Book {
                 worst_price: price,
                 best_qty: 0,
                 best_orders: 0,
+                ladder_len: 1,
             };
             return;
         }
-        let (best_price, worst_price) = (ends.best_price, ends.worst_price);
-        // (better, worse) neighbours of the new level.
-        let (up, down) = if better(s, price, best_price) {
-            // New best; its size is copied in once the order has joined it.
-            *self.ends_mut(locate, s) = SideEnds {
-                best: index,
-                best_price: price,
-                best_qty: 0,
-                best_orders: 0,
-                ..ends
-            };
-            (NIL, ends.best)
-        } else if better(s, worst_price, price) {
-            let ends_mut = self.ends_mut(locate, s);
-            ends_mut.worst = index;
-            ends_mut.worst_price = price;
-            (ends.worst, NIL)
-        } else if best_price.abs_diff(price) <= worst_price.abs_diff(price) {
-            // Strictly between the ends: walk down from the best.
-            let mut up = ends.best;
-            let mut down = self.levels[up as usize].worse;
-            while better(s, self.levels[down as usize].price, price) {
-                up = down;
-                down = self.levels[down as usize].worse;
-                self.counters.level_scan_steps += 1;
-            }
-            (up, down)
-        } else {
-            let mut down = ends.worst;
-            let mut up = self.levels[down as usize].better;
-            while better(s, price, self.levels[up as usize].price) {
-                down = up;
-                up = self.levels[up as usize].better;
-                self.counters.level_scan_steps += 1;
-            }
-            (up, down)
+        let len = (ends.ladder_len as usize).min(LADDER);
+        // The deepest level the ladder knows (it is a prefix of the list).
+        let (last, last_price) = match len.checked_sub(1) {
+            Some(i) => (ladder.levels[i], ladder.prices[i]),
+            None => (NIL, 0),
         };
+        // (better, worse) neighbours of the new level, and the ladder's new length.
+        let (up, down, ladder_len) = if better(s, price, ends.best_price) {
+            // New best; its size is copied in once the order has joined it.
+            let ladder_len = ladder.insert(len, 0, price, index);
+            (NIL, ends.best, ladder_len)
+        } else if last != NIL && better(s, price, last_price) {
+            // Inside the ladder: a binary search over it finds the place.
+            let at = ladder.position(len, s, price);
+            let up = at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]);
+            let down = ladder.levels.get(at).copied().unwrap_or(NIL);
+            (up, down, ladder.insert(len, at, price, index))
+        } else if better(s, ends.worst_price, price) {
+            // New worst: it joins the ladder only if the ladder holds every level.
+            let ladder_len = if last == ends.worst && len < LADDER {
+                ladder.insert(len, len, price, index)
+            } else {
+                len
+            };
+            (ends.worst, NIL, ladder_len)
+        } else {
+            // Strictly between the ladder's end (or the best) and the worst:
+            // walk from whichever is nearer in price.
+            let (start, start_price) = if last == NIL {
+                (ends.best, ends.best_price)
+            } else {
+                (last, last_price)
+            };
+            if start_price.abs_diff(price) <= ends.worst_price.abs_diff(price) {
+                let mut len = len;
+                if last == NIL {
+                    // The best heads the (empty) ladder again.
+                    len = ladder.insert(0, 0, start_price, start);
+                }
+                // Walk down; the levels passed extend the ladder.
+                let mut up = start;
+                let mut down = self.levels.get(up as usize).map_or(NIL, |l| l.worse);
+                while let Some(next) = self.levels.get(down as usize) {
+                    if !better(s, next.price, price) {
+                        break;
+                    }
+                    if len < LADDER {
+                        len = ladder.insert(len, len, next.price, down);
+                    }
+                    up = down;
+                    down = next.worse;
+                    self.counters.level_scan_steps += 1;
+                }
+                // Right after the ladder's end: the new level extends it.
+                let extends = len < LADDER && ladder.levels[len - 1] == up;
+                if extends {
+                    len = ladder.insert(len, len, price, index);
+                }
+                (up, down, len)
+            } else {
+                let mut down = ends.worst;
+                let mut up = self.levels.get(down as usize).map_or(NIL, |l| l.better);
+                while let Some(next) = self.levels.get(up as usize) {
+                    if !better(s, price, next.price) {
+                        break;
+                    }
+                    down = up;
+                    up = next.better;
+                    self.counters.level_scan_steps += 1;
+                }
+                let extends = len > 0 && len < LADDER && ladder.levels[len - 1] == up;
+                let len = if extends {
+                    ladder.insert(len, len, price, index)
+                } else {
+                    len
+                };
+                (up, down, len)
+            }
+        };
+        let ends = self.ends_mut(locate, s);
+        ends.ladder_len = ladder_len as u32;
+        if up == NIL {
+            ends.best = index;
+            ends.best_price = price;
+            ends.best_qty = 0;
+            ends.best_orders = 0;
+        }
+        if down == NIL {
+            ends.worst = index;
+            ends.worst_price = price;
+        }
         let level = &mut self.levels[index as usize];
         level.better = up;
         level.worse = down;
-        if up != NIL {
-            self.levels[up as usize].worse = index;
+        if let Some(up) = self.levels.get_mut(up as usize) {
+            up.worse = index;
         }
-        if down != NIL {
-            self.levels[down as usize].better = index;
+        if let Some(down) = self.levels.get_mut(down as usize) {
+            down.better = index;
         }
     }
 
     fn remove_level(&mut self, locate: StockLocate, s: usize, index: u32) {
         let level = self.levels[index as usize];
+        let len = self.ends(locate, s).ladder_len as usize;
+        let ladder = &mut self.ladders[locate as usize][s & 1];
+        if let Some(last) = len.checked_sub(1) {
+            // In the ladder iff not worse than its last entry (prices are
+            // unique per side).
+            if !better(s, ladder.prices[last.min(LADDER - 1)], level.price) {
+                let at = ladder.position(len, s, level.price);
+                if ladder.levels.get(at) == Some(&index) {
+                    let len = ladder.remove(len, at);
+                    self.ends_mut(locate, s).ladder_len = len as u32;
+                }
+            }
+        }
         if level.better == NIL {
             // It was the best: the next level, if any, becomes the best.
             let next = self.levels.get(level.worse as usize).copied();
@@ -1209,11 +1352,9 @@ impl Book {
                     .prefetch_order(ahead.key)
                     .map_or(NIL, |(index, _)| index);
             }
-            (LOOK_ORDER, _) => {
-                if ahead.found == NIL {
-                    if let Some(index) = self.orders.find(ahead.key) {
-                        self.orders.prefetch(index);
-                    }
+            (LOOK_ORDER, _) if ahead.found == NIL => {
+                if let Some(index) = self.orders.find(ahead.key) {
+                    self.orders.prefetch(index);
                 }
             }
             (LOOK_ADD, 0) => {
@@ -1262,13 +1403,10 @@ impl Book {
                     }
                 }
             }
-            (LOOK_REPLACE, _) => {
-                if ahead.found != NIL && ahead.priced {
-                    if let Some(level) =
-                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
-                    {
-                        prefetch::prefetch(&self.levels[level as usize]);
-                    }
+            (LOOK_REPLACE, _) if ahead.found != NIL && ahead.priced => {
+                if let Some(level) = self.find_level(ahead.locate, ahead.side as usize, ahead.price)
+                {
+                    prefetch::prefetch(&self.levels[level as usize]);
                 }
             }
             _ => {}
@@ -1432,6 +1570,27 @@ impl Iterator for QueueIter<'_> {
         let order = self.book.orders.get(self.cursor);
         self.cursor = order.next;
         Some(order.qty)
+    }
+}
+
+#[cfg(test)]
+impl Book {
+    /// Test helper: the side's ladder is a prefix of its level list.
+    fn ladder_is_consistent(&self, locate: StockLocate, side: Side) -> bool {
+        let s = side_index(side);
+        let len = self.ends(locate, s).ladder_len as usize;
+        let ladder = &self.ladders[locate as usize][s];
+        let mut cursor = self.ends(locate, s).best;
+        for i in 0..len {
+            let Some(level) = self.levels.get(cursor as usize) else {
+                return false;
+            };
+            if ladder.levels[i] != cursor || ladder.prices[i] != level.price {
+                return false;
+            }
+            cursor = level.worse;
+        }
+        len <= LADDER
     }
 }
 

@@ -812,6 +812,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
     let mut events = Events::new();
     let target_live = (max_orders as u64 * 9 / 10).max(1);
     let mut most_spilled = 0;
+    let mut longest_side = 0;
     for step in 0..ops {
         most_spilled = most_spilled.max(book.spilled_orders());
         events.clear();
@@ -930,6 +931,12 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             events_consistent(&events, locate, before, model.bbo(locate));
         }
         assert_eq!(got, want, "step {step}: result");
+        for side in [Side::Buy, Side::Sell] {
+            assert!(
+                book.ladder_is_consistent(locate, side),
+                "step {step}: ladder {side:?}"
+            );
+        }
         assert_eq!(book.bbo(locate), model.bbo(locate), "step {step}: bbo");
         for side in [Side::Buy, Side::Sell] {
             let mut depth = [Level::default(); 10];
@@ -942,6 +949,9 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             );
         }
         if step % 1000 == 0 {
+            for side in [Side::Buy, Side::Sell] {
+                longest_side = longest_side.max(book.levels(locate, side).count());
+            }
             assert_eq!(book.live_orders(), model.orders.len());
             assert_eq!(book.live_levels(), model.levels);
             for _ in 0..20 {
@@ -975,6 +985,10 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
     }
     // The run must actually have exercised the spill and anomaly paths.
     assert!(most_spilled > 0);
+    // Sides longer than the ladder: walks beyond it and refills are compared too.
+    if max_levels > 4 * LADDER {
+        assert!(longest_side > LADDER, "{longest_side}");
+    }
     let c = book.counters();
     assert!(c.unknown_order > 0 && c.duplicate_order > 0 && c.negative_quantity > 0);
     assert!(c.zero_quantity > 0 && c.bad_price > 0 && c.bad_locate > 0 && c.crossed_book > 0);
@@ -1102,6 +1116,7 @@ mod never_panics {
                 for locate in [1u16, 2, 3, u16::MAX] {
                     for side in [Side::Buy, Side::Sell] {
                         let mut last: Option<Price> = None;
+                        prop_assert!(book.ladder_is_consistent(locate, side));
                         for level in book.levels(locate, side) {
                             levels += 1;
                             orders += level.orders as usize;
