@@ -1337,8 +1337,8 @@ impl Book {
     /// | stage | execute/cancel/delete | add | replace |
     /// |---|---|---|---|
     /// | 0 | order's slot | order's slot, level's hash slot, instrument's side ends | both orders' slots |
-    /// | 1 | its level, queue neighbours, side ends | level | old order's level, neighbours, side ends; new level's hash slot |
-    /// | 2 | (spilled order: its slot) | order at the level's queue tail | new level |
+    /// | 1 | its level, queue neighbours, side ends | level (a new level: the side's ladder) | old order's level, neighbours, side ends; new level's hash slot |
+    /// | 2 | if the level will empty: its list neighbours, hash slot, ladder (spilled order: its slot) | order at the level's queue tail (a new level: the levels it goes between) | as execute/cancel/delete; new level |
     ///
     /// Calling stage `s` for message `i + (3 − s)·d` while applying message
     /// `i` keeps the misses of `3·d` messages in flight. Wrong or stale hints
@@ -1352,11 +1352,14 @@ impl Book {
                     .prefetch_order(ahead.key)
                     .map_or(NIL, |(index, _)| index);
             }
-            (LOOK_ORDER, _) if ahead.found == NIL => {
-                if let Some(index) = self.orders.find(ahead.key) {
-                    self.orders.prefetch(index);
+            (LOOK_ORDER, _) => match ahead.found {
+                NIL => {
+                    if let Some(index) = self.orders.find(ahead.key) {
+                        self.orders.prefetch(index);
+                    }
                 }
-            }
+                found => self.prefetch_level_removal(found),
+            },
             (LOOK_ADD, 0) => {
                 self.orders.prefetch_home(ahead.key);
                 prefetch::prefetch(&self.sides[ahead.locate as usize]);
@@ -1368,22 +1371,26 @@ impl Book {
                     ));
                 }
             }
-            (LOOK_ADD, 1) => {
+            (LOOK_ADD, 1) if ahead.priced => {
+                let s = ahead.side as usize;
                 ahead.found = NIL;
-                if ahead.priced {
-                    if let Some(level) =
-                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
-                    {
+                match self.find_level(ahead.locate, s, ahead.price) {
+                    Some(level) => {
                         ahead.found = level;
                         prefetch::prefetch(&self.levels[level as usize]);
                     }
+                    // A new level: its ladder (binary search and shift).
+                    None => self.prefetch_ladder(ahead.locate, s),
                 }
             }
-            (LOOK_ADD, _) => {
-                if let Some(level) = self.levels.get(ahead.found as usize) {
-                    self.orders.prefetch(level.tail);
-                }
-            }
+            (LOOK_ADD, 2) if ahead.priced => match self.levels.get(ahead.found as usize) {
+                Some(level) => self.orders.prefetch(level.tail),
+                None => self.prefetch_new_level_neighbours(
+                    ahead.locate,
+                    ahead.side as usize,
+                    ahead.price,
+                ),
+            },
             (LOOK_REPLACE, 0) => {
                 self.orders.prefetch_home(ahead.key);
                 self.orders.prefetch_home(ahead.new_key);
@@ -1403,10 +1410,14 @@ impl Book {
                     }
                 }
             }
-            (LOOK_REPLACE, _) if ahead.found != NIL && ahead.priced => {
-                if let Some(level) = self.find_level(ahead.locate, ahead.side as usize, ahead.price)
-                {
-                    prefetch::prefetch(&self.levels[level as usize]);
+            (LOOK_REPLACE, _) if ahead.found != NIL => {
+                self.prefetch_level_removal(ahead.found);
+                if ahead.priced {
+                    if let Some(level) =
+                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
+                    {
+                        prefetch::prefetch(&self.levels[level as usize]);
+                    }
                 }
             }
             _ => {}
@@ -1433,6 +1444,76 @@ impl Book {
             self.orders.prefetch_spill_entry(order_ref);
         }
         None
+    }
+
+    /// Stage 2 of an order about to be reduced: if it is its level's only
+    /// order, the level will go too; start loading what removing it touches
+    /// (list neighbours, hash slot, ladder).
+    #[inline(always)]
+    fn prefetch_level_removal(&self, order_index: u32) {
+        let order = self.orders.get(order_index);
+        let Some(level) = self.levels.get(order.level as usize) else {
+            return;
+        };
+        if level.orders != 1 {
+            return;
+        }
+        let s = order.side as usize;
+        if let Some(better) = self.levels.get(level.better as usize) {
+            prefetch::prefetch(better);
+        }
+        if let Some(worse) = self.levels.get(level.worse as usize) {
+            prefetch::prefetch(worse);
+        }
+        self.level_map
+            .prefetch_slot(level_key(order.locate, s, level.price));
+        if self.ends(order.locate, s).ladder_len != 0 {
+            self.prefetch_ladder(order.locate, s);
+        }
+    }
+
+    /// The lines of one side's ladder.
+    #[inline(always)]
+    fn prefetch_ladder(&self, locate: StockLocate, s: usize) {
+        let ladder = &self.ladders[locate as usize][s & 1];
+        for i in (0..LADDER).step_by(16) {
+            prefetch::prefetch(&ladder.prices[i]);
+            prefetch::prefetch(&ladder.levels[i]);
+        }
+    }
+
+    /// Stage 2 of an add that will create a level: the levels it will sit
+    /// between, as far as the side ends and the ladder (loaded at stage 1)
+    /// tell.
+    #[inline(always)]
+    fn prefetch_new_level_neighbours(&self, locate: StockLocate, s: usize, price: u32) {
+        let ends = self.ends(locate, s);
+        if ends.best == NIL {
+            return;
+        }
+        let len = (ends.ladder_len as usize).min(LADDER);
+        let ladder = &self.ladders[locate as usize][s & 1];
+        let (up, down) = if better(s, price, ends.best_price) {
+            (NIL, ends.best)
+        } else if better(s, ends.worst_price, price) {
+            (ends.worst, NIL)
+        } else if len > 0 && better(s, price, ladder.prices[len - 1]) {
+            let at = ladder.position(len, s, price);
+            (
+                at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]),
+                ladder.levels.get(at).copied().unwrap_or(NIL),
+            )
+        } else {
+            // A walk from the ladder's end (or the best): its first step.
+            let start = len.checked_sub(1).map_or(ends.best, |i| ladder.levels[i]);
+            (start, NIL)
+        };
+        if let Some(up) = self.levels.get(up as usize) {
+            prefetch::prefetch(up);
+        }
+        if let Some(down) = self.levels.get(down as usize) {
+            prefetch::prefetch(down);
+        }
     }
 
     /// The level of (`locate`, side `s`, `price`) if it exists.
