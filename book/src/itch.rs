@@ -11,7 +11,7 @@
 use protocol::itch::Message;
 use types::{Nanos, TradingState};
 
-use crate::{Anomaly, Book, Directory, EventSink, Imbalance};
+use crate::{Anomaly, Book, Directory, EventSink, Imbalance, Pending};
 
 /// ITCH trading-state code (`H` message) to the shared type.
 pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
@@ -22,6 +22,53 @@ pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
         b'T' => Some(TradingState::Trading),
         _ => None,
     }
+}
+
+/// The book operation of an add, execute, cancel, delete or replace message,
+/// ready for [`Book::prefetch`] and [`Book::apply`]; `None` for every other
+/// message (apply those with [`Book::apply_itch`]).
+#[inline(always)]
+pub fn pending(msg: &Message<'_>) -> Option<Pending> {
+    Some(match msg {
+        Message::AddOrder(m) => Pending::add(
+            m.stock_locate(),
+            m.order_ref(),
+            m.side(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderDelete(m) => Pending::delete(m.order_ref(), Nanos(m.timestamp())),
+        Message::OrderReplace(m) => Pending::replace(
+            m.original_order_ref(),
+            m.new_order_ref(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderExecuted(m) => {
+            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
+        }
+        Message::OrderCancel(m) => {
+            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
+        }
+        Message::AddOrderMpid(m) => Pending::add(
+            m.stock_locate(),
+            m.order_ref(),
+            m.side(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderExecutedWithPrice(m) => Pending::execute_with_price(
+            m.order_ref(),
+            m.executed_shares(),
+            m.execution_price(),
+            m.printable() == b'Y',
+            Nanos(m.timestamp()),
+        ),
+        _ => return None,
+    })
 }
 
 impl Book {

@@ -180,45 +180,38 @@ pub struct QueueInfo {
     pub level_qty: u64,
 }
 
-/// What an upcoming message will touch, for [`Book::prefetch`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrefetchHint {
-    /// Execute, cancel or delete of a resting order.
-    Order(u64),
-    /// A new order.
-    Add {
-        locate: StockLocate,
-        order_ref: u64,
-        side: Side,
-        price: Price,
-    },
-    /// Replace of `old` by `new` at `price`.
-    Replace { old: u64, new: u64, price: Price },
-}
-
 /// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
 /// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
 pub const PREFETCH_STAGES: u8 = 3;
 
-/// The prefetch progress of one upcoming message, kept by the caller from
-/// one stage of [`Book::prefetch`] to the next (what a stage found, the next
-/// one need not look up again).
+/// One book operation decoded once (from ITCH see [`itch::pending`]), with
+/// its prefetch progress: the caller runs the stages of [`Book::prefetch`]
+/// on it while it waits in a lookahead window, then [`Book::apply`]s it.
+/// What a stage found, the next one need not look up again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lookahead {
+pub struct Pending {
+    /// What the prefetch stages follow (`LOOK_*`).
     kind: u8,
+    /// What [`Book::apply`] does (`OP_*`).
+    op: u8,
     /// Add: side index; replace: learnt at stage 1.
     side: u8,
+    /// Execute with price: printable.
+    printable: bool,
     locate: StockLocate,
     /// Order slot (execute/cancel/delete/replace) or level (add) found by
     /// stage 1; `NIL` if none.
     found: u32,
-    /// Price of the new order (add, replace); valid iff `priced`.
-    price: u32,
-    priced: bool,
+    /// Shares (add, execute, cancel, replace).
+    qty: u32,
+    /// Price of the new order (add, replace) or of the execution (execute
+    /// with price), as given.
+    price: i64,
     /// The order looked up (old one for a replace; new one for an add).
     key: u64,
     /// Replace: the new reference.
     new_key: u64,
+    ts: u64,
 }
 
 const LOOK_NONE: u8 = 0;
@@ -226,57 +219,124 @@ const LOOK_ORDER: u8 = 1;
 const LOOK_ADD: u8 = 2;
 const LOOK_REPLACE: u8 = 3;
 
-impl Lookahead {
-    /// Nothing to prefetch (a message that does not touch orders or levels).
-    pub const NONE: Lookahead = Lookahead {
+const OP_NONE: u8 = 0;
+const OP_ADD: u8 = 1;
+const OP_EXECUTE: u8 = 2;
+const OP_EXECUTE_AT: u8 = 3;
+const OP_CANCEL: u8 = 4;
+const OP_DELETE: u8 = 5;
+const OP_REPLACE: u8 = 6;
+
+impl Pending {
+    /// Nothing to prefetch or apply.
+    pub const NONE: Pending = Pending {
         kind: LOOK_NONE,
+        op: OP_NONE,
         side: 0,
+        printable: false,
         locate: 0,
         found: NIL,
+        qty: 0,
         price: 0,
-        priced: false,
         key: 0,
         new_key: 0,
+        ts: 0,
     };
 
-    /// Stage 0 has not run yet.
+    /// [`Book::add_order`].
     #[inline(always)]
-    pub fn new(hint: PrefetchHint) -> Lookahead {
-        match hint {
-            PrefetchHint::Order(key) => Lookahead {
-                kind: LOOK_ORDER,
-                key,
-                ..Lookahead::NONE
-            },
-            PrefetchHint::Add {
-                locate,
-                order_ref,
-                side,
-                price,
-            } => {
-                let raw = u32::try_from(price.0);
-                Lookahead {
-                    kind: LOOK_ADD,
-                    side: side_index(side) as u8,
-                    locate,
-                    price: raw.unwrap_or(0),
-                    priced: raw.is_ok(),
-                    key: order_ref,
-                    ..Lookahead::NONE
-                }
-            }
-            PrefetchHint::Replace { old, new, price } => {
-                let raw = u32::try_from(price.0);
-                Lookahead {
-                    kind: LOOK_REPLACE,
-                    price: raw.unwrap_or(0),
-                    priced: raw.is_ok(),
-                    key: old,
-                    new_key: new,
-                    ..Lookahead::NONE
-                }
-            }
+    pub fn add(
+        locate: StockLocate,
+        order_ref: u64,
+        side: Side,
+        price: Price,
+        qty: u32,
+        ts: Nanos,
+    ) -> Pending {
+        Pending {
+            kind: LOOK_ADD,
+            op: OP_ADD,
+            side: side_index(side) as u8,
+            locate,
+            qty,
+            price: price.0,
+            key: order_ref,
+            ts: ts.0,
+            ..Pending::NONE
         }
+    }
+
+    #[inline(always)]
+    fn take(op: u8, order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending {
+            kind: LOOK_ORDER,
+            op,
+            qty,
+            key: order_ref,
+            ts: ts.0,
+            ..Pending::NONE
+        }
+    }
+
+    /// [`Book::execute`].
+    #[inline(always)]
+    pub fn execute(order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending::take(OP_EXECUTE, order_ref, qty, ts)
+    }
+
+    /// [`Book::execute_with_price`].
+    #[inline(always)]
+    pub fn execute_with_price(
+        order_ref: u64,
+        qty: u32,
+        price: Price,
+        printable: bool,
+        ts: Nanos,
+    ) -> Pending {
+        Pending {
+            price: price.0,
+            printable,
+            ..Pending::take(OP_EXECUTE_AT, order_ref, qty, ts)
+        }
+    }
+
+    /// [`Book::cancel`].
+    #[inline(always)]
+    pub fn cancel(order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending::take(OP_CANCEL, order_ref, qty, ts)
+    }
+
+    /// [`Book::delete`].
+    #[inline(always)]
+    pub fn delete(order_ref: u64, ts: Nanos) -> Pending {
+        Pending::take(OP_DELETE, order_ref, 0, ts)
+    }
+
+    /// [`Book::replace`].
+    #[inline(always)]
+    pub fn replace(old_ref: u64, new_ref: u64, price: Price, qty: u32, ts: Nanos) -> Pending {
+        Pending {
+            kind: LOOK_REPLACE,
+            op: OP_REPLACE,
+            qty,
+            price: price.0,
+            key: old_ref,
+            new_key: new_ref,
+            ts: ts.0,
+            ..Pending::NONE
+        }
+    }
+
+    /// True for [`Pending::NONE`]: nothing to prefetch or apply.
+    #[inline(always)]
+    pub const fn is_empty(&self) -> bool {
+        self.op == OP_NONE
+    }
+
+    /// The new order's price as the book stores it, if it is in range.
+    #[inline(always)]
+    fn book_price(&self) -> Option<u32> {
+        u32::try_from(self.price).ok()
     }
 }
 
@@ -1341,86 +1401,118 @@ impl Book {
     /// | 2 | if the level will empty: its list neighbours, hash slot, ladder (spilled order: its slot) | order at the level's queue tail (a new level: the levels it goes between) | as execute/cancel/delete; new level |
     ///
     /// Calling stage `s` for message `i + (3 − s)·d` while applying message
-    /// `i` keeps the misses of `3·d` messages in flight. Wrong or stale hints
-    /// are harmless: prefetching never changes the book.
+    /// `i` keeps the misses of `3·d` messages in flight. Stale findings are
+    /// harmless: prefetching never changes the book, and [`Book::apply`]
+    /// looks everything up again.
     #[inline(always)]
-    pub fn prefetch(&self, ahead: &mut Lookahead, stage: u8) {
-        match (ahead.kind, stage) {
-            (LOOK_ORDER, 0) => self.orders.prefetch_home(ahead.key),
+    pub fn prefetch(&self, p: &mut Pending, stage: u8) {
+        match (p.kind, stage) {
+            (LOOK_ORDER, 0) => self.orders.prefetch_home(p.key),
             (LOOK_ORDER, 1) => {
-                ahead.found = self
-                    .prefetch_order(ahead.key)
-                    .map_or(NIL, |(index, _)| index);
+                p.found = self.prefetch_order(p.key).map_or(NIL, |(index, _)| index);
             }
-            (LOOK_ORDER, _) => match ahead.found {
+            (LOOK_ORDER, _) => match p.found {
                 NIL => {
-                    if let Some(index) = self.orders.find(ahead.key) {
+                    if let Some(index) = self.orders.find(p.key) {
                         self.orders.prefetch(index);
                     }
                 }
                 found => self.prefetch_level_removal(found),
             },
             (LOOK_ADD, 0) => {
-                self.orders.prefetch_home(ahead.key);
-                prefetch::prefetch(&self.sides[ahead.locate as usize]);
-                if ahead.priced {
-                    self.level_map.prefetch_slot(level_key(
-                        ahead.locate,
-                        ahead.side as usize,
-                        ahead.price,
-                    ));
+                self.orders.prefetch_home(p.key);
+                prefetch::prefetch(&self.sides[p.locate as usize]);
+                if let Some(price) = p.book_price() {
+                    self.level_map
+                        .prefetch_slot(level_key(p.locate, p.side as usize, price));
                 }
             }
-            (LOOK_ADD, 1) if ahead.priced => {
-                let s = ahead.side as usize;
-                ahead.found = NIL;
-                match self.find_level(ahead.locate, s, ahead.price) {
+            (LOOK_ADD, 1) => {
+                p.found = NIL;
+                let Some(price) = p.book_price() else {
+                    return;
+                };
+                let s = p.side as usize;
+                match self.find_level(p.locate, s, price) {
                     Some(level) => {
-                        ahead.found = level;
+                        p.found = level;
                         prefetch::prefetch(&self.levels[level as usize]);
                     }
                     // A new level: its ladder (binary search and shift).
-                    None => self.prefetch_ladder(ahead.locate, s),
+                    None => self.prefetch_ladder(p.locate, s),
                 }
             }
-            (LOOK_ADD, 2) if ahead.priced => match self.levels.get(ahead.found as usize) {
+            (LOOK_ADD, _) => match self.levels.get(p.found as usize) {
                 Some(level) => self.orders.prefetch(level.tail),
-                None => self.prefetch_new_level_neighbours(
-                    ahead.locate,
-                    ahead.side as usize,
-                    ahead.price,
-                ),
+                None => {
+                    if let Some(price) = p.book_price() {
+                        self.prefetch_new_level_neighbours(p.locate, p.side as usize, price);
+                    }
+                }
             },
             (LOOK_REPLACE, 0) => {
-                self.orders.prefetch_home(ahead.key);
-                self.orders.prefetch_home(ahead.new_key);
+                self.orders.prefetch_home(p.key);
+                self.orders.prefetch_home(p.new_key);
             }
             (LOOK_REPLACE, 1) => {
-                ahead.found = NIL;
-                if let Some((index, order)) = self.prefetch_order(ahead.key) {
-                    ahead.found = index;
-                    ahead.locate = order.locate;
-                    ahead.side = order.side;
-                    if ahead.priced {
+                p.found = NIL;
+                if let Some((index, order)) = self.prefetch_order(p.key) {
+                    p.found = index;
+                    p.locate = order.locate;
+                    p.side = order.side;
+                    if let Some(price) = p.book_price() {
                         self.level_map.prefetch_slot(level_key(
                             order.locate,
                             order.side as usize,
-                            ahead.price,
+                            price,
                         ));
                     }
                 }
             }
-            (LOOK_REPLACE, _) if ahead.found != NIL => {
-                self.prefetch_level_removal(ahead.found);
-                if ahead.priced {
-                    if let Some(level) =
-                        self.find_level(ahead.locate, ahead.side as usize, ahead.price)
-                    {
+            (LOOK_REPLACE, _) if p.found != NIL => {
+                self.prefetch_level_removal(p.found);
+                if let Some(price) = p.book_price() {
+                    if let Some(level) = self.find_level(p.locate, p.side as usize, price) {
                         prefetch::prefetch(&self.levels[level as usize]);
                     }
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Applies a decoded operation (see [`Pending`]); the same as calling
+    /// the input method it was built for.
+    #[inline(always)]
+    pub fn apply<S: EventSink + ?Sized>(
+        &mut self,
+        p: &Pending,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
+        let ts = Nanos(p.ts);
+        match p.op {
+            OP_ADD => self.add_order(
+                p.locate,
+                p.key,
+                side_of(p.side),
+                Price(p.price),
+                p.qty,
+                ts,
+                sink,
+            ),
+            OP_DELETE => self.take(p.key, None, None, ts, sink),
+            OP_EXECUTE => self.take(p.key, Some(p.qty), Some(None), ts, sink),
+            OP_EXECUTE_AT => {
+                let print = if p.printable {
+                    Some(Some(Price(p.price)))
+                } else {
+                    None
+                };
+                self.take(p.key, Some(p.qty), print, ts, sink)
+            }
+            OP_CANCEL => self.take(p.key, Some(p.qty), None, ts, sink),
+            OP_REPLACE => self.replace(p.key, p.new_key, Price(p.price), p.qty, ts, sink),
+            _ => Ok(()),
         }
     }
 

@@ -1074,33 +1074,35 @@ mod never_panics {
         #[test]
         fn arbitrary_input_never_panics_and_stays_consistent(ops in proptest::collection::vec(op(), 1..200)) {
             let mut book = Book::with_capacity(BookConfig { max_orders: 16, max_levels: 8 });
+            // The same operations decoded into `Pending`, prefetched at every
+            // stage, then applied: must end in the same state.
+            let mut twin = Book::with_capacity(BookConfig { max_orders: 16, max_levels: 8 });
             let mut ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
+            let mut twin_ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
             for op in ops {
                 ev.clear();
-                // Prefetch hints for this operation, every stage: they must
-                // neither panic nor change anything (checked below).
-                let hint = match op {
-                    Op::Add(l, r, b, p, _) => Some(PrefetchHint::Add {
-                        locate: l,
-                        order_ref: r,
-                        side: if b { Side::Buy } else { Side::Sell },
-                        price: Price(p),
-                    }),
-                    Op::Execute(r, _) | Op::ExecuteWithPrice(r, ..) | Op::Cancel(r, _) | Op::Delete(r) => {
-                        Some(PrefetchHint::Order(r))
-                    }
-                    Op::Replace(a, b, p, _) => Some(PrefetchHint::Replace { old: a, new: b, price: Price(p) }),
+                twin_ev.clear();
+                let pending = match op {
+                    Op::Add(l, r, b, p, q) => Some(Pending::add(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T)),
+                    Op::Execute(r, q) => Some(Pending::execute(r, q, T)),
+                    Op::ExecuteWithPrice(r, q, p, b) => Some(Pending::execute_with_price(r, q, Price(p), b, T)),
+                    Op::Cancel(r, q) => Some(Pending::cancel(r, q, T)),
+                    Op::Delete(r) => Some(Pending::delete(r, T)),
+                    Op::Replace(a, b, p, q) => Some(Pending::replace(a, b, Price(p), q, T)),
                     _ => None,
                 };
-                if let Some(hint) = hint {
-                    let before = (book.live_orders(), book.live_levels(), *book.counters());
-                    let mut ahead = Lookahead::new(hint);
+                let twin_result = if let Some(mut pending) = pending {
+                    // Prefetching neither panics nor changes anything.
+                    let before = (twin.live_orders(), twin.live_levels(), *twin.counters());
                     for stage in 0..=PREFETCH_STAGES {
-                        book.prefetch(&mut ahead, stage);
+                        twin.prefetch(&mut pending, stage);
                     }
-                    prop_assert_eq!(before, (book.live_orders(), book.live_levels(), *book.counters()));
-                }
-                let _ = match op {
+                    prop_assert_eq!(before, (twin.live_orders(), twin.live_levels(), *twin.counters()));
+                    Some(twin.apply(&pending, &mut twin_ev))
+                } else {
+                    None
+                };
+                let result = match op {
                     Op::Add(l, r, b, p, q) => book.add_order(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T, &mut ev),
                     Op::Execute(r, q) => book.execute(r, q, T, &mut ev),
                     Op::ExecuteWithPrice(r, q, p, b) => book.execute_with_price(r, q, Price(p), b, T, &mut ev),
@@ -1110,6 +1112,27 @@ mod never_panics {
                     Op::Trade(l, p, q) => book.trade(l, Side::Buy, Price(p), q, T, &mut ev),
                     Op::Cross(l, p, s) => book.cross_trade(l, Price(p), s, b'O', T, &mut ev),
                 };
+                match twin_result {
+                    Some(twin_result) => {
+                        prop_assert_eq!(result, twin_result);
+                        prop_assert_eq!(&ev, &twin_ev);
+                        prop_assert_eq!(book.counters(), twin.counters());
+                        for locate in [1u16, 2, 3, u16::MAX] {
+                            prop_assert_eq!(book.bbo(locate), twin.bbo(locate));
+                            for side in [Side::Buy, Side::Sell] {
+                                prop_assert!(book.levels(locate, side).eq(twin.levels(locate, side)));
+                            }
+                        }
+                    }
+                    // Prints go to the twin directly.
+                    None => {
+                        let _ = match op {
+                            Op::Trade(l, p, q) => twin.trade(l, Side::Buy, Price(p), q, T, &mut twin_ev),
+                            Op::Cross(l, p, s) => twin.cross_trade(l, Price(p), s, b'O', T, &mut twin_ev),
+                            _ => Ok(()),
+                        };
+                    }
+                }
                 // Aggregates agree with the orders they are built from.
                 let mut orders = 0usize;
                 let mut levels = 0usize;

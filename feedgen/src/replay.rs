@@ -33,8 +33,7 @@
 use std::io::{self, Write};
 
 use book::{
-    Book, BookConfig, BookEvent, DepthView, EventSink, Level, Lookahead, PrefetchHint, Side,
-    PREFETCH_STAGES,
+    Book, BookConfig, BookEvent, DepthView, EventSink, Level, Pending, Side, PREFETCH_STAGES,
 };
 use protocol::filter::{Filter, Subscription};
 use protocol::itch::{FileReader, Message};
@@ -211,8 +210,8 @@ impl<W: Write> EventSink for BboSink<'_, W> {
 /// Largest prefetch distance of [`Replayer::replay_nasdaq_prefetched`].
 pub const MAX_PREFETCH_DISTANCE: usize = 16;
 /// Lookahead ring: a power of two above `PREFETCH_STAGES × MAX_PREFETCH_DISTANCE`.
-const RING: usize = 128;
-const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE + 1);
+const RING: usize = 64;
+const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE);
 
 /// A message as the decoder left it.
 #[derive(Clone, Copy)]
@@ -235,47 +234,20 @@ impl<'a> Parsed<'a> {
     }
 }
 
-/// A message waiting in the lookahead ring: decoded once, with what the
-/// book's prefetch stages need.
+/// A message waiting in the lookahead ring: its bytes and, for adds,
+/// executions, cancels, deletes and replaces, the book operation decoded
+/// once with its prefetch progress (empty for every other message, which
+/// is decoded again when applied).
 #[derive(Clone, Copy)]
 struct Ahead<'a> {
-    parsed: Parsed<'a>,
-    ahead: Lookahead,
+    pending: Pending,
+    bytes: &'a [u8],
 }
 
 const NOTHING_AHEAD: Ahead<'static> = Ahead {
-    parsed: Parsed::Malformed,
-    ahead: Lookahead::NONE,
+    pending: Pending::NONE,
+    bytes: &[],
 };
-
-/// What the book will touch for a decoded message.
-#[inline(always)]
-fn prefetch_hint(msg: &Message<'_>) -> Option<PrefetchHint> {
-    Some(match msg {
-        Message::AddOrder(m) => PrefetchHint::Add {
-            locate: m.stock_locate(),
-            order_ref: m.order_ref(),
-            side: m.side(),
-            price: m.price(),
-        },
-        Message::AddOrderMpid(m) => PrefetchHint::Add {
-            locate: m.stock_locate(),
-            order_ref: m.order_ref(),
-            side: m.side(),
-            price: m.price(),
-        },
-        Message::OrderDelete(m) => PrefetchHint::Order(m.order_ref()),
-        Message::OrderCancel(m) => PrefetchHint::Order(m.order_ref()),
-        Message::OrderExecuted(m) => PrefetchHint::Order(m.order_ref()),
-        Message::OrderExecutedWithPrice(m) => PrefetchHint::Order(m.order_ref()),
-        Message::OrderReplace(m) => PrefetchHint::Replace {
-            old: m.original_order_ref(),
-            new: m.new_order_ref(),
-            price: m.price(),
-        },
-        _ => return None,
-    })
-}
 
 /// Cycles between the starts of consecutive messages of a replay loop (all
 /// a message costs there: framing, decode, the prefetch stages it issues,
@@ -510,6 +482,38 @@ impl<W: Write> Replayer<W> {
         self.on_parsed(Parsed::parse(bytes));
     }
 
+    /// Applies a message that went through the lookahead ring.
+    #[inline(always)]
+    fn on_ahead(&mut self, entry: &Ahead<'_>) {
+        if entry.pending.is_empty() {
+            self.on_message(entry.bytes);
+            return;
+        }
+        self.counters.messages += 1;
+        let msg_type = entry.bytes.first().copied().unwrap_or(0);
+        self.counters.per_type[usize::from(msg_type)] += 1;
+        let mut sink = BboSink {
+            out: self.bbo_out.as_mut(),
+            index: self.counters.messages,
+            symbols: &self.symbols,
+            changes: &mut self.counters.bbo_changes,
+            error: &mut self.error,
+        };
+        // Anomalies are counted by the book itself.
+        let _ = self.book.apply(&entry.pending, &mut sink);
+    }
+
+    /// Decodes a message into a ring entry and runs prefetch stage 0.
+    #[inline(always)]
+    fn enter<'a>(&self, entry: &mut Ahead<'a>, bytes: &'a [u8]) {
+        entry.bytes = bytes;
+        entry.pending = match Message::parse(bytes) {
+            Ok(msg) => book::itch::pending(&msg).unwrap_or(Pending::NONE),
+            Err(_) => Pending::NONE,
+        };
+        self.book.prefetch(&mut entry.pending, 0);
+    }
+
     #[inline(always)]
     fn on_parsed(&mut self, parsed: Parsed<'_>) {
         self.counters.messages += 1;
@@ -670,41 +674,58 @@ impl<W: Write> Replayer<W> {
             }
             return;
         }
-        let d = distance.min(MAX_PREFETCH_DISTANCE);
-        let stages = usize::from(PREFETCH_STAGES);
-        let lookahead = stages * d;
+        match distance.min(MAX_PREFETCH_DISTANCE) {
+            1 => self.pipelined::<F, TIMED, 1>(next, latency, tick),
+            2..=3 => self.pipelined::<F, TIMED, 2>(next, latency, tick),
+            4..=7 => self.pipelined::<F, TIMED, 4>(next, latency, tick),
+            8..=15 => self.pipelined::<F, TIMED, 8>(next, latency, tick),
+            _ => self.pipelined::<F, TIMED, 16>(next, latency, tick),
+        }
+    }
+
+    /// The pipelined loop for distance `D`: message `i + 3·D` is decoded
+    /// (and its stage 0 run) while message `i` is applied, stage 1 runs for
+    /// `i + 2·D` and stage 2 for `i + D`.
+    #[inline(always)]
+    fn pipelined<'a, F, const TIMED: bool, const D: usize>(
+        &mut self,
+        mut next: F,
+        latency: &mut LatencyHistogram,
+        mut tick: impl FnMut(&mut LatencyHistogram),
+    ) where
+        F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
+    {
+        const { assert!(PREFETCH_STAGES == 3 && 3 * D < RING) };
         let mut ring: [Ahead<'a>; RING] = [NOTHING_AHEAD; RING];
-        let (mut read, mut applied) = (0usize, 0usize);
-        let mut exhausted = false;
-        loop {
-            while !exhausted && read - applied <= lookahead {
+        let mut read = 0usize;
+        while read < 3 * D {
+            let Some(bytes) = next(&mut self.counters) else {
+                break;
+            };
+            self.enter(&mut ring[read % RING], bytes);
+            read += 1;
+        }
+        let mut exhausted = read < 3 * D;
+        let mut applied = 0usize;
+        while applied < read {
+            if !exhausted {
                 match next(&mut self.counters) {
                     Some(bytes) => {
-                        let parsed = Parsed::parse(bytes);
-                        let mut ahead = match &parsed {
-                            Parsed::Message(m) => {
-                                prefetch_hint(m).map_or(Lookahead::NONE, Lookahead::new)
-                            }
-                            _ => Lookahead::NONE,
-                        };
-                        self.book.prefetch(&mut ahead, 0);
-                        ring[read % RING] = Ahead { parsed, ahead };
+                        self.enter(&mut ring[read % RING], bytes);
                         read += 1;
                     }
                     None => exhausted = true,
                 }
             }
-            if applied == read {
-                break;
+            if applied + 2 * D < read {
+                self.book
+                    .prefetch(&mut ring[(applied + 2 * D) % RING].pending, 1);
             }
-            for stage in 1..stages {
-                let ahead = applied + (stages - stage) * d;
-                if ahead < read {
-                    self.book
-                        .prefetch(&mut ring[ahead % RING].ahead, stage as u8);
-                }
+            if applied + D < read {
+                self.book
+                    .prefetch(&mut ring[(applied + D) % RING].pending, 2);
             }
-            self.on_parsed(ring[applied % RING].parsed);
+            self.on_ahead(&ring[applied % RING]);
             applied += 1;
             tick(latency);
         }
