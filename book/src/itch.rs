@@ -71,6 +71,75 @@ pub fn pending(msg: &Message<'_>) -> Option<Pending> {
     })
 }
 
+/// [`pending`] straight from a message's bytes (without its length prefix):
+/// one dispatch on the type byte and the typed view's own checks (exact
+/// length, buy/sell indicator). `None` for any other type and for a
+/// malformed message (decode those with [`Message::parse`]).
+#[inline(always)]
+pub fn pending_from_bytes(bytes: &[u8]) -> Option<Pending> {
+    use protocol::itch::{
+        AddOrder, AddOrderMpid, OrderCancel, OrderDelete, OrderExecuted, OrderExecutedWithPrice,
+        OrderReplace,
+    };
+    Some(match bytes.first()? {
+        b'A' => {
+            let m = AddOrder::new_checked(bytes).ok()?;
+            Pending::add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'D' => {
+            let m = OrderDelete::new_checked(bytes).ok()?;
+            Pending::delete(m.order_ref(), Nanos(m.timestamp()))
+        }
+        b'U' => {
+            let m = OrderReplace::new_checked(bytes).ok()?;
+            Pending::replace(
+                m.original_order_ref(),
+                m.new_order_ref(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'E' => {
+            let m = OrderExecuted::new_checked(bytes).ok()?;
+            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
+        }
+        b'X' => {
+            let m = OrderCancel::new_checked(bytes).ok()?;
+            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
+        }
+        b'F' => {
+            let m = AddOrderMpid::new_checked(bytes).ok()?;
+            Pending::add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'C' => {
+            let m = OrderExecutedWithPrice::new_checked(bytes).ok()?;
+            Pending::execute_with_price(
+                m.order_ref(),
+                m.executed_shares(),
+                m.execution_price(),
+                m.printable() == b'Y',
+                Nanos(m.timestamp()),
+            )
+        }
+        _ => return None,
+    })
+}
+
 impl Book {
     /// Applies one decoded ITCH message; see the module documentation.
     #[inline]
@@ -530,6 +599,9 @@ mod tests {
                 let mut events = Events::new();
                 for bytes in &msgs {
                     events.clear();
+                    // The direct decoder agrees with parse + pending.
+                    let parsed = Message::parse(bytes).ok().and_then(|m| pending(&m));
+                    prop_assert_eq!(pending_from_bytes(bytes), parsed);
                     if let Ok(msg) = Message::parse(bytes) {
                         let _ = book.apply_itch(&msg, &mut events);
                     }

@@ -1077,6 +1077,7 @@ impl Book {
     fn take<S: EventSink + ?Sized>(
         &mut self,
         order_ref: u64,
+        hint: u32,
         qty: Option<u32>,
         print: Option<Option<Price>>,
         ts: Nanos,
@@ -1087,7 +1088,7 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        let Some(index) = self.orders.find(order_ref) else {
+        let Some(index) = self.orders.find_hinted(order_ref, hint) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
@@ -1150,7 +1151,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, Some(qty), Some(None), ts, sink)
+        self.take(order_ref, NIL, Some(qty), Some(None), ts, sink)
     }
 
     /// A resting order executed at a different price (ITCH `C`). A
@@ -1166,7 +1167,7 @@ impl Book {
         sink: &mut S,
     ) -> Result<(), Anomaly> {
         let print = if printable { Some(Some(price)) } else { None };
-        self.take(order_ref, Some(qty), print, ts, sink)
+        self.take(order_ref, NIL, Some(qty), print, ts, sink)
     }
 
     /// Part of an order is cancelled (ITCH `X`); cancelling all that remains
@@ -1178,7 +1179,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, Some(qty), None, ts, sink)
+        self.take(order_ref, NIL, Some(qty), None, ts, sink)
     }
 
     /// The whole order is gone (ITCH `D`).
@@ -1188,7 +1189,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, None, None, ts, sink)
+        self.take(order_ref, NIL, None, None, ts, sink)
     }
 
     /// Cancel-replace (ITCH `U`): the old order leaves, a new one with a new
@@ -1208,8 +1209,24 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
+        self.replace_hinted(old_ref, NIL, new_ref, price, qty, ts, sink)
+    }
+
+    // The replace's fields, the old order's slot if a prefetch stage found it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn replace_hinted<S: EventSink + ?Sized>(
+        &mut self,
+        old_ref: u64,
+        hint: u32,
+        new_ref: u64,
+        price: Price,
+        qty: u32,
+        ts: Nanos,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
         self.counters.messages += 1;
-        let Some(index) = self.orders.find(old_ref) else {
+        let Some(index) = self.orders.find_hinted(old_ref, hint) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
@@ -1500,18 +1517,20 @@ impl Book {
                 ts,
                 sink,
             ),
-            OP_DELETE => self.take(p.key, None, None, ts, sink),
-            OP_EXECUTE => self.take(p.key, Some(p.qty), Some(None), ts, sink),
+            OP_DELETE => self.take(p.key, p.found, None, None, ts, sink),
+            OP_EXECUTE => self.take(p.key, p.found, Some(p.qty), Some(None), ts, sink),
             OP_EXECUTE_AT => {
                 let print = if p.printable {
                     Some(Some(Price(p.price)))
                 } else {
                     None
                 };
-                self.take(p.key, Some(p.qty), print, ts, sink)
+                self.take(p.key, p.found, Some(p.qty), print, ts, sink)
             }
-            OP_CANCEL => self.take(p.key, Some(p.qty), None, ts, sink),
-            OP_REPLACE => self.replace(p.key, p.new_key, Price(p.price), p.qty, ts, sink),
+            OP_CANCEL => self.take(p.key, p.found, Some(p.qty), None, ts, sink),
+            OP_REPLACE => {
+                self.replace_hinted(p.key, p.found, p.new_key, Price(p.price), p.qty, ts, sink)
+            }
             _ => Ok(()),
         }
     }

@@ -179,6 +179,18 @@ impl OrderTable {
         self.spill_map.get(key)
     }
 
+    /// [`OrderTable::find`] that first tries `hint` (a slot a prefetch stage
+    /// found for `key`; the slot holds the order iff its key matches and it
+    /// is live, since live keys are unique).
+    #[inline(always)]
+    pub(crate) fn find_hinted(&self, key: u64, hint: u32) -> Option<u32> {
+        let slot = self.get(hint);
+        if slot.key == key && slot.qty != 0 {
+            return Some(hint);
+        }
+        self.find(key)
+    }
+
     /// Stores a new live order; the caller has checked that `key` is not
     /// live and the table is not full. `None` only if that was not so.
     #[inline(always)]

@@ -507,10 +507,7 @@ impl<W: Write> Replayer<W> {
     #[inline(always)]
     fn enter<'a>(&self, entry: &mut Ahead<'a>, bytes: &'a [u8]) {
         entry.bytes = bytes;
-        entry.pending = match Message::parse(bytes) {
-            Ok(msg) => book::itch::pending(&msg).unwrap_or(Pending::NONE),
-            Err(_) => Pending::NONE,
-        };
+        entry.pending = book::itch::pending_from_bytes(bytes).unwrap_or(Pending::NONE);
         self.book.prefetch(&mut entry.pending, 0);
     }
 
