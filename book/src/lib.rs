@@ -403,7 +403,7 @@ const EMPTY_SIDE: SideEnds = SideEnds {
 
 /// Entries of a [`Ladder`] (fewer in unit tests, so that the reference-model
 /// tests' books, a dozen levels deep, overflow it all the time).
-const LADDER: usize = if cfg!(test) { 6 } else { 32 };
+const LADDER: usize = if cfg!(test) { 6 } else { 64 };
 
 /// The prices and slots of the best levels of one side, best first: always
 /// the first `ladder_len` levels of the side's list (a prefix, so that a
