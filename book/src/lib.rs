@@ -10,20 +10,31 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 619,708,704 bytes (591 MiB; see
+//! 65,536 locates) the book uses 686,817,576 bytes (655 MiB; see
 //! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
 //! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
 //! a real day but sized so that any reference pattern fills the book to its
 //! capacity), level slots 32 MiB (32 B each), level hash 32 MiB, per-locate
-//! side ends 4 MiB (one cache line per instrument) and status ~11 MiB. A
-//! bare-metal image should back these with large pages (the host tools do,
-//! through the `hugealloc` crate): with 4 KiB pages nearly every random read
-//! of a table this size is also a TLB miss.
+//! side ends 4 MiB (one cache line per instrument), level ladders 64 MiB
+//! (512 B per instrument side) and status ~11 MiB. What a day actually
+//! touches is far less: the live orders' lines, the levels, and the ends and
+//! ladders of the ~9,000 instruments that trade. A bare-metal image should
+//! back these tables with large pages (the host tools do, through the
+//! `hugealloc` crate): with 4 KiB pages nearly every random read of a table
+//! this size is also a TLB miss.
 //!
-//! # Cost (see `benches/`)
-//! Whole-market mix (1.5 M live orders, 8,800 locates, A/D/U/E/X as NASDAQ):
-//! a few cache misses per message; [`Book::prefetch`] overlaps the misses of
-//! upcoming messages. The figures are in BENCHMARKS.md ("Market data").
+//! # Cost (see `benches/` and BENCHMARKS.md, "Market data")
+//! A message touches a handful of cache lines that are mostly not in the
+//! cache (its order, the order's level and queue neighbours, the level's
+//! hash slot, the instrument's side ends, a ladder when a level comes or
+//! goes). Decoded up front into a [`Pending`], it can have those misses
+//! started a few messages ahead by [`Book::prefetch`] (three stages, each
+//! reading only what the previous one loaded) and then be [`Book::apply`]d;
+//! the replay tool keeps 12 messages in flight that way. What remains is
+//! mostly instructions and branch mispredictions (a message's type decides
+//! every step): ~60 ns per message on a cache-resident book, ~130 ns per
+//! message decode included over a whole generated day, on the shared 2-core
+//! VM where this was measured.
 //!
 //! # Structure and why
 //! - Orders live *in* the order table (see `orders`), 32 bytes each, two per
@@ -42,15 +53,20 @@
 //!   is O(1); an add at the best or worst price of its side needs no lookup.
 //!   The levels of one side form a doubly linked list sorted best first, with
 //!   the best and worst ends kept per side together with the best level's
-//!   size: BBO is one cache line per instrument, and top-N iterates N
-//!   nodes. Only creating a *new* level walks the list, from whichever end is
-//!   nearer in price; [`Counters::level_scan_steps`] measures that walk: 0.30
-//!   nodes per message on the benchmark's whole-market mix (new levels appear
-//!   near the top or beyond the ends), i.e. cheaper than one binary search.
-//!   A sorted array per side would make the walk a binary search, but needs
-//!   per-instrument variable-size storage out of a fixed pool and shifts
-//!   thousands of entries on insert near the (array's) far end; a B-tree costs
-//!   more on the common path (existing level) than the hash lookup.
+//!   size: BBO is one cache line per instrument, and top-N iterates N nodes.
+//! - Creating a *new* level needs its place in that order. Each side keeps a
+//!   ladder: the prices and slots of its best 64 levels, sorted (a prefix of
+//!   the list, 512 bytes). A new level inside it is placed by a binary search
+//!   over the ladder's lines and a shift, instead of walking the list one
+//!   cache miss per level (a generated day creates most levels 4–60 levels
+//!   below the best). Only levels beyond the ladder walk the list, from the
+//!   ladder's end or the worst level, whichever is nearer in price, and the
+//!   levels walked refill the ladder; [`Counters::level_scan_steps`] counts
+//!   those steps: 0.07 per message on a generated 100 M-message day (1.15
+//!   with the walk from the best alone). A sorted array of *all* levels per
+//!   side would need variable-size storage per instrument out of a fixed
+//!   pool; a B-tree costs more on the common path (existing level) than the
+//!   hash lookup.
 //!
 //! # Anomalies
 //! Nothing in the input can make the book panic. Unknown references,

@@ -57,13 +57,14 @@ struct Args {
     /// locate,stock,side,level,price,qty,orders.
     #[arg(long, requires = "depth")]
     depth_out: Option<PathBuf>,
-    /// Prefetch distance (0 = off, at most 16): the
-    /// book's cache misses for message i+d..i+3d start while message i is
-    /// applied. Same results, higher throughput on a book larger than cache.
+    /// Prefetch distance (0 = off, at most 16, rounded down to a power of
+    /// two): the book's cache misses for message i+d..i+3d start while
+    /// message i is applied. Same results, higher throughput on a book
+    /// larger than cache.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
-    /// Time every message (one `rdtsc` each, which itself costs a few ns per
-    /// message) and report p50/p99/p99.9/max.
+    /// Time every message (one `rdtsc` each, which itself adds to the time
+    /// per message) and report p50/p99/p99.9/max.
     #[arg(long)]
     latency: bool,
     /// Book capacity: live orders.
