@@ -10,6 +10,10 @@
 
 mod common;
 
+// Tables on 2 MiB pages, prefaulted, as on the appliance (see `hugealloc`).
+#[global_allocator]
+static ALLOC: hugealloc::HugeAlloc = hugealloc::HugeAlloc;
+
 use std::time::Instant;
 
 use book::{Book, BookConfig, Nanos};

@@ -11,7 +11,7 @@
 use protocol::itch::Message;
 use types::{Nanos, TradingState};
 
-use crate::{Anomaly, Book, Directory, EventSink, Imbalance};
+use crate::{Anomaly, Book, Directory, EventSink, Imbalance, Pending};
 
 /// ITCH trading-state code (`H` message) to the shared type.
 pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
@@ -22,6 +22,122 @@ pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
         b'T' => Some(TradingState::Trading),
         _ => None,
     }
+}
+
+/// The book operation of an add, execute, cancel, delete or replace message,
+/// ready for [`Book::prefetch`] and [`Book::apply`]; `None` for every other
+/// message (apply those with [`Book::apply_itch`]).
+#[inline(always)]
+pub fn pending(msg: &Message<'_>) -> Option<Pending> {
+    Some(match msg {
+        Message::AddOrder(m) => Pending::add(
+            m.stock_locate(),
+            m.order_ref(),
+            m.side(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderDelete(m) => Pending::delete(m.order_ref(), Nanos(m.timestamp())),
+        Message::OrderReplace(m) => Pending::replace(
+            m.original_order_ref(),
+            m.new_order_ref(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderExecuted(m) => {
+            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
+        }
+        Message::OrderCancel(m) => {
+            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
+        }
+        Message::AddOrderMpid(m) => Pending::add(
+            m.stock_locate(),
+            m.order_ref(),
+            m.side(),
+            m.price(),
+            m.shares(),
+            Nanos(m.timestamp()),
+        ),
+        Message::OrderExecutedWithPrice(m) => Pending::execute_with_price(
+            m.order_ref(),
+            m.executed_shares(),
+            m.execution_price(),
+            m.printable() == b'Y',
+            Nanos(m.timestamp()),
+        ),
+        _ => return None,
+    })
+}
+
+/// [`pending`] straight from a message's bytes (without its length prefix):
+/// one dispatch on the type byte and the typed view's own checks (exact
+/// length, buy/sell indicator). `None` for any other type and for a
+/// malformed message (decode those with [`Message::parse`]).
+#[inline(always)]
+pub fn pending_from_bytes(bytes: &[u8]) -> Option<Pending> {
+    use protocol::itch::{
+        AddOrder, AddOrderMpid, OrderCancel, OrderDelete, OrderExecuted, OrderExecutedWithPrice,
+        OrderReplace,
+    };
+    Some(match bytes.first()? {
+        b'A' => {
+            let m = AddOrder::new_checked(bytes).ok()?;
+            Pending::add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'D' => {
+            let m = OrderDelete::new_checked(bytes).ok()?;
+            Pending::delete(m.order_ref(), Nanos(m.timestamp()))
+        }
+        b'U' => {
+            let m = OrderReplace::new_checked(bytes).ok()?;
+            Pending::replace(
+                m.original_order_ref(),
+                m.new_order_ref(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'E' => {
+            let m = OrderExecuted::new_checked(bytes).ok()?;
+            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
+        }
+        b'X' => {
+            let m = OrderCancel::new_checked(bytes).ok()?;
+            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
+        }
+        b'F' => {
+            let m = AddOrderMpid::new_checked(bytes).ok()?;
+            Pending::add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+                Nanos(m.timestamp()),
+            )
+        }
+        b'C' => {
+            let m = OrderExecutedWithPrice::new_checked(bytes).ok()?;
+            Pending::execute_with_price(
+                m.order_ref(),
+                m.executed_shares(),
+                m.execution_price(),
+                m.printable() == b'Y',
+                Nanos(m.timestamp()),
+            )
+        }
+        _ => return None,
+    })
 }
 
 impl Book {
@@ -483,6 +599,9 @@ mod tests {
                 let mut events = Events::new();
                 for bytes in &msgs {
                     events.clear();
+                    // The direct decoder agrees with parse + pending.
+                    let parsed = Message::parse(bytes).ok().and_then(|m| pending(&m));
+                    prop_assert_eq!(pending_from_bytes(bytes), parsed);
                     if let Ok(msg) = Message::parse(bytes) {
                         let _ = book.apply_itch(&msg, &mut events);
                     }

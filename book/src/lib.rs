@@ -10,39 +10,63 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 290,455,816 bytes (277 MiB; see
-//! [`Book::memory_bytes`]): order slots 64 MiB (16 B each), order hash
-//! 128 MiB (8 Mi slots of 16 B: reference, order index, level index), level
-//! slots 40 MiB (40 B each), level hash 32 MiB, per-locate side ends 2 MiB and
-//! status ~11 MiB. A bare-metal image
-//! should back these with large pages: on the 2-core shared VM where this was
-//! measured, a dependent miss into a 256 MiB table costs ~0.8–1.5 µs.
+//! 65,536 locates) the book uses 686,817,576 bytes (655 MiB; see
+//! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
+//! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
+//! a real day but sized so that any reference pattern fills the book to its
+//! capacity), level slots 32 MiB (32 B each), level hash 32 MiB, per-locate
+//! side ends 4 MiB (one cache line per instrument), level ladders 64 MiB
+//! (512 B per instrument side) and status ~11 MiB. What a day actually
+//! touches is far less: the live orders' lines, the levels, and the ends and
+//! ladders of the ~9,000 instruments that trade. A bare-metal image should
+//! back these tables with large pages (the host tools do, through the
+//! `hugealloc` crate): with 4 KiB pages nearly every random read of a table
+//! this size is also a TLB miss.
 //!
-//! # Cost (see `benches/`)
-//! Whole-market mix (1.5 M live orders, 8,800 locates, A/D/U/E/X as NASDAQ):
-//! about one dependent DRAM miss per message; [`Book::prefetch`] overlaps the
-//! misses of upcoming messages and halves the time per message there. On a
-//! cache-resident book (2,000 orders) a message costs ~44 ns of CPU on the
-//! same (heavily shared) VM.
+//! # Cost (see `benches/` and BENCHMARKS.md, "Market data")
+//! A message touches a handful of cache lines that are mostly not in the
+//! cache (its order, the order's level and queue neighbours, the level's
+//! hash slot, the instrument's side ends, a ladder when a level comes or
+//! goes). Decoded up front into a [`Pending`], it can have those misses
+//! started a few messages ahead by [`Book::prefetch`] (three stages, each
+//! reading only what the previous one loaded) and then be [`Book::apply`]d;
+//! the replay tool keeps 12 messages in flight that way. What remains is
+//! mostly instructions and branch mispredictions (a message's type decides
+//! every step): ~60 ns per message on a cache-resident book, ~130 ns per
+//! message decode included over a whole generated day, on the shared 2-core
+//! VM where this was measured.
 //!
 //! # Structure and why
-//! - Orders live in a pool of 16-byte slots (remaining qty, level, prev, next):
-//!   the level's FIFO queue is an intrusive doubly linked list of pool indices,
+//! - Orders live *in* the order table (see `orders`), 32 bytes each, two per
+//!   cache line: reference, remaining shares, level, queue links, locate and
+//!   side. The table is indexed directly by the low bits of the reference;
+//!   ITCH issues references in increasing order, so recent orders (most
+//!   executions, cancels and deletes name a recent order) sit together in a
+//!   window of the table that stays in the cache, and a lookup is one line,
+//!   the order itself. An order whose direct slot is still held by an older
+//!   live order goes to a spill pool found through a small hash map (5.5 % of
+//!   adds on a generated 100 M-message day). Slots never move while live.
+//! - A level's FIFO queue is an intrusive doubly linked list of order slots,
 //!   so removal from the middle is O(1) and queue position is well defined.
-//! - Order reference → slot is an open-addressing hash map (see `map`), sized
-//!   at twice the order capacity.
-//! - Levels live in a pool of 40-byte slots. (locate, side, price) → level is a
-//!   second hash map, so adding to or removing from an existing level is O(1).
+//! - Levels live in a pool of 32-byte slots. (locate, side, price) → level is
+//!   a hash map (see `map`), so adding to or removing from an existing level
+//!   is O(1); an add at the best or worst price of its side needs no lookup.
 //!   The levels of one side form a doubly linked list sorted best first, with
-//!   the best and worst ends kept per side: BBO is O(1) and top-N iterates N
-//!   nodes. Only creating a *new* level walks the list, from whichever end is
-//!   nearer in price; [`Counters::level_scan_steps`] measures that walk: 0.30
-//!   nodes per message on the benchmark's whole-market mix (new levels appear
-//!   near the top or beyond the ends), i.e. cheaper than one binary search.
-//!   A sorted array per side would make the walk a binary search, but needs
-//!   per-instrument variable-size storage out of a fixed pool and shifts
-//!   thousands of entries on insert near the (array's) far end; a B-tree costs
-//!   more on the common path (existing level) than the hash lookup.
+//!   the best and worst ends kept per side together with the best level's
+//!   size: BBO is one cache line per instrument, and top-N iterates N nodes.
+//! - Creating a *new* level needs its place in that order. Each side keeps a
+//!   ladder: the prices and slots of its best 64 levels, sorted (a prefix of
+//!   the list, 512 bytes). A new level inside it is placed by a binary search
+//!   over the ladder's lines and a shift, instead of walking the list one
+//!   cache miss per level (a generated day creates most levels 4–60 levels
+//!   below the best). Only levels beyond the ladder walk the list, from the
+//!   ladder's end or the worst level, whichever is nearer in price, and the
+//!   levels walked refill the ladder; [`Counters::level_scan_steps`] counts
+//!   those steps: 0.07 per message on a generated 100 M-message day (1.15
+//!   with the walk from the best alone). A sorted array of *all* levels per
+//!   side would need variable-size storage per instrument out of a fixed
+//!   pool; a B-tree costs more on the common path (existing level) than the
+//!   hash lookup.
 //!
 //! # Anomalies
 //! Nothing in the input can make the book panic. Unknown references,
@@ -57,6 +81,7 @@ extern crate alloc;
 mod instrument;
 pub mod itch;
 mod map;
+mod orders;
 mod prefetch;
 mod sink;
 
@@ -68,9 +93,14 @@ pub use sink::{CountingSink, EventSink, NullSink, MAX_EVENTS_PER_MESSAGE};
 pub use types::{Bbo, BookEvent, DepthView, Level, Nanos, Price, Side, StockLocate, TradingState};
 
 use map::{U64Map, NIL};
+use orders::{NewOrder, OrderTable};
 
 /// Number of locate slots (locate 0 is never used by ITCH and is rejected).
 pub const LOCATES: usize = 1 << 16;
+
+/// Largest accepted order capacity (indices are `u32`; the order table holds
+/// up to three slots per order of capacity).
+pub const MAX_ORDER_CAPACITY: usize = 1 << 29;
 
 /// Capacities fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,6 +117,17 @@ impl Default for BookConfig {
             max_orders: 4 << 20,
             max_levels: 1 << 20,
         }
+    }
+}
+
+impl BookConfig {
+    /// The capacities actually used: orders in `1..=MAX_ORDER_CAPACITY`,
+    /// levels in `1..u32::MAX`.
+    fn clamped(self) -> (usize, usize) {
+        (
+            self.max_orders.clamp(1, MAX_ORDER_CAPACITY),
+            self.max_levels.clamp(1, NIL as usize - 1),
+        )
     }
 }
 
@@ -155,25 +196,165 @@ pub struct QueueInfo {
     pub level_qty: u64,
 }
 
-/// What an upcoming message will touch, for [`Book::prefetch`].
+/// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
+/// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
+pub const PREFETCH_STAGES: u8 = 3;
+
+/// One book operation decoded once (from ITCH see [`itch::pending`]), with
+/// its prefetch progress: the caller runs the stages of [`Book::prefetch`]
+/// on it while it waits in a lookahead window, then [`Book::apply`]s it.
+/// What a stage found, the next one need not look up again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PrefetchHint {
-    /// Execute, cancel or delete of a resting order.
-    Order(u64),
-    /// A new order.
-    Add {
+pub struct Pending {
+    /// What the prefetch stages follow (`LOOK_*`).
+    kind: u8,
+    /// What [`Book::apply`] does (`OP_*`).
+    op: u8,
+    /// Add: side index; replace: learnt at stage 1.
+    side: u8,
+    /// Execute with price: printable.
+    printable: bool,
+    locate: StockLocate,
+    /// Order slot (execute/cancel/delete/replace) or level (add) found by
+    /// stage 1; `NIL` if none.
+    found: u32,
+    /// Shares (add, execute, cancel, replace).
+    qty: u32,
+    /// Price of the new order (add, replace) or of the execution (execute
+    /// with price), as given.
+    price: i64,
+    /// The order looked up (old one for a replace; new one for an add).
+    key: u64,
+    /// Replace: the new reference.
+    new_key: u64,
+    ts: u64,
+}
+
+const LOOK_NONE: u8 = 0;
+const LOOK_ORDER: u8 = 1;
+const LOOK_ADD: u8 = 2;
+const LOOK_REPLACE: u8 = 3;
+
+const OP_NONE: u8 = 0;
+const OP_ADD: u8 = 1;
+const OP_EXECUTE: u8 = 2;
+const OP_EXECUTE_AT: u8 = 3;
+const OP_CANCEL: u8 = 4;
+const OP_DELETE: u8 = 5;
+const OP_REPLACE: u8 = 6;
+
+impl Pending {
+    /// Nothing to prefetch or apply.
+    pub const NONE: Pending = Pending {
+        kind: LOOK_NONE,
+        op: OP_NONE,
+        side: 0,
+        printable: false,
+        locate: 0,
+        found: NIL,
+        qty: 0,
+        price: 0,
+        key: 0,
+        new_key: 0,
+        ts: 0,
+    };
+
+    /// [`Book::add_order`].
+    #[inline(always)]
+    pub fn add(
         locate: StockLocate,
         order_ref: u64,
         side: Side,
         price: Price,
-    },
-    /// Replace of `old` by `new` at `price`.
-    Replace { old: u64, new: u64, price: Price },
-}
+        qty: u32,
+        ts: Nanos,
+    ) -> Pending {
+        Pending {
+            kind: LOOK_ADD,
+            op: OP_ADD,
+            side: side_index(side) as u8,
+            locate,
+            qty,
+            price: price.0,
+            key: order_ref,
+            ts: ts.0,
+            ..Pending::NONE
+        }
+    }
 
-/// Number of stages of [`Book::prefetch`]; stage `s` for message `i` should
-/// run (roughly) when message `i - (PREFETCH_STAGES - s) * distance` is applied.
-pub const PREFETCH_STAGES: u8 = 3;
+    #[inline(always)]
+    fn take(op: u8, order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending {
+            kind: LOOK_ORDER,
+            op,
+            qty,
+            key: order_ref,
+            ts: ts.0,
+            ..Pending::NONE
+        }
+    }
+
+    /// [`Book::execute`].
+    #[inline(always)]
+    pub fn execute(order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending::take(OP_EXECUTE, order_ref, qty, ts)
+    }
+
+    /// [`Book::execute_with_price`].
+    #[inline(always)]
+    pub fn execute_with_price(
+        order_ref: u64,
+        qty: u32,
+        price: Price,
+        printable: bool,
+        ts: Nanos,
+    ) -> Pending {
+        Pending {
+            price: price.0,
+            printable,
+            ..Pending::take(OP_EXECUTE_AT, order_ref, qty, ts)
+        }
+    }
+
+    /// [`Book::cancel`].
+    #[inline(always)]
+    pub fn cancel(order_ref: u64, qty: u32, ts: Nanos) -> Pending {
+        Pending::take(OP_CANCEL, order_ref, qty, ts)
+    }
+
+    /// [`Book::delete`].
+    #[inline(always)]
+    pub fn delete(order_ref: u64, ts: Nanos) -> Pending {
+        Pending::take(OP_DELETE, order_ref, 0, ts)
+    }
+
+    /// [`Book::replace`].
+    #[inline(always)]
+    pub fn replace(old_ref: u64, new_ref: u64, price: Price, qty: u32, ts: Nanos) -> Pending {
+        Pending {
+            kind: LOOK_REPLACE,
+            op: OP_REPLACE,
+            qty,
+            price: price.0,
+            key: old_ref,
+            new_key: new_ref,
+            ts: ts.0,
+            ..Pending::NONE
+        }
+    }
+
+    /// True for [`Pending::NONE`]: nothing to prefetch or apply.
+    #[inline(always)]
+    pub const fn is_empty(&self) -> bool {
+        self.op == OP_NONE
+    }
+
+    /// The new order's price as the book stores it, if it is in range.
+    #[inline(always)]
+    fn book_price(&self) -> Option<u32> {
+        u32::try_from(self.price).ok()
+    }
+}
 
 /// A live order as the book sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,23 +365,9 @@ pub struct OrderInfo {
     pub qty: u32,
 }
 
+/// A price level: 32 bytes, two per cache line.
 #[derive(Clone, Copy)]
-struct OrderSlot {
-    qty: u32,
-    level: u32,
-    prev: u32,
-    /// Next order in the level's queue; next free slot while free.
-    next: u32,
-}
-
-const FREE_ORDER: OrderSlot = OrderSlot {
-    qty: 0,
-    level: NIL,
-    prev: NIL,
-    next: NIL,
-};
-
-#[derive(Clone, Copy)]
+#[repr(C, align(32))]
 struct LevelSlot {
     qty: u64,
     price: u32,
@@ -211,8 +378,6 @@ struct LevelSlot {
     better: u32,
     /// Neighbour towards the worst price; next free slot while free.
     worse: u32,
-    locate: u16,
-    side: u8,
 }
 
 const FREE_LEVEL: LevelSlot = LevelSlot {
@@ -223,19 +388,23 @@ const FREE_LEVEL: LevelSlot = LevelSlot {
     tail: NIL,
     better: NIL,
     worse: NIL,
-    locate: 0,
-    side: 0,
 };
 
-#[derive(Clone, Copy)]
+/// The ends of one side's level list, with a copy of the best level's size
+/// so that BBO checks and events read no level slot.
+#[derive(Clone, Copy, PartialEq, Eq)]
+#[repr(C, align(32))]
 struct SideEnds {
     best: u32,
     worst: u32,
-    /// Prices of `best` and `worst`, cached here so that placing a new level
-    /// and the crossed-book check do not load the end levels (meaningless
-    /// while the side is empty).
+    /// Prices of `best` and `worst` (meaningless while the side is empty).
     best_price: u32,
     worst_price: u32,
+    /// Shares and orders at `best`.
+    best_qty: u64,
+    best_orders: u32,
+    /// Entries in use in the side's [`Ladder`].
+    ladder_len: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
@@ -243,7 +412,97 @@ const EMPTY_SIDE: SideEnds = SideEnds {
     worst: NIL,
     best_price: 0,
     worst_price: 0,
+    best_qty: 0,
+    best_orders: 0,
+    ladder_len: 0,
 };
+
+/// Entries of a [`Ladder`] (fewer in unit tests, so that the reference-model
+/// tests' books, a dozen levels deep, overflow it all the time).
+const LADDER: usize = if cfg!(test) { 6 } else { 64 };
+
+/// The prices and slots of the best levels of one side, best first: always
+/// the first `ladder_len` levels of the side's list (a prefix, so that a
+/// level's neighbours in the ladder are its neighbours in the list). A new
+/// level that falls inside it finds its place by a binary search over one
+/// or two cache lines instead of walking the list level by level, one cache
+/// miss per step. Entries pushed off the end by better levels, and levels
+/// removed from the middle, shorten it; walks beyond its end extend it again
+/// with the levels they pass.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Ladder {
+    prices: [u32; LADDER],
+    levels: [u32; LADDER],
+}
+
+const EMPTY_LADDER: Ladder = Ladder {
+    prices: [0; LADDER],
+    levels: [NIL; LADDER],
+};
+
+impl Ladder {
+    /// Index of the first entry not better than `price` among the first `len`.
+    #[inline(always)]
+    fn position(&self, len: usize, s: usize, price: u32) -> usize {
+        let prices = &self.prices[..len.min(LADDER)];
+        if s == 0 {
+            prices.partition_point(|&p| p > price)
+        } else {
+            prices.partition_point(|&p| p < price)
+        }
+    }
+
+    /// Inserts at `at` (≤ `len`), dropping the last entry when full; gives
+    /// the new length.
+    #[inline(always)]
+    fn insert(&mut self, len: usize, at: usize, price: u32, level: u32) -> usize {
+        let len = len.min(LADDER);
+        if at >= LADDER {
+            return len;
+        }
+        let end = if len == LADDER { LADDER - 1 } else { len };
+        self.prices.copy_within(at..end, at + 1);
+        self.levels.copy_within(at..end, at + 1);
+        self.prices[at] = price;
+        self.levels[at] = level;
+        (len + 1).min(LADDER)
+    }
+
+    /// Removes entry `at` (< `len`); gives the new length.
+    #[inline(always)]
+    fn remove(&mut self, len: usize, at: usize) -> usize {
+        let len = len.min(LADDER);
+        if at >= len {
+            return len;
+        }
+        self.prices.copy_within(at + 1..len, at);
+        self.levels.copy_within(at + 1..len, at);
+        len - 1
+    }
+}
+
+/// Both sides of one instrument: one cache line.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Sides([SideEnds; 2]);
+
+const EMPTY_SIDES: Sides = Sides([EMPTY_SIDE; 2]);
+
+impl SideEnds {
+    #[inline(always)]
+    fn top(&self) -> Option<Level> {
+        if self.best == NIL {
+            None
+        } else {
+            Some(Level {
+                price: Price(self.best_price as i64),
+                qty: self.best_qty,
+                orders: self.best_orders,
+            })
+        }
+    }
+}
 
 #[inline(always)]
 fn side_index(side: Side) -> usize {
@@ -274,7 +533,16 @@ fn better(s: usize, a: u32, b: u32) -> bool {
 
 #[inline(always)]
 fn level_key(locate: StockLocate, s: usize, price: u32) -> u64 {
-    ((locate as u64) << 33) | ((s as u64) << 32) | price as u64
+    ((locate as u64) << 33) | ((s as u64 & 1) << 32) | price as u64
+}
+
+#[inline(always)]
+fn level_of(view: &LevelSlot) -> Level {
+    Level {
+        price: Price(view.price as i64),
+        qty: view.qty,
+        orders: view.orders,
+    }
 }
 
 #[inline(always)]
@@ -286,15 +554,13 @@ fn emit<S: EventSink + ?Sized>(counters: &mut Counters, sink: &mut S, event: Boo
 
 /// The whole-market L3 book. See the crate documentation.
 pub struct Book {
-    orders: Box<[OrderSlot]>,
-    order_free: u32,
-    order_high_water: u32,
-    order_map: U64Map,
+    orders: OrderTable,
     levels: Box<[LevelSlot]>,
     level_free: u32,
     level_high_water: u32,
     level_map: U64Map,
-    sides: Box<[[SideEnds; 2]; LOCATES]>,
+    sides: Box<[Sides; LOCATES]>,
+    ladders: Box<[[Ladder; 2]; LOCATES]>,
     status: Box<[InstrumentStatus; LOCATES]>,
     counters: Counters,
 }
@@ -315,21 +581,18 @@ fn boxed_array<T: Clone, const N: usize>(value: T) -> Box<[T; N]> {
 }
 
 impl Book {
-    /// Allocates every table once. Capacities are clamped to `1..u32::MAX`
-    /// (indices are `u32`).
+    /// Allocates every table once. Capacities are clamped to
+    /// `1..=MAX_ORDER_CAPACITY` orders and `1..u32::MAX` levels.
     pub fn with_capacity(config: BookConfig) -> Book {
-        let max_orders = config.max_orders.clamp(1, NIL as usize - 1);
-        let max_levels = config.max_levels.clamp(1, NIL as usize - 1);
+        let (max_orders, max_levels) = config.clamped();
         Book {
-            orders: vec![FREE_ORDER; max_orders].into_boxed_slice(),
-            order_free: NIL,
-            order_high_water: 0,
-            order_map: U64Map::with_capacity(max_orders),
+            orders: OrderTable::with_capacity(max_orders),
             levels: vec![FREE_LEVEL; max_levels].into_boxed_slice(),
             level_free: NIL,
             level_high_water: 0,
             level_map: U64Map::with_capacity(max_levels),
-            sides: boxed_array([EMPTY_SIDE; 2]),
+            sides: boxed_array(EMPTY_SIDES),
+            ladders: boxed_array([EMPTY_LADDER; 2]),
             status: boxed_array(InstrumentStatus::INITIAL),
             counters: Counters::default(),
         }
@@ -338,13 +601,11 @@ impl Book {
     /// Forgets every order, level, status and counter without reallocating
     /// (start of a new day or a replay).
     pub fn clear(&mut self) {
-        self.order_free = NIL;
-        self.order_high_water = 0;
-        self.order_map.clear();
+        self.orders.clear();
         self.level_free = NIL;
         self.level_high_water = 0;
         self.level_map.clear();
-        self.sides.fill([EMPTY_SIDE; 2]);
+        self.sides.fill(EMPTY_SIDES);
         self.status.fill(InstrumentStatus::INITIAL);
         self.counters = Counters::default();
     }
@@ -352,24 +613,23 @@ impl Book {
     /// Bytes of all tables owned by the book.
     pub fn memory_bytes(&self) -> usize {
         core::mem::size_of::<Book>()
-            + self.orders.len() * core::mem::size_of::<OrderSlot>()
-            + self.order_map.memory_bytes()
+            + self.orders.memory_bytes()
             + self.levels.len() * core::mem::size_of::<LevelSlot>()
             + self.level_map.memory_bytes()
-            + core::mem::size_of::<[[SideEnds; 2]; LOCATES]>()
+            + core::mem::size_of::<[Sides; LOCATES]>()
+            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
     /// What [`Book::memory_bytes`] will report for `config`, without building it.
     pub fn memory_bytes_for(config: BookConfig) -> usize {
-        let max_orders = config.max_orders.clamp(1, NIL as usize - 1);
-        let max_levels = config.max_levels.clamp(1, NIL as usize - 1);
+        let (max_orders, max_levels) = config.clamped();
         core::mem::size_of::<Book>()
-            + max_orders * core::mem::size_of::<OrderSlot>()
-            + U64Map::memory_bytes_for(max_orders)
+            + OrderTable::memory_bytes_for(max_orders)
             + max_levels * core::mem::size_of::<LevelSlot>()
             + U64Map::memory_bytes_for(max_levels)
-            + core::mem::size_of::<[[SideEnds; 2]; LOCATES]>()
+            + core::mem::size_of::<[Sides; LOCATES]>()
+            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
@@ -378,7 +638,13 @@ impl Book {
     }
 
     pub fn live_orders(&self) -> usize {
-        self.order_map.len()
+        self.orders.len()
+    }
+
+    /// Live orders whose direct slot was taken when they arrived (kept in
+    /// the order table's spill pool; see the crate documentation).
+    pub fn spilled_orders(&self) -> usize {
+        self.orders.spilled()
     }
 
     pub fn live_levels(&self) -> usize {
@@ -386,7 +652,7 @@ impl Book {
     }
 
     pub fn order_capacity(&self) -> usize {
-        self.orders.len()
+        self.orders.capacity()
     }
 
     pub fn level_capacity(&self) -> usize {
@@ -402,31 +668,7 @@ impl Book {
         self.status[locate as usize].trading_state
     }
 
-    // ----- pools -------------------------------------------------------------
-
-    #[inline]
-    fn alloc_order(&mut self) -> Option<u32> {
-        if self.order_free != NIL {
-            let index = self.order_free;
-            self.order_free = self.orders[index as usize].next;
-            Some(index)
-        } else if (self.order_high_water as usize) < self.orders.len() {
-            let index = self.order_high_water;
-            self.order_high_water += 1;
-            Some(index)
-        } else {
-            None
-        }
-    }
-
-    #[inline]
-    fn free_order(&mut self, index: u32) {
-        self.orders[index as usize] = OrderSlot {
-            next: self.order_free,
-            ..FREE_ORDER
-        };
-        self.order_free = index;
-    }
+    // ----- level pool --------------------------------------------------------
 
     #[inline]
     fn alloc_level(&mut self) -> Option<u32> {
@@ -454,33 +696,41 @@ impl Book {
 
     // ----- levels ------------------------------------------------------------
 
-    #[inline]
-    fn level_view(&self, index: u32) -> Level {
-        let level = &self.levels[index as usize];
-        Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        }
+    #[inline(always)]
+    fn ends(&self, locate: StockLocate, s: usize) -> &SideEnds {
+        &self.sides[locate as usize].0[s & 1]
     }
 
-    #[inline]
+    #[inline(always)]
+    fn ends_mut(&mut self, locate: StockLocate, s: usize) -> &mut SideEnds {
+        &mut self.sides[locate as usize].0[s & 1]
+    }
+
+    #[inline(always)]
     fn top(&self, locate: StockLocate, s: usize) -> Option<Level> {
-        let best = self.sides[locate as usize][s].best;
-        if best == NIL {
-            None
-        } else {
-            Some(self.level_view(best))
+        self.ends(locate, s).top()
+    }
+
+    /// Refreshes the copy of the best level's size after level `index` of
+    /// (`locate`, `s`) changed.
+    #[inline(always)]
+    fn sync_best(&mut self, locate: StockLocate, s: usize, index: u32) {
+        if self.ends(locate, s).best == index {
+            let level = self.levels[index as usize];
+            let ends = self.ends_mut(locate, s);
+            ends.best_qty = level.qty;
+            ends.best_orders = level.orders;
         }
     }
 
     /// Finds the level or creates it in sorted position.
     #[inline]
     fn level_for(&mut self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
-        let key = level_key(locate, s, price);
-        if let Some(index) = self.level_map.get(key) {
+        // The touch (and the far end) need no hash lookup.
+        if let Some(index) = self.find_level(locate, s, price) {
             return Some(index);
         }
+        let key = level_key(locate, s, price);
         let index = self.alloc_level()?;
         if !self.level_map.insert(key, index) {
             // Unreachable: the map holds at most as many keys as the pool has slots.
@@ -489,8 +739,6 @@ impl Book {
         }
         self.levels[index as usize] = LevelSlot {
             price,
-            locate,
-            side: s as u8,
             ..FREE_LEVEL
         };
         self.counters.peak_levels = self.counters.peak_levels.max(self.level_map.len() as u64);
@@ -499,68 +747,146 @@ impl Book {
     }
 
     fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) {
-        let ends = self.sides[locate as usize][s];
+        let ends = *self.ends(locate, s);
+        let ladder = &mut self.ladders[locate as usize][s & 1];
         if ends.best == NIL {
-            self.sides[locate as usize][s] = SideEnds {
+            ladder.prices[0] = price;
+            ladder.levels[0] = index;
+            *self.ends_mut(locate, s) = SideEnds {
                 best: index,
                 worst: index,
                 best_price: price,
                 worst_price: price,
+                best_qty: 0,
+                best_orders: 0,
+                ladder_len: 1,
             };
             return;
         }
-        let (best_price, worst_price) = (ends.best_price, ends.worst_price);
-        let (old_best, old_worst) = (ends.best, ends.worst);
-        // (better, worse) neighbours of the new level.
-        let (up, down) = if better(s, price, best_price) {
-            let ends = &mut self.sides[locate as usize][s];
+        let len = (ends.ladder_len as usize).min(LADDER);
+        // The deepest level the ladder knows (it is a prefix of the list).
+        let (last, last_price) = match len.checked_sub(1) {
+            Some(i) => (ladder.levels[i], ladder.prices[i]),
+            None => (NIL, 0),
+        };
+        // (better, worse) neighbours of the new level, and the ladder's new length.
+        let (up, down, ladder_len) = if better(s, price, ends.best_price) {
+            // New best; its size is copied in once the order has joined it.
+            let ladder_len = ladder.insert(len, 0, price, index);
+            (NIL, ends.best, ladder_len)
+        } else if last != NIL && better(s, price, last_price) {
+            // Inside the ladder: a binary search over it finds the place.
+            let at = ladder.position(len, s, price);
+            let up = at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]);
+            let down = ladder.levels.get(at).copied().unwrap_or(NIL);
+            (up, down, ladder.insert(len, at, price, index))
+        } else if better(s, ends.worst_price, price) {
+            // New worst: it joins the ladder only if the ladder holds every level.
+            let ladder_len = if last == ends.worst && len < LADDER {
+                ladder.insert(len, len, price, index)
+            } else {
+                len
+            };
+            (ends.worst, NIL, ladder_len)
+        } else {
+            // Strictly between the ladder's end (or the best) and the worst:
+            // walk from whichever is nearer in price.
+            let (start, start_price) = if last == NIL {
+                (ends.best, ends.best_price)
+            } else {
+                (last, last_price)
+            };
+            if start_price.abs_diff(price) <= ends.worst_price.abs_diff(price) {
+                let mut len = len;
+                if last == NIL {
+                    // The best heads the (empty) ladder again.
+                    len = ladder.insert(0, 0, start_price, start);
+                }
+                // Walk down; the levels passed extend the ladder.
+                let mut up = start;
+                let mut down = self.levels.get(up as usize).map_or(NIL, |l| l.worse);
+                while let Some(next) = self.levels.get(down as usize) {
+                    if !better(s, next.price, price) {
+                        break;
+                    }
+                    if len < LADDER {
+                        len = ladder.insert(len, len, next.price, down);
+                    }
+                    up = down;
+                    down = next.worse;
+                    self.counters.level_scan_steps += 1;
+                }
+                // Right after the ladder's end: the new level extends it.
+                let extends = len < LADDER && ladder.levels[len - 1] == up;
+                if extends {
+                    len = ladder.insert(len, len, price, index);
+                }
+                (up, down, len)
+            } else {
+                let mut down = ends.worst;
+                let mut up = self.levels.get(down as usize).map_or(NIL, |l| l.better);
+                while let Some(next) = self.levels.get(up as usize) {
+                    if !better(s, price, next.price) {
+                        break;
+                    }
+                    down = up;
+                    up = next.better;
+                    self.counters.level_scan_steps += 1;
+                }
+                let extends = len > 0 && len < LADDER && ladder.levels[len - 1] == up;
+                let len = if extends {
+                    ladder.insert(len, len, price, index)
+                } else {
+                    len
+                };
+                (up, down, len)
+            }
+        };
+        let ends = self.ends_mut(locate, s);
+        ends.ladder_len = ladder_len as u32;
+        if up == NIL {
             ends.best = index;
             ends.best_price = price;
-            (NIL, old_best)
-        } else if better(s, worst_price, price) {
-            let ends = &mut self.sides[locate as usize][s];
+            ends.best_qty = 0;
+            ends.best_orders = 0;
+        }
+        if down == NIL {
             ends.worst = index;
             ends.worst_price = price;
-            (old_worst, NIL)
-        } else if best_price.abs_diff(price) <= worst_price.abs_diff(price) {
-            // Strictly between the ends: walk down from the best.
-            let mut up = ends.best;
-            let mut down = self.levels[up as usize].worse;
-            while better(s, self.levels[down as usize].price, price) {
-                up = down;
-                down = self.levels[down as usize].worse;
-                self.counters.level_scan_steps += 1;
-            }
-            (up, down)
-        } else {
-            let mut down = ends.worst;
-            let mut up = self.levels[down as usize].better;
-            while better(s, price, self.levels[up as usize].price) {
-                down = up;
-                up = self.levels[up as usize].better;
-                self.counters.level_scan_steps += 1;
-            }
-            (up, down)
-        };
+        }
         let level = &mut self.levels[index as usize];
         level.better = up;
         level.worse = down;
-        if up != NIL {
-            self.levels[up as usize].worse = index;
+        if let Some(up) = self.levels.get_mut(up as usize) {
+            up.worse = index;
         }
-        if down != NIL {
-            self.levels[down as usize].better = index;
+        if let Some(down) = self.levels.get_mut(down as usize) {
+            down.better = index;
         }
     }
 
-    fn remove_level(&mut self, index: u32) {
+    fn remove_level(&mut self, locate: StockLocate, s: usize, index: u32) {
         let level = self.levels[index as usize];
-        let s = level.side as usize;
+        let len = self.ends(locate, s).ladder_len as usize;
+        let ladder = &mut self.ladders[locate as usize][s & 1];
+        if let Some(last) = len.checked_sub(1) {
+            // In the ladder iff not worse than its last entry (prices are
+            // unique per side).
+            if !better(s, ladder.prices[last.min(LADDER - 1)], level.price) {
+                let at = ladder.position(len, s, level.price);
+                if ladder.levels.get(at) == Some(&index) {
+                    let len = ladder.remove(len, at);
+                    self.ends_mut(locate, s).ladder_len = len as u32;
+                }
+            }
+        }
         if level.better == NIL {
-            let new_best_price = self.levels.get(level.worse as usize).map_or(0, |l| l.price);
-            let ends = &mut self.sides[level.locate as usize][s];
+            // It was the best: the next level, if any, becomes the best.
+            let next = self.levels.get(level.worse as usize).copied();
+            let ends = self.ends_mut(locate, s);
             ends.best = level.worse;
-            ends.best_price = new_best_price;
+            (ends.best_price, ends.best_qty, ends.best_orders) =
+                next.map_or((0, 0, 0), |n| (n.price, n.qty, n.orders));
         } else {
             self.levels[level.better as usize].worse = level.worse;
         }
@@ -569,35 +895,36 @@ impl Book {
                 .levels
                 .get(level.better as usize)
                 .map_or(0, |l| l.price);
-            let ends = &mut self.sides[level.locate as usize][s];
+            let ends = self.ends_mut(locate, s);
             ends.worst = level.better;
             ends.worst_price = new_worst_price;
         } else {
             self.levels[level.worse as usize].better = level.better;
         }
-        self.level_map
-            .remove(level_key(level.locate, s, level.price));
+        self.level_map.remove(level_key(locate, s, level.price));
         self.free_level(index);
     }
 
     // ----- orders ------------------------------------------------------------
 
-    /// Takes `qty` shares (clamped by the caller) off order `index`; removes the
-    /// order and, if empty, its level. Returns the level's state afterwards.
+    /// Takes `qty` shares (clamped by the caller) off live order `index`;
+    /// removes the order and, if empty, its level. Returns the level's state
+    /// afterwards.
     #[inline]
-    fn reduce(&mut self, order_ref: u64, index: u32, qty: u32) -> Level {
-        let order = self.orders[index as usize];
+    fn reduce(&mut self, index: u32, qty: u32) -> Level {
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
         let level_index = order.level;
         let remaining = order.qty - qty;
         let level = &mut self.levels[level_index as usize];
         level.qty -= qty as u64;
         if remaining > 0 {
-            self.orders[index as usize].qty = remaining;
-            return Level {
-                price: Price(level.price as i64),
-                qty: level.qty,
-                orders: level.orders,
-            };
+            let view = level_of(level);
+            if let Some(slot) = self.orders.get_mut(index) {
+                slot.qty = remaining;
+            }
+            self.sync_best(locate, s, level_index);
+            return view;
         }
         level.orders -= 1;
         if order.prev == NIL {
@@ -606,26 +933,24 @@ impl Book {
         if order.next == NIL {
             level.tail = order.prev;
         }
-        let view = Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        };
-        if order.prev != NIL {
-            self.orders[order.prev as usize].next = order.next;
+        let view = level_of(level);
+        if let Some(prev) = self.orders.get_mut(order.prev) {
+            prev.next = order.next;
         }
-        if order.next != NIL {
-            self.orders[order.next as usize].prev = order.prev;
+        if let Some(next) = self.orders.get_mut(order.next) {
+            next.prev = order.prev;
         }
-        self.order_map.remove(order_ref);
-        self.free_order(index);
+        self.orders.remove(index);
         if view.orders == 0 {
-            self.remove_level(level_index);
+            self.remove_level(locate, s, level_index);
+        } else {
+            self.sync_best(locate, s, level_index);
         }
         view
     }
 
-    /// Appends a new order; the caller has validated everything but capacity.
+    /// Appends a new order; the caller has validated everything but
+    /// capacity. Gives the level's index and state afterwards.
     #[inline]
     fn insert_order(
         &mut self,
@@ -634,58 +959,51 @@ impl Book {
         s: usize,
         price: u32,
         qty: u32,
-    ) -> Result<Level, Anomaly> {
-        let Some(index) = self.alloc_order() else {
-            self.counters.order_table_full += 1;
-            return Err(Anomaly::OrderTableFull);
-        };
-        let Some(level_index) = self.level_for(locate, s, price) else {
-            self.free_order(index);
-            self.counters.level_pool_full += 1;
-            return Err(Anomaly::LevelPoolFull);
-        };
-        if !self
-            .order_map
-            .insert_with_extra(order_ref, index, level_index)
-        {
-            // Unreachable: callers check for duplicates and the pool bounds the map.
-            self.free_order(index);
-            if self.levels[level_index as usize].orders == 0 {
-                self.remove_level(level_index);
-            }
+    ) -> Result<(u32, Level), Anomaly> {
+        if self.orders.is_full() {
             self.counters.order_table_full += 1;
             return Err(Anomaly::OrderTableFull);
         }
-        self.counters.peak_orders = self.counters.peak_orders.max(self.order_map.len() as u64);
+        let Some(level_index) = self.level_for(locate, s, price) else {
+            self.counters.level_pool_full += 1;
+            return Err(Anomaly::LevelPoolFull);
+        };
+        let tail = self.levels[level_index as usize].tail;
+        let new = NewOrder {
+            qty,
+            level: level_index,
+            prev: tail,
+            locate,
+            side: s as u8,
+        };
+        let Some(index) = self.orders.insert(order_ref, new) else {
+            // Unreachable: callers check for duplicates and capacity.
+            if self.levels[level_index as usize].orders == 0 {
+                self.remove_level(locate, s, level_index);
+            }
+            self.counters.order_table_full += 1;
+            return Err(Anomaly::OrderTableFull);
+        };
+        self.counters.peak_orders = self.counters.peak_orders.max(self.orders.len() as u64);
         let level = &mut self.levels[level_index as usize];
-        let tail = level.tail;
         level.tail = index;
         if tail == NIL {
             level.head = index;
         }
         level.qty += qty as u64;
         level.orders += 1;
-        let view = Level {
-            price: Price(level.price as i64),
-            qty: level.qty,
-            orders: level.orders,
-        };
-        if tail != NIL {
-            self.orders[tail as usize].next = index;
+        let view = level_of(level);
+        if let Some(tail) = self.orders.get_mut(tail) {
+            tail.next = index;
         }
-        self.orders[index as usize] = OrderSlot {
-            qty,
-            level: level_index,
-            prev: tail,
-            next: NIL,
-        };
-        Ok(view)
+        self.sync_best(locate, s, level_index);
+        Ok((level_index, view))
     }
 
     #[inline]
     fn check_crossed(&mut self, locate: StockLocate) {
-        let ends = self.sides[locate as usize];
-        if ends[0].best != NIL && ends[1].best != NIL && ends[0].best_price >= ends[1].best_price {
+        let [bid, ask] = self.sides[locate as usize].0;
+        if bid.best != NIL && ask.best != NIL && bid.best_price >= ask.best_price {
             self.counters.crossed_book += 1;
         }
     }
@@ -700,9 +1018,14 @@ impl Book {
         sink: &mut S,
     ) {
         if self.top(locate, s) != before {
-            let bbo = self.bbo(locate);
-            emit(&mut self.counters, sink, BookEvent::Bbo { locate, bbo, ts });
+            self.emit_bbo(locate, ts, sink);
         }
+    }
+
+    #[inline(always)]
+    fn emit_bbo<S: EventSink + ?Sized>(&mut self, locate: StockLocate, ts: Nanos, sink: &mut S) {
+        let bbo = self.bbo(locate);
+        emit(&mut self.counters, sink, BookEvent::Bbo { locate, bbo, ts });
     }
 
     // ----- input API ---------------------------------------------------------
@@ -738,13 +1061,12 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        if self.order_map.get(order_ref).is_some() {
+        if self.orders.find(order_ref).is_some() {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);
         }
         let s = side_index(side);
-        let before = self.top(locate, s);
-        let level = self.insert_order(locate, order_ref, s, raw_price, qty)?;
+        let (level_index, level) = self.insert_order(locate, order_ref, s, raw_price, qty)?;
         emit(
             &mut self.counters,
             sink,
@@ -755,7 +1077,11 @@ impl Book {
                 ts,
             },
         );
-        self.emit_bbo_if_changed(locate, s, before, ts, sink);
+        // Shares were added to this level: the BBO changed iff it is the
+        // best now (a new best, or more at the old one).
+        if self.ends(locate, s).best == level_index {
+            self.emit_bbo(locate, ts, sink);
+        }
         self.check_crossed(locate);
         Ok(())
     }
@@ -767,6 +1093,7 @@ impl Book {
     fn take<S: EventSink + ?Sized>(
         &mut self,
         order_ref: u64,
+        hint: u32,
         qty: Option<u32>,
         print: Option<Option<Price>>,
         ts: Nanos,
@@ -777,16 +1104,13 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        // The map slot carries the level index too, so the order and level
-        // loads below are independent (one dependent miss fewer).
-        let Some((index, level_index)) = self.order_map.get_with_extra(order_ref) else {
+        let Some(index) = self.orders.find_hinted(order_ref, hint) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
-        let order = self.orders[index as usize];
-        let level = self.levels[level_index as usize];
-        let (locate, s) = (level.locate, level.side as usize);
-        let side = side_of(level.side);
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
+        let side = side_of(order.side);
         let mut result = Ok(());
         let take = match qty {
             Some(q) if q > order.qty => {
@@ -798,7 +1122,8 @@ impl Book {
             None => order.qty,
         };
         if let Some(trade_price) = print {
-            let price = trade_price.unwrap_or(Price(level.price as i64));
+            let price = trade_price
+                .unwrap_or_else(|| Price(self.levels[order.level as usize].price as i64));
             let status = &mut self.status[locate as usize];
             status.last_trade = Some((price, take));
             status.volume = status.volume.saturating_add(take as u64);
@@ -814,8 +1139,10 @@ impl Book {
                 },
             );
         }
-        let before = self.top(locate, s);
-        let after = self.reduce(order_ref, index, take);
+        // At least one share leaves this level: the BBO changes iff it was
+        // the best.
+        let was_best = self.ends(locate, s).best == order.level;
+        let after = self.reduce(index, take);
         emit(
             &mut self.counters,
             sink,
@@ -826,7 +1153,9 @@ impl Book {
                 ts,
             },
         );
-        self.emit_bbo_if_changed(locate, s, before, ts, sink);
+        if was_best {
+            self.emit_bbo(locate, ts, sink);
+        }
         result
     }
 
@@ -838,7 +1167,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, Some(qty), Some(None), ts, sink)
+        self.take(order_ref, NIL, Some(qty), Some(None), ts, sink)
     }
 
     /// A resting order executed at a different price (ITCH `C`). A
@@ -854,7 +1183,7 @@ impl Book {
         sink: &mut S,
     ) -> Result<(), Anomaly> {
         let print = if printable { Some(Some(price)) } else { None };
-        self.take(order_ref, Some(qty), print, ts, sink)
+        self.take(order_ref, NIL, Some(qty), print, ts, sink)
     }
 
     /// Part of an order is cancelled (ITCH `X`); cancelling all that remains
@@ -866,7 +1195,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, Some(qty), None, ts, sink)
+        self.take(order_ref, NIL, Some(qty), None, ts, sink)
     }
 
     /// The whole order is gone (ITCH `D`).
@@ -876,7 +1205,7 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
-        self.take(order_ref, None, None, ts, sink)
+        self.take(order_ref, NIL, None, None, ts, sink)
     }
 
     /// Cancel-replace (ITCH `U`): the old order leaves, a new one with a new
@@ -896,8 +1225,24 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
+        self.replace_hinted(old_ref, NIL, new_ref, price, qty, ts, sink)
+    }
+
+    // The replace's fields, the old order's slot if a prefetch stage found it.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn replace_hinted<S: EventSink + ?Sized>(
+        &mut self,
+        old_ref: u64,
+        hint: u32,
+        new_ref: u64,
+        price: Price,
+        qty: u32,
+        ts: Nanos,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
         self.counters.messages += 1;
-        let Some((index, level_index)) = self.order_map.get_with_extra(old_ref) else {
+        let Some(index) = self.orders.find_hinted(old_ref, hint) else {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
@@ -909,16 +1254,15 @@ impl Book {
             self.counters.zero_quantity += 1;
             return Err(Anomaly::ZeroQuantity);
         }
-        if new_ref != old_ref && self.order_map.get(new_ref).is_some() {
+        if new_ref != old_ref && self.orders.find(new_ref).is_some() {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);
         }
-        let order = self.orders[index as usize];
-        let old_level = self.levels[level_index as usize];
-        let (locate, s) = (old_level.locate, old_level.side as usize);
-        let side = side_of(old_level.side);
+        let order = *self.orders.get(index);
+        let (locate, s) = (order.locate, order.side as usize);
+        let side = side_of(order.side);
         let before = self.top(locate, s);
-        let after_remove = self.reduce(old_ref, index, order.qty);
+        let after_remove = self.reduce(index, order.qty);
         emit(
             &mut self.counters,
             sink,
@@ -930,7 +1274,7 @@ impl Book {
             },
         );
         let result = match self.insert_order(locate, new_ref, s, raw_price, qty) {
-            Ok(level) => {
+            Ok((_, level)) => {
                 emit(
                     &mut self.counters,
                     sink,
@@ -1078,113 +1422,251 @@ impl Book {
     // ----- prefetch ----------------------------------------------------------
 
     /// Starts the cache misses an upcoming message will take, without
-    /// changing anything. A message needs up to three *dependent* loads
-    /// (hash slot → order slot → level slot and queue neighbours), so the hint
-    /// is applied in stages: stage 0 touches no memory and only prefetches hash
-    /// slots; stage 1 reads those slots (cached by then) and prefetches the
-    /// order or level; stage 2 reads the order and prefetches its level and
-    /// queue neighbours. Calling stage `s` for message `i + (3 - s)·d` while
-    /// applying message `i` overlaps the misses of `3·d` messages. Wrong or
-    /// stale hints are harmless: prefetching never changes the book.
-    #[inline]
-    pub fn prefetch(&self, hint: PrefetchHint, stage: u8) {
-        use prefetch::prefetch;
-        match (hint, stage) {
-            (PrefetchHint::Order(order_ref), 0) => self.order_map.prefetch_slot(order_ref),
-            (PrefetchHint::Order(order_ref), 1) => self.prefetch_order_slot(order_ref),
-            (PrefetchHint::Order(order_ref), _) => {
-                self.prefetch_order_neighbours(order_ref);
+    /// changing anything. A message needs up to three *dependent* loads, so
+    /// prefetching runs in [`PREFETCH_STAGES`] stages, each reading only what
+    /// the previous stage started loading and recording in `ahead` what it
+    /// found:
+    ///
+    /// | stage | execute/cancel/delete | add | replace |
+    /// |---|---|---|---|
+    /// | 0 | order's slot | order's slot, level's hash slot, instrument's side ends | both orders' slots |
+    /// | 1 | its level, queue neighbours, side ends | level (a new level: the side's ladder) | old order's level, neighbours, side ends; new level's hash slot |
+    /// | 2 | if the level will empty: its list neighbours, hash slot, ladder (spilled order: its slot) | order at the level's queue tail (a new level: the levels it goes between) | as execute/cancel/delete; new level |
+    ///
+    /// Calling stage `s` for message `i + (3 − s)·d` while applying message
+    /// `i` keeps the misses of `3·d` messages in flight. Stale findings are
+    /// harmless: prefetching never changes the book, and [`Book::apply`]
+    /// looks everything up again.
+    #[inline(always)]
+    pub fn prefetch(&self, p: &mut Pending, stage: u8) {
+        match (p.kind, stage) {
+            (LOOK_ORDER, 0) => self.orders.prefetch_home(p.key),
+            (LOOK_ORDER, 1) => {
+                p.found = self.prefetch_order(p.key).map_or(NIL, |(index, _)| index);
             }
-            (
-                PrefetchHint::Add {
-                    locate,
-                    order_ref,
-                    side,
-                    price,
-                },
-                stage,
-            ) => {
-                let Ok(raw_price) = u32::try_from(price.0) else {
+            (LOOK_ORDER, _) => match p.found {
+                NIL => {
+                    if let Some(index) = self.orders.find(p.key) {
+                        self.orders.prefetch(index);
+                    }
+                }
+                found => self.prefetch_level_removal(found),
+            },
+            (LOOK_ADD, 0) => {
+                self.orders.prefetch_home(p.key);
+                prefetch::prefetch(&self.sides[p.locate as usize]);
+                if let Some(price) = p.book_price() {
+                    self.level_map
+                        .prefetch_slot(level_key(p.locate, p.side as usize, price));
+                }
+            }
+            (LOOK_ADD, 1) => {
+                p.found = NIL;
+                let Some(price) = p.book_price() else {
                     return;
                 };
-                let key = level_key(locate, side_index(side), raw_price);
-                match stage {
-                    0 => {
-                        self.order_map.prefetch_slot(order_ref);
-                        self.level_map.prefetch_slot(key);
+                let s = p.side as usize;
+                match self.find_level(p.locate, s, price) {
+                    Some(level) => {
+                        p.found = level;
+                        prefetch::prefetch(&self.levels[level as usize]);
                     }
-                    1 => {
-                        prefetch(&self.sides[locate as usize]);
-                        if let Some(level) = self.level_map.get(key) {
-                            prefetch(&self.levels[level as usize]);
-                        }
+                    // A new level: its ladder (binary search and shift).
+                    None => self.prefetch_ladder(p.locate, s),
+                }
+            }
+            (LOOK_ADD, _) => match self.levels.get(p.found as usize) {
+                Some(level) => self.orders.prefetch(level.tail),
+                None => {
+                    if let Some(price) = p.book_price() {
+                        self.prefetch_new_level_neighbours(p.locate, p.side as usize, price);
                     }
-                    _ => {
-                        if let Some(level) = self.level_map.get(key) {
-                            let tail = self.levels[level as usize].tail;
-                            if let Some(order) = self.orders.get(tail as usize) {
-                                prefetch(order);
-                            }
-                        }
+                }
+            },
+            (LOOK_REPLACE, 0) => {
+                self.orders.prefetch_home(p.key);
+                self.orders.prefetch_home(p.new_key);
+            }
+            (LOOK_REPLACE, 1) => {
+                p.found = NIL;
+                if let Some((index, order)) = self.prefetch_order(p.key) {
+                    p.found = index;
+                    p.locate = order.locate;
+                    p.side = order.side;
+                    if let Some(price) = p.book_price() {
+                        self.level_map.prefetch_slot(level_key(
+                            order.locate,
+                            order.side as usize,
+                            price,
+                        ));
                     }
                 }
             }
-            (PrefetchHint::Replace { old, new, .. }, 0) => {
-                self.order_map.prefetch_slot(old);
-                self.order_map.prefetch_slot(new);
-            }
-            (PrefetchHint::Replace { old, .. }, 1) => self.prefetch_order_slot(old),
-            (PrefetchHint::Replace { old, price, .. }, _) => {
-                if let (Some(level), Ok(raw_price)) =
-                    (self.prefetch_order_neighbours(old), u32::try_from(price.0))
-                {
-                    let level = &self.levels[level as usize];
-                    self.level_map.prefetch_slot(level_key(
-                        level.locate,
-                        level.side as usize,
-                        raw_price,
-                    ));
+            (LOOK_REPLACE, _) if p.found != NIL => {
+                self.prefetch_level_removal(p.found);
+                if let Some(price) = p.book_price() {
+                    if let Some(level) = self.find_level(p.locate, p.side as usize, price) {
+                        prefetch::prefetch(&self.levels[level as usize]);
+                    }
                 }
             }
+            _ => {}
         }
     }
 
-    #[inline]
-    fn prefetch_order_slot(&self, order_ref: u64) {
-        if let Some((index, level)) = self.order_map.get_with_extra(order_ref) {
-            prefetch::prefetch(&self.orders[index as usize]);
-            if let Some(level) = self.levels.get(level as usize) {
+    /// Applies a decoded operation (see [`Pending`]); the same as calling
+    /// the input method it was built for.
+    #[inline(always)]
+    pub fn apply<S: EventSink + ?Sized>(
+        &mut self,
+        p: &Pending,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
+        let ts = Nanos(p.ts);
+        match p.op {
+            OP_ADD => self.add_order(
+                p.locate,
+                p.key,
+                side_of(p.side),
+                Price(p.price),
+                p.qty,
+                ts,
+                sink,
+            ),
+            OP_DELETE => self.take(p.key, p.found, None, None, ts, sink),
+            OP_EXECUTE => self.take(p.key, p.found, Some(p.qty), Some(None), ts, sink),
+            OP_EXECUTE_AT => {
+                let print = if p.printable {
+                    Some(Some(Price(p.price)))
+                } else {
+                    None
+                };
+                self.take(p.key, p.found, Some(p.qty), print, ts, sink)
+            }
+            OP_CANCEL => self.take(p.key, p.found, Some(p.qty), None, ts, sink),
+            OP_REPLACE => {
+                self.replace_hinted(p.key, p.found, p.new_key, Price(p.price), p.qty, ts, sink)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Stage 1 for an order known by reference: if its direct slot (loaded
+    /// by stage 0) holds it, starts loading its level, queue neighbours and
+    /// side ends and gives the slot; for a spilled order, starts loading its
+    /// hash map entry.
+    #[inline(always)]
+    fn prefetch_order(&self, order_ref: u64) -> Option<(u32, &orders::OrderSlot)> {
+        let (index, slot) = self.orders.home_slot(order_ref);
+        if slot.key == order_ref && slot.qty != 0 {
+            if let Some(level) = self.levels.get(slot.level as usize) {
                 prefetch::prefetch(level);
             }
+            self.orders.prefetch(slot.prev);
+            self.orders.prefetch(slot.next);
+            prefetch::prefetch(&self.sides[slot.locate as usize]);
+            return Some((index, slot));
+        }
+        if slot.spilled != 0 {
+            self.orders.prefetch_spill_entry(order_ref);
+        }
+        None
+    }
+
+    /// Stage 2 of an order about to be reduced: if it is its level's only
+    /// order, the level will go too; start loading what removing it touches
+    /// (list neighbours, hash slot, ladder).
+    #[inline(always)]
+    fn prefetch_level_removal(&self, order_index: u32) {
+        let order = self.orders.get(order_index);
+        let Some(level) = self.levels.get(order.level as usize) else {
+            return;
+        };
+        if level.orders != 1 {
+            return;
+        }
+        let s = order.side as usize;
+        if let Some(better) = self.levels.get(level.better as usize) {
+            prefetch::prefetch(better);
+        }
+        if let Some(worse) = self.levels.get(level.worse as usize) {
+            prefetch::prefetch(worse);
+        }
+        self.level_map
+            .prefetch_slot(level_key(order.locate, s, level.price));
+        if self.ends(order.locate, s).ladder_len != 0 {
+            self.prefetch_ladder(order.locate, s);
         }
     }
 
-    /// Prefetches the order's level and queue neighbours; returns the level.
-    #[inline]
-    fn prefetch_order_neighbours(&self, order_ref: u64) -> Option<u32> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
-        for link in [order.prev, order.next] {
-            if let Some(neighbour) = self.orders.get(link as usize) {
-                prefetch::prefetch(neighbour);
+    /// The lines of one side's ladder.
+    #[inline(always)]
+    fn prefetch_ladder(&self, locate: StockLocate, s: usize) {
+        let ladder = &self.ladders[locate as usize][s & 1];
+        for i in (0..LADDER).step_by(16) {
+            prefetch::prefetch(&ladder.prices[i]);
+            prefetch::prefetch(&ladder.levels[i]);
+        }
+    }
+
+    /// Stage 2 of an add that will create a level: the levels it will sit
+    /// between, as far as the side ends and the ladder (loaded at stage 1)
+    /// tell.
+    #[inline(always)]
+    fn prefetch_new_level_neighbours(&self, locate: StockLocate, s: usize, price: u32) {
+        let ends = self.ends(locate, s);
+        if ends.best == NIL {
+            return;
+        }
+        let len = (ends.ladder_len as usize).min(LADDER);
+        let ladder = &self.ladders[locate as usize][s & 1];
+        let (up, down) = if better(s, price, ends.best_price) {
+            (NIL, ends.best)
+        } else if better(s, ends.worst_price, price) {
+            (ends.worst, NIL)
+        } else if len > 0 && better(s, price, ladder.prices[len - 1]) {
+            let at = ladder.position(len, s, price);
+            (
+                at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]),
+                ladder.levels.get(at).copied().unwrap_or(NIL),
+            )
+        } else {
+            // A walk from the ladder's end (or the best): its first step.
+            let start = len.checked_sub(1).map_or(ends.best, |i| ladder.levels[i]);
+            (start, NIL)
+        };
+        if let Some(up) = self.levels.get(up as usize) {
+            prefetch::prefetch(up);
+        }
+        if let Some(down) = self.levels.get(down as usize) {
+            prefetch::prefetch(down);
+        }
+    }
+
+    /// The level of (`locate`, side `s`, `price`) if it exists.
+    #[inline(always)]
+    fn find_level(&self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
+        let ends = self.ends(locate, s);
+        if ends.best != NIL {
+            if price == ends.best_price {
+                return Some(ends.best);
+            }
+            if price == ends.worst_price {
+                return Some(ends.worst);
             }
         }
-        let level = self.levels.get(order.level as usize)?;
-        prefetch::prefetch(level);
-        prefetch::prefetch(&self.sides[level.locate as usize]);
-        Some(order.level)
+        self.level_map.get(level_key(locate, s, price))
     }
 
     // ----- queries -----------------------------------------------------------
 
     /// The live order with this reference.
     pub fn order(&self, order_ref: u64) -> Option<OrderInfo> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
+        let order = self.orders.get(self.orders.find(order_ref)?);
         let level = &self.levels[order.level as usize];
         Some(OrderInfo {
-            locate: level.locate,
-            side: side_of(level.side),
+            locate: order.locate,
+            side: side_of(order.side),
             price: Price(level.price as i64),
             qty: order.qty,
         })
@@ -1194,21 +1676,21 @@ impl Book {
     /// Walks the queue from the front: O(orders ahead) (the queue is not on
     /// the per-message path, and levels hold a handful of orders typically).
     pub fn queue_position(&self, order_ref: u64) -> Option<QueueInfo> {
-        let index = self.order_map.get(order_ref)?;
-        let order = &self.orders[index as usize];
+        let index = self.orders.find(order_ref)?;
+        let order = self.orders.get(index);
         let level = &self.levels[order.level as usize];
         let mut orders_ahead = 0u32;
         let mut shares_ahead = 0u64;
         let mut cursor = level.head;
         while cursor != index && cursor != NIL {
-            let ahead = &self.orders[cursor as usize];
+            let ahead = self.orders.get(cursor);
             orders_ahead += 1;
             shares_ahead += ahead.qty as u64;
             cursor = ahead.next;
         }
         Some(QueueInfo {
-            locate: level.locate,
-            side: side_of(level.side),
+            locate: order.locate,
+            side: side_of(order.side),
             price: Price(level.price as i64),
             qty: order.qty,
             orders_ahead,
@@ -1222,7 +1704,7 @@ impl Book {
     pub fn levels(&self, locate: StockLocate, side: Side) -> LevelIter<'_> {
         LevelIter {
             book: self,
-            cursor: self.sides[locate as usize][side_index(side)].best,
+            cursor: self.ends(locate, side_index(side)).best,
         }
     }
 
@@ -1247,9 +1729,10 @@ impl Book {
 impl DepthView for Book {
     #[inline]
     fn bbo(&self, locate: StockLocate) -> Bbo {
+        let [bid, ask] = &self.sides[locate as usize].0;
         Bbo {
-            bid: self.top(locate, 0),
-            ask: self.top(locate, 1),
+            bid: bid.top(),
+            ask: ask.top(),
         }
     }
 
@@ -1273,12 +1756,9 @@ impl Iterator for LevelIter<'_> {
     type Item = Level;
 
     fn next(&mut self) -> Option<Level> {
-        if self.cursor == NIL {
-            return None;
-        }
-        let view = self.book.level_view(self.cursor);
-        self.cursor = self.book.levels[self.cursor as usize].worse;
-        Some(view)
+        let level = self.book.levels.get(self.cursor as usize)?;
+        self.cursor = level.worse;
+        Some(level_of(level))
     }
 }
 
@@ -1295,9 +1775,30 @@ impl Iterator for QueueIter<'_> {
         if self.cursor == NIL {
             return None;
         }
-        let order = &self.book.orders[self.cursor as usize];
+        let order = self.book.orders.get(self.cursor);
         self.cursor = order.next;
         Some(order.qty)
+    }
+}
+
+#[cfg(test)]
+impl Book {
+    /// Test helper: the side's ladder is a prefix of its level list.
+    fn ladder_is_consistent(&self, locate: StockLocate, side: Side) -> bool {
+        let s = side_index(side);
+        let len = self.ends(locate, s).ladder_len as usize;
+        let ladder = &self.ladders[locate as usize][s];
+        let mut cursor = self.ends(locate, s).best;
+        for i in 0..len {
+            let Some(level) = self.levels.get(cursor as usize) else {
+                return false;
+            };
+            if ladder.levels[i] != cursor || ladder.prices[i] != level.price {
+                return false;
+            }
+            cursor = level.worse;
+        }
+        len <= LADDER
     }
 }
 

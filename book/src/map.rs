@@ -1,24 +1,22 @@
 //! Fixed-capacity open-addressing hash map from `u64` keys to `u32` pool indices.
 //!
-//! Used twice by the book: order reference number → order slot, and
-//! (locate, side, price) → level slot.
+//! Used twice by the book: (locate, side, price) → level slot, and order
+//! reference → spill slot for the few orders whose direct slot was taken
+//! (see `orders`).
 //!
 //! Why this shape:
-//! - ITCH order reference numbers are unique per day and mostly increasing, but
-//!   not dense: a day issues hundreds of millions of references while at most
-//!   ~1.65 M are live at once. A direct index over the reference range would need
-//!   gigabytes; a direct index over a sliding window needs a fallback for the
-//!   long-lived orders that fall out of the window. A hash table sized at twice
-//!   the order capacity keeps the load factor ≤ 0.5 at the capacity limit
-//!   (≈ 0.2 at a real day's peak), so linear probes are short.
+//! - Keys are spread by a hash, so the table is sized at twice the number of
+//!   entries it may hold (load factor ≤ 0.5 at the capacity limit) and linear
+//!   probes stay short.
 //! - Linear probing keeps the probe sequence inside one or two cache lines; a
-//!   slot is 16 bytes (key + index), four per line.
+//!   slot is 16 bytes (key + index, padded), four per line.
 //! - Deletion uses backward shifting instead of tombstones, so a day of
 //!   hundreds of millions of add/delete pairs never degrades the table and
 //!   never needs a rehash.
 //! - Hash: one multiply by 2^64/φ after folding the high half into the low
-//!   half (Fibonacci hashing), taking the top bits. Increasing references map
-//!   to well-spread slots, and it costs ~2 cycles.
+//!   half (Fibonacci hashing), taking the top bits. Neighbouring keys (prices
+//!   of one instrument, consecutive references) map to well-spread slots, and
+//!   it costs ~2 cycles.
 //!
 //! The table allocates once in [`U64Map::with_capacity`] and never again.
 
@@ -33,16 +31,9 @@ pub(crate) const NIL: u32 = u32::MAX;
 struct Slot {
     key: u64,
     val: u32,
-    /// A second value carried in what would be padding (the book keeps an
-    /// order's level here so a lookup yields both without another miss).
-    extra: u32,
 }
 
-const EMPTY: Slot = Slot {
-    key: 0,
-    val: NIL,
-    extra: NIL,
-};
+const EMPTY: Slot = Slot { key: 0, val: NIL };
 
 pub(crate) struct U64Map {
     slots: Box<[Slot]>,
@@ -96,12 +87,6 @@ impl U64Map {
 
     #[inline]
     pub(crate) fn get(&self, key: u64) -> Option<u32> {
-        self.get_with_extra(key).map(|(val, _)| val)
-    }
-
-    /// The value and the extra value stored with `key`.
-    #[inline]
-    pub(crate) fn get_with_extra(&self, key: u64) -> Option<(u32, u32)> {
         let mut i = hash(key, self.shift);
         loop {
             let slot = self.slots.get(i)?;
@@ -109,7 +94,7 @@ impl U64Map {
                 return None;
             }
             if slot.key == key {
-                return Some((slot.val, slot.extra));
+                return Some(slot.val);
             }
             i = (i + 1) & self.mask;
         }
@@ -120,12 +105,6 @@ impl U64Map {
     /// second case is unreachable, but it is handled rather than assumed.
     #[inline]
     pub(crate) fn insert(&mut self, key: u64, val: u32) -> bool {
-        self.insert_with_extra(key, val, NIL)
-    }
-
-    /// [`U64Map::insert`] with an extra value stored beside `val`.
-    #[inline]
-    pub(crate) fn insert_with_extra(&mut self, key: u64, val: u32, extra: u32) -> bool {
         debug_assert!(val != NIL);
         if self.len * 2 >= self.slots.len() {
             return false;
@@ -136,7 +115,7 @@ impl U64Map {
                 return false;
             };
             if slot.val == NIL {
-                *slot = Slot { key, val, extra };
+                *slot = Slot { key, val };
                 self.len += 1;
                 return true;
             }

@@ -507,8 +507,9 @@ fn memory_at_full_day_scale_is_under_a_gibibyte() {
         Book::with_capacity(small).memory_bytes(),
         Book::memory_bytes_for(small)
     );
-    assert_eq!(core::mem::size_of::<OrderSlot>(), 16);
-    assert_eq!(core::mem::size_of::<LevelSlot>(), 40);
+    assert_eq!(core::mem::size_of::<orders::OrderSlot>(), 32);
+    assert_eq!(core::mem::size_of::<LevelSlot>(), 32);
+    assert_eq!(core::mem::size_of::<Sides>(), 64);
 }
 
 // ----- reference model -------------------------------------------------------
@@ -796,7 +797,11 @@ fn events_consistent(events: &Events, locate: u16, before: Bbo, after: Bbo) {
 /// iff it changed) and top-10 depth of the touched instrument after every
 /// operation, plus queue positions of sampled orders and all counters every
 /// 1,000 operations.
-fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize) {
+///
+/// References are `n << ref_shift` for increasing `n`: shift 0 is the ITCH
+/// pattern; a shift at least log2 of the order table's direct slots makes
+/// every reference share one direct slot, so all but one live order spill.
+fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize, ref_shift: u32) {
     let mut rng = Rng(seed);
     let mut book = Book::with_capacity(BookConfig {
         max_orders,
@@ -806,7 +811,10 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
     let mut next_ref: u64 = 1;
     let mut events = Events::new();
     let target_live = (max_orders as u64 * 9 / 10).max(1);
+    let mut most_spilled = 0;
+    let mut longest_side = 0;
     for step in 0..ops {
+        most_spilled = most_spilled.max(book.spilled_orders());
         events.clear();
         let kind = rng.below(1000);
         let live = model.orders.len() as u64;
@@ -831,10 +839,10 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
                 1 + rng.below(500) as u32
             };
             let order_ref = if rng.chance(1) {
-                random_live(&mut rng, &model).unwrap_or(next_ref)
+                random_live(&mut rng, &model).unwrap_or(next_ref << ref_shift)
             } else {
                 next_ref += 1 + rng.below(3);
-                next_ref
+                next_ref << ref_shift
             };
             let before = model.bbo(locate);
             got = book.add_order(
@@ -850,9 +858,9 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             events_consistent(&events, locate, before, model.bbo(locate));
         } else {
             let target = if rng.chance(2) {
-                next_ref + 1 + rng.below(1000) // unknown
+                (next_ref + 1 + rng.below(1000)) << ref_shift // unknown
             } else {
-                random_live(&mut rng, &model).unwrap_or(next_ref + 1)
+                random_live(&mut rng, &model).unwrap_or((next_ref + 1) << ref_shift)
             };
             let known = model.orders.get(&target).copied();
             locate = known.map_or(1, |o| o.locate);
@@ -904,7 +912,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
                     random_live(&mut rng, &model).unwrap_or(target)
                 } else {
                     next_ref += 1;
-                    next_ref
+                    next_ref << ref_shift
                 };
                 got = book.replace(target, new_ref, Price(price), qty, Nanos(step), &mut events);
                 want = model.replace(target, new_ref, price, qty);
@@ -923,6 +931,12 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             events_consistent(&events, locate, before, model.bbo(locate));
         }
         assert_eq!(got, want, "step {step}: result");
+        for side in [Side::Buy, Side::Sell] {
+            assert!(
+                book.ladder_is_consistent(locate, side),
+                "step {step}: ladder {side:?}"
+            );
+        }
         assert_eq!(book.bbo(locate), model.bbo(locate), "step {step}: bbo");
         for side in [Side::Buy, Side::Sell] {
             let mut depth = [Level::default(); 10];
@@ -935,6 +949,9 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             );
         }
         if step % 1000 == 0 {
+            for side in [Side::Buy, Side::Sell] {
+                longest_side = longest_side.max(book.levels(locate, side).count());
+            }
             assert_eq!(book.live_orders(), model.orders.len());
             assert_eq!(book.live_levels(), model.levels);
             for _ in 0..20 {
@@ -966,7 +983,12 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
             );
         }
     }
-    // The run must actually have exercised the anomaly paths.
+    // The run must actually have exercised the spill and anomaly paths.
+    assert!(most_spilled > 0);
+    // Sides longer than the ladder: walks beyond it and refills are compared too.
+    if max_levels > 4 * LADDER {
+        assert!(longest_side > LADDER, "{longest_side}");
+    }
     let c = book.counters();
     assert!(c.unknown_order > 0 && c.duplicate_order > 0 && c.negative_quantity > 0);
     assert!(c.zero_quantity > 0 && c.bad_price > 0 && c.bad_locate > 0 && c.crossed_book > 0);
@@ -976,13 +998,26 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize)
 /// BBO events and top-10 depth after every operation.
 #[test]
 fn random_operations_match_reference_model() {
-    compare_with_model(0x5EED_0001, 1_000_000, 2048, 2048);
+    compare_with_model(0x5EED_0001, 1_000_000, 2048, 2048, 0);
+}
+
+/// Every reference on one direct slot: the spill path carries the whole book.
+#[test]
+fn random_operations_match_reference_model_when_every_order_spills() {
+    compare_with_model(0x5EED_0003, 300_000, 2048, 2048, 16);
+}
+
+/// References on four direct slots: long probe sequences in the spill map.
+#[test]
+fn random_operations_match_reference_model_with_four_home_slots() {
+    compare_with_model(0x5EED_0004, 300_000, 2048, 2048, 10);
 }
 
 /// Tight pools so that table-full and level-pool-full paths are compared too.
 #[test]
 fn random_operations_match_reference_model_with_tight_pools() {
-    compare_with_model(0x5EED_0002, 200_000, 400, 60);
+    compare_with_model(0x5EED_0002, 200_000, 400, 60, 0);
+    compare_with_model(0x5EED_0005, 100_000, 400, 60, 12);
     // (asserted inside: counters equal the model's, including the full counters)
 }
 
@@ -1039,10 +1074,35 @@ mod never_panics {
         #[test]
         fn arbitrary_input_never_panics_and_stays_consistent(ops in proptest::collection::vec(op(), 1..200)) {
             let mut book = Book::with_capacity(BookConfig { max_orders: 16, max_levels: 8 });
+            // The same operations decoded into `Pending`, prefetched at every
+            // stage, then applied: must end in the same state.
+            let mut twin = Book::with_capacity(BookConfig { max_orders: 16, max_levels: 8 });
             let mut ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
+            let mut twin_ev: heapless::Vec<BookEvent, 2> = heapless::Vec::new();
             for op in ops {
                 ev.clear();
-                let _ = match op {
+                twin_ev.clear();
+                let pending = match op {
+                    Op::Add(l, r, b, p, q) => Some(Pending::add(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T)),
+                    Op::Execute(r, q) => Some(Pending::execute(r, q, T)),
+                    Op::ExecuteWithPrice(r, q, p, b) => Some(Pending::execute_with_price(r, q, Price(p), b, T)),
+                    Op::Cancel(r, q) => Some(Pending::cancel(r, q, T)),
+                    Op::Delete(r) => Some(Pending::delete(r, T)),
+                    Op::Replace(a, b, p, q) => Some(Pending::replace(a, b, Price(p), q, T)),
+                    _ => None,
+                };
+                let twin_result = if let Some(mut pending) = pending {
+                    // Prefetching neither panics nor changes anything.
+                    let before = (twin.live_orders(), twin.live_levels(), *twin.counters());
+                    for stage in 0..=PREFETCH_STAGES {
+                        twin.prefetch(&mut pending, stage);
+                    }
+                    prop_assert_eq!(before, (twin.live_orders(), twin.live_levels(), *twin.counters()));
+                    Some(twin.apply(&pending, &mut twin_ev))
+                } else {
+                    None
+                };
+                let result = match op {
                     Op::Add(l, r, b, p, q) => book.add_order(l, r, if b { Side::Buy } else { Side::Sell }, Price(p), q, T, &mut ev),
                     Op::Execute(r, q) => book.execute(r, q, T, &mut ev),
                     Op::ExecuteWithPrice(r, q, p, b) => book.execute_with_price(r, q, Price(p), b, T, &mut ev),
@@ -1052,12 +1112,34 @@ mod never_panics {
                     Op::Trade(l, p, q) => book.trade(l, Side::Buy, Price(p), q, T, &mut ev),
                     Op::Cross(l, p, s) => book.cross_trade(l, Price(p), s, b'O', T, &mut ev),
                 };
+                match twin_result {
+                    Some(twin_result) => {
+                        prop_assert_eq!(result, twin_result);
+                        prop_assert_eq!(&ev, &twin_ev);
+                        prop_assert_eq!(book.counters(), twin.counters());
+                        for locate in [1u16, 2, 3, u16::MAX] {
+                            prop_assert_eq!(book.bbo(locate), twin.bbo(locate));
+                            for side in [Side::Buy, Side::Sell] {
+                                prop_assert!(book.levels(locate, side).eq(twin.levels(locate, side)));
+                            }
+                        }
+                    }
+                    // Prints go to the twin directly.
+                    None => {
+                        let _ = match op {
+                            Op::Trade(l, p, q) => twin.trade(l, Side::Buy, Price(p), q, T, &mut twin_ev),
+                            Op::Cross(l, p, s) => twin.cross_trade(l, Price(p), s, b'O', T, &mut twin_ev),
+                            _ => Ok(()),
+                        };
+                    }
+                }
                 // Aggregates agree with the orders they are built from.
                 let mut orders = 0usize;
                 let mut levels = 0usize;
                 for locate in [1u16, 2, 3, u16::MAX] {
                     for side in [Side::Buy, Side::Sell] {
                         let mut last: Option<Price> = None;
+                        prop_assert!(book.ladder_is_consistent(locate, side));
                         for level in book.levels(locate, side) {
                             levels += 1;
                             orders += level.orders as usize;

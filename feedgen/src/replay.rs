@@ -9,10 +9,13 @@
 //!
 //! Both input paths can run the book's prefetch pipeline (`*_prefetched`,
 //! the CLI's `--prefetch`, default 4): a whole-market book is far larger
-//! than the caches, and overlapping the dependent misses of upcoming
-//! messages roughly halves the time per message on this VM. MoldUDP64
-//! sequencing (duplicates skipped, gaps counted) is shared by the pcap path
-//! and [`Replayer::on_packet`].
+//! than the caches, so each order message is decoded once into a
+//! [`book::Pending`] when it enters a lookahead ring, the book's prefetch
+//! stages start its cache misses while earlier messages are applied, and it
+//! is applied from the ring (on a generated 100 M-message day this roughly
+//! halves the time per message). MoldUDP64 sequencing (duplicates skipped,
+//! gaps counted) is shared by the pcap path and [`Replayer::on_packet`].
+//! [`Replayer::enable_latency`] times every message ([`LatencyHistogram`]).
 //!
 //! # BBO CSV
 //! With a writer attached, every `BookEvent::Bbo` the book reports (a change
@@ -33,7 +36,7 @@
 use std::io::{self, Write};
 
 use book::{
-    Book, BookConfig, BookEvent, DepthView, EventSink, Level, PrefetchHint, Side, PREFETCH_STAGES,
+    Book, BookConfig, BookEvent, DepthView, EventSink, Level, Pending, Side, PREFETCH_STAGES,
 };
 use protocol::filter::{Filter, Subscription};
 use protocol::itch::{FileReader, Message};
@@ -163,32 +166,44 @@ struct BboSink<'a, W: Write> {
     error: &'a mut Option<io::Error>,
 }
 
+impl<W: Write> BboSink<'_, W> {
+    /// Formats and writes one CSV line (kept out of the per-message path).
+    #[inline(never)]
+    #[cold]
+    fn write_line(&mut self, locate: u16, bbo: book::Bbo) {
+        let Some(out) = self.out.as_deref_mut() else {
+            return;
+        };
+        if self.error.is_some() {
+            return;
+        }
+        let mut line = [0u8; 128];
+        let mut at = 0;
+        push_u64(&mut line, &mut at, self.index);
+        push_byte(&mut line, &mut at, b',');
+        push_u64(&mut line, &mut at, u64::from(locate));
+        push_byte(&mut line, &mut at, b',');
+        if let Some(s) = self.symbols.get(usize::from(locate)) {
+            push_symbol(&mut line, &mut at, s);
+        }
+        push_byte(&mut line, &mut at, b',');
+        push_level(&mut line, &mut at, bbo.bid);
+        push_byte(&mut line, &mut at, b',');
+        push_level(&mut line, &mut at, bbo.ask);
+        push_byte(&mut line, &mut at, b'\n');
+        if let Err(e) = out.write_all(&line[..at]) {
+            *self.error = Some(e);
+        }
+    }
+}
+
 impl<W: Write> EventSink for BboSink<'_, W> {
-    #[inline]
+    #[inline(always)]
     fn push(&mut self, event: BookEvent) -> bool {
         if let BookEvent::Bbo { locate, bbo, .. } = event {
             *self.changes += 1;
-            if let Some(out) = self.out.as_deref_mut() {
-                if self.error.is_some() {
-                    return true;
-                }
-                let mut line = [0u8; 128];
-                let mut at = 0;
-                push_u64(&mut line, &mut at, self.index);
-                push_byte(&mut line, &mut at, b',');
-                push_u64(&mut line, &mut at, u64::from(locate));
-                push_byte(&mut line, &mut at, b',');
-                if let Some(s) = self.symbols.get(usize::from(locate)) {
-                    push_symbol(&mut line, &mut at, s);
-                }
-                push_byte(&mut line, &mut at, b',');
-                push_level(&mut line, &mut at, bbo.bid);
-                push_byte(&mut line, &mut at, b',');
-                push_level(&mut line, &mut at, bbo.ask);
-                push_byte(&mut line, &mut at, b'\n');
-                if let Err(e) = out.write_all(&line[..at]) {
-                    *self.error = Some(e);
-                }
+            if self.out.is_some() {
+                self.write_line(locate, bbo);
             }
         }
         true
@@ -200,6 +215,127 @@ pub const MAX_PREFETCH_DISTANCE: usize = 16;
 /// Lookahead ring: a power of two above `PREFETCH_STAGES × MAX_PREFETCH_DISTANCE`.
 const RING: usize = 64;
 const _: () = assert!(RING > PREFETCH_STAGES as usize * MAX_PREFETCH_DISTANCE);
+
+/// A message as the decoder left it.
+#[derive(Clone, Copy)]
+enum Parsed<'a> {
+    Message(Message<'a>),
+    /// Well-framed, type byte outside ITCH 5.0.
+    Unknown,
+    /// Wrong length for its type or an invalid field.
+    Malformed,
+}
+
+impl<'a> Parsed<'a> {
+    #[inline(always)]
+    fn parse(bytes: &'a [u8]) -> Parsed<'a> {
+        match Message::parse(bytes) {
+            Ok(Message::Unknown(_)) => Parsed::Unknown,
+            Ok(m) => Parsed::Message(m),
+            Err(_) => Parsed::Malformed,
+        }
+    }
+}
+
+/// A message waiting in the lookahead ring: its bytes and, for adds,
+/// executions, cancels, deletes and replaces, the book operation decoded
+/// once with its prefetch progress (empty for every other message, which
+/// is decoded again when applied).
+#[derive(Clone, Copy)]
+struct Ahead<'a> {
+    pending: Pending,
+    bytes: &'a [u8],
+}
+
+const NOTHING_AHEAD: Ahead<'static> = Ahead {
+    pending: Pending::NONE,
+    bytes: &[],
+};
+
+/// Cycles between the starts of consecutive messages of a replay loop (all
+/// a message costs there: framing, decode, the prefetch stages it issues,
+/// applying it). One `rdtsc` per message.
+pub struct LatencyHistogram {
+    /// Exact counts below `LINEAR` cycles, then one bucket per power of two.
+    linear: Box<[u64]>,
+    log: [u64; 64],
+    n: u64,
+    sum: u64,
+    max: u64,
+}
+
+const LINEAR: usize = 1 << 14;
+
+impl Default for LatencyHistogram {
+    fn default() -> Self {
+        LatencyHistogram {
+            linear: vec![0; LINEAR].into_boxed_slice(),
+            log: [0; 64],
+            n: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+}
+
+impl LatencyHistogram {
+    /// A histogram that is never read (the untimed loop's placeholder).
+    fn empty() -> LatencyHistogram {
+        LatencyHistogram {
+            linear: Box::default(),
+            log: [0; 64],
+            n: 0,
+            sum: 0,
+            max: 0,
+        }
+    }
+
+    #[inline(always)]
+    fn record(&mut self, cycles: u64) {
+        match self.linear.get_mut(cycles as usize) {
+            Some(count) => *count += 1,
+            None => self.log[63 - cycles.leading_zeros() as usize] += 1,
+        }
+        self.n += 1;
+        self.sum += cycles;
+        self.max = self.max.max(cycles);
+    }
+
+    /// Messages timed.
+    pub fn count(&self) -> u64 {
+        self.n
+    }
+
+    /// Mean cycles per message.
+    pub fn mean(&self) -> f64 {
+        self.sum as f64 / self.n.max(1) as f64
+    }
+
+    pub fn max(&self) -> u64 {
+        self.max
+    }
+
+    /// The smallest cycle count with at least `q` of the messages at or
+    /// below it (above 16,384 cycles: the lower end of its power-of-two
+    /// bucket).
+    pub fn quantile(&self, q: f64) -> u64 {
+        let target = ((self.n as f64 * q).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (cycles, &count) in self.linear.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return cycles as u64;
+            }
+        }
+        for (bit, &count) in self.log.iter().enumerate() {
+            seen += count;
+            if seen >= target {
+                return 1 << bit;
+            }
+        }
+        self.max
+    }
+}
 
 /// Header line of the BBO CSV.
 pub const BBO_CSV_HEADER: &str = "msg_index,locate,stock,bid_px,bid_qty,ask_px,ask_qty\n";
@@ -303,6 +439,7 @@ pub struct Replayer<W: Write> {
     bbo_out: Option<W>,
     error: Option<io::Error>,
     next_sequence: Option<u64>,
+    latency: Option<Box<LatencyHistogram>>,
 }
 
 impl<W: Write> Replayer<W> {
@@ -319,7 +456,19 @@ impl<W: Write> Replayer<W> {
             bbo_out,
             error: None,
             next_sequence: None,
+            latency: None,
         })
+    }
+
+    /// From now on, time every message of the replay loops (one `rdtsc` per
+    /// message; see [`LatencyHistogram`]).
+    pub fn enable_latency(&mut self) {
+        self.latency.get_or_insert_with(Box::default);
+    }
+
+    /// The per-message cycle distribution, if enabled.
+    pub fn latency(&self) -> Option<&LatencyHistogram> {
+        self.latency.as_deref()
     }
 
     pub fn book(&self) -> &Book {
@@ -333,14 +482,48 @@ impl<W: Write> Replayer<W> {
     /// Decodes and applies one message (bytes without a length prefix).
     #[inline]
     pub fn on_message(&mut self, bytes: &[u8]) {
+        self.on_parsed(Parsed::parse(bytes));
+    }
+
+    /// Applies a message that went through the lookahead ring.
+    #[inline(always)]
+    fn on_ahead(&mut self, entry: &Ahead<'_>) {
+        if entry.pending.is_empty() {
+            self.on_message(entry.bytes);
+            return;
+        }
         self.counters.messages += 1;
-        let msg = match Message::parse(bytes) {
-            Ok(Message::Unknown(_)) => {
+        let msg_type = entry.bytes.first().copied().unwrap_or(0);
+        self.counters.per_type[usize::from(msg_type)] += 1;
+        let mut sink = BboSink {
+            out: self.bbo_out.as_mut(),
+            index: self.counters.messages,
+            symbols: &self.symbols,
+            changes: &mut self.counters.bbo_changes,
+            error: &mut self.error,
+        };
+        // Anomalies are counted by the book itself.
+        let _ = self.book.apply(&entry.pending, &mut sink);
+    }
+
+    /// Decodes a message into a ring entry and runs prefetch stage 0.
+    #[inline(always)]
+    fn enter<'a>(&self, entry: &mut Ahead<'a>, bytes: &'a [u8]) {
+        entry.bytes = bytes;
+        entry.pending = book::itch::pending_from_bytes(bytes).unwrap_or(Pending::NONE);
+        self.book.prefetch(&mut entry.pending, 0);
+    }
+
+    #[inline(always)]
+    fn on_parsed(&mut self, parsed: Parsed<'_>) {
+        self.counters.messages += 1;
+        let msg = match parsed {
+            Parsed::Message(m) => m,
+            Parsed::Unknown => {
                 self.counters.unknown += 1;
                 return;
             }
-            Ok(m) => m,
-            Err(_) => {
+            Parsed::Malformed => {
                 self.counters.malformed += 1;
                 return;
             }
@@ -366,10 +549,11 @@ impl<W: Write> Replayer<W> {
     }
 
     /// Replays a whole NASDAQ-format file with the book's prefetch pipeline:
-    /// while message `i` is applied, the hash slots of message `i + 3d`, the
-    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
-    /// (see [`Book::prefetch`]). `distance` 0 means no prefetching; above
-    /// [`MAX_PREFETCH_DISTANCE`] it is clamped. Results are identical.
+    /// while message `i` is applied, message `i + 3d` is decoded and its
+    /// first cache lines prefetched, and stages 1 and 2 run for messages
+    /// `i + 2d` and `i + d` (see [`Book::prefetch`]). `distance` 0 means no
+    /// prefetching; otherwise it is clamped to [`MAX_PREFETCH_DISTANCE`] and
+    /// rounded down to a power of two. Results are identical.
     pub fn replay_nasdaq_prefetched(&mut self, data: &[u8], distance: usize) {
         let mut reader = FileReader::new(data);
         self.run(
@@ -446,80 +630,107 @@ impl<W: Write> Replayer<W> {
     }
 
     /// Drives decode + book over a message source. With `distance` d > 0,
-    /// while message `i` is applied the hash slots of message `i + 3d`, the
-    /// order/level of `i + 2d` and the neighbours of `i + d` are prefetched
-    /// (see [`Book::prefetch`]), so the dependent cache misses of several
-    /// messages overlap. Distances above [`MAX_PREFETCH_DISTANCE`] are
-    /// clamped. Results are identical either way: prefetching never changes
-    /// the book. `next` yields message bytes and counts what it skips.
-    fn run<'a, F>(&mut self, mut next: F, distance: usize)
+    /// each message is decoded once when it enters a lookahead ring
+    /// `PREFETCH_STAGES·d` messages ahead of the one being applied, and
+    /// while message `i` is applied, prefetch stage `s` runs for message
+    /// `i + (PREFETCH_STAGES − s)·d` (see [`Book::prefetch`]), so the
+    /// dependent cache misses of several messages overlap. Distances are
+    /// clamped to [`MAX_PREFETCH_DISTANCE`] and rounded down to a power of
+    /// two (each is its own compiled loop). Results are identical either
+    /// way: prefetching never changes the book. `next` yields message bytes
+    /// and counts what it skips.
+    fn run<'a, F>(&mut self, next: F, distance: usize)
     where
         F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
     {
+        match self.latency.take() {
+            Some(mut latency) => {
+                self.run_loop::<F, true>(next, distance, &mut latency);
+                self.latency = Some(latency);
+            }
+            None => self.run_loop::<F, false>(next, distance, &mut LatencyHistogram::empty()),
+        }
+    }
+
+    #[inline(always)]
+    fn run_loop<'a, F, const TIMED: bool>(
+        &mut self,
+        mut next: F,
+        distance: usize,
+        latency: &mut LatencyHistogram,
+    ) where
+        F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
+    {
+        let mut last = if TIMED { hugealloc::tsc() } else { 0 };
+        let mut tick = |latency: &mut LatencyHistogram| {
+            if TIMED {
+                let now = hugealloc::tsc();
+                latency.record(now.wrapping_sub(last));
+                last = now;
+            }
+        };
         if distance == 0 {
             while let Some(msg) = next(&mut self.counters) {
                 self.on_message(msg);
+                tick(latency);
             }
             return;
         }
-        let d = distance.min(MAX_PREFETCH_DISTANCE);
-        let stages = usize::from(PREFETCH_STAGES);
-        let lookahead = stages * d;
-        let mut ring: [&[u8]; RING] = [&[]; RING];
-        let (mut read, mut applied) = (0usize, 0usize);
-        let mut exhausted = false;
-        loop {
-            while !exhausted && read - applied <= lookahead {
+        match distance.min(MAX_PREFETCH_DISTANCE) {
+            1 => self.pipelined::<F, TIMED, 1>(next, latency, tick),
+            2..=3 => self.pipelined::<F, TIMED, 2>(next, latency, tick),
+            4..=7 => self.pipelined::<F, TIMED, 4>(next, latency, tick),
+            8..=15 => self.pipelined::<F, TIMED, 8>(next, latency, tick),
+            _ => self.pipelined::<F, TIMED, 16>(next, latency, tick),
+        }
+    }
+
+    /// The pipelined loop for distance `D`: message `i + 3·D` is decoded
+    /// (and its stage 0 run) while message `i` is applied, stage 1 runs for
+    /// `i + 2·D` and stage 2 for `i + D`.
+    #[inline(always)]
+    fn pipelined<'a, F, const TIMED: bool, const D: usize>(
+        &mut self,
+        mut next: F,
+        latency: &mut LatencyHistogram,
+        mut tick: impl FnMut(&mut LatencyHistogram),
+    ) where
+        F: FnMut(&mut ReplayCounters) -> Option<&'a [u8]>,
+    {
+        const { assert!(PREFETCH_STAGES == 3 && 3 * D < RING) };
+        let mut ring: [Ahead<'a>; RING] = [NOTHING_AHEAD; RING];
+        let mut read = 0usize;
+        while read < 3 * D {
+            let Some(bytes) = next(&mut self.counters) else {
+                break;
+            };
+            self.enter(&mut ring[read % RING], bytes);
+            read += 1;
+        }
+        let mut exhausted = read < 3 * D;
+        let mut applied = 0usize;
+        while applied < read {
+            if !exhausted {
                 match next(&mut self.counters) {
-                    Some(msg) => {
-                        self.prefetch(msg, 0);
-                        ring[read % RING] = msg;
+                    Some(bytes) => {
+                        self.enter(&mut ring[read % RING], bytes);
                         read += 1;
                     }
                     None => exhausted = true,
                 }
             }
-            if applied == read {
-                break;
+            if applied + 2 * D < read {
+                self.book
+                    .prefetch(&mut ring[(applied + 2 * D) % RING].pending, 1);
             }
-            for stage in 1..stages {
-                let ahead = applied + (stages - stage) * d;
-                if ahead < read {
-                    self.prefetch(ring[ahead % RING], stage as u8);
-                }
+            if applied + D < read {
+                self.book
+                    .prefetch(&mut ring[(applied + D) % RING].pending, 2);
             }
-            self.on_message(ring[applied % RING]);
+            self.on_ahead(&ring[applied % RING]);
             applied += 1;
+            tick(latency);
         }
-    }
-
-    #[inline]
-    fn prefetch(&self, bytes: &[u8], stage: u8) {
-        let hint = match Message::parse(bytes) {
-            Ok(Message::AddOrder(m)) => PrefetchHint::Add {
-                locate: m.stock_locate(),
-                order_ref: m.order_ref(),
-                side: m.side(),
-                price: m.price(),
-            },
-            Ok(Message::AddOrderMpid(m)) => PrefetchHint::Add {
-                locate: m.stock_locate(),
-                order_ref: m.order_ref(),
-                side: m.side(),
-                price: m.price(),
-            },
-            Ok(Message::OrderDelete(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderCancel(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderExecuted(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderExecutedWithPrice(m)) => PrefetchHint::Order(m.order_ref()),
-            Ok(Message::OrderReplace(m)) => PrefetchHint::Replace {
-                old: m.original_order_ref(),
-                new: m.new_order_ref(),
-                price: m.price(),
-            },
-            _ => return,
-        };
-        self.book.prefetch(hint, stage);
     }
 
     /// Writes the best `n` levels per side of every locate with a book.

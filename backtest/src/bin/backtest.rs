@@ -24,6 +24,10 @@ use protocol::itch::{FileReader, Message};
 use protocol::moldudp64::{Packet, PacketKind};
 use types::Symbol;
 
+// Book tables on 2 MiB pages, prefaulted, as on the appliance (see `hugealloc`).
+#[global_allocator]
+static ALLOC: hugealloc::HugeAlloc = hugealloc::HugeAlloc;
+
 /// Backtest the market maker on an ITCH 5.0 day (NASDAQ file format, or
 /// MoldUDP64 in a pcap) with a simulated venue (L3 FIFO queue model).
 #[derive(Parser, Debug)]

@@ -9,7 +9,7 @@
 //! short-lived) and any live order otherwise.
 #![allow(dead_code)]
 
-use book::{Book, BookEvent, Nanos, PrefetchHint, Price, Side, MAX_EVENTS_PER_MESSAGE};
+use book::{Book, BookEvent, Nanos, Pending, Price, Side, MAX_EVENTS_PER_MESSAGE, PREFETCH_STAGES};
 
 pub const LOCATES: u32 = 8_800;
 pub const STEADY_LIVE: usize = 1_500_000;
@@ -283,51 +283,65 @@ pub fn reset(book: &mut Book, flow: &Flow) {
     }
 }
 
+/// The operation decoded for [`Book::prefetch`] and [`Book::apply`].
 #[inline(always)]
-pub fn hint(op: &Op) -> PrefetchHint {
+pub fn pending(op: &Op, ts: Nanos) -> Pending {
     match *op {
         Op::Add {
             locate,
             order_ref,
             side,
             price,
-            ..
-        } => PrefetchHint::Add {
-            locate,
-            order_ref,
-            side,
-            price: Price(price as i64),
-        },
-        Op::Delete { order_ref } | Op::Execute { order_ref, .. } | Op::Cancel { order_ref, .. } => {
-            PrefetchHint::Order(order_ref)
-        }
+            qty,
+        } => Pending::add(locate, order_ref, side, Price(price as i64), qty, ts),
+        Op::Delete { order_ref } => Pending::delete(order_ref, ts),
         Op::Replace {
-            old, new, price, ..
-        } => PrefetchHint::Replace {
             old,
             new,
-            price: Price(price as i64),
-        },
+            price,
+            qty,
+        } => Pending::replace(old, new, Price(price as i64), qty, ts),
+        Op::Execute { order_ref, qty } => Pending::execute(order_ref, qty, ts),
+        Op::Cancel { order_ref, qty } => Pending::cancel(order_ref, qty, ts),
     }
 }
 
-/// Applies `ops`, issuing the three prefetch stages `distance`, `2·distance`
-/// and `3·distance` messages ahead (distance 0: no prefetch).
+/// Applies `ops`, issuing prefetch stage `s` for the message
+/// `(PREFETCH_STAGES - s)·distance` ahead (distance 0: no prefetch, the
+/// plain input methods).
 #[inline(always)]
 pub fn run_pipelined(book: &mut Book, ops: &[Op], distance: usize, events: &mut Events) {
-    for (i, op) in ops.iter().enumerate() {
-        if distance > 0 {
-            if let Some(next) = ops.get(i + 3 * distance) {
-                book.prefetch(hint(next), 0);
-            }
-            if let Some(next) = ops.get(i + 2 * distance) {
-                book.prefetch(hint(next), 1);
-            }
-            if let Some(next) = ops.get(i + distance) {
-                book.prefetch(hint(next), 2);
+    const RING: usize = 64;
+    if distance == 0 {
+        for (i, op) in ops.iter().enumerate() {
+            apply(book, op, Nanos(i as u64), events);
+            std::hint::black_box(&*events);
+        }
+        return;
+    }
+    let stages = usize::from(PREFETCH_STAGES);
+    let lookahead = stages * distance;
+    assert!(lookahead < RING);
+    let mut ring = [Pending::NONE; RING];
+    let enter = |book: &Book, ring: &mut [Pending; RING], j: usize| {
+        if let Some(op) = ops.get(j) {
+            ring[j % RING] = pending(op, Nanos(j as u64));
+            book.prefetch(&mut ring[j % RING], 0);
+        }
+    };
+    for j in 0..lookahead {
+        enter(book, &mut ring, j);
+    }
+    for i in 0..ops.len() {
+        enter(book, &mut ring, i + lookahead);
+        for stage in 1..stages {
+            let j = i + (stages - stage) * distance;
+            if j < ops.len() {
+                book.prefetch(&mut ring[j % RING], stage as u8);
             }
         }
-        apply(book, op, Nanos(i as u64), events);
+        events.clear();
+        let _ = book.apply(&ring[i % RING], events);
         std::hint::black_box(&*events);
     }
 }

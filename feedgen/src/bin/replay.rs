@@ -6,7 +6,9 @@
 //! replay --pcap day.pcap
 //! ```
 //! The input is memory-mapped; it must not be truncated or rewritten while
-//! the replay runs.
+//! the replay runs. The book's tables come from [`hugealloc::HugeAlloc`]
+//! (2 MiB transparent huge pages, prefaulted before the clock starts), as
+//! the appliance maps them with large pages.
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -21,6 +23,9 @@ use feedgen::pcap::FEED_GROUP;
 use feedgen::replay::{book_anomalies, map_file, Replayer};
 use protocol::filter::Subscription;
 use protocol::ipv4;
+
+#[global_allocator]
+static ALLOC: hugealloc::HugeAlloc = hugealloc::HugeAlloc;
 
 /// Replay an ITCH 5.0 day (NASDAQ file format, or MoldUDP64 in a pcap)
 /// through the decoder and the L3 book.
@@ -52,11 +57,16 @@ struct Args {
     /// locate,stock,side,level,price,qty,orders.
     #[arg(long, requires = "depth")]
     depth_out: Option<PathBuf>,
-    /// Prefetch distance (0 = off, at most 16): the
-    /// book's cache misses for message i+d..i+3d start while message i is
-    /// applied. Same results, higher throughput on a book larger than cache.
+    /// Prefetch distance (0 = off, at most 16, rounded down to a power of
+    /// two): the book's cache misses for message i+d..i+3d start while
+    /// message i is applied. Same results, higher throughput on a book
+    /// larger than cache.
     #[arg(long, default_value_t = 4)]
     prefetch: usize,
+    /// Time every message (one `rdtsc` each, which itself adds to the time
+    /// per message) and report p50/p99/p99.9/max.
+    #[arg(long)]
+    latency: bool,
     /// Book capacity: live orders.
     #[arg(long, default_value_t = BookConfig::default().max_orders)]
     max_orders: usize,
@@ -82,6 +92,12 @@ fn run(args: Args) -> Result<(), String> {
     };
     let mut replayer = Replayer::new(config, bbo).map_err(|e| e.to_string())?;
 
+    if args.latency {
+        replayer.enable_latency();
+    }
+    let load_before = hugealloc::load_average();
+    let tsc_started = hugealloc::tsc();
+    let cpu_started = hugealloc::thread_cpu_ns();
     let started = Instant::now();
     if args.pcap {
         let feed = Subscription {
@@ -95,6 +111,8 @@ fn run(args: Args) -> Result<(), String> {
         replayer.replay_nasdaq_prefetched(&data, args.prefetch);
     }
     let elapsed = started.elapsed();
+    let tsc_elapsed = hugealloc::tsc().wrapping_sub(tsc_started);
+    let cpu_ns = hugealloc::thread_cpu_ns().saturating_sub(cpu_started);
     replayer.flush().map_err(|e| format!("bbo csv: {e}"))?;
 
     if let (Some(n), Some(p)) = (args.depth, &args.depth_out) {
@@ -112,6 +130,39 @@ fn run(args: Args) -> Result<(), String> {
         secs * 1e9 / c.messages.max(1) as f64,
         c.messages as f64 / secs.max(1e-9) / 1e6,
         data.len()
+    );
+    println!(
+        "cpu: {:.3} s thread CPU time · {:.1} ns/msg · load average before {} · after {}",
+        cpu_ns as f64 / 1e9,
+        cpu_ns as f64 / c.messages.max(1) as f64,
+        load_before,
+        hugealloc::load_average()
+    );
+    if let Some(h) = replayer.latency() {
+        let ghz = tsc_elapsed as f64 / elapsed.as_nanos().max(1) as f64;
+        let ns = |cycles: u64| cycles as f64 / ghz;
+        println!(
+            "per message (rdtsc between message starts, TSC {:.3} GHz): mean {:.1} ns · p50 {:.0} ns · p99 {:.0} ns · p99.9 {:.0} ns · max {:.0} ns ({} messages)",
+            ghz,
+            h.mean() / ghz,
+            ns(h.quantile(0.5)),
+            ns(h.quantile(0.99)),
+            ns(h.quantile(0.999)),
+            ns(h.max()),
+            h.count()
+        );
+    }
+    let mib = |b: Option<u64>| {
+        b.map_or("?".to_string(), |b| {
+            format!("{:.1} MiB", b as f64 / (1u64 << 20) as f64)
+        })
+    };
+    println!(
+        "memory: book tables {} · anonymous resident {} · of it in huge pages (AnonHugePages) {} · peak resident incl. the mapped input file {}",
+        mib(Some(replayer.book().memory_bytes() as u64)),
+        mib(hugealloc::rss_anon_bytes()),
+        mib(hugealloc::anon_huge_pages_bytes()),
+        mib(hugealloc::peak_rss_bytes())
     );
     let mut line = String::from("per type:");
     for t in 0u8..=255 {
@@ -153,9 +204,10 @@ fn run(args: Args) -> Result<(), String> {
         b.events_dropped
     );
     println!(
-        "book: live orders {} (peak {}) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-list steps {:.2}/msg",
+        "book: live orders {} (peak {}, {} spilled now) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-list steps {:.2}/msg",
         replayer.book().live_orders(),
         b.peak_orders,
+        replayer.book().spilled_orders(),
         replayer.book().live_levels(),
         b.peak_levels,
         b.ignored,
