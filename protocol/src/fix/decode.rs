@@ -35,7 +35,9 @@ pub const DIRECT_TAGS: usize = 256;
 // A field is one packed u32: the offset of its closing SOH (14 bits: a
 // message is at most 16 KiB), its tag's digit count (4 bits) and the tag
 // itself (14 bits; larger tags are read back from the message). A view is
-// then ~700 bytes, not ~1 KiB, to clear and to move.
+// then ~700 bytes, not ~1 KiB, to clear and to move. Field `i` is
+// `fields[i + 1]`; `fields[0]` holds the SOH before the body, so that every
+// field starts right after the end of the entry before it.
 const END_BITS: u32 = 14;
 const END_MASK: u32 = (1 << END_BITS) - 1;
 const LEN_SHIFT: u32 = END_BITS;
@@ -54,10 +56,11 @@ pub struct FixMessage<'a> {
     /// Bit `t % 64` is set when a field with a tag `t >= DIRECT_TAGS` is
     /// present: most lookups of an absent large tag end here.
     large_tags: u64,
-    /// The fields in wire order, packed (see `END_BITS`).
-    fields: [u32; MAX_FIELDS],
-    /// `direct[t] == i + 1` when `fields[i]` is the first field with tag `t`
-    /// (`t < DIRECT_TAGS`); 0 when no field has that tag.
+    /// The SOH before the body, then the fields in wire order, packed (see
+    /// `END_BITS`).
+    fields: [u32; MAX_FIELDS + 1],
+    /// `direct[t] == i + 1` when field `i` (`fields[i + 1]`) is the first
+    /// field with tag `t` (`t < DIRECT_TAGS`); 0 when no field has that tag.
     direct: [u8; DIRECT_TAGS],
 }
 
@@ -102,7 +105,7 @@ impl<'a> FixMessage<'a> {
             body_start: 0,
             count: 0,
             large_tags: 0,
-            fields: [0; MAX_FIELDS],
+            fields: [0; MAX_FIELDS + 1],
             direct: [0; DIRECT_TAGS],
         }
     }
@@ -228,25 +231,30 @@ impl<'a> FixMessage<'a> {
     /// occurrence wins).
     #[inline(always)]
     fn index_fields(&mut self, buf: &[u8], body_start: usize, body_end: usize) -> Option<usize> {
-        // Tags are read from four bytes at a field's start, which is at
-        // most `body_end` (where the trailer's "10=" starts): clamping the
-        // offset to it keeps the load in bounds without a branch.
-        let tags = buf.get(..body_end + 4)?;
-        let (mut bits, skip) = field_tag(tags, body_start, &mut self.large_tags)?;
+        // Tags are read from the four bytes after an SOH, and the body's
+        // last SOH is at `body_end - 1`. In the whole-word loops below an
+        // SOH is at most eight bytes into a word that ends by `body_end`,
+        // which lets the compiler see that those reads are in bounds.
+        let tags = buf.get(..body_end + 5)?;
+        // The message up to the body's end, read a word at a time (the same
+        // base as `tags`, so both are addressed from one pointer).
+        let words = buf.get(..body_end)?;
+        *self.fields.first_mut()? = (body_start - 1) as u32;
+        let (mut bits, k) = field_tag(tags, body_start, &mut self.large_tags)?;
         if bits >> TAG_SHIFT != tag::MSG_TYPE {
             return None;
         }
-        let mut value_start = body_start + skip as usize;
+        let mut value_start = body_start + 1 + k as usize;
         let mut n = 0usize;
         let mut dup = 0u8;
         macro_rules! on_soh {
-            ($end:expr) => {{
+            ($end:expr, $next:expr) => {{
                 let end = $end;
                 if value_start >= end {
                     return None; // empty value
                 }
-                *self.fields.get_mut(n)? = end as u32 | bits;
                 n += 1;
+                *self.fields.get_mut(n)? = end as u32 | bits;
                 let t = bits >> TAG_SHIFT;
                 match self.direct.get_mut(t as usize) {
                     Some(slot) => {
@@ -259,30 +267,27 @@ impl<'a> FixMessage<'a> {
                     None if t != TAG_ESCAPE => self.large_tags |= 1 << (t % 64),
                     None => {}
                 }
-                let skip;
-                (bits, skip) = field_tag(tags, (end + 1).min(body_end), &mut self.large_tags)?;
-                value_start = end + 1 + skip as usize;
+                let k;
+                (bits, k) = field_tag(tags, $next, &mut self.large_tags)?;
+                value_start = end + 2 + k as usize;
             }};
         }
-        // The message up to the body's end, read a word at a time (the same
-        // base as `tags`, so both are addressed from one pointer).
-        let words = buf.get(..body_end)?;
         let mut base = body_start;
         // Two words per round: half the loop overhead.
         while base + 16 <= words.len() {
             let w = words[base..base + 16].first_chunk::<16>()?;
-            let (w0, w1) = (
-                u64::from_le_bytes(*w.first_chunk::<8>()?),
-                u64::from_le_bytes(*w.last_chunk::<8>()?),
-            );
+            let w0 = u64::from_le_bytes(*w.first_chunk::<8>()?);
+            let w1 = u64::from_le_bytes(*w.last_chunk::<8>()?);
             let mut sohs = low_zero_byte(w0 ^ SOH_WORD);
             while sohs != 0 {
-                on_soh!(base + (sohs.trailing_zeros() / 8) as usize);
+                let end = base + (sohs.trailing_zeros() / 8) as usize;
+                on_soh!(end, end + 1);
                 sohs &= sohs - 1;
             }
             let mut sohs = low_zero_byte(w1 ^ SOH_WORD);
             while sohs != 0 {
-                on_soh!(base + 8 + (sohs.trailing_zeros() / 8) as usize);
+                let end = base + 8 + (sohs.trailing_zeros() / 8) as usize;
+                on_soh!(end, end + 1);
                 sohs &= sohs - 1;
             }
             base += 16;
@@ -291,7 +296,8 @@ impl<'a> FixMessage<'a> {
             let w = u64::from_le_bytes(*words[base..base + 8].first_chunk::<8>()?);
             let mut sohs = low_zero_byte(w ^ SOH_WORD);
             while sohs != 0 {
-                on_soh!(base + (sohs.trailing_zeros() / 8) as usize);
+                let end = base + (sohs.trailing_zeros() / 8) as usize;
+                on_soh!(end, end + 1);
                 sohs &= sohs - 1;
             }
             base += 8;
@@ -299,20 +305,22 @@ impl<'a> FixMessage<'a> {
         if base < body_end {
             // The last, partial word reads into the trailer: masked. The
             // byte after the body is the trailer's '1', so no false flag
-            // starts there.
+            // starts there. (The clamp only shows the compiler that the
+            // read after the SOH is in bounds.)
             let w = load_word(buf, base)?;
             let mut sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
             while sohs != 0 {
-                on_soh!(base + (sohs.trailing_zeros() / 8) as usize);
+                let end = base + (sohs.trailing_zeros() / 8) as usize;
+                on_soh!(end, (end + 1).min(body_end));
                 sohs &= sohs - 1;
             }
         }
         if dup != 0 {
             // A repeated tag (repeating groups): the first occurrence wins.
-            for i in (0..n).rev() {
+            for i in (1..=n).rev() {
                 let t = self.fields.get(i).map_or(0, |&f| f >> TAG_SHIFT);
                 if let Some(slot) = self.direct.get_mut(t as usize) {
-                    *slot = (i + 1) as u8;
+                    *slot = i as u8;
                 }
             }
         }
@@ -377,6 +385,7 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::BadChecksum);
         }
 
+        self.fields[0] = (body_start - 1) as u32;
         let mut pos = body_start;
         let mut n = 0usize;
         while pos < body_end {
@@ -412,7 +421,7 @@ impl<'a> FixMessage<'a> {
             if n == 0 && t != tag::MSG_TYPE {
                 return Err(FixError::MissingMsgType);
             }
-            self.fields[n] = pack(v_end, pos - tag_start, t);
+            self.fields[n + 1] = pack(v_end, pos - tag_start, t);
             self.index(t, n);
             n += 1;
             pos = v_end + 1;
@@ -436,7 +445,7 @@ impl<'a> FixMessage<'a> {
             tag::MSG_SEQ_NUM,
             tag::SENDING_TIME,
         ] {
-            if self.get(t).is_none() {
+            if self.position_of(t).is_none() {
                 return Err(FixError::MissingField(t));
             }
         }
@@ -461,16 +470,18 @@ impl<'a> FixMessage<'a> {
     /// Offset of the first byte of field `i` (its tag).
     #[inline(always)]
     fn field_start(&self, i: usize) -> usize {
-        match i.checked_sub(1).and_then(|p| self.fields.get(p)) {
-            Some(&prev) => (prev & END_MASK) as usize + 1,
-            None => self.body_start as usize,
-        }
+        self.fields
+            .get(i)
+            .map_or(0, |&prev| (prev & END_MASK) as usize + 1)
     }
 
     /// The tag of field `i` (0 past the last field).
     #[inline(always)]
     fn tag_at(&self, i: usize) -> u32 {
-        let Some(&f) = self.fields.get(i) else {
+        if i >= self.count as usize {
+            return 0;
+        }
+        let Some(&f) = self.fields.get(i + 1) else {
             return 0;
         };
         let t = f >> TAG_SHIFT;
@@ -487,13 +498,40 @@ impl<'a> FixMessage<'a> {
         })
     }
 
+    /// Offsets of the value of field `i`.
+    #[inline(always)]
+    fn value_range(&self, i: usize) -> Option<(usize, usize)> {
+        let f = *self.fields.get(i + 1)?;
+        let prev = *self.fields.get(i)?;
+        // The field starts after the entry before it: tag, '=', value.
+        let start = (prev & END_MASK) as usize + 2 + ((f >> LEN_SHIFT) & 0xF) as usize;
+        Some((start, (f & END_MASK) as usize))
+    }
+
+    #[inline(always)]
+    fn value(&self, i: usize) -> Option<&'a [u8]> {
+        let (start, end) = self.value_range(i)?;
+        self.buf.get(start..end)
+    }
+
     #[inline(always)]
     fn value_at(&self, i: usize) -> &'a [u8] {
-        let Some(&f) = self.fields.get(i) else {
-            return &[];
-        };
-        let start = self.field_start(i) + ((f >> LEN_SHIFT) & 0xF) as usize + 1;
-        self.buf.get(start..(f & END_MASK) as usize).unwrap_or(&[])
+        self.value(i).unwrap_or(&[])
+    }
+
+    /// The value of field `i` as an unsigned integer ([`parse_uint`]): up
+    /// to eight digits from one word of the message.
+    #[inline(always)]
+    fn uint_at(&self, i: usize) -> Option<u64> {
+        let (start, end) = self.value_range(i)?;
+        let len = end.wrapping_sub(start);
+        if len.wrapping_sub(1) < 8 {
+            // Every value is followed by at least the trailer's seven bytes.
+            if let Some(w) = load_word(self.buf, start) {
+                return digits_word(w, len);
+            }
+        }
+        parse_uint(self.buf.get(start..end)?)
     }
 
     /// The whole message as received.
@@ -524,7 +562,7 @@ impl<'a> FixMessage<'a> {
     /// Value of the first field with tag `t`.
     #[inline]
     pub fn get(&self, t: u32) -> Option<&'a [u8]> {
-        self.position_of(t).map(|i| self.value_at(i))
+        self.position_of(t).and_then(|i| self.value(i))
     }
 
     /// Fields in wire order as `(tag, value)`.
@@ -534,9 +572,9 @@ impl<'a> FixMessage<'a> {
 
     /// An unsigned integer field: `Ok(None)` when absent.
     pub fn get_uint(&self, t: u32) -> Result<Option<u64>, FixError> {
-        match self.get(t) {
+        match self.position_of(t) {
             None => Ok(None),
-            Some(v) => parse_uint(v).map(Some).ok_or(FixError::InvalidValue(t)),
+            Some(i) => self.uint_at(i).map(Some).ok_or(FixError::InvalidValue(t)),
         }
     }
 
@@ -579,8 +617,9 @@ impl<'a> FixMessage<'a> {
     }
 
     /// MsgSeqNum(34), when present and numeric.
+    #[inline]
     pub fn seq_num(&self) -> Option<u64> {
-        self.get(tag::MSG_SEQ_NUM).and_then(parse_uint)
+        self.uint_at(self.position_of(tag::MSG_SEQ_NUM)?)
     }
 
     pub fn sender_comp_id(&self) -> Option<&'a [u8]> {
@@ -702,10 +741,9 @@ impl<'a> GroupEntry<'_, 'a> {
     }
 }
 
-/// `(packed bits, tag length + 1)` of the field starting at `at`: the
-/// bits are the field's packed form (see `END_BITS`) without its end
-/// offset; the length is where the value starts, from `at`. A tag too
-/// large for the packed form has its presence bit set in `large` here.
+/// `(packed bits, tag length)` of the field starting at `at`: the bits are
+/// the field's packed form (see `END_BITS`) without its end offset. A tag
+/// too large for the packed form has its presence bit set in `large` here.
 #[inline(always)]
 fn field_tag(buf: &[u8], at: usize, large: &mut u64) -> Option<(u32, u32)> {
     match short_tag(u32::from_le_bytes(*buf.get(at..)?.first_chunk::<4>()?)) {
@@ -722,7 +760,6 @@ struct ShortTag {
     eq: u32,
     mul: u32,
     bits: u32,
-    skip: u32,
 }
 
 const SHORT_TAGS: [ShortTag; 4] = {
@@ -733,7 +770,6 @@ const SHORT_TAGS: [ShortTag; 4] = {
             eq: 1,
             mul: 0,
             bits: 0,
-            skip: 0,
         }
     }; 4];
     let mut k = 1;
@@ -746,14 +782,13 @@ const SHORT_TAGS: [ShortTag; 4] = {
             // (both are taken mod 2^32).
             mul: (1 + (10 << 8)) << (32 - 8 * k),
             bits: (k as u32) << LEN_SHIFT,
-            skip: k as u32 + 1,
         };
         k += 1;
     }
     t
 };
 
-/// `(tag, packed bits)` of a field whose tag has 1..=3 digits, from the
+/// `(packed bits, digits)` of a field whose tag has 1..=3 digits, from the
 /// first four bytes of the field (`w`): 32-bit operations, no variable
 /// shift. `None` when the tag is longer or the field malformed.
 #[inline(always)]
@@ -767,13 +802,14 @@ fn short_tag(w: u32) -> Option<(u32, u32)> {
     let d = w ^ 0x3030_3030;
     let dm = d.wrapping_sub(1);
     let not_tag = (dm.wrapping_add(0x7676_7677) | dm | 0x8000_0000) & 0x8080_8080;
-    let k = &SHORT_TAGS[(not_tag.trailing_zeros() / 8) as usize & 3];
-    if w & k.eq_mask != k.eq {
+    let k = not_tag.trailing_zeros() / 8;
+    let e = &SHORT_TAGS[k as usize & 3];
+    if w & e.eq_mask != e.eq {
         return None;
     }
-    let pairs = (d.wrapping_mul(k.mul) >> 8) & 0x00FF_00FF;
+    let pairs = (d.wrapping_mul(e.mul) >> 8) & 0x00FF_00FF;
     let t = pairs.wrapping_mul(1 + (100 << 16)) >> 16;
-    Some((t << TAG_SHIFT | k.bits, k.skip))
+    Some((t << TAG_SHIFT | e.bits, k))
 }
 
 /// `(value, digits)` of a 1- to 3-digit number without a leading zero
@@ -837,7 +873,7 @@ fn long_tag(buf: &[u8], at: usize, large: &mut u64) -> Option<(u32, u32)> {
         *large |= 1 << (t % 64);
     }
     let len = shift / 8;
-    Some((pack(0, len as usize, t), len + 1))
+    Some((pack(0, len as usize, t), len))
 }
 
 /// A field's packed form (see `END_BITS`): offsets are below 2^14 and tags
@@ -1415,7 +1451,7 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(fast.count, exact.count);
             proptest::prop_assert_eq!(fast.large_tags, exact.large_tags);
             let n = fast.count as usize;
-            proptest::prop_assert_eq!(&fast.fields[..n], &exact.fields[..n]);
+            proptest::prop_assert_eq!(&fast.fields[..=n], &exact.fields[..=n]);
             proptest::prop_assert_eq!(&fast.direct[..], &exact.direct[..]);
         } else if exact_r.is_ok() {
             let long_tag = exact.fields().any(|(t, _)| t >= 10_000_000);
@@ -1564,9 +1600,23 @@ pub(crate) mod tests {
             });
             proptest::prop_assert_eq!(short_number(w, term), want);
             if term == b'=' {
-                let got = short_tag(w).map(|(bits, skip)| (bits >> TAG_SHIFT, (bits >> LEN_SHIFT) & 0xF, skip, bits & END_MASK));
-                proptest::prop_assert_eq!(got, want.map(|(t, k)| (t, k, k + 1, 0)));
+                let got = short_tag(w).map(|(bits, k)| (bits >> TAG_SHIFT, (bits >> LEN_SHIFT) & 0xF, k, bits & END_MASK));
+                proptest::prop_assert_eq!(got, want.map(|(t, k)| (t, k, k, 0)));
             }
+        }
+
+        #[test]
+        fn get_uint_matches_parse_uint(value in proptest::collection::vec(proptest::prop_oneof![8 => b'0'..=b'9', 1 => b'a'..=b'z', 1 => proptest::strategy::Just(b'=')], 1..21), seq in "[0-9]{1,12}") {
+            let mut body = b"35=0\x0134=".to_vec();
+            body.extend_from_slice(seq.as_bytes());
+            body.extend_from_slice(b"\x01380=");
+            body.extend_from_slice(&value);
+            body.push(SOH);
+            let mut buf = [0u8; 128];
+            let n = wrap(&body, &mut buf);
+            let m = FixMessage::parse(&buf[..n]).unwrap();
+            proptest::prop_assert_eq!(m.get_uint(380), parse_uint(&value).map(Some).ok_or(FixError::InvalidValue(380)));
+            proptest::prop_assert_eq!(m.seq_num(), parse_uint(seq.as_bytes()));
         }
 
         #[test]
