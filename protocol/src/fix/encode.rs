@@ -83,26 +83,61 @@ fn digits4(v: u32) -> u32 {
     q | (y - q * 10) << 8
 }
 
+/// The number of decimal digits of `v` (< 10^8), by compares. Lengths
+/// decide where the following bytes are stored; taken from compares (or a
+/// predicted branch) rather than from the digits computed below, those
+/// store addresses do not wait on the multiplies.
+#[inline(always)]
+fn decimal_len(v: u32) -> usize {
+    if v < 10_000 {
+        1 + (v >= 10) as usize + (v >= 100) as usize + (v >= 1000) as usize
+    } else {
+        5 + (v >= 100_000) as usize + (v >= 1_000_000) as usize + (v >= 10_000_000) as usize
+    }
+}
+
+/// 0..=999 as three zero-padded ASCII digits (bytes 0..=2) and the sum of
+/// those three bytes (byte 3): one load instead of a chain of multiplies
+/// for the small numbers on the CheckSum's path (BodyLength, the CheckSum
+/// itself, quantities, prices, early sequence numbers).
+static DEC3: [u32; 1000] = {
+    let mut t = [0u32; 1000];
+    let mut v = 0;
+    while v < 1000 {
+        let d = [
+            b'0' as u32 + v / 100,
+            b'0' as u32 + v / 10 % 10,
+            b'0' as u32 + v % 10,
+        ];
+        t[v as usize] = d[0] | d[1] << 8 | d[2] << 16 | (d[0] + d[1] + d[2]) << 24;
+        v += 1;
+    }
+    t
+};
+
 /// `v` (< 10^8) in ASCII: a word whose low `n` bytes are its `n` digits
 /// (the bytes above them are '0's), `n`, and the sum of those `n` bytes.
 #[inline(always)]
 fn ascii8(v: u32) -> (u64, usize, u32) {
+    let n = decimal_len(v);
+    if let Some(&e) = DEC3.get(v as usize) {
+        // Drop the leading '0's: n of the three digits are kept.
+        let pad = 3 - n.min(3);
+        let digits = ((e & 0x00FF_FFFF) >> (8 * pad)) as u64;
+        let sum = (e >> 24) - b'0' as u32 * pad as u32;
+        return (digits | (ZEROS << (8 * n.min(3))), n, sum);
+    }
     if v < 10_000 {
         // Most values (quantities, prices, sequence numbers, lengths):
         // half the work.
         let z = digits4(v);
-        let zeros = (z | 1 << 24).trailing_zeros() as usize / 8;
-        let n = 4 - zeros;
         let sum = (z.wrapping_mul(0x0101_0101) >> 24) + b'0' as u32 * n as u32;
-        return (((z >> (8 * zeros)) as u64) | ZEROS, n, sum);
+        return (((z >> (8 * (4 - n))) as u64) | ZEROS, n, sum);
     }
     let z = digits8(v);
-    // Leading zero digits are the low zero bytes; `v == 0` keeps one.
-    let zeros = (z | 1 << 56).trailing_zeros() as usize / 8;
-    let n = 8 - zeros;
     // The digits are at most 9 each: their sum gathers in the top byte.
     let sum = (z.wrapping_mul(ONES) >> 56) as u32 + b'0' as u32 * n as u32;
-    ((z >> (8 * zeros)) | ZEROS, n, sum)
+    ((z >> (8 * (8 - n))) | ZEROS, n, sum)
 }
 
 /// A tag below 1000 and its '=' as the low bytes of a word, and how many
@@ -139,6 +174,14 @@ fn word_sum(w: u64) -> u32 {
 fn soh_flags(w: u64) -> u64 {
     let x = w ^ ONES;
     x.wrapping_sub(ONES) & !x & (ONES << 7)
+}
+
+/// `dst.copy_from_slice(src)` kept out of line, so that the compiler does
+/// not merge it with a fixed-size copy next to it into one `memcpy` call.
+#[cold]
+#[inline(never)]
+fn copy_cold(dst: &mut [u8], src: &[u8]) {
+    dst.copy_from_slice(src);
 }
 
 /// Stores `w` at `out[at..at + 8]` when it fits there.
@@ -721,10 +764,13 @@ impl<'b> FieldWriter<'b> {
             // The four decimals; the ones dropped (trailing zeros) are the
             // top zero bytes.
             let f = digits4(frac);
-            let frac_digits = if f == 0 {
+            // (By compares, like `decimal_len`.)
+            let frac_digits = if frac == 0 {
                 0
             } else {
-                4 - f.leading_zeros() as usize / 8
+                1 + !frac.is_multiple_of(1000) as usize
+                    + !frac.is_multiple_of(100) as usize
+                    + !frac.is_multiple_of(10) as usize
             };
             let frac_sum = (f.wrapping_mul(0x0101_0101) >> 24) + b'0' as u32 * frac_digits as u32;
             let sign = neg as usize;
@@ -992,9 +1038,10 @@ impl HeaderTemplate {
         store8(out, 0, u64::from_le_bytes(mt));
         let mut i = 3 + msg_type.len();
         // (What follows the block is at least 35 bytes, so 32 fit.)
-        match (out.get_mut(i..i + 32), self.comp.first_chunk::<32>()) {
-            (Some(dst), Some(src)) if self.comp_len <= 32 => dst.copy_from_slice(src),
-            _ => out[i..i + self.comp_len].copy_from_slice(&self.comp[..self.comp_len]),
+        let dst = out.get_mut(i..).and_then(|d| d.first_chunk_mut::<32>());
+        match (dst, self.comp.first_chunk::<32>()) {
+            (Some(dst), Some(src)) if self.comp_len <= 32 => *dst = *src,
+            _ => copy_cold(&mut out[i..i + self.comp_len], &self.comp[..self.comp_len]),
         }
         i += self.comp_len;
         let seq_sum = if seq < 100_000_000 {
@@ -1007,8 +1054,11 @@ impl HeaderTemplate {
         store4(out, i, u32::from_le_bytes(*b"\x0152="));
         i += 4;
         let (text, ts_sum) = self.cache.text(sending_time, self.precision);
-        match (out.get_mut(i..i + 24), text.first_chunk::<24>()) {
-            (Some(dst), Some(src)) => dst.copy_from_slice(src),
+        match (
+            out.get_mut(i..).and_then(|d| d.first_chunk_mut::<24>()),
+            text.first_chunk::<24>(),
+        ) {
+            (Some(dst), Some(src)) => *dst = *src,
             _ => out[i..i + ts_len].copy_from_slice(&text[..ts_len]),
         }
         i += ts_len;
@@ -1152,9 +1202,8 @@ impl<'b> MsgBuilder<'b, '_> {
         let Some(trailer) = buf.get_mut(pos - 1..pos + TRAILER_LEN) else {
             return Err(FixError::BufferTooSmall);
         };
-        let three = (digits4(sum as u32) >> 8) as u64 | ZEROS;
-        let word =
-            u64::from_le_bytes([SOH, b'1', b'0', b'=', 0, 0, 0, SOH]) | (three & 0xFF_FFFF) << 32;
+        let three = DEC3.get(sum as usize).map_or(0, |&e| e & 0x00FF_FFFF) as u64;
+        let word = u64::from_le_bytes([SOH, b'1', b'0', b'=', 0, 0, 0, SOH]) | three << 32;
         store8(trailer, 0, word);
         Ok((buf, start, pos + TRAILER_LEN))
     }
