@@ -3,14 +3,14 @@
 //! [`FixMessage::parse`] reads a message eight bytes at a time (portable
 //! integer code: the bare-metal build, which has no SSE, runs it as is).
 //! BeginString and BodyLength are checked from the first two words, the
-//! trailer as one word; the CheckSum is a word-wide byte sum. Then one pass
-//! over the body finds the SOHs a word at a time, and at each SOH records
-//! the field it closes and reads the next field's tag from the four bytes
-//! after it: digits validated, '=' located and the value multiplied out
-//! without a byte loop or a variable shift (a four-entry table keyed by
-//! the tag's length). Field positions come from each word's SOH mask, not
-//! from the previous field, so no field waits on the loads of the one
-//! before it.
+//! trailer as one word; the CheckSum is a word-wide byte sum. Then the SOH
+//! offsets of the body are collected a word at a time, and each field's
+//! tag is read from the four bytes at its start: digits validated, '='
+//! located and the value multiplied out without a byte loop or a variable
+//! shift (a four-entry table keyed by the tag's length). Field starts come
+//! from the recorded offsets, not from the previous field, so no field
+//! waits on the loads of the one before it. A field is recorded as the
+//! offset of its closing SOH only; a lookup by tag knows the tag's length.
 //!
 //! The fast pass only ever says "valid, here are the fields" or "not sure".
 //! Anything it does not handle (every malformed message, and the rare valid
@@ -32,19 +32,13 @@ pub const MAX_FIELDS: usize = 96;
 /// Tags below this are looked up through a directly indexed table.
 pub const DIRECT_TAGS: usize = 256;
 
-// A field is one packed u32: the offset of its closing SOH (14 bits: a
-// message is at most 16 KiB), its tag's digit count (4 bits) and the tag
-// itself (14 bits; larger tags are read back from the message). A view is
-// then ~700 bytes, not ~1 KiB, to clear and to move. Field `i` is
-// `fields[i + 1]`; `fields[0]` holds the SOH before the body, so that every
-// field starts right after the end of the entry before it.
-const END_BITS: u32 = 14;
-const END_MASK: u32 = (1 << END_BITS) - 1;
-const LEN_SHIFT: u32 = END_BITS;
-const TAG_SHIFT: u32 = END_BITS + 4;
-/// Stored in place of a tag that does not fit (tags ≥ this value).
-const TAG_ESCAPE: u32 = (1 << (32 - TAG_SHIFT)) - 1;
-const _: () = assert!(MAX_MESSAGE_LEN <= 1 << END_BITS);
+// A field is recorded as the offset of its closing SOH (a u16: a message
+// is at most 16 KiB). Field `i` is `fields[i + 1]` and starts right after
+// `fields[i]`; `fields[0]` is the SOH before the body. Its tag is where it
+// starts: a lookup by tag knows the tag's length, and the rare walk over
+// the fields (iteration, groups, tags past the direct table) reads tags
+// back from the message. A view is then ~470 bytes to clear and to move.
+const _: () = assert!(MAX_MESSAGE_LEN <= u16::MAX as usize);
 
 /// A validated FIX message borrowed from a byte slice.
 #[derive(Clone)]
@@ -56,11 +50,11 @@ pub struct FixMessage<'a> {
     /// Bit `t % 64` is set when a field with a tag `t >= DIRECT_TAGS` is
     /// present: most lookups of an absent large tag end here.
     large_tags: u64,
-    /// The SOH before the body, then the fields in wire order, packed (see
-    /// `END_BITS`).
-    fields: [u32; MAX_FIELDS + 1],
-    /// `direct[t] == i + 1` when field `i` (`fields[i + 1]`) is the first
-    /// field with tag `t` (`t < DIRECT_TAGS`); 0 when no field has that tag.
+    /// The SOH before the body, then the end (closing SOH) of each field in
+    /// wire order.
+    fields: [u16; MAX_FIELDS + 1],
+    /// `direct[t] == i + 1` when field `i` (ending at `fields[i + 1]`) is the
+    /// first field with tag `t` (`t < DIRECT_TAGS`); 0 when no field has it.
     direct: [u8; DIRECT_TAGS],
 }
 
@@ -214,115 +208,91 @@ impl<'a> FixMessage<'a> {
     /// checked: it ends with an SOH and `buf` holds the 7-byte trailer
     /// after it) and returns how many there are.
     ///
-    /// One pass over the body, a word at a time. Each SOH found ends the
-    /// current field, whose tag was read when its start was found, and
-    /// starts the next one, whose tag is read at once from the four bytes
-    /// after the SOH. The positions come from the word's SOH mask, not
-    /// from the previous field, so the loads for different fields do not
-    /// wait on each other. The body's last SOH starts the trailer, whose
-    /// "10=" is read as a tag and dropped. A false SOH flag (a 0x00 byte
-    /// right after an SOH, see [`low_zero_byte`]) is never reached: the tag
-    /// read after the real SOH refuses the 0x00.
+    /// Two light passes rather than one heavy one. First the SOH offsets, a
+    /// word at a time; the last, partial word reads into the trailer and is
+    /// masked. A false flag (a 0x00 byte right after an SOH, see
+    /// [`low_zero_byte`]) makes a field that starts with 0x00, refused
+    /// below. Then each field's tag, read from the four bytes at its start
+    /// (found from the offsets recorded, not from the field before: no
+    /// field waits on another's loads), and the direct table. (One merged
+    /// pass, each SOH closing a field and reading the next tag, runs fewer
+    /// instructions but slower: each field's table store then waits on the
+    /// tag read in the iteration before.)
     ///
-    /// Fields are recorded in wire order and the direct table is written
-    /// without looking first, so a repeated tag would leave its last
-    /// occurrence there; the slots overwritten are OR-ed together, and only
-    /// when one was already set is the table redone from the end (first
-    /// occurrence wins).
+    /// The table is written in wire order without looking first, so a
+    /// repeated tag would leave its last occurrence there; the slots
+    /// overwritten are OR-ed together, and only when one was already set is
+    /// the table redone from the end (first occurrence wins).
     #[inline(always)]
     fn index_fields(&mut self, buf: &[u8], body_start: usize, body_end: usize) -> Option<usize> {
-        // Tags are read from the four bytes after an SOH, and the body's
-        // last SOH is at `body_end - 1`. In the whole-word loops below an
-        // SOH is at most eight bytes into a word that ends by `body_end`,
-        // which lets the compiler see that those reads are in bounds.
-        let tags = buf.get(..body_end + 5)?;
-        // The message up to the body's end, read a word at a time (the same
-        // base as `tags`, so both are addressed from one pointer).
+        let FixMessage {
+            fields,
+            direct,
+            large_tags,
+            ..
+        } = self;
+        *fields.first_mut()? = (body_start - 1) as u16;
         let words = buf.get(..body_end)?;
-        *self.fields.first_mut()? = (body_start - 1) as u32;
-        let (mut bits, k) = field_tag(tags, body_start, &mut self.large_tags)?;
-        if bits >> TAG_SHIFT != tag::MSG_TYPE {
-            return None;
-        }
-        let mut value_start = body_start + 1 + k as usize;
         let mut n = 0usize;
-        let mut dup = 0u8;
-        macro_rules! on_soh {
-            ($end:expr, $next:expr) => {{
-                let end = $end;
-                if value_start >= end {
-                    return None; // empty value
-                }
-                n += 1;
-                *self.fields.get_mut(n)? = end as u32 | bits;
-                let t = bits >> TAG_SHIFT;
-                match self.direct.get_mut(t as usize) {
-                    Some(slot) => {
-                        dup |= *slot;
-                        // n <= MAX_FIELDS < 256
-                        *slot = n as u8;
-                    }
-                    // (A tag too large for the packed form has had its bit
-                    // set by `long_tag`.)
-                    None if t != TAG_ESCAPE => self.large_tags |= 1 << (t % 64),
-                    None => {}
-                }
-                let k;
-                (bits, k) = field_tag(tags, $next, &mut self.large_tags)?;
-                value_start = end + 2 + k as usize;
-            }};
-        }
         let mut base = body_start;
-        // Two words per round: half the loop overhead.
-        while base + 16 <= words.len() {
-            let w = words[base..base + 16].first_chunk::<16>()?;
-            let w0 = u64::from_le_bytes(*w.first_chunk::<8>()?);
-            let w1 = u64::from_le_bytes(*w.last_chunk::<8>()?);
-            let mut sohs = low_zero_byte(w0 ^ SOH_WORD);
-            while sohs != 0 {
-                let end = base + (sohs.trailing_zeros() / 8) as usize;
-                on_soh!(end, end + 1);
-                sohs &= sohs - 1;
-            }
-            let mut sohs = low_zero_byte(w1 ^ SOH_WORD);
-            while sohs != 0 {
-                let end = base + 8 + (sohs.trailing_zeros() / 8) as usize;
-                on_soh!(end, end + 1);
-                sohs &= sohs - 1;
-            }
-            base += 16;
-        }
-        if base + 8 <= words.len() {
+        while base + 8 <= words.len() {
             let w = u64::from_le_bytes(*words[base..base + 8].first_chunk::<8>()?);
             let mut sohs = low_zero_byte(w ^ SOH_WORD);
             while sohs != 0 {
-                let end = base + (sohs.trailing_zeros() / 8) as usize;
-                on_soh!(end, end + 1);
+                n += 1;
+                *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
                 sohs &= sohs - 1;
             }
             base += 8;
         }
         if base < body_end {
-            // The last, partial word reads into the trailer: masked. The
-            // byte after the body is the trailer's '1', so no false flag
-            // starts there. (The clamp only shows the compiler that the
-            // read after the SOH is in bounds.)
+            // The byte after the body is the trailer's '1': no false flag
+            // starts there.
             let w = load_word(buf, base)?;
             let mut sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
             while sohs != 0 {
-                let end = base + (sohs.trailing_zeros() / 8) as usize;
-                on_soh!(end, (end + 1).min(body_end));
+                n += 1;
+                *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
                 sohs &= sohs - 1;
             }
+        }
+
+        // A field starts at most at `body_end - 1`: the clamp shows the
+        // compiler that the tag's four bytes are in `tags`.
+        let tags = buf.get(..body_end + 4)?;
+        let mut dup = 0u8;
+        let mut start = body_start;
+        for (i, &end) in fields.get(1..=n)?.iter().enumerate() {
+            let end = end as usize;
+            let (t, k) = field_tag(tags, start.min(body_end))?;
+            // The value starts after the tag and its '='; the SOH cannot
+            // come before the '=' (it would have ended the tag).
+            if start + k + 1 >= end {
+                return None; // empty value
+            }
+            match direct.get_mut(t as usize) {
+                Some(slot) => {
+                    dup |= *slot;
+                    // i < MAX_FIELDS < 256
+                    *slot = (i + 1) as u8;
+                }
+                None => *large_tags |= 1 << (t % 64),
+            }
+            start = end + 1;
         }
         if dup != 0 {
             // A repeated tag (repeating groups): the first occurrence wins.
             for i in (1..=n).rev() {
-                let t = self.fields.get(i).map_or(0, |&f| f >> TAG_SHIFT);
-                if let Some(slot) = self.direct.get_mut(t as usize) {
+                let start = fields.get(i - 1).map_or(body_end, |&e| e as usize + 1);
+                let (t, _) = field_tag(tags, start.min(body_end))?;
+                if let Some(slot) = direct.get_mut(t as usize) {
                     *slot = i as u8;
                 }
             }
+        }
+        // MsgType must be the first field.
+        if direct.get(tag::MSG_TYPE as usize) != Some(&1) {
+            return None;
         }
         Some(n)
     }
@@ -385,7 +355,7 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::BadChecksum);
         }
 
-        self.fields[0] = (body_start - 1) as u32;
+        self.fields[0] = (body_start - 1) as u16;
         let mut pos = body_start;
         let mut n = 0usize;
         while pos < body_end {
@@ -421,7 +391,7 @@ impl<'a> FixMessage<'a> {
             if n == 0 && t != tag::MSG_TYPE {
                 return Err(FixError::MissingMsgType);
             }
-            self.fields[n + 1] = pack(v_end, pos - tag_start, t);
+            self.fields[n + 1] = v_end as u16;
             self.index(t, n);
             n += 1;
             pos = v_end + 1;
@@ -470,68 +440,80 @@ impl<'a> FixMessage<'a> {
     /// Offset of the first byte of field `i` (its tag).
     #[inline(always)]
     fn field_start(&self, i: usize) -> usize {
-        self.fields
-            .get(i)
-            .map_or(0, |&prev| (prev & END_MASK) as usize + 1)
+        self.fields.get(i).map_or(0, |&prev| prev as usize + 1)
+    }
+
+    /// `(tag, digits)` of field `i`, read back from the message (the
+    /// parsers checked it); `None` past the last field.
+    fn tag_and_len(&self, i: usize) -> Option<(u32, usize)> {
+        if i >= self.count as usize {
+            return None;
+        }
+        let start = self.field_start(i);
+        if let Some(r) = self
+            .buf
+            .get(start..start + 4)
+            .and_then(|w| short_tag(u32::from_le_bytes(*w.first_chunk::<4>()?)))
+        {
+            return Some((r.0, r.1 as usize));
+        }
+        // 4 to 9 digits
+        let digits = self.buf.get(start..)?.iter().take_while(|&&b| b != b'=');
+        Some(digits.fold((0u32, 0usize), |(t, k), &b| {
+            (
+                t.wrapping_mul(10).wrapping_add(b.wrapping_sub(b'0') as u32),
+                k + 1,
+            )
+        }))
     }
 
     /// The tag of field `i` (0 past the last field).
-    #[inline(always)]
+    #[inline]
     fn tag_at(&self, i: usize) -> u32 {
-        if i >= self.count as usize {
-            return 0;
-        }
-        let Some(&f) = self.fields.get(i + 1) else {
-            return 0;
-        };
-        let t = f >> TAG_SHIFT;
-        if t != TAG_ESCAPE {
-            return t;
-        }
-        // A large tag: read its digits back (the parsers checked them).
-        let start = self.field_start(i);
-        let len = ((f >> LEN_SHIFT) & 0xF) as usize;
-        self.buf.get(start..start + len).map_or(0, |digits| {
-            digits
-                .iter()
-                .fold(0u32, |t, &b| t * 10 + b.wrapping_sub(b'0') as u32)
-        })
+        self.tag_and_len(i).map_or(0, |(t, _)| t)
     }
 
-    /// Offsets of the value of field `i`.
+    /// Offsets of the value of field `i`, whose tag has `k` digits.
     #[inline(always)]
-    fn value_range(&self, i: usize) -> Option<(usize, usize)> {
-        let f = *self.fields.get(i + 1)?;
-        let prev = *self.fields.get(i)?;
+    fn value_range(&self, i: usize, k: usize) -> Option<(usize, usize)> {
+        let end = *self.fields.get(i + 1)? as usize;
+        let prev = *self.fields.get(i)? as usize;
         // The field starts after the entry before it: tag, '=', value.
-        let start = (prev & END_MASK) as usize + 2 + ((f >> LEN_SHIFT) & 0xF) as usize;
-        Some((start, (f & END_MASK) as usize))
+        Some((prev + 2 + k, end))
     }
 
+    /// The value of field `i`, whose tag has `k` digits.
     #[inline(always)]
-    fn value(&self, i: usize) -> Option<&'a [u8]> {
-        let (start, end) = self.value_range(i)?;
+    fn value(&self, i: usize, k: usize) -> Option<&'a [u8]> {
+        let (start, end) = self.value_range(i, k)?;
         self.buf.get(start..end)
     }
 
-    #[inline(always)]
+    /// The value of field `i` (empty past the last field).
     fn value_at(&self, i: usize) -> &'a [u8] {
-        self.value(i).unwrap_or(&[])
+        self.tag_and_len(i)
+            .and_then(|(_, k)| self.value(i, k))
+            .unwrap_or(&[])
     }
 
-    /// The value of field `i` as an unsigned integer ([`parse_uint`]): up
-    /// to eight digits from one word of the message.
+    /// The value of the first field with tag `t` as an unsigned integer
+    /// ([`parse_uint`]): up to eight digits from one word of the message.
+    /// `Some(None)` when there is no such field, `None` when its value is
+    /// not an integer.
     #[inline(always)]
-    fn uint_at(&self, i: usize) -> Option<u64> {
-        let (start, end) = self.value_range(i)?;
+    fn uint_of(&self, t: u32) -> Option<Option<u64>> {
+        let Some(i) = self.position_of(t) else {
+            return Some(None);
+        };
+        let (start, end) = self.value_range(i, tag_digits(t))?;
         let len = end.wrapping_sub(start);
         if len.wrapping_sub(1) < 8 {
             // Every value is followed by at least the trailer's seven bytes.
             if let Some(w) = load_word(self.buf, start) {
-                return digits_word(w, len);
+                return digits_word(w, len).map(Some);
             }
         }
-        parse_uint(self.buf.get(start..end)?)
+        parse_uint(self.buf.get(start..end)?).map(Some)
     }
 
     /// The whole message as received.
@@ -544,7 +526,8 @@ impl<'a> FixMessage<'a> {
     }
 
     pub fn msg_type(&self) -> &'a [u8] {
-        self.value_at(0)
+        // Field 0 is MsgType(35).
+        self.value(0, 2).filter(|_| self.count > 0).unwrap_or(&[])
     }
 
     /// Number of body fields (MsgType onwards, CheckSum excluded).
@@ -562,7 +545,8 @@ impl<'a> FixMessage<'a> {
     /// Value of the first field with tag `t`.
     #[inline]
     pub fn get(&self, t: u32) -> Option<&'a [u8]> {
-        self.position_of(t).and_then(|i| self.value(i))
+        self.position_of(t)
+            .and_then(|i| self.value(i, tag_digits(t)))
     }
 
     /// Fields in wire order as `(tag, value)`.
@@ -572,10 +556,7 @@ impl<'a> FixMessage<'a> {
 
     /// An unsigned integer field: `Ok(None)` when absent.
     pub fn get_uint(&self, t: u32) -> Result<Option<u64>, FixError> {
-        match self.position_of(t) {
-            None => Ok(None),
-            Some(i) => self.uint_at(i).map(Some).ok_or(FixError::InvalidValue(t)),
-        }
+        self.uint_of(t).ok_or(FixError::InvalidValue(t))
     }
 
     /// A required unsigned integer field.
@@ -619,7 +600,7 @@ impl<'a> FixMessage<'a> {
     /// MsgSeqNum(34), when present and numeric.
     #[inline]
     pub fn seq_num(&self) -> Option<u64> {
-        self.uint_at(self.position_of(tag::MSG_SEQ_NUM)?)
+        self.uint_of(tag::MSG_SEQ_NUM).flatten()
     }
 
     pub fn sender_comp_id(&self) -> Option<&'a [u8]> {
@@ -741,25 +722,24 @@ impl<'a> GroupEntry<'_, 'a> {
     }
 }
 
-/// `(packed bits, tag length)` of the field starting at `at`: the bits are
-/// the field's packed form (see `END_BITS`) without its end offset. A tag
-/// too large for the packed form has its presence bit set in `large` here.
+/// `(tag, digits)` of the field starting at `at` (tags of up to seven
+/// digits; `None` for anything else).
 #[inline(always)]
-fn field_tag(buf: &[u8], at: usize, large: &mut u64) -> Option<(u32, u32)> {
+fn field_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
     match short_tag(u32::from_le_bytes(*buf.get(at..)?.first_chunk::<4>()?)) {
-        Some(r) => Some(r),
-        None => long_tag(buf, at, large),
+        Some((t, k)) => Some((t, k as usize)),
+        None => long_tag(buf, at),
     }
 }
 
 /// What [`short_tag`] needs to know about a tag of `k` digits (0..=3):
-/// where its '=' must be, the multiplier that moves its digits to the top
-/// of the word and pairs them up in one go, and its packed length.
+/// where its '=' must be and the multiplier that moves its digits to the
+/// top of the word and pairs them up in one go. (Padded to 16 bytes.)
 struct ShortTag {
     eq_mask: u32,
     eq: u32,
     mul: u32,
-    bits: u32,
+    _pad: u32,
 }
 
 const SHORT_TAGS: [ShortTag; 4] = {
@@ -769,7 +749,7 @@ const SHORT_TAGS: [ShortTag; 4] = {
             eq_mask: 0,
             eq: 1,
             mul: 0,
-            bits: 0,
+            _pad: 0,
         }
     }; 4];
     let mut k = 1;
@@ -781,14 +761,14 @@ const SHORT_TAGS: [ShortTag; 4] = {
             // them; as a multiply it folds into the pairing multiply
             // (both are taken mod 2^32).
             mul: (1 + (10 << 8)) << (32 - 8 * k),
-            bits: (k as u32) << LEN_SHIFT,
+            _pad: 0,
         };
         k += 1;
     }
     t
 };
 
-/// `(packed bits, digits)` of a field whose tag has 1..=3 digits, from the
+/// `(tag, digits)` of a field whose tag has 1..=3 digits, from the
 /// first four bytes of the field (`w`): 32-bit operations, no variable
 /// shift. `None` when the tag is longer or the field malformed.
 #[inline(always)]
@@ -809,7 +789,7 @@ fn short_tag(w: u32) -> Option<(u32, u32)> {
     }
     let pairs = (d.wrapping_mul(e.mul) >> 8) & 0x00FF_00FF;
     let t = pairs.wrapping_mul(1 + (100 << 16)) >> 16;
-    Some((t << TAG_SHIFT | e.bits, k))
+    Some((t, k))
 }
 
 /// `(value, digits)` of a 1- to 3-digit number without a leading zero
@@ -859,7 +839,7 @@ fn long_body_length(buf: &[u8]) -> Option<(u32, u32)> {
 /// for anything else (8- and 9-digit tags are left to the exact parser).
 #[cold]
 #[inline(never)]
-fn long_tag(buf: &[u8], at: usize, large: &mut u64) -> Option<(u32, u32)> {
+fn long_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
     let w = load_word(buf, at)?;
     let d = w ^ (ONES * b'0' as u64);
     let dm = d.wrapping_sub(1);
@@ -868,19 +848,19 @@ fn long_tag(buf: &[u8], at: usize, large: &mut u64) -> Option<(u32, u32)> {
     if shift == 0 || (w >> shift) as u8 != b'=' {
         return None;
     }
-    let t = digits_value(d << (64 - shift)) as u32;
-    if t >= TAG_ESCAPE {
-        *large |= 1 << (t % 64);
-    }
-    let len = shift / 8;
-    Some((pack(0, len as usize, t), len))
+    Some((digits_value(d << (64 - shift)) as u32, (shift / 8) as usize))
 }
 
-/// A field's packed form (see `END_BITS`): offsets are below 2^14 and tags
-/// have at most 9 digits.
+/// The number of decimal digits of `t`.
 #[inline(always)]
-fn pack(end: usize, tag_len: usize, tag: u32) -> u32 {
-    end as u32 | (tag_len as u32) << LEN_SHIFT | tag.min(TAG_ESCAPE) << TAG_SHIFT
+fn tag_digits(t: u32) -> usize {
+    let mut k = 1;
+    let mut x = t;
+    while x >= 10 {
+        x /= 10;
+        k += 1;
+    }
+    k
 }
 
 // ------------------------------------------------------------------ SWAR
@@ -1600,8 +1580,7 @@ pub(crate) mod tests {
             });
             proptest::prop_assert_eq!(short_number(w, term), want);
             if term == b'=' {
-                let got = short_tag(w).map(|(bits, k)| (bits >> TAG_SHIFT, (bits >> LEN_SHIFT) & 0xF, k, bits & END_MASK));
-                proptest::prop_assert_eq!(got, want.map(|(t, k)| (t, k, k, 0)));
+                proptest::prop_assert_eq!(short_tag(w), want);
             }
         }
 
