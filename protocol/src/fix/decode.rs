@@ -257,14 +257,12 @@ impl<'a> FixMessage<'a> {
             }
         }
 
-        // A field starts at most at `body_end - 1`: the clamp shows the
-        // compiler that the tag's four bytes are in `tags`.
+        // Each field from the pair (previous end, its end).
         let tags = buf.get(..body_end + 4)?;
         let mut dup = 0u8;
-        let mut start = body_start;
-        for (i, &end) in fields.get(1..=n)?.iter().enumerate() {
-            let end = end as usize;
-            let (t, k) = field_tag(tags, start.min(body_end))?;
+        for (i, pair) in fields.get(..=n)?.windows(2).enumerate() {
+            let (start, end) = (pair[0] as usize + 1, pair[1] as usize);
+            let (t, k) = field_tag(tags, start)?;
             // The value starts after the tag and its '='; the SOH cannot
             // come before the '=' (it would have ended the tag).
             if start + k + 1 >= end {
@@ -278,7 +276,6 @@ impl<'a> FixMessage<'a> {
                 }
                 None => *large_tags |= 1 << (t % 64),
             }
-            start = end + 1;
         }
         if dup != 0 {
             // A repeated tag (repeating groups): the first occurrence wins.
