@@ -96,37 +96,54 @@ fn decimal_len(v: u32) -> usize {
     }
 }
 
-/// 0..=999 as three zero-padded ASCII digits (bytes 0..=2) and the sum of
-/// those three bytes (byte 3): one load instead of a chain of multiplies
-/// for the small numbers on the CheckSum's path (BodyLength, the CheckSum
-/// itself, quantities, prices, early sequence numbers).
+/// 0..=999 in ASCII, without leading zeros, in bytes 0..=2, and the sum of
+/// those digit bytes in byte 3: one load instead of a chain of multiplies
+/// for the small numbers on the CheckSum's path (BodyLength, quantities,
+/// prices, early sequence numbers).
 static DEC3: [u32; 1000] = {
     let mut t = [0u32; 1000];
     let mut v = 0;
     while v < 1000 {
-        let d = [
+        let (h, d, u) = (
             b'0' as u32 + v / 100,
             b'0' as u32 + v / 10 % 10,
             b'0' as u32 + v % 10,
-        ];
-        t[v as usize] = d[0] | d[1] << 8 | d[2] << 16 | (d[0] + d[1] + d[2]) << 24;
+        );
+        t[v as usize] = if v >= 100 {
+            h | d << 8 | u << 16 | (h + d + u) << 24
+        } else if v >= 10 {
+            d | u << 8 | (d + u) << 24
+        } else {
+            u | u << 24
+        };
+        v += 1;
+    }
+    t
+};
+
+/// 0..=255 as three zero-padded ASCII digits: the CheckSum field.
+static CHECKSUM_DIGITS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v as usize] = (b'0' as u32 + v / 100)
+            | (b'0' as u32 + v / 10 % 10) << 8
+            | (b'0' as u32 + v % 10) << 16;
         v += 1;
     }
     t
 };
 
 /// `v` (< 10^8) in ASCII: a word whose low `n` bytes are its `n` digits
-/// (the bytes above them are '0's), `n`, and the sum of those `n` bytes.
+/// (the bytes above them are not specified), `n`, and the sum of those
+/// `n` bytes.
 #[inline(always)]
 fn ascii8(v: u32) -> (u64, usize, u32) {
-    let n = decimal_len(v);
     if let Some(&e) = DEC3.get(v as usize) {
-        // Drop the leading '0's: n of the three digits are kept.
-        let pad = 3 - n.min(3);
-        let digits = ((e & 0x00FF_FFFF) >> (8 * pad)) as u64;
-        let sum = (e >> 24) - b'0' as u32 * pad as u32;
-        return (digits | (ZEROS << (8 * n.min(3))), n, sum);
+        let n = 1 + (v >= 10) as usize + (v >= 100) as usize;
+        return ((e & 0x00FF_FFFF) as u64, n, e >> 24);
     }
+    let n = decimal_len(v);
     if v < 10_000 {
         // Most values (quantities, prices, sequence numbers, lengths):
         // half the work.
@@ -1174,7 +1191,10 @@ impl<'b> MsgBuilder<'b, '_> {
         }
         let body_start = PREFIX_RESERVE;
         let body_len = pos - body_start;
-        let n = count_digits(body_len as u64);
+        if body_len >= 100_000 {
+            return Err(FixError::BufferTooSmall);
+        }
+        let n = decimal_len(body_len as u32);
         if n > MAX_BODY_LEN_DIGITS {
             return Err(FixError::BufferTooSmall);
         }
@@ -1202,7 +1222,7 @@ impl<'b> MsgBuilder<'b, '_> {
         let Some(trailer) = buf.get_mut(pos - 1..pos + TRAILER_LEN) else {
             return Err(FixError::BufferTooSmall);
         };
-        let three = DEC3.get(sum as usize).map_or(0, |&e| e & 0x00FF_FFFF) as u64;
+        let three = CHECKSUM_DIGITS[sum as usize] as u64;
         let word = u64::from_le_bytes([SOH, b'1', b'0', b'=', 0, 0, 0, SOH]) | three << 32;
         store8(trailer, 0, word);
         Ok((buf, start, pos + TRAILER_LEN))
