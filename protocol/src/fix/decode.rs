@@ -2,15 +2,15 @@
 //!
 //! [`FixMessage::parse`] reads a message eight bytes at a time (portable
 //! integer code: the bare-metal build, which has no SSE, runs it as is).
-//! BeginString, BodyLength and the trailer are each checked as one word;
-//! the CheckSum is a word-wide byte sum; the SOH offsets of the body are
-//! collected a word at a time; then each field's tag is checked and
-//! converted from one word load at its start (the `=` located and the
-//! digits validated and multiplied out without a byte loop). The passes
-//! are kept apart, and the field pass walks the recorded offsets, so no
-//! pass waits on the previous field: the old byte-at-a-time "read a tag,
-//! then find its SOH, then the next tag" chain cost two dependent loads
-//! per field.
+//! BeginString and BodyLength are checked from the first two words, the
+//! trailer as one word; the CheckSum is a word-wide byte sum. Then the SOH
+//! offsets of the body are collected a word at a time, and each field's
+//! tag is read from the four bytes at its start: digits validated, '='
+//! located and the value multiplied out without a byte loop or a variable
+//! shift (a four-entry table keyed by the tag's length). Field starts come
+//! from the recorded offsets, not from the previous field, so no field
+//! waits on the loads of the one before it. A field is recorded as the
+//! offset of its closing SOH only; a lookup by tag knows the tag's length.
 //!
 //! The fast pass only ever says "valid, here are the fields" or "not sure".
 //! Anything it does not handle (every malformed message, and the rare valid
@@ -32,17 +32,13 @@ pub const MAX_FIELDS: usize = 96;
 /// Tags below this are looked up through a directly indexed table.
 pub const DIRECT_TAGS: usize = 256;
 
-// A field is one packed u32: the offset of its closing SOH (14 bits: a
-// message is at most 16 KiB), its tag's digit count (4 bits) and the tag
-// itself (14 bits; larger tags are read back from the message). A view is
-// then ~700 bytes, not ~1 KiB, to clear and to move.
-const END_BITS: u32 = 14;
-const END_MASK: u32 = (1 << END_BITS) - 1;
-const LEN_SHIFT: u32 = END_BITS;
-const TAG_SHIFT: u32 = END_BITS + 4;
-/// Stored in place of a tag that does not fit (tags ≥ this value).
-const TAG_ESCAPE: u32 = (1 << (32 - TAG_SHIFT)) - 1;
-const _: () = assert!(MAX_MESSAGE_LEN <= 1 << END_BITS);
+// A field is recorded as the offset of its closing SOH (a u16: a message
+// is at most 16 KiB). Field `i` is `fields[i + 1]` and starts right after
+// `fields[i]`; `fields[0]` is the SOH before the body. Its tag is where it
+// starts: a lookup by tag knows the tag's length, and the rare walk over
+// the fields (iteration, groups, tags past the direct table) reads tags
+// back from the message. A view is then ~470 bytes to clear and to move.
+const _: () = assert!(MAX_MESSAGE_LEN <= u16::MAX as usize);
 
 /// A validated FIX message borrowed from a byte slice.
 #[derive(Clone)]
@@ -54,10 +50,11 @@ pub struct FixMessage<'a> {
     /// Bit `t % 64` is set when a field with a tag `t >= DIRECT_TAGS` is
     /// present: most lookups of an absent large tag end here.
     large_tags: u64,
-    /// The fields in wire order, packed (see `END_BITS`).
-    fields: [u32; MAX_FIELDS],
-    /// `direct[t] == i + 1` when `fields[i]` is the first field with tag `t`
-    /// (`t < DIRECT_TAGS`); 0 when no field has that tag.
+    /// The SOH before the body, then the end (closing SOH) of each field in
+    /// wire order.
+    fields: [u16; MAX_FIELDS + 1],
+    /// `direct[t] == i + 1` when field `i` (ending at `fields[i + 1]`) is the
+    /// first field with tag `t` (`t < DIRECT_TAGS`); 0 when no field has it.
     direct: [u8; DIRECT_TAGS],
 }
 
@@ -102,7 +99,7 @@ impl<'a> FixMessage<'a> {
             body_start: 0,
             count: 0,
             large_tags: 0,
-            fields: [0; MAX_FIELDS],
+            fields: [0; MAX_FIELDS + 1],
             direct: [0; DIRECT_TAGS],
         }
     }
@@ -157,28 +154,30 @@ impl<'a> FixMessage<'a> {
         if buf.len() > MAX_MESSAGE_LEN {
             return None;
         }
-        // "8=FIX.4.2<SOH>" or "8=FIX.4.4<SOH>": the only versions we accept
-        // have the BeginString's SOH at offset 9.
-        if load_word(buf, 0)? != u64::from_le_bytes(*b"8=FIX.4.") {
+        // "8=FIX.4.2<SOH>9=" or "8=FIX.4.4<SOH>9=", then the BodyLength
+        // digits and their SOH: the first two words.
+        let head = buf.first_chunk::<16>()?;
+        let (w0, w1) = (
+            u64::from_le_bytes(*head.first_chunk::<8>()?),
+            u64::from_le_bytes(*head.last_chunk::<8>()?),
+        );
+        if w0 != u64::from_le_bytes(*b"8=FIX.4.")
+            || w1 & 0xFFFF_FF00 != u64::from(u32::from_le_bytes([0, SOH, b'9', b'=']))
+        {
             return None;
         }
-        let (version, begin_sum) = match buf.get(8..10)? {
-            [b'4', SOH] => (FixVersion::Fix44, BEGIN_SUM + b'4' as u32),
-            [b'2', SOH] => (FixVersion::Fix42, BEGIN_SUM + b'2' as u32),
+        let version = match w1 as u8 {
+            b'4' => FixVersion::Fix44,
+            b'2' => FixVersion::Fix42,
             _ => return None,
         };
-        // "9=" + 1..=5 digits + SOH fit in the next word.
-        let bl = load_word(buf, 10)?;
-        if bl & 0xFFFF != u64::from(u16::from_le_bytes(*b"9=")) {
-            return None;
-        }
-        let bl_soh = first_byte(low_zero_byte(bl ^ SOH_WORD))?;
-        if bl_soh < 3 {
-            return None;
-        }
-        let body_len = digits_word(bl >> 16, bl_soh - 2)? as usize;
-        let body_start = 10 + bl_soh + 1;
-        let body_end = body_start + body_len;
+        // BodyLength: 1 to 3 digits from the same word, else from the next.
+        let (body_len, digits) = match short_number((w1 >> 32) as u32, SOH) {
+            Some(r) => r,
+            None => long_body_length(buf)?,
+        };
+        let body_start = 12 + digits as usize + 1;
+        let body_end = body_start + body_len as usize;
         if buf.len() != body_end + 7 {
             return None;
         }
@@ -190,106 +189,109 @@ impl<'a> FixMessage<'a> {
         {
             return None;
         }
-        let declared = digits_word(trailer >> 32, 3)?;
-        // The CheckSum gets its own tight pass: the BeginString's sum is a
-        // constant, the BodyLength field is in `bl`.
-        let header_sum = begin_sum + word_sum(bl & low_bytes(bl_soh + 1));
-        let body = buf.get(body_start..body_end)?;
-        if u64::from(header_sum.wrapping_add(byte_sum(body)) as u8) != declared {
+        let declared = three_digits((trailer >> 32) as u32)?;
+        // The CheckSum gets its own tight pass over everything before it.
+        if byte_sum(buf.get(..body_end)?) as u8 as u32 != declared {
             return None;
         }
 
-        // Two light loops rather than one heavy one (which ran out of
-        // registers), neither carrying more than a counter from one field
-        // to the next (a field found from the previous one's end waits on
-        // two loads per field). First the SOH offsets, a word at a time;
-        // the last, partial word reads into the trailer and is masked. A
-        // false flag (a 0x00 byte right after an SOH) makes an empty field,
-        // refused below.
+        let n = self.index_fields(buf, body_start, body_end)?;
+        self.buf = buf;
+        self.version = version;
+        self.body_start = body_start as u16;
+        self.count = n as u8;
+        Some(())
+    }
+
+    /// The field pass of [`FixMessage::parse_fast`]: records every field of
+    /// the body `buf[body_start..body_end]` (whose envelope has been
+    /// checked: it ends with an SOH and `buf` holds the 7-byte trailer
+    /// after it) and returns how many there are.
+    ///
+    /// Two light passes rather than one heavy one. First the SOH offsets, a
+    /// word at a time; the last, partial word reads into the trailer and is
+    /// masked. A false flag (a 0x00 byte right after an SOH, see
+    /// [`low_zero_byte`]) makes a field that starts with 0x00, refused
+    /// below. Then each field's tag, read from the four bytes at its start
+    /// (found from the offsets recorded, not from the field before: no
+    /// field waits on another's loads), and the direct table. (One merged
+    /// pass, each SOH closing a field and reading the next tag, runs fewer
+    /// instructions but slower: each field's table store then waits on the
+    /// tag read in the iteration before.)
+    ///
+    /// The table is written in wire order without looking first, so a
+    /// repeated tag would leave its last occurrence there; the slots
+    /// overwritten are OR-ed together, and only when one was already set is
+    /// the table redone from the end (first occurrence wins).
+    #[inline(always)]
+    fn index_fields(&mut self, buf: &[u8], body_start: usize, body_end: usize) -> Option<usize> {
         let FixMessage {
             fields,
             direct,
             large_tags,
             ..
         } = self;
+        *fields.first_mut()? = (body_start - 1) as u16;
+        let words = buf.get(..body_end)?;
         let mut n = 0usize;
         let mut base = body_start;
-        let mut words = body.chunks_exact(8);
-        for c in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            n = record_ends(
-                fields,
-                n,
-                base,
-                low_zero_byte(u64::from_le_bytes(b) ^ SOH_WORD),
-            )?;
+        while base + 8 <= words.len() {
+            let w = u64::from_le_bytes(*words[base..base + 8].first_chunk::<8>()?);
+            let mut sohs = low_zero_byte(w ^ SOH_WORD);
+            while sohs != 0 {
+                n += 1;
+                *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
+                sohs &= sohs - 1;
+            }
             base += 8;
         }
-        if !words.remainder().is_empty() {
-            // The last, partial word reads into the trailer: masked. The
-            // byte after the body is the trailer's '1', so no false flag
+        if base < body_end {
+            // The byte after the body is the trailer's '1': no false flag
             // starts there.
             let w = load_word(buf, base)?;
-            let sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
-            n = record_ends(fields, n, base, sohs)?;
+            let mut sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
+            while sohs != 0 {
+                n += 1;
+                *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
+                sohs &= sohs - 1;
+            }
         }
 
-        // Then each field, `tag=value` between one SOH and the next, last
-        // to first: the first occurrence of a tag is written last, so the
-        // table needs no "already there?" test.
-        let fields = fields.get_mut(..n)?;
-        for i in (0..fields.len()).rev() {
-            let end = fields[i] as usize;
-            let start = match i.checked_sub(1) {
-                Some(p) => fields[p] as usize + 1,
-                None => body_start,
-            };
-            // A field starts before `body_end` (the clamp lets the compiler
-            // see that the load is in bounds).
-            let tw = load_word(buf, start.min(body_end - 1))?;
-            // Digits become 0..=9, then every byte that cannot be in a tag
-            // gets its high bit set: the first byte must be 1..=9 (d - 1
-            // in 0..=8: the 0x77 below), the others 0..=9. The lowest flag
-            // is exact (a carry out of a byte needs that byte ≥ 0x8A,
-            // itself flagged) and is where the tag ends: it must be '='
-            // and not the first byte.
-            let d = tw ^ (ONES * b'0' as u64);
-            let t = if let Some((t, len)) = short_tag(d, tw) {
-                if start + len + 1 >= end {
-                    return None; // empty value
-                }
-                // t < 1000: no escape needed
-                fields[i] = end as u32 | (len as u32) << LEN_SHIFT | t << TAG_SHIFT;
-                t
-            } else {
-                let dm = d.wrapping_sub(1);
-                let not_tag = (dm.wrapping_add(ONES * 0x76 + 1) | dm) & HIGHS;
-                let shift = not_tag.trailing_zeros() & 0x38;
-                if shift == 0 || (tw >> shift) as u8 != b'=' {
-                    return None;
-                }
-                let (t, len) = (digits_value(d << (64 - shift)) as u32, (shift / 8) as usize);
-                if start + len + 1 >= end {
-                    return None; // empty value
-                }
-                fields[i] = pack(end, len, t);
-                t
-            };
+        // Each field from the pair (previous end, its end).
+        let tags = buf.get(..body_end + 4)?;
+        let mut dup = 0u8;
+        for (i, pair) in fields.get(..=n)?.windows(2).enumerate() {
+            let (start, end) = (pair[0] as usize + 1, pair[1] as usize);
+            let (t, k) = field_tag(tags, start)?;
+            // The value starts after the tag and its '='; the SOH cannot
+            // come before the '=' (it would have ended the tag).
+            if start + k + 1 >= end {
+                return None; // empty value
+            }
             match direct.get_mut(t as usize) {
-                // i < MAX_FIELDS < 256
-                Some(slot) => *slot = (i + 1) as u8,
+                Some(slot) => {
+                    dup |= *slot;
+                    // i < MAX_FIELDS < 256
+                    *slot = (i + 1) as u8;
+                }
                 None => *large_tags |= 1 << (t % 64),
             }
         }
-        if fields.first()? >> TAG_SHIFT != tag::MSG_TYPE {
+        if dup != 0 {
+            // A repeated tag (repeating groups): the first occurrence wins.
+            for i in (1..=n).rev() {
+                let start = fields.get(i - 1).map_or(body_end, |&e| e as usize + 1);
+                let (t, _) = field_tag(tags, start.min(body_end))?;
+                if let Some(slot) = direct.get_mut(t as usize) {
+                    *slot = i as u8;
+                }
+            }
+        }
+        // MsgType must be the first field.
+        if direct.get(tag::MSG_TYPE as usize) != Some(&1) {
             return None;
         }
-        self.buf = buf;
-        self.version = version;
-        self.body_start = body_start as u16;
-        self.count = n as u8;
-        Some(())
+        Some(n)
     }
 
     /// Records field `i` with tag `t` in the lookup structures (first
@@ -350,6 +352,7 @@ impl<'a> FixMessage<'a> {
             return Err(FixError::BadChecksum);
         }
 
+        self.fields[0] = (body_start - 1) as u16;
         let mut pos = body_start;
         let mut n = 0usize;
         while pos < body_end {
@@ -385,7 +388,7 @@ impl<'a> FixMessage<'a> {
             if n == 0 && t != tag::MSG_TYPE {
                 return Err(FixError::MissingMsgType);
             }
-            self.fields[n] = pack(v_end, pos - tag_start, t);
+            self.fields[n + 1] = v_end as u16;
             self.index(t, n);
             n += 1;
             pos = v_end + 1;
@@ -409,7 +412,7 @@ impl<'a> FixMessage<'a> {
             tag::MSG_SEQ_NUM,
             tag::SENDING_TIME,
         ] {
-            if self.get(t).is_none() {
+            if self.position_of(t).is_none() {
                 return Err(FixError::MissingField(t));
             }
         }
@@ -434,39 +437,80 @@ impl<'a> FixMessage<'a> {
     /// Offset of the first byte of field `i` (its tag).
     #[inline(always)]
     fn field_start(&self, i: usize) -> usize {
-        match i.checked_sub(1).and_then(|p| self.fields.get(p)) {
-            Some(&prev) => (prev & END_MASK) as usize + 1,
-            None => self.body_start as usize,
+        self.fields.get(i).map_or(0, |&prev| prev as usize + 1)
+    }
+
+    /// `(tag, digits)` of field `i`, read back from the message (the
+    /// parsers checked it); `None` past the last field.
+    fn tag_and_len(&self, i: usize) -> Option<(u32, usize)> {
+        if i >= self.count as usize {
+            return None;
         }
+        let start = self.field_start(i);
+        if let Some(r) = self
+            .buf
+            .get(start..start + 4)
+            .and_then(|w| short_tag(u32::from_le_bytes(*w.first_chunk::<4>()?)))
+        {
+            return Some((r.0, r.1 as usize));
+        }
+        // 4 to 9 digits
+        let digits = self.buf.get(start..)?.iter().take_while(|&&b| b != b'=');
+        Some(digits.fold((0u32, 0usize), |(t, k), &b| {
+            (
+                t.wrapping_mul(10).wrapping_add(b.wrapping_sub(b'0') as u32),
+                k + 1,
+            )
+        }))
     }
 
     /// The tag of field `i` (0 past the last field).
-    #[inline(always)]
+    #[inline]
     fn tag_at(&self, i: usize) -> u32 {
-        let Some(&f) = self.fields.get(i) else {
-            return 0;
-        };
-        let t = f >> TAG_SHIFT;
-        if t != TAG_ESCAPE {
-            return t;
-        }
-        // A large tag: read its digits back (the parsers checked them).
-        let start = self.field_start(i);
-        let len = ((f >> LEN_SHIFT) & 0xF) as usize;
-        self.buf.get(start..start + len).map_or(0, |digits| {
-            digits
-                .iter()
-                .fold(0u32, |t, &b| t * 10 + b.wrapping_sub(b'0') as u32)
-        })
+        self.tag_and_len(i).map_or(0, |(t, _)| t)
     }
 
+    /// Offsets of the value of field `i`, whose tag has `k` digits.
     #[inline(always)]
+    fn value_range(&self, i: usize, k: usize) -> Option<(usize, usize)> {
+        let end = *self.fields.get(i + 1)? as usize;
+        let prev = *self.fields.get(i)? as usize;
+        // The field starts after the entry before it: tag, '=', value.
+        Some((prev + 2 + k, end))
+    }
+
+    /// The value of field `i`, whose tag has `k` digits.
+    #[inline(always)]
+    fn value(&self, i: usize, k: usize) -> Option<&'a [u8]> {
+        let (start, end) = self.value_range(i, k)?;
+        self.buf.get(start..end)
+    }
+
+    /// The value of field `i` (empty past the last field).
     fn value_at(&self, i: usize) -> &'a [u8] {
-        let Some(&f) = self.fields.get(i) else {
-            return &[];
+        self.tag_and_len(i)
+            .and_then(|(_, k)| self.value(i, k))
+            .unwrap_or(&[])
+    }
+
+    /// The value of the first field with tag `t` as an unsigned integer
+    /// ([`parse_uint`]): up to eight digits from one word of the message.
+    /// `Some(None)` when there is no such field, `None` when its value is
+    /// not an integer.
+    #[inline(always)]
+    fn uint_of(&self, t: u32) -> Option<Option<u64>> {
+        let Some(i) = self.position_of(t) else {
+            return Some(None);
         };
-        let start = self.field_start(i) + ((f >> LEN_SHIFT) & 0xF) as usize + 1;
-        self.buf.get(start..(f & END_MASK) as usize).unwrap_or(&[])
+        let (start, end) = self.value_range(i, tag_digits(t))?;
+        let len = end.wrapping_sub(start);
+        if len.wrapping_sub(1) < 8 {
+            // Every value is followed by at least the trailer's seven bytes.
+            if let Some(w) = load_word(self.buf, start) {
+                return digits_word(w, len).map(Some);
+            }
+        }
+        parse_uint(self.buf.get(start..end)?).map(Some)
     }
 
     /// The whole message as received.
@@ -479,7 +523,8 @@ impl<'a> FixMessage<'a> {
     }
 
     pub fn msg_type(&self) -> &'a [u8] {
-        self.value_at(0)
+        // Field 0 is MsgType(35).
+        self.value(0, 2).filter(|_| self.count > 0).unwrap_or(&[])
     }
 
     /// Number of body fields (MsgType onwards, CheckSum excluded).
@@ -497,7 +542,8 @@ impl<'a> FixMessage<'a> {
     /// Value of the first field with tag `t`.
     #[inline]
     pub fn get(&self, t: u32) -> Option<&'a [u8]> {
-        self.position_of(t).map(|i| self.value_at(i))
+        self.position_of(t)
+            .and_then(|i| self.value(i, tag_digits(t)))
     }
 
     /// Fields in wire order as `(tag, value)`.
@@ -507,10 +553,7 @@ impl<'a> FixMessage<'a> {
 
     /// An unsigned integer field: `Ok(None)` when absent.
     pub fn get_uint(&self, t: u32) -> Result<Option<u64>, FixError> {
-        match self.get(t) {
-            None => Ok(None),
-            Some(v) => parse_uint(v).map(Some).ok_or(FixError::InvalidValue(t)),
-        }
+        self.uint_of(t).ok_or(FixError::InvalidValue(t))
     }
 
     /// A required unsigned integer field.
@@ -552,8 +595,9 @@ impl<'a> FixMessage<'a> {
     }
 
     /// MsgSeqNum(34), when present and numeric.
+    #[inline]
     pub fn seq_num(&self) -> Option<u64> {
-        self.get(tag::MSG_SEQ_NUM).and_then(parse_uint)
+        self.uint_of(tag::MSG_SEQ_NUM).flatten()
     }
 
     pub fn sender_comp_id(&self) -> Option<&'a [u8]> {
@@ -675,43 +719,145 @@ impl<'a> GroupEntry<'_, 'a> {
     }
 }
 
-/// `(tag, digits)` of a field whose tag has 1..=3 digits, from the low
-/// half of its first word (`w`, and `d = w ^ "0000…"`): 32-bit operations
-/// whose constants are immediates, for almost every field. `None` when the
-/// tag is longer or the field malformed.
+/// `(tag, digits)` of the field starting at `at` (tags of up to seven
+/// digits; `None` for anything else).
 #[inline(always)]
-fn short_tag(d: u64, w: u64) -> Option<(u32, usize)> {
-    let (d, w) = (d as u32, w as u32);
-    // See the 64-bit version in `parse_fast`.
+fn field_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
+    match short_tag(u32::from_le_bytes(*buf.get(at..)?.first_chunk::<4>()?)) {
+        Some((t, k)) => Some((t, k as usize)),
+        None => long_tag(buf, at),
+    }
+}
+
+/// What [`short_tag`] needs to know about a tag of `k` digits (0..=3):
+/// where its '=' must be and the multiplier that moves its digits to the
+/// top of the word and pairs them up in one go. (Padded to 16 bytes.)
+struct ShortTag {
+    eq_mask: u32,
+    eq: u32,
+    mul: u32,
+    _pad: u32,
+}
+
+const SHORT_TAGS: [ShortTag; 4] = {
+    let mut t = [const {
+        // k = 0: the field starts with a non-digit; `eq` can never match.
+        ShortTag {
+            eq_mask: 0,
+            eq: 1,
+            mul: 0,
+            _pad: 0,
+        }
+    }; 4];
+    let mut k = 1;
+    while k < 4 {
+        t[k] = ShortTag {
+            eq_mask: 0xFF << (8 * k),
+            eq: (b'=' as u32) << (8 * k),
+            // Shifting the digits up by 32 - 8k bytes drops what follows
+            // them; as a multiply it folds into the pairing multiply
+            // (both are taken mod 2^32).
+            mul: (1 + (10 << 8)) << (32 - 8 * k),
+            _pad: 0,
+        };
+        k += 1;
+    }
+    t
+};
+
+/// `(tag, digits)` of a field whose tag has 1..=3 digits, from the
+/// first four bytes of the field (`w`): 32-bit operations, no variable
+/// shift. `None` when the tag is longer or the field malformed.
+#[inline(always)]
+fn short_tag(w: u32) -> Option<(u32, u32)> {
+    // Digits become 0..=9, then every byte that cannot be in a tag gets
+    // its high bit set: the first byte must be 1..=9 (d - 1 in 0..=8: the
+    // 0x77 below), the others 0..=9. The lowest flag is exact (a carry out
+    // of a byte needs that byte ≥ 0x8A, itself flagged) and is where the
+    // tag ends: it must be '=' and not the first byte. The top flag is
+    // forced, so that a fourth digit there fails the '=' test.
+    let d = w ^ 0x3030_3030;
     let dm = d.wrapping_sub(1);
-    let not_tag = (dm.wrapping_add(0x7676_7677) | dm) & 0x8080_8080;
-    let shift = not_tag.trailing_zeros() & 0x38;
-    // shift 8, 16 or 24 (a flag at byte 0 or none at all fails here)
-    if shift.wrapping_sub(8) > 16 || (w >> shift) as u8 != b'=' {
+    let not_tag = (dm.wrapping_add(0x7676_7677) | dm | 0x8000_0000) & 0x8080_8080;
+    let k = not_tag.trailing_zeros() / 8;
+    let e = &SHORT_TAGS[k as usize & 3];
+    if w & e.eq_mask != e.eq {
         return None;
     }
-    let x = d << (32 - shift);
-    let x = (x.wrapping_mul(1 + (10 << 8)) >> 8) & 0x00FF_00FF;
-    Some((x.wrapping_mul(1 + (100 << 16)) >> 16, (shift / 8) as usize))
+    let pairs = (d.wrapping_mul(e.mul) >> 8) & 0x00FF_00FF;
+    let t = pairs.wrapping_mul(1 + (100 << 16)) >> 16;
+    Some((t, k))
 }
 
-/// Appends the offsets of the SOH bytes flagged in `sohs` (the word at
-/// `base`) to `fields`; returns the new count, `None` past MAX_FIELDS.
+/// `(value, digits)` of a 1- to 3-digit number without a leading zero
+/// followed by `term`, in the low bytes of `w`; `None` otherwise.
 #[inline(always)]
-fn record_ends(fields: &mut [u32], mut n: usize, base: usize, mut sohs: u64) -> Option<usize> {
-    while sohs != 0 {
-        *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u32;
-        n += 1;
-        sohs &= sohs - 1;
+fn short_number(w: u32, term: u8) -> Option<(u32, u32)> {
+    // See `short_tag`.
+    let d = w ^ 0x3030_3030;
+    let dm = d.wrapping_sub(1);
+    let not_digit = (dm.wrapping_add(0x7676_7677) | dm | 0x8000_0000) & 0x8080_8080;
+    let k = not_digit.trailing_zeros() / 8;
+    if k == 0 || (w >> (8 * k)) as u8 != term {
+        return None;
     }
-    Some(n)
+    let pairs = ((d << (32 - 8 * k)).wrapping_mul(1 + (10 << 8)) >> 8) & 0x00FF_00FF;
+    Some((pairs.wrapping_mul(1 + (100 << 16)) >> 16, k))
 }
 
-/// A field's packed form (see `END_BITS`): offsets are below 2^14 and tags
-/// have at most 9 digits.
+/// The value of three ASCII digits in the low bytes of `w` (the byte above
+/// them is ignored); `None` unless all three are digits.
 #[inline(always)]
-fn pack(end: usize, tag_len: usize, tag: u32) -> u32 {
-    end as u32 | (tag_len as u32) << LEN_SHIFT | tag.min(TAG_ESCAPE) << TAG_SHIFT
+fn three_digits(w: u32) -> Option<u32> {
+    let d = (w ^ 0x0030_3030) & 0x00FF_FFFF;
+    // A digit plus 0x76 stays below 0x80; a byte that carries out is
+    // itself ≥ 0x80 and caught by `| d`.
+    if (d.wrapping_add(0x0076_7676) | d) & 0x0080_8080 != 0 {
+        return None;
+    }
+    let pairs = ((d << 8).wrapping_mul(1 + (10 << 8)) >> 8) & 0x00FF_00FF;
+    Some(pairs.wrapping_mul(1 + (100 << 16)) >> 16)
+}
+
+/// `(value, digits)` of a BodyLength of up to 5 digits (leading zeros
+/// allowed), from the word after "9=".
+#[cold]
+#[inline(never)]
+fn long_body_length(buf: &[u8]) -> Option<(u32, u32)> {
+    let w = load_word(buf, 12)?;
+    let digits = first_byte(low_zero_byte(w ^ SOH_WORD))?;
+    if digits > 5 {
+        return None;
+    }
+    Some((digits_word(w, digits)? as u32, digits as u32))
+}
+
+/// [`short_tag`] for tags of 4 to 7 digits, from a word at `at`; `None`
+/// for anything else (8- and 9-digit tags are left to the exact parser).
+#[cold]
+#[inline(never)]
+fn long_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
+    let w = load_word(buf, at)?;
+    let d = w ^ (ONES * b'0' as u64);
+    let dm = d.wrapping_sub(1);
+    let not_tag = (dm.wrapping_add(ONES * 0x76 + 1) | dm) & HIGHS;
+    let shift = not_tag.trailing_zeros() & 0x38;
+    if shift == 0 || (w >> shift) as u8 != b'=' {
+        return None;
+    }
+    Some((digits_value(d << (64 - shift)) as u32, (shift / 8) as usize))
+}
+
+/// The number of decimal digits of `t`.
+#[inline(always)]
+fn tag_digits(t: u32) -> usize {
+    let mut k = 1;
+    let mut x = t;
+    while x >= 10 {
+        x /= 10;
+        k += 1;
+    }
+    k
 }
 
 // ------------------------------------------------------------------ SWAR
@@ -724,18 +870,6 @@ const HIGHS: u64 = 0x8080_8080_8080_8080;
 const SOH_WORD: u64 = ONES * SOH as u64;
 /// The even bytes of a word, as four 16-bit lanes for byte sums.
 const LANE_LOW: u64 = 0x00FF_00FF_00FF_00FF;
-/// Byte sum of `8=FIX.4.` and the SOH after the version digit.
-const BEGIN_SUM: u32 = {
-    let s = b"8=FIX.4.";
-    let mut sum = SOH as u32;
-    let mut i = 0;
-    while i < s.len() {
-        sum += s[i] as u32;
-        i += 1;
-    }
-    sum
-};
-
 /// The eight bytes at `buf[at..at + 8]`, if they are all there.
 #[inline(always)]
 fn load_word(buf: &[u8], at: usize) -> Option<u64> {
@@ -800,46 +934,68 @@ fn digits_value(v: u64) -> u64 {
     v.wrapping_mul(1 + (10_000 << 32)) >> 32
 }
 
-/// Sum of `bytes` modulo 256, eight bytes per step, for the CheckSum.
+/// Sum of `bytes` modulo 256 (the low byte of the result; the rest is
+/// not the full sum), eight bytes per step, for the CheckSum.
 #[inline(always)]
 fn byte_sum(bytes: &[u8]) -> u32 {
     let mut total = 0u32;
-    // Blocks of at most 256 words, so that no byte column below can pass
-    // 65535 (256 × 255).
-    for block in bytes.chunks(8 * 256) {
-        let mut words = block.chunks_exact(8);
-        let mut even = 0u64;
-        let mut all = 0u64;
-        for c in &mut words {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            let w = u64::from_le_bytes(b);
-            // `even` holds the byte columns 0, 2, 4, 6 in 16-bit lanes;
-            // `all` is the plain wrapping sum, so `all - even` is the odd
-            // columns a byte up (the top one only mod 256: enough here).
-            even += w & LANE_LOW;
-            all = all.wrapping_add(w);
-        }
-        total = total
-            .wrapping_add(fold_lanes(even))
-            .wrapping_add(fold_lanes(all.wrapping_sub(even) >> 8));
-        for &b in words.remainder() {
-            total = total.wrapping_add(b as u32);
+    // Blocks of at most 32 words: a 16-bit lane of `even` or of the odd
+    // columns below then stays under 32 × 255 × 2, so that the lanes add up
+    // in one multiply without a carry between them.
+    let mut blocks = bytes.chunks_exact(8 * 32);
+    for block in &mut blocks {
+        total = total.wrapping_add(words_sum(block));
+    }
+    let rest = blocks.remainder();
+    total = total.wrapping_add(words_sum(rest));
+    let tail = rest.len() % 8;
+    if tail != 0 {
+        match bytes.last_chunk::<8>() {
+            // The last eight bytes, of which the top `tail` are not summed
+            // yet.
+            Some(w) => {
+                total = total.wrapping_add(word_sum(u64::from_le_bytes(*w) >> (64 - 8 * tail)))
+            }
+            None => {
+                for &b in &rest[rest.len() - tail..] {
+                    total = total.wrapping_add(b as u32);
+                }
+            }
         }
     }
     total
 }
 
-/// Adds the four 16-bit lanes of `lanes`.
+/// Sum (mod 256) of the whole words of at most 32 words of bytes.
 #[inline(always)]
-fn fold_lanes(lanes: u64) -> u32 {
-    ((lanes & 0xFFFF) + ((lanes >> 16) & 0xFFFF) + ((lanes >> 32) & 0xFFFF) + (lanes >> 48)) as u32
+fn words_sum(block: &[u8]) -> u32 {
+    let mut even = 0u64;
+    let mut all = 0u64;
+    for c in block.chunks_exact(8) {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        let w = u64::from_le_bytes(b);
+        // `even` holds the byte columns 0, 2, 4, 6 in 16-bit lanes; `all`
+        // is the plain wrapping sum, so `all - even` is the odd columns a
+        // byte up (the top one only mod 256: enough here).
+        even += w & LANE_LOW;
+        all = all.wrapping_add(w);
+    }
+    add_lanes(even + (all.wrapping_sub(even) >> 8))
+}
+
+/// The sum (mod 2^16) of the four 16-bit lanes of `lanes`, when the first
+/// three add up to less than 2^16: one multiply gathers them in the top
+/// lane.
+#[inline(always)]
+fn add_lanes(lanes: u64) -> u32 {
+    (lanes.wrapping_mul(0x0001_0001_0001_0001) >> 48) as u32
 }
 
 /// Sum of the eight bytes of `w`.
 #[inline(always)]
 fn word_sum(w: u64) -> u32 {
-    fold_lanes((w & LANE_LOW) + ((w >> 8) & LANE_LOW))
+    add_lanes((w & LANE_LOW) + ((w >> 8) & LANE_LOW))
 }
 
 /// Sum of bytes modulo 256, the FIX CheckSum.
@@ -1272,7 +1428,7 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(fast.count, exact.count);
             proptest::prop_assert_eq!(fast.large_tags, exact.large_tags);
             let n = fast.count as usize;
-            proptest::prop_assert_eq!(&fast.fields[..n], &exact.fields[..n]);
+            proptest::prop_assert_eq!(&fast.fields[..=n], &exact.fields[..=n]);
             proptest::prop_assert_eq!(&fast.direct[..], &exact.direct[..]);
         } else if exact_r.is_ok() {
             let long_tag = exact.fields().any(|(t, _)| t >= 10_000_000);
@@ -1407,6 +1563,42 @@ pub(crate) mod tests {
             let w = u64::from_le_bytes(bytes);
             let want = if len <= 8 { naive_digits(&bytes[..len]) } else { None };
             proptest::prop_assert_eq!(digits_word(w, len), want);
+        }
+
+        #[test]
+        fn short_tag_and_number_match_naive(bytes in proptest::array::uniform4(interesting_byte()), term in proptest::prop_oneof![proptest::strategy::Just(b'='), proptest::strategy::Just(SOH)]) {
+            let w = u32::from_le_bytes(bytes);
+            // 1..=3 digits, the first not '0', then `term`
+            let want = bytes.iter().position(|&b| !b.is_ascii_digit()).and_then(|k| {
+                if k == 0 || bytes[0] == b'0' || bytes[k] != term {
+                    return None;
+                }
+                Some((naive_digits(&bytes[..k])? as u32, k as u32))
+            });
+            proptest::prop_assert_eq!(short_number(w, term), want);
+            if term == b'=' {
+                proptest::prop_assert_eq!(short_tag(w), want);
+            }
+        }
+
+        #[test]
+        fn get_uint_matches_parse_uint(value in proptest::collection::vec(proptest::prop_oneof![8 => b'0'..=b'9', 1 => b'a'..=b'z', 1 => proptest::strategy::Just(b'=')], 1..21), seq in "[0-9]{1,12}") {
+            let mut body = b"35=0\x0134=".to_vec();
+            body.extend_from_slice(seq.as_bytes());
+            body.extend_from_slice(b"\x01380=");
+            body.extend_from_slice(&value);
+            body.push(SOH);
+            let mut buf = [0u8; 128];
+            let n = wrap(&body, &mut buf);
+            let m = FixMessage::parse(&buf[..n]).unwrap();
+            proptest::prop_assert_eq!(m.get_uint(380), parse_uint(&value).map(Some).ok_or(FixError::InvalidValue(380)));
+            proptest::prop_assert_eq!(m.seq_num(), parse_uint(seq.as_bytes()));
+        }
+
+        #[test]
+        fn three_digits_matches_naive(bytes in proptest::array::uniform4(interesting_byte())) {
+            let want = naive_digits(&bytes[..3]).map(|v| v as u32);
+            proptest::prop_assert_eq!(three_digits(u32::from_le_bytes(bytes)), want);
         }
 
         #[test]

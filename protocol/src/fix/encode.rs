@@ -11,6 +11,17 @@
 //! (from the values and the digits as they are produced, with the template's
 //! constant parts summed once), not by reading the message back: a wide read
 //! of bytes just written a few at a time stalls on store forwarding.
+//!
+//! Fields go in as whole words where the buffer has room past them: `tag=`
+//! as one constant word, a number's digits as one word from a branch-free
+//! split into digit lanes (multiplies and shifts, no division loop), short
+//! strings as two overlapping loads and stores, and a field is then
+//! advanced past by its real length (the next field or the trailer covers
+//! the bytes written beyond it). Without that room (a tight buffer, a tag
+//! of four digits or more, a number past 10^8) a field is written byte by
+//! byte as before. Timestamps are formatted once per distinct value and
+//! kept whole in the template: TransactTime is usually SendingTime, and
+//! the next message usually only changes the sub-second digits.
 
 use super::{decode::checksum, FixError, FixVersion, UtcTime, SOH};
 use types::Price;
@@ -22,6 +33,12 @@ const MAX_BODY_LEN_DIGITS: usize = 5;
 /// Bytes reserved at the front of the buffer for BeginString and BodyLength.
 pub const PREFIX_RESERVE: usize = MAX_BEGIN_LEN + MAX_BODY_LEN_DIGITS + 1;
 const TRAILER_LEN: usize = 7;
+/// Room for the CompID block `<SOH>49=…<SOH>56=…<SOH>34=`, in whole words.
+const COMP_CAP: usize = (2 * MAX_COMP_ID_LEN + 12).div_ceil(8) * 8;
+/// Sum of the constant bytes `begin` writes: "35=", SOH "52=" and the SOH
+/// after SendingTime.
+const BEGIN_FRAME: u32 =
+    (b'3' + b'5' + b'=') as u32 + (SOH + b'5' + b'2' + b'=') as u32 + SOH as u32;
 
 /// Fractional digits of UTCTimestamp fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,6 +53,172 @@ const DIGIT_PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 4041424344454647484950515253545556575859\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
+
+const ONES: u64 = 0x0101_0101_0101_0101;
+/// ASCII '0' in every byte.
+const ZEROS: u64 = ONES * b'0' as u64;
+
+/// The decimal digits of `v` (< 10^8), zero-padded to eight, as values
+/// 0..=9 in the bytes of a little-endian word, most significant first
+/// (byte 0): the halves, the pairs and the digits are split in parallel
+/// lanes, a multiply and a shift standing for each division.
+#[inline(always)]
+fn digits8(v: u32) -> u64 {
+    let x = (v / 10_000) as u64 | ((v % 10_000) as u64) << 32;
+    // Two 32-bit lanes below 10^4: x / 100 is (x * 10486) >> 20 there,
+    // and the products stay in their lanes.
+    let q = ((x * 10_486) >> 20) & 0x0000_007F_0000_007F;
+    let y = q | (x - q * 100) << 16;
+    // Four 16-bit lanes below 100: y / 10 is (y * 103) >> 10.
+    let q = ((y * 103) >> 10) & 0x000F_000F_000F_000F;
+    q | (y - q * 10) << 8
+}
+
+/// [`digits8`] for `v` < 10^4, in the four bytes of a `u32`.
+#[inline(always)]
+fn digits4(v: u32) -> u32 {
+    let q = (v * 10_486) >> 20;
+    let y = q | (v - q * 100) << 16;
+    let q = ((y * 103) >> 10) & 0x000F_000F;
+    q | (y - q * 10) << 8
+}
+
+/// The number of decimal digits of `v` (< 10^8), by compares. Lengths
+/// decide where the following bytes are stored; taken from compares (or a
+/// predicted branch) rather than from the digits computed below, those
+/// store addresses do not wait on the multiplies.
+#[inline(always)]
+fn decimal_len(v: u32) -> usize {
+    if v < 10_000 {
+        1 + (v >= 10) as usize + (v >= 100) as usize + (v >= 1000) as usize
+    } else {
+        5 + (v >= 100_000) as usize + (v >= 1_000_000) as usize + (v >= 10_000_000) as usize
+    }
+}
+
+/// 0..=999 in ASCII, without leading zeros, in bytes 0..=2, and the sum of
+/// those digit bytes in byte 3: one load instead of a chain of multiplies
+/// for the small numbers on the CheckSum's path (BodyLength, quantities,
+/// prices, early sequence numbers).
+static DEC3: [u32; 1000] = {
+    let mut t = [0u32; 1000];
+    let mut v = 0;
+    while v < 1000 {
+        let (h, d, u) = (
+            b'0' as u32 + v / 100,
+            b'0' as u32 + v / 10 % 10,
+            b'0' as u32 + v % 10,
+        );
+        t[v as usize] = if v >= 100 {
+            h | d << 8 | u << 16 | (h + d + u) << 24
+        } else if v >= 10 {
+            d | u << 8 | (d + u) << 24
+        } else {
+            u | u << 24
+        };
+        v += 1;
+    }
+    t
+};
+
+/// 0..=255 as three zero-padded ASCII digits: the CheckSum field.
+static CHECKSUM_DIGITS: [u32; 256] = {
+    let mut t = [0u32; 256];
+    let mut v = 0;
+    while v < 256 {
+        t[v as usize] = (b'0' as u32 + v / 100)
+            | (b'0' as u32 + v / 10 % 10) << 8
+            | (b'0' as u32 + v % 10) << 16;
+        v += 1;
+    }
+    t
+};
+
+/// `v` (< 10^8) in ASCII: a word whose low `n` bytes are its `n` digits
+/// (the bytes above them are not specified), `n`, and the sum of those
+/// `n` bytes.
+#[inline(always)]
+fn ascii8(v: u32) -> (u64, usize, u32) {
+    if let Some(&e) = DEC3.get(v as usize) {
+        let n = 1 + (v >= 10) as usize + (v >= 100) as usize;
+        return ((e & 0x00FF_FFFF) as u64, n, e >> 24);
+    }
+    let n = decimal_len(v);
+    if v < 10_000 {
+        // Most values (quantities, prices, sequence numbers, lengths):
+        // half the work.
+        let z = digits4(v);
+        let sum = (z.wrapping_mul(0x0101_0101) >> 24) + b'0' as u32 * n as u32;
+        return (((z >> (8 * (4 - n))) as u64) | ZEROS, n, sum);
+    }
+    let z = digits8(v);
+    // The digits are at most 9 each: their sum gathers in the top byte.
+    let sum = (z.wrapping_mul(ONES) >> 56) as u32 + b'0' as u32 * n as u32;
+    ((z >> (8 * (8 - n))) | ZEROS, n, sum)
+}
+
+/// A tag below 1000 and its '=' as the low bytes of a word, and how many
+/// bytes that is (constant for a constant tag).
+#[inline(always)]
+const fn tag_word(t: u32) -> (u32, usize) {
+    const fn digit(d: u32) -> u32 {
+        b'0' as u32 + d
+    }
+    let eq = b'=' as u32;
+    if t < 10 {
+        (digit(t) | (eq << 8), 2)
+    } else if t < 100 {
+        (digit(t / 10) | (digit(t % 10) << 8) | (eq << 16), 3)
+    } else {
+        (
+            digit(t / 100) | (digit(t / 10 % 10) << 8) | (digit(t % 10) << 16) | (eq << 24),
+            4,
+        )
+    }
+}
+
+/// Sum of the eight bytes of `w`.
+#[inline(always)]
+fn word_sum(w: u64) -> u32 {
+    const LOW: u64 = 0x00FF_00FF_00FF_00FF;
+    // Four 16-bit lanes of at most 510, gathered by one multiply.
+    (((w & LOW) + ((w >> 8) & LOW)).wrapping_mul(0x0001_0001_0001_0001) >> 48) as u32
+}
+
+/// Non-zero when a byte of `w` is SOH (flags the lowest exactly, and may
+/// flag a 0x00 byte right above an SOH: still non-zero).
+#[inline(always)]
+fn soh_flags(w: u64) -> u64 {
+    let x = w ^ ONES;
+    x.wrapping_sub(ONES) & !x & (ONES << 7)
+}
+
+/// `dst.copy_from_slice(src)` kept out of line, so that the compiler does
+/// not merge it with a fixed-size copy next to it into one `memcpy` call.
+#[cold]
+#[inline(never)]
+fn copy_cold(dst: &mut [u8], src: &[u8]) {
+    dst.copy_from_slice(src);
+}
+
+/// Stores `w` at `out[at..at + 8]` when it fits there.
+#[inline(always)]
+fn store8(out: &mut [u8], at: usize, w: u64) {
+    match out.get_mut(at..).and_then(|d| d.first_chunk_mut::<8>()) {
+        Some(d) => *d = w.to_le_bytes(),
+        // Every caller has checked the room first.
+        None => debug_assert!(false, "store8 out of bounds"),
+    }
+}
+
+/// Stores `w` at `out[at..at + 4]` when it fits there.
+#[inline(always)]
+fn store4(out: &mut [u8], at: usize, w: u32) {
+    match out.get_mut(at..).and_then(|d| d.first_chunk_mut::<4>()) {
+        Some(d) => *d = w.to_le_bytes(),
+        None => debug_assert!(false, "store4 out of bounds"),
+    }
+}
 
 #[inline(always)]
 fn count_digits(v: u64) -> usize {
@@ -134,9 +317,18 @@ fn tag_frame_sum(t: u32) -> u32 {
 /// Formats `v` right-aligned in `out`; returns the number of digits, which
 /// occupy `out[20 - n..]`.
 pub fn format_uint(v: u64, out: &mut [u8; 20]) -> usize {
-    let n = count_digits(v);
-    let _ = write_digits(&mut out[20 - n..], v);
-    n
+    // Three zero-padded groups of 4, 8 and 8 digits, right-aligned; the
+    // leading zeros are then left out of the count.
+    let lo = (v % 100_000_000) as u32;
+    let hi = v / 100_000_000;
+    let top = (hi / 100_000_000) as u32; // < 10^4
+    let mid = (hi % 100_000_000) as u32;
+    let words = [digits4(top) as u64, digits8(mid), digits8(lo)];
+    let [a, b, c] = words.map(|z| z | ZEROS);
+    out[..4].copy_from_slice(&(a as u32).to_le_bytes());
+    out[4..12].copy_from_slice(&b.to_le_bytes());
+    out[12..].copy_from_slice(&c.to_le_bytes());
+    count_digits(v)
 }
 
 #[inline(always)]
@@ -451,6 +643,43 @@ impl<'b> FieldWriter<'b> {
             self.fail(FixError::InvalidValue(t));
             return;
         }
+        let n = value.len();
+        if t < 1000 && (4..=16).contains(&n) {
+            // Ids and symbols: two loads (the second overlapping the first),
+            // two stores, and the byte sum and SOH test from those loads.
+            let (tag, tn) = tag_word(t);
+            if let Some(w) = self.window::<24>() {
+                store4(w, 0, tag);
+                let (value_sum, soh) = if n >= 8 {
+                    let (a, b) = (word_at(value, 0), word_at(value, n - 8));
+                    store8(w, tn, a);
+                    store8(w, tn + n - 8, b);
+                    // only the top n - 8 bytes of `b` are new to the sum
+                    let fresh = b.checked_shr(8 * (16 - n) as u32).unwrap_or(0);
+                    (word_sum(a) + word_sum(fresh), soh_flags(a) | soh_flags(b))
+                } else {
+                    let (a, b) = (word4_at(value, 0), word4_at(value, n - 4));
+                    store4(w, tn, a);
+                    store4(w, tn + n - 4, b);
+                    let pair = a as u64 | (b as u64) << 32;
+                    let fresh = (b as u64) >> (8 * (8 - n));
+                    (word_sum(a as u64 | fresh << 32), soh_flags(pair))
+                };
+                if soh != 0 {
+                    self.fail(FixError::InvalidValue(t));
+                    return;
+                }
+                if let Some(end) = w.get_mut(tn + n) {
+                    *end = SOH;
+                }
+                self.pos += tn + n + 1;
+                self.sum = self
+                    .sum
+                    .wrapping_add(tag_frame_sum(t))
+                    .wrapping_add(value_sum);
+                return;
+            }
+        }
         // Copied first and checked after: the copy's own loads give the
         // byte sum and whether there is an SOH. A refused value is undone.
         let (pos, sum) = (self.pos, self.sum);
@@ -469,8 +698,37 @@ impl<'b> FieldWriter<'b> {
         }
     }
 
+    /// The `N` bytes at the write position, if the buffer has them. The
+    /// fast paths below write whole words into such a window and advance
+    /// by what the field needs: bytes past the field may be written too
+    /// (the next field or the trailer overwrites them), never bytes past
+    /// the window. A field that does not get its window (a tag of four or
+    /// more digits, a huge value, the end of a tight buffer) is written
+    /// byte-exact instead.
+    #[inline(always)]
+    fn window<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
+        self.buf.get_mut(self.pos..)?.first_chunk_mut::<N>()
+    }
+
     #[inline(always)]
     pub fn uint(&mut self, t: u32, v: u64) {
+        if t < 1000 && v < 100_000_000 {
+            let (tag, tn) = tag_word(t);
+            let (digits, n, digits_sum) = ascii8(v as u32);
+            if let Some(w) = self.window::<16>() {
+                store4(w, 0, tag);
+                store8(w, tn, digits);
+                if let Some(soh) = w.get_mut(tn + n) {
+                    *soh = SOH;
+                }
+                self.pos += tn + n + 1;
+                self.sum = self
+                    .sum
+                    .wrapping_add(tag_frame_sum(t))
+                    .wrapping_add(digits_sum);
+                return;
+            }
+        }
         let n = count_digits(v);
         if let Some(out) = self.tag_eq(t, n) {
             let digits = write_digits(out, v);
@@ -483,6 +741,20 @@ impl<'b> FieldWriter<'b> {
         if c == SOH {
             self.fail(FixError::InvalidValue(t));
             return;
+        }
+        if t < 1000 {
+            let (tag, tn) = tag_word(t);
+            if let Some(w) = self.window::<8>() {
+                // tag '=' c SOH in one store
+                let field = tag as u64 | (c as u64 | (SOH as u64) << 8) << (8 * tn);
+                *w = field.to_le_bytes();
+                self.pos += tn + 2;
+                self.sum = self
+                    .sum
+                    .wrapping_add(tag_frame_sum(t))
+                    .wrapping_add(c as u32);
+                return;
+            }
         }
         if let Some(out) = self.tag_eq(t, 1) {
             out[0] = c;
@@ -503,6 +775,47 @@ impl<'b> FieldWriter<'b> {
         let abs = p.0.unsigned_abs();
         let int = abs / Price::SCALE as u64;
         let mut frac = (abs % Price::SCALE as u64) as u32;
+        if t < 1000 && int < 100_000_000 {
+            let (tag, tn) = tag_word(t);
+            let (digits, n, digits_sum) = ascii8(int as u32);
+            // The four decimals; the ones dropped (trailing zeros) are the
+            // top zero bytes.
+            let f = digits4(frac);
+            // (By compares, like `decimal_len`.)
+            let frac_digits = if frac == 0 {
+                0
+            } else {
+                1 + !frac.is_multiple_of(1000) as usize
+                    + !frac.is_multiple_of(100) as usize
+                    + !frac.is_multiple_of(10) as usize
+            };
+            let frac_sum = (f.wrapping_mul(0x0101_0101) >> 24) + b'0' as u32 * frac_digits as u32;
+            let sign = neg as usize;
+            if let Some(w) = self.window::<24>() {
+                store4(w, 0, tag);
+                if let Some(minus) = w.get_mut(tn) {
+                    *minus = b'-';
+                }
+                let mut at = tn + sign;
+                store8(w, at, digits);
+                at += n;
+                // '.' and the decimals, kept only when there are any
+                store8(w, at, b'.' as u64 | ((f as u64) | ZEROS) << 8);
+                at += if frac_digits > 0 { 1 + frac_digits } else { 0 };
+                if let Some(soh) = w.get_mut(at) {
+                    *soh = SOH;
+                }
+                self.pos += at + 1;
+                let dot = if frac_digits > 0 { b'.' as u32 } else { 0 };
+                self.sum = self
+                    .sum
+                    .wrapping_add(tag_frame_sum(t))
+                    .wrapping_add(if neg { b'-' as u32 } else { 0 })
+                    .wrapping_add(digits_sum)
+                    .wrapping_add(dot + frac_sum);
+                return;
+            }
+        }
         let mut frac_digits = 4usize;
         if frac == 0 {
             frac_digits = 0;
@@ -562,35 +875,60 @@ pub struct HeaderTemplate {
     begin: [u8; MAX_BEGIN_LEN],
     begin_len: usize,
     /// `<SOH>49=SENDER<SOH>56=TARGET<SOH>34=`
-    comp: [u8; 2 * MAX_COMP_ID_LEN + 12],
+    /// (Zero-padded to whole words.)
+    comp: [u8; COMP_CAP],
     comp_len: usize,
     /// Byte sums of `begin` and `comp`, for the running CheckSum.
     begin_sum: u32,
     comp_sum: u32,
     precision: TimestampPrecision,
-    /// SendingTime changes second rarely: cache the `YYYYMMDD-HH:MM:SS.` part.
-    cache: SecondCache,
+    /// The last timestamp written (SendingTime, and TransactTime, usually
+    /// the same instant).
+    cache: TimeCache,
 }
 
-/// The date-and-second prefix of the last timestamp formatted.
+/// The last timestamp formatted, kept whole: SendingTime and TransactTime
+/// are usually the same instant, and consecutive messages share the date
+/// and second (only the sub-second digits are redone then).
 #[derive(Clone, Copy)]
-struct SecondCache {
+struct TimeCache {
+    /// The time in units of the precision (ms or µs) the text is for.
+    key: u64,
+    /// The second the first 18 bytes (`YYYYMMDD-HH:MM:SS.`) are for.
     second: u64,
-    text: [u8; 18],
-    text_sum: u32,
+    /// The text, padded: `timestamp_len` bytes are the timestamp.
+    text: [u8; 32],
+    /// Byte sums of the first 18 bytes and of the whole timestamp.
+    prefix_sum: u32,
+    sum: u32,
 }
 
-impl SecondCache {
-    const EMPTY: SecondCache = SecondCache {
+impl TimeCache {
+    const EMPTY: TimeCache = TimeCache {
+        key: u64::MAX,
         second: u64::MAX,
-        text: [0; 18],
-        text_sum: 0,
+        text: [0; 32],
+        prefix_sum: 0,
+        sum: 0,
     };
 
-    /// Writes `t` into `out` (exactly `timestamp_len(precision)` bytes);
-    /// returns the sum of the bytes written.
+    /// `t` formatted (the first `timestamp_len(precision)` bytes of the
+    /// text) and the sum of those bytes.
     #[inline(always)]
-    fn format(&mut self, t: UtcTime, precision: TimestampPrecision, out: &mut [u8]) -> u32 {
+    fn text(&mut self, t: UtcTime, precision: TimestampPrecision) -> (&[u8; 32], u32) {
+        // (Two constant divisions, not one by a variable.)
+        let (key, unit) = match precision {
+            TimestampPrecision::Millis => (t.0 / 1_000_000, 1_000_000),
+            TimestampPrecision::Micros => (t.0 / 1_000, 1_000),
+        };
+        if key != self.key {
+            self.refresh(t, key, unit, precision);
+        }
+        (&self.text, self.sum)
+    }
+
+    #[inline(never)]
+    fn refresh(&mut self, t: UtcTime, key: u64, unit: u64, precision: TimestampPrecision) {
         let second = t.0 / UtcTime::NANOS_PER_SEC;
         if second != self.second {
             let mut tmp = [0u8; 24];
@@ -599,31 +937,19 @@ impl SecondCache {
                 precision,
                 &mut tmp,
             );
-            self.text.copy_from_slice(&tmp[..18]);
-            self.text_sum = byte_sum(&self.text);
+            self.text[..18].copy_from_slice(&tmp[..18]);
+            self.prefix_sum = byte_sum(&self.text[..18]);
             self.second = second;
         }
-        out[..18].copy_from_slice(&self.text);
-        let nanos = (t.0 % UtcTime::NANOS_PER_SEC) as u32;
-        let pair_sum = |v: u32| {
-            let p = (v % 100) as usize * 2;
-            DIGIT_PAIRS[p] as u32 + DIGIT_PAIRS[p + 1] as u32
-        };
-        match precision {
-            TimestampPrecision::Millis => {
-                let ms = nanos / 1_000_000;
-                out[18] = b'0' + (ms / 100) as u8;
-                write_2(&mut out[19..21], ms);
-                self.text_sum + (b'0' + (ms / 100) as u8) as u32 + pair_sum(ms)
-            }
-            TimestampPrecision::Micros => {
-                let us = nanos / 1000;
-                write_2(&mut out[18..20], us / 10_000);
-                write_2(&mut out[20..22], us / 100);
-                write_2(&mut out[22..24], us);
-                self.text_sum + pair_sum(us / 10_000) + pair_sum(us / 100) + pair_sum(us)
-            }
-        }
+        // The sub-second digits: the last 3 or 6 of eight.
+        let sub = ((t.0 % UtcTime::NANOS_PER_SEC) / unit) as u32;
+        let z = digits8(sub);
+        let keep = timestamp_len(precision) - 18;
+        let digits = z >> (8 * (8 - keep));
+        store8(&mut self.text, 18, digits | ZEROS);
+        self.sum =
+            self.prefix_sum + (digits.wrapping_mul(ONES) >> 56) as u32 + b'0' as u32 * keep as u32;
+        self.key = key;
     }
 }
 
@@ -658,7 +984,7 @@ impl HeaderTemplate {
             n += part.len();
         }
         let begin_len = n;
-        let mut comp = [0u8; 2 * MAX_COMP_ID_LEN + 12];
+        let mut comp = [0u8; COMP_CAP];
         let mut c = 0;
         for part in [&b"\x0149="[..], sender, b"\x0156=", target, b"\x0134="] {
             comp[c..c + part.len()].copy_from_slice(part);
@@ -673,13 +999,14 @@ impl HeaderTemplate {
             comp_sum: byte_sum(&comp[..c]),
             comp_len: c,
             precision: TimestampPrecision::Millis,
-            cache: SecondCache::EMPTY,
+            cache: TimeCache::EMPTY,
         })
     }
 
     /// Sets the SendingTime precision (µs are a FIX 4.4 extension; keep ms for 4.2 peers).
     pub fn with_precision(mut self, precision: TimestampPrecision) -> Self {
         self.precision = precision;
+        self.cache = TimeCache::EMPTY;
         self
     }
 
@@ -705,6 +1032,69 @@ impl HeaderTemplate {
         if msg_type.is_empty() || msg_type.len() > 2 || msg_type.contains(&SOH) {
             return Err(FixError::InvalidValue(super::tag::MSG_TYPE));
         }
+        let (seq_word, seq_digits, seq_sum) = if seq < 100_000_000 {
+            ascii8(seq as u32)
+        } else {
+            (0, count_digits(seq), 0)
+        };
+        let ts_len = timestamp_len(self.precision);
+        let fixed = 3 + msg_type.len() + self.comp_len + seq_digits + 4 + ts_len + 1;
+        let start = PREFIX_RESERVE;
+        // Eight bytes of room past the header let the sequence number and
+        // the timestamp go in as whole words (what they write past their
+        // place is written over next); a buffer without them (it could not
+        // hold the trailer either) gets exact writes.
+        let Some(out) = buf.get_mut(start..start + fixed + 8) else {
+            return self.begin_exact(buf, msg_type, seq, sending_time);
+        };
+        // "35=" and the type; then the CompID block a word at a time (the
+        // sequence number's word covers what the last one writes past it).
+        let mut mt = *b"35=\0\0\0\0\0";
+        mt[3] = msg_type[0];
+        mt[4] = msg_type.get(1).copied().unwrap_or(0);
+        store8(out, 0, u64::from_le_bytes(mt));
+        let mut i = 3 + msg_type.len();
+        // (What follows the block is at least 35 bytes, so 32 fit.)
+        let dst = out.get_mut(i..).and_then(|d| d.first_chunk_mut::<32>());
+        match (dst, self.comp.first_chunk::<32>()) {
+            (Some(dst), Some(src)) if self.comp_len <= 32 => *dst = *src,
+            _ => copy_cold(&mut out[i..i + self.comp_len], &self.comp[..self.comp_len]),
+        }
+        i += self.comp_len;
+        let seq_sum = if seq < 100_000_000 {
+            store8(out, i, seq_word);
+            seq_sum
+        } else {
+            write_digits(&mut out[i..i + seq_digits], seq)
+        };
+        i += seq_digits;
+        store4(out, i, u32::from_le_bytes(*b"\x0152="));
+        i += 4;
+        let (text, ts_sum) = self.cache.text(sending_time, self.precision);
+        match (
+            out.get_mut(i..).and_then(|d| d.first_chunk_mut::<24>()),
+            text.first_chunk::<24>(),
+        ) {
+            (Some(dst), Some(src)) => *dst = *src,
+            _ => out[i..i + ts_len].copy_from_slice(&text[..ts_len]),
+        }
+        i += ts_len;
+        out[i] = SOH;
+        let mut w = FieldWriter::new(buf, start + fixed);
+        w.sum = BEGIN_FRAME + byte_sum(msg_type) + self.comp_sum + seq_sum + ts_sum;
+        Ok(MsgBuilder { w, template: self })
+    }
+
+    /// [`HeaderTemplate::begin`] into a buffer with no room to spare.
+    #[cold]
+    #[inline(never)]
+    fn begin_exact<'b, 't>(
+        &'t mut self,
+        buf: &'b mut [u8],
+        msg_type: &[u8],
+        seq: u64,
+        sending_time: UtcTime,
+    ) -> Result<MsgBuilder<'b, 't>, FixError> {
         let seq_digits = count_digits(seq);
         let ts_len = timestamp_len(self.precision);
         let fixed = 3 + msg_type.len() + self.comp_len + seq_digits + 4 + ts_len + 1;
@@ -717,29 +1107,26 @@ impl HeaderTemplate {
         i += 3;
         out[i..i + msg_type.len()].copy_from_slice(msg_type);
         i += msg_type.len();
-        let _ = copy_scan(&mut out[i..i + self.comp_len], &self.comp[..self.comp_len]);
+        out[i..i + self.comp_len].copy_from_slice(&self.comp[..self.comp_len]);
         i += self.comp_len;
         let seq_sum = write_digits(&mut out[i..i + seq_digits], seq);
         i += seq_digits;
         out[i..i + 4].copy_from_slice(b"\x0152=");
         i += 4;
-        let ts_sum = self
-            .cache
-            .format(sending_time, self.precision, &mut out[i..i + ts_len]);
+        let (text, ts_sum) = self.cache.text(sending_time, self.precision);
+        out[i..i + ts_len].copy_from_slice(&text[..ts_len]);
         i += ts_len;
         out[i] = SOH;
-        // "35=" and "<SOH>52=" and the closing SOH are constants.
-        const FRAME: u32 =
-            (b'3' + b'5' + b'=') as u32 + (SOH + b'5' + b'2' + b'=') as u32 + SOH as u32;
         let mut w = FieldWriter::new(buf, start + fixed);
-        w.sum = FRAME + byte_sum(msg_type) + self.comp_sum + seq_sum + ts_sum;
+        w.sum = BEGIN_FRAME + byte_sum(msg_type) + self.comp_sum + seq_sum + ts_sum;
         Ok(MsgBuilder { w, template: self })
     }
 }
 
 /// A message under construction; see [`HeaderTemplate::begin`]. It
-/// borrows the template (BeginString, precision, and the second cache that
-/// TransactTime usually shares with SendingTime) rather than copying it.
+/// borrows the template (BeginString, precision, and the timestamp cache
+/// that TransactTime usually shares with SendingTime) rather than copying
+/// it.
 pub struct MsgBuilder<'b, 't> {
     w: FieldWriter<'b>,
     template: &'t mut HeaderTemplate,
@@ -769,9 +1156,30 @@ impl<'b> MsgBuilder<'b, '_> {
     pub fn time(&mut self, t: u32, time: UtcTime) {
         let p = self.template.precision;
         let n = timestamp_len(p);
+        let (text, text_sum) = self.template.cache.text(time, p);
+        if t < 1000 {
+            let (tag, tn) = tag_word(t);
+            // tag '=' (≤ 4), the text (24 of 32 bytes copied), SOH
+            if let Some(w) = self.w.window::<32>() {
+                store4(w, 0, tag);
+                for k in 0..3 {
+                    store8(w, tn + 8 * k, word_at(text, 8 * k));
+                }
+                if let Some(soh) = w.get_mut(tn + n) {
+                    *soh = SOH;
+                }
+                self.w.pos += tn + n + 1;
+                self.w.sum = self
+                    .w
+                    .sum
+                    .wrapping_add(tag_frame_sum(t))
+                    .wrapping_add(text_sum);
+                return;
+            }
+        }
         if let Some(out) = self.w.tag_eq(t, n) {
-            let sum = self.template.cache.format(time, p, out);
-            self.w.sum = self.w.sum.wrapping_add(sum);
+            out.copy_from_slice(&text[..n]);
+            self.w.sum = self.w.sum.wrapping_add(text_sum);
         }
     }
 
@@ -783,12 +1191,20 @@ impl<'b> MsgBuilder<'b, '_> {
         }
         let body_start = PREFIX_RESERVE;
         let body_len = pos - body_start;
-        let n = count_digits(body_len as u64);
+        if body_len >= 100_000 {
+            return Err(FixError::BufferTooSmall);
+        }
+        let n = decimal_len(body_len as u32);
         if n > MAX_BODY_LEN_DIGITS {
             return Err(FixError::BufferTooSmall);
         }
         let begin_len = self.template.begin_len;
         let start = body_start - 1 - n - begin_len;
+        // BodyLength right-aligned against the body as one word ending at
+        // its SOH; the bytes of the word before the digits are then covered
+        // by the BeginString (12 bytes, more than the 8 - n to cover).
+        let (digits, _, len_sum) = ascii8(body_len as u32);
+        store8(buf, body_start - 9, digits << (8 * (8 - n)));
         if begin_len == MAX_BEGIN_LEN {
             // Every supported BeginString ("FIX.4.2", "FIX.4.4") fills the
             // array: a fixed-size copy is two moves, not a `memcpy` call.
@@ -796,20 +1212,19 @@ impl<'b> MsgBuilder<'b, '_> {
         } else {
             buf[start..start + begin_len].copy_from_slice(&self.template.begin[..begin_len]);
         }
-        let len_sum = write_digits(&mut buf[start + begin_len..body_start - 1], body_len as u64);
         buf[body_start - 1] = SOH;
         let sum = body_sum
             .wrapping_add(self.template.begin_sum)
             .wrapping_add(len_sum)
             .wrapping_add(SOH as u32) as u8;
         debug_assert_eq!(sum, checksum(&buf[start..pos]));
-        let Some(trailer) = buf.get_mut(pos..pos + TRAILER_LEN) else {
+        // The body's closing SOH and the trailer are one word.
+        let Some(trailer) = buf.get_mut(pos - 1..pos + TRAILER_LEN) else {
             return Err(FixError::BufferTooSmall);
         };
-        trailer[..3].copy_from_slice(b"10=");
-        trailer[3] = b'0' + sum / 100;
-        write_2(&mut trailer[4..6], sum as u32);
-        trailer[6] = SOH;
+        let three = CHECKSUM_DIGITS[sum as usize] as u64;
+        let word = u64::from_le_bytes([SOH, b'1', b'0', b'=', 0, 0, 0, SOH]) | three << 32;
+        store8(trailer, 0, word);
         Ok((buf, start, pos + TRAILER_LEN))
     }
 
@@ -1017,6 +1432,182 @@ mod tests {
             let mut out = [0u8; 20];
             let n = format_uint(v, &mut out);
             prop_assert_eq!(core::str::from_utf8(&out[20 - n..]).unwrap().parse::<u64>().unwrap(), v);
+        }
+    }
+
+    /// One body field for the reference model below.
+    #[derive(Debug, Clone)]
+    enum Field {
+        Uint(u32, u64),
+        Price(u32, i64),
+        Char(u32, u8),
+        Str(u32, std::vec::Vec<u8>),
+        Time(u32, u64),
+    }
+
+    fn field_strategy() -> impl Strategy<Value = Field> {
+        let tag = prop_oneof![8 => 1u32..200, 1 => 200u32..1000, 1 => 1000u32..100_000];
+        let uint = prop_oneof![4 => 0u64..10_000, 2 => 0u64..100_000_000, 1 => any::<u64>()];
+        let price = prop_oneof![
+            4 => -10_000_000i64..10_000_000,
+            2 => -1_000_000_000_000i64..1_000_000_000_000,
+            1 => any::<i64>(),
+        ];
+        let char = prop_oneof![20 => 0x21u8..0x7f, 1 => Just(SOH), 1 => any::<u8>()];
+        let text = prop_oneof![
+            8 => proptest::collection::vec(0x21u8..0x7f, 1..40),
+            1 => proptest::collection::vec(prop_oneof![8 => any::<u8>(), 1 => Just(SOH)], 1..24),
+        ];
+        let time = prop_oneof![3 => Just(0u64), 1 => 0u64..2_000_000_000, 1 => any::<u64>()];
+        prop_oneof![
+            (tag.clone(), uint).prop_map(|(t, v)| Field::Uint(t, v)),
+            (tag.clone(), price).prop_map(|(t, v)| Field::Price(t, v)),
+            (tag.clone(), char).prop_map(|(t, c)| Field::Char(t, c)),
+            (tag.clone(), text).prop_map(|(t, v)| Field::Str(t, v)),
+            (tag, time).prop_map(|(t, d)| Field::Time(t, d)),
+        ]
+    }
+
+    fn reference_price(raw: i64) -> std::string::String {
+        let abs = raw.unsigned_abs();
+        let (int, frac) = (abs / 10_000, abs % 10_000);
+        let sign = if raw < 0 { "-" } else { "" };
+        if frac == 0 {
+            std::format!("{sign}{int}")
+        } else {
+            let f = std::format!("{frac:04}");
+            std::format!("{sign}{int}.{}", f.trim_end_matches('0'))
+        }
+    }
+
+    fn reference_time(t: UtcTime, p: TimestampPrecision) -> std::vec::Vec<u8> {
+        let mut out = [0u8; 24];
+        let n = format_timestamp(t, p, &mut out);
+        out[..n].to_vec()
+    }
+
+    /// What encoding `fields` into a buffer of `size` bytes must give,
+    /// from plain formatting and the writer's documented rules: each field
+    /// is written if it fits, the first error is kept (a value with an SOH
+    /// is `InvalidValue` whether or not it fits), and the message starts
+    /// where its BodyLength needs.
+    #[allow(clippy::too_many_arguments)]
+    fn reference(
+        size: usize,
+        version: FixVersion,
+        p: TimestampPrecision,
+        seq: u64,
+        sending: UtcTime,
+        fields: &[Field],
+    ) -> Result<std::vec::Vec<u8>, FixError> {
+        let mut body = b"35=D\x0149=SENDER\x0156=TGT\x0134=".to_vec();
+        body.extend_from_slice(std::format!("{seq}\x0152=").as_bytes());
+        body.extend_from_slice(&reference_time(sending, p));
+        body.push(SOH);
+        if PREFIX_RESERVE + body.len() > size {
+            return Err(FixError::BufferTooSmall);
+        }
+        let mut error = None;
+        for f in fields {
+            let (t, value, refused) = match f {
+                Field::Uint(t, v) => (*t, std::format!("{v}").into_bytes(), false),
+                Field::Price(t, v) => (*t, reference_price(*v).into_bytes(), false),
+                Field::Char(t, c) => (*t, std::vec![*c], *c == SOH),
+                Field::Str(t, v) => (*t, v.clone(), v.contains(&SOH)),
+                Field::Time(t, d) => (
+                    *t,
+                    reference_time(UtcTime(sending.0.wrapping_add(*d) % (1 << 62)), p),
+                    false,
+                ),
+            };
+            let mut field = std::format!("{t}=").into_bytes();
+            field.extend_from_slice(&value);
+            field.push(SOH);
+            if refused {
+                error = error.or(Some(FixError::InvalidValue(t)));
+            } else if PREFIX_RESERVE + body.len() + field.len() > size {
+                error = error.or(Some(FixError::BufferTooSmall));
+            } else {
+                body.extend_from_slice(&field);
+            }
+        }
+        if let Some(e) = error {
+            return Err(e);
+        }
+        let mut msg = std::format!(
+            "8={}\x019={}\x01",
+            core::str::from_utf8(version.begin_string()).unwrap(),
+            body.len()
+        )
+        .into_bytes();
+        msg.extend_from_slice(&body);
+        let sum = msg.iter().fold(0u8, |a, &b| a.wrapping_add(b));
+        msg.extend_from_slice(std::format!("10={sum:03}\x01").as_bytes());
+        if PREFIX_RESERVE + body.len() + 7 > size {
+            return Err(FixError::BufferTooSmall);
+        }
+        Ok(msg)
+    }
+
+    fn encode_fields(
+        h: &mut HeaderTemplate,
+        buf: &mut [u8],
+        seq: u64,
+        sending: UtcTime,
+        fields: &[Field],
+    ) -> Result<std::vec::Vec<u8>, FixError> {
+        let mut m = h.begin(buf, b"D", seq, sending)?;
+        for f in fields {
+            match f {
+                Field::Uint(t, v) => m.uint(*t, *v),
+                Field::Price(t, v) => m.price(*t, Price(*v)),
+                Field::Char(t, c) => m.char(*t, *c),
+                Field::Str(t, v) => m.str(*t, v),
+                Field::Time(t, d) => m.time(*t, UtcTime(sending.0.wrapping_add(*d) % (1 << 62))),
+            }
+        }
+        m.finish().map(|b| b.to_vec())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+        /// The word-store fast paths against plain formatting, in roomy
+        /// buffers and in buffers cut anywhere near the message's end (where
+        /// fields fall back to exact writes or do not fit).
+        #[test]
+        fn encoder_matches_plain_formatting(
+            fields in proptest::collection::vec(field_strategy(), 0..12),
+            seq in prop_oneof![3 => 1u64..10_000, 1 => any::<u64>()],
+            sending in prop_oneof![3 => 1_700_000_000_000_000_000u64..1_700_000_100_000_000_000, 1 => 0u64..(1 << 62)],
+            micros in any::<bool>(),
+            fix42 in any::<bool>(),
+            cut in 0usize..40,
+            repeat in any::<bool>(),
+        ) {
+            let p = if micros { TimestampPrecision::Micros } else { TimestampPrecision::Millis };
+            let version = if fix42 { FixVersion::Fix42 } else { FixVersion::Fix44 };
+            let mut h = HeaderTemplate::new(version, b"SENDER", b"TGT").unwrap().with_precision(p);
+            let sending = UtcTime(sending);
+            let want = reference(4096, version, p, seq, sending, &fields);
+            let mut big = vec![0xAAu8; 4096];
+            prop_assert_eq!(&encode_fields(&mut h, &mut big, seq, sending, &fields), &want);
+            if repeat {
+                // again through the template's timestamp cache
+                prop_assert_eq!(&encode_fields(&mut h, &mut big, seq, sending, &fields), &want);
+            }
+            // a buffer ending up to 20 bytes after, or before, the message
+            // (which ends PREFIX_RESERVE + body + trailer bytes in)
+            let end = match &want {
+                Ok(m) => {
+                    let body_start = m.windows(4).position(|w| w == b"\x0135=").unwrap() + 1;
+                    PREFIX_RESERVE + m.len() - body_start
+                }
+                Err(_) => 200,
+            };
+            let size = (end + 20).saturating_sub(cut);
+            let mut small = vec![0xAAu8; size];
+            let got = encode_fields(&mut h, &mut small, seq, sending, &fields);
+            prop_assert_eq!(got, reference(size, version, p, seq, sending, &fields), "size {}", size);
         }
     }
 }

@@ -18,6 +18,7 @@ pub trait FixBody {
 }
 
 /// Encodes a complete message (header, body, trailer) into `buf`.
+#[inline]
 pub fn encode<'b, B: FixBody>(
     header: &mut HeaderTemplate,
     buf: &'b mut [u8],
