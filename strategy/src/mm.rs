@@ -395,32 +395,42 @@ impl MarketMaker {
             None
         };
         let (bid, ask) = self.apart(bid, ask);
+        // Each side's order is looked up once per decision. Working one side
+        // never changes the other's slot, nor (see `below_own`) the price
+        // the other side must stay off.
+        let locate = self.locate();
+        let bid_slot = self.orders.find(locate, Side::Buy);
+        let ask_slot = self.orders.find(locate, Side::Sell);
+        let own_bid = self.working_price(bid_slot, Side::Buy);
+        let own_ask = self.working_price(ask_slot, Side::Sell);
         // Moving up, the ask moves first; moving down, the bid: a quote
         // never passes our own other quote on the way (risk would refuse
         // the self-match).
-        let up = match (bid, self.working_price(Side::Buy)) {
+        let up = match (bid, own_bid) {
             (Some(b), Some(w)) => b.0 > w,
             _ => false,
         };
+        let bid = self.below_own(Side::Buy, bid, own_ask);
+        let ask = self.below_own(Side::Sell, ask, own_bid);
         if up {
-            let ask = self.below_own(Side::Sell, ask);
-            self.work_side(Side::Sell, ask, out);
-            let bid = self.below_own(Side::Buy, bid);
-            self.work_side(Side::Buy, bid, out);
+            self.work_side(Side::Sell, ask_slot, ask, out);
+            self.work_side(Side::Buy, bid_slot, bid, out);
         } else {
-            let bid = self.below_own(Side::Buy, bid);
-            self.work_side(Side::Buy, bid, out);
-            let ask = self.below_own(Side::Sell, ask);
-            self.work_side(Side::Sell, ask, out);
+            self.work_side(Side::Buy, bid_slot, bid, out);
+            self.work_side(Side::Sell, ask_slot, ask, out);
         }
     }
 
     /// `target` kept off our own order on the other side (a tick short of
-    /// its most aggressive price): it follows once that order has moved.
-    fn below_own(&self, side: Side, target: Option<Price>) -> Option<Price> {
+    /// `other`, that order's most aggressive price): it follows once that
+    /// order has moved. Computing it before the other side is worked is
+    /// exact: a replace moving that order away leaves its most aggressive
+    /// price where it was until the venue confirms, and a new order there
+    /// has a target already kept apart from this one (`apart`).
+    fn below_own(&self, side: Side, target: Option<Price>, other: Option<i64>) -> Option<Price> {
         let tick = self.params.tick;
         let t = target?;
-        let p = match (side, self.working_price(side.opposite())) {
+        let p = match (side, other) {
             (Side::Buy, Some(a)) if t.0 >= a => a - tick,
             (Side::Sell, Some(b)) if t.0 <= b => b + tick,
             _ => t.0,
@@ -428,14 +438,11 @@ impl MarketMaker {
         Some(Price(p)).filter(|p| p.0 > 0)
     }
 
-    /// The most aggressive price our order on `side` may have at the venue:
-    /// its price, or the price of a replace in flight if that is more
-    /// aggressive (what risk checks a self-match against).
-    fn working_price(&self, side: Side) -> Option<i64> {
-        let o = self
-            .orders
-            .find(self.locate(), side)
-            .and_then(|slot| self.orders.get(slot))?;
+    /// The most aggressive price our order in `slot` (on `side`) may have at
+    /// the venue: its price, or the price of a replace in flight if that is
+    /// more aggressive (what risk checks a self-match against).
+    fn working_price(&self, slot: Option<usize>, side: Side) -> Option<i64> {
+        let o = slot.and_then(|slot| self.orders.get(slot))?;
         let pending = match o.state {
             crate::orders::OrderState::PendingReplace { price, .. } => Some(price.0),
             _ => None,
@@ -465,14 +472,16 @@ impl MarketMaker {
         }
     }
 
+    /// Moves our order on `side` (found in `slot`) to `target`: places,
+    /// replaces or cancels it, or leaves it where it is.
     fn work_side<const N: usize>(
         &mut self,
         side: Side,
+        slot: Option<usize>,
         target: Option<Price>,
         out: &mut Intents<N>,
     ) {
         let locate = self.locate();
-        let slot = self.orders.find(locate, side);
         let Some(target) = target else {
             self.cancel_side(side, out);
             return;
