@@ -1,6 +1,7 @@
 //! The backtest on generated and scripted markets: determinism, the market
-//! maker earning the spread, inventory limits under a trend, and the
-//! venue's queue model.
+//! maker earning the spread (scripted, and on quiet generated days),
+//! inventory limits under a trend (scripted, and on trending generated
+//! days), and the venue's queue model.
 
 use backtest::{Backtest, Config, Venue};
 use book::{Book, BookConfig, NullSink};
@@ -108,6 +109,7 @@ fn same_input_same_order_log() {
         symbols: 4,
         messages: 60_000,
         peak_live: 5_000,
+        ..Default::default()
     })
     .unwrap();
     let mut msgs = Vec::new();
@@ -476,6 +478,42 @@ fn a_post_only_replace_that_would_cross_is_refused() {
     assert!(fills.is_empty());
 }
 
+/// A generated day of 12 symbols (250 k messages) and its busiest symbol,
+/// with the fair prices' volatility and drift as given (see
+/// `feedgen::Config`).
+fn generated_day(seed: u64, volatility_percent: u32, drift_bp: i32) -> (Vec<Vec<u8>>, Config) {
+    let mut generator = feedgen::Generator::new(feedgen::Config {
+        seed,
+        symbols: 12,
+        messages: 250_000,
+        peak_live: 25_000,
+        volatility_percent,
+        drift_bp,
+    })
+    .unwrap();
+    let mut msgs = Vec::new();
+    let mut counts = [0u64; 13];
+    let mut buf = [0u8; 64];
+    for m in generator.by_ref() {
+        let n = write_framed(&m.message, &mut buf).unwrap();
+        let b = buf[2..n].to_vec();
+        if let Ok(msg) = Message::parse(&b) {
+            if let Some(c) = counts.get_mut(usize::from(msg.stock_locate())) {
+                *c += 1;
+            }
+        }
+        msgs.push(b);
+    }
+    let locate = (1..=12u16).max_by_key(|&l| counts[usize::from(l)]).unwrap();
+    let symbol = generator.symbol(locate).unwrap();
+    let mut config = Config::new(locate, symbol);
+    config.book = BookConfig {
+        max_orders: 1 << 16,
+        max_levels: 1 << 15,
+    };
+    (msgs, config)
+}
+
 /// The market maker on generated days (several seeds, the busiest symbol):
 /// post-only quotes never take, the inventory stays within its limit, no
 /// risk rejections (no self-match), and it does trade. The PnL floor is
@@ -487,33 +525,8 @@ fn a_post_only_replace_that_would_cross_is_refused() {
 #[test]
 fn market_maker_on_generated_days() {
     for seed in [3, 8, 21] {
-        let mut generator = feedgen::Generator::new(feedgen::Config {
-            seed,
-            symbols: 12,
-            messages: 250_000,
-            peak_live: 25_000,
-        })
-        .unwrap();
-        let mut msgs = Vec::new();
-        let mut counts = [0u64; 13];
-        let mut buf = [0u8; 64];
-        for m in generator.by_ref() {
-            let n = write_framed(&m.message, &mut buf).unwrap();
-            let b = buf[2..n].to_vec();
-            if let Ok(msg) = Message::parse(&b) {
-                if let Some(c) = counts.get_mut(usize::from(msg.stock_locate())) {
-                    *c += 1;
-                }
-            }
-            msgs.push(b);
-        }
-        let locate = (1..=12u16).max_by_key(|&l| counts[usize::from(l)]).unwrap();
-        let symbol = generator.symbol(locate).unwrap();
-        let mut config = Config::new(locate, symbol);
-        config.book = BookConfig {
-            max_orders: 1 << 16,
-            max_levels: 1 << 15,
-        };
+        let (msgs, config) = generated_day(seed, 100, 0);
+        let locate = config.locate;
         let r = run(config, &msgs).finish();
         let s = r.stats;
         let traded = s.maker_shares + s.taker_shares;
@@ -528,5 +541,66 @@ fn market_maker_on_generated_days() {
         assert_eq!(r.risk_rejects, 0, "{what}");
         assert!(per_share >= -0.25, "{what}");
         eprintln!("{what}");
+    }
+}
+
+/// A quiet generated day (fair prices stand still; the book churns, trades
+/// hit both touches): the market maker earns the spread on every seed,
+/// only as a maker, within its inventory limit.
+#[test]
+fn market_maker_earns_the_spread_on_a_quiet_generated_day() {
+    for seed in [3, 8, 21] {
+        let (msgs, config) = generated_day(seed, 0, 0);
+        let (locate, limit) = (config.locate, config.mm.max_position);
+        let r = run(config, &msgs).finish();
+        let s = r.stats;
+        let what = format!(
+            "seed {seed} locate {locate}: {s:?} total {} fees {}",
+            backtest::money(r.total),
+            backtest::money(r.fees)
+        );
+        eprintln!("{what}");
+        assert!(s.bought > 0 && s.sold > 0, "{what}");
+        assert_eq!(s.taker_fills, 0, "{what}");
+        assert!(
+            s.min_position >= -limit && s.max_position <= limit,
+            "{what}"
+        );
+        assert_eq!(r.risk_rejects, 0, "{what}");
+        assert!(r.total > 0, "{what}");
+    }
+}
+
+/// Trending generated days (every fair price rises or falls 3% or 10% over
+/// the day, nothing else moves it): the trend runs the market maker's
+/// inventory against it up to the limit, and never beyond.
+#[test]
+fn inventory_stays_within_limits_on_a_trending_generated_day() {
+    for (seed, drift_bp) in [(3, 300), (8, -300), (21, 1000), (3, -1000)] {
+        let (msgs, config) = generated_day(seed, 0, drift_bp);
+        let (locate, limit) = (config.locate, config.mm.max_position);
+        let r = run(config, &msgs).finish();
+        let s = r.stats;
+        let what = format!(
+            "seed {seed} drift {drift_bp} bp locate {locate}: {s:?} total {}",
+            backtest::money(r.total)
+        );
+        eprintln!("{what}");
+        assert!(
+            s.min_position >= -limit && s.max_position <= limit,
+            "{what}"
+        );
+        // A rise sells the maker short, a fall makes it buy, until the
+        // limit stops it.
+        let against = if drift_bp > 0 {
+            -s.min_position
+        } else {
+            s.max_position
+        };
+        assert!(
+            10 * against >= 9 * limit,
+            "the trend reached the limit: {what}"
+        );
+        assert_eq!(s.taker_fills, 0, "{what}");
     }
 }

@@ -52,6 +52,12 @@
 //!   last orders while the other side has more. Measured with
 //!   `backtest --bin bbo-stats` (BENCHMARKS.md) and asserted by
 //!   `tests/realism.rs`.
+//! - **Regimes.** [`Config::volatility_percent`] scales the walk and the
+//!   jumps (0: a quiet day, fair prices stand still and only the book's
+//!   churn moves quotes); [`Config::drift_bp`] adds a trend of that many
+//!   basis points over the day. The backtest tests use both: the market
+//!   maker earns the spread on a quiet day and meets its inventory limit
+//!   on a trending one.
 //!
 //! # Cost
 //! O(1) per message: live orders sit in a slab of 32-byte entries with a
@@ -138,6 +144,15 @@ pub struct Config {
     pub messages: u64,
     /// Live orders the day's population peaks at.
     pub peak_live: u64,
+    /// Scale of every fair price's volatility, in percent of the model's
+    /// (daily σ 1–3% of the price, two jumps a day): 100 is a normal day,
+    /// 0 a quiet one whose fair prices stand still (no walk, no jumps), so
+    /// quotes move only as the book's own churn moves them.
+    pub volatility_percent: u32,
+    /// A trend: every fair price drifts this many basis points of its
+    /// opening price over the day (negative: down), spread over the day
+    /// like the messages are.
+    pub drift_bp: i32,
 }
 
 impl Default for Config {
@@ -147,6 +162,8 @@ impl Default for Config {
             symbols: 8_800,
             messages: 10_000_000,
             peak_live: 1_600_000,
+            volatility_percent: 100,
+            drift_bp: 0,
         }
     }
 }
@@ -288,8 +305,10 @@ struct Instrument {
     fair: f64,
     /// Variance of `fair` over the whole day, ticks².
     day_variance: f64,
-    /// Jump size scale, ticks.
+    /// Jump size scale, ticks (0: no jumps).
     jump_ticks: u32,
+    /// Drift of `fair` over the whole day, ticks.
+    day_drift: f64,
     /// Time `fair` was last moved to.
     fair_at: u64,
     /// ITCH trading state byte.
@@ -633,9 +652,12 @@ impl Generator {
             let target_spread_ticks = target_spread_ticks.max(price / (10_000 * tick));
             let bid = (price / tick * tick).clamp(min_px, max_px - tick * target_spread_ticks);
             let ask = bid + tick * target_spread_ticks;
-            // Daily volatility 1–3% of the price (variance in ticks²).
-            let sigma_ticks =
-                f64::from(price) / f64::from(tick) * vol_rng.range(10, 30) as f64 / 1e3;
+            // Daily volatility 1–3% of the price (variance in ticks²),
+            // scaled by the configured volatility.
+            let sigma_ticks = f64::from(price) / f64::from(tick) * vol_rng.range(10, 30) as f64
+                / 1e3
+                * f64::from(config.volatility_percent)
+                / 100.0;
             instruments.push(Instrument {
                 symbol: symbol_name(i as u32, count),
                 tick,
@@ -655,7 +677,13 @@ impl Generator {
                 },
                 fair: f64::from(bid / tick),
                 day_variance: sigma_ticks * sigma_ticks,
-                jump_ticks: ((sigma_ticks / 8.0) as u32).max(2),
+                jump_ticks: if config.volatility_percent == 0 {
+                    0
+                } else {
+                    ((sigma_ticks / 8.0) as u32).max(2)
+                },
+                day_drift: f64::from(price) / f64::from(tick) * f64::from(config.drift_bp)
+                    / 10_000.0,
                 fair_at: START_OF_SYSTEM_HOURS,
                 state: b'T',
                 momentum: setup.below(2) as usize,
@@ -979,10 +1007,11 @@ impl Generator {
         }
         let share = self.clock.share_between(inst.fair_at, ts).max(0.0);
         let (var, jump_ticks) = (inst.day_variance * share, inst.jump_ticks);
+        let drift = inst.day_drift * share;
         let r = &mut self.walk_rng;
         // Sum of four uniforms: mean 2, variance 1/3.
         let z = (r.unit() + r.unit() + r.unit() + r.unit() - 2.0) * 3f64.sqrt();
-        let mut step = z * var.sqrt();
+        let mut step = z * var.sqrt() + drift;
         if r.unit() < share * JUMPS_PER_DAY {
             let size = f64::from(jump_ticks) * (1.0 + r.unit());
             step += if r.chance(1, 2) { size } else { -size };
@@ -1700,6 +1729,7 @@ mod tests {
             symbols: 50,
             messages: 20_000,
             peak_live: 2_000,
+            ..Default::default()
         }
     }
 

@@ -34,6 +34,7 @@ fn small(seed: u64) -> Config {
         symbols: 300,
         messages: 60_000,
         peak_live: 8_000,
+        ..Default::default()
     }
 }
 
@@ -188,6 +189,7 @@ fn mix_matches_the_targets() {
         symbols: 2_000,
         messages: 1_000_000,
         peak_live: 100_000,
+        ..Default::default()
     };
     let (_, _, stats) = day(config, false, false);
     assert_eq!(stats.messages, 1_000_000);
@@ -218,6 +220,7 @@ fn every_message_parses_and_names_only_live_orders_and_the_peak_is_reached() {
         symbols: 500,
         messages: 400_000,
         peak_live: 60_000,
+        ..Default::default()
     };
     let (bytes, _, stats) = day(config, true, false);
     assert_eq!(stats.framed_bytes, bytes.len() as u64);
@@ -308,6 +311,7 @@ fn activity_is_skewed_but_resting_books_are_spread() {
         symbols: 2_000,
         messages: 600_000,
         peak_live: 100_000,
+        ..Default::default()
     };
     let (bytes, _, stats) = day(config, true, false);
     let mut live: HashMap<u64, u16> = HashMap::new();
@@ -384,6 +388,7 @@ mod any_config {
                 symbols,
                 messages,
                 peak_live: messages * peak_permille / 1_000,
+                ..Default::default()
             };
             let (bytes, _, stats) = day(config, true, false);
             let mut tracker = Tracker::default();
@@ -400,5 +405,62 @@ mod any_config {
             prop_assert_eq!(book_anomalies(r.book().counters()), 0);
             prop_assert_eq!(r.book().live_orders() as u64, stats.live_orders);
         }
+    }
+}
+
+/// The fair prices (the quotes the model steers to) of a day, per locate,
+/// before and after it.
+fn wanted_before_and_after(config: Config) -> Vec<([u32; 2], [u32; 2])> {
+    let mut generator = Generator::new(config).expect("config");
+    let before: Vec<[u32; 2]> = (1..=config.symbols)
+        .map(|l| generator.quote_model(l).expect("locate").wanted)
+        .collect();
+    for _ in generator.by_ref() {}
+    (1..=config.symbols)
+        .zip(before)
+        .map(|(l, b)| (b, generator.quote_model(l).expect("locate").wanted))
+        .collect()
+}
+
+#[test]
+fn a_quiet_day_keeps_every_fair_price_and_a_normal_day_moves_them() {
+    let quiet = Config {
+        volatility_percent: 0,
+        ..small(5)
+    };
+    for (locate, (before, after)) in (1..).zip(wanted_before_and_after(quiet)) {
+        assert_eq!(before, after, "locate {locate} moved on a quiet day");
+    }
+    let moved = wanted_before_and_after(small(5))
+        .iter()
+        .filter(|(b, a)| b != a)
+        .count();
+    assert!(moved > 100, "only {moved} of 300 fair prices moved");
+}
+
+#[test]
+fn a_drift_moves_every_active_fair_price_its_way() {
+    for drift_bp in [500, -500] {
+        let config = Config {
+            volatility_percent: 0,
+            drift_bp,
+            ..small(6)
+        };
+        let mut with_the_drift = 0;
+        for (locate, (before, after)) in (1..).zip(wanted_before_and_after(config)) {
+            let (b, a) = (i64::from(before[0]), i64::from(after[0]));
+            assert!(
+                (a - b) * i64::from(drift_bp) >= 0,
+                "locate {locate}: {b} -> {a} against a drift of {drift_bp} bp"
+            );
+            // A 5% drift is several ticks for all but the cheapest names.
+            if a != b {
+                with_the_drift += 1;
+            }
+        }
+        assert!(
+            with_the_drift > 250,
+            "only {with_the_drift} of 300 followed the drift"
+        );
     }
 }

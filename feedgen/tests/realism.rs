@@ -42,6 +42,7 @@ fn day(seed: u64) -> Vec<Quotes> {
         symbols: 20,
         messages: 400_000,
         peak_live: 40_000,
+        ..Default::default()
     };
     let g = Generator::new(config).unwrap();
     let mut book = Book::with_capacity(BookConfig {

@@ -148,6 +148,7 @@ fn generated_day_replays_without_anomalies_from_file_and_pcap() {
         symbols: 400,
         messages: 150_000,
         peak_live: 20_000,
+        ..Default::default()
     };
     let mut generator = Generator::new(config).unwrap();
     let mut nasdaq = Vec::new();
@@ -192,6 +193,7 @@ fn pcap_with_duplicates_and_a_gap_is_sequenced() {
         symbols: 50,
         messages: 20_000,
         peak_live: 2_000,
+        ..Default::default()
     };
     let mut generator = Generator::new(config).unwrap();
     let mut pcap = MoldPcapWriter::new(Vec::new(), session_for_seed(3)).unwrap();
@@ -256,6 +258,7 @@ fn prefetched_replay_gives_the_same_results() {
         symbols: 200,
         messages: 60_000,
         peak_live: 8_000,
+        ..Default::default()
     };
     let mut generator = Generator::new(config).unwrap();
     let mut nasdaq = Vec::new();
@@ -326,6 +329,7 @@ mod garbage {
                 symbols: 20,
                 messages: 3_000,
                 peak_live: 300,
+                ..Default::default()
             };
             let mut generator = Generator::new(config).unwrap();
             let mut out = Vec::new();

@@ -224,6 +224,7 @@ fn run(args: Args) -> Result<(), String> {
         symbols: args.symbols,
         messages: args.messages,
         peak_live: args.peak_live,
+        ..Config::default()
     };
     let mut generator = Generator::new(config).map_err(|e| e.to_string())?;
     let mut book = Book::with_capacity(BookConfig::default());

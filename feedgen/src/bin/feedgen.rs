@@ -32,6 +32,15 @@ struct Args {
     /// Live orders the day's population peaks at.
     #[arg(long, default_value_t = 1_600_000)]
     peak_live: u64,
+    /// Volatility of the fair prices in percent of the model's (daily σ
+    /// 1–3%, two jumps a day); 0 gives a quiet day whose fair prices stand
+    /// still.
+    #[arg(long, default_value_t = 100)]
+    volatility_percent: u32,
+    /// Trend: each fair price drifts this many basis points over the day
+    /// (negative: down).
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+    drift_bp: i32,
     /// NASDAQ file format output (2-byte big-endian length + message).
     #[arg(long, short)]
     out: Option<PathBuf>,
@@ -58,6 +67,8 @@ fn run(args: Args) -> Result<(), String> {
         symbols: args.symbols,
         messages: args.messages,
         peak_live: args.peak_live,
+        volatility_percent: args.volatility_percent,
+        drift_bp: args.drift_bp,
     };
     let mut generator = Generator::new(config).map_err(|e| e.to_string())?;
     let mut nasdaq = args.out.as_ref().map(create).transpose()?;
