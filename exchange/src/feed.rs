@@ -97,6 +97,15 @@ pub fn itch_for(
             order_ref,
             cancelled_shares: qty,
         }),
+        // A replace to the same price and size changes nothing on the book
+        // (ITCH has no zero-share cancel).
+        Event::Replaced {
+            old_ref,
+            new_ref,
+            qty,
+            previous_leaves,
+            ..
+        } if old_ref == new_ref && qty == previous_leaves => return None,
         Event::Replaced {
             old_ref,
             new_ref,

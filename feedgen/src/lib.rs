@@ -2,6 +2,9 @@
 //!
 //! - [`model`]: a deterministic synthetic ITCH 5.0 trading day (the lab's
 //!   exchange and tests can drive it message by message).
+//! - [`behaviour`]: the participants' behaviour the day is built from (fair
+//!   price walk, order placement and sizes, stale touches), shared with the
+//!   simulated exchange's background flow.
 //! - [`pcap`]: classic pcap files and a MoldUDP64/UDP/IPv4/Ethernet feed
 //!   writer.
 //! - [`replay`]: decode + L3 book over a recorded day, with counters, BBO
@@ -14,6 +17,7 @@
 //! files, shows progress and maps inputs into memory.
 #![deny(unsafe_code)]
 
+pub mod behaviour;
 pub mod model;
 pub mod pcap;
 pub mod replay;

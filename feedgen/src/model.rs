@@ -81,6 +81,7 @@ use protocol::itch::{
 };
 use types::{Price, Side, Symbol};
 
+use crate::behaviour::{self, FairWalk, Placement, ASK, BID};
 use crate::rng::{AliasTable, Rng};
 
 const SECOND: u64 = 1_000_000_000;
@@ -276,9 +277,6 @@ type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<FastHasher>>;
 
 // ----- instruments and orders -----------------------------------------------
 
-const BID: usize = 0;
-const ASK: usize = 1;
-
 const PENNY: u32 = 100;
 const DOLLAR: u32 = 10_000;
 const MAX_PRICE: u32 = 2_000_000_000;
@@ -302,14 +300,8 @@ struct Instrument {
     resting_share: f64,
     /// Latent fair price: where the model wants the bid, in ticks (a
     /// random walk; the ask is wanted `target_spread_ticks` above it).
-    fair: f64,
-    /// Variance of `fair` over the whole day, ticks².
-    day_variance: f64,
-    /// Jump size scale, ticks (0: no jumps).
-    jump_ticks: u32,
-    /// Drift of `fair` over the whole day, ticks.
-    day_drift: f64,
-    /// Time `fair` was last moved to.
+    walk: FairWalk,
+    /// Time `walk` was last moved to.
     fair_at: u64,
     /// ITCH trading state byte.
     state: u8,
@@ -356,8 +348,6 @@ struct LevelQueue {
 /// Price levels looked at, tick by tick, to find the next live level when a
 /// touch level empties.
 const TOUCH_SCAN: u32 = 64;
-/// Large moves of the fair price (news), per symbol per day.
-const JUMPS_PER_DAY: f64 = 2.0;
 
 #[derive(Debug, Clone, Copy)]
 enum Scheduled {
@@ -675,15 +665,11 @@ impl Generator {
                 } else {
                     1
                 },
-                fair: f64::from(bid / tick),
-                day_variance: sigma_ticks * sigma_ticks,
-                jump_ticks: if config.volatility_percent == 0 {
-                    0
-                } else {
-                    ((sigma_ticks / 8.0) as u32).max(2)
-                },
-                day_drift: f64::from(price) / f64::from(tick) * f64::from(config.drift_bp)
-                    / 10_000.0,
+                walk: FairWalk::new(
+                    f64::from(bid / tick),
+                    sigma_ticks,
+                    f64::from(price) / f64::from(tick) * f64::from(config.drift_bp) / 10_000.0,
+                ),
                 fair_at: START_OF_SYSTEM_HOURS,
                 state: b'T',
                 momentum: setup.below(2) as usize,
@@ -986,7 +972,7 @@ impl Generator {
     /// grid and within the symbol's range.
     fn wanted(&self, locate: u16, side: usize) -> u32 {
         let inst = self.instrument(locate);
-        let bid = (inst.fair.max(0.0) as u32).saturating_mul(inst.tick);
+        let bid = inst.walk.bid_ticks().saturating_mul(inst.tick);
         if side == BID {
             bid.clamp(inst.min_px, inst.max_px)
         } else {
@@ -1006,28 +992,11 @@ impl Generator {
             return;
         }
         let share = self.clock.share_between(inst.fair_at, ts).max(0.0);
-        let (var, jump_ticks) = (inst.day_variance * share, inst.jump_ticks);
-        let drift = inst.day_drift * share;
-        let r = &mut self.walk_rng;
-        // Sum of four uniforms: mean 2, variance 1/3.
-        let z = (r.unit() + r.unit() + r.unit() + r.unit() - 2.0) * 3f64.sqrt();
-        let mut step = z * var.sqrt() + drift;
-        if r.unit() < share * JUMPS_PER_DAY {
-            let size = f64::from(jump_ticks) * (1.0 + r.unit());
-            step += if r.chance(1, 2) { size } else { -size };
-        }
-        let inst = self.instrument_mut(locate);
+        let inst = &mut self.instruments[usize::from(locate) - 1];
         inst.fair_at = ts;
         let lo = f64::from(inst.min_px / inst.tick);
         let hi = f64::from(inst.max_px / inst.tick - inst.target_spread_ticks);
-        let mut f = inst.fair + step;
-        // Reflect at the ends of the symbol's price range.
-        if f < lo {
-            f = (2.0 * lo - f).min(hi);
-        } else if f > hi {
-            f = (2.0 * hi - f).max(lo);
-        }
-        inst.fair = f.floor().max(lo) + (f - f.floor());
+        inst.walk.advance(share, lo, hi, &mut self.walk_rng);
     }
 
     /// A side whose touch is on the wrong side of the fair price (a bid at
@@ -1035,18 +1004,12 @@ impl Generator {
     /// what trades and cancels take next, so the book follows the walk.
     fn stale_side(&self, locate: u16) -> Option<usize> {
         let inst = self.instrument(locate);
-        let half = inst.tick * inst.target_spread_ticks;
-        let want_bid = self.wanted(locate, BID);
-        let want_ask = self.wanted(locate, ASK);
-        let bid = inst.touch[BID];
-        let ask = inst.touch[ASK];
-        if bid > want_bid && 2 * (bid - want_bid) >= half && !inst.live[BID].is_empty() {
-            Some(BID)
-        } else if ask < want_ask && 2 * (want_ask - ask) >= half && !inst.live[ASK].is_empty() {
-            Some(ASK)
-        } else {
-            None
-        }
+        behaviour::stale_side(
+            inst.touch,
+            [self.wanted(locate, BID), self.wanted(locate, ASK)],
+            inst.tick * inst.target_spread_ticks,
+            [!inst.live[BID].is_empty(), !inst.live[ASK].is_empty()],
+        )
     }
 
     /// An order at `side`'s touch level: the oldest (`front`) or the newest.
@@ -1063,9 +1026,7 @@ impl Generator {
     /// A price for a new order on `side`; may improve (move) the touch.
     fn new_price(&mut self, locate: u16, side: usize) -> u32 {
         self.walk(locate, self.now);
-        let r = self.rng.below(if self.draining { 65 } else { 100 });
-        let extra = self.rng.below(200);
-        let far = self.rng.below(1 << 16);
+        let placement = Placement::draw(&mut self.rng, self.draining);
         let improve = self.rng.chance(1, 2);
         let want = self.wanted(locate, side);
         let inst = &self.instruments[usize::from(locate) - 1];
@@ -1096,16 +1057,7 @@ impl Generator {
                 return price;
             }
         }
-        let depth = u64::from(inst.depth_scale)
-            * match r {
-                0..=19 => 0,
-                20..=64 => 1 + extra % 4,
-                65..=89 => 5 + extra % 20,
-                90..=95 => 25 + extra % u64::from(inst.deep_ticks),
-                // Far-away orders (stub-like quotes, deep limit orders): what
-                // makes the largest books thousands of levels long.
-                _ => 200 + far % 2_300,
-            };
+        let depth = u64::from(inst.depth_scale) * placement.ticks(inst.deep_ticks);
         let depth = depth.min(u64::from(u32::MAX)) as u32;
         let offset = depth.saturating_mul(tick);
         // Queue behind the touch, or behind the wanted price when the touch
@@ -1121,16 +1073,6 @@ impl Generator {
                 .saturating_add(offset)
                 .min(inst.max_px)
         }
-    }
-
-    fn new_shares(&mut self) -> u32 {
-        let r = self.rng.below(100);
-        (match r {
-            0..=59 => 100 * self.rng.range(1, 5),
-            60..=79 => self.rng.range(1, 99),
-            80..=94 => 100 * self.rng.range(5, 24),
-            _ => 100 * self.rng.range(25, 124),
-        }) as u32
     }
 
     /// A live order of `locate` to cancel, delete or replace. A stale touch
@@ -1316,7 +1258,7 @@ impl Generator {
         };
         let side = self.rng.below(2) as usize;
         let price = self.new_price(locate, side);
-        let shares = self.new_shares();
+        let shares = behaviour::order_shares(&mut self.rng);
         let order_ref = self.insert_order(locate, side, price, shares);
         let header = Self::header(locate, ts);
         let stock = self.instrument(locate).symbol;
@@ -1376,7 +1318,7 @@ impl Generator {
         let shares = if self.rng.chance(1, 2) {
             old.shares
         } else {
-            self.new_shares()
+            behaviour::order_shares(&mut self.rng)
         };
         let new_ref = self.insert_order(old.locate, side, price, shares);
         OrderReplaceRepr {
