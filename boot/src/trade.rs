@@ -460,6 +460,24 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             None => 1_000,
         };
     limits.max_open_orders = 64;
+    // Defaults a desk would start from (the companion replaces them at run
+    // time): none binds while the market maker keeps to its own inventory
+    // limit of 500 shares, each stops a runaway one.
+    limits.default_symbol.max_notional = 500_000 * types::Price::SCALE as u64;
+    limits.default_symbol.max_position = 2_000;
+    limits.default_symbol.max_open_orders = 16;
+    limits.max_gross_position = 10_000;
+    limits.max_net_position = 5_000;
+    limits.credit_limit = 2_000_000 * types::Price::SCALE as u64;
+    limits.max_daily_loss = 25_000 * types::Price::SCALE as u64;
+    limits.strategy_order_rate = Some(risk::Throttle {
+        max_msgs: 200,
+        window_ns: 1_000_000_000,
+    });
+    limits.reject_rate = Some(risk::Throttle {
+        max_msgs: 100,
+        window_ns: 10_000_000_000,
+    });
     let risk = RiskEngine::new(
         Capacity {
             symbols: RISK_SYMBOLS,

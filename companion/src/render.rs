@@ -591,6 +591,60 @@ fn xml(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// A latency value for a one-line display: ns, µs, ms or s, 3 digits.
+pub fn short_ns(v: u64) -> String {
+    let scaled = |div: f64, unit: &str| {
+        let n = format!("{:.3}", v as f64 / div);
+        format!("{}{unit}", n.trim_end_matches('0').trim_end_matches('.'))
+    };
+    if v < 1_000 {
+        format!("{v}ns")
+    } else if v < 1_000_000 {
+        scaled(1e3, "µs")
+    } else if v < 1_000_000_000 {
+        scaled(1e6, "ms")
+    } else {
+        scaled(1e9, "s")
+    }
+}
+
+/// A histogram as one line of text: one bar per power of two from the
+/// fastest to the slowest octave recorded (at most `width`, the slowest
+/// merged into the last), each bar's height its share of the busiest
+/// octave, with the octaves' bounds at the ends: `16µs ▁▃█▅▂▁ 1ms`.
+pub fn histogram_line(h: &LatencyHistogram, width: usize) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let octave = |i: usize| 63 - bucket_range(i).0.max(1).leading_zeros() as usize;
+    let used: Vec<usize> = (0..BUCKETS).filter(|&i| h.buckets[i] > 0).collect();
+    let (Some(&first), Some(&last)) = (used.first(), used.last()) else {
+        return "(empty)".into();
+    };
+    let (lo, hi) = (
+        octave(first),
+        octave(last).min(octave(first) + width.max(1) - 1),
+    );
+    let mut counts = vec![0u64; hi - lo + 1];
+    for &i in &used {
+        counts[octave(i).min(hi) - lo] += h.buckets[i];
+    }
+    let peak = counts.iter().copied().max().unwrap_or(1).max(1);
+    let bars: String = counts
+        .iter()
+        .map(|&c| {
+            if c == 0 {
+                ' '
+            } else {
+                BARS[((c * 8 - 1) / peak).min(7) as usize]
+            }
+        })
+        .collect();
+    format!(
+        "{} {bars} {}",
+        short_ns(1u64 << lo),
+        short_ns(1u64 << (hi + 1))
+    )
+}
+
 /// One panel per stage: bucket counts on a log-scaled latency axis, with
 /// p50/p99/p99.9/max marked. Hand-written SVG (no plotting dependency).
 pub fn latency_svg(stages: &[StageLatency]) -> String {
@@ -658,4 +712,34 @@ pub fn latency_svg(stages: &[StageLatency]) -> String {
     }
     o.push_str("</svg>\n");
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_latencies() {
+        assert_eq!(short_ns(512), "512ns");
+        assert_eq!(short_ns(16_384), "16.384µs");
+        assert_eq!(short_ns(2_000_000), "2ms");
+        assert_eq!(short_ns(3_500_000_000), "3.5s");
+    }
+
+    #[test]
+    fn a_histogram_line_shows_each_octave_s_share() {
+        let mut h = LatencyHistogram::default();
+        assert_eq!(histogram_line(&h, 12), "(empty)");
+        // 8 samples in [1024, 2048), 4 in [4096, 8192), 1 in [65536, ...).
+        for _ in 0..8 {
+            h.record(1_500);
+        }
+        for _ in 0..4 {
+            h.record(5_000);
+        }
+        h.record(70_000);
+        assert_eq!(histogram_line(&h, 12), "1.024µs █ ▄   ▁ 131.072µs");
+        // Narrower: the slow tail is merged into the last bar.
+        assert_eq!(histogram_line(&h, 3), "1.024µs █ ▅ 8.192µs");
+    }
 }

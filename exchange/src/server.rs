@@ -128,6 +128,8 @@ pub struct Shared {
     pub stats: ServerStats,
     /// (symbol, best bid, best ask) per listing.
     pub tops: Vec<(String, Touch, Touch)>,
+    /// Executions of the FIX sessions' orders so far.
+    pub session_fills: usize,
 }
 
 pub struct Server {
@@ -253,6 +255,7 @@ impl Server {
                     last_share = Instant::now();
                     if let Ok(mut s) = shared.lock() {
                         s.stats = self.stats.clone();
+                        s.session_fills = self.venue.fills().len();
                         s.tops = self
                             .venue
                             .listings()

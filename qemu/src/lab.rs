@@ -339,6 +339,14 @@ impl TradingLab {
     }
 
     /// Venue `index`'s counters (0: primary) as last published.
+    /// Executions of the appliance's orders so far, on every venue.
+    pub fn session_fills(&self) -> usize {
+        self.venues
+            .iter()
+            .filter_map(|v| v.shared.lock().ok().map(|s| s.session_fills))
+            .sum()
+    }
+
     pub fn stats_of(&self, index: usize) -> ServerStats {
         self.venues
             .get(index)

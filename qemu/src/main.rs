@@ -516,9 +516,9 @@ fn demo(
         if telemetry.is_none() && mailbox != "none" {
             telemetry = attach_mailbox(mailbox);
         }
-        let appliance = telemetry
-            .as_ref()
-            .map_or(String::new(), |t| appliance_line(&t.view()));
+        let appliance = telemetry.as_ref().map_or(String::new(), |t| {
+            appliance_panel(&t.view(), lab.session_fills())
+        });
         let second = if lab.venue_count() > 1 {
             let v2 = lab.stats_of(1);
             format!(
@@ -621,17 +621,62 @@ fn attach_mailbox(path: &str) -> Option<companion::app::Session> {
     .ok()
 }
 
-/// The appliance's own view: position, PnL and tick-to-trade so far.
-fn appliance_line(v: &companion::render::View) -> String {
-    let mut o = String::new();
-    if let Some(p) = v.positions.first() {
+/// The appliance's own view under the venue line: its quotes, fills,
+/// position and PnL, risk usage and the tick-to-trade histogram so far.
+fn appliance_panel(v: &companion::render::View, fills: usize) -> String {
+    use std::fmt::Write as _;
+    let quotes: Vec<String> = v
+        .orders
+        .iter()
+        .take(4)
+        .map(|q| {
+            let side = if q.side == types::Side::Buy {
+                "BUY"
+            } else {
+                "SELL"
+            };
+            format!(
+                "{side} {} {}@{} venue {}",
+                q.symbol.as_str(),
+                q.leaves,
+                q.price,
+                q.venue.0
+            )
+        })
+        .collect();
+    let mut o = format!(
+        "\n        quotes: {}",
+        if quotes.is_empty() {
+            "none".to_string()
+        } else {
+            quotes.join(" | ")
+        }
+    );
+    let _ = write!(o, "\n        fills: {fills}");
+    for p in v.positions.iter().take(2) {
         let pnl = p.realized_pnl.saturating_add(p.unrealized_pnl);
-        o += &format!(
-            " | appliance position {} {} pnl {} USD",
+        let _ = write!(
+            o,
+            " | position {} {} pnl {} USD",
             p.symbol.as_str(),
             p.qty,
             types::Price(pnl)
         );
+    }
+    o += "\n        risk: ";
+    o += match &v.kill {
+        Some(k) if k.engaged => "KILL SWITCH ENGAGED",
+        Some(_) => "kill switch armed",
+        None => "-",
+    };
+    for l in &v.limits {
+        if l.limit > 0 {
+            if l.limit >= i64::MAX / 2 {
+                let _ = write!(o, " | {} {} (no limit)", l.name, l.usage);
+            } else {
+                let _ = write!(o, " | {} {}/{}", l.name, l.usage, l.limit);
+            }
+        }
     }
     if let Some(t) = v
         .latency
@@ -639,11 +684,13 @@ fn appliance_line(v: &companion::render::View) -> String {
         .find(|l| l.name.as_str() == Some("tick-to-trade"))
     {
         let [p50, p99, ..] = companion::render::quantiles(&t.histogram);
-        o += &format!(
-            " | tick-to-trade p50 {} ns p99 {} ns ({} orders)",
-            p50.unwrap_or(0),
-            p99.unwrap_or(0),
-            t.histogram.count
+        let _ = write!(
+            o,
+            "\n        tick-to-trade: p50 {} p99 {} ({} orders) {}",
+            companion::render::short_ns(p50.unwrap_or(0)),
+            companion::render::short_ns(p99.unwrap_or(0)),
+            t.histogram.count,
+            companion::render::histogram_line(&t.histogram, 16)
         );
     }
     o
