@@ -312,9 +312,9 @@ impl MarketMaker {
         self.fast_until = Some(Nanos(now.0.saturating_add(self.params.cooldown_ns)));
     }
 
-    fn observe_bbo(&mut self, bbo: &Bbo, ts: Nanos) {
+    fn observe_bbo(&mut self, sides: Option<(Level, Level)>, ts: Nanos) {
         self.last_ts = ts;
-        let Some((bid, ask)) = two_sided(bbo) else {
+        let Some((bid, ask)) = sides else {
             return;
         };
         let mid2 = bid.price.0 + ask.price.0;
@@ -358,8 +358,19 @@ impl MarketMaker {
 
     /// Recomputes quotes for `bbo` at `now` and sends what changed.
     fn requote<const N: usize>(&mut self, bbo: &Bbo, now: Nanos, out: &mut Intents<N>) {
+        self.requote_sides(two_sided(bbo), now, out)
+    }
+
+    /// [`MarketMaker::requote`] for a market already checked by
+    /// [`two_sided`] (a book event's is checked once for both uses).
+    fn requote_sides<const N: usize>(
+        &mut self,
+        sides: Option<(Level, Level)>,
+        now: Nanos,
+        out: &mut Intents<N>,
+    ) {
         // No quotes into a one-sided, crossed or locked market.
-        let Some((best_bid, best_ask)) = two_sided(bbo).filter(|(b, a)| b.price < a.price) else {
+        let Some((best_bid, best_ask)) = sides.filter(|(b, a)| b.price < a.price) else {
             self.cancel_all(out);
             return;
         };
@@ -572,9 +583,10 @@ impl Strategy for MarketMaker {
             return;
         }
         match *event {
-            BookEvent::Bbo { bbo, ts, .. } => {
-                self.observe_bbo(&bbo, ts);
-                self.requote(&bbo, ts, out);
+            BookEvent::Bbo { ref bbo, ts, .. } => {
+                let sides = two_sided(bbo);
+                self.observe_bbo(sides, ts);
+                self.requote_sides(sides, ts, out);
             }
             BookEvent::Level { side, level, .. } => {
                 self.orders.on_level(self.locate(), side, &level);

@@ -94,7 +94,9 @@ impl OwnOrder {
 
     /// Anything in flight or resting.
     pub fn is_active(&self) -> bool {
-        self.state != OrderState::Free
+        // A variant test, not the derived `!=` (which also compares the
+        // fields of `PendingReplace`): this runs in every slot scan.
+        !matches!(self.state, OrderState::Free)
     }
 }
 
@@ -207,7 +209,7 @@ impl<const K: usize> OwnOrders<K> {
         }
         self.slots
             .iter()
-            .position(|o| o.id == id && o.state != OrderState::Free)
+            .position(|o| o.id == id && o.is_active())
     }
 
     /// Binds the oldest slot waiting for its id to `order`.
