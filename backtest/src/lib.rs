@@ -494,51 +494,8 @@ pub fn sharpe(samples: &[Sample], bucket_ns: u64) -> f64 {
     mean / var.sqrt() * per_year.sqrt()
 }
 
-/// A polyline SVG of one series (hand-written; no PNG).
+/// A polyline SVG of one series (the companion's plot; no PNG).
 pub fn svg_plot(title: &str, points: &[(u64, f64)]) -> String {
-    let (w, h, pad) = (800.0, 300.0, 40.0);
-    let mut s = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    let (x0, x1) = match (points.first(), points.last()) {
-        (Some(a), Some(b)) => (a.0 as f64, b.0 as f64),
-        _ => (0.0, 1.0),
-    };
-    let lo = points
-        .iter()
-        .map(|p| p.1)
-        .fold(f64::INFINITY, f64::min)
-        .min(0.0);
-    let hi = points
-        .iter()
-        .map(|p| p.1)
-        .fold(f64::NEG_INFINITY, f64::max)
-        .max(0.0);
-    let xs = if x1 > x0 {
-        (w - 2.0 * pad) / (x1 - x0)
-    } else {
-        0.0
-    };
-    let ys = if hi > lo {
-        (h - 2.0 * pad) / (hi - lo)
-    } else {
-        0.0
-    };
-    let y = |v: f64| h - pad - (v - lo) * ys;
-    let _ = writeln!(
-        s,
-        "<text x=\"{pad}\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">{title} (min {lo:.2}, max {hi:.2})</text>"
-    );
-    let _ = writeln!(
-        s,
-        "<line x1=\"{pad}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#999\"/>",
-        y(0.0),
-        w - pad
-    );
-    s.push_str("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
-    for p in points {
-        let _ = write!(s, "{:.1},{:.1} ", pad + (p.0 as f64 - x0) * xs, y(p.1));
-    }
-    s.push_str("\"/>\n</svg>\n");
-    s
+    let points: Vec<(f64, f64)> = points.iter().map(|&(x, y)| (x as f64, y)).collect();
+    companion::render::series_svg(title, &points)
 }

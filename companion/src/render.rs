@@ -645,6 +645,57 @@ pub fn histogram_line(h: &LatencyHistogram, width: usize) -> String {
     )
 }
 
+/// A polyline SVG of one series over x (hand-written; no plotting
+/// dependency), with its title, range and the zero line.
+pub fn series_svg(title: &str, points: &[(f64, f64)]) -> String {
+    let (w, h, pad) = (800.0, 300.0, 40.0);
+    let mut s = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    let (x0, x1) = match (points.first(), points.last()) {
+        (Some(a), Some(b)) => (a.0, b.0),
+        _ => (0.0, 1.0),
+    };
+    let lo = points
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::INFINITY, f64::min)
+        .min(0.0);
+    let hi = points
+        .iter()
+        .map(|p| p.1)
+        .fold(f64::NEG_INFINITY, f64::max)
+        .max(0.0);
+    let xs = if x1 > x0 {
+        (w - 2.0 * pad) / (x1 - x0)
+    } else {
+        0.0
+    };
+    let ys = if hi > lo {
+        (h - 2.0 * pad) / (hi - lo)
+    } else {
+        0.0
+    };
+    let y = |v: f64| h - pad - (v - lo) * ys;
+    let _ = writeln!(
+        s,
+        "<text x=\"{pad}\" y=\"20\" font-family=\"sans-serif\" font-size=\"14\">{} (min {lo:.2}, max {hi:.2})</text>",
+        xml(title)
+    );
+    let _ = writeln!(
+        s,
+        "<line x1=\"{pad}\" y1=\"{0}\" x2=\"{1}\" y2=\"{0}\" stroke=\"#999\"/>",
+        y(0.0),
+        w - pad
+    );
+    s.push_str("<polyline fill=\"none\" stroke=\"#1f77b4\" stroke-width=\"1.5\" points=\"");
+    for p in points {
+        let _ = write!(s, "{:.1},{:.1} ", pad + (p.0 - x0) * xs, y(p.1));
+    }
+    s.push_str("\"/>\n</svg>\n");
+    s
+}
+
 /// One panel per stage: bucket counts on a log-scaled latency axis, with
 /// p50/p99/p99.9/max marked. Hand-written SVG (no plotting dependency).
 pub fn latency_svg(stages: &[StageLatency]) -> String {
@@ -724,6 +775,22 @@ mod tests {
         assert_eq!(short_ns(16_384), "16.384µs");
         assert_eq!(short_ns(2_000_000), "2ms");
         assert_eq!(short_ns(3_500_000_000), "3.5s");
+    }
+
+    #[test]
+    fn a_series_plot_draws_every_point_in_its_range() {
+        let svg = series_svg("PnL <USD>", &[(0.0, -2.0), (1.0, 0.0), (2.0, 3.0)]);
+        assert!(
+            svg.contains("PnL &lt;USD&gt; (min -2.00, max 3.00)"),
+            "{svg}"
+        );
+        // x from 40 to 760, y from 260 (min) to 40 (max).
+        assert!(
+            svg.contains("points=\"40.0,260.0 400.0,172.0 760.0,40.0 \""),
+            "{svg}"
+        );
+        let empty = series_svg("nothing", &[]);
+        assert!(empty.contains("points=\"\""), "{empty}");
     }
 
     #[test]

@@ -51,6 +51,11 @@ pub struct FlowConfig {
     /// Range of the deep tail behind the touch, in ticks (the generator
     /// draws 50–200).
     pub deep_ticks: u32,
+    /// Seed of the fair-price paths, if not the venue's own: venues that
+    /// list the same symbols with the same walk seed see the same fair
+    /// prices (arbitrage keeps real venues within a tick or two of each
+    /// other) while their books and trades differ.
+    pub walk_seed: Option<u64>,
 }
 
 impl Default for FlowConfig {
@@ -66,6 +71,7 @@ impl Default for FlowConfig {
             target_spread_ticks: 2,
             resting_orders: 150,
             deep_ticks: 60,
+            walk_seed: None,
         }
     }
 }
@@ -126,19 +132,26 @@ pub struct Background {
 }
 
 impl Background {
-    /// The background of a listing opening at `fair` on a `tick` grid.
-    pub fn new(config: FlowConfig, fair: Price, tick: Price, seed: u64) -> Background {
+    /// The background of a listing opening at `fair` on a `tick` grid:
+    /// participants' choices from `seed`, the fair-price path from
+    /// `walk_seed`.
+    pub fn new(
+        config: FlowConfig,
+        fair: Price,
+        tick: Price,
+        seed: u64,
+        walk_seed: u64,
+    ) -> Background {
         let tick = tick.0.max(1);
         let fair_ticks = (fair.0 / tick).max(10) as f64;
         let sigma = fair_ticks * f64::from(config.daily_sigma_bp) / 10_000.0;
         let drift = fair_ticks * f64::from(config.drift_bp) / 10_000.0;
-        let mut root = Rng::new(seed);
         Background {
             config,
             tick,
             walk: FairWalk::new(fair_ticks, sigma, drift),
-            rng: root.fork(1),
-            walk_rng: root.fork(2),
+            rng: Rng::new(seed).fork(1),
+            walk_rng: Rng::new(walk_seed).fork(2),
             momentum: BID,
             mine: Vec::new(),
         }
@@ -459,7 +472,7 @@ mod tests {
     fn simulate(config: FlowConfig, seed: u64, steps: usize) -> (Engine, Background, Vec<Event>) {
         let mut engine = Engine::new(Price(100));
         let mut seq = Sequences::new(0);
-        let mut flow = Background::new(config, Price(50_0000), Price(100), seed);
+        let mut flow = Background::new(config, Price(50_0000), Price(100), seed, seed);
         let mut events = Vec::new();
         for _ in 0..steps {
             flow.step(&mut engine, &mut seq, &mut events).unwrap();
@@ -509,7 +522,7 @@ mod tests {
         };
         let mut engine = Engine::new(Price(100));
         let mut seq = Sequences::new(0);
-        let mut flow = Background::new(config, Price(50_0000), Price(100), 3);
+        let mut flow = Background::new(config, Price(50_0000), Price(100), 3, 3);
         let mut events = Vec::new();
         let mut far_off = 0;
         for i in 0..20_000 {
@@ -544,7 +557,7 @@ mod tests {
     fn background_never_touches_other_owners_orders() {
         let mut engine = Engine::new(Price(100));
         let mut seq = Sequences::new(0);
-        let mut flow = Background::new(FlowConfig::default(), Price(50_0000), Price(100), 9);
+        let mut flow = Background::new(FlowConfig::default(), Price(50_0000), Price(100), 9, 9);
         let mut events = Vec::new();
         // Someone else's deep orders that no execution reaches.
         let theirs = Owner(1);
@@ -576,7 +589,7 @@ mod tests {
         // A minute of the lab's flow on a $100 listing (target 2 ticks).
         let mut engine = Engine::new(Price(100));
         let mut seq = Sequences::new(0);
-        let mut flow = Background::new(FlowConfig::default(), Price(100_0000), Price(100), 21);
+        let mut flow = Background::new(FlowConfig::default(), Price(100_0000), Price(100), 21, 21);
         let mut events = Vec::new();
         let mut spreads = Vec::new();
         for _ in 0..18_000 {
@@ -594,6 +607,31 @@ mod tests {
         assert!(
             p50 <= 3 && p90 <= 6 && p99 <= 12,
             "p50 {p50} p90 {p90} p99 {p99}"
+        );
+    }
+
+    #[test]
+    fn one_walk_seed_one_fair_path_on_two_venues() {
+        let run = |seed| {
+            let mut engine = Engine::new(Price(100));
+            let mut seq = Sequences::new(0);
+            let mut flow =
+                Background::new(FlowConfig::default(), Price(100_0000), Price(100), seed, 77);
+            let mut events = Vec::new();
+            let mut fair = Vec::new();
+            for _ in 0..5_000 {
+                flow.step(&mut engine, &mut seq, &mut events).unwrap();
+                fair.push(flow.fair_value());
+            }
+            (fair, events)
+        };
+        let (fair_a, events_a) = run(1);
+        let (fair_b, events_b) = run(2);
+        assert_eq!(fair_a, fair_b, "same walk seed, different fair prices");
+        assert!(events_a != events_b, "different venues, same book");
+        assert!(
+            fair_a.iter().any(|f| *f != fair_a[0]),
+            "the fair price moved"
         );
     }
 

@@ -136,7 +136,15 @@ impl Venue {
                     locate: i as StockLocate + 1,
                     symbol: Symbol::new(name)?,
                     engine: Engine::new(tick),
-                    flow: Background::new(flow, *fair, tick, seed.wrapping_add(i as u64 * 0x9e37)),
+                    flow: Background::new(
+                        flow,
+                        *fair,
+                        tick,
+                        seed.wrapping_add(i as u64 * 0x9e37),
+                        flow.walk_seed
+                            .unwrap_or(seed)
+                            .wrapping_add(i as u64 * 0x9e37),
+                    ),
                 })
             })
             .collect();

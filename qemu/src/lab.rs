@@ -177,7 +177,11 @@ impl TradingLab {
                 publisher,
                 &listings,
                 Price(100),
-                FlowConfig::default(),
+                // One fair-price path for both venues (their books differ).
+                FlowConfig {
+                    walk_seed: Some(config.seed),
+                    ..FlowConfig::default()
+                },
                 config.seed + i as u64,
             );
             venue.open();

@@ -499,6 +499,8 @@ fn demo(
     let mut running = vm.spawn()?;
     let started = std::time::Instant::now();
     let mut telemetry: Option<companion::app::Session> = None;
+    // (seconds, position, PnL in USD) of the traded symbol, for the plots.
+    let mut history: Vec<(f64, i64, f64)> = Vec::new();
     loop {
         if running
             .wait_for_serial("trade: done:", Duration::from_secs(1))
@@ -516,9 +518,18 @@ fn demo(
         if telemetry.is_none() && mailbox != "none" {
             telemetry = attach_mailbox(mailbox);
         }
-        let appliance = telemetry.as_ref().map_or(String::new(), |t| {
-            appliance_panel(&t.view(), lab.session_fills())
-        });
+        let view = telemetry.as_ref().map(|t| t.view());
+        if let Some(p) = view.as_ref().and_then(|v| v.positions.first()) {
+            let pnl = p.realized_pnl.saturating_add(p.unrealized_pnl);
+            history.push((
+                started.elapsed().as_secs_f64(),
+                p.qty,
+                pnl as f64 / types::Price::SCALE as f64,
+            ));
+        }
+        let appliance = view
+            .as_ref()
+            .map_or(String::new(), |v| appliance_panel(v, lab.session_fills()));
         let second = if lab.venue_count() > 1 {
             let v2 = lab.stats_of(1);
             format!(
@@ -557,6 +568,9 @@ fn demo(
         let plot = capture.join("latency.svg");
         if std::fs::write(&plot, companion::render::latency_svg(&v.latency)).is_ok() {
             println!("latency histograms plotted in {}", plot.display());
+        }
+        if !history.is_empty() {
+            plot_history(&capture, &history);
         }
     }
     if let Some(line) = serial.lines().find(|l| l.starts_with("trade: venues:")) {
@@ -607,6 +621,49 @@ fn demo(
         }
     }
     Ok(finish(&outcome))
+}
+
+/// The demo's PnL and position over time: two SVG plots and their samples
+/// as CSV in `dir`.
+fn plot_history(dir: &std::path::Path, history: &[(f64, i64, f64)]) {
+    let series = |f: fn(&(f64, i64, f64)) -> f64| -> Vec<(f64, f64)> {
+        history.iter().map(|h| (h.0, f(h))).collect()
+    };
+    let pnl = dir.join("pnl.svg");
+    let position = dir.join("position.svg");
+    let csv: String = std::iter::once("seconds,position,pnl_usd\n".to_string())
+        .chain(
+            history
+                .iter()
+                .map(|(t, q, p)| format!("{t:.3},{q},{p:.4}\n")),
+        )
+        .collect();
+    let written = [
+        (
+            &pnl,
+            companion::render::series_svg(
+                "PnL incl. unrealized (USD) over seconds",
+                &series(|h| h.2),
+            ),
+        ),
+        (
+            &position,
+            companion::render::series_svg(
+                "Position (shares) over seconds",
+                &series(|h| h.1 as f64),
+            ),
+        ),
+        (&dir.join("pnl.csv"), csv),
+    ]
+    .iter()
+    .all(|(path, text)| std::fs::write(path, text).is_ok());
+    if written {
+        println!(
+            "PnL and position plotted in {} and {} (samples in pnl.csv)",
+            pnl.display(),
+            position.display()
+        );
+    }
 }
 
 fn attach_mailbox(path: &str) -> Option<companion::app::Session> {

@@ -207,9 +207,7 @@ impl<const K: usize> OwnOrders<K> {
         if id == OrderId(0) {
             return None;
         }
-        self.slots
-            .iter()
-            .position(|o| o.id == id && o.is_active())
+        self.slots.iter().position(|o| o.id == id && o.is_active())
     }
 
     /// Binds the oldest slot waiting for its id to `order`.
