@@ -24,7 +24,7 @@
 //! executions can fill the appliance's. Deterministic for a seed.
 
 use crate::matching::{Engine, Event, Owner, Reject, Sequences};
-use feedgen::behaviour::{self, FairWalk, Placement, ASK, BID};
+use feedgen::behaviour::{self, index_of, side_of, FairWalk, Placement, ASK, BID};
 use feedgen::model::mix;
 use feedgen::rng::Rng;
 use types::{Price, Side, TimeInForce};
@@ -92,21 +92,6 @@ const REPLACE_PPM: u32 = mix::REPLACE;
 const EXECUTE_PPM: u32 = mix::EXECUTED + mix::EXECUTED_WITH_PRICE;
 const CANCEL_PPM: u32 = mix::CANCEL;
 const ACTION_PPM: u32 = ADD_PPM + DELETE_PPM + REPLACE_PPM + EXECUTE_PPM + CANCEL_PPM;
-
-fn side_of(index: usize) -> Side {
-    if index == BID {
-        Side::Buy
-    } else {
-        Side::Sell
-    }
-}
-
-fn index_of(side: Side) -> usize {
-    match side {
-        Side::Buy => BID,
-        Side::Sell => ASK,
-    }
-}
 
 /// A background order as the flow sees it.
 #[derive(Debug, Clone, Copy)]

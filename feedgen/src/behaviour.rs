@@ -11,6 +11,7 @@
 //! gives the same path on every machine.
 
 use crate::rng::Rng;
+use types::Side;
 
 /// Large moves of the fair price (news), per symbol per day.
 pub const JUMPS_PER_DAY: f64 = 2.0;
@@ -127,6 +128,23 @@ pub fn order_shares(rng: &mut Rng) -> u32 {
 pub const BID: usize = 0;
 /// Side index of the ask in `[bid, ask]` pairs.
 pub const ASK: usize = 1;
+
+/// The order side of a `[bid, ask]` index.
+pub fn side_of(index: usize) -> Side {
+    if index == BID {
+        Side::Buy
+    } else {
+        Side::Sell
+    }
+}
+
+/// The `[bid, ask]` index of an order side.
+pub fn index_of(side: Side) -> usize {
+    match side {
+        Side::Buy => BID,
+        Side::Sell => ASK,
+    }
+}
 
 /// The side whose touch the fair price has left (a bid at or above the fair
 /// mid, an ask at or below it), if any: its touch orders are what trades

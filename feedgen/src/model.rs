@@ -79,9 +79,9 @@ use protocol::itch::{
     OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr, OrderExecutedWithPriceRepr,
     OrderReplaceRepr, StockDirectoryRepr, StockTradingActionRepr, SystemEventRepr, TradeRepr,
 };
-use types::{Price, Side, Symbol};
+use types::{Price, Symbol};
 
-use crate::behaviour::{self, FairWalk, Placement, ASK, BID};
+use crate::behaviour::{self, side_of, FairWalk, Placement, ASK, BID};
 use crate::rng::{AliasTable, Rng};
 
 const SECOND: u64 = 1_000_000_000;
@@ -545,14 +545,6 @@ fn symbol_name(index: u32, count: u32) -> Symbol {
 
 fn key(locate: u16, side: usize, price: u32) -> u64 {
     (u64::from(locate) << 33) | ((side as u64) << 32) | u64::from(price)
-}
-
-fn side_of(side: usize) -> Side {
-    if side == BID {
-        Side::Buy
-    } else {
-        Side::Sell
-    }
 }
 
 fn smoothstep(x: f64) -> f64 {
