@@ -234,6 +234,29 @@ pub struct MarketMaker {
     fast_until: Option<Nanos>,
     trading: bool,
     stats: MmStats,
+    /// Bumped whenever the volatility estimate changes (part of the
+    /// quote memo's key).
+    vol_epoch: u64,
+    /// The last computed targets and what they were computed from.
+    memo: Option<QuoteMemo>,
+}
+
+/// The targets of the last quote computation and everything they depend
+/// on. Most book events change only sizes at the touch: the market's
+/// prices, our position, the volatility estimate and the fast-market state
+/// stay, and so do the targets, so they are not computed again.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct QuoteMemo {
+    best_bid: i64,
+    best_ask: i64,
+    position: i64,
+    vol_epoch: u64,
+    fast: bool,
+    /// Targets after rounding, caps, inventory limits and keeping apart.
+    bid: Option<Price>,
+    ask: Option<Price>,
+    /// Sides the inventory limit blocked (counted per evaluation).
+    blocked: u64,
 }
 
 impl MarketMaker {
@@ -259,6 +282,8 @@ impl MarketMaker {
             fast_until: None,
             trading: true,
             stats: MmStats::default(),
+            vol_epoch: 0,
+            memo: None,
         })
     }
 
@@ -333,6 +358,7 @@ impl MarketMaker {
         }
         if self.last_mid != Some(mid) {
             let scale = Price::SCALE as f64;
+            self.vol_epoch = self.vol_epoch.wrapping_add(1);
             self.vol.update_clipped(
                 mid2 as f64 / (2.0 * scale),
                 ts.0,
@@ -381,13 +407,54 @@ impl MarketMaker {
             self.cancel_all(out);
             return;
         }
-        let mid = (best_bid.price.0 + best_ask.price.0) as f64 / (2.0 * Price::SCALE as f64);
+        let fast = self.is_fast(now);
+        let (bid, ask) = match self.memo {
+            Some(m)
+                if m.best_bid == best_bid.price.0
+                    && m.best_ask == best_ask.price.0
+                    && m.position == self.position
+                    && m.vol_epoch == self.vol_epoch
+                    && m.fast == fast =>
+            {
+                self.stats.inventory_blocks += m.blocked;
+                (m.bid, m.ask)
+            }
+            _ => {
+                let blocked = self.stats.inventory_blocks;
+                let (bid, ask) = self.targets(best_bid.price.0, best_ask.price.0, now);
+                self.memo = Some(QuoteMemo {
+                    best_bid: best_bid.price.0,
+                    best_ask: best_ask.price.0,
+                    position: self.position,
+                    vol_epoch: self.vol_epoch,
+                    fast,
+                    bid,
+                    ask,
+                    blocked: self.stats.inventory_blocks - blocked,
+                });
+                (bid, ask)
+            }
+        };
+        self.work_targets(bid, ask, out);
+    }
+
+    /// Target quotes for a two-sided market `best_bid` < `best_ask` at
+    /// `now`: the model's prices rounded away from the market, kept inside
+    /// it, dropped where a fill would break the inventory limit and kept
+    /// apart from each other.
+    fn targets(
+        &mut self,
+        best_bid: i64,
+        best_ask: i64,
+        now: Nanos,
+    ) -> (Option<Price>, Option<Price>) {
+        let mid = (best_bid + best_ask) as f64 / (2.0 * Price::SCALE as f64);
         let (bid, ask) = self.model_quotes(mid, now);
         let tick = self.params.tick;
         // Post-only: stay strictly inside our side of the market, on the grid
         // (the book's prices themselves need not be on our grid).
-        let bid_cap = grid_below(best_ask.price.0, tick);
-        let ask_floor = grid_above(best_bid.price.0, tick);
+        let bid_cap = grid_below(best_ask, tick);
+        let ask_floor = grid_above(best_bid, tick);
         let bid = round_passive(Side::Buy, bid, tick)
             .map(|p| Price(p.0.min(bid_cap)))
             .filter(|p| p.0 > 0);
@@ -405,7 +472,16 @@ impl MarketMaker {
             self.stats.inventory_blocks += 1;
             None
         };
-        let (bid, ask) = self.apart(bid, ask);
+        self.apart(bid, ask)
+    }
+
+    /// Works both sides towards their targets.
+    fn work_targets<const N: usize>(
+        &mut self,
+        bid: Option<Price>,
+        ask: Option<Price>,
+        out: &mut Intents<N>,
+    ) {
         // Each side's order is looked up once per decision. Working one side
         // never changes the other's slot, nor (see `below_own`) the price
         // the other side must stay off.
@@ -682,6 +758,7 @@ impl Strategy for MarketMaker {
         self.params = params;
         self.intensity_spread = params.intensity_spread();
         self.vol.set_alpha(params.sigma_alpha);
+        self.memo = None;
         Ok(())
     }
 }
@@ -755,6 +832,26 @@ mod tests {
         /// event, returns the intents.
         fn bbo(&mut self, bid: i64, ask: i64, ts: u64) -> heapless::Vec<OrderIntent, 8> {
             self.depth.set_top(LOC, (bid, 1000), (ask, 1000)).unwrap();
+            let ev = BookEvent::Bbo {
+                locate: LOC,
+                bbo: self.depth.bbo(LOC),
+                ts: Nanos(ts),
+            };
+            self.out.clear();
+            self.mm.on_book(&ev, &self.depth, &mut self.out);
+            self.out.drain().collect()
+        }
+
+        /// Like [`Rig::bbo`] with the touch sizes given.
+        fn bbo_sized(
+            &mut self,
+            (bid, bid_qty): (i64, u64),
+            (ask, ask_qty): (i64, u64),
+            ts: u64,
+        ) -> heapless::Vec<OrderIntent, 8> {
+            self.depth
+                .set_top(LOC, (bid, bid_qty), (ask, ask_qty))
+                .unwrap();
             let ev = BookEvent::Bbo {
                 locate: LOC,
                 bbo: self.depth.bbo(LOC),
@@ -1343,7 +1440,179 @@ mod tests {
             ]
         }
 
+        #[derive(Debug, Clone)]
+        enum MemoStep {
+            /// New prices (and sizes).
+            Book {
+                bid: i64,
+                width: i64,
+                qty: u64,
+                dt: u64,
+            },
+            /// The same prices, other sizes: what the memo is for.
+            Sizes {
+                bid_qty: u64,
+                ask_qty: u64,
+                dt: u64,
+            },
+            /// The same mid, a wider or narrower market.
+            Reshape {
+                by: i64,
+                dt: u64,
+            },
+            /// A crossed book (no quoting, but the volatility estimate sees
+            /// the mid move), before the market comes back.
+            Crossed {
+                dt: u64,
+            },
+            Accept,
+            Fill {
+                nth: usize,
+                qty: u32,
+            },
+            Timer {
+                dt: u64,
+            },
+        }
+
+        fn memo_step() -> impl Gen<Value = MemoStep> {
+            prop_oneof![
+                (
+                    900_000i64..1_100_000,
+                    100i64..3_000,
+                    1u64..5_000,
+                    0u64..300_000_000
+                )
+                    .prop_map(|(bid, width, qty, dt)| MemoStep::Book {
+                        bid,
+                        width,
+                        qty,
+                        dt
+                    }),
+                (1u64..5_000, 1u64..5_000, 0u64..300_000_000).prop_map(|(bid_qty, ask_qty, dt)| {
+                    MemoStep::Sizes {
+                        bid_qty,
+                        ask_qty,
+                        dt,
+                    }
+                }),
+                (-300i64..300, 0u64..300_000_000).prop_map(|(by, dt)| MemoStep::Reshape { by, dt }),
+                (0u64..300_000_000).prop_map(|dt| MemoStep::Crossed { dt }),
+                Just(MemoStep::Accept),
+                (0usize..4, 1u32..150).prop_map(|(nth, qty)| MemoStep::Fill { nth, qty }),
+                (0u64..2_000_000_000).prop_map(|dt| MemoStep::Timer { dt }),
+            ]
+        }
+
+        /// Runs `steps` on `rig`; `fresh` forgets the memo before each step,
+        /// so every target is computed from scratch.
+        fn run_memo(rig: &mut Rig, steps: &[MemoStep], fresh: bool) -> std::vec::Vec<OrderIntent> {
+            let mut all = std::vec::Vec::new();
+            let (mut ts, mut prices) = (0u64, (1_000_000i64, 1_001_000i64));
+            let mut live: heapless::Vec<OrderId, 64> = heapless::Vec::new();
+            for s in steps {
+                if fresh {
+                    rig.mm.memo = None;
+                }
+                let out = match *s {
+                    MemoStep::Book {
+                        bid,
+                        width,
+                        qty,
+                        dt,
+                    } => {
+                        ts += dt;
+                        prices = (bid, bid + width);
+                        rig.bbo_sized((bid, qty), (bid + width, qty), ts)
+                    }
+                    MemoStep::Sizes {
+                        bid_qty,
+                        ask_qty,
+                        dt,
+                    } => {
+                        ts += dt;
+                        rig.bbo_sized((prices.0, bid_qty), (prices.1, ask_qty), ts)
+                    }
+                    MemoStep::Reshape { by, dt } => {
+                        ts += dt;
+                        if prices.1 - prices.0 + 2 * by > 0 {
+                            prices = (prices.0 - by, prices.1 + by);
+                        }
+                        rig.bbo_sized((prices.0, 500), (prices.1, 500), ts)
+                    }
+                    MemoStep::Crossed { dt } => {
+                        ts += dt;
+                        rig.bbo_sized((prices.1 + 700, 500), (prices.0, 500), ts)
+                    }
+                    MemoStep::Accept => {
+                        if rig
+                            .mm
+                            .orders()
+                            .iter()
+                            .any(|(_, o)| o.state == crate::orders::OrderState::PendingNew)
+                        {
+                            let (id, out) = rig.accept_any();
+                            let _ = live.push(id);
+                            out
+                        } else {
+                            heapless::Vec::new()
+                        }
+                    }
+                    MemoStep::Fill { nth, qty } => {
+                        let found = live.get(nth).and_then(|id| {
+                            rig.mm
+                                .orders()
+                                .iter()
+                                .find(|(_, o)| o.id == *id)
+                                .map(|(_, o)| *o)
+                        });
+                        match found {
+                            Some(o) => {
+                                let q = qty.min(o.leaves);
+                                rig.order(OrderEvent::Filled {
+                                    strategy: ID,
+                                    order: o.id,
+                                    locate: LOC,
+                                    side: o.side,
+                                    price: o.price,
+                                    qty: q,
+                                    leaves: o.leaves - q,
+                                })
+                            }
+                            None => heapless::Vec::new(),
+                        }
+                    }
+                    MemoStep::Timer { dt } => {
+                        ts += dt;
+                        rig.timer(ts)
+                    }
+                };
+                all.extend(out);
+            }
+            all
+        }
+
         proptest! {
+            /// The memo never changes a decision: with and without it the
+            /// maker sends the same intents and counts the same blocks.
+            #[test]
+            fn memoized_targets_equal_fresh_ones(steps in proptest::collection::vec(memo_step(), 1..120)) {
+                // The test parameters (volatility negligible) and the
+                // appliance's (volatility and inventory skew matter).
+                let widen = MmParams {
+                    fast_action: FastAction::Widen(3.0),
+                    ..MmParams::default_for_cent_tick()
+                };
+                for p in [params(), MmParams::default_for_cent_tick(), widen] {
+                    let p = MmParams { max_position: 200, ..p };
+                    let (mut memo, mut fresh) = (Rig::new(p), Rig::new(p));
+                    let a = run_memo(&mut memo, &steps, false);
+                    let b = run_memo(&mut fresh, &steps, true);
+                    prop_assert!(a == b, "memo {a:?}\nfresh {b:?}");
+                    prop_assert!(memo.mm.stats() == fresh.mm.stats());
+                }
+            }
+
             #[test]
             fn never_crosses_never_breaches_limits(steps in proptest::collection::vec(step(), 1..80)) {
                 let p = MmParams { max_position: 200, ..params() };
