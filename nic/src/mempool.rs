@@ -138,9 +138,11 @@ impl Mempool {
     /// `PacketBuf` may be dropped): drivers keep runs inside one call.
     #[inline(always)]
     pub(crate) fn run(&self) -> Run<'_> {
+        let top = self.top.get() as usize;
         Run {
             pool: self,
-            top: self.top.get(),
+            // `top <= free.len()`: `free_index` never pushes past the end.
+            avail: self.free.get(..top).unwrap_or(self.free),
         }
     }
 
@@ -178,6 +180,22 @@ impl Mempool {
         }
     }
 
+    /// As [`Mempool::buf_from_raw`], for a length the caller has already
+    /// checked against the buffer size (a receive path checks it once, on
+    /// the descriptor).
+    ///
+    /// # Safety
+    /// As [`Mempool::buf_from_raw`], and `len <= buf_size()`.
+    #[inline(always)]
+    pub(crate) unsafe fn buf_from_raw_checked(&self, index: u32, len: u32) -> PacketBuf<'_> {
+        debug_assert!(len as usize <= self.buf_size());
+        PacketBuf {
+            pool: self,
+            index,
+            len,
+        }
+    }
+
     fn bytes(&self, index: u32) -> *mut u8 {
         debug_assert!(index < self.count);
         // SAFETY: every index in circulation is < count, so the offset stays
@@ -208,33 +226,39 @@ impl Geometry {
 /// See [`Mempool::run`].
 pub(crate) struct Run<'a> {
     pool: &'a Mempool,
-    top: u32,
+    /// The free part of the stack, `free[..top]`: taking is a split of the
+    /// slice, with no bounds check beyond "is it empty".
+    avail: &'a [Cell<u32>],
 }
 
 impl Run<'_> {
     #[inline(always)]
     pub(crate) fn take(&mut self) -> Option<u32> {
-        let top = self.top.checked_sub(1)?;
-        let index = self.pool.free.get(top as usize)?.get();
-        self.top = top;
-        Some(index)
+        let (last, rest) = self.avail.split_last()?;
+        self.avail = rest;
+        Some(last.get())
     }
 
+    /// Returns every index of `indices` (in order, as that many `give`s
+    /// would). As `free_index`, a push past the end of the stack (a double
+    /// free) is refused, never written.
     #[inline(always)]
-    pub(crate) fn give(&mut self, index: u32) {
-        // As `free_index`: a double free is refused, never written past.
-        if let Some(slot) = self.pool.free.get(self.top as usize) {
+    pub(crate) fn give_all(&mut self, indices: &[u32]) {
+        let top = self.avail.len();
+        let room = self.pool.free.get(top..).unwrap_or_default();
+        let n = indices.len().min(room.len());
+        for (slot, &index) in room.iter().zip(indices.iter().take(n)) {
             debug_assert!(index < self.pool.count);
             slot.set(index);
-            self.top += 1;
         }
+        self.avail = self.pool.free.get(..top + n).unwrap_or(self.avail);
     }
 }
 
 impl Drop for Run<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.pool.top.set(self.top);
+        self.pool.top.set(self.avail.len() as u32);
     }
 }
 

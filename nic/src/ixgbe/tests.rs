@@ -399,7 +399,7 @@ fn descriptor_without_dd_is_not_consumed() {
 /// Writes receive descriptor `i` of queue 0 back as the device would
 /// (§7.1.6.2): DD, EOP if `eop`, length `len`; the buffer is left as it is.
 fn write_back(dev: &mut Ixgbe<'static, ModelRegs>, i: u32, eop: bool, len: u16) {
-    let ring = &dev.rx[0].ring;
+    let ring = dev.rx[0].ring.view();
     let eop = if eop { desc::RX_STATUS_EOP } else { 0 };
     ring.write(i, 0, 0);
     ring.write(
