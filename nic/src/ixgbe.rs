@@ -1146,8 +1146,7 @@ const RX_DD_EOP: u64 = desc::RX_STATUS_DD | desc::RX_STATUS_EOP;
 /// frame at its last part, and single descriptors with a length the buffer
 /// cannot hold (a device error). Each keeps its buffer, handed back to the
 /// device as it is. Stops at a deliverable frame, at a descriptor the device
-/// has not written back, or after `max` descriptors. Returns how many
-/// descriptors it dropped and whether a frame is still being discarded.
+/// has not written back, or after `max` descriptors.
 #[cold]
 #[inline(never)]
 fn drop_undeliverable(
@@ -1157,9 +1156,10 @@ fn drop_undeliverable(
     mut next: u32,
     mut discarding: bool,
     max: usize,
-) -> (usize, bool) {
+) -> Dropped {
     let buf_size = geometry.buf_size();
     let mut dropped = 0;
+    let mut deliverable_next = false;
     while dropped < max {
         let status = ring.read(next, 1);
         if status & desc::RX_STATUS_DD == 0 {
@@ -1171,6 +1171,7 @@ fn drop_undeliverable(
         let len = (status >> desc::RX_LEN_SHIFT) as u16;
         let fragment = discarding || !eop;
         if !fragment && len != 0 && len as usize <= buf_size {
+            deliverable_next = true;
             break;
         }
         if eop {
@@ -1186,7 +1187,22 @@ fn drop_undeliverable(
         next = next.wrapping_add(1);
         dropped += 1;
     }
-    (dropped, discarding)
+    Dropped {
+        count: dropped,
+        discarding,
+        deliverable_next,
+    }
+}
+
+/// What [`drop_undeliverable`] did.
+struct Dropped {
+    /// Descriptors dropped.
+    count: usize,
+    /// It stopped inside a frame (its next part not written back yet, or
+    /// `max` reached): the rest of the frame is dropped too.
+    discarding: bool,
+    /// It stopped at a deliverable frame.
+    deliverable_next: bool,
 }
 
 /// Takes completed frames (DD and EOP) of queue `queue` into `out`, refills
@@ -1209,6 +1225,7 @@ fn receive<'p, R: Registers, const N: usize>(
     if spare.is_empty() {
         return 0;
     }
+    // Ring positions are masked where they index the ring (`RingView`).
     let mut next = q.next;
     // Descriptors dropped (fragments, bad lengths): they do not use up the
     // caller's batch, but delivered + dropped stays within one ring, which
@@ -1216,71 +1233,81 @@ fn receive<'p, R: Registers, const N: usize>(
     let mut dropped = 0usize;
     let mut discarding = q.discarding;
     if discarding {
-        (dropped, discarding) = drop_undeliverable(&ring, geometry, stats, next, true, ring_len);
-        next = next.wrapping_add(dropped as u32) & mask;
+        let d = drop_undeliverable(&ring, geometry, stats, next, true, ring_len);
+        (dropped, discarding) = (d.count, d.discarding);
+        next = next.wrapping_add(d.count as u32);
     }
     let mut delivered = 0usize;
     let mut bytes = 0u64;
     if !discarding {
-        // Fresh buffers for the ring come from one run of the free stack;
-        // no `PacketBuf` is dropped while it is open.
+        // Fresh buffers for the ring come from the top of the free stack,
+        // taken all at once at the end; no `PacketBuf` is dropped meanwhile.
         let mut fresh_bufs = pool.run();
-        let keep = spare.len().min(ring_len - dropped);
-        let mut slots = spare.get_mut(..keep).unwrap_or_default().iter_mut();
-        'slots: while let Some(slot) = slots.next() {
-            // Slot `delivered` gets the next deliverable frame.
-            let len = loop {
+        let avail = fresh_bufs.avail();
+        'restart: loop {
+            // Slots the batch and the ring have room for, and how many of
+            // them the pool can fill: one frame per slot and fresh buffer.
+            let room = (spare.len() - delivered).min(ring_len - dropped - delivered);
+            let pool_left = avail.len() - delivered;
+            let n = room.min(pool_left);
+            let slots = spare.get_mut(delivered..delivered + n).unwrap_or_default();
+            let fresh = avail.get(delivered..delivered + n).unwrap_or_default();
+            let mut frames = slots.iter_mut().zip(fresh);
+            while let Some((slot, fresh)) = frames.next() {
                 // §7.1.6.2: status and length share the second quadword.
                 let status = ring.read(next, 1);
                 let len = (status >> desc::RX_LEN_SHIFT) as u16 as u32;
-                if status & RX_DD_EOP == RX_DD_EOP && len.wrapping_sub(1) < buf_size {
-                    break len;
+                if status & RX_DD_EOP != RX_DD_EOP || len.wrapping_sub(1) >= buf_size {
+                    // Not written back yet, or not deliverable.
+                    delivered += n - frames.len() - 1;
+                    let max = ring_len - dropped - delivered;
+                    let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
+                    dropped += d.count;
+                    next = next.wrapping_add(d.count as u32);
+                    discarding = d.discarding;
+                    if d.deliverable_next {
+                        continue 'restart;
+                    }
+                    break 'restart;
                 }
-                let (n, still) = drop_undeliverable(
-                    &ring,
-                    geometry,
-                    stats,
-                    next,
-                    false,
-                    ring_len - delivered - dropped,
-                );
-                dropped += n;
-                next = next.wrapping_add(n as u32) & mask;
-                discarding = still;
-                if n == 0 || still || delivered + dropped >= ring_len {
-                    break 'slots;
+                // The buffer is read (by the caller) only after DD was seen set.
+                fence(Ordering::Acquire);
+                let fresh = fresh.get();
+                let old = ring.buf(next);
+                ring.set_buf(next, fresh);
+                // §7.1.6.1: read format, packet buffer address and header address 0.
+                ring.write(next, 0, geometry.phys_of(fresh));
+                ring.write(next, 1, 0);
+                // SAFETY: `old` came out of the ring's bookkeeping, where it
+                // was the only reference; it is replaced there by `fresh`.
+                // `1 <= len <= buf_size` was checked above.
+                let buf = unsafe { pool.buf_from_raw_checked(old, len) };
+                // The slot is empty (spare): nothing to drop.
+                core::mem::forget(slot.replace(buf));
+                bytes += len as u64;
+                next = next.wrapping_add(1);
+            }
+            delivered += n;
+            if n < room {
+                // The pool ran out with room left: a deliverable frame
+                // stays in the ring until the next call.
+                let max = ring_len - dropped - delivered;
+                let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
+                dropped += d.count;
+                next = next.wrapping_add(d.count as u32);
+                discarding = d.discarding;
+                if d.deliverable_next {
+                    stats.rx_no_buffer += 1;
                 }
-                let rest = core::mem::take(&mut slots).into_slice();
-                let keep = rest.len().min(ring_len - dropped - delivered - 1);
-                slots = rest.get_mut(..keep).unwrap_or_default().iter_mut();
-            };
-            // The buffer is read (by the caller) only after DD was seen set.
-            fence(Ordering::Acquire);
-            let Some(fresh) = fresh_bufs.take() else {
-                // Leave the frame in the ring; it is taken next time.
-                stats.rx_no_buffer += 1;
-                break;
-            };
-            let old = ring.buf(next);
-            ring.set_buf(next, fresh);
-            // §7.1.6.1: read format, packet buffer address and header address 0.
-            ring.write(next, 0, geometry.phys_of(fresh));
-            ring.write(next, 1, 0);
-            // SAFETY: `old` came out of the ring's bookkeeping, where it was
-            // the only reference; it is replaced there by `fresh`.
-            // `1 <= len <= buf_size` was checked above.
-            let buf = unsafe { pool.buf_from_raw_checked(old, len) };
-            // The slot is empty (spare): nothing to drop.
-            core::mem::forget(slot.replace(buf));
-            bytes += len as u64;
-            delivered += 1;
-            next = next.wrapping_add(1) & mask;
+            }
+            break;
         }
+        fresh_bufs.taken(delivered);
     }
     q.discarding = discarding;
     out.filled(delivered);
     if delivered + dropped > 0 {
-        q.next = next;
+        q.next = next & mask;
         // Descriptor writes become visible before the device sees the tail.
         fence(Ordering::Release);
         // §8.2.3.8.5: RDT, one past the last descriptor handed back.
