@@ -47,6 +47,7 @@
 //! ```
 #![allow(unsafe_code)]
 
+use core::cell::UnsafeCell;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, Ordering};
@@ -521,6 +522,28 @@ impl RingView<'_> {
         unsafe { self.bufs.add((index & self.mask) as usize).write(buf) }
     }
 
+    /// Every descriptor and the pool index behind it, in ring order, for
+    /// loops over a run of consecutive descriptors: sub-slices of these need
+    /// no mask and no bounds check per descriptor.
+    #[inline(always)]
+    fn split(&mut self) -> (&[DescCell], &mut [u32]) {
+        let len = self.mask as usize + 1;
+        // SAFETY: `desc` points to `mask + 1` descriptors of 16 bytes, aligned
+        // (DescRing::new checked the chunk's length and 128-byte alignment),
+        // valid for the program's life and exclusive to this ring (DmaAlloc
+        // contract). `DescCell` is a transparent `UnsafeCell<[u64; 2]>`, so a
+        // shared slice of them still allows the device's writes and our
+        // volatile stores through it. `bufs` holds `mask + 1` initialized
+        // `u32`s owned by the ring; `&mut self` keeps that slice unique
+        // while it lives (every other access to `bufs` goes through `self`).
+        unsafe {
+            (
+                core::slice::from_raw_parts(self.desc.as_ptr().cast::<DescCell>(), len),
+                core::slice::from_raw_parts_mut(self.bufs.as_ptr(), len),
+            )
+        }
+    }
+
     /// The pool index behind every descriptor, in ring order.
     #[inline(always)]
     fn bufs(&self) -> &[u32] {
@@ -529,6 +552,33 @@ impl RingView<'_> {
         // through `set_buf`, which needs `&mut self`, so none happens while
         // this slice lives.
         unsafe { core::slice::from_raw_parts(self.bufs.as_ptr(), self.mask as usize + 1) }
+    }
+}
+
+/// One descriptor in DMA memory, read and written only with volatile
+/// accesses of its two quadwords: the device reads and writes it behind the
+/// compiler's back.
+#[repr(transparent)]
+struct DescCell(UnsafeCell<[u64; 2]>);
+
+impl DescCell {
+    #[inline(always)]
+    fn read(&self, word: usize) -> u64 {
+        // SAFETY: the cell is a valid, aligned descriptor of a live ring
+        // (`RingView::split`); `word & 1` stays inside its two quadwords.
+        unsafe { self.0.get().cast::<u64>().add(word & 1).read_volatile() }
+    }
+
+    #[inline(always)]
+    fn write(&self, word: usize, value: u64) {
+        // SAFETY: as in `read`; the `UnsafeCell` allows the store through `&`.
+        unsafe {
+            self.0
+                .get()
+                .cast::<u64>()
+                .add(word & 1)
+                .write_volatile(value)
+        }
     }
 }
 
@@ -1248,18 +1298,39 @@ fn receive<'p, R: Registers, const N: usize>(
             // Slots the batch and the ring have room for, and how many of
             // them the pool can fill: one frame per slot and fresh buffer.
             let room = (spare.len() - delivered).min(ring_len - dropped - delivered);
-            let pool_left = avail.len() - delivered;
-            let n = room.min(pool_left);
+            let wanted = room.min(avail.len() - delivered);
+            if wanted == 0 {
+                if room > 0 {
+                    // The pool ran out with room left: a deliverable frame
+                    // stays in the ring until the next call.
+                    let max = ring_len - dropped - delivered;
+                    let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
+                    dropped += d.count;
+                    next = next.wrapping_add(d.count as u32);
+                    discarding = d.discarding;
+                    if d.deliverable_next {
+                        stats.rx_no_buffer += 1;
+                    }
+                }
+                break;
+            }
+            // Descriptors up to the ring's end; the next round wraps.
+            let first = (next & mask) as usize;
+            let n = wanted.min(ring_len - first);
+            let (descs, bufs) = ring.split();
+            let descs = descs.get(first..first + n).unwrap_or_default();
+            let bufs = bufs.get_mut(first..first + n).unwrap_or_default();
             let slots = spare.get_mut(delivered..delivered + n).unwrap_or_default();
             let fresh = avail.get(delivered..delivered + n).unwrap_or_default();
-            let mut frames = slots.iter_mut().zip(fresh);
-            while let Some((slot, fresh)) = frames.next() {
+            let frames = slots.iter_mut().zip(fresh).zip(bufs).zip(descs);
+            for (k, (((slot, fresh), buf), desc)) in frames.enumerate() {
                 // §7.1.6.2: status and length share the second quadword.
-                let status = ring.read(next, 1);
+                let status = desc.read(1);
                 let len = (status >> desc::RX_LEN_SHIFT) as u16 as u32;
                 if status & RX_DD_EOP != RX_DD_EOP || len.wrapping_sub(1) >= buf_size {
                     // Not written back yet, or not deliverable.
-                    delivered += n - frames.len() - 1;
+                    delivered += k;
+                    next = next.wrapping_add(k as u32);
                     let max = ring_len - dropped - delivered;
                     let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
                     dropped += d.count;
@@ -1273,11 +1344,10 @@ fn receive<'p, R: Registers, const N: usize>(
                 // The buffer is read (by the caller) only after DD was seen set.
                 fence(Ordering::Acquire);
                 let fresh = fresh.get();
-                let old = ring.buf(next);
-                ring.set_buf(next, fresh);
+                let old = core::mem::replace(buf, fresh);
                 // §7.1.6.1: read format, packet buffer address and header address 0.
-                ring.write(next, 0, geometry.phys_of(fresh));
-                ring.write(next, 1, 0);
+                desc.write(0, geometry.phys_of(fresh));
+                desc.write(1, 0);
                 // SAFETY: `old` came out of the ring's bookkeeping, where it
                 // was the only reference; it is replaced there by `fresh`.
                 // `1 <= len <= buf_size` was checked above.
@@ -1285,22 +1355,9 @@ fn receive<'p, R: Registers, const N: usize>(
                 // The slot is empty (spare): nothing to drop.
                 core::mem::forget(slot.replace(buf));
                 bytes += len as u64;
-                next = next.wrapping_add(1);
             }
             delivered += n;
-            if n < room {
-                // The pool ran out with room left: a deliverable frame
-                // stays in the ring until the next call.
-                let max = ring_len - dropped - delivered;
-                let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
-                dropped += d.count;
-                next = next.wrapping_add(d.count as u32);
-                discarding = d.discarding;
-                if d.deliverable_next {
-                    stats.rx_no_buffer += 1;
-                }
-            }
-            break;
+            next = next.wrapping_add(n as u32);
         }
         fresh_bufs.taken(delivered);
     }
