@@ -1395,54 +1395,61 @@ fn transmit<'p, R: Registers, const N: usize>(
     }
     let geometry = pool.geometry();
     let mut ring = q.ring.view();
+    let ring_len = mask as usize + 1;
     let mut tail = q.tail;
+    let mut free = free as usize;
     let mut bytes = 0u64;
     let live = pkts.live_mut();
-    let total = live.len();
-    let mut rest = live;
-    let mut free = free as usize;
-    // Packets refused (or slots found empty) take no descriptor, so the
-    // ring may take more packets: go on with as many as it still has room for.
+    // Slots taken from the batch so far.
+    let mut taken = 0usize;
     loop {
-        let n = rest.len().min(free);
-        let (chunk, after) = core::mem::take(&mut rest).split_at_mut(n);
-        rest = after;
-        let mut skipped = 0usize;
-        for slot in chunk {
+        // As many packets as the ring has room for, over descriptors up to
+        // the ring's end; the next round wraps. A refused packet takes no
+        // descriptor: the round ends there and the next goes on after it.
+        let first = tail as usize;
+        let n = (live.len() - taken).min(free).min(ring_len - first);
+        if n == 0 {
+            break;
+        }
+        let (descs, bufs) = ring.split();
+        let descs = descs.get(first..first + n).unwrap_or_default();
+        let bufs = bufs.get_mut(first..first + n).unwrap_or_default();
+        let chunk = live.get_mut(taken..taken + n).unwrap_or_default();
+        let mut used = n;
+        let mut consumed = n;
+        for (k, ((slot, desc), buf)) in chunk.iter_mut().zip(descs).zip(bufs).enumerate() {
             match slot.take() {
                 Some(pkt)
                     if core::ptr::eq(pkt.pool(), pool)
                         && (pkt.len() as u32).wrapping_sub(1) < desc::TX_MAX_LEN as u32 =>
                 {
                     let (index, len) = pkt.into_raw();
-                    ring.set_buf(tail, index);
+                    *buf = index;
                     // §7.2.3.2.4: advanced data descriptor, one buffer per frame.
-                    ring.write(tail, 0, geometry.phys_of(index));
-                    ring.write(
-                        tail,
+                    desc.write(0, geometry.phys_of(index));
+                    desc.write(
                         1,
                         desc::TX_CMD | len as u64 | ((len as u64) << desc::TX_PAYLEN_SHIFT),
                     );
-                    tail = tail.wrapping_add(1) & mask;
                     bytes += len as u64;
                 }
                 other => {
                     // From another pool, empty, or longer than one
                     // descriptor carries: dropped (back to its own pool).
-                    skipped += 1;
                     if other.is_some() {
                         stats.tx_errors += 1;
                     }
                     drop(other);
+                    used = k;
+                    consumed = k + 1;
+                    break;
                 }
             }
         }
-        free -= n - skipped;
-        if skipped == 0 || rest.is_empty() || free == 0 {
-            break;
-        }
+        taken += consumed;
+        free -= used;
+        tail = (tail + used as u32) & mask;
     }
-    let taken = total - rest.len();
     pkts.drained(taken);
     let sent = tail.wrapping_sub(q.tail) & mask;
     if !pkts.is_empty() {
