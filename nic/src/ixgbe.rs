@@ -1294,34 +1294,24 @@ fn receive<'p, R: Registers, const N: usize>(
         // taken all at once at the end; no `PacketBuf` is dropped meanwhile.
         let mut fresh_bufs = pool.run();
         let avail = fresh_bufs.avail();
-        'restart: loop {
+        let pool_ran_out = 'fill: loop {
             // Slots the batch and the ring have room for, and how many of
             // them the pool can fill: one frame per slot and fresh buffer.
             let room = (spare.len() - delivered).min(ring_len - dropped - delivered);
             let wanted = room.min(avail.len() - delivered);
             if wanted == 0 {
-                if room > 0 {
-                    // The pool ran out with room left: a deliverable frame
-                    // stays in the ring until the next call.
-                    let max = ring_len - dropped - delivered;
-                    let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
-                    dropped += d.count;
-                    next = next.wrapping_add(d.count as u32);
-                    discarding = d.discarding;
-                    if d.deliverable_next {
-                        stats.rx_no_buffer += 1;
-                    }
-                }
-                break;
+                break 'fill room > 0;
             }
             // Descriptors up to the ring's end; the next round wraps.
             let first = (next & mask) as usize;
             let n = wanted.min(ring_len - first);
             let (descs, bufs) = ring.split();
-            let descs = descs.get(first..first + n).unwrap_or_default();
-            let bufs = bufs.get_mut(first..first + n).unwrap_or_default();
-            let slots = spare.get_mut(delivered..delivered + n).unwrap_or_default();
-            let fresh = avail.get(delivered..delivered + n).unwrap_or_default();
+            // In bounds: `first + n <= ring_len`, `delivered + n` within the
+            // batch's room and the pool's free buffers (`wanted`).
+            let descs = &descs[first..first + n];
+            let bufs = &mut bufs[first..first + n];
+            let slots = &mut spare[delivered..delivered + n];
+            let fresh = &avail[delivered..delivered + n];
             let frames = slots.iter_mut().zip(fresh).zip(bufs).zip(descs);
             for (k, (((slot, fresh), buf), desc)) in frames.enumerate() {
                 // §7.1.6.2: status and length share the second quadword.
@@ -1337,9 +1327,9 @@ fn receive<'p, R: Registers, const N: usize>(
                     next = next.wrapping_add(d.count as u32);
                     discarding = d.discarding;
                     if d.deliverable_next {
-                        continue 'restart;
+                        continue 'fill;
                     }
-                    break 'restart;
+                    break 'fill false;
                 }
                 // The buffer is read (by the caller) only after DD was seen set.
                 fence(Ordering::Acquire);
@@ -1358,6 +1348,22 @@ fn receive<'p, R: Registers, const N: usize>(
             }
             delivered += n;
             next = next.wrapping_add(n as u32);
+            if n == wanted {
+                break 'fill wanted < room;
+            }
+            // The run stopped at the ring's end: wrap.
+        };
+        if pool_ran_out {
+            // The pool ran out with room left: a deliverable frame stays in
+            // the ring until the next call.
+            let max = ring_len - dropped - delivered;
+            let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
+            dropped += d.count;
+            next = next.wrapping_add(d.count as u32);
+            discarding = d.discarding;
+            if d.deliverable_next {
+                stats.rx_no_buffer += 1;
+            }
         }
         fresh_bufs.taken(delivered);
     }
@@ -1407,14 +1413,16 @@ fn transmit<'p, R: Registers, const N: usize>(
         // the ring's end; the next round wraps. A refused packet takes no
         // descriptor: the round ends there and the next goes on after it.
         let first = tail as usize;
-        let n = (live.len() - taken).min(free).min(ring_len - first);
+        let wanted = (live.len() - taken).min(free);
+        let n = wanted.min(ring_len - first);
         if n == 0 {
             break;
         }
         let (descs, bufs) = ring.split();
-        let descs = descs.get(first..first + n).unwrap_or_default();
-        let bufs = bufs.get_mut(first..first + n).unwrap_or_default();
-        let chunk = live.get_mut(taken..taken + n).unwrap_or_default();
+        // In bounds: `first + n <= ring_len`, `taken + n <= live.len()`.
+        let descs = &descs[first..first + n];
+        let bufs = &mut bufs[first..first + n];
+        let chunk = &mut live[taken..taken + n];
         let mut used = n;
         let mut consumed = n;
         for (k, ((slot, desc), buf)) in chunk.iter_mut().zip(descs).zip(bufs).enumerate() {
@@ -1449,6 +1457,10 @@ fn transmit<'p, R: Registers, const N: usize>(
         taken += consumed;
         free -= used;
         tail = (tail + used as u32) & mask;
+        if used == wanted {
+            // The batch is sent or the ring is full.
+            break;
+        }
     }
     pkts.drained(taken);
     let sent = tail.wrapping_sub(q.tail) & mask;
