@@ -1312,13 +1312,18 @@ fn receive<'p, R: Registers, const N: usize>(
             let bufs = &mut bufs[first..first + n];
             let slots = &mut spare[delivered..delivered + n];
             let fresh = &avail[delivered..delivered + n];
-            let frames = slots.iter_mut().zip(fresh).zip(bufs).zip(descs);
-            for (k, (((slot, fresh), buf), desc)) in frames.enumerate() {
+            let mut frames = slots.iter_mut().zip(fresh).zip(bufs).zip(descs);
+            // At most 4096 frames of at most 16 KiB: fits 32 bits.
+            let mut run_bytes = 0u32;
+            while let Some((((slot, fresh), buf), desc)) = frames.next() {
                 // §7.1.6.2: status and length share the second quadword.
                 let status = desc.read(1);
                 let len = (status >> desc::RX_LEN_SHIFT) as u16 as u32;
                 if status & RX_DD_EOP != RX_DD_EOP || len.wrapping_sub(1) >= buf_size {
                     // Not written back yet, or not deliverable.
+                    bytes += run_bytes as u64;
+                    // Frames delivered in this run, before this descriptor.
+                    let k = n - frames.len() - 1;
                     delivered += k;
                     next = next.wrapping_add(k as u32);
                     let max = ring_len - dropped - delivered;
@@ -1344,8 +1349,9 @@ fn receive<'p, R: Registers, const N: usize>(
                 let buf = unsafe { pool.buf_from_raw_checked(old, len) };
                 // The slot is empty (spare): nothing to drop.
                 core::mem::forget(slot.replace(buf));
-                bytes += len as u64;
+                run_bytes += len;
             }
+            bytes += run_bytes as u64;
             delivered += n;
             next = next.wrapping_add(n as u32);
             if n == wanted {
@@ -1425,7 +1431,8 @@ fn transmit<'p, R: Registers, const N: usize>(
         let chunk = &mut live[taken..taken + n];
         let mut used = n;
         let mut consumed = n;
-        for (k, ((slot, desc), buf)) in chunk.iter_mut().zip(descs).zip(bufs).enumerate() {
+        let mut packets = chunk.iter_mut().zip(descs).zip(bufs);
+        while let Some(((slot, desc), buf)) = packets.next() {
             match slot.take() {
                 Some(pkt)
                     if core::ptr::eq(pkt.pool(), pool)
@@ -1448,8 +1455,8 @@ fn transmit<'p, R: Registers, const N: usize>(
                         stats.tx_errors += 1;
                     }
                     drop(other);
-                    used = k;
-                    consumed = k + 1;
+                    consumed = n - packets.len();
+                    used = consumed - 1;
                     break;
                 }
             }
