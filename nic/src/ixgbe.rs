@@ -1147,7 +1147,7 @@ fn start_tx_queue<R: Registers>(
 }
 
 /// Reclaims transmitted descriptors in groups of `TX_CLEAN_BATCH`: one DD
-/// check per group (the device completes in order, §7.2.3.5.1), then every
+/// check per group (the device completes in order), then every
 /// completed group's buffers go back to the pool in one copy (two where the
 /// range wraps the ring's end).
 #[inline]
@@ -1290,8 +1290,9 @@ fn receive<'p, R: Registers, const N: usize>(
     let mut delivered = 0usize;
     let mut bytes = 0u64;
     if !discarding {
-        // Fresh buffers for the ring come from the top of the free stack,
-        // taken all at once at the end; no `PacketBuf` is dropped meanwhile.
+        // Fresh buffers for the ring are read off the free stack in place
+        // and taken all at once at the end; no `PacketBuf` is dropped
+        // meanwhile.
         let mut fresh_bufs = pool.run();
         let avail = fresh_bufs.avail();
         let pool_ran_out = 'fill: loop {
