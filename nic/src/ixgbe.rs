@@ -484,6 +484,19 @@ struct RingView<'r> {
 }
 
 impl RingView<'_> {
+    /// The same view for a shorter borrow, passed by value (three
+    /// registers) where a reference would make the caller keep the view in
+    /// memory.
+    #[inline(always)]
+    fn reborrow(&mut self) -> RingView<'_> {
+        RingView {
+            desc: self.desc,
+            bufs: self.bufs,
+            mask: self.mask,
+            _ring: PhantomData,
+        }
+    }
+
     #[inline(always)]
     fn qword(&self, index: u32, word: u32) -> VolatilePtr<'_, u64> {
         let slot = ((index & self.mask) as usize) * 2 + (word & 1) as usize;
@@ -1200,7 +1213,7 @@ const RX_DD_EOP: u64 = desc::RX_STATUS_DD | desc::RX_STATUS_EOP;
 #[cold]
 #[inline(never)]
 fn drop_undeliverable(
-    ring: &RingView<'_>,
+    ring: RingView<'_>,
     geometry: Geometry,
     stats: &mut NicStats,
     mut next: u32,
@@ -1272,7 +1285,8 @@ fn receive<'p, R: Registers, const N: usize>(
     let geometry = pool.geometry();
     let buf_size = geometry.buf_size() as u32;
     let spare = out.spare_mut();
-    if spare.is_empty() {
+    let spare_len = spare.len();
+    if spare_len == 0 {
         return 0;
     }
     // Ring positions are masked where they index the ring (`RingView`).
@@ -1283,59 +1297,47 @@ fn receive<'p, R: Registers, const N: usize>(
     let mut dropped = 0usize;
     let mut discarding = q.discarding;
     if discarding {
-        let d = drop_undeliverable(&ring, geometry, stats, next, true, ring_len);
+        let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, true, ring_len);
         (dropped, discarding) = (d.count, d.discarding);
         next = next.wrapping_add(d.count as u32);
     }
-    let mut delivered = 0usize;
     let mut bytes = 0u64;
+    // Batch slots still empty, and free buffers of the pool not yet used.
+    let mut slots_left: &mut [_] = spare;
+    let mut fresh_bufs = pool.run();
+    let mut fresh_left = fresh_bufs.avail();
     if !discarding {
-        // Fresh buffers for the ring are read off the free stack in place
-        // and taken all at once at the end; no `PacketBuf` is dropped
-        // meanwhile.
-        let mut fresh_bufs = pool.run();
-        let avail = fresh_bufs.avail();
         let pool_ran_out = 'fill: loop {
+            // Descriptors the call may still look at: delivered + dropped
+            // stays within one ring.
+            let ring_left = ring_len - dropped - (spare_len - slots_left.len());
             // Slots the batch and the ring have room for, and how many of
             // them the pool can fill: one frame per slot and fresh buffer.
-            let room = (spare.len() - delivered).min(ring_len - dropped - delivered);
-            let wanted = room.min(avail.len() - delivered);
+            let room = slots_left.len().min(ring_left);
+            let wanted = room.min(fresh_left.len());
             if wanted == 0 {
                 break 'fill room > 0;
             }
             // Descriptors up to the ring's end; the next round wraps.
-            let first = (next & mask) as usize;
-            let n = wanted.min(ring_len - first);
             let (descs, bufs) = ring.split();
-            // In bounds: `first + n <= ring_len`, `delivered + n` within the
-            // batch's room and the pool's free buffers (`wanted`).
-            let descs = &descs[first..first + n];
-            let bufs = &mut bufs[first..first + n];
-            let slots = &mut spare[delivered..delivered + n];
-            let fresh = &avail[delivered..delivered + n];
-            let mut frames = slots.iter_mut().zip(fresh).zip(bufs).zip(descs);
+            let first = (next & mask) as usize;
+            let descs = descs.get(first..).unwrap_or_default();
+            let bufs = bufs.get_mut(first..).unwrap_or_default();
+            let n = wanted.min(descs.len()).min(bufs.len());
+            let frames = slots_left[..n].iter_mut().zip(&fresh_left[..n]);
+            let mut frames = frames.zip(&mut bufs[..n]).zip(&descs[..n]);
             // At most 4096 frames of at most 16 KiB: fits 32 bits.
             let mut run_bytes = 0u32;
+            let mut k = n;
             while let Some((((slot, fresh), buf), desc)) = frames.next() {
                 // §7.1.6.2: status and length share the second quadword.
                 let status = desc.read(1);
                 let len = (status >> desc::RX_LEN_SHIFT) as u16 as u32;
                 if status & RX_DD_EOP != RX_DD_EOP || len.wrapping_sub(1) >= buf_size {
-                    // Not written back yet, or not deliverable.
-                    bytes += run_bytes as u64;
-                    // Frames delivered in this run, before this descriptor.
-                    let k = n - frames.len() - 1;
-                    delivered += k;
-                    next = next.wrapping_add(k as u32);
-                    let max = ring_len - dropped - delivered;
-                    let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
-                    dropped += d.count;
-                    next = next.wrapping_add(d.count as u32);
-                    discarding = d.discarding;
-                    if d.deliverable_next {
-                        continue 'fill;
-                    }
-                    break 'fill false;
+                    // Not written back yet, or not deliverable: the frames
+                    // before it in this run are delivered.
+                    k = n - frames.len() - 1;
+                    break;
                 }
                 // The buffer is read (by the caller) only after DD was seen set.
                 fence(Ordering::Acquire);
@@ -1353,8 +1355,20 @@ fn receive<'p, R: Registers, const N: usize>(
                 run_bytes += len;
             }
             bytes += run_bytes as u64;
-            delivered += n;
-            next = next.wrapping_add(n as u32);
+            slots_left = &mut core::mem::take(&mut slots_left)[k..];
+            fresh_left = &fresh_left[k..];
+            next = next.wrapping_add(k as u32);
+            if k < n {
+                let max = ring_left - k;
+                let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, false, max);
+                dropped += d.count;
+                next = next.wrapping_add(d.count as u32);
+                discarding = d.discarding;
+                if d.deliverable_next {
+                    continue 'fill;
+                }
+                break 'fill false;
+            }
             if n == wanted {
                 break 'fill wanted < room;
             }
@@ -1363,8 +1377,8 @@ fn receive<'p, R: Registers, const N: usize>(
         if pool_ran_out {
             // The pool ran out with room left: a deliverable frame stays in
             // the ring until the next call.
-            let max = ring_len - dropped - delivered;
-            let d = drop_undeliverable(&ring, geometry, stats, next, false, max);
+            let max = ring_len - dropped - (spare_len - slots_left.len());
+            let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, false, max);
             dropped += d.count;
             next = next.wrapping_add(d.count as u32);
             discarding = d.discarding;
@@ -1372,8 +1386,9 @@ fn receive<'p, R: Registers, const N: usize>(
                 stats.rx_no_buffer += 1;
             }
         }
-        fresh_bufs.taken(delivered);
     }
+    let delivered = spare_len - slots_left.len();
+    fresh_bufs.taken(delivered);
     q.discarding = discarding;
     out.filled(delivered);
     if delivered + dropped > 0 {
@@ -1408,31 +1423,28 @@ fn transmit<'p, R: Registers, const N: usize>(
     }
     let geometry = pool.geometry();
     let mut ring = q.ring.view();
-    let ring_len = mask as usize + 1;
     let mut tail = q.tail;
     let mut free = free as usize;
     let mut bytes = 0u64;
     let live = pkts.live_mut();
-    // Slots taken from the batch so far.
-    let mut taken = 0usize;
+    let total = live.len();
+    // Packets not taken yet.
+    let mut left: &mut [_] = live;
     loop {
         // As many packets as the ring has room for, over descriptors up to
         // the ring's end; the next round wraps. A refused packet takes no
         // descriptor: the round ends there and the next goes on after it.
+        let wanted = left.len().min(free);
+        let (descs, bufs) = ring.split();
         let first = tail as usize;
-        let wanted = (live.len() - taken).min(free);
-        let n = wanted.min(ring_len - first);
+        let descs = descs.get(first..).unwrap_or_default();
+        let bufs = bufs.get_mut(first..).unwrap_or_default();
+        let n = wanted.min(descs.len()).min(bufs.len());
         if n == 0 {
             break;
         }
-        let (descs, bufs) = ring.split();
-        // In bounds: `first + n <= ring_len`, `taken + n <= live.len()`.
-        let descs = &descs[first..first + n];
-        let bufs = &mut bufs[first..first + n];
-        let chunk = &mut live[taken..taken + n];
         let mut used = n;
-        let mut consumed = n;
-        let mut packets = chunk.iter_mut().zip(descs).zip(bufs);
+        let mut packets = left[..n].iter_mut().zip(&descs[..n]).zip(&mut bufs[..n]);
         while let Some(((slot, desc), buf)) = packets.next() {
             match slot.take() {
                 Some(pkt)
@@ -1456,13 +1468,14 @@ fn transmit<'p, R: Registers, const N: usize>(
                         stats.tx_errors += 1;
                     }
                     drop(other);
-                    consumed = n - packets.len();
-                    used = consumed - 1;
+                    used = n - packets.len() - 1;
                     break;
                 }
             }
         }
-        taken += consumed;
+        // The refused packet, if any, is taken too.
+        let consumed = if used < n { used + 1 } else { n };
+        left = &mut core::mem::take(&mut left)[consumed..];
         free -= used;
         tail = (tail + used as u32) & mask;
         if used == wanted {
@@ -1470,6 +1483,7 @@ fn transmit<'p, R: Registers, const N: usize>(
             break;
         }
     }
+    let taken = total - left.len();
     pkts.drained(taken);
     let sent = tail.wrapping_sub(q.tail) & mask;
     if !pkts.is_empty() {
