@@ -130,6 +130,47 @@ impl<'p, const N: usize> PacketBatch<'p, N> {
         self.slots[self.start..self.end].iter_mut().flatten()
     }
 
+    /// The empty slots behind the live packets, for a receive call to fill
+    /// in place, front to back, without a capacity check per packet: all
+    /// `N - len()` of them (a partly drained front is moved to slot 0
+    /// first). The call then makes the filled ones live with
+    /// [`PacketBatch::filled`].
+    #[inline(always)]
+    pub(crate) fn spare_mut(&mut self) -> &mut [Option<PacketBuf<'p>>] {
+        if self.start != 0 {
+            self.compact();
+        }
+        self.slots.get_mut(self.end..).unwrap_or_default()
+    }
+
+    /// The first `n` slots of [`PacketBatch::spare_mut`] were filled: they
+    /// become the newest packets.
+    #[inline(always)]
+    pub(crate) fn filled(&mut self, n: usize) {
+        debug_assert!(n <= N - self.end);
+        self.end = (self.end + n).min(N);
+    }
+
+    /// The live slots, oldest first, for a transmit call to take packets
+    /// from without a check per packet; it then drops the slots it emptied
+    /// with [`PacketBatch::drained`].
+    #[inline(always)]
+    pub(crate) fn live_mut(&mut self) -> &mut [Option<PacketBuf<'p>>] {
+        self.slots.get_mut(self.start..self.end).unwrap_or_default()
+    }
+
+    /// The oldest `n` live slots were emptied (taken from
+    /// [`PacketBatch::live_mut`]): they are no longer part of the batch.
+    #[inline(always)]
+    pub(crate) fn drained(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.start += n;
+        if self.start >= self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
     /// Moves the live slots to the front (only when appending to a batch
     /// whose front was partly drained and whose back is at the end).
     fn compact(&mut self) {

@@ -47,13 +47,15 @@
 //! ```
 #![allow(unsafe_code)]
 
+use core::cell::UnsafeCell;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{fence, Ordering};
 
 use volatile::VolatilePtr;
 
 use crate::dma::{DmaAlloc, DmaError};
-use crate::mempool::{Mempool, PacketBatch};
+use crate::mempool::{Geometry, Mempool, PacketBatch};
 use crate::regs::{Mmio, Registers};
 use crate::{wait_until, Clock, LinkSpeed, LinkState, MacAddress, Nic, NicStats, QueueId};
 
@@ -422,11 +424,16 @@ pub enum SteerError {
     FiltersExhausted,
 }
 
-/// A descriptor ring in DMA memory: `mask + 1` descriptors of two quadwords.
+/// A descriptor ring in DMA memory: `mask + 1` descriptors of two quadwords,
+/// and beside it (in ordinary memory) the pool index of the buffer behind
+/// each descriptor: the receive write-back overwrites the address, and a
+/// transmitted buffer must be returned to its pool.
 struct DescRing {
     base: NonNull<u64>,
     phys: u64,
     mask: u32,
+    /// `mask + 1` entries (checked in `new`; neither field changes after).
+    bufs: NonNull<u32>,
 }
 
 impl DescRing {
@@ -437,11 +444,57 @@ impl DescRing {
         if chunk.len < bytes || !(chunk.virt.as_ptr() as usize).is_multiple_of(128) {
             return Err(InitError::Dma(DmaError::BadRequest));
         }
+        let bufs = dma
+            .alloc(entries as usize * 4, 64)?
+            .into_u32_slice()
+            .filter(|b| b.len() == entries as usize)
+            .ok_or(InitError::Dma(DmaError::BadRequest))?;
         Ok(DescRing {
             base: chunk.virt.cast::<u64>(),
             phys: chunk.phys,
             mask: entries - 1,
+            bufs: NonNull::from(bufs).cast::<u32>(),
         })
+    }
+
+    /// The ring for one batch. Its fields are copied into the view, so they
+    /// stay in registers across descriptor stores and fences, where fields
+    /// read through `&mut RxQueue` would be reloaded.
+    #[inline(always)]
+    fn view(&mut self) -> RingView<'_> {
+        RingView {
+            desc: self.base,
+            bufs: self.bufs,
+            mask: self.mask,
+            _ring: PhantomData,
+        }
+    }
+
+    fn len_bytes(&self) -> u32 {
+        (self.mask + 1) * 16
+    }
+}
+
+/// Exclusive access to a [`DescRing`] for one call; every index is masked.
+struct RingView<'r> {
+    desc: NonNull<u64>,
+    bufs: NonNull<u32>,
+    mask: u32,
+    _ring: PhantomData<&'r mut DescRing>,
+}
+
+impl RingView<'_> {
+    /// The same view for a shorter borrow, passed by value (three
+    /// registers) where a reference would make the caller keep the view in
+    /// memory.
+    #[inline(always)]
+    fn reborrow(&mut self) -> RingView<'_> {
+        RingView {
+            desc: self.desc,
+            bufs: self.bufs,
+            mask: self.mask,
+            _ring: PhantomData,
+        }
     }
 
     #[inline(always)]
@@ -450,29 +503,100 @@ impl DescRing {
         // SAFETY: `slot < 2 * entries` (masked index, word 0 or 1), inside the
         // ring's chunk which the DmaAlloc contract keeps valid and exclusive
         // forever; 128-byte alignment makes every quadword aligned.
-        unsafe { VolatilePtr::new(self.base.add(slot)) }
+        unsafe { VolatilePtr::new(self.desc.add(slot)) }
     }
 
+    /// Reads word `word` (0 or 1) of descriptor `index`.
     #[inline(always)]
     fn read(&self, index: u32, word: u32) -> u64 {
         self.qword(index, word).read()
     }
 
+    /// Writes word `word` (0 or 1) of descriptor `index`.
     #[inline(always)]
     fn write(&self, index: u32, word: u32, value: u64) {
         self.qword(index, word).write(value)
     }
 
-    fn len_bytes(&self) -> u32 {
-        (self.mask + 1) * 16
+    /// Pool index of the buffer behind descriptor `index`.
+    #[inline(always)]
+    fn buf(&self, index: u32) -> u32 {
+        // SAFETY: a masked index is below `mask + 1`, the length of `bufs`
+        // (`DescRing::new`); the view borrows the ring exclusively, and no
+        // reference into `bufs` is alive while `&self` is (`set_buf` needs
+        // `&mut self`, `bufs` hands out a borrow of `self`).
+        unsafe { self.bufs.add((index & self.mask) as usize).read() }
+    }
+
+    #[inline(always)]
+    fn set_buf(&mut self, index: u32, buf: u32) {
+        // SAFETY: as in `buf`; `&mut self` excludes any live `&[u32]` from
+        // `bufs`.
+        unsafe { self.bufs.add((index & self.mask) as usize).write(buf) }
+    }
+
+    /// Every descriptor and the pool index behind it, in ring order, for
+    /// loops over a run of consecutive descriptors: sub-slices of these need
+    /// no mask and no bounds check per descriptor.
+    #[inline(always)]
+    fn split(&mut self) -> (&[DescCell], &mut [u32]) {
+        let len = self.mask as usize + 1;
+        // SAFETY: `desc` points to `mask + 1` descriptors of 16 bytes, aligned
+        // (DescRing::new checked the chunk's length and 128-byte alignment),
+        // valid for the program's life and exclusive to this ring (DmaAlloc
+        // contract). `DescCell` is a transparent `UnsafeCell<[u64; 2]>`, so a
+        // shared slice of them still allows the device's writes and our
+        // volatile stores through it. `bufs` holds `mask + 1` initialized
+        // `u32`s owned by the ring; `&mut self` keeps that slice unique
+        // while it lives (every other access to `bufs` goes through `self`).
+        unsafe {
+            (
+                core::slice::from_raw_parts(self.desc.as_ptr().cast::<DescCell>(), len),
+                core::slice::from_raw_parts_mut(self.bufs.as_ptr(), len),
+            )
+        }
+    }
+
+    /// The pool index behind every descriptor, in ring order.
+    #[inline(always)]
+    fn bufs(&self) -> &[u32] {
+        // SAFETY: `bufs` holds `mask + 1` initialized `u32`s (`DescRing::new`)
+        // owned by the ring, which the view borrows exclusively; writes go
+        // through `set_buf`, which needs `&mut self`, so none happens while
+        // this slice lives.
+        unsafe { core::slice::from_raw_parts(self.bufs.as_ptr(), self.mask as usize + 1) }
+    }
+}
+
+/// One descriptor in DMA memory, read and written only with volatile
+/// accesses of its two quadwords: the device reads and writes it behind the
+/// compiler's back.
+#[repr(transparent)]
+struct DescCell(UnsafeCell<[u64; 2]>);
+
+impl DescCell {
+    #[inline(always)]
+    fn read(&self, word: usize) -> u64 {
+        // SAFETY: the cell is a valid, aligned descriptor of a live ring
+        // (`RingView::split`); `word & 1` stays inside its two quadwords.
+        unsafe { self.0.get().cast::<u64>().add(word & 1).read_volatile() }
+    }
+
+    #[inline(always)]
+    fn write(&self, word: usize, value: u64) {
+        // SAFETY: as in `read`; the `UnsafeCell` allows the store through `&`.
+        unsafe {
+            self.0
+                .get()
+                .cast::<u64>()
+                .add(word & 1)
+                .write_volatile(value)
+        }
     }
 }
 
 struct RxQueue {
     ring: DescRing,
-    /// Pool index of the buffer behind each descriptor (the write-back
-    /// overwrites the address, so it is kept here).
-    bufs: &'static mut [u32],
     /// Next descriptor to look at.
     next: u32,
     /// Inside a frame that spans descriptors: drop until its EOP.
@@ -481,7 +605,6 @@ struct RxQueue {
 
 struct TxQueue {
     ring: DescRing,
-    bufs: &'static mut [u32],
     /// Next descriptor to fill.
     tail: u32,
     /// Oldest descriptor not yet reclaimed.
@@ -637,14 +760,8 @@ impl<R: Registers> Port<R> {
             r.write(reg::rdlen(q), ring_mem.len_bytes());
             r.write(reg::rdh(q), 0);
             r.write(reg::rdt(q), 0);
-            let bufs = dma
-                .alloc(ring as usize * 4, 64)?
-                .into_u32_slice()
-                .filter(|b| b.len() == ring as usize)
-                .ok_or(InitError::Dma(DmaError::BadRequest))?;
             let pushed = rx.push(RxQueue {
                 ring: ring_mem,
-                bufs,
                 next: 0,
                 discarding: false,
             });
@@ -721,14 +838,8 @@ impl<R: Registers> Port<R> {
             // (PTHRESH 36, HTHRESH 8, WTHRESH 4): fewer, larger PCIe transfers.
             let txdctl = r.read(reg::txdctl(q)) & !(0x7F | (0x7F << 8) | (0x7F << 16));
             r.write(reg::txdctl(q), txdctl | 36 | (8 << 8) | (4 << 16));
-            let bufs = dma
-                .alloc(ring as usize * 4, 64)?
-                .into_u32_slice()
-                .filter(|b| b.len() == ring as usize)
-                .ok_or(InitError::Dma(DmaError::BadRequest))?;
             let pushed = tx.push(TxQueue {
                 ring: ring_mem,
-                bufs,
                 tail: 0,
                 clean: 0,
             });
@@ -1003,16 +1114,17 @@ fn start_rx_queue<R: Registers>(
     clock: &dyn Clock,
     timeout: u64,
 ) -> Result<(), InitError> {
-    for i in 0..=queue.ring.mask {
+    let last = queue.ring.mask;
+    let mut ring = queue.ring.view();
+    for i in 0..=last {
         let idx = pool.alloc_index().ok_or(InitError::PoolTooSmall {
-            needed: queue.ring.mask + 1,
+            needed: last + 1,
             free: pool.free_count(),
         })?;
-        queue.bufs[i as usize] = idx;
-        queue.ring.write(i, 0, pool.phys_of(idx));
-        queue.ring.write(i, 1, 0);
+        ring.set_buf(i, idx);
+        ring.write(i, 0, pool.phys_of(idx));
+        ring.write(i, 1, 0);
     }
-    let last = queue.ring.mask;
     let q32 = q as u32;
     regs.set_bits(reg::rxdctl(q32), reg::RXDCTL_ENABLE);
     if !wait_until(clock, timeout, || {
@@ -1048,28 +1160,112 @@ fn start_tx_queue<R: Registers>(
 }
 
 /// Reclaims transmitted descriptors in groups of `TX_CLEAN_BATCH`: one DD
-/// check per group (the device completes in order).
+/// check per group (the device completes in order), then every
+/// completed group's buffers go back to the pool in one copy (two where the
+/// range wraps the ring's end).
 #[inline]
 fn clean_tx(queue: &mut TxQueue, pool: &Mempool) {
-    let mask = queue.ring.mask;
+    let tail = queue.tail;
+    let clean = queue.clean;
+    let ring = queue.ring.view();
+    let mask = ring.mask;
+    let mut done = 0u32;
     loop {
-        let pending = queue.tail.wrapping_sub(queue.clean) & mask;
+        let pending = tail.wrapping_sub(clean).wrapping_sub(done) & mask;
         if pending == 0 {
-            return;
+            break;
         }
         let step = pending.min(TX_CLEAN_BATCH);
-        let last = queue.clean.wrapping_add(step - 1) & mask;
-        if queue.ring.read(last, 1) & desc::TX_STATUS_DD == 0 {
-            return;
+        let last = clean.wrapping_add(done).wrapping_add(step - 1);
+        // §7.2.3.2.4: DD in the write-back STA of the group's last descriptor.
+        if ring.read(last, 1) & desc::TX_STATUS_DD == 0 {
+            break;
         }
-        let mut run = pool.run();
-        for k in 0..step {
-            // `bufs.len() == mask + 1`: a masked index is in bounds.
-            run.give(queue.bufs[(queue.clean.wrapping_add(k) & mask) as usize]);
-        }
-        drop(run);
-        queue.clean = queue.clean.wrapping_add(step) & mask;
+        done += step;
     }
+    if done == 0 {
+        return;
+    }
+    // `clean <= mask` and `done <= mask`: both ranges lie inside the ring.
+    let bufs = ring.bufs();
+    let first = (done as usize).min(bufs.len() - clean as usize);
+    let mut run = pool.run();
+    run.give_all(
+        bufs.get(clean as usize..clean as usize + first)
+            .unwrap_or_default(),
+    );
+    run.give_all(bufs.get(..done as usize - first).unwrap_or_default());
+    drop(run);
+    queue.clean = clean.wrapping_add(done) & mask;
+}
+
+/// Both status bits a deliverable descriptor has (§7.1.6.2 write-back:
+/// descriptor done, end of packet).
+const RX_DD_EOP: u64 = desc::RX_STATUS_DD | desc::RX_STATUS_EOP;
+
+/// Drops, from descriptor `next` on, descriptors that carry no deliverable
+/// frame: parts of a frame larger than one buffer (no EOP on the first part;
+/// `discarding` says the previous call ended inside one), counted once per
+/// frame at its last part, and single descriptors with a length the buffer
+/// cannot hold (a device error). Each keeps its buffer, handed back to the
+/// device as it is. Stops at a deliverable frame, at a descriptor the device
+/// has not written back, or after `max` descriptors.
+#[cold]
+#[inline(never)]
+fn drop_undeliverable(
+    ring: RingView<'_>,
+    geometry: Geometry,
+    stats: &mut NicStats,
+    mut next: u32,
+    mut discarding: bool,
+    max: usize,
+) -> Dropped {
+    let buf_size = geometry.buf_size();
+    let mut dropped = 0;
+    let mut deliverable_next = false;
+    while dropped < max {
+        let status = ring.read(next, 1);
+        if status & desc::RX_STATUS_DD == 0 {
+            break;
+        }
+        // The rest of the descriptor is read only after DD was seen set.
+        fence(Ordering::Acquire);
+        let eop = status & desc::RX_STATUS_EOP != 0;
+        let len = (status >> desc::RX_LEN_SHIFT) as u16;
+        let fragment = discarding || !eop;
+        if !fragment && len != 0 && len as usize <= buf_size {
+            deliverable_next = true;
+            break;
+        }
+        if eop {
+            if fragment {
+                stats.rx_fragmented_dropped += 1;
+            } else {
+                stats.rx_errors += 1;
+            }
+        }
+        discarding = !eop;
+        ring.write(next, 0, geometry.phys_of(ring.buf(next)));
+        ring.write(next, 1, 0);
+        next = next.wrapping_add(1);
+        dropped += 1;
+    }
+    Dropped {
+        count: dropped,
+        discarding,
+        deliverable_next,
+    }
+}
+
+/// What [`drop_undeliverable`] did.
+struct Dropped {
+    /// Descriptors dropped.
+    count: usize,
+    /// It stopped inside a frame (its next part not written back yet, or
+    /// `max` reached): the rest of the frame is dropped too.
+    discarding: bool,
+    /// It stopped at a deliverable frame.
+    deliverable_next: bool,
 }
 
 /// Takes completed frames (DD and EOP) of queue `queue` into `out`, refills
@@ -1083,72 +1279,123 @@ fn receive<'p, R: Registers, const N: usize>(
     stats: &mut NicStats,
     out: &mut PacketBatch<'p, N>,
 ) -> usize {
-    let mask = q.ring.mask;
+    let mut ring = q.ring.view();
+    let mask = ring.mask;
+    let ring_len = mask as usize + 1;
     let geometry = pool.geometry();
-    let buf_size = geometry.buf_size();
-    let budget = N - out.len();
-    let mut next = q.next;
-    let mut delivered = 0usize;
-    let mut bytes = 0u64;
-    let mut seen = 0u32;
-    // Fresh buffers for the ring come from one run of the free stack;
-    // no `PacketBuf` is dropped while it is open.
-    let mut fresh_bufs = pool.run();
-    // Dropped fragments do not use up the caller's batch; the ring size
-    // bounds the work of one call.
-    while delivered < budget && seen <= mask {
-        let status = q.ring.read(next, 1);
-        if status & desc::RX_STATUS_DD == 0 {
-            break;
-        }
-        // The rest of the descriptor and the buffer are read only after
-        // DD was seen set.
-        fence(Ordering::Acquire);
-        let slot = (next & mask) as usize;
-        let old = q.bufs[slot];
-        let eop = status & desc::RX_STATUS_EOP != 0;
-        let len = (status >> desc::RX_LEN_SHIFT) as u16;
-        let fragment = q.discarding || !eop;
-        if fragment || len == 0 || len as usize > buf_size {
-            // Part of a frame larger than one buffer: drop every part,
-            // count the frame once (at its last part). A length the
-            // buffer cannot hold is a device error. Reuse the buffer.
-            if eop {
-                if fragment {
-                    stats.rx_fragmented_dropped += 1;
-                } else {
-                    stats.rx_errors += 1;
-                }
-            }
-            q.discarding = !eop;
-            q.ring.write(next, 0, geometry.phys_of(old));
-        } else {
-            let Some(fresh) = fresh_bufs.take() else {
-                // Leave the frame in the ring; it is taken next time.
-                stats.rx_no_buffer += 1;
-                break;
-            };
-            q.bufs[slot] = fresh;
-            q.ring.write(next, 0, geometry.phys_of(fresh));
-            bytes += len as u64;
-            // SAFETY: `old` came out of the ring's bookkeeping, where it
-            // was the only reference; it is replaced there by `fresh`.
-            let buf = unsafe { pool.buf_from_raw(old, len) };
-            // Cannot fail: `delivered < budget` = free capacity of `out`.
-            if let Err(buf) = out.push_back(buf) {
-                fresh_bufs.give(buf.into_raw().0);
-            }
-            delivered += 1;
-        }
-        q.ring.write(next, 1, 0);
-        next = (next + 1) & mask;
-        seen += 1;
+    let buf_size = geometry.buf_size() as u32;
+    let spare = out.spare_mut();
+    let spare_len = spare.len();
+    if spare_len == 0 {
+        return 0;
     }
-    drop(fresh_bufs);
-    if seen > 0 {
-        q.next = next;
+    // Ring positions are masked where they index the ring (`RingView`).
+    let mut next = q.next;
+    // Descriptors dropped (fragments, bad lengths): they do not use up the
+    // caller's batch, but delivered + dropped stays within one ring, which
+    // bounds the work of one call.
+    let mut dropped = 0usize;
+    let mut discarding = q.discarding;
+    if discarding {
+        let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, true, ring_len);
+        (dropped, discarding) = (d.count, d.discarding);
+        next = next.wrapping_add(d.count as u32);
+    }
+    let mut bytes = 0u64;
+    // Batch slots still empty, and free buffers of the pool not yet used.
+    let mut slots_left: &mut [_] = spare;
+    let mut fresh_bufs = pool.run();
+    let mut fresh_left = fresh_bufs.avail();
+    if !discarding {
+        let pool_ran_out = 'fill: loop {
+            // Descriptors the call may still look at: delivered + dropped
+            // stays within one ring.
+            let ring_left = ring_len - dropped - (spare_len - slots_left.len());
+            // Slots the batch and the ring have room for, and how many of
+            // them the pool can fill: one frame per slot and fresh buffer.
+            let room = slots_left.len().min(ring_left);
+            let wanted = room.min(fresh_left.len());
+            if wanted == 0 {
+                break 'fill room > 0;
+            }
+            // Descriptors up to the ring's end; the next round wraps.
+            let (descs, bufs) = ring.split();
+            let first = (next & mask) as usize;
+            let descs = descs.get(first..).unwrap_or_default();
+            let bufs = bufs.get_mut(first..).unwrap_or_default();
+            let n = wanted.min(descs.len()).min(bufs.len());
+            let frames = slots_left[..n].iter_mut().zip(&fresh_left[..n]);
+            let mut frames = frames.zip(&mut bufs[..n]).zip(&descs[..n]);
+            // At most 4096 frames of at most 16 KiB: fits 32 bits.
+            let mut run_bytes = 0u32;
+            let mut k = n;
+            while let Some((((slot, fresh), buf), desc)) = frames.next() {
+                // §7.1.6.2: status and length share the second quadword.
+                let status = desc.read(1);
+                let len = (status >> desc::RX_LEN_SHIFT) as u16 as u32;
+                if status & RX_DD_EOP != RX_DD_EOP || len.wrapping_sub(1) >= buf_size {
+                    // Not written back yet, or not deliverable: the frames
+                    // before it in this run are delivered.
+                    k = n - frames.len() - 1;
+                    break;
+                }
+                // The buffer is read (by the caller) only after DD was seen set.
+                fence(Ordering::Acquire);
+                let fresh = fresh.get();
+                let old = core::mem::replace(buf, fresh);
+                // §7.1.6.1: read format, packet buffer address and header address 0.
+                desc.write(0, geometry.phys_of(fresh));
+                desc.write(1, 0);
+                // SAFETY: `old` came out of the ring's bookkeeping, where it
+                // was the only reference; it is replaced there by `fresh`.
+                // `1 <= len <= buf_size` was checked above.
+                let buf = unsafe { pool.buf_from_raw_checked(old, len) };
+                // The slot is empty (spare): nothing to drop.
+                core::mem::forget(slot.replace(buf));
+                run_bytes += len;
+            }
+            bytes += run_bytes as u64;
+            slots_left = &mut core::mem::take(&mut slots_left)[k..];
+            fresh_left = &fresh_left[k..];
+            next = next.wrapping_add(k as u32);
+            if k < n {
+                let max = ring_left - k;
+                let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, false, max);
+                dropped += d.count;
+                next = next.wrapping_add(d.count as u32);
+                discarding = d.discarding;
+                if d.deliverable_next {
+                    continue 'fill;
+                }
+                break 'fill false;
+            }
+            if n == wanted {
+                break 'fill wanted < room;
+            }
+            // The run stopped at the ring's end: wrap.
+        };
+        if pool_ran_out {
+            // The pool ran out with room left: a deliverable frame stays in
+            // the ring until the next call.
+            let max = ring_len - dropped - (spare_len - slots_left.len());
+            let d = drop_undeliverable(ring.reborrow(), geometry, stats, next, false, max);
+            dropped += d.count;
+            next = next.wrapping_add(d.count as u32);
+            discarding = d.discarding;
+            if d.deliverable_next {
+                stats.rx_no_buffer += 1;
+            }
+        }
+    }
+    let delivered = spare_len - slots_left.len();
+    fresh_bufs.taken(delivered);
+    q.discarding = discarding;
+    out.filled(delivered);
+    if delivered + dropped > 0 {
+        q.next = next & mask;
         // Descriptor writes become visible before the device sees the tail.
         fence(Ordering::Release);
+        // §8.2.3.8.5: RDT, one past the last descriptor handed back.
         regs.write(reg::rdt(queue as u32), next.wrapping_sub(1) & mask);
         stats.rx_packets += delivered as u64;
         stats.rx_bytes += bytes;
@@ -1174,41 +1421,83 @@ fn transmit<'p, R: Registers, const N: usize>(
         clean_tx(q, pool);
         free = q.clean.wrapping_sub(q.tail).wrapping_sub(1) & mask;
     }
+    let geometry = pool.geometry();
+    let mut ring = q.ring.view();
     let mut tail = q.tail;
-    let mut sent = 0usize;
+    let mut free = free as usize;
     let mut bytes = 0u64;
-    while free > 0 {
-        let Some(pkt) = pkts.pop_front() else { break };
-        if !core::ptr::eq(pkt.pool(), pool) || pkt.is_empty() || pkt.len() > desc::TX_MAX_LEN {
-            stats.tx_errors += 1;
-            drop(pkt);
-            continue;
+    let live = pkts.live_mut();
+    let total = live.len();
+    // Packets not taken yet.
+    let mut left: &mut [_] = live;
+    loop {
+        // As many packets as the ring has room for, over descriptors up to
+        // the ring's end; the next round wraps. A refused packet takes no
+        // descriptor: the round ends there and the next goes on after it.
+        let wanted = left.len().min(free);
+        let (descs, bufs) = ring.split();
+        let first = tail as usize;
+        let descs = descs.get(first..).unwrap_or_default();
+        let bufs = bufs.get_mut(first..).unwrap_or_default();
+        let n = wanted.min(descs.len()).min(bufs.len());
+        if n == 0 {
+            break;
         }
-        let (index, len) = pkt.into_raw();
-        let slot = (tail & mask) as usize;
-        q.bufs[slot] = index;
-        q.ring.write(tail, 0, pool.phys_of(index));
-        q.ring.write(
-            tail,
-            1,
-            desc::TX_CMD | len as u64 | ((len as u64) << desc::TX_PAYLEN_SHIFT),
-        );
-        tail = (tail + 1) & mask;
-        free -= 1;
-        sent += 1;
-        bytes += len as u64;
+        let mut used = n;
+        let mut packets = left[..n].iter_mut().zip(&descs[..n]).zip(&mut bufs[..n]);
+        while let Some(((slot, desc), buf)) = packets.next() {
+            match slot.take() {
+                Some(pkt)
+                    if core::ptr::eq(pkt.pool(), pool)
+                        && (pkt.len() as u32).wrapping_sub(1) < desc::TX_MAX_LEN as u32 =>
+                {
+                    let (index, len) = pkt.into_raw();
+                    *buf = index;
+                    // §7.2.3.2.4: advanced data descriptor, one buffer per frame.
+                    desc.write(0, geometry.phys_of(index));
+                    desc.write(
+                        1,
+                        desc::TX_CMD | len as u64 | ((len as u64) << desc::TX_PAYLEN_SHIFT),
+                    );
+                    bytes += len as u64;
+                }
+                other => {
+                    // From another pool, empty, or longer than one
+                    // descriptor carries: dropped (back to its own pool).
+                    if other.is_some() {
+                        stats.tx_errors += 1;
+                    }
+                    drop(other);
+                    used = n - packets.len() - 1;
+                    break;
+                }
+            }
+        }
+        // The refused packet, if any, is taken too.
+        let consumed = if used < n { used + 1 } else { n };
+        left = &mut core::mem::take(&mut left)[consumed..];
+        free -= used;
+        tail = (tail + used as u32) & mask;
+        if used == wanted {
+            // The batch is sent or the ring is full.
+            break;
+        }
     }
+    let taken = total - left.len();
+    pkts.drained(taken);
+    let sent = tail.wrapping_sub(q.tail) & mask;
     if !pkts.is_empty() {
         stats.tx_ring_full += 1;
     }
     if sent > 0 {
         q.tail = tail;
         fence(Ordering::Release);
+        // §8.2.3.9.9: TDT, one past the last descriptor queued.
         regs.write(reg::tdt(queue as u32), tail);
         stats.tx_packets += sent as u64;
         stats.tx_bytes += bytes;
     }
-    sent
+    sent as usize
 }
 
 /// One receive and one transmit queue of a [`Port`], configured and not yet

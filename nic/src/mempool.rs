@@ -33,9 +33,14 @@ pub struct Mempool {
     base: NonNull<u8>,
     phys: u64,
     buf_shift: u32,
+    /// `1 << buf_shift`, stored: see [`Geometry`].
+    buf_bytes: u64,
     count: u32,
+    /// The free stack, `count` entries; it grows downwards: the free
+    /// indices are `free[first_free..]`, the next one to hand out first.
+    /// A batch of buffers taken at once is then a forward slice.
     free: &'static [Cell<u32>],
-    top: Cell<u32>,
+    first_free: Cell<u32>,
 }
 
 // SAFETY: the pool exclusively owns its DMA memory; it may move to the core
@@ -48,7 +53,7 @@ impl core::fmt::Debug for Mempool {
             .field("phys", &self.phys)
             .field("buf_size", &self.buf_size())
             .field("count", &self.count)
-            .field("free", &self.top.get())
+            .field("free", &self.free_count())
             .finish()
     }
 }
@@ -74,8 +79,11 @@ impl Mempool {
             .into_u32_slice()
             .filter(|s| s.len() >= count as usize)
             .ok_or(MempoolError::Dma(DmaError::BadRequest))?;
+        let stack = stack
+            .get_mut(..count as usize)
+            .ok_or(MempoolError::Dma(DmaError::BadRequest))?;
         // Lowest indices on top: the first buffers handed out are adjacent.
-        for (slot, idx) in stack.iter_mut().zip((0..count).rev()) {
+        for (slot, idx) in stack.iter_mut().zip(0..count) {
             *slot = idx;
         }
         let free = Cell::from_mut(stack).as_slice_of_cells();
@@ -83,9 +91,10 @@ impl Mempool {
             base: bufs.virt,
             phys: bufs.phys,
             buf_shift: buf_size.trailing_zeros(),
+            buf_bytes: buf_size as u64,
             count,
             free,
-            top: Cell::new(count),
+            first_free: Cell::new(0),
         })
     }
 
@@ -99,7 +108,7 @@ impl Mempool {
 
     /// Buffers currently free.
     pub fn free_count(&self) -> u32 {
-        self.top.get()
+        self.count - self.first_free.get()
     }
 
     /// Takes a buffer (length 0) or `None` when the pool is empty.
@@ -114,21 +123,23 @@ impl Mempool {
 
     #[inline(always)]
     pub(crate) fn alloc_index(&self) -> Option<u32> {
-        let top = self.top.get().checked_sub(1)?;
-        let index = self.free.get(top as usize)?.get();
-        self.top.set(top);
+        let first = self.first_free.get();
+        let index = self.free.get(first as usize)?.get();
+        self.first_free.set(first + 1);
         Some(index)
     }
 
     #[inline(always)]
     pub(crate) fn free_index(&self, index: u32) {
-        let top = self.top.get();
         // Cannot overflow while indices are owned linearly; if a bug ever
         // frees twice, refuse the extra push rather than corrupt memory.
-        if let Some(slot) = self.free.get(top as usize) {
+        let Some(first) = self.first_free.get().checked_sub(1) else {
+            return;
+        };
+        if let Some(slot) = self.free.get(first as usize) {
             debug_assert!(index < self.count);
             slot.set(index);
-            self.top.set(top + 1);
+            self.first_free.set(first);
         }
     }
 
@@ -138,9 +149,11 @@ impl Mempool {
     /// `PacketBuf` may be dropped): drivers keep runs inside one call.
     #[inline(always)]
     pub(crate) fn run(&self) -> Run<'_> {
+        let first = self.first_free.get() as usize;
         Run {
             pool: self,
-            top: self.top.get(),
+            // `first <= free.len()`: `alloc_index` stops at the end.
+            avail: self.free.get(first..).unwrap_or_default(),
         }
     }
 
@@ -158,7 +171,7 @@ impl Mempool {
     pub fn geometry(&self) -> Geometry {
         Geometry {
             phys: self.phys,
-            shift: self.buf_shift,
+            size: self.buf_bytes,
         }
     }
 
@@ -178,6 +191,22 @@ impl Mempool {
         }
     }
 
+    /// As [`Mempool::buf_from_raw`], for a length the caller has already
+    /// checked against the buffer size (a receive path checks it once, on
+    /// the descriptor).
+    ///
+    /// # Safety
+    /// As [`Mempool::buf_from_raw`], and `len <= buf_size()`.
+    #[inline(always)]
+    pub(crate) unsafe fn buf_from_raw_checked(&self, index: u32, len: u32) -> PacketBuf<'_> {
+        debug_assert!(len as usize <= self.buf_size());
+        PacketBuf {
+            pool: self,
+            index,
+            len,
+        }
+    }
+
     fn bytes(&self, index: u32) -> *mut u8 {
         debug_assert!(index < self.count);
         // SAFETY: every index in circulation is < count, so the offset stays
@@ -190,51 +219,73 @@ impl Mempool {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Geometry {
     phys: u64,
-    shift: u32,
+    /// The buffer size as loaded from the pool, not as `1 << shift`: the
+    /// compiler then multiplies with a memory operand instead of shifting by
+    /// `%cl`, which keeps a register free in the drivers' loops.
+    size: u64,
 }
 
 impl Geometry {
     /// Device address of buffer `index`, as [`Mempool::phys_of`].
     #[inline(always)]
     pub fn phys_of(self, index: u32) -> u64 {
-        self.phys + ((index as u64) << self.shift)
+        self.phys + index as u64 * self.size
     }
 
     pub fn buf_size(self) -> usize {
-        1 << self.shift
+        self.size as usize
     }
 }
 
 /// See [`Mempool::run`].
 pub(crate) struct Run<'a> {
     pool: &'a Mempool,
-    top: u32,
+    /// The free part of the stack, `free[first_free..]`, the next index to
+    /// hand out first.
+    avail: &'a [Cell<u32>],
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
+    /// The free indices, the next one to hand out first: a receive loop
+    /// reads as many as it uses from the front, then commits them with
+    /// [`Run::taken`] (until then they are still free).
     #[inline(always)]
-    pub(crate) fn take(&mut self) -> Option<u32> {
-        let top = self.top.checked_sub(1)?;
-        let index = self.pool.free.get(top as usize)?.get();
-        self.top = top;
-        Some(index)
+    pub(crate) fn avail(&self) -> &'a [Cell<u32>] {
+        self.avail
     }
 
+    /// The first `n` indices of [`Run::avail`] are taken.
     #[inline(always)]
-    pub(crate) fn give(&mut self, index: u32) {
-        // As `free_index`: a double free is refused, never written past.
-        if let Some(slot) = self.pool.free.get(self.top as usize) {
+    pub(crate) fn taken(&mut self, n: usize) {
+        self.avail = self.avail.get(n..).unwrap_or_default();
+    }
+
+    /// Returns every index of `indices` (in order, as that many `give`s
+    /// would). As `free_index`, a push past the end of the stack (a double
+    /// free) is refused, never written.
+    #[inline(always)]
+    pub(crate) fn give_all(&mut self, indices: &[u32]) {
+        let first = self.pool.free.len() - self.avail.len();
+        let n = indices.len().min(first);
+        let (Some(dst), Some(src)) = (self.pool.free.get(first - n..first), indices.get(..n))
+        else {
+            return;
+        };
+        // Pushing downwards: the first index given ends up deepest.
+        for (slot, &index) in dst.iter().rev().zip(src) {
             debug_assert!(index < self.pool.count);
             slot.set(index);
-            self.top += 1;
         }
+        self.avail = self.pool.free.get(first - n..).unwrap_or(self.avail);
     }
 }
 
 impl Drop for Run<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.pool.top.set(self.top);
+        self.pool
+            .first_free
+            .set((self.pool.free.len() - self.avail.len()) as u32);
     }
 }
 

@@ -396,6 +396,144 @@ fn descriptor_without_dd_is_not_consumed() {
     assert_eq!(dev.rx_batch(0, &mut batch), 1);
 }
 
+/// Writes receive descriptor `i` of queue 0 back as the device would
+/// (§7.1.6.2): DD, EOP if `eop`, length `len`; the buffer is left as it is.
+fn write_back(dev: &mut Ixgbe<'static, ModelRegs>, i: u32, eop: bool, len: u16) {
+    let ring = dev.rx[0].ring.view();
+    let eop = if eop { desc::RX_STATUS_EOP } else { 0 };
+    ring.write(i, 0, 0);
+    ring.write(
+        i,
+        1,
+        desc::RX_STATUS_DD | eop | ((len as u64) << desc::RX_LEN_SHIFT),
+    );
+}
+
+#[test]
+fn a_frame_whose_later_parts_arrive_after_the_call_is_still_dropped_whole() {
+    let (model, mut dev) = rig(&cfg(64, 1));
+    let free0 = dev.pool().free_count();
+    let mut batch: PacketBatch<'static, 8> = PacketBatch::new();
+    // A frame, then the first two parts of a three-part frame.
+    write_back(&mut dev, 0, true, 60);
+    write_back(&mut dev, 1, false, 2048);
+    write_back(&mut dev, 2, false, 2048);
+    let tails = model.rx_tail_writes(0);
+    assert_eq!(dev.rx_batch(0, &mut batch), 1);
+    assert_eq!(model.rx_tail_writes(0), tails + 1);
+    assert_eq!(dev.stats().rx_fragmented_dropped, 0, "counted at its EOP");
+    // Its last part (EOP, a length one buffer holds) must not be
+    // delivered as a frame of its own.
+    write_back(&mut dev, 3, true, 100);
+    write_back(&mut dev, 4, true, 61);
+    assert_eq!(dev.rx_batch(0, &mut batch), 1);
+    assert_eq!(batch.iter().map(|p| p.len()).collect::<Vec<_>>(), [60, 61]);
+    assert_eq!(dev.stats().rx_fragmented_dropped, 1);
+    assert_eq!(dev.stats().rx_packets, 2);
+    assert_eq!(model.reg(reg::rdt(0)), 4, "five descriptors handed back");
+    // Dropped parts kept their buffers; only the two frames took new ones.
+    assert_eq!(dev.pool().free_count(), free0 - 2);
+    batch.clear();
+    assert_eq!(dev.pool().free_count(), free0);
+    // A call that ends inside a frame (its last part not written back yet)
+    // consumes the parts it saw and writes the tail.
+    write_back(&mut dev, 5, false, 2048);
+    assert_eq!(dev.rx_batch(0, &mut batch), 0);
+    assert_eq!(model.reg(reg::rdt(0)), 5);
+    write_back(&mut dev, 6, true, 60);
+    assert_eq!(dev.rx_batch(0, &mut batch), 0);
+    assert_eq!(dev.stats().rx_fragmented_dropped, 2);
+    assert_eq!(model.reg(reg::rdt(0)), 6);
+}
+
+#[test]
+fn an_empty_pool_leaves_frames_in_the_ring_until_buffers_return() {
+    let (model, mut dev) = rig(&cfg(8, 1));
+    let pool = dev.pool();
+    let held: Vec<_> = core::iter::from_fn(|| pool.alloc()).collect();
+    assert!(!held.is_empty());
+    for i in 0..3 {
+        model.inject(&udp(FEED_PORT, i));
+    }
+    model.step();
+    let mut batch: PacketBatch<'static, 8> = PacketBatch::new();
+    let tails = model.rx_tail_writes(0);
+    assert_eq!(dev.rx_batch(0, &mut batch), 0);
+    assert_eq!(model.rx_tail_writes(0), tails, "nothing consumed");
+    assert_eq!(dev.stats().rx_no_buffer, 1);
+    let mut held = held;
+    drop(held.pop());
+    assert_eq!(dev.rx_batch(0, &mut batch), 1);
+    assert_eq!(dev.stats().rx_no_buffer, 2, "the second frame waits");
+    assert_eq!(batch.pop_front().unwrap().data(), &udp(FEED_PORT, 0)[..]);
+    drop(held);
+    assert_eq!(
+        rx_all::<8>(&mut dev, 0),
+        [udp(FEED_PORT, 1), udp(FEED_PORT, 2)]
+    );
+    assert_eq!(dev.stats().rx_packets, 3);
+}
+
+#[test]
+fn a_partly_drained_batch_is_filled_behind_its_packets() {
+    let (model, mut dev) = rig(&cfg(64, 1));
+    for i in 0..6 {
+        model.inject(&udp(FEED_PORT, i));
+    }
+    model.step();
+    let mut batch: PacketBatch<'static, 4> = PacketBatch::new();
+    assert_eq!(dev.rx_batch(0, &mut batch), 4);
+    assert_eq!(dev.rx_batch(0, &mut batch), 0, "full");
+    assert_eq!(batch.pop_front().unwrap().data(), &udp(FEED_PORT, 0)[..]);
+    assert_eq!(dev.rx_batch(0, &mut batch), 1);
+    let got: Vec<_> = batch.iter().map(|p| p.data().to_vec()).collect();
+    assert_eq!(got, (1..5).map(|i| udp(FEED_PORT, i)).collect::<Vec<_>>());
+}
+
+#[test]
+fn refused_packets_take_no_descriptor() {
+    let (model, mut dev) = rig(&cfg(8, 1));
+    let other = leak_pool(4);
+    let pool = dev.pool();
+    let frame = |i: u32| {
+        let mut b = pool.alloc().unwrap();
+        assert!(b.fill(&udp(1, i)));
+        b
+    };
+    let mut batch: PacketBatch<'static, 16> = PacketBatch::new();
+    let mut foreign = other.alloc().unwrap();
+    assert!(foreign.fill(&[1; 60]));
+    batch.push_back(foreign).unwrap();
+    for i in 0..3 {
+        batch.push_back(frame(i)).unwrap();
+    }
+    batch.push_back(pool.alloc().unwrap()).unwrap(); // length 0
+    for i in 3..7 {
+        batch.push_back(frame(i)).unwrap();
+    }
+    batch.push_back(pool.alloc().unwrap()).unwrap(); // left: the ring is full
+    batch.push_back(frame(7)).unwrap();
+    // Seven descriptors free (one always stays with software).
+    assert_eq!(dev.tx_batch(0, &mut batch), 7);
+    let s = dev.stats();
+    assert_eq!((s.tx_errors, s.tx_ring_full, s.tx_packets), (2, 1, 7));
+    assert_eq!(batch.len(), 2);
+    assert_eq!(other.free_count(), 4);
+    model.step();
+    let sent: Vec<_> = model
+        .take_transmitted()
+        .into_iter()
+        .map(|(_, f)| f)
+        .collect();
+    assert_eq!(sent, (0..7).map(|i| udp(1, i)).collect::<Vec<_>>());
+    // The unsent two go once the ring is reclaimed: the empty one is refused.
+    assert_eq!(dev.tx_batch(0, &mut batch), 1);
+    assert!(batch.is_empty());
+    assert_eq!(dev.stats().tx_errors, 3);
+    model.step();
+    assert_eq!(model.take_transmitted(), [(0, udp(1, 7))]);
+}
+
 #[test]
 fn impossible_lengths_from_the_device_are_counted_not_delivered() {
     let (model, mut dev) = rig(&cfg(64, 1));
