@@ -438,12 +438,16 @@ pub struct RiskEngine {
     reject_window: Box<Window>,
 
     net_position: i64,
-    /// Σ over symbols of `SymbolState::open`, `[buy, sell]`.
-    total_open: [u64; 2],
-    gross_worst: i128,
-    /// Open-order notional plus position notional (price4 units): what the
-    /// credit limit is judged against, kept as one sum.
-    credit_used: i128,
+    /// The account-wide limits as room left, kept as exposure changes and
+    /// moved by the limit's change when limits change, so that the order
+    /// path compares what an order adds against one number per limit.
+    /// `max_net_position − (net_position + Σ open buys)` and
+    /// `max_net_position − (Σ open sells − net_position)`, `[buy, sell]`.
+    net_room: [i128; 2],
+    /// `max_gross_position − Σ over symbols of the worst-case absolute position`.
+    gross_room: i128,
+    /// `credit_limit −` (open-order notional plus position notional, price4 units).
+    credit_room: i128,
     open_orders: u32,
 
     tripped: Option<TripCause>,
@@ -518,9 +522,11 @@ impl RiskEngine {
             rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
             net_position: 0,
-            total_open: [0; 2],
-            gross_worst: 0,
-            credit_used: 0,
+            // Nothing used yet, against `Limits::unlimited()` (moved to the
+            // real limits by `install`).
+            net_room: [u64::MAX as i128; 2],
+            gross_room: u64::MAX as i128,
+            credit_room: u64::MAX as i128,
             open_orders: 0,
             tripped: None,
             last_pnl: 0,
@@ -584,6 +590,12 @@ impl RiskEngine {
             *rule = Rule::new(limits);
         }
         self.rates = Rates::new(&new);
+        // The rooms move by each limit's change (exact in i128).
+        let moved = |new: u64, old: u64| new as i128 - old as i128;
+        let net = moved(new.max_net_position, self.limits.max_net_position);
+        self.net_room = self.net_room.map(|r| r + net);
+        self.gross_room += moved(new.max_gross_position, self.limits.max_gross_position);
+        self.credit_room += moved(new.credit_limit, self.limits.credit_limit);
         self.dup_retain_ns = self.dup_retain_ns.max(new.duplicate_window_ns);
         self.limits = new;
     }
@@ -708,10 +720,10 @@ impl RiskEngine {
                 Side::Sell => s.own_ask = s.own_ask.min(price.0),
             }
         }
-        self.total_open[side as usize] += q;
+        self.net_room[side as usize] -= q as i128;
         self.open_orders += 1;
-        self.credit_used += notional as i128;
-        self.gross_worst += worst_delta as i128;
+        self.credit_room -= notional as i128;
+        self.gross_room -= worst_delta as i128;
         Ok(())
     }
 
@@ -797,10 +809,10 @@ impl RiskEngine {
         grows: bool,
     ) -> Result<u64, RejectReason> {
         let s = side as usize;
-        let (mine, other, total_mine) = (sym.open[s], sym.open[s ^ 1], self.total_open[s]);
-        let (d, d_net) = match side {
-            Side::Buy => (sym.position as i128, self.net_position as i128),
-            Side::Sell => (-(sym.position as i128), -(self.net_position as i128)),
+        let (mine, other) = (sym.open[s], sym.open[s ^ 1]);
+        let d = match side {
+            Side::Buy => sym.position as i128,
+            Side::Sell => -(sym.position as i128),
         };
         let ahead = d + (mine + add) as i128;
         if grows && ahead > rule.max_position as i128 {
@@ -808,13 +820,15 @@ impl RiskEngine {
         }
         let behind = other as i128 - d;
         let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
-        if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
+        // Gross, net and credit: what the order adds against the room left
+        // (`used + add > limit` ⇔ `add > limit − used`, exact in i128).
+        if worst_delta as i128 > self.gross_room {
             refuse!(GrossPositionLimit);
         }
-        if grows && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
+        if grows && add as i128 > self.net_room[s] {
             refuse!(NetPositionLimit);
         }
-        if self.credit_used + add_notional > self.limits.credit_limit as i128 {
+        if add_notional > self.credit_room {
             refuse!(CreditLimit);
         }
         Ok(worst_delta)
@@ -1009,21 +1023,21 @@ impl RiskEngine {
         };
         let old_worst = sym.worst();
         let field = &mut sym.open[side as usize];
-        let total = &mut self.total_open[side as usize];
+        let net_room = &mut self.net_room[side as usize];
         if add {
             *field += e.qty;
-            *total += e.qty;
-            self.credit_used += e.notional;
+            *net_room -= e.qty as i128;
+            self.credit_room -= e.notional;
             match side {
                 Side::Buy => sym.own_bid = sym.own_bid.max(e.match_price),
                 Side::Sell => sym.own_ask = sym.own_ask.min(e.match_price),
             }
         } else {
             *field -= e.qty;
-            *total -= e.qty;
-            self.credit_used -= e.notional;
+            *net_room += e.qty as i128;
+            self.credit_room += e.notional;
         }
-        self.gross_worst += sym.worst() - old_worst;
+        self.gross_room -= sym.worst() - old_worst;
         // Removing the order that defines our best own price: find the next.
         if !add {
             let best = match side {
@@ -1053,9 +1067,9 @@ impl RiskEngine {
         let old_worst = sym.worst();
         // More filled never means more open: `after.qty ≤ before.qty`.
         sym.open[side as usize] -= before.qty - after.qty;
-        self.total_open[side as usize] -= before.qty - after.qty;
-        self.credit_used += after.notional - before.notional;
-        self.gross_worst += sym.worst() - old_worst;
+        self.net_room[side as usize] += (before.qty - after.qty) as i128;
+        self.credit_room -= after.notional - before.notional;
+        self.gross_room -= sym.worst() - old_worst;
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
@@ -1169,9 +1183,13 @@ impl RiskEngine {
         let delta = fill.side.sign() * fill.qty as i64;
         sym.position = sym.position.saturating_add(delta);
         sym.mark = fill.price.0;
-        self.net_position = self.net_position.saturating_add(delta);
-        self.gross_worst += sym.worst() - before;
-        self.credit_used += sym.position_notional() - old_pn;
+        let net = self.net_position.saturating_add(delta);
+        let moved = net as i128 - self.net_position as i128;
+        self.net_position = net;
+        self.net_room[BUY] -= moved;
+        self.net_room[SELL] += moved;
+        self.gross_room -= sym.worst() - before;
+        self.credit_room -= sym.position_notional() - old_pn;
         if let Some(idx) = idx {
             let done = self
                 .orders
@@ -1260,7 +1278,7 @@ impl RiskEngine {
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             let old = sym.position_notional();
             sym.mark = price.0;
-            self.credit_used += sym.position_notional() - old;
+            self.credit_room -= sym.position_notional() - old;
         }
     }
 
@@ -1389,12 +1407,12 @@ impl RiskEngine {
 
     /// Σ over symbols of the worst-case absolute position (shares).
     pub fn gross_exposure(&self) -> i128 {
-        self.gross_worst
+        self.limits.max_gross_position as i128 - self.gross_room
     }
 
     /// Open-order notional plus position notional (price4 units).
     pub fn credit_used(&self) -> i128 {
-        self.credit_used
+        self.limits.credit_limit as i128 - self.credit_room
     }
 
     /// Is `order` tracked as open?

@@ -1055,10 +1055,16 @@ proptest::proptest! {
             open: [open_buy, open_sell],
             ..SymbolState::EMPTY
         };
-        e.gross_worst = gross_other + sym.worst();
-        e.net_position = position.saturating_add(net_other);
-        e.total_open = [open_buy + other_buy, open_sell + other_sell];
-        e.credit_used = credit_used;
+        let gross_worst = gross_other + sym.worst();
+        let net_position = position.saturating_add(net_other);
+        let total_open = [open_buy + other_buy, open_sell + other_sell];
+        e.net_position = net_position;
+        e.net_room = [
+            max_net as i128 - (net_position as i128 + total_open[BUY] as i128),
+            max_net as i128 - (total_open[SELL] as i128 - net_position as i128),
+        ];
+        e.gross_room = max_gross as i128 - gross_worst;
+        e.credit_room = credit as i128 - credit_used;
         let side = if sell { Sell } else { Buy };
         let got = e.check_exposure(
             &Rule::new(&l.default_symbol),
@@ -1071,9 +1077,9 @@ proptest::proptest! {
         let expect = exposure_reference(
             &l,
             &sym,
-            e.gross_worst,
-            e.net_position,
-            (e.total_open[BUY], e.total_open[SELL]),
+            gross_worst,
+            net_position,
+            (total_open[BUY], total_open[SELL]),
             credit_used,
             side,
             add,
