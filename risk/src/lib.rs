@@ -69,7 +69,7 @@ pub use idmap::IdMap;
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
-use window::{Window, Windows};
+use window::{Rate, Window, Windows};
 
 /// Strategies are numbered `0..MAX_STRATEGIES`; others are refused as invalid.
 pub const MAX_STRATEGIES: usize = 64;
@@ -460,28 +460,29 @@ pub struct RiskEngine {
 }
 
 /// A throttle that never refuses: more than a window can count.
+#[cfg(test)]
 const NO_THROTTLE: Throttle = Throttle {
     max_msgs: u32::MAX,
     window_ns: 0,
 };
 
 /// The message throttles as the order path reads them: no `Option` to
-/// test, "none" is [`NO_THROTTLE`].
+/// test, "none" is [`Rate::NONE`], "none allowed" needs no test of its own.
 #[derive(Clone, Copy)]
 struct Rates {
-    strategy_order: Throttle,
-    strategy_cancel: Throttle,
-    venue_order: Throttle,
-    venue_cancel: Throttle,
+    strategy_order: Rate,
+    strategy_cancel: Rate,
+    venue_order: Rate,
+    venue_cancel: Rate,
 }
 
 impl Rates {
     fn new(l: &Limits) -> Rates {
         Rates {
-            strategy_order: l.strategy_order_rate.unwrap_or(NO_THROTTLE),
-            strategy_cancel: l.strategy_cancel_rate.unwrap_or(NO_THROTTLE),
-            venue_order: l.venue_order_rate.unwrap_or(NO_THROTTLE),
-            venue_cancel: l.venue_cancel_rate.unwrap_or(NO_THROTTLE),
+            strategy_order: Rate::new(l.strategy_order_rate),
+            strategy_cancel: Rate::new(l.strategy_cancel_rate),
+            venue_order: Rate::new(l.venue_order_rate),
+            venue_cancel: Rate::new(l.venue_cancel_rate),
         }
     }
 }
@@ -931,7 +932,7 @@ impl RiskEngine {
     }
 
     #[inline]
-    fn throttled(&self, i: usize, t: &Throttle, now: Nanos) -> bool {
+    fn throttled(&self, i: usize, t: &Rate, now: Nanos) -> bool {
         self.windows.would_exceed(i, t, now.0)
     }
 
