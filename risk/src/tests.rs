@@ -1059,14 +1059,14 @@ proptest::proptest! {
         let net_position = position.saturating_add(net_other);
         let total_open = [open_buy + other_buy, open_sell + other_sell];
         e.net_position = net_position;
-        e.net_room = [
+        e.room.net = [
             max_net as i128 - (net_position as i128 + total_open[BUY] as i128),
             max_net as i128 - (total_open[SELL] as i128 - net_position as i128),
         ];
-        e.gross_room = max_gross as i128 - gross_worst;
-        e.credit_room = credit as i128 - credit_used;
+        e.room.gross = max_gross as i128 - gross_worst;
+        e.room.credit = credit as i128 - credit_used;
         let side = if sell { Sell } else { Buy };
-        let got = e.check_exposure(
+        let got = e.room.check(
             &Rule::new(&l.default_symbol),
             &sym,
             side,
