@@ -426,13 +426,16 @@ impl Rule {
     }
 }
 
-static REFUSE_ALL: Rule = Rule::REFUSE_ALL;
+/// Entries of the rule table: a power of two above `MAX_OVERRIDES + 1`, so
+/// that a slot is masked into it rather than bounds-checked.
+const RULE_SLOTS: usize = (MAX_OVERRIDES + 1).next_power_of_two();
 
-/// The rule of a symbol's `limits_slot` (slots only ever name rules
-/// `install` wrote; a missing one would refuse everything).
+/// The rule of a symbol's `limits_slot`. Slots only ever name rules
+/// `install` wrote (`0..=MAX_OVERRIDES`); the table's other entries, which
+/// no slot names, refuse everything.
 #[inline(always)]
-fn rule_of(rules: &[Rule], slot: u16) -> &Rule {
-    rules.get(slot as usize).unwrap_or(&REFUSE_ALL)
+fn rule_of(rules: &[Rule; RULE_SLOTS], slot: u16) -> &Rule {
+    &rules[slot as usize % RULE_SLOTS]
 }
 
 /// One bucket of the duplicate table: eight (fingerprint, time) pairs in two
@@ -543,7 +546,7 @@ pub struct RiskEngine {
     limits: Limits,
     /// `limits.default_symbol` at 0, `limits.overrides[i]` at `i + 1`, in
     /// the order path's form; indexed by `SymbolState::limits_slot`.
-    rules: Box<[Rule]>,
+    rules: Box<[Rule; RULE_SLOTS]>,
     symbols: Box<[SymbolState]>,
     orders: Box<[OrderSlot]>,
     free: Box<[u32]>,
@@ -620,7 +623,14 @@ impl RiskEngine {
         let dup_len = capacity.duplicate_slots.max(DUP_WAYS).next_power_of_two();
         let mut engine = RiskEngine {
             limits: Limits::unlimited(),
-            rules: vec![Rule::REFUSE_ALL; MAX_OVERRIDES + 1].into_boxed_slice(),
+            // Built on the heap (32 KiB), not on the stack.
+            rules: match vec![Rule::REFUSE_ALL; RULE_SLOTS]
+                .into_boxed_slice()
+                .try_into()
+            {
+                Ok(rules) => rules,
+                Err(_) => unreachable!("RULE_SLOTS rules"),
+            },
             symbols: vec![SymbolState::EMPTY; capacity.symbols].into_boxed_slice(),
             orders: vec![OrderSlot::EMPTY; orders].into_boxed_slice(),
             free: (0..orders as u32).rev().collect(),
@@ -800,11 +810,11 @@ impl RiskEngine {
             refuse!(InvalidOrder);
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
-        // Positive price: one widening multiply, exact.
-        let notional = price.0 as u64 as u128 * qty as u128;
+        // Positive price: exact in 64 bits, or beyond every `max_notional`.
+        let notional = (price.0 as u64).checked_mul(qty as u64);
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
-        // It passed `notional ≤ max_notional`, a u64: exact in 64 bits.
-        let notional = notional as u64;
+        // It passed `notional ≤ max_notional`, so it is there.
+        let notional = notional.unwrap_or(u64::MAX);
         if sym.open_orders >= rule.max_open_orders
             || self.open_orders >= self.limits.max_open_orders
         {
@@ -934,7 +944,7 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        let notional = price.0 as u64 as u128 * qty as u128;
+        let notional = (price.0 as u64).checked_mul(qty as u64);
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
@@ -1404,7 +1414,8 @@ impl RiskEngine {
 
 /// Restricted list, size, notional, collar and self-match: the checks that
 /// depend only on the order's own terms (`price > 0`, `notional = price ×
-/// qty`) and our resting orders.
+/// qty`, `None` when beyond u64 and so beyond any `max_notional`) and our
+/// resting orders.
 #[inline(always)]
 fn check_terms(
     rule: &Rule,
@@ -1412,7 +1423,7 @@ fn check_terms(
     side: Side,
     price: i64,
     qty: u32,
-    notional: u128,
+    notional: Option<u64>,
     reference: Option<Price>,
 ) -> Result<(), RejectReason> {
     if rule.restricted {
@@ -1421,7 +1432,7 @@ fn check_terms(
     if qty > rule.max_order_qty {
         refuse!(MaxOrderQty);
     }
-    if notional > rule.max_notional as u128 {
+    if !notional.is_some_and(|n| n <= rule.max_notional) {
         refuse!(MaxNotional);
     }
     if rule.collar {
