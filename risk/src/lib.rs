@@ -355,7 +355,16 @@ impl Room {
             refuse!(SymbolPositionLimit);
         }
         let behind = other as i128 - d;
-        let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
+        // `(ahead − behind)` clamped to `0..=add`, chosen among u64 values
+        // (the clamped i128 would carry a high word that is always 0).
+        let x = ahead - behind;
+        let worst_delta = if x >= add as i128 {
+            add
+        } else if x > 0 {
+            x as u64
+        } else {
+            0
+        };
         // Gross, net and credit: what the order adds against the room left
         // (`used + add > limit` ⇔ `add > limit − used`, exact in i128).
         if worst_delta as i128 > self.gross {
