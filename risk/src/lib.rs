@@ -1441,7 +1441,12 @@ fn check_terms(
     if qty > rule.max_order_qty {
         refuse!(MaxOrderQty);
     }
-    if !notional.is_some_and(|n| n <= rule.max_notional) {
+    // Beyond u64 is beyond every limit: one compare of the 128-bit product.
+    let wide = match notional {
+        Some(n) => n as u128,
+        None => u128::MAX,
+    };
+    if wide > rule.max_notional as u128 {
         refuse!(MaxNotional);
     }
     if rule.collar {
