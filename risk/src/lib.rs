@@ -1450,10 +1450,12 @@ fn check_terms(
         refuse!(MaxNotional);
     }
     if rule.collar {
-        let reference = match reference {
-            Some(r) if r.0 > 0 => r.0 as u64,
-            _ => refuse!(NoReferencePrice),
-        };
+        // None reads as 0: one test of the value for both.
+        let reference = reference.map_or(0, |r| r.0);
+        if reference <= 0 {
+            refuse!(NoReferencePrice);
+        }
+        let reference = reference as u64;
         // Both positive: the difference fits a u64 and ×10,000 a u128.
         let diff = (price as u64).abs_diff(reference);
         if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
