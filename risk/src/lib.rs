@@ -849,7 +849,9 @@ impl RiskEngine {
         };
         // Last check, and the first change: claiming the id in the map (one
         // probe does both the uniqueness check and the insertion).
-        match self.ids.insert(ctx.order.0, idx) {
+        // (The map has room: it holds one id per live order, and the order
+        // has a free slot.)
+        match self.ids.insert_below_capacity(ctx.order.0, idx) {
             Ok(()) => {}
             Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
             Err(idmap::InsertError::Full) => return Err(RejectReason::CapacityExhausted),
