@@ -40,13 +40,15 @@
 //! bounds it (all its data sits in L1/L2):
 //! - limits are read in a derived form (`Rule`, `Rates`) rebuilt whenever
 //!   they change: a tick collar is a ready span, "no throttle" a throttle
-//!   that never refuses, nothing on the path tests an `Option`;
+//!   that never refuses, nothing on the path tests an `Option`; gross, net
+//!   and credit limits are kept as the room left (`Room`), one compare each;
 //! - there is one copy of the path per side, with the side a constant, and
 //!   the exposure arithmetic is written once for both sides;
-//! - the checks are judged without side effects (`judge_new`), in the order
-//!   that decides a refusal's reason, then the id is claimed and the order
-//!   entered; each refusal site produces its reason in a cold function of
-//!   its own, so an accepted order carries no reason code through them;
+//! - the checks are judged in the order that decides a refusal's reason,
+//!   changing nothing, then the id is claimed and the order entered through
+//!   the symbol record and duplicate bucket the checks looked up (one
+//!   bounds check each); each refusal site produces its reason in a cold
+//!   function of its own, so an accepted order carries no reason code;
 //! - duplicates: a fingerprint of two multiplications, its top bits pick a
 //!   bucket of eight ways searched with one compare and branch per way;
 //! - throttles: a message counter per window next to the engine's other hot
@@ -69,7 +71,15 @@ pub use idmap::IdMap;
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
-use window::{Window, Windows};
+use window::{Rate, Window, Windows};
+
+/// `return Err(reason)` from a check on the order path, with the reason
+/// produced off it (see [`refused`]).
+macro_rules! refuse {
+    ($reason:ident) => {
+        return Err(refused::<{ RejectReason::$reason.index() as u8 }>())
+    };
+}
 
 /// Strategies are numbered `0..MAX_STRATEGIES`; others are refused as invalid.
 pub const MAX_STRATEGIES: usize = 64;
@@ -294,6 +304,82 @@ struct Exposure {
     match_price: i64,
 }
 
+/// The account-wide limits as room left (limit − used), kept as exposure
+/// changes and moved by a limit's change when limits change, so that the
+/// order path compares what an order adds against one number per limit
+/// (`used + add > limit` ⇔ `add > limit − used`, exact in i128).
+#[derive(Clone, Copy)]
+struct Room {
+    /// `max_net_position − (net_position + Σ open buys)` and
+    /// `max_net_position − (Σ open sells − net_position)`, `[buy, sell]`.
+    net: [i128; 2],
+    /// `max_gross_position − Σ over symbols of the worst-case absolute position`.
+    gross: i128,
+    /// `credit_limit −` (open-order notional plus position notional, price4 units).
+    credit: i128,
+}
+
+impl Room {
+    /// Position, gross, net and credit limits for `add` more open shares on
+    /// `side` and `add_notional` more open notional in `sym`; returns the
+    /// growth of the gross worst case. Gross and credit are always judged;
+    /// position and net when the order `grows` (adds shares or notional: a
+    /// new order always does, a replace may not), so a replace that adds no
+    /// exposure is not refused for a share limit already exceeded, and one
+    /// that adds any is judged against every limit.
+    ///
+    /// Written once for both sides: with `d` the position seen from `side`
+    /// (long for a buy, short for a sell), the symbol's worst case is
+    /// `max(ahead, behind, 0)` with `ahead = d + open(side)` and `behind =
+    /// open(other side) − d`. Their sum is the open quantity (≥ 0), so the
+    /// `0` never wins, and adding `add` to `ahead` grows the worst case by
+    /// `ahead + add − behind` clamped to `0..=add`.
+    #[inline(always)]
+    fn check(
+        &self,
+        rule: &Rule,
+        sym: &SymbolState,
+        side: Side,
+        add: u64,
+        add_notional: i128,
+        grows: bool,
+    ) -> Result<u64, RejectReason> {
+        let s = side as usize;
+        let (mine, other) = (sym.open[s], sym.open[s ^ 1]);
+        let d = match side {
+            Side::Buy => sym.position as i128,
+            Side::Sell => -(sym.position as i128),
+        };
+        let ahead = d + (mine + add) as i128;
+        if grows && ahead > rule.max_position as i128 {
+            refuse!(SymbolPositionLimit);
+        }
+        let behind = other as i128 - d;
+        // `(ahead − behind)` clamped to `0..=add`, chosen among u64 values
+        // (the clamped i128 would carry a high word that is always 0).
+        let x = ahead - behind;
+        let worst_delta = if x >= add as i128 {
+            add
+        } else if x > 0 {
+            x as u64
+        } else {
+            0
+        };
+        // Gross, net and credit: what the order adds against the room left
+        // (`used + add > limit` ⇔ `add > limit − used`, exact in i128).
+        if worst_delta as i128 > self.gross {
+            refuse!(GrossPositionLimit);
+        }
+        if grows && add as i128 > self.net[s] {
+            refuse!(NetPositionLimit);
+        }
+        if add_notional > self.credit {
+            refuse!(CreditLimit);
+        }
+        Ok(worst_delta)
+    }
+}
+
 /// A [`SymbolLimits`] record as the order path reads it, derived by
 /// `install` whenever limits change: the tick collar is a ready span (no
 /// multiplication per order), the optional collars are flags, and the
@@ -349,7 +435,17 @@ impl Rule {
     }
 }
 
-static REFUSE_ALL: Rule = Rule::REFUSE_ALL;
+/// Entries of the rule table: a power of two above `MAX_OVERRIDES + 1`, so
+/// that a slot is masked into it rather than bounds-checked.
+const RULE_SLOTS: usize = (MAX_OVERRIDES + 1).next_power_of_two();
+
+/// The rule of a symbol's `limits_slot`. Slots only ever name rules
+/// `install` wrote (`0..=MAX_OVERRIDES`); the table's other entries, which
+/// no slot names, refuse everything.
+#[inline(always)]
+fn rule_of(rules: &[Rule; RULE_SLOTS], slot: u16) -> &Rule {
+    &rules[slot as usize % RULE_SLOTS]
+}
 
 /// One bucket of the duplicate table: eight (fingerprint, time) pairs in two
 /// adjacent cache lines. The fingerprint is a 64-bit hash of strategy, locate, side,
@@ -367,35 +463,75 @@ impl DupBucket {
         fp: [0; DUP_WAYS],
         ts: [0; DUP_WAYS],
     };
+
+    /// Way `way` (of [`DupTable::probe`]) now remembers `fp` at `now`.
+    #[inline(always)]
+    fn remember(&mut self, way: usize, fp: u64, now: u64) {
+        let way = way % DUP_WAYS;
+        self.fp[way] = fp;
+        self.ts[way] = now;
+    }
 }
 
-/// What entering a new order that passed every check takes.
-#[derive(Clone, Copy)]
-struct NewPlan {
-    /// Free order slot it will occupy.
-    idx: u32,
-    /// Its symbol's current first open order.
-    head: u32,
-    /// Growth of the gross worst case.
-    worst_delta: u64,
-    notional: u128,
-    dup_slot: DupSlot,
+/// The duplicate-order table.
+struct DupTable {
+    buckets: Box<[DupBucket]>,
+    /// 32 − log2(buckets): a fingerprint's bucket is its top bits.
+    shift: u32,
+    /// Longest duplicate window ever configured: entries younger than this
+    /// are never evicted, so widening the window at run time loses nothing.
+    retain_ns: u64,
 }
 
-/// Where a passing order will be remembered in the duplicate table.
-#[derive(Clone, Copy)]
-struct DupSlot {
-    bucket: usize,
-    way: usize,
-    fp: u64,
-}
-
-/// `return Err(reason)` from a check on the order path, with the reason
-/// produced off it (see [`refused`]).
-macro_rules! refuse {
-    ($reason:ident) => {
-        return Err(refused::<{ RejectReason::$reason.index() as u8 }>())
-    };
+impl DupTable {
+    /// Looks for a duplicate of the order with fingerprint `fp` (within
+    /// `window` ns) and a way to remember it in: its bucket and way. A fingerprint is in at most one way of its bucket
+    /// (it is only written where it was found, or into a free way when it
+    /// was not). The free way is looked for first: it is usually the first
+    /// way looked at, and the comparisons after it then keep nothing alive
+    /// (each is a compare with memory and a branch never taken by a new order).
+    #[inline(always)]
+    fn probe(
+        &mut self,
+        fp: u64,
+        now: u64,
+        window: u64,
+    ) -> Result<(&mut DupBucket, usize), RejectReason> {
+        // Two shifts: a single table of one bucket keeps none of the 64 bits.
+        let bucket = (fp >> 32 >> self.shift) as usize;
+        let Some(b) = self.buckets.get_mut(bucket) else {
+            refuse!(CapacityExhausted);
+        };
+        // The search for a free way starts at a way the fingerprint picks:
+        // always starting at way 0 would keep refilling way 0, which is then
+        // often still live, and the branch leaving the search mispredicted.
+        let start = fp as usize >> 1;
+        let mut free = DUP_WAYS;
+        for k in 0..DUP_WAYS {
+            let way = (start + k) % DUP_WAYS;
+            if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.retain_ns {
+                free = way;
+                break;
+            }
+        }
+        // Whether it is there first (eight compares and branches), which way
+        // only when it is. (Not `contains`: that one compiles to a loop,
+        // 19 instructions more per order.)
+        #[allow(clippy::manual_contains)]
+        if b.fp.iter().any(|&f| f == fp) {
+            let way = b.fp.iter().position(|&f| f == fp).unwrap_or(0);
+            if window > 0 && now.saturating_sub(b.ts[way % DUP_WAYS]) < window {
+                refuse!(DuplicateOrder);
+            }
+            // Same order outside the window: refresh this way.
+            return Ok((b, way));
+        }
+        if free < DUP_WAYS {
+            Ok((b, free))
+        } else {
+            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
+        }
+    }
 }
 
 /// The reason with index `R`. Each refusal site of the order path goes
@@ -419,18 +555,13 @@ pub struct RiskEngine {
     limits: Limits,
     /// `limits.default_symbol` at 0, `limits.overrides[i]` at `i + 1`, in
     /// the order path's form; indexed by `SymbolState::limits_slot`.
-    rules: Box<[Rule]>,
+    rules: Box<[Rule; RULE_SLOTS]>,
     symbols: Box<[SymbolState]>,
     orders: Box<[OrderSlot]>,
     free: Box<[u32]>,
     free_len: usize,
     ids: IdMap,
-    dup: Box<[DupBucket]>,
-    /// 32 − log2(buckets): a fingerprint's bucket is its top bits.
-    dup_shift: u32,
-    /// Longest duplicate window ever configured: entries younger than this
-    /// are never evicted, so widening the window at run time loses nothing.
-    dup_retain_ns: u64,
+    dup: DupTable,
     /// `[strategy orders, strategy cancels, venue orders, venue cancels]` windows.
     windows: Windows<W_TOTAL>,
     /// The four message throttles of `limits`, "none" as `NO_THROTTLE`.
@@ -438,12 +569,8 @@ pub struct RiskEngine {
     reject_window: Box<Window>,
 
     net_position: i64,
-    /// Σ over symbols of `SymbolState::open`, `[buy, sell]`.
-    total_open: [u64; 2],
-    gross_worst: i128,
-    /// Open-order notional plus position notional (price4 units): what the
-    /// credit limit is judged against, kept as one sum.
-    credit_used: i128,
+    /// Gross, net and credit limits as room left.
+    room: Room,
     open_orders: u32,
 
     tripped: Option<TripCause>,
@@ -456,28 +583,29 @@ pub struct RiskEngine {
 }
 
 /// A throttle that never refuses: more than a window can count.
+#[cfg(test)]
 const NO_THROTTLE: Throttle = Throttle {
     max_msgs: u32::MAX,
     window_ns: 0,
 };
 
 /// The message throttles as the order path reads them: no `Option` to
-/// test, "none" is [`NO_THROTTLE`].
+/// test, "none" is [`Rate::NONE`], "none allowed" needs no test of its own.
 #[derive(Clone, Copy)]
 struct Rates {
-    strategy_order: Throttle,
-    strategy_cancel: Throttle,
-    venue_order: Throttle,
-    venue_cancel: Throttle,
+    strategy_order: Rate,
+    strategy_cancel: Rate,
+    venue_order: Rate,
+    venue_cancel: Rate,
 }
 
 impl Rates {
     fn new(l: &Limits) -> Rates {
         Rates {
-            strategy_order: l.strategy_order_rate.unwrap_or(NO_THROTTLE),
-            strategy_cancel: l.strategy_cancel_rate.unwrap_or(NO_THROTTLE),
-            venue_order: l.venue_order_rate.unwrap_or(NO_THROTTLE),
-            venue_cancel: l.venue_cancel_rate.unwrap_or(NO_THROTTLE),
+            strategy_order: Rate::new(l.strategy_order_rate),
+            strategy_cancel: Rate::new(l.strategy_cancel_rate),
+            venue_order: Rate::new(l.venue_order_rate),
+            venue_cancel: Rate::new(l.venue_cancel_rate),
         }
     }
 }
@@ -504,23 +632,36 @@ impl RiskEngine {
         let dup_len = capacity.duplicate_slots.max(DUP_WAYS).next_power_of_two();
         let mut engine = RiskEngine {
             limits: Limits::unlimited(),
-            rules: vec![Rule::REFUSE_ALL; MAX_OVERRIDES + 1].into_boxed_slice(),
+            // Built on the heap (32 KiB), not on the stack.
+            rules: match vec![Rule::REFUSE_ALL; RULE_SLOTS]
+                .into_boxed_slice()
+                .try_into()
+            {
+                Ok(rules) => rules,
+                Err(_) => unreachable!("RULE_SLOTS rules"),
+            },
             symbols: vec![SymbolState::EMPTY; capacity.symbols].into_boxed_slice(),
             orders: vec![OrderSlot::EMPTY; orders].into_boxed_slice(),
             free: (0..orders as u32).rev().collect(),
             free_len: orders,
             ids: IdMap::new(orders),
-            dup: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
-            // (Beyond 2^32 buckets only the first 2^32 would be used.)
-            dup_shift: 32u32.saturating_sub((dup_len / DUP_WAYS).trailing_zeros()),
-            dup_retain_ns: 0,
+            dup: DupTable {
+                buckets: vec![DupBucket::EMPTY; dup_len / DUP_WAYS].into_boxed_slice(),
+                // (Beyond 2^32 buckets only the first 2^32 would be used.)
+                shift: 32u32.saturating_sub((dup_len / DUP_WAYS).trailing_zeros()),
+                retain_ns: 0,
+            },
             windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
             net_position: 0,
-            total_open: [0; 2],
-            gross_worst: 0,
-            credit_used: 0,
+            // Nothing used yet, against `Limits::unlimited()` (moved to the
+            // real limits by `install`).
+            room: Room {
+                net: [u64::MAX as i128; 2],
+                gross: u64::MAX as i128,
+                credit: u64::MAX as i128,
+            },
             open_orders: 0,
             tripped: None,
             last_pnl: 0,
@@ -544,7 +685,7 @@ impl RiskEngine {
         for o in self.orders.iter_mut() {
             *o = black_box(*o);
         }
-        for b in self.dup.iter_mut() {
+        for b in self.dup.buckets.iter_mut() {
             *b = black_box(*b);
         }
         self.windows.prefault();
@@ -584,7 +725,13 @@ impl RiskEngine {
             *rule = Rule::new(limits);
         }
         self.rates = Rates::new(&new);
-        self.dup_retain_ns = self.dup_retain_ns.max(new.duplicate_window_ns);
+        // The rooms move by each limit's change (exact in i128).
+        let moved = |new: u64, old: u64| new as i128 - old as i128;
+        let net = moved(new.max_net_position, self.limits.max_net_position);
+        self.room.net = self.room.net.map(|r| r + net);
+        self.room.gross += moved(new.max_gross_position, self.limits.max_gross_position);
+        self.room.credit += moved(new.credit_limit, self.limits.credit_limit);
+        self.dup.retain_ns = self.dup.retain_ns.max(new.duplicate_window_ns);
         self.limits = new;
     }
 
@@ -592,11 +739,10 @@ impl RiskEngine {
         &self.limits
     }
 
-    /// The rule of a symbol's `limits_slot` (slots only ever name rules
-    /// `install` wrote; a missing one would refuse everything).
+    /// The rule of a symbol's `limits_slot`.
     #[inline(always)]
     fn rule(&self, slot: u16) -> &Rule {
-        self.rules.get(slot as usize).unwrap_or(&REFUSE_ALL)
+        rule_of(&self.rules, slot)
     }
 
     // ------------------------------------------------------------------ check
@@ -644,8 +790,11 @@ impl RiskEngine {
         result
     }
 
-    /// A new order: judged by [`RiskEngine::judge_new`] without touching
-    /// anything, then its id claimed and the order entered.
+    /// A new order: every check in the order that decides which reason a
+    /// refusal carries (the id's uniqueness last: one probe of the id map
+    /// checks and claims it), then the order is entered. The records it
+    /// changes (symbol, duplicate bucket) are looked up once, for the checks
+    /// and the entry alike; nothing changes before the id is claimed.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn check_new(
@@ -658,17 +807,51 @@ impl RiskEngine {
         ctx: &CheckContext,
         now: Nanos,
     ) -> Result<(), RejectReason> {
-        let NewPlan {
-            idx,
-            head,
-            worst_delta,
-            notional,
-            dup_slot,
-        } = self.judge_new(strategy, locate, side, price, qty, ctx, now)?;
-        let (sid, vid) = (strategy.0 as usize, ctx.venue.0 as usize);
+        if self.tripped.is_some() {
+            refuse!(KillSwitch);
+        }
+        let sid = strategy.0 as usize;
+        let vid = ctx.venue.0 as usize;
+        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
+            refuse!(InvalidOrder);
+        }
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
+            refuse!(InvalidOrder);
+        };
+        let rule = rule_of(&self.rules, sym.limits_slot);
+        // Positive price: exact in 64 bits, or beyond every `max_notional`.
+        let notional = (price.0 as u64).checked_mul(qty as u64);
+        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        // It passed `notional ≤ max_notional`, so it is there.
+        let notional = notional.unwrap_or(u64::MAX);
+        if sym.open_orders >= rule.max_open_orders
+            || self.open_orders >= self.limits.max_open_orders
+        {
+            refuse!(MaxOpenOrders);
+        }
+        let worst_delta = self
+            .room
+            .check(rule, sym, side, qty as u64, notional as i128, true)?;
+        let fp = dup_fingerprint(sid, locate, side, price, qty);
+        let (bucket, way) = self.dup.probe(fp, now.0, self.limits.duplicate_window_ns)?;
+        let (w_strategy, w_venue) = (W_STRAT_ORDER + sid, W_VENUE_ORDER + vid);
+        if self
+            .windows
+            .would_exceed(w_strategy, &self.rates.strategy_order, now.0)
+            || self
+                .windows
+                .would_exceed(w_venue, &self.rates.venue_order, now.0)
+        {
+            refuse!(OrderRateThrottle);
+        }
+        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
+            refuse!(CapacityExhausted);
+        };
         // Last check, and the first change: claiming the id in the map (one
         // probe does both the uniqueness check and the insertion).
-        match self.ids.insert(ctx.order.0, idx) {
+        // (The map has room: it holds one id per live order, and the order
+        // has a free slot.)
+        match self.ids.insert_below_capacity(ctx.order.0, idx) {
             Ok(()) => {}
             Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
             Err(idmap::InsertError::Full) => return Err(RejectReason::CapacityExhausted),
@@ -676,9 +859,10 @@ impl RiskEngine {
 
         // Commit: everything below succeeds.
         self.free_len -= 1;
-        self.commit_dup(dup_slot, now.0);
-        self.record(W_STRAT_ORDER + sid, now.0);
-        self.record(W_VENUE_ORDER + vid, now.0);
+        bucket.remember(way, fp, now.0);
+        self.windows.record(w_strategy, now.0);
+        self.windows.record(w_venue, now.0);
+        let head = sym.head;
         if let Some(o) = self.orders.get_mut(idx as usize) {
             // A free slot is `OrderSlot::EMPTY` (the initial state, and what
             // `retire` leaves): only the fields a new order sets are written.
@@ -699,125 +883,18 @@ impl RiskEngine {
         // Exposure of a new order is known from the checks: add it directly
         // (same effect as `add_exposure`, without recomputing).
         let q = qty as u64;
-        if let Some(s) = self.symbols.get_mut(locate as usize) {
-            s.head = idx;
-            s.open_orders += 1;
-            s.open[side as usize] += q;
-            match side {
-                Side::Buy => s.own_bid = s.own_bid.max(price.0),
-                Side::Sell => s.own_ask = s.own_ask.min(price.0),
-            }
+        sym.head = idx;
+        sym.open_orders += 1;
+        sym.open[side as usize] += q;
+        match side {
+            Side::Buy => sym.own_bid = sym.own_bid.max(price.0),
+            Side::Sell => sym.own_ask = sym.own_ask.min(price.0),
         }
-        self.total_open[side as usize] += q;
+        self.room.net[side as usize] -= q as i128;
         self.open_orders += 1;
-        self.credit_used += notional as i128;
-        self.gross_worst += worst_delta as i128;
+        self.room.credit -= notional as i128;
+        self.room.gross -= worst_delta as i128;
         Ok(())
-    }
-
-    /// Every check of a new order except the uniqueness of its id, in the
-    /// order that decides which reason a refusal carries; changes nothing.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    fn judge_new(
-        &self,
-        strategy: StrategyId,
-        locate: StockLocate,
-        side: Side,
-        price: Price,
-        qty: u32,
-        ctx: &CheckContext,
-        now: Nanos,
-    ) -> Result<NewPlan, RejectReason> {
-        if self.tripped.is_some() {
-            refuse!(KillSwitch);
-        }
-        let sid = strategy.0 as usize;
-        let vid = ctx.venue.0 as usize;
-        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
-            refuse!(InvalidOrder);
-        }
-        let Some(sym) = self.symbols.get(locate as usize) else {
-            refuse!(InvalidOrder);
-        };
-        let rule = self.rule(sym.limits_slot);
-        // Positive price: one widening multiply, exact.
-        let notional = price.0 as u64 as u128 * qty as u128;
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
-        if sym.open_orders >= rule.max_open_orders
-            || self.open_orders >= self.limits.max_open_orders
-        {
-            refuse!(MaxOpenOrders);
-        }
-        let worst_delta =
-            self.check_exposure(rule, sym, side, qty as u64, notional as i128, true)?;
-        let head = sym.head;
-
-        let dup_slot = self.dup_probe(dup_fingerprint(sid, locate, side, price, qty), now.0)?;
-
-        if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
-            || self.throttled(W_VENUE_ORDER + vid, &self.rates.venue_order, now)
-        {
-            refuse!(OrderRateThrottle);
-        }
-        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
-            refuse!(CapacityExhausted);
-        };
-        Ok(NewPlan {
-            idx,
-            head,
-            worst_delta,
-            notional,
-            dup_slot,
-        })
-    }
-
-    /// Position, gross, net and credit limits for `add` more open shares on
-    /// `side` and `add_notional` more open notional in `sym`; returns the
-    /// growth of the gross worst case. Gross and credit are always judged;
-    /// position and net when the order `grows` (adds shares or notional: a
-    /// new order always does, a replace may not), so a replace that adds no
-    /// exposure is not refused for a share limit already exceeded, and one
-    /// that adds any is judged against every limit.
-    ///
-    /// Written once for both sides: with `d` the position seen from `side`
-    /// (long for a buy, short for a sell), the symbol's worst case is
-    /// `max(ahead, behind, 0)` with `ahead = d + open(side)` and `behind =
-    /// open(other side) − d`. Their sum is the open quantity (≥ 0), so the
-    /// `0` never wins, and adding `add` to `ahead` grows the worst case by
-    /// `ahead + add − behind` clamped to `0..=add`.
-    #[inline(always)]
-    fn check_exposure(
-        &self,
-        rule: &Rule,
-        sym: &SymbolState,
-        side: Side,
-        add: u64,
-        add_notional: i128,
-        grows: bool,
-    ) -> Result<u64, RejectReason> {
-        let s = side as usize;
-        let (mine, other, total_mine) = (sym.open[s], sym.open[s ^ 1], self.total_open[s]);
-        let (d, d_net) = match side {
-            Side::Buy => (sym.position as i128, self.net_position as i128),
-            Side::Sell => (-(sym.position as i128), -(self.net_position as i128)),
-        };
-        let ahead = d + (mine + add) as i128;
-        if grows && ahead > rule.max_position as i128 {
-            refuse!(SymbolPositionLimit);
-        }
-        let behind = other as i128 - d;
-        let worst_delta = (ahead - behind).clamp(0, add as i128) as u64;
-        if self.gross_worst + worst_delta as i128 > self.limits.max_gross_position as i128 {
-            refuse!(GrossPositionLimit);
-        }
-        if grows && d_net + (total_mine + add) as i128 > self.limits.max_net_position as i128 {
-            refuse!(NetPositionLimit);
-        }
-        if self.credit_used + add_notional > self.limits.credit_limit as i128 {
-            refuse!(CreditLimit);
-        }
-        Ok(worst_delta)
     }
 
     fn check_cancel(
@@ -878,10 +955,10 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        let notional = price.0 as u64 as u128 * qty as u128;
+        let notional = (price.0 as u64).checked_mul(qty as u64);
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
-        self.check_exposure(
+        self.room.check(
             rule,
             sym,
             side,
@@ -917,74 +994,13 @@ impl RiskEngine {
     }
 
     #[inline]
-    fn throttled(&self, i: usize, t: &Throttle, now: Nanos) -> bool {
+    fn throttled(&self, i: usize, t: &Rate, now: Nanos) -> bool {
         self.windows.would_exceed(i, t, now.0)
     }
 
     #[inline]
     fn record(&mut self, i: usize, now: u64) {
         self.windows.record(i, now);
-    }
-
-    // -------------------------------------------------------------- duplicates
-
-    /// Looks for a duplicate of the order with fingerprint `fp` and a way
-    /// to remember it in. A fingerprint is in at most one way of its bucket
-    /// (it is only written where it was found, or into a free way when it
-    /// was not). The free way is looked for first: it is usually the first
-    /// way looked at, and the comparisons after it then keep nothing alive
-    /// (each is a compare with memory and a branch never taken by a new order).
-    #[inline(always)]
-    fn dup_probe(&self, fp: u64, now: u64) -> Result<DupSlot, RejectReason> {
-        // Two shifts: a single table of one bucket keeps none of the 64 bits.
-        let bucket = (fp >> 32 >> self.dup_shift) as usize;
-        let Some(b) = self.dup.get(bucket) else {
-            refuse!(CapacityExhausted);
-        };
-        // The search for a free way starts at a way the fingerprint picks:
-        // always starting at way 0 would keep refilling way 0, which is then
-        // often still live, and the branch leaving the search mispredicted.
-        let start = fp as usize >> 1;
-        let mut free = DUP_WAYS;
-        for k in 0..DUP_WAYS {
-            let way = (start + k) % DUP_WAYS;
-            if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.dup_retain_ns {
-                free = way;
-                break;
-            }
-        }
-        // Whether it is there first (eight compares and branches), which way
-        // only when it is. (Not `contains`: that one compiles to a loop,
-        // 19 instructions more per order.)
-        #[allow(clippy::manual_contains)]
-        if b.fp.iter().any(|&f| f == fp) {
-            let way = b.fp.iter().position(|&f| f == fp).unwrap_or(0);
-            let window = self.limits.duplicate_window_ns;
-            if window > 0 && now.saturating_sub(b.ts[way % DUP_WAYS]) < window {
-                refuse!(DuplicateOrder);
-            }
-            // Same order outside the window: refresh this way.
-            return Ok(DupSlot { bucket, way, fp });
-        }
-        if free < DUP_WAYS {
-            Ok(DupSlot {
-                bucket,
-                way: free,
-                fp,
-            })
-        } else {
-            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
-        }
-    }
-
-    #[inline(always)]
-    fn commit_dup(&mut self, slot: DupSlot, now: u64) {
-        if let Some(b) = self.dup.get_mut(slot.bucket) {
-            if let (Some(fp), Some(ts)) = (b.fp.get_mut(slot.way), b.ts.get_mut(slot.way)) {
-                *fp = slot.fp;
-                *ts = now;
-            }
-        }
     }
 
     // --------------------------------------------------------------- exposure
@@ -1009,21 +1025,21 @@ impl RiskEngine {
         };
         let old_worst = sym.worst();
         let field = &mut sym.open[side as usize];
-        let total = &mut self.total_open[side as usize];
+        let net_room = &mut self.room.net[side as usize];
         if add {
             *field += e.qty;
-            *total += e.qty;
-            self.credit_used += e.notional;
+            *net_room -= e.qty as i128;
+            self.room.credit -= e.notional;
             match side {
                 Side::Buy => sym.own_bid = sym.own_bid.max(e.match_price),
                 Side::Sell => sym.own_ask = sym.own_ask.min(e.match_price),
             }
         } else {
             *field -= e.qty;
-            *total -= e.qty;
-            self.credit_used -= e.notional;
+            *net_room += e.qty as i128;
+            self.room.credit += e.notional;
         }
-        self.gross_worst += sym.worst() - old_worst;
+        self.room.gross -= sym.worst() - old_worst;
         // Removing the order that defines our best own price: find the next.
         if !add {
             let best = match side {
@@ -1053,9 +1069,9 @@ impl RiskEngine {
         let old_worst = sym.worst();
         // More filled never means more open: `after.qty ≤ before.qty`.
         sym.open[side as usize] -= before.qty - after.qty;
-        self.total_open[side as usize] -= before.qty - after.qty;
-        self.credit_used += after.notional - before.notional;
-        self.gross_worst += sym.worst() - old_worst;
+        self.room.net[side as usize] += (before.qty - after.qty) as i128;
+        self.room.credit -= after.notional - before.notional;
+        self.room.gross -= sym.worst() - old_worst;
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
@@ -1169,9 +1185,13 @@ impl RiskEngine {
         let delta = fill.side.sign() * fill.qty as i64;
         sym.position = sym.position.saturating_add(delta);
         sym.mark = fill.price.0;
-        self.net_position = self.net_position.saturating_add(delta);
-        self.gross_worst += sym.worst() - before;
-        self.credit_used += sym.position_notional() - old_pn;
+        let net = self.net_position.saturating_add(delta);
+        let moved = net as i128 - self.net_position as i128;
+        self.net_position = net;
+        self.room.net[BUY] -= moved;
+        self.room.net[SELL] += moved;
+        self.room.gross -= sym.worst() - before;
+        self.room.credit -= sym.position_notional() - old_pn;
         if let Some(idx) = idx {
             let done = self
                 .orders
@@ -1260,7 +1280,7 @@ impl RiskEngine {
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             let old = sym.position_notional();
             sym.mark = price.0;
-            self.credit_used += sym.position_notional() - old;
+            self.room.credit -= sym.position_notional() - old;
         }
     }
 
@@ -1389,12 +1409,12 @@ impl RiskEngine {
 
     /// Σ over symbols of the worst-case absolute position (shares).
     pub fn gross_exposure(&self) -> i128 {
-        self.gross_worst
+        self.limits.max_gross_position as i128 - self.room.gross
     }
 
     /// Open-order notional plus position notional (price4 units).
     pub fn credit_used(&self) -> i128 {
-        self.credit_used
+        self.limits.credit_limit as i128 - self.room.credit
     }
 
     /// Is `order` tracked as open?
@@ -1405,7 +1425,8 @@ impl RiskEngine {
 
 /// Restricted list, size, notional, collar and self-match: the checks that
 /// depend only on the order's own terms (`price > 0`, `notional = price ×
-/// qty`) and our resting orders.
+/// qty`, `None` when beyond u64 and so beyond any `max_notional`) and our
+/// resting orders.
 #[inline(always)]
 fn check_terms(
     rule: &Rule,
@@ -1413,7 +1434,7 @@ fn check_terms(
     side: Side,
     price: i64,
     qty: u32,
-    notional: u128,
+    notional: Option<u64>,
     reference: Option<Price>,
 ) -> Result<(), RejectReason> {
     if rule.restricted {
@@ -1422,14 +1443,21 @@ fn check_terms(
     if qty > rule.max_order_qty {
         refuse!(MaxOrderQty);
     }
-    if notional > rule.max_notional as u128 {
+    // Beyond u64 is beyond every limit: one compare of the 128-bit product.
+    let wide = match notional {
+        Some(n) => n as u128,
+        None => u128::MAX,
+    };
+    if wide > rule.max_notional as u128 {
         refuse!(MaxNotional);
     }
     if rule.collar {
-        let reference = match reference {
-            Some(r) if r.0 > 0 => r.0 as u64,
-            _ => refuse!(NoReferencePrice),
-        };
+        // None reads as 0: one test of the value for both.
+        let reference = reference.map_or(0, |r| r.0);
+        if reference <= 0 {
+            refuse!(NoReferencePrice);
+        }
+        let reference = reference as u64;
         // Both positive: the difference fits a u64 and ×10,000 a u128.
         let diff = (price as u64).abs_diff(reference);
         if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {

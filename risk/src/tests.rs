@@ -176,6 +176,26 @@ fn max_notional() {
 }
 
 #[test]
+fn notional_beyond_u64_is_over_every_max_notional() {
+    // i64::MAX × 3 does not fit a u64: refused even with max_notional at u64::MAX,
+    // while u64::MAX itself (3 × 5 × 17 × 257 × 641 × 65537 × 6700417) passes.
+    let mut h = H::with(|l| l.default_symbol.max_notional = u64::MAX);
+    assert_eq!(
+        h.try_new_full(0, 1, Sell, i64::MAX, 3, 0, None),
+        Err(R::MaxNotional)
+    );
+    let price = (u64::MAX / 6_700_417) as i64;
+    assert_eq!(
+        h.try_new_full(0, 1, Sell, price, 6_700_417, 0, None)
+            .map(|_| ()),
+        Ok(())
+    );
+    let mut h = H::with(|l| l.default_symbol.max_notional = u64::MAX);
+    let id = h.try_new_full(0, 1, Sell, 1, 1, 0, None).expect("accepted");
+    assert_eq!(h.replace(id, i64::MAX, 3), Err(R::MaxNotional));
+}
+
+#[test]
 fn collar_in_bps() {
     // 50 bps of $100 = $0.50 = 5,000 units.
     table(
@@ -916,7 +936,7 @@ fn derived_collar_at_the_extremes() {
             Sell,
             price,
             1,
-            price as u128,
+            Some(price as u64),
             Some(Price(reference)),
         );
         assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
@@ -937,14 +957,14 @@ fn derived_collar_at_the_extremes() {
             Sell,
             price,
             1,
-            price as u128,
+            Some(price as u64),
             Some(Price(reference)),
         );
         assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
         assert_eq!(got.is_ok(), ok, "{price} vs {reference}");
     }
     for reference in [None, Some(Price(0)), Some(Price(-5))] {
-        let got = check_terms(&rule, &sym, Sell, 100, 1, 100, reference);
+        let got = check_terms(&rule, &sym, Sell, 100, 1, Some(100), reference);
         assert_eq!(got, Err(R::NoReferencePrice));
     }
 }
@@ -1020,7 +1040,7 @@ proptest::proptest! {
             Sell,
             price,
             1,
-            price as u128,
+            Some(price as u64),
             reference,
         );
         proptest::prop_assert_eq!(got, collar_reference(&s, price, reference));
@@ -1055,12 +1075,18 @@ proptest::proptest! {
             open: [open_buy, open_sell],
             ..SymbolState::EMPTY
         };
-        e.gross_worst = gross_other + sym.worst();
-        e.net_position = position.saturating_add(net_other);
-        e.total_open = [open_buy + other_buy, open_sell + other_sell];
-        e.credit_used = credit_used;
+        let gross_worst = gross_other + sym.worst();
+        let net_position = position.saturating_add(net_other);
+        let total_open = [open_buy + other_buy, open_sell + other_sell];
+        e.net_position = net_position;
+        e.room.net = [
+            max_net as i128 - (net_position as i128 + total_open[BUY] as i128),
+            max_net as i128 - (total_open[SELL] as i128 - net_position as i128),
+        ];
+        e.room.gross = max_gross as i128 - gross_worst;
+        e.room.credit = credit as i128 - credit_used;
         let side = if sell { Sell } else { Buy };
-        let got = e.check_exposure(
+        let got = e.room.check(
             &Rule::new(&l.default_symbol),
             &sym,
             side,
@@ -1071,9 +1097,9 @@ proptest::proptest! {
         let expect = exposure_reference(
             &l,
             &sym,
-            e.gross_worst,
-            e.net_position,
-            (e.total_open[BUY], e.total_open[SELL]),
+            gross_worst,
+            net_position,
+            (total_open[BUY], total_open[SELL]),
             credit_used,
             side,
             add,

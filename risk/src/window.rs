@@ -62,6 +62,48 @@ impl Window {
     }
 }
 
+/// A throttle as the order path reads it (derived when limits change):
+/// one compare decides whether the ring is looked at, one whether its
+/// entry is inside the window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rate {
+    /// Messages allowed per window; `u64::MAX` for no throttle (more than a
+    /// window ever counts, so it never refuses).
+    n: u64,
+    /// `window_ns − 1`: an entry at most this old is inside the window;
+    /// `u64::MAX` when `max_msgs` is 0 (every entry is, so every message is
+    /// refused).
+    span: u64,
+}
+
+impl Rate {
+    /// No throttle: never refuses.
+    pub(crate) const NONE: Rate = Rate {
+        n: u64::MAX,
+        span: 0,
+    };
+
+    /// `t` in the order path's form (`None`: no throttle).
+    pub(crate) fn new(t: Option<Throttle>) -> Rate {
+        match t {
+            None => Rate::NONE,
+            Some(t) if t.max_msgs == 0 => Rate {
+                n: 0,
+                span: u64::MAX,
+            },
+            // A validated throttle has `window_ns > 0`; a zero window
+            // admits everything, as `Window::would_exceed` does.
+            Some(t) => match t.window_ns.checked_sub(1) {
+                Some(span) => Rate {
+                    n: t.max_msgs as u64,
+                    span,
+                },
+                None => Rate::NONE,
+            },
+        }
+    }
+}
+
 /// `N` windows side by side, the engine's per-strategy and per-venue
 /// throttles: the message counters sit together in the engine (one cache
 /// line holds eight), the rings in one allocation made at construction.
@@ -84,22 +126,23 @@ impl<const N: usize> Windows<N> {
         }
     }
 
-    /// True when one more message at `now` in window `i` would exceed `t`
-    /// (as [`Window::would_exceed`]); a window that does not exist refuses.
+    /// True when one more message at `now` in window `i` would exceed `r`
+    /// (as [`Window::would_exceed`] with the throttle `r` was made from); a
+    /// window that does not exist refuses.
     #[inline(always)]
-    pub(crate) fn would_exceed(&self, i: usize, t: &Throttle, now: u64) -> bool {
+    pub(crate) fn would_exceed(&self, i: usize, r: &Rate, now: u64) -> bool {
         let (Some(&seq), Some(times)) = (self.seq.get(i), self.times.get(i)) else {
             return true;
         };
-        let n = t.max_msgs;
-        if n == 0 {
-            return true;
-        }
-        if n as u64 > seq {
+        // Fewer than n messages so far (never true for n = 0).
+        if seq < r.n {
             return false;
         }
-        let ts = times[seq.wrapping_sub(n as u64) as u8 as usize];
-        now.saturating_sub(ts) < t.window_ns
+        // 0 ≤ n ≤ min(seq, DEPTH): the n-th newest entry (n = 0: any entry,
+        // inside a span of u64::MAX).
+        let ts = times[seq.wrapping_sub(r.n) as u8 as usize];
+        // A clock that went backwards counts as "inside the window": fail closed.
+        now.saturating_sub(ts) <= r.span
     }
 
     #[inline(always)]
@@ -178,7 +221,7 @@ mod tests {
     fn side_by_side_windows_match_single_ones() {
         let mut many = Windows::<3>::new();
         let mut single = [Window::new(), Window::new(), Window::new()];
-        let throttles = [1, 2, 7, 255, 256].map(|max_msgs| Throttle {
+        let throttles = [0, 1, 2, 7, 255, 256].map(|max_msgs| Throttle {
             max_msgs,
             window_ns: 40,
         });
@@ -189,14 +232,17 @@ mod tests {
             let i = (step * 5 % 3) as usize;
             for t in &throttles {
                 for (j, w) in single.iter().enumerate() {
-                    assert_eq!(many.would_exceed(j, t, now), w.would_exceed(t, now));
+                    let r = Rate::new(Some(*t));
+                    assert_eq!(many.would_exceed(j, &r, now), w.would_exceed(t, now));
+                    assert!(!many.would_exceed(j, &Rate::NONE, now), "no throttle");
+                    assert!(!many.would_exceed(j, &Rate::new(None), now), "no throttle");
                 }
             }
             many.record(i, now);
             single[i].record(now);
         }
         assert!(
-            many.would_exceed(3, &throttles[4], now),
+            many.would_exceed(3, &Rate::new(Some(throttles[4])), now),
             "no such window: refused"
         );
     }
