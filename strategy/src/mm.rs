@@ -45,7 +45,7 @@ use types::{
 
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
-use crate::tick::{grid_above, grid_below, round_passive, two_sided};
+use crate::tick::{grid_above, grid_below, round_passive, two_sided_prices};
 use crate::{positive, Intents, ParamError, Strategy};
 
 /// What to do in a fast market.
@@ -337,14 +337,16 @@ impl MarketMaker {
         self.fast_until = Some(Nanos(now.0.saturating_add(self.params.cooldown_ns)));
     }
 
-    fn observe_bbo(&mut self, sides: Option<(Level, Level)>, ts: Nanos) {
+    /// Takes the best prices of a [`two_sided_prices`] market.
+    #[inline(always)]
+    fn observe_bbo(&mut self, sides: Option<(i64, i64)>, ts: Nanos) {
         self.last_ts = ts;
         let Some((bid, ask)) = sides else {
             return;
         };
-        let mid2 = bid.price.0 + ask.price.0;
+        let mid2 = bid + ask;
         let mid = mid2.div_euclid(2);
-        if ask.price.0 - bid.price.0 >= self.params.wide_spread {
+        if ask - bid >= self.params.wide_spread {
             self.trigger_fast(ts);
         }
         match self.anchor {
@@ -384,19 +386,21 @@ impl MarketMaker {
 
     /// Recomputes quotes for `bbo` at `now` and sends what changed.
     fn requote<const N: usize>(&mut self, bbo: &Bbo, now: Nanos, out: &mut Intents<N>) {
-        self.requote_sides(two_sided(bbo), now, out)
+        self.requote_sides(two_sided_prices(bbo), now, out)
     }
 
-    /// [`MarketMaker::requote`] for a market already checked by
-    /// [`two_sided`] (a book event's is checked once for both uses).
+    /// [`MarketMaker::requote`] for the best prices of a market already
+    /// checked by [`two_sided_prices`] (a book event's is checked once for
+    /// both uses).
+    #[inline]
     fn requote_sides<const N: usize>(
         &mut self,
-        sides: Option<(Level, Level)>,
+        sides: Option<(i64, i64)>,
         now: Nanos,
         out: &mut Intents<N>,
     ) {
         // No quotes into a one-sided, crossed or locked market.
-        let Some((best_bid, best_ask)) = sides.filter(|(b, a)| b.price < a.price) else {
+        let Some((best_bid, best_ask)) = sides.filter(|(b, a)| b < a) else {
             self.cancel_all(out);
             return;
         };
@@ -408,10 +412,10 @@ impl MarketMaker {
             return;
         }
         let fast = self.is_fast(now);
-        let (bid, ask) = match self.memo {
+        let (bid, ask) = match &self.memo {
             Some(m)
-                if m.best_bid == best_bid.price.0
-                    && m.best_ask == best_ask.price.0
+                if m.best_bid == best_bid
+                    && m.best_ask == best_ask
                     && m.position == self.position
                     && m.vol_epoch == self.vol_epoch
                     && m.fast == fast =>
@@ -421,10 +425,10 @@ impl MarketMaker {
             }
             _ => {
                 let blocked = self.stats.inventory_blocks;
-                let (bid, ask) = self.targets(best_bid.price.0, best_ask.price.0, now);
+                let (bid, ask) = self.targets(best_bid, best_ask, now);
                 self.memo = Some(QuoteMemo {
-                    best_bid: best_bid.price.0,
-                    best_ask: best_ask.price.0,
+                    best_bid,
+                    best_ask,
                     position: self.position,
                     vol_epoch: self.vol_epoch,
                     fast,
@@ -476,6 +480,7 @@ impl MarketMaker {
     }
 
     /// Works both sides towards their targets.
+    #[inline(always)]
     fn work_targets<const N: usize>(
         &mut self,
         bid: Option<Price>,
@@ -497,15 +502,16 @@ impl MarketMaker {
             (Some(b), Some(w)) => b.0 > w,
             _ => false,
         };
-        let bid = self.below_own(Side::Buy, bid, own_ask);
-        let ask = self.below_own(Side::Sell, ask, own_bid);
-        if up {
-            self.work_side(Side::Sell, ask_slot, ask, out);
-            self.work_side(Side::Buy, bid_slot, bid, out);
-        } else {
-            self.work_side(Side::Buy, bid_slot, bid, out);
-            self.work_side(Side::Sell, ask_slot, ask, out);
-        }
+        let bid = (Side::Buy, bid_slot, self.below_own(Side::Buy, bid, own_ask));
+        let ask = (
+            Side::Sell,
+            ask_slot,
+            self.below_own(Side::Sell, ask, own_bid),
+        );
+        // One call site per position (not four): each is inlined once.
+        let (first, second) = if up { (ask, bid) } else { (bid, ask) };
+        self.work_side(first.0, first.1, first.2, out);
+        self.work_side(second.0, second.1, second.2, out);
     }
 
     /// `target` kept off our own order on the other side (a tick short of
@@ -561,6 +567,7 @@ impl MarketMaker {
 
     /// Moves our order on `side` (found in `slot`) to `target`: places,
     /// replaces or cancels it, or leaves it where it is.
+    #[inline(always)]
     fn work_side<const N: usize>(
         &mut self,
         side: Side,
@@ -588,7 +595,8 @@ impl MarketMaker {
             }
             return;
         };
-        let Some(order) = self.orders.get(slot).copied() else {
+        // Read in place: the order is not copied out of its slot.
+        let Some(order) = self.orders.get(slot) else {
             return;
         };
         if !order.is_live() {
@@ -660,7 +668,7 @@ impl Strategy for MarketMaker {
         }
         match *event {
             BookEvent::Bbo { ref bbo, ts, .. } => {
-                let sides = two_sided(bbo);
+                let sides = two_sided_prices(bbo);
                 self.observe_bbo(sides, ts);
                 self.requote_sides(sides, ts, out);
             }

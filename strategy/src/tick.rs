@@ -112,6 +112,18 @@ pub fn two_sided(bbo: &types::Bbo) -> Option<(types::Level, types::Level)> {
     }
 }
 
+/// The best bid and ask prices (price4) of a [`two_sided`] market: the
+/// same test, without copying the levels (the market maker's per-event
+/// decision needs the prices only).
+#[inline]
+pub fn two_sided_prices(bbo: &types::Bbo) -> Option<(i64, i64)> {
+    let ok = |p: Price| p.0 > 0 && p.0 <= Price::ITCH_MAX.0;
+    match (&bbo.bid, &bbo.ask) {
+        (Some(b), Some(a)) if ok(b.price) && ok(a.price) => Some((b.price.0, a.price.0)),
+        _ => None,
+    }
+}
+
 /// Mid in price4 (as `f64`, not rounded) of a [`two_sided`] market.
 #[inline]
 pub fn mid_f64(bbo: &types::Bbo) -> Option<f64> {
