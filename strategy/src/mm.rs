@@ -191,6 +191,32 @@ impl MmParams {
     fn intensity_spread(&self) -> f64 {
         (2.0 / self.gamma) * libm::log(1.0 + self.gamma / self.kappa)
     }
+
+    /// The terms of the quoting math that depend on the parameters alone,
+    /// computed once per parameter change by the same expressions the
+    /// per-event path used to evaluate (so the results are bit-identical).
+    fn derived(&self) -> Derived {
+        Derived {
+            intensity_spread: self.intensity_spread(),
+            var_floor: self.sigma_floor * self.sigma_floor,
+            spread_floor: 2.0 * (self.min_half_spread_ticks * self.tick) as f64
+                / Price::SCALE as f64,
+            sigma_clip: self.sigma_clip as f64 / Price::SCALE as f64,
+        }
+    }
+}
+
+/// Parameter-only terms of the quoting math (see [`MmParams::derived`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Derived {
+    /// `(2/γ)·ln(1 + γ/κ)`.
+    intensity_spread: f64,
+    /// `sigma_floor²`: the least variance rate quoted with.
+    var_floor: f64,
+    /// Least total spread (currency units): `2·min_half_spread_ticks·tick`.
+    spread_floor: f64,
+    /// `sigma_clip` in currency units.
+    sigma_clip: f64,
 }
 
 /// Reservation price `r = s − q·γ·σ²·τ`.
@@ -224,7 +250,7 @@ pub struct MarketMaker {
     locates: [StockLocate; 1],
     symbol: Symbol,
     params: MmParams,
-    intensity_spread: f64,
+    derived: Derived,
     orders: OwnOrders<4>,
     position: i64,
     vol: VarianceRate,
@@ -272,7 +298,7 @@ impl MarketMaker {
             locates: [locate],
             symbol,
             params,
-            intensity_spread: params.intensity_spread(),
+            derived: params.derived(),
             orders: OwnOrders::new(id),
             position: 0,
             vol: VarianceRate::new(params.sigma_alpha),
@@ -310,7 +336,7 @@ impl MarketMaker {
 
     /// σ² per second as used for quoting (estimate, floored).
     pub fn variance(&self) -> f64 {
-        let floor = self.params.sigma_floor * self.params.sigma_floor;
+        let floor = self.derived.var_floor;
         match self.vol.variance_per_sec() {
             Some(v) if v > floor => v,
             _ => floor,
@@ -323,12 +349,11 @@ impl MarketMaker {
         let var = self.variance();
         let q = self.position as f64 / p.quote_qty as f64;
         let r = reservation_price(mid, q, p.gamma, var, p.horizon_secs);
-        let mut delta = p.gamma * var * p.horizon_secs + self.intensity_spread;
+        let mut delta = p.gamma * var * p.horizon_secs + self.derived.intensity_spread;
         if let (true, FastAction::Widen(f)) = (self.is_fast(now), p.fast_action) {
             delta *= f;
         }
-        let floor = 2.0 * (p.min_half_spread_ticks * p.tick) as f64 / Price::SCALE as f64;
-        delta = delta.max(floor);
+        delta = delta.max(self.derived.spread_floor);
         (r - delta / 2.0, r + delta / 2.0)
     }
 
@@ -361,11 +386,8 @@ impl MarketMaker {
         if self.last_mid != Some(mid) {
             let scale = Price::SCALE as f64;
             self.vol_epoch = self.vol_epoch.wrapping_add(1);
-            self.vol.update_clipped(
-                mid2 as f64 / (2.0 * scale),
-                ts.0,
-                self.params.sigma_clip as f64 / scale,
-            );
+            self.vol
+                .update_clipped(mid2 as f64 / (2.0 * scale), ts.0, self.derived.sigma_clip);
             self.last_mid = Some(mid);
         }
     }
@@ -392,7 +414,7 @@ impl MarketMaker {
     /// [`MarketMaker::requote`] for the best prices of a market already
     /// checked by [`two_sided_prices`] (a book event's is checked once for
     /// both uses).
-    #[inline]
+    #[inline(always)]
     fn requote_sides<const N: usize>(
         &mut self,
         sides: Option<(i64, i64)>,
@@ -764,7 +786,7 @@ impl Strategy for MarketMaker {
     fn set_params(&mut self, params: MmParams) -> Result<(), ParamError> {
         params.validate()?;
         self.params = params;
-        self.intensity_spread = params.intensity_spread();
+        self.derived = params.derived();
         self.vol.set_alpha(params.sigma_alpha);
         self.memo = None;
         Ok(())
