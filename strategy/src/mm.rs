@@ -478,13 +478,27 @@ impl MarketMaker {
         let (bid, ask) = self.model_quotes(mid, now);
         let tick = self.params.tick;
         // Post-only: stay strictly inside our side of the market, on the grid
-        // (the book's prices themselves need not be on our grid).
-        let bid_cap = grid_below(best_ask, tick);
-        let ask_floor = grid_above(best_bid, tick);
+        // (the book's prices themselves need not be on our grid): a bid is
+        // capped at the largest grid price below the best ask, an ask floored
+        // at the smallest grid price above the best bid. A rounded quote is
+        // on the grid, so one already strictly inside is at or within that
+        // bound and stays as it is: the bound is only computed when needed.
         let bid = round_passive(Side::Buy, bid, tick)
-            .map(|p| Price(p.0.min(bid_cap)))
+            .map(|p| {
+                if p.0 < best_ask {
+                    p
+                } else {
+                    Price(grid_below(best_ask, tick))
+                }
+            })
             .filter(|p| p.0 > 0);
-        let ask = round_passive(Side::Sell, ask, tick).map(|p| Price(p.0.max(ask_floor)));
+        let ask = round_passive(Side::Sell, ask, tick).map(|p| {
+            if p.0 > best_bid {
+                p
+            } else {
+                Price(grid_above(best_bid, tick))
+            }
+        });
         let qty = i64::from(self.params.quote_qty);
         let bid = if self.position.saturating_add(qty) <= self.params.max_position {
             bid

@@ -166,6 +166,18 @@ mod tests {
             proptest::prop_assert_eq!(grid_above(p, tick), (p.div_euclid(tick) + 1) * tick);
         }
 
+        /// What the market maker relies on to skip the bound computations:
+        /// a grid price strictly inside the market is within the bound.
+        #[test]
+        fn grid_prices_inside_the_market_are_within_the_bounds(p0 in 1i64..=u32::MAX as i64, best in 1i64..=u32::MAX as i64, tick in 1i64..=MAX_TICK) {
+            // A grid price, as the rounding produces them.
+            let p = (p0 / tick).max(1) * tick;
+            let capped = if p < best { p } else { grid_below(best, tick) };
+            proptest::prop_assert_eq!(capped, p.min(grid_below(best, tick)));
+            let floored = if p > best { p } else { grid_above(best, tick) };
+            proptest::prop_assert_eq!(floored, p.max(grid_above(best, tick)));
+        }
+
         #[test]
         fn rounding_matches_exact_arithmetic(p4 in 1i64..=u32::MAX as i64, tick in 1i64..=10_000) {
             // A price4 value given as f64 currency units rounds like integers do
