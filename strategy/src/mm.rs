@@ -265,6 +265,22 @@ pub struct MarketMaker {
     vol_epoch: u64,
     /// The last computed targets and what they were computed from.
     memo: Option<QuoteMemo>,
+    /// The last decision that left both orders alone, and its inputs.
+    work_memo: Option<WorkMemo>,
+}
+
+/// A decision of [`MarketMaker::work_targets`] that sent nothing and changed
+/// nothing (both sides kept, waiting or absent), with everything it read:
+/// the targets and the order slots (by [`OwnOrders::version`]); the
+/// parameters it also reads reset it when they change. The same inputs
+/// give the same decision again: only its counters are replayed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WorkMemo {
+    bid: Option<Price>,
+    ask: Option<Price>,
+    orders_version: u64,
+    /// Refreshes it skipped (0–2).
+    skipped: u64,
 }
 
 /// The targets of the last quote computation and everything they depend
@@ -310,6 +326,7 @@ impl MarketMaker {
             stats: MmStats::default(),
             vol_epoch: 0,
             memo: None,
+            work_memo: None,
         })
     }
 
@@ -523,6 +540,14 @@ impl MarketMaker {
         ask: Option<Price>,
         out: &mut Intents<N>,
     ) {
+        let version = self.orders.version();
+        if let Some(m) = &self.work_memo {
+            if m.bid == bid && m.ask == ask && m.orders_version == version {
+                self.stats.refreshes_skipped += m.skipped;
+                return;
+            }
+        }
+        let targets = (bid, ask);
         // Each side's order is looked up once per decision. Working one side
         // never changes the other's slot, nor (see `below_own`) the price
         // the other side must stay off.
@@ -546,8 +571,18 @@ impl MarketMaker {
         );
         // One call site per position (not four): each is inlined once.
         let (first, second) = if up { (ask, bid) } else { (bid, ask) };
-        self.work_side(first.0, first.1, first.2, out);
-        self.work_side(second.0, second.1, second.2, out);
+        let first = self.work_side(first.0, first.1, first.2, out);
+        let second = self.work_side(second.0, second.1, second.2, out);
+        self.work_memo = match (first, second) {
+            // Nothing changed: the slots are as they were read.
+            (Some(a), Some(b)) => Some(WorkMemo {
+                bid: targets.0,
+                ask: targets.1,
+                orders_version: version,
+                skipped: a + b,
+            }),
+            _ => None,
+        };
     }
 
     /// `target` kept off our own order on the other side (a tick short of
@@ -602,7 +637,9 @@ impl MarketMaker {
     }
 
     /// Moves our order on `side` (found in `slot`) to `target`: places,
-    /// replaces or cancels it, or leaves it where it is.
+    /// replaces or cancels it, or leaves it where it is. `Some(skipped
+    /// refreshes)` when it tried to send nothing (and so changed nothing),
+    /// `None` when it tried to send something.
     #[inline(always)]
     fn work_side<const N: usize>(
         &mut self,
@@ -610,11 +647,16 @@ impl MarketMaker {
         slot: Option<usize>,
         target: Option<Price>,
         out: &mut Intents<N>,
-    ) {
+    ) -> Option<u64> {
         let locate = self.locate();
         let Some(target) = target else {
+            // Only a live order is cancelled (`slot` is the one
+            // `cancel_side` finds unless the other side sent something).
+            let live = slot
+                .and_then(|slot| self.orders.get(slot))
+                .is_some_and(|o| o.is_live());
             self.cancel_side(side, out);
-            return;
+            return if live { None } else { Some(0) };
         };
         let Some(slot) = slot else {
             let sent = self.orders.submit_new(
@@ -629,19 +671,19 @@ impl MarketMaker {
             if sent.is_some() {
                 self.stats.quotes_sent += 1;
             }
-            return;
+            return None;
         };
         // Read in place: the order is not copied out of its slot.
         let Some(order) = self.orders.get(slot) else {
-            return;
+            return Some(0);
         };
         if !order.is_live() {
             // Something is in flight for this side: wait for its answer.
-            return;
+            return Some(0);
         }
         let moved = (target.0 - order.price.0).abs();
         if moved == 0 {
-            return;
+            return Some(0);
         }
         let threshold = if order.queue_ahead <= self.params.good_queue_shares {
             self.params.requote_ticks_good_queue
@@ -650,7 +692,7 @@ impl MarketMaker {
         };
         if moved < threshold.saturating_mul(self.params.tick) {
             self.stats.refreshes_skipped += 1;
-            return;
+            return Some(1);
         }
         if self
             .orders
@@ -658,6 +700,7 @@ impl MarketMaker {
         {
             self.stats.replaces_sent += 1;
         }
+        None
     }
 
     /// A newly placed order joins behind everything displayed at its price
@@ -803,6 +846,7 @@ impl Strategy for MarketMaker {
         self.derived = params.derived();
         self.vol.set_alpha(params.sigma_alpha);
         self.memo = None;
+        self.work_memo = None;
         Ok(())
     }
 }
@@ -1517,6 +1561,17 @@ mod tests {
             Timer {
                 dt: u64,
             },
+            /// The level of our `nth` order shrinks to `qty` (the queue
+            /// estimate drops, which moves the refresh threshold).
+            Queue {
+                nth: usize,
+                qty: u64,
+            },
+            /// A print at our `nth` order's price.
+            Print {
+                nth: usize,
+                qty: u32,
+            },
         }
 
         fn memo_step() -> impl Gen<Value = MemoStep> {
@@ -1545,11 +1600,13 @@ mod tests {
                 Just(MemoStep::Accept),
                 (0usize..4, 1u32..150).prop_map(|(nth, qty)| MemoStep::Fill { nth, qty }),
                 (0u64..2_000_000_000).prop_map(|dt| MemoStep::Timer { dt }),
+                (0usize..4, 0u64..1_000).prop_map(|(nth, qty)| MemoStep::Queue { nth, qty }),
+                (0usize..4, 1u32..500).prop_map(|(nth, qty)| MemoStep::Print { nth, qty }),
             ]
         }
 
-        /// Runs `steps` on `rig`; `fresh` forgets the memo before each step,
-        /// so every target is computed from scratch.
+        /// Runs `steps` on `rig`; `fresh` forgets the memos before each step,
+        /// so every target and every decision is computed from scratch.
         fn run_memo(rig: &mut Rig, steps: &[MemoStep], fresh: bool) -> std::vec::Vec<OrderIntent> {
             let mut all = std::vec::Vec::new();
             let (mut ts, mut prices) = (0u64, (1_000_000i64, 1_001_000i64));
@@ -1557,7 +1614,17 @@ mod tests {
             for s in steps {
                 if fresh {
                     rig.mm.memo = None;
+                    rig.mm.work_memo = None;
                 }
+                let nth_order = |rig: &Rig, nth: usize| {
+                    live.get(nth).and_then(|id| {
+                        rig.mm
+                            .orders()
+                            .iter()
+                            .find(|(_, o)| o.id == *id)
+                            .map(|(_, o)| *o)
+                    })
+                };
                 let out = match *s {
                     MemoStep::Book {
                         bid,
@@ -1630,6 +1697,39 @@ mod tests {
                         ts += dt;
                         rig.timer(ts)
                     }
+                    MemoStep::Queue { nth, qty } => match nth_order(rig, nth) {
+                        Some(o) => {
+                            let ev = BookEvent::Level {
+                                locate: LOC,
+                                side: o.side,
+                                level: Level {
+                                    price: o.price,
+                                    qty,
+                                    orders: 1,
+                                },
+                                ts: Nanos(ts),
+                            };
+                            rig.out.clear();
+                            rig.mm.on_book(&ev, &rig.depth, &mut rig.out);
+                            rig.out.drain().collect()
+                        }
+                        None => heapless::Vec::new(),
+                    },
+                    MemoStep::Print { nth, qty } => match nth_order(rig, nth) {
+                        Some(o) => {
+                            let ev = BookEvent::Trade {
+                                locate: LOC,
+                                price: o.price,
+                                qty,
+                                resting_side: Some(o.side),
+                                ts: Nanos(ts),
+                            };
+                            rig.out.clear();
+                            rig.mm.on_book(&ev, &rig.depth, &mut rig.out);
+                            rig.out.drain().collect()
+                        }
+                        None => heapless::Vec::new(),
+                    },
                 };
                 all.extend(out);
             }
