@@ -742,15 +742,25 @@ impl Strategy for MarketMaker {
         _depth: &D,
         out: &mut Intents<N>,
     ) {
-        if event.locate() != self.locate() {
-            return;
-        }
-        match *event {
-            BookEvent::Bbo { ref bbo, ts, .. } => {
+        // The per-event case first, with its own locate test.
+        if let BookEvent::Bbo {
+            locate,
+            ref bbo,
+            ts,
+        } = *event
+        {
+            if locate == self.locate() {
                 let sides = two_sided_prices(bbo);
                 self.observe_bbo(sides, ts);
                 self.requote_sides(sides, ts, out);
             }
+            return;
+        }
+        if event.locate() != self.locate() {
+            return;
+        }
+        match *event {
+            BookEvent::Bbo { .. } => {}
             BookEvent::Level { side, level, .. } => {
                 self.orders.on_level(self.locate(), side, &level);
             }
