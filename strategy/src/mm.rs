@@ -267,6 +267,21 @@ pub struct MarketMaker {
     memo: Option<QuoteMemo>,
     /// The last decision that left both orders alone, and its inputs.
     work_memo: Option<WorkMemo>,
+    /// What the last decision read of our orders (valid while the slots'
+    /// version is the same).
+    held: Option<Held>,
+}
+
+/// Each side's order slot and working price as a decision reads them, for
+/// one [`OwnOrders::version`] of the slots: they are functions of the
+/// slots alone, so an unchanged version gives them again without a scan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Held {
+    orders_version: u64,
+    bid_slot: Option<usize>,
+    ask_slot: Option<usize>,
+    own_bid: Option<i64>,
+    own_ask: Option<i64>,
 }
 
 /// A decision of [`MarketMaker::work_targets`] that sent nothing and changed
@@ -327,6 +342,7 @@ impl MarketMaker {
             vol_epoch: 0,
             memo: None,
             work_memo: None,
+            held: None,
         })
     }
 
@@ -548,14 +564,34 @@ impl MarketMaker {
             }
         }
         let targets = (bid, ask);
-        // Each side's order is looked up once per decision. Working one side
-        // never changes the other's slot, nor (see `below_own`) the price
-        // the other side must stay off.
-        let locate = self.locate();
-        let bid_slot = self.orders.find(locate, Side::Buy);
-        let ask_slot = self.orders.find(locate, Side::Sell);
-        let own_bid = self.working_price(bid_slot, Side::Buy);
-        let own_ask = self.working_price(ask_slot, Side::Sell);
+        // Each side's order is looked up at most once per decision (not at
+        // all while the slots stay as they were). Working one side never
+        // changes the other's slot, nor (see `below_own`) the price the
+        // other side must stay off.
+        let held = match self.held {
+            Some(h) if h.orders_version == version => h,
+            _ => {
+                let locate = self.locate();
+                let bid_slot = self.orders.find(locate, Side::Buy);
+                let ask_slot = self.orders.find(locate, Side::Sell);
+                let h = Held {
+                    orders_version: version,
+                    bid_slot,
+                    ask_slot,
+                    own_bid: self.working_price(bid_slot, Side::Buy),
+                    own_ask: self.working_price(ask_slot, Side::Sell),
+                };
+                self.held = Some(h);
+                h
+            }
+        };
+        let Held {
+            bid_slot,
+            ask_slot,
+            own_bid,
+            own_ask,
+            ..
+        } = held;
         // Moving up, the ask moves first; moving down, the bid: a quote
         // never passes our own other quote on the way (risk would refuse
         // the self-match).
@@ -1625,6 +1661,7 @@ mod tests {
                 if fresh {
                     rig.mm.memo = None;
                     rig.mm.work_memo = None;
+                    rig.mm.held = None;
                 }
                 let nth_order = |rig: &Rig, nth: usize| {
                     live.get(nth).and_then(|id| {
