@@ -173,7 +173,7 @@ impl<const K: usize> OwnOrders<K> {
     /// Changes whenever any slot may have changed (state, price, queue
     /// estimate, anything): equal versions mean the same slots, so a
     /// decision that only read them can be reused (it may also change
-    /// without a slot changing).
+    /// without a slot changing; it wraps only after 2⁶⁴ changes).
     #[inline]
     pub fn version(&self) -> u64 {
         self.version
