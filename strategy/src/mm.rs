@@ -45,7 +45,7 @@ use types::{
 
 use crate::orders::{OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
-use crate::tick::{grid_above, grid_below, round_passive, two_sided};
+use crate::tick::{grid_above, grid_below, round_passive, two_sided_prices};
 use crate::{positive, Intents, ParamError, Strategy};
 
 /// What to do in a fast market.
@@ -191,6 +191,32 @@ impl MmParams {
     fn intensity_spread(&self) -> f64 {
         (2.0 / self.gamma) * libm::log(1.0 + self.gamma / self.kappa)
     }
+
+    /// The terms of the quoting math that depend on the parameters alone,
+    /// computed once per parameter change by the same expressions the
+    /// per-event path used to evaluate (so the results are bit-identical).
+    fn derived(&self) -> Derived {
+        Derived {
+            intensity_spread: self.intensity_spread(),
+            var_floor: self.sigma_floor * self.sigma_floor,
+            spread_floor: 2.0 * (self.min_half_spread_ticks * self.tick) as f64
+                / Price::SCALE as f64,
+            sigma_clip: self.sigma_clip as f64 / Price::SCALE as f64,
+        }
+    }
+}
+
+/// Parameter-only terms of the quoting math (see [`MmParams::derived`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Derived {
+    /// `(2/γ)·ln(1 + γ/κ)`.
+    intensity_spread: f64,
+    /// `sigma_floor²`: the least variance rate quoted with.
+    var_floor: f64,
+    /// Least total spread (currency units): `2·min_half_spread_ticks·tick`.
+    spread_floor: f64,
+    /// `sigma_clip` in currency units.
+    sigma_clip: f64,
 }
 
 /// Reservation price `r = s − q·γ·σ²·τ`.
@@ -224,7 +250,7 @@ pub struct MarketMaker {
     locates: [StockLocate; 1],
     symbol: Symbol,
     params: MmParams,
-    intensity_spread: f64,
+    derived: Derived,
     orders: OwnOrders<4>,
     position: i64,
     vol: VarianceRate,
@@ -239,6 +265,37 @@ pub struct MarketMaker {
     vol_epoch: u64,
     /// The last computed targets and what they were computed from.
     memo: Option<QuoteMemo>,
+    /// The last decision that left both orders alone, and its inputs.
+    work_memo: Option<WorkMemo>,
+    /// What the last decision read of our orders (valid while the slots'
+    /// version is the same).
+    held: Option<Held>,
+}
+
+/// Each side's order slot and working price as a decision reads them, for
+/// one [`OwnOrders::version`] of the slots: they are functions of the
+/// slots alone, so an unchanged version gives them again without a scan.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Held {
+    orders_version: u64,
+    bid_slot: Option<usize>,
+    ask_slot: Option<usize>,
+    own_bid: Option<i64>,
+    own_ask: Option<i64>,
+}
+
+/// A decision of [`MarketMaker::work_targets`] that sent nothing and changed
+/// nothing (both sides kept, waiting or absent), with everything it read:
+/// the targets and the order slots (by [`OwnOrders::version`]); the
+/// parameters it also reads reset it when they change. The same inputs
+/// give the same decision again: only its counters are replayed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WorkMemo {
+    bid: Option<Price>,
+    ask: Option<Price>,
+    orders_version: u64,
+    /// Refreshes it skipped (0–2).
+    skipped: u64,
 }
 
 /// The targets of the last quote computation and everything they depend
@@ -272,7 +329,7 @@ impl MarketMaker {
             locates: [locate],
             symbol,
             params,
-            intensity_spread: params.intensity_spread(),
+            derived: params.derived(),
             orders: OwnOrders::new(id),
             position: 0,
             vol: VarianceRate::new(params.sigma_alpha),
@@ -284,6 +341,8 @@ impl MarketMaker {
             stats: MmStats::default(),
             vol_epoch: 0,
             memo: None,
+            work_memo: None,
+            held: None,
         })
     }
 
@@ -310,7 +369,7 @@ impl MarketMaker {
 
     /// σ² per second as used for quoting (estimate, floored).
     pub fn variance(&self) -> f64 {
-        let floor = self.params.sigma_floor * self.params.sigma_floor;
+        let floor = self.derived.var_floor;
         match self.vol.variance_per_sec() {
             Some(v) if v > floor => v,
             _ => floor,
@@ -323,12 +382,11 @@ impl MarketMaker {
         let var = self.variance();
         let q = self.position as f64 / p.quote_qty as f64;
         let r = reservation_price(mid, q, p.gamma, var, p.horizon_secs);
-        let mut delta = p.gamma * var * p.horizon_secs + self.intensity_spread;
+        let mut delta = p.gamma * var * p.horizon_secs + self.derived.intensity_spread;
         if let (true, FastAction::Widen(f)) = (self.is_fast(now), p.fast_action) {
             delta *= f;
         }
-        let floor = 2.0 * (p.min_half_spread_ticks * p.tick) as f64 / Price::SCALE as f64;
-        delta = delta.max(floor);
+        delta = delta.max(self.derived.spread_floor);
         (r - delta / 2.0, r + delta / 2.0)
     }
 
@@ -337,14 +395,16 @@ impl MarketMaker {
         self.fast_until = Some(Nanos(now.0.saturating_add(self.params.cooldown_ns)));
     }
 
-    fn observe_bbo(&mut self, sides: Option<(Level, Level)>, ts: Nanos) {
+    /// Takes the best prices of a [`two_sided_prices`] market.
+    #[inline(always)]
+    fn observe_bbo(&mut self, sides: Option<(i64, i64)>, ts: Nanos) {
         self.last_ts = ts;
         let Some((bid, ask)) = sides else {
             return;
         };
-        let mid2 = bid.price.0 + ask.price.0;
+        let mid2 = bid + ask;
         let mid = mid2.div_euclid(2);
-        if ask.price.0 - bid.price.0 >= self.params.wide_spread {
+        if ask - bid >= self.params.wide_spread {
             self.trigger_fast(ts);
         }
         match self.anchor {
@@ -359,11 +419,8 @@ impl MarketMaker {
         if self.last_mid != Some(mid) {
             let scale = Price::SCALE as f64;
             self.vol_epoch = self.vol_epoch.wrapping_add(1);
-            self.vol.update_clipped(
-                mid2 as f64 / (2.0 * scale),
-                ts.0,
-                self.params.sigma_clip as f64 / scale,
-            );
+            self.vol
+                .update_clipped(mid2 as f64 / (2.0 * scale), ts.0, self.derived.sigma_clip);
             self.last_mid = Some(mid);
         }
     }
@@ -384,19 +441,21 @@ impl MarketMaker {
 
     /// Recomputes quotes for `bbo` at `now` and sends what changed.
     fn requote<const N: usize>(&mut self, bbo: &Bbo, now: Nanos, out: &mut Intents<N>) {
-        self.requote_sides(two_sided(bbo), now, out)
+        self.requote_sides(two_sided_prices(bbo), now, out)
     }
 
-    /// [`MarketMaker::requote`] for a market already checked by
-    /// [`two_sided`] (a book event's is checked once for both uses).
+    /// [`MarketMaker::requote`] for the best prices of a market already
+    /// checked by [`two_sided_prices`] (a book event's is checked once for
+    /// both uses).
+    #[inline(always)]
     fn requote_sides<const N: usize>(
         &mut self,
-        sides: Option<(Level, Level)>,
+        sides: Option<(i64, i64)>,
         now: Nanos,
         out: &mut Intents<N>,
     ) {
         // No quotes into a one-sided, crossed or locked market.
-        let Some((best_bid, best_ask)) = sides.filter(|(b, a)| b.price < a.price) else {
+        let Some((best_bid, best_ask)) = sides.filter(|(b, a)| b < a) else {
             self.cancel_all(out);
             return;
         };
@@ -408,10 +467,10 @@ impl MarketMaker {
             return;
         }
         let fast = self.is_fast(now);
-        let (bid, ask) = match self.memo {
+        let (bid, ask) = match &self.memo {
             Some(m)
-                if m.best_bid == best_bid.price.0
-                    && m.best_ask == best_ask.price.0
+                if m.best_bid == best_bid
+                    && m.best_ask == best_ask
                     && m.position == self.position
                     && m.vol_epoch == self.vol_epoch
                     && m.fast == fast =>
@@ -421,10 +480,10 @@ impl MarketMaker {
             }
             _ => {
                 let blocked = self.stats.inventory_blocks;
-                let (bid, ask) = self.targets(best_bid.price.0, best_ask.price.0, now);
+                let (bid, ask) = self.targets(best_bid, best_ask, now);
                 self.memo = Some(QuoteMemo {
-                    best_bid: best_bid.price.0,
-                    best_ask: best_ask.price.0,
+                    best_bid,
+                    best_ask,
                     position: self.position,
                     vol_epoch: self.vol_epoch,
                     fast,
@@ -452,13 +511,27 @@ impl MarketMaker {
         let (bid, ask) = self.model_quotes(mid, now);
         let tick = self.params.tick;
         // Post-only: stay strictly inside our side of the market, on the grid
-        // (the book's prices themselves need not be on our grid).
-        let bid_cap = grid_below(best_ask, tick);
-        let ask_floor = grid_above(best_bid, tick);
+        // (the book's prices themselves need not be on our grid): a bid is
+        // capped at the largest grid price below the best ask, an ask floored
+        // at the smallest grid price above the best bid. A rounded quote is
+        // on the grid, so one already strictly inside is at or within that
+        // bound and stays as it is: the bound is only computed when needed.
         let bid = round_passive(Side::Buy, bid, tick)
-            .map(|p| Price(p.0.min(bid_cap)))
+            .map(|p| {
+                if p.0 < best_ask {
+                    p
+                } else {
+                    Price(grid_below(best_ask, tick))
+                }
+            })
             .filter(|p| p.0 > 0);
-        let ask = round_passive(Side::Sell, ask, tick).map(|p| Price(p.0.max(ask_floor)));
+        let ask = round_passive(Side::Sell, ask, tick).map(|p| {
+            if p.0 > best_bid {
+                p
+            } else {
+                Price(grid_above(best_bid, tick))
+            }
+        });
         let qty = i64::from(self.params.quote_qty);
         let bid = if self.position.saturating_add(qty) <= self.params.max_position {
             bid
@@ -476,20 +549,49 @@ impl MarketMaker {
     }
 
     /// Works both sides towards their targets.
+    #[inline(always)]
     fn work_targets<const N: usize>(
         &mut self,
         bid: Option<Price>,
         ask: Option<Price>,
         out: &mut Intents<N>,
     ) {
-        // Each side's order is looked up once per decision. Working one side
-        // never changes the other's slot, nor (see `below_own`) the price
-        // the other side must stay off.
-        let locate = self.locate();
-        let bid_slot = self.orders.find(locate, Side::Buy);
-        let ask_slot = self.orders.find(locate, Side::Sell);
-        let own_bid = self.working_price(bid_slot, Side::Buy);
-        let own_ask = self.working_price(ask_slot, Side::Sell);
+        let version = self.orders.version();
+        if let Some(m) = &self.work_memo {
+            if m.bid == bid && m.ask == ask && m.orders_version == version {
+                self.stats.refreshes_skipped += m.skipped;
+                return;
+            }
+        }
+        let targets = (bid, ask);
+        // Each side's order is looked up at most once per decision (not at
+        // all while the slots stay as they were). Working one side never
+        // changes the other's slot, nor (see `below_own`) the price the
+        // other side must stay off.
+        let held = match self.held {
+            Some(h) if h.orders_version == version => h,
+            _ => {
+                let locate = self.locate();
+                let bid_slot = self.orders.find(locate, Side::Buy);
+                let ask_slot = self.orders.find(locate, Side::Sell);
+                let h = Held {
+                    orders_version: version,
+                    bid_slot,
+                    ask_slot,
+                    own_bid: self.working_price(bid_slot, Side::Buy),
+                    own_ask: self.working_price(ask_slot, Side::Sell),
+                };
+                self.held = Some(h);
+                h
+            }
+        };
+        let Held {
+            bid_slot,
+            ask_slot,
+            own_bid,
+            own_ask,
+            ..
+        } = held;
         // Moving up, the ask moves first; moving down, the bid: a quote
         // never passes our own other quote on the way (risk would refuse
         // the self-match).
@@ -497,15 +599,26 @@ impl MarketMaker {
             (Some(b), Some(w)) => b.0 > w,
             _ => false,
         };
-        let bid = self.below_own(Side::Buy, bid, own_ask);
-        let ask = self.below_own(Side::Sell, ask, own_bid);
-        if up {
-            self.work_side(Side::Sell, ask_slot, ask, out);
-            self.work_side(Side::Buy, bid_slot, bid, out);
-        } else {
-            self.work_side(Side::Buy, bid_slot, bid, out);
-            self.work_side(Side::Sell, ask_slot, ask, out);
-        }
+        let bid = (Side::Buy, bid_slot, self.below_own(Side::Buy, bid, own_ask));
+        let ask = (
+            Side::Sell,
+            ask_slot,
+            self.below_own(Side::Sell, ask, own_bid),
+        );
+        // One call site per position (not four): each is inlined once.
+        let (first, second) = if up { (ask, bid) } else { (bid, ask) };
+        let first = self.work_side(first.0, first.1, first.2, out);
+        let second = self.work_side(second.0, second.1, second.2, out);
+        self.work_memo = match (first, second) {
+            // Nothing changed: the slots are as they were read.
+            (Some(a), Some(b)) => Some(WorkMemo {
+                bid: targets.0,
+                ask: targets.1,
+                orders_version: version,
+                skipped: a + b,
+            }),
+            _ => None,
+        };
     }
 
     /// `target` kept off our own order on the other side (a tick short of
@@ -560,18 +673,26 @@ impl MarketMaker {
     }
 
     /// Moves our order on `side` (found in `slot`) to `target`: places,
-    /// replaces or cancels it, or leaves it where it is.
+    /// replaces or cancels it, or leaves it where it is. `Some(skipped
+    /// refreshes)` when it tried to send nothing (and so changed nothing),
+    /// `None` when it tried to send something.
+    #[inline(always)]
     fn work_side<const N: usize>(
         &mut self,
         side: Side,
         slot: Option<usize>,
         target: Option<Price>,
         out: &mut Intents<N>,
-    ) {
+    ) -> Option<u64> {
         let locate = self.locate();
         let Some(target) = target else {
+            // Only a live order is cancelled (`slot` is the one
+            // `cancel_side` finds unless the other side sent something).
+            let live = slot
+                .and_then(|slot| self.orders.get(slot))
+                .is_some_and(|o| o.is_live());
             self.cancel_side(side, out);
-            return;
+            return if live { None } else { Some(0) };
         };
         let Some(slot) = slot else {
             let sent = self.orders.submit_new(
@@ -586,18 +707,19 @@ impl MarketMaker {
             if sent.is_some() {
                 self.stats.quotes_sent += 1;
             }
-            return;
+            return None;
         };
-        let Some(order) = self.orders.get(slot).copied() else {
-            return;
+        // Read in place: the order is not copied out of its slot.
+        let Some(order) = self.orders.get(slot) else {
+            return Some(0);
         };
         if !order.is_live() {
             // Something is in flight for this side: wait for its answer.
-            return;
+            return Some(0);
         }
         let moved = (target.0 - order.price.0).abs();
         if moved == 0 {
-            return;
+            return Some(0);
         }
         let threshold = if order.queue_ahead <= self.params.good_queue_shares {
             self.params.requote_ticks_good_queue
@@ -606,7 +728,7 @@ impl MarketMaker {
         };
         if moved < threshold.saturating_mul(self.params.tick) {
             self.stats.refreshes_skipped += 1;
-            return;
+            return Some(1);
         }
         if self
             .orders
@@ -614,6 +736,7 @@ impl MarketMaker {
         {
             self.stats.replaces_sent += 1;
         }
+        None
     }
 
     /// A newly placed order joins behind everything displayed at its price
@@ -655,15 +778,25 @@ impl Strategy for MarketMaker {
         _depth: &D,
         out: &mut Intents<N>,
     ) {
+        // The per-event case first, with its own locate test.
+        if let BookEvent::Bbo {
+            locate,
+            ref bbo,
+            ts,
+        } = *event
+        {
+            if locate == self.locate() {
+                let sides = two_sided_prices(bbo);
+                self.observe_bbo(sides, ts);
+                self.requote_sides(sides, ts, out);
+            }
+            return;
+        }
         if event.locate() != self.locate() {
             return;
         }
         match *event {
-            BookEvent::Bbo { ref bbo, ts, .. } => {
-                let sides = two_sided(bbo);
-                self.observe_bbo(sides, ts);
-                self.requote_sides(sides, ts, out);
-            }
+            BookEvent::Bbo { .. } => {}
             BookEvent::Level { side, level, .. } => {
                 self.orders.on_level(self.locate(), side, &level);
             }
@@ -756,9 +889,10 @@ impl Strategy for MarketMaker {
     fn set_params(&mut self, params: MmParams) -> Result<(), ParamError> {
         params.validate()?;
         self.params = params;
-        self.intensity_spread = params.intensity_spread();
+        self.derived = params.derived();
         self.vol.set_alpha(params.sigma_alpha);
         self.memo = None;
+        self.work_memo = None;
         Ok(())
     }
 }
@@ -1473,6 +1607,17 @@ mod tests {
             Timer {
                 dt: u64,
             },
+            /// The level of our `nth` order shrinks to `qty` (the queue
+            /// estimate drops, which moves the refresh threshold).
+            Queue {
+                nth: usize,
+                qty: u64,
+            },
+            /// A print at our `nth` order's price.
+            Print {
+                nth: usize,
+                qty: u32,
+            },
         }
 
         fn memo_step() -> impl Gen<Value = MemoStep> {
@@ -1501,11 +1646,13 @@ mod tests {
                 Just(MemoStep::Accept),
                 (0usize..4, 1u32..150).prop_map(|(nth, qty)| MemoStep::Fill { nth, qty }),
                 (0u64..2_000_000_000).prop_map(|dt| MemoStep::Timer { dt }),
+                (0usize..4, 0u64..1_000).prop_map(|(nth, qty)| MemoStep::Queue { nth, qty }),
+                (0usize..4, 1u32..500).prop_map(|(nth, qty)| MemoStep::Print { nth, qty }),
             ]
         }
 
-        /// Runs `steps` on `rig`; `fresh` forgets the memo before each step,
-        /// so every target is computed from scratch.
+        /// Runs `steps` on `rig`; `fresh` forgets the memos before each step,
+        /// so every target and every decision is computed from scratch.
         fn run_memo(rig: &mut Rig, steps: &[MemoStep], fresh: bool) -> std::vec::Vec<OrderIntent> {
             let mut all = std::vec::Vec::new();
             let (mut ts, mut prices) = (0u64, (1_000_000i64, 1_001_000i64));
@@ -1513,7 +1660,18 @@ mod tests {
             for s in steps {
                 if fresh {
                     rig.mm.memo = None;
+                    rig.mm.work_memo = None;
+                    rig.mm.held = None;
                 }
+                let nth_order = |rig: &Rig, nth: usize| {
+                    live.get(nth).and_then(|id| {
+                        rig.mm
+                            .orders()
+                            .iter()
+                            .find(|(_, o)| o.id == *id)
+                            .map(|(_, o)| *o)
+                    })
+                };
                 let out = match *s {
                     MemoStep::Book {
                         bid,
@@ -1586,6 +1744,39 @@ mod tests {
                         ts += dt;
                         rig.timer(ts)
                     }
+                    MemoStep::Queue { nth, qty } => match nth_order(rig, nth) {
+                        Some(o) => {
+                            let ev = BookEvent::Level {
+                                locate: LOC,
+                                side: o.side,
+                                level: Level {
+                                    price: o.price,
+                                    qty,
+                                    orders: 1,
+                                },
+                                ts: Nanos(ts),
+                            };
+                            rig.out.clear();
+                            rig.mm.on_book(&ev, &rig.depth, &mut rig.out);
+                            rig.out.drain().collect()
+                        }
+                        None => heapless::Vec::new(),
+                    },
+                    MemoStep::Print { nth, qty } => match nth_order(rig, nth) {
+                        Some(o) => {
+                            let ev = BookEvent::Trade {
+                                locate: LOC,
+                                price: o.price,
+                                qty,
+                                resting_side: Some(o.side),
+                                ts: Nanos(ts),
+                            };
+                            rig.out.clear();
+                            rig.mm.on_book(&ev, &rig.depth, &mut rig.out);
+                            rig.out.drain().collect()
+                        }
+                        None => heapless::Vec::new(),
+                    },
                 };
                 all.extend(out);
             }

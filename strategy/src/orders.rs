@@ -154,6 +154,8 @@ pub struct OwnOrders<const K: usize> {
     slots: [OwnOrder; K],
     awaiting_ack: Deque<u8, K>,
     stats: TrackerStats,
+    /// Bumped by every change to the slots (see [`OwnOrders::version`]).
+    version: u64,
 }
 
 impl<const K: usize> OwnOrders<K> {
@@ -164,7 +166,22 @@ impl<const K: usize> OwnOrders<K> {
             slots: [OwnOrder::default(); K],
             awaiting_ack: Deque::new(),
             stats: TrackerStats::default(),
+            version: 0,
         }
+    }
+
+    /// Changes whenever any slot may have changed (state, price, queue
+    /// estimate, anything): equal versions mean the same slots, so a
+    /// decision that only read them can be reused (it may also change
+    /// without a slot changing; it wraps only after 2⁶⁴ changes).
+    #[inline]
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    #[inline]
+    fn bump(&mut self) {
+        self.version = self.version.wrapping_add(1);
     }
 
     pub fn strategy(&self) -> StrategyId {
@@ -252,6 +269,7 @@ impl<const K: usize> OwnOrders<K> {
         if self.awaiting_ack.push_back(slot as u8).is_err() {
             return None;
         }
+        self.bump();
         self.slots[slot] = OwnOrder {
             state: OrderState::PendingNew,
             id: OrderId(0),
@@ -281,6 +299,7 @@ impl<const K: usize> OwnOrders<K> {
             return false;
         }
         order.state = OrderState::PendingCancel;
+        self.bump();
         true
     }
 
@@ -308,6 +327,7 @@ impl<const K: usize> OwnOrders<K> {
             return false;
         }
         order.state = OrderState::PendingReplace { price, qty };
+        self.bump();
         true
     }
 
@@ -315,6 +335,7 @@ impl<const K: usize> OwnOrders<K> {
     pub fn set_queue_ahead(&mut self, slot: usize, shares: u64) {
         if let Some(o) = self.slots.get_mut(slot) {
             o.queue_ahead = shares;
+            self.version = self.version.wrapping_add(1);
         }
     }
 
@@ -328,6 +349,7 @@ impl<const K: usize> OwnOrders<K> {
                 let cap = level.qty.saturating_sub(u64::from(o.leaves));
                 if o.queue_ahead > cap {
                     o.queue_ahead = cap;
+                    self.version = self.version.wrapping_add(1);
                 }
             }
         }
@@ -339,6 +361,7 @@ impl<const K: usize> OwnOrders<K> {
         for o in self.slots.iter_mut() {
             if o.is_active() && o.locate == locate && o.side == resting_side && o.price == price {
                 o.queue_ahead = o.queue_ahead.saturating_sub(u64::from(qty));
+                self.version = self.version.wrapping_add(1);
             }
         }
     }
@@ -349,6 +372,9 @@ impl<const K: usize> OwnOrders<K> {
         event: &OrderEvent,
         out: &mut Intents<N>,
     ) -> OrderUpdate {
+        // Order events are rare next to book events: any of them counts as
+        // a change.
+        self.bump();
         match *event {
             OrderEvent::Entered { strategy, order } if strategy == self.strategy => {
                 match self.bind_oldest(order) {
@@ -506,6 +532,55 @@ mod tests {
     fn new_order(t: &mut OwnOrders<4>, out: &mut Intents, side: Side, px: i64) -> usize {
         t.submit_new(1, sym(), side, Price(px), 100, TimeInForce::Day, out)
             .unwrap()
+    }
+
+    #[test]
+    fn every_slot_change_moves_the_version() {
+        let mut t: OwnOrders<4> = OwnOrders::new(ME);
+        let mut out: Intents = Intents::new();
+        let mut seen = t.version();
+        let mut changed = |t: &OwnOrders<4>| {
+            let moved = t.version() != seen;
+            seen = t.version();
+            moved
+        };
+        let slot = new_order(&mut t, &mut out, Side::Buy, 100_000);
+        assert!(changed(&t));
+        let accepted = OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(9),
+        };
+        t.on_event(&accepted, &mut out);
+        assert!(changed(&t));
+        t.set_queue_ahead(slot, 500);
+        assert!(changed(&t));
+        let level = Level {
+            price: Price(100_000),
+            qty: 300,
+            orders: 2,
+        };
+        t.on_level(1, Side::Buy, &level);
+        assert!(changed(&t), "queue estimate capped");
+        t.on_level(1, Side::Buy, &level);
+        assert!(!changed(&t), "nothing to cap");
+        t.on_trade(1, Price(100_000), 50, Side::Buy);
+        assert!(changed(&t));
+        t.on_trade(1, Price(99_900), 50, Side::Buy);
+        assert!(!changed(&t), "not our price");
+        assert!(t.replace(slot, Price(100_100), 100, &mut out));
+        assert!(changed(&t));
+        assert!(!t.cancel(slot, &mut out), "not live while replacing");
+        assert!(!changed(&t));
+        let replaced = OrderEvent::Replaced {
+            strategy: ME,
+            order: OrderId(9),
+            price: Price(100_100),
+            qty: 100,
+        };
+        t.on_event(&replaced, &mut out);
+        assert!(changed(&t));
+        assert!(t.cancel(slot, &mut out));
+        assert!(changed(&t));
     }
 
     #[test]

@@ -112,6 +112,18 @@ pub fn two_sided(bbo: &types::Bbo) -> Option<(types::Level, types::Level)> {
     }
 }
 
+/// The best bid and ask prices (price4) of a [`two_sided`] market: the
+/// same test, without copying the levels (the market maker's per-event
+/// decision needs the prices only).
+#[inline]
+pub fn two_sided_prices(bbo: &types::Bbo) -> Option<(i64, i64)> {
+    let ok = |p: Price| p.0 > 0 && p.0 <= Price::ITCH_MAX.0;
+    match (&bbo.bid, &bbo.ask) {
+        (Some(b), Some(a)) if ok(b.price) && ok(a.price) => Some((b.price.0, a.price.0)),
+        _ => None,
+    }
+}
+
 /// Mid in price4 (as `f64`, not rounded) of a [`two_sided`] market.
 #[inline]
 pub fn mid_f64(bbo: &types::Bbo) -> Option<f64> {
@@ -152,6 +164,18 @@ mod tests {
         fn grid_neighbours_match_integer_division(p in 1i64..=u32::MAX as i64, tick in 1i64..=MAX_TICK) {
             proptest::prop_assert_eq!(grid_below(p, tick), (p - 1).div_euclid(tick) * tick);
             proptest::prop_assert_eq!(grid_above(p, tick), (p.div_euclid(tick) + 1) * tick);
+        }
+
+        /// What the market maker relies on to skip the bound computations:
+        /// a grid price strictly inside the market is within the bound.
+        #[test]
+        fn grid_prices_inside_the_market_are_within_the_bounds(p0 in 1i64..=u32::MAX as i64, best in 1i64..=u32::MAX as i64, tick in 1i64..=MAX_TICK) {
+            // A grid price, as the rounding produces them.
+            let p = (p0 / tick).max(1) * tick;
+            let capped = if p < best { p } else { grid_below(best, tick) };
+            proptest::prop_assert_eq!(capped, p.min(grid_below(best, tick)));
+            let floored = if p > best { p } else { grid_above(best, tick) };
+            proptest::prop_assert_eq!(floored, p.max(grid_above(best, tick)));
         }
 
         #[test]
