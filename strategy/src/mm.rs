@@ -965,15 +965,7 @@ mod tests {
         /// Sets the book to `bid`/`ask` (price4) with `qty` each, sends a BBO
         /// event, returns the intents.
         fn bbo(&mut self, bid: i64, ask: i64, ts: u64) -> heapless::Vec<OrderIntent, 8> {
-            self.depth.set_top(LOC, (bid, 1000), (ask, 1000)).unwrap();
-            let ev = BookEvent::Bbo {
-                locate: LOC,
-                bbo: self.depth.bbo(LOC),
-                ts: Nanos(ts),
-            };
-            self.out.clear();
-            self.mm.on_book(&ev, &self.depth, &mut self.out);
-            self.out.drain().collect()
+            self.bbo_sized((bid, 1000), (ask, 1000), ts)
         }
 
         /// Like [`Rig::bbo`] with the touch sizes given.
