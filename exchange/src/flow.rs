@@ -102,6 +102,17 @@ struct Mine {
     leaves: u32,
 }
 
+/// The market as one action sees it.
+#[derive(Debug, Clone, Copy)]
+struct Touches {
+    /// [bid, ask] best prices; the wanted price for an empty side.
+    price: [i64; 2],
+    /// Whether each side has orders at all.
+    has: [bool; 2],
+    /// The side whose touch the fair price has left, if any.
+    stale: Option<usize>,
+}
+
 /// The background market for one listing.
 #[derive(Debug, Clone)]
 pub struct Background {
@@ -183,7 +194,7 @@ impl Background {
         );
         let wanted = self.wanted();
         let best = [engine.best(Side::Buy), engine.best(Side::Sell)];
-        let touch = [
+        let price = [
             best[BID].map_or(wanted[BID], |(p, _)| p.0),
             best[ASK].map_or(wanted[ASK], |(p, _)| p.0),
         ];
@@ -202,7 +213,18 @@ impl Background {
         );
         // The engine's order table is unordered; references give the age.
         mine.sort_unstable_by_key(|m| m.order_ref);
-        let result = self.act(engine, seq, events, &mine, touch, best.map(|b| b.is_some()));
+        let has = best.map(|b| b.is_some());
+        let touches = Touches {
+            price,
+            has,
+            stale: behaviour::stale_side(
+                price.map(|p| p.clamp(0, i64::from(u32::MAX)) as u32),
+                wanted.map(|p| p.clamp(0, i64::from(u32::MAX)) as u32),
+                (self.tick * i64::from(self.config.target_spread_ticks)) as u32,
+                has,
+            ),
+        };
+        let result = self.act(engine, seq, events, &mine, &touches);
         self.mine = mine;
         result
     }
@@ -213,16 +235,8 @@ impl Background {
         seq: &mut Sequences,
         events: &mut Vec<Event>,
         mine: &[Mine],
-        touch: [i64; 2],
-        has: [bool; 2],
+        touches: &Touches,
     ) -> Result<(), Reject> {
-        let wanted = self.wanted();
-        let stale = behaviour::stale_side(
-            touch.map(|p| p.clamp(0, i64::from(u32::MAX)) as u32),
-            wanted.map(|p| p.clamp(0, i64::from(u32::MAX)) as u32),
-            (self.tick * i64::from(self.config.target_spread_ticks)) as u32,
-            has,
-        );
         let mut action = {
             let r = self.rng.below(u64::from(ACTION_PPM)) as u32;
             if r < ADD_PPM {
@@ -253,11 +267,11 @@ impl Background {
             _ => {}
         }
         match action {
-            Action::Add => self.add(engine, seq, events, touch, has),
-            Action::Execute => self.execute(engine, seq, events, stale, has),
+            Action::Add => self.add(engine, seq, events, touches),
+            Action::Execute => self.execute(engine, seq, events, touches),
             Action::Delete | Action::PartialCancel | Action::Replace => {
-                let Some(order) = self.pick(mine, stale, touch) else {
-                    return self.add(engine, seq, events, touch, has);
+                let Some(order) = self.pick(mine, touches) else {
+                    return self.add(engine, seq, events, touches);
                 };
                 match action {
                     Action::Delete => engine.cancel(order.order_ref, None, events),
@@ -270,7 +284,7 @@ impl Background {
                         engine.cancel(order.order_ref, Some(cut), events)
                     }
                     _ => {
-                        let price = self.new_price(order.side, touch, has);
+                        let price = self.new_price(order.side, touches);
                         let qty = behaviour::order_shares(&mut self.rng);
                         match price {
                             Some(p) => engine
@@ -287,8 +301,9 @@ impl Background {
     /// A background order to cancel or replace: the newest at a stale
     /// touch (3 in 4 while one is stale), else on a random side 30% one of
     /// its four newest, 20% the newest at its touch, 50% any.
-    fn pick(&mut self, mine: &[Mine], stale: Option<usize>, touch: [i64; 2]) -> Option<Mine> {
-        if let Some(side) = stale {
+    fn pick(&mut self, mine: &[Mine], touches: &Touches) -> Option<Mine> {
+        let touch = touches.price;
+        if let Some(side) = touches.stale {
             if self.rng.chance(3, 4) {
                 if let Some(m) = mine
                     .iter()
@@ -328,7 +343,10 @@ impl Background {
     /// other side: half the time between a lagging touch and the wanted
     /// price, else the generator's distance behind the touch (or behind the
     /// wanted price when the touch is stale). None if no such price exists.
-    fn new_price(&mut self, side: usize, touch: [i64; 2], has: [bool; 2]) -> Option<i64> {
+    fn new_price(&mut self, side: usize, touches: &Touches) -> Option<i64> {
+        let Touches {
+            price: touch, has, ..
+        } = *touches;
         let tick = self.tick;
         let placement = Placement::draw(&mut self.rng, false);
         let improve = self.rng.chance(1, 2);
@@ -386,13 +404,12 @@ impl Background {
         engine: &mut Engine,
         seq: &mut Sequences,
         events: &mut Vec<Event>,
-        touch: [i64; 2],
-        has: [bool; 2],
+        touches: &Touches,
     ) -> Result<(), Reject> {
         let side = self.rng.below(2) as usize;
         let qty = behaviour::order_shares(&mut self.rng);
         let owner = self.participant();
-        let Some(price) = self.new_price(side, touch, has) else {
+        let Some(price) = self.new_price(side, touches) else {
             return Ok(());
         };
         match engine.submit(
@@ -417,17 +434,16 @@ impl Background {
         engine: &mut Engine,
         seq: &mut Sequences,
         events: &mut Vec<Event>,
-        stale: Option<usize>,
-        has: [bool; 2],
+        touches: &Touches,
     ) -> Result<(), Reject> {
         if self.rng.chance(1, 16) {
             self.momentum = 1 - self.momentum;
         }
-        let mut hit = match stale {
+        let mut hit = match touches.stale {
             Some(side) if self.rng.chance(3, 4) => side,
             _ => self.momentum,
         };
-        if !has[hit] {
+        if !touches.has[hit] {
             hit = 1 - hit;
         }
         let Some((price, shown)) = engine.best(side_of(hit)) else {
@@ -454,15 +470,45 @@ impl Background {
 mod tests {
     use super::*;
 
-    fn simulate(config: FlowConfig, seed: u64, steps: usize) -> (Engine, Background, Vec<Event>) {
-        let mut engine = Engine::new(Price(100));
-        let mut seq = Sequences::new(0);
-        let mut flow = Background::new(config, Price(50_0000), Price(100), seed, seed);
-        let mut events = Vec::new();
-        for _ in 0..steps {
-            flow.step(&mut engine, &mut seq, &mut events).unwrap();
+    /// One listing on a cent grid with its background flow.
+    struct Market {
+        engine: Engine,
+        seq: Sequences,
+        flow: Background,
+        events: Vec<Event>,
+    }
+
+    impl Market {
+        fn new(config: FlowConfig, fair: i64, seed: u64, walk_seed: u64) -> Market {
+            Market {
+                engine: Engine::new(Price(100)),
+                seq: Sequences::new(0),
+                flow: Background::new(config, Price(fair), Price(100), seed, walk_seed),
+                events: Vec::new(),
+            }
         }
-        (engine, flow, events)
+
+        fn step(&mut self) {
+            self.flow
+                .step(&mut self.engine, &mut self.seq, &mut self.events)
+                .unwrap();
+        }
+
+        /// (bid, ask) when both sides have orders.
+        fn touches(&self) -> Option<(Price, Price)> {
+            Some((
+                self.engine.best(Side::Buy)?.0,
+                self.engine.best(Side::Sell)?.0,
+            ))
+        }
+    }
+
+    fn simulate(config: FlowConfig, seed: u64, steps: usize) -> (Engine, Background, Vec<Event>) {
+        let mut m = Market::new(config, 50_0000, seed, seed);
+        for _ in 0..steps {
+            m.step();
+        }
+        (m.engine, m.flow, m.events)
     }
 
     fn count(events: &[Event], f: impl Fn(&Event) -> bool) -> usize {
@@ -505,25 +551,20 @@ mod tests {
             day_actions: 20_000,
             ..FlowConfig::default()
         };
-        let mut engine = Engine::new(Price(100));
-        let mut seq = Sequences::new(0);
-        let mut flow = Background::new(config, Price(50_0000), Price(100), 3, 3);
-        let mut events = Vec::new();
+        let mut m = Market::new(config, 50_0000, 3, 3);
         let mut far_off = 0;
         for i in 0..20_000 {
-            flow.step(&mut engine, &mut seq, &mut events).unwrap();
-            let (Some((bid, _)), Some((ask, _))) =
-                (engine.best(Side::Buy), engine.best(Side::Sell))
-            else {
+            m.step();
+            let Some((bid, ask)) = m.touches() else {
                 continue;
             };
             assert!(bid < ask, "crossed at step {i}: {bid:?} / {ask:?}");
             let mid = (bid.0 + ask.0) / 2;
-            if i > 1_000 && (mid - flow.fair_value().0).abs() > 20 * 100 {
+            if i > 1_000 && (mid - m.flow.fair_value().0).abs() > 20 * 100 {
                 far_off += 1;
             }
         }
-        let fair = flow.fair_value().0;
+        let (engine, fair) = (&m.engine, m.flow.fair_value().0);
         eprintln!(
             "fair {fair}, {far_off} steps far off, book {:?} / {:?}",
             engine.depth(Side::Buy, 3),
@@ -540,27 +581,24 @@ mod tests {
 
     #[test]
     fn background_never_touches_other_owners_orders() {
-        let mut engine = Engine::new(Price(100));
-        let mut seq = Sequences::new(0);
-        let mut flow = Background::new(FlowConfig::default(), Price(50_0000), Price(100), 9, 9);
-        let mut events = Vec::new();
+        let mut m = Market::new(FlowConfig::default(), 50_0000, 9, 9);
         // Someone else's deep orders that no execution reaches.
         let theirs = Owner(1);
-        engine
+        m.engine
             .submit(
-                &mut seq,
+                &mut m.seq,
                 theirs,
                 Side::Buy,
                 Price(1_0000),
                 500,
                 TimeInForce::Day,
-                &mut events,
+                &mut m.events,
             )
             .unwrap();
         for _ in 0..10_000 {
-            flow.step(&mut engine, &mut seq, &mut events).unwrap();
+            m.step();
         }
-        let touched = events.iter().any(|e| {
+        let touched = m.events.iter().any(|e| {
             matches!(e, Event::Canceled { owner, .. } | Event::Replaced { owner, .. } if *owner == theirs)
         });
         assert!(
@@ -572,15 +610,11 @@ mod tests {
     #[test]
     fn the_spread_stays_near_its_target() {
         // A minute of the lab's flow on a $100 listing (target 2 ticks).
-        let mut engine = Engine::new(Price(100));
-        let mut seq = Sequences::new(0);
-        let mut flow = Background::new(FlowConfig::default(), Price(100_0000), Price(100), 21, 21);
-        let mut events = Vec::new();
+        let mut m = Market::new(FlowConfig::default(), 100_0000, 21, 21);
         let mut spreads = Vec::new();
         for _ in 0..18_000 {
-            flow.step(&mut engine, &mut seq, &mut events).unwrap();
-            if let (Some((b, _)), Some((a, _))) = (engine.best(Side::Buy), engine.best(Side::Sell))
-            {
+            m.step();
+            if let Some((b, a)) = m.touches() {
                 spreads.push((a.0 - b.0) / 100);
             }
         }
@@ -598,17 +632,13 @@ mod tests {
     #[test]
     fn one_walk_seed_one_fair_path_on_two_venues() {
         let run = |seed| {
-            let mut engine = Engine::new(Price(100));
-            let mut seq = Sequences::new(0);
-            let mut flow =
-                Background::new(FlowConfig::default(), Price(100_0000), Price(100), seed, 77);
-            let mut events = Vec::new();
+            let mut m = Market::new(FlowConfig::default(), 100_0000, seed, 77);
             let mut fair = Vec::new();
             for _ in 0..5_000 {
-                flow.step(&mut engine, &mut seq, &mut events).unwrap();
-                fair.push(flow.fair_value());
+                m.step();
+                fair.push(m.flow.fair_value());
             }
-            (fair, events)
+            (fair, m.events)
         };
         let (fair_a, events_a) = run(1);
         let (fair_b, events_b) = run(2);
