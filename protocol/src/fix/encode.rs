@@ -672,11 +672,7 @@ impl<'b> FieldWriter<'b> {
                 if let Some(end) = w.get_mut(tn + n) {
                     *end = SOH;
                 }
-                self.pos += tn + n + 1;
-                self.sum = self
-                    .sum
-                    .wrapping_add(tag_frame_sum(t))
-                    .wrapping_add(value_sum);
+                self.wrote_field(t, tn + n + 1, value_sum);
                 return;
             }
         }
@@ -696,6 +692,17 @@ impl<'b> FieldWriter<'b> {
             None if contains_soh(value) => self.fail(FixError::InvalidValue(t)),
             None => self.fail(FixError::BufferTooSmall),
         }
+    }
+
+    /// Accounts for a field a fast path wrote whole into its window: `len`
+    /// bytes (tag, '=', value, SOH) and the value's byte sum.
+    #[inline(always)]
+    fn wrote_field(&mut self, t: u32, len: usize, value_sum: u32) {
+        self.pos += len;
+        self.sum = self
+            .sum
+            .wrapping_add(tag_frame_sum(t))
+            .wrapping_add(value_sum);
     }
 
     /// The `N` bytes at the write position, if the buffer has them. The
@@ -721,11 +728,7 @@ impl<'b> FieldWriter<'b> {
                 if let Some(soh) = w.get_mut(tn + n) {
                     *soh = SOH;
                 }
-                self.pos += tn + n + 1;
-                self.sum = self
-                    .sum
-                    .wrapping_add(tag_frame_sum(t))
-                    .wrapping_add(digits_sum);
+                self.wrote_field(t, tn + n + 1, digits_sum);
                 return;
             }
         }
@@ -748,11 +751,7 @@ impl<'b> FieldWriter<'b> {
                 // tag '=' c SOH in one store
                 let field = tag as u64 | (c as u64 | (SOH as u64) << 8) << (8 * tn);
                 *w = field.to_le_bytes();
-                self.pos += tn + 2;
-                self.sum = self
-                    .sum
-                    .wrapping_add(tag_frame_sum(t))
-                    .wrapping_add(c as u32);
+                self.wrote_field(t, tn + 2, c as u32);
                 return;
             }
         }
@@ -805,14 +804,13 @@ impl<'b> FieldWriter<'b> {
                 if let Some(soh) = w.get_mut(at) {
                     *soh = SOH;
                 }
-                self.pos += at + 1;
                 let dot = if frac_digits > 0 { b'.' as u32 } else { 0 };
-                self.sum = self
-                    .sum
-                    .wrapping_add(tag_frame_sum(t))
-                    .wrapping_add(if neg { b'-' as u32 } else { 0 })
-                    .wrapping_add(digits_sum)
-                    .wrapping_add(dot + frac_sum);
+                let minus = if neg { b'-' as u32 } else { 0 };
+                self.wrote_field(
+                    t,
+                    at + 1,
+                    minus.wrapping_add(digits_sum).wrapping_add(dot + frac_sum),
+                );
                 return;
             }
         }
@@ -1168,12 +1166,7 @@ impl<'b> MsgBuilder<'b, '_> {
                 if let Some(soh) = w.get_mut(tn + n) {
                     *soh = SOH;
                 }
-                self.w.pos += tn + n + 1;
-                self.w.sum = self
-                    .w
-                    .sum
-                    .wrapping_add(tag_frame_sum(t))
-                    .wrapping_add(text_sum);
+                self.w.wrote_field(t, tn + n + 1, text_sum);
                 return;
             }
         }
