@@ -130,17 +130,21 @@ pub fn positions_table(p: &[Position]) -> String {
     o
 }
 
+/// An order side as the tables print it.
+pub fn side_name(side: types::Side) -> &'static str {
+    match side {
+        types::Side::Buy => "BUY",
+        types::Side::Sell => "SELL",
+    }
+}
+
 pub fn orders_table(v: &[OpenOrder]) -> String {
     let mut o = format!(
         "{:>12} {:<8} {:<4} {:>12} {:>8} {:>8} {:>6} {:>5} {:>18}\n",
         "ORDER", "SYMBOL", "SIDE", "PRICE", "QTY", "LEAVES", "STRAT", "VENUE", "ENTERED"
     );
     for x in v {
-        let side = if x.side == types::Side::Buy {
-            "BUY"
-        } else {
-            "SELL"
-        };
+        let side = side_name(x.side);
         let _ = writeln!(
             o,
             "{:>12} {:<8} {:<4} {:>12} {:>8} {:>8} {:>6} {:>5} {:>18}",

@@ -687,13 +687,9 @@ fn appliance_panel(v: &companion::render::View, fills: usize) -> String {
         .iter()
         .take(4)
         .map(|q| {
-            let side = if q.side == types::Side::Buy {
-                "BUY"
-            } else {
-                "SELL"
-            };
             format!(
-                "{side} {} {}@{} venue {}",
+                "{} {} {}@{} venue {}",
+                companion::render::side_name(q.side),
                 q.symbol.as_str(),
                 q.leaves,
                 q.price,
