@@ -28,7 +28,7 @@ use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, Sess
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
 use protocol::fix::messages::{ExecutionReport, FixBody};
-use protocol::fix::{msg_type, FixVersion, UtcTime};
+use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::mailbox::histogram::LatencyHistogram;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
@@ -237,6 +237,7 @@ struct FixStorage {
     tx: Vec<u8>,
     store: Vec<u8>,
     queue: Vec<u8>,
+    decoder: Box<FixDecoder>,
 }
 
 impl FixStorage {
@@ -246,6 +247,7 @@ impl FixStorage {
             tx: vec![0; 16_384],
             store: vec![0; 1 << 20],
             queue: vec![0; 1 << 18],
+            decoder: Box::default(),
         }
     }
 
@@ -258,6 +260,7 @@ impl FixStorage {
             tx: &mut self.tx,
             store: &mut self.store,
             queue: &mut self.queue,
+            decoder: &mut self.decoder,
         };
         Session::new(config, SessionState::default(), buffers)
             .map_err(|e| io_err(&format!("{e:?}")))

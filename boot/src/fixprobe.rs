@@ -20,7 +20,7 @@ use nic::Nic;
 use protocol::fix::messages::{
     ExecType, ExecutionReport, NewOrderSingle, OrdType, OrderCancelRequest,
 };
-use protocol::fix::{msg_type, FixVersion, UtcTime};
+use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
 use smoltcp::iface::SocketStorage;
 use types::{Price, Side, TimeInForce};
 
@@ -31,6 +31,7 @@ struct Buffers {
     fix_tx: [u8; 16_384],
     store: [u8; 1 << 20],
     queue: [u8; 1 << 18],
+    decoder: FixDecoder,
 }
 
 static mut BUFFERS: Buffers = Buffers {
@@ -40,6 +41,7 @@ static mut BUFFERS: Buffers = Buffers {
     fix_tx: [0; 16_384],
     store: [0; 1 << 20],
     queue: [0; 1 << 18],
+    decoder: FixDecoder::new(),
 };
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
@@ -124,6 +126,7 @@ pub fn run(platform: &'static Platform) -> ! {
         tx: &mut b.fix_tx,
         store: &mut b.store,
         queue: &mut b.queue,
+        decoder: &mut b.decoder,
     };
     let mut session = Session::new(session_config, SessionState::default(), buffers)
         .unwrap_or_else(|_| fail("session config"));

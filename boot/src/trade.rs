@@ -44,7 +44,7 @@ use nic::Nic;
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
 use protocol::fix::messages::{ExecutionReport, FixBody};
-use protocol::fix::{msg_type, FixVersion, UtcTime};
+use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
@@ -137,6 +137,7 @@ struct VenueBuffers {
     fix_tx: [u8; 16_384],
     store: [u8; 1 << 20],
     queue: [u8; 1 << 18],
+    decoder: FixDecoder,
     out: Vec<u8, 65_536>,
 }
 
@@ -150,6 +151,7 @@ impl VenueBuffers {
             fix_tx: [0; 16_384],
             store: [0; 1 << 20],
             queue: [0; 1 << 18],
+            decoder: FixDecoder::new(),
             out: Vec::new(),
         }
     }
@@ -591,6 +593,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             tx: &mut b.fix_tx,
             store: &mut b.store,
             queue: &mut b.queue,
+            decoder: &mut b.decoder,
         };
         let session =
             Session::new(config, session_states[i], buffers).unwrap_or_else(|_| fail("session"));

@@ -189,6 +189,7 @@ impl Server {
                 tx: leak(16 << 10),
                 store: leak(4 << 20),
                 queue: leak(1 << 20),
+                decoder: Box::leak(Box::default()),
             };
             let session = Session::new(config, SessionState::default(), buffers)
                 .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, format!("{e:?}")))?;

@@ -82,6 +82,7 @@ impl Client {
             tx: leak(16384),
             store: leak(1 << 20),
             queue: leak(1 << 20),
+            decoder: Box::leak(Box::default()),
         };
         let session = Session::new(config, state, buffers).unwrap();
         let stream = TcpStream::connect(addr).unwrap();

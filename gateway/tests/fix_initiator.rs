@@ -34,6 +34,7 @@ fn serve(stream: TcpStream, state: SessionState) -> (SessionState, Vec<String>) 
         tx: vec![0u8; 4096].leak(),
         store: vec![0u8; 65536].leak(),
         queue: vec![0u8; 16384].leak(),
+        decoder: Box::leak(Box::default()),
     };
     let mut s = Session::new(cfg, state, buffers).unwrap();
     let mut stream = stream;

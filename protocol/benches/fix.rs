@@ -8,14 +8,15 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use protocol::fix::encode::HeaderTemplate;
-use protocol::fix::messages::{
-    cl_ord_id_text, encode, ExecType, ExecutionReport, NewOrderSingle, OrdStatus, OrdType,
-};
-use protocol::fix::{find_frame, FixMessage, FixVersion, FrameStatus, UtcTime};
+use protocol::fix::messages::{cl_ord_id_text, encode, ExecutionReport, NewOrderSingle, OrdType};
+use protocol::fix::{find_frame, FixDecoder, FixMessage, FixVersion, FrameStatus, UtcTime};
 use std::hint::black_box;
 use types::{OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce};
 
-const T0: u64 = 1_700_000_000_123_456_789;
+mod support {
+    pub mod exec_reports;
+}
+use support::exec_reports::{mix, partial_fill, T0};
 
 fn sample_nos(t: UtcTime) -> NewOrderSingle<'static> {
     NewOrderSingle {
@@ -29,33 +30,6 @@ fn sample_nos(t: UtcTime) -> NewOrderSingle<'static> {
         time_in_force: TimeInForce::Day,
         transact_time: t,
     }
-}
-
-fn sample_exec_report(version: FixVersion) -> Vec<u8> {
-    let mut h = HeaderTemplate::new(version, b"VENUE", b"CLIENT").unwrap();
-    let er = ExecutionReport {
-        order_id: b"V-000123456",
-        cl_ord_id: Some(b"1700000000000042"),
-        orig_cl_ord_id: None,
-        exec_id: b"E-000987654",
-        exec_type: ExecType::Trade,
-        ord_status: OrdStatus::PartiallyFilled,
-        symbol: b"AAPL",
-        side: Side::Buy,
-        order_qty: Some(300),
-        price: Some(Price(1_912_500)),
-        last_qty: Some(100),
-        last_px: Some(Price(1_912_400)),
-        leaves_qty: 200,
-        cum_qty: 100,
-        avg_px: Price(1_912_400),
-        transact_time: Some(UtcTime(T0)),
-        text: None,
-    };
-    let mut buf = [0u8; 512];
-    encode(&mut h, &mut buf, 4242, UtcTime(T0), &er)
-        .unwrap()
-        .to_vec()
 }
 
 fn benches(c: &mut Criterion) {
@@ -78,10 +52,43 @@ fn benches(c: &mut Criterion) {
     });
 
     // Decode ExecutionReport: validating view (checksum, body length, field index).
-    let er44 = sample_exec_report(FixVersion::Fix44);
+    let er44 = partial_fill(FixVersion::Fix44);
     g.bench_function("decode_execution_report_view", |b| {
         b.iter(|| {
             let m = FixMessage::new_checked(black_box(&er44)).unwrap();
+            black_box(m.get(151))
+        })
+    });
+    // Through a decoder that has learned the message's field layout (how
+    // the session decodes): fresh view, and a view kept across messages.
+    let mut decoder = FixDecoder::new();
+    g.bench_function("decode_execution_report_decoder", |b| {
+        b.iter(|| {
+            let m = decoder.new_checked(black_box(&er44)).unwrap();
+            black_box(m.get(151))
+        })
+    });
+    let mut kept = FixMessage::empty();
+    g.bench_function("decode_execution_report_decoder_kept_view", |b| {
+        b.iter(|| {
+            decoder.reparse(&mut kept, black_box(&er44), true).unwrap();
+            black_box(kept.get(151))
+        })
+    });
+    // An order's life, four reports in two layouts, in turn: per message.
+    let life = mix(FixVersion::Fix44);
+    let mut turn = 0usize;
+    g.bench_function("decode_execution_report_decoder_mix", |b| {
+        b.iter(|| {
+            turn = (turn + 1) & 3;
+            let m = decoder.new_checked(black_box(&life[turn])).unwrap();
+            black_box(m.get(151))
+        })
+    });
+    g.bench_function("decode_execution_report_view_mix", |b| {
+        b.iter(|| {
+            turn = (turn + 1) & 3;
+            let m = FixMessage::new_checked(black_box(&life[turn])).unwrap();
             black_box(m.get(151))
         })
     });
@@ -111,7 +118,7 @@ fn benches(c: &mut Criterion) {
             black_box(er.leaves_qty)
         })
     });
-    let er42 = sample_exec_report(FixVersion::Fix42);
+    let er42 = partial_fill(FixVersion::Fix42);
     g.bench_function("decode_execution_report_typed_fix42", |b| {
         b.iter(|| {
             let m = FixMessage::new_checked(black_box(&er42)).unwrap();

@@ -367,6 +367,7 @@ fn run(args: Args) -> Result<()> {
         tx: vec![0u8; 16 * 1024].leak(),
         store: vec![0u8; 4 * 1024 * 1024].leak(),
         queue: vec![0u8; 256 * 1024].leak(),
+        decoder: Box::leak(Box::default()),
     };
     let mut session = Session::new(cfg, state, buffers).map_err(|e| format!("session: {e:?}"))?;
     let mut seen = Observed::default();

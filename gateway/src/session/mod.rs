@@ -29,8 +29,8 @@ use heapless::String;
 use protocol::fix::encode::{HeaderTemplate, MsgBuilder, TimestampPrecision};
 use protocol::fix::messages::{self, FixBody, Logon, ResendRequest};
 use protocol::fix::{
-    find_frame, msg_type, reject_reason, tag, FixError, FixMessage, FixVersion, FrameStatus,
-    UtcTime,
+    find_frame, msg_type, reject_reason, tag, FixDecoder, FixError, FixMessage, FixVersion,
+    FrameStatus, UtcTime,
 };
 use store::{InboundQueue, SentRecord, SentStore};
 
@@ -145,6 +145,9 @@ pub struct SessionBuffers<'a> {
     pub store: &'a mut [u8],
     /// Inbound messages held back by a gap.
     pub queue: &'a mut [u8],
+    /// The inbound decoder with the field layouts it has learned (about
+    /// 9 KiB: kept out of the session so that moving a session is cheap).
+    pub decoder: &'a mut FixDecoder,
 }
 
 /// Why the session wants the transport closed.
@@ -329,6 +332,8 @@ struct Core<'a> {
     /// We sent Logon 141=Y mid-session and wait for the peer's Logon 141=Y.
     reset_requested: bool,
     stats: SessionStats,
+    /// Inbound decoding, with the field layouts the peer's messages use.
+    decoder: &'a mut FixDecoder,
 }
 
 /// A FIX session (see the module docs).
@@ -403,6 +408,7 @@ impl<'a> Session<'a> {
                 resend_until: None,
                 reset_requested: false,
                 stats: SessionStats::default(),
+                decoder: buffers.decoder,
             },
             rx: buffers.rx,
             rx_len: 0,
@@ -737,7 +743,7 @@ impl Core<'_> {
         queue: Option<&mut InboundQueue<'_>>,
         sink: &mut F,
     ) {
-        let msg = match FixMessage::parse(frame) {
+        let msg = match self.decoder.parse(frame) {
             Ok(m) => m,
             Err(e) => {
                 // Garbled: ignore, do not consume a sequence number.

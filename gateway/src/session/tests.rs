@@ -47,6 +47,7 @@ fn buffers(store: usize) -> SessionBuffers<'static> {
         tx: leak(4096),
         store: leak(store),
         queue: leak(8192),
+        decoder: Box::leak(Box::default()),
     }
 }
 

@@ -19,7 +19,7 @@ pub mod encode;
 pub mod frame;
 pub mod messages;
 
-pub use decode::{FixMessage, Group, GroupEntry};
+pub use decode::{FixDecoder, FixMessage, Group, GroupEntry};
 pub use encode::{FieldWriter, HeaderTemplate, MsgBuilder};
 pub use frame::{find_frame, FrameStatus};
 

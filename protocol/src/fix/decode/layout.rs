@@ -1,0 +1,489 @@
+//! Field layouts learned from earlier messages.
+//!
+//! A venue writes each kind of message with the same tags in the same
+//! order: an acknowledgement, a fill and a cancel each have their own
+//! layout, and it repeats message after message. [`FixDecoder`] keeps the
+//! layouts it has seen, each in a slot chosen by the MsgType and the field
+//! count: every field's tag with its '=' as a masked 32-bit word, and the
+//! lookup table the tag pass built for it. A message whose SOH pass finds
+//! a layout for its MsgType and count is compared with it field by field
+//! (tag and '=' in one masked compare, and a value that is not empty), and
+//! the lookup table is copied: no tag is read as a number, no table entry
+//! is written one by one.
+//!
+//! Matching only ever says "the same tags in the same order", and that
+//! decides the lookup table completely, so a view filled from a layout is
+//! the view the tag pass would have built (a property test holds the two
+//! to that). Any difference, and the tag pass decides as it would without
+//! layouts; when it accepts the message, the slot learns its layout.
+//! Layouts are learned only from messages whose tags all have one to three
+//! digits (every header and order-entry tag); others always take the tag
+//! pass.
+
+#[cfg(test)]
+use super::SOH;
+use super::{field_tag, scan_body, FixError, FixMessage, DIRECT_TAGS, MAX_FIELDS};
+
+/// How many layouts are kept (a power of two).
+const SLOTS: usize = 8;
+
+/// A field's tag and '=' as they must appear at its start.
+#[derive(Clone, Copy)]
+struct ExpectedTag {
+    /// The tag's digits and '=', little-endian, upper bytes zero.
+    word: u32,
+    /// Covers the tag and its '='.
+    mask: u32,
+}
+
+/// One learned layout.
+#[derive(Clone)]
+struct Layout {
+    /// Number of fields; 0 marks an empty slot (a message has at least one).
+    count: u8,
+    tags: [ExpectedTag; MAX_FIELDS],
+    /// Per field, the shortest it can be with these tags: the tag, '=', a
+    /// byte of value and the SOH.
+    needs: [u16; MAX_FIELDS],
+    /// The view's lookup table and large-tag mask for these tags.
+    direct: [u8; DIRECT_TAGS],
+    large_tags: u64,
+}
+
+impl Layout {
+    const EMPTY: Layout = Layout {
+        count: 0,
+        tags: [ExpectedTag { word: 0, mask: 0 }; MAX_FIELDS],
+        needs: [0; MAX_FIELDS],
+        direct: [0; DIRECT_TAGS],
+        large_tags: 0,
+    };
+
+    /// Whether the `n` fields ending at `fields[1..=n]` of `buf` (whose
+    /// body ends at `body_end`) have this layout's tags, in order, each
+    /// with a value.
+    #[inline(always)]
+    fn matches(
+        &self,
+        fields: &[u16; MAX_FIELDS + 1],
+        buf: &[u8],
+        body_end: usize,
+        n: usize,
+    ) -> bool {
+        if self.count as usize != n {
+            return false;
+        }
+        // The trailer follows the body: four bytes from any field start
+        // are there.
+        let (Some(bytes), Some(ends), Some(tags), Some(needs)) = (
+            buf.get(..body_end + 4),
+            fields.get(..=n),
+            self.tags.get(..n),
+            self.needs.get(..n),
+        ) else {
+            return false;
+        };
+        // Differences are OR-ed together and tested once: a message that
+        // matches (the common case) takes no branch per field.
+        let mut differs = 0u32;
+        for (&prev, expected) in ends.iter().zip(tags) {
+            let Some(word) = bytes
+                .get(prev as usize + 1..)
+                .and_then(|b| b.first_chunk::<4>())
+            else {
+                return false;
+            };
+            differs |= (u32::from_le_bytes(*word) ^ expected.word) & expected.mask;
+        }
+        // A field is at least its tag, '=', one byte of value and its SOH
+        // long. Field lengths are below 2^14 (a message is at most 16 KiB),
+        // so a shortfall, and only a shortfall, sets the top bit. (A loop
+        // of its own: on 16-bit lanes, it vectorises where it can.)
+        let mut short = 0u16;
+        for (pair, &need) in ends.windows(2).zip(needs) {
+            short |= pair[1].wrapping_sub(pair[0]).wrapping_sub(need);
+        }
+        differs == 0 && short & 0x8000 == 0
+    }
+
+    /// Learns the layout of the message `buf`, which the tag pass has
+    /// just accepted, or empties the slot when a tag is longer than three
+    /// digits. It works from the bytes again, on a view of its own: taking
+    /// the caller's view by reference would pin that view in memory, and
+    /// every decode would then pay a copy of it into its result.
+    #[cold]
+    #[inline(never)]
+    fn learn(&mut self, buf: &[u8], body_start: usize, body_end: usize) {
+        self.count = 0;
+        let mut msg = FixMessage::empty();
+        let Some(n) = scan_body(&mut msg.fields, buf, body_start, body_end) else {
+            return;
+        };
+        if msg.index_tags(buf, body_end, n).is_none() {
+            return;
+        }
+        let Some(ends) = msg.fields.get(..n) else {
+            return;
+        };
+        for ((&prev, expected), need) in ends.iter().zip(&mut self.tags).zip(&mut self.needs) {
+            let start = prev as usize + 1;
+            let Some((_, digits)) = field_tag(buf, start) else {
+                return;
+            };
+            let Some(word) = buf.get(start..).and_then(|b| b.first_chunk::<4>()) else {
+                return;
+            };
+            if digits > 3 {
+                return;
+            }
+            let mask = u32::MAX >> (8 * (3 - digits));
+            *expected = ExpectedTag {
+                word: u32::from_le_bytes(*word) & mask,
+                mask,
+            };
+            *need = digits as u16 + 3;
+        }
+        self.direct = msg.direct;
+        self.large_tags = msg.large_tags;
+        // n ≤ MAX_FIELDS < 256
+        self.count = n as u8;
+    }
+}
+
+/// A FIX decoder for one inbound stream: [`FixMessage::parse`] and
+/// [`FixMessage::new_checked`] with the field layouts of earlier messages
+/// remembered (see the module documentation). It accepts and refuses
+/// exactly what they do, with the same errors, and fills the same view.
+/// About 9 KiB, allocation-free; one per session.
+pub struct FixDecoder {
+    slots: [Layout; SLOTS],
+    hits: u64,
+    misses: u64,
+}
+
+impl Default for FixDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FixDecoder {
+    pub const fn new() -> FixDecoder {
+        FixDecoder {
+            slots: [Layout::EMPTY; SLOTS],
+            hits: 0,
+            misses: 0,
+        }
+    }
+
+    /// [`FixMessage::parse`], through the learned layouts.
+    #[inline(always)]
+    pub fn parse<'a>(&mut self, buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        FixMessage::filled(buf, false, Some(self))
+    }
+
+    /// [`FixMessage::new_checked`], through the learned layouts.
+    #[inline(always)]
+    pub fn new_checked<'a>(&mut self, buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        FixMessage::filled(buf, true, Some(self))
+    }
+
+    /// [`FixMessage::reparse`] followed, when `check_header`, by
+    /// [`FixMessage::check_header`], through the learned layouts: a view
+    /// kept across messages is filled in place, where returning a fresh
+    /// one copies it whole. On error the view is left empty.
+    #[inline(always)]
+    pub fn reparse<'a>(
+        &mut self,
+        view: &mut FixMessage<'a>,
+        buf: &'a [u8],
+        check_header: bool,
+    ) -> Result<(), FixError> {
+        // The lookup table stays: a layout overwrites it, the tag pass
+        // clears it first.
+        view.buf = &[];
+        view.count = 0;
+        view.reparse_ended(buf, Some(self))?;
+        if check_header {
+            if let Err(e) = view.check_header() {
+                view.clear();
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
+    /// Messages whose fields matched a learned layout, and messages that
+    /// took the tag pass (well-formed ones whose layout was new, and every
+    /// malformed one the scan let through).
+    pub fn layout_hits(&self) -> (u64, u64) {
+        (self.hits, self.misses)
+    }
+
+    /// Forgets every layout (the counts stay).
+    pub fn forget(&mut self) {
+        for slot in &mut self.slots {
+            slot.count = 0;
+        }
+    }
+
+    /// The tag pass of [`FixMessage::parse_fast`] for the `n` fields the
+    /// SOH pass recorded in `msg`, through a learned layout when one
+    /// matches. `None` when the message is not accepted by the tag pass.
+    #[inline(always)]
+    pub(super) fn index(
+        &mut self,
+        msg: &mut FixMessage<'_>,
+        buf: &[u8],
+        body_start: usize,
+        body_end: usize,
+        n: usize,
+    ) -> Option<()> {
+        // The slot: MsgType's first character (after "35=") and the count.
+        let kind = buf.get(body_start + 3).copied().unwrap_or(0) as usize;
+        let slot = (kind.wrapping_mul(5) ^ n) % SLOTS;
+        let layout = self.slots.get_mut(slot)?;
+        if layout.matches(&msg.fields, buf, body_end, n) {
+            msg.direct = layout.direct;
+            msg.large_tags = layout.large_tags;
+            self.hits += 1;
+            return Some(());
+        }
+        self.misses += 1;
+        msg.direct = [0; DIRECT_TAGS];
+        msg.large_tags = 0;
+        msg.index_tags(buf, body_end, n)?;
+        layout.learn(buf, body_start, body_end);
+        Some(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::super::tests::wrap;
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    /// Everything a view holds that lookups can reach.
+    fn same_view(a: &FixMessage<'_>, b: &FixMessage<'_>) -> Result<(), TestCaseError> {
+        prop_assert_eq!(a.buf, b.buf);
+        prop_assert_eq!(a.version, b.version);
+        prop_assert_eq!(a.body_start, b.body_start);
+        prop_assert_eq!(a.count, b.count);
+        prop_assert_eq!(a.large_tags, b.large_tags);
+        let n = a.count as usize;
+        prop_assert_eq!(&a.fields[..=n], &b.fields[..=n]);
+        prop_assert_eq!(&a.direct[..], &b.direct[..]);
+        Ok(())
+    }
+
+    /// The decoder's three entry points against the plain ones, on one
+    /// message.
+    fn check(
+        decoder: &mut FixDecoder,
+        kept: &mut FixMessage<'static>,
+        msg: &'static [u8],
+    ) -> Result<(), TestCaseError> {
+        for check_header in [false, true] {
+            let plain = if check_header {
+                FixMessage::new_checked(msg)
+            } else {
+                FixMessage::parse(msg)
+            };
+            let fresh = if check_header {
+                decoder.new_checked(msg)
+            } else {
+                decoder.parse(msg)
+            };
+            let in_place = decoder.reparse(kept, msg, check_header);
+            match (&plain, &fresh) {
+                (Ok(p), Ok(f)) => {
+                    same_view(p, f)?;
+                    prop_assert!(in_place.is_ok());
+                    same_view(p, kept)?;
+                }
+                (Err(p), Err(f)) => {
+                    prop_assert_eq!(p, f);
+                    prop_assert_eq!(Err(*p), in_place);
+                    // left empty
+                    prop_assert_eq!(kept.field_count(), 0);
+                    prop_assert_eq!(kept.get(35), None);
+                }
+                _ => prop_assert!(false, "plain {:?}, decoder {:?}", plain.err(), fresh.err()),
+            }
+        }
+        Ok(())
+    }
+
+    fn message(fields: &[(Vec<u8>, Vec<u8>)]) -> &'static [u8] {
+        let mut body = Vec::new();
+        for (t, v) in fields {
+            body.extend_from_slice(t);
+            body.push(b'=');
+            body.extend_from_slice(v);
+            body.push(SOH);
+        }
+        let mut buf = std::vec![0u8; body.len() + 64];
+        let n = wrap(&body, &mut buf);
+        buf.truncate(n);
+        buf.leak()
+    }
+
+    fn tag() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            6 => "(49|56|34|52|11|37|17|150|39|55|54|38|44|32|31|151|14|6|60|58|43|97)",
+            2 => "[1-9][0-9]{0,2}",
+            1 => "[1-9][0-9]{3,5}",
+            1 => "[0-9=a\x01]{0,3}",
+        ]
+        .prop_map(|s: std::string::String| s.into_bytes())
+    }
+
+    fn value() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            8 => "[A-Za-z0-9.:-]{1,14}",
+            1 => "[a-z\x00\x01=]{0,4}",
+        ]
+        .prop_map(|s: std::string::String| s.into_bytes())
+    }
+
+    /// What to do to the layout's template for the next message.
+    #[derive(Debug, Clone)]
+    enum Change {
+        /// Same tags, new values.
+        Values(Vec<Vec<u8>>),
+        /// One byte replaced (a tag digit, an '=', an SOH, a value byte).
+        Byte(prop::sample::Index, u8),
+        /// One field's value emptied.
+        Empty(prop::sample::Index),
+        /// One field's tag replaced.
+        Tag(prop::sample::Index, Vec<u8>),
+        /// A field dropped or added: another count.
+        Drop(prop::sample::Index),
+        Add(Vec<u8>, Vec<u8>),
+        /// Another message type, same tags after it.
+        MsgType(u8),
+    }
+
+    fn change() -> impl Strategy<Value = Change> {
+        prop_oneof![
+            4 => prop::collection::vec(value(), 24).prop_map(Change::Values),
+            2 => (any::<prop::sample::Index>(), any::<u8>()).prop_map(|(i, b)| Change::Byte(i, b)),
+            1 => any::<prop::sample::Index>().prop_map(Change::Empty),
+            1 => (any::<prop::sample::Index>(), tag()).prop_map(|(i, t)| Change::Tag(i, t)),
+            1 => any::<prop::sample::Index>().prop_map(Change::Drop),
+            1 => (tag(), value()).prop_map(|(t, v)| Change::Add(t, v)),
+            1 => prop_oneof![Just(b'8'), Just(b'9'), Just(b'0'), Just(b'D')].prop_map(Change::MsgType),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// A stream of messages that mostly share a few layouts, each
+        /// slightly changed or garbled: the decoder (fresh views and one
+        /// kept view) agrees with the plain parser on every message, result
+        /// and view alike.
+        #[test]
+        fn decoder_agrees_with_plain_parse(
+            template in prop::collection::vec((tag(), value()), 1..24),
+            changes in prop::collection::vec(change(), 1..24),
+        ) {
+            let mut base: Vec<(Vec<u8>, Vec<u8>)> = std::vec![(b"35".to_vec(), b"8".to_vec())];
+            base.extend(template);
+            let mut decoder = FixDecoder::new();
+            let mut kept = FixMessage::empty();
+            check(&mut decoder, &mut kept, message(&base))?;
+            for c in changes {
+                let mut fields = base.clone();
+                match c {
+                    Change::Values(values) => {
+                        for ((_, v), new) in fields.iter_mut().skip(1).zip(values) {
+                            *v = new;
+                        }
+                        base = fields.clone();
+                    }
+                    Change::Byte(at, b) => {
+                        let msg = message(&fields).to_vec();
+                        let mut msg = msg;
+                        let i = at.index(msg.len());
+                        msg[i] = b;
+                        check(&mut decoder, &mut kept, msg.leak())?;
+                        continue;
+                    }
+                    Change::Empty(at) => {
+                        let i = at.index(fields.len());
+                        fields[i].1.clear();
+                    }
+                    Change::Tag(at, t) => {
+                        let i = at.index(fields.len());
+                        fields[i].0 = t;
+                    }
+                    Change::Drop(at) => {
+                        if fields.len() > 1 {
+                            let i = at.index(fields.len() - 1) + 1;
+                            fields.remove(i);
+                        }
+                    }
+                    Change::Add(t, v) => fields.push((t, v)),
+                    Change::MsgType(m) => fields[0].1 = std::vec![m],
+                }
+                check(&mut decoder, &mut kept, message(&fields))?;
+            }
+        }
+    }
+
+    #[test]
+    fn a_repeated_layout_is_matched_and_a_changed_one_relearned() {
+        let ack = message(&[
+            (b"35".to_vec(), b"8".to_vec()),
+            (b"49".to_vec(), b"V".to_vec()),
+            (b"56".to_vec(), b"C".to_vec()),
+            (b"34".to_vec(), b"5".to_vec()),
+            (b"52".to_vec(), b"20261202-14:00:00.000".to_vec()),
+            (b"150".to_vec(), b"0".to_vec()),
+        ]);
+        let fill = message(&[
+            (b"35".to_vec(), b"8".to_vec()),
+            (b"49".to_vec(), b"V".to_vec()),
+            (b"56".to_vec(), b"C".to_vec()),
+            (b"34".to_vec(), b"6".to_vec()),
+            (b"52".to_vec(), b"20261202-14:00:00.001".to_vec()),
+            (b"150".to_vec(), b"F".to_vec()),
+            (b"32".to_vec(), b"100".to_vec()),
+        ]);
+        let mut decoder = FixDecoder::new();
+        for _ in 0..3 {
+            assert_eq!(decoder.new_checked(ack).unwrap().get(150), Some(&b"0"[..]));
+            assert_eq!(
+                decoder.new_checked(fill).unwrap().get(32),
+                Some(&b"100"[..])
+            );
+        }
+        // Each layout learned once, then matched.
+        assert_eq!(decoder.layout_hits(), (4, 2));
+        // A garbled copy of a learned layout is refused as the plain parser
+        // refuses it, and does not replace the layout.
+        // (CheckSum and BodyLength right: the tag is what is wrong.)
+        let garbled = message(&[
+            (b"35".to_vec(), b"8".to_vec()),
+            (b"49".to_vec(), b"V".to_vec()),
+            (b"56".to_vec(), b"C".to_vec()),
+            (b"34".to_vec(), b"6".to_vec()),
+            (b"52".to_vec(), b"20261202-14:00:00.001".to_vec()),
+            (b"150".to_vec(), b"F".to_vec()),
+            (b"3x".to_vec(), b"100".to_vec()),
+        ]);
+        assert_eq!(decoder.parse(garbled).err(), Some(FixError::MalformedField));
+        assert_eq!(
+            FixMessage::parse(garbled).err(),
+            Some(FixError::MalformedField)
+        );
+        assert!(decoder.new_checked(fill).is_ok());
+        assert_eq!(decoder.layout_hits(), (5, 3));
+        decoder.forget();
+        assert!(decoder.new_checked(fill).is_ok());
+        assert_eq!(decoder.layout_hits(), (5, 4));
+    }
+}
