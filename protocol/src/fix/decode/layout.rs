@@ -116,7 +116,7 @@ impl Layout {
     fn learn(&mut self, buf: &[u8], body_start: usize, body_end: usize) {
         self.count = 0;
         let mut msg = FixMessage::empty();
-        let Some(n) = scan_body(&mut msg.fields, buf, body_start, body_end) else {
+        let Some((n, _)) = scan_body(&mut msg.fields, buf, body_start, body_end) else {
             return;
         };
         if msg.index_tags(buf, body_end, n).is_none() {
