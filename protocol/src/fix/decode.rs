@@ -232,15 +232,18 @@ impl<'a> FixMessage<'a> {
         } else {
             byte_sum(buf.get(..body_start)?)
         };
-        let (n, body_sum) = scan_body(&mut self.fields, buf, body_start, body_end)?;
-        if head_sum.wrapping_add(body_sum) as u8 as u32 != declared {
-            return None;
-        }
-
-        match layouts {
-            Some(layouts) => layouts.index(self, buf, body_start, body_end, n)?,
-            None => self.index_tags(buf, body_end, n)?,
-        }
+        let n = match layouts {
+            Some(layouts) => layouts.index(self, buf, body_start, body_end, head_sum, declared)?,
+            None => {
+                let (n, body_sum) =
+                    scan_body(&mut self.fields, buf, body_start, body_end, &mut |_, _| {})?;
+                if head_sum.wrapping_add(body_sum) as u8 as u32 != declared {
+                    return None;
+                }
+                self.index_tags(buf, body_end, n)?;
+                n
+            }
+        };
         self.buf = buf;
         self.version = version;
         self.body_start = body_start as u16;
@@ -869,25 +872,28 @@ fn long_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
 /// offset of every SOH in `fields[1..]` (`fields[0]` is the SOH before the
 /// body) and returns how many there are, and the byte sum of the body for
 /// the CheckSum (mod 256 in its low byte); `None` past [`MAX_FIELDS`].
+/// `on_soh(n, at)` is told of each SOH as it is recorded in `fields[n]`
+/// (the field it closes is the `n`th, the next one starts at `at + 1`).
 ///
 /// Sixteen bytes a step with SSE2 (every x86-64 host), the SOHs and the
 /// sum from one load; else a word at a time with integer operations (the
 /// bare-metal target, which has no vector registers), with the sum a pass
 /// of its own. A test holds the two to the same result.
 #[inline(always)]
-fn scan_body(
+fn scan_body<H: FnMut(usize, usize)>(
     fields: &mut [u16; MAX_FIELDS + 1],
     buf: &[u8],
     body_start: usize,
     body_end: usize,
+    on_soh: &mut H,
 ) -> Option<(usize, u32)> {
     #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
     {
-        scan_body_sse2(fields, buf, body_start, body_end)
+        scan_body_sse2(fields, buf, body_start, body_end, on_soh)
     }
     #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
     {
-        scan_body_words(fields, buf, body_start, body_end)
+        scan_body_words(fields, buf, body_start, body_end, on_soh)
     }
 }
 
@@ -897,11 +903,12 @@ fn scan_body(
 /// tag checks refuse. The byte sum is a tight pass of its own (taken from
 /// the same loads it costs more).
 #[inline(always)]
-fn scan_body_words(
+fn scan_body_words<H: FnMut(usize, usize)>(
     fields: &mut [u16; MAX_FIELDS + 1],
     buf: &[u8],
     body_start: usize,
     body_end: usize,
+    on_soh: &mut H,
 ) -> Option<(usize, u32)> {
     fields[0] = (body_start - 1) as u16;
     let words = buf.get(..body_end)?;
@@ -913,7 +920,9 @@ fn scan_body_words(
         let mut sohs = low_zero_byte(w ^ SOH_WORD);
         while sohs != 0 {
             n += 1;
-            *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
+            let at = base + (sohs.trailing_zeros() / 8) as usize;
+            *fields.get_mut(n)? = at as u16;
+            on_soh(n, at);
             sohs &= sohs - 1;
         }
         base += 8;
@@ -925,7 +934,9 @@ fn scan_body_words(
         let mut sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
         while sohs != 0 {
             n += 1;
-            *fields.get_mut(n)? = (base + (sohs.trailing_zeros() / 8) as usize) as u16;
+            let at = base + (sohs.trailing_zeros() / 8) as usize;
+            *fields.get_mut(n)? = at as u16;
+            on_soh(n, at);
             sohs &= sohs - 1;
         }
     }
@@ -939,14 +950,15 @@ fn scan_body_words(
 /// left out; a shorter one is done a word at a time.
 #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
 #[inline(always)]
-fn scan_body_sse2(
+fn scan_body_sse2<H: FnMut(usize, usize)>(
     fields: &mut [u16; MAX_FIELDS + 1],
     buf: &[u8],
     body_start: usize,
     body_end: usize,
+    on_soh: &mut H,
 ) -> Option<(usize, u32)> {
     if body_end < body_start + 16 {
-        return scan_body_words(fields, buf, body_start, body_end);
+        return scan_body_words(fields, buf, body_start, body_end, on_soh);
     }
     fields[0] = (body_start - 1) as u16;
     let bytes = buf.get(..body_end)?;
@@ -957,7 +969,9 @@ fn scan_body_sse2(
         let mut sohs = sse2::scan_block(bytes[base..base + 16].first_chunk::<16>()?, 0, &mut sum);
         while sohs != 0 {
             n += 1;
-            *fields.get_mut(n)? = (base + sohs.trailing_zeros() as usize) as u16;
+            let at = base + sohs.trailing_zeros() as usize;
+            *fields.get_mut(n)? = at as u16;
+            on_soh(n, at);
             sohs &= sohs - 1;
         }
         base += 16;
@@ -968,7 +982,9 @@ fn scan_body_sse2(
         let mut sohs = sse2::scan_block(block, base - last, &mut sum);
         while sohs != 0 {
             n += 1;
-            *fields.get_mut(n)? = (base + sohs.trailing_zeros() as usize) as u16;
+            let at = base + sohs.trailing_zeros() as usize;
+            *fields.get_mut(n)? = at as u16;
+            on_soh(n, at);
             sohs &= sohs - 1;
         }
     }
@@ -1659,8 +1675,10 @@ pub(crate) mod tests {
             buf.extend_from_slice(b"10=000\x01");
             let mut words = [0u16; MAX_FIELDS + 1];
             let mut vector = [0u16; MAX_FIELDS + 1];
-            let w = scan_body_words(&mut words, &buf, body_start, body_end);
-            let v = scan_body_sse2(&mut vector, &buf, body_start, body_end);
+            let (mut seen_w, mut seen_v) = (std::vec::Vec::new(), std::vec::Vec::new());
+            let w = scan_body_words(&mut words, &buf, body_start, body_end, &mut |n, at| seen_w.push((n, at)));
+            let v = scan_body_sse2(&mut vector, &buf, body_start, body_end, &mut |n, at| seen_v.push((n, at)));
+            proptest::prop_assert_eq!(&seen_w, &seen_v);
             proptest::prop_assert_eq!(w.map(|(n, sum)| (n, sum as u8)), v.map(|(n, sum)| (n, sum as u8)));
             if let Some((n, _)) = w {
                 proptest::prop_assert_eq!(&words[..=n], &vector[..=n]);

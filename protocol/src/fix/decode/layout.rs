@@ -24,8 +24,10 @@
 use super::SOH;
 use super::{field_tag, scan_body, FixError, FixMessage, DIRECT_TAGS, MAX_FIELDS};
 
-/// How many layouts are kept (a power of two).
+/// Slots, chosen by MsgType (a power of two); each holds two layouts,
+/// for message kinds with more than one (an acknowledgement and a fill).
 const SLOTS: usize = 8;
+const WAYS: usize = 2;
 
 /// A field's tag and '=' as they must appear at its start.
 #[derive(Clone, Copy)]
@@ -36,12 +38,22 @@ struct ExpectedTag {
     mask: u32,
 }
 
+/// What follows the last field: the trailer's "10=".
+const TRAILER: ExpectedTag = ExpectedTag {
+    word: u32::from_le_bytes([b'1', b'0', b'=', 0]),
+    mask: 0x00FF_FFFF,
+};
+
 /// One learned layout.
 #[derive(Clone)]
 struct Layout {
     /// Number of fields; 0 marks an empty slot (a message has at least one).
     count: u8,
-    tags: [ExpectedTag; MAX_FIELDS],
+    /// Body length of the message it was learned from: of two layouts for
+    /// one MsgType, the one learned from the closer length is tried first.
+    body_len: u16,
+    /// The tag of each field, then [`TRAILER`] (what follows the last SOH).
+    tags: [ExpectedTag; MAX_FIELDS + 1],
     /// Per field, the shortest it can be with these tags: the tag, '=', a
     /// byte of value and the SOH.
     needs: [u16; MAX_FIELDS],
@@ -50,14 +62,51 @@ struct Layout {
     large_tags: u64,
 }
 
+/// Four bytes of `bytes` at `at` as a little-endian word; 0 when they are
+/// not all there (never, where it is used: a trailer follows the body).
+#[inline(always)]
+fn word_at(bytes: &[u8], at: usize) -> u32 {
+    bytes
+        .get(at..)
+        .and_then(|b| b.first_chunk::<4>())
+        .map_or(0, |w| u32::from_le_bytes(*w))
+}
+
 impl Layout {
     const EMPTY: Layout = Layout {
         count: 0,
-        tags: [ExpectedTag { word: 0, mask: 0 }; MAX_FIELDS],
+        body_len: 0,
+        tags: [ExpectedTag { word: 0, mask: 0 }; MAX_FIELDS + 1],
         needs: [0; MAX_FIELDS],
         direct: [0; DIRECT_TAGS],
         large_tags: 0,
     };
+
+    /// How field `i`'s tag at `bytes[at..]` differs from this layout's
+    /// (0: not at all). Past the layout's fields and trailer the expected
+    /// entries are empty and match anything; the count check catches that.
+    #[inline(always)]
+    fn differs(&self, bytes: &[u8], i: usize, at: usize) -> u32 {
+        let expected = self.tags.get(i).copied().unwrap_or(TRAILER);
+        (word_at(bytes, at) ^ expected.word) & expected.mask
+    }
+
+    /// Whether every one of the `n` fields ending at `fields[1..=n]` is at
+    /// least as long as this layout says (its tag, '=', a value, an SOH).
+    #[inline(always)]
+    fn long_enough(&self, fields: &[u16; MAX_FIELDS + 1], n: usize) -> bool {
+        let (Some(ends), Some(needs)) = (fields.get(..=n), self.needs.get(..n)) else {
+            return false;
+        };
+        // Field lengths are below 2^14 (a message is at most 16 KiB), so a
+        // shortfall, and only a shortfall, sets the top bit. (On 16-bit
+        // lanes, this loop vectorises where it can.)
+        let mut short = 0u16;
+        for (pair, &need) in ends.windows(2).zip(needs) {
+            short |= pair[1].wrapping_sub(pair[0]).wrapping_sub(need);
+        }
+        short & 0x8000 == 0
+    }
 
     /// Whether the `n` fields ending at `fields[1..=n]` of `buf` (whose
     /// body ends at `body_end`) have this layout's tags, in order, each
@@ -75,35 +124,18 @@ impl Layout {
         }
         // The trailer follows the body: four bytes from any field start
         // are there.
-        let (Some(bytes), Some(ends), Some(tags), Some(needs)) = (
-            buf.get(..body_end + 4),
-            fields.get(..=n),
-            self.tags.get(..n),
-            self.needs.get(..n),
-        ) else {
+        let (Some(bytes), Some(ends), Some(tags)) =
+            (buf.get(..body_end + 4), fields.get(..n), self.tags.get(..n))
+        else {
             return false;
         };
         // Differences are OR-ed together and tested once: a message that
         // matches (the common case) takes no branch per field.
         let mut differs = 0u32;
         for (&prev, expected) in ends.iter().zip(tags) {
-            let Some(word) = bytes
-                .get(prev as usize + 1..)
-                .and_then(|b| b.first_chunk::<4>())
-            else {
-                return false;
-            };
-            differs |= (u32::from_le_bytes(*word) ^ expected.word) & expected.mask;
+            differs |= (word_at(bytes, prev as usize + 1) ^ expected.word) & expected.mask;
         }
-        // A field is at least its tag, '=', one byte of value and its SOH
-        // long. Field lengths are below 2^14 (a message is at most 16 KiB),
-        // so a shortfall, and only a shortfall, sets the top bit. (A loop
-        // of its own: on 16-bit lanes, it vectorises where it can.)
-        let mut short = 0u16;
-        for (pair, &need) in ends.windows(2).zip(needs) {
-            short |= pair[1].wrapping_sub(pair[0]).wrapping_sub(need);
-        }
-        differs == 0 && short & 0x8000 == 0
+        differs == 0 && self.long_enough(fields, n)
     }
 
     /// Learns the layout of the message `buf`, which the tag pass has
@@ -116,9 +148,11 @@ impl Layout {
     fn learn(&mut self, buf: &[u8], body_start: usize, body_end: usize) {
         self.count = 0;
         let mut msg = FixMessage::empty();
-        let Some((n, _)) = scan_body(&mut msg.fields, buf, body_start, body_end) else {
+        let Some((n, _)) = scan_body(&mut msg.fields, buf, body_start, body_end, &mut |_, _| {})
+        else {
             return;
         };
+        msg.direct = [0; DIRECT_TAGS];
         if msg.index_tags(buf, body_end, n).is_none() {
             return;
         }
@@ -130,21 +164,26 @@ impl Layout {
             let Some((_, digits)) = field_tag(buf, start) else {
                 return;
             };
-            let Some(word) = buf.get(start..).and_then(|b| b.first_chunk::<4>()) else {
-                return;
-            };
             if digits > 3 {
                 return;
             }
             let mask = u32::MAX >> (8 * (3 - digits));
             *expected = ExpectedTag {
-                word: u32::from_le_bytes(*word) & mask,
+                word: word_at(buf, start) & mask,
                 mask,
             };
             *need = digits as u16 + 3;
         }
+        let Some(after) = self.tags.get_mut(n) else {
+            return;
+        };
+        *after = TRAILER;
+        for unused in self.tags.iter_mut().skip(n + 1) {
+            *unused = ExpectedTag { word: 0, mask: 0 };
+        }
         self.direct = msg.direct;
         self.large_tags = msg.large_tags;
+        self.body_len = (body_end - body_start) as u16;
         // n ≤ MAX_FIELDS < 256
         self.count = n as u8;
     }
@@ -154,9 +193,9 @@ impl Layout {
 /// [`FixMessage::new_checked`] with the field layouts of earlier messages
 /// remembered (see the module documentation). It accepts and refuses
 /// exactly what they do, with the same errors, and fills the same view.
-/// About 9 KiB, allocation-free; one per session.
+/// About 20 KiB, allocation-free; one per session.
 pub struct FixDecoder {
-    slots: [Layout; SLOTS],
+    slots: [[Layout; WAYS]; SLOTS],
     hits: u64,
     misses: u64,
 }
@@ -170,7 +209,7 @@ impl Default for FixDecoder {
 impl FixDecoder {
     pub const fn new() -> FixDecoder {
         FixDecoder {
-            slots: [Layout::EMPTY; SLOTS],
+            slots: [const { [Layout::EMPTY, Layout::EMPTY] }; SLOTS],
             hits: 0,
             misses: 0,
         }
@@ -222,14 +261,19 @@ impl FixDecoder {
 
     /// Forgets every layout (the counts stay).
     pub fn forget(&mut self) {
-        for slot in &mut self.slots {
-            slot.count = 0;
+        for layout in self.slots.iter_mut().flatten() {
+            layout.count = 0;
         }
     }
 
-    /// The tag pass of [`FixMessage::parse_fast`] for the `n` fields the
-    /// SOH pass recorded in `msg`, through a learned layout when one
-    /// matches. `None` when the message is not accepted by the tag pass.
+    /// The SOH and tag passes of [`FixMessage::parse_fast`] for the body
+    /// `buf[body_start..body_end]`, whose envelope is checked and whose
+    /// header bytes sum to `head_sum`: the SOH scan, the CheckSum against
+    /// `declared`, and the tags, compared with a learned layout as the
+    /// scan finds each field (the layout of the MsgType learned from the
+    /// closest body length) or after it (the other one), else read by the
+    /// tag pass, after which the layout is learned. Returns the number of
+    /// fields; `None` when the message is not accepted here.
     #[inline(always)]
     pub(super) fn index(
         &mut self,
@@ -237,24 +281,58 @@ impl FixDecoder {
         buf: &[u8],
         body_start: usize,
         body_end: usize,
-        n: usize,
-    ) -> Option<()> {
-        // The slot: MsgType's first character (after "35=") and the count.
-        let kind = buf.get(body_start + 3).copied().unwrap_or(0) as usize;
-        let slot = (kind.wrapping_mul(5) ^ n) % SLOTS;
-        let layout = self.slots.get_mut(slot)?;
-        if layout.matches(&msg.fields, buf, body_end, n) {
+        head_sum: u32,
+        declared: u32,
+    ) -> Option<usize> {
+        // The slot: MsgType's first character (after "35=").
+        let kind = buf.get(body_start + 3).copied().unwrap_or(0) as u32;
+        let ways = self
+            .slots
+            .get_mut((kind.wrapping_mul(0x9E37_79B1) >> 29) as usize % SLOTS)?;
+        let body_len = (body_end - body_start) as u16;
+        let [first, second] = ways;
+        let (guess, other) =
+            if body_len.abs_diff(first.body_len) <= body_len.abs_diff(second.body_len) {
+                (&*first, &*second)
+            } else {
+                (&*second, &*first)
+            };
+        // The guess is checked as the scan goes: each SOH recorded, the
+        // tag after it is compared (no separate pass over the fields).
+        let bytes = buf.get(..body_end + 4)?;
+        let mut differs = guess.differs(bytes, 0, body_start);
+        let (n, body_sum) = scan_body(&mut msg.fields, buf, body_start, body_end, &mut |i, at| {
+            differs |= guess.differs(bytes, i, at + 1);
+        })?;
+        if head_sum.wrapping_add(body_sum) as u8 as u32 != declared {
+            return None;
+        }
+        let found =
+            if guess.count as usize == n && differs == 0 && guess.long_enough(&msg.fields, n) {
+                Some(guess)
+            } else if other.matches(&msg.fields, buf, body_end, n) {
+                Some(other)
+            } else {
+                None
+            };
+        if let Some(layout) = found {
             msg.direct = layout.direct;
             msg.large_tags = layout.large_tags;
             self.hits += 1;
-            return Some(());
+            return Some(n);
         }
         self.misses += 1;
         msg.direct = [0; DIRECT_TAGS];
         msg.large_tags = 0;
         msg.index_tags(buf, body_end, n)?;
-        layout.learn(buf, body_start, body_end);
-        Some(())
+        // Learned over the way that is not the closer one.
+        let replace = if core::ptr::eq(guess, &*first) {
+            second
+        } else {
+            first
+        };
+        replace.learn(buf, body_start, body_end);
+        Some(n)
     }
 }
 
