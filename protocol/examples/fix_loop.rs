@@ -2,11 +2,12 @@
 //!
 //! cargo build --release -p protocol --example fix_loop
 //! valgrind --tool=callgrind --toggle-collect='*fix_loop::decode_all*' \
-//!     target/release/examples/fix_loop ITERATIONS [single] [layouts|kept]
+//!     target/release/examples/fix_loop ITERATIONS [single] [layouts|kept|in-place]
 //!
 //! `single` decodes only the benchmark's partial fill (else a mix of four
 //! execution reports), `layouts` goes through a `FixDecoder`, `kept` too
-//! and into one view kept across messages.
+//! and into one view kept across messages, `in-place` into a fresh view
+//! per message made by the caller (how the session decodes).
 //!
 //! Run twice with different iteration counts and take the difference of
 //! the instruction totals over the difference of the counts: what remains
@@ -46,6 +47,19 @@ fn decode_all_kept(decoder: &mut FixDecoder, msgs: &[&[u8]], iterations: usize) 
 }
 
 #[inline(never)]
+fn decode_all_in_place(decoder: &mut FixDecoder, msgs: &[&[u8]], iterations: usize) -> usize {
+    let mut found = 0;
+    for _ in 0..iterations {
+        for m in msgs {
+            let mut view = FixMessage::empty();
+            decoder.reparse(&mut view, black_box(m), true).unwrap();
+            found += black_box(view.get(151)).map_or(0, |v| v.len());
+        }
+    }
+    found
+}
+
+#[inline(never)]
 fn decode_all_layouts(decoder: &mut FixDecoder, msgs: &[&[u8]], iterations: usize) -> usize {
     let mut found = 0;
     for _ in 0..iterations {
@@ -66,6 +80,7 @@ fn main() {
     let single = flags.iter().any(|a| a == "single");
     let layouts = flags.iter().any(|a| a == "layouts");
     let kept = flags.iter().any(|a| a == "kept");
+    let in_place = flags.iter().any(|a| a == "in-place");
     let owned = if single {
         vec![exec_reports::partial_fill(FixVersion::Fix44)]
     } else {
@@ -74,7 +89,9 @@ fn main() {
     let msgs: Vec<&[u8]> = owned.iter().map(|m| &m[..]).collect();
     let start = cpu_time();
     let mut decoder = FixDecoder::new();
-    let found = if kept {
+    let found = if in_place {
+        decode_all_in_place(&mut decoder, &msgs, iterations)
+    } else if kept {
         decode_all_kept(&mut decoder, &msgs, iterations)
     } else if layouts {
         decode_all_layouts(&mut decoder, &msgs, iterations)

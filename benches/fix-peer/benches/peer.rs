@@ -129,7 +129,8 @@ fn bench(c: &mut Criterion) {
     let mut decoder = FixDecoder::new();
     g.bench_function("decode_execution_report/ours_session_decoder", |b| {
         b.iter(|| {
-            let m = decoder.new_checked(black_box(&er)).unwrap();
+            let mut m = FixMessage::empty();
+            decoder.reparse(&mut m, black_box(&er), true).unwrap();
             black_box(m.get(151).map(|v| v.len()))
         })
     });

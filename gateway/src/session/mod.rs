@@ -743,15 +743,15 @@ impl Core<'_> {
         queue: Option<&mut InboundQueue<'_>>,
         sink: &mut F,
     ) {
-        let msg = match self.decoder.parse(frame) {
-            Ok(m) => m,
-            Err(e) => {
-                // Garbled: ignore, do not consume a sequence number.
-                self.stats.garbled += 1;
-                sink(Event::Dropped(e));
-                return;
-            }
-        };
+        // A fresh view filled in place (returned by value, the view would be
+        // copied whole).
+        let mut msg = FixMessage::empty();
+        if let Err(e) = self.decoder.reparse(&mut msg, frame, false) {
+            // Garbled: ignore, do not consume a sequence number.
+            self.stats.garbled += 1;
+            sink(Event::Dropped(e));
+            return;
+        }
         if self.phase == Phase::Disconnected {
             return;
         }
