@@ -1,0 +1,690 @@
+//! The `book` target: an ITCH stream applied to the L3 book, checked after
+//! every message against a deliberately plain model of the same book (a map
+//! of orders and, per price, the FIFO of their references) and against the
+//! invariants the book documents.
+//!
+//! Two books are driven: `main` through [`Book::apply_itch`], and `twin`
+//! through the decoded path the replay tool uses ([`itch::pending_from_bytes`],
+//! the three [`Book::prefetch`] stages run *ahead* of earlier messages in a
+//! small window, then [`Book::apply`]). The book documents that stale
+//! prefetch findings are harmless, so the two must agree message by message.
+//!
+//! Building a book allocates and fills ~80 MiB of per-locate tables
+//! (`LOCATES` is fixed), and even [`Book::clear`] rewrites ~17 MiB: a few
+//! milliseconds a run. So one pair of books lives per thread and each run
+//! ends by deleting every order it left live, which must empty the book
+//! (checked). Counters are compared as differences from the run's start.
+//! A run that panicked leaves its book dirty; the next run then clears it.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use book::itch::{pending, pending_from_bytes};
+use book::{
+    Anomaly, Bbo, Book, BookConfig, BookEvent, Counters, DepthView, EventSink, Level, Pending,
+    Price, Side, MAX_EVENTS_PER_MESSAGE, PREFETCH_STAGES,
+};
+use protocol::itch::{FileReader, Message, MESSAGE_SIZES};
+
+/// Small pools, so that "order table full" and "level pool full" are
+/// reached within a few dozen messages.
+const MAX_ORDERS: usize = 16;
+const MAX_LEVELS: usize = 12;
+
+/// Levels compared through [`DepthView::depth`] (the top-N view).
+const DEPTH: usize = 4;
+
+/// An [`EventSink`] that holds exactly [`MAX_EVENTS_PER_MESSAGE`] events:
+/// the book promises never to yield more per message, so a refusal (counted
+/// in `events_dropped`) is a finding.
+#[derive(Default)]
+struct Events(Vec<BookEvent>);
+
+impl EventSink for Events {
+    fn push(&mut self, event: BookEvent) -> bool {
+        if self.0.len() >= MAX_EVENTS_PER_MESSAGE {
+            return false;
+        }
+        self.0.push(event);
+        true
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct ModelOrder {
+    locate: u16,
+    side: Side,
+    price: u32,
+    qty: u32,
+}
+
+/// The reference model: what the book's documentation says it does, written
+/// the plainest way (the same semantics as the book's own test model).
+#[derive(Default)]
+struct Model {
+    orders: BTreeMap<u64, ModelOrder>,
+    /// (locate, side 0 bid / 1 ask, price) → references in queue order.
+    levels: BTreeMap<(u16, u8, u32), Vec<u64>>,
+    counters: Counters,
+    /// Every locate a message named, to check at the end of the run.
+    locates: BTreeSet<u16>,
+}
+
+fn side_key(side: Side) -> u8 {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
+}
+
+impl Model {
+    /// A side's levels, best first.
+    fn side_levels(&self, locate: u16, side: Side) -> Vec<Level> {
+        let s = side_key(side);
+        let range = self.levels.range((locate, s, 0)..=(locate, s, u32::MAX));
+        let level = |(&(_, _, price), refs): (&(u16, u8, u32), &Vec<u64>)| Level {
+            price: Price(price as i64),
+            qty: refs.iter().map(|r| self.orders[r].qty as u64).sum(),
+            orders: refs.len() as u32,
+        };
+        match side {
+            Side::Buy => range.rev().map(level).collect(),
+            Side::Sell => range.map(level).collect(),
+        }
+    }
+
+    fn bbo(&self, locate: u16) -> Bbo {
+        Bbo {
+            bid: self.side_levels(locate, Side::Buy).first().copied(),
+            ask: self.side_levels(locate, Side::Sell).first().copied(),
+        }
+    }
+
+    fn crossed(&self, locate: u16) -> bool {
+        matches!(self.bbo(locate), Bbo { bid: Some(b), ask: Some(a) } if b.price >= a.price)
+    }
+
+    fn crossed_check(&mut self, locate: u16) {
+        if self.crossed(locate) {
+            self.counters.crossed_book += 1;
+        }
+    }
+
+    fn insert(&mut self, order_ref: u64, o: ModelOrder) -> Result<(), Anomaly> {
+        if self.orders.len() >= MAX_ORDERS {
+            self.counters.order_table_full += 1;
+            return Err(Anomaly::OrderTableFull);
+        }
+        let key = (o.locate, side_key(o.side), o.price);
+        if !self.levels.contains_key(&key) && self.levels.len() >= MAX_LEVELS {
+            self.counters.level_pool_full += 1;
+            return Err(Anomaly::LevelPoolFull);
+        }
+        self.levels.entry(key).or_default().push(order_ref);
+        self.orders.insert(order_ref, o);
+        Ok(())
+    }
+
+    fn remove_shares(&mut self, order_ref: u64, qty: u32) {
+        let o = self.orders.get_mut(&order_ref).expect("live order");
+        o.qty -= qty;
+        let o = *o;
+        if o.qty == 0 {
+            self.orders.remove(&order_ref);
+            let key = (o.locate, side_key(o.side), o.price);
+            let queue = self.levels.get_mut(&key).expect("order's level");
+            queue.retain(|r| *r != order_ref);
+            if queue.is_empty() {
+                self.levels.remove(&key);
+            }
+        }
+    }
+
+    fn add(
+        &mut self,
+        locate: u16,
+        order_ref: u64,
+        side: Side,
+        price: Price,
+        qty: u32,
+    ) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        if locate == 0 {
+            self.counters.bad_locate += 1;
+            return Err(Anomaly::BadLocate);
+        }
+        let Ok(price) = u32::try_from(price.0) else {
+            self.counters.bad_price += 1;
+            return Err(Anomaly::BadPrice);
+        };
+        if qty == 0 {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        if self.orders.contains_key(&order_ref) {
+            self.counters.duplicate_order += 1;
+            return Err(Anomaly::DuplicateOrder);
+        }
+        let o = ModelOrder {
+            locate,
+            side,
+            price,
+            qty,
+        };
+        self.insert(order_ref, o)?;
+        self.crossed_check(locate);
+        Ok(())
+    }
+
+    /// Execute / cancel (`Some(qty)`) or delete (`None`).
+    fn take(&mut self, order_ref: u64, qty: Option<u32>) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        if qty == Some(0) {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        let Some(o) = self.orders.get(&order_ref).copied() else {
+            self.counters.unknown_order += 1;
+            return Err(Anomaly::UnknownOrder);
+        };
+        let want = qty.unwrap_or(o.qty);
+        let mut result = Ok(());
+        if want > o.qty {
+            self.counters.negative_quantity += 1;
+            result = Err(Anomaly::NegativeQuantity);
+        }
+        self.remove_shares(order_ref, want.min(o.qty));
+        result
+    }
+
+    fn replace(&mut self, old: u64, new: u64, price: Price, qty: u32) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        let Some(o) = self.orders.get(&old).copied() else {
+            self.counters.unknown_order += 1;
+            return Err(Anomaly::UnknownOrder);
+        };
+        let Ok(price) = u32::try_from(price.0) else {
+            self.counters.bad_price += 1;
+            return Err(Anomaly::BadPrice);
+        };
+        if qty == 0 {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        if new != old && self.orders.contains_key(&new) {
+            self.counters.duplicate_order += 1;
+            return Err(Anomaly::DuplicateOrder);
+        }
+        self.remove_shares(old, o.qty);
+        let result = self.insert(new, ModelOrder { price, qty, ..o });
+        self.crossed_check(o.locate);
+        result
+    }
+
+    /// The messages that only touch an instrument's status.
+    fn status(&mut self, locate: u16) -> Result<(), Anomaly> {
+        self.counters.messages += 1;
+        if locate == 0 {
+            self.counters.bad_locate += 1;
+            return Err(Anomaly::BadLocate);
+        }
+        Ok(())
+    }
+
+    /// The instrument whose book `msg` may change (0 for none): named by
+    /// the message, or, for one that names an order, that order's (if live).
+    fn locate_of(&self, msg: &Message<'_>) -> u16 {
+        let order = |r: u64| self.orders.get(&r).map_or(0, |o| o.locate);
+        match msg {
+            Message::OrderExecuted(m) => order(m.order_ref()),
+            Message::OrderExecutedWithPrice(m) => order(m.order_ref()),
+            Message::OrderCancel(m) => order(m.order_ref()),
+            Message::OrderDelete(m) => order(m.order_ref()),
+            Message::OrderReplace(m) => order(m.original_order_ref()),
+            m => m.stock_locate(),
+        }
+    }
+
+    /// What `apply_itch` must return for `msg` (see `book::itch`).
+    fn apply(&mut self, msg: &Message<'_>) -> Result<(), Anomaly> {
+        match msg {
+            Message::AddOrder(m) => self.add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+            ),
+            Message::AddOrderMpid(m) => self.add(
+                m.stock_locate(),
+                m.order_ref(),
+                m.side(),
+                m.price(),
+                m.shares(),
+            ),
+            Message::OrderExecuted(m) => self.take(m.order_ref(), Some(m.executed_shares())),
+            Message::OrderExecutedWithPrice(m) => {
+                self.take(m.order_ref(), Some(m.executed_shares()))
+            }
+            Message::OrderCancel(m) => self.take(m.order_ref(), Some(m.cancelled_shares())),
+            Message::OrderDelete(m) => self.take(m.order_ref(), None),
+            Message::OrderReplace(m) => self.replace(
+                m.original_order_ref(),
+                m.new_order_ref(),
+                m.price(),
+                m.shares(),
+            ),
+            Message::Trade(m) => self.status(m.stock_locate()),
+            Message::CrossTrade(m) => self.status(m.stock_locate()),
+            Message::StockDirectory(m) => self.status(m.stock_locate()),
+            Message::Noii(m) => self.status(m.stock_locate()),
+            Message::StockTradingAction(m) if b"HPQT".contains(&m.trading_state()) => {
+                self.status(m.stock_locate())
+            }
+            _ => {
+                self.counters.ignored += 1;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// `now - base` for the counters that are running totals; the high-water
+/// marks and the cost measure are left out (zero).
+fn counters_since(now: &Counters, base: &Counters) -> Counters {
+    Counters {
+        messages: now.messages - base.messages,
+        unknown_order: now.unknown_order - base.unknown_order,
+        duplicate_order: now.duplicate_order - base.duplicate_order,
+        negative_quantity: now.negative_quantity - base.negative_quantity,
+        zero_quantity: now.zero_quantity - base.zero_quantity,
+        bad_price: now.bad_price - base.bad_price,
+        bad_locate: now.bad_locate - base.bad_locate,
+        crossed_book: now.crossed_book - base.crossed_book,
+        order_table_full: now.order_table_full - base.order_table_full,
+        level_pool_full: now.level_pool_full - base.level_pool_full,
+        events_dropped: now.events_dropped - base.events_dropped,
+        ignored: now.ignored - base.ignored,
+        level_scan_steps: 0,
+        peak_orders: 0,
+        peak_levels: 0,
+    }
+}
+
+/// One run's state around the thread's two books.
+struct Run<'b> {
+    main: &'b mut Book,
+    twin: &'b mut Book,
+    main_base: Counters,
+    twin_base: Counters,
+    model: Model,
+    events: Events,
+    twin_events: Events,
+    /// Decoded messages waiting for the twin, prefetched as they wait.
+    window: VecDeque<Pending>,
+    /// How many messages the twin may lag behind (0..=3).
+    lag: usize,
+    /// `main`'s result for each message still in `window`, in order.
+    expected: VecDeque<Result<(), Anomaly>>,
+}
+
+impl Run<'_> {
+    /// One message's bytes (without its length prefix) through both books.
+    fn message(&mut self, raw: &[u8]) {
+        let parsed = Message::parse(raw).ok();
+        // The direct decoder agrees with parse + `pending` (documented, and
+        // what lets the replay tool skip `Message::parse`).
+        let decoded = pending_from_bytes(raw);
+        assert_eq!(
+            decoded,
+            parsed.as_ref().and_then(pending),
+            "pending_from_bytes"
+        );
+        let Some(msg) = parsed else { return };
+
+        let locate = self.model.locate_of(&msg);
+        let before = self.model.bbo(locate);
+        let want = self.model.apply(&msg);
+        self.model.locates.insert(locate);
+        self.events.0.clear();
+        let got = self.main.apply_itch(&msg, &mut self.events);
+        assert_eq!(got, want, "result of {msg:?}");
+        self.check_events(locate, before);
+        self.check_locate(locate);
+        self.check_counters();
+        for r in refs_of(&msg) {
+            self.check_order(r);
+        }
+
+        match decoded {
+            Some(mut p) => {
+                // Stages 0 and 1 now, on a twin that has not yet applied the
+                // messages ahead in the window: what they find may be stale
+                // by the time the message is applied.
+                self.twin.prefetch(&mut p, 0);
+                self.twin.prefetch(&mut p, 1);
+                self.window.push_back(p);
+                self.expected.push_back(got);
+                while self.window.len() > self.lag {
+                    self.twin_apply_front();
+                }
+            }
+            None => {
+                // Messages without a `Pending` keep their place in the stream.
+                self.twin_flush();
+                self.twin_events.0.clear();
+                let twin_got = self.twin.apply_itch(&msg, &mut self.twin_events);
+                assert_eq!(twin_got, got, "twin result of {msg:?}");
+            }
+        }
+    }
+
+    fn twin_apply_front(&mut self) {
+        let Some(mut p) = self.window.pop_front() else {
+            return;
+        };
+        for stage in 2..PREFETCH_STAGES {
+            self.twin.prefetch(&mut p, stage);
+        }
+        self.twin_events.0.clear();
+        let got = self.twin.apply(&p, &mut self.twin_events);
+        let want = self.expected.pop_front().expect("a result per pending");
+        assert_eq!(got, want, "twin (prefetched, applied) result of {p:?}");
+    }
+
+    fn twin_flush(&mut self) {
+        while !self.window.is_empty() {
+            self.twin_apply_front();
+        }
+    }
+
+    /// A BBO event iff the BBO changed, once, with the new BBO; level events
+    /// for the message's instrument only, never a zero-sized live level.
+    fn check_events(&self, locate: u16, before: Bbo) {
+        let after = self.model.bbo(locate);
+        let mut bbos = Vec::new();
+        for event in &self.events.0 {
+            match *event {
+                BookEvent::Bbo { locate: l, bbo, .. } => {
+                    assert_eq!(l, locate, "BBO event for another instrument");
+                    bbos.push(bbo);
+                }
+                BookEvent::Level {
+                    locate: l, level, ..
+                } => {
+                    assert_eq!(l, locate, "level event for another instrument");
+                    // Shares are positive per order: a level has shares iff
+                    // it has orders (a removed level reports both zero).
+                    assert_eq!(level.qty == 0, level.orders == 0, "{level:?}");
+                }
+                _ => {}
+            }
+        }
+        if before == after {
+            assert!(bbos.is_empty(), "BBO event without a change: {bbos:?}");
+        } else {
+            assert_eq!(bbos, [after], "BBO change not reported once");
+        }
+    }
+
+    /// Both sides of one instrument: every level, the top-N view, the BBO,
+    /// each level's queue, the crossed state.
+    fn check_locate(&self, locate: u16) {
+        for side in [Side::Buy, Side::Sell] {
+            let want = self.model.side_levels(locate, side);
+            let got: Vec<Level> = self.main.levels(locate, side).collect();
+            assert_eq!(got, want, "levels of {locate} {side:?}");
+            // What the model's construction implies, spelled out: strictly
+            // sorted best first, no empty level.
+            for pair in got.windows(2) {
+                assert!(side.is_better(pair[0].price, pair[1].price), "{got:?}");
+            }
+            for level in &got {
+                assert!(level.qty > 0 && level.orders > 0, "{level:?}");
+                let queue: Vec<u64> = self
+                    .main
+                    .queue(locate, side, level.price)
+                    .map(u64::from)
+                    .collect();
+                let key = (locate, side_key(side), level.price.0 as u32);
+                let want: Vec<u64> = self.model.levels[&key]
+                    .iter()
+                    .map(|r| self.model.orders[r].qty as u64)
+                    .collect();
+                assert_eq!(queue, want, "queue at {level:?}");
+            }
+            let mut top = [Level::default(); DEPTH];
+            let n = self.main.depth(locate, side, &mut top);
+            assert_eq!(&top[..n], &want[..want.len().min(DEPTH)], "top {DEPTH}");
+        }
+        let bbo = self.model.bbo(locate);
+        assert_eq!(self.main.bbo(locate), bbo, "BBO of {locate}");
+        let crossed = self.model.crossed(locate);
+        assert_eq!(self.main.is_crossed(locate), crossed);
+        if crossed {
+            // A crossed book is allowed, but only ever as a counted anomaly.
+            assert!(self.main.counters().crossed_book > self.main_base.crossed_book);
+        }
+        assert_eq!(self.main.live_orders(), self.model.orders.len());
+        assert_eq!(self.main.live_levels(), self.model.levels.len());
+    }
+
+    fn check_counters(&self) {
+        let c = self.main.counters();
+        assert_eq!(counters_since(c, &self.main_base), self.model.counters);
+        // High-water marks are at least what is live now.
+        assert!(c.peak_orders >= self.main.live_orders() as u64);
+        assert!(c.peak_levels >= self.main.live_levels() as u64);
+    }
+
+    /// A reference is live in the book iff in the model, with the same
+    /// instrument, side, price, size and queue position.
+    fn check_order(&self, order_ref: u64) {
+        let Some(o) = self.model.orders.get(&order_ref) else {
+            assert_eq!(self.main.order(order_ref), None, "ref {order_ref}");
+            assert_eq!(self.main.queue_position(order_ref), None);
+            return;
+        };
+        let info = self.main.order(order_ref).expect("live order");
+        assert_eq!(
+            (info.locate, info.side, info.price, info.qty),
+            (o.locate, o.side, Price(o.price as i64), o.qty)
+        );
+        let q = self.main.queue_position(order_ref).expect("live order");
+        let queue = &self.model.levels[&(o.locate, side_key(o.side), o.price)];
+        let ahead = queue.iter().position(|r| *r == order_ref).expect("queued");
+        let shares: u64 = queue[..ahead]
+            .iter()
+            .map(|r| self.model.orders[r].qty as u64)
+            .sum();
+        assert_eq!((q.orders_ahead as usize, q.shares_ahead), (ahead, shares));
+        assert_eq!((q.level_orders as usize, q.qty), (queue.len(), o.qty));
+    }
+
+    /// End of the run: the twin catches up and must hold the same book;
+    /// then every live order is deleted from both, which must leave them
+    /// empty (and ready for the next run).
+    fn finish(mut self) {
+        self.twin_flush();
+        for &locate in &self.model.locates {
+            self.check_locate(locate);
+            for side in [Side::Buy, Side::Sell] {
+                assert!(
+                    self.main
+                        .levels(locate, side)
+                        .eq(self.twin.levels(locate, side)),
+                    "twin levels of {locate} {side:?}"
+                );
+            }
+            assert_eq!(self.main.bbo(locate), self.twin.bbo(locate));
+        }
+        let refs: Vec<u64> = self.model.orders.keys().copied().collect();
+        for &r in &refs {
+            self.check_order(r);
+        }
+        self.check_counters();
+        assert_eq!(
+            counters_since(self.twin.counters(), &self.twin_base),
+            self.model.counters,
+            "twin counters"
+        );
+        for book in [&mut *self.main, &mut *self.twin] {
+            for &r in &refs {
+                assert_eq!(book.delete(r, book::Nanos(0), &mut book::NullSink), Ok(()));
+            }
+            assert_eq!((book.live_orders(), book.live_levels()), (0, 0));
+            for &locate in &self.model.locates {
+                assert_eq!(book.bbo(locate), Bbo::default());
+            }
+        }
+    }
+}
+
+/// The order references a message names (to check them afterwards).
+fn refs_of(msg: &Message<'_>) -> Vec<u64> {
+    match msg {
+        Message::AddOrder(m) => vec![m.order_ref()],
+        Message::AddOrderMpid(m) => vec![m.order_ref()],
+        Message::OrderExecuted(m) => vec![m.order_ref()],
+        Message::OrderExecutedWithPrice(m) => vec![m.order_ref()],
+        Message::OrderCancel(m) => vec![m.order_ref()],
+        Message::OrderDelete(m) => vec![m.order_ref()],
+        Message::OrderReplace(m) => vec![m.original_order_ref(), m.new_order_ref()],
+        _ => Vec::new(),
+    }
+}
+
+/// Wire size of an ITCH message type.
+fn wire_size(ty: u8) -> usize {
+    MESSAGE_SIZES
+        .iter()
+        .find(|(t, _)| *t == ty)
+        .map_or(0, |(_, n)| *n)
+}
+
+/// Four input bytes `[k, a, b, c]` as one well-formed book message, so that
+/// most of a run reaches the book instead of failing to parse: `k` picks the
+/// type (adds most often) and the locate (mostly 1..=3, sometimes 0), `a` the order
+/// reference(s) from 32 values (twice the order capacity), `b` side and price from 16 close prices
+/// (both sides share them, so books cross), `c` the quantity. `shift`
+/// spreads references so that they share direct slots of the order table
+/// (the spill path) or are huge.
+fn structured(op: [u8; 4], shift: u32, out: &mut [u8; 64]) -> usize {
+    let [k, a, b, c] = op;
+    // Adds outnumber removals, so the order table fills up.
+    let ty = b"AAAAAAFECXDUUPQH"[usize::from(k & 15)];
+    let locate: u16 = [1, 1, 2, 3, 1, 2, 3, 0][usize::from(k >> 4) & 7];
+    let order_ref = u64::from(a & 31) << shift;
+    let new_ref = u64::from(a >> 3) << shift;
+    let side = if b & 1 == 0 { b'B' } else { b'S' };
+    let price: u32 = match (b >> 1) & 15 {
+        14 => 0,
+        15 => u32::MAX,
+        p => 100 + u32::from(p),
+    };
+    let qty: u32 = match c {
+        0 => 0,
+        255 => u32::MAX,
+        c => u32::from(c % 8) + 1,
+    };
+    let n = wire_size(ty);
+    out.fill(b' ');
+    out[0] = ty;
+    out[1..3].copy_from_slice(&locate.to_be_bytes());
+    out[3..11].fill(0);
+    match ty {
+        b'A' | b'F' | b'P' => {
+            out[11..19].copy_from_slice(&order_ref.to_be_bytes());
+            out[19] = side;
+            out[20..24].copy_from_slice(&qty.to_be_bytes());
+            out[24..32].copy_from_slice(b"FUZZ    ");
+            out[32..36].copy_from_slice(&price.to_be_bytes());
+        }
+        b'E' | b'C' | b'X' | b'D' => {
+            out[11..19].copy_from_slice(&order_ref.to_be_bytes());
+            if ty != b'D' {
+                out[19..23].copy_from_slice(&qty.to_be_bytes());
+            }
+            if ty == b'C' {
+                out[31] = if b & 1 == 0 { b'Y' } else { b'N' };
+                out[32..36].copy_from_slice(&price.to_be_bytes());
+            }
+        }
+        b'U' => {
+            out[11..19].copy_from_slice(&order_ref.to_be_bytes());
+            out[19..27].copy_from_slice(&new_ref.to_be_bytes());
+            out[27..31].copy_from_slice(&qty.to_be_bytes());
+            out[31..35].copy_from_slice(&price.to_be_bytes());
+        }
+        b'Q' => {
+            out[11..19].copy_from_slice(&u64::from(qty).to_be_bytes());
+            out[27..31].copy_from_slice(&price.to_be_bytes());
+        }
+        // `H`, a trading action: halted, paused, quotation only, trading,
+        // or a code the book ignores.
+        _ => out[19] = b"HPQTZ"[c as usize % 5],
+    }
+    n
+}
+
+thread_local! {
+    static BOOKS: RefCell<Option<(Book, Book, bool)>> = const { RefCell::new(None) };
+}
+
+fn small_book() -> Book {
+    Book::with_capacity(BookConfig {
+        max_orders: MAX_ORDERS,
+        max_levels: MAX_LEVELS,
+    })
+}
+
+/// First byte: bit 0 picks raw (the rest is a NASDAQ-format file) or
+/// structured (the rest is 4-byte operations, see [`structured`]); bits 1–2
+/// the twin's lag; bits 3–4 the reference spread of structured operations.
+/// Gives what the run's messages did, as the model counted it (for the
+/// tests that check the harness reaches the book's anomaly paths).
+pub fn run(data: &[u8]) -> Counters {
+    let Some((&mode, rest)) = data.split_first() else {
+        return Counters::default();
+    };
+    BOOKS.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let (main, twin, clean) = cell.get_or_insert_with(|| (small_book(), small_book(), true));
+        if !*clean {
+            main.clear();
+            twin.clear();
+        }
+        *clean = false;
+        let mut run = Run {
+            main_base: *main.counters(),
+            twin_base: *twin.counters(),
+            main,
+            twin,
+            model: Model::default(),
+            events: Events::default(),
+            twin_events: Events::default(),
+            window: VecDeque::new(),
+            lag: usize::from((mode >> 1) & 3),
+            expected: VecDeque::new(),
+        };
+        if mode & 1 == 0 {
+            for raw in FileReader::new(rest) {
+                let Ok(raw) = raw else { break };
+                run.message(raw);
+            }
+        } else {
+            // 0: the ITCH pattern; 3: four home slots; 5: one home slot for
+            // all (every order but one spills); 59: references near 2^64.
+            let shift = [0, 3, 5, 59][usize::from((mode >> 3) & 3)];
+            let mut buf = [0u8; 64];
+            for op in rest.chunks_exact(4) {
+                let n = structured([op[0], op[1], op[2], op[3]], shift, &mut buf);
+                run.message(&buf[..n]);
+            }
+        }
+        let counters = run.model.counters;
+        run.finish();
+        *clean = true;
+        counters
+    })
+}
