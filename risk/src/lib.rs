@@ -464,6 +464,26 @@ impl DupBucket {
         ts: [0; DUP_WAYS],
     };
 
+    /// Does a way hold `fp`? Eight compares and branches (not `contains`:
+    /// that one compiles to a loop, 19 instructions more per order).
+    #[inline(always)]
+    #[allow(clippy::manual_contains)]
+    fn holds(&self, fp: u64) -> bool {
+        self.fp.iter().any(|&f| f == fp)
+    }
+
+    /// `fp` is in the bucket: refused as a duplicate when it was remembered
+    /// less than `window` ns before `now`, else its way (to refresh).
+    /// Off the path of a new order, which is not in its bucket.
+    #[inline(always)]
+    fn seen(&self, fp: u64, now: u64, window: u64) -> Result<usize, RejectReason> {
+        let way = self.fp.iter().position(|&f| f == fp).unwrap_or(0);
+        if window > 0 && now.saturating_sub(self.ts[way % DUP_WAYS]) < window {
+            return Err(RejectReason::DuplicateOrder);
+        }
+        Ok(way)
+    }
+
     /// Way `way` (of [`DupTable::probe`]) now remembers `fp` at `now`.
     #[inline(always)]
     fn remember(&mut self, way: usize, fp: u64, now: u64) {
@@ -506,31 +526,28 @@ impl DupTable {
         // always starting at way 0 would keep refilling way 0, which is then
         // often still live, and the branch leaving the search mispredicted.
         let start = fp as usize >> 1;
-        let mut free = DUP_WAYS;
-        for k in 0..DUP_WAYS {
+        let mut k = 0;
+        let free = loop {
+            if k == DUP_WAYS {
+                // No free way: a duplicate, a refresh, or a full bucket.
+                return match b.holds(fp) {
+                    true => b.seen(fp, now, window).map(|way| (b, way)),
+                    false => Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>()),
+                };
+            }
             let way = (start + k) % DUP_WAYS;
             if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.retain_ns {
-                free = way;
-                break;
+                break way;
             }
+            k += 1;
+        };
+        // A new order: not in the bucket (eight compares and branches), and
+        // remembered in the free way. (Each exit of the search above tests
+        // the bucket on its own, so that this one needs no test of `free`.)
+        if b.holds(fp) {
+            return b.seen(fp, now, window).map(|way| (b, way));
         }
-        // Whether it is there first (eight compares and branches), which way
-        // only when it is. (Not `contains`: that one compiles to a loop,
-        // 19 instructions more per order.)
-        #[allow(clippy::manual_contains)]
-        if b.fp.iter().any(|&f| f == fp) {
-            let way = b.fp.iter().position(|&f| f == fp).unwrap_or(0);
-            if window > 0 && now.saturating_sub(b.ts[way % DUP_WAYS]) < window {
-                refuse!(DuplicateOrder);
-            }
-            // Same order outside the window: refresh this way.
-            return Ok((b, way));
-        }
-        if free < DUP_WAYS {
-            Ok((b, free))
-        } else {
-            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
-        }
+        Ok((b, free))
     }
 }
 
