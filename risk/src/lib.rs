@@ -394,7 +394,11 @@ struct Rule {
     tick_span: u64,
     /// `collar_bps` when `bps_collar`.
     bps: u64,
-    max_order_qty: u32,
+    /// `max_order_qty`, or 0 for a restricted symbol: with the quantity
+    /// less one (wrapping) one compare refuses a zero quantity, a
+    /// restricted symbol and too large an order (the reason is sorted out
+    /// off the path, see [`qty_refusal`]).
+    qty_cap: u32,
     max_open_orders: u32,
     restricted: bool,
     /// Some collar is configured: orders need a positive reference price.
@@ -409,7 +413,7 @@ impl Rule {
         max_position: 0,
         tick_span: 0,
         bps: 0,
-        max_order_qty: 0,
+        qty_cap: 0,
         max_open_orders: 0,
         restricted: true,
         collar: true,
@@ -426,7 +430,7 @@ impl Rule {
                 None => u64::MAX,
             },
             bps: s.collar_bps.unwrap_or(0) as u64,
-            max_order_qty: s.max_order_qty,
+            qty_cap: if s.restricted { 0 } else { s.max_order_qty },
             max_open_orders: s.max_open_orders,
             restricted: s.restricted,
             collar: s.collar_bps.is_some() || s.collar_ticks.is_some(),
@@ -829,7 +833,8 @@ impl RiskEngine {
         }
         let sid = strategy.0 as usize;
         let vid = ctx.venue.0 as usize;
-        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
+        // (A zero quantity is refused as invalid by `check_terms`.)
+        if price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
             refuse!(InvalidOrder);
         }
         let Some(sym) = self.symbols.get_mut(locate as usize) else {
@@ -1454,11 +1459,10 @@ fn check_terms(
     notional: Option<u64>,
     reference: Option<Price>,
 ) -> Result<(), RejectReason> {
-    if rule.restricted {
-        refuse!(RestrictedSymbol);
-    }
-    if qty > rule.max_order_qty {
-        refuse!(MaxOrderQty);
+    // Restricted list and size, and a zero quantity (caught here rather
+    // than with the other invalid terms: nothing between them refuses).
+    if qty.wrapping_sub(1) >= rule.qty_cap {
+        return Err(qty_refusal(rule, qty));
     }
     // Beyond u64 is beyond every limit: one compare of the 128-bit product.
     let wide = match notional {
@@ -1492,6 +1496,21 @@ fn check_terms(
         refuse!(SelfMatch);
     }
     Ok(())
+}
+
+/// Why `check_terms` refused a quantity of `qty` under `rule`: a zero
+/// quantity is invalid whatever the symbol; then the restricted list, then
+/// the size limit (the order in which they are judged).
+#[cold]
+#[inline(never)]
+fn qty_refusal(rule: &Rule, qty: u32) -> RejectReason {
+    if qty == 0 {
+        RejectReason::InvalidOrder
+    } else if rule.restricted {
+        RejectReason::RestrictedSymbol
+    } else {
+        RejectReason::MaxOrderQty
+    }
 }
 
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an

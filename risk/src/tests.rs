@@ -435,6 +435,69 @@ fn restricted_symbol() {
     assert!(h.try_new_full(0, 4, Buy, REF, 1, 0, Some(REF)).is_ok());
 }
 
+/// Zero quantity, restricted list and size share one compare on the order
+/// path (`Rule::qty_cap`); each refusal keeps its reason and its place in
+/// the order of checks.
+#[test]
+fn quantity_refusals_keep_their_reasons() {
+    let mut l = Limits::unlimited();
+    l.default_symbol.max_order_qty = 0;
+    let mut restricted = SymbolLimits::UNLIMITED;
+    restricted.restricted = true;
+    restricted.max_order_qty = 5;
+    l.overrides.push((3, restricted)).unwrap();
+    let mut s = SymbolLimits::UNLIMITED;
+    s.max_order_qty = u32::MAX;
+    l.overrides.push((4, s)).unwrap();
+    l.overrides
+        .push((
+            5,
+            SymbolLimits {
+                max_order_qty: 5,
+                ..s
+            },
+        ))
+        .unwrap();
+    let mut h = H::new(l);
+    let mut new = |locate, qty| {
+        h.try_new_full(0, locate, Buy, 1, qty, 0, Some(1))
+            .map(|_| ())
+    };
+    // A zero quantity is invalid whatever the symbol's limits.
+    for locate in [1, 3, 4, 5] {
+        assert_eq!(new(locate, 0), Err(R::InvalidOrder), "locate {locate}");
+    }
+    // The restricted list comes before the size limit.
+    assert_eq!(new(3, 1), Err(R::RestrictedSymbol));
+    assert_eq!(new(3, 6), Err(R::RestrictedSymbol));
+    // A limit of 0 refuses every size; u32::MAX none.
+    assert_eq!(new(1, 1), Err(R::MaxOrderQty));
+    assert_eq!(new(4, u32::MAX), Ok(()));
+    assert_eq!(new(5, 5), Ok(()));
+    assert_eq!(new(5, 6), Err(R::MaxOrderQty));
+    // The same for a replace (whose quantity is above its filled shares).
+    let id = h.try_new_full(0, 5, Buy, 1, 1, 0, Some(1)).unwrap();
+    let replace = |h: &mut H, qty| {
+        h.e.check(
+            &OrderIntent::Replace {
+                strategy: StrategyId(0),
+                order: id,
+                price: Price(1),
+                qty,
+            },
+            &CheckContext {
+                order: id,
+                venue: VenueId(0),
+                reference: Some(Price(1)),
+            },
+            Nanos(h.now),
+        )
+    };
+    assert_eq!(replace(&mut h, 6), Err(R::MaxOrderQty));
+    assert_eq!(replace(&mut h, 0), Err(R::InvalidOrder));
+    assert_eq!(replace(&mut h, 5), Ok(()));
+}
+
 #[test]
 fn per_symbol_override_beats_default() {
     let mut l = Limits::unlimited();
