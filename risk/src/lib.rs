@@ -866,7 +866,8 @@ impl RiskEngine {
         {
             refuse!(OrderRateThrottle);
         }
-        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
+        // No free slot: `free_len - 1` wraps beyond the list (one bounds check).
+        let Some(&idx) = self.free.get(self.free_len.wrapping_sub(1)) else {
             refuse!(CapacityExhausted);
         };
         // Last check, and the first change: claiming the id in the map (one
