@@ -227,8 +227,10 @@ struct OrderSlot {
     filled: u32,
     prev: u32,
     next: u32,
-    strategy: u16,
-    locate: u16,
+    /// A `StrategyId` and a `StockLocate`, widened: the order path holds
+    /// them widened (for indexing) and stores them from there.
+    strategy: u32,
+    locate: u32,
     side: Side,
     venue: u8,
     live: bool,
@@ -894,8 +896,8 @@ impl RiskEngine {
             o.price = price.0;
             o.qty = qty;
             o.next = head;
-            o.strategy = strategy.0;
-            o.locate = locate;
+            o.strategy = sid as u32;
+            o.locate = locate as u32;
             o.side = side;
             o.venue = ctx.venue.0;
             o.live = true;
@@ -1011,7 +1013,7 @@ impl RiskEngine {
     fn owned(&self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
         let idx = self.ids.get(order.0).ok_or(RejectReason::UnknownOrder)?;
         match self.orders.get(idx as usize) {
-            Some(o) if o.live && o.strategy == strategy.0 => Ok(idx),
+            Some(o) if o.live && o.strategy == strategy.0 as u32 => Ok(idx),
             _ => Err(RejectReason::UnknownOrder),
         }
     }
@@ -1098,7 +1100,7 @@ impl RiskEngine {
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
-    fn recompute_own(&mut self, locate: StockLocate, skip: u32) {
+    fn recompute_own(&mut self, locate: u32, skip: u32) {
         let Some(sym) = self.symbols.get(locate as usize) else {
             return;
         };
@@ -1372,7 +1374,7 @@ impl RiskEngine {
             if o.live && !o.pending_cancel {
                 if let Some(slot) = out.get_mut(n) {
                     *slot = OrderIntent::Cancel {
-                        strategy: StrategyId(o.strategy),
+                        strategy: StrategyId(o.strategy as u16),
                         order: OrderId(o.id),
                     };
                     n += 1;
