@@ -423,6 +423,7 @@ impl Rule {
     };
 
     fn new(s: &SymbolLimits) -> Rule {
+        debug_assert!(s.collar_bps.is_none_or(|b| b <= 100_000), "validated");
         Rule {
             max_notional: s.max_notional,
             max_position: s.max_position,
@@ -431,6 +432,7 @@ impl Rule {
                 Some(t) => (t as u64).saturating_mul(s.tick_size.unsigned_abs()),
                 None => u64::MAX,
             },
+            // At most 100,000 (validated): `beyond_bps` relies on it.
             bps: s.collar_bps.unwrap_or(0) as u64,
             qty_cap: if s.restricted { 0 } else { s.max_order_qty },
             max_open_orders: s.max_open_orders,
@@ -1484,7 +1486,7 @@ fn check_terms(
         let reference = reference as u64;
         // Both positive: the difference fits a u64 and ×10,000 a u128.
         let diff = (price as u64).abs_diff(reference);
-        if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
+        if rule.bps_collar && beyond_bps(diff, reference, rule.bps) {
             refuse!(PriceCollar);
         }
         if diff > rule.tick_span {
@@ -1499,6 +1501,25 @@ fn check_terms(
         refuse!(SelfMatch);
     }
     Ok(())
+}
+
+/// `diff × 10,000 > bps × reference`, exactly. With both below 2^46 (some
+/// 7 billion in price4 units, so every real price) both products fit 64
+/// bits: `bps` is at most 100,000, below 2^17 (`Limits::validate`, which
+/// every installed limit passes); beyond, the 128-bit form off the path.
+#[inline(always)]
+fn beyond_bps(diff: u64, reference: u64, bps: u64) -> bool {
+    if (diff | reference) >> 46 == 0 {
+        diff * 10_000 > bps * reference
+    } else {
+        beyond_bps_wide(diff, reference, bps)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn beyond_bps_wide(diff: u64, reference: u64, bps: u64) -> bool {
+    diff as u128 * 10_000 > bps as u128 * reference as u128
 }
 
 /// Why `check_terms` refused a quantity of `qty` under `rule`: a zero

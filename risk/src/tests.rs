@@ -1032,6 +1032,55 @@ fn derived_collar_at_the_extremes() {
     }
 }
 
+/// The bps collar in 64 bits below 2^46 and in 128 bits from there: the
+/// same answers on both sides of the boundary, at and around equality.
+#[test]
+fn bps_collar_either_side_of_the_64_bit_form() {
+    let edge = 1i64 << 46;
+    for bps in [1u32, 500, 99_999, 100_000] {
+        let mut s = SymbolLimits::UNLIMITED;
+        s.collar_bps = Some(bps);
+        let rule = Rule::new(&s);
+        for reference in [
+            10_000,
+            edge - 10_000,
+            edge - 1,
+            edge,
+            edge + 10_000,
+            i64::MAX / 20,
+        ] {
+            // The largest difference the collar allows, and around it.
+            let at = (reference as i128 * bps as i128 / 10_000) as i64;
+            for diff in [
+                0,
+                1,
+                at - 1,
+                at,
+                at + 1,
+                edge - reference,
+                edge - 1 - reference,
+            ] {
+                for price in [reference.saturating_add(diff), reference - diff] {
+                    if price <= 0 {
+                        continue;
+                    }
+                    let got = check_terms(
+                        &rule,
+                        &SymbolState::EMPTY,
+                        Sell,
+                        price,
+                        1,
+                        Some(price as u64),
+                        Some(Price(reference)),
+                    );
+                    let want = collar_reference(&s, price, Some(Price(reference)));
+                    assert_eq!(got, want, "bps {bps} reference {reference} price {price}");
+                }
+            }
+        }
+    }
+}
+
 /// The exposure checks as first written (separate buy and sell quantities,
 /// `worst` recomputed before and after), the oracle for the one-sided form;
 /// position and net judged when the order grows (shares or notional).
