@@ -846,7 +846,7 @@ impl RiskEngine {
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
         // Positive price: exact in 64 bits, or beyond every `max_notional`.
-        let notional = (price.0 as u64).checked_mul(qty as u64);
+        let notional = notional_of(price.0, qty);
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
         // It passed `notional ≤ max_notional`, so it is there.
         let notional = notional.unwrap_or(u64::MAX);
@@ -982,7 +982,7 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        let notional = (price.0 as u64).checked_mul(qty as u64);
+        let notional = notional_of(price.0, qty);
         check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
@@ -1520,6 +1520,24 @@ fn beyond_bps(diff: u64, reference: u64, bps: u64) -> bool {
 #[inline(never)]
 fn beyond_bps_wide(diff: u64, reference: u64, bps: u64) -> bool {
     diff as u128 * 10_000 > bps as u128 * reference as u128
+}
+
+/// `price × qty` for a positive price, `None` beyond u64: a signed 64-bit
+/// product (one `imul`, its overflow flag) for anything below 2^63, the
+/// unsigned one off the path.
+#[inline(always)]
+fn notional_of(price: i64, qty: u32) -> Option<u64> {
+    debug_assert!(price > 0);
+    match price.checked_mul(qty as i64) {
+        Some(n) => Some(n as u64),
+        None => notional_wide(price, qty),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn notional_wide(price: i64, qty: u32) -> Option<u64> {
+    (price as u64).checked_mul(qty as u64)
 }
 
 /// Why `check_terms` refused a quantity of `qty` under `rule`: a zero

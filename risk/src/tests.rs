@@ -195,6 +195,48 @@ fn notional_beyond_u64_is_over_every_max_notional() {
     assert_eq!(h.replace(id, i64::MAX, 3), Err(R::MaxNotional));
 }
 
+/// The notional is a signed product below 2^63 and an unsigned one (off
+/// the order path) from 2^63 to u64::MAX: the limit is judged the same on
+/// either side.
+#[test]
+fn notional_either_side_of_2_pow_63() {
+    let half = 1u64 << 63;
+    for (price, qty) in [
+        (i64::MAX, 1),
+        (1i64 << 62, 2),
+        ((1i64 << 62) + 1, 2),
+        (1 << 40, 1 << 23),
+    ] {
+        let notional = price as u128 * qty as u128;
+        for max in [
+            notional - 1,
+            notional,
+            notional + 1,
+            half as u128 - 1,
+            half as u128,
+        ] {
+            let Ok(max) = u64::try_from(max) else {
+                continue;
+            };
+            let mut h = H::with(|l| l.default_symbol.max_notional = max);
+            let want = if notional > max as u128 {
+                Err(R::MaxNotional)
+            } else {
+                Ok(())
+            };
+            let got = h.try_new_full(0, 1, Sell, price, qty, 0, None).map(|_| ());
+            assert_eq!(got, want, "{price} x {qty} against {max}");
+            if got.is_ok() {
+                assert_eq!(
+                    h.e.credit_used(),
+                    notional as i128,
+                    "credit counts it exactly"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn collar_in_bps() {
     // 50 bps of $100 = $0.50 = 5,000 units.
