@@ -845,11 +845,7 @@ impl RiskEngine {
             refuse!(InvalidOrder);
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
-        // Positive price: exact in 64 bits, or beyond every `max_notional`.
-        let notional = notional_of(price.0, qty);
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
-        // It passed `notional ≤ max_notional`, so it is there.
-        let notional = notional.unwrap_or(u64::MAX);
+        let notional = check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
         if sym.open_orders >= rule.max_open_orders
             || self.open_orders >= self.limits.max_open_orders
         {
@@ -982,8 +978,7 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        let notional = notional_of(price.0, qty);
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
             rule,
@@ -1451,9 +1446,9 @@ impl RiskEngine {
 }
 
 /// Restricted list, size, notional, collar and self-match: the checks that
-/// depend only on the order's own terms (`price > 0`, `notional = price ×
-/// qty`, `None` when beyond u64 and so beyond any `max_notional`) and our
-/// resting orders.
+/// depend only on the order's own terms (`price > 0`) and our resting
+/// orders. Returns the order's notional (`price × qty`, which passed
+/// `max_notional` and so fits a u64).
 #[inline(always)]
 fn check_terms(
     rule: &Rule,
@@ -1461,20 +1456,20 @@ fn check_terms(
     side: Side,
     price: i64,
     qty: u32,
-    notional: Option<u64>,
     reference: Option<Price>,
-) -> Result<(), RejectReason> {
+) -> Result<u64, RejectReason> {
     // Restricted list and size, and a zero quantity (caught here rather
     // than with the other invalid terms: nothing between them refuses).
     if qty.wrapping_sub(1) >= rule.qty_cap {
         return Err(qty_refusal(rule, qty));
     }
-    // Beyond u64 is beyond every limit: one compare of the 128-bit product.
-    let wide = match notional {
-        Some(n) => n as u128,
-        None => u128::MAX,
+    // A signed 64-bit product (one `imul` and its overflow flag) below
+    // 2^63; the unsigned one off the path, beyond u64 beyond every limit.
+    let notional = match price.checked_mul(qty as i64) {
+        Some(n) => n as u64,
+        None => notional_wide(price, qty)?,
     };
-    if wide > rule.max_notional as u128 {
+    if notional > rule.max_notional {
         refuse!(MaxNotional);
     }
     if rule.collar {
@@ -1500,7 +1495,7 @@ fn check_terms(
     if crosses {
         refuse!(SelfMatch);
     }
-    Ok(())
+    Ok(notional)
 }
 
 /// `diff × 10,000 > bps × reference`, exactly. With both below 2^46 (some
@@ -1522,22 +1517,15 @@ fn beyond_bps_wide(diff: u64, reference: u64, bps: u64) -> bool {
     diff as u128 * 10_000 > bps as u128 * reference as u128
 }
 
-/// `price × qty` for a positive price, `None` beyond u64: a signed 64-bit
-/// product (one `imul`, its overflow flag) for anything below 2^63, the
-/// unsigned one off the path.
-#[inline(always)]
-fn notional_of(price: i64, qty: u32) -> Option<u64> {
-    debug_assert!(price > 0);
-    match price.checked_mul(qty as i64) {
-        Some(n) => Some(n as u64),
-        None => notional_wide(price, qty),
-    }
-}
-
+/// `price × qty` from 2^63 (a positive price and a quantity the signed
+/// product overflowed with): refused as beyond every `max_notional` when
+/// it does not fit a u64.
 #[cold]
 #[inline(never)]
-fn notional_wide(price: i64, qty: u32) -> Option<u64> {
-    (price as u64).checked_mul(qty as u64)
+fn notional_wide(price: i64, qty: u32) -> Result<u64, RejectReason> {
+    (price as u64)
+        .checked_mul(qty as u64)
+        .ok_or(RejectReason::MaxNotional)
 }
 
 /// Why `check_terms` refused a quantity of `qty` under `rule`: a zero
