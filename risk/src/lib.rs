@@ -42,6 +42,12 @@
 //!   they change: a tick collar is a ready span, "no throttle" a throttle
 //!   that never refuses, nothing on the path tests an `Option`; gross, net
 //!   and credit limits are kept as the room left (`Room`), one compare each;
+//!   a zero quantity, the restricted list and the size limit are one
+//!   compare against a per-rule cap (0 when restricted), the reason sorted
+//!   out off the path;
+//! - products in 64 bits where every real order fits, exact forms off the
+//!   path beyond: the notional a signed `imul` below 2^63, the bps collar
+//!   two `imul`s for prices below 2^46;
 //! - there is one copy of the path per side, with the side a constant, and
 //!   the exposure arithmetic is written once for both sides;
 //! - the checks are judged in the order that decides a refusal's reason,
