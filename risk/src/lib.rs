@@ -1325,6 +1325,11 @@ impl RiskEngine {
         (self.last_pnl as i128) < -(self.limits.max_daily_loss as i128)
     }
 
+    /// Off the accept path: kept out of `check` so that its code (the
+    /// reject-rate window, the trip) does not weigh on the registers of
+    /// the path every accepted order takes.
+    #[cold]
+    #[inline(never)]
     fn count_reject(&mut self, reason: RejectReason, now: Nanos) {
         if let Some(c) = self.reject_counts.get_mut(reason.index()) {
             *c += 1;
