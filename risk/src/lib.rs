@@ -42,6 +42,12 @@
 //!   they change: a tick collar is a ready span, "no throttle" a throttle
 //!   that never refuses, nothing on the path tests an `Option`; gross, net
 //!   and credit limits are kept as the room left (`Room`), one compare each;
+//!   a zero quantity, the restricted list and the size limit are one
+//!   compare against a per-rule cap (0 when restricted), the reason sorted
+//!   out off the path;
+//! - products in 64 bits where every real order fits, exact forms off the
+//!   path beyond: the notional a signed `imul` below 2^63, the bps collar
+//!   two `imul`s for prices below 2^46;
 //! - there is one copy of the path per side, with the side a constant, and
 //!   the exposure arithmetic is written once for both sides;
 //! - the checks are judged in the order that decides a refusal's reason,
@@ -227,8 +233,10 @@ struct OrderSlot {
     filled: u32,
     prev: u32,
     next: u32,
-    strategy: u16,
-    locate: u16,
+    /// A `StrategyId` and a `StockLocate`, widened: the order path holds
+    /// them widened (for indexing) and stores them from there.
+    strategy: u32,
+    locate: u32,
     side: Side,
     venue: u8,
     live: bool,
@@ -394,7 +402,11 @@ struct Rule {
     tick_span: u64,
     /// `collar_bps` when `bps_collar`.
     bps: u64,
-    max_order_qty: u32,
+    /// `max_order_qty`, or 0 for a restricted symbol: with the quantity
+    /// less one (wrapping) one compare refuses a zero quantity, a
+    /// restricted symbol and too large an order (the reason is sorted out
+    /// off the path, see [`qty_refusal`]).
+    qty_cap: u32,
     max_open_orders: u32,
     restricted: bool,
     /// Some collar is configured: orders need a positive reference price.
@@ -409,7 +421,7 @@ impl Rule {
         max_position: 0,
         tick_span: 0,
         bps: 0,
-        max_order_qty: 0,
+        qty_cap: 0,
         max_open_orders: 0,
         restricted: true,
         collar: true,
@@ -417,6 +429,7 @@ impl Rule {
     };
 
     fn new(s: &SymbolLimits) -> Rule {
+        debug_assert!(s.collar_bps.is_none_or(|b| b <= 100_000), "validated");
         Rule {
             max_notional: s.max_notional,
             max_position: s.max_position,
@@ -425,8 +438,9 @@ impl Rule {
                 Some(t) => (t as u64).saturating_mul(s.tick_size.unsigned_abs()),
                 None => u64::MAX,
             },
+            // At most 100,000 (validated): `beyond_bps` relies on it.
             bps: s.collar_bps.unwrap_or(0) as u64,
-            max_order_qty: s.max_order_qty,
+            qty_cap: if s.restricted { 0 } else { s.max_order_qty },
             max_open_orders: s.max_open_orders,
             restricted: s.restricted,
             collar: s.collar_bps.is_some() || s.collar_ticks.is_some(),
@@ -463,6 +477,26 @@ impl DupBucket {
         fp: [0; DUP_WAYS],
         ts: [0; DUP_WAYS],
     };
+
+    /// Does a way hold `fp`? Eight compares and branches (not `contains`:
+    /// that one compiles to a loop, 19 instructions more per order).
+    #[inline(always)]
+    #[allow(clippy::manual_contains)]
+    fn holds(&self, fp: u64) -> bool {
+        self.fp.iter().any(|&f| f == fp)
+    }
+
+    /// `fp` is in the bucket: refused as a duplicate when it was remembered
+    /// less than `window` ns before `now`, else its way (to refresh).
+    /// Off the path of a new order, which is not in its bucket.
+    #[inline(always)]
+    fn seen(&self, fp: u64, now: u64, window: u64) -> Result<usize, RejectReason> {
+        let way = self.fp.iter().position(|&f| f == fp).unwrap_or(0);
+        if window > 0 && now.saturating_sub(self.ts[way % DUP_WAYS]) < window {
+            return Err(RejectReason::DuplicateOrder);
+        }
+        Ok(way)
+    }
 
     /// Way `way` (of [`DupTable::probe`]) now remembers `fp` at `now`.
     #[inline(always)]
@@ -506,31 +540,28 @@ impl DupTable {
         // always starting at way 0 would keep refilling way 0, which is then
         // often still live, and the branch leaving the search mispredicted.
         let start = fp as usize >> 1;
-        let mut free = DUP_WAYS;
-        for k in 0..DUP_WAYS {
+        let mut k = 0;
+        let free = loop {
+            if k == DUP_WAYS {
+                // No free way: a duplicate, a refresh, or a full bucket.
+                return match b.holds(fp) {
+                    true => b.seen(fp, now, window).map(|way| (b, way)),
+                    false => Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>()),
+                };
+            }
             let way = (start + k) % DUP_WAYS;
             if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.retain_ns {
-                free = way;
-                break;
+                break way;
             }
+            k += 1;
+        };
+        // A new order: not in the bucket (eight compares and branches), and
+        // remembered in the free way. (Each exit of the search above tests
+        // the bucket on its own, so that this one needs no test of `free`.)
+        if b.holds(fp) {
+            return b.seen(fp, now, window).map(|way| (b, way));
         }
-        // Whether it is there first (eight compares and branches), which way
-        // only when it is. (Not `contains`: that one compiles to a loop,
-        // 19 instructions more per order.)
-        #[allow(clippy::manual_contains)]
-        if b.fp.iter().any(|&f| f == fp) {
-            let way = b.fp.iter().position(|&f| f == fp).unwrap_or(0);
-            if window > 0 && now.saturating_sub(b.ts[way % DUP_WAYS]) < window {
-                refuse!(DuplicateOrder);
-            }
-            // Same order outside the window: refresh this way.
-            return Ok((b, way));
-        }
-        if free < DUP_WAYS {
-            Ok((b, free))
-        } else {
-            Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>())
-        }
+        Ok((b, free))
     }
 }
 
@@ -812,18 +843,15 @@ impl RiskEngine {
         }
         let sid = strategy.0 as usize;
         let vid = ctx.venue.0 as usize;
-        if qty == 0 || price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
+        // (A zero quantity is refused as invalid by `check_terms`.)
+        if price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
             refuse!(InvalidOrder);
         }
         let Some(sym) = self.symbols.get_mut(locate as usize) else {
             refuse!(InvalidOrder);
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
-        // Positive price: exact in 64 bits, or beyond every `max_notional`.
-        let notional = (price.0 as u64).checked_mul(qty as u64);
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
-        // It passed `notional ≤ max_notional`, so it is there.
-        let notional = notional.unwrap_or(u64::MAX);
+        let notional = check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
         if sym.open_orders >= rule.max_open_orders
             || self.open_orders >= self.limits.max_open_orders
         {
@@ -844,7 +872,8 @@ impl RiskEngine {
         {
             refuse!(OrderRateThrottle);
         }
-        let Some(&idx) = self.free_len.checked_sub(1).and_then(|i| self.free.get(i)) else {
+        // No free slot: `free_len - 1` wraps beyond the list (one bounds check).
+        let Some(&idx) = self.free.get(self.free_len.wrapping_sub(1)) else {
             refuse!(CapacityExhausted);
         };
         // Last check, and the first change: claiming the id in the map (one
@@ -871,8 +900,8 @@ impl RiskEngine {
             o.price = price.0;
             o.qty = qty;
             o.next = head;
-            o.strategy = strategy.0;
-            o.locate = locate;
+            o.strategy = sid as u32;
+            o.locate = locate as u32;
             o.side = side;
             o.venue = ctx.venue.0;
             o.live = true;
@@ -955,8 +984,7 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        let notional = (price.0 as u64).checked_mul(qty as u64);
-        check_terms(rule, sym, side, price.0, qty, notional, ctx.reference)?;
+        check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
             rule,
@@ -988,7 +1016,7 @@ impl RiskEngine {
     fn owned(&self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
         let idx = self.ids.get(order.0).ok_or(RejectReason::UnknownOrder)?;
         match self.orders.get(idx as usize) {
-            Some(o) if o.live && o.strategy == strategy.0 => Ok(idx),
+            Some(o) if o.live && o.strategy == strategy.0 as u32 => Ok(idx),
             _ => Err(RejectReason::UnknownOrder),
         }
     }
@@ -1075,7 +1103,7 @@ impl RiskEngine {
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
-    fn recompute_own(&mut self, locate: StockLocate, skip: u32) {
+    fn recompute_own(&mut self, locate: u32, skip: u32) {
         let Some(sym) = self.symbols.get(locate as usize) else {
             return;
         };
@@ -1297,6 +1325,11 @@ impl RiskEngine {
         (self.last_pnl as i128) < -(self.limits.max_daily_loss as i128)
     }
 
+    /// Off the accept path: kept out of `check` so that its code (the
+    /// reject-rate window, the trip) does not weigh on the registers of
+    /// the path every accepted order takes.
+    #[cold]
+    #[inline(never)]
     fn count_reject(&mut self, reason: RejectReason, now: Nanos) {
         if let Some(c) = self.reject_counts.get_mut(reason.index()) {
             *c += 1;
@@ -1349,7 +1382,7 @@ impl RiskEngine {
             if o.live && !o.pending_cancel {
                 if let Some(slot) = out.get_mut(n) {
                     *slot = OrderIntent::Cancel {
-                        strategy: StrategyId(o.strategy),
+                        strategy: StrategyId(o.strategy as u16),
                         order: OrderId(o.id),
                     };
                     n += 1;
@@ -1424,9 +1457,9 @@ impl RiskEngine {
 }
 
 /// Restricted list, size, notional, collar and self-match: the checks that
-/// depend only on the order's own terms (`price > 0`, `notional = price ×
-/// qty`, `None` when beyond u64 and so beyond any `max_notional`) and our
-/// resting orders.
+/// depend only on the order's own terms (`price > 0`) and our resting
+/// orders. Returns the order's notional (`price × qty`, which passed
+/// `max_notional` and so fits a u64).
 #[inline(always)]
 fn check_terms(
     rule: &Rule,
@@ -1434,21 +1467,20 @@ fn check_terms(
     side: Side,
     price: i64,
     qty: u32,
-    notional: Option<u64>,
     reference: Option<Price>,
-) -> Result<(), RejectReason> {
-    if rule.restricted {
-        refuse!(RestrictedSymbol);
+) -> Result<u64, RejectReason> {
+    // Restricted list and size, and a zero quantity (caught here rather
+    // than with the other invalid terms: nothing between them refuses).
+    if qty.wrapping_sub(1) >= rule.qty_cap {
+        return Err(qty_refusal(rule, qty));
     }
-    if qty > rule.max_order_qty {
-        refuse!(MaxOrderQty);
-    }
-    // Beyond u64 is beyond every limit: one compare of the 128-bit product.
-    let wide = match notional {
-        Some(n) => n as u128,
-        None => u128::MAX,
+    // A signed 64-bit product (one `imul` and its overflow flag) below
+    // 2^63; the unsigned one off the path, beyond u64 beyond every limit.
+    let notional = match price.checked_mul(qty as i64) {
+        Some(n) => n as u64,
+        None => notional_wide(price, qty)?,
     };
-    if wide > rule.max_notional as u128 {
+    if notional > rule.max_notional {
         refuse!(MaxNotional);
     }
     if rule.collar {
@@ -1460,7 +1492,7 @@ fn check_terms(
         let reference = reference as u64;
         // Both positive: the difference fits a u64 and ×10,000 a u128.
         let diff = (price as u64).abs_diff(reference);
-        if rule.bps_collar && diff as u128 * 10_000 > rule.bps as u128 * reference as u128 {
+        if rule.bps_collar && beyond_bps(diff, reference, rule.bps) {
             refuse!(PriceCollar);
         }
         if diff > rule.tick_span {
@@ -1474,7 +1506,52 @@ fn check_terms(
     if crosses {
         refuse!(SelfMatch);
     }
-    Ok(())
+    Ok(notional)
+}
+
+/// `diff × 10,000 > bps × reference`, exactly. With both below 2^46 (some
+/// 7 billion in price4 units, so every real price) both products fit 64
+/// bits: `bps` is at most 100,000, below 2^17 (`Limits::validate`, which
+/// every installed limit passes); beyond, the 128-bit form off the path.
+#[inline(always)]
+fn beyond_bps(diff: u64, reference: u64, bps: u64) -> bool {
+    if (diff | reference) >> 46 == 0 {
+        diff * 10_000 > bps * reference
+    } else {
+        beyond_bps_wide(diff, reference, bps)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn beyond_bps_wide(diff: u64, reference: u64, bps: u64) -> bool {
+    diff as u128 * 10_000 > bps as u128 * reference as u128
+}
+
+/// `price × qty` from 2^63 (a positive price and a quantity the signed
+/// product overflowed with): refused as beyond every `max_notional` when
+/// it does not fit a u64.
+#[cold]
+#[inline(never)]
+fn notional_wide(price: i64, qty: u32) -> Result<u64, RejectReason> {
+    (price as u64)
+        .checked_mul(qty as u64)
+        .ok_or(RejectReason::MaxNotional)
+}
+
+/// Why `check_terms` refused a quantity of `qty` under `rule`: a zero
+/// quantity is invalid whatever the symbol; then the restricted list, then
+/// the size limit (the order in which they are judged).
+#[cold]
+#[inline(never)]
+fn qty_refusal(rule: &Rule, qty: u32) -> RejectReason {
+    if qty == 0 {
+        RejectReason::InvalidOrder
+    } else if rule.restricted {
+        RejectReason::RestrictedSymbol
+    } else {
+        RejectReason::MaxOrderQty
+    }
 }
 
 /// 64-bit fingerprint of an order's duplicate key (never 0: 0 marks an

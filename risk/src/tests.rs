@@ -195,6 +195,48 @@ fn notional_beyond_u64_is_over_every_max_notional() {
     assert_eq!(h.replace(id, i64::MAX, 3), Err(R::MaxNotional));
 }
 
+/// The notional is a signed product below 2^63 and an unsigned one (off
+/// the order path) from 2^63 to u64::MAX: the limit is judged the same on
+/// either side.
+#[test]
+fn notional_either_side_of_2_pow_63() {
+    let half = 1u64 << 63;
+    for (price, qty) in [
+        (i64::MAX, 1),
+        (1i64 << 62, 2),
+        ((1i64 << 62) + 1, 2),
+        (1 << 40, 1 << 23),
+    ] {
+        let notional = price as u128 * qty as u128;
+        for max in [
+            notional - 1,
+            notional,
+            notional + 1,
+            half as u128 - 1,
+            half as u128,
+        ] {
+            let Ok(max) = u64::try_from(max) else {
+                continue;
+            };
+            let mut h = H::with(|l| l.default_symbol.max_notional = max);
+            let want = if notional > max as u128 {
+                Err(R::MaxNotional)
+            } else {
+                Ok(())
+            };
+            let got = h.try_new_full(0, 1, Sell, price, qty, 0, None).map(|_| ());
+            assert_eq!(got, want, "{price} x {qty} against {max}");
+            if got.is_ok() {
+                assert_eq!(
+                    h.e.credit_used(),
+                    notional as i128,
+                    "credit counts it exactly"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn collar_in_bps() {
     // 50 bps of $100 = $0.50 = 5,000 units.
@@ -433,6 +475,69 @@ fn restricted_symbol() {
         Err(R::RestrictedSymbol)
     );
     assert!(h.try_new_full(0, 4, Buy, REF, 1, 0, Some(REF)).is_ok());
+}
+
+/// Zero quantity, restricted list and size share one compare on the order
+/// path (`Rule::qty_cap`); each refusal keeps its reason and its place in
+/// the order of checks.
+#[test]
+fn quantity_refusals_keep_their_reasons() {
+    let mut l = Limits::unlimited();
+    l.default_symbol.max_order_qty = 0;
+    let mut restricted = SymbolLimits::UNLIMITED;
+    restricted.restricted = true;
+    restricted.max_order_qty = 5;
+    l.overrides.push((3, restricted)).unwrap();
+    let mut s = SymbolLimits::UNLIMITED;
+    s.max_order_qty = u32::MAX;
+    l.overrides.push((4, s)).unwrap();
+    l.overrides
+        .push((
+            5,
+            SymbolLimits {
+                max_order_qty: 5,
+                ..s
+            },
+        ))
+        .unwrap();
+    let mut h = H::new(l);
+    let mut new = |locate, qty| {
+        h.try_new_full(0, locate, Buy, 1, qty, 0, Some(1))
+            .map(|_| ())
+    };
+    // A zero quantity is invalid whatever the symbol's limits.
+    for locate in [1, 3, 4, 5] {
+        assert_eq!(new(locate, 0), Err(R::InvalidOrder), "locate {locate}");
+    }
+    // The restricted list comes before the size limit.
+    assert_eq!(new(3, 1), Err(R::RestrictedSymbol));
+    assert_eq!(new(3, 6), Err(R::RestrictedSymbol));
+    // A limit of 0 refuses every size; u32::MAX none.
+    assert_eq!(new(1, 1), Err(R::MaxOrderQty));
+    assert_eq!(new(4, u32::MAX), Ok(()));
+    assert_eq!(new(5, 5), Ok(()));
+    assert_eq!(new(5, 6), Err(R::MaxOrderQty));
+    // The same for a replace (whose quantity is above its filled shares).
+    let id = h.try_new_full(0, 5, Buy, 1, 1, 0, Some(1)).unwrap();
+    let replace = |h: &mut H, qty| {
+        h.e.check(
+            &OrderIntent::Replace {
+                strategy: StrategyId(0),
+                order: id,
+                price: Price(1),
+                qty,
+            },
+            &CheckContext {
+                order: id,
+                venue: VenueId(0),
+                reference: Some(Price(1)),
+            },
+            Nanos(h.now),
+        )
+    };
+    assert_eq!(replace(&mut h, 6), Err(R::MaxOrderQty));
+    assert_eq!(replace(&mut h, 0), Err(R::InvalidOrder));
+    assert_eq!(replace(&mut h, 5), Ok(()));
 }
 
 #[test]
@@ -930,15 +1035,7 @@ fn derived_collar_at_the_extremes() {
     assert_eq!(rule.tick_span, u64::MAX);
     let sym = SymbolState::EMPTY;
     for (price, reference) in [(i64::MAX, 1), (1, i64::MAX), (1, 1), (i64::MAX, i64::MAX)] {
-        let got = check_terms(
-            &rule,
-            &sym,
-            Sell,
-            price,
-            1,
-            Some(price as u64),
-            Some(Price(reference)),
-        );
+        let got = check_terms(&rule, &sym, Sell, price, 1, Some(Price(reference))).map(|_| ());
         assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
     }
     s.collar_bps = Some(100_000);
@@ -951,21 +1048,62 @@ fn derived_collar_at_the_extremes() {
         (22, 2, true),
         (23, 2, false),
     ] {
-        let got = check_terms(
-            &rule,
-            &sym,
-            Sell,
-            price,
-            1,
-            Some(price as u64),
-            Some(Price(reference)),
-        );
+        let got = check_terms(&rule, &sym, Sell, price, 1, Some(Price(reference))).map(|_| ());
         assert_eq!(got, collar_reference(&s, price, Some(Price(reference))));
         assert_eq!(got.is_ok(), ok, "{price} vs {reference}");
     }
     for reference in [None, Some(Price(0)), Some(Price(-5))] {
-        let got = check_terms(&rule, &sym, Sell, 100, 1, Some(100), reference);
+        let got = check_terms(&rule, &sym, Sell, 100, 1, reference).map(|_| ());
         assert_eq!(got, Err(R::NoReferencePrice));
+    }
+}
+
+/// The bps collar in 64 bits below 2^46 and in 128 bits from there: the
+/// same answers on both sides of the boundary, at and around equality.
+#[test]
+fn bps_collar_either_side_of_the_64_bit_form() {
+    let edge = 1i64 << 46;
+    for bps in [1u32, 500, 99_999, 100_000] {
+        let mut s = SymbolLimits::UNLIMITED;
+        s.collar_bps = Some(bps);
+        let rule = Rule::new(&s);
+        for reference in [
+            10_000,
+            edge - 10_000,
+            edge - 1,
+            edge,
+            edge + 10_000,
+            i64::MAX / 20,
+        ] {
+            // The largest difference the collar allows, and around it.
+            let at = (reference as i128 * bps as i128 / 10_000) as i64;
+            for diff in [
+                0,
+                1,
+                at - 1,
+                at,
+                at + 1,
+                edge - reference,
+                edge - 1 - reference,
+            ] {
+                for price in [reference.saturating_add(diff), reference - diff] {
+                    if price <= 0 {
+                        continue;
+                    }
+                    let got = check_terms(
+                        &rule,
+                        &SymbolState::EMPTY,
+                        Sell,
+                        price,
+                        1,
+                        Some(Price(reference)),
+                    )
+                    .map(|_| ());
+                    let want = collar_reference(&s, price, Some(Price(reference)));
+                    assert_eq!(got, want, "bps {bps} reference {reference} price {price}");
+                }
+            }
+        }
     }
 }
 
@@ -1040,9 +1178,8 @@ proptest::proptest! {
             Sell,
             price,
             1,
-            Some(price as u64),
             reference,
-        );
+        ).map(|_| ());
         proptest::prop_assert_eq!(got, collar_reference(&s, price, reference));
     }
 
