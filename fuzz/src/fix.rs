@@ -20,8 +20,8 @@ use protocol::fix::messages::{
     encode, ExecType, ExecutionReport, Heartbeat, Logon, NewOrderSingle, OrdStatus, OrdType,
 };
 use protocol::fix::{
-    find_frame, FixDecoder, FixError, FixMessage, FixVersion, FrameStatus, HeaderTemplate, UtcTime,
-    SOH,
+    find_frame, FixDecoder, FixError, FixMessage, FixVersion, FrameStatus, HeaderTemplate, Masked,
+    UtcTime, SOH,
 };
 use types::{Price, Side, TimeInForce};
 
@@ -65,19 +65,22 @@ fn same_view(what: &str, got: &FixMessage<'_>, want: &FixMessage<'_>, every_tag:
     assert_eq!(got.poss_dup(), want.poss_dup(), "{what}: PossDupFlag");
 }
 
+/// `msg` is what was decoded, shown (SOH as '|') when the results differ.
 fn same_result(
     what: &str,
+    msg: &[u8],
     got: &Result<FixMessage<'_>, FixError>,
     want: &Result<FixMessage<'_>, FixError>,
     every_tag: bool,
 ) {
     match (got, want) {
         (Ok(g), Ok(w)) => same_view(what, g, w, every_tag),
-        (Err(g), Err(w)) => assert_eq!(g, w, "{what}: error"),
+        (Err(g), Err(w)) => assert_eq!(g, w, "{what}: error on {:?}", Masked(msg)),
         _ => panic!(
-            "{what}: got {:?}, want {:?}",
+            "{what}: got {:?}, want {:?} on {:?}",
             got.as_ref().err(),
-            want.as_ref().err()
+            want.as_ref().err(),
+            Masked(msg)
         ),
     }
 }
@@ -112,6 +115,7 @@ impl<'a> Run<'a> {
                 let header = p.check_header().map(|()| p.clone());
                 same_result(
                     "new_checked vs parse + check_header",
+                    msg,
                     &checked,
                     &header,
                     false,
@@ -131,9 +135,9 @@ impl<'a> Run<'a> {
         }
 
         let got = self.decoder.parse(msg);
-        same_result("FixDecoder::parse", &got, &plain, true);
+        same_result("FixDecoder::parse", msg, &got, &plain, true);
         let got = self.decoder.new_checked(msg);
-        same_result("FixDecoder::new_checked", &got, &checked, true);
+        same_result("FixDecoder::new_checked", msg, &got, &checked, true);
 
         let want = if in_place_checked { &checked } else { &plain };
         let r = self.decoder.reparse(&mut self.kept, msg, in_place_checked);

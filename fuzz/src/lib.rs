@@ -180,6 +180,32 @@ mod tests {
         }
     }
 
+    /// Finding of `cargo fuzz run fix` (libFuzzer, after ~59,000 runs): an
+    /// envelope with BodyLength 0 and a right CheckSum. `FixMessage::parse`
+    /// refuses it (BadBodyLength: a body must hold at least MsgType); a fresh
+    /// `FixDecoder` accepts it as a view with no field and an empty MsgType,
+    /// and its `new_checked` answers MissingField(49), which a session does
+    /// not treat as garbled. The decoder is documented to accept and refuse
+    /// exactly what the plain parser does. Left for the owner of
+    /// `protocol::fix::decode` to fix; drop the `ignore` then.
+    #[test]
+    #[ignore = "finding: FixDecoder accepts BodyLength 0, FixMessage::parse refuses it"]
+    fn decoder_refuses_an_empty_body_as_parse_does() {
+        use protocol::fix::{FixDecoder, FixError, FixMessage};
+        for msg in [
+            &b"8=FIX.4.4\x019=0\x0110=200\x01"[..],
+            b"8=FIX.4.2\x019=0\x0110=198\x01",
+            b"8=FIX.4.4\x019=00\x0110=248\x01",
+        ] {
+            let want = Some(FixError::BadBodyLength);
+            assert_eq!(FixMessage::parse(msg).err(), want);
+            assert_eq!(FixDecoder::new().parse(msg).err(), want);
+            assert_eq!(FixDecoder::new().new_checked(msg).err(), want);
+            // And the whole harness on it.
+            super::fix(msg);
+        }
+    }
+
     /// The `fix` target's near misses meet learned layouts: some messages
     /// are matched against one, others (edited ones) fall back.
     #[test]
