@@ -10,7 +10,7 @@
 //! prefetch findings are harmless, so the two must agree message by message.
 //!
 //! Building a book allocates and fills ~80 MiB of per-locate tables
-//! (`LOCATES` is fixed), and even [`Book::clear`] rewrites ~17 MiB: a few
+//! (`LOCATES` is fixed), and even [`Book::clear`] rewrites ~15 MiB: a few
 //! milliseconds a run. So one pair of books lives per thread and each run
 //! ends by deleting every order it left live, which must empty the book
 //! (checked). Counters are compared as differences from the run's start.
