@@ -186,10 +186,9 @@ mod tests {
     /// `FixDecoder` accepts it as a view with no field and an empty MsgType,
     /// and its `new_checked` answers MissingField(49), which a session does
     /// not treat as garbled. The decoder is documented to accept and refuse
-    /// exactly what the plain parser does. Left for the owner of
-    /// `protocol::fix::decode` to fix; drop the `ignore` then.
+    /// exactly what the plain parser does. Fixed: an empty layout slot no
+    /// longer matches an empty body.
     #[test]
-    #[ignore = "finding: FixDecoder accepts BodyLength 0, FixMessage::parse refuses it"]
     fn decoder_refuses_an_empty_body_as_parse_does() {
         use protocol::fix::{FixDecoder, FixError, FixMessage};
         for msg in [

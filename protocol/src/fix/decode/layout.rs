@@ -119,7 +119,8 @@ impl Layout {
         body_end: usize,
         n: usize,
     ) -> bool {
-        if self.count as usize != n {
+        // An empty slot (count 0) matches nothing, not even an empty body.
+        if self.count as usize != n || n == 0 {
             return false;
         }
         // The trailer follows the body: four bytes from any field start
@@ -307,14 +308,19 @@ impl FixDecoder {
         if head_sum.wrapping_add(body_sum) as u8 as u32 != declared {
             return None;
         }
-        let found =
-            if guess.count as usize == n && differs == 0 && guess.long_enough(&msg.fields, n) {
-                Some(guess)
-            } else if other.matches(&msg.fields, buf, body_end, n) {
-                Some(other)
-            } else {
-                None
-            };
+        // An empty slot (count 0) must not match an empty body, which the
+        // tag pass refuses (no MsgType).
+        let found = if guess.count as usize == n
+            && n != 0
+            && differs == 0
+            && guess.long_enough(&msg.fields, n)
+        {
+            Some(guess)
+        } else if other.matches(&msg.fields, buf, body_end, n) {
+            Some(other)
+        } else {
+            None
+        };
         if let Some(layout) = found {
             msg.direct = layout.direct;
             msg.large_tags = layout.large_tags;
@@ -509,6 +515,25 @@ mod tests {
                 }
                 check(&mut decoder, &mut kept, message(&fields))?;
             }
+        }
+    }
+
+    /// Found by the `fix` fuzz target: a body of length 0 met the empty
+    /// slots (count 0) and was accepted with no fields.
+    #[test]
+    fn an_empty_body_is_refused_as_the_plain_parser_refuses_it() {
+        for msg in [
+            &b"8=FIX.4.4\x019=0\x0110=200\x01"[..],
+            b"8=FIX.4.2\x019=0\x0110=198\x01",
+            b"8=FIX.4.4\x019=00\x0110=248\x01",
+        ] {
+            let want = Some(FixError::BadBodyLength);
+            assert_eq!(FixMessage::parse(msg).err(), want);
+            let mut decoder = FixDecoder::new();
+            assert_eq!(decoder.parse(msg).err(), want);
+            assert_eq!(decoder.new_checked(msg).err(), want);
+            let mut view = FixMessage::empty();
+            assert_eq!(decoder.reparse(&mut view, msg, false).err(), want);
         }
     }
 
