@@ -649,13 +649,23 @@ const W_TOTAL: usize = 2 * MAX_STRATEGIES + 2 * MAX_VENUES;
 
 impl RiskEngine {
     /// Builds an engine; the only place that allocates. Fails if `limits`
-    /// do not validate or `capacity.symbols` exceeds 65,536.
+    /// do not validate, `capacity.symbols` exceeds 65,536 or
+    /// `capacity.orders` does not fit in a u32.
     pub fn new(capacity: Capacity, limits: Limits) -> Result<RiskEngine, LimitsError> {
         if capacity.symbols > 1 << 16 {
             return Err(LimitsError {
                 field: "capacity.symbols",
                 override_index: None,
                 why: "at most 65536 locates",
+            });
+        }
+        // Order slots are named by u32 indices (the free list), and the
+        // position check's u64 sums of open quantities rely on that bound.
+        if capacity.orders > u32::MAX as usize {
+            return Err(LimitsError {
+                field: "capacity.orders",
+                override_index: None,
+                why: "at most 4294967295 open orders",
             });
         }
         limits.validate(capacity.symbols)?;

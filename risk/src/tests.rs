@@ -1408,3 +1408,23 @@ fn a_replace_that_adds_only_notional_is_judged_against_every_limit() {
         assert!(h.replace(b, REF - 100, 100).is_ok());
     }
 }
+
+#[test]
+fn capacity_beyond_u32_order_slots_is_refused_before_allocating() {
+    let too_many = Capacity {
+        orders: u32::MAX as usize + 1,
+        ..SMALL
+    };
+    let err = RiskEngine::new(too_many, Limits::unlimited())
+        .err()
+        .expect("refused");
+    assert_eq!(err.field, "capacity.orders");
+    let symbols = Capacity {
+        symbols: (1 << 16) + 1,
+        ..SMALL
+    };
+    let err = RiskEngine::new(symbols, Limits::unlimited())
+        .err()
+        .expect("refused");
+    assert_eq!(err.field, "capacity.symbols");
+}
