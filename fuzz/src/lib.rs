@@ -190,17 +190,14 @@ mod tests {
     /// longer matches an empty body.
     #[test]
     fn decoder_refuses_an_empty_body_as_parse_does() {
-        use protocol::fix::{FixDecoder, FixError, FixMessage};
+        // The harness panics when the decoder and the plain parser differ;
+        // the exact error is pinned in `protocol` by
+        // `an_empty_body_is_refused_as_the_plain_parser_refuses_it`.
         for msg in [
             &b"8=FIX.4.4\x019=0\x0110=200\x01"[..],
             b"8=FIX.4.2\x019=0\x0110=198\x01",
             b"8=FIX.4.4\x019=00\x0110=248\x01",
         ] {
-            let want = Some(FixError::BadBodyLength);
-            assert_eq!(FixMessage::parse(msg).err(), want);
-            assert_eq!(FixDecoder::new().parse(msg).err(), want);
-            assert_eq!(FixDecoder::new().new_checked(msg).err(), want);
-            // And the whole harness on it.
             super::fix(msg);
         }
     }

@@ -897,6 +897,28 @@ fn scan_body<H: FnMut(usize, usize)>(
     }
 }
 
+/// Records the SOHs flagged in `sohs` (`BITS_PER_BYTE` bits for each byte
+/// from `base`, the lowest set bit of a byte's group the flag) after the
+/// `n` already in `fields`, and tells `on_soh` of each; `None` past
+/// [`MAX_FIELDS`].
+#[inline(always)]
+fn record_sohs<const BITS_PER_BYTE: u32, H: FnMut(usize, usize)>(
+    fields: &mut [u16; MAX_FIELDS + 1],
+    n: &mut usize,
+    base: usize,
+    mut sohs: u64,
+    on_soh: &mut H,
+) -> Option<()> {
+    while sohs != 0 {
+        *n += 1;
+        let at = base + (sohs.trailing_zeros() / BITS_PER_BYTE) as usize;
+        *fields.get_mut(*n)? = at as u16;
+        on_soh(*n, at);
+        sohs &= sohs - 1;
+    }
+    Some(())
+}
+
 /// [`scan_body`] a word at a time. The last, partial word reads into the
 /// trailer and is masked. A false flag (a 0x00 byte right after an SOH,
 /// see [`low_zero_byte`]) makes a field that starts with 0x00, which the
@@ -917,28 +939,15 @@ fn scan_body_words<H: FnMut(usize, usize)>(
     let mut base = body_start;
     while base + 8 <= words.len() {
         let w = u64::from_le_bytes(*words[base..base + 8].first_chunk::<8>()?);
-        let mut sohs = low_zero_byte(w ^ SOH_WORD);
-        while sohs != 0 {
-            n += 1;
-            let at = base + (sohs.trailing_zeros() / 8) as usize;
-            *fields.get_mut(n)? = at as u16;
-            on_soh(n, at);
-            sohs &= sohs - 1;
-        }
+        record_sohs::<8, _>(fields, &mut n, base, low_zero_byte(w ^ SOH_WORD), on_soh)?;
         base += 8;
     }
     if base < body_end {
         // The byte after the body is the trailer's '1': no false flag
         // starts there.
         let w = load_word(buf, base)?;
-        let mut sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
-        while sohs != 0 {
-            n += 1;
-            let at = base + (sohs.trailing_zeros() / 8) as usize;
-            *fields.get_mut(n)? = at as u16;
-            on_soh(n, at);
-            sohs &= sohs - 1;
-        }
+        let sohs = low_zero_byte(w ^ SOH_WORD) & low_bytes(body_end - base);
+        record_sohs::<8, _>(fields, &mut n, base, sohs, on_soh)?;
     }
     Some((n, sum))
 }
@@ -966,27 +975,15 @@ fn scan_body_sse2<H: FnMut(usize, usize)>(
     let mut n = 0usize;
     let mut base = body_start;
     while base + 16 <= bytes.len() {
-        let mut sohs = sse2::scan_block(bytes[base..base + 16].first_chunk::<16>()?, 0, &mut sum);
-        while sohs != 0 {
-            n += 1;
-            let at = base + sohs.trailing_zeros() as usize;
-            *fields.get_mut(n)? = at as u16;
-            on_soh(n, at);
-            sohs &= sohs - 1;
-        }
+        let sohs = sse2::scan_block(bytes[base..base + 16].first_chunk::<16>()?, 0, &mut sum);
+        record_sohs::<1, _>(fields, &mut n, base, u64::from(sohs), on_soh)?;
         base += 16;
     }
     if base < body_end {
         let last = body_end - 16;
         let block = bytes.get(last..)?.first_chunk::<16>()?;
-        let mut sohs = sse2::scan_block(block, base - last, &mut sum);
-        while sohs != 0 {
-            n += 1;
-            let at = base + sohs.trailing_zeros() as usize;
-            *fields.get_mut(n)? = at as u16;
-            on_soh(n, at);
-            sohs &= sohs - 1;
-        }
+        let sohs = sse2::scan_block(block, base - last, &mut sum);
+        record_sohs::<1, _>(fields, &mut n, base, u64::from(sohs), on_soh)?;
     }
     Some((n, sum.total() as u32))
 }

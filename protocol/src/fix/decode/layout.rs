@@ -91,10 +91,16 @@ impl Layout {
         (word_at(bytes, at) ^ expected.word) & expected.mask
     }
 
-    /// Whether every one of the `n` fields ending at `fields[1..=n]` is at
-    /// least as long as this layout says (its tag, '=', a value, an SOH).
+    /// Whether the `n` fields ending at `fields[1..=n]` fit this layout
+    /// apart from their tags: as many fields, and every one at least as long
+    /// as the layout says (its tag, '=', a value, an SOH). An empty slot
+    /// (count 0) fits nothing, not even an empty body, which the tag pass
+    /// refuses (no MsgType).
     #[inline(always)]
-    fn long_enough(&self, fields: &[u16; MAX_FIELDS + 1], n: usize) -> bool {
+    fn fits(&self, fields: &[u16; MAX_FIELDS + 1], n: usize) -> bool {
+        if self.count as usize != n || n == 0 {
+            return false;
+        }
         let (Some(ends), Some(needs)) = (fields.get(..=n), self.needs.get(..n)) else {
             return false;
         };
@@ -119,8 +125,7 @@ impl Layout {
         body_end: usize,
         n: usize,
     ) -> bool {
-        // An empty slot (count 0) matches nothing, not even an empty body.
-        if self.count as usize != n || n == 0 {
+        if !self.fits(fields, n) {
             return false;
         }
         // The trailer follows the body: four bytes from any field start
@@ -136,7 +141,7 @@ impl Layout {
         for (&prev, expected) in ends.iter().zip(tags) {
             differs |= (word_at(bytes, prev as usize + 1) ^ expected.word) & expected.mask;
         }
-        differs == 0 && self.long_enough(fields, n)
+        differs == 0
     }
 
     /// Learns the layout of the message `buf`, which the tag pass has
@@ -308,13 +313,7 @@ impl FixDecoder {
         if head_sum.wrapping_add(body_sum) as u8 as u32 != declared {
             return None;
         }
-        // An empty slot (count 0) must not match an empty body, which the
-        // tag pass refuses (no MsgType).
-        let found = if guess.count as usize == n
-            && n != 0
-            && differs == 0
-            && guess.long_enough(&msg.fields, n)
-        {
+        let found = if guess.fits(&msg.fields, n) && differs == 0 {
             Some(guess)
         } else if other.matches(&msg.fields, buf, body_end, n) {
             Some(other)
