@@ -16,7 +16,7 @@ use crate::sync::{BootCell, SpinLock};
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use protocol::mailbox::config::{self, ApplianceConfig};
-use protocol::mailbox::endpoint::{ApplianceEnd, CommandError};
+use protocol::mailbox::endpoint::{ApplianceEnd, CommandError, PanicReporter};
 use protocol::mailbox::layout::{self, ApplianceState, LayoutParams};
 use protocol::mailbox::message::{Command, FillRecord, FixSeqRecord, JournalRecord, Reply};
 use protocol::mailbox::raw::Region;
@@ -32,7 +32,11 @@ pub static KILL_SWITCH: AtomicBool = AtomicBool::new(false);
 pub static CONFIG: SpinLock<Option<ApplianceConfig>> = SpinLock::new(None);
 
 static MAILBOX: SpinLock<Option<Mailbox>> = SpinLock::new(None);
-/// The region alone, for reports written while `MAILBOX` is locked.
+/// The panic snapshot's writer, split from the endpoint: a core that dies
+/// while another core holds `MAILBOX` (the housekeeping core answering a
+/// command, a hot core publishing telemetry) still gets its report out.
+static PANIC_REPORTER: SpinLock<Option<PanicReporter>> = SpinLock::new(None);
+/// The region alone, for the state word (written without any lock).
 static REGION: BootCell<RegionHandle> = BootCell::new();
 static CONFIG_GENERATION: AtomicU64 = AtomicU64::new(0);
 
@@ -93,9 +97,10 @@ pub fn init(p: &'static Platform) -> Result<(u64, usize), MailboxError> {
     #[allow(unsafe_code)]
     let region = unsafe { Region::new(phys as *mut u8, len) }.map_err(|_| MailboxError::Layout)?;
     let boot_id = crate::arch::cpu::rdtsc() ^ p.utc_ns();
-    let end = ApplianceEnd::format(region, &LayoutParams::default(), boot_id, p.clock.hz())
+    let mut end = ApplianceEnd::format(region, &LayoutParams::default(), boot_id, p.clock.hz())
         .map_err(|_| MailboxError::Layout)?;
     let _ = REGION.init(RegionHandle(region));
+    *PANIC_REPORTER.lock() = end.take_panic_reporter();
     *MAILBOX.lock() = Some(Mailbox {
         end,
         command: [0; 16 * 1024],
@@ -191,10 +196,11 @@ pub fn set_running() {
 }
 
 /// Records that the run is ending in `state` (e.g. `Faulted` when the
-/// trading core died): the companion sees it in `status`.
+/// trading core died): the companion sees it in `status`. Takes no lock, so
+/// a core that died holding the mailbox cannot stop it.
 pub fn set_final_state(state: ApplianceState) {
-    if let Some(m) = MAILBOX.lock().as_ref() {
-        m.end.set_state(state);
+    if let Some(r) = REGION.get() {
+        r.0.store(layout::field::STATE, state as u64, Ordering::Release);
     }
 }
 
@@ -387,25 +393,51 @@ fn status(p: &'static Platform, now: u64) -> StatusSnapshot {
     s
 }
 
-/// Writes a panic or fault report and the final state. Works even when the
-/// faulting code held the mailbox: then only the state word is written.
-/// `stops`: the whole image stops (boot core); otherwise only one hot core
-/// was parked and the state stays as it is.
+/// How long a fatal report waits for another fatal report (two cores dying
+/// at once) before giving up on the text. Nothing else takes the reporter.
+const FATAL_REPORT_WAIT_NS: u64 = 100_000_000;
+
+/// Writes a panic or fault report and the final state. It never needs the
+/// endpoint (see `PANIC_REPORTER`), so it works whichever core holds the
+/// mailbox, the dying one included; if the reporter itself stays busy (a
+/// fault inside a report), only the state word is written.
+/// `stops`: the whole image stops (boot core); otherwise one hot core was
+/// parked, and the state word still says `kind` so the companion looks.
 pub fn report_fatal(kind: ApplianceState, core: u32, text: &str, stops: bool) {
     let Some(p) = crate::boot::platform() else {
         return;
     };
     let now = p.now_ns();
-    if let Some(mut guard) = MAILBOX.try_lock() {
-        if let Some(m) = guard.as_mut() {
-            let _ = m.end.report_panic(&PanicReport::new(kind, core, now, text));
-            if stops {
-                m.end.set_state(kind);
+    loop {
+        if let Some(mut guard) = PANIC_REPORTER.try_lock() {
+            if let Some(reporter) = guard.as_mut() {
+                let _ = reporter.report(&PanicReport::new(kind, core, now, text));
+                return;
             }
-            return;
+            break;
         }
+        if p.now_ns().saturating_sub(now) > FATAL_REPORT_WAIT_NS {
+            break;
+        }
+        core::hint::spin_loop();
     }
-    if let (true, Some(r)) = (stops, REGION.get()) {
-        r.0.store(layout::field::STATE, kind as u64, Ordering::Release);
+    if stops {
+        set_final_state(kind);
     }
+}
+
+/// Runs `f` while this core holds the endpoint (for the in-guest test that
+/// a fatal report does not need it); `None` without a mailbox.
+pub(crate) fn while_endpoint_held<R>(f: impl FnOnce() -> R) -> Option<R> {
+    let guard = MAILBOX.lock();
+    guard.as_ref()?;
+    Some(f())
+}
+
+/// The panic report as the companion would read it (in-guest tests).
+pub(crate) fn read_panic_report(
+) -> Option<Result<PanicReport, protocol::mailbox::seqlock::SnapshotError>> {
+    let region = REGION.get()?.0;
+    let companion = protocol::mailbox::CompanionEnd::attach(region, 1).ok()?;
+    Some(companion.read_panic())
 }

@@ -527,14 +527,21 @@ fn smp_supervision(p: &'static Platform) -> TestResult {
         );
     }
     // A core told to fault is parked and reported; the others keep running.
+    // With a mailbox, this core holds the endpoint meanwhile (as when it
+    // answers a command): the report must not need it.
     let victim = hot[hot.len() - 1];
     ensure!(
         CORES[victim].link.down.send(Kind::Fault, &[]).is_ok(),
         "queue full"
     );
-    let deadline = Deadline::after_ns(&p.clock, cpu::rdtsc(), 2_000_000_000);
-    while CORES[victim].state() != CoreState::Faulted && !deadline.expired(cpu::rdtsc()) {
-        core::hint::spin_loop();
+    let wait_for_fault = || {
+        let deadline = Deadline::after_ns(&p.clock, cpu::rdtsc(), 2_000_000_000);
+        while CORES[victim].state() != CoreState::Faulted && !deadline.expired(cpu::rdtsc()) {
+            core::hint::spin_loop();
+        }
+    };
+    if crate::mailbox::while_endpoint_held(wait_for_fault).is_none() {
+        wait_for_fault();
     }
     ensure!(
         CORES[victim].state() == CoreState::Faulted,
@@ -546,6 +553,17 @@ fn smp_supervision(p: &'static Platform) -> TestResult {
         "core {victim} parked with vector {}",
         CORES[victim].fault().0
     );
+    if let Some(report) = crate::mailbox::read_panic_report() {
+        ensure!(
+            report.as_ref().is_ok_and(|r| r.core == victim as u32
+                && r.kind == protocol::mailbox::ApplianceState::Faulted
+                && r.text().starts_with("vector 6 (#UD invalid opcode)")),
+            "the mailbox's fault report: {report:?}"
+        );
+        println!(
+            "smp: core {victim}'s fault report reached the mailbox while the endpoint was held"
+        );
+    }
     let parked_at = beats(victim);
     for &i in hot.iter().filter(|&&i| i != victim) {
         ensure!(

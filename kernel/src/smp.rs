@@ -341,12 +341,14 @@ pub fn park_if_application_processor(vector: u64, rip: u64) {
     let slot = &CORES[index];
     slot.fault_vector.store(vector, Ordering::Relaxed);
     slot.fault_rip.store(rip, Ordering::Relaxed);
-    slot.set_state(CoreState::Faulted);
+    // Say so before the state changes: whoever waits for `Faulted` then
+    // prints after this line, not into it.
     let mut out = crate::console::emergency();
     let _ = core::fmt::Write::write_fmt(
         &mut out,
         format_args!("core {index} parked after the exception; the other cores keep running\n"),
     );
+    slot.set_state(CoreState::Faulted);
     cpu::halt_forever()
 }
 

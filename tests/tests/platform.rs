@@ -9,7 +9,15 @@ use tests::{lab, qemu, Booted};
 #[test]
 fn four_cores_report_in_and_a_faulting_core_is_isolated() {
     let lab = lab();
-    let run = lab.boot(lab.appliance("smp4", "test=smp").smp(4));
+    // With a mailbox: the faulting core's report must reach it while the
+    // boot core holds the endpoint (the in-guest test arranges that).
+    let shm = format!("/dev/shm/{}", qemu::unique_name("smp4"));
+    let run = lab.boot(
+        lab.appliance("smp4", "test=smp")
+            .smp(4)
+            .args(tests::ivshmem_args(&shm)),
+    );
+    let _ = std::fs::remove_file(&shm);
     let serial = run.serial().to_string();
     run.expect_status(qemu::ExitKind::Success);
     for core in 1..=3 {
@@ -37,6 +45,11 @@ fn four_cores_report_in_and_a_faulting_core_is_isolated() {
     run.check(
         serial.contains("core 3 parked after the exception; the other cores keep running"),
         "parking",
+    );
+    run.check(
+        serial
+            .contains("smp: core 3's fault report reached the mailbox while the endpoint was held"),
+        "the fault report does not need the mailbox endpoint",
     );
     run.pass();
 }

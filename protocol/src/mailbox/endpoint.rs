@@ -75,7 +75,8 @@ pub struct ApplianceEnd {
     replies: Producer,
     logs: Producer,
     status: SnapshotWriter,
-    panic: SnapshotWriter,
+    /// `None` once handed to a [`PanicReporter`].
+    panic: Option<PanicReporter>,
     positions: SnapshotWriter,
     orders: SnapshotWriter,
     risk: SnapshotWriter,
@@ -111,7 +112,10 @@ impl ApplianceEnd {
             replies: Producer::attach(region, layout.replies),
             logs: Producer::attach(region, layout.logs),
             status: w(layout.status),
-            panic: w(layout.panic),
+            panic: Some(PanicReporter {
+                region,
+                writer: w(layout.panic),
+            }),
             positions: w(layout.positions),
             orders: w(layout.orders),
             risk: w(layout.risk),
@@ -211,12 +215,21 @@ impl ApplianceEnd {
     }
 
     /// Records the report and sets the state word to the report's kind.
+    /// Fails with [`SnapshotError::Detached`] once the writer has been
+    /// handed out by [`Self::take_panic_reporter`].
     pub fn report_panic(&mut self, report: &PanicReport) -> Result<usize, SnapshotError> {
-        let r = self
-            .panic
-            .publish(|w| encode_records(w, &[], core::slice::from_ref(report), 1));
-        self.set_state(report.kind);
-        r
+        match self.panic.as_mut() {
+            Some(reporter) => reporter.report(report),
+            None => Err(SnapshotError::Detached),
+        }
+    }
+
+    /// Hands the panic snapshot's writer out, so fatal reports need no
+    /// access to this end: a core that dies while another core is using the
+    /// end (publishing telemetry, answering a command) still gets its report
+    /// out. `None` if already taken.
+    pub fn take_panic_reporter(&mut self) -> Option<PanicReporter> {
+        self.panic.take()
     }
 
     /// Positions past the capacity are left out (the count says how many made it).
@@ -249,6 +262,26 @@ impl ApplianceEnd {
         let cap = self.layout.capacities[9];
         self.latency
             .publish(|w| encode_records(w, &[], stages, cap))
+    }
+}
+
+/// The single writer of the panic/fault report, split from
+/// [`ApplianceEnd`] (see [`ApplianceEnd::take_panic_reporter`]).
+#[derive(Debug)]
+pub struct PanicReporter {
+    region: Region,
+    writer: SnapshotWriter,
+}
+
+impl PanicReporter {
+    /// Records the report and sets the state word to the report's kind.
+    pub fn report(&mut self, report: &PanicReport) -> Result<usize, SnapshotError> {
+        let r = self
+            .writer
+            .publish(|w| encode_records(w, &[], core::slice::from_ref(report), 1));
+        self.region
+            .store(field::STATE, report.kind as u64, Ordering::Release);
+        r
     }
 }
 

@@ -30,7 +30,9 @@ pub mod ring;
 pub mod seqlock;
 pub mod snapshot;
 
-pub use endpoint::{ApplianceEnd, ApplianceStats, CommandError, CompanionEnd, SendError};
+pub use endpoint::{
+    ApplianceEnd, ApplianceStats, CommandError, CompanionEnd, PanicReporter, SendError,
+};
 pub use layout::{ApplianceState, Layout, LayoutError, LayoutParams, Liveness};
 pub use message::{
     Command, Event, FillRecord, FixSeqRecord, FrameError, JournalRecord, Message, Reply, Request,

@@ -60,6 +60,9 @@ pub enum SnapshotError {
     Empty,
     /// The words were intact but did not decode as this snapshot kind.
     Malformed,
+    /// This end no longer writes the snapshot: its writer was handed out
+    /// (the panic report's, to a `PanicReporter`).
+    Detached,
 }
 
 /// The single writer of one snapshot.

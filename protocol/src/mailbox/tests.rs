@@ -202,6 +202,53 @@ fn command_reply_round_trip_and_snapshots() {
     assert_eq!(comp.poll_log(&mut lbuf).unwrap(), Some(&b"hello"[..]));
 }
 
+/// A fatal report must not wait for the end: the reporter, split off, writes
+/// while another thread keeps the end busy publishing status, and the end
+/// itself can no longer write the panic snapshot (one writer per snapshot).
+#[test]
+fn split_panic_reporter_writes_while_the_end_is_busy() {
+    let mem = Mem::new();
+    let r = mem.region();
+    let mut app = ApplianceEnd::format(r, &LayoutParams::default(), 7, 1_000_000_000).unwrap();
+    let comp = CompanionEnd::attach(r, 1).unwrap();
+    let mut reporter = app.take_panic_reporter().expect("first take");
+    assert!(app.take_panic_reporter().is_none(), "one writer only");
+    let report = PanicReport::new(ApplianceState::Faulted, 1, 99, "vector 6 at rip 0x1000");
+    assert_eq!(app.report_panic(&report), Err(SnapshotError::Detached));
+    assert_eq!(comp.read_panic().map(|p| p.core), Err(SnapshotError::Empty));
+
+    app.set_state(ApplianceState::Running);
+    let stop = Arc::new(AtomicBool::new(false));
+    let published = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (stop2, published2) = (stop.clone(), published.clone());
+    let busy_end = std::thread::spawn(move || {
+        while !stop2.load(Ordering::Relaxed) {
+            let s = StatusSnapshot {
+                uptime_ns: published2.load(Ordering::Relaxed),
+                ..Default::default()
+            };
+            app.publish_status(&s).unwrap();
+            published2.fetch_add(1, Ordering::Release);
+        }
+        app
+    });
+    // Report in the middle of the end's publishing.
+    while published.load(Ordering::Acquire) < 100 {
+        std::thread::yield_now();
+    }
+    reporter.report(&report).unwrap();
+    assert_eq!(comp.liveness().state, Some(ApplianceState::Faulted));
+    let p = comp.read_panic().unwrap();
+    assert_eq!(
+        (p.kind, p.core, p.at_ns, p.text()),
+        (ApplianceState::Faulted, 1, 99, "vector 6 at rip 0x1000")
+    );
+    stop.store(true, Ordering::Relaxed);
+    let _app = busy_end.join().unwrap();
+    assert!(comp.read_status().is_ok(), "status still readable");
+    drop(mem);
+}
+
 #[test]
 fn malformed_command_is_reported_with_its_id_and_counted() {
     let mem = Mem::new();
