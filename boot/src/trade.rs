@@ -1004,13 +1004,47 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if journaling {
             journal.flush(&mut ports, pipeline.oms.epoch());
         }
-        if !killed && kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire) {
+        // The kill switch has two owners: the operator (the mailbox's flag)
+        // and risk (a trip latches in the pipeline). Each side follows the
+        // other; `killed` is the flag as this loop last acted on it.
+        let engaged = kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire);
+        let tripped = pipeline.risk.tripped();
+        if engaged != killed {
+            killed = engaged;
+            if engaged && tripped.is_none() {
+                pipeline.kill(now, &mut |o: &Outbound| {
+                    send_to_venue(&mut ports, o, utc);
+                });
+                say!("trade: kill switch engaged; open orders cancelled");
+            } else if !engaged && tripped.is_some() {
+                match pipeline.rearm() {
+                    Ok(()) => {
+                        tripped_at = None;
+                        say!("trade: kill switch re-armed; trading resumes");
+                    }
+                    Err(e) => {
+                        // The mailbox refuses a re-arm while the loss
+                        // stands; it may have recovered in between.
+                        kernel::mailbox::KILL_SWITCH.store(true, Ordering::Release);
+                        killed = true;
+                        say!("trade: re-arm refused: {:?}", e);
+                    }
+                }
+            }
+        } else if !engaged && tripped.is_some() {
+            // Risk tripped it (daily loss, reject rate); the pipeline has
+            // already sent the cancels.
+            kernel::mailbox::KILL_SWITCH.store(true, Ordering::Release);
             killed = true;
-            pipeline.kill(now, &mut |o: &Outbound| {
-                send_to_venue(&mut ports, o, utc);
-            });
-            say!("trade: kill switch engaged; open orders cancelled");
+            say!(
+                "trade: kill switch tripped by risk ({:?}); open orders cancelled",
+                tripped
+            );
         }
+        kernel::mailbox::REARM_REFUSED.store(
+            tripped.is_some() && pipeline.risk.daily_loss_breached(),
+            Ordering::Relaxed,
+        );
         if now_ns >= end && !logout_sent {
             logout_sent = true;
             for port in ports.iter_mut() {

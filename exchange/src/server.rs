@@ -130,6 +130,8 @@ pub struct Shared {
     pub tops: Vec<(String, Touch, Touch)>,
     /// Executions of the FIX sessions' orders so far.
     pub session_fills: usize,
+    /// The FIX sessions' orders resting on the book now.
+    pub session_open_orders: usize,
 }
 
 pub struct Server {
@@ -257,6 +259,11 @@ impl Server {
                     if let Ok(mut s) = shared.lock() {
                         s.stats = self.stats.clone();
                         s.session_fills = self.venue.fills().len();
+                        s.session_open_orders = self
+                            .slots
+                            .iter()
+                            .map(|slot| self.venue.open_orders(slot.spec.owner))
+                            .sum();
                         s.tops = self
                             .venue
                             .listings()

@@ -28,6 +28,11 @@ use protocol::mailbox::snapshot::{
 /// The trading loops read it before every order.
 pub static KILL_SWITCH: AtomicBool = AtomicBool::new(false);
 
+/// Set by the trading loop while risk would refuse a re-arm (the daily loss
+/// is still beyond its limit): `rearm` is then refused here, with the
+/// reason, instead of being accepted and undone.
+pub static REARM_REFUSED: AtomicBool = AtomicBool::new(false);
+
 /// The last configuration the companion applied, validated.
 pub static CONFIG: SpinLock<Option<ApplianceConfig>> = SpinLock::new(None);
 
@@ -291,6 +296,13 @@ fn handle(command: Command<'_>) -> Answer {
             KILL_SWITCH.store(true, Ordering::Release);
             defmt::warn!("kill switch engaged by the companion");
             Answer::Ok
+        }
+        Command::Rearm if REARM_REFUSED.load(Ordering::Acquire) => {
+            defmt::warn!("re-arm refused: the daily loss is still beyond its limit");
+            Answer::Rejected {
+                field: heapless::String::try_from("risk.max_daily_loss").unwrap_or_default(),
+                reason: "the daily loss is still beyond its limit",
+            }
         }
         Command::Rearm => {
             KILL_SWITCH.store(false, Ordering::Release);

@@ -62,6 +62,9 @@ pub struct PipelineStats {
     pub away_messages: u64,
     /// New orders sent, per venue slot (the router's order of venues).
     pub orders_by_venue: [u64; MAX_VENUES],
+    /// Cancels the kill switch sent (engaged by the operator or tripped by
+    /// risk), first sweeps and resends after a refusal.
+    pub kill_cancels: u64,
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -259,6 +262,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
         self.stamps.book = (self.clock)();
         self.stats.book_events += self.events.len() as u64;
+        self.mark_positions();
         if !self.trading {
             return;
         }
@@ -270,6 +274,23 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
         self.stamps.strategy = (self.clock)();
         self.process(now, send);
+        self.after_input(now, send);
+    }
+
+    /// Marks what we hold at the new mid whenever the top of the book moves,
+    /// so the daily loss limit sees unrealized losses as the market makes
+    /// them, not only at our next fill. One compare per book event when we
+    /// hold nothing in that symbol.
+    fn mark_positions(&mut self) {
+        for event in self.events.iter() {
+            let BookEvent::Bbo { locate, bbo, .. } = *event else {
+                continue;
+            };
+            let held = self.oms.position(locate).is_some_and(|p| p.qty != 0);
+            if let (true, Some(mid)) = (held, bbo.mid()) {
+                self.oms.mark(locate, mid, &mut self.risk);
+            }
+        }
     }
 
     /// One execution report from the venue.
@@ -287,6 +308,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 .on_order(&event, &self.book, &mut self.intents);
         }
         self.process(now, send);
+        self.after_input(now, send);
     }
 
     /// What the router learns from a venue's answer: the round trip of an
@@ -316,6 +338,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.deliver_deferred();
         self.strategies.on_timer(now, &self.book, &mut self.intents);
         self.process(now, send);
+        self.after_input(now, send);
     }
 
     /// Applies the companion's risk configuration in one step (mapping in
@@ -389,13 +412,43 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Engages the kill switch and sends a cancel for every open order.
     pub fn kill(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         self.risk.trip(TripCause::Manual);
+        self.sweep_kill(now, send);
+    }
+
+    /// Re-arms the kill switch (the operator's command): strategies may
+    /// quote again. Refused while the daily loss is still beyond its limit.
+    pub fn rearm(&mut self) -> Result<(), risk::RearmError> {
+        self.risk.rearm()
+    }
+
+    /// While the kill switch is engaged, however it was (the operator, the
+    /// daily loss, the reject rate): the cancels risk still has to give.
+    /// Every open order gets one, and another if the venue refuses it (an
+    /// order replaced while the cancel was on its way is canceled under
+    /// its new ClOrdID), within `risk::KILL_CANCEL_ATTEMPTS`.
+    fn sweep_kill(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
         let mut cancels = [OrderIntent::Cancel {
             strategy: types::StrategyId(0),
             order: types::OrderId(0),
         }; INTENTS];
-        let n = self.risk.kill_cancels(&mut cancels);
-        for intent in cancels.iter().take(n) {
-            self.submit(intent, now, send);
+        loop {
+            let n = self.risk.kill_cancels(&mut cancels);
+            if n == 0 {
+                return;
+            }
+            for intent in cancels.iter().take(n) {
+                let sent = self.stats.orders_sent;
+                self.submit(intent, now, send);
+                self.stats.kill_cancels += self.stats.orders_sent - sent;
+            }
+        }
+    }
+
+    /// After every input: one compare unless the kill switch has cancels to send.
+    #[inline]
+    fn after_input(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+        if self.risk.kill_cancels_due() {
+            self.sweep_kill(now, send);
         }
     }
 

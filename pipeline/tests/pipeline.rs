@@ -2,7 +2,7 @@
 //! back, risk refusals, the kill switch, and replay determinism.
 
 use book::{Book, BookConfig};
-use gateway::oms::{ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use gateway::oms::{ClOrdId, ExecReport, ExecType, Oms, OmsConfig, Outbound};
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, OrderDeleteRepr};
 use risk::{Capacity, Limits, RiskEngine};
@@ -659,5 +659,312 @@ fn strategy_configuration_pulls_and_restores_quotes() {
         sent.iter()
             .any(|o| matches!(o, Outbound::New { qty: 200, .. })),
         "quotes back at the configured size: {sent:?}"
+    );
+}
+
+/// Acknowledges every `New` in `sent` (the venue took them).
+fn ack_all(p: &mut Pipeline<4, 8>, sent: &[Outbound], now: u64) -> Vec<Outbound> {
+    let mut more = Vec::new();
+    for o in sent {
+        if let Outbound::New { cl_ord_id, qty, .. } = *o {
+            let mut ack = ExecReport::new(cl_ord_id, ExecType::New);
+            ack.leaves_qty = qty;
+            p.on_exec_report(&ack, Nanos(now), &mut |o| more.push(*o));
+        }
+    }
+    more
+}
+
+const SECOND: u64 = 1_000_000_000;
+
+/// A market whose ticks are a second apart (the maker's volatility estimate
+/// wants real time between mid changes), fed at the same times.
+fn feed_at(p: &mut Pipeline<4, 8>, msgs: &[(u64, Vec<u8>)]) -> Vec<Outbound> {
+    let mut sent = Vec::new();
+    for (t, m) in msgs {
+        let msg = Message::parse(m).unwrap();
+        p.on_itch(&msg, Nanos(*t), &mut |o| sent.push(*o));
+    }
+    sent
+}
+
+fn report(p: &mut Pipeline<4, 8>, rep: ExecReport, now: u64) -> Vec<Outbound> {
+    let mut sent = Vec::new();
+    p.on_exec_report(&rep, Nanos(now), &mut |o| sent.push(*o));
+    sent
+}
+
+fn cancels_of(sent: &[Outbound]) -> Vec<(types::OrderId, ClOrdId, ClOrdId)> {
+    sent.iter()
+        .filter_map(|o| match *o {
+            Outbound::Cancel {
+                order,
+                cl_ord_id,
+                orig_cl_ord_id,
+                ..
+            } => Some((order, cl_ord_id, orig_cl_ord_id)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Two acknowledged quotes, then the ask is replaced (100.06 -> 100.09):
+/// returns (the bid's id, the ask's id, the ask's ClOrdID, the replace's).
+fn quoting_with_a_replace_in_flight(
+    p: &mut Pipeline<4, 8>,
+) -> (types::OrderId, types::OrderId, ClOrdId, ClOrdId) {
+    let sent = feed_at(
+        p,
+        &[
+            (SECOND, add(1, Side::Buy, Price(100_0000), 500, SECOND)),
+            (
+                2 * SECOND,
+                add(2, Side::Sell, Price(100_1000), 500, 2 * SECOND),
+            ),
+        ],
+    );
+    let quotes: Vec<_> = sent
+        .iter()
+        .filter_map(|o| match *o {
+            Outbound::New {
+                order,
+                cl_ord_id,
+                side,
+                qty,
+                ..
+            } => Some((order, cl_ord_id, side, qty)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(quotes.len(), 2, "{sent:?}");
+    for &(_, cl, _, qty) in &quotes {
+        let mut ack = ExecReport::new(cl, ExecType::New);
+        ack.leaves_qty = qty;
+        assert!(report(p, ack, 2 * SECOND + 1).is_empty());
+    }
+    let bid = quotes.iter().find(|q| q.2 == Side::Buy).unwrap().0;
+    let (ask, ask_cl) = quotes
+        .iter()
+        .find(|q| q.2 == Side::Sell)
+        .map(|q| (q.0, q.1))
+        .unwrap();
+    let moved = feed_at(
+        p,
+        &[
+            (
+                3 * SECOND,
+                add(3, Side::Buy, Price(100_0200), 500, 3 * SECOND),
+            ),
+            (
+                4 * SECOND,
+                add(4, Side::Sell, Price(100_1200), 500, 4 * SECOND),
+            ),
+            (5 * SECOND, delete(2, 5 * SECOND)),
+        ],
+    );
+    let replace = moved
+        .iter()
+        .find_map(|o| match *o {
+            Outbound::Replace {
+                order, cl_ord_id, ..
+            } if order == ask => Some(cl_ord_id),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("the ask is replaced: {moved:?}"));
+    (bid, ask, ask_cl, replace)
+}
+
+/// The venue takes the replace before the kill's cancel, which then names
+/// a ClOrdID it no longer knows and is refused: the kill switch cancels
+/// again under the replace's ClOrdID, and nothing is left open.
+#[test]
+fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
+    let mut p = pipeline(Limits::unlimited());
+    let (bid, ask, ask_cl, replace) = quoting_with_a_replace_in_flight(&mut p);
+    let mut sent = Vec::new();
+    p.kill(Nanos(6 * SECOND), &mut |o| sent.push(*o));
+    let kill = cancels_of(&sent);
+    assert_eq!(kill.len(), 2, "one cancel per open order: {sent:?}");
+    let (_, ask_cancel, orig) = *kill.iter().find(|c| c.0 == ask).unwrap();
+    assert_eq!(
+        orig, ask_cl,
+        "the kill's cancel names the ask as the OMS knows it"
+    );
+    let (_, bid_cancel, _) = *kill.iter().find(|c| c.0 == bid).unwrap();
+
+    // The venue's answers, in its order: the replace, then the refused cancel.
+    let mut replaced = ExecReport::new(replace, ExecType::Replaced);
+    replaced.orig_cl_ord_id = Some(ask_cl);
+    replaced.price = Price(100_0900);
+    replaced.order_qty = 100;
+    replaced.leaves_qty = 100;
+    assert!(cancels_of(&report(&mut p, replaced, 6 * SECOND + 1)).is_empty());
+    let mut refused = ExecReport::new(ask_cancel, ExecType::CancelRejected);
+    refused.orig_cl_ord_id = Some(ask_cl);
+    let again = cancels_of(&report(&mut p, refused, 6 * SECOND + 2));
+    assert_eq!(again.len(), 1, "{again:?}");
+    assert_eq!(
+        (again[0].0, again[0].2),
+        (ask, replace),
+        "canceled as replaced"
+    );
+
+    for (cl, orig) in [(bid_cancel, None), (again[0].1, Some(replace))] {
+        let mut done = ExecReport::new(cl, ExecType::Canceled);
+        done.orig_cl_ord_id = orig;
+        assert!(report(&mut p, done, 6 * SECOND + 3).is_empty());
+    }
+    assert_eq!(p.oms.open_orders().count(), 0);
+    assert_eq!(p.risk.open_orders(), 0);
+    assert_eq!(p.stats().kill_cancels, 3);
+    // Latched: the market moves, nothing new leaves.
+    let after = feed_at(
+        &mut p,
+        &[(
+            7 * SECOND,
+            add(5, Side::Sell, Price(100_0800), 100, 7 * SECOND),
+        )],
+    );
+    assert!(after.is_empty(), "{after:?}");
+}
+
+/// A venue that refuses every cancel gets a bounded number of them per
+/// order, and the orders it kept are reported as abandoned.
+#[test]
+fn kill_cancels_to_a_venue_that_refuses_them_are_bounded() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = feed_at(
+        &mut p,
+        &[
+            (SECOND, add(1, Side::Buy, Price(100_0000), 500, SECOND)),
+            (
+                2 * SECOND,
+                add(2, Side::Sell, Price(100_1000), 500, 2 * SECOND),
+            ),
+        ],
+    );
+    let _ = ack_all(&mut p, &sent, 2 * SECOND + 1);
+    let mut out = Vec::new();
+    p.kill(Nanos(3 * SECOND), &mut |o| out.push(*o));
+    let mut pending = cancels_of(&out);
+    let mut total = pending.len();
+    let mut t = 3 * SECOND;
+    while let Some((_, cl, orig)) = pending.pop() {
+        t += 1;
+        let mut refused = ExecReport::new(cl, ExecType::CancelRejected);
+        refused.orig_cl_ord_id = Some(orig);
+        let more = cancels_of(&report(&mut p, refused, t));
+        total += more.len();
+        pending.extend(more);
+        assert!(total <= 100, "unbounded cancel/refusal loop");
+    }
+    assert_eq!(total, 2 * usize::from(risk::KILL_CANCEL_ATTEMPTS));
+    assert_eq!(p.risk.kill_abandoned(), 2);
+    assert_eq!(p.oms.open_orders().count(), 2, "the venue kept them");
+}
+
+/// A loss beyond the daily limit, from marking the position at the moving
+/// mid (no fill needed), trips the kill switch: every open order is
+/// canceled at once and nothing new leaves. Re-arming is refused while the
+/// loss stands and accepted once the market recovers; quoting resumes.
+#[test]
+fn a_daily_loss_trip_cancels_every_open_order_and_rearms_after_recovery() {
+    let mut limits = Limits::unlimited();
+    limits.max_daily_loss = Price::SCALE as u64; // $1
+    let mut p = pipeline(limits);
+    let sent = feed_at(
+        &mut p,
+        &[
+            (SECOND, add(1, Side::Buy, Price(100_0000), 500, SECOND)),
+            (
+                2 * SECOND,
+                add(2, Side::Sell, Price(100_1000), 500, 2 * SECOND),
+            ),
+        ],
+    );
+    let _ = ack_all(&mut p, &sent, 2 * SECOND + 1);
+    let (bid_cl, ask) = (
+        sent.iter()
+            .find_map(|o| match *o {
+                Outbound::New {
+                    cl_ord_id,
+                    side: Side::Buy,
+                    ..
+                } => Some(cl_ord_id),
+                _ => None,
+            })
+            .unwrap(),
+        sent.iter()
+            .find_map(|o| match *o {
+                Outbound::New {
+                    order,
+                    side: Side::Sell,
+                    ..
+                } => Some(order),
+                _ => None,
+            })
+            .unwrap(),
+    );
+    // Our bid is filled: long 100 at 100.04.
+    let mut fill = ExecReport::new(bid_cl, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0400);
+    fill.cum_qty = 100;
+    let after_fill = report(&mut p, fill, 2 * SECOND + 2);
+    let _ = ack_all(&mut p, &after_fill, 2 * SECOND + 3);
+    assert_eq!(p.risk.tripped(), None);
+    let open_before: Vec<_> = p.oms.open_orders().map(|o| o.id).collect();
+    assert!(open_before.contains(&ask), "{open_before:?}");
+
+    // An offer at 100.04 takes the mid to 100.02 (calm: no fast-market
+    // pull): marked there, the position loses $2.
+    let fall = feed_at(
+        &mut p,
+        &[(
+            3 * SECOND,
+            add(10, Side::Sell, Price(100_0400), 500, 3 * SECOND),
+        )],
+    );
+    assert_eq!(p.risk.tripped(), Some(risk::TripCause::DailyLoss));
+    let canceled: Vec<_> = cancels_of(&fall).iter().map(|c| c.0).collect();
+    for id in &open_before {
+        assert!(canceled.contains(id), "{id:?} not canceled: {fall:?}");
+    }
+    assert_eq!(
+        p.stats().kill_cancels,
+        open_before.len() as u64,
+        "the kill sent them"
+    );
+    let tripped_at = fall
+        .iter()
+        .position(|o| matches!(o, Outbound::Cancel { .. }))
+        .unwrap();
+    assert!(
+        fall[tripped_at..]
+            .iter()
+            .all(|o| matches!(o, Outbound::Cancel { .. })),
+        "nothing but cancels after the trip: {fall:?}"
+    );
+    assert_eq!(p.rearm(), Err(risk::RearmError::LossStillBreached));
+    for (_, cl, orig) in cancels_of(&fall) {
+        let mut done = ExecReport::new(cl, ExecType::Canceled);
+        done.orig_cl_ord_id = Some(orig);
+        assert!(report(&mut p, done, 3 * SECOND + 1).is_empty());
+    }
+    assert_eq!(p.oms.open_orders().count(), 0);
+
+    // The offer goes, the mid is back at 100.05; re-armed, the maker quotes again.
+    let _ = feed_at(&mut p, &[(4 * SECOND, delete(10, 4 * SECOND))]);
+    assert_eq!(p.rearm(), Ok(()));
+    let resumed = feed_at(
+        &mut p,
+        &[(
+            5 * SECOND,
+            add(14, Side::Buy, Price(100_0100), 100, 5 * SECOND),
+        )],
+    );
+    assert!(
+        resumed.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "quotes again after the re-arm: {resumed:?}"
     );
 }

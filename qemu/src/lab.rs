@@ -342,7 +342,6 @@ impl TradingLab {
         self.stats_of(0)
     }
 
-    /// Venue `index`'s counters (0: primary) as last published.
     /// Executions of the appliance's orders so far, on every venue.
     pub fn session_fills(&self) -> usize {
         self.venues
@@ -351,6 +350,15 @@ impl TradingLab {
             .sum()
     }
 
+    /// The appliance's orders resting on every venue's book, as last published.
+    pub fn open_orders_now(&self) -> usize {
+        self.venues
+            .iter()
+            .filter_map(|v| v.shared.lock().ok().map(|s| s.session_open_orders))
+            .sum()
+    }
+
+    /// Venue `index`'s counters (0: primary) as last published.
     pub fn stats_of(&self, index: usize) -> ServerStats {
         self.venues
             .get(index)

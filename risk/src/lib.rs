@@ -242,7 +242,16 @@ struct OrderSlot {
     live: bool,
     acked: bool,
     pending_cancel: bool,
+    /// Cancels the venue refused while the kill switch was engaged: each
+    /// one sends the kill's cancel again (see [`RiskEngine::kill_cancels`]),
+    /// up to [`KILL_CANCEL_ATTEMPTS`].
+    kill_refusals: u8,
 }
+
+/// How many cancels the kill switch sends one order before leaving it to
+/// the venue's cancel-on-disconnect and the operator: a venue that refuses
+/// every cancel must not draw an endless cancel/refusal loop.
+pub const KILL_CANCEL_ATTEMPTS: u8 = 4;
 
 impl OrderSlot {
     const EMPTY: OrderSlot = OrderSlot {
@@ -261,6 +270,7 @@ impl OrderSlot {
         live: false,
         acked: false,
         pending_cancel: false,
+        kill_refusals: 0,
     };
 
     fn leaves(&self) -> u32 {
@@ -1303,11 +1313,16 @@ impl RiskEngine {
         }
     }
 
-    /// The venue refused a cancel; the order stays open.
+    /// The venue refused a cancel; the order stays open. While the kill
+    /// switch is engaged the order goes back into the kill's sweep.
     pub fn on_cancel_rejected(&mut self, order: OrderId) {
         if let Some(idx) = self.live_slot(order) {
             if let Some(o) = self.orders.get_mut(idx as usize) {
                 o.pending_cancel = false;
+                if self.tripped.is_some() {
+                    o.kill_refusals = o.kill_refusals.saturating_add(1);
+                    self.kill_cursor = self.kill_cursor.min(idx as usize);
+                }
             }
         }
     }
@@ -1377,7 +1392,9 @@ impl RiskEngine {
 
     /// Writes a cancel intent for each open order not already being
     /// canceled into `out`; returns how many. Call until it returns 0 (each
-    /// order appears once per trip). Submit the cancels through
+    /// order appears once per trip, and again after the venue refuses its
+    /// cancel: an order replaced while the kill's cancel was on its way is
+    /// then canceled under its new ClOrdID). Submit the cancels through
     /// [`RiskEngine::check`] like any other: they pass while tripped.
     pub fn kill_cancels(&mut self, out: &mut [OrderIntent]) -> usize {
         if self.tripped.is_none() {
@@ -1389,7 +1406,7 @@ impl RiskEngine {
                 break;
             };
             self.kill_cursor += 1;
-            if o.live && !o.pending_cancel {
+            if o.live && !o.pending_cancel && o.kill_refusals < KILL_CANCEL_ATTEMPTS {
                 if let Some(slot) = out.get_mut(n) {
                     *slot = OrderIntent::Cancel {
                         strategy: StrategyId(o.strategy as u16),
@@ -1400,6 +1417,28 @@ impl RiskEngine {
             }
         }
         n
+    }
+
+    /// True while the kill switch is engaged and [`RiskEngine::kill_cancels`]
+    /// has cancels to give (one compare when there are none: callers ask
+    /// after every input).
+    #[inline]
+    pub fn kill_cancels_due(&self) -> bool {
+        self.tripped.is_some() && self.kill_cursor < self.orders.len()
+    }
+
+    /// Orders the kill switch gave up on: the venue refused
+    /// [`KILL_CANCEL_ATTEMPTS`] cancels of each, and they are still open.
+    pub fn kill_abandoned(&self) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| o.live && o.kill_refusals >= KILL_CANCEL_ATTEMPTS)
+            .count()
+    }
+
+    /// The daily loss still exceeds `max_daily_loss` (a re-arm would be refused).
+    pub fn daily_loss_breached(&self) -> bool {
+        self.loss_breached()
     }
 
     /// Re-arms a tripped kill switch (an explicit operator command). Clears
@@ -1413,6 +1452,11 @@ impl RiskEngine {
         }
         self.tripped = None;
         self.reject_window.clear();
+        // The next trip counts its own refusals (an operator action: the
+        // scan is not on any order's path).
+        for o in self.orders.iter_mut() {
+            o.kill_refusals = 0;
+        }
         Ok(())
     }
 

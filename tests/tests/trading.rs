@@ -146,13 +146,16 @@ fn quotes_and_fills_agree_with_the_venue() {
     run.pass();
 }
 
+/// `companion kill` while quoting: every quote is cancelled by the kill
+/// itself, nothing new leaves while it is latched, the companion's risk
+/// view says so; `companion rearm` releases it and quoting resumes.
 #[test]
 fn kill_switch_from_the_companion_cancels_and_blocks() {
     let lab = lab();
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
     let shm = format!("/dev/shm/{}", qemu::unique_name("kill"));
     let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 10)
+        .appliance(&lab.repo, &lab.images.appliance, 16)
         .name("kill")
         .args(tests::ivshmem_args(&shm));
     let mut running = vm.spawn().expect("QEMU");
@@ -165,7 +168,16 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     let at_kill = venue.stats_now();
     std::thread::sleep(Duration::from_secs(3));
     let later = venue.stats_now();
+    let open_while_killed = venue.open_orders_now();
     let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    // Re-armed by the operator, it quotes again.
+    let rearm = run_companion(&["--shm", shm.as_str(), "rearm"]);
+    let rearmed = running.wait_for_serial(
+        "trade: kill switch re-armed; trading resumes",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let after_rearm = venue.stats_now();
     let outcome = running.wait().expect("QEMU");
     let server = venue.stop().expect("venue");
     let _ = std::fs::remove_file(&shm);
@@ -185,17 +197,13 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
         &format!("cancels at the kill: {before_kill:?} then {at_kill:?}"),
     );
     run.check(
-        server.stats().canceled_on_disconnect == 0,
-        "nothing was left for cancel-on-disconnect",
+        open_while_killed == 0 && later.canceled_on_disconnect == 0,
+        &format!("nothing rests at the venue while killed: {open_while_killed} open"),
     );
     run.check(
         later.orders_received == at_kill.orders_received
             && later.replaces_received == at_kill.replaces_received,
         &format!("no new order or replace after the kill: {at_kill:?} then {later:?}"),
-    );
-    run.check(
-        server.venue.open_orders(APPLIANCE) == 0,
-        "nothing left open at the venue",
     );
     // The companion's risk view: engaged by the operator, nothing open.
     let open_orders_usage = risk_view
@@ -209,6 +217,18 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
             && risk_view.1.contains("kill switch ENGAGED (operator)")
             && open_orders_usage == Some(0),
         &format!("companion risk after the kill: {}", risk_view.1),
+    );
+    run.check(
+        rearm.0 && rearmed.is_some(),
+        &format!("re-arm acknowledged and applied: {}", rearm.1),
+    );
+    run.check(
+        after_rearm.orders_received > later.orders_received,
+        &format!("quoting again after the re-arm: {later:?} then {after_rearm:?}"),
+    );
+    run.check(
+        server.venue.open_orders(APPLIANCE) == 0,
+        "nothing left open at the venue",
     );
     run.pass();
 }
