@@ -467,6 +467,9 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // limit of 500 shares, each stops a runaway one.
     limits.default_symbol.max_notional = 500_000 * types::Price::SCALE as u64;
     limits.default_symbol.max_position = 2_000;
+    // 5% from the mid: far outside any quote, and no order or replace goes
+    // out without a two-sided market to measure it against.
+    limits.default_symbol.collar_bps = Some(500);
     limits.default_symbol.max_open_orders = 16;
     limits.max_gross_position = 10_000;
     limits.max_net_position = 5_000;

@@ -1185,6 +1185,15 @@ impl Oms {
             .map(|r| (r.venue, r.entered))
     }
 
+    /// The instrument of a working `order`.
+    pub fn locate_of(&self, order: OrderId) -> Option<StockLocate> {
+        let slot = self.ids.get(order.0)?;
+        self.orders
+            .get(slot as usize)
+            .filter(|r| r.in_use && r.id == order)
+            .map(|r| r.locate)
+    }
+
     /// The ClOrdID the venue currently knows `order` by.
     pub fn current_cl_ord_id(&self, order: OrderId) -> Option<ClOrdId> {
         let slot = self.ids.get(order.0)?;

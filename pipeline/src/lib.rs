@@ -452,6 +452,19 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
     }
 
+    /// The price risk's collar measures `intent` against: the mid of our
+    /// book in the order's instrument, for a new order and for a replace
+    /// (a replace's new price is collared like a new order's); none for a
+    /// cancel, or without a two-sided market.
+    pub fn collar_reference(&self, intent: &OrderIntent) -> Option<types::Price> {
+        let locate = match *intent {
+            OrderIntent::New { locate, .. } => locate,
+            OrderIntent::Replace { order, .. } => self.oms.locate_of(order)?,
+            OrderIntent::Cancel { .. } => return None,
+        };
+        self.book.bbo(locate).mid()
+    }
+
     /// Takes every pending intent through risk and the OMS. A refusal is
     /// told to the strategy at once, which may answer with new intents:
     /// bounded rounds, the rest counted.
@@ -523,7 +536,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     tif,
                 };
                 match self.route(&request) {
-                    Ok(venue) => (self.book.bbo(locate).mid(), venue),
+                    Ok(venue) => (self.collar_reference(intent), venue),
                     Err(reason) => {
                         self.stats.unroutable += 1;
                         self.refuse(intent, reason);
@@ -532,7 +545,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 }
             }
             // The OMS sends cancels and replaces where the order rests.
-            _ => (None, self.venue),
+            _ => (self.collar_reference(intent), self.venue),
         };
         match self
             .oms

@@ -13,18 +13,16 @@ use types::{DepthView, Nanos, Price, Side, StrategyId, Symbol, VenueId};
 const LOCATE: u16 = 1;
 
 fn pipeline(limits: Limits) -> Pipeline<4, 8> {
+    pipeline_with(limits, MmParams::default_for_cent_tick())
+}
+
+fn pipeline_with(limits: Limits, mm: MmParams) -> Pipeline<4, 8> {
     let book = Book::with_capacity(BookConfig {
         max_orders: 4096,
         max_levels: 1024,
     });
     let mut strategies: Engine<4, 8> = Engine::new();
-    let mm = MarketMaker::new(
-        StrategyId(1),
-        LOCATE,
-        Symbol::new("AAA").unwrap(),
-        MmParams::default_for_cent_tick(),
-    )
-    .unwrap();
+    let mm = MarketMaker::new(StrategyId(1), LOCATE, Symbol::new("AAA").unwrap(), mm).unwrap();
     strategies.add(Hosted::MarketMaker(mm)).unwrap();
     let risk = RiskEngine::new(
         Capacity {
@@ -366,7 +364,8 @@ fn with_every_venue_down_intents_are_refused_and_nothing_leaves() {
 
 #[test]
 fn acknowledgements_out_of_entry_order_bind_to_the_right_orders() {
-    let mut p = pipeline(Limits::unlimited());
+    // A one-tick lift of the mid moves both quotes in the same step.
+    let mut p = requoting(Limits::unlimited());
     let sent = feed(&mut p, &two_sided());
     let quotes: Vec<(Side, gateway::oms::ClOrdId, u32)> = sent
         .iter()
@@ -391,11 +390,7 @@ fn acknowledgements_out_of_entry_order_bind_to_the_right_orders() {
     // names an order by id, and the OMS sends it with that order's side: if
     // the ids had been bound to the wrong slots, the bid's new price would
     // go out on the sell order and the ask's on the buy order.
-    let steps = [
-        add(21, Side::Sell, Price(100_1500), 500, 40_000_000),
-        delete(2, 41_000_000),
-        add(20, Side::Buy, Price(100_0500), 500, 42_000_000),
-    ];
+    let steps = [add(20, Side::Buy, Price(100_0200), 500, 40_000_000)];
     let mut both_sides_moved = 0;
     for (i, m) in (40u64..).zip(&steps) {
         let mut moved = Vec::new();
@@ -677,6 +672,18 @@ fn ack_all(p: &mut Pipeline<4, 8>, sent: &[Outbound], now: u64) -> Vec<Outbound>
 
 const SECOND: u64 = 1_000_000_000;
 
+/// A maker that moves its quotes on a one-tick move of the mid, however
+/// good their place in the queue.
+fn requoting(limits: Limits) -> Pipeline<4, 8> {
+    pipeline_with(
+        limits,
+        MmParams {
+            requote_ticks_good_queue: 1,
+            ..MmParams::default_for_cent_tick()
+        },
+    )
+}
+
 /// A market whose ticks are a second apart (the maker's volatility estimate
 /// wants real time between mid changes), fed at the same times.
 fn feed_at(p: &mut Pipeline<4, 8>, msgs: &[(u64, Vec<u8>)]) -> Vec<Outbound> {
@@ -708,8 +715,9 @@ fn cancels_of(sent: &[Outbound]) -> Vec<(types::OrderId, ClOrdId, ClOrdId)> {
         .collect()
 }
 
-/// Two acknowledged quotes, then the ask is replaced (100.06 -> 100.09):
+/// Two acknowledged quotes, then the ask is replaced (100.06 -> 100.07):
 /// returns (the bid's id, the ask's id, the ask's ClOrdID, the replace's).
+/// `p` must requote a good queue on a one-tick move ([`requoting`]).
 fn quoting_with_a_replace_in_flight(
     p: &mut Pipeline<4, 8>,
 ) -> (types::OrderId, types::OrderId, ClOrdId, ClOrdId) {
@@ -748,19 +756,13 @@ fn quoting_with_a_replace_in_flight(
         .find(|q| q.2 == Side::Sell)
         .map(|q| (q.0, q.1))
         .unwrap();
+    // A one-tick lift of the mid (100.05 -> 100.06).
     let moved = feed_at(
         p,
-        &[
-            (
-                3 * SECOND,
-                add(3, Side::Buy, Price(100_0200), 500, 3 * SECOND),
-            ),
-            (
-                4 * SECOND,
-                add(4, Side::Sell, Price(100_1200), 500, 4 * SECOND),
-            ),
-            (5 * SECOND, delete(2, 5 * SECOND)),
-        ],
+        &[(
+            3 * SECOND,
+            add(3, Side::Buy, Price(100_0200), 500, 3 * SECOND),
+        )],
     );
     let replace = moved
         .iter()
@@ -779,7 +781,7 @@ fn quoting_with_a_replace_in_flight(
 /// again under the replace's ClOrdID, and nothing is left open.
 #[test]
 fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
-    let mut p = pipeline(Limits::unlimited());
+    let mut p = requoting(Limits::unlimited());
     let (bid, ask, ask_cl, replace) = quoting_with_a_replace_in_flight(&mut p);
     let mut sent = Vec::new();
     p.kill(Nanos(6 * SECOND), &mut |o| sent.push(*o));
@@ -795,7 +797,7 @@ fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
     // The venue's answers, in its order: the replace, then the refused cancel.
     let mut replaced = ExecReport::new(replace, ExecType::Replaced);
     replaced.orig_cl_ord_id = Some(ask_cl);
-    replaced.price = Price(100_0900);
+    replaced.price = Price(100_0700);
     replaced.order_qty = 100;
     replaced.leaves_qty = 100;
     assert!(cancels_of(&report(&mut p, replaced, 6 * SECOND + 1)).is_empty());
@@ -967,4 +969,48 @@ fn a_daily_loss_trip_cancels_every_open_order_and_rearms_after_recovery() {
         resumed.iter().any(|o| matches!(o, Outbound::New { .. })),
         "quotes again after the re-arm: {resumed:?}"
     );
+}
+
+/// A replace's new price is collared against the market like a new
+/// order's: both are measured against the book's mid; a cancel is not.
+#[test]
+fn replaces_are_collared_against_the_mid_like_new_orders() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = feed(&mut p, &two_sided());
+    let _ = ack_all(&mut p, &sent, 10_000_000);
+    let (order, strategy) = sent
+        .iter()
+        .find_map(|o| match *o {
+            Outbound::New { order, .. } => Some((order, StrategyId(1))),
+            _ => None,
+        })
+        .unwrap();
+    let mid = Some(Price(100_0500));
+    let replace = types::OrderIntent::Replace {
+        strategy,
+        order,
+        price: Price(120_0000),
+        qty: 100,
+    };
+    assert_eq!(p.collar_reference(&replace), mid);
+    let new = types::OrderIntent::New {
+        strategy,
+        locate: LOCATE,
+        symbol: Symbol::new("AAA").unwrap(),
+        side: Side::Buy,
+        price: Price(120_0000),
+        qty: 100,
+        tif: types::TimeInForce::Day,
+    };
+    assert_eq!(p.collar_reference(&new), mid);
+    let cancel = types::OrderIntent::Cancel { strategy, order };
+    assert_eq!(p.collar_reference(&cancel), None);
+    // An order the OMS does not know has no instrument, hence no reference.
+    let unknown = types::OrderIntent::Replace {
+        strategy,
+        order: types::OrderId(7),
+        price: Price(120_0000),
+        qty: 100,
+    };
+    assert_eq!(p.collar_reference(&unknown), None);
 }

@@ -202,6 +202,7 @@ impl MmParams {
             spread_floor: 2.0 * (self.min_half_spread_ticks * self.tick) as f64
                 / Price::SCALE as f64,
             sigma_clip: self.sigma_clip as f64 / Price::SCALE as f64,
+            warm_up_changes: libm::ceil(1.0 / self.sigma_alpha) as u32,
         }
     }
 }
@@ -217,6 +218,8 @@ struct Derived {
     spread_floor: f64,
     /// `sigma_clip` in currency units.
     sigma_clip: f64,
+    /// Mid changes before the variance estimate is quoted with.
+    warm_up_changes: u32,
 }
 
 /// Reservation price `r = s − q·γ·σ²·τ`.
@@ -367,11 +370,15 @@ impl MarketMaker {
         self.fast_until.is_some_and(|t| now < t)
     }
 
-    /// σ² per second as used for quoting (estimate, floored).
+    /// σ² per second as used for quoting (estimate, floored). The estimate
+    /// counts once it rests on about `1/sigma_alpha` mid changes (its
+    /// effective sample): two changes a few nanoseconds apart at the open
+    /// would otherwise make a variance rate of thousands of dollars² per
+    /// second, and quotes thousands of dollars away.
     pub fn variance(&self) -> f64 {
         let floor = self.derived.var_floor;
         match self.vol.variance_per_sec() {
-            Some(v) if v > floor => v,
+            Some(v) if v > floor && self.vol.updates() >= self.derived.warm_up_changes => v,
             _ => floor,
         }
     }
@@ -1518,6 +1525,43 @@ mod tests {
         assert!(rig.mm.variance() > 0.1, "{}", rig.mm.variance());
         let (b, a) = rig.mm.model_quotes(100.0, Nanos(0));
         assert!(a - b > 1.0, "{b} {a}");
+    }
+
+    /// Two mid changes nanoseconds apart at the open: the variance estimate
+    /// has no effective sample yet, so the quotes stay near the market.
+    #[test]
+    fn a_burst_at_the_open_does_not_quote_far_away() {
+        let mut rig = Rig::new(MmParams {
+            horizon_secs: 60.0,
+            ..MmParams::default_for_cent_tick()
+        });
+        rig.bbo(999_000, 1_001_000, 1);
+        rig.bbo(999_400, 1_001_000, 2);
+        let out = rig.bbo(999_400, 1_001_400, 20);
+        assert!(
+            rig.mm.variance() <= 0.001 * 0.001 + f64::EPSILON,
+            "{}",
+            rig.mm.variance()
+        );
+        for intent in out {
+            if let OrderIntent::New { price, .. } | OrderIntent::Replace { price, .. } = intent {
+                assert!(
+                    (price.0 - 100_0400).abs() <= 2_000,
+                    "a quote 20 cents or more from the 100.04 mid: {price:?}"
+                );
+            }
+        }
+        // Once it rests on enough changes, the estimate counts (σ² ≈ 0.25/s
+        // here, diluted by the quiet second before).
+        for i in 0..40u64 {
+            let off = if i % 2 == 0 { 0 } else { 500 };
+            rig.bbo(
+                999_000 + off,
+                1_001_000 + off,
+                1_000_000_000 + i * 10_000_000,
+            );
+        }
+        assert!(rig.mm.variance() > 0.01, "{}", rig.mm.variance());
     }
 
     #[test]
