@@ -33,13 +33,9 @@ use types::{DepthView, Nanos, Side, StockLocate, StrategyId, Symbol, VenueId};
 
 pub use venue::{Fill, Venue};
 
-/// The appliance's risk limits (boot/src/trade.rs): unlimited except a
-/// 1 000-share order size and 64 open orders.
+/// The appliance's start-up risk limits ([`pipeline::config::startup_limits`]).
 pub fn appliance_limits() -> Limits {
-    let mut limits = Limits::unlimited();
-    limits.default_symbol.max_order_qty = 1_000;
-    limits.max_open_orders = 64;
-    limits
+    pipeline::config::startup_limits()
 }
 
 /// What to simulate.

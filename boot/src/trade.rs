@@ -48,7 +48,7 @@ use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
-use risk::{Capacity, Limits, RiskEngine};
+use risk::{Capacity, RiskEngine};
 use smoltcp::iface::SocketStorage;
 use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
@@ -453,36 +453,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     if strategies.add(Hosted::MarketMaker(mm)).is_err() {
         fail("strategy engine");
     }
-    let mut limits = Limits::unlimited();
+    let mut limits = pipeline::config::startup_limits();
     // `risk-max-qty=N` tightens the per-order size limit (the lab's risk test).
-    limits.default_symbol.max_order_qty =
-        match platform.info.value_of("risk-max-qty").map(str::parse) {
-            Some(Ok(n)) => n,
-            Some(Err(_)) => fail("risk-max-qty= takes a whole number"),
-            None => 1_000,
-        };
-    limits.max_open_orders = 64;
-    // Defaults a desk would start from (the companion replaces them at run
-    // time): none binds while the market maker keeps to its own inventory
-    // limit of 500 shares, each stops a runaway one.
-    limits.default_symbol.max_notional = 500_000 * types::Price::SCALE as u64;
-    limits.default_symbol.max_position = 2_000;
-    // 5% from the mid: far outside any quote, and no order or replace goes
-    // out without a two-sided market to measure it against.
-    limits.default_symbol.collar_bps = Some(500);
-    limits.default_symbol.max_open_orders = 16;
-    limits.max_gross_position = 10_000;
-    limits.max_net_position = 5_000;
-    limits.credit_limit = 2_000_000 * types::Price::SCALE as u64;
-    limits.max_daily_loss = 25_000 * types::Price::SCALE as u64;
-    limits.strategy_order_rate = Some(risk::Throttle {
-        max_msgs: 200,
-        window_ns: 1_000_000_000,
-    });
-    limits.reject_rate = Some(risk::Throttle {
-        max_msgs: 100,
-        window_ns: 10_000_000_000,
-    });
+    match platform.info.value_of("risk-max-qty").map(str::parse) {
+        Some(Ok(n)) => limits.default_symbol.max_order_qty = n,
+        Some(Err(_)) => fail("risk-max-qty= takes a whole number"),
+        None => {}
+    }
     let risk = RiskEngine::new(
         Capacity {
             symbols: RISK_SYMBOLS,

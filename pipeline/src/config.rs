@@ -56,6 +56,36 @@ pub struct RiskMapping {
     pub unknown_symbols: u32,
 }
 
+/// The limits the appliance starts with, which a desk would start from (the
+/// companion replaces them at run time): none binds while the market maker
+/// keeps to its own inventory limit of 500 shares; each stops a runaway
+/// one. The host backtest runs under the same.
+pub fn startup_limits() -> Limits {
+    let scale = types::Price::SCALE as u64;
+    let mut limits = Limits::unlimited();
+    limits.default_symbol.max_order_qty = 1_000;
+    limits.default_symbol.max_notional = 500_000 * scale;
+    limits.default_symbol.max_position = 2_000;
+    // 5% from the mid: far outside any quote, and no order or replace goes
+    // out without a two-sided market to measure it against.
+    limits.default_symbol.collar_bps = Some(500);
+    limits.default_symbol.max_open_orders = 16;
+    limits.max_open_orders = 64;
+    limits.max_gross_position = 10_000;
+    limits.max_net_position = 5_000;
+    limits.credit_limit = 2_000_000 * scale;
+    limits.max_daily_loss = 25_000 * scale;
+    limits.strategy_order_rate = Some(Throttle {
+        max_msgs: 200,
+        window_ns: 1_000_000_000,
+    });
+    limits.reject_rate = Some(Throttle {
+        max_msgs: 100,
+        window_ns: 10_000_000_000,
+    });
+    limits
+}
+
 /// `cfg` on top of `current`; `locate_of` finds a symbol's stock locate.
 /// The result is validated for an engine of `symbols` locates.
 pub fn risk_limits(
@@ -155,6 +185,62 @@ fn throttle(per_window: u32, window_ns: u64) -> Throttle {
 mod tests {
     use super::*;
     use protocol::mailbox::config::{StrategyKind, SymbolName};
+
+    /// The start-up limits are valid, and none of them refuses the market
+    /// maker's quotes (100 shares a cent from a $100 mid) while each stops
+    /// what a runaway strategy would send.
+    #[test]
+    fn startup_limits_let_quotes_through_and_stop_runaways() {
+        use risk::{Capacity, CheckContext, RiskEngine};
+        use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce};
+        let limits = startup_limits();
+        assert_eq!(limits.validate(16), Ok(()));
+        let mut risk = RiskEngine::new(
+            Capacity {
+                symbols: 16,
+                orders: 256,
+                duplicate_slots: 64,
+            },
+            limits,
+        )
+        .unwrap();
+        let order = |side, price, qty| OrderIntent::New {
+            strategy: StrategyId(1),
+            locate: 1,
+            symbol: Symbol::new("AAA").unwrap(),
+            side,
+            price: Price(price),
+            qty,
+            tif: TimeInForce::PostOnly,
+        };
+        let ctx = |id, reference| CheckContext {
+            order: OrderId(id),
+            venue: types::VenueId(1),
+            reference,
+        };
+        let mid = Some(Price(100_0500));
+        let now = Nanos(1_000_000_000);
+        assert_eq!(
+            risk.check(&order(Side::Buy, 100_0400, 100), &ctx(1, mid), now),
+            Ok(())
+        );
+        assert_eq!(
+            risk.check(&order(Side::Sell, 100_0600, 100), &ctx(2, mid), now),
+            Ok(())
+        );
+        use types::RejectReason::*;
+        for (id, side, price, qty, reference, why) in [
+            (3, Side::Buy, 106_0000, 100, mid, PriceCollar),
+            (4, Side::Sell, 100_0600, 100, None, NoReferencePrice),
+            (5, Side::Buy, 100_0000, 1_001, mid, MaxOrderQty),
+        ] {
+            assert_eq!(
+                risk.check(&order(side, price, qty), &ctx(id, reference), now),
+                Err(why),
+                "order {id}"
+            );
+        }
+    }
 
     #[test]
     fn strategy_entries_retune_only_what_they_name() {
