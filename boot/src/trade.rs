@@ -85,6 +85,9 @@ struct FeedLines {
     recovery: Endpoint,
 }
 
+/// How long the close of the trading window waits for the venues to
+/// confirm the cancels before logging out anyway.
+const CLOSE_GRACE_NS: u64 = 2_000_000_000;
 const FEEDS: [FeedLines; VENUES] = [
     FeedLines {
         a: Subscription {
@@ -260,6 +263,16 @@ fn outbound_venue(o: &Outbound) -> VenueId {
 
 /// Encodes `o` on its venue's session; `false` when that venue is not
 /// logged on (or unknown) and nothing was sent.
+/// [`send_to_venue`], counted: every order message the pipeline emits is
+/// either sent or counted as unsent.
+fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut Tally) {
+    if send_to_venue(ports, o, utc) {
+        tally.orders += 1;
+    } else {
+        tally.refused_unsent += 1;
+    }
+}
+
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
     let venue = outbound_venue(o);
     match ports.iter_mut().find(|p| p.id == venue) {
@@ -623,6 +636,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
     let mut tally = Tally::default();
     let mut killed = false;
+    let mut closing = false;
     let mut logout_sent = false;
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
     let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
@@ -691,11 +705,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
             let strategies =
                 pipeline.apply_strategy_config(&cfg.strategies, now, &mut |o: &Outbound| {
-                    if send_to_venue(&mut ports, o, utc) {
-                        tally.orders += 1;
-                    } else {
-                        tally.refused_unsent += 1;
-                    }
+                    send_tallied(&mut ports, o, utc, &mut tally)
                 });
             say!(
                 "trade: strategies of configuration generation {generation}: {} retuned, {} not running here, {} for other symbols, {} refused",
@@ -708,11 +718,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if now_ns >= next_timer_ns {
             next_timer_ns = now_ns + 10_000_000;
             pipeline.on_timer(now, &mut |o: &Outbound| {
-                if send_to_venue(&mut ports, o, utc) {
-                    tally.orders += 1;
-                } else {
-                    tally.refused_unsent += 1;
-                }
+                send_tallied(&mut ports, o, utc, &mut tally)
             });
         }
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
@@ -939,21 +945,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         for (venue, cancels) in lost {
             pipeline.venue_lost(venue, cancels && !logout_sent, now, &mut |o: &Outbound| {
-                if send_to_venue(&mut ports, o, utc) {
-                    tally.orders += 1;
-                } else {
-                    tally.refused_unsent += 1;
-                }
+                send_tallied(&mut ports, o, utc, &mut tally)
             });
         }
         for rep in exec_buf.iter() {
             let before = pipeline.oms.position(1).map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
-                if send_to_venue(&mut ports, o, utc) {
-                    tally.orders += 1;
-                } else {
-                    tally.refused_unsent += 1;
-                }
+                send_tallied(&mut ports, o, utc, &mut tally)
             });
             let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
             if journaling && moved != 0 {
@@ -988,12 +986,16 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // and risk (a trip latches in the pipeline). Each side follows the
         // other; `killed` is the flag as this loop last acted on it.
         let engaged = kernel::mailbox::KILL_SWITCH.load(Ordering::Acquire);
-        let tripped = pipeline.risk.tripped();
+        // The close of the session is no kill: neither side follows it.
+        let tripped = pipeline
+            .risk
+            .tripped()
+            .filter(|&c| c != risk::TripCause::EndOfSession);
         if engaged != killed {
             killed = engaged;
             if engaged && tripped.is_none() {
                 pipeline.kill(now, &mut |o: &Outbound| {
-                    send_to_venue(&mut ports, o, utc);
+                    send_tallied(&mut ports, o, utc, &mut tally)
                 });
                 say!("trade: kill switch engaged; open orders cancelled");
             } else if !engaged && tripped.is_some() {
@@ -1025,7 +1027,30 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             tripped.is_some() && pipeline.risk.daily_loss_breached(),
             Ordering::Relaxed,
         );
-        if now_ns >= end && !logout_sent {
+        // The window closes in two steps: every open order is canceled,
+        // then the sessions log out once the venues confirmed (or after a
+        // grace period), so nothing rests at a venue that keeps orders.
+        if now_ns >= end && !closing {
+            closing = true;
+            pipeline.close_session(now, &mut |o: &Outbound| {
+                send_tallied(&mut ports, o, utc, &mut tally)
+            });
+            say!(
+                "trade: trading window over: {} open order(s) being cancelled",
+                pipeline.open_orders()
+            );
+        }
+        if closing
+            && !logout_sent
+            && (pipeline.open_orders() == 0 || now_ns >= end + CLOSE_GRACE_NS)
+        {
+            if pipeline.open_orders() > 0 {
+                say!(
+                    "trade: {} order(s) still open after {} ms; logging out",
+                    pipeline.open_orders(),
+                    CLOSE_GRACE_NS / 1_000_000
+                );
+            }
             logout_sent = true;
             for port in ports.iter_mut() {
                 let out = &mut *port.out;
@@ -1040,7 +1065,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             flush_out(&mut link, port.conn, port.out);
         }
         let all_out = ports.iter().all(|p| !p.logged_on);
-        if logout_sent && (all_out || now_ns >= end + 3_000_000_000) {
+        if logout_sent && (all_out || now_ns >= end + CLOSE_GRACE_NS + 3_000_000_000) {
             // The loop is over: from here on waiting is allowed. With one
             // core, waiting means keeping house so the queues drain.
             let mut meanwhile = || {
@@ -1405,6 +1430,7 @@ fn fill_view(
             Some(risk::TripCause::Manual) => "operator",
             Some(risk::TripCause::DailyLoss) => "daily loss",
             Some(risk::TripCause::RejectRate) => "reject rate",
+            Some(risk::TripCause::EndOfSession) => "end of session",
             None => "",
         }),
         since_ns: tripped_at.unwrap_or(0),

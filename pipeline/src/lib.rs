@@ -415,6 +415,21 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.sweep_kill(now, send);
     }
 
+    /// The trading window is over: strategies stop (as under the kill
+    /// switch, which this engages with `TripCause::EndOfSession`) and every
+    /// open order is canceled, so nothing rests at a venue that keeps
+    /// orders after the session logs out. Log out once
+    /// [`Pipeline::open_orders`] is 0 (or after a grace period).
+    pub fn close_session(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+        self.risk.trip(TripCause::EndOfSession);
+        self.sweep_kill(now, send);
+    }
+
+    /// Orders entered and not yet finished, at any venue (risk's count).
+    pub fn open_orders(&self) -> usize {
+        self.risk.open_orders() as usize
+    }
+
     /// Re-arms the kill switch (the operator's command): strategies may
     /// quote again. Refused while the daily loss is still beyond its limit.
     pub fn rearm(&mut self) -> Result<(), risk::RearmError> {

@@ -1014,3 +1014,41 @@ fn replaces_are_collared_against_the_mid_like_new_orders() {
     };
     assert_eq!(p.collar_reference(&unknown), None);
 }
+
+/// The close of the trading window cancels every open order and stops the
+/// strategies, so the sessions can log out with nothing resting.
+#[test]
+fn closing_the_session_cancels_everything_and_quotes_nothing_more() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = feed_at(
+        &mut p,
+        &[
+            (SECOND, add(1, Side::Buy, Price(100_0000), 500, SECOND)),
+            (
+                2 * SECOND,
+                add(2, Side::Sell, Price(100_1000), 500, 2 * SECOND),
+            ),
+        ],
+    );
+    let _ = ack_all(&mut p, &sent, 2 * SECOND + 1);
+    assert_eq!(p.open_orders(), 2);
+    let mut out = Vec::new();
+    p.close_session(Nanos(3 * SECOND), &mut |o| out.push(*o));
+    let cancels = cancels_of(&out);
+    assert_eq!(cancels.len(), 2, "{out:?}");
+    assert_eq!(p.risk.tripped(), Some(risk::TripCause::EndOfSession));
+    let later = feed_at(
+        &mut p,
+        &[(
+            4 * SECOND,
+            add(3, Side::Buy, Price(100_0300), 500, 4 * SECOND),
+        )],
+    );
+    assert!(later.is_empty(), "{later:?}");
+    for (_, cl, orig) in cancels {
+        let mut done = ExecReport::new(cl, ExecType::Canceled);
+        done.orig_cl_ord_id = Some(orig);
+        assert!(report(&mut p, done, 4 * SECOND + 1).is_empty());
+    }
+    assert_eq!(p.open_orders(), 0);
+}

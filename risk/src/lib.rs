@@ -157,6 +157,10 @@ pub enum TripCause {
     RejectRate,
     /// An operator command.
     Manual,
+    /// The trading window closed: nothing new goes out, every open order
+    /// is canceled before the session logs out (not a fault: nothing to
+    /// re-arm in the same run).
+    EndOfSession,
 }
 
 /// Why [`RiskEngine::rearm`] refused.

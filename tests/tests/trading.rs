@@ -55,6 +55,14 @@ fn quotes_and_fills_agree_with_the_venue() {
         get("book-anomalies") == Some(0),
         "the book saw a consistent feed",
     );
+    // The close of the window canceled the quotes before the logout.
+    run.check(
+        s.contains("trade: trading window over: ")
+            && !s.contains("still open after")
+            && stats.canceled_on_disconnect == 0
+            && server.venue.open_orders(APPLIANCE) == 0,
+        &format!("nothing left for cancel-on-disconnect: {stats:?}"),
+    );
     run.check(get("delivered").unwrap_or(0) > 0, "feed messages delivered");
     // "position AAA N": the appliance's OMS position against the venue's fills.
     let appliance = get("AAA");
