@@ -7,6 +7,28 @@ use std::time::Duration;
 use tests::{lab, qemu, run_companion, Booted};
 use types::Symbol;
 
+/// The appliance trading `seconds` with a mailbox at `shm`, once its market
+/// maker has quotes at the venue: the run, and whether it logged on.
+fn quoting_with_a_mailbox(
+    lab: &tests::Lab,
+    venue: &TradingLab,
+    name: &str,
+    shm: &str,
+    seconds: u64,
+) -> (qemu::RunningVm, bool) {
+    let vm = venue
+        .appliance(&lab.repo, &lab.images.appliance, seconds)
+        .name(name)
+        .args(tests::ivshmem_args(shm));
+    let mut running = vm.spawn().expect("QEMU");
+    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+    let quoting = std::time::Instant::now() + Duration::from_secs(15);
+    while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (running, on.is_some())
+}
+
 #[test]
 fn quotes_and_fills_agree_with_the_venue() {
     let lab = lab();
@@ -298,17 +320,8 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     let lab = lab();
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
     let shm = format!("/dev/shm/{}", qemu::unique_name("risk-config"));
-    let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 12)
-        .name("risk-config")
-        .args(tests::ivshmem_args(&shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
     // Quotes out first, so the new limit meets a working market maker.
-    let quoting = std::time::Instant::now() + Duration::from_secs(15);
-    while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "risk-config", &shm, 12);
     let before = venue.stats_now();
     let example = lab.repo.root().join("companion/examples/appliance.toml");
     let mut cfg = companion::config::load(&example, None).expect("example config");
@@ -338,7 +351,7 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     let run = Booted(outcome);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
-    run.check(on.is_some(), "logged on");
+    run.check(on, "logged on");
     run.check(
         before.orders_received > 0,
         &format!("quotes before the change: {before:?}"),
@@ -379,16 +392,7 @@ fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
     let lab = lab();
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
     let shm = format!("/dev/shm/{}", qemu::unique_name("disable"));
-    let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 12)
-        .name("disable")
-        .args(tests::ivshmem_args(&shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
-    let quoting = std::time::Instant::now() + Duration::from_secs(15);
-    while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "disable", &shm, 12);
     std::thread::sleep(Duration::from_millis(500));
     let before = venue.stats_now();
     let example = lab.repo.root().join("companion/examples/appliance.toml");
@@ -418,7 +422,7 @@ fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
     let run = Booted(outcome);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
-    run.check(on.is_some(), "logged on");
+    run.check(on, "logged on");
     run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
     run.check(
         retuned.is_some(),
