@@ -85,6 +85,16 @@ struct FeedLines {
     recovery: Endpoint,
 }
 
+/// Why the kill switch is engaged, as the companion and the console say it.
+fn trip_cause_name(cause: risk::TripCause) -> &'static str {
+    match cause {
+        risk::TripCause::Manual => "operator",
+        risk::TripCause::DailyLoss => "daily loss",
+        risk::TripCause::RejectRate => "reject rate",
+        risk::TripCause::EndOfSession => "end of session",
+    }
+}
+
 /// How long the close of the trading window waits for the venues to
 /// confirm the cancels before logging out anyway.
 const CLOSE_GRACE_NS: u64 = 2_000_000_000;
@@ -1019,8 +1029,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             kernel::mailbox::KILL_SWITCH.store(true, Ordering::Release);
             killed = true;
             say!(
-                "trade: kill switch tripped by risk ({:?}); open orders cancelled",
-                tripped
+                "trade: kill switch tripped by risk ({}); open orders cancelled",
+                tripped.map_or("", trip_cause_name)
             );
         }
         kernel::mailbox::REARM_REFUSED.store(
@@ -1426,13 +1436,7 @@ fn fill_view(
     }
     view.kill = KillSwitch {
         engaged: r.tripped().is_some(),
-        reason: Label::new(match r.tripped() {
-            Some(risk::TripCause::Manual) => "operator",
-            Some(risk::TripCause::DailyLoss) => "daily loss",
-            Some(risk::TripCause::RejectRate) => "reject rate",
-            Some(risk::TripCause::EndOfSession) => "end of session",
-            None => "",
-        }),
+        reason: Label::new(r.tripped().map_or("", trip_cause_name)),
         since_ns: tripped_at.unwrap_or(0),
     };
     view.orders.clear();

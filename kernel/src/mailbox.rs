@@ -265,7 +265,26 @@ pub fn service(p: &'static Platform) {
     });
     if now.saturating_sub(m.last_publish_ns) >= 100_000_000 {
         m.last_publish_ns = now;
+        reflect_kill_switch();
         let _ = m.end.publish_status(&status(p, now));
+    }
+}
+
+/// The state word follows the kill switch, whoever moved it (a command, or
+/// risk tripping it on the trading core), while the appliance is running:
+/// a fatal state, or start-up, is never overwritten.
+fn reflect_kill_switch() {
+    let Some(r) = REGION.get() else { return };
+    let word = r.0.load(layout::field::STATE, Ordering::Acquire);
+    if let Some(shown @ (ApplianceState::Running | ApplianceState::Killed)) =
+        word.and_then(ApplianceState::from_word)
+    {
+        let want = state();
+        if shown != want {
+            // Exchanged, not stored: a fatal report written meanwhile stays.
+            let _ =
+                r.0.compare_exchange(layout::field::STATE, shown as u64, want as u64);
+        }
     }
 }
 

@@ -384,6 +384,78 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     run.pass();
 }
 
+/// Risk trips the kill switch on its own: a size limit below the market
+/// maker's quotes makes every requote a refusal, and more than the allowed
+/// refusals a minute trip it. The quotes already at the venue are cancelled
+/// by the trip, the companion sees the appliance killed (reject rate), a
+/// re-arm is accepted (the loss limit is not involved), and the refusals
+/// trip it again.
+#[test]
+fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let shm = format!("/dev/shm/{}", qemu::unique_name("reject-trip"));
+    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "reject-trip", &shm, 14);
+    let example = lab.repo.root().join("companion/examples/appliance.toml");
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.max_order_qty = 50;
+    cfg.risk.max_rejects_per_min = 5;
+    cfg.risk.restricted_symbols.clear();
+    cfg.strategies.clear();
+    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    let tripped = running.wait_for_serial(
+        "trade: kill switch tripped by risk (reject rate); open orders cancelled",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_millis(800));
+    let open_while_killed = venue.open_orders_now();
+    let status = run_companion(&["--shm", shm.as_str(), "status"]);
+    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    let rearm = run_companion(&["--shm", shm.as_str(), "rearm"]);
+    let rearmed = running.wait_for_serial(
+        "trade: kill switch re-armed; trading resumes",
+        Duration::from_secs(10),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(300));
+    let server = venue.stop().expect("venue");
+    let _ = std::fs::remove_file(&shm);
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    run.check(on, "logged on");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.check(tripped.is_some(), "risk tripped the kill switch");
+    run.check(
+        open_while_killed == 0,
+        &format!("the trip cancelled the quotes: {open_while_killed} open"),
+    );
+    run.check(
+        status.1.contains("state      killed"),
+        &format!("the companion sees it killed: {}", status.1),
+    );
+    run.check(
+        risk_view.1.contains("kill switch ENGAGED (reject rate)"),
+        &format!("companion risk: {}", risk_view.1),
+    );
+    run.check(
+        rearm.0 && rearmed.is_some(),
+        &format!("re-arm accepted and applied: {}", rearm.1),
+    );
+    run.check(
+        s.matches("trade: kill switch tripped by risk (reject rate)")
+            .count()
+            >= 2,
+        "the refusals after the re-arm trip it again",
+    );
+    run.check(
+        server.stats().canceled_on_disconnect == 0 && server.venue.open_orders(APPLIANCE) == 0,
+        &format!("nothing left at the venue: {:?}", server.stats()),
+    );
+    run.pass();
+}
+
 /// `companion config apply` disabling the market maker mid-session: its
 /// quotes are cancelled at the venue at once (not through the kill switch),
 /// no new order follows, and the companion lists no open order.

@@ -126,6 +126,21 @@ impl Region {
         }
     }
 
+    /// Atomic compare-and-exchange of the word at `offset` (acquire-release):
+    /// `Ok(current)` if it held `current` and now holds `new`, `Err(actual)`
+    /// otherwise; `None` if out of range.
+    pub fn compare_exchange(
+        &self,
+        offset: usize,
+        current: u64,
+        new: u64,
+    ) -> Option<Result<u64, u64>> {
+        Some(
+            self.word(offset)?
+                .compare_exchange(current, new, Ordering::AcqRel, Ordering::Acquire),
+        )
+    }
+
     /// Copies `out.len()` bytes starting at `offset` out of the region with
     /// relaxed word loads. `offset` must be word-aligned. Returns false (and
     /// copies nothing) if the range is outside the region.
@@ -227,6 +242,10 @@ mod tests {
         assert_eq!(r.load(4096, Ordering::Relaxed), None);
         assert_eq!(r.load(3, Ordering::Relaxed), None);
         assert_eq!(r.load(usize::MAX - 3, Ordering::Relaxed), None);
+        assert_eq!(r.compare_exchange(4088, 7, 9), Some(Ok(7)));
+        assert_eq!(r.compare_exchange(4088, 7, 11), Some(Err(9)));
+        assert_eq!(r.load(4088, Ordering::Relaxed), Some(9));
+        assert_eq!(r.compare_exchange(4096, 0, 1), None);
         let mut out = [0u8; 9];
         assert!(!r.read_bytes(4088, &mut out));
         assert!(!r.write_bytes(4090, b"x"));
