@@ -81,6 +81,8 @@ extern crate alloc;
 mod instrument;
 pub mod itch;
 mod map;
+#[cfg(any(test, feature = "model"))]
+pub mod model;
 mod orders;
 mod prefetch;
 mod sink;

@@ -1,7 +1,7 @@
 extern crate std;
 
 use super::*;
-use std::collections::{BTreeMap, VecDeque};
+use crate::model::Model;
 use std::vec::Vec;
 
 type Events = heapless::Vec<BookEvent, MAX_EVENTS_PER_MESSAGE>;
@@ -512,212 +512,7 @@ fn memory_at_full_day_scale_is_under_a_gibibyte() {
     assert_eq!(core::mem::size_of::<Sides>(), 64);
 }
 
-// ----- reference model -------------------------------------------------------
-
-#[derive(Clone, Copy)]
-struct ModelOrder {
-    locate: u16,
-    side: Side,
-    price: i64,
-    qty: u32,
-}
-
-#[derive(Default)]
-struct ModelLevel {
-    fifo: VecDeque<u64>,
-    qty: u64,
-}
-
-/// A deliberately plain book: a map of orders and, per (locate, side), a
-/// BTreeMap from price to the FIFO of order references.
-struct Model {
-    max_orders: usize,
-    max_levels: usize,
-    orders: BTreeMap<u64, ModelOrder>,
-    queues: BTreeMap<(u16, u8), BTreeMap<i64, ModelLevel>>,
-    levels: usize,
-    counters: Counters,
-}
-
-fn side_key(side: Side) -> u8 {
-    match side {
-        Side::Buy => 0,
-        Side::Sell => 1,
-    }
-}
-
-impl Model {
-    fn new(max_orders: usize, max_levels: usize) -> Model {
-        Model {
-            max_orders,
-            max_levels,
-            orders: BTreeMap::new(),
-            queues: BTreeMap::new(),
-            levels: 0,
-            counters: Counters::default(),
-        }
-    }
-
-    /// The best `limit` levels of a side, best first.
-    fn top_levels(&self, locate: u16, side: Side, limit: usize) -> Vec<Level> {
-        let Some(q) = self.queues.get(&(locate, side_key(side))) else {
-            return Vec::new();
-        };
-        let mk = |(price, level): (&i64, &ModelLevel)| Level {
-            price: Price(*price),
-            qty: level.qty,
-            orders: level.fifo.len() as u32,
-        };
-        match side {
-            Side::Buy => q.iter().rev().take(limit).map(mk).collect(),
-            Side::Sell => q.iter().take(limit).map(mk).collect(),
-        }
-    }
-
-    fn bbo(&self, locate: u16) -> Bbo {
-        Bbo {
-            bid: self.top_levels(locate, Side::Buy, 1).first().copied(),
-            ask: self.top_levels(locate, Side::Sell, 1).first().copied(),
-        }
-    }
-
-    fn queue_position(&self, order_ref: u64) -> Option<(u32, u64)> {
-        let o = self.orders.get(&order_ref)?;
-        let q = &self.queues[&(o.locate, side_key(o.side))][&o.price].fifo;
-        let pos = q.iter().position(|r| *r == order_ref)?;
-        let shares = q.iter().take(pos).map(|r| self.orders[r].qty as u64).sum();
-        Some((pos as u32, shares))
-    }
-
-    fn crossed_check(&mut self, locate: u16) {
-        let bbo = self.bbo(locate);
-        if let (Some(b), Some(a)) = (bbo.bid, bbo.ask) {
-            if b.price >= a.price {
-                self.counters.crossed_book += 1;
-            }
-        }
-    }
-
-    fn insert(&mut self, order_ref: u64, o: ModelOrder) -> Result<(), Anomaly> {
-        if self.orders.len() >= self.max_orders {
-            self.counters.order_table_full += 1;
-            return Err(Anomaly::OrderTableFull);
-        }
-        let book = self.queues.entry((o.locate, side_key(o.side))).or_default();
-        if !book.contains_key(&o.price) {
-            if self.levels >= self.max_levels {
-                self.counters.level_pool_full += 1;
-                return Err(Anomaly::LevelPoolFull);
-            }
-            self.levels += 1;
-        }
-        let level = book.entry(o.price).or_default();
-        level.fifo.push_back(order_ref);
-        level.qty += o.qty as u64;
-        self.orders.insert(order_ref, o);
-        Ok(())
-    }
-
-    fn remove_shares(&mut self, order_ref: u64, qty: u32) {
-        let o = self.orders.get_mut(&order_ref).unwrap();
-        o.qty -= qty;
-        let o = *o;
-        let book = self.queues.get_mut(&(o.locate, side_key(o.side))).unwrap();
-        let level = book.get_mut(&o.price).unwrap();
-        level.qty -= qty as u64;
-        if o.qty == 0 {
-            self.orders.remove(&order_ref);
-            level.fifo.retain(|r| *r != order_ref);
-            if level.fifo.is_empty() {
-                book.remove(&o.price);
-                self.levels -= 1;
-            }
-        }
-    }
-
-    fn add(
-        &mut self,
-        locate: u16,
-        order_ref: u64,
-        side: Side,
-        price: i64,
-        qty: u32,
-    ) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        if locate == 0 {
-            self.counters.bad_locate += 1;
-            return Err(Anomaly::BadLocate);
-        }
-        if !(0..=u32::MAX as i64).contains(&price) {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        }
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        if self.orders.contains_key(&order_ref) {
-            self.counters.duplicate_order += 1;
-            return Err(Anomaly::DuplicateOrder);
-        }
-        self.insert(
-            order_ref,
-            ModelOrder {
-                locate,
-                side,
-                price,
-                qty,
-            },
-        )?;
-        self.crossed_check(locate);
-        Ok(())
-    }
-
-    /// `qty == None`: delete.
-    fn take(&mut self, order_ref: u64, qty: Option<u32>) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        if qty == Some(0) {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        let Some(o) = self.orders.get(&order_ref).copied() else {
-            self.counters.unknown_order += 1;
-            return Err(Anomaly::UnknownOrder);
-        };
-        let want = qty.unwrap_or(o.qty);
-        let mut result = Ok(());
-        if want > o.qty {
-            self.counters.negative_quantity += 1;
-            result = Err(Anomaly::NegativeQuantity);
-        }
-        self.remove_shares(order_ref, want.min(o.qty));
-        result
-    }
-
-    fn replace(&mut self, old: u64, new: u64, price: i64, qty: u32) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        let Some(o) = self.orders.get(&old).copied() else {
-            self.counters.unknown_order += 1;
-            return Err(Anomaly::UnknownOrder);
-        };
-        if !(0..=u32::MAX as i64).contains(&price) {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        }
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        if new != old && self.orders.contains_key(&new) {
-            self.counters.duplicate_order += 1;
-            return Err(Anomaly::DuplicateOrder);
-        }
-        self.remove_shares(old, o.qty);
-        let result = self.insert(new, ModelOrder { price, qty, ..o });
-        self.crossed_check(o.locate);
-        result
-    }
-}
+// ----- reference model: crate::model ------------------------------------------
 
 // ----- randomized comparison -------------------------------------------------
 
@@ -771,10 +566,8 @@ fn random_price(rng: &mut Rng, locate: u16, side: Side) -> i64 {
 }
 
 fn random_live(rng: &mut Rng, model: &Model) -> Option<u64> {
-    let (&lo, _) = model.orders.first_key_value()?;
-    let (&hi, _) = model.orders.last_key_value()?;
-    let pick = lo + rng.below(hi - lo + 1);
-    model.orders.range(pick..).next().map(|(k, _)| *k)
+    let (lo, hi) = model.ref_range()?;
+    model.next_live(lo + rng.below(hi - lo + 1))
 }
 
 fn events_consistent(events: &Events, locate: u16, before: Bbo, after: Bbo) {
@@ -817,7 +610,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
         most_spilled = most_spilled.max(book.spilled_orders());
         events.clear();
         let kind = rng.below(1000);
-        let live = model.orders.len() as u64;
+        let live = model.live_orders() as u64;
         let add_bias = if live < target_live { 480 } else { 380 };
         let locate: u16;
         let (got, want);
@@ -862,7 +655,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             } else {
                 random_live(&mut rng, &model).unwrap_or((next_ref + 1) << ref_shift)
             };
-            let known = model.orders.get(&target).copied();
+            let known = model.order(target);
             locate = known.map_or(1, |o| o.locate);
             let remaining = known.map_or(100, |o| o.qty);
             let partial = |rng: &mut Rng| {
@@ -952,12 +745,12 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             for side in [Side::Buy, Side::Sell] {
                 longest_side = longest_side.max(book.levels(locate, side).count());
             }
-            assert_eq!(book.live_orders(), model.orders.len());
-            assert_eq!(book.live_levels(), model.levels);
+            assert_eq!(book.live_orders(), model.live_orders());
+            assert_eq!(book.live_levels(), model.live_levels());
             for _ in 0..20 {
                 if let Some(r) = random_live(&mut rng, &model) {
                     let q = book.queue_position(r).unwrap();
-                    let o = model.orders[&r];
+                    let o = model.order(r).unwrap();
                     assert_eq!(
                         (q.locate, q.side, q.price, q.qty),
                         (o.locate, o.side, Price(o.price), o.qty)

@@ -17,9 +17,10 @@
 //! A run that panicked leaves its book dirty; the next run then clears it.
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeSet, VecDeque};
 
 use book::itch::{pending, pending_from_bytes};
+use book::model::Model;
 use book::{
     Anomaly, Bbo, Book, BookConfig, BookEvent, Counters, DepthView, EventSink, Level, Pending,
     Price, Side, MAX_EVENTS_PER_MESSAGE, PREFETCH_STAGES,
@@ -47,245 +48,6 @@ impl EventSink for Events {
         }
         self.0.push(event);
         true
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct ModelOrder {
-    locate: u16,
-    side: Side,
-    price: u32,
-    qty: u32,
-}
-
-/// The reference model: what the book's documentation says it does, written
-/// the plainest way (the same semantics as the book's own test model).
-#[derive(Default)]
-struct Model {
-    orders: BTreeMap<u64, ModelOrder>,
-    /// (locate, side 0 bid / 1 ask, price) → references in queue order.
-    levels: BTreeMap<(u16, u8, u32), Vec<u64>>,
-    counters: Counters,
-    /// Every locate a message named, to check at the end of the run.
-    locates: BTreeSet<u16>,
-}
-
-fn side_key(side: Side) -> u8 {
-    match side {
-        Side::Buy => 0,
-        Side::Sell => 1,
-    }
-}
-
-impl Model {
-    /// A side's levels, best first.
-    fn side_levels(&self, locate: u16, side: Side) -> Vec<Level> {
-        let s = side_key(side);
-        let range = self.levels.range((locate, s, 0)..=(locate, s, u32::MAX));
-        let level = |(&(_, _, price), refs): (&(u16, u8, u32), &Vec<u64>)| Level {
-            price: Price(price as i64),
-            qty: refs.iter().map(|r| self.orders[r].qty as u64).sum(),
-            orders: refs.len() as u32,
-        };
-        match side {
-            Side::Buy => range.rev().map(level).collect(),
-            Side::Sell => range.map(level).collect(),
-        }
-    }
-
-    fn bbo(&self, locate: u16) -> Bbo {
-        Bbo {
-            bid: self.side_levels(locate, Side::Buy).first().copied(),
-            ask: self.side_levels(locate, Side::Sell).first().copied(),
-        }
-    }
-
-    fn crossed(&self, locate: u16) -> bool {
-        matches!(self.bbo(locate), Bbo { bid: Some(b), ask: Some(a) } if b.price >= a.price)
-    }
-
-    fn crossed_check(&mut self, locate: u16) {
-        if self.crossed(locate) {
-            self.counters.crossed_book += 1;
-        }
-    }
-
-    fn insert(&mut self, order_ref: u64, o: ModelOrder) -> Result<(), Anomaly> {
-        if self.orders.len() >= MAX_ORDERS {
-            self.counters.order_table_full += 1;
-            return Err(Anomaly::OrderTableFull);
-        }
-        let key = (o.locate, side_key(o.side), o.price);
-        if !self.levels.contains_key(&key) && self.levels.len() >= MAX_LEVELS {
-            self.counters.level_pool_full += 1;
-            return Err(Anomaly::LevelPoolFull);
-        }
-        self.levels.entry(key).or_default().push(order_ref);
-        self.orders.insert(order_ref, o);
-        Ok(())
-    }
-
-    fn remove_shares(&mut self, order_ref: u64, qty: u32) {
-        let o = self.orders.get_mut(&order_ref).expect("live order");
-        o.qty -= qty;
-        let o = *o;
-        if o.qty == 0 {
-            self.orders.remove(&order_ref);
-            let key = (o.locate, side_key(o.side), o.price);
-            let queue = self.levels.get_mut(&key).expect("order's level");
-            queue.retain(|r| *r != order_ref);
-            if queue.is_empty() {
-                self.levels.remove(&key);
-            }
-        }
-    }
-
-    fn add(
-        &mut self,
-        locate: u16,
-        order_ref: u64,
-        side: Side,
-        price: Price,
-        qty: u32,
-    ) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        if locate == 0 {
-            self.counters.bad_locate += 1;
-            return Err(Anomaly::BadLocate);
-        }
-        let Ok(price) = u32::try_from(price.0) else {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        };
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        if self.orders.contains_key(&order_ref) {
-            self.counters.duplicate_order += 1;
-            return Err(Anomaly::DuplicateOrder);
-        }
-        let o = ModelOrder {
-            locate,
-            side,
-            price,
-            qty,
-        };
-        self.insert(order_ref, o)?;
-        self.crossed_check(locate);
-        Ok(())
-    }
-
-    /// Execute / cancel (`Some(qty)`) or delete (`None`).
-    fn take(&mut self, order_ref: u64, qty: Option<u32>) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        if qty == Some(0) {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        let Some(o) = self.orders.get(&order_ref).copied() else {
-            self.counters.unknown_order += 1;
-            return Err(Anomaly::UnknownOrder);
-        };
-        let want = qty.unwrap_or(o.qty);
-        let mut result = Ok(());
-        if want > o.qty {
-            self.counters.negative_quantity += 1;
-            result = Err(Anomaly::NegativeQuantity);
-        }
-        self.remove_shares(order_ref, want.min(o.qty));
-        result
-    }
-
-    fn replace(&mut self, old: u64, new: u64, price: Price, qty: u32) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        let Some(o) = self.orders.get(&old).copied() else {
-            self.counters.unknown_order += 1;
-            return Err(Anomaly::UnknownOrder);
-        };
-        let Ok(price) = u32::try_from(price.0) else {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        };
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
-        if new != old && self.orders.contains_key(&new) {
-            self.counters.duplicate_order += 1;
-            return Err(Anomaly::DuplicateOrder);
-        }
-        self.remove_shares(old, o.qty);
-        let result = self.insert(new, ModelOrder { price, qty, ..o });
-        self.crossed_check(o.locate);
-        result
-    }
-
-    /// The messages that only touch an instrument's status.
-    fn status(&mut self, locate: u16) -> Result<(), Anomaly> {
-        self.counters.messages += 1;
-        if locate == 0 {
-            self.counters.bad_locate += 1;
-            return Err(Anomaly::BadLocate);
-        }
-        Ok(())
-    }
-
-    /// The instrument whose book `msg` may change (0 for none): named by
-    /// the message, or, for one that names an order, that order's (if live).
-    fn locate_of(&self, msg: &Message<'_>) -> u16 {
-        let order = |r: u64| self.orders.get(&r).map_or(0, |o| o.locate);
-        match msg {
-            Message::OrderExecuted(m) => order(m.order_ref()),
-            Message::OrderExecutedWithPrice(m) => order(m.order_ref()),
-            Message::OrderCancel(m) => order(m.order_ref()),
-            Message::OrderDelete(m) => order(m.order_ref()),
-            Message::OrderReplace(m) => order(m.original_order_ref()),
-            m => m.stock_locate(),
-        }
-    }
-
-    /// What `apply_itch` must return for `msg` (see `book::itch`).
-    fn apply(&mut self, msg: &Message<'_>) -> Result<(), Anomaly> {
-        match msg {
-            Message::AddOrder(m) => self.add(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-            ),
-            Message::AddOrderMpid(m) => self.add(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-            ),
-            Message::OrderExecuted(m) => self.take(m.order_ref(), Some(m.executed_shares())),
-            Message::OrderExecutedWithPrice(m) => {
-                self.take(m.order_ref(), Some(m.executed_shares()))
-            }
-            Message::OrderCancel(m) => self.take(m.order_ref(), Some(m.cancelled_shares())),
-            Message::OrderDelete(m) => self.take(m.order_ref(), None),
-            Message::OrderReplace(m) => self.replace(
-                m.original_order_ref(),
-                m.new_order_ref(),
-                m.price(),
-                m.shares(),
-            ),
-            Message::Trade(m) => self.status(m.stock_locate()),
-            Message::CrossTrade(m) => self.status(m.stock_locate()),
-            Message::StockDirectory(m) => self.status(m.stock_locate()),
-            Message::Noii(m) => self.status(m.stock_locate()),
-            Message::StockTradingAction(m) if b"HPQT".contains(&m.trading_state()) => {
-                self.status(m.stock_locate())
-            }
-            _ => {
-                self.counters.ignored += 1;
-                Ok(())
-            }
-        }
     }
 }
 
@@ -318,6 +80,8 @@ struct Run<'b> {
     main_base: Counters,
     twin_base: Counters,
     model: Model,
+    /// Every locate a message named, to check at the end of the run.
+    locates: BTreeSet<u16>,
     events: Events,
     twin_events: Events,
     /// Decoded messages waiting for the twin, prefetched as they wait.
@@ -345,7 +109,7 @@ impl Run<'_> {
         let locate = self.model.locate_of(&msg);
         let before = self.model.bbo(locate);
         let want = self.model.apply(&msg);
-        self.model.locates.insert(locate);
+        self.locates.insert(locate);
         self.events.0.clear();
         let got = self.main.apply_itch(&msg, &mut self.events);
         assert_eq!(got, want, "result of {msg:?}");
@@ -431,7 +195,7 @@ impl Run<'_> {
     /// each level's queue, the crossed state.
     fn check_locate(&self, locate: u16) {
         for side in [Side::Buy, Side::Sell] {
-            let want = self.model.side_levels(locate, side);
+            let want = self.model.top_levels(locate, side, usize::MAX);
             let got: Vec<Level> = self.main.levels(locate, side).collect();
             assert_eq!(got, want, "levels of {locate} {side:?}");
             // What the model's construction implies, spelled out: strictly
@@ -446,10 +210,12 @@ impl Run<'_> {
                     .queue(locate, side, level.price)
                     .map(u64::from)
                     .collect();
-                let key = (locate, side_key(side), level.price.0 as u32);
-                let want: Vec<u64> = self.model.levels[&key]
+                let want: Vec<u64> = self
+                    .model
+                    .queue(locate, side, level.price.0)
                     .iter()
-                    .map(|r| self.model.orders[r].qty as u64)
+                    .filter_map(|&r| self.model.order(r))
+                    .map(|o| o.qty as u64)
                     .collect();
                 assert_eq!(queue, want, "queue at {level:?}");
             }
@@ -465,8 +231,8 @@ impl Run<'_> {
             // A crossed book is allowed, but only ever as a counted anomaly.
             assert!(self.main.counters().crossed_book > self.main_base.crossed_book);
         }
-        assert_eq!(self.main.live_orders(), self.model.orders.len());
-        assert_eq!(self.main.live_levels(), self.model.levels.len());
+        assert_eq!(self.main.live_orders(), self.model.live_orders());
+        assert_eq!(self.main.live_levels(), self.model.live_levels());
     }
 
     fn check_counters(&self) {
@@ -480,7 +246,7 @@ impl Run<'_> {
     /// A reference is live in the book iff in the model, with the same
     /// instrument, side, price, size and queue position.
     fn check_order(&self, order_ref: u64) {
-        let Some(o) = self.model.orders.get(&order_ref) else {
+        let Some(o) = self.model.order(order_ref) else {
             assert_eq!(self.main.order(order_ref), None, "ref {order_ref}");
             assert_eq!(self.main.queue_position(order_ref), None);
             return;
@@ -488,16 +254,12 @@ impl Run<'_> {
         let info = self.main.order(order_ref).expect("live order");
         assert_eq!(
             (info.locate, info.side, info.price, info.qty),
-            (o.locate, o.side, Price(o.price as i64), o.qty)
+            (o.locate, o.side, Price(o.price), o.qty)
         );
         let q = self.main.queue_position(order_ref).expect("live order");
-        let queue = &self.model.levels[&(o.locate, side_key(o.side), o.price)];
-        let ahead = queue.iter().position(|r| *r == order_ref).expect("queued");
-        let shares: u64 = queue[..ahead]
-            .iter()
-            .map(|r| self.model.orders[r].qty as u64)
-            .sum();
-        assert_eq!((q.orders_ahead as usize, q.shares_ahead), (ahead, shares));
+        let queue = self.model.queue(o.locate, o.side, o.price);
+        let (ahead, shares) = self.model.queue_position(order_ref).expect("queued");
+        assert_eq!((q.orders_ahead, q.shares_ahead), (ahead, shares));
         assert_eq!((q.level_orders as usize, q.qty), (queue.len(), o.qty));
     }
 
@@ -506,7 +268,7 @@ impl Run<'_> {
     /// empty (and ready for the next run).
     fn finish(mut self) {
         self.twin_flush();
-        for &locate in &self.model.locates {
+        for &locate in &self.locates {
             self.check_locate(locate);
             for side in [Side::Buy, Side::Sell] {
                 assert!(
@@ -518,7 +280,7 @@ impl Run<'_> {
             }
             assert_eq!(self.main.bbo(locate), self.twin.bbo(locate));
         }
-        let refs: Vec<u64> = self.model.orders.keys().copied().collect();
+        let refs: Vec<u64> = self.model.order_refs().collect();
         for &r in &refs {
             self.check_order(r);
         }
@@ -533,7 +295,7 @@ impl Run<'_> {
                 assert_eq!(book.delete(r, book::Nanos(0), &mut book::NullSink), Ok(()));
             }
             assert_eq!((book.live_orders(), book.live_levels()), (0, 0));
-            for &locate in &self.model.locates {
+            for &locate in &self.locates {
                 assert_eq!(book.bbo(locate), Bbo::default());
             }
         }
@@ -660,7 +422,8 @@ pub fn run(data: &[u8]) -> Counters {
             twin_base: *twin.counters(),
             main,
             twin,
-            model: Model::default(),
+            model: Model::new(MAX_ORDERS, MAX_LEVELS),
+            locates: BTreeSet::new(),
             events: Events::default(),
             twin_events: Events::default(),
             window: VecDeque::new(),
