@@ -271,8 +271,6 @@ fn outbound_venue(o: &Outbound) -> VenueId {
     }
 }
 
-/// Encodes `o` on its venue's session; `false` when that venue is not
-/// logged on (or unknown) and nothing was sent.
 /// [`send_to_venue`], counted: every order message the pipeline emits is
 /// either sent or counted as unsent.
 fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut Tally) {
@@ -283,6 +281,8 @@ fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut 
     }
 }
 
+/// Encodes `o` on its venue's session; `false` when that venue is not
+/// logged on (or unknown) and nothing was sent.
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
     let venue = outbound_venue(o);
     match ports.iter_mut().find(|p| p.id == venue) {
