@@ -264,6 +264,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stats.book_events += self.events.len() as u64;
         self.mark_positions();
         if !self.trading {
+            // No decisions, but a trip from the marking still cancels.
+            self.after_input(now, send);
             return;
         }
         self.deliver_deferred();

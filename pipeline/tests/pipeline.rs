@@ -1024,3 +1024,42 @@ fn closing_the_session_cancels_everything_and_quotes_nothing_more() {
     }
     assert_eq!(p.open_orders(), 0);
 }
+
+/// With decisions paused (a feed gap, say), marking still runs: a daily
+/// loss trips the kill switch and the open orders are cancelled at once.
+#[test]
+fn a_daily_loss_trips_and_cancels_while_decisions_are_paused() {
+    let mut limits = Limits::unlimited();
+    limits.max_daily_loss = Price::SCALE as u64; // $1
+    let mut p = pipeline(limits);
+    let sent = two_quotes_acked(&mut p);
+    let bid_cl = sent
+        .iter()
+        .find_map(|o| match *o {
+            Outbound::New {
+                cl_ord_id,
+                side: Side::Buy,
+                ..
+            } => Some(cl_ord_id),
+            _ => None,
+        })
+        .unwrap();
+    let mut fill = ExecReport::new(bid_cl, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0400);
+    fill.cum_qty = 100;
+    let after_fill = report(&mut p, fill, 2 * SECOND + 2);
+    let _ = ack_all(&mut p, &after_fill, 2 * SECOND + 3);
+    let open = p.open_orders();
+    assert!(open > 0);
+    p.set_trading(false);
+    let fall = feed_at(
+        &mut p,
+        &[(
+            3 * SECOND,
+            add(10, Side::Sell, Price(100_0400), 500, 3 * SECOND),
+        )],
+    );
+    assert_eq!(p.risk.tripped(), Some(risk::TripCause::DailyLoss));
+    assert_eq!(cancels_of(&fall).len(), open, "{fall:?}");
+}
