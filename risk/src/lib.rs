@@ -1424,8 +1424,8 @@ impl RiskEngine {
     }
 
     /// True while the kill switch is engaged and [`RiskEngine::kill_cancels`]
-    /// has cancels to give (one compare when there are none: callers ask
-    /// after every input).
+    /// has cancels to give (a test of one field when the switch is not
+    /// engaged: callers ask after every input).
     #[inline]
     pub fn kill_cancels_due(&self) -> bool {
         self.tripped.is_some() && self.kill_cursor < self.orders.len()
