@@ -1386,6 +1386,16 @@ fn fill_view(
         ("fix-rejects-sent", fs.rejects_sent),
         ("fix-resend-reqs", fs.resend_requests_sent),
         ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
+        ("kill-cancels", s.kill_cancels),
+        // Scanned only while the switch is engaged (a table walk).
+        (
+            "kill-abandoned",
+            if pipeline.risk.tripped().is_some() {
+                pipeline.risk.kill_abandoned() as u64
+            } else {
+                0
+            },
+        ),
     ] {
         let _ = view.counters.push(Counter {
             name: Label::new(name),

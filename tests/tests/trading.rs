@@ -411,6 +411,24 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     let open_while_killed = venue.open_orders_now();
     let status = run_companion(&["--shm", shm.as_str(), "status"]);
     let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    // The counters the trip left (published every 100 ms).
+    std::thread::sleep(Duration::from_millis(300));
+    let counter = |name: &str| {
+        companion::app::Session::attach(
+            &companion::app::Target::Shm(shm.clone().into()),
+            Duration::from_secs(5),
+            None,
+        )
+        .ok()
+        .and_then(|s| {
+            s.view()
+                .counters
+                .iter()
+                .find(|c| c.name.to_string() == name)
+                .map(|c| c.value)
+        })
+    };
+    let (kill_cancels, abandoned) = (counter("kill-cancels"), counter("kill-abandoned"));
     let rearm = run_companion(&["--shm", shm.as_str(), "rearm"]);
     let rearmed = running.wait_for_serial(
         "trade: kill switch re-armed; trading resumes",
@@ -430,6 +448,10 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     run.check(
         open_while_killed == 0,
         &format!("the trip cancelled the quotes: {open_while_killed} open"),
+    );
+    run.check(
+        kill_cancels.is_some_and(|n| n > 0) && abandoned == Some(0),
+        &format!("the trip's cancels counted: kill-cancels {kill_cancels:?}, kill-abandoned {abandoned:?}"),
     );
     run.check(
         status.1.contains("state      killed"),
