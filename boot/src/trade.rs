@@ -646,6 +646,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
     let mut tally = Tally::default();
     let mut killed = false;
+    let mut rearm_refused = false;
     let mut closing = false;
     let mut logout_sent = false;
     let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
@@ -1033,10 +1034,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 tripped.map_or("", trip_cause_name)
             );
         }
-        kernel::mailbox::REARM_REFUSED.store(
-            tripped.is_some() && pipeline.risk.daily_loss_breached(),
-            Ordering::Relaxed,
-        );
+        // Told to core 0 only when it changes (it reads it on `rearm`).
+        let refuse = tripped.is_some() && pipeline.risk.daily_loss_breached();
+        if refuse != rearm_refused {
+            rearm_refused = refuse;
+            kernel::mailbox::REARM_REFUSED.store(refuse, Ordering::Release);
+        }
         // The window closes in two steps: every open order is canceled,
         // then the sessions log out once the venues confirmed (or after a
         // grace period), so nothing rests at a venue that keeps orders.

@@ -249,7 +249,7 @@ pub fn service(p: &'static Platform) {
         };
         let _ = m.end.reply(id, reply);
         if let Answer::Ok = answer {
-            m.end.set_state(state());
+            reflect_kill_switch();
             // A change the companion just made shows in the next snapshot read.
             m.last_publish_ns = 0;
         }
