@@ -191,6 +191,19 @@ impl Model {
         }
     }
 
+    /// A new order's price and size, as an add and a replace check them.
+    fn check_terms(&mut self, price: i64, qty: u32) -> Result<(), Anomaly> {
+        if !(0..=u32::MAX as i64).contains(&price) {
+            self.counters.bad_price += 1;
+            return Err(Anomaly::BadPrice);
+        }
+        if qty == 0 {
+            self.counters.zero_quantity += 1;
+            return Err(Anomaly::ZeroQuantity);
+        }
+        Ok(())
+    }
+
     /// An add (with or without MPID).
     pub fn add(
         &mut self,
@@ -205,14 +218,7 @@ impl Model {
             self.counters.bad_locate += 1;
             return Err(Anomaly::BadLocate);
         }
-        if !(0..=u32::MAX as i64).contains(&price) {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        }
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
+        self.check_terms(price, qty)?;
         if self.orders.contains_key(&order_ref) {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);
@@ -257,14 +263,7 @@ impl Model {
             self.counters.unknown_order += 1;
             return Err(Anomaly::UnknownOrder);
         };
-        if !(0..=u32::MAX as i64).contains(&price) {
-            self.counters.bad_price += 1;
-            return Err(Anomaly::BadPrice);
-        }
-        if qty == 0 {
-            self.counters.zero_quantity += 1;
-            return Err(Anomaly::ZeroQuantity);
-        }
+        self.check_terms(price, qty)?;
         if new != old && self.orders.contains_key(&new) {
             self.counters.duplicate_order += 1;
             return Err(Anomaly::DuplicateOrder);

@@ -1178,20 +1178,20 @@ impl Oms {
     /// The venue `order` was sent to and when it was entered (for the
     /// router's latency estimate).
     pub fn venue_of(&self, order: OrderId) -> Option<(VenueId, Nanos)> {
-        let slot = self.ids.get(order.0)?;
-        self.orders
-            .get(slot as usize)
-            .filter(|r| r.in_use && r.id == order)
-            .map(|r| (r.venue, r.entered))
+        self.record_of(order).map(|r| (r.venue, r.entered))
     }
 
     /// The instrument of a working `order`.
     pub fn locate_of(&self, order: OrderId) -> Option<StockLocate> {
+        self.record_of(order).map(|r| r.locate)
+    }
+
+    /// `order`'s record, while its slot still holds it.
+    fn record_of(&self, order: OrderId) -> Option<&OrderRecord> {
         let slot = self.ids.get(order.0)?;
         self.orders
             .get(slot as usize)
             .filter(|r| r.in_use && r.id == order)
-            .map(|r| r.locate)
     }
 
     /// The ClOrdID the venue currently knows `order` by.

@@ -715,9 +715,16 @@ fn cancels_of(sent: &[Outbound]) -> Vec<(types::OrderId, ClOrdId, ClOrdId)> {
         .collect()
 }
 
-/// A 100.00 / 100.10 market a second apart; the maker's two quotes, both
-/// acknowledged.
-fn two_quotes_acked(p: &mut Pipeline<4, 8>) -> Vec<Outbound> {
+/// One of the maker's orders: its id and the ClOrdID it went out with.
+#[derive(Debug, Clone, Copy)]
+struct Quote {
+    order: types::OrderId,
+    cl_ord_id: ClOrdId,
+}
+
+/// A 100.00 / 100.10 market a second apart; the maker's two quotes (bid
+/// 100.04, ask 100.06), both acknowledged: (bid, ask).
+fn two_quotes_acked(p: &mut Pipeline<4, 8>) -> (Quote, Quote) {
     let sent = feed_at(
         p,
         &[
@@ -729,7 +736,50 @@ fn two_quotes_acked(p: &mut Pipeline<4, 8>) -> Vec<Outbound> {
         ],
     );
     assert!(ack_all(p, &sent, 2 * SECOND + 1).is_empty());
-    sent
+    let quote = |want: Side| {
+        sent.iter()
+            .find_map(|o| match *o {
+                Outbound::New {
+                    order,
+                    cl_ord_id,
+                    side,
+                    ..
+                } if side == want => Some(Quote { order, cl_ord_id }),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("a {want:?} quote: {sent:?}"))
+    };
+    (quote(Side::Buy), quote(Side::Sell))
+}
+
+/// The venue confirms `cancels` (as [`cancels_of`] lists them); nothing
+/// is sent in answer.
+fn confirm_cancels(
+    p: &mut Pipeline<4, 8>,
+    cancels: &[(types::OrderId, ClOrdId, ClOrdId)],
+    now: u64,
+) {
+    for &(_, cl, orig) in cancels {
+        let mut done = ExecReport::new(cl, ExecType::Canceled);
+        done.orig_cl_ord_id = Some(orig);
+        assert!(report(p, done, now).is_empty());
+    }
+}
+
+/// A maker with a $1 daily loss limit whose bid was filled: long 100 at
+/// 100.04, the mid at 100.05, the ask still open. Returns the ask.
+fn long_100_under_a_one_dollar_loss_limit() -> (Pipeline<4, 8>, Quote) {
+    let mut limits = Limits::unlimited();
+    limits.max_daily_loss = Price::SCALE as u64; // $1
+    let mut p = pipeline(limits);
+    let (bid, ask) = two_quotes_acked(&mut p);
+    let mut fill = ExecReport::new(bid.cl_ord_id, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0400);
+    fill.cum_qty = 100;
+    let after_fill = report(&mut p, fill, 2 * SECOND + 2);
+    let _ = ack_all(&mut p, &after_fill, 2 * SECOND + 3);
+    (p, ask)
 }
 
 /// Two acknowledged quotes, then the ask is replaced (100.06 -> 100.07):
@@ -738,26 +788,7 @@ fn two_quotes_acked(p: &mut Pipeline<4, 8>) -> Vec<Outbound> {
 fn quoting_with_a_replace_in_flight(
     p: &mut Pipeline<4, 8>,
 ) -> (types::OrderId, types::OrderId, ClOrdId, ClOrdId) {
-    let sent = two_quotes_acked(p);
-    let quotes: Vec<_> = sent
-        .iter()
-        .filter_map(|o| match *o {
-            Outbound::New {
-                order,
-                cl_ord_id,
-                side,
-                ..
-            } => Some((order, cl_ord_id, side)),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(quotes.len(), 2, "{sent:?}");
-    let bid = quotes.iter().find(|q| q.2 == Side::Buy).unwrap().0;
-    let (ask, ask_cl) = quotes
-        .iter()
-        .find(|q| q.2 == Side::Sell)
-        .map(|q| (q.0, q.1))
-        .unwrap();
+    let (bid, ask) = two_quotes_acked(p);
     // A one-tick lift of the mid (100.05 -> 100.06).
     let moved = feed_at(
         p,
@@ -771,11 +802,11 @@ fn quoting_with_a_replace_in_flight(
         .find_map(|o| match *o {
             Outbound::Replace {
                 order, cl_ord_id, ..
-            } if order == ask => Some(cl_ord_id),
+            } if order == ask.order => Some(cl_ord_id),
             _ => None,
         })
         .unwrap_or_else(|| panic!("the ask is replaced: {moved:?}"));
-    (bid, ask, ask_cl, replace)
+    (bid.order, ask.order, ask.cl_ord_id, replace)
 }
 
 /// The venue takes the replace before the kill's cancel, which then names
@@ -794,7 +825,7 @@ fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
         orig, ask_cl,
         "the kill's cancel names the ask as the OMS knows it"
     );
-    let (_, bid_cancel, _) = *kill.iter().find(|c| c.0 == bid).unwrap();
+    let bid_cancel = *kill.iter().find(|c| c.0 == bid).unwrap();
 
     // The venue's answers, in its order: the replace, then the refused cancel.
     let mut replaced = ExecReport::new(replace, ExecType::Replaced);
@@ -813,11 +844,7 @@ fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
         "canceled as replaced"
     );
 
-    for (cl, orig) in [(bid_cancel, None), (again[0].1, Some(replace))] {
-        let mut done = ExecReport::new(cl, ExecType::Canceled);
-        done.orig_cl_ord_id = orig;
-        assert!(report(&mut p, done, 6 * SECOND + 3).is_empty());
-    }
+    confirm_cancels(&mut p, &[bid_cancel, again[0]], 6 * SECOND + 3);
     assert_eq!(p.oms.open_orders().count(), 0);
     assert_eq!(p.risk.open_orders(), 0);
     assert_eq!(p.stats().kill_cancels, 3);
@@ -863,42 +890,10 @@ fn kill_cancels_to_a_venue_that_refuses_them_are_bounded() {
 /// loss stands and accepted once the market recovers; quoting resumes.
 #[test]
 fn a_daily_loss_trip_cancels_every_open_order_and_rearms_after_recovery() {
-    let mut limits = Limits::unlimited();
-    limits.max_daily_loss = Price::SCALE as u64; // $1
-    let mut p = pipeline(limits);
-    let sent = two_quotes_acked(&mut p);
-    let (bid_cl, ask) = (
-        sent.iter()
-            .find_map(|o| match *o {
-                Outbound::New {
-                    cl_ord_id,
-                    side: Side::Buy,
-                    ..
-                } => Some(cl_ord_id),
-                _ => None,
-            })
-            .unwrap(),
-        sent.iter()
-            .find_map(|o| match *o {
-                Outbound::New {
-                    order,
-                    side: Side::Sell,
-                    ..
-                } => Some(order),
-                _ => None,
-            })
-            .unwrap(),
-    );
-    // Our bid is filled: long 100 at 100.04.
-    let mut fill = ExecReport::new(bid_cl, ExecType::Fill);
-    fill.last_qty = 100;
-    fill.last_px = Price(100_0400);
-    fill.cum_qty = 100;
-    let after_fill = report(&mut p, fill, 2 * SECOND + 2);
-    let _ = ack_all(&mut p, &after_fill, 2 * SECOND + 3);
+    let (mut p, ask) = long_100_under_a_one_dollar_loss_limit();
     assert_eq!(p.risk.tripped(), None);
     let open_before: Vec<_> = p.oms.open_orders().map(|o| o.id).collect();
-    assert!(open_before.contains(&ask), "{open_before:?}");
+    assert!(open_before.contains(&ask.order), "{open_before:?}");
 
     // An offer at 100.04 takes the mid to 100.02 (calm: no fast-market
     // pull): marked there, the position loses $2.
@@ -930,11 +925,7 @@ fn a_daily_loss_trip_cancels_every_open_order_and_rearms_after_recovery() {
         "nothing but cancels after the trip: {fall:?}"
     );
     assert_eq!(p.rearm(), Err(risk::RearmError::LossStillBreached));
-    for (_, cl, orig) in cancels_of(&fall) {
-        let mut done = ExecReport::new(cl, ExecType::Canceled);
-        done.orig_cl_ord_id = Some(orig);
-        assert!(report(&mut p, done, 3 * SECOND + 1).is_empty());
-    }
+    confirm_cancels(&mut p, &cancels_of(&fall), 3 * SECOND + 1);
     assert_eq!(p.oms.open_orders().count(), 0);
 
     // The offer goes, the mid is back at 100.05; re-armed, the maker quotes again.
@@ -958,15 +949,8 @@ fn a_daily_loss_trip_cancels_every_open_order_and_rearms_after_recovery() {
 #[test]
 fn replaces_are_collared_against_the_mid_like_new_orders() {
     let mut p = pipeline(Limits::unlimited());
-    let sent = feed(&mut p, &two_sided());
-    let _ = ack_all(&mut p, &sent, 10_000_000);
-    let (order, strategy) = sent
-        .iter()
-        .find_map(|o| match *o {
-            Outbound::New { order, .. } => Some((order, StrategyId(1))),
-            _ => None,
-        })
-        .unwrap();
+    let (bid, _) = two_quotes_acked(&mut p);
+    let (order, strategy) = (bid.order, StrategyId(1));
     let mid = Some(Price(100_0500));
     let replace = types::OrderIntent::Replace {
         strategy,
@@ -1017,11 +1001,7 @@ fn closing_the_session_cancels_everything_and_quotes_nothing_more() {
         )],
     );
     assert!(later.is_empty(), "{later:?}");
-    for (_, cl, orig) in cancels {
-        let mut done = ExecReport::new(cl, ExecType::Canceled);
-        done.orig_cl_ord_id = Some(orig);
-        assert!(report(&mut p, done, 4 * SECOND + 1).is_empty());
-    }
+    confirm_cancels(&mut p, &cancels, 4 * SECOND + 1);
     assert_eq!(p.open_orders(), 0);
 }
 
@@ -1029,27 +1009,7 @@ fn closing_the_session_cancels_everything_and_quotes_nothing_more() {
 /// loss trips the kill switch and the open orders are cancelled at once.
 #[test]
 fn a_daily_loss_trips_and_cancels_while_decisions_are_paused() {
-    let mut limits = Limits::unlimited();
-    limits.max_daily_loss = Price::SCALE as u64; // $1
-    let mut p = pipeline(limits);
-    let sent = two_quotes_acked(&mut p);
-    let bid_cl = sent
-        .iter()
-        .find_map(|o| match *o {
-            Outbound::New {
-                cl_ord_id,
-                side: Side::Buy,
-                ..
-            } => Some(cl_ord_id),
-            _ => None,
-        })
-        .unwrap();
-    let mut fill = ExecReport::new(bid_cl, ExecType::Fill);
-    fill.last_qty = 100;
-    fill.last_px = Price(100_0400);
-    fill.cum_qty = 100;
-    let after_fill = report(&mut p, fill, 2 * SECOND + 2);
-    let _ = ack_all(&mut p, &after_fill, 2 * SECOND + 3);
+    let (mut p, _) = long_100_under_a_one_dollar_loss_limit();
     let open = p.open_orders();
     assert!(open > 0);
     p.set_trading(false);

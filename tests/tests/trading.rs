@@ -7,6 +7,25 @@ use std::time::Duration;
 use tests::{lab, qemu, run_companion, Booted};
 use types::Symbol;
 
+/// Applies the companion's example configuration with a 50-share order
+/// size limit (below the market maker's 100-share quotes) and
+/// `max_rejects_per_min`; its strategies are left out (they quote 100
+/// shares, which the validator does not allow above the limit; the lab's
+/// market maker is configured on the command line). The appliance's reply.
+fn apply_size_limit_below_the_quotes(
+    lab: &tests::Lab,
+    shm: &str,
+    max_rejects_per_min: u32,
+) -> String {
+    let example = lab.repo.root().join("companion/examples/appliance.toml");
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.max_order_qty = 50;
+    cfg.risk.max_rejects_per_min = max_rejects_per_min;
+    cfg.risk.restricted_symbols.clear();
+    cfg.strategies.clear();
+    tests::apply_raw_config(shm, &companion::config::to_json(&cfg).expect("json"))
+}
+
 /// The appliance trading `seconds` with a mailbox at `shm`, once its market
 /// maker has quotes at the venue: the run, and whether it logged on.
 fn quoting_with_a_mailbox(
@@ -323,17 +342,8 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     // Quotes out first, so the new limit meets a working market maker.
     let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "risk-config", &shm, 12);
     let before = venue.stats_now();
-    let example = lab.repo.root().join("companion/examples/appliance.toml");
-    let mut cfg = companion::config::load(&example, None).expect("example config");
-    cfg.risk.max_order_qty = 50;
     // The refusals below must not trip the reject-rate kill switch here.
-    cfg.risk.max_rejects_per_min = 6_000;
-    cfg.risk.restricted_symbols.clear();
-    // The example's strategies quote 100 shares, which the validator does
-    // not allow above max_order_qty; the lab's market maker is configured on
-    // the command line, not here.
-    cfg.strategies.clear();
-    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    let reply = apply_size_limit_below_the_quotes(lab, &shm, 6_000);
     let in_force = running.wait_for_serial(
         "trade: risk limits of configuration generation 1 in force",
         Duration::from_secs(10),
@@ -396,13 +406,8 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     let venue = TradingLab::start(&LabConfig::default()).expect("venue");
     let shm = format!("/dev/shm/{}", qemu::unique_name("reject-trip"));
     let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "reject-trip", &shm, 14);
-    let example = lab.repo.root().join("companion/examples/appliance.toml");
-    let mut cfg = companion::config::load(&example, None).expect("example config");
-    cfg.risk.max_order_qty = 50;
-    cfg.risk.max_rejects_per_min = 5;
-    cfg.risk.restricted_symbols.clear();
-    cfg.strategies.clear();
-    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    // More than five refusals a minute trip the kill switch.
+    let reply = apply_size_limit_below_the_quotes(lab, &shm, 5);
     let tripped = running.wait_for_serial(
         "trade: kill switch tripped by risk (reject rate); open orders cancelled",
         Duration::from_secs(10),
