@@ -116,6 +116,8 @@ fn fail(what: &str, detail: impl core::fmt::Debug) -> ! {
 /// several survives a window stretched by an SMI on a host, or by the
 /// emulator being descheduled under TCG.
 const CALIBRATION_WINDOWS: usize = 9;
+/// Rounds of `CALIBRATION_WINDOWS` before an implausible rate stops the boot.
+const CALIBRATION_ATTEMPTS: usize = 5;
 /// 1 ms of PIT ticks; ±1 tick is 0.08 %, well below the noise the median removes.
 const CALIBRATION_PIT_TICKS: u16 = 1_193;
 
@@ -156,8 +158,18 @@ fn calibrate_tsc() -> Clock {
     let (hz, source) = match found {
         Some(f) => f,
         None => {
-            let hz = pit_median_hz(CALIBRATION_WINDOWS)
-                .unwrap_or_else(|| fail("tsc calibration", "PIT channel 2 never counted down"));
+            // An emulated CPU descheduled by a busy host through most of the
+            // windows gives an impossible median: measure again (a few
+            // milliseconds each) before giving up.
+            let mut hz = 0;
+            for _ in 0..CALIBRATION_ATTEMPTS {
+                hz = pit_median_hz(CALIBRATION_WINDOWS).unwrap_or_else(|| {
+                    fail("tsc calibration", "PIT channel 2 never counted down")
+                });
+                if time::PLAUSIBLE_HZ.contains(&hz) {
+                    break;
+                }
+            }
             (hz, TscSource::Pit)
         }
     };
