@@ -163,9 +163,8 @@ fn calibrate_tsc() -> Clock {
             // milliseconds each) before giving up.
             let mut hz = 0;
             for _ in 0..CALIBRATION_ATTEMPTS {
-                hz = pit_median_hz(CALIBRATION_WINDOWS).unwrap_or_else(|| {
-                    fail("tsc calibration", "PIT channel 2 never counted down")
-                });
+                hz = pit_median_hz(CALIBRATION_WINDOWS)
+                    .unwrap_or_else(|| fail("tsc calibration", "PIT channel 2 never counted down"));
                 if time::PLAUSIBLE_HZ.contains(&hz) {
                     break;
                 }
