@@ -32,6 +32,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use gateway::fixmap::{exec_report, send_outbound, FixSender};
 use gateway::oms::{Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
+use gateway::session::reservation::{orders_may_go, SeqReservation, DURABLE_MARGIN};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use heapless::Vec;
@@ -230,6 +231,8 @@ struct Tally {
     itch_malformed: u64,
     /// FIX input the session dropped (garbled framing, bad checksum).
     fix_dropped: u64,
+    /// Times new orders paused for the journal to confirm sequence numbers.
+    journal_waits: u64,
 }
 
 /// Reports of the same kind printed at most this many times.
@@ -246,9 +249,9 @@ struct Port<'s> {
     logged_on: bool,
     session_ended: bool,
     link_lost: bool,
-    /// The last sequence numbers the companion's journal was sent
-    /// (`next_out` there is a reservation, see [`JournalOut::flush`]).
-    journaled: Option<SessionState>,
+    /// What the companion's journal was sent of this session's sequence
+    /// numbers (`next_out` there is a reservation, see [`JournalOut`]).
+    reservation: SeqReservation,
     /// The venue cancels this session's orders when it drops.
     cancels_on_disconnect: bool,
 }
@@ -609,7 +612,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             logged_on: false,
             session_ended: false,
             link_lost: false,
-            journaled: None,
+            reservation: SeqReservation::default(),
             cancels_on_disconnect: cod_option(platform, i),
         };
         if ports.push(port).is_err() {
@@ -660,6 +663,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // When the kill switch was first seen engaged (for the companion).
     let mut tripped_at: Option<u64> = None;
     let journaling = journal_wait.is_some();
+    // New orders wait for the journal (see `orders_may_go`).
+    let mut journal_waiting = false;
     let mut journal = JournalOut {
         fills: Vec::new(),
         overflow: 0,
@@ -689,9 +694,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             keeper.step(8);
         }
         if journaling {
-            // Before anything this turn sends: the reservation of outgoing
-            // sequence numbers must already be in the journal.
-            journal.flush(&mut ports, pipeline.oms.epoch());
+            // Before anything this turn sends: a renewed reservation of
+            // outgoing sequence numbers goes to the journal well before the
+            // confirmed one runs out (see `orders_may_go` below).
+            journal.flush(&mut ports, pipeline.oms.epoch(), now_ns);
         }
         // A configuration from the companion takes effect between two
         // messages (one load per turn when there is nothing new).
@@ -950,7 +956,30 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // the primary feed has a gap (loss being recovered, or a late join
         // replaying the session) the book is not the market.
         let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
-        let any_up = ports.iter().any(|p| p.logged_on) && !logout_sent && feed_whole;
+        // With a journal, new orders and replaces also need outgoing
+        // sequence numbers the journal has confirmed on disk: a crash must
+        // never bring the session back below a number already sent.
+        let confirmed = !journaling
+            || ports.iter().filter(|p| p.logged_on).all(|p| {
+                orders_may_go(
+                    p.session.state().next_out,
+                    kernel::mailbox::persisted_out(p.id.0),
+                )
+            });
+        if confirmed == journal_waiting {
+            journal_waiting = !confirmed;
+            if journal_waiting {
+                tally.journal_waits += 1;
+                if tally.journal_waits <= REPORT_LIMIT {
+                    say!(
+                        "trade: orders wait: fewer than {DURABLE_MARGIN} outgoing FIX sequence numbers confirmed by the companion's journal"
+                    );
+                }
+            } else if tally.journal_waits <= REPORT_LIMIT {
+                say!("trade: the journal confirmed outgoing FIX sequence numbers; orders go");
+            }
+        }
+        let any_up = ports.iter().any(|p| p.logged_on) && !logout_sent && feed_whole && confirmed;
         if pipeline.is_trading() != any_up {
             pipeline.set_trading(any_up);
         }
@@ -991,7 +1020,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         exec_buf.clear();
         if journaling {
-            journal.flush(&mut ports, pipeline.oms.epoch());
+            journal.flush(&mut ports, pipeline.oms.epoch(), now_ns);
         }
         // The kill switch has two owners: the operator (the mailbox's flag)
         // and risk (a trip latches in the pipeline). Each side follows the
@@ -1101,7 +1130,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             if journaling {
                 let deadline = platform.now_ns() + 1_000_000_000;
                 loop {
-                    journal.flush(&mut ports, pipeline.oms.epoch());
+                    journal.flush(&mut ports, pipeline.oms.epoch(), platform.now_ns());
                     if journal.fills.is_empty() || platform.now_ns() >= deadline {
                         break;
                     }
@@ -1390,6 +1419,7 @@ fn fill_view(
         ("fix-resend-reqs", fs.resend_requests_sent),
         ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
         ("kill-cancels", s.kill_cancels),
+        ("journal-waits", tally.journal_waits),
         // Scanned only while the switch is engaged (a table walk).
         (
             "kill-abandoned",
@@ -1495,23 +1525,11 @@ fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> b
     false
 }
 
-/// Outgoing sequence numbers reserved in the journal ahead of use.
-const SEQ_RESERVE: u64 = 256;
-/// A new reservation is journaled when fewer than this many are left —
-/// more than one loop turn sends (a turn handles one receive batch).
-const SEQ_HEADROOM: u64 = 128;
-
 /// Durable state on its way to the companion's journal: fills in order,
-/// and each session's sequence numbers whenever they move.
-///
-/// `next_out` is journaled as a **reservation**: `SEQ_RESERVE` beyond the
-/// number in use, renewed at the start of a loop turn once fewer than
-/// `SEQ_HEADROOM` remain, so the journal never holds a number below one
-/// already sent. After a crash the appliance logs on above the last number
-/// it used; the venue sees a gap, asks for a resend, and the session fills
-/// it with a SequenceReset-GapFill (no order from an earlier life is ever
-/// resent). A journaled number below one in use would instead get the
-/// Logon refused as "too low". `next_in` is journaled exactly.
+/// and each session's sequence numbers whenever they move — `next_in`
+/// exactly, `next_out` as a reservation ahead of use (see
+/// `gateway::session::reservation`). Nothing is durable until the companion
+/// confirms it (`kernel::mailbox::persisted_out`).
 struct JournalOut {
     fills: Vec<FillRecord, 64>,
     /// Fills that found the queue full (reported at the end).
@@ -1526,7 +1544,7 @@ impl JournalOut {
     }
 
     /// Sends what the event ring takes now; the rest waits for the next turn.
-    fn flush(&mut self, ports: &mut [Port<'_>], epoch: u32) {
+    fn flush(&mut self, ports: &mut [Port<'_>], epoch: u32, now_ns: u64) {
         while let Some(f) = self.fills.first() {
             if !UPLINK.event(MailboxEvent::Fill(*f)) {
                 return;
@@ -1534,27 +1552,21 @@ impl JournalOut {
             self.fills.remove(0);
         }
         for port in ports.iter_mut() {
-            let state = port.session.state();
-            let covered = port.journaled.is_some_and(|j| {
-                j.next_in == state.next_in && j.next_out >= state.next_out + SEQ_HEADROOM
-            });
-            if !covered {
-                let next_out = match port.journaled {
-                    Some(j) if j.next_out >= state.next_out + SEQ_HEADROOM => j.next_out,
-                    _ => state.next_out + SEQ_RESERVE,
-                };
-                let record = FixSeqRecord {
-                    venue: port.id,
-                    next_in: state.next_in,
-                    next_out,
-                    epoch,
-                };
-                if UPLINK.event(MailboxEvent::FixSeq(record)) {
-                    port.journaled = Some(SessionState {
-                        next_in: state.next_in,
-                        next_out,
-                    });
-                }
+            let persisted = kernel::mailbox::persisted_out(port.id.0);
+            let Some(due) = port
+                .reservation
+                .due(port.session.state(), persisted, now_ns)
+            else {
+                continue;
+            };
+            let record = FixSeqRecord {
+                venue: port.id,
+                next_in: due.next_in,
+                next_out: due.next_out,
+                epoch,
+            };
+            if UPLINK.event(MailboxEvent::FixSeq(record)) {
+                port.reservation.written(due, now_ns);
             }
         }
     }

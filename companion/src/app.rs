@@ -5,8 +5,8 @@ use crate::logs::{FrameDecoder, RawFrames};
 use crate::mapping::{Mapping, Role};
 use crate::render::{self, View};
 use protocol::mailbox::{
-    ApplianceState, Command, CommandError, CompanionEnd, Event, JournalRecord, Message, Reply,
-    RingError, SendError, SnapshotError,
+    ApplianceState, Command, CommandError, CompanionEnd, Event, FixSeqRecord, JournalRecord,
+    Message, Reply, RingError, SendError, SnapshotError,
 };
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, UdpSocket};
@@ -26,6 +26,12 @@ pub struct Session {
     pub end: CompanionEnd,
     pub journal: Option<Journal>,
     pub timeout: Duration,
+    /// FIX sequence records written to the journal and not yet confirmed
+    /// to the appliance (which sends no number beyond what is on disk).
+    unconfirmed: Vec<FixSeqRecord>,
+    /// The appliance asked for the journal (met while waiting for a reply,
+    /// too): the `journal` loop hands it back next.
+    journal_requested: bool,
 }
 
 fn now_ns() -> u128 {
@@ -55,6 +61,8 @@ impl Session {
             end,
             journal,
             timeout,
+            unconfirmed: Vec::new(),
+            journal_requested: false,
         })
     }
 
@@ -120,11 +128,18 @@ impl Session {
         v
     }
 
-    fn handle_event(&self, ev: &Event) -> Result<(), String> {
+    fn handle_event(&mut self, ev: &Event) -> Result<(), String> {
         if let Some(j) = &self.journal {
             if j.persist(ev)
                 .map_err(|e| format!("journal {}: {e}", j.dir.display()))?
             {
+                if let Event::FixSeq(r) = ev {
+                    self.unconfirmed.push(*r);
+                }
+                return Ok(());
+            }
+            if let Event::JournalRequest = ev {
+                self.journal_requested = true;
                 return Ok(());
             }
         }
@@ -133,8 +148,33 @@ impl Session {
     }
 
     /// Sends a command and waits for its reply; events met on the way are
-    /// persisted (with a journal) or reported on stderr.
+    /// persisted (with a journal) or reported on stderr, and sequence
+    /// records persisted are then confirmed to the appliance.
     pub fn call(&mut self, command: Command<'_>) -> Result<OwnedReply, String> {
+        let reply = self.call_once(command)?;
+        self.confirm_persisted()?;
+        Ok(reply)
+    }
+
+    /// Tells the appliance, oldest first, which sequence records the
+    /// journal now holds on disk (the order matters: after a sequence reset
+    /// the newer record is the lower one).
+    pub fn confirm_persisted(&mut self) -> Result<(), String> {
+        while !self.unconfirmed.is_empty() {
+            let record = self.unconfirmed.remove(0);
+            match self.call_once(Command::Persisted(record))? {
+                OwnedReply::Ok => {}
+                other => {
+                    return Err(format!(
+                        "appliance refused the confirmation of {record:?}: {other}"
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn call_once(&mut self, command: Command<'_>) -> Result<OwnedReply, String> {
         let deadline = Instant::now() + self.timeout;
         let mut scratch = vec![0u8; self.end.layout().commands.max_payload()];
         let id = loop {
@@ -599,8 +639,13 @@ pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), St
     let mut buf = vec![0u8; s.end.layout().replies.max_payload()];
     loop {
         match s.end.poll_message(&mut buf) {
-            Ok(Some(Message::Event(Event::JournalRequest))) => handback(s, &j)?,
-            Ok(Some(Message::Event(ev))) => s.handle_event(&ev)?,
+            Ok(Some(Message::Event(ev))) => {
+                s.handle_event(&ev)?;
+                s.confirm_persisted()?;
+                if std::mem::take(&mut s.journal_requested) {
+                    handback(s, &j)?;
+                }
+            }
             Ok(Some(Message::Reply { .. })) => {}
             Ok(None) if once => return Ok(()),
             Ok(None) => {

@@ -21,6 +21,8 @@ const BYTES: u64 = 1 << 20;
 #[derive(Default)]
 struct Seen {
     journal: Vec<JournalRecord>,
+    /// Sequence records the companion confirmed as on disk, in order.
+    persisted: Vec<FixSeqRecord>,
     configs: Vec<config::ApplianceConfig>,
     /// Events for the appliance to emit.
     outbox: Vec<Event>,
@@ -241,6 +243,10 @@ fn serve(app: &mut ApplianceEnd, stop: &AtomicBool, seen: &Mutex<Seen>) {
                     },
                     Command::Journal(r) => {
                         seen.lock().unwrap().journal.push(r);
+                        Reply::Ok
+                    }
+                    Command::Persisted(r) => {
+                        seen.lock().unwrap().persisted.push(r);
                         Reply::Ok
                     }
                     Command::GetStatus => Reply::Status {
@@ -617,24 +623,37 @@ fn logs_print_raw_frames() {
 fn journal_persists_events_and_hands_them_back() {
     let s = Served::start("journal");
     let dir = temp_dir("journal");
+    let reservation = |next_out| FixSeqRecord {
+        venue: VenueId(1),
+        next_in: 41,
+        next_out,
+        epoch: 4,
+    };
+    // A reservation, then a lower one (a sequence reset): both are
+    // confirmed, in the order they were written, the lower one last.
     s.seen.lock().unwrap().outbox = vec![
-        Event::FixSeq(FixSeqRecord {
-            venue: VenueId(1),
-            next_in: 41,
-            next_out: 57,
-            epoch: 4,
-        }),
+        Event::FixSeq(reservation(300)),
         Event::Fill(fill(1)),
+        Event::FixSeq(reservation(57)),
         Event::Fill(fill(2)),
         Event::JournalRequest,
     ];
     std::thread::sleep(Duration::from_millis(50));
     let o = s.run(&["journal", "--dir", dir.to_str().unwrap(), "--once"]);
     assert!(o.status.success(), "{:?}", text(&o));
-    assert!(text(&o).0.contains("handed back 3 journal records"));
+    assert!(
+        text(&o).0.contains("handed back 3 journal records"),
+        "{:?}",
+        text(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap(),
         "41 57 4\n"
+    );
+    assert_eq!(
+        s.seen.lock().unwrap().persisted,
+        vec![reservation(300), reservation(57)],
+        "every sequence record written is confirmed, in order"
     );
     let got = s.seen.lock().unwrap().journal.clone();
     assert_eq!(

@@ -244,6 +244,14 @@ impl Server {
             .collect()
     }
 
+    /// The MsgSeqNum session `index` expects next from its client: one
+    /// above the last number the client sent.
+    pub fn expected_from_client(&self, index: usize) -> Option<u64> {
+        self.slots
+            .get(index)
+            .map(|slot| slot.session.state().next_in)
+    }
+
     pub fn stats(&self) -> &ServerStats {
         &self.stats
     }

@@ -33,6 +33,19 @@ pub static KILL_SWITCH: AtomicBool = AtomicBool::new(false);
 /// reason, instead of being accepted and undone.
 pub static REARM_REFUSED: AtomicBool = AtomicBool::new(false);
 
+/// Per venue (indexed by its id): the outgoing sequence number the
+/// companion's journal last confirmed on disk — a record handed back at
+/// start, or a `Persisted` command after a reservation was written and
+/// synced; 0 while nothing is durable. The trading loop sends below it
+/// only (see `boot/src/trade.rs`).
+pub static PERSISTED_OUT: [AtomicU64; 256] = [const { AtomicU64::new(0) }; 256];
+
+/// The outgoing sequence number the journal holds on disk for `venue` (0:
+/// none yet).
+pub fn persisted_out(venue: u8) -> u64 {
+    PERSISTED_OUT[usize::from(venue)].load(Ordering::Acquire)
+}
+
 /// The last configuration the companion applied, validated.
 pub static CONFIG: SpinLock<Option<ApplianceConfig>> = SpinLock::new(None);
 
@@ -311,6 +324,12 @@ fn handle(command: Command<'_>) -> Answer {
     match command {
         Command::GetStatus => Answer::Status,
         Command::Ping { nonce } => Answer::Pong(nonce),
+        Command::Persisted(record) => {
+            // Stored, not maximised: after a sequence reset the journal holds
+            // the lower reservation, and that is what a restart would read.
+            PERSISTED_OUT[usize::from(record.venue.0)].store(record.next_out, Ordering::Release);
+            Answer::Ok
+        }
         Command::Kill { .. } => {
             KILL_SWITCH.store(true, Ordering::Release);
             defmt::warn!("kill switch engaged by the companion");
@@ -361,6 +380,8 @@ fn handle(command: Command<'_>) -> Answer {
             match record {
                 JournalRecord::FixSeq(r) => {
                     h.received += 1;
+                    // What the journal hands back is on its disk.
+                    PERSISTED_OUT[usize::from(r.venue.0)].store(r.next_out, Ordering::Release);
                     if let Some(old) = h.fix_seq.iter_mut().find(|o| o.venue == r.venue) {
                         *old = r;
                         Answer::Ok

@@ -1018,6 +1018,8 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
         .position(APPLIANCE, Symbol::new("AAA").unwrap());
     let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
+    let on_disk = journaled_next_out(&fixseq);
+    let expected = server.expected_from_client(0);
     let (asked1, first, journal1) = &runs[0];
     let (asked2, second, journal2) = &runs[1];
     for (asked, run, journal) in [(asked1, first, journal1), (asked2, second, journal2)] {
@@ -1067,9 +1069,111 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
         p2 == Some(venue_position),
         &format!("position after both boots: appliance {p2:?}, venue {venue_position}"),
     );
+    // What a third boot would log on with is no lower than the venue expects.
+    second.check(
+        on_disk.is_some() && on_disk >= expected,
+        &format!("journal next out {on_disk:?}, venue expects {expected:?}"),
+    );
     for (_, run, _) in runs {
         run.pass();
     }
+}
+
+/// `next_out` of a `fixseq-N.txt` journal file ("next_in next_out epoch").
+fn journaled_next_out(text: &str) -> Option<u64> {
+    text.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[test]
+fn orders_wait_until_the_journal_confirms_sequence_numbers() {
+    let lab = lab();
+    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
+    let dir = lab
+        .repo
+        .root()
+        .join("target")
+        .join(qemu::unique_name("journal-confirm"));
+    let shm = format!("/dev/shm/{}", qemu::unique_name("journal-confirm"));
+    // The companion cannot write sequence records here (a directory where
+    // its temporary file goes): it hands the journal back, then fails on
+    // the first reservation and stops without confirming it.
+    let blocker = dir.join(".fixseq-1.tmp");
+    std::fs::create_dir_all(&blocker).expect("journal dir");
+    let vm = venue
+        .appliance_with(&lab.repo, &lab.images.appliance, 12, "journal-wait=30")
+        .name("journal-confirm")
+        .args(tests::ivshmem_args(&shm));
+    let mut running = vm.spawn().expect("QEMU");
+    let asked = running.wait_for_serial("trade: waiting up to", tests::BOOT_TIMEOUT);
+    let failing = std::process::Command::new(tests::companion())
+        .args(["--shm", shm.as_str(), "journal", "--dir"])
+        .arg(&dir)
+        .output();
+    let waits = running.wait_for_serial("trade: orders wait", Duration::from_secs(30));
+    // Logged on, quotes ready, and nothing confirmed: no order may go.
+    std::thread::sleep(Duration::from_secs(2));
+    let held = venue.stats_now();
+    // A companion that can write: the appliance offers its unconfirmed
+    // reservation again, the companion writes and confirms it.
+    let _ = std::fs::remove_dir(&blocker);
+    let journal = std::process::Command::new(tests::companion())
+        .args(["--shm", shm.as_str(), "journal", "--dir"])
+        .arg(&dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let goes = running.wait_for_serial(
+        "trade: the journal confirmed outgoing FIX sequence numbers; orders go",
+        Duration::from_secs(30),
+    );
+    let outcome = running.wait().expect("QEMU");
+    std::thread::sleep(Duration::from_millis(700));
+    if let Ok(mut child) = journal {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let _ = std::fs::remove_file(&shm);
+    let server = venue.stop().expect("venue");
+    let stats = server.stats().clone();
+    let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    run.check(asked.is_some(), "the appliance asked for its journal");
+    let failing = failing
+        .map(|o| {
+            (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stdout).into_owned()
+                    + &String::from_utf8_lossy(&o.stderr),
+            )
+        })
+        .unwrap_or((true, "cannot run the companion".into()));
+    run.check(
+        !failing.0 && failing.1.contains("handed back 0 journal records"),
+        &format!("the first companion handed back, then failed to write: {failing:?}"),
+    );
+    run.check(waits.is_some(), "the appliance said its orders wait");
+    run.check(
+        held.logons == 1 && held.orders_received == 0 && held.replaces_received == 0,
+        &format!("logged on, and no order while nothing was confirmed: {held:?}"),
+    );
+    run.check(goes.is_some(), "orders went once the journal confirmed");
+    run.check(
+        stats.orders_received > 0,
+        &format!("the venue got orders after the confirmation: {stats:?}"),
+    );
+    let on_disk = journaled_next_out(&fixseq);
+    let expected = server.expected_from_client(0);
+    run.check(
+        on_disk.is_some() && on_disk >= expected,
+        &format!("journal next out {on_disk:?}, venue expects {expected:?}"),
+    );
+    run.check(
+        stats.session_errors == 0,
+        &format!("no session errors: {stats:?}"),
+    );
+    run.pass();
 }
 
 /// The words after `venueN` on the appliance's `trade: venues:` line.

@@ -20,6 +20,7 @@
 //! - PossDupFlag=Y with OrigSendingTime later than SendingTime gets a
 //!   session Reject (reason 10) and the sequence number is consumed; no Logout.
 
+pub mod reservation;
 pub mod store;
 #[cfg(test)]
 mod tests;

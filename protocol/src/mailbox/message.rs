@@ -216,6 +216,11 @@ pub enum Command<'a> {
     Ping {
         nonce: u64,
     },
+    /// The companion's journal now holds this record on disk (written and
+    /// synced): the appliance may use outgoing sequence numbers below its
+    /// `next_out` (a reservation, see the trading loop) without a crash
+    /// ever making it log on again with a number it already sent.
+    Persisted(FixSeqRecord),
 }
 
 /// A command with the id its reply will carry.
@@ -262,6 +267,10 @@ impl<'a> Request<'a> {
                 w.u16(6)?;
                 w.u64(nonce)?;
             }
+            Command::Persisted(rec) => {
+                w.u16(7)?;
+                put_fix_seq(&mut w, &rec)?;
+            }
         }
         Ok(w.pos)
     }
@@ -283,6 +292,7 @@ impl<'a> Request<'a> {
                 _ => return Err(FrameError::BadValue),
             }),
             6 => Command::Ping { nonce: r.u64()? },
+            7 => Command::Persisted(get_fix_seq(&mut r)?),
             k => return Err(FrameError::UnknownKind(k)),
         };
         r.end()?;
@@ -484,6 +494,12 @@ mod tests {
             Command::Journal(JournalRecord::Fill(fill())),
             Command::Journal(JournalRecord::End { records: 3 }),
             Command::Ping { nonce: u64::MAX },
+            Command::Persisted(FixSeqRecord {
+                venue: VenueId(2),
+                next_in: 9,
+                next_out: 300,
+                epoch: 4,
+            }),
         ];
         let mut buf = [0u8; 256];
         for (i, c) in cmds.into_iter().enumerate() {
