@@ -156,18 +156,27 @@ impl Session {
         Ok(reply)
     }
 
-    /// Tells the appliance, oldest first, which sequence records the
-    /// journal now holds on disk (the order matters: after a sequence reset
-    /// the newer record is the lower one).
+    /// Tells the appliance which sequence records the journal now holds on
+    /// disk: per venue the newest written (the file holds only that one;
+    /// after a sequence reset it is the lower number, so it is the last,
+    /// not the largest).
     pub fn confirm_persisted(&mut self) -> Result<(), String> {
         while !self.unconfirmed.is_empty() {
-            let record = self.unconfirmed.remove(0);
-            match self.call_once(Command::Persisted(record))? {
-                OwnedReply::Ok => {}
-                other => {
-                    return Err(format!(
-                        "appliance refused the confirmation of {record:?}: {other}"
-                    ))
+            let mut newest: Vec<FixSeqRecord> = Vec::new();
+            for record in std::mem::take(&mut self.unconfirmed) {
+                match newest.iter_mut().find(|r| r.venue == record.venue) {
+                    Some(r) => *r = record,
+                    None => newest.push(record),
+                }
+            }
+            for record in newest {
+                match self.call_once(Command::Persisted(record))? {
+                    OwnedReply::Ok => {}
+                    other => {
+                        return Err(format!(
+                            "appliance refused the confirmation of {record:?}: {other}"
+                        ))
+                    }
                 }
             }
         }
@@ -627,6 +636,10 @@ pub fn top(s: &Session, interval: Duration, iterations: Option<u64>) -> Result<(
     }
 }
 
+/// Journal events persisted before their sequence records are confirmed,
+/// at the most (the ring's end confirms them too).
+const CONFIRM_BATCH: usize = 64;
+
 /// `journal`: persist durable events and hand the journal back when asked.
 pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), String> {
     s.lock(Role::Control)?;
@@ -637,18 +650,31 @@ pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), St
         handback(s, &j)?;
     }
     let mut buf = vec![0u8; s.end.layout().replies.max_payload()];
+    let mut batch = 0usize;
     loop {
         match s.end.poll_message(&mut buf) {
             Ok(Some(Message::Event(ev))) => {
                 s.handle_event(&ev)?;
-                s.confirm_persisted()?;
+                // Confirmed in batches: one command per venue for a ring
+                // full of records, so a busy session does not wait on a
+                // round trip per record.
+                batch += 1;
+                if batch >= CONFIRM_BATCH {
+                    batch = 0;
+                    s.confirm_persisted()?;
+                }
                 if std::mem::take(&mut s.journal_requested) {
+                    s.confirm_persisted()?;
                     handback(s, &j)?;
                 }
             }
             Ok(Some(Message::Reply { .. })) => {}
-            Ok(None) if once => return Ok(()),
             Ok(None) => {
+                batch = 0;
+                s.confirm_persisted()?;
+                if once {
+                    return Ok(());
+                }
                 if s.end.rebooted() {
                     std::thread::sleep(Duration::from_millis(50));
                     let _ = s.reattach();
