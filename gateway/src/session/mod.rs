@@ -695,6 +695,26 @@ impl Core<'_> {
         self.out.send_admin(now, &r, sink);
     }
 
+    /// Rejects a message that fails a session-level check; its sequence
+    /// number, if it was the one expected, is used up all the same (the
+    /// peer must not resend it).
+    #[allow(clippy::too_many_arguments)]
+    fn reject_consuming<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        ref_tag: Option<u32>,
+        reason: u32,
+        text: &[u8],
+        sink: &mut F,
+    ) {
+        self.reject(now, msg, ref_tag, reason, text, sink);
+        if seq == self.next_in {
+            self.advance_in(seq + 1);
+        }
+    }
+
     fn request_resend<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, seen: u64, sink: &mut F) {
         if let Some(until) = self.resend_until {
             // Our outstanding request runs to infinity: it covers this one too.
@@ -810,17 +830,15 @@ impl Core<'_> {
             None
         };
         if let Some(t) = comp_problem {
-            self.reject(
+            self.reject_consuming(
                 now,
                 &msg,
+                seq,
                 Some(t),
                 reject_reason::COMP_ID_PROBLEM,
                 b"CompID problem",
                 sink,
             );
-            if seq == self.next_in {
-                self.advance_in(seq + 1);
-            }
             self.logout_and_disconnect(
                 now,
                 b"CompID problem",
@@ -839,34 +857,30 @@ impl Core<'_> {
                 } else {
                     reject_reason::INCORRECT_DATA_FORMAT
                 };
-                self.reject(
+                self.reject_consuming(
                     now,
                     &msg,
+                    seq,
                     Some(tag::SENDING_TIME),
                     reason,
                     b"SendingTime(52) missing or malformed",
                     sink,
                 );
-                if seq == self.next_in {
-                    self.advance_in(seq + 1);
-                }
                 return;
             }
         };
         if let Some(tol) = self.config.sending_time_tolerance_ns {
             let skew = now.0.abs_diff(sending_time.0);
             if skew > tol {
-                self.reject(
+                self.reject_consuming(
                     now,
                     &msg,
+                    seq,
                     Some(tag::SENDING_TIME),
                     reject_reason::SENDING_TIME_ACCURACY,
                     b"SendingTime accuracy problem",
                     sink,
                 );
-                if seq == self.next_in {
-                    self.advance_in(seq + 1);
-                }
                 self.logout_and_disconnect(
                     now,
                     b"SendingTime accuracy problem",
@@ -884,32 +898,28 @@ impl Core<'_> {
         if msg.poss_dup() && !is_reset_mode {
             match msg.get_timestamp(tag::ORIG_SENDING_TIME) {
                 Ok(Some(orig)) if orig > sending_time => {
-                    self.reject(
+                    self.reject_consuming(
                         now,
                         &msg,
+                        seq,
                         Some(tag::ORIG_SENDING_TIME),
                         reject_reason::SENDING_TIME_ACCURACY,
                         b"OrigSendingTime later than SendingTime",
                         sink,
                     );
-                    if seq == self.next_in {
-                        self.advance_in(seq + 1);
-                    }
                     return;
                 }
                 Ok(Some(_)) => {}
                 Ok(None) | Err(_) => {
-                    self.reject(
+                    self.reject_consuming(
                         now,
                         &msg,
+                        seq,
                         Some(tag::ORIG_SENDING_TIME),
                         reject_reason::REQUIRED_TAG_MISSING,
                         b"OrigSendingTime(122) required with PossDupFlag",
                         sink,
                     );
-                    if seq == self.next_in {
-                        self.advance_in(seq + 1);
-                    }
                     return;
                 }
             }
