@@ -48,6 +48,21 @@ fn req_qty(msg: &FixMessage<'_>, t: u32) -> Result<u32, FixError> {
     u32::try_from(msg.req_uint(t)?).map_err(|_| FixError::InvalidValue(t))
 }
 
+/// A timestamp field the message must carry.
+fn req_timestamp(msg: &FixMessage<'_>, t: u32) -> Result<UtcTime, FixError> {
+    msg.get_timestamp(t)?.ok_or(FixError::MissingField(t))
+}
+
+/// OrdType(40) and Price(44), which a limit order must carry.
+fn ord_type_and_price(msg: &FixMessage<'_>) -> Result<(OrdType, Option<Price>), FixError> {
+    let ord_type = OrdType::parse(msg)?;
+    let price = msg.get_price(tag::PRICE)?;
+    if ord_type == OrdType::Limit && price.is_none() {
+        return Err(FixError::MissingField(tag::PRICE));
+    }
+    Ok((ord_type, price))
+}
+
 fn opt_qty(msg: &FixMessage<'_>, t: u32) -> Result<Option<u32>, FixError> {
     match msg.get_uint(t)? {
         None => Ok(None),
@@ -514,11 +529,7 @@ impl FixBody for NewOrderSingle<'_> {
 impl<'a> NewOrderSingle<'a> {
     pub fn parse(msg: &FixMessage<'a>) -> Result<Self, FixError> {
         expect_type(msg, msg_type::NEW_ORDER_SINGLE)?;
-        let ord_type = OrdType::parse(msg)?;
-        let price = msg.get_price(tag::PRICE)?;
-        if ord_type == OrdType::Limit && price.is_none() {
-            return Err(FixError::MissingField(tag::PRICE));
-        }
+        let (ord_type, price) = ord_type_and_price(msg)?;
         Ok(NewOrderSingle {
             cl_ord_id: msg.req(tag::CL_ORD_ID)?,
             account: msg.get(tag::ACCOUNT),
@@ -528,9 +539,7 @@ impl<'a> NewOrderSingle<'a> {
             ord_type,
             price,
             time_in_force: parse_tif(msg)?,
-            transact_time: msg
-                .get_timestamp(tag::TRANSACT_TIME)?
-                .ok_or(FixError::MissingField(tag::TRANSACT_TIME))?,
+            transact_time: req_timestamp(msg, tag::TRANSACT_TIME)?,
         })
     }
 }
@@ -570,9 +579,7 @@ impl<'a> OrderCancelRequest<'a> {
             symbol: msg.req(tag::SYMBOL)?,
             side: side_from_fix(msg)?,
             order_qty: req_qty(msg, tag::ORDER_QTY)?,
-            transact_time: msg
-                .get_timestamp(tag::TRANSACT_TIME)?
-                .ok_or(FixError::MissingField(tag::TRANSACT_TIME))?,
+            transact_time: req_timestamp(msg, tag::TRANSACT_TIME)?,
         })
     }
 }
@@ -614,11 +621,7 @@ impl FixBody for OrderCancelReplaceRequest<'_> {
 impl<'a> OrderCancelReplaceRequest<'a> {
     pub fn parse(msg: &FixMessage<'a>) -> Result<Self, FixError> {
         expect_type(msg, msg_type::ORDER_CANCEL_REPLACE_REQUEST)?;
-        let ord_type = OrdType::parse(msg)?;
-        let price = msg.get_price(tag::PRICE)?;
-        if ord_type == OrdType::Limit && price.is_none() {
-            return Err(FixError::MissingField(tag::PRICE));
-        }
+        let (ord_type, price) = ord_type_and_price(msg)?;
         Ok(OrderCancelReplaceRequest {
             orig_cl_ord_id: msg.req(tag::ORIG_CL_ORD_ID)?,
             cl_ord_id: msg.req(tag::CL_ORD_ID)?,
@@ -629,9 +632,7 @@ impl<'a> OrderCancelReplaceRequest<'a> {
             ord_type,
             price,
             time_in_force: parse_tif(msg)?,
-            transact_time: msg
-                .get_timestamp(tag::TRANSACT_TIME)?
-                .ok_or(FixError::MissingField(tag::TRANSACT_TIME))?,
+            transact_time: req_timestamp(msg, tag::TRANSACT_TIME)?,
         })
     }
 }
@@ -893,9 +894,7 @@ impl<'a> OrderMassCancelRequest<'a> {
                 None => None,
                 Some(_) => Some(side_from_fix(msg)?),
             },
-            transact_time: msg
-                .get_timestamp(tag::TRANSACT_TIME)?
-                .ok_or(FixError::MissingField(tag::TRANSACT_TIME))?,
+            transact_time: req_timestamp(msg, tag::TRANSACT_TIME)?,
         })
     }
 }
