@@ -97,33 +97,44 @@ impl Session {
                 errors.push(format!("{what}: {err:?}"));
             }
         };
-        match e.read_status() {
+        match patiently(|| e.read_status()) {
             Ok(s) => v.status = Some(s),
             Err(err) => note("status", err, &mut v.errors),
         }
         let mut words = vec![0u64; e.scratch_words()];
-        match e.read_positions(&mut words) {
-            Ok(view) => v.positions = keep_valid("positions", view.iter(), &mut v.errors),
-            Err(err) => note("positions", err, &mut v.errors),
-        }
-        match e.read_orders(&mut words) {
-            Ok(view) => v.orders = keep_valid("orders", view.iter(), &mut v.errors),
-            Err(err) => note("orders", err, &mut v.errors),
-        }
-        match e.read_risk(&mut words) {
-            Ok((k, view)) => {
+        v.positions = records(
+            "positions",
+            &mut words,
+            |w| e.read_positions(w).map(|r| r.iter().collect()),
+            &mut v.errors,
+        );
+        v.orders = records(
+            "orders",
+            &mut words,
+            |w| e.read_orders(w).map(|r| r.iter().collect()),
+            &mut v.errors,
+        );
+        v.counters = records(
+            "counters",
+            &mut words,
+            |w| e.read_counters(w).map(|r| r.iter().collect()),
+            &mut v.errors,
+        );
+        v.latency = records(
+            "latency",
+            &mut words,
+            |w| e.read_latency(w).map(|r| r.iter().collect()),
+            &mut v.errors,
+        );
+        match patiently(|| {
+            e.read_risk(&mut words)
+                .map(|(k, r)| (k, r.iter().collect::<Vec<_>>()))
+        }) {
+            Ok((k, limits)) => {
                 v.kill = Some(k);
-                v.limits = keep_valid("risk limits", view.iter(), &mut v.errors);
+                v.limits = keep_valid("risk limits", limits.into_iter(), &mut v.errors);
             }
             Err(err) => note("risk", err, &mut v.errors),
-        }
-        match e.read_counters(&mut words) {
-            Ok(view) => v.counters = keep_valid("counters", view.iter(), &mut v.errors),
-            Err(err) => note("counters", err, &mut v.errors),
-        }
-        match e.read_latency(&mut words) {
-            Ok(view) => v.latency = keep_valid("latency", view.iter(), &mut v.errors),
-            Err(err) => note("latency", err, &mut v.errors),
         }
         v
     }
@@ -228,6 +239,43 @@ impl Session {
                 }
                 Err(e) => eprintln!("warning: unreadable reply frame dropped: {e:?}"),
             }
+        }
+    }
+}
+
+/// How long a snapshot read waits out a writer in the middle of writing:
+/// an emulated or descheduled appliance core can hold its seqlock for
+/// milliseconds, longer than the reader's own spinning.
+const BUSY_WAIT: Duration = Duration::from_millis(250);
+
+/// The records of one snapshot that decoded (see [`keep_valid`]); what went
+/// wrong otherwise is noted in `errors` (nothing for a snapshot not yet
+/// published).
+fn records<R>(
+    what: &str,
+    scratch: &mut [u64],
+    read: impl Fn(&mut [u64]) -> Result<Vec<Result<R, SnapshotError>>, SnapshotError>,
+    errors: &mut Vec<String>,
+) -> Vec<R> {
+    match patiently(|| read(scratch)) {
+        Ok(all) => keep_valid(what, all.into_iter(), errors),
+        Err(SnapshotError::Empty) => Vec::new(),
+        Err(err) => {
+            errors.push(format!("{what}: {err:?}"));
+            Vec::new()
+        }
+    }
+}
+
+/// `read`, again every millisecond while the snapshot is being written.
+fn patiently<T>(mut read: impl FnMut() -> Result<T, SnapshotError>) -> Result<T, SnapshotError> {
+    let deadline = Instant::now() + BUSY_WAIT;
+    loop {
+        match read() {
+            Err(SnapshotError::Busy) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(1))
+            }
+            other => return other,
         }
     }
 }
@@ -352,7 +400,13 @@ pub fn status(s: &Session, sample: Duration) -> Result<String, String> {
         }
         std::thread::sleep(Duration::from_millis(1));
     }
-    let view = s.view();
+    // Right after boot the first status may not be published yet.
+    let mut view = s.view();
+    let until = Instant::now() + sample;
+    while view.status.is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(5));
+        view = s.view();
+    }
     let mut out = render::status_text(&view, &note);
     if matches!(
         first.state,
@@ -703,4 +757,43 @@ fn handback(s: &mut Session, j: &Journal) -> Result<(), String> {
     }
     println!("handed back {n} journal records");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_snapshot_being_written_is_read_once_the_writer_is_done() {
+        let mut busy_for = 3;
+        let got = patiently(|| {
+            if busy_for > 0 {
+                busy_for -= 1;
+                Err(SnapshotError::Busy)
+            } else {
+                Ok(7)
+            }
+        });
+        assert_eq!(got, Ok(7));
+        assert_eq!(busy_for, 0);
+    }
+
+    #[test]
+    fn a_writer_that_never_finishes_gives_busy_after_the_wait() {
+        let start = Instant::now();
+        let got: Result<u8, _> = patiently(|| Err(SnapshotError::Busy));
+        assert_eq!(got, Err(SnapshotError::Busy));
+        assert!(start.elapsed() >= BUSY_WAIT);
+    }
+
+    #[test]
+    fn other_errors_are_not_waited_on() {
+        let mut calls = 0;
+        let got: Result<u8, _> = patiently(|| {
+            calls += 1;
+            Err(SnapshotError::Checksum)
+        });
+        assert_eq!(got, Err(SnapshotError::Checksum));
+        assert_eq!(calls, 1);
+    }
 }
