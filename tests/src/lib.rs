@@ -121,7 +121,14 @@ pub fn companion() -> &'static std::path::Path {
 
 /// Runs the companion with `args`; returns (success, stdout + stderr).
 pub fn run_companion(args: &[&str]) -> (bool, String) {
-    match std::process::Command::new(companion()).args(args).output() {
+    companion_output(std::process::Command::new(companion()).args(args).output())
+}
+
+/// A finished companion as (success, stdout + stderr): tests match on what
+/// it said wherever it said it, and a companion that did not run fails them
+/// with the reason.
+pub fn companion_output(output: std::io::Result<std::process::Output>) -> (bool, String) {
+    match output {
         Ok(out) => {
             let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
             text.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -169,4 +176,64 @@ pub fn ivshmem_args(path: &str) -> Vec<String> {
         "-device".into(),
         "ivshmem-plain,memdev=mb".into(),
     ]
+}
+
+/// A boot's own mailbox: a fresh /dev/shm file that QEMU maps as ivshmem
+/// and the companion attaches to. Dropping it removes the file, so that a
+/// failing test does not leave one behind either.
+#[derive(Debug)]
+pub struct Mailbox {
+    path: String,
+}
+
+impl Mailbox {
+    /// `prefix` names the file after its test, for whoever finds one.
+    pub fn new(prefix: &str) -> Mailbox {
+        Mailbox {
+            path: format!("/dev/shm/{}", qemu::unique_name(prefix)),
+        }
+    }
+
+    /// The QEMU side (see [`ivshmem_args`]).
+    pub fn qemu_args(&self) -> Vec<String> {
+        ivshmem_args(&self.path)
+    }
+
+    /// `companion --shm <mailbox> args…` run to completion, as an operator
+    /// would type it (see [`run_companion`]).
+    pub fn companion(&self, args: &[&str]) -> (bool, String) {
+        let mut all = vec!["--shm", self.path.as_str()];
+        all.extend_from_slice(args);
+        run_companion(&all)
+    }
+
+    /// The companion on this mailbox, for one that runs beside the
+    /// appliance (the journal) or with arguments that are paths.
+    pub fn companion_command(&self) -> std::process::Command {
+        let mut command = std::process::Command::new(companion());
+        command.args(["--shm", self.path.as_str()]);
+        command
+    }
+
+    /// What the appliance last published, as the companion's library reads
+    /// it: for checks on the fields the CLI only prints.
+    pub fn view(&self) -> Result<companion::render::View, String> {
+        companion::app::Session::attach(
+            &companion::app::Target::Shm(self.path.clone().into()),
+            Duration::from_secs(5),
+            None,
+        )
+        .map(|s| s.view())
+    }
+
+    /// See [`apply_raw_config`].
+    pub fn apply_raw_config(&self, json: &[u8]) -> String {
+        apply_raw_config(&self.path, json)
+    }
+}
+
+impl Drop for Mailbox {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

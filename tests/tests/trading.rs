@@ -1,77 +1,272 @@
 //! The appliance trading against the simulated venue (`qemu::lab`): ITCH on
 //! the feed NIC, FIX on the order NIC, the companion on the mailbox.
 
-use exchange::server::Loss;
+use exchange::server::{Loss, Server, ServerStats};
+use protocol::mailbox::config::ApplianceConfig;
 use qemu::lab::{trade_summary, LabConfig, TradingLab, APPLIANCE};
+use qemu::{RunningVm, Vm};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread::sleep;
 use std::time::Duration;
-use tests::{lab, qemu, run_companion, Booted};
+use tests::{lab, qemu, Booted, Mailbox};
 use types::Symbol;
+
+/// The appliance's FIX session is up: scenarios act on a trading
+/// appliance, not on a booting one.
+const LOGGED_ON: &str = "trade: logged on";
+
+/// The appliance waits for its journal (`journal-wait=`): the moment a
+/// companion can hand it back.
+const ASKS_FOR_ITS_JOURNAL: &str = "trade: waiting up to";
+
+/// How long the appliance's last messages (the logout, the cancels of the
+/// closing window) may take to reach the venue after QEMU exits; the
+/// venue's records are read only after that.
+const LAST_MESSAGES: Duration = Duration::from_millis(300);
+
+/// The venue with the lab's defaults.
+fn start_venue() -> TradingLab {
+    start_venues(&LabConfig::default())
+}
+
+/// Builds the image before the venue(s) open: their market runs from the
+/// start, and the first test's build takes minutes.
+fn start_venues(config: &LabConfig) -> TradingLab {
+    lab();
+    TradingLab::start(config).expect("venue")
+}
+
+/// The appliance trading `seconds` against `venue` with its scenario's
+/// command-line `options` ("" for none); `name` tells its run directory
+/// apart.
+fn appliance(venue: &TradingLab, name: &str, seconds: u64, options: &str) -> Vm {
+    let lab = lab();
+    venue
+        .appliance_with(&lab.repo, &lab.images.appliance, seconds, options)
+        .name(name)
+}
+
+/// Starts `vm` and waits (up to the boot timeout) for the serial line
+/// `ready`, before which the scenario has nothing to act on; whether it
+/// came is for the scenario to check with the rest.
+fn spawn_until(vm: Vm, ready: &str) -> (RunningVm, bool) {
+    let mut running = vm.spawn().expect("QEMU");
+    let came = running
+        .wait_for_serial(ready, tests::BOOT_TIMEOUT)
+        .is_some();
+    (running, came)
+}
+
+/// The venue's records, once the appliance's last messages are in.
+fn stop_after_the_last_messages(venue: TradingLab) -> Server {
+    sleep(LAST_MESSAGES);
+    venue.stop().expect("venue stopped cleanly")
+}
+
+/// The end of a scenario that acted while the appliance ran: its run, and
+/// the venue's records once the appliance's last messages are in.
+fn run_to_the_end(running: RunningVm, venue: TradingLab) -> (Booted, Server) {
+    let outcome = running.wait().expect("QEMU");
+    let server = stop_after_the_last_messages(venue);
+    (Booted(outcome), server)
+}
+
+/// A directory of the test's own for the files of its run (captures, the
+/// journal), under `target/` with the rest of the build's litter.
+fn scratch_dir(name: &str) -> PathBuf {
+    lab()
+        .repo
+        .root()
+        .join("target")
+        .join(qemu::unique_name(name))
+}
+
+/// AAA, the listing the lab's market maker quotes.
+fn aaa() -> Symbol {
+    Symbol::new("AAA").expect("AAA is a symbol")
+}
+
+/// The appliance's closing AAA position (its OMS's) checked against the
+/// position the venue's fills give, which is returned: the two books of
+/// record must agree whatever the scenario did to the session.
+fn check_the_position_agrees_with_the_venue(run: &Booted, serial: &str, server: &Server) -> i64 {
+    let appliance = trade_summary(serial, "AAA");
+    let venue_position = server.venue.position(APPLIANCE, aaa());
+    run.check(
+        appliance == Some(venue_position),
+        &format!("position: appliance {appliance:?}, venue {venue_position}"),
+    );
+    venue_position
+}
+
+/// Orders, cancels and replaces the venue took: each is one message the
+/// appliance counts in `orders-sent`.
+fn requests_received(stats: &ServerStats) -> u64 {
+    stats.orders_received + stats.cancels_received + stats.replaces_received
+}
+
+/// Whether no new order and no replace reached the venue between two
+/// readings of its counters (cancels may: they are what pulls quotes).
+fn no_new_order_or_replace(earlier: &ServerStats, later: &ServerStats) -> bool {
+    later.orders_received == earlier.orders_received
+        && later.replaces_received == earlier.replaces_received
+}
+
+/// The usage and the limit on the first row of the companion's `risk`
+/// table (LIMIT USAGE LIMIT USED) that starts with `limit`.
+fn risk_row(table: &str, limit: &str) -> (Option<i64>, Option<i64>) {
+    let words: Vec<&str> = table
+        .lines()
+        .find(|l| l.starts_with(limit))
+        .map(|l| l.split_whitespace().collect())
+        .unwrap_or_default();
+    let figure = |column: usize| words.get(column).and_then(|w| w.parse::<i64>().ok());
+    (figure(1), figure(2))
+}
+
+/// How many AAA orders the companion's `orders` listing shows (one row per
+/// open order, with its side).
+fn aaa_orders_listed(listing: &str) -> usize {
+    listing
+        .lines()
+        .filter(|l| l.contains(" AAA ") && (l.contains(" BUY ") || l.contains(" SELL ")))
+        .count()
+}
+
+/// Prints the serial lines `keep` picks: the story of a failed scenario at
+/// a glance in the test's output, the whole log being long.
+fn show_serial_lines(serial: &str, keep: impl Fn(&str) -> bool) {
+    for line in serial.lines().filter(|l| keep(l)) {
+        eprintln!("{line}");
+    }
+}
+
+/// The companion's example configuration as the scenarios apply it: less
+/// its restricted symbol (GME), which the lab does not list.
+fn example_config() -> ApplianceConfig {
+    let example = lab().repo.root().join("companion/examples/appliance.toml");
+    let mut cfg = companion::config::load(&example, None).expect("example config");
+    cfg.risk.restricted_symbols.clear();
+    cfg
+}
+
+/// Sends `cfg` through `mailbox` without the CLI's own checks; the
+/// appliance's reply.
+fn apply_config(mailbox: &Mailbox, cfg: &ApplianceConfig) -> String {
+    mailbox.apply_raw_config(&companion::config::to_json(cfg).expect("json"))
+}
 
 /// Applies the companion's example configuration with a 50-share order
 /// size limit (below the market maker's 100-share quotes) and
 /// `max_rejects_per_min`; its strategies are left out (they quote 100
 /// shares, which the validator does not allow above the limit; the lab's
 /// market maker is configured on the command line). The appliance's reply.
-fn apply_size_limit_below_the_quotes(
-    lab: &tests::Lab,
-    shm: &str,
-    max_rejects_per_min: u32,
-) -> String {
-    let example = lab.repo.root().join("companion/examples/appliance.toml");
-    let mut cfg = companion::config::load(&example, None).expect("example config");
+fn apply_size_limit_below_the_quotes(mailbox: &Mailbox, max_rejects_per_min: u32) -> String {
+    let mut cfg = example_config();
     cfg.risk.max_order_qty = 50;
     cfg.risk.max_rejects_per_min = max_rejects_per_min;
-    cfg.risk.restricted_symbols.clear();
     cfg.strategies.clear();
-    tests::apply_raw_config(shm, &companion::config::to_json(&cfg).expect("json"))
+    apply_config(mailbox, &cfg)
 }
 
-/// The appliance trading `seconds` with a mailbox at `shm`, once its market
-/// maker has quotes at the venue: the run, and whether it logged on.
+/// The appliance trading `seconds` with `mailbox`, once its market maker
+/// has quotes at the venue: the run, and whether it logged on.
 fn quoting_with_a_mailbox(
-    lab: &tests::Lab,
     venue: &TradingLab,
     name: &str,
-    shm: &str,
+    mailbox: &Mailbox,
     seconds: u64,
-) -> (qemu::RunningVm, bool) {
-    let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, seconds)
-        .name(name)
-        .args(tests::ivshmem_args(shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
+) -> (RunningVm, bool) {
+    let vm = appliance(venue, name, seconds, "").args(mailbox.qemu_args());
+    let (running, on) = spawn_until(vm, LOGGED_ON);
     let quoting = std::time::Instant::now() + Duration::from_secs(15);
     while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
-        std::thread::sleep(Duration::from_millis(50));
+        sleep(Duration::from_millis(50));
     }
-    (running, on.is_some())
+    (running, on)
+}
+
+/// The appliance made to fail while quoting (`failure`: its
+/// `panic-after=` or `fault-after=` option) and run to its end: the run,
+/// the companion's `status` from the mailbox the dead guest left (where an
+/// operator learns why), and the venue's records.
+fn fail_while_quoting(name: &str, failure: &str) -> (Booted, (bool, String), Server) {
+    let venue = start_venue();
+    let mailbox = Mailbox::new(name);
+    let run = lab().boot(appliance(&venue, name, 30, failure).args(mailbox.qemu_args()));
+    let status = mailbox.companion(&["status"]);
+    sleep(Duration::from_millis(500));
+    let server = venue.stop().expect("venue");
+    (run, status, server)
+}
+
+/// An appliance that died mid-session never logged out, so the venue's
+/// cancel on disconnect is all that took its quotes down: it must have
+/// taken every one. `died` says how, for the message.
+fn check_the_venue_cancelled_on_disconnect(run: &Booted, server: &Server, died: &str) {
+    let stats = server.stats();
+    run.check(
+        stats.orders_received > 0,
+        &format!("it was quoting when it {died}"),
+    );
+    run.check(
+        stats.canceled_on_disconnect > 0,
+        &format!("the venue cancelled its quotes: {stats:?}"),
+    );
+    run.check(
+        server.venue.open_orders(APPLIANCE) == 0,
+        "nothing left open",
+    );
+}
+
+/// `companion journal --dir dir` on `mailbox`: the companion that keeps
+/// the appliance's journal on disk and hands it back when asked.
+fn journal_companion(mailbox: &Mailbox, dir: &Path) -> Command {
+    let mut command = mailbox.companion_command();
+    command.args(["journal", "--dir"]).arg(dir);
+    command
+}
+
+/// A journal companion serving beside the appliance, as in production: it
+/// runs until stopped.
+struct JournalKeeper(std::io::Result<Child>);
+
+impl JournalKeeper {
+    fn start(mailbox: &Mailbox, dir: &Path) -> JournalKeeper {
+        JournalKeeper(
+            journal_companion(mailbox, dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn(),
+        )
+    }
+
+    /// Stops it once it has had the time to drain the last events of a
+    /// finished run; what it printed.
+    fn stop(self) -> String {
+        sleep(Duration::from_millis(700));
+        match self.0 {
+            Ok(mut child) => {
+                let _ = child.kill();
+                tests::companion_output(child.wait_with_output()).1
+            }
+            Err(e) => format!("cannot run the companion: {e}"),
+        }
+    }
 }
 
 #[test]
 fn quotes_and_fills_agree_with_the_venue() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("trade"));
-    let run = lab.boot(
-        venue
-            .appliance(&lab.repo, &lab.images.appliance, 8)
-            .name("trade")
-            .args(tests::ivshmem_args(&shm)),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue stopped cleanly");
+    let venue = start_venue();
+    let mailbox = Mailbox::new("trade");
+    let run = lab().boot(appliance(&venue, "trade", 8, "").args(mailbox.qemu_args()));
+    let server = stop_after_the_last_messages(venue);
     // What the appliance published last (just before it exited), as the
     // companion reads it.
-    let view = companion::app::Session::attach(
-        &companion::app::Target::Shm(shm.clone().into()),
-        Duration::from_secs(5),
-        None,
-    )
-    .map(|s| s.view());
-    let positions_cli = run_companion(&["--shm", shm.as_str(), "positions"]);
-    let latency_cli = run_companion(&["--shm", shm.as_str(), "latency"]);
-    let _ = std::fs::remove_file(&shm);
+    let view = mailbox.view();
+    let positions_cli = mailbox.companion(&["positions"]);
+    let latency_cli = mailbox.companion(&["latency"]);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     if let Some(line) = s.lines().find(|l| l.starts_with("trade: done: ")) {
@@ -89,11 +284,11 @@ fn quotes_and_fills_agree_with_the_venue() {
     run.check(stats.logons >= 1, "the appliance logged on");
     run.check(sent > 0, "the market maker sent orders");
     run.check(
-        (stats.orders_received + stats.cancels_received + stats.replaces_received) as i64 == sent,
+        requests_received(stats) as i64 == sent,
         &format!("venue received {stats:?}, appliance sent {sent}"),
     );
     run.check(
-        get("book-anomalies") == Some(0),
+        book_anomalies(&s) == Some(0),
         "the book saw a consistent feed",
     );
     // The close of the window canceled the quotes before the logout.
@@ -106,14 +301,7 @@ fn quotes_and_fills_agree_with_the_venue() {
     );
     run.check(get("delivered").unwrap_or(0) > 0, "feed messages delivered");
     // "position AAA N": the appliance's OMS position against the venue's fills.
-    let appliance = get("AAA");
-    let venue_position = server
-        .venue
-        .position(APPLIANCE, Symbol::new("AAA").unwrap());
-    run.check(
-        appliance == Some(venue_position),
-        &format!("position: appliance {appliance:?}, venue {venue_position}"),
-    );
+    let venue_position = check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.check(
         get("unsent") == Some(0),
         "no order was made while the session was down",
@@ -135,19 +323,22 @@ fn quotes_and_fills_agree_with_the_venue() {
             && cores[1].heartbeat > 1_000,
         &format!("cores as the companion sees them: {cores:?}"),
     );
-    let aaa = view
+    let companion_aaa = view
         .positions
         .iter()
         .find(|p| p.symbol.as_str() == "AAA")
         .copied();
-    run.check(aaa.is_some(), "the companion sees an AAA position");
-    if let Some(p) = aaa {
+    run.check(
+        companion_aaa.is_some(),
+        "the companion sees an AAA position",
+    );
+    if let Some(p) = companion_aaa {
         run.check(
             p.qty == venue_position,
             &format!("companion position {p:?}, venue {venue_position}"),
         );
         let appliance_cash = p.realized_pnl as i128 - p.avg_px.0 as i128 * p.qty as i128;
-        let venue_cash = server.venue.cash(APPLIANCE, Symbol::new("AAA").unwrap());
+        let venue_cash = server.venue.cash(APPLIANCE, aaa());
         run.check(
             (appliance_cash - venue_cash).abs() <= p.qty.unsigned_abs() as i128,
             &format!("cash from fills: appliance {appliance_cash}, venue {venue_cash} ({p:?})"),
@@ -200,38 +391,32 @@ fn quotes_and_fills_agree_with_the_venue() {
 /// view says so; `companion rearm` releases it and quoting resumes.
 #[test]
 fn kill_switch_from_the_companion_cancels_and_blocks() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("kill"));
-    let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 16)
-        .name("kill")
-        .args(tests::ivshmem_args(&shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
-    std::thread::sleep(Duration::from_secs(3));
+    let venue = start_venue();
+    let mailbox = Mailbox::new("kill");
+    let vm = appliance(&venue, "kill", 16, "").args(mailbox.qemu_args());
+    let (mut running, on) = spawn_until(vm, LOGGED_ON);
+    sleep(Duration::from_secs(3));
     let before_kill = venue.stats_now();
-    let kill = run_companion(&["--shm", shm.as_str(), "kill"]);
+    let kill = mailbox.companion(&["kill"]);
     let killed = running.wait_for_serial("trade: kill switch engaged", Duration::from_secs(10));
-    std::thread::sleep(Duration::from_millis(500));
+    sleep(Duration::from_millis(500));
     let at_kill = venue.stats_now();
-    std::thread::sleep(Duration::from_secs(3));
+    sleep(Duration::from_secs(3));
     let later = venue.stats_now();
     let open_while_killed = venue.open_orders_now();
-    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    let risk_view = mailbox.companion(&["risk"]);
     // Re-armed by the operator, it quotes again.
-    let rearm = run_companion(&["--shm", shm.as_str(), "rearm"]);
+    let rearm = mailbox.companion(&["rearm"]);
     let rearmed = running.wait_for_serial(
         "trade: kill switch re-armed; trading resumes",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_secs(2));
+    sleep(Duration::from_secs(2));
     let after_rearm = venue.stats_now();
     let outcome = running.wait().expect("QEMU");
     let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
     let run = Booted(outcome);
-    run.check(on.is_some(), "logged on");
+    run.check(on, "logged on");
     run.check(
         kill.0 && killed.is_some(),
         &format!("kill acknowledged and applied: {}", kill.1),
@@ -250,17 +435,11 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
         &format!("nothing rests at the venue while killed: {open_while_killed} open"),
     );
     run.check(
-        later.orders_received == at_kill.orders_received
-            && later.replaces_received == at_kill.replaces_received,
+        no_new_order_or_replace(&at_kill, &later),
         &format!("no new order or replace after the kill: {at_kill:?} then {later:?}"),
     );
     // The companion's risk view: engaged by the operator, nothing open.
-    let open_orders_usage = risk_view
-        .1
-        .lines()
-        .find(|l| l.starts_with("open-orders"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|n| n.parse::<i64>().ok());
+    let (open_orders_usage, _) = risk_row(&risk_view.1, "open-orders");
     run.check(
         risk_view.0
             && risk_view.1.contains("kill switch ENGAGED (operator)")
@@ -284,24 +463,16 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
 
 #[test]
 fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let dir = lab
-        .repo
-        .root()
-        .join("target")
-        .join(qemu::unique_name("risk-capture"));
+    let venue = start_venue();
+    let dir = scratch_dir("risk-capture");
     std::fs::create_dir_all(&dir).expect("capture dir");
     // The market maker quotes 100 shares; the limit is 50. One CPU: the
     // trading loop keeps house itself (the other layout of `trade.rs`).
-    let vm = venue
-        .appliance_with(&lab.repo, &lab.images.appliance, 5, "risk-max-qty=50")
-        .name("risk")
+    let vm = appliance(&venue, "risk", 5, "risk-max-qty=50")
         .smp(1)
         .args(TradingLab::capture_args(&dir));
-    let run = lab.boot(vm);
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
+    let run = lab().boot(vm);
+    let server = stop_after_the_last_messages(venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     let stats = server.stats();
@@ -336,29 +507,24 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
 /// and the companion's risk view shows the new limit.
 #[test]
 fn risk_limits_from_the_companion_take_effect_while_trading() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("risk-config"));
+    let venue = start_venue();
+    let mailbox = Mailbox::new("risk-config");
     // Quotes out first, so the new limit meets a working market maker.
-    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "risk-config", &shm, 12);
+    let (mut running, on) = quoting_with_a_mailbox(&venue, "risk-config", &mailbox, 12);
     let before = venue.stats_now();
     // The refusals below must not trip the reject-rate kill switch here.
-    let reply = apply_size_limit_below_the_quotes(lab, &shm, 6_000);
+    let reply = apply_size_limit_below_the_quotes(&mailbox, 6_000);
     let in_force = running.wait_for_serial(
         "trade: risk limits of configuration generation 1 in force",
         Duration::from_secs(10),
     );
     // Orders sent before the switch may still be on their way.
-    std::thread::sleep(Duration::from_millis(500));
+    sleep(Duration::from_millis(500));
     let at_switch = venue.stats_now();
-    std::thread::sleep(Duration::from_secs(3));
-    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    sleep(Duration::from_secs(3));
+    let risk_view = mailbox.companion(&["risk"]);
     let after = venue.stats_now();
-    let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
-    let _server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
-    let run = Booted(outcome);
+    let (run, _server) = run_to_the_end(running, venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     run.check(on, "logged on");
@@ -369,8 +535,7 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
     run.check(in_force.is_some(), "the trading loop adopted the limits");
     run.check(
-        after.orders_received == at_switch.orders_received
-            && after.replaces_received == at_switch.replaces_received,
+        no_new_order_or_replace(&at_switch, &after),
         &format!("no order or replace after the switch: at {at_switch:?}, later {after:?}"),
     );
     let rejects = s
@@ -381,12 +546,7 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
         rejects.contains("MaxOrderQty"),
         &format!("the 100-share quotes were refused for their size: {rejects}"),
     );
-    let order_qty = risk_view
-        .1
-        .lines()
-        .find(|l| l.starts_with("order-qty"))
-        .and_then(|l| l.split_whitespace().nth(2))
-        .and_then(|n| n.parse::<i64>().ok());
+    let (_, order_qty) = risk_row(&risk_view.1, "order-qty");
     run.check(
         risk_view.0 && order_qty == Some(50),
         &format!("the companion's risk view: {}", risk_view.1),
@@ -402,49 +562,37 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
 /// trip it again.
 #[test]
 fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("reject-trip"));
-    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "reject-trip", &shm, 14);
+    let venue = start_venue();
+    let mailbox = Mailbox::new("reject-trip");
+    let (mut running, on) = quoting_with_a_mailbox(&venue, "reject-trip", &mailbox, 14);
     // More than five refusals a minute trip the kill switch.
-    let reply = apply_size_limit_below_the_quotes(lab, &shm, 5);
+    let reply = apply_size_limit_below_the_quotes(&mailbox, 5);
     let tripped = running.wait_for_serial(
         "trade: kill switch tripped by risk (reject rate); open orders cancelled",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_millis(800));
+    sleep(Duration::from_millis(800));
     let open_while_killed = venue.open_orders_now();
-    let status = run_companion(&["--shm", shm.as_str(), "status"]);
-    let risk_view = run_companion(&["--shm", shm.as_str(), "risk"]);
+    let status = mailbox.companion(&["status"]);
+    let risk_view = mailbox.companion(&["risk"]);
     // The counters the trip left (published every 100 ms).
-    std::thread::sleep(Duration::from_millis(300));
+    sleep(Duration::from_millis(300));
     let counter = |name: &str| {
-        companion::app::Session::attach(
-            &companion::app::Target::Shm(shm.clone().into()),
-            Duration::from_secs(5),
-            None,
-        )
-        .ok()
-        .and_then(|s| {
-            s.view()
-                .counters
+        mailbox.view().ok().and_then(|v| {
+            v.counters
                 .iter()
                 .find(|c| c.name.to_string() == name)
                 .map(|c| c.value)
         })
     };
     let (kill_cancels, abandoned) = (counter("kill-cancels"), counter("kill-abandoned"));
-    let rearm = run_companion(&["--shm", shm.as_str(), "rearm"]);
+    let rearm = mailbox.companion(&["rearm"]);
     let rearmed = running.wait_for_serial(
         "trade: kill switch re-armed; trading resumes",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_secs(2));
-    let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
-    let run = Booted(outcome);
+    sleep(Duration::from_secs(2));
+    let (run, server) = run_to_the_end(running, venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     run.check(on, "logged on");
@@ -488,15 +636,12 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
 /// no new order follows, and the companion lists no open order.
 #[test]
 fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("disable"));
-    let (mut running, on) = quoting_with_a_mailbox(lab, &venue, "disable", &shm, 12);
-    std::thread::sleep(Duration::from_millis(500));
+    let venue = start_venue();
+    let mailbox = Mailbox::new("disable");
+    let (mut running, on) = quoting_with_a_mailbox(&venue, "disable", &mailbox, 12);
+    sleep(Duration::from_millis(500));
     let before = venue.stats_now();
-    let example = lab.repo.root().join("companion/examples/appliance.toml");
-    let mut cfg = companion::config::load(&example, None).expect("example config");
-    cfg.risk.restricted_symbols.clear();
+    let mut cfg = example_config();
     cfg.risk.max_rejects_per_min = 6_000;
     let mm = &mut cfg.strategies[0];
     mm.enabled = false;
@@ -504,21 +649,17 @@ fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
     mm.symbols
         .push(heapless::String::try_from("AAA").expect("symbol"))
         .expect("one symbol");
-    let reply = tests::apply_raw_config(&shm, &companion::config::to_json(&cfg).expect("json"));
+    let reply = apply_config(&mailbox, &cfg);
     let retuned = running.wait_for_serial(
         "trade: strategies of configuration generation 1: 1 retuned",
         Duration::from_secs(10),
     );
-    std::thread::sleep(Duration::from_millis(1_500));
+    sleep(Duration::from_millis(1_500));
     let pulled = venue.stats_now();
-    let orders = run_companion(&["--shm", shm.as_str(), "orders"]);
-    std::thread::sleep(Duration::from_secs(2));
+    let orders = mailbox.companion(&["orders"]);
+    sleep(Duration::from_secs(2));
     let later = venue.stats_now();
-    let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
-    let run = Booted(outcome);
+    let (run, server) = run_to_the_end(running, venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     run.check(on, "logged on");
@@ -532,15 +673,10 @@ fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
         &format!("quotes cancelled at the venue: before {before:?}, after {pulled:?}"),
     );
     run.check(
-        later.orders_received == pulled.orders_received
-            && later.replaces_received == pulled.replaces_received,
+        no_new_order_or_replace(&pulled, &later),
         &format!("nothing new while disabled: {pulled:?} then {later:?}"),
     );
-    let open = orders
-        .1
-        .lines()
-        .filter(|l| l.contains(" AAA ") && (l.contains(" BUY ") || l.contains(" SELL ")))
-        .count();
+    let open = aaa_orders_listed(&orders.1);
     run.check(
         orders.0 && open == 0,
         &format!("no open order while disabled: {}", orders.1),
@@ -550,14 +686,7 @@ fn a_strategy_disabled_from_the_companion_pulls_its_quotes() {
         "pulled by configuration, not by the kill switch",
     );
     // Positions still agree with the venue's fills.
-    let appliance = trade_summary(&s, "AAA");
-    let venue_position = server
-        .venue
-        .position(APPLIANCE, Symbol::new("AAA").unwrap());
-    run.check(
-        appliance == Some(venue_position),
-        &format!("position: appliance {appliance:?}, venue {venue_position}"),
-    );
+    check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.pass();
 }
 
@@ -599,7 +728,6 @@ fn published_book(server: &exchange::server::Server, messages: u64) -> String {
 
 #[test]
 fn feed_loss_on_both_lines_is_recovered_and_the_book_matches() {
-    let lab = lab();
     // A loses every third packet; B loses a run and every seventh: some
     // packets are lost on both lines and only retransmission can fill them.
     let config = LabConfig {
@@ -613,14 +741,9 @@ fn feed_loss_on_both_lines_is_recovered_and_the_book_matches() {
         },
         ..LabConfig::default()
     };
-    let venue = TradingLab::start(&config).expect("venue");
-    let run = lab.boot(
-        venue
-            .appliance(&lab.repo, &lab.images.appliance, 6)
-            .name("feed-loss"),
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
+    let venue = start_venues(&config);
+    let run = lab().boot(appliance(&venue, "feed-loss", 6, ""));
+    let server = stop_after_the_last_messages(venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     let delivered = trade_summary(&s, "delivered").unwrap_or(0);
@@ -638,7 +761,7 @@ fn feed_loss_on_both_lines_is_recovered_and_the_book_matches() {
         "the recovery server answered",
     );
     run.check(
-        trade_summary(&s, "book-anomalies") == Some(0),
+        book_anomalies(&s) == Some(0),
         "no book anomaly after recovery",
     );
     let mine = appliance_book(&s);
@@ -652,34 +775,14 @@ fn feed_loss_on_both_lines_is_recovered_and_the_book_matches() {
 
 #[test]
 fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("crash"));
-    let vm = venue
-        .appliance_with(&lab.repo, &lab.images.appliance, 30, "panic-after=4")
-        .name("crash")
-        .args(tests::ivshmem_args(&shm));
-    let run = lab.boot(vm);
-    let status = run_companion(&["--shm", shm.as_str(), "status"]);
-    std::thread::sleep(Duration::from_millis(500));
-    let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
+    let (run, status, server) = fail_while_quoting("crash", "panic-after=4");
     run.expect_status(qemu::ExitKind::Failure);
     run.check(status.1.contains("state      panicked"), &status.1);
     run.check(
         status.1.contains("deliberate panic during trading"),
         &status.1,
     );
-    let stats = server.stats();
-    run.check(stats.orders_received > 0, "it was quoting when it crashed");
-    run.check(
-        stats.canceled_on_disconnect > 0,
-        &format!("the venue cancelled its quotes: {stats:?}"),
-    );
-    run.check(
-        server.venue.open_orders(APPLIANCE) == 0,
-        "nothing left open",
-    );
+    check_the_venue_cancelled_on_disconnect(&run, &server, "crashed");
     run.pass();
 }
 
@@ -688,18 +791,7 @@ fn an_appliance_panic_is_reported_and_the_venue_cancels_on_disconnect() {
 /// venue cancels the quotes on disconnect.
 #[test]
 fn a_fault_on_the_trading_core_is_reported_and_the_venue_cancels_on_disconnect() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("fault"));
-    let vm = venue
-        .appliance_with(&lab.repo, &lab.images.appliance, 30, "fault-after=4")
-        .name("fault")
-        .args(tests::ivshmem_args(&shm));
-    let run = lab.boot(vm);
-    let status = run_companion(&["--shm", shm.as_str(), "status"]);
-    std::thread::sleep(Duration::from_millis(500));
-    let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
+    let (run, status, server) = fail_while_quoting("fault", "fault-after=4");
     run.expect_status(qemu::ExitKind::Failure);
     run.check(
         run.serial()
@@ -708,53 +800,30 @@ fn a_fault_on_the_trading_core_is_reported_and_the_venue_cancels_on_disconnect()
     );
     run.check(status.1.contains("state      faulted"), &status.1);
     run.check(status.1.contains("invalid opcode"), &status.1);
-    let stats = server.stats();
-    run.check(stats.orders_received > 0, "it was quoting when it faulted");
-    run.check(
-        stats.canceled_on_disconnect > 0,
-        &format!("the venue cancelled its quotes: {stats:?}"),
-    );
-    run.check(
-        server.venue.open_orders(APPLIANCE) == 0,
-        "nothing left open",
-    );
+    check_the_venue_cancelled_on_disconnect(&run, &server, "faulted");
     run.pass();
 }
 
 #[test]
 fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let mut running = venue
-        .appliance(&lab.repo, &lab.images.appliance, 16)
-        .name("reconnect")
-        .spawn()
-        .expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
-    std::thread::sleep(Duration::from_secs(3));
+    let venue = start_venue();
+    let (mut running, on) = spawn_until(appliance(&venue, "reconnect", 16, ""), LOGGED_ON);
+    sleep(Duration::from_secs(3));
     venue.drop_fix_connection();
     let lost =
         running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
-    let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
-    let run = Booted(outcome);
+    let (run, server) = run_to_the_end(running, venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
     let stats = server.stats();
-    for line in s.lines().filter(|l| {
+    show_serial_lines(&s, |l| {
         l.starts_with("trade: done: ")
             || l.contains("logged")
             || l.contains("lost")
             || l.contains("session ended")
-    }) {
-        eprintln!("{line}");
-    }
+    });
     eprintln!("venue: {stats:?}");
-    run.check(
-        on.is_some() && lost.is_some(),
-        "logged on, then lost the connection",
-    );
+    run.check(on && lost.is_some(), "logged on, then lost the connection");
     run.check(
         s.matches("trade: logged on to venue 1").count() >= 2,
         "logged on again after the drop",
@@ -765,20 +834,12 @@ fn fix_disconnect_mid_trading_reconnects_without_losing_or_duplicating_orders() 
     );
     // Every order the appliance sent reached the venue exactly once.
     let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
-    let received =
-        (stats.orders_received + stats.cancels_received + stats.replaces_received) as i64;
+    let received = requests_received(stats) as i64;
     run.check(
         sent > 0 && sent == received,
         &format!("appliance sent {sent}, venue processed {received}"),
     );
-    let appliance = trade_summary(&s, "AAA");
-    let venue_position = server
-        .venue
-        .position(APPLIANCE, Symbol::new("AAA").unwrap());
-    run.check(
-        appliance == Some(venue_position),
-        &format!("position: appliance {appliance:?}, venue {venue_position}"),
-    );
+    check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.pass();
 }
 
@@ -830,16 +891,11 @@ fn bad_feed_frames() -> Vec<(&'static str, Vec<u8>)> {
 
 #[test]
 fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let shm = format!("/dev/shm/{}", qemu::unique_name("bad-inputs"));
-    let vm = venue
-        .appliance(&lab.repo, &lab.images.appliance, 12)
-        .name("bad-inputs")
-        .args(tests::ivshmem_args(&shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on", tests::BOOT_TIMEOUT);
-    std::thread::sleep(Duration::from_secs(2));
+    let venue = start_venue();
+    let mailbox = Mailbox::new("bad-inputs");
+    let vm = appliance(&venue, "bad-inputs", 12, "").args(mailbox.qemu_args());
+    let (running, on) = spawn_until(vm, LOGGED_ON);
+    sleep(Duration::from_secs(2));
     let bad_frames = bad_feed_frames();
     let injected = venue.inject_feed(
         &bad_frames
@@ -850,35 +906,20 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     // A frame with a wrong CheckSum and one whose BodyLength is not a number.
     venue.inject_fix(b"8=FIX.4.4\x019=5\x0135=0\x0110=999\x01");
     venue.inject_fix(b"8=FIX.4.4\x019=zz\x0135=0\x0110=000\x01");
-    let config_reply = tests::apply_raw_config(&shm, b"{\"risk\": {\"max_order_qty\": ");
+    let config_reply = mailbox.apply_raw_config(b"{\"risk\": {\"max_order_qty\": ");
     let after_injection = venue.stats_now();
-    std::thread::sleep(Duration::from_secs(3));
+    sleep(Duration::from_secs(3));
     let later = venue.stats_now();
-    let status = run_companion(&["--shm", shm.as_str(), "status"]);
-    let orders = run_companion(&["--shm", shm.as_str(), "orders"]);
-    let top = run_companion(&[
-        "--shm",
-        shm.as_str(),
-        "top",
-        "--iterations",
-        "2",
-        "--interval-ms",
-        "200",
-    ]);
-    let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
-    let _ = std::fs::remove_file(&shm);
-    let run = Booted(outcome);
+    let status = mailbox.companion(&["status"]);
+    let orders = mailbox.companion(&["orders"]);
+    let top = mailbox.companion(&["top", "--iterations", "2", "--interval-ms", "200"]);
+    let (run, server) = run_to_the_end(running, venue);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
-    for line in s
-        .lines()
-        .filter(|l| l.starts_with("trade: d") || l.contains("dropped") || l.contains("logged"))
-    {
-        eprintln!("{line}");
-    }
-    run.check(on.is_some(), "logged on");
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: d") || l.contains("dropped") || l.contains("logged")
+    });
+    run.check(on, "logged on");
     run.check(injected.is_ok(), &format!("feed injection: {injected:?}"));
     for (counter, _) in &bad_frames {
         run.check(
@@ -920,11 +961,7 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
         &format!("NICs in status (feed rx {feed_rx:?}): {}", status.1),
     );
     // The market maker's quotes, as the companion lists them.
-    let quotes = orders
-        .1
-        .lines()
-        .filter(|l| l.contains(" AAA ") && (l.contains(" BUY ") || l.contains(" SELL ")))
-        .count();
+    let quotes = aaa_orders_listed(&orders.1);
     run.check(
         orders.0 && quotes >= 1,
         &format!("companion orders while quoting: {}", orders.1),
@@ -953,69 +990,29 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
             > after_injection.orders_received + after_injection.replaces_received,
         &format!("orders after the bad input: {after_injection:?} then {later:?}"),
     );
-    let appliance = trade_summary(&s, "AAA");
-    let venue_position = server
-        .venue
-        .position(APPLIANCE, Symbol::new("AAA").unwrap());
-    run.check(
-        appliance == Some(venue_position),
-        &format!("position: appliance {appliance:?}, venue {venue_position}"),
-    );
+    check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.pass();
 }
 
 #[test]
 fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let dir = lab
-        .repo
-        .root()
-        .join("target")
-        .join(qemu::unique_name("journal"));
+    let venue = start_venue();
+    let dir = scratch_dir("journal");
     let mut runs = Vec::new();
     for round in 1..=2 {
-        let shm = format!("/dev/shm/{}", qemu::unique_name("journal"));
-        let vm = venue
-            .appliance_with(&lab.repo, &lab.images.appliance, 6, "journal-wait=30")
-            .name(format!("journal-{round}"))
-            .args(tests::ivshmem_args(&shm));
-        let mut running = vm.spawn().expect("QEMU");
-        let asked = running.wait_for_serial("trade: waiting up to", tests::BOOT_TIMEOUT);
+        let mailbox = Mailbox::new("journal");
+        let vm = appliance(&venue, &format!("journal-{round}"), 6, "journal-wait=30")
+            .args(mailbox.qemu_args());
+        let (running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
         // The companion keeps the journal on disk and hands it back when
         // the appliance asks (its request waits in the event ring).
-        let journal = std::process::Command::new(tests::companion())
-            .args(["--shm", shm.as_str(), "journal", "--dir"])
-            .arg(&dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn();
+        let journal = JournalKeeper::start(&mailbox, &dir);
         let outcome = running.wait().expect("QEMU");
-        // Let the companion drain the last events before stopping it.
-        std::thread::sleep(Duration::from_millis(700));
-        let journal_output = match journal {
-            Ok(mut child) => {
-                let _ = child.kill();
-                child
-                    .wait_with_output()
-                    .map(|o| {
-                        let mut t = String::from_utf8_lossy(&o.stdout).into_owned();
-                        t.push_str(&String::from_utf8_lossy(&o.stderr));
-                        t
-                    })
-                    .unwrap_or_default()
-            }
-            Err(e) => format!("cannot run the companion: {e}"),
-        };
-        let _ = std::fs::remove_file(&shm);
-        runs.push((asked.is_some(), Booted(outcome), journal_output));
+        runs.push((asked, Booted(outcome), journal.stop()));
     }
-    std::thread::sleep(Duration::from_millis(300));
-    let server = venue.stop().expect("venue");
+    let server = stop_after_the_last_messages(venue);
     let stats = server.stats();
-    let venue_position = server
-        .venue
-        .position(APPLIANCE, Symbol::new("AAA").unwrap());
+    let venue_position = server.venue.position(APPLIANCE, aaa());
     let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     let on_disk = journaled_next_out(&fixseq);
@@ -1032,10 +1029,10 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     }
     let s1 = first.serial().to_string();
     let s2 = second.serial().to_string();
-    for line in s1.lines().chain(s2.lines()).filter(|l| {
-        l.contains("journal") || l.starts_with("trade: done") || l.contains("rejects by reason")
-    }) {
-        eprintln!("{line}");
+    for s in [&s1, &s2] {
+        show_serial_lines(s, |l| {
+            l.contains("journal") || l.starts_with("trade: done") || l.contains("rejects by reason")
+        });
     }
     eprintln!("venue: {stats:?}\nfixseq-1.txt: {fixseq}");
     let p1 = trade_summary(&s1, "AAA");
@@ -1086,69 +1083,39 @@ fn journaled_next_out(text: &str) -> Option<u64> {
 
 #[test]
 fn orders_wait_until_the_journal_confirms_sequence_numbers() {
-    let lab = lab();
-    let venue = TradingLab::start(&LabConfig::default()).expect("venue");
-    let dir = lab
-        .repo
-        .root()
-        .join("target")
-        .join(qemu::unique_name("journal-confirm"));
-    let shm = format!("/dev/shm/{}", qemu::unique_name("journal-confirm"));
+    let venue = start_venue();
+    let dir = scratch_dir("journal-confirm");
+    let mailbox = Mailbox::new("journal-confirm");
     // The companion cannot write sequence records here (a directory where
     // its temporary file goes): it hands the journal back, then fails on
     // the first reservation and stops without confirming it.
     let blocker = dir.join(".fixseq-1.tmp");
     std::fs::create_dir_all(&blocker).expect("journal dir");
-    let vm = venue
-        .appliance_with(&lab.repo, &lab.images.appliance, 12, "journal-wait=30")
-        .name("journal-confirm")
-        .args(tests::ivshmem_args(&shm));
-    let mut running = vm.spawn().expect("QEMU");
-    let asked = running.wait_for_serial("trade: waiting up to", tests::BOOT_TIMEOUT);
-    let failing = std::process::Command::new(tests::companion())
-        .args(["--shm", shm.as_str(), "journal", "--dir"])
-        .arg(&dir)
-        .output();
+    let vm = appliance(&venue, "journal-confirm", 12, "journal-wait=30").args(mailbox.qemu_args());
+    let (mut running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
+    let failing = tests::companion_output(journal_companion(&mailbox, &dir).output());
     let waits = running.wait_for_serial("trade: orders wait", Duration::from_secs(30));
     // Logged on, quotes ready, and nothing confirmed: no order may go.
-    std::thread::sleep(Duration::from_secs(2));
+    sleep(Duration::from_secs(2));
     let held = venue.stats_now();
     // A companion that can write: the appliance offers its unconfirmed
     // reservation again, the companion writes and confirms it.
     let _ = std::fs::remove_dir(&blocker);
-    let journal = std::process::Command::new(tests::companion())
-        .args(["--shm", shm.as_str(), "journal", "--dir"])
-        .arg(&dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn();
+    let journal = JournalKeeper::start(&mailbox, &dir);
     let goes = running.wait_for_serial(
         "trade: the journal confirmed outgoing FIX sequence numbers; orders go",
         Duration::from_secs(30),
     );
     let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(700));
-    if let Ok(mut child) = journal {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
-    let _ = std::fs::remove_file(&shm);
+    // The keeper's 700 ms drain also lets the last messages reach the venue.
+    journal.stop();
     let server = venue.stop().expect("venue");
     let stats = server.stats().clone();
     let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     let run = Booted(outcome);
     run.expect_status(qemu::ExitKind::Success);
-    run.check(asked.is_some(), "the appliance asked for its journal");
-    let failing = failing
-        .map(|o| {
-            (
-                o.status.success(),
-                String::from_utf8_lossy(&o.stdout).into_owned()
-                    + &String::from_utf8_lossy(&o.stderr),
-            )
-        })
-        .unwrap_or((true, "cannot run the companion".into()));
+    run.check(asked, "the appliance asked for its journal");
     run.check(
         !failing.0 && failing.1.contains("handed back 0 journal records"),
         &format!("the first companion handed back, then failed to write: {failing:?}"),
@@ -1190,31 +1157,25 @@ fn venue_figure(serial: &str, venue: u8, name: &str) -> Option<i64> {
 
 #[test]
 fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
-    let lab = lab();
-    let config = LabConfig {
+    let venues = start_venues(&LabConfig {
         second_venue: true,
         ..LabConfig::default()
-    };
-    let venues = TradingLab::start(&config).expect("venues");
+    });
     // Venue 2 pays the better maker rebate; latency does not count, so the
     // choice is the fees' and the sessions'.
-    let mut running = venues
-        .appliance_with(
-            &lab.repo,
-            &lab.images.appliance,
-            16,
-            "fees=3000,-1000 fees2=3000,-3000 route-latency-penalty=0",
-        )
-        .name("two-venues")
-        .spawn()
-        .expect("QEMU");
-    let on = running.wait_for_serial("trade: logged on to venue 2", tests::BOOT_TIMEOUT);
+    let vm = appliance(
+        &venues,
+        "two-venues",
+        16,
+        "fees=3000,-1000 fees2=3000,-3000 route-latency-penalty=0",
+    );
+    let (mut running, on) = spawn_until(vm, "trade: logged on to venue 2");
     // Let quotes rest on venue 2, then cut it off.
     let quoted = (0..100).any(|_| {
-        std::thread::sleep(Duration::from_millis(100));
+        sleep(Duration::from_millis(100));
         venues.stats_of(1).orders_received > 0
     });
-    std::thread::sleep(Duration::from_secs(2));
+    sleep(Duration::from_secs(2));
     let before_drop = (
         venues.stats_of(0).orders_received,
         venues.stats_of(1).orders_received,
@@ -1223,24 +1184,22 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
     let lost =
         running.wait_for_serial("trade: connection to venue 2 lost", Duration::from_secs(20));
     let outcome = running.wait().expect("QEMU");
-    std::thread::sleep(Duration::from_millis(300));
+    sleep(LAST_MESSAGES);
     let servers = venues.stop_all();
     let run = Booted(outcome);
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
-    for line in s.lines().filter(|l| {
+    show_serial_lines(&s, |l| {
         l.starts_with("trade: done: ")
             || l.starts_with("trade: venues:")
             || l.contains("logged")
             || l.contains("lost")
-    }) {
-        eprintln!("{line}");
-    }
+    });
     run.check(servers.len() == 2, "both venues stopped cleanly");
     let [one, two] = [&servers[0], &servers[1]];
     eprintln!("venue 1: {:?}\nvenue 2: {:?}", one.stats(), two.stats());
     run.check(
-        on.is_some() && s.contains("trade: logged on to venue 1"),
+        on && s.contains("trade: logged on to venue 1"),
         "logged on to both venues",
     );
     // Venue 2 gets the quotes unless they would cross its own book (its
@@ -1273,19 +1232,14 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
         );
     }
     let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
-    let received: u64 = servers
-        .iter()
-        .map(|v| {
-            v.stats().orders_received + v.stats().cancels_received + v.stats().replaces_received
-        })
-        .sum();
+    let received: u64 = servers.iter().map(|v| requests_received(v.stats())).sum();
     run.check(
         sent > 0 && sent == received as i64,
         &format!("appliance sent {sent}, venues processed {received}"),
     );
     // One position across both venues.
-    let aaa = Symbol::new("AAA").unwrap();
-    let venues_position = one.venue.position(APPLIANCE, aaa) + two.venue.position(APPLIANCE, aaa);
+    let venues_position =
+        one.venue.position(APPLIANCE, aaa()) + two.venue.position(APPLIANCE, aaa());
     let appliance = trade_summary(&s, "AAA");
     run.check(
         appliance == Some(venues_position),
@@ -1296,12 +1250,14 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
         "venue 2's feed kept its away book",
     );
     run.check(
-        get_book_anomalies(&s) == Some(0),
+        book_anomalies(&s) == Some(0),
         "both books saw consistent feeds",
     );
     run.pass();
 }
 
-fn get_book_anomalies(serial: &str) -> Option<i64> {
+/// Book updates the appliance found inconsistent with its book: 0 when the
+/// feed it traded on was whole.
+fn book_anomalies(serial: &str) -> Option<i64> {
     trade_summary(serial, "book-anomalies")
 }
