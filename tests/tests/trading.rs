@@ -1076,6 +1076,75 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     }
 }
 
+/// A crash mid-session, then a boot with the journal: the venue takes the
+/// new Logon (its number is no lower than one the crashed run sent, which
+/// the journal's confirmation guarantees whatever the moment of the crash)
+/// and the session goes on.
+#[test]
+fn after_a_crash_the_journal_logs_on_above_every_number_sent() {
+    let venue = start_venue();
+    let dir = scratch_dir("journal-crash");
+    let mut runs = Vec::new();
+    for (round, seconds, options) in [
+        (1, 30, "journal-wait=30 panic-after=4"),
+        (2, 6, "journal-wait=30"),
+    ] {
+        let mailbox = Mailbox::new("journal-crash");
+        let vm = appliance(&venue, &format!("journal-crash-{round}"), seconds, options)
+            .args(mailbox.qemu_args());
+        let (running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
+        let journal = JournalKeeper::start(&mailbox, &dir);
+        let outcome = running.wait().expect("QEMU");
+        runs.push((asked, Booted(outcome), journal.stop(), venue.stats_now()));
+    }
+    let server = stop_after_the_last_messages(venue);
+    let stats = server.stats().clone();
+    let _ = std::fs::remove_dir_all(&dir);
+    let (asked1, crashed, _, at_crash) = &runs[0];
+    let (asked2, restarted, journal2, _) = &runs[1];
+    crashed.expect_status(qemu::ExitKind::Failure);
+    crashed.check(*asked1, "the appliance asked for its journal");
+    crashed.check(
+        crashed.serial().contains("deliberate panic during trading"),
+        "it crashed while trading",
+    );
+    crashed.check(
+        at_crash.orders_received > 0 && at_crash.canceled_on_disconnect > 0,
+        &format!("it was quoting when it crashed; the venue cancelled: {at_crash:?}"),
+    );
+    restarted.expect_status(qemu::ExitKind::Success);
+    restarted.check(*asked2, "the appliance asked for its journal again");
+    restarted.check(
+        journal2.contains("handed back"),
+        &format!("the companion handed the journal back: {journal2}"),
+    );
+    let applied = restarted
+        .serial()
+        .lines()
+        .find(|l| l.starts_with("trade: journal applied: "))
+        .unwrap_or_default()
+        .to_string();
+    eprintln!("{applied}\nvenue: {stats:?}");
+    restarted.check(
+        !applied.contains("FIX next out 1 ") && applied.ends_with("ClOrdID epoch 2"),
+        &format!("sequence numbers and epoch carried over the crash: {applied}"),
+    );
+    restarted.check(
+        stats.logons == 2 && stats.session_errors == 0,
+        &format!("the venue took the Logon after the crash without a sequence problem: {stats:?}"),
+    );
+    restarted.check(
+        stats.orders_received > at_crash.orders_received,
+        &format!("trading went on after the restart: {stats:?}"),
+    );
+    // Fills journaled before the crash, and the reports the venue resent
+    // after it, add up to the venue's position.
+    check_the_position_agrees_with_the_venue(restarted, restarted.serial(), &server);
+    for (_, run, _, _) in runs {
+        run.pass();
+    }
+}
+
 /// `next_out` of a `fixseq-N.txt` journal file ("next_in next_out epoch").
 fn journaled_next_out(text: &str) -> Option<u64> {
     text.split_whitespace().nth(1)?.parse().ok()
