@@ -466,40 +466,29 @@ mod tests {
         (Engine::new(TICK), Sequences::new(1000))
     }
 
+    /// Most scenarios are made of plain day orders the engine must accept;
+    /// the full `submit` call is left to the orders that test a time in
+    /// force or a rejection, so that those stand out.
+    fn day(
+        e: &mut Engine,
+        s: &mut Sequences,
+        ev: &mut Vec<Event>,
+        owner: Owner,
+        side: Side,
+        price: Price,
+        qty: u32,
+    ) -> u64 {
+        e.submit(s, owner, side, price, qty, TimeInForce::Day, ev)
+            .unwrap()
+    }
+
     #[test]
     fn resting_orders_and_best_prices() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        e.submit(
-            &mut s,
-            A,
-            Side::Buy,
-            px(1000),
-            100,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
-        e.submit(
-            &mut s,
-            B,
-            Side::Buy,
-            px(1001),
-            50,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
-        e.submit(
-            &mut s,
-            C,
-            Side::Sell,
-            px(1003),
-            70,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
+        day(&mut e, &mut s, &mut ev, A, Side::Buy, px(1000), 100);
+        day(&mut e, &mut s, &mut ev, B, Side::Buy, px(1001), 50);
+        day(&mut e, &mut s, &mut ev, C, Side::Sell, px(1003), 70);
         assert_eq!(e.best(Side::Buy), Some((px(1001), 50)));
         assert_eq!(e.best(Side::Sell), Some((px(1003), 70)));
         assert_eq!(ev.len(), 3);
@@ -514,51 +503,11 @@ mod tests {
     fn price_then_time_priority_at_resting_prices() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        let first = e
-            .submit(
-                &mut s,
-                A,
-                Side::Sell,
-                px(1002),
-                30,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
-        let second = e
-            .submit(
-                &mut s,
-                B,
-                Side::Sell,
-                px(1002),
-                30,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
-        let better = e
-            .submit(
-                &mut s,
-                C,
-                Side::Sell,
-                px(1001),
-                10,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        let first = day(&mut e, &mut s, &mut ev, A, Side::Sell, px(1002), 30);
+        let second = day(&mut e, &mut s, &mut ev, B, Side::Sell, px(1002), 30);
+        let better = day(&mut e, &mut s, &mut ev, C, Side::Sell, px(1001), 10);
         ev.clear();
-        let buy = e
-            .submit(
-                &mut s,
-                C,
-                Side::Buy,
-                px(1005),
-                50,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        let buy = day(&mut e, &mut s, &mut ev, C, Side::Buy, px(1005), 50);
         let fills: Vec<_> = ev
             .iter()
             .filter_map(|e| match *e {
@@ -606,28 +555,9 @@ mod tests {
     fn remainder_rests_or_expires() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        e.submit(
-            &mut s,
-            A,
-            Side::Sell,
-            px(1000),
-            10,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
+        day(&mut e, &mut s, &mut ev, A, Side::Sell, px(1000), 10);
         ev.clear();
-        let r = e
-            .submit(
-                &mut s,
-                B,
-                Side::Buy,
-                px(1000),
-                25,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        let r = day(&mut e, &mut s, &mut ev, B, Side::Buy, px(1000), 25);
         assert!(
             matches!(ev.last(), Some(Event::Added { order_ref, qty: 15, .. }) if *order_ref == r)
         );
@@ -651,16 +581,7 @@ mod tests {
     fn post_only_and_bad_input_are_rejected() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        e.submit(
-            &mut s,
-            A,
-            Side::Sell,
-            px(1000),
-            10,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
+        day(&mut e, &mut s, &mut ev, A, Side::Sell, px(1000), 10);
         assert_eq!(
             e.submit(
                 &mut s,
@@ -707,17 +628,7 @@ mod tests {
     fn cancel_partial_and_full() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        let r = e
-            .submit(
-                &mut s,
-                A,
-                Side::Buy,
-                px(1000),
-                100,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        let r = day(&mut e, &mut s, &mut ev, A, Side::Buy, px(1000), 100);
         e.cancel(r, Some(30), &mut ev).unwrap();
         assert_eq!(e.best(Side::Buy), Some((px(1000), 70)));
         e.cancel(r, None, &mut ev).unwrap();
@@ -745,28 +656,8 @@ mod tests {
     fn replace_keeps_priority_only_for_size_decrease() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        let a = e
-            .submit(
-                &mut s,
-                A,
-                Side::Sell,
-                px(1000),
-                100,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
-        let b = e
-            .submit(
-                &mut s,
-                B,
-                Side::Sell,
-                px(1000),
-                100,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        let a = day(&mut e, &mut s, &mut ev, A, Side::Sell, px(1000), 100);
+        let b = day(&mut e, &mut s, &mut ev, B, Side::Sell, px(1000), 100);
         assert_eq!(
             e.replace(&mut s, a, px(1000), 60, &mut ev),
             Ok(a),
@@ -775,16 +666,7 @@ mod tests {
         let b2 = e.replace(&mut s, b, px(1000), 150, &mut ev).unwrap();
         assert_ne!(b2, b, "increase gets a new reference");
         ev.clear();
-        e.submit(
-            &mut s,
-            C,
-            Side::Buy,
-            px(1000),
-            70,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
+        day(&mut e, &mut s, &mut ev, C, Side::Buy, px(1000), 70);
         let hit: Vec<_> = ev
             .iter()
             .filter_map(|e| {
@@ -805,27 +687,8 @@ mod tests {
     fn marketable_replace_trades() {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
-        e.submit(
-            &mut s,
-            A,
-            Side::Sell,
-            px(1005),
-            50,
-            TimeInForce::Day,
-            &mut ev,
-        )
-        .unwrap();
-        let bid = e
-            .submit(
-                &mut s,
-                B,
-                Side::Buy,
-                px(1000),
-                20,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+        day(&mut e, &mut s, &mut ev, A, Side::Sell, px(1005), 50);
+        let bid = day(&mut e, &mut s, &mut ev, B, Side::Buy, px(1000), 20);
         ev.clear();
         e.replace(&mut s, bid, px(1005), 20, &mut ev).unwrap();
         assert!(matches!(ev[0], Event::Canceled { order_ref, leaves: 0, .. } if order_ref == bid));
@@ -838,26 +701,8 @@ mod tests {
         let (mut e, mut s) = engine();
         let mut ev = Vec::new();
         for i in 0..5 {
-            e.submit(
-                &mut s,
-                A,
-                Side::Buy,
-                px(990 + i),
-                10,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
-            e.submit(
-                &mut s,
-                B,
-                Side::Sell,
-                px(1010 + i),
-                10,
-                TimeInForce::Day,
-                &mut ev,
-            )
-            .unwrap();
+            day(&mut e, &mut s, &mut ev, A, Side::Buy, px(990 + i), 10);
+            day(&mut e, &mut s, &mut ev, B, Side::Sell, px(1010 + i), 10);
         }
         ev.clear();
         assert_eq!(e.cancel_all_of(A, &mut ev), 5);
