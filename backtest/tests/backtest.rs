@@ -3,9 +3,9 @@
 //! inventory limits under a trend (scripted, and on trending generated
 //! days), and the venue's queue model.
 
-use backtest::{Backtest, Config, Venue};
+use backtest::{Backtest, Config, Fill, Venue};
 use book::{Book, BookConfig, NullSink};
-use gateway::oms::{ClOrdId, Outbound};
+use gateway::oms::{ClOrdId, ExecReport, Outbound};
 use protocol::itch::{
     write_framed, AddOrderRepr, Header, Message, MessageRepr, OrderDeleteRepr, OrderExecutedRepr,
     TradeRepr,
@@ -229,204 +229,139 @@ fn inventory_stays_within_limits_under_a_trend() {
     );
 }
 
-#[test]
-fn queue_position_decides_the_fill() {
-    let mut book = Book::with_capacity(BookConfig {
-        max_orders: 1024,
-        max_levels: 256,
-    });
-    let mut venue = Venue::new(LOCATE);
-    let (mut reports, mut fills) = (Vec::new(), Vec::new());
-    let apply = |venue: &mut Venue,
-                 book: &mut Book,
-                 m: Vec<u8>,
-                 reports: &mut Vec<_>,
-                 fills: &mut Vec<_>| {
-        let msg = Message::parse(&m).unwrap();
-        venue.on_market(&msg, book, reports, fills);
-        book.apply_itch(&msg, &mut NullSink).unwrap();
-        venue.after_market(&msg, book);
-    };
-    apply(
-        &mut venue,
-        &mut book,
-        add(1, Side::Buy, 100_0000, 500, 1),
-        &mut reports,
-        &mut fills,
-    );
-    apply(
-        &mut venue,
-        &mut book,
-        add(2, Side::Sell, 100_0100, 500, 2),
-        &mut reports,
-        &mut fills,
-    );
-    let ours = Outbound::New {
-        order: OrderId(1),
-        cl_ord_id: ClOrdId(77),
+/// The backtest's venue model with a book of its own, fed market data in
+/// the order `Backtest::on_message` feeds it (venue, book, then the venue's
+/// second look), so that the queue tests see what a backtest would.
+struct SimVenue {
+    book: Book,
+    venue: Venue,
+    reports: Vec<ExecReport>,
+    fills: Vec<Fill>,
+}
+
+impl SimVenue {
+    fn new() -> SimVenue {
+        SimVenue {
+            book: Book::with_capacity(BookConfig {
+                max_orders: 1024,
+                max_levels: 256,
+            }),
+            venue: Venue::new(LOCATE),
+            reports: Vec::new(),
+            fills: Vec::new(),
+        }
+    }
+
+    fn market(&mut self, msgs: impl IntoIterator<Item = Vec<u8>>) {
+        for m in msgs {
+            let msg = Message::parse(&m).unwrap();
+            self.venue
+                .on_market(&msg, &self.book, &mut self.reports, &mut self.fills);
+            self.book.apply_itch(&msg, &mut NullSink).unwrap();
+            self.venue.after_market(&msg, &self.book);
+        }
+    }
+
+    fn order(&mut self, out: &Outbound) {
+        self.venue
+            .on_order(out, &self.book, &mut self.reports, &mut self.fills);
+    }
+}
+
+/// A new order of ours for 100 shares, as the OMS sends it.
+fn new_order(cl_ord_id: u64, side: Side, price: i64, tif: TimeInForce) -> Outbound {
+    Outbound::New {
+        order: OrderId(cl_ord_id),
+        cl_ord_id: ClOrdId(cl_ord_id),
         venue: VenueId(1),
         locate: LOCATE,
         symbol: sym(),
-        side: Side::Buy,
-        price: Price(100_0000),
+        side,
+        price: Price(price),
         qty: 100,
-        tif: TimeInForce::Day,
-    };
-    venue.on_order(&ours, &book, &mut reports, &mut fills);
-    assert_eq!(venue.orders()[0].ahead, 500, "joined behind 500 shares");
+        tif,
+    }
+}
+
+#[test]
+fn queue_position_decides_the_fill() {
+    let mut v = SimVenue::new();
+    v.market([
+        add(1, Side::Buy, 100_0000, 500, 1),
+        add(2, Side::Sell, 100_0100, 500, 2),
+    ]);
+    v.order(&new_order(77, Side::Buy, 100_0000, TimeInForce::Day));
+    assert_eq!(v.venue.orders()[0].ahead, 500, "joined behind 500 shares");
     // An order behind ours does not change the queue ahead.
-    apply(
-        &mut venue,
-        &mut book,
-        add(3, Side::Buy, 100_0000, 400, 3),
-        &mut reports,
-        &mut fills,
-    );
+    v.market([add(3, Side::Buy, 100_0000, 400, 3)]);
     // 300 shares execute against the order ahead: not ours.
-    apply(
-        &mut venue,
-        &mut book,
-        exec(1, 300, 4),
-        &mut reports,
-        &mut fills,
-    );
-    assert!(fills.is_empty(), "{fills:?}");
-    assert_eq!(venue.orders()[0].ahead, 200);
+    v.market([exec(1, 300, 4)]);
+    assert!(v.fills.is_empty(), "{:?}", v.fills);
+    assert_eq!(v.venue.orders()[0].ahead, 200);
     // The next 300 (volume rule, a trade at our price): 200 ahead, then
     // 100 fill ours in full.
-    apply(
-        &mut venue,
-        &mut book,
-        trade(Side::Buy, 100_0000, 300, 5),
-        &mut reports,
-        &mut fills,
-    );
-    assert_eq!(fills.len(), 1, "{fills:?}");
-    assert_eq!(fills[0].qty, 100);
-    assert_eq!(fills[0].price, Price(100_0000));
-    assert!(fills[0].maker);
-    assert!(venue.orders().is_empty());
+    v.market([trade(Side::Buy, 100_0000, 300, 5)]);
+    assert_eq!(v.fills.len(), 1, "{:?}", v.fills);
+    assert_eq!(v.fills[0].qty, 100);
+    assert_eq!(v.fills[0].price, Price(100_0000));
+    assert!(v.fills[0].maker);
+    assert!(v.venue.orders().is_empty());
 }
 
 #[test]
 fn cancels_ahead_move_us_up_cancels_behind_do_not() {
-    let mut book = Book::with_capacity(BookConfig {
-        max_orders: 1024,
-        max_levels: 256,
-    });
-    let mut venue = Venue::new(LOCATE);
-    let (mut reports, mut fills) = (Vec::new(), Vec::new());
-    for m in [
+    let mut v = SimVenue::new();
+    v.market([
         add(1, Side::Sell, 100_0100, 300, 1),
         add(2, Side::Sell, 100_0100, 200, 2),
-    ] {
-        let msg = Message::parse(&m).unwrap();
-        venue.on_market(&msg, &book, &mut reports, &mut fills);
-        book.apply_itch(&msg, &mut NullSink).unwrap();
-    }
-    let ours = Outbound::New {
-        order: OrderId(1),
-        cl_ord_id: ClOrdId(5),
-        venue: VenueId(1),
-        locate: LOCATE,
-        symbol: sym(),
-        side: Side::Sell,
-        price: Price(100_0100),
-        qty: 100,
-        tif: TimeInForce::Day,
-    };
-    venue.on_order(&ours, &book, &mut reports, &mut fills);
-    assert_eq!(venue.orders()[0].ahead, 500);
-    for m in [
+    ]);
+    v.order(&new_order(5, Side::Sell, 100_0100, TimeInForce::Day));
+    assert_eq!(v.venue.orders()[0].ahead, 500);
+    v.market([
         add(3, Side::Sell, 100_0100, 700, 3),
         delete(3, 4),
         delete(1, 5),
-    ] {
-        let msg = Message::parse(&m).unwrap();
-        venue.on_market(&msg, &book, &mut reports, &mut fills);
-        book.apply_itch(&msg, &mut NullSink).unwrap();
-        venue.after_market(&msg, &book);
-    }
+    ]);
     assert_eq!(
-        venue.orders()[0].ahead,
+        v.venue.orders()[0].ahead,
         200,
         "only the cancel ahead counted"
     );
     // An execution of the order behind would have met ours first.
-    assert!(fills.is_empty());
+    assert!(v.fills.is_empty());
 }
 
 #[test]
 fn a_crossing_order_takes_displayed_liquidity_at_the_touch() {
-    let mut book = Book::with_capacity(BookConfig {
-        max_orders: 1024,
-        max_levels: 256,
-    });
-    let mut venue = Venue::new(LOCATE);
-    let (mut reports, mut fills) = (Vec::new(), Vec::new());
-    for m in [
+    let mut v = SimVenue::new();
+    v.market([
         add(1, Side::Sell, 100_0100, 60, 1),
         add(2, Side::Sell, 100_0200, 30, 2),
         add(3, Side::Buy, 100_0000, 500, 3),
-    ] {
-        let msg = Message::parse(&m).unwrap();
-        venue.on_market(&msg, &book, &mut reports, &mut fills);
-        book.apply_itch(&msg, &mut NullSink).unwrap();
-    }
-    let buy = |cl: u64| Outbound::New {
-        order: OrderId(cl),
-        cl_ord_id: ClOrdId(cl),
-        venue: VenueId(1),
-        locate: LOCATE,
-        symbol: sym(),
-        side: Side::Buy,
-        price: Price(100_0200),
-        qty: 100,
-        tif: TimeInForce::Day,
-    };
-    venue.on_order(&buy(9), &book, &mut reports, &mut fills);
-    let got: Vec<_> = fills.iter().map(|f| (f.price, f.qty, f.maker)).collect();
+    ]);
+    v.order(&new_order(9, Side::Buy, 100_0200, TimeInForce::Day));
+    let got: Vec<_> = v.fills.iter().map(|f| (f.price, f.qty, f.maker)).collect();
     assert_eq!(
         got,
         vec![(Price(100_0100), 60, false), (Price(100_0200), 30, false)]
     );
     // The remaining 10 rest at 100.02 with nothing ahead on the bid side.
-    assert_eq!(venue.orders()[0].leaves, 10);
-    assert_eq!(venue.orders()[0].ahead, 0);
+    assert_eq!(v.venue.orders()[0].leaves, 10);
+    assert_eq!(v.venue.orders()[0].ahead, 0);
     // A second crossing order finds the shares already taken.
-    fills.clear();
-    venue.on_order(&buy(10), &book, &mut reports, &mut fills);
-    assert!(fills.is_empty(), "{fills:?}");
+    v.fills.clear();
+    v.order(&new_order(10, Side::Buy, 100_0200, TimeInForce::Day));
+    assert!(v.fills.is_empty(), "{:?}", v.fills);
 }
 
 #[test]
 fn a_post_only_replace_that_would_cross_is_refused() {
-    let mut book = Book::with_capacity(BookConfig {
-        max_orders: 1024,
-        max_levels: 256,
-    });
-    let mut venue = Venue::new(LOCATE);
-    let (mut reports, mut fills) = (Vec::new(), Vec::new());
-    for m in [
+    let mut v = SimVenue::new();
+    v.market([
         add(1, Side::Sell, 100_0100, 60, 1),
         add(2, Side::Buy, 100_0000, 500, 2),
-    ] {
-        let msg = Message::parse(&m).unwrap();
-        venue.on_market(&msg, &book, &mut reports, &mut fills);
-        book.apply_itch(&msg, &mut NullSink).unwrap();
-    }
-    let new = Outbound::New {
-        order: OrderId(1),
-        cl_ord_id: ClOrdId(1),
-        venue: VenueId(1),
-        locate: LOCATE,
-        symbol: sym(),
-        side: Side::Buy,
-        price: Price(99_9900),
-        qty: 100,
-        tif: TimeInForce::PostOnly,
-    };
-    venue.on_order(&new, &book, &mut reports, &mut fills);
+    ]);
+    v.order(&new_order(1, Side::Buy, 99_9900, TimeInForce::PostOnly));
     let replace = |cl: u64, orig: u64, side: Side, price: i64| Outbound::Replace {
         order: OrderId(1),
         cl_ord_id: ClOrdId(cl),
@@ -438,44 +373,29 @@ fn a_post_only_replace_that_would_cross_is_refused() {
         qty: 100,
         tif: TimeInForce::PostOnly,
     };
-    reports.clear();
+    v.reports.clear();
     // Through the ask: refused, nothing taken, the bid keeps working.
-    venue.on_order(
-        &replace(2, 1, Side::Buy, 100_0200),
-        &book,
-        &mut reports,
-        &mut fills,
-    );
-    assert!(fills.is_empty(), "{fills:?}");
-    assert_eq!(reports.len(), 1);
+    v.order(&replace(2, 1, Side::Buy, 100_0200));
+    assert!(v.fills.is_empty(), "{:?}", v.fills);
+    assert_eq!(v.reports.len(), 1);
     assert_eq!(
-        reports[0].exec_type,
+        v.reports[0].exec_type,
         gateway::oms::ExecType::ReplaceRejected
     );
-    assert_eq!(venue.orders()[0].price, Price(99_9900));
+    assert_eq!(v.venue.orders()[0].price, Price(99_9900));
     // The wrong side: refused too.
-    reports.clear();
-    venue.on_order(
-        &replace(3, 1, Side::Sell, 100_0500),
-        &book,
-        &mut reports,
-        &mut fills,
-    );
+    v.reports.clear();
+    v.order(&replace(3, 1, Side::Sell, 100_0500));
     assert_eq!(
-        reports[0].exec_type,
+        v.reports[0].exec_type,
         gateway::oms::ExecType::ReplaceRejected
     );
     // Up to the bid (still below the ask): replaced and resting.
-    reports.clear();
-    venue.on_order(
-        &replace(4, 1, Side::Buy, 100_0000),
-        &book,
-        &mut reports,
-        &mut fills,
-    );
-    assert_eq!(reports[0].exec_type, gateway::oms::ExecType::Replaced);
-    assert_eq!(venue.orders()[0].price, Price(100_0000));
-    assert!(fills.is_empty());
+    v.reports.clear();
+    v.order(&replace(4, 1, Side::Buy, 100_0000));
+    assert_eq!(v.reports[0].exec_type, gateway::oms::ExecType::Replaced);
+    assert_eq!(v.venue.orders()[0].price, Price(100_0000));
+    assert!(v.fills.is_empty());
 }
 
 /// A generated day of 12 symbols (250 k messages) and its busiest symbol,
