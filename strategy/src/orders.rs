@@ -379,15 +379,7 @@ impl<const K: usize> OwnOrders<K> {
             OrderEvent::Entered { strategy, order } if strategy == self.strategy => {
                 match self.bind_oldest(order) {
                     Some(slot) => OrderUpdate::Entered { slot },
-                    None => {
-                        // Nothing asked for it: never leave it in the market.
-                        self.stats.unexpected_accepts += 1;
-                        out.push(OrderIntent::Cancel {
-                            strategy: self.strategy,
-                            order,
-                        });
-                        OrderUpdate::UnexpectedAccept { order }
-                    }
+                    None => self.cancel_unexpected(order, out),
                 }
             }
             OrderEvent::Accepted { strategy, order } if strategy == self.strategy => {
@@ -404,14 +396,7 @@ impl<const K: usize> OwnOrders<K> {
                         }
                         OrderUpdate::Accepted { slot }
                     }
-                    None => {
-                        self.stats.unexpected_accepts += 1;
-                        out.push(OrderIntent::Cancel {
-                            strategy: self.strategy,
-                            order,
-                        });
-                        OrderUpdate::UnexpectedAccept { order }
-                    }
+                    None => self.cancel_unexpected(order, out),
                 }
             }
             OrderEvent::Rejected {
@@ -512,6 +497,21 @@ impl<const K: usize> OwnOrders<K> {
         }
     }
 
+    /// An order the venue took that no slot asked for: nothing would ever
+    /// manage it, so it must not stay in the market.
+    fn cancel_unexpected<const N: usize>(
+        &mut self,
+        order: OrderId,
+        out: &mut Intents<N>,
+    ) -> OrderUpdate {
+        self.stats.unexpected_accepts += 1;
+        out.push(OrderIntent::Cancel {
+            strategy: self.strategy,
+            order,
+        });
+        OrderUpdate::UnexpectedAccept { order }
+    }
+
     fn unknown(&mut self) -> OrderUpdate {
         self.stats.unknown_order_events += 1;
         OrderUpdate::Ignored
@@ -529,6 +529,27 @@ mod tests {
         Symbol::new("AAPL").unwrap()
     }
 
+    /// A tracker for strategy `ME` with four slots, and where its intents go.
+    fn tracker() -> (OwnOrders<4>, Intents) {
+        (OwnOrders::new(ME), Intents::new())
+    }
+
+    /// The venue took order `id` (no acknowledgement yet).
+    fn entered(id: u64) -> OrderEvent {
+        OrderEvent::Entered {
+            strategy: ME,
+            order: OrderId(id),
+        }
+    }
+
+    /// The venue acknowledged order `id`.
+    fn accepted(id: u64) -> OrderEvent {
+        OrderEvent::Accepted {
+            strategy: ME,
+            order: OrderId(id),
+        }
+    }
+
     fn new_order(t: &mut OwnOrders<4>, out: &mut Intents, side: Side, px: i64) -> usize {
         t.submit_new(1, sym(), side, Price(px), 100, TimeInForce::Day, out)
             .unwrap()
@@ -536,8 +557,7 @@ mod tests {
 
     #[test]
     fn every_slot_change_moves_the_version() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let mut seen = t.version();
         let mut changed = |t: &OwnOrders<4>| {
             let moved = t.version() != seen;
@@ -546,11 +566,7 @@ mod tests {
         };
         let slot = new_order(&mut t, &mut out, Side::Buy, 100_000);
         assert!(changed(&t));
-        let accepted = OrderEvent::Accepted {
-            strategy: ME,
-            order: OrderId(9),
-        };
-        t.on_event(&accepted, &mut out);
+        t.on_event(&accepted(9), &mut out);
         assert!(changed(&t));
         t.set_queue_ahead(slot, 500);
         assert!(changed(&t));
@@ -585,15 +601,10 @@ mod tests {
 
     #[test]
     fn entered_ids_take_venue_answers_in_any_order() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let bid = new_order(&mut t, &mut out, Side::Buy, 100);
         let ask = new_order(&mut t, &mut out, Side::Sell, 101);
         let third = new_order(&mut t, &mut out, Side::Buy, 99);
-        let entered = |id| OrderEvent::Entered {
-            strategy: ME,
-            order: OrderId(id),
-        };
         assert_eq!(
             t.on_event(&entered(50), &mut out),
             OrderUpdate::Entered { slot: bid }
@@ -608,12 +619,8 @@ mod tests {
         );
         assert_eq!(t.get(bid).unwrap().state, OrderState::PendingNew);
         // The ask's venue answers first.
-        let acc = |id| OrderEvent::Accepted {
-            strategy: ME,
-            order: OrderId(id),
-        };
         assert_eq!(
-            t.on_event(&acc(51), &mut out),
+            t.on_event(&accepted(51), &mut out),
             OrderUpdate::Accepted { slot: ask }
         );
         assert!(t.get(ask).unwrap().is_live());
@@ -638,7 +645,7 @@ mod tests {
         assert!(t.get(bid).unwrap().is_live());
         assert_eq!(t.get(bid).unwrap().leaves, 60);
         // A late acknowledgement of a live order changes nothing.
-        assert_eq!(t.on_event(&acc(50), &mut out), OrderUpdate::Ignored);
+        assert_eq!(t.on_event(&accepted(50), &mut out), OrderUpdate::Ignored);
         // The third order's venue rejects it: the slot is free again.
         let reject = OrderEvent::Rejected {
             strategy: ME,
@@ -659,14 +666,9 @@ mod tests {
 
     #[test]
     fn an_entered_order_nobody_asked_for_is_cancelled() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
-        let e = OrderEvent::Entered {
-            strategy: ME,
-            order: OrderId(9),
-        };
+        let (mut t, mut out) = tracker();
         assert_eq!(
-            t.on_event(&e, &mut out),
+            t.on_event(&entered(9), &mut out),
             OrderUpdate::UnexpectedAccept { order: OrderId(9) }
         );
         assert_eq!(out.len(), 1);
@@ -674,21 +676,16 @@ mod tests {
 
     #[test]
     fn accepts_bind_in_submission_order() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let bid = new_order(&mut t, &mut out, Side::Buy, 100);
         let ask = new_order(&mut t, &mut out, Side::Sell, 101);
         assert_eq!(out.len(), 2);
-        let acc = |id| OrderEvent::Accepted {
-            strategy: ME,
-            order: OrderId(id),
-        };
         assert_eq!(
-            t.on_event(&acc(50), &mut out),
+            t.on_event(&accepted(50), &mut out),
             OrderUpdate::Accepted { slot: bid }
         );
         assert_eq!(
-            t.on_event(&acc(51), &mut out),
+            t.on_event(&accepted(51), &mut out),
             OrderUpdate::Accepted { slot: ask }
         );
         assert_eq!(t.get(bid).unwrap().id, OrderId(50));
@@ -698,8 +695,7 @@ mod tests {
 
     #[test]
     fn reject_without_id_consumes_oldest_pending() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let first = new_order(&mut t, &mut out, Side::Buy, 100);
         let second = new_order(&mut t, &mut out, Side::Sell, 101);
         let rej = OrderEvent::Rejected {
@@ -714,12 +710,8 @@ mod tests {
                 slot_freed: true
             }
         );
-        let acc = OrderEvent::Accepted {
-            strategy: ME,
-            order: OrderId(9),
-        };
         assert_eq!(
-            t.on_event(&acc, &mut out),
+            t.on_event(&accepted(9), &mut out),
             OrderUpdate::Accepted { slot: second }
         );
         assert!(!t.get(first).unwrap().is_active());
@@ -727,14 +719,9 @@ mod tests {
 
     #[test]
     fn unexpected_accept_is_cancelled() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
-        let ev = OrderEvent::Accepted {
-            strategy: ME,
-            order: OrderId(77),
-        };
+        let (mut t, mut out) = tracker();
         assert_eq!(
-            t.on_event(&ev, &mut out),
+            t.on_event(&accepted(77), &mut out),
             OrderUpdate::UnexpectedAccept { order: OrderId(77) }
         );
         assert_eq!(
@@ -749,8 +736,7 @@ mod tests {
 
     #[test]
     fn other_strategies_events_are_ignored() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         new_order(&mut t, &mut out, Side::Buy, 100);
         let ev = OrderEvent::Accepted {
             strategy: StrategyId(8),
@@ -762,19 +748,12 @@ mod tests {
 
     #[test]
     fn cancel_replace_fill_lifecycle() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let s = new_order(&mut t, &mut out, Side::Buy, 100);
         // Not live yet: cannot be cancelled or replaced.
         assert!(!t.cancel(s, &mut out));
         assert!(!t.replace(s, Price(99), 100, &mut out));
-        t.on_event(
-            &OrderEvent::Accepted {
-                strategy: ME,
-                order: OrderId(5),
-            },
-            &mut out,
-        );
+        t.on_event(&accepted(5), &mut out);
         assert!(t.replace(s, Price(99), 100, &mut out));
         // A refused replace leaves the order live at its old price.
         let rej = OrderEvent::Rejected {
@@ -837,8 +816,7 @@ mod tests {
 
     #[test]
     fn slots_run_out_without_emitting() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         for i in 0..4 {
             new_order(&mut t, &mut out, Side::Buy, 100 + i);
         }
@@ -851,16 +829,9 @@ mod tests {
 
     #[test]
     fn queue_estimate_shrinks_with_trades_and_level_cuts() {
-        let mut t: OwnOrders<4> = OwnOrders::new(ME);
-        let mut out: Intents = Intents::new();
+        let (mut t, mut out) = tracker();
         let s = new_order(&mut t, &mut out, Side::Buy, 100);
-        t.on_event(
-            &OrderEvent::Accepted {
-                strategy: ME,
-                order: OrderId(1),
-            },
-            &mut out,
-        );
+        t.on_event(&accepted(1), &mut out);
         t.set_queue_ahead(s, 500);
         t.on_trade(1, Price(100), 200, Side::Buy);
         assert_eq!(t.get(s).unwrap().queue_ahead, 300);
