@@ -376,6 +376,32 @@ mod tests {
         out.drain().collect()
     }
 
+    /// The venue's answers to the first buy the trader sends (100 at the
+    /// ask): acknowledged, then filled in full.
+    fn buy_accepted_and_filled(t: &mut SignalTrader, d: &SnapshotDepth<1, 4>, out: &mut Intents) {
+        t.on_order(
+            &OrderEvent::Accepted {
+                strategy: ID,
+                order: OrderId(1),
+            },
+            d,
+            out,
+        );
+        t.on_order(
+            &OrderEvent::Filled {
+                strategy: ID,
+                order: OrderId(1),
+                locate: LOC,
+                side: Side::Buy,
+                price: Price(10_100),
+                qty: 100,
+                leaves: 0,
+            },
+            d,
+            out,
+        );
+    }
+
     #[test]
     fn strong_bid_imbalance_buys_at_the_ask_then_respects_the_limit() {
         let mut t = trader();
@@ -402,27 +428,7 @@ mod tests {
             }]
         );
         let mut out: Intents = Intents::new();
-        t.on_order(
-            &OrderEvent::Accepted {
-                strategy: ID,
-                order: OrderId(1),
-            },
-            &d,
-            &mut out,
-        );
-        t.on_order(
-            &OrderEvent::Filled {
-                strategy: ID,
-                order: OrderId(1),
-                locate: LOC,
-                side: Side::Buy,
-                price: Price(10_100),
-                qty: 100,
-                leaves: 0,
-            },
-            &d,
-            &mut out,
-        );
+        buy_accepted_and_filled(&mut t, &d, &mut out);
         assert_eq!(t.position(), 100);
         // Still bullish but at the limit: nothing more.
         assert!(book(&mut t, &mut d, 900, 100, 10_000).is_empty());
@@ -445,27 +451,7 @@ mod tests {
         book(&mut t, &mut d, 100, 100, 1);
         book(&mut t, &mut d, 900, 100, 2);
         let mut out: Intents = Intents::new();
-        t.on_order(
-            &OrderEvent::Accepted {
-                strategy: ID,
-                order: OrderId(1),
-            },
-            &d,
-            &mut out,
-        );
-        t.on_order(
-            &OrderEvent::Filled {
-                strategy: ID,
-                order: OrderId(1),
-                locate: LOC,
-                side: Side::Buy,
-                price: Price(10_100),
-                qty: 100,
-                leaves: 0,
-            },
-            &d,
-            &mut out,
-        );
+        buy_accepted_and_filled(&mut t, &d, &mut out);
         t.on_timer(Nanos(500_000), &d, &mut out);
         assert!(out.is_empty());
         t.on_timer(Nanos(2 + 1_000_000), &d, &mut out);
