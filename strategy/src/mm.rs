@@ -43,7 +43,7 @@ use types::{
     Symbol, TimeInForce, TradingState,
 };
 
-use crate::orders::{OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
 use crate::tick::{grid_above, grid_below, round_passive, two_sided_prices};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -831,18 +831,9 @@ impl Strategy for MarketMaker {
         out: &mut Intents<N>,
     ) {
         let mut filled = false;
-        if let OrderEvent::Filled {
-            strategy,
-            locate,
-            side,
-            qty,
-            ..
-        } = *event
-        {
-            // Positions follow every fill, even one for an order the
-            // tracker has lost: the shares are ours either way.
-            if strategy == self.id && locate == self.locate() {
-                self.position = self.position.saturating_add(side.sign() * i64::from(qty));
+        if let Some((locate, shares)) = own_fill(event, self.id) {
+            if locate == self.locate() {
+                self.position = self.position.saturating_add(shares);
                 self.stats.fills += 1;
                 filled = true;
             }

@@ -518,6 +518,24 @@ impl<const K: usize> OwnOrders<K> {
     }
 }
 
+/// The instrument and signed shares (positive bought, negative sold) of a
+/// fill addressed to `strategy`; `None` for any other event. Strategies keep
+/// their positions from these rather than from their tracker's slots, so
+/// that a fill for an order the tracker has lost still counts: the shares
+/// are theirs either way.
+pub fn own_fill(event: &OrderEvent, strategy: StrategyId) -> Option<(StockLocate, i64)> {
+    match *event {
+        OrderEvent::Filled {
+            strategy: owner,
+            locate,
+            side,
+            qty,
+            ..
+        } if owner == strategy => Some((locate, side.sign() * i64::from(qty))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

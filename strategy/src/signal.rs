@@ -17,7 +17,7 @@ use types::{
 
 use crate::features::{FeatureParams, FeatureState};
 use crate::model::{sigmoid, Logistic, ModelError};
-use crate::orders::{OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, OrderUpdate, OwnOrders};
 use crate::tick::two_sided;
 use crate::{Intents, ParamError, Strategy};
 
@@ -274,16 +274,9 @@ impl Strategy for SignalTrader {
         _depth: &D,
         out: &mut Intents<N>,
     ) {
-        if let OrderEvent::Filled {
-            strategy,
-            locate,
-            side,
-            qty,
-            ..
-        } = *event
-        {
-            if strategy == self.id && locate == self.locates[0] {
-                self.position = self.position.saturating_add(side.sign() * i64::from(qty));
+        if let Some((locate, shares)) = own_fill(event, self.id) {
+            if locate == self.locates[0] {
+                self.position = self.position.saturating_add(shares);
             }
         }
         let _: OrderUpdate = self.orders.on_event(event, out);

@@ -53,7 +53,7 @@ use types::{
     TimeInForce, TradingState,
 };
 
-use crate::orders::{OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, OrderUpdate, OwnOrders};
 use crate::stats::{MultiFit, OuFit, RollingRegression};
 use crate::tick::{mid_f64, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -591,19 +591,9 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
         depth: &D,
         out: &mut Intents<N>,
     ) {
-        if let OrderEvent::Filled {
-            strategy,
-            locate,
-            side,
-            qty,
-            ..
-        } = *event
-        {
-            if strategy == self.id {
-                if let Some(leg) = self.leg_of(locate) {
-                    self.positions[leg] =
-                        self.positions[leg].saturating_add(side.sign() * i64::from(qty));
-                }
+        if let Some((locate, shares)) = own_fill(event, self.id) {
+            if let Some(leg) = self.leg_of(locate) {
+                self.positions[leg] = self.positions[leg].saturating_add(shares);
             }
         }
         match self.orders.on_event(event, out) {
