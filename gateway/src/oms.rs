@@ -626,17 +626,8 @@ impl Oms {
                 })
             }
             OrderIntent::Cancel { strategy, order } => {
-                let slot = self.working_slot(strategy, order)?;
-                let rec = self.orders.get(slot as usize).copied();
-                let Some(rec) = rec else {
-                    return Err(self.refuse(RejectReason::UnknownOrder));
-                };
-                if rec.cancel.is_some() {
-                    return Err(self.refuse(RejectReason::InvalidOrder));
-                }
-                let Some(cl) = self.next_cl_ord_id() else {
-                    return Err(self.refuse(RejectReason::CapacityExhausted));
-                };
+                let (slot, rec, cl) =
+                    self.prepare_amend(strategy, order, |r| r.cancel.is_some())?;
                 let ctx = CheckContext {
                     order,
                     venue: rec.venue,
@@ -666,16 +657,9 @@ impl Oms {
                 price,
                 qty,
             } => {
-                let slot = self.working_slot(strategy, order)?;
-                let Some(rec) = self.orders.get(slot as usize).copied() else {
-                    return Err(self.refuse(RejectReason::UnknownOrder));
-                };
-                if rec.cancel.is_some() || rec.replace.is_some() {
-                    return Err(self.refuse(RejectReason::InvalidOrder));
-                }
-                let Some(cl) = self.next_cl_ord_id() else {
-                    return Err(self.refuse(RejectReason::CapacityExhausted));
-                };
+                let (slot, rec, cl) = self.prepare_amend(strategy, order, |r| {
+                    r.cancel.is_some() || r.replace.is_some()
+                })?;
                 let ctx = CheckContext {
                     order,
                     venue: rec.venue,
@@ -702,6 +686,30 @@ impl Oms {
                 })
             }
         }
+    }
+
+    /// The gate a cancel and a replace share before risk sees them, in one
+    /// place so that both refuse the same cases for the same reasons: not
+    /// the strategy's working order, a request it `conflicts` with still in
+    /// flight, no ClOrdID left. Returns the slot, the record and the new
+    /// request's ClOrdID.
+    fn prepare_amend(
+        &mut self,
+        strategy: StrategyId,
+        order: OrderId,
+        conflicts: fn(&OrderRecord) -> bool,
+    ) -> Result<(u32, OrderRecord, ClOrdId), RejectReason> {
+        let slot = self.working_slot(strategy, order)?;
+        let Some(rec) = self.orders.get(slot as usize).copied() else {
+            return Err(self.refuse(RejectReason::UnknownOrder));
+        };
+        if conflicts(&rec) {
+            return Err(self.refuse(RejectReason::InvalidOrder));
+        }
+        let Some(cl) = self.next_cl_ord_id() else {
+            return Err(self.refuse(RejectReason::CapacityExhausted));
+        };
+        Ok((slot, rec, cl))
     }
 
     fn working_slot(&mut self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
