@@ -106,10 +106,38 @@ struct Fixture {
 }
 
 impl Fixture {
+    /// A scratch directory of the test's own (parallel tests must not share
+    /// a sequence file) and the listener its acceptor thread serves.
+    fn new(test: &str) -> (Fixture, TcpListener) {
+        let dir = std::env::temp_dir().join(format!(
+            "fix-initiator-{test}-{}-{}",
+            std::process::id(),
+            now().0
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        (Fixture { dir, port }, listener)
+    }
+
     fn write(&self, name: &str, text: &str) -> PathBuf {
         let p = self.dir.join(name);
         std::fs::write(&p, text).unwrap();
         p
+    }
+
+    /// The credentials the acceptor expects, with the file's mode left to
+    /// the test.
+    fn credentials(&self) -> PathBuf {
+        self.write(
+            "creds.toml",
+            "username = \"trader\"\npassword = \"hunter2\"\n",
+        )
+    }
+
+    /// Where the initiator keeps its sequence numbers between runs.
+    fn seq_file(&self) -> PathBuf {
+        self.dir.join("client.seq")
     }
 
     fn config(&self, creds: &Path) -> PathBuf {
@@ -120,10 +148,22 @@ impl Fixture {
                  fix_version = \"4.4\"\nheartbeat_interval_s = 5\ncredentials_file = \"{}\"\nseq_file = \"{}\"\n",
                 self.port,
                 creds.display(),
-                self.dir.join("client.seq").display()
+                self.seq_file().display()
             ),
         )
     }
+}
+
+/// The stdout of an initiator run that must have succeeded; a failure
+/// shows both streams.
+fn successful_stdout(out: &std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 fn run_initiator(config: &Path, orders: &Path) -> std::process::Output {
@@ -142,17 +182,7 @@ fn run_initiator(config: &Path, orders: &Path) -> std::process::Output {
 
 #[test]
 fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
-    let dir = std::env::temp_dir().join(format!(
-        "fix-initiator-test-{}-{}",
-        std::process::id(),
-        now().0
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let fx = Fixture {
-        dir: dir.clone(),
-        port: listener.local_addr().unwrap().port(),
-    };
+    let (fx, listener) = Fixture::new("test");
     let acceptor = std::thread::spawn(move || {
         let mut state = SessionState::default();
         let mut all = Vec::new();
@@ -165,10 +195,7 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
         (state, all)
     });
 
-    let creds = fx.write(
-        "creds.toml",
-        "username = \"trader\"\npassword = \"hunter2\"\n",
-    );
+    let creds = fx.credentials();
     let orders = fx.write(
         "orders.csv",
         "symbol,side,qty,price,tif\nAAPL,buy,100,191.25,day\n",
@@ -184,16 +211,10 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
         err.contains("refusing to read credentials file") && err.contains("0600"),
         "{err}"
     );
-    assert!(!dir.join("client.seq").exists());
+    assert!(!fx.seq_file().exists());
 
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let out = run_initiator(&config, &orders);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = successful_stdout(&run_initiator(&config, &orders));
     assert!(stdout.contains("LOGGED ON"), "{stdout}");
     assert!(stdout.contains("SENT NewOrderSingle seq=2"), "{stdout}");
     assert!(
@@ -203,20 +224,14 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
     assert!(stdout.contains("DISCONNECT LogoutCompleted"), "{stdout}");
     assert!(!stdout.contains("hunter2"));
     // Logon 1, order 2, logout 3 out; logon 1, fill 2, logout 3 in.
-    let seq = std::fs::read_to_string(dir.join("client.seq")).unwrap();
+    let seq = std::fs::read_to_string(fx.seq_file()).unwrap();
     assert_eq!(seq, "next_out=4\nnext_in=4\n");
 
     // Second run resumes from the saved numbers.
-    let out = run_initiator(&config, &orders);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{stdout}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = successful_stdout(&run_initiator(&config, &orders));
     assert!(stdout.contains("SENT NewOrderSingle seq=5"), "{stdout}");
     assert!(stdout.contains("ord_status=Filled"), "{stdout}");
-    let seq = std::fs::read_to_string(dir.join("client.seq")).unwrap();
+    let seq = std::fs::read_to_string(fx.seq_file()).unwrap();
     assert_eq!(seq, "next_out=7\nnext_in=7\n");
 
     let (acceptor_state, orders_seen) = acceptor.join().unwrap();
@@ -231,30 +246,17 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
         orders_seen.iter().map(Vec::len).collect::<Vec<_>>(),
         vec![1, 1]
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&fx.dir);
 }
 
 #[test]
 fn interactive_orders_from_stdin() {
-    let dir = std::env::temp_dir().join(format!(
-        "fix-initiator-interactive-{}-{}",
-        std::process::id(),
-        now().0
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let fx = Fixture {
-        dir: dir.clone(),
-        port: listener.local_addr().unwrap().port(),
-    };
+    let (fx, listener) = Fixture::new("interactive");
     let acceptor = std::thread::spawn(move || {
         let (stream, _) = listener.accept().unwrap();
         serve(stream, SessionState::default())
     });
-    let creds = fx.write(
-        "creds.toml",
-        "username = \"trader\"\npassword = \"hunter2\"\n",
-    );
+    let creds = fx.credentials();
     std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
     let config = fx.config(&creds);
     let mut child = Command::new(env!("CARGO_BIN_EXE_fix-initiator"))
@@ -277,9 +279,8 @@ fn interactive_orders_from_stdin() {
             .unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = successful_stdout(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
     assert!(stdout.contains("SENT NewOrderSingle seq=2"), "{stdout}");
     assert!(
         stdout.contains("symbol=MSFT side=Sell leaves=0 cum=25 avg_px=410.5000"),
@@ -295,5 +296,5 @@ fn interactive_orders_from_stdin() {
             next_in: 4
         }
     );
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&fx.dir);
 }
