@@ -170,11 +170,20 @@ pub fn apply_raw_config(path: &str, json: &[u8]) -> String {
 /// QEMU arguments for a 1 MiB ivshmem-plain mailbox backed by the file `path`
 /// (a /dev/shm path the companion attaches to).
 pub fn ivshmem_args(path: &str) -> Vec<String> {
+    ivshmem_device(path, "1M", None)
+}
+
+/// An ivshmem-plain device of `size` (QEMU's notation) backed by the file
+/// `path`, at PCI address `pci_addr` or wherever QEMU puts it.
+fn ivshmem_device(path: &str, size: &str, pci_addr: Option<&str>) -> Vec<String> {
     vec![
         "-object".into(),
-        format!("memory-backend-file,id=mb,share=on,mem-path={path},size=1M"),
+        format!("memory-backend-file,id=mb,share=on,mem-path={path},size={size}"),
         "-device".into(),
-        "ivshmem-plain,memdev=mb".into(),
+        match pci_addr {
+            Some(addr) => format!("ivshmem-plain,memdev=mb,addr={addr}"),
+            None => "ivshmem-plain,memdev=mb".into(),
+        },
     ]
 }
 
@@ -197,6 +206,13 @@ impl Mailbox {
     /// The QEMU side (see [`ivshmem_args`]).
     pub fn qemu_args(&self) -> Vec<String> {
         ivshmem_args(&self.path)
+    }
+
+    /// The QEMU side for a test of PCI enumeration, which chooses the
+    /// device's size and slot so as to know what to look for in the
+    /// guest's and QEMU's listings.
+    pub fn qemu_args_at(&self, size: &str, pci_addr: &str) -> Vec<String> {
+        ivshmem_device(&self.path, size, Some(pci_addr))
     }
 
     /// `companion --shm <mailbox> args…` run to completion, as an operator

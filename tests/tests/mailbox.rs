@@ -2,47 +2,41 @@
 //! (ivshmem-plain in QEMU, a /dev/shm file on the host).
 
 use std::time::Duration;
-use tests::{apply_raw_config, ivshmem_args, lab, qemu, run_companion, Booted};
+use tests::{lab, qemu, Booted, Mailbox};
 
 #[test]
 fn companion_status_commands_and_config() {
     let lab = lab();
-    let shm = format!("/dev/shm/{}", qemu::unique_name("mbx"));
+    let mailbox = Mailbox::new("mbx");
     let vm = lab
         .appliance("mailbox", "halt")
         .smp(2)
-        .args(ivshmem_args(&shm));
+        .args(mailbox.qemu_args());
     let mut running = vm
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start QEMU: {e}"));
     let up = running.wait_for_serial("appliance: up", tests::BOOT_TIMEOUT);
-    let shm_arg = ["--shm", shm.as_str()];
-    let cli = |rest: &[&str]| {
-        let args: Vec<&str> = shm_arg.iter().chain(rest.iter()).copied().collect();
-        run_companion(&args)
-    };
-    let status = cli(&["status"]);
-    let ping = cli(&["ping"]);
-    let kill = cli(&["kill"]);
-    let killed = cli(&["status"]);
-    let rearm = cli(&["rearm"]);
-    let rearmed = cli(&["status"]);
+    let status = mailbox.companion(&["status"]);
+    let ping = mailbox.companion(&["ping"]);
+    let kill = mailbox.companion(&["kill"]);
+    let killed = mailbox.companion(&["status"]);
+    let rearm = mailbox.companion(&["rearm"]);
+    let rearmed = mailbox.companion(&["status"]);
     let example = lab.repo.root().join("companion/examples/appliance.toml");
-    let apply = cli(&["config", "apply", example.to_str().unwrap_or("")]);
+    let apply = mailbox.companion(&["config", "apply", example.to_str().unwrap_or("")]);
     // A complete config with one bad value, sent without the CLI's own check.
     let mut cfg = companion::config::load(&example, None).expect("example config");
     cfg.risk.max_order_qty = 0;
     let bad_json = companion::config::to_json(&cfg).expect("json");
-    let bad = apply_raw_config(&shm, &bad_json);
-    let garbage = apply_raw_config(&shm, b"{not json at all");
-    let after = cli(&["status"]);
+    let bad = mailbox.apply_raw_config(&bad_json);
+    let garbage = mailbox.apply_raw_config(b"{not json at all");
+    let after = mailbox.companion(&["status"]);
     std::thread::sleep(Duration::from_millis(300));
     let elf = lab.images.appliance.to_string_lossy().into_owned();
-    let logs = cli(&["logs", "--elf", elf.as_str()]);
+    let logs = mailbox.companion(&["logs", "--elf", elf.as_str()]);
     let outcome = running
         .kill()
         .unwrap_or_else(|e| panic!("cannot stop QEMU: {e}"));
-    let _ = std::fs::remove_file(&shm);
     let run = Booted(outcome);
     run.check(
         up.is_some_and(|s| s.contains("mailbox: 1024 KiB at ")),
@@ -92,13 +86,12 @@ fn companion_status_commands_and_config() {
 #[test]
 fn an_appliance_panic_is_reported_through_the_mailbox() {
     let lab = lab();
-    let shm = format!("/dev/shm/{}", qemu::unique_name("mbx-panic"));
+    let mailbox = Mailbox::new("mbx-panic");
     let run = lab.boot(
         lab.appliance("mailbox-panic", "panic")
-            .args(ivshmem_args(&shm)),
+            .args(mailbox.qemu_args()),
     );
-    let status = run_companion(&["--shm", shm.as_str(), "status"]);
-    let _ = std::fs::remove_file(&shm);
+    let status = mailbox.companion(&["status"]);
     run.expect_status(qemu::ExitKind::Failure);
     run.check(status.1.contains("state      panicked"), &status.1);
     run.check(

@@ -4,20 +4,19 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-use tests::{lab, qemu, Booted};
+use tests::{lab, qemu, Booted, Mailbox};
 
 #[test]
 fn four_cores_report_in_and_a_faulting_core_is_isolated() {
     let lab = lab();
     // With a mailbox: the faulting core's report must reach it while the
     // boot core holds the endpoint (the in-guest test arranges that).
-    let shm = format!("/dev/shm/{}", qemu::unique_name("smp4"));
+    let mailbox = Mailbox::new("smp4");
     let run = lab.boot(
         lab.appliance("smp4", "test=smp")
             .smp(4)
-            .args(tests::ivshmem_args(&shm)),
+            .args(mailbox.qemu_args()),
     );
-    let _ = std::fs::remove_file(&shm);
     let serial = run.serial().to_string();
     run.expect_status(qemu::ExitKind::Success);
     for core in 1..=3 {
@@ -161,8 +160,7 @@ fn monitor_command(socket: &std::path::Path, command: &str) -> String {
 #[test]
 fn pci_devices_and_bars_match_qemus_view() {
     let lab = lab();
-    let shm = qemu::unique_name("ivshmem-test");
-    let shm_path = format!("/dev/shm/{shm}");
+    let mailbox = Mailbox::new("ivshmem-test");
     let monitor = std::env::temp_dir().join(format!("{}.sock", qemu::unique_name("monitor")));
     let vm = lab
         .appliance("pci", "halt")
@@ -172,11 +170,8 @@ fn pci_devices_and_bars_match_qemus_view() {
             "-device",
             "virtio-net-pci,netdev=n0,disable-modern=on,addr=0x05",
         ])
+        .args(mailbox.qemu_args_at("4M", "0x06"))
         .args([
-            "-object".to_string(),
-            format!("memory-backend-file,id=mb,share=on,mem-path={shm_path},size=4M"),
-            "-device".to_string(),
-            "ivshmem-plain,memdev=mb,addr=0x06".to_string(),
             "-monitor".to_string(),
             format!("unix:{},server=on,wait=off", monitor.display()),
         ]);
@@ -188,7 +183,6 @@ fn pci_devices_and_bars_match_qemus_view() {
     let outcome = running
         .kill()
         .unwrap_or_else(|e| panic!("cannot stop QEMU: {e}"));
-    let _ = std::fs::remove_file(&shm_path);
     let _ = std::fs::remove_file(&monitor);
     let run = Booted(outcome);
     let serial = serial.unwrap_or_default();
