@@ -15,22 +15,10 @@ use types::{OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce};
 
 mod support {
     pub mod exec_reports;
+    pub mod new_orders;
 }
 use support::exec_reports::{mix, partial_fill, T0};
-
-fn sample_nos(t: UtcTime) -> NewOrderSingle<'static> {
-    NewOrderSingle {
-        cl_ord_id: b"1700000000000042",
-        account: None,
-        symbol: b"AAPL",
-        side: Side::Buy,
-        order_qty: 300,
-        ord_type: OrdType::Limit,
-        price: Some(Price(1_912_500)),
-        time_in_force: TimeInForce::Day,
-        transact_time: t,
-    }
-}
+use support::new_orders::sample_new_order;
 
 fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("fix");
@@ -45,7 +33,7 @@ fn benches(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             t += 1_000;
-            let nos = sample_nos(UtcTime(t));
+            let nos = sample_new_order(UtcTime(t));
             let bytes = encode(&mut header, &mut buf, seq, UtcTime(t), black_box(&nos)).unwrap();
             black_box(bytes.len())
         })

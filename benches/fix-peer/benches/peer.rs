@@ -18,51 +18,17 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fefix::prelude::*;
 use fefix::tagvalue::{Config, Decoder, Encoder, FvWrite};
 use protocol::fix::encode::HeaderTemplate;
-use protocol::fix::messages::{encode, ExecType, ExecutionReport, NewOrderSingle, OrdStatus, OrdType};
+use protocol::fix::messages::encode;
 use protocol::fix::{FixDecoder, FixMessage, FixVersion, UtcTime};
 use std::hint::black_box;
-use types::{Price, Side, TimeInForce};
 
-const T0: u64 = 1_700_000_000_123_456_789;
-
-fn our_exec_report() -> Vec<u8> {
-    let mut h = HeaderTemplate::new(FixVersion::Fix44, b"VENUE", b"CLIENT").unwrap();
-    let er = ExecutionReport {
-        order_id: b"V-000123456",
-        cl_ord_id: Some(b"1700000000000042"),
-        orig_cl_ord_id: None,
-        exec_id: b"E-000987654",
-        exec_type: ExecType::Trade,
-        ord_status: OrdStatus::PartiallyFilled,
-        symbol: b"AAPL",
-        side: Side::Buy,
-        order_qty: Some(300),
-        price: Some(Price(1_912_500)),
-        last_qty: Some(100),
-        last_px: Some(Price(1_912_400)),
-        leaves_qty: 200,
-        cum_qty: 100,
-        avg_px: Price(1_912_400),
-        transact_time: Some(UtcTime(T0)),
-        text: None,
-    };
-    let mut buf = [0u8; 512];
-    encode(&mut h, &mut buf, 4242, UtcTime(T0), &er).unwrap().to_vec()
-}
-
-fn our_new_order(t: UtcTime) -> NewOrderSingle<'static> {
-    NewOrderSingle {
-        cl_ord_id: b"1700000000000042",
-        account: None,
-        symbol: b"AAPL",
-        side: Side::Buy,
-        order_qty: 300,
-        ord_type: OrdType::Limit,
-        price: Some(Price(1_912_500)),
-        time_in_force: TimeInForce::Day,
-        transact_time: t,
-    }
-}
+/// The same messages as the codec's own benchmarks.
+#[path = "../../../protocol/benches/support/exec_reports.rs"]
+mod exec_reports;
+#[path = "../../../protocol/benches/support/new_orders.rs"]
+mod new_orders;
+use exec_reports::{partial_fill, T0};
+use new_orders::sample_new_order;
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("fix_peer");
@@ -77,7 +43,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             seq += 1;
             t += 1_000;
-            let nos = our_new_order(UtcTime(t));
+            let nos = sample_new_order(UtcTime(t));
             let bytes = encode(&mut header, &mut buf, seq, UtcTime(t), black_box(&nos)).unwrap();
             black_box(bytes.len())
         })
@@ -109,7 +75,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // ---------------------------------------------------------------- decode
-    let er = our_exec_report();
+    let er = partial_fill(FixVersion::Fix44);
     g.bench_function("decode_execution_report/ours", |b| {
         b.iter(|| {
             let m = FixMessage::new_checked(black_box(&er)).unwrap();
@@ -138,7 +104,9 @@ fn bench(c: &mut Criterion) {
     fe_dec.config_mut().set_verify_checksum(true);
     // Sanity: fefix accepts our bytes.
     {
-        let m = fe_dec.decode(&er[..]).expect("fefix decodes our ExecutionReport");
+        let m = fe_dec
+            .decode(&er[..])
+            .expect("fefix decodes our ExecutionReport");
         assert_eq!(m.fv_raw(&151u32), Some(&b"200"[..]));
     }
     g.bench_function("decode_execution_report/fefix", |b| {

@@ -1,5 +1,5 @@
-//! Execution reports for the decode benchmarks (shared by `benches/fix.rs`
-//! and `examples/fix_loop.rs`).
+//! Execution reports for the decode benchmarks (shared by `benches/fix.rs`,
+//! `examples/fix_loop.rs` and `benches/fix-peer`).
 
 use protocol::fix::encode::HeaderTemplate;
 use protocol::fix::messages::{encode, ExecType, ExecutionReport, OrdStatus};
