@@ -694,6 +694,16 @@ pub fn top(s: &Session, interval: Duration, iterations: Option<u64>) -> Result<(
 /// at the most (the ring's end confirms them too).
 const CONFIRM_BATCH: usize = 64;
 
+/// Confirms what was written; a failed confirmation (the appliance
+/// rebooting meanwhile) is not fatal: the appliance offers an unconfirmed
+/// record again, and a new boot asks for the journal anyway.
+fn confirm_or_warn(s: &mut Session) {
+    if let Err(e) = s.confirm_persisted() {
+        s.unconfirmed.clear();
+        eprintln!("warning: journal confirmation not delivered: {e}");
+    }
+}
+
 /// `journal`: persist durable events and hand the journal back when asked.
 pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), String> {
     s.lock(Role::Control)?;
@@ -715,17 +725,17 @@ pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), St
                 batch += 1;
                 if batch >= CONFIRM_BATCH {
                     batch = 0;
-                    s.confirm_persisted()?;
-                }
-                if std::mem::take(&mut s.journal_requested) {
-                    s.confirm_persisted()?;
-                    handback(s, &j)?;
+                    confirm_or_warn(s);
                 }
             }
             Ok(Some(Message::Reply { .. })) => {}
             Ok(None) => {
                 batch = 0;
-                s.confirm_persisted()?;
+                confirm_or_warn(s);
+                if std::mem::take(&mut s.journal_requested) {
+                    handback(s, &j)?;
+                    continue;
+                }
                 if once {
                     return Ok(());
                 }

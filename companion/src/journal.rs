@@ -36,6 +36,8 @@ impl Journal {
                 writeln!(f, "{} {} {}", r.next_in, r.next_out, r.epoch)?;
                 f.sync_all()?;
                 fs::rename(tmp, path)?;
+                // The rename itself is durable only once the directory is.
+                fs::File::open(&self.dir)?.sync_all()?;
                 Ok(true)
             }
             Event::Fill(f) => {

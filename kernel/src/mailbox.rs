@@ -325,8 +325,8 @@ fn handle(command: Command<'_>) -> Answer {
         Command::GetStatus => Answer::Status,
         Command::Ping { nonce } => Answer::Pong(nonce),
         Command::Persisted(record) => {
-            // Stored, not maximised: after a sequence reset the journal holds
-            // the lower reservation, and that is what a restart would read.
+            // Stored, not maximised: this is what the journal's file holds
+            // now, the number a restart would read.
             PERSISTED_OUT[usize::from(record.venue.0)].store(record.next_out, Ordering::Release);
             Answer::Ok
         }

@@ -7,15 +7,15 @@
 //! sees a gap, asks for a resend, and gets a SequenceReset-GapFill). So the
 //! journal is given a **reservation**, [`SEQ_RESERVE`] beyond the number in
 //! use, renewed once fewer than [`SEQ_HEADROOM`] remain — one record per
-//! hundred-odd messages instead of one per message — and nothing may be
-//! sent at or beyond what the journal has *confirmed* on disk: writing
-//! takes the companion milliseconds, and a queued record is not a durable
-//! one.
+//! hundred-odd messages instead of one per message — and what counts is
+//! what the journal has *confirmed* on disk: writing takes the companion
+//! milliseconds, and a queued record is not a durable one.
 //!
-//! The caller pauses new orders and replaces while fewer than
-//! [`DURABLE_MARGIN`] confirmed numbers remain ([`orders_may_go`]).
-//! Cancels, heartbeats and the Logout still go out in that margin: they
-//! take risk off, and a turn sends only a few of them.
+//! The caller pauses strategy decisions on market data while fewer than
+//! [`DURABLE_MARGIN`] confirmed numbers remain ([`orders_may_go`]). This
+//! narrows the window; it is not yet a hard bound: the trading loop checks
+//! once per turn, and the Logon, heartbeats, cancels and the strategies'
+//! answers to execution reports are not held back (see `ARCHITECTURE.md`).
 
 use super::SessionState;
 
