@@ -663,7 +663,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // When the kill switch was first seen engaged (for the companion).
     let mut tripped_at: Option<u64> = None;
     let journaling = journal_wait.is_some();
-    // New orders wait for the journal (see `orders_may_go`).
+    // Decisions wait for the journal (see `orders_may_go`).
     let mut journal_waiting = false;
     let mut journal = JournalOut {
         fills: Vec::new(),
@@ -956,9 +956,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // the primary feed has a gap (loss being recovered, or a late join
         // replaying the session) the book is not the market.
         let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
-        // With a journal, new orders and replaces also need outgoing
-        // sequence numbers the journal has confirmed on disk: a crash must
-        // never bring the session back below a number already sent.
+        // With a journal, decisions on market data also need outgoing
+        // sequence numbers the journal has confirmed on disk, so that a
+        // crash brings the session back above what was sent (a narrowing,
+        // not yet a bound per message: see ARCHITECTURE.md).
         let confirmed = !journaling
             || ports.iter().filter(|p| p.logged_on).all(|p| {
                 orders_may_go(

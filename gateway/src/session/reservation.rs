@@ -83,11 +83,6 @@ impl SeqReservation {
         self.written = Some(record);
         self.written_at_ns = now_ns;
     }
-
-    /// The last record the journal took.
-    pub fn last_written(&self) -> Option<SessionState> {
-        self.written
-    }
 }
 
 /// Whether new orders may go out on a session whose next outgoing number is
