@@ -19,6 +19,21 @@
 //!   sequence numbers (acceptor answers with its own Logon 141=Y).
 //! - PossDupFlag=Y with OrigSendingTime later than SendingTime gets a
 //!   session Reject (reason 10) and the sequence number is consumed; no Logout.
+//!
+//! # A ceiling on outgoing sequence numbers
+//!
+//! [`Session::set_out_limit`] bounds the MsgSeqNum of every *new* message,
+//! admin or application: a number at or above the limit is never sent.
+//! The appliance sets it to what its journal has confirmed on disk, so
+//! that a crash can never bring the session back below a number the venue
+//! has seen (see [`reservation`]). A message that would need a number past
+//! the limit is held back, never sent with a reused or unjournaled number:
+//! [`Session::send`] refuses with [`SendError::SeqNotDurable`]; an
+//! initiator's Logon waits in [`Session::logon_held`] until the limit
+//! allows it; a heartbeat or TestRequest is tried again on the next tick; a
+//! ResendRequest at the next out-of-sequence message. Resends and GapFills
+//! reuse numbers already sent and are not limited. Each held-back message
+//! is counted ([`SessionStats::held_back`]).
 
 pub mod reservation;
 pub mod store;
@@ -174,6 +189,9 @@ pub enum DisconnectReason {
     TestRequestTimeout,
     LogonTimeout,
     LogoutTimeout,
+    /// An acceptor could not answer a Logon: no outgoing sequence number
+    /// below the limit ([`Session::set_out_limit`]).
+    SeqNotDurable,
 }
 
 /// What happened; delivered to the sink in order.
@@ -214,6 +232,9 @@ pub enum SendError {
     /// Application sends must not use session-level message types.
     AdminMsgType,
     Encode(FixError),
+    /// The next MsgSeqNum is not below the limit set with
+    /// [`Session::set_out_limit`]; nothing was sent or consumed.
+    SeqNotDurable,
 }
 
 /// Counters for telemetry.
@@ -226,6 +247,9 @@ pub struct SessionStats {
     pub gap_fills_sent: u64,
     pub duplicates_ignored: u64,
     pub queued: u64,
+    /// Messages not sent because their MsgSeqNum would have reached the
+    /// limit ([`Session::set_out_limit`]); retried ones count each time.
+    pub held_back: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -233,6 +257,8 @@ enum Phase {
     Disconnected,
     /// Acceptor, connected, waiting for the peer's Logon.
     AwaitingLogon,
+    /// Initiator, connected; the Logon waits for a MsgSeqNum below the limit.
+    LogonHeld,
     /// Initiator, Logon sent at the given time.
     LogonSent(UtcTime),
     Active,
@@ -245,17 +271,35 @@ struct Outbound<'a> {
     header: HeaderTemplate,
     tx: &'a mut [u8],
     next_out: u64,
+    /// No new message is sent with a MsgSeqNum at or above this.
+    limit: u64,
+    /// Messages held back by `limit` (copied into the session's stats).
+    held_back: u64,
     last_sent: UtcTime,
 }
 
 impl Outbound<'_> {
-    /// Encodes an admin or new message with the next sequence number and hands it to the sink.
+    /// Whether the next MsgSeqNum may be used; counts a refusal.
+    fn may_send(&mut self) -> bool {
+        let ok = self.next_out < self.limit;
+        if !ok {
+            self.held_back += 1;
+        }
+        ok
+    }
+
+    /// Encodes an admin message with the next sequence number and hands it
+    /// to the sink; `false` when it was not sent (the limit, or an encoding
+    /// failure) and the number is still free.
     fn send_admin<B: FixBody, F: FnMut(Event<'_>)>(
         &mut self,
         now: UtcTime,
         body: &B,
         sink: &mut F,
-    ) {
+    ) -> bool {
+        if !self.may_send() {
+            return false;
+        }
         let seq = self.next_out;
         let version = self.header.version();
         let result = self
@@ -268,10 +312,14 @@ impl Outbound<'_> {
         // Admin messages are small and built from validated values; an
         // encoding failure means the tx buffer is misconfigured. The sequence
         // number is not consumed so the stream stays consistent.
-        if let Ok((s, e)) = result {
-            self.next_out += 1;
-            self.last_sent = now;
-            sink(Event::Send(&self.tx[s..e]));
+        match result {
+            Ok((s, e)) => {
+                self.next_out += 1;
+                self.last_sent = now;
+                sink(Event::Send(&self.tx[s..e]));
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -397,6 +445,8 @@ impl<'a> Session<'a> {
                     header,
                     tx: buffers.tx,
                     next_out: state.next_out,
+                    limit: u64::MAX,
+                    held_back: 0,
                     last_sent: UtcTime(0),
                 },
                 store: SentStore::new(buffers.store),
@@ -426,7 +476,28 @@ impl<'a> Session<'a> {
     }
 
     pub fn stats(&self) -> SessionStats {
-        self.core.stats
+        SessionStats {
+            held_back: self.core.out.held_back,
+            ..self.core.stats
+        }
+    }
+
+    /// No new message — admin or application — goes out with a MsgSeqNum
+    /// at or above `limit` (see the module docs); `u64::MAX`, the default,
+    /// is no limit. The appliance passes what its journal has confirmed.
+    pub fn set_out_limit(&mut self, limit: u64) {
+        self.core.out.limit = limit;
+    }
+
+    /// The limit in force ([`Session::set_out_limit`]).
+    pub fn out_limit(&self) -> u64 {
+        self.core.out.limit
+    }
+
+    /// An initiator is connected and its Logon waits for the limit to
+    /// allow a MsgSeqNum (sent from [`Session::on_tick`] once it does).
+    pub fn logon_held(&self) -> bool {
+        self.core.phase == Phase::LogonHeld
     }
 
     pub fn config(&self) -> &SessionConfig {
@@ -462,8 +533,11 @@ impl<'a> Session<'a> {
                     c.store.clear();
                 }
                 c.heart_bt_int_ns = c.config.heart_bt_int_s as u64 * 1_000_000_000;
-                c.send_logon(now, reset, &mut sink);
-                c.phase = Phase::LogonSent(now);
+                c.phase = if c.send_logon(now, reset, &mut sink) {
+                    Phase::LogonSent(now)
+                } else {
+                    Phase::LogonHeld
+                };
             }
         }
     }
@@ -475,26 +549,43 @@ impl<'a> Session<'a> {
         self.queue.clear();
     }
 
-    /// Initiates a Logout.
-    pub fn logout<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, text: Option<&[u8]>, mut sink: F) {
-        if self.core.phase == Phase::Active {
-            self.core
-                .out
-                .send_admin(now, &messages::Logout { text }, &mut sink);
+    /// Initiates a Logout; `false` when none was sent (not logged on, or
+    /// held back by the limit: the caller may close the transport instead).
+    pub fn logout<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        text: Option<&[u8]>,
+        mut sink: F,
+    ) -> bool {
+        if self.core.phase != Phase::Active {
+            return false;
+        }
+        let sent = self
+            .core
+            .out
+            .send_admin(now, &messages::Logout { text }, &mut sink);
+        if sent {
             self.core.phase = Phase::LogoutSent(now);
         }
+        sent
     }
 
     /// Mid-session sequence reset: sends Logon with ResetSeqNumFlag=Y and
     /// MsgSeqNum 1; both sides continue from 1 once the peer answers in kind.
-    pub fn reset_sequence<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
-        if self.core.phase == Phase::Active {
-            let c = &mut self.core;
-            c.out.next_out = 1;
-            c.store.clear();
-            c.reset_requested = true;
-            c.send_logon(now, true, &mut sink);
+    /// `false` when nothing was sent (not logged on, or MsgSeqNum 1 is not
+    /// below the limit) and the sequence numbers are unchanged.
+    pub fn reset_sequence<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) -> bool {
+        let c = &mut self.core;
+        if c.phase != Phase::Active || c.out.limit <= 1 {
+            if c.phase == Phase::Active {
+                c.out.held_back += 1;
+            }
+            return false;
         }
+        c.out.next_out = 1;
+        c.store.clear();
+        c.reset_requested = true;
+        c.send_logon(now, true, &mut sink)
     }
 
     /// Sends an application message; returns its MsgSeqNum.
@@ -510,6 +601,9 @@ impl<'a> Session<'a> {
         }
         if msg_type::is_admin(B::MSG_TYPE) {
             return Err(SendError::AdminMsgType);
+        }
+        if !c.out.may_send() {
+            return Err(SendError::SeqNotDurable);
         }
         let seq = c.out.next_out;
         let version = c.out.header.version();
@@ -582,6 +676,12 @@ impl<'a> Session<'a> {
         let c = &mut self.core;
         match c.phase {
             Phase::Disconnected | Phase::AwaitingLogon => {}
+            Phase::LogonHeld => {
+                let reset = c.config.reset_on_logon;
+                if c.send_logon(now, reset, &mut sink) {
+                    c.phase = Phase::LogonSent(now);
+                }
+            }
             Phase::LogonSent(at) => {
                 if now.nanos_since(at) >= c.config.logon_timeout_ns {
                     c.disconnect(DisconnectReason::LogonTimeout, &mut sink);
@@ -607,9 +707,10 @@ impl<'a> Session<'a> {
                     c.test_request_counter += 1;
                     let mut id = [0u8; 24];
                     let text = test_req_id(c.test_request_counter, &mut id);
-                    c.out
-                        .send_admin(now, &messages::TestRequest { test_req_id: text }, &mut sink);
-                    c.test_request = Some((now, c.test_request_counter));
+                    let request = messages::TestRequest { test_req_id: text };
+                    if c.out.send_admin(now, &request, &mut sink) {
+                        c.test_request = Some((now, c.test_request_counter));
+                    }
                     return;
                 }
                 if now.nanos_since(c.out.last_sent) >= hb {
@@ -658,7 +759,7 @@ impl Core<'_> {
         self.disconnect(reason, sink);
     }
 
-    fn send_logon<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, reset: bool, sink: &mut F) {
+    fn send_logon<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, reset: bool, sink: &mut F) -> bool {
         let (username, password) = match self.config.role {
             Role::Initiator => (
                 self.config.username.as_ref().map(|u| u.as_bytes()),
@@ -672,7 +773,7 @@ impl Core<'_> {
             username,
             password,
         };
-        self.out.send_admin(now, &logon, sink);
+        self.out.send_admin(now, &logon, sink)
     }
 
     fn reject<F: FnMut(Event<'_>)>(
@@ -691,8 +792,9 @@ impl Core<'_> {
             reason: Some(reason),
             text: Some(text),
         };
-        self.stats.rejects_sent += 1;
-        self.out.send_admin(now, &r, sink);
+        if self.out.send_admin(now, &r, sink) {
+            self.stats.rejects_sent += 1;
+        }
     }
 
     /// Rejects a message that fails a session-level check; its sequence
@@ -721,13 +823,16 @@ impl Core<'_> {
             self.resend_until = Some(until.max(seen));
             return;
         }
-        self.resend_until = Some(seen);
-        self.stats.resend_requests_sent += 1;
         let rr = ResendRequest {
             begin_seq_no: self.next_in,
             end_seq_no: 0,
         };
-        self.out.send_admin(now, &rr, sink);
+        // Held back, it is asked for again at the next message out of
+        // sequence (or the peer's heartbeat, whose number shows the gap).
+        if self.out.send_admin(now, &rr, sink) {
+            self.resend_until = Some(seen);
+            self.stats.resend_requests_sent += 1;
+        }
     }
 
     fn advance_in(&mut self, to: u64) {
@@ -1114,7 +1219,10 @@ impl Core<'_> {
         }
         if self.config.role == Role::Acceptor {
             self.heart_bt_int_ns = logon.heart_bt_int as u64 * 1_000_000_000;
-            self.send_logon(now, logon.reset_seq_num, sink);
+            if !self.send_logon(now, logon.reset_seq_num, sink) {
+                self.disconnect(DisconnectReason::SeqNotDurable, sink);
+                return;
+            }
         }
         self.phase = Phase::Active;
         sink(Event::LoggedOn);

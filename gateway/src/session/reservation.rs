@@ -11,11 +11,12 @@
 //! what the journal has *confirmed* on disk: writing takes the companion
 //! milliseconds, and a queued record is not a durable one.
 //!
-//! The caller pauses strategy decisions on market data while fewer than
-//! [`DURABLE_MARGIN`] confirmed numbers remain ([`orders_may_go`]). This
-//! narrows the window; it is not yet a hard bound: the trading loop checks
-//! once per turn, and the Logon, heartbeats, cancels and the strategies'
-//! answers to execution reports are not held back (see `ARCHITECTURE.md`).
+//! The bound is the session's: given the confirmed `next_out` as its limit
+//! ([`super::Session::set_out_limit`]), it sends no new message numbered at
+//! or above it. On top of that the caller pauses strategy decisions while
+//! fewer than [`DURABLE_MARGIN`] confirmed numbers remain
+//! ([`orders_may_go`]), so cancels and heartbeats still have numbers when
+//! new orders stop.
 
 use super::SessionState;
 

@@ -1370,6 +1370,128 @@ fn admin_types_refused_for_application_send() {
     );
 }
 
+#[test]
+fn a_limited_initiator_holds_its_logon_until_the_limit_allows_a_number() {
+    let saved = SessionState {
+        next_out: 5,
+        next_in: 9,
+    };
+    let mut h = H::with(config(Role::Initiator, FixVersion::Fix44), saved, 4096);
+    // Nothing confirmed yet: the Logon waits, connected.
+    h.s.set_out_limit(0);
+    h.connect();
+    assert!(h.take().is_empty());
+    assert!(h.s.logon_held());
+    // A limit at the number itself is not enough: 5 must be *below* it.
+    h.s.set_out_limit(5);
+    h.now = T0.saturating_add_nanos(60 * SEC);
+    h.tick();
+    assert!(h.take().is_empty());
+    assert!(h.s.logon_held(), "no logon timeout while held");
+    assert_eq!(h.s.stats().held_back, 2);
+    h.s.set_out_limit(6);
+    h.tick();
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("A".into(), 5)]);
+    assert!(!h.s.logon_held());
+    let logon = h.peer("A", 9, &[(98, "0"), (108, "30")]);
+    h.feed(&logon);
+    assert!(h.s.is_logged_on());
+    assert_eq!(h.s.state().next_out, 6);
+}
+
+#[test]
+fn no_new_message_takes_a_number_at_or_above_the_limit() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_limit(4);
+    assert_eq!(h.send_order("a"), 2);
+    assert_eq!(h.send_order("b"), 3);
+    let ev = &mut h.ev;
+    let order = messages::OrderCancelRequest {
+        orig_cl_ord_id: b"a",
+        cl_ord_id: b"c",
+        order_id: None,
+        symbol: b"AAPL",
+        side: types::Side::Buy,
+        order_qty: 100,
+        transact_time: T0,
+    };
+    assert_eq!(
+        h.s.send(h.now, &order, |e| ev.push(own(e))),
+        Err(SendError::SeqNotDurable)
+    );
+    h.take();
+    assert_eq!(h.s.state().next_out, 4, "a refused send consumes nothing");
+    // The heartbeat that falls due is held back, and tried again.
+    h.now = T0.saturating_add_nanos(31 * SEC);
+    h.tick();
+    assert!(h.take().is_empty());
+    // The peer's TestRequest cannot be answered either; its number is
+    // still taken in.
+    let tr = h.peer("1", 2, &[(112, "ping")]);
+    h.feed(&tr);
+    assert!(H::sent(&h.take()).is_empty());
+    assert_eq!(h.s.state().next_in, 3);
+    // A message ahead of sequence: the ResendRequest is held back too.
+    let ahead = h.peer("8", 5, &[(58, "x")]);
+    h.feed(&ahead);
+    assert!(H::sent(&h.take()).is_empty());
+    // The peer's ResendRequest reuses numbers already sent: not limited.
+    let rr = h.peer("2", 3, &[(7, "2"), (16, "0")]);
+    h.feed(&rr);
+    let resent = H::sent(&h.take());
+    assert_eq!(
+        types_of(&resent),
+        vec![("D".into(), 2), ("D".into(), 3)],
+        "resends of what was sent"
+    );
+    assert!(resent.iter().all(|o| o.get(43) == Some("Y")));
+    // Logout is held back as well; the caller may close instead.
+    assert!(!h.s.logout(h.now, None, |e| h.ev.push(own(e))));
+    assert!(h.take().is_empty());
+    assert!(h.s.is_logged_on());
+    // The stats count each message held back.
+    assert_eq!(h.s.stats().held_back, 5);
+    // The journal catches up: the heartbeat goes with the next number, and
+    // the next message out of sequence asks for the gap.
+    h.s.set_out_limit(100);
+    h.now = T0.saturating_add_nanos(61 * SEC); // the resends were traffic
+    h.tick();
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 4)]);
+    let later = h.peer("8", 6, &[(58, "y")]);
+    h.feed(&later);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("2".into(), 5)]);
+    assert_eq!(out[0].get(7), Some("4"), "3 was the peer's ResendRequest");
+}
+
+#[test]
+fn a_sequence_reset_is_held_back_when_even_number_one_is_not_durable() {
+    let mut h = H::logged_on();
+    h.s.set_out_limit(1);
+    assert!(!h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    assert!(h.take().is_empty());
+    assert_eq!(h.s.state().next_out, 2, "nothing reset");
+    h.s.set_out_limit(2);
+    assert!(h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    assert_eq!(out[0].get(141), Some("Y"));
+}
+
+#[test]
+fn an_acceptor_that_cannot_answer_a_logon_disconnects() {
+    let mut h = H::new(Role::Acceptor);
+    h.s.set_out_limit(1);
+    h.connect();
+    let logon = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    h.feed(&logon);
+    assert_eq!(
+        h.take(),
+        vec![Ev::Disconnect(DisconnectReason::SeqNotDurable)]
+    );
+    assert!(!h.s.is_logged_on());
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -1470,6 +1592,90 @@ mod props {
             let resend_requests = H::sent(&ev).iter().filter(|o| o.msg_type == "2").count();
             prop_assert_eq!(resend_requests, 0);
             prop_assert_eq!(h.s.state().next_in, last + 1);
+        }
+
+        /// Whatever happens — orders, timers, the peer's heartbeats, test
+        /// requests, resend requests, messages out of sequence, logouts,
+        /// reconnects, the limit moving either way — no message goes out
+        /// with a new MsgSeqNum at or above the limit in force. (Resends
+        /// and GapFills, PossDupFlag=Y, reuse numbers already sent.)
+        #[test]
+        fn no_new_number_reaches_the_limit(
+            steps in proptest::collection::vec((0u8..9, 0u64..12), 1..60),
+        ) {
+            let mut h = H::new(Role::Initiator);
+            h.s.set_out_limit(0);
+            h.connect();
+            let mut peer_seq = 1;
+            let mut t = T0;
+            let mut orders = 0;
+            for (kind, n) in steps {
+                h.now = t;
+                match kind {
+                    0 => h.s.set_out_limit(n),
+                    1 => h.s.set_out_limit(h.s.state().next_out + n / 4),
+                    2 => {
+                        orders += 1;
+                        let id = std::format!("o{orders}");
+                        let ev = &mut h.ev;
+                        let nos = messages::NewOrderSingle {
+                            cl_ord_id: id.as_bytes(),
+                            account: None,
+                            symbol: b"AAPL",
+                            side: types::Side::Buy,
+                            order_qty: 100,
+                            ord_type: messages::OrdType::Limit,
+                            price: Some(types::Price(1_000_000)),
+                            time_in_force: types::TimeInForce::Day,
+                            transact_time: t,
+                        };
+                        let _ = h.s.send(t, &nos, |e| ev.push(own(e)));
+                    }
+                    3 => {
+                        t = t.saturating_add_nanos(n * 5 * SEC);
+                        h.now = t;
+                        h.tick();
+                    }
+                    4 => {
+                        // The peer's next message, or one ahead of it.
+                        let m = if n % 3 == 0 {
+                            h.peer("A", peer_seq, &[(98, "0"), (108, "30")])
+                        } else if n % 3 == 1 {
+                            h.peer("1", peer_seq, &[(112, "probe")])
+                        } else {
+                            h.peer("0", peer_seq + n, &[])
+                        };
+                        peer_seq += 1;
+                        h.feed(&m);
+                    }
+                    5 => {
+                        let m = h.peer("2", peer_seq, &[(7, "1"), (16, "0")]);
+                        peer_seq += 1;
+                        h.feed(&m);
+                    }
+                    6 => {
+                        let _ = h.s.logout(t, None, |e| h.ev.push(own(e)));
+                    }
+                    7 => {
+                        h.s.disconnected();
+                        h.connect();
+                        peer_seq = h.s.state().next_in;
+                    }
+                    _ => {
+                        let _ = h.s.reset_sequence(t, |e| h.ev.push(own(e)));
+                    }
+                }
+                let limit = h.s.out_limit();
+                for out in H::sent(&h.take()) {
+                    if out.get(43) != Some("Y") {
+                        prop_assert!(
+                            out.seq < limit,
+                            "{} sent with MsgSeqNum {} at limit {}",
+                            out.msg_type, out.seq, limit
+                        );
+                    }
+                }
+            }
         }
     }
 }
