@@ -429,6 +429,9 @@ pub struct OmsStats {
     /// Orders taken as cancelled because their venue's session dropped and
     /// the venue cancels on disconnect (see [`Oms::venue_lost`]).
     pub canceled_on_disconnect: u64,
+    /// Messages [`Oms::submit`] returned that never reached the venue
+    /// (see [`Oms::unsent`]).
+    pub unsent: u64,
 }
 
 /// The order management system.
@@ -873,10 +876,20 @@ impl Oms {
             ExecType::Replaced => self.apply_replace(slot, matched, rep, risk),
             ExecType::Rejected => {
                 if rec.replace.is_some_and(|r| r.0 == matched) {
-                    return self.request_rejected(slot, ExecType::ReplaceRejected, risk);
+                    return self.request_rejected(
+                        slot,
+                        ExecType::ReplaceRejected,
+                        risk,
+                        RejectReason::VenueReject,
+                    );
                 }
                 if rec.cancel == Some(matched) {
-                    return self.request_rejected(slot, ExecType::CancelRejected, risk);
+                    return self.request_rejected(
+                        slot,
+                        ExecType::CancelRejected,
+                        risk,
+                        RejectReason::VenueReject,
+                    );
                 }
                 if rec.acked || rec.cum_qty > 0 {
                     self.stats.out_of_order += 1;
@@ -892,7 +905,7 @@ impl Oms {
                 })
             }
             ExecType::CancelRejected | ExecType::ReplaceRejected => {
-                self.request_rejected(slot, rep.exec_type, risk)
+                self.request_rejected(slot, rep.exec_type, risk, RejectReason::VenueReject)
             }
             ExecType::Other => {
                 self.stats.ignored += 1;
@@ -929,6 +942,46 @@ impl Oms {
             self.stats.canceled_on_disconnect += 1;
             event(&OrderEvent::Canceled { strategy, order });
         }
+    }
+
+    /// `out`, which [`Oms::submit`] returned, never reached the venue: its
+    /// session was down or held the message back. The OMS and risk go back
+    /// to where they were before it. A new order is finished as rejected —
+    /// without feeding the reject-rate limit: no venue refused anything —
+    /// and its exposure is freed; a cancel or a replace is forgotten and
+    /// the order keeps its terms (a kill's cancel is retried, see
+    /// [`RiskEngine::on_cancel_unsent`]). Returns the event for the owning
+    /// strategy, a `Rejected` with [`RejectReason::NotSent`]; `None` when
+    /// `out` is not the latest message of an open order.
+    pub fn unsent(&mut self, out: &Outbound, risk: &mut RiskEngine) -> Option<OrderEvent> {
+        let (cl, kind) = match *out {
+            Outbound::New { cl_ord_id, .. } => (cl_ord_id, ExecType::Rejected),
+            Outbound::Cancel { cl_ord_id, .. } => (cl_ord_id, ExecType::CancelRejected),
+            Outbound::Replace { cl_ord_id, .. } => (cl_ord_id, ExecType::ReplaceRejected),
+        };
+        let slot = self.ids.get(cl.0)?;
+        let rec = *self.orders.get(slot as usize)?;
+        if rec.terminal.is_some() {
+            return None;
+        }
+        let latest = match kind {
+            ExecType::CancelRejected => rec.cancel == Some(cl),
+            ExecType::ReplaceRejected => rec.replace.is_some_and(|r| r.0 == cl),
+            _ => rec.current == cl,
+        };
+        if !latest {
+            return None;
+        }
+        self.stats.unsent += 1;
+        if kind != ExecType::Rejected {
+            return self.request_rejected(slot, kind, risk, RejectReason::NotSent);
+        }
+        self.finish(slot, OrderState::Rejected, risk);
+        Some(OrderEvent::Rejected {
+            strategy: rec.strategy,
+            order: Some(rec.id),
+            reason: RejectReason::NotSent,
+        })
     }
 
     fn acknowledge(&mut self, slot: u32, risk: &mut RiskEngine) {
@@ -1066,11 +1119,14 @@ impl Oms {
         })
     }
 
+    /// A cancel or replace of the order in `slot` is over without effect:
+    /// refused by the venue (`VenueReject`) or never sent (`NotSent`).
     fn request_rejected(
         &mut self,
         slot: u32,
         kind: ExecType,
         risk: &mut RiskEngine,
+        reason: RejectReason,
     ) -> Option<OrderEvent> {
         let rec = *self.orders.get(slot as usize)?;
         let pending = match kind {
@@ -1090,14 +1146,15 @@ impl Oms {
         if self.ids.get(pending) == Some(slot) {
             self.ids.remove(pending);
         }
-        match kind {
-            ExecType::CancelRejected => risk.on_cancel_rejected(rec.id),
+        match (kind, reason) {
+            (ExecType::CancelRejected, RejectReason::NotSent) => risk.on_cancel_unsent(rec.id),
+            (ExecType::CancelRejected, _) => risk.on_cancel_rejected(rec.id),
             _ => risk.on_replace_rejected(rec.id),
         }
         Some(OrderEvent::Rejected {
             strategy: rec.strategy,
             order: Some(rec.id),
-            reason: RejectReason::VenueReject,
+            reason,
         })
     }
 

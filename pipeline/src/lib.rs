@@ -21,6 +21,17 @@
 //! across venues needs parent/child orders the strategies' trackers do not
 //! model, so only the first (cheapest) child's venue is used and the limit
 //! price stays the strategy's.
+//!
+//! # Sending
+//!
+//! Every step takes a `send` closure that gets each [`Outbound`] message.
+//! It answers whether the message went out ([`Delivery`]): a closure
+//! returning `()` always delivers (a replay, a test); the appliance returns
+//! `false` when the venue's session is down or held the message back
+//! (no outgoing sequence number its journal has confirmed). An undelivered
+//! message is undone in the OMS and risk ([`Oms::unsent`]) and its strategy
+//! hears a refusal with `RejectReason::NotSent`, so nothing is counted as
+//! live that no venue has.
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -44,6 +55,24 @@ const EVENTS: usize = 8;
 /// Rounds of "intent rejected → strategy reacts with new intents" per input.
 const MAX_ROUNDS: usize = 4;
 
+/// Whether a message handed to the caller's `send` went out.
+pub trait Delivery {
+    fn delivered(self) -> bool;
+}
+
+/// A sink that cannot fail (replay, tests).
+impl Delivery for () {
+    fn delivered(self) -> bool {
+        true
+    }
+}
+
+impl Delivery for bool {
+    fn delivered(self) -> bool {
+        self
+    }
+}
+
 /// What the pipeline did, for the companion and the tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PipelineStats {
@@ -51,7 +80,14 @@ pub struct PipelineStats {
     pub book_anomalies: u64,
     pub book_events: u64,
     pub intents: u64,
+    /// Messages that passed risk and the OMS and went out.
     pub orders_sent: u64,
+    /// Messages that passed risk and the OMS but the caller could not send
+    /// (see [`Oms::unsent`]).
+    pub unsent: u64,
+    /// New orders and replaces refused because trading was paused when a
+    /// strategy answered an execution report (see [`Pipeline::set_trading`]).
+    pub paused: u64,
     pub risk_rejects: u64,
     pub reports: u64,
     /// Intents left over after `MAX_ROUNDS` rounds in one step.
@@ -166,10 +202,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stamps
     }
 
-    /// Whether orders can reach the venue (its session is logged on). While
-    /// not, the book keeps up with the feed but no strategy is asked to
-    /// decide: an order it made could not be sent, yet risk and the OMS
-    /// would count it as live.
+    /// Whether orders can reach the venue (its session is logged on, the
+    /// book is whole, the journal has room). While not, the book keeps up
+    /// with the feed but no strategy is asked to decide, and a new order or
+    /// a replace a strategy makes in answer to an execution report is
+    /// refused (`RejectReason::NotSent`); cancels still go.
     pub fn set_trading(&mut self, trading: bool) {
         self.trading = trading;
     }
@@ -209,12 +246,12 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// venue cancels on disconnect, its open orders are finished as
     /// cancelled ([`Oms::venue_lost`]) and the strategies, told so, may
     /// trade on the other venues at once.
-    pub fn venue_lost(
+    pub fn venue_lost<D: Delivery>(
         &mut self,
         venue: VenueId,
         venue_cancels: bool,
         now: Nanos,
-        send: &mut impl FnMut(&Outbound),
+        send: &mut impl FnMut(&Outbound) -> D,
     ) {
         self.router.set_session(venue, false);
         if !venue_cancels {
@@ -253,7 +290,12 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// One market-data message.
-    pub fn on_itch(&mut self, msg: &Message<'_>, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    pub fn on_itch<D: Delivery>(
+        &mut self,
+        msg: &Message<'_>,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
         self.stats.messages += 1;
         self.events.clear();
         self.stamps = StageStamps::default();
@@ -296,11 +338,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// One execution report from the venue.
-    pub fn on_exec_report(
+    pub fn on_exec_report<D: Delivery>(
         &mut self,
         report: &ExecReport,
         now: Nanos,
-        send: &mut impl FnMut(&Outbound),
+        send: &mut impl FnMut(&Outbound) -> D,
     ) {
         self.stats.reports += 1;
         self.deliver_deferred();
@@ -332,8 +374,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
     }
 
-    /// A clock tick (strategies' timers).
-    pub fn on_timer(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    /// A clock tick (strategies' timers). It also sends again the kill
+    /// switch's cancels that could not go out before (a session down or
+    /// holding messages back), paused or not.
+    pub fn on_timer<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        if self.risk.retry_unsent_kill_cancels() {
+            self.after_input(now, send);
+        }
         if !self.trading {
             return;
         }
@@ -367,11 +414,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Retunes running strategies from the companion's configuration
     /// (mapping in [`config`]), then gives every strategy a timer tick so a
     /// disabled one pulls its quotes at once.
-    pub fn apply_strategy_config(
+    pub fn apply_strategy_config<D: Delivery>(
         &mut self,
         entries: &[protocol::mailbox::config::StrategyConfig],
         now: Nanos,
-        send: &mut impl FnMut(&Outbound),
+        send: &mut impl FnMut(&Outbound) -> D,
     ) -> config::StrategyMapping {
         use protocol::mailbox::config::StrategyKind;
         use strategy::engine::{AnyParams, Hosted};
@@ -412,7 +459,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// Engages the kill switch and sends a cancel for every open order.
-    pub fn kill(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    pub fn kill<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         self.risk.trip(TripCause::Manual);
         self.sweep_kill(now, send);
     }
@@ -422,7 +469,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// open order is canceled, so nothing rests at a venue that keeps
     /// orders after the session logs out. Log out once
     /// [`Pipeline::open_orders`] is 0 (or after a grace period).
-    pub fn close_session(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    pub fn close_session<D: Delivery>(
+        &mut self,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
         self.risk.trip(TripCause::EndOfSession);
         self.sweep_kill(now, send);
     }
@@ -443,7 +494,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Every open order gets one, and another if the venue refuses it (an
     /// order replaced while the cancel was on its way is canceled under
     /// its new ClOrdID), within `risk::KILL_CANCEL_ATTEMPTS`.
-    fn sweep_kill(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    fn sweep_kill<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         let mut cancels = [OrderIntent::Cancel {
             strategy: types::StrategyId(0),
             order: types::OrderId(0),
@@ -454,16 +505,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return;
             }
             for intent in cancels.iter().take(n) {
-                let sent = self.stats.orders_sent;
-                self.submit(intent, now, send);
-                self.stats.kill_cancels += self.stats.orders_sent - sent;
+                if self.submit(intent, now, send) {
+                    self.stats.kill_cancels += 1;
+                }
             }
         }
     }
 
     /// After every input: one compare unless the kill switch has cancels to send.
     #[inline]
-    fn after_input(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    fn after_input<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         if self.risk.kill_cancels_due() {
             self.sweep_kill(now, send);
         }
@@ -485,7 +536,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Takes every pending intent through risk and the OMS. A refusal is
     /// told to the strategy at once, which may answer with new intents:
     /// bounded rounds, the rest counted.
-    fn process(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    fn process<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         for _ in 0..MAX_ROUNDS {
             let mut batch: heapless::Vec<OrderIntent, INTENTS> = heapless::Vec::new();
             for intent in self.intents.drain() {
@@ -495,7 +546,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return;
             }
             for intent in &batch {
-                self.submit(intent, now, send);
+                let _ = self.submit(intent, now, send);
             }
         }
         self.drop_intents();
@@ -534,8 +585,20 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.deferred.clear();
     }
 
-    fn submit(&mut self, intent: &OrderIntent, now: Nanos, send: &mut impl FnMut(&Outbound)) {
+    /// One intent through the router, risk and the OMS to `send`; whether
+    /// a message went out.
+    fn submit<D: Delivery>(
+        &mut self,
+        intent: &OrderIntent,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) -> bool {
         self.stats.intents += 1;
+        if !self.trading && !matches!(intent, OrderIntent::Cancel { .. }) {
+            self.stats.paused += 1;
+            self.refuse(intent, types::RejectReason::NotSent);
+            return false;
+        }
         let (reference, venue) = match *intent {
             OrderIntent::New {
                 locate,
@@ -557,7 +620,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     Err(reason) => {
                         self.stats.unroutable += 1;
                         self.refuse(intent, reason);
-                        return;
+                        return false;
                     }
                 }
             }
@@ -569,11 +632,27 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             .submit(intent, venue, reference, &mut self.risk, now)
         {
             Ok(out) => {
-                self.stats.orders_sent += 1;
                 if self.stamps.risk == 0 {
                     self.stamps.risk = (self.clock)();
                 }
                 if let Outbound::New { order, .. } = out {
+                    let entered = OrderEvent::Entered {
+                        strategy: intent.strategy(),
+                        order,
+                    };
+                    self.strategies
+                        .on_order(&entered, &self.book, &mut self.intents);
+                }
+                if !send(&out).delivered() {
+                    self.stats.unsent += 1;
+                    if let Some(event) = self.oms.unsent(&out, &mut self.risk) {
+                        self.strategies
+                            .on_order(&event, &self.book, &mut self.intents);
+                    }
+                    return false;
+                }
+                self.stats.orders_sent += 1;
+                if let Outbound::New { .. } = out {
                     if let Some(slot) = self
                         .router
                         .venues()
@@ -582,18 +661,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     {
                         self.stats.orders_by_venue[slot] += 1;
                     }
-                    let entered = OrderEvent::Entered {
-                        strategy: intent.strategy(),
-                        order,
-                    };
-                    self.strategies
-                        .on_order(&entered, &self.book, &mut self.intents);
                 }
-                send(&out);
+                true
             }
             Err(reason) => {
                 self.stats.risk_rejects += 1;
                 self.refuse(intent, reason);
+                false
             }
         }
     }

@@ -1023,3 +1023,148 @@ fn a_daily_loss_trips_and_cancels_while_decisions_are_paused() {
     assert_eq!(p.risk.tripped(), Some(risk::TripCause::DailyLoss));
     assert_eq!(cancels_of(&fall).len(), open, "{fall:?}");
 }
+
+/// Quotes out (bid and ask) and acknowledged; returns them.
+fn quoted_and_acked(p: &mut Pipeline<4, 8>) -> Vec<Outbound> {
+    let sent = feed(p, &two_sided());
+    for o in &sent {
+        if let Outbound::New { cl_ord_id, qty, .. } = *o {
+            let mut ack = ExecReport::new(cl_ord_id, ExecType::New);
+            ack.leaves_qty = qty;
+            p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+        }
+    }
+    sent
+}
+
+#[test]
+fn orders_the_caller_cannot_send_are_undone_and_quoted_again_once_it_can() {
+    let mut p = pipeline(Limits::unlimited());
+    let mut tried = Vec::new();
+    for (i, m) in two_sided().iter().enumerate() {
+        let msg = Message::parse(m).unwrap();
+        p.on_itch(&msg, Nanos(1_000_000 * (i as u64 + 1)), &mut |o| {
+            tried.push(*o);
+            false
+        });
+    }
+    let news = tried
+        .iter()
+        .filter(|o| matches!(o, Outbound::New { .. }))
+        .count();
+    assert!(news >= 2, "the quotes were tried: {tried:?}");
+    assert_eq!(p.stats().unsent, tried.len() as u64);
+    assert_eq!(p.stats().orders_sent, 0);
+    assert_eq!(p.open_orders(), 0, "risk counts nothing live");
+    assert_eq!(p.oms.open_orders().count(), 0);
+    assert_eq!(p.oms.stats().unsent, tried.len() as u64);
+    assert_eq!(p.risk.open_qty(LOCATE), (0, 0));
+    // The caller can send again: the market maker quotes both sides.
+    let sent = feed(&mut p, &[add(3, Side::Buy, Price(100_0100), 100, 3)]);
+    let live = sent
+        .iter()
+        .filter(|o| matches!(o, Outbound::New { .. }))
+        .count();
+    assert_eq!(live, 2, "{sent:?}");
+    assert_eq!(p.open_orders(), 2);
+    assert_eq!(p.oms.open_orders().count(), 2);
+}
+
+#[test]
+fn while_paused_answers_to_reports_are_refused_but_cancels_go() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = quoted_and_acked(&mut p);
+    let (bid, bid_qty, bid_px) = sent
+        .iter()
+        .find_map(|o| match *o {
+            Outbound::New {
+                cl_ord_id,
+                side: Side::Buy,
+                qty,
+                price,
+                ..
+            } => Some((cl_ord_id, qty, price)),
+            _ => None,
+        })
+        .unwrap();
+    // The same fill with trading on and with trading paused: what the
+    // market maker answers goes out only in the first case.
+    let fill = |qty: u32| {
+        let mut f = ExecReport::new(bid, ExecType::Trade);
+        f.last_qty = qty;
+        f.last_px = bid_px;
+        f.cum_qty = qty;
+        f.leaves_qty = bid_qty - qty;
+        f
+    };
+    let mut twin = pipeline(Limits::unlimited());
+    quoted_and_acked(&mut twin);
+    let mut answered = Vec::new();
+    twin.on_exec_report(&fill(bid_qty), Nanos(11_000_000), &mut |o| {
+        answered.push(*o)
+    });
+    assert!(
+        answered
+            .iter()
+            .any(|o| !matches!(o, Outbound::Cancel { .. })),
+        "trading, the maker answers a fill with new quotes: {answered:?}"
+    );
+    p.set_trading(false);
+    let mut out = Vec::new();
+    p.on_exec_report(&fill(bid_qty), Nanos(11_000_000), &mut |o| out.push(*o));
+    assert!(
+        out.iter().all(|o| matches!(o, Outbound::Cancel { .. })),
+        "paused: only cancels leave: {out:?}"
+    );
+    assert!(p.stats().paused >= 1);
+    assert_eq!(p.oms.position(LOCATE).unwrap().qty, bid_qty as i64);
+}
+
+#[test]
+fn kill_cancels_that_cannot_be_sent_go_at_the_next_timer() {
+    let mut p = pipeline(Limits::unlimited());
+    quoted_and_acked(&mut p);
+    let mut tried = Vec::new();
+    p.kill(Nanos(12_000_000), &mut |o| {
+        tried.push(*o);
+        false
+    });
+    assert_eq!(
+        tried.len(),
+        2,
+        "each open order's cancel tried once: {tried:?}"
+    );
+    assert_eq!(p.stats().kill_cancels, 0);
+    assert_eq!(p.open_orders(), 2);
+    // Market data does not retry (no storm of attempts per message)...
+    let mut during = Vec::new();
+    for (i, m) in [delete(1, 20)].iter().enumerate() {
+        let msg = Message::parse(m).unwrap();
+        p.on_itch(&msg, Nanos(13_000_000 + i as u64), &mut |o| {
+            during.push(*o);
+            false
+        });
+    }
+    assert!(during.is_empty(), "{during:?}");
+    // ...the timer does, however often the sends failed before.
+    for _ in 0..2 * risk::KILL_CANCEL_ATTEMPTS {
+        let mut again = 0;
+        p.on_timer(Nanos(14_000_000), &mut |_| {
+            again += 1;
+            false
+        });
+        assert_eq!(again, 2);
+    }
+    let mut cancels = Vec::new();
+    p.on_timer(Nanos(15_000_000), &mut |o| cancels.push(*o));
+    assert_eq!(
+        cancels
+            .iter()
+            .filter(|o| matches!(o, Outbound::Cancel { .. }))
+            .count(),
+        2,
+        "{cancels:?}"
+    );
+    assert_eq!(p.stats().kill_cancels, 2);
+    assert_eq!(p.risk.kill_abandoned(), 0);
+}

@@ -621,6 +621,10 @@ pub struct RiskEngine {
     tripped: Option<TripCause>,
     last_pnl: i64,
     kill_cursor: usize,
+    /// The first order whose kill cancel was not sent (see
+    /// [`RiskEngine::on_cancel_unsent`]); the sweep comes back to it at
+    /// [`RiskEngine::retry_unsent_kill_cancels`].
+    kill_unsent: Option<usize>,
 
     reject_counts: [u64; RejectReason::ALL.len()],
     unknown_events: u64,
@@ -721,6 +725,7 @@ impl RiskEngine {
             tripped: None,
             last_pnl: 0,
             kill_cursor: 0,
+            kill_unsent: None,
             reject_counts: [0; RejectReason::ALL.len()],
             unknown_events: 0,
             trips: 0,
@@ -1331,6 +1336,38 @@ impl RiskEngine {
         }
     }
 
+    /// A cancel passed risk but never reached the venue (its session was
+    /// down, or held the message back): the order stays open and may be
+    /// canceled again. Unlike a venue's refusal, this does not count
+    /// toward [`KILL_CANCEL_ATTEMPTS`], and the kill's sweep does not come
+    /// back to the order at once — a session that cannot send would be
+    /// asked again and again in one sweep — but at the next
+    /// [`RiskEngine::retry_unsent_kill_cancels`].
+    pub fn on_cancel_unsent(&mut self, order: OrderId) {
+        if let Some(idx) = self.live_slot(order) {
+            if let Some(o) = self.orders.get_mut(idx as usize) {
+                o.pending_cancel = false;
+                if self.tripped.is_some() {
+                    let idx = idx as usize;
+                    self.kill_unsent = Some(self.kill_unsent.map_or(idx, |u| u.min(idx)));
+                }
+            }
+        }
+    }
+
+    /// Puts the orders whose kill cancel was not sent back into the sweep
+    /// (the caller's timer: a session that could not send may by now).
+    /// Returns whether there were any.
+    pub fn retry_unsent_kill_cancels(&mut self) -> bool {
+        match self.kill_unsent.take() {
+            Some(idx) if self.tripped.is_some() => {
+                self.kill_cursor = self.kill_cursor.min(idx);
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Sets the price used to value `locate`'s position for the credit limit
     /// (fills set it to the fill price).
     pub fn set_mark(&mut self, locate: StockLocate, price: Price) {
@@ -1455,6 +1492,7 @@ impl RiskEngine {
             return Err(RearmError::LossStillBreached);
         }
         self.tripped = None;
+        self.kill_unsent = None;
         self.reject_window.clear();
         // The next trip counts its own refusals (an operator action: the
         // scan is not on any order's path).

@@ -1348,7 +1348,8 @@ fn refusals_off_the_order_path_keep_their_reason() {
         NoVenue,
         VenueReject,
         InvalidOrder,
-        CapacityExhausted
+        CapacityExhausted,
+        NotSent
     );
 }
 

@@ -349,11 +349,15 @@ pub enum RejectReason {
     /// A fixed-capacity table on the order path (open orders, duplicate
     /// window) is full; the order is refused rather than tracked imprecisely.
     CapacityExhausted,
+    /// The order message never reached the venue: its session was not
+    /// logged on, or held the message back (no outgoing sequence number the
+    /// journal has confirmed), or trading was paused when it was decided.
+    NotSent,
 }
 
 impl RejectReason {
     /// Every reason, in discriminant order (for per-reason counters).
-    pub const ALL: [RejectReason; 20] = [
+    pub const ALL: [RejectReason; 21] = [
         RejectReason::KillSwitch,
         RejectReason::MaxOrderQty,
         RejectReason::MaxNotional,
@@ -374,6 +378,7 @@ impl RejectReason {
         RejectReason::VenueReject,
         RejectReason::InvalidOrder,
         RejectReason::CapacityExhausted,
+        RejectReason::NotSent,
     ];
 
     /// Dense index `0..ALL.len()` for counter arrays.

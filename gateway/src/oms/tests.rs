@@ -599,6 +599,129 @@ fn daily_loss_through_the_oms_trips_the_kill_switch() {
     assert!(matches!(sent, Ok(Outbound::Cancel { order, .. }) if order == open));
 }
 
+// ------------------------------------------------------------ unsent
+
+#[test]
+fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
+    let mut l = Limits::unlimited();
+    // Any reject within a second trips the kill switch.
+    l.reject_rate = Some(risk::Throttle {
+        max_msgs: 0,
+        window_ns: 1_000_000_000,
+    });
+    let mut h = H::with_limits(l, 16);
+    let out = h
+        .submit(OrderIntent::New {
+            strategy: StrategyId(3),
+            locate: SYM,
+            symbol: Symbol::new("ACME").unwrap(),
+            side: Side::Buy,
+            price: PX,
+            qty: 100,
+            tif: TimeInForce::Day,
+        })
+        .unwrap();
+    let Outbound::New { order, .. } = out else {
+        panic!("{out:?}")
+    };
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+    assert_eq!(
+        h.oms.unsent(&out, &mut h.risk),
+        Some(OrderEvent::Rejected {
+            strategy: StrategyId(3),
+            order: Some(order),
+            reason: RejectReason::NotSent
+        })
+    );
+    assert_eq!(h.oms.state(order), Some(OrderState::Rejected));
+    assert!(!h.risk.is_open(order));
+    assert_eq!(h.risk.open_qty(SYM), (0, 0));
+    assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
+    assert_eq!(h.oms.stats().unsent, 1);
+    // No venue refused anything: the reject-rate limit is not fed (a
+    // venue reject would have tripped it, see below).
+    assert_eq!(h.risk.reject_count(RejectReason::VenueReject), 0);
+    assert_eq!(h.risk.tripped(), None);
+    // Told twice, nothing changes the second time.
+    assert_eq!(h.oms.unsent(&out, &mut h.risk), None);
+    assert_eq!(h.oms.stats().unsent, 1);
+    let (_, cl) = h.new_order(Side::Buy, PX, 100);
+    h.report(ExecReport::new(cl, ExecType::Rejected));
+    assert_eq!(h.risk.tripped(), Some(TripCause::RejectRate));
+}
+
+#[test]
+fn an_unsent_cancel_leaves_the_order_open_and_cancelable() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Sell, PX, 50);
+    h.ack(cl);
+    let out = h
+        .submit(OrderIntent::Cancel {
+            strategy: StrategyId(3),
+            order: id,
+        })
+        .unwrap();
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingCancel));
+    let ev = h.oms.unsent(&out, &mut h.risk);
+    assert!(
+        matches!(ev, Some(OrderEvent::Rejected { order: Some(o), reason: RejectReason::NotSent, .. }) if o == id)
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert!(h.risk.is_open(id));
+    assert_eq!(h.risk.open_qty(SYM), (0, 50));
+    // The unsent cancel's id is dead; a new cancel goes.
+    let c2 = h.cancel(id);
+    let mut done = ExecReport::new(c2, ExecType::Canceled);
+    done.orig_cl_ord_id = Some(cl);
+    assert!(h.report(done).is_some());
+    assert!(!h.risk.is_open(id));
+}
+
+#[test]
+fn an_unsent_replace_keeps_the_old_terms() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    let out = h
+        .submit(OrderIntent::Replace {
+            strategy: StrategyId(3),
+            order: id,
+            price: Price(99_000),
+            qty: 300,
+        })
+        .unwrap();
+    assert_eq!(h.risk.open_qty(SYM), (300, 0), "worst case while pending");
+    assert!(h.oms.unsent(&out, &mut h.risk).is_some());
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert_eq!(h.oms.terms(id), Some((100, 0, 100, PX)));
+    assert_eq!(h.oms.current_cl_ord_id(id), Some(cl));
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+}
+
+#[test]
+fn a_kill_cancel_not_sent_is_retried_without_counting_as_a_refusal() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.risk.trip(TripCause::Manual);
+    let mut cancels = [OrderIntent::Cancel {
+        strategy: StrategyId(0),
+        order: OrderId(0),
+    }; 4];
+    for _ in 0..2 * risk::KILL_CANCEL_ATTEMPTS {
+        assert_eq!(h.risk.kill_cancels(&mut cancels), 1);
+        let out = h.submit(cancels[0]).unwrap();
+        h.oms.unsent(&out, &mut h.risk);
+        // Not offered again in the same sweep...
+        assert_eq!(h.risk.kill_cancels(&mut cancels), 0);
+        // ...but after the retry, however often it failed.
+        assert!(h.risk.retry_unsent_kill_cancels());
+    }
+    assert_eq!(h.risk.kill_abandoned(), 0);
+    assert_eq!(h.risk.kill_cancels(&mut cancels), 1);
+    assert!(matches!(cancels[0], OrderIntent::Cancel { order, .. } if order == id));
+}
+
 // ------------------------------------------------------------ properties
 
 mod prop {
