@@ -29,7 +29,7 @@
 
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
-use gateway::fixmap::{exec_report, send_outbound, FixSender};
+use gateway::fixmap::{cancel_reject, exec_report, send_outbound, FixSender};
 use gateway::oms::{Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::reservation::{orders_may_go, SeqReservation, DURABLE_MARGIN};
@@ -44,7 +44,7 @@ use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
-use protocol::fix::messages::{ExecutionReport, FixBody};
+use protocol::fix::messages::{ExecutionReport, FixBody, OrderCancelReject};
 use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
@@ -233,6 +233,25 @@ struct Tally {
     fix_dropped: u64,
     /// Times new orders paused for the journal to confirm sequence numbers.
     journal_waits: u64,
+    /// ExecutionReports and OrderCancelRejects that did not parse, or did
+    /// not fit this turn's queue.
+    reports_unusable: u64,
+}
+
+/// Reports one turn can bring: each venue's receive takes at most 8 KiB,
+/// and an ExecutionReport is well over 100 bytes.
+const REPORTS_PER_TURN: usize = 64 * VENUES;
+
+/// Queues a venue's report for the OMS after this turn's receive; one that
+/// does not fit is counted (the queue holds more than a turn brings).
+fn queue_report(
+    queue: &mut Vec<gateway::oms::ExecReport, REPORTS_PER_TURN>,
+    report: gateway::oms::ExecReport,
+    tally: &mut Tally,
+) {
+    if queue.push(report).is_err() {
+        tally.reports_unusable += 1;
+    }
 }
 
 /// Reports of the same kind printed at most this many times.
@@ -275,17 +294,20 @@ fn outbound_venue(o: &Outbound) -> VenueId {
 }
 
 /// [`send_to_venue`], counted: every order message the pipeline emits is
-/// either sent or counted as unsent.
-fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut Tally) {
-    if send_to_venue(ports, o, utc) {
+/// either sent or counted as unsent (and then undone by the pipeline).
+fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut Tally) -> bool {
+    let sent = send_to_venue(ports, o, utc);
+    if sent {
         tally.orders += 1;
     } else {
         tally.refused_unsent += 1;
     }
+    sent
 }
 
 /// Encodes `o` on its venue's session; `false` when that venue is not
-/// logged on (or unknown) and nothing was sent.
+/// logged on (or unknown), or its session held the message back (no
+/// sequence number the journal has confirmed), and nothing was sent.
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
     let venue = outbound_venue(o);
     match ports.iter_mut().find(|p| p.id == venue) {
@@ -652,7 +674,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     let mut rearm_refused = false;
     let mut closing = false;
     let mut logout_sent = false;
-    let mut exec_buf: Vec<gateway::oms::ExecReport, 32> = Vec::new();
+    let mut exec_buf: Vec<gateway::oms::ExecReport, REPORTS_PER_TURN> = Vec::new();
     let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
     pipeline.set_clock(cpu::rdtsc);
     // Start-up is over: the companion sees the appliance running.
@@ -696,8 +718,16 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if journaling {
             // Before anything this turn sends: a renewed reservation of
             // outgoing sequence numbers goes to the journal well before the
-            // confirmed one runs out (see `orders_may_go` below).
+            // confirmed one runs out (see `orders_may_go` below), and each
+            // session learns what the journal has confirmed: it sends no
+            // message — Logon, heartbeat, order, cancel — numbered at or
+            // above that (`Session::set_out_limit`), so a crash always
+            // comes back above every number a venue has seen.
             journal.flush(&mut ports, pipeline.oms.epoch(), now_ns);
+            for port in ports.iter_mut() {
+                let confirmed = kernel::mailbox::persisted_out(port.id.0);
+                port.session.set_out_limit(confirmed);
+            }
         }
         // A configuration from the companion takes effect between two
         // messages (one load per turn when there is nothing new).
@@ -823,6 +853,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                             } else {
                                 tally.refused_unsent += 1;
                             }
+                            sent
                         });
                         let s = pipeline.stamps();
                         telemetry.record(Stage::RxDecode, rx_tsc, decoded);
@@ -900,17 +931,32 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     }
                 }
                 Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
-                    if let Ok(r) = ExecutionReport::parse(m) {
-                        if let Ok(rep) = exec_report(&r) {
-                            let _ = exec_buf.push(rep);
-                        }
+                    match ExecutionReport::parse(m).and_then(|r| exec_report(&r)) {
+                        Ok(rep) => queue_report(&mut exec_buf, rep, &mut tally),
+                        Err(_) => tally.reports_unusable += 1,
+                    }
+                }
+                // A refused cancel or replace: the OMS puts the order back
+                // (and a kill's sweep cancels it again under its current id).
+                Event::Deliver(m) if m.msg_type() == msg_type::ORDER_CANCEL_REJECT => {
+                    match OrderCancelReject::parse(m) {
+                        Ok(r) => queue_report(&mut exec_buf, cancel_reject(&r), &mut tally),
+                        Err(_) => tally.reports_unusable += 1,
                     }
                 }
                 _ => {}
             };
             for (_, event) in events.iter().filter(|(c, _)| c == conn) {
                 match event {
-                    LinkEvent::Connected => session.connect(utc, &mut sink),
+                    LinkEvent::Connected => {
+                        session.connect(utc, &mut sink);
+                        if session.logon_held() {
+                            say!(
+                                "trade: the Logon to venue {} waits for the journal to confirm its sequence number",
+                                id.0
+                            );
+                        }
+                    }
                     LinkEvent::Disconnected if logout_sent => {
                         // Done: no new session after our own Logout.
                         say!("trade: connection to venue {} closed", id.0);
@@ -956,10 +1002,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // the primary feed has a gap (loss being recovered, or a late join
         // replaying the session) the book is not the market.
         let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
-        // With a journal, decisions on market data also need outgoing
-        // sequence numbers the journal has confirmed on disk, so that a
-        // crash brings the session back above what was sent (a narrowing,
-        // not yet a bound per message: see ARCHITECTURE.md).
+        // With a journal, decisions also need room below the number the
+        // journal has confirmed: the sessions send nothing at or above it
+        // (the bound), and new orders stop `DURABLE_MARGIN` short of it so
+        // that cancels and heartbeats still have numbers.
         let confirmed = !journaling
             || ports.iter().filter(|p| p.logged_on).all(|p| {
                 orders_may_go(
@@ -1097,11 +1143,22 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             logout_sent = true;
             for port in ports.iter_mut() {
                 let out = &mut *port.out;
-                port.session.logout(utc, Some(b"trading window over"), |e| {
+                let sent = port.session.logout(utc, Some(b"trading window over"), |e| {
                     if let Event::Send(bytes) = e {
                         let _ = out.extend_from_slice(bytes);
                     }
                 });
+                if !sent && port.session.is_logged_on() {
+                    // Held back (no confirmed number left): end the
+                    // connection without one rather than wait.
+                    say!(
+                        "trade: no sequence number for a Logout to venue {}; closing the connection",
+                        port.id.0
+                    );
+                    link.close(port.conn);
+                    port.session.disconnected();
+                    port.logged_on = false;
+                }
             }
         }
         for port in ports.iter_mut() {
@@ -1400,6 +1457,7 @@ fn fill_view(
         fs.garbled += ps.garbled;
         fs.rejects_sent += ps.rejects_sent;
         fs.resend_requests_sent += ps.resend_requests_sent;
+        fs.held_back += ps.held_back;
     }
     view.counters.clear();
     for (name, value) in [
@@ -1421,6 +1479,8 @@ fn fill_view(
         ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
         ("kill-cancels", s.kill_cancels),
         ("journal-waits", tally.journal_waits),
+        ("fix-held-back", fs.held_back),
+        ("reports-unusable", tally.reports_unusable),
         // Scanned only while the switch is engaged (a table walk).
         (
             "kill-abandoned",

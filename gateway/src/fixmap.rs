@@ -4,8 +4,10 @@
 //! session sends (NewOrderSingle, OrderCancelRequest or
 //! OrderCancelReplaceRequest) with the OMS's 12-character ClOrdIDs;
 //! [`exec_report`] turns a venue's ExecutionReport (4.2 or 4.4) into the
-//! OMS's [`ExecReport`]. ClOrdIDs that are not ours come back as `None`, so
-//! the OMS counts them instead of guessing.
+//! OMS's [`ExecReport`], and [`cancel_reject`] an OrderCancelReject (the
+//! venue refusing a cancel or a replace: without it the order would wait
+//! in pending-cancel for good). ClOrdIDs that are not ours come back as
+//! `None`, so the OMS counts them instead of guessing.
 
 use crate::oms::{ClOrdId, ExecReport, ExecType, OrderState, Outbound};
 use protocol::fix::messages::{
@@ -137,6 +139,28 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
     })
 }
 
+/// The OMS's view of a venue's OrderCancelReject: a `CancelRejected` or
+/// `ReplaceRejected` report for the request's own ClOrdID.
+pub fn cancel_reject(r: &fixmsg::OrderCancelReject<'_>) -> ExecReport {
+    let exec_type = match r.response_to {
+        fixmsg::CxlRejResponseTo::Cancel => ExecType::CancelRejected,
+        fixmsg::CxlRejResponseTo::Replace => ExecType::ReplaceRejected,
+    };
+    ExecReport {
+        cl_ord_id: ClOrdId::parse(r.cl_ord_id),
+        orig_cl_ord_id: ClOrdId::parse(r.orig_cl_ord_id),
+        exec_type,
+        ord_status: None,
+        last_qty: 0,
+        last_px: Price::ZERO,
+        leaves_qty: 0,
+        cum_qty: 0,
+        price: Price::ZERO,
+        order_qty: 0,
+        transact_time: Nanos(0),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -245,5 +269,135 @@ mod tests {
         );
         assert_eq!(r.ord_status, Some(OrderState::PartiallyFilled));
         assert_eq!(r.transact_time, Nanos(5));
+    }
+
+    #[test]
+    fn cancel_rejects_map_to_the_request_they_answer() {
+        let request = ClOrdId::new(3, 42).encode();
+        let order = ClOrdId::new(3, 41).encode();
+        for (to, exec_type) in [
+            (fixmsg::CxlRejResponseTo::Cancel, ExecType::CancelRejected),
+            (fixmsg::CxlRejResponseTo::Replace, ExecType::ReplaceRejected),
+        ] {
+            let reject = fixmsg::OrderCancelReject {
+                order_id: b"77",
+                cl_ord_id: &request,
+                orig_cl_ord_id: &order,
+                ord_status: fixmsg::OrdStatus::New,
+                response_to: to,
+                reason: Some(1),
+                text: Some(b"unknown order"),
+            };
+            let r = cancel_reject(&reject);
+            assert_eq!(r.exec_type, exec_type);
+            assert_eq!(r.cl_ord_id, Some(ClOrdId::new(3, 42)));
+            assert_eq!(r.orig_cl_ord_id, Some(ClOrdId::new(3, 41)));
+        }
+    }
+
+    /// The race a kill or the close meets: a replace in flight renames the
+    /// order at the venue, so a cancel naming the old ClOrdID is refused.
+    /// Told of the refusal, risk hands the kill's sweep the order again,
+    /// and the next cancel names the replaced order.
+    #[test]
+    fn a_refused_kill_cancel_is_sent_again_under_the_replaced_id() {
+        use crate::oms::{Oms, OmsConfig};
+        use risk::{Capacity, Limits, RiskEngine, TripCause};
+        use types::{OrderId, OrderIntent, StrategyId};
+        let mut oms = Oms::new(OmsConfig {
+            orders: 16,
+            symbols: 16,
+            last_epoch: 0,
+        })
+        .unwrap();
+        let mut risk = RiskEngine::new(
+            Capacity {
+                symbols: 16,
+                orders: 64,
+                duplicate_slots: 64,
+            },
+            Limits::unlimited(),
+        )
+        .unwrap();
+        let px = Price(100_0000);
+        let new = OrderIntent::New {
+            strategy: StrategyId(1),
+            locate: 1,
+            symbol: Symbol::new("AAA").unwrap(),
+            side: Side::Buy,
+            price: px,
+            qty: 100,
+            tif: TimeInForce::Day,
+        };
+        let Ok(Outbound::New {
+            order, cl_ord_id, ..
+        }) = oms.submit(&new, VenueId(1), Some(px), &mut risk, Nanos(1))
+        else {
+            panic!("new order refused")
+        };
+        oms.on_exec_report(
+            &ExecReport::new(cl_ord_id, ExecType::New),
+            Nanos(2),
+            &mut risk,
+        );
+        let replace = OrderIntent::Replace {
+            strategy: StrategyId(1),
+            order,
+            price: Price(100_0100),
+            qty: 100,
+        };
+        let Ok(Outbound::Replace {
+            cl_ord_id: renamed, ..
+        }) = oms.submit(&replace, VenueId(1), Some(px), &mut risk, Nanos(3))
+        else {
+            panic!("replace refused")
+        };
+        risk.trip(TripCause::Manual);
+        let mut cancels = [OrderIntent::Cancel {
+            strategy: StrategyId(0),
+            order: OrderId(0),
+        }; 4];
+        assert_eq!(risk.kill_cancels(&mut cancels), 1);
+        let Ok(Outbound::Cancel {
+            cl_ord_id: first,
+            orig_cl_ord_id,
+            ..
+        }) = oms.submit(&cancels[0], VenueId(1), None, &mut risk, Nanos(4))
+        else {
+            panic!("cancel refused")
+        };
+        assert_eq!(
+            orig_cl_ord_id, cl_ord_id,
+            "names the order as last acknowledged"
+        );
+        // The venue had the replace first: Replaced, then the cancel refused.
+        let mut replaced = ExecReport::new(renamed, ExecType::Replaced);
+        replaced.orig_cl_ord_id = Some(cl_ord_id);
+        replaced.price = Price(100_0100);
+        replaced.order_qty = 100;
+        replaced.leaves_qty = 100;
+        oms.on_exec_report(&replaced, Nanos(5), &mut risk);
+        let (first_text, orig_text) = (first.encode(), cl_ord_id.encode());
+        let refusal = fixmsg::OrderCancelReject {
+            order_id: b"77",
+            cl_ord_id: &first_text,
+            orig_cl_ord_id: &orig_text,
+            ord_status: fixmsg::OrdStatus::Replaced,
+            response_to: fixmsg::CxlRejResponseTo::Cancel,
+            reason: Some(1),
+            text: None,
+        };
+        oms.on_exec_report(&cancel_reject(&refusal), Nanos(6), &mut risk);
+        assert_eq!(
+            risk.kill_cancels(&mut cancels),
+            1,
+            "the order is swept again"
+        );
+        let Ok(Outbound::Cancel { orig_cl_ord_id, .. }) =
+            oms.submit(&cancels[0], VenueId(1), None, &mut risk, Nanos(7))
+        else {
+            panic!("second cancel refused")
+        };
+        assert_eq!(orig_cl_ord_id, renamed);
     }
 }

@@ -1151,7 +1151,7 @@ fn journaled_next_out(text: &str) -> Option<u64> {
 }
 
 #[test]
-fn orders_wait_until_the_journal_confirms_sequence_numbers() {
+fn nothing_is_sent_until_the_journal_confirms_sequence_numbers() {
     let venue = start_venue();
     let dir = scratch_dir("journal-confirm");
     let mailbox = Mailbox::new("journal-confirm");
@@ -1163,18 +1163,19 @@ fn orders_wait_until_the_journal_confirms_sequence_numbers() {
     let vm = appliance(&venue, "journal-confirm", 12, "journal-wait=30").args(mailbox.qemu_args());
     let (mut running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
     let failing = tests::companion_output(journal_companion(&mailbox, &dir).output());
-    let waits = running.wait_for_serial("trade: orders wait", Duration::from_secs(30));
-    // Logged on, quotes ready, and nothing confirmed: no order may go.
+    let waits = running.wait_for_serial(
+        "trade: the Logon to venue 1 waits for the journal",
+        Duration::from_secs(30),
+    );
+    // Connected, and nothing confirmed: no message may go, not even the
+    // Logon (its number is not durable either).
     sleep(Duration::from_secs(2));
     let held = venue.stats_now();
     // A companion that can write: the appliance offers its unconfirmed
     // reservation again, the companion writes and confirms it.
     let _ = std::fs::remove_dir(&blocker);
     let journal = JournalKeeper::start(&mailbox, &dir);
-    let goes = running.wait_for_serial(
-        "trade: the journal confirmed outgoing FIX sequence numbers; orders go",
-        Duration::from_secs(30),
-    );
+    let goes = running.wait_for_serial("trade: logged on to venue 1", Duration::from_secs(30));
     let outcome = running.wait().expect("QEMU");
     // The keeper's 700 ms drain also lets the last messages reach the venue.
     journal.stop();
@@ -1189,12 +1190,12 @@ fn orders_wait_until_the_journal_confirms_sequence_numbers() {
         !failing.0 && failing.1.contains("handed back 0 journal records"),
         &format!("the first companion handed back, then failed to write: {failing:?}"),
     );
-    run.check(waits.is_some(), "the appliance said its orders wait");
+    run.check(waits.is_some(), "the appliance said its Logon waits");
     run.check(
-        held.logons == 1 && held.orders_received == 0 && held.replaces_received == 0,
-        &format!("logged on, and no order while nothing was confirmed: {held:?}"),
+        held.logons == 0 && held.orders_received == 0 && held.replaces_received == 0,
+        &format!("no Logon and no order while nothing was confirmed: {held:?}"),
     );
-    run.check(goes.is_some(), "orders went once the journal confirmed");
+    run.check(goes.is_some(), "logged on once the journal confirmed");
     run.check(
         stats.orders_received > 0,
         &format!("the venue got orders after the confirmation: {stats:?}"),
