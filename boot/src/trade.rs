@@ -25,6 +25,8 @@
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
 //! acknowledgement latency), `risk-max-qty=N`, `journal-wait=N`,
+//! `journal-reserve=N` (outgoing sequence numbers journaled ahead of use,
+//! default 256; see `gateway::session::reservation::ReserveSizes`),
 //! `panic-after=N`, `fault-after=N`.
 
 use crate::echo::{open_virtio_net_at, KernelDma};
@@ -32,7 +34,7 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use gateway::fixmap::{cancel_reject, exec_report, send_outbound, FixSender};
 use gateway::oms::{Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
-use gateway::session::reservation::{orders_may_go, SeqReservation, DURABLE_MARGIN};
+use gateway::session::reservation::{ReserveSizes, SeqReservation};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use heapless::Vec;
@@ -532,6 +534,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     if journal_wait.is_some() && !kernel::mailbox::is_present() {
         fail("journal-wait= needs the mailbox");
     }
+    let reserve = match platform
+        .info
+        .value_of("journal-reserve")
+        .map(|v| v.parse::<u64>().ok().and_then(ReserveSizes::scaled))
+    {
+        Some(Some(sizes)) => sizes,
+        Some(None) => fail("journal-reserve= takes a whole number from 8 to 2^32"),
+        None => ReserveSizes::DEFAULT,
+    };
     let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs, layout));
     let mut session_states = [SessionState::default(); VENUES];
     let mut last_epoch = 0;
@@ -634,7 +645,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             logged_on: false,
             session_ended: false,
             link_lost: false,
-            reservation: SeqReservation::default(),
+            reservation: SeqReservation::new(reserve),
             cancels_on_disconnect: cod_option(platform, i),
         };
         if ports.push(port).is_err() {
@@ -1004,11 +1015,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
         // With a journal, decisions also need room below the number the
         // journal has confirmed: the sessions send nothing at or above it
-        // (the bound), and new orders stop `DURABLE_MARGIN` short of it so
-        // that cancels and heartbeats still have numbers.
+        // (the bound), and new orders stop a margin short of it so that
+        // cancels and heartbeats still have numbers.
         let confirmed = !journaling
             || ports.iter().filter(|p| p.logged_on).all(|p| {
-                orders_may_go(
+                p.reservation.orders_may_go(
                     p.session.state().next_out,
                     kernel::mailbox::persisted_out(p.id.0),
                 )
@@ -1019,7 +1030,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 tally.journal_waits += 1;
                 if tally.journal_waits <= REPORT_LIMIT {
                     say!(
-                        "trade: orders wait: fewer than {DURABLE_MARGIN} outgoing FIX sequence numbers confirmed by the companion's journal"
+                        "trade: orders wait: fewer than {} outgoing FIX sequence numbers confirmed by the companion's journal",
+                        reserve.margin
                     );
                 }
             } else if tally.journal_waits <= REPORT_LIMIT {

@@ -1213,6 +1213,82 @@ fn nothing_is_sent_until_the_journal_confirms_sequence_numbers() {
     run.pass();
 }
 
+#[test]
+fn a_journal_that_stops_confirming_holds_every_message_below_its_number() {
+    let venue = start_venue();
+    let dir = scratch_dir("journal-stall");
+    let mailbox = Mailbox::new("journal-stall");
+    // Reservations of 16: a few seconds of quoting renew them many times,
+    // and once the companion is gone the numbers run out within seconds
+    // (new orders stop 4 short; heartbeats every 2 s use the rest).
+    let vm = appliance(
+        &venue,
+        "journal-stall",
+        24,
+        "journal-wait=30 journal-reserve=16",
+    )
+    .args(mailbox.qemu_args());
+    let (mut running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
+    let journal = JournalKeeper::start(&mailbox, &dir);
+    let on = running.wait_for_serial("trade: logged on to venue 1", Duration::from_secs(30));
+    sleep(Duration::from_secs(3));
+    let before = venue.stats_now();
+    // The companion dies: nothing more is confirmed.
+    let keeper_said = journal.stop();
+    let waits = running.wait_for_serial("trade: orders wait", Duration::from_secs(20));
+    let counter = |name: &str| {
+        mailbox.view().ok().and_then(|v| {
+            v.counters
+                .iter()
+                .find(|c| c.name.to_string() == name)
+                .map(|c| c.value)
+        })
+    };
+    let mut held = None;
+    for _ in 0..150 {
+        held = counter("fix-held-back").filter(|&n| n > 0);
+        if held.is_some() {
+            break;
+        }
+        sleep(Duration::from_millis(100));
+    }
+    let (run, server) = run_to_the_end(running, venue);
+    let stats = server.stats().clone();
+    let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    let on_disk = journaled_next_out(&fixseq);
+    let expected = server.expected_from_client(0);
+    eprintln!("journal {fixseq:?}; venue expects {expected:?}; held back {held:?}; {stats:?}");
+    run.expect_status(qemu::ExitKind::Success);
+    run.check(asked, "the appliance asked for its journal");
+    run.check(on.is_some(), "logged on with a working journal");
+    run.check(
+        before.orders_received > 0 && on_disk.is_some_and(|n| n > 16),
+        &format!(
+            "quoting renewed the reservation before the stall: {before:?}, journal {fixseq:?}; {keeper_said}"
+        ),
+    );
+    run.check(
+        waits.is_some(),
+        "new orders stopped short of the confirmed number",
+    );
+    run.check(
+        held.is_some(),
+        "the session then held messages back (fix-held-back)",
+    );
+    // The bound itself: a crash now would log on with the journal's number,
+    // above every number the venue has seen.
+    run.check(
+        on_disk.is_some() && expected.is_some() && expected <= on_disk,
+        &format!("venue expects {expected:?}, journal holds {on_disk:?}"),
+    );
+    run.check(
+        stats.session_errors == 0,
+        &format!("no garbled input at the venue: {stats:?}"),
+    );
+    run.pass();
+}
+
 /// The words after `venueN` on the appliance's `trade: venues:` line.
 fn venue_figure(serial: &str, venue: u8, name: &str) -> Option<i64> {
     let line = serial.lines().find(|l| l.starts_with("trade: venues:"))?;

@@ -32,8 +32,8 @@
 //! initiator's Logon waits in [`Session::logon_held`] until the limit
 //! allows it; a heartbeat or TestRequest is tried again on the next tick; a
 //! ResendRequest at the next out-of-sequence message. Resends and GapFills
-//! reuse numbers already sent and are not limited. Each held-back message
-//! is counted ([`SessionStats::held_back`]).
+//! reuse numbers already sent and are not limited. Each time the session
+//! reaches the limit is counted ([`SessionStats::held_back`]).
 
 pub mod reservation;
 pub mod store;
@@ -247,8 +247,9 @@ pub struct SessionStats {
     pub gap_fills_sent: u64,
     pub duplicates_ignored: u64,
     pub queued: u64,
-    /// Messages not sent because their MsgSeqNum would have reached the
-    /// limit ([`Session::set_out_limit`]); retried ones count each time.
+    /// Times the session reached its limit ([`Session::set_out_limit`]) and
+    /// held messages back: once per episode, however many it held (an
+    /// application send refused is also told to the caller).
     pub held_back: u64,
 }
 
@@ -273,19 +274,29 @@ struct Outbound<'a> {
     next_out: u64,
     /// No new message is sent with a MsgSeqNum at or above this.
     limit: u64,
-    /// Messages held back by `limit` (copied into the session's stats).
+    /// Times the session reached `limit` (copied into the session's stats).
     held_back: u64,
+    /// At `limit` now: the next refusal is not a new episode.
+    holding: bool,
     last_sent: UtcTime,
 }
 
 impl Outbound<'_> {
-    /// Whether the next MsgSeqNum may be used; counts a refusal.
+    /// Whether the next MsgSeqNum may be used; counts the first refusal
+    /// at a limit.
     fn may_send(&mut self) -> bool {
         let ok = self.next_out < self.limit;
         if !ok {
-            self.held_back += 1;
+            self.hold();
         }
         ok
+    }
+
+    fn hold(&mut self) {
+        if !self.holding {
+            self.holding = true;
+            self.held_back += 1;
+        }
     }
 
     /// Encodes an admin message with the next sequence number and hands it
@@ -447,6 +458,7 @@ impl<'a> Session<'a> {
                     next_out: state.next_out,
                     limit: u64::MAX,
                     held_back: 0,
+                    holding: false,
                     last_sent: UtcTime(0),
                 },
                 store: SentStore::new(buffers.store),
@@ -486,7 +498,11 @@ impl<'a> Session<'a> {
     /// at or above `limit` (see the module docs); `u64::MAX`, the default,
     /// is no limit. The appliance passes what its journal has confirmed.
     pub fn set_out_limit(&mut self, limit: u64) {
-        self.core.out.limit = limit;
+        let out = &mut self.core.out;
+        out.limit = limit;
+        if out.next_out < limit {
+            out.holding = false;
+        }
     }
 
     /// The limit in force ([`Session::set_out_limit`]).
@@ -578,7 +594,7 @@ impl<'a> Session<'a> {
         let c = &mut self.core;
         if c.phase != Phase::Active || c.out.limit <= 1 {
             if c.phase == Phase::Active {
-                c.out.held_back += 1;
+                c.out.hold();
             }
             return false;
         }

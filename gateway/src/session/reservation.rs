@@ -33,9 +33,53 @@ pub const RECONFIRM_NS: u64 = 1_000_000_000;
 /// heartbeats, the Logout) fits in it.
 pub const DURABLE_MARGIN: u64 = 64;
 
+/// How far ahead a session reserves, when it renews, and where new orders
+/// stop. Larger means fewer journal writes and a larger gap for the venue
+/// to fill after a crash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReserveSizes {
+    /// Numbers reserved ahead of use ([`SEQ_RESERVE`] by default).
+    pub reserve: u64,
+    /// Renew when fewer than this many are left ([`SEQ_HEADROOM`]).
+    pub headroom: u64,
+    /// New orders stop this many short of the confirmed number
+    /// ([`DURABLE_MARGIN`]).
+    pub margin: u64,
+}
+
+impl ReserveSizes {
+    pub const DEFAULT: ReserveSizes = ReserveSizes {
+        reserve: SEQ_RESERVE,
+        headroom: SEQ_HEADROOM,
+        margin: DURABLE_MARGIN,
+    };
+    /// The smallest reservation [`ReserveSizes::scaled`] accepts.
+    pub const MIN_RESERVE: u64 = 8;
+
+    /// `reserve` ahead, renewed at half of it, new orders stopping a quarter
+    /// short (the default's proportions); `None` below
+    /// [`ReserveSizes::MIN_RESERVE`] or beyond 2^32.
+    pub fn scaled(reserve: u64) -> Option<ReserveSizes> {
+        (Self::MIN_RESERVE..=1 << 32)
+            .contains(&reserve)
+            .then_some(ReserveSizes {
+                reserve,
+                headroom: reserve / 2,
+                margin: reserve / 4,
+            })
+    }
+}
+
+impl Default for ReserveSizes {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
 /// What one session has handed to the journal.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SeqReservation {
+    sizes: ReserveSizes,
     /// The last record the journal took (not necessarily on disk yet).
     written: Option<SessionState>,
     /// When it took it, or last took it again.
@@ -43,6 +87,25 @@ pub struct SeqReservation {
 }
 
 impl SeqReservation {
+    pub fn new(sizes: ReserveSizes) -> SeqReservation {
+        SeqReservation {
+            sizes,
+            written: None,
+            written_at_ns: 0,
+        }
+    }
+
+    pub fn sizes(&self) -> ReserveSizes {
+        self.sizes
+    }
+
+    /// Whether new orders may go out on a session whose next outgoing
+    /// number is `next_out`, when the journal has confirmed `persisted_out`
+    /// on disk (0: nothing yet): the margin must be left.
+    pub fn orders_may_go(&self, next_out: u64, persisted_out: u64) -> bool {
+        persisted_out >= next_out.saturating_add(self.sizes.margin)
+    }
+
     /// The record the journal needs for a session at `state`, if any:
     /// `next_in` exactly, `next_out` as a reservation; or the last one
     /// again when the journal has not confirmed its `next_out`
@@ -65,7 +128,7 @@ impl SeqReservation {
         let reserved = self
             .written
             .map(|w| w.next_out)
-            .filter(|&out| out >= state.next_out.saturating_add(SEQ_HEADROOM));
+            .filter(|&out| out >= state.next_out.saturating_add(self.sizes.headroom));
         match (self.written, reserved) {
             (Some(w), Some(_)) if w.next_in == state.next_in => None,
             (_, Some(out)) => Some(SessionState {
@@ -74,7 +137,7 @@ impl SeqReservation {
             }),
             (_, None) => Some(SessionState {
                 next_in: state.next_in,
-                next_out: state.next_out.saturating_add(SEQ_RESERVE),
+                next_out: state.next_out.saturating_add(self.sizes.reserve),
             }),
         }
     }
@@ -84,13 +147,6 @@ impl SeqReservation {
         self.written = Some(record);
         self.written_at_ns = now_ns;
     }
-}
-
-/// Whether new orders may go out on a session whose next outgoing number is
-/// `next_out`, when the journal has confirmed `persisted_out` on disk (0:
-/// nothing yet).
-pub fn orders_may_go(next_out: u64, persisted_out: u64) -> bool {
-    persisted_out >= next_out.saturating_add(DURABLE_MARGIN)
 }
 
 #[cfg(test)]
@@ -171,14 +227,32 @@ mod tests {
 
     #[test]
     fn orders_wait_for_the_confirmed_margin() {
-        assert!(!orders_may_go(1, 0), "nothing on disk yet");
+        let r = SeqReservation::default();
+        assert!(!r.orders_may_go(1, 0), "nothing on disk yet");
         assert!(
-            !orders_may_go(100, 100),
+            !r.orders_may_go(100, 100),
             "at a restart: the handed-back number only"
         );
-        assert!(!orders_may_go(100, 100 + DURABLE_MARGIN - 1));
-        assert!(orders_may_go(100, 100 + DURABLE_MARGIN));
-        assert!(orders_may_go(100, 100 + SEQ_RESERVE));
-        assert!(!orders_may_go(u64::MAX - 3, u64::MAX - 2), "no overflow");
+        assert!(!r.orders_may_go(100, 100 + DURABLE_MARGIN - 1));
+        assert!(r.orders_may_go(100, 100 + DURABLE_MARGIN));
+        assert!(r.orders_may_go(100, 100 + SEQ_RESERVE));
+        assert!(!r.orders_may_go(u64::MAX - 3, u64::MAX - 2), "no overflow");
+    }
+
+    #[test]
+    fn scaled_sizes_keep_the_default_proportions() {
+        assert_eq!(
+            ReserveSizes::scaled(SEQ_RESERVE),
+            Some(ReserveSizes::DEFAULT)
+        );
+        assert_eq!(ReserveSizes::scaled(7), None);
+        assert_eq!(ReserveSizes::scaled((1 << 32) + 1), None);
+        let small = ReserveSizes::scaled(16).expect("16 is enough");
+        let mut r = SeqReservation::new(small);
+        assert_eq!(r.due_now(at(1, 1)), Some(at(17, 1)));
+        r.written(at(17, 1), 0);
+        assert_eq!(r.due_now(at(9, 1)), None, "8 left: not yet");
+        assert_eq!(r.due_now(at(10, 1)), Some(at(26, 1)), "7 left: renew");
+        assert!(r.orders_may_go(13, 17) && !r.orders_may_go(14, 17));
     }
 }

@@ -1388,7 +1388,7 @@ fn a_limited_initiator_holds_its_logon_until_the_limit_allows_a_number() {
     h.tick();
     assert!(h.take().is_empty());
     assert!(h.s.logon_held(), "no logon timeout while held");
-    assert_eq!(h.s.stats().held_back, 2);
+    assert_eq!(h.s.stats().held_back, 1, "one episode at the limit");
     h.s.set_out_limit(6);
     h.tick();
     assert_eq!(types_of(&H::sent(&h.take())), vec![("A".into(), 5)]);
@@ -1449,8 +1449,8 @@ fn no_new_message_takes_a_number_at_or_above_the_limit() {
     assert!(!h.s.logout(h.now, None, |e| h.ev.push(own(e))));
     assert!(h.take().is_empty());
     assert!(h.s.is_logged_on());
-    // The stats count each message held back.
-    assert_eq!(h.s.stats().held_back, 5);
+    // One episode at the limit, however many messages it held.
+    assert_eq!(h.s.stats().held_back, 1);
     // The journal catches up: the heartbeat goes with the next number, and
     // the next message out of sequence asks for the gap.
     h.s.set_out_limit(100);
@@ -1462,6 +1462,10 @@ fn no_new_message_takes_a_number_at_or_above_the_limit() {
     let out = H::sent(&h.take());
     assert_eq!(types_of(&out), vec![("2".into(), 5)]);
     assert_eq!(out[0].get(7), Some("4"), "3 was the peer's ResendRequest");
+    // The next time the limit is reached is another episode.
+    h.s.set_out_limit(h.s.state().next_out);
+    assert!(h.s.send(h.now, &order, |_| {}).is_err());
+    assert_eq!(h.s.stats().held_back, 2);
 }
 
 #[test]
