@@ -209,10 +209,19 @@ struct Sends<'a, 's> {
     now: UtcTime,
 }
 
+/// Room an order message needs in a venue's outgoing buffer (they are under
+/// 300 bytes): with less, the message is not encoded at all — it would use
+/// a sequence number the bytes could not carry — and the pipeline undoes
+/// it as unsent.
+const ORDER_MESSAGE_ROOM: usize = 512;
+
 impl FixSender for Sends<'_, '_> {
     type Out = bool;
     fn send<B: FixBody>(&mut self, body: &B) -> bool {
         let out = &mut *self.out;
+        if out.capacity() - out.len() < ORDER_MESSAGE_ROOM {
+            return false;
+        }
         let r = self.session.send(self.now, body, |e| {
             if let Event::Send(bytes) = e {
                 let _ = out.extend_from_slice(bytes);
@@ -540,7 +549,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         .map(|v| v.parse::<u64>().ok().and_then(ReserveSizes::scaled))
     {
         Some(Some(sizes)) => sizes,
-        Some(None) => fail("journal-reserve= takes a whole number from 8 to 2^32"),
+        Some(None) => fail("journal-reserve= takes a whole number from 16 to 2^32"),
         None => ReserveSizes::DEFAULT,
     };
     let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs, layout));
@@ -1160,13 +1169,16 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         let _ = out.extend_from_slice(bytes);
                     }
                 });
-                if !sent && port.session.is_logged_on() {
-                    // Held back (no confirmed number left): end the
-                    // connection without one rather than wait.
-                    say!(
-                        "trade: no sequence number for a Logout to venue {}; closing the connection",
-                        port.id.0
-                    );
+                if !sent {
+                    // Not logged on (a Logon may be on its way or held) or
+                    // the Logout held back (no confirmed number left): end
+                    // the connection rather than log on or wait now.
+                    if port.session.is_logged_on() {
+                        say!(
+                            "trade: no sequence number for a Logout to venue {}; closing the connection",
+                            port.id.0
+                        );
+                    }
                     link.close(port.conn);
                     port.session.disconnected();
                     port.logged_on = false;

@@ -905,6 +905,17 @@ impl Oms {
                 })
             }
             ExecType::CancelRejected | ExecType::ReplaceRejected => {
+                // Only an answer to the request in flight: a late or repeated
+                // refusal (its own ClOrdID gone, matched by the order's)
+                // must not clear a newer request.
+                let pending = match rep.exec_type {
+                    ExecType::CancelRejected => rec.cancel,
+                    _ => rec.replace.map(|r| r.0),
+                };
+                if pending != Some(matched) {
+                    self.stats.late_reports += 1;
+                    return None;
+                }
                 self.request_rejected(slot, rep.exec_type, risk, RejectReason::VenueReject)
             }
             ExecType::Other => {
@@ -976,6 +987,7 @@ impl Oms {
         if kind != ExecType::Rejected {
             return self.request_rejected(slot, kind, risk, RejectReason::NotSent);
         }
+        risk.on_new_unsent(rec.id);
         self.finish(slot, OrderState::Rejected, risk);
         Some(OrderEvent::Rejected {
             strategy: rec.strategy,
@@ -1151,9 +1163,9 @@ impl Oms {
             (ExecType::CancelRejected, _) => risk.on_cancel_rejected(rec.id),
             _ => risk.on_replace_rejected(rec.id),
         }
-        Some(OrderEvent::Rejected {
+        Some(OrderEvent::AmendRejected {
             strategy: rec.strategy,
-            order: Some(rec.id),
+            order: rec.id,
             reason,
         })
     }

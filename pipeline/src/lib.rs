@@ -558,17 +558,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     fn drop_intents(&mut self) {
         for intent in self.intents.drain() {
             self.stats.intents_dropped += 1;
-            let order = match intent {
-                OrderIntent::New { .. } => None,
-                OrderIntent::Cancel { order, .. } | OrderIntent::Replace { order, .. } => {
-                    Some(order)
-                }
-            };
-            let answer = OrderEvent::Rejected {
-                strategy: intent.strategy(),
-                order,
-                reason: types::RejectReason::CapacityExhausted,
-            };
+            let answer = refusal(&intent, types::RejectReason::CapacityExhausted);
             // Cannot overflow: at most `INTENTS` are left per step and the
             // queue is emptied at the start of every step.
             let _ = self.deferred.push(answer);
@@ -674,15 +664,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
 
     /// Tells the strategy its intent was refused before reaching a venue.
     fn refuse(&mut self, intent: &OrderIntent, reason: types::RejectReason) {
-        let order = match *intent {
-            OrderIntent::New { .. } => None,
-            OrderIntent::Cancel { order, .. } | OrderIntent::Replace { order, .. } => Some(order),
-        };
-        let event = OrderEvent::Rejected {
-            strategy: intent.strategy(),
-            order,
-            reason,
-        };
+        let event = refusal(intent, reason);
         self.strategies
             .on_order(&event, &self.book, &mut self.intents);
     }
@@ -707,6 +689,27 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             .first()
             .map(|c| c.venue)
             .ok_or(types::RejectReason::NoVenue)
+    }
+}
+
+/// What a strategy hears of an intent refused before it reached a venue: a
+/// new order never became one; a cancel or replace leaves the order as it
+/// stands.
+fn refusal(intent: &OrderIntent, reason: types::RejectReason) -> OrderEvent {
+    match *intent {
+        OrderIntent::New { strategy, .. } => OrderEvent::Rejected {
+            strategy,
+            order: None,
+            reason,
+        },
+        OrderIntent::Cancel { strategy, order }
+        | OrderIntent::Replace {
+            strategy, order, ..
+        } => OrderEvent::AmendRejected {
+            strategy,
+            order,
+            reason,
+        },
     }
 }
 

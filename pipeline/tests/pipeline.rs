@@ -1136,7 +1136,10 @@ fn kill_cancels_that_cannot_be_sent_go_at_the_next_timer() {
     );
     assert_eq!(p.stats().kill_cancels, 0);
     assert_eq!(p.open_orders(), 2);
-    // Market data does not retry (no storm of attempts per message)...
+    // Paused (the session cannot send, so the loop stops decisions), market
+    // data does not retry the kill's cancels: no storm of attempts per
+    // message...
+    p.set_trading(false);
     let mut during = Vec::new();
     for (i, m) in [delete(1, 20)].iter().enumerate() {
         let msg = Message::parse(m).unwrap();
@@ -1167,4 +1170,42 @@ fn kill_cancels_that_cannot_be_sent_go_at_the_next_timer() {
     );
     assert_eq!(p.stats().kill_cancels, 2);
     assert_eq!(p.risk.kill_abandoned(), 0);
+}
+
+#[test]
+fn refused_cancels_do_not_count_against_the_venue() {
+    let mut p = pipeline(Limits::unlimited());
+    quoted_and_acked(&mut p);
+    let ppm = |p: &Pipeline<4, 8>| p.router().venues()[0].reject_ppm;
+    assert_eq!(ppm(&p), 0);
+    let mut cancels = Vec::new();
+    p.kill(Nanos(12_000_000), &mut |o| cancels.push(*o));
+    assert_eq!(cancels.len(), 2);
+    // The venue refuses both (a race with fills, say): the router learns
+    // nothing about new orders from it.
+    for o in &cancels {
+        if let Outbound::Cancel {
+            cl_ord_id,
+            orig_cl_ord_id,
+            ..
+        } = *o
+        {
+            let mut refusal = ExecReport::new(cl_ord_id, ExecType::CancelRejected);
+            refusal.orig_cl_ord_id = Some(orig_cl_ord_id);
+            p.on_exec_report(&refusal, Nanos(13_000_000), &mut |_| {});
+        }
+    }
+    assert_eq!(ppm(&p), 0);
+    // A refused new order does count.
+    let mut q = pipeline(Limits::unlimited());
+    let sent = feed(&mut q, &two_sided());
+    let Some(Outbound::New { cl_ord_id, .. }) = sent.first().copied() else {
+        panic!("{sent:?}")
+    };
+    q.on_exec_report(
+        &ExecReport::new(cl_ord_id, ExecType::Rejected),
+        Nanos(10_000_000),
+        &mut |_| {},
+    );
+    assert!(ppm(&q) > 0);
 }

@@ -512,6 +512,18 @@ impl DupBucket {
         Ok(way)
     }
 
+    /// Forgets `fp`, wherever it is in the bucket.
+    fn forget(&mut self, fp: u64) {
+        for (way, f) in self.fp.iter_mut().enumerate() {
+            if *f == fp {
+                *f = 0;
+                if let Some(t) = self.ts.get_mut(way) {
+                    *t = 0;
+                }
+            }
+        }
+    }
+
     /// Way `way` (of [`DupTable::probe`]) now remembers `fp` at `now`.
     #[inline(always)]
     fn remember(&mut self, way: usize, fp: u64, now: u64) {
@@ -1258,6 +1270,30 @@ impl RiskEngine {
                 self.retire(idx);
             }
         }
+    }
+
+    /// A new order passed [`RiskEngine::check`] but never reached the
+    /// venue: it leaves as if it had not been checked. Its fingerprint
+    /// leaves the duplicate window (the strategy may send the same order
+    /// again at once), the order throttles take back their newest record
+    /// (call this right after the check, before the strategy or the venue
+    /// checks another new order), and its exposure is freed.
+    pub fn on_new_unsent(&mut self, order: OrderId) {
+        let Some(idx) = self.live_slot(order) else {
+            return;
+        };
+        let Some(o) = self.orders.get(idx as usize).copied() else {
+            return;
+        };
+        let sid = o.strategy as usize;
+        let fp = dup_fingerprint(sid, o.locate as StockLocate, o.side, Price(o.price), o.qty);
+        let bucket = (fp >> 32 >> self.dup.shift) as usize;
+        if let Some(b) = self.dup.buckets.get_mut(bucket) {
+            b.forget(fp);
+        }
+        self.windows.unrecord(W_STRAT_ORDER + sid);
+        self.windows.unrecord(W_VENUE_ORDER + o.venue as usize);
+        self.on_canceled(order);
     }
 
     /// The order is finished without (further) fills: canceled, expired or

@@ -153,6 +153,16 @@ impl<const N: usize> Windows<N> {
         }
     }
 
+    /// Takes back the newest record of window `i` (a message recorded but
+    /// never sent). Once the ring has wrapped, the entry that record
+    /// overwrote stays lost: the window then holds the newer time in its
+    /// place, which can only refuse more, never less.
+    pub(crate) fn unrecord(&mut self, i: usize) {
+        if let Some(seq) = self.seq.get_mut(i) {
+            *seq = seq.saturating_sub(1);
+        }
+    }
+
     /// Writes every ring once so no page is first touched later.
     pub(crate) fn prefault(&mut self) {
         for ring in self.times.iter_mut() {

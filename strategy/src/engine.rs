@@ -99,7 +99,8 @@ fn order_event_strategy(e: &OrderEvent) -> StrategyId {
         | OrderEvent::Filled { strategy, .. }
         | OrderEvent::Replaced { strategy, .. }
         | OrderEvent::Canceled { strategy, .. }
-        | OrderEvent::Rejected { strategy, .. } => strategy,
+        | OrderEvent::Rejected { strategy, .. }
+        | OrderEvent::AmendRejected { strategy, .. } => strategy,
     }
 }
 
@@ -648,7 +649,7 @@ mod tests {
                                         2 => order_events.push(OrderEvent::Canceled { strategy: sid, order: id }),
                                         3 => {
                                             v.push((id, locate, side, price, leaves));
-                                            order_events.push(OrderEvent::Rejected { strategy: sid, order: Some(id), reason: RejectReason::CancelRateThrottle });
+                                            order_events.push(OrderEvent::AmendRejected { strategy: sid, order: id, reason: RejectReason::CancelRateThrottle });
                                         }
                                         _ => {
                                             v.push((id, locate, side, price, leaves));

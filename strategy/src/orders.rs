@@ -416,9 +416,27 @@ impl<const K: usize> OwnOrders<K> {
                 }
                 None => self.unknown(),
             },
+            // The order itself is gone (the venue refused it, or it never
+            // reached the venue), whatever was asked of it since.
             OrderEvent::Rejected {
                 strategy,
                 order: Some(id),
+                ..
+            } if strategy == self.strategy => match self.find_id(id) {
+                Some(slot) => {
+                    self.slots[slot] = OwnOrder::default();
+                    OrderUpdate::Rejected {
+                        slot,
+                        slot_freed: true,
+                    }
+                }
+                None => self.unknown(),
+            },
+            // A cancel or replace was refused and the order stands. One we
+            // did not ask for (the kill switch's) changes nothing here.
+            OrderEvent::AmendRejected {
+                strategy,
+                order: id,
                 ..
             } if strategy == self.strategy => match self.find_id(id) {
                 Some(slot) => {
@@ -431,13 +449,7 @@ impl<const K: usize> OwnOrders<K> {
                                 slot_freed: false,
                             }
                         }
-                        _ => {
-                            *o = OwnOrder::default();
-                            OrderUpdate::Rejected {
-                                slot,
-                                slot_freed: true,
-                            }
-                        }
+                        _ => OrderUpdate::Ignored,
                     }
                 }
                 None => self.unknown(),
@@ -765,6 +777,42 @@ mod tests {
     }
 
     #[test]
+    fn a_refused_cancel_the_strategy_did_not_send_leaves_its_order_alone() {
+        // The kill switch cancels every open order; when the venue refuses
+        // one of those cancels (or it cannot be sent), the order stands and
+        // the strategy keeps tracking it.
+        let (mut t, mut out) = tracker();
+        let s = new_order(&mut t, &mut out, Side::Buy, 100);
+        t.on_event(&accepted(5), &mut out);
+        let pending = new_order(&mut t, &mut out, Side::Sell, 101);
+        for reason in [RejectReason::VenueReject, RejectReason::NotSent] {
+            for order in [5, 6] {
+                let refused = OrderEvent::AmendRejected {
+                    strategy: ME,
+                    order: OrderId(order),
+                    reason,
+                };
+                t.on_event(&refused, &mut out);
+            }
+        }
+        assert!(t.get(s).unwrap().is_live());
+        assert_eq!(t.get(pending).unwrap().state, OrderState::PendingNew);
+        // The order itself refused is another matter: it is gone.
+        let gone = OrderEvent::Rejected {
+            strategy: ME,
+            order: Some(OrderId(5)),
+            reason: RejectReason::NotSent,
+        };
+        assert_eq!(
+            t.on_event(&gone, &mut out),
+            OrderUpdate::Rejected {
+                slot: s,
+                slot_freed: true
+            }
+        );
+    }
+
+    #[test]
     fn cancel_replace_fill_lifecycle() {
         let (mut t, mut out) = tracker();
         let s = new_order(&mut t, &mut out, Side::Buy, 100);
@@ -774,9 +822,9 @@ mod tests {
         t.on_event(&accepted(5), &mut out);
         assert!(t.replace(s, Price(99), 100, &mut out));
         // A refused replace leaves the order live at its old price.
-        let rej = OrderEvent::Rejected {
+        let rej = OrderEvent::AmendRejected {
             strategy: ME,
-            order: Some(OrderId(5)),
+            order: OrderId(5),
             reason: RejectReason::OrderRateThrottle,
         };
         assert_eq!(

@@ -422,10 +422,21 @@ pub enum OrderEvent {
         strategy: StrategyId,
         order: OrderId,
     },
-    /// `order` is `None` when risk refused an intent before it became an order.
+    /// A `New` was refused: by risk before it became an order (`order` is
+    /// `None`), or by the venue or on the way to it (`order` names it; the
+    /// order is gone).
     Rejected {
         strategy: StrategyId,
         order: Option<OrderId>,
+        reason: RejectReason,
+    },
+    /// A cancel or a replace of `order` was refused — by risk, by the
+    /// venue, or on the way to it — and the order stands on its terms. The
+    /// request may not have been the strategy's own: the kill switch
+    /// cancels every open order.
+    AmendRejected {
+        strategy: StrategyId,
+        order: OrderId,
         reason: RejectReason,
     },
 }

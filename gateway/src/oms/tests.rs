@@ -243,7 +243,7 @@ fn cancel_and_cancel_reject() {
     // Refused: back to New, and risk allows a new cancel.
     let ev = h.report(ExecReport::new(c1, ExecType::CancelRejected));
     assert!(
-        matches!(ev, Some(OrderEvent::Rejected { order: Some(o), reason: RejectReason::VenueReject, .. }) if o == id)
+        matches!(ev, Some(OrderEvent::AmendRejected { order: o, reason: RejectReason::VenueReject, .. }) if o == id)
     );
     assert_eq!(h.oms.state(id), Some(OrderState::New));
     let c2 = h.cancel(id);
@@ -322,7 +322,7 @@ fn replace_rejected_keeps_old_terms() {
     let r = h.replace(id, Price(99_000), 300);
     // Some venues answer a refused replace with ExecType Rejected on the new id.
     let ev = h.report(ExecReport::new(r, ExecType::Rejected));
-    assert!(matches!(ev, Some(OrderEvent::Rejected { order: Some(o), .. }) if o == id));
+    assert!(matches!(ev, Some(OrderEvent::AmendRejected { order: o, .. }) if o == id));
     assert_eq!(h.oms.state(id), Some(OrderState::New));
     assert_eq!(h.oms.terms(id), Some((100, 0, 100, PX)));
     assert_eq!(h.risk.open_qty(SYM), (100, 0));
@@ -599,28 +599,61 @@ fn daily_loss_through_the_oms_trips_the_kill_switch() {
     assert!(matches!(sent, Ok(Outbound::Cancel { order, .. }) if order == open));
 }
 
+#[test]
+fn a_late_cancel_reject_does_not_clear_a_newer_request() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Sell, PX, 50);
+    h.ack(cl);
+    let c1 = h.cancel(id);
+    assert!(h
+        .report(ExecReport::new(c1, ExecType::CancelRejected))
+        .is_some());
+    let c2 = h.cancel(id);
+    // The first refusal again (a resend, a duplicate): its ClOrdID is gone,
+    // and the order's own id must not stand in for it.
+    let mut late = ExecReport::new(c1, ExecType::CancelRejected);
+    late.orig_cl_ord_id = Some(cl);
+    assert_eq!(h.report(late), None);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingCancel));
+    assert!(h.oms.stats().late_reports >= 1);
+    // The answer to the cancel in flight still counts.
+    let mut done = ExecReport::new(c2, ExecType::Canceled);
+    done.orig_cl_ord_id = Some(cl);
+    assert!(h.report(done).is_some());
+    assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
+}
+
 // ------------------------------------------------------------ unsent
 
 #[test]
 fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
     let mut l = Limits::unlimited();
-    // Any reject within a second trips the kill switch.
+    // Any reject within a second trips the kill switch; one order a second
+    // per strategy and per venue; the same order twice in a second is a
+    // duplicate.
+    let second = 1_000_000_000;
     l.reject_rate = Some(risk::Throttle {
         max_msgs: 0,
-        window_ns: 1_000_000_000,
+        window_ns: second,
     });
+    let one_a_second = Some(risk::Throttle {
+        max_msgs: 1,
+        window_ns: second,
+    });
+    l.strategy_order_rate = one_a_second;
+    l.venue_order_rate = one_a_second;
+    l.duplicate_window_ns = second;
     let mut h = H::with_limits(l, 16);
-    let out = h
-        .submit(OrderIntent::New {
-            strategy: StrategyId(3),
-            locate: SYM,
-            symbol: Symbol::new("ACME").unwrap(),
-            side: Side::Buy,
-            price: PX,
-            qty: 100,
-            tif: TimeInForce::Day,
-        })
-        .unwrap();
+    let intent = OrderIntent::New {
+        strategy: StrategyId(3),
+        locate: SYM,
+        symbol: Symbol::new("ACME").unwrap(),
+        side: Side::Buy,
+        price: PX,
+        qty: 100,
+        tif: TimeInForce::Day,
+    };
+    let out = h.submit(intent).unwrap();
     let Outbound::New { order, .. } = out else {
         panic!("{out:?}")
     };
@@ -645,8 +678,26 @@ fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
     // Told twice, nothing changes the second time.
     assert_eq!(h.oms.unsent(&out, &mut h.risk), None);
     assert_eq!(h.oms.stats().unsent, 1);
-    let (_, cl) = h.new_order(Side::Buy, PX, 100);
-    h.report(ExecReport::new(cl, ExecType::Rejected));
+    // The same order again at once: neither a duplicate nor over the
+    // throttles, since the first one never went out.
+    let Ok(Outbound::New { cl_ord_id: cl, .. }) = h.submit(intent) else {
+        panic!("the order again")
+    };
+    let _ = cl;
+    // That one went out: another is refused by the throttle.
+    let other = match intent {
+        OrderIntent::New { .. } => OrderIntent::New {
+            strategy: StrategyId(3),
+            locate: SYM,
+            symbol: Symbol::new("ACME").unwrap(),
+            side: Side::Buy,
+            price: PX,
+            qty: 101,
+            tif: TimeInForce::Day,
+        },
+        _ => unreachable!(),
+    };
+    assert_eq!(h.submit(other), Err(RejectReason::OrderRateThrottle));
     assert_eq!(h.risk.tripped(), Some(TripCause::RejectRate));
 }
 
@@ -664,7 +715,7 @@ fn an_unsent_cancel_leaves_the_order_open_and_cancelable() {
     assert_eq!(h.oms.state(id), Some(OrderState::PendingCancel));
     let ev = h.oms.unsent(&out, &mut h.risk);
     assert!(
-        matches!(ev, Some(OrderEvent::Rejected { order: Some(o), reason: RejectReason::NotSent, .. }) if o == id)
+        matches!(ev, Some(OrderEvent::AmendRejected { order: o, reason: RejectReason::NotSent, .. }) if o == id)
     );
     assert_eq!(h.oms.state(id), Some(OrderState::New));
     assert!(h.risk.is_open(id));

@@ -724,9 +724,10 @@ impl<'a> Session<'a> {
                     let mut id = [0u8; 24];
                     let text = test_req_id(c.test_request_counter, &mut id);
                     let request = messages::TestRequest { test_req_id: text };
-                    if c.out.send_admin(now, &request, &mut sink) {
-                        c.test_request = Some((now, c.test_request_counter));
-                    }
+                    // Held back or not, the peer has a HeartBtInt more to
+                    // show it is alive before the session gives up on it.
+                    c.out.send_admin(now, &request, &mut sink);
+                    c.test_request = Some((now, c.test_request_counter));
                     return;
                 }
                 if now.nanos_since(c.out.last_sent) >= hb {

@@ -54,7 +54,7 @@ impl ReserveSizes {
         margin: DURABLE_MARGIN,
     };
     /// The smallest reservation [`ReserveSizes::scaled`] accepts.
-    pub const MIN_RESERVE: u64 = 8;
+    pub const MIN_RESERVE: u64 = 16;
 
     /// `reserve` ahead, renewed at half of it, new orders stopping a quarter
     /// short (the default's proportions); `None` below
@@ -245,7 +245,7 @@ mod tests {
             ReserveSizes::scaled(SEQ_RESERVE),
             Some(ReserveSizes::DEFAULT)
         );
-        assert_eq!(ReserveSizes::scaled(7), None);
+        assert_eq!(ReserveSizes::scaled(15), None);
         assert_eq!(ReserveSizes::scaled((1 << 32) + 1), None);
         let small = ReserveSizes::scaled(16).expect("16 is enough");
         let mut r = SeqReservation::new(small);

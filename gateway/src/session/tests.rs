@@ -1469,6 +1469,27 @@ fn no_new_message_takes_a_number_at_or_above_the_limit() {
 }
 
 #[test]
+fn a_silent_peer_is_still_given_up_on_while_the_test_request_is_held() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_limit(2);
+    h.now = T0.saturating_add_nanos(36 * SEC);
+    h.tick();
+    assert!(h.take().is_empty(), "the TestRequest is held back");
+    h.now = T0.saturating_add_nanos(65 * SEC);
+    h.tick();
+    assert!(h.take().is_empty());
+    h.now = T0.saturating_add_nanos(66 * SEC);
+    h.tick();
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::LoggedOut,
+            Ev::Disconnect(DisconnectReason::TestRequestTimeout)
+        ]
+    );
+}
+
+#[test]
 fn a_sequence_reset_is_held_back_when_even_number_one_is_not_durable() {
     let mut h = H::logged_on();
     h.s.set_out_limit(1);
