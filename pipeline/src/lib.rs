@@ -52,6 +52,10 @@ use types::{
 pub const INTENTS: usize = 64;
 /// Book events one ITCH message can produce (the book emits at most 4).
 const EVENTS: usize = 8;
+/// The first wait before unsent kill cancels are tried again, and the
+/// longest (it doubles while they still cannot be sent).
+const KILL_RETRY_MIN_NS: u64 = 10_000_000;
+const KILL_RETRY_MAX_NS: u64 = 1_000_000_000;
 /// Rounds of "intent rejected → strategy reacts with new intents" per input.
 const MAX_ROUNDS: usize = 4;
 
@@ -139,6 +143,10 @@ pub struct Pipeline<const S: usize, const R: usize> {
     stats: PipelineStats,
     /// Strategies see the market only while orders can reach the venue.
     trading: bool,
+    /// Unsent kill cancels are tried again from this time on (see
+    /// [`Pipeline::on_timer`]), after `kill_backoff_ns`.
+    kill_retry_at: Nanos,
+    kill_backoff_ns: u64,
     clock: fn() -> u64,
     stamps: StageStamps,
 }
@@ -187,6 +195,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             events: heapless::Vec::new(),
             stats: PipelineStats::default(),
             trading: true,
+            kill_retry_at: Nanos(0),
+            kill_backoff_ns: 0,
             clock: no_clock,
             stamps: StageStamps::default(),
         }
@@ -378,8 +388,18 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// switch's cancels that could not go out before (a session down or
     /// holding messages back), paused or not.
     pub fn on_timer<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
-        if self.risk.retry_unsent_kill_cancels() {
+        if now >= self.kill_retry_at && self.risk.retry_unsent_kill_cancels() {
+            let unsent = self.stats.unsent;
             self.after_input(now, send);
+            // A session that still cannot send (a venue down, a journal
+            // stalled) is asked less and less often, up to once a second;
+            // one that took them is asked at the next tick again.
+            self.kill_backoff_ns = if self.stats.unsent > unsent {
+                (self.kill_backoff_ns * 2).clamp(KILL_RETRY_MIN_NS, KILL_RETRY_MAX_NS)
+            } else {
+                0
+            };
+            self.kill_retry_at = Nanos(now.0.saturating_add(self.kill_backoff_ns));
         }
         if !self.trading {
             return;

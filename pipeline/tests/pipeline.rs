@@ -1149,17 +1149,32 @@ fn kill_cancels_that_cannot_be_sent_go_at_the_next_timer() {
         });
     }
     assert!(during.is_empty(), "{during:?}");
-    // ...the timer does, however often the sends failed before.
+    // ...the timer does, however often the sends failed before, less and
+    // less often while they keep failing: 10 ms after the last try, then
+    // 20, 40, ... up to a second.
+    let mut now = 14_000_000;
+    let mut tries = Vec::new();
     for _ in 0..2 * risk::KILL_CANCEL_ATTEMPTS {
         let mut again = 0;
-        p.on_timer(Nanos(14_000_000), &mut |_| {
+        p.on_timer(Nanos(now), &mut |_| {
             again += 1;
             false
         });
         assert_eq!(again, 2);
+        tries.push(now);
+        // Nothing more until the wait is over.
+        let wait = 10_000_000u64 << (tries.len() - 1);
+        let wait = wait.min(1_000_000_000);
+        let mut early = 0;
+        p.on_timer(Nanos(now + wait - 1), &mut |_| {
+            early += 1;
+            false
+        });
+        assert_eq!(early, 0, "tried again before {wait} ns");
+        now += wait;
     }
     let mut cancels = Vec::new();
-    p.on_timer(Nanos(15_000_000), &mut |o| cancels.push(*o));
+    p.on_timer(Nanos(now), &mut |o| cancels.push(*o));
     assert_eq!(
         cancels
             .iter()

@@ -1626,7 +1626,7 @@ mod props {
         /// and GapFills, PossDupFlag=Y, reuse numbers already sent.)
         #[test]
         fn no_new_number_reaches_the_limit(
-            steps in proptest::collection::vec((0u8..9, 0u64..12), 1..60),
+            steps in proptest::collection::vec((0u8..11, 0u64..12), 1..60),
         ) {
             let mut h = H::new(Role::Initiator);
             h.s.set_out_limit(0);
@@ -1685,6 +1685,19 @@ mod props {
                         h.s.disconnected();
                         h.connect();
                         peer_seq = h.s.state().next_in;
+                    }
+                    9 => {
+                        // The peer resets both sides mid-session.
+                        let m = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+                        peer_seq = 2;
+                        h.feed(&m);
+                    }
+                    10 => {
+                        // The peer's SequenceReset-Reset moves our next_in.
+                        let to = std::format!("{}", peer_seq + n);
+                        let m = h.peer("4", peer_seq, &[(36, &to)]);
+                        peer_seq += n;
+                        h.feed(&m);
                     }
                     _ => {
                         let _ = h.s.reset_sequence(t, |e| h.ev.push(own(e)));
