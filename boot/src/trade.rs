@@ -1417,6 +1417,10 @@ fn flush_out(link: &mut TcpLink<'_>, conn: ConnId, out: &mut Vec<u8, 65_536>) {
     }
 }
 
+/// Counters the view carries (every one fits: checked when building).
+const COUNTERS: usize = 23;
+const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
+
 /// Positions (PnL marked at the book's mid), counters and stage latencies
 /// for the companion; skipped without a mailbox.
 fn publish(
@@ -1484,7 +1488,7 @@ fn fill_view(
         fs.held_back += ps.held_back;
     }
     view.counters.clear();
-    for (name, value) in [
+    let counters: [(&str, u64); COUNTERS] = [
         ("itch-messages", s.messages),
         ("book-anomalies", s.book_anomalies),
         ("orders-sent", tally.orders),
@@ -1505,6 +1509,12 @@ fn fill_view(
         ("journal-waits", tally.journal_waits),
         ("fix-held-back", fs.held_back),
         ("reports-unusable", tally.reports_unusable),
+        ("orders-paused", s.paused),
+        // Sessions connected whose Logon waits for the journal (a gauge).
+        (
+            "logons-held",
+            ports.iter().filter(|p| p.session.logon_held()).count() as u64,
+        ),
         // Scanned only while the switch is engaged (a table walk).
         (
             "kill-abandoned",
@@ -1514,7 +1524,8 @@ fn fill_view(
                 0
             },
         ),
-    ] {
+    ];
+    for (name, value) in counters {
         let _ = view.counters.push(Counter {
             name: Label::new(name),
             value,

@@ -1171,6 +1171,13 @@ fn nothing_is_sent_until_the_journal_confirms_sequence_numbers() {
     // Logon (its number is not durable either).
     sleep(Duration::from_secs(2));
     let held = venue.stats_now();
+    // The companion sees the Logon waiting.
+    let logons_held = mailbox.view().ok().and_then(|v| {
+        v.counters
+            .iter()
+            .find(|c| c.name.to_string() == "logons-held")
+            .map(|c| c.value)
+    });
     // A companion that can write: the appliance offers its unconfirmed
     // reservation again, the companion writes and confirms it.
     let _ = std::fs::remove_dir(&blocker);
@@ -1191,6 +1198,10 @@ fn nothing_is_sent_until_the_journal_confirms_sequence_numbers() {
         &format!("the first companion handed back, then failed to write: {failing:?}"),
     );
     run.check(waits.is_some(), "the appliance said its Logon waits");
+    run.check(
+        logons_held == Some(1),
+        &format!("the companion saw one Logon held: {logons_held:?}"),
+    );
     run.check(
         held.logons == 0 && held.orders_received == 0 && held.replaces_received == 0,
         &format!("no Logon and no order while nothing was confirmed: {held:?}"),
