@@ -323,6 +323,18 @@ fn quotes_and_fills_agree_with_the_venue() {
             && cores[1].heartbeat > 1_000,
         &format!("cores as the companion sees them: {cores:?}"),
     );
+    // Every report the venue sent was usable (ExecutionReports and
+    // OrderCancelRejects alike).
+    let counter = |name: &str| {
+        view.counters
+            .iter()
+            .find(|c| c.name.to_string() == name)
+            .map(|c| c.value)
+    };
+    run.check(
+        counter("reports-unusable") == Some(0) && counter("exec-reports") > Some(0),
+        &format!("reports: {:?}", view.counters),
+    );
     let companion_aaa = view
         .positions
         .iter()
