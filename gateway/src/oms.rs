@@ -907,12 +907,14 @@ impl Oms {
             ExecType::CancelRejected | ExecType::ReplaceRejected => {
                 // Only an answer to the request in flight: a late or repeated
                 // refusal (its own ClOrdID gone, matched by the order's)
-                // must not clear a newer request.
+                // must not clear a newer request. A refusal without a
+                // ClOrdID of ours can only be taken as the answer to the
+                // one in flight.
                 let pending = match rep.exec_type {
                     ExecType::CancelRejected => rec.cancel,
                     _ => rec.replace.map(|r| r.0),
                 };
-                if pending != Some(matched) {
+                if pending != Some(matched) && rep.cl_ord_id.is_some() {
                     self.stats.late_reports += 1;
                     return None;
                 }

@@ -388,6 +388,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// switch's cancels that could not go out before (a session down or
     /// holding messages back), paused or not.
     pub fn on_timer<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        if self.risk.tripped().is_none() {
+            // Re-armed: the next trip's retries start from the shortest wait.
+            self.kill_backoff_ns = 0;
+            self.kill_retry_at = Nanos(0);
+        }
         if now >= self.kill_retry_at && self.risk.retry_unsent_kill_cancels() {
             let unsent = self.stats.unsent;
             self.after_input(now, send);

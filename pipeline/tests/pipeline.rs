@@ -1224,3 +1224,27 @@ fn refused_cancels_do_not_count_against_the_venue() {
     );
     assert!(ppm(&q) > 0);
 }
+
+#[test]
+fn after_a_rearm_a_new_trip_retries_unsent_cancels_from_the_shortest_wait() {
+    let mut p = pipeline(Limits::unlimited());
+    quoted_and_acked(&mut p);
+    p.set_trading(false);
+    let mut fail = |_: &Outbound| false;
+    p.kill(Nanos(1_000_000_000), &mut fail);
+    // Eight failed retries: the wait has grown to a second.
+    let mut now = 1_000_000_000;
+    for _ in 0..8 {
+        now += 1_000_000_000;
+        p.on_timer(Nanos(now), &mut fail);
+    }
+    p.rearm().expect("re-arm");
+    p.on_timer(Nanos(now + 1), &mut fail);
+    p.kill(Nanos(now + 2), &mut fail);
+    let mut again = 0;
+    p.on_timer(Nanos(now + 2 + 10_000_000), &mut |_| {
+        again += 1;
+        false
+    });
+    assert_eq!(again, 2, "retried after 10 ms, not a second");
+}

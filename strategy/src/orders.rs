@@ -433,7 +433,10 @@ impl<const K: usize> OwnOrders<K> {
                 None => self.unknown(),
             },
             // A cancel or replace was refused and the order stands. One we
-            // did not ask for (the kill switch's) changes nothing here.
+            // did not ask for (the kill switch's) changes nothing for a
+            // live order; for one with our own request in flight it ends
+            // that request's wait early (a later answer to it still
+            // applies, and risk refuses a second request meanwhile).
             OrderEvent::AmendRejected {
                 strategy,
                 order: id,

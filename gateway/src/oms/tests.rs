@@ -616,8 +616,15 @@ fn a_late_cancel_reject_does_not_clear_a_newer_request() {
     assert_eq!(h.report(late), None);
     assert_eq!(h.oms.state(id), Some(OrderState::PendingCancel));
     assert!(h.oms.stats().late_reports >= 1);
+    // A refusal naming only the order answers the cancel in flight.
+    let mut bare = ExecReport::new(c2, ExecType::CancelRejected);
+    bare.cl_ord_id = None;
+    bare.orig_cl_ord_id = Some(cl);
+    assert!(h.report(bare).is_some());
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    let c3 = h.cancel(id);
     // The answer to the cancel in flight still counts.
-    let mut done = ExecReport::new(c2, ExecType::Canceled);
+    let mut done = ExecReport::new(c3, ExecType::Canceled);
     done.orig_cl_ord_id = Some(cl);
     assert!(h.report(done).is_some());
     assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
