@@ -146,18 +146,12 @@ pub fn cancel_reject(r: &fixmsg::OrderCancelReject<'_>) -> ExecReport {
         fixmsg::CxlRejResponseTo::Cancel => ExecType::CancelRejected,
         fixmsg::CxlRejResponseTo::Replace => ExecType::ReplaceRejected,
     };
+    // Every other field empty, as `ExecReport::new` leaves them (its id is
+    // replaced: a reject's ClOrdID may not be ours).
     ExecReport {
         cl_ord_id: ClOrdId::parse(r.cl_ord_id),
         orig_cl_ord_id: ClOrdId::parse(r.orig_cl_ord_id),
-        exec_type,
-        ord_status: None,
-        last_qty: 0,
-        last_px: Price::ZERO,
-        leaves_qty: 0,
-        cum_qty: 0,
-        price: Price::ZERO,
-        order_qty: 0,
-        transact_time: Nanos(0),
+        ..ExecReport::new(ClOrdId(0), exec_type)
     }
 }
 
