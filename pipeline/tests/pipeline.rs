@@ -93,17 +93,9 @@ fn two_sided() -> Vec<Vec<u8>> {
     ]
 }
 
-#[test]
-fn quotes_go_out_and_fills_come_back() {
-    let mut p = pipeline(Limits::unlimited());
-    let sent = feed(&mut p, &two_sided());
-    let news: Vec<_> = sent
-        .iter()
-        .filter(|o| matches!(o, Outbound::New { .. }))
-        .collect();
-    assert_eq!(news.len(), 2, "a bid and an ask quote: {sent:?}");
-    let (buy_cl, buy_qty, buy_px) = sent
-        .iter()
+/// The bid quote among `sent`: its ClOrdID, quantity and price.
+fn bid_of(sent: &[Outbound]) -> (ClOrdId, u32, Price) {
+    sent.iter()
         .find_map(|o| match *o {
             Outbound::New {
                 cl_ord_id,
@@ -114,7 +106,19 @@ fn quotes_go_out_and_fills_come_back() {
             } => Some((cl_ord_id, qty, price)),
             _ => None,
         })
-        .unwrap();
+        .unwrap_or_else(|| panic!("a bid quote: {sent:?}"))
+}
+
+#[test]
+fn quotes_go_out_and_fills_come_back() {
+    let mut p = pipeline(Limits::unlimited());
+    let sent = feed(&mut p, &two_sided());
+    let news: Vec<_> = sent
+        .iter()
+        .filter(|o| matches!(o, Outbound::New { .. }))
+        .collect();
+    assert_eq!(news.len(), 2, "a bid and an ask quote: {sent:?}");
+    let (buy_cl, buy_qty, buy_px) = bid_of(&sent);
     assert!(
         buy_px < Price(100_1000),
         "the bid quote does not cross the ask"
@@ -1074,19 +1078,7 @@ fn orders_the_caller_cannot_send_are_undone_and_quoted_again_once_it_can() {
 fn while_paused_answers_to_reports_are_refused_but_cancels_go() {
     let mut p = pipeline(Limits::unlimited());
     let sent = quoted_and_acked(&mut p);
-    let (bid, bid_qty, bid_px) = sent
-        .iter()
-        .find_map(|o| match *o {
-            Outbound::New {
-                cl_ord_id,
-                side: Side::Buy,
-                qty,
-                price,
-                ..
-            } => Some((cl_ord_id, qty, price)),
-            _ => None,
-        })
-        .unwrap();
+    let (bid, bid_qty, bid_px) = bid_of(&sent);
     // The same fill with trading on and with trading paused: what the
     // market maker answers goes out only in the first case.
     let fill = |qty: u32| {

@@ -101,6 +101,13 @@ impl H {
         self.report(r)
     }
 
+    /// The venue confirms the cancel `cancel` of the order named `orig`.
+    fn canceled(&mut self, cancel: ClOrdId, orig: ClOrdId) -> Option<OrderEvent> {
+        let mut done = ExecReport::new(cancel, ExecType::Canceled);
+        done.orig_cl_ord_id = Some(orig);
+        self.report(done)
+    }
+
     fn cancel(&mut self, order: OrderId) -> ClOrdId {
         match self.submit(OrderIntent::Cancel {
             strategy: StrategyId(3),
@@ -248,10 +255,8 @@ fn cancel_and_cancel_reject() {
     assert_eq!(h.oms.state(id), Some(OrderState::New));
     let c2 = h.cancel(id);
     assert_ne!(c1, c2);
-    let mut done = ExecReport::new(c2, ExecType::Canceled);
-    done.orig_cl_ord_id = Some(cl);
     assert_eq!(
-        h.report(done),
+        h.canceled(c2, cl),
         Some(OrderEvent::Canceled {
             strategy: StrategyId(3),
             order: id
@@ -624,9 +629,7 @@ fn a_late_cancel_reject_does_not_clear_a_newer_request() {
     assert_eq!(h.oms.state(id), Some(OrderState::New));
     let c3 = h.cancel(id);
     // The answer to the cancel in flight still counts.
-    let mut done = ExecReport::new(c3, ExecType::Canceled);
-    done.orig_cl_ord_id = Some(cl);
-    assert!(h.report(done).is_some());
+    assert!(h.canceled(c3, cl).is_some());
     assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
 }
 
@@ -729,9 +732,7 @@ fn an_unsent_cancel_leaves_the_order_open_and_cancelable() {
     assert_eq!(h.risk.open_qty(SYM), (0, 50));
     // The unsent cancel's id is dead; a new cancel goes.
     let c2 = h.cancel(id);
-    let mut done = ExecReport::new(c2, ExecType::Canceled);
-    done.orig_cl_ord_id = Some(cl);
-    assert!(h.report(done).is_some());
+    assert!(h.canceled(c2, cl).is_some());
     assert!(!h.risk.is_open(id));
 }
 

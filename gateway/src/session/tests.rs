@@ -136,6 +136,12 @@ impl H {
         self.s.on_tick(self.now, |e| ev.push(own(e)));
     }
 
+    /// Moves the clock to `secs` after T0 and ticks.
+    fn tick_at(&mut self, secs: u64) {
+        self.now = T0.saturating_add_nanos(secs * SEC);
+        self.tick();
+    }
+
     fn send_order(&mut self, id: &str) -> u64 {
         let ev = &mut self.ev;
         let ids: &'static str = Box::leak(StdString::from(id).into_boxed_str());
@@ -818,15 +824,12 @@ fn sending_time_missing_is_rejected() {
 fn heartbeat_and_test_request_timers() {
     let mut h = H::logged_on();
     // Both sides quiet for 30 s: we heartbeat.
-    h.now = T0.saturating_add_nanos(29 * SEC);
-    h.tick();
+    h.tick_at(29);
     assert!(h.take().is_empty());
-    h.now = T0.saturating_add_nanos(30 * SEC);
-    h.tick();
+    h.tick_at(30);
     assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 2)]);
     // No data from the peer for 36 s (HeartBtInt + 20%): TestRequest.
-    h.now = T0.saturating_add_nanos(36 * SEC);
-    h.tick();
+    h.tick_at(36);
     let out = H::sent(&h.take());
     assert_eq!(types_of(&out), vec![("1".into(), 3)]);
     assert_eq!(out[0].get(112), Some("TEST1"));
@@ -834,19 +837,15 @@ fn heartbeat_and_test_request_timers() {
     h.now = T0.saturating_add_nanos(40 * SEC);
     let hb = h.peer("0", 2, &[(112, "TEST1")]);
     h.feed(&hb);
-    h.now = T0.saturating_add_nanos(70 * SEC);
-    h.tick();
+    h.tick_at(70);
     assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 4)]);
     // Silence again: TestRequest, then disconnect after another HeartBtInt.
-    h.now = T0.saturating_add_nanos(76 * SEC);
-    h.tick();
+    h.tick_at(76);
     let out = H::sent(&h.take());
     assert_eq!(out[0].get(112), Some("TEST2"));
-    h.now = T0.saturating_add_nanos(105 * SEC);
-    h.tick();
+    h.tick_at(105);
     assert!(!h.take().iter().any(|e| matches!(e, Ev::Disconnect(_))));
-    h.now = T0.saturating_add_nanos(106 * SEC);
-    h.tick();
+    h.tick_at(106);
     assert_eq!(
         h.take(),
         vec![
@@ -921,8 +920,7 @@ fn resend_fixture() -> H {
     for id in ["o2", "o3", "o4"] {
         h.send_order(id);
     }
-    h.now = T0.saturating_add_nanos(30 * SEC);
-    h.tick();
+    h.tick_at(30);
     h.send_order("o6");
     h.take();
     assert_eq!(h.s.state().next_out, 7);
@@ -1384,8 +1382,7 @@ fn a_limited_initiator_holds_its_logon_until_the_limit_allows_a_number() {
     assert!(h.s.logon_held());
     // A limit at the number itself is not enough: 5 must be *below* it.
     h.s.set_out_limit(5);
-    h.now = T0.saturating_add_nanos(60 * SEC);
-    h.tick();
+    h.tick_at(60);
     assert!(h.take().is_empty());
     assert!(h.s.logon_held(), "no logon timeout while held");
     assert_eq!(h.s.stats().held_back, 1, "one episode at the limit");
@@ -1422,8 +1419,7 @@ fn no_new_message_takes_a_number_at_or_above_the_limit() {
     h.take();
     assert_eq!(h.s.state().next_out, 4, "a refused send consumes nothing");
     // The heartbeat that falls due is held back, and tried again.
-    h.now = T0.saturating_add_nanos(31 * SEC);
-    h.tick();
+    h.tick_at(31);
     assert!(h.take().is_empty());
     // The peer's TestRequest cannot be answered either; its number is
     // still taken in.
@@ -1472,14 +1468,11 @@ fn no_new_message_takes_a_number_at_or_above_the_limit() {
 fn a_silent_peer_is_still_given_up_on_while_the_test_request_is_held() {
     let mut h = H::logged_on(); // next_out 2
     h.s.set_out_limit(2);
-    h.now = T0.saturating_add_nanos(36 * SEC);
-    h.tick();
+    h.tick_at(36);
     assert!(h.take().is_empty(), "the TestRequest is held back");
-    h.now = T0.saturating_add_nanos(65 * SEC);
-    h.tick();
+    h.tick_at(65);
     assert!(h.take().is_empty());
-    h.now = T0.saturating_add_nanos(66 * SEC);
-    h.tick();
+    h.tick_at(66);
     assert_eq!(
         h.take(),
         vec![
