@@ -242,6 +242,12 @@ impl Mailbox {
         .map(|s| s.view())
     }
 
+    /// Counter `name` as the appliance last published it (`None` without a
+    /// view, or without such a counter).
+    pub fn counter(&self, name: &str) -> Option<u64> {
+        self.view().ok().and_then(|v| counter(&v, name))
+    }
+
     /// See [`apply_raw_config`].
     pub fn apply_raw_config(&self, json: &[u8]) -> String {
         apply_raw_config(&self.path, json)
@@ -252,4 +258,12 @@ impl Drop for Mailbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Counter `name` in a published view.
+pub fn counter(view: &companion::render::View, name: &str) -> Option<u64> {
+    view.counters
+        .iter()
+        .find(|c| c.name.to_string() == name)
+        .map(|c| c.value)
 }

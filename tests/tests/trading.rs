@@ -325,12 +325,7 @@ fn quotes_and_fills_agree_with_the_venue() {
     );
     // Every report the venue sent was usable (ExecutionReports and
     // OrderCancelRejects alike).
-    let counter = |name: &str| {
-        view.counters
-            .iter()
-            .find(|c| c.name.to_string() == name)
-            .map(|c| c.value)
-    };
+    let counter = |name| tests::counter(&view, name);
     run.check(
         counter("reports-unusable") == Some(0) && counter("exec-reports") > Some(0),
         &format!("reports: {:?}", view.counters),
@@ -589,15 +584,10 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     let risk_view = mailbox.companion(&["risk"]);
     // The counters the trip left (published every 100 ms).
     sleep(Duration::from_millis(300));
-    let counter = |name: &str| {
-        mailbox.view().ok().and_then(|v| {
-            v.counters
-                .iter()
-                .find(|c| c.name.to_string() == name)
-                .map(|c| c.value)
-        })
-    };
-    let (kill_cancels, abandoned) = (counter("kill-cancels"), counter("kill-abandoned"));
+    let (kill_cancels, abandoned) = (
+        mailbox.counter("kill-cancels"),
+        mailbox.counter("kill-abandoned"),
+    );
     let rearm = mailbox.companion(&["rearm"]);
     let rearmed = running.wait_for_serial(
         "trade: kill switch re-armed; trading resumes",
@@ -1184,12 +1174,7 @@ fn nothing_is_sent_until_the_journal_confirms_sequence_numbers() {
     sleep(Duration::from_secs(2));
     let held = venue.stats_now();
     // The companion sees the Logon waiting.
-    let logons_held = mailbox.view().ok().and_then(|v| {
-        v.counters
-            .iter()
-            .find(|c| c.name.to_string() == "logons-held")
-            .map(|c| c.value)
-    });
+    let logons_held = mailbox.counter("logons-held");
     // A companion that can write: the appliance offers its unconfirmed
     // reservation again, the companion writes and confirms it.
     let _ = std::fs::remove_dir(&blocker);
@@ -1259,17 +1244,9 @@ fn a_journal_that_stops_confirming_holds_every_message_below_its_number() {
     // The companion dies: nothing more is confirmed.
     let keeper_said = journal.stop();
     let waits = running.wait_for_serial("trade: orders wait", Duration::from_secs(20));
-    let counter = |name: &str| {
-        mailbox.view().ok().and_then(|v| {
-            v.counters
-                .iter()
-                .find(|c| c.name.to_string() == name)
-                .map(|c| c.value)
-        })
-    };
     let mut held = None;
     for _ in 0..150 {
-        held = counter("fix-held-back").filter(|&n| n > 0);
+        held = mailbox.counter("fix-held-back").filter(|&n| n > 0);
         if held.is_some() {
             break;
         }
