@@ -233,8 +233,6 @@ impl FixSender for Sends<'_, '_> {
 
 #[derive(Default)]
 struct Tally {
-    orders: u64,
-    refused_unsent: u64,
     feed_frames: u64,
     feed_dropped: u64,
     requests: u64,
@@ -304,21 +302,11 @@ fn outbound_venue(o: &Outbound) -> VenueId {
     }
 }
 
-/// [`send_to_venue`], counted: every order message the pipeline emits is
-/// either sent or counted as unsent (and then undone by the pipeline).
-fn send_tallied(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime, tally: &mut Tally) -> bool {
-    let sent = send_to_venue(ports, o, utc);
-    if sent {
-        tally.orders += 1;
-    } else {
-        tally.refused_unsent += 1;
-    }
-    sent
-}
-
 /// Encodes `o` on its venue's session; `false` when that venue is not
 /// logged on (or unknown), or its session held the message back (no
-/// sequence number the journal has confirmed), and nothing was sent.
+/// sequence number the journal has confirmed), and nothing was sent. The
+/// pipeline counts either answer (`orders_sent`, `unsent`) and undoes an
+/// unsent message.
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
     let venue = outbound_venue(o);
     match ports.iter_mut().find(|p| p.id == venue) {
@@ -772,7 +760,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
             let strategies =
                 pipeline.apply_strategy_config(&cfg.strategies, now, &mut |o: &Outbound| {
-                    send_tallied(&mut ports, o, utc, &mut tally)
+                    send_to_venue(&mut ports, o, utc)
                 });
             say!(
                 "trade: strategies of configuration generation {generation}: {} retuned, {} not running here, {} for other symbols, {} refused",
@@ -784,9 +772,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         if now_ns >= next_timer_ns {
             next_timer_ns = now_ns + 10_000_000;
-            pipeline.on_timer(now, &mut |o: &Outbound| {
-                send_tallied(&mut ports, o, utc, &mut tally)
-            });
+            pipeline.on_timer(now, &mut |o: &Outbound| send_to_venue(&mut ports, o, utc));
         }
         if now_ns.saturating_sub(last_publish_ns) >= 100_000_000 {
             last_publish_ns = now_ns;
@@ -865,13 +851,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                             } else {
                                 send_to_venue(others, o, utc)
                             };
-                            if sent {
-                                tally.orders += 1;
-                                if encoded == 0 {
-                                    encoded = cpu::rdtsc();
-                                }
-                            } else {
-                                tally.refused_unsent += 1;
+                            if sent && encoded == 0 {
+                                encoded = cpu::rdtsc();
                             }
                             sent
                         });
@@ -1023,15 +1004,14 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // replaying the session) the book is not the market.
         let feed_whole = ports.first().is_some_and(|p| !p.sequencer.has_gap());
         // With a journal, decisions also need room below the number the
-        // journal has confirmed: the sessions send nothing at or above it
-        // (the bound), and new orders stop a margin short of it so that
-        // cancels and heartbeats still have numbers.
+        // journal has confirmed (each session's limit, set at the top of
+        // the turn): the sessions send nothing at or above it (the bound),
+        // and new orders stop a margin short of it so that cancels and
+        // heartbeats still have numbers.
         let confirmed = !journaling
             || ports.iter().filter(|p| p.logged_on).all(|p| {
-                p.reservation.orders_may_go(
-                    p.session.state().next_out,
-                    kernel::mailbox::persisted_out(p.id.0),
-                )
+                p.reservation
+                    .orders_may_go(p.session.state().next_out, p.session.out_limit())
             });
         if confirmed == journal_waiting {
             journal_waiting = !confirmed;
@@ -1053,13 +1033,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         for (venue, cancels) in lost {
             pipeline.venue_lost(venue, cancels && !logout_sent, now, &mut |o: &Outbound| {
-                send_tallied(&mut ports, o, utc, &mut tally)
+                send_to_venue(&mut ports, o, utc)
             });
         }
         for rep in exec_buf.iter() {
             let before = pipeline.oms.position(1).map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
-                send_tallied(&mut ports, o, utc, &mut tally)
+                send_to_venue(&mut ports, o, utc)
             });
             let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
             if journaling && moved != 0 {
@@ -1102,9 +1082,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if engaged != killed {
             killed = engaged;
             if engaged && tripped.is_none() {
-                pipeline.kill(now, &mut |o: &Outbound| {
-                    send_tallied(&mut ports, o, utc, &mut tally)
-                });
+                pipeline.kill(now, &mut |o: &Outbound| send_to_venue(&mut ports, o, utc));
                 say!("trade: kill switch engaged; open orders cancelled");
             } else if !engaged && tripped.is_some() {
                 match pipeline.rearm() {
@@ -1142,9 +1120,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // grace period), so nothing rests at a venue that keeps orders.
         if now_ns >= end && !closing {
             closing = true;
-            pipeline.close_session(now, &mut |o: &Outbound| {
-                send_tallied(&mut ports, o, utc, &mut tally)
-            });
+            pipeline.close_session(now, &mut |o: &Outbound| send_to_venue(&mut ports, o, utc));
             say!(
                 "trade: trading window over: {} open order(s) being cancelled",
                 pipeline.open_orders()
@@ -1313,8 +1289,8 @@ fn finish(
             "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
             s.messages,
             s.book_anomalies,
-            tally.orders,
-            tally.refused_unsent,
+            s.orders_sent,
+            s.unsent,
             s.risk_rejects,
             s.reports,
             position,
@@ -1491,8 +1467,8 @@ fn fill_view(
     let counters: [(&str, u64); COUNTERS] = [
         ("itch-messages", s.messages),
         ("book-anomalies", s.book_anomalies),
-        ("orders-sent", tally.orders),
-        ("orders-unsent", tally.refused_unsent),
+        ("orders-sent", s.orders_sent),
+        ("orders-unsent", s.unsent),
         ("risk-rejects", s.risk_rejects),
         ("exec-reports", s.reports),
         ("feed-frames", tally.feed_frames),
