@@ -318,6 +318,15 @@ impl OrderRecord {
         entered: Nanos(0),
     };
 
+    /// The ClOrdID of the request in flight that a refusal of `kind`
+    /// (`CancelRejected`, else a replace's) would answer.
+    fn pending(&self, kind: ExecType) -> Option<ClOrdId> {
+        match kind {
+            ExecType::CancelRejected => self.cancel,
+            _ => self.replace.map(|r| r.0),
+        }
+    }
+
     fn leaves(&self) -> u32 {
         if self.terminal.is_some() {
             0
@@ -875,7 +884,7 @@ impl Oms {
             }
             ExecType::Replaced => self.apply_replace(slot, matched, rep, risk),
             ExecType::Rejected => {
-                if rec.replace.is_some_and(|r| r.0 == matched) {
+                if rec.pending(ExecType::ReplaceRejected) == Some(matched) {
                     return self.request_rejected(
                         slot,
                         ExecType::ReplaceRejected,
@@ -883,7 +892,7 @@ impl Oms {
                         RejectReason::VenueReject,
                     );
                 }
-                if rec.cancel == Some(matched) {
+                if rec.pending(ExecType::CancelRejected) == Some(matched) {
                     return self.request_rejected(
                         slot,
                         ExecType::CancelRejected,
@@ -910,11 +919,7 @@ impl Oms {
                 // must not clear a newer request. A refusal without a
                 // ClOrdID of ours can only be taken as the answer to the
                 // one in flight.
-                let pending = match rep.exec_type {
-                    ExecType::CancelRejected => rec.cancel,
-                    _ => rec.replace.map(|r| r.0),
-                };
-                if pending != Some(matched) && rep.cl_ord_id.is_some() {
+                if rec.pending(rep.exec_type) != Some(matched) && rep.cl_ord_id.is_some() {
                     self.stats.late_reports += 1;
                     return None;
                 }
@@ -978,9 +983,8 @@ impl Oms {
             return None;
         }
         let latest = match kind {
-            ExecType::CancelRejected => rec.cancel == Some(cl),
-            ExecType::ReplaceRejected => rec.replace.is_some_and(|r| r.0 == cl),
-            _ => rec.current == cl,
+            ExecType::Rejected => rec.current == cl,
+            _ => rec.pending(kind) == Some(cl),
         };
         if !latest {
             return None;
@@ -1143,11 +1147,7 @@ impl Oms {
         reason: RejectReason,
     ) -> Option<OrderEvent> {
         let rec = *self.orders.get(slot as usize)?;
-        let pending = match kind {
-            ExecType::CancelRejected => rec.cancel.map(|c| c.0),
-            _ => rec.replace.map(|r| r.0 .0),
-        };
-        let Some(pending) = pending else {
+        let Some(ClOrdId(pending)) = rec.pending(kind) else {
             self.stats.out_of_order += 1;
             return None;
         };
