@@ -112,13 +112,13 @@ fn main() {
 
     // Throughput: no per-message timing, best of 2 passes per prefetch distance.
     let mut throughput = Vec::new();
-    let mut scan_steps = 0;
+    let mut shifts = 0;
     for distance in [0usize, 1, 2, 4, 8, 16] {
         let mut best_ns = f64::MAX;
         let mut best_cpu = f64::MAX;
         for _ in 0..2 {
             reset(&mut book, &flow);
-            let before = book.counters().level_scan_steps;
+            let before = book.counters().level_shifts;
             let start = Instant::now();
             let cpu = thread_cpu_ns();
             run_pipelined(&mut book, &flow.ops, distance, &mut events);
@@ -128,7 +128,7 @@ fn main() {
                 best_ns = ns;
                 best_cpu = cpu_ns;
             }
-            scan_steps = book.counters().level_scan_steps - before;
+            shifts = book.counters().level_shifts - before;
         }
         throughput.push((distance, best_ns, best_cpu));
     }
@@ -227,9 +227,9 @@ fn main() {
         dependent_read_ns_kib(256 << 10)
     );
     println!(
-        "level-list walk: {:.4} steps/msg ({} steps)",
-        scan_steps as f64 / flow.ops.len() as f64,
-        scan_steps
+        "level arrays: {:.4} entries shifted/msg ({} entries)",
+        shifts as f64 / flow.ops.len() as f64,
+        shifts
     );
     println!(
         "anomalies: unknown {} duplicate {} negative {} table_full {} level_full {} crossed {} dropped_events {}",

@@ -1,40 +1,38 @@
 //! Full-depth (L3) order book for the whole market, driven by ITCH 5.0.
 //!
 //! One [`Book`] holds every stock locate (1..=65,535) of a feed: directory
-//! data, trading state, cross status, and for each side a price-ordered list
-//! of levels, each with a FIFO queue of orders. Applying a message yields
-//! [`BookEvent`]s into a caller-provided bounded [`EventSink`].
+//! data, trading state, cross status, and for each side a price-ordered
+//! array of levels, each with a FIFO queue of orders. Applying a message
+//! yields [`BookEvent`]s into a caller-provided bounded [`EventSink`].
 //!
 //! # Memory
 //! All storage is allocated once in [`Book::with_capacity`] (this is the only
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses 686,817,576 bytes (655 MiB; see
+//! 65,536 locates) the book uses about 654 MB (624 MiB; see
 //! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
 //! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
 //! a real day but sized so that any reference pattern fills the book to its
-//! capacity), level slots 32 MiB (32 B each), level hash 32 MiB, per-locate
-//! side ends 4 MiB (one cache line per instrument), level ladders 64 MiB
-//! (512 B per instrument side) and status ~11 MiB. What a day actually
+//! capacity), level slots 32 MiB (32 B each), the level arrays' arena 65 MiB
+//! (8 entries of 8 B per level of capacity), per-locate side ends 4 MiB (one
+//! cache line per instrument) and status ~11 MiB. What a day actually
 //! touches is far less: the live orders' lines, the levels, and the ends and
-//! ladders of the ~9,000 instruments that trade. A bare-metal image should
+//! arrays of the ~9,000 instruments that trade. A bare-metal image should
 //! back these tables with large pages (the host tools do, through the
 //! `hugealloc` crate): with 4 KiB pages nearly every random read of a table
 //! this size is also a TLB miss.
 //!
 //! # Cost (see `benches/` and BENCHMARKS.md, "Market data")
 //! A message touches a handful of cache lines that are mostly not in the
-//! cache (its order, the order's level and queue neighbours, the level's
-//! hash slot, the instrument's side ends, a ladder when a level comes or
-//! goes). Decoded up front into a [`Pending`], it can have those misses
-//! started a few messages ahead by [`Book::prefetch`] (three stages, each
-//! reading only what the previous one loaded) and then be [`Book::apply`]d;
-//! the replay tool keeps 12 messages in flight that way. What remains is
-//! mostly instructions and branch mispredictions (a message's type decides
-//! every step): ~60 ns per message on a cache-resident book, ~130 ns per
-//! message decode included over a whole generated day, on the shared 2-core
-//! VM where this was measured.
+//! cache (its order, the order's level and queue neighbours, the
+//! instrument's side ends, a few lines of the side's level array when a
+//! level comes or goes or is searched for). Decoded up front into a
+//! [`Pending`], it can have those misses started a few messages ahead by
+//! [`Book::prefetch`] (three stages, each reading only what the previous
+//! one loaded) and then be [`Book::apply`]d; the replay tool keeps 12
+//! messages in flight that way. What remains is mostly instructions and
+//! branch mispredictions (a message's type decides every step).
 //!
 //! # Structure and why
 //! - Orders live *in* the order table (see `orders`), 32 bytes each, two per
@@ -48,25 +46,21 @@
 //!   adds on a generated 100 M-message day). Slots never move while live.
 //! - A level's FIFO queue is an intrusive doubly linked list of order slots,
 //!   so removal from the middle is O(1) and queue position is well defined.
-//! - Levels live in a pool of 32-byte slots. (locate, side, price) → level is
-//!   a hash map (see `map`), so adding to or removing from an existing level
-//!   is O(1); an add at the best or worst price of its side needs no lookup.
-//!   The levels of one side form a doubly linked list sorted best first, with
-//!   the best and worst ends kept per side together with the best level's
-//!   size: BBO is one cache line per instrument, and top-N iterates N nodes.
-//! - Creating a *new* level needs its place in that order. Each side keeps a
-//!   ladder: the prices and slots of its best 64 levels, sorted (a prefix of
-//!   the list, 512 bytes). A new level inside it is placed by a binary search
-//!   over the ladder's lines and a shift, instead of walking the list one
-//!   cache miss per level (a generated day creates most levels 4–60 levels
-//!   below the best). Only levels beyond the ladder walk the list, from the
-//!   ladder's end or the worst level, whichever is nearer in price, and the
-//!   levels walked refill the ladder; [`Counters::level_scan_steps`] counts
-//!   those steps: 0.07 per message on a generated 100 M-message day (1.15
-//!   with the walk from the best alone). A sorted array of *all* levels per
-//!   side would need variable-size storage per instrument out of a fixed
-//!   pool; a B-tree costs more on the common path (existing level) than the
-//!   hash lookup.
+//! - Levels live in a pool of 32-byte slots that never move while live, so
+//!   orders can point at them. Each side of each instrument keeps a sorted
+//!   array of (price, level slot) pairs, best *last*, in a segment of a
+//!   buddy arena (see `arena`): a power-of-two number of cache lines that
+//!   doubles when full and halves at a quarter. Finding a price is a binary
+//!   search over a few contiguous lines (an add at the best price, the
+//!   commonest, needs none: the side ends keep the best's price), and a new
+//!   or removed level shifts only the entries between it and the best —
+//!   levels come and go mostly near the touch, so that is a few dozen bytes
+//!   moved in cache rather than a walk of a linked list, one cache miss per
+//!   level, or a hash table and its rehash-free deletion.
+//!   [`Counters::level_shifts`] counts the entries moved (about 5 per
+//!   message on a generated day). The side ends, one cache line per
+//!   instrument, also keep the best level's size, so BBO is one line and
+//!   top-N reads N entries from the end of the array.
 //!
 //! # Anomalies
 //! Nothing in the input can make the book panic. Unknown references,
@@ -78,6 +72,7 @@
 
 extern crate alloc;
 
+mod arena;
 mod instrument;
 pub mod itch;
 mod map;
@@ -94,7 +89,8 @@ pub use instrument::{CrossStatus, Directory, Imbalance, InstrumentStatus};
 pub use sink::{CountingSink, EventSink, NullSink, MAX_EVENTS_PER_MESSAGE};
 pub use types::{Bbo, BookEvent, DepthView, Level, Nanos, Price, Side, StockLocate, TradingState};
 
-use map::{U64Map, NIL};
+use arena::{Arena, BLOCK};
+use map::NIL;
 use orders::{NewOrder, OrderTable};
 
 /// Number of locate slots (locate 0 is never used by ITCH and is rejected).
@@ -160,8 +156,9 @@ pub struct Counters {
     pub events_dropped: u64,
     /// ITCH messages that do not concern the book (see [`itch`]).
     pub ignored: u64,
-    /// Level-list nodes visited while inserting new levels (cost measure).
-    pub level_scan_steps: u64,
+    /// Entries of the sorted level arrays moved to make room for a new
+    /// level or close the gap of a removed one (cost measure).
+    pub level_shifts: u64,
     /// High-water marks.
     pub peak_orders: u64,
     pub peak_levels: u64,
@@ -373,13 +370,18 @@ pub struct OrderInfo {
 struct LevelSlot {
     qty: u64,
     price: u32,
+    /// Orders queued; 0 only while the slot is free (a level goes with its
+    /// last order).
     orders: u32,
     head: u32,
     tail: u32,
-    /// Neighbour towards the best price.
-    better: u32,
-    /// Neighbour towards the worst price; next free slot while free.
-    worse: u32,
+    /// Which side of which instrument the level belongs to, so that a slot
+    /// found ahead of time (see [`Book::prefetch`]) can be checked.
+    locate: StockLocate,
+    side: u8,
+    _pad: u8,
+    /// Next free slot while free.
+    next_free: u32,
 }
 
 const FREE_LEVEL: LevelSlot = LevelSlot {
@@ -388,99 +390,48 @@ const FREE_LEVEL: LevelSlot = LevelSlot {
     orders: 0,
     head: NIL,
     tail: NIL,
-    better: NIL,
-    worse: NIL,
+    locate: 0,
+    side: 0,
+    _pad: 0,
+    next_free: NIL,
 };
 
-/// The ends of one side's level list, with a copy of the best level's size
-/// so that BBO checks and events read no level slot.
+/// One side of one instrument: where its sorted level array is, with a
+/// copy of the best level's price and size so that BBO checks and events
+/// read neither the array nor a level slot.
 #[derive(Clone, Copy, PartialEq, Eq)]
 #[repr(C, align(32))]
 struct SideEnds {
+    /// Level slot of the best level; `NIL` while the side is empty.
     best: u32,
-    worst: u32,
-    /// Prices of `best` and `worst` (meaningless while the side is empty).
+    /// Price of `best` (meaningless while the side is empty).
     best_price: u32,
-    worst_price: u32,
     /// Shares and orders at `best`.
     best_qty: u64,
     best_orders: u32,
-    /// Entries in use in the side's [`Ladder`].
-    ladder_len: u32,
+    /// First block of the side's array in the [`Arena`] (while `cap != 0`).
+    seg: u32,
+    /// Levels in the array.
+    len: u32,
+    /// Entries the segment holds (`BLOCK << order`), 0 without a segment.
+    cap: u32,
 }
 
 const EMPTY_SIDE: SideEnds = SideEnds {
     best: NIL,
-    worst: NIL,
     best_price: 0,
-    worst_price: 0,
     best_qty: 0,
     best_orders: 0,
-    ladder_len: 0,
+    seg: 0,
+    len: 0,
+    cap: 0,
 };
 
-/// Entries of a [`Ladder`] (fewer in unit tests, so that the reference-model
-/// tests' books, a dozen levels deep, overflow it all the time).
-const LADDER: usize = if cfg!(test) { 6 } else { 64 };
-
-/// The prices and slots of the best levels of one side, best first: always
-/// the first `ladder_len` levels of the side's list (a prefix, so that a
-/// level's neighbours in the ladder are its neighbours in the list). A new
-/// level that falls inside it finds its place by a binary search over one
-/// or two cache lines instead of walking the list level by level, one cache
-/// miss per step. Entries pushed off the end by better levels, and levels
-/// removed from the middle, shorten it; walks beyond its end extend it again
-/// with the levels they pass.
-#[derive(Clone, Copy)]
-#[repr(C, align(64))]
-struct Ladder {
-    prices: [u32; LADDER],
-    levels: [u32; LADDER],
-}
-
-const EMPTY_LADDER: Ladder = Ladder {
-    prices: [0; LADDER],
-    levels: [NIL; LADDER],
-};
-
-impl Ladder {
-    /// Index of the first entry not better than `price` among the first `len`.
+impl SideEnds {
+    /// Arena order of the side's segment (only meaningful while `cap != 0`).
     #[inline(always)]
-    fn position(&self, len: usize, s: usize, price: u32) -> usize {
-        let prices = &self.prices[..len.min(LADDER)];
-        if s == 0 {
-            prices.partition_point(|&p| p > price)
-        } else {
-            prices.partition_point(|&p| p < price)
-        }
-    }
-
-    /// Inserts at `at` (≤ `len`), dropping the last entry when full; gives
-    /// the new length.
-    #[inline(always)]
-    fn insert(&mut self, len: usize, at: usize, price: u32, level: u32) -> usize {
-        let len = len.min(LADDER);
-        if at >= LADDER {
-            return len;
-        }
-        let end = if len == LADDER { LADDER - 1 } else { len };
-        self.prices.copy_within(at..end, at + 1);
-        self.levels.copy_within(at..end, at + 1);
-        self.prices[at] = price;
-        self.levels[at] = level;
-        (len + 1).min(LADDER)
-    }
-
-    /// Removes entry `at` (< `len`); gives the new length.
-    #[inline(always)]
-    fn remove(&mut self, len: usize, at: usize) -> usize {
-        let len = len.min(LADDER);
-        if at >= len {
-            return len;
-        }
-        self.prices.copy_within(at + 1..len, at);
-        self.levels.copy_within(at + 1..len, at);
-        len - 1
+    fn order(&self) -> u8 {
+        (self.cap as usize / BLOCK).trailing_zeros() as u8
     }
 }
 
@@ -506,6 +457,30 @@ impl SideEnds {
     }
 }
 
+/// The sort key of `price` on side `s`: the arrays are ascending by key
+/// with the best level last, so bids use the price and asks its complement.
+#[inline(always)]
+fn side_key(s: usize, price: u32) -> u32 {
+    if s == 0 {
+        price
+    } else {
+        !price
+    }
+}
+
+/// An array entry: key above, level slot below, so that entries sort by key.
+#[inline(always)]
+fn array_entry(key: u32, level: u32) -> u64 {
+    (key as u64) << 32 | level as u64
+}
+
+/// Index of the first entry whose key is not below `key`.
+#[inline(always)]
+fn position(entries: &[u64], key: u32) -> usize {
+    let probe = (key as u64) << 32;
+    entries.partition_point(|&e| e < probe)
+}
+
 #[inline(always)]
 fn side_index(side: Side) -> usize {
     match side {
@@ -521,21 +496,6 @@ fn side_of(index: u8) -> Side {
     } else {
         Side::Sell
     }
-}
-
-/// True when price `a` is strictly better than `b` on side `s` (0 bid, 1 ask).
-#[inline(always)]
-fn better(s: usize, a: u32, b: u32) -> bool {
-    if s == 0 {
-        a > b
-    } else {
-        a < b
-    }
-}
-
-#[inline(always)]
-fn level_key(locate: StockLocate, s: usize, price: u32) -> u64 {
-    ((locate as u64) << 33) | ((s as u64 & 1) << 32) | price as u64
 }
 
 #[inline(always)]
@@ -560,9 +520,10 @@ pub struct Book {
     levels: Box<[LevelSlot]>,
     level_free: u32,
     level_high_water: u32,
-    level_map: U64Map,
+    live_levels: usize,
+    /// The sorted level arrays of every side.
+    arena: Arena,
     sides: Box<[Sides; LOCATES]>,
-    ladders: Box<[[Ladder; 2]; LOCATES]>,
     status: Box<[InstrumentStatus; LOCATES]>,
     counters: Counters,
 }
@@ -592,9 +553,9 @@ impl Book {
             levels: vec![FREE_LEVEL; max_levels].into_boxed_slice(),
             level_free: NIL,
             level_high_water: 0,
-            level_map: U64Map::with_capacity(max_levels),
+            live_levels: 0,
+            arena: Arena::with_entries(Self::arena_entries(max_levels)),
             sides: boxed_array(EMPTY_SIDES),
-            ladders: boxed_array([EMPTY_LADDER; 2]),
             status: boxed_array(InstrumentStatus::INITIAL),
             counters: Counters::default(),
         }
@@ -606,7 +567,8 @@ impl Book {
         self.orders.clear();
         self.level_free = NIL;
         self.level_high_water = 0;
-        self.level_map.clear();
+        self.live_levels = 0;
+        self.arena.clear();
         self.sides.fill(EMPTY_SIDES);
         self.status.fill(InstrumentStatus::INITIAL);
         self.counters = Counters::default();
@@ -617,9 +579,8 @@ impl Book {
         core::mem::size_of::<Book>()
             + self.orders.memory_bytes()
             + self.levels.len() * core::mem::size_of::<LevelSlot>()
-            + self.level_map.memory_bytes()
+            + self.arena.memory_bytes()
             + core::mem::size_of::<[Sides; LOCATES]>()
-            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
@@ -629,10 +590,20 @@ impl Book {
         core::mem::size_of::<Book>()
             + OrderTable::memory_bytes_for(max_orders)
             + max_levels * core::mem::size_of::<LevelSlot>()
-            + U64Map::memory_bytes_for(max_levels)
+            + Arena::memory_bytes_for(Self::arena_entries(max_levels))
             + core::mem::size_of::<[Sides; LOCATES]>()
-            + core::mem::size_of::<[[Ladder; 2]; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
+    }
+
+    /// Arena entries for `max_levels` levels: a side's array is at least a
+    /// quarter full (or a single block), so the arrays in use never hold
+    /// more than 12 entries per live level (4, plus a block of 8 for a side
+    /// with one level) and far fewer on a real day (about 2: most sides have
+    /// many levels). The arena gives 8 per level of capacity; a pattern that
+    /// fragments it so badly that a side cannot grow has its new level
+    /// refused and counted in [`Counters::level_pool_full`], like a full pool.
+    fn arena_entries(max_levels: usize) -> usize {
+        max_levels.saturating_mul(8).max(4 * BLOCK)
     }
 
     pub fn counters(&self) -> &Counters {
@@ -650,7 +621,7 @@ impl Book {
     }
 
     pub fn live_levels(&self) -> usize {
-        self.level_map.len()
+        self.live_levels
     }
 
     pub fn order_capacity(&self) -> usize {
@@ -676,7 +647,7 @@ impl Book {
     fn alloc_level(&mut self) -> Option<u32> {
         if self.level_free != NIL {
             let index = self.level_free;
-            self.level_free = self.levels[index as usize].worse;
+            self.level_free = self.levels[index as usize].next_free;
             Some(index)
         } else if (self.level_high_water as usize) < self.levels.len() {
             let index = self.level_high_water;
@@ -690,7 +661,7 @@ impl Book {
     #[inline]
     fn free_level(&mut self, index: u32) {
         self.levels[index as usize] = LevelSlot {
-            worse: self.level_free,
+            next_free: self.level_free,
             ..FREE_LEVEL
         };
         self.level_free = index;
@@ -725,185 +696,134 @@ impl Book {
         }
     }
 
-    /// Finds the level or creates it in sorted position.
+    /// Finds the level or creates it in sorted position. `hint` is a slot
+    /// a prefetch stage found for it (`NIL` if none), used if it checks out.
     #[inline]
-    fn level_for(&mut self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
-        // The touch (and the far end) need no hash lookup.
+    fn level_for(&mut self, locate: StockLocate, s: usize, price: u32, hint: u32) -> Option<u32> {
+        if let Some(slot) = self.levels.get(hint as usize) {
+            // Live levels are unique per (locate, side, price).
+            if slot.orders != 0
+                && slot.price == price
+                && slot.locate == locate
+                && slot.side as usize == s
+            {
+                return Some(hint);
+            }
+        }
         if let Some(index) = self.find_level(locate, s, price) {
             return Some(index);
         }
-        let key = level_key(locate, s, price);
         let index = self.alloc_level()?;
-        if !self.level_map.insert(key, index) {
-            // Unreachable: the map holds at most as many keys as the pool has slots.
+        if !self.link_level(locate, s, index, price) {
             self.free_level(index);
             return None;
         }
         self.levels[index as usize] = LevelSlot {
             price,
+            locate,
+            side: s as u8,
             ..FREE_LEVEL
         };
-        self.counters.peak_levels = self.counters.peak_levels.max(self.level_map.len() as u64);
-        self.link_level(locate, s, index, price);
+        self.live_levels += 1;
+        self.counters.peak_levels = self.counters.peak_levels.max(self.live_levels as u64);
         Some(index)
     }
 
-    fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) {
+    /// Moves the array of (`locate`, `s`) to a segment of `order`; false
+    /// (and nothing changed) if the arena has none.
+    fn move_array(&mut self, locate: StockLocate, s: usize, order: u8) -> bool {
         let ends = *self.ends(locate, s);
-        let ladder = &mut self.ladders[locate as usize][s & 1];
-        if ends.best == NIL {
-            ladder.prices[0] = price;
-            ladder.levels[0] = index;
-            *self.ends_mut(locate, s) = SideEnds {
-                best: index,
-                worst: index,
-                best_price: price,
-                worst_price: price,
-                best_qty: 0,
-                best_orders: 0,
-                ladder_len: 1,
-            };
-            return;
+        let Some(seg) = self.arena.alloc(order) else {
+            return false;
+        };
+        if ends.cap != 0 {
+            self.arena.copy(ends.seg, seg, ends.len as usize);
+            self.arena.free(ends.seg, ends.order());
         }
-        let len = (ends.ladder_len as usize).min(LADDER);
-        // The deepest level the ladder knows (it is a prefix of the list).
-        let (last, last_price) = match len.checked_sub(1) {
-            Some(i) => (ladder.levels[i], ladder.prices[i]),
-            None => (NIL, 0),
-        };
-        // (better, worse) neighbours of the new level, and the ladder's new length.
-        let (up, down, ladder_len) = if better(s, price, ends.best_price) {
-            // New best; its size is copied in once the order has joined it.
-            let ladder_len = ladder.insert(len, 0, price, index);
-            (NIL, ends.best, ladder_len)
-        } else if last != NIL && better(s, price, last_price) {
-            // Inside the ladder: a binary search over it finds the place.
-            let at = ladder.position(len, s, price);
-            let up = at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]);
-            let down = ladder.levels.get(at).copied().unwrap_or(NIL);
-            (up, down, ladder.insert(len, at, price, index))
-        } else if better(s, ends.worst_price, price) {
-            // New worst: it joins the ladder only if the ladder holds every level.
-            let ladder_len = if last == ends.worst && len < LADDER {
-                ladder.insert(len, len, price, index)
-            } else {
-                len
-            };
-            (ends.worst, NIL, ladder_len)
-        } else {
-            // Strictly between the ladder's end (or the best) and the worst:
-            // walk from whichever is nearer in price.
-            let (start, start_price) = if last == NIL {
-                (ends.best, ends.best_price)
-            } else {
-                (last, last_price)
-            };
-            if start_price.abs_diff(price) <= ends.worst_price.abs_diff(price) {
-                let mut len = len;
-                if last == NIL {
-                    // The best heads the (empty) ladder again.
-                    len = ladder.insert(0, 0, start_price, start);
-                }
-                // Walk down; the levels passed extend the ladder.
-                let mut up = start;
-                let mut down = self.levels.get(up as usize).map_or(NIL, |l| l.worse);
-                while let Some(next) = self.levels.get(down as usize) {
-                    if !better(s, next.price, price) {
-                        break;
-                    }
-                    if len < LADDER {
-                        len = ladder.insert(len, len, next.price, down);
-                    }
-                    up = down;
-                    down = next.worse;
-                    self.counters.level_scan_steps += 1;
-                }
-                // Right after the ladder's end: the new level extends it.
-                let extends = len < LADDER && ladder.levels[len - 1] == up;
-                if extends {
-                    len = ladder.insert(len, len, price, index);
-                }
-                (up, down, len)
-            } else {
-                let mut down = ends.worst;
-                let mut up = self.levels.get(down as usize).map_or(NIL, |l| l.better);
-                while let Some(next) = self.levels.get(up as usize) {
-                    if !better(s, price, next.price) {
-                        break;
-                    }
-                    down = up;
-                    up = next.better;
-                    self.counters.level_scan_steps += 1;
-                }
-                let extends = len > 0 && len < LADDER && ladder.levels[len - 1] == up;
-                let len = if extends {
-                    ladder.insert(len, len, price, index)
-                } else {
-                    len
-                };
-                (up, down, len)
-            }
-        };
         let ends = self.ends_mut(locate, s);
-        ends.ladder_len = ladder_len as u32;
-        if up == NIL {
+        ends.seg = seg;
+        ends.cap = (BLOCK << order) as u32;
+        true
+    }
+
+    /// Enters new level `index` at `price` into its side's array; false if
+    /// the array had to grow and the arena had no room.
+    fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) -> bool {
+        let ends = *self.ends(locate, s);
+        if ends.len == ends.cap {
+            let order = if ends.cap == 0 { 0 } else { ends.order() + 1 };
+            if !self.move_array(locate, s, order) {
+                return false;
+            }
+        }
+        let ends = *self.ends(locate, s);
+        let len = ends.len as usize;
+        let key = side_key(s, price);
+        let entries = self.arena.get_mut(ends.seg, len + 1);
+        // A new best (the usual place for a new level) needs no search.
+        let at = match entries.get(len.wrapping_sub(1)) {
+            Some(&last) if (last >> 32) as u32 > key => position(&entries[..len], key),
+            _ => len,
+        };
+        if at <= len && len < entries.len() {
+            entries.copy_within(at..len, at + 1);
+            entries[at] = array_entry(key, index);
+        }
+        self.counters.level_shifts += (len - at) as u64;
+        let ends = self.ends_mut(locate, s);
+        ends.len = len as u32 + 1;
+        if at == len {
+            // The new best; its size is copied in once the order has joined it.
             ends.best = index;
             ends.best_price = price;
             ends.best_qty = 0;
             ends.best_orders = 0;
         }
-        if down == NIL {
-            ends.worst = index;
-            ends.worst_price = price;
-        }
-        let level = &mut self.levels[index as usize];
-        level.better = up;
-        level.worse = down;
-        if let Some(up) = self.levels.get_mut(up as usize) {
-            up.worse = index;
-        }
-        if let Some(down) = self.levels.get_mut(down as usize) {
-            down.better = index;
-        }
+        true
     }
 
+    /// Takes empty level `index` out of its side's array and frees it.
     fn remove_level(&mut self, locate: StockLocate, s: usize, index: u32) {
-        let level = self.levels[index as usize];
-        let len = self.ends(locate, s).ladder_len as usize;
-        let ladder = &mut self.ladders[locate as usize][s & 1];
-        if let Some(last) = len.checked_sub(1) {
-            // In the ladder iff not worse than its last entry (prices are
-            // unique per side).
-            if !better(s, ladder.prices[last.min(LADDER - 1)], level.price) {
-                let at = ladder.position(len, s, level.price);
-                if ladder.levels.get(at) == Some(&index) {
-                    let len = ladder.remove(len, at);
-                    self.ends_mut(locate, s).ladder_len = len as u32;
+        let price = self.levels[index as usize].price;
+        let ends = *self.ends(locate, s);
+        let len = ends.len as usize;
+        let entries = self.arena.get_mut(ends.seg, len);
+        // The best is the last entry; anything else is searched for.
+        let at = if ends.best == index {
+            len.wrapping_sub(1)
+        } else {
+            position(entries, side_key(s, price))
+        };
+        if entries.get(at).map(|&e| e as u32) == Some(index) {
+            entries.copy_within(at + 1..len, at);
+            let len = len - 1;
+            self.counters.level_shifts += (len - at) as u64;
+            let new_best = if at == len {
+                len.checked_sub(1).map(|i| entries[i] as u32)
+            } else {
+                None
+            };
+            if len == 0 {
+                self.arena.free(ends.seg, ends.order());
+                *self.ends_mut(locate, s) = EMPTY_SIDE;
+            } else {
+                if let Some(best) = new_best {
+                    let level = self.levels[best as usize];
+                    let ends = self.ends_mut(locate, s);
+                    ends.best = best;
+                    ends.best_price = level.price;
+                    ends.best_qty = level.qty;
+                    ends.best_orders = level.orders;
+                }
+                self.ends_mut(locate, s).len = len as u32;
+                // Down to a quarter: half the room is plenty (kept as it is
+                // if the arena cannot give a smaller segment).
+                if ends.cap as usize > BLOCK && len <= ends.cap as usize / 4 {
+                    self.move_array(locate, s, ends.order() - 1);
                 }
             }
         }
-        if level.better == NIL {
-            // It was the best: the next level, if any, becomes the best.
-            let next = self.levels.get(level.worse as usize).copied();
-            let ends = self.ends_mut(locate, s);
-            ends.best = level.worse;
-            (ends.best_price, ends.best_qty, ends.best_orders) =
-                next.map_or((0, 0, 0), |n| (n.price, n.qty, n.orders));
-        } else {
-            self.levels[level.better as usize].worse = level.worse;
-        }
-        if level.worse == NIL {
-            let new_worst_price = self
-                .levels
-                .get(level.better as usize)
-                .map_or(0, |l| l.price);
-            let ends = self.ends_mut(locate, s);
-            ends.worst = level.better;
-            ends.worst_price = new_worst_price;
-        } else {
-            self.levels[level.worse as usize].better = level.better;
-        }
-        self.level_map.remove(level_key(locate, s, level.price));
+        self.live_levels -= 1;
         self.free_level(index);
     }
 
@@ -961,12 +881,13 @@ impl Book {
         s: usize,
         price: u32,
         qty: u32,
+        hint: u32,
     ) -> Result<(u32, Level), Anomaly> {
         if self.orders.is_full() {
             self.counters.order_table_full += 1;
             return Err(Anomaly::OrderTableFull);
         }
-        let Some(level_index) = self.level_for(locate, s, price) else {
+        let Some(level_index) = self.level_for(locate, s, price, hint) else {
             self.counters.level_pool_full += 1;
             return Err(Anomaly::LevelPoolFull);
         };
@@ -1050,6 +971,23 @@ impl Book {
         ts: Nanos,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
+        self.add_order_hinted(locate, order_ref, side, price, qty, NIL, ts, sink)
+    }
+
+    /// [`Book::add_order`] with the level a prefetch stage found (`NIL`: none).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn add_order_hinted<S: EventSink + ?Sized>(
+        &mut self,
+        locate: StockLocate,
+        order_ref: u64,
+        side: Side,
+        price: Price,
+        qty: u32,
+        hint: u32,
+        ts: Nanos,
+        sink: &mut S,
+    ) -> Result<(), Anomaly> {
         self.counters.messages += 1;
         if locate == 0 {
             self.counters.bad_locate += 1;
@@ -1068,7 +1006,7 @@ impl Book {
             return Err(Anomaly::DuplicateOrder);
         }
         let s = side_index(side);
-        let (level_index, level) = self.insert_order(locate, order_ref, s, raw_price, qty)?;
+        let (level_index, level) = self.insert_order(locate, order_ref, s, raw_price, qty, hint)?;
         emit(
             &mut self.counters,
             sink,
@@ -1275,7 +1213,7 @@ impl Book {
                 ts,
             },
         );
-        let result = match self.insert_order(locate, new_ref, s, raw_price, qty) {
+        let result = match self.insert_order(locate, new_ref, s, raw_price, qty, NIL) {
             Ok((_, level)) => {
                 emit(
                     &mut self.counters,
@@ -1431,14 +1369,15 @@ impl Book {
     ///
     /// | stage | execute/cancel/delete | add | replace |
     /// |---|---|---|---|
-    /// | 0 | order's slot | order's slot, level's hash slot, instrument's side ends | both orders' slots |
-    /// | 1 | its level, queue neighbours, side ends | level (a new level: the side's ladder) | old order's level, neighbours, side ends; new level's hash slot |
-    /// | 2 | if the level will empty: its list neighbours, hash slot, ladder (spilled order: its slot) | order at the level's queue tail (a new level: the levels it goes between) | as execute/cancel/delete; new level |
+    /// | 0 | order's slot | order's slot, instrument's side ends | both orders' slots |
+    /// | 1 | its level, queue neighbours, side ends | the best level if the price is the best, else the lines of the side's level array a search reads | old order's level, neighbours, side ends |
+    /// | 2 | if the level will empty: the side's level array (spilled order: its slot) | order at the level's queue tail, or the level the search finds | as execute/cancel/delete; the new price's level or array |
     ///
     /// Calling stage `s` for message `i + (3 − s)·d` while applying message
     /// `i` keeps the misses of `3·d` messages in flight. Stale findings are
     /// harmless: prefetching never changes the book, and [`Book::apply`]
-    /// looks everything up again.
+    /// checks what it is handed (an order slot by its reference, a level by
+    /// its instrument, side and price) and otherwise looks it up again.
     #[inline(always)]
     pub fn prefetch(&self, p: &mut Pending, stage: u8) {
         match (p.kind, stage) {
@@ -1457,31 +1396,29 @@ impl Book {
             (LOOK_ADD, 0) => {
                 self.orders.prefetch_home(p.key);
                 prefetch::prefetch(&self.sides[p.locate as usize]);
-                if let Some(price) = p.book_price() {
-                    self.level_map
-                        .prefetch_slot(level_key(p.locate, p.side as usize, price));
-                }
             }
             (LOOK_ADD, 1) => {
                 p.found = NIL;
                 let Some(price) = p.book_price() else {
                     return;
                 };
-                let s = p.side as usize;
-                match self.find_level(p.locate, s, price) {
-                    Some(level) => {
-                        p.found = level;
-                        prefetch::prefetch(&self.levels[level as usize]);
-                    }
-                    // A new level: its ladder (binary search and shift).
-                    None => self.prefetch_ladder(p.locate, s),
+                let ends = self.ends(p.locate, p.side as usize);
+                if ends.best != NIL && ends.best_price == price {
+                    p.found = ends.best;
+                    prefetch::prefetch(&self.levels[ends.best as usize]);
+                } else {
+                    self.prefetch_array(ends);
                 }
             }
             (LOOK_ADD, _) => match self.levels.get(p.found as usize) {
                 Some(level) => self.orders.prefetch(level.tail),
                 None => {
-                    if let Some(price) = p.book_price() {
-                        self.prefetch_new_level_neighbours(p.locate, p.side as usize, price);
+                    let found = p
+                        .book_price()
+                        .and_then(|price| self.find_level(p.locate, p.side as usize, price));
+                    if let Some(level) = found {
+                        p.found = level;
+                        prefetch::prefetch(&self.levels[level as usize]);
                     }
                 }
             },
@@ -1495,20 +1432,16 @@ impl Book {
                     p.found = index;
                     p.locate = order.locate;
                     p.side = order.side;
-                    if let Some(price) = p.book_price() {
-                        self.level_map.prefetch_slot(level_key(
-                            order.locate,
-                            order.side as usize,
-                            price,
-                        ));
-                    }
                 }
             }
             (LOOK_REPLACE, _) if p.found != NIL => {
                 self.prefetch_level_removal(p.found);
                 if let Some(price) = p.book_price() {
-                    if let Some(level) = self.find_level(p.locate, p.side as usize, price) {
-                        prefetch::prefetch(&self.levels[level as usize]);
+                    let ends = self.ends(p.locate, p.side as usize);
+                    if ends.best != NIL && ends.best_price == price {
+                        prefetch::prefetch(&self.levels[ends.best as usize]);
+                    } else {
+                        self.prefetch_array(ends);
                     }
                 }
             }
@@ -1526,12 +1459,13 @@ impl Book {
     ) -> Result<(), Anomaly> {
         let ts = Nanos(p.ts);
         match p.op {
-            OP_ADD => self.add_order(
+            OP_ADD => self.add_order_hinted(
                 p.locate,
                 p.key,
                 side_of(p.side),
                 Price(p.price),
                 p.qty,
+                p.found,
                 ts,
                 sink,
             ),
@@ -1577,7 +1511,8 @@ impl Book {
 
     /// Stage 2 of an order about to be reduced: if it is its level's only
     /// order, the level will go too; start loading what removing it touches
-    /// (list neighbours, hash slot, ladder).
+    /// (the side's level array; for the best level, the line of its
+    /// successor's entry).
     #[inline(always)]
     fn prefetch_level_removal(&self, order_index: u32) {
         let order = self.orders.get(order_index);
@@ -1587,77 +1522,42 @@ impl Book {
         if level.orders != 1 {
             return;
         }
-        let s = order.side as usize;
-        if let Some(better) = self.levels.get(level.better as usize) {
-            prefetch::prefetch(better);
-        }
-        if let Some(worse) = self.levels.get(level.worse as usize) {
-            prefetch::prefetch(worse);
-        }
-        self.level_map
-            .prefetch_slot(level_key(order.locate, s, level.price));
-        if self.ends(order.locate, s).ladder_len != 0 {
-            self.prefetch_ladder(order.locate, s);
+        let ends = self.ends(order.locate, order.side as usize);
+        if ends.best == order.level {
+            self.arena
+                .prefetch(ends.seg, (ends.len as usize).saturating_sub(2));
+        } else {
+            self.prefetch_array(ends);
         }
     }
 
-    /// The lines of one side's ladder.
+    /// The lines of a side's level array that a binary search over it reads
+    /// first (all of it up to 32 levels), and its end, where the best is.
     #[inline(always)]
-    fn prefetch_ladder(&self, locate: StockLocate, s: usize) {
-        let ladder = &self.ladders[locate as usize][s & 1];
-        for i in (0..LADDER).step_by(16) {
-            prefetch::prefetch(&ladder.prices[i]);
-            prefetch::prefetch(&ladder.levels[i]);
-        }
-    }
-
-    /// Stage 2 of an add that will create a level: the levels it will sit
-    /// between, as far as the side ends and the ladder (loaded at stage 1)
-    /// tell.
-    #[inline(always)]
-    fn prefetch_new_level_neighbours(&self, locate: StockLocate, s: usize, price: u32) {
-        let ends = self.ends(locate, s);
-        if ends.best == NIL {
+    fn prefetch_array(&self, ends: &SideEnds) {
+        let len = ends.len as usize;
+        if len == 0 {
             return;
         }
-        let len = (ends.ladder_len as usize).min(LADDER);
-        let ladder = &self.ladders[locate as usize][s & 1];
-        let (up, down) = if better(s, price, ends.best_price) {
-            (NIL, ends.best)
-        } else if better(s, ends.worst_price, price) {
-            (ends.worst, NIL)
-        } else if len > 0 && better(s, price, ladder.prices[len - 1]) {
-            let at = ladder.position(len, s, price);
-            (
-                at.checked_sub(1).map_or(NIL, |i| ladder.levels[i]),
-                ladder.levels.get(at).copied().unwrap_or(NIL),
-            )
-        } else {
-            // A walk from the ladder's end (or the best): its first step.
-            let start = len.checked_sub(1).map_or(ends.best, |i| ladder.levels[i]);
-            (start, NIL)
-        };
-        if let Some(up) = self.levels.get(up as usize) {
-            prefetch::prefetch(up);
-        }
-        if let Some(down) = self.levels.get(down as usize) {
-            prefetch::prefetch(down);
-        }
+        self.arena.prefetch(ends.seg, len - 1);
+        self.arena.prefetch(ends.seg, len / 2);
+        self.arena.prefetch(ends.seg, len / 4);
+        self.arena.prefetch(ends.seg, len * 3 / 4);
     }
 
     /// The level of (`locate`, side `s`, `price`) if it exists.
     #[inline(always)]
     fn find_level(&self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
         let ends = self.ends(locate, s);
-        if ends.best != NIL {
-            if price == ends.best_price {
-                return Some(ends.best);
-            }
-            if price == ends.worst_price {
-                return Some(ends.worst);
-            }
+        if ends.best != NIL && price == ends.best_price {
+            return Some(ends.best);
         }
-        self.level_map.get(level_key(locate, s, price))
+        let entries = self.arena.get(ends.seg, ends.len as usize);
+        let key = side_key(s, price);
+        match entries.get(position(entries, key)) {
+            Some(&e) if (e >> 32) as u32 == key => Some(e as u32),
+            _ => None,
+        }
     }
 
     // ----- queries -----------------------------------------------------------
@@ -1704,9 +1604,10 @@ impl Book {
 
     /// Levels of one side, best first.
     pub fn levels(&self, locate: StockLocate, side: Side) -> LevelIter<'_> {
+        let ends = self.ends(locate, side_index(side));
         LevelIter {
             book: self,
-            cursor: self.ends(locate, side_index(side)).best,
+            entries: self.arena.get(ends.seg, ends.len as usize),
         }
     }
 
@@ -1714,7 +1615,7 @@ impl Book {
     pub fn queue(&self, locate: StockLocate, side: Side, price: Price) -> QueueIter<'_> {
         let cursor = u32::try_from(price.0)
             .ok()
-            .and_then(|p| self.level_map.get(level_key(locate, side_index(side), p)))
+            .and_then(|p| self.find_level(locate, side_index(side), p))
             .map_or(NIL, |level| self.levels[level as usize].head);
         QueueIter { book: self, cursor }
     }
@@ -1751,16 +1652,17 @@ impl DepthView for Book {
 /// Iterator over a side's levels, best first.
 pub struct LevelIter<'a> {
     book: &'a Book,
-    cursor: u32,
+    /// The levels not visited yet (the best is last).
+    entries: &'a [u64],
 }
 
 impl Iterator for LevelIter<'_> {
     type Item = Level;
 
     fn next(&mut self) -> Option<Level> {
-        let level = self.book.levels.get(self.cursor as usize)?;
-        self.cursor = level.worse;
-        Some(level_of(level))
+        let (&last, rest) = self.entries.split_last()?;
+        self.entries = rest;
+        self.book.levels.get(last as u32 as usize).map(level_of)
     }
 }
 
@@ -1785,22 +1687,42 @@ impl Iterator for QueueIter<'_> {
 
 #[cfg(test)]
 impl Book {
-    /// Test helper: the side's ladder is a prefix of its level list.
-    fn ladder_is_consistent(&self, locate: StockLocate, side: Side) -> bool {
+    /// Test helper: the side's array is sorted best last, names live levels
+    /// of this side at their prices, fits its segment, and the side's copy
+    /// of the best agrees with its last entry.
+    fn side_is_consistent(&self, locate: StockLocate, side: Side) -> bool {
         let s = side_index(side);
-        let len = self.ends(locate, s).ladder_len as usize;
-        let ladder = &self.ladders[locate as usize][s];
-        let mut cursor = self.ends(locate, s).best;
-        for i in 0..len {
-            let Some(level) = self.levels.get(cursor as usize) else {
-                return false;
-            };
-            if ladder.levels[i] != cursor || ladder.prices[i] != level.price {
-                return false;
-            }
-            cursor = level.worse;
+        let ends = self.ends(locate, s);
+        let entries = self.arena.get(ends.seg, ends.len as usize);
+        if entries.len() != ends.len as usize || ends.len > ends.cap {
+            return false;
         }
-        len <= LADDER
+        if ends.cap != 0 && (!ends.cap.is_power_of_two() || (ends.cap as usize) < BLOCK) {
+            return false;
+        }
+        if ends.cap as usize > BLOCK && (ends.len as usize) * 4 < ends.cap as usize {
+            return false;
+        }
+        let sorted = entries.windows(2).all(|w| w[0] >> 32 < w[1] >> 32);
+        let levels_match = entries.iter().all(|&e| {
+            self.levels.get(e as u32 as usize).is_some_and(|l| {
+                l.orders != 0
+                    && l.locate == locate
+                    && l.side as usize == s
+                    && side_key(s, l.price) == (e >> 32) as u32
+            })
+        });
+        let best_matches = match entries.last() {
+            None => ends.best == NIL,
+            Some(&e) => {
+                let l = self.levels[e as u32 as usize];
+                ends.best == e as u32
+                    && ends.best_price == l.price
+                    && ends.best_qty == l.qty
+                    && ends.best_orders == l.orders
+            }
+        };
+        sorted && levels_match && best_matches
     }
 }
 

@@ -1,8 +1,7 @@
 //! Fixed-capacity open-addressing hash map from `u64` keys to `u32` pool indices.
 //!
-//! Used twice by the book: (locate, side, price) → level slot, and order
-//! reference → spill slot for the few orders whose direct slot was taken
-//! (see `orders`).
+//! Used by the order table: order reference → spill slot for the few orders
+//! whose direct slot was taken (see `orders`).
 //!
 //! Why this shape:
 //! - Keys are spread by a hash, so the table is sized at twice the number of

@@ -726,8 +726,8 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
         assert_eq!(got, want, "step {step}: result");
         for side in [Side::Buy, Side::Sell] {
             assert!(
-                book.ladder_is_consistent(locate, side),
-                "step {step}: ladder {side:?}"
+                book.side_is_consistent(locate, side),
+                "step {step}: level array {side:?}"
             );
         }
         assert_eq!(book.bbo(locate), model.bbo(locate), "step {step}: bbo");
@@ -766,7 +766,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             let m = model.counters;
             assert_eq!(
                 Counters {
-                    level_scan_steps: 0,
+                    level_shifts: 0,
                     peak_orders: 0,
                     peak_levels: 0,
                     ..c
@@ -778,13 +778,64 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
     }
     // The run must actually have exercised the spill and anomaly paths.
     assert!(most_spilled > 0);
-    // Sides longer than the ladder: walks beyond it and refills are compared too.
-    if max_levels > 4 * LADDER {
-        assert!(longest_side > LADDER, "{longest_side}");
+    // Sides of several blocks: level arrays grew and shrank between segments.
+    if max_levels > 64 * BLOCK {
+        assert!(longest_side > 2 * BLOCK, "{longest_side}");
     }
     let c = book.counters();
     assert!(c.unknown_order > 0 && c.duplicate_order > 0 && c.negative_quantity > 0);
     assert!(c.zero_quantity > 0 && c.bad_price > 0 && c.bad_locate > 0 && c.crossed_book > 0);
+}
+
+/// One side grows to thousands of levels added in random price order, then
+/// loses them in another random order: the array moves through every
+/// segment size both ways, stays sorted and consistent at every step, and
+/// the arena is whole again at the end.
+#[test]
+fn deep_sides_grow_and_shrink_through_every_segment_size() {
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 8192,
+        max_levels: 4096,
+    });
+    let arena_free = book.arena.free_entries();
+    let mut rng = Rng(0xDEE9);
+    for side in [Side::Buy, Side::Sell] {
+        let mut prices: Vec<i64> = (1..=3000).map(|i| 10_000 + i * 100).collect();
+        for i in (1..prices.len()).rev() {
+            prices.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        let mut model = Model::new(8192, 4096);
+        let mut events = Events::new();
+        let base = if side == Side::Buy { 1 } else { 100_000 };
+        for (n, &price) in prices.iter().enumerate() {
+            let r = base + n as u64;
+            let got = book.add_order(7, r, side, Price(price), 10, Nanos(0), &mut events);
+            assert_eq!(got, model.add(7, r, side, price, 10));
+            assert!(book.side_is_consistent(7, side), "add {n}");
+            if n % 97 == 0 {
+                let mut depth = [Level::default(); 10];
+                let k = book.depth(7, side, &mut depth);
+                assert_eq!(&depth[..k], model.top_levels(7, side, 10).as_slice());
+            }
+        }
+        assert_eq!(book.levels(7, side).count(), 3000);
+        let all: Vec<Level> = book.levels(7, side).collect();
+        assert_eq!(all, model.top_levels(7, side, 3000));
+        assert!(book.ends(7, side_index(side)).cap as usize >= 4096);
+        let mut refs: Vec<u64> = (0..3000).map(|n| base + n).collect();
+        for i in (1..refs.len()).rev() {
+            refs.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        for (n, &r) in refs.iter().enumerate() {
+            assert_eq!(book.delete(r, Nanos(0), &mut events), model.take(r, None));
+            assert!(book.side_is_consistent(7, side), "delete {n}");
+            assert_eq!(book.bbo(7), model.bbo(7), "delete {n}");
+        }
+        assert_eq!(book.live_levels(), 0);
+        assert_eq!(book.ends(7, side_index(side)).cap, 0);
+        assert_eq!(book.arena.free_entries(), arena_free);
+    }
+    assert!(book.counters().level_shifts > 0);
 }
 
 /// One million random operations with room to spare: compares results, BBO,
@@ -932,7 +983,7 @@ mod never_panics {
                 for locate in [1u16, 2, 3, u16::MAX] {
                     for side in [Side::Buy, Side::Sell] {
                         let mut last: Option<Price> = None;
-                        prop_assert!(book.ladder_is_consistent(locate, side));
+                        prop_assert!(book.side_is_consistent(locate, side));
                         for level in book.levels(locate, side) {
                             levels += 1;
                             orders += level.orders as usize;

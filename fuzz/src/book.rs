@@ -67,7 +67,7 @@ fn counters_since(now: &Counters, base: &Counters) -> Counters {
         level_pool_full: now.level_pool_full - base.level_pool_full,
         events_dropped: now.events_dropped - base.events_dropped,
         ignored: now.ignored - base.ignored,
-        level_scan_steps: 0,
+        level_shifts: 0,
         peak_orders: 0,
         peak_levels: 0,
     }

@@ -375,9 +375,9 @@ fn enumerate_pci(
 }
 
 /// Default start-up heap when the command line names none.
-/// A whole-market book takes ~80 MiB even with small order and level
-/// capacities (per-locate side ends, status and level ladders for all
-/// 65,536 locates); the trading loop holds two (primary and away venue).
+/// A whole-market book takes ~25 MiB even with small order and level
+/// capacities (per-locate side ends and status for all 65,536 locates,
+/// ~15 MiB); the trading loop holds two (primary and away venue).
 pub const DEFAULT_HEAP: u64 = 256 << 20;
 
 fn reserve_heap(info: &BootInfo, frames: &mut FrameAllocator) {

@@ -1,0 +1,274 @@
+//! Storage for the sorted level arrays of every instrument side: one buddy
+//! arena of `u64` entries, allocated once.
+//!
+//! Each side of each instrument keeps its levels in one contiguous segment
+//! of the arena (see [`crate::Book`]). Segments hold `BLOCK << order`
+//! entries; a side whose array fills up moves to a segment twice the size,
+//! one that falls to a quarter moves to one half the size, and an empty side
+//! gives its segment back. Segments never hold pointers, only (key, level)
+//! pairs, so moving one is a copy.
+//!
+//! Why a buddy allocator: sides need very different and changing amounts of
+//! room (a busy name hundreds of levels, most a dozen), and a pool of one
+//! size would either waste most of its memory or fail. Power-of-two segments
+//! split from and merge back into their buddies, so freed room becomes
+//! usable for every size again, and allocation and release cost at most one
+//! step per order (≤ 30), with no search.
+//!
+//! Free segments are kept in one doubly linked list per order, threaded
+//! through their own first entry (next in the low half, previous in the high
+//! half); `free_order` records, per block, the order + 1 of the free segment
+//! that starts there (0: none), which is what merging consults.
+
+use alloc::boxed::Box;
+use alloc::vec;
+
+use crate::map::NIL;
+
+/// Entries in the smallest segment: one cache line.
+pub(crate) const BLOCK: usize = 8;
+
+/// Orders above this are never needed (`BLOCK << 26` entries is 512 Mi).
+const MAX_ORDER: usize = 26;
+
+pub(crate) struct Arena {
+    /// `base..` is the arena proper: `base` skips to the first entry on a
+    /// cache-line boundary, so that every block is exactly one line.
+    entries: Box<[u64]>,
+    base: usize,
+    /// Per order, the first free segment (block index) or `NIL`.
+    free_head: [u32; MAX_ORDER + 1],
+    /// Per block: order + 1 of the free segment starting there, or 0.
+    free_order: Box<[u8]>,
+    /// Order of the whole arena.
+    top: u8,
+}
+
+#[inline(always)]
+fn links(next: u32, prev: u32) -> u64 {
+    next as u64 | (prev as u64) << 32
+}
+
+impl Arena {
+    /// An arena of at least `entries` entries (rounded up to a power of two
+    /// number of blocks, at least one).
+    pub(crate) fn with_entries(entries: usize) -> Arena {
+        let blocks = Self::blocks_for(entries);
+        let entries: Box<[u64]> = vec![0; blocks * BLOCK + BLOCK - 1].into_boxed_slice();
+        let misalign = entries.as_ptr() as usize % (BLOCK * 8);
+        let base = (BLOCK * 8 - misalign) % (BLOCK * 8) / 8;
+        let mut arena = Arena {
+            entries,
+            base,
+            free_head: [NIL; MAX_ORDER + 1],
+            free_order: vec![0; blocks].into_boxed_slice(),
+            top: blocks.trailing_zeros() as u8,
+        };
+        arena.clear();
+        arena
+    }
+
+    fn blocks_for(entries: usize) -> usize {
+        entries
+            .div_ceil(BLOCK)
+            .next_power_of_two()
+            .clamp(1, 1 << MAX_ORDER)
+    }
+
+    pub(crate) fn memory_bytes_for(entries: usize) -> usize {
+        let blocks = Self::blocks_for(entries);
+        (blocks * BLOCK + BLOCK - 1) * core::mem::size_of::<u64>() + blocks
+    }
+
+    pub(crate) fn memory_bytes(&self) -> usize {
+        self.entries.len() * core::mem::size_of::<u64>() + self.free_order.len()
+    }
+
+    /// Everything free again: one segment of the top order.
+    pub(crate) fn clear(&mut self) {
+        self.free_head = [NIL; MAX_ORDER + 1];
+        self.free_order.fill(0);
+        self.push(0, self.top);
+    }
+
+    /// The entries of the segment starting at `block`, `len` of them.
+    #[inline(always)]
+    pub(crate) fn get(&self, block: u32, len: usize) -> &[u64] {
+        let start = self.base + block as usize * BLOCK;
+        self.entries.get(start..start + len).unwrap_or(&[])
+    }
+
+    #[inline(always)]
+    pub(crate) fn get_mut(&mut self, block: u32, len: usize) -> &mut [u64] {
+        let start = self.base + block as usize * BLOCK;
+        self.entries.get_mut(start..start + len).unwrap_or(&mut [])
+    }
+
+    /// Copies the first `len` entries of segment `from` to segment `to`.
+    #[inline]
+    pub(crate) fn copy(&mut self, from: u32, to: u32, len: usize) {
+        let start = self.base + from as usize * BLOCK;
+        let to = self.base + to as usize * BLOCK;
+        if start + len <= self.entries.len() && to + len <= self.entries.len() {
+            self.entries.copy_within(start..start + len, to);
+        }
+    }
+
+    /// Starts loading the line holding entry `at` of the segment at `block`.
+    #[inline(always)]
+    pub(crate) fn prefetch(&self, block: u32, at: usize) {
+        if let Some(entry) = self.entries.get(self.base + block as usize * BLOCK + at) {
+            crate::prefetch::prefetch(entry);
+        }
+    }
+
+    /// A free segment of `BLOCK << order` entries (its first block), or
+    /// `None` when no free segment of that order or above is left.
+    pub(crate) fn alloc(&mut self, order: u8) -> Option<u32> {
+        let mut from = order;
+        while self.free_head.get(from as usize)? == &NIL {
+            from += 1;
+        }
+        let block = self.free_head[from as usize];
+        self.unlink(block, from);
+        // Split down to the order asked for; the upper halves stay free.
+        while from > order {
+            from -= 1;
+            self.push(block + (1 << from), from);
+        }
+        Some(block)
+    }
+
+    /// Gives back the segment at `block` of `order` (from [`Arena::alloc`]),
+    /// merging it with its buddy while the buddy is free as a whole.
+    pub(crate) fn free(&mut self, block: u32, order: u8) {
+        let (mut block, mut order) = (block, order);
+        while order < self.top {
+            let buddy = block ^ (1 << order);
+            if self.free_order.get(buddy as usize) != Some(&(order + 1)) {
+                break;
+            }
+            self.unlink(buddy, order);
+            block = block.min(buddy);
+            order += 1;
+        }
+        self.push(block, order);
+    }
+
+    fn push(&mut self, block: u32, order: u8) {
+        let head = self.free_head[order as usize];
+        if head != NIL {
+            let next_of_head = self.entries[self.base + head as usize * BLOCK] as u32;
+            self.entries[self.base + head as usize * BLOCK] = links(next_of_head, block);
+        }
+        self.entries[self.base + block as usize * BLOCK] = links(head, NIL);
+        self.free_head[order as usize] = block;
+        self.free_order[block as usize] = order + 1;
+    }
+
+    fn unlink(&mut self, block: u32, order: u8) {
+        let word = self.entries[self.base + block as usize * BLOCK];
+        let (next, prev) = (word as u32, (word >> 32) as u32);
+        if prev == NIL {
+            self.free_head[order as usize] = next;
+        } else {
+            let p = &mut self.entries[self.base + prev as usize * BLOCK];
+            *p = links(next, (*p >> 32) as u32);
+        }
+        if next != NIL {
+            let n = &mut self.entries[self.base + next as usize * BLOCK];
+            *n = links(*n as u32, prev);
+        }
+        self.free_order[block as usize] = 0;
+    }
+
+    /// Entries in free segments (for tests).
+    #[cfg(test)]
+    pub(crate) fn free_entries(&self) -> usize {
+        self.free_order
+            .iter()
+            .map(|&o| if o == 0 { 0 } else { BLOCK << (o - 1) })
+            .sum()
+    }
+
+    /// Total entries.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.free_order.len() * BLOCK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+    use std::vec::Vec;
+
+    struct Rng(u64);
+    impl Rng {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0 % n
+        }
+    }
+
+    #[test]
+    fn segments_never_overlap_and_everything_merges_back() {
+        let mut arena = Arena::with_entries(BLOCK << 10);
+        // Every block is one whole cache line.
+        assert_eq!(arena.get(0, 1).as_ptr() as usize % (BLOCK * 8), 0);
+        let total = arena.len();
+        assert_eq!(arena.free_entries(), total);
+        let mut rng = Rng(0x9E37_79B9);
+        // (block, order, fill value) of every live segment.
+        let mut live: Vec<(u32, u8, u64)> = Vec::new();
+        for step in 0..200_000u64 {
+            if live.is_empty() || rng.below(100) < 55 {
+                let order = rng.below(6) as u8;
+                if let Some(block) = arena.alloc(order) {
+                    let len = BLOCK << order;
+                    arena.get_mut(block, len).fill(step);
+                    live.push((block, order, step));
+                } else {
+                    // Refused only when no free segment that large exists.
+                    let largest = (order..=arena.top).any(|o| arena.free_head[o as usize] != NIL);
+                    assert!(!largest, "step {step}: refused with room");
+                }
+            } else {
+                let at = rng.below(live.len() as u64) as usize;
+                let (block, order, value) = live.swap_remove(at);
+                let len = BLOCK << order;
+                // Nobody else wrote into it while it was live.
+                assert!(
+                    arena.get(block, len).iter().all(|&e| e == value),
+                    "step {step}"
+                );
+                arena.free(block, order);
+            }
+            let used: usize = live.iter().map(|&(_, o, _)| BLOCK << o).sum();
+            assert_eq!(used + arena.free_entries(), total, "step {step}");
+        }
+        for (block, order, _) in live.drain(..) {
+            arena.free(block, order);
+        }
+        // All merged back into the one top segment.
+        assert_eq!(arena.free_head[arena.top as usize], 0);
+        assert_eq!(arena.free_entries(), total);
+        assert_eq!(arena.alloc(arena.top), Some(0));
+        assert_eq!(arena.alloc(0), None);
+    }
+
+    #[test]
+    fn refuses_beyond_its_size_and_clear_frees_everything() {
+        let mut arena = Arena::with_entries(BLOCK * 4);
+        assert_eq!(arena.alloc(3), None);
+        let a = arena.alloc(1).unwrap();
+        let b = arena.alloc(1).unwrap();
+        assert_ne!(a, b);
+        assert_eq!(arena.alloc(0), None);
+        arena.clear();
+        assert_eq!(arena.alloc(2), Some(0));
+    }
+}
