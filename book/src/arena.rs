@@ -139,6 +139,20 @@ impl Arena {
         Some(block)
     }
 
+    /// Doubles the segment at `block` of `order` where it stands if its
+    /// buddy above it is free as a whole; false (nothing changed) if not.
+    pub(crate) fn grow_in_place(&mut self, block: u32, order: u8) -> bool {
+        let buddy = block ^ (1 << order);
+        if buddy < block
+            || order >= self.top
+            || self.free_order.get(buddy as usize) != Some(&(order + 1))
+        {
+            return false;
+        }
+        self.unlink(buddy, order);
+        true
+    }
+
     /// Gives back the segment at `block` of `order` (from [`Arena::alloc`]),
     /// merging it with its buddy while the buddy is free as a whole.
     pub(crate) fn free(&mut self, block: u32, order: u8) {
@@ -224,10 +238,21 @@ mod tests {
         let mut rng = Rng(0x9E37_79B9);
         // (block, order, fill value) of every live segment.
         let mut live: Vec<(u32, u8, u64)> = Vec::new();
+        let (mut grown, mut halved) = (0, 0);
         for step in 0..200_000u64 {
             if live.is_empty() || rng.below(100) < 55 {
                 let order = rng.below(6) as u8;
-                if let Some(block) = arena.alloc(order) {
+                // Sometimes double a live segment in place instead.
+                if rng.below(4) == 0 && !live.is_empty() {
+                    let at = rng.below(live.len() as u64) as usize;
+                    let (block, order, value) = live[at];
+                    if arena.grow_in_place(block, order) {
+                        let len = BLOCK << (order + 1);
+                        arena.get_mut(block, len).fill(value);
+                        live[at] = (block, order + 1, value);
+                        grown += 1;
+                    }
+                } else if let Some(block) = arena.alloc(order) {
                     let len = BLOCK << order;
                     arena.get_mut(block, len).fill(step);
                     live.push((block, order, step));
@@ -236,6 +261,13 @@ mod tests {
                     let largest = (order..=arena.top).any(|o| arena.free_head[o as usize] != NIL);
                     assert!(!largest, "step {step}: refused with room");
                 }
+            } else if rng.below(4) == 0 && live.iter().any(|&(_, o, _)| o > 0) {
+                // Halve a live segment in place: its upper half goes back.
+                let at = live.iter().position(|&(_, o, _)| o > 0).unwrap_or(0);
+                let (block, order, value) = live[at];
+                arena.free(block + (1 << (order - 1)), order - 1);
+                live[at] = (block, order - 1, value);
+                halved += 1;
             } else {
                 let at = rng.below(live.len() as u64) as usize;
                 let (block, order, value) = live.swap_remove(at);
@@ -250,6 +282,7 @@ mod tests {
             let used: usize = live.iter().map(|&(_, o, _)| BLOCK << o).sum();
             assert_eq!(used + arena.free_entries(), total, "step {step}");
         }
+        assert!(grown > 1000 && halved > 1000, "{grown} {halved}");
         for (block, order, _) in live.drain(..) {
             arena.free(block, order);
         }

@@ -595,13 +595,14 @@ impl Book {
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
     }
 
-    /// Arena entries for `max_levels` levels: a side's array is at least a
-    /// quarter full (or a single block), so the arrays in use never hold
-    /// more than 12 entries per live level (4, plus a block of 8 for a side
-    /// with one level) and far fewer on a real day (about 2: most sides have
-    /// many levels). The arena gives 8 per level of capacity; a pattern that
-    /// fragments it so badly that a side cannot grow has its new level
-    /// refused and counted in [`Counters::level_pool_full`], like a full pool.
+    /// Arena entries for `max_levels` levels: a side's array is more than a
+    /// quarter full or a single block of 8, so a side with n levels holds at
+    /// most max(8, 4n) ≤ 8n entries, and all arrays together never need
+    /// more than the 8 per level of capacity the arena has (on a real day
+    /// far fewer: most sides have many levels). Only fragmentation of the
+    /// buddy arena could still leave a growing side without a segment; its
+    /// new level is then refused and counted in
+    /// [`Counters::level_pool_full`], like a full level pool.
     fn arena_entries(max_levels: usize) -> usize {
         max_levels.saturating_mul(8).max(4 * BLOCK)
     }
@@ -729,8 +730,9 @@ impl Book {
         Some(index)
     }
 
-    /// Moves the array of (`locate`, `s`) to a segment of `order`; false
-    /// (and nothing changed) if the arena has none.
+    /// Moves the array of (`locate`, `s`) to a new segment of `order` (its
+    /// first, or a larger one); false (and nothing changed) if the arena has
+    /// none.
     fn move_array(&mut self, locate: StockLocate, s: usize, order: u8) -> bool {
         let ends = *self.ends(locate, s);
         let Some(seg) = self.arena.alloc(order) else {
@@ -751,9 +753,13 @@ impl Book {
     fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) -> bool {
         let ends = *self.ends(locate, s);
         if ends.len == ends.cap {
-            let order = if ends.cap == 0 { 0 } else { ends.order() + 1 };
-            if !self.move_array(locate, s, order) {
-                return false;
+            if ends.cap != 0 && self.arena.grow_in_place(ends.seg, ends.order()) {
+                self.ends_mut(locate, s).cap *= 2;
+            } else {
+                let order = if ends.cap == 0 { 0 } else { ends.order() + 1 };
+                if !self.move_array(locate, s, order) {
+                    return false;
+                }
             }
         }
         let ends = *self.ends(locate, s);
@@ -816,10 +822,13 @@ impl Book {
                     ends.best_orders = level.orders;
                 }
                 self.ends_mut(locate, s).len = len as u32;
-                // Down to a quarter: half the room is plenty (kept as it is
-                // if the arena cannot give a smaller segment).
+                // Down to a quarter: the lower half of the segment keeps the
+                // array, the upper half goes back (a buddy segment of its own,
+                // so this needs no copy and cannot fail).
                 if ends.cap as usize > BLOCK && len <= ends.cap as usize / 4 {
-                    self.move_array(locate, s, ends.order() - 1);
+                    let order = ends.order() - 1;
+                    self.arena.free(ends.seg + (1 << order), order);
+                    self.ends_mut(locate, s).cap = (BLOCK << order) as u32;
                 }
             }
         }
