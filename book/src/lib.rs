@@ -481,6 +481,16 @@ fn position(entries: &[u64], key: u32) -> usize {
     entries.partition_point(|&e| e < probe)
 }
 
+/// [`position`], without a search when `key` is above every entry: a new
+/// best, the usual place for a new level.
+#[inline(always)]
+fn insert_position(entries: &[u64], key: u32) -> usize {
+    match entries.last() {
+        Some(&last) if (last >> 32) as u32 >= key => position(entries, key),
+        _ => entries.len(),
+    }
+}
+
 #[inline(always)]
 fn side_index(side: Side) -> usize {
     match side {
@@ -711,11 +721,21 @@ impl Book {
                 return Some(hint);
             }
         }
-        if let Some(index) = self.find_level(locate, s, price) {
-            return Some(index);
+        let ends = self.ends(locate, s);
+        if ends.best != NIL && price == ends.best_price {
+            return Some(ends.best);
+        }
+        // One search finds the level or the place of a new one.
+        let key = side_key(s, price);
+        let entries = self.arena.get(ends.seg, ends.len as usize);
+        let at = insert_position(entries, key);
+        if let Some(&e) = entries.get(at) {
+            if (e >> 32) as u32 == key {
+                return Some(e as u32);
+            }
         }
         let index = self.alloc_level()?;
-        if !self.link_level(locate, s, index, price) {
+        if !self.link_level(locate, s, index, price, at) {
             self.free_level(index);
             return None;
         }
@@ -748,9 +768,17 @@ impl Book {
         true
     }
 
-    /// Enters new level `index` at `price` into its side's array; false if
-    /// the array had to grow and the arena had no room.
-    fn link_level(&mut self, locate: StockLocate, s: usize, index: u32, price: u32) -> bool {
+    /// Enters new level `index` at `price` into its side's array at `at`
+    /// (its [`insert_position`]); false if the array had to grow and the
+    /// arena had no room.
+    fn link_level(
+        &mut self,
+        locate: StockLocate,
+        s: usize,
+        index: u32,
+        price: u32,
+        at: usize,
+    ) -> bool {
         let ends = *self.ends(locate, s);
         if ends.len == ends.cap {
             if ends.cap != 0 && self.arena.grow_in_place(ends.seg, ends.order()) {
@@ -766,12 +794,8 @@ impl Book {
         let len = ends.len as usize;
         let key = side_key(s, price);
         let entries = self.arena.get_mut(ends.seg, len + 1);
-        // A new best (the usual place for a new level) needs no search.
-        let at = match entries.get(len.wrapping_sub(1)) {
-            Some(&last) if (last >> 32) as u32 > key => position(&entries[..len], key),
-            _ => len,
-        };
-        if at <= len && len < entries.len() {
+        let at = at.min(len);
+        if len < entries.len() {
             entries.copy_within(at..len, at + 1);
             entries[at] = array_entry(key, index);
         }
@@ -1563,7 +1587,7 @@ impl Book {
         }
         let entries = self.arena.get(ends.seg, ends.len as usize);
         let key = side_key(s, price);
-        match entries.get(position(entries, key)) {
+        match entries.get(insert_position(entries, key)) {
             Some(&e) if (e >> 32) as u32 == key => Some(e as u32),
             _ => None,
         }
