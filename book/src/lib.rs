@@ -865,7 +865,7 @@ impl Book {
     /// Takes `qty` shares (clamped by the caller) off live order `index`;
     /// removes the order and, if empty, its level. Returns the level's state
     /// afterwards.
-    #[inline]
+    #[inline(always)]
     fn reduce(&mut self, index: u32, qty: u32) -> Level {
         let order = *self.orders.get(index);
         let (locate, s) = (order.locate, order.side as usize);
@@ -906,7 +906,7 @@ impl Book {
 
     /// Appends a new order; the caller has validated everything but
     /// capacity. Gives the level's index and state afterwards.
-    #[inline]
+    #[inline(always)]
     fn insert_order(
         &mut self,
         locate: StockLocate,
@@ -1009,7 +1009,7 @@ impl Book {
 
     /// [`Book::add_order`] with the level a prefetch stage found (`NIL`: none).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn add_order_hinted<S: EventSink + ?Sized>(
         &mut self,
         locate: StockLocate,
@@ -1062,7 +1062,7 @@ impl Book {
     /// Shared body of execute / execute-with-price / cancel / delete.
     /// `qty == None` removes the whole order. `print` is the trade price to
     /// report (`Some(None)`: at the order's price; `None`: no trade event).
-    #[inline]
+    #[inline(always)]
     fn take<S: EventSink + ?Sized>(
         &mut self,
         order_ref: u64,
