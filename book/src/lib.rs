@@ -214,8 +214,8 @@ pub struct Pending {
     /// Execute with price: printable.
     printable: bool,
     locate: StockLocate,
-    /// Order slot (execute/cancel/delete/replace) or level (add) found by
-    /// stage 1; `NIL` if none.
+    /// Order slot (execute/cancel/delete/replace; stage 1) or level (add;
+    /// stage 1 or 2) a prefetch stage found; `NIL` if none.
     found: u32,
     /// Shares (add, execute, cancel, replace).
     qty: u32,
