@@ -15,6 +15,16 @@
 //! usable for every size again, and allocation and release cost at most one
 //! step per order (≤ 30), with no search.
 //!
+//! A buddy arena can still fragment: free room scattered in blocks whose
+//! buddies are in use, none large enough for a side that must grow. Since
+//! segments hold no pointers, the book then compacts: every live segment is
+//! copied, largest first, into a second buffer of the same size (each lands
+//! on a multiple of its own size, so the layout is a valid buddy layout),
+//! the buffers swap, and everything after the last segment is free again in
+//! the largest aligned pieces. That is a pause proportional to the arena, on
+//! a pattern no real day produces, instead of a refused level; the second
+//! buffer is never touched otherwise.
+//!
 //! Free segments are kept in one doubly linked list per order, threaded
 //! through their own first entry (next in the low half, previous in the high
 //! half); `free_order` records, per block, the order + 1 of the free segment
@@ -36,6 +46,11 @@ pub(crate) struct Arena {
     /// cache-line boundary, so that every block is exactly one line.
     entries: Box<[u64]>,
     base: usize,
+    /// The buffer compaction copies into (then swapped with `entries`).
+    spare: Box<[u64]>,
+    spare_base: usize,
+    /// Blocks placed so far by the compaction under way.
+    packed: u32,
     /// Per order, the first free segment (block index) or `NIL`.
     free_head: [u32; MAX_ORDER + 1],
     /// Per block: order + 1 of the free segment starting there, or 0.
@@ -54,18 +69,27 @@ impl Arena {
     /// number of blocks, at least one).
     pub(crate) fn with_entries(entries: usize) -> Arena {
         let blocks = Self::blocks_for(entries);
-        let entries: Box<[u64]> = vec![0; blocks * BLOCK + BLOCK - 1].into_boxed_slice();
-        let misalign = entries.as_ptr() as usize % (BLOCK * 8);
-        let base = (BLOCK * 8 - misalign) % (BLOCK * 8) / 8;
+        let (entries, base) = Self::buffer(blocks);
+        let (spare, spare_base) = Self::buffer(blocks);
         let mut arena = Arena {
             entries,
             base,
+            spare,
+            spare_base,
+            packed: 0,
             free_head: [NIL; MAX_ORDER + 1],
             free_order: vec![0; blocks].into_boxed_slice(),
             top: blocks.trailing_zeros() as u8,
         };
         arena.clear();
         arena
+    }
+
+    /// A buffer of `blocks` blocks and the offset of its first line-aligned entry.
+    fn buffer(blocks: usize) -> (Box<[u64]>, usize) {
+        let buffer: Box<[u64]> = vec![0; blocks * BLOCK + BLOCK - 1].into_boxed_slice();
+        let misalign = buffer.as_ptr() as usize % (BLOCK * 8);
+        (buffer, (BLOCK * 8 - misalign) % (BLOCK * 8) / 8)
     }
 
     fn blocks_for(entries: usize) -> usize {
@@ -77,11 +101,60 @@ impl Arena {
 
     pub(crate) fn memory_bytes_for(entries: usize) -> usize {
         let blocks = Self::blocks_for(entries);
-        (blocks * BLOCK + BLOCK - 1) * core::mem::size_of::<u64>() + blocks
+        2 * (blocks * BLOCK + BLOCK - 1) * core::mem::size_of::<u64>() + blocks
     }
 
     pub(crate) fn memory_bytes(&self) -> usize {
-        self.entries.len() * core::mem::size_of::<u64>() + self.free_order.len()
+        (self.entries.len() + self.spare.len()) * core::mem::size_of::<u64>()
+            + self.free_order.len()
+    }
+
+    /// Order of the whole arena.
+    pub(crate) fn top(&self) -> u8 {
+        self.top
+    }
+
+    /// Starts a compaction: the caller then hands every live segment to
+    /// [`Arena::pack`], largest first, and ends with [`Arena::finish_packing`].
+    pub(crate) fn start_packing(&mut self) {
+        self.packed = 0;
+    }
+
+    /// Copies the first `len` entries of live segment `block` of `order`
+    /// into the next place of the new layout; gives its new block.
+    /// Segments must come in order of size, largest first, so that each
+    /// lands on a multiple of its size.
+    pub(crate) fn pack(&mut self, block: u32, order: u8, len: usize) -> u32 {
+        let to = self.packed;
+        let from = self.base + block as usize * BLOCK;
+        let into = self.spare_base + to as usize * BLOCK;
+        if let (Some(src), Some(dst)) = (
+            self.entries.get(from..from + len),
+            self.spare.get_mut(into..into + len),
+        ) {
+            dst.copy_from_slice(src);
+        }
+        self.packed += 1 << order;
+        to
+    }
+
+    /// Makes the packed layout the arena: everything after the last packed
+    /// segment is free, in the largest aligned segments that fit.
+    pub(crate) fn finish_packing(&mut self) {
+        core::mem::swap(&mut self.entries, &mut self.spare);
+        core::mem::swap(&mut self.base, &mut self.spare_base);
+        self.free_head = [NIL; MAX_ORDER + 1];
+        self.free_order.fill(0);
+        let total = 1u32 << self.top;
+        let mut at = self.packed;
+        while at < total {
+            let mut order = at.trailing_zeros().min(self.top as u32) as u8;
+            while at + (1 << order) > total {
+                order -= 1;
+            }
+            self.push(at, order);
+            at += 1 << order;
+        }
     }
 
     /// Everything free again: one segment of the top order.
@@ -291,6 +364,48 @@ mod tests {
         assert_eq!(arena.free_entries(), total);
         assert_eq!(arena.alloc(arena.top), Some(0));
         assert_eq!(arena.alloc(0), None);
+    }
+
+    #[test]
+    fn packing_moves_segments_largest_first_and_frees_the_rest_whole() {
+        let mut arena = Arena::with_entries(BLOCK << 6);
+        let total = arena.len();
+        // Fragment it: orders 0..3 scattered, every other one freed.
+        let mut live = Vec::new();
+        for i in 0..40u64 {
+            let order = (i % 3) as u8;
+            if let Some(block) = arena.alloc(order) {
+                let len = BLOCK << order;
+                arena.get_mut(block, len).fill(i);
+                live.push((block, order, i));
+            }
+        }
+        let mut kept = Vec::new();
+        for (n, seg) in live.into_iter().enumerate() {
+            if n % 2 == 0 {
+                arena.free(seg.0, seg.1);
+            } else {
+                kept.push(seg);
+            }
+        }
+        let used: usize = kept.iter().map(|&(_, o, _)| BLOCK << o).sum();
+        kept.sort_by_key(|&(_, o, _)| core::cmp::Reverse(o));
+        arena.start_packing();
+        let moved: Vec<(u32, u8, u64)> = kept
+            .iter()
+            .map(|&(block, order, v)| (arena.pack(block, order, BLOCK << order), order, v))
+            .collect();
+        arena.finish_packing();
+        for &(block, order, v) in &moved {
+            assert_eq!(block % (1 << order), 0, "aligned to its size");
+            assert!(arena.get(block, BLOCK << order).iter().all(|&e| e == v));
+        }
+        assert_eq!(arena.free_entries() + used, total);
+        // The free room is whole: the largest free segment fits it all.
+        for (block, order, _) in moved {
+            arena.free(block, order);
+        }
+        assert_eq!(arena.alloc(arena.top), Some(0));
     }
 
     #[test]

@@ -10,12 +10,13 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses about 654 MB (624 MiB; see
+//! 65,536 locates) the book uses about 721 MB (688 MiB; see
 //! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
 //! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
 //! a real day but sized so that any reference pattern fills the book to its
-//! capacity), level slots 32 MiB (32 B each), the level arrays' arena 65 MiB
-//! (8 entries of 8 B per level of capacity), per-locate side ends 4 MiB (one
+//! capacity), level slots 32 MiB (32 B each), the level arrays' arena 64 MiB
+//! (8 entries of 8 B per level of capacity) and as much again for compacting
+//! it (touched only then), per-locate side ends 4 MiB (one
 //! cache line per instrument) and status ~11 MiB. What a day actually
 //! touches is far less: the live orders' lines, the levels, and the ends and
 //! arrays of the ~9,000 instruments that trade. A bare-metal image should
@@ -100,6 +101,10 @@ pub const LOCATES: usize = 1 << 16;
 /// up to three slots per order of capacity).
 pub const MAX_ORDER_CAPACITY: usize = 1 << 29;
 
+/// Largest accepted level capacity (the level arrays' arena, 8 entries per
+/// level, stops at 2^29 entries; a real day peaks near 1 Mi levels).
+pub const MAX_LEVEL_CAPACITY: usize = 1 << 26;
+
 /// Capacities fixed at construction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BookConfig {
@@ -120,11 +125,11 @@ impl Default for BookConfig {
 
 impl BookConfig {
     /// The capacities actually used: orders in `1..=MAX_ORDER_CAPACITY`,
-    /// levels in `1..u32::MAX`.
+    /// levels in `1..=MAX_LEVEL_CAPACITY`.
     fn clamped(self) -> (usize, usize) {
         (
             self.max_orders.clamp(1, MAX_ORDER_CAPACITY),
-            self.max_levels.clamp(1, NIL as usize - 1),
+            self.max_levels.clamp(1, MAX_LEVEL_CAPACITY),
         )
     }
 }
@@ -159,6 +164,9 @@ pub struct Counters {
     /// Entries of the sorted level arrays moved to make room for a new
     /// level or close the gap of a removed one (cost measure).
     pub level_shifts: u64,
+    /// Times the level arrays' arena was compacted because a side could not
+    /// grow (see `arena`; a pause proportional to the arena each time).
+    pub level_compactions: u64,
     /// High-water marks.
     pub peak_orders: u64,
     pub peak_levels: u64,
@@ -555,7 +563,7 @@ fn boxed_array<T: Clone, const N: usize>(value: T) -> Box<[T; N]> {
 
 impl Book {
     /// Allocates every table once. Capacities are clamped to
-    /// `1..=MAX_ORDER_CAPACITY` orders and `1..u32::MAX` levels.
+    /// `1..=MAX_ORDER_CAPACITY` orders and `1..=MAX_LEVEL_CAPACITY` levels.
     pub fn with_capacity(config: BookConfig) -> Book {
         let (max_orders, max_levels) = config.clamped();
         Book {
@@ -575,6 +583,12 @@ impl Book {
     /// (start of a new day or a replay).
     pub fn clear(&mut self) {
         self.orders.clear();
+        // Slots ever used go back to free, so that a level a prefetch stage
+        // found before the clear can never pass for a live one.
+        let used = self.level_high_water as usize;
+        if let Some(used) = self.levels.get_mut(..used) {
+            used.fill(FREE_LEVEL);
+        }
         self.level_free = NIL;
         self.level_high_water = 0;
         self.live_levels = 0;
@@ -609,10 +623,13 @@ impl Book {
     /// quarter full or a single block of 8, so a side with n levels holds at
     /// most max(8, 4n) ≤ 8n entries, and all arrays together never need
     /// more than the 8 per level of capacity the arena has (on a real day
-    /// far fewer: most sides have many levels). Only fragmentation of the
-    /// buddy arena could still leave a growing side without a segment; its
-    /// new level is then refused and counted in
-    /// [`Counters::level_pool_full`], like a full level pool.
+    /// far fewer: most sides have many levels). Shrinking gives back the
+    /// upper half of a segment in place and cannot fail. When fragmentation
+    /// of the buddy arena leaves a growing side without a segment, the
+    /// arena is compacted (counted in [`Counters::level_compactions`]),
+    /// after which the growth fits: the other arrays (≤ 8 per level), the
+    /// side's full old segment (n entries) and its new one (2n) come to at
+    /// most 8 per level of capacity.
     fn arena_entries(max_levels: usize) -> usize {
         max_levels.saturating_mul(8).max(4 * BLOCK)
     }
@@ -768,6 +785,25 @@ impl Book {
         true
     }
 
+    /// Packs every side's level array to the front of the arena, largest
+    /// first (see `arena`). Cold: only a fragmented arena gets here.
+    #[cold]
+    #[inline(never)]
+    fn compact_arena(&mut self) {
+        self.counters.level_compactions += 1;
+        self.arena.start_packing();
+        for order in (0..=self.arena.top()).rev() {
+            for sides in self.sides.iter_mut() {
+                for ends in sides.0.iter_mut() {
+                    if ends.cap != 0 && ends.order() == order {
+                        ends.seg = self.arena.pack(ends.seg, order, ends.len as usize);
+                    }
+                }
+            }
+        }
+        self.arena.finish_packing();
+    }
+
     /// Enters new level `index` at `price` into its side's array at `at`
     /// (its [`insert_position`]); false if the array had to grow and the
     /// arena had no room.
@@ -785,8 +821,14 @@ impl Book {
                 self.ends_mut(locate, s).cap *= 2;
             } else {
                 let order = if ends.cap == 0 { 0 } else { ends.order() + 1 };
+                // A fragmented arena is compacted once and asked again; the
+                // arena holds all arrays at their largest (see
+                // `arena_entries`), so only a pool beyond its capacity fails.
                 if !self.move_array(locate, s, order) {
-                    return false;
+                    self.compact_arena();
+                    if !self.move_array(locate, s, order) {
+                        return false;
+                    }
                 }
             }
         }
@@ -794,11 +836,13 @@ impl Book {
         let len = ends.len as usize;
         let key = side_key(s, price);
         let entries = self.arena.get_mut(ends.seg, len + 1);
-        let at = at.min(len);
-        if len < entries.len() {
-            entries.copy_within(at..len, at + 1);
-            entries[at] = array_entry(key, index);
+        if entries.len() <= len {
+            // Unreachable: the segment holds more than `len` entries here.
+            return false;
         }
+        let at = at.min(len);
+        entries.copy_within(at..len, at + 1);
+        entries[at] = array_entry(key, index);
         self.counters.level_shifts += (len - at) as u64;
         let ends = self.ends_mut(locate, s);
         ends.len = len as u32 + 1;
@@ -1736,6 +1780,9 @@ impl Book {
         if ends.cap as usize > BLOCK && (ends.len as usize) * 4 < ends.cap as usize {
             return false;
         }
+        if ends.len == 0 && ends.cap != 0 {
+            return false;
+        }
         let sorted = entries.windows(2).all(|w| w[0] >> 32 < w[1] >> 32);
         let levels_match = entries.iter().all(|&e| {
             self.levels.get(e as u32 as usize).is_some_and(|l| {
@@ -1747,15 +1794,26 @@ impl Book {
         });
         let best_matches = match entries.last() {
             None => ends.best == NIL,
-            Some(&e) => {
-                let l = self.levels[e as u32 as usize];
+            Some(&e) => self.levels.get(e as u32 as usize).is_some_and(|l| {
                 ends.best == e as u32
                     && ends.best_price == l.price
                     && ends.best_qty == l.qty
                     && ends.best_orders == l.orders
-            }
+            }),
         };
         sorted && levels_match && best_matches
+    }
+
+    /// Test helper: the segments of all sides and the arena's free segments
+    /// add up to the whole arena (no segment leaked or counted twice).
+    fn arena_accounts(&self) -> bool {
+        let held: usize = self
+            .sides
+            .iter()
+            .flat_map(|sides| sides.0.iter())
+            .map(|ends| ends.cap as usize)
+            .sum();
+        held + self.arena.free_entries() == self.arena.len()
     }
 }
 

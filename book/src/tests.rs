@@ -747,6 +747,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             }
             assert_eq!(book.live_orders(), model.live_orders());
             assert_eq!(book.live_levels(), model.live_levels());
+            assert!(book.arena_accounts(), "step {step}: arena");
             for _ in 0..20 {
                 if let Some(r) = random_live(&mut rng, &model) {
                     let q = book.queue_position(r).unwrap();
@@ -767,6 +768,7 @@ fn compare_with_model(seed: u64, ops: u64, max_orders: usize, max_levels: usize,
             assert_eq!(
                 Counters {
                     level_shifts: 0,
+                    level_compactions: 0,
                     peak_orders: 0,
                     peak_levels: 0,
                     ..c
@@ -836,6 +838,95 @@ fn deep_sides_grow_and_shrink_through_every_segment_size() {
         assert_eq!(book.arena.free_entries(), arena_free);
     }
     assert!(book.counters().level_shifts > 0);
+}
+
+/// Free room scattered in single blocks whose buddies are in use: a side
+/// that must grow to two blocks finds no segment until the arena is
+/// compacted, after which the add succeeds as the model says it must.
+#[test]
+fn a_fragmented_arena_is_compacted_instead_of_refusing_a_level() {
+    let max_levels = 64;
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders: 256,
+        max_levels,
+    });
+    let mut model = Model::new(256, max_levels);
+    let mut events = Events::new();
+    // One bid level on each of 64 locates: one block each, in order.
+    for locate in 1..=64u16 {
+        let r = locate as u64;
+        let got = book.add_order(
+            locate,
+            r,
+            Side::Buy,
+            Price(10_000),
+            5,
+            Nanos(0),
+            &mut events,
+        );
+        assert_eq!(got, model.add(locate, r, Side::Buy, 10_000, 5));
+    }
+    // Every other locate empties: its block is free, its buddy is not.
+    for locate in (1..=64u16).step_by(2) {
+        let r = locate as u64;
+        assert_eq!(book.delete(r, Nanos(0), &mut events), model.take(r, None));
+    }
+    assert!(book.arena_accounts());
+    // Locate 2 fills its block with 8 levels, then needs a second block.
+    for n in 1..=8u64 {
+        let r = 1000 + n;
+        let price = 10_000 - n as i64 * 100;
+        let got = book.add_order(2, r, Side::Buy, Price(price), 5, Nanos(0), &mut events);
+        assert_eq!(got, model.add(2, r, Side::Buy, price, 5), "level {n}");
+        assert!(book.side_is_consistent(2, Side::Buy));
+    }
+    assert_eq!(book.counters().level_compactions, 1);
+    assert_eq!(book.counters().level_pool_full, 0);
+    assert!(book.arena_accounts());
+    for locate in 1..=64u16 {
+        assert!(
+            book.side_is_consistent(locate, Side::Buy),
+            "locate {locate}"
+        );
+        assert_eq!(book.bbo(locate), model.bbo(locate), "locate {locate}");
+        let all: Vec<Level> = book.levels(locate, Side::Buy).collect();
+        assert_eq!(
+            all,
+            model.top_levels(locate, Side::Buy, 100),
+            "locate {locate}"
+        );
+    }
+    // And the book keeps working on the new layout.
+    for n in 1..=8u64 {
+        let r = 1000 + n;
+        assert_eq!(book.delete(r, Nanos(0), &mut events), model.take(r, None));
+    }
+    assert!(book.side_is_consistent(2, Side::Buy) && book.arena_accounts());
+    assert_eq!(book.bbo(2), model.bbo(2));
+}
+
+/// A level a prefetch stage found before [`Book::clear`] is not taken for
+/// a live one afterwards.
+#[test]
+fn a_level_found_before_a_clear_is_not_used_after_it() {
+    let mut book = Book::default();
+    let mut events = Events::new();
+    book.add_order(1, 1, Side::Buy, Price(100), 10, Nanos(0), &mut events)
+        .unwrap();
+    let mut p = Pending::add(1, 2, Side::Buy, Price(100), 5, Nanos(0));
+    for stage in 0..PREFETCH_STAGES {
+        book.prefetch(&mut p, stage);
+    }
+    assert_ne!(p.found, NIL, "the stages found the level");
+    book.clear();
+    book.apply(&p, &mut events).unwrap();
+    assert!(book.side_is_consistent(1, Side::Buy));
+    assert_eq!(book.live_levels(), 1);
+    let bbo = book.bbo(1);
+    assert_eq!(
+        bbo.bid.map(|l| (l.price, l.qty, l.orders)),
+        Some((Price(100), 5, 1))
+    );
 }
 
 /// One million random operations with room to spare: compares results, BBO,

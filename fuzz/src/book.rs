@@ -68,6 +68,7 @@ fn counters_since(now: &Counters, base: &Counters) -> Counters {
         events_dropped: now.events_dropped - base.events_dropped,
         ignored: now.ignored - base.ignored,
         level_shifts: 0,
+        level_compactions: 0,
         peak_orders: 0,
         peak_levels: 0,
     }

@@ -204,7 +204,7 @@ fn run(args: Args) -> Result<(), String> {
         b.events_dropped
     );
     println!(
-        "book: live orders {} (peak {}, {} spilled now) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-array shifts {:.2}/msg",
+        "book: live orders {} (peak {}, {} spilled now) · live levels {} (peak {}) · ignored messages {} · BBO changes {} · level-array shifts {:.2}/msg · arena compactions {}",
         replayer.book().live_orders(),
         b.peak_orders,
         replayer.book().spilled_orders(),
@@ -212,7 +212,8 @@ fn run(args: Args) -> Result<(), String> {
         b.peak_levels,
         b.ignored,
         c.bbo_changes,
-        b.level_shifts as f64 / c.messages.max(1) as f64
+        b.level_shifts as f64 / c.messages.max(1) as f64,
+        b.level_compactions
     );
     replayer.finish().map_err(|e| format!("bbo csv: {e}"))?;
     Ok(())
