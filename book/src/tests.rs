@@ -905,6 +905,78 @@ fn a_fragmented_arena_is_compacted_instead_of_refusing_a_level() {
     assert_eq!(book.bbo(2), model.bbo(2));
 }
 
+/// A hundred shallow sides and one deep one churning in an arena with no
+/// slack, the level pool run to its limit again and again: the book refuses
+/// exactly the levels the model refuses (only at a full pool) and its
+/// arrays and arena stay consistent. (Random churn rarely fragments a buddy
+/// arena; the compaction itself is driven by the test before this one.)
+#[test]
+fn a_crowded_arena_under_churn_refuses_only_what_the_pool_cannot_hold() {
+    // 128 levels: an arena of exactly 128 blocks, so one-level sides (a
+    // whole block each) crowd it.
+    let (max_orders, max_levels) = (4096, 128);
+    let mut book = Book::with_capacity(BookConfig {
+        max_orders,
+        max_levels,
+    });
+    let mut model = Model::new(max_orders, max_levels);
+    let mut events = Events::new();
+    let mut rng = Rng(0xA7E4A);
+    let mut next_ref = 1u64;
+    for step in 0..200_000u64 {
+        events.clear();
+        // Skewed: a few locates get deep, most stay shallow.
+        // One deep side (locate 1's bids) among a hundred one- or two-level ones.
+        let deep = rng.chance(50);
+        let locate = if deep { 1 } else { 4 + rng.below(100) as u16 };
+        let live = model.live_levels();
+        let add = rng.below(100) < if live < max_levels { 55 } else { 45 };
+        let (got, want) = if add {
+            let side = if deep || rng.chance(50) {
+                Side::Buy
+            } else {
+                Side::Sell
+            };
+            let ticks = if deep { 120 } else { 2 };
+            let price = 10_000 + rng.below(ticks) as i64 * 100;
+            next_ref += 1;
+            (
+                book.add_order(
+                    locate,
+                    next_ref,
+                    side,
+                    Price(price),
+                    1,
+                    Nanos(step),
+                    &mut events,
+                ),
+                model.add(locate, next_ref, side, price, 1),
+            )
+        } else {
+            let Some(r) = random_live(&mut rng, &model) else {
+                continue;
+            };
+            (
+                book.delete(r, Nanos(step), &mut events),
+                model.take(r, None),
+            )
+        };
+        assert_eq!(got, want, "step {step}");
+        if step % 500 == 0 {
+            assert!(book.arena_accounts(), "step {step}");
+            for locate in 1..=103 {
+                for side in [Side::Buy, Side::Sell] {
+                    assert!(book.side_is_consistent(locate, side), "step {step}");
+                }
+                assert_eq!(book.bbo(locate), model.bbo(locate), "step {step}");
+            }
+        }
+    }
+    let c = book.counters();
+    assert_eq!(c.level_pool_full, model.counters.level_pool_full);
+    assert!(c.level_pool_full > 100, "the pool was run full");
+}
+
 /// A level a prefetch stage found before [`Book::clear`] is not taken for
 /// a live one afterwards.
 #[test]
