@@ -21,8 +21,9 @@
 //! copied, largest first, into a second buffer of the same size (each lands
 //! on a multiple of its own size, so the layout is a valid buddy layout),
 //! the buffers swap, and everything after the last segment is free again in
-//! the largest aligned pieces. That is a pause proportional to the arena, on
-//! a pattern no real day produces, instead of a refused level; the second
+//! the largest aligned pieces. That is a pause (two passes over the
+//! 131,072 sides, the copies, one pass over the per-block table), on a
+//! pattern no real day produces, instead of a refused level; the second
 //! buffer is never touched otherwise.
 //!
 //! Free segments are kept in one doubly linked list per order, threaded
@@ -39,7 +40,7 @@ use crate::map::NIL;
 pub(crate) const BLOCK: usize = 8;
 
 /// Orders above this are never needed (`BLOCK << 26` entries is 512 Mi).
-const MAX_ORDER: usize = 26;
+pub(crate) const MAX_ORDER: usize = 26;
 
 pub(crate) struct Arena {
     /// `base..` is the arena proper: `base` skips to the first entry on a
@@ -49,7 +50,9 @@ pub(crate) struct Arena {
     /// The buffer compaction copies into (then swapped with `entries`).
     spare: Box<[u64]>,
     spare_base: usize,
-    /// Blocks placed so far by the compaction under way.
+    /// Compaction under way: where the next segment of each order goes,
+    /// and the blocks all packed segments take.
+    pack_at: [u32; MAX_ORDER + 1],
     packed: u32,
     /// Per order, the first free segment (block index) or `NIL`.
     free_head: [u32; MAX_ORDER + 1],
@@ -76,6 +79,7 @@ impl Arena {
             base,
             spare,
             spare_base,
+            pack_at: [0; MAX_ORDER + 1],
             packed: 0,
             free_head: [NIL; MAX_ORDER + 1],
             free_order: vec![0; blocks].into_boxed_slice(),
@@ -109,23 +113,27 @@ impl Arena {
             + self.free_order.len()
     }
 
-    /// Order of the whole arena.
-    pub(crate) fn top(&self) -> u8 {
-        self.top
-    }
-
-    /// Starts a compaction: the caller then hands every live segment to
-    /// [`Arena::pack`], largest first, and ends with [`Arena::finish_packing`].
-    pub(crate) fn start_packing(&mut self) {
-        self.packed = 0;
+    /// Starts a compaction given how many live segments there are of each
+    /// order: the largest go first, so that each lands on a multiple of its
+    /// size. The caller then hands every live segment to [`Arena::pack`]
+    /// (in any order) and ends with [`Arena::finish_packing`].
+    pub(crate) fn start_packing(&mut self, segments: &[u32; MAX_ORDER + 1]) {
+        let mut at = 0u32;
+        for order in (0..=MAX_ORDER).rev() {
+            self.pack_at[order] = at;
+            at = at.saturating_add(segments[order].saturating_mul(1 << order));
+        }
+        self.packed = at;
     }
 
     /// Copies the first `len` entries of live segment `block` of `order`
-    /// into the next place of the new layout; gives its new block.
-    /// Segments must come in order of size, largest first, so that each
-    /// lands on a multiple of its size.
+    /// into its place in the new layout; gives its new block.
     pub(crate) fn pack(&mut self, block: u32, order: u8, len: usize) -> u32 {
-        let to = self.packed;
+        let Some(next) = self.pack_at.get_mut(order as usize) else {
+            return block;
+        };
+        let to = *next;
+        *next += 1 << order;
         let from = self.base + block as usize * BLOCK;
         let into = self.spare_base + to as usize * BLOCK;
         if let (Some(src), Some(dst)) = (
@@ -134,7 +142,6 @@ impl Arena {
         ) {
             dst.copy_from_slice(src);
         }
-        self.packed += 1 << order;
         to
     }
 
@@ -367,7 +374,7 @@ mod tests {
     }
 
     #[test]
-    fn packing_moves_segments_largest_first_and_frees_the_rest_whole() {
+    fn packing_places_segments_largest_first_and_frees_the_rest_whole() {
         let mut arena = Arena::with_entries(BLOCK << 6);
         let total = arena.len();
         // Fragment it: orders 0..3 scattered, every other one freed.
@@ -389,8 +396,13 @@ mod tests {
             }
         }
         let used: usize = kept.iter().map(|&(_, o, _)| BLOCK << o).sum();
-        kept.sort_by_key(|&(_, o, _)| core::cmp::Reverse(o));
-        arena.start_packing();
+        let mut segments = [0u32; MAX_ORDER + 1];
+        for &(_, order, _) in &kept {
+            segments[order as usize] += 1;
+        }
+        // Handed over smallest first: the layout must not depend on it.
+        kept.sort_by_key(|&(_, o, _)| o);
+        arena.start_packing(&segments);
         let moved: Vec<(u32, u8, u64)> = kept
             .iter()
             .map(|&(block, order, v)| (arena.pack(block, order, BLOCK << order), order, v))

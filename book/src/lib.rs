@@ -90,7 +90,7 @@ pub use instrument::{CrossStatus, Directory, Imbalance, InstrumentStatus};
 pub use sink::{CountingSink, EventSink, NullSink, MAX_EVENTS_PER_MESSAGE};
 pub use types::{Bbo, BookEvent, DepthView, Level, Nanos, Price, Side, StockLocate, TradingState};
 
-use arena::{Arena, BLOCK};
+use arena::{Arena, BLOCK, MAX_ORDER};
 use map::NIL;
 use orders::{NewOrder, OrderTable};
 
@@ -165,7 +165,8 @@ pub struct Counters {
     /// level or close the gap of a removed one (cost measure).
     pub level_shifts: u64,
     /// Times the level arrays' arena was compacted because a side could not
-    /// grow (see `arena`; a pause proportional to the arena each time).
+    /// grow (see `arena`; a pause of two passes over all sides and a copy of
+    /// every array each time).
     pub level_compactions: u64,
     /// High-water marks.
     pub peak_orders: u64,
@@ -791,14 +792,20 @@ impl Book {
     #[inline(never)]
     fn compact_arena(&mut self) {
         self.counters.level_compactions += 1;
-        self.arena.start_packing();
-        for order in (0..=self.arena.top()).rev() {
-            for sides in self.sides.iter_mut() {
-                for ends in sides.0.iter_mut() {
-                    if ends.cap != 0 && ends.order() == order {
-                        ends.seg = self.arena.pack(ends.seg, order, ends.len as usize);
-                    }
+        // Two passes over the sides: count the segments of each order (the
+        // arena places the largest first), then move each one.
+        let mut segments = [0u32; MAX_ORDER + 1];
+        for ends in self.sides.iter().flat_map(|sides| sides.0.iter()) {
+            if ends.cap != 0 {
+                if let Some(count) = segments.get_mut(ends.order() as usize) {
+                    *count += 1;
                 }
+            }
+        }
+        self.arena.start_packing(&segments);
+        for ends in self.sides.iter_mut().flat_map(|sides| sides.0.iter_mut()) {
+            if ends.cap != 0 {
+                ends.seg = self.arena.pack(ends.seg, ends.order(), ends.len as usize);
             }
         }
         self.arena.finish_packing();
@@ -1777,7 +1784,7 @@ impl Book {
         if ends.cap != 0 && (!ends.cap.is_power_of_two() || (ends.cap as usize) < BLOCK) {
             return false;
         }
-        if ends.cap as usize > BLOCK && (ends.len as usize) * 4 < ends.cap as usize {
+        if ends.cap as usize > BLOCK && (ends.len as usize) * 4 <= ends.cap as usize {
             return false;
         }
         if ends.len == 0 && ends.cap != 0 {
