@@ -118,6 +118,10 @@ fn fail(what: &str, detail: impl core::fmt::Debug) -> ! {
 const CALIBRATION_WINDOWS: usize = 9;
 /// Rounds of `CALIBRATION_WINDOWS` before an implausible rate stops the boot.
 const CALIBRATION_ATTEMPTS: usize = 5;
+/// Under an emulator, rounds of `CALIBRATION_WINDOWS` tried until two in a
+/// row agree within `CALIBRATION_AGREEMENT_PPM`.
+const EMULATED_CALIBRATION_ATTEMPTS: usize = 8;
+const CALIBRATION_AGREEMENT_PPM: u64 = 20_000;
 /// 1 ms of PIT ticks; ±1 tick is 0.08 %, well below the noise the median removes.
 const CALIBRATION_PIT_TICKS: u16 = 1_193;
 
@@ -161,15 +165,38 @@ fn calibrate_tsc() -> Clock {
             // An emulated CPU descheduled by a busy host through most of the
             // windows gives an impossible median: measure again (a few
             // milliseconds each) before giving up.
-            let mut hz = 0;
-            for _ in 0..CALIBRATION_ATTEMPTS {
-                hz = pit_median_hz(CALIBRATION_WINDOWS)
+            //
+            // Under an emulator a busy host can also skew most windows of one
+            // round the same way (CI saw a median of 2.95 GHz on a 2.0 GHz
+            // host TSC), so there a round counts only once the next one
+            // agrees with it.
+            let emulated = cpu::hypervisor().is_some();
+            let attempts = if emulated {
+                EMULATED_CALIBRATION_ATTEMPTS
+            } else {
+                CALIBRATION_ATTEMPTS
+            };
+            // Without agreement the last plausible round is used.
+            let mut measured = 0;
+            let mut previous: Option<u64> = None;
+            for _ in 0..attempts {
+                let hz = pit_median_hz(CALIBRATION_WINDOWS)
                     .unwrap_or_else(|| fail("tsc calibration", "PIT channel 2 never counted down"));
-                if time::PLAUSIBLE_HZ.contains(&hz) {
+                if !time::PLAUSIBLE_HZ.contains(&hz) {
+                    if previous.is_none() {
+                        measured = hz;
+                    }
+                    continue;
+                }
+                measured = hz;
+                let agrees = previous
+                    .is_some_and(|p| hz.abs_diff(p) * 1_000_000 <= p * CALIBRATION_AGREEMENT_PPM);
+                if !emulated || agrees {
                     break;
                 }
+                previous = Some(hz);
             }
-            (hz, TscSource::Pit)
+            (measured, TscSource::Pit)
         }
     };
     Clock::new(hz, base, source).unwrap_or_else(|| fail("implausible TSC frequency (Hz)", hz))
