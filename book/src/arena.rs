@@ -3,9 +3,10 @@
 //!
 //! Each side of each instrument keeps its levels in one contiguous segment
 //! of the arena (see [`crate::Book`]). Segments hold `BLOCK << order`
-//! entries; a side whose array fills up moves to a segment twice the size,
-//! one that falls to a quarter moves to one half the size, and an empty side
-//! gives its segment back. Segments never hold pointers, only (key, level)
+//! entries; a side whose array fills up doubles its segment in place (when
+//! the buddy above it is free) or moves to one twice the size, one that
+//! falls to a quarter gives back the upper half of its segment, and an empty
+//! side gives its segment back. Segments never hold pointers, only (key, level)
 //! pairs, so moving one is a copy.
 //!
 //! Why a buddy allocator: sides need very different and changing amounts of
@@ -68,6 +69,12 @@ fn links(next: u32, prev: u32) -> u64 {
 }
 
 impl Arena {
+    /// Index in `entries` of the first entry of `block`.
+    #[inline(always)]
+    fn start(&self, block: u32) -> usize {
+        self.base + block as usize * BLOCK
+    }
+
     /// An arena of at least `entries` entries (rounded up to a power of two
     /// number of blocks, at least one).
     pub(crate) fn with_entries(entries: usize) -> Arena {
@@ -134,7 +141,7 @@ impl Arena {
         };
         let to = *next;
         *next += 1 << order;
-        let from = self.base + block as usize * BLOCK;
+        let from = self.start(block);
         let into = self.spare_base + to as usize * BLOCK;
         if let (Some(src), Some(dst)) = (
             self.entries.get(from..from + len),
@@ -174,21 +181,21 @@ impl Arena {
     /// The entries of the segment starting at `block`, `len` of them.
     #[inline(always)]
     pub(crate) fn get(&self, block: u32, len: usize) -> &[u64] {
-        let start = self.base + block as usize * BLOCK;
+        let start = self.start(block);
         self.entries.get(start..start + len).unwrap_or(&[])
     }
 
     #[inline(always)]
     pub(crate) fn get_mut(&mut self, block: u32, len: usize) -> &mut [u64] {
-        let start = self.base + block as usize * BLOCK;
+        let start = self.start(block);
         self.entries.get_mut(start..start + len).unwrap_or(&mut [])
     }
 
     /// Copies the first `len` entries of segment `from` to segment `to`.
     #[inline]
     pub(crate) fn copy(&mut self, from: u32, to: u32, len: usize) {
-        let start = self.base + from as usize * BLOCK;
-        let to = self.base + to as usize * BLOCK;
+        let start = self.start(from);
+        let to = self.start(to);
         if start + len <= self.entries.len() && to + len <= self.entries.len() {
             self.entries.copy_within(start..start + len, to);
         }
@@ -197,7 +204,7 @@ impl Arena {
     /// Starts loading the line holding entry `at` of the segment at `block`.
     #[inline(always)]
     pub(crate) fn prefetch(&self, block: u32, at: usize) {
-        if let Some(entry) = self.entries.get(self.base + block as usize * BLOCK + at) {
+        if let Some(entry) = self.entries.get(self.start(block) + at) {
             crate::prefetch::prefetch(entry);
         }
     }
@@ -252,26 +259,27 @@ impl Arena {
     fn push(&mut self, block: u32, order: u8) {
         let head = self.free_head[order as usize];
         if head != NIL {
-            let next_of_head = self.entries[self.base + head as usize * BLOCK] as u32;
-            self.entries[self.base + head as usize * BLOCK] = links(next_of_head, block);
+            let at = self.start(head);
+            self.entries[at] = links(self.entries[at] as u32, block);
         }
-        self.entries[self.base + block as usize * BLOCK] = links(head, NIL);
+        let at = self.start(block);
+        self.entries[at] = links(head, NIL);
         self.free_head[order as usize] = block;
         self.free_order[block as usize] = order + 1;
     }
 
     fn unlink(&mut self, block: u32, order: u8) {
-        let word = self.entries[self.base + block as usize * BLOCK];
+        let word = self.entries[self.start(block)];
         let (next, prev) = (word as u32, (word >> 32) as u32);
         if prev == NIL {
             self.free_head[order as usize] = next;
         } else {
-            let p = &mut self.entries[self.base + prev as usize * BLOCK];
-            *p = links(next, (*p >> 32) as u32);
+            let at = self.start(prev);
+            self.entries[at] = links(next, (self.entries[at] >> 32) as u32);
         }
         if next != NIL {
-            let n = &mut self.entries[self.base + next as usize * BLOCK];
-            *n = links(*n as u32, prev);
+            let at = self.start(next);
+            self.entries[at] = links(self.entries[at] as u32, prev);
         }
         self.free_order[block as usize] = 0;
     }

@@ -436,14 +436,6 @@ const EMPTY_SIDE: SideEnds = SideEnds {
     cap: 0,
 };
 
-impl SideEnds {
-    /// Arena order of the side's segment (only meaningful while `cap != 0`).
-    #[inline(always)]
-    fn order(&self) -> u8 {
-        (self.cap as usize / BLOCK).trailing_zeros() as u8
-    }
-}
-
 /// Both sides of one instrument: one cache line.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
@@ -452,6 +444,12 @@ struct Sides([SideEnds; 2]);
 const EMPTY_SIDES: Sides = Sides([EMPTY_SIDE; 2]);
 
 impl SideEnds {
+    /// Arena order of the side's segment (only meaningful while `cap != 0`).
+    #[inline(always)]
+    fn order(&self) -> u8 {
+        (self.cap as usize / BLOCK).trailing_zeros() as u8
+    }
+
     #[inline(always)]
     fn top(&self) -> Option<Level> {
         if self.best == NIL {
@@ -483,10 +481,20 @@ fn array_entry(key: u32, level: u32) -> u64 {
     (key as u64) << 32 | level as u64
 }
 
+#[inline(always)]
+fn entry_key(entry: u64) -> u32 {
+    (entry >> 32) as u32
+}
+
+#[inline(always)]
+fn entry_level(entry: u64) -> u32 {
+    entry as u32
+}
+
 /// Index of the first entry whose key is not below `key`.
 #[inline(always)]
 fn position(entries: &[u64], key: u32) -> usize {
-    let probe = (key as u64) << 32;
+    let probe = array_entry(key, 0);
     entries.partition_point(|&e| e < probe)
 }
 
@@ -495,7 +503,7 @@ fn position(entries: &[u64], key: u32) -> usize {
 #[inline(always)]
 fn insert_position(entries: &[u64], key: u32) -> usize {
     match entries.last() {
-        Some(&last) if (last >> 32) as u32 >= key => position(entries, key),
+        Some(&last) if entry_key(last) >= key => position(entries, key),
         _ => entries.len(),
     }
 }
@@ -739,19 +747,11 @@ impl Book {
                 return Some(hint);
             }
         }
-        let ends = self.ends(locate, s);
-        if ends.best != NIL && price == ends.best_price {
-            return Some(ends.best);
-        }
         // One search finds the level or the place of a new one.
-        let key = side_key(s, price);
-        let entries = self.arena.get(ends.seg, ends.len as usize);
-        let at = insert_position(entries, key);
-        if let Some(&e) = entries.get(at) {
-            if (e >> 32) as u32 == key {
-                return Some(e as u32);
-            }
-        }
+        let at = match self.search_level(locate, s, price) {
+            Ok(level) => return Some(level),
+            Err(at) => at,
+        };
         let index = self.alloc_level()?;
         if !self.link_level(locate, s, index, price, at) {
             self.free_level(index);
@@ -875,12 +875,12 @@ impl Book {
         } else {
             position(entries, side_key(s, price))
         };
-        if entries.get(at).map(|&e| e as u32) == Some(index) {
+        if entries.get(at).map(|&e| entry_level(e)) == Some(index) {
             entries.copy_within(at + 1..len, at);
             let len = len - 1;
             self.counters.level_shifts += (len - at) as u64;
             let new_best = if at == len {
-                len.checked_sub(1).map(|i| entries[i] as u32)
+                len.checked_sub(1).map(|i| entry_level(entries[i]))
             } else {
                 None
             };
@@ -1486,13 +1486,7 @@ impl Book {
                 let Some(price) = p.book_price() else {
                     return;
                 };
-                let ends = self.ends(p.locate, p.side as usize);
-                if ends.best != NIL && ends.best_price == price {
-                    p.found = ends.best;
-                    prefetch::prefetch(&self.levels[ends.best as usize]);
-                } else {
-                    self.prefetch_array(ends);
-                }
+                p.found = self.prefetch_price(self.ends(p.locate, p.side as usize), price);
             }
             (LOOK_ADD, _) => match self.levels.get(p.found as usize) {
                 Some(level) => self.orders.prefetch(level.tail),
@@ -1521,12 +1515,7 @@ impl Book {
             (LOOK_REPLACE, _) if p.found != NIL => {
                 self.prefetch_level_removal(p.found);
                 if let Some(price) = p.book_price() {
-                    let ends = self.ends(p.locate, p.side as usize);
-                    if ends.best != NIL && ends.best_price == price {
-                        prefetch::prefetch(&self.levels[ends.best as usize]);
-                    } else {
-                        self.prefetch_array(ends);
-                    }
+                    self.prefetch_price(self.ends(p.locate, p.side as usize), price);
                 }
             }
             _ => {}
@@ -1615,6 +1604,20 @@ impl Book {
         }
     }
 
+    /// For a new order at `price` on a side: the best level if that is its
+    /// price (and gives it), else the lines a search of the array reads
+    /// (and gives `NIL`).
+    #[inline(always)]
+    fn prefetch_price(&self, ends: &SideEnds, price: u32) -> u32 {
+        if ends.best != NIL && ends.best_price == price {
+            prefetch::prefetch(&self.levels[ends.best as usize]);
+            ends.best
+        } else {
+            self.prefetch_array(ends);
+            NIL
+        }
+    }
+
     /// The lines of a side's level array that a binary search over it reads
     /// first (all of it up to 32 levels), and its end, where the best is.
     #[inline(always)]
@@ -1632,16 +1635,30 @@ impl Book {
     /// The level of (`locate`, side `s`, `price`) if it exists.
     #[inline(always)]
     fn find_level(&self, locate: StockLocate, s: usize, price: u32) -> Option<u32> {
+        self.search_level(locate, s, price).ok()
+    }
+
+    /// The level of (`locate`, side `s`, `price`), or where in the side's
+    /// array a new level at that price goes. The best price needs no search.
+    #[inline(always)]
+    fn search_level(&self, locate: StockLocate, s: usize, price: u32) -> Result<u32, usize> {
         let ends = self.ends(locate, s);
         if ends.best != NIL && price == ends.best_price {
-            return Some(ends.best);
+            return Ok(ends.best);
         }
-        let entries = self.arena.get(ends.seg, ends.len as usize);
+        let entries = self.array(ends);
         let key = side_key(s, price);
-        match entries.get(insert_position(entries, key)) {
-            Some(&e) if (e >> 32) as u32 == key => Some(e as u32),
-            _ => None,
+        let at = insert_position(entries, key);
+        match entries.get(at) {
+            Some(&e) if entry_key(e) == key => Ok(entry_level(e)),
+            _ => Err(at),
         }
+    }
+
+    /// The side's level array.
+    #[inline(always)]
+    fn array(&self, ends: &SideEnds) -> &[u64] {
+        self.arena.get(ends.seg, ends.len as usize)
     }
 
     // ----- queries -----------------------------------------------------------
@@ -1691,7 +1708,7 @@ impl Book {
         let ends = self.ends(locate, side_index(side));
         LevelIter {
             book: self,
-            entries: self.arena.get(ends.seg, ends.len as usize),
+            entries: self.array(ends),
         }
     }
 
@@ -1746,7 +1763,10 @@ impl Iterator for LevelIter<'_> {
     fn next(&mut self) -> Option<Level> {
         let (&last, rest) = self.entries.split_last()?;
         self.entries = rest;
-        self.book.levels.get(last as u32 as usize).map(level_of)
+        self.book
+            .levels
+            .get(entry_level(last) as usize)
+            .map(level_of)
     }
 }
 
@@ -1777,7 +1797,7 @@ impl Book {
     fn side_is_consistent(&self, locate: StockLocate, side: Side) -> bool {
         let s = side_index(side);
         let ends = self.ends(locate, s);
-        let entries = self.arena.get(ends.seg, ends.len as usize);
+        let entries = self.array(ends);
         if entries.len() != ends.len as usize || ends.len > ends.cap {
             return false;
         }
@@ -1790,19 +1810,21 @@ impl Book {
         if ends.len == 0 && ends.cap != 0 {
             return false;
         }
-        let sorted = entries.windows(2).all(|w| w[0] >> 32 < w[1] >> 32);
+        let sorted = entries
+            .windows(2)
+            .all(|w| entry_key(w[0]) < entry_key(w[1]));
         let levels_match = entries.iter().all(|&e| {
-            self.levels.get(e as u32 as usize).is_some_and(|l| {
+            self.levels.get(entry_level(e) as usize).is_some_and(|l| {
                 l.orders != 0
                     && l.locate == locate
                     && l.side as usize == s
-                    && side_key(s, l.price) == (e >> 32) as u32
+                    && side_key(s, l.price) == entry_key(e)
             })
         });
         let best_matches = match entries.last() {
             None => ends.best == NIL,
-            Some(&e) => self.levels.get(e as u32 as usize).is_some_and(|l| {
-                ends.best == e as u32
+            Some(&e) => self.levels.get(entry_level(e) as usize).is_some_and(|l| {
+                ends.best == entry_level(e)
                     && ends.best_price == l.price
                     && ends.best_qty == l.qty
                     && ends.best_orders == l.orders
