@@ -209,19 +209,14 @@ struct Sends<'a, 's> {
     now: UtcTime,
 }
 
-/// Room an order message needs in a venue's outgoing buffer (they are under
-/// 300 bytes): with less, the message is not encoded at all — it would use
-/// a sequence number the bytes could not carry — and the pipeline undoes
-/// it as unsent.
-const ORDER_MESSAGE_ROOM: usize = 512;
-
 impl FixSender for Sends<'_, '_> {
     type Out = bool;
+    /// `false` when the session did not send: among other reasons, no room
+    /// in the venue's outgoing buffer (the session knows it from
+    /// `set_out_room` and refuses before taking a sequence number), and the
+    /// pipeline undoes the message as unsent.
     fn send<B: FixBody>(&mut self, body: &B) -> bool {
         let out = &mut *self.out;
-        if out.capacity() - out.len() < ORDER_MESSAGE_ROOM {
-            return false;
-        }
         let r = self.session.send(self.now, body, |e| {
             if let Event::Send(bytes) = e {
                 let _ = out.extend_from_slice(bytes);
@@ -631,8 +626,9 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             queue: &mut b.queue,
             decoder: &mut b.decoder,
         };
-        let session =
+        let mut session =
             Session::new(config, session_states[i], buffers).unwrap_or_else(|_| fail("session"));
+        session.set_out_room(b.out.capacity() - b.out.len());
         let port = Port {
             id: venue_id(i),
             conn,
@@ -890,7 +886,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // Order path. Orders decided above go out in this turn's poll (one
         // doorbell).
         for port in ports.iter_mut() {
-            flush_out(&mut link, port.conn, port.out);
+            flush_out(&mut link, port);
         }
         let events = link.poll(&mut device, now_ns);
         if let Some(order) = in_flight.take() {
@@ -992,6 +988,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 *logged_on = false;
                 *link_lost = false;
                 out.clear();
+                session.set_out_room(out.capacity());
             }
             if was_up && !*logged_on {
                 let _ = lost.push((id, port.cancels_on_disconnect));
@@ -1162,7 +1159,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
         }
         for port in ports.iter_mut() {
-            flush_out(&mut link, port.conn, port.out);
+            flush_out(&mut link, port);
         }
         let all_out = ports.iter().all(|p| !p.logged_on);
         if logout_sent && (all_out || now_ns >= end + CLOSE_GRACE_NS + 3_000_000_000) {
@@ -1383,18 +1380,23 @@ fn finish(
     }
 }
 
-/// Hands queued FIX bytes to TCP; what does not fit waits for the next turn.
-fn flush_out(link: &mut TcpLink<'_>, conn: ConnId, out: &mut Vec<u8, 65_536>) {
+/// Hands queued FIX bytes to TCP; what does not fit waits for the next
+/// turn. The session is told the buffer's free space: it sends nothing that
+/// would not fit (a message it cannot send takes no sequence number, and
+/// resends continue once there is room).
+fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
+    let out = &mut *port.out;
     if !out.is_empty() {
-        let sent = link.send(conn, out);
+        let sent = link.send(port.conn, out);
         let rest = out.len() - sent;
         out.copy_within(sent.., 0);
         out.truncate(rest);
     }
+    port.session.set_out_room(out.capacity() - out.len());
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 23;
+const COUNTERS: usize = 24;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1462,6 +1464,7 @@ fn fill_view(
         fs.rejects_sent += ps.rejects_sent;
         fs.resend_requests_sent += ps.resend_requests_sent;
         fs.held_back += ps.held_back;
+        fs.room_waits += ps.room_waits;
     }
     view.counters.clear();
     let counters: [(&str, u64); COUNTERS] = [
@@ -1484,6 +1487,7 @@ fn fill_view(
         ("kill-cancels", s.kill_cancels),
         ("journal-waits", tally.journal_waits),
         ("fix-held-back", fs.held_back),
+        ("fix-room-waits", fs.room_waits),
         ("reports-unusable", tally.reports_unusable),
         ("orders-paused", s.paused),
         // Sessions connected whose Logon waits for the journal (a gauge).

@@ -34,6 +34,18 @@
 //! ResendRequest at the next out-of-sequence message. Resends and GapFills
 //! reuse numbers already sent and are not limited. Each time the session
 //! reaches the limit is counted ([`SessionStats::held_back`]).
+//!
+//! # Room in the transport
+//!
+//! A caller whose transport buffer is bounded tells the session its free
+//! space ([`Session::set_out_room`]). Nothing is handed to the sink that
+//! would not fit, so no message is ever lost between the session and the
+//! wire after taking its number: an application send is refused with
+//! [`SendError::TransportFull`] before taking one, an admin message waits
+//! as at the limit, and the answer to a ResendRequest goes out as far as
+//! the room allows and continues from [`Session::on_tick`] (new messages
+//! wait behind it, so the peer gets its gap filled in order). Each wait is
+//! counted ([`SessionStats::room_waits`]).
 
 pub mod reservation;
 pub mod store;
@@ -235,6 +247,10 @@ pub enum SendError {
     /// The next MsgSeqNum is not below the limit set with
     /// [`Session::set_out_limit`]; nothing was sent or consumed.
     SeqNotDurable,
+    /// The transport has no room for the message now
+    /// ([`Session::set_out_room`]), or resends owed to the peer wait for
+    /// it; nothing was sent or consumed.
+    TransportFull,
 }
 
 /// Counters for telemetry.
@@ -251,6 +267,9 @@ pub struct SessionStats {
     /// held messages back: once per episode, however many it held (an
     /// application send refused is also told to the caller).
     pub held_back: u64,
+    /// Times a message waited for room in the transport
+    /// ([`Session::set_out_room`]): once per episode.
+    pub room_waits: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -278,6 +297,21 @@ struct Outbound<'a> {
     held_back: u64,
     /// At `limit` now: the next refusal is not a new episode.
     holding: bool,
+    /// Bytes the transport can take now ([`Session::set_out_room`]); each
+    /// message handed to the sink uses its length.
+    room: usize,
+    /// Times a message waited for room (copied into the session's stats).
+    room_waits: u64,
+    /// Waiting for room now: the next refusal is not a new episode.
+    short: bool,
+    /// Resends still owed to the peer's ResendRequest: (next MsgSeqNum to
+    /// resend or gap-fill, last one asked for). New messages wait behind
+    /// them, so the peer receives its gap filled in sequence order.
+    owed: Option<(u64, u64)>,
+    /// The peer reset the sequence numbers mid-session and our Logon 141=Y
+    /// answering it could not go yet (limit or room): it is sent from
+    /// `on_tick`, and nothing else may take MsgSeqNum 1 before it.
+    reset_answer_owed: bool,
     last_sent: UtcTime,
 }
 
@@ -299,16 +333,54 @@ impl Outbound<'_> {
         }
     }
 
+    /// Whether a new message may go out now: not while resends are owed
+    /// (they keep the sequence order) and not at the limit.
+    fn may_send_new(&mut self) -> bool {
+        if self.owed.is_some() || self.reset_answer_owed {
+            self.wait_for_room();
+            return false;
+        }
+        self.may_send()
+    }
+
+    fn wait_for_room(&mut self) {
+        if !self.short {
+            self.short = true;
+            self.room_waits += 1;
+        }
+    }
+
+    /// Hands `tx[s..e]` to the sink if the transport has room for it;
+    /// `false` (nothing handed over) if not.
+    fn deliver<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        (s, e): (usize, usize),
+        sink: &mut F,
+    ) -> bool {
+        let len = e - s;
+        if len > self.room {
+            self.wait_for_room();
+            return false;
+        }
+        self.room -= len;
+        self.short = false;
+        self.last_sent = now;
+        sink(Event::Send(&self.tx[s..e]));
+        true
+    }
+
     /// Encodes an admin message with the next sequence number and hands it
-    /// to the sink; `false` when it was not sent (the limit, or an encoding
-    /// failure) and the number is still free.
+    /// to the sink; `false` when it was not sent (the limit, no room in the
+    /// transport, resends still owed, or an encoding failure) and the
+    /// number is still free.
     fn send_admin<B: FixBody, F: FnMut(Event<'_>)>(
         &mut self,
         now: UtcTime,
         body: &B,
         sink: &mut F,
     ) -> bool {
-        if !self.may_send() {
+        if !self.may_send_new() {
             return false;
         }
         let seq = self.next_out;
@@ -324,17 +396,24 @@ impl Outbound<'_> {
         // encoding failure means the tx buffer is misconfigured. The sequence
         // number is not consumed so the stream stays consistent.
         match result {
-            Ok((s, e)) => {
+            Ok(range) if self.deliver(now, range, sink) => {
                 self.next_out += 1;
-                self.last_sent = now;
-                sink(Event::Send(&self.tx[s..e]));
                 true
             }
-            Err(_) => false,
+            _ => false,
         }
     }
 
-    fn resend<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, rec: &SentRecord<'_>, sink: &mut F) {
+    /// Resends a stored message (PossDupFlag, OrigSendingTime); `false` if
+    /// the transport has no room for it now. A message that no longer
+    /// encodes (the added fields overflow the tx buffer) is gap-filled
+    /// instead, so the peer is never left waiting for it.
+    fn resend<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        rec: &SentRecord<'_>,
+        sink: &mut F,
+    ) -> bool {
         let result = self
             .header
             .begin(self.tx, rec.msg_type(), rec.seq, now)
@@ -345,19 +424,21 @@ impl Outbound<'_> {
                 m.raw(rec.body.1);
                 m.finish_range()
             });
-        if let Ok((s, e)) = result {
-            self.last_sent = now;
-            sink(Event::Send(&self.tx[s..e]));
+        match result {
+            Ok(range) => self.deliver(now, range, sink),
+            Err(_) => self.gap_fill(now, rec.seq, rec.seq + 1, sink),
         }
     }
 
+    /// A SequenceReset-GapFill from `seq` to `new_seq_no`; `false` if the
+    /// transport has no room for it now.
     fn gap_fill<F: FnMut(Event<'_>)>(
         &mut self,
         now: UtcTime,
         seq: u64,
         new_seq_no: u64,
         sink: &mut F,
-    ) {
+    ) -> bool {
         let result = self
             .header
             .begin(self.tx, msg_type::SEQUENCE_RESET, seq, now)
@@ -368,9 +449,11 @@ impl Outbound<'_> {
                 m.uint(tag::NEW_SEQ_NO, new_seq_no);
                 m.finish_range()
             });
-        if let Ok((s, e)) = result {
-            self.last_sent = now;
-            sink(Event::Send(&self.tx[s..e]));
+        // A GapFill is ~100 bytes of validated values: it fails to encode
+        // only with a tx buffer below `MIN_BUFFER`, which `new` refuses.
+        match result {
+            Ok(range) => self.deliver(now, range, sink),
+            Err(_) => true,
         }
     }
 }
@@ -459,6 +542,11 @@ impl<'a> Session<'a> {
                     limit: u64::MAX,
                     held_back: 0,
                     holding: false,
+                    room: usize::MAX,
+                    room_waits: 0,
+                    short: false,
+                    owed: None,
+                    reset_answer_owed: false,
                     last_sent: UtcTime(0),
                 },
                 store: SentStore::new(buffers.store),
@@ -490,8 +578,29 @@ impl<'a> Session<'a> {
     pub fn stats(&self) -> SessionStats {
         SessionStats {
             held_back: self.core.out.held_back,
+            room_waits: self.core.out.room_waits,
             ..self.core.stats
         }
+    }
+
+    /// The transport can take `bytes` more now (for example the free space
+    /// of the buffer the caller writes [`Event::Send`] bytes into). Every
+    /// message handed to the sink uses its length from this, until the
+    /// caller sets it again; a message that does not fit is not sent and
+    /// takes no sequence number: [`Session::send`] refuses with
+    /// [`SendError::TransportFull`], admin messages are tried again from
+    /// [`Session::on_tick`] like those held by the limit, and resends owed
+    /// to a ResendRequest continue from where they stopped (new messages
+    /// wait behind them). `usize::MAX`, the default, is a transport that
+    /// takes everything (a blocking socket).
+    pub fn set_out_room(&mut self, bytes: usize) {
+        self.core.out.room = bytes;
+    }
+
+    /// Resends owed to the peer's ResendRequest are still waiting for room
+    /// in the transport.
+    pub fn resends_owed(&self) -> bool {
+        self.core.out.owed.is_some()
     }
 
     /// No new message — admin or application — goes out with a MsgSeqNum
@@ -539,6 +648,9 @@ impl<'a> Session<'a> {
         c.test_request = None;
         c.resend_until = None;
         c.reset_requested = false;
+        c.out.reset_answer_owed = false;
+        // What was owed belonged to the old connection: the peer asks again.
+        c.out.owed = None;
         match c.config.role {
             Role::Acceptor => c.phase = Phase::AwaitingLogon,
             Role::Initiator => {
@@ -546,7 +658,7 @@ impl<'a> Session<'a> {
                 if reset {
                     c.out.next_out = 1;
                     c.next_in = 1;
-                    c.store.clear();
+                    c.forget_sent();
                 }
                 c.heart_bt_int_ns = c.config.heart_bt_int_s as u64 * 1_000_000_000;
                 c.phase = if c.send_logon(now, reset, &mut sink) {
@@ -561,6 +673,8 @@ impl<'a> Session<'a> {
     /// The transport closed (by us after `Disconnect`, or by the peer).
     pub fn disconnected(&mut self) {
         self.core.phase = Phase::Disconnected;
+        self.core.out.owed = None;
+        self.core.out.reset_answer_owed = false;
         self.rx_len = 0;
         self.queue.clear();
     }
@@ -599,7 +713,7 @@ impl<'a> Session<'a> {
             return false;
         }
         c.out.next_out = 1;
-        c.store.clear();
+        c.forget_sent();
         c.reset_requested = true;
         c.send_logon(now, true, &mut sink)
     }
@@ -618,6 +732,18 @@ impl<'a> Session<'a> {
         if msg_type::is_admin(B::MSG_TYPE) {
             return Err(SendError::AdminMsgType);
         }
+        if c.out.reset_answer_owed {
+            // MsgSeqNum 1 belongs to the Logon answering the peer's reset.
+            return Err(if c.out.limit <= 1 {
+                SendError::SeqNotDurable
+            } else {
+                SendError::TransportFull
+            });
+        }
+        if c.out.owed.is_some() {
+            c.out.wait_for_room();
+            return Err(SendError::TransportFull);
+        }
         if !c.out.may_send() {
             return Err(SendError::SeqNotDurable);
         }
@@ -631,14 +757,17 @@ impl<'a> Session<'a> {
         let body_start = m.position();
         body.write_body(&mut m, version);
         let (s, e) = m.finish_range().map_err(SendError::Encode)?;
+        if e - s > c.out.room {
+            c.out.wait_for_room();
+            return Err(SendError::TransportFull);
+        }
         // A record too large for the ring is simply not kept; a resend
         // request for it is answered with a GapFill.
         let _ = c
             .store
             .push(seq, now, B::MSG_TYPE, &c.out.tx[body_start..e - 7]);
         c.out.next_out += 1;
-        c.out.last_sent = now;
-        sink(Event::Send(&c.out.tx[s..e]));
+        c.out.deliver(now, (s, e), &mut sink);
         Ok(seq)
     }
 
@@ -690,6 +819,12 @@ impl<'a> Session<'a> {
     /// Drives the timers: heartbeats, test requests, logon/logout timeouts.
     pub fn on_tick<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
         let c = &mut self.core;
+        if matches!(c.phase, Phase::Active | Phase::LogoutSent(_)) {
+            c.continue_resend(now, &mut sink);
+            if c.out.reset_answer_owed {
+                c.answer_reset(now, &mut sink);
+            }
+        }
         match c.phase {
             Phase::Disconnected | Phase::AwaitingLogon => {}
             Phase::LogonHeld => {
@@ -755,6 +890,60 @@ enum SeqCheck {
 }
 
 impl Core<'_> {
+    /// The sent messages are gone with a sequence reset: nothing is kept
+    /// for resends and nothing is owed.
+    fn forget_sent(&mut self) {
+        self.store.clear();
+        self.out.owed = None;
+    }
+
+    /// Sends what a ResendRequest asked for, from where it stopped, while
+    /// the transport has room; clears `owed` when all is out.
+    fn continue_resend<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        let Some((mut cursor, end)) = self.out.owed else {
+            return;
+        };
+        let out = &mut self.out;
+        let stats = &mut self.stats;
+        for rec in self.store.iter() {
+            if rec.seq < cursor {
+                continue;
+            }
+            if rec.seq > end {
+                break;
+            }
+            if rec.seq > cursor {
+                if !out.gap_fill(now, cursor, rec.seq, sink) {
+                    out.owed = Some((cursor, end));
+                    return;
+                }
+                stats.gap_fills_sent += 1;
+                cursor = rec.seq;
+            }
+            if !out.resend(now, &rec, sink) {
+                out.owed = Some((cursor, end));
+                return;
+            }
+            stats.messages_resent += 1;
+            cursor = rec.seq + 1;
+        }
+        if cursor <= end {
+            if !out.gap_fill(now, cursor, end + 1, sink) {
+                out.owed = Some((cursor, end));
+                return;
+            }
+            stats.gap_fills_sent += 1;
+        }
+        out.owed = None;
+    }
+
+    /// Answers the peer's mid-session reset with our Logon 141=Y at
+    /// MsgSeqNum 1, or owes it (see `Outbound::reset_answer_owed`).
+    fn answer_reset<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        self.out.reset_answer_owed = false;
+        self.out.reset_answer_owed = !self.send_logon(now, true, sink);
+    }
+
     fn disconnect<F: FnMut(Event<'_>)>(&mut self, reason: DisconnectReason, sink: &mut F) {
         let was_logged_on = matches!(self.phase, Phase::Active | Phase::LogoutSent(_));
         self.phase = Phase::Disconnected;
@@ -1225,7 +1414,7 @@ impl Core<'_> {
             self.resend_until = None;
             if self.config.role == Role::Acceptor {
                 self.out.next_out = 1;
-                self.store.clear();
+                self.forget_sent();
             }
         }
         if seq < self.next_in {
@@ -1275,8 +1464,8 @@ impl Core<'_> {
             self.reset_requested = false; // the peer confirmed our reset
         } else {
             self.out.next_out = 1;
-            self.store.clear();
-            self.send_logon(now, true, sink);
+            self.forget_sent();
+            self.answer_reset(now, sink);
         }
     }
 
@@ -1331,28 +1520,13 @@ impl Core<'_> {
         if begin > end {
             return;
         }
-        let mut cursor = begin;
-        let out = &mut self.out;
-        let stats = &mut self.stats;
-        for rec in self.store.iter() {
-            if rec.seq < begin {
-                continue;
-            }
-            if rec.seq > end {
-                break;
-            }
-            if rec.seq > cursor {
-                out.gap_fill(now, cursor, rec.seq, sink);
-                stats.gap_fills_sent += 1;
-            }
-            out.resend(now, &rec, sink);
-            stats.messages_resent += 1;
-            cursor = rec.seq + 1;
-        }
-        if cursor <= end {
-            out.gap_fill(now, cursor, end + 1, sink);
-            stats.gap_fills_sent += 1;
-        }
+        // A request while earlier resends are still owed widens them: the
+        // peer gets everything either asked for, once, in order.
+        self.out.owed = Some(match self.out.owed {
+            Some((cursor, owed_end)) => (cursor.min(begin), owed_end.max(end)),
+            None => (begin, end),
+        });
+        self.continue_resend(now, sink);
     }
 
     /// SequenceReset in GapFill mode, MsgSeqNum == expected.

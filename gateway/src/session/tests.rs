@@ -1510,6 +1510,226 @@ fn an_acceptor_that_cannot_answer_a_logon_disconnects() {
     assert!(!h.s.is_logged_on());
 }
 
+// ------------------------------------------------------------- transport room
+
+#[test]
+fn an_order_with_no_room_in_the_transport_takes_no_number() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_room(50);
+    let ev = &mut h.ev;
+    let nos = messages::NewOrderSingle {
+        cl_ord_id: b"full",
+        account: None,
+        symbol: b"AAPL",
+        side: types::Side::Buy,
+        order_qty: 100,
+        ord_type: messages::OrdType::Limit,
+        price: Some(types::Price(1_000_000)),
+        time_in_force: types::TimeInForce::Day,
+        transact_time: T0,
+    };
+    assert_eq!(
+        h.s.send(h.now, &nos, |e| ev.push(own(e))),
+        Err(SendError::TransportFull)
+    );
+    assert!(h.take().is_empty());
+    assert_eq!(h.s.state().next_out, 2, "a refused send consumes nothing");
+    assert_eq!(h.s.stats().room_waits, 1);
+    h.s.set_out_room(4096);
+    assert_eq!(h.send_order("fits"), 2);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("D".into(), 2)]);
+}
+
+#[test]
+fn every_message_handed_over_fits_the_room_and_uses_it() {
+    let mut h = H::logged_on();
+    h.s.set_out_room(700);
+    let mut sent = 0;
+    let mut refused = 0;
+    for i in 0..10 {
+        let ev = &mut h.ev;
+        let id = std::format!("order-{i}");
+        let nos = messages::NewOrderSingle {
+            cl_ord_id: id.as_bytes(),
+            account: None,
+            symbol: b"AAPL",
+            side: types::Side::Buy,
+            order_qty: 100,
+            ord_type: messages::OrdType::Limit,
+            price: Some(types::Price(1_000_000)),
+            time_in_force: types::TimeInForce::Day,
+            transact_time: T0,
+        };
+        match h.s.send(h.now, &nos, |e| ev.push(own(e))) {
+            Ok(_) => sent += 1,
+            Err(SendError::TransportFull) => refused += 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let bytes: usize = h
+        .take()
+        .iter()
+        .map(|e| match e {
+            Ev::Send(b) => b.len(),
+            _ => 0,
+        })
+        .sum();
+    assert!(sent > 0 && refused > 0, "{sent} sent, {refused} refused");
+    assert!(bytes <= 700, "{bytes} bytes handed over with room for 700");
+    assert!(bytes > 700 - 200, "the room was used ({bytes} of 700)");
+    assert_eq!(h.s.state().next_out, 2 + sent);
+}
+
+#[test]
+fn admin_messages_wait_for_room_and_go_when_it_comes() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_room(0);
+    h.tick_at(31);
+    assert!(h.take().is_empty(), "no room for the heartbeat");
+    // The peer's TestRequest cannot be answered now; its number is taken in.
+    let tr = h.peer("1", 2, &[(112, "ping")]);
+    h.feed(&tr);
+    assert!(H::sent(&h.take()).is_empty());
+    assert_eq!(h.s.state().next_in, 3);
+    assert_eq!(h.s.state().next_out, 2, "nothing took a number");
+    assert_eq!(h.s.stats().room_waits, 1, "one episode");
+    h.s.set_out_room(4096);
+    h.tick_at(32);
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 2)]);
+}
+
+#[test]
+fn resends_continue_where_the_room_ran_out() {
+    // The whole answer to ResendRequest(1, 0), with room for everything.
+    let mut whole = resend_fixture();
+    let rr = whole.peer("2", 2, &[(7, "1"), (16, "0")]);
+    whole.feed(&rr);
+    let want: Vec<Vec<u8>> = whole
+        .take()
+        .into_iter()
+        .filter_map(|e| match e {
+            Ev::Send(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(want.len(), 6);
+
+    // The same with room for about two messages at a time.
+    let mut h = resend_fixture();
+    let room = want[0].len() + want[1].len();
+    h.s.set_out_room(room);
+    h.feed(&rr);
+    let mut got: Vec<Vec<u8>> = Vec::new();
+    let mut rounds = 0;
+    loop {
+        let ev = h.take();
+        for e in ev {
+            if let Ev::Send(b) = e {
+                got.push(b);
+            }
+        }
+        if !h.s.resends_owed() {
+            break;
+        }
+        // While resends are owed, nothing new goes out before them.
+        let ev = &mut h.ev;
+        let nos = messages::NewOrderSingle {
+            cl_ord_id: b"late",
+            account: None,
+            symbol: b"AAPL",
+            side: types::Side::Buy,
+            order_qty: 100,
+            ord_type: messages::OrdType::Limit,
+            price: Some(types::Price(1_000_000)),
+            time_in_force: types::TimeInForce::Day,
+            transact_time: h.now,
+        };
+        assert_eq!(
+            h.s.send(h.now, &nos, |e| ev.push(own(e))),
+            Err(SendError::TransportFull)
+        );
+        rounds += 1;
+        assert!(rounds < 10, "the resends never finished");
+        h.s.set_out_room(room);
+        h.tick();
+    }
+    assert!(rounds >= 2, "the room made the answer come in parts");
+    assert_eq!(got, want, "the same messages, in the same order");
+    assert_eq!(h.s.state().next_out, 7);
+    h.s.set_out_room(usize::MAX);
+    assert_eq!(h.send_order("after"), 7);
+}
+
+#[test]
+fn a_second_resend_request_widens_what_is_owed() {
+    let mut h = resend_fixture();
+    h.s.set_out_room(0);
+    let first = h.peer("2", 2, &[(7, "4"), (16, "4")]);
+    h.feed(&first);
+    let second = h.peer("2", 3, &[(7, "2"), (16, "3")]);
+    h.feed(&second);
+    assert!(H::sent(&h.take()).is_empty());
+    h.s.set_out_room(usize::MAX);
+    h.tick();
+    let out = H::sent(&h.take());
+    assert_eq!(
+        types_of(&out),
+        vec![("D".into(), 2), ("D".into(), 3), ("D".into(), 4)]
+    );
+    assert!(!h.s.resends_owed());
+}
+
+#[test]
+fn a_reconnect_forgets_what_was_owed() {
+    let mut h = resend_fixture();
+    h.s.set_out_room(0);
+    let rr = h.peer("2", 2, &[(7, "1"), (16, "0")]);
+    h.feed(&rr);
+    assert!(h.s.resends_owed());
+    h.s.disconnected();
+    assert!(
+        !h.s.resends_owed(),
+        "the peer asks again on the new connection"
+    );
+}
+
+#[test]
+fn a_reset_by_the_peer_is_answered_once_a_number_is_durable() {
+    let mut h = H::logged_on();
+    h.s.set_out_limit(1);
+    let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&reset);
+    assert!(H::sent(&h.take()).is_empty(), "MsgSeqNum 1 is not durable");
+    // Nothing else may take number 1 meanwhile.
+    h.s.set_out_limit(3);
+    h.s.set_out_room(0);
+    h.tick_at(31);
+    assert!(h.take().is_empty(), "no room for the Logon yet");
+    let ev = &mut h.ev;
+    let nos = messages::NewOrderSingle {
+        cl_ord_id: b"x",
+        account: None,
+        symbol: b"AAPL",
+        side: types::Side::Buy,
+        order_qty: 100,
+        ord_type: messages::OrdType::Limit,
+        price: Some(types::Price(1_000_000)),
+        time_in_force: types::TimeInForce::Day,
+        transact_time: h.now,
+    };
+    assert_eq!(
+        h.s.send(h.now, &nos, |e| ev.push(own(e))),
+        Err(SendError::TransportFull)
+    );
+    h.s.set_out_room(4096);
+    h.tick_at(32);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out)[0], ("A".into(), 1));
+    assert_eq!(out[0].get(141), Some("Y"));
+    assert_eq!(h.send_order("after"), 2);
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -1610,6 +1830,117 @@ mod props {
             let resend_requests = H::sent(&ev).iter().filter(|o| o.msg_type == "2").count();
             prop_assert_eq!(resend_requests, 0);
             prop_assert_eq!(h.s.state().next_in, last + 1);
+        }
+
+        /// A caller with a bounded outgoing buffer that drains at random
+        /// and tells the session its free space: the session never hands
+        /// over more than fits, new messages go out numbered without a gap,
+        /// and every ResendRequest is answered in full once room returns.
+        #[test]
+        fn a_bounded_transport_loses_nothing(
+            steps in proptest::collection::vec((0u8..6, 0usize..2000), 1..80),
+        ) {
+            const CAP: usize = 1500;
+            let mut h = H::logged_on(); // next_out 2, peer next 2
+            let mut buffered = 0usize;
+            let mut peer_seq = 2;
+            let mut t = h.now;
+            let mut orders = 0;
+            let mut next_new = 2;
+            // Numbers the last ResendRequest asked for, and those answered.
+            let mut asked: Option<u64> = None;
+            let mut answered: std::collections::BTreeSet<u64> = Default::default();
+            h.s.set_out_room(CAP);
+            for (kind, n) in steps {
+                match kind {
+                    0 => {
+                        // The transport takes some bytes.
+                        buffered -= buffered.min(n);
+                        h.s.set_out_room(CAP - buffered);
+                    }
+                    1 | 2 => {
+                        orders += 1;
+                        let id = std::format!("order{orders}");
+                        let ev = &mut h.ev;
+                        let nos = messages::NewOrderSingle {
+                            cl_ord_id: id.as_bytes(),
+                            account: None,
+                            symbol: b"AAPL",
+                            side: types::Side::Buy,
+                            order_qty: 100,
+                            ord_type: messages::OrdType::Limit,
+                            price: Some(types::Price(1_000_000)),
+                            time_in_force: types::TimeInForce::Day,
+                            transact_time: t,
+                        };
+                        let r = h.s.send(t, &nos, |e| ev.push(own(e)));
+                        // (A peer silent too long is given up on.)
+                        prop_assert!(matches!(
+                            r,
+                            Ok(_) | Err(SendError::TransportFull) | Err(SendError::NotLoggedOn)
+                        ));
+                    }
+                    3 => {
+                        t = t.saturating_add_nanos(n as u64 * 5_000_000);
+                        h.now = t;
+                        h.tick();
+                    }
+                    4 => {
+                        let m = h.peer("0", peer_seq, &[]);
+                        peer_seq += 1;
+                        h.now = t;
+                        h.feed(&m);
+                    }
+                    _ => {
+                        let m = h.peer("2", peer_seq, &[(7, "1"), (16, "0")]);
+                        peer_seq += 1;
+                        h.now = t;
+                        answered.clear();
+                        asked = Some(h.s.state().next_out - 1);
+                        h.feed(&m);
+                    }
+                }
+                for e in h.take() {
+                    let Ev::Send(b) = e else { continue };
+                    buffered += b.len();
+                    prop_assert!(buffered <= CAP, "{} bytes in a {}-byte buffer", buffered, CAP);
+                    let out = decode_out(&b);
+                    if out.get(43) == Some("Y") {
+                        let until = match out.get(36) {
+                            Some(new_seq) if out.msg_type == "4" => new_seq.parse::<u64>().unwrap(),
+                            _ => out.seq + 1,
+                        };
+                        answered.extend(out.seq..until);
+                    } else {
+                        prop_assert_eq!(out.seq, next_new, "{} out of sequence", out.msg_type);
+                        next_new += 1;
+                    }
+                }
+            }
+            // Room returns for good: everything owed goes out.
+            h.s.set_out_room(usize::MAX);
+            h.tick();
+            for e in h.take() {
+                let Ev::Send(b) = e else { continue };
+                let out = decode_out(&b);
+                if out.get(43) == Some("Y") {
+                    let until = match out.get(36) {
+                        Some(new_seq) if out.msg_type == "4" => new_seq.parse::<u64>().unwrap(),
+                        _ => out.seq + 1,
+                    };
+                    answered.extend(out.seq..until);
+                } else {
+                    prop_assert_eq!(out.seq, next_new);
+                    next_new += 1;
+                }
+            }
+            prop_assert!(!h.s.resends_owed());
+            if let Some(last) = asked {
+                for seq in 1..=last {
+                    prop_assert!(answered.contains(&seq), "{} never resent or gap-filled", seq);
+                }
+            }
+            prop_assert_eq!(h.s.state().next_out, next_new);
         }
 
         /// Whatever happens — orders, timers, the peer's heartbeats, test
