@@ -1,6 +1,6 @@
 //! Between the OMS and FIX: order messages out, execution reports in.
 //!
-//! [`write_outbound`] renders an [`Outbound`] as the FIX message body the
+//! [`send_outbound`] renders an [`Outbound`] as the FIX message body the
 //! session sends (NewOrderSingle, OrderCancelRequest or
 //! OrderCancelReplaceRequest) with the OMS's 12-character ClOrdIDs;
 //! [`exec_report`] turns a venue's ExecutionReport (4.2 or 4.4) into the

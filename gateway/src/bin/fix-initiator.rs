@@ -18,7 +18,7 @@
 //! seq_file = "client.seq"         # sequence numbers persisted between runs
 //! reset_on_logon = false
 //! ```
-//! Orders (CSV, one per line, `#` comments): `symbol,side,qty,price[,tif]`,
+//! Orders (CSV, one per line, `#` comments): `symbol,side,qty,price` with an optional `,tif`,
 //! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post).
 //! The password is never printed: messages are logged with 554 masked.
 
@@ -45,7 +45,7 @@ struct Args {
     /// Session configuration (TOML).
     #[arg(long)]
     config: PathBuf,
-    /// Orders to send after logon (CSV: symbol,side,qty,price[,tif]).
+    /// Orders to send after logon (CSV: symbol,side,qty,price and an optional tif).
     #[arg(long, conflicts_with = "interactive")]
     orders: Option<PathBuf>,
     /// Read orders from stdin; `logout` or EOF ends the session.

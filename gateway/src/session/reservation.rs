@@ -15,7 +15,7 @@
 //! ([`super::Session::set_out_limit`]), it sends no new message numbered at
 //! or above it. On top of that the caller pauses strategy decisions while
 //! fewer than [`DURABLE_MARGIN`] confirmed numbers remain
-//! ([`orders_may_go`]), so cancels and heartbeats still have numbers when
+//! ([`SeqReservation::orders_may_go`]), so cancels and heartbeats still have numbers when
 //! new orders stop.
 
 use super::SessionState;
