@@ -47,6 +47,9 @@ pub struct LabConfig {
     pub loss_a: Loss,
     pub loss_b: Loss,
     pub seed: u64,
+    /// Trend of every fair price over a trading day (~55 minutes at the
+    /// lab's rate), in basis points; negative: down. 0 by default.
+    pub drift_bp: i32,
     /// A second venue listing the same symbols at the same opening values
     /// (its own matching engine, background flow, feed and FIX session),
     /// for the appliance's router.
@@ -64,6 +67,7 @@ impl Default for LabConfig {
             loss_a: Loss::default(),
             loss_b: Loss::default(),
             seed: 21,
+            drift_bp: 0,
             second_venue: false,
         }
     }
@@ -180,6 +184,7 @@ impl TradingLab {
                 // One fair-price path for both venues (their books differ).
                 FlowConfig {
                     walk_seed: Some(config.seed),
+                    drift_bp: config.drift_bp,
                     ..FlowConfig::default()
                 },
                 config.seed + i as u64,

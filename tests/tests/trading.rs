@@ -633,6 +633,75 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     run.pass();
 }
 
+/// The daily loss limit trips the kill switch in the lab: a market falling
+/// steadily (fair prices drift down at 500 % a "day", some 14 ticks a
+/// second against ~3.5 of noise) fills the market maker's bids, its
+/// position is marked at the mid as the price keeps falling, and with a
+/// limit of $1 the loss passes it. The trip cancels every quote; a re-arm
+/// is refused while the loss stands, and accepted once the limit is raised.
+#[test]
+fn a_daily_loss_trip_cancels_and_is_rearmed_only_within_the_limit() {
+    let venue = start_venues(&LabConfig {
+        drift_bp: -50_000,
+        ..LabConfig::default()
+    });
+    let mailbox = Mailbox::new("loss-trip");
+    let (mut running, on) = quoting_with_a_mailbox(&venue, "loss-trip", &mailbox, 16);
+    let mut cfg = example_config();
+    cfg.risk.max_daily_loss = 10_000; // $1.00 in price4
+    let reply = apply_config(&mailbox, &cfg);
+    let tripped = running.wait_for_serial(
+        "trade: kill switch tripped by risk (daily loss); open orders cancelled",
+        Duration::from_secs(10),
+    );
+    sleep(Duration::from_millis(800));
+    let open_while_killed = venue.open_orders_now();
+    let risk_view = mailbox.companion(&["risk"]);
+    let refused = mailbox.companion(&["rearm"]);
+    let still_killed = mailbox.companion(&["status"]);
+    // Room for the loss: the re-arm goes through.
+    cfg.risk.max_daily_loss = 500_000_000;
+    let raised = apply_config(&mailbox, &cfg);
+    // The refusal flag follows the limit on the trading core's next turn.
+    sleep(Duration::from_millis(300));
+    let rearm = mailbox.companion(&["rearm"]);
+    let rearmed = running.wait_for_serial(
+        "trade: kill switch re-armed; trading resumes",
+        Duration::from_secs(10),
+    );
+    let (run, server) = run_to_the_end(running, venue);
+    run.expect_status(qemu::ExitKind::Success);
+    run.check(on, "logged on");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.check(tripped.is_some(), "the daily loss tripped the kill switch");
+    run.check(
+        open_while_killed == 0,
+        &format!("the trip cancelled the quotes: {open_while_killed} open"),
+    );
+    run.check(
+        risk_view.1.contains("kill switch ENGAGED (daily loss)"),
+        &format!("companion risk: {}", risk_view.1),
+    );
+    run.check(
+        !refused.0 && refused.1.contains("daily loss is still beyond its limit"),
+        &format!("re-arm refused while the loss stands: {refused:?}"),
+    );
+    run.check(
+        still_killed.1.contains("state      killed"),
+        &format!("still killed after the refusal: {}", still_killed.1),
+    );
+    run.check(raised.contains("Ok"), &format!("raised limit: {raised}"));
+    run.check(
+        rearm.0 && rearmed.is_some(),
+        &format!("re-arm accepted within the limit: {}", rearm.1),
+    );
+    run.check(
+        server.stats().canceled_on_disconnect == 0 && server.venue.open_orders(APPLIANCE) == 0,
+        &format!("nothing left at the venue: {:?}", server.stats()),
+    );
+    run.pass();
+}
+
 /// `companion config apply` disabling the market maker mid-session: its
 /// quotes are cancelled at the venue at once (not through the kill switch),
 /// no new order follows, and the companion lists no open order.
