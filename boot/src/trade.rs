@@ -277,6 +277,9 @@ struct Port<'s> {
     reservation: SeqReservation,
     /// The venue cancels this session's orders when it drops.
     cancels_on_disconnect: bool,
+    /// The trading window is over and this session's Logout has not gone
+    /// yet (it waits for room in `out`, or for owed resends).
+    logout_due: bool,
 }
 
 impl<'s> Port<'s> {
@@ -628,6 +631,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         };
         let mut session =
             Session::new(config, session_states[i], buffers).unwrap_or_else(|_| fail("session"));
+        session.set_out_capacity(b.out.capacity());
         session.set_out_room(b.out.capacity() - b.out.len());
         let port = Port {
             id: venue_id(i),
@@ -639,6 +643,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             session_ended: false,
             link_lost: false,
             reservation: SeqReservation::new(reserve),
+            logout_due: false,
             cancels_on_disconnect: cod_option(platform, i),
         };
         if ports.push(port).is_err() {
@@ -949,7 +954,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         session.connect(utc, &mut sink);
                         if session.logon_held() {
                             say!(
-                                "trade: the Logon to venue {} waits for the journal to confirm its sequence number",
+                                "trade: the Logon to venue {} waits for the journal to confirm its sequence number (or for room to send it)",
                                 id.0
                             );
                         }
@@ -1136,27 +1141,44 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
             logout_sent = true;
             for port in ports.iter_mut() {
-                let out = &mut *port.out;
-                let sent = port.session.logout(utc, Some(b"trading window over"), |e| {
-                    if let Event::Send(bytes) = e {
-                        let _ = out.extend_from_slice(bytes);
-                    }
-                });
-                if !sent {
-                    // Not logged on (a Logon may be on its way or held) or
-                    // the Logout held back (no confirmed number left): end
-                    // the connection rather than log on or wait now.
-                    if port.session.is_logged_on() {
-                        say!(
-                            "trade: no sequence number for a Logout to venue {}; closing the connection",
-                            port.id.0
-                        );
-                    }
-                    link.close(port.conn);
-                    port.session.disconnected();
-                    port.logged_on = false;
-                }
+                port.logout_due = true;
             }
+        }
+        for port in ports.iter_mut().filter(|p| p.logout_due) {
+            let out = &mut *port.out;
+            let sent = port.session.logout(utc, Some(b"trading window over"), |e| {
+                if let Event::Send(bytes) = e {
+                    let _ = out.extend_from_slice(bytes);
+                }
+            });
+            let state = port.session.state();
+            let no_number = state.next_out >= port.session.out_limit();
+            let given_up = now_ns >= end + CLOSE_GRACE_NS + 2_000_000_000;
+            if sent {
+                port.logout_due = false;
+            } else if !port.session.is_logged_on() || no_number || given_up {
+                // Not logged on (a Logon may be on its way or held), the
+                // Logout held back (no confirmed number left), or the
+                // outgoing buffer never drained: end the connection rather
+                // than log on or wait any longer.
+                if port.session.is_logged_on() {
+                    say!(
+                        "trade: {} for a Logout to venue {}; closing the connection",
+                        if no_number {
+                            "no sequence number"
+                        } else {
+                            "no room"
+                        },
+                        port.id.0
+                    );
+                }
+                link.close(port.conn);
+                port.session.disconnected();
+                port.logged_on = false;
+                port.logout_due = false;
+            }
+            // Otherwise it waits for room in the outgoing buffer (or for
+            // resends owed to the venue) and is tried on the next turn.
         }
         for port in ports.iter_mut() {
             flush_out(&mut link, port);

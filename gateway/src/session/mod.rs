@@ -204,6 +204,9 @@ pub enum DisconnectReason {
     /// An acceptor could not answer a Logon: no outgoing sequence number
     /// below the limit ([`Session::set_out_limit`]).
     SeqNotDurable,
+    /// An acceptor could not answer a Logon: no room in the transport
+    /// ([`Session::set_out_room`]).
+    TransportFull,
 }
 
 /// What happened; delivered to the sink in order.
@@ -251,6 +254,9 @@ pub enum SendError {
     /// ([`Session::set_out_room`]), or resends owed to the peer wait for
     /// it; nothing was sent or consumed.
     TransportFull,
+    /// The message is longer than the transport could ever take
+    /// ([`Session::set_out_capacity`]); nothing was sent or consumed.
+    TooLarge,
 }
 
 /// Counters for telemetry.
@@ -300,6 +306,10 @@ struct Outbound<'a> {
     /// Bytes the transport can take now ([`Session::set_out_room`]); each
     /// message handed to the sink uses its length.
     room: usize,
+    /// The most the transport can ever take at once
+    /// ([`Session::set_out_capacity`]): a resend longer than this is
+    /// gap-filled, an application message longer is refused.
+    capacity: usize,
     /// Times a message waited for room (copied into the session's stats).
     room_waits: u64,
     /// Waiting for room now: the next refusal is not a new episode.
@@ -336,7 +346,11 @@ impl Outbound<'_> {
     /// Whether a new message may go out now: not while resends are owed
     /// (they keep the sequence order) and not at the limit.
     fn may_send_new(&mut self) -> bool {
-        if self.owed.is_some() || self.reset_answer_owed {
+        if self.reset_answer_owed {
+            // Held by whatever holds the answer (counted when it failed).
+            return false;
+        }
+        if self.owed.is_some() {
             self.wait_for_room();
             return false;
         }
@@ -404,16 +418,16 @@ impl Outbound<'_> {
         }
     }
 
-    /// Resends a stored message (PossDupFlag, OrigSendingTime); `false` if
-    /// the transport has no room for it now. A message that no longer
-    /// encodes (the added fields overflow the tx buffer) is gap-filled
-    /// instead, so the peer is never left waiting for it.
+    /// Resends a stored message (PossDupFlag, OrigSendingTime). A message
+    /// whose resend no longer encodes (the added fields overflow the tx
+    /// buffer) or is longer than the transport could ever take is
+    /// gap-filled instead, so the peer is never left waiting for it.
     fn resend<F: FnMut(Event<'_>)>(
         &mut self,
         now: UtcTime,
         rec: &SentRecord<'_>,
         sink: &mut F,
-    ) -> bool {
+    ) -> Resent {
         let result = self
             .header
             .begin(self.tx, rec.msg_type(), rec.seq, now)
@@ -424,9 +438,18 @@ impl Outbound<'_> {
                 m.raw(rec.body.1);
                 m.finish_range()
             });
-        match result {
-            Ok(range) => self.deliver(now, range, sink),
-            Err(_) => self.gap_fill(now, rec.seq, rec.seq + 1, sink),
+        let range = match result {
+            Ok((s, e)) if e - s <= self.capacity => (s, e),
+            _ => {
+                return match self.gap_fill(now, rec.seq, rec.seq + 1, sink) {
+                    true => Resent::GapFilled,
+                    false => Resent::NoRoom,
+                };
+            }
+        };
+        match self.deliver(now, range, sink) {
+            true => Resent::Message,
+            false => Resent::NoRoom,
         }
     }
 
@@ -453,9 +476,21 @@ impl Outbound<'_> {
         // only with a tx buffer below `MIN_BUFFER`, which `new` refuses.
         match result {
             Ok(range) => self.deliver(now, range, sink),
-            Err(_) => true,
+            Err(_) => {
+                debug_assert!(false, "a GapFill always encodes");
+                true
+            }
         }
     }
+}
+
+/// What became of a stored message the peer asked for again.
+enum Resent {
+    Message,
+    /// Sent as a GapFill over its number (see [`Outbound::resend`]).
+    GapFilled,
+    /// No room in the transport now: nothing was sent.
+    NoRoom,
 }
 
 /// Session state that message handling mutates (everything but rx/queue).
@@ -474,6 +509,10 @@ struct Core<'a> {
     resend_until: Option<u64>,
     /// We sent Logon 141=Y mid-session and wait for the peer's Logon 141=Y.
     reset_requested: bool,
+    /// The TestReqID of a TestRequest whose Heartbeat could not go yet
+    /// (limit or room): answered from `on_tick`. An ID longer than this
+    /// holds is left unanswered (the peer asks again or gives up).
+    test_answer_owed: Option<heapless::Vec<u8, 128>>,
     stats: SessionStats,
     /// Inbound decoding, with the field layouts the peer's messages use.
     decoder: &'a mut FixDecoder,
@@ -543,6 +582,7 @@ impl<'a> Session<'a> {
                     held_back: 0,
                     holding: false,
                     room: usize::MAX,
+                    capacity: usize::MAX,
                     room_waits: 0,
                     short: false,
                     owed: None,
@@ -558,6 +598,7 @@ impl<'a> Session<'a> {
                 test_request_counter: 0,
                 resend_until: None,
                 reset_requested: false,
+                test_answer_owed: None,
                 stats: SessionStats::default(),
                 decoder: buffers.decoder,
             },
@@ -594,7 +635,21 @@ impl<'a> Session<'a> {
     /// wait behind them). `usize::MAX`, the default, is a transport that
     /// takes everything (a blocking socket).
     pub fn set_out_room(&mut self, bytes: usize) {
-        self.core.out.room = bytes;
+        let out = &mut self.core.out;
+        if bytes > out.room {
+            // Room came back: a wait after this is a new episode.
+            out.short = false;
+        }
+        out.room = bytes;
+    }
+
+    /// The most the transport can ever take at once (its buffer's size;
+    /// `usize::MAX`, the default, for no bound). A resend longer than this
+    /// — a resend carries PossDupFlag and OrigSendingTime on top of the
+    /// original — is gap-filled rather than owed forever, and an
+    /// application message longer is refused ([`SendError::TooLarge`]).
+    pub fn set_out_capacity(&mut self, bytes: usize) {
+        self.core.out.capacity = bytes;
     }
 
     /// Resends owed to the peer's ResendRequest are still waiting for room
@@ -648,6 +703,7 @@ impl<'a> Session<'a> {
         c.test_request = None;
         c.resend_until = None;
         c.reset_requested = false;
+        c.test_answer_owed = None;
         c.out.reset_answer_owed = false;
         // What was owed belonged to the old connection: the peer asks again.
         c.out.owed = None;
@@ -675,6 +731,7 @@ impl<'a> Session<'a> {
         self.core.phase = Phase::Disconnected;
         self.core.out.owed = None;
         self.core.out.reset_answer_owed = false;
+        self.core.test_answer_owed = None;
         self.rx_len = 0;
         self.queue.clear();
     }
@@ -690,6 +747,7 @@ impl<'a> Session<'a> {
         if self.core.phase != Phase::Active {
             return false;
         }
+        self.core.continue_resend(now, &mut sink);
         let sent = self
             .core
             .out
@@ -702,8 +760,10 @@ impl<'a> Session<'a> {
 
     /// Mid-session sequence reset: sends Logon with ResetSeqNumFlag=Y and
     /// MsgSeqNum 1; both sides continue from 1 once the peer answers in kind.
-    /// `false` when nothing was sent (not logged on, or MsgSeqNum 1 is not
-    /// below the limit) and the sequence numbers are unchanged.
+    /// `false` when nothing was sent (not logged on, MsgSeqNum 1 not below
+    /// the limit, no room in the transport, or resends or the answer to
+    /// the peer's own reset still owed) and the sequence numbers are
+    /// unchanged.
     pub fn reset_sequence<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) -> bool {
         let c = &mut self.core;
         if c.phase != Phase::Active || c.out.limit <= 1 {
@@ -712,10 +772,18 @@ impl<'a> Session<'a> {
             }
             return false;
         }
+        c.continue_resend(now, &mut sink);
+        // Nothing changes unless the Logon goes: a number 1 taken without
+        // it would reach the peer as a number far too low.
+        let before = c.out.next_out;
         c.out.next_out = 1;
+        if !c.send_logon(now, true, &mut sink) {
+            c.out.next_out = before;
+            return false;
+        }
         c.forget_sent();
         c.reset_requested = true;
-        c.send_logon(now, true, &mut sink)
+        true
     }
 
     /// Sends an application message; returns its MsgSeqNum.
@@ -732,6 +800,8 @@ impl<'a> Session<'a> {
         if msg_type::is_admin(B::MSG_TYPE) {
             return Err(SendError::AdminMsgType);
         }
+        // Resends owed first: the room may have come back since.
+        c.continue_resend(now, &mut sink);
         if c.out.reset_answer_owed {
             // MsgSeqNum 1 belongs to the Logon answering the peer's reset.
             return Err(if c.out.limit <= 1 {
@@ -757,6 +827,9 @@ impl<'a> Session<'a> {
         let body_start = m.position();
         body.write_body(&mut m, version);
         let (s, e) = m.finish_range().map_err(SendError::Encode)?;
+        if e - s > c.out.capacity {
+            return Err(SendError::TooLarge);
+        }
         if e - s > c.out.room {
             c.out.wait_for_room();
             return Err(SendError::TransportFull);
@@ -773,6 +846,11 @@ impl<'a> Session<'a> {
 
     /// Feeds bytes received from the transport.
     pub fn on_bytes<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut data: &[u8], mut sink: F) {
+        // Resends owed first: the room may have come back since, and the
+        // answers to these messages must not wait behind them needlessly.
+        if matches!(self.core.phase, Phase::Active | Phase::LogoutSent(_)) {
+            self.core.continue_resend(now, &mut sink);
+        }
         while !data.is_empty() {
             let room = self.rx.len() - self.rx_len;
             let take = room.min(data.len());
@@ -823,6 +901,14 @@ impl<'a> Session<'a> {
             c.continue_resend(now, &mut sink);
             if c.out.reset_answer_owed {
                 c.answer_reset(now, &mut sink);
+            }
+            if let Some(id) = c.test_answer_owed.take() {
+                let answer = messages::Heartbeat {
+                    test_req_id: Some(&id),
+                };
+                if !c.out.send_admin(now, &answer, &mut sink) {
+                    c.test_answer_owed = Some(id);
+                }
             }
         }
         match c.phase {
@@ -920,11 +1006,14 @@ impl Core<'_> {
                 stats.gap_fills_sent += 1;
                 cursor = rec.seq;
             }
-            if !out.resend(now, &rec, sink) {
-                out.owed = Some((cursor, end));
-                return;
+            match out.resend(now, &rec, sink) {
+                Resent::Message => stats.messages_resent += 1,
+                Resent::GapFilled => stats.gap_fills_sent += 1,
+                Resent::NoRoom => {
+                    out.owed = Some((cursor, end));
+                    return;
+                }
             }
-            stats.messages_resent += 1;
             cursor = rec.seq + 1;
         }
         if cursor <= end {
@@ -1301,13 +1390,17 @@ impl Core<'_> {
                 self.advance_in(seq + 1);
                 match msg.get(tag::TEST_REQ_ID) {
                     Some(id) => {
-                        self.out.send_admin(
+                        let answered = self.out.send_admin(
                             now,
                             &messages::Heartbeat {
                                 test_req_id: Some(id),
                             },
                             sink,
                         );
+                        self.test_answer_owed = match answered {
+                            true => None,
+                            false => heapless::Vec::from_slice(id).ok(),
+                        };
                     }
                     None => self.reject(
                         now,
@@ -1426,7 +1519,12 @@ impl Core<'_> {
         if self.config.role == Role::Acceptor {
             self.heart_bt_int_ns = logon.heart_bt_int as u64 * 1_000_000_000;
             if !self.send_logon(now, logon.reset_seq_num, sink) {
-                self.disconnect(DisconnectReason::SeqNotDurable, sink);
+                let reason = if self.out.next_out >= self.out.limit {
+                    DisconnectReason::SeqNotDurable
+                } else {
+                    DisconnectReason::TransportFull
+                };
+                self.disconnect(reason, sink);
                 return;
             }
         }

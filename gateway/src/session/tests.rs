@@ -1730,6 +1730,163 @@ fn a_reset_by_the_peer_is_answered_once_a_number_is_durable() {
     assert_eq!(h.send_order("after"), 2);
 }
 
+fn big_order(id: &'static str, now: UtcTime) -> messages::NewOrderSingle<'static> {
+    messages::NewOrderSingle {
+        cl_ord_id: id.as_bytes(),
+        account: None,
+        symbol: b"AAPL",
+        side: types::Side::Buy,
+        order_qty: 100,
+        ord_type: messages::OrdType::Limit,
+        price: Some(types::Price(1_000_000)),
+        time_in_force: types::TimeInForce::Day,
+        transact_time: now,
+    }
+}
+
+#[test]
+fn a_reset_without_room_changes_nothing_and_number_one_stays_the_logons() {
+    let mut h = H::logged_on(); // next_out 2
+    h.send_order("o2"); // next_out 3
+    h.take();
+    h.s.set_out_room(0);
+    assert!(!h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    assert!(h.take().is_empty());
+    assert_eq!(h.s.state().next_out, 3, "nothing sent: numbers unchanged");
+    // Room again: the heartbeat goes on from 3, and a resend still works.
+    h.s.set_out_room(usize::MAX);
+    h.tick_at(31);
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 3)]);
+    let rr = h.peer("2", 2, &[(7, "2"), (16, "2")]);
+    h.feed(&rr);
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("D".into(), 2)]);
+}
+
+#[test]
+fn a_resend_longer_than_the_transport_can_take_is_gap_filled() {
+    const CAP: usize = 400;
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_capacity(CAP);
+    // The largest order that fits the caller's 400-byte buffer: its resend
+    // (PossDupFlag, OrigSendingTime) does not.
+    let mut n = CAP;
+    let seq = loop {
+        let id: &'static str = Box::leak("x".repeat(n).into_boxed_str());
+        h.s.set_out_room(CAP);
+        let ev = &mut h.ev;
+        match h.s.send(h.now, &big_order(id, h.now), |e| ev.push(own(e))) {
+            Ok(seq) => break seq,
+            Err(SendError::TooLarge) => n -= 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    };
+    assert_eq!(seq, 2);
+    h.take();
+    h.s.set_out_room(CAP);
+    let rr = h.peer("2", 2, &[(7, "2"), (16, "2")]);
+    h.feed(&rr);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("4".into(), 2)]);
+    assert_eq!(out[0].get(36), Some("3"));
+    assert!(!h.s.resends_owed());
+    let st = h.s.stats();
+    assert_eq!((st.messages_resent, st.gap_fills_sent), (0, 1));
+}
+
+#[test]
+fn a_resend_that_no_longer_encodes_is_counted_as_a_gap_fill() {
+    let mut h = H::logged_on(); // tx is 4096 bytes
+    let mut n = 4096;
+    loop {
+        let id: &'static str = Box::leak("x".repeat(n).into_boxed_str());
+        let ev = &mut h.ev;
+        match h.s.send(h.now, &big_order(id, h.now), |e| ev.push(own(e))) {
+            Ok(_) => break,
+            Err(SendError::Encode(_)) => n -= 1,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    h.take();
+    let rr = h.peer("2", 2, &[(7, "2"), (16, "2")]);
+    h.feed(&rr);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("4".into(), 2)], "gap-filled");
+    assert_eq!(out[0].get(36), Some("3"));
+    let st = h.s.stats();
+    assert_eq!((st.messages_resent, st.gap_fills_sent), (0, 1));
+}
+
+#[test]
+fn waiting_for_the_journal_is_not_counted_as_waiting_for_room() {
+    let mut h = H::logged_on();
+    h.s.set_out_limit(1);
+    let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&reset);
+    h.tick_at(31); // heartbeat due; the room is unlimited
+    assert_eq!(h.s.stats().held_back, 1);
+    assert_eq!(h.s.stats().room_waits, 0, "the transport never lacked room");
+}
+
+#[test]
+fn the_peers_logout_is_answered_once_the_owed_resends_fit() {
+    let mut h = resend_fixture();
+    h.s.set_out_room(0);
+    let rr = h.peer("2", 2, &[(7, "1"), (16, "0")]);
+    h.feed(&rr);
+    assert!(h.s.resends_owed());
+    h.take();
+    // The caller made room, then hands over the peer's Logout.
+    h.s.set_out_room(usize::MAX);
+    let lo = h.peer("5", 3, &[]);
+    h.feed(&lo);
+    let ev = h.take();
+    let out = H::sent(&ev);
+    assert_eq!(
+        out.len(),
+        7,
+        "six resends and the Logout: {:?}",
+        types_of(&out)
+    );
+    assert_eq!(types_of(&out)[6], ("5".into(), 7));
+    assert_eq!(
+        ev.last(),
+        Some(&Ev::Disconnect(DisconnectReason::LogoutReceived))
+    );
+}
+
+#[test]
+fn a_test_request_is_answered_with_its_id_once_room_comes() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_room(0);
+    let tr = h.peer("1", 2, &[(112, "probe-7")]);
+    h.feed(&tr);
+    assert!(H::sent(&h.take()).is_empty());
+    h.s.set_out_room(4096);
+    h.tick();
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("0".into(), 2)]);
+    assert_eq!(
+        out[0].get(112),
+        Some("probe-7"),
+        "the answer carries its TestReqID"
+    );
+    h.tick();
+    assert!(h.take().is_empty(), "answered once");
+}
+
+#[test]
+fn an_acceptor_without_room_for_its_logon_says_so() {
+    let mut h = H::new(Role::Acceptor);
+    h.s.set_out_room(10);
+    h.connect();
+    let logon = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    h.feed(&logon);
+    assert_eq!(
+        h.take(),
+        vec![Ev::Disconnect(DisconnectReason::TransportFull)]
+    );
+}
+
 mod props {
     use super::*;
     use proptest::prelude::*;
@@ -1838,7 +1995,7 @@ mod props {
         /// and every ResendRequest is answered in full once room returns.
         #[test]
         fn a_bounded_transport_loses_nothing(
-            steps in proptest::collection::vec((0u8..6, 0usize..2000), 1..80),
+            steps in proptest::collection::vec((0u8..8, 0usize..2000), 1..80),
         ) {
             const CAP: usize = 1500;
             let mut h = H::logged_on(); // next_out 2, peer next 2
@@ -1891,6 +2048,19 @@ mod props {
                         h.now = t;
                         h.feed(&m);
                     }
+                    6 => {
+                        let before = h.s.state().next_out;
+                        if !h.s.reset_sequence(t, |e| h.ev.push(own(e))) {
+                            prop_assert_eq!(h.s.state().next_out, before, "a refused reset changed nothing");
+                        }
+                    }
+                    7 => {
+                        // The peer resets both sides mid-session.
+                        let m = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+                        peer_seq = 2;
+                        h.now = t;
+                        h.feed(&m);
+                    }
                     _ => {
                         let m = h.peer("2", peer_seq, &[(7, "1"), (16, "0")]);
                         peer_seq += 1;
@@ -1911,6 +2081,13 @@ mod props {
                             _ => out.seq + 1,
                         };
                         answered.extend(out.seq..until);
+                    } else if out.msg_type == "A" && out.get(141) == Some("Y") {
+                        // A reset, ours or the answer to the peer's: numbering
+                        // starts again, and what was asked before is moot.
+                        prop_assert_eq!(out.seq, 1);
+                        next_new = 2;
+                        asked = None;
+                        answered.clear();
                     } else {
                         prop_assert_eq!(out.seq, next_new, "{} out of sequence", out.msg_type);
                         next_new += 1;
@@ -1929,6 +2106,11 @@ mod props {
                         _ => out.seq + 1,
                     };
                     answered.extend(out.seq..until);
+                } else if out.msg_type == "A" && out.get(141) == Some("Y") {
+                    prop_assert_eq!(out.seq, 1);
+                    next_new = 2;
+                    asked = None;
+                    answered.clear();
                 } else {
                     prop_assert_eq!(out.seq, next_new);
                     next_new += 1;
