@@ -747,7 +747,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         if let Some((generation, cfg)) = applied {
             // Limits first: whatever the retuned strategies send at once
             // meets the new limits.
-            match pipeline.apply_risk_config(&cfg.risk, RISK_SYMBOLS) {
+            match pipeline.apply_risk_config(&cfg.risk, RISK_SYMBOLS, now) {
                 Ok(m) => {
                     say!(
                         "trade: risk limits of configuration generation {generation} in force ({} restricted symbol(s) not in the directory)",

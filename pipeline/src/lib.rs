@@ -416,13 +416,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// Applies the companion's risk configuration in one step (mapping in
-    /// [`config`]); restricted symbols are found in the book's directory.
-    /// On an error the limits in force stay. Scans the directory: an
+    /// [`config`]) at `now`; restricted symbols are found in the book's
+    /// directory. On an error the limits in force stay. A limit already
+    /// breached (daily loss, reject rate) trips the kill switch at once;
+    /// the next input's sweep cancels the open orders. Scans the directory: an
     /// operator action, not a per-message cost.
     pub fn apply_risk_config(
         &mut self,
         cfg: &protocol::mailbox::config::RiskConfig,
         symbols: usize,
+        now: Nanos,
     ) -> Result<config::RiskMapping, risk::LimitsError> {
         let book = &self.book;
         let (limits, mapping) = config::risk_limits(cfg, self.risk.limits(), symbols, |name| {
@@ -432,7 +435,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     .is_some_and(|d| d.symbol.as_str() == name)
             })
         })?;
-        self.risk.apply_limits(limits)?;
+        self.risk.apply_limits(limits, now)?;
         Ok(mapping)
     }
 

@@ -551,13 +551,14 @@ fn risk_configuration_applies_at_run_time() {
     let mut p = pipeline(Limits::unlimited());
     feed(&mut p, &[directory_aaa()]);
     // The market maker quotes 100 shares.
-    p.apply_risk_config(&risk_config(50, &[]), 16).unwrap();
+    p.apply_risk_config(&risk_config(50, &[]), 16, Nanos(1))
+        .unwrap();
     let sent = feed(&mut p, &two_sided());
     assert!(sent.is_empty(), "nothing above 50 shares: {sent:?}");
     assert!(p.risk.reject_count(types::RejectReason::MaxOrderQty) >= 2);
 
     let mapping = p
-        .apply_risk_config(&risk_config(1_000, &["AAA", "NOPE"]), 16)
+        .apply_risk_config(&risk_config(1_000, &["AAA", "NOPE"]), 16, Nanos(1))
         .unwrap();
     assert_eq!(mapping.unknown_symbols, 1, "NOPE is not in the directory");
     let sent = feed(&mut p, &[add(3, Side::Buy, Price(100_0100), 300, 3)]);
@@ -565,7 +566,8 @@ fn risk_configuration_applies_at_run_time() {
     assert!(p.risk.reject_count(types::RejectReason::RestrictedSymbol) >= 1);
 
     // A looser configuration replaces both: no restricted symbol is left.
-    p.apply_risk_config(&risk_config(1_000, &[]), 16).unwrap();
+    p.apply_risk_config(&risk_config(1_000, &[]), 16, Nanos(1))
+        .unwrap();
     assert!(p.risk.limits().overrides.is_empty());
     assert!(!p.risk.limits().for_symbol(LOCATE).restricted);
     assert_eq!(p.risk.limits().default_symbol.max_order_qty, 1_000);

@@ -356,6 +356,7 @@ impl Room {
     /// open(other side) − d`. Their sum is the open quantity (≥ 0), so the
     /// `0` never wins, and adding `add` to `ahead` grows the worst case by
     /// `ahead + add − behind` clamped to `0..=add`.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn check(
         &self,
@@ -365,6 +366,7 @@ impl Room {
         add: u64,
         add_notional: i128,
         grows: bool,
+        shrinkable: bool,
     ) -> Result<u64, RejectReason> {
         let s = side as usize;
         let (mine, other) = (sym.open[s], sym.open[s ^ 1]);
@@ -388,14 +390,20 @@ impl Room {
             0
         };
         // Gross, net and credit: what the order adds against the room left
-        // (`used + add > limit` ⇔ `add > limit − used`, exact in i128).
-        if worst_delta as i128 > self.gross {
+        // (`used + add > limit` ⇔ `add > limit − used`, exact in i128). A
+        // limit already exceeded (lowered at run time, or a mark that moved)
+        // leaves negative room. A replace (`shrinkable`) is then refused
+        // only for what it adds, so one that shrinks an order still goes;
+        // a new order is refused outright until the exposure is back
+        // within the limit (fails closed, and keeps the new-order path to
+        // one compare per limit).
+        if worst_delta as i128 > self.gross && (!shrinkable || worst_delta != 0) {
             refuse!(GrossPositionLimit);
         }
         if grows && add as i128 > self.net[s] {
             refuse!(NetPositionLimit);
         }
-        if add_notional > self.credit {
+        if add_notional > self.credit && (!shrinkable || add_notional > 0) {
             refuse!(CreditLimit);
         }
         Ok(worst_delta)
@@ -771,10 +779,32 @@ impl RiskEngine {
 
     /// Replaces every limit in one step after validating the new set; on
     /// error the old limits stay in force. Exposure already entered is kept
-    /// and judged against the new limits from the next check on.
-    pub fn apply_limits(&mut self, new: Limits) -> Result<(), LimitsError> {
+    /// and judged against the new limits from the next check on. A limit
+    /// that trips the kill switch is judged at once, at `now`: a daily loss
+    /// already beyond the new `max_daily_loss`, or more refusals in the
+    /// last window than the new `reject_rate` allows, trips it here rather
+    /// than at the next fill or refusal.
+    pub fn apply_limits(&mut self, new: Limits, now: Nanos) -> Result<(), LimitsError> {
         new.validate(self.symbols.len())?;
         self.install(new);
+        if self.loss_breached() {
+            self.trip(TripCause::DailyLoss);
+        }
+        if let Some(t) = self.limits.reject_rate {
+            // More than `max_msgs` in the window: the (max_msgs + 1)-th
+            // newest refusal is inside it. The ring keeps the newest
+            // `MAX_THROTTLE_MSGS`, so a limit of that many is judged at the
+            // next refusal instead.
+            if t.max_msgs < MAX_THROTTLE_MSGS {
+                let one_more = Throttle {
+                    max_msgs: t.max_msgs + 1,
+                    window_ns: t.window_ns,
+                };
+                if self.reject_window.would_exceed(&one_more, now.0) {
+                    self.trip(TripCause::RejectRate);
+                }
+            }
+        }
         Ok(())
     }
 
@@ -898,9 +928,9 @@ impl RiskEngine {
         {
             refuse!(MaxOpenOrders);
         }
-        let worst_delta = self
-            .room
-            .check(rule, sym, side, qty as u64, notional as i128, true)?;
+        let worst_delta =
+            self.room
+                .check(rule, sym, side, qty as u64, notional as i128, true, false)?;
         let fp = dup_fingerprint(sid, locate, side, price, qty);
         let (bucket, way) = self.dup.probe(fp, now.0, self.limits.duplicate_window_ns)?;
         let (w_strategy, w_venue) = (W_STRAT_ORDER + sid, W_VENUE_ORDER + vid);
@@ -1034,6 +1064,7 @@ impl RiskEngine {
             add,
             add_notional,
             add > 0 || add_notional > 0,
+            true,
         )?;
         let sid = strategy.0 as usize;
         let vid = venue as usize;
@@ -1253,7 +1284,10 @@ impl RiskEngine {
         let before = sym.worst();
         let delta = fill.side.sign() * fill.qty as i64;
         sym.position = sym.position.saturating_add(delta);
-        sym.mark = fill.price.0;
+        // A fill price of 0 or below is no mark (see `set_mark`).
+        if fill.price.0 > 0 {
+            sym.mark = fill.price.0;
+        }
         let net = self.net_position.saturating_add(delta);
         let moved = net as i128 - self.net_position as i128;
         self.net_position = net;
@@ -1405,8 +1439,12 @@ impl RiskEngine {
     }
 
     /// Sets the price used to value `locate`'s position for the credit limit
-    /// (fills set it to the fill price).
+    /// (fills set it to the fill price). A price of 0 or below is no mark
+    /// (it would shrink the credit used) and is ignored.
     pub fn set_mark(&mut self, locate: StockLocate, price: Price) {
+        if price.0 <= 0 {
+            return;
+        }
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             let old = sym.position_notional();
             sym.mark = price.0;

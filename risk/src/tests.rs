@@ -426,7 +426,7 @@ fn widening_the_duplicate_window_remembers_older_orders() {
     h.now += 100;
     let mut l = h.e.limits().clone();
     l.duplicate_window_ns = 1_000;
-    h.e.apply_limits(l).unwrap();
+    h.e.apply_limits(l, Nanos(h.now)).unwrap();
     assert_eq!(h.try_new(Buy, REF, 10), Err(R::DuplicateOrder));
 }
 
@@ -822,7 +822,7 @@ fn apply_limits_validates_and_keeps_old_on_error() {
         max_msgs: 10,
         window_ns: 0,
     });
-    let err = h.e.apply_limits(bad).unwrap_err();
+    let err = h.e.apply_limits(bad, Nanos(h.now)).unwrap_err();
     assert_eq!(err.field, "venue_order_rate");
     assert!(
         h.try_new(Buy, REF, 100).is_ok(),
@@ -834,21 +834,27 @@ fn apply_limits_validates_and_keeps_old_on_error() {
     s.tick_size = 0;
     bad.overrides.push((2, SymbolLimits::UNLIMITED)).unwrap();
     bad.overrides.push((3, s)).unwrap();
-    let err = h.e.apply_limits(bad).unwrap_err();
+    let err = h.e.apply_limits(bad, Nanos(h.now)).unwrap_err();
     assert_eq!((err.field, err.override_index), ("tick_size", Some(1)));
     assert_eq!(std::format!("{err}"), "overrides[1].tick_size: must be > 0");
 
     let mut bad = h.e.limits().clone();
     bad.overrides.push((99, SymbolLimits::UNLIMITED)).unwrap();
-    assert_eq!(h.e.apply_limits(bad).unwrap_err().field, "locate");
+    assert_eq!(
+        h.e.apply_limits(bad, Nanos(h.now)).unwrap_err().field,
+        "locate"
+    );
 
     let mut bad = h.e.limits().clone();
     bad.default_symbol.collar_bps = Some(0);
-    assert_eq!(h.e.apply_limits(bad).unwrap_err().field, "collar_bps");
+    assert_eq!(
+        h.e.apply_limits(bad, Nanos(h.now)).unwrap_err().field,
+        "collar_bps"
+    );
 
     let mut good = h.e.limits().clone();
     good.default_symbol.max_order_qty = 5;
-    h.e.apply_limits(good).unwrap();
+    h.e.apply_limits(good, Nanos(h.now)).unwrap();
     assert_eq!(h.try_new(Buy, REF, 6), Err(R::MaxOrderQty));
     assert!(h.try_new(Buy, REF, 5).is_ok());
 }
@@ -861,7 +867,7 @@ fn removing_an_override_restores_the_default() {
     l.overrides.push((1, s)).unwrap();
     let mut h = H::new(l);
     assert_eq!(h.try_new(Buy, REF, 1), Err(R::RestrictedSymbol));
-    h.e.apply_limits(Limits::unlimited()).unwrap();
+    h.e.apply_limits(Limits::unlimited(), Nanos(h.now)).unwrap();
     assert!(h.try_new(Buy, REF, 1).is_ok());
 }
 
@@ -933,6 +939,81 @@ fn kill_switch_trips_on_daily_loss_and_latches() {
     assert!(h.try_new(Buy, REF - 10_000, 1).is_ok());
     assert_eq!(h.e.trips(), 1);
     assert!(h.e.reject_count(R::KillSwitch) >= 2);
+}
+
+#[test]
+fn a_daily_loss_limit_lowered_below_the_loss_trips_at_once() {
+    let mut h = H::with(|l| l.max_daily_loss = 1_000_000);
+    h.buy(10);
+    h.e.on_pnl(-500_000);
+    let mut l = h.e.limits().clone();
+    l.max_daily_loss = 600_000;
+    h.e.apply_limits(l.clone(), Nanos(h.now)).unwrap();
+    assert_eq!(h.e.tripped(), None, "still within the new limit");
+    l.max_daily_loss = 100_000;
+    h.e.apply_limits(l, Nanos(h.now)).unwrap();
+    assert_eq!(h.e.tripped(), Some(TripCause::DailyLoss));
+    assert_eq!(h.try_new(Buy, REF - 10_000, 1), Err(R::KillSwitch));
+    assert_eq!(
+        collect_kill_cancels(&mut h).len(),
+        1,
+        "the open order is cancelled"
+    );
+}
+
+#[test]
+fn a_reject_rate_lowered_below_the_recent_refusals_trips_at_once() {
+    let mut h = H::with(|l| l.default_symbol.max_order_qty = 100);
+    for _ in 0..10 {
+        assert_eq!(h.try_new(Buy, REF, 1_000), Err(R::MaxOrderQty));
+        h.now += 1;
+    }
+    let mut l = h.e.limits().clone();
+    // Ten refusals in the last 10 ns: a limit of 10 per µs holds, 9 does not.
+    l.reject_rate = Some(Throttle {
+        max_msgs: 10,
+        window_ns: 1_000,
+    });
+    h.e.apply_limits(l.clone(), Nanos(h.now)).unwrap();
+    assert_eq!(h.e.tripped(), None);
+    // Long after the refusals, a tighter limit finds nothing in its window.
+    l.reject_rate = Some(Throttle {
+        max_msgs: 9,
+        window_ns: 1_000,
+    });
+    h.e.apply_limits(l.clone(), Nanos(h.now + 1_000)).unwrap();
+    assert_eq!(h.e.tripped(), None, "the refusals are out of the window");
+    h.e.apply_limits(l, Nanos(h.now)).unwrap();
+    assert_eq!(h.e.tripped(), Some(TripCause::RejectRate));
+    assert_eq!(h.try_new(Buy, REF - 10_000, 1), Err(R::KillSwitch));
+}
+
+#[test]
+fn limits_exceeded_after_a_change_still_let_an_order_shrink() {
+    // Gross and credit lowered below what is already used: a replace that
+    // only reduces the order passes; one that adds is refused.
+    let mut h = H::new(Limits::unlimited());
+    let id = h.buy(100);
+    let mut l = h.e.limits().clone();
+    l.max_gross_position = 50;
+    l.credit_limit = 50 * REF as u64;
+    h.e.apply_limits(l, Nanos(h.now)).unwrap();
+    assert_eq!(h.replace(id, REF, 150), Err(R::GrossPositionLimit));
+    assert_eq!(h.replace(id, REF, 60), Ok(()));
+    // New orders are refused outright while the limit is exceeded, even a
+    // sell that adds nothing to the worst case.
+    assert_eq!(h.try_new(Sell, REF + 100, 10), Err(R::GrossPositionLimit));
+}
+
+#[test]
+fn a_mark_of_zero_or_below_is_ignored() {
+    let mut h = H::new(Limits::unlimited());
+    let id = h.buy(100);
+    h.fill(id, Buy, 100, REF);
+    let used = h.e.credit_used();
+    h.e.set_mark(1, Price(0));
+    h.e.set_mark(1, Price(-REF));
+    assert_eq!(h.e.credit_used(), used);
 }
 
 #[test]
@@ -1109,7 +1190,10 @@ fn bps_collar_either_side_of_the_64_bit_form() {
 
 /// The exposure checks as first written (separate buy and sell quantities,
 /// `worst` recomputed before and after), the oracle for the one-sided form;
-/// position and net judged when the order grows (shares or notional).
+/// position and net judged when the order grows (shares or notional), gross
+/// and credit always for a new order, and for a replace (`shrinkable`) only
+/// when it adds to them (a limit already exceeded does not refuse what adds
+/// nothing).
 #[allow(clippy::too_many_arguments)]
 fn exposure_reference(
     l: &Limits,
@@ -1121,6 +1205,7 @@ fn exposure_reference(
     side: Side,
     add: u64,
     add_notional: i128,
+    shrinkable: bool,
 ) -> Result<i128, R> {
     let lim = &l.default_symbol;
     let (add_buy, add_sell) = match side {
@@ -1138,7 +1223,8 @@ fn exposure_reference(
         return Err(R::SymbolPositionLimit);
     }
     let worst_delta = worst(sym.position, ob, os) - sym.worst();
-    if gross_worst + worst_delta > l.max_gross_position as i128 {
+    if (!shrinkable || worst_delta > 0) && gross_worst + worst_delta > l.max_gross_position as i128
+    {
         return Err(R::GrossPositionLimit);
     }
     let net = net as i128;
@@ -1149,7 +1235,7 @@ fn exposure_reference(
     if grows && side == Sell && (total.1 + add_sell) as i128 - net > max_net {
         return Err(R::NetPositionLimit);
     }
-    if credit_used + add_notional > l.credit_limit as i128 {
+    if (!shrinkable || add_notional > 0) && credit_used + add_notional > l.credit_limit as i128 {
         return Err(R::CreditLimit);
     }
     Ok(worst_delta)
@@ -1200,6 +1286,7 @@ proptest::proptest! {
         max_gross in proptest::prop_oneof![0u64..20_000, proptest::num::u64::ANY],
         max_net in proptest::prop_oneof![0u64..20_000, proptest::num::u64::ANY],
         credit in proptest::num::u64::ANY,
+        shrinkable in proptest::bool::ANY,
     ) {
         let mut l = Limits::unlimited();
         l.default_symbol.max_position = max_position;
@@ -1230,6 +1317,7 @@ proptest::proptest! {
             add,
             add_notional,
             add > 0 || add_notional > 0,
+            shrinkable,
         );
         let expect = exposure_reference(
             &l,
@@ -1241,6 +1329,7 @@ proptest::proptest! {
             side,
             add,
             add_notional,
+            shrinkable,
         );
         proptest::prop_assert_eq!(got.map(i128::from), expect);
     }
@@ -1388,12 +1477,12 @@ fn a_replace_that_adds_only_notional_is_judged_against_every_limit() {
     let net = |h: &mut H| {
         let mut l = h.e.limits().clone();
         l.max_net_position = 50;
-        h.e.apply_limits(l).unwrap();
+        h.e.apply_limits(l, Nanos(h.now)).unwrap();
     };
     let position = |h: &mut H| {
         let mut l = h.e.limits().clone();
         l.default_symbol.max_position = 50;
-        h.e.apply_limits(l).unwrap();
+        h.e.apply_limits(l, Nanos(h.now)).unwrap();
     };
     for (tighten, reason) in [
         (&net as &dyn Fn(&mut H), R::NetPositionLimit),

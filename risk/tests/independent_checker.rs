@@ -92,6 +92,9 @@ struct Model {
     venue_cancels: HashMap<u8, VecDeque<u64>>,
     rejects: VecDeque<u64>,
     tripped: bool,
+    /// Tripped since the kill list was last taken: the next list must name
+    /// every open order not already being canceled.
+    kill_list_due: bool,
     last_pnl: i64,
 }
 
@@ -139,12 +142,19 @@ impl Model {
                 .filter(|&&ts| now.saturating_sub(ts) < t.window_ns)
                 .count() as u64;
             if recent >= t.max_msgs as u64 {
-                self.tripped = true;
+                self.trip();
             }
         }
         self.rejects.push_back(now);
         if self.rejects.len() > 512 {
             self.rejects.pop_front();
+        }
+    }
+
+    fn trip(&mut self) {
+        if !self.tripped {
+            self.tripped = true;
+            self.kill_list_due = true;
         }
     }
 
@@ -279,17 +289,23 @@ fn assert_exposure(
             "symbol position (short)"
         ),
     }
+    let gross_of = |ob: &[i128], os: &[i128]| -> i128 {
+        (0..SYMBOLS)
+            .map(|x| {
+                let p = m.pos(x);
+                (p + ob[x as usize]).max(os[x as usize] - p).max(0)
+            })
+            .sum()
+    };
+    let gross_before = gross_of(&ob, &os);
     ob[l] += extra_buy;
     os[l] += extra_sell;
-    let gross: i128 = (0..SYMBOLS)
-        .map(|x| {
-            let p = m.pos(x);
-            (p + ob[x as usize]).max(os[x as usize] - p).max(0)
-        })
-        .sum();
+    let gross = gross_of(&ob, &os);
+    // A limit already exceeded (lowered at run time) lets through only what
+    // adds nothing to it.
     assert!(
-        gross <= lim.max_gross_position as i128,
-        "gross position {gross}"
+        gross <= lim.max_gross_position as i128 || gross <= gross_before,
+        "gross position {gross} (before {gross_before})"
     );
     let net: i128 = (0..SYMBOLS + 2).map(|x| m.pos(x)).sum();
     let all_buy: i128 = ob.iter().sum();
@@ -299,7 +315,7 @@ fn assert_exposure(
         Side::Sell => assert!(all_sell - net <= lim.max_net_position as i128, "net short"),
     }
     assert!(
-        m.credit_used() + extra_notional <= lim.credit_limit as i128,
+        extra_notional <= 0 || m.credit_used() + extra_notional <= lim.credit_limit as i128,
         "credit limit"
     );
 }
@@ -368,6 +384,8 @@ fn random_limits(r: &mut Rng) -> Limits {
 struct Tally {
     /// New, cancel and replace intents checked.
     intents: u64,
+    unsent: u64,
+    manual_trips: u64,
     new_ok: u64,
     new_rejected: BTreeMap<String, u64>,
     cancels_ok: u64,
@@ -528,6 +546,32 @@ fn run(seed: u64, intents: u64) -> Tally {
                                     m.record_reject(&limits, now);
                                 }
                             }
+                        }
+                    } else if r.chance(300) {
+                        // The venue's session could not take it: it leaves
+                        // as if never checked (duplicate memory, throttle
+                        // records, exposure), so the same order may go again.
+                        e.on_new_unsent(OrderId(id));
+                        m.orders.remove(&id);
+                        m.last_dup
+                            .remove(&(strategy, locate, side == Side::Buy, price, qty));
+                        m.strat_orders.entry(strategy).or_default().pop_back();
+                        m.venue_orders.entry(venue).or_default().pop_back();
+                        tally.unsent += 1;
+                        let id2 = next_id;
+                        next_id += 1;
+                        let ctx2 = CheckContext {
+                            order: OrderId(id2),
+                            ..ctx
+                        };
+                        if let Ok(()) = e.check(&intent, &ctx2, Nanos(now)) {
+                            assert_new_ok(
+                                &m, &limits, strategy, locate, side, price, qty, venue, ref_opt,
+                                now,
+                            );
+                            e.on_new_unsent(OrderId(id2));
+                        } else if !m.tripped {
+                            panic!("the same order refused right after it was undone");
                         }
                     }
                 }
@@ -773,7 +817,7 @@ fn run(seed: u64, intents: u64) -> Tally {
             e.on_pnl(pnl);
             m.last_pnl = pnl;
             if (pnl as i128) < -(limits.max_daily_loss as i128) {
-                m.tripped = true;
+                m.trip();
             }
             let l = r.below(SYMBOLS as u64) as usize;
             refs[l] = (refs[l] + r.range(-refs[l] / 200, refs[l] / 200)).max(1_0000);
@@ -793,6 +837,12 @@ fn run(seed: u64, intents: u64) -> Tally {
                 }
             } else {
                 assert!(e.rearm().is_err());
+                if r.chance(2_000) {
+                    // The operator's kill.
+                    e.trip(TripCause::Manual);
+                    m.trip();
+                    tally.manual_trips += 1;
+                }
             }
         } else if roll < 9_830 {
             // Run-time limit change; one in four is invalid and must leave the old limits.
@@ -801,11 +851,21 @@ fn run(seed: u64, intents: u64) -> Tally {
             if invalid {
                 new.default_symbol.tick_size = 0;
             }
-            match e.apply_limits(new.clone()) {
+            match e.apply_limits(new.clone(), Nanos(now)) {
                 Ok(()) => {
                     assert!(!invalid);
                     limits = new;
                     tally.limit_changes += 1;
+                    // Limits already breached trip the switch at once.
+                    if (m.last_pnl as i128) < -(limits.max_daily_loss as i128) {
+                        m.trip();
+                    }
+                    if let Some(t) = limits.reject_rate {
+                        let recent = count_within(Some(&m.rejects), now, t.window_ns);
+                        if t.max_msgs < risk::MAX_THROTTLE_MSGS && recent > t.max_msgs as u64 {
+                            m.trip();
+                        }
+                    }
                 }
                 Err(err) => {
                     assert!(invalid, "valid limits refused: {err}");
@@ -842,8 +902,12 @@ fn run(seed: u64, intents: u64) -> Tally {
                 .filter(|(_, o)| !o.pending_cancel)
                 .map(|(id, _)| *id)
                 .collect();
-            // Only the first listing after a trip is complete; later calls continue from the cursor.
-            if !ids.is_empty() {
+            // The first listing after a trip names every open order not
+            // already being canceled; later calls continue from the cursor.
+            if m.kill_list_due {
+                assert_eq!(ids, expect, "the kill list after a trip");
+                m.kill_list_due = false;
+            } else {
                 assert!(
                     ids.iter().all(|id| expect.contains(id)),
                     "kill list names an order that is not open"
@@ -896,7 +960,7 @@ fn run(seed: u64, intents: u64) -> Tally {
         if let Some(cause) = e.tripped() {
             assert!(matches!(
                 cause,
-                TripCause::DailyLoss | TripCause::RejectRate
+                TripCause::DailyLoss | TripCause::RejectRate | TripCause::Manual
             ));
         }
     }
@@ -928,7 +992,12 @@ fn assert_meaningful(t: &Tally, intents: u64) {
         );
     }
     assert!(
-        t.trips > 0 && t.rearms > 0 && t.limit_changes > 0 && t.bad_limits > 0,
+        t.trips > 0
+            && t.rearms > 0
+            && t.limit_changes > 0
+            && t.bad_limits > 0
+            && t.unsent > 0
+            && t.manual_trips > 0,
         "{t:?}"
     );
 }
