@@ -385,7 +385,7 @@ pub struct Position {
 
 impl Position {
     pub fn unrealized(&self) -> i128 {
-        self.qty as i128 * self.mark.0 as i128 - self.cost
+        (self.qty as i128 * self.mark.0 as i128).saturating_sub(self.cost)
     }
 
     /// Average entry price, rounded half away from zero; `None` when flat.
@@ -901,7 +901,26 @@ impl Oms {
                     );
                 }
                 if rec.acked || rec.cum_qty > 0 {
-                    self.stats.out_of_order += 1;
+                    // The venue took the order (acknowledged or filled it):
+                    // this refusal is not of the order. Without a ClOrdID
+                    // of ours it can only answer the request in flight;
+                    // otherwise it repeats one already answered (a PossDup
+                    // of a replace's or cancel's refusal, whose ClOrdID is
+                    // gone and whose OrigClOrdID names the order). Taking it
+                    // for the order's would forget an order still working.
+                    let ours = rep.cl_ord_id == Some(matched);
+                    for kind in [ExecType::ReplaceRejected, ExecType::CancelRejected] {
+                        if !ours && rec.pending(kind).is_some() {
+                            return self.request_rejected(
+                                slot,
+                                kind,
+                                risk,
+                                RejectReason::VenueReject,
+                            );
+                        }
+                    }
+                    self.stats.late_reports += 1;
+                    return None;
                 }
                 // Venue reject first: it retires the order in risk and feeds
                 // the reject-rate limit; `finish` then skips the risk call.
@@ -1047,6 +1066,15 @@ impl Oms {
             rec.price
         };
         let open = rec.terminal.is_none();
+        // A fill under the ClOrdID of the replace in flight: the venue has
+        // taken the replace (it reports under the new ClOrdID only then),
+        // so the order is at least the replace's size even before the
+        // Replaced arrives; finishing it on the old size would forget
+        // shares still working.
+        let replace_taken = match rec.replace {
+            Some((cl, _, req_qty)) if rep.cl_ord_id == Some(cl) => req_qty,
+            _ => 0,
+        };
         if open {
             self.account_open(slot, false);
         }
@@ -1054,7 +1082,7 @@ impl Oms {
             r.cum_qty = cum;
             r.replaced = false;
             // An overfill grows the order so leaves never go negative.
-            r.qty = r.qty.max(cum);
+            r.qty = r.qty.max(cum).max(replace_taken);
         }
         if open {
             self.account_open(slot, true);
@@ -1097,6 +1125,13 @@ impl Oms {
             return None;
         };
         if matched != cl && rep.cl_ord_id != Some(cl) {
+            // Named by another ClOrdID of this order: a repeat of an earlier
+            // replace's answer, not the answer to this one. (Without a
+            // ClOrdID of ours, only the OrigClOrdID, it can only be this one.)
+            if rep.cl_ord_id == Some(matched) {
+                self.stats.late_reports += 1;
+                return None;
+            }
             self.stats.out_of_order += 1;
         }
         let price = if rep.price.0 > 0 {
@@ -1183,26 +1218,41 @@ impl Oms {
         let sign = side.sign();
         let mut remaining = qty as i64;
         // Closing part: against the opposite-signed position.
+        // Venue values are not trusted to be sane (a broken venue can
+        // over-fill at any LastPx the parser accepts): the sums saturate
+        // instead of overflowing, and the share of the cost a close
+        // removes, `cost × close / |qty|`, is formed from the average
+        // (`cost / |qty|`, an i64-sized price) and the remainder, so no
+        // product exceeds ~2^96. (Exactly equal to the direct form.)
         if p.qty != 0 && p.qty.signum() != sign {
             let close = remaining.min(p.qty.abs());
-            let removed = p.cost * close as i128 / p.qty.abs() as i128;
+            let held = p.qty.unsigned_abs() as i128;
+            let (avg, rest) = (p.cost / held, p.cost % held);
+            let removed = avg
+                .saturating_mul(close as i128)
+                .saturating_add(rest * close as i128 / held);
             let value = close as i128 * price.0 as i128;
-            p.realized += if p.qty > 0 {
-                value - removed
+            p.realized = p.realized.saturating_add(if p.qty > 0 {
+                value.saturating_sub(removed)
             } else {
-                -removed - value
-            };
-            p.cost -= removed;
+                removed.saturating_neg().saturating_sub(value)
+            });
+            p.cost = p.cost.saturating_sub(removed);
             p.qty += sign * close;
             remaining -= close;
         }
         if remaining > 0 {
-            p.cost += sign as i128 * remaining as i128 * price.0 as i128;
-            p.qty += sign * remaining;
+            let added = sign as i128 * remaining as i128 * price.0 as i128;
+            p.cost = p.cost.saturating_add(added);
+            p.qty = p.qty.saturating_add(sign * remaining);
         }
         p.mark = price;
-        self.realized_total += p.realized - old_realized;
-        self.unrealized_total += p.unrealized() - old_unrealized;
+        self.realized_total = self
+            .realized_total
+            .saturating_add(p.realized.saturating_sub(old_realized));
+        self.unrealized_total = self
+            .unrealized_total
+            .saturating_add(p.unrealized().saturating_sub(old_unrealized));
     }
 
     /// Marks `locate` at `price` (last trade or mid) for unrealized PnL and
@@ -1213,7 +1263,9 @@ impl Oms {
         };
         let old = p.unrealized();
         p.mark = price;
-        self.unrealized_total += p.unrealized() - old;
+        self.unrealized_total = self
+            .unrealized_total
+            .saturating_add(p.unrealized().saturating_sub(old));
         risk.set_mark(locate, price);
         risk.on_pnl(self.total_pnl_i64());
     }
@@ -1231,7 +1283,7 @@ impl Oms {
     }
 
     fn total_pnl_i64(&self) -> i64 {
-        let total = self.realized_total + self.unrealized_total;
+        let total = self.realized_total.saturating_add(self.unrealized_total);
         total.clamp(i64::MIN as i128, i64::MAX as i128) as i64
     }
 

@@ -940,3 +940,132 @@ fn open_orders_lists_what_is_live_with_its_leaves() {
     assert_eq!(open, vec![a]);
     assert!(!open.contains(&b));
 }
+
+// ------------------------------------------------------------ found in review
+
+fn replaced(cl: ClOrdId, orig: ClOrdId, px: Price, qty: u32) -> ExecReport {
+    let mut r = ExecReport::new(cl, ExecType::Replaced);
+    r.orig_cl_ord_id = Some(orig);
+    r.price = px;
+    r.order_qty = qty;
+    r
+}
+
+/// A repeat (PossDup) of a replace refusal sent as ExecType=Rejected: the
+/// refused request's ClOrdID is gone and OrigClOrdID names the order, which
+/// is still working; it must not be finished as a rejected new order.
+#[test]
+fn a_repeated_refusal_of_a_replace_leaves_the_working_order_alone() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    let c = h.replace(id, Price(99_000), 300);
+    let mut rej = ExecReport::new(c, ExecType::Rejected);
+    rej.orig_cl_ord_id = Some(a);
+    assert!(matches!(
+        h.report(rej),
+        Some(OrderEvent::AmendRejected { .. })
+    ));
+    assert_eq!(h.report(rej), None, "the repeat changes nothing");
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert!(h.risk.is_open(id));
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+}
+
+/// A refusal (150=8) without a ClOrdID of ours while a replace is in
+/// flight answers the replace, not the acknowledged order.
+#[test]
+fn a_refusal_named_only_by_the_order_answers_the_replace_in_flight() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    h.replace(id, Price(99_000), 300);
+    let mut rej = ExecReport::new(a, ExecType::Rejected);
+    rej.cl_ord_id = None;
+    rej.orig_cl_ord_id = Some(a);
+    assert!(matches!(
+        h.report(rej),
+        Some(OrderEvent::AmendRejected { .. })
+    ));
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+}
+
+/// A repeated Replaced of an earlier, applied replace is not the answer to
+/// the replace now in flight.
+#[test]
+fn a_repeated_replaced_does_not_answer_a_newer_replace() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    let b = h.replace(id, Price(100_100), 200);
+    h.report(replaced(b, a, Price(100_100), 200));
+    let c = h.replace(id, Price(100_200), 300);
+    assert_eq!(h.report(replaced(b, a, Price(100_100), 200)), None);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingReplace));
+    assert_eq!(h.oms.current_cl_ord_id(id), Some(b));
+    assert!(matches!(
+        h.report(replaced(c, b, Price(100_200), 300)),
+        Some(OrderEvent::Replaced { qty: 300, .. })
+    ));
+    assert_eq!(h.oms.current_cl_ord_id(id), Some(c));
+}
+
+/// A fill under the ClOrdID of the replace in flight, before its Replaced:
+/// the venue took the replace, so the order is not finished on its old size.
+#[test]
+fn a_fill_under_the_replace_before_its_ack_keeps_the_order_working() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    let c = h.replace(id, PX, 200);
+    assert!(matches!(
+        h.fill(c, 100, 100, 100, PX),
+        Some(OrderEvent::Filled { leaves: 100, .. })
+    ));
+    assert!(h.risk.is_open(id), "risk still counts the shares working");
+    h.report(replaced(c, a, PX, 200));
+    assert_eq!(
+        h.oms.terms(id).map(|t| t.2),
+        Some(100),
+        "leaves at the venue"
+    );
+    assert!(h.risk.is_open(id));
+    assert_eq!(h.risk.open_qty(SYM), (100, 0));
+}
+
+/// Absurd venue values (over-fills at any LastPx the parser accepts) never
+/// overflow the position arithmetic.
+#[test]
+fn absurd_fills_saturate_instead_of_overflowing() {
+    let mut h = H::new();
+    let (_, b1) = h.new_order(Side::Buy, PX, 1);
+    let (_, b2) = h.new_order(Side::Buy, PX, 2);
+    let (_, s) = h.new_order(Side::Sell, Price(PX.0 + 100), 3);
+    h.fill(b1, u32::MAX, u32::MAX, 0, Price(i64::MAX));
+    h.fill(b2, u32::MAX, u32::MAX, 0, Price(i64::MAX));
+    h.fill(s, u32::MAX, u32::MAX, 0, PX);
+    let _ = h.oms.realized_pnl();
+}
+
+#[test]
+fn a_position_flips_through_zero_in_one_fill() {
+    let mut h = H::new();
+    let (_, a) = h.new_order(Side::Buy, Price(100_000), 100);
+    h.fill(a, 100, 100, 0, Price(100_000));
+    let (_, b) = h.new_order(Side::Sell, Price(110_000), 250);
+    h.fill(b, 250, 250, 0, Price(110_000));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!(
+        (p.qty, p.cost, p.realized),
+        (-150, -150 * 110_000, 100 * 10_000)
+    );
+    assert_eq!(p.avg_price(), Some(Price(110_000)));
+    let (_, c) = h.new_order(Side::Buy, Price(100_000), 200);
+    h.fill(c, 200, 200, 0, Price(100_000));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!(
+        (p.qty, p.cost, p.realized),
+        (50, 50 * 100_000, 100 * 10_000 + 150 * 10_000)
+    );
+    assert_eq!(h.oms.unrealized_pnl(), 0);
+}
