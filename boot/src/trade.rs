@@ -746,30 +746,33 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             .read_newer(&mut seen_config, |c| applied = c.clone());
         if let Some((generation, cfg)) = applied {
             // Limits first: whatever the retuned strategies send at once
-            // meets the new limits.
+            // meets the new limits. Whole or not at all: strategies are
+            // retuned only under the limits that came with them (every
+            // strategy bound is also checked by the mailbox's validation).
             match pipeline.apply_risk_config(&cfg.risk, RISK_SYMBOLS, now) {
                 Ok(m) => {
                     say!(
-                        "trade: risk limits of configuration generation {generation} in force ({} restricted symbol(s) not in the directory)",
+                        "trade: risk limits of configuration generation {generation} in force ({} restricted symbol(s) not in the directory yet)",
                         m.unknown_symbols
                     );
                     let _ = UPLINK.event(MailboxEvent::ConfigApplied { generation });
+                    let strategies = pipeline.apply_strategy_config(
+                        &cfg.strategies,
+                        now,
+                        &mut |o: &Outbound| send_to_venue(&mut ports, o, utc),
+                    );
+                    say!(
+                        "trade: strategies of configuration generation {generation}: {} retuned, {} not running here, {} for other symbols, {} refused",
+                        strategies.applied,
+                        strategies.not_running,
+                        strategies.other_symbols,
+                        strategies.refused
+                    );
                 }
                 Err(e) => {
-                    say!("trade: risk limits of configuration generation {generation} refused: {e}; the previous limits stay")
+                    say!("trade: risk limits of configuration generation {generation} refused: {e}; the previous configuration stays")
                 }
             }
-            let strategies =
-                pipeline.apply_strategy_config(&cfg.strategies, now, &mut |o: &Outbound| {
-                    send_to_venue(&mut ports, o, utc)
-                });
-            say!(
-                "trade: strategies of configuration generation {generation}: {} retuned, {} not running here, {} for other symbols, {} refused",
-                strategies.applied,
-                strategies.not_running,
-                strategies.other_symbols,
-                strategies.refused
-            );
         }
         if now_ns >= next_timer_ns {
             next_timer_ns = now_ns + 10_000_000;

@@ -105,6 +105,9 @@ pub struct PipelineStats {
     /// Cancels the kill switch sent (engaged by the operator or tripped by
     /// risk), first sweeps and resends after a refusal.
     pub kill_cancels: u64,
+    /// A risk configuration re-applied when a restricted symbol's directory
+    /// entry arrived, and refused (its previous limits stayed).
+    pub config_refusals: u64,
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -149,6 +152,12 @@ pub struct Pipeline<const S: usize, const R: usize> {
     kill_backoff_ns: u64,
     clock: fn() -> u64,
     stamps: StageStamps,
+    /// The risk configuration in force, while some of its restricted
+    /// symbols are not in the directory yet (and the symbol count it was
+    /// applied with): applied again when one of them arrives, so a symbol
+    /// restricted before the day's directory is restricted from its first
+    /// message on.
+    restricted_waiting: Option<(protocol::mailbox::config::RiskConfig, usize)>,
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
@@ -199,6 +208,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             kill_backoff_ns: 0,
             clock: no_clock,
             stamps: StageStamps::default(),
+            restricted_waiting: None,
         }
     }
 
@@ -311,6 +321,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stamps = StageStamps::default();
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
+        }
+        if let (Message::StockDirectory(d), Some(_)) = (msg, &self.restricted_waiting) {
+            self.on_directory(d.stock_locate(), now);
         }
         self.stamps.book = (self.clock)();
         self.stats.book_events += self.events.len() as u64;
@@ -436,7 +449,34 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             })
         })?;
         self.risk.apply_limits(limits, now)?;
+        self.restricted_waiting = (mapping.unknown_symbols > 0).then(|| (cfg.clone(), symbols));
         Ok(mapping)
+    }
+
+    /// A directory entry arrived while restricted symbols wait for theirs:
+    /// if it names one of them, the configuration is applied again (the
+    /// symbol is restricted before any strategy sees it). Off the path of
+    /// every other message: one compare while nothing waits.
+    #[cold]
+    fn on_directory(&mut self, locate: StockLocate, now: Nanos) {
+        let Some((cfg, symbols)) = self.restricted_waiting.take() else {
+            return;
+        };
+        let named = self.book.status(locate).directory.is_some_and(|d| {
+            cfg.restricted_symbols
+                .iter()
+                .any(|n| n.as_str() == d.symbol.as_str())
+        });
+        if !named {
+            self.restricted_waiting = Some((cfg, symbols));
+            return;
+        }
+        // The same limits already passed validation; re-applying them can
+        // only fail if the engine's override table is full, and then the
+        // previous limits stay (counted as an anomaly of the config).
+        if self.apply_risk_config(&cfg, symbols, now).is_err() {
+            self.stats.config_refusals += 1;
+        }
     }
 
     /// Retunes running strategies from the companion's configuration

@@ -1242,3 +1242,55 @@ fn after_a_rearm_a_new_trip_retries_unsent_cancels_from_the_shortest_wait() {
     });
     assert_eq!(again, 2, "retried after 10 ms, not a second");
 }
+
+/// A symbol restricted before its directory entry arrives (a configuration
+/// applied at boot, before the day's directory) is restricted from that
+/// entry on: no order for it goes out.
+#[test]
+fn a_symbol_restricted_before_its_directory_entry_stays_restricted() {
+    let mut p = pipeline(Limits::unlimited());
+    let m = p
+        .apply_risk_config(&risk_config(1_000, &["AAA"]), 16, Nanos(1))
+        .unwrap();
+    assert_eq!(m.unknown_symbols, 1, "AAA is not in the directory yet");
+    feed(&mut p, &[directory_aaa()]);
+    assert!(p.risk.limits().for_symbol(LOCATE).restricted);
+    let sent = feed(&mut p, &two_sided());
+    assert!(
+        !sent.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "nothing for a restricted symbol: {sent:?}"
+    );
+    assert!(p.risk.reject_count(types::RejectReason::RestrictedSymbol) >= 1);
+    assert_eq!(p.stats().config_refusals, 0);
+}
+
+/// What the mailbox's validation accepts, the strategies accept too: a
+/// configuration is never answered Ok and then applied in part. Spread
+/// bounds on both sides of the market maker's limit.
+#[test]
+fn a_configuration_that_validates_is_applied_whole() {
+    for spread in [
+        1,
+        100,
+        protocol::mailbox::config::MAX_SPREAD_TICKS,
+        2_000_000,
+    ] {
+        let mut p = pipeline(Limits::unlimited());
+        feed(&mut p, &[directory_aaa()]);
+        let mut cfg = protocol::mailbox::config::example();
+        cfg.risk = risk_config(500, &[]);
+        let mut entry = mm_entry(1, "AAA", true);
+        entry.spread_ticks = spread;
+        entry.quote_qty = 100;
+        cfg.strategies.clear();
+        cfg.strategies.push(entry).unwrap();
+        match cfg.validate() {
+            Ok(()) => {
+                p.apply_risk_config(&cfg.risk, 16, Nanos(1)).unwrap();
+                let m = p.apply_strategy_config(&cfg.strategies, Nanos(2), &mut |_| {});
+                assert_eq!(m.refused, 0, "spread {spread}: validated, then refused");
+            }
+            Err(e) => assert_eq!(e.field.as_str(), "strategies[0].spread_ticks"),
+        }
+    }
+}

@@ -137,6 +137,11 @@ pub struct StrategyConfig {
     pub max_inventory: i64,
 }
 
+/// Largest quote half-spread a strategy takes, in ticks (the market
+/// maker's own bound): checked here so that a configuration the mailbox
+/// accepts is one every strategy accepts too.
+pub const MAX_SPREAD_TICKS: u32 = 1_000_000;
+
 /// Everything the appliance can be told at run time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -361,9 +366,9 @@ impl ApplianceConfig {
                 "exceeds risk.max_order_qty",
             )?;
             check(
-                s.spread_ticks > 0,
+                (1..=MAX_SPREAD_TICKS).contains(&s.spread_ticks),
                 format_args!("strategies[{i}].spread_ticks"),
-                "must be greater than 0",
+                "must be between 1 and 1,000,000",
             )?;
             check(
                 s.max_inventory > 0 && s.max_inventory <= self.risk.max_position_qty,
@@ -508,6 +513,13 @@ mod tests {
         let mut c = base.clone();
         c.strategies[0].quote_qty = 5_000;
         assert_eq!(field_of(&c), "strategies[0].quote_qty");
+        // The market maker's own bound, checked before anything applies.
+        let mut c = base.clone();
+        c.strategies[0].spread_ticks = MAX_SPREAD_TICKS + 1;
+        assert_eq!(field_of(&c), "strategies[0].spread_ticks");
+        let mut c = base.clone();
+        c.strategies[0].spread_ticks = MAX_SPREAD_TICKS;
+        assert!(c.validate().is_ok());
         let mut c = base.clone();
         let _ = c
             .risk
