@@ -432,8 +432,11 @@ pub struct Config {
     pub initial_sequence: Option<u64>,
     /// How long a gap must stay open before it is requested, so the other
     /// line can fill it first (A/B arbitration). 0 requests at once. Measured
-    /// from when the oldest still-open gap appeared: a second hole that opens
-    /// while the first is being recovered is asked for without a new delay.
+    /// from when the oldest missing message became the next one expected
+    /// (the gap appeared, or the gap before it was filled), so every hole
+    /// gets at least the whole delay: a second hole that opens while the
+    /// first is being recovered is asked for without a new delay only while
+    /// the first is still open.
     pub request_delay_ns: u64,
     /// How long to wait for an answer before asking again.
     pub request_timeout_ns: u64,
@@ -492,6 +495,9 @@ pub struct Counters {
     pub malformed: u64,
     /// Packets of a session that was replaced.
     pub stale_session: u64,
+    /// Packets on line A or B of a session other than the current one that
+    /// did not (yet) make the sequencer switch to it (see "Sessions").
+    pub unconfirmed_session: u64,
     /// Retransmission answers for a session other than the current one.
     pub foreign_session: u64,
     pub session_changes: u64,
@@ -529,9 +535,16 @@ pub enum Outcome {
     Malformed,
     StaleSession,
     ForeignSession,
+    /// A packet of another session that is not (yet) reason to switch.
+    UnconfirmedSession,
 }
 
 const EMPTY: u64 = u64::MAX;
+
+/// Packets of another session in a row, with none of the current session
+/// between them, after which a one-line feed switches to it (see
+/// `Sequencer::switches_to`).
+pub const SWITCH_AFTER_PACKETS: u32 = 16;
 
 /// Sans-IO MoldUDP64 sequencer with A/B arbitration and gap recovery.
 ///
@@ -549,13 +562,21 @@ const EMPTY: u64 = u64::MAX;
 ///   and counted, and will be asked for again once the window moves.
 ///
 /// # Sessions
-/// The first packet from line A or B fixes the session; the expected
-/// sequence then starts at [`Config::initial_sequence`] (or at that packet's
-/// sequence when it is `None`). A packet on A or B with a *different* session
-/// id starts a new session the same way: buffered messages and outstanding
-/// requests of the old one are discarded (counted in `abandoned`), and the
-/// old id is remembered so its late packets are dropped (`stale_session`)
-/// instead of switching back. Retransmission answers never switch sessions.
+/// The first data packet or heartbeat from line A or B fixes the session;
+/// the expected sequence then starts at [`Config::initial_sequence`] (or at
+/// that packet's sequence when it is `None`). Another session id on A or B
+/// starts a new session the same way once there is reason to believe it:
+/// the current session has ended (its end-of-session packet was seen), or
+/// the other id has come on both lines, or in [`SWITCH_AFTER_PACKETS`]
+/// packets with none of the current session between them (a one-line feed
+/// whose end of session was lost). Until then its packets are counted
+/// (`unconfirmed_session`) and dropped, so a line lagging across a roll or
+/// a stray packet cannot take the sequencer away from the live session;
+/// an end-of-session packet never starts one. On a switch, buffered
+/// messages and outstanding requests of the old session are discarded
+/// (counted in `abandoned`), and the old id is remembered so its late
+/// packets are dropped (`stale_session`) instead of switching back.
+/// Retransmission answers never switch sessions.
 /// An end-of-session packet marks its sequence as the end; once everything
 /// before it is delivered, [`is_finished`](Self::is_finished) is true.
 ///
@@ -566,6 +587,10 @@ pub struct Sequencer<const WINDOW: usize, const SLOT: usize> {
     config: Config,
     session: Option<SessionId>,
     retired: Option<SessionId>,
+    /// Another session seen on the feed lines while the current one has
+    /// not ended: its id, the lines it came on (bit 0 A, bit 1 B) and the
+    /// packets of it since the last packet of the current session.
+    candidate: Option<(SessionId, u8, u32)>,
     next: u64,
     /// One past the highest sequence number known to exist.
     highest: u64,
@@ -580,12 +605,27 @@ pub struct Sequencer<const WINDOW: usize, const SLOT: usize> {
 }
 
 impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
-    pub const fn new(config: Config) -> Self {
+    pub const fn new(mut config: Config) -> Self {
         const { assert!(WINDOW > 0 && SLOT > 0 && SLOT <= u16::MAX as usize) };
+        // Settings that would stall or spin are taken at their least
+        // working value: a request timeout of 0 would count every request
+        // as timed out at once (a `poll` loop would never end), no request
+        // in flight would never recover a gap, and MoldUDP64 numbers
+        // messages from 1.
+        if config.request_timeout_ns == 0 {
+            config.request_timeout_ns = 1;
+        }
+        if config.max_outstanding == 0 {
+            config.max_outstanding = 1;
+        }
+        if let Some(0) = config.initial_sequence {
+            config.initial_sequence = Some(1);
+        }
         Sequencer {
             config,
             session: None,
             retired: None,
+            candidate: None,
             next: 0,
             highest: 0,
             end: None,
@@ -617,6 +657,7 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
                 oversize: 0,
                 malformed: 0,
                 stale_session: 0,
+                unconfirmed_session: 0,
                 foreign_session: 0,
                 session_changes: 0,
                 abandoned: 0,
@@ -684,7 +725,9 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
             PacketKind::Data(n) => n as u64,
             _ => 0,
         };
-        if seq.checked_add(n).is_none() {
+        // The last number a packet implies must stay below u64::MAX, the
+        // empty-slot marker (and no real session gets near it).
+        if seq.checked_add(n).is_none_or(|end| end == EMPTY) {
             self.counters.malformed += 1;
             return Outcome::Malformed;
         }
@@ -700,8 +743,16 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
                 self.counters.foreign_session += 1;
                 return Outcome::ForeignSession;
             }
+            if !self.switches_to(session, line, kind) {
+                self.counters.unconfirmed_session += 1;
+                return Outcome::UnconfirmedSession;
+            }
             self.start_session(session, seq);
             outcome = Outcome::NewSession;
+        } else if let Some(c) = self.candidate.as_mut() {
+            // The current session is still alive: the other one's run of
+            // packets starts again.
+            c.2 = 0;
         }
 
         match kind {
@@ -741,7 +792,40 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
         outcome
     }
 
+    /// Whether a packet of `session` (not the current one, not the retired
+    /// one) on feed line `line` is reason to switch to it. The first
+    /// session ever seen is taken from its first data packet or heartbeat.
+    /// After that, a feed may show another session for reasons other than
+    /// a new day's — one line lagging across a roll, a stray packet — so
+    /// the sequencer switches only when the current session has ended, or
+    /// when the other session has come on both lines, or in
+    /// `SWITCH_AFTER_PACKETS` packets with none of the current session
+    /// between them (a one-line feed whose end of session was lost). An
+    /// end-of-session packet never starts a session: it says nothing about
+    /// what comes next.
+    fn switches_to(&mut self, session: SessionId, line: Line, kind: PacketKind) -> bool {
+        if kind == PacketKind::EndOfSession {
+            return false;
+        }
+        if self.session.is_none() || self.end.is_some() {
+            return true;
+        }
+        let bit = match line {
+            Line::A => 1,
+            Line::B => 2,
+            Line::Retransmission => 0,
+        };
+        let c = match self.candidate.as_mut() {
+            Some(c) if c.0 == session => c,
+            _ => self.candidate.insert((session, 0, 0)),
+        };
+        c.1 |= bit;
+        c.2 = c.2.saturating_add(1);
+        c.1 == 3 || c.2 >= SWITCH_AFTER_PACKETS
+    }
+
     fn start_session(&mut self, session: SessionId, seq: u64) {
+        self.candidate = None;
         if let Some(old) = self.session {
             self.retired = Some(old);
             self.counters.session_changes += 1;
@@ -811,6 +895,9 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
             self.counters.delivered += 1;
             self.next += 1;
             self.drain(deliver);
+            // The oldest gap is now a later one: it gets its own full
+            // delay from here (the other line may still fill it).
+            self.gap_since = self.has_gap().then_some(now);
             return;
         }
         if s - self.next >= WINDOW as u64 {
@@ -1015,6 +1102,129 @@ mod tests {
 
     fn cfg() -> Config {
         Config::new(SERVER)
+    }
+
+    fn end_of_session(session: SessionId, next: u64) -> Vec<u8> {
+        let mut buf = vec![0u8; 20];
+        emit_end_of_session(&mut buf, session, next).unwrap();
+        buf
+    }
+
+    /// Start-up during a roll from S1 to S2 with line B a packet behind A:
+    /// S1's end of session on B must not take the sequencer back to S1.
+    #[test]
+    fn a_lagging_line_at_a_session_roll_does_not_lock_out_the_new_session() {
+        let mut h = Harness::new(cfg());
+        h.feed(Line::A, &packet(S2, 1, 2), 0);
+        assert_eq!(
+            h.feed(Line::B, &end_of_session(S1, 500), 1),
+            Outcome::UnconfirmedSession
+        );
+        // B's last packets of S1, then S2 on both lines.
+        assert_eq!(
+            h.feed(Line::B, &packet(S1, 498, 2), 1),
+            Outcome::UnconfirmedSession
+        );
+        h.feed(Line::A, &packet(S2, 3, 1), 2);
+        h.feed(Line::B, &packet(S2, 3, 2), 3);
+        assert_eq!(h.seq.session(), Some(S2));
+        assert_eq!(h.seqs(), vec![1, 2, 3, 4]);
+        assert!(!h.seq.has_gap());
+        assert_eq!(h.seq.counters().unconfirmed_session, 2);
+    }
+
+    /// A single stray packet of another session changes nothing; the real
+    /// next session is taken at once after the current one's end.
+    #[test]
+    fn sessions_switch_at_the_end_or_when_confirmed() {
+        let mut h = Harness::new(cfg());
+        h.feed(Line::A, &packet(S1, 1, 2), 0);
+        let stray = *b"SESSION999";
+        assert_eq!(
+            h.feed(Line::A, &packet(stray, 1, 1), 1),
+            Outcome::UnconfirmedSession
+        );
+        h.feed(Line::A, &packet(S1, 3, 1), 2);
+        assert_eq!(h.seq.session(), Some(S1));
+        // The end of S1, then S2 on one line only: taken at once.
+        h.feed(Line::A, &end_of_session(S1, 4), 3);
+        assert_eq!(h.feed(Line::A, &packet(S2, 1, 1), 4), Outcome::NewSession);
+        assert_eq!(h.seqs(), vec![1, 2, 3, 1]);
+        // A one-line feed whose end of session was lost switches after a
+        // run of the new session's packets with none of the old between.
+        let mut h = Harness::new(cfg());
+        h.feed(Line::A, &packet(S1, 1, 1), 0);
+        for i in 0..SWITCH_AFTER_PACKETS - 1 {
+            assert_eq!(
+                h.feed(Line::A, &heartbeat(S2, 1), u64::from(i) + 1),
+                Outcome::UnconfirmedSession
+            );
+        }
+        h.feed(Line::A, &heartbeat(S1, 2), 100); // S1 still alive: run restarts
+        for i in 0..SWITCH_AFTER_PACKETS - 1 {
+            assert_eq!(
+                h.feed(Line::A, &heartbeat(S2, 1), 200 + u64::from(i)),
+                Outcome::UnconfirmedSession
+            );
+        }
+        assert_eq!(h.feed(Line::A, &packet(S2, 1, 1), 300), Outcome::NewSession);
+        assert_eq!(h.seq.session(), Some(S2));
+    }
+
+    /// A packet whose last number would reach u64::MAX (the empty-slot
+    /// marker) is malformed: nothing delivered, nothing panics.
+    #[test]
+    fn numbers_near_u64_max_are_malformed() {
+        let mut config = cfg();
+        config.initial_sequence = None;
+        let mut h = Harness::new(config);
+        assert_eq!(
+            h.feed(Line::A, &packet(S1, u64::MAX - 1, 1), 0),
+            Outcome::Malformed
+        );
+        assert_eq!(
+            h.feed(Line::A, &heartbeat(S1, u64::MAX), 0),
+            Outcome::Malformed
+        );
+        assert!(h.got.is_empty());
+        h.feed(Line::A, &packet(S1, u64::MAX - 3, 2), 1);
+        assert_eq!(h.seqs(), vec![u64::MAX - 3, u64::MAX - 2]);
+    }
+
+    /// Every hole gets the whole request delay: one that became the oldest
+    /// when the line filled the hole before it is not asked for at once.
+    #[test]
+    fn every_gap_gets_the_whole_request_delay() {
+        let mut config = cfg();
+        config.request_delay_ns = 100;
+        let mut h = Harness::new(config);
+        h.feed(Line::A, &packet(S1, 1, 1), 0);
+        h.feed(Line::A, &packet(S1, 3, 1), 0); // {2} missing from 0
+        h.feed(Line::A, &packet(S1, 5, 1), 90); // {4} missing from 90
+        h.feed(Line::B, &packet(S1, 2, 1), 95); // B fills {2}
+        assert_eq!(h.seq.poll(Nanos(100)), None, "B still has time for {{4}}");
+        let r = h.seq.poll(Nanos(195)).unwrap();
+        assert_eq!((r.request.sequence, r.request.count), (4, 1));
+    }
+
+    /// Settings that would stall or spin are taken at their least working
+    /// value: a `poll` loop ends with a request timeout of 0.
+    #[test]
+    fn a_zero_timeout_does_not_make_poll_spin() {
+        let mut config = cfg();
+        config.request_timeout_ns = 0;
+        config.max_outstanding = 0;
+        config.initial_sequence = Some(0);
+        let mut h = Harness::new(config);
+        h.feed(Line::A, &packet(S1, 1, 1), 0);
+        h.feed(Line::A, &packet(S1, 3, 1), 0);
+        let mut n = 0;
+        while h.seq.poll(Nanos(5)).is_some() {
+            n += 1;
+            assert!(n < 10, "{n} requests for one missing message");
+        }
+        assert_eq!(n, 1);
+        assert_eq!(h.seqs(), vec![1]);
     }
 
     #[test]
@@ -1305,7 +1515,14 @@ mod tests {
         let mut h = Harness::new(cfg());
         h.feed(Line::A, &packet(S1, 1, 2), 0);
         h.feed(Line::A, &packet(S1, 5, 1), 1); // 3-4 missing, 5 held
-        assert_eq!(h.feed(Line::A, &packet(S2, 1, 2), 2), Outcome::NewSession);
+                                               // S1 has not ended: S2 on one line is not yet reason to switch…
+        assert_eq!(
+            h.feed(Line::A, &packet(S2, 1, 2), 2),
+            Outcome::UnconfirmedSession
+        );
+        assert_eq!(h.seq.session(), Some(S1));
+        // …on both lines it is.
+        assert_eq!(h.feed(Line::B, &packet(S2, 1, 2), 2), Outcome::NewSession);
         assert_eq!(h.seq.session(), Some(S2));
         assert_eq!(h.seq.held(), 0);
         assert_eq!(h.seq.counters().abandoned, 3);
@@ -1334,7 +1551,9 @@ mod tests {
     fn abandoned_counter_saturates_on_absurd_sequences() {
         let mut h = Harness::new(cfg());
         for (i, s) in [S1, S2, *b"SESSION003", *b"SESSION004"].iter().enumerate() {
-            h.feed(Line::A, &heartbeat(*s, u64::MAX), i as u64);
+            // (Both lines: a session change is confirmed by both.)
+            h.feed(Line::A, &heartbeat(*s, u64::MAX - 1), i as u64);
+            h.feed(Line::B, &heartbeat(*s, u64::MAX - 1), i as u64);
         }
         assert_eq!(h.seq.counters().session_changes, 3);
         assert_eq!(h.seq.counters().abandoned, u64::MAX);
