@@ -21,12 +21,22 @@
 //! Venues whose session is down or whose reject rate is above
 //! [`RouterConfig::max_reject_ppm`] get nothing.
 //!
+//! A venue that gets nothing gives no new results, so its estimates would
+//! never move again: [`Router::on_timer`] lets them age. The reject rate
+//! forgets 1/32 of itself a second (a venue shut out after a burst of
+//! rejects is tried again within seconds, and shut out again at once if it
+//! still refuses), a reconnected session starts with a clean rate, and a
+//! latency estimate not refreshed for 10 s eases by 1/8 a second, so one
+//! slow acknowledgement cannot price a venue out for the day.
+//!
 //! Units: fees are **micro-currency per share** (1e-6, i.e. price4 × 1e-2),
 //! so $0.0030 a share is `3_000` and a $0.0020 rebate is `-2_000`.
 //! All arithmetic is integer.
 
 use heapless::Vec;
-use types::{DepthView, Level, Price, RejectReason, Side, StockLocate, TimeInForce, VenueId};
+use types::{
+    DepthView, Level, Nanos, Price, RejectReason, Side, StockLocate, TimeInForce, VenueId,
+};
 
 /// Venues a router can know.
 pub const MAX_VENUES: usize = 8;
@@ -53,6 +63,8 @@ pub struct VenueState {
     /// EWMA (α = 1/32) of the reject rate in parts per million.
     pub reject_ppm: u32,
     latency_sampled: bool,
+    /// When the latency estimate last had a sample.
+    latency_at: Nanos,
 }
 
 /// Router-wide weights.
@@ -120,13 +132,21 @@ struct Candidate {
 pub struct Router {
     config: RouterConfig,
     venues: Vec<VenueState, MAX_VENUES>,
+    /// Estimates last aged ([`Router::on_timer`]).
+    aged_at: Nanos,
 }
+
+/// How often [`Router::on_timer`] ages the estimates.
+const AGE_STEP_NS: u64 = 1_000_000_000;
+/// A latency estimate without a sample for this long starts to ease.
+const LATENCY_STALE_NS: u64 = 10_000_000_000;
 
 impl Router {
     pub fn new(config: RouterConfig) -> Router {
         Router {
             config,
             venues: Vec::new(),
+            aged_at: Nanos(0),
         }
     }
 
@@ -142,6 +162,7 @@ impl Router {
                 latency_ns: 0,
                 reject_ppm: 0,
                 latency_sampled: false,
+                latency_at: Nanos(0),
             })
             .map_err(|_| RouterError::TooManyVenues)
     }
@@ -160,9 +181,37 @@ impl Router {
         self.venues.iter().find(|v| v.config.id == id)
     }
 
+    /// The venue's session is up or down. A session that comes back up
+    /// starts with a clean reject rate: what it refused belonged to the
+    /// old one.
     pub fn set_session(&mut self, id: VenueId, up: bool) {
         if let Some(v) = self.venue_mut(id) {
+            if up && !v.session_up {
+                v.reject_ppm = 0;
+            }
             v.session_up = up;
+        }
+    }
+
+    /// Ages the estimates of venues that get no new results (see the module
+    /// docs); call it from a timer. Steps of one second: a late call
+    /// catches up.
+    pub fn on_timer(&mut self, now: Nanos) {
+        if now.0 < self.aged_at.0.saturating_add(AGE_STEP_NS) {
+            return;
+        }
+        // At most a minute of steps at once (everything has aged out by then).
+        let steps = ((now.0 - self.aged_at.0) / AGE_STEP_NS).min(60);
+        self.aged_at = now;
+        for v in self.venues.iter_mut() {
+            for _ in 0..steps {
+                v.reject_ppm -= v.reject_ppm / 32;
+            }
+            if now.0.saturating_sub(v.latency_at.0) >= LATENCY_STALE_NS {
+                for _ in 0..steps {
+                    v.latency_ns -= v.latency_ns / 8;
+                }
+            }
         }
     }
 
@@ -174,8 +223,9 @@ impl Router {
     }
 
     /// One measured order round trip (send to acknowledgement).
-    pub fn on_latency_sample(&mut self, id: VenueId, ns: u64) {
+    pub fn on_latency_sample(&mut self, id: VenueId, ns: u64, now: Nanos) {
         if let Some(v) = self.venue_mut(id) {
+            v.latency_at = now;
             if v.latency_sampled {
                 let cur = v.latency_ns as i128;
                 v.latency_ns = (cur + (ns as i128 - cur) / 8) as u64;

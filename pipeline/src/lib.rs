@@ -392,7 +392,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.router.on_order_result(venue, rejected);
             if !rejected {
                 self.router
-                    .on_latency_sample(venue, now.0.saturating_sub(entered.0));
+                    .on_latency_sample(venue, now.0.saturating_sub(entered.0), now);
             }
         }
     }
@@ -401,6 +401,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// switch's cancels that could not go out before (a session down or
     /// holding messages back), paused or not.
     pub fn on_timer<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        self.router.on_timer(now);
         if self.risk.tripped().is_none() {
             // Re-armed: the next trip's retries start from the shortest wait.
             self.kill_backoff_ns = 0;

@@ -1294,3 +1294,55 @@ fn a_configuration_that_validates_is_applied_whole() {
         }
     }
 }
+
+/// A venue that refused a run of orders is shut out by the router; once
+/// its rate has aged on the timer (it gets no orders, so no new results)
+/// the market maker's next quote goes there again.
+#[test]
+fn a_venue_shut_out_for_rejects_gets_orders_again() {
+    let mut p = two_venue_pipeline(); // venue 2 pays the better rebate
+    let mut sent = feed(&mut p, &two_sided());
+    let mut t = 10_000_000u64;
+    for _ in 0..20 {
+        let to_2: Vec<_> = news(&sent)
+            .into_iter()
+            .filter(|n| n.0 == VenueId(2))
+            .collect();
+        if to_2.is_empty() {
+            break;
+        }
+        sent.clear();
+        for (_, cl, _) in to_2 {
+            t += 1_000_000;
+            p.on_exec_report(
+                &ExecReport::new(cl, ExecType::Rejected),
+                Nanos(t),
+                &mut |o| sent.push(*o),
+            );
+        }
+    }
+    let max = gateway::router::RouterConfig::default().max_reject_ppm;
+    assert!(p.router().venue(VenueId(2)).unwrap().reject_ppm > max);
+    assert!(
+        news(&sent).iter().all(|(v, _, _)| *v == VenueId(1)),
+        "shut out: {sent:?}"
+    );
+    // A minute of timer ticks, then the quotes at venue 1 are cancelled:
+    // the market maker quotes again, at venue 2.
+    for s in 1..=60u64 {
+        p.on_timer(Nanos(t + s * 1_000_000_000), &mut |_| {});
+    }
+    let later = t + 61_000_000_000;
+    let mut again = Vec::new();
+    for (_, cl, _) in news(&sent).into_iter().filter(|n| n.0 == VenueId(1)) {
+        p.on_exec_report(
+            &ExecReport::new(cl, ExecType::Canceled),
+            Nanos(later),
+            &mut |o| again.push(*o),
+        );
+    }
+    assert!(
+        news(&again).iter().any(|(v, _, _)| *v == VenueId(2)),
+        "venue 2 tried again: {again:?}"
+    );
+}

@@ -207,13 +207,13 @@ fn sells_take_the_highest_bid_net_of_fees() {
 fn latency_and_rejects_count_as_cost_and_health() {
     let mut r = router(&[(A, 3_000, 0), (B, 3_000, 0)]);
     let books = [Book::asks(&[(TEN, 500)]), Book::asks(&[(TEN, 500)])];
-    r.on_latency_sample(A, 500_000); // 500 µs × 10 = 5,000 micro
+    r.on_latency_sample(A, 500_000, Nanos(0)); // 500 µs × 10 = 5,000 micro
     assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
-    r.on_latency_sample(B, 800_000);
+    r.on_latency_sample(B, 800_000, Nanos(0));
     assert_eq!(route(&r, buy(100, TEN), &books), [child(A, 100, TEN)]);
     // B's latency EWMA falls toward fast samples.
     for _ in 0..64 {
-        r.on_latency_sample(B, 1_000);
+        r.on_latency_sample(B, 1_000, Nanos(0));
     }
     assert!(r.venue(B).unwrap().latency_ns < 10_000);
     assert_eq!(route(&r, buy(100, TEN), &books), [child(B, 100, TEN)]);
@@ -344,5 +344,77 @@ mod prop {
                 }
             }
         }
+    }
+}
+
+/// A venue shut out for its reject rate gets no orders, so no new results:
+/// the rate ages on the timer and the venue is tried again within seconds
+/// (and shut out again at once if it still refuses); a reconnected session
+/// starts clean.
+#[test]
+fn a_venue_shut_out_for_rejects_is_tried_again() {
+    let mut r = Router::new(RouterConfig::default());
+    for v in [A, B] {
+        r.add_venue(VenueConfig {
+            id: v,
+            take_fee: 0,
+            make_fee: 0,
+        })
+        .unwrap();
+        r.set_session(v, true);
+    }
+    for _ in 0..10 {
+        r.on_order_result(B, true);
+    }
+    let shut = r.venue(B).unwrap().reject_ppm;
+    assert!(shut > RouterConfig::default().max_reject_ppm);
+    r.on_timer(Nanos(0));
+    let mut t = 0;
+    while r.venue(B).unwrap().reject_ppm > RouterConfig::default().max_reject_ppm {
+        t += 1_000_000_000;
+        r.on_timer(Nanos(t));
+        assert!(t < 60_000_000_000, "still shut out after a minute");
+    }
+    assert!(t <= 20_000_000_000, "tried again within 20 s, not {t} ns");
+    // Still refusing: shut out at once.
+    for _ in 0..3 {
+        r.on_order_result(B, true);
+    }
+    assert!(r.venue(B).unwrap().reject_ppm > RouterConfig::default().max_reject_ppm);
+    // A reconnect starts clean.
+    r.set_session(B, false);
+    r.set_session(B, true);
+    assert_eq!(r.venue(B).unwrap().reject_ppm, 0);
+    r.set_session(B, true);
+    r.on_order_result(B, true);
+    assert!(
+        r.venue(B).unwrap().reject_ppm > 0,
+        "only a reconnect cleans it"
+    );
+}
+
+/// One slow acknowledgement does not price a venue out for the day: an
+/// estimate without samples for 10 s eases; a fresh one does not.
+#[test]
+fn a_stale_latency_estimate_eases() {
+    let mut r = Router::new(RouterConfig::default());
+    r.add_venue(VenueConfig {
+        id: A,
+        take_fee: 0,
+        make_fee: 0,
+    })
+    .unwrap();
+    r.on_latency_sample(A, 50_000_000, Nanos(0)); // 50 ms, once
+    r.on_timer(Nanos(5_000_000_000));
+    assert_eq!(
+        r.venue(A).unwrap().latency_ns,
+        50_000_000,
+        "fresh: unchanged"
+    );
+    let mut t = 5_000_000_000;
+    while r.venue(A).unwrap().latency_ns > 100_000 {
+        t += 1_000_000_000;
+        r.on_timer(Nanos(t));
+        assert!(t < 120_000_000_000, "never eased");
     }
 }
