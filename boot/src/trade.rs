@@ -131,6 +131,12 @@ const FEEDS: [FeedLines; VENUES] = [
         },
     },
 ];
+/// The feed NIC's own address, and the UDP port retransmission requests
+/// leave from: a MoldUDP64 recovery server answers there, by unicast.
+const FEED_ADDR: ipv4::Address = ipv4::Address([10, 0, 2, 16]);
+const REQUEST_PORT: u16 = 40_000;
+/// Lines A and B of every venue, then the retransmission answers.
+const FEED_SUBSCRIPTIONS: usize = 2 * VENUES + 1;
 const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
 /// Locates the risk engine tracks (the lab lists a handful).
@@ -651,11 +657,19 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
     }
 
-    let mut filter: Filter<4> = Filter::new();
+    let mut filter: Filter<FEED_SUBSCRIPTIONS> = Filter::new();
     for lines in FEEDS.iter().take(ports.len()) {
         let _ = filter.subscribe(lines.a);
         let _ = filter.subscribe(lines.b);
     }
+    // Answers to our retransmission requests, from any venue's recovery
+    // server (told apart by their source).
+    let answers = filter
+        .subscribe(Subscription {
+            group: FEED_ADDR,
+            port: REQUEST_PORT,
+        })
+        .unwrap_or(usize::MAX);
 
     kernel::HEAP.seal();
     println!(
@@ -801,11 +815,22 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 tally.feed_dropped += 1;
                 continue;
             };
-            let venue = d.subscription / 2;
-            let line = if d.subscription % 2 == 0 {
-                Line::A
+            let (venue, line) = if d.subscription == answers {
+                let from = |f: &FeedLines| {
+                    f.recovery.addr == d.src_addr.0 && f.recovery.port == d.src_port
+                };
+                match FEEDS.iter().take(ports.len()).position(from) {
+                    Some(venue) => (venue, Line::Retransmission),
+                    None => {
+                        // To our port, from no recovery server we know.
+                        tally.feed_dropped += 1;
+                        continue;
+                    }
+                }
+            } else if d.subscription % 2 == 0 {
+                (d.subscription / 2, Line::A)
             } else {
-                Line::B
+                (d.subscription / 2, Line::B)
             };
             let Some((port, others)) = ports.split_first_mut() else {
                 continue;
@@ -1269,9 +1294,9 @@ fn send_retransmit_request<'p>(
         src_mac: ethernet::Address(feed_mac),
         dst_mac: ethernet::Address([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]),
         vlan: None,
-        src_addr: ipv4::Address([10, 0, 2, 16]),
+        src_addr: FEED_ADDR,
         dst_addr: ipv4::Address(req.server.addr),
-        src_port: 40_000,
+        src_port: REQUEST_PORT,
         dst_port: req.server.port,
         ttl: 64,
         ident: number as u16,
@@ -1292,7 +1317,7 @@ fn send_retransmit_request<'p>(
 fn finish(
     pipeline: &Pipeline<4, 8>,
     tally: &Tally,
-    filter: &Filter<4>,
+    filter: &Filter<FEED_SUBSCRIPTIONS>,
     ports: &[Port<'_>],
     telemetry: &Telemetry<'_>,
     mut tripped_at: Option<u64>,
@@ -1429,7 +1454,7 @@ const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 fn publish(
     pipeline: &Pipeline<4, 8>,
     tally: &Tally,
-    filter: &Filter<4>,
+    filter: &Filter<FEED_SUBSCRIPTIONS>,
     ports: &[Port<'_>],
     telemetry: &Telemetry<'_>,
     tripped_at: Option<u64>,
@@ -1452,7 +1477,7 @@ fn fill_view(
     view: &mut TradingView,
     pipeline: &Pipeline<4, 8>,
     tally: &Tally,
-    filter: &Filter<4>,
+    filter: &Filter<FEED_SUBSCRIPTIONS>,
     ports: &[Port<'_>],
     telemetry: &Telemetry<'_>,
     tripped_at: Option<u64>,

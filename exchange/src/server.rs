@@ -11,7 +11,9 @@
 //! netdev carries one frame per datagram), on line A and line B, with
 //! configurable loss per line. Frames coming back on that socket are
 //! MoldUDP64 retransmission requests to the venue's recovery address, which
-//! are answered on line A.
+//! are answered as a real MoldUDP64 server answers them: by unicast, from
+//! the recovery address and port to the address and port the request came
+//! from.
 
 use crate::feed::FeedLine;
 use crate::matching::Owner;
@@ -19,6 +21,7 @@ use crate::venue::{ExecKind, ExecutionState, Report, Venue};
 use gateway::session::{
     Event as SessionEvent, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
+use protocol::filter::UdpFrameRepr;
 use protocol::fix::messages::{
     BusinessMessageReject, CxlRejResponseTo, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,
     OrdType, OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest,
@@ -542,13 +545,27 @@ impl Server {
         while let Ok((n, _)) = feed.socket.recv_from(&mut buf) {
             busy = true;
             match parse_request(&buf[..n], feed.recovery_addr, feed.recovery_port) {
-                Some(request) => {
+                Some((request, from)) => {
                     self.stats.retransmit_requests += 1;
                     for payload in self.venue.feed.retransmit(&request) {
                         self.stats.retransmitted_packets += 1;
-                        let _ = feed
-                            .socket
-                            .send_to(&self.venue.feed.frame(FeedLine::A, &payload), feed.guest);
+                        let answer = UdpFrameRepr {
+                            src_mac: RECOVERY_MAC,
+                            dst_mac: from.mac,
+                            vlan: None,
+                            src_addr: feed.recovery_addr,
+                            dst_addr: from.addr,
+                            src_port: feed.recovery_port,
+                            dst_port: from.port,
+                            ttl: 64,
+                            ident: self.stats.retransmitted_packets as u16,
+                            udp_checksum: true,
+                        };
+                        let mut frame = vec![0u8; answer.frame_len(payload.len())];
+                        if let Ok(len) = answer.emit(&payload, &mut frame) {
+                            frame.truncate(len);
+                            let _ = feed.socket.send_to(&frame, feed.guest);
+                        }
                     }
                 }
                 None => match forward_to(&buf[..n], &feed.forward) {
@@ -581,13 +598,24 @@ fn nanos_since_midnight(now: UtcTime) -> u64 {
     now.0 % (86_400 * 1_000_000_000)
 }
 
+/// The recovery server's MAC address on the lab's feed segment.
+const RECOVERY_MAC: ethernet::Address = ethernet::Address([0x02, 0x00, 0x5e, 0x10, 0x00, 0x01]);
+
+/// Where a request came from: the answer goes back there.
+struct Requester {
+    mac: ethernet::Address,
+    addr: ipv4::Address,
+    port: u16,
+}
+
 /// A MoldUDP64 request in an Ethernet/IPv4/UDP frame addressed to the
-/// recovery server; `None` for anything else.
-fn parse_request(frame: &[u8], addr: ipv4::Address, port: u16) -> Option<RequestRepr> {
+/// recovery server, and who sent it; `None` for anything else.
+fn parse_request(frame: &[u8], addr: ipv4::Address, port: u16) -> Option<(RequestRepr, Requester)> {
     let eth = ethernet::Frame::new_checked(frame).ok()?;
     if eth.ethertype() != ethernet::ethertype::IPV4 {
         return None;
     }
+    let mac = eth.src_addr();
     let ip = ipv4::Packet::new_checked(eth.payload()).ok()?;
     if ip.dst_addr() != addr || ip.protocol() != ipv4::PROTOCOL_UDP {
         return None;
@@ -596,7 +624,12 @@ fn parse_request(frame: &[u8], addr: ipv4::Address, port: u16) -> Option<Request
     if datagram.dst_port() != port {
         return None;
     }
-    RequestRepr::parse(datagram.payload()).ok()
+    let from = Requester {
+        mac,
+        addr: ip.src_addr(),
+        port: datagram.src_port(),
+    };
+    Some((RequestRepr::parse(datagram.payload()).ok()?, from))
 }
 
 fn write_all_blocking(stream: &mut TcpStream, mut data: &[u8]) -> std::io::Result<()> {

@@ -377,16 +377,30 @@ fn feed_lines_lose_independently_and_recovery_answers() {
     guest
         .send_to(b"garbage that is no frame", venue_addr)
         .unwrap();
+    // Answered as a MoldUDP64 server answers: by unicast, from the
+    // recovery address and port to where the request came from.
+    let mut answers = protocol::filter::Filter::<1>::new();
+    answers
+        .subscribe(protocol::filter::Subscription {
+            group: ipv4::Address([10, 0, 2, 15]),
+            port: 40000,
+        })
+        .unwrap();
     let mut recovered = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(5);
     while recovered.len() < 10 && Instant::now() < deadline {
         if let Ok(n) = guest.recv(&mut buf) {
-            if let Some((_, payload)) = frame_payload(&buf[..n]) {
-                let p = Packet::new_checked(&payload[..]).unwrap();
-                if p.sequence() < 11 {
-                    for m in p.messages() {
-                        recovered.push(m.unwrap().0);
-                    }
+            let frame = &buf[..n];
+            if let Some(d) = answers.process(frame) {
+                assert_eq!((d.src_addr, d.src_port), (RECOVERY, 26500));
+                assert_eq!(
+                    &frame[..6],
+                    &[2, 0, 0, 0, 0, 0x42],
+                    "to the requester's MAC"
+                );
+                let p = Packet::new_checked(d.payload).unwrap();
+                for m in p.messages() {
+                    recovered.push(m.unwrap().0);
                 }
             }
         }
