@@ -137,6 +137,8 @@ const FEED_ADDR: ipv4::Address = ipv4::Address([10, 0, 2, 16]);
 const REQUEST_PORT: u16 = 40_000;
 /// Lines A and B of every venue, then the retransmission answers.
 const FEED_SUBSCRIPTIONS: usize = 2 * VENUES + 1;
+/// How long a feed gap waits for the other line before it is requested.
+const AB_ARBITRATION_NS: u64 = 500_000;
 const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
 /// Locates the risk engine tracks (the lab lists a handful).
@@ -166,7 +168,14 @@ struct VenueBuffers {
 impl VenueBuffers {
     const fn new(recovery: Endpoint) -> Self {
         VenueBuffers {
-            sequencer: Sequencer::new(SeqConfig::new(recovery)),
+            sequencer: Sequencer::new(SeqConfig {
+                // A/B arbitration: a hole is asked for only if the other
+                // line has not filled it within this (lines A and B of one
+                // feed arrive microseconds apart; a request costs the
+                // recovery server and the feed NIC a round trip).
+                request_delay_ns: AB_ARBITRATION_NS,
+                ..SeqConfig::new(recovery)
+            }),
             tcp_rx: [0; 65_536],
             tcp_tx: [0; 65_536],
             fix_rx: [0; 65_536],

@@ -271,11 +271,19 @@ pub struct OpenOrderView {
     pub entered: Nanos,
 }
 
+/// ClOrdIDs an order may be mapped under at once (see `OrderRecord::ids`).
+const IDS_PER_ORDER: usize = 5;
+
 #[derive(Clone, Copy)]
 struct OrderRecord {
     id: OrderId,
     /// ClOrdID the venue currently knows the order by.
     current: ClOrdId,
+    /// The ClOrdID the last replace superseded, still mapped: a fill the
+    /// venue made under it before the replace took effect may be reported
+    /// late under it. (The order's first ClOrdID, its id, stays mapped for
+    /// good.)
+    previous: Option<ClOrdId>,
     /// Replace in flight: (ClOrdID, price, total qty).
     replace: Option<(ClOrdId, Price, u32)>,
     cancel: Option<ClOrdId>,
@@ -300,6 +308,7 @@ impl OrderRecord {
     const EMPTY: OrderRecord = OrderRecord {
         id: OrderId(0),
         current: ClOrdId(0),
+        previous: None,
         replace: None,
         cancel: None,
         strategy: StrategyId(0),
@@ -354,10 +363,11 @@ impl OrderRecord {
         }
     }
 
-    fn ids(&self) -> [Option<ClOrdId>; 4] {
+    fn ids(&self) -> [Option<ClOrdId>; IDS_PER_ORDER] {
         [
             Some(ClOrdId(self.id.0)),
             Some(self.current),
+            self.previous,
             self.replace.map(|r| r.0),
             self.cancel,
         ]
@@ -484,7 +494,7 @@ impl Oms {
             retired_head: 0,
             retired_len: 0,
             // Orig, current, replace and cancel ids of every order.
-            ids: IdMap::new(4 * n),
+            ids: IdMap::new(IDS_PER_ORDER * n),
             positions: vec![Position::default(); config.symbols].into_boxed_slice(),
             realized_total: 0,
             unrealized_total: 0,
@@ -1146,17 +1156,22 @@ impl Oms {
         };
         self.account_open(slot, false);
         let old_current = rec.current;
+        // The ClOrdID superseded now stays mapped (late fills under it);
+        // the one superseded before it goes, unless it is the order id.
+        let superseded = (old_current.0 != rec.id.0).then_some(old_current);
         if let Some(r) = self.orders.get_mut(slot as usize) {
             r.replace = None;
             r.current = cl;
+            r.previous = superseded;
             r.price = price;
             r.qty = qty.max(r.cum_qty);
             r.replaced = true;
             r.acked = true;
         }
-        // The superseded ClOrdID is dropped unless it is the order id itself.
-        if old_current.0 != rec.id.0 && self.ids.get(old_current.0) == Some(slot) {
-            self.ids.remove(old_current.0);
+        if let Some(gone) = rec.previous {
+            if gone.0 != rec.id.0 && self.ids.get(gone.0) == Some(slot) {
+                self.ids.remove(gone.0);
+            }
         }
         self.account_open(slot, true);
         risk.on_replaced(rec.id, price, qty.max(rec.cum_qty));

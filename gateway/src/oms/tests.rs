@@ -1069,3 +1069,24 @@ fn a_position_flips_through_zero_in_one_fill() {
     );
     assert_eq!(h.oms.unrealized_pnl(), 0);
 }
+
+/// A fill the venue made under the ClOrdID of the replace before last,
+/// reported after the next replace took effect, still counts.
+#[test]
+fn a_late_fill_under_the_superseded_cl_ord_id_counts() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    let b = h.replace(id, PX, 200);
+    h.report(replaced(b, a, PX, 200));
+    let c = h.replace(id, PX, 300);
+    h.report(replaced(c, b, PX, 300));
+    assert!(matches!(
+        h.fill(b, 50, 50, 250, PX),
+        Some(OrderEvent::Filled { qty: 50, .. })
+    ));
+    let x = h.cancel(id);
+    h.canceled(x, c);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 50, "bought 50");
+    assert_eq!(h.risk.position(SYM), 50);
+}
