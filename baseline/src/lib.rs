@@ -220,11 +220,31 @@ pub fn build_pipeline() -> std::io::Result<Pipe> {
     Ok(pipeline)
 }
 
+/// Our feed address and the port retransmission requests leave from: the
+/// recovery server answers there, by unicast (as the appliance).
+const FEED_ADDR: ipv4::Address = ipv4::Address([10, 0, 2, 16]);
+const REQUEST_PORT: u16 = 40_000;
+
+/// Lines A and B (subscriptions 0 and 1), then the recovery server's
+/// answers (2).
 fn new_filter() -> Filter<4> {
     let mut filter = Filter::new();
     let _ = filter.subscribe(LINE_A);
     let _ = filter.subscribe(LINE_B);
+    let _ = filter.subscribe(Subscription {
+        group: FEED_ADDR,
+        port: REQUEST_PORT,
+    });
     filter
+}
+
+/// The sequencer's line for a datagram the filter accepted.
+fn line_of(subscription: usize) -> Line {
+    match subscription {
+        0 => Line::A,
+        1 => Line::B,
+        _ => Line::Retransmission,
+    }
 }
 
 fn new_sequencer() -> Box<Seq> {
@@ -412,11 +432,7 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
                 }
                 continue;
             };
-            let line = if d.subscription == 0 {
-                Line::A
-            } else {
-                Line::B
-            };
+            let line = line_of(d.subscription);
             let before = out.len();
             let mut sends = Sends {
                 session: &mut session,
@@ -472,9 +488,9 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
                     src_mac: ethernet::Address(FEED_MAC),
                     dst_mac: ethernet::Address([0x52, 0x55, 0x0a, 0x00, 0x02, 0x02]),
                     vlan: None,
-                    src_addr: ipv4::Address([10, 0, 2, 16]),
+                    src_addr: FEED_ADDR,
                     dst_addr: ipv4::Address(req.server.addr),
-                    src_port: 40_000,
+                    src_port: REQUEST_PORT,
                     dst_port: req.server.port,
                     ttl: 64,
                     ident: report.retransmit_requests as u16,
@@ -715,11 +731,7 @@ pub fn replay(frames: &[Vec<u8>], pace: Option<Duration>) -> std::io::Result<Rep
         let Some(d) = filter.process(frame) else {
             continue;
         };
-        let line = if d.subscription == 0 {
-            Line::A
-        } else {
-            Line::B
-        };
+        let line = line_of(d.subscription);
         let mut sends = Sends {
             session: &mut session,
             out: &mut out,
