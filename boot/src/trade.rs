@@ -849,6 +849,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     continue;
                 };
                 let id = away.id;
+                if away.sequencer.would_replace_session(line, d.payload) {
+                    say!(
+                        "trade: venue {}'s feed starts a new session; its book is cleared",
+                        id.0
+                    );
+                    pipeline.reset_away(id);
+                }
                 away.sequencer
                     .on_packet(
                         line,
@@ -870,6 +877,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 ..
             } = port;
             let (primary, primary_up) = (*primary, *logged_on);
+            if sequencer.would_replace_session(line, d.payload) {
+                // A new trading day: the old book goes before the new
+                // session's first message arrives in it.
+                say!("trade: the feed starts a new session; the book is cleared");
+                pipeline.reset_feed(now);
+            }
             sequencer.on_packet(
                 line,
                 d.payload,

@@ -108,6 +108,8 @@ pub struct PipelineStats {
     /// A risk configuration re-applied when a restricted symbol's directory
     /// entry arrived, and refused (its previous limits stayed).
     pub config_refusals: u64,
+    /// Books cleared because their feed started a new session.
+    pub feed_resets: u64,
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -152,12 +154,15 @@ pub struct Pipeline<const S: usize, const R: usize> {
     kill_backoff_ns: u64,
     clock: fn() -> u64,
     stamps: StageStamps,
-    /// The risk configuration in force, while some of its restricted
-    /// symbols are not in the directory yet (and the symbol count it was
-    /// applied with): applied again when one of them arrives, so a symbol
-    /// restricted before the day's directory is restricted from its first
-    /// message on.
-    restricted_waiting: Option<(protocol::mailbox::config::RiskConfig, usize)>,
+    /// The risk configuration in force (and the symbol count it was
+    /// applied with), kept to be applied again when a restricted symbol's
+    /// directory entry arrives after it ([`Pipeline::on_itch`]) or a new
+    /// feed session starts a new directory ([`Pipeline::reset_feed`]).
+    risk_config: Option<(protocol::mailbox::config::RiskConfig, usize)>,
+    /// Some restricted symbol of `risk_config` is not in the directory yet:
+    /// directory entries are checked against them, so a symbol restricted
+    /// before the day's directory is restricted from its first message on.
+    restricted_waiting: bool,
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
@@ -208,7 +213,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             kill_backoff_ns: 0,
             clock: no_clock,
             stamps: StageStamps::default(),
-            restricted_waiting: None,
+            risk_config: None,
+            restricted_waiting: false,
         }
     }
 
@@ -322,7 +328,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
         }
-        if let (Message::StockDirectory(d), Some(_)) = (msg, &self.restricted_waiting) {
+        if let (Message::StockDirectory(d), true) = (msg, self.restricted_waiting) {
             self.on_directory(d.stock_locate(), now);
         }
         self.stamps.book = (self.clock)();
@@ -450,8 +456,33 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             })
         })?;
         self.risk.apply_limits(limits, now)?;
-        self.restricted_waiting = (mapping.unknown_symbols > 0).then(|| (cfg.clone(), symbols));
+        self.risk_config = Some((cfg.clone(), symbols));
+        self.restricted_waiting = mapping.unknown_symbols > 0;
         Ok(mapping)
+    }
+
+    /// The primary feed starts a new session (a new trading day, say): the
+    /// book of the old one is cleared before the new session's first
+    /// message, and the risk configuration's restricted symbols are looked
+    /// up again in the new directory as it arrives (locates are per day).
+    /// Orders at the venue are the OMS's and stay as they are.
+    pub fn reset_feed(&mut self, now: Nanos) {
+        self.book.clear();
+        self.stats.feed_resets += 1;
+        if let Some((cfg, symbols)) = self.risk_config.take() {
+            if self.apply_risk_config(&cfg, symbols, now).is_err() {
+                self.stats.config_refusals += 1;
+                self.risk_config = Some((cfg, symbols));
+            }
+        }
+    }
+
+    /// `venue`'s feed starts a new session: its book is cleared.
+    pub fn reset_away(&mut self, venue: VenueId) {
+        if let Some((_, book)) = self.away.iter_mut().find(|(v, _)| *v == venue) {
+            book.clear();
+            self.stats.feed_resets += 1;
+        }
     }
 
     /// A directory entry arrived while restricted symbols wait for theirs:
@@ -460,7 +491,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// every other message: one compare while nothing waits.
     #[cold]
     fn on_directory(&mut self, locate: StockLocate, now: Nanos) {
-        let Some((cfg, symbols)) = self.restricted_waiting.take() else {
+        let Some((cfg, symbols)) = self.risk_config.take() else {
+            self.restricted_waiting = false;
             return;
         };
         let named = self.book.status(locate).directory.is_some_and(|d| {
@@ -469,7 +501,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 .any(|n| n.as_str() == d.symbol.as_str())
         });
         if !named {
-            self.restricted_waiting = Some((cfg, symbols));
+            self.risk_config = Some((cfg, symbols));
             return;
         }
         // The same limits already passed validation; re-applying them can
@@ -477,6 +509,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         // previous limits stay (counted as an anomaly of the config).
         if self.apply_risk_config(&cfg, symbols, now).is_err() {
             self.stats.config_refusals += 1;
+            self.risk_config = Some((cfg, symbols));
         }
     }
 

@@ -1346,3 +1346,28 @@ fn a_venue_shut_out_for_rejects_gets_orders_again() {
         "venue 2 tried again: {again:?}"
     );
 }
+
+/// A new feed session (a new trading day) clears the book before its first
+/// message; restricted symbols are looked up again in the new directory
+/// (locates are per day): until the symbol's new entry arrives the old
+/// locate carries no restriction, and from that entry on the new one does.
+#[test]
+fn a_new_feed_session_clears_the_book_and_looks_restrictions_up_again() {
+    let mut p = pipeline(Limits::unlimited());
+    p.apply_risk_config(&risk_config(1_000, &["AAA"]), 16, Nanos(1))
+        .unwrap();
+    feed(&mut p, &[directory_aaa()]);
+    assert!(p.risk.limits().for_symbol(LOCATE).restricted);
+    feed(&mut p, &two_sided());
+    assert!(p.book.bbo(LOCATE).bid.is_some());
+    p.reset_feed(Nanos(2));
+    assert!(
+        p.book.bbo(LOCATE).bid.is_none(),
+        "the old day's book is gone"
+    );
+    assert!(p.book.status(LOCATE).directory.is_none());
+    assert!(!p.risk.limits().for_symbol(LOCATE).restricted);
+    feed(&mut p, &[directory_aaa()]);
+    assert!(p.risk.limits().for_symbol(LOCATE).restricted);
+    assert_eq!(p.stats().feed_resets, 1);
+}

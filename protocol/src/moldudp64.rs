@@ -804,24 +804,63 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
     /// end-of-session packet never starts a session: it says nothing about
     /// what comes next.
     fn switches_to(&mut self, session: SessionId, line: Line, kind: PacketKind) -> bool {
+        let (switch, candidate) = self.judge_switch(session, line, kind);
+        if let Some(c) = candidate {
+            self.candidate = Some(c);
+        }
+        switch
+    }
+
+    /// [`Self::switches_to`] without changing anything: the decision, and
+    /// the candidate record it would leave (`None`: unchanged).
+    fn judge_switch(
+        &self,
+        session: SessionId,
+        line: Line,
+        kind: PacketKind,
+    ) -> (bool, Option<(SessionId, u8, u32)>) {
         if kind == PacketKind::EndOfSession {
-            return false;
+            return (false, None);
         }
         if self.session.is_none() || self.end.is_some() {
-            return true;
+            return (true, None);
         }
         let bit = match line {
             Line::A => 1,
             Line::B => 2,
             Line::Retransmission => 0,
         };
-        let c = match self.candidate.as_mut() {
-            Some(c) if c.0 == session => c,
-            _ => self.candidate.insert((session, 0, 0)),
+        let (lines, run) = match self.candidate {
+            Some((c, lines, run)) if c == session => (lines | bit, run.saturating_add(1)),
+            _ => (bit, 1),
         };
-        c.1 |= bit;
-        c.2 = c.2.saturating_add(1);
-        c.1 == 3 || c.2 >= SWITCH_AFTER_PACKETS
+        let switch = lines == 3 || run >= SWITCH_AFTER_PACKETS;
+        (switch, Some((session, lines, run)))
+    }
+
+    /// Whether [`Self::on_packet`] would end the current session for
+    /// `packet` (and start the one it carries) before delivering anything
+    /// from it. Changes nothing. A caller that keeps state per session (a
+    /// book) resets it when this says so, before passing the packet on.
+    /// False for the first session ever seen (nothing to end).
+    pub fn would_replace_session(&self, line: Line, packet: &[u8]) -> bool {
+        let Ok(pkt) = Packet::new_checked(packet) else {
+            return false;
+        };
+        let session = pkt.session();
+        let n = match pkt.kind() {
+            PacketKind::Data(n) => n as u64,
+            _ => 0,
+        };
+        let sane = pkt
+            .sequence()
+            .checked_add(n)
+            .is_some_and(|end| end != EMPTY);
+        sane && self.session.is_some()
+            && self.session != Some(session)
+            && self.retired != Some(session)
+            && line != Line::Retransmission
+            && self.judge_switch(session, line, pkt.kind()).0
     }
 
     fn start_session(&mut self, session: SessionId, seq: u64) {
@@ -1684,6 +1723,29 @@ mod tests {
                 for m in p.messages() { let _ = m; }
             }
             let _ = RequestRepr::parse(&bytes);
+        }
+
+        /// `would_replace_session` predicts exactly when `on_packet` ends
+        /// a session, whatever the lines, sessions and packet kinds.
+        #[test]
+        fn a_session_change_is_predicted_before_the_packet(
+            pkts in proptest::collection::vec((0u8..3, 0usize..3, 0u8..4, 1u64..6), 1..80)
+        ) {
+            let sessions = [S1, S2, *b"SESSION003"];
+            let mut h = Harness::new(cfg());
+            for (i, (line, session, kind, seq)) in pkts.into_iter().enumerate() {
+                let line = [Line::A, Line::B, Line::Retransmission][line as usize];
+                let session = sessions[session];
+                let pkt = match kind {
+                    0 | 1 => packet(session, seq, 1),
+                    2 => heartbeat(session, seq),
+                    _ => end_of_session(session, seq),
+                };
+                let had = h.seq.session().is_some();
+                let predicted = h.seq.would_replace_session(line, &pkt);
+                let outcome = h.feed(line, &pkt, i as u64);
+                prop_assert_eq!(predicted, had && outcome == Outcome::NewSession);
+            }
         }
 
         #[test]
