@@ -592,6 +592,17 @@ impl<'a> FixMessage<'a> {
         }
     }
 
+    /// A price a venue computed, rounded to price4 past four decimals
+    /// (see [`parse_price_rounded`]): `Ok(None)` when absent.
+    pub fn get_price_rounded(&self, t: u32) -> Result<Option<Price>, FixError> {
+        match self.get(t) {
+            None => Ok(None),
+            Some(v) => parse_price_rounded(v)
+                .map(Some)
+                .ok_or(FixError::InvalidValue(t)),
+        }
+    }
+
     /// A Y/N field: absent → `Ok(None)`.
     pub fn get_bool(&self, t: u32) -> Result<Option<bool>, FixError> {
         match self.get(t) {
@@ -1169,6 +1180,18 @@ pub fn parse_uint(v: &[u8]) -> Option<u64> {
 /// Parses a decimal price into price4 units. More than four decimals are
 /// accepted only when the extra digits are zeros (no silent rounding).
 pub fn parse_price(v: &[u8]) -> Option<Price> {
+    parse_decimal(v, false)
+}
+
+/// Parses a decimal price a venue computed into price4 units, rounding
+/// digits past the fourth decimal half away from zero: an average price
+/// (10.166667 after fills at 10 and 10.5) or a sub-penny execution price
+/// is a real value the book-keeping needs, not an input error.
+pub fn parse_price_rounded(v: &[u8]) -> Option<Price> {
+    parse_decimal(v, true)
+}
+
+fn parse_decimal(v: &[u8], round: bool) -> Option<Price> {
     let (neg, digits) = match v.first() {
         Some(b'-') => (true, &v[1..]),
         _ => (false, v),
@@ -1185,24 +1208,42 @@ pub fn parse_price(v: &[u8]) -> Option<Price> {
     } else {
         parse_uint(int_part)?
     };
-    let mut frac = 0i64;
+    let mut frac = 0i128;
+    let mut round_up = false;
     for (i, &b) in frac_part.iter().enumerate() {
         let d = b.wrapping_sub(b'0');
         if d > 9 {
             return None;
         }
         if i < 4 {
-            frac = frac * 10 + d as i64;
-        } else if d != 0 {
+            frac = frac * 10 + d as i128;
+        } else if i == 4 && round {
+            round_up = d >= 5;
+        } else if d != 0 && !round {
             return None;
         }
     }
     for _ in frac_part.len()..4 {
         frac *= 10;
     }
-    let units = i64::try_from(int).ok()?.checked_mul(Price::SCALE)?;
-    let raw = units.checked_add(frac)?;
-    Some(Price(if neg { -raw } else { raw }))
+    // The magnitude in i128, so that i64::MIN (whose magnitude is one past
+    // i64::MAX) is read back as the encoder writes it.
+    let magnitude = int as i128 * Price::SCALE as i128 + frac + round_up as i128;
+    i64::try_from(if neg { -magnitude } else { magnitude })
+        .ok()
+        .map(Price)
+}
+
+/// Days in `month` (1–12) of `year`, Gregorian leap years included.
+const fn days_in_month(year: u32, month: u32) -> u32 {
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400)) => {
+            29
+        }
+        2 => 28,
+        _ => 31,
+    }
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date.
@@ -1261,7 +1302,7 @@ pub fn parse_timestamp(v: &[u8]) -> Option<UtcTime> {
     let (hour, min, sec) = (lane(hms, 0), lane(hms, 1), lane(hms, 2));
     if !(1970..=2500).contains(&year)
         || !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
+        || !(1..=days_in_month(year, month)).contains(&day)
         || hour > 23
         || min > 59
         || sec > 60
@@ -1906,9 +1947,17 @@ pub(crate) mod tests {
         let hour = digits_n(&v[9..11])?;
         let min = digits_n(&v[12..14])?;
         let sec = digits_n(&v[15..17])?;
+        // Real calendar days only (no 31 February).
+        let month_days = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+        let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+        let last_day = match month {
+            2 if leap => 29,
+            1..=12 => month_days[month as usize - 1],
+            _ => 0,
+        };
         if !(1970..=2500).contains(&year)
             || !(1..=12).contains(&month)
-            || !(1..=31).contains(&day)
+            || !(1..=last_day).contains(&day)
             || hour > 23
             || min > 59
             || sec > 60
@@ -1926,6 +1975,52 @@ pub(crate) mod tests {
         let days = days_from_civil(year as i64, month, day);
         let secs = days as u64 * 86_400 + hour as u64 * 3600 + min as u64 * 60 + sec as u64;
         Some(UtcTime(secs * UtcTime::NANOS_PER_SEC + frac_ns))
+    }
+
+    #[test]
+    fn impossible_dates_are_refused() {
+        for bad in [
+            &b"20230231-12:00:00"[..],
+            b"20230431-12:00:00",
+            b"20230229-00:00:00",
+            b"21000229-00:00:00",
+        ] {
+            assert_eq!(
+                parse_timestamp(bad),
+                None,
+                "{}",
+                core::str::from_utf8(bad).unwrap_or("?")
+            );
+        }
+        for good in [
+            &b"20240229-00:00:00"[..],
+            b"20000229-23:59:59",
+            b"20231231-23:59:60",
+        ] {
+            assert!(
+                parse_timestamp(good).is_some(),
+                "{}",
+                core::str::from_utf8(good).unwrap_or("?")
+            );
+        }
+    }
+
+    #[test]
+    fn venue_prices_round_to_price4_and_ours_stay_exact() {
+        assert_eq!(
+            parse_price(b"10.166667"),
+            None,
+            "our own prices: no rounding"
+        );
+        assert_eq!(parse_price_rounded(b"10.166667"), Some(Price(10_1667)));
+        assert_eq!(parse_price_rounded(b"10.16664"), Some(Price(10_1666)));
+        assert_eq!(parse_price_rounded(b"-10.16665"), Some(Price(-10_1667)));
+        assert_eq!(parse_price_rounded(b"0.99995"), Some(Price(1_0000)));
+        assert_eq!(parse_price_rounded(b"12.5"), Some(Price(12_5000)));
+        assert_eq!(parse_price_rounded(b"1.2x"), None);
+        // i64::MIN as the encoder writes it reads back.
+        assert_eq!(parse_price(b"-922337203685477.5808"), Some(Price(i64::MIN)));
+        assert_eq!(parse_price(b"-922337203685477.5809"), None);
     }
 
     proptest::proptest! {

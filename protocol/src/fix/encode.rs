@@ -1404,6 +1404,17 @@ mod tests {
         }
 
         #[test]
+        fn price_round_trip_at_the_extremes(raw in proptest::prop_oneof![
+            Just(i64::MIN), Just(i64::MIN + 1), Just(i64::MAX), any::<i64>()
+        ]) {
+            let mut buf = [0u8; 64];
+            let mut w = FieldWriter::new(&mut buf, 0);
+            w.price(44, Price(raw));
+            let n = w.position();
+            prop_assert_eq!(parse_price(&buf[3..n - 1]), Some(Price(raw)));
+        }
+
+        #[test]
         fn price_round_trip(raw in -99_999_999_999i64..99_999_999_999) {
             let mut buf = [0u8; 64];
             let mut w = FieldWriter::new(&mut buf, 0);

@@ -40,8 +40,10 @@ fn expect_type(msg: &FixMessage<'_>, t: &[u8]) -> Result<(), FixError> {
     }
 }
 
-fn req_price(msg: &FixMessage<'_>, t: u32) -> Result<Price, FixError> {
-    msg.get_price(t)?.ok_or(FixError::MissingField(t))
+/// A required price the venue computed (rounded to price4 past four
+/// decimals, see `FixMessage::get_price_rounded`).
+fn req_venue_price(msg: &FixMessage<'_>, t: u32) -> Result<Price, FixError> {
+    msg.get_price_rounded(t)?.ok_or(FixError::MissingField(t))
 }
 
 fn req_qty(msg: &FixMessage<'_>, t: u32) -> Result<u32, FixError> {
@@ -723,10 +725,12 @@ impl<'a> ExecutionReport<'a> {
             order_qty: opt_qty(msg, tag::ORDER_QTY)?,
             price: msg.get_price(tag::PRICE)?,
             last_qty: opt_qty(msg, tag::LAST_QTY)?,
-            last_px: msg.get_price(tag::LAST_PX)?,
+            // Venue-computed prices may carry more than four decimals
+            // (sub-penny executions, averages): rounded to price4.
+            last_px: msg.get_price_rounded(tag::LAST_PX)?,
             leaves_qty: req_qty(msg, tag::LEAVES_QTY)?,
             cum_qty: req_qty(msg, tag::CUM_QTY)?,
-            avg_px: req_price(msg, tag::AVG_PX)?,
+            avg_px: req_venue_price(msg, tag::AVG_PX)?,
             transact_time: msg.get_timestamp(tag::TRANSACT_TIME)?,
             text: msg.get(tag::TEXT),
         })
@@ -910,7 +914,11 @@ pub struct AffectedOrder<'a> {
 }
 
 /// Tags of the NoAffectedOrders group, delimiter first.
-pub const AFFECTED_ORDERS_GROUP: [u32; 2] = [tag::ORIG_CL_ORD_ID, tag::AFFECTED_ORDER_ID];
+pub const AFFECTED_ORDERS_GROUP: [u32; 3] = [
+    tag::ORIG_CL_ORD_ID,
+    tag::AFFECTED_ORDER_ID,
+    tag::AFFECTED_SECONDARY_ORDER_ID,
+];
 
 /// OrderMassCancelReport(r). `affected` is a fixed-capacity list: a report
 /// with more entries than [`MAX_AFFECTED_ORDERS`] still parses, and the

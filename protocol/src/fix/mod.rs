@@ -198,6 +198,7 @@ pub mod tag {
     pub const TOTAL_AFFECTED_ORDERS: u32 = 533;
     pub const NO_AFFECTED_ORDERS: u32 = 534;
     pub const AFFECTED_ORDER_ID: u32 = 535;
+    pub const AFFECTED_SECONDARY_ORDER_ID: u32 = 536;
     pub const USERNAME: u32 = 553;
     pub const PASSWORD: u32 = 554;
 }

@@ -485,3 +485,43 @@ proptest! {
         prop_assert_eq!(frames, samples.len());
     }
 }
+
+/// Builds `8=…|9=…|body|10=…|` around `body` (fields separated by SOH).
+fn wrap(begin: &str, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(b"8=");
+    out.extend_from_slice(begin.as_bytes());
+    out.extend_from_slice(std::format!("\x019={}\x01", body.len()).as_bytes());
+    out.extend_from_slice(body);
+    let sum = out.iter().fold(0u32, |a, &b| a + b as u32) % 256;
+    out.extend_from_slice(std::format!("10={sum:03}\x01").as_bytes());
+    out
+}
+
+/// An average price past four decimals (fills at 10 and 10.5) and a
+/// sub-penny execution are venue values, not errors: the report parses
+/// (rounded to price4) instead of being dropped with its fill.
+#[test]
+fn a_fill_with_a_long_average_price_is_not_lost() {
+    let body = b"35=8\x0149=VENUE\x0156=CLIENT\x0134=5\x0152=20240102-14:30:00\x01\
+37=V1\x0111=000000000001\x0117=E1\x01150=F\x0139=2\x0155=AAPL\x0154=1\x01\
+32=1\x0131=10.50004\x01151=0\x0114=3\x016=10.166667\x01";
+    let bytes = wrap("FIX.4.4", body);
+    let msg = FixMessage::new_checked(&bytes).expect("valid");
+    let er = ExecutionReport::parse(&msg).expect("parses");
+    assert_eq!(er.avg_px, Price(10_1667));
+    assert_eq!(er.last_px, Some(Price(10_5000)));
+}
+
+/// AffectedSecondaryOrderID(536) belongs to the NoAffectedOrders group.
+#[test]
+fn a_mass_cancel_report_with_secondary_ids_parses() {
+    let body = b"35=r\x0149=VENUE\x0156=CLIENT\x0134=5\x0152=20240102-14:30:00\x01\
+11=000000000009\x0137=M1\x01530=7\x01531=7\x01533=2\x01\
+534=2\x0141=000000000001\x01535=X1\x01536=S1\x0141=000000000002\x01535=X2\x01536=S2\x01";
+    let bytes = wrap("FIX.4.4", body);
+    let msg = FixMessage::new_checked(&bytes).expect("valid");
+    let report = OrderMassCancelReport::parse(&msg).expect("parses");
+    assert_eq!(report.affected_count, 2);
+    assert_eq!(report.affected.iter().flatten().count(), 2);
+}
