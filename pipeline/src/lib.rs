@@ -159,6 +159,11 @@ pub struct Pipeline<const S: usize, const R: usize> {
     /// directory entry arrives after it ([`Pipeline::on_itch`]) or a new
     /// feed session starts a new directory ([`Pipeline::reset_feed`]).
     risk_config: Option<(protocol::mailbox::config::RiskConfig, usize)>,
+    /// The feed's clock (ITCH nanoseconds since midnight) at the last
+    /// message, and the caller's clock then: strategies get their timer
+    /// ticks on the feed's clock, the one their book events carry (see
+    /// [`Pipeline::on_timer`]).
+    feed_clock: Option<(u64, Nanos)>,
     /// Some restricted symbol of `risk_config` is not in the directory yet:
     /// directory entries are checked against them, so a symbol restricted
     /// before the day's directory is restricted from its first message on.
@@ -214,6 +219,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             clock: no_clock,
             stamps: StageStamps::default(),
             risk_config: None,
+            feed_clock: None,
             restricted_waiting: false,
         }
     }
@@ -283,6 +289,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if !venue_cancels {
             return;
         }
+        // Answers deferred from the last step first, as every input does:
+        // a strategy's tracker pairs outcomes with its requests in order,
+        // and a deferred refusal behind this step's events would be paired
+        // with the wrong request.
+        if self.trading {
+            self.deliver_deferred();
+        }
         let Pipeline {
             oms,
             risk,
@@ -327,6 +340,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stamps = StageStamps::default();
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
+        }
+        if let Some(ts) = msg.timestamp() {
+            self.feed_clock = Some((ts, now));
         }
         if let (Message::StockDirectory(d), true) = (msg, self.restricted_waiting) {
             self.on_directory(d.stock_locate(), now);
@@ -430,9 +446,24 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             return;
         }
         self.deliver_deferred();
-        self.strategies.on_timer(now, &self.book, &mut self.intents);
+        let feed_now = self.feed_time(now);
+        self.strategies
+            .on_timer(feed_now, &self.book, &mut self.intents);
         self.process(now, send);
         self.after_input(now, send);
+    }
+
+    /// `now` (the caller's clock) on the feed's clock, which strategies
+    /// measure every interval on (their book events carry ITCH times): the
+    /// last message's ITCH time plus what the caller's clock moved since.
+    /// On the appliance the caller's clock counts from boot, in replay it is
+    /// the ITCH time itself; either way a strategy never mixes the two.
+    /// Before any message, `now` as it is.
+    pub fn feed_time(&self, now: Nanos) -> Nanos {
+        match self.feed_clock {
+            Some((ts, at)) => Nanos(ts.saturating_add(now.0.saturating_sub(at.0))),
+            None => now,
+        }
     }
 
     /// Applies the companion's risk configuration in one step (mapping in

@@ -1371,3 +1371,62 @@ fn a_new_feed_session_clears_the_book_and_looks_restrictions_up_again() {
     assert!(p.risk.limits().for_symbol(LOCATE).restricted);
     assert_eq!(p.stats().feed_resets, 1);
 }
+
+/// When a venue drops, the strategies' answers go through the same order
+/// as every input: refusals deferred from the last step first. Otherwise
+/// an acknowledgement is paired with the tracker slot of a dropped intent
+/// (the maker tracked a live sell as its bid).
+#[test]
+fn a_venue_drop_keeps_every_tracked_order_on_its_own_side() {
+    let mut p = two_venue_pipeline();
+    let first = feed(&mut p, &two_sided());
+    assert!(news(&first).iter().all(|(v, _, _)| *v == VenueId(2)));
+    for (_, cl, qty) in news(&first) {
+        let mut ack = ExecReport::new(cl, ExecType::New);
+        ack.leaves_qty = qty;
+        p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+    }
+    let (bid_cl, bid_qty, bid_px) = bid_of(&first);
+    // Paused: the bid fills, the maker's new bid is refused round after
+    // round, the last one is dropped and its refusal deferred.
+    p.set_trading(false);
+    let mut f = ExecReport::new(bid_cl, ExecType::Trade);
+    f.last_qty = bid_qty;
+    f.last_px = bid_px;
+    f.cum_qty = bid_qty;
+    p.on_exec_report(&f, Nanos(11_000_000), &mut |_| {});
+    assert!(p.stats().intents_dropped > 0, "{:?}", p.stats());
+    // Trading again; venue 2 drops and cancels our ask: the maker quotes
+    // on venue 1.
+    p.set_trading(true);
+    let mut moved = Vec::new();
+    p.venue_lost(VenueId(2), true, Nanos(20_000_000), &mut |o| moved.push(*o));
+    p.on_timer(Nanos(21_000_000), &mut |o| moved.push(*o));
+    let strategy::engine::Hosted::MarketMaker(mm) = p.strategies.get(StrategyId(1)).unwrap() else {
+        panic!("the market maker")
+    };
+    for (_, o) in mm.orders().iter() {
+        if let Some(view) = p.oms.open_orders().find(|v| v.id == o.id) {
+            assert_eq!(view.side, o.side, "{o:?} tracks {view:?}; sent {moved:?}");
+        }
+    }
+}
+
+/// Strategies measure every interval on one clock, the feed's: a timer
+/// tick at the caller's `now` (time since boot on the appliance) reaches
+/// them as the last message's ITCH time plus what the caller's clock moved
+/// since, so a holding time or a cooldown never spans two clocks.
+#[test]
+fn timer_ticks_reach_strategies_on_the_feeds_clock() {
+    let mut p = pipeline(Limits::unlimited());
+    assert_eq!(p.feed_time(Nanos(5)), Nanos(5), "no message yet");
+    let ten_am = 10 * 3_600 * 1_000_000_000u64;
+    let msg = add(1, Side::Buy, Price(100_0000), 100, ten_am);
+    let m = Message::parse(&msg).unwrap();
+    let mut sent = Vec::new();
+    p.on_itch(&m, Nanos(5_000_000_000), &mut |o| sent.push(*o));
+    assert_eq!(
+        p.feed_time(Nanos(6_000_000_000)),
+        Nanos(ten_am + 1_000_000_000)
+    );
+}

@@ -882,6 +882,18 @@ impl Message<'_> {
             _ => 0,
         }
     }
+
+    /// Timestamp (nanoseconds since midnight) of any message (offset 5 in
+    /// every type); `None` for a [`Message::Unknown`] too short to carry one.
+    #[inline]
+    pub fn timestamp(&self) -> Option<u64> {
+        match self.as_bytes() {
+            [_, _, _, _, _, t0, t1, t2, t3, t4, t5, ..] => {
+                Some(u64::from_be_bytes([0, 0, *t0, *t1, *t2, *t3, *t4, *t5]))
+            }
+            _ => None,
+        }
+    }
 }
 
 /// Counts what a decoding loop saw, so unknown and malformed messages are

@@ -100,14 +100,16 @@ pub fn round_passive(side: types::Side, price: f64, tick: i64) -> Option<Price> 
 }
 
 /// Best bid and ask when both exist with prices in the ITCH range
-/// (0, `u32::MAX`]. Anything else — an empty side, or a nonsensical price
-/// from a damaged source — is treated as no two-sided market, so later
+/// (0, `u32::MAX`] and the bid below the ask. Anything else — an empty
+/// side, a crossed or locked book (a transient anomaly of the feed, not a
+/// price to trade against), or a nonsensical price from a damaged source —
+/// is treated as no two-sided market, so no order is sent into it and later
 /// arithmetic (sums, differences) cannot overflow.
 #[inline]
 pub fn two_sided(bbo: &types::Bbo) -> Option<(types::Level, types::Level)> {
     let ok = |p: Price| p.0 > 0 && p.0 <= Price::ITCH_MAX.0;
     match (bbo.bid, bbo.ask) {
-        (Some(b), Some(a)) if ok(b.price) && ok(a.price) => Some((b, a)),
+        (Some(b), Some(a)) if ok(b.price) && ok(a.price) && b.price < a.price => Some((b, a)),
         _ => None,
     }
 }
