@@ -234,8 +234,15 @@ impl Session {
                     std::thread::sleep(Duration::from_micros(200));
                 }
                 Err(CommandError::Ring(RingError::CorruptIndex)) => {
-                    self.end.skip_messages();
-                    eprintln!("warning: reply ring index was corrupt; skipped to its head");
+                    // A re-formatted region (the appliance rebooted) looks
+                    // corrupt to a stale reader: attach afresh and read the
+                    // new boot's frames from their start.
+                    if self.end.rebooted() {
+                        self.reattach()?;
+                    } else {
+                        self.end.skip_messages();
+                        eprintln!("warning: reply ring index was corrupt; skipped to its head");
+                    }
                 }
                 Err(e) => eprintln!("warning: unreadable reply frame dropped: {e:?}"),
             }
@@ -429,7 +436,18 @@ pub fn status(s: &Session, sample: Duration) -> Result<String, String> {
 /// `kill`, `rearm`, `ping`, `config apply`: one command, one printed reply.
 pub fn command(s: &mut Session, command: Command<'_>) -> Result<OwnedReply, String> {
     s.lock(Role::Control)?;
-    s.call(command)
+    let reply = s.call(command)?;
+    // The appliance's request for its journal, met on the way to this
+    // reply, is served before the process ends: it asks only once.
+    if std::mem::take(&mut s.journal_requested) {
+        match s.journal.clone() {
+            Some(j) => handback(s, &j)?,
+            None => eprintln!(
+                "warning: the appliance asked for its journal; run `companion journal --dir DIR --handback-now` (or give --journal-dir)"
+            ),
+        }
+    }
+    Ok(reply)
 }
 
 /// `logs [-f]`.
@@ -745,7 +763,18 @@ pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), St
                 }
                 std::thread::sleep(Duration::from_millis(5));
             }
-            Err(CommandError::Ring(RingError::CorruptIndex)) => s.end.skip_messages(),
+            // A re-formatted region (the appliance rebooted) looks corrupt
+            // to a stale reader: attach afresh and read the new boot's
+            // frames, its request for the journal among them, from their
+            // start. Only a ring corrupt in the same boot is skipped.
+            Err(CommandError::Ring(RingError::CorruptIndex)) => {
+                if s.end.rebooted() {
+                    eprintln!("--- appliance rebooted ---");
+                    s.reattach()?;
+                } else {
+                    s.end.skip_messages();
+                }
+            }
             Err(e) => eprintln!("warning: unreadable frame dropped: {e:?}"),
         }
     }

@@ -41,24 +41,42 @@ impl Journal {
                 Ok(true)
             }
             Event::Fill(f) => {
+                // The symbol came through shared memory: anything that is
+                // not a plain symbol would break the record's fields.
+                let symbol = f.symbol.as_str();
+                if symbol.is_empty() || !symbol.bytes().all(|b| b.is_ascii_graphic() && b != b',') {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("fill with a malformed symbol {symbol:?} not journaled"),
+                    ));
+                }
                 let mut file = OpenOptions::new()
                     .create(true)
                     .append(true)
+                    .read(true)
                     .open(self.dir.join("fills.csv"))?;
                 let side = f.side.to_itch() as char;
-                writeln!(
-                    file,
+                let fields = format!(
                     "{},{},{},{},{},{},{},{},{}",
                     f.exec_seq,
                     f.order.0,
                     f.venue.0,
                     f.locate,
-                    f.symbol.as_str(),
+                    symbol,
                     side,
                     f.qty,
                     f.price.0,
                     f.ts_ns
-                )?;
+                );
+                // One write per record (a crash leaves at most the last one
+                // torn), ending in a checksum of its fields, and starting
+                // on a line of its own even after a torn record.
+                let mut record = String::with_capacity(fields.len() + 16);
+                if !ends_with_newline(&mut file)? {
+                    record.push('\n');
+                }
+                record.push_str(&format!("{fields},{:08x}\n", checksum(&fields)));
+                file.write_all(record.as_bytes())?;
                 file.sync_data()?;
                 Ok(true)
             }
@@ -107,17 +125,49 @@ impl Journal {
             Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
             Err(e) => return Err(e),
         };
+        // A record that does not read back whole (torn by a crash while
+        // it was written, or damaged) is skipped and reported; the rest of
+        // the journal, sequence numbers included, still comes back.
         for line in fills.lines().filter(|l| !l.is_empty()) {
-            out.push(JournalRecord::Fill(
-                parse_fill(line).ok_or_else(|| bad(line))?,
-            ));
+            match parse_fill(line) {
+                Some(fill) => out.push(JournalRecord::Fill(fill)),
+                None => eprintln!("journal: {} (skipped)", bad(line)),
+            }
         }
         Ok(out)
     }
 }
 
+/// FNV-1a over a record's fields: a torn or altered record fails it.
+fn checksum(text: &str) -> u32 {
+    text.bytes().fold(0x811c_9dc5u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+/// Whether the file is empty or its last byte is a newline.
+fn ends_with_newline(file: &mut fs::File) -> io::Result<bool> {
+    use std::io::{Read, Seek, SeekFrom};
+    if file.metadata()?.len() == 0 {
+        return Ok(true);
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    Ok(last[0] == b'\n')
+}
+
 fn parse_fill(line: &str) -> Option<FillRecord> {
-    let f: Vec<&str> = line.split(',').collect();
+    let mut f: Vec<&str> = line.split(',').collect();
+    // Nine fields and a checksum of them; records from before checksums
+    // have the nine fields alone.
+    if f.len() == 10 {
+        let (fields, sum) = line.rsplit_once(',')?;
+        if u32::from_str_radix(sum, 16).ok()? != checksum(fields) || sum.len() != 8 {
+            return None;
+        }
+        f.pop();
+    }
     if f.len() != 9 {
         return None;
     }
@@ -184,6 +234,71 @@ mod tests {
                 JournalRecord::Fill(fill(2))
             ]
         );
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    fn a_fill(n: u64) -> FillRecord {
+        FillRecord {
+            exec_seq: n,
+            order: OrderId(100 + n),
+            venue: VenueId(1),
+            locate: 7,
+            symbol: Symbol::new("AAPL").unwrap(),
+            side: Side::Sell,
+            qty: 10,
+            price: Price(1_000_000),
+            ts_ns: n,
+        }
+    }
+
+    /// A record torn by a crash while it was written loses itself only:
+    /// the sequence numbers and every other fill come back, and a fill
+    /// written after the torn one is whole.
+    #[test]
+    fn a_torn_record_loses_only_itself() {
+        let dir = std::env::temp_dir().join(format!("journal-torn-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let j = Journal::open(dir.clone()).unwrap();
+        j.persist(&Event::FixSeq(FixSeqRecord {
+            venue: VenueId(1),
+            next_in: 7,
+            next_out: 300,
+            epoch: 3,
+        }))
+        .unwrap();
+        j.persist(&Event::Fill(a_fill(1))).unwrap();
+        // The crash: half a record, no newline.
+        let mut f = OpenOptions::new()
+            .append(true)
+            .open(dir.join("fills.csv"))
+            .unwrap();
+        f.write_all(b"2,102,1,13,AA").unwrap();
+        drop(f);
+        j.persist(&Event::Fill(a_fill(3))).unwrap();
+        let got = j.load().unwrap();
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(matches!(got[0], JournalRecord::FixSeq(r) if r.next_out == 300));
+        assert_eq!(got[1], JournalRecord::Fill(a_fill(1)));
+        assert_eq!(got[2], JournalRecord::Fill(a_fill(3)));
+        // A record altered in place fails its checksum and is skipped.
+        let text = fs::read_to_string(dir.join("fills.csv")).unwrap();
+        fs::write(dir.join("fills.csv"), text.replacen(",10,", ",90,", 1)).unwrap();
+        assert_eq!(j.load().unwrap().len(), 2);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// A fill whose symbol would break the record's fields is refused, not
+    /// written to poison the file.
+    #[test]
+    fn a_malformed_symbol_is_not_journaled() {
+        let dir = std::env::temp_dir().join(format!("journal-sym-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let j = Journal::open(dir.clone()).unwrap();
+        let mut bad = a_fill(1);
+        bad.symbol = Symbol(*b"A,B     ");
+        assert!(j.persist(&Event::Fill(bad)).is_err());
+        j.persist(&Event::Fill(a_fill(2))).unwrap();
+        assert_eq!(j.load().unwrap(), vec![JournalRecord::Fill(a_fill(2))]);
         fs::remove_dir_all(dir).unwrap();
     }
 }
