@@ -539,14 +539,28 @@ impl MarketMaker {
                 Price(grid_above(best_bid, tick))
             }
         });
-        let qty = i64::from(self.params.quote_qty);
-        let bid = if self.position.saturating_add(qty) <= self.params.max_position {
+        // What a fill could add on each side: the quote size, or more if a
+        // larger order still rests there (its size may predate a smaller
+        // `quote_qty`; a requote keeps it until its price moves).
+        let resting = |side: Side| {
+            let locate = self.locate();
+            self.orders
+                .find(locate, side)
+                .and_then(|slot| self.orders.get(slot))
+                .map_or(0, |o| i64::from(o.leaves))
+        };
+        let quote = i64::from(self.params.quote_qty);
+        let (bid_qty, ask_qty) = (
+            quote.max(resting(Side::Buy)),
+            quote.max(resting(Side::Sell)),
+        );
+        let bid = if self.position.saturating_add(bid_qty) <= self.params.max_position {
             bid
         } else {
             self.stats.inventory_blocks += 1;
             None
         };
-        let ask = if self.position.saturating_sub(qty) >= -self.params.max_position {
+        let ask = if self.position.saturating_sub(ask_qty) >= -self.params.max_position {
             ask
         } else {
             self.stats.inventory_blocks += 1;
@@ -736,6 +750,13 @@ impl MarketMaker {
         if moved < threshold.saturating_mul(self.params.tick) {
             self.stats.refreshes_skipped += 1;
             return Some(1);
+        }
+        if order.replace_refused {
+            // The venue refused the last replace (a size not above what
+            // has filled, say): the same one would be refused again, and
+            // again. Pull the order; the next quote is a new one.
+            self.cancel_side(side, out);
+            return None;
         }
         if self
             .orders
@@ -1573,6 +1594,93 @@ mod tests {
             rig.mm.variance() < 4.0 * calm,
             "{} vs {calm}",
             rig.mm.variance()
+        );
+    }
+
+    /// A replace the venue refused (a size not above what has filled) is
+    /// not sent again: the order is pulled and quoted afresh.
+    #[test]
+    fn a_refused_replace_is_not_sent_again() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let bid_id = rig.accept();
+        let _ask = rig.accept();
+        rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: bid_id,
+            locate: LOC,
+            side: Side::Buy,
+            price: Price(999_800),
+            qty: 60,
+            leaves: 40,
+        });
+        let p = MmParams {
+            quote_qty: 50,
+            ..*rig.mm.params()
+        };
+        rig.mm.set_params(p).unwrap();
+        let r = rig.bbo(998_500, 1_000_500, 2_000);
+        let rep = *r
+            .iter()
+            .find(|i| matches!(i, OrderIntent::Replace { order, .. } if *order == bid_id))
+            .unwrap_or_else(|| panic!("{r:?}"));
+        let r = rig.order(OrderEvent::AmendRejected {
+            strategy: ID,
+            order: bid_id,
+            reason: types::RejectReason::VenueReject,
+        });
+        assert!(!r.contains(&rep), "the refused replace again: {r:?}");
+        let r = if r.is_empty() {
+            rig.bbo(998_400, 1_000_500, 3_000)
+        } else {
+            r
+        };
+        assert!(
+            r.iter()
+                .any(|i| matches!(i, OrderIntent::Cancel { order, .. } if *order == bid_id)),
+            "the order is pulled instead: {r:?}"
+        );
+    }
+
+    /// The inventory limit counts a resting order at its own size, not the
+    /// (smaller) quote size it would be sent at today.
+    #[test]
+    fn a_resting_quote_larger_than_the_quote_size_counts_in_full() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, 1_000);
+        let first_bid = rig.accept();
+        let _ask = rig.accept();
+        let q = rig.mm.params().quote_qty;
+        // The bid fills: long q; the maker bids q again.
+        rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: first_bid,
+            locate: LOC,
+            side: Side::Buy,
+            price: Price(999_000),
+            qty: q,
+            leaves: 0,
+        });
+        let _ = rig.bbo(999_000, 1_001_000, 1_500);
+        let bid_id = rig.accept();
+        // A smaller quote size and limit: a fill of the resting bid (q)
+        // would make 2q, above 1.5q.
+        let p = MmParams {
+            quote_qty: q / 2,
+            max_position: i64::from(q) * 3 / 2,
+            ..*rig.mm.params()
+        };
+        rig.mm.set_params(p).unwrap();
+        let r = rig.timer(2_000);
+        let r = if r.is_empty() {
+            rig.bbo(999_000, 1_001_000, 3_000)
+        } else {
+            r
+        };
+        assert!(
+            r.iter()
+                .any(|i| matches!(i, OrderIntent::Cancel { order, .. } if *order == bid_id)),
+            "a fill of the resting bid would break the limit: {r:?}"
         );
     }
 

@@ -69,6 +69,9 @@ pub struct OwnOrder {
     /// Estimated displayed shares ahead of us at our price (see
     /// [`OwnOrders::on_level`] and [`OwnOrders::on_trade`]).
     pub queue_ahead: u64,
+    /// The venue refused the last replace of this order: sending the same
+    /// one again would be refused again, so an owner cancels instead.
+    pub replace_refused: bool,
 }
 
 impl Default for OwnOrder {
@@ -82,6 +85,7 @@ impl Default for OwnOrder {
             leaves: 0,
             tif: TimeInForce::Day,
             queue_ahead: 0,
+            replace_refused: false,
         }
     }
 }
@@ -279,6 +283,7 @@ impl<const K: usize> OwnOrders<K> {
             leaves: qty,
             tif,
             queue_ahead: 0,
+            replace_refused: false,
         };
         Some(slot)
     }
@@ -440,12 +445,18 @@ impl<const K: usize> OwnOrders<K> {
             OrderEvent::AmendRejected {
                 strategy,
                 order: id,
-                ..
+                reason,
             } if strategy == self.strategy => match self.find_id(id) {
                 Some(slot) => {
                     let o = &mut self.slots[slot];
                     match o.state {
                         OrderState::PendingCancel | OrderState::PendingReplace { .. } => {
+                            // Only the venue's refusal says the same replace
+                            // would be refused again (risk's — a throttle,
+                            // the kill switch — passes).
+                            o.replace_refused =
+                                matches!(o.state, OrderState::PendingReplace { .. })
+                                    && reason == types::RejectReason::VenueReject;
                             o.state = OrderState::Live;
                             OrderUpdate::Rejected {
                                 slot,
@@ -504,6 +515,7 @@ impl<const K: usize> OwnOrders<K> {
                     o.price = price;
                     o.leaves = qty;
                     o.state = OrderState::Live;
+                    o.replace_refused = false;
                     OrderUpdate::Replaced { slot }
                 }
                 None => self.unknown(),
