@@ -1076,15 +1076,13 @@ impl Oms {
             rec.price
         };
         let open = rec.terminal.is_none();
-        // A fill under the ClOrdID of the replace in flight: the venue has
-        // taken the replace (it reports under the new ClOrdID only then),
-        // so the order is at least the replace's size even before the
-        // Replaced arrives; finishing it on the old size would forget
-        // shares still working.
-        let replace_taken = match rec.replace {
-            Some((cl, _, req_qty)) if rep.cl_ord_id == Some(cl) => req_qty,
-            _ => 0,
-        };
+        // A replace in flight to more than has now filled may have been
+        // taken by the venue (a fill under its ClOrdID says it was): the
+        // order is not finished on its old size until the replace is
+        // answered (a refused one finishes it then, see
+        // `request_rejected`), or shares still working would be forgotten.
+        let replace_above = rec.replace.filter(|r| r.2 > cum);
+        let replace_taken = replace_above.filter(|r| rep.cl_ord_id == Some(r.0));
         if open {
             self.account_open(slot, false);
         }
@@ -1092,7 +1090,7 @@ impl Oms {
             r.cum_qty = cum;
             r.replaced = false;
             // An overfill grows the order so leaves never go negative.
-            r.qty = r.qty.max(cum).max(replace_taken);
+            r.qty = r.qty.max(cum);
         }
         if open {
             self.account_open(slot, true);
@@ -1106,10 +1104,15 @@ impl Oms {
             price,
         });
         risk.on_pnl(self.total_pnl_i64());
-        let leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
-        if open && leaves == 0 {
+        let own_leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
+        if open && own_leaves == 0 && replace_above.is_none() {
             self.finish(slot, OrderState::Filled, risk);
         }
+        // What the venue works: under the replace's size once it took it.
+        let leaves = match replace_taken {
+            Some((_, _, req_qty)) if open => req_qty - cum,
+            _ => own_leaves,
+        };
         Some(OrderEvent::Filled {
             strategy: rec.strategy,
             order: rec.id,
@@ -1214,6 +1217,16 @@ impl Oms {
             (ExecType::CancelRejected, RejectReason::NotSent) => risk.on_cancel_unsent(rec.id),
             (ExecType::CancelRejected, _) => risk.on_cancel_rejected(rec.id),
             _ => risk.on_replace_rejected(rec.id),
+        }
+        // A refused replace of an order that filled in full meanwhile (kept
+        // open while the replace could still have grown it): done now.
+        if kind != ExecType::CancelRejected
+            && self
+                .orders
+                .get(slot as usize)
+                .is_some_and(|r| r.leaves() == 0)
+        {
+            self.finish(slot, OrderState::Filled, risk);
         }
         Some(OrderEvent::AmendRejected {
             strategy: rec.strategy,

@@ -1090,3 +1090,26 @@ fn a_late_fill_under_the_superseded_cl_ord_id_counts() {
     assert_eq!(h.oms.position(SYM).unwrap().qty, 50, "bought 50");
     assert_eq!(h.risk.position(SYM), 50);
 }
+
+/// The order fills in full on its old size while a replace to more is in
+/// flight: it stays open until the replace is answered, and a refused
+/// replace then finishes it, risk and the OMS agreeing throughout. (Found
+/// by `random_reports_keep_books_consistent`.)
+#[test]
+fn a_refused_replace_finishes_an_order_filled_meanwhile() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 1);
+    h.ack(a);
+    let c = h.replace(id, PX, 77);
+    let fill = h.fill(a, 1, 1, 0, PX);
+    assert!(matches!(fill, Some(OrderEvent::Filled { leaves: 0, .. })));
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingReplace));
+    let mut refused = ExecReport::new(c, ExecType::ReplaceRejected);
+    refused.orig_cl_ord_id = Some(a);
+    h.report(refused);
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert!(!h.risk.is_open(id));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!(h.risk.open_qty(SYM), (p.open_buy, p.open_sell));
+    assert_eq!((p.open_buy, p.qty), (0, 1));
+}
