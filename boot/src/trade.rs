@@ -1670,13 +1670,27 @@ fn fill_view(
 /// whole or `seconds` pass; whether it arrived whole.
 fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> bool {
     kernel::mailbox::HANDBACK.lock().clear();
-    let asked = kernel::mailbox::with_endpoint(|e| e.event(MailboxEvent::JournalRequest).is_ok());
-    if asked != Some(true) {
-        println!("trade: could not ask for the journal; starting fresh");
-        return false;
+    let deadline = platform.now_ns() + seconds * 1_000_000_000;
+    // The mailbox may be busy for a moment (core 0 keeps house with it, and
+    // the companion may still be draining the ring): ask again until it
+    // takes the request, within the same wait. Giving up at the first
+    // refusal started a fresh session below the numbers the venue had seen.
+    loop {
+        let asked =
+            kernel::mailbox::with_endpoint(|e| e.event(MailboxEvent::JournalRequest).is_ok());
+        if asked == Some(true) {
+            break;
+        }
+        if platform.now_ns() >= deadline {
+            println!("trade: could not ask for the journal within {seconds} s; starting fresh");
+            return false;
+        }
+        if layout == Layout::Single {
+            kernel::mailbox::service(platform);
+        }
+        core::hint::spin_loop();
     }
     println!("trade: waiting up to {seconds} s for the journal");
-    let deadline = platform.now_ns() + seconds * 1_000_000_000;
     while platform.now_ns() < deadline {
         if layout == Layout::Single {
             kernel::mailbox::service(platform);
