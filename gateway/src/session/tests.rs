@@ -77,6 +77,22 @@ fn decode_out(bytes: &[u8]) -> Out {
     }
 }
 
+/// The tests' NewOrderSingle: 100 AAPL bought at 100.00, Day, with
+/// ClOrdID `id`.
+fn order_single(id: &[u8], now: UtcTime) -> messages::NewOrderSingle<'_> {
+    messages::NewOrderSingle {
+        cl_ord_id: id,
+        account: None,
+        symbol: b"AAPL",
+        side: types::Side::Buy,
+        order_qty: 100,
+        ord_type: messages::OrdType::Limit,
+        price: Some(types::Price(1_000_000)),
+        time_in_force: types::TimeInForce::Day,
+        transact_time: now,
+    }
+}
+
 /// Test harness: the session under test plus a scripted counterparty.
 struct H {
     s: Session<'static>,
@@ -145,17 +161,7 @@ impl H {
     fn send_order(&mut self, id: &str) -> u64 {
         let ev = &mut self.ev;
         let ids: &'static str = Box::leak(StdString::from(id).into_boxed_str());
-        let nos = messages::NewOrderSingle {
-            cl_ord_id: ids.as_bytes(),
-            account: None,
-            symbol: b"AAPL",
-            side: types::Side::Buy,
-            order_qty: 100,
-            ord_type: messages::OrdType::Limit,
-            price: Some(types::Price(1_000_000)),
-            time_in_force: types::TimeInForce::Day,
-            transact_time: self.now,
-        };
+        let nos = order_single(ids.as_bytes(), self.now);
         self.s.send(self.now, &nos, |e| ev.push(own(e))).unwrap()
     }
 
@@ -1517,17 +1523,7 @@ fn an_order_with_no_room_in_the_transport_takes_no_number() {
     let mut h = H::logged_on(); // next_out 2
     h.s.set_out_room(50);
     let ev = &mut h.ev;
-    let nos = messages::NewOrderSingle {
-        cl_ord_id: b"full",
-        account: None,
-        symbol: b"AAPL",
-        side: types::Side::Buy,
-        order_qty: 100,
-        ord_type: messages::OrdType::Limit,
-        price: Some(types::Price(1_000_000)),
-        time_in_force: types::TimeInForce::Day,
-        transact_time: T0,
-    };
+    let nos = order_single(b"full", T0);
     assert_eq!(
         h.s.send(h.now, &nos, |e| ev.push(own(e))),
         Err(SendError::TransportFull)
@@ -1550,17 +1546,7 @@ fn every_message_handed_over_fits_the_room_and_uses_it() {
     for i in 0..10 {
         let ev = &mut h.ev;
         let id = std::format!("order-{i}");
-        let nos = messages::NewOrderSingle {
-            cl_ord_id: id.as_bytes(),
-            account: None,
-            symbol: b"AAPL",
-            side: types::Side::Buy,
-            order_qty: 100,
-            ord_type: messages::OrdType::Limit,
-            price: Some(types::Price(1_000_000)),
-            time_in_force: types::TimeInForce::Day,
-            transact_time: T0,
-        };
+        let nos = order_single(id.as_bytes(), T0);
         match h.s.send(h.now, &nos, |e| ev.push(own(e))) {
             Ok(_) => sent += 1,
             Err(SendError::TransportFull) => refused += 1,
@@ -1634,17 +1620,7 @@ fn resends_continue_where_the_room_ran_out() {
         }
         // While resends are owed, nothing new goes out before them.
         let ev = &mut h.ev;
-        let nos = messages::NewOrderSingle {
-            cl_ord_id: b"late",
-            account: None,
-            symbol: b"AAPL",
-            side: types::Side::Buy,
-            order_qty: 100,
-            ord_type: messages::OrdType::Limit,
-            price: Some(types::Price(1_000_000)),
-            time_in_force: types::TimeInForce::Day,
-            transact_time: h.now,
-        };
+        let nos = order_single(b"late", h.now);
         assert_eq!(
             h.s.send(h.now, &nos, |e| ev.push(own(e))),
             Err(SendError::TransportFull)
@@ -1707,17 +1683,7 @@ fn a_reset_by_the_peer_is_answered_once_a_number_is_durable() {
     h.tick_at(31);
     assert!(h.take().is_empty(), "no room for the Logon yet");
     let ev = &mut h.ev;
-    let nos = messages::NewOrderSingle {
-        cl_ord_id: b"x",
-        account: None,
-        symbol: b"AAPL",
-        side: types::Side::Buy,
-        order_qty: 100,
-        ord_type: messages::OrdType::Limit,
-        price: Some(types::Price(1_000_000)),
-        time_in_force: types::TimeInForce::Day,
-        transact_time: h.now,
-    };
+    let nos = order_single(b"x", h.now);
     assert_eq!(
         h.s.send(h.now, &nos, |e| ev.push(own(e))),
         Err(SendError::TransportFull)
@@ -1728,20 +1694,6 @@ fn a_reset_by_the_peer_is_answered_once_a_number_is_durable() {
     assert_eq!(types_of(&out)[0], ("A".into(), 1));
     assert_eq!(out[0].get(141), Some("Y"));
     assert_eq!(h.send_order("after"), 2);
-}
-
-fn big_order(id: &'static str, now: UtcTime) -> messages::NewOrderSingle<'static> {
-    messages::NewOrderSingle {
-        cl_ord_id: id.as_bytes(),
-        account: None,
-        symbol: b"AAPL",
-        side: types::Side::Buy,
-        order_qty: 100,
-        ord_type: messages::OrdType::Limit,
-        price: Some(types::Price(1_000_000)),
-        time_in_force: types::TimeInForce::Day,
-        transact_time: now,
-    }
 }
 
 #[test]
@@ -1774,7 +1726,9 @@ fn a_resend_longer_than_the_transport_can_take_is_gap_filled() {
         let id: &'static str = Box::leak("x".repeat(n).into_boxed_str());
         h.s.set_out_room(CAP);
         let ev = &mut h.ev;
-        match h.s.send(h.now, &big_order(id, h.now), |e| ev.push(own(e))) {
+        match h.s.send(h.now, &order_single(id.as_bytes(), h.now), |e| {
+            ev.push(own(e))
+        }) {
             Ok(seq) => break seq,
             Err(SendError::TooLarge) => n -= 1,
             Err(e) => panic!("{e:?}"),
@@ -1800,7 +1754,9 @@ fn a_resend_that_no_longer_encodes_is_counted_as_a_gap_fill() {
     loop {
         let id: &'static str = Box::leak("x".repeat(n).into_boxed_str());
         let ev = &mut h.ev;
-        match h.s.send(h.now, &big_order(id, h.now), |e| ev.push(own(e))) {
+        match h.s.send(h.now, &order_single(id.as_bytes(), h.now), |e| {
+            ev.push(own(e))
+        }) {
             Ok(_) => break,
             Err(SendError::Encode(_)) => n -= 1,
             Err(e) => panic!("{e:?}"),
@@ -2019,17 +1975,7 @@ mod props {
                         orders += 1;
                         let id = std::format!("order{orders}");
                         let ev = &mut h.ev;
-                        let nos = messages::NewOrderSingle {
-                            cl_ord_id: id.as_bytes(),
-                            account: None,
-                            symbol: b"AAPL",
-                            side: types::Side::Buy,
-                            order_qty: 100,
-                            ord_type: messages::OrdType::Limit,
-                            price: Some(types::Price(1_000_000)),
-                            time_in_force: types::TimeInForce::Day,
-                            transact_time: t,
-                        };
+                        let nos = order_single(id.as_bytes(), t);
                         let r = h.s.send(t, &nos, |e| ev.push(own(e)));
                         // (A peer silent too long is given up on.)
                         prop_assert!(matches!(
@@ -2149,17 +2095,7 @@ mod props {
                         orders += 1;
                         let id = std::format!("o{orders}");
                         let ev = &mut h.ev;
-                        let nos = messages::NewOrderSingle {
-                            cl_ord_id: id.as_bytes(),
-                            account: None,
-                            symbol: b"AAPL",
-                            side: types::Side::Buy,
-                            order_qty: 100,
-                            ord_type: messages::OrdType::Limit,
-                            price: Some(types::Price(1_000_000)),
-                            time_in_force: types::TimeInForce::Day,
-                            transact_time: t,
-                        };
+                        let nos = order_single(id.as_bytes(), t);
                         let _ = h.s.send(t, &nos, |e| ev.push(own(e)));
                     }
                     3 => {
