@@ -1,5 +1,6 @@
 //! The subcommands.
 
+use crate::control::{self, ControlServer, Forwarded};
 use crate::journal::Journal;
 use crate::logs::{FrameDecoder, RawFrames};
 use crate::mapping::{Mapping, Role};
@@ -32,6 +33,9 @@ pub struct Session {
     /// The appliance asked for the journal (met while waiting for a reply,
     /// too): the `journal` loop hands it back next.
     journal_requested: bool,
+    /// Writing the journal failed while serving another process's command:
+    /// the `journal` loop stops on it as on its own failures.
+    journal_failed: Option<String>,
 }
 
 fn now_ns() -> u128 {
@@ -63,6 +67,7 @@ impl Session {
             timeout,
             unconfirmed: Vec::new(),
             journal_requested: false,
+            journal_failed: None,
         })
     }
 
@@ -141,9 +146,12 @@ impl Session {
 
     fn handle_event(&mut self, ev: &Event) -> Result<(), String> {
         if let Some(j) = &self.journal {
-            if j.persist(ev)
-                .map_err(|e| format!("journal {}: {e}", j.dir.display()))?
-            {
+            let persisted = j.persist(ev).map_err(|e| {
+                let e = format!("journal {}: {e}", j.dir.display());
+                self.journal_failed = Some(e.clone());
+                e
+            })?;
+            if persisted {
                 if let Event::FixSeq(r) = ev {
                     self.unconfirmed.push(*r);
                 }
@@ -434,8 +442,16 @@ pub fn status(s: &Session, sample: Duration) -> Result<String, String> {
 }
 
 /// `kill`, `rearm`, `ping`, `config apply`: one command, one printed reply.
+///
+/// While another process (a running `journal`) holds the control role, the
+/// command goes through that process's control socket instead: the kill
+/// switch must not wait for the journal to be stopped.
 pub fn command(s: &mut Session, command: Command<'_>) -> Result<OwnedReply, String> {
-    s.lock(Role::Control)?;
+    match s.mapping.try_lock(Role::Control) {
+        Ok(true) => {}
+        Ok(false) => return forward_to_holder(s, &command),
+        Err(e) => return Err(format!("locking {}: {e}", s.mapping.source)),
+    }
     let reply = s.call(command)?;
     // The appliance's request for its journal, met on the way to this
     // reply, is served before the process ends: it asks only once.
@@ -448,6 +464,26 @@ pub fn command(s: &mut Session, command: Command<'_>) -> Result<OwnedReply, Stri
         }
     }
     Ok(reply)
+}
+
+/// `command` through the control socket of the process holding the role.
+fn forward_to_holder(s: &Session, command: &Command<'_>) -> Result<OwnedReply, String> {
+    let Some(request) = Forwarded::from_command(command) else {
+        return Err(format!(
+            "another companion process holds the Control role on {}",
+            s.mapping.source
+        ));
+    };
+    control::forward(&s.mapping.control_path, &request, s.timeout).map_err(|e| {
+        if s.mapping.control_path.exists() {
+            e
+        } else {
+            format!(
+                "another companion process holds the Control role on {} and serves no control socket ({e})",
+                s.mapping.source
+            )
+        }
+    })
 }
 
 /// `logs [-f]`.
@@ -728,12 +764,32 @@ pub fn journal(s: &mut Session, handback_now: bool, once: bool) -> Result<(), St
     let Some(j) = s.journal.clone() else {
         return Err("journal needs --dir".into());
     };
+    // Operators' commands while the journal holds the role (see `control`);
+    // without the socket the journal still works, and says so.
+    let server = match ControlServer::bind(&s.mapping.control_path) {
+        Ok(server) => Some(server),
+        Err(e) => {
+            eprintln!(
+                "warning: no control socket at {} ({e}): stop the journal to send commands",
+                s.mapping.control_path.display()
+            );
+            None
+        }
+    };
     if handback_now {
         handback(s, &j)?;
     }
     let mut buf = vec![0u8; s.end.layout().replies.max_payload()];
     let mut batch = 0usize;
     loop {
+        // Checked on every turn: a waiting kill costs one `accept` here, and
+        // never waits behind a burst of fills being synced to disk.
+        if let Some(server) = &server {
+            server.serve(|request| s.call(request.command()));
+            if let Some(e) = s.journal_failed.take() {
+                return Err(e);
+            }
+        }
         match s.end.poll_message(&mut buf) {
             Ok(Some(Message::Event(ev))) => {
                 s.handle_event(&ev)?;

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod config;
+pub mod control;
 pub mod journal;
 pub mod logs;
 pub mod mapping;

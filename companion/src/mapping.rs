@@ -36,6 +36,9 @@ pub struct Mapping {
     _file: File,
     /// Where it came from, for messages.
     pub source: String,
+    /// Where the holder of the control role serves other processes'
+    /// commands (see `control`).
+    pub control_path: PathBuf,
 }
 
 // SAFETY: the mapping is plain shared memory owned by this value; all access
@@ -85,6 +88,11 @@ impl Mapping {
             lock_file,
             _file: file,
             source: path.display().to_string(),
+            control_path: {
+                let mut p = path.as_os_str().to_owned();
+                p.push(".control");
+                PathBuf::from(p)
+            },
         })
     }
 
@@ -111,6 +119,7 @@ impl Mapping {
             std::env::temp_dir()
         };
         let lock_path = lock_dir.join(format!("companion-phys-{addr:x}.lock"));
+        let control_path = lock_dir.join(format!("companion-phys-{addr:x}.control"));
         let lock_file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -124,6 +133,7 @@ impl Mapping {
             lock_file,
             _file: file,
             source: format!("/dev/mem@{addr:#x}+{len:#x}"),
+            control_path,
         })
     }
 

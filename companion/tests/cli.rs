@@ -707,3 +707,102 @@ fn second_consumer_of_a_ring_is_refused() {
     // The kernel released the lock with the process.
     assert!(s.run(&["logs"]).status.success());
 }
+
+/// A `journal` holds the control role for as long as it runs; an operator's
+/// commands go through its control socket, and the events met on the way
+/// are journaled, not printed and lost.
+#[test]
+fn commands_go_through_a_running_journal() {
+    let s = Served::start("ctl");
+    let dir = temp_dir("ctl");
+    let mut journal = Proc::new(env!("CARGO_BIN_EXE_companion"))
+        .args(["--shm", s.path.to_str().unwrap(), "journal", "--dir"])
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = PathBuf::from(format!("{}.control", s.path.display()));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !socket.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the journal never served {socket:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A fill the appliance emits while the operator's command is waiting:
+    // whoever reads it must journal it.
+    s.seen.lock().unwrap().outbox = vec![Event::Fill(fill(7))];
+    let kill = s.run(&["kill", "--reason", "drill"]);
+    assert!(kill.status.success(), "{:?}", text(&kill));
+    assert_eq!(text(&kill).0.trim(), "ok");
+    std::thread::sleep(Duration::from_millis(30));
+    let out = text(&s.run(&["risk"])).0;
+    assert!(out.contains("kill switch ENGAGED (drill)"), "{out}");
+    let rearm = s.run(&["rearm"]);
+    assert_eq!(text(&rearm).0.trim(), "ok", "{:?}", text(&rearm));
+    // The appliance's refusal comes back as it would directly.
+    let again = s.run(&["rearm"]);
+    assert!(!again.status.success());
+    assert!(
+        text(&again)
+            .1
+            .contains("rejected: kill switch is not engaged"),
+        "{:?}",
+        text(&again)
+    );
+    let ping = s.run(&["ping"]);
+    assert!(text(&ping).0.starts_with("pong "), "{:?}", text(&ping));
+    let config = example_config(&dir);
+    let applied = s.run(&["config", "apply", config.to_str().unwrap()]);
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    assert_eq!(s.seen.lock().unwrap().configs.len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let fills = loop {
+        let fills = std::fs::read_to_string(dir.join("fills.csv")).unwrap_or_default();
+        if !fills.is_empty() || Instant::now() > deadline {
+            break fills;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    journal.kill().unwrap();
+    let mut stderr = String::new();
+    journal
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    journal.wait().unwrap();
+    assert!(fills.starts_with("7,"), "the fill was journaled: {fills:?}");
+    assert!(
+        stderr.contains("control: kill from the control socket"),
+        "{stderr}"
+    );
+    // Once the journal is gone the role is free, and the stale socket does
+    // not stand in the way.
+    let ping = s.run(&["ping"]);
+    assert!(ping.status.success(), "{:?}", text(&ping));
+    std::fs::remove_dir_all(dir).unwrap();
+    let _ = std::fs::remove_file(socket);
+}
+
+/// A holder of the control role that serves no socket: the command is
+/// refused with a message that says so, not left waiting.
+#[test]
+fn a_command_is_refused_when_the_holder_serves_no_socket() {
+    let s = Served::start("ctl-none");
+    let holder = Mapping::open_shm(&s.path).unwrap();
+    assert!(holder.try_lock(companion::mapping::Role::Control).unwrap());
+    let o = s.run(&["kill"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).1.contains("holds the Control role")
+            && text(&o).1.contains("serves no control socket"),
+        "{:?}",
+        text(&o)
+    );
+    drop(holder);
+    assert!(s.run(&["ping"]).status.success());
+}
