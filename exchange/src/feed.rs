@@ -219,6 +219,15 @@ impl Publisher {
         buf
     }
 
+    /// The end-of-session marker: no message follows in this session.
+    pub fn end_of_session(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; moldudp64::HEADER_LEN];
+        let n = moldudp64::emit_end_of_session(&mut buf, self.config.session, self.next_sequence())
+            .unwrap_or(0);
+        buf.truncate(n);
+        buf
+    }
+
     /// Answers a retransmission request: packets covering as much of the
     /// requested range as exists, or nothing for another session or a range
     /// that starts beyond what was published.

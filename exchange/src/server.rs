@@ -112,6 +112,10 @@ pub struct ServerStats {
     pub session_errors: u64,
     /// Connections the lab dropped on purpose.
     pub dropped_connections: u64,
+    /// Trading days opened after the first, and the session orders that
+    /// expired at their close.
+    pub new_days: u64,
+    pub session_orders_expired: u64,
 }
 
 struct Slot {
@@ -154,6 +158,9 @@ pub struct Server {
     /// Raw bytes written into every session's stream at the next poll, as
     /// they are (garbled FIX for the lab's bad-input scenario).
     injector: Option<Arc<Mutex<Vec<u8>>>>,
+    /// When set, the trading day ends at the next poll and the next one
+    /// opens with a new feed session and new stock locates.
+    new_day_switch: Option<Arc<AtomicBool>>,
 }
 
 fn utc_now() -> UtcTime {
@@ -222,6 +229,7 @@ impl Server {
             actions_done: 0,
             drop_switch: None,
             injector: None,
+            new_day_switch: None,
         })
     }
 
@@ -234,6 +242,12 @@ impl Server {
 
     /// A buffer whose bytes, when non-empty, are written raw (no session
     /// framing, no sequence number) into the sessions' streams.
+    /// Ends the day and opens the next whenever `flag` is set (then cleared).
+    pub fn with_new_day_switch(mut self, flag: Arc<AtomicBool>) -> Server {
+        self.new_day_switch = Some(flag);
+        self
+    }
+
     pub fn with_injector(mut self, bytes: Arc<Mutex<Vec<u8>>>) -> Server {
         self.injector = Some(bytes);
         self
@@ -321,12 +335,47 @@ impl Server {
         let mut busy = false;
         let now = utc_now();
         self.venue.set_time(nanos_since_midnight(now));
+        if self
+            .new_day_switch
+            .as_ref()
+            .is_some_and(|f| f.swap(false, Ordering::AcqRel))
+        {
+            self.next_day();
+            busy = true;
+        }
         busy |= self.background();
         for i in 0..self.slots.len() {
             busy |= self.poll_session(i, now);
         }
         busy |= self.poll_feed();
         busy
+    }
+
+    /// Closes the trading day and opens the next, as an exchange does
+    /// overnight: the day's last messages and the old session's end go out
+    /// on both lines, every resting order expires, and the new session
+    /// starts from sequence 1 with every listing under the locate of the
+    /// next one (so each stock's number changes and each old number names
+    /// another stock).
+    fn next_day(&mut self) {
+        self.stats.session_orders_expired += self.venue.close_day() as u64;
+        self.poll_feed();
+        if let Some(feed) = self.feed.as_ref() {
+            let end = self.venue.feed.end_of_session();
+            for line in [FeedLine::A, FeedLine::B] {
+                let _ = feed
+                    .socket
+                    .send_to(&self.venue.feed.frame(line, &end), feed.guest);
+            }
+        }
+        let day = self.venue.day() + 1;
+        let mut session = self.venue.feed.config().session;
+        session[4] = b'0' + (day / 10 % 10) as u8;
+        session[5] = b'0' + (day % 10) as u8;
+        let mut locates: Vec<_> = self.venue.listings().iter().map(|l| l.locate).collect();
+        locates.rotate_left(1);
+        self.venue.open_day(session, &locates);
+        self.stats.new_days += 1;
     }
 
     fn background(&mut self) -> bool {

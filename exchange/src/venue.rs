@@ -5,10 +5,11 @@
 //! the lab's clock); everything it does is appended to the feed and to the
 //! per-session outboxes, so what the appliance does moves the market it sees.
 
-use crate::feed::{itch_for, Publisher};
+use crate::feed::{itch_for, FeedConfig, Publisher};
 use crate::flow::{Background, FlowConfig};
 use crate::matching::{Engine, Event, Owner, Reject, Sequences};
 use protocol::itch::{Header, MessageRepr, StockDirectoryRepr, SystemEventRepr};
+use protocol::moldudp64::SessionId;
 use std::collections::HashMap;
 use types::{Price, Side, StockLocate, Symbol, TimeInForce};
 
@@ -96,6 +97,20 @@ pub struct Fill {
     pub match_number: u64,
 }
 
+/// A new order or replace a session sent, as the venue received it (kept
+/// whether or not it was accepted), with the trading day it came in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub owner: Owner,
+    /// 1 for the first day, then one more per [`Venue::open_day`].
+    pub day: u32,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub price: Price,
+    pub qty: u32,
+    pub replace: bool,
+}
+
 /// Why the venue refused a request outright.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestError {
@@ -114,6 +129,8 @@ pub struct Venue {
     by_cl_ord_id: HashMap<(Owner, String), u64>,
     outbox: HashMap<Owner, Vec<Report>>,
     fills: Vec<Fill>,
+    received: Vec<Received>,
+    day: u32,
     next_exec_id: u64,
     now_ns: u64,
 }
@@ -156,6 +173,8 @@ impl Venue {
             by_cl_ord_id: HashMap::new(),
             outbox: HashMap::new(),
             fills: Vec::new(),
+            received: Vec::new(),
+            day: 1,
             next_exec_id: 1,
             now_ns: 0,
         }
@@ -176,6 +195,71 @@ impl Venue {
             tracking_number: self.feed.tracking(),
             timestamp: self.now_ns,
         }
+    }
+
+    /// The trading day (1 for the first).
+    pub fn day(&self) -> u32 {
+        self.day
+    }
+
+    /// End of the trading day: system events `M` (end of market hours),
+    /// `E` (end of system hours) and `C` (end of messages) on the feed, and
+    /// every resting order leaves the books — the sessions' orders with an
+    /// Expired report (day orders), the background's silently. Returns how
+    /// many session orders expired. The feed's session ends with the next
+    /// [`Venue::open_day`].
+    pub fn close_day(&mut self) -> usize {
+        for code in [b'M', b'E', b'C'] {
+            let event = MessageRepr::SystemEvent(SystemEventRepr {
+                header: self.header(0),
+                event_code: code,
+            });
+            let _ = self.feed.publish(&event);
+        }
+        let mut expired = 0;
+        for i in 0..self.listings.len() {
+            let mut refs: Vec<u64> = self.listings[i]
+                .engine
+                .resting_orders()
+                .map(|o| o.order_ref)
+                .collect();
+            refs.sort_unstable();
+            let mut events = Vec::new();
+            for r in refs {
+                let _ = self.listings[i].engine.cancel(r, None, &mut events);
+                if let Some(o) = self.orders.remove(&r) {
+                    self.by_cl_ord_id.remove(&(o.owner, o.cl_ord_id.clone()));
+                    self.report(&o, ExecKind::Expired, 0, Price(0), None);
+                    expired += 1;
+                }
+            }
+        }
+        expired
+    }
+
+    /// The next trading day's feed: a new MoldUDP64 `session` numbered from
+    /// 1, the listings under new stock `locates` (in listing order; locates
+    /// are assigned per day), and the day's opening messages ([`open`]).
+    /// Call after [`close_day`] and after the old session's last packets
+    /// went out ([`Publisher::take_packets`], [`Publisher::end_of_session`]).
+    ///
+    /// [`open`]: Venue::open
+    /// [`close_day`]: Venue::close_day
+    pub fn open_day(&mut self, session: SessionId, locates: &[StockLocate]) {
+        self.feed = Publisher::new(FeedConfig {
+            session,
+            ..*self.feed.config()
+        });
+        for (l, &locate) in self.listings.iter_mut().zip(locates) {
+            l.locate = locate;
+        }
+        self.day += 1;
+        self.open();
+    }
+
+    /// Every new order and replace the sessions sent, oldest first.
+    pub fn received(&self) -> &[Received] {
+        &self.received
     }
 
     /// Start of day: system event `O`, a directory entry per listing, `Q`.
@@ -213,6 +297,23 @@ impl Venue {
         let _ = self.feed.publish(&open);
     }
 
+    /// The engine of the listing `locate` names today.
+    fn engine_of(&mut self, locate: StockLocate) -> Option<&mut Engine> {
+        self.listings
+            .iter_mut()
+            .find(|l| l.locate == locate)
+            .map(|l| &mut l.engine)
+    }
+
+    /// The symbol `locate` names today.
+    fn symbol_of(&self, locate: StockLocate) -> Symbol {
+        self.listings
+            .iter()
+            .find(|l| l.locate == locate)
+            .map(|l| l.symbol)
+            .unwrap_or_default()
+    }
+
     fn listing_index(&self, symbol: &[u8]) -> Option<usize> {
         self.listings
             .iter()
@@ -234,7 +335,7 @@ impl Venue {
 
     /// Publishes `events` and turns those touching session orders into reports.
     fn apply(&mut self, locate: StockLocate, events: &[Event]) {
-        let symbol = self.listings[locate as usize - 1].symbol;
+        let symbol = self.symbol_of(locate);
         for event in events {
             if let Some(msg) = itch_for(event, locate, symbol, self.feed.tracking(), self.now_ns) {
                 let _ = self.feed.publish(&msg);
@@ -288,7 +389,7 @@ impl Venue {
         self.fills.push(Fill {
             owner: o.owner,
             cl_ord_id: o.cl_ord_id.clone(),
-            symbol: self.listings[o.locate as usize - 1].symbol,
+            symbol: self.symbol_of(o.locate),
             side: o.side,
             qty,
             price,
@@ -338,7 +439,7 @@ impl Venue {
             orig_cl_ord_id: o.orig_cl_ord_id.clone(),
             exec_id,
             kind,
-            symbol: self.listings[o.locate as usize - 1].symbol,
+            symbol: self.symbol_of(o.locate),
             side: o.side,
             order_qty: o.order_qty,
             price: o.price,
@@ -367,6 +468,18 @@ impl Venue {
         price: Price,
         tif: TimeInForce,
     ) -> Result<u64, RequestError> {
+        self.received.push(Received {
+            owner,
+            day: self.day,
+            symbol: std::str::from_utf8(symbol)
+                .ok()
+                .and_then(Symbol::new)
+                .unwrap_or_default(),
+            side,
+            price,
+            qty,
+            replace: false,
+        });
         let Some(index) = self.listing_index(symbol) else {
             self.reject_new(owner, cl_ord_id, side, qty, price, "unknown symbol");
             return Err(RequestError::UnknownSymbol);
@@ -507,9 +620,10 @@ impl Venue {
         self.by_cl_ord_id
             .insert((owner, cl_ord_id.to_string()), order_ref);
         let mut events = Vec::new();
-        let result = self.listings[locate as usize - 1]
-            .engine
-            .cancel(order_ref, None, &mut events);
+        let result = match self.engine_of(locate) {
+            Some(engine) => engine.cancel(order_ref, None, &mut events),
+            None => Err(Reject::UnknownOrder),
+        };
         self.apply(locate, &events);
         result.map_err(RequestError::Matching)
     }
@@ -530,6 +644,15 @@ impl Venue {
         let Some(mut order) = self.orders.remove(&order_ref) else {
             return Err(RequestError::Matching(Reject::UnknownOrder));
         };
+        self.received.push(Received {
+            owner,
+            day: self.day,
+            symbol: self.symbol_of(order.locate),
+            side: order.side,
+            price,
+            qty,
+            replace: true,
+        });
         let leaves = order.order_qty - order.cum_qty;
         if qty <= order.cum_qty {
             let order_id = order.order_id;
@@ -544,7 +667,9 @@ impl Venue {
             );
             return Err(RequestError::Matching(Reject::ZeroQuantity));
         }
-        let tick = self.listings[order.locate as usize - 1].engine.tick().0;
+        // (A session order's listing exists: locates change only at a new
+        // day, when no session order is left.)
+        let tick = self.engine_of(order.locate).map_or(1, |e| e.tick().0);
         if price.0 <= 0 || price.0 % tick != 0 || price.0 > u32::MAX as i64 {
             let order_id = order.order_id;
             self.orders.insert(order_ref, order);
@@ -579,13 +704,12 @@ impl Venue {
         self.orders.insert(new_ref, order);
         self.acknowledge(new_ref, ExecKind::Replaced);
         let mut events = Vec::new();
-        let result = self.listings[locate as usize - 1].engine.replace(
-            &mut self.seq,
-            order_ref,
-            price,
-            open,
-            &mut events,
-        );
+        let result = match self.listings.iter_mut().find(|l| l.locate == locate) {
+            Some(l) => l
+                .engine
+                .replace(&mut self.seq, order_ref, price, open, &mut events),
+            None => Err(Reject::UnknownOrder),
+        };
         self.apply(locate, &events);
         match result {
             Ok(assigned) => {
@@ -922,6 +1046,87 @@ mod tests {
     }
 
     /// The feed alone must let a subscriber rebuild every book exactly.
+    #[test]
+    fn a_new_day_expires_every_order_and_renumbers_the_listings() {
+        let mut v = venue();
+        for _ in 0..200 {
+            v.step_background();
+        }
+        v.new_order(
+            ME,
+            "day1",
+            b"AAA",
+            Side::Buy,
+            100,
+            Price(90_0000),
+            TimeInForce::Day,
+        )
+        .unwrap();
+        v.take_reports(ME);
+        let expired = v.close_day();
+        assert_eq!(expired, 1);
+        let reports = executions(&v.take_reports(ME));
+        assert_eq!(reports, vec![(ExecKind::Expired, 0, 0)]);
+        assert_eq!(v.open_orders(ME), 0);
+        for l in v.listings() {
+            assert_eq!(l.engine.resting_orders().count(), 0, "{}", l.symbol);
+        }
+        let last = v.feed.next_sequence() - 1;
+        let codes: Vec<u8> = (last - 2..=last)
+            .map(
+                |seq| match Message::parse(v.feed.message(seq).unwrap()).unwrap() {
+                    Message::SystemEvent(m) => m.event_code(),
+                    other => panic!("{other:?}"),
+                },
+            )
+            .collect();
+        assert_eq!(codes, b"MEC");
+
+        v.open_day(*b"VENUETEST2", &[2, 1]);
+        assert_eq!(v.day(), 2);
+        assert_eq!(v.feed.config().session, *b"VENUETEST2");
+        let mut directory = Vec::new();
+        for seq in 1..v.feed.next_sequence() {
+            if let Message::StockDirectory(m) =
+                Message::parse(v.feed.message(seq).unwrap()).unwrap()
+            {
+                directory.push((m.stock_locate(), m.stock().as_str().to_string()));
+            }
+        }
+        assert_eq!(directory, vec![(2, "AAA".into()), (1, "BBB".into())]);
+        // An order for AAA rests on AAA's book and is published under AAA's
+        // new locate.
+        let before = v.feed.next_sequence();
+        v.new_order(
+            ME,
+            "day2",
+            b"AAA",
+            Side::Buy,
+            100,
+            Price(90_0000),
+            TimeInForce::Day,
+        )
+        .unwrap();
+        assert_eq!(v.listings()[0].engine.resting_orders().count(), 1);
+        let added: Vec<u16> = (before..v.feed.next_sequence())
+            .filter_map(
+                |seq| match Message::parse(v.feed.message(seq).unwrap()).unwrap() {
+                    Message::AddOrder(m) => Some(m.stock_locate()),
+                    _ => None,
+                },
+            )
+            .collect();
+        assert_eq!(added, vec![2]);
+        let days: Vec<(u32, &str)> = v
+            .received()
+            .iter()
+            .map(|r| (r.day, r.symbol.as_str()))
+            .collect();
+        assert_eq!(days, vec![(1, "AAA"), (2, "AAA")]);
+        assert_eq!(v.cancel(ME, "day2", "day2c"), Ok(()));
+        assert_eq!(v.listings()[0].engine.resting_orders().count(), 0);
+    }
+
     #[test]
     fn published_feed_rebuilds_the_venues_books() {
         let mut v = venue();

@@ -118,6 +118,7 @@ struct VenueHandle {
     handle: Option<JoinHandle<Server>>,
     shared: Arc<Mutex<Shared>>,
     drop_switch: Arc<AtomicBool>,
+    new_day_switch: Arc<AtomicBool>,
     /// Raw bytes for the venue to write into the FIX stream.
     injector: Arc<Mutex<Vec<u8>>>,
     /// The venue's FIX port on the host's loopback.
@@ -223,8 +224,10 @@ impl TradingLab {
             };
             let drop_switch = Arc::new(AtomicBool::new(false));
             let injector = Arc::new(Mutex::new(Vec::new()));
+            let new_day_switch = Arc::new(AtomicBool::new(false));
             let server = Server::new(venue, vec![session], Some(feed), flow)?
                 .with_drop_switch(drop_switch.clone())
+                .with_new_day_switch(new_day_switch.clone())
                 .with_injector(injector.clone());
             let fix_port = server
                 .session_addrs()
@@ -240,6 +243,7 @@ impl TradingLab {
                 handle: Some(handle),
                 shared,
                 drop_switch,
+                new_day_switch,
                 injector,
                 fix_port,
             });
@@ -381,6 +385,16 @@ impl TradingLab {
     pub fn drop_fix_connection_of(&self, index: usize) {
         if let Some(v) = self.venues.get(index) {
             v.drop_switch.store(true, Ordering::Release);
+        }
+    }
+
+    /// Ends the primary venue's trading day and opens the next: every
+    /// resting order expires, the feed's session ends and a new one starts
+    /// with every listing under a new stock locate (each old locate naming
+    /// another listing).
+    pub fn start_new_day(&self) {
+        if let Some(v) = self.venues.first() {
+            v.new_day_switch.store(true, Ordering::Release);
         }
     }
 
