@@ -102,6 +102,8 @@ impl Drop for Served {
             let _ = t.join();
         }
         let _ = std::fs::remove_file(&self.path);
+        // Left by a journal companion that was killed, not stopped.
+        let _ = std::fs::remove_file(format!("{}.control", self.path.display()));
     }
 }
 

@@ -129,6 +129,8 @@ impl Drop for Rig {
         self.stop.store(true, Ordering::Relaxed);
         std::thread::sleep(Duration::from_millis(20));
         let _ = std::fs::remove_file(&self.path);
+        // Left by a journal companion that was killed, not stopped.
+        let _ = std::fs::remove_file(format!("{}.control", self.path.display()));
     }
 }
 

@@ -215,6 +215,12 @@ impl Mailbox {
         ivshmem_device(&self.path, size, Some(pci_addr))
     }
 
+    /// Where a companion holding the control role (a running journal)
+    /// serves other companions' commands.
+    pub fn control_socket(&self) -> std::path::PathBuf {
+        format!("{}.control", self.path).into()
+    }
+
     /// `companion --shm <mailbox> args…` run to completion, as an operator
     /// would type it (see [`run_companion`]).
     pub fn companion(&self, args: &[&str]) -> (bool, String) {
@@ -257,6 +263,8 @@ impl Mailbox {
 impl Drop for Mailbox {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+        // Left by a journal companion that was killed, not stopped.
+        let _ = std::fs::remove_file(self.control_socket());
     }
 }
 

@@ -395,13 +395,22 @@ fn quotes_and_fills_agree_with_the_venue() {
 
 /// `companion kill` while quoting: every quote is cancelled by the kill
 /// itself, nothing new leaves while it is latched, the companion's risk
-/// view says so; `companion rearm` releases it and quoting resumes.
+/// view says so; `companion rearm` releases it and quoting resumes. As in
+/// production a journal companion runs beside the appliance the whole time
+/// (it holds the mailbox's control role), so the kill and the re-arm go
+/// through its control socket.
 #[test]
 fn kill_switch_from_the_companion_cancels_and_blocks() {
     let venue = start_venue();
     let mailbox = Mailbox::new("kill");
     let vm = appliance(&venue, "kill", 16, "").args(mailbox.qemu_args());
     let (mut running, on) = spawn_until(vm, LOGGED_ON);
+    // The region exists once the appliance runs.
+    let journal = JournalKeeper::start(&mailbox, &scratch_dir("kill-journal"));
+    let serving = (0..100).any(|_| {
+        sleep(Duration::from_millis(30));
+        mailbox.control_socket().exists()
+    });
     sleep(Duration::from_secs(3));
     let before_kill = venue.stats_now();
     let kill = mailbox.companion(&["kill"]);
@@ -422,11 +431,18 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     let after_rearm = venue.stats_now();
     let outcome = running.wait().expect("QEMU");
     let server = venue.stop().expect("venue");
+    let journal = journal.stop();
     let run = Booted(outcome);
     run.check(on, "logged on");
     run.check(
         kill.0 && killed.is_some(),
         &format!("kill acknowledged and applied: {}", kill.1),
+    );
+    run.check(serving, "the journal serves its control socket");
+    run.check(
+        journal.contains("control: kill from the control socket")
+            && journal.contains("control: rearm from the control socket"),
+        &format!("the kill and the re-arm went through the running journal: {journal}"),
     );
     run.check(
         before_kill.orders_received > 0,
