@@ -1353,6 +1353,21 @@ impl Oms {
             .filter(|r| r.in_use && r.id == order)
     }
 
+    /// The order one of our ClOrdIDs names — its first, the current one,
+    /// the one its last replace superseded, or that of a cancel or replace
+    /// in flight — with its venue and price, while its slot still holds it:
+    /// what a report under any of them is about (a fill's journal record).
+    pub fn order_named(&self, cl: ClOrdId) -> Option<(OrderId, VenueId, Price)> {
+        let slot = self.ids.get(cl.0)?;
+        let r = self.orders.get(slot as usize).filter(|r| r.in_use)?;
+        let named = r.id.0 == cl.0
+            || r.current == cl
+            || r.previous == Some(cl)
+            || r.cancel == Some(cl)
+            || r.replace.is_some_and(|(id, _, _)| id == cl);
+        named.then_some((r.id, r.venue, r.price))
+    }
+
     /// The ClOrdID the venue currently knows `order` by.
     pub fn current_cl_ord_id(&self, order: OrderId) -> Option<ClOrdId> {
         let slot = self.ids.get(order.0)?;

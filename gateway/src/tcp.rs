@@ -246,6 +246,9 @@ struct Connection {
     next_port: u16,
     connects: u32,
     disconnects: u32,
+    /// A graceful close not finished by then is cut short (RST): a peer
+    /// that never sends its FIN must not keep the connection half-closed.
+    close_by_ns: u64,
 }
 
 /// Outgoing TCP connections (FIX sessions to venues) over one interface,
@@ -261,6 +264,11 @@ pub struct TcpLink<'s> {
 fn instant(now_ns: u64) -> Instant {
     Instant::from_micros((now_ns / 1000) as i64)
 }
+
+/// A connection attempt the venue does not answer is given up after this.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// A graceful close the peer does not finish is cut short after this.
+const CLOSE_TIMEOUT_NS: u64 = 2_000_000_000;
 
 /// Local ports span this many numbers per connection before wrapping.
 const PORT_SPAN: u16 = 4_096;
@@ -321,6 +329,7 @@ impl<'s> TcpLink<'s> {
                 next_port: remote.local_port,
                 connects: 0,
                 disconnects: 0,
+                close_by_ns: u64::MAX,
             })
             .ok()?;
         Some(id)
@@ -363,6 +372,11 @@ impl<'s> TcpLink<'s> {
             };
             let cx = self.iface.context();
             let socket = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            // A venue whose host drops our SYNs silently is given up on
+            // after this, and tried again after the backoff (without a
+            // timeout smoltcp retries the SYN for as long as it takes, its
+            // retransmission delay growing to a minute).
+            socket.set_timeout(Some(CONNECT_TIMEOUT));
             match socket.connect(cx, remote, port) {
                 Ok(()) => c.state = LinkState::Connecting,
                 Err(_) => c.next_attempt_ns = now_ns + c.backoff.next_delay(),
@@ -373,6 +387,9 @@ impl<'s> TcpLink<'s> {
         let mut events = heapless::Vec::new();
         for (i, c) in self.connections.iter_mut().enumerate() {
             let socket = self.sockets.get_mut::<tcp::Socket>(c.handle);
+            if now_ns >= c.close_by_ns {
+                socket.abort();
+            }
             match (c.state, socket.state()) {
                 (LinkState::Connecting, tcp::State::Established) => {
                     socket.set_nagle_enabled(false);
@@ -380,7 +397,10 @@ impl<'s> TcpLink<'s> {
                     socket.set_keep_alive(Some(Duration::from_secs(5)));
                     socket.set_timeout(Some(Duration::from_secs(30)));
                     c.state = LinkState::Connected;
-                    c.backoff.reset();
+                    // The backoff starts again from its shortest delay only
+                    // when the session above says the connection is good
+                    // (`session_up`): a venue that takes TCP and refuses
+                    // the Logon is not hammered every 100 ms.
                     c.connects += 1;
                     let _ = events.push((ConnId(i), LinkEvent::Connected));
                 }
@@ -395,6 +415,7 @@ impl<'s> TcpLink<'s> {
                     }
                     socket.abort();
                     c.state = LinkState::Idle;
+                    c.close_by_ns = u64::MAX;
                     // After `close` the connection stays down until `reconnect`.
                     if c.next_attempt_ns != u64::MAX {
                         c.next_attempt_ns = now_ns + c.backoff.next_delay();
@@ -441,7 +462,26 @@ impl<'s> TcpLink<'s> {
                 c.disconnects += 1;
             }
             c.state = LinkState::Idle;
+            c.close_by_ns = u64::MAX;
             c.next_attempt_ns = now_ns + c.backoff.next_delay();
+        }
+    }
+
+    /// The session on `id` is up: the next reconnection, if one is needed,
+    /// starts from the shortest delay again.
+    pub fn session_up(&mut self, id: ConnId) {
+        if let Some(c) = self.connections.get_mut(id.0) {
+            c.backoff.reset();
+        }
+    }
+
+    /// Closes connection `id` gracefully — FIN after the bytes already
+    /// queued, such as a Logout the peer must get — and connects again
+    /// after the backoff once it is closed.
+    pub fn close_and_reconnect(&mut self, id: ConnId, now_ns: u64) {
+        if let Some((c, socket)) = self.parts(id) {
+            socket.close();
+            c.close_by_ns = now_ns.saturating_add(CLOSE_TIMEOUT_NS);
         }
     }
 

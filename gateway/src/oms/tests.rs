@@ -319,6 +319,41 @@ fn replace_then_fill_on_new_and_old_ids() {
     assert_eq!(h.risk.open_qty(SYM), (100, 0));
 }
 
+/// Every ClOrdID an order went by names it (with its venue and price) for
+/// as long as its slot holds it: a fill under a replace's ClOrdID is
+/// journaled as the order's, at its venue.
+#[test]
+fn every_cl_ord_id_of_an_order_names_it() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    let (_, other) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    let r = h.replace(id, Price(100_500), 200);
+    let venue = h.oms.venue_of(id).map(|(v, _)| v).unwrap();
+    assert_eq!(h.oms.order_named(cl), Some((id, venue, PX)));
+    assert_eq!(
+        h.oms.order_named(r),
+        Some((id, venue, PX)),
+        "replace in flight"
+    );
+    let mut ack = ExecReport::new(r, ExecType::Replaced);
+    ack.orig_cl_ord_id = Some(cl);
+    ack.price = Price(100_500);
+    ack.order_qty = 200;
+    ack.leaves_qty = 200;
+    h.report(ack);
+    assert_eq!(h.oms.order_named(r), Some((id, venue, Price(100_500))));
+    assert_eq!(h.oms.order_named(cl), Some((id, venue, Price(100_500))));
+    let c = h.cancel(id);
+    assert_eq!(
+        h.oms.order_named(c).map(|n| n.0),
+        Some(id),
+        "cancel in flight"
+    );
+    assert_ne!(h.oms.order_named(other).map(|n| n.0), Some(id));
+    assert_eq!(h.oms.order_named(ClOrdId::new(7, 999_999)), None);
+}
+
 #[test]
 fn replace_rejected_keeps_old_terms() {
     let mut h = H::new();

@@ -58,7 +58,7 @@ use protocol::fix::encode::{HeaderTemplate, MsgBuilder, TimestampPrecision};
 use protocol::fix::messages::{self, FixBody, Logon, ResendRequest};
 use protocol::fix::{
     find_frame, msg_type, reject_reason, tag, FixDecoder, FixError, FixMessage, FixVersion,
-    FrameStatus, UtcTime,
+    FrameStatus, UtcTime, SOH,
 };
 use store::{InboundQueue, SentRecord, SentStore};
 
@@ -734,6 +734,60 @@ impl<'a> Session<'a> {
         self.core.test_answer_owed = None;
         self.rx_len = 0;
         self.queue.clear();
+    }
+
+    /// Application messages sent so far are never resent: a ResendRequest
+    /// that covers them is answered with a GapFill. For a venue that
+    /// cancels on disconnect, once the connection is lost: the OMS has
+    /// finished every order sent before (as the venue has), and a
+    /// NewOrderSingle resent after the next Logon — the venue never got it,
+    /// or got it and cancelled it — would rest at the venue with nothing on
+    /// our side tracking it.
+    pub fn forget_sent(&mut self) {
+        self.core.store.clear();
+    }
+
+    /// The ClOrdID (11) and MsgType of the application message we sent
+    /// under `seq`, while it is kept for resends: what a session-level
+    /// Reject (RefSeqNum 45) refused. The ClOrdID is copied into `buf`
+    /// (`None` when the message has none, or it does not fit).
+    pub fn sent_cl_ord_id<'b>(&self, seq: u64, buf: &'b mut [u8]) -> Option<(&'b [u8], [u8; 2])> {
+        let rec = self.core.store.iter().find(|r| r.seq == seq)?;
+        let mut kind = [0u8; 2];
+        kind[..rec.msg_type().len()].copy_from_slice(rec.msg_type());
+        // The body may wrap around the ring's end: look for "\x0111=" (or
+        // "11=" at its very start) across both parts.
+        let part = |i: usize| {
+            if i < rec.body.0.len() {
+                rec.body.0.get(i).copied()
+            } else {
+                rec.body.1.get(i - rec.body.0.len()).copied()
+            }
+        };
+        let len = rec.body.0.len() + rec.body.1.len();
+        let mut i = 0;
+        while i + 3 <= len {
+            let starts = i == 0 || part(i - 1) == Some(SOH);
+            if starts
+                && part(i) == Some(b'1')
+                && part(i + 1) == Some(b'1')
+                && part(i + 2) == Some(b'=')
+            {
+                let mut n = 0;
+                let mut j = i + 3;
+                while let Some(b) = part(j) {
+                    if b == SOH {
+                        break;
+                    }
+                    *buf.get_mut(n)? = b;
+                    n += 1;
+                    j += 1;
+                }
+                return Some((&buf[..n], kind));
+            }
+            i += 1;
+        }
+        None
     }
 
     /// Initiates a Logout; `false` when none was sent (not logged on, or

@@ -1046,6 +1046,75 @@ fn messages_evicted_from_ring_are_gap_filled() {
     assert!(out[1..].iter().all(|o| o.msg_type == "D"));
 }
 
+/// After a connection lost at a venue that cancels on disconnect, the
+/// orders sent before it are never sent again: the next session's
+/// ResendRequest over them is answered with one GapFill.
+#[test]
+fn forgotten_messages_are_gap_filled_never_resent() {
+    let mut h = resend_fixture();
+    h.s.forget_sent();
+    let m = h.peer("2", 2, &[(7, "1"), (16, "0")]);
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    let got: Vec<(StdString, u64, Option<&str>)> = out
+        .iter()
+        .map(|o| (o.msg_type.clone(), o.seq, o.get(36)))
+        .collect();
+    assert_eq!(got, vec![(StdString::from("4"), 1, Some("7"))]);
+    assert_eq!(out[0].get(123), Some("Y"));
+    // Messages sent after the reconnection are kept as before.
+    h.send_order("o7");
+    h.take();
+    let m = h.peer("2", 3, &[(7, "7"), (16, "0")]);
+    h.feed(&m);
+    let out = H::sent(&h.take());
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].msg_type.as_str(), out[0].get(11)),
+        ("D", Some("o7"))
+    );
+}
+
+/// A session-level Reject names the refused message by number only: the
+/// session finds its ClOrdID and kind among the messages it keeps, also
+/// when a record wraps around the end of the ring.
+#[test]
+fn a_sent_message_s_cl_ord_id_is_found_by_its_number() {
+    let mut h = H::with(
+        config(Role::Initiator, FixVersion::Fix44),
+        SessionState::default(),
+        400,
+    );
+    h.connect();
+    let l = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    h.feed(&l);
+    let mut kept = 0;
+    for i in 0..12 {
+        let id = std::format!("order-{i:03}");
+        let seq = h.send_order(&id);
+        h.take();
+        let mut buf = [0u8; 32];
+        let (found, kind) =
+            h.s.sent_cl_ord_id(seq, &mut buf)
+                .expect("the newest is kept");
+        assert_eq!((found, &kind), (id.as_bytes(), b"D\0"), "seq {seq}");
+        kept = seq;
+    }
+    let mut buf = [0u8; 32];
+    assert!(h.s.sent_cl_ord_id(2, &mut buf).is_none(), "evicted");
+    assert!(
+        h.s.sent_cl_ord_id(kept + 1, &mut buf).is_none(),
+        "never sent"
+    );
+    let mut small = [0u8; 4];
+    assert!(
+        h.s.sent_cl_ord_id(kept, &mut small).is_none(),
+        "does not fit"
+    );
+    h.s.forget_sent();
+    assert!(h.s.sent_cl_ord_id(kept, &mut buf).is_none(), "forgotten");
+}
+
 #[test]
 fn resend_request_with_seq_too_high_is_served_then_gap_requested() {
     let mut h = resend_fixture();
