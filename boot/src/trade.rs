@@ -32,12 +32,14 @@
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
 use gateway::fixmap::{cancel_reject, exec_report, send_outbound, FixSender};
-use gateway::oms::{Oms, OmsConfig, Outbound};
+use gateway::oms::{ClOrdId, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::reservation::{ReserveSizes, SeqReservation};
-use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
+use gateway::session::{
+    DisconnectReason, Event, Role, Session, SessionBuffers, SessionConfig, SessionState,
+};
 use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
-use heapless::Vec;
+use heapless::{Deque, Vec};
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
 use kernel::boot::Platform;
@@ -46,8 +48,10 @@ use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
-use protocol::fix::messages::{ExecutionReport, FixBody, OrderCancelReject};
-use protocol::fix::{msg_type, FixDecoder, FixVersion, UtcTime};
+use protocol::fix::messages::{
+    BusinessMessageReject, ExecutionReport, FixBody, OrderCancelReject,
+};
+use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
@@ -170,12 +174,12 @@ type Seq = Sequencer<256, 1536>;
 /// Fixed buffers of one venue's connection and FIX session.
 struct VenueBuffers {
     sequencer: Seq,
-    tcp_rx: [u8; 65_536],
+    tcp_rx: [u8; TCP_RX_BYTES],
     tcp_tx: [u8; 65_536],
     fix_rx: [u8; 65_536],
     fix_tx: [u8; 16_384],
     store: [u8; 1 << 20],
-    queue: [u8; 1 << 18],
+    queue: [u8; GAP_QUEUE_BYTES],
     decoder: FixDecoder,
     out: Vec<u8, 65_536>,
 }
@@ -191,12 +195,12 @@ impl VenueBuffers {
                 request_delay_ns: AB_ARBITRATION_NS,
                 ..SeqConfig::new(recovery)
             }),
-            tcp_rx: [0; 65_536],
+            tcp_rx: [0; TCP_RX_BYTES],
             tcp_tx: [0; 65_536],
             fix_rx: [0; 65_536],
             fix_tx: [0; 16_384],
             store: [0; 1 << 20],
-            queue: [0; 1 << 18],
+            queue: [0; GAP_QUEUE_BYTES],
             decoder: FixDecoder::new(),
             out: Vec::new(),
         }
@@ -206,6 +210,12 @@ impl VenueBuffers {
 struct Statics {
     venues: [VenueBuffers; VENUES],
     stages: [StageLatency; STAGES],
+    /// This turn's execution reports, for the OMS after the receives.
+    reports: Vec<gateway::oms::ExecReport, REPORTS_PER_TURN>,
+    /// Fills on their way to the companion's journal.
+    fills: Deque<FillRecord, FILL_QUEUE>,
+    /// One venue's refusals of this turn, resolved after its receive.
+    refused: Vec<Refused, { REPORTS_PER_TURN / VENUES }>,
 }
 
 static mut STATICS: Statics = Statics {
@@ -214,6 +224,9 @@ static mut STATICS: Statics = Statics {
         VenueBuffers::new(FEEDS[1].recovery),
     ],
     stages: [EMPTY_STAGE; STAGES],
+    reports: Vec::new(),
+    fills: Deque::new(),
+    refused: Vec::new(),
 };
 static TAKEN: AtomicBool = AtomicBool::new(false);
 
@@ -259,12 +272,23 @@ impl FixSender for Sends<'_, '_> {
 #[derive(Default)]
 struct Tally {
     feed_frames: u64,
+    /// Frames to our own port from no recovery server we know (the
+    /// filter's own drops are counted by the filter).
     feed_dropped: u64,
+    /// MoldUDP64 retransmission requests sent; those that found no buffer
+    /// or a full transmit ring.
     requests: u64,
+    requests_unsent: u64,
     /// ITCH messages inside good MoldUDP64 packets that failed to parse.
     itch_malformed: u64,
     /// FIX input the session dropped (garbled framing, bad checksum).
     fix_dropped: u64,
+    /// Fills the journal queue could not hold (see [`JournalOut`]).
+    journal_fills_lost: u64,
+    /// Session-level Rejects and BusinessMessageRejects from venues.
+    fix_peer_rejects: u64,
+    /// Sessions that ended with bytes TCP could not take before the close.
+    fix_unsent_at_close: u64,
     /// Times new orders paused for the journal to confirm sequence numbers.
     journal_waits: u64,
     /// ExecutionReports and OrderCancelRejects that did not parse, or did
@@ -272,9 +296,34 @@ struct Tally {
     reports_unusable: u64,
 }
 
-/// Reports one turn can bring: each venue's receive takes at most 8 KiB,
-/// and an ExecutionReport is well over 100 bytes.
-const REPORTS_PER_TURN: usize = 64 * VENUES;
+/// Whether a session ended because the venue stopped answering (no use
+/// writing to it before the close) rather than with a message for it.
+fn peer_unresponsive(reason: DisconnectReason) -> bool {
+    matches!(
+        reason,
+        DisconnectReason::TestRequestTimeout
+            | DisconnectReason::LogonTimeout
+            | DisconnectReason::LogoutTimeout
+    )
+}
+
+/// Bytes one receive takes from a venue's connection.
+const INBOUND_BYTES: usize = 8192;
+/// Receives that drain a closed connection (its whole receive buffer).
+const DRAIN_READS: usize = TCP_RX_BYTES / INBOUND_BYTES;
+const TCP_RX_BYTES: usize = 65_536;
+/// The messages a session holds back behind a sequence gap, in bytes.
+const GAP_QUEUE_BYTES: usize = 1 << 18;
+/// No message the session delivers as a report — ExecutionReport,
+/// OrderCancelReject, BusinessMessageReject, a session Reject — is shorter
+/// than this, framed (a header with one-letter CompIDs is already 55 bytes,
+/// the trailer 7, and each carries a few required fields).
+const MIN_REPORT_BYTES: usize = 64;
+/// Reports one turn can bring, at most: what a venue's receive takes (a
+/// whole receive buffer when the connection closed) and everything its
+/// session held back behind a gap, which one message filling the gap
+/// releases at once.
+const REPORTS_PER_TURN: usize = VENUES * (TCP_RX_BYTES + GAP_QUEUE_BYTES) / MIN_REPORT_BYTES;
 
 /// Queues a venue's report for the OMS after this turn's receive; one that
 /// does not fit is counted (the queue holds more than a turn brings).
@@ -286,6 +335,14 @@ fn queue_report(
     if queue.push(report).is_err() {
         tally.reports_unusable += 1;
     }
+}
+
+/// A request of ours the venue refused at the session level, by what the
+/// refusal names.
+enum Refused {
+    Order(ClOrdId),
+    /// The MsgSeqNum of the refused message (RefSeqNum).
+    Seq(u64),
 }
 
 /// Reports of the same kind printed at most this many times.
@@ -300,7 +357,8 @@ struct Port<'s> {
     sequencer: &'s mut Seq,
     out: &'s mut Vec<u8, 65_536>,
     logged_on: bool,
-    session_ended: bool,
+    /// The session ended this turn, and why.
+    session_ended: Option<DisconnectReason>,
     link_lost: bool,
     /// What the companion's journal was sent of this session's sequence
     /// numbers (`next_out` there is a reservation, see [`JournalOut`]).
@@ -672,7 +730,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             sequencer: &mut b.sequencer,
             out: &mut b.out,
             logged_on: false,
-            session_ended: false,
+            session_ended: None,
             link_lost: false,
             reservation: SeqReservation::new(reserve),
             logout_due: false,
@@ -716,14 +774,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     };
     let panic_at = after("panic-after");
     let fault_at = after("fault-after");
-    let mut inbound = [0u8; 8192];
+    let mut inbound = [0u8; INBOUND_BYTES];
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
     let mut tally = Tally::default();
     let mut killed = false;
-    let mut rearm_refused = false;
+    let mut rearm_refused = 0u8;
     let mut closing = false;
     let mut logout_sent = false;
-    let mut exec_buf: Vec<gateway::oms::ExecReport, REPORTS_PER_TURN> = Vec::new();
+    let exec_buf = &mut st.reports;
+    let refused_buf = &mut st.refused;
     let mut telemetry = Telemetry::new(&platform.clock, &mut st.stages);
     pipeline.set_clock(cpu::rdtsc);
     // Start-up is over: the companion sees the appliance running.
@@ -737,7 +796,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // Decisions wait for the journal (see `orders_may_go`).
     let mut journal_waiting = false;
     let mut journal = JournalOut {
-        fills: Vec::new(),
+        fills: &mut st.fills,
         overflow: 0,
     };
     // One core, one loop: it keeps house itself between turns.
@@ -950,8 +1009,14 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
         for port in ports.iter_mut() {
             if let Some(req) = port.sequencer.poll(now) {
-                tally.requests += 1;
-                send_retransmit_request(&req, feed_mac, tally.requests, &feed_pool, &mut feed);
+                let number = tally.requests + tally.requests_unsent + 1;
+                // One not sent (no buffer, a full ring) is asked again when
+                // the sequencer's request times out.
+                if send_retransmit_request(&req, feed_mac, number, &feed_pool, &mut feed) {
+                    tally.requests += 1;
+                } else {
+                    tally.requests_unsent += 1;
+                }
             }
         }
 
@@ -977,6 +1042,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 conn,
                 ..
             } = port;
+            let refused = &mut *refused_buf;
+            refused.clear();
             let mut sink = |e: Event<'_>| match e {
                 Event::Send(bytes) => {
                     let _ = out.extend_from_slice(bytes);
@@ -991,7 +1058,37 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 }
                 Event::Disconnect(r) => {
                     say!("trade: session with venue {} ended: {r:?}", id.0);
-                    *session_ended = true;
+                    *session_ended = Some(r);
+                }
+                // A session-level Reject, or a BusinessMessageReject, of one
+                // of our orders, cancels or replaces: resolved to its ClOrdID
+                // below, once the session is free to look up what it sent.
+                Event::PeerReject(m) => {
+                    tally.fix_peer_rejects += 1;
+                    if let Ok(Some(seq)) = m.get_uint(tag::REF_SEQ_NUM) {
+                        if refused.push(Refused::Seq(seq)).is_err() {
+                            tally.reports_unusable += 1;
+                        }
+                    }
+                }
+                Event::Deliver(m) if m.msg_type() == msg_type::BUSINESS_MESSAGE_REJECT => {
+                    tally.fix_peer_rejects += 1;
+                    match BusinessMessageReject::parse(m) {
+                        Ok(r) => {
+                            let named = r.business_reject_ref_id.and_then(ClOrdId::parse);
+                            let which = match (named, r.ref_seq_num) {
+                                (Some(cl), _) => Some(Refused::Order(cl)),
+                                (None, Some(seq)) => Some(Refused::Seq(seq)),
+                                (None, None) => None,
+                            };
+                            if let Some(which) = which {
+                                if refused.push(which).is_err() {
+                                    tally.reports_unusable += 1;
+                                }
+                            }
+                        }
+                        Err(_) => tally.reports_unusable += 1,
+                    }
                 }
                 Event::Dropped(e) => {
                     tally.fix_dropped += 1;
@@ -1001,7 +1098,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 }
                 Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
                     match ExecutionReport::parse(m).and_then(|r| exec_report(&r)) {
-                        Ok(rep) => queue_report(&mut exec_buf, rep, &mut tally),
+                        Ok(rep) => queue_report(exec_buf, rep, &mut tally),
                         Err(_) => tally.reports_unusable += 1,
                     }
                 }
@@ -1009,7 +1106,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 // (and a kill's sweep cancels it again under its current id).
                 Event::Deliver(m) if m.msg_type() == msg_type::ORDER_CANCEL_REJECT => {
                     match OrderCancelReject::parse(m) {
-                        Ok(r) => queue_report(&mut exec_buf, cancel_reject(&r), &mut tally),
+                        Ok(r) => queue_report(exec_buf, cancel_reject(&r), &mut tally),
                         Err(_) => tally.reports_unusable += 1,
                     }
                 }
@@ -1026,15 +1123,24 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                             );
                         }
                     }
-                    LinkEvent::Disconnected if logout_sent => {
-                        // Done: no new session after our own Logout.
-                        say!("trade: connection to venue {} closed", id.0);
-                        link.close(*conn);
-                        *link_lost = true;
-                        session.disconnected();
-                    }
                     LinkEvent::Disconnected => {
-                        say!("trade: connection to venue {} lost; reconnecting", id.0);
+                        // What the venue sent before it closed (reports, its
+                        // Logout) is still in the socket: the session reads
+                        // it before it learns of the close.
+                        for _ in 0..DRAIN_READS {
+                            let n = link.recv(*conn, &mut inbound);
+                            if n == 0 {
+                                break;
+                            }
+                            session.on_bytes(utc, &inbound[..n], &mut sink);
+                        }
+                        if logout_sent {
+                            // Done: no new session after our own Logout.
+                            say!("trade: connection to venue {} closed", id.0);
+                            link.close(*conn);
+                        } else {
+                            say!("trade: connection to venue {} lost; reconnecting", id.0);
+                        }
                         *link_lost = true;
                         session.disconnected();
                     }
@@ -1045,14 +1151,29 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 session.on_bytes(utc, &inbound[..n], &mut sink);
             }
             session.on_tick(utc, &mut sink);
-            if *session_ended && !logout_sent {
-                // The session gave up on the venue (no heartbeat answer):
-                // drop the TCP connection too and log on again on a new one.
-                say!("trade: connection to venue {} lost; reconnecting", id.0);
-                link.reset(*conn, now_ns);
-                *link_lost = true;
+            match session_ended.take() {
+                Some(reason) if !logout_sent => {
+                    if peer_unresponsive(reason) {
+                        // The venue stopped answering: drop the connection
+                        // at once (RST) and log on again on a new one.
+                        say!("trade: connection to venue {} lost; reconnecting", id.0);
+                        link.reset(*conn, now_ns);
+                    } else {
+                        // The session ended with a message the venue must
+                        // still get (our answer to its Logout, or a Logout
+                        // saying why): it goes out, then FIN, and a new
+                        // connection follows after the backoff.
+                        let sent = link.send(*conn, out);
+                        if sent < out.len() {
+                            tally.fix_unsent_at_close += 1;
+                        }
+                        say!("trade: closing the connection to venue {}; reconnecting", id.0);
+                        link.close_and_reconnect(*conn, now_ns);
+                    }
+                    *link_lost = true;
+                }
+                _ => {}
             }
-            *session_ended = false;
             if *link_lost {
                 // No orders to this venue until the session is back; what
                 // TCP had not taken belongs to the old connection (the
@@ -1062,7 +1183,40 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 out.clear();
                 session.set_out_room(out.capacity());
             }
+            for which in refused.drain(..) {
+                let cl = match which {
+                    Refused::Order(cl) => Some(cl),
+                    // Only our orders, cancels and replaces are answered
+                    // (a refused admin message is not kept, nor anything
+                    // sent before a forgotten connection).
+                    Refused::Seq(seq) => {
+                        let mut buf = [0u8; 32];
+                        session
+                            .sent_cl_ord_id(seq, &mut buf)
+                            .filter(|(_, kind)| matches!(kind, [b'D' | b'F' | b'G', 0]))
+                            .and_then(|(id, _)| ClOrdId::parse(id))
+                    }
+                };
+                if let Some(cl) = cl {
+                    queue_report(
+                        exec_buf,
+                        gateway::oms::ExecReport::new(cl, gateway::oms::ExecType::Rejected),
+                        &mut tally,
+                    );
+                }
+            }
+            if !was_up && *logged_on {
+                // Reconnection attempts start from the shortest delay again
+                // only once a session is up, not at every TCP connect: a
+                // venue that refuses our Logon is not hammered.
+                link.session_up(*conn);
+            }
             if was_up && !*logged_on {
+                if port.cancels_on_disconnect {
+                    // The venue cancelled every order of this session, and
+                    // `venue_lost` finishes them here: none may be resent.
+                    port.session.forget_sent();
+                }
                 let _ = lost.push((id, port.cancels_on_disconnect));
             } else {
                 pipeline.set_session(id, *logged_on && !logout_sent);
@@ -1078,19 +1232,27 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // and new orders stop a margin short of it so that cancels and
         // heartbeats still have numbers.
         let confirmed = !journaling
-            || ports.iter().filter(|p| p.logged_on).all(|p| {
-                p.reservation
-                    .orders_may_go(p.session.state().next_out, p.session.out_limit())
-            });
+            || (!journal.backed_up()
+                && ports.iter().filter(|p| p.logged_on).all(|p| {
+                    p.reservation
+                        .orders_may_go(p.session.state().next_out, p.session.out_limit())
+                }));
         if confirmed == journal_waiting {
             journal_waiting = !confirmed;
             if journal_waiting {
                 tally.journal_waits += 1;
                 if tally.journal_waits <= REPORT_LIMIT {
-                    say!(
-                        "trade: orders wait: fewer than {} outgoing FIX sequence numbers confirmed by the companion's journal",
-                        reserve.margin
-                    );
+                    if journal.backed_up() {
+                        say!(
+                            "trade: orders wait: the companion's journal has not taken {} fills",
+                            journal.fills.len()
+                        );
+                    } else {
+                        say!(
+                            "trade: orders wait: fewer than {} outgoing FIX sequence numbers confirmed by the companion's journal",
+                            reserve.margin
+                        );
+                    }
                 }
             } else if tally.journal_waits <= REPORT_LIMIT {
                 say!("trade: the journal confirmed outgoing FIX sequence numbers; orders go");
@@ -1113,14 +1275,20 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
             if journaling && moved != 0 {
                 exec_seq += 1;
-                let order = rep.cl_ord_id.map_or(0, |c| c.0);
-                let venue = pipeline
-                    .oms
-                    .venue_of(types::OrderId(order))
-                    .map_or(venue_id(0), |(v, _)| v);
+                // The order the report's ClOrdID names (a replace's or a
+                // cancel's too), at its venue; a fill without LastPx went
+                // at the order's price, as the OMS booked it.
+                let (order, venue, order_price) = rep
+                    .cl_ord_id
+                    .and_then(|c| pipeline.oms.order_named(c))
+                    .unwrap_or((
+                        types::OrderId(rep.cl_ord_id.map_or(0, |c| c.0)),
+                        venue_id(0),
+                        types::Price::ZERO,
+                    ));
                 journal.fill(FillRecord {
                     exec_seq,
-                    order: types::OrderId(order),
+                    order,
                     venue,
                     locate: 1,
                     symbol,
@@ -1130,7 +1298,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         types::Side::Sell
                     },
                     qty: moved.unsigned_abs() as u32,
-                    price: rep.last_px,
+                    price: if rep.last_px.0 > 0 {
+                        rep.last_px
+                    } else {
+                        order_price
+                    },
                     ts_ns: utc.0,
                 });
             }
@@ -1138,6 +1310,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         exec_buf.clear();
         if journaling {
             journal.flush(&mut ports, pipeline.oms.epoch(), now_ns);
+            tally.journal_fills_lost = journal.overflow;
         }
         // The kill switch has two owners: the operator (the mailbox's flag)
         // and risk (a trip latches in the pipeline). Each side follows the
@@ -1153,6 +1326,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             if engaged && tripped.is_none() {
                 pipeline.kill(now, &mut |o: &Outbound| send_to_venue(&mut ports, o, utc));
                 say!("trade: kill switch engaged; open orders cancelled");
+            } else if !engaged && tripped.is_some() && closing {
+                // Past the trading window nothing is re-armed: the close
+                // keeps its own stop (a kill engaged before it latched).
+                kernel::mailbox::KILL_SWITCH.store(true, Ordering::Release);
+                killed = true;
+                say!("trade: re-arm refused: the trading window is over");
             } else if !engaged && tripped.is_some() {
                 match pipeline.rearm() {
                     Ok(()) => {
@@ -1179,7 +1358,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             );
         }
         // Told to core 0 only when it changes (it reads it on `rearm`).
-        let refuse = tripped.is_some() && pipeline.risk.daily_loss_breached();
+        let refuse = if closing {
+            kernel::mailbox::REARM_CLOSED
+        } else if tripped.is_some() && pipeline.risk.daily_loss_breached() {
+            kernel::mailbox::REARM_LOSS
+        } else {
+            0
+        };
         if refuse != rearm_refused {
             rearm_refused = refuse;
             kernel::mailbox::REARM_REFUSED.store(refuse, Ordering::Release);
@@ -1324,10 +1509,10 @@ fn send_retransmit_request<'p>(
     number: u64,
     pool: &'p Mempool,
     feed: &mut impl Nic<'p>,
-) {
+) -> bool {
     let mut payload = [0u8; 20];
     if req.request.emit(&mut payload).is_err() {
-        return;
+        return false;
     }
     let repr = UdpFrameRepr {
         src_mac: ethernet::Address(feed_mac),
@@ -1341,14 +1526,18 @@ fn send_retransmit_request<'p>(
         ident: number as u16,
         udp_checksum: true,
     };
-    if let Some(mut buf) = pool.alloc() {
-        let len = repr.frame_len(payload.len());
-        if buf.set_len(len) && repr.emit(&payload, buf.data_mut()).is_ok() {
-            let mut batch: PacketBatch<'_, 1> = PacketBatch::new();
-            let _ = batch.push_back(buf);
-            feed.tx_batch(0, &mut batch);
-        }
+    let Some(mut buf) = pool.alloc() else {
+        return false;
+    };
+    let len = repr.frame_len(payload.len());
+    if !buf.set_len(len) || repr.emit(&payload, buf.data_mut()).is_err() {
+        return false;
     }
+    let mut batch: PacketBatch<'_, 1> = PacketBatch::new();
+    let _ = batch.push_back(buf);
+    feed.tx_batch(0, &mut batch);
+    // What the ring did not take stays in the batch.
+    batch.is_empty()
 }
 
 /// The summary lines the lab reads, and a last publish.
@@ -1485,7 +1674,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 24;
+const COUNTERS: usize = 28;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1564,11 +1753,15 @@ fn fill_view(
         ("risk-rejects", s.risk_rejects),
         ("exec-reports", s.reports),
         ("feed-frames", tally.feed_frames),
-        ("feed-dropped", d.total()),
+        ("feed-dropped", d.total() + tally.feed_dropped),
         ("feed-gaps", c.gaps),
         ("mold-malformed", c.malformed),
         ("itch-malformed", tally.itch_malformed),
         ("retransmit-reqs", tally.requests),
+        ("retransmit-reqs-unsent", tally.requests_unsent),
+        ("fix-peer-rejects", tally.fix_peer_rejects),
+        ("fix-unsent-at-close", tally.fix_unsent_at_close),
+        ("journal-fills-lost", tally.journal_fills_lost),
         ("fix-garbled", fs.garbled),
         ("fix-rejects-sent", fs.rejects_sent),
         ("fix-resend-reqs", fs.resend_requests_sent),
@@ -1709,26 +1902,38 @@ fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> b
 /// exactly, `next_out` as a reservation ahead of use (see
 /// `gateway::session::reservation`). Nothing is durable until the companion
 /// confirms it (`kernel::mailbox::persisted_out`).
-struct JournalOut {
-    fills: Vec<FillRecord, 64>,
-    /// Fills that found the queue full (reported at the end).
+struct JournalOut<'s> {
+    /// Fills not yet taken by the event ring, oldest first. New orders
+    /// wait while it is more than half full ([`JournalOut::backed_up`]),
+    /// so only a turn bringing more fills than the other half holds — more
+    /// than any turn can (`REPORTS_PER_TURN`) — could overflow it.
+    fills: &'s mut Deque<FillRecord, FILL_QUEUE>,
+    /// Fills that found the queue full (published, and reported at the end).
     overflow: u64,
 }
 
-impl JournalOut {
+/// Fills the journal queue holds for the companion.
+const FILL_QUEUE: usize = 2 * REPORTS_PER_TURN;
+
+impl JournalOut<'_> {
     fn fill(&mut self, f: FillRecord) {
-        if self.fills.push(f).is_err() {
+        if self.fills.push_back(f).is_err() {
             self.overflow += 1;
         }
     }
 
+    /// The companion falls behind the fills: new orders wait for it.
+    fn backed_up(&self) -> bool {
+        self.fills.len() > FILL_QUEUE / 2
+    }
+
     /// Sends what the event ring takes now; the rest waits for the next turn.
     fn flush(&mut self, ports: &mut [Port<'_>], epoch: u32, now_ns: u64) {
-        while let Some(f) = self.fills.first() {
+        while let Some(f) = self.fills.front() {
             if !UPLINK.event(MailboxEvent::Fill(*f)) {
                 return;
             }
-            self.fills.remove(0);
+            self.fills.pop_front();
         }
         for port in ports.iter_mut() {
             let persisted = kernel::mailbox::persisted_out(port.id.0);

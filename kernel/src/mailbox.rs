@@ -14,7 +14,7 @@ use crate::boot::Platform;
 use crate::pci::BarKind;
 use crate::sync::{BootCell, SpinLock};
 use core::fmt::Write;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use protocol::mailbox::config::{self, ApplianceConfig};
 use protocol::mailbox::endpoint::{ApplianceEnd, CommandError, PanicReporter};
 use protocol::mailbox::layout::{self, ApplianceState, LayoutParams};
@@ -28,10 +28,14 @@ use protocol::mailbox::snapshot::{
 /// The trading loops read it before every order.
 pub static KILL_SWITCH: AtomicBool = AtomicBool::new(false);
 
-/// Set by the trading loop while risk would refuse a re-arm (the daily loss
-/// is still beyond its limit): `rearm` is then refused here, with the
-/// reason, instead of being accepted and undone.
-pub static REARM_REFUSED: AtomicBool = AtomicBool::new(false);
+/// Set by the trading loop while it would refuse a re-arm (one of the
+/// `REARM_*` reasons; 0 while it would not): `rearm` is then refused here,
+/// with the reason, instead of being accepted and undone.
+pub static REARM_REFUSED: AtomicU8 = AtomicU8::new(0);
+/// The daily loss is still beyond its limit.
+pub const REARM_LOSS: u8 = 1;
+/// The trading window is over: the switch stays engaged until the end.
+pub const REARM_CLOSED: u8 = 2;
 
 /// Per venue (indexed by its id): the outgoing sequence number the
 /// companion's journal last confirmed on disk — a record handed back at
@@ -335,11 +339,18 @@ fn handle(command: Command<'_>) -> Answer {
             defmt::warn!("kill switch engaged by the companion");
             Answer::Ok
         }
-        Command::Rearm if REARM_REFUSED.load(Ordering::Acquire) => {
+        Command::Rearm if REARM_REFUSED.load(Ordering::Acquire) == REARM_LOSS => {
             defmt::warn!("re-arm refused: the daily loss is still beyond its limit");
             Answer::Rejected {
                 field: heapless::String::try_from("risk.max_daily_loss").unwrap_or_default(),
                 reason: "the daily loss is still beyond its limit",
+            }
+        }
+        Command::Rearm if REARM_REFUSED.load(Ordering::Acquire) == REARM_CLOSED => {
+            defmt::warn!("re-arm refused: the trading window is over");
+            Answer::Rejected {
+                field: heapless::String::new(),
+                reason: "the trading window is over",
             }
         }
         Command::Rearm => {
