@@ -882,7 +882,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             if tripped_at.is_none() && pipeline.risk.tripped().is_some() {
                 tripped_at = Some(now_ns);
             }
-            let nics = [nic_status(&mut feed), nic_status(device.nic())];
+            let nics = [nic_status(&mut feed), {
+                // Frames smoltcp made that found no buffer or a full ring
+                // are the order NIC's drops too (TCP sends them again).
+                let mut order_nic = nic_status(device.nic());
+                order_nic.tx_dropped += device.tx_dropped;
+                order_nic
+            }];
             if !publish(
                 &pipeline, &tally, &filter, &ports, &telemetry, tripped_at, nics,
             ) {
@@ -1444,7 +1450,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     keeper.step(64);
                 }
             };
-            let nics = [nic_status(&mut feed), nic_status(device.nic())];
+            let nics = [nic_status(&mut feed), {
+                // Frames smoltcp made that found no buffer or a full ring
+                // are the order NIC's drops too (TCP sends them again).
+                let mut order_nic = nic_status(device.nic());
+                order_nic.tx_dropped += device.tx_dropped;
+                order_nic
+            }];
             finish(
                 &pipeline,
                 &tally,
