@@ -17,7 +17,7 @@ use types::{
 
 use crate::features::{FeatureParams, FeatureState};
 use crate::model::{sigmoid, Logistic, ModelError};
-use crate::orders::{own_fill, OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
 use crate::tick::two_sided;
 use crate::{Intents, ParamError, Strategy};
 
@@ -226,6 +226,22 @@ impl SignalTrader {
                 self.stats.flattens += 1;
             }
         }
+    }
+}
+
+impl SignalTrader {
+    /// The instrument it trades.
+    pub fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// Its instrument is now under locate `b` if it was under `a` (and
+    /// the other way round): a new feed session's numbering. Its orders
+    /// and features follow.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        self.locates[0] = swapped(self.locates[0], a, b);
+        self.orders.swap_locates(a, b);
+        self.features.set_locate(self.locates[0]);
     }
 }
 
