@@ -61,7 +61,7 @@ const KILL_RETRY_MAX_NS: u64 = 1_000_000_000;
 const MAX_ROUNDS: usize = 4;
 /// Instruments whose state a new feed session can carry over to their new
 /// locates (see [`Pipeline::reset_feed`]).
-pub const CARRY: usize = 1024;
+pub const CARRY: usize = 256;
 
 /// Whether a message handed to the caller's `send` went out.
 pub trait Delivery {

@@ -506,3 +506,34 @@ fn a_stock_at_a_new_number_keeps_its_position_and_orders() {
     );
     assert_eq!(r.p.stats().relocated, 2);
 }
+
+/// While AAPL waits for its entry in the new directory its open order can
+/// still be cancelled: the kill switch reaches it (cancels are never
+/// refused for an unmapped locate), and nothing else goes out.
+#[test]
+fn orders_of_a_stock_not_yet_listed_can_still_be_cancelled() {
+    let mut r = Rig::new();
+    r.day_one();
+    r.p.reset_feed(Nanos(r.now));
+    assert!(r.p.risk.is_unmapped(1));
+    let open: Vec<OrderId> = r
+        .orders
+        .iter()
+        .filter(|(_, l)| l.symbol == sym("AAPL"))
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(!open.is_empty());
+    let mut sent = Vec::new();
+    let now = r.tick();
+    r.p.kill(Nanos(now), &mut |o| sent.push(*o));
+    let sent = r.venue(sent);
+    for id in &open {
+        assert!(
+            sent.iter()
+                .any(|o| matches!(o, Outbound::Cancel { order, .. } if order == id)),
+            "AAPL's order {id:?} cancelled: {sent:?}"
+        );
+    }
+    assert!(sent.iter().all(|o| matches!(o, Outbound::Cancel { .. })));
+    assert_eq!(r.p.risk.open_orders(), 0);
+}
