@@ -1302,6 +1302,51 @@ impl Oms {
         self.positions.get(locate as usize)
     }
 
+    // --------------------------------------------------------- feed sessions
+
+    /// Locates `0..symbol_capacity()` have a position record.
+    pub fn symbol_capacity(&self) -> usize {
+        self.positions.len()
+    }
+
+    /// Every locate this OMS holds something under, with the symbol where an
+    /// order names it: each open order's (with its symbol), then each
+    /// position record that is not empty (shares, cost, realized PnL or open
+    /// quantity). A locate may come more than once. One pass over each
+    /// table: for a feed session change, not the order path.
+    pub fn held_locates(&self, mut f: impl FnMut(StockLocate, Option<Symbol>)) {
+        for r in self.orders.iter() {
+            if r.in_use && r.terminal.is_none() {
+                f(r.locate, Some(r.symbol));
+            }
+        }
+        for (i, p) in self.positions.iter().enumerate() {
+            if *p != Position::default() {
+                f(i as StockLocate, None);
+            }
+        }
+    }
+
+    /// Exchanges what is held under locates `a` and `b` (a new feed session
+    /// numbers instruments anew): their positions, and the locate every
+    /// order record names, open or finished, so fills and marks keep
+    /// landing on the instrument's own position. Totals do not change.
+    /// Unknown locates change nothing.
+    pub fn swap_symbols(&mut self, a: StockLocate, b: StockLocate) {
+        let n = self.positions.len();
+        if a == b || a as usize >= n || b as usize >= n {
+            return;
+        }
+        self.positions.swap(a as usize, b as usize);
+        for r in self.orders.iter_mut().filter(|r| r.in_use) {
+            if r.locate == a {
+                r.locate = b;
+            } else if r.locate == b {
+                r.locate = a;
+            }
+        }
+    }
+
     pub fn realized_pnl(&self) -> i128 {
         self.realized_total
     }

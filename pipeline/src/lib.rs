@@ -45,7 +45,8 @@ use risk::{RiskEngine, TripCause};
 use strategy::engine::Engine;
 use strategy::sink::Intents;
 use types::{
-    Bbo, BookEvent, DepthView, Level, Nanos, OrderEvent, OrderIntent, Side, StockLocate, VenueId,
+    Bbo, BookEvent, DepthView, Level, Nanos, OrderEvent, OrderIntent, Side, StockLocate, Symbol,
+    VenueId,
 };
 
 /// Intents one input may produce before the excess is counted and dropped.
@@ -58,6 +59,9 @@ const KILL_RETRY_MIN_NS: u64 = 10_000_000;
 const KILL_RETRY_MAX_NS: u64 = 1_000_000_000;
 /// Rounds of "intent rejected → strategy reacts with new intents" per input.
 const MAX_ROUNDS: usize = 4;
+/// Instruments whose state a new feed session can carry over to their new
+/// locates (see [`Pipeline::reset_feed`]).
+pub const CARRY: usize = 256;
 
 /// Whether a message handed to the caller's `send` went out.
 pub trait Delivery {
@@ -110,6 +114,20 @@ pub struct PipelineStats {
     pub config_refusals: u64,
     /// Books cleared because their feed started a new session.
     pub feed_resets: u64,
+    /// Instruments whose state (position, orders, strategy legs) moved to
+    /// their locate in a new feed session's directory.
+    pub relocated: u64,
+    /// Locates holding state at a feed session change that found no room
+    /// in the carry table: their state stays where it is and is refused
+    /// new orders for the rest of the run.
+    pub carry_overflow: u64,
+    /// Old state moved out of a locate the new directory gave another
+    /// instrument found no free locate to go to: the new instrument is
+    /// refused new orders there.
+    pub carry_stuck: u64,
+    /// New orders and replaces refused because their strategy's locates
+    /// are not all known in the current feed session.
+    pub stale_refusals: u64,
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -168,6 +186,18 @@ pub struct Pipeline<const S: usize, const R: usize> {
     /// directory entries are checked against them, so a symbol restricted
     /// before the day's directory is restricted from its first message on.
     restricted_waiting: bool,
+    /// State of an earlier feed session waiting for its instrument's entry
+    /// in the current directory: the symbol (`None`: held under a locate
+    /// nobody could name) and the locate it is held under now, in risk, the
+    /// OMS and the stale legs of the strategies alike (see
+    /// [`Pipeline::reset_feed`]).
+    carry: heapless::Vec<(Option<Symbol>, StockLocate), CARRY>,
+    /// `carry` holds something or a strategy has a stale leg: directory
+    /// entries are looked at (one compare per message otherwise).
+    rebinding: bool,
+    /// Some strategy has a stale leg: its new orders and replaces are
+    /// refused (one compare per intent otherwise).
+    stale_strategies: bool,
 }
 
 impl<const S: usize, const R: usize> Pipeline<S, R> {
@@ -221,6 +251,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             risk_config: None,
             feed_clock: None,
             restricted_waiting: false,
+            carry: heapless::Vec::new(),
+            rebinding: false,
+            stale_strategies: false,
         }
     }
 
@@ -344,8 +377,14 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if let Some(ts) = msg.timestamp() {
             self.feed_clock = Some((ts, now));
         }
-        if let (Message::StockDirectory(d), true) = (msg, self.restricted_waiting) {
-            self.on_directory(d.stock_locate(), now);
+        if let (Message::StockDirectory(d), true) = (msg, self.rebinding || self.restricted_waiting)
+        {
+            if self.rebinding {
+                self.rebind(d.stock_locate());
+            }
+            if self.restricted_waiting {
+                self.on_directory(d.stock_locate(), now);
+            }
         }
         self.stamps.book = (self.clock)();
         self.stats.book_events += self.events.len() as u64;
@@ -375,7 +414,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             let BookEvent::Bbo { locate, bbo, .. } = *event else {
                 continue;
             };
-            let held = self.oms.position(locate).is_some_and(|p| p.qty != 0);
+            // (Never state whose instrument has no locate in this feed
+            // session: this book may be another instrument's.)
+            let held = self.oms.position(locate).is_some_and(|p| p.qty != 0)
+                && !self.risk.is_unmapped(locate);
             if let (true, Some(mid)) = (held, bbo.mid()) {
                 self.oms.mark(locate, mid, &mut self.risk);
             }
@@ -497,15 +539,172 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// message, and the risk configuration's restricted symbols are looked
     /// up again in the new directory as it arrives (locates are per day).
     /// Orders at the venue are the OMS's and stay as they are.
+    ///
+    /// # Locates are per session; what is held follows the symbol
+    ///
+    /// The new session may give a locate of the old one to another
+    /// instrument, and each instrument a new locate. So:
+    ///
+    /// - **Strategies** go stale ([`Engine::unbind_all`]): no book event,
+    ///   timer tick or order of theirs is acted on (a new order or replace
+    ///   one makes answering an execution report is refused, `NotSent`)
+    ///   until the new directory names every symbol they trade; then they
+    ///   trade under the new locates ([`Engine::bind`]).
+    /// - **Positions and open orders** belong to the instrument, not to
+    ///   the number: a position limit reached yesterday still binds today,
+    ///   and a fill of an order entered yesterday moves the position of the
+    ///   stock it was for. Every locate holding something (risk's position
+    ///   or open orders, the OMS's position record or open orders, a
+    ///   strategy leg) is carried, under the symbol the old directory gave
+    ///   it, in a fixed table of [`CARRY`] entries, and marked *unmapped*
+    ///   in risk: new orders and replaces in it are refused
+    ///   (`RestrictedSymbol`) while cancels pass (the kill switch still
+    ///   works). When the new directory names the symbol, its state (risk,
+    ///   OMS and the strategies' own orders, all renumbered the same way)
+    ///   moves to the new locate and trades again under that locate's
+    ///   limits. State held under a locate the new directory gives another
+    ///   instrument first moves to a free locate (no directory entry, no
+    ///   state), still unmapped. An instrument missing from the new
+    ///   directory keeps its state unmapped: its position still counts in
+    ///   the totals (gross, net, credit), its orders can be cancelled, and
+    ///   nothing new is traded in it.
+    /// - State nobody can name (no directory entry, no order or strategy
+    ///   naming a symbol), state beyond the table, and a new instrument
+    ///   whose locate still holds state that found no free locate, are
+    ///   refused for good (counted: [`PipelineStats::carry_overflow`],
+    ///   [`PipelineStats::carry_stuck`]): refusing is the safe side.
+    ///
+    /// Scans every locate once: a session change, not a per-message cost.
+    /// Nothing allocates.
     pub fn reset_feed(&mut self, now: Nanos) {
+        self.strategies.unbind_all();
+        self.carry_state();
         self.book.clear();
         self.stats.feed_resets += 1;
+        self.stale_strategies = self.strategies.stale_legs() > 0;
+        self.rebinding = !self.carry.is_empty() || self.stale_strategies;
         if let Some((cfg, symbols)) = self.risk_config.take() {
             if self.apply_risk_config(&cfg, symbols, now).is_err() {
                 self.stats.config_refusals += 1;
                 self.risk_config = Some((cfg, symbols));
             }
         }
+    }
+
+    /// Everything held under a locate goes into `carry` (see
+    /// [`Pipeline::reset_feed`]), unmapped in risk, named while the old
+    /// directory is still in the book. Locates carried already (a second
+    /// session change before the first was caught up with) stay as they are.
+    fn carry_state(&mut self) {
+        let Pipeline {
+            book,
+            risk,
+            oms,
+            strategies,
+            carry,
+            stats,
+            ..
+        } = self;
+        let mut add = |risk: &mut RiskEngine, locate: StockLocate, named: Option<Symbol>| {
+            if let Some((symbol, _)) = carry.iter_mut().find(|(_, l)| *l == locate) {
+                if symbol.is_none() {
+                    *symbol = named;
+                }
+                return;
+            }
+            let symbol = book.status(locate).directory.map(|d| d.symbol).or(named);
+            if carry.push((symbol, locate)).is_err() && !risk.is_unmapped(locate) {
+                stats.carry_overflow += 1;
+            }
+            risk.set_unmapped(locate, true);
+        };
+        let symbols = risk.symbol_capacity().min(1 << 16);
+        for locate in 0..symbols {
+            if risk.has_state(locate as StockLocate) {
+                add(risk, locate as StockLocate, None);
+            }
+        }
+        oms.held_locates(|locate, symbol| add(risk, locate, symbol));
+        for (locate, symbol) in strategies.stale_legs_iter() {
+            add(risk, locate, Some(symbol));
+        }
+    }
+
+    /// The current session's directory names an instrument at `locate`
+    /// (see [`Pipeline::reset_feed`]): state of another instrument held
+    /// there moves to a free locate, the instrument's own carried state
+    /// moves here and is mapped again, and its strategies' legs are bound.
+    #[cold]
+    fn rebind(&mut self, locate: StockLocate) {
+        let Some(symbol) = self.book.status(locate).directory.map(|d| d.symbol) else {
+            return;
+        };
+        if let Some(i) = self
+            .carry
+            .iter()
+            .position(|(s, l)| *l == locate && *s != Some(symbol))
+        {
+            match self.free_locate() {
+                Some(free) => {
+                    self.swap_everywhere(locate, free);
+                    if let Some(entry) = self.carry.get_mut(i) {
+                        entry.1 = free;
+                    }
+                }
+                None => self.stats.carry_stuck += 1,
+            }
+        }
+        if let Some(i) = self.carry.iter().position(|(s, _)| *s == Some(symbol)) {
+            let from = self.carry.get(i).map_or(locate, |(_, l)| *l);
+            let occupied = self.carry.iter().any(|(_, l)| *l == locate);
+            if from == locate || !occupied {
+                self.swap_everywhere(from, locate);
+                self.risk.set_unmapped(locate, false);
+                self.carry.swap_remove(i);
+                self.stats.relocated += 1;
+            }
+        }
+        self.strategies.bind(&symbol, locate);
+        self.stale_strategies = self.strategies.stale_legs() > 0;
+        self.rebinding = !self.carry.is_empty() || self.stale_strategies;
+    }
+
+    /// Locates `a` and `b` exchange what they hold, in risk, the OMS and
+    /// the strategies' stale legs alike.
+    fn swap_everywhere(&mut self, a: StockLocate, b: StockLocate) {
+        if a == b {
+            return;
+        }
+        self.risk.swap_symbols(a, b);
+        self.oms.swap_symbols(a, b);
+        self.strategies.swap_stale(a, b);
+    }
+
+    /// A locate nothing is held under and the current directory has not
+    /// named, highest first (feeds number from 1 upwards).
+    fn free_locate(&self) -> Option<StockLocate> {
+        let n = self
+            .risk
+            .symbol_capacity()
+            .min(self.oms.symbol_capacity())
+            .min(1 << 16);
+        (0..n).rev().map(|l| l as StockLocate).find(|&l| {
+            !self.carry.iter().any(|(_, c)| *c == l)
+                && self.book.status(l).directory.is_none()
+                && !self.risk.has_state(l)
+                && !self.risk.is_unmapped(l)
+                && self
+                    .oms
+                    .position(l)
+                    .is_none_or(|p| *p == gateway::oms::Position::default())
+        })
+    }
+
+    /// Instruments of an earlier feed session still waiting for their
+    /// entry in the current directory: symbol (`None`: unnamed) and the
+    /// locate their state is held under meanwhile.
+    pub fn carried(&self) -> &[(Option<Symbol>, StockLocate)] {
+        &self.carry
     }
 
     /// `venue`'s feed starts a new session: its book is cleared.
@@ -561,12 +760,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             let id = types::StrategyId(entry.id);
             let current = match (entry.kind, self.strategies.get(id)) {
                 (StrategyKind::MarketMaker, Some(Hosted::MarketMaker(mm))) => {
-                    let locate = mm.locates().first().copied().unwrap_or(0);
-                    let traded = self.book.status(locate).directory.map(|d| d.symbol);
-                    let named = entry
-                        .symbols
-                        .iter()
-                        .any(|s| traded.is_some_and(|t| t.as_str() == s.as_str()));
+                    // Its own symbol: its locate may be stale (a new feed
+                    // session whose directory has not named it yet).
+                    let traded = mm.symbol();
+                    let named = entry.symbols.iter().any(|s| traded.as_str() == s.as_str());
                     if !named {
                         mapping.other_symbols += 1;
                         continue;
@@ -719,6 +916,15 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stats.intents += 1;
         if !self.trading && !matches!(intent, OrderIntent::Cancel { .. }) {
             self.stats.paused += 1;
+            self.refuse(intent, types::RejectReason::NotSent);
+            return false;
+        }
+        if self.stale_strategies
+            && !matches!(intent, OrderIntent::Cancel { .. })
+            && self.strategies.is_stale(intent.strategy())
+        {
+            // Its locates may name other instruments in this feed session.
+            self.stats.stale_refusals += 1;
             self.refuse(intent, types::RejectReason::NotSent);
             return false;
         }

@@ -188,8 +188,15 @@ struct SymbolState {
     own_ask: i64,
     head: u32,
     open_orders: u32,
-    /// 0: default limits; i: `limits.overrides[i - 1]`.
+    /// The rule the order path reads: `override_slot`, or [`UNMAPPED_SLOT`]
+    /// while `unmapped`.
     limits_slot: u16,
+    /// 0: default limits; i: `limits.overrides[i - 1]` (what `install` set
+    /// for this locate).
+    override_slot: u16,
+    /// The state held here belongs to an instrument whose locate in the
+    /// current feed session is not known (see [`RiskEngine::set_unmapped`]).
+    unmapped: bool,
 }
 
 impl SymbolState {
@@ -202,7 +209,24 @@ impl SymbolState {
         head: NIL,
         open_orders: 0,
         limits_slot: 0,
+        override_slot: 0,
+        unmapped: false,
     };
+
+    /// The rule slot the order path reads for this record.
+    fn slot(&self) -> u16 {
+        if self.unmapped {
+            UNMAPPED_SLOT
+        } else {
+            self.override_slot
+        }
+    }
+
+    /// Holds a position or open orders (what a feed session change must
+    /// not leave behind under an old locate).
+    fn has_state(&self) -> bool {
+        self.position != 0 || self.open_orders != 0 || self.head != NIL
+    }
 
     /// Worst-case absolute position if every open order of one side filled.
     #[inline]
@@ -474,6 +498,12 @@ impl Rule {
 /// Entries of the rule table: a power of two above `MAX_OVERRIDES + 1`, so
 /// that a slot is masked into it rather than bounds-checked.
 const RULE_SLOTS: usize = (MAX_OVERRIDES + 1).next_power_of_two();
+
+/// The slot of a locate whose state is unmapped: a rule no `install`
+/// writes, so it refuses every new order and replace (as restricted), on
+/// the order path's own compare, at no cost to it.
+const UNMAPPED_SLOT: u16 = (RULE_SLOTS - 1) as u16;
+const _: () = assert!(RULE_SLOTS - 1 > MAX_OVERRIDES, "a slot no override names");
 
 /// The rule of a symbol's `limits_slot`. Slots only ever name rules
 /// `install` wrote (`0..=MAX_OVERRIDES`); the table's other entries, which
@@ -811,12 +841,14 @@ impl RiskEngine {
     fn install(&mut self, new: Limits) {
         for (locate, _) in self.limits.overrides.iter() {
             if let Some(s) = self.symbols.get_mut(*locate as usize) {
-                s.limits_slot = 0;
+                s.override_slot = 0;
+                s.limits_slot = s.slot();
             }
         }
         for (i, (locate, _)) in new.overrides.iter().enumerate() {
             if let Some(s) = self.symbols.get_mut(*locate as usize) {
-                s.limits_slot = (i + 1) as u16;
+                s.override_slot = (i + 1) as u16;
+                s.limits_slot = s.slot();
             }
         }
         for (rule, limits) in self
@@ -845,6 +877,70 @@ impl RiskEngine {
     #[inline(always)]
     fn rule(&self, slot: u16) -> &Rule {
         rule_of(&self.rules, slot)
+    }
+
+    // ------------------------------------------------------ feed sessions
+
+    /// Locates `0..symbol_capacity()` have a record.
+    pub fn symbol_capacity(&self) -> usize {
+        self.symbols.len()
+    }
+
+    /// Whether `locate` holds a position or open orders.
+    pub fn has_state(&self, locate: StockLocate) -> bool {
+        self.symbols
+            .get(locate as usize)
+            .is_some_and(SymbolState::has_state)
+    }
+
+    /// Marks the state held under `locate` as belonging to an instrument
+    /// whose locate in the current feed session is not known yet (a new
+    /// session renumbers instruments): while it is, every new order and
+    /// replace in `locate` is refused (`RestrictedSymbol`), whatever the
+    /// limits say; cancels pass. Limits applied meanwhile keep it. Off the
+    /// order path, which reads the same rule slot as ever.
+    pub fn set_unmapped(&mut self, locate: StockLocate, unmapped: bool) {
+        if let Some(s) = self.symbols.get_mut(locate as usize) {
+            s.unmapped = unmapped;
+            s.limits_slot = s.slot();
+        }
+    }
+
+    pub fn is_unmapped(&self, locate: StockLocate) -> bool {
+        self.symbols
+            .get(locate as usize)
+            .is_some_and(|s| s.unmapped)
+    }
+
+    /// Exchanges what is held under locates `a` and `b`: position, open
+    /// orders (which from now on name their new locate), mark, own best
+    /// prices and the unmapped mark travel; the limits stay with the locate
+    /// (they are configured per locate of the current session). Totals
+    /// (net, gross, credit, open orders) do not change: the same state,
+    /// renumbered. Walks both symbols' open orders; nothing allocates.
+    /// Unknown locates change nothing.
+    pub fn swap_symbols(&mut self, a: StockLocate, b: StockLocate) {
+        let (ia, ib) = (a as usize, b as usize);
+        if ia == ib || ia >= self.symbols.len() || ib >= self.symbols.len() {
+            return;
+        }
+        let (sa, sb) = (self.symbols[ia], self.symbols[ib]);
+        let moved = |from: SymbolState, to: SymbolState| SymbolState {
+            override_slot: to.override_slot,
+            ..from
+        };
+        for (i, mut s) in [(ia, moved(sb, sa)), (ib, moved(sa, sb))] {
+            s.limits_slot = s.slot();
+            self.symbols[i] = s;
+            let mut idx = s.head;
+            for _ in 0..self.orders.len() {
+                let Some(o) = self.orders.get_mut(idx as usize) else {
+                    break;
+                };
+                o.locate = i as u32;
+                idx = o.next;
+            }
+        }
     }
 
     // ------------------------------------------------------------------ check

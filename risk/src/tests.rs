@@ -1518,3 +1518,102 @@ fn capacity_beyond_u32_order_slots_is_refused_before_allocating() {
         .expect("refused");
     assert_eq!(err.field, "capacity.symbols");
 }
+
+/// A new feed session renumbers instruments: the state of locate 1 moves
+/// to locate 2 and the other way round. Position, open orders and their
+/// fills, cancels and the position limit follow the state; the limits
+/// (configured per locate) stay where they were; totals do not move.
+#[test]
+fn swapped_symbols_take_their_position_and_orders_along() {
+    let mut h = H::with(|l| l.default_symbol.max_position = 300);
+    let open = h.buy(100);
+    let filled = h.buy(100);
+    h.fill(filled, Side::Buy, 100, REF);
+    assert_eq!(
+        h.try_new_full(0, 2, Side::Sell, REF, 50, 0, Some(REF))
+            .map(|_| ()),
+        Ok(())
+    );
+    let (net, gross, credit) = (h.e.net_position(), h.e.gross_exposure(), h.e.credit_used());
+    assert!(h.e.has_state(1) && h.e.has_state(2) && !h.e.has_state(3));
+
+    h.e.swap_symbols(1, 2);
+    assert_eq!(h.e.position(2), 100);
+    assert_eq!(h.e.open_qty(2), (100, 0));
+    assert_eq!(h.e.position(1), 0);
+    assert_eq!(h.e.open_qty(1), (0, 50));
+    assert_eq!(
+        (h.e.net_position(), h.e.gross_exposure(), h.e.credit_used()),
+        (net, gross, credit)
+    );
+    // The position limit holds under the new locate: 200 held or open,
+    // 300 allowed.
+    assert_eq!(
+        h.try_new_full(0, 2, Side::Buy, REF, 101, 0, Some(REF)),
+        Err(RejectReason::SymbolPositionLimit)
+    );
+    // A fill of the open order lands on its new locate (the OMS reports it
+    // there), and its cancel finds it.
+    h.e.on_fill(&Fill {
+        order: open,
+        locate: 2,
+        side: Side::Buy,
+        qty: 40,
+        price: Price(REF),
+    });
+    assert_eq!(h.e.position(2), 140);
+    assert_eq!(h.e.open_qty(2), (60, 0));
+    assert_eq!(h.cancel(open), Ok(()));
+    h.e.on_canceled(open);
+    assert_eq!(h.e.open_qty(2), (0, 0));
+    assert_eq!(h.e.unknown_events(), 0);
+    // Swapping with an empty locate moves the state out entirely.
+    h.e.swap_symbols(2, 9);
+    assert_eq!(h.e.position(9), 140);
+    assert!(!h.e.has_state(2));
+    h.e.swap_symbols(2, 99); // beyond the table: nothing happens
+    assert_eq!(h.e.position(9), 140);
+}
+
+/// State whose instrument has no known locate in the current session is
+/// refused new orders and replaces, whatever the limits (and limits
+/// applied meanwhile keep it so); cancels pass. Mapped again, the locate's
+/// own limits apply.
+#[test]
+fn unmapped_state_refuses_new_orders_and_replaces_but_not_cancels() {
+    let mut h = H::with(|_| {});
+    let id = h.buy(100);
+    h.e.set_unmapped(1, true);
+    assert!(h.e.is_unmapped(1));
+    assert_eq!(
+        h.try_new(Side::Buy, REF, 100),
+        Err(RejectReason::RestrictedSymbol)
+    );
+    assert_eq!(h.replace(id, REF, 200), Err(RejectReason::RestrictedSymbol));
+    let mut l = Limits::unlimited();
+    l.overrides.push((1, SymbolLimits::UNLIMITED)).unwrap();
+    h.e.apply_limits(l.clone(), Nanos(h.now)).unwrap();
+    assert_eq!(
+        h.try_new(Side::Buy, REF, 100),
+        Err(RejectReason::RestrictedSymbol)
+    );
+    // The mark travels with the state; the limits slot stays.
+    h.e.swap_symbols(1, 3);
+    assert!(h.e.is_unmapped(3) && !h.e.is_unmapped(1));
+    assert_eq!(
+        h.try_new_full(0, 1, Side::Buy, REF, 10, 0, Some(REF))
+            .map(|_| ()),
+        Ok(())
+    );
+    assert_eq!(
+        h.try_new_full(0, 3, Side::Buy, REF, 10, 0, Some(REF)),
+        Err(RejectReason::RestrictedSymbol)
+    );
+    assert_eq!(h.cancel(id), Ok(()));
+    h.e.set_unmapped(3, false);
+    assert_eq!(
+        h.try_new_full(0, 3, Side::Buy, REF, 10, 0, Some(REF))
+            .map(|_| ()),
+        Ok(())
+    );
+}

@@ -13,7 +13,7 @@
 //! keep it in a `static` or on a large stack, not in a small task stack.
 
 use heapless::Vec;
-use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
+use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId, Symbol};
 
 use crate::mm::{MarketMaker, MmParams};
 use crate::model::ModelError;
@@ -90,6 +90,30 @@ impl Hosted {
     pub fn locates(&self) -> &[StockLocate] {
         dispatch!(self, s => s.locates())
     }
+
+    /// The instrument of leg `i` (the order of [`Hosted::locates`]).
+    pub fn leg_symbol(&self, i: usize) -> Option<Symbol> {
+        match self {
+            Hosted::MarketMaker(s) => (i == 0).then(|| s.symbol()),
+            Hosted::Signal(s) => (i == 0).then(|| s.symbol()),
+            Hosted::Pairs(s) => s.leg_symbol(i),
+            Hosted::Basket3(s) => s.leg_symbol(i),
+        }
+    }
+
+    /// Locates `a` and `b` exchanged in every leg and own order.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        dispatch!(self, s => s.swap_locates(a, b))
+    }
+}
+
+/// A bit for each of `legs` legs (at most 8: strategies have no more).
+fn legs_mask(legs: usize) -> u8 {
+    match legs {
+        0 => 0,
+        n if n >= 8 => u8::MAX,
+        n => (1u8 << n) - 1,
+    }
 }
 
 fn order_event_strategy(e: &OrderEvent) -> StrategyId {
@@ -108,8 +132,12 @@ fn order_event_strategy(e: &OrderEvent) -> StrategyId {
 #[derive(Debug, Clone)]
 pub struct Engine<const S: usize, const R: usize> {
     strategies: Vec<Hosted, S>,
-    /// (locate, index into `strategies`), sorted by locate, stable.
+    /// (locate, index into `strategies`), sorted by locate, stable; only
+    /// strategies with no stale leg.
     routes: Vec<(StockLocate, u8), R>,
+    /// Per strategy (same index), a bit per leg whose locate is not known
+    /// in the current feed session (see [`Engine::unbind_all`]).
+    stale: Vec<u8, S>,
     stats: EngineStats,
 }
 
@@ -125,6 +153,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         Engine {
             strategies: Vec::new(),
             routes: Vec::new(),
+            stale: Vec::new(),
             stats: EngineStats {
                 book_events: 0,
                 unrouted_book_events: 0,
@@ -165,9 +194,110 @@ impl<const S: usize, const R: usize> Engine<S, R> {
                 .insert(at, (locate, index))
                 .map_err(|_| EngineError::RoutesFull)?;
         }
+        // `stale` has room: it holds one entry per strategy.
+        let _ = self.stale.push(0);
         self.strategies
             .push(strategy)
             .map_err(|_| EngineError::StrategiesFull)
+    }
+
+    // ---------------------------------------------------------- feed sessions
+    //
+    // A new feed session numbers instruments anew: a locate of the old one
+    // may name another instrument now. Strategies keep their symbols; their
+    // locates go stale at the session change and are looked up again as the
+    // new directory names their symbols. A strategy with a stale leg hears
+    // no book event and no timer tick (it decides nothing: no order for a
+    // locate that may be another instrument's); its order events still
+    // reach it (its trackers wait for them).
+
+    /// Every leg of every strategy goes stale (the feed starts a new
+    /// session): no strategy decides until [`Engine::bind`] has found all
+    /// of its legs again.
+    pub fn unbind_all(&mut self) {
+        for (s, stale) in self.strategies.iter().zip(self.stale.iter_mut()) {
+            *stale = legs_mask(s.locates().len());
+        }
+        self.rebuild_routes();
+    }
+
+    /// Stale legs under locate `a` are from now on under `b` and the other
+    /// way round, with their own orders: the same renumbering the caller
+    /// gives risk and the OMS for state whose instrument has no locate in
+    /// the new session yet. Legs already bound are left alone.
+    pub fn swap_stale(&mut self, a: StockLocate, b: StockLocate) {
+        for (s, stale) in self.strategies.iter_mut().zip(self.stale.iter()) {
+            if *stale != 0 {
+                s.swap_locates(a, b);
+            }
+        }
+    }
+
+    /// The new session's directory names `symbol` at `locate`: every stale
+    /// leg trading `symbol` is bound to it (its orders follow, see
+    /// [`Hosted::swap_locates`]); a strategy whose legs are all bound
+    /// decides again from the next event. How many legs were bound.
+    pub fn bind(&mut self, symbol: &Symbol, locate: StockLocate) -> usize {
+        let mut bound = 0;
+        for (s, stale) in self.strategies.iter_mut().zip(self.stale.iter_mut()) {
+            for leg in 0..s.locates().len().min(8) {
+                if *stale & (1 << leg) == 0 || s.leg_symbol(leg).as_ref() != Some(symbol) {
+                    continue;
+                }
+                let old = s.locates().get(leg).copied().unwrap_or(locate);
+                if old != locate {
+                    s.swap_locates(old, locate);
+                }
+                *stale &= !(1 << leg);
+                bound += 1;
+            }
+        }
+        if bound > 0 {
+            self.rebuild_routes();
+        }
+        bound
+    }
+
+    /// Whether strategy `id` has a leg whose locate is not known.
+    pub fn is_stale(&self, id: StrategyId) -> bool {
+        self.strategies
+            .iter()
+            .zip(self.stale.iter())
+            .any(|(s, stale)| s.id() == id && *stale != 0)
+    }
+
+    /// Legs whose locate is not known, over every strategy.
+    pub fn stale_legs(&self) -> usize {
+        self.stale.iter().map(|m| m.count_ones() as usize).sum()
+    }
+
+    /// Each stale leg: its locate now and its symbol.
+    pub fn stale_legs_iter(&self) -> impl Iterator<Item = (StockLocate, Symbol)> + '_ {
+        self.strategies
+            .iter()
+            .zip(self.stale.iter())
+            .flat_map(|(s, stale)| {
+                s.locates()
+                    .iter()
+                    .enumerate()
+                    .filter(move |(i, _)| *i < 8 && *stale & (1 << i) != 0)
+                    .filter_map(move |(i, &l)| s.leg_symbol(i).map(|sym| (l, sym)))
+            })
+    }
+
+    /// The route table from the strategies with no stale leg (it has room:
+    /// [`Engine::add`] made room for every leg).
+    fn rebuild_routes(&mut self) {
+        self.routes.clear();
+        for (index, (s, stale)) in self.strategies.iter().zip(self.stale.iter()).enumerate() {
+            if *stale != 0 {
+                continue;
+            }
+            for &locate in s.locates() {
+                let at = self.routes.partition_point(|&(l, _)| l <= locate);
+                let _ = self.routes.insert(at, (locate, index as u8));
+            }
+        }
     }
 
     pub fn get(&self, id: StrategyId) -> Option<&Hosted> {
@@ -224,8 +354,10 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         depth: &D,
         out: &mut Intents<N>,
     ) {
-        for s in self.strategies.iter_mut() {
-            dispatch!(s, s => s.on_timer(now, depth, out));
+        for (s, stale) in self.strategies.iter_mut().zip(self.stale.iter()) {
+            if *stale == 0 {
+                dispatch!(s, s => s.on_timer(now, depth, out));
+            }
         }
     }
 
@@ -258,7 +390,7 @@ mod tests {
     use super::*;
     use crate::depth::SnapshotDepth;
     use crate::statarb::Leg;
-    use types::{OrderId, OrderIntent, Symbol};
+    use types::{OrderId, OrderIntent, Side, Symbol};
 
     fn mm(id: u16, locate: StockLocate) -> Hosted {
         Hosted::MarketMaker(
@@ -460,6 +592,127 @@ mod tests {
             e.load_model(StrategyId(9), json.as_bytes()),
             Err(EngineError::UnknownStrategy(StrategyId(9)))
         );
+    }
+
+    fn mm_on(id: u16, locate: StockLocate, symbol: &str) -> Hosted {
+        Hosted::MarketMaker(
+            MarketMaker::new(
+                StrategyId(id),
+                locate,
+                Symbol::new(symbol).unwrap(),
+                MmParams::default_for_cent_tick(),
+            )
+            .unwrap(),
+        )
+    }
+
+    fn pair_on(id: u16, y: (StockLocate, &str), x: (StockLocate, &str)) -> Hosted {
+        let leg = |(locate, name): (StockLocate, &str)| Leg {
+            locate,
+            symbol: Symbol::new(name).unwrap(),
+            tick: 100,
+        };
+        Hosted::Pairs(
+            PairsTrader::new(
+                StrategyId(id),
+                leg(y),
+                leg(x),
+                PairsParams::avellaneda_lee(),
+            )
+            .unwrap(),
+        )
+    }
+
+    /// A new feed session: every strategy goes quiet (no book event, no
+    /// timer reaches it) until the new directory names each of its
+    /// symbols; then it trades under the new locates, its own orders with
+    /// it, and never on the locate its symbol had the day before.
+    #[test]
+    fn strategies_go_quiet_at_a_new_session_and_resume_under_new_locates() {
+        use crate::orders::OwnOrder;
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm_on(1, 10, "AAA")).unwrap();
+        e.add(pair_on(2, (10, "AAA"), (20, "BBB"))).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        d.set_top(10, (999_500, 100), (1_000_500, 100)).unwrap();
+        d.set_top(20, (499_000, 100), (501_000, 100)).unwrap();
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        let bid = out.as_slice()[0];
+        assert!(matches!(
+            bid,
+            OrderIntent::New {
+                locate: 10,
+                side: Side::Buy,
+                ..
+            }
+        ));
+        // The bid is entered and acknowledged as order 7.
+        out.clear();
+        e.on_order(
+            &OrderEvent::Entered {
+                strategy: StrategyId(1),
+                order: OrderId(7),
+            },
+            &d,
+            &mut out,
+        );
+        e.on_order(
+            &OrderEvent::Accepted {
+                strategy: StrategyId(1),
+                order: OrderId(7),
+            },
+            &d,
+            &mut out,
+        );
+        let mm_orders = |e: &Engine<4, 8>| match e.get(StrategyId(1)) {
+            Some(Hosted::MarketMaker(m)) => m.orders().clone(),
+            _ => panic!("the maker"),
+        };
+        assert!(mm_orders(&e).find(10, Side::Buy).is_some());
+
+        e.unbind_all();
+        assert_eq!(e.stale_legs(), 3);
+        assert!(e.is_stale(StrategyId(1)) && e.is_stale(StrategyId(2)));
+        let stale: heapless::Vec<(StockLocate, Symbol), 4> = e.stale_legs_iter().collect();
+        assert_eq!(stale.len(), 3);
+        // The new day has BBB at 10 and AAA at 20: nobody acts on either.
+        out.clear();
+        d.set_top(10, (499_000, 100), (501_000, 100)).unwrap();
+        d.set_top(20, (999_000, 100), (1_001_000, 100)).unwrap();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        e.on_book(&bbo(&d, 20), &d, &mut out);
+        e.on_timer(Nanos(5_000_000_000), &d, &mut out);
+        assert!(out.is_empty(), "{:?}", out.as_slice());
+        assert_eq!(e.stats().unrouted_book_events, 2);
+
+        // AAA's entry: the maker trades it at 20, with its bid.
+        assert_eq!(e.bind(&Symbol::new("AAA").unwrap(), 20), 2);
+        assert!(!e.is_stale(StrategyId(1)) && e.is_stale(StrategyId(2)));
+        let orders = mm_orders(&e);
+        let slot = orders.find(20, Side::Buy).expect("the bid follows AAA");
+        assert!(orders.find(10, Side::Buy).is_none());
+        let o: &OwnOrder = orders.get(slot).unwrap();
+        assert_eq!(o.id, OrderId(7));
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        assert!(
+            out.is_empty(),
+            "BBB at 10 is nobody's yet: {:?}",
+            out.as_slice()
+        );
+        e.on_book(&bbo(&d, 20), &d, &mut out);
+        assert!(!out.is_empty());
+        for i in out.as_slice() {
+            assert_eq!(i.strategy(), StrategyId(1));
+            if let OrderIntent::New { locate, .. } = *i {
+                assert_eq!(locate, 20, "{i:?}");
+            }
+        }
+        // BBB's entry: the pair is whole again, AAA at 20 and BBB at 10.
+        assert_eq!(e.bind(&Symbol::new("BBB").unwrap(), 10), 1);
+        assert_eq!(e.stale_legs(), 0);
+        assert_eq!(e.get(StrategyId(2)).unwrap().locates(), &[20, 10]);
+        assert_eq!(e.bind(&Symbol::new("BBB").unwrap(), 10), 0, "nothing stale");
     }
 
     mod soup {

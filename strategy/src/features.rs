@@ -185,6 +185,11 @@ impl FeatureState {
         self.locate
     }
 
+    /// The instrument is now under `locate` (a new feed session).
+    pub fn set_locate(&mut self, locate: StockLocate) {
+        self.locate = locate;
+    }
+
     /// Two-sided BBO updates seen (the EWMAs are meaningful after a few).
     pub fn bbo_updates(&self) -> u64 {
         self.bbo_updates

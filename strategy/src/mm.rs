@@ -43,7 +43,7 @@ use types::{
     Symbol, TimeInForce, TradingState,
 };
 
-use crate::orders::{own_fill, OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
 use crate::stats::VarianceRate;
 use crate::tick::{grid_above, grid_below, round_passive, two_sided_prices};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -363,6 +363,25 @@ impl MarketMaker {
 
     fn locate(&self) -> StockLocate {
         self.locates[0]
+    }
+
+    /// The instrument it quotes.
+    pub fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// Its instrument is now under locate `b` if it was under `a` (and
+    /// the other way round): a new feed session's numbering. Its own
+    /// orders follow; what it learnt of the market (volatility, position)
+    /// stays, it is the same instrument.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        for l in self.locates.iter_mut() {
+            *l = swapped(*l, a, b);
+        }
+        self.orders.swap_locates(a, b);
+        self.memo = None;
+        self.work_memo = None;
+        self.held = None;
     }
 
     /// True while fast-market handling is in force at `now`.

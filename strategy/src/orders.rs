@@ -204,6 +204,20 @@ impl<const K: usize> OwnOrders<K> {
         self.slots.iter().enumerate().filter(|(_, o)| o.is_active())
     }
 
+    /// Orders on locate `a` are from now on on `b` and the other way round
+    /// (a new feed session numbered the instruments anew), every slot,
+    /// active or not.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        for o in self.slots.iter_mut() {
+            if o.locate == a {
+                o.locate = b;
+            } else if o.locate == b {
+                o.locate = a;
+            }
+        }
+        self.version = self.version.wrapping_add(1);
+    }
+
     /// The first active order on `locate`/`side`, if any.
     pub fn find(&self, locate: StockLocate, side: Side) -> Option<usize> {
         self.slots
@@ -550,6 +564,17 @@ impl<const K: usize> OwnOrders<K> {
 /// their positions from these rather than from their tracker's slots, so
 /// that a fill for an order the tracker has lost still counts: the shares
 /// are theirs either way.
+/// `l` with locates `a` and `b` exchanged.
+pub fn swapped(l: StockLocate, a: StockLocate, b: StockLocate) -> StockLocate {
+    if l == a {
+        b
+    } else if l == b {
+        a
+    } else {
+        l
+    }
+}
+
 pub fn own_fill(event: &OrderEvent, strategy: StrategyId) -> Option<(StockLocate, i64)> {
     match *event {
         OrderEvent::Filled {

@@ -17,7 +17,7 @@ use types::{
 
 use crate::features::{FeatureParams, FeatureState};
 use crate::model::{sigmoid, Logistic, ModelError};
-use crate::orders::{own_fill, OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
 use crate::tick::two_sided;
 use crate::{Intents, ParamError, Strategy};
 
@@ -229,6 +229,22 @@ impl SignalTrader {
     }
 }
 
+impl SignalTrader {
+    /// The instrument it trades.
+    pub fn symbol(&self) -> Symbol {
+        self.symbol
+    }
+
+    /// Its instrument is now under locate `b` if it was under `a` (and
+    /// the other way round): a new feed session's numbering. Its orders
+    /// and features follow.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        self.locates[0] = swapped(self.locates[0], a, b);
+        self.orders.swap_locates(a, b);
+        self.features.set_locate(self.locates[0]);
+    }
+}
+
 impl Strategy for SignalTrader {
     type Params = SignalParams;
 
@@ -393,6 +409,44 @@ mod tests {
             d,
             out,
         );
+    }
+
+    /// A new feed session puts the instrument under another locate: the
+    /// trader's features, orders and fills follow, and the old locate's
+    /// book (another instrument's now) moves nothing.
+    #[test]
+    fn a_new_locate_carries_features_orders_and_position() {
+        const NEW: StockLocate = LOC + 5;
+        let mut t = trader();
+        let mut d = SnapshotDepth::new();
+        book(&mut t, &mut d, 100, 100, 1);
+        book(&mut t, &mut d, 900, 100, 2);
+        let mut out: Intents = Intents::new();
+        buy_accepted_and_filled(&mut t, &d, &mut out);
+        assert_eq!(t.position(), 100);
+        t.swap_locates(LOC, NEW);
+        assert_eq!(t.locates(), &[NEW]);
+        assert_eq!(t.features.locate(), NEW);
+        assert_eq!(t.symbol(), Symbol::new("SIG").unwrap());
+        // The old locate's events are not its instrument's any more.
+        let updates = t.features.bbo_updates();
+        assert!(book(&mut t, &mut d, 100, 900, 3).is_empty());
+        assert_eq!(t.features.bbo_updates(), updates);
+        // A fill reported under the new locate is its own.
+        t.on_order(
+            &OrderEvent::Filled {
+                strategy: ID,
+                order: OrderId(1),
+                locate: NEW,
+                side: Side::Sell,
+                price: Price(10_000),
+                qty: 40,
+                leaves: 0,
+            },
+            &d,
+            &mut out,
+        );
+        assert_eq!(t.position(), 60);
     }
 
     #[test]

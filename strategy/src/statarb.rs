@@ -53,7 +53,7 @@ use types::{
     TimeInForce, TradingState,
 };
 
-use crate::orders::{own_fill, OrderUpdate, OwnOrders};
+use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
 use crate::stats::{MultiFit, OuFit, RollingRegression};
 use crate::tick::{mid_f64, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -288,6 +288,21 @@ impl<const L: usize> SpreadTrader<L> {
 
     pub fn stats(&self) -> PairsStats {
         self.stats
+    }
+
+    /// Leg `i`'s instrument.
+    pub fn leg_symbol(&self, i: usize) -> Option<Symbol> {
+        self.legs.get(i).map(|l| l.symbol)
+    }
+
+    /// Every leg under locate `a` is now under `b` and the other way
+    /// round (a new feed session's numbering); its own orders follow.
+    pub fn swap_locates(&mut self, a: StockLocate, b: StockLocate) {
+        for (leg, l) in self.legs.iter_mut().zip(self.locates.iter_mut()) {
+            leg.locate = swapped(leg.locate, a, b);
+            *l = leg.locate;
+        }
+        self.orders.swap_locates(a, b);
     }
 
     fn leg_of(&self, locate: StockLocate) -> Option<usize> {

@@ -1,0 +1,539 @@
+//! A new feed session numbers the instruments anew (ITCH stock locates are
+//! per session): nothing keyed by the old day's locates may trade the
+//! stock that now has that number, and what is held (positions, open
+//! orders, limits reached) follows the stock to its new locate.
+
+use std::collections::HashMap;
+
+use book::{Book, BookConfig};
+use gateway::oms::{ClOrdId, ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use pipeline::Pipeline;
+use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, StockDirectoryRepr};
+use risk::{Capacity, Limits, RiskEngine};
+use strategy::engine::{Engine, Hosted};
+use strategy::mm::{MarketMaker, MmParams};
+use types::{Nanos, OrderId, Price, RejectReason, Side, StockLocate, StrategyId, Symbol, VenueId};
+
+const SECOND: u64 = 1_000_000_000;
+const AAPL: StrategyId = StrategyId(1);
+const MSFT: StrategyId = StrategyId(2);
+
+fn sym(s: &str) -> Symbol {
+    Symbol::new(s).unwrap()
+}
+
+/// Where each stock trades, in whole dollars: an order priced outside its
+/// own stock's band was priced off another stock's book.
+fn band(symbol: Symbol) -> (i64, i64) {
+    match symbol.as_str() {
+        "AAPL" => (140, 160),
+        "MSFT" => (290, 310),
+        "ZZZ" => (40, 60),
+        other => panic!("no stock {other}"),
+    }
+}
+
+/// A market maker on AAPL (locate 1) and one on MSFT (locate 2), the
+/// day-one numbering; risk lets no stock hold more than 100 shares (the
+/// makers themselves would hold 1,000).
+fn pipeline() -> Pipeline<4, 8> {
+    let book = Book::with_capacity(BookConfig {
+        max_orders: 4096,
+        max_levels: 1024,
+    });
+    let params = MmParams {
+        max_position: 1_000,
+        ..MmParams::default_for_cent_tick()
+    };
+    let mut strategies: Engine<4, 8> = Engine::new();
+    for (id, locate, name) in [(AAPL, 1, "AAPL"), (MSFT, 2, "MSFT")] {
+        let mm = MarketMaker::new(id, locate, sym(name), params).unwrap();
+        strategies.add(Hosted::MarketMaker(mm)).unwrap();
+    }
+    let mut limits = Limits::unlimited();
+    limits.default_symbol.max_position = 100;
+    let risk = RiskEngine::new(
+        Capacity {
+            symbols: 16,
+            orders: 1024,
+            duplicate_slots: 64,
+        },
+        limits,
+    )
+    .unwrap();
+    let oms = Oms::new(OmsConfig {
+        orders: 1024,
+        symbols: 16,
+        last_epoch: 0,
+    })
+    .unwrap();
+    Pipeline::new(book, strategies, risk, oms, VenueId(1))
+}
+
+fn itch(repr: MessageRepr) -> Vec<u8> {
+    let mut b = vec![0u8; repr.len()];
+    repr.emit(&mut b).unwrap();
+    b
+}
+
+fn directory(locate: StockLocate, name: &str) -> Vec<u8> {
+    itch(MessageRepr::StockDirectory(StockDirectoryRepr {
+        header: Header {
+            stock_locate: locate,
+            tracking_number: 0,
+            timestamp: 0,
+        },
+        stock: sym(name),
+        market_category: b'Q',
+        financial_status: b'N',
+        round_lot_size: 100,
+        round_lots_only: b'N',
+        issue_classification: b'C',
+        issue_subtype: *b"Z ",
+        authenticity: b'P',
+        short_sale_threshold: b'N',
+        ipo_flag: b'N',
+        luld_reference_price_tier: b'1',
+        etp_flag: b'N',
+        etp_leverage_factor: 0,
+        inverse_indicator: b'N',
+    }))
+}
+
+fn add(
+    locate: StockLocate,
+    name: &str,
+    order_ref: u64,
+    side: Side,
+    price: i64,
+    ts: u64,
+) -> Vec<u8> {
+    itch(MessageRepr::AddOrder(AddOrderRepr {
+        header: Header {
+            stock_locate: locate,
+            tracking_number: 0,
+            timestamp: ts,
+        },
+        order_ref,
+        side,
+        shares: 500,
+        stock: sym(name),
+        price: Price(price),
+    }))
+}
+
+/// One of our orders as the venue knows it.
+#[derive(Debug, Clone, Copy)]
+struct Live {
+    symbol: Symbol,
+    side: Side,
+    price: Price,
+    qty: u32,
+    cum: u32,
+    cl: ClOrdId,
+}
+
+/// The pipeline and a venue that takes every message and answers it at
+/// once (acknowledges new orders and replaces, confirms cancels), and
+/// checks every message against the directory of the moment.
+struct Rig {
+    p: Pipeline<4, 8>,
+    now: u64,
+    orders: HashMap<OrderId, Live>,
+    /// Every message the pipeline sent, oldest first.
+    log: Vec<Outbound>,
+}
+
+impl Rig {
+    fn new() -> Rig {
+        Rig {
+            p: pipeline(),
+            now: SECOND,
+            orders: HashMap::new(),
+            log: Vec::new(),
+        }
+    }
+
+    fn tick(&mut self) -> u64 {
+        self.now += SECOND;
+        self.now
+    }
+
+    /// One ITCH message a second after the last input; what it sent.
+    fn itch(&mut self, msg: Vec<u8>) -> Vec<Outbound> {
+        let now = self.tick();
+        let mut sent = Vec::new();
+        self.p
+            .on_itch(&Message::parse(&msg).unwrap(), Nanos(now), &mut |o| {
+                sent.push(*o)
+            });
+        self.venue(sent)
+    }
+
+    fn timer(&mut self) -> Vec<Outbound> {
+        let now = self.tick();
+        let mut sent = Vec::new();
+        self.p.on_timer(Nanos(now), &mut |o| sent.push(*o));
+        self.venue(sent)
+    }
+
+    fn report(&mut self, rep: ExecReport) -> Vec<Outbound> {
+        self.now += 1;
+        let mut sent = Vec::new();
+        self.p
+            .on_exec_report(&rep, Nanos(self.now), &mut |o| sent.push(*o));
+        self.venue(sent)
+    }
+
+    /// Checks and answers `sent`, and what the answers made the pipeline
+    /// send, until it sends nothing more; everything sent.
+    fn venue(&mut self, mut sent: Vec<Outbound>) -> Vec<Outbound> {
+        let mut all = Vec::new();
+        for _ in 0..16 {
+            if sent.is_empty() {
+                break;
+            }
+            for o in std::mem::take(&mut sent) {
+                self.check(&o);
+                self.log.push(o);
+                all.push(o);
+                let rep = self.answer(&o);
+                self.now += 1;
+                self.p
+                    .on_exec_report(&rep, Nanos(self.now), &mut |o| sent.push(*o));
+            }
+        }
+        assert!(sent.is_empty(), "the pipeline keeps sending: {sent:?}");
+        all
+    }
+
+    /// No order for the wrong stock: a new order's locate names its symbol
+    /// in today's directory, and every price is in its own stock's band.
+    fn check(&self, o: &Outbound) {
+        match *o {
+            Outbound::New {
+                locate,
+                symbol,
+                price,
+                ..
+            } => {
+                let listed = self.p.book.status(locate).directory.map(|d| d.symbol);
+                assert_eq!(
+                    listed,
+                    Some(symbol),
+                    "an order for {symbol} under locate {locate}, which today is {listed:?}: {o:?}"
+                );
+                in_band(symbol, price, o);
+            }
+            Outbound::Replace {
+                order,
+                symbol,
+                price,
+                ..
+            } => {
+                assert_eq!(self.orders[&order].symbol, symbol, "{o:?}");
+                in_band(symbol, price, o);
+            }
+            Outbound::Cancel { .. } => {}
+        }
+    }
+
+    fn answer(&mut self, o: &Outbound) -> ExecReport {
+        match *o {
+            Outbound::New {
+                order,
+                cl_ord_id,
+                symbol,
+                side,
+                price,
+                qty,
+                ..
+            } => {
+                self.orders.insert(
+                    order,
+                    Live {
+                        symbol,
+                        side,
+                        price,
+                        qty,
+                        cum: 0,
+                        cl: cl_ord_id,
+                    },
+                );
+                let mut ack = ExecReport::new(cl_ord_id, ExecType::New);
+                ack.leaves_qty = qty;
+                ack
+            }
+            Outbound::Replace {
+                order,
+                cl_ord_id,
+                orig_cl_ord_id,
+                price,
+                qty,
+                ..
+            } => {
+                let live = self.orders.get_mut(&order).unwrap();
+                live.price = price;
+                live.qty = qty;
+                live.cl = cl_ord_id;
+                let mut ack = ExecReport::new(cl_ord_id, ExecType::Replaced);
+                ack.orig_cl_ord_id = Some(orig_cl_ord_id);
+                ack.price = price;
+                ack.order_qty = qty;
+                ack.cum_qty = live.cum;
+                ack.leaves_qty = qty - live.cum;
+                ack
+            }
+            Outbound::Cancel {
+                order,
+                cl_ord_id,
+                orig_cl_ord_id,
+                ..
+            } => {
+                self.orders.remove(&order);
+                let mut done = ExecReport::new(cl_ord_id, ExecType::Canceled);
+                done.orig_cl_ord_id = Some(orig_cl_ord_id);
+                done
+            }
+        }
+    }
+
+    /// The venue fills `qty` of our open `side` order in `name`.
+    fn fill(&mut self, name: &str, side: Side, qty: u32) -> Vec<Outbound> {
+        let (&order, live) = self
+            .orders
+            .iter_mut()
+            .find(|(_, l)| l.symbol == sym(name) && l.side == side)
+            .unwrap_or_else(|| panic!("an open {side:?} order in {name}"));
+        live.cum += qty;
+        let mut rep = ExecReport::new(live.cl, ExecType::Trade);
+        rep.last_qty = qty;
+        rep.last_px = live.price;
+        rep.cum_qty = live.cum;
+        rep.leaves_qty = live.qty - live.cum;
+        if live.cum == live.qty {
+            self.orders.remove(&order);
+        }
+        self.report(rep)
+    }
+
+    fn mm_position(&self, id: StrategyId) -> i64 {
+        match self.p.strategies.get(id) {
+            Some(Hosted::MarketMaker(m)) => m.position(),
+            _ => panic!("no maker {id:?}"),
+        }
+    }
+
+    /// Day one: AAPL at 1 and MSFT at 2, both quoted; the AAPL bid is
+    /// filled, so AAPL holds the 100 shares risk allows and its next bid
+    /// is refused; its ask rests.
+    fn day_one(&mut self) {
+        self.itch(directory(1, "AAPL"));
+        self.itch(directory(2, "MSFT"));
+        self.itch(add(1, "AAPL", 1, Side::Buy, 150_0000, self.now));
+        let aapl = self.itch(add(1, "AAPL", 2, Side::Sell, 150_1000, self.now));
+        assert!(
+            aapl.iter()
+                .any(|o| matches!(o, Outbound::New { locate: 1, .. })),
+            "AAPL quoted: {aapl:?}"
+        );
+        self.itch(add(2, "MSFT", 3, Side::Buy, 300_0000, self.now));
+        let msft = self.itch(add(2, "MSFT", 4, Side::Sell, 300_1000, self.now));
+        assert!(
+            msft.iter()
+                .any(|o| matches!(o, Outbound::New { locate: 2, .. })),
+            "MSFT quoted: {msft:?}"
+        );
+        let refused = self.p.risk.reject_count(RejectReason::SymbolPositionLimit);
+        let after = self.fill("AAPL", Side::Buy, 100);
+        assert_eq!(self.p.risk.position(1), 100);
+        assert_eq!(self.mm_position(AAPL), 100);
+        assert!(
+            !after.iter().any(|o| matches!(
+                o,
+                Outbound::New {
+                    side: Side::Buy,
+                    ..
+                }
+            )),
+            "no bid beyond the limit: {after:?}"
+        );
+        assert!(self.p.risk.reject_count(RejectReason::SymbolPositionLimit) > refused);
+        assert!(self.orders.values().any(|l| l.symbol == sym("AAPL")));
+    }
+
+    /// Whether the AAPL maker sent anything among `sent` (new or replace).
+    fn aapl_orders(sent: &[Outbound]) -> Vec<Outbound> {
+        sent.iter()
+            .filter(|o| match o {
+                Outbound::New { symbol, .. } | Outbound::Replace { symbol, .. } => {
+                    *symbol == sym("AAPL")
+                }
+                Outbound::Cancel { .. } => false,
+            })
+            .copied()
+            .collect()
+    }
+}
+
+fn in_band(symbol: Symbol, price: Price, o: &Outbound) {
+    let (lo, hi) = band(symbol);
+    let scale = Price::SCALE;
+    assert!(
+        price.0 >= lo * scale && price.0 <= hi * scale,
+        "{symbol} priced off another stock's book: {o:?}"
+    );
+}
+
+/// Day two swaps the numbers: MSFT at 1, AAPL at 2. While only MSFT is
+/// listed, the AAPL maker sends nothing (its old locate is MSFT's now);
+/// once AAPL's entry and quotes arrive it trades under locate 2, its
+/// position and the limit it reached come along (the bid stays refused),
+/// and a fill of its day-one order lands on AAPL under locate 2.
+#[test]
+fn swapped_locates_trade_each_stock_under_its_new_number_only() {
+    let mut r = Rig::new();
+    r.day_one();
+    let (msft_position, msft_open) = (r.p.risk.position(2), r.p.risk.open_qty(2));
+    assert!(msft_open != (0, 0));
+
+    r.p.reset_feed(Nanos(r.now));
+    r.itch(directory(1, "MSFT"));
+    // MSFT's state is at 1 already, before any of its quotes.
+    assert_eq!(r.p.risk.open_qty(1), msft_open);
+    assert_eq!(r.p.risk.position(1), msft_position);
+    r.itch(add(1, "MSFT", 1, Side::Buy, 301_0000, r.now));
+    let mut sent = r.itch(add(1, "MSFT", 2, Side::Sell, 301_1000, r.now));
+    sent.extend(r.timer());
+    assert!(
+        Rig::aapl_orders(&sent).is_empty(),
+        "AAPL is quiet: {sent:?}"
+    );
+    assert!(r.p.strategies.is_stale(AAPL));
+    assert!(!r.p.strategies.is_stale(MSFT));
+
+    let refused = r.p.risk.reject_count(RejectReason::SymbolPositionLimit);
+    r.itch(directory(2, "AAPL"));
+    assert!(r.p.carried().is_empty(), "{:?}", r.p.carried());
+    assert_eq!(
+        r.p.risk.position(2),
+        100,
+        "AAPL's position under its new locate"
+    );
+    assert_eq!(r.p.oms.position(2).unwrap().qty, 100);
+    assert_eq!(r.p.risk.position(1), msft_position);
+    r.itch(add(2, "AAPL", 3, Side::Buy, 151_0000, r.now));
+    let mut sent = r.itch(add(2, "AAPL", 4, Side::Sell, 151_1000, r.now));
+    sent.extend(r.timer());
+    let aapl = Rig::aapl_orders(&sent);
+    assert!(!aapl.is_empty(), "AAPL trades again: {sent:?}");
+    assert!(
+        !aapl.iter().any(|o| matches!(
+            o,
+            Outbound::New {
+                side: Side::Buy,
+                ..
+            }
+        )),
+        "the limit reached yesterday still holds: {aapl:?}"
+    );
+    assert!(r.p.risk.reject_count(RejectReason::SymbolPositionLimit) > refused);
+
+    // The day-one ask (replaced today, or a new one) fills: AAPL sells.
+    r.fill("AAPL", Side::Sell, 40);
+    assert_eq!(r.p.risk.position(2), 60);
+    assert_eq!(r.p.oms.position(2).unwrap().qty, 60);
+    assert_eq!(r.mm_position(AAPL), 60);
+    assert_eq!(r.p.risk.position(1), msft_position);
+    assert_eq!(r.p.stats().relocated, 2);
+    assert_eq!(r.p.stats().carry_overflow + r.p.stats().carry_stuck, 0);
+}
+
+/// Day two gives AAPL's old number to a new stock (ZZZ at 1) and AAPL a
+/// new one (3). A fill of AAPL's day-one order arriving before AAPL is
+/// listed still counts as AAPL's; ZZZ's entry moves what AAPL holds out of
+/// locate 1 (to a locate nobody lists, refused new orders), nobody trades
+/// ZZZ, AAPL is quiet until its entry, then trades under 3 with everything
+/// it held.
+#[test]
+fn a_stock_at_a_new_number_keeps_its_position_and_orders() {
+    let mut r = Rig::new();
+    r.day_one();
+    r.p.reset_feed(Nanos(r.now));
+    assert!(r.p.risk.is_unmapped(1));
+    r.fill("AAPL", Side::Sell, 30);
+    assert_eq!(r.mm_position(AAPL), 70);
+    assert_eq!(r.p.risk.position(1), 70);
+
+    r.itch(directory(1, "ZZZ"));
+    assert_eq!(r.p.risk.position(1), 0, "ZZZ holds nothing of AAPL's");
+    assert!(!r.p.risk.is_unmapped(1));
+    let (_, held) =
+        *r.p.carried()
+            .iter()
+            .find(|(s, _)| *s == Some(sym("AAPL")))
+            .expect("AAPL waits for its entry");
+    assert_eq!(r.p.risk.position(held), 70);
+    assert_eq!(r.p.oms.position(held).unwrap().qty, 70);
+    assert!(r.p.risk.is_unmapped(held));
+    assert!(r.p.book.status(held).directory.is_none());
+    let mut sent = r.itch(add(1, "ZZZ", 1, Side::Buy, 50_0000, r.now));
+    sent.extend(r.itch(add(1, "ZZZ", 2, Side::Sell, 50_1000, r.now)));
+    sent.extend(r.timer());
+    assert!(Rig::aapl_orders(&sent).is_empty(), "{sent:?}");
+
+    r.itch(directory(2, "MSFT"));
+    r.itch(directory(3, "AAPL"));
+    assert!(r.p.carried().is_empty(), "{:?}", r.p.carried());
+    assert_eq!(r.p.risk.position(3), 70);
+    assert_eq!(r.p.oms.position(3).unwrap().qty, 70);
+    assert!(!r.p.risk.is_unmapped(3) && !r.p.risk.is_unmapped(held));
+    assert_eq!(r.p.risk.position(1), 0);
+    r.itch(add(3, "AAPL", 3, Side::Buy, 151_0000, r.now));
+    let mut sent = r.itch(add(3, "AAPL", 4, Side::Sell, 151_1000, r.now));
+    sent.extend(r.timer());
+    let aapl = Rig::aapl_orders(&sent);
+    assert!(
+        aapl.iter().any(|o| matches!(
+            o,
+            Outbound::New {
+                locate: 3,
+                side: Side::Sell,
+                ..
+            }
+        )),
+        "AAPL quotes again under 3: {sent:?}"
+    );
+    assert_eq!(r.p.stats().relocated, 2);
+}
+
+/// While AAPL waits for its entry in the new directory its open order can
+/// still be cancelled: the kill switch reaches it (cancels are never
+/// refused for an unmapped locate), and nothing else goes out.
+#[test]
+fn orders_of_a_stock_not_yet_listed_can_still_be_cancelled() {
+    let mut r = Rig::new();
+    r.day_one();
+    r.p.reset_feed(Nanos(r.now));
+    assert!(r.p.risk.is_unmapped(1));
+    let open: Vec<OrderId> = r
+        .orders
+        .iter()
+        .filter(|(_, l)| l.symbol == sym("AAPL"))
+        .map(|(id, _)| *id)
+        .collect();
+    assert!(!open.is_empty());
+    let mut sent = Vec::new();
+    let now = r.tick();
+    r.p.kill(Nanos(now), &mut |o| sent.push(*o));
+    let sent = r.venue(sent);
+    for id in &open {
+        assert!(
+            sent.iter()
+                .any(|o| matches!(o, Outbound::Cancel { order, .. } if order == id)),
+            "AAPL's order {id:?} cancelled: {sent:?}"
+        );
+    }
+    assert!(sent.iter().all(|o| matches!(o, Outbound::Cancel { .. })));
+    assert_eq!(r.p.risk.open_orders(), 0);
+}
