@@ -162,6 +162,20 @@ const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
 /// Locates the risk engine tracks (the lab lists a handful).
 const RISK_SYMBOLS: usize = 16;
+/// The locate the market maker is built with, before the directory says
+/// where AAA is today; journal fills are restored under it too.
+const MM_START_LOCATE: types::StockLocate = 1;
+
+/// Where the market maker's AAA is now: today's locate once the directory
+/// has named it (before that, where its state is held meanwhile).
+fn aaa_locate(pipeline: &Pipeline<4, 8>) -> types::StockLocate {
+    pipeline
+        .strategies
+        .get(StrategyId(1))
+        .and_then(|s| s.locates().first().copied())
+        .unwrap_or(MM_START_LOCATE)
+}
+
 /// Venues the appliance can trade on at once.
 const VENUES: usize = 2;
 /// Venue ids are 1-based positions: venue 1 is the primary.
@@ -573,7 +587,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         }
     }
 
-    // The pipeline: one market maker on AAA (locate 1, cent tick).
+    // The pipeline: one market maker on AAA (cent tick), at whatever
+    // locate the day's directory gives AAA (see `start_session` below).
     let book_config = book::BookConfig {
         max_orders: 65_536,
         max_levels: 8_192,
@@ -581,7 +596,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     let book = book::Book::with_capacity(book_config);
     let mut strategies: Engine<4, 8> = Engine::new();
     let symbol = Symbol::new("AAA").unwrap_or_default();
-    let mm = MarketMaker::new(StrategyId(1), 1, symbol, MmParams::default_for_cent_tick())
+    let mm = MarketMaker::new(
+        StrategyId(1),
+        MM_START_LOCATE,
+        symbol,
+        MmParams::default_for_cent_tick(),
+    )
         .unwrap_or_else(|_| fail("market maker parameters"));
     if strategies.add(Hosted::MarketMaker(mm)).is_err() {
         fail("strategy engine");
@@ -667,16 +687,20 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     if handed_back {
         let h = kernel::mailbox::HANDBACK.lock();
         let mut applied = 0;
-        for f in h.fills.iter().filter(|f| f.locate == 1) {
+        // Fills are AAA's by symbol: locates are per day, and the one a
+        // fill was recorded under may name another stock today. They are
+        // restored under the maker's starting locate and follow AAA to
+        // today's locate when the directory names it (`start_session`).
+        for f in h.fills.iter().filter(|f| f.symbol == symbol) {
             pipeline
                 .oms
-                .restore_fill(f.locate, f.side, f.qty, f.price, &mut pipeline.risk);
+                .restore_fill(MM_START_LOCATE, f.side, f.qty, f.price, &mut pipeline.risk);
             exec_seq = exec_seq.max(f.exec_seq);
             applied += 1;
         }
         println!(
             "trade: journal applied: {applied} fills, position AAA {}, FIX next out {} next in {}, ClOrdID epoch {}",
-            pipeline.oms.position(1).map_or(0, |p| p.qty),
+            pipeline.oms.position(MM_START_LOCATE).map_or(0, |p| p.qty),
             session_states[0].next_out,
             session_states[0].next_in,
             pipeline.oms.epoch()
@@ -684,6 +708,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     }
     // No decisions until a venue session is up.
     pipeline.set_trading(false);
+    // AAA's locate is today's directory's to say: the maker decides nothing
+    // until it has (whatever locate it was built with), and a restored
+    // position follows AAA there.
+    pipeline.start_session(types::Nanos(platform.now_ns()), &[(MM_START_LOCATE, symbol)]);
 
     // The order path: one interface, one connection and session per venue.
     let mut device = NicDevice::new(orders_nic);
@@ -1274,11 +1302,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             });
         }
         for rep in exec_buf.iter() {
-            let before = pipeline.oms.position(1).map_or(0, |p| p.qty);
+            let before = pipeline.oms.position(aaa_locate(&pipeline)).map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
                 send_to_venue(&mut ports, o, utc)
             });
-            let moved = pipeline.oms.position(1).map_or(0, |p| p.qty) - before;
+            let moved = pipeline.oms.position(aaa_locate(&pipeline)).map_or(0, |p| p.qty) - before;
             if journaling && moved != 0 {
                 exec_seq += 1;
                 // The order the report's ClOrdID names (a replace's or a
@@ -1296,7 +1324,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     exec_seq,
                     order,
                     venue,
-                    locate: 1,
+                    locate: aaa_locate(&pipeline),
                     symbol,
                     side: if moved > 0 {
                         types::Side::Buy
@@ -1566,7 +1594,7 @@ fn finish(
     meanwhile: &mut dyn FnMut(),
 ) {
     let s = pipeline.stats();
-    let position = pipeline.oms.position(1).map_or(0, |p| p.qty);
+    let position = pipeline.oms.position(aaa_locate(pipeline)).map_or(0, |p| p.qty);
     let (gaps, delivered, malformed) = ports.iter().fold((0, 0, 0), |acc, p| {
         let c = p.sequencer.counters();
         (acc.0 + c.gaps, acc.1 + c.delivered, acc.2 + c.malformed)
@@ -1647,7 +1675,7 @@ fn finish(
     let _ = write!(line, "trade: book AAA");
     for side in [types::Side::Buy, types::Side::Sell] {
         let mut levels = [types::Level::default(); 5];
-        let n = types::DepthView::depth(&pipeline.book, 1, side, &mut levels);
+        let n = types::DepthView::depth(&pipeline.book, aaa_locate(pipeline), side, &mut levels);
         let _ = write!(
             line,
             " {}",
@@ -1725,15 +1753,15 @@ fn fill_view(
 ) {
     let positions = &mut view.positions;
     positions.clear();
-    if let Some(p) = pipeline.oms.position(1) {
-        let mark = types::DepthView::bbo(&pipeline.book, 1)
+    if let Some(p) = pipeline.oms.position(aaa_locate(pipeline)) {
+        let mark = types::DepthView::bbo(&pipeline.book, aaa_locate(pipeline))
             .mid()
             .unwrap_or(p.mark);
         let qty = p.qty as i128;
         let avg_px = if p.qty == 0 { 0 } else { p.cost / qty };
         let unrealized = qty * mark.0 as i128 - p.cost;
         let _ = positions.push(Position {
-            locate: 1,
+            locate: aaa_locate(pipeline),
             symbol: Symbol::new("AAA").unwrap_or_default(),
             qty: p.qty,
             avg_px: types::Price(avg_px as i64),
@@ -1836,7 +1864,7 @@ fn fill_view(
         (
             "AAA-position",
             cap(l.default_symbol.max_position),
-            r.position(1).abs(),
+            r.position(aaa_locate(pipeline)).abs(),
         ),
         ("credit", cap(l.credit_limit), clamp(r.credit_used())),
         ("daily-loss", cap(l.max_daily_loss), loss),

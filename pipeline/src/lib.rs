@@ -577,10 +577,36 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Scans every locate once: a session change, not a per-message cost.
     /// Nothing allocates.
     pub fn reset_feed(&mut self, now: Nanos) {
+        self.stats.feed_resets += 1;
+        self.begin_directory(now);
+    }
+
+    /// The start of trading, before the feed's first message: as at a new
+    /// feed session ([`Pipeline::reset_feed`]), no strategy decides until
+    /// the directory names its instruments, whatever locates they were
+    /// built with, and state restored from a journal — held under the
+    /// locates it was recorded with, `named` by the symbols the journal
+    /// kept — follows its instrument to today's locate.
+    pub fn start_session(&mut self, now: Nanos, named: &[(StockLocate, Symbol)]) {
+        for &(locate, symbol) in named {
+            match self.carry.iter_mut().find(|(_, l)| *l == locate) {
+                Some(entry) => entry.0 = Some(symbol),
+                None => {
+                    if self.carry.push((Some(symbol), locate)).is_err() {
+                        self.stats.carry_overflow += 1;
+                    }
+                }
+            }
+            self.risk.set_unmapped(locate, true);
+        }
+        self.begin_directory(now);
+    }
+
+    /// Everything waits for the (new) directory: see [`Pipeline::reset_feed`].
+    fn begin_directory(&mut self, now: Nanos) {
         self.strategies.unbind_all();
         self.carry_state();
         self.book.clear();
-        self.stats.feed_resets += 1;
         self.stale_strategies = self.strategies.stale_legs() > 0;
         self.rebinding = !self.carry.is_empty() || self.stale_strategies;
         if let Some((cfg, symbols)) = self.risk_config.take() {

@@ -537,3 +537,63 @@ fn orders_of_a_stock_not_yet_listed_can_still_be_cancelled() {
     assert!(sent.iter().all(|o| matches!(o, Outbound::Cancel { .. })));
     assert_eq!(r.p.risk.open_orders(), 0);
 }
+
+/// The first session of a run: the makers were built for AAPL at 1 and
+/// MSFT at 2, but today's directory has MSFT at 1 and AAPL at 5, and a
+/// journal restored an AAPL position under the locate it was recorded
+/// with (1). Nothing trades before the directory names it; then AAPL
+/// trades under 5 with its restored position and MSFT under 1.
+#[test]
+fn the_first_session_binds_strategies_and_restored_state_by_symbol() {
+    let mut r = Rig::new();
+    r.p.oms
+        .restore_fill(1, Side::Buy, 100, Price(150_0000), &mut r.p.risk);
+    r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
+    assert!(r.p.strategies.is_stale(AAPL) && r.p.strategies.is_stale(MSFT));
+    assert_eq!(r.p.stats().feed_resets, 0, "no feed session changed");
+
+    r.itch(directory(1, "MSFT"));
+    assert_eq!(r.p.risk.position(1), 0, "MSFT holds nothing of AAPL's");
+    r.itch(add(1, "MSFT", 1, Side::Buy, 301_0000, r.now));
+    let mut sent = r.itch(add(1, "MSFT", 2, Side::Sell, 301_1000, r.now));
+    sent.extend(r.timer());
+    assert!(
+        Rig::aapl_orders(&sent).is_empty(),
+        "AAPL is quiet: {sent:?}"
+    );
+    assert!(!sent.is_empty(), "MSFT quotes under 1: {sent:?}");
+
+    r.itch(directory(5, "AAPL"));
+    assert_eq!(
+        r.p.risk.position(5),
+        100,
+        "the restored position follows AAPL"
+    );
+    assert_eq!(r.p.oms.position(5).unwrap().qty, 100);
+    assert!(r.p.carried().is_empty(), "{:?}", r.p.carried());
+    r.itch(add(5, "AAPL", 3, Side::Buy, 151_0000, r.now));
+    let mut sent = r.itch(add(5, "AAPL", 4, Side::Sell, 151_1000, r.now));
+    sent.extend(r.timer());
+    let aapl = Rig::aapl_orders(&sent);
+    assert!(
+        aapl.iter().any(|o| matches!(
+            o,
+            Outbound::New {
+                locate: 5,
+                side: Side::Sell,
+                ..
+            }
+        )),
+        "AAPL quotes under 5: {sent:?}"
+    );
+    assert!(
+        !aapl.iter().any(|o| matches!(
+            o,
+            Outbound::New {
+                side: Side::Buy,
+                ..
+            }
+        )),
+        "the restored position counts against the 100-share limit: {aapl:?}"
+    );
+}

@@ -1492,3 +1492,57 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
 fn book_anomalies(serial: &str) -> Option<i64> {
     trade_summary(serial, "book-anomalies")
 }
+
+/// A new trading day on the feed while the appliance runs: the venue
+/// expires every order, ends the feed's MoldUDP64 session and opens a new
+/// one in which AAA and BBB have swapped stock locates (locates are per
+/// day). The appliance clears its book, finds AAA under its new number and
+/// quotes AAA again at AAA's prices — it never quotes BBB's market (a fifth
+/// of AAA's price) under AAA's old number.
+#[test]
+fn a_new_feed_day_with_swapped_locates_quotes_aaa_again_at_aaa_s_prices() {
+    let venue = start_venue();
+    let (running, on) = spawn_until(appliance(&venue, "new-day", 18, ""), LOGGED_ON);
+    sleep(Duration::from_secs(5));
+    let first_day = venue.stats_now();
+    venue.start_new_day();
+    let (run, server) = run_to_the_end(running, venue);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    let stats = server.stats();
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: done: ") || l.contains("new session") || l.contains("directory")
+    });
+    eprintln!("venue: {stats:?}");
+    run.check(on, "logged on");
+    run.check(first_day.orders_received > 0, "quoting on the first day");
+    run.check(stats.new_days == 1, "the venue opened a second day");
+    run.check(
+        s.contains("trade: the feed starts a new session"),
+        "the appliance saw the new feed session",
+    );
+    let received = server.venue.received();
+    let second_day: Vec<_> = received.iter().filter(|r| r.day == 2).collect();
+    run.check(
+        second_day.iter().any(|r| r.symbol == aaa() && !r.replace),
+        &format!(
+            "quoting AAA again on the second day ({} orders and replaces then)",
+            second_day.len()
+        ),
+    );
+    // AAA opens at 100.00 and BBB at 20.00; the lab's walk stays within a
+    // few percent of the opening values in a run this short.
+    let wrong: Vec<_> = received
+        .iter()
+        .filter(|r| r.symbol != aaa() || !(80_0000..=120_0000).contains(&r.price.0))
+        .collect();
+    run.check(
+        wrong.is_empty(),
+        &format!(
+            "every order is for AAA at AAA's prices; not so: {:?}",
+            &wrong[..wrong.len().min(5)]
+        ),
+    );
+    check_the_position_agrees_with_the_venue(&run, &s, &server);
+    run.pass();
+}
