@@ -103,6 +103,8 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
         fixmsg::ExecType::PendingNew => ExecType::PendingNew,
         fixmsg::ExecType::New => ExecType::New,
         fixmsg::ExecType::Trade => ExecType::Trade,
+        // Not applied yet: counted as ignored.
+        fixmsg::ExecType::TradeCancel | fixmsg::ExecType::TradeCorrect => ExecType::Other,
         fixmsg::ExecType::PendingCancel => ExecType::PendingCancel,
         fixmsg::ExecType::Canceled => ExecType::Canceled,
         fixmsg::ExecType::PendingReplace => ExecType::PendingReplace,
@@ -237,6 +239,7 @@ mod tests {
             cl_ord_id: Some(&cl),
             orig_cl_ord_id: Some(b"not-ours"),
             exec_id: b"9",
+            exec_ref_id: None,
             exec_type: fixmsg::ExecType::Trade,
             ord_status: fixmsg::OrdStatus::PartiallyFilled,
             symbol: b"AAA",
