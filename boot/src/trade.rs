@@ -1714,7 +1714,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 28;
+const COUNTERS: usize = 33;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1770,6 +1770,7 @@ fn fill_view(
         });
     }
     let s = pipeline.stats();
+    let o = pipeline.oms.stats();
     let d = filter.drops();
     let mut c = protocol::moldudp64::Counters::default();
     let mut fs = gateway::session::SessionStats::default();
@@ -1812,6 +1813,14 @@ fn fill_view(
         ("fix-room-waits", fs.room_waits),
         ("reports-unusable", tally.reports_unusable),
         ("orders-paused", s.paused),
+        // Trade busts and corrections applied, and the anomalies for the
+        // operator to reconcile: an ExecRefID the OMS does not remember
+        // (not applied), a repeat, an order the venue reopened.
+        ("trade-busts", o.busts),
+        ("trade-corrects", o.corrections),
+        ("exec-ref-unknown", o.unknown_exec_refs),
+        ("exec-adjust-dups", o.duplicate_adjustments),
+        ("bust-reopened", o.reopened_by_bust),
         // Sessions connected whose Logon waits for the journal (a gauge).
         (
             "logons-held",

@@ -834,6 +834,7 @@ fn send_report(
                 cl_ord_id: Some(e.cl_ord_id.as_bytes()),
                 orig_cl_ord_id: e.orig_cl_ord_id.as_deref().map(str::as_bytes),
                 exec_id: exec_id.as_bytes(),
+                exec_ref_id: None,
                 exec_type,
                 ord_status: ord_status(e),
                 symbol: symbol.as_bytes(),

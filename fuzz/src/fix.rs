@@ -190,6 +190,7 @@ fn templates() -> &'static [Vec<u8>] {
             cl_ord_id: Some(b"100001"),
             orig_cl_ord_id: None,
             exec_id: b"E-9",
+            exec_ref_id: None,
             exec_type: ExecType::Trade,
             ord_status: OrdStatus::PartiallyFilled,
             symbol: b"AAPL",

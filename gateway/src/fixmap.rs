@@ -4,12 +4,14 @@
 //! session sends (NewOrderSingle, OrderCancelRequest or
 //! OrderCancelReplaceRequest) with the OMS's 12-character ClOrdIDs;
 //! [`exec_report`] turns a venue's ExecutionReport (4.2 or 4.4) into the
-//! OMS's [`ExecReport`], and [`cancel_reject`] an OrderCancelReject (the
+//! OMS's [`ExecReport`] (busts and corrections too: ExecType H/G, in FIX
+//! 4.2 ExecTransType 1/2, with ExecID and ExecRefID as [`ExecKey`]s), and
+//! [`cancel_reject`] an OrderCancelReject (the
 //! venue refusing a cancel or a replace: without it the order would wait
 //! in pending-cancel for good). ClOrdIDs that are not ours come back as
 //! `None`, so the OMS counts them instead of guessing.
 
-use crate::oms::{ClOrdId, ExecReport, ExecType, OrderState, Outbound};
+use crate::oms::{ClOrdId, ExecKey, ExecReport, ExecType, OrderState, Outbound};
 use protocol::fix::messages::{
     self as fixmsg, FixBody, NewOrderSingle, OrdType, OrderCancelReplaceRequest, OrderCancelRequest,
 };
@@ -103,6 +105,8 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
         fixmsg::ExecType::PendingNew => ExecType::PendingNew,
         fixmsg::ExecType::New => ExecType::New,
         fixmsg::ExecType::Trade => ExecType::Trade,
+        fixmsg::ExecType::TradeCancel => ExecType::TradeCancel,
+        fixmsg::ExecType::TradeCorrect => ExecType::TradeCorrect,
         fixmsg::ExecType::PendingCancel => ExecType::PendingCancel,
         fixmsg::ExecType::Canceled => ExecType::Canceled,
         fixmsg::ExecType::PendingReplace => ExecType::PendingReplace,
@@ -136,6 +140,8 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
         price: r.price.unwrap_or(Price::ZERO),
         order_qty: r.order_qty.unwrap_or(0),
         transact_time: Nanos(r.transact_time.map_or(0, |t| t.0)),
+        exec_id: ExecKey::of(r.exec_id),
+        exec_ref_id: r.exec_ref_id.and_then(ExecKey::of),
     })
 }
 
@@ -237,6 +243,7 @@ mod tests {
             cl_ord_id: Some(&cl),
             orig_cl_ord_id: Some(b"not-ours"),
             exec_id: b"9",
+            exec_ref_id: None,
             exec_type: fixmsg::ExecType::Trade,
             ord_status: fixmsg::OrdStatus::PartiallyFilled,
             symbol: b"AAA",
@@ -286,6 +293,192 @@ mod tests {
             assert_eq!(r.exec_type, exec_type);
             assert_eq!(r.cl_ord_id, Some(ClOrdId::new(3, 42)));
             assert_eq!(r.orig_cl_ord_id, Some(ClOrdId::new(3, 41)));
+        }
+    }
+
+    /// A venue ExecutionReport of `exec_type` as bytes on the wire in
+    /// `version`, parsed back as the session would hand it over.
+    fn wire(
+        version: protocol::fix::FixVersion,
+        exec_type: fixmsg::ExecType,
+        exec_id: &[u8],
+        exec_ref_id: Option<&[u8]>,
+        (last_qty, last_px, cum, leaves): (u32, i64, u32, u32),
+        cl: &[u8],
+    ) -> Vec<u8> {
+        let body = fixmsg::ExecutionReport {
+            order_id: b"V-77",
+            cl_ord_id: Some(cl),
+            orig_cl_ord_id: None,
+            exec_id,
+            exec_ref_id,
+            exec_type,
+            ord_status: if leaves > 0 {
+                fixmsg::OrdStatus::PartiallyFilled
+            } else {
+                fixmsg::OrdStatus::Filled
+            },
+            symbol: b"AAA",
+            side: Side::Buy,
+            order_qty: Some(100),
+            price: Some(Price(100_0000)),
+            last_qty: Some(last_qty),
+            last_px: Some(Price(last_px)),
+            leaves_qty: leaves,
+            cum_qty: cum,
+            avg_px: Price(last_px),
+            transact_time: Some(UtcTime(1_700_000_000_000_000_000)),
+            text: None,
+        };
+        let mut header = HeaderTemplate::new(version, b"EXCH", b"APPL").unwrap();
+        let mut buf = [0u8; 1024];
+        protocol::fix::messages::encode(&mut header, &mut buf, 9, UtcTime(1), &body)
+            .unwrap()
+            .to_vec()
+    }
+
+    fn decoded(bytes: &[u8]) -> ExecReport {
+        let m = FixMessage::parse(bytes).unwrap();
+        exec_report(&fixmsg::ExecutionReport::parse(&m).unwrap()).unwrap()
+    }
+
+    /// FIX 4.2 says bust / correct with ExecTransType 1 / 2 (ExecType as a
+    /// trade's), FIX 4.4 with ExecType H / G; both reach the OMS as the
+    /// same reports, ExecID and ExecRefID included, and move its books.
+    #[test]
+    fn busts_and_corrections_map_from_the_wire_in_both_versions() {
+        use crate::oms::{Oms, OmsConfig};
+        use protocol::fix::FixVersion;
+        use risk::{Capacity, Limits, RiskEngine};
+        use types::{OrderEvent, OrderIntent, StrategyId};
+        for (version, cancel_text, correct_text) in [
+            (
+                FixVersion::Fix42,
+                &b"\x0120=1\x01"[..],
+                &b"\x0120=2\x01"[..],
+            ),
+            (
+                FixVersion::Fix44,
+                &b"\x01150=H\x01"[..],
+                &b"\x01150=G\x01"[..],
+            ),
+        ] {
+            let mut oms = Oms::new(OmsConfig {
+                orders: 16,
+                symbols: 16,
+                last_epoch: 0,
+            })
+            .unwrap();
+            let mut risk = RiskEngine::new(
+                Capacity {
+                    symbols: 16,
+                    orders: 64,
+                    duplicate_slots: 64,
+                },
+                Limits::unlimited(),
+            )
+            .unwrap();
+            let px = Price(100_0000);
+            let new = OrderIntent::New {
+                strategy: StrategyId(1),
+                locate: 1,
+                symbol: Symbol::new("AAA").unwrap(),
+                side: Side::Buy,
+                price: px,
+                qty: 100,
+                tif: TimeInForce::Day,
+            };
+            let Ok(Outbound::New { cl_ord_id, .. }) =
+                oms.submit(&new, VenueId(1), Some(px), &mut risk, Nanos(1))
+            else {
+                panic!("new order refused")
+            };
+            let cl = cl_ord_id.encode();
+            let fill = wire(
+                version,
+                fixmsg::ExecType::Trade,
+                b"EX-1",
+                None,
+                (60, 100_0000, 60, 40),
+                &cl,
+            );
+            let r = decoded(&fill);
+            assert_eq!(
+                (r.exec_type, r.exec_id, r.exec_ref_id),
+                (ExecType::Trade, ExecKey::of(b"EX-1"), None)
+            );
+            oms.on_exec_report(&r, Nanos(2), &mut risk);
+            assert_eq!(risk.position(1), 60);
+
+            // Corrected to 50 at 99.9900.
+            let correct = wire(
+                version,
+                fixmsg::ExecType::TradeCorrect,
+                b"EX-2",
+                Some(b"EX-1"),
+                (50, 99_9900, 50, 40),
+                &cl,
+            );
+            assert!(correct
+                .windows(correct_text.len())
+                .any(|w| w == correct_text));
+            assert!(correct.windows(9).any(|w| w == b"\x0119=EX-1\x01"));
+            let r = decoded(&correct);
+            assert_eq!(r.exec_type, ExecType::TradeCorrect);
+            assert_eq!(
+                (r.exec_id, r.exec_ref_id, r.last_qty, r.last_px),
+                (
+                    ExecKey::of(b"EX-2"),
+                    ExecKey::of(b"EX-1"),
+                    50,
+                    Price(99_9900)
+                )
+            );
+            assert!(matches!(
+                oms.on_exec_report(&r, Nanos(3), &mut risk),
+                Some(OrderEvent::FillAdjusted {
+                    was_qty: 60,
+                    qty: 50,
+                    leaves: 40,
+                    ..
+                })
+            ));
+            let p = *oms.position(1).unwrap();
+            assert_eq!((p.qty, p.cost), (50, 50 * 99_9900));
+            assert_eq!(risk.position(1), 50);
+
+            // Busted (named by the correction's ExecID).
+            let bust = wire(
+                version,
+                fixmsg::ExecType::TradeCancel,
+                b"EX-3",
+                Some(b"EX-2"),
+                (50, 99_9900, 0, 40),
+                &cl,
+            );
+            assert!(bust.windows(cancel_text.len()).any(|w| w == cancel_text));
+            let r = decoded(&bust);
+            assert_eq!(r.exec_type, ExecType::TradeCancel);
+            assert_eq!(r.exec_ref_id, ExecKey::of(b"EX-2"));
+            assert!(oms.on_exec_report(&r, Nanos(4), &mut risk).is_some());
+            // Its repeat changes nothing.
+            assert_eq!(
+                oms.on_exec_report(&decoded(&bust), Nanos(5), &mut risk),
+                None
+            );
+            let p = *oms.position(1).unwrap();
+            assert_eq!((p.qty, p.cost, oms.realized_pnl()), (0, 0, 0));
+            assert_eq!(risk.position(1), 0);
+            let stats = oms.stats();
+            assert_eq!(
+                (
+                    stats.busts,
+                    stats.corrections,
+                    stats.duplicate_adjustments,
+                    stats.ignored
+                ),
+                (1, 1, 1, 0)
+            );
         }
     }
 

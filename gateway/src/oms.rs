@@ -45,9 +45,42 @@
 //! from zero. Unrealized PnL = position × mark − cost, with the mark set by
 //! the last fill or by [`Oms::mark`].
 //!
+//! # Busts and corrections
+//! A venue may bust (FIX 4.4 ExecType H, FIX 4.2 ExecTransType 1) or correct
+//! (G, ExecTransType 2) an execution it reported, naming it by ExecRefID.
+//! To undo one the OMS remembers recent executions in one global ring of
+//! [`EXECUTIONS_PER_ORDER`] × `orders` entries, indexed by a 64-bit hash of
+//! the ExecID ([`ExecKey`]): venue ExecIDs are strings of any length, and a
+//! hash keeps the entry fixed-size; two ExecIDs that collide must also name
+//! the same order to be confused. Each entry holds the order, the strategy,
+//! the symbol and side, the quantity and price, and what the fill did to its
+//! position (cost and realized PnL), so a bust takes exactly that back out:
+//! exact when the busted fill is the symbol's latest (the usual case), and
+//! otherwise exact for the position, the cost flow and total PnL, with the
+//! split between realized and unrealized as the fill's own effect left it.
+//! A correction is a bust of the old values and a fill of the new ones
+//! (LastQty/LastPx); the correcting ExecID then names the trade, and the old
+//! one leads to it. Busts and corrections are remembered by their own
+//! ExecID, so a repeat (a resend, PossDup or not) is counted as a duplicate
+//! and not applied twice, and so is a bust of a fill already busted; a fill
+//! whose ExecID is remembered for its order is a duplicate too (a resend of
+//! a busted fill would otherwise pass the cumulative-quantity test).
+//! The ring overwrites its oldest entry when full: a bust or correction of
+//! an execution no longer (or never) remembered is not applied and is
+//! counted in [`OmsStats::unknown_exec_refs`] for the operator to reconcile.
+//! The venue's CumQty and LeavesQty on the report are authoritative for the
+//! order: an open order keeps working LeavesQty (done when 0 or when its
+//! OrdStatus says so); a finished order stays finished — one the venue says
+//! works again is counted in [`OmsStats::reopened_by_bust`] and not reopened
+//! (its later fills still move the position: fills apply to finished orders).
+//! Risk hears the position change ([`RiskEngine::on_fill_adjusted`]), the
+//! order's open quantity and the new PnL (a correction can trip the daily
+//! loss limit like a fill); the strategy hears [`OrderEvent::FillAdjusted`].
+//!
 //! # Memory
-//! The order table, the ClOrdID map and the per-symbol position table are
-//! allocated once in [`Oms::new`] (`alloc` at start-up only).
+//! The order table, the ClOrdID map, the execution ring and the per-symbol
+//! position table are allocated once in [`Oms::new`] (`alloc` at start-up
+//! only).
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -122,6 +155,39 @@ impl ClOrdId {
 
 // ------------------------------------------------------------ exec reports
 
+// -------------------------------------------------------------- ExecIDs
+
+/// A venue's ExecID (tag 17/19) as the OMS remembers it: a 64-bit hash of
+/// its bytes (FNV-1a with a final mix), never 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ExecKey(pub core::num::NonZeroU64);
+
+impl ExecKey {
+    /// The key of ExecID `text`; `None` for an empty one.
+    pub fn of(text: &[u8]) -> Option<ExecKey> {
+        if text.is_empty() {
+            return None;
+        }
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in text {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        // Length and a final avalanche, so short ids spread over all bits.
+        h ^= text.len() as u64;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        core::num::NonZeroU64::new(h)
+            .or(core::num::NonZeroU64::new(1))
+            .map(ExecKey)
+    }
+
+    const fn get(self) -> u64 {
+        self.0.get()
+    }
+}
+
 /// What an execution report says happened (FIX tag 150, plus the two
 /// answers of an OrderCancelReject, 35=9, told apart by CxlRejResponseTo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +211,13 @@ pub enum ExecType {
     CancelRejected,
     /// OrderCancelReject answering a cancel/replace request.
     ReplaceRejected,
-    /// Anything else (restatements, trade corrections): counted and ignored.
+    /// A bust of the execution `exec_ref_id` names (FIX 4.4 ExecType H,
+    /// FIX 4.2 ExecTransType 1).
+    TradeCancel,
+    /// A correction of the execution `exec_ref_id` names to `last_qty` at
+    /// `last_px` (FIX 4.4 ExecType G, FIX 4.2 ExecTransType 2).
+    TradeCorrect,
+    /// Anything else (restatements, order status): counted and ignored.
     Other,
 }
 
@@ -177,7 +249,8 @@ impl OrderState {
 /// An execution report, independent of FIX text. The FIX codec maps tags
 /// onto it: 11 → `cl_ord_id`, 41 → `orig_cl_ord_id`, 150 → `exec_type`,
 /// 39 → `ord_status`, 32/31 → `last_qty`/`last_px`, 151 → `leaves_qty`,
-/// 14 → `cum_qty`, 44/38 → `price`/`order_qty`, 60 → `transact_time`.
+/// 14 → `cum_qty`, 44/38 → `price`/`order_qty`, 60 → `transact_time`,
+/// 17/19 → `exec_id`/`exec_ref_id` (as [`ExecKey`]s).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecReport {
     /// `None` when the text is not a ClOrdID this OMS issued.
@@ -195,6 +268,10 @@ pub struct ExecReport {
     /// Order quantity after a replace (0 when absent).
     pub order_qty: u32,
     pub transact_time: Nanos,
+    /// ExecID(17); `None` when absent.
+    pub exec_id: Option<ExecKey>,
+    /// ExecRefID(19): the execution a bust or correction refers to.
+    pub exec_ref_id: Option<ExecKey>,
 }
 
 impl ExecReport {
@@ -212,6 +289,8 @@ impl ExecReport {
             price: Price::ZERO,
             order_qty: 0,
             transact_time: Nanos(0),
+            exec_id: None,
+            exec_ref_id: None,
         }
     }
 }
@@ -273,6 +352,57 @@ pub struct OpenOrderView {
 
 /// ClOrdIDs an order may be mapped under at once (see `OrderRecord::ids`).
 const IDS_PER_ORDER: usize = 5;
+
+/// Executions remembered per order slot, for busts and corrections (see
+/// the module docs): the ring holds `EXECUTIONS_PER_ORDER × orders`.
+pub const EXECUTIONS_PER_ORDER: usize = 4;
+
+/// Corrections of corrections followed from an ExecRefID to the trade.
+const MAX_CORRECTION_CHAIN: usize = 8;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExecState {
+    /// Counted in the position.
+    Live,
+    /// Taken out by a bust.
+    Busted,
+    /// Replaced by the correction remembered under this key.
+    Corrected(u64),
+    /// The ExecID of a bust report (kept to recognise its repeats).
+    BustReport,
+}
+
+/// One remembered execution (see the module docs).
+#[derive(Clone, Copy)]
+struct Execution {
+    /// `ExecKey` of its ExecID; 0 for an empty entry.
+    key: u64,
+    order: OrderId,
+    strategy: StrategyId,
+    locate: StockLocate,
+    side: Side,
+    state: ExecState,
+    qty: u32,
+    price: Price,
+    /// What the fill added to its position's cost and realized PnL.
+    d_cost: i128,
+    d_realized: i128,
+}
+
+impl Execution {
+    const EMPTY: Execution = Execution {
+        key: 0,
+        order: OrderId(0),
+        strategy: StrategyId(0),
+        locate: 0,
+        side: Side::Buy,
+        state: ExecState::BustReport,
+        qty: 0,
+        price: Price::ZERO,
+        d_cost: 0,
+        d_realized: 0,
+    };
+}
 
 #[derive(Clone, Copy)]
 struct OrderRecord {
@@ -439,7 +569,9 @@ pub struct OmsStats {
     pub out_of_order: u64,
     /// Fills whose cumulative quantity we had already applied.
     pub duplicate_fills: u64,
-    /// Fills whose cumulative quantity jumped past `last_qty` (a missed fill).
+    /// Fills whose cumulative quantity jumped past `last_qty` (a missed
+    /// fill), and busts and corrections whose CumQty is not ours moved by
+    /// the change.
     pub fill_gaps: u64,
     /// Non-fill reports for an order already finished.
     pub late_reports: u64,
@@ -451,6 +583,22 @@ pub struct OmsStats {
     /// Messages [`Oms::submit`] returned that never reached the venue
     /// (see [`Oms::unsent`]).
     pub unsent: u64,
+    /// Busts applied (FIX 4.4 ExecType H, FIX 4.2 ExecTransType 1).
+    pub busts: u64,
+    /// Corrections applied (ExecType G, ExecTransType 2).
+    pub corrections: u64,
+    /// Busts and corrections not applied because their ExecRefID names no
+    /// execution remembered for the order (absent, never seen, too old for
+    /// the ring, a bust's own id, or another order's): the position may
+    /// still hold the execution — reconcile by hand.
+    pub unknown_exec_refs: u64,
+    /// Busts and corrections seen before (their own ExecID remembered) or
+    /// of an execution already busted: not applied again.
+    pub duplicate_adjustments: u64,
+    /// Busts after which the venue says a finished order works again
+    /// (LeavesQty > 0): the OMS keeps it finished (risk no longer counts
+    /// it); its later fills still count.
+    pub reopened_by_bust: u64,
 }
 
 /// The order management system.
@@ -467,6 +615,11 @@ pub struct Oms {
     retired_len: usize,
     ids: IdMap,
     positions: Box<[Position]>,
+    /// Recent executions (a ring, oldest overwritten) and their index by
+    /// `ExecKey`.
+    execs: Box<[Execution]>,
+    exec_head: usize,
+    exec_index: IdMap,
     realized_total: i128,
     unrealized_total: i128,
     stats: OmsStats,
@@ -496,6 +649,9 @@ impl Oms {
             // Orig, current, replace and cancel ids of every order.
             ids: IdMap::new(IDS_PER_ORDER * n),
             positions: vec![Position::default(); config.symbols].into_boxed_slice(),
+            execs: vec![Execution::EMPTY; EXECUTIONS_PER_ORDER * n].into_boxed_slice(),
+            exec_head: 0,
+            exec_index: IdMap::new(EXECUTIONS_PER_ORDER * n),
             realized_total: 0,
             unrealized_total: 0,
             stats: OmsStats::default(),
@@ -845,6 +1001,14 @@ impl Oms {
                 rep.orig_cl_ord_id
                     .and_then(|c| self.ids.get(c.0).map(|s| (s, c)))
             });
+        if matches!(
+            rep.exec_type,
+            ExecType::TradeCancel | ExecType::TradeCorrect
+        ) {
+            // Found by ExecRefID: applies to a finished order, and to one
+            // whose record is gone (the position still holds the fill).
+            return self.apply_adjustment(rep, found.map(|f| f.0), risk);
+        }
         let Some((slot, matched)) = found else {
             self.stats.unknown_cl_ord_id += 1;
             return None;
@@ -954,6 +1118,9 @@ impl Oms {
                 }
                 self.request_rejected(slot, rep.exec_type, risk, RejectReason::VenueReject)
             }
+            ExecType::TradeCancel | ExecType::TradeCorrect => {
+                self.apply_adjustment(rep, Some(slot), risk)
+            }
             ExecType::Other => {
                 self.stats.ignored += 1;
                 None
@@ -1047,6 +1214,18 @@ impl Oms {
         risk: &mut RiskEngine,
     ) -> Option<OrderEvent> {
         let rec = *self.orders.get(slot as usize)?;
+        // An execution already applied (its ExecID remembered for this
+        // order): a resend, which after a bust of it would otherwise pass
+        // the cumulative test below.
+        if let Some(k) = rep.exec_id {
+            if self
+                .exec_at(k.get())
+                .is_some_and(|(_, e)| e.order == rec.id)
+            {
+                self.stats.duplicate_fills += 1;
+                return None;
+            }
+        }
         // Cumulative quantity is the truth; venues that leave it out get
         // last_qty added to what we have.
         let cum = if rep.cum_qty > 0 {
@@ -1095,7 +1274,22 @@ impl Oms {
         if open {
             self.account_open(slot, true);
         }
-        self.apply_position(rec.locate, rec.side, qty, price);
+        let (d_cost, d_realized) = self.apply_position(rec.locate, rec.side, qty, price);
+        if let Some(k) = rep.exec_id {
+            // (Not indexed only on a hash collision: then not bustable.)
+            let _ = self.remember(Execution {
+                key: k.get(),
+                order: rec.id,
+                strategy: rec.strategy,
+                locate: rec.locate,
+                side: rec.side,
+                state: ExecState::Live,
+                qty,
+                price,
+                d_cost,
+                d_realized,
+            });
+        }
         risk.on_fill(&Fill {
             order: rec.id,
             locate: rec.locate,
@@ -1122,6 +1316,230 @@ impl Oms {
             qty,
             leaves,
         })
+    }
+
+    /// Keeps `e` in the execution ring, over its oldest entry; false when
+    /// it could not be indexed.
+    fn remember(&mut self, e: Execution) -> bool {
+        let len = self.execs.len();
+        if len == 0 {
+            return false;
+        }
+        let at = self.exec_head % len;
+        self.exec_head = (at + 1) % len;
+        if let Some(old) = self.execs.get(at) {
+            if old.key != 0 && self.exec_index.get(old.key) == Some(at as u32) {
+                self.exec_index.remove(old.key);
+            }
+        }
+        // A key already present (a hash collision: repeats are caught
+        // before) leaves the entry empty rather than shadow the other.
+        let indexed = e.key != 0 && self.exec_index.insert(e.key, at as u32).is_ok();
+        if let Some(slot) = self.execs.get_mut(at) {
+            *slot = if indexed { e } else { Execution::EMPTY };
+        }
+        indexed
+    }
+
+    /// The remembered execution with ExecID key `key`, and where it is.
+    fn exec_at(&self, key: u64) -> Option<(usize, Execution)> {
+        let at = self.exec_index.get(key)? as usize;
+        self.execs
+            .get(at)
+            .filter(|e| e.key == key)
+            .map(|e| (at, *e))
+    }
+
+    /// The trade ExecRefID `key` names: through the corrections made to it
+    /// since, to its latest version.
+    fn traded(&self, key: Option<ExecKey>) -> Option<(usize, Execution)> {
+        let mut key = key?.get();
+        for _ in 0..MAX_CORRECTION_CHAIN {
+            let (at, e) = self.exec_at(key)?;
+            match e.state {
+                ExecState::Corrected(next) => key = next,
+                _ => return Some((at, e)),
+            }
+        }
+        None
+    }
+
+    /// A bust (`TradeCancel`) or correction (`TradeCorrect`) of the
+    /// execution `rep.exec_ref_id` names (see the module docs). `found` is
+    /// the slot the report's ClOrdID maps to, if any.
+    fn apply_adjustment(
+        &mut self,
+        rep: &ExecReport,
+        found: Option<u32>,
+        risk: &mut RiskEngine,
+    ) -> Option<OrderEvent> {
+        let correct = rep.exec_type == ExecType::TradeCorrect;
+        if rep.exec_id.is_some_and(|k| self.exec_at(k.get()).is_some()) {
+            self.stats.duplicate_adjustments += 1;
+            return None;
+        }
+        let Some((at, old)) = self.traded(rep.exec_ref_id) else {
+            self.stats.unknown_exec_refs += 1;
+            return None;
+        };
+        match old.state {
+            ExecState::Live => {}
+            ExecState::Busted => {
+                self.stats.duplicate_adjustments += 1;
+                return None;
+            }
+            ExecState::Corrected(_) | ExecState::BustReport => {
+                self.stats.unknown_exec_refs += 1;
+                return None;
+            }
+        }
+        // A report naming an order of ours must name the execution's.
+        let named = found
+            .and_then(|s| self.orders.get(s as usize))
+            .filter(|r| r.in_use)
+            .map(|r| r.id);
+        if named.is_some_and(|id| id != old.order) {
+            self.stats.unknown_exec_refs += 1;
+            return None;
+        }
+        let (qty, price) = match correct {
+            true if rep.last_px.0 > 0 => (rep.last_qty, rep.last_px),
+            true => (rep.last_qty, old.price),
+            false => (0, old.price),
+        };
+        // The position: the old execution out, the corrected one in, at
+        // the mark it had.
+        self.undo_position(&old);
+        let mut new = Execution {
+            key: rep.exec_id.map_or(0, |k| k.get()),
+            state: ExecState::Live,
+            qty,
+            price,
+            d_cost: 0,
+            d_realized: 0,
+            ..old
+        };
+        if qty > 0 {
+            let mark = self.positions.get(old.locate as usize).map(|p| p.mark);
+            (new.d_cost, new.d_realized) = self.apply_position(old.locate, old.side, qty, price);
+            if let Some(mark) = mark {
+                self.set_mark(old.locate, mark);
+            }
+        }
+        let fill = |qty, price| Fill {
+            order: old.order,
+            locate: old.locate,
+            side: old.side,
+            qty,
+            price,
+        };
+        risk.on_fill_adjusted(&fill(old.qty, old.price), &fill(qty, price));
+        // The ring: the old execution busted, or led to its correction
+        // (corrected in place when the correction has no ExecID); the
+        // report's own ExecID kept against repeats.
+        if let Some(e) = self.execs.get_mut(at) {
+            match (correct, new.key) {
+                (false, _) => e.state = ExecState::Busted,
+                (true, 0) => *e = Execution { key: e.key, ..new },
+                (true, k) => e.state = ExecState::Corrected(k),
+            }
+        }
+        if new.key != 0 {
+            if !correct {
+                new.state = ExecState::BustReport;
+            }
+            if !self.remember(new) && correct {
+                // Not indexed (a hash collision): the old entry, if still
+                // there, carries the correction itself.
+                if let Some(e) = self.execs.get_mut(at).filter(|e| e.key == old.key) {
+                    *e = Execution {
+                        key: old.key,
+                        ..new
+                    };
+                }
+            }
+        }
+        if correct {
+            self.stats.corrections += 1;
+        } else {
+            self.stats.busts += 1;
+        }
+        let leaves = self.adjust_order(&old, qty, rep, risk);
+        risk.on_pnl(self.total_pnl_i64());
+        Some(OrderEvent::FillAdjusted {
+            strategy: old.strategy,
+            order: old.order,
+            locate: old.locate,
+            side: old.side,
+            was_qty: old.qty,
+            was_price: old.price,
+            qty,
+            price,
+            leaves,
+        })
+    }
+
+    /// The order of execution `old`, now `qty` shares, as the venue's
+    /// report of the change says it stands (CumQty, LeavesQty, OrdStatus):
+    /// an open order works LeavesQty, or is done; a finished one stays
+    /// finished. Returns the order's leaves (0 when its record is gone).
+    fn adjust_order(
+        &mut self,
+        old: &Execution,
+        qty: u32,
+        rep: &ExecReport,
+        risk: &mut RiskEngine,
+    ) -> u32 {
+        let Some(slot) = self.ids.get(old.order.0) else {
+            return 0;
+        };
+        let Some(rec) = self
+            .orders
+            .get(slot as usize)
+            .filter(|r| r.in_use && r.id == old.order)
+            .copied()
+        else {
+            return 0;
+        };
+        let ours = (rec.cum_qty as i64 + qty as i64 - old.qty as i64).clamp(0, u32::MAX as i64);
+        if rep.cum_qty as i64 != ours {
+            self.stats.fill_gaps += 1;
+        }
+        let cum = rep.cum_qty;
+        // What it works, within the order (risk counts no more than that).
+        let leaves = rep.leaves_qty.min(rec.qty.saturating_sub(cum));
+        let done = leaves == 0 || rep.ord_status.is_some_and(|s| s.is_terminal());
+        if rec.terminal.is_some() {
+            if let Some(r) = self.orders.get_mut(slot as usize) {
+                r.cum_qty = cum;
+                r.qty = r.qty.max(cum);
+            }
+            if !done {
+                self.stats.reopened_by_bust += 1;
+            }
+            return 0;
+        }
+        self.account_open(slot, false);
+        if let Some(r) = self.orders.get_mut(slot as usize) {
+            r.cum_qty = cum;
+            r.qty = if done {
+                r.qty.max(cum)
+            } else {
+                cum.saturating_add(leaves)
+            };
+        }
+        self.account_open(slot, true);
+        if done {
+            let state = match rep.ord_status {
+                Some(OrderState::Expired) => OrderState::Expired,
+                Some(OrderState::Filled) => OrderState::Filled,
+                _ => OrderState::Canceled,
+            };
+            self.finish(slot, state, risk);
+            return 0;
+        }
+        risk.set_leaves(old.order, leaves);
+        leaves
     }
 
     fn apply_replace(
@@ -1237,12 +1655,21 @@ impl Oms {
 
     // ------------------------------------------------------------- positions
 
-    fn apply_position(&mut self, locate: StockLocate, side: Side, qty: u32, price: Price) {
+    /// Moves `locate`'s position by a fill; returns what it added to the
+    /// position's cost and realized PnL.
+    fn apply_position(
+        &mut self,
+        locate: StockLocate,
+        side: Side,
+        qty: u32,
+        price: Price,
+    ) -> (i128, i128) {
         let Some(p) = self.positions.get_mut(locate as usize) else {
-            return;
+            return (0, 0);
         };
         let old_unrealized = p.unrealized();
         let old_realized = p.realized;
+        let old_cost = p.cost;
         let sign = side.sign();
         let mut remaining = qty as i64;
         // Closing part: against the opposite-signed position.
@@ -1275,6 +1702,35 @@ impl Oms {
             p.qty = p.qty.saturating_add(sign * remaining);
         }
         p.mark = price;
+        let moved = (
+            p.cost.saturating_sub(old_cost),
+            p.realized.saturating_sub(old_realized),
+        );
+        self.realized_total = self
+            .realized_total
+            .saturating_add(p.realized.saturating_sub(old_realized));
+        self.unrealized_total = self
+            .unrealized_total
+            .saturating_add(p.unrealized().saturating_sub(old_unrealized));
+        moved
+    }
+
+    /// Takes a remembered execution back out of its position: its shares,
+    /// and the cost and realized PnL it added (the mark stays). A position
+    /// left flat realizes what cost remains, as a closing fill would.
+    fn undo_position(&mut self, e: &Execution) {
+        let Some(p) = self.positions.get_mut(e.locate as usize) else {
+            return;
+        };
+        let old_unrealized = p.unrealized();
+        let old_realized = p.realized;
+        p.qty = p.qty.saturating_sub(e.side.sign() * e.qty as i64);
+        p.cost = p.cost.saturating_sub(e.d_cost);
+        p.realized = p.realized.saturating_sub(e.d_realized);
+        if p.qty == 0 {
+            p.realized = p.realized.saturating_sub(p.cost);
+            p.cost = 0;
+        }
         self.realized_total = self
             .realized_total
             .saturating_add(p.realized.saturating_sub(old_realized));
@@ -1283,9 +1739,8 @@ impl Oms {
             .saturating_add(p.unrealized().saturating_sub(old_unrealized));
     }
 
-    /// Marks `locate` at `price` (last trade or mid) for unrealized PnL and
-    /// passes the new total to risk (daily loss limit).
-    pub fn mark(&mut self, locate: StockLocate, price: Price, risk: &mut RiskEngine) {
+    /// Sets `locate`'s mark for unrealized PnL (no risk call).
+    fn set_mark(&mut self, locate: StockLocate, price: Price) {
         let Some(p) = self.positions.get_mut(locate as usize) else {
             return;
         };
@@ -1294,6 +1749,15 @@ impl Oms {
         self.unrealized_total = self
             .unrealized_total
             .saturating_add(p.unrealized().saturating_sub(old));
+    }
+
+    /// Marks `locate` at `price` (last trade or mid) for unrealized PnL and
+    /// passes the new total to risk (daily loss limit).
+    pub fn mark(&mut self, locate: StockLocate, price: Price, risk: &mut RiskEngine) {
+        if self.positions.get(locate as usize).is_none() {
+            return;
+        }
+        self.set_mark(locate, price);
         risk.set_mark(locate, price);
         risk.on_pnl(self.total_pnl_i64());
     }

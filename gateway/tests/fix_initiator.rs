@@ -70,6 +70,7 @@ fn serve(stream: TcpStream, state: SessionState) -> (SessionState, Vec<String>) 
                 cl_ord_id: Some(nos.cl_ord_id),
                 orig_cl_ord_id: None,
                 exec_id: b"EXEC-1",
+                exec_ref_id: None,
                 exec_type: ExecType::Trade,
                 ord_status: OrdStatus::Filled,
                 symbol: nos.symbol,

@@ -12,6 +12,7 @@
 //! | check passed                          | (recorded by `check` itself) |
 //! | venue acknowledged the new order      | [`RiskEngine::on_accepted`]  |
 //! | execution (partial or full)           | [`RiskEngine::on_fill`]      |
+//! | execution busted or corrected         | [`RiskEngine::on_fill_adjusted`], then [`RiskEngine::set_leaves`] for an order still open |
 //! | order canceled, expired, done for day | [`RiskEngine::on_canceled`]  |
 //! | venue rejected the new order          | [`RiskEngine::on_rejected`]  |
 //! | replace acknowledged / refused        | [`RiskEngine::on_replaced`] / [`RiskEngine::on_replace_rejected`] |
@@ -1399,6 +1400,74 @@ impl RiskEngine {
             if done {
                 self.retire(idx);
             }
+        }
+    }
+
+    /// The venue busted or corrected an execution reported through
+    /// [`RiskEngine::on_fill`]: the position moves back by `old` and
+    /// forward by `new` (`new.qty` 0 for a bust) — the exact reversal of
+    /// the position part of `on_fill`, with net, gross and credit room
+    /// following. The mark stays (a corrected price is no newer price), and
+    /// the order's open quantity is left to [`RiskEngine::set_leaves`]
+    /// (the venue decides what it still works). The daily loss follows at
+    /// the next [`RiskEngine::on_pnl`], which trips the kill switch as for
+    /// a fill.
+    pub fn on_fill_adjusted(&mut self, old: &Fill, new: &Fill) {
+        let back = old.side.sign().saturating_mul(old.qty as i64);
+        let forth = new.side.sign().saturating_mul(new.qty as i64);
+        if new.locate == old.locate {
+            self.shift_position(old.locate, forth.saturating_sub(back));
+        } else {
+            self.shift_position(old.locate, back.saturating_neg());
+            self.shift_position(new.locate, forth);
+        }
+    }
+
+    /// Moves `locate`'s position by `delta` shares and the account's room
+    /// with it, as a fill does, without touching any order or the mark.
+    fn shift_position(&mut self, locate: StockLocate, delta: i64) {
+        let Some(sym) = self.symbols.get_mut(locate as usize) else {
+            self.unknown_events += 1;
+            return;
+        };
+        let old_pn = sym.position_notional();
+        let before = sym.worst();
+        sym.position = sym.position.saturating_add(delta);
+        let net = self.net_position.saturating_add(delta);
+        let moved = net as i128 - self.net_position as i128;
+        self.net_position = net;
+        self.room.net[BUY] -= moved;
+        self.room.net[SELL] += moved;
+        self.room.gross -= sym.worst() - before;
+        self.room.credit -= sym.position_notional() - old_pn;
+    }
+
+    /// The venue says `order` works `leaves` shares (after a bust or
+    /// correction changed what filled): its open quantity, and so its
+    /// exposure, becomes that (at most its quantity). An order left with
+    /// nothing open and no replace in flight is finished. Unknown orders
+    /// are ignored (finished ones stay finished).
+    pub fn set_leaves(&mut self, order: OrderId, leaves: u32) {
+        let Some(idx) = self.ids.get(order.0) else {
+            return;
+        };
+        let Some(o) = self.orders.get(idx as usize) else {
+            return;
+        };
+        let filled = o.qty.saturating_sub(leaves);
+        if filled != o.filled {
+            self.remove_exposure(idx);
+            if let Some(o) = self.orders.get_mut(idx as usize) {
+                o.filled = filled;
+            }
+            self.add_exposure(idx);
+        }
+        let done = self
+            .orders
+            .get(idx as usize)
+            .is_some_and(|o| o.leaves() == 0 && o.pending().is_none());
+        if done {
+            self.retire(idx);
         }
     }
 

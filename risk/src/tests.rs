@@ -1617,3 +1617,103 @@ fn unmapped_state_refuses_new_orders_and_replaces_but_not_cancels() {
         Ok(())
     );
 }
+
+// ------------------------------------------------------ busts and corrections
+
+/// Position, net, gross, credit and open shares: what a bust must restore.
+fn books(e: &RiskEngine) -> (i64, i64, i128, i128, (u64, u64), u32) {
+    (
+        e.position(1),
+        e.net_position(),
+        e.gross_exposure(),
+        e.credit_used(),
+        e.open_qty(1),
+        e.open_orders(),
+    )
+}
+
+#[test]
+fn a_bust_reverses_the_position_part_of_a_fill_exactly() {
+    let l = |l: &mut Limits| l.max_net_position = 10_000;
+    // With the busted fill: two fills of a 300 order, then the second
+    // busted and the venue still working what it did (100).
+    let mut busted = H::with(l);
+    let a = busted.buy(300);
+    busted.fill(a, Buy, 100, REF);
+    busted.fill(a, Buy, 100, REF);
+    let second = Fill {
+        order: a,
+        locate: 1,
+        side: Buy,
+        qty: 100,
+        price: Price(REF),
+    };
+    busted
+        .e
+        .on_fill_adjusted(&second, &Fill { qty: 0, ..second });
+    busted.e.set_leaves(a, 100);
+    // Without it: one fill of a 200 order.
+    let mut plain = H::with(l);
+    let b = plain.buy(200);
+    plain.fill(b, Buy, 100, REF);
+    assert_eq!(books(&busted.e), books(&plain.e));
+    assert_eq!(books(&busted.e).0, 100);
+    // Room follows: the net limit allows exactly what it did before.
+    assert_eq!(
+        busted.try_new(Buy, REF, 9_801),
+        Err(RejectReason::NetPositionLimit)
+    );
+    assert!(busted.try_new(Buy, REF, 9_800).is_ok());
+}
+
+#[test]
+fn a_correction_moves_the_position_by_the_difference() {
+    let mut h = H::new(Limits::unlimited());
+    let a = h.buy(100);
+    h.fill(a, Buy, 100, REF);
+    let was = Fill {
+        order: a,
+        locate: 1,
+        side: Buy,
+        qty: 100,
+        price: Price(REF),
+    };
+    h.e.on_fill_adjusted(
+        &was,
+        &Fill {
+            qty: 60,
+            price: Price(REF + 100),
+            ..was
+        },
+    );
+    assert_eq!((h.e.position(1), h.e.net_position()), (60, 60));
+    // The mark stays the last fill's.
+    assert_eq!(h.e.credit_used(), 60 * REF as i128);
+}
+
+#[test]
+fn a_loss_from_a_correction_trips_the_kill_switch_as_a_fill_does() {
+    let mut h = H::with(|l| l.max_daily_loss = 100);
+    let a = h.buy(10);
+    h.fill(a, Buy, 10, REF);
+    h.e.on_pnl(-100);
+    assert_eq!(h.e.tripped(), None);
+    let was = Fill {
+        order: a,
+        locate: 1,
+        side: Buy,
+        qty: 10,
+        price: Price(REF),
+    };
+    h.e.on_fill_adjusted(
+        &was,
+        &Fill {
+            price: Price(REF + 1),
+            ..was
+        },
+    );
+    // The OMS reports the PnL the correction leaves: 10 shares 1 worse.
+    h.e.on_pnl(-110);
+    assert_eq!(h.e.tripped(), Some(TripCause::DailyLoss));
+    assert_eq!(h.e.rearm(), Err(RearmError::LossStillBreached));
+}

@@ -121,6 +121,7 @@ fn order_event_strategy(e: &OrderEvent) -> StrategyId {
         OrderEvent::Entered { strategy, .. }
         | OrderEvent::Accepted { strategy, .. }
         | OrderEvent::Filled { strategy, .. }
+        | OrderEvent::FillAdjusted { strategy, .. }
         | OrderEvent::Replaced { strategy, .. }
         | OrderEvent::Canceled { strategy, .. }
         | OrderEvent::Rejected { strategy, .. }

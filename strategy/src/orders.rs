@@ -504,6 +504,28 @@ impl<const K: usize> OwnOrders<K> {
                 }
                 None => self.unknown(),
             },
+            // A bust or correction: the venue says what it still works
+            // (nothing: the order is done, as after its last fill).
+            OrderEvent::FillAdjusted {
+                strategy,
+                order,
+                leaves,
+                ..
+            } if strategy == self.strategy => match self.find_id(order) {
+                Some(slot) => {
+                    let o = &mut self.slots[slot];
+                    let done = leaves == 0;
+                    if done {
+                        *o = OwnOrder::default();
+                    } else {
+                        o.leaves = leaves;
+                    }
+                    OrderUpdate::Filled { slot, done }
+                }
+                // Long finished (its slot reused): the position moves all
+                // the same (see `own_fill`).
+                None => OrderUpdate::Ignored,
+            },
             OrderEvent::Canceled { strategy, order } if strategy == self.strategy => {
                 match self.find_id(order) {
                     Some(slot) => {
@@ -560,7 +582,8 @@ impl<const K: usize> OwnOrders<K> {
 }
 
 /// The instrument and signed shares (positive bought, negative sold) of a
-/// fill addressed to `strategy`; `None` for any other event. Strategies keep
+/// fill addressed to `strategy`, or of a bust or correction of one (the
+/// change it makes); `None` for any other event. Strategies keep
 /// their positions from these rather than from their tracker's slots, so
 /// that a fill for an order the tracker has lost still counts: the shares
 /// are theirs either way.
@@ -584,6 +607,18 @@ pub fn own_fill(event: &OrderEvent, strategy: StrategyId) -> Option<(StockLocate
             qty,
             ..
         } if owner == strategy => Some((locate, side.sign() * i64::from(qty))),
+        // A bust or correction of an earlier fill: the shares it moved
+        // come back out, the corrected ones go in.
+        OrderEvent::FillAdjusted {
+            strategy: owner,
+            locate,
+            side,
+            was_qty,
+            qty,
+            ..
+        } if owner == strategy => {
+            Some((locate, side.sign() * (i64::from(qty) - i64::from(was_qty))))
+        }
         _ => None,
     }
 }
@@ -667,6 +702,59 @@ mod tests {
         assert!(changed(&t));
         assert!(t.cancel(slot, &mut out));
         assert!(changed(&t));
+    }
+
+    #[test]
+    fn busts_and_corrections_move_the_position_and_the_order() {
+        let (mut t, mut out) = tracker();
+        let bid = new_order(&mut t, &mut out, Side::Buy, 100);
+        t.on_event(&entered(50), &mut out);
+        t.on_event(&accepted(50), &mut out);
+        let adjusted = |was_qty, qty, leaves| OrderEvent::FillAdjusted {
+            strategy: ME,
+            order: OrderId(50),
+            locate: 1,
+            side: Side::Buy,
+            was_qty,
+            was_price: Price(100),
+            qty,
+            price: Price(100),
+            leaves,
+        };
+        // A 40 share fill busted, the venue works 60: position −40.
+        let bust = adjusted(40, 0, 60);
+        assert_eq!(own_fill(&bust, ME), Some((1, -40)));
+        assert_eq!(own_fill(&bust, StrategyId(8)), None);
+        assert_eq!(
+            t.on_event(&bust, &mut out),
+            OrderUpdate::Filled {
+                slot: bid,
+                done: false
+            }
+        );
+        assert_eq!(t.get(bid).unwrap().leaves, 60);
+        // A sell corrected from 40 up to 50: position −10.
+        let sell_up = OrderEvent::FillAdjusted {
+            strategy: ME,
+            order: OrderId(51),
+            locate: 1,
+            side: Side::Sell,
+            was_qty: 40,
+            was_price: Price(100),
+            qty: 50,
+            price: Price(100),
+            leaves: 0,
+        };
+        assert_eq!(own_fill(&sell_up, ME), Some((1, -10)));
+        // Done at the venue: the slot is free.
+        assert_eq!(
+            t.on_event(&adjusted(60, 30, 0), &mut out),
+            OrderUpdate::Filled {
+                slot: bid,
+                done: true
+            }
+        );
+        assert!(!t.get(bid).unwrap().is_active());
     }
 
     #[test]

@@ -412,6 +412,22 @@ pub enum OrderEvent {
         /// Shares still open on the order after this fill.
         leaves: u32,
     },
+    /// The venue busted (`qty` 0) or corrected an earlier fill of `order`,
+    /// reported before as a `Filled` of `was_qty` at `was_price`: the
+    /// strategy's position in `locate` moves by
+    /// `side.sign() × (qty − was_qty)` shares. `leaves` is what the venue
+    /// still works of the order (0: the order is done).
+    FillAdjusted {
+        strategy: StrategyId,
+        order: OrderId,
+        locate: StockLocate,
+        side: Side,
+        was_qty: u32,
+        was_price: Price,
+        qty: u32,
+        price: Price,
+        leaves: u32,
+    },
     Replaced {
         strategy: StrategyId,
         order: OrderId,

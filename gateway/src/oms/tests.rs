@@ -839,7 +839,9 @@ mod prop {
             ExecType::CancelRejected,
             ExecType::ReplaceRejected,
             ExecType::Other,
-        ][i as usize % 15]
+            ExecType::TradeCancel,
+            ExecType::TradeCorrect,
+        ][i as usize % 17]
     }
 
     proptest! {
@@ -889,12 +891,23 @@ mod prop {
                         r.price = Price(100_000 + a as i64);
                         r.order_qty = b;
                         if which == 0 { r.cl_ord_id = None; r.orig_cl_ord_id = Some(cl); }
+                        // ExecIDs from a small pool, so that busts and
+                        // corrections find (and repeat) executions.
+                        r.exec_id = ExecKey::of(&[b'E', pick % 16]);
+                        r.exec_ref_id = ExecKey::of(&[b'E', (a as u8) % 16]);
+                        r.leaves_qty = b % 64;
+                        r.ord_status = (which == 1).then_some(OrderState::Filled);
                         h.report(r);
                     }
                     _ => {}
                 }
                 let p = *h.oms.position(SYM).unwrap();
                 prop_assert_eq!(p.qty, h.risk.position(SYM));
+                // The totals follow the position through busts too; flat
+                // means no cost left.
+                prop_assert_eq!(h.oms.realized_pnl(), p.realized);
+                prop_assert_eq!(h.oms.unrealized_pnl(), p.unrealized());
+                prop_assert!(p.qty != 0 || p.cost == 0);
                 for (order, _) in &sent {
                     if let Some((qty, cum, leaves, _)) = h.oms.terms(*order) {
                         prop_assert!(leaves <= qty && cum <= qty);
@@ -1147,4 +1160,376 @@ fn a_refused_replace_finishes_an_order_filled_meanwhile() {
     let p = *h.oms.position(SYM).unwrap();
     assert_eq!(h.risk.open_qty(SYM), (p.open_buy, p.open_sell));
     assert_eq!((p.open_buy, p.qty), (0, 1));
+}
+
+// ------------------------------------------------------ busts and corrections
+
+fn key(text: &str) -> Option<ExecKey> {
+    ExecKey::of(text.as_bytes())
+}
+
+impl H {
+    /// A fill with ExecID `exec`.
+    fn fill_id(
+        &mut self,
+        cl: ClOrdId,
+        exec: &str,
+        last: u32,
+        cum: u32,
+        leaves: u32,
+        px: Price,
+    ) -> Option<OrderEvent> {
+        let mut r = ExecReport::new(cl, ExecType::Trade);
+        r.exec_id = key(exec);
+        r.last_qty = last;
+        r.cum_qty = cum;
+        r.leaves_qty = leaves;
+        r.last_px = px;
+        self.report(r)
+    }
+
+    /// A bust (`qty` None) or correction to `qty` at `px` of execution
+    /// `of`, reported as `exec`, with the venue's view of the order after.
+    #[allow(clippy::too_many_arguments)]
+    fn adjust(
+        &mut self,
+        cl: ClOrdId,
+        exec: &str,
+        of: &str,
+        new: Option<(u32, Price)>,
+        cum: u32,
+        leaves: u32,
+        status: OrderState,
+    ) -> Option<OrderEvent> {
+        let kind = match new {
+            None => ExecType::TradeCancel,
+            Some(_) => ExecType::TradeCorrect,
+        };
+        let mut r = ExecReport::new(cl, kind);
+        r.exec_id = key(exec);
+        r.exec_ref_id = key(of);
+        if let Some((q, px)) = new {
+            r.last_qty = q;
+            r.last_px = px;
+        }
+        r.cum_qty = cum;
+        r.leaves_qty = leaves;
+        r.ord_status = Some(status);
+        self.report(r)
+    }
+
+    /// OMS and risk agree on the position and on open shares.
+    fn books_agree(&self) {
+        let p = self.oms.position(SYM).unwrap();
+        assert_eq!(p.qty, self.risk.position(SYM), "position");
+        assert_eq!(
+            self.risk.open_qty(SYM),
+            (p.open_buy, p.open_sell),
+            "open shares"
+        );
+    }
+}
+
+#[test]
+fn a_bust_of_a_partial_fill_takes_it_out_of_position_and_order() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 40, 40, 60, PX);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 40);
+    // Busted; the venue keeps working the 60 left.
+    let ev = h.adjust(cl, "B1", "E1", None, 0, 60, OrderState::New);
+    assert_eq!(
+        ev,
+        Some(OrderEvent::FillAdjusted {
+            strategy: StrategyId(3),
+            order: id,
+            locate: SYM,
+            side: Side::Buy,
+            was_qty: 40,
+            was_price: PX,
+            qty: 0,
+            price: PX,
+            leaves: 60,
+        })
+    );
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost, p.realized, p.avg_price()), (0, 0, 0, None));
+    assert_eq!((h.oms.realized_pnl(), h.oms.unrealized_pnl()), (0, 0));
+    assert_eq!(h.oms.terms(id), Some((60, 0, 60, PX)));
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert_eq!(p.open_buy, 60);
+    h.books_agree();
+    assert_eq!(h.risk.net_position(), 0);
+    assert_eq!(h.oms.stats().busts, 1);
+    assert_eq!(h.oms.stats().fill_gaps, 0);
+    // The next fill counts from the venue's new cumulative quantity.
+    assert!(h.fill_id(cl, "E2", 60, 60, 0, PX).is_some());
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 60);
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    h.books_agree();
+}
+
+#[test]
+fn a_bust_of_a_full_fill_leaves_the_order_done() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 60, 60, 40, Price(100_000));
+    h.fill_id(cl, "E2", 40, 100, 0, Price(101_000));
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    // The venue busts the last fill and reports the order done.
+    let ev = h.adjust(cl, "B2", "E2", None, 60, 0, OrderState::Filled);
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::FillAdjusted {
+            was_qty: 40,
+            qty: 0,
+            leaves: 0,
+            ..
+        })
+    ));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (60, 60 * 100_000));
+    assert_eq!(p.avg_price(), Some(Price(100_000)));
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert_eq!(h.oms.terms(id).map(|t| (t.1, t.2)), Some((60, 0)));
+    h.books_agree();
+    assert_eq!(h.risk.open_orders(), 0);
+    assert_eq!(h.oms.stats().reopened_by_bust, 0);
+    // Busting the other one as well: flat, nothing realized.
+    h.adjust(cl, "B1", "E1", None, 0, 0, OrderState::Canceled);
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost, h.oms.realized_pnl()), (0, 0, 0));
+    h.books_agree();
+}
+
+#[test]
+fn a_bust_the_venue_says_reopens_an_order_is_counted_not_reopened() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Sell, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 100, 100, 0, PX);
+    h.adjust(cl, "B1", "E1", None, 0, 100, OrderState::New);
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert_eq!(h.oms.stats().reopened_by_bust, 1);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
+    h.books_agree();
+}
+
+#[test]
+fn a_busted_closing_fill_gives_back_its_realized_pnl() {
+    let mut h = H::new();
+    let (_, a) = h.new_order(Side::Buy, Price(100_000), 100);
+    h.fill_id(a, "E1", 100, 100, 0, Price(100_000));
+    let (_, b) = h.new_order(Side::Sell, Price(120_000), 100);
+    h.fill_id(b, "E2", 100, 100, 0, Price(120_000));
+    assert_eq!(h.oms.realized_pnl(), 100 * 20_000);
+    h.adjust(b, "B2", "E2", None, 0, 0, OrderState::Canceled);
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (100, 100 * 100_000));
+    assert_eq!(p.avg_price(), Some(Price(100_000)));
+    assert_eq!(h.oms.realized_pnl(), 0);
+    h.books_agree();
+}
+
+#[test]
+fn corrections_down_and_up_replace_the_fill() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 50, 50, 50, Price(100_000));
+    // Down: 50 at 10.00 becomes 30 at 9.90; the venue works 50 still.
+    let ev = h.adjust(
+        cl,
+        "C1",
+        "E1",
+        Some((30, Price(99_000))),
+        30,
+        50,
+        OrderState::PartiallyFilled,
+    );
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::FillAdjusted {
+            was_qty: 50,
+            was_price: Price(100_000),
+            qty: 30,
+            price: Price(99_000),
+            leaves: 50,
+            ..
+        })
+    ));
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (30, 30 * 99_000));
+    assert_eq!(h.oms.terms(id).map(|t| (t.1, t.2)), Some((30, 50)));
+    h.books_agree();
+    // Up, naming the original ExecID (it leads to the correction): 70 at
+    // 10.10; the venue works the 10 left of the 80 it keeps (more would
+    // be beyond the order: taken as 10 all the same).
+    h.adjust(
+        cl,
+        "C2",
+        "E1",
+        Some((70, Price(101_000))),
+        70,
+        30,
+        OrderState::PartiallyFilled,
+    );
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (70, 70 * 101_000));
+    assert_eq!(p.avg_price(), Some(Price(101_000)));
+    assert_eq!(h.oms.terms(id).map(|t| (t.1, t.2)), Some((70, 10)));
+    assert_eq!(h.oms.stats().corrections, 2);
+    h.books_agree();
+    // The trade, now named by the latest correction, busted.
+    h.adjust(cl, "B1", "C2", None, 0, 10, OrderState::New);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
+    assert_eq!(h.oms.stats().busts, 1);
+    h.books_agree();
+}
+
+#[test]
+fn a_correction_can_trip_the_daily_loss_kill_switch() {
+    let mut l = Limits::unlimited();
+    l.max_daily_loss = 10_000; // $1
+    let mut h = H::with_limits(l, 16);
+    let (_, cl) = h.new_order(Side::Buy, PX, 100);
+    h.fill_id(cl, "E1", 100, 100, 0, PX);
+    h.oms.mark(SYM, PX, &mut h.risk);
+    // Corrected to 10.0100: −$1, at the limit.
+    h.adjust(
+        cl,
+        "C1",
+        "E1",
+        Some((100, Price(100_100))),
+        100,
+        0,
+        OrderState::Filled,
+    );
+    assert_eq!(h.oms.unrealized_pnl(), -10_000);
+    assert_eq!(h.risk.tripped(), None);
+    // Corrected again to 10.0101: past the limit.
+    h.adjust(
+        cl,
+        "C2",
+        "C1",
+        Some((100, Price(100_101))),
+        100,
+        0,
+        OrderState::Filled,
+    );
+    assert_eq!(h.risk.tripped(), Some(TripCause::DailyLoss));
+    assert_eq!(h.risk.position(SYM), 100);
+}
+
+#[test]
+fn unknown_exec_refs_are_counted_and_not_applied() {
+    // One order slot: the ring remembers four executions.
+    let mut h = H::with_limits(Limits::unlimited(), 1);
+    let (_, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    for i in 1..=5u32 {
+        h.fill_id(cl, &std::format!("E{i}"), 10, 10 * i, 100 - 10 * i, PX);
+    }
+    let before = *h.oms.position(SYM).unwrap();
+    assert_eq!(before.qty, 50);
+    // Never seen; no ExecRefID at all; fallen out of the ring.
+    assert_eq!(
+        h.adjust(cl, "B1", "NOPE", None, 40, 50, OrderState::New),
+        None
+    );
+    let mut none = ExecReport::new(cl, ExecType::TradeCancel);
+    none.exec_id = key("B2");
+    assert_eq!(h.report(none), None);
+    assert_eq!(
+        h.adjust(cl, "B3", "E1", None, 40, 50, OrderState::New),
+        None
+    );
+    // A bust naming a bust: no trade.
+    assert!(h
+        .adjust(cl, "B4", "E5", None, 40, 50, OrderState::New)
+        .is_some());
+    assert_eq!(
+        h.adjust(cl, "B5", "B4", None, 30, 50, OrderState::New),
+        None
+    );
+    assert_eq!(h.oms.stats().unknown_exec_refs, 4);
+    assert_eq!(h.oms.stats().busts, 1);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 40);
+    h.books_agree();
+}
+
+#[test]
+fn an_execution_of_another_order_is_not_adjusted_through_this_one() {
+    let mut h = H::new();
+    let (_, a) = h.new_order(Side::Buy, PX, 100);
+    let (_, b) = h.new_order(Side::Buy, PX, 100);
+    h.fill_id(a, "E1", 100, 100, 0, PX);
+    assert_eq!(
+        h.adjust(b, "B1", "E1", None, 0, 0, OrderState::Canceled),
+        None
+    );
+    assert_eq!(h.oms.stats().unknown_exec_refs, 1);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 100);
+}
+
+#[test]
+fn a_repeated_bust_is_applied_once() {
+    let mut h = H::new();
+    let (_, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 30, 30, 70, PX);
+    h.fill_id(cl, "E2", 30, 60, 40, PX);
+    assert!(h
+        .adjust(cl, "B1", "E1", None, 30, 40, OrderState::PartiallyFilled)
+        .is_some());
+    // The same report again (a PossDup resend), and another bust of E1.
+    assert_eq!(
+        h.adjust(cl, "B1", "E1", None, 30, 40, OrderState::PartiallyFilled),
+        None
+    );
+    assert_eq!(
+        h.adjust(cl, "B9", "E1", None, 30, 40, OrderState::PartiallyFilled),
+        None
+    );
+    // A resend of the busted fill itself (cumulative 30 passes the
+    // cumulative test now).
+    assert_eq!(h.fill_id(cl, "E1", 30, 30, 70, PX), None);
+    assert_eq!(h.oms.stats().duplicate_adjustments, 2);
+    assert_eq!(h.oms.stats().busts, 1);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 30);
+    h.books_agree();
+    // A correction repeated likewise.
+    let c = Some((20, PX));
+    assert!(h
+        .adjust(cl, "C1", "E2", c, 20, 40, OrderState::PartiallyFilled)
+        .is_some());
+    assert_eq!(
+        h.adjust(cl, "C1", "E2", c, 20, 40, OrderState::PartiallyFilled),
+        None
+    );
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 20);
+    assert_eq!(h.oms.stats().duplicate_adjustments, 3);
+    h.books_agree();
+}
+
+#[test]
+fn a_bust_after_the_order_left_the_table_still_fixes_the_position() {
+    // Two slots: the filled order's record is reclaimed by later orders.
+    let mut h = H::with_limits(Limits::unlimited(), 2);
+    let (_, cl) = h.new_order(Side::Buy, PX, 100);
+    h.fill_id(cl, "E1", 100, 100, 0, PX);
+    for _ in 0..3 {
+        let (_, c) = h.new_order(Side::Sell, Price(110_000), 1);
+        h.canceled(c, c);
+    }
+    assert_eq!(h.oms.state(OrderId(cl.0)), None, "record reclaimed");
+    let ev = h.adjust(cl, "B1", "E1", None, 0, 0, OrderState::Canceled);
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::FillAdjusted { leaves: 0, .. })
+    ));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
+    h.books_agree();
 }

@@ -19,6 +19,7 @@ fn report(
         cl_ord_id: Some(b"1700000000000042"),
         orig_cl_ord_id: None,
         exec_id: b"E-000987654",
+        exec_ref_id: None,
         exec_type,
         ord_status,
         symbol: b"AAPL",

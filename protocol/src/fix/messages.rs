@@ -5,6 +5,10 @@
 //! [`FixMessage`] with `parse`, borrowing string values from the input.
 //! Version differences live here: FIX 4.2 ExecutionReports carry
 //! ExecTransType(20) and report fills as ExecType 1/2; FIX 4.4 uses ExecType F.
+//! A trade bust or correction is ExecTransType 1 (Cancel) / 2 (Correct) in
+//! FIX 4.2 and ExecType H (Trade Cancel) / G (Trade Correct) in FIX 4.4;
+//! both read as [`ExecType::TradeCancel`] / [`ExecType::TradeCorrect`], with
+//! ExecRefID(19) naming the execution they undo or change.
 
 use super::decode::{parse_price, parse_uint, FixMessage};
 use super::encode::{HeaderTemplate, MsgBuilder};
@@ -155,10 +159,18 @@ fn parse_tif(msg: &FixMessage<'_>) -> Result<TimeInForce, FixError> {
 
 /// ExecType(150), version independent. `Trade` is encoded as 1/2 (partial
 /// fill / fill, chosen by LeavesQty) in FIX 4.2 and as F in FIX 4.4.
+/// `TradeCancel` / `TradeCorrect` are ExecType H / G in FIX 4.4; FIX 4.2 has
+/// no such ExecType and says it with ExecTransType(20) 1 / 2 instead (its
+/// ExecType then written as a trade's, 1/2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExecType {
     New,
     Trade,
+    /// A bust of the execution ExecRefID(19) names.
+    TradeCancel,
+    /// A correction of the execution ExecRefID(19) names: LastQty/LastPx
+    /// are its new values.
+    TradeCorrect,
     DoneForDay,
     Canceled,
     Replaced,
@@ -179,6 +191,15 @@ impl ExecType {
                 FixVersion::Fix42 => b'2',
                 FixVersion::Fix44 => b'F',
             },
+            ExecType::TradeCancel | ExecType::TradeCorrect if version == FixVersion::Fix42 => {
+                if leaves > 0 {
+                    b'1'
+                } else {
+                    b'2'
+                }
+            }
+            ExecType::TradeCancel => b'H',
+            ExecType::TradeCorrect => b'G',
             ExecType::DoneForDay => b'3',
             ExecType::Canceled => b'4',
             ExecType::Replaced => b'5',
@@ -196,6 +217,8 @@ impl ExecType {
             (_, b'0') => ExecType::New,
             (FixVersion::Fix42, b'1' | b'2') => ExecType::Trade,
             (FixVersion::Fix44, b'F') => ExecType::Trade,
+            (FixVersion::Fix44, b'G') => ExecType::TradeCorrect,
+            (FixVersion::Fix44, b'H') => ExecType::TradeCancel,
             (_, b'3') => ExecType::DoneForDay,
             (_, b'4') => ExecType::Canceled,
             (_, b'5') => ExecType::Replaced,
@@ -646,6 +669,8 @@ pub struct ExecutionReport<'a> {
     pub cl_ord_id: Option<&'a [u8]>,
     pub orig_cl_ord_id: Option<&'a [u8]>,
     pub exec_id: &'a [u8],
+    /// ExecRefID(19): the execution a `TradeCancel` / `TradeCorrect` refers to.
+    pub exec_ref_id: Option<&'a [u8]>,
     pub exec_type: ExecType,
     pub ord_status: OrdStatus,
     pub symbol: &'a [u8],
@@ -668,8 +693,16 @@ impl FixBody for ExecutionReport<'_> {
         opt_str(m, tag::CL_ORD_ID, self.cl_ord_id);
         opt_str(m, tag::ORIG_CL_ORD_ID, self.orig_cl_ord_id);
         m.str(tag::EXEC_ID, self.exec_id);
+        opt_str(m, tag::EXEC_REF_ID, self.exec_ref_id);
         if version == FixVersion::Fix42 {
-            m.char(tag::EXEC_TRANS_TYPE, b'0');
+            m.char(
+                tag::EXEC_TRANS_TYPE,
+                match self.exec_type {
+                    ExecType::TradeCancel => b'1',
+                    ExecType::TradeCorrect => b'2',
+                    _ => b'0',
+                },
+            );
         }
         m.char(
             tag::EXEC_TYPE,
@@ -704,20 +737,26 @@ impl<'a> ExecutionReport<'a> {
     pub fn parse(msg: &FixMessage<'a>) -> Result<Self, FixError> {
         expect_type(msg, msg_type::EXECUTION_REPORT)?;
         let version = msg.version();
-        if version == FixVersion::Fix42 {
-            // ExecTransType: only New(0) reports are order-state changes we act on.
-            match msg.req(tag::EXEC_TRANS_TYPE)? {
-                b"0" => {}
+        let exec_type = single_char(msg, tag::EXEC_TYPE)?;
+        let exec_type = match version {
+            // ExecTransType: New(0) reports are order-state changes, Cancel(1)
+            // and Correct(2) bust or correct the execution ExecRefID names
+            // (whatever their ExecType says); Status(3) is not acted on.
+            FixVersion::Fix42 => match msg.req(tag::EXEC_TRANS_TYPE)? {
+                b"0" => ExecType::from_fix(version, exec_type),
+                b"1" => Some(ExecType::TradeCancel),
+                b"2" => Some(ExecType::TradeCorrect),
                 _ => return Err(FixError::InvalidValue(tag::EXEC_TRANS_TYPE)),
-            }
+            },
+            FixVersion::Fix44 => ExecType::from_fix(version, exec_type),
         }
-        let exec_type = ExecType::from_fix(version, single_char(msg, tag::EXEC_TYPE)?)
-            .ok_or(FixError::InvalidValue(tag::EXEC_TYPE))?;
+        .ok_or(FixError::InvalidValue(tag::EXEC_TYPE))?;
         Ok(ExecutionReport {
             order_id: msg.req(tag::ORDER_ID)?,
             cl_ord_id: msg.get(tag::CL_ORD_ID),
             orig_cl_ord_id: msg.get(tag::ORIG_CL_ORD_ID),
             exec_id: msg.req(tag::EXEC_ID)?,
+            exec_ref_id: msg.get(tag::EXEC_REF_ID),
             exec_type,
             ord_status: OrdStatus::parse(msg)?,
             symbol: msg.req(tag::SYMBOL)?,

@@ -154,6 +154,7 @@ pub mod tag {
     pub const END_SEQ_NO: u32 = 16;
     pub const EXEC_ID: u32 = 17;
     pub const EXEC_INST: u32 = 18;
+    pub const EXEC_REF_ID: u32 = 19;
     pub const EXEC_TRANS_TYPE: u32 = 20;
     pub const HANDL_INST: u32 = 21;
     pub const MSG_SEQ_NUM: u32 = 34;

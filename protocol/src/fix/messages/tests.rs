@@ -34,6 +34,7 @@ fn exec(exec_type: ExecType, leaves: u32) -> ExecutionReport<'static> {
         cl_ord_id: Some(b"100001"),
         orig_cl_ord_id: None,
         exec_id: b"E-9",
+        exec_ref_id: None,
         exec_type,
         ord_status: if leaves > 0 {
             OrdStatus::PartiallyFilled
@@ -524,4 +525,46 @@ fn a_mass_cancel_report_with_secondary_ids_parses() {
     let report = OrderMassCancelReport::parse(&msg).expect("parses");
     assert_eq!(report.affected_count, 2);
     assert_eq!(report.affected.iter().flatten().count(), 2);
+}
+
+#[test]
+fn busts_and_corrections_per_version() {
+    for (exec_type, trans, type44) in [
+        (ExecType::TradeCancel, &b"1"[..], &b"H"[..]),
+        (ExecType::TradeCorrect, &b"2"[..], &b"G"[..]),
+    ] {
+        let report = ExecutionReport {
+            exec_id: b"E-10",
+            exec_ref_id: Some(b"E-9"),
+            ..exec(exec_type, 200)
+        };
+        // 4.2: ExecTransType says it, ExecType is a trade's.
+        let b = enc(FixVersion::Fix42, &report);
+        let m = FixMessage::new_checked(&b).unwrap();
+        assert_eq!(m.get(tag::EXEC_TRANS_TYPE), Some(trans));
+        assert_eq!(m.get(tag::EXEC_TYPE), Some(&b"1"[..]));
+        assert_eq!(m.get(tag::EXEC_REF_ID), Some(&b"E-9"[..]));
+        assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
+        // 4.4: ExecType H / G.
+        let b = enc(FixVersion::Fix44, &report);
+        let m = FixMessage::new_checked(&b).unwrap();
+        assert_eq!(m.get(tag::EXEC_TRANS_TYPE), None);
+        assert_eq!(m.get(tag::EXEC_TYPE), Some(type44));
+        assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
+    }
+    // A 4.2 status report (ExecTransType 3) is still not taken.
+    let b = enc(FixVersion::Fix42, &exec(ExecType::Trade, 0));
+    let text = std::string::String::from_utf8(b).unwrap();
+    let body_start = text.find("35=").unwrap();
+    let body_end = text.rfind("10=").unwrap();
+    let body = text[body_start..body_end].replace("\x0120=0\x01", "\x0120=3\x01");
+    let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
+    let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
+    whole.push_str(&std::format!("10={sum:03}\x01"));
+    let msg = FixMessage::new_checked(whole.as_bytes()).unwrap();
+    assert_eq!(msg.version(), FixVersion::Fix42);
+    assert_eq!(
+        ExecutionReport::parse(&msg),
+        Err(FixError::InvalidValue(tag::EXEC_TRANS_TYPE))
+    );
 }
