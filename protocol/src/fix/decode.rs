@@ -322,12 +322,24 @@ impl<'a> FixMessage<'a> {
                 }
             }
         }
-        // The rare cases, one test for all: a repeated tag, an envelope
-        // tag in the body, a data field or its length (see `rare_tags`).
-        rare_check(dup, large_dup, fields, direct, *large_tags, tags, n)?;
-        // MsgType must be the first field.
+        // MsgType must be the first field (a repeated one is refused
+        // either way).
         if direct.get(tag::MSG_TYPE as usize) != Some(&1) {
             return None;
+        }
+        // The rare cases, one test for all: a repeated tag, an envelope
+        // tag in the body, a data field or its length (see `rare_tags`).
+        self.rare_check(u64::from(dup) | large_dup, tags, n)
+    }
+
+    /// [`rare_tags`] and, when it or `repeats` (a slot of the lookup
+    /// table or a bit of the large-tag mask set twice) says so,
+    /// [`rare_fields`]: out of line, so that the tag pass's loop keeps its
+    /// registers.
+    #[inline(never)]
+    fn rare_check(&mut self, repeats: u64, tags: &[u8], n: usize) -> Option<()> {
+        if repeats != 0 || rare_tags(&self.direct, self.large_tags) {
+            return rare_fields(&self.fields, &mut self.direct, tags, n);
         }
         Some(())
     }
@@ -881,24 +893,6 @@ fn rare_tags(direct: &[u8; DIRECT_TAGS], large_tags: u64) -> bool {
     let low = word(89) & 0xFFFF_00FF_00FF_FFFF;
     let xml = word(212) & 0xFFFF;
     (envelope | low | xml) != 0 || large_tags & LARGE_DATA_BITS != 0
-}
-
-/// [`rare_tags`] and, when it or `dup` says so, [`rare_fields`]: out of
-/// line, so that the tag pass's loop keeps its registers.
-#[inline(never)]
-fn rare_check(
-    dup: u8,
-    large_dup: u64,
-    fields: &[u16; MAX_FIELDS + 1],
-    direct: &mut [u8; DIRECT_TAGS],
-    large_tags: u64,
-    tags: &[u8],
-    n: usize,
-) -> Option<()> {
-    if dup != 0 || large_dup != 0 || rare_tags(direct, large_tags) {
-        return rare_fields(fields, direct, tags, n);
-    }
-    Some(())
 }
 
 /// The large-tag mask bits of the data fields and lengths past the direct
