@@ -20,8 +20,8 @@ use protocol::fix::messages::{
     encode, ExecType, ExecutionReport, Heartbeat, Logon, NewOrderSingle, OrdStatus, OrdType,
 };
 use protocol::fix::{
-    find_frame, FixDecoder, FixError, FixMessage, FixVersion, FrameStatus, HeaderTemplate, Masked,
-    UtcTime, SOH,
+    find_frame, tag, FixDecoder, FixError, FixMessage, FixVersion, FrameStatus, HeaderTemplate,
+    Masked, UtcTime, SOH,
 };
 use types::{Price, Side, TimeInForce};
 
@@ -276,6 +276,27 @@ fn templates() -> &'static [Vec<u8>] {
                 t0,
                 &Heartbeat { test_req_id: None },
             ));
+            seq += 1;
+            // Data fields whose values hold SOHs and things that look like
+            // fields (their lengths say where they end), one in the
+            // trailer's place, and a repeating group: edits of these reach
+            // the length and repetition checks.
+            let mut m = h.begin(&mut buf, b"B", seq, t0).expect("header");
+            m.str(tag::TEXT, b"headline");
+            m.data(tag::RAW_DATA_LENGTH, b"a\x01b=\x0158=c\x01");
+            m.data(tag::XML_DATA_LEN, b"<x>\x0110=000\x01</x>");
+            m.str(tag::CL_ORD_ID, b"after");
+            m.data(tag::SIGNATURE_LENGTH, b"\x01\x01");
+            push(m.finish());
+            seq += 1;
+            let mut m = h.begin(&mut buf, b"r", seq, t0).expect("header");
+            m.str(tag::ORDER_ID, b"O1");
+            m.uint(tag::NO_AFFECTED_ORDERS, 2);
+            m.str(tag::ORIG_CL_ORD_ID, b"A");
+            m.str(tag::AFFECTED_ORDER_ID, b"X1");
+            m.str(tag::ORIG_CL_ORD_ID, b"B");
+            m.str(tag::TEXT, b"done");
+            push(m.finish());
         }
         out
     })

@@ -1221,11 +1221,32 @@ impl Core<'_> {
         // A fresh view filled in place (returned by value, the view would be
         // copied whole).
         let mut msg = FixMessage::empty();
+        // A message refused for what it holds (a repeated tag, an envelope
+        // tag in the body, a bad data field), not because it is garbled,
+        // is answered with a Reject that uses up its sequence number: read
+        // leniently, it goes through the checks below like any other and
+        // is rejected where it would have been acted on.
+        let mut refused = None;
         if let Err(e) = self.decoder.reparse(&mut msg, frame, false) {
-            // Garbled: ignore, do not consume a sequence number.
-            self.stats.garbled += 1;
-            sink(Event::Dropped(e));
-            return;
+            let lenient = match (e.session_reject(), self.phase) {
+                (Some(_), Phase::Active | Phase::LogoutSent(_)) => {
+                    FixMessage::parse_lenient(frame).ok()
+                }
+                _ => None,
+            };
+            match lenient {
+                Some(m) => {
+                    msg = m;
+                    refused = Some(e);
+                }
+                None => {
+                    // Garbled (or refused before logon): ignore, do not
+                    // consume a sequence number.
+                    self.stats.garbled += 1;
+                    sink(Event::Dropped(e));
+                    return;
+                }
+            }
         }
         if self.phase == Phase::Disconnected {
             return;
@@ -1379,6 +1400,16 @@ impl Core<'_> {
             }
         }
 
+        if let Some(e) = refused {
+            let reset_logon =
+                mt == msg_type::LOGON && msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y");
+            if is_reset_mode || reset_logon {
+                // The two resets below, which take no part in sequencing:
+                // answered now instead of acted on.
+                self.reject_refused(now, &msg, seq, e, sink);
+                return;
+            }
+        }
         if is_reset_mode {
             self.handle_sequence_reset_reset(now, &msg, sink);
             return;
@@ -1427,8 +1458,36 @@ impl Core<'_> {
                     }
                 }
             }
-            SeqCheck::Expected => self.dispatch(now, &msg, seq, sink),
+            SeqCheck::Expected => match refused {
+                Some(e) => self.reject_refused(now, &msg, seq, e, sink),
+                None => self.dispatch(now, &msg, seq, sink),
+            },
         }
+    }
+
+    /// Rejects a message the decoder refused for what it holds (see
+    /// `handle_frame`), with the SessionRejectReason the error calls for
+    /// (13 for a repeated tag, 14 for an envelope tag in the body…); its
+    /// sequence number, if expected, is used up.
+    fn reject_refused<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        seq: u64,
+        e: FixError,
+        sink: &mut F,
+    ) {
+        let (reason, ref_tag) = e
+            .session_reject()
+            .unwrap_or((reject_reason::VALUE_INCORRECT, None));
+        let text: &[u8] = match e {
+            FixError::RepeatedTag(_) => b"Tag appears more than once",
+            FixError::TagOutOfOrder(_) => b"Tag specified out of required order",
+            FixError::MissingDataLength(_) => b"Data field without its length field",
+            FixError::BadDataLength(_) => b"Incorrect data length",
+            _ => b"Invalid message",
+        };
+        self.reject_consuming(now, msg, seq, ref_tag, reason, text, sink);
     }
 
     fn dispatch<F: FnMut(Event<'_>)>(

@@ -2228,3 +2228,112 @@ mod props {
         }
     }
 }
+
+// ------------------------------------------------ refused by the decoder
+
+/// A message whose envelope and CheckSum are right but which the decoder
+/// refuses for what it holds is answered with a Reject carrying the
+/// SessionRejectReason for it, and its sequence number is used up (it
+/// used to be dropped as garbled: not answered, and every resend of it
+/// dropped too, the session stalled on the gap).
+#[test]
+fn refused_messages_are_rejected_with_the_right_reason() {
+    let cases: &[(&[(u32, &str)], &str, &str)] = &[
+        // a body tag twice, a header tag twice: 13
+        (&[(58, "x"), (58, "y")], "13", "58"),
+        (&[(11, "a"), (34, "2")], "13", "34"),
+        (&[(49, "VENUE")], "13", "49"),
+        // a member twice in one entry of a repeating group: 13
+        (
+            &[(534, "1"), (41, "A"), (535, "X"), (535, "Y")],
+            "13",
+            "535",
+        ),
+        // an envelope tag in the body: 14
+        (&[(9, "5")], "14", "9"),
+        (&[(58, "x"), (10, "000")], "14", "10"),
+        // a data field without its length: 1; a wrong length: 5
+        (&[(96, "ab")], "1", "95"),
+        (&[(95, "3"), (96, "ab")], "5", "95"),
+        (&[(95, "x"), (96, "ab")], "5", "95"),
+    ];
+    for &(extra, reason, ref_tag) in cases {
+        let mut h = H::logged_on();
+        let m = h.peer("8", 2, extra);
+        h.feed(&m);
+        let ev = h.take();
+        let out = H::sent(&ev);
+        assert_eq!(types_of(&out), vec![("3".into(), 2)], "{extra:?}");
+        assert_eq!(out[0].get(373), Some(reason), "{extra:?}");
+        assert_eq!(out[0].get(371), Some(ref_tag), "{extra:?}");
+        assert_eq!(out[0].get(45), Some("2"));
+        assert_eq!(out[0].get(372), Some("8"));
+        assert!(!ev
+            .iter()
+            .any(|e| matches!(e, Ev::Deliver(_) | Ev::Dropped(_))));
+        assert_eq!(h.s.state().next_in, 3, "{extra:?}");
+        // the session goes on
+        let hb = h.peer("0", 3, &[]);
+        h.feed(&hb);
+        assert_eq!(h.s.state().next_in, 4);
+    }
+}
+
+/// A refused message ahead of the expected number waits for the gap like
+/// any other (a ResendRequest, no Reject yet), and is rejected when its
+/// turn comes; garbled messages are still dropped unanswered.
+#[test]
+fn refused_messages_keep_sequence_order_and_garbled_ones_are_dropped() {
+    let mut h = H::logged_on();
+    let bad = h.peer("8", 3, &[(58, "x"), (58, "y")]);
+    h.feed(&bad);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("2".into(), 2)]);
+    assert_eq!(h.s.state().next_in, 2);
+    let hb = h.peer("0", 2, &[]);
+    h.feed(&hb);
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("3".into(), 3)]);
+    assert_eq!(out[0].get(373), Some("13"));
+    assert_eq!(out[0].get(45), Some("3"));
+    assert_eq!(h.s.state().next_in, 4);
+    // a bad CheckSum: dropped, not answered, not counted
+    let mut garbled = h.peer("0", 4, &[]);
+    let l = garbled.len();
+    garbled[l - 2] = if garbled[l - 2] == b'9' {
+        b'0'
+    } else {
+        garbled[l - 2] + 1
+    };
+    h.feed(&garbled);
+    let ev = h.take();
+    assert_eq!(ev, vec![Ev::Dropped(FixError::BadChecksum)]);
+    assert_eq!(h.s.state().next_in, 4);
+}
+
+/// A data field whose value holds SOHs is delivered whole (it used to be
+/// dropped as garbled, and every resend of it too).
+#[test]
+fn a_data_field_with_sohs_is_delivered() {
+    let mut h = H::logged_on();
+    let m = h.peer(
+        "8",
+        2,
+        &[(58, "t"), (95, "6"), (96, "a\x01b\x01c="), (11, "X")],
+    );
+    h.feed(&m);
+    let ev = h.take();
+    let delivered: Vec<&Vec<u8>> = ev
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Deliver(b) => Some(b),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered.len(), 1, "{ev:?}");
+    let msg = FixMessage::new_checked(delivered[0]).unwrap();
+    assert_eq!(msg.get(96), Some(&b"a\x01b\x01c="[..]));
+    assert_eq!(msg.get(11), Some(&b"X"[..]));
+    assert!(H::sent(&ev).is_empty());
+    assert_eq!(h.s.state().next_in, 3);
+}

@@ -176,7 +176,22 @@ impl<'a> FixMessage<'a> {
     #[inline(never)]
     fn exact(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
         let mut msg = FixMessage::empty();
-        msg.parse_exact(buf)?;
+        msg.parse_exact(buf, false)?;
+        Ok(msg)
+    }
+
+    /// For a session that must answer a message the strict parse refused
+    /// with an error that is not garbling ([`FixError::is_garbled`]: a
+    /// repeated tag, an envelope tag in the body, a bad data field): the
+    /// envelope and CheckSum checked as always, then the fields up to the
+    /// first bad one after MsgType, repeated tags allowed (the first
+    /// occurrence wins), a data field with a wrong length read up to its
+    /// first SOH. Enough to read the header (MsgSeqNum, MsgType…) and
+    /// answer with a Reject; never for acting on the message.
+    #[cold]
+    pub fn parse_lenient(buf: &'a [u8]) -> Result<FixMessage<'a>, FixError> {
+        let mut msg = FixMessage::empty();
+        msg.parse_exact(buf, true)?;
         Ok(msg)
     }
 
@@ -266,7 +281,12 @@ impl<'a> FixMessage<'a> {
     /// The table is written in wire order without looking first, so a
     /// repeated tag would leave its last occurrence there; the slots
     /// overwritten are OR-ed together, and only when one was already set is
-    /// the table redone from the end (first occurrence wins).
+    /// the repetition checked (only repeating-group members may repeat,
+    /// see [`REPEATING_GROUPS`]) and the table redone from the end (first
+    /// occurrence wins). A message with an envelope tag in its body or
+    /// with a data field (whose value may hold SOHs the scan took for
+    /// field ends) is left to the exact parser: the first is refused, the
+    /// second is rare.
     #[inline(always)]
     fn index_tags(&mut self, buf: &[u8], body_end: usize, n: usize) -> Option<()> {
         let FixMessage {
@@ -278,6 +298,7 @@ impl<'a> FixMessage<'a> {
         // Each field from the pair (previous end, its end).
         let tags = buf.get(..body_end + 4)?;
         let mut dup = 0u8;
+        let mut large_dup = 0u64;
         for (i, pair) in fields.get(..=n)?.windows(2).enumerate() {
             let (start, end) = (pair[0] as usize + 1, pair[1] as usize);
             let (t, k) = field_tag(tags, start)?;
@@ -292,22 +313,33 @@ impl<'a> FixMessage<'a> {
                     // i < MAX_FIELDS < 256
                     *slot = (i + 1) as u8;
                 }
-                None => *large_tags |= 1 << (t % 64),
-            }
-        }
-        if dup != 0 {
-            // A repeated tag (repeating groups): the first occurrence wins.
-            for i in (1..=n).rev() {
-                let start = fields.get(i - 1).map_or(body_end, |&e| e as usize + 1);
-                let (t, _) = field_tag(tags, start.min(body_end))?;
-                if let Some(slot) = direct.get_mut(t as usize) {
-                    *slot = i as u8;
+                None => {
+                    // A large tag whose bit is set already may be repeated
+                    // (or share the bit): looked at in `rare_fields`.
+                    let bit = 1 << (t % 64);
+                    large_dup |= *large_tags & bit;
+                    *large_tags |= bit;
                 }
             }
         }
-        // MsgType must be the first field.
+        // MsgType must be the first field (a repeated one is refused
+        // either way).
         if direct.get(tag::MSG_TYPE as usize) != Some(&1) {
             return None;
+        }
+        // The rare cases, one test for all: a repeated tag, an envelope
+        // tag in the body, a data field or its length (see `rare_tags`).
+        self.rare_check(u64::from(dup) | large_dup, tags, n)
+    }
+
+    /// [`rare_tags`] and, when it or `repeats` (a slot of the lookup
+    /// table or a bit of the large-tag mask set twice) says so,
+    /// [`rare_fields`]: out of line, so that the tag pass's loop keeps its
+    /// registers.
+    #[inline(never)]
+    fn rare_check(&mut self, repeats: u64, tags: &[u8], n: usize) -> Option<()> {
+        if repeats != 0 || rare_tags(&self.direct, self.large_tags) {
+            return rare_fields(&self.fields, &mut self.direct, tags, n);
         }
         Some(())
     }
@@ -328,8 +360,12 @@ impl<'a> FixMessage<'a> {
     }
 
     /// The reference parser: byte at a time, every check in order, exact
-    /// errors. Runs when the fast pass declines.
-    fn parse_exact(&mut self, buf: &'a [u8]) -> Result<(), FixError> {
+    /// errors. Runs when the fast pass declines. `lenient` (for a session
+    /// that must answer a message the strict parse refused, see
+    /// [`FixMessage::parse_lenient`]) lets tags repeat, takes a data field
+    /// whose length is wrong to end at the first SOH, and stops at the
+    /// first bad field after MsgType instead of refusing the message.
+    fn parse_exact(&mut self, buf: &'a [u8], lenient: bool) -> Result<(), FixError> {
         if buf.len() > MAX_MESSAGE_LEN {
             return Err(FixError::BadBodyLength);
         }
@@ -373,38 +409,96 @@ impl<'a> FixMessage<'a> {
         self.fields[0] = (body_start - 1) as u16;
         let mut pos = body_start;
         let mut n = 0usize;
+        let mut repeats = Repeats::new();
+        // After a data field's length field: (length tag, data tag, length).
+        let mut pending: Option<(u32, u32, usize)> = None;
+        // A lenient parse stops at the first bad field after MsgType and
+        // keeps the fields before it.
+        macro_rules! fail {
+            ($e:expr) => {{
+                if lenient && n > 0 {
+                    break;
+                }
+                return Err($e);
+            }};
+        }
         while pos < body_end {
             // tag: 1..=9 digits, no leading zero, then '='
             let tag_start = pos;
             let mut t: u32 = 0;
+            let mut tag_ok = true;
             loop {
-                let b = *buf[..body_end].get(pos).ok_or(FixError::MalformedField)?;
+                let Some(&b) = buf[..body_end].get(pos) else {
+                    tag_ok = false;
+                    break;
+                };
                 if b == b'=' {
                     break;
                 }
                 let d = b.wrapping_sub(b'0');
                 if d > 9 || pos - tag_start >= 9 {
-                    return Err(FixError::MalformedField);
+                    tag_ok = false;
+                    break;
                 }
                 t = t * 10 + d as u32;
                 pos += 1;
             }
-            if pos == tag_start || t == 0 || buf[tag_start] == b'0' {
-                return Err(FixError::MalformedField);
+            if !tag_ok || pos == tag_start || t == 0 || buf[tag_start] == b'0' {
+                fail!(FixError::MalformedField);
             }
             let v_start = pos + 1;
-            let v_end = match buf[v_start..body_end].iter().position(|&b| b == SOH) {
-                Some(p) => v_start + p,
-                None => return Err(FixError::MalformedField),
+            let next_soh = |from: usize| {
+                buf.get(from..body_end)
+                    .and_then(|rest| rest.iter().position(|&b| b == SOH))
+                    .map(|p| from + p)
+            };
+            // A data field's value is as long as its length field said,
+            // and must end at an SOH; anything else ends at the first SOH.
+            let data = match pending.take() {
+                Some((len_tag, data_tag, len)) => {
+                    let end = v_start.saturating_add(len);
+                    if t == data_tag && end < body_end && buf[end] == SOH {
+                        Some(end)
+                    } else if lenient {
+                        None
+                    } else {
+                        return Err(FixError::BadDataLength(len_tag));
+                    }
+                }
+                None => {
+                    if let (Some(len_tag), false, true) = (tag::length_of_data(t), lenient, n > 0) {
+                        return Err(FixError::MissingDataLength(len_tag));
+                    }
+                    None
+                }
+            };
+            let v_end = match data.or_else(|| next_soh(v_start)) {
+                Some(e) => e,
+                None => fail!(FixError::MalformedField),
             };
             if v_end == v_start {
-                return Err(FixError::MalformedField);
+                fail!(FixError::MalformedField);
             }
             if n == MAX_FIELDS {
-                return Err(FixError::TooManyFields);
+                fail!(FixError::TooManyFields);
             }
             if n == 0 && t != tag::MSG_TYPE {
                 return Err(FixError::MissingMsgType);
+            }
+            if let Some(data_tag) = tag::data_of_length(t) {
+                // A positive number; a length past the message runs past
+                // the body all the same.
+                match parse_uint(&buf[v_start..v_end]) {
+                    Some(len) if len > 0 => {
+                        let len = len.min(MAX_MESSAGE_LEN as u64) as usize;
+                        pending = Some((t, data_tag, len));
+                    }
+                    _ if lenient => {}
+                    _ => return Err(FixError::BadDataLength(t)),
+                }
+            }
+            if !lenient {
+                repeats.see(t)?;
             }
             self.fields[n + 1] = v_end as u16;
             self.index(t, n);
@@ -413,6 +507,10 @@ impl<'a> FixMessage<'a> {
         }
         if n == 0 {
             return Err(FixError::MissingMsgType);
+        }
+        if let (Some((len_tag, _, _)), false) = (pending, lenient) {
+            // A length field with no data field after it.
+            return Err(FixError::BadDataLength(len_tag));
         }
         self.buf = buf;
         self.version = version;
@@ -645,7 +743,10 @@ impl<'a> FixMessage<'a> {
     /// A repeating group introduced by the count field `count_tag`, whose
     /// entries start with `members[0]` and consist of fields whose tags are
     /// in `members`. Validates that the number of entries equals the count
-    /// (0 is valid). An absent count field is an empty group.
+    /// (0 is valid). An absent count field is an empty group. (A member
+    /// twice in one entry is refused when the message is decoded, for the
+    /// groups in [`REPEATING_GROUPS`]; for any other group, as any
+    /// repeated tag.)
     pub fn group<'m>(
         &'m self,
         count_tag: u32,
@@ -745,6 +846,195 @@ impl<'a> GroupEntry<'_, 'a> {
         (self.start..self.end)
             .find(|&i| self.msg.tag_at(i) == t)
             .map(|i| self.msg.value_at(i))
+    }
+}
+
+/// The repeating groups the decoder knows: the NumInGroup tag, then the
+/// member tags, the delimiter (the first tag of every entry) first. Their
+/// members may repeat from one entry to the next (never within one); any
+/// other tag may appear once per message. A group missing here has its
+/// repeated members refused as repeated tags ([`FixError::RepeatedTag`]).
+/// Nested groups are not supported.
+pub const REPEATING_GROUPS: [(u32, &[u32]); 4] = [
+    // NoAffectedOrders: OrigClOrdID, AffectedOrderID, AffectedSecondaryOrderID
+    (
+        tag::NO_AFFECTED_ORDERS,
+        &[
+            tag::ORIG_CL_ORD_ID,
+            tag::AFFECTED_ORDER_ID,
+            tag::AFFECTED_SECONDARY_ORDER_ID,
+        ],
+    ),
+    // NoPartyIDs: PartyID, PartyIDSource, PartyRole
+    (453, &[448, 447, 452]),
+    // NoMiscFees: MiscFeeAmt, MiscFeeCurr, MiscFeeType, MiscFeeBasis
+    (136, &[137, 138, 139, 891]),
+    // NoContraBrokers: ContraBroker, ContraTrader, ContraTradeQty,
+    // ContraTradeTime, ContraLegRefID
+    (382, &[375, 337, 437, 438, 655]),
+];
+
+/// Whether the lookup table or the large-tag mask shows one of the tags
+/// the tag pass leaves to [`rare_fields`]: BeginString(8), BodyLength(9),
+/// CheckSum(10) (never in a body), a data field or its length field. A few
+/// loads and masks, no branch; the large-tag mask may say yes for another
+/// tag with the same bit, which `rare_fields` then finds harmless.
+#[inline(always)]
+fn rare_tags(direct: &[u8; DIRECT_TAGS], large_tags: u64) -> bool {
+    // Whole-word loads at fixed offsets (in bounds: `direct` has 256).
+    let word = |at: usize| {
+        direct
+            .get(at..)
+            .and_then(|b| b.first_chunk::<8>())
+            .map_or(0, |b| u64::from_le_bytes(*b))
+    };
+    // 8, 9, 10; 89, 90, 91, 93, 95, 96 (of 89..=96); 212, 213
+    let envelope = word(8) & 0x00FF_FFFF;
+    let low = word(89) & 0xFFFF_00FF_00FF_FFFF;
+    let xml = word(212) & 0xFFFF;
+    (envelope | low | xml) != 0 || large_tags & LARGE_DATA_BITS != 0
+}
+
+/// The large-tag mask bits of the data fields and lengths past the direct
+/// table: 348..=359 and 445, 446.
+const LARGE_DATA_BITS: u64 = {
+    let mut bits = 0u64;
+    let mut i = 0;
+    while i < tag::DATA_FIELDS.len() {
+        let (len, data) = tag::DATA_FIELDS[i];
+        if len as usize >= DIRECT_TAGS {
+            bits |= 1 << (len % 64);
+        }
+        if data as usize >= DIRECT_TAGS {
+            bits |= 1 << (data % 64);
+        }
+        i += 1;
+    }
+    bits
+};
+
+/// Whether `t` is a data field or the length field of one.
+#[inline]
+fn is_data_or_length(t: u32) -> bool {
+    tag::DATA_FIELDS
+        .iter()
+        .any(|&(len, data)| t == len || t == data)
+}
+
+/// The rare part of the tag pass (see [`FixMessage::index_tags`]), for
+/// the `n` fields ending at `fields[1..=n]`: `None` (the exact parser
+/// decides) at an envelope tag, a data field or its length, or a tag
+/// repeated where it may not be; else the table is redone from the end,
+/// so that the first occurrence of a repeated tag wins.
+#[cold]
+#[inline(never)]
+fn rare_fields(
+    fields: &[u16; MAX_FIELDS + 1],
+    direct: &mut [u8; DIRECT_TAGS],
+    tags: &[u8],
+    n: usize,
+) -> Option<()> {
+    let mut repeats = Repeats::new();
+    let starts = fields.get(..n)?;
+    for &prev in starts {
+        let (t, _) = field_tag(tags, prev as usize + 1)?;
+        if is_data_or_length(t) {
+            return None;
+        }
+        repeats.see(t).ok()?;
+    }
+    for (i, &prev) in starts.iter().enumerate().rev() {
+        let (t, _) = field_tag(tags, prev as usize + 1)?;
+        if let Some(slot) = direct.get_mut(t as usize) {
+            // i < MAX_FIELDS < 256
+            *slot = (i + 1) as u8;
+        }
+    }
+    Some(())
+}
+
+/// The tags of a message seen so far, in wire order, for the checks that
+/// no tag repeats outside a repeating group ([`REPEATING_GROUPS`]) nor
+/// within one entry of a group, and that no envelope tag is in the body.
+/// Constant work per tag: a bitmap for the directly indexed tags, a small
+/// open-addressed set for the others (a message has at most
+/// [`MAX_FIELDS`] of them).
+struct Repeats {
+    low: [u64; DIRECT_TAGS / 64],
+    high: [u32; 128],
+    /// The members of the group being read, and of its current entry the
+    /// members seen (bit `k` for `members[k]`; 0 before the first entry).
+    group: Option<&'static [u32]>,
+    entry: u64,
+}
+
+const _: () = assert!(MAX_FIELDS < 128);
+
+impl Repeats {
+    fn new() -> Repeats {
+        Repeats {
+            low: [0; DIRECT_TAGS / 64],
+            high: [0; 128],
+            group: None,
+            entry: 0,
+        }
+    }
+
+    /// Takes the next tag; the error for a tag that may not be here.
+    fn see(&mut self, t: u32) -> Result<(), FixError> {
+        if matches!(t, tag::BEGIN_STRING | tag::BODY_LENGTH | tag::CHECK_SUM) {
+            return Err(FixError::TagOutOfOrder(t));
+        }
+        if let Some(members) = self.group {
+            match members.iter().position(|&m| m == t) {
+                Some(0) => {
+                    self.entry = 1;
+                    return Ok(());
+                }
+                Some(k) if self.entry != 0 => {
+                    let bit = 1u64 << (k % 64);
+                    if self.entry & bit != 0 {
+                        return Err(FixError::RepeatedTag(t));
+                    }
+                    self.entry |= bit;
+                    return Ok(());
+                }
+                // Not a member (or one before the first entry): the group
+                // is over.
+                _ => self.group = None,
+            }
+        }
+        if !self.first_time(t) {
+            return Err(FixError::RepeatedTag(t));
+        }
+        if let Some(&(_, members)) = REPEATING_GROUPS.iter().find(|g| g.0 == t) {
+            self.group = Some(members);
+            self.entry = 0;
+        }
+        Ok(())
+    }
+
+    /// Records `t` (not 0); false when it was recorded before.
+    fn first_time(&mut self, t: u32) -> bool {
+        if let Some(word) = self.low.get_mut(t as usize / 64) {
+            let bit = 1u64 << (t % 64);
+            let fresh = *word & bit == 0;
+            *word |= bit;
+            return fresh;
+        }
+        let mut at = (t.wrapping_mul(0x9E37_79B1) >> 25) as usize;
+        // Fewer tags than slots: a free slot is always found.
+        for _ in 0..self.high.len() {
+            match self.high.get_mut(at % 128) {
+                Some(slot) if *slot == t => return false,
+                Some(slot) if *slot == 0 => {
+                    *slot = t;
+                    return true;
+                }
+                _ => at += 1,
+            }
+        }
+        false
     }
 }
 
@@ -1507,15 +1797,207 @@ pub(crate) mod tests {
         n + 7
     }
 
+    /// Every decode path on one message: the plain parser (fresh and
+    /// reused view), and a `FixDecoder` (fresh view, view kept, header
+    /// checked or not), fed twice so a learned layout is tried too. All
+    /// must agree; returns the plain parser's result.
+    fn every_path(msg: &[u8]) -> Result<std::vec::Vec<(u32, std::vec::Vec<u8>)>, FixError> {
+        let fields = |m: &FixMessage<'_>| {
+            m.fields()
+                .map(|(t, v)| (t, v.to_vec()))
+                .collect::<std::vec::Vec<_>>()
+        };
+        let plain = FixMessage::parse(msg).map(|m| fields(&m));
+        let mut reused = FixMessage::empty();
+        assert_eq!(reused.reparse(msg).map(|()| fields(&reused)), plain);
+        let mut exact = FixMessage::empty();
+        assert_eq!(
+            exact.parse_exact(msg, false).map(|()| fields(&exact)),
+            plain
+        );
+        let mut decoder = crate::fix::FixDecoder::new();
+        for _ in 0..2 {
+            assert_eq!(decoder.parse(msg).map(|m| fields(&m)), plain);
+            let mut view = FixMessage::empty();
+            assert_eq!(
+                decoder
+                    .reparse(&mut view, msg, false)
+                    .map(|()| fields(&view)),
+                plain
+            );
+        }
+        assert_eq!(
+            decoder.new_checked(msg).map(|m| fields(&m)).err(),
+            FixMessage::new_checked(msg).err()
+        );
+        plain
+    }
+
+    fn header_then(body: &[u8]) -> std::vec::Vec<u8> {
+        let mut b = b"35=8\x0149=V\x0156=C\x0134=7\x0152=20261202-14:00:00.000\x01".to_vec();
+        b.extend_from_slice(body);
+        let mut buf = std::vec![0u8; b.len() + 64];
+        let n = wrap(&b, &mut buf);
+        buf.truncate(n);
+        buf
+    }
+
+    #[test]
+    fn data_fields_keep_their_sohs_on_every_path() {
+        let cases: &[(&[u8], u32, &[u8])] = &[
+            (
+                b"95=8\x0196=a\x01b\x0158=\x01\x0158=x\x01",
+                96,
+                b"a\x01b\x0158=\x01",
+            ),
+            (b"212=3\x01213=\x01\x01\x01\x01", 213, b"\x01\x01\x01"),
+            (b"354=4\x01355=\x0110=\x0158=t\x01", 355, b"\x0110="),
+            (b"58=t\x0193=2\x0189=\x01\x01\x01", 89, b"\x01\x01"),
+            (b"445=1\x01446=\x01\x01", 446, b"\x01"),
+            (b"90=5\x0191=12345\x01", 91, b"12345"),
+        ];
+        for &(body, data_tag, want) in cases {
+            let msg = header_then(body);
+            let fields = every_path(&msg).unwrap();
+            let m = FixMessage::new_checked(&msg).unwrap();
+            assert_eq!(m.get(data_tag), Some(want));
+            assert_eq!(fields.iter().filter(|f| f.0 == data_tag).count(), 1);
+            // the field after the data, if any, is found
+            if body.ends_with(b"58=t\x01") {
+                assert_eq!(m.get(58), Some(&b"t"[..]));
+            }
+            // neither fast pass takes a data field (the scans took its
+            // SOHs for field ends): both leave it to the exact parser
+            let body_start = msg.iter().skip(10).position(|&b| b == SOH).unwrap() + 11;
+            let body_end = msg.len() - 7;
+            let mut view = FixMessage::empty();
+            let (n, _) =
+                scan_body_words(&mut view.fields, &msg, body_start, body_end, &mut |_, _| {})
+                    .unwrap();
+            assert!(view.index_tags(&msg, body_end, n).is_none());
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            {
+                let mut view = FixMessage::empty();
+                let (n, _) =
+                    scan_body_sse2(&mut view.fields, &msg, body_start, body_end, &mut |_, _| {})
+                        .unwrap();
+                assert!(view.index_tags(&msg, body_end, n).is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn bad_data_lengths_are_refused_precisely() {
+        let cases: &[(&[u8], FixError)] = &[
+            // no length before the data
+            (b"96=ab\x01", FixError::MissingDataLength(95)),
+            (b"95=2\x0158=x\x0196=ab\x01", FixError::BadDataLength(95)),
+            (b"58=x\x0189=ab\x01", FixError::MissingDataLength(93)),
+            // the length of another data field
+            (b"95=2\x01213=ab\x01", FixError::BadDataLength(95)),
+            // not a positive number
+            (b"95=x\x0196=ab\x01", FixError::BadDataLength(95)),
+            (b"95=-2\x0196=ab\x01", FixError::BadDataLength(95)),
+            (b"95=0\x0196=ab\x01", FixError::BadDataLength(95)),
+            // too short, too long (no SOH where it ends), past the body
+            (b"95=1\x0196=ab\x01", FixError::BadDataLength(95)),
+            (b"95=3\x0196=ab\x0158=x\x01", FixError::BadDataLength(95)),
+            (b"95=9\x0196=ab\x01", FixError::BadDataLength(95)),
+            (
+                b"95=99999999999999999\x0196=ab\x01",
+                FixError::BadDataLength(95),
+            ),
+            // a length with no data field after it
+            (b"95=2\x01", FixError::BadDataLength(95)),
+            (b"354=2\x0158=ab\x01", FixError::BadDataLength(354)),
+        ];
+        for &(body, err) in cases {
+            let msg = header_then(body);
+            assert_eq!(
+                every_path(&msg).err(),
+                Some(err),
+                "{:?}",
+                super::super::Masked(body)
+            );
+            assert!(!err.is_garbled());
+            // the header can still be read, to answer with a Reject
+            let lenient = FixMessage::parse_lenient(&msg).unwrap();
+            assert_eq!(lenient.seq_num(), Some(7));
+            assert_eq!(lenient.msg_type(), b"8");
+        }
+    }
+
+    #[test]
+    fn repeated_and_misplaced_tags_are_refused() {
+        let cases: &[(&[u8], FixError)] = &[
+            // envelope tags in the body
+            (b"8=FIX.4.4\x01", FixError::TagOutOfOrder(8)),
+            (b"9=12\x01", FixError::TagOutOfOrder(9)),
+            (b"58=x\x0110=123\x01", FixError::TagOutOfOrder(10)),
+            // a header tag twice
+            (b"34=8\x01", FixError::RepeatedTag(34)),
+            (b"11=a\x0149=W\x01", FixError::RepeatedTag(49)),
+            // a body tag twice
+            (b"58=x\x0111=a\x0158=y\x01", FixError::RepeatedTag(58)),
+            (b"5000=x\x015000=y\x01", FixError::RepeatedTag(5000)),
+            // a member twice in one entry of a group
+            (
+                b"534=2\x0141=A\x01535=X\x01535=Y\x0141=B\x01",
+                FixError::RepeatedTag(535),
+            ),
+            // a member outside its group is an ordinary tag
+            (
+                b"534=1\x0141=A\x0158=x\x01535=X\x01535=Y\x01",
+                FixError::RepeatedTag(535),
+            ),
+            // the count field twice
+            (
+                b"534=1\x0141=A\x01534=1\x0141=B\x01",
+                FixError::RepeatedTag(534),
+            ),
+            // the order of checks: the first problem in wire order
+            (b"58=x\x0158=y\x019=1\x01", FixError::RepeatedTag(58)),
+        ];
+        for &(body, err) in cases {
+            let msg = header_then(body);
+            assert_eq!(
+                every_path(&msg).err(),
+                Some(err),
+                "{:?}",
+                super::super::Masked(body)
+            );
+            assert!(!err.is_garbled());
+            let lenient = FixMessage::parse_lenient(&msg).unwrap();
+            assert_eq!(lenient.seq_num(), Some(7), "first occurrence wins");
+            assert_eq!(lenient.sender_comp_id(), Some(&b"V"[..]));
+        }
+        // Members repeating from entry to entry, a member also outside
+        // the group, and two groups: accepted, first occurrence wins.
+        let msg = header_then(
+            b"41=O\x01534=2\x0141=A\x01535=X\x01536=S\x0141=B\x01535=Y\x01453=1\x01448=P\x01447=D\x01452=1\x0158=x\x01",
+        );
+        every_path(&msg).unwrap();
+        let m = FixMessage::new_checked(&msg).unwrap();
+        assert_eq!(m.get(41), Some(&b"O"[..]));
+        assert_eq!(m.get(535), Some(&b"X"[..]));
+        let g = m
+            .group(534, &crate::fix::messages::AFFECTED_ORDERS_GROUP)
+            .unwrap();
+        assert_eq!(g.len(), 2);
+    }
+
     #[test]
     fn too_many_fields() {
         let mut body = [0u8; 1024];
         let mut n = 0;
         body[..5].copy_from_slice(b"35=0\x01");
         n += 5;
-        for _ in 0..MAX_FIELDS {
-            body[n..n + 5].copy_from_slice(b"58=x\x01");
-            n += 5;
+        for i in 0..MAX_FIELDS {
+            // distinct tags 1000, 1001, …
+            body[n..n + 7].copy_from_slice(b"1000=x\x01");
+            body[n + 2] = b'0' + (i / 10) as u8;
+            body[n + 3] = b'0' + (i % 10) as u8;
+            n += 7;
         }
         let mut buf = [0u8; 1100];
         let len = wrap(&body[..n], &mut buf);
@@ -1555,7 +2037,59 @@ pub(crate) mod tests {
             }
             out.push((t, v.to_vec()));
         }
+        reference_rules(&out)?;
         Some(out)
+    }
+
+    /// The rules past field syntax, plainly (values here hold no SOH): no
+    /// envelope tag in the body; a data field right after its length
+    /// field, as long as it says, and a length field only before its data
+    /// field; no tag twice outside the known repeating groups, no member
+    /// twice within one entry of a group.
+    pub(crate) fn reference_rules(fields: &[(u32, std::vec::Vec<u8>)]) -> Option<()> {
+        let mut seen = std::vec::Vec::new();
+        let mut group: Option<&[u32]> = None;
+        let mut entry: std::vec::Vec<u32> = std::vec::Vec::new();
+        for (i, (t, v)) in fields.iter().enumerate() {
+            if [8, 9, 10].contains(t) {
+                return None;
+            }
+            if let Some(data) = tag::data_of_length(*t) {
+                let next = fields.get(i + 1)?;
+                let len: usize = core::str::from_utf8(v).ok()?.parse().ok()?;
+                if !v.iter().all(u8::is_ascii_digit) || next.0 != data || len != next.1.len() {
+                    return None;
+                }
+            }
+            if let Some(len_tag) = tag::length_of_data(*t) {
+                if i == 0 || fields[i - 1].0 != len_tag {
+                    return None;
+                }
+            }
+            if let Some(members) = group {
+                if *t == members[0] {
+                    entry = std::vec![*t];
+                    continue;
+                }
+                if members.contains(t) && !entry.is_empty() {
+                    if entry.contains(t) {
+                        return None;
+                    }
+                    entry.push(*t);
+                    continue;
+                }
+                group = None;
+            }
+            if seen.contains(t) {
+                return None;
+            }
+            seen.push(*t);
+            if let Some(g) = REPEATING_GROUPS.iter().find(|g| g.0 == *t) {
+                group = Some(g.1);
+                entry.clear();
+            }
+        }
+        Some(())
     }
 
     proptest::proptest! {
@@ -1600,7 +2134,7 @@ pub(crate) mod tests {
         let mut fast = FixMessage::empty();
         let fast_ok = fast.parse_fast(bytes, None).is_some();
         let mut exact = FixMessage::empty();
-        let exact_r = exact.parse_exact(bytes);
+        let exact_r = exact.parse_exact(bytes, false);
         if fast_ok {
             proptest::prop_assert!(exact_r.is_ok(), "fast accepted, exact said {:?}", exact_r);
             proptest::prop_assert_eq!(fast.buf, exact.buf);
@@ -1612,7 +2146,11 @@ pub(crate) mod tests {
             proptest::prop_assert_eq!(&fast.fields[..=n], &exact.fields[..=n]);
             proptest::prop_assert_eq!(&fast.direct[..], &exact.direct[..]);
         } else if exact_r.is_ok() {
-            let long_tag = exact.fields().any(|(t, _)| t >= 10_000_000);
+            // Tags of 8 or 9 digits, and data fields (rare), are left to
+            // the exact parser.
+            let long_tag = exact
+                .fields()
+                .any(|(t, _)| t >= 10_000_000 || is_data_or_length(t));
             proptest::prop_assert!(long_tag, "valid message left to the slow path");
         }
         Ok(())
@@ -1679,7 +2217,7 @@ pub(crate) mod tests {
             // and through the public entry points
             let via_parse = FixMessage::parse(&msg).map(|m| m.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
             let mut exact = FixMessage::empty();
-            let via_exact = exact.parse_exact(&msg).map(|()| exact.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
+            let via_exact = exact.parse_exact(&msg, false).map(|()| exact.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
             proptest::prop_assert_eq!(via_parse, via_exact);
         }
 
@@ -1873,7 +2411,7 @@ pub(crate) mod tests {
     fn large_and_long_tags() {
         let mut buf = [0u8; 256];
         let n = wrap(
-            b"35=0\x015000=a\x01123456789=b\x0112345678=c\x015064=d\x015000=e\x01255=f\x01256=g\x01",
+            b"35=0\x015000=a\x01123456789=b\x0112345678=c\x015064=d\x015192=e\x01255=f\x01256=g\x01",
             &mut buf,
         );
         let m = FixMessage::parse(&buf[..n]).unwrap();
@@ -1886,6 +2424,24 @@ pub(crate) mod tests {
         assert_eq!(m.get(5128), None, "presence bit set, tag absent");
         assert_eq!(m.get(5001), None);
         assert_eq!(m.get(u32::MAX), None);
+        // a large tag repeated, with and without another of the same bit
+        // between, and a long one
+        for body in [
+            &b"35=0\x015000=a\x015000=e\x01"[..],
+            b"35=0\x015000=a\x015064=d\x015000=e\x01",
+            b"35=0\x01123456789=b\x015000=a\x01123456789=b\x01",
+        ] {
+            let n = wrap(body, &mut buf);
+            let want = if body.starts_with(b"35=0\x0112") {
+                123_456_789
+            } else {
+                5000
+            };
+            assert_eq!(
+                FixMessage::parse(&buf[..n]).err(),
+                Some(FixError::RepeatedTag(want))
+            );
+        }
         // a ten-digit tag is malformed
         let n = wrap(b"35=0\x011234567890=x\x01", &mut buf);
         assert_eq!(

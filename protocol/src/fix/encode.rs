@@ -23,7 +23,7 @@
 //! kept whole in the template: TransactTime is usually SendingTime, and
 //! the next message usually only changes the sub-second digits.
 
-use super::{decode::checksum, FixError, FixVersion, UtcTime, SOH};
+use super::{decode::checksum, tag, FixError, FixVersion, UtcTime, SOH};
 use types::Price;
 
 /// Longest CompID the template accepts.
@@ -766,6 +766,35 @@ impl<'b> FieldWriter<'b> {
         self.char(t, if v { b'Y' } else { b'N' });
     }
 
+    /// A data field with its length field before it: `length_tag` (e.g.
+    /// RawDataLength(95)) with the length of `value`, then the data field
+    /// it introduces (RawData(96), see [`tag::DATA_FIELDS`]) with `value`,
+    /// which may contain SOH: a reader takes as many bytes as the length
+    /// says. A tag that is no data field's length, or an empty value, is
+    /// refused (`InvalidValue`); when the two fields do not fit, neither is
+    /// written.
+    pub fn data(&mut self, length_tag: u32, value: &[u8]) {
+        let Some(data_tag) = tag::data_of_length(length_tag) else {
+            self.fail(FixError::InvalidValue(length_tag));
+            return;
+        };
+        if value.is_empty() {
+            self.fail(FixError::InvalidValue(data_tag));
+            return;
+        }
+        let n = value.len();
+        let both = field_len(length_tag, count_digits(n as u64)) + field_len(data_tag, n);
+        if self.pos + both > self.buf.len() {
+            self.fail(FixError::BufferTooSmall);
+            return;
+        }
+        self.uint(length_tag, n as u64);
+        if let Some(out) = self.tag_eq(data_tag, n) {
+            let (value_sum, _) = copy_scan(out, value);
+            self.sum = self.sum.wrapping_add(value_sum);
+        }
+    }
+
     /// A price as a decimal with up to four decimals, trailing zeros dropped
     /// (`12.3400` → `12.34`, `5.0000` → `5`).
     #[inline(always)]
@@ -1359,6 +1388,41 @@ mod tests {
         assert_eq!(w.error(), Some(FixError::InvalidValue(58)));
         assert!(HeaderTemplate::new(FixVersion::Fix44, b"", b"X").is_err());
         assert!(HeaderTemplate::new(FixVersion::Fix44, b"A B", b"X").is_err());
+    }
+
+    #[test]
+    fn data_fields_are_written_with_their_length() {
+        let mut h = HeaderTemplate::new(FixVersion::Fix44, b"A", b"B").unwrap();
+        let data = b"<x a=\"1\">\x0110=000\x01</x>";
+        for (len_tag, data_tag) in [(95, 96), (212, 213), (354, 355), (93, 89)] {
+            let mut buf = [0u8; 256];
+            let mut m = h.begin(&mut buf, b"8", 3, UtcTime(0)).unwrap();
+            m.str(58, b"before");
+            m.data(len_tag, data);
+            m.str(11, b"after");
+            let bytes = m.finish().unwrap();
+            let msg = crate::fix::FixMessage::new_checked(bytes).unwrap();
+            assert_eq!(msg.get(data_tag), Some(&data[..]));
+            assert_eq!(msg.get_uint(len_tag), Ok(Some(data.len() as u64)));
+            assert_eq!(msg.get(11), Some(&b"after"[..]));
+            let mut decoder = crate::fix::FixDecoder::new();
+            assert_eq!(
+                decoder.new_checked(bytes).unwrap().get(data_tag),
+                Some(&data[..])
+            );
+        }
+        // not a length tag, an empty value, no room: refused, nothing written
+        let mut buf = [0u8; 32];
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.data(96, b"x");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(96)));
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.data(95, b"");
+        assert_eq!(w.error(), Some(FixError::InvalidValue(96)));
+        let mut w = FieldWriter::new(&mut buf, 0);
+        w.data(95, &[b'z'; 24]);
+        assert_eq!(w.error(), Some(FixError::BufferTooSmall));
+        assert_eq!(w.position(), 0);
     }
 
     #[test]

@@ -104,6 +104,20 @@ pub enum FixError {
     GroupCount(u32),
     /// The caller's output buffer cannot hold the message.
     BufferTooSmall,
+    /// A data field (RawData(96), XmlData(213), Signature(89)…) without
+    /// its length field (the tag given, e.g. RawDataLength(95)) right
+    /// before it.
+    MissingDataLength(u32),
+    /// A length field of a data field (the tag given) that is not a
+    /// positive number, is not followed by its data field, or gives a
+    /// length that runs past the body or does not end at an SOH.
+    BadDataLength(u32),
+    /// A tag that appears more than once outside a repeating group, or
+    /// twice in one entry of a group (SessionRejectReason 13).
+    RepeatedTag(u32),
+    /// BeginString(8), BodyLength(9) or CheckSum(10) inside the body
+    /// (SessionRejectReason 14).
+    TagOutOfOrder(u32),
 }
 
 impl FixError {
@@ -123,6 +137,34 @@ impl FixError {
     }
 }
 
+impl FixError {
+    /// How a session answers a message refused with this error that is
+    /// not garbled (its envelope and CheckSum are right): a Reject with
+    /// this SessionRejectReason(373) and RefTagID(371). `None` for a
+    /// garbled message (ignored, see [`FixError::is_garbled`]) and for
+    /// errors that are not about a received message.
+    pub const fn session_reject(self) -> Option<(u32, Option<u32>)> {
+        use reject_reason as r;
+        Some(match self {
+            FixError::RepeatedTag(t) => (r::TAG_APPEARS_MORE_THAN_ONCE, Some(t)),
+            FixError::TagOutOfOrder(t) => (r::TAG_OUT_OF_ORDER, Some(t)),
+            FixError::MissingDataLength(t) | FixError::MissingField(t) => {
+                (r::REQUIRED_TAG_MISSING, Some(t))
+            }
+            FixError::BadDataLength(t) | FixError::InvalidValue(t) => (r::VALUE_INCORRECT, Some(t)),
+            FixError::GroupCount(t) => (r::INCORRECT_NUM_IN_GROUP, Some(t)),
+            FixError::Incomplete
+            | FixError::BadBeginString
+            | FixError::BadBodyLength
+            | FixError::BadChecksum
+            | FixError::MalformedField
+            | FixError::MissingMsgType
+            | FixError::TooManyFields
+            | FixError::BufferTooSmall => return None,
+        })
+    }
+}
+
 impl core::fmt::Display for FixError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
@@ -137,6 +179,12 @@ impl core::fmt::Display for FixError {
             FixError::InvalidValue(t) => write!(f, "invalid value for tag {t}"),
             FixError::GroupCount(t) => write!(f, "incorrect NumInGroup count for tag {t}"),
             FixError::BufferTooSmall => f.write_str("output buffer too small"),
+            FixError::MissingDataLength(t) => {
+                write!(f, "data field without its length field {t} before it")
+            }
+            FixError::BadDataLength(t) => write!(f, "bad data length in tag {t}"),
+            FixError::RepeatedTag(t) => write!(f, "tag {t} appears more than once"),
+            FixError::TagOutOfOrder(t) => write!(f, "tag {t} out of required order"),
         }
     }
 }
@@ -202,6 +250,55 @@ pub mod tag {
     pub const AFFECTED_SECONDARY_ORDER_ID: u32 = 536;
     pub const USERNAME: u32 = 553;
     pub const PASSWORD: u32 = 554;
+    pub const SIGNATURE: u32 = 89;
+    pub const SECURE_DATA_LEN: u32 = 90;
+    pub const SECURE_DATA: u32 = 91;
+    pub const SIGNATURE_LENGTH: u32 = 93;
+    pub const RAW_DATA_LENGTH: u32 = 95;
+    pub const RAW_DATA: u32 = 96;
+    pub const XML_DATA_LEN: u32 = 212;
+    pub const XML_DATA: u32 = 213;
+    pub const ENCODED_ISSUER_LEN: u32 = 348;
+    pub const ENCODED_ISSUER: u32 = 349;
+    pub const ENCODED_SECURITY_DESC_LEN: u32 = 350;
+    pub const ENCODED_SECURITY_DESC: u32 = 351;
+    pub const ENCODED_LIST_EXEC_INST_LEN: u32 = 352;
+    pub const ENCODED_LIST_EXEC_INST: u32 = 353;
+    pub const ENCODED_TEXT_LEN: u32 = 354;
+    pub const ENCODED_TEXT: u32 = 355;
+    pub const ENCODED_SUBJECT_LEN: u32 = 356;
+    pub const ENCODED_SUBJECT: u32 = 357;
+    pub const ENCODED_HEADLINE_LEN: u32 = 358;
+    pub const ENCODED_HEADLINE: u32 = 359;
+    pub const ENCODED_LIST_STATUS_TEXT_LEN: u32 = 445;
+    pub const ENCODED_LIST_STATUS_TEXT: u32 = 446;
+
+    /// Each data field's length field and the data field, in that order:
+    /// the data field's value is as many bytes as its length field says,
+    /// and may contain SOH.
+    pub const DATA_FIELDS: [(u32, u32); 11] = [
+        (RAW_DATA_LENGTH, RAW_DATA),
+        (SECURE_DATA_LEN, SECURE_DATA),
+        (XML_DATA_LEN, XML_DATA),
+        (ENCODED_TEXT_LEN, ENCODED_TEXT),
+        (ENCODED_ISSUER_LEN, ENCODED_ISSUER),
+        (ENCODED_SECURITY_DESC_LEN, ENCODED_SECURITY_DESC),
+        (ENCODED_LIST_EXEC_INST_LEN, ENCODED_LIST_EXEC_INST),
+        (ENCODED_LIST_STATUS_TEXT_LEN, ENCODED_LIST_STATUS_TEXT),
+        (ENCODED_SUBJECT_LEN, ENCODED_SUBJECT),
+        (ENCODED_HEADLINE_LEN, ENCODED_HEADLINE),
+        (SIGNATURE_LENGTH, SIGNATURE),
+    ];
+
+    /// The data field whose length field is `t`.
+    pub fn data_of_length(t: u32) -> Option<u32> {
+        DATA_FIELDS.iter().find(|p| p.0 == t).map(|p| p.1)
+    }
+
+    /// The length field of the data field `t`.
+    pub fn length_of_data(t: u32) -> Option<u32> {
+        DATA_FIELDS.iter().find(|p| p.1 == t).map(|p| p.0)
+    }
 }
 
 /// MsgType(35) values.
@@ -240,6 +337,8 @@ pub mod reject_reason {
     pub const COMP_ID_PROBLEM: u32 = 9;
     pub const SENDING_TIME_ACCURACY: u32 = 10;
     pub const INVALID_MSG_TYPE: u32 = 11;
+    pub const TAG_APPEARS_MORE_THAN_ONCE: u32 = 13;
+    pub const TAG_OUT_OF_ORDER: u32 = 14;
     pub const INCORRECT_NUM_IN_GROUP: u32 = 16;
 }
 
@@ -307,6 +406,43 @@ mod tests {
         assert!(!text.contains("hunter2"));
         let first = format!("{}", Masked(b"554=secret\x01"));
         assert_eq!(first, "554=***|");
+    }
+
+    #[test]
+    fn refused_messages_map_to_session_reject_reasons() {
+        assert_eq!(
+            FixError::RepeatedTag(34).session_reject(),
+            Some((13, Some(34)))
+        );
+        assert_eq!(
+            FixError::TagOutOfOrder(9).session_reject(),
+            Some((14, Some(9)))
+        );
+        assert_eq!(
+            FixError::MissingDataLength(95).session_reject(),
+            Some((1, Some(95)))
+        );
+        assert_eq!(
+            FixError::BadDataLength(95).session_reject(),
+            Some((5, Some(95)))
+        );
+        for e in [
+            FixError::RepeatedTag(1),
+            FixError::TagOutOfOrder(8),
+            FixError::MissingDataLength(95),
+            FixError::BadDataLength(95),
+        ] {
+            assert!(!e.is_garbled());
+        }
+        for e in [
+            FixError::BadChecksum,
+            FixError::MalformedField,
+            FixError::BadBodyLength,
+            FixError::MissingMsgType,
+        ] {
+            assert!(e.is_garbled());
+            assert_eq!(e.session_reject(), None);
+        }
     }
 
     #[test]
