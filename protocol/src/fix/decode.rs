@@ -953,6 +953,110 @@ fn rare_fields(
     Some(())
 }
 
+/// The tags this codec reads or writes (every tag of [`tag`]), sorted. A
+/// second occurrence of one of them outside a repeating group would give a
+/// message two meanings, and is refused ([`FixError::RepeatedTag`]). Any
+/// other tag may repeat and is passed over as before: it may be a member of
+/// a repeating group the decoder has no dictionary for (a venue's own, or
+/// one nested in a known group, such as NoPartySubIDs in NoPartyIDs), and
+/// refusing it would refuse valid traffic.
+pub const INTERPRETED_TAGS: [u32; 81] = [
+    tag::ACCOUNT,
+    tag::AVG_PX,
+    tag::BEGIN_SEQ_NO,
+    tag::BEGIN_STRING,
+    tag::BODY_LENGTH,
+    tag::CHECK_SUM,
+    tag::CL_ORD_ID,
+    tag::CUM_QTY,
+    tag::END_SEQ_NO,
+    tag::EXEC_ID,
+    tag::EXEC_INST,
+    tag::EXEC_REF_ID,
+    tag::EXEC_TRANS_TYPE,
+    tag::HANDL_INST,
+    tag::LAST_PX,
+    tag::LAST_QTY,
+    tag::MSG_SEQ_NUM,
+    tag::MSG_TYPE,
+    tag::NEW_SEQ_NO,
+    tag::ORDER_ID,
+    tag::ORDER_QTY,
+    tag::ORD_STATUS,
+    tag::ORD_TYPE,
+    tag::ORIG_CL_ORD_ID,
+    tag::POSS_DUP_FLAG,
+    tag::PRICE,
+    tag::REF_SEQ_NUM,
+    tag::SENDER_COMP_ID,
+    tag::SENDING_TIME,
+    tag::SIDE,
+    tag::SYMBOL,
+    tag::TARGET_COMP_ID,
+    tag::TEXT,
+    tag::TIME_IN_FORCE,
+    tag::TRANSACT_TIME,
+    tag::SIGNATURE,
+    tag::SECURE_DATA_LEN,
+    tag::SECURE_DATA,
+    tag::SIGNATURE_LENGTH,
+    tag::RAW_DATA_LENGTH,
+    tag::RAW_DATA,
+    tag::ENCRYPT_METHOD,
+    tag::CXL_REJ_REASON,
+    tag::HEART_BT_INT,
+    tag::TEST_REQ_ID,
+    tag::ORIG_SENDING_TIME,
+    tag::GAP_FILL_FLAG,
+    tag::RESET_SEQ_NUM_FLAG,
+    tag::EXEC_TYPE,
+    tag::LEAVES_QTY,
+    tag::XML_DATA_LEN,
+    tag::XML_DATA,
+    tag::ENCODED_ISSUER_LEN,
+    tag::ENCODED_ISSUER,
+    tag::ENCODED_SECURITY_DESC_LEN,
+    tag::ENCODED_SECURITY_DESC,
+    tag::ENCODED_LIST_EXEC_INST_LEN,
+    tag::ENCODED_LIST_EXEC_INST,
+    tag::ENCODED_TEXT_LEN,
+    tag::ENCODED_TEXT,
+    tag::ENCODED_SUBJECT_LEN,
+    tag::ENCODED_SUBJECT,
+    tag::ENCODED_HEADLINE_LEN,
+    tag::ENCODED_HEADLINE,
+    tag::REF_TAG_ID,
+    tag::REF_MSG_TYPE,
+    tag::SESSION_REJECT_REASON,
+    tag::BUSINESS_REJECT_REF_ID,
+    tag::BUSINESS_REJECT_REASON,
+    tag::CXL_REJ_RESPONSE_TO,
+    tag::ENCODED_LIST_STATUS_TEXT_LEN,
+    tag::ENCODED_LIST_STATUS_TEXT,
+    tag::MASS_CANCEL_REQUEST_TYPE,
+    tag::MASS_CANCEL_RESPONSE,
+    tag::MASS_CANCEL_REJECT_REASON,
+    tag::TOTAL_AFFECTED_ORDERS,
+    tag::NO_AFFECTED_ORDERS,
+    tag::AFFECTED_ORDER_ID,
+    tag::AFFECTED_SECONDARY_ORDER_ID,
+    tag::USERNAME,
+    tag::PASSWORD,
+];
+
+const _: () = {
+    let mut i = 1;
+    while i < INTERPRETED_TAGS.len() {
+        assert!(INTERPRETED_TAGS[i - 1] < INTERPRETED_TAGS[i]);
+        i += 1;
+    }
+};
+
+/// Whether a repeat of `t` is refused (see [`INTERPRETED_TAGS`]).
+pub fn interpreted(t: u32) -> bool {
+    INTERPRETED_TAGS.binary_search(&t).is_ok()
+}
+
 /// The tags of a message seen so far, in wire order, for the checks that
 /// no tag repeats outside a repeating group ([`REPEATING_GROUPS`]) nor
 /// within one entry of a group, and that no envelope tag is in the body.
@@ -1004,7 +1108,7 @@ impl Repeats {
                 _ => self.group = None,
             }
         }
-        if !self.first_time(t) {
+        if !self.first_time(t) && interpreted(t) {
             return Err(FixError::RepeatedTag(t));
         }
         if let Some(&(_, members)) = REPEATING_GROUPS.iter().find(|g| g.0 == t) {
@@ -1939,7 +2043,7 @@ pub(crate) mod tests {
             (b"11=a\x0149=W\x01", FixError::RepeatedTag(49)),
             // a body tag twice
             (b"58=x\x0111=a\x0158=y\x01", FixError::RepeatedTag(58)),
-            (b"5000=x\x015000=y\x01", FixError::RepeatedTag(5000)),
+            (b"5000=x\x0111=a\x0111=b\x01", FixError::RepeatedTag(11)),
             // a member twice in one entry of a group
             (
                 b"534=2\x0141=A\x01535=X\x01535=Y\x0141=B\x01",
@@ -1984,6 +2088,13 @@ pub(crate) mod tests {
             .group(534, &crate::fix::messages::AFFECTED_ORDERS_GROUP)
             .unwrap();
         assert_eq!(g.len(), 2);
+        // Two parties each with a nested NoPartySubIDs group (802: 523,
+        // 803), which the decoder has no dictionary for, and a venue's own
+        // repeated tag: tags this codec does not read may repeat.
+        let msg = header_then(
+            b"453=2\x01448=P1\x01447=D\x01452=1\x01802=1\x01523=S1\x01803=4\x01448=P2\x01447=D\x01452=3\x01802=1\x01523=S2\x01803=4\x019001=a\x019001=b\x0158=x\x01",
+        );
+        every_path(&msg).unwrap();
     }
 
     #[test]
@@ -2080,7 +2191,7 @@ pub(crate) mod tests {
                 }
                 group = None;
             }
-            if seen.contains(t) {
+            if seen.contains(t) && interpreted(*t) {
                 return None;
             }
             seen.push(*t);
@@ -2425,22 +2536,19 @@ pub(crate) mod tests {
         assert_eq!(m.get(5001), None);
         assert_eq!(m.get(u32::MAX), None);
         // a large tag repeated, with and without another of the same bit
-        // between, and a long one
+        // between, and a long one: tags this codec does not read may
+        // repeat (a group it has no dictionary for); the first is found
         for body in [
             &b"35=0\x015000=a\x015000=e\x01"[..],
             b"35=0\x015000=a\x015064=d\x015000=e\x01",
-            b"35=0\x01123456789=b\x015000=a\x01123456789=b\x01",
+            b"35=0\x01123456789=b\x015000=a\x01123456789=c\x01",
         ] {
             let n = wrap(body, &mut buf);
-            let want = if body.starts_with(b"35=0\x0112") {
-                123_456_789
-            } else {
-                5000
-            };
-            assert_eq!(
-                FixMessage::parse(&buf[..n]).err(),
-                Some(FixError::RepeatedTag(want))
-            );
+            let m = FixMessage::parse(&buf[..n]).expect("repeats of unread tags pass");
+            assert_eq!(m.get(5000), Some(&b"a"[..]));
+            if body.starts_with(b"35=0\x0112") {
+                assert_eq!(m.get(123_456_789), Some(&b"b"[..]));
+            }
         }
         // a ten-digit tag is malformed
         let n = wrap(b"35=0\x011234567890=x\x01", &mut buf);
