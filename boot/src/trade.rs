@@ -1599,13 +1599,18 @@ fn finish(
         let c = p.sequencer.counters();
         (acc.0 + c.gaps, acc.1 + c.delivered, acc.2 + c.malformed)
     });
+    let lost: u64 = ports
+        .iter()
+        .map(|p| p.session.stats().lost_with_connection)
+        .sum();
     UPLINK.line_waiting(
         format_args!(
-            "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
+            "trade: done: messages {} book-anomalies {} orders-sent {} unsent {} lost-with-connection {} risk-rejects {} reports {} position AAA {} feed-gaps {} retransmit-requests {} delivered {}",
             s.messages,
             s.book_anomalies,
             s.orders_sent,
             s.unsent,
+            lost,
             s.risk_rejects,
             s.reports,
             position,
@@ -1714,7 +1719,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 33;
+const COUNTERS: usize = 34;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1784,6 +1789,7 @@ fn fill_view(
         fs.resend_requests_sent += ps.resend_requests_sent;
         fs.held_back += ps.held_back;
         fs.room_waits += ps.room_waits;
+        fs.lost_with_connection += ps.lost_with_connection;
     }
     view.counters.clear();
     let counters: [(&str, u64); COUNTERS] = [
@@ -1801,6 +1807,7 @@ fn fill_view(
         ("retransmit-reqs", tally.requests),
         ("retransmit-reqs-unsent", tally.requests_unsent),
         ("fix-peer-rejects", tally.fix_peer_rejects),
+        ("fix-lost-with-connection", fs.lost_with_connection),
         ("fix-unsent-at-close", tally.fix_unsent_at_close),
         ("journal-fills-lost", tally.journal_fills_lost),
         ("fix-garbled", fs.garbled),

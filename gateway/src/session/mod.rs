@@ -276,6 +276,10 @@ pub struct SessionStats {
     /// Times a message waited for room in the transport
     /// ([`Session::set_out_room`]): once per episode.
     pub room_waits: u64,
+    /// Application messages forgotten with a lost connection
+    /// ([`Session::forget_sent`]) that the peer then asked for: it never
+    /// got them, and they were gap-filled.
+    pub lost_with_connection: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -493,6 +497,10 @@ enum Resent {
     NoRoom,
 }
 
+/// Forgotten application messages whose loss a later ResendRequest can
+/// still tell (the newest; a connection rarely loses more in flight).
+const FORGOTTEN: usize = 256;
+
 /// Session state that message handling mutates (everything but rx/queue).
 struct Core<'a> {
     config: SessionConfig,
@@ -513,6 +521,9 @@ struct Core<'a> {
     /// (limit or room): answered from `on_tick`. An ID longer than this
     /// holds is left unanswered (the peer asks again or gives up).
     test_answer_owed: Option<heapless::Vec<u8, 128>>,
+    /// The numbers of the newest application messages [`Session::forget_sent`]
+    /// forgot: a later ResendRequest over one says the peer never got it.
+    forgotten: heapless::Deque<u64, FORGOTTEN>,
     stats: SessionStats,
     /// Inbound decoding, with the field layouts the peer's messages use.
     decoder: &'a mut FixDecoder,
@@ -599,6 +610,7 @@ impl<'a> Session<'a> {
                 resend_until: None,
                 reset_requested: false,
                 test_answer_owed: None,
+                forgotten: heapless::Deque::new(),
                 stats: SessionStats::default(),
                 decoder: buffers.decoder,
             },
@@ -744,7 +756,14 @@ impl<'a> Session<'a> {
     /// or got it and cancelled it — would rest at the venue with nothing on
     /// our side tracking it.
     pub fn forget_sent(&mut self) {
-        self.core.store.clear();
+        let c = &mut self.core;
+        for rec in c.store.iter() {
+            if c.forgotten.is_full() {
+                c.forgotten.pop_front();
+            }
+            let _ = c.forgotten.push_back(rec.seq);
+        }
+        c.store.clear();
     }
 
     /// The ClOrdID (11) and MsgType of the application message we sent
@@ -1731,6 +1750,16 @@ impl Core<'_> {
         if begin > end {
             return;
         }
+        // Forgotten application messages it asks for never reached it.
+        let before = self.forgotten.len();
+        let mut kept = heapless::Deque::<u64, FORGOTTEN>::new();
+        for &seq in self.forgotten.iter() {
+            if !(begin..=end).contains(&seq) {
+                let _ = kept.push_back(seq);
+            }
+        }
+        self.stats.lost_with_connection += (before - kept.len()) as u64;
+        self.forgotten = kept;
         // A request while earlier resends are still owed widens them: the
         // peer gets everything either asked for, once, in order.
         self.out.owed = Some(match self.out.owed {

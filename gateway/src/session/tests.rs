@@ -1062,10 +1062,17 @@ fn forgotten_messages_are_gap_filled_never_resent() {
         .collect();
     assert_eq!(got, vec![(StdString::from("4"), 1, Some("7"))]);
     assert_eq!(out[0].get(123), Some("Y"));
+    // The four orders it asked for (2, 3, 4, 6) never reached it; asked
+    // again, they are not counted twice.
+    assert_eq!(h.s.stats().lost_with_connection, 4);
+    let m = h.peer("2", 3, &[(7, "4"), (16, "0")]);
+    h.feed(&m);
+    h.take();
+    assert_eq!(h.s.stats().lost_with_connection, 4);
     // Messages sent after the reconnection are kept as before.
     h.send_order("o7");
     h.take();
-    let m = h.peer("2", 3, &[(7, "7"), (16, "0")]);
+    let m = h.peer("2", 4, &[(7, "7"), (16, "0")]);
     h.feed(&m);
     let out = H::sent(&h.take());
     assert_eq!(out.len(), 1);
