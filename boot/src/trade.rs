@@ -48,9 +48,7 @@ use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
-use protocol::fix::messages::{
-    BusinessMessageReject, ExecutionReport, FixBody, OrderCancelReject,
-};
+use protocol::fix::messages::{BusinessMessageReject, ExecutionReport, FixBody, OrderCancelReject};
 use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
@@ -602,7 +600,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         symbol,
         MmParams::default_for_cent_tick(),
     )
-        .unwrap_or_else(|_| fail("market maker parameters"));
+    .unwrap_or_else(|_| fail("market maker parameters"));
     if strategies.add(Hosted::MarketMaker(mm)).is_err() {
         fail("strategy engine");
     }
@@ -711,7 +709,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // AAA's locate is today's directory's to say: the maker decides nothing
     // until it has (whatever locate it was built with), and a restored
     // position follows AAA there.
-    pipeline.start_session(types::Nanos(platform.now_ns()), &[(MM_START_LOCATE, symbol)]);
+    pipeline.start_session(
+        types::Nanos(platform.now_ns()),
+        &[(MM_START_LOCATE, symbol)],
+    );
 
     // The order path: one interface, one connection and session per venue.
     let mut device = NicDevice::new(orders_nic);
@@ -1201,7 +1202,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         if sent < out.len() {
                             tally.fix_unsent_at_close += 1;
                         }
-                        say!("trade: closing the connection to venue {}; reconnecting", id.0);
+                        say!(
+                            "trade: closing the connection to venue {}; reconnecting",
+                            id.0
+                        );
                         link.close_and_reconnect(*conn, now_ns);
                     }
                     *link_lost = true;
@@ -1302,11 +1306,18 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             });
         }
         for rep in exec_buf.iter() {
-            let before = pipeline.oms.position(aaa_locate(&pipeline)).map_or(0, |p| p.qty);
+            let before = pipeline
+                .oms
+                .position(aaa_locate(&pipeline))
+                .map_or(0, |p| p.qty);
             pipeline.on_exec_report(rep, now, &mut |o: &Outbound| {
                 send_to_venue(&mut ports, o, utc)
             });
-            let moved = pipeline.oms.position(aaa_locate(&pipeline)).map_or(0, |p| p.qty) - before;
+            let moved = pipeline
+                .oms
+                .position(aaa_locate(&pipeline))
+                .map_or(0, |p| p.qty)
+                - before;
             if journaling && moved != 0 {
                 exec_seq += 1;
                 // The order the report's ClOrdID names (a replace's or a
@@ -1594,7 +1605,10 @@ fn finish(
     meanwhile: &mut dyn FnMut(),
 ) {
     let s = pipeline.stats();
-    let position = pipeline.oms.position(aaa_locate(pipeline)).map_or(0, |p| p.qty);
+    let position = pipeline
+        .oms
+        .position(aaa_locate(pipeline))
+        .map_or(0, |p| p.qty);
     let (gaps, delivered, malformed) = ports.iter().fold((0, 0, 0), |acc, p| {
         let c = p.sequencer.counters();
         (acc.0 + c.gaps, acc.1 + c.delivered, acc.2 + c.malformed)
