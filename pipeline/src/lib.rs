@@ -1038,13 +1038,19 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// module docs on splits).
     fn route(&self, request: &RouteRequest) -> Result<VenueId, types::RejectReason> {
         let mut books: heapless::Vec<&dyn DepthView, MAX_VENUES> = heapless::Vec::new();
+        // Each venue's feed numbers its own stocks: an away book is
+        // consulted under the primary's locate only where its directory
+        // names the same stock (or neither has a directory); elsewhere the
+        // router sees no depth there rather than another stock's.
+        let symbol_of = |b: &Book| b.status(request.locate).directory.map(|d| d.symbol);
+        let ours = symbol_of(&self.book);
         for v in self.router.venues() {
             let book: &dyn DepthView = if v.config.id == self.venue {
                 &self.book
             } else {
                 match self.away.iter().find(|(id, _)| *id == v.config.id) {
-                    Some((_, b)) => b,
-                    None => &NoDepth,
+                    Some((_, b)) if symbol_of(b) == ours => b,
+                    _ => &NoDepth,
                 }
             };
             let _ = books.push(book);

@@ -440,6 +440,40 @@ fn another_venues_feed_keeps_its_own_book_and_makes_no_decision() {
     assert_eq!(p.stats().intents, 0);
 }
 
+/// Each venue's feed numbers its own stocks: an away book is consulted
+/// for an instrument only where its directory names the same stock. Venue
+/// 2's feed has ZZZ (bid 300.00) where the primary has AAA: that bid must
+/// not keep the maker's post-only ask near 100 off venue 2, the better
+/// rebate; AAA's own bid at 300.00 there does.
+#[test]
+fn an_away_book_is_consulted_only_where_it_names_the_same_stock() {
+    for (away_name, ask_venue) in [("ZZZ", VenueId(2)), ("AAA", VenueId(1))] {
+        let mut p = two_venue_pipeline();
+        for msg in [
+            directory_of(away_name),
+            add(9, Side::Buy, Price(300_0000), 100, 1),
+        ] {
+            p.on_away_itch(VenueId(2), &Message::parse(&msg).unwrap());
+        }
+        let mut msgs = vec![directory_aaa()];
+        msgs.extend(two_sided());
+        let sent = feed(&mut p, &msgs);
+        let ask = sent.iter().find_map(|o| match *o {
+            Outbound::New {
+                side: Side::Sell,
+                venue,
+                ..
+            } => Some(venue),
+            _ => None,
+        });
+        assert_eq!(
+            ask,
+            Some(ask_venue),
+            "away book names {away_name}: {sent:?}"
+        );
+    }
+}
+
 #[test]
 fn a_venue_that_cancels_on_disconnect_frees_its_orders_for_the_other_venue() {
     let mut p = two_venue_pipeline();
@@ -497,6 +531,11 @@ fn a_venue_that_keeps_orders_across_a_disconnect_keeps_them_open() {
 }
 
 fn directory_aaa() -> Vec<u8> {
+    directory_of("AAA")
+}
+
+/// The directory entry naming `name` at `LOCATE`.
+fn directory_of(name: &str) -> Vec<u8> {
     itch(MessageRepr::StockDirectory(
         protocol::itch::StockDirectoryRepr {
             header: Header {
@@ -504,7 +543,7 @@ fn directory_aaa() -> Vec<u8> {
                 tracking_number: 0,
                 timestamp: 0,
             },
-            stock: Symbol::new("AAA").unwrap(),
+            stock: Symbol::new(name).unwrap(),
             market_category: b'Q',
             financial_status: b'N',
             round_lot_size: 100,
