@@ -158,8 +158,9 @@ const FEED_SUBSCRIPTIONS: usize = 2 * VENUES + 1;
 const AB_ARBITRATION_NS: u64 = 500_000;
 const FEED_SLOT: u8 = 5;
 const ORDER_SLOT: u8 = 6;
-/// Locates the risk engine tracks (the lab lists a handful).
-const RISK_SYMBOLS: usize = 16;
+/// Locates risk and the OMS track: every locate a feed can give (a real
+/// day lists ~8,800 stocks, and AAA's locate is the directory's to say).
+const RISK_SYMBOLS: usize = 1 << 16;
 /// The locate the market maker is built with, before the directory says
 /// where AAA is today; journal fills are restored under it too.
 const MM_START_LOCATE: types::StockLocate = 1;
@@ -670,7 +671,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     }
     let oms = Oms::new(OmsConfig {
         orders: 4_096,
-        symbols: 16,
+        symbols: RISK_SYMBOLS,
         last_epoch,
     })
     .unwrap_or_else(|_| fail("oms"));
