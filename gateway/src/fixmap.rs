@@ -342,15 +342,46 @@ mod tests {
         exec_report(&fixmsg::ExecutionReport::parse(&m).unwrap()).unwrap()
     }
 
+    /// A small OMS and risk with no limits, and a Day buy of 100 AAA at
+    /// 100.0000 (with its price) to submit to them.
+    fn an_oms_and_a_buy() -> (crate::oms::Oms, risk::RiskEngine, Price, types::OrderIntent) {
+        use crate::oms::{Oms, OmsConfig};
+        use risk::{Capacity, Limits, RiskEngine};
+        let oms = Oms::new(OmsConfig {
+            orders: 16,
+            symbols: 16,
+            last_epoch: 0,
+        })
+        .unwrap();
+        let risk = RiskEngine::new(
+            Capacity {
+                symbols: 16,
+                orders: 64,
+                duplicate_slots: 64,
+            },
+            Limits::unlimited(),
+        )
+        .unwrap();
+        let px = Price(100_0000);
+        let new = types::OrderIntent::New {
+            strategy: types::StrategyId(1),
+            locate: 1,
+            symbol: Symbol::new("AAA").unwrap(),
+            side: Side::Buy,
+            price: px,
+            qty: 100,
+            tif: TimeInForce::Day,
+        };
+        (oms, risk, px, new)
+    }
+
     /// FIX 4.2 says bust / correct with ExecTransType 1 / 2 (ExecType as a
     /// trade's), FIX 4.4 with ExecType H / G; both reach the OMS as the
     /// same reports, ExecID and ExecRefID included, and move its books.
     #[test]
     fn busts_and_corrections_map_from_the_wire_in_both_versions() {
-        use crate::oms::{Oms, OmsConfig};
         use protocol::fix::FixVersion;
-        use risk::{Capacity, Limits, RiskEngine};
-        use types::{OrderEvent, OrderIntent, StrategyId};
+        use types::OrderEvent;
         for (version, cancel_text, correct_text) in [
             (
                 FixVersion::Fix42,
@@ -363,31 +394,7 @@ mod tests {
                 &b"\x01150=G\x01"[..],
             ),
         ] {
-            let mut oms = Oms::new(OmsConfig {
-                orders: 16,
-                symbols: 16,
-                last_epoch: 0,
-            })
-            .unwrap();
-            let mut risk = RiskEngine::new(
-                Capacity {
-                    symbols: 16,
-                    orders: 64,
-                    duplicate_slots: 64,
-                },
-                Limits::unlimited(),
-            )
-            .unwrap();
-            let px = Price(100_0000);
-            let new = OrderIntent::New {
-                strategy: StrategyId(1),
-                locate: 1,
-                symbol: Symbol::new("AAA").unwrap(),
-                side: Side::Buy,
-                price: px,
-                qty: 100,
-                tif: TimeInForce::Day,
-            };
+            let (mut oms, mut risk, px, new) = an_oms_and_a_buy();
             let Ok(Outbound::New { cl_ord_id, .. }) =
                 oms.submit(&new, VenueId(1), Some(px), &mut risk, Nanos(1))
             else {
@@ -488,34 +495,9 @@ mod tests {
     /// and the next cancel names the replaced order.
     #[test]
     fn a_refused_kill_cancel_is_sent_again_under_the_replaced_id() {
-        use crate::oms::{Oms, OmsConfig};
-        use risk::{Capacity, Limits, RiskEngine, TripCause};
+        use risk::TripCause;
         use types::{OrderId, OrderIntent, StrategyId};
-        let mut oms = Oms::new(OmsConfig {
-            orders: 16,
-            symbols: 16,
-            last_epoch: 0,
-        })
-        .unwrap();
-        let mut risk = RiskEngine::new(
-            Capacity {
-                symbols: 16,
-                orders: 64,
-                duplicate_slots: 64,
-            },
-            Limits::unlimited(),
-        )
-        .unwrap();
-        let px = Price(100_0000);
-        let new = OrderIntent::New {
-            strategy: StrategyId(1),
-            locate: 1,
-            symbol: Symbol::new("AAA").unwrap(),
-            side: Side::Buy,
-            price: px,
-            qty: 100,
-            tif: TimeInForce::Day,
-        };
+        let (mut oms, mut risk, px, new) = an_oms_and_a_buy();
         let Ok(Outbound::New {
             order, cl_ord_id, ..
         }) = oms.submit(&new, VenueId(1), Some(px), &mut risk, Nanos(1))

@@ -489,16 +489,11 @@ impl<const K: usize> OwnOrders<K> {
                 ..
             } if strategy == self.strategy => match self.find_id(order) {
                 Some(slot) => {
+                    let done = self.take_leaves(slot, leaves);
+                    // A fill before the acknowledgement: the venue has it.
                     let o = &mut self.slots[slot];
-                    let done = leaves == 0;
-                    if done {
-                        *o = OwnOrder::default();
-                    } else {
-                        o.leaves = leaves;
-                        // A fill before the acknowledgement: the venue has it.
-                        if o.state == OrderState::PendingNew {
-                            o.state = OrderState::Live;
-                        }
+                    if !done && o.state == OrderState::PendingNew {
+                        o.state = OrderState::Live;
                     }
                     OrderUpdate::Filled { slot, done }
                 }
@@ -513,13 +508,7 @@ impl<const K: usize> OwnOrders<K> {
                 ..
             } if strategy == self.strategy => match self.find_id(order) {
                 Some(slot) => {
-                    let o = &mut self.slots[slot];
-                    let done = leaves == 0;
-                    if done {
-                        *o = OwnOrder::default();
-                    } else {
-                        o.leaves = leaves;
-                    }
+                    let done = self.take_leaves(slot, leaves);
                     OrderUpdate::Filled { slot, done }
                 }
                 // Long finished (its slot reused): the position moves all
@@ -573,6 +562,20 @@ impl<const K: usize> OwnOrders<K> {
             order,
         });
         OrderUpdate::UnexpectedAccept { order }
+    }
+
+    /// The venue works `leaves` of the order in `slot` now (after a fill,
+    /// a bust or a correction); an order with nothing left frees its slot.
+    /// Whether it is done.
+    fn take_leaves(&mut self, slot: usize, leaves: u32) -> bool {
+        let o = &mut self.slots[slot];
+        if leaves == 0 {
+            *o = OwnOrder::default();
+            true
+        } else {
+            o.leaves = leaves;
+            false
+        }
     }
 
     fn unknown(&mut self) -> OrderUpdate {
