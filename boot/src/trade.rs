@@ -27,7 +27,9 @@
 //! acknowledgement latency), `risk-max-qty=N`, `journal-wait=N`,
 //! `journal-reserve=N` (outgoing sequence numbers journaled ahead of use,
 //! default 256; see `gateway::session::reservation::ReserveSizes`),
-//! `panic-after=N`, `fault-after=N`.
+//! `panic-after=N`, `fault-after=N`, `panic-at-fill=N` (a deliberate panic
+//! as the Nth fill is applied, before its journal record leaves: the lab's
+//! test of the crash window the venue's resend covers).
 
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -224,7 +226,7 @@ struct Statics {
     venues: [VenueBuffers; VENUES],
     stages: [StageLatency; STAGES],
     /// This turn's execution reports, for the OMS after the receives.
-    reports: Vec<gateway::oms::ExecReport, REPORTS_PER_TURN>,
+    reports: Vec<(VenueId, gateway::oms::ExecReport), REPORTS_PER_TURN>,
     /// Fills on their way to the companion's journal.
     fills: Deque<FillRecord, FILL_QUEUE>,
     /// One venue's refusals of this turn, resolved after its receive.
@@ -341,11 +343,12 @@ const REPORTS_PER_TURN: usize = VENUES * (TCP_RX_BYTES + GAP_QUEUE_BYTES) / MIN_
 /// Queues a venue's report for the OMS after this turn's receive; one that
 /// does not fit is counted (the queue holds more than a turn brings).
 fn queue_report(
-    queue: &mut Vec<gateway::oms::ExecReport, REPORTS_PER_TURN>,
+    queue: &mut Vec<(VenueId, gateway::oms::ExecReport), REPORTS_PER_TURN>,
+    venue: VenueId,
     report: gateway::oms::ExecReport,
     tally: &mut Tally,
 ) {
-    if queue.push(report).is_err() {
+    if queue.push((venue, report)).is_err() {
         tally.reports_unusable += 1;
     }
 }
@@ -697,6 +700,20 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             exec_seq = exec_seq.max(f.exec_seq);
             applied += 1;
         }
+        // Every journaled execution, by its ExecID: after a crash the
+        // venue resends the reports the journal may have missed, and only
+        // the fills not among these are applied (`Pipeline::on_exec_report`).
+        for f in h.fills.iter() {
+            let cl = ClOrdId(f.order.0);
+            match core::num::NonZeroU64::new(f.exec_key) {
+                Some(key) => {
+                    pipeline
+                        .oms
+                        .remember_journaled(cl, gateway::oms::ExecKey(key));
+                }
+                None => pipeline.oms.journaled_without_exec_id(cl),
+            }
+        }
         println!(
             "trade: journal applied: {applied} fills, position AAA {}, FIX next out {} next in {}, ClOrdID epoch {}",
             pipeline.oms.position(MM_START_LOCATE).map_or(0, |p| p.qty),
@@ -803,6 +820,16 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         None => None,
     };
     let panic_at = after("panic-after");
+    let panic_at_fill = match platform
+        .info
+        .value_of("panic-at-fill")
+        .map(str::parse::<u64>)
+    {
+        Some(Ok(n)) if n > 0 => Some(n),
+        Some(_) => fail("panic-at-fill= takes a whole number from 1"),
+        None => None,
+    };
+    let mut fills_applied = 0u64;
     let fault_at = after("fault-after");
     let mut inbound = [0u8; INBOUND_BYTES];
     let mut frames: PacketBatch<'_, 32> = PacketBatch::new();
@@ -1134,7 +1161,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 }
                 Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
                     match ExecutionReport::parse(m).and_then(|r| exec_report(&r)) {
-                        Ok(rep) => queue_report(exec_buf, rep, &mut tally),
+                        Ok(rep) => queue_report(exec_buf, id, rep, &mut tally),
                         Err(_) => tally.reports_unusable += 1,
                     }
                 }
@@ -1142,7 +1169,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 // (and a kill's sweep cancels it again under its current id).
                 Event::Deliver(m) if m.msg_type() == msg_type::ORDER_CANCEL_REJECT => {
                     match OrderCancelReject::parse(m) {
-                        Ok(r) => queue_report(exec_buf, cancel_reject(&r), &mut tally),
+                        Ok(r) => queue_report(exec_buf, id, cancel_reject(&r), &mut tally),
                         Err(_) => tally.reports_unusable += 1,
                     }
                 }
@@ -1239,6 +1266,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 if let Some(cl) = cl {
                     queue_report(
                         exec_buf,
+                        id,
                         gateway::oms::ExecReport::new(cl, gateway::oms::ExecType::Rejected),
                         &mut tally,
                     );
@@ -1306,7 +1334,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 send_to_venue(&mut ports, o, utc)
             });
         }
-        for rep in exec_buf.iter() {
+        for (from, rep) in exec_buf.iter() {
             let before = pipeline
                 .oms
                 .position(aaa_locate(&pipeline))
@@ -1323,14 +1351,17 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 exec_seq += 1;
                 // The order the report's ClOrdID names (a replace's or a
                 // cancel's too), at its venue; a fill without LastPx went
-                // at the order's price, as the OMS booked it.
+                // at the order's price, as the OMS booked it. An earlier
+                // boot's fill recovered from a resend (no such order here)
+                // is journaled under its own ClOrdID, from the venue that
+                // sent it, at LastPx or else the report's Price.
                 let (order, venue, order_price) = rep
                     .cl_ord_id
                     .and_then(|c| pipeline.oms.order_named(c))
                     .unwrap_or((
                         types::OrderId(rep.cl_ord_id.map_or(0, |c| c.0)),
-                        venue_id(0),
-                        types::Price::ZERO,
+                        *from,
+                        rep.price,
                     ));
                 journal.fill(FillRecord {
                     exec_seq,
@@ -1350,7 +1381,14 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         order_price
                     },
                     ts_ns: utc.0,
+                    exec_key: rep.exec_id.map_or(0, |k| k.0.get()),
                 });
+            }
+            if moved != 0 {
+                fills_applied += 1;
+                if panic_at_fill == Some(fills_applied) {
+                    panic!("deliberate panic during trading (panic-at-fill)");
+                }
             }
         }
         exec_buf.clear();
@@ -1635,6 +1673,14 @@ fn finish(
         ),
         meanwhile,
     );
+    let o = pipeline.oms.stats();
+    UPLINK.line_waiting(
+        format_args!(
+            "trade: earlier boots' fills resent by the venue: recovered {} known {} unusable {}",
+            o.earlier_fills_recovered, o.earlier_fills_known, o.earlier_fills_unusable
+        ),
+        meanwhile,
+    );
     let (garbled, rejects_sent, resend_requests, resent) =
         ports.iter().fold((0, 0, 0, 0), |a, p| {
             let f = p.session.stats();
@@ -1734,7 +1780,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 34;
+const COUNTERS: usize = 37;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1843,6 +1889,12 @@ fn fill_view(
         ("exec-ref-unknown", o.unknown_exec_refs),
         ("exec-adjust-dups", o.duplicate_adjustments),
         ("bust-reopened", o.reopened_by_bust),
+        // An earlier boot's fills the venue resent after a crash: applied
+        // (the journal lacked them), already on the books, and those that
+        // could not be applied (reconcile by hand).
+        ("earlier-fills-recovered", o.earlier_fills_recovered),
+        ("earlier-fills-known", o.earlier_fills_known),
+        ("earlier-fills-unusable", o.earlier_fills_unusable),
         // Sessions connected whose Logon waits for the journal (a gauge).
         (
             "logons-held",

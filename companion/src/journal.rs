@@ -57,7 +57,7 @@ impl Journal {
                     .open(self.dir.join("fills.csv"))?;
                 let side = f.side.to_itch() as char;
                 let fields = format!(
-                    "{},{},{},{},{},{},{},{},{}",
+                    "{},{},{},{},{},{},{},{},{},{:016x}",
                     f.exec_seq,
                     f.order.0,
                     f.venue.0,
@@ -66,7 +66,8 @@ impl Journal {
                     side,
                     f.qty,
                     f.price.0,
-                    f.ts_ns
+                    f.ts_ns,
+                    f.exec_key
                 );
                 // One write per record (a crash leaves at most the last one
                 // torn), ending in a checksum of its fields, and starting
@@ -159,18 +160,28 @@ fn ends_with_newline(file: &mut fs::File) -> io::Result<bool> {
 
 fn parse_fill(line: &str) -> Option<FillRecord> {
     let mut f: Vec<&str> = line.split(',').collect();
-    // Nine fields and a checksum of them; records from before checksums
-    // have the nine fields alone.
-    if f.len() == 10 {
+    // Ten fields and a checksum of them. Older records: nine fields (no
+    // ExecID key) and a checksum, or the nine fields alone; they load with
+    // no key (0), and the appliance then recovers no fill of their boot
+    // from a venue's resend.
+    if f.len() == 10 || f.len() == 11 {
         let (fields, sum) = line.rsplit_once(',')?;
         if u32::from_str_radix(sum, 16).ok()? != checksum(fields) || sum.len() != 8 {
             return None;
         }
         f.pop();
     }
-    if f.len() != 9 {
-        return None;
-    }
+    let exec_key = match f.len() {
+        10 => {
+            let key = f.pop()?;
+            if key.len() != 16 {
+                return None;
+            }
+            u64::from_str_radix(key, 16).ok()?
+        }
+        9 => 0,
+        _ => return None,
+    };
     Some(FillRecord {
         exec_seq: f[0].parse().ok()?,
         order: OrderId(f[1].parse().ok()?),
@@ -181,6 +192,7 @@ fn parse_fill(line: &str) -> Option<FillRecord> {
         qty: f[6].parse().ok()?,
         price: Price(f[7].parse().ok()?),
         ts_ns: f[8].parse().ok()?,
+        exec_key,
     })
 }
 
@@ -202,6 +214,7 @@ mod tests {
             qty: 100,
             price: Price(1_875_000),
             ts_ns: n * 1000,
+            exec_key: n << 60 | 5,
         };
         j.persist(&Event::FixSeq(FixSeqRecord {
             venue: VenueId(1),
@@ -248,6 +261,7 @@ mod tests {
             qty: 10,
             price: Price(1_000_000),
             ts_ns: n,
+            exec_key: 0xfedc_ba98_7654_3210 ^ n,
         }
     }
 
@@ -299,6 +313,36 @@ mod tests {
         assert!(j.persist(&Event::Fill(bad)).is_err());
         j.persist(&Event::Fill(a_fill(2))).unwrap();
         assert_eq!(j.load().unwrap(), vec![JournalRecord::Fill(a_fill(2))]);
+        fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// Records written before ExecID keys (nine fields, with or without a
+    /// checksum) still load, with no key; a key that is not 16 hex digits
+    /// fails the record.
+    #[test]
+    fn older_records_load_without_an_exec_key() {
+        let dir = std::env::temp_dir().join(format!("journal-old-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let j = Journal::open(dir.clone()).unwrap();
+        let nine = "4,104,1,7,AAPL,S,10,1000000,4";
+        let short_key = "5,105,1,7,AAPL,S,10,1000000,5,ff";
+        let text = format!(
+            "3,103,1,7,AAPL,S,10,1000000,3\n{nine},{:08x}\n{short_key},{:08x}\n",
+            checksum(nine),
+            checksum(short_key)
+        );
+        fs::write(dir.join("fills.csv"), text).unwrap();
+        j.persist(&Event::Fill(a_fill(6))).unwrap();
+        let old = |n| {
+            JournalRecord::Fill(FillRecord {
+                exec_key: 0,
+                ..a_fill(n)
+            })
+        };
+        assert_eq!(
+            j.load().unwrap(),
+            vec![old(3), old(4), JournalRecord::Fill(a_fill(6))]
+        );
         fs::remove_dir_all(dir).unwrap();
     }
 }

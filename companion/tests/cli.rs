@@ -56,6 +56,7 @@ fn fill(n: u64) -> FillRecord {
         qty: 100,
         price: Price::new(187, 2500),
         ts_ns: n * 1_000,
+        exec_key: 0,
     }
 }
 

@@ -16,7 +16,7 @@ use protocol::fix::messages::{
     self as fixmsg, FixBody, NewOrderSingle, OrdType, OrderCancelReplaceRequest, OrderCancelRequest,
 };
 use protocol::fix::{FixError, UtcTime};
-use types::{Nanos, Price};
+use types::{Nanos, Price, Symbol};
 
 /// Sends one FIX body (typically through `Session::send` into a buffer).
 pub trait FixSender {
@@ -142,6 +142,11 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
         transact_time: Nanos(r.transact_time.map_or(0, |t| t.0)),
         exec_id: ExecKey::of(r.exec_id),
         exec_ref_id: r.exec_ref_id.and_then(ExecKey::of),
+        side: Some(r.side),
+        symbol: core::str::from_utf8(r.symbol)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .and_then(Symbol::new),
     })
 }
 
@@ -414,6 +419,8 @@ mod tests {
                 (r.exec_type, r.exec_id, r.exec_ref_id),
                 (ExecType::Trade, ExecKey::of(b"EX-1"), None)
             );
+            // What a fill of a forgotten order is applied by.
+            assert_eq!((r.side, r.symbol), (Some(Side::Buy), Symbol::new("AAA")));
             oms.on_exec_report(&r, Nanos(2), &mut risk);
             assert_eq!(risk.position(1), 60);
 

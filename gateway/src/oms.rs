@@ -188,6 +188,26 @@ impl ExecKey {
     }
 }
 
+/// A fill of an earlier boot's order, reported by the venue, that is not
+/// on the books yet (see [`Oms::earlier_fill`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierFill {
+    pub cl_ord_id: ClOrdId,
+    pub exec: ExecKey,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: u32,
+    pub price: Price,
+}
+
+/// An execution of an earlier boot's order, as [`Oms::remember_journaled`]
+/// keeps it: its ExecID's hash mixed with the order's boot epoch. Venues
+/// keep ExecIDs unique within a day at least, and one boot trades one day,
+/// so a counter-style ExecID of another day (another boot) does not match.
+fn journaled_key(cl_ord_id: ClOrdId, exec: ExecKey) -> u64 {
+    exec.get() ^ u64::from(cl_ord_id.epoch()).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+}
+
 /// What an execution report says happened (FIX tag 150, plus the two
 /// answers of an OrderCancelReject, 35=9, told apart by CxlRejResponseTo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -250,7 +270,8 @@ impl OrderState {
 /// onto it: 11 → `cl_ord_id`, 41 → `orig_cl_ord_id`, 150 → `exec_type`,
 /// 39 → `ord_status`, 32/31 → `last_qty`/`last_px`, 151 → `leaves_qty`,
 /// 14 → `cum_qty`, 44/38 → `price`/`order_qty`, 60 → `transact_time`,
-/// 17/19 → `exec_id`/`exec_ref_id` (as [`ExecKey`]s).
+/// 17/19 → `exec_id`/`exec_ref_id` (as [`ExecKey`]s), 54/55 → `side`/
+/// `symbol`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExecReport {
     /// `None` when the text is not a ClOrdID this OMS issued.
@@ -272,6 +293,11 @@ pub struct ExecReport {
     pub exec_id: Option<ExecKey>,
     /// ExecRefID(19): the execution a bust or correction refers to.
     pub exec_ref_id: Option<ExecKey>,
+    /// Side(54) and Symbol(55) as the venue states them. The OMS takes an
+    /// order's own from its record; these matter only for a fill of an
+    /// order it no longer has (see [`Oms::earlier_fill`]).
+    pub side: Option<Side>,
+    pub symbol: Option<Symbol>,
 }
 
 impl ExecReport {
@@ -291,6 +317,8 @@ impl ExecReport {
             transact_time: Nanos(0),
             exec_id: None,
             exec_ref_id: None,
+            side: None,
+            symbol: None,
         }
     }
 }
@@ -599,6 +627,20 @@ pub struct OmsStats {
     /// (LeavesQty > 0): the OMS keeps it finished (risk no longer counts
     /// it); its later fills still count.
     pub reopened_by_bust: u64,
+    /// Fills of an earlier boot's orders applied from the venue's reports
+    /// (see [`Oms::earlier_fill`]): the journal did not have them.
+    pub earlier_fills_recovered: u64,
+    /// Fills of an earlier boot's orders the journal had (or that were
+    /// recovered already): not applied again.
+    pub earlier_fills_known: u64,
+    /// Fills of an earlier boot's orders that could not be applied: no
+    /// ExecID, Side, Symbol or price on the report, or (counted by the
+    /// caller's [`Oms::unplaced_earlier_fill`]) no locate to hold them.
+    /// Reconcile by hand.
+    pub earlier_fills_unusable: u64,
+    /// Executions [`Oms::remember_journaled`] or a recovery could not
+    /// remember (the table was full): a resend of one would apply again.
+    pub journaled_table_full: u64,
 }
 
 /// The order management system.
@@ -620,6 +662,14 @@ pub struct Oms {
     execs: Box<[Execution]>,
     exec_head: usize,
     exec_index: IdMap,
+    /// Executions of earlier boots' orders that are on the books already
+    /// (handed back by the journal, or recovered since), by
+    /// [`journaled_key`].
+    journaled: IdMap,
+    /// Earlier boots' fills are recovered only from orders of this epoch
+    /// on: the journal's records of older ones carry no ExecID to tell a
+    /// resend of a journaled fill from a lost one.
+    recover_from_epoch: u32,
     realized_total: i128,
     unrealized_total: i128,
     stats: OmsStats,
@@ -652,6 +702,8 @@ impl Oms {
             execs: vec![Execution::EMPTY; EXECUTIONS_PER_ORDER * n].into_boxed_slice(),
             exec_head: 0,
             exec_index: IdMap::new(EXECUTIONS_PER_ORDER * n),
+            journaled: IdMap::new(n),
+            recover_from_epoch: 0,
             realized_total: 0,
             unrealized_total: 0,
             stats: OmsStats::default(),
@@ -698,6 +750,100 @@ impl Oms {
             price,
         });
         risk.on_pnl(self.total_pnl_i64());
+    }
+
+    /// An execution of an earlier boot's order that the journal handed
+    /// back (and [`Oms::restore_fill`] applied): should the venue report it
+    /// again, [`Oms::earlier_fill`] knows it is on the books. `false` when
+    /// the table (as many entries as orders) is full, counted in
+    /// [`OmsStats::journaled_table_full`].
+    pub fn remember_journaled(&mut self, cl_ord_id: ClOrdId, exec: ExecKey) -> bool {
+        match self.journaled.insert(journaled_key(cl_ord_id, exec), 1) {
+            Ok(()) | Err(risk::InsertError::Exists) => true,
+            Err(risk::InsertError::Full) => {
+                self.stats.journaled_table_full += 1;
+                false
+            }
+        }
+    }
+
+    /// The journal handed back a fill of `cl_ord_id` with no ExecID (a
+    /// record from before they were kept): fills of that boot's orders and
+    /// older ones are not recovered from the venue's reports, since a
+    /// resend of that very fill could not be told apart. They are counted
+    /// in [`OmsStats::earlier_fills_unusable`] instead.
+    pub fn journaled_without_exec_id(&mut self, cl_ord_id: ClOrdId) {
+        self.recover_from_epoch = self.recover_from_epoch.max(cl_ord_id.epoch() + 1);
+    }
+
+    /// A report of a fill of an order an earlier boot sent (its ClOrdID's
+    /// epoch is below this boot's, and the OMS has no such order): what a
+    /// venue resends after a crash, for the reports whose fills the journal
+    /// may not hold — the boot that got them stopped before its journal
+    /// record was written. [`Oms::on_exec_report`] cannot apply it (the
+    /// order is gone); the caller finds the instrument's locate by the
+    /// report's symbol and applies it with [`Oms::recover_fill`].
+    ///
+    /// `None` when the report is anything else, and when the execution is
+    /// on the books already (journaled, or recovered before; counted in
+    /// [`OmsStats::earlier_fills_known`]). A fill without the ExecID, Side,
+    /// Symbol and price (LastPx, else Price) to apply it by is counted in
+    /// [`OmsStats::earlier_fills_unusable`] and not applied.
+    pub fn earlier_fill(&mut self, rep: &ExecReport) -> Option<EarlierFill> {
+        if !matches!(
+            rep.exec_type,
+            ExecType::PartialFill | ExecType::Fill | ExecType::Trade
+        ) || rep.last_qty == 0
+        {
+            return None;
+        }
+        let cl_ord_id = rep.cl_ord_id.or(rep.orig_cl_ord_id)?;
+        let ours = |c: Option<ClOrdId>| c.is_some_and(|c| self.ids.get(c.0).is_some());
+        if cl_ord_id.epoch() >= self.epoch || ours(rep.cl_ord_id) || ours(rep.orig_cl_ord_id) {
+            return None;
+        }
+        let price = if rep.last_px.0 > 0 {
+            rep.last_px
+        } else {
+            rep.price
+        };
+        let (Some(exec), Some(side), Some(symbol), true) = (
+            rep.exec_id,
+            rep.side,
+            rep.symbol,
+            price.0 > 0 && cl_ord_id.epoch() >= self.recover_from_epoch,
+        ) else {
+            self.stats.earlier_fills_unusable += 1;
+            return None;
+        };
+        if self.journaled.get(journaled_key(cl_ord_id, exec)).is_some() {
+            self.stats.earlier_fills_known += 1;
+            return None;
+        }
+        Some(EarlierFill {
+            cl_ord_id,
+            exec,
+            symbol,
+            side,
+            qty: rep.last_qty,
+            price,
+        })
+    }
+
+    /// Applies a fill [`Oms::earlier_fill`] found, held under `locate` (the
+    /// instrument's today): the position, its PnL and risk's view move as
+    /// the original fill would have moved them, and the execution is
+    /// remembered so a second report of it is not applied again.
+    pub fn recover_fill(&mut self, fill: &EarlierFill, locate: StockLocate, risk: &mut RiskEngine) {
+        self.remember_journaled(fill.cl_ord_id, fill.exec);
+        self.restore_fill(locate, fill.side, fill.qty, fill.price, risk);
+        self.stats.earlier_fills_recovered += 1;
+    }
+
+    /// A fill [`Oms::earlier_fill`] found that the caller had no locate to
+    /// hold under: counted as unusable (reconcile by hand).
+    pub fn unplaced_earlier_fill(&mut self) {
+        self.stats.earlier_fills_unusable += 1;
     }
 
     pub fn epoch(&self) -> u32 {

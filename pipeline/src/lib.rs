@@ -437,9 +437,59 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.learn(&event, now);
             self.strategies
                 .on_order(&event, &self.book, &mut self.intents);
+        } else if let Some(fill) = self.oms.earlier_fill(report) {
+            self.recover_fill(&fill);
         }
         self.process(now, send);
         self.after_input(now, send);
+    }
+
+    /// A fill of an earlier boot's order that the journal did not have (the
+    /// venue resent its report after a crash; see [`Oms::earlier_fill`]):
+    /// applied to the instrument the report names, wherever its state is
+    /// held now — carried from an earlier session, at its locate in the
+    /// current directory, or, when the directory has not named it yet,
+    /// carried under a free locate until it does (as journaled state is at
+    /// the start of a run).
+    #[cold]
+    fn recover_fill(&mut self, fill: &gateway::oms::EarlierFill) {
+        let symbol = fill.symbol;
+        let carried = self
+            .carry
+            .iter()
+            .find(|(s, _)| *s == Some(symbol))
+            .map(|(_, l)| *l);
+        let n = self
+            .risk
+            .symbol_capacity()
+            .min(self.oms.symbol_capacity())
+            .min(1 << 16);
+        let named = || {
+            (0..n).map(|l| l as StockLocate).find(|&l| {
+                self.book
+                    .status(l)
+                    .directory
+                    .is_some_and(|d| d.symbol == symbol)
+            })
+        };
+        let locate = match carried.or_else(named) {
+            Some(locate) => locate,
+            None => {
+                let Some(free) = self.free_locate() else {
+                    self.oms.unplaced_earlier_fill();
+                    return;
+                };
+                if self.carry.push((Some(symbol), free)).is_err() {
+                    self.stats.carry_overflow += 1;
+                    self.oms.unplaced_earlier_fill();
+                    return;
+                }
+                self.risk.set_unmapped(free, true);
+                self.rebinding = true;
+                free
+            }
+        };
+        self.oms.recover_fill(fill, locate, &mut self.risk);
     }
 
     /// What the router learns from a venue's answer: the round trip of an

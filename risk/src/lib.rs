@@ -74,7 +74,7 @@ mod window;
 use alloc::boxed::Box;
 use alloc::vec;
 
-pub use idmap::IdMap;
+pub use idmap::{IdMap, InsertError};
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};

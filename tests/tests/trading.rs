@@ -1172,14 +1172,17 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
 /// A crash mid-session, then a boot with the journal: the venue takes the
 /// new Logon (its number is no lower than one the crashed run sent, which
 /// the journal's confirmation guarantees whatever the moment of the crash)
-/// and the session goes on.
+/// and the session goes on. The crash comes as the second fill is applied,
+/// before its journal record leaves: the venue resends that report after
+/// the Logon (the journal's inbound number is below it), and the new boot
+/// applies it — once, and no fill the journal already had.
 #[test]
 fn after_a_crash_the_journal_logs_on_above_every_number_sent() {
     let venue = start_venue();
     let dir = scratch_dir("journal-crash");
     let mut runs = Vec::new();
     for (round, seconds, options) in [
-        (1, 30, "journal-wait=30 panic-after=4"),
+        (1, 30, "journal-wait=30 panic-at-fill=2"),
         (2, 6, "journal-wait=30"),
     ] {
         let mailbox = Mailbox::new("journal-crash");
@@ -1229,6 +1232,31 @@ fn after_a_crash_the_journal_logs_on_above_every_number_sent() {
     restarted.check(
         stats.orders_received > at_crash.orders_received,
         &format!("trading went on after the restart: {stats:?}"),
+    );
+    // The fill the crash kept from the journal came back with the resend.
+    let journaled = applied
+        .split("journal applied: ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    let resent = restarted
+        .serial()
+        .lines()
+        .find(|l| l.starts_with("trade: earlier boots' fills resent by the venue: "))
+        .unwrap_or_default()
+        .to_string();
+    let recovered = resent
+        .split("recovered ")
+        .nth(1)
+        .and_then(|t| t.split(' ').next())
+        .and_then(|n| n.parse::<u64>().ok());
+    // Two fills before the crash: the first journaled unless it came in the
+    // same turn as the second, the rest recovered.
+    restarted.check(
+        recovered.is_some_and(|r| r >= 1)
+            && journaled.zip(recovered).is_some_and(|(j, r)| j + r == 2)
+            && resent.ends_with("unusable 0"),
+        &format!("the fills lost with the crash were recovered: {applied} / {resent}"),
     );
     // Fills journaled before the crash, and the reports the venue resent
     // after it, add up to the venue's position.

@@ -1533,3 +1533,126 @@ fn a_bust_after_the_order_left_the_table_still_fixes_the_position() {
     assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
     h.books_agree();
 }
+
+// ------------------------------------------------ earlier boots' fills
+
+/// A fill of order `seq` of boot `epoch` (this OMS is boot 42), as a
+/// venue resends it after a crash.
+fn earlier(epoch: u32, seq: u64, exec: &[u8], side: Side, qty: u32) -> ExecReport {
+    let mut r = ExecReport::new(ClOrdId::new(epoch, seq), ExecType::Trade);
+    r.last_qty = qty;
+    r.last_px = PX;
+    r.exec_id = ExecKey::of(exec);
+    r.side = Some(side);
+    r.symbol = Symbol::new("ACME");
+    r
+}
+
+#[test]
+fn an_earlier_boots_fill_is_recovered_once_unless_journaled() {
+    let mut h = H::new();
+    h.oms.restore_fill(SYM, Side::Buy, 100, PX, &mut h.risk);
+    assert!(h
+        .oms
+        .remember_journaled(ClOrdId::new(41, 1), ExecKey::of(b"X1").unwrap()));
+    // The OMS itself cannot apply it: the order is not in its table.
+    let journaled = earlier(41, 1, b"X1", Side::Buy, 100);
+    assert_eq!(
+        h.oms.on_exec_report(&journaled, Nanos(5), &mut h.risk),
+        None
+    );
+    assert_eq!(h.oms.earlier_fill(&journaled), None);
+    assert_eq!(h.oms.stats().earlier_fills_known, 1);
+
+    let lost = earlier(41, 2, b"X2", Side::Sell, 30);
+    let fill = h.oms.earlier_fill(&lost).expect("not journaled");
+    assert_eq!(
+        (fill.symbol, fill.side, fill.qty, fill.price),
+        (Symbol::new("ACME").unwrap(), Side::Sell, 30, PX)
+    );
+    h.oms.recover_fill(&fill, SYM, &mut h.risk);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 70);
+    assert_eq!(h.risk.position(SYM), 70);
+    assert_eq!(h.oms.earlier_fill(&lost), None, "recovered once only");
+    assert_eq!(h.oms.stats().earlier_fills_recovered, 1);
+    assert_eq!(h.oms.stats().earlier_fills_known, 2);
+
+    // The same ExecID text on another boot's order is another execution
+    // (venues that count ExecIDs from 1 each day).
+    assert!(h
+        .oms
+        .earlier_fill(&earlier(40, 1, b"X1", Side::Buy, 5))
+        .is_some());
+    // This boot's orders, and reports that are no fills, are not earlier
+    // fills.
+    assert_eq!(
+        h.oms.earlier_fill(&earlier(42, 9, b"X9", Side::Buy, 5)),
+        None
+    );
+    let mut ack = earlier(41, 3, b"X3", Side::Buy, 0);
+    ack.exec_type = ExecType::New;
+    assert_eq!(h.oms.earlier_fill(&ack), None);
+    assert_eq!(h.oms.stats().earlier_fills_unusable, 0);
+}
+
+#[test]
+fn an_earlier_fill_without_what_it_needs_is_counted_not_applied() {
+    let mut h = H::new();
+    let mut no_exec = earlier(41, 1, b"X1", Side::Buy, 10);
+    no_exec.exec_id = None;
+    let mut no_side = earlier(41, 2, b"X2", Side::Buy, 10);
+    no_side.side = None;
+    let mut no_symbol = earlier(41, 3, b"X3", Side::Buy, 10);
+    no_symbol.symbol = None;
+    let mut no_price = earlier(41, 4, b"X4", Side::Buy, 10);
+    no_price.last_px = Price::ZERO;
+    for r in [no_exec, no_side, no_symbol, no_price] {
+        assert_eq!(h.oms.earlier_fill(&r), None, "{r:?}");
+    }
+    assert_eq!(h.oms.stats().earlier_fills_unusable, 4);
+    // Without LastPx the order's Price serves.
+    let mut priced = earlier(41, 5, b"X5", Side::Buy, 10);
+    priced.last_px = Price::ZERO;
+    priced.price = Price(PX.0 + 1);
+    assert_eq!(
+        h.oms.earlier_fill(&priced).map(|f| f.price),
+        Some(Price(PX.0 + 1))
+    );
+}
+
+#[test]
+fn a_journal_without_exec_ids_stops_recovery_for_its_boots() {
+    let mut h = H::new();
+    // A record from before ExecIDs were journaled, of boot 40's order.
+    h.oms.journaled_without_exec_id(ClOrdId::new(40, 1));
+    for epoch in [39, 40] {
+        assert_eq!(
+            h.oms.earlier_fill(&earlier(epoch, 1, b"X1", Side::Buy, 10)),
+            None
+        );
+    }
+    assert_eq!(h.oms.stats().earlier_fills_unusable, 2);
+    assert!(h
+        .oms
+        .earlier_fill(&earlier(41, 1, b"X1", Side::Buy, 10))
+        .is_some());
+}
+
+#[test]
+fn a_full_journaled_table_is_counted() {
+    let mut h = H::with_limits(Limits::unlimited(), 2);
+    for seq in 1..=2 {
+        assert!(h.oms.remember_journaled(
+            ClOrdId::new(41, seq),
+            ExecKey::of(&[b'a' + seq as u8]).unwrap()
+        ));
+    }
+    assert!(!h
+        .oms
+        .remember_journaled(ClOrdId::new(41, 3), ExecKey::of(b"z").unwrap()));
+    assert_eq!(h.oms.stats().journaled_table_full, 1);
+    // Remembering one again is no new entry.
+    assert!(h
+        .oms
+        .remember_journaled(ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap()));
+}

@@ -20,7 +20,8 @@ use super::snapshot::{self, SnapshotKind};
 use core::sync::atomic::Ordering;
 
 pub const MAGIC: u64 = u64::from_le_bytes(*b"TAMBOX\0\x01");
-pub const VERSION: u64 = 1;
+/// 2: fill records carry the ExecID's key.
+pub const VERSION: u64 = 2;
 pub const HEADER_BYTES: usize = 512;
 /// Parts start on cache-line boundaries.
 pub const PART_ALIGN: usize = 64;

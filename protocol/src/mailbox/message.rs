@@ -142,6 +142,11 @@ pub struct FillRecord {
     pub qty: u32,
     pub price: Price,
     pub ts_ns: u64,
+    /// The venue's ExecID (17) of the execution, hashed (the OMS's
+    /// `ExecKey`); 0 when the report had none. After a crash the venue
+    /// resends reports whose fills the journal may or may not hold: this
+    /// tells the two apart.
+    pub exec_key: u64,
 }
 
 /// A piece of durable state handed back to the appliance at start.
@@ -180,7 +185,8 @@ fn put_fill(w: &mut Writer<'_>, f: &FillRecord) -> Result<(), FrameError> {
     w.u8(f.side.to_itch())?;
     w.u32(f.qty)?;
     w.u64(f.price.0 as u64)?;
-    w.u64(f.ts_ns)
+    w.u64(f.ts_ns)?;
+    w.u64(f.exec_key)
 }
 
 fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
@@ -194,6 +200,7 @@ fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
         qty: r.u32()?,
         price: Price(r.u64()? as i64),
         ts_ns: r.u64()?,
+        exec_key: r.u64()?,
     })
 }
 
@@ -475,6 +482,7 @@ mod tests {
             qty: 100,
             price: Price::new(187, 2500),
             ts_ns: 123,
+            exec_key: 0x8000_0000_0000_0001,
         }
     }
 
