@@ -692,6 +692,12 @@ impl Book {
         self.symbols.get(symbol)
     }
 
+    /// Symbols the current directory names (one naming two locates counts
+    /// once); 0 before a feed's directory and after [`Book::clear`].
+    pub fn named_symbols(&self) -> usize {
+        self.symbols.len()
+    }
+
     pub fn trading_state(&self, locate: StockLocate) -> TradingState {
         self.status[locate as usize].trading_state
     }

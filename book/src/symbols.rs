@@ -73,6 +73,11 @@ impl SymbolIndex {
         }
     }
 
+    /// Symbols some locate names (one naming two locates counts once).
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
     pub(crate) const fn memory_bytes() -> usize {
         SLOTS * core::mem::size_of::<Slot>()
     }

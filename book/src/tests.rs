@@ -509,7 +509,13 @@ fn locate_of_follows_the_directory() {
     name(&mut book, 9, "EEE");
     name(&mut book, 10, "BBB");
     assert_eq!(book.locate_of(&sym("BBB")), Some(10), "named once again");
+    assert_eq!(
+        book.named_symbols(),
+        4,
+        "CCC, DDD, EEE and BBB; AAA is gone"
+    );
     book.clear();
+    assert_eq!(book.named_symbols(), 0);
     assert_eq!(book.locate_of(&sym("CCC")), None);
     assert_eq!(book.locate_of(&sym("BBB")), None);
     name(&mut book, 3, "CCC");
