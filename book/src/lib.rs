@@ -10,14 +10,15 @@
 //! use of `alloc`: `Box<[T]>` tables built at start-up). Nothing allocates
 //! afterwards; running out of a pool is counted in [`Counters`] and the
 //! message is dropped. At the default capacity (4 Mi orders, 1 Mi levels,
-//! 65,536 locates) the book uses about 721 MB (688 MiB; see
+//! 65,536 locates) the book uses about 724 MB (690 MiB; see
 //! [`Book::memory_bytes`]): order table 512 MiB (8 Mi direct slots of 32 B,
 //! a 4 Mi-slot spill pool and its 128 MiB hash map, both nearly untouched on
 //! a real day but sized so that any reference pattern fills the book to its
 //! capacity), level slots 32 MiB (32 B each), the level arrays' arena 64 MiB
 //! (8 entries of 8 B per level of capacity) and as much again for compacting
 //! it (touched only then), per-locate side ends 4 MiB (one
-//! cache line per instrument) and status ~11 MiB. What a day actually
+//! cache line per instrument), status ~11 MiB and the directory's symbol
+//! index 2 MiB ([`Book::locate_of`]). What a day actually
 //! touches is far less: the live orders' lines, the levels, and the ends and
 //! arrays of the ~9,000 instruments that trade. A bare-metal image should
 //! back these tables with large pages (the host tools do, through the
@@ -82,6 +83,7 @@ pub mod model;
 mod orders;
 mod prefetch;
 mod sink;
+mod symbols;
 
 use alloc::boxed::Box;
 use alloc::vec;
@@ -93,6 +95,7 @@ pub use types::{Bbo, BookEvent, DepthView, Level, Nanos, Price, Side, StockLocat
 use arena::{Arena, BLOCK, MAX_ORDER};
 use map::NIL;
 use orders::{NewOrder, OrderTable};
+use symbols::SymbolIndex;
 
 /// Number of locate slots (locate 0 is never used by ITCH and is rejected).
 pub const LOCATES: usize = 1 << 16;
@@ -552,6 +555,8 @@ pub struct Book {
     arena: Arena,
     sides: Box<[Sides; LOCATES]>,
     status: Box<[InstrumentStatus; LOCATES]>,
+    /// The directory entries of `status`, by symbol ([`Book::locate_of`]).
+    symbols: SymbolIndex,
     counters: Counters,
 }
 
@@ -584,6 +589,7 @@ impl Book {
             arena: Arena::with_entries(Self::arena_entries(max_levels)),
             sides: boxed_array(EMPTY_SIDES),
             status: boxed_array(InstrumentStatus::INITIAL),
+            symbols: SymbolIndex::new(),
             counters: Counters::default(),
         }
     }
@@ -604,6 +610,7 @@ impl Book {
         self.arena.clear();
         self.sides.fill(EMPTY_SIDES);
         self.status.fill(InstrumentStatus::INITIAL);
+        self.symbols.clear();
         self.counters = Counters::default();
     }
 
@@ -615,6 +622,7 @@ impl Book {
             + self.arena.memory_bytes()
             + core::mem::size_of::<[Sides; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
+            + SymbolIndex::memory_bytes()
     }
 
     /// What [`Book::memory_bytes`] will report for `config`, without building it.
@@ -626,6 +634,7 @@ impl Book {
             + Arena::memory_bytes_for(Self::arena_entries(max_levels))
             + core::mem::size_of::<[Sides; LOCATES]>()
             + core::mem::size_of::<[InstrumentStatus; LOCATES]>()
+            + SymbolIndex::memory_bytes()
     }
 
     /// Arena entries for `max_levels` levels: a side's array is more than a
@@ -672,6 +681,21 @@ impl Book {
     /// Directory, trading state and cross status of `locate`.
     pub fn status(&self, locate: StockLocate) -> &InstrumentStatus {
         &self.status[locate as usize]
+    }
+
+    /// The locate the current directory gives `symbol` (the directory read
+    /// backwards, one lookup in a hash index). `None` when no locate names
+    /// it, and when two named it at once (a bad feed: which one is the
+    /// stock is unknown) until every locate naming it has been renamed or
+    /// the book is cleared.
+    pub fn locate_of(&self, symbol: &types::Symbol) -> Option<StockLocate> {
+        self.symbols.get(symbol)
+    }
+
+    /// Symbols the current directory names (one naming two locates counts
+    /// once); 0 before a feed's directory and after [`Book::clear`].
+    pub fn named_symbols(&self) -> usize {
+        self.symbols.len()
     }
 
     pub fn trading_state(&self, locate: StockLocate) -> TradingState {
@@ -1397,7 +1421,17 @@ impl Book {
             self.counters.bad_locate += 1;
             return Err(Anomaly::BadLocate);
         }
-        self.status[locate as usize].directory = Some(directory);
+        let entry = &mut self.status[locate as usize].directory;
+        let before = entry.map(|d| d.symbol);
+        *entry = Some(directory);
+        if before != Some(directory.symbol) {
+            if let Some(old) = before {
+                self.symbols.remove(&old);
+            }
+            // A symbol another locate names too stays in the entry, but
+            // `locate_of` gives neither (see `symbols`).
+            let _ = self.symbols.insert(&directory.symbol, locate);
+        }
         Ok(())
     }
 

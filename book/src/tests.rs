@@ -482,6 +482,46 @@ fn directory_is_stored() {
     assert_eq!(book.status(14).directory, None);
 }
 
+/// The directory read backwards: a symbol's locate follows its entry, a
+/// renamed locate gives its old symbol up, a symbol two locates name is
+/// nobody's until neither does, and a cleared book names nothing.
+#[test]
+fn locate_of_follows_the_directory() {
+    let mut book = small_book();
+    let sym = |s| types::Symbol::new(s).unwrap();
+    let name = |book: &mut Book, locate, s| {
+        book.set_directory(locate, Directory::for_symbol(sym(s)))
+            .unwrap()
+    };
+    assert_eq!(book.locate_of(&sym("AAA")), None);
+    name(&mut book, 7, "AAA");
+    name(&mut book, 8, "BBB");
+    name(&mut book, 7, "AAA");
+    assert_eq!(book.locate_of(&sym("AAA")), Some(7), "a repeated entry");
+    assert_eq!(book.locate_of(&sym("BBB")), Some(8));
+    name(&mut book, 7, "CCC");
+    assert_eq!(book.locate_of(&sym("AAA")), None, "renamed");
+    assert_eq!(book.locate_of(&sym("CCC")), Some(7));
+    name(&mut book, 9, "BBB");
+    assert_eq!(book.locate_of(&sym("BBB")), None, "at 8 and 9");
+    name(&mut book, 8, "DDD");
+    assert_eq!(book.locate_of(&sym("BBB")), None, "still ambiguous");
+    name(&mut book, 9, "EEE");
+    name(&mut book, 10, "BBB");
+    assert_eq!(book.locate_of(&sym("BBB")), Some(10), "named once again");
+    assert_eq!(
+        book.named_symbols(),
+        4,
+        "CCC, DDD, EEE and BBB; AAA is gone"
+    );
+    book.clear();
+    assert_eq!(book.named_symbols(), 0);
+    assert_eq!(book.locate_of(&sym("CCC")), None);
+    assert_eq!(book.locate_of(&sym("BBB")), None);
+    name(&mut book, 3, "CCC");
+    assert_eq!(book.locate_of(&sym("CCC")), Some(3));
+}
+
 #[test]
 fn clear_forgets_everything() {
     let mut book = small_book();

@@ -17,7 +17,12 @@
 //! it can take, else the best venue to rest on (fees, rebates, latency
 //! estimate, reject rate), never a venue whose session is down. Other
 //! venues' feeds keep **away books** ([`Pipeline::add_away_book`]) that only
-//! the router reads. An order goes to one venue whole: the router's split
+//! the router reads. Each venue's feed numbers its own stocks (ITCH locates
+//! are per venue and per day), so the router sees an away book under the
+//! locate that venue's directory gives the same symbol
+//! ([`Pipeline::away_locate`]); where that venue's directory does not name
+//! the stock, or a directory names it twice, it sees no depth there, never
+//! another stock's. An order goes to one venue whole: the router's split
 //! across venues needs parent/child orders the strategies' trackers do not
 //! model, so only the first (cheapest) child's venue is used and the limit
 //! price stays the strategy's.
@@ -104,6 +109,11 @@ pub struct PipelineStats {
     pub unroutable: u64,
     /// Messages applied to away books (other venues' feeds).
     pub away_messages: u64,
+    /// Directory entries, of the primary feed or an away one, naming a
+    /// symbol another locate of the same directory names too (a bad feed):
+    /// the router sees no away depth for that symbol until no locate
+    /// names it or the feed starts a new session ([`Book::locate_of`]).
+    pub duplicate_symbols: u64,
     /// New orders sent, per venue slot (the router's order of venues).
     pub orders_by_venue: [u64; MAX_VENUES],
     /// Cancels the kill switch sent (engaged by the operator or tripped by
@@ -301,6 +311,43 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.away.iter().find(|(v, _)| *v == venue).map(|(_, b)| b)
     }
 
+    /// Where the router looks in `venue`'s away book for the stock the
+    /// primary feed numbers `locate`: the locate `venue`'s feed gives the
+    /// same symbol, found in the two directories as they stand (each
+    /// book's own index, [`Book::locate_of`], kept with its directory and
+    /// cleared with it when its feed starts a new session: no translation
+    /// outlives either directory). `None` — the router sees no depth there
+    /// — when `venue` has no away book, its directory does not name the
+    /// stock, or either directory names it at two locates (which one is
+    /// the stock is unknown). Only where neither feed has sent a directory
+    /// at all (a replay or test without one) are the venues taken to share
+    /// the number, as before directories were looked at; once either has
+    /// one, a locate the primary's does not name gets no away depth.
+    pub fn away_locate(&self, venue: VenueId, locate: StockLocate) -> Option<StockLocate> {
+        self.away_book(venue)
+            .and_then(|away| self.translate(away, locate))
+    }
+
+    /// [`Pipeline::away_locate`] in `away`. Cost per new order and away
+    /// venue: the primary's status line (in the cache after the first
+    /// venue) and two probes of symbol indexes, one line each, where
+    /// comparing the two books' entries at the same locate read two status
+    /// lines.
+    fn translate(&self, away: &Book, locate: StockLocate) -> Option<StockLocate> {
+        match self.book.status(locate).directory {
+            Some(ours) => {
+                if self.book.locate_of(&ours.symbol) != Some(locate) {
+                    return None;
+                }
+                away.locate_of(&ours.symbol)
+            }
+            None => {
+                let no_directories = self.book.named_symbols() == 0 && away.named_symbols() == 0;
+                no_directories.then_some(locate)
+            }
+        }
+    }
+
     /// Whether orders can reach `venue` (its session is logged on): the
     /// router sends nothing to a venue that is down.
     pub fn set_session(&mut self, venue: VenueId, up: bool) {
@@ -359,6 +406,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
         }
+        if let Message::StockDirectory(d) = msg {
+            if names_a_duplicate(book, d.stock_locate()) {
+                self.stats.duplicate_symbols += 1;
+            }
+        }
     }
 
     /// One market-data message.
@@ -377,13 +429,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         if let Some(ts) = msg.timestamp() {
             self.feed_clock = Some((ts, now));
         }
-        if let (Message::StockDirectory(d), true) = (msg, self.rebinding || self.restricted_waiting)
-        {
+        if let Message::StockDirectory(d) = msg {
+            let locate = d.stock_locate();
+            if names_a_duplicate(&self.book, locate) {
+                self.stats.duplicate_symbols += 1;
+            }
             if self.rebinding {
-                self.rebind(d.stock_locate());
+                self.rebind(locate);
             }
             if self.restricted_waiting {
-                self.on_directory(d.stock_locate(), now);
+                self.on_directory(locate, now);
             }
         }
         self.stamps.book = (self.clock)();
@@ -783,7 +838,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         &self.carry
     }
 
-    /// `venue`'s feed starts a new session: its book is cleared.
+    /// `venue`'s feed starts a new session: its book is cleared, and with
+    /// it the directory the router finds the primary's stocks in there
+    /// ([`Pipeline::away_locate`]): no depth until the new one names them.
     pub fn reset_away(&mut self, venue: VenueId) {
         if let Some((_, book)) = self.away.iter_mut().find(|(v, _)| *v == venue) {
             book.clear();
@@ -1087,23 +1144,28 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// The venue a new order goes to: the router's first child (see the
     /// module docs on splits).
     fn route(&self, request: &RouteRequest) -> Result<VenueId, types::RejectReason> {
-        let mut books: heapless::Vec<&dyn DepthView, MAX_VENUES> = heapless::Vec::new();
-        // Each venue's feed numbers its own stocks: an away book is
-        // consulted under the primary's locate only where its directory
-        // names the same stock (or neither has a directory); elsewhere the
-        // router sees no depth there rather than another stock's.
-        let symbol_of = |b: &Book| b.status(request.locate).directory.map(|d| d.symbol);
-        let ours = symbol_of(&self.book);
+        // Each venue's feed numbers its own stocks: the router asks every
+        // venue under the primary's locate, and an away book answers from
+        // the locate its own directory gives the same symbol
+        // ([`Pipeline::away_locate`]); where it names no such stock (or a
+        // directory names it twice) the router sees no depth there rather
+        // than another stock's.
+        let locate = request.locate;
+        let mut views: heapless::Vec<VenueDepth<'_>, MAX_VENUES> = heapless::Vec::new();
         for v in self.router.venues() {
-            let book: &dyn DepthView = if v.config.id == self.venue {
-                &self.book
+            let at = if v.config.id == self.venue {
+                Some((&self.book, locate))
             } else {
-                match self.away.iter().find(|(id, _)| *id == v.config.id) {
-                    Some((_, b)) if symbol_of(b) == ours => b,
-                    _ => &NoDepth,
-                }
+                self.away
+                    .iter()
+                    .find(|(id, _)| *id == v.config.id)
+                    .and_then(|(_, away)| Some((away, self.translate(away, locate)?)))
             };
-            let _ = books.push(book);
+            let _ = views.push(VenueDepth { locate, at });
+        }
+        let mut books: heapless::Vec<&dyn DepthView, MAX_VENUES> = heapless::Vec::new();
+        for view in &views {
+            let _ = books.push(view);
         }
         let children = self.router.route(request, &books)?;
         children
@@ -1134,15 +1196,39 @@ fn refusal(intent: &OrderIntent, reason: types::RejectReason) -> OrderEvent {
     }
 }
 
-/// A venue whose book the appliance does not follow: nothing displayed.
-struct NoDepth;
+/// Whether the directory entry at `locate` names a symbol another locate
+/// of the same directory names too (then [`Book::locate_of`] gives neither).
+fn names_a_duplicate(book: &Book, locate: StockLocate) -> bool {
+    book.status(locate)
+        .directory
+        .is_some_and(|d| book.locate_of(&d.symbol) != Some(locate))
+}
 
-impl DepthView for NoDepth {
-    fn bbo(&self, _: StockLocate) -> Bbo {
-        Bbo::default()
+/// One venue's depth in the stock being routed, as the router asks for it:
+/// under the primary feed's `locate`. `at` is the venue's book and its own
+/// locate for that stock; `None` for a venue whose book the appliance does
+/// not follow or that does not name the stock: nothing displayed. Asked
+/// under any other locate it shows nothing, so it can never show another
+/// stock.
+struct VenueDepth<'a> {
+    locate: StockLocate,
+    at: Option<(&'a Book, StockLocate)>,
+}
+
+impl VenueDepth<'_> {
+    fn book_at(&self, locate: StockLocate) -> Option<(&Book, StockLocate)> {
+        self.at.filter(|_| locate == self.locate)
+    }
+}
+
+impl DepthView for VenueDepth<'_> {
+    fn bbo(&self, locate: StockLocate) -> Bbo {
+        self.book_at(locate)
+            .map_or_else(Bbo::default, |(book, at)| book.bbo(at))
     }
 
-    fn depth(&self, _: StockLocate, _: Side, _: &mut [Level]) -> usize {
-        0
+    fn depth(&self, locate: StockLocate, side: Side, out: &mut [Level]) -> usize {
+        self.book_at(locate)
+            .map_or(0, |(book, at)| book.depth(at, side, out))
     }
 }

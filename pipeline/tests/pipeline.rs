@@ -49,9 +49,14 @@ fn itch(repr: MessageRepr) -> Vec<u8> {
 }
 
 fn add(order_ref: u64, side: Side, price: Price, shares: u32, ts: u64) -> Vec<u8> {
+    add_at(LOCATE, order_ref, side, price, shares, ts)
+}
+
+/// An order at `locate` (the symbol field is not the book's concern).
+fn add_at(locate: u16, order_ref: u64, side: Side, price: Price, shares: u32, ts: u64) -> Vec<u8> {
     itch(MessageRepr::AddOrder(AddOrderRepr {
         header: Header {
-            stock_locate: LOCATE,
+            stock_locate: locate,
             tracking_number: 0,
             timestamp: ts,
         },
@@ -458,20 +463,187 @@ fn an_away_book_is_consulted_only_where_it_names_the_same_stock() {
         let mut msgs = vec![directory_aaa()];
         msgs.extend(two_sided());
         let sent = feed(&mut p, &msgs);
-        let ask = sent.iter().find_map(|o| match *o {
-            Outbound::New {
-                side: Side::Sell,
-                venue,
-                ..
-            } => Some(venue),
-            _ => None,
-        });
         assert_eq!(
-            ask,
+            ask_venue_of(&sent),
             Some(ask_venue),
             "away book names {away_name}: {sent:?}"
         );
     }
+}
+
+/// The venue the maker's new ask went to, if it sent one.
+fn ask_venue_of(sent: &[Outbound]) -> Option<VenueId> {
+    sent.iter().find_map(|o| match *o {
+        Outbound::New {
+            side: Side::Sell,
+            venue,
+            ..
+        } => Some(venue),
+        _ => None,
+    })
+}
+
+/// Feeds `msgs` to venue 2's away book.
+fn feed_away(p: &mut Pipeline<4, 8>, msgs: &[Vec<u8>]) {
+    for m in msgs {
+        p.on_away_itch(VenueId(2), &Message::parse(m).unwrap());
+    }
+}
+
+/// A bid at 300.00 on venue 2 at `locate`: if the router takes it for
+/// AAA's, the maker's post-only ask near 100 would cross it there and goes
+/// to venue 1; otherwise to venue 2, the better rebate.
+fn away_bid_at(locate: u16) -> Vec<u8> {
+    add_at(locate, 9, Side::Buy, Price(300_0000), 100, 1)
+}
+
+/// Venue 2's feed numbers AAA 5 and has ZZZ at the primary's AAA locate:
+/// the router reads venue 2's AAA under 5, and ZZZ's bid at the primary's
+/// number never stands in for AAA's.
+#[test]
+fn an_away_venue_numbering_the_stock_differently_is_read_under_its_own_locate() {
+    for (bid_at, ask_venue) in [(5, VenueId(1)), (LOCATE, VenueId(2))] {
+        let mut p = two_venue_pipeline();
+        feed_away(
+            &mut p,
+            &[
+                directory_at("ZZZ", LOCATE),
+                directory_at("AAA", 5),
+                away_bid_at(bid_at),
+            ],
+        );
+        let mut msgs = vec![directory_aaa()];
+        msgs.extend(two_sided());
+        let sent = feed(&mut p, &msgs);
+        assert_eq!(p.away_locate(VenueId(2), LOCATE), Some(5));
+        assert_eq!(
+            ask_venue_of(&sent),
+            Some(ask_venue),
+            "venue 2's bid at {bid_at}: {sent:?}"
+        );
+    }
+}
+
+/// Venue 2 acknowledges and then cancels every quote in `sent`; what the
+/// maker sends in answer.
+fn cancel_quotes(p: &mut Pipeline<4, 8>, sent: &[Outbound], now: u64) -> Vec<Outbound> {
+    let mut again = Vec::new();
+    for (_, cl, qty) in news(sent) {
+        let mut ack = ExecReport::new(cl, ExecType::New);
+        ack.leaves_qty = qty;
+        p.on_exec_report(&ack, Nanos(now), &mut |o| again.push(*o));
+        let cancel = ExecReport::new(cl, ExecType::Canceled);
+        p.on_exec_report(&cancel, Nanos(now + 1), &mut |o| again.push(*o));
+    }
+    again
+}
+
+/// Venue 2's feed starts a new day numbering AAA 6 and giving AAA's old
+/// number to ZZZ: the router follows AAA to 6 and never reads ZZZ's bid
+/// under yesterday's translation, nor anything between the two sessions.
+#[test]
+fn the_away_translation_follows_the_symbol_into_a_new_away_session() {
+    let mut p = two_venue_pipeline();
+    feed_away(&mut p, &[directory_at("AAA", 5), away_bid_at(5)]);
+    let mut msgs = vec![directory_aaa()];
+    msgs.extend(two_sided());
+    let sent = feed(&mut p, &msgs);
+    assert_eq!(ask_venue_of(&sent), Some(VenueId(1)), "{sent:?}");
+    p.reset_away(VenueId(2));
+    assert_eq!(
+        p.away_locate(VenueId(2), LOCATE),
+        None,
+        "no directory on venue 2 yet"
+    );
+    feed_away(
+        &mut p,
+        &[
+            directory_at("ZZZ", 5),
+            directory_at("AAA", 6),
+            away_bid_at(5),
+        ],
+    );
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), Some(6));
+    let again = cancel_quotes(&mut p, &sent, 10_000_000);
+    assert_eq!(
+        ask_venue_of(&again),
+        Some(VenueId(2)),
+        "ZZZ's bid is not AAA's: {again:?}"
+    );
+    // AAA's own bid on venue 2, under its new number, is seen.
+    p.on_away_itch(
+        VenueId(2),
+        &Message::parse(&add_at(6, 10, Side::Buy, Price(300_0000), 100, 2)).unwrap(),
+    );
+    let last = cancel_quotes(&mut p, &again, 20_000_000);
+    assert_eq!(ask_venue_of(&last), Some(VenueId(1)), "{last:?}");
+}
+
+/// The primary feed starts a new day numbering AAA 2 and giving AAA's old
+/// number to BBB: the router finds venue 2's AAA (5) under AAA's new number
+/// and venue 2's BBB (7) under BBB's, nothing in between.
+#[test]
+fn the_away_translation_follows_the_symbol_into_a_new_primary_session() {
+    let mut p = two_venue_pipeline();
+    feed_away(
+        &mut p,
+        &[
+            directory_at("AAA", 5),
+            directory_at("BBB", 7),
+            away_bid_at(5),
+        ],
+    );
+    feed(&mut p, &[directory_aaa(), directory_at("BBB", 2)]);
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), Some(5));
+    assert_eq!(p.away_locate(VenueId(2), 2), Some(7));
+    p.reset_feed(Nanos(1));
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), None);
+    assert_eq!(p.away_locate(VenueId(2), 2), None);
+    let mut msgs = vec![directory_at("BBB", LOCATE), directory_at("AAA", 2)];
+    msgs.extend([
+        add_at(2, 1, Side::Buy, Price(100_0000), 500, 1),
+        add_at(2, 2, Side::Sell, Price(100_1000), 500, 2),
+    ]);
+    let sent = feed(&mut p, &msgs);
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), Some(7));
+    assert_eq!(p.away_locate(VenueId(2), 2), Some(5));
+    assert_eq!(
+        ask_venue_of(&sent),
+        Some(VenueId(1)),
+        "the maker trades AAA under 2 now, and venue 2's AAA bid keeps its ask off: {sent:?}"
+    );
+}
+
+/// A directory naming AAA at two locates (a bad feed) leaves which one is
+/// AAA unknown: the router sees no depth for AAA on venue 2, whichever
+/// feed's directory it is, and each such entry is counted.
+#[test]
+fn a_symbol_named_twice_in_a_directory_gets_no_away_depth() {
+    // Venue 2 names AAA at the primary's number, with the bid, and at 7.
+    let mut p = two_venue_pipeline();
+    feed_away(
+        &mut p,
+        &[
+            directory_at("AAA", LOCATE),
+            directory_at("AAA", 7),
+            away_bid_at(LOCATE),
+        ],
+    );
+    let mut msgs = vec![directory_aaa()];
+    msgs.extend(two_sided());
+    let sent = feed(&mut p, &msgs);
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), None);
+    assert_eq!(ask_venue_of(&sent), Some(VenueId(2)), "{sent:?}");
+    assert_eq!(p.stats().duplicate_symbols, 1);
+    // The primary names AAA at its number and at 3.
+    let mut p = two_venue_pipeline();
+    feed_away(&mut p, &[directory_at("AAA", 5), away_bid_at(5)]);
+    let mut msgs = vec![directory_aaa(), directory_at("AAA", 3)];
+    msgs.extend(two_sided());
+    let sent = feed(&mut p, &msgs);
+    assert_eq!(p.away_locate(VenueId(2), LOCATE), None);
+    assert_eq!(ask_venue_of(&sent), Some(VenueId(2)), "{sent:?}");
+    assert_eq!(p.stats().duplicate_symbols, 1);
 }
 
 #[test]
@@ -536,10 +708,15 @@ fn directory_aaa() -> Vec<u8> {
 
 /// The directory entry naming `name` at `LOCATE`.
 fn directory_of(name: &str) -> Vec<u8> {
+    directory_at(name, LOCATE)
+}
+
+/// The directory entry naming `name` at `locate`.
+fn directory_at(name: &str, locate: u16) -> Vec<u8> {
     itch(MessageRepr::StockDirectory(
         protocol::itch::StockDirectoryRepr {
             header: Header {
-                stock_locate: LOCATE,
+                stock_locate: locate,
                 tracking_number: 0,
                 timestamp: 0,
             },
