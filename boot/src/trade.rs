@@ -1780,7 +1780,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 37;
+const COUNTERS: usize = 38;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1895,6 +1895,9 @@ fn fill_view(
         ("earlier-fills-recovered", o.earlier_fills_recovered),
         ("earlier-fills-known", o.earlier_fills_known),
         ("earlier-fills-unusable", o.earlier_fills_unusable),
+        // Directory entries naming a symbol another locate names too: the
+        // router reads no away depth for it.
+        ("feed-duplicate-symbols", s.duplicate_symbols),
         // Sessions connected whose Logon waits for the journal (a gauge).
         (
             "logons-held",

@@ -514,20 +514,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             .iter()
             .find(|(s, _)| *s == Some(symbol))
             .map(|(_, l)| *l);
-        let n = self
-            .risk
-            .symbol_capacity()
-            .min(self.oms.symbol_capacity())
-            .min(1 << 16);
-        let named = || {
-            (0..n).map(|l| l as StockLocate).find(|&l| {
-                self.book
-                    .status(l)
-                    .directory
-                    .is_some_and(|d| d.symbol == symbol)
-            })
-        };
-        let locate = match carried.or_else(named) {
+        let locate = match carried.or_else(|| self.book.locate_of(&symbol)) {
             Some(locate) => locate,
             None => {
                 let Some(free) = self.free_locate() else {
