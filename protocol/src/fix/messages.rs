@@ -700,14 +700,18 @@ impl FixBody for ExecutionReport<'_> {
                 match self.exec_type {
                     ExecType::TradeCancel => b'1',
                     ExecType::TradeCorrect => b'2',
+                    ExecType::OrderStatus => b'3',
                     _ => b'0',
                 },
             );
         }
-        m.char(
-            tag::EXEC_TYPE,
-            self.exec_type.to_fix(version, self.leaves_qty),
-        );
+        // FIX 4.2 has no ExecType for a status report: it is ExecTransType
+        // Status with the order's status as its ExecType.
+        let exec_type = match (version, self.exec_type) {
+            (FixVersion::Fix42, ExecType::OrderStatus) => self.ord_status.to_fix(),
+            (_, t) => t.to_fix(version, self.leaves_qty),
+        };
+        m.char(tag::EXEC_TYPE, exec_type);
         m.char(tag::ORD_STATUS, self.ord_status.to_fix());
         m.str(tag::SYMBOL, self.symbol);
         m.char(tag::SIDE, side_to_fix(self.side));
@@ -741,11 +745,13 @@ impl<'a> ExecutionReport<'a> {
         let exec_type = match version {
             // ExecTransType: New(0) reports are order-state changes, Cancel(1)
             // and Correct(2) bust or correct the execution ExecRefID names
-            // (whatever their ExecType says); Status(3) is not acted on.
+            // (whatever their ExecType says); Status(3) reports the order's
+            // state (its ExecType is an OrdStatus value, still checked).
             FixVersion::Fix42 => match msg.req(tag::EXEC_TRANS_TYPE)? {
                 b"0" => ExecType::from_fix(version, exec_type),
                 b"1" => Some(ExecType::TradeCancel),
                 b"2" => Some(ExecType::TradeCorrect),
+                b"3" => OrdStatus::from_fix(exec_type).map(|_| ExecType::OrderStatus),
                 _ => return Err(FixError::InvalidValue(tag::EXEC_TRANS_TYPE)),
             },
             FixVersion::Fix44 => ExecType::from_fix(version, exec_type),

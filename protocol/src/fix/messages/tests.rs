@@ -552,12 +552,12 @@ fn busts_and_corrections_per_version() {
         assert_eq!(m.get(tag::EXEC_TYPE), Some(type44));
         assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
     }
-    // A 4.2 status report (ExecTransType 3) is still not taken.
+    // Any other ExecTransType is refused.
     let b = enc(FixVersion::Fix42, &exec(ExecType::Trade, 0));
     let text = std::string::String::from_utf8(b).unwrap();
     let body_start = text.find("35=").unwrap();
     let body_end = text.rfind("10=").unwrap();
-    let body = text[body_start..body_end].replace("\x0120=0\x01", "\x0120=3\x01");
+    let body = text[body_start..body_end].replace("\x0120=0\x01", "\x0120=4\x01");
     let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
     let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
     whole.push_str(&std::format!("10={sum:03}\x01"));
@@ -566,5 +566,44 @@ fn busts_and_corrections_per_version() {
     assert_eq!(
         ExecutionReport::parse(&msg),
         Err(FixError::InvalidValue(tag::EXEC_TRANS_TYPE))
+    );
+}
+
+/// A status report: FIX 4.4 ExecType I; FIX 4.2 has no such ExecType, and
+/// says it with ExecTransType Status (3) and the order's status as ExecType
+/// (the encoder wrote `I` there before, which no 4.2 venue takes).
+#[test]
+fn status_reports_per_version() {
+    for (ord_status, leaves, type42) in [
+        (OrdStatus::PartiallyFilled, 200, &b"1"[..]),
+        (OrdStatus::Filled, 0, &b"2"[..]),
+    ] {
+        let report = ExecutionReport {
+            ord_status,
+            ..exec(ExecType::OrderStatus, leaves)
+        };
+        let b = enc(FixVersion::Fix42, &report);
+        let m = FixMessage::new_checked(&b).unwrap();
+        assert_eq!(m.get(tag::EXEC_TRANS_TYPE), Some(&b"3"[..]));
+        assert_eq!(m.get(tag::EXEC_TYPE), Some(type42));
+        assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
+        let b = enc(FixVersion::Fix44, &report);
+        let m = FixMessage::new_checked(&b).unwrap();
+        assert_eq!(m.get(tag::EXEC_TYPE), Some(&b"I"[..]));
+        assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
+    }
+    // A 4.2 status whose ExecType is no OrdStatus is refused.
+    let b = enc(FixVersion::Fix42, &exec(ExecType::OrderStatus, 0));
+    let text = std::string::String::from_utf8(b).unwrap();
+    let body_start = text.find("35=").unwrap();
+    let body_end = text.rfind("10=").unwrap();
+    let body = text[body_start..body_end].replace("\x01150=2\x01", "\x01150=Z\x01");
+    let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
+    let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
+    whole.push_str(&std::format!("10={sum:03}\x01"));
+    let msg = FixMessage::new_checked(whole.as_bytes()).unwrap();
+    assert_eq!(
+        ExecutionReport::parse(&msg),
+        Err(FixError::InvalidValue(tag::EXEC_TYPE))
     );
 }
