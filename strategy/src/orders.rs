@@ -130,12 +130,13 @@ pub enum OrderUpdate {
     },
     /// A `New` was refused (slot freed) or a cancel/replace was refused (slot
     /// live again, `slot_freed == false`). `side` and `price` are those of
-    /// the request refused — the new order's price, a replace's new price,
-    /// `None` for a cancel — so an owner can hold that side off (see
+    /// the request refused (and `locate` its instrument) — the new order's
+    /// price, a replace's new price, `None` for a cancel — so an owner can hold that side off (see
     /// [`crate::refusal`]).
     Rejected {
         slot: usize,
         slot_freed: bool,
+        locate: StockLocate,
         side: Side,
         price: Option<Price>,
     },
@@ -438,6 +439,7 @@ impl<const K: usize> OwnOrders<K> {
                     OrderUpdate::Rejected {
                         slot,
                         slot_freed: true,
+                        locate: refused.locate,
                         side: refused.side,
                         price: Some(refused.price),
                     }
@@ -456,6 +458,7 @@ impl<const K: usize> OwnOrders<K> {
                     OrderUpdate::Rejected {
                         slot,
                         slot_freed: true,
+                        locate: refused.locate,
                         side: refused.side,
                         price: Some(refused.price),
                     }
@@ -490,6 +493,7 @@ impl<const K: usize> OwnOrders<K> {
                             OrderUpdate::Rejected {
                                 slot,
                                 slot_freed: false,
+                                locate: o.locate,
                                 side: o.side,
                                 price,
                             }
@@ -835,6 +839,7 @@ mod tests {
             OrderUpdate::Rejected {
                 slot: third,
                 slot_freed: true,
+                locate: 1,
                 side: Side::Buy,
                 price: Some(Price(99)),
             }
@@ -888,6 +893,7 @@ mod tests {
             OrderUpdate::Rejected {
                 slot: first,
                 slot_freed: true,
+                locate: 1,
                 side: Side::Buy,
                 price: Some(Price(100)),
             }
@@ -960,6 +966,7 @@ mod tests {
             OrderUpdate::Rejected {
                 slot: s,
                 slot_freed: true,
+                locate: 1,
                 side: Side::Buy,
                 price: Some(Price(100)),
             }
@@ -986,6 +993,7 @@ mod tests {
             OrderUpdate::Rejected {
                 slot: s,
                 slot_freed: false,
+                locate: 1,
                 side: Side::Buy,
                 price: Some(Price(99)),
             }
