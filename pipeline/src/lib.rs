@@ -621,6 +621,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             })
         })?;
         self.risk.apply_limits(limits, now)?;
+        // Orders held off after a refusal may pass under the new limits.
+        self.strategies.on_limits_changed();
         self.risk_config = Some((cfg.clone(), symbols));
         self.restricted_waiting = mapping.unknown_symbols > 0;
         Ok(mapping)
@@ -936,7 +938,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Re-arms the kill switch (the operator's command): strategies may
     /// quote again. Refused while the daily loss is still beyond its limit.
     pub fn rearm(&mut self) -> Result<(), risk::RearmError> {
-        self.risk.rearm()
+        self.risk.rearm()?;
+        // What the kill switch refused may go now.
+        self.strategies.on_limits_changed();
+        Ok(())
     }
 
     /// While the kill switch is engaged, however it was (the operator, the

@@ -269,7 +269,22 @@ use gateway::router::{Router, RouterConfig, VenueConfig};
 
 /// Venue 1 pays a $0.0010 rebate, venue 2 a $0.0030 one.
 fn two_venue_pipeline() -> Pipeline<4, 8> {
-    let single = pipeline(Limits::unlimited());
+    two_venue_pipeline_with(MmParams::default_for_cent_tick())
+}
+
+/// A maker that sends a refused quote again at once (no hold after a
+/// refusal), for tests of what the pipeline and the router make of a run
+/// of refusals.
+fn retrying_at_once() -> MmParams {
+    MmParams {
+        refusal_hold_ns: 0,
+        ..MmParams::default_for_cent_tick()
+    }
+}
+
+/// [`two_venue_pipeline`] with a maker of parameters `mm`.
+fn two_venue_pipeline_with(mm: MmParams) -> Pipeline<4, 8> {
+    let single = pipeline_with(Limits::unlimited(), mm);
     let mut router = Router::new(RouterConfig::default());
     for (id, make_fee) in [(1, -1_000), (2, -3_000)] {
         router
@@ -1516,7 +1531,9 @@ fn a_configuration_that_validates_is_applied_whole() {
 /// the market maker's next quote goes there again.
 #[test]
 fn a_venue_shut_out_for_rejects_gets_orders_again() {
-    let mut p = two_venue_pipeline(); // venue 2 pays the better rebate
+    // Venue 2 pays the better rebate. (A maker that holds a refused side
+    // off would give the venue no run of orders to refuse.)
+    let mut p = two_venue_pipeline_with(retrying_at_once());
     let mut sent = feed(&mut p, &two_sided());
     let mut t = 10_000_000u64;
     for _ in 0..20 {
@@ -1594,7 +1611,9 @@ fn a_new_feed_session_clears_the_book_and_looks_restrictions_up_again() {
 /// (the maker tracked a live sell as its bid).
 #[test]
 fn a_venue_drop_keeps_every_tracked_order_on_its_own_side() {
-    let mut p = two_venue_pipeline();
+    // A maker that answers a refusal with the same order again, so that
+    // one step leaves a refusal deferred.
+    let mut p = two_venue_pipeline_with(retrying_at_once());
     let first = feed(&mut p, &two_sided());
     assert!(news(&first).iter().all(|(v, _, _)| *v == VenueId(2)));
     for (_, cl, qty) in news(&first) {
@@ -1645,4 +1664,142 @@ fn timer_ticks_reach_strategies_on_the_feeds_clock() {
         p.feed_time(Nanos(6_000_000_000)),
         Nanos(ten_am + 1_000_000_000)
     );
+}
+
+/// The maker's bid is filled under a risk position limit of 150 shares:
+/// long 100, another 100-share bid would make 200. Returns the pipeline
+/// (its maker quoting the ask alone), the ask and the time of the fill.
+fn long_100_under_a_150_share_risk_limit(limits: Limits) -> (Pipeline<4, 8>, Quote, u64) {
+    let mut limits = limits;
+    limits.default_symbol.max_position = 150;
+    let mut p = pipeline(limits);
+    let (bid, ask) = two_quotes_acked(&mut p);
+    let mut fill = ExecReport::new(bid.cl_ord_id, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0400);
+    fill.cum_qty = 100;
+    let now = 2 * SECOND + 2;
+    let after_fill = report(&mut p, fill, now);
+    let _ = ack_all(&mut p, &after_fill, now + 1);
+    assert_eq!(p.oms.position(LOCATE).unwrap().qty, 100);
+    (p, ask, now + 1)
+}
+
+/// `n` book events `gap` ns apart from `from` on: orders joining the best
+/// bid (the touch's size changes, its prices stay; order references from
+/// `from` on, so calls at other times do not collide). Returns what was
+/// sent.
+fn touch_sizes(p: &mut Pipeline<4, 8>, n: u64, from: u64, gap: u64) -> Vec<Outbound> {
+    let msgs: Vec<_> = (0..n)
+        .map(|i| {
+            let t = from + i * gap;
+            (t, add(from + i, Side::Buy, Price(100_0000), 10, t))
+        })
+        .collect();
+    feed_at(p, &msgs)
+}
+
+fn bids_sent(sent: &[Outbound]) -> usize {
+    sent.iter()
+        .filter(|o| {
+            matches!(
+                o,
+                Outbound::New {
+                    side: Side::Buy,
+                    ..
+                }
+            )
+        })
+        .count()
+}
+
+/// A bid risk refuses for the position limit is not sent again at every
+/// book event (nor round after round within one): the maker holds that
+/// side off, keeps its ask, and bids again once a fill of the ask brings
+/// the position back.
+#[test]
+fn a_bid_refused_for_the_position_limit_is_held_off_until_a_fill_frees_room() {
+    let (mut p, ask, t) = long_100_under_a_150_share_risk_limit(Limits::unlimited());
+    let refused = p
+        .risk
+        .reject_count(types::RejectReason::SymbolPositionLimit);
+    assert!(refused >= 1, "the maker's new bid was refused");
+    // 200 book events over two seconds.
+    let sent = touch_sizes(&mut p, 200, t + 1_000_000, 10_000_000);
+    assert_eq!(bids_sent(&sent), 0, "{sent:?}");
+    let again = p
+        .risk
+        .reject_count(types::RejectReason::SymbolPositionLimit)
+        - refused;
+    assert!(
+        again <= 4,
+        "{again} refusals over 200 book events: the bid was sent blindly"
+    );
+    assert_eq!(p.stats().intents_dropped, 0);
+    let strategy::engine::Hosted::MarketMaker(mm) = p.strategies.get(StrategyId(1)).unwrap() else {
+        panic!("the market maker")
+    };
+    assert!(mm.stats().held_after_refusal > 0, "{:?}", mm.stats());
+    assert!(
+        mm.orders().find(LOCATE, Side::Sell).is_some(),
+        "the ask stays"
+    );
+    // The ask fills: flat again, and the bid comes back at once.
+    let mut fill = ExecReport::new(ask.cl_ord_id, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0600);
+    fill.cum_qty = 100;
+    let back = report(&mut p, fill, t + 3 * SECOND);
+    assert_eq!(p.oms.position(LOCATE).unwrap().qty, 0);
+    assert_eq!(bids_sent(&back), 1, "quoting resumes: {back:?}");
+}
+
+/// Refusals count toward the reject-rate limit (risk's as well as the
+/// venue's): a maker re-sending a refused bid at every book event trips
+/// the kill switch within a few events. Held off, it stays well inside a
+/// limit of 20 a minute.
+#[test]
+fn a_held_off_bid_does_not_trip_the_reject_rate_kill_switch() {
+    let mut limits = Limits::unlimited();
+    limits.reject_rate = Some(risk::Throttle {
+        max_msgs: 20,
+        window_ns: 60 * SECOND,
+    });
+    let (mut p, _, t) = long_100_under_a_150_share_risk_limit(limits);
+    // A minute of book events, ten a second.
+    touch_sizes(&mut p, 600, t + 1_000_000, 100_000_000);
+    assert_eq!(p.risk.tripped(), None, "{:?}", p.stats());
+}
+
+/// A bid refused by the order-rate throttle is tried again once time has
+/// passed (the throttle's window), not at every book event before.
+#[test]
+fn a_bid_refused_by_the_order_throttle_is_tried_again_after_a_while() {
+    let mut limits = Limits::unlimited();
+    // Two quotes and a replace or two a second, no more.
+    limits.strategy_order_rate = Some(risk::Throttle {
+        max_msgs: 2,
+        window_ns: SECOND,
+    });
+    let mut p = pipeline(limits);
+    let (bid, _ask) = two_quotes_acked(&mut p);
+    // The bid fills; its replacement is throttled (two orders within the
+    // last second).
+    let mut fill = ExecReport::new(bid.cl_ord_id, ExecType::Fill);
+    fill.last_qty = 100;
+    fill.last_px = Price(100_0400);
+    fill.cum_qty = 100;
+    let t = 2 * SECOND + 2;
+    let answered = report(&mut p, fill, t);
+    assert_eq!(bids_sent(&answered), 0, "{answered:?}");
+    let refused = p.risk.reject_count(types::RejectReason::OrderRateThrottle);
+    assert!(refused >= 1);
+    // Book events within the next 100 ms: the bid is not tried at each.
+    let sent = touch_sizes(&mut p, 100, t + 1_000, 1_000_000);
+    assert_eq!(bids_sent(&sent), 0, "{sent:?}");
+    let again = p.risk.reject_count(types::RejectReason::OrderRateThrottle) - refused;
+    assert!(again <= 2, "{again} refusals in 100 ms of book events");
+    // Later, the window has passed: the bid goes out.
+    let later = touch_sizes(&mut p, 40, t + 200_000_000, 100_000_000);
+    assert_eq!(bids_sent(&later), 1, "{later:?}");
 }

@@ -362,6 +362,14 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         }
     }
 
+    /// Risk's limits changed or its kill switch was re-armed: every
+    /// strategy may try what it held off after a refusal.
+    pub fn on_limits_changed(&mut self) {
+        for s in self.strategies.iter_mut() {
+            dispatch!(s, s => s.on_limits_changed());
+        }
+    }
+
     /// Validates and applies new parameters to one strategy atomically; on
     /// any error its current parameters stay in force.
     pub fn set_params(&mut self, id: StrategyId, params: AnyParams) -> Result<(), EngineError> {

@@ -27,6 +27,8 @@
 //!   validated first and swapped in one assignment; on error the old set stays.
 //! - Strategies track their own orders ([`orders::OwnOrders`]); see that
 //!   module for how acknowledgements are matched to intents.
+//! - A refused order is not sent again blindly: its side (or leg) is held
+//!   off until what refused it may have changed ([`refusal`]).
 #![no_std]
 #![deny(unsafe_code)]
 
@@ -39,6 +41,7 @@ pub mod features;
 pub mod mm;
 pub mod model;
 pub mod orders;
+pub mod refusal;
 pub mod signal;
 pub mod sink;
 pub mod statarb;
@@ -116,6 +119,10 @@ pub trait Strategy {
         depth: &D,
         out: &mut Intents<N>,
     );
+
+    /// Risk's limits changed, or its kill switch was re-armed: orders
+    /// held off after a refusal ([`refusal`]) may pass now.
+    fn on_limits_changed(&mut self) {}
 
     fn params(&self) -> &Self::Params;
 

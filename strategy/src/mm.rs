@@ -37,6 +37,14 @@
 //!   `wide_spread` — pull both quotes or widen them (per `fast_action`) until
 //!   `cooldown_ns` after the last trigger.
 //! - Halts and pauses pull both quotes.
+//! - A quote risk or the venue refused is not sent again at the next
+//!   event: that side is held off (its resting order, if any, kept where
+//!   it is) until what refused it may have changed — a fill or an order
+//!   of ours finishing for an exposure limit, a quote nearer the mid for
+//!   the collar — or a backoff in the feed's time has passed, doubling
+//!   with each refusal in a row from `refusal_hold_ns` up to
+//!   `refusal_hold_max_ns` (see [`crate::refusal`]). The other side keeps
+//!   quoting.
 
 use types::{
     Bbo, BookEvent, DepthView, Level, Nanos, OrderEvent, Price, Side, StockLocate, StrategyId,
@@ -44,6 +52,7 @@ use types::{
 };
 
 use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
+use crate::refusal::{Backoff, Hold};
 use crate::stats::VarianceRate;
 use crate::tick::{grid_above, grid_below, round_passive, two_sided_prices};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -103,6 +112,14 @@ pub struct MmParams {
     pub fast_action: FastAction,
     /// How long fast-market handling lasts after the last trigger.
     pub cooldown_ns: u64,
+    /// How long a side is held off after a refusal (the first in a row;
+    /// each further one doubles it), unless what refused it changed first.
+    /// 0 holds nothing: a refused quote is sent again at once.
+    pub refusal_hold_ns: u64,
+    /// The longest such hold (≥ `refusal_hold_ns`): how late a limit
+    /// lifted behind the maker's back (a re-armed kill switch, another
+    /// strategy's fill) is found.
+    pub refusal_hold_max_ns: u64,
 }
 
 impl MmParams {
@@ -128,6 +145,11 @@ impl MmParams {
             wide_spread: 2_000,
             fast_action: FastAction::Pull,
             cooldown_ns: 500_000_000,
+            // From a quarter of a second, doubling, to a minute: a side
+            // refused for good costs 8 refusals in its first minute and one
+            // a minute after (risk's reject-rate limit counts them).
+            refusal_hold_ns: 250_000_000,
+            refusal_hold_max_ns: 60_000_000_000,
         }
     }
 
@@ -183,7 +205,20 @@ impl MmParams {
                 return Err(ParamError::new("fast_action", "widen factor must be >= 1"));
             }
         }
+        if self.refusal_hold_max_ns < self.refusal_hold_ns {
+            return Err(ParamError::new(
+                "refusal_hold_max_ns",
+                "must be >= refusal_hold_ns",
+            ));
+        }
         Ok(())
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            first_ns: self.refusal_hold_ns,
+            max_ns: self.refusal_hold_max_ns,
+        }
     }
 
     /// `(2/γ)·ln(1 + γ/κ)`: the part of the spread that does not depend on
@@ -244,6 +279,12 @@ pub struct MmStats {
     /// Sides not quoted because of the inventory limit (per evaluation).
     pub inventory_blocks: u64,
     pub fills: u64,
+    /// Quotes and replaces refused (by risk or a venue).
+    pub refusals: u64,
+    /// Targets a side held off after a refusal did not move to: no quote
+    /// placed, or its resting quote left at another price (per evaluation;
+    /// moves below the refresh threshold count too).
+    pub held_after_refusal: u64,
 }
 
 /// One Avellaneda–Stoikov quoter on one instrument.
@@ -273,6 +314,20 @@ pub struct MarketMaker {
     /// What the last decision read of our orders (valid while the slots'
     /// version is the same).
     held: Option<Held>,
+    /// Each side's hold after refusals, `[bid, ask]` (see [`crate::refusal`]).
+    refusal_holds: [Hold; 2],
+    /// Moves whenever our exposure may have shrunk or grown: a fill, an
+    /// order of ours finishing. Holds for an exposure limit wait on it.
+    exposure_epoch: u64,
+}
+
+/// Index of `side` in `[bid, ask]` arrays.
+#[inline(always)]
+fn side_index(side: Side) -> usize {
+    match side {
+        Side::Buy => 0,
+        Side::Sell => 1,
+    }
 }
 
 /// Each side's order slot and working price as a decision reads them, for
@@ -346,7 +401,14 @@ impl MarketMaker {
             memo: None,
             work_memo: None,
             held: None,
+            refusal_holds: [Hold::default(); 2],
+            exposure_epoch: 0,
         })
+    }
+
+    /// The hold after refusals of `side`'s quotes.
+    pub fn refusal_hold(&self, side: Side) -> &Hold {
+        &self.refusal_holds[side_index(side)]
     }
 
     pub fn position(&self) -> i64 {
@@ -520,7 +582,80 @@ impl MarketMaker {
                 (bid, ask)
             }
         };
+        // One test while nothing is held (the usual case).
+        let (bid, ask) = if self.refusal_holds[0].is_set() | self.refusal_holds[1].is_set() {
+            self.held_targets(bid, ask, now)
+        } else {
+            (bid, ask)
+        };
         self.work_targets(bid, ask, out);
+    }
+
+    /// The targets with each side still held after a refusal at `now`
+    /// made to stay as it is: its live order at its own price, or no
+    /// order (a held side's order is still cancelled when its target is
+    /// none). Holds whose time is up, or whose cause changed, are lifted
+    /// first. Working the result sends no new order or replace on a held
+    /// side, and is a decision on targets like any other (the work memo
+    /// keeps working).
+    #[cold]
+    #[inline(never)]
+    fn held_targets(
+        &mut self,
+        bid: Option<Price>,
+        ask: Option<Price>,
+        now: Nanos,
+    ) -> (Option<Price>, Option<Price>) {
+        (
+            self.held_target(Side::Buy, bid, now),
+            self.held_target(Side::Sell, ask, now),
+        )
+    }
+
+    fn held_target(&mut self, side: Side, target: Option<Price>, now: Nanos) -> Option<Price> {
+        let epoch = self.exposure_epoch;
+        let off = self.off_mid(target);
+        let wanted = target?;
+        if !self.refusal_holds[side_index(side)].lift_if_due(now, epoch, off) {
+            return target;
+        }
+        let resting = self
+            .orders
+            .find(self.locate(), side)
+            .and_then(|slot| self.orders.get(slot))
+            .map(|o| (o.is_live(), o.replace_refused, o.price));
+        let (stays, sent) = match resting {
+            // In flight: nothing would be sent for it anyway.
+            Some((false, _, _)) => (None, false),
+            // The venue refused its replace: a move pulls it (a cancel),
+            // which a hold does not stop.
+            Some((true, true, _)) => return target,
+            Some((true, false, price)) => (Some(price), price != wanted),
+            None => (None, true),
+        };
+        if sent {
+            self.stats.held_after_refusal += 1;
+        }
+        stays
+    }
+
+    /// How far `price` is from the mid (price4), when both are known: what
+    /// the collar measures.
+    fn off_mid(&self, price: Option<Price>) -> Option<i64> {
+        Some(price?.0.saturating_sub(self.last_mid?).saturating_abs())
+    }
+
+    /// Our quote (or replace) on `side` at `price` was refused for `reason`.
+    fn on_refused(&mut self, side: Side, price: Price, reason: types::RejectReason) {
+        self.stats.refusals += 1;
+        let off = self.off_mid(Some(price));
+        self.refusal_holds[side_index(side)].refused(
+            reason,
+            self.last_ts,
+            self.params.backoff(),
+            self.exposure_epoch,
+            off,
+        );
     }
 
     /// Target quotes for a two-sided market `best_bid` < `best_ask` at
@@ -875,10 +1010,40 @@ impl Strategy for MarketMaker {
             if locate == self.locate() {
                 self.position = self.position.saturating_add(shares);
                 self.stats.fills += 1;
+                self.exposure_epoch = self.exposure_epoch.wrapping_add(1);
                 filled = true;
             }
         }
-        match self.orders.on_event(event, out) {
+        let update = self.orders.on_event(event, out);
+        match update {
+            OrderUpdate::Entered { slot }
+            | OrderUpdate::Accepted { slot }
+            | OrderUpdate::Replaced { slot } => {
+                // It passed: that side's run of refusals is over.
+                if let Some(o) = self.orders.get(slot) {
+                    self.refusal_holds[side_index(o.side)].passed();
+                }
+            }
+            // An order of ours finished: the exposure risk counts moved.
+            OrderUpdate::Canceled { .. } => {
+                self.exposure_epoch = self.exposure_epoch.wrapping_add(1);
+            }
+            OrderUpdate::Rejected { side, price, .. } => {
+                if let OrderEvent::Rejected { order: Some(_), .. } = event {
+                    // An order the venue had (or risk counted) is gone.
+                    self.exposure_epoch = self.exposure_epoch.wrapping_add(1);
+                }
+                if let (
+                    OrderEvent::Rejected { reason, .. } | OrderEvent::AmendRejected { reason, .. },
+                    Some(price),
+                ) = (event, price)
+                {
+                    self.on_refused(side, price, *reason);
+                }
+            }
+            _ => {}
+        }
+        match update {
             OrderUpdate::Accepted { slot } => self.estimate_queue(slot, depth),
             // A price change lost our place (the tracker marks it).
             OrderUpdate::Replaced { slot }
@@ -910,14 +1075,25 @@ impl Strategy for MarketMaker {
             self.cancel_all(out);
             return;
         }
-        if let Some(until) = self.fast_until {
-            if now >= until {
-                self.fast_until = None;
-                self.last_ts = now;
-                let bbo = depth.bbo(self.locate());
-                self.requote(&bbo, now, out);
-            }
+        let fast_over = self.fast_until.is_some_and(|until| now >= until);
+        if fast_over {
+            self.fast_until = None;
         }
+        // A hold whose time is up is lifted at the next decision: make
+        // one now, or a quiet market would keep that side away.
+        let hold_over = self
+            .refusal_holds
+            .iter()
+            .any(|h| h.until().is_some_and(|until| now >= until));
+        if fast_over || hold_over {
+            self.last_ts = now;
+            let bbo = depth.bbo(self.locate());
+            self.requote(&bbo, now, out);
+        }
+    }
+
+    fn on_limits_changed(&mut self) {
+        self.refusal_holds = [Hold::default(); 2];
     }
 
     fn params(&self) -> &MmParams {
@@ -931,6 +1107,8 @@ impl Strategy for MarketMaker {
         self.vol.set_alpha(params.sigma_alpha);
         self.memo = None;
         self.work_memo = None;
+        // What was refused (its size, say) may not be what is sent next.
+        self.refusal_holds = [Hold::default(); 2];
         Ok(())
     }
 }
@@ -1703,6 +1881,187 @@ mod tests {
         );
     }
 
+    /// Risk refuses the maker's quote on `side` (the oldest one waiting
+    /// for its id) for `reason`; returns what the maker sends in answer.
+    fn refuse_oldest(rig: &mut Rig, reason: types::RejectReason) -> heapless::Vec<OrderIntent, 8> {
+        rig.order(OrderEvent::Rejected {
+            strategy: ID,
+            order: None,
+            reason,
+        })
+    }
+
+    fn news_on(r: &[OrderIntent], want: Side) -> usize {
+        r.iter()
+            .filter(|i| matches!(i, OrderIntent::New { side, .. } if *side == want))
+            .count()
+    }
+
+    /// A bid risk refuses for a position limit is not sent again in
+    /// answer, nor at the book events after; the ask keeps quoting (and
+    /// moving); a fill, which changes the exposure, brings the bid back.
+    #[test]
+    fn a_bid_refused_for_a_limit_is_held_until_a_fill() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        let r = refuse_oldest(&mut rig, types::RejectReason::SymbolPositionLimit);
+        assert_eq!(news_on(&r, Side::Buy), 0, "not again in answer: {r:?}");
+        let ask_id = rig.accept();
+        for i in 1..=20u64 {
+            let off = (i % 2) as i64 * 500;
+            let r = rig.bbo(999_000 + off, 1_001_000 + off, SEC + i * 1_000);
+            assert_eq!(news_on(&r, Side::Buy), 0, "event {i}: {r:?}");
+            if !r.is_empty() {
+                // The ask moves with the market.
+                assert!(
+                    r.iter().all(
+                        |x| matches!(x, OrderIntent::Replace { order, .. } if *order == ask_id)
+                    ),
+                    "{r:?}"
+                );
+                rig.order(OrderEvent::AmendRejected {
+                    strategy: ID,
+                    order: ask_id,
+                    reason: types::RejectReason::NotSent,
+                });
+            }
+        }
+        let stats = rig.mm.stats();
+        assert_eq!(stats.refusals, 1 + stats.replaces_sent);
+        assert!(stats.held_after_refusal >= 20, "{stats:?}");
+        assert_eq!(rig.mm.refusal_hold(Side::Buy).strikes(), 1);
+        // Part of the ask fills: the bid is tried again at once.
+        let r = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: ask_id,
+            locate: LOC,
+            side: Side::Sell,
+            price: Price(1_000_200),
+            qty: 10,
+            leaves: 90,
+        });
+        assert_eq!(news_on(&r, Side::Buy), 1, "{r:?}");
+        // It passes: the next refusal starts from the first hold again.
+        rig.order(OrderEvent::Entered {
+            strategy: ID,
+            order: OrderId(99),
+        });
+        assert_eq!(rig.mm.refusal_hold(Side::Buy).strikes(), 0);
+    }
+
+    /// A quote refused by a throttle comes back once its hold is over, on
+    /// a timer tick in a quiet market; refused again, it waits twice as
+    /// long.
+    #[test]
+    fn a_throttled_quote_comes_back_after_its_hold_doubling() {
+        let p = params();
+        let mut rig = Rig::new(p);
+        rig.bbo(999_000, 1_001_000, SEC);
+        refuse_oldest(&mut rig, types::RejectReason::OrderRateThrottle);
+        rig.accept();
+        let hold = p.refusal_hold_ns;
+        assert!(rig.timer(SEC + hold - 1).is_empty());
+        assert!(rig.bbo(999_000, 1_001_000, SEC + hold - 1).is_empty());
+        let r = rig.timer(SEC + hold);
+        assert_eq!(&r[..], &[new_at(Side::Buy, 999_800)]);
+        let r = refuse_oldest(&mut rig, types::RejectReason::OrderRateThrottle);
+        assert!(r.is_empty(), "{r:?}");
+        let again = SEC + hold + 2 * hold;
+        assert!(rig.timer(again - 1).is_empty());
+        assert_eq!(news_on(&rig.timer(again), Side::Buy), 1);
+    }
+
+    /// A replace risk refused is not sent again at the next move either:
+    /// the order stays where it is until the hold is over.
+    #[test]
+    fn a_refused_replace_is_held_off_too() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        let bid_id = rig.accept();
+        let _ask = rig.accept();
+        // Moving down, the bid moves first.
+        let r = rig.bbo(998_500, 1_000_500, SEC + 1);
+        assert!(
+            r.iter()
+                .any(|i| matches!(i, OrderIntent::Replace { order, .. } if *order == bid_id)),
+            "{r:?}"
+        );
+        rig.order(OrderEvent::AmendRejected {
+            strategy: ID,
+            order: bid_id,
+            reason: types::RejectReason::PriceCollar,
+        });
+        // The market moves on (short of a fast market), the bid's
+        // distance to the mid stays.
+        for i in 2..6u64 {
+            let off = (i as i64) * 50;
+            let r = rig.bbo(998_500 - off, 1_000_500 - off, SEC + i);
+            assert!(
+                !r.iter()
+                    .any(|x| matches!(x, OrderIntent::Replace { order, .. } if *order == bid_id)),
+                "{r:?}"
+            );
+        }
+        assert!(rig.mm.orders().get(0).unwrap().is_live());
+        assert_eq!(rig.mm.refusal_hold(Side::Buy).strikes(), 1);
+    }
+
+    /// A quote the venue could not be sent is not sent again in answer
+    /// (round after round within one step), but at the next event.
+    #[test]
+    fn an_unsent_quote_goes_again_at_the_next_event() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        let r = refuse_oldest(&mut rig, types::RejectReason::NotSent);
+        assert!(r.is_empty(), "{r:?}");
+        let r = rig.bbo(999_000, 1_001_000, SEC + 1);
+        assert_eq!(news_on(&r, Side::Buy), 1, "{r:?}");
+        assert_eq!(rig.mm.refusal_hold(Side::Buy).strikes(), 0);
+    }
+
+    /// New risk limits (or a re-armed kill switch), or new parameters,
+    /// lift every hold: what was refused may pass now.
+    #[test]
+    fn new_limits_or_parameters_lift_the_holds() {
+        let mut rig = Rig::new(params());
+        rig.bbo(999_000, 1_001_000, SEC);
+        refuse_oldest(&mut rig, types::RejectReason::RestrictedSymbol);
+        refuse_oldest(&mut rig, types::RejectReason::RestrictedSymbol);
+        assert!(rig.bbo(999_000, 1_001_000, SEC + 1).is_empty());
+        rig.mm.on_limits_changed();
+        let r = rig.bbo(999_000, 1_001_000, SEC + 2);
+        assert_eq!(r.len(), 2, "{r:?}");
+        refuse_oldest(&mut rig, types::RejectReason::MaxOrderQty);
+        refuse_oldest(&mut rig, types::RejectReason::MaxOrderQty);
+        assert!(rig.bbo(999_000, 1_001_000, SEC + 3).is_empty());
+        let p = MmParams {
+            quote_qty: 50,
+            ..*rig.mm.params()
+        };
+        rig.mm.set_params(p).unwrap();
+        let r = rig.bbo(999_000, 1_001_000, SEC + 4);
+        assert_eq!(r.len(), 2, "{r:?}");
+    }
+
+    /// With no first hold (0), a refused quote is sent again at once, as
+    /// before holds existed.
+    #[test]
+    fn a_zero_hold_sends_a_refused_quote_again_at_once() {
+        let mut rig = Rig::new(MmParams {
+            refusal_hold_ns: 0,
+            ..params()
+        });
+        rig.bbo(999_000, 1_001_000, SEC);
+        let r = refuse_oldest(&mut rig, types::RejectReason::SymbolPositionLimit);
+        assert_eq!(&r[..], &[new_at(Side::Buy, 999_800)]);
+        assert!(MmParams {
+            refusal_hold_max_ns: 1,
+            ..params()
+        }
+        .validate()
+        .is_err());
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::{prop_assert, prop_oneof, proptest, Just};
@@ -1772,7 +2131,20 @@ mod tests {
                 nth: usize,
                 qty: u32,
             },
+            /// Risk refuses the oldest quote waiting for its id (the side
+            /// is held off: decisions depend on the time as well).
+            Refuse {
+                reason: usize,
+            },
         }
+
+        /// Reasons of each kind of hold.
+        const REFUSALS: [types::RejectReason; 4] = [
+            types::RejectReason::SymbolPositionLimit,
+            types::RejectReason::PriceCollar,
+            types::RejectReason::OrderRateThrottle,
+            types::RejectReason::NotSent,
+        ];
 
         fn memo_step() -> impl Gen<Value = MemoStep> {
             prop_oneof![
@@ -1802,6 +2174,7 @@ mod tests {
                 (0u64..2_000_000_000).prop_map(|dt| MemoStep::Timer { dt }),
                 (0usize..4, 0u64..1_000).prop_map(|(nth, qty)| MemoStep::Queue { nth, qty }),
                 (0usize..4, 1u32..500).prop_map(|(nth, qty)| MemoStep::Print { nth, qty }),
+                (0usize..REFUSALS.len()).prop_map(|reason| MemoStep::Refuse { reason }),
             ]
         }
 
@@ -1916,6 +2289,22 @@ mod tests {
                         }
                         None => heapless::Vec::new(),
                     },
+                    MemoStep::Refuse { reason } => {
+                        if rig
+                            .mm
+                            .orders()
+                            .iter()
+                            .any(|(_, o)| o.state == crate::orders::OrderState::PendingNew)
+                        {
+                            rig.order(OrderEvent::Rejected {
+                                strategy: ID,
+                                order: None,
+                                reason: REFUSALS[reason % REFUSALS.len()],
+                            })
+                        } else {
+                            heapless::Vec::new()
+                        }
+                    }
                     MemoStep::Print { nth, qty } => match nth_order(rig, nth) {
                         Some(o) => {
                             let ev = BookEvent::Trade {

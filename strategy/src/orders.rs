@@ -129,10 +129,16 @@ pub enum OrderUpdate {
         slot: usize,
     },
     /// A `New` was refused (slot freed) or a cancel/replace was refused (slot
-    /// live again, `slot_freed == false`).
+    /// live again, `slot_freed == false`). `side` and `price` are those of
+    /// the request refused (and `locate` its instrument) — the new order's
+    /// price, a replace's new price, `None` for a cancel — so an owner can hold that side off (see
+    /// [`crate::refusal`]).
     Rejected {
         slot: usize,
         slot_freed: bool,
+        locate: StockLocate,
+        side: Side,
+        price: Option<Price>,
     },
     /// An acknowledgement nobody asked for; a cancel was emitted for it.
     UnexpectedAccept {
@@ -425,12 +431,17 @@ impl<const K: usize> OwnOrders<K> {
             } if strategy == self.strategy => match self.awaiting_ack.pop_front() {
                 Some(slot) => {
                     let slot = usize::from(slot);
-                    if let Some(o) = self.slots.get_mut(slot) {
-                        *o = OwnOrder::default();
-                    }
+                    let refused = self
+                        .slots
+                        .get_mut(slot)
+                        .map(core::mem::take)
+                        .unwrap_or_default();
                     OrderUpdate::Rejected {
                         slot,
                         slot_freed: true,
+                        locate: refused.locate,
+                        side: refused.side,
+                        price: Some(refused.price),
                     }
                 }
                 None => self.unknown(),
@@ -443,10 +454,13 @@ impl<const K: usize> OwnOrders<K> {
                 ..
             } if strategy == self.strategy => match self.find_id(id) {
                 Some(slot) => {
-                    self.slots[slot] = OwnOrder::default();
+                    let refused = core::mem::take(&mut self.slots[slot]);
                     OrderUpdate::Rejected {
                         slot,
                         slot_freed: true,
+                        locate: refused.locate,
+                        side: refused.side,
+                        price: Some(refused.price),
                     }
                 }
                 None => self.unknown(),
@@ -471,10 +485,17 @@ impl<const K: usize> OwnOrders<K> {
                             o.replace_refused =
                                 matches!(o.state, OrderState::PendingReplace { .. })
                                     && reason == types::RejectReason::VenueReject;
+                            let price = match o.state {
+                                OrderState::PendingReplace { price, .. } => Some(price),
+                                _ => None,
+                            };
                             o.state = OrderState::Live;
                             OrderUpdate::Rejected {
                                 slot,
                                 slot_freed: false,
+                                locate: o.locate,
+                                side: o.side,
+                                price,
                             }
                         }
                         _ => OrderUpdate::Ignored,
@@ -817,7 +838,10 @@ mod tests {
             t.on_event(&reject, &mut out),
             OrderUpdate::Rejected {
                 slot: third,
-                slot_freed: true
+                slot_freed: true,
+                locate: 1,
+                side: Side::Buy,
+                price: Some(Price(99)),
             }
         );
         assert!(!t.get(third).unwrap().is_active());
@@ -868,7 +892,10 @@ mod tests {
             t.on_event(&rej, &mut out),
             OrderUpdate::Rejected {
                 slot: first,
-                slot_freed: true
+                slot_freed: true,
+                locate: 1,
+                side: Side::Buy,
+                price: Some(Price(100)),
             }
         );
         assert_eq!(
@@ -938,7 +965,10 @@ mod tests {
             t.on_event(&gone, &mut out),
             OrderUpdate::Rejected {
                 slot: s,
-                slot_freed: true
+                slot_freed: true,
+                locate: 1,
+                side: Side::Buy,
+                price: Some(Price(100)),
             }
         );
     }
@@ -962,7 +992,10 @@ mod tests {
             t.on_event(&rej, &mut out),
             OrderUpdate::Rejected {
                 slot: s,
-                slot_freed: false
+                slot_freed: false,
+                locate: 1,
+                side: Side::Buy,
+                price: Some(Price(99)),
             }
         );
         assert_eq!(t.get(s).unwrap().price, Price(100));

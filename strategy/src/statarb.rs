@@ -47,6 +47,13 @@
 //! entry is unwound at once. Exits always flatten what is actually held.
 //! A stop fires when `|s| > stop` or the position has been held for
 //! `max_hold_ns`; after a stop no entry is made for `stop_cooldown_ns`.
+//!
+//! A leg whose order risk or the venue refused is held off (see
+//! [`crate::refusal`]): no order on it until what refused it may have
+//! changed or a backoff (`refusal_hold_ns`, doubling up to
+//! `refusal_hold_max_ns`) has passed — a flattening IOC is not sent again
+//! at every event, and no entry is made while any of its legs is held
+//! (it would leave one leg to unwind).
 
 use types::{
     BookEvent, DepthView, Nanos, OrderEvent, Price, Side, StockLocate, StrategyId, Symbol,
@@ -54,6 +61,7 @@ use types::{
 };
 
 use crate::orders::{own_fill, swapped, OrderUpdate, OwnOrders};
+use crate::refusal::{Backoff, Hold};
 use crate::stats::{MultiFit, OuFit, RollingRegression};
 use crate::tick::{mid_f64, two_sided};
 use crate::{positive, Intents, ParamError, Strategy};
@@ -92,6 +100,12 @@ pub struct PairsParams {
     pub qty_y: u32,
     /// How far through the touch the IOC limit goes, in ticks.
     pub slippage_ticks: i64,
+    /// How long a leg is held off after a refusal (the first in a row;
+    /// each further one doubles it), unless what refused it changed
+    /// first. 0 holds nothing.
+    pub refusal_hold_ns: u64,
+    /// The longest such hold (≥ `refusal_hold_ns`).
+    pub refusal_hold_max_ns: u64,
 }
 
 impl PairsParams {
@@ -109,6 +123,15 @@ impl PairsParams {
             max_reversion_samples: 30.0,
             qty_y: 100,
             slippage_ticks: 0,
+            refusal_hold_ns: 250_000_000,
+            refusal_hold_max_ns: 60_000_000_000,
+        }
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            first_ns: self.refusal_hold_ns,
+            max_ns: self.refusal_hold_max_ns,
         }
     }
 
@@ -138,6 +161,12 @@ impl PairsParams {
         }
         if self.slippage_ticks < 0 {
             return Err(ParamError::new("slippage_ticks", "must be >= 0"));
+        }
+        if self.refusal_hold_max_ns < self.refusal_hold_ns {
+            return Err(ParamError::new(
+                "refusal_hold_max_ns",
+                "must be >= refusal_hold_ns",
+            ));
         }
         Ok(())
     }
@@ -176,8 +205,13 @@ pub struct PairsStats {
     pub max_hold_exits: u64,
     /// Entries that filled on one leg only and were unwound.
     pub legged_unwinds: u64,
-    /// Entry signals skipped: not mean reverting fast enough, no hedge, no room.
+    /// Entry signals skipped: not mean reverting fast enough, no hedge, no
+    /// room, a leg held off after a refusal.
     pub entries_skipped: u64,
+    /// Orders refused (by risk or a venue).
+    pub refusals: u64,
+    /// Orders not sent because their leg is held off after a refusal.
+    pub held_after_refusal: u64,
 }
 
 /// A spread of `L` legs: Y (leg 0) against `L − 1` hedge legs.
@@ -208,6 +242,10 @@ pub struct SpreadTrader<const L: usize> {
     now: Nanos,
     halted: [bool; L],
     stats: PairsStats,
+    /// Each leg's hold after refusals (see [`crate::refusal`]).
+    refusal_holds: [Hold; L],
+    /// Moves with every fill and every order of ours finishing.
+    exposure_epoch: u64,
 }
 
 /// One pair, Y against X.
@@ -261,6 +299,8 @@ impl<const L: usize> SpreadTrader<L> {
             now: Nanos(0),
             halted: [false; L],
             stats: PairsStats::default(),
+            refusal_holds: [Hold::default(); L],
+            exposure_epoch: 0,
         })
     }
 
@@ -307,6 +347,20 @@ impl<const L: usize> SpreadTrader<L> {
 
     fn leg_of(&self, locate: StockLocate) -> Option<usize> {
         self.locates.iter().position(|&l| l == locate)
+    }
+
+    /// The hold after refusals of leg `i`'s orders.
+    pub fn refusal_hold(&self, i: usize) -> Option<&Hold> {
+        self.refusal_holds.get(i)
+    }
+
+    /// Whether leg `leg` is still held off after a refusal at `now`
+    /// (a hold whose time is up, or whose cause changed, is lifted).
+    fn leg_held(&mut self, leg: usize, now: Nanos) -> bool {
+        let epoch = self.exposure_epoch;
+        self.refusal_holds
+            .get_mut(leg)
+            .is_some_and(|h| h.lift_if_due(now, epoch, None))
     }
 
     /// Takes a sample if one is due and every leg has a mid.
@@ -366,6 +420,10 @@ impl<const L: usize> SpreadTrader<L> {
         let Some(l) = self.legs.get(leg).copied() else {
             return false;
         };
+        if self.leg_held(leg, self.now) {
+            self.stats.held_after_refusal += 1;
+            return false;
+        }
         let Some((bid, ask)) = two_sided(&depth.bbo(l.locate)) else {
             return false;
         };
@@ -443,6 +501,15 @@ impl<const L: usize> SpreadTrader<L> {
             Direction::Long => long,
             Direction::Short => long.map(|q| -q),
         };
+        // Every leg or none: a leg held off after a refusal would leave
+        // the others to unwind.
+        let now = self.now;
+        let held = (0..L).any(|leg| plan[leg] != 0 && self.leg_held(leg, now));
+        if held {
+            self.stats.held_after_refusal += 1;
+            self.stats.entries_skipped += 1;
+            return;
+        }
         let mut sent_any = false;
         for (leg, &q) in plan.iter().enumerate() {
             if q == 0 {
@@ -480,6 +547,47 @@ impl<const L: usize> SpreadTrader<L> {
     fn exit<D: DepthView + ?Sized, const N: usize>(&mut self, depth: &D, out: &mut Intents<N>) {
         self.stats.exits += 1;
         self.flatten(depth, out);
+    }
+
+    /// What an order event says about holds: a refused order holds its
+    /// leg off, a passed one ends its leg's run of refusals, a fill or a
+    /// finished order moves the exposure.
+    fn note_refusals(&mut self, event: &OrderEvent, update: OrderUpdate) {
+        let finished = matches!(
+            update,
+            OrderUpdate::Filled { .. } | OrderUpdate::Canceled { .. }
+        ) || matches!(event, OrderEvent::Rejected { order: Some(_), .. });
+        if finished {
+            self.exposure_epoch = self.exposure_epoch.wrapping_add(1);
+        }
+        match update {
+            OrderUpdate::Entered { slot } | OrderUpdate::Accepted { slot } => {
+                let leg = self.orders.get(slot).and_then(|o| self.leg_of(o.locate));
+                if let Some(h) = leg.and_then(|leg| self.refusal_holds.get_mut(leg)) {
+                    h.passed();
+                }
+            }
+            OrderUpdate::Rejected {
+                locate,
+                price: Some(_),
+                ..
+            } => {
+                let (OrderEvent::Rejected { reason, .. }
+                | OrderEvent::AmendRejected { reason, .. }) = *event
+                else {
+                    return;
+                };
+                self.stats.refusals += 1;
+                let (now, backoff, epoch) = (self.now, self.params.backoff(), self.exposure_epoch);
+                if let Some(h) = self
+                    .leg_of(locate)
+                    .and_then(|leg| self.refusal_holds.get_mut(leg))
+                {
+                    h.refused(reason, now, backoff, epoch, None);
+                }
+            }
+            _ => {}
+        }
     }
 
     fn decide<D: DepthView + ?Sized, const N: usize>(
@@ -611,7 +719,9 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
                 self.positions[leg] = self.positions[leg].saturating_add(shares);
             }
         }
-        match self.orders.on_event(event, out) {
+        let update = self.orders.on_event(event, out);
+        self.note_refusals(event, update);
+        match update {
             OrderUpdate::Ignored | OrderUpdate::Entered { .. } => {}
             _ => self.decide(self.now, depth, out),
         }
@@ -628,12 +738,18 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
         self.decide(now, depth, out);
     }
 
+    fn on_limits_changed(&mut self) {
+        self.refusal_holds = [Hold::default(); L];
+    }
+
     fn params(&self) -> &PairsParams {
         &self.params
     }
 
     fn set_params(&mut self, params: PairsParams) -> Result<(), ParamError> {
         params.validate()?;
+        // What was refused (its size, say) may not be what is sent next.
+        self.refusal_holds = [Hold::default(); L];
         if params.window != self.params.window {
             self.reg.set_window(params.window);
             self.refit();
@@ -944,6 +1060,120 @@ mod tests {
         // Still far out, but inside the cooldown: no new entry.
         let r = rig.sample(-0.01);
         assert!(r.is_empty(), "{r:?}");
+    }
+
+    /// Risk refuses the flattening order of Y (a restricted symbol, say):
+    /// it is not sent again in answer, nor at the next book events within
+    /// its hold; X is flattened all the same; once the hold is over, Y is
+    /// tried again.
+    #[test]
+    fn a_refused_flattening_order_is_held_off() {
+        let mut rig = Rig::new();
+        let r = enter_long(&mut rig);
+        rig.fill_all(&r);
+        let exit = rig.sample(-0.05);
+        assert_eq!(exit.len(), 2, "{exit:?}");
+        assert_eq!(leg_order(&exit[0]).0, LY);
+        let refused = rig.order(OrderEvent::Rejected {
+            strategy: ID,
+            order: None,
+            reason: types::RejectReason::RestrictedSymbol,
+        });
+        assert!(refused.is_empty(), "not again in answer: {refused:?}");
+        assert_eq!(rig.st.stats().refusals, 1);
+        // X is flattened (accepted and filled): Y alone is left.
+        let x = rig.accept();
+        let (_, side, price, qty, _) = leg_order(&exit[1]);
+        let after = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: x,
+            locate: LX,
+            side,
+            price,
+            qty,
+            leaves: 0,
+        });
+        assert!(after.is_empty(), "Y is held: {after:?}");
+        assert_eq!(rig.st.positions()[1], 0);
+        assert_eq!(rig.st.state(), PairState::Exiting);
+        // Book events within the hold send nothing.
+        let at = rig.k * SEC;
+        for dt in [1, 1_000, 100_000_000] {
+            rig.out.clear();
+            let ev = BookEvent::Bbo {
+                locate: LY,
+                bbo: rig.depth.bbo(LY),
+                ts: Nanos(at + dt),
+            };
+            rig.st.on_book(&ev, &rig.depth, &mut rig.out);
+            assert!(rig.out.is_empty(), "{:?}", rig.out.as_slice());
+        }
+        assert!(rig.st.stats().held_after_refusal >= 3);
+        // The hold is over at the next tick a second later.
+        rig.out.clear();
+        rig.st.on_timer(Nanos(at + SEC), &rig.depth, &mut rig.out);
+        let again = rig.out.as_slice();
+        assert_eq!(again.len(), 1, "{again:?}");
+        assert_eq!(leg_order(&again[0]).0, LY);
+        // New risk limits lift every hold at once.
+        rig.order(OrderEvent::Rejected {
+            strategy: ID,
+            order: None,
+            reason: types::RejectReason::RestrictedSymbol,
+        });
+        assert!(rig.st.refusal_hold(0).unwrap().is_set());
+        rig.st.on_limits_changed();
+        assert!(!rig.st.refusal_hold(0).unwrap().is_set());
+    }
+
+    /// No entry while one of its legs is held off after a refusal: it
+    /// would leave the other leg to unwind.
+    #[test]
+    fn no_entry_while_a_leg_is_held() {
+        let mut rig = Rig::new();
+        let r = enter_long(&mut rig);
+        assert_eq!(r.len(), 2);
+        // Y refused for the position limit, X filled and unwound.
+        rig.order(OrderEvent::Rejected {
+            strategy: ID,
+            order: None,
+            reason: types::RejectReason::SymbolPositionLimit,
+        });
+        assert!(rig.st.refusal_hold(0).unwrap().is_set());
+        let skipped = rig.st.stats().entries_skipped;
+        rig.st.refusal_holds[0] = {
+            // Held for a long while (a run of refusals).
+            let mut h = Hold::default();
+            let backoff = rig.st.params().backoff();
+            for _ in 0..10 {
+                h.refused(
+                    types::RejectReason::RestrictedSymbol,
+                    Nanos(rig.k * SEC),
+                    backoff,
+                    0,
+                    None,
+                );
+            }
+            h
+        };
+        let x = rig.accept();
+        let (_, side, price, qty, _) = leg_order(&r[1]);
+        let unwind = rig.order(OrderEvent::Filled {
+            strategy: ID,
+            order: x,
+            locate: LX,
+            side,
+            price,
+            qty,
+            leaves: 0,
+        });
+        rig.fill_all(&unwind);
+        assert_eq!(rig.st.state(), PairState::Flat);
+        // A fresh entry signal: skipped, nothing sent.
+        let r = rig.sample(-0.012);
+        assert!(r.is_empty(), "{r:?}");
+        assert!(rig.st.stats().entries_skipped > skipped);
+        assert_eq!(rig.st.stats().held_after_refusal, 1);
     }
 
     #[test]
