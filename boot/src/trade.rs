@@ -697,6 +697,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             pipeline
                 .oms
                 .restore_fill(MM_START_LOCATE, f.side, f.qty, f.price, &mut pipeline.risk);
+            // The maker quotes from what it holds, not as if flat.
+            pipeline
+                .strategies
+                .restore_fill(f.strategy, &f.symbol, f.side, f.qty);
             exec_seq = exec_seq.max(f.exec_seq);
             applied += 1;
         }
@@ -715,8 +719,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
         }
         println!(
-            "trade: journal applied: {applied} fills, position AAA {}, FIX next out {} next in {}, ClOrdID epoch {}",
+            "trade: journal applied: {applied} fills, position AAA {}, maker {}, FIX next out {} next in {}, ClOrdID epoch {}",
             pipeline.oms.position(MM_START_LOCATE).map_or(0, |p| p.qty),
+            match pipeline.strategies.get(StrategyId(1)) {
+                Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
+                _ => 0,
+            },
             session_states[0].next_out,
             session_states[0].next_in,
             pipeline.oms.epoch()
@@ -1355,14 +1363,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 // boot's fill recovered from a resend (no such order here)
                 // is journaled under its own ClOrdID, from the venue that
                 // sent it, at LastPx or else the report's Price.
-                let (order, venue, order_price) = rep
-                    .cl_ord_id
-                    .and_then(|c| pipeline.oms.order_named(c))
-                    .unwrap_or((
+                let named = rep.cl_ord_id.and_then(|c| pipeline.oms.order_named(c));
+                let (order, venue, order_price) = named.map_or(
+                    (
                         types::OrderId(rep.cl_ord_id.map_or(0, |c| c.0)),
                         *from,
                         rep.price,
-                    ));
+                    ),
+                    |n| (n.order, n.venue, n.price),
+                );
                 journal.fill(FillRecord {
                     exec_seq,
                     order,
@@ -1382,6 +1391,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     },
                     ts_ns: utc.0,
                     exec_key: rep.exec_id.map_or(0, |k| k.0.get()),
+                    strategy: named.map(|n| n.strategy),
                 });
             }
             if moved != 0 {

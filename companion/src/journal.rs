@@ -6,7 +6,7 @@ use protocol::mailbox::{Event, FillRecord, FixSeqRecord, JournalRecord};
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::PathBuf;
-use types::{OrderId, Price, Side, Symbol, VenueId};
+use types::{OrderId, Price, Side, StrategyId, Symbol, VenueId};
 
 #[derive(Debug, Clone)]
 pub struct Journal {
@@ -56,8 +56,9 @@ impl Journal {
                     .read(true)
                     .open(self.dir.join("fills.csv"))?;
                 let side = f.side.to_itch() as char;
+                let strategy = f.strategy.map(|s| s.0.to_string()).unwrap_or_default();
                 let fields = format!(
-                    "{},{},{},{},{},{},{},{},{},{:016x}",
+                    "{},{},{},{},{},{},{},{},{},{:016x},{}",
                     f.exec_seq,
                     f.order.0,
                     f.venue.0,
@@ -67,7 +68,8 @@ impl Journal {
                     f.qty,
                     f.price.0,
                     f.ts_ns,
-                    f.exec_key
+                    f.exec_key,
+                    strategy
                 );
                 // One write per record (a crash leaves at most the last one
                 // torn), ending in a checksum of its fields, and starting
@@ -160,17 +162,26 @@ fn ends_with_newline(file: &mut fs::File) -> io::Result<bool> {
 
 fn parse_fill(line: &str) -> Option<FillRecord> {
     let mut f: Vec<&str> = line.split(',').collect();
-    // Ten fields and a checksum of them. Older records: nine fields (no
-    // ExecID key) and a checksum, or the nine fields alone; they load with
-    // no key (0), and the appliance then recovers no fill of their boot
-    // from a venue's resend.
-    if f.len() == 10 || f.len() == 11 {
+    // Eleven fields and a checksum of them: the nine of a fill, its ExecID
+    // key (16 hex digits) and its strategy (empty: none). Older records
+    // lack the strategy (ten fields and a checksum), the key too (nine
+    // and a checksum), or the checksum as well (nine alone); they load
+    // with no strategy and no key, and with no key the appliance recovers
+    // no fill of their boot from a venue's resend.
+    if (10..=12).contains(&f.len()) {
         let (fields, sum) = line.rsplit_once(',')?;
         if u32::from_str_radix(sum, 16).ok()? != checksum(fields) || sum.len() != 8 {
             return None;
         }
         f.pop();
     }
+    let strategy = match f.len() {
+        11 => match f.pop()? {
+            "" => None,
+            id => Some(StrategyId(id.parse().ok()?)),
+        },
+        _ => None,
+    };
     let exec_key = match f.len() {
         10 => {
             let key = f.pop()?;
@@ -193,6 +204,7 @@ fn parse_fill(line: &str) -> Option<FillRecord> {
         price: Price(f[7].parse().ok()?),
         ts_ns: f[8].parse().ok()?,
         exec_key,
+        strategy,
     })
 }
 
@@ -215,6 +227,7 @@ mod tests {
             price: Price(1_875_000),
             ts_ns: n * 1000,
             exec_key: n << 60 | 5,
+            strategy: Some(StrategyId(1)),
         };
         j.persist(&Event::FixSeq(FixSeqRecord {
             venue: VenueId(1),
@@ -262,6 +275,7 @@ mod tests {
             price: Price(1_000_000),
             ts_ns: n,
             exec_key: 0xfedc_ba98_7654_3210 ^ n,
+            strategy: Some(StrategyId(1)),
         }
     }
 
@@ -317,8 +331,9 @@ mod tests {
     }
 
     /// Records written before ExecID keys (nine fields, with or without a
-    /// checksum) still load, with no key; a key that is not 16 hex digits
-    /// fails the record.
+    /// checksum) still load, with no key, and those with a key but before
+    /// strategies with no strategy; a key that is not 16 hex digits fails
+    /// the record. A fill of no strategy (recovered) reads back as such.
     #[test]
     fn older_records_load_without_an_exec_key() {
         let dir = std::env::temp_dir().join(format!("journal-old-{}", std::process::id()));
@@ -326,22 +341,40 @@ mod tests {
         let j = Journal::open(dir.clone()).unwrap();
         let nine = "4,104,1,7,AAPL,S,10,1000000,4";
         let short_key = "5,105,1,7,AAPL,S,10,1000000,5,ff";
+        let keyed = "7,107,1,7,AAPL,S,10,1000000,7,00000000000000ab";
         let text = format!(
-            "3,103,1,7,AAPL,S,10,1000000,3\n{nine},{:08x}\n{short_key},{:08x}\n",
+            "3,103,1,7,AAPL,S,10,1000000,3\n{nine},{:08x}\n{short_key},{:08x}\n{keyed},{:08x}\n",
             checksum(nine),
-            checksum(short_key)
+            checksum(short_key),
+            checksum(keyed)
         );
         fs::write(dir.join("fills.csv"), text).unwrap();
         j.persist(&Event::Fill(a_fill(6))).unwrap();
+        let recovered = FillRecord {
+            strategy: None,
+            ..a_fill(8)
+        };
+        j.persist(&Event::Fill(recovered)).unwrap();
         let old = |n| {
             JournalRecord::Fill(FillRecord {
                 exec_key: 0,
+                strategy: None,
                 ..a_fill(n)
             })
         };
         assert_eq!(
             j.load().unwrap(),
-            vec![old(3), old(4), JournalRecord::Fill(a_fill(6))]
+            vec![
+                old(3),
+                old(4),
+                JournalRecord::Fill(FillRecord {
+                    exec_key: 0xab,
+                    strategy: None,
+                    ..a_fill(7)
+                }),
+                JournalRecord::Fill(a_fill(6)),
+                JournalRecord::Fill(recovered),
+            ]
         );
         fs::remove_dir_all(dir).unwrap();
     }

@@ -57,6 +57,7 @@ fn fill(n: u64) -> FillRecord {
         price: Price::new(187, 2500),
         ts_ns: n * 1_000,
         exec_key: 0,
+        strategy: Some(StrategyId(1)),
     }
 }
 

@@ -188,6 +188,16 @@ impl ExecKey {
     }
 }
 
+/// What [`Oms::order_named`] finds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NamedOrder {
+    pub order: OrderId,
+    pub venue: VenueId,
+    /// Its limit price now.
+    pub price: Price,
+    pub strategy: StrategyId,
+}
+
 /// A fill of an earlier boot's order, reported by the venue, that is not
 /// on the books yet (see [`Oms::earlier_fill`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -2010,9 +2020,10 @@ impl Oms {
 
     /// The order one of our ClOrdIDs names — its first, the current one,
     /// the one its last replace superseded, or that of a cancel or replace
-    /// in flight — with its venue and price, while its slot still holds it:
-    /// what a report under any of them is about (a fill's journal record).
-    pub fn order_named(&self, cl: ClOrdId) -> Option<(OrderId, VenueId, Price)> {
+    /// in flight — with its venue, price and strategy, while its slot still
+    /// holds it: what a report under any of them is about (a fill's journal
+    /// record).
+    pub fn order_named(&self, cl: ClOrdId) -> Option<NamedOrder> {
         let slot = self.ids.get(cl.0)?;
         let r = self.orders.get(slot as usize).filter(|r| r.in_use)?;
         let named = r.id.0 == cl.0
@@ -2020,7 +2031,12 @@ impl Oms {
             || r.previous == Some(cl)
             || r.cancel == Some(cl)
             || r.replace.is_some_and(|(id, _, _)| id == cl);
-        named.then_some((r.id, r.venue, r.price))
+        named.then_some(NamedOrder {
+            order: r.id,
+            venue: r.venue,
+            price: r.price,
+            strategy: r.strategy,
+        })
     }
 
     /// The ClOrdID the venue currently knows `order` by.

@@ -532,6 +532,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             }
         };
         self.oms.recover_fill(fill, locate, &mut self.risk);
+        // The report names no strategy: the one trading the stock, if only
+        // one does, holds it.
+        self.strategies
+            .restore_fill(None, &symbol, fill.side, fill.qty);
     }
 
     /// What the router learns from a venue's answer: the round trip of an

@@ -649,6 +649,9 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     assert_eq!(aapl.qty, 40);
     assert_eq!(aapl.realized, 60 * 1_0000, "60 sold a dollar above cost");
     assert_eq!(r.p.oms.stats().earlier_fills_recovered, 1);
+    // AAPL's only trader, its maker, holds it (the report names no
+    // strategy); the journal's 100 were handed to risk and the OMS only.
+    assert_eq!(r.mm_position(AAPL), -60);
     // Resent once more (a second ResendRequest): still once.
     r.report(earlier_fill(8, "E2", "AAPL", Side::Sell, 60, 151_0000));
     assert_eq!(r.p.risk.position(5), 40);
@@ -670,6 +673,9 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     assert_eq!(r.p.risk.position(7), -30, "ZZZ's fill follows it to 7");
     assert_eq!(r.p.oms.position(7).unwrap().qty, -30);
     assert!(r.p.carried().is_empty());
+    // No strategy trades ZZZ: risk and the OMS hold it, no strategy does.
+    assert_eq!(r.p.strategies.stats().unattributed_fills, 1);
+    assert_eq!((r.mm_position(AAPL), r.mm_position(MSFT)), (-60, 10));
 
     // A report that cannot be applied (no Symbol) is counted, not guessed.
     let mut nameless = earlier_fill(11, "E5", "AAPL", Side::Buy, 5, 150_0000);

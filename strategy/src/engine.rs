@@ -13,7 +13,7 @@
 //! keep it in a `static` or on a large stack, not in a small task stack.
 
 use heapless::Vec;
-use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId, Symbol};
+use types::{BookEvent, DepthView, Nanos, OrderEvent, Side, StockLocate, StrategyId, Symbol};
 
 use crate::mm::{MarketMaker, MmParams};
 use crate::model::ModelError;
@@ -69,6 +69,10 @@ pub struct EngineStats {
     pub unrouted_book_events: u64,
     /// Order events naming a strategy that is not hosted.
     pub orphan_order_events: u64,
+    /// Fills of an earlier run no hosted strategy could take (see
+    /// [`Engine::restore_fill`]): risk and the OMS hold them, no strategy's
+    /// position shows them.
+    pub unattributed_fills: u64,
 }
 
 macro_rules! dispatch {
@@ -159,6 +163,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
                 book_events: 0,
                 unrouted_book_events: 0,
                 orphan_order_events: 0,
+                unattributed_fills: 0,
             },
         }
     }
@@ -358,6 +363,47 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         for (s, stale) in self.strategies.iter_mut().zip(self.stale.iter()) {
             if *stale == 0 {
                 dispatch!(s, s => s.on_timer(now, depth, out));
+            }
+        }
+    }
+
+    /// A fill from an earlier run (the journal's hand-back, or a venue's
+    /// resend after a crash) of `symbol`, for the strategy whose order it
+    /// was, or — `None`, a resend naming no strategy — for the only strategy
+    /// trading `symbol`: that strategy's position in it moves (see
+    /// [`Strategy::on_restored_fill`]). `false`, counted in
+    /// [`EngineStats::unattributed_fills`], when no strategy (or several,
+    /// none named) trades it.
+    pub fn restore_fill(
+        &mut self,
+        strategy: Option<StrategyId>,
+        symbol: &Symbol,
+        side: Side,
+        qty: u32,
+    ) -> bool {
+        let mut found = None;
+        let mut matches = 0;
+        for (i, s) in self.strategies.iter().enumerate() {
+            if strategy.is_some_and(|id| id != s.id()) {
+                continue;
+            }
+            for leg in 0..s.locates().len() {
+                if s.leg_symbol(leg).as_ref() == Some(symbol) {
+                    found = Some((i, leg));
+                    matches += 1;
+                }
+            }
+        }
+        match (found, matches) {
+            (Some((i, leg)), 1) => {
+                if let Some(s) = self.strategies.get_mut(i) {
+                    dispatch!(s, s => s.on_restored_fill(leg, side, qty));
+                }
+                true
+            }
+            _ => {
+                self.stats.unattributed_fills += 1;
+                false
             }
         }
     }
@@ -630,6 +676,42 @@ mod tests {
             )
             .unwrap(),
         )
+    }
+
+    /// Fills of an earlier run go to the strategy whose order it was, on
+    /// the leg trading the symbol; one naming no strategy goes to the only
+    /// strategy trading the symbol, and to none when several do.
+    #[test]
+    fn restored_fills_move_the_owning_strategys_position() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm_on(1, 10, "AAA")).unwrap();
+        e.add(pair_on(2, (10, "AAA"), (20, "BBB"))).unwrap();
+        let aaa = Symbol::new("AAA").unwrap();
+        let bbb = Symbol::new("BBB").unwrap();
+        let mm_position = |e: &Engine<4, 8>| match e.get(StrategyId(1)) {
+            Some(Hosted::MarketMaker(m)) => m.position(),
+            _ => panic!("no maker"),
+        };
+        let pair_positions = |e: &Engine<4, 8>| match e.get(StrategyId(2)) {
+            Some(Hosted::Pairs(p)) => p.positions(),
+            _ => panic!("no pair"),
+        };
+        assert!(e.restore_fill(Some(StrategyId(1)), &aaa, Side::Buy, 300));
+        assert!(e.restore_fill(Some(StrategyId(1)), &aaa, Side::Sell, 100));
+        assert_eq!(mm_position(&e), 200);
+        assert!(e.restore_fill(Some(StrategyId(2)), &bbb, Side::Sell, 40));
+        assert!(e.restore_fill(Some(StrategyId(2)), &aaa, Side::Buy, 30));
+        assert_eq!(pair_positions(&e), [30, -40]);
+        // BBB has one trader: a fill naming none is the pair's.
+        assert!(e.restore_fill(None, &bbb, Side::Buy, 15));
+        assert_eq!(pair_positions(&e), [30, -25]);
+        // AAA has two: nobody's, counted.
+        assert!(!e.restore_fill(None, &aaa, Side::Buy, 5));
+        // A symbol the named strategy does not trade, or nobody does.
+        assert!(!e.restore_fill(Some(StrategyId(1)), &bbb, Side::Buy, 5));
+        assert!(!e.restore_fill(None, &Symbol::new("ZZZ").unwrap(), Side::Buy, 5));
+        assert_eq!(e.stats().unattributed_fills, 3);
+        assert_eq!((mm_position(&e), pair_positions(&e)), (200, [30, -25]));
     }
 
     /// A new feed session: every strategy goes quiet (no book event, no

@@ -51,7 +51,7 @@ pub mod tick;
 pub use sink::{Intents, DEFAULT_INTENT_CAPACITY};
 
 use core::fmt;
-use types::{BookEvent, DepthView, Nanos, OrderEvent, StockLocate, StrategyId};
+use types::{BookEvent, DepthView, Nanos, OrderEvent, Side, StockLocate, StrategyId};
 
 /// A parameter set was refused; the previous one is still in force.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,6 +123,14 @@ pub trait Strategy {
     /// Risk's limits changed, or its kill switch was re-armed: orders
     /// held off after a refusal ([`refusal`]) may pass now.
     fn on_limits_changed(&mut self) {}
+
+    /// A fill of leg `leg` (the order of [`Strategy::locates`]) from an
+    /// earlier run, whose order this run never had: handed back by the
+    /// journal at start, or resent by the venue after a crash. The
+    /// strategy's position moves as the fill moved it (so its inventory,
+    /// limits and exits start from what it holds); no order is tracked and
+    /// nothing is sent. A leg it does not have changes nothing.
+    fn on_restored_fill(&mut self, leg: usize, side: Side, qty: u32);
 
     fn params(&self) -> &Self::Params;
 

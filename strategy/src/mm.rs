@@ -1096,6 +1096,16 @@ impl Strategy for MarketMaker {
         self.refusal_holds = [Hold::default(); 2];
     }
 
+    fn on_restored_fill(&mut self, leg: usize, side: Side, qty: u32) {
+        if leg == 0 {
+            // The quote memo keys on the position: the next decision is
+            // made afresh.
+            self.position = self
+                .position
+                .saturating_add(side.sign().saturating_mul(qty as i64));
+        }
+    }
+
     fn params(&self) -> &MmParams {
         &self.params
     }
@@ -1365,6 +1375,56 @@ mod tests {
         assert!(
             matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == bid_id && price == Price(1_000_500)),
             "{r:?}"
+        );
+    }
+
+    /// A restart: the journal hands back a long position of 100. The maker
+    /// quotes from it (no bid that would pass its limit, the ask skewed
+    /// down), not as if it were flat.
+    #[test]
+    fn a_restored_position_is_quoted_from() {
+        let params = MmParams {
+            max_position: 150,
+            ..params()
+        };
+        let mut flat = Rig::new(params);
+        let quotes = flat.bbo(999_000, 1_001_000, 1_000);
+        let ask = |r: &[OrderIntent]| {
+            r.iter().find_map(|i| match *i {
+                OrderIntent::New {
+                    side: Side::Sell,
+                    price,
+                    ..
+                } => Some(price),
+                _ => None,
+            })
+        };
+        let bids = |r: &[OrderIntent]| {
+            r.iter()
+                .filter(|i| {
+                    matches!(
+                        i,
+                        OrderIntent::New {
+                            side: Side::Buy,
+                            ..
+                        }
+                    )
+                })
+                .count()
+        };
+        assert_eq!(bids(&quotes), 1);
+        let mut long = Rig::new(params);
+        long.mm.on_restored_fill(0, Side::Buy, 100);
+        long.mm.on_restored_fill(1, Side::Buy, 100); // no such leg
+        assert_eq!(long.mm.position(), 100);
+        let quotes_long = long.bbo(999_000, 1_001_000, 1_000);
+        assert_eq!(bids(&quotes_long), 0, "{quotes_long:?}");
+        let (Some(a_flat), Some(a_long)) = (ask(&quotes), ask(&quotes_long)) else {
+            panic!("asks: {quotes:?} {quotes_long:?}")
+        };
+        assert!(
+            a_long <= a_flat,
+            "long inventory leans the ask down: {a_long:?} vs {a_flat:?}"
         );
     }
 

@@ -310,6 +310,14 @@ impl Strategy for SignalTrader {
         self.last_logit = saved;
     }
 
+    fn on_restored_fill(&mut self, leg: usize, side: Side, qty: u32) {
+        if leg == 0 {
+            self.position = self
+                .position
+                .saturating_add(side.sign().saturating_mul(qty as i64));
+        }
+    }
+
     fn params(&self) -> &SignalParams {
         &self.params
     }

@@ -742,6 +742,12 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
         self.refusal_holds = [Hold::default(); L];
     }
 
+    fn on_restored_fill(&mut self, leg: usize, side: Side, qty: u32) {
+        if let Some(p) = self.positions.get_mut(leg) {
+            *p = p.saturating_add(side.sign().saturating_mul(qty as i64));
+        }
+    }
+
     fn params(&self) -> &PairsParams {
         &self.params
     }

@@ -1132,7 +1132,7 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     let p2 = trade_summary(&s2, "AAA");
     first.check(
         s1.contains(
-            "journal applied: 0 fills, position AAA 0, FIX next out 1 next in 1, ClOrdID epoch 1",
+            "journal applied: 0 fills, position AAA 0, maker 0, FIX next out 1 next in 1, ClOrdID epoch 1",
         ),
         "the first boot starts from an empty journal",
     );
@@ -1144,8 +1144,8 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
         .find(|l| l.starts_with("trade: journal applied: "))
         .unwrap_or_default();
     second.check(
-        p1.is_some_and(|p| applied.contains(&format!("position AAA {p},"))),
-        &format!("position carried over ({p1:?}): {applied}"),
+        p1.is_some_and(|p| applied.contains(&format!("position AAA {p}, maker {p},"))),
+        &format!("position carried over, to the maker too ({p1:?}): {applied}"),
     );
     second.check(
         !applied.contains("FIX next out 1 ") && applied.ends_with("ClOrdID epoch 2"),

@@ -330,10 +330,10 @@ fn every_cl_ord_id_of_an_order_names_it() {
     h.ack(cl);
     let r = h.replace(id, Price(100_500), 200);
     let venue = h.oms.venue_of(id).map(|(v, _)| v).unwrap();
-    assert_eq!(h.oms.order_named(cl), Some((id, venue, PX)));
+    assert_eq!(h.oms.order_named(cl), Some(named(id, venue, PX)));
     assert_eq!(
         h.oms.order_named(r),
-        Some((id, venue, PX)),
+        Some(named(id, venue, PX)),
         "replace in flight"
     );
     let mut ack = ExecReport::new(r, ExecType::Replaced);
@@ -342,15 +342,18 @@ fn every_cl_ord_id_of_an_order_names_it() {
     ack.order_qty = 200;
     ack.leaves_qty = 200;
     h.report(ack);
-    assert_eq!(h.oms.order_named(r), Some((id, venue, Price(100_500))));
-    assert_eq!(h.oms.order_named(cl), Some((id, venue, Price(100_500))));
+    assert_eq!(h.oms.order_named(r), Some(named(id, venue, Price(100_500))));
+    assert_eq!(
+        h.oms.order_named(cl),
+        Some(named(id, venue, Price(100_500)))
+    );
     let c = h.cancel(id);
     assert_eq!(
-        h.oms.order_named(c).map(|n| n.0),
+        h.oms.order_named(c).map(|n| n.order),
         Some(id),
         "cancel in flight"
     );
-    assert_ne!(h.oms.order_named(other).map(|n| n.0), Some(id));
+    assert_ne!(h.oms.order_named(other).map(|n| n.order), Some(id));
     assert_eq!(h.oms.order_named(ClOrdId::new(7, 999_999)), None);
 }
 
@@ -1655,4 +1658,13 @@ fn a_full_journaled_table_is_counted() {
     assert!(h
         .oms
         .remember_journaled(ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap()));
+}
+
+fn named(order: OrderId, venue: VenueId, price: Price) -> NamedOrder {
+    NamedOrder {
+        order,
+        venue,
+        price,
+        strategy: StrategyId(3),
+    }
 }

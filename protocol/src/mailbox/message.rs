@@ -10,7 +10,7 @@
 //! ```
 
 use super::layout::ApplianceState;
-use types::{OrderId, Price, Side, StockLocate, Symbol, VenueId};
+use types::{OrderId, Price, Side, StockLocate, StrategyId, Symbol, VenueId};
 
 /// Why a frame could not be encoded or decoded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +147,10 @@ pub struct FillRecord {
     /// resends reports whose fills the journal may or may not hold: this
     /// tells the two apart.
     pub exec_key: u64,
+    /// The strategy whose order it was; `None` for a fill an earlier boot's
+    /// order got that this boot recovered from the venue's resend (the
+    /// report names no strategy).
+    pub strategy: Option<StrategyId>,
 }
 
 /// A piece of durable state handed back to the appliance at start.
@@ -186,7 +190,14 @@ fn put_fill(w: &mut Writer<'_>, f: &FillRecord) -> Result<(), FrameError> {
     w.u32(f.qty)?;
     w.u64(f.price.0 as u64)?;
     w.u64(f.ts_ns)?;
-    w.u64(f.exec_key)
+    w.u64(f.exec_key)?;
+    match f.strategy {
+        Some(s) => {
+            w.u8(1)?;
+            w.u16(s.0)
+        }
+        None => w.u8(0),
+    }
 }
 
 fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
@@ -201,6 +212,11 @@ fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
         price: Price(r.u64()? as i64),
         ts_ns: r.u64()?,
         exec_key: r.u64()?,
+        strategy: match r.u8()? {
+            0 => None,
+            1 => Some(StrategyId(r.u16()?)),
+            _ => return Err(FrameError::BadValue),
+        },
     })
 }
 
@@ -483,6 +499,7 @@ mod tests {
             price: Price::new(187, 2500),
             ts_ns: 123,
             exec_key: 0x8000_0000_0000_0001,
+            strategy: Some(StrategyId(3)),
         }
     }
 
