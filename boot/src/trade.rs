@@ -1355,7 +1355,36 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 .position(aaa_locate(&pipeline))
                 .map_or(0, |p| p.qty)
                 - before;
-            if journaling && moved != 0 {
+            // A bust or correction of AAA: journaled as the fills it
+            // amounts to (the old execution taken back, the corrected one
+            // in), so a restart restores the same position and total PnL —
+            // a correction of the price alone moves no shares but money.
+            let adjusted = pipeline
+                .oms
+                .take_adjustment()
+                .filter(|a| a.locate == aaa_locate(&pipeline));
+            if journaling && adjusted.is_some() {
+                let exec_key = rep.exec_id.map_or(0, |k| k.0.get());
+                for a in adjusted.iter() {
+                    let venue = pipeline.oms.venue_of(a.order).map_or(*from, |v| v.0);
+                    for (side, qty, price) in a.as_fills().into_iter().flatten() {
+                        exec_seq += 1;
+                        journal.fill(FillRecord {
+                            exec_seq,
+                            order: a.order,
+                            venue,
+                            locate: a.locate,
+                            symbol,
+                            side,
+                            qty,
+                            price,
+                            ts_ns: utc.0,
+                            exec_key,
+                            strategy: Some(a.strategy),
+                        });
+                    }
+                }
+            } else if journaling && moved != 0 {
                 exec_seq += 1;
                 // The order the report's ClOrdID names (a replace's or a
                 // cancel's too), at its venue; a fill without LastPx went
@@ -2042,14 +2071,17 @@ struct JournalOut<'s> {
     /// Fills not yet taken by the event ring, oldest first. New orders
     /// wait while it is more than half full ([`JournalOut::backed_up`]),
     /// so only a turn bringing more fills than the other half holds — more
-    /// than any turn can (`REPORTS_PER_TURN`) — could overflow it.
+    /// than any turn can (`FILL_RECORDS_PER_TURN`) — could overflow it.
     fills: &'s mut Deque<FillRecord, FILL_QUEUE>,
     /// Fills that found the queue full (published, and reported at the end).
     overflow: u64,
 }
 
+/// Journal records one turn can bring: a report is one fill, or a bust or
+/// correction journaled as two ([`gateway::oms::FillAdjustment::as_fills`]).
+const FILL_RECORDS_PER_TURN: usize = 2 * REPORTS_PER_TURN;
 /// Fills the journal queue holds for the companion.
-const FILL_QUEUE: usize = 2 * REPORTS_PER_TURN;
+const FILL_QUEUE: usize = 2 * FILL_RECORDS_PER_TURN;
 
 impl JournalOut<'_> {
     fn fill(&mut self, f: FillRecord) {

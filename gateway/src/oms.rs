@@ -188,6 +188,38 @@ impl ExecKey {
     }
 }
 
+/// A bust (`qty` 0) or correction of one of our executions, as applied
+/// ([`Oms::take_adjustment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FillAdjustment {
+    pub order: OrderId,
+    pub strategy: StrategyId,
+    pub locate: StockLocate,
+    /// The execution's side.
+    pub side: Side,
+    pub was_qty: u32,
+    pub was_price: Price,
+    /// 0 for a bust.
+    pub qty: u32,
+    pub price: Price,
+}
+
+impl FillAdjustment {
+    /// The adjustment as fills (side, quantity, price) for a journal that
+    /// records fills only: the old execution taken back by an opposite one
+    /// at its price, then the corrected one, if any. Replayed through
+    /// [`Oms::restore_fill`] they give the position and the total PnL the
+    /// adjustment gave (the cash each moves is exactly the old
+    /// execution's, then the new one's); the split between realized and
+    /// unrealized is the replay's own.
+    pub fn as_fills(&self) -> [Option<(Side, u32, Price)>; 2] {
+        [
+            (self.was_qty > 0).then_some((self.side.opposite(), self.was_qty, self.was_price)),
+            (self.qty > 0).then_some((self.side, self.qty, self.price)),
+        ]
+    }
+}
+
 /// What [`Oms::order_named`] finds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct NamedOrder {
@@ -683,6 +715,9 @@ pub struct Oms {
     realized_total: i128,
     unrealized_total: i128,
     stats: OmsStats,
+    /// The bust or correction the last report applied, until taken
+    /// ([`Oms::take_adjustment`]).
+    last_adjustment: Option<FillAdjustment>,
     reject_counts: [u64; RejectReason::ALL.len()],
 }
 
@@ -717,6 +752,7 @@ impl Oms {
             realized_total: 0,
             unrealized_total: 0,
             stats: OmsStats::default(),
+            last_adjustment: None,
             reject_counts: [0; RejectReason::ALL.len()],
         })
     }
@@ -760,6 +796,13 @@ impl Oms {
             price,
         });
         risk.on_pnl(self.total_pnl_i64());
+    }
+
+    /// The bust or correction the last report applied, if it was one (once:
+    /// taking it clears it). For a journal of fills, which holds it as
+    /// [`FillAdjustment::as_fills`].
+    pub fn take_adjustment(&mut self) -> Option<FillAdjustment> {
+        self.last_adjustment.take()
     }
 
     /// An execution of an earlier boot's order that the journal handed
@@ -1622,6 +1665,16 @@ impl Oms {
         }
         let leaves = self.adjust_order(&old, qty, rep, risk);
         risk.on_pnl(self.total_pnl_i64());
+        self.last_adjustment = Some(FillAdjustment {
+            order: old.order,
+            strategy: old.strategy,
+            locate: old.locate,
+            side: old.side,
+            was_qty: old.qty,
+            was_price: old.price,
+            qty,
+            price,
+        });
         Some(OrderEvent::FillAdjusted {
             strategy: old.strategy,
             order: old.order,

@@ -1668,3 +1668,63 @@ fn named(order: OrderId, venue: VenueId, price: Price) -> NamedOrder {
         strategy: StrategyId(3),
     }
 }
+
+/// A journal that records fills only holds busts and corrections as the
+/// fills `FillAdjustment::as_fills` gives; replayed into a fresh OMS after a
+/// restart they give the live OMS's position and total PnL, at any mark.
+#[test]
+fn adjustments_journaled_as_fills_replay_to_the_same_position_and_pnl() {
+    let mut h = H::new();
+    let mut journal: Vec<(Side, u32, Price)> = Vec::new();
+    let (_, cl) = h.new_order(Side::Buy, PX, 300);
+    h.ack(cl);
+    for (exec, last, cum, px) in [("E1", 100, 100, PX), ("E2", 50, 150, Price(PX.0 + 100))] {
+        h.fill_id(cl, exec, last, cum, 300 - cum, px);
+        assert_eq!(h.oms.take_adjustment(), None, "a fill is no adjustment");
+        journal.push((Side::Buy, last, px));
+    }
+    let (_, sell) = h.new_order(Side::Sell, Price(PX.0 + 300), 40);
+    h.ack(sell);
+    h.fill_id(sell, "E3", 40, 40, 0, Price(PX.0 + 300));
+    journal.push((Side::Sell, 40, Price(PX.0 + 300)));
+    // E1 corrected to 80 at a lower price, E2 busted, E3 corrected in
+    // price only (the position does not move: its journal record must).
+    let corrections = [
+        ("C1", "E1", Some((80, Price(PX.0 - 50))), 130, 170),
+        ("B2", "E2", None, 80, 170),
+        ("C3", "E3", Some((40, Price(PX.0 + 250))), 40, 0),
+    ];
+    for (exec, of, new, cum, leaves) in corrections {
+        let order = if of == "E3" { sell } else { cl };
+        let status = if leaves == 0 {
+            OrderState::Filled
+        } else {
+            OrderState::PartiallyFilled
+        };
+        assert!(h
+            .adjust(order, exec, of, new, cum, leaves, status)
+            .is_some());
+        let a = h.oms.take_adjustment().expect("applied");
+        assert_eq!(h.oms.take_adjustment(), None, "taken once");
+        journal.extend(a.as_fills().into_iter().flatten());
+    }
+    h.oms.mark(SYM, Price(PX.0 + 77), &mut h.risk);
+    let live = *h.oms.position(SYM).unwrap();
+
+    let mut replay = H::new();
+    for (side, qty, px) in journal {
+        replay
+            .oms
+            .restore_fill(SYM, side, qty, px, &mut replay.risk);
+    }
+    replay.oms.mark(SYM, Price(PX.0 + 77), &mut replay.risk);
+    let restored = *replay.oms.position(SYM).unwrap();
+    assert_eq!(restored.qty, live.qty);
+    assert_eq!(restored.qty, 80 - 40);
+    assert_eq!(
+        restored.realized + restored.unrealized(),
+        live.realized + live.unrealized(),
+        "total PnL"
+    );
+    assert_eq!(replay.risk.position(SYM), h.risk.position(SYM));
+}
