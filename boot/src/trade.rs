@@ -1713,6 +1713,20 @@ fn finish(
         meanwhile,
     );
     let o = pipeline.oms.stats();
+    // The cash AAA's fills moved (sales in, purchases out, price4 ×
+    // shares, journaled ones included): what the venue's own records of
+    // our fills, busts and corrections give.
+    let cash = pipeline
+        .oms
+        .position(aaa_locate(pipeline))
+        .map_or(0, |p| p.realized - p.cost);
+    UPLINK.line_waiting(
+        format_args!(
+            "trade: AAA cash {} busts {} corrections {} exec-ref-unknown {}",
+            cash, o.busts, o.corrections, o.unknown_exec_refs
+        ),
+        meanwhile,
+    );
     UPLINK.line_waiting(
         format_args!(
             "trade: earlier boots' fills resent by the venue: recovered {} known {} unusable {}",

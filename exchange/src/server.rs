@@ -116,6 +116,9 @@ pub struct ServerStats {
     /// expired at their close.
     pub new_days: u64,
     pub session_orders_expired: u64,
+    /// Busts and corrections of session fills reported.
+    pub busts_sent: u64,
+    pub corrections_sent: u64,
 }
 
 struct Slot {
@@ -161,6 +164,18 @@ pub struct Server {
     /// When set, the trading day ends at the next poll and the next one
     /// opens with a new feed session and new stock locates.
     new_day_switch: Option<Arc<AtomicBool>>,
+    /// Busts and corrections for the next poll (see [`Adjustment`]).
+    adjustments: Option<Arc<Mutex<Vec<Adjustment>>>>,
+}
+
+/// What the lab asks the venue to do to the first session's last standing
+/// fill, as an exchange does to an erroneous trade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjustment {
+    /// Break it (TradeCancel).
+    Bust,
+    /// Move its price by this much, price4 (TradeCorrect).
+    CorrectBy(i64),
 }
 
 fn utc_now() -> UtcTime {
@@ -230,6 +245,7 @@ impl Server {
             drop_switch: None,
             injector: None,
             new_day_switch: None,
+            adjustments: None,
         })
     }
 
@@ -240,14 +256,21 @@ impl Server {
         self
     }
 
-    /// A buffer whose bytes, when non-empty, are written raw (no session
-    /// framing, no sequence number) into the sessions' streams.
     /// Ends the day and opens the next whenever `flag` is set (then cleared).
     pub fn with_new_day_switch(mut self, flag: Arc<AtomicBool>) -> Server {
         self.new_day_switch = Some(flag);
         self
     }
 
+    /// Busts and corrections of the first session's last standing fill,
+    /// applied at the next poll in the order queued.
+    pub fn with_adjustments(mut self, queue: Arc<Mutex<Vec<Adjustment>>>) -> Server {
+        self.adjustments = Some(queue);
+        self
+    }
+
+    /// A buffer whose bytes, when non-empty, are written raw (no session
+    /// framing, no sequence number) into the sessions' streams.
     pub fn with_injector(mut self, bytes: Arc<Mutex<Vec<u8>>>) -> Server {
         self.injector = Some(bytes);
         self
@@ -343,12 +366,48 @@ impl Server {
             self.next_day();
             busy = true;
         }
+        let queued: Vec<Adjustment> = self
+            .adjustments
+            .as_ref()
+            .map(|q| std::mem::take(&mut *q.lock().unwrap_or_else(|e| e.into_inner())))
+            .unwrap_or_default();
+        for adjustment in queued {
+            busy |= self.adjust(adjustment);
+        }
         busy |= self.background();
         for i in 0..self.slots.len() {
             busy |= self.poll_session(i, now);
         }
         busy |= self.poll_feed();
         busy
+    }
+
+    /// Applies one [`Adjustment`] to the first session's last standing
+    /// fill; false when it has none.
+    fn adjust(&mut self, adjustment: Adjustment) -> bool {
+        let Some(owner) = self.slots.first().map(|s| s.spec.owner) else {
+            return false;
+        };
+        let last_price = self
+            .venue
+            .fills()
+            .iter()
+            .rev()
+            .find(|f| f.owner == owner && !f.busted)
+            .map(|f| f.price);
+        let (correct_to, count) = match (adjustment, last_price) {
+            (_, None) => return false,
+            (Adjustment::Bust, _) => (None, &mut self.stats.busts_sent),
+            (Adjustment::CorrectBy(by), Some(p)) => (
+                Some(types::Price(p.0 + by)),
+                &mut self.stats.corrections_sent,
+            ),
+        };
+        let done = self.venue.adjust_last_fill(owner, correct_to).is_some();
+        if done {
+            *count += 1;
+        }
+        done
     }
 
     /// Closes the trading day and opens the next, as an exchange does
@@ -828,21 +887,29 @@ fn send_report(
                 ExecKind::Replaced => ExecType::Replaced,
                 ExecKind::Rejected => ExecType::Rejected,
                 ExecKind::Expired => ExecType::Expired,
+                ExecKind::TradeCancel => ExecType::TradeCancel,
+                ExecKind::TradeCorrect => ExecType::TradeCorrect,
             };
+            let exec_ref_id = e.exec_ref_id.map(|id| id.to_string());
+            // A fill, and a bust or correction, say the execution's terms.
+            let traded = matches!(
+                e.kind,
+                ExecKind::Fill | ExecKind::TradeCancel | ExecKind::TradeCorrect
+            );
             let body = ExecutionReport {
                 order_id: order_id.as_bytes(),
                 cl_ord_id: Some(e.cl_ord_id.as_bytes()),
                 orig_cl_ord_id: e.orig_cl_ord_id.as_deref().map(str::as_bytes),
                 exec_id: exec_id.as_bytes(),
-                exec_ref_id: None,
+                exec_ref_id: exec_ref_id.as_deref().map(str::as_bytes),
                 exec_type,
                 ord_status: ord_status(e),
                 symbol: symbol.as_bytes(),
                 side: e.side,
                 order_qty: Some(e.order_qty),
                 price: Some(e.price),
-                last_qty: (e.kind == ExecKind::Fill).then_some(e.last_qty),
-                last_px: (e.kind == ExecKind::Fill).then_some(e.last_px),
+                last_qty: traded.then_some(e.last_qty),
+                last_px: traded.then_some(e.last_px),
                 leaves_qty: e.leaves_qty,
                 cum_qty: e.cum_qty,
                 avg_px: e.avg_px,

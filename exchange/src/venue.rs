@@ -42,6 +42,8 @@ pub struct ExecutionState {
     pub cl_ord_id: String,
     pub orig_cl_ord_id: Option<String>,
     pub exec_id: u64,
+    /// The execution a bust or correction refers to (ExecRefID).
+    pub exec_ref_id: Option<u64>,
     pub kind: ExecKind,
     pub symbol: Symbol,
     pub side: Side,
@@ -64,10 +66,14 @@ pub enum ExecKind {
     Replaced,
     Rejected,
     Expired,
+    /// A trade broken after the fact (a bust).
+    TradeCancel,
+    /// A trade's terms changed after the fact.
+    TradeCorrect,
 }
 
 /// A session order as the venue tracks it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct SessionOrder {
     owner: Owner,
     cl_ord_id: String,
@@ -95,6 +101,13 @@ pub struct Fill {
     pub qty: u32,
     pub price: Price,
     pub match_number: u64,
+    /// The ExecID that reported it (a correction's, once corrected).
+    pub exec_id: u64,
+    /// Broken by [`Venue::adjust_last_fill`]: no longer in the position.
+    pub busted: bool,
+    /// The order as it stood after this fill (for the report of a later
+    /// bust or correction, should the order be gone by then).
+    order: SessionOrder,
 }
 
 /// A new order or replace a session sent, as the venue received it (kept
@@ -386,6 +399,7 @@ impl Venue {
         o.cum_qty += qty;
         o.notional += price.0 as i128 * qty as i128;
         let o = o.clone();
+        let exec_id = self.report(&o, ExecKind::Fill, qty, price, None);
         self.fills.push(Fill {
             owner: o.owner,
             cl_ord_id: o.cl_ord_id.clone(),
@@ -394,8 +408,10 @@ impl Venue {
             qty,
             price,
             match_number,
+            exec_id,
+            busted: false,
+            order: o.clone(),
         });
-        self.report(&o, ExecKind::Fill, qty, price, None);
         if o.cum_qty >= o.order_qty {
             self.orders.remove(&order_ref);
             self.by_cl_ord_id.remove(&(o.owner, o.cl_ord_id));
@@ -414,6 +430,7 @@ impl Venue {
         }
     }
 
+    /// Queues an ExecutionReport of `o` for its owner; its ExecID.
     fn report(
         &mut self,
         o: &SessionOrder,
@@ -421,7 +438,7 @@ impl Venue {
         last_qty: u32,
         last_px: Price,
         text: Option<&'static str>,
-    ) {
+    ) -> u64 {
         let exec_id = self.next_exec_id;
         self.next_exec_id += 1;
         let avg_px = if o.cum_qty == 0 {
@@ -438,6 +455,7 @@ impl Venue {
             cl_ord_id: o.cl_ord_id.clone(),
             orig_cl_ord_id: o.orig_cl_ord_id.clone(),
             exec_id,
+            exec_ref_id: None,
             kind,
             symbol: self.symbol_of(o.locate),
             side: o.side,
@@ -454,6 +472,89 @@ impl Venue {
             .entry(o.owner)
             .or_default()
             .push(Report::Execution(state));
+        exec_id
+    }
+
+    /// Breaks (`correct_to` None) or re-prices `owner`'s last standing fill,
+    /// as an exchange does after the fact (an erroneous trade): the fill
+    /// leaves the position, or stays at the new price, and the owner gets
+    /// an ExecutionReport (TradeCancel / TradeCorrect) naming the fill's
+    /// ExecID as its ExecRefID. The order's CumQty drops by a bust; its
+    /// LeavesQty does not change (a busted quantity is not worked again).
+    /// `None` when the owner has no standing fill.
+    pub fn adjust_last_fill(&mut self, owner: Owner, correct_to: Option<Price>) -> Option<u64> {
+        let index = self
+            .fills
+            .iter()
+            .rposition(|f| f.owner == owner && !f.busted)?;
+        let fill = self.fills.get(index)?.clone();
+        let live = self
+            .by_cl_ord_id
+            .get(&(owner, fill.cl_ord_id.clone()))
+            .copied()
+            .filter(|r| self.orders.contains_key(r));
+        let mut order = match live.and_then(|r| self.orders.get(&r)) {
+            Some(o) => o.clone(),
+            None => fill.order.clone(),
+        };
+        let qty = fill.qty as i128;
+        let (kind, last_px) = match correct_to {
+            None => {
+                order.cum_qty = order.cum_qty.saturating_sub(fill.qty);
+                order.order_qty = order.order_qty.saturating_sub(fill.qty);
+                order.notional -= qty * fill.price.0 as i128;
+                (ExecKind::TradeCancel, fill.price)
+            }
+            Some(p) => {
+                order.notional += qty * (p.0 - fill.price.0) as i128;
+                (ExecKind::TradeCorrect, p)
+            }
+        };
+        if let Some(o) = live.and_then(|r| self.orders.get_mut(&r)) {
+            *o = order.clone();
+        }
+        let exec_id = self.next_exec_id;
+        self.next_exec_id += 1;
+        let leaves_qty = match live {
+            Some(_) => order.order_qty.saturating_sub(order.cum_qty),
+            None => 0,
+        };
+        let state = ExecutionState {
+            order_id: order.order_id,
+            cl_ord_id: order.cl_ord_id.clone(),
+            orig_cl_ord_id: None,
+            exec_id,
+            exec_ref_id: Some(fill.exec_id),
+            kind,
+            symbol: fill.symbol,
+            side: fill.side,
+            order_qty: order.order_qty,
+            price: order.price,
+            last_qty: fill.qty,
+            last_px,
+            leaves_qty,
+            cum_qty: order.cum_qty,
+            avg_px: if order.cum_qty == 0 {
+                Price(0)
+            } else {
+                Price(((order.notional + order.cum_qty as i128 / 2) / order.cum_qty as i128) as i64)
+            },
+            text: None,
+        };
+        self.outbox
+            .entry(owner)
+            .or_default()
+            .push(Report::Execution(state));
+        let f = self.fills.get_mut(index)?;
+        match correct_to {
+            None => f.busted = true,
+            Some(p) => {
+                f.price = p;
+                f.exec_id = exec_id;
+            }
+        }
+        f.order = order;
+        Some(exec_id)
     }
 
     /// A NewOrderSingle from session `owner`.
@@ -559,6 +660,7 @@ impl Venue {
             cl_ord_id: cl_ord_id.to_string(),
             orig_cl_ord_id: None,
             exec_id,
+            exec_ref_id: None,
             kind: ExecKind::Rejected,
             symbol: Symbol::default(),
             side,
@@ -746,7 +848,7 @@ impl Venue {
     pub fn position(&self, owner: Owner, symbol: Symbol) -> i64 {
         self.fills
             .iter()
-            .filter(|f| f.owner == owner && f.symbol == symbol)
+            .filter(|f| f.owner == owner && f.symbol == symbol && !f.busted)
             .map(|f| f.side.sign() * f.qty as i64)
             .sum()
     }
@@ -757,7 +859,7 @@ impl Venue {
     pub fn cash(&self, owner: Owner, symbol: Symbol) -> i128 {
         self.fills
             .iter()
-            .filter(|f| f.owner == owner && f.symbol == symbol)
+            .filter(|f| f.owner == owner && f.symbol == symbol && !f.busted)
             .map(|f| -(f.side.sign() as i128) * f.qty as i128 * f.price.0 as i128)
             .sum()
     }
@@ -858,6 +960,83 @@ mod tests {
         );
         assert_eq!(v.position(ME, Symbol::new("AAA").unwrap()), 300);
         assert_eq!(v.open_orders(ME), 0);
+    }
+
+    /// A bust takes the last fill out of the position and reports it with
+    /// its ExecID as ExecRefID; a correction re-prices the fill left, which
+    /// changes the cash and not the position; the fill before is next.
+    #[test]
+    fn busts_and_corrections_of_the_last_fill_are_reported() {
+        let mut v = venue();
+        for _ in 0..200 {
+            v.step_background();
+        }
+        let aaa = Symbol::new("AAA").unwrap();
+        assert_eq!(v.adjust_last_fill(ME, None), None, "nothing to bust yet");
+        let (ask, size) = v.listings()[0].engine.best(Side::Sell).unwrap();
+        let qty = size as u32 + 100;
+        v.new_order(
+            ME,
+            "m1",
+            b"AAA",
+            Side::Buy,
+            qty,
+            ask,
+            TimeInForce::ImmediateOrCancel,
+        )
+        .unwrap();
+        v.take_reports(ME);
+        let fills: Vec<Fill> = v.fills().to_vec();
+        let last = fills.last().unwrap().clone();
+        let position = v.position(ME, aaa);
+        let cash = v.cash(ME, aaa);
+
+        let bust = v.adjust_last_fill(ME, None).unwrap();
+        let reports = v.take_reports(ME);
+        let [Report::Execution(e)] = reports.as_slice() else {
+            panic!("{reports:?}")
+        };
+        assert_eq!(
+            (e.kind, e.exec_id, e.exec_ref_id, e.last_qty, e.last_px),
+            (
+                ExecKind::TradeCancel,
+                bust,
+                Some(last.exec_id),
+                last.qty,
+                last.price
+            )
+        );
+        assert_eq!(e.cum_qty, size as u32 - last.qty);
+        assert_eq!(e.leaves_qty, 0, "the IOC is done");
+        assert_eq!(v.position(ME, aaa), position - last.qty as i64);
+        assert_eq!(
+            v.cash(ME, aaa),
+            cash + last.qty as i128 * last.price.0 as i128
+        );
+
+        // The standing fill before it, 1 cent dearer.
+        let before = fills[fills.len() - 2].clone();
+        let cash = v.cash(ME, aaa);
+        let correct = v
+            .adjust_last_fill(ME, Some(Price(before.price.0 + 100)))
+            .unwrap();
+        let reports = v.take_reports(ME);
+        let [Report::Execution(e)] = reports.as_slice() else {
+            panic!("{reports:?}")
+        };
+        assert_eq!(
+            (e.kind, e.exec_ref_id, e.last_qty, e.last_px),
+            (
+                ExecKind::TradeCorrect,
+                Some(before.exec_id),
+                before.qty,
+                Price(before.price.0 + 100)
+            )
+        );
+        assert_eq!(v.position(ME, aaa), position - last.qty as i64);
+        assert_eq!(v.cash(ME, aaa), cash - before.qty as i128 * 100);
+        // The corrected fill now goes by the correction's ExecID.
+        assert_eq!(v.fills()[fills.len() - 2].exec_id, correct);
     }
 
     #[test]

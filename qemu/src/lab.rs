@@ -21,7 +21,9 @@ use crate::{Repo, Vm};
 use exchange::feed::{FeedConfig, Publisher};
 use exchange::flow::FlowConfig;
 use exchange::matching::Owner;
-use exchange::server::{FeedSpec, FlowRate, Loss, Server, ServerStats, SessionSpec, Shared};
+use exchange::server::{
+    Adjustment, FeedSpec, FlowRate, Loss, Server, ServerStats, SessionSpec, Shared,
+};
 use exchange::venue::Venue;
 use protocol::filter::Subscription;
 use protocol::fix::FixVersion;
@@ -119,6 +121,7 @@ struct VenueHandle {
     shared: Arc<Mutex<Shared>>,
     drop_switch: Arc<AtomicBool>,
     new_day_switch: Arc<AtomicBool>,
+    adjustments: Arc<Mutex<Vec<Adjustment>>>,
     /// Raw bytes for the venue to write into the FIX stream.
     injector: Arc<Mutex<Vec<u8>>>,
     /// The venue's FIX port on the host's loopback.
@@ -225,9 +228,11 @@ impl TradingLab {
             let drop_switch = Arc::new(AtomicBool::new(false));
             let injector = Arc::new(Mutex::new(Vec::new()));
             let new_day_switch = Arc::new(AtomicBool::new(false));
+            let adjustments = Arc::new(Mutex::new(Vec::new()));
             let server = Server::new(venue, vec![session], Some(feed), flow)?
                 .with_drop_switch(drop_switch.clone())
                 .with_new_day_switch(new_day_switch.clone())
+                .with_adjustments(adjustments.clone())
                 .with_injector(injector.clone());
             let fix_port = server
                 .session_addrs()
@@ -244,6 +249,7 @@ impl TradingLab {
                 shared,
                 drop_switch,
                 new_day_switch,
+                adjustments,
                 injector,
                 fix_port,
             });
@@ -395,6 +401,27 @@ impl TradingLab {
     pub fn start_new_day(&self) {
         if let Some(v) = self.venues.first() {
             v.new_day_switch.store(true, Ordering::Release);
+        }
+    }
+
+    /// The primary venue breaks the appliance's last standing fill (an
+    /// erroneous-trade bust), reporting it with ExecType TradeCancel.
+    pub fn bust_last_fill(&self) {
+        self.adjust(Adjustment::Bust);
+    }
+
+    /// The primary venue moves the price of the appliance's last standing
+    /// fill by `by` (price4), reporting it with ExecType TradeCorrect.
+    pub fn correct_last_fill_by(&self, by: i64) {
+        self.adjust(Adjustment::CorrectBy(by));
+    }
+
+    fn adjust(&self, adjustment: Adjustment) {
+        if let Some(v) = self.venues.first() {
+            v.adjustments
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(adjustment);
         }
     }
 

@@ -8,7 +8,7 @@ use qemu::{RunningVm, Vm};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::thread::sleep;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tests::{lab, qemu, Booted, Mailbox};
 use types::Symbol;
 
@@ -1087,25 +1087,44 @@ fn bad_inputs_are_counted_and_rejected_while_trading_continues() {
     run.pass();
 }
 
+/// Two boots with the journal. In the first the venue also breaks the
+/// appliance's last fill and then re-prices the one before (erroneous-trade
+/// busts and corrections, reported with ExecRefID); the second starts from
+/// the journal with the venue's position and the venue's cash.
 #[test]
 fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     let venue = start_venue();
     let dir = scratch_dir("journal");
     let mut runs = Vec::new();
-    for round in 1..=2 {
+    for (round, seconds) in [(1, 10), (2, 6)] {
         let mailbox = Mailbox::new("journal");
-        let vm = appliance(&venue, &format!("journal-{round}"), 6, "journal-wait=30")
-            .args(mailbox.qemu_args());
+        let vm = appliance(
+            &venue,
+            &format!("journal-{round}"),
+            seconds,
+            "journal-wait=30",
+        )
+        .args(mailbox.qemu_args());
         let (running, asked) = spawn_until(vm, ASKS_FOR_ITS_JOURNAL);
         // The companion keeps the journal on disk and hands it back when
         // the appliance asks (its request waits in the event ring).
         let journal = JournalKeeper::start(&mailbox, &dir);
+        if round == 1 {
+            let deadline = Instant::now() + Duration::from_secs(9);
+            while venue.session_fills() < 2 && Instant::now() < deadline {
+                sleep(Duration::from_millis(50));
+            }
+            venue.bust_last_fill();
+            sleep(Duration::from_millis(300));
+            venue.correct_last_fill_by(100);
+        }
         let outcome = running.wait().expect("QEMU");
         runs.push((asked, Booted(outcome), journal.stop()));
     }
     let server = stop_after_the_last_messages(venue);
     let stats = server.stats();
     let venue_position = server.venue.position(APPLIANCE, aaa());
+    let venue_cash = server.venue.cash(APPLIANCE, aaa());
     let fixseq = std::fs::read_to_string(dir.join("fixseq-1.txt")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&dir);
     let on_disk = journaled_next_out(&fixseq);
@@ -1158,6 +1177,35 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     second.check(
         p2 == Some(venue_position),
         &format!("position after both boots: appliance {p2:?}, venue {venue_position}"),
+    );
+    // The venue broke one fill and re-priced another in the first boot;
+    // the appliance applied both and journaled them as the fills they
+    // amount to, so after the restart its cash is the venue's (to a price4
+    // unit per fill: closing a position takes its cost out by the average
+    // price, rounded).
+    let adjusted = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("trade: AAA cash "))
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (a1, a2) = (adjusted(&s1), adjusted(&s2));
+    first.check(
+        stats.busts_sent == 1 && stats.corrections_sent == 1,
+        &format!("the venue busted one fill and corrected one: {stats:?}"),
+    );
+    first.check(
+        a1.contains(" busts 1 corrections 1 exec-ref-unknown 0"),
+        &format!("the appliance applied both: {a1}"),
+    );
+    let cash2 = a2
+        .split_whitespace()
+        .nth(3)
+        .and_then(|c| c.parse::<i128>().ok());
+    let slack = server.venue.fills().len() as i128;
+    second.check(
+        cash2.is_some_and(|c| (c - venue_cash).abs() <= slack),
+        &format!("cash after both boots: appliance {a2}, venue {venue_cash} (± {slack})"),
     );
     // What a third boot would log on with is no lower than the venue expects.
     second.check(
