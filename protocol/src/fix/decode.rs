@@ -1449,8 +1449,8 @@ fn scan_body_asm<H: FnMut(usize, usize)>(
     }
     fields[0] = (body_start - 1) as u16;
     let body = buf.get(body_start..body_end)?;
-    let mut masks = sse2::BlockMasks::new();
-    let (full, sum) = sse2::scan_asm(body, &mut masks)?;
+    let mut room = sse2::BlockMasks::new();
+    let (full, masks, sum) = sse2::scan_asm(body, &mut room)?;
     let mut n = 0usize;
     let mut base = body_start;
     for i in 0..full {

@@ -124,32 +124,41 @@ static CONSTANTS: Constants = Constants {
 #[cfg(any(fix_scan = "asm", test))]
 const SOH_BYTE: u8 = super::SOH;
 
-/// The SOH masks [`scan_asm`] writes: left uninitialised (2 KiB, cleared
-/// per message it would cost more than the scan), read back only where
-/// written.
+/// Room for the SOH masks [`scan_asm`] writes: left uninitialised (2 KiB,
+/// cleared per message it would cost more than the scan).
+///
+/// Nothing else is in it: with an initialised field next to the array
+/// (the count of masks written, set to 0), LLVM merged that store and the
+/// uninitialised bytes into a 2 KiB `memset` (2,074 instructions a
+/// message).
 #[cfg(any(fix_scan = "asm", test))]
-pub(super) struct BlockMasks {
-    masks: [core::mem::MaybeUninit<u16>; MAX_BLOCKS],
-    written: usize,
-}
+pub(super) struct BlockMasks(core::mem::MaybeUninit<[u16; MAX_BLOCKS]>);
 
 #[cfg(any(fix_scan = "asm", test))]
 impl BlockMasks {
     #[inline(always)]
     pub(super) fn new() -> BlockMasks {
-        BlockMasks {
-            masks: [core::mem::MaybeUninit::uninit(); MAX_BLOCKS],
-            written: 0,
-        }
+        BlockMasks(core::mem::MaybeUninit::uninit())
     }
+}
 
+/// The masks [`scan_asm`] wrote.
+#[cfg(any(fix_scan = "asm", test))]
+pub(super) struct Masks<'a> {
+    room: &'a BlockMasks,
+    written: usize,
+}
+
+#[cfg(any(fix_scan = "asm", test))]
+impl Masks<'_> {
     /// The mask of block `i`, if [`scan_asm`] wrote it.
     #[inline(always)]
     pub(super) fn get(&self, i: usize) -> Option<u16> {
         if i < self.written {
-            // SAFETY: `scan_asm` wrote masks `0..written` (and `written`
-            // is within the array).
-            Some(unsafe { self.masks.get(i)?.assume_init() })
+            // SAFETY: `scan_asm` wrote masks `0..written` of `room`, and
+            // `written <= MAX_BLOCKS`, so `i` is inside the array and
+            // initialised.
+            Some(unsafe { self.room.0.as_ptr().cast::<u16>().add(i).read() })
         } else {
             None
         }
@@ -162,15 +171,18 @@ impl BlockMasks {
 /// when `body[16 * i + k]` is an SOH, and mask `full` bit `k` when
 /// `body[body.len() - 16 + k]` is: the last sixteen bytes, of which the
 /// first `from` were already in block `full - 1` (the caller shifts them
-/// out). Returns `full` and the sum of the bytes of `body` (each counted
-/// once); `None` when the length is out of range.
+/// out). Returns `full`, the masks and the sum of the bytes of `body`
+/// (each counted once); `None` when the length is out of range.
 ///
 /// The CPU must have SSE enabled (CR0.EM clear, CR4.OSFXSR set): on the
 /// appliance the kernel does this on every core at bring-up
 /// (`kernel::arch::cpu::enable_sse`), on a host the operating system has.
 #[cfg(any(fix_scan = "asm", test))]
 #[inline(always)]
-pub(super) fn scan_asm(body: &[u8], masks: &mut BlockMasks) -> Option<(usize, u64)> {
+pub(super) fn scan_asm<'a>(
+    body: &[u8],
+    masks: &'a mut BlockMasks,
+) -> Option<(usize, Masks<'a>, u64)> {
     if body.len() < 16 || body.len() > super::MAX_MESSAGE_LEN {
         return None;
     }
@@ -187,7 +199,7 @@ pub(super) fn scan_asm(body: &[u8], masks: &mut BlockMasks) -> Option<(usize, u6
     // body.len()`), its last 16 bytes (`last`), 16 bytes of `keep` and of
     // `CONSTANTS` (its 16-aligned `sohs` at +32 and `zero` at +48, as
     // `pcmpeqb` and `psadbw` require of a memory operand); writes `full +
-    // 1 <= MAX_BLOCKS` masks to `masks.masks` and 48 bytes to `saved`
+    // 1 <= MAX_BLOCKS` masks to `masks.0` and 48 bytes to `saved`
     // (16-aligned for `movdqa`). `xmm0`..`xmm2` are not declared as
     // clobbered (on the soft-float target they cannot be): they are saved
     // first and restored last, so every register but the declared outputs
@@ -232,7 +244,7 @@ pub(super) fn scan_asm(body: &[u8], masks: &mut BlockMasks) -> Option<(usize, u6
             "movdqa xmm2, xmmword ptr [{saved} + 32]",
             p = inout(reg) body.as_ptr() => _,
             n = inout(reg) full => _,
-            out = inout(reg) masks.masks.as_mut_ptr() => _,
+            out = inout(reg) masks.0.as_mut_ptr().cast::<u16>() => _,
             last = in(reg) last.as_ptr(),
             keep = in(reg) keep.as_ptr(),
             k = in(reg) &CONSTANTS,
@@ -242,6 +254,9 @@ pub(super) fn scan_asm(body: &[u8], masks: &mut BlockMasks) -> Option<(usize, u6
             options(nostack),
         );
     }
-    masks.written = full + 1;
-    Some((full, sum))
+    let masks = Masks {
+        room: masks,
+        written: full + 1,
+    };
+    Some((full, masks, sum))
 }
