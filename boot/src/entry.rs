@@ -97,6 +97,9 @@ pd_cached:
     cmp $2048, %ecx
     jne fill_pd
 
+    # CR4: PAE (bit 5), OSFXSR (9), OSXMMEXCPT (10): SSE on for the FIX
+    # decoder's scan (SDM Vol. 3A §13.1.3, §9.6; kernel::arch::cpu::enable_sse
+    # sets them again from Rust).
     mov %cr4, %eax
     or $0x620, %eax
     mov %eax, %cr4
@@ -106,6 +109,8 @@ pd_cached:
     rdmsr
     or $0x100, %eax
     wrmsr
+    # CR0: PG (bit 31) and MP (1) set, EM (2) clear (SDM Vol. 3A §2.5,
+    # §13.1.3).
     mov %cr0, %eax
     or $0x80000002, %eax
     and $0xfffffffb, %eax

@@ -238,6 +238,7 @@ pub fn init(entry: u32, loader_info: u32) -> &'static Platform {
     crate::console::init();
     gdt::init_core(0);
     interrupts::init();
+    // Before anything can decode FIX (its SOH scan is SSE2 assembly).
     cpu::enable_sse();
 
     let loader_info = loader_info as u64;

@@ -293,6 +293,7 @@ extern "C" fn ap_entry(index: u64) -> ! {
         cpu::halt_forever()
     }
     interrupts::load_on_this_core();
+    // Before the core takes work: a trading loop decodes FIX with SSE2.
     cpu::enable_sse();
     slot.set_state(CoreState::Online);
     loop {

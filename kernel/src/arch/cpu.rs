@@ -83,13 +83,46 @@ pub fn halt_forever() -> ! {
     }
 }
 
-/// Enables SSE/SSE2 use (CR0.MP set, CR0.EM clear, CR4.OSFXSR and
-/// OSXMMEXCPT set). The 32-bit entry does this already; repeated for
-/// application processors.
+/// Enables SSE/SSE2 on this core: CR0.EM clear (no x87/SSE emulation
+/// trap), CR0.MP set (WAIT/FWAIT honour CR0.TS), CR4.OSFXSR set (the OS
+/// supports FXSAVE/FXRSTOR; without it SSE instructions raise #UD) and
+/// CR4.OSXMMEXCPT set (unmasked SIMD floating-point exceptions raise #XM,
+/// vector 19, instead of #UD). Intel SDM Vol. 3A §13.1.3 "Initialization
+/// of the SSE Extensions" and §9.6 "Initializing SSE/SSE2/SSE3/SSSE3
+/// Extensions"; the bits are in §2.5 "Control Registers".
+///
+/// The 32-bit entry (`boot/src/entry.rs`, the boot core) and the AP
+/// trampoline (`trampoline.rs`) already set these bits with the others of
+/// CR0 and CR4; this is called again from Rust on every core before it
+/// runs anything else ([`crate::boot::init`] on the boot core,
+/// `smp::ap_entry` on the others), so that a change of the assembly cannot
+/// silently leave SSE off.
+///
+/// Who needs it: the image is compiled for `x86_64-unknown-none`, which is
+/// soft-float: the compiler never allocates an xmm register. The only SSE
+/// code is the FIX decoder's SOH scan (`protocol`, `fix/decode/sse2.rs`,
+/// `cfg(fix_scan = "asm")`), an `asm!` block that saves and restores the
+/// three xmm registers it uses. Without SSE enabled it would raise #UD on
+/// every FIX message, so this must run on every core that may decode FIX
+/// (the hot core and, with one CPU, core 0) before any decode.
+///
+/// Why no xmm state is saved on interrupts or exceptions: nothing else in
+/// the image touches an xmm register. The exception stubs and the timer
+/// stub (`interrupts.rs`) save general-purpose registers only and call
+/// soft-float Rust; nothing in the image uses `target_feature(enable =
+/// "sse...")` (checked: `objdump -d` of the appliance names xmm registers
+/// only in the three places the scan's `asm!` is inlined), and the kernel
+/// never switches one core between threads (a core runs the one loop
+/// `smp::run_on` gave it). A handler that runs inside the scan's `asm!`
+/// block therefore leaves xmm0..xmm2 as it found them. Code that starts
+/// using SSE elsewhere (compiler-generated or not) must revisit this.
 pub fn enable_sse() {
     use x86_64::registers::control::{Cr0, Cr0Flags, Cr4, Cr4Flags};
-    // SAFETY: turning on SSE support changes no memory mapping and is what
-    // the compiler's code for this target may rely on.
+    // SAFETY: CR0.EM/MP and CR4.OSFXSR/OSXMMEXCPT only govern how x87,
+    // MMX and SSE instructions execute (SDM Vol. 3A §2.5); the update
+    // keeps every other bit (paging, protection, PAE) as it is, so no
+    // memory mapping or privilege changes. It runs at CPL 0, where moves
+    // to control registers are allowed.
     #[allow(unsafe_code)]
     unsafe {
         Cr0::update(|f| {

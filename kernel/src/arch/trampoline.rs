@@ -38,6 +38,7 @@ tr_protected:
     mov %ax, %ds
     mov %ax, %es
     mov %ax, %ss
+    # CR4: PAE, OSFXSR, OSXMMEXCPT (bits 5, 9, 10; SDM Vol. 3A §13.1.3)
     mov %cr4, %eax
     or $0x620, %eax
     mov %eax, %cr4
@@ -47,6 +48,7 @@ tr_protected:
     rdmsr
     or $0x100, %eax
     wrmsr
+    # CR0: PG and MP set, EM clear (bits 31, 1, 2; SDM Vol. 3A §2.5)
     mov %cr0, %eax
     or $0x80000002, %eax
     and $0xfffffffb, %eax

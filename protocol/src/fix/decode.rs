@@ -1,7 +1,9 @@
 //! Zero-copy validating decoder.
 //!
 //! [`FixMessage::parse`] reads a message eight bytes at a time (portable
-//! integer code: the bare-metal build, which has no SSE, runs it as is).
+//! integer code), but for the SOHs of the body and its byte sum, which go
+//! sixteen bytes a step with SSE2 on x86-64, the appliance included (see
+//! [`scan_body`]; the appliance's kernel enables SSE before any decode).
 //! BeginString and BodyLength are checked from the first two words, the
 //! trailer as one word; the CheckSum is a word-wide byte sum. Then the SOH
 //! offsets of the body are collected a word at a time, and each field's
@@ -28,7 +30,7 @@ use super::{tag, FixError, FixVersion, UtcTime, MAX_MESSAGE_LEN, SOH};
 use types::Price;
 
 mod layout;
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[cfg(any(fix_scan = "sse2", fix_scan = "asm", all(test, target_arch = "x86_64")))]
 mod sse2;
 pub use layout::FixDecoder;
 
@@ -1280,10 +1282,15 @@ fn long_tag(buf: &[u8], at: usize) -> Option<(u32, usize)> {
 /// `on_soh(n, at)` is told of each SOH as it is recorded in `fields[n]`
 /// (the field it closes is the `n`th, the next one starts at `at + 1`).
 ///
-/// Sixteen bytes a step with SSE2 (every x86-64 host), the SOHs and the
-/// sum from one load; else a word at a time with integer operations (the
-/// bare-metal target, which has no vector registers), with the sum a pass
-/// of its own. A test holds the two to the same result.
+/// Sixteen bytes a step with SSE2 on x86-64, the SOHs and the sum from
+/// one load; else a word at a time with integer operations, with the sum a
+/// pass of its own. Which one is fixed at compile time (`build.rs` sets
+/// `fix_scan`): SSE2 intrinsics where the target enables SSE2 (hosts), the
+/// same instructions as inline assembly on the soft-float appliance target
+/// (`x86_64-unknown-none`; its kernel enables SSE on every core before
+/// any FIX decode, `kernel::arch::cpu::enable_sse`), words elsewhere. Tests
+/// hold all of them to the same result, and run the decoder's property
+/// tests on each (see `tests::each_scan`).
 #[inline(always)]
 fn scan_body<H: FnMut(usize, usize)>(
     fields: &mut [u16; MAX_FIELDS + 1],
@@ -1292,14 +1299,40 @@ fn scan_body<H: FnMut(usize, usize)>(
     body_end: usize,
     on_soh: &mut H,
 ) -> Option<(usize, u32)> {
-    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    #[cfg(test)]
+    {
+        match tests::forced_scan() {
+            Some(Scan::Words) => return scan_body_words(fields, buf, body_start, body_end, on_soh),
+            #[cfg(target_arch = "x86_64")]
+            Some(Scan::Asm) => return scan_body_asm(fields, buf, body_start, body_end, on_soh),
+            #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+            Some(Scan::Sse2) => return scan_body_sse2(fields, buf, body_start, body_end, on_soh),
+            None => {}
+        }
+    }
+    #[cfg(fix_scan = "sse2")]
     {
         scan_body_sse2(fields, buf, body_start, body_end, on_soh)
     }
-    #[cfg(not(all(target_arch = "x86_64", target_feature = "sse2")))]
+    #[cfg(fix_scan = "asm")]
+    {
+        scan_body_asm(fields, buf, body_start, body_end, on_soh)
+    }
+    #[cfg(not(any(fix_scan = "sse2", fix_scan = "asm")))]
     {
         scan_body_words(fields, buf, body_start, body_end, on_soh)
     }
+}
+
+/// The SOH scans there are, for tests to pick one.
+#[cfg(test)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Scan {
+    Words,
+    #[cfg(target_arch = "x86_64")]
+    Asm,
+    #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+    Sse2,
 }
 
 /// Records the SOHs flagged in `sohs` (`BITS_PER_BYTE` bits for each byte
@@ -1362,7 +1395,10 @@ fn scan_body_words<H: FnMut(usize, usize)>(
 /// differences against zero adds the block's bytes. A body of 16 bytes or
 /// more ends with one block flush with its end, its bytes already seen
 /// left out; a shorter one is done a word at a time.
-#[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+#[cfg(any(
+    fix_scan = "sse2",
+    all(test, target_arch = "x86_64", target_feature = "sse2")
+))]
 #[inline(always)]
 fn scan_body_sse2<H: FnMut(usize, usize)>(
     fields: &mut [u16; MAX_FIELDS + 1],
@@ -1391,6 +1427,44 @@ fn scan_body_sse2<H: FnMut(usize, usize)>(
         record_sohs::<1, _>(fields, &mut n, base, u64::from(sohs), on_soh)?;
     }
     Some((n, sum.total() as u32))
+}
+
+/// [`scan_body`] with the SSE2 of [`scan_body_sse2`] as inline assembly,
+/// for the soft-float appliance target (see `decode/sse2.rs`): one `asm!`
+/// block writes a 16-bit SOH mask per block and returns the byte sum; the
+/// masks are then recorded as [`scan_body_sse2`] records them. A body
+/// shorter than 16 bytes is done a word at a time.
+///
+/// SSE must be enabled on the running core (the appliance's kernel does it
+/// at bring-up on every core, before any FIX decode).
+#[cfg(any(fix_scan = "asm", all(test, target_arch = "x86_64")))]
+#[inline(always)]
+fn scan_body_asm<H: FnMut(usize, usize)>(
+    fields: &mut [u16; MAX_FIELDS + 1],
+    buf: &[u8],
+    body_start: usize,
+    body_end: usize,
+    on_soh: &mut H,
+) -> Option<(usize, u32)> {
+    if body_end < body_start + 16 {
+        return scan_body_words(fields, buf, body_start, body_end, on_soh);
+    }
+    fields[0] = (body_start - 1) as u16;
+    let body = buf.get(body_start..body_end)?;
+    let mut room = sse2::BlockMasks::new();
+    let (full, masks, sum) = sse2::scan_asm(body, &mut room)?;
+    let mut n = 0usize;
+    let mut base = body_start;
+    for i in 0..full {
+        record_sohs::<1, _>(fields, &mut n, base, u64::from(masks.get(i)?), on_soh)?;
+        base += 16;
+    }
+    // The last block ends with the body; its bytes before `base` were in
+    // the block before.
+    let seen = base - (body_end - 16);
+    let sohs = u64::from(masks.get(full)?) >> seen;
+    record_sohs::<1, _>(fields, &mut n, base, sohs, on_soh)?;
+    Some((n, sum as u32))
 }
 
 /// The number of decimal digits of `t`.
@@ -1722,6 +1796,51 @@ pub(crate) mod tests {
     use super::*;
     use crate::fix::encode::HeaderTemplate;
 
+    /// Every SOH scan this build has: the portable one, and on x86-64 the
+    /// appliance's (inline assembly) and, where SSE2 is a target feature,
+    /// the intrinsics.
+    pub(crate) const SCANS: &[Scan] = &[
+        Scan::Words,
+        #[cfg(target_arch = "x86_64")]
+        Scan::Asm,
+        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        Scan::Sse2,
+    ];
+
+    std::thread_local! {
+        static FORCED: core::cell::Cell<Option<Scan>> = const { core::cell::Cell::new(None) };
+    }
+
+    /// The scan [`with_scan`] forces on this thread, if any.
+    pub(crate) fn forced_scan() -> Option<Scan> {
+        FORCED.with(|f| f.get())
+    }
+
+    /// `f()` with `scan` in [`scan_body`] (this thread only).
+    pub(crate) fn with_scan<R>(scan: Scan, f: impl FnOnce() -> R) -> R {
+        struct Unforce(Option<Scan>);
+        impl Drop for Unforce {
+            fn drop(&mut self) {
+                FORCED.with(|c| c.set(self.0));
+            }
+        }
+        let _restore = Unforce(FORCED.with(|c| c.replace(Some(scan))));
+        f()
+    }
+
+    /// Runs `f` once with each of [`SCANS`] in [`scan_body`]; stops at the
+    /// first error, which names the scan.
+    pub(crate) fn each_scan(
+        mut f: impl FnMut() -> Result<(), proptest::test_runner::TestCaseError>,
+    ) -> Result<(), proptest::test_runner::TestCaseError> {
+        for &scan in SCANS {
+            with_scan(scan, &mut f).map_err(|e| {
+                proptest::test_runner::TestCaseError::fail(std::format!("{scan:?} scan: {e}"))
+            })?;
+        }
+        Ok(())
+    }
+
     fn sample(buf: &mut [u8]) -> &[u8] {
         let mut h = HeaderTemplate::new(crate::fix::FixVersion::Fix44, b"BUY", b"SELL").unwrap();
         let mut m = h
@@ -1901,11 +2020,25 @@ pub(crate) mod tests {
         n + 7
     }
 
-    /// Every decode path on one message: the plain parser (fresh and
-    /// reused view), and a `FixDecoder` (fresh view, view kept, header
-    /// checked or not), fed twice so a learned layout is tried too. All
-    /// must agree; returns the plain parser's result.
+    /// Every decode path on one message, with each SOH scan: the plain
+    /// parser (fresh and reused view), and a `FixDecoder` (fresh view,
+    /// view kept, header checked or not), fed twice so a learned layout is
+    /// tried too. All must agree; returns the plain parser's result.
     fn every_path(msg: &[u8]) -> Result<std::vec::Vec<(u32, std::vec::Vec<u8>)>, FixError> {
+        let first = with_scan(SCANS[0], || every_path_one_scan(msg));
+        for &scan in &SCANS[1..] {
+            assert_eq!(
+                with_scan(scan, || every_path_one_scan(msg)),
+                first,
+                "{scan:?}"
+            );
+        }
+        first
+    }
+
+    fn every_path_one_scan(
+        msg: &[u8],
+    ) -> Result<std::vec::Vec<(u32, std::vec::Vec<u8>)>, FixError> {
         let fields = |m: &FixMessage<'_>| {
             m.fields()
                 .map(|(t, v)| (t, v.to_vec()))
@@ -1970,7 +2103,7 @@ pub(crate) mod tests {
             if body.ends_with(b"58=t\x01") {
                 assert_eq!(m.get(58), Some(&b"t"[..]));
             }
-            // neither fast pass takes a data field (the scans took its
+            // no fast pass takes a data field (the scans took its
             // SOHs for field ends): both leave it to the exact parser
             let body_start = msg.iter().skip(10).position(|&b| b == SOH).unwrap() + 11;
             let body_end = msg.len() - 7;
@@ -1984,6 +2117,14 @@ pub(crate) mod tests {
                 let mut view = FixMessage::empty();
                 let (n, _) =
                     scan_body_sse2(&mut view.fields, &msg, body_start, body_end, &mut |_, _| {})
+                        .unwrap();
+                assert!(view.index_tags(&msg, body_end, n).is_none());
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                let mut view = FixMessage::empty();
+                let (n, _) =
+                    scan_body_asm(&mut view.fields, &msg, body_start, body_end, &mut |_, _| {})
                         .unwrap();
                 assert!(view.index_tags(&msg, body_end, n).is_none());
             }
@@ -2220,20 +2361,23 @@ pub(crate) mod tests {
             }
             let mut buf = [0u8; 1024];
             let n = wrap(&body, &mut buf);
-            let ours = FixMessage::parse(&buf[..n]);
-            match reference_fields(&body) {
-                Some(want) if want.len() <= MAX_FIELDS && want[0].0 == tag::MSG_TYPE => {
-                    let m = ours.unwrap();
-                    let got: std::vec::Vec<(u32, std::vec::Vec<u8>)> = m.fields().map(|(t, v)| (t, v.to_vec())).collect();
-                    proptest::prop_assert_eq!(&got, &want);
-                    for (t, v) in &want {
-                        let first = want.iter().find(|f| f.0 == *t).unwrap();
-                        proptest::prop_assert_eq!(m.get(*t), Some(&first.1[..]));
-                        let _ = v;
+            each_scan(|| {
+                let ours = FixMessage::parse(&buf[..n]);
+                match reference_fields(&body) {
+                    Some(want) if want.len() <= MAX_FIELDS && want[0].0 == tag::MSG_TYPE => {
+                        let m = ours.unwrap();
+                        let got: std::vec::Vec<(u32, std::vec::Vec<u8>)> = m.fields().map(|(t, v)| (t, v.to_vec())).collect();
+                        proptest::prop_assert_eq!(&got, &want);
+                        for (t, v) in &want {
+                            let first = want.iter().find(|f| f.0 == *t).unwrap();
+                            proptest::prop_assert_eq!(m.get(*t), Some(&first.1[..]));
+                            let _ = v;
+                        }
                     }
+                    _ => proptest::prop_assert!(ours.is_err()),
                 }
-                _ => proptest::prop_assert!(ours.is_err()),
-            }
+                Ok(())
+            })?;
         }
     }
 
@@ -2324,18 +2468,22 @@ pub(crate) mod tests {
                 5 => msg.truncate(at.index(msg.len())),
                 _ => {}
             }
-            check_fast_against_exact(&msg)?;
-            // and through the public entry points
-            let via_parse = FixMessage::parse(&msg).map(|m| m.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
-            let mut exact = FixMessage::empty();
-            let via_exact = exact.parse_exact(&msg, false).map(|()| exact.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
-            proptest::prop_assert_eq!(via_parse, via_exact);
+            each_scan(|| {
+                check_fast_against_exact(&msg)?;
+                // and through the public entry points
+                let via_parse = FixMessage::parse(&msg).map(|m| m.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
+                let mut exact = FixMessage::empty();
+                let via_exact = exact.parse_exact(&msg, false).map(|()| exact.fields().map(|(t, v)| (t, v.to_vec())).collect::<std::vec::Vec<_>>());
+                proptest::prop_assert_eq!(via_parse, via_exact);
+                Ok(())
+            })?;
         }
 
-        /// The vector scan finds exactly the SOHs the word scan finds (no
-        /// false flags there, and none here that a later check would not
-        /// refuse: compared on bodies whose 0x00 bytes never follow an SOH).
-        #[cfg(all(target_arch = "x86_64", target_feature = "sse2"))]
+        /// The vector scans (intrinsics and assembly) find exactly the SOHs
+        /// the word scan finds (no false flags there, and none here that a
+        /// later check would not refuse: compared on bodies whose 0x00
+        /// bytes never follow an SOH), and the same byte sum.
+        #[cfg(target_arch = "x86_64")]
         #[test]
         fn vector_scan_matches_word_scan(
             bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
@@ -2364,11 +2512,22 @@ pub(crate) mod tests {
             let mut vector = [0u16; MAX_FIELDS + 1];
             let (mut seen_w, mut seen_v) = (std::vec::Vec::new(), std::vec::Vec::new());
             let w = scan_body_words(&mut words, &buf, body_start, body_end, &mut |n, at| seen_w.push((n, at)));
-            let v = scan_body_sse2(&mut vector, &buf, body_start, body_end, &mut |n, at| seen_v.push((n, at)));
+            let v = scan_body_asm(&mut vector, &buf, body_start, body_end, &mut |n, at| seen_v.push((n, at)));
             proptest::prop_assert_eq!(&seen_w, &seen_v);
             proptest::prop_assert_eq!(w.map(|(n, sum)| (n, sum as u8)), v.map(|(n, sum)| (n, sum as u8)));
             if let Some((n, _)) = w {
                 proptest::prop_assert_eq!(&words[..=n], &vector[..=n]);
+            }
+            #[cfg(target_feature = "sse2")]
+            {
+                let mut vector = [0u16; MAX_FIELDS + 1];
+                seen_v.clear();
+                let v = scan_body_sse2(&mut vector, &buf, body_start, body_end, &mut |n, at| seen_v.push((n, at)));
+                proptest::prop_assert_eq!(&seen_w, &seen_v);
+                proptest::prop_assert_eq!(w.map(|(n, sum)| (n, sum as u8)), v.map(|(n, sum)| (n, sum as u8)));
+                if let Some((n, _)) = w {
+                    proptest::prop_assert_eq!(&words[..=n], &vector[..=n]);
+                }
             }
         }
 
@@ -2376,7 +2535,7 @@ pub(crate) mod tests {
         fn arbitrary_bytes_after_a_valid_prefix(tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
             let mut msg = b"8=FIX.4.4\x019=".to_vec();
             msg.extend_from_slice(&tail);
-            check_fast_against_exact(&msg)?;
+            each_scan(|| check_fast_against_exact(&msg))?;
         }
     }
 
@@ -2504,16 +2663,25 @@ pub(crate) mod tests {
                     assert_eq!(FixMessage::parse(msg).err(), Some(FixError::BadBodyLength));
                     continue;
                 }
-                let m = FixMessage::parse(msg).unwrap();
-                assert_eq!(m.get(58).map(|v| v.len()), Some(size - 8));
-                check_fast_against_exact(msg).unwrap();
+                each_scan(|| {
+                    let m = FixMessage::parse(msg).unwrap();
+                    assert_eq!(m.get(58).map(|v| v.len()), Some(size - 8));
+                    check_fast_against_exact(msg)
+                })
+                .unwrap();
                 let l = msg.len();
                 msg[l - 2] = if msg[l - 2] == b'9' {
                     b'0'
                 } else {
                     msg[l - 2] + 1
                 };
-                assert_eq!(FixMessage::parse(msg).err(), Some(FixError::BadChecksum));
+                for &scan in SCANS {
+                    assert_eq!(
+                        with_scan(scan, || FixMessage::parse(msg).err()),
+                        Some(FixError::BadChecksum),
+                        "{scan:?}"
+                    );
+                }
             }
         }
     }

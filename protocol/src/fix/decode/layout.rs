@@ -364,8 +364,17 @@ mod tests {
     }
 
     /// The decoder's three entry points against the plain ones, on one
-    /// message.
+    /// message, with each SOH scan in turn (the decoder keeps what it
+    /// learned under one scan for the next).
     fn check(
+        decoder: &mut FixDecoder,
+        kept: &mut FixMessage<'static>,
+        msg: &'static [u8],
+    ) -> Result<(), TestCaseError> {
+        super::super::tests::each_scan(|| check_one_scan(decoder, kept, msg))
+    }
+
+    fn check_one_scan(
         decoder: &mut FixDecoder,
         kept: &mut FixMessage<'static>,
         msg: &'static [u8],
