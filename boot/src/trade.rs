@@ -348,6 +348,10 @@ fn queue_report(
     report: gateway::oms::ExecReport,
     tally: &mut Tally,
 ) {
+    let report = gateway::oms::ExecReport {
+        venue: Some(venue),
+        ..report
+    };
     if queue.push((venue, report)).is_err() {
         tally.reports_unusable += 1;
     }
@@ -713,7 +717,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 Some(key) => {
                     pipeline
                         .oms
-                        .remember_journaled(cl, gateway::oms::ExecKey(key));
+                        .remember_journaled(f.venue, cl, gateway::oms::ExecKey(key));
                 }
                 None => pipeline.oms.journaled_without_exec_id(cl),
             }

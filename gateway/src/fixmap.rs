@@ -147,6 +147,7 @@ pub fn exec_report(r: &fixmsg::ExecutionReport<'_>) -> Result<ExecReport, FixErr
             .ok()
             .filter(|s| !s.is_empty())
             .and_then(Symbol::new),
+        venue: None,
     })
 }
 

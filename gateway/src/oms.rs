@@ -234,6 +234,8 @@ pub struct NamedOrder {
 /// on the books yet (see [`Oms::earlier_fill`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EarlierFill {
+    /// The venue that reported it.
+    pub venue: VenueId,
     pub cl_ord_id: ClOrdId,
     pub exec: ExecKey,
     pub symbol: Symbol,
@@ -243,11 +245,13 @@ pub struct EarlierFill {
 }
 
 /// An execution of an earlier boot's order, as [`Oms::remember_journaled`]
-/// keeps it: its ExecID's hash mixed with the order's boot epoch. Venues
-/// keep ExecIDs unique within a day at least, and one boot trades one day,
-/// so a counter-style ExecID of another day (another boot) does not match.
-fn journaled_key(cl_ord_id: ClOrdId, exec: ExecKey) -> u64 {
-    exec.get() ^ u64::from(cl_ord_id.epoch()).wrapping_mul(0xD6E8_FEB8_6659_FD93)
+/// keeps it: its ExecID's hash mixed with the venue and the order's boot
+/// epoch. A venue keeps its ExecIDs unique within a day at least, and one
+/// boot trades one day, so neither a counter-style ExecID of another day
+/// (another boot) nor the same text from another venue matches.
+fn journaled_key(venue: VenueId, cl_ord_id: ClOrdId, exec: ExecKey) -> u64 {
+    let context = u64::from(cl_ord_id.epoch()) << 8 | u64::from(venue.0);
+    exec.get() ^ context.wrapping_mul(0xD6E8_FEB8_6659_FD93)
 }
 
 /// What an execution report says happened (FIX tag 150, plus the two
@@ -340,6 +344,10 @@ pub struct ExecReport {
     /// order it no longer has (see [`Oms::earlier_fill`]).
     pub side: Option<Side>,
     pub symbol: Option<Symbol>,
+    /// The venue whose session delivered it, where the caller says (the
+    /// FIX text does not): venues number their ExecIDs independently, so
+    /// only an earlier boot's fill is told apart by it.
+    pub venue: Option<VenueId>,
 }
 
 impl ExecReport {
@@ -361,6 +369,7 @@ impl ExecReport {
             exec_ref_id: None,
             side: None,
             symbol: None,
+            venue: None,
         }
     }
 }
@@ -810,8 +819,16 @@ impl Oms {
     /// again, [`Oms::earlier_fill`] knows it is on the books. `false` when
     /// the table (as many entries as orders) is full, counted in
     /// [`OmsStats::journaled_table_full`].
-    pub fn remember_journaled(&mut self, cl_ord_id: ClOrdId, exec: ExecKey) -> bool {
-        match self.journaled.insert(journaled_key(cl_ord_id, exec), 1) {
+    pub fn remember_journaled(
+        &mut self,
+        venue: VenueId,
+        cl_ord_id: ClOrdId,
+        exec: ExecKey,
+    ) -> bool {
+        match self
+            .journaled
+            .insert(journaled_key(venue, cl_ord_id, exec), 1)
+        {
             Ok(()) | Err(risk::InsertError::Exists) => true,
             Err(risk::InsertError::Full) => {
                 self.stats.journaled_table_full += 1;
@@ -869,11 +886,19 @@ impl Oms {
             self.stats.earlier_fills_unusable += 1;
             return None;
         };
-        if self.journaled.get(journaled_key(cl_ord_id, exec)).is_some() {
+        // The venue the report came from (its ExecIDs are its own); a
+        // caller that does not say is taken as one venue, 0.
+        let venue = rep.venue.unwrap_or(VenueId(0));
+        if self
+            .journaled
+            .get(journaled_key(venue, cl_ord_id, exec))
+            .is_some()
+        {
             self.stats.earlier_fills_known += 1;
             return None;
         }
         Some(EarlierFill {
+            venue,
             cl_ord_id,
             exec,
             symbol,
@@ -888,7 +913,7 @@ impl Oms {
     /// the original fill would have moved them, and the execution is
     /// remembered so a second report of it is not applied again.
     pub fn recover_fill(&mut self, fill: &EarlierFill, locate: StockLocate, risk: &mut RiskEngine) {
-        self.remember_journaled(fill.cl_ord_id, fill.exec);
+        self.remember_journaled(fill.venue, fill.cl_ord_id, fill.exec);
         self.restore_fill(locate, fill.side, fill.qty, fill.price, risk);
         self.stats.earlier_fills_recovered += 1;
     }

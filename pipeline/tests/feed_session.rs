@@ -607,6 +607,7 @@ fn earlier_fill(seq: u64, exec: &str, name: &str, side: Side, qty: u32, px: i64)
         exec_id: ExecKey::of(exec.as_bytes()),
         side: Some(side),
         symbol: Some(sym(name)),
+        venue: Some(VenueId(1)),
         ..ExecReport::new(ClOrdId::new(3, seq), ExecType::Trade)
     }
 }
@@ -628,10 +629,11 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     // The journal's hand-back: 100 AAPL bought by order 7, execution E1.
     r.p.oms
         .restore_fill(1, Side::Buy, 100, Price(150_0000), &mut r.p.risk);
-    assert!(r
-        .p
-        .oms
-        .remember_journaled(ClOrdId::new(3, 7), ExecKey::of(b"E1").unwrap()));
+    assert!(r.p.oms.remember_journaled(
+        VenueId(1),
+        ClOrdId::new(3, 7),
+        ExecKey::of(b"E1").unwrap()
+    ));
     r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
     r.itch(directory(1, "MSFT"));
     r.itch(directory(5, "AAPL"));

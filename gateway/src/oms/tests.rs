@@ -1548,6 +1548,7 @@ fn earlier(epoch: u32, seq: u64, exec: &[u8], side: Side, qty: u32) -> ExecRepor
     r.exec_id = ExecKey::of(exec);
     r.side = Some(side);
     r.symbol = Symbol::new("ACME");
+    r.venue = Some(VenueId(1));
     r
 }
 
@@ -1557,7 +1558,7 @@ fn an_earlier_boots_fill_is_recovered_once_unless_journaled() {
     h.oms.restore_fill(SYM, Side::Buy, 100, PX, &mut h.risk);
     assert!(h
         .oms
-        .remember_journaled(ClOrdId::new(41, 1), ExecKey::of(b"X1").unwrap()));
+        .remember_journaled(VenueId(1), ClOrdId::new(41, 1), ExecKey::of(b"X1").unwrap()));
     // The OMS itself cannot apply it: the order is not in its table.
     let journaled = earlier(41, 1, b"X1", Side::Buy, 100);
     assert_eq!(
@@ -1646,18 +1647,19 @@ fn a_full_journaled_table_is_counted() {
     let mut h = H::with_limits(Limits::unlimited(), 2);
     for seq in 1..=2 {
         assert!(h.oms.remember_journaled(
+            VenueId(1),
             ClOrdId::new(41, seq),
             ExecKey::of(&[b'a' + seq as u8]).unwrap()
         ));
     }
     assert!(!h
         .oms
-        .remember_journaled(ClOrdId::new(41, 3), ExecKey::of(b"z").unwrap()));
+        .remember_journaled(VenueId(1), ClOrdId::new(41, 3), ExecKey::of(b"z").unwrap()));
     assert_eq!(h.oms.stats().journaled_table_full, 1);
     // Remembering one again is no new entry.
     assert!(h
         .oms
-        .remember_journaled(ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap()));
+        .remember_journaled(VenueId(1), ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap()));
 }
 
 fn named(order: OrderId, venue: VenueId, price: Price) -> NamedOrder {
