@@ -431,24 +431,7 @@ mod tests {
         });
         feed(
             &mut book,
-            StockDirectoryRepr {
-                header: header(7, 1),
-                stock: sym(),
-                market_category: b'Q',
-                financial_status: b'N',
-                round_lot_size: 100,
-                round_lots_only: b'N',
-                issue_classification: b'C',
-                issue_subtype: *b"Z ",
-                authenticity: b'P',
-                short_sale_threshold: b'N',
-                ipo_flag: b'N',
-                luld_reference_price_tier: b'1',
-                etp_flag: b'N',
-                etp_leverage_factor: 0,
-                inverse_indicator: b'N',
-            }
-            .into(),
+            StockDirectoryRepr::common_stock(header(7, 1), sym()).into(),
         )
         .0
         .unwrap();

@@ -284,23 +284,10 @@ impl Venue {
         let _ = self.feed.publish(&start);
         for i in 0..self.listings.len() {
             let l = &self.listings[i];
-            let dir = MessageRepr::StockDirectory(StockDirectoryRepr {
-                header: self.header(l.locate),
-                stock: l.symbol,
-                market_category: b'Q',
-                financial_status: b'N',
-                round_lot_size: 100,
-                round_lots_only: b'N',
-                issue_classification: b'C',
-                issue_subtype: *b"Z ",
-                authenticity: b'P',
-                short_sale_threshold: b'N',
-                ipo_flag: b'N',
-                luld_reference_price_tier: b'1',
-                etp_flag: b'N',
-                etp_leverage_factor: 0,
-                inverse_indicator: b'N',
-            });
+            let dir = MessageRepr::StockDirectory(StockDirectoryRepr::common_stock(
+                self.header(l.locate),
+                l.symbol,
+            ));
             let _ = self.feed.publish(&dir);
         }
         let open = MessageRepr::SystemEvent(SystemEventRepr {

@@ -1442,21 +1442,12 @@ impl Generator {
         let category = [b'Q', b'G', b'S', b'N', b'P'][self.rng.below(5) as usize];
         let tier = if self.rng.chance(1, 5) { b'1' } else { b'2' };
         StockDirectoryRepr {
-            header: Self::header(locate, ts),
-            stock: self.instrument(locate).symbol,
             market_category: category,
-            financial_status: b'N',
-            round_lot_size: 100,
-            round_lots_only: b'N',
-            issue_classification: b'C',
-            issue_subtype: *b"Z ",
-            authenticity: b'P',
-            short_sale_threshold: b'N',
-            ipo_flag: b'N',
             luld_reference_price_tier: tier,
-            etp_flag: b'N',
-            etp_leverage_factor: 0,
-            inverse_indicator: b'N',
+            ..StockDirectoryRepr::common_stock(
+                Self::header(locate, ts),
+                self.instrument(locate).symbol,
+            )
         }
         .into()
     }

@@ -20,24 +20,7 @@ fn header(locate: u16, ts: u64) -> Header {
 }
 
 fn directory(locate: u16, name: &str) -> MessageRepr {
-    StockDirectoryRepr {
-        header: header(locate, 1),
-        stock: Symbol::new(name).unwrap(),
-        market_category: b'Q',
-        financial_status: b'N',
-        round_lot_size: 100,
-        round_lots_only: b'N',
-        issue_classification: b'C',
-        issue_subtype: *b"Z ",
-        authenticity: b'P',
-        short_sale_threshold: b'N',
-        ipo_flag: b'N',
-        luld_reference_price_tier: b'1',
-        etp_flag: b'N',
-        etp_leverage_factor: 0,
-        inverse_indicator: b'N',
-    }
-    .into()
+    StockDirectoryRepr::common_stock(header(locate, 1), Symbol::new(name).unwrap()).into()
 }
 
 fn add(locate: u16, order_ref: u64, side: Side, shares: u32, price: i64) -> MessageRepr {

@@ -77,27 +77,16 @@ fn itch(repr: MessageRepr) -> Vec<u8> {
 }
 
 fn directory(locate: StockLocate, name: &str) -> Vec<u8> {
-    itch(MessageRepr::StockDirectory(StockDirectoryRepr {
-        header: Header {
-            stock_locate: locate,
-            tracking_number: 0,
-            timestamp: 0,
-        },
-        stock: sym(name),
-        market_category: b'Q',
-        financial_status: b'N',
-        round_lot_size: 100,
-        round_lots_only: b'N',
-        issue_classification: b'C',
-        issue_subtype: *b"Z ",
-        authenticity: b'P',
-        short_sale_threshold: b'N',
-        ipo_flag: b'N',
-        luld_reference_price_tier: b'1',
-        etp_flag: b'N',
-        etp_leverage_factor: 0,
-        inverse_indicator: b'N',
-    }))
+    itch(MessageRepr::StockDirectory(
+        StockDirectoryRepr::common_stock(
+            Header {
+                stock_locate: locate,
+                tracking_number: 0,
+                timestamp: 0,
+            },
+            sym(name),
+        ),
+    ))
 }
 
 fn add(

@@ -729,27 +729,14 @@ fn directory_of(name: &str) -> Vec<u8> {
 /// The directory entry naming `name` at `locate`.
 fn directory_at(name: &str, locate: u16) -> Vec<u8> {
     itch(MessageRepr::StockDirectory(
-        protocol::itch::StockDirectoryRepr {
-            header: Header {
+        protocol::itch::StockDirectoryRepr::common_stock(
+            Header {
                 stock_locate: locate,
                 tracking_number: 0,
                 timestamp: 0,
             },
-            stock: Symbol::new(name).unwrap(),
-            market_category: b'Q',
-            financial_status: b'N',
-            round_lot_size: 100,
-            round_lots_only: b'N',
-            issue_classification: b'C',
-            issue_subtype: *b"Z ",
-            authenticity: b'P',
-            short_sale_threshold: b'N',
-            ipo_flag: b'N',
-            luld_reference_price_tier: b'1',
-            etp_flag: b'N',
-            etp_leverage_factor: 0,
-            inverse_indicator: b'N',
-        },
+            Symbol::new(name).unwrap(),
+        ),
     ))
 }
 

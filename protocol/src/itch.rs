@@ -872,6 +872,33 @@ itch_messages! {
     }
 }
 
+impl StockDirectoryRepr {
+    /// The directory entry of a plain listed common stock: NASDAQ Global
+    /// Select (`Q`), not deficient, round lots of 100 and odd lots
+    /// accepted, common stock (`C`, subtype `Z`), live (`P`), no Reg SHO
+    /// threshold, no IPO, LULD tier 1, no ETP. What simulators and tests
+    /// list; change the fields that matter with struct update syntax.
+    pub fn common_stock(header: Header, stock: Symbol) -> StockDirectoryRepr {
+        StockDirectoryRepr {
+            header,
+            stock,
+            market_category: b'Q',
+            financial_status: b'N',
+            round_lot_size: 100,
+            round_lots_only: b'N',
+            issue_classification: b'C',
+            issue_subtype: *b"Z ",
+            authenticity: b'P',
+            short_sale_threshold: b'N',
+            ipo_flag: b'N',
+            luld_reference_price_tier: b'1',
+            etp_flag: b'N',
+            etp_leverage_factor: 0,
+            inverse_indicator: b'N',
+        }
+    }
+}
+
 impl Message<'_> {
     /// Stock locate of any message (offset 1 in every type); 0 for a
     /// [`Message::Unknown`] too short to carry one.
