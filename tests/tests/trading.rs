@@ -1282,22 +1282,14 @@ fn after_a_crash_the_journal_logs_on_above_every_number_sent() {
         &format!("trading went on after the restart: {stats:?}"),
     );
     // The fill the crash kept from the journal came back with the resend.
-    let journaled = applied
-        .split("journal applied: ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .and_then(|n| n.parse::<u64>().ok());
+    let journaled = number_after(&applied, "journal applied: ");
     let resent = restarted
         .serial()
         .lines()
         .find(|l| l.starts_with("trade: earlier boots' fills resent by the venue: "))
         .unwrap_or_default()
         .to_string();
-    let recovered = resent
-        .split("recovered ")
-        .nth(1)
-        .and_then(|t| t.split(' ').next())
-        .and_then(|n| n.parse::<u64>().ok());
+    let recovered = number_after(&resent, "recovered ");
     // Two fills before the crash: the first journaled unless it came in the
     // same turn as the second, the rest recovered.
     restarted.check(
@@ -1312,6 +1304,11 @@ fn after_a_crash_the_journal_logs_on_above_every_number_sent() {
     for (_, run, _, _) in runs {
         run.pass();
     }
+}
+
+/// The number right after `key` in `line`.
+fn number_after(line: &str, key: &str) -> Option<u64> {
+    line.split(key).nth(1)?.split(' ').next()?.parse().ok()
 }
 
 /// `next_out` of a `fixseq-N.txt` journal file ("next_in next_out epoch").

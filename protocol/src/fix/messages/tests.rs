@@ -553,20 +553,28 @@ fn busts_and_corrections_per_version() {
         assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
     }
     // Any other ExecTransType is refused.
-    let b = enc(FixVersion::Fix42, &exec(ExecType::Trade, 0));
-    let text = std::string::String::from_utf8(b).unwrap();
-    let body_start = text.find("35=").unwrap();
-    let body_end = text.rfind("10=").unwrap();
-    let body = text[body_start..body_end].replace("\x0120=0\x01", "\x0120=4\x01");
-    let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
-    let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
-    whole.push_str(&std::format!("10={sum:03}\x01"));
-    let msg = FixMessage::new_checked(whole.as_bytes()).unwrap();
+    let whole = fix42_with(&exec(ExecType::Trade, 0), "\x0120=0\x01", "\x0120=4\x01");
+    let msg = FixMessage::new_checked(&whole).unwrap();
     assert_eq!(msg.version(), FixVersion::Fix42);
     assert_eq!(
         ExecutionReport::parse(&msg),
         Err(FixError::InvalidValue(tag::EXEC_TRANS_TYPE))
     );
+}
+
+/// `report` encoded as FIX 4.2 with the field `from` in its body replaced
+/// by `to`, BodyLength and CheckSum made right again: a valid frame with a
+/// value the encoder would not write.
+fn fix42_with(report: &ExecutionReport<'_>, from: &str, to: &str) -> std::vec::Vec<u8> {
+    let text = std::string::String::from_utf8(enc(FixVersion::Fix42, report)).unwrap();
+    let body_start = text.find("35=").unwrap();
+    let body_end = text.rfind("10=").unwrap();
+    let body = text[body_start..body_end].replace(from, to);
+    assert_ne!(body, text[body_start..body_end], "{from:?} is in the body");
+    let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
+    let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
+    whole.push_str(&std::format!("10={sum:03}\x01"));
+    whole.into_bytes()
 }
 
 /// A status report: FIX 4.4 ExecType I; FIX 4.2 has no such ExecType, and
@@ -593,15 +601,12 @@ fn status_reports_per_version() {
         assert_eq!(ExecutionReport::parse(&m).unwrap(), report);
     }
     // A 4.2 status whose ExecType is no OrdStatus is refused.
-    let b = enc(FixVersion::Fix42, &exec(ExecType::OrderStatus, 0));
-    let text = std::string::String::from_utf8(b).unwrap();
-    let body_start = text.find("35=").unwrap();
-    let body_end = text.rfind("10=").unwrap();
-    let body = text[body_start..body_end].replace("\x01150=2\x01", "\x01150=Z\x01");
-    let mut whole = std::format!("8=FIX.4.2\x019={}\x01{body}", body.len());
-    let sum = whole.bytes().fold(0u8, |s, b| s.wrapping_add(b));
-    whole.push_str(&std::format!("10={sum:03}\x01"));
-    let msg = FixMessage::new_checked(whole.as_bytes()).unwrap();
+    let whole = fix42_with(
+        &exec(ExecType::OrderStatus, 0),
+        "\x01150=2\x01",
+        "\x01150=Z\x01",
+    );
+    let msg = FixMessage::new_checked(&whole).unwrap();
     assert_eq!(
         ExecutionReport::parse(&msg),
         Err(FixError::InvalidValue(tag::EXEC_TYPE))
