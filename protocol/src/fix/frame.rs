@@ -85,6 +85,36 @@ fn parse_small_uint(digits: &[u8]) -> Option<usize> {
     Some(v)
 }
 
+/// Whether `buf` (a message whose BodyLength reaches beyond it) holds,
+/// after `body_start`, a trailer that ends this very message — its CheckSum
+/// is the sum of every byte before it, as the sender computed it — with
+/// the start of another message right after. A trailer inside a data field
+/// (RawData holding a whole FIX message, say) sums only its own message,
+/// so it is not taken for ours (but for one chance in 256); then the
+/// framer waits for the BodyLength's bytes, as it would anyway.
+fn own_trailer_then_next(buf: &[u8], body_start: usize) -> bool {
+    let mut from = body_start;
+    while let Some(at) = buf.get(from..).and_then(|rest| find(rest, b"\x0110=")) {
+        let trailer = from + at + 1;
+        let Some(after) = buf.get(trailer + TRAILER_LEN..) else {
+            return false;
+        };
+        if after.len() < START.len() {
+            return false;
+        }
+        let digits = &buf[trailer + 3..trailer + 6];
+        if buf[trailer + 6] == SOH && after.starts_with(START) {
+            let stated = parse_small_uint(digits);
+            let sum = buf[..trailer].iter().fold(0u8, |s, &b| s.wrapping_add(b));
+            if stated == Some(usize::from(sum)) {
+                return true;
+            }
+        }
+        from = trailer;
+    }
+    false
+}
+
 /// Looks for one message envelope at the start of `buf`.
 pub fn find_frame(buf: &[u8]) -> FrameStatus {
     if !buf.starts_with(START) {
@@ -148,15 +178,11 @@ pub fn find_frame(buf: &[u8]) -> FrameStatus {
     }
     if buf.len() < total {
         // A wrong (too large) BodyLength would make us wait for bytes that
-        // belong to the next messages. If a complete trailer followed by the
-        // start of another message is already visible, the length is wrong.
-        if let Some(at) = find(&buf[body_start..], b"\x0110=") {
-            let trailer = body_start + at + 1;
-            if buf.len() >= trailer + TRAILER_LEN + START.len()
-                && buf[trailer + TRAILER_LEN..].starts_with(START)
-            {
-                return FrameStatus::Garbage(1);
-            }
+        // belong to the next messages: if this message's own trailer is
+        // already visible, followed by the start of another, the length is
+        // wrong.
+        if own_trailer_then_next(buf, body_start) {
+            return FrameStatus::Garbage(1);
         }
         return FrameStatus::Incomplete;
     }
@@ -245,22 +271,62 @@ mod tests {
             find_frame(b"8=FIX.4.4\x019=x\x0135=0\x0110=000\x01"),
             FrameStatus::Garbage(1)
         );
-        // too long, but the next message is visible → garbage now
-        let mut buf = [0u8; 80];
-        let long = b"8=FIX.4.4\x019=50\x0135=0\x0110=000\x01";
-        buf[..long.len()].copy_from_slice(long);
-        buf[long.len()..long.len() + MSG.len()].copy_from_slice(MSG);
-        assert_eq!(
-            find_frame(&buf[..long.len() + MSG.len()]),
-            FrameStatus::Garbage(1)
-        );
+        // too long, but its own trailer (the CheckSum of its bytes, as
+        // the sender wrote it) and the next message are visible → garbage
+        // now
+        let long = with_checksum(b"8=FIX.4.4\x019=50\x0135=0\x01");
+        let mut buf = long.clone();
+        buf.extend_from_slice(MSG);
+        assert_eq!(find_frame(&buf), FrameStatus::Garbage(1));
         // too long and nothing after it yet: wait
-        assert_eq!(find_frame(long), FrameStatus::Incomplete);
+        assert_eq!(find_frame(&long), FrameStatus::Incomplete);
+        // a trailer whose CheckSum is not this message's is not its end
+        let mut wrong = b"8=FIX.4.4\x019=50\x0135=0\x0110=000\x01".to_vec();
+        wrong.extend_from_slice(MSG);
+        assert_eq!(find_frame(&wrong), FrameStatus::Incomplete);
         // missing 9 entirely
         assert_eq!(
             find_frame(b"8=FIX.4.4\x0135=0\x0110=000\x01"),
             FrameStatus::Garbage(1)
         );
+    }
+
+    /// `head` (a message up to its body's last SOH) with its trailer.
+    fn with_checksum(head: &[u8]) -> std::vec::Vec<u8> {
+        let sum = head.iter().fold(0u8, |s, &b| s.wrapping_add(b));
+        let mut m = head.to_vec();
+        m.extend_from_slice(std::format!("10={sum:03}\x01").as_bytes());
+        m
+    }
+
+    /// A data field (RawData, 95/96) holding whole FIX messages: while the
+    /// outer message is still arriving, the inner trailers followed by an
+    /// inner "8=FIX" are not taken for the end of the outer one (their
+    /// CheckSums sum the inner messages only), so the outer message is
+    /// waited for and then framed whole.
+    #[test]
+    fn a_data_field_holding_messages_does_not_resync() {
+        let inner = with_checksum(b"8=FIX.4.4\x019=5\x0135=0\x01");
+        let mut data = inner.clone();
+        data.extend_from_slice(&inner);
+        data.extend_from_slice(b"tail");
+        let mut body = std::format!("35=8\x0195={}\x0196=", data.len()).into_bytes();
+        body.extend_from_slice(&data);
+        body.extend_from_slice(b"\x0158=x\x01");
+        let mut head = std::format!("8=FIX.4.4\x019={}\x01", body.len()).into_bytes();
+        head.extend_from_slice(&body);
+        let outer = with_checksum(&head);
+        let mut stream = outer.clone();
+        stream.extend_from_slice(MSG);
+        for cut in 1..outer.len() {
+            assert_eq!(
+                find_frame(&stream[..cut]),
+                FrameStatus::Incomplete,
+                "cut at {cut}: {:?}",
+                std::string::String::from_utf8_lossy(&stream[..cut])
+            );
+        }
+        assert_eq!(find_frame(&stream), FrameStatus::Complete(outer.len()));
     }
 
     #[test]
