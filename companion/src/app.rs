@@ -391,8 +391,22 @@ fn describe_event(ev: &Event) -> String {
             r.venue.0, r.next_in, r.next_out
         ),
         Event::Fill(f) => format!(
-            "fill #{} order {} {} {} @ {}",
-            f.exec_seq, f.order.0, f.qty, f.symbol, f.price
+            "fill #{} order {} {} {} {} @ {} venue {} {}",
+            f.exec_seq,
+            f.order.0,
+            match f.side {
+                types::Side::Buy => "BUY",
+                types::Side::Sell => "SELL",
+            },
+            f.qty,
+            f.symbol,
+            f.price,
+            f.venue.0,
+            match f.strategy {
+                Some(s) => format!("strategy {}", s.0),
+                // A fill recovered from a venue's resend names no strategy.
+                None => "recovered".to_string(),
+            }
         ),
         Event::JournalRequest => "journal requested".into(),
         Event::ConfigApplied { generation } => format!("config generation {generation} applied"),
@@ -857,6 +871,33 @@ fn handback(s: &mut Session, j: &Journal) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A journaled fill as the companion prints it: side, venue and whose.
+    #[test]
+    fn a_fill_event_says_side_venue_and_strategy() {
+        let mut fill = protocol::mailbox::FillRecord {
+            exec_seq: 7,
+            order: types::OrderId(42),
+            venue: types::VenueId(2),
+            locate: 1,
+            symbol: types::Symbol::new("AAA").unwrap(),
+            side: types::Side::Sell,
+            qty: 100,
+            price: types::Price(100_0100),
+            ts_ns: 1,
+            exec_key: 9,
+            strategy: Some(types::StrategyId(1)),
+        };
+        assert_eq!(
+            describe_event(&Event::Fill(fill)),
+            format!(
+                "fill #7 order 42 SELL 100 AAA @ {} venue 2 strategy 1",
+                fill.price
+            )
+        );
+        fill.strategy = None;
+        assert!(describe_event(&Event::Fill(fill)).ends_with("venue 2 recovered"));
+    }
 
     #[test]
     fn a_snapshot_being_written_is_read_once_the_writer_is_done() {
