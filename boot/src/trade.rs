@@ -711,15 +711,30 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // Every journaled execution, by its ExecID: after a crash the
         // venue resends the reports the journal may have missed, and only
         // the fills not among these are applied (`Pipeline::on_exec_report`).
+        // A bust's or correction's record says what it took back.
         for f in h.fills.iter() {
             let cl = ClOrdId(f.order.0);
-            match core::num::NonZeroU64::new(f.exec_key) {
-                Some(key) => {
+            let exec = core::num::NonZeroU64::new(f.exec_key).map(gateway::oms::ExecKey);
+            match (core::num::NonZeroU64::new(f.adjusts), exec) {
+                (Some(of), _) => {
                     pipeline
                         .oms
-                        .remember_journaled(f.venue, cl, gateway::oms::ExecKey(key));
+                        .journaled_adjustment(f.venue, cl, exec, gateway::oms::ExecKey(of))
                 }
-                None => pipeline.oms.journaled_without_exec_id(cl),
+                (None, Some(exec)) => {
+                    pipeline
+                        .oms
+                        .remember_journaled(&gateway::oms::JournaledFill {
+                            venue: f.venue,
+                            cl_ord_id: cl,
+                            exec,
+                            symbol: f.symbol,
+                            side: f.side,
+                            qty: f.qty,
+                            price: f.price,
+                        });
+                }
+                (None, None) => pipeline.oms.journaled_without_exec_id(cl),
             }
         }
         println!(
@@ -1371,7 +1386,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 let exec_key = rep.exec_id.map_or(0, |k| k.0.get());
                 for a in adjusted.iter() {
                     let venue = pipeline.oms.venue_of(a.order).map_or(*from, |v| v.0);
-                    for (side, qty, price) in a.as_fills().into_iter().flatten() {
+                    // The first record takes the old execution back (and
+                    // names it), the second is the corrected fill.
+                    for (i, fill) in a.as_fills().into_iter().enumerate() {
+                        let Some((side, qty, price)) = fill else {
+                            continue;
+                        };
                         exec_seq += 1;
                         journal.fill(FillRecord {
                             exec_seq,
@@ -1384,7 +1404,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                             price,
                             ts_ns: utc.0,
                             exec_key,
-                            strategy: Some(a.strategy),
+                            strategy: a.strategy,
+                            adjusts: match (i, a.of) {
+                                (0, Some(of)) => of.0.get(),
+                                _ => 0,
+                            },
                         });
                     }
                 }
@@ -1425,6 +1449,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     ts_ns: utc.0,
                     exec_key: rep.exec_id.map_or(0, |k| k.0.get()),
                     strategy: named.map(|n| n.strategy),
+                    adjusts: 0,
                 });
             }
             if moved != 0 {

@@ -887,6 +887,7 @@ mod tests {
             ts_ns: 1,
             exec_key: 9,
             strategy: Some(types::StrategyId(1)),
+            adjusts: 0,
         };
         assert_eq!(
             describe_event(&Event::Fill(fill)),

@@ -58,7 +58,7 @@ impl Journal {
                 let side = f.side.to_itch() as char;
                 let strategy = f.strategy.map(|s| s.0.to_string()).unwrap_or_default();
                 let fields = format!(
-                    "{},{},{},{},{},{},{},{},{},{:016x},{}",
+                    "{},{},{},{},{},{},{},{},{},{:016x},{},{:016x}",
                     f.exec_seq,
                     f.order.0,
                     f.venue.0,
@@ -69,7 +69,8 @@ impl Journal {
                     f.price.0,
                     f.ts_ns,
                     f.exec_key,
-                    strategy
+                    strategy,
+                    f.adjusts
                 );
                 // One write per record (a crash leaves at most the last one
                 // torn), ending in a checksum of its fields, and starting
@@ -162,19 +163,32 @@ fn ends_with_newline(file: &mut fs::File) -> io::Result<bool> {
 
 fn parse_fill(line: &str) -> Option<FillRecord> {
     let mut f: Vec<&str> = line.split(',').collect();
-    // Eleven fields and a checksum of them: the nine of a fill, its ExecID
-    // key (16 hex digits) and its strategy (empty: none). Older records
-    // lack the strategy (ten fields and a checksum), the key too (nine
+    // Twelve fields and a checksum of them: the nine of a fill, its ExecID
+    // key (16 hex digits), its strategy (empty: none) and, for a bust or
+    // correction, the key of the execution it takes back (16 hex digits,
+    // 0 for a fill). Older records lack the last (eleven fields and a
+    // checksum), the strategy too (ten and a checksum), the key too (nine
     // and a checksum), or the checksum as well (nine alone); they load
-    // with no strategy and no key, and with no key the appliance recovers
-    // no fill of their boot from a venue's resend.
-    if (10..=12).contains(&f.len()) {
+    // with what they have, and with no key the appliance recovers no fill
+    // of their boot from a venue's resend.
+    if (10..=13).contains(&f.len()) {
         let (fields, sum) = line.rsplit_once(',')?;
         if u32::from_str_radix(sum, 16).ok()? != checksum(fields) || sum.len() != 8 {
             return None;
         }
         f.pop();
     }
+    let hex16 = |key: &str| {
+        if key.len() == 16 {
+            u64::from_str_radix(key, 16).ok()
+        } else {
+            None
+        }
+    };
+    let adjusts = match f.len() {
+        12 => hex16(f.pop()?)?,
+        _ => 0,
+    };
     let strategy = match f.len() {
         11 => match f.pop()? {
             "" => None,
@@ -183,13 +197,7 @@ fn parse_fill(line: &str) -> Option<FillRecord> {
         _ => None,
     };
     let exec_key = match f.len() {
-        10 => {
-            let key = f.pop()?;
-            if key.len() != 16 {
-                return None;
-            }
-            u64::from_str_radix(key, 16).ok()?
-        }
+        10 => hex16(f.pop()?)?,
         9 => 0,
         _ => return None,
     };
@@ -205,6 +213,7 @@ fn parse_fill(line: &str) -> Option<FillRecord> {
         ts_ns: f[8].parse().ok()?,
         exec_key,
         strategy,
+        adjusts,
     })
 }
 
@@ -228,6 +237,7 @@ mod tests {
             ts_ns: n * 1000,
             exec_key: n << 60 | 5,
             strategy: Some(StrategyId(1)),
+            adjusts: 0,
         };
         j.persist(&Event::FixSeq(FixSeqRecord {
             venue: VenueId(1),
@@ -276,6 +286,7 @@ mod tests {
             ts_ns: n,
             exec_key: 0xfedc_ba98_7654_3210 ^ n,
             strategy: Some(StrategyId(1)),
+            adjusts: 0x1000 + n,
         }
     }
 
@@ -342,16 +353,19 @@ mod tests {
         let nine = "4,104,1,7,AAPL,S,10,1000000,4";
         let short_key = "5,105,1,7,AAPL,S,10,1000000,5,ff";
         let keyed = "7,107,1,7,AAPL,S,10,1000000,7,00000000000000ab";
+        let owned = "9,109,1,7,AAPL,S,10,1000000,9,00000000000000cd,1";
         let text = format!(
-            "3,103,1,7,AAPL,S,10,1000000,3\n{nine},{:08x}\n{short_key},{:08x}\n{keyed},{:08x}\n",
+            "3,103,1,7,AAPL,S,10,1000000,3\n{nine},{:08x}\n{short_key},{:08x}\n{keyed},{:08x}\n{owned},{:08x}\n",
             checksum(nine),
             checksum(short_key),
-            checksum(keyed)
+            checksum(keyed),
+            checksum(owned)
         );
         fs::write(dir.join("fills.csv"), text).unwrap();
         j.persist(&Event::Fill(a_fill(6))).unwrap();
         let recovered = FillRecord {
             strategy: None,
+            adjusts: 0,
             ..a_fill(8)
         };
         j.persist(&Event::Fill(recovered)).unwrap();
@@ -359,6 +373,7 @@ mod tests {
             JournalRecord::Fill(FillRecord {
                 exec_key: 0,
                 strategy: None,
+                adjusts: 0,
                 ..a_fill(n)
             })
         };
@@ -370,7 +385,14 @@ mod tests {
                 JournalRecord::Fill(FillRecord {
                     exec_key: 0xab,
                     strategy: None,
+                    adjusts: 0,
                     ..a_fill(7)
+                }),
+                JournalRecord::Fill(FillRecord {
+                    exec_key: 0xcd,
+                    strategy: Some(StrategyId(1)),
+                    adjusts: 0,
+                    ..a_fill(9)
                 }),
                 JournalRecord::Fill(a_fill(6)),
                 JournalRecord::Fill(recovered),

@@ -58,6 +58,7 @@ fn fill(n: u64) -> FillRecord {
         ts_ns: n * 1_000,
         exec_key: 0,
         strategy: Some(StrategyId(1)),
+        adjusts: 0,
     }
 }
 

@@ -193,7 +193,13 @@ impl ExecKey {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FillAdjustment {
     pub order: OrderId,
-    pub strategy: StrategyId,
+    /// `None` for an earlier boot's execution (its strategy is not known).
+    pub strategy: Option<StrategyId>,
+    /// The bust's or correction's own ExecID, and the ExecID of the
+    /// execution it adjusts (ExecRefID): a journal keeps both, so a restart
+    /// knows what was taken back.
+    pub exec: Option<ExecKey>,
+    pub of: Option<ExecKey>,
     pub locate: StockLocate,
     /// The execution's side.
     pub side: Side,
@@ -228,6 +234,61 @@ pub struct NamedOrder {
     /// Its limit price now.
     pub price: Price,
     pub strategy: StrategyId,
+}
+
+/// A fill of an earlier boot's order that is on the books (the journal
+/// handed it back): what [`Oms::remember_journaled`] keeps of it, so that a
+/// resend of its report is known and a bust or correction of it after the
+/// restart can take it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JournaledFill {
+    pub venue: VenueId,
+    pub cl_ord_id: ClOrdId,
+    pub exec: ExecKey,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub qty: u32,
+    pub price: Price,
+}
+
+/// What the OMS keeps of an execution of an earlier boot's order, by
+/// [`journaled_key`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Earlier {
+    /// A fill on the books, with its ExecID and terms.
+    Fill {
+        exec: ExecKey,
+        symbol: Symbol,
+        side: Side,
+        qty: u32,
+        price: Price,
+    },
+    /// A fill a bust or correction took back: the adjustment's own key
+    /// (a correction's leads to its fill; 0 when it had no ExecID).
+    TakenBack(u64),
+    /// A bust's own report (nothing of it to take back).
+    Bust,
+}
+
+/// A bust or correction of an earlier boot's fill that is on the books
+/// (see [`Oms::earlier_adjustment`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EarlierAdjustment {
+    pub venue: VenueId,
+    pub cl_ord_id: ClOrdId,
+    /// The adjustment's own ExecID.
+    pub exec: Option<ExecKey>,
+    /// The entry it takes back, and that execution's ExecID (where
+    /// corrections led, which may not be the ExecRefID).
+    of: u64,
+    pub of_exec: ExecKey,
+    pub symbol: Symbol,
+    pub side: Side,
+    pub was_qty: u32,
+    pub was_price: Price,
+    /// 0 for a bust.
+    pub qty: u32,
+    pub price: Price,
 }
 
 /// A fill of an earlier boot's order, reported by the venue, that is not
@@ -717,6 +778,9 @@ pub struct Oms {
     /// (handed back by the journal, or recovered since), by
     /// [`journaled_key`].
     journaled: IdMap,
+    /// The entries `journaled` indexes; `earlier_len` of them in use.
+    earlier: Box<[Earlier]>,
+    earlier_len: usize,
     /// Earlier boots' fills are recovered only from orders of this epoch
     /// on: the journal's records of older ones carry no ExecID to tell a
     /// resend of a journaled fill from a lost one.
@@ -757,6 +821,8 @@ impl Oms {
             exec_head: 0,
             exec_index: IdMap::new(EXECUTIONS_PER_ORDER * n),
             journaled: IdMap::new(n),
+            earlier: vec![Earlier::Bust; n].into_boxed_slice(),
+            earlier_len: 0,
             recover_from_epoch: 0,
             realized_total: 0,
             unrealized_total: 0,
@@ -814,27 +880,96 @@ impl Oms {
         self.last_adjustment.take()
     }
 
-    /// An execution of an earlier boot's order that the journal handed
-    /// back (and [`Oms::restore_fill`] applied): should the venue report it
-    /// again, [`Oms::earlier_fill`] knows it is on the books. `false` when
-    /// the table (as many entries as orders) is full, counted in
+    /// A fill of an earlier boot's order that the journal handed back (and
+    /// [`Oms::restore_fill`] applied): should the venue report it again,
+    /// [`Oms::earlier_fill`] knows it is on the books, and a bust or
+    /// correction of it can take it back ([`Oms::earlier_adjustment`]).
+    /// Remembered again, its terms are replaced (a correction's fill
+    /// follows the record of what it took back). `false` when the table
+    /// (as many entries as orders) is full, counted in
     /// [`OmsStats::journaled_table_full`].
-    pub fn remember_journaled(
+    pub fn remember_journaled(&mut self, fill: &JournaledFill) -> bool {
+        self.keep_earlier(
+            journaled_key(fill.venue, fill.cl_ord_id, fill.exec),
+            Earlier::Fill {
+                exec: fill.exec,
+                symbol: fill.symbol,
+                side: fill.side,
+                qty: fill.qty,
+                price: fill.price,
+            },
+        )
+    }
+
+    /// The journal handed back the record of a bust or correction (`exec`,
+    /// its own ExecID) taking back execution `of` of `cl_ord_id`'s boot:
+    /// that execution is no longer on the books, and a resend of the
+    /// adjustment is known. (A correction's new fill comes as its own
+    /// record, [`Oms::remember_journaled`] under `exec`.)
+    pub fn journaled_adjustment(
         &mut self,
         venue: VenueId,
         cl_ord_id: ClOrdId,
-        exec: ExecKey,
-    ) -> bool {
-        match self
-            .journaled
-            .insert(journaled_key(venue, cl_ord_id, exec), 1)
-        {
-            Ok(()) | Err(risk::InsertError::Exists) => true,
-            Err(risk::InsertError::Full) => {
+        exec: Option<ExecKey>,
+        of: ExecKey,
+    ) {
+        let own = exec.map(|e| journaled_key(venue, cl_ord_id, e));
+        if let Some(own) = own {
+            if self.journaled.get(own).is_none() {
+                self.keep_earlier(own, Earlier::Bust);
+            }
+        }
+        let taken = journaled_key(venue, cl_ord_id, of);
+        if let Some(e) = self.earlier_entry(taken) {
+            *e = Earlier::TakenBack(own.unwrap_or(0));
+        }
+    }
+
+    /// Keeps `entry` under `key` (replacing what was there); `false` when
+    /// the table is full.
+    fn keep_earlier(&mut self, key: u64, entry: Earlier) -> bool {
+        if let Some(e) = self.earlier_entry(key) {
+            *e = entry;
+            return true;
+        }
+        let at = self.earlier_len;
+        let inserted = at < self.earlier.len()
+            && u32::try_from(at).is_ok_and(|i| self.journaled.insert(key, i).is_ok());
+        match self.earlier.get_mut(at).filter(|_| inserted) {
+            Some(e) => {
+                *e = entry;
+                self.earlier_len += 1;
+                true
+            }
+            None => {
                 self.stats.journaled_table_full += 1;
                 false
             }
         }
+    }
+
+    fn earlier_entry(&mut self, key: u64) -> Option<&mut Earlier> {
+        let i = self.journaled.get(key)?;
+        self.earlier.get_mut(i as usize)
+    }
+
+    /// The fill entry `key` leads to (through corrections), with its key.
+    fn earlier_fill_at(&self, mut key: u64) -> Result<(u64, Earlier), Earlier> {
+        for _ in 0..MAX_CORRECTION_CHAIN {
+            let Some(&e) = self
+                .journaled
+                .get(key)
+                .and_then(|i| self.earlier.get(i as usize))
+            else {
+                return Err(Earlier::TakenBack(0));
+            };
+            match e {
+                Earlier::Fill { .. } => return Ok((key, e)),
+                Earlier::TakenBack(next) if next != 0 => key = next,
+                other => return Err(other),
+            }
+        }
+        Err(Earlier::TakenBack(0))
     }
 
     /// The journal handed back a fill of `cl_ord_id` with no ExecID (a
@@ -913,9 +1048,179 @@ impl Oms {
     /// the original fill would have moved them, and the execution is
     /// remembered so a second report of it is not applied again.
     pub fn recover_fill(&mut self, fill: &EarlierFill, locate: StockLocate, risk: &mut RiskEngine) {
-        self.remember_journaled(fill.venue, fill.cl_ord_id, fill.exec);
+        self.remember_journaled(&JournaledFill {
+            venue: fill.venue,
+            cl_ord_id: fill.cl_ord_id,
+            exec: fill.exec,
+            symbol: fill.symbol,
+            side: fill.side,
+            qty: fill.qty,
+            price: fill.price,
+        });
         self.restore_fill(locate, fill.side, fill.qty, fill.price, risk);
         self.stats.earlier_fills_recovered += 1;
+    }
+
+    /// A bust or correction of an earlier boot's fill that is on the books
+    /// (journaled, or recovered since): the venue broke or re-priced a
+    /// trade made before our restart. [`Oms::on_exec_report`] cannot apply
+    /// it (neither the order nor the execution is in its tables); the
+    /// caller finds the instrument's locate by the fill's symbol and
+    /// applies it with [`Oms::recover_adjustment`].
+    ///
+    /// `None` when the report is anything else; when its own ExecID is
+    /// known (a resend) or the fill was already taken back, counted in
+    /// [`OmsStats::duplicate_adjustments`]; and when the fill is not on the
+    /// books (counted by [`Oms::on_exec_report`] as an unknown ExecRefID).
+    pub fn earlier_adjustment(&mut self, rep: &ExecReport) -> Option<EarlierAdjustment> {
+        let correct = match rep.exec_type {
+            ExecType::TradeCancel => false,
+            ExecType::TradeCorrect => true,
+            _ => return None,
+        };
+        let (cl_ord_id, venue) = self.earlier_context(rep)?;
+        let of = rep.exec_ref_id?;
+        let key = |k: ExecKey| journaled_key(venue, cl_ord_id, k);
+        if rep
+            .exec_id
+            .is_some_and(|e| self.journaled.get(key(e)).is_some())
+        {
+            self.stats.duplicate_adjustments += 1;
+            return None;
+        }
+        let (of, old) = match self.earlier_fill_at(key(of)) {
+            Ok(found) => found,
+            Err(Earlier::TakenBack(0)) if self.journaled.get(key(of)).is_none() => return None,
+            Err(_) => {
+                self.stats.duplicate_adjustments += 1;
+                return None;
+            }
+        };
+        let Earlier::Fill {
+            exec: of_exec,
+            symbol,
+            side,
+            qty: was_qty,
+            price: was_price,
+        } = old
+        else {
+            return None;
+        };
+        let (qty, price) = match correct {
+            true if rep.last_px.0 > 0 => (rep.last_qty, rep.last_px),
+            true => (rep.last_qty, was_price),
+            false => (0, was_price),
+        };
+        Some(EarlierAdjustment {
+            venue,
+            cl_ord_id,
+            exec: rep.exec_id,
+            of,
+            of_exec,
+            symbol,
+            side,
+            was_qty,
+            was_price,
+            qty,
+            price,
+        })
+    }
+
+    /// Applies what [`Oms::earlier_adjustment`] found, held under `locate`:
+    /// the fill comes out of the position (an opposite fill at its price)
+    /// and the corrected one, if any, goes in, so position and cash are as
+    /// the venue's; risk follows. It is journaled like a bust of this
+    /// boot's ([`Oms::take_adjustment`], with no strategy).
+    pub fn recover_adjustment(
+        &mut self,
+        adj: &EarlierAdjustment,
+        locate: StockLocate,
+        risk: &mut RiskEngine,
+    ) {
+        if adj.was_qty > 0 {
+            self.restore_fill(
+                locate,
+                adj.side.opposite(),
+                adj.was_qty,
+                adj.was_price,
+                risk,
+            );
+        }
+        if adj.qty > 0 {
+            self.restore_fill(locate, adj.side, adj.qty, adj.price, risk);
+        }
+        let own = adj.exec.map(|e| journaled_key(adj.venue, adj.cl_ord_id, e));
+        let corrected = |exec| Earlier::Fill {
+            exec,
+            symbol: adj.symbol,
+            side: adj.side,
+            qty: adj.qty,
+            price: adj.price,
+        };
+        match (own, adj.exec) {
+            (Some(own), Some(exec)) => {
+                let entry = if adj.qty > 0 {
+                    corrected(exec)
+                } else {
+                    Earlier::Bust
+                };
+                self.keep_earlier(own, entry);
+                if let Some(e) = self.earlier_entry(adj.of) {
+                    *e = Earlier::TakenBack(own);
+                }
+            }
+            // No ExecID of its own: a correction is kept in place.
+            _ => {
+                let entry = if adj.qty > 0 {
+                    corrected(adj.of_exec)
+                } else {
+                    Earlier::TakenBack(0)
+                };
+                if let Some(e) = self.earlier_entry(adj.of) {
+                    *e = entry;
+                }
+            }
+        }
+        if adj.qty > 0 {
+            self.stats.corrections += 1;
+        } else {
+            self.stats.busts += 1;
+        }
+        self.last_adjustment = Some(FillAdjustment {
+            order: OrderId(adj.cl_ord_id.0),
+            strategy: None,
+            exec: adj.exec,
+            of: Some(adj.of_exec),
+            locate,
+            side: adj.side,
+            was_qty: adj.was_qty,
+            was_price: adj.was_price,
+            qty: adj.qty,
+            price: adj.price,
+        });
+    }
+
+    /// A bust or correction naming (by ExecRefID or its own ExecID) an
+    /// earlier boot's execution the OMS keeps.
+    fn is_earlier_journaled(&self, rep: &ExecReport) -> bool {
+        let Some((cl, venue)) = self.earlier_context(rep) else {
+            return false;
+        };
+        [rep.exec_ref_id, rep.exec_id]
+            .into_iter()
+            .flatten()
+            .any(|k| self.journaled.get(journaled_key(venue, cl, k)).is_some())
+    }
+
+    /// The report's ClOrdID, if an earlier boot's order this OMS does not
+    /// have, and the venue it came from (0 when the caller did not say).
+    fn earlier_context(&self, rep: &ExecReport) -> Option<(ClOrdId, VenueId)> {
+        let cl_ord_id = rep.cl_ord_id.or(rep.orig_cl_ord_id)?;
+        let ours = |c: Option<ClOrdId>| c.is_some_and(|c| self.ids.get(c.0).is_some());
+        if cl_ord_id.epoch() >= self.epoch || ours(rep.cl_ord_id) || ours(rep.orig_cl_ord_id) {
+            return None;
+        }
+        Some((cl_ord_id, rep.venue.unwrap_or(VenueId(0))))
     }
 
     /// A fill [`Oms::earlier_fill`] found that the caller had no locate to
@@ -1229,6 +1534,11 @@ impl Oms {
             rep.exec_type,
             ExecType::TradeCancel | ExecType::TradeCorrect
         ) {
+            // An earlier boot's execution the journal holds: the caller
+            // applies it (`earlier_adjustment`), not counted unknown here.
+            if found.is_none() && self.is_earlier_journaled(rep) {
+                return None;
+            }
             // Found by ExecRefID: applies to a finished order, and to one
             // whose record is gone (the position still holds the fill).
             return self.apply_adjustment(rep, found.map(|f| f.0), risk);
@@ -1692,7 +2002,9 @@ impl Oms {
         risk.on_pnl(self.total_pnl_i64());
         self.last_adjustment = Some(FillAdjustment {
             order: old.order,
-            strategy: old.strategy,
+            strategy: Some(old.strategy),
+            exec: rep.exec_id,
+            of: rep.exec_ref_id,
             locate: old.locate,
             side: old.side,
             was_qty: old.qty,

@@ -494,6 +494,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 .on_order(&event, &self.book, &mut self.intents);
         } else if let Some(fill) = self.oms.earlier_fill(report) {
             self.recover_fill(&fill);
+        } else if let Some(adjustment) = self.oms.earlier_adjustment(report) {
+            self.recover_adjustment(&adjustment);
         }
         self.process(now, send);
         self.after_input(now, send);
@@ -508,34 +510,66 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// the start of a run).
     #[cold]
     fn recover_fill(&mut self, fill: &gateway::oms::EarlierFill) {
-        let symbol = fill.symbol;
-        let carried = self
-            .carry
-            .iter()
-            .find(|(s, _)| *s == Some(symbol))
-            .map(|(_, l)| *l);
-        let locate = match carried.or_else(|| self.book.locate_of(&symbol)) {
-            Some(locate) => locate,
-            None => {
-                let Some(free) = self.free_locate() else {
-                    self.oms.unplaced_earlier_fill();
-                    return;
-                };
-                if self.carry.push((Some(symbol), free)).is_err() {
-                    self.stats.carry_overflow += 1;
-                    self.oms.unplaced_earlier_fill();
-                    return;
-                }
-                self.risk.set_unmapped(free, true);
-                self.rebinding = true;
-                free
-            }
+        let Some(locate) = self.locate_for_earlier(fill.symbol) else {
+            self.oms.unplaced_earlier_fill();
+            return;
         };
         self.oms.recover_fill(fill, locate, &mut self.risk);
         // The report names no strategy: the one trading the stock, if only
         // one does, holds it.
         self.strategies
-            .restore_fill(None, &symbol, fill.side, fill.qty);
+            .restore_fill(None, &fill.symbol, fill.side, fill.qty);
+    }
+
+    /// A bust or correction of an earlier boot's fill (see
+    /// [`Oms::earlier_adjustment`]): the fill comes out of the stock's
+    /// position and the corrected one goes in, wherever the stock's state
+    /// is held, and the stock's only trader, if one, hears the same.
+    #[cold]
+    fn recover_adjustment(&mut self, adjustment: &gateway::oms::EarlierAdjustment) {
+        let Some(locate) = self.locate_for_earlier(adjustment.symbol) else {
+            self.oms.unplaced_earlier_fill();
+            return;
+        };
+        self.oms
+            .recover_adjustment(adjustment, locate, &mut self.risk);
+        let symbol = adjustment.symbol;
+        if adjustment.was_qty > 0 {
+            self.strategies.restore_fill(
+                None,
+                &symbol,
+                adjustment.side.opposite(),
+                adjustment.was_qty,
+            );
+        }
+        if adjustment.qty > 0 {
+            self.strategies
+                .restore_fill(None, &symbol, adjustment.side, adjustment.qty);
+        }
+    }
+
+    /// Where an earlier boot's execution of `symbol` is held: carried from
+    /// an earlier session, at its locate in the current directory, or, when
+    /// the directory has not named it yet, carried under a free locate
+    /// until it does (as journaled state is at the start of a run). `None`
+    /// when there is no room to carry it.
+    fn locate_for_earlier(&mut self, symbol: Symbol) -> Option<StockLocate> {
+        let carried = self
+            .carry
+            .iter()
+            .find(|(s, _)| *s == Some(symbol))
+            .map(|(_, l)| *l);
+        if let Some(locate) = carried.or_else(|| self.book.locate_of(&symbol)) {
+            return Some(locate);
+        }
+        let free = self.free_locate()?;
+        if self.carry.push((Some(symbol), free)).is_err() {
+            self.stats.carry_overflow += 1;
+            return None;
+        }
+        self.risk.set_unmapped(free, true);
+        self.rebinding = true;
+        Some(free)
     }
 
     /// What the router learns from a venue's answer: the round trip of an

@@ -6,7 +6,9 @@
 use std::collections::HashMap;
 
 use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use gateway::oms::{
+    ClOrdId, ExecKey, ExecReport, ExecType, JournaledFill, Oms, OmsConfig, Outbound,
+};
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, StockDirectoryRepr};
 use risk::{Capacity, Limits, RiskEngine};
@@ -618,11 +620,15 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     // The journal's hand-back: 100 AAPL bought by order 7, execution E1.
     r.p.oms
         .restore_fill(1, Side::Buy, 100, Price(150_0000), &mut r.p.risk);
-    assert!(r.p.oms.remember_journaled(
-        VenueId(1),
-        ClOrdId::new(3, 7),
-        ExecKey::of(b"E1").unwrap()
-    ));
+    assert!(r.p.oms.remember_journaled(&JournaledFill {
+        venue: VenueId(1),
+        cl_ord_id: ClOrdId::new(3, 7),
+        exec: ExecKey::of(b"E1").unwrap(),
+        symbol: sym("AAPL"),
+        side: Side::Buy,
+        qty: 100,
+        price: Price(150_0000),
+    }));
     r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
     r.itch(directory(1, "MSFT"));
     r.itch(directory(5, "AAPL"));
@@ -680,4 +686,56 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     r.report(ours);
     assert_eq!(r.p.risk.position(5), 40);
     assert_eq!(r.p.oms.stats().earlier_fills_recovered, 3);
+}
+
+/// After a restart the venue busts a fill the journal handed back (made
+/// under the old day's locate): it comes out of AAPL's position at its new
+/// locate, in risk, the OMS and AAPL's maker, once.
+#[test]
+fn a_bust_after_the_restart_takes_back_a_journaled_fill_at_its_stock() {
+    let mut r = Rig::new();
+    r.p.oms = Oms::new(OmsConfig {
+        orders: 1024,
+        symbols: 16,
+        last_epoch: 3,
+    })
+    .unwrap();
+    let fill = JournaledFill {
+        venue: VenueId(1),
+        cl_ord_id: ClOrdId::new(3, 7),
+        exec: ExecKey::of(b"E1").unwrap(),
+        symbol: sym("AAPL"),
+        side: Side::Buy,
+        qty: 100,
+        price: Price(150_0000),
+    };
+    // The journal's hand-back, as the appliance applies it.
+    r.p.oms
+        .restore_fill(1, fill.side, fill.qty, fill.price, &mut r.p.risk);
+    r.p.strategies
+        .restore_fill(None, &fill.symbol, fill.side, fill.qty);
+    assert!(r.p.oms.remember_journaled(&fill));
+    r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
+    r.itch(directory(1, "MSFT"));
+    r.itch(directory(5, "AAPL"));
+    assert_eq!((r.p.risk.position(5), r.mm_position(AAPL)), (100, 100));
+
+    let mut bust = ExecReport {
+        exec_id: ExecKey::of(b"B1"),
+        exec_ref_id: ExecKey::of(b"E1"),
+        venue: Some(VenueId(1)),
+        ..ExecReport::new(ClOrdId::new(3, 7), ExecType::TradeCancel)
+    };
+    r.report(bust);
+    let aapl = *r.p.oms.position(5).unwrap();
+    assert_eq!((aapl.qty, aapl.cost, aapl.realized), (0, 0, 0));
+    assert_eq!((r.p.risk.position(5), r.mm_position(AAPL)), (0, 0));
+    assert_eq!(r.p.oms.stats().busts, 1);
+    assert_eq!(r.p.oms.stats().unknown_exec_refs, 0);
+    // Resent: nothing more.
+    r.report(bust);
+    bust.exec_id = ExecKey::of(b"B2");
+    r.report(bust);
+    assert_eq!((r.p.risk.position(5), r.mm_position(AAPL)), (0, 0));
+    assert_eq!(r.p.oms.stats().duplicate_adjustments, 2);
 }

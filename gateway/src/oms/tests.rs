@@ -1558,7 +1558,7 @@ fn an_earlier_boots_fill_is_recovered_once_unless_journaled() {
     h.oms.restore_fill(SYM, Side::Buy, 100, PX, &mut h.risk);
     assert!(h
         .oms
-        .remember_journaled(VenueId(1), ClOrdId::new(41, 1), ExecKey::of(b"X1").unwrap()));
+        .remember_journaled(&acme_fill(ClOrdId::new(41, 1), ExecKey::of(b"X1").unwrap())));
     // The OMS itself cannot apply it: the order is not in its table.
     let journaled = earlier(41, 1, b"X1", Side::Buy, 100);
     assert_eq!(
@@ -1646,20 +1646,19 @@ fn a_journal_without_exec_ids_stops_recovery_for_its_boots() {
 fn a_full_journaled_table_is_counted() {
     let mut h = H::with_limits(Limits::unlimited(), 2);
     for seq in 1..=2 {
-        assert!(h.oms.remember_journaled(
-            VenueId(1),
+        assert!(h.oms.remember_journaled(&acme_fill(
             ClOrdId::new(41, seq),
             ExecKey::of(&[b'a' + seq as u8]).unwrap()
-        ));
+        )));
     }
     assert!(!h
         .oms
-        .remember_journaled(VenueId(1), ClOrdId::new(41, 3), ExecKey::of(b"z").unwrap()));
+        .remember_journaled(&acme_fill(ClOrdId::new(41, 3), ExecKey::of(b"z").unwrap())));
     assert_eq!(h.oms.stats().journaled_table_full, 1);
     // Remembering one again is no new entry.
     assert!(h
         .oms
-        .remember_journaled(VenueId(1), ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap()));
+        .remember_journaled(&acme_fill(ClOrdId::new(41, 1), ExecKey::of(b"b").unwrap())));
 }
 
 fn named(order: OrderId, venue: VenueId, price: Price) -> NamedOrder {
@@ -1729,4 +1728,170 @@ fn adjustments_journaled_as_fills_replay_to_the_same_position_and_pnl() {
         "total PnL"
     );
     assert_eq!(replay.risk.position(SYM), h.risk.position(SYM));
+}
+
+/// A journaled buy of 100 ACME at `PX` on venue 1.
+fn acme_fill(cl_ord_id: ClOrdId, exec: ExecKey) -> JournaledFill {
+    JournaledFill {
+        venue: VenueId(1),
+        cl_ord_id,
+        exec,
+        symbol: Symbol::new("ACME").unwrap(),
+        side: Side::Buy,
+        qty: 100,
+        price: PX,
+    }
+}
+
+/// A bust (`new` None) or correction of execution `of` of an earlier
+/// boot's order `cl`, reported by venue 1 as `exec`.
+fn earlier_adjust(cl: ClOrdId, exec: &[u8], of: &[u8], new: Option<(u32, Price)>) -> ExecReport {
+    let kind = match new {
+        None => ExecType::TradeCancel,
+        Some(_) => ExecType::TradeCorrect,
+    };
+    let mut r = ExecReport::new(cl, kind);
+    r.exec_id = ExecKey::of(exec);
+    r.exec_ref_id = ExecKey::of(of);
+    if let Some((q, px)) = new {
+        r.last_qty = q;
+        r.last_px = px;
+    }
+    r.venue = Some(VenueId(1));
+    r
+}
+
+/// After a restart the venue busts or corrects a fill made before it: the
+/// fill the journal handed back is taken back (and a correction's terms
+/// put in), once; a repeat, or a bust of a fill already taken back, is a
+/// duplicate; a correction's fill can be busted in turn, by its own ExecID
+/// or by the first one's.
+#[test]
+fn an_earlier_boots_fill_busted_or_corrected_after_the_restart_is_taken_back() {
+    let mut h = H::new();
+    let (x1, x2) = (ExecKey::of(b"X1").unwrap(), ExecKey::of(b"X2").unwrap());
+    let (o1, o2) = (ClOrdId::new(41, 1), ClOrdId::new(41, 2));
+    h.oms.restore_fill(SYM, Side::Buy, 100, PX, &mut h.risk);
+    assert!(h.oms.remember_journaled(&acme_fill(o1, x1)));
+    let dearer = Price(PX.0 + 100);
+    h.oms.restore_fill(SYM, Side::Buy, 50, dearer, &mut h.risk);
+    assert!(h.oms.remember_journaled(&JournaledFill {
+        qty: 50,
+        price: dearer,
+        ..acme_fill(o2, x2)
+    }));
+
+    // X1 busted: not the OMS's to apply, and not an unknown reference.
+    let bust = earlier_adjust(o1, b"B1", b"X1", None);
+    assert_eq!(h.oms.on_exec_report(&bust, Nanos(5), &mut h.risk), None);
+    assert_eq!(h.oms.stats().unknown_exec_refs, 0);
+    let adj = h.oms.earlier_adjustment(&bust).expect("on the books");
+    assert_eq!(
+        (
+            adj.symbol,
+            adj.side,
+            adj.was_qty,
+            adj.was_price,
+            adj.qty,
+            adj.of_exec
+        ),
+        (Symbol::new("ACME").unwrap(), Side::Buy, 100, PX, 0, x1)
+    );
+    h.oms.recover_adjustment(&adj, SYM, &mut h.risk);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 50);
+    assert_eq!(h.risk.position(SYM), 50);
+    assert_eq!(h.oms.stats().busts, 1);
+    let journal = h.oms.take_adjustment().expect("to journal");
+    assert_eq!(
+        (
+            journal.strategy,
+            journal.exec,
+            journal.of,
+            journal.as_fills()
+        ),
+        (
+            None,
+            ExecKey::of(b"B1"),
+            Some(x1),
+            [Some((Side::Sell, 100, PX)), None]
+        )
+    );
+    // Its resend, and another bust of X1: duplicates.
+    assert_eq!(h.oms.earlier_adjustment(&bust), None);
+    assert_eq!(
+        h.oms
+            .earlier_adjustment(&earlier_adjust(o1, b"B9", b"X1", None)),
+        None
+    );
+    assert_eq!(h.oms.stats().duplicate_adjustments, 2);
+
+    // X2 corrected to 50 at PX + 50, then busted by X2's own id.
+    let cheaper = Price(PX.0 + 50);
+    let correct = earlier_adjust(o2, b"C2", b"X2", Some((50, cheaper)));
+    let adj = h.oms.earlier_adjustment(&correct).expect("on the books");
+    h.oms.recover_adjustment(&adj, SYM, &mut h.risk);
+    let p = *h.oms.position(SYM).unwrap();
+    assert_eq!((p.qty, p.cost), (50, 50 * cheaper.0 as i128));
+    assert_eq!(h.oms.stats().corrections, 1);
+    h.oms.take_adjustment();
+    let adj = h
+        .oms
+        .earlier_adjustment(&earlier_adjust(o2, b"B2", b"X2", None))
+        .expect("X2 leads to its correction");
+    assert_eq!(
+        (adj.was_qty, adj.was_price, adj.of_exec),
+        (50, cheaper, ExecKey::of(b"C2").unwrap())
+    );
+    h.oms.recover_adjustment(&adj, SYM, &mut h.risk);
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
+    assert_eq!(h.risk.position(SYM), 0);
+
+    // A fill the OMS never had stays an unknown reference.
+    let unknown = earlier_adjust(o1, b"B7", b"X7", None);
+    assert_eq!(h.oms.on_exec_report(&unknown, Nanos(6), &mut h.risk), None);
+    assert_eq!(h.oms.stats().unknown_exec_refs, 1);
+    assert_eq!(h.oms.earlier_adjustment(&unknown), None);
+}
+
+/// A journal that holds a bust of X1 (its record taking X1 back) and a
+/// correction of X2 (taking X2 back, then its fill under the correction's
+/// id): after the restart, resends of both are known, X1 cannot be taken
+/// back again, and a bust of X2 finds the correction's fill.
+#[test]
+fn adjustments_journaled_before_a_restart_are_known_after_it() {
+    let mut h = H::new();
+    let (x1, x2, b1, c2) = (
+        ExecKey::of(b"X1").unwrap(),
+        ExecKey::of(b"X2").unwrap(),
+        ExecKey::of(b"B1").unwrap(),
+        ExecKey::of(b"C2").unwrap(),
+    );
+    let (o1, o2) = (ClOrdId::new(41, 1), ClOrdId::new(41, 2));
+    // The records, in the journal's order.
+    h.oms.remember_journaled(&acme_fill(o1, x1));
+    h.oms.remember_journaled(&acme_fill(o2, x2));
+    h.oms.journaled_adjustment(VenueId(1), o1, Some(b1), x1);
+    h.oms.journaled_adjustment(VenueId(1), o2, Some(c2), x2);
+    h.oms.remember_journaled(&JournaledFill {
+        qty: 60,
+        ..acme_fill(o2, c2)
+    });
+    for resend in [
+        earlier_adjust(o1, b"B1", b"X1", None),
+        earlier_adjust(o2, b"C2", b"X2", Some((60, PX))),
+        earlier_adjust(o1, b"B8", b"X1", None),
+    ] {
+        assert_eq!(h.oms.earlier_adjustment(&resend), None, "{resend:?}");
+    }
+    assert_eq!(h.oms.stats().duplicate_adjustments, 3);
+    let adj = h
+        .oms
+        .earlier_adjustment(&earlier_adjust(o2, b"B2", b"X2", None))
+        .expect("the correction's fill");
+    assert_eq!((adj.was_qty, adj.of_exec), (60, c2));
+    // And a resent fill report of X1 is known.
+    assert_eq!(
+        h.oms.earlier_fill(&earlier(41, 1, b"X1", Side::Buy, 100)),
+        None
+    );
 }

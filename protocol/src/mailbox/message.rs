@@ -151,6 +151,11 @@ pub struct FillRecord {
     /// order got that this boot recovered from the venue's resend (the
     /// report names no strategy).
     pub strategy: Option<StrategyId>,
+    /// For a record of a bust or correction: the ExecID key of the
+    /// execution it takes back (the record then is that execution taken
+    /// back, an opposite fill at its price; the correction's new fill is a
+    /// record of its own with 0 here). 0 for a fill.
+    pub adjusts: u64,
 }
 
 /// A piece of durable state handed back to the appliance at start.
@@ -194,10 +199,11 @@ fn put_fill(w: &mut Writer<'_>, f: &FillRecord) -> Result<(), FrameError> {
     match f.strategy {
         Some(s) => {
             w.u8(1)?;
-            w.u16(s.0)
+            w.u16(s.0)?;
         }
-        None => w.u8(0),
+        None => w.u8(0)?,
     }
+    w.u64(f.adjusts)
 }
 
 fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
@@ -217,6 +223,7 @@ fn get_fill(r: &mut Reader<'_>) -> Result<FillRecord, FrameError> {
             1 => Some(StrategyId(r.u16()?)),
             _ => return Err(FrameError::BadValue),
         },
+        adjusts: r.u64()?,
     })
 }
 
@@ -500,6 +507,7 @@ mod tests {
             ts_ns: 123,
             exec_key: 0x8000_0000_0000_0001,
             strategy: Some(StrategyId(3)),
+            adjusts: 0x4000_0000_0000_0002,
         }
     }
 
