@@ -697,44 +697,14 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // fill was recorded under may name another stock today. They are
         // restored under the maker's starting locate and follow AAA to
         // today's locate when the directory names it (`start_session`).
-        for f in h.fills.iter().filter(|f| f.symbol == symbol) {
-            pipeline
-                .oms
-                .restore_fill(MM_START_LOCATE, f.side, f.qty, f.price, &mut pipeline.risk);
-            // The maker quotes from what it holds, not as if flat.
-            pipeline
-                .strategies
-                .restore_fill(f.strategy, &f.symbol, f.side, f.qty);
-            exec_seq = exec_seq.max(f.exec_seq);
-            applied += 1;
-        }
-        // Every journaled execution, by its ExecID: after a crash the
-        // venue resends the reports the journal may have missed, and only
-        // the fills not among these are applied (`Pipeline::on_exec_report`).
-        // A bust's or correction's record says what it took back.
+        // Every record also tells the OMS which executions are on the
+        // books (`Pipeline::restore_journaled`).
         for f in h.fills.iter() {
-            let cl = ClOrdId(f.order.0);
-            let exec = core::num::NonZeroU64::new(f.exec_key).map(gateway::oms::ExecKey);
-            match (core::num::NonZeroU64::new(f.adjusts), exec) {
-                (Some(of), _) => {
-                    pipeline
-                        .oms
-                        .journaled_adjustment(f.venue, cl, exec, gateway::oms::ExecKey(of))
-                }
-                (None, Some(exec)) => {
-                    pipeline
-                        .oms
-                        .remember_journaled(&gateway::oms::JournaledFill {
-                            venue: f.venue,
-                            cl_ord_id: cl,
-                            exec,
-                            symbol: f.symbol,
-                            side: f.side,
-                            qty: f.qty,
-                            price: f.price,
-                        });
-                }
-                (None, None) => pipeline.oms.journaled_without_exec_id(cl),
+            let held = f.symbol == symbol;
+            pipeline.restore_journaled(f, held.then_some(MM_START_LOCATE));
+            if held {
+                exec_seq = exec_seq.max(f.exec_seq);
+                applied += 1;
             }
         }
         println!(

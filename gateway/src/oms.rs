@@ -236,10 +236,11 @@ pub struct NamedOrder {
     pub strategy: StrategyId,
 }
 
-/// A fill of an earlier boot's order that is on the books (the journal
-/// handed it back): what [`Oms::remember_journaled`] keeps of it, so that a
-/// resend of its report is known and a bust or correction of it after the
-/// restart can take it back.
+/// A fill of an earlier boot's order: one on the books (the journal handed
+/// it back), which [`Oms::remember_journaled`] keeps so that a resend of its
+/// report is known and a bust or correction of it after the restart can
+/// take it back; or one a venue reported that is not on the books yet
+/// ([`Oms::earlier_fill`]), with the venue that reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JournaledFill {
     pub venue: VenueId,
@@ -287,20 +288,6 @@ pub struct EarlierAdjustment {
     pub was_qty: u32,
     pub was_price: Price,
     /// 0 for a bust.
-    pub qty: u32,
-    pub price: Price,
-}
-
-/// A fill of an earlier boot's order, reported by the venue, that is not
-/// on the books yet (see [`Oms::earlier_fill`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct EarlierFill {
-    /// The venue that reported it.
-    pub venue: VenueId,
-    pub cl_ord_id: ClOrdId,
-    pub exec: ExecKey,
-    pub symbol: Symbol,
-    pub side: Side,
     pub qty: u32,
     pub price: Price,
 }
@@ -994,7 +981,7 @@ impl Oms {
     /// [`OmsStats::earlier_fills_known`]). A fill without the ExecID, Side,
     /// Symbol and price (LastPx, else Price) to apply it by is counted in
     /// [`OmsStats::earlier_fills_unusable`] and not applied.
-    pub fn earlier_fill(&mut self, rep: &ExecReport) -> Option<EarlierFill> {
+    pub fn earlier_fill(&mut self, rep: &ExecReport) -> Option<JournaledFill> {
         if !matches!(
             rep.exec_type,
             ExecType::PartialFill | ExecType::Fill | ExecType::Trade
@@ -1032,7 +1019,7 @@ impl Oms {
             self.stats.earlier_fills_known += 1;
             return None;
         }
-        Some(EarlierFill {
+        Some(JournaledFill {
             venue,
             cl_ord_id,
             exec,
@@ -1047,16 +1034,13 @@ impl Oms {
     /// instrument's today): the position, its PnL and risk's view move as
     /// the original fill would have moved them, and the execution is
     /// remembered so a second report of it is not applied again.
-    pub fn recover_fill(&mut self, fill: &EarlierFill, locate: StockLocate, risk: &mut RiskEngine) {
-        self.remember_journaled(&JournaledFill {
-            venue: fill.venue,
-            cl_ord_id: fill.cl_ord_id,
-            exec: fill.exec,
-            symbol: fill.symbol,
-            side: fill.side,
-            qty: fill.qty,
-            price: fill.price,
-        });
+    pub fn recover_fill(
+        &mut self,
+        fill: &JournaledFill,
+        locate: StockLocate,
+        risk: &mut RiskEngine,
+    ) {
+        self.remember_journaled(fill);
         self.restore_fill(locate, fill.side, fill.qty, fill.price, risk);
         self.stats.earlier_fills_recovered += 1;
     }

@@ -509,7 +509,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// carried under a free locate until it does (as journaled state is at
     /// the start of a run).
     #[cold]
-    fn recover_fill(&mut self, fill: &gateway::oms::EarlierFill) {
+    fn recover_fill(&mut self, fill: &gateway::oms::JournaledFill) {
         let Some(locate) = self.locate_for_earlier(fill.symbol) else {
             self.oms.unplaced_earlier_fill();
             return;
@@ -732,6 +732,49 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.risk.set_unmapped(locate, true);
         }
         self.begin_directory(now);
+    }
+
+    /// One fill record of the journal's hand-back, before the run starts.
+    /// With `held_at`, the fill is one this run holds: its position, PnL and
+    /// risk move under that locate (then [`Pipeline::start_session`] names
+    /// it), and the strategy whose order it was — or the stock's only
+    /// trader — hears it. Every record, held or not, tells the OMS which
+    /// executions of earlier boots are on the books (and, for a bust's or
+    /// correction's, what it took back), so that a venue's resend of one
+    /// after a crash is not applied twice and a bust of one after the
+    /// restart finds it (see [`Oms::earlier_fill`],
+    /// [`Oms::earlier_adjustment`]).
+    pub fn restore_journaled(
+        &mut self,
+        f: &protocol::mailbox::FillRecord,
+        held_at: Option<StockLocate>,
+    ) {
+        if let Some(locate) = held_at {
+            self.oms
+                .restore_fill(locate, f.side, f.qty, f.price, &mut self.risk);
+            self.strategies
+                .restore_fill(f.strategy, &f.symbol, f.side, f.qty);
+        }
+        let cl = gateway::oms::ClOrdId(f.order.0);
+        let exec = core::num::NonZeroU64::new(f.exec_key).map(gateway::oms::ExecKey);
+        match (core::num::NonZeroU64::new(f.adjusts), exec) {
+            (Some(of), _) => {
+                self.oms
+                    .journaled_adjustment(f.venue, cl, exec, gateway::oms::ExecKey(of))
+            }
+            (None, Some(exec)) => {
+                self.oms.remember_journaled(&gateway::oms::JournaledFill {
+                    venue: f.venue,
+                    cl_ord_id: cl,
+                    exec,
+                    symbol: f.symbol,
+                    side: f.side,
+                    qty: f.qty,
+                    price: f.price,
+                });
+            }
+            (None, None) => self.oms.journaled_without_exec_id(cl),
+        }
     }
 
     /// Everything waits for the (new) directory: see [`Pipeline::reset_feed`].

@@ -6,11 +6,10 @@
 use std::collections::HashMap;
 
 use book::{Book, BookConfig};
-use gateway::oms::{
-    ClOrdId, ExecKey, ExecReport, ExecType, JournaledFill, Oms, OmsConfig, Outbound,
-};
+use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, StockDirectoryRepr};
+use protocol::mailbox::FillRecord;
 use risk::{Capacity, Limits, RiskEngine};
 use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
@@ -589,6 +588,44 @@ fn the_first_session_binds_strategies_and_restored_state_by_symbol() {
     );
 }
 
+/// A restart: this boot is epoch 4, and the journal hands back 100 AAPL
+/// bought at 150.0000 by order 7 of boot 3 (execution E1 on venue 1),
+/// recorded under the old day's locate 1 — to AAPL's maker too with
+/// `to_strategies`, else to risk and the OMS only. Today's directory has
+/// MSFT at 1 and AAPL at 5.
+fn restarted_with_aapl_journaled(r: &mut Rig, to_strategies: bool) {
+    r.p.oms = Oms::new(OmsConfig {
+        orders: 1024,
+        symbols: 16,
+        last_epoch: 3,
+    })
+    .unwrap();
+    let record = FillRecord {
+        exec_seq: 1,
+        order: OrderId(ClOrdId::new(3, 7).0),
+        venue: VenueId(1),
+        locate: 1,
+        symbol: sym("AAPL"),
+        side: Side::Buy,
+        qty: 100,
+        price: Price(150_0000),
+        ts_ns: 0,
+        exec_key: ExecKey::of(b"E1").map_or(0, |k| k.0.get()),
+        strategy: None,
+        adjusts: 0,
+    };
+    if to_strategies {
+        r.p.restore_journaled(&record, Some(1));
+    } else {
+        r.p.oms
+            .restore_fill(1, record.side, record.qty, record.price, &mut r.p.risk);
+        r.p.restore_journaled(&record, None);
+    }
+    r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
+    r.itch(directory(1, "MSFT"));
+    r.itch(directory(5, "AAPL"));
+}
+
 /// A fill report of an earlier boot's order (ClOrdID epoch 3; this boot is
 /// 4), as a venue resends it after a crash.
 fn earlier_fill(seq: u64, exec: &str, name: &str, side: Side, qty: u32, px: i64) -> ExecReport {
@@ -610,28 +647,9 @@ fn earlier_fill(seq: u64, exec: &str, name: &str, side: Side, qty: u32, px: i64)
 /// and only once however often they are resent.
 #[test]
 fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
+    // The journal's 100 reach risk and the OMS only, here.
     let mut r = Rig::new();
-    r.p.oms = Oms::new(OmsConfig {
-        orders: 1024,
-        symbols: 16,
-        last_epoch: 3,
-    })
-    .unwrap();
-    // The journal's hand-back: 100 AAPL bought by order 7, execution E1.
-    r.p.oms
-        .restore_fill(1, Side::Buy, 100, Price(150_0000), &mut r.p.risk);
-    assert!(r.p.oms.remember_journaled(&JournaledFill {
-        venue: VenueId(1),
-        cl_ord_id: ClOrdId::new(3, 7),
-        exec: ExecKey::of(b"E1").unwrap(),
-        symbol: sym("AAPL"),
-        side: Side::Buy,
-        qty: 100,
-        price: Price(150_0000),
-    }));
-    r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
-    r.itch(directory(1, "MSFT"));
-    r.itch(directory(5, "AAPL"));
+    restarted_with_aapl_journaled(&mut r, false);
     assert_eq!(r.p.risk.position(5), 100);
 
     // The journaled fill, resent: not applied again.
@@ -694,30 +712,7 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
 #[test]
 fn a_bust_after_the_restart_takes_back_a_journaled_fill_at_its_stock() {
     let mut r = Rig::new();
-    r.p.oms = Oms::new(OmsConfig {
-        orders: 1024,
-        symbols: 16,
-        last_epoch: 3,
-    })
-    .unwrap();
-    let fill = JournaledFill {
-        venue: VenueId(1),
-        cl_ord_id: ClOrdId::new(3, 7),
-        exec: ExecKey::of(b"E1").unwrap(),
-        symbol: sym("AAPL"),
-        side: Side::Buy,
-        qty: 100,
-        price: Price(150_0000),
-    };
-    // The journal's hand-back, as the appliance applies it.
-    r.p.oms
-        .restore_fill(1, fill.side, fill.qty, fill.price, &mut r.p.risk);
-    r.p.strategies
-        .restore_fill(None, &fill.symbol, fill.side, fill.qty);
-    assert!(r.p.oms.remember_journaled(&fill));
-    r.p.start_session(Nanos(r.now), &[(1, sym("AAPL"))]);
-    r.itch(directory(1, "MSFT"));
-    r.itch(directory(5, "AAPL"));
+    restarted_with_aapl_journaled(&mut r, true);
     assert_eq!((r.p.risk.position(5), r.mm_position(AAPL)), (100, 100));
 
     let mut bust = ExecReport {
