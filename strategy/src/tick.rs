@@ -7,6 +7,13 @@ use types::Price;
 /// Slack, in ticks, that absorbs binary rounding of prices that are meant to
 /// sit exactly on the grid (e.g. 12.34 × 10⁴ = 123399.99999999999).
 const GRID_SLACK: f64 = 1e-9;
+/// The part of the slack that grows with the price: a price in ticks comes
+/// from three roundings (the f64 price, × 10⁴, ÷ tick), each within 2⁻⁵³
+/// of the value, so its error is below 3·2⁻⁵³ of it — at a tick of one
+/// price4 unit near the ITCH maximum that is ~1e-6 of a tick, far beyond
+/// `GRID_SLACK` (a price on the grid rounded up a tick), and still far
+/// below the least distance of an off-grid price4 value from the grid.
+const RELATIVE_SLACK: f64 = 4.0 * f64::EPSILON;
 
 /// Largest tick size the helpers here are exact for (a $100 tick).
 pub const MAX_TICK: i64 = 1_000_000;
@@ -62,14 +69,14 @@ fn on_grid(ticks: i64, tick: i64) -> Option<Price> {
 #[inline]
 pub fn floor_to_tick(price: f64, tick: i64) -> Option<Price> {
     let t = to_ticks(price, tick)?;
-    on_grid(floor_small(t + GRID_SLACK), tick)
+    on_grid(floor_small(t + (GRID_SLACK + t * RELATIVE_SLACK)), tick)
 }
 
 /// Smallest grid price ≥ `price` (for asks).
 #[inline]
 pub fn ceil_to_tick(price: f64, tick: i64) -> Option<Price> {
     let t = to_ticks(price, tick)?;
-    on_grid(ceil_small(t - GRID_SLACK), tick)
+    on_grid(ceil_small(t - (GRID_SLACK + t * RELATIVE_SLACK)), tick)
 }
 
 /// Largest multiple of `tick` strictly below `p` (p, tick > 0, tick ≤
@@ -141,6 +148,18 @@ pub fn to_f64(p: Price) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the property test below: a price4 value near 2³¹ with a
+    /// tick of one unit, given as f64 currency, comes back 3e-7 of a tick
+    /// above itself, and was rounded up a whole tick.
+    #[test]
+    fn large_prices_on_the_grid_stay_put() {
+        let x = 1_570_495_266_f64 / 10_000.0;
+        assert_eq!(ceil_to_tick(x, 1), Some(Price(1_570_495_266)));
+        assert_eq!(floor_to_tick(x, 1), Some(Price(1_570_495_266)));
+        let top = Price::ITCH_MAX.0;
+        assert_eq!(ceil_to_tick(top as f64 / 10_000.0, 1), Some(Price(top)));
+    }
 
     #[test]
     fn rounds_to_grid_away_from_market() {
