@@ -42,7 +42,10 @@
 //! - limits are read in a derived form (`Rule`, `Rates`) rebuilt whenever
 //!   they change: a tick collar is a ready span, "no throttle" a throttle
 //!   that never refuses, nothing on the path tests an `Option`; gross, net
-//!   and credit limits are kept as the room left (`Room`), one compare each;
+//!   and credit limits are kept as the room left (`Room`), exact in 128
+//!   bits, with a 64-bit copy the path compares with (one compare each) and
+//!   takes accepted orders from, the exact rooms catching up off the path;
+//!   the symbol's position terms are 64-bit too, with an overflow test;
 //!   a zero quantity, the restricted list and the size limit are one
 //!   compare against a per-rule cap (0 when restricted), the reason sorted
 //!   out off the path;
@@ -87,6 +90,10 @@ macro_rules! refuse {
         return Err(refused::<{ RejectReason::$reason.index() as u8 }>())
     };
 }
+
+/// Most open orders an engine can be built for (`Capacity::orders`): what
+/// keeps every sum of open quantities below 2^62.
+pub const MAX_ORDERS: usize = 1 << 30;
 
 /// Strategies are numbered `0..MAX_STRATEGIES`; others are refused as invalid.
 pub const MAX_STRATEGIES: usize = 64;
@@ -364,9 +371,148 @@ struct Room {
     gross: i128,
     /// `credit_limit −` (open-order notional plus position notional, price4 units).
     credit: i128,
+    /// The same rooms as the new-order path compares them, and takes
+    /// accepted orders from: only this copy moves on that path.
+    fast: FastRoom,
+    /// `fast` as it was when the exact rooms were last brought up to date
+    /// (`settle`): what the path took since is `synced − fast`, still to be
+    /// taken from the exact rooms.
+    synced: FastRoom,
+}
+
+/// The account's rooms in 64 bits, for the new-order path: each exact room
+/// clamped into `i64` (credit: into `u64`), by [`Room::sync`] after every
+/// change made off the path. What a new order adds fits them (a quantity
+/// or a worst-case growth of at most that quantity: below 2^32; a notional
+/// of at least 1 and at most `u64::MAX`), so comparing it with the clamped
+/// room decides exactly as with the exact one: a room beyond the type's
+/// maximum has room for anything, one below its minimum for nothing (a
+/// credit room of 0 or less has none for a notional of 1 or more). An
+/// accepted order takes what it adds from this copy only; the exact rooms
+/// catch up (`Room::settle`) before they are read or synced again. When
+/// an exact room was beyond the maximum, the copy runs below it after an
+/// order (never above) until the next change off the path syncs it.
+#[derive(Clone, Copy)]
+struct FastRoom {
+    net: [i64; 2],
+    gross: i64,
+    credit: u64,
+}
+
+/// `x` clamped into `i64`.
+fn clamp_i64(x: i128) -> i64 {
+    x.clamp(i64::MIN as i128, i64::MAX as i128) as i64
+}
+
+/// `x` clamped into `u64`.
+fn clamp_u64(x: i128) -> u64 {
+    x.clamp(0, u64::MAX as i128) as u64
 }
 
 impl Room {
+    /// Takes what the new-order path took from the fast copy since the
+    /// last settle from the exact rooms too (exact: each difference is at
+    /// most what the copy held).
+    fn settle(&mut self) {
+        let (fast, synced) = (self.fast, self.synced);
+        for s in [BUY, SELL] {
+            self.net[s] -= synced.net[s] as i128 - fast.net[s] as i128;
+        }
+        self.gross -= synced.gross as i128 - fast.gross as i128;
+        self.credit -= synced.credit as i128 - fast.credit as i128;
+        self.synced = fast;
+    }
+
+    /// The exact rooms as of now (what `settle` would make them).
+    fn settled(&self) -> Room {
+        let mut room = *self;
+        room.settle();
+        room
+    }
+
+    /// Brings the exact rooms up to date and the order path's copy back to
+    /// them; after every change made off the path (the changes themselves
+    /// are additions, right whether or not the rooms were settled first).
+    fn sync(&mut self) {
+        self.settle();
+        self.fast = FastRoom {
+            net: self.net.map(clamp_i64),
+            gross: clamp_i64(self.gross),
+            credit: clamp_u64(self.credit),
+        };
+        self.synced = self.fast;
+    }
+
+    /// The copy never offers more room than there is, and equals the
+    /// exact room wherever that is below 2^62 (see [`FastRoom`]).
+    #[cfg(debug_assertions)]
+    fn fast_is_faithful(&self) -> bool {
+        let faithful =
+            |fast: i128, exact: i128| fast <= exact && (exact >= 1 << 62 || fast == exact);
+        let (fast, exact) = (self.fast, self.settled());
+        faithful(fast.net[BUY].into(), clamp_i64(exact.net[BUY]).into())
+            && faithful(fast.net[SELL].into(), clamp_i64(exact.net[SELL]).into())
+            && faithful(fast.gross.into(), clamp_i64(exact.gross).into())
+            && faithful(fast.credit.into(), clamp_u64(exact.credit).into())
+    }
+
+    /// [`Room::check`] for a new order (it always grows and never shrinks),
+    /// in 64 bits: the symbol's terms with an overflow test each, and the
+    /// account's rooms through their 64-bit copy. Decides and explains
+    /// exactly as [`Room::check`] does for every position within ±2^60
+    /// shares (open quantities are below 2^62, see [`RiskEngine::new`], so
+    /// `2 × position + open + quantity` stays inside `i64`); a position
+    /// that far beyond every real one, towards the range where `on_fill`
+    /// saturates, may overflow them, and an overflow refuses the order as
+    /// beyond the symbol's position limit (fails closed).
+    #[inline(always)]
+    fn check_new_order(
+        &self,
+        rule: &Rule,
+        sym: &SymbolState,
+        side: Side,
+        qty: u32,
+        notional: u64,
+    ) -> Result<u64, RejectReason> {
+        let s = side as usize;
+        let (mine, other) = (sym.open[s] as i64, sym.open[s ^ 1] as i64);
+        let add = qty as i64;
+        let p = sym.position;
+        // `ahead = d + mine + add`, `behind = other − d`, with `d` the
+        // position seen from `side`.
+        let (ahead, behind) = match side {
+            Side::Buy => (p.checked_add(mine + add), other.checked_sub(p)),
+            Side::Sell => ((mine + add).checked_sub(p), other.checked_add(p)),
+        };
+        let (Some(ahead), Some(behind)) = (ahead, behind) else {
+            refuse!(SymbolPositionLimit);
+        };
+        let Some(x) = ahead.checked_sub(behind) else {
+            refuse!(SymbolPositionLimit);
+        };
+        if ahead > rule.max_position_i64 {
+            refuse!(SymbolPositionLimit);
+        }
+        let worst_delta = if x >= add {
+            add
+        } else if x > 0 {
+            x
+        } else {
+            0
+        };
+        if worst_delta > self.fast.gross {
+            refuse!(GrossPositionLimit);
+        }
+        if add > self.fast.net[s] {
+            refuse!(NetPositionLimit);
+        }
+        // (A notional is at least 1: no room at 0.)
+        if notional > self.fast.credit {
+            refuse!(CreditLimit);
+        }
+        Ok(worst_delta as u64)
+    }
+
     /// Position, gross, net and credit limits for `add` more open shares on
     /// `side` and `add_notional` more open notional in `sym`; returns the
     /// growth of the gross worst case. Gross and credit are always judged;
@@ -422,13 +568,14 @@ impl Room {
         // a new order is refused outright until the exposure is back
         // within the limit (fails closed, and keeps the new-order path to
         // one compare per limit).
-        if worst_delta as i128 > self.gross && (!shrinkable || worst_delta != 0) {
+        let room = self.settled();
+        if worst_delta as i128 > room.gross && (!shrinkable || worst_delta != 0) {
             refuse!(GrossPositionLimit);
         }
-        if grows && add as i128 > self.net[s] {
+        if grows && add as i128 > room.net[s] {
             refuse!(NetPositionLimit);
         }
-        if add_notional > self.credit && (!shrinkable || add_notional > 0) {
+        if add_notional > room.credit && (!shrinkable || add_notional > 0) {
             refuse!(CreditLimit);
         }
         Ok(worst_delta)
@@ -444,6 +591,9 @@ impl Room {
 struct Rule {
     max_notional: u64,
     max_position: u64,
+    /// `max_position` clamped into `i64`, for the new-order path's 64-bit
+    /// terms (which never exceed `i64::MAX`).
+    max_position_i64: i64,
     /// `collar_ticks × tick_size`, saturated at `u64::MAX` (beyond any
     /// difference of two positive `i64` prices); `u64::MAX` without a tick collar.
     tick_span: u64,
@@ -466,6 +616,7 @@ impl Rule {
     const REFUSE_ALL: Rule = Rule {
         max_notional: 0,
         max_position: 0,
+        max_position_i64: 0,
         tick_span: 0,
         bps: 0,
         qty_cap: 0,
@@ -480,6 +631,7 @@ impl Rule {
         Rule {
             max_notional: s.max_notional,
             max_position: s.max_position,
+            max_position_i64: s.max_position.min(i64::MAX as u64) as i64,
             tick_span: match s.collar_ticks {
                 // `validate` guarantees tick_size > 0.
                 Some(t) => (t as u64).saturating_mul(s.tick_size.unsigned_abs()),
@@ -729,12 +881,13 @@ impl RiskEngine {
             });
         }
         // Order slots are named by u32 indices (the free list), and the
-        // position check's u64 sums of open quantities rely on that bound.
-        if capacity.orders > u32::MAX as usize {
+        // new-order path's 64-bit sums of open quantities rely on this
+        // bound: 2^30 orders of fewer than 2^32 shares stay below 2^62.
+        if capacity.orders > MAX_ORDERS {
             return Err(LimitsError {
                 field: "capacity.orders",
                 override_index: None,
-                why: "at most 4294967295 open orders",
+                why: "at most 1073741824 open orders",
             });
         }
         limits.validate(capacity.symbols)?;
@@ -771,6 +924,16 @@ impl RiskEngine {
                 net: [u64::MAX as i128; 2],
                 gross: u64::MAX as i128,
                 credit: u64::MAX as i128,
+                fast: FastRoom {
+                    net: [i64::MAX; 2],
+                    gross: i64::MAX,
+                    credit: u64::MAX,
+                },
+                synced: FastRoom {
+                    net: [i64::MAX; 2],
+                    gross: i64::MAX,
+                    credit: u64::MAX,
+                },
             },
             open_orders: 0,
             tripped: None,
@@ -866,6 +1029,7 @@ impl RiskEngine {
         self.room.net = self.room.net.map(|r| r + net);
         self.room.gross += moved(new.max_gross_position, self.limits.max_gross_position);
         self.room.credit += moved(new.credit_limit, self.limits.credit_limit);
+        self.room.sync();
         self.dup.retain_ns = self.dup.retain_ns.max(new.duplicate_window_ns);
         self.limits = new;
     }
@@ -1025,9 +1189,9 @@ impl RiskEngine {
         {
             refuse!(MaxOpenOrders);
         }
-        let worst_delta =
-            self.room
-                .check(rule, sym, side, qty as u64, notional as i128, true, false)?;
+        #[cfg(debug_assertions)]
+        debug_assert!(self.room.fast_is_faithful(), "a room change not synced");
+        let worst_delta = self.room.check_new_order(rule, sym, side, qty, notional)?;
         let fp = dup_fingerprint(sid, locate, side, price, qty);
         let (bucket, way) = self.dup.probe(fp, now.0, self.limits.duplicate_window_ns)?;
         let (w_strategy, w_venue) = (W_STRAT_ORDER + sid, W_VENUE_ORDER + vid);
@@ -1087,10 +1251,12 @@ impl RiskEngine {
             Side::Buy => sym.own_bid = sym.own_bid.max(price.0),
             Side::Sell => sym.own_ask = sym.own_ask.min(price.0),
         }
-        self.room.net[side as usize] -= q as i128;
+        // From the order path's copy of the rooms, which had room for all
+        // of it (the exact rooms follow at the next `settle`).
+        self.room.fast.net[side as usize] -= q as i64;
         self.open_orders += 1;
-        self.room.credit -= notional as i128;
-        self.room.gross -= worst_delta as i128;
+        self.room.fast.credit -= notional;
+        self.room.fast.gross -= worst_delta as i64;
         Ok(())
     }
 
@@ -1237,6 +1403,7 @@ impl RiskEngine {
             self.room.credit += e.notional;
         }
         self.room.gross -= sym.worst() - old_worst;
+        self.room.sync();
         // Removing the order that defines our best own price: find the next.
         if !add {
             let best = match side {
@@ -1269,6 +1436,7 @@ impl RiskEngine {
         self.room.net[side as usize] += (before.qty - after.qty) as i128;
         self.room.credit -= after.notional - before.notional;
         self.room.gross -= sym.worst() - old_worst;
+        self.room.sync();
     }
 
     /// Recomputes the best own prices of `locate`, ignoring order `skip`.
@@ -1392,6 +1560,7 @@ impl RiskEngine {
         self.room.net[SELL] += moved;
         self.room.gross -= sym.worst() - before;
         self.room.credit -= sym.position_notional() - old_pn;
+        self.room.sync();
         if let Some(idx) = idx {
             let done = self
                 .orders
@@ -1440,6 +1609,7 @@ impl RiskEngine {
         self.room.net[SELL] += moved;
         self.room.gross -= sym.worst() - before;
         self.room.credit -= sym.position_notional() - old_pn;
+        self.room.sync();
     }
 
     /// The venue says `order` works `leaves` shares (after a bust or
@@ -1614,6 +1784,7 @@ impl RiskEngine {
             let old = sym.position_notional();
             sym.mark = price.0;
             self.room.credit -= sym.position_notional() - old;
+            self.room.sync();
         }
     }
 
@@ -1777,12 +1948,12 @@ impl RiskEngine {
 
     /// Σ over symbols of the worst-case absolute position (shares).
     pub fn gross_exposure(&self) -> i128 {
-        self.limits.max_gross_position as i128 - self.room.gross
+        self.limits.max_gross_position as i128 - self.room.settled().gross
     }
 
     /// Open-order notional plus position notional (price4 units).
     pub fn credit_used(&self) -> i128 {
-        self.limits.credit_limit as i128 - self.room.credit
+        self.limits.credit_limit as i128 - self.room.settled().credit
     }
 
     /// Is `order` tracked as open?

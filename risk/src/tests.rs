@@ -195,6 +195,93 @@ fn notional_beyond_u64_is_over_every_max_notional() {
     assert_eq!(h.replace(id, i64::MAX, 3), Err(R::MaxNotional));
 }
 
+/// The new-order path compares with 64-bit copies of the account's rooms
+/// and takes accepted orders from them only; with limits far beyond 64 bits
+/// (the copies clamped) the exact rooms still count every order, through
+/// entries, fills and cancels.
+#[test]
+fn rooms_beyond_64_bits_count_every_order_exactly() {
+    let mut h = H::with(|_| {});
+    assert!(
+        h.e.room.gross > i64::MAX as i128,
+        "the copies start clamped"
+    );
+    let mut shares = 0i128;
+    let mut ids = Vec::new();
+    for (i, qty) in (100u32..110).enumerate() {
+        let side = if i % 2 == 0 { Buy } else { Sell };
+        let price = if side == Buy { REF - 100 } else { REF + 100 };
+        ids.push((
+            h.try_new(side, price, qty).expect("accepted"),
+            side,
+            price,
+            qty,
+        ));
+        shares += qty as i128;
+    }
+    let notional: i128 = ids.iter().map(|&(_, _, p, q)| p as i128 * q as i128).sum();
+    // Worst case: the larger side (buys 100+102+…+108 = 520, sells 525).
+    assert_eq!(h.e.gross_exposure(), 525);
+    assert_eq!(h.e.credit_used(), notional);
+    let (first, side, price, qty) = ids[0];
+    h.e.on_fill(&Fill {
+        order: first,
+        locate: 1,
+        side,
+        qty: 40,
+        price: Price(price),
+    });
+    h.e.on_canceled(ids[1].0);
+    let notional =
+        notional - price as i128 * 40 - ids[1].2 as i128 * ids[1].3 as i128 + 40 * price as i128;
+    assert_eq!(h.e.credit_used(), notional);
+    // Position +40, open buys 480, open sells 525 − 101: the long side.
+    assert_eq!(h.e.gross_exposure(), 40 + 480);
+    assert!(shares > 0 && qty > 40);
+    // And a limit just at what is entered is judged exactly on the copy.
+    let used = h.e.gross_exposure() as u64;
+    let mut l = Limits::unlimited();
+    l.max_gross_position = used + 7;
+    h.e.apply_limits(l, Nanos(h.now)).expect("valid");
+    // (Buys: the long side is the worst case; sells grow nothing yet.)
+    assert_eq!(h.try_new(Buy, REF - 100, 8), Err(R::GrossPositionLimit));
+    assert!(h.try_new(Buy, REF - 100, 7).is_ok());
+    assert_eq!(h.try_new(Buy, REF - 100, 1), Err(R::GrossPositionLimit));
+    assert!(h.try_new(Sell, REF + 100, 100).is_ok());
+}
+
+/// Open quantities stay below 2^62 (at most 2^30 orders), so only a
+/// position beyond ±2^60 shares, towards the range where fills already
+/// saturate, can overflow the new-order path's 64-bit terms: every new
+/// order in that symbol is then refused. Within ±2^60 they are exact.
+#[test]
+fn a_position_near_the_range_of_i64_refuses_new_orders_in_its_symbol() {
+    let mut h = H::with(|_| {});
+    h.e.symbols[1].position = i64::MAX - 10;
+    assert_eq!(h.try_new(Buy, REF, 100), Err(R::SymbolPositionLimit));
+    assert_eq!(h.try_new(Sell, REF, 100), Err(R::SymbolPositionLimit));
+    h.e.symbols[2].position = i64::MIN + 10;
+    assert_eq!(
+        h.try_new_full(0, 2, Buy, REF, 100, 0, Some(REF)),
+        Err(R::SymbolPositionLimit)
+    );
+    // Other symbols trade, and ±2^60 is inside the exact range.
+    h.e.symbols[3].position = 1 << 60;
+    assert!(h.try_new_full(0, 3, Sell, REF, 100, 0, Some(REF)).is_ok());
+    assert!(h
+        .try_new_full(0, 3, Buy, REF - 1, 100, 0, Some(REF))
+        .is_ok());
+    h.e.symbols[4].position = -(1 << 60);
+    assert!(h.try_new_full(0, 4, Buy, REF, 100, 0, Some(REF)).is_ok());
+    assert!(h
+        .try_new_full(0, 4, Sell, REF + 1, 100, 0, Some(REF))
+        .is_ok());
+    let mut h = H::with(|l| l.default_symbol.max_position = 1 << 60);
+    h.e.symbols[1].position = (1 << 60) - 100;
+    assert!(h.try_new(Buy, REF, 100).is_ok());
+    assert_eq!(h.try_new(Buy, REF - 1, 1), Err(R::SymbolPositionLimit));
+}
+
 /// The notional is a signed product below 2^63 and an unsigned one (off
 /// the order path) from 2^63 to u64::MAX: the limit is judged the same on
 /// either side.
