@@ -597,8 +597,15 @@ struct Rule {
     /// `collar_ticks × tick_size`, saturated at `u64::MAX` (beyond any
     /// difference of two positive `i64` prices); `u64::MAX` without a tick collar.
     tick_span: u64,
-    /// `collar_bps` when `bps_collar`.
-    bps: u64,
+    /// `collar_bps`, or 0 without a bps collar.
+    bps: u32,
+    /// 10,000 with a bps collar, 0 without: the collar refuses when
+    /// `diff × bps_scale > bps × reference`, which without one is `0 > 0`
+    /// (no test of a flag on the path).
+    bps_scale: u32,
+    /// 1 when some collar is configured (orders need a positive reference
+    /// price), `i64::MIN` when none is (any reference, or none, will do).
+    min_reference: i64,
     /// `max_order_qty`, or 0 for a restricted symbol: with the quantity
     /// less one (wrapping) one compare refuses a zero quantity, a
     /// restricted symbol and too large an order (the reason is sorted out
@@ -606,9 +613,6 @@ struct Rule {
     qty_cap: u32,
     max_open_orders: u32,
     restricted: bool,
-    /// Some collar is configured: orders need a positive reference price.
-    collar: bool,
-    bps_collar: bool,
 }
 
 impl Rule {
@@ -619,11 +623,11 @@ impl Rule {
         max_position_i64: 0,
         tick_span: 0,
         bps: 0,
+        bps_scale: 10_000,
+        min_reference: 1,
         qty_cap: 0,
         max_open_orders: 0,
         restricted: true,
-        collar: true,
-        bps_collar: true,
     };
 
     fn new(s: &SymbolLimits) -> Rule {
@@ -638,12 +642,16 @@ impl Rule {
                 None => u64::MAX,
             },
             // At most 100,000 (validated): `beyond_bps` relies on it.
-            bps: s.collar_bps.unwrap_or(0) as u64,
+            bps: s.collar_bps.unwrap_or(0),
+            bps_scale: if s.collar_bps.is_some() { 10_000 } else { 0 },
+            min_reference: if s.collar_bps.is_some() || s.collar_ticks.is_some() {
+                1
+            } else {
+                i64::MIN
+            },
             qty_cap: if s.restricted { 0 } else { s.max_order_qty },
             max_open_orders: s.max_open_orders,
             restricted: s.restricted,
-            collar: s.collar_bps.is_some() || s.collar_ticks.is_some(),
-            bps_collar: s.collar_bps.is_some(),
         }
     }
 }
@@ -1989,21 +1997,22 @@ fn check_terms(
     if notional > rule.max_notional {
         refuse!(MaxNotional);
     }
-    if rule.collar {
-        // None reads as 0: one test of the value for both.
-        let reference = reference.map_or(0, |r| r.0);
-        if reference <= 0 {
-            refuse!(NoReferencePrice);
-        }
-        let reference = reference as u64;
-        // Both positive: the difference fits a u64 and ×10,000 a u128.
-        let diff = (price as u64).abs_diff(reference);
-        if rule.bps_collar && beyond_bps(diff, reference, rule.bps) {
-            refuse!(PriceCollar);
-        }
-        if diff > rule.tick_span {
-            refuse!(PriceCollar);
-        }
+    // None reads as 0: one test of the value for both. Without a collar
+    // every reference passes, and the collars below cannot refuse (a tick
+    // span of `u64::MAX`, a bps scale of 0), so no flag is tested.
+    let reference = reference.map_or(0, |r| r.0);
+    if reference < rule.min_reference {
+        refuse!(NoReferencePrice);
+    }
+    let reference = reference as u64;
+    // With a collar both are positive: the difference fits a u64 and
+    // ×10,000 a u128.
+    let diff = (price as u64).abs_diff(reference);
+    if beyond_bps(diff, reference, rule) {
+        refuse!(PriceCollar);
+    }
+    if diff > rule.tick_span {
+        refuse!(PriceCollar);
     }
     let crosses = match side {
         Side::Buy => price >= sym.own_ask,
@@ -2015,23 +2024,25 @@ fn check_terms(
     Ok(notional)
 }
 
-/// `diff × 10,000 > bps × reference`, exactly. With both below 2^46 (some
-/// 7 billion in price4 units, so every real price) both products fit 64
-/// bits: `bps` is at most 100,000, below 2^17 (`Limits::validate`, which
-/// every installed limit passes); beyond, the 128-bit form off the path.
+/// `diff × bps_scale > bps × reference` (with a bps collar: `diff ×
+/// 10,000 > bps × reference`; without one, never), exactly. With both below
+/// 2^46 (some 7 billion in price4 units, so every real price) both
+/// products fit 64 bits: `bps` is at most 100,000, below 2^17
+/// (`Limits::validate`, which every installed limit passes); beyond, the
+/// 128-bit form off the path.
 #[inline(always)]
-fn beyond_bps(diff: u64, reference: u64, bps: u64) -> bool {
+fn beyond_bps(diff: u64, reference: u64, rule: &Rule) -> bool {
     if (diff | reference) >> 46 == 0 {
-        diff * 10_000 > bps * reference
+        diff * rule.bps_scale as u64 > rule.bps as u64 * reference
     } else {
-        beyond_bps_wide(diff, reference, bps)
+        beyond_bps_wide(diff, reference, rule.bps.into(), rule.bps_scale.into())
     }
 }
 
 #[cold]
 #[inline(never)]
-fn beyond_bps_wide(diff: u64, reference: u64, bps: u64) -> bool {
-    diff as u128 * 10_000 > bps as u128 * reference as u128
+fn beyond_bps_wide(diff: u64, reference: u64, bps: u64, scale: u64) -> bool {
+    diff as u128 * scale as u128 > bps as u128 * reference as u128
 }
 
 /// `price × qty` from 2^63 (a positive price and a quantity the signed
