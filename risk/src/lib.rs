@@ -794,12 +794,13 @@ impl DupTable {
 /// through its own instance of this cold function, which keeps the sites
 /// apart: with plain `return Err(reason)` the compiler merges them into one
 /// exit and loads every site's reason code ahead of that site's branch, on
-/// the path of every accepted order too. (It may still fold an instance's
-/// call to its constant; the constant then stays in the cold block.)
+/// the path of every accepted order too. Its constant goes through
+/// `black_box`, so the compiler cannot fold an instance's call into that
+/// constant and merge the sites again after all.
 #[cold]
 #[inline(never)]
 fn refused<const R: u8>() -> RejectReason {
-    match RejectReason::ALL.get(R as usize) {
+    match RejectReason::ALL.get(core::hint::black_box(R) as usize) {
         Some(&reason) => reason,
         None => RejectReason::InvalidOrder,
     }
