@@ -115,7 +115,8 @@ const DUP_WAYS: usize = 8;
 pub struct Capacity {
     /// Locates `0..symbols` are tradable (at most 65,536); others are invalid.
     pub symbols: usize,
-    /// Most open orders tracked at once (a hard cap below `Limits::max_open_orders`).
+    /// Most open orders tracked at once (a hard cap below
+    /// `Limits::max_open_orders`), at most [`MAX_ORDERS`].
     pub orders: usize,
     /// Entries of the duplicate-order table (rounded up to a power of two,
     /// at least 8). When one of its buckets has no expired entry left, new
@@ -880,7 +881,7 @@ const W_TOTAL: usize = 2 * MAX_STRATEGIES + 2 * MAX_VENUES;
 impl RiskEngine {
     /// Builds an engine; the only place that allocates. Fails if `limits`
     /// do not validate, `capacity.symbols` exceeds 65,536 or
-    /// `capacity.orders` does not fit in a u32.
+    /// `capacity.orders` exceeds [`MAX_ORDERS`].
     pub fn new(capacity: Capacity, limits: Limits) -> Result<RiskEngine, LimitsError> {
         if capacity.symbols > 1 << 16 {
             return Err(LimitsError {
