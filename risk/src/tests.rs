@@ -1420,6 +1420,81 @@ proptest::proptest! {
         );
         proptest::prop_assert_eq!(got.map(i128::from), expect);
     }
+
+    /// The new-order path's 64-bit form (positions, open quantities and the
+    /// rooms' clamped copy) decides and explains as the exact 128-bit check
+    /// for every position within ±2^60 shares, at any room and limit; beyond,
+    /// it may only refuse more, as beyond the symbol's position limit.
+    #[test]
+    fn new_order_path_matches_the_exact_check(
+        position in proptest::prop_oneof![
+            -5_000i64..5_000,
+            -(1i64 << 60)..=1 << 60,
+            proptest::num::i64::ANY,
+        ],
+        open_buy in proptest::prop_oneof![0u64..5_000, 0u64..1 << 62],
+        open_sell in proptest::prop_oneof![0u64..5_000, 0u64..1 << 62],
+        net_room in proptest::prop_oneof![-10_000i128..10_000, -(1i128 << 66)..1 << 66],
+        gross_room in proptest::prop_oneof![-10_000i128..10_000, -(1i128 << 66)..1 << 66],
+        credit_room in proptest::prop_oneof![-(1i128 << 40)..1 << 40, -(1i128 << 66)..1 << 66],
+        // Rooms just around what the order adds, where an off-by-one shows.
+        near in proptest::option::of((-2i128..=2, -2i128..=2, -2i128..=2)),
+        qty in proptest::prop_oneof![1u32..5_000, 1u32..=u32::MAX],
+        notional in proptest::prop_oneof![1u64..1 << 40, 1u64..=u64::MAX],
+        sell in proptest::bool::ANY,
+        max_position in proptest::prop_oneof![0u64..10_000, proptest::num::u64::ANY],
+    ) {
+        let mut l = Limits::unlimited();
+        l.default_symbol.max_position = max_position;
+        let mut e = RiskEngine::new(SMALL, l.clone()).expect("valid");
+        let sym = SymbolState {
+            position,
+            open: [open_buy, open_sell],
+            ..SymbolState::EMPTY
+        };
+        let rule = Rule::new(&l.default_symbol);
+        let side = if sell { Sell } else { Buy };
+        let (net_room, gross_room, credit_room) = match near {
+            None => (net_room, gross_room, credit_room),
+            Some((n, g, c)) => {
+                // The exact check's growth of the worst case, at unlimited rooms.
+                let growth = e.room.check(&rule, &sym, side, qty as u64, 0, true, false);
+                let growth = growth.map_or(qty as i128, i128::from);
+                (qty as i128 + n, growth + g, notional as i128 + c)
+            }
+        };
+        e.room.net = [net_room, net_room - 7];
+        e.room.net[side as usize] = net_room;
+        e.room.gross = gross_room;
+        e.room.credit = credit_room;
+        e.room.sync();
+        let fast = e.room.check_new_order(&rule, &sym, side, qty, notional);
+        let exact = e.room.check(&rule, &sym, side, qty as u64, notional as i128, true, false);
+        if position.unsigned_abs() <= 1 << 60 {
+            proptest::prop_assert_eq!(fast, exact);
+        } else {
+            proptest::prop_assert!(
+                fast == exact || fast == Err(R::SymbolPositionLimit),
+                "{:?} against {:?}",
+                fast,
+                exact
+            );
+        }
+        // An accepted order taken from the copy leaves the exact rooms
+        // (settled) where the exact path would have left them.
+        if let Ok(worst) = fast {
+            let before = e.room.settled();
+            e.room.fast.net[side as usize] -= qty as i64;
+            e.room.fast.credit -= notional;
+            e.room.fast.gross -= worst as i64;
+            let after = e.room.settled();
+            proptest::prop_assert_eq!(after.net[side as usize], before.net[side as usize] - qty as i128);
+            proptest::prop_assert_eq!(after.credit, before.credit - notional as i128);
+            proptest::prop_assert_eq!(after.gross, before.gross - worst as i128);
+            #[cfg(debug_assertions)]
+            proptest::prop_assert!(e.room.fast_is_faithful());
+        }
+    }
 }
 
 #[test]
