@@ -341,6 +341,20 @@ fn logon_acceptor_validation_table() {
             logged_on: false,
         },
         Case {
+            name: "logon with a repeated tag",
+            msg: |h| h.peer("A", 1, &[(98, "0"), (108, "20"), (108, "20")]),
+            expect_sent: &[("5", 1)],
+            expect_reason: Some(DisconnectReason::InvalidLogon),
+            logged_on: false,
+        },
+        Case {
+            name: "first message not logon, and refused for a repeated tag",
+            msg: |h| h.peer("D", 1, &[(11, "x"), (11, "y")]),
+            expect_sent: &[],
+            expect_reason: Some(DisconnectReason::FirstMessageNotLogon),
+            logged_on: false,
+        },
+        Case {
             name: "logon seq too high → logon then resend request",
             msg: |h| h.peer("A", 5, &[(98, "0"), (108, "30")]),
             expect_sent: &[("A", 1), ("2", 2)],
@@ -461,6 +475,56 @@ fn logon_rejected_by_logout_and_timeout() {
         h.take(),
         vec![Ev::Disconnect(DisconnectReason::LogonTimeout)]
     );
+}
+
+/// Before logon nothing is rejected: the venue's answer to our Logon,
+/// well framed but refused for what it holds, ends the attempt at once with
+/// its reason (not at the logon timeout), and the error is reported.
+#[test]
+fn a_refused_answer_to_our_logon_ends_the_attempt_at_once() {
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    let m = h.peer("A", 1, &[(98, "0"), (108, "30"), (98, "0")]);
+    h.feed(&m);
+    let ev = h.take();
+    assert_eq!(ev.first(), Some(&Ev::Dropped(FixError::RepeatedTag(98))));
+    let out = H::sent(&ev);
+    assert_eq!(types_of(&out), vec![("5".into(), 2)]);
+    assert_eq!(
+        out[0].get(58),
+        Some("Invalid Logon: tag 98 appears more than once")
+    );
+    assert_eq!(
+        ev.last(),
+        Some(&Ev::Disconnect(DisconnectReason::InvalidLogon))
+    );
+    assert!(!h.s.is_logged_on());
+
+    // A Logout answer refused the same way is still the venue's refusal.
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    let m = h.peer("5", 1, &[(58, "go away"), (58, "again")]);
+    h.feed(&m);
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::Dropped(FixError::RepeatedTag(58)),
+            Ev::Disconnect(DisconnectReason::LogonRejected)
+        ]
+    );
+
+    // A garbled answer (bad CheckSum) is still ignored, as FIX requires:
+    // the logon timeout ends that attempt.
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    let mut m = h.peer("A", 1, &[(98, "0"), (108, "30")]);
+    let n = m.len();
+    m[n - 2] = if m[n - 2] == b'0' { b'1' } else { b'0' };
+    h.feed(&m);
+    assert_eq!(h.take(), vec![Ev::Dropped(FixError::BadChecksum)]);
 }
 
 #[test]
