@@ -19,6 +19,12 @@
 //!   sequence numbers (acceptor answers with its own Logon 141=Y).
 //! - PossDupFlag=Y with OrigSendingTime later than SendingTime gets a
 //!   session Reject (reason 10) and the sequence number is consumed; no Logout.
+//! - Before logon nothing is rejected: a garbled message is ignored (the
+//!   logon timeout ends the attempt), but a well-framed one refused for
+//!   what it holds (a repeated or misplaced tag, a bad data field) ends the
+//!   attempt at once — a Logon as an invalid one, with a Logout naming the
+//!   problem; the venue's Logout as a refused logon; anything else as a
+//!   first message that is not a Logon.
 //!
 //! # A ceiling on outgoing sequence numbers
 //!
