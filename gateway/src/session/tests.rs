@@ -2025,6 +2025,50 @@ mod props {
             }
         }
 
+        /// Before logon, on either side: a Logon (or answer) with bytes
+        /// changed, repeated or cut, followed by more traffic, never panics;
+        /// everything sent is valid FIX, and nothing at all after the
+        /// session asked for a disconnect.
+        #[test]
+        fn mutated_traffic_before_logon_never_panics(
+            acceptor in any::<bool>(),
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..4),
+            repeat in proptest::option::of((0usize..6, 0usize..6)),
+            split in any::<usize>(),
+        ) {
+            let mut h = H::new(if acceptor { Role::Acceptor } else { Role::Initiator });
+            h.connect();
+            h.take();
+            let mut fields: Vec<(u32, &str)> = std::vec![(98, "0"), (108, "30"), (58, "hi")];
+            if let Some((from, to)) = repeat {
+                let f = fields[from % fields.len()];
+                let at = to % (fields.len() + 1);
+                fields.insert(at, f);
+            }
+            let mut stream = h.peer("A", 1, &fields);
+            stream.extend(h.peer("0", 2, &[]));
+            stream.extend(h.peer("D", 3, &[(11, "x"), (11, "y")]));
+            for (pos, byte) in edits {
+                let i = pos % stream.len();
+                stream[i] = byte;
+            }
+            let cut = split % (stream.len() + 1);
+            h.feed(&stream[..cut]);
+            h.feed(&stream[cut..]);
+            h.tick();
+            let mut disconnected = false;
+            for e in h.take() {
+                match e {
+                    Ev::Send(b) => {
+                        prop_assert!(!disconnected, "sent after the disconnect");
+                        prop_assert!(FixMessage::new_checked(&b).is_ok());
+                    }
+                    Ev::Disconnect(_) => disconnected = true,
+                    _ => {}
+                }
+            }
+        }
+
         /// Garbage between valid messages, the stream cut anywhere: every
         /// valid message is delivered once, in order, and no gap is seen
         /// (no ResendRequest). Garbage is what a faulty peer or line can
