@@ -92,21 +92,6 @@ struct FeedLines {
     recovery: Endpoint,
 }
 
-/// The ClOrdID epoch to count from when no journal handed one back: boots
-/// without a journal would otherwise all use epoch 1 and reissue the last
-/// boot's ClOrdIDs, which a venue's late report could then match. The top
-/// half of the epoch range is taken from the wall clock in seconds (a new
-/// value every boot that is not in the same second, wrapping after about
-/// six days, longer than a venue keeps ClOrdIDs); journaled epochs count
-/// up from 1 in the bottom half, so the two never meet while fewer than
-/// 2^19 journaled boots happen.
-fn clock_epoch(utc_ns: u64) -> u32 {
-    const HALF: u64 = 1 << 19;
-    // The OMS counts from the epoch after this one, up to MAX_EPOCH.
-    const _: () = assert!(2 * HALF - 2 < gateway::oms::MAX_EPOCH as u64);
-    (HALF + (utc_ns / 1_000_000_000) % (HALF - 1)) as u32
-}
-
 /// Why the kill switch is engaged, as the companion and the console say it.
 fn trip_cause_name(cause: risk::TripCause) -> &'static str {
     match cause {
@@ -674,7 +659,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             .unwrap_or(0);
         last_epoch = last_epoch.max(fill_epoch);
     } else {
-        last_epoch = clock_epoch(platform.utc_ns());
+        last_epoch = gateway::oms::epoch_from_clock(platform.utc_ns());
     }
     let oms = Oms::new(OmsConfig {
         orders: 4_096,

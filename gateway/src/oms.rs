@@ -102,6 +102,22 @@ pub const MAX_EPOCH: u32 = (1 << EPOCH_BITS) - 1;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
 const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
+/// The boot epoch to count from when no journal handed one back
+/// ([`OmsConfig::last_epoch`]): boots without a journal would otherwise all
+/// use epoch 1 and reissue the last boot's ClOrdIDs, which a venue's late
+/// report could then match. The top half of the epoch range is taken from
+/// the wall clock in seconds (`utc_ns`: nanoseconds since the Unix epoch),
+/// so a boot in another second gets another epoch, wrapping after 2^19 − 1
+/// seconds (about six days, longer than a venue keeps ClOrdIDs); epochs
+/// counted up from a journal's start at 1 stay in the bottom half while
+/// fewer than 2^19 journaled boots happen. The OMS takes the epoch after
+/// this one, which is at most [`MAX_EPOCH`].
+pub const fn epoch_from_clock(utc_ns: u64) -> u32 {
+    const HALF: u64 = 1 << (EPOCH_BITS - 1);
+    const _: () = assert!(2 * HALF - 2 < MAX_EPOCH as u64);
+    (HALF + (utc_ns / 1_000_000_000) % (HALF - 1)) as u32
+}
+
 /// Our client order id: `epoch << 40 | sequence` (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClOrdId(pub u64);

@@ -154,6 +154,50 @@ fn cl_ord_id_refuses_foreign_text() {
     assert_eq!(ClOrdId::parse(b"ZZZZZZZZZZZZ"), None, "beyond 60 bits");
 }
 
+/// A boot without a journal counts from an epoch taken from the clock:
+/// boots in different seconds never reuse each other's ClOrdIDs, the epoch
+/// stays in the top half of the range (clear of epochs counted up from a
+/// journal's 1), and the OMS can always take the next one.
+#[test]
+fn an_epoch_from_the_clock_differs_by_the_second_and_leaves_room() {
+    const SEC: u64 = 1_000_000_000;
+    let half = 1u32 << 19;
+    // 2026-12-04 12:00 UTC, and the moments around a wrap of the range.
+    let day = 1_796_385_600 * SEC;
+    let period = (half as u64 - 1) * SEC;
+    for t in [0, SEC - 1, day, day + SEC / 2, day + period - 1, u64::MAX] {
+        let e = epoch_from_clock(t);
+        assert!((half..MAX_EPOCH).contains(&e), "{t}: {e}");
+        let oms = Oms::new(OmsConfig {
+            orders: 4,
+            symbols: 16,
+            last_epoch: e,
+        })
+        .expect("room for the next epoch");
+        assert_eq!(oms.epoch(), e + 1);
+    }
+    assert_eq!(
+        epoch_from_clock(day),
+        epoch_from_clock(day + SEC - 1),
+        "same second"
+    );
+    assert_ne!(
+        epoch_from_clock(day),
+        epoch_from_clock(day + SEC),
+        "next second"
+    );
+    assert_eq!(
+        epoch_from_clock(day),
+        epoch_from_clock(day + period),
+        "wraps after 2^19 - 1 seconds, about six days"
+    );
+    // Six days of boots a second apart: every epoch different.
+    let mut seen = std::collections::HashSet::new();
+    for s in 0..(half as u64 - 1) {
+        assert!(seen.insert(epoch_from_clock(day + s * SEC)));
+    }
+}
+
 #[test]
 fn epochs_make_ids_unique_across_restarts() {
     let first = Oms::new(OmsConfig {
