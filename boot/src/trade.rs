@@ -1817,7 +1817,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 38;
+const COUNTERS: usize = 39;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1913,6 +1913,7 @@ fn fill_view(
         ("fix-resend-reqs", fs.resend_requests_sent),
         ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
         ("kill-cancels", s.kill_cancels),
+        ("cancels-in-flight", s.cancels_in_flight),
         ("journal-waits", tally.journal_waits),
         ("fix-held-back", fs.held_back),
         ("fix-room-waits", fs.room_waits),

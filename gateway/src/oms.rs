@@ -2380,6 +2380,14 @@ impl Oms {
             .map(|r| r.state())
     }
 
+    /// Whether `strategy`'s working order `order` has a cancel in flight
+    /// (its own, or one the kill switch or the close of the trading window
+    /// sent): a second cancel would only be refused.
+    pub fn cancel_in_flight(&self, strategy: StrategyId, order: OrderId) -> bool {
+        self.record_of(order)
+            .is_some_and(|r| r.strategy == strategy && r.terminal.is_none() && r.cancel.is_some())
+    }
+
     /// (order qty, cumulative filled, leaves, price) of `order`.
     pub fn terms(&self, order: OrderId) -> Option<(u32, u32, u32, Price)> {
         let slot = self.ids.get(order.0)?;

@@ -138,6 +138,11 @@ pub struct PipelineStats {
     /// New orders and replaces refused because their strategy's locates
     /// are not all known in the current feed session.
     pub stale_refusals: u64,
+    /// A strategy's cancels of an order whose cancel was already in flight
+    /// (sent by the kill switch, the close of the trading window, or the
+    /// strategy itself): not sent again and not a refusal; the strategy
+    /// hears of the order when the venue answers the cancel in flight.
+    pub cancels_in_flight: u64,
 }
 
 /// Where the last input's time went, read from the caller's clock (see
@@ -1133,6 +1138,12 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.stats.stale_refusals += 1;
             self.refuse(intent, types::RejectReason::NotSent);
             return false;
+        }
+        if let OrderIntent::Cancel { strategy, order } = *intent {
+            if self.oms.cancel_in_flight(strategy, order) {
+                self.stats.cancels_in_flight += 1;
+                return false;
+            }
         }
         let (reference, venue) = match *intent {
             OrderIntent::New {

@@ -1083,6 +1083,36 @@ fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
     assert!(after.is_empty(), "{after:?}");
 }
 
+/// A strategy's cancel of an order whose cancel is already in flight (the
+/// kill switch's here) is neither sent again nor counted as a refusal: the
+/// strategy hears of the order when the venue answers the cancel in flight.
+#[test]
+fn a_cancel_already_in_flight_is_not_sent_again_nor_refused() {
+    let mut p = pipeline(Limits::unlimited());
+    let _ = two_quotes_acked(&mut p);
+    let mut sent = Vec::new();
+    p.kill(Nanos(3 * SECOND), &mut |o| sent.push(*o));
+    let kill = cancels_of(&sent);
+    assert_eq!(kill.len(), 2, "{sent:?}");
+    let before = p.stats();
+    // Disabling the maker makes it pull both quotes at once.
+    let mut out = Vec::new();
+    let m = p.apply_strategy_config(
+        &[mm_entry(1, "AAA", false)],
+        Nanos(3 * SECOND + 1),
+        &mut |o| out.push(*o),
+    );
+    assert_eq!(m.applied, 1);
+    assert!(out.is_empty(), "nothing sent twice: {out:?}");
+    let after = p.stats();
+    assert_eq!(after.cancels_in_flight, before.cancels_in_flight + 2);
+    assert_eq!(after.risk_rejects, before.risk_rejects, "not refusals");
+    // The venue confirms the kill's cancels: nothing is left, nothing new goes.
+    confirm_cancels(&mut p, &kill, 3 * SECOND + 2);
+    assert_eq!(p.oms.open_orders().count(), 0);
+    assert_eq!(p.risk.open_orders(), 0);
+}
+
 /// A venue that refuses every cancel gets a bounded number of them per
 /// order, and the orders it kept are reported as abandoned.
 #[test]
