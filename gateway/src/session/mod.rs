@@ -1121,33 +1121,6 @@ impl Core<'_> {
         sink(Event::Disconnect(reason));
     }
 
-    /// A well-framed message before logon that the decoder refused (`e`:
-    /// a repeated or misplaced tag, a bad data field): a Logon is answered
-    /// as an invalid one (Logout naming the problem, then disconnect), the
-    /// venue's Logout to our Logon as a refused logon, anything else as a
-    /// first message that is not a Logon. The error is reported first.
-    fn refuse_before_logon<F: FnMut(Event<'_>)>(
-        &mut self,
-        now: UtcTime,
-        msg: &FixMessage<'_>,
-        e: FixError,
-        sink: &mut F,
-    ) {
-        sink(Event::Dropped(e));
-        let mt = msg.msg_type();
-        if mt == msg_type::LOGON {
-            let mut text = String::<96>::new();
-            // The longest reason fits; a write that did not would only
-            // shorten the text.
-            let _ = fmt::Write::write_fmt(&mut text, format_args!("Invalid Logon: {e}"));
-            self.logout_and_disconnect(now, text.as_bytes(), DisconnectReason::InvalidLogon, sink);
-        } else if mt == msg_type::LOGOUT && matches!(self.phase, Phase::LogonSent(_)) {
-            self.disconnect(DisconnectReason::LogonRejected, sink);
-        } else {
-            self.disconnect(DisconnectReason::FirstMessageNotLogon, sink);
-        }
-    }
-
     fn logout_and_disconnect<F: FnMut(Event<'_>)>(
         &mut self,
         now: UtcTime,
@@ -1287,13 +1260,14 @@ impl Core<'_> {
                 (Some(_), Phase::AwaitingLogon | Phase::LogonSent(_)) => {
                     // Nothing is rejected before logon: a well-framed first
                     // message refused for what it holds ends the attempt at
-                    // once, with its reason, as any other bad first message
-                    // does (rather than leaving it to the logon timeout).
-                    if let Ok(m) = FixMessage::parse_lenient(frame) {
-                        self.refuse_before_logon(now, &m, e, sink);
-                        return;
+                    // once, below, as any other bad first message does
+                    // (rather than leaving it to the logon timeout). The
+                    // error is reported first.
+                    let m = FixMessage::parse_lenient(frame).ok();
+                    if m.is_some() {
+                        sink(Event::Dropped(e));
                     }
-                    None
+                    m
                 }
                 _ => None,
             };
@@ -1352,7 +1326,25 @@ impl Core<'_> {
                     self.disconnect(DisconnectReason::LogonRejected, sink);
                 }
                 Phase::LogonSent(_) | Phase::AwaitingLogon if mt == msg_type::LOGON => {
-                    self.handle_logon(now, &msg, seq, sink);
+                    match refused {
+                        None => self.handle_logon(now, &msg, seq, sink),
+                        // Answered as an invalid Logon, naming the problem.
+                        Some(e) => {
+                            let mut text = String::<96>::new();
+                            // The longest reason fits; a write that did not
+                            // would only shorten the text.
+                            let _ = fmt::Write::write_fmt(
+                                &mut text,
+                                format_args!("Invalid Logon: {e}"),
+                            );
+                            self.logout_and_disconnect(
+                                now,
+                                text.as_bytes(),
+                                DisconnectReason::InvalidLogon,
+                                sink,
+                            );
+                        }
+                    }
                 }
                 _ => self.disconnect(DisconnectReason::FirstMessageNotLogon, sink),
             }
