@@ -475,11 +475,14 @@ impl Venue {
             .iter()
             .rposition(|f| f.owner == owner && !f.busted)?;
         let fill = self.fills.get(index)?.clone();
+        // The order may have been replaced or have a cancel in flight since
+        // the fill: it goes by another ClOrdID and book reference now, and
+        // only its OrderID(37) still names it.
         let live = self
-            .by_cl_ord_id
-            .get(&(owner, fill.cl_ord_id.clone()))
-            .copied()
-            .filter(|r| self.orders.contains_key(r));
+            .orders
+            .iter()
+            .find(|(_, o)| o.owner == owner && o.order_id == fill.order.order_id)
+            .map(|(&r, _)| r);
         let mut order = match live.and_then(|r| self.orders.get(&r)) {
             Some(o) => o.clone(),
             None => fill.order.clone(),
@@ -1024,6 +1027,57 @@ mod tests {
         assert_eq!(v.cash(ME, aaa), cash - before.qty as i128 * 100);
         // The corrected fill now goes by the correction's ExecID.
         assert_eq!(v.fills()[fills.len() - 2].exec_id, correct);
+    }
+
+    /// A bust of a fill whose order was replaced since (it goes by another
+    /// ClOrdID now) adjusts the live order: the report names it by its
+    /// current ClOrdID, and its CumQty stays right for the fills after.
+    #[test]
+    fn a_bust_after_a_replace_adjusts_the_live_order() {
+        let mut v = venue();
+        for _ in 0..200 {
+            v.step_background();
+        }
+        let (ask, size) = v.listings()[0].engine.best(Side::Sell).unwrap();
+        let filled = size as u32;
+        v.new_order(
+            ME,
+            "m1",
+            b"AAA",
+            Side::Buy,
+            filled + 100,
+            ask,
+            TimeInForce::Day,
+        )
+        .unwrap();
+        v.take_reports(ME);
+        let last = v.fills().last().unwrap().clone();
+        assert_eq!(last.cl_ord_id, "m1");
+        // The rest works on under a new ClOrdID, one share larger.
+        v.replace(ME, "m1", "m2", ask, filled + 101).unwrap();
+        v.take_reports(ME);
+
+        v.adjust_last_fill(ME, None).unwrap();
+        let reports = v.take_reports(ME);
+        let [Report::Execution(e)] = reports.as_slice() else {
+            panic!("{reports:?}")
+        };
+        assert_eq!(
+            (e.kind, e.cl_ord_id.as_str(), e.cum_qty, e.leaves_qty),
+            (ExecKind::TradeCancel, "m2", filled - last.qty, 101)
+        );
+        // The live order took the bust: a replace to what is left filled
+        // plus 50 reports exactly that.
+        let cum = filled - last.qty;
+        v.replace(ME, "m2", "m3", ask, cum + 50).unwrap();
+        let reports = v.take_reports(ME);
+        let [Report::Execution(e)] = reports.as_slice() else {
+            panic!("{reports:?}")
+        };
+        assert_eq!(
+            (e.kind, e.cl_ord_id.as_str(), e.cum_qty, e.leaves_qty),
+            (ExecKind::Replaced, "m3", cum, 50)
+        );
     }
 
     #[test]

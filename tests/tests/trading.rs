@@ -1096,6 +1096,7 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     let venue = start_venue();
     let dir = scratch_dir("journal");
     let mut runs = Vec::new();
+    let mut fills_by_round = Vec::new();
     for (round, seconds) in [(1, 10), (2, 6)] {
         let mailbox = Mailbox::new("journal");
         let vm = appliance(
@@ -1119,6 +1120,9 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
             venue.correct_last_fill_by(100);
         }
         let outcome = running.wait().expect("QEMU");
+        // The venue's fills up to here are the first boot's.
+        sleep(LAST_MESSAGES);
+        fills_by_round.push(venue.session_fills());
         runs.push((asked, Booted(outcome), journal.stop()));
     }
     let server = stop_after_the_last_messages(venue);
@@ -1149,6 +1153,18 @@ fn a_restart_with_the_journal_continues_the_fix_session_and_the_position() {
     eprintln!("venue: {stats:?}\nfixseq-1.txt: {fixseq}");
     let p1 = trade_summary(&s1, "AAA");
     let p2 = trade_summary(&s2, "AAA");
+    let venue_after_first: i64 = server
+        .venue
+        .fills()
+        .iter()
+        .take(fills_by_round.first().copied().unwrap_or(0))
+        .filter(|f| f.owner == APPLIANCE && f.symbol == aaa() && !f.busted)
+        .map(|f| f.side.sign() * f.qty as i64)
+        .sum();
+    first.check(
+        p1 == Some(venue_after_first),
+        &format!("position after the first boot: appliance {p1:?}, venue {venue_after_first}"),
+    );
     first.check(
         s1.contains(
             "journal applied: 0 fills, position AAA 0, maker 0, FIX next out 1 next in 1, ClOrdID epoch 1",

@@ -1317,6 +1317,40 @@ fn a_bust_of_a_partial_fill_takes_it_out_of_position_and_order() {
     h.books_agree();
 }
 
+/// The lab's sequence: a fill under the order's first ClOrdID, a replace,
+/// then the venue busts the fill and names the order by the replace's
+/// ClOrdID; the rest fills later. The position ends at what is left filled.
+#[test]
+fn a_bust_named_by_a_later_cl_ord_id_of_the_order_applies_to_it() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 84, 84, 16, PX);
+    let r = h.replace(id, Price(100_500), 100);
+    let mut ack = ExecReport::new(r, ExecType::Replaced);
+    ack.orig_cl_ord_id = Some(cl);
+    ack.price = Price(100_500);
+    ack.order_qty = 100;
+    ack.cum_qty = 84;
+    ack.leaves_qty = 16;
+    assert!(h.report(ack).is_some());
+    // Busted; the venue works the 16 left.
+    let ev = h.adjust(r, "B1", "E1", None, 0, 16, OrderState::New);
+    assert!(matches!(
+        ev,
+        Some(OrderEvent::FillAdjusted { order, was_qty: 84, qty: 0, leaves: 16, .. }) if order == id
+    ));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 0);
+    assert_eq!(h.oms.state(id), Some(OrderState::Replaced));
+    assert_eq!(h.oms.terms(id).map(|t| (t.0, t.1, t.2)), Some((16, 0, 16)));
+    h.books_agree();
+    h.fill_id(r, "E2", 16, 16, 0, Price(100_500));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 16);
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert_eq!(h.oms.stats().fill_gaps, 0);
+    h.books_agree();
+}
+
 #[test]
 fn a_bust_of_a_full_fill_leaves_the_order_done() {
     let mut h = H::new();
