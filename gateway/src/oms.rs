@@ -1249,6 +1249,18 @@ impl Oms {
         reason
     }
 
+    /// Refuses a new order or replace before risk sees it: while the kill
+    /// switch is tripped, for the kill switch, whatever else is wrong with
+    /// it (risk, which would see it next, refuses it for that first thing),
+    /// so an operator reads one reason for everything held back by a trip.
+    #[cold]
+    fn refuse_opening(&mut self, reason: RejectReason, risk: &RiskEngine) -> RejectReason {
+        self.refuse(match risk.tripped() {
+            Some(_) => RejectReason::KillSwitch,
+            None => reason,
+        })
+    }
+
     /// Rejections decided by the OMS itself (risk counts its own).
     pub fn reject_count(&self, reason: RejectReason) -> u64 {
         self.reject_counts.get(reason.index()).copied().unwrap_or(0)
@@ -1276,13 +1288,13 @@ impl Oms {
                 tif,
             } => {
                 if self.free_len == 0 && self.retired_len == 0 {
-                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                    return Err(self.refuse_opening(RejectReason::CapacityExhausted, risk));
                 }
                 if locate as usize >= self.positions.len() {
-                    return Err(self.refuse(RejectReason::InvalidOrder));
+                    return Err(self.refuse_opening(RejectReason::InvalidOrder, risk));
                 }
                 let Some(cl) = self.next_cl_ord_id() else {
-                    return Err(self.refuse(RejectReason::CapacityExhausted));
+                    return Err(self.refuse_opening(RejectReason::CapacityExhausted, risk));
                 };
                 let order = OrderId(cl.0);
                 let ctx = CheckContext {
@@ -1333,8 +1345,9 @@ impl Oms {
                 })
             }
             OrderIntent::Cancel { strategy, order } => {
-                let (slot, rec, cl) =
-                    self.prepare_amend(strategy, order, |r| r.cancel.is_some())?;
+                let (slot, rec, cl) = self
+                    .prepare_amend(strategy, order, |r| r.cancel.is_some())
+                    .map_err(|reason| self.refuse(reason))?;
                 let ctx = CheckContext {
                     order,
                     venue: rec.venue,
@@ -1364,9 +1377,11 @@ impl Oms {
                 price,
                 qty,
             } => {
-                let (slot, rec, cl) = self.prepare_amend(strategy, order, |r| {
-                    r.cancel.is_some() || r.replace.is_some()
-                })?;
+                let (slot, rec, cl) = self
+                    .prepare_amend(strategy, order, |r| {
+                        r.cancel.is_some() || r.replace.is_some()
+                    })
+                    .map_err(|reason| self.refuse_opening(reason, risk))?;
                 let ctx = CheckContext {
                     order,
                     venue: rec.venue,
@@ -1399,7 +1414,7 @@ impl Oms {
     /// place so that both refuse the same cases for the same reasons: not
     /// the strategy's working order, a request it `conflicts` with still in
     /// flight, no ClOrdID left. Returns the slot, the record and the new
-    /// request's ClOrdID.
+    /// request's ClOrdID, or the reason, which the caller counts.
     fn prepare_amend(
         &mut self,
         strategy: StrategyId,
@@ -1408,26 +1423,26 @@ impl Oms {
     ) -> Result<(u32, OrderRecord, ClOrdId), RejectReason> {
         let slot = self.working_slot(strategy, order)?;
         let Some(rec) = self.orders.get(slot as usize).copied() else {
-            return Err(self.refuse(RejectReason::UnknownOrder));
+            return Err(RejectReason::UnknownOrder);
         };
         if conflicts(&rec) {
-            return Err(self.refuse(RejectReason::InvalidOrder));
+            return Err(RejectReason::InvalidOrder);
         }
         let Some(cl) = self.next_cl_ord_id() else {
-            return Err(self.refuse(RejectReason::CapacityExhausted));
+            return Err(RejectReason::CapacityExhausted);
         };
         Ok((slot, rec, cl))
     }
 
-    fn working_slot(&mut self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
+    fn working_slot(&self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
         match self.ids.get(order.0) {
             Some(slot) => match self.orders.get(slot as usize) {
                 Some(r) if r.id == order && r.strategy == strategy && r.terminal.is_none() => {
                     Ok(slot)
                 }
-                _ => Err(self.refuse(RejectReason::UnknownOrder)),
+                _ => Err(RejectReason::UnknownOrder),
             },
-            None => Err(self.refuse(RejectReason::UnknownOrder)),
+            None => Err(RejectReason::UnknownOrder),
         }
     }
 
