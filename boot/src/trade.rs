@@ -1403,7 +1403,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     },
                     ts_ns: utc.0,
                     exec_key: rep.exec_id.map_or(0, |k| k.0.get()),
-                    strategy: named.map(|n| n.strategy),
+                    // A recovered fill's ClOrdID names its strategy.
+                    strategy: named
+                        .map(|n| n.strategy)
+                        .or(rep.cl_ord_id.map(|c| c.strategy())),
                     adjusts: 0,
                 });
             }

@@ -30,8 +30,12 @@
 //! 12 upper-case base-36 characters (`0-9A-Z`, fixed width). The epoch comes
 //! from persisted state: at start the companion hands back the last epoch
 //! used, the OMS takes the next one (the companion must persist it before the
-//! first order goes out) and counts from 1. Ids therefore never repeat across
-//! restarts while fewer than 2^20 boots and 2^40 messages per boot happen.
+//! first order goes out) and counts from 1. The sequence's low 6 bits name
+//! the strategy the message is for, the rest count: ids therefore never
+//! repeat across restarts while fewer than 2^20 boots and 2^34 messages per
+//! boot happen. A fill of an earlier boot's order that reaches a new boot
+//! without a journal record (a crash before it was written) still names
+//! its strategy ([`ClOrdId::strategy`]).
 //! An order's [`OrderId`] is the numeric value of the ClOrdID of its `New`;
 //! it stays the same across replaces while the ClOrdID changes.
 //!
@@ -100,6 +104,11 @@ const SEQ_BITS: u32 = 40;
 /// Largest boot epoch.
 pub const MAX_EPOCH: u32 = (1 << EPOCH_BITS) - 1;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
+/// Low bits of the sequence that name the strategy.
+const STRATEGY_BITS: u32 = 6;
+const _: () = assert!(1 << STRATEGY_BITS == risk::MAX_STRATEGIES);
+/// Messages one boot can originate.
+const MAX_COUNT: u64 = SEQ_MASK >> STRATEGY_BITS;
 const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
 /// The boot epoch to count from when no journal handed one back
@@ -133,6 +142,24 @@ impl ClOrdId {
 
     pub const fn seq(self) -> u64 {
         self.0 & SEQ_MASK
+    }
+
+    /// The id of the `count`th message (from 1) the OMS originates in boot
+    /// `epoch`, for `strategy`; `None` for a strategy beyond
+    /// [`risk::MAX_STRATEGIES`] or a count beyond what the sequence holds.
+    pub const fn issued(epoch: u32, count: u64, strategy: StrategyId) -> Option<ClOrdId> {
+        if strategy.0 as usize >= risk::MAX_STRATEGIES || count > MAX_COUNT {
+            return None;
+        }
+        Some(ClOrdId::new(
+            epoch,
+            count << STRATEGY_BITS | strategy.0 as u64,
+        ))
+    }
+
+    /// The strategy an id [`ClOrdId::issued`] was issued for.
+    pub const fn strategy(self) -> StrategyId {
+        StrategyId((self.0 & ((1 << STRATEGY_BITS) - 1)) as u16)
     }
 
     /// Fixed-width base-36 text for tag 11/41.
@@ -1130,7 +1157,7 @@ impl Oms {
     /// the fill comes out of the position (an opposite fill at its price)
     /// and the corrected one, if any, goes in, so position and cash are as
     /// the venue's; risk follows. It is journaled like a bust of this
-    /// boot's ([`Oms::take_adjustment`], with no strategy).
+    /// boot's ([`Oms::take_adjustment`], with the strategy its ClOrdID names).
     pub fn recover_adjustment(
         &mut self,
         adj: &EarlierAdjustment,
@@ -1188,7 +1215,7 @@ impl Oms {
         }
         self.last_adjustment = Some(FillAdjustment {
             order: OrderId(adj.cl_ord_id.0),
-            strategy: None,
+            strategy: Some(adj.cl_ord_id.strategy()),
             exec: adj.exec,
             of: Some(adj.of_exec),
             locate,
@@ -1233,13 +1260,17 @@ impl Oms {
         self.epoch
     }
 
-    fn next_cl_ord_id(&mut self) -> Option<ClOrdId> {
-        if self.next_seq > SEQ_MASK {
-            return None;
+    /// The next ClOrdID, for `strategy`: `InvalidOrder` for a strategy no
+    /// id can name (risk refuses those too), `CapacityExhausted` once the
+    /// boot's ids are used up.
+    fn next_cl_ord_id(&mut self, strategy: StrategyId) -> Result<ClOrdId, RejectReason> {
+        if strategy.0 as usize >= risk::MAX_STRATEGIES {
+            return Err(RejectReason::InvalidOrder);
         }
-        let id = ClOrdId::new(self.epoch, self.next_seq);
+        let id = ClOrdId::issued(self.epoch, self.next_seq, strategy)
+            .ok_or(RejectReason::CapacityExhausted)?;
         self.next_seq += 1;
-        Some(id)
+        Ok(id)
     }
 
     fn refuse(&mut self, reason: RejectReason) -> RejectReason {
@@ -1293,9 +1324,9 @@ impl Oms {
                 if locate as usize >= self.positions.len() {
                     return Err(self.refuse_opening(RejectReason::InvalidOrder, risk));
                 }
-                let Some(cl) = self.next_cl_ord_id() else {
-                    return Err(self.refuse_opening(RejectReason::CapacityExhausted, risk));
-                };
+                let cl = self
+                    .next_cl_ord_id(strategy)
+                    .map_err(|reason| self.refuse_opening(reason, risk))?;
                 let order = OrderId(cl.0);
                 let ctx = CheckContext {
                     order,
@@ -1428,9 +1459,7 @@ impl Oms {
         if conflicts(&rec) {
             return Err(RejectReason::InvalidOrder);
         }
-        let Some(cl) = self.next_cl_ord_id() else {
-            return Err(RejectReason::CapacityExhausted);
-        };
+        let cl = self.next_cl_ord_id(strategy)?;
         Ok((slot, rec, cl))
     }
 

@@ -520,16 +520,19 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             return;
         };
         self.oms.recover_fill(fill, locate, &mut self.risk);
-        // The report names no strategy: the one trading the stock, if only
-        // one does, holds it.
-        self.strategies
-            .restore_fill(None, &fill.symbol, fill.side, fill.qty);
+        // The order's ClOrdID names the strategy it was for.
+        self.strategies.restore_fill(
+            Some(fill.cl_ord_id.strategy()),
+            &fill.symbol,
+            fill.side,
+            fill.qty,
+        );
     }
 
     /// A bust or correction of an earlier boot's fill (see
     /// [`Oms::earlier_adjustment`]): the fill comes out of the stock's
     /// position and the corrected one goes in, wherever the stock's state
-    /// is held, and the stock's only trader, if one, hears the same.
+    /// is held, and the strategy the order's ClOrdID names hears the same.
     #[cold]
     fn recover_adjustment(&mut self, adjustment: &gateway::oms::EarlierAdjustment) {
         let Some(locate) = self.locate_for_earlier(adjustment.symbol) else {
@@ -539,9 +542,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.oms
             .recover_adjustment(adjustment, locate, &mut self.risk);
         let symbol = adjustment.symbol;
+        let strategy = Some(adjustment.cl_ord_id.strategy());
         if adjustment.was_qty > 0 {
             self.strategies.restore_fill(
-                None,
+                strategy,
                 &symbol,
                 adjustment.side.opposite(),
                 adjustment.was_qty,
@@ -549,7 +553,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
         if adjustment.qty > 0 {
             self.strategies
-                .restore_fill(None, &symbol, adjustment.side, adjustment.qty);
+                .restore_fill(strategy, &symbol, adjustment.side, adjustment.qty);
         }
     }
 

@@ -602,7 +602,7 @@ fn restarted_with_aapl_journaled(r: &mut Rig, to_strategies: bool) {
     .unwrap();
     let record = FillRecord {
         exec_seq: 1,
-        order: OrderId(ClOrdId::new(3, 7).0),
+        order: OrderId(earlier_id(7, AAPL).0),
         venue: VenueId(1),
         locate: 1,
         symbol: sym("AAPL"),
@@ -626,9 +626,30 @@ fn restarted_with_aapl_journaled(r: &mut Rig, to_strategies: bool) {
     r.itch(directory(5, "AAPL"));
 }
 
-/// A fill report of an earlier boot's order (ClOrdID epoch 3; this boot is
-/// 4), as a venue resends it after a crash.
+/// The ClOrdID of the `count`th message of boot 3 (this boot is 4), sent
+/// for `strategy`.
+fn earlier_id(count: u64, strategy: StrategyId) -> ClOrdId {
+    ClOrdId::issued(3, count, strategy).unwrap()
+}
+
+/// A fill report of an earlier boot's order, as a venue resends it after
+/// a crash; the order was `name`'s maker's (AAPL's for a stock no maker
+/// trades).
 fn earlier_fill(seq: u64, exec: &str, name: &str, side: Side, qty: u32, px: i64) -> ExecReport {
+    let strategy = if name == "MSFT" { MSFT } else { AAPL };
+    earlier_fill_of(strategy, seq, exec, name, side, qty, px)
+}
+
+/// [`earlier_fill`] of an order `strategy` sent.
+fn earlier_fill_of(
+    strategy: StrategyId,
+    seq: u64,
+    exec: &str,
+    name: &str,
+    side: Side,
+    qty: u32,
+    px: i64,
+) -> ExecReport {
     ExecReport {
         last_qty: qty,
         last_px: Price(px),
@@ -636,7 +657,7 @@ fn earlier_fill(seq: u64, exec: &str, name: &str, side: Side, qty: u32, px: i64)
         side: Some(side),
         symbol: Some(sym(name)),
         venue: Some(VenueId(1)),
-        ..ExecReport::new(ClOrdId::new(3, seq), ExecType::Trade)
+        ..ExecReport::new(earlier_id(seq, strategy), ExecType::Trade)
     }
 }
 
@@ -664,8 +685,8 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     assert_eq!(aapl.qty, 40);
     assert_eq!(aapl.realized, 60 * 1_0000, "60 sold a dollar above cost");
     assert_eq!(r.p.oms.stats().earlier_fills_recovered, 1);
-    // AAPL's only trader, its maker, holds it (the report names no
-    // strategy); the journal's 100 were handed to risk and the OMS only.
+    // AAPL's maker, whose order it was, holds it; the journal's 100 were
+    // handed to risk and the OMS only.
     assert_eq!(r.mm_position(AAPL), -60);
     // Resent once more (a second ResendRequest): still once.
     r.report(earlier_fill(8, "E2", "AAPL", Side::Sell, 60, 151_0000));
@@ -688,7 +709,8 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     assert_eq!(r.p.risk.position(7), -30, "ZZZ's fill follows it to 7");
     assert_eq!(r.p.oms.position(7).unwrap().qty, -30);
     assert!(r.p.carried().is_empty());
-    // No strategy trades ZZZ: risk and the OMS hold it, no strategy does.
+    // Its order was AAPL's maker's, which does not trade ZZZ: risk and the
+    // OMS hold it, no strategy does.
     assert_eq!(r.p.strategies.stats().unattributed_fills, 1);
     assert_eq!((r.mm_position(AAPL), r.mm_position(MSFT)), (-60, 10));
 
@@ -706,6 +728,56 @@ fn fills_the_journal_lost_in_a_crash_are_recovered_from_the_venues_resend() {
     assert_eq!(r.p.oms.stats().earlier_fills_recovered, 3);
 }
 
+/// Two makers quote AAPL. After a crash the venue resends fills the
+/// journal lost: each goes to the maker whose order it was (its ClOrdID
+/// names it), and so does a later bust of one.
+#[test]
+fn a_recovered_fill_goes_to_the_strategy_whose_order_it_was() {
+    const OTHER: StrategyId = StrategyId(3);
+    let mut r = Rig::new();
+    let params = MmParams {
+        max_position: 1_000,
+        ..MmParams::default_for_cent_tick()
+    };
+    let other = MarketMaker::new(OTHER, 1, sym("AAPL"), params).unwrap();
+    r.p.strategies.add(Hosted::MarketMaker(other)).unwrap();
+    restarted_with_aapl_journaled(&mut r, false);
+
+    r.report(earlier_fill_of(
+        OTHER,
+        8,
+        "E2",
+        "AAPL",
+        Side::Sell,
+        60,
+        151_0000,
+    ));
+    r.report(earlier_fill_of(
+        AAPL,
+        9,
+        "E3",
+        "AAPL",
+        Side::Buy,
+        10,
+        150_0000,
+    ));
+    assert_eq!((r.mm_position(AAPL), r.mm_position(OTHER)), (10, -60));
+    assert_eq!(r.p.risk.position(5), 100 - 60 + 10);
+    assert_eq!(r.p.oms.stats().earlier_fills_recovered, 2);
+    assert_eq!(r.p.strategies.stats().unattributed_fills, 0);
+
+    // The venue breaks the other maker's fill: its 60 come back to it.
+    r.report(ExecReport {
+        exec_id: ExecKey::of(b"B2"),
+        exec_ref_id: ExecKey::of(b"E2"),
+        venue: Some(VenueId(1)),
+        ..ExecReport::new(earlier_id(8, OTHER), ExecType::TradeCancel)
+    });
+    assert_eq!((r.mm_position(AAPL), r.mm_position(OTHER)), (10, 0));
+    assert_eq!(r.p.risk.position(5), 110);
+    assert_eq!(r.p.strategies.stats().unattributed_fills, 0);
+}
+
 /// After a restart the venue busts a fill the journal handed back (made
 /// under the old day's locate): it comes out of AAPL's position at its new
 /// locate, in risk, the OMS and AAPL's maker, once.
@@ -719,7 +791,7 @@ fn a_bust_after_the_restart_takes_back_a_journaled_fill_at_its_stock() {
         exec_id: ExecKey::of(b"B1"),
         exec_ref_id: ExecKey::of(b"E1"),
         venue: Some(VenueId(1)),
-        ..ExecReport::new(ClOrdId::new(3, 7), ExecType::TradeCancel)
+        ..ExecReport::new(earlier_id(7, AAPL), ExecType::TradeCancel)
     };
     r.report(bust);
     let aapl = *r.p.oms.position(5).unwrap();

@@ -369,7 +369,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
 
     /// A fill from an earlier run (the journal's hand-back, or a venue's
     /// resend after a crash) of `symbol`, for the strategy whose order it
-    /// was, or — `None`, a resend naming no strategy — for the only strategy
+    /// was, or — `None`, a record naming no strategy — for the only strategy
     /// trading `symbol`: that strategy's position in it moves (see
     /// [`Strategy::on_restored_fill`]). `false`, counted in
     /// [`EngineStats::unattributed_fills`], when no strategy (or several,

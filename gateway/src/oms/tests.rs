@@ -145,6 +145,59 @@ fn cl_ord_id_round_trips_and_is_fixed_width() {
     assert_eq!(&ClOrdId(0).encode(), b"000000000000");
 }
 
+/// Every message the OMS sends for an order carries the strategy's id in
+/// its ClOrdID; ids stay distinct and increasing across strategies.
+#[test]
+fn each_cl_ord_id_names_the_strategy_it_was_sent_for() {
+    let mut h = H::new();
+    let (id, new) = h.new_order(Side::Buy, PX, 100);
+    h.ack(new);
+    let replace = h.replace(id, Price(100_100), 100);
+    let cancel = h.cancel(id);
+    for cl in [new, replace, cancel] {
+        assert_eq!((cl.epoch(), cl.strategy()), (42, StrategyId(3)));
+    }
+    assert!(new < replace && replace < cancel);
+    let other = h
+        .submit(OrderIntent::New {
+            strategy: StrategyId(63),
+            locate: SYM,
+            symbol: Symbol::new("ACME").unwrap(),
+            side: Side::Buy,
+            price: Price(PX.0 - 100),
+            qty: 10,
+            tif: TimeInForce::Day,
+        })
+        .unwrap();
+    let Outbound::New { cl_ord_id, .. } = other else {
+        panic!("{other:?}")
+    };
+    assert_eq!(cl_ord_id.strategy(), StrategyId(63));
+    assert!(cl_ord_id > cancel);
+}
+
+#[test]
+fn cl_ord_ids_end_where_the_sequence_does() {
+    let last = (1u64 << 34) - 1;
+    let id = ClOrdId::issued(MAX_EPOCH, last, StrategyId(63)).unwrap();
+    assert_eq!(ClOrdId::parse(&id.encode()), Some(id));
+    assert_eq!((id.epoch(), id.strategy()), (MAX_EPOCH, StrategyId(63)));
+    assert_eq!(ClOrdId::issued(1, last + 1, StrategyId(0)), None);
+    assert_eq!(ClOrdId::issued(1, 1, StrategyId(64)), None);
+    // A strategy no ClOrdID can name is refused; its limit is risk's.
+    let mut h = H::new();
+    let beyond = OrderIntent::New {
+        strategy: StrategyId(64),
+        locate: SYM,
+        symbol: Symbol::new("ACME").unwrap(),
+        side: Side::Buy,
+        price: PX,
+        qty: 10,
+        tif: TimeInForce::Day,
+    };
+    assert_eq!(h.submit(beyond), Err(RejectReason::InvalidOrder));
+}
+
 #[test]
 fn cl_ord_id_refuses_foreign_text() {
     assert_eq!(ClOrdId::parse(b"00000000001"), None, "short");
@@ -209,7 +262,7 @@ fn epochs_make_ids_unique_across_restarts() {
     assert_eq!(first.epoch(), 1);
     let mut a = H::new();
     let (_, cl_a) = a.new_order(Side::Buy, PX, 1);
-    assert_eq!((cl_a.epoch(), cl_a.seq()), (42, 1));
+    assert_eq!(Some(cl_a), ClOrdId::issued(42, 1, StrategyId(3)));
     // Next boot: the companion hands back epoch 42.
     let mut b = H::new();
     b.oms = Oms::new(OmsConfig {
@@ -1044,6 +1097,23 @@ mod prop {
             let id = ClOrdId::new(epoch, seq);
             prop_assert_eq!(ClOrdId::parse(&id.encode()), Some(id));
             prop_assert_eq!((id.epoch(), id.seq()), (epoch, seq));
+        }
+
+        #[test]
+        fn issued_cl_ord_ids_keep_their_strategy_and_order(
+            epoch in 0u32..=MAX_EPOCH,
+            count in 0u64..(1 << 34) - 1,
+            a in 0u16..64,
+            b in 0u16..64,
+        ) {
+            let (x, y) = (
+                ClOrdId::issued(epoch, count, StrategyId(a)).unwrap(),
+                ClOrdId::issued(epoch, count + 1, StrategyId(b)).unwrap(),
+            );
+            prop_assert_eq!((x.strategy(), y.strategy()), (StrategyId(a), StrategyId(b)));
+            prop_assert_eq!((x.epoch(), y.epoch()), (epoch, epoch));
+            prop_assert!(x < y);
+            prop_assert_eq!(ClOrdId::parse(&y.encode()), Some(y));
         }
     }
 }
@@ -1910,7 +1980,10 @@ fn earlier_adjust(cl: ClOrdId, exec: &[u8], of: &[u8], new: Option<(u32, Price)>
 fn an_earlier_boots_fill_busted_or_corrected_after_the_restart_is_taken_back() {
     let mut h = H::new();
     let (x1, x2) = (ExecKey::of(b"X1").unwrap(), ExecKey::of(b"X2").unwrap());
-    let (o1, o2) = (ClOrdId::new(41, 1), ClOrdId::new(41, 2));
+    let (o1, o2) = (
+        ClOrdId::issued(41, 1, StrategyId(3)).unwrap(),
+        ClOrdId::issued(41, 2, StrategyId(5)).unwrap(),
+    );
     h.oms.restore_fill(SYM, Side::Buy, 100, PX, &mut h.risk);
     assert!(h.oms.remember_journaled(&acme_fill(o1, x1)));
     let dearer = Price(PX.0 + 100);
@@ -1950,7 +2023,7 @@ fn an_earlier_boots_fill_busted_or_corrected_after_the_restart_is_taken_back() {
             journal.as_fills()
         ),
         (
-            None,
+            Some(StrategyId(3)),
             ExecKey::of(b"B1"),
             Some(x1),
             [Some((Side::Sell, 100, PX)), None]
@@ -2006,7 +2079,10 @@ fn adjustments_journaled_before_a_restart_are_known_after_it() {
         ExecKey::of(b"B1").unwrap(),
         ExecKey::of(b"C2").unwrap(),
     );
-    let (o1, o2) = (ClOrdId::new(41, 1), ClOrdId::new(41, 2));
+    let (o1, o2) = (
+        ClOrdId::issued(41, 1, StrategyId(3)).unwrap(),
+        ClOrdId::issued(41, 2, StrategyId(5)).unwrap(),
+    );
     // The records, in the journal's order.
     h.oms.remember_journaled(&acme_fill(o1, x1));
     h.oms.remember_journaled(&acme_fill(o2, x2));

@@ -147,9 +147,9 @@ pub struct FillRecord {
     /// resends reports whose fills the journal may or may not hold: this
     /// tells the two apart.
     pub exec_key: u64,
-    /// The strategy whose order it was; `None` for a fill an earlier boot's
-    /// order got that this boot recovered from the venue's resend (the
-    /// report names no strategy).
+    /// The strategy whose order it was (for a fill of an earlier boot's
+    /// order, recovered from the venue's resend, the one its ClOrdID
+    /// names); `None` when the record does not say.
     pub strategy: Option<StrategyId>,
     /// For a record of a bust or correction: the ExecID key of the
     /// execution it takes back (the record then is that execution taken
