@@ -1280,16 +1280,14 @@ impl Oms {
         reason
     }
 
-    /// Refuses a new order or replace before risk sees it: while the kill
-    /// switch is tripped, for the kill switch, whatever else is wrong with
-    /// it (risk, which would see it next, refuses it for that first thing),
-    /// so an operator reads one reason for everything held back by a trip.
+    /// Refuses a new order or replace before risk sees it: while risk is
+    /// tripped, for what the trip refuses (the kill switch, or the end of
+    /// the trading session), whatever else is wrong with it — risk, which
+    /// would see it next, refuses it for that first thing — so an operator
+    /// reads one reason for everything a trip held back.
     #[cold]
     fn refuse_opening(&mut self, reason: RejectReason, risk: &RiskEngine) -> RejectReason {
-        self.refuse(match risk.tripped() {
-            Some(_) => RejectReason::KillSwitch,
-            None => reason,
-        })
+        self.refuse(risk.tripped().map_or(reason, |cause| cause.refusal()))
     }
 
     /// Rejections decided by the OMS itself (risk counts its own).

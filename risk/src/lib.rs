@@ -172,6 +172,30 @@ pub enum TripCause {
     EndOfSession,
 }
 
+impl TripCause {
+    /// What a new order or replace refused while tripped for this cause is
+    /// refused for: the end of the session is no kill.
+    pub const fn refusal(self) -> RejectReason {
+        match self {
+            TripCause::EndOfSession => RejectReason::TradingClosed,
+            TripCause::DailyLoss | TripCause::RejectRate | TripCause::Manual => {
+                RejectReason::KillSwitch
+            }
+        }
+    }
+}
+
+/// The refusal of a new order or replace while `tripped`: out of line,
+/// like the order path's other refusals (see [`refused`]), and reading the
+/// cause there, off the order path.
+#[cold]
+#[inline(never)]
+fn refused_while_tripped(tripped: &Option<TripCause>) -> RejectReason {
+    // Through `black_box`: the compiler would otherwise pass the cause by
+    // value, loaded on the order path ahead of its test.
+    core::hint::black_box(tripped).map_or(RejectReason::KillSwitch, TripCause::refusal)
+}
+
 /// Why [`RiskEngine::rearm`] refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RearmError {
@@ -1181,7 +1205,7 @@ impl RiskEngine {
         now: Nanos,
     ) -> Result<(), RejectReason> {
         if self.tripped.is_some() {
-            refuse!(KillSwitch);
+            return Err(refused_while_tripped(&self.tripped));
         }
         let sid = strategy.0 as usize;
         let vid = ctx.venue.0 as usize;
@@ -1309,7 +1333,7 @@ impl RiskEngine {
         now: Nanos,
     ) -> Result<(), RejectReason> {
         if self.tripped.is_some() {
-            return Err(RejectReason::KillSwitch);
+            return Err(refused_while_tripped(&self.tripped));
         }
         let idx = self.owned(strategy, order)?;
         // Records are read in place: a copy of a cache-aligned record would
@@ -1820,7 +1844,10 @@ impl RiskEngine {
         if let Some(c) = self.reject_counts.get_mut(reason.index()) {
             *c += 1;
         }
-        if reason == RejectReason::KillSwitch {
+        if matches!(
+            reason,
+            RejectReason::KillSwitch | RejectReason::TradingClosed
+        ) {
             return;
         }
         if let Some(t) = self.limits.reject_rate {

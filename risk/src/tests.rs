@@ -1154,6 +1154,31 @@ fn manual_trip_and_spread_out_rejects() {
     assert_eq!(h.try_new(Buy, REF, 1), Err(R::KillSwitch));
 }
 
+/// The close of the trading window latches risk like a kill: no new order
+/// or replace, cancels pass. Its refusals name the closed session, not the
+/// kill switch.
+#[test]
+fn after_the_end_of_the_session_orders_are_refused_as_trading_closed() {
+    let mut h = H::with(|_| {});
+    let open = h.try_new(Buy, REF, 10).unwrap();
+    h.e.trip(TripCause::EndOfSession);
+    for _ in 0..3 {
+        assert_eq!(h.try_new(Buy, REF - 100, 10), Err(R::TradingClosed));
+    }
+    assert_eq!(h.replace(open, REF - 200, 10), Err(R::TradingClosed));
+    assert_eq!(
+        (
+            h.e.reject_count(R::TradingClosed),
+            h.e.reject_count(R::KillSwitch)
+        ),
+        (4, 0)
+    );
+    assert_eq!(h.cancel(open), Ok(()));
+    // Still the end of the session: a later trip does not replace its cause.
+    h.e.trip(TripCause::Manual);
+    assert_eq!(h.e.tripped(), Some(TripCause::EndOfSession));
+}
+
 // ------------------------------------------------- order-path data structures
 
 #[test]
@@ -1598,7 +1623,8 @@ fn refusals_off_the_order_path_keep_their_reason() {
         VenueReject,
         InvalidOrder,
         CapacityExhausted,
-        NotSent
+        NotSent,
+        TradingClosed
     );
 }
 

@@ -53,9 +53,11 @@ pub const fn retry_when(reason: RejectReason) -> RetryWhen {
         SymbolPositionLimit | GrossPositionLimit | NetPositionLimit | CreditLimit
         | MaxOpenOrders => RetryWhen::ExposureChanges,
         PriceCollar => RetryWhen::NearerReference,
-        KillSwitch | MaxOrderQty | MaxNotional | NoReferencePrice | DuplicateOrder
-        | RestrictedSymbol | OrderRateThrottle | CancelRateThrottle | SelfMatch | UnknownOrder
-        | VenueReject | InvalidOrder | CapacityExhausted => RetryWhen::TimePasses,
+        KillSwitch | TradingClosed | MaxOrderQty | MaxNotional | NoReferencePrice
+        | DuplicateOrder | RestrictedSymbol | OrderRateThrottle | CancelRateThrottle
+        | SelfMatch | UnknownOrder | VenueReject | InvalidOrder | CapacityExhausted => {
+            RetryWhen::TimePasses
+        }
     }
 }
 

@@ -353,11 +353,16 @@ pub enum RejectReason {
     /// logged on, or held the message back (no outgoing sequence number the
     /// journal has confirmed), or trading was paused when it was decided.
     NotSent,
+    /// The trading window is over (risk latched by the end of the
+    /// session): no new order or replace goes out. Counted apart from
+    /// [`RejectReason::KillSwitch`], whose refusals follow a fault or an
+    /// operator's kill.
+    TradingClosed,
 }
 
 impl RejectReason {
     /// Every reason, in discriminant order (for per-reason counters).
-    pub const ALL: [RejectReason; 21] = [
+    pub const ALL: [RejectReason; 22] = [
         RejectReason::KillSwitch,
         RejectReason::MaxOrderQty,
         RejectReason::MaxNotional,
@@ -379,6 +384,7 @@ impl RejectReason {
         RejectReason::InvalidOrder,
         RejectReason::CapacityExhausted,
         RejectReason::NotSent,
+        RejectReason::TradingClosed,
     ];
 
     /// Dense index `0..ALL.len()` for counter arrays.

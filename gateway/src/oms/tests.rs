@@ -916,9 +916,8 @@ fn a_kill_cancel_not_sent_is_retried_without_counting_as_a_refusal() {
     assert!(matches!(cancels[0], OrderIntent::Cancel { order, .. } if order == id));
 }
 
-/// What the close of a trading window does: the kill switch trips and a
-/// cancel goes out for each open order; a strategy that then moves its
-/// quote is refused for the kill switch, not for the cancel in flight.
+/// A kill sends a cancel for each open order; a strategy that then moves
+/// its quote is refused for the kill switch, not for the cancel in flight.
 /// Before the trip the same replace is an invalid order (its strategy's
 /// own cancel is in flight).
 #[test]
@@ -934,7 +933,7 @@ fn a_replace_after_a_trip_is_refused_for_the_kill_switch_first() {
         qty: 100,
     };
     assert_eq!(h.submit(replace), Err(RejectReason::InvalidOrder));
-    h.risk.trip(TripCause::EndOfSession);
+    h.risk.trip(TripCause::Manual);
     assert_eq!(h.submit(replace), Err(RejectReason::KillSwitch));
     // Not the strategy's order either: still the kill switch.
     let foreign = OrderIntent::Replace {
@@ -976,6 +975,24 @@ fn a_new_order_after_a_trip_is_refused_for_the_kill_switch_first() {
     assert_eq!(h.submit(another), Err(RejectReason::CapacityExhausted));
     h.risk.trip(TripCause::Manual);
     assert_eq!(h.submit(another), Err(RejectReason::KillSwitch));
+}
+
+/// At the close of the trading window the same refusals name it instead.
+#[test]
+fn after_the_close_the_oms_refuses_for_the_closed_session_first() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.risk.trip(TripCause::EndOfSession);
+    h.cancel(id);
+    let replace = OrderIntent::Replace {
+        strategy: StrategyId(3),
+        order: id,
+        price: Price(100_100),
+        qty: 100,
+    };
+    assert_eq!(h.submit(replace), Err(RejectReason::TradingClosed));
+    assert_eq!(h.oms.reject_count(RejectReason::KillSwitch), 0);
 }
 
 // ------------------------------------------------------------ properties
