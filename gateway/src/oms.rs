@@ -26,14 +26,14 @@
 //!
 //! # ClOrdID scheme
 //! Every message we originate (new, cancel, replace) gets a fresh
-//! [`ClOrdId`]: a 20-bit **boot epoch** and a 40-bit **sequence**, written as
-//! 12 upper-case base-36 characters (`0-9A-Z`, fixed width). The epoch comes
+//! [`ClOrdId`]: a 20-bit **boot epoch** and a 42-bit **sequence**, written as
+//! 12 upper-case base-36 characters (`0-9A-Z`, fixed width: 36^12 > 2^62). The epoch comes
 //! from persisted state: at start the companion hands back the last epoch
 //! used, the OMS takes the next one (the companion must persist it before the
 //! first order goes out) and counts from 1. The sequence's low 6 bits name
 //! the strategy the message is for, the rest count: ids therefore never
-//! repeat across restarts while fewer than 2^20 boots and 2^34 messages per
-//! boot happen. A fill of an earlier boot's order that reaches a new boot
+//! repeat across restarts while fewer than 2^20 boots and 2^36 messages per
+//! boot happen (19 hours at a million messages a second). A fill of an earlier boot's order that reaches a new boot
 //! without a journal record (a crash before it was written) still names
 //! its strategy ([`ClOrdId::strategy`]).
 //! An order's [`OrderId`] is the numeric value of the ClOrdID of its `New`;
@@ -100,7 +100,11 @@ use types::{
 /// Characters of an encoded [`ClOrdId`].
 pub const CL_ORD_ID_LEN: usize = 12;
 const EPOCH_BITS: u32 = 20;
-const SEQ_BITS: u32 = 40;
+const SEQ_BITS: u32 = 42;
+const _: () = assert!(
+    36u128.pow(CL_ORD_ID_LEN as u32) >= 1 << (EPOCH_BITS + SEQ_BITS),
+    "every id fits the text"
+);
 /// Largest boot epoch.
 pub const MAX_EPOCH: u32 = (1 << EPOCH_BITS) - 1;
 const SEQ_MASK: u64 = (1 << SEQ_BITS) - 1;
@@ -127,7 +131,8 @@ pub const fn epoch_from_clock(utc_ns: u64) -> u32 {
     (HALF + (utc_ns / 1_000_000_000) % (HALF - 1)) as u32
 }
 
-/// Our client order id: `epoch << 40 | sequence` (see the module docs).
+/// Our client order id: `epoch << 42 | count << 6 | strategy` (see the
+/// module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClOrdId(pub u64);
 

@@ -140,7 +140,7 @@ fn cl_ord_id_round_trips_and_is_fixed_width() {
     assert_eq!(text.len(), CL_ORD_ID_LEN);
     assert_eq!(ClOrdId::parse(&text), Some(id));
     assert_eq!((id.epoch(), id.seq()), (42, 1));
-    let max = ClOrdId::new(MAX_EPOCH, (1 << 40) - 1);
+    let max = ClOrdId::new(MAX_EPOCH, (1 << 42) - 1);
     assert_eq!(ClOrdId::parse(&max.encode()), Some(max));
     assert_eq!(&ClOrdId(0).encode(), b"000000000000");
 }
@@ -178,7 +178,7 @@ fn each_cl_ord_id_names_the_strategy_it_was_sent_for() {
 
 #[test]
 fn cl_ord_ids_end_where_the_sequence_does() {
-    let last = (1u64 << 34) - 1;
+    let last = (1u64 << 36) - 1;
     let id = ClOrdId::issued(MAX_EPOCH, last, StrategyId(63)).unwrap();
     assert_eq!(ClOrdId::parse(&id.encode()), Some(id));
     assert_eq!((id.epoch(), id.strategy()), (MAX_EPOCH, StrategyId(63)));
@@ -1110,7 +1110,7 @@ mod prop {
         }
 
         #[test]
-        fn cl_ord_id_round_trip(epoch in 0u32..=MAX_EPOCH, seq in 0u64..(1 << 40)) {
+        fn cl_ord_id_round_trip(epoch in 0u32..=MAX_EPOCH, seq in 0u64..(1 << 42)) {
             let id = ClOrdId::new(epoch, seq);
             prop_assert_eq!(ClOrdId::parse(&id.encode()), Some(id));
             prop_assert_eq!((id.epoch(), id.seq()), (epoch, seq));
@@ -1119,7 +1119,7 @@ mod prop {
         #[test]
         fn issued_cl_ord_ids_keep_their_strategy_and_order(
             epoch in 0u32..=MAX_EPOCH,
-            count in 0u64..(1 << 34) - 1,
+            count in 0u64..(1 << 36) - 1,
             a in 0u16..64,
             b in 0u16..64,
         ) {
