@@ -300,6 +300,16 @@ fn quotes_and_fills_agree_with_the_venue() {
         &format!("nothing left for cancel-on-disconnect: {stats:?}"),
     );
     run.check(get("delivered").unwrap_or(0) > 0, "feed messages delivered");
+    // Nothing tripped the kill switch: what the maker tried after the close
+    // is refused for the closed session, not counted as kill-switch refusals.
+    let rejects = s
+        .lines()
+        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
+        .unwrap_or("");
+    run.check(
+        !rejects.contains("KillSwitch"),
+        &format!("no kill-switch refusal in a run nothing killed: {rejects}"),
+    );
     // "position AAA N": the appliance's OMS position against the venue's fills.
     let venue_position = check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.check(
