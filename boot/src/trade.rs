@@ -703,6 +703,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             session_states[0].next_in,
             pipeline.oms.epoch()
         );
+    } else {
+        // No journal: the epoch comes from the wall clock, so this boot's
+        // ClOrdIDs differ from those of a boot in another second.
+        println!(
+            "trade: ClOrdID epoch {} (no journal: from the clock)",
+            pipeline.oms.epoch()
+        );
     }
     // No decisions until a venue session is up.
     pipeline.set_trading(false);

@@ -100,6 +100,61 @@ fn check_the_position_agrees_with_the_venue(run: &Booted, serial: &str, server: 
     venue_position
 }
 
+/// A boot without a journal takes its ClOrdID epoch from the wall clock:
+/// the one after `epoch_from_clock` of the RTC's time at boot (a few
+/// seconds later at most), in the top half of the range; and every ClOrdID
+/// the venue filled carries it, and names the market maker (strategy 1).
+fn check_the_clock_epoch(run: &Booted, serial: &str, server: &Server) {
+    let field = |line: &str, prefix: &str| -> Option<u64> {
+        line.strip_prefix(prefix)?
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let epoch = serial
+        .lines()
+        .find_map(|l| field(l, "trade: ClOrdID epoch "));
+    // "rtc: day D since 1970, HH:MM:SS UTC"
+    let rtc_secs = serial.lines().find_map(|l| {
+        let rest = l.strip_prefix("rtc: day ")?;
+        let (day, rest) = rest.split_once(" since 1970, ")?;
+        let hms: Vec<u64> = rest
+            .strip_suffix(" UTC")?
+            .split(':')
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(
+            day.parse::<u64>().ok()? * 86_400
+                + hms.first()? * 3_600
+                + hms.get(1)? * 60
+                + hms.get(2)?,
+        )
+    });
+    let expected = rtc_secs.map(|t| gateway::oms::epoch_from_clock(t * 1_000_000_000) as u64 + 1);
+    eprintln!("ClOrdID epoch {epoch:?}, from the RTC's time {expected:?}");
+    // Seconds from the RTC's reading to the epoch's, in the epoch's cycle.
+    let later = |e: u64, x: u64| (e as i64 - x as i64).rem_euclid((1 << 19) - 1);
+    run.check(
+        matches!((epoch, expected), (Some(e), Some(x)) if later(e, x) <= 5 && e >= 1 << 19),
+        &format!("ClOrdID epoch {epoch:?} from the clock (RTC gives {expected:?})"),
+    );
+    let fills = server.venue.fills();
+    let ids: Vec<_> = fills
+        .iter()
+        .map(|f| gateway::oms::ClOrdId::parse(f.cl_ord_id.as_bytes()))
+        .collect();
+    run.check(
+        !ids.is_empty()
+            && ids.iter().all(|id| {
+                id.is_some_and(|id| {
+                    Some(id.epoch() as u64) == epoch && id.strategy() == types::StrategyId(1)
+                })
+            }),
+        &format!("the venue's fills carry the epoch and the maker: {ids:?}"),
+    );
+}
+
 /// Orders, cancels and replaces the venue took: each is one message the
 /// appliance counts in `orders-sent`.
 fn requests_received(stats: &ServerStats) -> u64 {
@@ -310,6 +365,7 @@ fn quotes_and_fills_agree_with_the_venue() {
         !rejects.contains("KillSwitch"),
         &format!("no kill-switch refusal in a run nothing killed: {rejects}"),
     );
+    check_the_clock_epoch(&run, &s, &server);
     // "position AAA N": the appliance's OMS position against the venue's fills.
     let venue_position = check_the_position_agrees_with_the_venue(&run, &s, &server);
     run.check(
