@@ -27,13 +27,14 @@
 //! # ClOrdID scheme
 //! Every message we originate (new, cancel, replace) gets a fresh
 //! [`ClOrdId`]: a 20-bit **boot epoch** and a 42-bit **sequence**, written as
-//! 12 upper-case base-36 characters (`0-9A-Z`, fixed width: 36^12 > 2^62). The epoch comes
-//! from persisted state: at start the companion hands back the last epoch
-//! used, the OMS takes the next one (the companion must persist it before the
-//! first order goes out) and counts from 1. The sequence's low 6 bits name
-//! the strategy the message is for, the rest count: ids therefore never
-//! repeat across restarts while fewer than 2^20 boots and 2^36 messages per
-//! boot happen (19 hours at a million messages a second). A fill of an earlier boot's order that reaches a new boot
+//! 12 upper-case base-36 characters (`0-9A-Z`, fixed width: 36^12 > 2^62).
+//! The epoch comes from persisted state: at start the companion hands back
+//! the last epoch used, the OMS takes the next one (the companion must
+//! persist it before the first order goes out) and counts from 1. The
+//! sequence's low 6 bits name the strategy the message is for, the rest
+//! count: ids therefore never repeat across restarts while fewer than 2^20
+//! boots and 2^36 messages per boot happen (19 hours at a million messages
+//! a second). A fill of an earlier boot's order that reaches a new boot
 //! without a journal record (a crash before it was written) still names
 //! its strategy ([`ClOrdId::strategy`]).
 //! An order's [`OrderId`] is the numeric value of the ClOrdID of its `New`;
