@@ -8,6 +8,19 @@ const SYM: StockLocate = 7;
 /// $10.0000
 const PX: Price = Price(100_000);
 
+/// A day order for ACME (at `SYM`) from `strategy`.
+fn acme(strategy: StrategyId, side: Side, price: Price, qty: u32) -> OrderIntent {
+    OrderIntent::New {
+        strategy,
+        locate: SYM,
+        symbol: Symbol::new("ACME").unwrap(),
+        side,
+        price,
+        qty,
+        tif: TimeInForce::Day,
+    }
+}
+
 struct H {
     oms: Oms,
     risk: RiskEngine,
@@ -52,15 +65,7 @@ impl H {
     }
 
     fn new_order(&mut self, side: Side, price: Price, qty: u32) -> (OrderId, ClOrdId) {
-        match self.submit(OrderIntent::New {
-            strategy: StrategyId(3),
-            locate: SYM,
-            symbol: Symbol::new("ACME").unwrap(),
-            side,
-            price,
-            qty,
-            tif: TimeInForce::Day,
-        }) {
+        match self.submit(acme(StrategyId(3), side, price, qty)) {
             Ok(Outbound::New {
                 order, cl_ord_id, ..
             }) => (order, cl_ord_id),
@@ -159,15 +164,7 @@ fn each_cl_ord_id_names_the_strategy_it_was_sent_for() {
     }
     assert!(new < replace && replace < cancel);
     let other = h
-        .submit(OrderIntent::New {
-            strategy: StrategyId(63),
-            locate: SYM,
-            symbol: Symbol::new("ACME").unwrap(),
-            side: Side::Buy,
-            price: Price(PX.0 - 100),
-            qty: 10,
-            tif: TimeInForce::Day,
-        })
+        .submit(acme(StrategyId(63), Side::Buy, Price(PX.0 - 100), 10))
         .unwrap();
     let Outbound::New { cl_ord_id, .. } = other else {
         panic!("{other:?}")
@@ -186,15 +183,7 @@ fn cl_ord_ids_end_where_the_sequence_does() {
     assert_eq!(ClOrdId::issued(1, 1, StrategyId(64)), None);
     // A strategy no ClOrdID can name is refused; its limit is risk's.
     let mut h = H::new();
-    let beyond = OrderIntent::New {
-        strategy: StrategyId(64),
-        locate: SYM,
-        symbol: Symbol::new("ACME").unwrap(),
-        side: Side::Buy,
-        price: PX,
-        qty: 10,
-        tif: TimeInForce::Day,
-    };
+    let beyond = acme(StrategyId(64), Side::Buy, PX, 10);
     assert_eq!(h.submit(beyond), Err(RejectReason::InvalidOrder));
 }
 
@@ -613,15 +602,7 @@ fn risk_rejects_pass_through_and_nothing_is_recorded() {
     let mut l = Limits::unlimited();
     l.default_symbol.max_order_qty = 10;
     let mut h = H::with_limits(l, 8);
-    let r = h.submit(OrderIntent::New {
-        strategy: StrategyId(3),
-        locate: SYM,
-        symbol: Symbol::new("ACME").unwrap(),
-        side: Side::Buy,
-        price: PX,
-        qty: 11,
-        tif: TimeInForce::Day,
-    });
+    let r = h.submit(acme(StrategyId(3), Side::Buy, PX, 11));
     assert_eq!(r, Err(RejectReason::MaxOrderQty));
     assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
     assert_eq!(h.risk.open_orders(), 0);
@@ -789,15 +770,7 @@ fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
     l.venue_order_rate = one_a_second;
     l.duplicate_window_ns = second;
     let mut h = H::with_limits(l, 16);
-    let intent = OrderIntent::New {
-        strategy: StrategyId(3),
-        locate: SYM,
-        symbol: Symbol::new("ACME").unwrap(),
-        side: Side::Buy,
-        price: PX,
-        qty: 100,
-        tif: TimeInForce::Day,
-    };
+    let intent = acme(StrategyId(3), Side::Buy, PX, 100);
     let out = h.submit(intent).unwrap();
     let Outbound::New { order, .. } = out else {
         panic!("{out:?}")
@@ -831,15 +804,7 @@ fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
     let _ = cl;
     // That one went out: another is refused by the throttle.
     let other = match intent {
-        OrderIntent::New { .. } => OrderIntent::New {
-            strategy: StrategyId(3),
-            locate: SYM,
-            symbol: Symbol::new("ACME").unwrap(),
-            side: Side::Buy,
-            price: PX,
-            qty: 101,
-            tif: TimeInForce::Day,
-        },
+        OrderIntent::New { .. } => acme(StrategyId(3), Side::Buy, PX, 101),
         _ => unreachable!(),
     };
     assert_eq!(h.submit(other), Err(RejectReason::OrderRateThrottle));
@@ -963,15 +928,7 @@ fn a_new_order_after_a_trip_is_refused_for_the_kill_switch_first() {
     let mut h = H::with_limits(Limits::unlimited(), 1);
     let (_, cl) = h.new_order(Side::Buy, PX, 100);
     h.ack(cl);
-    let another = OrderIntent::New {
-        strategy: StrategyId(3),
-        locate: SYM,
-        symbol: Symbol::new("ACME").unwrap(),
-        side: Side::Buy,
-        price: PX,
-        qty: 100,
-        tif: TimeInForce::Day,
-    };
+    let another = acme(StrategyId(3), Side::Buy, PX, 100);
     assert_eq!(h.submit(another), Err(RejectReason::CapacityExhausted));
     h.risk.trip(TripCause::Manual);
     assert_eq!(h.submit(another), Err(RejectReason::KillSwitch));
