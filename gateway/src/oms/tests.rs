@@ -881,75 +881,64 @@ fn a_kill_cancel_not_sent_is_retried_without_counting_as_a_refusal() {
     assert!(matches!(cancels[0], OrderIntent::Cancel { order, .. } if order == id));
 }
 
-/// A kill sends a cancel for each open order; a strategy that then moves
-/// its quote is refused for the kill switch, not for the cancel in flight.
-/// Before the trip the same replace is an invalid order (its strategy's
-/// own cancel is in flight).
+/// A trip sends a cancel for each open order; a strategy that then moves
+/// its quote is refused for the trip — the kill switch, or the close of the
+/// trading window — whatever else is wrong with the replace (here: the
+/// cancel in flight, or not its order). Before the trip the same replace
+/// is an invalid order. A cancel keeps its own reason: trips let cancels
+/// through.
 #[test]
-fn a_replace_after_a_trip_is_refused_for_the_kill_switch_first() {
-    let mut h = H::new();
-    let (id, cl) = h.new_order(Side::Buy, PX, 100);
-    h.ack(cl);
-    h.cancel(id);
-    let replace = OrderIntent::Replace {
-        strategy: StrategyId(3),
-        order: id,
-        price: Price(100_100),
-        qty: 100,
-    };
-    assert_eq!(h.submit(replace), Err(RejectReason::InvalidOrder));
-    h.risk.trip(TripCause::Manual);
-    assert_eq!(h.submit(replace), Err(RejectReason::KillSwitch));
-    // Not the strategy's order either: still the kill switch.
-    let foreign = OrderIntent::Replace {
-        strategy: StrategyId(4),
-        order: id,
-        price: Price(100_100),
-        qty: 100,
-    };
-    assert_eq!(h.submit(foreign), Err(RejectReason::KillSwitch));
-    assert_eq!(
-        (
-            h.oms.reject_count(RejectReason::InvalidOrder),
-            h.oms.reject_count(RejectReason::KillSwitch)
-        ),
-        (1, 2)
-    );
-    // A cancel keeps its own reason: the kill switch lets cancels through.
-    let cancel = OrderIntent::Cancel {
-        strategy: StrategyId(3),
-        order: id,
-    };
-    assert_eq!(h.submit(cancel), Err(RejectReason::InvalidOrder));
+fn a_replace_after_a_trip_is_refused_for_the_trip_first() {
+    for (cause, reason) in [
+        (TripCause::Manual, RejectReason::KillSwitch),
+        (TripCause::EndOfSession, RejectReason::TradingClosed),
+    ] {
+        let mut h = H::new();
+        let (id, cl) = h.new_order(Side::Buy, PX, 100);
+        h.ack(cl);
+        h.cancel(id);
+        let replace = |strategy| OrderIntent::Replace {
+            strategy,
+            order: id,
+            price: Price(100_100),
+            qty: 100,
+        };
+        assert_eq!(
+            h.submit(replace(StrategyId(3))),
+            Err(RejectReason::InvalidOrder)
+        );
+        h.risk.trip(cause);
+        assert_eq!(h.submit(replace(StrategyId(3))), Err(reason));
+        assert_eq!(h.submit(replace(StrategyId(4))), Err(reason));
+        assert_eq!(
+            (
+                h.oms.reject_count(RejectReason::InvalidOrder),
+                h.oms.reject_count(reason)
+            ),
+            (1, 2)
+        );
+        let cancel = OrderIntent::Cancel {
+            strategy: StrategyId(3),
+            order: id,
+        };
+        assert_eq!(h.submit(cancel), Err(RejectReason::InvalidOrder));
+    }
 }
 
 #[test]
-fn a_new_order_after_a_trip_is_refused_for_the_kill_switch_first() {
-    let mut h = H::with_limits(Limits::unlimited(), 1);
-    let (_, cl) = h.new_order(Side::Buy, PX, 100);
-    h.ack(cl);
-    let another = acme(StrategyId(3), Side::Buy, PX, 100);
-    assert_eq!(h.submit(another), Err(RejectReason::CapacityExhausted));
-    h.risk.trip(TripCause::Manual);
-    assert_eq!(h.submit(another), Err(RejectReason::KillSwitch));
-}
-
-/// At the close of the trading window the same refusals name it instead.
-#[test]
-fn after_the_close_the_oms_refuses_for_the_closed_session_first() {
-    let mut h = H::new();
-    let (id, cl) = h.new_order(Side::Buy, PX, 100);
-    h.ack(cl);
-    h.risk.trip(TripCause::EndOfSession);
-    h.cancel(id);
-    let replace = OrderIntent::Replace {
-        strategy: StrategyId(3),
-        order: id,
-        price: Price(100_100),
-        qty: 100,
-    };
-    assert_eq!(h.submit(replace), Err(RejectReason::TradingClosed));
-    assert_eq!(h.oms.reject_count(RejectReason::KillSwitch), 0);
+fn a_new_order_after_a_trip_is_refused_for_the_trip_first() {
+    for (cause, reason) in [
+        (TripCause::Manual, RejectReason::KillSwitch),
+        (TripCause::EndOfSession, RejectReason::TradingClosed),
+    ] {
+        let mut h = H::with_limits(Limits::unlimited(), 1);
+        let (_, cl) = h.new_order(Side::Buy, PX, 100);
+        h.ack(cl);
+        let another = acme(StrategyId(3), Side::Buy, PX, 100);
+        assert_eq!(h.submit(another), Err(RejectReason::CapacityExhausted));
+        h.risk.trip(cause);
+        assert_eq!(h.submit(another), Err(reason));
+    }
 }
 
 // ------------------------------------------------------------ properties
