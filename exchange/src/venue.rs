@@ -1080,6 +1080,112 @@ mod tests {
         );
     }
 
+    /// A session's orders, replaces, cancels, busts and corrections in
+    /// random order while the background trades: the venue's books and its
+    /// reports stay in step. Each live order's CumQty is the sum of its
+    /// standing fills; the position its reports add up to (fills in, busts
+    /// out) is the venue's; the CumQty a report gives for an order is what
+    /// the venue holds for it.
+    #[test]
+    fn random_sessions_keep_orders_fills_and_reports_in_step() {
+        let aaa = Symbol::new("AAA").unwrap();
+        for seed in 1..=20u64 {
+            let mut v = venue();
+            for _ in 0..200 {
+                v.step_background();
+            }
+            let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+            let mut next = |n: u64| {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                rng % n
+            };
+            let mut reported_position = 0i64;
+            let mut reported_cum: std::collections::HashMap<u64, u32> = Default::default();
+            let mut ids = 0u32;
+            let mut fresh = || {
+                ids += 1;
+                std::format!("c{ids}")
+            };
+            for step in 0..400 {
+                let live: Vec<(String, u32, Price)> = v
+                    .orders
+                    .values()
+                    .filter(|o| o.owner == ME)
+                    .map(|o| (o.cl_ord_id.clone(), o.cum_qty, o.price))
+                    .collect();
+                match next(10) {
+                    0..=2 => {
+                        let side = if next(2) == 0 { Side::Buy } else { Side::Sell };
+                        if let Some((price, _)) = v.listings()[0].engine.best(side.opposite()) {
+                            let price = Price(price.0 + (next(5) as i64 - 2) * TICK.0);
+                            let qty = 100 + 100 * next(5) as u32;
+                            let _ = v.new_order(
+                                ME,
+                                &fresh(),
+                                b"AAA",
+                                side,
+                                qty,
+                                price,
+                                TimeInForce::Day,
+                            );
+                        }
+                    }
+                    3 | 4 if !live.is_empty() => {
+                        let (cl, cum, price) = &live[next(live.len() as u64) as usize];
+                        let price = Price(price.0 + (next(3) as i64 - 1) * TICK.0);
+                        let qty = cum + 1 + next(400) as u32;
+                        let _ = v.replace(ME, cl, &fresh(), price, qty);
+                    }
+                    5 if !live.is_empty() => {
+                        let (cl, _, _) = &live[next(live.len() as u64) as usize];
+                        let _ = v.cancel(ME, cl, &fresh());
+                    }
+                    6 => {
+                        let _ = v.adjust_last_fill(ME, None);
+                    }
+                    7 => {
+                        let by = (next(3) as i64 + 1) * TICK.0;
+                        let last = v.fills().iter().rev().find(|f| !f.busted).map(|f| f.price);
+                        if let Some(p) = last {
+                            let _ = v.adjust_last_fill(ME, Some(Price(p.0 + by)));
+                        }
+                    }
+                    _ => {
+                        for _ in 0..next(50) {
+                            v.step_background();
+                        }
+                    }
+                }
+                for r in v.take_reports(ME) {
+                    let Report::Execution(e) = r else { continue };
+                    let sign = e.side.sign();
+                    match e.kind {
+                        ExecKind::Fill => reported_position += sign * e.last_qty as i64,
+                        ExecKind::TradeCancel => reported_position -= sign * e.last_qty as i64,
+                        _ => {}
+                    }
+                    reported_cum.insert(e.order_id, e.cum_qty);
+                }
+                let context = std::format!("seed {seed} step {step}");
+                assert_eq!(reported_position, v.position(ME, aaa), "{context}");
+                for o in v.orders.values().filter(|o| o.owner == ME) {
+                    let standing: u32 = v
+                        .fills()
+                        .iter()
+                        .filter(|f| f.order.order_id == o.order_id && !f.busted)
+                        .map(|f| f.qty)
+                        .sum();
+                    assert_eq!(o.cum_qty, standing, "{context}: {o:?}");
+                    if let Some(&cum) = reported_cum.get(&o.order_id) {
+                        assert_eq!(cum, o.cum_qty, "{context}: the last report of {o:?}");
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn marketable_order_acknowledges_before_fills() {
         let mut v = venue();
