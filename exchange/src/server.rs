@@ -863,6 +863,67 @@ fn ord_status(e: &ExecutionState) -> OrdStatus {
     }
 }
 
+/// The numbers of an execution as the report's text fields.
+pub struct ReportIds {
+    order_id: String,
+    exec_id: String,
+    exec_ref_id: Option<String>,
+}
+
+impl ReportIds {
+    pub fn of(e: &ExecutionState) -> ReportIds {
+        ReportIds {
+            order_id: e.order_id.to_string(),
+            exec_id: e.exec_id.to_string(),
+            exec_ref_id: e.exec_ref_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// The ExecutionReport the venue sends a session for `e` (with `ids`,
+/// [`ReportIds::of`] it).
+pub fn execution_report<'a>(
+    e: &'a ExecutionState,
+    ids: &'a ReportIds,
+    now: UtcTime,
+) -> ExecutionReport<'a> {
+    let exec_type = match e.kind {
+        ExecKind::New => ExecType::New,
+        ExecKind::Fill => ExecType::Trade,
+        ExecKind::Canceled => ExecType::Canceled,
+        ExecKind::Replaced => ExecType::Replaced,
+        ExecKind::Rejected => ExecType::Rejected,
+        ExecKind::Expired => ExecType::Expired,
+        ExecKind::TradeCancel => ExecType::TradeCancel,
+        ExecKind::TradeCorrect => ExecType::TradeCorrect,
+    };
+    // A fill, and a bust or correction, say the execution's terms.
+    let traded = matches!(
+        e.kind,
+        ExecKind::Fill | ExecKind::TradeCancel | ExecKind::TradeCorrect
+    );
+    ExecutionReport {
+        order_id: ids.order_id.as_bytes(),
+        cl_ord_id: Some(e.cl_ord_id.as_bytes()),
+        orig_cl_ord_id: e.orig_cl_ord_id.as_deref().map(str::as_bytes),
+        exec_id: ids.exec_id.as_bytes(),
+        exec_ref_id: ids.exec_ref_id.as_deref().map(str::as_bytes),
+        exec_type,
+        ord_status: ord_status(e),
+        symbol: e.symbol.as_bytes(),
+        side: e.side,
+        order_qty: Some(e.order_qty),
+        price: Some(e.price),
+        last_qty: traded.then_some(e.last_qty),
+        last_px: traded.then_some(e.last_px),
+        leaves_qty: e.leaves_qty,
+        cum_qty: e.cum_qty,
+        avg_px: e.avg_px,
+        transact_time: Some(now),
+        text: e.text.map(str::as_bytes),
+    }
+}
+
 /// Sends one report; false when the session is not logged on (kept for later).
 fn send_report(
     session: &mut Session<'static>,
@@ -877,45 +938,8 @@ fn send_report(
     };
     let result = match report {
         Report::Execution(e) => {
-            let order_id = e.order_id.to_string();
-            let exec_id = e.exec_id.to_string();
-            let symbol = e.symbol;
-            let exec_type = match e.kind {
-                ExecKind::New => ExecType::New,
-                ExecKind::Fill => ExecType::Trade,
-                ExecKind::Canceled => ExecType::Canceled,
-                ExecKind::Replaced => ExecType::Replaced,
-                ExecKind::Rejected => ExecType::Rejected,
-                ExecKind::Expired => ExecType::Expired,
-                ExecKind::TradeCancel => ExecType::TradeCancel,
-                ExecKind::TradeCorrect => ExecType::TradeCorrect,
-            };
-            let exec_ref_id = e.exec_ref_id.map(|id| id.to_string());
-            // A fill, and a bust or correction, say the execution's terms.
-            let traded = matches!(
-                e.kind,
-                ExecKind::Fill | ExecKind::TradeCancel | ExecKind::TradeCorrect
-            );
-            let body = ExecutionReport {
-                order_id: order_id.as_bytes(),
-                cl_ord_id: Some(e.cl_ord_id.as_bytes()),
-                orig_cl_ord_id: e.orig_cl_ord_id.as_deref().map(str::as_bytes),
-                exec_id: exec_id.as_bytes(),
-                exec_ref_id: exec_ref_id.as_deref().map(str::as_bytes),
-                exec_type,
-                ord_status: ord_status(e),
-                symbol: symbol.as_bytes(),
-                side: e.side,
-                order_qty: Some(e.order_qty),
-                price: Some(e.price),
-                last_qty: traded.then_some(e.last_qty),
-                last_px: traded.then_some(e.last_px),
-                leaves_qty: e.leaves_qty,
-                cum_qty: e.cum_qty,
-                avg_px: e.avg_px,
-                transact_time: Some(now),
-                text: e.text.map(str::as_bytes),
-            };
+            let ids = ReportIds::of(e);
+            let body = execution_report(e, &ids, now);
             session.send(now, &body, &mut sink)
         }
         Report::CancelReject {
