@@ -252,6 +252,26 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
                     };
                     a.send(&mut v, intent, Price(mid));
                 }
+                6 if rng.below(4) == 0 => {
+                    // Marketable and immediate-or-cancel: fills what it
+                    // meets, the rest expires.
+                    let side = if rng.below(2) == 0 {
+                        Side::Buy
+                    } else {
+                        Side::Sell
+                    };
+                    let through = Price(mid + side.sign() * 3 * TICK);
+                    let intent = OrderIntent::New {
+                        strategy: MAKER,
+                        locate: LOCATE,
+                        symbol: aaa(),
+                        side,
+                        price: through,
+                        qty: 100 + 100 * rng.below(4) as u32,
+                        tif: TimeInForce::ImmediateOrCancel,
+                    };
+                    a.send(&mut v, intent, Price(mid));
+                }
                 6 => {
                     let _ = v.adjust_last_fill(APPLIANCE, None);
                 }
@@ -277,21 +297,46 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
                 a.oms.stats()
             );
         }
-        // Everything cancelled: nothing open on either side.
-        for _ in 0..8 {
-            for o in a.oms.open_orders().collect::<Vec<_>>() {
-                let intent = OrderIntent::Cancel {
-                    strategy: MAKER,
-                    order: o.id,
-                };
+        // The kill switch: its sweep's cancels go out, the venue answers,
+        // the background may still fill what is not cancelled yet; nothing
+        // is left open on either side.
+        a.risk.trip(risk::TripCause::Manual);
+        let mut cancels = [OrderIntent::Cancel {
+            strategy: MAKER,
+            order: types::OrderId(0),
+        }; 16];
+        for _ in 0..64 {
+            let n = a.risk.kill_cancels(&mut cancels);
+            for &intent in &cancels[..n] {
                 a.send(&mut v, intent, Price(100_0000));
             }
+            v.step_background();
             a.deliver(&mut v);
+            if n == 0 && !a.risk.kill_cancels_due() && a.oms.open_orders().count() == 0 {
+                break;
+            }
         }
         assert_eq!(
             (a.oms.open_orders().count(), v.open_orders(APPLIANCE)),
             (0, 0),
-            "seed {seed}: open orders after cancelling everything"
+            "seed {seed}: open orders after the kill switch's sweep"
+        );
+        // Nothing new gets through while it is tripped.
+        let refused = OrderIntent::New {
+            strategy: MAKER,
+            locate: LOCATE,
+            symbol: aaa(),
+            side: Side::Buy,
+            price: Price(100_0000),
+            qty: 100,
+            tif: TimeInForce::Day,
+        };
+        let sent = v.received().len();
+        a.send(&mut v, refused, Price(100_0000));
+        assert_eq!(
+            v.received().len(),
+            sent,
+            "seed {seed}: an order after the kill"
         );
         assert_eq!(a.risk.open_orders(), 0, "seed {seed}: risk's open orders");
         assert_eq!(a.position(), v.position(APPLIANCE, aaa()), "seed {seed}");
