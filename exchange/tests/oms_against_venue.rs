@@ -204,6 +204,22 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
         let mut a = Appliance::new();
         let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         for step in 0..400 {
+            if step == 200 {
+                // The venue's day ends: every resting order expires (the
+                // busts and corrections after it reach orders that are
+                // gone), and the next day opens.
+                v.close_day();
+                let mut session = v.feed.config().session;
+                session[9] = b'2';
+                let locates: Vec<_> = v.listings().iter().map(|l| l.locate).collect();
+                v.open_day(session, &locates);
+                a.deliver(&mut v);
+                assert_eq!(
+                    (a.oms.open_orders().count(), a.risk.open_orders()),
+                    (0, 0),
+                    "seed {seed}: the day's orders expired"
+                );
+            }
             let open: Vec<_> = a.oms.open_orders().collect();
             let mid = {
                 let bid = v.listings()[0].engine.best(Side::Buy).map(|b| b.0 .0);
