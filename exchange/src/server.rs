@@ -924,6 +924,30 @@ pub fn execution_report<'a>(
     }
 }
 
+/// The OrderCancelReject the venue sends a session for a refused cancel
+/// (or replace, `replace`) of `orig_cl_ord_id`, with the reason's text.
+pub fn order_cancel_reject<'a>(
+    cl_ord_id: &'a str,
+    orig_cl_ord_id: &'a str,
+    order_id: &'a str,
+    replace: bool,
+    reason: &'a str,
+) -> OrderCancelReject<'a> {
+    OrderCancelReject {
+        order_id: order_id.as_bytes(),
+        cl_ord_id: cl_ord_id.as_bytes(),
+        orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
+        ord_status: OrdStatus::Rejected,
+        response_to: if replace {
+            CxlRejResponseTo::Replace
+        } else {
+            CxlRejResponseTo::Cancel
+        },
+        reason: Some(1),
+        text: Some(reason.as_bytes()),
+    }
+}
+
 /// Sends one report; false when the session is not logged on (kept for later).
 fn send_report(
     session: &mut Session<'static>,
@@ -950,19 +974,7 @@ fn send_report(
             reason,
         } => {
             let order_id = order_id.to_string();
-            let body = OrderCancelReject {
-                order_id: order_id.as_bytes(),
-                cl_ord_id: cl_ord_id.as_bytes(),
-                orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
-                ord_status: OrdStatus::Rejected,
-                response_to: if *replace {
-                    CxlRejResponseTo::Replace
-                } else {
-                    CxlRejResponseTo::Cancel
-                },
-                reason: Some(1),
-                text: Some(reason.as_bytes()),
-            };
+            let body = order_cancel_reject(cl_ord_id, orig_cl_ord_id, &order_id, *replace, reason);
             session.send(now, &body, &mut sink)
         }
     };

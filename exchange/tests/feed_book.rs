@@ -5,39 +5,18 @@
 //! batch of actions.
 
 use book::{Book, BookConfig, NullSink};
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
+mod common;
+
 use exchange::venue::Venue;
-use protocol::filter::Subscription;
 use protocol::itch::Message;
-use protocol::{ethernet, ipv4};
 use types::{Price, Side};
 
 fn venue(seed: u64) -> Venue {
-    let feed = Publisher::new(FeedConfig {
-        session: *b"BOOKTEST01",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: Subscription {
-            group: ipv4::Address([233, 54, 12, 1]),
-            port: 26400,
-        },
-        line_b: Subscription {
-            group: ipv4::Address([233, 54, 12, 2]),
-            port: 26401,
-        },
-        max_payload: 1200,
-    });
-    let mut v = Venue::new(
-        feed,
+    common::venue(
+        b"BOOKTEST01",
         &[("AAA", Price(100_0000)), ("BBB", Price(20_0000))],
-        Price(100),
-        FlowConfig::default(),
         seed,
-    );
-    v.open();
-    v
+    )
 }
 
 #[test]

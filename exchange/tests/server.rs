@@ -1,13 +1,14 @@
 //! The venue server over real sockets: a FIX initiator built from the same
 //! session layer logs on over TCP; a UDP socket plays the guest's feed NIC.
 
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
+mod common;
+
+use common::{LINE_A, LINE_B};
 use exchange::matching::Owner;
 use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
 use exchange::venue::Venue;
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
-use protocol::filter::{Subscription, UdpFrameRepr};
+use protocol::filter::UdpFrameRepr;
 use protocol::fix::messages::{
     ExecType, ExecutionReport, NewOrderSingle, OrdType, OrderCancelRequest,
 };
@@ -22,14 +23,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use types::{Price, Side, TimeInForce};
 
 const CLIENT: Owner = Owner(7);
-const LINE_A: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 1]),
-    port: 26400,
-};
-const LINE_B: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 2]),
-    port: 26401,
-};
 const RECOVERY: ipv4::Address = ipv4::Address([10, 0, 2, 200]);
 
 fn now() -> UtcTime {
@@ -42,24 +35,7 @@ fn now() -> UtcTime {
 }
 
 fn venue() -> Venue {
-    let feed = Publisher::new(FeedConfig {
-        session: *b"SRVTEST001",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: LINE_A,
-        line_b: LINE_B,
-        max_payload: 1200,
-    });
-    let mut v = Venue::new(
-        feed,
-        &[("AAA", Price(100_0000))],
-        Price(100),
-        FlowConfig::default(),
-        3,
-    );
-    v.open();
-    v
+    common::venue(b"SRVTEST001", &[("AAA", Price(100_0000))], 3)
 }
 
 struct Client {

@@ -1,22 +1,20 @@
-//! The appliance's OMS and risk engine against the lab's venue, without
-//! sockets: random new orders, replaces and cancels go from the OMS to the
-//! venue, the venue's background trades against them and breaks or
-//! re-prices fills, and every report goes back through the FIX mapping
-//! the appliance uses (`gateway::fixmap`). The OMS, risk and the venue
-//! must agree on the position after every step, and on what is open once
-//! everything is cancelled.
+//! The appliance's order path against the lab's venue, on the host and
+//! without sockets: what the appliance sends goes to the venue as its FIX
+//! server would hand it, the venue's background trades, breaks and
+//! re-prices fills, and every report comes back through the FIX mapping
+//! the appliance uses (`gateway::fixmap`). First the OMS and risk engine
+//! with random intents, then the whole pipeline (book from the venue's
+//! feed, market maker, risk, OMS): the appliance and the venue must agree
+//! on the position after every step, and on what is open at the end.
 
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
+mod common;
+
 use exchange::matching::Owner;
-use exchange::server::{execution_report, ReportIds};
+use exchange::server::{execution_report, order_cancel_reject, ReportIds};
 use exchange::venue::{Report, Venue};
 use gateway::fixmap;
 use gateway::oms::{Oms, OmsConfig, Outbound};
-use protocol::filter::Subscription;
-use protocol::fix::messages::{CxlRejResponseTo, OrdStatus, OrderCancelReject};
 use protocol::fix::UtcTime;
-use protocol::{ethernet, ipv4};
 use risk::{Capacity, Limits, RiskEngine};
 use types::{
     Nanos, OrderIntent, Price, Side, StockLocate, StrategyId, Symbol, TimeInForce, VenueId,
@@ -28,30 +26,90 @@ const TICK: i64 = 100;
 const MAKER: StrategyId = StrategyId(1);
 
 fn venue(seed: u64) -> Venue {
-    let feed = Publisher::new(FeedConfig {
-        session: *b"OMSVENUE01",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: Subscription {
-            group: ipv4::Address([233, 54, 12, 1]),
-            port: 26400,
-        },
-        line_b: Subscription {
-            group: ipv4::Address([233, 54, 12, 2]),
-            port: 26401,
-        },
-        max_payload: 1200,
-    });
-    let mut v = Venue::new(
-        feed,
-        &[("AAA", Price(100_0000))],
-        Price(TICK),
-        FlowConfig::default(),
-        seed,
-    );
-    v.open();
-    v
+    common::venue(b"OMSVENUE01", &[("AAA", Price(100_0000))], seed)
+}
+
+/// What the appliance sent, handed to the venue as its FIX server would.
+fn to_venue(v: &mut Venue, out: &Outbound) {
+    let text = |id: gateway::oms::ClOrdId| String::from_utf8(id.encode().to_vec()).unwrap();
+    match *out {
+        Outbound::New {
+            cl_ord_id,
+            side,
+            price,
+            qty,
+            tif,
+            ..
+        } => {
+            let _ = v.new_order(APPLIANCE, &text(cl_ord_id), b"AAA", side, qty, price, tif);
+        }
+        Outbound::Replace {
+            cl_ord_id,
+            orig_cl_ord_id,
+            price,
+            qty,
+            ..
+        } => {
+            let _ = v.replace(
+                APPLIANCE,
+                &text(orig_cl_ord_id),
+                &text(cl_ord_id),
+                price,
+                qty,
+            );
+        }
+        Outbound::Cancel {
+            cl_ord_id,
+            orig_cl_ord_id,
+            ..
+        } => {
+            let _ = v.cancel(APPLIANCE, &text(orig_cl_ord_id), &text(cl_ord_id));
+        }
+    }
+}
+
+/// The venue's reports for the appliance, through the FIX mapping, each a
+/// microsecond after the last on the clock `now`.
+fn reports(v: &mut Venue, now: &mut u64) -> Vec<gateway::oms::ExecReport> {
+    let mut out = Vec::new();
+    for report in v.take_reports(APPLIANCE) {
+        *now += 1_000;
+        out.push(match &report {
+            Report::Execution(e) => {
+                let ids = ReportIds::of(e);
+                let body = execution_report(e, &ids, UtcTime(*now));
+                fixmap::exec_report(&body).expect("the venue's report maps")
+            }
+            Report::CancelReject {
+                cl_ord_id,
+                orig_cl_ord_id,
+                order_id,
+                replace,
+                reason,
+            } => {
+                let order_id = order_id.to_string();
+                fixmap::cancel_reject(&order_cancel_reject(
+                    cl_ord_id,
+                    orig_cl_ord_id,
+                    &order_id,
+                    *replace,
+                    reason,
+                ))
+            }
+        });
+    }
+    out
+}
+
+/// The venue's mid, on the tick grid (its first price when a side is empty).
+fn mid(v: &Venue) -> i64 {
+    let bid = v.listings()[0].engine.best(Side::Buy).map(|b| b.0 .0);
+    let ask = v.listings()[0].engine.best(Side::Sell).map(|a| a.0 .0);
+    match (bid, ask) {
+        (Some(b), Some(a)) => (b + a) / 2 / TICK * TICK,
+        (Some(p), None) | (None, Some(p)) => p,
+        (None, None) => 100_0000,
+    }
 }
 
 /// The appliance's side: OMS and risk, and the clock it gives them.
@@ -94,78 +152,14 @@ impl Appliance {
             &mut self.risk,
             Nanos(self.now),
         );
-        let text = |id: gateway::oms::ClOrdId| String::from_utf8(id.encode().to_vec()).unwrap();
-        match out {
-            Ok(Outbound::New {
-                cl_ord_id,
-                side,
-                price,
-                qty,
-                tif,
-                ..
-            }) => {
-                let _ = v.new_order(APPLIANCE, &text(cl_ord_id), b"AAA", side, qty, price, tif);
-            }
-            Ok(Outbound::Replace {
-                cl_ord_id,
-                orig_cl_ord_id,
-                price,
-                qty,
-                ..
-            }) => {
-                let _ = v.replace(
-                    APPLIANCE,
-                    &text(orig_cl_ord_id),
-                    &text(cl_ord_id),
-                    price,
-                    qty,
-                );
-            }
-            Ok(Outbound::Cancel {
-                cl_ord_id,
-                orig_cl_ord_id,
-                ..
-            }) => {
-                let _ = v.cancel(APPLIANCE, &text(orig_cl_ord_id), &text(cl_ord_id));
-            }
-            Err(_) => {}
+        if let Ok(out) = out {
+            to_venue(v, &out);
         }
     }
 
-    /// Every report the venue has for the appliance, through the FIX
-    /// mapping, into the OMS.
+    /// Every report the venue has for the appliance, into the OMS.
     fn deliver(&mut self, v: &mut Venue) {
-        for report in v.take_reports(APPLIANCE) {
-            self.now += 1_000;
-            let rep = match &report {
-                Report::Execution(e) => {
-                    let ids = ReportIds::of(e);
-                    let body = execution_report(e, &ids, UtcTime(self.now));
-                    fixmap::exec_report(&body).expect("the venue's report maps")
-                }
-                Report::CancelReject {
-                    cl_ord_id,
-                    orig_cl_ord_id,
-                    order_id,
-                    replace,
-                    reason,
-                } => {
-                    let order_id = order_id.to_string();
-                    fixmap::cancel_reject(&OrderCancelReject {
-                        order_id: order_id.as_bytes(),
-                        cl_ord_id: cl_ord_id.as_bytes(),
-                        orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
-                        ord_status: OrdStatus::Rejected,
-                        response_to: if *replace {
-                            CxlRejResponseTo::Replace
-                        } else {
-                            CxlRejResponseTo::Cancel
-                        },
-                        reason: Some(1),
-                        text: Some(reason.as_bytes()),
-                    })
-                }
-            };
+        for rep in reports(v, &mut self.now) {
             self.oms
                 .on_exec_report(&rep, Nanos(self.now), &mut self.risk);
         }
@@ -221,15 +215,7 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
                 );
             }
             let open: Vec<_> = a.oms.open_orders().collect();
-            let mid = {
-                let bid = v.listings()[0].engine.best(Side::Buy).map(|b| b.0 .0);
-                let ask = v.listings()[0].engine.best(Side::Sell).map(|a| a.0 .0);
-                match (bid, ask) {
-                    (Some(b), Some(a)) => (b + a) / 2 / TICK * TICK,
-                    (Some(p), None) | (None, Some(p)) => p,
-                    (None, None) => 100_0000,
-                }
-            };
+            let mid = mid(&v);
             let near = |rng: &mut Rng| Price(mid + (rng.below(7) as i64 - 3) * TICK);
             match rng.below(10) {
                 0..=2 => {
@@ -377,5 +363,129 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
     assert!(
         fills > 100 && busts > 10 && corrections > 10 && replaced > 100,
         "fills {fills}, busts {busts}, corrections {corrections}, replaces {replaced}"
+    );
+}
+
+/// The whole pipeline against the venue: its book built from the venue's
+/// feed, the market maker quoting AAA from it, risk and the OMS between,
+/// the venue's background trading against the quotes while it breaks and
+/// re-prices fills now and then. After every step the OMS, risk, the
+/// maker and the venue hold the same position and the book saw no
+/// anomaly; at the close every quote is cancelled on both sides.
+#[test]
+fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
+    let (mut fills, mut busts, mut corrections) = (0, 0, 0);
+    for seed in 1..=5u64 {
+        let mut v = venue(seed);
+        let locate = v.listings()[0].locate;
+        let book = book::Book::with_capacity(book::BookConfig {
+            max_orders: 1 << 14,
+            max_levels: 1 << 12,
+        });
+        let mut strategies: strategy::engine::Engine<4, 8> = strategy::engine::Engine::new();
+        let params = strategy::mm::MmParams {
+            max_position: 500,
+            ..strategy::mm::MmParams::default_for_cent_tick()
+        };
+        let maker = strategy::mm::MarketMaker::new(MAKER, locate, aaa(), params).unwrap();
+        strategies
+            .add(strategy::engine::Hosted::MarketMaker(maker))
+            .unwrap();
+        let a = Appliance::new();
+        let mut p: pipeline::Pipeline<4, 8> =
+            pipeline::Pipeline::new(book, strategies, a.risk, a.oms, VenueId(1));
+        let mut now = a.now;
+        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut next_message = 1u64;
+        let maker_position = |p: &pipeline::Pipeline<4, 8>| match p.strategies.get(MAKER) {
+            Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
+            _ => panic!("no maker"),
+        };
+        // What the pipeline sends goes to the venue; the venue's answers go
+        // back, and what they make the pipeline send goes out too.
+        let exchange_until_quiet = |p: &mut pipeline::Pipeline<4, 8>,
+                                    v: &mut Venue,
+                                    now: &mut u64,
+                                    mut sent: Vec<Outbound>| {
+            for _ in 0..64 {
+                for o in sent.drain(..) {
+                    to_venue(v, &o);
+                }
+                let answers = reports(v, now);
+                if answers.is_empty() {
+                    return;
+                }
+                for rep in answers {
+                    p.on_exec_report(&rep, Nanos(*now), &mut |o| sent.push(*o));
+                }
+            }
+            panic!("the pipeline and the venue never settle");
+        };
+        for step in 0..1_000 {
+            match rng.below(150) {
+                0 => {
+                    let _ = v.adjust_last_fill(APPLIANCE, None);
+                }
+                1 => {
+                    let last = v.fills().iter().rev().find(|f| !f.busted).map(|f| f.price);
+                    if let Some(price) = last {
+                        let _ = v.adjust_last_fill(APPLIANCE, Some(Price(price.0 + TICK)));
+                    }
+                }
+                _ => {
+                    for _ in 0..rng.below(30) {
+                        v.step_background();
+                    }
+                }
+            }
+            // The feed since the last step, in order, each message a
+            // microsecond apart.
+            let mut sent = Vec::new();
+            while let Some(bytes) = v.feed.message(next_message) {
+                now += 1_000;
+                let msg = protocol::itch::Message::parse(bytes).expect("valid ITCH");
+                p.on_itch(&msg, Nanos(now), &mut |o| sent.push(*o));
+                next_message += 1;
+            }
+            now += 1_000_000;
+            p.on_timer(Nanos(now), &mut |o| sent.push(*o));
+            exchange_until_quiet(&mut p, &mut v, &mut now, sent);
+            let venue_position = v.position(APPLIANCE, aaa());
+            let oms_position = p.oms.position(locate).map_or(0, |x| x.qty);
+            assert_eq!(
+                (oms_position, p.risk.position(locate), maker_position(&p)),
+                (venue_position, venue_position, venue_position),
+                "seed {seed} step {step}: OMS, risk and the maker against the venue"
+            );
+            assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
+        }
+        // The close: every quote is cancelled, on both sides.
+        let mut sent = Vec::new();
+        now += 1_000_000;
+        p.close_session(Nanos(now), &mut |o| sent.push(*o));
+        exchange_until_quiet(&mut p, &mut v, &mut now, sent);
+        assert_eq!(
+            (p.open_orders(), v.open_orders(APPLIANCE)),
+            (0, 0),
+            "seed {seed}: open after the close"
+        );
+        let stats = p.oms.stats();
+        assert_eq!(
+            (
+                stats.unknown_cl_ord_id,
+                stats.fill_gaps,
+                stats.unknown_exec_refs
+            ),
+            (0, 0, 0),
+            "seed {seed}: {stats:?}"
+        );
+        fills += v.fills().len();
+        busts += stats.busts;
+        corrections += stats.corrections;
+    }
+    eprintln!("fills {fills}, busts {busts}, corrections {corrections}");
+    assert!(
+        fills > 30 && busts > 5 && corrections > 5,
+        "fills {fills}, busts {busts}, corrections {corrections}"
     );
 }
