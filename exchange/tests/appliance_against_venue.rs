@@ -121,6 +121,10 @@ struct Appliance {
 
 impl Appliance {
     fn new() -> Appliance {
+        Appliance::with_limits(Limits::unlimited())
+    }
+
+    fn with_limits(limits: Limits) -> Appliance {
         Appliance {
             oms: Oms::new(OmsConfig {
                 orders: 1024,
@@ -134,7 +138,7 @@ impl Appliance {
                     orders: 1024,
                     duplicate_slots: 1024,
                 },
-                Limits::unlimited(),
+                limits,
             )
             .unwrap(),
             now: 1_000_000_000,
@@ -369,13 +373,23 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
 /// The whole pipeline against the venue: its book built from the venue's
 /// feed, the market maker quoting AAA from it, risk and the OMS between,
 /// the venue's background trading against the quotes while it breaks and
-/// re-prices fills now and then. After every step the OMS, risk, the
-/// maker and the venue hold the same position and the book saw no
-/// anomaly; at the close every quote is cancelled on both sides.
+/// re-prices fills now and then; some seeds under limits the maker runs
+/// into, where the reject rate trips the kill switch mid-run. After every
+/// step the OMS, risk, the maker and the venue hold the same position and
+/// the book saw no anomaly; at the close every quote is cancelled on both
+/// sides.
 #[test]
 fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
     let (mut fills, mut busts, mut corrections) = (0, 0, 0);
-    for seed in 1..=5u64 {
+    // Under the tight limits: refusals, and kill-switch trips mid-run.
+    let (mut refused, mut trips) = (0, 0);
+    for seed in 1..=9u64 {
+        let tight = seed > 5;
+        let limits = if tight {
+            tight_limits()
+        } else {
+            Limits::unlimited()
+        };
         let mut v = venue(seed);
         let locate = v.listings()[0].locate;
         let book = book::Book::with_capacity(book::BookConfig {
@@ -391,7 +405,7 @@ fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
         strategies
             .add(strategy::engine::Hosted::MarketMaker(maker))
             .unwrap();
-        let a = Appliance::new();
+        let a = Appliance::with_limits(limits);
         let mut p: pipeline::Pipeline<4, 8> =
             pipeline::Pipeline::new(book, strategies, a.risk, a.oms, VenueId(1));
         let mut now = a.now;
@@ -459,6 +473,10 @@ fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
             );
             assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
         }
+        if tight {
+            refused += p.stats().risk_rejects;
+            trips += u64::from(p.risk.tripped().is_some());
+        }
         // The close: every quote is cancelled, on both sides.
         let mut sent = Vec::new();
         now += 1_000_000;
@@ -483,9 +501,32 @@ fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
         busts += stats.busts;
         corrections += stats.corrections;
     }
-    eprintln!("fills {fills}, busts {busts}, corrections {corrections}");
-    assert!(
-        fills > 30 && busts > 5 && corrections > 5,
-        "fills {fills}, busts {busts}, corrections {corrections}"
+    eprintln!(
+        "fills {fills}, busts {busts}, corrections {corrections}, refused {refused}, trips {trips}"
     );
+    assert!(
+        fills > 30 && busts > 5 && corrections > 5 && refused > 5 && trips > 0,
+        "fills {fills}, busts {busts}, corrections {corrections}, refused {refused}, trips {trips}"
+    );
+}
+
+/// Limits the maker runs into: a small position, a collar, throttles, a
+/// duplicate window, and a reject rate that trips the kill switch.
+fn tight_limits() -> Limits {
+    let mut l = Limits::unlimited();
+    l.default_symbol.max_position = 100;
+    l.default_symbol.max_order_qty = 100;
+    l.default_symbol.collar_bps = Some(5);
+    l.default_symbol.tick_size = TICK;
+    l.duplicate_window_ns = 10_000_000;
+    let t = |n, ms: u64| {
+        Some(risk::Throttle {
+            max_msgs: n,
+            window_ns: ms * 1_000_000,
+        })
+    };
+    l.strategy_order_rate = t(5, 100);
+    l.strategy_cancel_rate = t(5, 100);
+    l.reject_rate = t(3, 1_000);
+    l
 }
