@@ -370,14 +370,194 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
     );
 }
 
-/// The whole pipeline against the venue: its book built from the venue's
-/// feed, the market maker quoting AAA from it, risk and the OMS between,
-/// the venue's background trading against the quotes while it breaks and
-/// re-prices fills now and then; some seeds under limits the maker runs
-/// into, where the reject rate trips the kill switch mid-run. After every
-/// step the OMS, risk, the maker and the venue hold the same position and
-/// the book saw no anomaly; at the close every quote is cancelled on both
-/// sides.
+/// What one run of the pipeline against its venues went through.
+#[derive(Default)]
+struct Run {
+    fills: usize,
+    busts: u64,
+    corrections: u64,
+    refused: u64,
+    tripped: bool,
+    /// Orders and replaces each venue received.
+    received: Vec<usize>,
+}
+
+/// The whole pipeline against `venues` (1 or 2) venues listing AAA: its
+/// book built from the first venue's feed (the second's feeds an away
+/// book, and the router picks a venue per order), the market maker quoting
+/// AAA, risk and the OMS between, each venue's background trading against
+/// the quotes while the first breaks and re-prices fills now and then.
+/// After every step the OMS, risk, the maker and the venues together hold
+/// the same position and the book saw no anomaly; at the close every quote
+/// is cancelled everywhere.
+fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
+    let mut vs: Vec<Venue> = (0..venues as u64).map(|k| venue(seed + 100 * k)).collect();
+    let locate = vs[0].listings()[0].locate;
+    let book = || {
+        book::Book::with_capacity(book::BookConfig {
+            max_orders: 1 << 14,
+            max_levels: 1 << 12,
+        })
+    };
+    let mut strategies: strategy::engine::Engine<4, 8> = strategy::engine::Engine::new();
+    let params = strategy::mm::MmParams {
+        max_position: 500,
+        ..strategy::mm::MmParams::default_for_cent_tick()
+    };
+    let maker = strategy::mm::MarketMaker::new(MAKER, locate, aaa(), params).unwrap();
+    strategies
+        .add(strategy::engine::Hosted::MarketMaker(maker))
+        .unwrap();
+    let a = Appliance::with_limits(limits);
+    let venue_id = |k: usize| VenueId(k as u8 + 1);
+    let mut p: pipeline::Pipeline<4, 8> = if venues == 1 {
+        pipeline::Pipeline::new(book(), strategies, a.risk, a.oms, venue_id(0))
+    } else {
+        let mut router = gateway::router::Router::new(gateway::router::RouterConfig::default());
+        for k in 0..venues {
+            router
+                .add_venue(gateway::router::VenueConfig {
+                    id: venue_id(k),
+                    take_fee: 3_000,
+                    make_fee: -1_000 * (k as i64 + 1),
+                })
+                .unwrap();
+            router.set_session(venue_id(k), true);
+        }
+        let mut p =
+            pipeline::Pipeline::with_router(book(), strategies, a.risk, a.oms, venue_id(0), router);
+        for k in 1..venues {
+            assert!(p.add_away_book(venue_id(k), book()));
+        }
+        p
+    };
+    let mut now = a.now;
+    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut next_message = vec![1u64; venues];
+    let maker_position = |p: &pipeline::Pipeline<4, 8>| match p.strategies.get(MAKER) {
+        Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
+        _ => panic!("no maker"),
+    };
+    // What the pipeline sends goes to the venue it names; the venues'
+    // answers go back, and what they make the pipeline send goes out too.
+    let exchange_until_quiet = |p: &mut pipeline::Pipeline<4, 8>,
+                                vs: &mut [Venue],
+                                now: &mut u64,
+                                mut sent: Vec<Outbound>| {
+        for _ in 0..64 {
+            for o in sent.drain(..) {
+                let named = match o {
+                    Outbound::New { venue, .. }
+                    | Outbound::Cancel { venue, .. }
+                    | Outbound::Replace { venue, .. } => venue,
+                };
+                to_venue(&mut vs[named.0 as usize - 1], &o);
+            }
+            let mut answers = Vec::new();
+            for (k, v) in vs.iter_mut().enumerate() {
+                for mut rep in reports(v, now) {
+                    rep.venue = Some(venue_id(k));
+                    answers.push(rep);
+                }
+            }
+            if answers.is_empty() {
+                return;
+            }
+            for rep in answers {
+                p.on_exec_report(&rep, Nanos(*now), &mut |o| sent.push(*o));
+            }
+        }
+        panic!("the pipeline and the venues never settle");
+    };
+    let venues_position =
+        |vs: &[Venue]| -> i64 { vs.iter().map(|v| v.position(APPLIANCE, aaa())).sum() };
+    for step in 0..1_000 {
+        match rng.below(150) {
+            0 => {
+                let _ = vs[0].adjust_last_fill(APPLIANCE, None);
+            }
+            1 => {
+                let last = vs[0]
+                    .fills()
+                    .iter()
+                    .rev()
+                    .find(|f| !f.busted)
+                    .map(|f| f.price);
+                if let Some(price) = last {
+                    let _ = vs[0].adjust_last_fill(APPLIANCE, Some(Price(price.0 + TICK)));
+                }
+            }
+            _ => {
+                for v in vs.iter_mut() {
+                    for _ in 0..rng.below(30) {
+                        v.step_background();
+                    }
+                }
+            }
+        }
+        // Each feed since the last step, in order, each message a
+        // microsecond apart.
+        let mut sent = Vec::new();
+        for (k, v) in vs.iter().enumerate() {
+            while let Some(bytes) = v.feed.message(next_message[k]) {
+                now += 1_000;
+                let msg = protocol::itch::Message::parse(bytes).expect("valid ITCH");
+                if k == 0 {
+                    p.on_itch(&msg, Nanos(now), &mut |o| sent.push(*o));
+                } else {
+                    p.on_away_itch(venue_id(k), &msg);
+                }
+                next_message[k] += 1;
+            }
+        }
+        now += 1_000_000;
+        p.on_timer(Nanos(now), &mut |o| sent.push(*o));
+        exchange_until_quiet(&mut p, &mut vs, &mut now, sent);
+        let venues_now = venues_position(&vs);
+        let oms_position = p.oms.position(locate).map_or(0, |x| x.qty);
+        assert_eq!(
+            (oms_position, p.risk.position(locate), maker_position(&p)),
+            (venues_now, venues_now, venues_now),
+            "seed {seed} step {step}: OMS, risk and the maker against the venues"
+        );
+        assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
+    }
+    let mut run = Run {
+        refused: p.stats().risk_rejects,
+        tripped: p.risk.tripped().is_some(),
+        ..Run::default()
+    };
+    // The close: every quote is cancelled, everywhere.
+    let mut sent = Vec::new();
+    now += 1_000_000;
+    p.close_session(Nanos(now), &mut |o| sent.push(*o));
+    exchange_until_quiet(&mut p, &mut vs, &mut now, sent);
+    let open_at_venues: usize = vs.iter().map(|v| v.open_orders(APPLIANCE)).sum();
+    assert_eq!(
+        (p.open_orders(), open_at_venues),
+        (0, 0),
+        "seed {seed}: open after the close"
+    );
+    let stats = p.oms.stats();
+    assert_eq!(
+        (
+            stats.unknown_cl_ord_id,
+            stats.fill_gaps,
+            stats.unknown_exec_refs
+        ),
+        (0, 0, 0),
+        "seed {seed}: {stats:?}"
+    );
+    run.fills = vs.iter().map(|v| v.fills().len()).sum();
+    run.busts = stats.busts;
+    run.corrections = stats.corrections;
+    run.received = vs.iter().map(|v| v.received().len()).collect();
+    run
+}
+
+/// [`pipeline_against_venues`] with one venue; four of the nine seeds
+/// under limits the maker runs into, where the reject rate trips the kill
+/// switch mid-run.
 #[test]
 fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
     let (mut fills, mut busts, mut corrections) = (0, 0, 0);
@@ -390,116 +570,14 @@ fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
         } else {
             Limits::unlimited()
         };
-        let mut v = venue(seed);
-        let locate = v.listings()[0].locate;
-        let book = book::Book::with_capacity(book::BookConfig {
-            max_orders: 1 << 14,
-            max_levels: 1 << 12,
-        });
-        let mut strategies: strategy::engine::Engine<4, 8> = strategy::engine::Engine::new();
-        let params = strategy::mm::MmParams {
-            max_position: 500,
-            ..strategy::mm::MmParams::default_for_cent_tick()
-        };
-        let maker = strategy::mm::MarketMaker::new(MAKER, locate, aaa(), params).unwrap();
-        strategies
-            .add(strategy::engine::Hosted::MarketMaker(maker))
-            .unwrap();
-        let a = Appliance::with_limits(limits);
-        let mut p: pipeline::Pipeline<4, 8> =
-            pipeline::Pipeline::new(book, strategies, a.risk, a.oms, VenueId(1));
-        let mut now = a.now;
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
-        let mut next_message = 1u64;
-        let maker_position = |p: &pipeline::Pipeline<4, 8>| match p.strategies.get(MAKER) {
-            Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
-            _ => panic!("no maker"),
-        };
-        // What the pipeline sends goes to the venue; the venue's answers go
-        // back, and what they make the pipeline send goes out too.
-        let exchange_until_quiet = |p: &mut pipeline::Pipeline<4, 8>,
-                                    v: &mut Venue,
-                                    now: &mut u64,
-                                    mut sent: Vec<Outbound>| {
-            for _ in 0..64 {
-                for o in sent.drain(..) {
-                    to_venue(v, &o);
-                }
-                let answers = reports(v, now);
-                if answers.is_empty() {
-                    return;
-                }
-                for rep in answers {
-                    p.on_exec_report(&rep, Nanos(*now), &mut |o| sent.push(*o));
-                }
-            }
-            panic!("the pipeline and the venue never settle");
-        };
-        for step in 0..1_000 {
-            match rng.below(150) {
-                0 => {
-                    let _ = v.adjust_last_fill(APPLIANCE, None);
-                }
-                1 => {
-                    let last = v.fills().iter().rev().find(|f| !f.busted).map(|f| f.price);
-                    if let Some(price) = last {
-                        let _ = v.adjust_last_fill(APPLIANCE, Some(Price(price.0 + TICK)));
-                    }
-                }
-                _ => {
-                    for _ in 0..rng.below(30) {
-                        v.step_background();
-                    }
-                }
-            }
-            // The feed since the last step, in order, each message a
-            // microsecond apart.
-            let mut sent = Vec::new();
-            while let Some(bytes) = v.feed.message(next_message) {
-                now += 1_000;
-                let msg = protocol::itch::Message::parse(bytes).expect("valid ITCH");
-                p.on_itch(&msg, Nanos(now), &mut |o| sent.push(*o));
-                next_message += 1;
-            }
-            now += 1_000_000;
-            p.on_timer(Nanos(now), &mut |o| sent.push(*o));
-            exchange_until_quiet(&mut p, &mut v, &mut now, sent);
-            let venue_position = v.position(APPLIANCE, aaa());
-            let oms_position = p.oms.position(locate).map_or(0, |x| x.qty);
-            assert_eq!(
-                (oms_position, p.risk.position(locate), maker_position(&p)),
-                (venue_position, venue_position, venue_position),
-                "seed {seed} step {step}: OMS, risk and the maker against the venue"
-            );
-            assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
-        }
+        let run = pipeline_against_venues(seed, limits, 1);
         if tight {
-            refused += p.stats().risk_rejects;
-            trips += u64::from(p.risk.tripped().is_some());
+            refused += run.refused;
+            trips += u64::from(run.tripped);
         }
-        // The close: every quote is cancelled, on both sides.
-        let mut sent = Vec::new();
-        now += 1_000_000;
-        p.close_session(Nanos(now), &mut |o| sent.push(*o));
-        exchange_until_quiet(&mut p, &mut v, &mut now, sent);
-        assert_eq!(
-            (p.open_orders(), v.open_orders(APPLIANCE)),
-            (0, 0),
-            "seed {seed}: open after the close"
-        );
-        let stats = p.oms.stats();
-        assert_eq!(
-            (
-                stats.unknown_cl_ord_id,
-                stats.fill_gaps,
-                stats.unknown_exec_refs
-            ),
-            (0, 0, 0),
-            "seed {seed}: {stats:?}"
-        );
-        fills += v.fills().len();
-        busts += stats.busts;
-        corrections += stats.corrections;
+        fills += run.fills;
+        busts += run.busts;
+        corrections += run.corrections;
     }
     eprintln!(
         "fills {fills}, busts {busts}, corrections {corrections}, refused {refused}, trips {trips}"
@@ -507,6 +585,25 @@ fn the_pipeline_trades_against_the_venue_and_agrees_with_it() {
     assert!(
         fills > 30 && busts > 5 && corrections > 5 && refused > 5 && trips > 0,
         "fills {fills}, busts {busts}, corrections {corrections}, refused {refused}, trips {trips}"
+    );
+}
+
+/// [`pipeline_against_venues`] with two venues: the router sends quotes to
+/// both, and the positions at both add up to the appliance's.
+#[test]
+fn the_router_quotes_on_two_venues_and_both_agree_with_the_appliance() {
+    let mut received = [0usize; 2];
+    let mut fills = 0;
+    for seed in 1..=4u64 {
+        let run = pipeline_against_venues(seed, Limits::unlimited(), 2);
+        received[0] += run.received[0];
+        received[1] += run.received[1];
+        fills += run.fills;
+    }
+    eprintln!("orders and replaces received {received:?}, fills {fills}");
+    assert!(
+        received[0] > 0 && received[1] > 0 && fills > 10,
+        "orders and replaces received {received:?}, fills {fills}"
     );
 }
 
