@@ -169,14 +169,8 @@ pub struct Server {
 }
 
 /// What the lab asks the venue to do to the first session's last standing
-/// fill, as an exchange does to an erroneous trade.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Adjustment {
-    /// Break it (TradeCancel).
-    Bust,
-    /// Move its price by this much, price4 (TradeCorrect).
-    CorrectBy(i64),
-}
+/// fill.
+pub use crate::venue::Adjustment;
 
 fn utc_now() -> UtcTime {
     UtcTime(
@@ -388,26 +382,14 @@ impl Server {
         let Some(owner) = self.slots.first().map(|s| s.spec.owner) else {
             return false;
         };
-        let last_price = self
-            .venue
-            .fills()
-            .iter()
-            .rev()
-            .find(|f| f.owner == owner && !f.busted)
-            .map(|f| f.price);
-        let (correct_to, count) = match (adjustment, last_price) {
-            (_, None) => return false,
-            (Adjustment::Bust, _) => (None, &mut self.stats.busts_sent),
-            (Adjustment::CorrectBy(by), Some(p)) => (
-                Some(types::Price(p.0 + by)),
-                &mut self.stats.corrections_sent,
-            ),
-        };
-        let done = self.venue.adjust_last_fill(owner, correct_to).is_some();
-        if done {
-            *count += 1;
+        if self.venue.adjust_last_fill(owner, adjustment).is_none() {
+            return false;
         }
-        done
+        match adjustment {
+            Adjustment::Bust => self.stats.busts_sent += 1,
+            Adjustment::CorrectBy(_) => self.stats.corrections_sent += 1,
+        }
+        true
     }
 
     /// Closes the trading day and opens the next, as an exchange does
@@ -863,7 +845,7 @@ fn ord_status(e: &ExecutionState) -> OrdStatus {
     }
 }
 
-/// The numbers of an execution as the report's text fields.
+/// A report's numbers as the text fields of its FIX message.
 pub struct ReportIds {
     order_id: String,
     exec_id: String,
@@ -871,18 +853,56 @@ pub struct ReportIds {
 }
 
 impl ReportIds {
-    pub fn of(e: &ExecutionState) -> ReportIds {
-        ReportIds {
-            order_id: e.order_id.to_string(),
-            exec_id: e.exec_id.to_string(),
-            exec_ref_id: e.exec_ref_id.map(|id| id.to_string()),
+    pub fn of(report: &Report) -> ReportIds {
+        match report {
+            Report::Execution(e) => ReportIds {
+                order_id: e.order_id.to_string(),
+                exec_id: e.exec_id.to_string(),
+                exec_ref_id: e.exec_ref_id.map(|id| id.to_string()),
+            },
+            Report::CancelReject { order_id, .. } => ReportIds {
+                order_id: order_id.to_string(),
+                exec_id: String::new(),
+                exec_ref_id: None,
+            },
         }
     }
 }
 
-/// The ExecutionReport the venue sends a session for `e` (with `ids`,
-/// [`ReportIds::of`] it).
-pub fn execution_report<'a>(
+/// A report as the FIX message the venue sends a session.
+pub enum ReportBody<'a> {
+    Execution(ExecutionReport<'a>),
+    CancelReject(OrderCancelReject<'a>),
+}
+
+/// The FIX message of `report` (with `ids`, [`ReportIds::of`] it), sent at
+/// `now`.
+pub fn report_body<'a>(report: &'a Report, ids: &'a ReportIds, now: UtcTime) -> ReportBody<'a> {
+    match report {
+        Report::Execution(e) => ReportBody::Execution(execution_report(e, ids, now)),
+        Report::CancelReject {
+            cl_ord_id,
+            orig_cl_ord_id,
+            replace,
+            reason,
+            ..
+        } => ReportBody::CancelReject(OrderCancelReject {
+            order_id: ids.order_id.as_bytes(),
+            cl_ord_id: cl_ord_id.as_bytes(),
+            orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
+            ord_status: OrdStatus::Rejected,
+            response_to: if *replace {
+                CxlRejResponseTo::Replace
+            } else {
+                CxlRejResponseTo::Cancel
+            },
+            reason: Some(1),
+            text: Some(reason.as_bytes()),
+        }),
+    }
+}
+
+fn execution_report<'a>(
     e: &'a ExecutionState,
     ids: &'a ReportIds,
     now: UtcTime,
@@ -924,30 +944,6 @@ pub fn execution_report<'a>(
     }
 }
 
-/// The OrderCancelReject the venue sends a session for a refused cancel
-/// (or replace, `replace`) of `orig_cl_ord_id`, with the reason's text.
-pub fn order_cancel_reject<'a>(
-    cl_ord_id: &'a str,
-    orig_cl_ord_id: &'a str,
-    order_id: &'a str,
-    replace: bool,
-    reason: &'a str,
-) -> OrderCancelReject<'a> {
-    OrderCancelReject {
-        order_id: order_id.as_bytes(),
-        cl_ord_id: cl_ord_id.as_bytes(),
-        orig_cl_ord_id: orig_cl_ord_id.as_bytes(),
-        ord_status: OrdStatus::Rejected,
-        response_to: if replace {
-            CxlRejResponseTo::Replace
-        } else {
-            CxlRejResponseTo::Cancel
-        },
-        reason: Some(1),
-        text: Some(reason.as_bytes()),
-    }
-}
-
 /// Sends one report; false when the session is not logged on (kept for later).
 fn send_report(
     session: &mut Session<'static>,
@@ -960,23 +956,10 @@ fn send_report(
             out.extend_from_slice(b)
         }
     };
-    let result = match report {
-        Report::Execution(e) => {
-            let ids = ReportIds::of(e);
-            let body = execution_report(e, &ids, now);
-            session.send(now, &body, &mut sink)
-        }
-        Report::CancelReject {
-            cl_ord_id,
-            orig_cl_ord_id,
-            order_id,
-            replace,
-            reason,
-        } => {
-            let order_id = order_id.to_string();
-            let body = order_cancel_reject(cl_ord_id, orig_cl_ord_id, &order_id, *replace, reason);
-            session.send(now, &body, &mut sink)
-        }
+    let ids = ReportIds::of(report);
+    let result = match report_body(report, &ids, now) {
+        ReportBody::Execution(body) => session.send(now, &body, &mut sink),
+        ReportBody::CancelReject(body) => session.send(now, &body, &mut sink),
     };
     result.is_ok()
 }

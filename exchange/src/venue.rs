@@ -72,6 +72,15 @@ pub enum ExecKind {
     TradeCorrect,
 }
 
+/// What an exchange does to an erroneous trade after the fact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Adjustment {
+    /// Break it (TradeCancel).
+    Bust,
+    /// Move its price by this much, price4 (TradeCorrect).
+    CorrectBy(i64),
+}
+
 /// A session order as the venue tracks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct SessionOrder {
@@ -462,19 +471,23 @@ impl Venue {
         exec_id
     }
 
-    /// Breaks (`correct_to` None) or re-prices `owner`'s last standing fill,
-    /// as an exchange does after the fact (an erroneous trade): the fill
+    /// Breaks or re-prices (`adjustment`) `owner`'s last standing fill, as
+    /// an exchange does after the fact (an erroneous trade): the fill
     /// leaves the position, or stays at the new price, and the owner gets
     /// an ExecutionReport (TradeCancel / TradeCorrect) naming the fill's
     /// ExecID as its ExecRefID. The order's CumQty drops by a bust; its
     /// LeavesQty does not change (a busted quantity is not worked again).
     /// `None` when the owner has no standing fill.
-    pub fn adjust_last_fill(&mut self, owner: Owner, correct_to: Option<Price>) -> Option<u64> {
+    pub fn adjust_last_fill(&mut self, owner: Owner, adjustment: Adjustment) -> Option<u64> {
         let index = self
             .fills
             .iter()
             .rposition(|f| f.owner == owner && !f.busted)?;
         let fill = self.fills.get(index)?.clone();
+        let correct_to = match adjustment {
+            Adjustment::Bust => None,
+            Adjustment::CorrectBy(by) => Some(Price(fill.price.0 + by)),
+        };
         // The order may have been replaced or have a cancel in flight since
         // the fill: it goes by another ClOrdID and book reference now, and
         // only its OrderID(37) still names it.
@@ -962,7 +975,11 @@ mod tests {
             v.step_background();
         }
         let aaa = Symbol::new("AAA").unwrap();
-        assert_eq!(v.adjust_last_fill(ME, None), None, "nothing to bust yet");
+        assert_eq!(
+            v.adjust_last_fill(ME, Adjustment::Bust),
+            None,
+            "nothing to bust yet"
+        );
         let (ask, size) = v.listings()[0].engine.best(Side::Sell).unwrap();
         let qty = size as u32 + 100;
         v.new_order(
@@ -981,7 +998,7 @@ mod tests {
         let position = v.position(ME, aaa);
         let cash = v.cash(ME, aaa);
 
-        let bust = v.adjust_last_fill(ME, None).unwrap();
+        let bust = v.adjust_last_fill(ME, Adjustment::Bust).unwrap();
         let reports = v.take_reports(ME);
         let [Report::Execution(e)] = reports.as_slice() else {
             panic!("{reports:?}")
@@ -1007,9 +1024,7 @@ mod tests {
         // The standing fill before it, 1 cent dearer.
         let before = fills[fills.len() - 2].clone();
         let cash = v.cash(ME, aaa);
-        let correct = v
-            .adjust_last_fill(ME, Some(Price(before.price.0 + 100)))
-            .unwrap();
+        let correct = v.adjust_last_fill(ME, Adjustment::CorrectBy(100)).unwrap();
         let reports = v.take_reports(ME);
         let [Report::Execution(e)] = reports.as_slice() else {
             panic!("{reports:?}")
@@ -1057,7 +1072,7 @@ mod tests {
         v.replace(ME, "m1", "m2", ask, filled + 101).unwrap();
         v.take_reports(ME);
 
-        v.adjust_last_fill(ME, None).unwrap();
+        v.adjust_last_fill(ME, Adjustment::Bust).unwrap();
         let reports = v.take_reports(ME);
         let [Report::Execution(e)] = reports.as_slice() else {
             panic!("{reports:?}")
@@ -1143,14 +1158,11 @@ mod tests {
                         let _ = v.cancel(ME, cl, &fresh());
                     }
                     6 => {
-                        let _ = v.adjust_last_fill(ME, None);
+                        let _ = v.adjust_last_fill(ME, Adjustment::Bust);
                     }
                     7 => {
                         let by = (next(3) as i64 + 1) * TICK.0;
-                        let last = v.fills().iter().rev().find(|f| !f.busted).map(|f| f.price);
-                        if let Some(p) = last {
-                            let _ = v.adjust_last_fill(ME, Some(Price(p.0 + by)));
-                        }
+                        let _ = v.adjust_last_fill(ME, Adjustment::CorrectBy(by));
                     }
                     _ => {
                         for _ in 0..next(50) {

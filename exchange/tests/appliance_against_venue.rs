@@ -10,8 +10,8 @@
 mod common;
 
 use exchange::matching::Owner;
-use exchange::server::{execution_report, order_cancel_reject, ReportIds};
-use exchange::venue::{Report, Venue};
+use exchange::server::{report_body, ReportBody, ReportIds};
+use exchange::venue::{Adjustment, Venue};
 use gateway::fixmap;
 use gateway::oms::{Oms, OmsConfig, Outbound};
 use protocol::fix::UtcTime;
@@ -74,28 +74,12 @@ fn reports(v: &mut Venue, now: &mut u64) -> Vec<gateway::oms::ExecReport> {
     let mut out = Vec::new();
     for report in v.take_reports(APPLIANCE) {
         *now += 1_000;
-        out.push(match &report {
-            Report::Execution(e) => {
-                let ids = ReportIds::of(e);
-                let body = execution_report(e, &ids, UtcTime(*now));
+        let ids = ReportIds::of(&report);
+        out.push(match report_body(&report, &ids, UtcTime(*now)) {
+            ReportBody::Execution(body) => {
                 fixmap::exec_report(&body).expect("the venue's report maps")
             }
-            Report::CancelReject {
-                cl_ord_id,
-                orig_cl_ord_id,
-                order_id,
-                replace,
-                reason,
-            } => {
-                let order_id = order_id.to_string();
-                fixmap::cancel_reject(&order_cancel_reject(
-                    cl_ord_id,
-                    orig_cl_ord_id,
-                    &order_id,
-                    *replace,
-                    reason,
-                ))
-            }
+            ReportBody::CancelReject(body) => fixmap::cancel_reject(&body),
         });
     }
     out
@@ -178,6 +162,19 @@ fn aaa() -> Symbol {
     Symbol::new("AAA").unwrap()
 }
 
+/// The maker's order for AAA.
+fn aaa_order(side: Side, price: Price, qty: u32, tif: TimeInForce) -> OrderIntent {
+    OrderIntent::New {
+        strategy: MAKER,
+        locate: LOCATE,
+        symbol: aaa(),
+        side,
+        price,
+        qty,
+        tif,
+    }
+}
+
 /// A small deterministic generator (xorshift64).
 struct Rng(u64);
 
@@ -228,15 +225,9 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
                     } else {
                         Side::Sell
                     };
-                    let intent = OrderIntent::New {
-                        strategy: MAKER,
-                        locate: LOCATE,
-                        symbol: aaa(),
-                        side,
-                        price: near(&mut rng),
-                        qty: 100 + 100 * rng.below(4) as u32,
-                        tif: TimeInForce::Day,
-                    };
+                    let price = near(&mut rng);
+                    let qty = 100 + 100 * rng.below(4) as u32;
+                    let intent = aaa_order(side, price, qty, TimeInForce::Day);
                     a.send(&mut v, intent, Price(mid));
                 }
                 3 | 4 if !open.is_empty() => {
@@ -267,26 +258,16 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
                         Side::Sell
                     };
                     let through = Price(mid + side.sign() * 3 * TICK);
-                    let intent = OrderIntent::New {
-                        strategy: MAKER,
-                        locate: LOCATE,
-                        symbol: aaa(),
-                        side,
-                        price: through,
-                        qty: 100 + 100 * rng.below(4) as u32,
-                        tif: TimeInForce::ImmediateOrCancel,
-                    };
+                    let qty = 100 + 100 * rng.below(4) as u32;
+                    let intent = aaa_order(side, through, qty, TimeInForce::ImmediateOrCancel);
                     a.send(&mut v, intent, Price(mid));
                 }
                 6 => {
-                    let _ = v.adjust_last_fill(APPLIANCE, None);
+                    let _ = v.adjust_last_fill(APPLIANCE, Adjustment::Bust);
                 }
                 7 => {
-                    let last = v.fills().iter().rev().find(|f| !f.busted).map(|f| f.price);
-                    if let Some(p) = last {
-                        let by = (rng.below(3) as i64 + 1) * TICK;
-                        let _ = v.adjust_last_fill(APPLIANCE, Some(Price(p.0 + by)));
-                    }
+                    let by = (rng.below(3) as i64 + 1) * TICK;
+                    let _ = v.adjust_last_fill(APPLIANCE, Adjustment::CorrectBy(by));
                 }
                 _ => {
                     for _ in 0..rng.below(50) {
@@ -328,15 +309,7 @@ fn the_oms_and_risk_agree_with_the_venue_through_random_sessions() {
             "seed {seed}: open orders after the kill switch's sweep"
         );
         // Nothing new gets through while it is tripped.
-        let refused = OrderIntent::New {
-            strategy: MAKER,
-            locate: LOCATE,
-            symbol: aaa(),
-            side: Side::Buy,
-            price: Price(100_0000),
-            qty: 100,
-            tif: TimeInForce::Day,
-        };
+        let refused = aaa_order(Side::Buy, Price(100_0000), 100, TimeInForce::Day);
         let sent = v.received().len();
         a.send(&mut v, refused, Price(100_0000));
         assert_eq!(
@@ -474,18 +447,10 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
     for step in 0..1_000 {
         match rng.below(150) {
             0 => {
-                let _ = vs[0].adjust_last_fill(APPLIANCE, None);
+                let _ = vs[0].adjust_last_fill(APPLIANCE, Adjustment::Bust);
             }
             1 => {
-                let last = vs[0]
-                    .fills()
-                    .iter()
-                    .rev()
-                    .find(|f| !f.busted)
-                    .map(|f| f.price);
-                if let Some(price) = last {
-                    let _ = vs[0].adjust_last_fill(APPLIANCE, Some(Price(price.0 + TICK)));
-                }
+                let _ = vs[0].adjust_last_fill(APPLIANCE, Adjustment::CorrectBy(TICK));
             }
             _ => {
                 for v in vs.iter_mut() {
