@@ -610,6 +610,12 @@ struct OrderRecord {
     entered: Nanos,
 }
 
+/// A cancel of the order is in flight: another cancel, or a replace,
+/// conflicts with it.
+fn cancel_pending(r: &OrderRecord) -> bool {
+    r.cancel.is_some()
+}
+
 impl OrderRecord {
     const EMPTY: OrderRecord = OrderRecord {
         id: OrderId(0),
@@ -1381,7 +1387,7 @@ impl Oms {
             }
             OrderIntent::Cancel { strategy, order } => {
                 let (slot, rec, cl) = self
-                    .prepare_amend(strategy, order, |r| r.cancel.is_some())
+                    .prepare_amend(strategy, order, cancel_pending)
                     .map_err(|reason| self.refuse(reason))?;
                 let ctx = CheckContext {
                     order,
@@ -1414,7 +1420,7 @@ impl Oms {
             } => {
                 let (slot, rec, cl) = self
                     .prepare_amend(strategy, order, |r| {
-                        r.cancel.is_some() || r.replace.is_some()
+                        cancel_pending(r) || r.replace.is_some()
                     })
                     .map_err(|reason| self.refuse_opening(reason, risk))?;
                 let ctx = CheckContext {
@@ -2430,10 +2436,12 @@ impl Oms {
 
     /// Whether `strategy`'s working order `order` has a cancel in flight
     /// (its own, or one the kill switch or the close of the trading window
-    /// sent): a second cancel would only be refused.
+    /// sent): a second cancel would only be refused, by the same test.
     pub fn cancel_in_flight(&self, strategy: StrategyId, order: OrderId) -> bool {
-        self.record_of(order)
-            .is_some_and(|r| r.strategy == strategy && r.terminal.is_none() && r.cancel.is_some())
+        self.working_slot(strategy, order)
+            .ok()
+            .and_then(|slot| self.orders.get(slot as usize))
+            .is_some_and(cancel_pending)
     }
 
     /// (order qty, cumulative filled, leaves, price) of `order`.
