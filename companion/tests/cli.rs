@@ -682,14 +682,23 @@ fn journal_persists_events_and_hands_them_back() {
 #[test]
 fn second_consumer_of_a_ring_is_refused() {
     let s = Served::start("lock");
-    let mut follower = Proc::new(env!("CARGO_BIN_EXE_companion"))
-        .args(["--shm", s.path.to_str().unwrap(), "logs", "--follow"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the follower holds the log role.
+    let follow = || {
+        Proc::new(env!("CARGO_BIN_EXE_companion"))
+            .args(["--shm", s.path.to_str().unwrap(), "logs", "--follow"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut follower = follow();
+    // Wait until the follower holds the log role. A probe below takes the
+    // role for a moment too: a follower that started in that moment was
+    // itself refused and has exited, and is started again.
     let deadline = Instant::now() + Duration::from_secs(10);
     let refused = loop {
+        if follower.try_wait().unwrap().is_some() {
+            follower = follow();
+        }
         let o = s.run(&["logs"]);
         if !o.status.success() {
             break text(&o).1;
