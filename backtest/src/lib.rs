@@ -120,6 +120,8 @@ pub struct RunStats {
     pub news: u64,
     pub cancels: u64,
     pub replaces: u64,
+    /// Order mass cancel requests (the kill switch's, at a venue that takes them).
+    pub mass_cancels: u64,
     pub maker_fills: u64,
     pub taker_fills: u64,
     pub maker_shares: u64,
@@ -364,6 +366,7 @@ impl Backtest {
                 Outbound::New { .. } => self.stats.news += 1,
                 Outbound::Cancel { .. } => self.stats.cancels += 1,
                 Outbound::Replace { .. } => self.stats.replaces += 1,
+                Outbound::MassCancel { .. } => self.stats.mass_cancels += 1,
             }
             self.order_q
                 .push_back((t + self.config.order_latency_ns, out));
@@ -467,6 +470,7 @@ fn log_order(log: &mut String, t: u64, out: &Outbound) {
             side_char(side),
             price.0
         ),
+        Outbound::MassCancel { cl_ord_id, .. } => writeln!(log, "{t} MASSCXL {}", cl_ord_id.0),
     };
 }
 

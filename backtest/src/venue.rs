@@ -148,6 +148,17 @@ impl Venue {
                 reports.push(ack);
                 self.arrive(order, tif, book, reports, fills);
             }
+            // Every resting order of ours goes, each with its own cancel
+            // report (the venue's answer to the request itself is not
+            // modelled: the pipeline goes on when its wait for it ends).
+            Outbound::MassCancel { .. } => {
+                for o in self.orders.drain(..) {
+                    let mut r = ExecReport::new(o.cl_ord_id, ExecType::Canceled);
+                    r.cum_qty = o.cum;
+                    r.leaves_qty = 0;
+                    reports.push(r);
+                }
+            }
             Outbound::Cancel {
                 cl_ord_id,
                 orig_cl_ord_id,

@@ -144,6 +144,7 @@ impl Exchange {
             client_comp_id: "APPL".into(),
             heart_bt_int_s: 5,
             cancel_on_disconnect: true,
+            mass_cancel: true,
             owner: OWNER,
         };
         let flow = FlowRate {
@@ -322,6 +323,7 @@ pub struct OrderCounts {
     pub new: u64,
     pub cancel: u64,
     pub replace: u64,
+    pub mass_cancel: u64,
 }
 
 impl OrderCounts {
@@ -330,11 +332,12 @@ impl OrderCounts {
             Outbound::New { .. } => self.new += 1,
             Outbound::Cancel { .. } => self.cancel += 1,
             Outbound::Replace { .. } => self.replace += 1,
+            Outbound::MassCancel { .. } => self.mass_cancel += 1,
         }
     }
 
     pub fn total(&self) -> u64 {
-        self.new + self.cancel + self.replace
+        self.new + self.cancel + self.replace + self.mass_cancel
     }
 }
 
@@ -629,9 +632,10 @@ pub struct ReplayReport {
     pub frame_to_order: LatencyHistogram,
 }
 
-/// The venue's acknowledgement of `o`, as the OMS expects it.
-fn synthetic_ack(o: &Outbound) -> ExecReport {
-    match *o {
+/// The venue's acknowledgement of `o`, as the OMS expects it; none for a
+/// mass cancel, which no order's report answers.
+fn synthetic_ack(o: &Outbound) -> Option<ExecReport> {
+    Some(match *o {
         Outbound::New {
             cl_ord_id,
             price,
@@ -664,7 +668,8 @@ fn synthetic_ack(o: &Outbound) -> ExecReport {
             price,
             ..ExecReport::new(cl_ord_id, ExecType::Replaced)
         },
-    }
+        Outbound::MassCancel { .. } => return None,
+    })
 }
 
 /// The in-process path: `frames` through a fresh pipeline built like
@@ -759,12 +764,15 @@ pub fn replay(frames: &[Vec<u8>], pace: Option<Duration>) -> std::io::Result<Rep
             rounds += 1;
             acks.clear();
             for o in &queue {
+                let Some(ack) = synthetic_ack(o) else {
+                    continue;
+                };
                 let mut sends = Sends {
                     session: &mut session,
                     out: &mut out,
                     now: utc,
                 };
-                pipeline.on_exec_report(&synthetic_ack(o), now, &mut |o2: &Outbound| {
+                pipeline.on_exec_report(&ack, now, &mut |o2: &Outbound| {
                     if send_outbound(o2, utc, &mut sends) {
                         acks.push(*o2);
                     }

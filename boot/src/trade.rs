@@ -33,7 +33,9 @@
 
 use crate::echo::{open_virtio_net_at, KernelDma};
 use core::sync::atomic::{AtomicBool, Ordering};
-use gateway::fixmap::{cancel_reject, exec_report, send_outbound, FixSender};
+use gateway::fixmap::{
+    cancel_reject, exec_report, mass_cancel_answer, send_outbound, FixSender, MassCancelAnswer,
+};
 use gateway::oms::{ClOrdId, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::reservation::{ReserveSizes, SeqReservation};
@@ -50,7 +52,9 @@ use nic::mempool::{Mempool, PacketBatch};
 use nic::Nic;
 use pipeline::Pipeline;
 use protocol::filter::{Filter, Subscription, UdpFrameRepr};
-use protocol::fix::messages::{BusinessMessageReject, ExecutionReport, FixBody, OrderCancelReject};
+use protocol::fix::messages::{
+    BusinessMessageReject, ExecutionReport, FixBody, OrderCancelReject, OrderMassCancelReport,
+};
 use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
@@ -348,6 +352,16 @@ enum Refused {
     Order(ClOrdId),
     /// The MsgSeqNum of the refused message (RefSeqNum).
     Seq(u64),
+    /// Our OrderMassCancelRequest: the venue does not take them.
+    MassCancel,
+}
+
+/// A venue's answer to the kill switch's mass cancel, handed to the
+/// pipeline after the turn's execution reports (the venue sends the
+/// canceled orders' reports first).
+enum MassCancelEvent {
+    Answer(MassCancelAnswer),
+    Unsupported,
 }
 
 /// Reports of the same kind printed at most this many times.
@@ -385,21 +399,13 @@ impl<'s> Port<'s> {
     }
 }
 
-fn outbound_venue(o: &Outbound) -> VenueId {
-    match *o {
-        Outbound::New { venue, .. }
-        | Outbound::Cancel { venue, .. }
-        | Outbound::Replace { venue, .. } => venue,
-    }
-}
-
 /// Encodes `o` on its venue's session; `false` when that venue is not
 /// logged on (or unknown), or its session held the message back (no
 /// sequence number the journal has confirmed), and nothing was sent. The
 /// pipeline counts either answer (`orders_sent`, `unsent`) and undoes an
 /// unsent message.
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
-    let venue = outbound_venue(o);
+    let venue = o.venue();
     match ports.iter_mut().find(|p| p.id == venue) {
         Some(port) if port.logged_on => send_outbound(o, utc, &mut port.sends(utc)),
         _ => false,
@@ -431,6 +437,23 @@ fn cod_option(platform: &Platform, index: usize) -> bool {
         None | Some("on") => true,
         Some("off") => false,
         Some(_) => fail("venue-cod= takes on or off"),
+    }
+}
+
+/// Whether venue `index` takes order mass cancels (the kill switch then
+/// asks it for one before cancelling order by order):
+/// `venue-mass-cancel=` (`venue2-mass-cancel=` for the second), `on` or
+/// `off` (the default: not every venue takes them).
+fn mass_cancel_option(platform: &Platform, index: usize) -> bool {
+    let name = if index == 0 {
+        "venue-mass-cancel"
+    } else {
+        "venue2-mass-cancel"
+    };
+    match platform.info.value_of(name) {
+        None | Some("off") => false,
+        Some("on") => true,
+        Some(_) => fail("venue-mass-cancel= takes on or off"),
     }
 }
 
@@ -571,6 +594,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 id: venue_id(i),
                 take_fee,
                 make_fee,
+                mass_cancel: mass_cancel_option(platform, i),
             })
             .is_err()
         {
@@ -1020,7 +1044,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         let decoded = cpu::rdtsc();
                         let mut encoded = 0;
                         pipeline.on_itch(&m, now, &mut |o: &Outbound| {
-                            let sent = if outbound_venue(o) == primary {
+                            let sent = if o.venue() == primary {
                                 let mut sends = Sends {
                                     session: &mut *session,
                                     out,
@@ -1082,6 +1106,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             telemetry.sent(order, cpu::rdtsc());
         }
         let mut lost: Vec<(VenueId, bool), VENUES> = Vec::new();
+        let mut mass_events: Vec<(VenueId, MassCancelEvent), { 2 * VENUES }> = Vec::new();
         for port in ports.iter_mut() {
             let id = port.id;
             let was_up = port.logged_on;
@@ -1129,6 +1154,9 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         Ok(r) => {
                             let named = r.business_reject_ref_id.and_then(ClOrdId::parse);
                             let which = match (named, r.ref_seq_num) {
+                                _ if r.ref_msg_type == msg_type::ORDER_MASS_CANCEL_REQUEST => {
+                                    Some(Refused::MassCancel)
+                                }
                                 (Some(cl), _) => Some(Refused::Order(cl)),
                                 (None, Some(seq)) => Some(Refused::Seq(seq)),
                                 (None, None) => None,
@@ -1159,6 +1187,17 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 Event::Deliver(m) if m.msg_type() == msg_type::ORDER_CANCEL_REJECT => {
                     match OrderCancelReject::parse(m) {
                         Ok(r) => queue_report(exec_buf, id, cancel_reject(&r), &mut tally),
+                        Err(_) => tally.reports_unusable += 1,
+                    }
+                }
+                Event::Deliver(m) if m.msg_type() == msg_type::ORDER_MASS_CANCEL_REPORT => {
+                    match OrderMassCancelReport::parse(m) {
+                        Ok(r) => {
+                            let answer = MassCancelEvent::Answer(mass_cancel_answer(&r));
+                            if mass_events.push((id, answer)).is_err() {
+                                tally.reports_unusable += 1;
+                            }
+                        }
                         Err(_) => tally.reports_unusable += 1,
                     }
                 }
@@ -1241,15 +1280,33 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             for which in refused.drain(..) {
                 let cl = match which {
                     Refused::Order(cl) => Some(cl),
+                    Refused::MassCancel => {
+                        if mass_events
+                            .push((id, MassCancelEvent::Unsupported))
+                            .is_err()
+                        {
+                            tally.reports_unusable += 1;
+                        }
+                        None
+                    }
                     // Only our orders, cancels and replaces are answered
                     // (a refused admin message is not kept, nor anything
                     // sent before a forgotten connection).
                     Refused::Seq(seq) => {
                         let mut buf = [0u8; 32];
-                        session
-                            .sent_cl_ord_id(seq, &mut buf)
-                            .filter(|(_, kind)| matches!(kind, [b'D' | b'F' | b'G', 0]))
-                            .and_then(|(id, _)| ClOrdId::parse(id))
+                        match session.sent_cl_ord_id(seq, &mut buf) {
+                            Some((_, [b'q', 0])) => {
+                                if mass_events
+                                    .push((id, MassCancelEvent::Unsupported))
+                                    .is_err()
+                                {
+                                    tally.reports_unusable += 1;
+                                }
+                                None
+                            }
+                            Some((text, [b'D' | b'F' | b'G', 0])) => ClOrdId::parse(text),
+                            _ => None,
+                        }
                     }
                 };
                 if let Some(cl) = cl {
@@ -1425,6 +1482,18 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             }
         }
         exec_buf.clear();
+        // Mass cancel answers after the reports of the orders they canceled.
+        for (venue, event) in mass_events {
+            let send = &mut |o: &Outbound| send_to_venue(&mut ports, o, utc);
+            match event {
+                MassCancelEvent::Answer(answer) => {
+                    pipeline.on_mass_cancel_answer(venue, &answer, now, send)
+                }
+                MassCancelEvent::Unsupported => {
+                    pipeline.on_mass_cancel_unsupported(venue, now, send)
+                }
+            }
+        }
         if journaling {
             journal.flush(&mut ports, pipeline.oms.epoch(), now_ns);
             tally.journal_fills_lost = journal.overflow;
@@ -1706,6 +1775,19 @@ fn finish(
         ),
         meanwhile,
     );
+    UPLINK.line_waiting(
+        format_args!(
+            "trade: kill switch: kill-cancels {} mass-cancels {} accepted {} canceled-orders {} refused {} timeouts {} stray {}",
+            s.kill_cancels,
+            s.mass_cancels,
+            s.mass_cancels_accepted,
+            s.mass_canceled_orders,
+            s.mass_cancels_refused,
+            s.mass_cancel_timeouts,
+            s.mass_cancel_stray_answers
+        ),
+        meanwhile,
+    );
     let o = pipeline.oms.stats();
     // The cash AAA's fills moved (sales in, purchases out, price4 ×
     // shares, journaled ones included): what the venue's own records of
@@ -1827,7 +1909,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 39;
+const COUNTERS: usize = 44;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1923,6 +2005,12 @@ fn fill_view(
         ("fix-resend-reqs", fs.resend_requests_sent),
         ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
         ("kill-cancels", s.kill_cancels),
+        // The kill switch's order mass cancels, and how they ended.
+        ("mass-cancels", s.mass_cancels),
+        ("mass-cxl-ok", s.mass_cancels_accepted),
+        ("mass-cxl-orders", s.mass_canceled_orders),
+        ("mass-cxl-refused", s.mass_cancels_refused),
+        ("mass-cxl-timeout", s.mass_cancel_timeouts),
         ("cancels-in-flight", s.cancels_in_flight),
         ("journal-waits", tally.journal_waits),
         ("fix-held-back", fs.held_back),

@@ -46,7 +46,7 @@ pub const MAX_LINE: usize = 1024;
 const TEXT_BYTES: usize = 16 * 1024;
 const EVENT_BYTES: usize = 8 * 1024;
 /// Counters, risk limits and open orders the view carries at most.
-pub const MAX_COUNTERS: usize = 40;
+pub const MAX_COUNTERS: usize = 48;
 pub const MAX_LIMITS: usize = 8;
 pub const MAX_ORDERS: usize = 64;
 pub const MAX_NICS: usize = 2;

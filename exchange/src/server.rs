@@ -23,8 +23,9 @@ use gateway::session::{
 };
 use protocol::filter::UdpFrameRepr;
 use protocol::fix::messages::{
-    BusinessMessageReject, CxlRejResponseTo, ExecType, ExecutionReport, NewOrderSingle, OrdStatus,
-    OrdType, OrderCancelReject, OrderCancelReplaceRequest, OrderCancelRequest,
+    BusinessMessageReject, CxlRejResponseTo, ExecType, ExecutionReport, MassCancelScope,
+    NewOrderSingle, OrdStatus, OrdType, OrderCancelReject, OrderCancelReplaceRequest,
+    OrderCancelRequest, OrderMassCancelReport, OrderMassCancelRequest, MAX_AFFECTED_ORDERS,
 };
 use protocol::fix::{msg_type, FixMessage, FixVersion, UtcTime};
 use protocol::moldudp64::RequestRepr;
@@ -46,6 +47,10 @@ pub struct SessionSpec {
     pub client_comp_id: String,
     pub heart_bt_int_s: u32,
     pub cancel_on_disconnect: bool,
+    /// The session takes OrderMassCancelRequest (q), answered by an
+    /// OrderMassCancelReport (r) after the canceled orders' own reports;
+    /// without it, a BusinessMessageReject (unsupported message type).
+    pub mass_cancel: bool,
     pub owner: Owner,
 }
 
@@ -99,6 +104,10 @@ pub struct ServerStats {
     pub orders_received: u64,
     pub cancels_received: u64,
     pub replaces_received: u64,
+    /// OrderMassCancelRequests taken, and the orders they canceled.
+    pub mass_cancels_received: u64,
+    pub mass_canceled_orders: u64,
+    pub mass_answers_sent: u64,
     pub reports_sent: u64,
     pub canceled_on_disconnect: u64,
     pub feed_packets: u64,
@@ -505,8 +514,38 @@ impl Server {
         slot.session
             .on_tick(now, |e| collect(e, &mut out, &mut actions));
         let owner = slot.spec.owner;
+        let takes_mass_cancel = slot.spec.mass_cancel;
+        // Answers to mass cancels, sent after the reports of the orders
+        // they canceled.
+        let mut mass_answers = Vec::new();
         for action in actions.drain(..) {
             match action {
+                Action::MassCancel {
+                    cl_ord_id,
+                    scope,
+                    symbol,
+                    ..
+                } if takes_mass_cancel => {
+                    let affected = self.venue.mass_cancel(owner, symbol.as_deref());
+                    self.stats.mass_cancels_received += 1;
+                    self.stats.mass_canceled_orders += affected as u64;
+                    mass_answers.push((cl_ord_id, scope, affected));
+                }
+                Action::MassCancel { seq, .. } => {
+                    let slot = &mut self.slots[i];
+                    let reject = BusinessMessageReject {
+                        ref_seq_num: Some(seq),
+                        ref_msg_type: msg_type::ORDER_MASS_CANCEL_REQUEST,
+                        business_reject_ref_id: None,
+                        reason: 3,
+                        text: Some(b"unsupported message type"),
+                    };
+                    let _ = slot.session.send(now, &reject, |e| {
+                        if let SessionEvent::Send(b) = e {
+                            out.extend_from_slice(b)
+                        }
+                    });
+                }
                 Action::Order(order) => self.apply_order(owner, order),
                 Action::LoggedOn => {
                     self.stats.logons += 1;
@@ -544,6 +583,29 @@ impl Server {
             }
         }
         slot.backlog = unsent;
+        for (cl_ord_id, scope, affected) in mass_answers {
+            self.stats.mass_answers_sent += 1;
+            let order_id = format!("MC{}", self.stats.mass_answers_sent);
+            let report = OrderMassCancelReport {
+                cl_ord_id: Some(cl_ord_id.as_bytes()),
+                order_id: order_id.as_bytes(),
+                scope,
+                // Accepted: MassCancelResponse echoes the request's type.
+                response: match scope {
+                    MassCancelScope::Security => b'1',
+                    MassCancelScope::All => b'7',
+                },
+                reject_reason: None,
+                total_affected_orders: Some(affected as u32),
+                affected: [None; MAX_AFFECTED_ORDERS],
+                affected_count: 0,
+            };
+            let _ = slot.session.send(now, &report, |e| {
+                if let SessionEvent::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            });
+        }
         if !out.is_empty() {
             busy = true;
             if let Some(stream) = slot.stream.as_mut() {
@@ -760,10 +822,19 @@ enum OrderAction {
 
 enum Action {
     Order(OrderAction),
+    MassCancel {
+        seq: u64,
+        cl_ord_id: String,
+        scope: MassCancelScope,
+        symbol: Option<Vec<u8>>,
+    },
     LoggedOn,
     Disconnect,
     SessionError,
-    Unsupported { seq: u64, msg_type: Vec<u8> },
+    Unsupported {
+        seq: u64,
+        msg_type: Vec<u8>,
+    },
 }
 
 fn text(b: &[u8]) -> String {
@@ -822,6 +893,16 @@ fn decode_order(msg: &FixMessage<'_>) -> Action {
                 qty: r.order_qty,
             })
         })
+    } else if t == msg_type::ORDER_MASS_CANCEL_REQUEST {
+        if let Ok(q) = OrderMassCancelRequest::parse(msg) {
+            return Action::MassCancel {
+                seq: msg.seq_num().unwrap_or(0),
+                cl_ord_id: text(q.cl_ord_id),
+                scope: q.scope,
+                symbol: q.symbol.map(<[u8]>::to_vec),
+            };
+        }
+        None
     } else {
         None
     };

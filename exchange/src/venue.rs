@@ -837,6 +837,24 @@ impl Venue {
         total
     }
 
+    /// An OrderMassCancelRequest of session `owner`: cancels its open
+    /// orders in `symbol`, or in every listing without one, each with its
+    /// own cancel report (under the order's ClOrdID); returns how many.
+    /// A symbol the venue does not list has none.
+    pub fn mass_cancel(&mut self, owner: Owner, symbol: Option<&[u8]>) -> usize {
+        let Some(symbol) = symbol else {
+            return self.cancel_all_of(owner);
+        };
+        let Some(i) = self.listing_index(symbol) else {
+            return 0;
+        };
+        let mut events = Vec::new();
+        let total = self.listings[i].engine.cancel_all_of(owner, &mut events);
+        let locate = self.listings[i].locate;
+        self.apply(locate, &events);
+        total
+    }
+
     /// Reports waiting for session `owner`, oldest first.
     pub fn take_reports(&mut self, owner: Owner) -> Vec<Report> {
         self.outbox.remove(&owner).unwrap_or_default()
@@ -1042,6 +1060,56 @@ mod tests {
         assert_eq!(v.cash(ME, aaa), cash - before.qty as i128 * 100);
         // The corrected fill now goes by the correction's ExecID.
         assert_eq!(v.fills()[fills.len() - 2].exec_id, correct);
+    }
+
+    /// A mass cancel takes the session's open orders in the listing it
+    /// names (all listings without one), each reported canceled under its
+    /// own ClOrdID, and leaves other sessions' orders alone.
+    #[test]
+    fn a_mass_cancel_cancels_the_sessions_orders_in_scope() {
+        let mut v = venue();
+        let other = Owner(ME.0 + 1);
+        let resting = |v: &mut Venue, owner: Owner, id: &str, symbol: &[u8], price: i64| {
+            v.new_order(
+                owner,
+                id,
+                symbol,
+                Side::Buy,
+                100,
+                Price(price),
+                TimeInForce::Day,
+            )
+            .unwrap();
+            v.take_reports(owner);
+        };
+        resting(&mut v, ME, "a1", b"AAA", 90_0000);
+        resting(&mut v, ME, "a2", b"AAA", 89_0000);
+        resting(&mut v, ME, "b1", b"BBB", 18_0000);
+        resting(&mut v, other, "o1", b"AAA", 90_0000);
+
+        assert_eq!(v.mass_cancel(ME, Some(b"ZZZ")), 0, "not listed");
+        assert_eq!(v.mass_cancel(ME, Some(b"AAA")), 2);
+        let canceled = |reports: Vec<Report>| {
+            let mut ids: Vec<String> = reports
+                .into_iter()
+                .map(|r| match r {
+                    Report::Execution(e) if e.kind == ExecKind::Canceled && e.leaves_qty == 0 => {
+                        e.cl_ord_id
+                    }
+                    r => panic!("{r:?}"),
+                })
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(canceled(v.take_reports(ME)), ["a1", "a2"]);
+        assert_eq!(v.mass_cancel(ME, None), 1);
+        assert_eq!(canceled(v.take_reports(ME)), ["b1"]);
+        assert_eq!(v.mass_cancel(ME, None), 0, "nothing left");
+        assert!(v.take_reports(other).is_empty());
+        // The other session's order still works: it can be canceled.
+        v.cancel(other, "o1", "o2").unwrap();
+        assert_eq!(canceled(v.take_reports(other)), ["o2"]);
     }
 
     /// A bust of a fill whose order was replaced since (it goes by another

@@ -29,8 +29,10 @@ fn venue(seed: u64) -> Venue {
     common::venue(b"OMSVENUE01", &[("AAA", Price(100_0000))], seed)
 }
 
-/// What the appliance sent, handed to the venue as its FIX server would.
-fn to_venue(v: &mut Venue, out: &Outbound) {
+/// What the appliance sent, handed to the venue as its FIX server would;
+/// a mass cancel's answer (the server's OrderMassCancelReport, which it
+/// sends after the canceled orders' reports) as the appliance reads it.
+fn to_venue(v: &mut Venue, out: &Outbound) -> Option<fixmap::MassCancelAnswer> {
     let text = |id: gateway::oms::ClOrdId| String::from_utf8(id.encode().to_vec()).unwrap();
     match *out {
         Outbound::New {
@@ -65,7 +67,23 @@ fn to_venue(v: &mut Venue, out: &Outbound) {
         } => {
             let _ = v.cancel(APPLIANCE, &text(orig_cl_ord_id), &text(cl_ord_id));
         }
+        Outbound::MassCancel { cl_ord_id, .. } => {
+            let affected = v.mass_cancel(APPLIANCE, None);
+            let id = cl_ord_id.encode();
+            let report = protocol::fix::messages::OrderMassCancelReport {
+                cl_ord_id: Some(&id),
+                order_id: b"MC1",
+                scope: protocol::fix::messages::MassCancelScope::All,
+                response: b'7',
+                reject_reason: None,
+                total_affected_orders: Some(affected as u32),
+                affected: [None; protocol::fix::messages::MAX_AFFECTED_ORDERS],
+                affected_count: 0,
+            };
+            return Some(fixmap::mass_cancel_answer(&report));
+        }
     }
+    None
 }
 
 /// The venue's reports for the appliance, through the FIX mapping, each a
@@ -351,6 +369,13 @@ struct Run {
     corrections: u64,
     refused: u64,
     tripped: bool,
+    /// The pipeline's counters at the end.
+    stats: pipeline::PipelineStats,
+    /// Orders open when the operator's kill switch (runs with mass
+    /// cancels only) was engaged.
+    open_at_kill: usize,
+    /// Kill switch trips before the close, the operator's included.
+    trips: u64,
     /// Orders and replaces each venue received.
     received: Vec<usize>,
 }
@@ -364,6 +389,13 @@ struct Run {
 /// the same position and the book saw no anomaly; at the close every quote
 /// is cancelled everywhere.
 fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
+    pipeline_against(seed, limits, venues, false)
+}
+
+/// [`pipeline_against_venues`], the venues taking order mass cancels when
+/// `mass_cancel` is set (the kill switch's sweeps, the close's too, then
+/// go out as one mass cancel per venue first).
+fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool) -> Run {
     let mut vs: Vec<Venue> = (0..venues as u64).map(|k| venue(seed + 100 * k)).collect();
     let locate = vs[0].listings()[0].locate;
     let book = || {
@@ -383,7 +415,7 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
         .unwrap();
     let a = Appliance::with_limits(limits);
     let venue_id = |k: usize| VenueId(k as u8 + 1);
-    let mut p: pipeline::Pipeline<4, 8> = if venues == 1 {
+    let mut p: pipeline::Pipeline<4, 8> = if venues == 1 && !mass_cancel {
         pipeline::Pipeline::new(book(), strategies, a.risk, a.oms, venue_id(0))
     } else {
         let mut router = gateway::router::Router::new(gateway::router::RouterConfig::default());
@@ -393,6 +425,7 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
                     id: venue_id(k),
                     take_fee: 3_000,
                     make_fee: -1_000 * (k as i64 + 1),
+                    mass_cancel,
                 })
                 .unwrap();
             router.set_session(venue_id(k), true);
@@ -404,6 +437,8 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
         }
         p
     };
+    let mut run = Run::default();
+    let mut killed_at = None;
     let mut now = a.now;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut next_message = vec![1u64; venues];
@@ -418,13 +453,12 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
                                 now: &mut u64,
                                 mut sent: Vec<Outbound>| {
         for _ in 0..64 {
+            let mut mass_answers = Vec::new();
             for o in sent.drain(..) {
-                let named = match o {
-                    Outbound::New { venue, .. }
-                    | Outbound::Cancel { venue, .. }
-                    | Outbound::Replace { venue, .. } => venue,
-                };
-                to_venue(&mut vs[named.0 as usize - 1], &o);
+                let named = o.venue();
+                if let Some(answer) = to_venue(&mut vs[named.0 as usize - 1], &o) {
+                    mass_answers.push((named, answer));
+                }
             }
             let mut answers = Vec::new();
             for (k, v) in vs.iter_mut().enumerate() {
@@ -433,11 +467,15 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
                     answers.push(rep);
                 }
             }
-            if answers.is_empty() {
+            if answers.is_empty() && mass_answers.is_empty() {
                 return;
             }
             for rep in answers {
                 p.on_exec_report(&rep, Nanos(*now), &mut |o| sent.push(*o));
+            }
+            for (venue, answer) in mass_answers {
+                *now += 1_000;
+                p.on_mass_cancel_answer(venue, &answer, Nanos(*now), &mut |o| sent.push(*o));
             }
         }
         panic!("the pipeline and the venues never settle");
@@ -477,6 +515,17 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
         }
         now += 1_000_000;
         p.on_timer(Nanos(now), &mut |o| sent.push(*o));
+        // With mass cancels, the operator's kill switch once quotes rest
+        // (from step 10 on), and the re-arm a little later.
+        if mass_cancel && killed_at.is_none() && step >= 10 && p.open_orders() > 0 {
+            run.open_at_kill = p.open_orders();
+            killed_at = Some(step);
+            p.kill(Nanos(now), &mut |o| sent.push(*o));
+        }
+        if killed_at.is_some_and(|k| step == k + 20) {
+            assert_eq!(p.open_orders(), 0, "seed {seed}: open after the kill");
+            let _ = p.rearm();
+        }
         exchange_until_quiet(&mut p, &mut vs, &mut now, sent);
         let venues_now = venues_position(&vs);
         let oms_position = p.oms.position(locate).map_or(0, |x| x.qty);
@@ -487,11 +536,9 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
         );
         assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
     }
-    let mut run = Run {
-        refused: p.stats().risk_rejects,
-        tripped: p.risk.tripped().is_some(),
-        ..Run::default()
-    };
+    run.refused = p.stats().risk_rejects;
+    run.tripped = p.risk.tripped().is_some();
+    run.trips = p.risk.trips();
     // The close: every quote is cancelled, everywhere.
     let mut sent = Vec::new();
     now += 1_000_000;
@@ -517,6 +564,7 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
     run.busts = stats.busts;
     run.corrections = stats.corrections;
     run.received = vs.iter().map(|v| v.received().len()).collect();
+    run.stats = p.stats();
     run
 }
 
@@ -569,6 +617,61 @@ fn the_router_quotes_on_two_venues_and_both_agree_with_the_appliance() {
     assert!(
         received[0] > 0 && received[1] > 0 && fills > 10,
         "orders and replaces received {received:?}, fills {fills}"
+    );
+}
+
+/// Venues that take order mass cancels: the operator's kill switch while
+/// quotes rest, risk's own trips mid-run and the close each send one per
+/// venue; the venue cancels every order of ours with its own reports and
+/// answers, so no order needs a cancel of its own. The appliance and the
+/// venues agree on the position after every step, nothing is open
+/// anywhere after the kill, and nothing after the close.
+#[test]
+fn the_kill_switch_cancels_by_mass_cancel_and_agrees_with_the_venues() {
+    let (mut kills, mut open_at_kills, mut trips) = (0, 0, 0);
+    let mut totals = pipeline::PipelineStats::default();
+    for seed in 1..=8u64 {
+        let venues = 1 + (seed as usize % 2);
+        // The tight limits trip the kill switch mid-run too.
+        let limits = if seed > 4 {
+            tight_limits()
+        } else {
+            Limits::unlimited()
+        };
+        let run = pipeline_against(seed, limits, venues, true);
+        let s = run.stats;
+        assert!(
+            s.mass_cancels >= venues as u64,
+            "seed {seed}: {} mass cancels to {venues} venues (the close's at least)",
+            s.mass_cancels
+        );
+        assert_eq!(
+            (
+                s.mass_cancels_accepted,
+                s.mass_cancels_refused,
+                s.mass_cancel_timeouts,
+                s.mass_cancel_stray_answers,
+                s.kill_cancels
+            ),
+            (s.mass_cancels, 0, 0, 0, 0),
+            "seed {seed}: every mass cancel answered, no order canceled on its own"
+        );
+        if run.open_at_kill > 0 {
+            kills += 1;
+            open_at_kills += run.open_at_kill;
+        }
+        trips += run.trips;
+        totals.mass_cancels += s.mass_cancels;
+        totals.mass_canceled_orders += s.mass_canceled_orders;
+    }
+    eprintln!(
+        "kills with quotes resting {kills} ({open_at_kills} open), trips {trips}, \
+         mass cancels {}, orders they canceled {}",
+        totals.mass_cancels, totals.mass_canceled_orders
+    );
+    assert!(
+        kills >= 3 && totals.mass_canceled_orders >= open_at_kills as u64,
+        "kills {kills} ({open_at_kills} open), {totals:?}"
     );
 }
 

@@ -10,7 +10,8 @@ use exchange::venue::Venue;
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use protocol::filter::UdpFrameRepr;
 use protocol::fix::messages::{
-    ExecType, ExecutionReport, NewOrderSingle, OrdType, OrderCancelRequest,
+    BusinessMessageReject, ExecType, ExecutionReport, FixBody, MassCancelScope, NewOrderSingle,
+    OrdType, OrderCancelRequest, OrderMassCancelReport, OrderMassCancelRequest,
 };
 use protocol::fix::{msg_type, FixMessage, FixVersion, UtcTime};
 use protocol::moldudp64::{Packet, RequestRepr};
@@ -139,6 +140,26 @@ impl Client {
         self.stream.write_all(&out).unwrap();
     }
 
+    fn send_body<B: FixBody>(&mut self, body: &B) {
+        let mut out = Vec::new();
+        self.session
+            .send(now(), body, |e| {
+                if let Event::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            })
+            .unwrap();
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// Types of every application message received, in order.
+    fn msg_types(&self) -> Vec<Vec<u8>> {
+        self.inbox
+            .iter()
+            .filter_map(|raw| Some(FixMessage::parse(raw).ok()?.msg_type().to_vec()))
+            .collect()
+    }
+
     fn cancel(&mut self, orig: &str, id: &str) {
         let body = OrderCancelRequest {
             orig_cl_ord_id: orig.as_bytes(),
@@ -188,6 +209,19 @@ fn start(
     std::thread::JoinHandle<Server>,
     std::net::SocketAddr,
 ) {
+    start_with(feed, rate, true)
+}
+
+/// [`start`], the session taking order mass cancels or not.
+fn start_with(
+    feed: Option<FeedSpec>,
+    rate: u32,
+    mass_cancel: bool,
+) -> (
+    Arc<AtomicBool>,
+    std::thread::JoinHandle<Server>,
+    std::net::SocketAddr,
+) {
     let spec = SessionSpec {
         listen: "127.0.0.1:0".parse().unwrap(),
         version: FixVersion::Fix44,
@@ -195,6 +229,7 @@ fn start(
         client_comp_id: "APPL".into(),
         heart_bt_int_s: 30,
         cancel_on_disconnect: true,
+        mass_cancel,
         owner: CLIENT,
     };
     let server = Server::new(
@@ -263,6 +298,77 @@ fn orders_reports_cancel_on_disconnect_and_reconnect() {
         2,
         "both sides of the self-cross are ours"
     );
+}
+
+/// An OrderMassCancelRequest over the session: the session's resting
+/// orders are canceled, each reported under its own ClOrdID, and then the
+/// OrderMassCancelReport says how many. A session that does not take them
+/// gets a BusinessMessageReject naming the message type, and keeps its
+/// orders.
+#[test]
+fn a_mass_cancel_cancels_the_sessions_orders_and_is_answered_after_them() {
+    for takes_them in [true, false] {
+        let (stop, handle, addr) = start_with(None, 0, takes_them);
+        let mut c = Client::new(addr, SessionState::default());
+        c.wait("logon", |c| c.logged_on);
+        c.send_order("b1", Side::Buy, 300, Price(99_0000), TimeInForce::Day);
+        c.send_order("b2", Side::Buy, 100, Price(98_0000), TimeInForce::Day);
+        c.wait("acks", |c| c.executions().len() == 2);
+        c.send_body(&OrderMassCancelRequest {
+            cl_ord_id: b"mc1",
+            scope: MassCancelScope::All,
+            symbol: None,
+            side: None,
+            transact_time: now(),
+        });
+        let answer = if takes_them {
+            msg_type::ORDER_MASS_CANCEL_REPORT
+        } else {
+            msg_type::BUSINESS_MESSAGE_REJECT
+        };
+        c.wait("the answer", |c| c.msg_types().iter().any(|t| t == answer));
+        let raw = c
+            .inbox
+            .iter()
+            .find(|raw| FixMessage::parse(raw).is_ok_and(|m| m.msg_type() == answer))
+            .unwrap()
+            .clone();
+        let m = FixMessage::parse(&raw).unwrap();
+        if takes_them {
+            let r = OrderMassCancelReport::parse(&m).unwrap();
+            assert_eq!(
+                (r.cl_ord_id, r.response, r.total_affected_orders),
+                (Some(&b"mc1"[..]), b'7', Some(2))
+            );
+            // Both orders' cancel reports came first.
+            let mut canceled: Vec<String> = c
+                .executions()
+                .into_iter()
+                .filter(|e| e.0 == ExecType::Canceled)
+                .map(|e| e.1)
+                .collect();
+            canceled.sort();
+            assert_eq!(canceled, ["b1", "b2"]);
+            let types = c.msg_types();
+            assert_eq!(types.last().map(Vec::as_slice), Some(answer), "{types:?}");
+        } else {
+            let r = BusinessMessageReject::parse(&m).unwrap();
+            assert_eq!(r.ref_msg_type, msg_type::ORDER_MASS_CANCEL_REQUEST);
+            assert!(c.executions().iter().all(|e| e.0 != ExecType::Canceled));
+        }
+        stop.store(true, Ordering::Relaxed);
+        let server = handle.join().unwrap();
+        let stats = server.stats();
+        let expect = if takes_them { (1, 2, 0) } else { (0, 0, 2) };
+        assert_eq!(
+            (
+                stats.mass_cancels_received,
+                stats.mass_canceled_orders,
+                server.venue.open_orders(CLIENT)
+            ),
+            expect
+        );
+    }
 }
 
 fn frame_payload(frame: &[u8]) -> Option<(u16, Vec<u8>)> {

@@ -13,7 +13,8 @@
 
 use crate::oms::{ClOrdId, ExecKey, ExecReport, ExecType, OrderState, Outbound};
 use protocol::fix::messages::{
-    self as fixmsg, FixBody, NewOrderSingle, OrdType, OrderCancelReplaceRequest, OrderCancelRequest,
+    self as fixmsg, FixBody, MassCancelScope, NewOrderSingle, OrdType, OrderCancelReplaceRequest,
+    OrderCancelRequest, OrderMassCancelRequest,
 };
 use protocol::fix::{FixError, UtcTime};
 use types::{Nanos, Price, Symbol};
@@ -96,6 +97,40 @@ pub fn send_outbound<S: FixSender>(
                 transact_time,
             })
         }
+        Outbound::MassCancel { cl_ord_id, .. } => {
+            let id = cl_ord_id.encode();
+            sender.send(&OrderMassCancelRequest {
+                cl_ord_id: &id,
+                scope: MassCancelScope::All,
+                symbol: None,
+                side: None,
+                transact_time,
+            })
+        }
+    }
+}
+
+/// A venue's answer to our OrderMassCancelRequest (its
+/// OrderMassCancelReport).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MassCancelAnswer {
+    /// The request's ClOrdID; `None` when the report names none of ours.
+    pub cl_ord_id: Option<ClOrdId>,
+    /// MassCancelResponse(531) other than 0: the venue cancels the orders
+    /// (their own execution reports say which).
+    pub accepted: bool,
+    /// TotalAffectedOrders(533), or the group's length without it.
+    pub affected: u32,
+}
+
+/// The pipeline's view of an OrderMassCancelReport.
+pub fn mass_cancel_answer(r: &fixmsg::OrderMassCancelReport<'_>) -> MassCancelAnswer {
+    MassCancelAnswer {
+        cl_ord_id: r.cl_ord_id.and_then(ClOrdId::parse),
+        accepted: r.response != b'0',
+        affected: r
+            .total_affected_orders
+            .unwrap_or(r.affected_count.min(u32::MAX as usize) as u32),
     }
 }
 
@@ -239,6 +274,70 @@ mod tests {
             ),
             (Some(cl), Some(orig))
         );
+    }
+
+    #[test]
+    fn a_mass_cancel_asks_for_every_order_and_its_report_maps_back() {
+        let cl = ClOrdId::new(3, 42);
+        let mut enc = Encoder(Vec::new());
+        let out = Outbound::MassCancel {
+            cl_ord_id: cl,
+            venue: VenueId(2),
+        };
+        assert_eq!(out.venue(), VenueId(2));
+        send_outbound(&out, UtcTime(1_700_000_000_000_000_000), &mut enc);
+        let m = FixMessage::parse(&enc.0[0]).unwrap();
+        let q = fixmsg::OrderMassCancelRequest::parse(&m).unwrap();
+        assert_eq!(ClOrdId::parse(q.cl_ord_id), Some(cl));
+        assert_eq!(
+            (q.scope, q.symbol, q.side),
+            (MassCancelScope::All, None, None)
+        );
+
+        let text = cl.encode();
+        let mut report = fixmsg::OrderMassCancelReport {
+            cl_ord_id: Some(&text),
+            order_id: b"m1",
+            scope: MassCancelScope::All,
+            response: b'7',
+            reject_reason: None,
+            total_affected_orders: Some(3),
+            affected: [None; fixmsg::MAX_AFFECTED_ORDERS],
+            affected_count: 0,
+        };
+        let answer = |r: &fixmsg::OrderMassCancelReport<'_>| {
+            let mut enc = Encoder(Vec::new());
+            enc.send(r);
+            let m = FixMessage::parse(&enc.0[0]).unwrap();
+            mass_cancel_answer(&fixmsg::OrderMassCancelReport::parse(&m).unwrap())
+        };
+        assert_eq!(
+            answer(&report),
+            MassCancelAnswer {
+                cl_ord_id: Some(cl),
+                accepted: true,
+                affected: 3
+            }
+        );
+        // Refused (531=0), with the affected orders counted from the group.
+        report.response = b'0';
+        report.reject_reason = Some(1);
+        report.total_affected_orders = None;
+        report.affected[0] = Some(fixmsg::AffectedOrder {
+            orig_cl_ord_id: b"x",
+            affected_order_id: None,
+        });
+        assert_eq!(
+            answer(&report),
+            MassCancelAnswer {
+                cl_ord_id: Some(cl),
+                accepted: false,
+                affected: 1
+            }
+        );
+        // A ClOrdID that is not ours.
+        report.cl_ord_id = Some(b"someone");
+        assert_eq!(answer(&report).cl_ord_id, None);
     }
 
     #[test]

@@ -507,6 +507,23 @@ pub enum Outbound {
         qty: u32,
         tif: TimeInForce,
     },
+    /// Cancel every order of ours at `venue` (OrderMassCancelRequest, all
+    /// orders of the session), produced by [`Oms::mass_cancel`] for the
+    /// kill switch at venues that support it. No order changes state on
+    /// sending it: the venue's execution reports cancel each order.
+    MassCancel { cl_ord_id: ClOrdId, venue: VenueId },
+}
+
+impl Outbound {
+    /// The venue the message goes to.
+    pub fn venue(&self) -> VenueId {
+        match *self {
+            Outbound::New { venue, .. }
+            | Outbound::Cancel { venue, .. }
+            | Outbound::Replace { venue, .. }
+            | Outbound::MassCancel { venue, .. } => venue,
+        }
+    }
 }
 
 // ------------------------------------------------------------------- tables
@@ -1285,6 +1302,17 @@ impl Oms {
         Ok(id)
     }
 
+    /// An OrderMassCancelRequest for every order of ours at `venue`, under
+    /// a ClOrdID of its own (issued like an order's, so it never names
+    /// one; strategy 0, which no fill of it can reach). The OMS keeps no
+    /// record of it: the caller matches the venue's answer by that ClOrdID,
+    /// and each order it cancels comes back as an ordinary cancel report.
+    /// `CapacityExhausted` once the boot's ClOrdIDs are used up.
+    pub fn mass_cancel(&mut self, venue: VenueId) -> Result<Outbound, RejectReason> {
+        let cl_ord_id = self.next_cl_ord_id(StrategyId(0))?;
+        Ok(Outbound::MassCancel { cl_ord_id, venue })
+    }
+
     fn refuse(&mut self, reason: RejectReason) -> RejectReason {
         if let Some(c) = self.reject_counts.get_mut(reason.index()) {
             *c += 1;
@@ -1760,6 +1788,8 @@ impl Oms {
             Outbound::New { cl_ord_id, .. } => (cl_ord_id, ExecType::Rejected),
             Outbound::Cancel { cl_ord_id, .. } => (cl_ord_id, ExecType::CancelRejected),
             Outbound::Replace { cl_ord_id, .. } => (cl_ord_id, ExecType::ReplaceRejected),
+            // Changed no order when it went: nothing to undo.
+            Outbound::MassCancel { .. } => return None,
         };
         let slot = self.ids.get(cl.0)?;
         let rec = *self.orders.get(slot as usize)?;

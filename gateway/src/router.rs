@@ -51,6 +51,10 @@ pub struct VenueConfig {
     pub take_fee: i64,
     /// Fee for adding liquidity, micro-currency per share (usually negative).
     pub make_fee: i64,
+    /// The venue takes OrderMassCancelRequest: the kill switch asks it to
+    /// cancel every order of ours in one message, and cancels order by
+    /// order only what is still open once it has answered.
+    pub mass_cancel: bool,
 }
 
 /// A venue's live state as the router sees it.

@@ -43,7 +43,8 @@
 pub mod config;
 
 use book::Book;
-use gateway::oms::{ExecReport, Oms, Outbound};
+use gateway::fixmap::MassCancelAnswer;
+use gateway::oms::{ClOrdId, ExecReport, Oms, Outbound};
 use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig, MAX_VENUES};
 use protocol::itch::Message;
 use risk::{RiskEngine, TripCause};
@@ -62,6 +63,9 @@ const EVENTS: usize = 8;
 /// longest (it doubles while they still cannot be sent).
 const KILL_RETRY_MIN_NS: u64 = 10_000_000;
 const KILL_RETRY_MAX_NS: u64 = 1_000_000_000;
+/// How long the kill switch waits for a venue's answer to its mass cancel
+/// before it cancels that venue's orders one by one after all.
+pub const MASS_CANCEL_WAIT_NS: u64 = 500_000_000;
 /// Rounds of "intent rejected → strategy reacts with new intents" per input.
 const MAX_ROUNDS: usize = 4;
 /// Instruments whose state a new feed session can carry over to their new
@@ -84,6 +88,19 @@ impl Delivery for bool {
     fn delivered(self) -> bool {
         self
     }
+}
+
+/// The kill switch's mass cancel at one venue, during one trip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MassCancel {
+    /// Not asked (yet) during this trip.
+    Idle,
+    /// Asked under `cl_ord_id`: the venue's orders get no cancel of their
+    /// own until it answers, or until `until`.
+    Asked { cl_ord_id: ClOrdId, until: Nanos },
+    /// Answered, refused or timed out: whatever of ours is still open
+    /// there is canceled order by order.
+    Done,
 }
 
 /// What the pipeline did, for the companion and the tests.
@@ -119,6 +136,17 @@ pub struct PipelineStats {
     /// Cancels the kill switch sent (engaged by the operator or tripped by
     /// risk), first sweeps and resends after a refusal.
     pub kill_cancels: u64,
+    /// Order mass cancels the kill switch sent (one per trip to each venue
+    /// that takes them, see [`VenueConfig::mass_cancel`]), and how they
+    /// ended: accepted (with the orders the venue said it canceled),
+    /// refused (a report saying so, or the message type rejected), or no
+    /// answer within [`MASS_CANCEL_WAIT_NS`]; and answers to none we wait for.
+    pub mass_cancels: u64,
+    pub mass_cancels_accepted: u64,
+    pub mass_canceled_orders: u64,
+    pub mass_cancels_refused: u64,
+    pub mass_cancel_timeouts: u64,
+    pub mass_cancel_stray_answers: u64,
     /// A risk configuration re-applied when a restricted symbol's directory
     /// entry arrived, and refused (its previous limits stayed).
     pub config_refusals: u64,
@@ -185,6 +213,10 @@ pub struct Pipeline<const S: usize, const R: usize> {
     /// [`Pipeline::on_timer`]), after `kill_backoff_ns`.
     kill_retry_at: Nanos,
     kill_backoff_ns: u64,
+    /// Each venue's mass cancel (by router slot) during the trip counted
+    /// `mass_cancel_trip` (risk's trip count; a new trip starts afresh).
+    mass_cancel: [MassCancel; MAX_VENUES],
+    mass_cancel_trip: u64,
     clock: fn() -> u64,
     stamps: StageStamps,
     /// The risk configuration in force (and the symbol count it was
@@ -230,6 +262,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             id: venue,
             take_fee: 0,
             make_fee: 0,
+            mass_cancel: false,
         });
         router.set_session(venue, true);
         Self::with_router(book, strategies, risk, oms, venue, router)
@@ -261,6 +294,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             trading: true,
             kill_retry_at: Nanos(0),
             kill_backoff_ns: 0,
+            mass_cancel: [MassCancel::Idle; MAX_VENUES],
+            mass_cancel_trip: 0,
             clock: no_clock,
             stamps: StageStamps::default(),
             risk_config: None,
@@ -622,6 +657,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 0
             };
             self.kill_retry_at = Nanos(now.0.saturating_add(self.kill_backoff_ns));
+            // Orders waiting for their venue's answer to a mass cancel are
+            // looked at again when the first wait ends (or the answer comes).
+            if let Some(until) = self.mass_cancel_wait_ends() {
+                self.kill_retry_at = self.kill_retry_at.max(until);
+            }
         }
         if !self.trading {
             return;
@@ -1039,7 +1079,15 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Every open order gets one, and another if the venue refuses it (an
     /// order replaced while the cancel was on its way is canceled under
     /// its new ClOrdID), within `risk::KILL_CANCEL_ATTEMPTS`.
+    ///
+    /// A venue that takes order mass cancels is asked once per trip to
+    /// cancel every order of ours (one message, and it reaches orders the
+    /// appliance may not know of); its orders get no cancel of their own
+    /// until it answers, or for [`MASS_CANCEL_WAIT_NS`]. What is still
+    /// open there then, and everything at the other venues, is canceled
+    /// order by order.
     fn sweep_kill<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        self.ask_mass_cancels(now, send);
         let mut cancels = [OrderIntent::Cancel {
             strategy: types::StrategyId(0),
             order: types::OrderId(0),
@@ -1050,10 +1098,157 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return;
             }
             for intent in cancels.iter().take(n) {
+                if let OrderIntent::Cancel { order, .. } = *intent {
+                    if self.awaits_mass_cancel(order, now) {
+                        // Back into the sweep at the next retry.
+                        self.risk.on_cancel_unsent(order);
+                        continue;
+                    }
+                }
                 if self.submit(intent, now, send) {
                     self.stats.kill_cancels += 1;
                 }
             }
+        }
+    }
+
+    /// Sends the trip's mass cancel to each venue that takes them, is up
+    /// and was not asked yet during this trip.
+    fn ask_mass_cancels<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        let trips = self.risk.trips();
+        if self.mass_cancel_trip != trips {
+            self.mass_cancel_trip = trips;
+            self.mass_cancel = [MassCancel::Idle; MAX_VENUES];
+        }
+        for slot in 0..self.router.venues().len() {
+            let Some(&v) = self.router.venues().get(slot) else {
+                break;
+            };
+            let idle = self.mass_cancel.get(slot) == Some(&MassCancel::Idle);
+            if !v.config.mass_cancel || !v.session_up || !idle {
+                continue;
+            }
+            // No ClOrdID left: the orders are canceled one by one.
+            let Ok(out) = self.oms.mass_cancel(v.config.id) else {
+                continue;
+            };
+            let Outbound::MassCancel { cl_ord_id, .. } = out else {
+                continue;
+            };
+            if send(&out).delivered() {
+                self.stats.mass_cancels += 1;
+                if let Some(m) = self.mass_cancel.get_mut(slot) {
+                    *m = MassCancel::Asked {
+                        cl_ord_id,
+                        until: Nanos(now.0.saturating_add(MASS_CANCEL_WAIT_NS)),
+                    };
+                }
+            }
+        }
+    }
+
+    /// Whether `order`'s kill cancel waits for its venue's answer to the
+    /// trip's mass cancel (a wait that has run out ends here).
+    fn awaits_mass_cancel(&mut self, order: types::OrderId, now: Nanos) -> bool {
+        let Some(slot) = self
+            .oms
+            .venue_of(order)
+            .and_then(|(venue, _)| self.venue_slot(venue))
+        else {
+            return false;
+        };
+        match self.mass_cancel.get(slot) {
+            Some(MassCancel::Asked { until, .. }) if now < *until => true,
+            Some(MassCancel::Asked { .. }) => {
+                self.stats.mass_cancel_timeouts += 1;
+                self.mass_cancel[slot] = MassCancel::Done;
+                false
+            }
+            _ => false,
+        }
+    }
+
+    /// When the first wait for a mass cancel's answer runs out, if any.
+    fn mass_cancel_wait_ends(&self) -> Option<Nanos> {
+        self.mass_cancel
+            .iter()
+            .filter_map(|m| match *m {
+                MassCancel::Asked { until, .. } => Some(until),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// The router's slot of `venue`.
+    fn venue_slot(&self, venue: VenueId) -> Option<usize> {
+        self.router
+            .venues()
+            .iter()
+            .position(|v| v.config.id == venue)
+    }
+
+    /// `venue`'s OrderMassCancelReport. An answer to the trip's mass
+    /// cancel ends the wait: the venue's own execution reports have
+    /// canceled what it canceled, and whatever of ours is still open there
+    /// is canceled order by order now. Any other answer is counted and
+    /// changes nothing.
+    pub fn on_mass_cancel_answer<D: Delivery>(
+        &mut self,
+        venue: VenueId,
+        answer: &MassCancelAnswer,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
+        let awaited = self.venue_slot(venue).filter(|&slot| {
+            matches!(
+                self.mass_cancel.get(slot),
+                Some(MassCancel::Asked { cl_ord_id, .. }) if answer.cl_ord_id == Some(*cl_ord_id)
+            )
+        });
+        let Some(slot) = awaited else {
+            self.stats.mass_cancel_stray_answers += 1;
+            return;
+        };
+        if answer.accepted {
+            self.stats.mass_cancels_accepted += 1;
+            self.stats.mass_canceled_orders += u64::from(answer.affected);
+        } else {
+            self.stats.mass_cancels_refused += 1;
+        }
+        self.end_mass_cancel_wait(slot, now, send);
+    }
+
+    /// `venue` rejected the mass cancel's message type (a
+    /// BusinessMessageReject naming OrderMassCancelRequest): it does not
+    /// take them, and its orders are canceled order by order now.
+    pub fn on_mass_cancel_unsupported<D: Delivery>(
+        &mut self,
+        venue: VenueId,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
+        let awaited = self
+            .venue_slot(venue)
+            .filter(|&slot| matches!(self.mass_cancel.get(slot), Some(MassCancel::Asked { .. })));
+        let Some(slot) = awaited else {
+            self.stats.mass_cancel_stray_answers += 1;
+            return;
+        };
+        self.stats.mass_cancels_refused += 1;
+        self.end_mass_cancel_wait(slot, now, send);
+    }
+
+    fn end_mass_cancel_wait<D: Delivery>(
+        &mut self,
+        slot: usize,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
+        if let Some(m) = self.mass_cancel.get_mut(slot) {
+            *m = MassCancel::Done;
+        }
+        if self.risk.retry_unsent_kill_cancels() {
+            self.after_input(now, send);
         }
     }
 

@@ -225,6 +225,7 @@ impl Rig {
                 in_band(symbol, price, o);
             }
             Outbound::Cancel { .. } => {}
+            Outbound::MassCancel { .. } => panic!("no venue here takes mass cancels: {o:?}"),
         }
     }
 
@@ -285,6 +286,7 @@ impl Rig {
                 done.orig_cl_ord_id = Some(orig_cl_ord_id);
                 done
             }
+            Outbound::MassCancel { .. } => unreachable!("refused by `check`"),
         }
     }
 
@@ -359,7 +361,7 @@ impl Rig {
                 Outbound::New { symbol, .. } | Outbound::Replace { symbol, .. } => {
                     *symbol == sym("AAPL")
                 }
-                Outbound::Cancel { .. } => false,
+                Outbound::Cancel { .. } | Outbound::MassCancel { .. } => false,
             })
             .copied()
             .collect()

@@ -192,6 +192,234 @@ fn kill_switch_cancels_every_open_order_and_blocks_new_ones() {
     );
 }
 
+/// The single-venue pipeline, its venue taking order mass cancels.
+fn mass_cancel_pipeline() -> Pipeline<4, 8> {
+    let single = pipeline(Limits::unlimited());
+    let mut router = gateway::router::Router::new(gateway::router::RouterConfig::default());
+    router
+        .add_venue(gateway::router::VenueConfig {
+            id: VenueId(1),
+            take_fee: 0,
+            make_fee: 0,
+            mass_cancel: true,
+        })
+        .unwrap();
+    router.set_session(VenueId(1), true);
+    let Pipeline {
+        book,
+        strategies,
+        risk,
+        oms,
+        ..
+    } = single;
+    Pipeline::with_router(book, strategies, risk, oms, VenueId(1), router)
+}
+
+/// Quotes out and acknowledged: the two quotes' ClOrdIDs, bid first.
+fn quoting(p: &mut Pipeline<4, 8>) -> [ClOrdId; 2] {
+    let sent = feed(p, &two_sided());
+    let mut ids = Vec::new();
+    for o in &sent {
+        if let Outbound::New { cl_ord_id, qty, .. } = *o {
+            let mut ack = ExecReport::new(cl_ord_id, ExecType::New);
+            ack.leaves_qty = qty;
+            p.on_exec_report(&ack, Nanos(10_000_000), &mut |_| {});
+            ids.push(cl_ord_id);
+        }
+    }
+    let bid = bid_of(&sent).0;
+    let ask = ids
+        .iter()
+        .copied()
+        .find(|&c| c != bid)
+        .expect("an ask quote");
+    [bid, ask]
+}
+
+/// The kill's one mass cancel among `sent`, and that nothing else went.
+fn the_mass_cancel(sent: &[Outbound]) -> ClOrdId {
+    match sent {
+        [Outbound::MassCancel { cl_ord_id, venue }] if *venue == VenueId(1) => *cl_ord_id,
+        _ => panic!("one mass cancel and nothing else: {sent:?}"),
+    }
+}
+
+fn canceled_ids(sent: &[Outbound]) -> Vec<ClOrdId> {
+    sent.iter()
+        .filter_map(|o| match *o {
+            Outbound::Cancel { orig_cl_ord_id, .. } => Some(orig_cl_ord_id),
+            _ => None,
+        })
+        .collect()
+}
+
+fn canceled(cl: ClOrdId) -> ExecReport {
+    ExecReport::new(cl, ExecType::Canceled)
+}
+
+/// At a venue that takes them, the kill asks for one mass cancel and no
+/// order's own cancel; what the venue's answer leaves open is canceled
+/// order by order then. A second trip asks again.
+#[test]
+fn the_kill_switch_asks_a_venue_for_a_mass_cancel_and_cancels_what_it_left() {
+    let mut p = mass_cancel_pipeline();
+    let [bid, ask] = quoting(&mut p);
+    let mut sent = Vec::new();
+    p.kill(Nanos(12_000_000), &mut |o| sent.push(*o));
+    let request = the_mass_cancel(&sent);
+    // While the answer is awaited, the timer sends nothing.
+    let mut quiet = Vec::new();
+    for ms in [13, 100, 500] {
+        p.on_timer(Nanos(ms * 1_000_000), &mut |o| quiet.push(*o));
+    }
+    assert!(quiet.is_empty(), "{quiet:?}");
+    // The venue cancels the bid only (the ask, say, was on its way).
+    let mut after = Vec::new();
+    p.on_exec_report(&canceled(bid), Nanos(501_000_000), &mut |o| after.push(*o));
+    let answer = gateway::fixmap::MassCancelAnswer {
+        cl_ord_id: Some(request),
+        accepted: true,
+        affected: 1,
+    };
+    p.on_mass_cancel_answer(VenueId(1), &answer, Nanos(502_000_000), &mut |o| {
+        after.push(*o)
+    });
+    assert_eq!(canceled_ids(&after), [ask], "{after:?}");
+    p.on_exec_report(&canceled(ask), Nanos(503_000_000), &mut |_| {});
+    assert_eq!(p.open_orders(), 0);
+    let s = p.stats();
+    assert_eq!(
+        (
+            s.mass_cancels,
+            s.mass_cancels_accepted,
+            s.mass_canceled_orders,
+            s.kill_cancels
+        ),
+        (1, 1, 1, 1)
+    );
+    // The same answer again is not awaited any more.
+    p.on_mass_cancel_answer(VenueId(1), &answer, Nanos(504_000_000), &mut |_| {});
+    assert_eq!(p.stats().mass_cancel_stray_answers, 1);
+
+    // Re-armed, quoting again, killed again: a new mass cancel.
+    p.rearm().unwrap();
+    let mut requotes = Vec::new();
+    p.on_timer(Nanos(600_000_000), &mut |o| requotes.push(*o));
+    let more = feed(
+        &mut p,
+        &[delete(1, 30), add(3, Side::Buy, Price(100_0100), 500, 31)],
+    );
+    requotes.extend(more);
+    assert!(
+        requotes.iter().any(|o| matches!(o, Outbound::New { .. })),
+        "{requotes:?}"
+    );
+    let mut second = Vec::new();
+    p.kill(Nanos(700_000_000), &mut |o| second.push(*o));
+    assert_ne!(the_mass_cancel(&second), request);
+}
+
+/// No answer: once the wait runs out, the venue's orders are canceled
+/// order by order; an answer after that is stray.
+#[test]
+fn without_an_answer_the_kill_cancels_order_by_order_after_the_wait() {
+    let mut p = mass_cancel_pipeline();
+    let [bid, ask] = quoting(&mut p);
+    let mut sent = Vec::new();
+    let t0 = 12_000_000;
+    p.kill(Nanos(t0), &mut |o| sent.push(*o));
+    let request = the_mass_cancel(&sent);
+    let mut before = Vec::new();
+    p.on_timer(Nanos(t0 + 1_000_000), &mut |o| before.push(*o));
+    p.on_timer(Nanos(t0 + pipeline::MASS_CANCEL_WAIT_NS - 1), &mut |o| {
+        before.push(*o)
+    });
+    assert!(before.is_empty(), "{before:?}");
+    let mut after = Vec::new();
+    p.on_timer(Nanos(t0 + pipeline::MASS_CANCEL_WAIT_NS), &mut |o| {
+        after.push(*o)
+    });
+    let mut got = canceled_ids(&after);
+    got.sort();
+    let mut want = vec![bid, ask];
+    want.sort();
+    assert_eq!(got, want, "{after:?}");
+    assert_eq!(p.stats().mass_cancel_timeouts, 1);
+    let late = gateway::fixmap::MassCancelAnswer {
+        cl_ord_id: Some(request),
+        accepted: true,
+        affected: 2,
+    };
+    p.on_mass_cancel_answer(VenueId(1), &late, Nanos(t0 + 1_000_000_000), &mut |_| {});
+    assert_eq!(
+        (
+            p.stats().mass_cancel_stray_answers,
+            p.stats().mass_cancels_accepted
+        ),
+        (1, 0)
+    );
+}
+
+/// A venue that refuses the mass cancel (its report says so, or it
+/// rejects the message type) has every order canceled on its own at once;
+/// an answer naming another request changes nothing.
+#[test]
+fn a_refused_mass_cancel_cancels_order_by_order_at_once() {
+    for unsupported in [false, true] {
+        let mut p = mass_cancel_pipeline();
+        quoting(&mut p);
+        let mut sent = Vec::new();
+        p.kill(Nanos(12_000_000), &mut |o| sent.push(*o));
+        let request = the_mass_cancel(&sent);
+        let mut after = Vec::new();
+        let other = gateway::fixmap::MassCancelAnswer {
+            cl_ord_id: Some(ClOrdId(request.0 + 1)),
+            accepted: true,
+            affected: 2,
+        };
+        p.on_mass_cancel_answer(VenueId(1), &other, Nanos(13_000_000), &mut |o| {
+            after.push(*o)
+        });
+        assert!(after.is_empty(), "{after:?}");
+        if unsupported {
+            p.on_mass_cancel_unsupported(VenueId(1), Nanos(14_000_000), &mut |o| after.push(*o));
+        } else {
+            let refused = gateway::fixmap::MassCancelAnswer {
+                cl_ord_id: Some(request),
+                accepted: false,
+                affected: 0,
+            };
+            p.on_mass_cancel_answer(VenueId(1), &refused, Nanos(14_000_000), &mut |o| {
+                after.push(*o)
+            });
+        }
+        assert_eq!(canceled_ids(&after).len(), 2, "{after:?}");
+        let s = p.stats();
+        assert_eq!(
+            (
+                s.mass_cancels_refused,
+                s.mass_cancel_stray_answers,
+                s.kill_cancels
+            ),
+            (1, 1, 2)
+        );
+    }
+}
+
+/// A venue that does not take mass cancels gets the order-by-order sweep.
+#[test]
+fn a_venue_without_mass_cancels_gets_a_cancel_per_order() {
+    let mut p = pipeline(Limits::unlimited());
+    quoting(&mut p);
+    let mut sent = Vec::new();
+    p.kill(Nanos(12_000_000), &mut |o| sent.push(*o));
+    assert_eq!(canceled_ids(&sent).len(), 2, "{sent:?}");
+    assert!(!sent
+        .iter()
+        .any(|o| matches!(o, Outbound::MassCancel { .. })));
+    assert_eq!(p.stats().mass_cancels, 0);
+}
+
 #[test]
 fn same_inputs_same_orders() {
     let mut msgs = two_sided();
@@ -292,6 +520,7 @@ fn two_venue_pipeline_with(mm: MmParams) -> Pipeline<4, 8> {
                 id: VenueId(id),
                 take_fee: 3_000,
                 make_fee,
+                mass_cancel: false,
             })
             .unwrap();
         router.set_session(VenueId(id), true);

@@ -220,6 +220,7 @@ impl TradingLab {
                 client_comp_id: "APPL".into(),
                 heart_bt_int_s: 5,
                 cancel_on_disconnect: true,
+                mass_cancel: true,
                 owner: APPLIANCE,
             };
             let flow = FlowRate {

@@ -471,13 +471,15 @@ fn demo(
     let _ = std::fs::create_dir_all(&capture);
     // Venue 2 pays the better maker rebate: quotes rest there while it is
     // up; the router also weighs each venue's acknowledgement latency and
-    // reject rate, and avoids a venue whose session is down.
+    // reject rate, and avoids a venue whose session is down. Both venues
+    // take order mass cancels: a kill (`companion kill`) and the close ask
+    // each for one before cancelling order by order.
     let mut vm = lab
         .appliance_with(
             repo,
             &images.appliance,
             seconds,
-            "fees=3000,-2000 fees2=3000,-2500",
+            "fees=3000,-2000 fees2=3000,-2500 venue-mass-cancel=on venue2-mass-cancel=on",
         )
         .name("demo")
         .args(TradingLab::capture_args(&capture));

@@ -54,6 +54,7 @@ fn fix_session_over_smoltcp_to_the_venue() {
         client_comp_id: "APPL".into(),
         heart_bt_int_s: 5,
         cancel_on_disconnect: true,
+        mass_cancel: true,
         owner: APPLIANCE,
     };
     let server = Server::new(

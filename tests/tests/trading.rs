@@ -3,7 +3,7 @@
 
 use exchange::server::{Loss, Server, ServerStats};
 use protocol::mailbox::config::ApplianceConfig;
-use qemu::lab::{trade_summary, LabConfig, TradingLab, APPLIANCE};
+use qemu::lab::{summary_value, trade_summary, LabConfig, TradingLab, APPLIANCE};
 use qemu::{RunningVm, Vm};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -464,12 +464,15 @@ fn quotes_and_fills_agree_with_the_venue() {
 /// view says so; `companion rearm` releases it and quoting resumes. As in
 /// production a journal companion runs beside the appliance the whole time
 /// (it holds the mailbox's control role), so the kill and the re-arm go
-/// through its control socket.
+/// through its control socket. The venue takes order mass cancels and the
+/// appliance is told so (`venue-mass-cancel=on`): the kill cancels the
+/// quotes with one OrderMassCancelRequest, and no order needs a cancel of
+/// its own (the other kill scenarios cancel order by order).
 #[test]
 fn kill_switch_from_the_companion_cancels_and_blocks() {
     let venue = start_venue();
     let mailbox = Mailbox::new("kill");
-    let vm = appliance(&venue, "kill", 16, "").args(mailbox.qemu_args());
+    let vm = appliance(&venue, "kill", 16, "venue-mass-cancel=on").args(mailbox.qemu_args());
     let (mut running, on) = spawn_until(vm, LOGGED_ON);
     // The region exists once the appliance runs.
     let journal = JournalKeeper::start(&mailbox, &scratch_dir("kill-journal"));
@@ -514,10 +517,28 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
         before_kill.orders_received > 0,
         "it was trading before the kill",
     );
-    // The kill itself cancels the quotes (before any cancel on disconnect).
+    // The kill itself cancels the quotes (before any cancel on
+    // disconnect), with one mass cancel.
     run.check(
-        at_kill.cancels_received > before_kill.cancels_received,
-        &format!("cancels at the kill: {before_kill:?} then {at_kill:?}"),
+        at_kill.mass_cancels_received == before_kill.mass_cancels_received + 1
+            && at_kill.mass_canceled_orders > before_kill.mass_canceled_orders,
+        &format!("a mass cancel at the kill: {before_kill:?} then {at_kill:?}"),
+    );
+    let s = run.serial().to_string();
+    let kill_line = |name: &str| summary_value::<u64>(&s, "trade: kill switch: ", name);
+    let mass_cancels = kill_line("mass-cancels").unwrap_or(0);
+    // The kill's, and the close's at the end (a trip of its own).
+    run.check(
+        mass_cancels >= 1
+            && kill_line("accepted") == Some(mass_cancels)
+            && kill_line("canceled-orders").is_some_and(|n| n > 0)
+            && kill_line("kill-cancels") == Some(0)
+            && kill_line("refused") == Some(0)
+            && kill_line("timeouts") == Some(0),
+        &format!(
+            "every mass cancel answered, no order canceled on its own: {:?}",
+            s.lines().find(|l| l.starts_with("trade: kill switch: "))
+        ),
     );
     run.check(
         open_while_killed == 0 && later.canceled_on_disconnect == 0,

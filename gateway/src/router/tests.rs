@@ -63,6 +63,7 @@ fn router(venues: &[(VenueId, i64, i64)]) -> Router {
             id,
             take_fee: take,
             make_fee: make,
+            mass_cancel: false,
         })
         .unwrap();
         r.set_session(id, true);
@@ -277,7 +278,8 @@ fn venue_registration_limits() {
         r.add_venue(VenueConfig {
             id: A,
             take_fee: 0,
-            make_fee: 0
+            make_fee: 0,
+            mass_cancel: false,
         }),
         Err(RouterError::DuplicateVenue)
     );
@@ -286,6 +288,7 @@ fn venue_registration_limits() {
             id: VenueId(i),
             take_fee: 0,
             make_fee: 0,
+            mass_cancel: false,
         })
         .unwrap();
     }
@@ -293,7 +296,8 @@ fn venue_registration_limits() {
         r.add_venue(VenueConfig {
             id: VenueId(99),
             take_fee: 0,
-            make_fee: 0
+            make_fee: 0,
+            mass_cancel: false,
         }),
         Err(RouterError::TooManyVenues)
     );
@@ -315,7 +319,7 @@ mod prop {
         ) {
             let mut r = Router::new(RouterConfig::default());
             for i in 0..3 {
-                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1 }).unwrap();
+                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1, mass_cancel: false }).unwrap();
                 r.set_session(VenueId(i as u8), up[i]);
             }
             let books: std::vec::Vec<Book> = levels.iter().map(|l| {
@@ -359,6 +363,7 @@ fn a_venue_shut_out_for_rejects_is_tried_again() {
             id: v,
             take_fee: 0,
             make_fee: 0,
+            mass_cancel: false,
         })
         .unwrap();
         r.set_session(v, true);
@@ -402,6 +407,7 @@ fn a_stale_latency_estimate_eases() {
         id: A,
         take_fee: 0,
         make_fee: 0,
+        mass_cancel: false,
     })
     .unwrap();
     r.on_latency_sample(A, 50_000_000, Nanos(0)); // 50 ms, once
