@@ -56,6 +56,9 @@ pub struct LabConfig {
     /// (its own matching engine, background flow, feed and FIX session),
     /// for the appliance's router.
     pub second_venue: bool,
+    /// The venues take order mass cancels (true by default); without,
+    /// they reject the message type.
+    pub venue_mass_cancel: bool,
 }
 
 impl Default for LabConfig {
@@ -71,6 +74,7 @@ impl Default for LabConfig {
             seed: 21,
             drift_bp: 0,
             second_venue: false,
+            venue_mass_cancel: true,
         }
     }
 }
@@ -220,7 +224,7 @@ impl TradingLab {
                 client_comp_id: "APPL".into(),
                 heart_bt_int_s: 5,
                 cancel_on_disconnect: true,
-                mass_cancel: true,
+                mass_cancel: config.venue_mass_cancel,
                 owner: APPLIANCE,
             };
             let flow = FlowRate {

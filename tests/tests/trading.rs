@@ -233,7 +233,18 @@ fn quoting_with_a_mailbox(
     mailbox: &Mailbox,
     seconds: u64,
 ) -> (RunningVm, bool) {
-    let vm = appliance(venue, name, seconds, "").args(mailbox.qemu_args());
+    quoting_with(venue, name, mailbox, seconds, "")
+}
+
+/// [`quoting_with_a_mailbox`] with the appliance's command-line `options`.
+fn quoting_with(
+    venue: &TradingLab,
+    name: &str,
+    mailbox: &Mailbox,
+    seconds: u64,
+    options: &str,
+) -> (RunningVm, bool) {
+    let vm = appliance(venue, name, seconds, options).args(mailbox.qemu_args());
     let (running, on) = spawn_until(vm, LOGGED_ON);
     let quoting = std::time::Instant::now() + Duration::from_secs(15);
     while venue.stats_now().orders_received == 0 && std::time::Instant::now() < quoting {
@@ -669,12 +680,18 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
 /// refusals a minute trip it. The quotes already at the venue are cancelled
 /// by the trip, the companion sees the appliance killed (reject rate), a
 /// re-arm is accepted (the loss limit is not involved), and the refusals
-/// trip it again.
+/// trip it again. The appliance is told its venue takes order mass
+/// cancels, and the venue does not: it rejects the message type, and each
+/// trip's quotes are then cancelled order by order at once.
 #[test]
 fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
-    let venue = start_venue();
+    let venue = start_venues(&LabConfig {
+        venue_mass_cancel: false,
+        ..LabConfig::default()
+    });
     let mailbox = Mailbox::new("reject-trip");
-    let (mut running, on) = quoting_with_a_mailbox(&venue, "reject-trip", &mailbox, 14);
+    let (mut running, on) =
+        quoting_with(&venue, "reject-trip", &mailbox, 14, "venue-mass-cancel=on");
     // More than five refusals a minute trip the kill switch.
     let reply = apply_size_limit_below_the_quotes(&mailbox, 5);
     let tripped = running.wait_for_serial(
@@ -732,6 +749,21 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
     run.check(
         server.stats().canceled_on_disconnect == 0 && server.venue.open_orders(APPLIANCE) == 0,
         &format!("nothing left at the venue: {:?}", server.stats()),
+    );
+    // Each trip asked for a mass cancel and took the venue's rejection of
+    // it as a refusal (not a timeout).
+    let kill_line = |name: &str| summary_value::<u64>(&s, "trade: kill switch: ", name);
+    let mass_cancels = kill_line("mass-cancels").unwrap_or(0);
+    run.check(
+        mass_cancels >= 2
+            && kill_line("refused") == Some(mass_cancels)
+            && kill_line("accepted") == Some(0)
+            && kill_line("timeouts") == Some(0)
+            && server.stats().mass_cancels_received == 0,
+        &format!(
+            "every mass cancel refused by the venue: {:?}",
+            s.lines().find(|l| l.starts_with("trade: kill switch: "))
+        ),
     );
     run.pass();
 }
