@@ -351,6 +351,20 @@ fn journaled_key(venue: VenueId, cl_ord_id: ClOrdId, exec: ExecKey) -> u64 {
     exec.get() ^ context.wrapping_mul(0xD6E8_FEB8_6659_FD93)
 }
 
+/// An execution of this boot as the execution ring remembers it: its
+/// ExecID's hash mixed with the venue that reported it (none for reports
+/// that name no venue). A venue keeps its ExecIDs unique, but not across
+/// venues: two venues that number their executions alike must not name
+/// each other's fills, or a bust from one would undo the other's.
+fn venue_key(venue: Option<VenueId>, exec: ExecKey) -> u64 {
+    let context = venue.map_or(0, |v| u64::from(v.0) + 1);
+    match exec.get() ^ context.wrapping_mul(0x9E37_79B9_7F4A_7C15) {
+        // 0 marks an empty entry.
+        0 => 1,
+        key => key,
+    }
+}
+
 /// What an execution report says happened (FIX tag 150, plus the two
 /// answers of an OrderCancelReject, 35=9, told apart by CxlRejResponseTo).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -1837,7 +1851,7 @@ impl Oms {
         // the cumulative test below.
         if let Some(k) = rep.exec_id {
             if self
-                .exec_at(k.get())
+                .exec_at(venue_key(rep.venue, k))
                 .is_some_and(|(_, e)| e.order == rec.id)
             {
                 self.stats.duplicate_fills += 1;
@@ -1896,7 +1910,7 @@ impl Oms {
         if let Some(k) = rep.exec_id {
             // (Not indexed only on a hash collision: then not bustable.)
             let _ = self.remember(Execution {
-                key: k.get(),
+                key: venue_key(rep.venue, k),
                 order: rec.id,
                 strategy: rec.strategy,
                 locate: rec.locate,
@@ -1970,8 +1984,8 @@ impl Oms {
 
     /// The trade ExecRefID `key` names: through the corrections made to it
     /// since, to its latest version.
-    fn traded(&self, key: Option<ExecKey>) -> Option<(usize, Execution)> {
-        let mut key = key?.get();
+    fn traded(&self, key: Option<u64>) -> Option<(usize, Execution)> {
+        let mut key = key?;
         for _ in 0..MAX_CORRECTION_CHAIN {
             let (at, e) = self.exec_at(key)?;
             match e.state {
@@ -1992,11 +2006,14 @@ impl Oms {
         risk: &mut RiskEngine,
     ) -> Option<OrderEvent> {
         let correct = rep.exec_type == ExecType::TradeCorrect;
-        if rep.exec_id.is_some_and(|k| self.exec_at(k.get()).is_some()) {
+        if rep
+            .exec_id
+            .is_some_and(|k| self.exec_at(venue_key(rep.venue, k)).is_some())
+        {
             self.stats.duplicate_adjustments += 1;
             return None;
         }
-        let Some((at, old)) = self.traded(rep.exec_ref_id) else {
+        let Some((at, old)) = self.traded(rep.exec_ref_id.map(|k| venue_key(rep.venue, k))) else {
             self.stats.unknown_exec_refs += 1;
             return None;
         };
@@ -2029,7 +2046,7 @@ impl Oms {
         // the mark it had.
         self.undo_position(&old);
         let mut new = Execution {
-            key: rep.exec_id.map_or(0, |k| k.get()),
+            key: rep.exec_id.map_or(0, |k| venue_key(rep.venue, k)),
             state: ExecState::Live,
             qty,
             price,

@@ -1446,6 +1446,65 @@ fn a_bust_named_by_a_later_cl_ord_id_of_the_order_applies_to_it() {
     h.books_agree();
 }
 
+/// Two venues number their executions alike: a fill at each under the
+/// same ExecID text. A bust (and before it a correction) from the second
+/// venue applies to its own fill, never to the first venue's, and a
+/// resend of the first venue's fill is still a duplicate of that one only.
+#[test]
+fn executions_are_known_by_venue_and_exec_id() {
+    let mut h = H::new();
+    let at = |venue: u8, mut r: ExecReport| {
+        r.venue = Some(VenueId(venue));
+        r
+    };
+    let fill = |cl, qty| {
+        let mut r = ExecReport::new(cl, ExecType::Trade);
+        r.exec_id = key("7");
+        r.last_qty = qty;
+        r.cum_qty = qty;
+        r.last_px = PX;
+        r
+    };
+    let (_, a) = h.new_order(Side::Buy, PX, 100);
+    h.report(at(1, ExecReport::new(a, ExecType::New)));
+    let (b_id, b) = h.new_order(Side::Buy, PX, 50);
+    h.report(at(2, ExecReport::new(b, ExecType::New)));
+    h.report(at(1, fill(a, 100)));
+    h.report(at(2, fill(b, 50)));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 150);
+    // The second venue corrects its fill to 30, then busts the correction.
+    let mut correct = ExecReport::new(b, ExecType::TradeCorrect);
+    correct.exec_id = key("8");
+    correct.exec_ref_id = key("7");
+    correct.last_qty = 30;
+    correct.last_px = PX;
+    correct.cum_qty = 30;
+    let ev = h.report(at(2, correct));
+    assert!(
+        matches!(ev, Some(OrderEvent::FillAdjusted { order, was_qty: 50, qty: 30, .. }) if order == b_id),
+        "{ev:?}"
+    );
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 130);
+    let mut bust = ExecReport::new(b, ExecType::TradeCancel);
+    bust.exec_id = key("9");
+    bust.exec_ref_id = key("8");
+    h.report(at(2, bust));
+    assert_eq!(
+        h.oms.position(SYM).unwrap().qty,
+        100,
+        "the first venue's fill stands"
+    );
+    // The first venue's fill resent: a duplicate, applied once.
+    h.report(at(1, fill(a, 100)));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 100);
+    let stats = h.oms.stats();
+    assert_eq!(
+        (stats.unknown_exec_refs, stats.busts, stats.corrections),
+        (0, 1, 1)
+    );
+    h.books_agree();
+}
+
 #[test]
 fn a_bust_of_a_full_fill_leaves_the_order_done() {
     let mut h = H::new();
