@@ -538,10 +538,13 @@ fn kill_switch_from_the_companion_cancels_and_blocks() {
     let s = run.serial().to_string();
     let kill_line = |name: &str| summary_value::<u64>(&s, "trade: kill switch: ", name);
     let mass_cancels = kill_line("mass-cancels").unwrap_or(0);
-    // The kill's, and the close's at the end (a trip of its own).
+    // The kill's, answered, and the close's at the end (a trip of its
+    // own), whose answer may come after the sessions logged out: the
+    // close's cancel reports end its wait for open orders first.
+    let accepted = kill_line("accepted").unwrap_or(0);
     run.check(
         mass_cancels >= 1
-            && kill_line("accepted") == Some(mass_cancels)
+            && (1..=mass_cancels).contains(&accepted)
             && kill_line("canceled-orders").is_some_and(|n| n > 0)
             && kill_line("kill-cancels") == Some(0)
             && kill_line("refused") == Some(0)
@@ -751,12 +754,14 @@ fn a_reject_rate_trip_cancels_the_quotes_and_the_companion_sees_it() {
         &format!("nothing left at the venue: {:?}", server.stats()),
     );
     // Each trip asked for a mass cancel and took the venue's rejection of
-    // it as a refusal (not a timeout).
+    // it as a refusal (not a timeout); the close's, the last, may be
+    // answered after the sessions logged out.
     let kill_line = |name: &str| summary_value::<u64>(&s, "trade: kill switch: ", name);
     let mass_cancels = kill_line("mass-cancels").unwrap_or(0);
+    let refused = kill_line("refused").unwrap_or(0);
     run.check(
-        mass_cancels >= 2
-            && kill_line("refused") == Some(mass_cancels)
+        refused >= 2
+            && refused <= mass_cancels
             && kill_line("accepted") == Some(0)
             && kill_line("timeouts") == Some(0)
             && server.stats().mass_cancels_received == 0,
