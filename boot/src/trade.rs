@@ -1909,7 +1909,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 44;
+const COUNTERS: usize = 45;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -2023,6 +2023,8 @@ fn fill_view(
         ("trade-busts", o.busts),
         ("trade-corrects", o.corrections),
         ("exec-ref-unknown", o.unknown_exec_refs),
+        // Reports naming an order of ours at another venue (not applied).
+        ("wrong-venue-reps", o.wrong_venue),
         ("exec-adjust-dups", o.duplicate_adjustments),
         ("bust-reopened", o.reopened_by_bust),
         // An earlier boot's fills the venue resent after a crash: applied

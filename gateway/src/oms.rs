@@ -778,6 +778,10 @@ pub struct OmsStats {
     pub reports: u64,
     /// ClOrdID not ours or no longer in the table.
     pub unknown_cl_ord_id: u64,
+    /// Reports from one venue naming an order of ours at another (a
+    /// venue's bug): not applied, so no venue can finish, fill or reopen
+    /// an order it does not hold.
+    pub wrong_venue: u64,
     /// Reports that arrived before an earlier step (fill before New, ...).
     pub out_of_order: u64,
     /// Fills whose cumulative quantity we had already applied.
@@ -1644,6 +1648,10 @@ impl Oms {
             return None;
         };
         let rec = *self.orders.get(slot as usize)?;
+        if rep.venue.is_some_and(|v| v != rec.venue) {
+            self.stats.wrong_venue += 1;
+            return None;
+        }
         let strategy = rec.strategy;
         let order = rec.id;
         let is_fill = matches!(

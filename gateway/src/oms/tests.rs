@@ -1467,7 +1467,22 @@ fn executions_are_known_by_venue_and_exec_id() {
     };
     let (_, a) = h.new_order(Side::Buy, PX, 100);
     h.report(at(1, ExecReport::new(a, ExecType::New)));
-    let (b_id, b) = h.new_order(Side::Buy, PX, 50);
+    // The second order goes to venue 2 (`H` sends to venue 1).
+    h.now += 10;
+    let Ok(Outbound::New {
+        order: b_id,
+        cl_ord_id: b,
+        ..
+    }) = h.oms.submit(
+        &acme(StrategyId(3), Side::Buy, PX, 50),
+        VenueId(2),
+        Some(PX),
+        &mut h.risk,
+        Nanos(h.now),
+    )
+    else {
+        panic!("the second order is sent");
+    };
     h.report(at(2, ExecReport::new(b, ExecType::New)));
     h.report(at(1, fill(a, 100)));
     h.report(at(2, fill(b, 50)));
@@ -1502,6 +1517,37 @@ fn executions_are_known_by_venue_and_exec_id() {
         (stats.unknown_exec_refs, stats.busts, stats.corrections),
         (0, 1, 1)
     );
+    h.books_agree();
+}
+
+/// A report from another venue than the order's does not touch it: the
+/// order stays working (a cancel or fill from the wrong venue would leave
+/// it live where it is, unknown to us).
+#[test]
+fn a_report_from_another_venue_does_not_touch_the_order() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    let from = |venue: u8, mut r: ExecReport| {
+        r.venue = Some(VenueId(venue));
+        r
+    };
+    // `H` sends every order to venue 1.
+    assert_eq!(
+        h.report(from(2, ExecReport::new(cl, ExecType::Canceled))),
+        None
+    );
+    let mut fill = ExecReport::new(cl, ExecType::Trade);
+    fill.last_qty = 100;
+    fill.cum_qty = 100;
+    fill.last_px = PX;
+    assert_eq!(h.report(from(2, fill)), None);
+    assert_eq!(h.oms.state(id), Some(OrderState::New));
+    assert_eq!(h.oms.position(SYM).map_or(0, |p| p.qty), 0);
+    assert_eq!(h.oms.stats().wrong_venue, 2);
+    // From its own venue, it applies.
+    assert!(h.report(from(1, fill)).is_some());
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 100);
     h.books_agree();
 }
 
