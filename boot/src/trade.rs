@@ -1864,7 +1864,11 @@ fn finish(
             if slot == 0 { 0 } else { s.away_messages }
         );
     }
-    let _ = write!(line, " unroutable {}", s.unroutable);
+    let _ = write!(
+        line,
+        " unroutable {} splits {} split-children {} splits-unplaced {} split-replaces-refused {}",
+        s.unroutable, s.splits, s.split_children, s.splits_unplaced, s.split_replaces_refused
+    );
     UPLINK.line_waiting(format_args!("{line}"), meanwhile);
     line.clear();
     let _ = write!(line, "trade: book AAA");
@@ -1909,7 +1913,7 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 }
 
 /// Counters the view carries (every one fits: checked when building).
-const COUNTERS: usize = 45;
+const COUNTERS: usize = 47;
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -2012,6 +2016,9 @@ fn fill_view(
         ("mass-cxl-refused", s.mass_cancels_refused),
         ("mass-cxl-timeout", s.mass_cancel_timeouts),
         ("cancels-in-flight", s.cancels_in_flight),
+        // New orders the router split across venues, and their children.
+        ("split-orders", s.splits),
+        ("split-children", s.split_children),
         ("journal-waits", tally.journal_waits),
         ("fix-held-back", fs.held_back),
         ("fix-room-waits", fs.room_waits),

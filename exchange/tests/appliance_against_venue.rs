@@ -24,6 +24,7 @@ const APPLIANCE: Owner = Owner(1);
 const LOCATE: StockLocate = 1;
 const TICK: i64 = 100;
 const MAKER: StrategyId = StrategyId(1);
+const TAKER: StrategyId = StrategyId(2);
 
 fn venue(seed: u64) -> Venue {
     common::venue(b"OMSVENUE01", &[("AAA", Price(100_0000))], seed)
@@ -389,13 +390,47 @@ struct Run {
 /// the same position and the book saw no anomaly; at the close every quote
 /// is cancelled everywhere.
 fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
-    pipeline_against(seed, limits, venues, false)
+    pipeline_against(seed, limits, venues, false, false)
 }
+
+/// A taker whose model always says "up": it buys `TAKER_QTY` at the
+/// primary's ask (IOC) up to twice that, holds it for a second and sells
+/// it all at the bid, again and again — orders the router splits where the
+/// primary shows less than that at the price and the other venue shows
+/// some at or better.
+fn taker(locate: StockLocate) -> strategy::signal::SignalTrader {
+    let always_up = strategy::model::Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 5.0).unwrap();
+    strategy::signal::SignalTrader::new(
+        TAKER,
+        locate,
+        aaa(),
+        strategy::features::FeatureParams::default_for_tick(TICK),
+        always_up,
+        strategy::signal::SignalParams {
+            threshold: 0.8,
+            qty: TAKER_QTY,
+            max_position: 2 * i64::from(TAKER_QTY),
+            cooldown_ns: 100_000_000,
+            hold_ns: 1_000_000_000,
+            warmup_updates: 1,
+        },
+    )
+    .unwrap()
+}
+
+const TAKER_QTY: u32 = 300;
 
 /// [`pipeline_against_venues`], the venues taking order mass cancels when
 /// `mass_cancel` is set (the kill switch's sweeps, the close's too, then
 /// go out as one mass cancel per venue first).
-fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool) -> Run {
+/// With `taker`, the [`taker`] trades beside the maker.
+fn pipeline_against(
+    seed: u64,
+    limits: Limits,
+    venues: usize,
+    mass_cancel: bool,
+    taker_too: bool,
+) -> Run {
     let mut vs: Vec<Venue> = (0..venues as u64).map(|k| venue(seed + 100 * k)).collect();
     let locate = vs[0].listings()[0].locate;
     let book = || {
@@ -413,6 +448,11 @@ fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool)
     strategies
         .add(strategy::engine::Hosted::MarketMaker(maker))
         .unwrap();
+    if taker_too {
+        strategies
+            .add(strategy::engine::Hosted::Signal(taker(locate)))
+            .unwrap();
+    }
     let a = Appliance::with_limits(limits);
     let venue_id = |k: usize| VenueId(k as u8 + 1);
     let mut p: pipeline::Pipeline<4, 8> = if venues == 1 && !mass_cancel {
@@ -442,9 +482,17 @@ fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool)
     let mut now = a.now;
     let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     let mut next_message = vec![1u64; venues];
-    let maker_position = |p: &pipeline::Pipeline<4, 8>| match p.strategies.get(MAKER) {
-        Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
-        _ => panic!("no maker"),
+    // What the strategies hold between them.
+    let strategies_position = |p: &pipeline::Pipeline<4, 8>| {
+        let maker = match p.strategies.get(MAKER) {
+            Some(strategy::engine::Hosted::MarketMaker(m)) => m.position(),
+            _ => panic!("no maker"),
+        };
+        let taker = match p.strategies.get(TAKER) {
+            Some(strategy::engine::Hosted::Signal(t)) => t.position(),
+            _ => 0,
+        };
+        maker + taker
     };
     // What the pipeline sends goes to the venue it names; the venues'
     // answers go back, and what they make the pipeline send goes out too.
@@ -539,9 +587,13 @@ fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool)
         let venues_now = venues_position(&vs);
         let oms_position = p.oms.position(locate).map_or(0, |x| x.qty);
         assert_eq!(
-            (oms_position, p.risk.position(locate), maker_position(&p)),
+            (
+                oms_position,
+                p.risk.position(locate),
+                strategies_position(&p)
+            ),
             (venues_now, venues_now, venues_now),
-            "seed {seed} step {step}: OMS, risk and the maker against the venues"
+            "seed {seed} step {step}: OMS, risk and the strategies against the venues"
         );
         assert_eq!(p.stats().book_anomalies, 0, "seed {seed} step {step}");
     }
@@ -559,6 +611,14 @@ fn pipeline_against(seed: u64, limits: Limits, venues: usize, mass_cancel: bool)
         (0, 0),
         "seed {seed}: open after the close"
     );
+    // Every order a strategy knows of has ended for it too, split or not.
+    if let Some(strategy::engine::Hosted::Signal(t)) = p.strategies.get(TAKER) {
+        assert_eq!(
+            (t.open_orders(), p.live_splits()),
+            (0, 0),
+            "seed {seed}: the taker's orders after the close"
+        );
+    }
     let stats = p.oms.stats();
     assert_eq!(
         (
@@ -629,6 +689,33 @@ fn the_router_quotes_on_two_venues_and_both_agree_with_the_appliance() {
     );
 }
 
+/// A taker beside the maker, against two venues: its orders larger than
+/// the primary shows at its price are split across both, and the venues,
+/// the OMS, risk and the strategies still agree after every step; the
+/// taker sees each split order end.
+#[test]
+fn orders_split_across_two_venues_agree_with_both() {
+    let mut totals = pipeline::PipelineStats::default();
+    let mut fills = 0;
+    for seed in 1..=4u64 {
+        let run = pipeline_against(seed, Limits::unlimited(), 2, false, true);
+        totals.splits += run.stats.splits;
+        totals.split_children += run.stats.split_children;
+        totals.orders_sent += run.stats.orders_sent;
+        fills += run.fills;
+    }
+    eprintln!(
+        "splits {} ({} children), orders sent {}, fills {fills}",
+        totals.splits, totals.split_children, totals.orders_sent
+    );
+    assert!(
+        totals.splits > 10 && fills > 100,
+        "splits {} ({} children), fills {fills}",
+        totals.splits,
+        totals.split_children
+    );
+}
+
 /// Venues that take order mass cancels: the operator's kill switch while
 /// quotes rest, risk's own trips mid-run and the close each send one per
 /// venue; the venue cancels every order of ours with its own reports and
@@ -647,7 +734,7 @@ fn the_kill_switch_cancels_by_mass_cancel_and_agrees_with_the_venues() {
         } else {
             Limits::unlimited()
         };
-        let run = pipeline_against(seed, limits, venues, true);
+        let run = pipeline_against(seed, limits, venues, true, false);
         let s = run.stats;
         assert!(
             s.mass_cancels >= venues as u64,

@@ -1353,6 +1353,53 @@ impl Oms {
         self.reject_counts.get(reason.index()).copied().unwrap_or(0)
     }
 
+    /// Whether risk would take `intent`, a new order, as it stands, at
+    /// `venue`, without entering it: what the smart order router splits
+    /// into one child order per venue is checked whole first, so that
+    /// children each within a per-order limit (quantity, notional) cannot
+    /// carry an order past it, nor a collar, duplicate or self-match test
+    /// pass in pieces that the whole fails. A refusal counts (per reason
+    /// and toward the reject rate) like any other; a pass leaves only the
+    /// whole's terms in risk's duplicate window
+    /// ([`RiskEngine::take_back_entry`]). Each child is then submitted on
+    /// its own ([`Oms::submit`]).
+    pub fn check_whole(
+        &mut self,
+        intent: &OrderIntent,
+        venue: VenueId,
+        reference: Option<Price>,
+        risk: &mut RiskEngine,
+        now: Nanos,
+    ) -> Result<(), RejectReason> {
+        let OrderIntent::New { locate, .. } = *intent else {
+            return Err(self.refuse(RejectReason::InvalidOrder));
+        };
+        if locate as usize >= self.positions.len() {
+            return Err(self.refuse_opening(RejectReason::InvalidOrder, risk));
+        }
+        // An id no ClOrdID can be (they stay below 2^62), entered and
+        // taken back at once.
+        let order = OrderId(u64::MAX);
+        let ctx = CheckContext {
+            order,
+            venue,
+            reference,
+        };
+        risk.check(intent, &ctx, now)?;
+        risk.take_back_entry(order);
+        Ok(())
+    }
+
+    /// Takes back a new order [`Oms::submit`] returned that the caller
+    /// decided not to send after all (another child of the same split was
+    /// refused): as [`Oms::unsent`], without counting it as unsent — no
+    /// session failed. Call it for the newest first.
+    pub fn withdraw(&mut self, out: &Outbound, risk: &mut RiskEngine) {
+        let unsent = self.stats.unsent;
+        let _ = self.unsent(out, risk);
+        self.stats.unsent = unsent;
+    }
+
     /// Takes a strategy's intent through risk and, if it passes, records it
     /// and returns the message to send. `venue` is where the router sent a
     /// new order (ignored for cancel/replace); `reference` feeds the collars.

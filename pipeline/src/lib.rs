@@ -22,10 +22,26 @@
 //! locate that venue's directory gives the same symbol
 //! ([`Pipeline::away_locate`]); where that venue's directory does not name
 //! the stock, or a directory names it twice, it sees no depth there, never
-//! another stock's. An order goes to one venue whole: the router's split
-//! across venues needs parent/child orders the strategies' trackers do not
-//! model, so only the first (cheapest) child's venue is used and the limit
-//! price stays the strategy's.
+//! another stock's.
+//!
+//! # Splits
+//!
+//! A new order the router gives to one venue goes there whole, at the
+//! strategy's price. One it splits (displayed liquidity at one venue cannot
+//! cover it) goes out as one **child** order per venue, each at the price
+//! the router gave it (never beyond the strategy's limit); an IOC order's
+//! shares no displayed liquidity covers go with the cheapest venue's child
+//! at the limit price. Risk checks the order whole first
+//! ([`Oms::check_whole`]): children each within a per-order limit cannot
+//! carry it past one. Then each child is checked and entered on its own,
+//! and if any is refused none goes (the strategy hears the refusal). The
+//! strategy sees one order, the **parent**, named by its first child's id:
+//! [`split`] turns what the OMS says of each child into what the strategy
+//! hears of the parent, a cancel of the parent goes to every child still
+//! working, and a replace of it is refused
+//! ([`types::RejectReason::NotReplaceable`]). While [`split::MAX_SPLITS`]
+//! parents are live, a further order that would split goes whole to the
+//! first child's venue (counted).
 //!
 //! # Sending
 //!
@@ -41,13 +57,15 @@
 #![deny(unsafe_code)]
 
 pub mod config;
+pub mod split;
 
 use book::Book;
 use gateway::fixmap::MassCancelAnswer;
 use gateway::oms::{ClOrdId, ExecReport, Oms, Outbound};
-use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig, MAX_VENUES};
+use gateway::router::{Children, RouteRequest, Router, RouterConfig, VenueConfig, MAX_VENUES};
 use protocol::itch::Message;
 use risk::{RiskEngine, TripCause};
+use split::{Routed, Splits};
 use strategy::engine::Engine;
 use strategy::sink::Intents;
 use types::{
@@ -131,8 +149,18 @@ pub struct PipelineStats {
     /// the router sees no away depth for that symbol until no locate
     /// names it or the feed starts a new session ([`Book::locate_of`]).
     pub duplicate_symbols: u64,
-    /// New orders sent, per venue slot (the router's order of venues).
+    /// New orders sent, per venue slot (the router's order of venues);
+    /// each child of a split counts at its venue.
     pub orders_by_venue: [u64; MAX_VENUES],
+    /// New orders the router split across venues and that went out as
+    /// child orders, and how many children they had.
+    pub splits: u64,
+    pub split_children: u64,
+    /// New orders the router would have split, sent whole to the first
+    /// child's venue because [`split::MAX_SPLITS`] parents were live.
+    pub splits_unplaced: u64,
+    /// Replaces of a split order, refused (`NotReplaceable`).
+    pub split_replaces_refused: u64,
     /// Cancels the kill switch sent (engaged by the operator or tripped by
     /// risk), first sweeps and resends after a refusal.
     pub kill_cancels: u64,
@@ -206,6 +234,8 @@ pub struct Pipeline<const S: usize, const R: usize> {
     /// Refusals of intents dropped at the end of a step (see `process`).
     deferred: heapless::Vec<OrderEvent, INTENTS>,
     events: heapless::Vec<BookEvent, EVENTS>,
+    /// Live parents of orders the router split (see the module docs).
+    splits: Splits,
     stats: PipelineStats,
     /// Strategies see the market only while orders can reach the venue.
     trading: bool,
@@ -290,6 +320,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             intents: Intents::new(),
             deferred: heapless::Vec::new(),
             events: heapless::Vec::new(),
+            splits: Splits::new(),
             stats: PipelineStats::default(),
             trading: true,
             kill_retry_at: Nanos(0),
@@ -332,6 +363,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
 
     pub fn stats(&self) -> PipelineStats {
         self.stats
+    }
+
+    /// Orders the router split across venues that have not ended yet.
+    pub fn live_splits(&self) -> usize {
+        self.splits.len()
     }
 
     pub fn router(&self) -> &Router {
@@ -422,10 +458,11 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             strategies,
             book,
             intents,
+            splits,
             ..
         } = self;
         oms.venue_lost(venue, risk, |event| {
-            strategies.on_order(event, book, intents)
+            tell_owner(splits, strategies, book, intents, event)
         });
         if self.trading {
             self.process(now, send);
@@ -530,8 +567,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.deliver_deferred();
         if let Some(event) = self.oms.on_exec_report(report, now, &mut self.risk) {
             self.learn(&event, now);
-            self.strategies
-                .on_order(&event, &self.book, &mut self.intents);
+            self.tell(&event);
         } else if let Some(fill) = self.oms.earlier_fill(report) {
             self.recover_fill(&fill);
         } else if let Some(adjustment) = self.oms.earlier_adjustment(report) {
@@ -1286,7 +1322,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return;
             }
             for intent in &batch {
-                let _ = self.submit(intent, now, send);
+                self.submit_intent(intent, now, send);
             }
         }
         self.drop_intents();
@@ -1315,8 +1351,80 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.deferred.clear();
     }
 
+    /// A strategy's intent. A cancel or a replace of a split order's parent
+    /// is decided here (see the module docs); everything else goes to
+    /// [`Pipeline::submit`].
+    fn submit_intent<D: Delivery>(
+        &mut self,
+        intent: &OrderIntent,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
+        if !self.splits.is_empty() {
+            match *intent {
+                OrderIntent::Cancel { strategy, order } if self.is_parent(strategy, order) => {
+                    self.stats.intents += 1;
+                    self.cancel_split(strategy, order, now, send);
+                    return;
+                }
+                OrderIntent::Replace {
+                    strategy, order, ..
+                } if self.is_parent(strategy, order) => {
+                    self.stats.intents += 1;
+                    self.stats.split_replaces_refused += 1;
+                    // Told as it is: the parent's id is its first child's,
+                    // and this refusal is the parent's.
+                    let event = refusal(intent, types::RejectReason::NotReplaceable);
+                    self.strategies
+                        .on_order(&event, &self.book, &mut self.intents);
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let _ = self.submit(intent, now, send);
+    }
+
+    fn is_parent(&self, strategy: types::StrategyId, order: types::OrderId) -> bool {
+        self.splits
+            .get(order)
+            .is_some_and(|s| s.strategy == strategy)
+    }
+
+    /// The strategy cancels a split order: every child still working gets
+    /// a cancel (one already in flight, the kill switch's say, is waited
+    /// for instead), and the strategy hears the parent's outcome when the
+    /// last of them is answered ([`split`]).
+    fn cancel_split<D: Delivery>(
+        &mut self,
+        strategy: types::StrategyId,
+        parent: types::OrderId,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
+        let children = self.splits.cancel_asked(parent);
+        let mut in_flight = 0;
+        for &child in &children {
+            if self.oms.cancel_in_flight(strategy, child) {
+                in_flight += 1;
+                continue;
+            }
+            // Its refusal, if any, is the child's: told through the table.
+            let cancel = OrderIntent::Cancel {
+                strategy,
+                order: child,
+            };
+            let _ = self.place(&cancel, now, send);
+        }
+        if in_flight == children.len() {
+            self.stats.cancels_in_flight += 1;
+        }
+    }
+
     /// One intent through the router, risk and the OMS to `send`; whether
-    /// a message went out.
+    /// a message went out. A strategy's intent comes through
+    /// [`Pipeline::submit_intent`]; the kill switch's cancels come here
+    /// directly, one per order at a venue (a split order's children each).
     fn submit<D: Delivery>(
         &mut self,
         intent: &OrderIntent,
@@ -1344,42 +1452,52 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return false;
             }
         }
-        let (reference, venue) = match *intent {
-            OrderIntent::New {
-                locate,
-                side,
-                price,
-                qty,
-                tif,
-                ..
-            } => {
-                let request = RouteRequest {
-                    locate,
-                    side,
-                    price,
-                    qty,
-                    tif,
-                };
-                match self.route(&request) {
-                    Ok(venue) => (self.collar_reference(intent), venue),
-                    Err(reason) => {
-                        self.stats.unroutable += 1;
-                        self.refuse(intent, reason);
-                        return false;
-                    }
-                }
-            }
+        let OrderIntent::New {
+            locate,
+            side,
+            price,
+            qty,
+            tif,
+            ..
+        } = *intent
+        else {
             // The OMS sends cancels and replaces where the order rests.
-            _ => (self.collar_reference(intent), self.venue),
+            return self.place(intent, now, send);
         };
+        let request = RouteRequest {
+            locate,
+            side,
+            price,
+            qty,
+            tif,
+        };
+        let children = match self.route(&request) {
+            Ok(children) => children,
+            Err(reason) => {
+                self.stats.unroutable += 1;
+                self.refuse(intent, reason);
+                return false;
+            }
+        };
+        let Some(first) = children.first() else {
+            self.stats.unroutable += 1;
+            self.refuse(intent, types::RejectReason::NoVenue);
+            return false;
+        };
+        if children.len() > 1 {
+            if self.splits.has_room() {
+                return self.submit_split(intent, &children, now, send);
+            }
+            self.stats.splits_unplaced += 1;
+        }
+        let reference = self.collar_reference(intent);
+        let venue = first.venue;
         match self
             .oms
             .submit(intent, venue, reference, &mut self.risk, now)
         {
             Ok(out) => {
-                if self.stamps.risk == 0 {
-                    self.stamps.risk = (self.clock)();
-                }
+                self.stamp_risk();
                 if let Outbound::New { order, .. } = out {
                     let entered = OrderEvent::Entered {
                         strategy: intent.strategy(),
@@ -1388,26 +1506,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     self.strategies
                         .on_order(&entered, &self.book, &mut self.intents);
                 }
-                if !send(&out).delivered() {
-                    self.stats.unsent += 1;
-                    if let Some(event) = self.oms.unsent(&out, &mut self.risk) {
-                        self.strategies
-                            .on_order(&event, &self.book, &mut self.intents);
-                    }
-                    return false;
-                }
-                self.stats.orders_sent += 1;
-                if let Outbound::New { .. } = out {
-                    if let Some(slot) = self
-                        .router
-                        .venues()
-                        .iter()
-                        .position(|v| v.config.id == venue)
-                    {
-                        self.stats.orders_by_venue[slot] += 1;
-                    }
-                }
-                true
+                self.deliver(&out, send)
             }
             Err(reason) => {
                 self.stats.risk_rejects += 1;
@@ -1417,16 +1516,202 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
     }
 
-    /// Tells the strategy its intent was refused before reaching a venue.
-    fn refuse(&mut self, intent: &OrderIntent, reason: types::RejectReason) {
-        let event = refusal(intent, reason);
-        self.strategies
-            .on_order(&event, &self.book, &mut self.intents);
+    /// A cancel or a replace through risk and the OMS to `send`, at the
+    /// venue where its order rests.
+    fn place<D: Delivery>(
+        &mut self,
+        intent: &OrderIntent,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) -> bool {
+        let reference = self.collar_reference(intent);
+        match self
+            .oms
+            .submit(intent, self.venue, reference, &mut self.risk, now)
+        {
+            Ok(out) => {
+                self.stamp_risk();
+                self.deliver(&out, send)
+            }
+            Err(reason) => {
+                self.stats.risk_rejects += 1;
+                self.refuse(intent, reason);
+                false
+            }
+        }
     }
 
-    /// The venue a new order goes to: the router's first child (see the
-    /// module docs on splits).
-    fn route(&self, request: &RouteRequest) -> Result<VenueId, types::RejectReason> {
+    /// A new order the router split into `children` (see the module
+    /// docs): checked whole, then each child checked and entered, and
+    /// either every child goes or none does.
+    fn submit_split<D: Delivery>(
+        &mut self,
+        intent: &OrderIntent,
+        children: &Children,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) -> bool {
+        let OrderIntent::New {
+            strategy,
+            locate,
+            symbol,
+            side,
+            price,
+            qty,
+            tif,
+        } = *intent
+        else {
+            return false;
+        };
+        let Some(first) = children.first() else {
+            return false;
+        };
+        let reference = self.collar_reference(intent);
+        if let Err(reason) =
+            self.oms
+                .check_whole(intent, first.venue, reference, &mut self.risk, now)
+        {
+            self.stats.risk_rejects += 1;
+            self.refuse(intent, reason);
+            return false;
+        }
+        // What no displayed liquidity covers (an IOC order's rest) goes
+        // with the cheapest venue's child, at the limit.
+        let routed: u64 = children.iter().map(|c| u64::from(c.qty)).sum();
+        let rest = u64::from(qty).saturating_sub(routed) as u32;
+        let mut outs: heapless::Vec<Outbound, MAX_VENUES> = heapless::Vec::new();
+        let mut ids: heapless::Vec<(types::OrderId, u32), MAX_VENUES> = heapless::Vec::new();
+        for (i, c) in children.iter().enumerate() {
+            let (qty, price) = if i == 0 && rest > 0 {
+                (c.qty.saturating_add(rest), price)
+            } else {
+                (c.qty, c.price)
+            };
+            let child = OrderIntent::New {
+                strategy,
+                locate,
+                symbol,
+                side,
+                price,
+                qty,
+                tif,
+            };
+            match self
+                .oms
+                .submit(&child, c.venue, reference, &mut self.risk, now)
+            {
+                Ok(out) => {
+                    // Two children may share terms at two venues: the
+                    // whole's terms are the duplicate test's.
+                    self.risk
+                        .forget_duplicate(strategy, locate, side, price, qty);
+                    if let Outbound::New { order, .. } = out {
+                        let _ = ids.push((order, qty));
+                    }
+                    let _ = outs.push(out);
+                }
+                Err(reason) => {
+                    self.withdraw_split(intent, &outs);
+                    self.stats.risk_rejects += 1;
+                    self.refuse(intent, reason);
+                    return false;
+                }
+            }
+        }
+        let Some(parent) = self.splits.open(strategy, &ids) else {
+            // Room was checked by the caller; refuse rather than lose track.
+            self.withdraw_split(intent, &outs);
+            self.refuse(intent, types::RejectReason::CapacityExhausted);
+            return false;
+        };
+        self.stats.splits += 1;
+        self.stats.split_children += outs.len() as u64;
+        self.stamp_risk();
+        let entered = OrderEvent::Entered {
+            strategy,
+            order: parent,
+        };
+        self.strategies
+            .on_order(&entered, &self.book, &mut self.intents);
+        let mut any = false;
+        for out in &outs {
+            any |= self.deliver(out, send);
+        }
+        any
+    }
+
+    /// Takes back the children of a split entered so far (none was sent),
+    /// newest first, and the whole's terms from the duplicate window.
+    fn withdraw_split(&mut self, intent: &OrderIntent, outs: &[Outbound]) {
+        for out in outs.iter().rev() {
+            self.oms.withdraw(out, &mut self.risk);
+        }
+        if let OrderIntent::New {
+            strategy,
+            locate,
+            side,
+            price,
+            qty,
+            ..
+        } = *intent
+        {
+            self.risk
+                .forget_duplicate(strategy, locate, side, price, qty);
+        }
+    }
+
+    fn stamp_risk(&mut self) {
+        if self.stamps.risk == 0 {
+            self.stamps.risk = (self.clock)();
+        }
+    }
+
+    /// Hands `out`, which passed risk and the OMS, to `send`; whether it
+    /// went out. One that did not is undone ([`Oms::unsent`]) and its
+    /// owner told.
+    fn deliver<D: Delivery>(
+        &mut self,
+        out: &Outbound,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) -> bool {
+        if !send(out).delivered() {
+            self.stats.unsent += 1;
+            if let Some(event) = self.oms.unsent(out, &mut self.risk) {
+                self.tell(&event);
+            }
+            return false;
+        }
+        self.stats.orders_sent += 1;
+        if let Outbound::New { venue, .. } = *out {
+            if let Some(slot) = self.venue_slot(venue) {
+                self.stats.orders_by_venue[slot] += 1;
+            }
+        }
+        true
+    }
+
+    /// Tells the strategy its intent was refused before reaching a venue
+    /// (a split's child's refusal becomes what the strategy hears of the
+    /// parent, see [`split`]).
+    fn refuse(&mut self, intent: &OrderIntent, reason: types::RejectReason) {
+        let event = refusal(intent, reason);
+        self.tell(&event);
+    }
+
+    /// What the OMS says of an order, to the strategy that owns it.
+    fn tell(&mut self, event: &OrderEvent) {
+        tell_owner(
+            &mut self.splits,
+            &mut self.strategies,
+            &self.book,
+            &mut self.intents,
+            event,
+        );
+    }
+
+    /// The router's children for a new order (see the module docs on
+    /// splits).
+    fn route(&self, request: &RouteRequest) -> Result<Children, types::RejectReason> {
         // Each venue's feed numbers its own stocks: the router asks every
         // venue under the primary's locate, and an away book answers from
         // the locate its own directory gives the same symbol
@@ -1450,11 +1735,27 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         for view in &views {
             let _ = books.push(view);
         }
-        let children = self.router.route(request, &books)?;
-        children
-            .first()
-            .map(|c| c.venue)
-            .ok_or(types::RejectReason::NoVenue)
+        self.router.route(request, &books)
+    }
+}
+
+/// Gives `event`, of an order of the OMS's, to the strategy that owns it:
+/// as it is, or — a child of a split order — as what it means for the
+/// parent ([`Splits::route`]).
+fn tell_owner<const S: usize, const R: usize>(
+    splits: &mut Splits,
+    strategies: &mut Engine<S, R>,
+    book: &Book,
+    intents: &mut Intents<INTENTS>,
+    event: &OrderEvent,
+) {
+    match splits.route(event) {
+        Routed::Direct => strategies.on_order(event, book, intents),
+        Routed::Parent(events) => {
+            for event in events.iter().flatten() {
+                strategies.on_order(event, book, intents);
+            }
+        }
     }
 }
 

@@ -1688,15 +1688,50 @@ impl RiskEngine {
         let Some(o) = self.orders.get(idx as usize).copied() else {
             return;
         };
-        let sid = o.strategy as usize;
-        let fp = dup_fingerprint(sid, o.locate as StockLocate, o.side, Price(o.price), o.qty);
+        self.forget_duplicate(
+            StrategyId(o.strategy as u16),
+            o.locate as StockLocate,
+            o.side,
+            Price(o.price),
+            o.qty,
+        );
+        self.take_back_entry(order);
+    }
+
+    /// A new order passed [`RiskEngine::check`] only to be checked whole
+    /// before the pieces it is sent as are checked one by one (an order
+    /// the router splits across venues): it leaves as [`RiskEngine::on_new_unsent`]
+    /// says, except that its terms stay in the duplicate window (the same
+    /// order again within the window is a duplicate, however it is split).
+    pub fn take_back_entry(&mut self, order: OrderId) {
+        let Some(idx) = self.live_slot(order) else {
+            return;
+        };
+        let Some(o) = self.orders.get(idx as usize).copied() else {
+            return;
+        };
+        self.windows.unrecord(W_STRAT_ORDER + o.strategy as usize);
+        self.windows.unrecord(W_VENUE_ORDER + o.venue as usize);
+        self.on_canceled(order);
+    }
+
+    /// Terms of a new order leave the duplicate window: the same order may
+    /// pass at once. For the pieces of a split order, which may share
+    /// terms at two venues (the whole was tested), and for a whole whose
+    /// pieces did not all pass.
+    pub fn forget_duplicate(
+        &mut self,
+        strategy: StrategyId,
+        locate: StockLocate,
+        side: Side,
+        price: Price,
+        qty: u32,
+    ) {
+        let fp = dup_fingerprint(strategy.0 as usize, locate, side, price, qty);
         let bucket = (fp >> 32 >> self.dup.shift) as usize;
         if let Some(b) = self.dup.buckets.get_mut(bucket) {
             b.forget(fp);
         }
-        self.windows.unrecord(W_STRAT_ORDER + sid);
-        self.windows.unrecord(W_VENUE_ORDER + o.venue as usize);
-        self.on_canceled(order);
     }
 
     /// The order is finished without (further) fills: canceled, expired or

@@ -1624,7 +1624,8 @@ fn refusals_off_the_order_path_keep_their_reason() {
         InvalidOrder,
         CapacityExhausted,
         NotSent,
-        TradingClosed
+        TradingClosed,
+        NotReplaceable
     );
 }
 

@@ -479,12 +479,17 @@ impl<const K: usize> OwnOrders<K> {
                     let o = &mut self.slots[slot];
                     match o.state {
                         OrderState::PendingCancel | OrderState::PendingReplace { .. } => {
-                            // Only the venue's refusal says the same replace
-                            // would be refused again (risk's — a throttle,
-                            // the kill switch — passes).
+                            // Only the venue's refusal, or the pipeline's of
+                            // a replace of an order split across venues, says
+                            // the same replace would be refused again (risk's
+                            // — a throttle, the kill switch — passes).
                             o.replace_refused =
                                 matches!(o.state, OrderState::PendingReplace { .. })
-                                    && reason == types::RejectReason::VenueReject;
+                                    && matches!(
+                                        reason,
+                                        types::RejectReason::VenueReject
+                                            | types::RejectReason::NotReplaceable
+                                    );
                             let price = match o.state {
                                 OrderState::PendingReplace { price, .. } => Some(price),
                                 _ => None,
@@ -971,6 +976,32 @@ mod tests {
                 price: Some(Price(100)),
             }
         );
+    }
+
+    #[test]
+    fn a_replace_that_would_be_refused_again_is_marked() {
+        // Whether the owner should cancel rather than send the same replace
+        // again: only refusals that say so mark the order.
+        for (reason, marked) in [
+            (RejectReason::OrderRateThrottle, false),
+            (RejectReason::KillSwitch, false),
+            (RejectReason::VenueReject, true),
+            (RejectReason::NotReplaceable, true),
+        ] {
+            let (mut t, mut out) = tracker();
+            let s = new_order(&mut t, &mut out, Side::Buy, 100);
+            t.on_event(&accepted(5), &mut out);
+            assert!(t.replace(s, Price(99), 100, &mut out));
+            let refused = OrderEvent::AmendRejected {
+                strategy: ME,
+                order: OrderId(5),
+                reason,
+            };
+            t.on_event(&refused, &mut out);
+            let o = t.get(s).unwrap();
+            assert!(o.is_live(), "{reason:?}");
+            assert_eq!(o.replace_refused, marked, "{reason:?}");
+        }
     }
 
     #[test]

@@ -55,9 +55,8 @@ pub const fn retry_when(reason: RejectReason) -> RetryWhen {
         PriceCollar => RetryWhen::NearerReference,
         KillSwitch | TradingClosed | MaxOrderQty | MaxNotional | NoReferencePrice
         | DuplicateOrder | RestrictedSymbol | OrderRateThrottle | CancelRateThrottle
-        | SelfMatch | UnknownOrder | VenueReject | InvalidOrder | CapacityExhausted => {
-            RetryWhen::TimePasses
-        }
+        | SelfMatch | UnknownOrder | VenueReject | InvalidOrder | CapacityExhausted
+        | NotReplaceable => RetryWhen::TimePasses,
     }
 }
 

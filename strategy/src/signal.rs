@@ -120,6 +120,11 @@ impl SignalTrader {
         self.position
     }
 
+    /// Its orders not finished yet (it decides only while there are none).
+    pub fn open_orders(&self) -> usize {
+        self.orders.active_count()
+    }
+
     /// The latest prediction, P(next mid move is up).
     pub fn probability(&self) -> Option<f64> {
         self.last_logit.map(sigmoid)

@@ -358,11 +358,16 @@ pub enum RejectReason {
     /// [`RejectReason::KillSwitch`], whose refusals follow a fault or an
     /// operator's kill.
     TradingClosed,
+    /// A replace of an order the router split across venues (one child
+    /// order per venue): which child would take the new terms is not the
+    /// strategy's to say. Cancel it and enter a new one; the same replace
+    /// would be refused again.
+    NotReplaceable,
 }
 
 impl RejectReason {
     /// Every reason, in discriminant order (for per-reason counters).
-    pub const ALL: [RejectReason; 22] = [
+    pub const ALL: [RejectReason; 23] = [
         RejectReason::KillSwitch,
         RejectReason::MaxOrderQty,
         RejectReason::MaxNotional,
@@ -385,6 +390,7 @@ impl RejectReason {
         RejectReason::CapacityExhausted,
         RejectReason::NotSent,
         RejectReason::TradingClosed,
+        RejectReason::NotReplaceable,
     ];
 
     /// Dense index `0..ALL.len()` for counter arrays.
