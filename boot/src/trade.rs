@@ -1914,6 +1914,19 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 
 /// Counters the view carries (every one fits: checked when building).
 const COUNTERS: usize = 47;
+
+/// A counter's name, checked when the image is built to fit a mailbox
+/// label whole (the companion would show it cut short).
+macro_rules! label {
+    ($name:literal) => {{
+        const NAME: &str = $name;
+        const _: () = assert!(
+            NAME.len() <= core::mem::size_of::<Label>(),
+            "a counter name longer than a mailbox label"
+        );
+        NAME
+    }};
+}
 const _: () = assert!(COUNTERS <= crate::uplink::MAX_COUNTERS);
 
 /// Positions (PnL marked at the book's mid), counters and stage latencies
@@ -1987,70 +2000,70 @@ fn fill_view(
     }
     view.counters.clear();
     let counters: [(&str, u64); COUNTERS] = [
-        ("itch-messages", s.messages),
-        ("book-anomalies", s.book_anomalies),
-        ("orders-sent", s.orders_sent),
-        ("orders-unsent", s.unsent),
-        ("risk-rejects", s.risk_rejects),
-        ("exec-reports", s.reports),
-        ("feed-frames", tally.feed_frames),
-        ("feed-dropped", d.total() + tally.feed_dropped),
-        ("feed-gaps", c.gaps),
-        ("mold-malformed", c.malformed),
-        ("itch-malformed", tally.itch_malformed),
-        ("retransmit-reqs", tally.requests),
-        ("retransmit-reqs-unsent", tally.requests_unsent),
-        ("fix-peer-rejects", tally.fix_peer_rejects),
-        ("fix-lost-with-connection", fs.lost_with_connection),
-        ("fix-unsent-at-close", tally.fix_unsent_at_close),
-        ("journal-fills-lost", tally.journal_fills_lost),
-        ("fix-garbled", fs.garbled),
-        ("fix-rejects-sent", fs.rejects_sent),
-        ("fix-resend-reqs", fs.resend_requests_sent),
-        ("uplink-lines-dropped", UPLINK.lines_dropped() as u64),
-        ("kill-cancels", s.kill_cancels),
+        (label!("itch-messages"), s.messages),
+        (label!("book-anomalies"), s.book_anomalies),
+        (label!("orders-sent"), s.orders_sent),
+        (label!("orders-unsent"), s.unsent),
+        (label!("risk-rejects"), s.risk_rejects),
+        (label!("exec-reports"), s.reports),
+        (label!("feed-frames"), tally.feed_frames),
+        (label!("feed-dropped"), d.total() + tally.feed_dropped),
+        (label!("feed-gaps"), c.gaps),
+        (label!("mold-malformed"), c.malformed),
+        (label!("itch-malformed"), tally.itch_malformed),
+        (label!("retransmit-reqs"), tally.requests),
+        (label!("retx-reqs-unsent"), tally.requests_unsent),
+        (label!("fix-peer-rejects"), tally.fix_peer_rejects),
+        (label!("fix-lost-on-drop"), fs.lost_with_connection),
+        (label!("fix-unsent-close"), tally.fix_unsent_at_close),
+        (label!("jrnl-fills-lost"), tally.journal_fills_lost),
+        (label!("fix-garbled"), fs.garbled),
+        (label!("fix-rejects-sent"), fs.rejects_sent),
+        (label!("fix-resend-reqs"), fs.resend_requests_sent),
+        (label!("uplink-dropped"), UPLINK.lines_dropped() as u64),
+        (label!("kill-cancels"), s.kill_cancels),
         // The kill switch's order mass cancels, and how they ended.
-        ("mass-cancels", s.mass_cancels),
-        ("mass-cxl-ok", s.mass_cancels_accepted),
-        ("mass-cxl-orders", s.mass_canceled_orders),
-        ("mass-cxl-refused", s.mass_cancels_refused),
-        ("mass-cxl-timeout", s.mass_cancel_timeouts),
-        ("cancels-in-flight", s.cancels_in_flight),
+        (label!("mass-cancels"), s.mass_cancels),
+        (label!("mass-cxl-ok"), s.mass_cancels_accepted),
+        (label!("mass-cxl-orders"), s.mass_canceled_orders),
+        (label!("mass-cxl-refused"), s.mass_cancels_refused),
+        (label!("mass-cxl-timeout"), s.mass_cancel_timeouts),
+        (label!("cxl-in-flight"), s.cancels_in_flight),
         // New orders the router split across venues, and their children.
-        ("split-orders", s.splits),
-        ("split-children", s.split_children),
-        ("journal-waits", tally.journal_waits),
-        ("fix-held-back", fs.held_back),
-        ("fix-room-waits", fs.room_waits),
-        ("reports-unusable", tally.reports_unusable),
-        ("orders-paused", s.paused),
+        (label!("split-orders"), s.splits),
+        (label!("split-children"), s.split_children),
+        (label!("journal-waits"), tally.journal_waits),
+        (label!("fix-held-back"), fs.held_back),
+        (label!("fix-room-waits"), fs.room_waits),
+        (label!("reports-unusable"), tally.reports_unusable),
+        (label!("orders-paused"), s.paused),
         // Trade busts and corrections applied, and the anomalies for the
         // operator to reconcile: an ExecRefID the OMS does not remember
         // (not applied), a repeat, an order the venue reopened.
-        ("trade-busts", o.busts),
-        ("trade-corrects", o.corrections),
-        ("exec-ref-unknown", o.unknown_exec_refs),
+        (label!("trade-busts"), o.busts),
+        (label!("trade-corrects"), o.corrections),
+        (label!("exec-ref-unknown"), o.unknown_exec_refs),
         // Reports naming an order of ours at another venue (not applied).
-        ("wrong-venue-reps", o.wrong_venue),
-        ("exec-adjust-dups", o.duplicate_adjustments),
-        ("bust-reopened", o.reopened_by_bust),
+        (label!("wrong-venue-reps"), o.wrong_venue),
+        (label!("exec-adjust-dups"), o.duplicate_adjustments),
+        (label!("bust-reopened"), o.reopened_by_bust),
         // An earlier boot's fills the venue resent after a crash: applied
         // (the journal lacked them), already on the books, and those that
         // could not be applied (reconcile by hand).
-        ("earlier-fills-recovered", o.earlier_fills_recovered),
-        ("earlier-fills-known", o.earlier_fills_known),
-        ("earlier-fills-unusable", o.earlier_fills_unusable),
+        (label!("prior-fill-recov"), o.earlier_fills_recovered),
+        (label!("prior-fill-known"), o.earlier_fills_known),
+        (label!("prior-fill-bad"), o.earlier_fills_unusable),
         // Directory entries naming a symbol another locate names too: the
         // router reads no away depth for it.
-        ("feed-duplicate-symbols", s.duplicate_symbols),
+        (label!("feed-dup-symbols"), s.duplicate_symbols),
         // Sessions connected whose Logon waits for the journal (a gauge).
         (
-            "logons-held",
+            label!("logons-held"),
             ports.iter().filter(|p| p.session.logon_held()).count() as u64,
         ),
         // Scanned only while the switch is engaged (a table walk).
         (
-            "kill-abandoned",
+            label!("kill-abandoned"),
             if pipeline.risk.tripped().is_some() {
                 pipeline.risk.kill_abandoned() as u64
             } else {
