@@ -529,6 +529,203 @@ mod tests {
         assert_eq!((order, leaves), (PARENT, 300));
     }
 
+    /// One child as the venue works it, for the property test's model.
+    #[derive(Debug, Clone, Copy)]
+    struct Worked {
+        qty: u32,
+        cum: u32,
+        acked: bool,
+        done: bool,
+        cancel_pending: bool,
+    }
+
+    impl Worked {
+        fn leaves(&self) -> u32 {
+            if self.done {
+                0
+            } else {
+                self.qty - self.cum
+            }
+        }
+    }
+
+    /// What the venue or the strategy does next, to the child `pick`
+    /// selects among those still working.
+    #[derive(Debug, Clone, Copy)]
+    enum Step {
+        Ack(usize),
+        Fill(usize, u32),
+        Cancel(usize),
+        Reject(usize),
+        CancelRefused(usize),
+        CancelParent,
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..8usize).prop_map(Step::Ack),
+            (0..8usize, 1..400u32).prop_map(|(k, n)| Step::Fill(k, n)),
+            (0..8usize).prop_map(Step::Cancel),
+            (0..8usize).prop_map(Step::Reject),
+            (0..8usize).prop_map(Step::CancelRefused),
+            Just(Step::CancelParent),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Whatever the children's venues do, in whatever order: the
+        /// strategy hears at most one `Accepted`, fills that add up to the
+        /// children's with the children's leaves summed, at most one answer
+        /// per cancel it asked for, and exactly one end, last, once every
+        /// child is done; `Rejected` only if no child ever worked.
+        #[test]
+        fn the_parent_is_what_its_children_add_up_to(
+            qtys in proptest::collection::vec(1..300u32, 2..=MAX_VENUES),
+            steps in proptest::collection::vec(step(), 1..80),
+        ) {
+            extern crate std;
+            use std::vec::Vec;
+            let ids: Vec<(OrderId, u32)> = qtys
+                .iter()
+                .enumerate()
+                .map(|(k, &q)| (OrderId(100 + k as u64), q))
+                .collect();
+            let mut t = Splits::new();
+            proptest::prop_assert_eq!(t.open(ME, &ids), Some(OrderId(100)));
+            let mut kids: Vec<Worked> = qtys
+                .iter()
+                .map(|&qty| Worked { qty, cum: 0, acked: false, done: false, cancel_pending: false })
+                .collect();
+            let mut heard: Vec<OrderEvent> = Vec::new();
+            let (mut accepted, mut filled, mut answers_due) = (0, 0u64, 0u32);
+            for s in steps {
+                let working: Vec<usize> = (0..kids.len()).filter(|&k| !kids[k].done).collect();
+                if working.is_empty() {
+                    break;
+                }
+                let pick = |k: usize| working[k % working.len()];
+                let event = match s {
+                    Step::CancelParent => {
+                        let asked = t.cancel_asked(PARENT_OF_PROPERTY);
+                        proptest::prop_assert_eq!(asked.len(), working.len());
+                        for &k in &working {
+                            kids[k].cancel_pending = true;
+                        }
+                        answers_due = 1;
+                        continue;
+                    }
+                    Step::Ack(k) => {
+                        let k = pick(k);
+                        kids[k].acked = true;
+                        OrderEvent::Accepted { strategy: ME, order: ids[k].0 }
+                    }
+                    Step::Fill(k, n) => {
+                        let k = pick(k);
+                        let n = n.min(kids[k].leaves());
+                        kids[k].cum += n;
+                        if kids[k].leaves() == 0 {
+                            kids[k].done = true;
+                            kids[k].cancel_pending = false;
+                        }
+                        OrderEvent::Filled {
+                            strategy: ME,
+                            order: ids[k].0,
+                            locate: 1,
+                            side: Side::Buy,
+                            price: Price(100),
+                            qty: n,
+                            leaves: kids[k].leaves(),
+                        }
+                    }
+                    Step::Cancel(k) => {
+                        let k = pick(k);
+                        kids[k].done = true;
+                        kids[k].cancel_pending = false;
+                        canceled(ids[k].0)
+                    }
+                    Step::Reject(k) => {
+                        let k = pick(k);
+                        if kids[k].acked || kids[k].cum > 0 {
+                            continue;
+                        }
+                        kids[k].done = true;
+                        kids[k].cancel_pending = false;
+                        rejected(ids[k].0, RejectReason::VenueReject)
+                    }
+                    Step::CancelRefused(k) => {
+                        let k = pick(k);
+                        if !kids[k].cancel_pending {
+                            continue;
+                        }
+                        kids[k].cancel_pending = false;
+                        amend_rejected(ids[k].0)
+                    }
+                };
+                let Routed::Parent(events) = t.route(&event) else {
+                    proptest::prop_assert!(false, "a child's event went direct: {:?}", event);
+                    unreachable!()
+                };
+                let model_leaves: u32 = kids.iter().map(Worked::leaves).sum();
+                let all_done = kids.iter().all(|c| c.done);
+                for e in events.iter().flatten() {
+                    proptest::prop_assert!(
+                        !heard.iter().any(is_end),
+                        "an event after the end: {:?} after {:?}", e, heard
+                    );
+                    match *e {
+                        OrderEvent::Accepted { order, .. } => {
+                            proptest::prop_assert_eq!(order, PARENT_OF_PROPERTY);
+                            accepted += 1;
+                        }
+                        OrderEvent::Filled { order, qty, leaves, .. } => {
+                            proptest::prop_assert_eq!(order, PARENT_OF_PROPERTY);
+                            proptest::prop_assert_eq!(leaves, model_leaves);
+                            filled += u64::from(qty);
+                        }
+                        OrderEvent::AmendRejected { order, .. } => {
+                            proptest::prop_assert_eq!(order, PARENT_OF_PROPERTY);
+                            proptest::prop_assert!(answers_due > 0, "an answer to no cancel");
+                            proptest::prop_assert!(!kids.iter().any(|c| c.cancel_pending));
+                            answers_due -= 1;
+                        }
+                        OrderEvent::Canceled { order, .. } => {
+                            proptest::prop_assert_eq!(order, PARENT_OF_PROPERTY);
+                            proptest::prop_assert!(all_done);
+                            proptest::prop_assert!(kids.iter().any(|c| c.acked || c.cum > 0));
+                        }
+                        OrderEvent::Rejected { order, .. } => {
+                            proptest::prop_assert_eq!(order, Some(PARENT_OF_PROPERTY));
+                            proptest::prop_assert!(all_done);
+                            proptest::prop_assert!(!kids.iter().any(|c| c.acked || c.cum > 0));
+                        }
+                        _ => proptest::prop_assert!(false, "unexpected {:?}", e),
+                    }
+                    heard.push(*e);
+                }
+                proptest::prop_assert!(accepted <= 1);
+                // The end is heard exactly when the last child ends.
+                proptest::prop_assert_eq!(heard.iter().any(is_end), all_done);
+                proptest::prop_assert_eq!(t.is_empty(), all_done);
+            }
+            let children_filled: u64 = kids.iter().map(|c| u64::from(c.cum)).sum();
+            proptest::prop_assert_eq!(filled, children_filled);
+        }
+    }
+
+    const PARENT_OF_PROPERTY: OrderId = OrderId(100);
+
+    /// An event that ends the parent for the strategy.
+    fn is_end(e: &OrderEvent) -> bool {
+        matches!(
+            e,
+            OrderEvent::Filled { leaves: 0, .. }
+                | OrderEvent::FillAdjusted { leaves: 0, .. }
+                | OrderEvent::Canceled { .. }
+                | OrderEvent::Rejected { .. }
+        )
+    }
+
     #[test]
     fn the_table_is_bounded_and_ignores_other_orders() {
         let mut t = Splits::new();
