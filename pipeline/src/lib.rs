@@ -1749,6 +1749,11 @@ fn tell_owner<const S: usize, const R: usize>(
     intents: &mut Intents<INTENTS>,
     event: &OrderEvent,
 ) {
+    // One compare while no split order is live.
+    if splits.is_empty() {
+        strategies.on_order(event, book, intents);
+        return;
+    }
     match splits.route(event) {
         Routed::Direct => strategies.on_order(event, book, intents),
         Routed::Parent(events) => {
