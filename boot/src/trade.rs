@@ -168,6 +168,46 @@ fn aaa_locate(pipeline: &Pipeline<4, 8>) -> types::StockLocate {
 
 /// Venues the appliance can trade on at once.
 const VENUES: usize = 2;
+
+/// The taker's strategy id (the maker is 1).
+const TAKER: StrategyId = StrategyId(2);
+
+/// The `taker=QTY` strategy: the logistic signal trader
+/// (`strategy::signal`) with a model of one feature, the top-of-book
+/// imbalance `(bid qty − ask qty) / (bid qty + ask qty)`, weighted 3 and
+/// unscaled. At a 0.75 threshold it buys QTY at the ask when the bids
+/// hold more than about twice the offers (imbalance > 0.37) and sells at
+/// the bid the other way round, up to twice QTY either way, at most every
+/// 250 ms of feed time, and flattens a position held 2 s. A fixed, hand-set
+/// model: what it exercises is the order path a taker's IOC orders take
+/// (routing, splits across venues, risk, the FIX sessions), not a forecast.
+fn taker(symbol: Symbol, qty: u32) -> Result<strategy::signal::SignalTrader, &'static str> {
+    let mut weights = [0.0; strategy::features::FEATURE_COUNT];
+    weights[0] = 3.0;
+    let model = strategy::model::Logistic::new(
+        [0.0; strategy::features::FEATURE_COUNT],
+        [1.0; strategy::features::FEATURE_COUNT],
+        weights,
+        0.0,
+    )
+    .map_err(|_| "taker model")?;
+    strategy::signal::SignalTrader::new(
+        TAKER,
+        MM_START_LOCATE,
+        symbol,
+        strategy::features::FeatureParams::default_for_tick(100),
+        model,
+        strategy::signal::SignalParams {
+            threshold: 0.75,
+            qty,
+            max_position: 2 * i64::from(qty),
+            cooldown_ns: 250_000_000,
+            hold_ns: 2_000_000_000,
+            warmup_updates: 20,
+        },
+    )
+    .map_err(|_| "taker parameters")
+}
 /// Venue ids are 1-based positions: venue 1 is the primary.
 const fn venue_id(index: usize) -> VenueId {
     VenueId(index as u8 + 1)
@@ -620,6 +660,23 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     .unwrap_or_else(|_| fail("market maker parameters"));
     if strategies.add(Hosted::MarketMaker(mm)).is_err() {
         fail("strategy engine");
+    }
+    // `taker=QTY`: beside the maker, a taker on AAA that buys or sells QTY
+    // at the touch, IOC, on the order-book imbalance (see `taker`). Its
+    // orders larger than one venue shows at the price are split across
+    // the venues.
+    match platform.info.value_of("taker").map(str::parse::<u32>) {
+        Some(Ok(qty)) if qty > 0 => {
+            let taker = taker(symbol, qty).unwrap_or_else(|why| fail(why));
+            if strategies.add(Hosted::Signal(taker)).is_err() {
+                fail("strategy engine");
+            }
+            println!(
+                "trade: taker enabled, {qty} shares a trade, IOC, on the top-of-book imbalance"
+            );
+        }
+        Some(_) => fail("taker= takes a whole number of shares > 0"),
+        None => {}
     }
     let mut limits = pipeline::config::startup_limits();
     // `risk-max-qty=N` tightens the per-order size limit (the lab's risk test).
@@ -1788,6 +1845,23 @@ fn finish(
         ),
         meanwhile,
     );
+    if let Some(Hosted::Signal(t)) = pipeline.strategies.get(TAKER) {
+        let ts = t.stats();
+        UPLINK.line_waiting(
+            format_args!(
+                "trade: taker: position {} buys {} sells {} flattens {} open {} splits {} split-children {} splits-unplaced {}",
+                t.position(),
+                ts.buys,
+                ts.sells,
+                ts.flattens,
+                t.open_orders(),
+                s.splits,
+                s.split_children,
+                s.splits_unplaced
+            ),
+            meanwhile,
+        );
+    }
     let o = pipeline.oms.stats();
     // The cash AAA's fills moved (sales in, purchases out, price4 ×
     // shares, journaled ones included): what the venue's own records of

@@ -1712,6 +1712,77 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
     run.pass();
 }
 
+/// A taker beside the maker, against two venues (`taker=`): its IOC
+/// orders go out over both FIX sessions, those larger than the primary
+/// shows at the price are split into one child per venue, and every
+/// child reaches the venue it was routed to. The venues' fills add up to
+/// the appliance's position, and the taker saw each of its orders end.
+#[test]
+fn a_takers_orders_split_across_two_venues_and_the_positions_agree() {
+    let venues = start_venues(&LabConfig {
+        second_venue: true,
+        ..LabConfig::default()
+    });
+    let vm = appliance(
+        &venues,
+        "taker-splits",
+        16,
+        "fees=3000,-1000 fees2=3000,-3000 taker=400",
+    );
+    let (running, on) = spawn_until(vm, "trade: logged on to venue 2");
+    let outcome = running.wait().expect("QEMU");
+    sleep(LAST_MESSAGES);
+    let servers = venues.stop_all();
+    let run = Booted(outcome);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: done: ")
+            || l.starts_with("trade: venues:")
+            || l.starts_with("trade: taker")
+    });
+    run.check(servers.len() == 2, "both venues stopped cleanly");
+    let [one, two] = [&servers[0], &servers[1]];
+    eprintln!("venue 1: {:?}\nvenue 2: {:?}", one.stats(), two.stats());
+    run.check(on, "logged on to both venues");
+    let taker = |name: &str| summary_value::<i64>(&s, "trade: taker: ", name);
+    let (trades, splits, children) = (
+        taker("buys").unwrap_or(0) + taker("sells").unwrap_or(0) + taker("flattens").unwrap_or(0),
+        taker("splits").unwrap_or(0),
+        taker("split-children").unwrap_or(0),
+    );
+    run.check(trades > 0, &format!("the taker traded: {trades} orders"));
+    run.check(
+        splits > 0 && children >= 2 * splits,
+        &format!("orders split across the venues: {splits}, {children} children"),
+    );
+    run.check(
+        taker("open") == Some(0),
+        "every taker order ended for the taker, split or not",
+    );
+    // Each venue received exactly the new orders routed there (children
+    // counted at their own venue).
+    for (n, server) in [(1u8, one), (2, two)] {
+        let routed = venue_figure(&s, n, "new-orders");
+        run.check(
+            routed == Some(server.stats().orders_received as i64),
+            &format!(
+                "venue {n}: routed {routed:?}, received {}",
+                server.stats().orders_received
+            ),
+        );
+    }
+    let venues_position =
+        one.venue.position(APPLIANCE, aaa()) + two.venue.position(APPLIANCE, aaa());
+    let appliance = trade_summary(&s, "AAA");
+    run.check(
+        appliance == Some(venues_position),
+        &format!("position: appliance {appliance:?}, venues {venues_position}"),
+    );
+    run.check(book_anomalies(&s) == Some(0), "both books whole");
+    run.pass();
+}
+
 /// Book updates the appliance found inconsistent with its book: 0 when the
 /// feed it traded on was whole.
 fn book_anomalies(serial: &str) -> Option<i64> {
