@@ -473,13 +473,15 @@ fn demo(
     // up; the router also weighs each venue's acknowledgement latency and
     // reject rate, and avoids a venue whose session is down. Both venues
     // take order mass cancels: a kill (`companion kill`) and the close ask
-    // each for one before cancelling order by order.
+    // each for one before cancelling order by order. Beside the maker, a
+    // taker trades AAA on the top-of-book imbalance (IOC, 400 shares); its
+    // orders larger than one venue shows are split across the venues.
     let mut vm = lab
         .appliance_with(
             repo,
             &images.appliance,
             seconds,
-            "fees=3000,-2000 fees2=3000,-2500 venue-mass-cancel=on venue2-mass-cancel=on",
+            "fees=3000,-2000 fees2=3000,-2500 venue-mass-cancel=on venue2-mass-cancel=on taker=400",
         )
         .name("demo")
         .args(TradingLab::capture_args(&capture));
@@ -497,7 +499,7 @@ fn demo(
         ]);
     }
     let vm = machine.apply(vm, Some(seconds as f64 + 90.0))?;
-    eprintln!("qemu: {} venue(s) list AAA and BBB; the appliance makes a market in AAA for {seconds} s (Ctrl-C stops early)", lab.venue_count());
+    eprintln!("qemu: {} venue(s) list AAA and BBB; the appliance makes a market in AAA and takes on its imbalance for {seconds} s (Ctrl-C stops early)", lab.venue_count());
     let mut running = vm.spawn()?;
     let started = std::time::Instant::now();
     let mut telemetry: Option<companion::app::Session> = None;
@@ -580,6 +582,9 @@ fn demo(
             "router: {}",
             line.trim_start_matches("trade: venues:").trim()
         );
+    }
+    if let Some(line) = serial.lines().find(|l| l.starts_with("trade: taker:")) {
+        println!("taker: {}", line.trim_start_matches("trade: taker:").trim());
     }
     let aaa = types::Symbol::new("AAA").unwrap_or_default();
     let usd = |v: i128| types::Price(v.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
