@@ -115,6 +115,16 @@ const _: () = assert!(1 << STRATEGY_BITS == risk::MAX_STRATEGIES);
 /// Messages one boot can originate.
 const MAX_COUNT: u64 = SEQ_MASK >> STRATEGY_BITS;
 const DIGITS: &[u8; 36] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+/// Every two-digit base-36 number, `00` to `ZZ`.
+const DIGIT_PAIRS: [[u8; 2]; 36 * 36] = {
+    let mut pairs = [[0u8; 2]; 36 * 36];
+    let mut i = 0;
+    while i < 36 * 36 {
+        pairs[i] = [DIGITS[i / 36], DIGITS[i % 36]];
+        i += 1;
+    }
+    pairs
+};
 
 /// The boot epoch to count from when no journal handed one back
 /// ([`OmsConfig::last_epoch`]): boots without a journal would otherwise all
@@ -168,13 +178,24 @@ impl ClOrdId {
         StrategyId((self.0 & ((1 << STRATEGY_BITS) - 1)) as u16)
     }
 
-    /// Fixed-width base-36 text for tag 11/41.
+    /// Fixed-width base-36 text for tag 11/41 (of the value modulo 36^12:
+    /// every id the OMS issues is below 2^62, which fits).
+    ///
+    /// On every order's path: two halves of six digits, each in 32-bit
+    /// arithmetic, two digits per step from a table (six divisions by a
+    /// constant instead of twelve 64-bit ones).
     pub fn encode(self) -> [u8; CL_ORD_ID_LEN] {
+        const HALF: u64 = 36u64.pow(6);
+        let v = self.0 % (HALF * HALF);
+        // Both below 36^6 < 2^32.
+        let halves = [(v / HALF) as u32, (v % HALF) as u32];
         let mut out = [b'0'; CL_ORD_ID_LEN];
-        let mut v = self.0;
-        for byte in out.iter_mut().rev() {
-            *byte = DIGITS[(v % 36) as usize];
-            v /= 36;
+        for (chunk, half) in out.chunks_exact_mut(6).zip(halves) {
+            let mut h = half;
+            for pair in chunk.chunks_exact_mut(2).rev() {
+                pair.copy_from_slice(&DIGIT_PAIRS[(h % 1296) as usize]);
+                h /= 1296;
+            }
         }
         out
     }
@@ -830,6 +851,28 @@ pub struct OmsStats {
     /// Executions [`Oms::remember_journaled`] or a recovery could not
     /// remember (the table was full): a resend of one would apply again.
     pub journaled_table_full: u64,
+}
+
+/// The position after `at` in a ring of `len` (> `at`): a compare where
+/// `%` would divide, on every order's path.
+#[inline]
+fn ring_next(at: usize, len: usize) -> usize {
+    if at + 1 >= len {
+        0
+    } else {
+        at + 1
+    }
+}
+
+/// `at + n` in a ring of `len`, both below `len`.
+#[inline]
+fn ring_add(at: usize, n: usize, len: usize) -> usize {
+    let sum = at + n;
+    if sum >= len {
+        sum - len
+    } else {
+        sum
+    }
 }
 
 /// The order management system.
@@ -1587,13 +1630,11 @@ impl Oms {
             return None;
         }
         let slot = self.retired.get(self.retired_head).copied()?;
-        self.retired_head = (self.retired_head + 1) % self.retired.len();
+        self.retired_head = ring_next(self.retired_head, self.retired.len());
         self.retired_len -= 1;
         if let Some(old) = self.orders.get(slot as usize).copied() {
             for id in old.ids().into_iter().flatten() {
-                if self.ids.get(id.0) == Some(slot) {
-                    self.ids.remove(id.0);
-                }
+                self.ids.remove_if(id.0, slot);
             }
         }
         Some(slot)
@@ -1651,7 +1692,7 @@ impl Oms {
         }
         let cap = self.retired.len();
         if self.retired_len < cap {
-            let tail = (self.retired_head + self.retired_len) % cap;
+            let tail = ring_add(self.retired_head, self.retired_len, cap);
             if let Some(t) = self.retired.get_mut(tail) {
                 *t = slot;
                 self.retired_len += 1;
@@ -2012,11 +2053,11 @@ impl Oms {
         if len == 0 {
             return false;
         }
-        let at = self.exec_head % len;
-        self.exec_head = (at + 1) % len;
+        let at = self.exec_head.min(len - 1);
+        self.exec_head = ring_next(at, len);
         if let Some(old) = self.execs.get(at) {
-            if old.key != 0 && self.exec_index.get(old.key) == Some(at as u32) {
-                self.exec_index.remove(old.key);
+            if old.key != 0 {
+                self.exec_index.remove_if(old.key, at as u32);
             }
         }
         // A key already present (a hash collision: repeats are caught

@@ -152,17 +152,41 @@ impl IdMap {
 
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: u64) -> Option<u32> {
+        let i = self.find(key)?;
+        let value = self.entries.get(i)?.value;
+        self.remove_at(i);
+        Some(value)
+    }
+
+    /// Removes `key` only if it maps to `value` (one probe, where a `get`
+    /// then a `remove` would make two); whether it did.
+    pub fn remove_if(&mut self, key: u64, value: u32) -> bool {
+        match self.find(key) {
+            Some(i) if self.entries.get(i).is_some_and(|e| e.value == value) => {
+                self.remove_at(i);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Where `key` is, if present.
+    fn find(&self, key: u64) -> Option<usize> {
         let mut i = self.home(key);
-        let value = loop {
+        loop {
             let e = *self.entries.get(i)?;
             if e.value == EMPTY {
                 return None;
             }
             if e.key == key {
-                break e.value;
+                return Some(i);
             }
             i = (i + 1) & self.mask;
-        };
+        }
+    }
+
+    /// Empties the entry at `i` (occupied).
+    fn remove_at(&mut self, i: usize) {
         // Backward-shift: pull later members of the probe run into the hole
         // when their home position allows it, so lookups never stop early.
         let mut hole = i;
@@ -187,7 +211,6 @@ impl IdMap {
             value: EMPTY,
         };
         self.len -= 1;
-        Some(value)
     }
 
     /// Writes every bucket once so no page is first touched later.
@@ -231,7 +254,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn matches_hashmap(ops in proptest::collection::vec((0u8..3, 0u64..64), 0..400)) {
+        fn matches_hashmap(ops in proptest::collection::vec((0u8..4, 0u64..64), 0..400)) {
             let mut m = IdMap::new(40);
             let mut model: HashMap<u64, u32> = HashMap::new();
             for (n, (op, key)) in ops.into_iter().enumerate() {
@@ -248,6 +271,20 @@ mod tests {
                         }
                     }
                     1 => prop_assert_eq!(m.remove(key), model.remove(&key)),
+                    // Removes only where the key holds this value (the
+                    // values inserted are op indexes: some match, most not).
+                    2 => {
+                        let value = (key % 7) as u32 * 50;
+                        let holds = model.get(&key) == Some(&value);
+                        prop_assert_eq!(m.remove_if(key, value), holds);
+                        if holds {
+                            model.remove(&key);
+                        }
+                        if let Some(&v) = model.get(&key) {
+                            prop_assert!(m.remove_if(key, v));
+                            model.remove(&key);
+                        }
+                    }
                     _ => prop_assert_eq!(m.get(key), model.get(&key).copied()),
                 }
                 prop_assert_eq!(m.len(), model.len());

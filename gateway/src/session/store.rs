@@ -11,6 +11,18 @@ use protocol::fix::UtcTime;
 
 const RECORD_HEADER: usize = 24; // seq 8, time 8, msg type 2, pad 2, body len 4
 
+/// `at` (a position in the ring plus at most its capacity) back into
+/// `0..cap`: a compare where `%` would divide, on every message sent.
+#[inline]
+fn wrap(at: usize, cap: usize) -> usize {
+    debug_assert!(at < 2 * cap);
+    if at >= cap {
+        at - cap
+    } else {
+        at
+    }
+}
+
 /// One stored outbound application message.
 #[derive(Debug, Clone, Copy)]
 pub struct SentRecord<'s> {
@@ -75,6 +87,13 @@ impl<'a> SentStore<'a> {
         out[first..].copy_from_slice(&self.buf[..rest]);
     }
 
+    /// The body length in the header of the record at `at`.
+    fn body_len_at(&self, at: usize) -> usize {
+        let mut len = [0u8; 4];
+        self.read_at(wrap(at + 20, self.buf.len()), &mut len);
+        u32::from_le_bytes(len) as usize
+    }
+
     fn record_at(&self, at: usize) -> (SentRecord<'_>, usize) {
         let mut h = [0u8; RECORD_HEADER];
         self.read_at(at, &mut h);
@@ -86,7 +105,7 @@ impl<'a> SentStore<'a> {
         len.copy_from_slice(&h[20..24]);
         let body_len = u32::from_le_bytes(len) as usize;
         let cap = self.buf.len();
-        let body_at = (at + RECORD_HEADER) % cap;
+        let body_at = wrap(at + RECORD_HEADER, cap);
         let first = body_len.min(cap - body_at);
         let body = (
             &self.buf[body_at..body_at + first],
@@ -119,12 +138,13 @@ impl<'a> SentStore<'a> {
             return false;
         }
         while cap - self.used < need {
-            let (_, len) = self.record_at(self.head);
-            self.head = (self.head + len) % cap;
+            // The oldest record goes: only its length is read.
+            let len = RECORD_HEADER + self.body_len_at(self.head);
+            self.head = wrap(self.head + len, cap);
             self.used -= len;
             self.count -= 1;
         }
-        let tail = (self.head + self.used) % cap;
+        let tail = wrap(self.head + self.used, cap);
         let mut h = [0u8; RECORD_HEADER];
         h[0..8].copy_from_slice(&seq.to_le_bytes());
         h[8..16].copy_from_slice(&orig_sending_time.0.to_le_bytes());
@@ -132,7 +152,7 @@ impl<'a> SentStore<'a> {
         h[17] = msg_type.get(1).copied().unwrap_or(0);
         h[20..24].copy_from_slice(&(body.len() as u32).to_le_bytes());
         self.write_at(tail, &h);
-        self.write_at((tail + RECORD_HEADER) % cap, body);
+        self.write_at(wrap(tail + RECORD_HEADER, cap), body);
         self.used += need;
         self.count += 1;
         true
@@ -147,7 +167,7 @@ impl<'a> SentStore<'a> {
                 return None;
             }
             let (rec, len) = self.record_at(at);
-            at = (at + len) % self.buf.len();
+            at = wrap(at + len, self.buf.len());
             left -= 1;
             Some(rec)
         })
