@@ -727,10 +727,13 @@ impl OrderRecord {
         }
     }
 
+    /// Every ClOrdID the order may be mapped under, each once (the
+    /// current one is the first until a replace).
     fn ids(&self) -> [Option<ClOrdId>; IDS_PER_ORDER] {
+        let first = ClOrdId(self.id.0);
         [
-            Some(ClOrdId(self.id.0)),
-            Some(self.current),
+            Some(first),
+            (self.current != first).then_some(self.current),
             self.previous,
             self.replace.map(|r| r.0),
             self.cancel,

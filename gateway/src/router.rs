@@ -270,9 +270,26 @@ impl Router {
         if req.qty == 0 || req.price.0 <= 0 {
             return Err(RejectReason::InvalidOrder);
         }
-        if !self.venues.iter().any(|v| self.usable(v)) {
+        let mut usable = self
+            .venues
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| self.usable(v));
+        let Some((slot, only)) = usable.next() else {
             return Err(RejectReason::NoVenue);
+        };
+        if usable.next().is_none() {
+            return Ok(route_to_one(slot, only.config.id, req, books));
         }
+        self.route_across(req, books)
+    }
+
+    /// [`Router::route`] with two or more usable venues.
+    fn route_across(
+        &self,
+        req: &RouteRequest,
+        books: &[&dyn DepthView],
+    ) -> Result<Children, RejectReason> {
         let mut children = Children::new();
         let mut remaining = req.qty as u64;
 
@@ -375,6 +392,50 @@ impl Router {
         }
         Ok(children)
     }
+}
+
+/// What [`Router::route`] gives when `venue` (slot `slot`) is the only
+/// usable one: its displayed liquidity at or inside the limit, best first
+/// (one venue's levels rank by price alone: fees and penalties are the
+/// same for all of them), then — unless IOC — the rest posted there at the
+/// limit; at most one child, merged as [`add_child`] merges. The general
+/// path's answer, without ranking candidates (on every order of a
+/// single-venue appliance, and whenever only one session is up).
+fn route_to_one(
+    slot: usize,
+    venue: VenueId,
+    req: &RouteRequest,
+    books: &[&dyn DepthView],
+) -> Children {
+    let mut children = Children::new();
+    let mut remaining = req.qty as u64;
+    if req.tif != TimeInForce::PostOnly {
+        if let Some(book) = books.get(slot) {
+            let mut levels = [Level::default(); DEPTH_LEVELS];
+            let n = book
+                .depth(req.locate, req.side.opposite(), &mut levels)
+                .min(DEPTH_LEVELS);
+            for level in levels.iter().take(n) {
+                if remaining == 0 {
+                    break;
+                }
+                let marketable = match req.side {
+                    Side::Buy => level.price <= req.price,
+                    Side::Sell => level.price >= req.price,
+                };
+                if !marketable || level.qty == 0 || level.price.0 <= 0 {
+                    continue;
+                }
+                let take = remaining.min(level.qty);
+                remaining -= take;
+                add_child(&mut children, venue, take, level.price, req.side);
+            }
+        }
+    }
+    if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
+        add_child(&mut children, venue, remaining, req.price, req.side);
+    }
+    children
 }
 
 /// Adds `qty` at `price` for `venue`, merging with an existing child (the

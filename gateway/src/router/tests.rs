@@ -307,7 +307,40 @@ mod prop {
     use super::*;
     use proptest::prelude::*;
 
+    fn tif() -> impl Strategy<Value = TimeInForce> {
+        prop_oneof![
+            Just(TimeInForce::Day),
+            Just(TimeInForce::ImmediateOrCancel),
+            Just(TimeInForce::PostOnly),
+        ]
+    }
+
     proptest! {
+        /// With one venue usable, the direct answer is the general one's:
+        /// the same children for any book, side, limit, size and TIF.
+        #[test]
+        fn one_usable_venue_routes_as_the_general_path_would(
+            levels in proptest::collection::vec((TEN - 500..TEN + 500, 0u64..400), 0..12),
+            up in 0usize..3,
+            qty in 1u32..5_000,
+            limit in TEN - 300..TEN + 300,
+            sell in any::<bool>(),
+            tif in tif(),
+        ) {
+            let mut r = Router::new(RouterConfig::default());
+            for i in 0..3u8 {
+                r.add_venue(VenueConfig { id: VenueId(i), take_fee: 3_000, make_fee: -2_000, mass_cancel: false }).unwrap();
+                r.set_session(VenueId(i), usize::from(i) == up);
+            }
+            let mut sorted = levels.clone();
+            sorted.sort_by_key(|x| if sell { -x.0 } else { x.0 });
+            let book = if sell { Book::bids(&sorted) } else { Book::asks(&sorted) };
+            let books = [book.clone(), book.clone(), book];
+            let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
+            let req = RouteRequest { locate: 1, side: if sell { Side::Sell } else { Side::Buy }, price: Price(limit), qty, tif };
+            prop_assert_eq!(r.route(&req, &views), r.route_across(&req, &views));
+        }
+
         #[test]
         fn children_cover_the_order_within_limit_on_up_venues(
             levels in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 0u64..400), 0..10), 3),

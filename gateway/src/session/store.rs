@@ -151,8 +151,19 @@ impl<'a> SentStore<'a> {
         h[16] = msg_type[0];
         h[17] = msg_type.get(1).copied().unwrap_or(0);
         h[20..24].copy_from_slice(&(body.len() as u32).to_le_bytes());
-        self.write_at(tail, &h);
-        self.write_at(wrap(tail + RECORD_HEADER, cap), body);
+        match self.buf.get_mut(tail..tail + need) {
+            // The usual case: the record does not wrap (the header's 24
+            // bytes then go as a few moves, not a copy call).
+            Some(record) => {
+                let (header, rest) = record.split_at_mut(RECORD_HEADER);
+                header.copy_from_slice(&h);
+                rest.copy_from_slice(body);
+            }
+            None => {
+                self.write_at(tail, &h);
+                self.write_at(wrap(tail + RECORD_HEADER, cap), body);
+            }
+        }
         self.used += need;
         self.count += 1;
         true
