@@ -223,83 +223,96 @@ fn one_order(
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("order_path");
-    let (mut ours, mut theirs) = (Buffers::new(), Buffers::new());
-    let mut session = logged_on(&mut ours, &mut theirs);
-    let mut risk = RiskEngine::new(
-        Capacity {
-            symbols: 65_536,
+    // One venue (a single-venue appliance, or one session up), and the
+    // lab's two, where the router weighs both (neither shows liquidity to
+    // take: the order rests on the better rebate).
+    for (name, venues) in [
+        ("intent_to_fix_bytes", 1u8),
+        ("intent_to_fix_bytes_two_venues", 2),
+    ] {
+        let (mut ours, mut theirs) = (Buffers::new(), Buffers::new());
+        let mut session = logged_on(&mut ours, &mut theirs);
+        let mut risk = RiskEngine::new(
+            Capacity {
+                symbols: 65_536,
+                orders: 4_096,
+                duplicate_slots: 4_096,
+            },
+            limits(),
+        )
+        .expect("limits");
+        let mut oms = Oms::new(OmsConfig {
             orders: 4_096,
-            duplicate_slots: 4_096,
-        },
-        limits(),
-    )
-    .expect("limits");
-    let mut oms = Oms::new(OmsConfig {
-        orders: 4_096,
-        symbols: 65_536,
-        last_epoch: 0,
-    })
-    .expect("oms");
-    let mut router = Router::new(RouterConfig::default());
-    router
-        .add_venue(VenueConfig {
-            id: VENUE,
-            take_fee: 3_000,
-            make_fee: -2_000,
-            mass_cancel: false,
+            symbols: 65_536,
+            last_epoch: 0,
         })
-        .expect("venue");
-    router.set_session(VENUE, true);
-    let books: [&dyn DepthView; 1] = [&NoDepth];
-    let mut wire: Vec<u8> = Vec::with_capacity(4 * 1024);
-    let mut seq = 0u64;
-    let mut now = T0;
-    let mut sent: Vec<gateway::oms::ClOrdId> = Vec::with_capacity(CHUNK as usize);
-    g.bench_function("intent_to_fix_bytes", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            let mut done = 0;
-            while done < iters {
-                let n = CHUNK.min(iters - done);
-                // Intents are built before the clock starts (the strategy's
-                // part); 1 order / 10 µs stays under every throttle.
-                let batch: Vec<(OrderIntent, u64)> = (0..n)
-                    .map(|k| {
-                        now += 10_000;
-                        (intent(seq + k), now)
-                    })
-                    .collect();
-                seq += n;
-                sent.clear();
-                let start = Instant::now();
-                for (intent, t) in &batch {
-                    let out = one_order(
-                        black_box(intent),
-                        *t,
-                        &router,
-                        &books,
-                        &mut oms,
-                        &mut risk,
-                        &mut session,
-                        &mut wire,
-                    );
-                    if let Outbound::New { cl_ord_id, .. } = out {
-                        sent.push(cl_ord_id);
+        .expect("oms");
+        let mut router = Router::new(RouterConfig::default());
+        for k in 0..venues {
+            let id = VenueId(VENUE.0 + k);
+            router
+                .add_venue(VenueConfig {
+                    id,
+                    take_fee: 3_000,
+                    make_fee: -2_000 - 500 * i64::from(k),
+                    mass_cancel: false,
+                })
+                .expect("venue");
+            router.set_session(id, true);
+        }
+        let books: [&dyn DepthView; 2] = [&NoDepth, &NoDepth];
+        let books = &books[..venues as usize];
+        let mut wire: Vec<u8> = Vec::with_capacity(4 * 1024);
+        let mut seq = 0u64;
+        let mut now = T0;
+        let mut sent: Vec<gateway::oms::ClOrdId> = Vec::with_capacity(CHUNK as usize);
+        g.bench_function(name, |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                let mut done = 0;
+                while done < iters {
+                    let n = CHUNK.min(iters - done);
+                    // Intents are built before the clock starts (the
+                    // strategy's part); 1 order / 10 µs stays under every
+                    // throttle.
+                    let batch: Vec<(OrderIntent, u64)> = (0..n)
+                        .map(|k| {
+                            now += 10_000;
+                            (intent(seq + k), now)
+                        })
+                        .collect();
+                    seq += n;
+                    sent.clear();
+                    let start = Instant::now();
+                    for (intent, t) in &batch {
+                        let out = one_order(
+                            black_box(intent),
+                            *t,
+                            &router,
+                            books,
+                            &mut oms,
+                            &mut risk,
+                            &mut session,
+                            &mut wire,
+                        );
+                        if let Outbound::New { cl_ord_id, .. } = out {
+                            sent.push(cl_ord_id);
+                        }
                     }
+                    total += start.elapsed();
+                    black_box(wire.len());
+                    // The venue cancels them all (untimed): the tables
+                    // return to their steady state.
+                    for cl in &sent {
+                        let done = ExecReport::new(*cl, ExecType::Canceled);
+                        black_box(oms.on_exec_report(&done, Nanos(now), &mut risk));
+                    }
+                    done += n;
                 }
-                total += start.elapsed();
-                black_box(wire.len());
-                // The venue cancels them all (untimed): the tables return
-                // to their steady state.
-                for cl in &sent {
-                    let done = ExecReport::new(*cl, ExecType::Canceled);
-                    black_box(oms.on_exec_report(&done, Nanos(now), &mut risk));
-                }
-                done += n;
-            }
-            total
-        })
-    });
+                total
+            })
+        });
+    }
     g.finish();
 }
 
