@@ -253,9 +253,17 @@ impl Router {
         v.session_up && v.reject_ppm <= self.config.max_reject_ppm
     }
 
+    /// The latency and reject-rate penalty of `v`, micro-currency per share.
+    /// The reject term divides in 64 bits (a 128-bit division is a library
+    /// call, on every order): `reject_ppm` is at most 10^6, so the product
+    /// fits unless `reject_penalty` passes 9.2 × 10^12, where it saturates.
     fn penalty(&self, v: &VenueState) -> i128 {
-        self.config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128
-            + self.config.reject_penalty as i128 * v.reject_ppm as i128 / 10_000
+        let rejects = self
+            .config
+            .reject_penalty
+            .saturating_mul(i64::from(v.reject_ppm))
+            / 10_000;
+        self.config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128 + rejects as i128
     }
 
     /// Splits `req` into child orders. `books[i]` is the depth of the i-th
