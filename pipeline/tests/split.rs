@@ -373,3 +373,23 @@ fn splits_are_replayed_the_same() {
     };
     assert_eq!(run(), run());
 }
+
+#[test]
+fn a_venue_lost_mid_split_ends_its_child_and_the_order_goes_on_at_the_other() {
+    let mut p = split_pipeline(Limits::unlimited());
+    let children = news(&market(&mut p, |_| true));
+    let (away, primary) = (children[0].1, children[1].1);
+    report(&mut p, &ack(away, 200), 10_000);
+    report(&mut p, &ack(primary, 200), 10_000);
+    // The away venue's session drops; it cancels on disconnect.
+    let mut sent = Vec::new();
+    p.venue_lost(AWAY, true, Nanos(11_000), &mut |o| sent.push(*o));
+    assert!(news(&sent).is_empty(), "nothing new while the order works");
+    assert_eq!((p.live_splits(), the_trader(&p).open_orders()), (1, 1));
+    assert_eq!(p.risk.open_qty(LOCATE), (200, 0));
+    // The primary fills its child: the order is over.
+    report(&mut p, &fill(primary, ASK, 200, 200, 0), 12_000);
+    assert_eq!((p.live_splits(), the_trader(&p).open_orders()), (0, 0));
+    assert_eq!(the_trader(&p).position(), 200);
+    assert_eq!(p.risk.open_orders(), 0);
+}
