@@ -1403,6 +1403,17 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         send: &mut impl FnMut(&Outbound) -> D,
     ) {
         let children = self.splits.cancel_asked(parent);
+        if children.is_empty() {
+            // (A parent leaves the table with its last child: not reached.)
+            let event = OrderEvent::AmendRejected {
+                strategy,
+                order: parent,
+                reason: types::RejectReason::UnknownOrder,
+            };
+            self.strategies
+                .on_order(&event, &self.book, &mut self.intents);
+            return;
+        }
         let mut in_flight = 0;
         for &child in &children {
             if self.oms.cancel_in_flight(strategy, child) {
