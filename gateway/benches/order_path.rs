@@ -10,216 +10,19 @@
 //! credit, duplicate window, order throttles per strategy and venue), with
 //! a 4 Ki-order risk table (a strategy core's share). Orders are finished
 //! between timed chunks of 1,024 (the venue's cancels, untimed), so the
-//! tables stay in their steady state.
+//! tables stay in their steady state. `examples/order_loop.rs` runs the
+//! same rig on the thread CPU clock.
 //!
 //! `cargo bench -p gateway --bench order_path -- --warm-up-time 2 --measurement-time 10`
 
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use gateway::fixmap::{send_outbound, FixSender};
-use gateway::oms::{ExecReport, ExecType, Oms, OmsConfig, Outbound};
-use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig};
-use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
-use protocol::fix::messages::FixBody;
-use protocol::fix::{FixDecoder, FixVersion, UtcTime};
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle};
-use types::{DepthView, Nanos, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
 
-const REF: i64 = 1_000_000; // $100
-const CHUNK: u64 = 1_024;
-const SYMBOLS: u64 = 4_000;
-const VENUE: VenueId = VenueId(1);
-/// 2026-12-04 14:30:00 UTC, in nanoseconds since the Unix epoch.
-const T0: u64 = 1_796_394_600_000_000_000;
+#[path = "rig/order_path.rs"]
+mod rig;
 
-fn limits() -> Limits {
-    let mut l = Limits::unlimited();
-    l.default_symbol = SymbolLimits {
-        restricted: false,
-        max_order_qty: 10_000,
-        max_notional: 10_000 * REF as u64,
-        collar_bps: Some(500),
-        collar_ticks: Some(1_000),
-        tick_size: 100,
-        max_position: 100_000_000,
-        max_open_orders: 100_000,
-    };
-    l.max_gross_position = 1_000_000_000;
-    l.max_net_position = 1_000_000_000;
-    l.credit_limit = u64::MAX / 2;
-    l.max_open_orders = 100_000;
-    l.duplicate_window_ns = 1_000_000;
-    let t = Some(Throttle {
-        max_msgs: 256,
-        window_ns: 1_000_000,
-    });
-    l.strategy_order_rate = t;
-    l.strategy_cancel_rate = t;
-    l.venue_order_rate = t;
-    l.venue_cancel_rate = t;
-    l.max_daily_loss = 1_000_000_000;
-    l
-}
-
-/// A session's buffers, as the appliance sizes them.
-struct Buffers {
-    rx: Vec<u8>,
-    tx: Vec<u8>,
-    store: Vec<u8>,
-    queue: Vec<u8>,
-    decoder: Box<FixDecoder>,
-}
-
-impl Buffers {
-    fn new() -> Buffers {
-        Buffers {
-            rx: vec![0; 64 * 1024],
-            tx: vec![0; 4 * 1024],
-            store: vec![0; 256 * 1024],
-            queue: vec![0; 16 * 1024],
-            decoder: Box::new(FixDecoder::new()),
-        }
-    }
-
-    fn session(&mut self, role: Role, sender: &str, target: &str) -> Session<'_> {
-        let config = SessionConfig::new(role, FixVersion::Fix44, sender, target).expect("config");
-        Session::new(
-            config,
-            SessionState {
-                next_out: 1,
-                next_in: 1,
-            },
-            SessionBuffers {
-                rx: &mut self.rx,
-                tx: &mut self.tx,
-                store: &mut self.store,
-                queue: &mut self.queue,
-                decoder: &mut self.decoder,
-            },
-        )
-        .expect("session")
-    }
-}
-
-/// Our session logged on to a venue's acceptor (the Logon exchanged
-/// through their public byte interfaces).
-fn logged_on<'a>(ours: &'a mut Buffers, theirs: &mut Buffers) -> Session<'a> {
-    let mut us = ours.session(Role::Initiator, "APPLIANCE", "VENUE");
-    let mut venue = theirs.session(Role::Acceptor, "VENUE", "APPLIANCE");
-    let now = UtcTime(T0);
-    let mut to_venue = Vec::new();
-    venue.connect(now, |_| {});
-    us.connect(now, |e| {
-        if let Event::Send(b) = e {
-            to_venue.extend_from_slice(b)
-        }
-    });
-    let mut to_us = Vec::new();
-    venue.on_bytes(now, &to_venue, |e| {
-        if let Event::Send(b) = e {
-            to_us.extend_from_slice(b)
-        }
-    });
-    us.on_bytes(now, &to_us, |_| {});
-    assert!(us.is_logged_on(), "the bench's session logs on");
-    us
-}
-
-/// What `trade.rs` hands the session: the body, framed into `wire`.
-struct Sends<'s, 'a> {
-    session: &'s mut Session<'a>,
-    now: UtcTime,
-    wire: &'s mut Vec<u8>,
-}
-
-impl FixSender for Sends<'_, '_> {
-    type Out = bool;
-    fn send<B: FixBody>(&mut self, body: &B) -> bool {
-        let wire = &mut *self.wire;
-        self.session
-            .send(self.now, body, |e| {
-                if let Event::Send(bytes) = e {
-                    wire.extend_from_slice(bytes);
-                }
-            })
-            .is_ok()
-    }
-}
-
-/// No displayed liquidity anywhere: the router posts at the limit.
-struct NoDepth;
-
-impl DepthView for NoDepth {
-    fn bbo(&self, _: types::StockLocate) -> types::Bbo {
-        types::Bbo::default()
-    }
-    fn depth(&self, _: types::StockLocate, _: Side, _: &mut [types::Level]) -> usize {
-        0
-    }
-}
-
-fn intent(i: u64) -> OrderIntent {
-    OrderIntent::New {
-        strategy: StrategyId((i % 8) as u16),
-        locate: (i % SYMBOLS) as u16 + 1,
-        symbol: Symbol::new("BENCH").expect("symbol"),
-        side: Side::Buy,
-        price: Price(REF - (i % 500) as i64 * 100),
-        qty: 100 + (i % 7) as u32,
-        tif: TimeInForce::Day,
-    }
-}
-
-/// One order from intent to bytes (not inlined, so that a profiler can
-/// count it: `valgrind --tool=callgrind --toggle-collect='*one_order'`).
-#[inline(never)]
-#[allow(clippy::too_many_arguments)]
-fn one_order(
-    intent: &OrderIntent,
-    t: u64,
-    router: &Router,
-    books: &[&dyn DepthView],
-    oms: &mut Oms,
-    risk: &mut RiskEngine,
-    session: &mut Session<'_>,
-    wire: &mut Vec<u8>,
-) -> Outbound {
-    let OrderIntent::New {
-        locate,
-        side,
-        price,
-        qty,
-        tif,
-        ..
-    } = *intent
-    else {
-        unreachable!()
-    };
-    let request = RouteRequest {
-        locate,
-        side,
-        price,
-        qty,
-        tif,
-    };
-    let children = router.route(&request, books).expect("routed");
-    let venue = children.first().expect("a child").venue;
-    let out = oms
-        .submit(intent, venue, Some(Price(REF)), risk, Nanos(t))
-        .expect("accepted");
-    // The appliance hands each message to TCP as it goes: its outgoing
-    // buffer is drained every turn of the loop.
-    wire.clear();
-    let mut sender = Sends {
-        session,
-        now: UtcTime(t),
-        wire,
-    };
-    assert!(send_outbound(&out, UtcTime(t), &mut sender));
-    out
-}
+use rig::{Buffers, Rig, CHUNK};
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("order_path");
@@ -231,82 +34,18 @@ fn bench(c: &mut Criterion) {
         ("intent_to_fix_bytes_two_venues", 2),
     ] {
         let (mut ours, mut theirs) = (Buffers::new(), Buffers::new());
-        let mut session = logged_on(&mut ours, &mut theirs);
-        let mut risk = RiskEngine::new(
-            Capacity {
-                symbols: 65_536,
-                orders: 4_096,
-                duplicate_slots: 4_096,
-            },
-            limits(),
-        )
-        .expect("limits");
-        let mut oms = Oms::new(OmsConfig {
-            orders: 4_096,
-            symbols: 65_536,
-            last_epoch: 0,
-        })
-        .expect("oms");
-        let mut router = Router::new(RouterConfig::default());
-        for k in 0..venues {
-            let id = VenueId(VENUE.0 + k);
-            router
-                .add_venue(VenueConfig {
-                    id,
-                    take_fee: 3_000,
-                    make_fee: -2_000 - 500 * i64::from(k),
-                    mass_cancel: false,
-                })
-                .expect("venue");
-            router.set_session(id, true);
-        }
-        let books: [&dyn DepthView; 2] = [&NoDepth, &NoDepth];
-        let books = &books[..venues as usize];
-        let mut wire: Vec<u8> = Vec::with_capacity(4 * 1024);
-        let mut seq = 0u64;
-        let mut now = T0;
-        let mut sent: Vec<gateway::oms::ClOrdId> = Vec::with_capacity(CHUNK as usize);
+        let mut rig = Rig::new(&mut ours, &mut theirs, venues);
         g.bench_function(name, |b| {
             b.iter_custom(|iters| {
                 let mut total = Duration::ZERO;
                 let mut done = 0;
                 while done < iters {
                     let n = CHUNK.min(iters - done);
-                    // Intents are built before the clock starts (the
-                    // strategy's part); 1 order / 10 µs stays under every
-                    // throttle.
-                    let batch: Vec<(OrderIntent, u64)> = (0..n)
-                        .map(|k| {
-                            now += 10_000;
-                            (intent(seq + k), now)
-                        })
-                        .collect();
-                    seq += n;
-                    sent.clear();
+                    let batch = rig.intents(n);
                     let start = Instant::now();
-                    for (intent, t) in &batch {
-                        let out = one_order(
-                            black_box(intent),
-                            *t,
-                            &router,
-                            books,
-                            &mut oms,
-                            &mut risk,
-                            &mut session,
-                            &mut wire,
-                        );
-                        if let Outbound::New { cl_ord_id, .. } = out {
-                            sent.push(cl_ord_id);
-                        }
-                    }
+                    rig.send(&batch);
                     total += start.elapsed();
-                    black_box(wire.len());
-                    // The venue cancels them all (untimed): the tables
-                    // return to their steady state.
-                    for cl in &sent {
-                        let done = ExecReport::new(*cl, ExecType::Canceled);
-                        black_box(oms.on_exec_report(&done, Nanos(now), &mut risk));
-                    }
+                    rig.settle();
                     done += n;
                 }
                 total
