@@ -314,6 +314,9 @@ impl Router {
                 let n = book
                     .depth(req.locate, req.side.opposite(), &mut levels)
                     .min(DEPTH_LEVELS);
+                if n == 0 {
+                    continue;
+                }
                 let penalty = self.penalty(v);
                 for level in levels.iter().take(n) {
                     let marketable = match req.side {
