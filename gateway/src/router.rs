@@ -35,7 +35,8 @@
 
 use heapless::Vec;
 use types::{
-    DepthView, Level, Nanos, Price, RejectReason, Side, StockLocate, TimeInForce, VenueId,
+    DepthView, Level, Nanos, OrderIntent, Price, RejectReason, Side, StockLocate, TimeInForce,
+    VenueId,
 };
 
 /// Venues a router can know.
@@ -103,6 +104,30 @@ pub struct RouteRequest {
     /// `ImmediateOrCancel`: only displayed liquidity is targeted, nothing is
     /// posted. `PostOnly`: everything is posted on the best making venue.
     pub tif: TimeInForce,
+}
+
+impl RouteRequest {
+    /// The request a new-order intent makes; `None` for a cancel or a
+    /// replace (they go where their order rests).
+    pub fn of(intent: &OrderIntent) -> Option<RouteRequest> {
+        match *intent {
+            OrderIntent::New {
+                locate,
+                side,
+                price,
+                qty,
+                tif,
+                ..
+            } => Some(RouteRequest {
+                locate,
+                side,
+                price,
+                qty,
+                tif,
+            }),
+            _ => None,
+        }
+    }
 }
 
 /// One order for one venue.
@@ -319,11 +344,7 @@ impl Router {
                 }
                 let penalty = self.penalty(v);
                 for level in levels.iter().take(n) {
-                    let marketable = match req.side {
-                        Side::Buy => level.price <= req.price,
-                        Side::Sell => level.price >= req.price,
-                    };
-                    if !marketable || level.qty == 0 || level.price.0 <= 0 {
+                    if !takeable(level, req) {
                         continue;
                     }
                     let px = level.price.0 as i128 * 100;
@@ -430,11 +451,7 @@ fn route_to_one(
                 if remaining == 0 {
                     break;
                 }
-                let marketable = match req.side {
-                    Side::Buy => level.price <= req.price,
-                    Side::Sell => level.price >= req.price,
-                };
-                if !marketable || level.qty == 0 || level.price.0 <= 0 {
+                if !takeable(level, req) {
                     continue;
                 }
                 let take = remaining.min(level.qty);
@@ -447,6 +464,16 @@ fn route_to_one(
         add_child(&mut children, venue, remaining, req.price, req.side);
     }
     children
+}
+
+/// Whether an order may take `level`: shares at a valid price at or
+/// inside the request's limit.
+fn takeable(level: &Level, req: &RouteRequest) -> bool {
+    let marketable = match req.side {
+        Side::Buy => level.price <= req.price,
+        Side::Sell => level.price >= req.price,
+    };
+    marketable && level.qty > 0 && level.price.0 > 0
 }
 
 /// Adds `qty` at `price` for `venue`, merging with an existing child (the
