@@ -1425,7 +1425,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 strategy,
                 order: child,
             };
-            let _ = self.place(&cancel, now, send);
+            let _ = self.place(&cancel, self.venue, now, send);
         }
         if in_flight == children.len() {
             self.stats.cancels_in_flight += 1;
@@ -1463,24 +1463,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 return false;
             }
         }
-        let OrderIntent::New {
-            locate,
-            side,
-            price,
-            qty,
-            tif,
-            ..
-        } = *intent
-        else {
+        let Some(request) = RouteRequest::of(intent) else {
             // The OMS sends cancels and replaces where the order rests.
-            return self.place(intent, now, send);
-        };
-        let request = RouteRequest {
-            locate,
-            side,
-            price,
-            qty,
-            tif,
+            return self.place(intent, self.venue, now, send);
         };
         let children = match self.route(&request) {
             Ok(children) => children,
@@ -1501,8 +1486,21 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             }
             self.stats.splits_unplaced += 1;
         }
-        let reference = self.collar_reference(intent);
         let venue = first.venue;
+        self.place(intent, venue, now, send)
+    }
+
+    /// One message through risk and the OMS to `send`: a new order at
+    /// `venue` (the strategy hears it entered before it goes), a cancel or
+    /// a replace where its order rests (the OMS knows; `venue` is unused).
+    fn place<D: Delivery>(
+        &mut self,
+        intent: &OrderIntent,
+        venue: VenueId,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) -> bool {
+        let reference = self.collar_reference(intent);
         match self
             .oms
             .submit(intent, venue, reference, &mut self.risk, now)
@@ -1517,31 +1515,6 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     self.strategies
                         .on_order(&entered, &self.book, &mut self.intents);
                 }
-                self.deliver(&out, send)
-            }
-            Err(reason) => {
-                self.stats.risk_rejects += 1;
-                self.refuse(intent, reason);
-                false
-            }
-        }
-    }
-
-    /// A cancel or a replace through risk and the OMS to `send`, at the
-    /// venue where its order rests.
-    fn place<D: Delivery>(
-        &mut self,
-        intent: &OrderIntent,
-        now: Nanos,
-        send: &mut impl FnMut(&Outbound) -> D,
-    ) -> bool {
-        let reference = self.collar_reference(intent);
-        match self
-            .oms
-            .submit(intent, self.venue, reference, &mut self.risk, now)
-        {
-            Ok(out) => {
-                self.stamp_risk();
                 self.deliver(&out, send)
             }
             Err(reason) => {

@@ -173,24 +173,7 @@ fn one_order(
     session: &mut Session<'_>,
     wire: &mut Vec<u8>,
 ) -> Outbound {
-    let OrderIntent::New {
-        locate,
-        side,
-        price,
-        qty,
-        tif,
-        ..
-    } = *intent
-    else {
-        unreachable!()
-    };
-    let request = RouteRequest {
-        locate,
-        side,
-        price,
-        qty,
-        tif,
-    };
+    let request = RouteRequest::of(intent).expect("a new order");
     let children = router.route(&request, books).expect("routed");
     let venue = children.first().expect("a child").venue;
     let out = oms
