@@ -1594,6 +1594,34 @@ fn a_journal_that_stops_confirming_holds_every_message_below_its_number() {
 }
 
 /// The words after `venueN` on the appliance's `trade: venues:` line.
+/// Each of the two venues received exactly the new orders the appliance's
+/// summary says it routed there (a split's children each at its own).
+fn check_each_venue_received_what_was_routed(run: &Booted, serial: &str, venues: [&Server; 2]) {
+    for (n, server) in (1u8..).zip(venues) {
+        let routed = venue_figure(serial, n, "new-orders");
+        run.check(
+            routed == Some(server.stats().orders_received as i64),
+            &format!(
+                "venue {n}: routed {routed:?}, received {}",
+                server.stats().orders_received
+            ),
+        );
+    }
+}
+
+/// The appliance's AAA position is what both venues' fills add up to.
+fn check_one_position_across(run: &Booted, serial: &str, venues: [&Server; 2]) {
+    let venues_position: i64 = venues
+        .iter()
+        .map(|v| v.venue.position(APPLIANCE, aaa()))
+        .sum();
+    let appliance = trade_summary(serial, "AAA");
+    run.check(
+        appliance == Some(venues_position),
+        &format!("position: appliance {appliance:?}, venues {venues_position}"),
+    );
+}
+
 fn venue_figure(serial: &str, venue: u8, name: &str) -> Option<i64> {
     let line = serial.lines().find(|l| l.starts_with("trade: venues:"))?;
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -1671,16 +1699,7 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
     );
     // Each venue received exactly the new orders the appliance routed there,
     // and everything sent reached one venue once.
-    for (n, server) in [(1u8, one), (2, two)] {
-        let routed = venue_figure(&s, n, "new-orders");
-        run.check(
-            routed == Some(server.stats().orders_received as i64),
-            &format!(
-                "venue {n}: routed {routed:?}, received {}",
-                server.stats().orders_received
-            ),
-        );
-    }
+    check_each_venue_received_what_was_routed(&run, &s, [one, two]);
     // (A message still on its way when venue 2's connection dropped never
     // reaches it: the venue cancelled everything on the disconnect, and
     // the appliance gap-fills it instead of resending it.)
@@ -1694,13 +1713,7 @@ fn two_venues_quotes_follow_the_rebate_and_leave_a_venue_that_drops() {
         ),
     );
     // One position across both venues.
-    let venues_position =
-        one.venue.position(APPLIANCE, aaa()) + two.venue.position(APPLIANCE, aaa());
-    let appliance = trade_summary(&s, "AAA");
-    run.check(
-        appliance == Some(venues_position),
-        &format!("position: appliance {appliance:?}, venues {venues_position}"),
-    );
+    check_one_position_across(&run, &s, [one, two]);
     run.check(
         venue_figure(&s, 2, "away-book-messages").unwrap_or(0) > 0,
         "venue 2's feed kept its away book",
@@ -1762,23 +1775,8 @@ fn a_takers_orders_split_across_two_venues_and_the_positions_agree() {
     );
     // Each venue received exactly the new orders routed there (children
     // counted at their own venue).
-    for (n, server) in [(1u8, one), (2, two)] {
-        let routed = venue_figure(&s, n, "new-orders");
-        run.check(
-            routed == Some(server.stats().orders_received as i64),
-            &format!(
-                "venue {n}: routed {routed:?}, received {}",
-                server.stats().orders_received
-            ),
-        );
-    }
-    let venues_position =
-        one.venue.position(APPLIANCE, aaa()) + two.venue.position(APPLIANCE, aaa());
-    let appliance = trade_summary(&s, "AAA");
-    run.check(
-        appliance == Some(venues_position),
-        &format!("position: appliance {appliance:?}, venues {venues_position}"),
-    );
+    check_each_venue_received_what_was_routed(&run, &s, [one, two]);
+    check_one_position_across(&run, &s, [one, two]);
     run.check(book_anomalies(&s) == Some(0), "both books whole");
     run.pass();
 }
