@@ -581,6 +581,10 @@ pub struct OpenOrderView {
 /// ClOrdIDs an order may be mapped under at once (see `OrderRecord::ids`).
 const IDS_PER_ORDER: usize = 5;
 
+/// Free slots [`Oms::tidy`] keeps ready: enough for the orders of one turn
+/// of the loop (a strategy's burst, or a split's children).
+pub const SPARE_SLOTS: usize = 8;
+
 /// Executions remembered per order slot, for busts and corrections (see
 /// the module docs): the ring holds `EXECUTIONS_PER_ORDER × orders`.
 pub const EXECUTIONS_PER_ORDER: usize = 4;
@@ -1629,18 +1633,50 @@ impl Oms {
             self.free_len -= 1;
             return self.free.get(self.free_len).copied();
         }
+        self.reclaim_oldest()
+    }
+
+    /// The slot of the oldest finished order, its ids no longer mapped to
+    /// it (late reports for it are then unknown); `None` if none finished.
+    #[inline]
+    fn reclaim_oldest(&mut self) -> Option<u32> {
         if self.retired_len == 0 {
             return None;
         }
         let slot = self.retired.get(self.retired_head).copied()?;
         self.retired_head = ring_next(self.retired_head, self.retired.len());
         self.retired_len -= 1;
-        if let Some(old) = self.orders.get(slot as usize).copied() {
+        if let Some(old) = self.orders.get(slot as usize) {
             for id in old.ids().into_iter().flatten() {
                 self.ids.remove_if(id.0, slot);
             }
         }
         Some(slot)
+    }
+
+    /// Work kept off the order path, for when a turn's messages are on
+    /// their way: keeps [`SPARE_SLOTS`] slots free by reclaiming the oldest
+    /// finished orders, so that [`Oms::submit`] takes a clean slot instead
+    /// of unmapping a reclaimed one's ids (random probes of the id map)
+    /// between the intent and its bytes. Finished orders are kept as long
+    /// as before but for these few; without calls, `submit` reclaims as it
+    /// goes.
+    #[inline]
+    pub fn tidy(&mut self) {
+        while self.free_len < SPARE_SLOTS {
+            let Some(slot) = self.reclaim_oldest() else {
+                return;
+            };
+            // Out of use is all a free slot needs to be: `submit` writes
+            // the whole record.
+            if let Some(r) = self.orders.get_mut(slot as usize) {
+                r.in_use = false;
+            }
+            if let Some(f) = self.free.get_mut(self.free_len) {
+                *f = slot;
+                self.free_len += 1;
+            }
+        }
     }
 
     fn release_slot(&mut self, slot: u32) {

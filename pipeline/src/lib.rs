@@ -1288,12 +1288,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
     }
 
-    /// After every input: one compare unless the kill switch has cancels to send.
+    /// After every input: a compare each unless the kill switch has cancels
+    /// to send or the OMS is short of free slots.
     #[inline]
     fn after_input<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         if self.risk.kill_cancels_due() {
             self.sweep_kill(now, send);
         }
+        // The turn's messages are on their way: the OMS readies the slots
+        // the next turn's orders will take.
+        self.oms.tidy();
     }
 
     /// The price risk's collar measures `intent` against: the mid of our
@@ -1491,7 +1495,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// One message through risk and the OMS to `send`: a new order at
-    /// `venue` (the strategy hears it entered before it goes), a cancel or
+    /// `venue` (the strategy hears it entered once it has gone), a cancel or
     /// a replace where its order rests (the OMS knows; `venue` is unused).
     fn place<D: Delivery>(
         &mut self,
@@ -1507,6 +1511,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         {
             Ok(out) => {
                 self.stamp_risk();
+                // The bytes first: the strategy hears its order entered
+                // once it is on its way (before any refusal of the send,
+                // which it hears after).
+                let delivered = send(&out).delivered();
                 if let Outbound::New { order, .. } = out {
                     let entered = OrderEvent::Entered {
                         strategy: intent.strategy(),
@@ -1515,7 +1523,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                     self.strategies
                         .on_order(&entered, &self.book, &mut self.intents);
                 }
-                self.deliver(&out, send)
+                self.account_delivery(&out, delivered)
             }
             Err(reason) => {
                 self.stats.risk_rejects += 1;
@@ -1658,7 +1666,14 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         out: &Outbound,
         send: &mut impl FnMut(&Outbound) -> D,
     ) -> bool {
-        if !send(out).delivered() {
+        let delivered = send(out).delivered();
+        self.account_delivery(out, delivered)
+    }
+
+    /// What follows handing `out` to `send`: counted if `delivered`,
+    /// else undone and its owner told; returns `delivered`.
+    fn account_delivery(&mut self, out: &Outbound, delivered: bool) -> bool {
+        if !delivered {
             self.stats.unsent += 1;
             if let Some(event) = self.oms.unsent(out, &mut self.risk) {
                 self.tell(&event);

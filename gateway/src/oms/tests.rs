@@ -637,6 +637,53 @@ fn finished_orders_are_reclaimed_when_the_table_is_full() {
     assert_eq!(h.oms.stats().unknown_cl_ord_id, 1);
 }
 
+#[test]
+fn tidy_reclaims_the_oldest_finished_orders_ahead_of_the_order_path() {
+    let n = SPARE_SLOTS + 4;
+    let mut h = H::with_limits(Limits::unlimited(), n);
+    let orders: Vec<(OrderId, ClOrdId)> = (0..n)
+        .map(|k| h.new_order(Side::Buy, PX, 1 + k as u32))
+        .collect();
+    // A table with free slots left alone: nothing finished is reclaimed.
+    h.oms.tidy();
+    for &(_, cl) in &orders {
+        h.ack(cl);
+    }
+    // All but the last finish, oldest first.
+    for &(_, cl) in &orders[..n - 1] {
+        h.report(ExecReport::new(cl, ExecType::Canceled));
+    }
+    h.oms.tidy();
+    // The oldest SPARE_SLOTS are reclaimed, the rest kept for late reports.
+    for (k, &(id, _)) in orders.iter().enumerate() {
+        let expected = match k {
+            k if k < SPARE_SLOTS => None,
+            k if k < n - 1 => Some(OrderState::Canceled),
+            _ => Some(OrderState::New),
+        };
+        assert_eq!(h.oms.state(id), expected, "order {k}");
+    }
+    h.fill(orders[0].1, 1, 1, 0, PX);
+    assert_eq!(h.oms.stats().unknown_cl_ord_id, 1, "its ids were unmapped");
+    // New orders take the spare slots: the orders kept stay known.
+    for k in 0..SPARE_SLOTS {
+        let (id, _) = h.new_order(Side::Buy, PX, 100 + k as u32);
+        assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
+    }
+    for &(id, _) in &orders[SPARE_SLOTS..n - 1] {
+        assert_eq!(h.oms.state(id), Some(OrderState::Canceled), "still kept");
+    }
+    // A second tidy finds the rest; with nothing finished left it stops.
+    h.oms.tidy();
+    for &(id, _) in &orders[SPARE_SLOTS..n - 1] {
+        assert_eq!(h.oms.state(id), None, "reclaimed");
+    }
+    assert_eq!(h.oms.state(orders[n - 1].0), Some(OrderState::New));
+    h.oms.tidy();
+    let (id, _) = h.new_order(Side::Buy, PX, 200);
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
+}
+
 // ----------------------------------------------------------------- PnL
 
 #[test]

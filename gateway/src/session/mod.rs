@@ -913,13 +913,16 @@ impl<'a> Session<'a> {
             c.out.wait_for_room();
             return Err(SendError::TransportFull);
         }
+        c.out.next_out += 1;
+        // The bytes go to the transport first; keeping them for resends is
+        // bookkeeping, done once they are on their way. (The room was
+        // checked above: `deliver` hands them over.)
+        c.out.deliver(now, (s, e), &mut sink);
         // A record too large for the ring is simply not kept; a resend
         // request for it is answered with a GapFill.
         let _ = c
             .store
             .push(seq, now, B::MSG_TYPE, &c.out.tx[body_start..e - 7]);
-        c.out.next_out += 1;
-        c.out.deliver(now, (s, e), &mut sink);
         Ok(seq)
     }
 
