@@ -119,20 +119,44 @@ struct Sends<'s, 'a> {
     session: &'s mut Session<'a>,
     now: UtcTime,
     wire: &'s mut Vec<u8>,
+    /// Whether to read the time stamp counter when the bytes are handed
+    /// over, and what it read.
+    stamp: bool,
+    handed: u64,
 }
 
 impl FixSender for Sends<'_, '_> {
     type Out = bool;
     fn send<B: FixBody>(&mut self, body: &B) -> bool {
         let wire = &mut *self.wire;
+        let (stamp, handed) = (self.stamp, &mut self.handed);
         self.session
             .send(self.now, body, |e| {
                 if let Event::Send(bytes) = e {
                     wire.extend_from_slice(bytes);
+                    if stamp {
+                        *handed = tsc_after();
+                    }
                 }
             })
             .is_ok()
     }
+}
+
+/// The time stamp counter, read before anything that follows.
+#[inline(always)]
+pub fn tsc() -> u64 {
+    // SAFETY: RDTSC has no preconditions on x86_64.
+    unsafe { core::arch::x86_64::_rdtsc() }
+}
+
+/// The time stamp counter, read once everything before it has executed.
+#[inline(always)]
+pub fn tsc_after() -> u64 {
+    let mut aux = 0u32;
+    // SAFETY: RDTSCP has no preconditions on x86_64 (every CPU this runs
+    // on has it; `aux` is a valid place for the processor id).
+    unsafe { core::arch::x86_64::__rdtscp(&mut aux) }
 }
 
 /// No displayed liquidity anywhere: the router posts at the limit.
@@ -160,7 +184,11 @@ fn intent(i: u64) -> OrderIntent {
 }
 
 /// One order from intent to bytes (not inlined, so that a profiler can
-/// count it: `valgrind --tool=callgrind --toggle-collect='*one_order'`).
+/// count it: `valgrind --tool=callgrind --toggle-collect='*one_order'`),
+/// and the time stamp counter when its bytes were handed to the transport.
+/// What the session and the OMS do after that (the resend ring's copy, the
+/// OMS readying its next slots, as the pipeline does after each input) is
+/// part of the order's cost but not of its latency.
 #[inline(never)]
 #[allow(clippy::too_many_arguments)]
 fn one_order(
@@ -172,7 +200,8 @@ fn one_order(
     risk: &mut RiskEngine,
     session: &mut Session<'_>,
     wire: &mut Vec<u8>,
-) -> Outbound {
+    stamp: bool,
+) -> (Outbound, u64) {
     let request = RouteRequest::of(intent).expect("a new order");
     let children = router.route(&request, books).expect("routed");
     let venue = children.first().expect("a child").venue;
@@ -186,9 +215,13 @@ fn one_order(
         session,
         now: UtcTime(t),
         wire,
+        stamp,
+        handed: 0,
     };
     assert!(send_outbound(&out, UtcTime(t), &mut sender));
-    out
+    let handed = sender.handed;
+    oms.tidy();
+    (out, handed)
 }
 
 /// Everything an order passes through, in its steady state.
@@ -265,10 +298,22 @@ impl<'a> Rig<'a> {
 
     /// The timed part: every intent of `batch` to FIX bytes.
     pub fn send(&mut self, batch: &[(OrderIntent, u64)]) {
+        self.send_stamped(batch, None);
+    }
+
+    /// [`Rig::send`], and into `latencies` (when given) each order's time
+    /// stamp counter ticks from its intent to its bytes handed over.
+    pub fn send_stamped(
+        &mut self,
+        batch: &[(OrderIntent, u64)],
+        mut latencies: Option<&mut Vec<u64>>,
+    ) {
         let books: [&dyn DepthView; 2] = [&NoDepth, &NoDepth];
         let books = &books[..self.venues];
         for (intent, t) in batch {
-            let out = one_order(
+            let stamp = latencies.is_some();
+            let start = if stamp { tsc() } else { 0 };
+            let (out, handed) = one_order(
                 black_box(intent),
                 *t,
                 &self.router,
@@ -277,7 +322,11 @@ impl<'a> Rig<'a> {
                 &mut self.risk,
                 &mut self.session,
                 &mut self.wire,
+                stamp,
             );
+            if let Some(l) = latencies.as_deref_mut() {
+                l.push(handed.wrapping_sub(start));
+            }
             if let Outbound::New { cl_ord_id, .. } = out {
                 self.sent.push(cl_ord_id);
             }
