@@ -1481,6 +1481,8 @@ impl Oms {
                     .next_cl_ord_id(strategy)
                     .map_err(|reason| self.refuse_opening(reason, risk))?;
                 let order = OrderId(cl.0);
+                // The id map's line for the new id loads while risk checks.
+                self.ids.prefetch(cl.0);
                 let ctx = CheckContext {
                     order,
                     venue,

@@ -83,6 +83,14 @@ impl IdMap {
         hash(key, self.shift)
     }
 
+    /// Starts loading the line where a probe for `key` begins.
+    #[inline(always)]
+    pub fn prefetch(&self, key: u64) {
+        if let Some(e) = self.entries.get(self.home(key)) {
+            crate::prefetch::prefetch(e);
+        }
+    }
+
     #[inline]
     pub fn get(&self, key: u64) -> Option<u32> {
         let mut i = self.home(key);

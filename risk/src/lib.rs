@@ -72,6 +72,7 @@ extern crate alloc;
 
 pub mod idmap;
 pub mod limits;
+mod prefetch;
 mod window;
 
 use alloc::boxed::Box;
@@ -768,6 +769,15 @@ struct DupTable {
 }
 
 impl DupTable {
+    /// Starts loading the bucket of fingerprint `fp` (both its lines).
+    #[inline(always)]
+    fn prefetch(&self, fp: u64) {
+        if let Some(b) = self.buckets.get((fp >> 32 >> self.shift) as usize) {
+            prefetch::prefetch(&b.fp);
+            prefetch::prefetch(&b.ts);
+        }
+    }
+
     /// Looks for a duplicate of the order with fingerprint `fp` (within
     /// `window` ns) and a way to remember it in: its bucket and way. A fingerprint is in at most one way of its bucket
     /// (it is only written where it was found, or into a free way when it
@@ -1213,6 +1223,10 @@ impl RiskEngine {
         if price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
             refuse!(InvalidOrder);
         }
+        // The two hash-addressed lines the check ends in, asked for now.
+        let fp = dup_fingerprint(sid, locate, side, price, qty);
+        self.dup.prefetch(fp);
+        self.ids.prefetch(ctx.order.0);
         let Some(sym) = self.symbols.get_mut(locate as usize) else {
             refuse!(InvalidOrder);
         };
@@ -1226,7 +1240,6 @@ impl RiskEngine {
         #[cfg(debug_assertions)]
         debug_assert!(self.room.fast_is_faithful(), "a room change not synced");
         let worst_delta = self.room.check_new_order(rule, sym, side, qty, notional)?;
-        let fp = dup_fingerprint(sid, locate, side, price, qty);
         let (bucket, way) = self.dup.probe(fp, now.0, self.limits.duplicate_window_ns)?;
         let (w_strategy, w_venue) = (W_STRAT_ORDER + sid, W_VENUE_ORDER + vid);
         if self
