@@ -81,12 +81,12 @@ mod map;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
 mod orders;
-mod prefetch;
 mod sink;
 mod symbols;
 
 use alloc::boxed::Box;
 use alloc::vec;
+use types::prefetch;
 
 pub use instrument::{CrossStatus, Directory, Imbalance, InstrumentStatus};
 pub use sink::{CountingSink, EventSink, NullSink, MAX_EVENTS_PER_MESSAGE};

@@ -72,11 +72,11 @@ extern crate alloc;
 
 pub mod idmap;
 pub mod limits;
-mod prefetch;
 mod window;
 
 use alloc::boxed::Box;
 use alloc::vec;
+use types::prefetch;
 
 pub use idmap::{IdMap, InsertError};
 pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};

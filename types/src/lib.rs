@@ -8,6 +8,8 @@
 #![no_std]
 #![deny(unsafe_code)]
 
+pub mod prefetch;
+
 use core::fmt;
 
 /// A price in units of 1/10,000 of the quote currency (ITCH `price4`).

@@ -1,14 +1,14 @@
-//! Software prefetch, the one place this crate uses `unsafe`.
+//! Software prefetch: a cache hint for the order book and the risk engine,
+//! and the one place this crate uses `unsafe`.
 //!
-//! A new order's checks end in two hash-addressed tables (the duplicate
-//! window's bucket and the order-id map), whose lines are usually not in the
-//! first-level cache. Their addresses are known from the order's terms at
-//! the start of the check, so the check asks for them then and the misses
-//! overlap the arithmetic of the limit checks instead of following it.
+//! Where the address of a line a message or an order will need is known
+//! before the line is needed (the next messages of a MoldUDP64 packet, the
+//! hash slots an order's checks end in), asking for it early lets its miss
+//! overlap other work instead of stalling the work that needs it.
 
 /// Asks the CPU to bring the cache line holding `value` closer.
 #[inline(always)]
-pub(crate) fn prefetch<T>(value: &T) {
+pub fn prefetch<T>(value: &T) {
     #[cfg(target_arch = "x86_64")]
     #[allow(unsafe_code)]
     // SAFETY: PREFETCHT0 is a hint with no architectural effect and never
