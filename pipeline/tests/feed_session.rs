@@ -3,6 +3,10 @@
 //! stock that now has that number, and what is held (positions, open
 //! orders, limits reached) follows the stock to its new locate.
 
+mod common;
+
+use common::itch;
+
 use std::collections::HashMap;
 
 use book::{Book, BookConfig};
@@ -10,7 +14,7 @@ use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbo
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, StockDirectoryRepr};
 use protocol::mailbox::FillRecord;
-use risk::{Capacity, Limits, RiskEngine};
+use risk::Limits;
 use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
 use types::{Nanos, OrderId, Price, RejectReason, Side, StockLocate, StrategyId, Symbol, VenueId};
@@ -53,28 +57,8 @@ fn pipeline() -> Pipeline<4, 8> {
     }
     let mut limits = Limits::unlimited();
     limits.default_symbol.max_position = 100;
-    let risk = RiskEngine::new(
-        Capacity {
-            symbols: 16,
-            orders: 1024,
-            duplicate_slots: 64,
-        },
-        limits,
-    )
-    .unwrap();
-    let oms = Oms::new(OmsConfig {
-        orders: 1024,
-        symbols: 16,
-        last_epoch: 0,
-    })
-    .unwrap();
+    let (risk, oms) = common::risk_and_oms(limits);
     Pipeline::new(book, strategies, risk, oms, VenueId(1))
-}
-
-fn itch(repr: MessageRepr) -> Vec<u8> {
-    let mut b = vec![0u8; repr.len()];
-    repr.emit(&mut b).unwrap();
-    b
 }
 
 fn directory(locate: StockLocate, name: &str) -> Vec<u8> {

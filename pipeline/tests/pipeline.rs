@@ -1,11 +1,15 @@
 //! The pipeline on scripted markets: quotes out, acknowledgements and fills
 //! back, risk refusals, the kill switch, and replay determinism.
 
+mod common;
+
+use common::itch;
+
 use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use gateway::oms::{ClOrdId, ExecReport, ExecType, Outbound};
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr, OrderDeleteRepr};
-use risk::{Capacity, Limits, RiskEngine};
+use risk::Limits;
 use strategy::engine::{Engine, Hosted};
 use strategy::mm::{MarketMaker, MmParams};
 use types::{DepthView, Nanos, Price, Side, StrategyId, Symbol, VenueId};
@@ -24,28 +28,8 @@ fn pipeline_with(limits: Limits, mm: MmParams) -> Pipeline<4, 8> {
     let mut strategies: Engine<4, 8> = Engine::new();
     let mm = MarketMaker::new(StrategyId(1), LOCATE, Symbol::new("AAA").unwrap(), mm).unwrap();
     strategies.add(Hosted::MarketMaker(mm)).unwrap();
-    let risk = RiskEngine::new(
-        Capacity {
-            symbols: 16,
-            orders: 1024,
-            duplicate_slots: 64,
-        },
-        limits,
-    )
-    .unwrap();
-    let oms = Oms::new(OmsConfig {
-        orders: 1024,
-        symbols: 16,
-        last_epoch: 0,
-    })
-    .unwrap();
+    let (risk, oms) = common::risk_and_oms(limits);
     Pipeline::new(book, strategies, risk, oms, VenueId(1))
-}
-
-fn itch(repr: MessageRepr) -> Vec<u8> {
-    let mut b = vec![0u8; repr.len()];
-    repr.emit(&mut b).unwrap();
-    b
 }
 
 fn add(order_ref: u64, side: Side, price: Price, shares: u32, ts: u64) -> Vec<u8> {

@@ -3,12 +3,16 @@
 //! order from entry to end — fills, the kill switch, refusals and messages
 //! that could not be sent included.
 
+mod common;
+
+use common::itch;
+
 use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use gateway::oms::{ClOrdId, ExecReport, ExecType, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use pipeline::Pipeline;
 use protocol::itch::{AddOrderRepr, Header, Message, MessageRepr};
-use risk::{Capacity, Limits, RiskEngine, Throttle};
+use risk::{Limits, Throttle};
 use strategy::engine::{Engine, Hosted};
 use strategy::features::FeatureParams;
 use strategy::model::Logistic;
@@ -56,21 +60,7 @@ fn split_pipeline(limits: Limits) -> Pipeline<4, 8> {
     });
     let mut strategies: Engine<4, 8> = Engine::new();
     strategies.add(Hosted::Signal(trader())).unwrap();
-    let risk = RiskEngine::new(
-        Capacity {
-            symbols: 16,
-            orders: 1024,
-            duplicate_slots: 64,
-        },
-        limits,
-    )
-    .unwrap();
-    let oms = Oms::new(OmsConfig {
-        orders: 1024,
-        symbols: 16,
-        last_epoch: 0,
-    })
-    .unwrap();
+    let (risk, oms) = common::risk_and_oms(limits);
     let mut router = Router::new(RouterConfig::default());
     for id in [PRIMARY, AWAY] {
         router
@@ -107,9 +97,7 @@ fn add(order_ref: u64, side: Side, price: Price, shares: u32) -> Vec<u8> {
         stock: Symbol::new("AAA").unwrap(),
         price,
     });
-    let mut b = vec![0u8; repr.len()];
-    repr.emit(&mut b).unwrap();
-    b
+    itch(repr)
 }
 
 /// The away venue shows 200 at 100.00; then the primary's book fills in
