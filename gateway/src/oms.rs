@@ -889,8 +889,9 @@ pub struct Oms {
     orders: Box<[OrderRecord]>,
     free: Box<[u32]>,
     free_len: usize,
-    /// Finished orders, oldest first, reclaimed only when no slot is free so
-    /// late reports still find them.
+    /// Finished orders, oldest first, reclaimed only when (almost) no slot
+    /// is free, so late reports still find them ([`Oms::tidy`] keeps
+    /// [`SPARE_SLOTS`] free ahead of need).
     retired: Box<[u32]>,
     retired_head: usize,
     retired_len: usize,
