@@ -92,14 +92,20 @@ fn main() {
     ticks.sort_unstable();
     chunk_means.sort_by(|a, b| a.total_cmp(b));
     let empty_mean = empty.iter().sum::<u64>() as f64 / empty.len() as f64;
-    println!(
-        "order path, {venues} venue(s), intent to bytes handed over ({} orders): mean per chunk p10 {:.1} ns, median {:.1} ns; per order p50 {:.0} ns, p99 {:.0} ns (two counter reads alone: mean {:.1} ns, included above; {:.3} ticks/ns)",
-        ticks.len(),
+    let reads = empty_mean / per_ns;
+    let (p10, median) = (
         at(&chunk_means, 0.10) / per_ns,
         at(&chunk_means, 0.50) / per_ns,
+    );
+    println!(
+        "order path, {venues} venue(s), intent to bytes handed over ({} orders): mean per chunk p10 {p10:.1} ns, median {median:.1} ns; per order p50 {:.0} ns, p99 {:.0} ns (two counter reads alone: mean {reads:.1} ns, included above; {per_ns:.3} ticks/ns)",
+        ticks.len(),
         at(&ticks, 0.50) as f64 / per_ns,
         at(&ticks, 0.99) as f64 / per_ns,
-        empty_mean / per_ns,
-        per_ns
+    );
+    println!(
+        "order path, {venues} venue(s), intent to bytes handed over, net of the counter reads: mean per chunk p10 {:.1} ns, median {:.1} ns",
+        p10 - reads,
+        median - reads
     );
 }
