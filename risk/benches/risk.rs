@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use gateway::oms::{ExecReport, ExecType, Oms, OmsConfig, Outbound};
-use risk::{Capacity, CheckContext, Limits, RiskEngine, SymbolLimits, Throttle};
+use risk::{Capacity, CheckContext, Limits, RiskEngine};
 use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
 
 const REF: i64 = 1_000_000; // $100
@@ -81,35 +81,6 @@ fn timed_chunks(iters: u64, mut op: impl FnMut(), mut between: impl FnMut(u64)) 
     total
 }
 
-fn limits() -> Limits {
-    let mut l = Limits::unlimited();
-    l.default_symbol = SymbolLimits {
-        restricted: false,
-        max_order_qty: 10_000,
-        max_notional: 10_000 * REF as u64,
-        collar_bps: Some(500),
-        collar_ticks: Some(1_000),
-        tick_size: 100,
-        max_position: 100_000_000,
-        max_open_orders: 100_000,
-    };
-    l.max_gross_position = 1_000_000_000;
-    l.max_net_position = 1_000_000_000;
-    l.credit_limit = u64::MAX / 2;
-    l.max_open_orders = 100_000;
-    l.duplicate_window_ns = 1_000_000;
-    let t = Some(Throttle {
-        max_msgs: 256,
-        window_ns: 1_000_000,
-    });
-    l.strategy_order_rate = t;
-    l.strategy_cancel_rate = t;
-    l.venue_order_rate = t;
-    l.venue_cancel_rate = t;
-    l.max_daily_loss = 1_000_000_000;
-    l
-}
-
 fn engine(l: Limits) -> RiskEngine {
     RiskEngine::new(CAPACITY, l).expect("valid limits")
 }
@@ -141,13 +112,23 @@ fn bench_check(c: &mut Criterion) {
     // The third variant switches off the duplicate table and the throttles
     // to show what they cost; the last trades 64 names, whose symbol rows
     // stay cached (a strategy core's usual universe).
-    let mut plain = limits();
+    let mut plain = Limits::example();
     plain.duplicate_window_ns = 0;
     plain.strategy_order_rate = None;
     plain.venue_order_rate = None;
     for (name, cap, lim, symbols) in [
-        ("new_order_accept/64k_orders", CAPACITY, limits(), 4_000),
-        ("new_order_accept/4k_orders", CAPACITY_CORE, limits(), 4_000),
+        (
+            "new_order_accept/64k_orders",
+            CAPACITY,
+            Limits::example(),
+            4_000,
+        ),
+        (
+            "new_order_accept/4k_orders",
+            CAPACITY_CORE,
+            Limits::example(),
+            4_000,
+        ),
         (
             "new_order_accept/4k_orders_no_dup_no_throttle",
             CAPACITY_CORE,
@@ -157,7 +138,7 @@ fn bench_check(c: &mut Criterion) {
         (
             "new_order_accept/4k_orders_64_symbols",
             CAPACITY_CORE,
-            limits(),
+            Limits::example(),
             64,
         ),
     ] {
@@ -209,7 +190,7 @@ fn bench_check(c: &mut Criterion) {
     }
 
     g.bench_function("new_order_reject_max_qty", |b| {
-        let mut e = engine(limits());
+        let mut e = engine(Limits::example());
         let ctx = CheckContext {
             order: OrderId(1),
             venue: VenueId(0),
@@ -232,7 +213,7 @@ fn bench_check(c: &mut Criterion) {
 
     g.bench_function("new_order_reject_duplicate", |b| {
         // Passes every earlier check and fails late, at the duplicate table.
-        let mut e = engine(limits());
+        let mut e = engine(Limits::example());
         let first = intent(7, 100);
         let ctx = CheckContext {
             order: OrderId(1),

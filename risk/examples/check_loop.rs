@@ -25,7 +25,7 @@
 
 use std::hint::black_box;
 
-use risk::{Capacity, CheckContext, Limits, RiskEngine, SymbolLimits, Throttle};
+use risk::{Capacity, CheckContext, Limits, RiskEngine};
 use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
 
 const REF: i64 = 1_000_000;
@@ -33,33 +33,12 @@ const CHUNK: u64 = 1_024;
 
 /// The benchmark's limits: every check on.
 fn limits(all: bool) -> Limits {
-    let mut l = Limits::unlimited();
-    l.default_symbol = SymbolLimits {
-        restricted: false,
-        max_order_qty: 10_000,
-        max_notional: 10_000 * REF as u64,
-        collar_bps: Some(500),
-        collar_ticks: Some(1_000),
-        tick_size: 100,
-        max_position: 100_000_000,
-        max_open_orders: 100_000,
-    };
-    l.max_gross_position = 1_000_000_000;
-    l.max_net_position = 1_000_000_000;
-    l.credit_limit = u64::MAX / 2;
-    l.max_open_orders = 100_000;
-    let t = Some(Throttle {
-        max_msgs: 256,
-        window_ns: 1_000_000,
-    });
-    if all {
-        l.duplicate_window_ns = 1_000_000;
-        l.strategy_order_rate = t;
-        l.venue_order_rate = t;
+    let mut l = Limits::example();
+    if !all {
+        l.duplicate_window_ns = 0;
+        l.strategy_order_rate = None;
+        l.venue_order_rate = None;
     }
-    l.strategy_cancel_rate = t;
-    l.venue_cancel_rate = t;
-    l.max_daily_loss = 1_000_000_000;
     l
 }
 

@@ -105,6 +105,45 @@ impl Limits {
         }
     }
 
+    /// Every check on, at levels a strategy core trading shares around
+    /// $100 might run with: orders up to 10,000 shares and $1 M, a collar
+    /// of 5 % and 1,000 ticks of a cent, 100,000 open orders, a 1 ms
+    /// duplicate window, 256 orders and 256 cancels per millisecond per
+    /// strategy and per venue, a $100,000 daily loss. The limits the
+    /// benchmarks run under (risk's, and the gateway's order path), and a
+    /// start to tighten from.
+    pub fn example() -> Limits {
+        /// $100 in price4.
+        const HUNDRED_DOLLARS: u64 = 1_000_000;
+        let rate = Some(Throttle {
+            max_msgs: 256,
+            window_ns: 1_000_000,
+        });
+        Limits {
+            default_symbol: SymbolLimits {
+                restricted: false,
+                max_order_qty: 10_000,
+                max_notional: 10_000 * HUNDRED_DOLLARS,
+                collar_bps: Some(500),
+                collar_ticks: Some(1_000),
+                tick_size: 100,
+                max_position: 100_000_000,
+                max_open_orders: 100_000,
+            },
+            max_gross_position: 1_000_000_000,
+            max_net_position: 1_000_000_000,
+            credit_limit: u64::MAX / 2,
+            max_open_orders: 100_000,
+            duplicate_window_ns: 1_000_000,
+            strategy_order_rate: rate,
+            strategy_cancel_rate: rate,
+            venue_order_rate: rate,
+            venue_cancel_rate: rate,
+            max_daily_loss: 1_000_000_000,
+            ..Limits::unlimited()
+        }
+    }
+
     /// Limits that apply to `locate`.
     pub fn for_symbol(&self, locate: StockLocate) -> &SymbolLimits {
         self.overrides

@@ -150,6 +150,44 @@ use RejectReason as R;
 use Side::{Buy, Sell};
 
 #[test]
+fn the_example_limits_are_valid_and_each_of_their_checks_refuses() {
+    // Room for the throttle's 256 orders in the duplicate window.
+    let capacity = Capacity {
+        symbols: 16,
+        orders: 512,
+        duplicate_slots: 2048,
+    };
+    let mut h = H {
+        e: RiskEngine::new(capacity, Limits::example()).expect("valid limits"),
+        next_id: 1,
+        now: 1_000_000,
+    };
+    // 100 shares at $100, inside every limit.
+    let first = h.try_new(Buy, REF, 100);
+    assert!(first.is_ok(), "{first:?}");
+    let cases: [(i64, u32, R); 4] = [
+        (REF, 10_001, R::MaxOrderQty),
+        // 5 % above the reference: inside 1,000 ticks, outside 500 bps.
+        (REF + REF / 20 + 100, 100, R::PriceCollar),
+        (REF - 1_000 * 100 - 100, 100, R::PriceCollar),
+        // The first order again inside the duplicate window.
+        (REF, 100, R::DuplicateOrder),
+    ];
+    for (price, qty, expected) in cases {
+        assert_eq!(h.try_new(Buy, price, qty), Err(expected), "{price} × {qty}");
+    }
+    // 256 orders a millisecond per strategy: the 257th is throttled.
+    for k in 0..255 {
+        let id = h.try_new(Sell, REF + 100 + k, 1);
+        assert!(id.is_ok(), "order {k}: {id:?}");
+        if let Ok(id) = id {
+            h.e.on_canceled(id);
+        }
+    }
+    assert_eq!(h.try_new(Sell, REF + 10_000, 1), Err(R::OrderRateThrottle));
+}
+
+#[test]
 fn max_order_qty() {
     table(
         || H::with(|l| l.default_symbol.max_order_qty = 100),

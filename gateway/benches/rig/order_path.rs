@@ -11,7 +11,7 @@ use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use protocol::fix::messages::FixBody;
 use protocol::fix::{FixDecoder, FixVersion, UtcTime};
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle};
+use risk::{Capacity, Limits, RiskEngine};
 use types::{DepthView, Nanos, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
 
 const REF: i64 = 1_000_000; // $100
@@ -20,35 +20,6 @@ const SYMBOLS: u64 = 4_000;
 const VENUE: VenueId = VenueId(1);
 /// 2026-12-04 14:30:00 UTC, in nanoseconds since the Unix epoch.
 const T0: u64 = 1_796_394_600_000_000_000;
-
-fn limits() -> Limits {
-    let mut l = Limits::unlimited();
-    l.default_symbol = SymbolLimits {
-        restricted: false,
-        max_order_qty: 10_000,
-        max_notional: 10_000 * REF as u64,
-        collar_bps: Some(500),
-        collar_ticks: Some(1_000),
-        tick_size: 100,
-        max_position: 100_000_000,
-        max_open_orders: 100_000,
-    };
-    l.max_gross_position = 1_000_000_000;
-    l.max_net_position = 1_000_000_000;
-    l.credit_limit = u64::MAX / 2;
-    l.max_open_orders = 100_000;
-    l.duplicate_window_ns = 1_000_000;
-    let t = Some(Throttle {
-        max_msgs: 256,
-        window_ns: 1_000_000,
-    });
-    l.strategy_order_rate = t;
-    l.strategy_cancel_rate = t;
-    l.venue_order_rate = t;
-    l.venue_cancel_rate = t;
-    l.max_daily_loss = 1_000_000_000;
-    l
-}
 
 /// A session's buffers, as the appliance sizes them.
 pub struct Buffers {
@@ -248,7 +219,7 @@ impl<'a> Rig<'a> {
                 orders: 4_096,
                 duplicate_slots: 4_096,
             },
-            limits(),
+            Limits::example(),
         )
         .expect("limits");
         let oms = Oms::new(OmsConfig {
