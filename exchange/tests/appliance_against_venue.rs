@@ -399,7 +399,7 @@ fn pipeline_against_venues(seed: u64, limits: Limits, venues: usize) -> Run {
 /// primary shows less than that at the price and the other venue shows
 /// some at or better.
 fn taker(locate: StockLocate) -> strategy::signal::SignalTrader {
-    let always_up = strategy::model::Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 5.0).unwrap();
+    let always_up = strategy::model::Logistic::constant(5.0).unwrap();
     strategy::signal::SignalTrader::new(
         TAKER,
         locate,

@@ -32,7 +32,7 @@ const QTY: u32 = 400;
 /// A taker whose model always says "up": once the book is two-sided it buys `QTY` at the primary's ask, IOC, whenever it has no
 /// order open — more than the primary shows there.
 fn trader() -> SignalTrader {
-    let always_up = Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 5.0).unwrap();
+    let always_up = Logistic::constant(5.0).unwrap();
     SignalTrader::new(
         TRADER,
         LOCATE,

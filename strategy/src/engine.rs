@@ -600,7 +600,7 @@ mod tests {
             3,
             Symbol::new("S").unwrap(),
             FeatureParams::default_for_tick(100),
-            Logistic::new([0.0; 7], [1.0; 7], [0.0; 7], 0.0).unwrap(),
+            Logistic::constant(0.0).unwrap(),
             SignalParams {
                 threshold: 0.6,
                 qty: 1,

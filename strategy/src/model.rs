@@ -131,6 +131,18 @@ impl Logistic {
         })
     }
 
+    /// A model that ignores the features: the probability
+    /// `sigmoid(intercept)` whatever the market (a fixed opinion, for tests
+    /// and as a placeholder until a trained model is loaded).
+    pub fn constant(intercept: f64) -> Result<Logistic, ModelError> {
+        Logistic::new(
+            [0.0; FEATURE_COUNT],
+            [1.0; FEATURE_COUNT],
+            [0.0; FEATURE_COUNT],
+            intercept,
+        )
+    }
+
     pub fn mean(&self) -> &FeatureVector {
         &self.mean
     }
@@ -197,6 +209,19 @@ mod tests {
         assert!((m.logit(&x) - 0.1).abs() < 1e-15);
         assert!((m.probability(&x) - 1.0 / (1.0 + (-0.1f64).exp())).abs() < 1e-15);
         assert_eq!(sigmoid(0.0), 0.5);
+    }
+
+    #[test]
+    fn a_constant_model_ignores_the_market() {
+        let m = Logistic::constant(5.0).unwrap();
+        for x in [[0.0; FEATURE_COUNT], [3.0, -2.0, 1.0, 9.0, -7.0, 0.5, 4.0]] {
+            assert_eq!(m.logit(&x), 5.0);
+            assert_eq!(m.probability(&x), sigmoid(5.0));
+        }
+        assert_eq!(
+            Logistic::constant(f64::NAN).unwrap_err(),
+            ModelError::NotFinite { field: "intercept" }
+        );
     }
 
     #[test]
