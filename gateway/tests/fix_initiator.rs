@@ -224,6 +224,17 @@ fn initiator_logs_on_orders_prints_fill_logs_out_and_resumes_sequence() {
     );
     assert!(stdout.contains("DISCONNECT LogoutCompleted"), "{stdout}");
     assert!(!stdout.contains("hunter2"));
+    // Each order's first report carries its round trip; the run ends with
+    // their summary.
+    let fill = stdout
+        .lines()
+        .find(|l| l.starts_with("EXEC "))
+        .unwrap_or("");
+    assert!(fill.contains(" round_trip_us="), "{stdout}");
+    assert!(
+        stdout.contains("round trip, order sent to first execution report: 1 answered, min "),
+        "{stdout}"
+    );
     // Logon 1, order 2, logout 3 out; logon 1, fill 2, logout 3 in.
     let seq = std::fs::read_to_string(fx.seq_file()).unwrap();
     assert_eq!(seq, "next_out=4\nnext_in=4\n");

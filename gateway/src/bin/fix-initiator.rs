@@ -21,6 +21,11 @@
 //! Orders (CSV, one per line, `#` comments): `symbol,side,qty,price` with an optional `,tif`,
 //! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post).
 //! The password is never printed: messages are logged with 554 masked.
+//!
+//! Each order's first execution report is printed with its round trip
+//! (`round_trip_us`, from before the order was encoded to the report read
+//! from the socket), and the run ends with their min, median, p99 and max
+//! and how many orders went unanswered.
 
 use clap::Parser;
 use gateway::session::{
@@ -30,7 +35,7 @@ use protocol::fix::decode::parse_price;
 use protocol::fix::messages::{ExecutionReport, NewOrderSingle, OrdType};
 use protocol::fix::{FixMessage, FixVersion, Masked, UtcTime};
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -40,7 +45,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use types::{Price, Side, TimeInForce};
 
 #[derive(Parser, Debug)]
-#[command(about = "FIX 4.2/4.4 initiator: log on, send orders, print execution reports")]
+#[command(
+    about = "FIX 4.2/4.4 initiator: log on, send orders, print execution reports and round trips"
+)]
 struct Args {
     /// Session configuration (TOML).
     #[arg(long)]
@@ -216,6 +223,41 @@ struct Observed {
     disconnect: Option<DisconnectReason>,
     io_error: Option<String>,
     acked: HashSet<String>,
+    /// When each order's bytes went to the socket, until its first
+    /// execution report.
+    sent_at: HashMap<String, Instant>,
+    /// Order sent → its first execution report, per order answered.
+    round_trips: Vec<Duration>,
+}
+
+/// `sorted`'s value at quantile `q` (nearest rank below).
+fn quantile(sorted: &[Duration], q: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * q) as usize]
+}
+
+/// The round trips of the run, as a line: the figure a venue's test
+/// environment is certified on, measured here at the socket.
+fn round_trip_summary(round_trips: &[Duration], unanswered: usize) -> String {
+    let mut sorted = round_trips.to_vec();
+    sorted.sort_unstable();
+    let us = |d: Duration| d.as_secs_f64() * 1e6;
+    let mut line = format!(
+        "round trip, order sent to first execution report: {} answered",
+        sorted.len()
+    );
+    if !sorted.is_empty() {
+        line.push_str(&format!(
+            ", min {:.0} µs, median {:.0} µs, p99 {:.0} µs, max {:.0} µs",
+            us(sorted[0]),
+            us(quantile(&sorted, 0.5)),
+            us(quantile(&sorted, 0.99)),
+            us(sorted[sorted.len() - 1])
+        ));
+    }
+    if unanswered > 0 {
+        line.push_str(&format!(", {unanswered} unanswered"));
+    }
+    line
 }
 
 fn handle_event(e: Event<'_>, stream: &mut TcpStream, seen: &mut Observed, verbose: bool) {
@@ -277,6 +319,11 @@ fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
             }
             if let Some(t) = er.text {
                 line.push_str(&format!(" text={:?}", text(t)));
+            }
+            if let Some(sent) = seen.sent_at.remove(&cl) {
+                let rtt = sent.elapsed();
+                line.push_str(&format!(" round_trip_us={:.0}", rtt.as_secs_f64() * 1e6));
+                seen.round_trips.push(rtt);
             }
             println!("{line}");
             seen.acked.insert(cl);
@@ -430,6 +477,7 @@ fn run(args: Args) -> Result<()> {
             order_counter += 1;
             let cl_ord_id = format!("{run_tag}-{order_counter}");
             let t = now();
+            let sent = Instant::now();
             let nos = NewOrderSingle {
                 cl_ord_id: cl_ord_id.as_bytes(),
                 account: None,
@@ -446,6 +494,9 @@ fn run(args: Args) -> Result<()> {
                     handle_event(e, &mut stream, &mut seen, verbose)
                 })
                 .map_err(|e| format!("send order: {e:?}"))?;
+            // Timed from before the encode: the bytes went to the socket
+            // inside `send`.
+            seen.sent_at.insert(cl_ord_id.clone(), sent);
             println!(
                 "SENT NewOrderSingle seq={seq} cl_ord_id={cl_ord_id} {} {:?} {} @ {}",
                 o.symbol, o.side, o.qty, o.price
@@ -472,6 +523,12 @@ fn run(args: Args) -> Result<()> {
     }
     session.disconnected();
     save_state(&fc.seq_file, session.state())?;
+    if !sent_ids.is_empty() {
+        println!(
+            "{}",
+            round_trip_summary(&seen.round_trips, seen.sent_at.len())
+        );
+    }
     let s = session.state();
     println!(
         "sequence numbers saved: next_out={} next_in={}",
@@ -489,5 +546,30 @@ fn main() {
     if let Err(e) = run(args) {
         eprintln!("fix-initiator: {e}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_round_trip_summary_gives_the_spread_and_what_went_unanswered() {
+        let us = Duration::from_micros;
+        let trips: Vec<Duration> = (1..=100).rev().map(us).collect();
+        assert_eq!(
+            round_trip_summary(&trips, 0),
+            "round trip, order sent to first execution report: 100 answered, \
+             min 1 µs, median 50 µs, p99 99 µs, max 100 µs"
+        );
+        assert_eq!(
+            round_trip_summary(&[us(7)], 2),
+            "round trip, order sent to first execution report: 1 answered, \
+             min 7 µs, median 7 µs, p99 7 µs, max 7 µs, 2 unanswered"
+        );
+        assert_eq!(
+            round_trip_summary(&[], 3),
+            "round trip, order sent to first execution report: 0 answered, 3 unanswered"
+        );
     }
 }
