@@ -9,8 +9,11 @@
 //! - `book`: the L3 book applied the message,
 //! - `strategy`: the strategies decided,
 //! - `risk-oms`: the first order passed pre-trade risk and the OMS,
-//! - `fix-encode`: its FIX message was encoded by the session,
-//! - `tx`: TCP segment built and the order NIC's doorbell written,
+//! - `fix-encode`: its FIX message was encoded by the session and its
+//!   bytes handed to the TCP socket's buffer,
+//! - `tx`: the rest of the turn (the session's copy kept for resends, the
+//!   input's other orders, the OMS's bookkeeping), TCP segment built and
+//!   the order NIC's doorbell written,
 //! - `tick-to-trade`: frame batch received → doorbell, end to end.
 //!
 //! Decode and book are recorded for every message; the rest only for

@@ -294,6 +294,10 @@ struct Sends<'a, 's> {
     session: &'a mut Session<'s>,
     out: &'a mut Vec<u8, 65_536>,
     now: UtcTime,
+    /// The TSC when the first message's bytes went into `out` (0: none
+    /// yet): the end of the `fix-encode` stage, before the session keeps
+    /// its copy for resends.
+    handed: u64,
 }
 
 impl FixSender for Sends<'_, '_> {
@@ -303,10 +307,13 @@ impl FixSender for Sends<'_, '_> {
     /// `set_out_room` and refuses before taking a sequence number), and the
     /// pipeline undoes the message as unsent.
     fn send<B: FixBody>(&mut self, body: &B) -> bool {
-        let out = &mut *self.out;
+        let (out, handed) = (&mut *self.out, &mut self.handed);
         let r = self.session.send(self.now, body, |e| {
             if let Event::Send(bytes) = e {
                 let _ = out.extend_from_slice(bytes);
+                if *handed == 0 {
+                    *handed = cpu::rdtsc();
+                }
             }
         });
         r.is_ok()
@@ -435,6 +442,7 @@ impl<'s> Port<'s> {
             session: &mut self.session,
             out: &mut *self.out,
             now,
+            handed: 0,
         }
     }
 }
@@ -445,10 +453,20 @@ impl<'s> Port<'s> {
 /// pipeline counts either answer (`orders_sent`, `unsent`) and undoes an
 /// unsent message.
 fn send_to_venue(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> bool {
+    send_to_venue_stamped(ports, o, utc).0
+}
+
+/// [`send_to_venue`], and the TSC when the bytes were handed over (0 if
+/// none were).
+fn send_to_venue_stamped(ports: &mut [Port<'_>], o: &Outbound, utc: UtcTime) -> (bool, u64) {
     let venue = o.venue();
     match ports.iter_mut().find(|p| p.id == venue) {
-        Some(port) if port.logged_on => send_outbound(o, utc, &mut port.sends(utc)),
-        _ => false,
+        Some(port) if port.logged_on => {
+            let mut sends = port.sends(utc);
+            let sent = send_outbound(o, utc, &mut sends);
+            (sent, sends.handed)
+        }
+        _ => (false, 0),
     }
 }
 
@@ -1101,18 +1119,22 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         let decoded = cpu::rdtsc();
                         let mut encoded = 0;
                         pipeline.on_itch(&m, now, &mut |o: &Outbound| {
-                            let sent = if o.venue() == primary {
+                            let (sent, handed) = if o.venue() == primary {
                                 let mut sends = Sends {
                                     session: &mut *session,
                                     out,
                                     now: utc,
+                                    handed: 0,
                                 };
-                                primary_up && send_outbound(o, utc, &mut sends)
+                                let sent = primary_up && send_outbound(o, utc, &mut sends);
+                                (sent, sends.handed)
                             } else {
-                                send_to_venue(others, o, utc)
+                                send_to_venue_stamped(others, o, utc)
                             };
+                            // The first order's bytes in the TCP buffer end
+                            // its `fix-encode` stage.
                             if sent && encoded == 0 {
-                                encoded = cpu::rdtsc();
+                                encoded = if handed != 0 { handed } else { cpu::rdtsc() };
                             }
                             sent
                         });
