@@ -2,7 +2,7 @@
 //!
 //! Logic that needs no hardware (boot-information parsing, the frame
 //! allocator, page-table construction, clock arithmetic) is plain `no_std`
-//! code tested on the host. Hardware access lives in [`arch`] and the modules
+//! code tested on the host. Hardware access lives in `arch` and the modules
 //! built on it, compiled only for the bare-metal target.
 #![cfg_attr(not(test), no_std)]
 #![deny(unsafe_code)]

@@ -2,7 +2,7 @@
 //!
 //! The kernel implements [`DmaAlloc`] over its boot-time contiguous region
 //! (identity mapped: `phys == virt`); host tests implement it over leaked heap
-//! memory with `phys` = the host address (see [`HeapDma`], tests/model only).
+//! memory with `phys` = the host address (see `HeapDma`, tests/model only).
 //! The driver asks for memory only while it is being constructed.
 #![allow(unsafe_code)]
 

@@ -1,6 +1,6 @@
 //! The companion's configuration in the engines' own terms.
 //!
-//! `companion config apply` sends an [`ApplianceConfig`]; the mailbox layer
+//! `companion config apply` sends an [`ApplianceConfig`](protocol::mailbox::config::ApplianceConfig); the mailbox layer
 //! validates it field by field before anything sees it. What reaches here is
 //! well formed, but a risk limit must still pass [`Limits::validate`] against
 //! the engine's capacity: on any error nothing changes.

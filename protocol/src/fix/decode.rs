@@ -3,7 +3,7 @@
 //! [`FixMessage::parse`] reads a message eight bytes at a time (portable
 //! integer code), but for the SOHs of the body and its byte sum, which go
 //! sixteen bytes a step with SSE2 on x86-64, the appliance included (see
-//! [`scan_body`]; the appliance's kernel enables SSE before any decode).
+//! `scan_body`; the appliance's kernel enables SSE before any decode).
 //! BeginString and BodyLength are checked from the first two words, the
 //! trailer as one word; the CheckSum is a word-wide byte sum. Then the SOH
 //! offsets of the body are collected a word at a time, and each field's
