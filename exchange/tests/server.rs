@@ -494,3 +494,68 @@ fn feed_lines_lose_independently_and_recovery_answers() {
     assert_eq!(server.stats().malformed_inbound_frames, 1);
     assert!(server.stats().feed_dropped_a > 10 && server.stats().feed_dropped_b == 5);
 }
+
+/// The `venue` binary: a client logs on to the port it was given, trades
+/// against its book and sees the orders counted; bad arguments are refused
+/// before anything listens.
+#[test]
+fn the_venue_binary_serves_a_fix_client_and_refuses_bad_arguments() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_venue"))
+        .args(["--symbol", "AAA"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("expected SYMBOL=PRICE"),
+        "{bad:?}"
+    );
+
+    // A free port, given back for the venue to take.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut venue = Command::new(env!("CARGO_BIN_EXE_venue"))
+        .args(["--listen", &listen, "--venue-comp-id", "EXCH"])
+        .args(["--client-comp-id", "APPL", "--symbol", "AAA=100.00"])
+        .args(["--background", "0", "--seconds", "3"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(venue.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        first.contains(&format!("acceptor on {listen}")) && first.contains("EXCH ← APPL"),
+        "{first}"
+    );
+    let mut c = Client::new(listen.parse().unwrap(), SessionState::default());
+    c.wait("logon", |c| c.logged_on);
+    // Without background flow the client's own orders trade together.
+    c.send_order("b1", Side::Buy, 100, Price(100_0000), TimeInForce::Day);
+    c.send_order(
+        "s1",
+        Side::Sell,
+        100,
+        Price(100_0000),
+        TimeInForce::ImmediateOrCancel,
+    );
+    c.wait("both fills", |c| {
+        c.executions()
+            .iter()
+            .filter(|e| e.0 == ExecType::Trade)
+            .count()
+            == 2
+    });
+    assert!(venue.wait().unwrap().success());
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    let last = rest.last().cloned().unwrap_or_default();
+    assert!(
+        last.contains("logons 1 orders 2 ") && last.contains("fills 2 resting 0"),
+        "{rest:?}"
+    );
+}
