@@ -2033,3 +2033,95 @@ fn a_bid_refused_by_the_order_throttle_is_tried_again_after_a_while() {
     let later = touch_sizes(&mut p, 40, t + 200_000_000, 100_000_000);
     assert_eq!(bids_sent(&later), 1, "{later:?}");
 }
+
+/// An order table of 12 slots, 8 of which `Oms::tidy` keeps clean after
+/// each input: round after round the venue fills both quotes whole and the
+/// maker quotes again, so every new order needs a finished order's slot
+/// back. Nothing is refused for capacity, and every fill is applied.
+#[test]
+fn a_small_order_table_keeps_quoting_as_finished_orders_are_reclaimed() {
+    let book = Book::with_capacity(BookConfig {
+        max_orders: 4096,
+        max_levels: 1024,
+    });
+    let mut strategies: Engine<4, 8> = Engine::new();
+    let mm = MarketMaker::new(
+        StrategyId(1),
+        LOCATE,
+        Symbol::new("AAA").unwrap(),
+        MmParams::default_for_cent_tick(),
+    )
+    .unwrap();
+    strategies.add(Hosted::MarketMaker(mm)).unwrap();
+    let (risk, _) = common::risk_and_oms(Limits::unlimited());
+    let oms = gateway::oms::Oms::new(gateway::oms::OmsConfig {
+        orders: 12,
+        symbols: 16,
+        last_epoch: 0,
+    })
+    .unwrap();
+    let mut p = Pipeline::new(book, strategies, risk, oms, VenueId(1));
+    let mut t = 1_000_000u64;
+    let on_itch = |p: &mut Pipeline<4, 8>, bytes: &[u8], t: u64| {
+        let mut sent = Vec::new();
+        let msg = Message::parse(bytes).unwrap();
+        p.on_itch(&msg, Nanos(t), &mut |o| sent.push(*o));
+        sent
+    };
+    let mut sent = Vec::new();
+    for m in two_sided() {
+        t += 1_000_000;
+        sent.extend(on_itch(&mut p, &m, t));
+    }
+    let first = bid_of(&sent);
+    let mut filled = 0u64;
+    for round in 0..40u64 {
+        let news: Vec<(ClOrdId, u32, Price)> = sent
+            .iter()
+            .filter_map(|o| match *o {
+                Outbound::New {
+                    cl_ord_id,
+                    qty,
+                    price,
+                    ..
+                } => Some((cl_ord_id, qty, price)),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            !news.is_empty(),
+            "round {round}: the maker quotes: {sent:?}"
+        );
+        let mut next = Vec::new();
+        for (cl, qty, price) in news {
+            t += 1_000_000;
+            let mut ack = ExecReport::new(cl, ExecType::New);
+            ack.leaves_qty = qty;
+            p.on_exec_report(&ack, Nanos(t), &mut |o| next.push(*o));
+            let mut fill = ExecReport::new(cl, ExecType::Trade);
+            (fill.last_qty, fill.last_px, fill.cum_qty, fill.leaves_qty) = (qty, price, qty, 0);
+            p.on_exec_report(&fill, Nanos(t), &mut |o| next.push(*o));
+            filled += 1;
+        }
+        // The market moves a little: the maker quotes again.
+        t += 100_000_000;
+        let touch = add(1_000 + round, Side::Buy, Price(100_0000), 100, t);
+        next.extend(on_itch(&mut p, &touch, t));
+        sent = next;
+    }
+    let capacity = types::RejectReason::CapacityExhausted;
+    assert_eq!(p.oms.reject_count(capacity), 0);
+    assert_eq!(p.risk.reject_count(capacity), 0);
+    assert_eq!(p.oms.stats().unknown_cl_ord_id, 0);
+    assert!(filled > 12, "more orders than slots: {filled}");
+    assert_eq!(p.stats().unsent, 0);
+    // A late report for the first order, whose slot other orders have had
+    // since: unknown, and nothing of it lands on the slot's new order.
+    let held = p.oms.position(LOCATE).map(|q| q.qty);
+    let (cl, qty, price) = first;
+    let mut late = ExecReport::new(cl, ExecType::Trade);
+    (late.last_qty, late.last_px, late.cum_qty, late.leaves_qty) = (qty, price, qty + 1, 0);
+    p.on_exec_report(&late, Nanos(t + 1_000_000), &mut |_| {});
+    assert_eq!(p.oms.stats().unknown_cl_ord_id, 1);
+    assert_eq!(p.oms.position(LOCATE).map(|q| q.qty), held);
+}
