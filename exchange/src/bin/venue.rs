@@ -83,11 +83,8 @@ fn listing(text: &str) -> Result<(String, Price), String> {
 }
 
 fn run(args: Args) -> Result<(), String> {
-    let version = match args.fix_version.as_str() {
-        "4.2" | "FIX.4.2" => FixVersion::Fix42,
-        "4.4" | "FIX.4.4" => FixVersion::Fix44,
-        v => return Err(format!("--fix-version {v:?}: expected 4.2 or 4.4")),
-    };
+    let version = FixVersion::from_name(&args.fix_version)
+        .ok_or_else(|| format!("--fix-version {:?}: expected 4.2 or 4.4", args.fix_version))?;
     let listings = args
         .symbols
         .iter()

@@ -333,11 +333,8 @@ fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
 }
 
 fn build_config(fc: &FileConfig) -> Result<SessionConfig> {
-    let version = match fc.fix_version.as_str() {
-        "4.2" | "FIX.4.2" => FixVersion::Fix42,
-        "4.4" | "FIX.4.4" => FixVersion::Fix44,
-        v => return Err(format!("fix_version {v:?}: expected 4.2 or 4.4")),
-    };
+    let version = FixVersion::from_name(&fc.fix_version)
+        .ok_or_else(|| format!("fix_version {:?}: expected 4.2 or 4.4", fc.fix_version))?;
     let mut cfg = SessionConfig::new(
         Role::Initiator,
         version,

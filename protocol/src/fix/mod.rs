@@ -52,6 +52,16 @@ impl FixVersion {
             _ => None,
         }
     }
+
+    /// The version a person names in a config file or on a command line:
+    /// `4.2` or `4.4`, or the BeginString itself.
+    pub fn from_name(name: &str) -> Option<FixVersion> {
+        match name {
+            "4.2" => Some(FixVersion::Fix42),
+            "4.4" => Some(FixVersion::Fix44),
+            other => FixVersion::from_begin_string(other.as_bytes()),
+        }
+    }
 }
 
 /// Wall-clock time as nanoseconds since the Unix epoch (UTC). FIX timestamps
@@ -397,6 +407,21 @@ mod tests {
     extern crate std;
     use super::*;
     use std::format;
+
+    #[test]
+    fn versions_by_name() {
+        for (name, v) in [
+            ("4.2", FixVersion::Fix42),
+            ("FIX.4.2", FixVersion::Fix42),
+            ("4.4", FixVersion::Fix44),
+            ("FIX.4.4", FixVersion::Fix44),
+        ] {
+            assert_eq!(FixVersion::from_name(name), Some(v), "{name}");
+        }
+        for bad in ["", "4", "4.3", "FIX.4.3", "fix.4.4", "FIXT.1.1"] {
+            assert_eq!(FixVersion::from_name(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn masked_hides_password_only() {
