@@ -17,8 +17,7 @@
 
 #![deny(unsafe_code)]
 
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
+use exchange::feed::{LAB_LINE_A, LAB_LINE_B};
 use exchange::matching::Owner;
 use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
 use exchange::venue::Venue;
@@ -49,14 +48,6 @@ pub const OWNER: Owner = Owner(1);
 /// The traded listing (locate 1 at the venue).
 pub const SYMBOL: &str = "AAA";
 
-const LINE_A: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 1]),
-    port: 26400,
-};
-const LINE_B: Subscription = Subscription {
-    group: ipv4::Address([233, 54, 12, 2]),
-    port: 26401,
-};
 const RECOVERY: Endpoint = Endpoint {
     addr: [10, 0, 2, 200],
     port: 26500,
@@ -103,27 +94,11 @@ impl Exchange {
         loss_a: Loss,
         loss_b: Loss,
     ) -> std::io::Result<Exchange> {
-        let publisher = Publisher::new(FeedConfig {
-            session: *b"LABDAY0001",
-            src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-            src_addr: ipv4::Address([10, 0, 2, 100]),
-            src_port: 5000,
-            line_a: LINE_A,
-            line_b: LINE_B,
-            max_payload: 1200,
-        });
         let listings = [
             ("AAA", types::Price(100_0000)),
             ("BBB", types::Price(20_0000)),
         ];
-        let mut venue = Venue::new(
-            publisher,
-            &listings,
-            types::Price(100),
-            FlowConfig::default(),
-            seed,
-        );
-        venue.open();
+        let venue = Venue::on_lab_feed(*b"LABDAY0001", &listings, seed);
         let ours = UdpSocket::bind("127.0.0.1:0")?;
         let theirs = UdpSocket::bind("127.0.0.1:0")?;
         let venue_feed = theirs.local_addr()?;
@@ -230,8 +205,8 @@ const REQUEST_PORT: u16 = 40_000;
 /// answers (2).
 fn new_filter() -> Filter<4> {
     let mut filter = Filter::new();
-    let _ = filter.subscribe(LINE_A);
-    let _ = filter.subscribe(LINE_B);
+    let _ = filter.subscribe(LAB_LINE_A);
+    let _ = filter.subscribe(LAB_LINE_B);
     let _ = filter.subscribe(Subscription {
         group: FEED_ADDR,
         port: REQUEST_PORT,

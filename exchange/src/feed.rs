@@ -30,6 +30,34 @@ pub struct FeedConfig {
     pub max_payload: usize,
 }
 
+/// The lab's feed line A (multicast group and port).
+pub const LAB_LINE_A: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 1]),
+    port: 26400,
+};
+/// The lab's feed line B.
+pub const LAB_LINE_B: Subscription = Subscription {
+    group: ipv4::Address([233, 54, 12, 2]),
+    port: 26401,
+};
+
+impl FeedConfig {
+    /// The lab's (first) venue's feed under `session`: from
+    /// 02:00:00:00:00:09, 10.0.2.100:5000, on [`LAB_LINE_A`] and
+    /// [`LAB_LINE_B`], packets of up to 1,200 bytes.
+    pub const fn lab(session: SessionId) -> FeedConfig {
+        FeedConfig {
+            session,
+            src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
+            src_addr: ipv4::Address([10, 0, 2, 100]),
+            src_port: 5000,
+            line_a: LAB_LINE_A,
+            line_b: LAB_LINE_B,
+            max_payload: 1200,
+        }
+    }
+}
+
 /// Which copy of the feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeedLine {

@@ -158,6 +158,16 @@ pub struct Venue {
 }
 
 impl Venue {
+    /// A venue on the lab's feed ([`FeedConfig::lab`], session `session`)
+    /// listing `listings` (symbol, starting fair value) on a one-cent grid,
+    /// the generator's background flow seeded from `seed`; open for trading.
+    pub fn on_lab_feed(session: SessionId, listings: &[(&str, Price)], seed: u64) -> Venue {
+        let feed = Publisher::new(FeedConfig::lab(session));
+        let mut venue = Venue::new(feed, listings, Price(100), FlowConfig::default(), seed);
+        venue.open();
+        venue
+    }
+
     /// A venue listing `symbols` (symbol, starting fair value), each with its
     /// own background flow seeded from `seed`.
     pub fn new(

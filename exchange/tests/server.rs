@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{LINE_A, LINE_B};
+use exchange::feed::{LAB_LINE_A as LINE_A, LAB_LINE_B as LINE_B};
 use exchange::matching::Owner;
 use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
 use exchange::venue::Venue;

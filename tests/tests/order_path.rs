@@ -2,14 +2,10 @@
 //! QEMU's user network (`guestfwd`), to the simulated venue's FIX acceptor
 //! running in this test.
 
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
 use exchange::matching::Owner;
 use exchange::server::{FlowRate, Server, SessionSpec};
 use exchange::venue::Venue;
-use protocol::filter::Subscription;
 use protocol::fix::FixVersion;
-use protocol::{ethernet, ipv4};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use tests::{lab, qemu, Booted};
@@ -18,30 +14,7 @@ use types::Price;
 const APPLIANCE: Owner = Owner(1);
 
 fn venue() -> Venue {
-    let feed = Publisher::new(FeedConfig {
-        session: *b"ORDERPATH1",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: Subscription {
-            group: ipv4::Address([233, 54, 12, 1]),
-            port: 26400,
-        },
-        line_b: Subscription {
-            group: ipv4::Address([233, 54, 12, 2]),
-            port: 26401,
-        },
-        max_payload: 1200,
-    });
-    let mut v = Venue::new(
-        feed,
-        &[("AAA", Price(100_0000))],
-        Price(100),
-        FlowConfig::default(),
-        11,
-    );
-    v.open();
-    v
+    Venue::on_lab_feed(*b"ORDERPATH1", &[("AAA", Price(100_0000))], 11)
 }
 
 #[test]

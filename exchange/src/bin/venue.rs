@@ -13,14 +13,10 @@
 //! publish goes nowhere (the lab's QEMU runs receive it).
 
 use clap::Parser;
-use exchange::feed::{FeedConfig, Publisher};
-use exchange::flow::FlowConfig;
 use exchange::matching::Owner;
 use exchange::server::{FlowRate, Server, SessionSpec, Shared};
 use exchange::venue::Venue;
-use protocol::filter::Subscription;
 use protocol::fix::FixVersion;
-use protocol::{ethernet, ipv4};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -91,29 +87,7 @@ fn run(args: Args) -> Result<(), String> {
         .map(|s| listing(s))
         .collect::<Result<Vec<_>, _>>()?;
     let names: Vec<(&str, Price)> = listings.iter().map(|(s, p)| (s.as_str(), *p)).collect();
-    let publisher = Publisher::new(FeedConfig {
-        session: *b"VENUEDAY01",
-        src_mac: ethernet::Address([2, 0, 0, 0, 0, 9]),
-        src_addr: ipv4::Address([10, 0, 2, 100]),
-        src_port: 5000,
-        line_a: Subscription {
-            group: ipv4::Address([233, 54, 12, 1]),
-            port: 26400,
-        },
-        line_b: Subscription {
-            group: ipv4::Address([233, 54, 12, 2]),
-            port: 26401,
-        },
-        max_payload: 1200,
-    });
-    let mut venue = Venue::new(
-        publisher,
-        &names,
-        Price(100),
-        FlowConfig::default(),
-        args.seed,
-    );
-    venue.open();
+    let venue = Venue::on_lab_feed(*b"VENUEDAY01", &names, args.seed);
     let session = SessionSpec {
         listen: args.listen,
         version,
