@@ -18,24 +18,9 @@
 #[path = "../benches/rig/order_path.rs"]
 mod rig;
 
-use rig::{tsc, tsc_after, Buffers, Rig, CHUNK};
-
-/// The clock `id`'s time, in nanoseconds.
-fn clock_ns(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(id, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime({id})");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
-
-/// This thread's CPU time, in nanoseconds.
-fn thread_cpu_ns() -> u64 {
-    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
-}
+use hugealloc::{thread_cpu_ns, tsc};
+use rig::{tsc_after, Buffers, Rig, CHUNK};
+use std::time::Instant;
 
 /// `sorted`'s value at quantile `q`.
 fn at<T: Copy>(sorted: &[T], q: f64) -> T {
@@ -76,7 +61,7 @@ fn main() {
     let mut ticks: Vec<u64> = Vec::with_capacity(chunks * CHUNK as usize);
     let mut chunk_means: Vec<f64> = Vec::with_capacity(chunks);
     let mut empty: Vec<u64> = Vec::with_capacity(chunks * CHUNK as usize);
-    let (ns0, tsc0) = (clock_ns(libc::CLOCK_MONOTONIC), tsc());
+    let (started, tsc0) = (Instant::now(), tsc());
     for _ in 0..chunks {
         let batch = rig.intents(CHUNK);
         let from = ticks.len();
@@ -88,7 +73,7 @@ fn main() {
             empty.push(tsc_after().wrapping_sub(start));
         }
     }
-    let per_ns = (tsc() - tsc0) as f64 / (clock_ns(libc::CLOCK_MONOTONIC) - ns0) as f64;
+    let per_ns = (tsc() - tsc0) as f64 / started.elapsed().as_nanos() as f64;
     ticks.sort_unstable();
     chunk_means.sort_by(|a, b| a.total_cmp(b));
     let empty_mean = empty.iter().sum::<u64>() as f64 / empty.len() as f64;

@@ -47,14 +47,7 @@ fn now_stamp() -> Stamp {
         static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
         return Stamp(START.get_or_init(std::time::Instant::now).elapsed());
     }
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    Stamp(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+    Stamp(Duration::from_nanos(hugealloc::thread_cpu_ns()))
 }
 
 impl Stamp {

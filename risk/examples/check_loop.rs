@@ -25,6 +25,7 @@
 
 use std::hint::black_box;
 
+use hugealloc::thread_cpu_ns;
 use risk::{Capacity, CheckContext, Limits, RiskEngine};
 use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeInForce, VenueId};
 
@@ -157,15 +158,4 @@ fn main() {
             "thread CPU ns per check: 10th percentile chunk {p10:.1}, median chunk {median:.1}"
         );
     }
-}
-
-fn thread_cpu_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    assert_eq!(rc, 0, "clock_gettime(CLOCK_THREAD_CPUTIME_ID)");
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

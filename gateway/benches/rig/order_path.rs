@@ -114,13 +114,6 @@ impl FixSender for Sends<'_, '_> {
     }
 }
 
-/// The time stamp counter, read before anything that follows.
-#[inline(always)]
-pub fn tsc() -> u64 {
-    // SAFETY: RDTSC has no preconditions on x86_64.
-    unsafe { core::arch::x86_64::_rdtsc() }
-}
-
 /// The time stamp counter, read once everything before it has executed.
 #[inline(always)]
 pub fn tsc_after() -> u64 {
@@ -283,7 +276,7 @@ impl<'a> Rig<'a> {
         let books = &books[..self.venues];
         for (intent, t) in batch {
             let stamp = latencies.is_some();
-            let start = if stamp { tsc() } else { 0 };
+            let start = if stamp { hugealloc::tsc() } else { 0 };
             let (out, handed) = one_order(
                 black_box(intent),
                 *t,
