@@ -2323,7 +2323,7 @@ impl Oms {
             self.finish(slot, state, risk);
             return 0;
         }
-        risk.set_leaves(old.order, leaves);
+        risk.set_leaves(old.order, cum, leaves);
         leaves
     }
 

@@ -1659,22 +1659,27 @@ impl RiskEngine {
         self.room.sync();
     }
 
-    /// The venue says `order` works `leaves` shares (after a bust or
-    /// correction changed what filled): its open quantity, and so its
-    /// exposure, becomes that (at most its quantity). An order left with
-    /// nothing open and no replace in flight is finished. Unknown orders
-    /// are ignored (finished ones stay finished).
-    pub fn set_leaves(&mut self, order: OrderId, leaves: u32) {
+    /// The venue says `order` has `filled` shares executed (CumQty) and
+    /// works `leaves` more, after a bust or correction changed what
+    /// filled: the order becomes `filled + leaves` shares of which
+    /// `filled` executed, as the OMS's does. Its open quantity, and so its
+    /// exposure, is then `leaves`, and a replace to a new total later
+    /// works that total less `filled` — not less shares a bust took back,
+    /// which the venue may not work again. An order left with nothing
+    /// open and no replace in flight is finished. Unknown orders are
+    /// ignored (finished ones stay finished).
+    pub fn set_leaves(&mut self, order: OrderId, filled: u32, leaves: u32) {
         let Some(idx) = self.ids.get(order.0) else {
             return;
         };
         let Some(o) = self.orders.get(idx as usize) else {
             return;
         };
-        let filled = o.qty.saturating_sub(leaves);
-        if filled != o.filled {
+        let qty = filled.saturating_add(leaves);
+        if (o.qty, o.filled) != (qty, filled) {
             self.remove_exposure(idx);
             if let Some(o) = self.orders.get_mut(idx as usize) {
+                o.qty = qty;
                 o.filled = filled;
             }
             self.add_exposure(idx);

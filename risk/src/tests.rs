@@ -936,6 +936,61 @@ fn overfill_does_not_underflow() {
     assert!(!h.e.is_open(a));
 }
 
+/// After a bust the venue's CumQty and LeavesQty say what the order is
+/// (found by the `order_path` fuzz target's open-quantity check). Risk
+/// used to keep its quantity and count the rest as filled: the shares a
+/// bust took back stayed "filled", so a replace up worked its total less
+/// them (the OMS 80 shares, risk 40) and a replace down to them was
+/// refused as invalid.
+#[test]
+fn after_a_bust_a_replace_works_its_total_less_what_the_venue_says_filled() {
+    let mut h = H::with(|_| {});
+    let a = h.buy(100);
+    h.fill(a, Buy, 40, REF);
+    let fill = Fill {
+        order: a,
+        locate: 1,
+        side: Buy,
+        qty: 40,
+        price: Price(REF),
+    };
+    h.e.on_fill_adjusted(&fill, &Fill { qty: 0, ..fill });
+    // The venue keeps working the 60 it had left, none of it filled.
+    h.e.set_leaves(a, 0, 60);
+    assert_eq!(h.e.open_qty(1), (60, 0));
+    assert_eq!(h.replace(a, REF, 30), Ok(()));
+    h.e.on_replace_rejected(a);
+    assert_eq!(h.replace(a, REF, 80), Ok(()));
+    h.e.on_replaced(a, Price(REF), 80);
+    assert_eq!(h.e.open_qty(1), (80, 0));
+    assert_eq!(h.e.gross_exposure(), 80);
+}
+
+/// An over-filled order kept open by a replace in flight, then the fill
+/// busted with the venue working all 101 shares and the replace refused:
+/// risk counts the 101, not only up to the 100 first entered.
+#[test]
+fn a_bust_after_an_overfill_counts_every_share_left_working() {
+    let mut h = H::with(|_| {});
+    let a = h.buy(100);
+    assert_eq!(h.replace(a, REF, 200), Ok(()));
+    h.fill(a, Buy, 101, REF);
+    assert!(h.e.is_open(a), "the replace could still grow it");
+    let fill = Fill {
+        order: a,
+        locate: 1,
+        side: Buy,
+        qty: 101,
+        price: Price(REF),
+    };
+    h.e.on_fill_adjusted(&fill, &Fill { qty: 0, ..fill });
+    h.e.set_leaves(a, 0, 101);
+    h.e.on_replace_rejected(a);
+    assert_eq!(h.e.open_qty(1), (101, 0));
+    assert_eq!(h.e.gross_exposure(), 101);
+    assert!(h.e.is_open(a));
+}
+
 #[test]
 fn apply_limits_validates_and_keeps_old_on_error() {
     let mut h = H::with(|l| l.default_symbol.max_order_qty = 100);
@@ -1876,7 +1931,7 @@ fn a_bust_reverses_the_position_part_of_a_fill_exactly() {
     busted
         .e
         .on_fill_adjusted(&second, &Fill { qty: 0, ..second });
-    busted.e.set_leaves(a, 100);
+    busted.e.set_leaves(a, 100, 100);
     // Without it: one fill of a 200 order.
     let mut plain = H::with(l);
     let b = plain.buy(200);

@@ -1658,6 +1658,60 @@ fn a_bust_the_venue_says_reopens_an_order_is_counted_not_reopened() {
     h.books_agree();
 }
 
+/// Finding of the `order_path` fuzz target's open-quantity check: an
+/// over-fill while a replace to more is in flight grows the order, which
+/// stays open for the replace; the venue busts that fill and works the
+/// whole grown size, then refuses the replace. The OMS worked 101 shares
+/// while risk, which had kept the size first entered, counted 100.
+#[test]
+fn risk_counts_what_a_bust_reopens_on_an_overfilled_order() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    let replace = h.replace(id, PX, 200);
+    assert!(h.fill_id(cl, "E1", 101, 101, 99, PX).is_some());
+    assert_eq!(h.oms.state(id), Some(OrderState::PendingReplace));
+    assert!(h
+        .adjust(cl, "B1", "E1", None, 0, 101, OrderState::New)
+        .is_some());
+    assert!(h
+        .report(ExecReport::new(replace, ExecType::ReplaceRejected))
+        .is_some());
+    assert_eq!(h.oms.terms(id), Some((101, 0, 101, PX)));
+    assert_eq!(h.risk.open_qty(SYM), (101, 0));
+    h.books_agree();
+}
+
+/// Finding of the `order_path` fuzz target's open-quantity check: a
+/// partial fill busted while the venue keeps working only what was left,
+/// then a replace. The OMS takes the venue's CumQty (0) and re-sizes the
+/// order to 60; risk had kept 100 with the busted 40 as filled, so a
+/// replace to 80 worked 80 at the venue and counted 40 in risk, and one
+/// to 30 was refused as not above what filled.
+#[test]
+fn after_a_bust_risk_counts_a_replace_as_the_venue_works_it() {
+    let mut h = H::new();
+    let (id, cl) = h.new_order(Side::Buy, PX, 100);
+    h.ack(cl);
+    h.fill_id(cl, "E1", 40, 40, 60, PX);
+    assert!(h
+        .adjust(cl, "B1", "E1", None, 0, 60, OrderState::New)
+        .is_some());
+    h.books_agree();
+    let down = h.replace(id, PX, 30);
+    assert!(h
+        .report(ExecReport::new(down, ExecType::ReplaceRejected))
+        .is_some());
+    let up = h.replace(id, PX, 80);
+    let mut ack = ExecReport::new(up, ExecType::Replaced);
+    ack.order_qty = 80;
+    ack.leaves_qty = 80;
+    assert!(h.report(ack).is_some());
+    assert_eq!(h.oms.terms(id), Some((80, 0, 80, PX)));
+    assert_eq!(h.risk.open_qty(SYM), (80, 0));
+    h.books_agree();
+}
+
 #[test]
 fn a_busted_closing_fill_gives_back_its_realized_pnl() {
     let mut h = H::new();
