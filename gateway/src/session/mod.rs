@@ -19,6 +19,10 @@
 //!   sequence numbers (acceptor answers with its own Logon 141=Y).
 //! - PossDupFlag=Y with OrigSendingTime later than SendingTime gets a
 //!   session Reject (reason 10) and the sequence number is consumed; no Logout.
+//! - A PossDup GapFill whose MsgSeqNum is below the one expected is a
+//!   duplicate, but the part of it past what we expect still counts: with
+//!   [`GapPolicy::Queue`] the answer to a ResendRequest may begin on numbers
+//!   the queue already gave, and cover ones the queue had no room for.
 //! - Before logon nothing is rejected: a garbled message is ignored (the
 //!   logon timeout ends the attempt), but a well-framed one refused for
 //!   what it holds (a repeated or misplaced tag, a bad data field) ends the
@@ -839,16 +843,20 @@ impl<'a> Session<'a> {
 
     /// Mid-session sequence reset: sends Logon with ResetSeqNumFlag=Y and
     /// MsgSeqNum 1; both sides continue from 1 once the peer answers in kind.
-    /// `false` when nothing was sent (not logged on, MsgSeqNum 1 not below
-    /// the limit, no room in the transport, or resends or the answer to
-    /// the peer's own reset still owed) and the sequence numbers are
-    /// unchanged.
+    /// `false` when nothing was sent (not logged on, an earlier reset still
+    /// waiting for the peer's answer, MsgSeqNum 1 not below the limit, no
+    /// room in the transport, or resends or the answer to the peer's own
+    /// reset still owed) and the sequence numbers are unchanged.
     pub fn reset_sequence<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) -> bool {
         let c = &mut self.core;
-        if c.phase != Phase::Active || c.out.limit <= 1 {
-            if c.phase == Phase::Active {
-                c.out.hold();
-            }
+        if c.phase != Phase::Active || c.reset_requested {
+            // A second reset before the answer to the first draws a second
+            // answer, which would be taken for a reset of the peer's own and
+            // answered: two sessions would trade resets for ever.
+            return false;
+        }
+        if c.out.limit <= 1 {
+            c.out.hold();
             return false;
         }
         c.continue_resend(now, &mut sink);
@@ -1474,7 +1482,7 @@ impl Core<'_> {
         }
         if mt == msg_type::LOGON && msg.get(tag::RESET_SEQ_NUM_FLAG) == Some(b"Y") {
             // A reset Logon restarts numbering at 1 whatever we expected.
-            self.handle_mid_session_reset(now, &msg, seq, sink);
+            self.handle_mid_session_reset(now, &msg, seq, queue, sink);
             return;
         }
 
@@ -1489,6 +1497,17 @@ impl Core<'_> {
             SeqCheck::TooLow => {
                 if msg.poss_dup() {
                     self.stats.duplicates_ignored += 1;
+                    // A GapFill over numbers the gap queue has already
+                    // given us (a resend answers from where the gap began)
+                    // may reach past them, over messages that did not fit
+                    // in the queue: ignored whole, those would never be
+                    // asked for again, and the session would stall.
+                    if mt == msg_type::SEQUENCE_RESET && refused.is_none() {
+                        let beyond = msg.get_uint(tag::NEW_SEQ_NO).ok().flatten();
+                        if let Some(new) = beyond.filter(|&new| new > self.next_in) {
+                            self.advance_in(new);
+                        }
+                    }
                 } else {
                     let mut text = [0u8; 80];
                     let t = too_low_text(self.next_in, seq, &mut text);
@@ -1713,22 +1732,31 @@ impl Core<'_> {
         now: UtcTime,
         msg: &FixMessage<'_>,
         seq: u64,
+        queue: Option<&mut InboundQueue<'_>>,
         sink: &mut F,
     ) {
         if seq != 1 {
-            self.reject(
+            // Not a reset: a number other than the one expected is not
+            // used up (taken as the next, it would move back over messages
+            // already delivered, or forward over a gap never asked for).
+            self.reject_consuming(
                 now,
                 msg,
+                seq,
                 Some(tag::MSG_SEQ_NUM),
                 reject_reason::VALUE_INCORRECT,
                 b"Logon with ResetSeqNumFlag must have MsgSeqNum 1",
                 sink,
             );
-            self.advance_in(seq + 1);
             return;
         }
         self.next_in = 2;
         self.resend_until = None;
+        // What waits behind a gap was numbered before the reset: kept, it
+        // would be delivered as new once the new numbers reached its own.
+        if let Some(q) = queue {
+            q.clear();
+        }
         if self.reset_requested {
             self.reset_requested = false; // the peer confirmed our reset
         } else {

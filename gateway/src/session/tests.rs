@@ -1854,6 +1854,132 @@ fn a_reset_without_room_changes_nothing_and_number_one_stays_the_logons() {
     assert_eq!(types_of(&H::sent(&h.take())), vec![("D".into(), 2)]);
 }
 
+/// Finding of the `session` fuzz target: `reset_sequence` called again
+/// before the peer answered sent a second Logon 141=Y. The peer answered
+/// both; the first answer confirmed our reset, the second looked like a
+/// reset of the peer's own and was answered, which the peer took for a new
+/// reset and answered in turn: two sessions traded Logons for ever. A reset
+/// waiting for its answer now refuses another.
+#[test]
+fn a_second_reset_waits_for_the_answer_to_the_first() {
+    let mut h = H::logged_on();
+    assert!(h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    assert!(!h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("A".into(), 1)]);
+    let answer = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&answer);
+    assert!(H::sent(&h.take()).is_empty(), "the answer needs none");
+    assert_eq!(
+        h.s.state(),
+        SessionState {
+            next_out: 2,
+            next_in: 2
+        }
+    );
+    // Answered, a reset may go again.
+    assert!(h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("A".into(), 1)]);
+}
+
+/// Finding of the `session` fuzz target: messages queued behind a gap
+/// outlived a mid-session reset, and once the new numbering reached their
+/// old numbers they were delivered as new messages (the venue took two
+/// stale OrderCancelRequests for new ones). The reset, the peer's or the
+/// answer to ours, now empties the queue.
+#[test]
+fn a_reset_forgets_what_waited_behind_a_gap() {
+    for ours in [false, true] {
+        let mut h = H::logged_on(); // next_in 2
+        let early = h.peer("8", 3, &[(58, "old 3")]);
+        h.feed(&early);
+        assert_eq!(types_of(&H::sent(&h.take())), vec![("2".into(), 2)]);
+        if ours {
+            assert!(h.s.reset_sequence(h.now, |e| h.ev.push(own(e))));
+        }
+        let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+        h.feed(&reset);
+        h.take();
+        assert_eq!(h.s.state().next_in, 2);
+        for (seq, text) in [(2, "new 2"), (3, "new 3")] {
+            let m = h.peer("8", seq, &[(58, text)]);
+            h.feed(&m);
+            let delivered: Vec<Vec<u8>> = h
+                .take()
+                .into_iter()
+                .filter_map(|e| match e {
+                    Ev::Deliver(b) => FixMessage::new_checked(&b)
+                        .ok()
+                        .and_then(|m| m.get(58).map(<[u8]>::to_vec)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(delivered, vec![text.as_bytes().to_vec()], "ours {ours}");
+        }
+        assert_eq!(h.s.state().next_in, 4);
+    }
+}
+
+/// Finding of the `session` fuzz target: a Logon 141=Y with a MsgSeqNum
+/// other than 1 was rejected and its number taken as the next one, so one
+/// with 3 after message 12 moved what we expect back to 4 (and the resend
+/// of 4 to 12 delivered every report again); one ahead jumped over a gap
+/// never asked for. Now its number is used up only if it was the one
+/// expected, as for any rejected message.
+#[test]
+fn a_reset_logon_not_numbered_one_is_rejected_without_moving_the_sequence() {
+    for (seq, next_in) in [(3, 6), (9, 6), (6, 7)] {
+        let mut h = H::logged_on();
+        for s in 2..6 {
+            let m = h.peer("8", s, &[(58, "report")]);
+            h.feed(&m);
+        }
+        h.take();
+        let reset = h.peer("A", seq, &[(98, "0"), (108, "30"), (141, "Y")]);
+        h.feed(&reset);
+        let out = H::sent(&h.take());
+        assert_eq!(out[0].msg_type, "3", "{seq}: {out:?}");
+        assert_eq!(out[0].get(45), Some(std::format!("{seq}").as_str()));
+        assert_eq!(h.s.state().next_in, next_in, "{seq}");
+    }
+}
+
+/// Finding of the `session` fuzz target: a message that did not fit in the
+/// gap queue was covered by the answer's GapFill, but that GapFill began on
+/// a number the queue had already given us and was ignored whole as a
+/// duplicate; the request was answered, so nothing asked for the message
+/// again and the session stalled, every later message too high. The part
+/// of such a GapFill past what we expect now counts.
+#[test]
+fn a_gap_fill_reaching_past_what_the_queue_gave_fills_the_rest() {
+    let mut h = H::logged_on(); // next_in 2; message 2 is lost
+    let big = "x".repeat(6000);
+    let three = h.peer("0", 3, &[(112, &big)]);
+    h.feed(&three);
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("2".into(), 2)]);
+    let four = h.peer("0", 4, &[(112, &big[..3000])]);
+    h.feed(&four); // does not fit in the queue
+    assert!(H::sent(&h.take()).is_empty());
+    // The answer: 2 resent, then a GapFill over the heartbeats 3 and 4.
+    let orig = fmt_time(h.now);
+    let resent = h.peer("8", 2, &[(43, "Y"), (122, &orig), (58, "two")]);
+    h.feed(&resent);
+    assert_eq!(
+        h.s.state().next_in,
+        4,
+        "2 delivered, 3 taken from the queue"
+    );
+    let gap_fill = h.peer("4", 3, &[(43, "Y"), (122, &orig), (123, "Y"), (36, "5")]);
+    h.feed(&gap_fill);
+    assert_eq!(h.s.state().next_in, 5);
+    h.take();
+    let five = h.peer("8", 5, &[(58, "five")]);
+    h.feed(&five);
+    let ev = h.take();
+    assert!(ev.iter().any(|e| matches!(e, Ev::Deliver(_))), "{ev:?}");
+    assert!(H::sent(&ev).is_empty());
+    assert_eq!(h.s.state().next_in, 6);
+}
+
 #[test]
 fn a_resend_longer_than_the_transport_can_take_is_gap_filled() {
     const CAP: usize = 400;
