@@ -1637,6 +1637,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         // The window closes in two steps: every open order is canceled,
         // then the sessions log out once the venues confirmed (or after a
         // grace period), so nothing rests at a venue that keeps orders.
+        // A venue asked for a mass cancel is also given until its answer
+        // (or the pipeline's wait for it runs out) to say what it canceled.
         if now_ns >= end && !closing {
             closing = true;
             pipeline.close_session(now, &mut |o: &Outbound| send_to_venue(&mut ports, o, utc));
@@ -1645,10 +1647,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 pipeline.open_orders()
             );
         }
-        if closing
-            && !logout_sent
-            && (pipeline.open_orders() == 0 || now_ns >= end + CLOSE_GRACE_NS)
-        {
+        let settled = pipeline.open_orders() == 0 && !pipeline.mass_cancels_unanswered(now);
+        if closing && !logout_sent && (settled || now_ns >= end + CLOSE_GRACE_NS) {
             if pipeline.open_orders() > 0 {
                 say!(
                     "trade: {} order(s) still open after {} ms; logging out",

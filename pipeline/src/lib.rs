@@ -1204,6 +1204,17 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         }
     }
 
+    /// Whether a venue's answer to a mass cancel is still awaited at `now`
+    /// (asked, not answered, its wait not run out). The close logs out
+    /// only once none is: the venue's report of what it canceled (orders
+    /// the appliance may not know of among them) comes before the Logout,
+    /// not after it, when it would be lost.
+    pub fn mass_cancels_unanswered(&self, now: Nanos) -> bool {
+        self.mass_cancel
+            .iter()
+            .any(|m| matches!(*m, MassCancel::Asked { until, .. } if now < until))
+    }
+
     /// When the first wait for a mass cancel's answer runs out, if any.
     fn mass_cancel_wait_ends(&self) -> Option<Nanos> {
         self.mass_cancel

@@ -303,6 +303,50 @@ fn the_kill_switch_asks_a_venue_for_a_mass_cancel_and_cancels_what_it_left() {
     assert_ne!(the_mass_cancel(&second), request);
 }
 
+/// The close asks for a mass cancel like the kill; its answer is awaited
+/// (for the logout to wait on) even once every order of ours is canceled,
+/// until it comes or the wait runs out.
+#[test]
+fn the_close_awaits_the_mass_cancel_answer_after_the_last_cancel() {
+    let answer_to = |request| gateway::fixmap::MassCancelAnswer {
+        cl_ord_id: Some(request),
+        accepted: true,
+        affected: 2,
+    };
+    for answered in [true, false] {
+        let mut p = mass_cancel_pipeline();
+        let [bid, ask] = quoting(&mut p);
+        assert!(!p.mass_cancels_unanswered(Nanos(11_000_000)));
+        let mut sent = Vec::new();
+        let t0 = 12_000_000;
+        p.close_session(Nanos(t0), &mut |o| sent.push(*o));
+        let request = the_mass_cancel(&sent);
+        assert!(p.mass_cancels_unanswered(Nanos(t0)));
+        for cl in [bid, ask] {
+            p.on_exec_report(&canceled(cl), Nanos(t0 + 1_000_000), &mut |_| {});
+        }
+        assert_eq!(p.open_orders(), 0);
+        assert!(
+            p.mass_cancels_unanswered(Nanos(t0 + 2_000_000)),
+            "no order open, the answer still due"
+        );
+        if answered {
+            p.on_mass_cancel_answer(
+                VenueId(1),
+                &answer_to(request),
+                Nanos(t0 + 3_000_000),
+                &mut |_| {},
+            );
+            assert!(!p.mass_cancels_unanswered(Nanos(t0 + 3_000_000)));
+            assert_eq!(p.stats().mass_cancels_accepted, 1);
+        } else {
+            let ends = t0 + pipeline::MASS_CANCEL_WAIT_NS;
+            assert!(p.mass_cancels_unanswered(Nanos(ends - 1)));
+            assert!(!p.mass_cancels_unanswered(Nanos(ends)), "the wait ran out");
+        }
+    }
+}
+
 /// No answer: once the wait runs out, the venue's orders are canceled
 /// order by order; an answer after that is stray.
 #[test]
