@@ -971,40 +971,11 @@ impl<'a> Pair<'a> {
             ),
             (US, k) => self.send_body(
                 side,
-                &NewOrderSingle {
-                    cl_ord_id: id.as_bytes(),
-                    account: (k == 1).then_some(long.as_bytes()),
-                    symbol: b"AAPL",
-                    side: Side::Buy,
-                    order_qty: 100,
-                    ord_type: OrdType::Limit,
-                    price: Some(Price(1_000_000)),
-                    time_in_force: TimeInForce::Day,
-                    transact_time: now,
-                },
+                &order(id.as_bytes(), (k == 1).then_some(long.as_bytes()), now),
             ),
             (_, k) => self.send_body(
                 side,
-                &ExecutionReport {
-                    order_id: id.as_bytes(),
-                    cl_ord_id: Some(b"100001"),
-                    orig_cl_ord_id: None,
-                    exec_id: id.as_bytes(),
-                    exec_ref_id: None,
-                    exec_type: ExecType::New,
-                    ord_status: OrdStatus::New,
-                    symbol: b"AAPL",
-                    side: Side::Buy,
-                    order_qty: Some(100),
-                    price: Some(Price(1_000_000)),
-                    last_qty: None,
-                    last_px: None,
-                    leaves_qty: 100,
-                    cum_qty: 0,
-                    avg_px: Price(0),
-                    transact_time: Some(now),
-                    text: (k != 0).then_some(long.as_bytes()),
-                },
+                &acknowledgement(id.as_bytes(), (k != 0).then_some(long.as_bytes()), now),
             ),
         };
         if let Err(e) = result {
@@ -1201,40 +1172,9 @@ impl<'a> Pair<'a> {
             .write_body(&mut m, version),
             11 | 12 => {
                 if from == VENUE {
-                    ExecutionReport {
-                        order_id: id.as_bytes(),
-                        cl_ord_id: Some(b"100001"),
-                        orig_cl_ord_id: None,
-                        exec_id: id.as_bytes(),
-                        exec_ref_id: None,
-                        exec_type: ExecType::New,
-                        ord_status: OrdStatus::New,
-                        symbol: b"AAPL",
-                        side: Side::Buy,
-                        order_qty: Some(100),
-                        price: Some(Price(1_000_000)),
-                        last_qty: None,
-                        last_px: None,
-                        leaves_qty: 100,
-                        cum_qty: 0,
-                        avg_px: Price(0),
-                        transact_time: Some(sending_time),
-                        text: None,
-                    }
-                    .write_body(&mut m, version);
+                    acknowledgement(id.as_bytes(), None, sending_time).write_body(&mut m, version);
                 } else {
-                    NewOrderSingle {
-                        cl_ord_id: id.as_bytes(),
-                        account: None,
-                        symbol: b"AAPL",
-                        side: Side::Buy,
-                        order_qty: 100,
-                        ord_type: OrdType::Limit,
-                        price: Some(Price(1_000_000)),
-                        time_in_force: TimeInForce::Day,
-                        transact_time: sending_time,
-                    }
-                    .write_body(&mut m, version);
+                    order(id.as_bytes(), None, sending_time).write_body(&mut m, version);
                 }
                 if kind % 15 == 12 {
                     // A tag twice: refused by the decoder, rejected with
@@ -1518,4 +1458,45 @@ fn check_sent(w: &mut Watch, bytes: &[u8], now: UtcTime, peer: &[u8], reach: &mu
             body: app_body(&m),
         },
     )
+}
+
+/// The script's order, ClOrdID `id`: sent through `send` and injected
+/// alike.
+fn order<'a>(id: &'a [u8], account: Option<&'a [u8]>, time: UtcTime) -> NewOrderSingle<'a> {
+    NewOrderSingle {
+        cl_ord_id: id,
+        account,
+        symbol: b"AAPL",
+        side: Side::Buy,
+        order_qty: 100,
+        ord_type: OrdType::Limit,
+        price: Some(Price(1_000_000)),
+        time_in_force: TimeInForce::Day,
+        transact_time: time,
+    }
+}
+
+/// The venue's acknowledgement of order 100001 under order and execution
+/// id `id`: sent through `send` and injected alike.
+fn acknowledgement<'a>(id: &'a [u8], text: Option<&'a [u8]>, time: UtcTime) -> ExecutionReport<'a> {
+    ExecutionReport {
+        order_id: id,
+        cl_ord_id: Some(b"100001"),
+        orig_cl_ord_id: None,
+        exec_id: id,
+        exec_ref_id: None,
+        exec_type: ExecType::New,
+        ord_status: OrdStatus::New,
+        symbol: b"AAPL",
+        side: Side::Buy,
+        order_qty: Some(100),
+        price: Some(Price(1_000_000)),
+        last_qty: None,
+        last_px: None,
+        leaves_qty: 100,
+        cum_qty: 0,
+        avg_px: Price(0),
+        transact_time: Some(time),
+        text,
+    }
 }
