@@ -1647,8 +1647,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 pipeline.open_orders()
             );
         }
-        let settled = pipeline.open_orders() == 0 && !pipeline.mass_cancels_unanswered(now);
-        if closing && !logout_sent && (settled || now_ns >= end + CLOSE_GRACE_NS) {
+        if closing
+            && !logout_sent
+            && ((pipeline.open_orders() == 0 && !pipeline.mass_cancels_unanswered(now))
+                || now_ns >= end + CLOSE_GRACE_NS)
+        {
             if pipeline.open_orders() > 0 {
                 say!(
                     "trade: {} order(s) still open after {} ms; logging out",
