@@ -333,8 +333,9 @@ struct Outbound<'a> {
     /// them, so the peer receives its gap filled in sequence order.
     owed: Option<(u64, u64)>,
     /// The peer reset the sequence numbers mid-session and our Logon 141=Y
-    /// answering it could not go yet (limit or room): it is sent from
-    /// `on_tick`, and nothing else may take MsgSeqNum 1 before it.
+    /// answering it could not go yet (limit or room): it is tried again at
+    /// every `on_tick`, `on_bytes` and `send`, and nothing else may take
+    /// MsgSeqNum 1 before it.
     reset_answer_owed: bool,
     last_sent: UtcTime,
 }
@@ -887,8 +888,12 @@ impl<'a> Session<'a> {
         if msg_type::is_admin(B::MSG_TYPE) {
             return Err(SendError::AdminMsgType);
         }
-        // Resends owed first: the room may have come back since.
+        // Resends owed first: the room may have come back since. So may an
+        // owed answer to the peer's reset, which takes MsgSeqNum 1.
         c.continue_resend(now, &mut sink);
+        if c.out.reset_answer_owed {
+            c.answer_reset(now, &mut sink);
+        }
         if c.out.reset_answer_owed {
             // MsgSeqNum 1 belongs to the Logon answering the peer's reset.
             return Err(if c.out.limit <= 1 {
@@ -940,6 +945,9 @@ impl<'a> Session<'a> {
         // answers to these messages must not wait behind them needlessly.
         if matches!(self.core.phase, Phase::Active | Phase::LogoutSent(_)) {
             self.core.continue_resend(now, &mut sink);
+            if self.core.out.reset_answer_owed {
+                self.core.answer_reset(now, &mut sink);
+            }
         }
         while !data.is_empty() {
             let room = self.rx.len() - self.rx_len;

@@ -1836,6 +1836,55 @@ fn a_reset_by_the_peer_is_answered_once_a_number_is_durable() {
     assert_eq!(h.send_order("after"), 2);
 }
 
+/// The owed answer to the peer's reset goes as soon as there is room, with
+/// whatever is sent or received next: an order sent then needs no tick
+/// before it, and keeps its place after the answer.
+#[test]
+fn an_owed_reset_answer_goes_ahead_of_the_next_order_without_a_tick() {
+    let mut h = H::logged_on();
+    h.s.set_out_room(0);
+    let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&reset);
+    assert!(H::sent(&h.take()).is_empty(), "no room for the answer");
+    let ev = &mut h.ev;
+    let nos = order_single(b"x", h.now);
+    assert_eq!(
+        h.s.send(h.now, &nos, |e| ev.push(own(e))),
+        Err(SendError::TransportFull),
+        "still no room"
+    );
+    h.s.set_out_room(4096);
+    assert_eq!(h.send_order("first"), 2);
+    let out = H::sent(&h.take());
+    assert_eq!(
+        types_of(&out),
+        vec![("A".into(), 1), ("D".into(), 2)],
+        "the answer, then the order"
+    );
+    assert_eq!(out[0].get(141), Some("Y"));
+}
+
+/// The same when bytes arrive first: the answer goes before anything the
+/// received message asks for.
+#[test]
+fn an_owed_reset_answer_goes_when_the_next_bytes_arrive() {
+    let mut h = H::logged_on();
+    h.s.set_out_room(0);
+    let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&reset);
+    assert!(H::sent(&h.take()).is_empty(), "no room for the answer");
+    h.s.set_out_room(4096);
+    let test_request = h.peer("1", 2, &[(112, "ping")]);
+    h.feed(&test_request);
+    let out = H::sent(&h.take());
+    assert_eq!(
+        types_of(&out),
+        vec![("A".into(), 1), ("0".into(), 2)],
+        "the answer, then the test request's heartbeat"
+    );
+    assert_eq!(out[1].get(112), Some("ping"));
+}
+
 #[test]
 fn a_reset_without_room_changes_nothing_and_number_one_stays_the_logons() {
     let mut h = H::logged_on(); // next_out 2
