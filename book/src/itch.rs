@@ -8,7 +8,10 @@
 //! actions with a state code outside `H`/`P`/`Q`/`T` are counted in
 //! [`Counters::ignored`](crate::Counters::ignored) and change nothing.
 
-use protocol::itch::Message;
+use protocol::itch::{
+    AddOrder, AddOrderMpid, Message, OrderCancel, OrderDelete, OrderExecuted,
+    OrderExecutedWithPrice, OrderReplace,
+};
 use types::{Nanos, TradingState};
 
 use crate::{Anomaly, Book, Directory, EventSink, Imbalance, Pending};
@@ -30,43 +33,13 @@ pub fn trading_state_from_itch(code: u8) -> Option<TradingState> {
 #[inline(always)]
 pub fn pending(msg: &Message<'_>) -> Option<Pending> {
     Some(match msg {
-        Message::AddOrder(m) => Pending::add(
-            m.stock_locate(),
-            m.order_ref(),
-            m.side(),
-            m.price(),
-            m.shares(),
-            Nanos(m.timestamp()),
-        ),
-        Message::OrderDelete(m) => Pending::delete(m.order_ref(), Nanos(m.timestamp())),
-        Message::OrderReplace(m) => Pending::replace(
-            m.original_order_ref(),
-            m.new_order_ref(),
-            m.price(),
-            m.shares(),
-            Nanos(m.timestamp()),
-        ),
-        Message::OrderExecuted(m) => {
-            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
-        }
-        Message::OrderCancel(m) => {
-            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
-        }
-        Message::AddOrderMpid(m) => Pending::add(
-            m.stock_locate(),
-            m.order_ref(),
-            m.side(),
-            m.price(),
-            m.shares(),
-            Nanos(m.timestamp()),
-        ),
-        Message::OrderExecutedWithPrice(m) => Pending::execute_with_price(
-            m.order_ref(),
-            m.executed_shares(),
-            m.execution_price(),
-            m.printable() == b'Y',
-            Nanos(m.timestamp()),
-        ),
+        Message::AddOrder(m) => of_add(m),
+        Message::OrderDelete(m) => of_delete(m),
+        Message::OrderReplace(m) => of_replace(m),
+        Message::OrderExecuted(m) => of_executed(m),
+        Message::OrderCancel(m) => of_cancel(m),
+        Message::AddOrderMpid(m) => of_add_mpid(m),
+        Message::OrderExecutedWithPrice(m) => of_executed_with_price(m),
         _ => return None,
     })
 }
@@ -77,67 +50,85 @@ pub fn pending(msg: &Message<'_>) -> Option<Pending> {
 /// malformed message (decode those with [`Message::parse`]).
 #[inline(always)]
 pub fn pending_from_bytes(bytes: &[u8]) -> Option<Pending> {
-    use protocol::itch::{
-        AddOrder, AddOrderMpid, OrderCancel, OrderDelete, OrderExecuted, OrderExecutedWithPrice,
-        OrderReplace,
-    };
     Some(match bytes.first()? {
-        b'A' => {
-            let m = AddOrder::new_checked(bytes).ok()?;
-            Pending::add(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-            )
-        }
-        b'D' => {
-            let m = OrderDelete::new_checked(bytes).ok()?;
-            Pending::delete(m.order_ref(), Nanos(m.timestamp()))
-        }
-        b'U' => {
-            let m = OrderReplace::new_checked(bytes).ok()?;
-            Pending::replace(
-                m.original_order_ref(),
-                m.new_order_ref(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-            )
-        }
-        b'E' => {
-            let m = OrderExecuted::new_checked(bytes).ok()?;
-            Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
-        }
-        b'X' => {
-            let m = OrderCancel::new_checked(bytes).ok()?;
-            Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
-        }
-        b'F' => {
-            let m = AddOrderMpid::new_checked(bytes).ok()?;
-            Pending::add(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-            )
-        }
-        b'C' => {
-            let m = OrderExecutedWithPrice::new_checked(bytes).ok()?;
-            Pending::execute_with_price(
-                m.order_ref(),
-                m.executed_shares(),
-                m.execution_price(),
-                m.printable() == b'Y',
-                Nanos(m.timestamp()),
-            )
-        }
+        b'A' => of_add(&AddOrder::new_checked(bytes).ok()?),
+        b'D' => of_delete(&OrderDelete::new_checked(bytes).ok()?),
+        b'U' => of_replace(&OrderReplace::new_checked(bytes).ok()?),
+        b'E' => of_executed(&OrderExecuted::new_checked(bytes).ok()?),
+        b'X' => of_cancel(&OrderCancel::new_checked(bytes).ok()?),
+        b'F' => of_add_mpid(&AddOrderMpid::new_checked(bytes).ok()?),
+        b'C' => of_executed_with_price(&OrderExecutedWithPrice::new_checked(bytes).ok()?),
         _ => return None,
     })
+}
+
+// One constructor per message view, for `pending` and `pending_from_bytes`
+// alike (so that the two cannot read a message differently).
+
+#[inline(always)]
+fn of_add(m: &AddOrder<'_>) -> Pending {
+    let ts = Nanos(m.timestamp());
+    Pending::add(
+        m.stock_locate(),
+        m.order_ref(),
+        m.side(),
+        m.price(),
+        m.shares(),
+        ts,
+    )
+}
+
+#[inline(always)]
+fn of_add_mpid(m: &AddOrderMpid<'_>) -> Pending {
+    let ts = Nanos(m.timestamp());
+    Pending::add(
+        m.stock_locate(),
+        m.order_ref(),
+        m.side(),
+        m.price(),
+        m.shares(),
+        ts,
+    )
+}
+
+#[inline(always)]
+fn of_delete(m: &OrderDelete<'_>) -> Pending {
+    Pending::delete(m.order_ref(), Nanos(m.timestamp()))
+}
+
+#[inline(always)]
+fn of_replace(m: &OrderReplace<'_>) -> Pending {
+    let ts = Nanos(m.timestamp());
+    Pending::replace(
+        m.original_order_ref(),
+        m.new_order_ref(),
+        m.price(),
+        m.shares(),
+        ts,
+    )
+}
+
+#[inline(always)]
+fn of_executed(m: &OrderExecuted<'_>) -> Pending {
+    Pending::execute(m.order_ref(), m.executed_shares(), Nanos(m.timestamp()))
+}
+
+#[inline(always)]
+fn of_cancel(m: &OrderCancel<'_>) -> Pending {
+    Pending::cancel(m.order_ref(), m.cancelled_shares(), Nanos(m.timestamp()))
+}
+
+#[inline(always)]
+fn of_executed_with_price(m: &OrderExecutedWithPrice<'_>) -> Pending {
+    let printable = m.printable() == b'Y';
+    let ts = Nanos(m.timestamp());
+    Pending::execute_with_price(
+        m.order_ref(),
+        m.executed_shares(),
+        m.execution_price(),
+        printable,
+        ts,
+    )
 }
 
 impl Book {
@@ -148,54 +139,11 @@ impl Book {
         msg: &Message<'_>,
         sink: &mut S,
     ) -> Result<(), Anomaly> {
+        // The order messages take the same path as the pipelined replay's.
+        if let Some(p) = pending(msg) {
+            return self.apply(&p, sink);
+        }
         match msg {
-            Message::AddOrder(m) => self.add_order(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-                sink,
-            ),
-            Message::AddOrderMpid(m) => self.add_order(
-                m.stock_locate(),
-                m.order_ref(),
-                m.side(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-                sink,
-            ),
-            Message::OrderDelete(m) => self.delete(m.order_ref(), Nanos(m.timestamp()), sink),
-            Message::OrderReplace(m) => self.replace(
-                m.original_order_ref(),
-                m.new_order_ref(),
-                m.price(),
-                m.shares(),
-                Nanos(m.timestamp()),
-                sink,
-            ),
-            Message::OrderExecuted(m) => self.execute(
-                m.order_ref(),
-                m.executed_shares(),
-                Nanos(m.timestamp()),
-                sink,
-            ),
-            Message::OrderExecutedWithPrice(m) => self.execute_with_price(
-                m.order_ref(),
-                m.executed_shares(),
-                m.execution_price(),
-                m.printable() == b'Y',
-                Nanos(m.timestamp()),
-                sink,
-            ),
-            Message::OrderCancel(m) => self.cancel(
-                m.order_ref(),
-                m.cancelled_shares(),
-                Nanos(m.timestamp()),
-                sink,
-            ),
             Message::Trade(m) => self.trade(
                 m.stock_locate(),
                 m.side(),
