@@ -336,6 +336,9 @@ impl Router {
                 let Some(book) = books.get(slot) else {
                     continue;
                 };
+                if !best_takeable(*book, req) {
+                    continue;
+                }
                 let n = book
                     .depth(req.locate, req.side.opposite(), &mut levels)
                     .min(DEPTH_LEVELS);
@@ -442,7 +445,7 @@ fn route_to_one(
     let mut children = Children::new();
     let mut remaining = req.qty as u64;
     if req.tif != TimeInForce::PostOnly {
-        if let Some(book) = books.get(slot) {
+        if let Some(book) = books.get(slot).filter(|book| best_takeable(**book, req)) {
             let mut levels = [Level::default(); DEPTH_LEVELS];
             let n = book
                 .depth(req.locate, req.side.opposite(), &mut levels)
@@ -464,6 +467,19 @@ fn route_to_one(
         add_child(&mut children, venue, remaining, req.price, req.side);
     }
     children
+}
+
+/// Whether the order may take the best level `book` shows on the other
+/// side. Nothing deeper is takeable where the best is not (depth comes best
+/// first), so an order that will rest — most of them — is routed from the
+/// best alone, without reading the levels below it.
+fn best_takeable(book: &dyn DepthView, req: &RouteRequest) -> bool {
+    let bbo = book.bbo(req.locate);
+    let best = match req.side {
+        Side::Buy => bbo.ask,
+        Side::Sell => bbo.bid,
+    };
+    best.is_some_and(|level| takeable(&level, req))
 }
 
 /// Whether an order may take `level`: shares at a valid price at or

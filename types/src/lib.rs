@@ -319,6 +319,7 @@ impl BookEvent {
 
 /// Read access to aggregated depth, implemented by the book and by test fixtures.
 pub trait DepthView {
+    /// The best level of each side: the first that `depth` gives.
     fn bbo(&self, locate: StockLocate) -> Bbo;
     /// Fills `out` with the best levels of `side`, best first; returns how many.
     fn depth(&self, locate: StockLocate, side: Side, out: &mut [Level]) -> usize;

@@ -457,3 +457,52 @@ fn a_stale_latency_estimate_eases() {
         assert!(t < 120_000_000_000, "never eased");
     }
 }
+
+/// A book that counts how often its depth is read.
+struct Counting<'a> {
+    book: &'a Book,
+    depth_reads: core::cell::Cell<u32>,
+}
+
+impl DepthView for Counting<'_> {
+    fn bbo(&self, locate: StockLocate) -> Bbo {
+        self.book.bbo(locate)
+    }
+    fn depth(&self, locate: StockLocate, side: Side, out: &mut [Level]) -> usize {
+        self.depth_reads.set(self.depth_reads.get() + 1);
+        self.book.depth(locate, side, out)
+    }
+}
+
+#[test]
+fn an_order_that_will_rest_is_routed_from_the_best_alone() {
+    let asks = [
+        Book::asks(&[(TEN, 100), (TEN + 100, 1_000)]),
+        Book::asks(&[(TEN + 100, 200)]),
+    ];
+    let counting = |b| Counting {
+        book: b,
+        depth_reads: core::cell::Cell::new(0),
+    };
+    let reads = |views: &[Counting<'_>]| views.iter().map(|v| v.depth_reads.get()).sum::<u32>();
+    for venues in [
+        &[(A, 3_000, -2_000)][..],
+        &[(A, 3_000, -2_000), (B, 3_000, -1_000)],
+    ] {
+        let r = router(venues);
+        let views = [counting(&asks[0]), counting(&asks[1])];
+        let dyns: [&dyn DepthView; 2] = [&views[0], &views[1]];
+        // Below every ask: rests at the limit, no level below a best read.
+        let children = r.route(&buy(300, TEN - 100), &dyns).expect("routed");
+        assert_eq!(children.as_slice(), [child(A, 300, TEN - 100)]);
+        assert_eq!(reads(&views), 0, "{} venue(s)", venues.len());
+        // At A's best: takes there, from the depth of the venues it can take at.
+        let children = r.route(&buy(300, TEN), &dyns).expect("routed");
+        assert_eq!(
+            children.as_slice(),
+            [child(A, 300, TEN)],
+            "100 taken, 200 rest on the better rebate"
+        );
+        assert_eq!(reads(&views), 1, "{} venue(s)", venues.len());
+    }
+}
