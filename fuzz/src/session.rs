@@ -27,7 +27,7 @@
 //! on a reset Logon the session was given); counters never go down; the
 //! logon state it reports is the one its events announced; nothing is sent
 //! after it asked for a disconnect; resends owed are all out once the
-//! transport has room.
+//! transport has room, and with room `send` is never refused for room.
 //!
 //! Each run ends with a heal: room and limits lifted, and (unless the
 //! connection is intact and was never garbled, and heartbeats run) a fresh
@@ -814,6 +814,14 @@ impl<'a> Pair<'a> {
             assert!(
                 !self.sessions[side].resends_owed(),
                 "{name}: resends still owed with room in the transport"
+            );
+        }
+        if w.connected && w.room >= UNBOUNDED {
+            // Whatever waited for room (resends, the answer to a reset)
+            // goes ahead of a new message once there is room.
+            assert!(
+                !matches!(call, Call::Send(Err(SendError::TransportFull))),
+                "{name}: a send refused for room with room in the transport"
             );
         }
     }
