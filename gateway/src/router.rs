@@ -17,7 +17,11 @@
 //! inside the limit cannot cover is posted at the limit price on the venue
 //! with the cheapest `make_fee` + penalties (rebates are negative fees);
 //! a post-only order goes only where its price would rest, not cross, when
-//! some venue allows.
+//! some venue allows. An immediate-or-cancel order is never posted: it
+//! takes what is displayed, and one with nothing displayed to take goes
+//! whole at its limit to the venue with the cheapest `take_fee` +
+//! penalties, which decides (our book lags the venue's and shows no hidden
+//! liquidity).
 //! Venues whose session is down or whose reject rate is above
 //! [`RouterConfig::max_reject_ppm`] get nothing.
 //!
@@ -102,7 +106,11 @@ pub struct RouteRequest {
     pub price: Price,
     pub qty: u32,
     /// `ImmediateOrCancel`: only displayed liquidity is targeted, nothing is
-    /// posted. `PostOnly`: everything is posted on the best making venue.
+    /// posted; an IOC order that no displayed liquidity at or inside its
+    /// limit covers at all goes whole, at its limit, to the venue where
+    /// taking costs least (fee and penalties): the venue decides, not our
+    /// view of its book, which lags it and shows no hidden liquidity.
+    /// `PostOnly`: everything is posted on the best making venue.
     pub tif: TimeInForce,
 }
 
@@ -424,6 +432,23 @@ impl Router {
             if let Some(v) = best {
                 add_child(&mut children, v.config.id, remaining, req.price, req.side);
             }
+        } else if children.is_empty() {
+            // An IOC order no displayed liquidity covers at all: the venue
+            // where taking costs least decides (see `RouteRequest::tif`).
+            let cheaper = |a: &&VenueState, b: &&VenueState| {
+                (a.config.take_fee as i128 + self.penalty(a))
+                    .cmp(&(b.config.take_fee as i128 + self.penalty(b)))
+                    .then(a.latency_ns.cmp(&b.latency_ns))
+                    .then(a.config.id.cmp(&b.config.id))
+            };
+            let best = self
+                .venues
+                .iter()
+                .filter(|v| self.usable(v))
+                .min_by(cheaper);
+            if let Some(v) = best {
+                add_child(&mut children, v.config.id, remaining, req.price, req.side);
+            }
         }
         Ok(children)
     }
@@ -433,7 +458,7 @@ impl Router {
 /// usable one: its displayed liquidity at or inside the limit, best first
 /// (one venue's levels rank by price alone: fees and penalties are the
 /// same for all of them), then — unless IOC — the rest posted there at the
-/// limit; at most one child, merged as [`add_child`] merges. The general
+/// limit (an IOC order with nothing to take goes there whole); at most one child, merged as [`add_child`] merges. The general
 /// path's answer, without ranking candidates (on every order of a
 /// single-venue appliance, and whenever only one session is up).
 fn route_to_one(
@@ -463,7 +488,7 @@ fn route_to_one(
             }
         }
     }
-    if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
+    if remaining > 0 && (req.tif != TimeInForce::ImmediateOrCancel || children.is_empty()) {
         add_child(&mut children, venue, remaining, req.price, req.side);
     }
     children

@@ -1491,6 +1491,8 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             }
         };
         let Some(first) = children.first() else {
+            // (The router gives every valid order a child where a venue is
+            // usable, and refuses it otherwise: not reached.)
             self.stats.unroutable += 1;
             self.refuse(intent, types::RejectReason::NoVenue);
             return false;

@@ -381,6 +381,46 @@ mod prop {
                 }
             }
         }
+
+        #[test]
+        fn an_ioc_order_goes_somewhere_whenever_a_venue_is_up(
+            levels in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 0u64..400), 0..10), 3),
+            up in proptest::collection::vec(any::<bool>(), 3),
+            fees in proptest::collection::vec((-3_000i64..3_000, -3_000i64..3_000), 3),
+            qty in 1u32..5_000,
+            limit in TEN - 300..TEN + 300,
+            sell in any::<bool>(),
+        ) {
+            let mut r = Router::new(RouterConfig::default());
+            for i in 0..3 {
+                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1, mass_cancel: false }).unwrap();
+                r.set_session(VenueId(i as u8), up[i]);
+            }
+            let books: std::vec::Vec<Book> = levels.iter().map(|l| {
+                let mut l = l.clone();
+                l.sort_by_key(|x| if sell { -x.0 } else { x.0 });
+                if sell { Book::bids(&l) } else { Book::asks(&l) }
+            }).collect();
+            let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
+            let side = if sell { Side::Sell } else { Side::Buy };
+            let req = RouteRequest { locate: 1, side, price: Price(limit), qty, tif: TimeInForce::ImmediateOrCancel };
+            match r.route(&req, &views) {
+                Ok(children) => {
+                    prop_assert!(!children.is_empty(), "a venue is up: the order goes somewhere");
+                    let routed: u64 = children.iter().map(|c| c.qty as u64).sum();
+                    prop_assert!(routed <= qty as u64);
+                    for c in &children {
+                        prop_assert!(up[c.venue.0 as usize], "routed to a down venue");
+                        prop_assert!(c.qty > 0);
+                        prop_assert!(!side.is_better(c.price, req.price), "beyond the limit");
+                    }
+                }
+                Err(e) => {
+                    prop_assert_eq!(e, RejectReason::NoVenue);
+                    prop_assert!(up.iter().all(|u| !u));
+                }
+            }
+        }
     }
 }
 
@@ -505,4 +545,40 @@ fn an_order_that_will_rest_is_routed_from_the_best_alone() {
         );
         assert_eq!(reads(&views), 1, "{} venue(s)", venues.len());
     }
+}
+
+/// An IOC order with nothing displayed to take is not dropped: it goes
+/// whole at its limit to the venue where taking costs least, which
+/// decides (its book may hold what ours does not show yet, or hidden
+/// liquidity). One some displayed liquidity covers takes just that.
+#[test]
+fn an_ioc_order_with_nothing_displayed_to_take_goes_where_taking_costs_least() {
+    let ioc = |qty, price| RouteRequest {
+        tif: TimeInForce::ImmediateOrCancel,
+        ..buy(qty, price)
+    };
+    let asks = [
+        Book::asks(&[(TEN + 100, 100)]),
+        Book::asks(&[(TEN + 200, 500)]),
+    ];
+    // B takes for less: the order goes there, whole, at its limit.
+    let mut r = router(&[(A, 3_000, -2_000), (B, 2_500, -1_000)]);
+    assert_eq!(route(&r, ioc(300, TEN), &asks), [child(B, 300, TEN)]);
+    assert_eq!(route(&r, ioc(300, TEN), &[]), [child(B, 300, TEN)]);
+    // Only A up: there (the single-venue path).
+    r.set_session(B, false);
+    assert_eq!(route(&r, ioc(300, TEN), &asks), [child(A, 300, TEN)]);
+    // Equal fees: the lower latency estimate, then the lower id.
+    let r = router(&[(A, 3_000, -2_000), (B, 3_000, -2_000)]);
+    assert_eq!(route(&r, ioc(300, TEN), &asks), [child(A, 300, TEN)]);
+    // Displayed liquidity within the limit: that is taken, nothing more.
+    assert_eq!(
+        route(&r, ioc(300, TEN + 100), &asks),
+        [child(A, 100, TEN + 100)]
+    );
+    // Every venue down: refused as before.
+    let mut r = router(&[(A, 3_000, -2_000)]);
+    r.set_session(A, false);
+    let views: [&dyn DepthView; 1] = [&asks[0]];
+    assert_eq!(r.route(&ioc(300, TEN), &views), Err(RejectReason::NoVenue));
 }
