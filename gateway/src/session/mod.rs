@@ -53,9 +53,12 @@
 //! wire after taking its number: an application send is refused with
 //! [`SendError::TransportFull`] before taking one, an admin message waits
 //! as at the limit, and the answer to a ResendRequest goes out as far as
-//! the room allows and continues from [`Session::on_tick`] (new messages
-//! wait behind it, so the peer gets its gap filled in order). Each wait is
-//! counted ([`SessionStats::room_waits`]).
+//! the room allows and continues from whichever of [`Session::on_tick`],
+//! [`Session::on_bytes`] and [`Session::send`] comes first once there is
+//! room again, as does a Logon owed in answer to the peer's mid-session
+//! reset (new messages wait behind both, so the peer gets its gap filled,
+//! or its reset answered, in order). Each wait is counted
+//! ([`SessionStats::room_waits`]).
 
 pub mod reservation;
 pub mod store;
