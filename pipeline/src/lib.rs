@@ -1642,6 +1642,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         for out in &outs {
             any |= self.deliver(out, send);
         }
+        if !any {
+            // No child went out: no venue has the order, and like a whole
+            // order that could not be sent it may go again at once (its
+            // children's terms left the window as they were undone).
+            self.risk
+                .forget_duplicate(strategy, locate, side, price, qty);
+        }
         any
     }
 

@@ -381,3 +381,37 @@ fn a_venue_lost_mid_split_ends_its_child_and_the_order_goes_on_at_the_other() {
     assert_eq!(the_trader(&p).position(), 200);
     assert_eq!(p.risk.open_orders(), 0);
 }
+
+#[test]
+fn a_split_none_of_whose_children_went_out_may_go_again_at_once() {
+    // Found by the `split` fuzz target. A whole order that cannot be sent
+    // leaves risk's duplicate window (the strategy may send it again at
+    // once); a split none of whose children could be sent kept the whole's
+    // terms there, so the same order at the next top of book was refused
+    // as a duplicate of an order no venue ever had (and counted toward
+    // the reject rate).
+    let mut p = split_pipeline(limits_with_window());
+    let sent = market(&mut p, |_| false);
+    assert_eq!(news(&sent).len(), 2);
+    assert_eq!((p.live_splits(), the_trader(&p).open_orders()), (0, 0));
+    let again = news(&tick(&mut p, 3, 3_000));
+    assert_eq!(p.risk.reject_count(RejectReason::DuplicateOrder), 0);
+    assert_eq!(again.len(), 2, "the same order, split the same way");
+    // Once a child has gone out the order is at a venue: the same order
+    // again within the window is a duplicate, however it is split.
+    let mut p = split_pipeline(limits_with_window());
+    let sent = market(&mut p, |o| o.venue() != AWAY);
+    assert_eq!(p.stats().unsent, 1);
+    let primary = news(&sent)[1].1;
+    report(&mut p, &ExecReport::new(primary, ExecType::Canceled), 2_500);
+    assert_eq!(the_trader(&p).open_orders(), 0);
+    assert!(news(&tick(&mut p, 3, 3_000)).is_empty());
+    assert_eq!(p.risk.reject_count(RejectReason::DuplicateOrder), 1);
+}
+
+/// No limit but a duplicate window of a second.
+fn limits_with_window() -> Limits {
+    let mut limits = Limits::unlimited();
+    limits.duplicate_window_ns = 1_000_000_000;
+    limits
+}
