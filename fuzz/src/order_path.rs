@@ -363,7 +363,7 @@ struct Run {
 
 /// Every counter of `OmsStats`, named so that a new field breaks the build
 /// here until it is checked too.
-fn oms_stats(s: &OmsStats) -> [u64; 19] {
+pub(crate) fn oms_stats(s: &OmsStats) -> [u64; 19] {
     let OmsStats {
         reports,
         unknown_cl_ord_id,
