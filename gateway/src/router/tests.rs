@@ -350,16 +350,7 @@ mod prop {
             limit in TEN - 300..TEN + 300,
             sell in any::<bool>(),
         ) {
-            let mut r = Router::new(RouterConfig::default());
-            for i in 0..3 {
-                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1, mass_cancel: false }).unwrap();
-                r.set_session(VenueId(i as u8), up[i]);
-            }
-            let books: std::vec::Vec<Book> = levels.iter().map(|l| {
-                let mut l = l.clone();
-                l.sort_by_key(|x| if sell { -x.0 } else { x.0 });
-                if sell { Book::bids(&l) } else { Book::asks(&l) }
-            }).collect();
+            let (r, books) = three_venues(&levels, &up, &fees, sell);
             let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
             let req = RouteRequest { locate: 1, side: if sell { Side::Sell } else { Side::Buy }, price: Price(limit), qty, tif: TimeInForce::Day };
             match r.route(&req, &views) {
@@ -391,16 +382,7 @@ mod prop {
             limit in TEN - 300..TEN + 300,
             sell in any::<bool>(),
         ) {
-            let mut r = Router::new(RouterConfig::default());
-            for i in 0..3 {
-                r.add_venue(VenueConfig { id: VenueId(i as u8), take_fee: fees[i].0, make_fee: fees[i].1, mass_cancel: false }).unwrap();
-                r.set_session(VenueId(i as u8), up[i]);
-            }
-            let books: std::vec::Vec<Book> = levels.iter().map(|l| {
-                let mut l = l.clone();
-                l.sort_by_key(|x| if sell { -x.0 } else { x.0 });
-                if sell { Book::bids(&l) } else { Book::asks(&l) }
-            }).collect();
+            let (r, books) = three_venues(&levels, &up, &fees, sell);
             let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
             let side = if sell { Side::Sell } else { Side::Buy };
             let req = RouteRequest { locate: 1, side, price: Price(limit), qty, tif: TimeInForce::ImmediateOrCancel };
@@ -422,6 +404,41 @@ mod prop {
             }
         }
     }
+}
+
+/// Three venues (id = index) with these fees and sessions, each showing
+/// its `levels` on the side a buy (or, `sell`, a sell) takes, best first.
+fn three_venues(
+    levels: &[std::vec::Vec<(i64, u64)>],
+    up: &[bool],
+    fees: &[(i64, i64)],
+    sell: bool,
+) -> (Router, std::vec::Vec<Book>) {
+    let mut r = Router::new(RouterConfig::default());
+    for (i, (&(take_fee, make_fee), &up)) in fees.iter().zip(up).enumerate() {
+        let id = VenueId(i as u8);
+        r.add_venue(VenueConfig {
+            id,
+            take_fee,
+            make_fee,
+            mass_cancel: false,
+        })
+        .unwrap();
+        r.set_session(id, up);
+    }
+    let books = levels
+        .iter()
+        .map(|l| {
+            let mut l = l.clone();
+            l.sort_by_key(|x| if sell { -x.0 } else { x.0 });
+            if sell {
+                Book::bids(&l)
+            } else {
+                Book::asks(&l)
+            }
+        })
+        .collect();
+    (r, books)
 }
 
 /// A venue shut out for its reject rate gets no orders, so no new results:
