@@ -6,6 +6,7 @@
 mod book;
 mod fix;
 pub mod order_path;
+mod script;
 pub mod session;
 pub mod split;
 

@@ -45,6 +45,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::script::Script;
 use gateway::oms::{
     ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OmsStats, OrderState, Outbound,
 };
@@ -134,97 +135,61 @@ fn locate_of_symbol(symbol: Symbol) -> Option<StockLocate> {
         .map(|l| l as StockLocate)
 }
 
-/// The input, read a byte at a time; zeros once it is used up.
-struct Script<'a>(&'a [u8]);
+/// A limit price for `side`: mostly on a short ladder behind the
+/// reference (repeats, for duplicates), sometimes anywhere near it
+/// (self-matches), beyond a collar or absurd.
+fn limit_price(s: &mut Script, side: Side) -> Price {
+    let (mode, d) = (s.byte(), s.byte());
+    let near = i64::from(d as i8);
+    Price(match mode % 8 {
+        0..=3 => REF - side.sign() * i64::from(1 + d % 16) * TICK,
+        4 => REF + near * TICK,
+        5 => REF + near * 10 * TICK,
+        _ => [
+            0,
+            -1,
+            1,
+            i64::MAX,
+            i64::MIN,
+            REF * 105 / 100,
+            REF * 105 / 100 + 1,
+            REF * 99 / 100,
+            REF * 99 / 100 - 1,
+            REF + 50 * TICK,
+            REF + 50 * TICK + 1,
+            2 * REF,
+        ][usize::from(d) % 12],
+    })
+}
 
-impl Script<'_> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
+fn order_qty(s: &mut Script) -> u32 {
+    let (mode, d) = (s.byte(), s.byte());
+    match mode % 8 {
+        0..=2 => 100 * (1 + u32::from(d % 4)),
+        3 => u32::from(d),
+        _ => [0, 1, 500, 501, 10_000, 10_001, u32::MAX, u32::MAX / 2][usize::from(d) % 8],
     }
+}
 
-    fn pick<T: Copy, const N: usize>(&mut self, choices: [T; N]) -> T {
-        choices[usize::from(self.byte()) % N]
-    }
-
-    fn side(&mut self) -> Side {
-        if self.byte() & 1 == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        }
-    }
-
-    /// A limit price for `side`: mostly on a short ladder behind the
-    /// reference (repeats, for duplicates), sometimes anywhere near it
-    /// (self-matches), beyond a collar or absurd.
-    fn price(&mut self, side: Side) -> Price {
-        let (mode, d) = (self.byte(), self.byte());
-        let near = i64::from(d as i8);
-        Price(match mode % 8 {
-            0..=3 => REF - side.sign() * i64::from(1 + d % 16) * TICK,
-            4 => REF + near * TICK,
-            5 => REF + near * 10 * TICK,
-            _ => [
-                0,
-                -1,
-                1,
-                i64::MAX,
-                i64::MIN,
-                REF * 105 / 100,
-                REF * 105 / 100 + 1,
-                REF * 99 / 100,
-                REF * 99 / 100 - 1,
-                REF + 50 * TICK,
-                REF + 50 * TICK + 1,
-                2 * REF,
-            ][usize::from(d) % 12],
-        })
-    }
-
-    fn qty(&mut self) -> u32 {
-        let (mode, d) = (self.byte(), self.byte());
-        match mode % 8 {
-            0..=2 => 100 * (1 + u32::from(d % 4)),
-            3 => u32::from(d),
-            _ => [0, 1, 500, 501, 10_000, 10_001, u32::MAX, u32::MAX / 2][usize::from(d) % 8],
-        }
-    }
-
-    fn reference(&mut self) -> Option<Price> {
-        self.pick([
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF)),
-            Some(Price(REF + 10 * TICK)),
-            Some(Price(REF - 10 * TICK)),
-            None,
-            Some(Price(0)),
-            Some(Price(i64::MAX)),
-        ])
-    }
-
-    /// An ExecID from a small space (so that repeats and references to
-    /// earlier ones happen), or none.
-    fn exec_id(&mut self) -> Option<ExecKey> {
-        match self.byte() % 12 {
-            0 => None,
-            n => ExecKey::of(&[b'X', n]),
-        }
-    }
+fn reference(s: &mut Script) -> Option<Price> {
+    s.pick([
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF)),
+        Some(Price(REF + 10 * TICK)),
+        Some(Price(REF - 10 * TICK)),
+        None,
+        Some(Price(0)),
+        Some(Price(i64::MAX)),
+    ])
 }
 
 /// The limit sets a script switches between.
@@ -521,12 +486,12 @@ impl Run {
             locate: s.pick(LOCATES),
             symbol: symbol_of(usize::from(s.byte()) % SYMBOLS),
             side,
-            price: s.price(side),
-            qty: s.qty(),
+            price: limit_price(s, side),
+            qty: order_qty(s),
             tif: TimeInForce::Day,
         };
         let venue = VenueId(s.pick(VENUES));
-        let reference = s.reference();
+        let reference = reference(s);
         let _ = self.submit(&intent, venue, reference);
     }
 
@@ -544,7 +509,7 @@ impl Run {
     fn cancel(&mut self, s: &mut Script) {
         let (strategy, order) = self.target(s);
         let intent = OrderIntent::Cancel { strategy, order };
-        let reference = s.reference();
+        let reference = reference(s);
         let _ = self.submit(&intent, VenueId(0), reference);
     }
 
@@ -558,15 +523,15 @@ impl Run {
             (0, Some((qty, ..))) => qty.saturating_add(100),
             (1, Some((_, cum, ..))) => cum.saturating_add(1),
             (2, Some((qty, ..))) => qty.saturating_sub(100),
-            _ => s.qty(),
+            _ => order_qty(s),
         };
         let intent = OrderIntent::Replace {
             strategy,
             order,
-            price: s.price(side),
+            price: limit_price(s, side),
             qty,
         };
-        let reference = s.reference();
+        let reference = reference(s);
         let _ = self.submit(&intent, VenueId(0), reference);
     }
 
@@ -1218,7 +1183,7 @@ impl Run {
             2 | 3 => self.oms.tidy(),
             4 => {
                 let locate = s.pick(LOCATES);
-                let price = s.price(Side::Buy);
+                let price = limit_price(s, Side::Buy);
                 self.oms.mark(locate, price, &mut self.risk);
                 self.marked(locate, price);
             }
@@ -1229,12 +1194,12 @@ impl Run {
                     locate: s.pick(LOCATES),
                     symbol: symbol_of(0),
                     side,
-                    price: s.price(side),
-                    qty: s.qty(),
+                    price: limit_price(s, side),
+                    qty: order_qty(s),
                     tif: TimeInForce::Day,
                 };
                 let venue = VenueId(s.pick(VENUES));
-                let reference = s.reference();
+                let reference = reference(s);
                 let tripped = self.risk.tripped();
                 let open = self.risk.open_orders();
                 let whole = self.oms.check_whole(

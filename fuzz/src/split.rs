@@ -76,6 +76,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::OnceLock;
 
+use crate::script::Script;
 use book::{Book, BookConfig};
 use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OrderState, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
@@ -192,57 +193,22 @@ fn symbol() -> Symbol {
     Symbol(*b"AAA     ")
 }
 
-/// The input, read a byte at a time; zeros once it is used up.
-struct Script<'a>(&'a [u8]);
-
-impl Script<'_> {
-    fn byte(&mut self) -> u8 {
-        match self.0.split_first() {
-            Some((&b, rest)) => {
-                self.0 = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn pick<T: Copy, const N: usize>(&mut self, choices: [T; N]) -> T {
-        choices[usize::from(self.byte()) % N]
-    }
-
-    fn side(&mut self) -> Side {
-        if self.byte() & 1 == 0 {
-            Side::Buy
-        } else {
-            Side::Sell
-        }
-    }
-
-    /// A price for a book order of `side`: mostly on a five-level ladder
-    /// from the touch outwards (so both books show depth where the taker
-    /// looks, and the venues' levels meet), sometimes anywhere near it (the
-    /// book crosses), sometimes an edge of what ITCH carries.
-    fn price(&mut self, side: Side) -> Price {
-        let b = self.byte();
-        let level = i64::from(b % 5);
-        Price(match b % 32 {
-            0..=28 => match side {
-                Side::Buy => TOUCH - TICK - level * TICK,
-                Side::Sell => TOUCH + level * TICK,
-            },
-            29 => TOUCH + (i64::from(b >> 5) - 4) * TICK,
-            30 => 1,
-            _ => Price::ITCH_MAX.0,
-        })
-    }
-
-    /// An ExecID from a small space (repeats happen), or none.
-    fn exec_id(&mut self) -> Option<ExecKey> {
-        match self.byte() % 12 {
-            0 => None,
-            n => ExecKey::of(&[b'X', n]),
-        }
-    }
+/// A price for a book order of `side`: mostly on a five-level ladder from
+/// the touch outwards (so both books show depth where the taker looks, and
+/// the venues' levels meet), sometimes anywhere near it (the book crosses),
+/// sometimes an edge of what ITCH carries.
+fn book_price(s: &mut Script, side: Side) -> Price {
+    let b = s.byte();
+    let level = i64::from(b % 5);
+    Price(match b % 32 {
+        0..=28 => match side {
+            Side::Buy => TOUCH - TICK - level * TICK,
+            Side::Sell => TOUCH + level * TICK,
+        },
+        29 => TOUCH + (i64::from(b >> 5) - 4) * TICK,
+        30 => 1,
+        _ => Price::ITCH_MAX.0,
+    })
 }
 
 /// The limit sets a script starts under or switches to.
@@ -681,7 +647,7 @@ impl Run {
                     side,
                     shares: s.pick(SHARES),
                     stock: symbol(),
-                    price: s.price(side),
+                    price: book_price(s, side),
                 })
             }
             4 | 5 => MessageRepr::OrderDelete(OrderDeleteRepr { header, order_ref }),
