@@ -893,10 +893,7 @@ impl<'a> Session<'a> {
         }
         // Resends owed first: the room may have come back since. So may an
         // owed answer to the peer's reset, which takes MsgSeqNum 1.
-        c.continue_resend(now, &mut sink);
-        if c.out.reset_answer_owed {
-            c.answer_reset(now, &mut sink);
-        }
+        c.send_what_waited_for_room(now, &mut sink);
         if c.out.reset_answer_owed {
             // MsgSeqNum 1 belongs to the Logon answering the peer's reset.
             return Err(if c.out.limit <= 1 {
@@ -947,10 +944,7 @@ impl<'a> Session<'a> {
         // Resends owed first: the room may have come back since, and the
         // answers to these messages must not wait behind them needlessly.
         if matches!(self.core.phase, Phase::Active | Phase::LogoutSent(_)) {
-            self.core.continue_resend(now, &mut sink);
-            if self.core.out.reset_answer_owed {
-                self.core.answer_reset(now, &mut sink);
-            }
+            self.core.send_what_waited_for_room(now, &mut sink);
         }
         while !data.is_empty() {
             let room = self.rx.len() - self.rx_len;
@@ -999,10 +993,7 @@ impl<'a> Session<'a> {
     pub fn on_tick<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, mut sink: F) {
         let c = &mut self.core;
         if matches!(c.phase, Phase::Active | Phase::LogoutSent(_)) {
-            c.continue_resend(now, &mut sink);
-            if c.out.reset_answer_owed {
-                c.answer_reset(now, &mut sink);
-            }
+            c.send_what_waited_for_room(now, &mut sink);
             if let Some(id) = c.test_answer_owed.take() {
                 let answer = messages::Heartbeat {
                     test_req_id: Some(&id),
@@ -1125,6 +1116,16 @@ impl Core<'_> {
             stats.gap_fills_sent += 1;
         }
         out.owed = None;
+    }
+
+    /// What waited for room and goes ahead of anything new, in order: the
+    /// resends owed to a ResendRequest, then an owed answer to the peer's
+    /// reset (`on_tick`, `on_bytes` and `send` each start with it).
+    fn send_what_waited_for_room<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        self.continue_resend(now, sink);
+        if self.out.reset_answer_owed {
+            self.answer_reset(now, sink);
+        }
     }
 
     /// Answers the peer's mid-session reset with our Logon 141=Y at
