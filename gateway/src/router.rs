@@ -299,6 +299,21 @@ impl Router {
         self.config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128 + rejects as i128
     }
 
+    /// Orders venues by `fee` (making or taking) plus penalties, then
+    /// latency estimate, then id: the venue a rest is posted on, or an IOC
+    /// order with nothing displayed to take is sent to.
+    fn cheaper_by(
+        &self,
+        fee: fn(&VenueConfig) -> i64,
+    ) -> impl Fn(&&VenueState, &&VenueState) -> core::cmp::Ordering + Copy + '_ {
+        move |a, b| {
+            (fee(&a.config) as i128 + self.penalty(a))
+                .cmp(&(fee(&b.config) as i128 + self.penalty(b)))
+                .then(a.latency_ns.cmp(&b.latency_ns))
+                .then(a.config.id.cmp(&b.config.id))
+        }
+    }
+
     /// Splits `req` into child orders. `books[i]` is the depth of the i-th
     /// venue added (a missing or shorter slice means no displayed liquidity
     /// known there). Fails with `NoVenue` when no venue is usable and with
@@ -412,12 +427,7 @@ impl Router {
                     Side::Sell => bbo.bid.is_some_and(|l| l.price >= req.price),
                 }
             };
-            let cheaper = |a: &&VenueState, b: &&VenueState| {
-                (a.config.make_fee as i128 + self.penalty(a))
-                    .cmp(&(b.config.make_fee as i128 + self.penalty(b)))
-                    .then(a.latency_ns.cmp(&b.latency_ns))
-                    .then(a.config.id.cmp(&b.config.id))
-            };
+            let cheaper = self.cheaper_by(|config| config.make_fee);
             let usable = || {
                 self.venues
                     .iter()
@@ -435,17 +445,11 @@ impl Router {
         } else if children.is_empty() {
             // An IOC order no displayed liquidity covers at all: the venue
             // where taking costs least decides (see `RouteRequest::tif`).
-            let cheaper = |a: &&VenueState, b: &&VenueState| {
-                (a.config.take_fee as i128 + self.penalty(a))
-                    .cmp(&(b.config.take_fee as i128 + self.penalty(b)))
-                    .then(a.latency_ns.cmp(&b.latency_ns))
-                    .then(a.config.id.cmp(&b.config.id))
-            };
             let best = self
                 .venues
                 .iter()
                 .filter(|v| self.usable(v))
-                .min_by(cheaper);
+                .min_by(self.cheaper_by(|config| config.take_fee));
             if let Some(v) = best {
                 add_child(&mut children, v.config.id, remaining, req.price, req.side);
             }
