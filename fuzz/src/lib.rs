@@ -3,6 +3,17 @@
 //! arbitrary bytes to a parser and checks invariants that must hold for any
 //! input; a panic anywhere is a finding.
 
+/// `eprintln!` when the environment variable `$var` is set (looked up once
+/// per call site): the harnesses' traces for reading a finding.
+macro_rules! trace_if {
+    ($var:literal, $($arg:tt)*) => {{
+        static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        if *ON.get_or_init(|| std::env::var_os($var).is_some()) {
+            eprintln!($($arg)*);
+        }
+    }};
+}
+
 mod book;
 mod fix;
 pub mod order_path;

@@ -39,7 +39,6 @@
 //! that never stop sending to each other.
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use gateway::session::{
     DisconnectReason, Event, GapPolicy, Password, Role, SendError, Session, SessionBuffers,
@@ -58,16 +57,9 @@ use types::{Price, Side, TimeInForce};
 
 /// `SESSION_TRACE=1` prints every operation and event (for reading a
 /// finding: `cargo test` or the fuzz target run on the one input).
-fn tracing() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("SESSION_TRACE").is_some())
-}
-
 macro_rules! trace {
     ($($arg:tt)*) => {
-        if tracing() {
-            eprintln!($($arg)*);
-        }
+        trace_if!("SESSION_TRACE", $($arg)*)
     };
 }
 

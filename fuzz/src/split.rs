@@ -74,7 +74,6 @@
 //! (~15 MiB each): that, not the script, is most of a run's time.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::OnceLock;
 
 use crate::script::Script;
 use book::{Book, BookConfig};
@@ -98,16 +97,9 @@ use crate::order_path::oms_stats;
 
 /// `SPLIT_TRACE=1` prints every operation and what it handed out (for
 /// reading a finding: `cargo test` or the fuzz target run on the one input).
-fn tracing() -> bool {
-    static ON: OnceLock<bool> = OnceLock::new();
-    *ON.get_or_init(|| std::env::var_os("SPLIT_TRACE").is_some())
-}
-
 macro_rules! trace {
     ($($arg:tt)*) => {
-        if tracing() {
-            eprintln!($($arg)*);
-        }
+        trace_if!("SPLIT_TRACE", $($arg)*)
     };
 }
 
