@@ -714,7 +714,11 @@ impl<'b> FieldWriter<'b> {
     /// byte-exact instead.
     #[inline(always)]
     fn window<const N: usize>(&mut self) -> Option<&mut [u8; N]> {
-        self.buf.get_mut(self.pos..)?.first_chunk_mut::<N>()
+        // The position never passes the end once `new` accepted it; the
+        // clamp says so to the compiler, which then tests only the room
+        // (one compare instead of two: ~13 instructions per order).
+        let len = self.buf.len();
+        self.buf[self.pos.min(len)..].first_chunk_mut::<N>()
     }
 
     #[inline(always)]
