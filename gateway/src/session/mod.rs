@@ -40,8 +40,9 @@
 //! the limit is held back, never sent with a reused or unjournaled number:
 //! [`Session::send`] refuses with [`SendError::SeqNotDurable`]; an
 //! initiator's Logon waits in [`Session::logon_held`] until the limit
-//! allows it; a heartbeat or TestRequest is tried again on the next tick; a
-//! ResendRequest at the next out-of-sequence message. Resends and GapFills
+//! allows it; a heartbeat or TestRequest is tried again on the next tick,
+//! the Heartbeat answering the peer's TestRequest with whatever comes
+//! first (see below); a ResendRequest at the next out-of-sequence message. Resends and GapFills
 //! reuse numbers already sent and are not limited. Each time the session
 //! reaches the limit is counted ([`SessionStats::held_back`]).
 //!
@@ -57,7 +58,8 @@
 //! [`Session::on_bytes`] and [`Session::send`] comes first once there is
 //! room again, as does a Logon owed in answer to the peer's mid-session
 //! reset (new messages wait behind both, so the peer gets its gap filled,
-//! or its reset answered, in order). Each wait is counted
+//! or its reset answered, in order), and then the Heartbeat owed to the
+//! peer's TestRequest, whose wait for it is timed. Each wait is counted
 //! ([`SessionStats::room_waits`]).
 
 pub mod reservation;
@@ -532,7 +534,8 @@ struct Core<'a> {
     /// We sent Logon 141=Y mid-session and wait for the peer's Logon 141=Y.
     reset_requested: bool,
     /// The TestReqID of a TestRequest whose Heartbeat could not go yet
-    /// (limit or room): answered from `on_tick`. An ID longer than this
+    /// (limit or room): answered as soon as one can go (see
+    /// `send_what_waited_for_room`). An ID longer than this
     /// holds is left unanswered (the peer asks again or gives up).
     test_answer_owed: Option<heapless::Vec<u8, 128>>,
     /// The numbers of the newest application messages [`Session::forget_sent`]
@@ -994,14 +997,6 @@ impl<'a> Session<'a> {
         let c = &mut self.core;
         if matches!(c.phase, Phase::Active | Phase::LogoutSent(_)) {
             c.send_what_waited_for_room(now, &mut sink);
-            if let Some(id) = c.test_answer_owed.take() {
-                let answer = messages::Heartbeat {
-                    test_req_id: Some(&id),
-                };
-                if !c.out.send_admin(now, &answer, &mut sink) {
-                    c.test_answer_owed = Some(id);
-                }
-            }
         }
         match c.phase {
             Phase::Disconnected | Phase::AwaitingLogon => {}
@@ -1119,12 +1114,34 @@ impl Core<'_> {
     }
 
     /// What waited for room and goes ahead of anything new, in order: the
-    /// resends owed to a ResendRequest, then an owed answer to the peer's
-    /// reset (`on_tick`, `on_bytes` and `send` each start with it).
+    /// resends owed to a ResendRequest, an owed answer to the peer's reset,
+    /// then the Heartbeat owed to the peer's TestRequest (`on_tick`,
+    /// `on_bytes` and `send` each start with it, so the peer, whose wait
+    /// for that Heartbeat is timed, does not wait for our next timer).
+    #[inline(always)]
     fn send_what_waited_for_room<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+        // (One test on the order path; the rest is off it.)
+        if self.out.owed.is_some() || self.out.reset_answer_owed || self.test_answer_owed.is_some()
+        {
+            self.send_what_waited(now, sink);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn send_what_waited<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
         self.continue_resend(now, sink);
         if self.out.reset_answer_owed {
             self.answer_reset(now, sink);
+        }
+        // Behind both: `send_admin` holds it while either is still owed.
+        if let Some(id) = self.test_answer_owed.take() {
+            let answer = messages::Heartbeat {
+                test_req_id: Some(&id),
+            };
+            if !self.out.send_admin(now, &answer, sink) {
+                self.test_answer_owed = Some(id);
+            }
         }
     }
 

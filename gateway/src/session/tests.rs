@@ -1725,6 +1725,97 @@ fn admin_messages_wait_for_room_and_go_when_it_comes() {
     assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 2)]);
 }
 
+/// The Heartbeat owed to the peer's TestRequest goes once there is room,
+/// with the next order (ahead of it), without waiting for a tick: the
+/// peer times its wait for it.
+#[test]
+fn an_owed_test_request_answer_goes_ahead_of_the_next_order_without_a_tick() {
+    let mut h = H::logged_on(); // next_out 2
+    h.s.set_out_room(0);
+    let tr = h.peer("1", 2, &[(112, "ping")]);
+    h.feed(&tr);
+    assert!(H::sent(&h.take()).is_empty(), "no room for the answer");
+    h.s.set_out_room(4096);
+    assert_eq!(h.send_order("first"), 3);
+    let out = H::sent(&h.take());
+    assert_eq!(
+        types_of(&out),
+        vec![("0".into(), 2), ("D".into(), 3)],
+        "the answer, then the order"
+    );
+    assert_eq!(out[0].get(112), Some("ping"));
+    h.tick_at(1);
+    assert!(
+        H::sent(&h.take()).is_empty(),
+        "answered once, not again at the tick"
+    );
+}
+
+/// The same when the peer's next message arrives first: the owed answer
+/// goes before what that message asks for.
+#[test]
+fn an_owed_test_request_answer_goes_when_the_next_bytes_arrive() {
+    let mut h = H::logged_on();
+    h.s.set_out_room(0);
+    let first = h.peer("1", 2, &[(112, "first")]);
+    h.feed(&first);
+    assert!(H::sent(&h.take()).is_empty(), "no room for the answer");
+    h.s.set_out_room(4096);
+    let second = h.peer("1", 3, &[(112, "second")]);
+    h.feed(&second);
+    let out = H::sent(&h.take());
+    assert_eq!(
+        types_of(&out),
+        vec![("0".into(), 2), ("0".into(), 3)],
+        "both answered, in order"
+    );
+    assert_eq!(out[0].get(112), Some("first"));
+    assert_eq!(out[1].get(112), Some("second"));
+}
+
+/// While our answer to the peer's reset is owed, the owed TestRequest
+/// answer waits behind it: the Logon 141=Y takes MsgSeqNum 1, then the
+/// Heartbeat 2, even when the room fits the Heartbeat and not the Logon.
+#[test]
+fn an_owed_test_request_answer_waits_behind_an_owed_reset_answer() {
+    let mut h = H::logged_on();
+    h.s.set_out_room(0);
+    let tr = h.peer("1", 2, &[(112, "ping")]);
+    h.feed(&tr);
+    let reset = h.peer("A", 1, &[(98, "0"), (108, "30"), (141, "Y")]);
+    h.feed(&reset);
+    assert!(H::sent(&h.take()).is_empty(), "no room for either");
+    // Room for a Heartbeat with a short TestReqID, not for a Logon.
+    h.s.set_out_room(90);
+    h.tick_at(1);
+    assert!(
+        H::sent(&h.take()).is_empty(),
+        "the Heartbeat does not jump the Logon"
+    );
+    h.s.set_out_room(4096);
+    h.tick_at(2);
+    let events = h.take();
+    let lengths: Vec<usize> = events
+        .iter()
+        .filter_map(|e| match e {
+            Ev::Send(b) => Some(b.len()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        lengths.len() == 2 && lengths[1] <= 90 && lengths[0] > 90,
+        "the room of 90 fitted the heartbeat only: {lengths:?}"
+    );
+    let out = H::sent(&events);
+    assert_eq!(
+        types_of(&out),
+        vec![("A".into(), 1), ("0".into(), 2)],
+        "the reset answer, then the heartbeat"
+    );
+    assert_eq!(out[0].get(141), Some("Y"));
+    assert_eq!(out[1].get(112), Some("ping"));
+}
+
 #[test]
 fn resends_continue_where_the_room_ran_out() {
     // The whole answer to ResendRequest(1, 0), with room for everything.
