@@ -1255,6 +1255,7 @@ impl<'b> MsgBuilder<'b, '_> {
     }
 
     /// Completes the message; returns its byte range in the buffer.
+    #[inline(always)]
     pub fn finish_range(self) -> Result<(usize, usize), FixError> {
         self.complete().map(|(_, s, e)| (s, e))
     }
