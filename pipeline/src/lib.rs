@@ -1482,14 +1482,12 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             // The OMS sends cancels and replaces where the order rests.
             return self.place(intent, self.venue, now, send);
         };
-        let children = match self.route(&request) {
-            Ok(children) => children,
-            Err(reason) => {
-                self.stats.unroutable += 1;
-                self.refuse(intent, reason);
-                return false;
-            }
-        };
+        let mut children = Children::new();
+        if let Err(reason) = self.route(&request, &mut children) {
+            self.stats.unroutable += 1;
+            self.refuse(intent, reason);
+            return false;
+        }
         let Some(first) = children.first() else {
             // (The router gives every valid order a child where a venue is
             // usable, and refuses it otherwise: not reached.)
@@ -1728,9 +1726,13 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         );
     }
 
-    /// The router's children for a new order (see the module docs on
-    /// splits).
-    fn route(&self, request: &RouteRequest) -> Result<Children, types::RejectReason> {
+    /// The router's children for a new order, into `children` (see the
+    /// module docs on splits).
+    fn route(
+        &self,
+        request: &RouteRequest,
+        children: &mut Children,
+    ) -> Result<(), types::RejectReason> {
         // Each venue's feed numbers its own stocks: the router asks every
         // venue under the primary's locate, and an away book answers from
         // the locate its own directory gives the same symbol
@@ -1754,7 +1756,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         for view in &views {
             let _ = books.push(view);
         }
-        self.router.route(request, &books)
+        self.router.route_into(request, &books, children)
     }
 }
 

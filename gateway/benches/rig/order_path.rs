@@ -7,7 +7,7 @@ use std::hint::black_box;
 
 use gateway::fixmap::{send_outbound, FixSender};
 use gateway::oms::{ClOrdId, ExecReport, ExecType, Oms, OmsConfig, Outbound};
-use gateway::router::{RouteRequest, Router, RouterConfig, VenueConfig};
+use gateway::router::{Children, RouteRequest, Router, RouterConfig, VenueConfig};
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use protocol::fix::messages::FixBody;
 use protocol::fix::{FixDecoder, FixVersion, UtcTime};
@@ -167,7 +167,10 @@ fn one_order(
     stamp: bool,
 ) -> (Outbound, u64) {
     let request = RouteRequest::of(intent).expect("a new order");
-    let children = router.route(&request, books).expect("routed");
+    let mut children = Children::new();
+    router
+        .route_into(&request, books, &mut children)
+        .expect("routed");
     let venue = children.first().expect("a child").venue;
     let out = oms
         .submit(intent, venue, Some(Price(REF)), risk, Nanos(t))

@@ -271,6 +271,30 @@ fn never_beyond_the_limit_and_bad_requests() {
     );
 }
 
+/// `route_into` replaces what the caller's children held, on one venue
+/// and across several, and leaves them empty when it refuses.
+#[test]
+fn route_into_replaces_the_callers_children() {
+    let stale = child(C, 9, 1);
+    for venues in [&[(A, 0, 0)][..], &[(A, 0, 0), (B, 0, 0)][..]] {
+        let r = router(venues);
+        let books = [Book::asks(&[(TEN, 60)]), Book::asks(&[(TEN, 60)])];
+        let views: [&dyn DepthView; 2] = [&books[0], &books[1]];
+        let mut children = Children::new();
+        children.push(stale).unwrap();
+        r.route_into(&buy(100, TEN), &views, &mut children)
+            .expect("routed");
+        assert_eq!(Ok(children.clone()), r.route(&buy(100, TEN), &views));
+        assert!(!children.contains(&stale), "{children:?}");
+        children.push(stale).unwrap();
+        assert_eq!(
+            r.route_into(&buy(0, TEN), &views, &mut children),
+            Err(RejectReason::InvalidOrder)
+        );
+        assert!(children.is_empty(), "nothing left from before a refusal");
+    }
+}
+
 #[test]
 fn venue_registration_limits() {
     let mut r = router(&[(A, 0, 0)]);
@@ -338,7 +362,9 @@ mod prop {
             let books = [book.clone(), book.clone(), book];
             let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
             let req = RouteRequest { locate: 1, side: if sell { Side::Sell } else { Side::Buy }, price: Price(limit), qty, tif };
-            prop_assert_eq!(r.route(&req, &views), r.route_across(&req, &views));
+            let mut across = Children::new();
+            r.route_across(&req, &views, &mut across);
+            prop_assert_eq!(r.route(&req, &views), Ok(across));
         }
 
         #[test]
