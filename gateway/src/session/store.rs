@@ -89,8 +89,14 @@ impl<'a> SentStore<'a> {
 
     /// The body length in the header of the record at `at`.
     fn body_len_at(&self, at: usize) -> usize {
+        let at = wrap(at + 20, self.buf.len());
+        // One load where the four bytes do not wrap (every push evicts a
+        // record and reads this): `read_at` copies in two calls.
         let mut len = [0u8; 4];
-        self.read_at(wrap(at + 20, self.buf.len()), &mut len);
+        match self.buf.get(at..).and_then(|b| b.first_chunk::<4>()) {
+            Some(bytes) => len = *bytes,
+            None => self.read_at(at, &mut len),
+        }
         u32::from_le_bytes(len) as usize
     }
 
@@ -306,6 +312,43 @@ mod tests {
         );
         assert!(s.push(22, UtcTime(0), b"AB", b"x"));
         assert_eq!(s.iter().last().unwrap().msg_type(), b"AB");
+    }
+
+    proptest::proptest! {
+        /// Whatever the ring's size and the records' (so wherever a
+        /// record, its header or the length in it wraps), the ring holds
+        /// exactly the newest records that fit, intact: what a list that
+        /// drops its oldest until the bytes fit holds.
+        #[test]
+        fn ring_holds_the_newest_records_that_fit(
+            cap in 40usize..160,
+            sizes in proptest::collection::vec(0usize..50, 1..60),
+        ) {
+            let mut buf = std::vec![0u8; cap];
+            let mut s = SentStore::new(&mut buf);
+            let mut model: std::collections::VecDeque<(u64, Vec<u8>)> = Default::default();
+            for (i, &n) in sizes.iter().enumerate() {
+                let seq = i as u64 + 1;
+                let body: Vec<u8> = (0..n).map(|k| (k as u64 * 7 + seq) as u8).collect();
+                let kept = s.push(seq, UtcTime(seq), b"D", &body);
+                proptest::prop_assert_eq!(kept, RECORD_HEADER + n <= cap);
+                if kept {
+                    model.push_back((seq, body));
+                    while model.iter().map(|(_, b)| RECORD_HEADER + b.len()).sum::<usize>() > cap {
+                        model.pop_front();
+                    }
+                }
+                let held: Vec<(u64, Vec<u8>)> = s
+                    .iter()
+                    .map(|r| {
+                        let mut whole = r.body.0.to_vec();
+                        whole.extend_from_slice(r.body.1);
+                        (r.seq, whole)
+                    })
+                    .collect();
+                proptest::prop_assert_eq!(&held, &Vec::from(model.clone()));
+            }
+        }
     }
 
     #[test]
