@@ -737,6 +737,35 @@ impl DupBucket {
         Ok(way)
     }
 
+    /// [`DupTable::probe`] in a bucket without a free way: `fp` is in it
+    /// (see [`DupBucket::found`]), or the bucket is full.
+    #[cold]
+    #[inline(never)]
+    fn no_free_way(
+        &mut self,
+        fp: u64,
+        now: u64,
+        window: u64,
+    ) -> Result<(&mut DupBucket, usize), RejectReason> {
+        match self.holds(fp) {
+            true => self.found(fp, now, window),
+            false => Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>()),
+        }
+    }
+
+    /// [`DupTable::probe`] where `fp` is in the bucket: a duplicate, or
+    /// its way to refresh (off the path of a new order).
+    #[cold]
+    #[inline(never)]
+    fn found(
+        &mut self,
+        fp: u64,
+        now: u64,
+        window: u64,
+    ) -> Result<(&mut DupBucket, usize), RejectReason> {
+        self.seen(fp, now, window).map(|way| (self, way))
+    }
+
     /// Forgets `fp`, wherever it is in the bucket.
     fn forget(&mut self, fp: u64) {
         for (way, f) in self.fp.iter_mut().enumerate() {
@@ -804,10 +833,7 @@ impl DupTable {
         let free = loop {
             if k == DUP_WAYS {
                 // No free way: a duplicate, a refresh, or a full bucket.
-                return match b.holds(fp) {
-                    true => b.seen(fp, now, window).map(|way| (b, way)),
-                    false => Err(refused::<{ RejectReason::CapacityExhausted.index() as u8 }>()),
-                };
+                return b.no_free_way(fp, now, window);
             }
             let way = (start + k) % DUP_WAYS;
             if b.fp[way] == 0 || now.saturating_sub(b.ts[way]) >= self.retain_ns {
@@ -819,7 +845,7 @@ impl DupTable {
         // remembered in the free way. (Each exit of the search above tests
         // the bucket on its own, so that this one needs no test of `free`.)
         if b.holds(fp) {
-            return b.seen(fp, now, window).map(|way| (b, way));
+            return b.found(fp, now, window);
         }
         Ok((b, free))
     }
