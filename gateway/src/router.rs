@@ -74,6 +74,11 @@ pub struct VenueState {
     latency_sampled: bool,
     /// When the latency estimate last had a sample.
     latency_at: Nanos,
+    /// The latency and reject-rate penalty (see [`Router::penalty`]) of
+    /// the estimates above, kept with them: every change of an estimate
+    /// goes through the router, which recomputes it then, so an order
+    /// reads it instead of computing it for every comparison.
+    penalty: i128,
 }
 
 /// Router-wide weights.
@@ -200,6 +205,7 @@ impl Router {
                 reject_ppm: 0,
                 latency_sampled: false,
                 latency_at: Nanos(0),
+                penalty: 0,
             })
             .map_err(|_| RouterError::TooManyVenues)
     }
@@ -222,11 +228,13 @@ impl Router {
     /// starts with a clean reject rate: what it refused belonged to the
     /// old one.
     pub fn set_session(&mut self, id: VenueId, up: bool) {
+        let config = self.config;
         if let Some(v) = self.venue_mut(id) {
             if up && !v.session_up {
                 v.reject_ppm = 0;
             }
             v.session_up = up;
+            v.penalty = Self::penalty_of(&config, v);
         }
     }
 
@@ -250,6 +258,7 @@ impl Router {
                 }
             }
         }
+        self.refresh_penalties();
     }
 
     pub fn set_fees(&mut self, id: VenueId, take_fee: i64, make_fee: i64) {
@@ -261,6 +270,7 @@ impl Router {
 
     /// One measured order round trip (send to acknowledgement).
     pub fn on_latency_sample(&mut self, id: VenueId, ns: u64, now: Nanos) {
+        let config = self.config;
         if let Some(v) = self.venue_mut(id) {
             v.latency_at = now;
             if v.latency_sampled {
@@ -270,15 +280,18 @@ impl Router {
                 v.latency_ns = ns;
                 v.latency_sampled = true;
             }
+            v.penalty = Self::penalty_of(&config, v);
         }
     }
 
     /// The venue answered an order: accepted or rejected.
     pub fn on_order_result(&mut self, id: VenueId, rejected: bool) {
+        let config = self.config;
         if let Some(v) = self.venue_mut(id) {
             let target: i64 = if rejected { 1_000_000 } else { 0 };
             let cur = v.reject_ppm as i64;
             v.reject_ppm = (cur + (target - cur) / 32).clamp(0, 1_000_000) as u32;
+            v.penalty = Self::penalty_of(&config, v);
         }
     }
 
@@ -288,15 +301,30 @@ impl Router {
 
     /// The latency and reject-rate penalty of `v`, micro-currency per share.
     /// The reject term divides in 64 bits (a 128-bit division is a library
-    /// call, on every order): `reject_ppm` is at most 10^6, so the product
+    /// call): `reject_ppm` is at most 10^6, so the product
     /// fits unless `reject_penalty` passes 9.2 × 10^12, where it saturates.
-    fn penalty(&self, v: &VenueState) -> i128 {
-        let rejects = self
-            .config
+    fn penalty_of(config: &RouterConfig, v: &VenueState) -> i128 {
+        let rejects = config
             .reject_penalty
             .saturating_mul(i64::from(v.reject_ppm))
             / 10_000;
-        self.config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128 + rejects as i128
+        config.latency_penalty as i128 * (v.latency_ns / 1_000) as i128 + rejects as i128
+    }
+
+    /// Recomputes every venue's kept penalty from its estimates (after the
+    /// timer aged them).
+    fn refresh_penalties(&mut self) {
+        let config = self.config;
+        for v in self.venues.iter_mut() {
+            v.penalty = Self::penalty_of(&config, v);
+        }
+    }
+
+    /// The penalty of `v`'s current estimates (kept with them).
+    #[inline(always)]
+    fn penalty(&self, v: &VenueState) -> i128 {
+        debug_assert_eq!(v.penalty, Self::penalty_of(&self.config, v));
+        v.penalty
     }
 
     /// Orders venues by `fee` (making or taking) plus penalties, then
@@ -364,7 +392,6 @@ impl Router {
 
         if req.tif != TimeInForce::PostOnly {
             let mut cands: Vec<Candidate, { MAX_VENUES * DEPTH_LEVELS }> = Vec::new();
-            let mut levels = [Level::default(); DEPTH_LEVELS];
             for (slot, v) in self.venues.iter().enumerate() {
                 if !self.usable(v) {
                     continue;
@@ -375,6 +402,9 @@ impl Router {
                 if !best_takeable(*book, req) {
                     continue;
                 }
+                // (Filled only for a venue with something to take: most
+                // orders rest.)
+                let mut levels = [Level::default(); DEPTH_LEVELS];
                 let n = book
                     .depth(req.locate, req.side.opposite(), &mut levels)
                     .min(DEPTH_LEVELS);
