@@ -2073,8 +2073,13 @@ impl Oms {
             self.finish(slot, OrderState::Filled, risk);
         }
         // What the venue works: under the replace's size once it took it.
-        let leaves = match replace_taken {
-            Some((_, _, req_qty)) if open => req_qty - cum,
+        // An order kept open only by a replace in flight (filled in full on
+        // its old size) works that size's rest if the venue takes it: told
+        // as done, its owner would stop tracking an order that may still
+        // work, and quote that side again beside it.
+        let leaves = match (replace_taken, replace_above) {
+            (Some((_, _, req_qty)), _) if open => req_qty - cum,
+            (_, Some((_, _, req_qty))) if open && own_leaves == 0 => req_qty - cum,
             _ => own_leaves,
         };
         Some(OrderEvent::Filled {
@@ -2383,7 +2388,14 @@ impl Oms {
         risk.on_replaced(rec.id, price, qty.max(rec.cum_qty));
         let leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
         if leaves == 0 {
+            // Replaced to no more than has filled: done, and its owner
+            // hears it is gone (told `Replaced`, it would take the order as
+            // working the new quantity, and wait on it for ever).
             self.finish(slot, OrderState::Filled, risk);
+            return Some(OrderEvent::Canceled {
+                strategy: rec.strategy,
+                order: rec.id,
+            });
         }
         Some(OrderEvent::Replaced {
             strategy: rec.strategy,
@@ -2422,7 +2434,9 @@ impl Oms {
             _ => risk.on_replace_rejected(rec.id),
         }
         // A refused replace of an order that filled in full meanwhile (kept
-        // open while the replace could still have grown it): done now.
+        // open while the replace could still have grown it): done now, and
+        // its owner hears it is gone (an order's refused request leaves it
+        // standing, which this one does not).
         if kind != ExecType::CancelRejected
             && self
                 .orders
@@ -2430,6 +2444,10 @@ impl Oms {
                 .is_some_and(|r| r.leaves() == 0)
         {
             self.finish(slot, OrderState::Filled, risk);
+            return Some(OrderEvent::Canceled {
+                strategy: rec.strategy,
+                order: rec.id,
+            });
         }
         Some(OrderEvent::AmendRejected {
             strategy: rec.strategy,

@@ -1344,7 +1344,11 @@ fn a_late_fill_under_the_superseded_cl_ord_id_counts() {
 /// The order fills in full on its old size while a replace to more is in
 /// flight: it stays open until the replace is answered, and a refused
 /// replace then finishes it, risk and the OMS agreeing throughout. (Found
-/// by `random_reports_keep_books_consistent`.)
+/// by `random_reports_keep_books_consistent`.) Its owner hears the order
+/// still working what the replace would leave (the venue may have taken
+/// it), then, at the refusal, that it is gone (found by the `quoting` fuzz
+/// target: told "filled, nothing left", the market maker forgot an order
+/// that could still work and quoted that side again beside it).
 #[test]
 fn a_refused_replace_finishes_an_order_filled_meanwhile() {
     let mut h = H::new();
@@ -1352,16 +1356,46 @@ fn a_refused_replace_finishes_an_order_filled_meanwhile() {
     h.ack(a);
     let c = h.replace(id, PX, 77);
     let fill = h.fill(a, 1, 1, 0, PX);
-    assert!(matches!(fill, Some(OrderEvent::Filled { leaves: 0, .. })));
+    assert!(
+        matches!(fill, Some(OrderEvent::Filled { leaves: 76, .. })),
+        "{fill:?}"
+    );
     assert_eq!(h.oms.state(id), Some(OrderState::PendingReplace));
     let mut refused = ExecReport::new(c, ExecType::ReplaceRejected);
     refused.orig_cl_ord_id = Some(a);
-    h.report(refused);
+    let answer = h.report(refused);
+    assert!(
+        matches!(answer, Some(OrderEvent::Canceled { order, .. }) if order == id),
+        "the owner hears the order gone: {answer:?}"
+    );
     assert_eq!(h.oms.state(id), Some(OrderState::Filled));
     assert!(!h.risk.is_open(id));
     let p = *h.oms.position(SYM).unwrap();
     assert_eq!(h.risk.open_qty(SYM), (p.open_buy, p.open_sell));
     assert_eq!((p.open_buy, p.qty), (0, 1));
+}
+
+/// A replace the venue takes to no more than has filled (its answer names
+/// an OrderQty at or below the CumQty, after an over-fill, say) leaves
+/// nothing working: the order is done, and its owner hears it gone, not
+/// replaced (told `Replaced`, a tracker would take it as working the new
+/// quantity and wait on it for ever). Found by the `quoting` fuzz target.
+#[test]
+fn a_replace_to_no_more_than_has_filled_finishes_the_order() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 200);
+    h.ack(a);
+    h.fill(a, 150, 150, 50, PX);
+    let b = h.replace(id, PX, 180);
+    let answer = h.report(replaced(b, a, PX, 150));
+    assert!(
+        matches!(answer, Some(OrderEvent::Canceled { order, .. }) if order == id),
+        "the owner hears the order gone: {answer:?}"
+    );
+    assert_eq!(h.oms.state(id), Some(OrderState::Filled));
+    assert!(!h.risk.is_open(id));
+    assert_eq!(h.risk.open_qty(SYM), (0, 0));
+    assert_eq!(h.oms.position(SYM).unwrap().qty, 150);
 }
 
 // ------------------------------------------------------ busts and corrections
