@@ -350,9 +350,10 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
 
     /// Whether orders can reach the venue (its session is logged on, the
     /// book is whole, the journal has room). While not, the book keeps up
-    /// with the feed but no strategy is asked to decide, and a new order or
-    /// a replace a strategy makes in answer to an execution report is
-    /// refused (`RejectReason::NotSent`); cancels still go.
+    /// with the feed but no strategy is asked to decide — only a change of
+    /// a stock's trading state still reaches them (the book reports it
+    /// once) — and a new order or a replace a strategy makes in answer to
+    /// an event is refused (`RejectReason::NotSent`); cancels still go.
     pub fn set_trading(&mut self, trading: bool) {
         self.trading = trading;
     }
@@ -500,6 +501,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stats.messages += 1;
         self.events.clear();
         self.stamps = StageStamps::default();
+        if self.trading {
+            // Answers deferred from the last step first, as every input
+            // does, and on the book the strategies have seen: given the
+            // book this message changes, before its events reach them, a
+            // strategy would decide on a market whose events it has not
+            // seen (a quote priced off a top of book it has not yet taken
+            // for a fast market, or into a stock it does not yet know is
+            // halted).
+            self.deliver_deferred();
+        }
         if self.book.apply_itch(msg, &mut self.events).is_err() {
             self.stats.book_anomalies += 1;
         }
@@ -522,11 +533,15 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stats.book_events += self.events.len() as u64;
         self.mark_positions();
         if !self.trading {
-            // No decisions, but a trip from the marking still cancels.
+            // No decisions, but a trading state change still reaches the
+            // strategies: one they missed (a halt) would have them quote
+            // into a halted stock once orders can go again. What they make
+            // of it goes as a pause allows (cancels). And a trip from the
+            // marking still cancels.
+            self.tell_states(now, send);
             self.after_input(now, send);
             return;
         }
-        self.deliver_deferred();
         for i in 0..self.events.len() {
             let event = self.events[i];
             self.strategies
@@ -535,6 +550,30 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.stamps.strategy = (self.clock)();
         self.process(now, send);
         self.after_input(now, send);
+    }
+
+    /// The trading state changes among this message's book events, to the
+    /// strategies, while no decision is asked of them (trading paused).
+    #[cold]
+    fn tell_states<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        if !self
+            .events
+            .iter()
+            .any(|e| matches!(e, BookEvent::State { .. }))
+        {
+            return;
+        }
+        // Answers deferred from the last step first, as every input that
+        // asks strategies anything does (trackers pair them in order).
+        self.deliver_deferred();
+        for i in 0..self.events.len() {
+            let event = self.events[i];
+            if let BookEvent::State { .. } = event {
+                self.strategies
+                    .on_book(&event, &self.book, &mut self.intents);
+            }
+        }
+        self.process(now, send);
     }
 
     /// Marks what we hold at the new mid whenever the top of the book moves,
@@ -700,6 +739,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             }
         }
         if !self.trading {
+            // No decisions; but a trip since the last input (new limits
+            // already breached) is swept as after any input, paused or not.
+            self.after_input(now, send);
             return;
         }
         self.deliver_deferred();

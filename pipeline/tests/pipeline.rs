@@ -2169,3 +2169,160 @@ fn a_small_order_table_keeps_quoting_as_finished_orders_are_reclaimed() {
     assert_eq!(p.oms.stats().unknown_cl_ord_id, 1);
     assert_eq!(p.oms.position(LOCATE).map(|q| q.qty), held);
 }
+
+/// A trading action for the maker's stock: `state` is ITCH's `H`, `P`,
+/// `Q` or `T`.
+fn trading_action(state: u8, ts: u64) -> Vec<u8> {
+    itch(MessageRepr::StockTradingAction(
+        protocol::itch::StockTradingActionRepr {
+            header: Header {
+                stock_locate: LOCATE,
+                tracking_number: 0,
+                timestamp: ts,
+            },
+            stock: Symbol::new("AAA").unwrap(),
+            trading_state: state,
+            reserved: b' ',
+            reason: *b"T1  ",
+        },
+    ))
+}
+
+/// The stock is halted while trading is paused (the venue's session
+/// reconnecting, say): the book keeps up, and the maker still hears the
+/// halt — it pulls its quotes (cancels go while paused) and, once orders
+/// can go again, quotes nothing into the halted stock. Found by the
+/// `quoting` fuzz target: the halt's state event was never told to the
+/// strategies while paused (the book reports a state change once), so
+/// the maker quoted into the halt as soon as trading resumed.
+#[test]
+fn a_halt_while_trading_is_paused_pulls_the_quotes_and_none_follow() {
+    let mut p = pipeline(Limits::unlimited());
+    let quotes = feed(&mut p, &two_sided());
+    assert_eq!(news(&quotes).len(), 2, "{quotes:?}");
+    assert!(ack_all(&mut p, &quotes, 3_000_000).is_empty());
+    p.set_trading(false);
+    let mut sent = Vec::new();
+    let halt = trading_action(b'H', 4);
+    p.on_itch(
+        &Message::parse(&halt).unwrap(),
+        Nanos(4_000_000),
+        &mut |o| sent.push(*o),
+    );
+    let cancels = cancels_of(&sent);
+    assert_eq!(cancels.len(), 2, "both quotes pulled at the halt: {sent:?}");
+    confirm_cancels(&mut p, &cancels, 5_000_000);
+    p.set_trading(true);
+    let moved = feed_at(
+        &mut p,
+        &[(
+            6_000_000,
+            add(3, Side::Buy, Price(100_0200), 300, 6_000_000),
+        )],
+    );
+    assert!(
+        news(&moved).is_empty(),
+        "no quote into a halted stock: {moved:?}"
+    );
+    // Trading again: the maker quotes again.
+    let resumed = feed_at(&mut p, &[(7_000_000, trading_action(b'T', 7_000_000))]);
+    let again = feed_at(
+        &mut p,
+        &[(
+            8_000_000,
+            add(4, Side::Sell, Price(100_0900), 300, 8_000_000),
+        )],
+    );
+    assert_eq!(
+        news(&resumed).len() + news(&again).len(),
+        2,
+        "quotes back once trading resumes: {resumed:?} {again:?}"
+    );
+}
+
+/// Refusals the pipeline could not answer within an input (a maker that
+/// sends a refused quote again at once, refused round after round) are
+/// answered at the next input. When that input is a book update, the
+/// maker answers them on the book it has seen, before the message changes
+/// it: given the changed book before its events, it priced a quote off a
+/// top of book it had not yet taken for a fast market — here a bid of
+/// $214,798 once the last ask near $100 traded away and the next was at
+/// ITCH's largest price. Found by the `quoting` fuzz target.
+#[test]
+fn answers_deferred_to_a_book_update_are_decided_on_the_book_before_it() {
+    let mut p = pipeline_with(
+        Limits::unlimited(),
+        MmParams {
+            requote_ticks_good_queue: 1,
+            ..retrying_at_once()
+        },
+    );
+    let mut quotes = feed(&mut p, &two_sided());
+    quotes.extend(feed_at(
+        &mut p,
+        &[(
+            3_000_000,
+            add(3, Side::Sell, Price::ITCH_MAX, 100, 3_000_000),
+        )],
+    ));
+    let _ = ack_all(&mut p, &quotes, 4_000_000);
+    // The mid moves a tick; the session holds every message back: each
+    // requote is refused, sent again at once, until the input's rounds
+    // are spent.
+    let lift = add(4, Side::Buy, Price(100_0200), 500, 5_000_000);
+    p.on_itch(
+        &Message::parse(&lift).unwrap(),
+        Nanos(5_000_000),
+        &mut |_| false,
+    );
+    assert!(p.stats().intents_dropped > 0, "{:?}", p.stats());
+    // The ask at $100.10 trades away: the next is at ITCH's largest price.
+    let gone = itch(MessageRepr::OrderDelete(OrderDeleteRepr {
+        header: Header {
+            stock_locate: LOCATE,
+            tracking_number: 0,
+            timestamp: 6_000_000,
+        },
+        order_ref: 2,
+    }));
+    let mut sent = Vec::new();
+    p.on_itch(
+        &Message::parse(&gone).unwrap(),
+        Nanos(6_000_000),
+        &mut |o| sent.push(*o),
+    );
+    for o in &sent {
+        if let Outbound::New { price, .. } | Outbound::Replace { price, .. } = *o {
+            assert!(
+                price < Price::new(1_000, 0),
+                "a quote priced off a book the maker had not seen: {sent:?}"
+            );
+        }
+    }
+}
+
+/// New limits already breached trip the kill switch between inputs; the
+/// next input's sweep cancels every open order. A timer tick while
+/// trading is paused is such an input too: it swept nothing, and the
+/// orders stayed open until a market data message or a report came.
+/// Found by the `quoting` fuzz target.
+#[test]
+fn a_tick_while_paused_sweeps_a_trip_made_between_inputs() {
+    let mut p = pipeline(Limits::unlimited());
+    let quotes = feed(&mut p, &two_sided());
+    assert!(ack_all(&mut p, &quotes, 3_000_000).is_empty());
+    p.set_trading(false);
+    let mut limits = Limits::unlimited();
+    limits.max_daily_loss = 0;
+    // A loss already made: the daily loss limit of 0 trips at once.
+    p.risk.on_pnl(-1);
+    p.risk.apply_limits(limits, Nanos(4_000_000)).unwrap();
+    assert!(p.risk.tripped().is_some());
+    let mut sent = Vec::new();
+    p.on_timer(Nanos(5_000_000), &mut |o| sent.push(*o));
+    assert_eq!(
+        cancels_of(&sent).len(),
+        2,
+        "both quotes canceled at the tick: {sent:?}"
+    );
+}
