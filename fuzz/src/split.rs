@@ -77,7 +77,7 @@ use std::collections::{BTreeSet, HashMap};
 
 use crate::script::Script;
 use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OrderState, Outbound};
+use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use pipeline::split::MAX_SPLITS;
 use pipeline::{Pipeline, PipelineStats};
@@ -94,6 +94,7 @@ use types::{
 };
 
 use crate::order_path::oms_stats;
+use crate::two_venues::{pipeline_stats, Wire, AWAY, PRIMARY, STATES, VENUES};
 
 /// `SPLIT_TRACE=1` prints every operation and what it handed out (for
 /// reading a finding: `cargo test` or the fuzz target run on the one input).
@@ -105,10 +106,6 @@ macro_rules! trace {
 
 const LOCATE: u16 = 1;
 const TRADER: StrategyId = StrategyId(2);
-const PRIMARY: VenueId = VenueId(1);
-const AWAY: VenueId = VenueId(2);
-/// Both venues, in the router's order (the slot of each in `Before::up`).
-const VENUES: [VenueId; 2] = [PRIMARY, AWAY];
 /// $100.00 and one cent, in price4.
 const TOUCH: i64 = 100_0000;
 const TICK: i64 = 100;
@@ -166,19 +163,6 @@ const EXEC_TYPES: [ExecType; 24] = [
     ExecType::TradeCorrect,
     ExecType::TradeCorrect,
     ExecType::Other,
-];
-
-const STATES: [OrderState; 10] = [
-    OrderState::PendingNew,
-    OrderState::New,
-    OrderState::PartiallyFilled,
-    OrderState::Filled,
-    OrderState::PendingCancel,
-    OrderState::Canceled,
-    OrderState::PendingReplace,
-    OrderState::Replaced,
-    OrderState::Rejected,
-    OrderState::Expired,
 ];
 
 fn symbol() -> Symbol {
@@ -353,34 +337,6 @@ fn pipeline(limits: Limits, config: Config, away_take_fee: i64) -> Pipeline<4, 8
     p
 }
 
-/// The `send` closure's side: whether each message goes out, and what was
-/// handed over during the current operation.
-#[derive(Default)]
-struct Wire {
-    /// Per venue (in `VENUES` order): its session holds every message back.
-    refusing: [bool; 2],
-    /// The next this many messages are held back, whatever their venue.
-    refuse_next: u8,
-    handed: Vec<(Outbound, bool)>,
-}
-
-impl Wire {
-    fn hand(&mut self, out: &Outbound) -> bool {
-        let refusing = VENUES
-            .iter()
-            .position(|&v| v == out.venue())
-            .is_some_and(|slot| self.refusing[slot]);
-        let delivered = if self.refuse_next > 0 {
-            self.refuse_next -= 1;
-            false
-        } else {
-            !refusing
-        };
-        self.handed.push((*out, delivered));
-        delivered
-    }
-}
-
 /// A child order the OMS issued, as the script knows it.
 #[derive(Debug, Clone, Copy)]
 struct Child {
@@ -415,6 +371,7 @@ struct Before {
     duplicates: u64,
     /// The taker's position.
     position: i64,
+    /// Each venue's session (in `VENUES` order).
     up: [bool; 2],
     stats: PipelineStats,
 }
@@ -1361,8 +1318,7 @@ impl Run {
     /// canceled by its venue: the split table, the taker and risk must all
     /// end with nothing open.
     fn heal(&mut self) {
-        self.wire.refusing = [false; 2];
-        self.wire.refuse_next = 0;
+        self.wire.deliver_all();
         for _ in 0..HEAL_ROUNDS {
             let open: Vec<Child> = self
                 .children
@@ -1422,78 +1378,4 @@ fn inside(side: Side, price: Price, limit: Price) -> bool {
         Side::Buy => price <= limit,
         Side::Sell => price >= limit,
     }
-}
-
-/// Every counter of `PipelineStats`, named so that a new field breaks the
-/// build here until it is checked too.
-fn pipeline_stats(s: &PipelineStats) -> Vec<u64> {
-    let PipelineStats {
-        messages,
-        book_anomalies,
-        book_events,
-        intents,
-        orders_sent,
-        unsent,
-        paused,
-        risk_rejects,
-        reports,
-        intents_dropped,
-        unroutable,
-        away_messages,
-        duplicate_symbols,
-        orders_by_venue,
-        splits,
-        split_children,
-        splits_unplaced,
-        split_replaces_refused,
-        kill_cancels,
-        mass_cancels,
-        mass_cancels_accepted,
-        mass_canceled_orders,
-        mass_cancels_refused,
-        mass_cancel_timeouts,
-        mass_cancel_stray_answers,
-        config_refusals,
-        feed_resets,
-        relocated,
-        carry_overflow,
-        carry_stuck,
-        stale_refusals,
-        cancels_in_flight,
-    } = *s;
-    let mut all = vec![
-        messages,
-        book_anomalies,
-        book_events,
-        intents,
-        orders_sent,
-        unsent,
-        paused,
-        risk_rejects,
-        reports,
-        intents_dropped,
-        unroutable,
-        away_messages,
-        duplicate_symbols,
-        splits,
-        split_children,
-        splits_unplaced,
-        split_replaces_refused,
-        kill_cancels,
-        mass_cancels,
-        mass_cancels_accepted,
-        mass_canceled_orders,
-        mass_cancels_refused,
-        mass_cancel_timeouts,
-        mass_cancel_stray_answers,
-        config_refusals,
-        feed_resets,
-        relocated,
-        carry_overflow,
-        carry_stuck,
-        stale_refusals,
-        cancels_in_flight,
-    ];
-    all.extend(orders_by_venue);
-    all
 }
