@@ -237,6 +237,44 @@ pub fn tsc() -> u64 {
     }
 }
 
+/// The core's clock right now, in GHz: a chain of dependent additions
+/// (one per cycle on every x86_64 core) timed on the thread's CPU clock
+/// for ~`ms` milliseconds. On a shared VM the host sets this clock: its
+/// slow phases are this figure dropping (3.2 against ~4 GHz on the CI-class
+/// host), so a benchmark that prints it beside its times says which phase
+/// they were taken in. `None` off x86_64.
+pub fn core_clock_ghz(ms: u64) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        const STEP: u64 = 1 << 20;
+        let start = thread_cpu_ns();
+        let (mut adds, mut x) = (0u64, 0u64);
+        while thread_cpu_ns().saturating_sub(start) < ms.saturating_mul(1_000_000) {
+            for _ in 0..STEP / 8 {
+                // SAFETY: eight register additions; no memory, stack or
+                // flags the compiler relies on (`nomem`, `nostack`).
+                unsafe {
+                    core::arch::asm!(
+                        "add {0}, 1", "add {0}, 1", "add {0}, 1", "add {0}, 1",
+                        "add {0}, 1", "add {0}, 1", "add {0}, 1", "add {0}, 1",
+                        inout(reg) x,
+                        options(nomem, nostack),
+                    );
+                }
+            }
+            adds += STEP;
+        }
+        std::hint::black_box(x);
+        let ns = thread_cpu_ns().saturating_sub(start);
+        (ns > 0).then(|| adds as f64 / ns as f64)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = ms;
+        None
+    }
+}
+
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` prints them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -251,6 +289,15 @@ mod tests {
 
     #[global_allocator]
     static ALLOC: HugeAlloc = HugeAlloc;
+
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn the_core_clock_reads_as_a_real_clock_rate() {
+        let ghz = core_clock_ghz(20).expect("x86_64");
+        // Debug builds loop around the additions; still far from 0 and
+        // from any clock a core runs at.
+        assert!((0.05..8.0).contains(&ghz), "{ghz} GHz");
+    }
 
     #[test]
     fn large_blocks_are_aligned_zeroed_and_writable() {
