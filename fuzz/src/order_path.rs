@@ -958,7 +958,10 @@ impl Run {
                     assert_eq!(after.ignored, stats.ignored + 1);
                 }
                 ExecType::Replaced => {
-                    if let Some(OrderEvent::Replaced { price, qty, .. }) = event {
+                    if let Some(OrderEvent::Replaced {
+                        price, qty, leaves, ..
+                    }) = event
+                    {
                         let Some((asked_price, asked_qty)) = p.asked else {
                             panic!("replaced without a replace sent: {rep:?}");
                         };
@@ -973,8 +976,11 @@ impl Run {
                             asked_qty
                         };
                         assert_eq!((price, qty), (want_price, want_qty), "{rep:?}");
-                        if let Some((q, cum, _, px)) = self.oms.terms(p.id) {
+                        if let Some((q, cum, open, px)) = self.oms.terms(p.id) {
                             assert_eq!((q, px), (want_qty.max(cum), want_price));
+                            // What the owner hears the venue works is what
+                            // the OMS counts open: the total less what filled.
+                            assert_eq!(leaves, open, "{rep:?}");
                         }
                         self.reach.replaced += 1;
                     }

@@ -2397,11 +2397,15 @@ impl Oms {
                 order: rec.id,
             });
         }
+        // What the venue works now is the replace's total less what has
+        // filled (not the total: a tracker taking that would count shares
+        // of an order part filled that nobody works).
         Some(OrderEvent::Replaced {
             strategy: rec.strategy,
             order: rec.id,
             price,
             qty,
+            leaves,
         })
     }
 

@@ -232,7 +232,11 @@ impl Splits {
             return Routed::Direct;
         };
         match *event {
-            OrderEvent::Entered { .. } | OrderEvent::Replaced { .. } => {}
+            OrderEvent::Entered { .. } => {}
+            // (The pipeline refuses a parent's replace, so no child is
+            // replaced; were one, what it works counts in the parent's
+            // leaves from its next fill on.)
+            OrderEvent::Replaced { leaves, .. } => c.leaves = leaves,
             OrderEvent::Accepted { .. } => {
                 s.working = true;
                 if !s.accepted {

@@ -159,11 +159,13 @@ fn bench_mm(c: &mut Criterion) {
                     strategy,
                 } = intent
                 {
+                    // Nothing has filled: the venue works the whole.
                     let ack = OrderEvent::Replaced {
                         strategy,
                         order,
                         price,
                         qty,
+                        leaves: qty,
                     };
                     let mut sink: Intents<4> = Intents::new();
                     mm.on_order(&ack, &t.depths[k], &mut sink);

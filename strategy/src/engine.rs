@@ -997,7 +997,7 @@ mod tests {
                                         }
                                         _ => {
                                             v.push((id, locate, side, price, leaves));
-                                            order_events.push(OrderEvent::Replaced { strategy: sid, order: id, price, qty: leaves });
+                                            order_events.push(OrderEvent::Replaced { strategy: sid, order: id, price, qty: leaves, leaves });
                                         }
                                     }
                                 }
@@ -1012,7 +1012,7 @@ mod tests {
                                     OrderEvent::Accepted { strategy: sid, order }
                                 }
                                 1 => OrderEvent::Canceled { strategy: sid, order },
-                                2 => OrderEvent::Replaced { strategy: sid, order, price: Price(id as i64), qty: id as u32 },
+                                2 => OrderEvent::Replaced { strategy: sid, order, price: Price(id as i64), qty: id as u32, leaves: id as u32 },
                                 3 => OrderEvent::Rejected { strategy: sid, order: Some(order), reason: RejectReason::UnknownOrder },
                                 _ => OrderEvent::Filled { strategy: sid, order, locate: 1, side: Side::Buy, price: Price(1), qty: id as u32, leaves: 0 },
                             };

@@ -1344,6 +1344,7 @@ mod tests {
             order: bid_id,
             price: Price(1_000_100),
             qty: 100,
+            leaves: 100,
         });
         let bid = rig.mm.orders().get(0).unwrap();
         assert_eq!((bid.price, bid.queue_ahead), (Price(1_000_100), 700));
@@ -1371,6 +1372,7 @@ mod tests {
             order: ask_id,
             price: Price(1_000_900),
             qty: 100,
+            leaves: 100,
         });
         assert!(
             matches!(r[..], [OrderIntent::Replace { order, price, .. }] if order == bid_id && price == Price(1_000_500)),

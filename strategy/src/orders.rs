@@ -479,19 +479,27 @@ impl<const K: usize> OwnOrders<K> {
                     let o = &mut self.slots[slot];
                     match o.state {
                         OrderState::PendingCancel | OrderState::PendingReplace { .. } => {
-                            // Only the venue's refusal, or the pipeline's of
-                            // a replace of an order split across venues, says
-                            // the same replace would be refused again (risk's
-                            // — a throttle, the kill switch — passes).
-                            o.replace_refused =
-                                matches!(o.state, OrderState::PendingReplace { .. })
-                                    && matches!(
+                            let price = match o.state {
+                                OrderState::PendingReplace { price, .. } => {
+                                    // Only the venue's refusal, or the
+                                    // pipeline's of a replace of an order
+                                    // split across venues, says the same
+                                    // replace would be refused again (risk's
+                                    // — a throttle, the kill switch — passes).
+                                    o.replace_refused = matches!(
                                         reason,
                                         types::RejectReason::VenueReject
                                             | types::RejectReason::NotReplaceable
                                     );
-                            let price = match o.state {
-                                OrderState::PendingReplace { price, .. } => Some(price),
+                                    Some(price)
+                                }
+                                // A refused cancel says nothing of a
+                                // replace: the mark a refused one left
+                                // stays, or the owner, pulling that order
+                                // instead, would send the same replace
+                                // again once its cancel is refused (each
+                                // refusal counting toward the reject rate
+                                // that trips the kill switch).
                                 _ => None,
                             };
                             o.state = OrderState::Live;
@@ -550,11 +558,14 @@ impl<const K: usize> OwnOrders<K> {
                     None => self.unknown(),
                 }
             }
+            // `leaves`, not the replace's total quantity: of an order part
+            // filled, the venue works only what is left of the new total.
             OrderEvent::Replaced {
                 strategy,
                 order,
                 price,
-                qty,
+                leaves,
+                ..
             } if strategy == self.strategy => match self.find_id(order) {
                 Some(slot) => {
                     let o = &mut self.slots[slot];
@@ -564,7 +575,7 @@ impl<const K: usize> OwnOrders<K> {
                         o.queue_ahead = u64::MAX;
                     }
                     o.price = price;
-                    o.leaves = qty;
+                    o.leaves = leaves;
                     o.state = OrderState::Live;
                     o.replace_refused = false;
                     OrderUpdate::Replaced { slot }
@@ -726,6 +737,7 @@ mod tests {
             order: OrderId(9),
             price: Price(100_100),
             qty: 100,
+            leaves: 100,
         };
         t.on_event(&replaced, &mut out);
         assert!(changed(&t));
@@ -1005,6 +1017,94 @@ mod tests {
     }
 
     #[test]
+    fn a_replace_of_a_part_filled_order_works_what_the_venue_says() {
+        // 60 of 100 filled, then replaced to a total of 100 at a new price:
+        // the venue works the 40 left, not the replace's total.
+        let (mut t, mut out) = tracker();
+        let s = new_order(&mut t, &mut out, Side::Buy, 100);
+        t.on_event(&accepted(5), &mut out);
+        let fill = OrderEvent::Filled {
+            strategy: ME,
+            order: OrderId(5),
+            locate: 1,
+            side: Side::Buy,
+            price: Price(100),
+            qty: 60,
+            leaves: 40,
+        };
+        t.on_event(&fill, &mut out);
+        assert!(t.replace(s, Price(99), 100, &mut out));
+        let replaced = OrderEvent::Replaced {
+            strategy: ME,
+            order: OrderId(5),
+            price: Price(99),
+            qty: 100,
+            leaves: 40,
+        };
+        assert_eq!(
+            t.on_event(&replaced, &mut out),
+            OrderUpdate::Replaced { slot: s }
+        );
+        let o = t.get(s).unwrap();
+        assert_eq!(
+            (o.price, o.leaves, o.state),
+            (Price(99), 40, OrderState::Live)
+        );
+    }
+
+    #[test]
+    fn a_refused_cancel_leaves_the_refused_replace_marked() {
+        // The owner pulls an order whose replace the venue refused; if that
+        // cancel is refused too, the same replace would still be refused:
+        // only a replace's answer changes the mark.
+        for reason in [
+            RejectReason::VenueReject,
+            RejectReason::NotSent,
+            RejectReason::CancelRateThrottle,
+        ] {
+            let (mut t, mut out) = tracker();
+            let s = new_order(&mut t, &mut out, Side::Buy, 100);
+            t.on_event(&accepted(5), &mut out);
+            let refused = OrderEvent::AmendRejected {
+                strategy: ME,
+                order: OrderId(5),
+                reason: RejectReason::VenueReject,
+            };
+            assert!(t.replace(s, Price(99), 100, &mut out));
+            t.on_event(&refused, &mut out);
+            assert!(t.get(s).unwrap().replace_refused);
+            assert!(t.cancel(s, &mut out));
+            let cancel_refused = OrderEvent::AmendRejected {
+                strategy: ME,
+                order: OrderId(5),
+                reason,
+            };
+            assert_eq!(
+                t.on_event(&cancel_refused, &mut out),
+                OrderUpdate::Rejected {
+                    slot: s,
+                    slot_freed: false,
+                    locate: 1,
+                    side: Side::Buy,
+                    price: None,
+                }
+            );
+            let o = t.get(s).unwrap();
+            assert!(o.is_live(), "{reason:?}");
+            assert!(o.replace_refused, "{reason:?}: the mark is kept");
+            // A replace's own answer still changes it.
+            assert!(t.replace(s, Price(98), 100, &mut out));
+            let throttled = OrderEvent::AmendRejected {
+                strategy: ME,
+                order: OrderId(5),
+                reason: RejectReason::OrderRateThrottle,
+            };
+            t.on_event(&throttled, &mut out);
+            assert!(!t.get(s).unwrap().replace_refused, "{reason:?}");
+        }
+    }
+
+    #[test]
     fn cancel_replace_fill_lifecycle() {
         let (mut t, mut out) = tracker();
         let s = new_order(&mut t, &mut out, Side::Buy, 100);
@@ -1037,6 +1137,7 @@ mod tests {
                 order: OrderId(5),
                 price: Price(99),
                 qty: 100,
+                leaves: 100,
             },
             &mut out,
         );

@@ -443,11 +443,19 @@ pub enum OrderEvent {
         price: Price,
         leaves: u32,
     },
+    /// The venue took a replace of `order`: it now rests at `price` for a
+    /// total of `qty` shares (what has filled included).
     Replaced {
         strategy: StrategyId,
         order: OrderId,
         price: Price,
         qty: u32,
+        /// Shares the venue works after the replace: `qty` less what has
+        /// filled, which is less than `qty` for an order part filled (a
+        /// tracker taking `qty` would count shares nobody works). Never 0:
+        /// a replace to no more than has filled ends the order, and is
+        /// told as `Canceled`.
+        leaves: u32,
     },
     Canceled {
         strategy: StrategyId,

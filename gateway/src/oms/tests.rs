@@ -387,7 +387,8 @@ fn replace_then_fill_on_new_and_old_ids() {
             strategy: StrategyId(3),
             order: id,
             price: Price(100_500),
-            qty: 200
+            qty: 200,
+            leaves: 190,
         })
     );
     assert_eq!(h.oms.state(id), Some(OrderState::Replaced));
@@ -1255,9 +1256,37 @@ fn a_repeated_replaced_does_not_answer_a_newer_replace() {
     assert_eq!(h.oms.current_cl_ord_id(id), Some(b));
     assert!(matches!(
         h.report(replaced(c, b, Price(100_200), 300)),
-        Some(OrderEvent::Replaced { qty: 300, .. })
+        Some(OrderEvent::Replaced {
+            qty: 300,
+            leaves: 300,
+            ..
+        })
     ));
     assert_eq!(h.oms.current_cl_ord_id(id), Some(c));
+}
+
+/// `Replaced` tells the owner what the venue works after the replace, the
+/// new total less what has filled (the fill under the replace's ClOrdID
+/// before its acknowledgement included), not the new total.
+#[test]
+fn a_replaced_order_part_filled_is_told_its_leaves() {
+    let mut h = H::new();
+    let (id, a) = h.new_order(Side::Buy, PX, 100);
+    h.ack(a);
+    h.fill(a, 30, 30, 70, PX);
+    let b = h.replace(id, Price(100_100), 120);
+    h.fill(b, 20, 50, 70, PX);
+    assert_eq!(
+        h.report(replaced(b, a, Price(100_100), 120)),
+        Some(OrderEvent::Replaced {
+            strategy: StrategyId(3),
+            order: id,
+            price: Price(100_100),
+            qty: 120,
+            leaves: 70,
+        })
+    );
+    assert_eq!(h.oms.terms(id), Some((120, 50, 70, Price(100_100))));
 }
 
 /// A fill under the ClOrdID of the replace in flight, before its Replaced:
