@@ -474,6 +474,19 @@ mod tests {
         ));
     }
 
+    /// libFuzzer's input (the committed target, before the sweep's
+    /// intents went through risk in their own input): the kill's cancel of
+    /// an order with a replace in flight could not be sent; told so, the
+    /// maker canceled the order itself, and that cancel waited in the
+    /// pipeline's queue. After a re-arm nothing sent it: the maker waited
+    /// for a cancel no one had in flight.
+    #[test]
+    fn quoting_a_cancel_made_during_the_sweep_goes_in_its_input() {
+        super::quoting(include_bytes!(
+            "../findings/quoting_kill_sweep_cancel_after_rearm.bin"
+        ));
+    }
+
     /// Deterministic pseudo-random bytes (xorshift64*), for the reach tests.
     fn noise(seed: u64, len: usize) -> Vec<u8> {
         let mut x = seed | 1;

@@ -68,11 +68,10 @@
 //!   flight, as the maker keeps one quote per side: the maker tracks every
 //!   order of its own the OMS still works (or it has a cancel in flight),
 //!   and tracks none the OMS has finished, at the OMS's side, price and
-//!   leaves (or, after a replace, its total quantity until the next fill:
-//!   `OrderEvent::Replaced` carries no leaves); a cancel or replace the
-//!   tracker waits for is one the OMS has in flight (unless a refusal
-//!   waits for the next input, as intents left after an input's last
-//!   round do);
+//!   leaves (after a replace too: `OrderEvent::Replaced` says what the
+//!   venue works); a cancel or replace the tracker waits for is one the
+//!   OMS has in flight (unless a refusal waits for the next input, as
+//!   intents left after an input's last round do);
 //! - the maker's position is the OMS's and risk's; the OMS and risk agree
 //!   on the open orders, and on the open quantity (what the open orders
 //!   leave; risk counts a replace in flight at its worst);
@@ -1687,11 +1686,10 @@ impl Run {
 
         // The tracker follows exactly the orders the OMS works for it. (An
         // intent left over after the last round of an input is answered at
-        // the next one: until then its slot waits for what never went. So
-        // does one the maker made answering a refusal of the kill's sweep,
-        // which runs after the input's rounds: it is taken through risk at
-        // the next input.)
-        let deferred = self.deferred || p.risk.tripped().is_some();
+        // the next one: until then its slot waits for what never went. One
+        // the maker made answering a refusal of the kill's sweep is taken
+        // through risk in the same input, as any other.)
+        let deferred = self.deferred;
         let mut tracked = BTreeSet::new();
         for (slot, o) in m.orders().iter() {
             if o.id == OrderId(0) {
@@ -1720,18 +1718,15 @@ impl Run {
                 (LOCATE, known.map(|k| k.side), price),
                 "the maker's order (slot {slot}) and the OMS's: {o:?}"
             );
-            // What it works: the OMS's leaves; after a replace of an order
-            // part filled, until its next fill, the tracker takes the
-            // replace's total quantity (`OrderEvent::Replaced` carries no
-            // leaves) for what is open: more than the venue works, which
-            // only makes the maker's position test stricter. An order the
-            // OMS keeps open only for a replace in flight (filled in full on
-            // its old size) works the replace's rest if the venue took it.
+            // What it works: the OMS's leaves (a replace's answer says
+            // them too). An order the OMS keeps open only for a replace in
+            // flight (filled in full on its old size) works the replace's
+            // rest if the venue took it.
             let replacing = known
                 .and_then(|k| self.replace_in_flight(k))
                 .map(|(_, _, qty)| qty.saturating_sub(cum));
             assert!(
-                o.leaves == leaves || o.leaves == total || Some(o.leaves) == replacing,
+                o.leaves == leaves || Some(o.leaves) == replacing,
                 "the maker's order (slot {slot}) works {} shares, the OMS's {leaves} of \
                  {total}: {o:?}",
                 o.leaves

@@ -1164,7 +1164,34 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// until it answers, or for [`MASS_CANCEL_WAIT_NS`]. What is still
     /// open there then, and everything at the other venues, is canceled
     /// order by order.
+    ///
+    /// A cancel refused on the spot (it could not be sent, say) is told to
+    /// its strategy, which may answer with intents. Those go through risk
+    /// now, in the input that made them, while the switch is engaged: risk
+    /// refuses new orders and replaces (and the strategy hears so), cancels
+    /// go. Left for the next input, a new order or replace decided on while
+    /// tripped, on this input's market, would go out after a re-arm in
+    /// between.
     fn sweep_kill<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        self.send_kill_cancels(now, send);
+        if !self.intents.is_empty() {
+            // Answers deferred so far first (intents dropped earlier in this
+            // step, or in the last one before an input that hands none
+            // over): those intents are older than these, and a tracker
+            // pairs the answers to new orders with its requests in order.
+            // It also keeps the deferred queue within one step's drops.
+            self.deliver_deferred();
+            self.process(now, send);
+        }
+    }
+
+    /// The sweep's mass cancels and the cancels risk gives (see
+    /// [`Pipeline::sweep_kill`]).
+    fn send_kill_cancels<D: Delivery>(
+        &mut self,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
         self.ask_mass_cancels(now, send);
         let mut cancels = [OrderIntent::Cancel {
             strategy: types::StrategyId(0),
@@ -1386,14 +1413,16 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     }
 
     /// Every dropped intent still gets its answer (the strategies' trackers
-    /// wait for one), at the next input: answering now would only start
-    /// another round.
+    /// wait for one), at the next input (or before the kill's sweep takes
+    /// intents of its own through risk, see [`Pipeline::sweep_kill`]):
+    /// answering now would only start another round.
     fn drop_intents(&mut self) {
         for intent in self.intents.drain() {
             self.stats.intents_dropped += 1;
             let answer = refusal(&intent, types::RejectReason::CapacityExhausted);
             // Cannot overflow: at most `INTENTS` are left per step and the
-            // queue is emptied at the start of every step.
+            // queue is emptied at the start of every step (and before the
+            // kill's sweep processes intents).
             let _ = self.deferred.push(answer);
         }
     }

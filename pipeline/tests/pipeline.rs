@@ -178,7 +178,12 @@ fn kill_switch_cancels_every_open_order_and_blocks_new_ones() {
 
 /// The single-venue pipeline, its venue taking order mass cancels.
 fn mass_cancel_pipeline() -> Pipeline<4, 8> {
-    let single = pipeline(Limits::unlimited());
+    mass_cancel_pipeline_with(MmParams::default_for_cent_tick())
+}
+
+/// [`mass_cancel_pipeline`] with a maker of parameters `mm`.
+fn mass_cancel_pipeline_with(mm: MmParams) -> Pipeline<4, 8> {
+    let single = pipeline_with(Limits::unlimited(), mm);
     let mut router = gateway::router::Router::new(gateway::router::RouterConfig::default());
     router
         .add_venue(gateway::router::VenueConfig {
@@ -1340,6 +1345,48 @@ fn kill_with_a_replace_in_flight_cancels_under_the_new_clordid() {
     assert!(after.is_empty(), "{after:?}");
 }
 
+/// The venue refuses the maker's replace, so the maker pulls the order
+/// instead; the venue refuses that cancel too (the order was on its way
+/// to a fill, say). The maker does not send the refused replace again,
+/// which the venue would refuse again (each refusal feeding the reject
+/// rate that trips the kill switch): it keeps pulling the order.
+#[test]
+fn after_a_refused_replace_and_a_refused_cancel_the_replace_is_not_sent_again() {
+    let mut p = pipeline_with(
+        Limits::unlimited(),
+        MmParams {
+            requote_ticks_good_queue: 1,
+            ..retrying_at_once()
+        },
+    );
+    let (_, ask, ask_cl, replace) = quoting_with_a_replace_in_flight(&mut p);
+    let replaces_of_the_ask = |sent: &[Outbound]| {
+        sent.iter()
+            .filter(|o| matches!(o, Outbound::Replace { order, .. } if *order == ask))
+            .count()
+    };
+    let mut refused = ExecReport::new(replace, ExecType::ReplaceRejected);
+    refused.orig_cl_ord_id = Some(ask_cl);
+    let pulled = report(&mut p, refused, 4 * SECOND);
+    assert_eq!(replaces_of_the_ask(&pulled), 0, "{pulled:?}");
+    let cancels = cancels_of(&pulled);
+    let Some(&(_, cancel, _)) = cancels.iter().find(|c| c.0 == ask) else {
+        panic!("the ask is pulled: {pulled:?}");
+    };
+    let mut too_late = ExecReport::new(cancel, ExecType::CancelRejected);
+    too_late.orig_cl_ord_id = Some(ask_cl);
+    let after = report(&mut p, too_late, 4 * SECOND + 1);
+    assert_eq!(
+        replaces_of_the_ask(&after),
+        0,
+        "the refused replace sent again: {after:?}"
+    );
+    assert!(
+        cancels_of(&after).iter().any(|c| c.0 == ask),
+        "the ask is pulled again: {after:?}"
+    );
+}
+
 /// A strategy's cancel of an order whose cancel is already in flight (the
 /// kill switch's here) is neither sent again nor counted as a refusal: the
 /// strategy hears of the order when the venue answers the cancel in flight.
@@ -1746,6 +1793,115 @@ fn after_a_rearm_a_new_trip_retries_unsent_cancels_from_the_shortest_wait() {
         false
     });
     assert_eq!(again, 2, "retried after 10 ms, not a second");
+}
+
+/// New orders and replaces the maker has decided on so far.
+fn quotes_decided(p: &Pipeline<4, 8>) -> u64 {
+    match p.strategies.get(StrategyId(1)) {
+        Some(Hosted::MarketMaker(m)) => m.stats().quotes_sent + m.stats().replaces_sent,
+        other => panic!("the maker: {other:?}"),
+    }
+}
+
+/// The kill switch's sweep runs after an input's rounds; a strategy
+/// answering a refusal of one of its cancels (here the maker, told its
+/// replace in flight came to nothing when the sweep's cancel of that order
+/// could not be sent, replaces again at once) has that answer taken through
+/// risk in the same input, while the switch is engaged. Left for the next
+/// input, a replace decided on while tripped would go out after a re-arm
+/// without the maker deciding it again.
+#[test]
+fn what_a_strategy_answers_during_the_kill_sweep_does_not_outlive_the_input() {
+    let mut p = mass_cancel_pipeline_with(MmParams {
+        requote_ticks_good_queue: 1,
+        ..retrying_at_once()
+    });
+    let (bid, ask) = two_quotes_acked(&mut p);
+    // A one-tick lift: both quotes are replaced; the venue takes the
+    // bid's at once, the ask's stays in flight.
+    let moved = feed_at(
+        &mut p,
+        &[(
+            3 * SECOND,
+            add(3, Side::Buy, Price(100_0200), 500, 3 * SECOND),
+        )],
+    );
+    let replace_of = |order: types::OrderId| {
+        moved
+            .iter()
+            .find_map(|o| match *o {
+                Outbound::Replace {
+                    order: o,
+                    cl_ord_id,
+                    price,
+                    ..
+                } if o == order => Some((cl_ord_id, price)),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("{order:?} is replaced: {moved:?}"))
+    };
+    let (bid_replace, bid_price) = replace_of(bid.order);
+    let (ask_replace, ask_price) = replace_of(ask.order);
+    let ack = |cl: ClOrdId, orig: ClOrdId, price: Price| {
+        let mut r = ExecReport::new(cl, ExecType::Replaced);
+        r.orig_cl_ord_id = Some(orig);
+        r.price = price;
+        r.order_qty = 100;
+        r.leaves_qty = 100;
+        r
+    };
+    let answered = report(
+        &mut p,
+        ack(bid_replace, bid.cl_ord_id, bid_price),
+        3 * SECOND + 1,
+    );
+    assert!(answered.is_empty(), "{answered:?}");
+
+    // The kill asks the venue for a mass cancel; refused, the orders are
+    // canceled one by one, in the sweep after the answer's input, and
+    // those cancels cannot be sent: the maker hears its ask's replace
+    // came to nothing, and replaces again.
+    let mut sent = Vec::new();
+    p.kill(Nanos(4 * SECOND), &mut |o| sent.push(*o));
+    let request = the_mass_cancel(&sent);
+    let refused = gateway::fixmap::MassCancelAnswer {
+        cl_ord_id: Some(request),
+        accepted: false,
+        affected: 0,
+    };
+    let decided = quotes_decided(&p);
+    let mut tried = Vec::new();
+    p.on_mass_cancel_answer(VenueId(1), &refused, Nanos(4 * SECOND + 1), &mut |o| {
+        tried.push(*o);
+        !matches!(o, Outbound::Cancel { .. })
+    });
+    assert_eq!(cancels_of(&tried).len(), 2, "{tried:?}");
+    assert!(
+        tried.iter().all(|o| matches!(o, Outbound::Cancel { .. })),
+        "nothing but cancels while tripped: {tried:?}"
+    );
+    assert!(
+        quotes_decided(&p) > decided,
+        "the maker answered the sweep's refusal with a replace"
+    );
+
+    // Re-armed, the venue takes the ask's replace: whatever new order or
+    // replace leaves now, the maker decided in this input.
+    p.rearm().expect("re-arm");
+    let decided = quotes_decided(&p);
+    let after = report(
+        &mut p,
+        ack(ask_replace, ask.cl_ord_id, ask_price),
+        5 * SECOND,
+    );
+    let quotes_out = after
+        .iter()
+        .filter(|o| matches!(o, Outbound::New { .. } | Outbound::Replace { .. }))
+        .count() as u64;
+    assert!(
+        quotes_out <= quotes_decided(&p) - decided,
+        "a quote decided while the switch was engaged went out after the re-arm: {after:?}"
+    );
 }
 
 /// A symbol restricted before its directory entry arrives (a configuration
