@@ -237,12 +237,13 @@ pub fn tsc() -> u64 {
     }
 }
 
-/// The core's clock right now, in GHz: a chain of dependent additions
+/// The core's speed right now, in GHz: a chain of dependent additions
 /// (one per cycle on every x86_64 core) timed on the thread's CPU clock
-/// for ~`ms` milliseconds. On a shared VM the host sets this clock: its
-/// slow phases are this figure dropping (3.2 against ~4 GHz on the CI-class
-/// host), so a benchmark that prints it beside its times says which phase
-/// they were taken in. `None` off x86_64.
+/// for ~`ms` milliseconds — the clock, less whatever shares the core (a
+/// sibling hyperthread, time the host steals). On a shared VM the host
+/// decides it: its slow phases are this figure dropping (3.2 against ~4
+/// GHz on the CI-class host), so a benchmark that prints it beside its
+/// times says which phase they were taken in. `None` off x86_64.
 pub fn core_clock_ghz(ms: u64) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
