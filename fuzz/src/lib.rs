@@ -14,10 +14,24 @@ macro_rules! trace_if {
     }};
 }
 
+/// Every counter of `$s`, a `$ty` whose fields are all named here (so that
+/// a new field breaks the build until it is listed): the `u64` ones in
+/// order, then the elements of the arrays named after `arrays`.
+macro_rules! every_counter {
+    ($ty:ident, $s:expr, [$($f:ident),* $(,)?] $(, arrays [$($a:ident),* $(,)?])?) => {{
+        let $ty { $($f,)* $($($a,)*)? } = $s;
+        #[allow(unused_mut)]
+        let mut all: Vec<u64> = vec![$($f),*];
+        $($(all.extend($a);)*)?
+        all
+    }};
+}
+
 mod book;
 mod fix;
 pub mod order_path;
 pub mod quoting;
+mod reports;
 mod script;
 pub mod session;
 pub mod split;

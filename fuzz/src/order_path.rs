@@ -45,6 +45,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use crate::reports::{ord_status, pick_index, Qty, QtyTables, Quantities};
 use crate::script::Script;
 use gateway::oms::{
     ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OmsStats, OrderState, Outbound,
@@ -109,18 +110,19 @@ const EXEC_TYPES: [ExecType; 24] = [
     ExecType::Other,
 ];
 
-const STATES: [OrderState; 10] = [
-    OrderState::PendingNew,
-    OrderState::New,
-    OrderState::PartiallyFilled,
-    OrderState::Filled,
-    OrderState::PendingCancel,
-    OrderState::Canceled,
-    OrderState::PendingReplace,
-    OrderState::Replaced,
-    OrderState::Rejected,
-    OrderState::Expired,
-];
+/// A report's LastQty, CumQty and LeavesQty, around its order's terms:
+/// for CumQty and LeavesQty, what the order would leave at the reported
+/// CumQty, what it had left (a venue that does not work busted shares
+/// again), none, any.
+#[rustfmt::skip]
+const QTYS_REPORTED: QtyTables = QtyTables {
+    last: [Qty::Zero, Qty::One, Qty::Leaves, Qty::HalfLeavesPlus1, Qty::Total, Qty::D7, Qty::Max,
+        Qty::LeavesPlus1],
+    cum: [Qty::Zero, Qty::CumPlusLast, Qty::CumPlusLast, Qty::Cum, Qty::CumMinus1, Qty::Total,
+        Qty::TotalPlus1, Qty::D],
+    leaves: [Qty::TotalMinusCum, Qty::TotalMinusCum, Qty::Zero, Qty::D, Qty::Leaves, Qty::Leaves,
+        Qty::TotalMinusCum, Qty::LeavesMinusLast],
+};
 
 /// The instrument at `locate` (earlier boots' fills are placed by it).
 fn symbol_of(locate: usize) -> Symbol {
@@ -328,49 +330,32 @@ struct Run {
 
 /// Every counter of `OmsStats`, named so that a new field breaks the build
 /// here until it is checked too.
-pub(crate) fn oms_stats(s: &OmsStats) -> [u64; 19] {
-    let OmsStats {
-        reports,
-        unknown_cl_ord_id,
-        wrong_venue,
-        out_of_order,
-        duplicate_fills,
-        fill_gaps,
-        late_reports,
-        ignored,
-        canceled_on_disconnect,
-        unsent,
-        busts,
-        corrections,
-        unknown_exec_refs,
-        duplicate_adjustments,
-        reopened_by_bust,
-        earlier_fills_recovered,
-        earlier_fills_known,
-        earlier_fills_unusable,
-        journaled_table_full,
-    } = *s;
-    [
-        reports,
-        unknown_cl_ord_id,
-        wrong_venue,
-        out_of_order,
-        duplicate_fills,
-        fill_gaps,
-        late_reports,
-        ignored,
-        canceled_on_disconnect,
-        unsent,
-        busts,
-        corrections,
-        unknown_exec_refs,
-        duplicate_adjustments,
-        reopened_by_bust,
-        earlier_fills_recovered,
-        earlier_fills_known,
-        earlier_fills_unusable,
-        journaled_table_full,
-    ]
+pub(crate) fn oms_stats(s: &OmsStats) -> Vec<u64> {
+    every_counter!(
+        OmsStats,
+        *s,
+        [
+            reports,
+            unknown_cl_ord_id,
+            wrong_venue,
+            out_of_order,
+            duplicate_fills,
+            fill_gaps,
+            late_reports,
+            ignored,
+            canceled_on_disconnect,
+            unsent,
+            busts,
+            corrections,
+            unknown_exec_refs,
+            duplicate_adjustments,
+            reopened_by_bust,
+            earlier_fills_recovered,
+            earlier_fills_known,
+            earlier_fills_unusable,
+            journaled_table_full,
+        ]
+    )
 }
 
 /// Runs one script; returns what it reached.
@@ -463,16 +448,7 @@ impl Run {
 
     /// One of the script's orders: a recent one mostly, any one sometimes.
     fn pick_order(&self, b: u8) -> Option<usize> {
-        let n = self.orders.len();
-        if n == 0 {
-            return None;
-        }
-        let b = usize::from(b);
-        Some(if b & 0x80 != 0 {
-            b % n
-        } else {
-            n - 1 - b % n.min(8)
-        })
+        pick_index(self.orders.len(), b, 8)
     }
 
     fn placed(&self, i: Option<usize>) -> Option<Placed> {
@@ -795,39 +771,12 @@ impl Run {
             placed
                 .and_then(|p| self.oms.terms(p.id))
                 .unwrap_or((0, 0, 0, Price::ZERO));
-        let d = u32::from(s.byte());
-        let last_qty = s.pick([
-            0,
-            1,
-            leaves,
-            leaves / 2 + 1,
-            qty,
-            d * 7,
-            u32::MAX,
-            leaves.saturating_add(1),
-        ]);
-        let cum_qty = s.pick([
-            0,
-            cum.saturating_add(last_qty),
-            cum.saturating_add(last_qty),
-            cum,
-            cum.saturating_sub(1),
-            qty,
-            qty.saturating_add(1),
+        let Quantities {
             d,
-        ]);
-        // What the order would leave at the reported CumQty, what it had
-        // left (a venue that does not work busted shares again), none, any.
-        let leaves_qty = s.pick([
-            qty.saturating_sub(cum_qty),
-            qty.saturating_sub(cum_qty),
-            0,
-            d,
-            leaves,
-            leaves,
-            qty.saturating_sub(cum_qty),
-            leaves.saturating_sub(last_qty),
-        ]);
+            last_qty,
+            cum_qty,
+            leaves_qty,
+        } = QTYS_REPORTED.read(s, (qty, cum, leaves));
         let last_px = s.pick([
             Price::ZERO,
             Price::ZERO,
@@ -850,10 +799,7 @@ impl Run {
             2 => asked.unwrap_or((Price::ZERO, 0)),
             _ => (Price(REF + i64::from(d) * TICK), d),
         };
-        let ord_status = match s.byte() {
-            b if b & 1 == 0 => None,
-            b => Some(STATES[usize::from(b >> 1) % STATES.len()]),
-        };
+        let ord_status = ord_status(s);
         let exec_id = s.exec_id();
         let exec_ref_id = match s.byte() & 1 {
             0 => placed.and_then(|p| p.last_exec),
@@ -1469,7 +1415,7 @@ impl Run {
 
     /// Counters only grow.
     fn check_counters(&mut self) {
-        let mut oms: Vec<u64> = oms_stats(self.oms.stats()).to_vec();
+        let mut oms = oms_stats(self.oms.stats());
         let mut risk = vec![self.risk.unknown_events(), self.risk.trips()];
         for reason in RejectReason::ALL {
             oms.push(self.oms.reject_count(reason));

@@ -93,26 +93,28 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::order_path::oms_stats;
+use crate::reports::{fresh_exec_id, pick_index};
 use crate::script::Script;
-use crate::two_venues::{pipeline_stats, Wire, AWAY, PRIMARY, STATES, VENUES};
-use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OrderState, Outbound};
-use gateway::router::{Router, RouterConfig, VenueConfig};
+use crate::two_venues::{
+    self, check_counted, check_issued, check_kill, garbage, garbled_report, grows, itch_message,
+    note_kill_cancel, orig_named, venue_answer, venue_cancel, Counters, Garbled, Wire, AWAY,
+    HEAL_ROUNDS, PRIMARY, QTYS_REPORTED, REFS, SHARES, T0, TICK, VENUES,
+};
+use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, OrderState, Outbound};
 use pipeline::{Pipeline, PipelineStats};
 use protocol::itch::{
-    AddOrderRepr, Header, Message, MessageRepr, OrderCancelRepr, OrderDeleteRepr,
-    OrderExecutedRepr, OrderReplaceRepr, StockTradingActionRepr, TradeRepr,
+    AddOrderRepr, Header, MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr,
+    OrderReplaceRepr, StockTradingActionRepr, TradeRepr,
 };
 use protocol::mailbox::config::{StrategyConfig, StrategyKind};
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle};
-use strategy::engine::{Engine, Hosted};
+use risk::{Limits, SymbolLimits, Throttle};
+use strategy::engine::Hosted;
 use strategy::mm::{FastAction, MarketMaker, MmParams, MmStats};
 use strategy::orders::{OrderState as SlotState, TrackerStats};
 use strategy::Strategy;
 use types::{
-    Bbo, DepthView, Nanos, OrderId, Price, RejectReason, Side, StockLocate, StrategyId, Symbol,
-    TimeInForce, TradingState, VenueId,
+    Bbo, DepthView, Nanos, OrderId, Price, Side, StockLocate, StrategyId, Symbol, TimeInForce,
+    TradingState, VenueId,
 };
 
 /// `QUOTING_TRACE=1` prints every operation and what it handed out (for
@@ -127,24 +129,12 @@ const MAKER: StrategyId = StrategyId(1);
 /// The maker's stock, and another one in the same book it does not trade.
 const LOCATE: StockLocate = 1;
 const OTHER: StockLocate = 2;
-/// $100.00 and one cent, in price4.
+/// $100.00, in price4 (a cent is `TICK`).
 const MID: i64 = 100_0000;
-const TICK: i64 = 100;
-/// 09:30, in ITCH nanoseconds since midnight: the feed's clock and ours.
-const T0: u64 = 34_200_000_000_000;
 /// What each primary feed message moves the clock on: feed timestamps
 /// rise, so the maker's volatility estimate sees time between mid changes.
 const FEED_STEP_NS: u64 = 1_000;
-/// Order references per stock in each book: adds reuse them, so deletes,
-/// executions and replaces find orders and some adds are duplicates.
-const REFS: u8 = 16;
-/// Rounds of answers the heal may take to cancel everything.
-const HEAL_ROUNDS: usize = 8;
 
-#[rustfmt::skip]
-const SHARES: [u32; 16] = [
-    100, 200, 300, 100, 50, 200, 150, 100, 300, 50, 200, 100, 1_000, 1, 0, u32::MAX,
-];
 const STEPS_NS: [u64; 8] = [
     1,
     1_000,
@@ -344,55 +334,17 @@ fn config_entry(
 }
 
 /// Two venues that charge alike for taking, the away one paying the better
-/// rebate for resting; the maker in the primary's book; the OMS small
-/// enough that finished orders' slots are reused.
+/// rebate for resting; the maker in the primary's book.
 fn pipeline(limits: Limits, params: MmParams) -> Pipeline<4, 8> {
-    let books = || {
-        Book::with_capacity(BookConfig {
-            max_orders: 64,
-            max_levels: 32,
-        })
-    };
-    let mut strategies: Engine<4, 8> = Engine::new();
     let maker = match MarketMaker::new(MAKER, LOCATE, symbol(), params) {
         Ok(m) => m,
         Err(e) => panic!("the harness's maker is valid: {e:?}"),
     };
-    assert!(
-        strategies.add(Hosted::MarketMaker(maker)).is_ok(),
-        "one strategy fits"
-    );
-    let (Ok(risk), Ok(oms)) = (
-        RiskEngine::new(
-            Capacity {
-                symbols: 16,
-                orders: 64,
-                duplicate_slots: 64,
-            },
-            limits,
-        ),
-        Oms::new(OmsConfig {
-            orders: 16,
-            symbols: 16,
-            last_epoch: 0,
-        }),
-    ) else {
-        panic!("the harness's risk and OMS configuration is valid");
-    };
-    let mut router = Router::new(RouterConfig::default());
-    for (id, make_fee) in [(PRIMARY, -1_000), (AWAY, -3_000)] {
-        let added = router.add_venue(VenueConfig {
-            id,
-            take_fee: 3_000,
-            make_fee,
-            mass_cancel: false,
-        });
-        assert!(added.is_ok(), "two venues fit");
-        router.set_session(id, true);
-    }
-    let mut p = Pipeline::with_router(books(), strategies, risk, oms, PRIMARY, router);
-    assert!(p.add_away_book(AWAY, books()));
-    p
+    two_venues::pipeline(
+        Hosted::MarketMaker(maker),
+        limits,
+        [(3_000, -1_000), (3_000, -3_000)],
+    )
 }
 
 /// A request the OMS sent for an order, as the script knows it.
@@ -549,9 +501,7 @@ struct Run {
     /// Some intent's refusal waits for the next input that hands deferred
     /// answers over: until then its slot in the maker's tracker waits.
     deferred: bool,
-    stats: PipelineStats,
-    oms_counters: Vec<u64>,
-    risk_counters: Vec<u64>,
+    counters: Counters,
     maker_counters: Vec<u64>,
     reach: Reach,
 }
@@ -563,7 +513,7 @@ pub fn run(data: &[u8]) -> Reach {
     let start = limits(script.byte());
     let collared = collars(&start);
     let p = pipeline(start, params);
-    let stats = p.stats();
+    let counters = Counters::new(p.stats());
     let mut run = Run {
         p,
         wire: Wire::default(),
@@ -578,9 +528,7 @@ pub fn run(data: &[u8]) -> Reach {
         deferred: false,
         exposure_moves: 0,
         hold_marks: [(None, 0); 2],
-        stats,
-        oms_counters: Vec::new(),
-        risk_counters: Vec::new(),
+        counters,
         maker_counters: Vec::new(),
         reach: Reach::default(),
     };
@@ -845,12 +793,7 @@ impl Run {
 
     fn feed(&mut self, repr: &MessageRepr) {
         let mut bytes = [0u8; 64];
-        let Ok(n) = repr.emit(&mut bytes) else {
-            panic!("the harness's ITCH message encodes: {repr:?}");
-        };
-        let Ok(msg) = Message::parse(&bytes[..n]) else {
-            panic!("the harness's ITCH message parses: {repr:?}");
-        };
+        let msg = itch_message(repr, &mut bytes);
         trace!("  {repr:?}");
         let now = Nanos(self.now);
         let Run { p, wire, .. } = self;
@@ -887,12 +830,7 @@ impl Run {
             }),
         };
         let mut bytes = [0u8; 64];
-        let Ok(n) = repr.emit(&mut bytes) else {
-            panic!("the harness's ITCH message encodes: {repr:?}");
-        };
-        let Ok(msg) = Message::parse(&bytes[..n]) else {
-            panic!("the harness's ITCH message parses: {repr:?}");
-        };
+        let msg = itch_message(&repr, &mut bytes);
         trace!("  away {repr:?}");
         self.p.on_away_itch(AWAY, &msg);
         Kind::Quiet
@@ -901,17 +839,7 @@ impl Run {
     /// One of the orders the OMS issued: a recent one mostly, any one
     /// sometimes.
     fn pick_order(&self, b: u8) -> Option<Known> {
-        let n = self.orders.len();
-        if n == 0 {
-            return None;
-        }
-        let b = usize::from(b);
-        let i = if b & 0x80 != 0 {
-            b % n
-        } else {
-            n - 1 - b % n.min(4)
-        };
-        self.orders.get(i).copied()
+        pick_index(self.orders.len(), b, 4).and_then(|i| self.orders.get(i).copied())
     }
 
     /// The request of `order` still outstanding at its venue: a new order
@@ -947,13 +875,7 @@ impl Run {
         let (naming, b) = (s.byte(), s.byte());
         let current = order.and_then(|o| self.p.oms.current_cl_ord_id(o.id));
         let first = order.map(|o| ClOrdId(o.id.0));
-        let epoch = self.p.oms.epoch();
-        // This boot's numbers never issued, an earlier boot's (no Side or
-        // Symbol: never applied as an earlier fill), a later one's.
-        let garbage = ClOrdId::new(
-            [epoch, epoch, epoch - 1, epoch + 1][usize::from(b) % 4],
-            u64::from(b) << 6 | u64::from(MAKER.0),
-        );
+        let garbage = garbage(self.p.oms.epoch(), b, MAKER);
         let cl = match naming % 8 {
             0 | 1 => current.or(first),
             2 => order.and_then(|o| o.cancel).or(current),
@@ -963,107 +885,34 @@ impl Run {
             6 => Some(garbage),
             _ => None,
         };
-        let orig = match (naming >> 3) % 4 {
-            0 => None,
-            1 => first,
-            2 => current,
-            _ => Some(garbage),
-        };
-        let (qty, cum, leaves, price) =
-            order
-                .and_then(|o| self.p.oms.terms(o.id))
-                .unwrap_or((0, 0, 0, Price::ZERO));
-        let d = u32::from(s.byte());
-        let last_qty = s.pick([
-            0,
-            1,
-            leaves,
-            leaves / 2 + 1,
-            qty,
-            d * 7,
-            u32::MAX,
-            leaves.saturating_add(1),
-        ]);
-        let cum_qty = s.pick([
-            cum.saturating_add(last_qty),
-            cum.saturating_add(last_qty),
-            cum.saturating_add(last_qty),
-            cum,
-            cum.saturating_sub(1),
-            qty,
-            qty.saturating_add(1),
-            d,
-        ]);
-        let leaves_qty = s.pick([
-            qty.saturating_sub(cum_qty),
-            qty.saturating_sub(cum_qty),
-            qty.saturating_sub(cum_qty),
-            0,
-            d,
-            leaves,
-            leaves.saturating_sub(last_qty),
-            u32::MAX,
-        ]);
-        let last_px = s.pick([
-            Price::ZERO,
-            price,
-            price,
-            price,
-            Price(price.0 - TICK),
-            Price(price.0 + TICK),
-            Price(1),
-            Price::ITCH_MAX,
-        ]);
-        let (new_price, order_qty) = match s.byte() % 4 {
-            0 | 1 => (Price::ZERO, 0),
-            2 => (Price(price.0 + TICK), d),
-            _ => (Price(price.0 - TICK), qty.saturating_add(d)),
-        };
-        let ord_status = match s.byte() {
-            b if b & 1 == 0 => None,
-            b => Some(STATES[usize::from(b >> 1) % STATES.len()]),
-        };
-        let exec_id = s.exec_id();
-        let (ref_venue, exec_ref_id) = match (s.byte() % 4, order.and_then(|o| o.last_exec)) {
-            (0..=2, Some((venue, key))) => (Some(venue), Some(key)),
-            _ => (None, s.exec_id()),
-        };
-        let venue = match s.byte() % 8 {
-            0 => None,
-            1 => Some(AWAY),
-            2 => Some(PRIMARY),
-            _ => order.map(|o| o.venue),
-        };
-        // A bust or correction names its fill in the venue context the
-        // fill came in (venues number their ExecIDs independently).
-        let adjusts = matches!(exec_type, ExecType::TradeCancel | ExecType::TradeCorrect);
-        let rep = ExecReport {
-            cl_ord_id: cl,
-            orig_cl_ord_id: orig,
-            exec_type,
-            ord_status,
-            last_qty,
-            last_px,
-            leaves_qty,
-            cum_qty,
-            price: new_price,
-            order_qty,
-            transact_time: Nanos(self.now),
-            exec_id,
-            exec_ref_id,
-            side: None,
-            symbol: None,
-            venue: adjusts.then_some(ref_venue).flatten().unwrap_or(venue),
-        };
+        let terms = order
+            .and_then(|o| self.p.oms.terms(o.id))
+            .unwrap_or((0, 0, 0, Price::ZERO));
+        let (qty, _, _, price) = terms;
+        let rep = garbled_report(
+            s,
+            Garbled {
+                exec_type,
+                cl_ord_id: cl,
+                orig_cl_ord_id: orig_named(naming, first, current, garbage),
+                terms,
+                venue: order.map(|o| o.venue),
+                last_exec: order.and_then(|o| o.last_exec),
+                now: self.now,
+            },
+            &QTYS_REPORTED,
+            |d| {
+                let none = (Price::ZERO, 0);
+                [
+                    none,
+                    none,
+                    (Price(price.0 + TICK), d),
+                    (Price(price.0 - TICK), qty.saturating_add(d)),
+                ]
+            },
+        );
         self.deliver(&rep, order);
         Kind::Report
-    }
-
-    /// A fresh ExecID for a well-formed fill.
-    fn fresh_exec_id(&mut self) -> Option<ExecKey> {
-        self.exec_seq += 1;
-        let [a, b, c, e] = self.exec_seq.to_be_bytes();
-        ExecKey::of(&[b'W', a, b, c, e])
     }
 
     /// A well-formed report from an order's venue, whatever it is waiting
@@ -1075,15 +924,11 @@ impl Run {
         let Some(order) = self.pick_order(s.byte()) else {
             return self.timer();
         };
-        let (Some((qty, cum, leaves, price)), Some(current)) = (
-            self.p.oms.terms(order.id),
-            self.p.oms.current_cl_ord_id(order.id),
-        ) else {
+        let Some((mut rep, current, (qty, cum, leaves, price))) =
+            venue_answer(&self.p.oms, order.id, order.venue, self.now)
+        else {
             return self.timer();
         };
-        let mut rep = ExecReport::new(current, ExecType::New);
-        rep.venue = Some(order.venue);
-        rep.transact_time = Nanos(self.now);
         rep.cum_qty = cum;
         let replace = order.replace;
         match s.byte() % 12 {
@@ -1103,7 +948,7 @@ impl Run {
                 };
                 rep.cl_ord_id = Some(named);
                 rep.exec_type = ExecType::Trade;
-                rep.exec_id = self.fresh_exec_id();
+                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
                 rep.last_qty = last;
                 rep.last_px = price;
                 rep.cum_qty = cum.saturating_add(last);
@@ -1156,7 +1001,7 @@ impl Run {
                     ExecType::TradeCorrect
                 };
                 rep.venue = venue;
-                rep.exec_id = self.fresh_exec_id();
+                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
                 rep.exec_ref_id = Some(key);
                 rep.leaves_qty = leaves;
             }
@@ -1186,15 +1031,11 @@ impl Run {
         let Some(order) = self.orders.get(i).copied() else {
             return self.timer();
         };
-        let (Some((qty, cum, _, _)), Some(current)) = (
-            self.p.oms.terms(order.id),
-            self.p.oms.current_cl_ord_id(order.id),
-        ) else {
+        let Some((mut rep, current, (qty, cum, _, _))) =
+            venue_answer(&self.p.oms, order.id, order.venue, self.now)
+        else {
             return self.timer();
         };
-        let mut rep = ExecReport::new(current, ExecType::New);
-        rep.venue = Some(order.venue);
-        rep.transact_time = Nanos(self.now);
         rep.cum_qty = cum;
         match (request, grant) {
             (Request::New, true) => rep.leaves_qty = qty.saturating_sub(cum),
@@ -1285,7 +1126,7 @@ impl Run {
         self.learn_holds(before);
         // Intents left over after an input's last round are answered as
         // refused when the next input hands deferred answers over.
-        let dropped = self.p.stats().intents_dropped > self.stats.intents_dropped;
+        let dropped = self.p.stats().intents_dropped > self.counters.stats.intents_dropped;
         let handed_over = match kind {
             Kind::Report => true,
             Kind::Decides | Kind::Lost => before.trading,
@@ -1293,19 +1134,8 @@ impl Run {
         };
         self.deferred = dropped || (self.deferred && !handed_over);
         self.check_books();
-        if self.p.risk.tripped().is_some() {
-            if matches!(kind, Kind::Report | Kind::Decides | Kind::Kill) {
-                assert!(
-                    !self.p.risk.kill_cancels_due(),
-                    "the kill's sweep did not finish after an input"
-                );
-            }
-            // (A trip by a limit applied between inputs is swept at the
-            // next one, as `apply_risk_config` documents.)
-            if !self.p.risk.kill_cancels_due() {
-                self.check_kill();
-            }
-        }
+        let swept = matches!(kind, Kind::Report | Kind::Decides | Kind::Kill);
+        check_kill(&self.p, &self.kill_unsent, swept);
         self.check_counters();
     }
 
@@ -1322,28 +1152,7 @@ impl Run {
         if kind == Kind::Quiet {
             assert!(handed.is_empty(), "sent outside a decision: {handed:?}");
         }
-        let sent = handed.iter().filter(|(_, d)| *d).count() as u64;
-        assert_eq!(
-            (
-                stats.orders_sent - was.orders_sent,
-                stats.unsent - was.unsent
-            ),
-            (sent, handed.len() as u64 - sent),
-            "messages counted as sent and unsent, of {handed:?}"
-        );
-        for (slot, venue) in VENUES.iter().enumerate() {
-            let here = handed
-                .iter()
-                .filter(|(out, d)| {
-                    *d && matches!(out, Outbound::New { venue: v, .. } if v == venue)
-                })
-                .count() as u64;
-            assert_eq!(
-                stats.orders_by_venue[slot] - was.orders_by_venue[slot],
-                here,
-                "new orders counted at {venue:?}, of {handed:?}"
-            );
-        }
+        check_counted(handed, was, &stats);
         for &(out, delivered) in handed {
             let cl = match out {
                 Outbound::New {
@@ -1396,12 +1205,7 @@ impl Run {
                     panic!("a mass cancel to a venue that takes none: {out:?}")
                 }
             };
-            assert_eq!(cl.strategy(), MAKER, "{out:?}");
-            assert_eq!(cl.epoch(), self.p.oms.epoch(), "{out:?}");
-            if let Some(last) = self.last_issued {
-                assert!(cl > last, "{cl:?} issued after {last:?}");
-            }
-            self.last_issued = Some(cl);
+            check_issued(&out, cl, MAKER, self.p.oms.epoch(), &mut self.last_issued);
         }
     }
 
@@ -1609,12 +1413,9 @@ impl Run {
                             }
                             self.requests.push((i, Request::Cancel(cl_ord_id)));
                         }
-                        self.kill_unsent.remove(&order);
-                        if tripped {
-                            self.reach.kill_cancels += 1;
-                        }
-                    } else if tripped {
-                        self.kill_unsent.insert(order);
+                    }
+                    if note_kill_cancel(&mut self.kill_unsent, order, delivered, tripped) {
+                        self.reach.kill_cancels += 1;
                     }
                 }
                 Outbound::MassCancel { .. } => {}
@@ -1770,61 +1571,18 @@ impl Run {
         );
     }
 
-    /// While the switch is engaged and its sweep has run: every open order
-    /// has a cancel in flight, or its cancel waits for the retry timer, or
-    /// the venue refused it too often.
-    fn check_kill(&self) {
-        let p = &self.p;
-        let uncovered: Vec<OrderId> = p
-            .oms
-            .open_orders()
-            .filter(|o| !p.oms.cancel_in_flight(o.strategy, o.id))
-            .filter(|o| !self.kill_unsent.contains(&o.id))
-            .map(|o| o.id)
-            .collect();
-        assert!(
-            uncovered.len() <= p.risk.kill_abandoned(),
-            "open orders {uncovered:?} without a cancel after the kill's sweep, {} abandoned",
-            p.risk.kill_abandoned()
-        );
-    }
-
     /// Counters only grow.
     fn check_counters(&mut self) {
-        let stats = self.p.stats();
-        for (i, (was, now)) in pipeline_stats(&self.stats)
-            .iter()
-            .zip(pipeline_stats(&stats))
-            .enumerate()
-        {
-            assert!(now >= *was, "pipeline counter {i} went from {was} to {now}");
-        }
-        self.stats = stats;
-        let mut oms: Vec<u64> = oms_stats(self.p.oms.stats()).to_vec();
-        let mut risk = vec![self.p.risk.unknown_events(), self.p.risk.trips()];
-        for reason in RejectReason::ALL {
-            oms.push(self.p.oms.reject_count(reason));
-            risk.push(self.p.risk.reject_count(reason));
-        }
+        self.counters.check(&self.p);
         let m = self.maker();
         let maker = maker_stats(&m.stats(), &m.orders().stats());
-        for (name, was, now) in [
-            ("OMS", &self.oms_counters, &oms),
-            ("risk", &self.risk_counters, &risk),
-            ("maker", &self.maker_counters, &maker),
-        ] {
-            for (i, (a, b)) in was.iter().zip(now.iter()).enumerate() {
-                assert!(b >= a, "{name} counter {i} went from {a} to {b}");
-            }
-        }
+        grows("maker", &self.maker_counters, &maker);
         let s = m.stats();
         self.reach.refusal_holds = s.refusals;
         self.reach.held_quotes = s.held_after_refusal;
         self.reach.inventory_blocks = s.inventory_blocks;
         self.reach.fast_markets = s.fast_market_triggers;
         self.reach.canceled_on_disconnect = self.p.oms.stats().canceled_on_disconnect;
-        self.oms_counters = oms;
-        self.risk_counters = risk;
         self.maker_counters = maker;
     }
 
@@ -1861,17 +1619,17 @@ impl Run {
             }
             for order in open {
                 let before = self.before();
-                let Some(current) = self.p.oms.current_cl_ord_id(order.id) else {
+                let cancel = venue_cancel(
+                    &self.p.oms,
+                    MAKER,
+                    order.id,
+                    order.cancel,
+                    order.venue,
+                    self.now,
+                );
+                let Some(rep) = cancel else {
                     continue;
                 };
-                let named = match (self.p.oms.cancel_in_flight(MAKER, order.id), order.cancel) {
-                    (true, Some(cancel)) => cancel,
-                    _ => current,
-                };
-                let mut rep = ExecReport::new(named, ExecType::Canceled);
-                rep.orig_cl_ord_id = Some(current);
-                rep.venue = Some(order.venue);
-                rep.transact_time = Nanos(self.now);
                 self.deliver(&rep, Some(order));
                 self.after(Kind::Report, &before, false);
                 assert!(
@@ -1908,34 +1666,25 @@ impl Run {
 /// Every counter of the maker and its tracker, named so that a new field
 /// breaks the build here until it is checked too.
 fn maker_stats(s: &MmStats, t: &TrackerStats) -> Vec<u64> {
-    let MmStats {
-        quotes_sent,
-        replaces_sent,
-        cancels_sent,
-        refreshes_skipped,
-        fast_market_triggers,
-        inventory_blocks,
-        fills,
-        refusals,
-        held_after_refusal,
-    } = *s;
-    let TrackerStats {
-        unexpected_accepts,
-        unknown_order_events,
-        slots_exhausted,
-    } = *t;
-    vec![
-        quotes_sent,
-        replaces_sent,
-        cancels_sent,
-        refreshes_skipped,
-        fast_market_triggers,
-        inventory_blocks,
-        fills,
-        refusals,
-        held_after_refusal,
-        unexpected_accepts,
-        unknown_order_events,
-        slots_exhausted,
-    ]
+    let mut all = every_counter!(
+        MmStats,
+        *s,
+        [
+            quotes_sent,
+            replaces_sent,
+            cancels_sent,
+            refreshes_skipped,
+            fast_market_triggers,
+            inventory_blocks,
+            fills,
+            refusals,
+            held_after_refusal,
+        ]
+    );
+    all.extend(every_counter!(
+        TrackerStats,
+        *t,
+        [unexpected_accepts, unknown_order_events, slots_exhausted]
+    ));
+    all
 }

@@ -76,16 +76,14 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::script::Script;
-use book::{Book, BookConfig};
-use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
-use gateway::router::{Router, RouterConfig, VenueConfig};
+use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Outbound};
 use pipeline::split::MAX_SPLITS;
 use pipeline::{Pipeline, PipelineStats};
 use protocol::itch::{
-    AddOrderRepr, Header, Message, MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr,
+    AddOrderRepr, Header, MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr,
 };
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle};
-use strategy::engine::{Engine, Hosted};
+use risk::{Limits, SymbolLimits, Throttle};
+use strategy::engine::Hosted;
 use strategy::features::FeatureParams;
 use strategy::model::Logistic;
 use strategy::signal::{SignalParams, SignalTrader};
@@ -93,8 +91,12 @@ use types::{
     DepthView, Nanos, OrderId, Price, RejectReason, Side, StrategyId, Symbol, TimeInForce, VenueId,
 };
 
-use crate::order_path::oms_stats;
-use crate::two_venues::{pipeline_stats, Wire, AWAY, PRIMARY, STATES, VENUES};
+use crate::reports::{fresh_exec_id, pick_index};
+use crate::two_venues::{
+    self, check_counted, check_issued, check_kill, garbage, garbled_report, itch_message,
+    note_kill_cancel, orig_named, venue_answer, venue_cancel, venue_report, Counters, Garbled,
+    Wire, AWAY, HEAL_ROUNDS, PRIMARY, QTYS_REPORTED, REFS, SHARES, T0, TICK, VENUES,
+};
 
 /// `SPLIT_TRACE=1` prints every operation and what it handed out (for
 /// reading a finding: `cargo test` or the fuzz target run on the one input).
@@ -106,25 +108,11 @@ macro_rules! trace {
 
 const LOCATE: u16 = 1;
 const TRADER: StrategyId = StrategyId(2);
-/// $100.00 and one cent, in price4.
+/// $100.00, in price4 (a cent is `TICK`).
 const TOUCH: i64 = 100_0000;
-const TICK: i64 = 100;
-/// 09:30, in ITCH nanoseconds since midnight: the feed's clock and ours.
-const T0: u64 = 34_200_000_000_000;
-/// Order references per book: adds reuse them, so deletes and executions
-/// find orders and some adds are duplicates.
-const REFS: u8 = 16;
 /// A position the taker holds this long (feed time) it flattens on a tick.
 const HOLD_NS: u64 = 1_000_000_000;
-/// Rounds of answers the heal may take to cancel everything.
-const HEAL_ROUNDS: usize = 8;
 
-/// Book order sizes: mostly below the taker's quantity (one venue's touch
-/// rarely covers it), sometimes enough for the whole, or an edge.
-#[rustfmt::skip]
-const SHARES: [u32; 16] = [
-    100, 200, 300, 100, 50, 200, 150, 100, 300, 50, 200, 100, 1_000, 1, 0, u32::MAX,
-];
 const STEPS_NS: [u64; 8] = [
     1,
     1_000,
@@ -291,50 +279,13 @@ fn trader(config: Config) -> SignalTrader {
     }
 }
 
-/// Two venues that charge alike (or the away one less for taking), the
-/// primary's feed in the pipeline's book and the away venue's in an away
-/// book; the OMS small enough that finished orders' slots are reused.
+/// Two venues that charge alike (or the away one less for taking).
 fn pipeline(limits: Limits, config: Config, away_take_fee: i64) -> Pipeline<4, 8> {
-    let books = || {
-        Book::with_capacity(BookConfig {
-            max_orders: 64,
-            max_levels: 32,
-        })
-    };
-    let mut strategies: Engine<4, 8> = Engine::new();
-    let added = strategies.add(Hosted::Signal(trader(config)));
-    assert!(added.is_ok(), "one strategy fits");
-    let (Ok(risk), Ok(oms)) = (
-        RiskEngine::new(
-            Capacity {
-                symbols: 16,
-                orders: 64,
-                duplicate_slots: 64,
-            },
-            limits,
-        ),
-        Oms::new(OmsConfig {
-            orders: 16,
-            symbols: 16,
-            last_epoch: 0,
-        }),
-    ) else {
-        panic!("the harness's risk and OMS configuration is valid");
-    };
-    let mut router = Router::new(RouterConfig::default());
-    for (id, take_fee) in [(PRIMARY, 3_000), (AWAY, away_take_fee)] {
-        let added = router.add_venue(VenueConfig {
-            id,
-            take_fee,
-            make_fee: -2_000,
-            mass_cancel: false,
-        });
-        assert!(added.is_ok(), "two venues fit");
-        router.set_session(id, true);
-    }
-    let mut p = Pipeline::with_router(books(), strategies, risk, oms, PRIMARY, router);
-    assert!(p.add_away_book(AWAY, books()));
-    p
+    two_venues::pipeline(
+        Hosted::Signal(trader(config)),
+        limits,
+        [(3_000, -2_000), (away_take_fee, -2_000)],
+    )
 }
 
 /// A child order the OMS issued, as the script knows it.
@@ -414,9 +365,7 @@ struct Run {
     /// `live_splits()` after the last input (parents that ended since are
     /// counted as reached).
     live_splits: usize,
-    stats: PipelineStats,
-    oms_counters: Vec<u64>,
-    risk_counters: Vec<u64>,
+    counters: Counters,
     reach: Reach,
 }
 
@@ -442,7 +391,7 @@ pub fn run(data: &[u8]) -> Reach {
     let start = limits(setup);
     let longest_window = start.duplicate_window_ns;
     let p = pipeline(start, config, away_take_fee);
-    let stats = p.stats();
+    let counters = Counters::new(p.stats());
     let mut run = Run {
         p,
         wire: Wire::default(),
@@ -457,9 +406,7 @@ pub fn run(data: &[u8]) -> Reach {
         went_out: Vec::new(),
         longest_window,
         live_splits: 0,
-        stats,
-        oms_counters: Vec::new(),
-        risk_counters: Vec::new(),
+        counters,
         reach: Reach::default(),
     };
     run.check_counters();
@@ -613,12 +560,7 @@ impl Run {
             }),
         };
         let mut bytes = [0u8; 64];
-        let Ok(n) = repr.emit(&mut bytes) else {
-            panic!("the harness's ITCH message encodes: {repr:?}");
-        };
-        let Ok(msg) = Message::parse(&bytes[..n]) else {
-            panic!("the harness's ITCH message parses: {repr:?}");
-        };
+        let msg = itch_message(&repr, &mut bytes);
         trace!("  {venue:?} {repr:?}");
         if venue == AWAY {
             self.p.on_away_itch(AWAY, &msg);
@@ -633,17 +575,7 @@ impl Run {
     /// One of the children the OMS issued: a recent one mostly, any one
     /// sometimes.
     fn pick_child(&self, b: u8) -> Option<Child> {
-        let n = self.children.len();
-        if n == 0 {
-            return None;
-        }
-        let b = usize::from(b);
-        let i = if b & 0x80 != 0 {
-            b % n
-        } else {
-            n - 1 - b % n.min(4)
-        };
-        self.children.get(i).copied()
+        pick_index(self.children.len(), b, 4).and_then(|i| self.children.get(i).copied())
     }
 
     /// An execution report from a venue: about a child (under its
@@ -655,13 +587,7 @@ impl Run {
         let (naming, b) = (s.byte(), s.byte());
         let current = child.and_then(|c| self.p.oms.current_cl_ord_id(c.id));
         let first = child.map(|c| ClOrdId(c.id.0));
-        let epoch = self.p.oms.epoch();
-        // This boot's numbers never issued, an earlier boot's (no Side or
-        // Symbol: never applied as an earlier fill), a later one's.
-        let garbage = ClOrdId::new(
-            [epoch, epoch, epoch - 1, epoch + 1][usize::from(b) % 4],
-            u64::from(b) << 6 | u64::from(TRADER.0),
-        );
+        let garbage = garbage(self.p.oms.epoch(), b, TRADER);
         let cl = match naming % 8 {
             0..=2 => current.or(first),
             3 => child.and_then(|c| c.cancel).or(current),
@@ -670,97 +596,25 @@ impl Run {
             6 => Some(garbage),
             _ => None,
         };
-        let orig = match (naming >> 3) % 4 {
-            0 => None,
-            1 => first,
-            2 => current,
-            _ => Some(garbage),
-        };
-        let (qty, cum, leaves, price) =
-            child
-                .and_then(|c| self.p.oms.terms(c.id))
-                .unwrap_or((0, 0, 0, Price::ZERO));
-        let d = u32::from(s.byte());
-        let last_qty = s.pick([
-            0,
-            1,
-            leaves,
-            leaves / 2 + 1,
-            qty,
-            d * 7,
-            u32::MAX,
-            leaves.saturating_add(1),
-        ]);
-        let cum_qty = s.pick([
-            cum.saturating_add(last_qty),
-            cum.saturating_add(last_qty),
-            cum.saturating_add(last_qty),
-            cum,
-            cum.saturating_sub(1),
-            qty,
-            qty.saturating_add(1),
-            d,
-        ]);
-        let leaves_qty = s.pick([
-            qty.saturating_sub(cum_qty),
-            qty.saturating_sub(cum_qty),
-            qty.saturating_sub(cum_qty),
-            0,
-            d,
-            leaves,
-            leaves.saturating_sub(last_qty),
-            u32::MAX,
-        ]);
-        let last_px = s.pick([
-            Price::ZERO,
-            price,
-            price,
-            price,
-            Price(price.0 - TICK),
-            Price(price.0 + TICK),
-            Price(1),
-            Price::ITCH_MAX,
-        ]);
-        let (new_price, order_qty) = match s.byte() % 4 {
-            0..=2 => (Price::ZERO, 0),
-            _ => (Price(TOUCH), d),
-        };
-        let ord_status = match s.byte() {
-            b if b & 1 == 0 => None,
-            b => Some(STATES[usize::from(b >> 1) % STATES.len()]),
-        };
-        let exec_id = s.exec_id();
-        let (ref_venue, exec_ref_id) = match (s.byte() % 4, child.and_then(|c| c.last_exec)) {
-            (0..=2, Some((venue, key))) => (Some(venue), Some(key)),
-            _ => (None, s.exec_id()),
-        };
-        let venue = match s.byte() % 8 {
-            0 => None,
-            1 => Some(AWAY),
-            2 => Some(PRIMARY),
-            _ => child.map(|c| c.venue),
-        };
-        // A bust or correction names its fill in the venue context the
-        // fill came in (venues number their ExecIDs independently).
-        let adjusts = matches!(exec_type, ExecType::TradeCancel | ExecType::TradeCorrect);
-        let rep = ExecReport {
-            cl_ord_id: cl,
-            orig_cl_ord_id: orig,
-            exec_type,
-            ord_status,
-            last_qty,
-            last_px,
-            leaves_qty,
-            cum_qty,
-            price: new_price,
-            order_qty,
-            transact_time: Nanos(self.now),
-            exec_id,
-            exec_ref_id,
-            side: None,
-            symbol: None,
-            venue: adjusts.then_some(ref_venue).flatten().unwrap_or(venue),
-        };
+        let rep = garbled_report(
+            s,
+            Garbled {
+                exec_type,
+                cl_ord_id: cl,
+                orig_cl_ord_id: orig_named(naming, first, current, garbage),
+                terms: child
+                    .and_then(|c| self.p.oms.terms(c.id))
+                    .unwrap_or((0, 0, 0, Price::ZERO)),
+                venue: child.map(|c| c.venue),
+                last_exec: child.and_then(|c| c.last_exec),
+                now: self.now,
+            },
+            &QTYS_REPORTED,
+            |d| {
+                let none = (Price::ZERO, 0);
+                [none, none, none, (Price(TOUCH), d)]
+            },
+        );
         self.deliver(&rep, child);
         Kind::Sweeps
     }
@@ -771,15 +625,11 @@ impl Run {
         let Some(child) = self.pick_child(s.byte()) else {
             return self.timer();
         };
-        let Some((qty, cum, leaves, price)) = self.p.oms.terms(child.id) else {
+        let Some((mut rep, current, (qty, cum, leaves, price))) =
+            venue_answer(&self.p.oms, child.id, child.venue, self.now)
+        else {
             return self.timer();
         };
-        let Some(current) = self.p.oms.current_cl_ord_id(child.id) else {
-            return self.timer();
-        };
-        let mut rep = ExecReport::new(current, ExecType::New);
-        rep.venue = Some(child.venue);
-        rep.transact_time = Nanos(self.now);
         match s.byte() % 6 {
             0 => rep.leaves_qty = leaves,
             1 | 2 => {
@@ -788,10 +638,8 @@ impl Run {
                 } else {
                     leaves
                 };
-                self.exec_seq += 1;
-                let [a, b, c, e] = self.exec_seq.to_be_bytes();
                 rep.exec_type = ExecType::Trade;
-                rep.exec_id = ExecKey::of(&[b'W', a, b, c, e]);
+                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
                 rep.last_qty = last;
                 rep.last_px = price;
                 rep.cum_qty = cum.saturating_add(last);
@@ -827,15 +675,11 @@ impl Run {
             let Some(current) = self.p.oms.current_cl_ord_id(child.id) else {
                 continue;
             };
-            let mut rep = ExecReport::new(current, ExecType::Canceled);
-            rep.venue = Some(child.venue);
-            rep.transact_time = Nanos(self.now);
+            let mut rep = venue_report(current, ExecType::Canceled, child.venue, self.now);
             rep.cum_qty = cum;
             if fill_first >> (k % 8) & 1 != 0 {
-                self.exec_seq += 1;
-                let [a, b, c, e] = self.exec_seq.to_be_bytes();
                 rep.exec_type = ExecType::Trade;
-                rep.exec_id = ExecKey::of(&[b'W', a, b, c, e]);
+                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
                 rep.last_qty = qty.saturating_sub(cum);
                 rep.last_px = price;
                 rep.cum_qty = qty;
@@ -890,19 +734,7 @@ impl Run {
         self.check_handed(&handed, kind, before);
         self.learn(&handed);
         self.check_books();
-        if self.p.risk.tripped().is_some() {
-            if kind != Kind::Quiet {
-                assert!(
-                    !self.p.risk.kill_cancels_due(),
-                    "the kill's sweep did not finish after an input"
-                );
-            }
-            // (A trip by a limit applied between inputs is swept at the
-            // next one, as `apply_risk_config` documents.)
-            if !self.p.risk.kill_cancels_due() {
-                self.check_kill();
-            }
-        }
+        check_kill(&self.p, &self.kill_unsent, kind != Kind::Quiet);
         self.check_counters();
     }
 
@@ -916,34 +748,13 @@ impl Run {
                 .filter(|(out, d)| *d && matches!(out, Outbound::New { .. }) == new)
                 .count() as u64
         };
-        let sent = delivered(true) + delivered(false);
-        assert_eq!(
-            (
-                stats.orders_sent - was.orders_sent,
-                stats.unsent - was.unsent
-            ),
-            (sent, handed.len() as u64 - sent),
-            "messages counted as sent and unsent, of {handed:?}"
-        );
+        check_counted(handed, was, &stats);
         // Every cancel is the kill switch's (the taker cancels nothing).
         assert_eq!(
             stats.kill_cancels - was.kill_cancels,
             delivered(false),
             "kill cancels counted, of {handed:?}"
         );
-        for (slot, venue) in VENUES.iter().enumerate() {
-            let here = handed
-                .iter()
-                .filter(|(out, d)| {
-                    *d && matches!(out, Outbound::New { venue: v, .. } if v == venue)
-                })
-                .count() as u64;
-            assert_eq!(
-                stats.orders_by_venue[slot] - was.orders_by_venue[slot],
-                here,
-                "new orders counted at {venue:?}, of {handed:?}"
-            );
-        }
         let tripped = before.tripped || self.p.risk.tripped().is_some();
         for (out, _) in handed {
             let cl = match *out {
@@ -965,12 +776,7 @@ impl Run {
                 }
                 _ => panic!("only new orders and cancels go out: {out:?}"),
             };
-            assert_eq!(cl.strategy(), TRADER, "{out:?}");
-            assert_eq!(cl.epoch(), self.p.oms.epoch(), "{out:?}");
-            if let Some(last) = self.last_issued {
-                assert!(cl > last, "{cl:?} issued after {last:?}");
-            }
-            self.last_issued = Some(cl);
+            check_issued(out, cl, TRADER, self.p.oms.epoch(), &mut self.last_issued);
         }
         self.check_decision(handed, kind, before);
         self.check_duplicates(kind, before);
@@ -1165,13 +971,8 @@ impl Run {
                             child.cancel = Some(cl_ord_id);
                         }
                     }
-                    if delivered {
-                        self.kill_unsent.remove(&order);
-                        if tripped {
-                            self.reach.kill_cancels += 1;
-                        }
-                    } else if tripped {
-                        self.kill_unsent.insert(order);
+                    if note_kill_cancel(&mut self.kill_unsent, order, delivered, tripped) {
+                        self.reach.kill_cancels += 1;
                     }
                 }
                 _ => {}
@@ -1264,49 +1065,9 @@ impl Run {
         self.live_splits = live;
     }
 
-    /// While the switch is engaged and its sweep has run: every open order
-    /// has a cancel in flight, or its cancel waits for the retry timer, or
-    /// the venue refused it too often.
-    fn check_kill(&self) {
-        let p = &self.p;
-        let uncovered: Vec<OrderId> = p
-            .oms
-            .open_orders()
-            .filter(|o| !p.oms.cancel_in_flight(o.strategy, o.id))
-            .filter(|o| !self.kill_unsent.contains(&o.id))
-            .map(|o| o.id)
-            .collect();
-        assert!(
-            uncovered.len() <= p.risk.kill_abandoned(),
-            "open orders {uncovered:?} without a cancel after the kill's sweep, {} abandoned",
-            p.risk.kill_abandoned()
-        );
-    }
-
     /// Counters only grow.
     fn check_counters(&mut self) {
-        let stats = self.p.stats();
-        for (i, (was, now)) in pipeline_stats(&self.stats)
-            .iter()
-            .zip(pipeline_stats(&stats))
-            .enumerate()
-        {
-            assert!(now >= *was, "pipeline counter {i} went from {was} to {now}");
-        }
-        self.stats = stats;
-        let mut oms: Vec<u64> = oms_stats(self.p.oms.stats()).to_vec();
-        let mut risk = vec![self.p.risk.unknown_events(), self.p.risk.trips()];
-        for reason in RejectReason::ALL {
-            oms.push(self.p.oms.reject_count(reason));
-            risk.push(self.p.risk.reject_count(reason));
-        }
-        for (was, now) in [(&self.oms_counters, &oms), (&self.risk_counters, &risk)] {
-            for (i, (a, b)) in was.iter().zip(now.iter()).enumerate() {
-                assert!(b >= a, "counter {i} went from {a} to {b}");
-            }
-        }
-        self.oms_counters = oms;
-        self.risk_counters = risk;
+        self.counters.check(&self.p);
         self.reach.limit_refusals = self.p.risk.reject_count(RejectReason::MaxOrderQty)
             + self.p.risk.reject_count(RejectReason::MaxNotional)
             + self.p.risk.reject_count(RejectReason::OrderRateThrottle)
@@ -1331,18 +1092,17 @@ impl Run {
             }
             for child in open {
                 let before = self.before();
-                let Some(current) = self.p.oms.current_cl_ord_id(child.id) else {
+                let cancel = venue_cancel(
+                    &self.p.oms,
+                    TRADER,
+                    child.id,
+                    child.cancel,
+                    child.venue,
+                    self.now,
+                );
+                let Some(rep) = cancel else {
                     continue;
                 };
-                let in_flight = self.p.oms.cancel_in_flight(TRADER, child.id);
-                let named = match (in_flight, child.cancel) {
-                    (true, Some(cancel)) => cancel,
-                    _ => current,
-                };
-                let mut rep = ExecReport::new(named, ExecType::Canceled);
-                rep.orig_cl_ord_id = Some(current);
-                rep.venue = Some(child.venue);
-                rep.transact_time = Nanos(self.now);
                 self.deliver(&rep, Some(child));
                 self.after(Kind::Sweeps, &before);
                 assert!(

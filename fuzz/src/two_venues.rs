@@ -1,10 +1,23 @@
 //! What the harnesses that drive a two-venue `Pipeline` (`split`,
-//! `quoting`) share: the venues, the `send` closure's side, the order
-//! states a report may claim, and the pipeline's counters.
+//! `quoting`) share: the venues, the `send` closure's side, the reports a
+//! venue sends (garbled ones built from the script, well-formed answers,
+//! the heal's cancels), the kill's sweep check and the counters that only
+//! grow.
 
-use gateway::oms::{OrderState, Outbound};
-use pipeline::PipelineStats;
-use types::VenueId;
+use std::collections::BTreeSet;
+
+use book::{Book, BookConfig};
+use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
+use gateway::router::{Router, RouterConfig, VenueConfig};
+use pipeline::{Pipeline, PipelineStats};
+use protocol::itch::{Message, MessageRepr};
+use risk::{Capacity, Limits, RiskEngine};
+use strategy::engine::{Engine, Hosted};
+use types::{Nanos, OrderId, Price, RejectReason, StrategyId, VenueId};
+
+use crate::order_path::oms_stats;
+use crate::reports::{ord_status, Qty, QtyTables};
+use crate::script::Script;
 
 /// The primary venue, whose feed drives the book the strategies see, and
 /// the away venue, whose feed keeps an away book only the router reads.
@@ -13,20 +26,82 @@ pub(crate) const AWAY: VenueId = VenueId(2);
 /// Both venues, in the router's order (the slot of each in
 /// `PipelineStats::orders_by_venue` and `Wire::refusing`).
 pub(crate) const VENUES: [VenueId; 2] = [PRIMARY, AWAY];
-
-/// Every `OrdStatus` a report may claim (informational to the OMS).
-pub(crate) const STATES: [OrderState; 10] = [
-    OrderState::PendingNew,
-    OrderState::New,
-    OrderState::PartiallyFilled,
-    OrderState::Filled,
-    OrderState::PendingCancel,
-    OrderState::Canceled,
-    OrderState::PendingReplace,
-    OrderState::Replaced,
-    OrderState::Rejected,
-    OrderState::Expired,
+/// One cent, in price4: both harnesses' tick.
+pub(crate) const TICK: i64 = 100;
+/// 09:30, in ITCH nanoseconds since midnight: the feed's clock and ours.
+pub(crate) const T0: u64 = 34_200_000_000_000;
+/// Order references per stock in each book: adds reuse them, so deletes,
+/// executions (and replaces) find orders and some adds are duplicates.
+pub(crate) const REFS: u8 = 16;
+/// Rounds of answers the heal may take to cancel everything.
+pub(crate) const HEAL_ROUNDS: usize = 8;
+/// Book order sizes: mostly below `split`'s taker's quantity (one venue's
+/// touch rarely covers it), sometimes enough for the whole, or an edge.
+#[rustfmt::skip]
+pub(crate) const SHARES: [u32; 16] = [
+    100, 200, 300, 100, 50, 200, 150, 100, 300, 50, 200, 100, 1_000, 1, 0, u32::MAX,
 ];
+
+/// A pipeline hosting `strategy` alone under `limits`, with the two venues
+/// (each's take and make fee, in `VENUES` order) up: the primary's feed in
+/// the pipeline's book and the away venue's in an away book; the OMS small
+/// enough that finished orders' slots are reused.
+pub(crate) fn pipeline(strategy: Hosted, limits: Limits, fees: [(i64, i64); 2]) -> Pipeline<4, 8> {
+    let books = || {
+        Book::with_capacity(BookConfig {
+            max_orders: 64,
+            max_levels: 32,
+        })
+    };
+    let mut strategies: Engine<4, 8> = Engine::new();
+    assert!(strategies.add(strategy).is_ok(), "one strategy fits");
+    let (Ok(risk), Ok(oms)) = (
+        RiskEngine::new(
+            Capacity {
+                symbols: 16,
+                orders: 64,
+                duplicate_slots: 64,
+            },
+            limits,
+        ),
+        Oms::new(OmsConfig {
+            orders: 16,
+            symbols: 16,
+            last_epoch: 0,
+        }),
+    ) else {
+        panic!("the harness's risk and OMS configuration is valid");
+    };
+    let mut router = Router::new(RouterConfig::default());
+    for (id, (take_fee, make_fee)) in VENUES.into_iter().zip(fees) {
+        let added = router.add_venue(VenueConfig {
+            id,
+            take_fee,
+            make_fee,
+            mass_cancel: false,
+        });
+        assert!(added.is_ok(), "two venues fit");
+        router.set_session(id, true);
+    }
+    let mut p = Pipeline::with_router(books(), strategies, risk, oms, PRIMARY, router);
+    assert!(p.add_away_book(AWAY, books()));
+    p
+}
+
+/// `repr` as the feed sends it, in `bytes`.
+pub(crate) fn itch_message<'a>(repr: &MessageRepr, bytes: &'a mut [u8; 64]) -> Message<'a> {
+    let Ok(n) = repr.emit(bytes) else {
+        panic!("the harness's ITCH message encodes: {repr:?}");
+    };
+    let Ok(msg) = Message::parse(&bytes[..n]) else {
+        panic!("the harness's ITCH message parses: {repr:?}");
+    };
+    msg
+}
+
+/// An order's terms as the OMS has them: its total quantity, what has
+/// executed, what it leaves, its price.
+pub(crate) type Terms = (u32, u32, u32, Price);
 
 /// The `send` closure's side: whether each message goes out, and what was
 /// handed over during the current operation.
@@ -62,76 +137,352 @@ impl Wire {
     }
 }
 
+/// What one operation `handed` to `send` is what the pipeline counted in
+/// its stats (from `was` to `now`): as sent or unsent as the closure
+/// answered, and the new orders delivered per venue.
+pub(crate) fn check_counted(handed: &[(Outbound, bool)], was: &PipelineStats, now: &PipelineStats) {
+    let sent = handed.iter().filter(|(_, d)| *d).count() as u64;
+    assert_eq!(
+        (now.orders_sent - was.orders_sent, now.unsent - was.unsent),
+        (sent, handed.len() as u64 - sent),
+        "messages counted as sent and unsent, of {handed:?}"
+    );
+    for (slot, venue) in VENUES.iter().enumerate() {
+        let here = handed
+            .iter()
+            .filter(|(out, d)| *d && matches!(out, Outbound::New { venue: v, .. } if v == venue))
+            .count() as u64;
+        assert_eq!(
+            now.orders_by_venue[slot] - was.orders_by_venue[slot],
+            here,
+            "new orders counted at {venue:?}, of {handed:?}"
+        );
+    }
+}
+
+/// `cl`, the ClOrdID of `out`, is `strategy`'s, of this boot (`epoch`),
+/// and above every one issued before it (`last_issued`, which it becomes).
+pub(crate) fn check_issued(
+    out: &Outbound,
+    cl: ClOrdId,
+    strategy: StrategyId,
+    epoch: u32,
+    last_issued: &mut Option<ClOrdId>,
+) {
+    assert_eq!(cl.strategy(), strategy, "{out:?}");
+    assert_eq!(cl.epoch(), epoch, "{out:?}");
+    if let Some(last) = *last_issued {
+        assert!(cl > last, "{cl:?} issued after {last:?}");
+    }
+    *last_issued = Some(cl);
+}
+
 /// Every counter of `PipelineStats`, named so that a new field breaks the
 /// build here until it is checked too.
 pub(crate) fn pipeline_stats(s: &PipelineStats) -> Vec<u64> {
-    let PipelineStats {
-        messages,
-        book_anomalies,
-        book_events,
-        intents,
-        orders_sent,
-        unsent,
-        paused,
-        risk_rejects,
-        reports,
-        intents_dropped,
-        unroutable,
-        away_messages,
-        duplicate_symbols,
-        orders_by_venue,
-        splits,
-        split_children,
-        splits_unplaced,
-        split_replaces_refused,
-        kill_cancels,
-        mass_cancels,
-        mass_cancels_accepted,
-        mass_canceled_orders,
-        mass_cancels_refused,
-        mass_cancel_timeouts,
-        mass_cancel_stray_answers,
-        config_refusals,
-        feed_resets,
-        relocated,
-        carry_overflow,
-        carry_stuck,
-        stale_refusals,
-        cancels_in_flight,
-    } = *s;
-    let mut all = vec![
-        messages,
-        book_anomalies,
-        book_events,
-        intents,
-        orders_sent,
-        unsent,
-        paused,
-        risk_rejects,
-        reports,
-        intents_dropped,
-        unroutable,
-        away_messages,
-        duplicate_symbols,
-        splits,
-        split_children,
-        splits_unplaced,
-        split_replaces_refused,
-        kill_cancels,
-        mass_cancels,
-        mass_cancels_accepted,
-        mass_canceled_orders,
-        mass_cancels_refused,
-        mass_cancel_timeouts,
-        mass_cancel_stray_answers,
-        config_refusals,
-        feed_resets,
-        relocated,
-        carry_overflow,
-        carry_stuck,
-        stale_refusals,
-        cancels_in_flight,
-    ];
-    all.extend(orders_by_venue);
-    all
+    every_counter!(
+        PipelineStats,
+        *s,
+        [
+            messages,
+            book_anomalies,
+            book_events,
+            intents,
+            orders_sent,
+            unsent,
+            paused,
+            risk_rejects,
+            reports,
+            intents_dropped,
+            unroutable,
+            away_messages,
+            duplicate_symbols,
+            splits,
+            split_children,
+            splits_unplaced,
+            split_replaces_refused,
+            kill_cancels,
+            mass_cancels,
+            mass_cancels_accepted,
+            mass_canceled_orders,
+            mass_cancels_refused,
+            mass_cancel_timeouts,
+            mass_cancel_stray_answers,
+            config_refusals,
+            feed_resets,
+            relocated,
+            carry_overflow,
+            carry_stuck,
+            stale_refusals,
+            cancels_in_flight,
+        ],
+        arrays[orders_by_venue]
+    )
+}
+
+/// The counters of the pipeline, the OMS and risk as the last check saw
+/// them: each only grows.
+pub(crate) struct Counters {
+    pub(crate) stats: PipelineStats,
+    oms: Vec<u64>,
+    risk: Vec<u64>,
+}
+
+impl Counters {
+    pub(crate) fn new(stats: PipelineStats) -> Counters {
+        Counters {
+            stats,
+            oms: Vec::new(),
+            risk: Vec::new(),
+        }
+    }
+
+    /// Checks that no counter went down since the last check.
+    pub(crate) fn check<const A: usize, const B: usize>(&mut self, p: &Pipeline<A, B>) {
+        let stats = p.stats();
+        for (i, (was, now)) in pipeline_stats(&self.stats)
+            .iter()
+            .zip(pipeline_stats(&stats))
+            .enumerate()
+        {
+            assert!(now >= *was, "pipeline counter {i} went from {was} to {now}");
+        }
+        self.stats = stats;
+        let mut oms = oms_stats(p.oms.stats());
+        let mut risk = vec![p.risk.unknown_events(), p.risk.trips()];
+        for reason in RejectReason::ALL {
+            oms.push(p.oms.reject_count(reason));
+            risk.push(p.risk.reject_count(reason));
+        }
+        grows("OMS", &self.oms, &oms);
+        grows("risk", &self.risk, &risk);
+        self.oms = oms;
+        self.risk = risk;
+    }
+}
+
+/// Each counter in `now` is at least what it was.
+pub(crate) fn grows(name: &str, was: &[u64], now: &[u64]) {
+    for (i, (a, b)) in was.iter().zip(now.iter()).enumerate() {
+        assert!(b >= a, "{name} counter {i} went from {a} to {b}");
+    }
+}
+
+/// While the switch is engaged: after an input that runs its sweep
+/// (`swept`) the sweep has finished; once it has run (a trip by a limit
+/// applied between inputs is swept at the next one, as
+/// `apply_risk_config` documents), every open order has a cancel in
+/// flight, or its cancel waits for the retry timer (it is in
+/// `kill_unsent`), or the venue refused it too often.
+pub(crate) fn check_kill<const A: usize, const B: usize>(
+    p: &Pipeline<A, B>,
+    kill_unsent: &BTreeSet<OrderId>,
+    swept: bool,
+) {
+    if p.risk.tripped().is_none() {
+        return;
+    }
+    if swept {
+        assert!(
+            !p.risk.kill_cancels_due(),
+            "the kill's sweep did not finish after an input"
+        );
+    }
+    if p.risk.kill_cancels_due() {
+        return;
+    }
+    let uncovered: Vec<OrderId> = p
+        .oms
+        .open_orders()
+        .filter(|o| !p.oms.cancel_in_flight(o.strategy, o.id))
+        .filter(|o| !kill_unsent.contains(&o.id))
+        .map(|o| o.id)
+        .collect();
+    assert!(
+        uncovered.len() <= p.risk.kill_abandoned(),
+        "open orders {uncovered:?} without a cancel after the kill's sweep, {} abandoned",
+        p.risk.kill_abandoned()
+    );
+}
+
+/// Takes note of a cancel of `order` that went out (`delivered`) or could
+/// not, the switch engaged or not (`tripped`): one not sent while tripped
+/// waits for the kill's retry timer (in `kill_unsent`) until one is.
+/// Whether it is a kill cancel that went out.
+pub(crate) fn note_kill_cancel(
+    kill_unsent: &mut BTreeSet<OrderId>,
+    order: OrderId,
+    delivered: bool,
+    tripped: bool,
+) -> bool {
+    if delivered {
+        kill_unsent.remove(&order);
+    } else if tripped {
+        kill_unsent.insert(order);
+    }
+    delivered && tripped
+}
+
+/// A report from `venue` naming `cl`, sent at `now`.
+pub(crate) fn venue_report(
+    cl: ClOrdId,
+    exec_type: ExecType,
+    venue: VenueId,
+    now: u64,
+) -> ExecReport {
+    let mut rep = ExecReport::new(cl, exec_type);
+    rep.venue = Some(venue);
+    rep.transact_time = Nanos(now);
+    rep
+}
+
+/// A well-formed answer from the venue of order `id` (an acknowledgement
+/// to start from) under its current ClOrdID, with that ClOrdID and its
+/// terms (total, executed, leaves, price); none for an order the OMS does
+/// not know.
+pub(crate) fn venue_answer(
+    oms: &Oms,
+    id: OrderId,
+    venue: VenueId,
+    now: u64,
+) -> Option<(ExecReport, ClOrdId, Terms)> {
+    let terms = oms.terms(id)?;
+    let current = oms.current_cl_ord_id(id)?;
+    Some((
+        venue_report(current, ExecType::New, venue, now),
+        current,
+        terms,
+    ))
+}
+
+/// The heal's report for an order of `strategy` still working: its venue
+/// cancels it, under the ClOrdID of its cancel (`cancel`, the last one
+/// that went out) if the OMS has one in flight, else under its own.
+pub(crate) fn venue_cancel(
+    oms: &Oms,
+    strategy: StrategyId,
+    id: OrderId,
+    cancel: Option<ClOrdId>,
+    venue: VenueId,
+    now: u64,
+) -> Option<ExecReport> {
+    let current = oms.current_cl_ord_id(id)?;
+    let named = match (oms.cancel_in_flight(strategy, id), cancel) {
+        (true, Some(cancel)) => cancel,
+        _ => current,
+    };
+    let mut rep = venue_report(named, ExecType::Canceled, venue, now);
+    rep.orig_cl_ord_id = Some(current);
+    Some(rep)
+}
+
+/// A ClOrdID that is `strategy`'s garbage (from the byte `b`): this boot's
+/// numbers never issued, an earlier boot's (no Side or Symbol: never
+/// applied as an earlier fill), a later one's.
+pub(crate) fn garbage(epoch: u32, b: u8, strategy: StrategyId) -> ClOrdId {
+    ClOrdId::new(
+        [epoch, epoch, epoch - 1, epoch + 1][usize::from(b) % 4],
+        u64::from(b) << 6 | u64::from(strategy.0),
+    )
+}
+
+/// A garbled report's OrigClOrdID (from its naming byte): none, the
+/// order's first ClOrdID, its current one, or garbage.
+pub(crate) fn orig_named(
+    naming: u8,
+    first: Option<ClOrdId>,
+    current: Option<ClOrdId>,
+    garbage: ClOrdId,
+) -> Option<ClOrdId> {
+    match (naming >> 3) % 4 {
+        0 => None,
+        1 => first,
+        2 => current,
+        _ => Some(garbage),
+    }
+}
+
+/// A garbled report's LastQty, CumQty and LeavesQty, around its order's
+/// terms (over-fills included): both harnesses'.
+#[rustfmt::skip]
+pub(crate) const QTYS_REPORTED: QtyTables = QtyTables {
+    last: [Qty::Zero, Qty::One, Qty::Leaves, Qty::HalfLeavesPlus1, Qty::Total, Qty::D7, Qty::Max,
+        Qty::LeavesPlus1],
+    cum: [Qty::CumPlusLast, Qty::CumPlusLast, Qty::CumPlusLast, Qty::Cum, Qty::CumMinus1,
+        Qty::Total, Qty::TotalPlus1, Qty::D],
+    leaves: [Qty::TotalMinusCum, Qty::TotalMinusCum, Qty::TotalMinusCum, Qty::Zero, Qty::D,
+        Qty::Leaves, Qty::LeavesMinusLast, Qty::Max],
+};
+
+/// What a garbled report is about, as the harness chose it.
+pub(crate) struct Garbled {
+    pub(crate) exec_type: ExecType,
+    pub(crate) cl_ord_id: Option<ClOrdId>,
+    pub(crate) orig_cl_ord_id: Option<ClOrdId>,
+    /// The order's terms, zeros for none.
+    pub(crate) terms: Terms,
+    /// The order's venue.
+    pub(crate) venue: Option<VenueId>,
+    /// The venue context and ExecID of the order's last fill.
+    pub(crate) last_exec: Option<(Option<VenueId>, ExecKey)>,
+    pub(crate) now: u64,
+}
+
+/// A report of any ExecType about an order (or garbage), with quantities
+/// from `tables` chosen around its terms, a LastPx near its price, a new
+/// price and quantity from `amend` (given the quantities' operand), any
+/// OrdStatus, ExecID and ExecRefID, from the order's venue, another or
+/// none.
+pub(crate) fn garbled_report(
+    s: &mut Script,
+    g: Garbled,
+    tables: &QtyTables,
+    amend: impl FnOnce(u32) -> [(Price, u32); 4],
+) -> ExecReport {
+    let (qty, cum, leaves, price) = g.terms;
+    let q = tables.read(s, (qty, cum, leaves));
+    let last_px = s.pick([
+        Price::ZERO,
+        price,
+        price,
+        price,
+        Price(price.0 - TICK),
+        Price(price.0 + TICK),
+        Price(1),
+        Price::ITCH_MAX,
+    ]);
+    let (new_price, order_qty) = s.pick(amend(q.d));
+    let ord_status = ord_status(s);
+    let exec_id = s.exec_id();
+    let (ref_venue, exec_ref_id) = match (s.byte() % 4, g.last_exec) {
+        (0..=2, Some((venue, key))) => (Some(venue), Some(key)),
+        _ => (None, s.exec_id()),
+    };
+    let venue = match s.byte() % 8 {
+        0 => None,
+        1 => Some(AWAY),
+        2 => Some(PRIMARY),
+        _ => g.venue,
+    };
+    // A bust or correction names its fill in the venue context the fill
+    // came in (venues number their ExecIDs independently).
+    let adjusts = matches!(g.exec_type, ExecType::TradeCancel | ExecType::TradeCorrect);
+    ExecReport {
+        cl_ord_id: g.cl_ord_id,
+        orig_cl_ord_id: g.orig_cl_ord_id,
+        exec_type: g.exec_type,
+        ord_status,
+        last_qty: q.last_qty,
+        last_px,
+        leaves_qty: q.leaves_qty,
+        cum_qty: q.cum_qty,
+        price: new_price,
+        order_qty,
+        transact_time: Nanos(g.now),
+        exec_id,
+        exec_ref_id,
+        side: None,
+        symbol: None,
+        venue: adjusts.then_some(ref_venue).flatten().unwrap_or(venue),
+    }
 }
