@@ -93,21 +93,19 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use crate::reports::{fresh_exec_id, pick_index};
+use crate::reports::pick_recent;
 use crate::script::Script;
 use crate::two_venues::{
-    self, check_counted, check_issued, check_kill, garbage, garbled_report, grows, itch_message,
-    note_kill_cancel, orig_named, venue_answer, venue_cancel, Counters, Garbled, Wire, AWAY,
-    HEAL_ROUNDS, PRIMARY, QTYS_REPORTED, REFS, SHARES, T0, TICK, VENUES,
+    self, bust_or_correct, check_counted, check_issued, check_kill, check_new_named,
+    check_open_orders, fill, grows, itch_message, note_kill_cancel, venue_answer, venue_cancel,
+    About, Counters, HoldMarks, Kind, Names, Wire, AWAY, HEAL_ROUNDS, PRIMARY, REFS, SHARES,
+    STEPS_NS, T0, TICK,
 };
 use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, OrderState, Outbound};
 use pipeline::{Pipeline, PipelineStats};
-use protocol::itch::{
-    AddOrderRepr, Header, MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr,
-    OrderReplaceRepr, StockTradingActionRepr, TradeRepr,
-};
+use protocol::itch::{MessageRepr, OrderDeleteRepr, OrderExecutedRepr};
 use protocol::mailbox::config::{StrategyConfig, StrategyKind};
-use risk::{Limits, SymbolLimits, Throttle};
+use risk::{Limits, SymbolLimits};
 use strategy::engine::Hosted;
 use strategy::mm::{FastAction, MarketMaker, MmParams, MmStats};
 use strategy::orders::{OrderState as SlotState, TrackerStats};
@@ -134,17 +132,6 @@ const MID: i64 = 100_0000;
 /// What each primary feed message moves the clock on: feed timestamps
 /// rise, so the maker's volatility estimate sees time between mid changes.
 const FEED_STEP_NS: u64 = 1_000;
-
-const STEPS_NS: [u64; 8] = [
-    1,
-    1_000,
-    1_000_000,
-    10_000_000,
-    100_000_000,
-    300_000_000,
-    1_000_000_000,
-    70_000_000_000,
-];
 
 /// Report types, weighted towards what a resting quote meets: fills,
 /// cancels, replaces and their refusals.
@@ -234,15 +221,11 @@ fn maker_params(b: u8) -> MmParams {
 /// The limit sets a script starts under or switches to.
 fn limits(preset: u8) -> Limits {
     let unlimited = Limits::unlimited();
-    let second = 1_000_000_000;
     match preset % 8 {
         0 => unlimited,
         // A quote sent again at the same price and size within a second
         // is a duplicate.
-        1 => Limits {
-            duplicate_window_ns: second,
-            ..unlimited
-        },
+        1 => two_venues::duplicate_window(),
         // Two quotes of one side open at most (or one and a position).
         2 => Limits {
             default_symbol: SymbolLimits {
@@ -266,37 +249,14 @@ fn limits(preset: u8) -> Limits {
         },
         // Two orders or replaces and two cancels a second: requotes are
         // refused, and so are pulls.
-        5 => Limits {
-            strategy_order_rate: Some(Throttle {
-                max_msgs: 2,
-                window_ns: second,
-            }),
-            strategy_cancel_rate: Some(Throttle {
-                max_msgs: 2,
-                window_ns: second,
-            }),
-            ..unlimited
-        },
+        5 => two_venues::throttled(),
         // Orders above 150 shares are refused (a configured quote size of
         // 200), and more than three refusals a second trip the switch.
-        6 => Limits {
-            default_symbol: SymbolLimits {
-                max_order_qty: 150,
-                ..SymbolLimits::UNLIMITED
-            },
-            reject_rate: Some(Throttle {
-                max_msgs: 3,
-                window_ns: second,
-            }),
-            ..unlimited
-        },
+        6 => two_venues::refusing_large(),
         // Collars against the mid, a duplicate window, throttles, and a
         // daily loss of 0: the first loss (a mark below a buy) trips the
         // switch, and re-arming is refused while it lasts.
-        _ => Limits {
-            max_daily_loss: 0,
-            ..Limits::example()
-        },
+        _ => two_venues::losing(),
     }
 }
 
@@ -369,25 +329,6 @@ struct Known {
     /// The venue context and ExecID of its last fill the OMS applied (for
     /// busts and corrections to name).
     last_exec: Option<(Option<VenueId>, ExecKey)>,
-}
-
-/// What an operation did, for the checks after it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// An execution report: answers deferred from the last input reach the
-    /// strategies first, the maker may decide, the kill's sweep runs.
-    Report,
-    /// A book update, a tick or a configuration (which ticks): the same,
-    /// while trading is not paused; the sweep runs either way.
-    Decides,
-    /// The kill switch or the close: the sweep runs, nothing else.
-    Kill,
-    /// A venue lost with cancel-on-disconnect: the maker hears its orders
-    /// canceled and may quote elsewhere (while trading); no sweep.
-    Lost,
-    /// No decision at all (sessions, re-arm, limits, pausing, the wire, the
-    /// away feed, time without a tick): nothing may go out.
-    Quiet,
 }
 
 /// What the maker's quotes are checked against: the book of its stock
@@ -493,11 +434,8 @@ struct Run {
     exec_seq: u32,
     /// The limits in force collar prices.
     collared: bool,
-    /// Inputs in which the maker's exposure may have moved (see
-    /// `exposure_moved`), and for each side's hold, `[bid, ask]`, the end
-    /// it had when last seen and that count then.
-    exposure_moves: u64,
-    hold_marks: [(Option<Nanos>, u64); 2],
+    /// For the hold check.
+    holds: HoldMarks,
     /// Some intent's refusal waits for the next input that hands deferred
     /// answers over: until then its slot in the maker's tracker waits.
     deferred: bool,
@@ -526,8 +464,7 @@ pub fn run(data: &[u8]) -> Reach {
         exec_seq: 0,
         collared,
         deferred: false,
-        exposure_moves: 0,
-        hold_marks: [(None, 0); 2],
+        holds: HoldMarks::default(),
         counters,
         maker_counters: Vec::new(),
         reach: Reach::default(),
@@ -588,34 +525,16 @@ impl Run {
             15..=17 => self.answer(s),
             18..=20 => self.well_behaved(s),
             21 => {
-                let now = Nanos(self.now);
-                let Run { p, wire, .. } = self;
-                if s.byte().is_multiple_of(4) {
-                    p.close_session(now, &mut |o| wire.hand(o));
-                } else {
-                    p.kill(now, &mut |o| wire.hand(o));
-                }
+                two_venues::kill_or_close(&mut self.p, &mut self.wire, s, self.now);
                 Kind::Kill
             }
             22 => {
-                if self.p.rearm().is_ok() {
-                    self.kill_unsent.clear();
-                    return (Kind::Quiet, true);
-                }
-                Kind::Quiet
+                let rearmed = two_venues::rearm(&mut self.p, &mut self.kill_unsent);
+                return (Kind::Quiet, rearmed);
             }
             23 => {
-                let venue = s.pick(VENUES);
-                let now = Nanos(self.now);
-                let Run { p, wire, .. } = self;
-                match s.byte() % 8 {
-                    0 => {
-                        p.venue_lost(venue, true, now, &mut |o| wire.hand(o));
-                        return (Kind::Lost, false);
-                    }
-                    1 => p.venue_lost(venue, false, now, &mut |o| wire.hand(o)),
-                    2 | 3 => p.set_session(venue, false),
-                    _ => p.set_session(venue, true),
+                if two_venues::venue_change(&mut self.p, &mut self.wire, s, self.now) {
+                    return (Kind::Lost, false);
                 }
                 Kind::Quiet
             }
@@ -629,13 +548,7 @@ impl Run {
                 Kind::Quiet
             }
             27 => {
-                match s.byte() % 6 {
-                    0 => self.wire.refusing[0] ^= true,
-                    1 => self.wire.refusing[1] ^= true,
-                    2 => self.wire.refuse_next = 1,
-                    3 => self.wire.refuse_next = 2,
-                    _ => self.wire.deliver_all(),
-                }
+                two_venues::wire_change(&mut self.wire, s);
                 Kind::Quiet
             }
             28 => {
@@ -694,70 +607,12 @@ impl Run {
     /// other one: the maker decides on what changes its stock's top of book.
     fn itch(&mut self, locate: StockLocate, s: &mut Script) -> Kind {
         self.now += FEED_STEP_NS;
-        let header = Header {
-            stock_locate: locate,
-            tracking_number: 0,
-            timestamp: self.now,
-        };
-        let refs = |b: u8| u64::from(1 + b % REFS) + u64::from(locate) * 100;
-        let order_ref = refs(s.byte());
         let stock = if locate == LOCATE {
             symbol()
         } else {
             other_symbol()
         };
-        let repr = match s.byte() % 12 {
-            0..=3 => {
-                let side = s.side();
-                MessageRepr::AddOrder(AddOrderRepr {
-                    header,
-                    order_ref,
-                    side,
-                    shares: s.pick(SHARES),
-                    stock,
-                    price: book_price(s, side),
-                })
-            }
-            4 | 5 => MessageRepr::OrderDelete(OrderDeleteRepr { header, order_ref }),
-            6 => MessageRepr::OrderExecuted(OrderExecutedRepr {
-                header,
-                order_ref,
-                executed_shares: s.pick(SHARES),
-                match_number: self.now,
-            }),
-            7 => MessageRepr::OrderCancel(OrderCancelRepr {
-                header,
-                order_ref,
-                cancelled_shares: s.pick(SHARES),
-            }),
-            8 | 9 => {
-                let new_order_ref = refs(s.byte());
-                // The book keeps the side; a price of either side's ladder
-                // moves the order or crosses.
-                let side = s.side();
-                MessageRepr::OrderReplace(OrderReplaceRepr {
-                    header,
-                    original_order_ref: order_ref,
-                    new_order_ref,
-                    shares: s.pick(SHARES),
-                    price: book_price(s, side),
-                })
-            }
-            _ => {
-                // A print against hidden liquidity: the queue ahead of a
-                // quote at that price moves up.
-                let side = s.side();
-                MessageRepr::Trade(TradeRepr {
-                    header,
-                    order_ref: 0,
-                    side,
-                    shares: s.pick(SHARES),
-                    stock,
-                    price: book_price(s, side),
-                    match_number: self.now,
-                })
-            }
-        };
+        let repr = two_venues::book_message(s, locate, stock, self.now, book_price);
         self.feed(&repr);
         Kind::Decides
     }
@@ -776,51 +631,23 @@ impl Run {
         if locate == LOCATE && state != b'T' {
             self.reach.halts += 1;
         }
-        let repr = MessageRepr::StockTradingAction(StockTradingActionRepr {
-            header: Header {
-                stock_locate: locate,
-                tracking_number: 0,
-                timestamp: self.now,
-            },
-            stock,
-            trading_state: state,
-            reserved: b' ',
-            reason: *b"T1  ",
-        });
+        let repr = two_venues::trading_action(locate, stock, state, self.now);
         self.feed(&repr);
         Kind::Decides
     }
 
     fn feed(&mut self, repr: &MessageRepr) {
-        let mut bytes = [0u8; 64];
-        let msg = itch_message(repr, &mut bytes);
         trace!("  {repr:?}");
-        let now = Nanos(self.now);
-        let Run { p, wire, .. } = self;
-        p.on_itch(&msg, now, &mut |o| wire.hand(o));
+        two_venues::feed(&mut self.p, &mut self.wire, repr, self.now);
     }
 
     /// One message of the away venue's feed (the maker's stock): only the
     /// router reads it, whether a post-only price would rest there.
     fn away_itch(&mut self, s: &mut Script) -> Kind {
-        let header = Header {
-            stock_locate: LOCATE,
-            tracking_number: 0,
-            timestamp: self.now,
-        };
+        let header = two_venues::header(LOCATE, self.now);
         let order_ref = u64::from(1 + s.byte() % REFS);
         let repr = match s.byte() % 4 {
-            0 | 1 => {
-                let side = s.side();
-                MessageRepr::AddOrder(AddOrderRepr {
-                    header,
-                    order_ref,
-                    side,
-                    shares: s.pick(SHARES),
-                    stock: symbol(),
-                    price: book_price(s, side),
-                })
-            }
+            0 | 1 => two_venues::add_order(s, header, order_ref, symbol(), &mut book_price),
             2 => MessageRepr::OrderDelete(OrderDeleteRepr { header, order_ref }),
             _ => MessageRepr::OrderExecuted(OrderExecutedRepr {
                 header,
@@ -839,7 +666,7 @@ impl Run {
     /// One of the orders the OMS issued: a recent one mostly, any one
     /// sometimes.
     fn pick_order(&self, b: u8) -> Option<Known> {
-        pick_index(self.orders.len(), b, 4).and_then(|i| self.orders.get(i).copied())
+        pick_recent(&self.orders, b)
     }
 
     /// The request of `order` still outstanding at its venue: a new order
@@ -872,45 +699,34 @@ impl Run {
     fn report(&mut self, s: &mut Script) -> Kind {
         let exec_type = s.pick(EXEC_TYPES);
         let order = self.pick_order(s.byte());
-        let (naming, b) = (s.byte(), s.byte());
-        let current = order.and_then(|o| self.p.oms.current_cl_ord_id(o.id));
-        let first = order.map(|o| ClOrdId(o.id.0));
-        let garbage = garbage(self.p.oms.epoch(), b, MAKER);
-        let cl = match naming % 8 {
+        let names = Names::read(s, &self.p.oms, order.map(|o| o.id), MAKER);
+        let (current, first) = (names.current, names.first);
+        let cl = match names.naming % 8 {
             0 | 1 => current.or(first),
             2 => order.and_then(|o| o.cancel).or(current),
             3 => order.and_then(|o| o.replace).map(|r| r.0).or(current),
             4 => first,
-            5 => self.pick_order(b).map(|o| ClOrdId(o.id.0)),
-            6 => Some(garbage),
+            5 => self.pick_order(names.b).map(|o| ClOrdId(o.id.0)),
+            6 => Some(names.garbage),
             _ => None,
         };
         let terms = order
             .and_then(|o| self.p.oms.terms(o.id))
             .unwrap_or((0, 0, 0, Price::ZERO));
         let (qty, _, _, price) = terms;
-        let rep = garbled_report(
-            s,
-            Garbled {
-                exec_type,
-                cl_ord_id: cl,
-                orig_cl_ord_id: orig_named(naming, first, current, garbage),
-                terms,
-                venue: order.map(|o| o.venue),
-                last_exec: order.and_then(|o| o.last_exec),
-                now: self.now,
-            },
-            &QTYS_REPORTED,
-            |d| {
-                let none = (Price::ZERO, 0);
-                [
-                    none,
-                    none,
-                    (Price(price.0 + TICK), d),
-                    (Price(price.0 - TICK), qty.saturating_add(d)),
-                ]
-            },
-        );
+        let about = order.map(|o| About {
+            venue: o.venue,
+            last_exec: o.last_exec,
+        });
+        let rep = names.report(s, exec_type, cl, about, terms, self.now, |d| {
+            let none = (Price::ZERO, 0);
+            [
+                none,
+                none,
+                (Price(price.0 + TICK), d),
+                (Price(price.0 - TICK), qty.saturating_add(d)),
+            ]
+        });
         self.deliver(&rep, order);
         Kind::Report
     }
@@ -947,12 +763,7 @@ impl Run {
                     _ => working.max(1),
                 };
                 rep.cl_ord_id = Some(named);
-                rep.exec_type = ExecType::Trade;
-                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
-                rep.last_qty = last;
-                rep.last_px = price;
-                rep.cum_qty = cum.saturating_add(last);
-                rep.leaves_qty = total.saturating_sub(rep.cum_qty);
+                fill(&mut rep, &mut self.exec_seq, last, price, (total, cum));
             }
             5 => {
                 rep.exec_type = ExecType::Canceled;
@@ -990,20 +801,11 @@ impl Run {
             }
             10 => rep.exec_type = ExecType::Rejected,
             _ => {
-                let Some((venue, key)) = order.last_exec else {
+                let Some(last) = order.last_exec else {
                     return self.timer();
                 };
-                rep.exec_type = if s.byte() & 1 == 0 {
-                    ExecType::TradeCancel
-                } else {
-                    rep.last_qty = 50;
-                    rep.last_px = price;
-                    ExecType::TradeCorrect
-                };
-                rep.venue = venue;
-                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
-                rep.exec_ref_id = Some(key);
-                rep.leaves_qty = leaves;
+                let seq = &mut self.exec_seq;
+                bust_or_correct(s, &mut rep, seq, last, (50, price, leaves));
             }
         }
         self.deliver(&rep, Some(order));
@@ -1127,15 +929,9 @@ impl Run {
         // Intents left over after an input's last round are answered as
         // refused when the next input hands deferred answers over.
         let dropped = self.p.stats().intents_dropped > self.counters.stats.intents_dropped;
-        let handed_over = match kind {
-            Kind::Report => true,
-            Kind::Decides | Kind::Lost => before.trading,
-            Kind::Kill | Kind::Quiet => false,
-        };
-        self.deferred = dropped || (self.deferred && !handed_over);
+        self.deferred = kind.still_deferred(self.deferred, dropped, before.trading);
         self.check_books();
-        let swept = matches!(kind, Kind::Report | Kind::Decides | Kind::Kill);
-        check_kill(&self.p, &self.kill_unsent, swept);
+        check_kill(&self.p, &self.kill_unsent, kind.swept());
         self.check_counters();
     }
 
@@ -1155,19 +951,8 @@ impl Run {
         check_counted(handed, was, &stats);
         for &(out, delivered) in handed {
             let cl = match out {
-                Outbound::New {
-                    order,
-                    cl_ord_id,
-                    venue,
-                    ..
-                } => {
-                    assert_eq!(order, OrderId(cl_ord_id.0), "an order is named by its id");
-                    let up = self
-                        .p
-                        .router()
-                        .venue(venue)
-                        .is_some_and(|state| state.session_up);
-                    assert!(up, "a quote to {venue:?}, whose session is down: {out:?}");
+                Outbound::New { cl_ord_id, .. } => {
+                    check_new_named(&self.p, &out);
                     self.check_quote(&out, delivered, before, lifts_holds);
                     cl_ord_id
                 }
@@ -1321,9 +1106,9 @@ impl Run {
         // The maker lifts an exposure hold at its next decision after a
         // fill or an order of its own finishing, in this input or since the
         // hold was set.
-        let (marked_until, moves_then) = self.hold_marks[slot];
-        let exposure_moved = self.exposure_moved(before)
-            || (marked_until == before.holds[slot] && self.exposure_moves > moves_then);
+        let exposure_moved =
+            self.holds
+                .exposure_lifts(slot, before.holds[slot], self.exposure_moved(before));
         assert!(
             !held || lifts_holds || exposure_moved || self.collared,
             "{out:?} on a side held off after a refusal until {:?} (now {now:?})",
@@ -1341,21 +1126,10 @@ impl Run {
 
     /// Takes note of exposure moves and of holds set, for the hold check.
     fn learn_holds(&mut self, before: &Before) {
-        let moves_before = self.exposure_moves;
-        if self.exposure_moved(before) {
-            self.exposure_moves += 1;
-        }
+        let moved = self.exposure_moved(before);
         let m = maker(&self.p);
-        for (slot, side) in [Side::Buy, Side::Sell].into_iter().enumerate() {
-            let until = m.refusal_hold(side).until();
-            if let Some(mark) = self.hold_marks.get_mut(slot) {
-                if mark.0 != until {
-                    // Set (or moved) during this input: what moved in it
-                    // may have come after the refusal.
-                    *mark = (until, moves_before);
-                }
-            }
-        }
+        let untils = [Side::Buy, Side::Sell].map(|side| m.refusal_hold(side).until());
+        self.holds.learn(moved, untils);
     }
 
     /// Takes note of the orders, cancels and replaces that went out.
@@ -1432,14 +1206,7 @@ impl Run {
     fn check_books(&mut self) {
         let p = &self.p;
         let m = maker(p);
-        let mut unfinished = 0u32;
-        p.oms
-            .held_locates(|_, symbol| unfinished += u32::from(symbol.is_some()));
-        assert_eq!(
-            p.risk.open_orders(),
-            unfinished,
-            "open orders: risk and the OMS"
-        );
+        check_open_orders(p);
         let (mut buy, mut sell) = (0u64, 0u64);
         for o in p.oms.open_orders() {
             assert_eq!((o.locate, o.strategy), (LOCATE, MAKER), "{o:?}");

@@ -1,10 +1,10 @@
 //! Execution reports built from a script, as the harnesses that deliver
-//! venue reports (`order_path`, `split`, `quoting`) read them: which of
-//! the orders a report is about, the `OrdStatus` it claims, and its
-//! LastQty/CumQty/LeavesQty chosen around the order's terms. Each harness
-//! keeps its own tables (same shape, weights chosen per target); the code
-//! that reads them is here, so every harness reads the same bytes in the
-//! same order as before.
+//! venue reports (`order_path`, `split`, `quoting`, `pairs`) read them:
+//! which of the orders a report is about (`pick_recent`), the `OrdStatus`
+//! it claims, and its LastQty/CumQty/LeavesQty chosen around the order's
+//! terms. Each harness keeps its own tables (same shape, weights chosen
+//! per target); the code that reads them is here, so every harness reads
+//! the same bytes in the same order as before.
 
 use gateway::oms::{ExecKey, OrderState};
 
@@ -44,6 +44,12 @@ pub(crate) fn pick_index(n: usize, b: u8, recent: usize) -> Option<usize> {
     } else {
         n - 1 - b % n.min(recent)
     })
+}
+
+/// One of `items` (one byte): a recent one mostly (of the last four,
+/// newest first), any one when the byte's top bit is set.
+pub(crate) fn pick_recent<T: Copy>(items: &[T], b: u8) -> Option<T> {
+    pick_index(items.len(), b, 4).and_then(|i| items.get(i).copied())
 }
 
 /// A fresh ExecID for a well-formed fill (`seq` counts them).

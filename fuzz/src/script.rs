@@ -1,5 +1,5 @@
 //! The byte reader the script-driven harnesses (`order_path`, `split`,
-//! `quoting`) decode their operations and operands with.
+//! `quoting`, `pairs`) decode their operations and operands with.
 
 use gateway::oms::ExecKey;
 use types::Side;

@@ -79,9 +79,7 @@ use crate::script::Script;
 use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Outbound};
 use pipeline::split::MAX_SPLITS;
 use pipeline::{Pipeline, PipelineStats};
-use protocol::itch::{
-    AddOrderRepr, Header, MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr,
-};
+use protocol::itch::{MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr};
 use risk::{Limits, SymbolLimits, Throttle};
 use strategy::engine::Hosted;
 use strategy::features::FeatureParams;
@@ -91,11 +89,11 @@ use types::{
     DepthView, Nanos, OrderId, Price, RejectReason, Side, StrategyId, Symbol, TimeInForce, VenueId,
 };
 
-use crate::reports::{fresh_exec_id, pick_index};
+use crate::reports::{fresh_exec_id, pick_recent};
 use crate::two_venues::{
-    self, check_counted, check_issued, check_kill, garbage, garbled_report, itch_message,
-    note_kill_cancel, orig_named, venue_answer, venue_cancel, venue_report, Counters, Garbled,
-    Wire, AWAY, HEAL_ROUNDS, PRIMARY, QTYS_REPORTED, REFS, SHARES, T0, TICK, VENUES,
+    self, check_counted, check_issued, check_kill, check_open_orders, fill, itch_message,
+    note_kill_cancel, venue_answer, venue_cancel, venue_report, About, Counters, Names, Wire, AWAY,
+    HEAL_ROUNDS, IOC_EXEC_TYPES, PRIMARY, REFS, SHARES, T0, TICK, VENUES,
 };
 
 /// `SPLIT_TRACE=1` prints every operation and what it handed out (for
@@ -125,33 +123,6 @@ const STEPS_NS: [u64; 8] = [
 ];
 const QTYS: [u32; 4] = [400, 400, 250, 1_000];
 const AWAY_TAKE_FEES: [i64; 2] = [3_000, 2_000];
-
-const EXEC_TYPES: [ExecType; 24] = [
-    ExecType::PendingNew,
-    ExecType::New,
-    ExecType::New,
-    ExecType::PartialFill,
-    ExecType::PartialFill,
-    ExecType::Fill,
-    ExecType::Trade,
-    ExecType::Trade,
-    ExecType::PendingCancel,
-    ExecType::Canceled,
-    ExecType::Canceled,
-    ExecType::PendingReplace,
-    ExecType::Replaced,
-    ExecType::Rejected,
-    ExecType::Rejected,
-    ExecType::Expired,
-    ExecType::DoneForDay,
-    ExecType::CancelRejected,
-    ExecType::ReplaceRejected,
-    ExecType::TradeCancel,
-    ExecType::TradeCancel,
-    ExecType::TradeCorrect,
-    ExecType::TradeCorrect,
-    ExecType::Other,
-];
 
 fn symbol() -> Symbol {
     Symbol(*b"AAA     ")
@@ -456,19 +427,11 @@ impl Run {
                 return None;
             }
             22 => {
-                let now = Nanos(self.now);
-                let Run { p, wire, .. } = self;
-                if s.byte().is_multiple_of(4) {
-                    p.close_session(now, &mut |o| wire.hand(o));
-                } else {
-                    p.kill(now, &mut |o| wire.hand(o));
-                }
+                two_venues::kill_or_close(&mut self.p, &mut self.wire, s, self.now);
                 Kind::Sweeps
             }
             23 | 24 => {
-                if self.p.rearm().is_ok() {
-                    self.kill_unsent.clear();
-                }
+                two_venues::rearm(&mut self.p, &mut self.kill_unsent);
                 Kind::Quiet
             }
             25 => {
@@ -493,16 +456,7 @@ impl Run {
                 Kind::Quiet
             }
             29 => {
-                match s.byte() % 6 {
-                    0 => self.wire.refusing[0] ^= true,
-                    1 => self.wire.refusing[1] ^= true,
-                    2 => self.wire.refuse_next = 1,
-                    3 => self.wire.refuse_next = 2,
-                    _ => {
-                        self.wire.refusing = [false; 2];
-                        self.wire.refuse_next = 0;
-                    }
-                }
+                two_venues::wire_change(&mut self.wire, s);
                 Kind::Quiet
             }
             30 => {
@@ -528,24 +482,10 @@ impl Run {
     /// One ITCH message on `venue`'s book: the primary's through `on_itch`
     /// (the taker decides), the away venue's through `on_away_itch`.
     fn itch(&mut self, venue: VenueId, s: &mut Script) -> Kind {
-        let header = Header {
-            stock_locate: LOCATE,
-            tracking_number: 0,
-            timestamp: self.now,
-        };
+        let header = two_venues::header(LOCATE, self.now);
         let order_ref = u64::from(1 + s.byte() % REFS);
         let repr = match s.byte() % 8 {
-            0..=3 => {
-                let side = s.side();
-                MessageRepr::AddOrder(AddOrderRepr {
-                    header,
-                    order_ref,
-                    side,
-                    shares: s.pick(SHARES),
-                    stock: symbol(),
-                    price: book_price(s, side),
-                })
-            }
+            0..=3 => two_venues::add_order(s, header, order_ref, symbol(), &mut book_price),
             4 | 5 => MessageRepr::OrderDelete(OrderDeleteRepr { header, order_ref }),
             6 => MessageRepr::OrderExecuted(OrderExecutedRepr {
                 header,
@@ -575,46 +515,36 @@ impl Run {
     /// One of the children the OMS issued: a recent one mostly, any one
     /// sometimes.
     fn pick_child(&self, b: u8) -> Option<Child> {
-        pick_index(self.children.len(), b, 4).and_then(|i| self.children.get(i).copied())
+        pick_recent(&self.children, b)
     }
 
     /// An execution report from a venue: about a child (under its
     /// ClOrdID, its cancel's, any issued) or garbage, of any ExecType, with
     /// quantities chosen around the child's terms.
     fn report(&mut self, s: &mut Script) -> Kind {
-        let exec_type = s.pick(EXEC_TYPES);
+        let exec_type = s.pick(IOC_EXEC_TYPES);
         let child = self.pick_child(s.byte());
-        let (naming, b) = (s.byte(), s.byte());
-        let current = child.and_then(|c| self.p.oms.current_cl_ord_id(c.id));
-        let first = child.map(|c| ClOrdId(c.id.0));
-        let garbage = garbage(self.p.oms.epoch(), b, TRADER);
-        let cl = match naming % 8 {
+        let names = Names::read(s, &self.p.oms, child.map(|c| c.id), TRADER);
+        let (current, first) = (names.current, names.first);
+        let cl = match names.naming % 8 {
             0..=2 => current.or(first),
             3 => child.and_then(|c| c.cancel).or(current),
             4 => first,
-            5 => self.pick_child(b).map(|c| ClOrdId(c.id.0)),
-            6 => Some(garbage),
+            5 => self.pick_child(names.b).map(|c| ClOrdId(c.id.0)),
+            6 => Some(names.garbage),
             _ => None,
         };
-        let rep = garbled_report(
-            s,
-            Garbled {
-                exec_type,
-                cl_ord_id: cl,
-                orig_cl_ord_id: orig_named(naming, first, current, garbage),
-                terms: child
-                    .and_then(|c| self.p.oms.terms(c.id))
-                    .unwrap_or((0, 0, 0, Price::ZERO)),
-                venue: child.map(|c| c.venue),
-                last_exec: child.and_then(|c| c.last_exec),
-                now: self.now,
-            },
-            &QTYS_REPORTED,
-            |d| {
-                let none = (Price::ZERO, 0);
-                [none, none, none, (Price(TOUCH), d)]
-            },
-        );
+        let terms = child
+            .and_then(|c| self.p.oms.terms(c.id))
+            .unwrap_or((0, 0, 0, Price::ZERO));
+        let about = child.map(|c| About {
+            venue: c.venue,
+            last_exec: c.last_exec,
+        });
+        let rep = names.report(s, exec_type, cl, about, terms, self.now, |d| {
+            let none = (Price::ZERO, 0);
+            [none, none, none, (Price(TOUCH), d)]
+        });
         self.deliver(&rep, child);
         Kind::Sweeps
     }
@@ -638,12 +568,7 @@ impl Run {
                 } else {
                     leaves
                 };
-                rep.exec_type = ExecType::Trade;
-                rep.exec_id = fresh_exec_id(&mut self.exec_seq);
-                rep.last_qty = last;
-                rep.last_px = price;
-                rep.cum_qty = cum.saturating_add(last);
-                rep.leaves_qty = qty.saturating_sub(rep.cum_qty);
+                fill(&mut rep, &mut self.exec_seq, last, price, (qty, cum));
             }
             3 | 4 => {
                 rep.exec_type = ExecType::Canceled;
@@ -996,14 +921,7 @@ impl Run {
     /// OMS, risk, the split table and the taker agree.
     fn check_books(&mut self) {
         let p = &self.p;
-        let mut oms_open = 0u32;
-        p.oms
-            .held_locates(|_, symbol| oms_open += u32::from(symbol.is_some()));
-        assert_eq!(
-            p.risk.open_orders(),
-            oms_open,
-            "open orders: risk and the OMS"
-        );
+        let oms_open = check_open_orders(p);
         assert_eq!(p.open_orders(), oms_open as usize);
         let (mut buy, mut sell, mut open, mut the_traders) = (0u64, 0u64, 0u32, 0usize);
         for o in p.oms.open_orders() {

@@ -1,8 +1,10 @@
 //! What the harnesses that drive a two-venue `Pipeline` (`split`,
-//! `quoting`) share: the venues, the `send` closure's side, the reports a
-//! venue sends (garbled ones built from the script, well-formed answers,
-//! the heal's cancels), the kill's sweep check and the counters that only
-//! grow.
+//! `quoting`, `pairs`) share: the venues, the `send` closure's side, the
+//! operations on the switch, the venues and the wire, the feed messages,
+//! the reports a venue sends (garbled ones built from the script,
+//! well-formed answers, fills and busts, the heal's cancels), the limit
+//! presets, the kill's sweep check, the hold marks and the counters that
+//! only grow.
 
 use std::collections::BTreeSet;
 
@@ -10,13 +12,16 @@ use book::{Book, BookConfig};
 use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use pipeline::{Pipeline, PipelineStats};
-use protocol::itch::{Message, MessageRepr};
-use risk::{Capacity, Limits, RiskEngine};
+use protocol::itch::{
+    AddOrderRepr, Header, Message, MessageRepr, OrderCancelRepr, OrderDeleteRepr,
+    OrderExecutedRepr, OrderReplaceRepr, StockTradingActionRepr, TradeRepr,
+};
+use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle};
 use strategy::engine::{Engine, Hosted};
-use types::{Nanos, OrderId, Price, RejectReason, StrategyId, VenueId};
+use types::{Nanos, OrderId, Price, RejectReason, Side, StockLocate, StrategyId, Symbol, VenueId};
 
 use crate::order_path::oms_stats;
-use crate::reports::{ord_status, Qty, QtyTables};
+use crate::reports::{fresh_exec_id, ord_status, Qty, QtyTables};
 use crate::script::Script;
 
 /// The primary venue, whose feed drives the book the strategies see, and
@@ -484,5 +489,453 @@ pub(crate) fn garbled_report(
         side: None,
         symbol: None,
         venue: adjusts.then_some(ref_venue).flatten().unwrap_or(venue),
+    }
+}
+
+/// Time steps a script moves the clock on (`quoting`, `pairs`): from a
+/// nanosecond to past every hold and throttle window.
+#[rustfmt::skip]
+pub(crate) const STEPS_NS: [u64; 8] =
+    [1, 1_000, 1_000_000, 10_000_000, 100_000_000, 300_000_000, 1_000_000_000, 70_000_000_000];
+
+/// Report types weighted towards what an IOC order meets (`split`,
+/// `pairs`): fills and cancels, and every other type.
+#[rustfmt::skip]
+pub(crate) const IOC_EXEC_TYPES: [ExecType; 24] = {
+    use ExecType::*;
+    [
+        PendingNew, New, New, PartialFill, PartialFill, Fill, Trade, Trade,
+        PendingCancel, Canceled, Canceled, PendingReplace, Replaced, Rejected, Rejected, Expired,
+        DoneForDay, CancelRejected, ReplaceRejected, TradeCancel, TradeCancel, TradeCorrect,
+        TradeCorrect, Other,
+    ]
+};
+
+const SECOND_NS: u64 = 1_000_000_000;
+
+/// Limits under which the same order again within a second is a
+/// duplicate.
+pub(crate) fn duplicate_window() -> Limits {
+    Limits {
+        duplicate_window_ns: SECOND_NS,
+        ..Limits::unlimited()
+    }
+}
+
+/// Limits of two orders (or replaces) and two cancels a second.
+pub(crate) fn throttled() -> Limits {
+    let two = Some(Throttle {
+        max_msgs: 2,
+        window_ns: SECOND_NS,
+    });
+    Limits {
+        strategy_order_rate: two,
+        strategy_cancel_rate: two,
+        ..Limits::unlimited()
+    }
+}
+
+/// Limits refusing orders above 150 shares, under which more than three
+/// refusals a second trip the switch.
+pub(crate) fn refusing_large() -> Limits {
+    Limits {
+        default_symbol: SymbolLimits {
+            max_order_qty: 150,
+            ..SymbolLimits::UNLIMITED
+        },
+        reject_rate: Some(Throttle {
+            max_msgs: 3,
+            window_ns: SECOND_NS,
+        }),
+        ..Limits::unlimited()
+    }
+}
+
+/// `Limits::example` (collars, a duplicate window, throttles) with a daily
+/// loss of 0: the first loss trips the switch, and re-arming is refused
+/// while it lasts.
+pub(crate) fn losing() -> Limits {
+    Limits {
+        max_daily_loss: 0,
+        ..Limits::example()
+    }
+}
+
+/// What an operation on a pipeline hosting one strategy did, for the
+/// checks after it (`quoting`, `pairs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// An execution report: answers deferred from the last input reach the
+    /// strategy first, it may decide, the kill's sweep runs.
+    Report,
+    /// A book update, a tick or a configuration (which ticks): the same,
+    /// while trading is not paused; the sweep runs either way.
+    Decides,
+    /// The kill switch or the close: the sweep runs, nothing else.
+    Kill,
+    /// A venue lost with cancel-on-disconnect: the strategy hears its
+    /// orders canceled and may decide (while trading); no sweep.
+    Lost,
+    /// No decision at all (sessions, re-arm, limits, pausing, the wire,
+    /// time without a tick): nothing may go out.
+    Quiet,
+}
+
+impl Kind {
+    /// Whether an intent's refusal deferred from an earlier input is
+    /// still waiting after this one (`was`; `dropped`: this input left
+    /// one over), trading having been on before it or not.
+    pub(crate) fn still_deferred(self, was: bool, dropped: bool, trading: bool) -> bool {
+        let handed_over = match self {
+            Kind::Report => true,
+            Kind::Decides | Kind::Lost => trading,
+            Kind::Kill | Kind::Quiet => false,
+        };
+        dropped || (was && !handed_over)
+    }
+
+    /// Whether the kill's sweep ran in this input.
+    pub(crate) fn swept(self) -> bool {
+        matches!(self, Kind::Report | Kind::Decides | Kind::Kill)
+    }
+}
+
+/// The kill switch engaged, or a quarter of the time (one byte) the
+/// session closed.
+pub(crate) fn kill_or_close(p: &mut Pipeline<4, 8>, wire: &mut Wire, s: &mut Script, now: u64) {
+    let now = Nanos(now);
+    if s.byte().is_multiple_of(4) {
+        p.close_session(now, &mut |o| wire.hand(o));
+    } else {
+        p.kill(now, &mut |o| wire.hand(o));
+    }
+}
+
+/// Re-arms the switch; once it is, no kill cancel waits for its timer.
+pub(crate) fn rearm(p: &mut Pipeline<4, 8>, kill_unsent: &mut BTreeSet<OrderId>) -> bool {
+    let rearmed = p.rearm().is_ok();
+    if rearmed {
+        kill_unsent.clear();
+    }
+    rearmed
+}
+
+/// A venue (one byte) lost with or without cancel-on-disconnect, its
+/// session down or up (another); whether it was lost canceling.
+pub(crate) fn venue_change(
+    p: &mut Pipeline<4, 8>,
+    wire: &mut Wire,
+    s: &mut Script,
+    now: u64,
+) -> bool {
+    let venue = s.pick(VENUES);
+    let now = Nanos(now);
+    match s.byte() % 8 {
+        0 => {
+            p.venue_lost(venue, true, now, &mut |o| wire.hand(o));
+            return true;
+        }
+        1 => p.venue_lost(venue, false, now, &mut |o| wire.hand(o)),
+        2 | 3 => p.set_session(venue, false),
+        _ => p.set_session(venue, true),
+    }
+    false
+}
+
+/// What the `send` closure refuses from now on (one byte): a venue's
+/// messages (toggled), the next one or two, or nothing.
+pub(crate) fn wire_change(wire: &mut Wire, s: &mut Script) {
+    match s.byte() % 6 {
+        0 => wire.refusing[0] ^= true,
+        1 => wire.refusing[1] ^= true,
+        2 => wire.refuse_next = 1,
+        3 => wire.refuse_next = 2,
+        _ => wire.deliver_all(),
+    }
+}
+
+/// `repr` from the primary venue's feed through the pipeline.
+pub(crate) fn feed(p: &mut Pipeline<4, 8>, wire: &mut Wire, repr: &MessageRepr, now: u64) {
+    let mut bytes = [0u8; 64];
+    let msg = itch_message(repr, &mut bytes);
+    p.on_itch(&msg, Nanos(now), &mut |o| wire.hand(o));
+}
+
+/// One primary-feed message about `stock` (`locate`) at `now`, from the
+/// script: an add at a price `price` picks for its side, a delete, an
+/// execution, a partial cancel, a replace, or a trade print against hidden
+/// liquidity; order references from `REFS` per stock, so deletes and
+/// executions find orders and some adds are duplicates.
+pub(crate) fn book_message(
+    s: &mut Script,
+    locate: StockLocate,
+    stock: Symbol,
+    now: u64,
+    mut price: impl FnMut(&mut Script, Side) -> Price,
+) -> MessageRepr {
+    let header = header(locate, now);
+    let refs = |b: u8| u64::from(1 + b % REFS) + u64::from(locate) * 100;
+    let order_ref = refs(s.byte());
+    match s.byte() % 12 {
+        0..=3 => add_order(s, header, order_ref, stock, &mut price),
+        4 | 5 => MessageRepr::OrderDelete(OrderDeleteRepr { header, order_ref }),
+        6 => MessageRepr::OrderExecuted(OrderExecutedRepr {
+            header,
+            order_ref,
+            executed_shares: s.pick(SHARES),
+            match_number: now,
+        }),
+        7 => MessageRepr::OrderCancel(OrderCancelRepr {
+            header,
+            order_ref,
+            cancelled_shares: s.pick(SHARES),
+        }),
+        8 | 9 => {
+            let new_order_ref = refs(s.byte());
+            // The book keeps the side; a price of either side's ladder
+            // moves the order or crosses.
+            let side = s.side();
+            MessageRepr::OrderReplace(OrderReplaceRepr {
+                header,
+                original_order_ref: order_ref,
+                new_order_ref,
+                shares: s.pick(SHARES),
+                price: price(s, side),
+            })
+        }
+        _ => {
+            // A print against hidden liquidity.
+            let side = s.side();
+            MessageRepr::Trade(TradeRepr {
+                header,
+                order_ref: 0,
+                side,
+                shares: s.pick(SHARES),
+                stock,
+                price: price(s, side),
+                match_number: now,
+            })
+        }
+    }
+}
+
+/// An ITCH header for `locate` at `now`.
+pub(crate) fn header(locate: StockLocate, now: u64) -> Header {
+    Header {
+        stock_locate: locate,
+        tracking_number: 0,
+        timestamp: now,
+    }
+}
+
+/// An add of `order_ref` to the book of `stock`: its side, its shares
+/// from `SHARES` and a price `price` picks for the side, from the script.
+pub(crate) fn add_order(
+    s: &mut Script,
+    header: Header,
+    order_ref: u64,
+    stock: Symbol,
+    price: &mut impl FnMut(&mut Script, Side) -> Price,
+) -> MessageRepr {
+    let side = s.side();
+    MessageRepr::AddOrder(AddOrderRepr {
+        header,
+        order_ref,
+        side,
+        shares: s.pick(SHARES),
+        stock,
+        price: price(s, side),
+    })
+}
+
+/// A trading action (`state`, ITCH's letter) on `stock` at `now`.
+pub(crate) fn trading_action(
+    locate: StockLocate,
+    stock: Symbol,
+    state: u8,
+    now: u64,
+) -> MessageRepr {
+    MessageRepr::StockTradingAction(StockTradingActionRepr {
+        header: header(locate, now),
+        stock,
+        trading_state: state,
+        reserved: b' ',
+        reason: *b"T1  ",
+    })
+}
+
+/// An order a harness issued, as a garbled report about it needs it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct About {
+    pub(crate) venue: VenueId,
+    /// The venue context and ExecID of its last fill the OMS applied.
+    pub(crate) last_exec: Option<(Option<VenueId>, ExecKey)>,
+}
+
+/// The names a garbled report about an order may go by: its current and
+/// first ClOrdIDs, and garbage; read with the naming byte and the byte
+/// that picks garbage (or another order).
+pub(crate) struct Names {
+    pub(crate) naming: u8,
+    pub(crate) b: u8,
+    pub(crate) current: Option<ClOrdId>,
+    pub(crate) first: Option<ClOrdId>,
+    pub(crate) garbage: ClOrdId,
+}
+
+impl Names {
+    /// Two bytes of the script, about `order` of `strategy`.
+    pub(crate) fn read(
+        s: &mut Script,
+        oms: &Oms,
+        order: Option<OrderId>,
+        strategy: StrategyId,
+    ) -> Names {
+        let (naming, b) = (s.byte(), s.byte());
+        Names {
+            naming,
+            b,
+            current: order.and_then(|o| oms.current_cl_ord_id(o)),
+            first: order.map(|o| ClOrdId(o.0)),
+            garbage: garbage(oms.epoch(), b, strategy),
+        }
+    }
+
+    /// The report (see `garbled_report`), under `cl` and an OrigClOrdID
+    /// the naming byte picks, about `order` with `terms`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn report(
+        &self,
+        s: &mut Script,
+        exec_type: ExecType,
+        cl: Option<ClOrdId>,
+        order: Option<About>,
+        terms: Terms,
+        now: u64,
+        amend: impl FnOnce(u32) -> [(Price, u32); 4],
+    ) -> ExecReport {
+        garbled_report(
+            s,
+            Garbled {
+                exec_type,
+                cl_ord_id: cl,
+                orig_cl_ord_id: orig_named(self.naming, self.first, self.current, self.garbage),
+                terms,
+                venue: order.map(|o| o.venue),
+                last_exec: order.and_then(|o| o.last_exec),
+                now,
+            },
+            &QTYS_REPORTED,
+            amend,
+        )
+    }
+}
+
+/// `rep` becomes a fill of `last` shares at `price` under a fresh ExecID
+/// (`seq`), of an order of `total` shares `cum` of which had executed.
+pub(crate) fn fill(
+    rep: &mut ExecReport,
+    seq: &mut u32,
+    last: u32,
+    price: Price,
+    (total, cum): (u32, u32),
+) {
+    rep.exec_type = ExecType::Trade;
+    rep.exec_id = fresh_exec_id(seq);
+    rep.last_qty = last;
+    rep.last_px = price;
+    rep.cum_qty = cum.saturating_add(last);
+    rep.leaves_qty = total.saturating_sub(rep.cum_qty);
+}
+
+/// `rep` becomes a bust of the fill `last` names or (by a byte) its
+/// correction to `corrected` shares at `price`, under a fresh ExecID
+/// (`seq`), the order left working `leaves`.
+pub(crate) fn bust_or_correct(
+    s: &mut Script,
+    rep: &mut ExecReport,
+    seq: &mut u32,
+    (venue, key): (Option<VenueId>, ExecKey),
+    (corrected, price, leaves): (u32, Price, u32),
+) {
+    rep.exec_type = if s.byte() & 1 == 0 {
+        ExecType::TradeCancel
+    } else {
+        rep.last_qty = corrected;
+        rep.last_px = price;
+        ExecType::TradeCorrect
+    };
+    rep.venue = venue;
+    rep.exec_id = fresh_exec_id(seq);
+    rep.exec_ref_id = Some(key);
+    rep.leaves_qty = leaves;
+}
+
+/// A new order `out` is named by its id and goes to a venue whose session
+/// is up.
+pub(crate) fn check_new_named(p: &Pipeline<4, 8>, out: &Outbound) {
+    let Outbound::New {
+        order,
+        cl_ord_id,
+        venue,
+        ..
+    } = *out
+    else {
+        return;
+    };
+    assert_eq!(order, OrderId(cl_ord_id.0), "an order is named by its id");
+    let up = p
+        .router()
+        .venue(venue)
+        .is_some_and(|state| state.session_up);
+    assert!(up, "an order to {venue:?}, whose session is down: {out:?}");
+}
+
+/// Risk counts an open order for every one the OMS has not finished; how
+/// many.
+pub(crate) fn check_open_orders<const A: usize, const B: usize>(p: &Pipeline<A, B>) -> u32 {
+    let mut unfinished = 0u32;
+    p.oms
+        .held_locates(|_, symbol| unfinished += u32::from(symbol.is_some()));
+    assert_eq!(
+        p.risk.open_orders(),
+        unfinished,
+        "open orders: risk and the OMS"
+    );
+    unfinished
+}
+
+/// What the hold checks (`quoting`, `pairs`) follow: the inputs in which
+/// the strategy's exposure may have moved (a fill, an order of its own
+/// finishing), and for each of its two holds (a side's, a leg's) the end
+/// it had when last seen and that count then. An exposure hold lifts at
+/// the strategy's next decision after its exposure moved, however many
+/// inputs later.
+#[derive(Default)]
+pub(crate) struct HoldMarks {
+    exposure_moves: u64,
+    marks: [(Option<Nanos>, u64); 2],
+}
+
+impl HoldMarks {
+    /// After an input: whether the exposure `moved` in it, and each hold's
+    /// end now. A hold set (or moved) during the input may have come after
+    /// what moved in it.
+    pub(crate) fn learn(&mut self, moved: bool, untils: [Option<Nanos>; 2]) {
+        let moves_before = self.exposure_moves;
+        self.exposure_moves += u64::from(moved);
+        for (mark, until) in self.marks.iter_mut().zip(untils) {
+            if mark.0 != until {
+                *mark = (until, moves_before);
+            }
+        }
+    }
+
+    /// Whether hold `slot`, which ended at `until` before this input, may
+    /// have lifted for its exposure: it moved in this input (`moved`), or
+    /// since the hold was set.
+    pub(crate) fn exposure_lifts(&self, slot: usize, until: Option<Nanos>, moved: bool) -> bool {
+        let (marked_until, moves_then) = self.marks.get(slot).copied().unwrap_or_default();
+        moved || (marked_until == until && self.exposure_moves > moves_then)
     }
 }

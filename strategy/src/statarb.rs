@@ -330,6 +330,12 @@ impl<const L: usize> SpreadTrader<L> {
         self.stats
     }
 
+    /// Its orders in flight (an order of ours being tracked blocks every
+    /// decision until it finishes).
+    pub fn orders(&self) -> &OwnOrders<8> {
+        &self.orders
+    }
+
     /// Leg `i`'s instrument.
     pub fn leg_symbol(&self, i: usize) -> Option<Symbol> {
         self.legs.get(i).map(|l| l.symbol)
