@@ -1041,6 +1041,201 @@ fn a_level_found_before_a_clear_is_not_used_after_it() {
     );
 }
 
+// ----- group prefetch ----------------------------------------------------------
+
+/// The wire bytes of one ITCH message (no length prefix).
+fn wire(repr: protocol::itch::MessageRepr) -> Vec<u8> {
+    let mut buf = std::vec![0u8; 64];
+    let n = repr.emit(&mut buf).expect("emit");
+    buf.truncate(n);
+    buf
+}
+
+fn header(locate: u16) -> protocol::itch::Header {
+    protocol::itch::Header {
+        stock_locate: locate,
+        tracking_number: 0,
+        timestamp: 1,
+    }
+}
+
+fn add_wire(locate: u16, order_ref: u64, side: Side, price: i64, shares: u32) -> Vec<u8> {
+    wire(
+        protocol::itch::AddOrderRepr {
+            header: header(locate),
+            order_ref,
+            side,
+            shares,
+            stock: types::Symbol::new("ZZZ").unwrap(),
+            price: Price(price),
+        }
+        .into(),
+    )
+}
+
+/// A day's worth of every order message kind over a few instruments, with
+/// what is not an order message (or not a message at all) mixed in.
+fn mixed_messages() -> Vec<Vec<u8>> {
+    use protocol::itch::{
+        OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr, OrderExecutedWithPriceRepr,
+        OrderReplaceRepr, SystemEventRepr,
+    };
+    let mut out = Vec::new();
+    for i in 0..40u64 {
+        let locate = 1 + (i % 3) as u16;
+        let side = if i % 2 == 0 { Side::Buy } else { Side::Sell };
+        let price = if side == Side::Buy {
+            100 - (i % 5) as i64
+        } else {
+            110 + (i % 5) as i64
+        };
+        out.push(add_wire(locate, 1_000 + i, side, price, 100));
+    }
+    for i in 0..10u64 {
+        out.push(wire(
+            OrderExecutedRepr {
+                header: header(1),
+                order_ref: 1_000 + i,
+                executed_shares: 30,
+                match_number: i,
+            }
+            .into(),
+        ));
+        out.push(wire(
+            OrderExecutedWithPriceRepr {
+                header: header(1),
+                order_ref: 1_010 + i,
+                executed_shares: 100,
+                match_number: 100 + i,
+                printable: b'Y',
+                execution_price: Price(99),
+            }
+            .into(),
+        ));
+        out.push(wire(
+            OrderCancelRepr {
+                header: header(2),
+                order_ref: 1_020 + i,
+                cancelled_shares: 10,
+            }
+            .into(),
+        ));
+        out.push(wire(
+            OrderReplaceRepr {
+                header: header(3),
+                original_order_ref: 1_030 + i,
+                new_order_ref: 2_000 + i,
+                shares: 50,
+                price: Price(105),
+            }
+            .into(),
+        ));
+        out.push(wire(
+            OrderDeleteRepr {
+                header: header(1),
+                order_ref: 2_000 + i,
+            }
+            .into(),
+        ));
+    }
+    // Unknown references, an empty slice, a truncated add, an unknown type,
+    // a message that is not an order message.
+    out.push(wire(
+        OrderDeleteRepr {
+            header: header(1),
+            order_ref: 99_999,
+        }
+        .into(),
+    ));
+    out.push(Vec::new());
+    let mut truncated = add_wire(1, 5_000, Side::Buy, 100, 1);
+    truncated.pop();
+    out.push(truncated);
+    out.push(std::vec![b'z'; 20]);
+    out.push(wire(
+        SystemEventRepr {
+            header: header(0),
+            event_code: b'Q',
+        }
+        .into(),
+    ));
+    out
+}
+
+fn snapshot(book: &Book) -> (usize, usize, Counters, Vec<Bbo>, Vec<Vec<Level>>) {
+    let locates = [1u16, 2, 3];
+    let levels = locates
+        .iter()
+        .flat_map(|&l| [Side::Buy, Side::Sell].map(|s| book.levels(l, s).collect()))
+        .collect();
+    (
+        book.live_orders(),
+        book.live_levels(),
+        *book.counters(),
+        locates.iter().map(|&l| book.bbo(l)).collect(),
+        levels,
+    )
+}
+
+/// Warming a group changes nothing, warms exactly its order messages, and
+/// the book then applies the same messages to the same state as a book
+/// that was never warmed.
+#[test]
+fn group_prefetch_changes_nothing_and_applying_after_it_is_the_same() {
+    let messages = mixed_messages();
+    let order_messages = messages
+        .iter()
+        .filter(|m| itch::pending_from_bytes(m).is_some())
+        .count();
+    let mut warmed_book = small_book();
+    let mut plain_book = small_book();
+    let mut ev = Events::new();
+    // In packets of 7, each warmed before it is applied.
+    let mut warmed = 0;
+    for packet in messages.chunks(7) {
+        let before = snapshot(&warmed_book);
+        warmed += warmed_book.prefetch_group(packet.iter().map(Vec::as_slice));
+        assert_eq!(snapshot(&warmed_book), before, "warming changed the book");
+        for bytes in packet {
+            for book in [&mut warmed_book, &mut plain_book] {
+                ev.clear();
+                if let Ok(msg) = protocol::itch::Message::parse(bytes) {
+                    let _ = book.apply_itch(&msg, &mut ev);
+                }
+            }
+        }
+        assert_eq!(snapshot(&warmed_book), snapshot(&plain_book));
+    }
+    // Every packet of 7 held at least two order messages.
+    assert_eq!(warmed, order_messages);
+    assert!(warmed_book.live_orders() > 0 && warmed_book.counters().unknown_order > 0);
+}
+
+/// Groups are taken [`PREFETCH_GROUP`] at a time; a lone order message (a
+/// group of one, or one left over) is not prefetched.
+#[test]
+fn group_prefetch_takes_groups_of_at_most_its_size() {
+    let book = small_book();
+    let adds: Vec<Vec<u8>> = (0..(2 * PREFETCH_GROUP as u64 + 6))
+        .map(|i| add_wire(1, 10 + i, Side::Buy, 100, 1))
+        .collect();
+    let group = |n: usize| book.prefetch_group(adds[..n].iter().map(Vec::as_slice));
+    assert_eq!(group(0), 0);
+    assert_eq!(group(1), 0);
+    assert_eq!(group(2), 2);
+    assert_eq!(group(PREFETCH_GROUP), PREFETCH_GROUP);
+    assert_eq!(group(PREFETCH_GROUP + 1), PREFETCH_GROUP);
+    assert_eq!(group(2 * PREFETCH_GROUP + 6), 2 * PREFETCH_GROUP + 6);
+    // What is not an order message takes no place in a group.
+    let noise = [std::vec![b'z'; 9], Vec::new()];
+    let mixed = noise
+        .iter()
+        .chain(&adds[..3])
+        .chain(&noise)
+        .map(Vec::as_slice);
+    assert_eq!(book.prefetch_group(mixed), 3);
+}
+
 /// One million random operations with room to spare: compares results, BBO,
 /// BBO events and top-10 depth after every operation.
 #[test]
@@ -1114,6 +1309,35 @@ mod never_panics {
             (loc.clone(), price.clone(), qty).prop_map(|(l, p, q)| Op::Trade(l, p, q)),
             (loc, price, any::<u64>()).prop_map(|(l, p, s)| Op::Cross(l, p, s)),
         ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+        /// Warming for any bytes at all (order types with garbage behind
+        /// them, any length) never panics and never changes the book.
+        #[test]
+        fn group_prefetch_of_arbitrary_bytes_never_panics(
+            messages in proptest::collection::vec(
+                (prop_oneof![Just(b'A'), Just(b'F'), Just(b'D'), Just(b'E'), Just(b'C'), Just(b'X'), Just(b'U'), any::<u8>()],
+                 proptest::collection::vec(any::<u8>(), 0..48)),
+                0..80),
+        ) {
+            let mut book = small_book();
+            for i in 0..20u64 {
+                add(&mut book, 1 + (i % 2) as u16, i, Side::Buy, 100 + i as i64, 10);
+            }
+            let before = snapshot(&book);
+            let messages: Vec<Vec<u8>> = messages
+                .into_iter()
+                .map(|(t, mut rest)| {
+                    rest.insert(0, t);
+                    rest
+                })
+                .collect();
+            let warmed = book.prefetch_group(messages.iter().map(Vec::as_slice));
+            prop_assert!(warmed <= messages.len());
+            prop_assert_eq!(snapshot(&book), before);
+        }
     }
 
     proptest! {

@@ -403,7 +403,9 @@ fn small_book() -> Book {
 
 /// First byte: bit 0 picks raw (the rest is a NASDAQ-format file) or
 /// structured (the rest is 4-byte operations, see [`structured`]); bits 1–2
-/// the twin's lag; bits 3–4 the reference spread of structured operations.
+/// the twin's lag; bits 3–4 the reference spread of structured operations;
+/// for a raw stream, bits 3–7 the size of the groups `main` warms before
+/// applying them ([`Book::prefetch_group`]).
 /// Gives what the run's messages did, as the model counted it (for the
 /// tests that check the harness reaches the book's anomaly paths).
 pub fn run(data: &[u8]) -> Counters {
@@ -432,9 +434,17 @@ pub fn run(data: &[u8]) -> Counters {
             expected: VecDeque::new(),
         };
         if mode & 1 == 0 {
-            for raw in FileReader::new(rest) {
-                let Ok(raw) = raw else { break };
-                run.message(raw);
+            // `main` warms each group of messages before applying them, as
+            // the appliance warms a receive batch: warming must change
+            // nothing the model would see.
+            let raws: Vec<&[u8]> = FileReader::new(rest).map_while(Result::ok).collect();
+            let group = 1 + usize::from(mode >> 3);
+            for chunk in raws.chunks(group) {
+                let warmed = run.main.prefetch_group(chunk.iter().copied());
+                assert!(warmed <= chunk.len(), "warmed {warmed} of {}", chunk.len());
+                for raw in chunk {
+                    run.message(raw);
+                }
             }
         } else {
             // 0: the ITCH pattern; 3: four home slots; 5: one home slot for
