@@ -366,6 +366,15 @@ fn quotes_and_fills_agree_with_the_venue() {
         &format!("nothing left for cancel-on-disconnect: {stats:?}"),
     );
     run.check(get("delivered").unwrap_or(0) > 0, "feed messages delivered");
+    // Under TCG the loop runs behind the lab's feed, so receive batches hold
+    // several frames and their messages are warmed before they are applied
+    // (the book still matched the feed, checked above); the companion shows
+    // the same count.
+    let warmed = get("feed-warmed").unwrap_or(-1);
+    run.check(
+        warmed > 0 && warmed <= get("messages").unwrap_or(0),
+        &format!("feed batches warmed: {warmed} messages"),
+    );
     // Nothing tripped the kill switch: what the maker tried after the close
     // is refused for the closed session, not counted as kill-switch refusals.
     let rejects = s
@@ -406,6 +415,13 @@ fn quotes_and_fills_agree_with_the_venue() {
     run.check(
         counter("reports-unusable") == Some(0) && counter("exec-reports") > Some(0),
         &format!("reports: {:?}", view.counters),
+    );
+    run.check(
+        counter("feed-warmed").is_some_and(|n| n > 0 && n as i64 <= warmed),
+        &format!(
+            "feed-warmed as the companion sees it: {:?}",
+            counter("feed-warmed")
+        ),
     );
     let companion_aaa = view
         .positions
