@@ -17,7 +17,7 @@
 //!
 //! ```text
 //! cargo run --release -p feedgen --bin feedgen -- --messages 20000000 --quiet --pcap /tmp/day20m.pcap
-//! cargo run --release -p pipeline --example feed_loop -- /tmp/day20m.pcap [batch 32] [rounds 2]
+//! cargo run --release -p pipeline --example feed_loop -- /tmp/day20m.pcap [batch 32] [rounds 2] [plain|warmed|both]
 //! ```
 
 use std::time::Instant;
@@ -141,7 +141,7 @@ fn run(frames: &[&[u8]], batch: usize, warmed: bool) -> Run {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1) else {
-        eprintln!("usage: feed_loop <day.pcap> [batch 1..=32] [rounds]");
+        eprintln!("usage: feed_loop <day.pcap> [batch 1..=32] [rounds] [plain|warmed|both]");
         std::process::exit(2);
     };
     let batch: usize = args
@@ -162,8 +162,13 @@ fn main() {
         bytes as f64 / 1e6,
         hugealloc::load_average()
     );
+    let modes: &[bool] = match args.get(4).map(String::as_str) {
+        Some("plain") => &[false],
+        Some("warmed") => &[true],
+        _ => &[false, true],
+    };
     for round in 0..rounds {
-        for warmed in [false, true] {
+        for &warmed in modes {
             let r = run(&frames, batch, warmed);
             println!(
                 "round {round} {:<6}: {} messages, {:.1}% warmed, thread CPU {:.1} ns/msg, wall {:.1} ns/msg, {} book anomalies",

@@ -102,13 +102,15 @@ impl<T: AsRef<[u8]>> Packet<T> {
         Ok(Packet { buffer })
     }
 
-    fn header(&self) -> [u8; HEADER_LEN] {
+    /// The header in place (each field read is one load, not a copy of
+    /// the header).
+    #[inline(always)]
+    fn header(&self) -> &[u8; HEADER_LEN] {
         // Length checked in `new_checked`; the fallback is never taken.
         self.buffer
             .as_ref()
             .first_chunk::<HEADER_LEN>()
-            .copied()
-            .unwrap_or([0; HEADER_LEN])
+            .unwrap_or(&[0; HEADER_LEN])
     }
 
     pub fn session(&self) -> SessionId {
