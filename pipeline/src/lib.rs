@@ -553,10 +553,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
             self.after_input(now, send);
             return;
         }
-        for i in 0..self.events.len() {
-            let event = self.events[i];
+        for event in self.events.iter() {
             self.strategies
-                .on_book(&event, &self.book, &mut self.intents);
+                .on_book(event, &self.book, &mut self.intents);
         }
         self.stamps.strategy = (self.clock)();
         self.process(now, send);
@@ -1407,7 +1406,21 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
     /// Takes every pending intent through risk and the OMS. A refusal is
     /// told to the strategy at once, which may answer with new intents:
     /// bounded rounds, the rest counted.
+    #[inline(always)]
     fn process<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
+        // Most inputs (a market-data message in an instrument nobody
+        // trades) leave nothing to do: no call.
+        if self.intents.is_empty() {
+            return;
+        }
+        self.process_intents(now, send);
+    }
+
+    fn process_intents<D: Delivery>(
+        &mut self,
+        now: Nanos,
+        send: &mut impl FnMut(&Outbound) -> D,
+    ) {
         for _ in 0..MAX_ROUNDS {
             let mut batch: heapless::Vec<OrderIntent, INTENTS> = heapless::Vec::new();
             for intent in self.intents.drain() {

@@ -143,7 +143,22 @@ pub struct Engine<const S: usize, const R: usize> {
     /// Per strategy (same index), a bit per leg whose locate is not known
     /// in the current feed session (see [`Engine::unbind_all`]).
     stale: Vec<u8, S>,
+    /// A bit per locate modulo [`ROUTE_FILTER_BITS`], set for every locate
+    /// in `routes`: a whole-market feed's events are nearly all for
+    /// instruments no strategy trades, and a clear bit says so with one
+    /// load instead of a search of `routes`.
+    route_filter: [u64; ROUTE_FILTER_BITS / 64],
     stats: EngineStats,
+}
+
+/// Bits of [`Engine`]'s route filter (two cache lines).
+const ROUTE_FILTER_BITS: usize = 1024;
+
+/// Word and bit of `locate` in the route filter.
+#[inline(always)]
+fn filter_bit(locate: StockLocate) -> (usize, u64) {
+    let bit = usize::from(locate) % ROUTE_FILTER_BITS;
+    (bit / 64, 1 << (bit % 64))
 }
 
 impl<const S: usize, const R: usize> Default for Engine<S, R> {
@@ -159,6 +174,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
             strategies: Vec::new(),
             routes: Vec::new(),
             stale: Vec::new(),
+            route_filter: [0; ROUTE_FILTER_BITS / 64],
             stats: EngineStats {
                 book_events: 0,
                 unrouted_book_events: 0,
@@ -199,6 +215,8 @@ impl<const S: usize, const R: usize> Engine<S, R> {
             self.routes
                 .insert(at, (locate, index))
                 .map_err(|_| EngineError::RoutesFull)?;
+            let (word, bit) = filter_bit(locate);
+            self.route_filter[word] |= bit;
         }
         // `stale` has room: it holds one entry per strategy.
         let _ = self.stale.push(0);
@@ -295,6 +313,7 @@ impl<const S: usize, const R: usize> Engine<S, R> {
     /// [`Engine::add`] made room for every leg).
     fn rebuild_routes(&mut self) {
         self.routes.clear();
+        self.route_filter = [0; ROUTE_FILTER_BITS / 64];
         for (index, (s, stale)) in self.strategies.iter().zip(self.stale.iter()).enumerate() {
             if *stale != 0 {
                 continue;
@@ -302,6 +321,8 @@ impl<const S: usize, const R: usize> Engine<S, R> {
             for &locate in s.locates() {
                 let at = self.routes.partition_point(|&(l, _)| l <= locate);
                 let _ = self.routes.insert(at, (locate, index as u8));
+                let (word, bit) = filter_bit(locate);
+                self.route_filter[word] |= bit;
             }
         }
     }
@@ -314,8 +335,10 @@ impl<const S: usize, const R: usize> Engine<S, R> {
         self.strategies.iter_mut().find(|s| s.id() == id)
     }
 
-    /// Routes a book event to every strategy trading its instrument.
-    #[inline]
+    /// Routes a book event to every strategy trading its instrument. An
+    /// event for an instrument nobody trades (nearly every event of a
+    /// whole-market feed) costs a load and a test.
+    #[inline(always)]
     pub fn on_book<D: DepthView + ?Sized, const N: usize>(
         &mut self,
         event: &BookEvent,
@@ -324,6 +347,23 @@ impl<const S: usize, const R: usize> Engine<S, R> {
     ) {
         self.stats.book_events += 1;
         let locate = event.locate();
+        let (word, bit) = filter_bit(locate);
+        if self.route_filter[word] & bit == 0 {
+            self.stats.unrouted_book_events += 1;
+            return;
+        }
+        self.route_book(locate, event, depth, out);
+    }
+
+    /// [`Engine::on_book`] past the route filter: the strategies routed
+    /// `locate`, if any (another locate may share its filter bit).
+    fn route_book<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        locate: StockLocate,
+        event: &BookEvent,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
         let start = self.routes.partition_point(|&(l, _)| l < locate);
         let mut routed = false;
         for &(l, index) in self.routes.get(start..).unwrap_or(&[]) {
@@ -503,6 +543,42 @@ mod tests {
         e.on_book(&bbo(&d, 99), &d, &mut out);
         assert!(out.is_empty());
         assert_eq!(e.stats().unrouted_book_events, 1);
+    }
+
+    /// A locate sharing a routed locate's filter bit is still not routed;
+    /// stale strategies leave the filter with their routes, and come back
+    /// into it when bound again.
+    #[test]
+    fn the_route_filter_follows_the_routes() {
+        let mut e: Engine<4, 8> = Engine::new();
+        e.add(mm(1, 10)).unwrap();
+        let mut d: SnapshotDepth<4, 4> = SnapshotDepth::new();
+        let shares_a_bit = 10 + ROUTE_FILTER_BITS as u16;
+        for l in [10, shares_a_bit, 11] {
+            d.set_top(l, (999_500, 100), (1_000_500, 100)).unwrap();
+        }
+        let mut out: Intents = Intents::new();
+        e.on_book(&bbo(&d, shares_a_bit), &d, &mut out);
+        e.on_book(&bbo(&d, 11), &d, &mut out);
+        assert!(out.is_empty());
+        assert_eq!(e.stats().unrouted_book_events, 2);
+        e.unbind_all();
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        assert!(out.is_empty(), "a stale strategy hears nothing");
+        assert_eq!(e.stats().unrouted_book_events, 3);
+        assert_eq!(e.route_filter, [0; ROUTE_FILTER_BITS / 64]);
+        let Some(Hosted::MarketMaker(m)) = e.get(StrategyId(1)) else {
+            panic!()
+        };
+        let symbol = m.symbol();
+        // The new session names the symbol at locate 11.
+        assert_eq!(e.bind(&symbol, 11), 1);
+        e.on_book(&bbo(&d, 10), &d, &mut out);
+        assert!(out.is_empty());
+        e.on_book(&bbo(&d, 11), &d, &mut out);
+        assert_eq!(out.len(), 2, "quotes both sides at its new locate");
+        assert_eq!(e.stats().unrouted_book_events, 4);
+        assert_eq!(e.stats().book_events, 5);
     }
 
     #[test]
