@@ -1416,11 +1416,7 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
         self.process_intents(now, send);
     }
 
-    fn process_intents<D: Delivery>(
-        &mut self,
-        now: Nanos,
-        send: &mut impl FnMut(&Outbound) -> D,
-    ) {
+    fn process_intents<D: Delivery>(&mut self, now: Nanos, send: &mut impl FnMut(&Outbound) -> D) {
         for _ in 0..MAX_ROUNDS {
             let mut batch: heapless::Vec<OrderIntent, INTENTS> = heapless::Vec::new();
             for intent in self.intents.drain() {
