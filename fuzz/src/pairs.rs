@@ -63,7 +63,8 @@
 //!   message or report changes anything); at most one order per leg goes
 //!   out in an input;
 //! - an entry (the entry counter moved) is one decision on a fresh s-score
-//!   beyond the threshold, from a flat pair: a buy of `qty_y` Y and a sale
+//!   beyond the threshold, from a flat pair (flat before the input, or
+//!   made flat by it: an exit's last fill, a bust): a buy of `qty_y` Y and a sale
 //!   of `round(β·qty_y·P_y/P_x)` X for a long spread (s < −entry; the signs
 //!   follow β's, and turn for a short); a leg that did not go out was
 //!   refused by risk or dropped, never left out by the pair. Any other new
@@ -861,10 +862,13 @@ impl Run {
         // What the order is: an entry's leg, or the flatten of its leg.
         let s = t.stats();
         if s.entries > before.pair.entries {
-            assert_eq!(
+            // (Flat before the input, or made flat by it: the entry is
+            // decided on the same input.)
+            assert!(
+                before.positions == [0, 0] || t.positions() == [0, 0],
+                "an entry from a pair that holds something ({:?} before, {:?} after): {out:?}",
                 before.positions,
-                [0, 0],
-                "an entry from a pair that holds something: {out:?}"
+                t.positions()
             );
             let score = t.s_score();
             let long = match score {
@@ -933,11 +937,15 @@ impl Run {
                 "two entries in one input"
             );
             self.reach.entries += 1;
-            assert_eq!(
+            // From a flat pair: flat before the input, or made flat by it
+            // (an exit's last fill, a bust), deciding on the same input.
+            let made_flat = matches!(before.state, PairState::Exiting | PairState::Open { .. })
+                && t.positions() == [0, 0];
+            assert!(
+                before.state == PairState::Flat || made_flat,
+                "an entry from {:?} holding {:?}",
                 before.state,
-                PairState::Flat,
-                "an entry from {:?}",
-                before.state
+                t.positions()
             );
             // Not within the cooldown after a stop (decided no earlier
             // than the last tick the pair saw then).
@@ -1014,15 +1022,10 @@ impl Run {
                 active > 0 || self.deferred || refused,
                 "entering with nothing in flight"
             ),
-            // (An exit or stop of a pair that busts left holding nothing
-            // flattens nothing: it is flat at its next decision.)
+            // (A bust that leaves an open pair holding nothing makes it
+            // flat at once: no exit of a pair with nothing to flatten.)
             PairState::Exiting => assert!(
-                !flat
-                    || active > 0
-                    || self.deferred
-                    || refused
-                    || !decided
-                    || s.exits > before.pair.exits,
+                !flat || active > 0 || self.deferred || refused || !decided,
                 "exiting with nothing held or in flight"
             ),
             PairState::Open { dir, .. } => {

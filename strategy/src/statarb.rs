@@ -626,12 +626,32 @@ impl<const L: usize> SpreadTrader<L> {
             }
             PairState::Exiting => {
                 if flat {
+                    // Free to enter on this very decision, not the next.
                     self.state = PairState::Flat;
+                    self.consider_entry(now, depth, out);
                 } else {
                     self.flatten(depth, out);
                 }
             }
             PairState::Open { dir, since } => {
+                // A bust or correction of an entry fill can leave a leg
+                // with nothing, or the other way round: the pair is no
+                // longer hedged, so what is left goes at once.
+                let as_planned = self
+                    .positions
+                    .iter()
+                    .zip(&self.plan)
+                    .all(|(&p, &q)| p.signum() == q.signum());
+                if !as_planned {
+                    if flat {
+                        self.state = PairState::Flat;
+                        self.consider_entry(now, depth, out);
+                    } else {
+                        self.stats.legged_unwinds += 1;
+                        self.flatten(depth, out);
+                    }
+                    return;
+                }
                 let s = self.score;
                 // No score while open means the refit found the spread no
                 // longer mean reverting: that is a divergence too.
@@ -662,20 +682,27 @@ impl<const L: usize> SpreadTrader<L> {
                     self.flatten(depth, out);
                     return;
                 }
-                if !self.fresh_score || now < self.no_entry_until {
-                    return;
-                }
-                self.fresh_score = false;
-                match self.score {
-                    Some(s) if s < -self.params.entry => {
-                        self.try_enter(Direction::Long, depth, out)
-                    }
-                    Some(s) if s > self.params.entry => {
-                        self.try_enter(Direction::Short, depth, out)
-                    }
-                    _ => {}
-                }
+                self.consider_entry(now, depth, out);
             }
+        }
+    }
+
+    /// Flat: enters on a fresh s-score beyond the entry threshold, outside
+    /// a stop's cooldown.
+    fn consider_entry<D: DepthView + ?Sized, const N: usize>(
+        &mut self,
+        now: Nanos,
+        depth: &D,
+        out: &mut Intents<N>,
+    ) {
+        if !self.fresh_score || now < self.no_entry_until {
+            return;
+        }
+        self.fresh_score = false;
+        match self.score {
+            Some(s) if s < -self.params.entry => self.try_enter(Direction::Long, depth, out),
+            Some(s) if s > self.params.entry => self.try_enter(Direction::Short, depth, out),
+            _ => {}
         }
     }
 }
@@ -720,15 +747,19 @@ impl<const L: usize> Strategy for SpreadTrader<L> {
         depth: &D,
         out: &mut Intents<N>,
     ) {
+        let mut moved = false;
         if let Some((locate, shares)) = own_fill(event, self.id) {
             if let Some(leg) = self.leg_of(locate) {
                 self.positions[leg] = self.positions[leg].saturating_add(shares);
+                moved = shares != 0;
             }
         }
         let update = self.orders.on_event(event, out);
         self.note_refusals(event, update);
         match update {
-            OrderUpdate::Ignored | OrderUpdate::Entered { .. } => {}
+            // A bust or correction of a long-finished order still moves
+            // what is held: decide on it now, not at the next book event.
+            OrderUpdate::Ignored | OrderUpdate::Entered { .. } if !moved => {}
             _ => self.decide(self.now, depth, out),
         }
     }
@@ -1228,6 +1259,85 @@ mod tests {
         assert_eq!(leg_order(&u[0]).1, Side::Sell);
         assert_eq!(leg_order(&u[0]).3, 100);
         assert_eq!(rig.st.stats().legged_unwinds, 1);
+    }
+
+    /// The venue busts the Y fill of an open long pair (a long-finished
+    /// order): X's short is no longer hedged, and is bought back at once,
+    /// not at the next book event.
+    #[test]
+    fn a_bust_that_legs_an_open_pair_unwinds_the_rest_at_once() {
+        let mut rig = Rig::new();
+        let r = enter_long(&mut rig);
+        let (_, _, py, qy, _) = leg_order(&r[0]);
+        let (_, _, _, qx, _) = leg_order(&r[1]);
+        rig.fill_all(&r);
+        assert!(matches!(rig.st.state(), PairState::Open { .. }));
+        // Y's entry order was the first accepted (`fill_all` numbers them).
+        let y_order = OrderId(101);
+        let u = rig.order(OrderEvent::FillAdjusted {
+            strategy: ID,
+            order: y_order,
+            locate: LY,
+            side: Side::Buy,
+            was_qty: qy,
+            was_price: py,
+            qty: 0,
+            price: py,
+            leaves: 0,
+        });
+        assert_eq!(rig.st.positions(), [0, -(qx as i64)]);
+        assert_eq!(u.len(), 1, "{u:?}");
+        let bx = rig.depth.bbo(LX);
+        assert_eq!(
+            leg_order(&u[0]),
+            (
+                LX,
+                Side::Buy,
+                bx.ask.unwrap().price,
+                qx,
+                TimeInForce::ImmediateOrCancel
+            )
+        );
+        assert_eq!(rig.st.stats().legged_unwinds, 1);
+        assert_eq!(rig.st.state(), PairState::Exiting);
+        rig.fill_all(&u);
+        assert_eq!(rig.st.positions(), [0, 0]);
+        assert_eq!(rig.st.state(), PairState::Flat);
+    }
+
+    /// A long pair's exit IOCs find nothing and go again; while the second
+    /// ones are out the spread turns rich past the short entry. When their
+    /// fills leave the pair flat, it enters short on that same decision,
+    /// not at the next book event.
+    #[test]
+    fn a_pair_flat_after_its_exit_enters_on_the_same_decision() {
+        let mut rig = Rig::new();
+        let r = enter_long(&mut rig);
+        rig.fill_all(&r);
+        let exit = rig.sample(0.0);
+        assert_eq!(exit.len(), 2, "{exit:?}");
+        let ids = [rig.accept(), rig.accept()];
+        rig.order(OrderEvent::Canceled {
+            strategy: ID,
+            order: ids[0],
+        });
+        let again = rig.order(OrderEvent::Canceled {
+            strategy: ID,
+            order: ids[1],
+        });
+        assert_eq!(again.len(), 2, "flattened again: {again:?}");
+        assert_eq!(rig.st.state(), PairState::Exiting);
+        // The spread turns rich while they are out: nothing is sent.
+        assert!(rig.sample(0.008).is_empty());
+        let s = rig.st.s_score().unwrap();
+        assert!(s > 1.25, "s = {s}");
+        let entry = rig.fill_all(&again);
+        assert_eq!(rig.st.positions(), [0, 0]);
+        assert_eq!(entry.len(), 2, "{entry:?}");
+        assert_eq!(leg_order(&entry[0]).1, Side::Sell);
+        assert_eq!(leg_order(&entry[1]).1, Side::Buy);
+        assert_eq!(rig.st.state(), PairState::Entering(Direction::Short));
+        assert_eq!(rig.st.stats().entries, 2);
     }
 
     #[test]
