@@ -332,8 +332,8 @@ struct Tally {
     requests_unsent: u64,
     /// ITCH messages inside good MoldUDP64 packets that failed to parse.
     itch_malformed: u64,
-    /// Messages of the primary feed whose book lines were prefetched with
-    /// the rest of their receive batch (see [`warm_feed_batch`]).
+    /// Feed messages whose book lines were prefetched with the rest of
+    /// their receive batch (see [`warm_feed_batch`]).
     feed_warmed: u64,
     /// FIX input the session dropped (garbled framing, bad checksum).
     fix_dropped: u64,
@@ -2028,22 +2028,20 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 /// Most feed frames one receive batch takes.
 const FEED_BATCH: usize = 32;
 
-/// Warms the book for the primary feed's messages in a receive batch before
-/// the first of them is applied: when frames queue up (a burst), the book's
-/// cache misses for the whole batch overlap instead of each message
-/// stalling on its own (see `book::Book::prefetch_group`). Only messages
-/// the primary sequencer will deliver straight from these packets are
-/// named, a packet on both lines once. A lone frame of one message is left
-/// alone: warming it would only add work before its own lookup. Returns
-/// the number of messages warmed.
+/// Warms the books for the messages of a receive batch before the first of
+/// them is applied: when frames queue up (a burst), the books' cache misses
+/// for the whole batch overlap instead of each message stalling on its own
+/// (see `book::Book::prefetch_group`). Each venue's feed warms its own
+/// book (the primary's, or the venue's away book), and only for messages
+/// its sequencer will deliver straight from these packets, a packet on
+/// both lines once. A lone frame of one message is left alone: warming it
+/// would only add work before its own lookup. Returns the number of
+/// messages warmed.
 fn warm_feed_batch(
     pipeline: &Pipeline<4, 8>,
     ports: &[Port<'_>],
     datagrams: &[Option<Datagram<'_>>],
 ) -> usize {
-    let Some(primary) = ports.first() else {
-        return 0;
-    };
     let several = match datagrams {
         [] => false,
         [Some(d)] => Packet::new_checked(d.payload)
@@ -2054,15 +2052,24 @@ fn warm_feed_batch(
     if !several {
         return 0;
     }
-    // Subscriptions 0 and 1 are the primary venue's lines A and B.
-    let mut ahead = primary.sequencer.lookahead();
-    pipeline.prefetch_itch(
-        datagrams
+    let mut warmed = 0;
+    for (k, port) in ports.iter().enumerate() {
+        // Subscriptions 2k and 2k+1 are venue k's lines A and B.
+        let mut ahead = port.sequencer.lookahead();
+        let messages = datagrams
             .iter()
             .flatten()
-            .filter(|d| d.subscription < 2)
-            .flat_map(move |d| ahead.fresh(d.payload)),
-    )
+            .filter(|d| d.subscription / 2 == k)
+            .flat_map(move |d| ahead.fresh(d.payload));
+        warmed += if k == 0 {
+            pipeline.prefetch_itch(messages)
+        } else {
+            pipeline
+                .away_book(port.id)
+                .map_or(0, |book| book.prefetch_group(messages))
+        };
+    }
+    warmed
 }
 
 /// Counters the view carries (every one fits: checked when building).
