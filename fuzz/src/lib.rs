@@ -517,6 +517,19 @@ mod tests {
         ));
     }
 
+    /// libFuzzer's input after a pair made flat considers an entry on the
+    /// same decision: an exiting pair's answers deferred from the last
+    /// input are decided first (another flattening IOC, which could not be
+    /// sent), then the report of its last exit fill makes it flat and it
+    /// enters, all in one input. The behaviour is right; the harness took
+    /// the flatten for an entry leg and now tells them apart.
+    #[test]
+    fn pairs_a_flatten_then_an_entry_in_one_input() {
+        super::pairs(include_bytes!(
+            "../findings/pairs_flatten_then_entry_in_one_input.bin"
+        ));
+    }
+
     /// Random scripts reach the paths the `pairs` checks are about: a
     /// harness whose pair never entered, exited, stopped, unwound a
     /// one-legged entry or held a leg off after a refusal would pass and

@@ -860,8 +860,21 @@ impl Run {
         );
         assert!(price.0 > 0 && price.0 <= Price::ITCH_MAX.0, "{out:?}");
         // What the order is: an entry's leg, or the flatten of its leg.
+        // The position as the input left it, or (answers deferred to a
+        // report, decided before the report) as it was before; one beyond
+        // what an order carries (over-fills) goes in orders of `u32::MAX`.
+        let pos = [t.positions()[leg], before.positions[leg]];
+        let flattens = |p: i64| {
+            let most = p.clamp(-i64::from(u32::MAX), i64::from(u32::MAX));
+            p != 0 && most == -(i64::from(qty) * side.sign())
+        };
         let s = t.stats();
-        if s.entries > before.pair.entries {
+        // An input that made the pair flat and entered may first have
+        // flattened what it held before (deferred answers are decided
+        // before the report that made it flat).
+        let made_flat_after_a_flatten =
+            before.positions != [0, 0] && flattens(before.positions[leg]);
+        if s.entries > before.pair.entries && !made_flat_after_a_flatten {
             // (Flat before the input, or made flat by it: the entry is
             // decided on the same input.)
             assert!(
@@ -886,15 +899,6 @@ impl Run {
                 "an entry leg not of the plan {plans:?} (long {long}): {out:?}"
             );
         } else {
-            // The position as the input left it, or (answers deferred to a
-            // report, decided before the report) as it was before; one
-            // beyond what an order carries (over-fills) goes in orders of
-            // `u32::MAX`.
-            let pos = [t.positions()[leg], before.positions[leg]];
-            let flattens = |p: i64| {
-                let most = p.clamp(-i64::from(u32::MAX), i64::from(u32::MAX));
-                p != 0 && most == -(i64::from(qty) * side.sign())
-            };
             assert!(
                 pos.into_iter().any(flattens),
                 "not an entry, and not the flatten of the leg's position {pos:?}: {out:?}"
