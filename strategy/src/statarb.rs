@@ -45,6 +45,10 @@
 //! opposite touch (plus `slippage_ticks`), or neither leg when there is no
 //! room. After the IOCs finish, the actual positions decide: a one-legged
 //! entry is unwound at once. Exits always flatten what is actually held.
+//! A bust or correction that moves a position is decided on when it
+//! arrives: an open pair it leaves with a leg in the wrong direction (or
+//! none) flattens the rest at once. A pair made flat (by its exit's last
+//! fill, or a bust) may enter on that same decision.
 //! A stop fires when `|s| > stop` or the position has been held for
 //! `max_hold_ns`; after a stop no entry is made for `stop_cooldown_ns`.
 //!
@@ -203,7 +207,8 @@ pub struct PairsStats {
     pub exits: u64,
     pub stops: u64,
     pub max_hold_exits: u64,
-    /// Entries that filled on one leg only and were unwound.
+    /// Entries that filled on one leg only, and open pairs a bust or
+    /// correction left on one leg, unwound.
     pub legged_unwinds: u64,
     /// Entry signals skipped: not mean reverting fast enough, no hedge, no
     /// room, a leg held off after a refusal.
