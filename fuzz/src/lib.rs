@@ -530,6 +530,16 @@ mod tests {
         ));
     }
 
+    /// libFuzzer's input: a one-legged entry's unwind must buy Y back at
+    /// an ask of `ITCH_MAX`, a price plus slippage the wire cannot carry,
+    /// so the pair sends nothing and tries again at its next decision. The
+    /// behaviour is right; the harness now asks for a flatten only where
+    /// its price can be sent.
+    #[test]
+    fn pairs_an_unpriceable_flatten_waits() {
+        super::pairs(include_bytes!("../findings/pairs_unpriceable_flatten.bin"));
+    }
+
     /// Random scripts reach the paths the `pairs` checks are about: a
     /// harness whose pair never entered, exited, stopped, unwound a
     /// one-legged entry or held a leg off after a refusal would pass and

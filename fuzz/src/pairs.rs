@@ -1001,11 +1001,22 @@ impl Run {
                 p.book.trading_state(l) == TradingState::Trading
                     && two_sided(&p.book.bbo(l)).is_some()
             });
+            let slip = self.params.slippage_ticks * TICK;
             for (leg, &pos) in t.positions().iter().enumerate() {
                 let held =
                     t.refusal_hold(leg).is_some_and(|h| h.is_set()) || before.holds[leg].is_some();
+                // The flattening IOC's price (the opposite touch plus the
+                // slippage) must be one the wire carries.
+                let priceable = two_sided(&p.book.bbo(LEGS[leg])).is_some_and(|(bid, ask)| {
+                    let price = if pos < 0 {
+                        ask.price.0 + slip
+                    } else {
+                        bid.price.0 - slip
+                    };
+                    price > 0 && price <= Price::ITCH_MAX.0
+                });
                 assert!(
-                    pos == 0 || legs_sent[leg] || !can_trade || held || refused,
+                    pos == 0 || legs_sent[leg] || !can_trade || !priceable || held || refused,
                     "leg {leg} holds {pos} and no order flattens it: {handed:?}"
                 );
             }
