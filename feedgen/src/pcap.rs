@@ -251,31 +251,26 @@ impl<'a> PcapReader<'a> {
             m if m.swap_bytes() == MAGIC_MICROS => (true, false),
             m => return Err(PcapError::BadMagic(m)),
         };
-        let mut reader = PcapReader {
+        let reader = PcapReader {
             data,
             offset: GLOBAL_HEADER_LEN,
             big_endian,
             nanos,
         };
-        let link = reader.u32_at(20);
+        let link = reader.u32_of([header[20], header[21], header[22], header[23]]);
         if link != LINKTYPE_ETHERNET {
             return Err(PcapError::LinkType(link));
         }
-        reader.offset = GLOBAL_HEADER_LEN;
         Ok(reader)
     }
 
-    fn u32_at(&self, at: usize) -> u32 {
-        let b = [
-            self.data[at],
-            self.data[at + 1],
-            self.data[at + 2],
-            self.data[at + 3],
-        ];
+    /// A header field in the file's byte order.
+    #[inline(always)]
+    fn u32_of(&self, bytes: [u8; 4]) -> u32 {
         if self.big_endian {
-            u32::from_be_bytes(b)
+            u32::from_be_bytes(bytes)
         } else {
-            u32::from_le_bytes(b)
+            u32::from_le_bytes(bytes)
         }
     }
 }
@@ -285,16 +280,16 @@ impl<'a> Iterator for PcapReader<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         let start = self.offset;
-        if start >= self.data.len() {
-            return None;
-        }
-        if self.data.len() - start < RECORD_HEADER_LEN {
+        let rest = self.data.get(start..).filter(|r| !r.is_empty())?;
+        // The record header read once (secs, fraction, included length,
+        // original length).
+        let Some(h) = rest.first_chunk::<RECORD_HEADER_LEN>() else {
             self.offset = self.data.len();
             return Some(Err(PcapError::TruncatedRecord { offset: start }));
-        }
-        let secs = u64::from(self.u32_at(start));
-        let frac = u64::from(self.u32_at(start + 4));
-        let incl = self.u32_at(start + 8) as usize;
+        };
+        let secs = u64::from(self.u32_of([h[0], h[1], h[2], h[3]]));
+        let frac = u64::from(self.u32_of([h[4], h[5], h[6], h[7]]));
+        let incl = self.u32_of([h[8], h[9], h[10], h[11]]) as usize;
         let body = start + RECORD_HEADER_LEN;
         let Some(frame) = body
             .checked_add(incl)
