@@ -333,8 +333,10 @@ struct Tally {
     /// ITCH messages inside good MoldUDP64 packets that failed to parse.
     itch_malformed: u64,
     /// Feed messages whose book lines were prefetched with the rest of
-    /// their receive batch (see [`warm_feed_batch`]).
+    /// their receive batch (see [`warm_feed_batch`]), in all and per venue
+    /// (in the order of the ports).
     feed_warmed: u64,
+    feed_warmed_by_venue: [u64; VENUES],
     /// FIX input the session dropped (garbled framing, bad checksum).
     fix_dropped: u64,
     /// Fills the journal queue could not hold (see [`JournalOut`]).
@@ -1050,16 +1052,26 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         let rx_tsc = cpu::rdtsc();
         // Each frame is classified once; the frames stay in the batch (their
         // buffers go back to the pool at its end) while their datagrams are
-        // read.
+        // read. The first frame is classified and applied at once: its
+        // latency is what a quiet feed sees, and nothing queues ahead of
+        // it. Frames behind it (a burst) are classified after it, and their
+        // messages warmed together before the next is applied.
         let mut datagrams: Vec<Option<Datagram<'_>>, FEED_BATCH> = Vec::new();
-        for frame in frames.iter() {
-            // (The batch holds at most `FEED_BATCH` frames.)
-            let _ = datagrams.push(filter.process(frame.data()));
+        if let Some(first) = frames.iter().next() {
+            let _ = datagrams.push(filter.process(first.data()));
         }
-        tally.feed_warmed += warm_feed_batch(&pipeline, &ports, &datagrams) as u64;
-        for d in datagrams {
+        for i in 0..frames.len() {
+            if i == 1 {
+                for frame in frames.iter().skip(1) {
+                    // (The batch holds at most `FEED_BATCH` frames.)
+                    let _ = datagrams.push(filter.process(frame.data()));
+                }
+                let rest = datagrams.get(1..).unwrap_or(&[]);
+                tally.feed_warmed +=
+                    warm_feed_batch(&pipeline, &ports, rest, &mut tally.feed_warmed_by_venue);
+            }
             tally.feed_frames += 1;
-            let Some(d) = d else {
+            let Some(d) = datagrams.get(i).copied().flatten() else {
                 tally.feed_dropped += 1;
                 continue;
             };
@@ -1174,6 +1186,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 },
             );
         }
+        // The datagrams borrow the frames: gone before the buffers go back.
+        drop(datagrams);
         frames.clear();
         for port in ports.iter_mut() {
             if let Some(req) = port.sequencer.poll(now) {
@@ -1969,12 +1983,18 @@ fn finish(
     for (slot, v) in pipeline.router().venues().iter().enumerate() {
         let _ = write!(
             line,
-            " venue{} new-orders {} latency-us {} reject-ppm {} away-book-messages {}",
+            " venue{} new-orders {} latency-us {} reject-ppm {} away-book-messages {} feed-warmed {}",
             v.config.id.0,
             s.orders_by_venue[slot],
             v.latency_ns / 1_000,
             v.reject_ppm,
-            if slot == 0 { 0 } else { s.away_messages }
+            if slot == 0 { 0 } else { s.away_messages },
+            ports
+                .iter()
+                .position(|p| p.id == v.config.id)
+                .and_then(|k| tally.feed_warmed_by_venue.get(k))
+                .copied()
+                .unwrap_or(0)
         );
     }
     let _ = write!(
@@ -2028,20 +2048,21 @@ fn flush_out(link: &mut TcpLink<'_>, port: &mut Port<'_>) {
 /// Most feed frames one receive batch takes.
 const FEED_BATCH: usize = 32;
 
-/// Warms the books for the messages of a receive batch before the first of
-/// them is applied: when frames queue up (a burst), the books' cache misses
-/// for the whole batch overlap instead of each message stalling on its own
-/// (see `book::Book::prefetch_group`). Each venue's feed warms its own
+/// Warms the books for the messages of frames that queued up behind the
+/// first of a receive batch (a burst), before the next is applied: their
+/// cache misses overlap instead of each message stalling on its own (see
+/// `book::Book::prefetch_group`). Each venue's feed warms its own
 /// book (the primary's, or the venue's away book), and only for messages
 /// its sequencer will deliver straight from these packets, a packet on
 /// both lines once. A lone frame of one message is left alone: warming it
 /// would only add work before its own lookup. Returns the number of
-/// messages warmed.
+/// messages warmed, and adds each venue's to `by_venue` (by port).
 fn warm_feed_batch(
     pipeline: &Pipeline<4, 8>,
     ports: &[Port<'_>],
     datagrams: &[Option<Datagram<'_>>],
-) -> usize {
+    by_venue: &mut [u64],
+) -> u64 {
     let several = match datagrams {
         [] => false,
         [Some(d)] => Packet::new_checked(d.payload)
@@ -2061,13 +2082,17 @@ fn warm_feed_batch(
             .flatten()
             .filter(|d| d.subscription / 2 == k)
             .flat_map(move |d| ahead.fresh(d.payload));
-        warmed += if k == 0 {
+        let n = if k == 0 {
             pipeline.prefetch_itch(messages)
         } else {
             pipeline
                 .away_book(port.id)
                 .map_or(0, |book| book.prefetch_group(messages))
-        };
+        } as u64;
+        if let Some(v) = by_venue.get_mut(k) {
+            *v += n;
+        }
+        warmed += n;
     }
     warmed
 }

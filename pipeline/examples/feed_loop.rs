@@ -1,23 +1,32 @@
 //! The appliance's feed path over a recorded whole-market day, with and
 //! without warming each receive batch: frames in batches as the NIC hands
-//! them over, each classified once (Ethernet/IPv4/UDP, both checksums), the
-//! primary sequencer's fresh messages warmed together (what `boot`'s
-//! `warm_feed_batch` does, with the same calls), then every packet through
-//! the MoldUDP64 sequencer and every message through `Pipeline::on_itch`
-//! one at a time, as the appliance's polling loop runs them. No strategy is
-//! hosted: this is the cost of keeping the book, the work every message
-//! pays before any decision.
+//! them over, each classified once (Ethernet/IPv4/UDP, both checksums),
+//! then every packet through the MoldUDP64 sequencer and every message
+//! through `Pipeline::on_itch` one at a time, as the appliance's polling
+//! loop runs them. No strategy is hosted: this is the cost of keeping the
+//! book, the work every message pays before any decision.
 //!
-//! A batch of `B` frames is what a receive ring holds when the feed runs
-//! ahead of the loop (a burst); `B = 1` is a loop that keeps up, where
-//! nothing can be warmed. Each run starts from an empty book on the same
-//! day; the plain and warmed runs alternate, and each reports the thread
-//! CPU time and wall time per message. The book's tables come from
-//! `hugealloc` (2 MiB pages, prefaulted), as the appliance maps them.
+//! Three ways to take a batch, run in turn, each from an empty book on the
+//! same day:
+//!
+//! - `Plain`: every frame classified and applied cold, as it comes (the
+//!   appliance's loop before warming);
+//! - `WarmFirst`: the whole batch classified and its fresh messages warmed
+//!   together (`book::Book::prefetch_group`) before the first is applied;
+//! - `WarmAfterFirst`: the first frame classified and applied at once, the
+//!   rest classified and warmed after it (what `boot`'s loop does, with the
+//!   same calls as its `warm_feed_batch`).
+//!
+//! Each reports thread CPU and wall time per message, and how long after a
+//! batch's start its first message was applied (median and 99th
+//! percentile over the batches). A batch of `B` frames is what a receive
+//! ring holds when the feed runs ahead of the loop (a burst); `B = 1` is a
+//! loop that keeps up, where nothing can be warmed. The book's tables come
+//! from `hugealloc` (2 MiB pages, prefaulted), as the appliance maps them.
 //!
 //! ```text
 //! cargo run --release -p feedgen --bin feedgen -- --messages 20000000 --quiet --pcap /tmp/day20m.pcap
-//! cargo run --release -p pipeline --example feed_loop -- /tmp/day20m.pcap [batch 32] [rounds 2] [plain|warmed|both]
+//! cargo run --release -p pipeline --example feed_loop -- /tmp/day20m.pcap [batch 32] [rounds 2] [plain|warm-first|warmed|all]
 //! ```
 
 use std::time::Instant;
@@ -48,6 +57,10 @@ struct Run {
     cpu_ns: u64,
     wall_ns: u64,
     anomalies: u64,
+    /// From a batch's start to its first message applied: median and 99th
+    /// percentile over the batches.
+    first_p50_ns: f64,
+    first_p99_ns: f64,
 }
 
 fn pipeline() -> Pipeline<4, 8> {
@@ -97,7 +110,19 @@ fn warm(pipeline: &Pipeline<4, 8>, seq: &Seq, datagrams: &[Option<Datagram<'_>>]
     )
 }
 
-fn run(frames: &[&[u8]], batch: usize, warmed: bool) -> Run {
+/// How a run treats each receive batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Every message applied cold.
+    Plain,
+    /// The whole batch classified and warmed before its first message.
+    WarmFirst,
+    /// The first frame classified and applied at once, the rest of the
+    /// batch classified and warmed after it (`boot::trade`'s loop).
+    WarmAfterFirst,
+}
+
+fn run(frames: &[&[u8]], batch: usize, mode: Mode) -> Run {
     let mut pipeline = pipeline();
     let mut seq = Seq::new(Config::new(Endpoint {
         addr: [10, 0, 0, 1],
@@ -108,26 +133,66 @@ fn run(frames: &[&[u8]], batch: usize, warmed: bool) -> Run {
     let mut send = |_: &Outbound| true;
     let mut warmed_count = 0u64;
     let now = Nanos(0);
+    let mut first_ticks: Vec<u32> = Vec::with_capacity(frames.len() / batch + 1);
     let wall = Instant::now();
+    let tsc_start = hugealloc::tsc();
     let cpu = hugealloc::thread_cpu_ns();
     for chunk in frames.chunks(batch) {
+        let batch_start = hugealloc::tsc();
+        let mut first_done = 0u64;
         let mut datagrams: heapless::Vec<Option<Datagram<'_>>, MAX_BATCH> = heapless::Vec::new();
-        for frame in chunk {
+        // Plain classifies as it goes (so its first message waits for no
+        // other frame, as the appliance's loop did before warming).
+        let eager = match mode {
+            Mode::WarmFirst => chunk.len(),
+            Mode::Plain | Mode::WarmAfterFirst => 1,
+        };
+        for frame in &chunk[..eager.min(chunk.len())] {
             let _ = datagrams.push(filter.process(frame));
         }
-        if warmed {
+        if mode == Mode::WarmFirst {
             warmed_count += warm(&pipeline, &seq, &datagrams) as u64;
         }
-        for d in datagrams.iter().flatten() {
-            seq.on_packet(Line::A, d.payload, now, &mut |_, msg| {
-                if let Ok(m) = Message::parse(msg) {
-                    pipeline.on_itch(&m, now, &mut send);
+        let mut i = 0;
+        while i < chunk.len() {
+            if mode == Mode::Plain && i > 0 {
+                let _ = datagrams.push(filter.process(chunk[i]));
+            }
+            if i == 1 && mode == Mode::WarmAfterFirst {
+                for frame in &chunk[1..] {
+                    let _ = datagrams.push(filter.process(frame));
                 }
-            });
+                warmed_count += warm(&pipeline, &seq, &datagrams[1..]) as u64;
+            }
+            if let Some(Some(d)) = datagrams.get(i) {
+                seq.on_packet(Line::A, d.payload, now, &mut |_, msg| {
+                    if let Ok(m) = Message::parse(msg) {
+                        pipeline.on_itch(&m, now, &mut send);
+                        if first_done == 0 {
+                            first_done = hugealloc::tsc();
+                        }
+                    }
+                });
+            }
+            i += 1;
+        }
+        if first_done != 0 {
+            first_ticks.push(
+                first_done
+                    .wrapping_sub(batch_start)
+                    .min(u64::from(u32::MAX)) as u32,
+            );
         }
     }
     let cpu_ns = hugealloc::thread_cpu_ns() - cpu;
     let wall_ns = wall.elapsed().as_nanos() as u64;
+    let ticks_per_ns = hugealloc::tsc().wrapping_sub(tsc_start) as f64 / wall_ns.max(1) as f64;
+    first_ticks.sort_unstable();
+    let at = |q: f64| {
+        first_ticks
+            .get(((first_ticks.len().max(1) - 1) as f64 * q) as usize)
+            .map_or(0.0, |&t| f64::from(t) / ticks_per_ns)
+    };
     let stats = pipeline.stats();
     Run {
         messages: stats.messages,
@@ -135,13 +200,17 @@ fn run(frames: &[&[u8]], batch: usize, warmed: bool) -> Run {
         cpu_ns,
         wall_ns,
         anomalies: stats.book_anomalies,
+        first_p50_ns: at(0.5),
+        first_p99_ns: at(0.99),
     }
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let Some(path) = args.get(1) else {
-        eprintln!("usage: feed_loop <day.pcap> [batch 1..=32] [rounds] [plain|warmed|both]");
+        eprintln!(
+            "usage: feed_loop <day.pcap> [batch 1..=32] [rounds] [plain|warm-first|warmed|all]"
+        );
         std::process::exit(2);
     };
     let batch: usize = args
@@ -162,21 +231,24 @@ fn main() {
         bytes as f64 / 1e6,
         hugealloc::load_average()
     );
-    let modes: &[bool] = match args.get(4).map(String::as_str) {
-        Some("plain") => &[false],
-        Some("warmed") => &[true],
-        _ => &[false, true],
+    let modes: &[Mode] = match args.get(4).map(String::as_str) {
+        Some("plain") => &[Mode::Plain],
+        Some("warm-first") => &[Mode::WarmFirst],
+        Some("warmed") => &[Mode::WarmAfterFirst],
+        _ => &[Mode::Plain, Mode::WarmFirst, Mode::WarmAfterFirst],
     };
     for round in 0..rounds {
-        for &warmed in modes {
-            let r = run(&frames, batch, warmed);
+        for &mode in modes {
+            let r = run(&frames, batch, mode);
             println!(
-                "round {round} {:<6}: {} messages, {:.1}% warmed, thread CPU {:.1} ns/msg, wall {:.1} ns/msg, {} book anomalies",
-                if warmed { "warmed" } else { "plain" },
+                "round {round} {:<16}: {} messages, {:.1}% warmed, thread CPU {:.1} ns/msg, wall {:.1} ns/msg, first message of a batch p50 {:.0} / p99 {:.0} ns, {} book anomalies",
+                format!("{mode:?}"),
                 r.messages,
                 100.0 * r.warmed as f64 / r.messages.max(1) as f64,
                 r.cpu_ns as f64 / r.messages.max(1) as f64,
                 r.wall_ns as f64 / r.messages.max(1) as f64,
+                r.first_p50_ns,
+                r.first_p99_ns,
                 r.anomalies
             );
         }
