@@ -68,8 +68,10 @@ pub fn write_record<W: Write>(out: &mut W, unix_ns: u64, frame: &[u8]) -> io::Re
 /// writes them as pcap records.
 ///
 /// A packet is closed when the next message would not fit the MTU or when
-/// the next message is more than [`MoldPcapWriter::MAX_HOLD_NS`] younger than
-/// the packet's first (a publisher does not hold messages back for long).
+/// the next message is more than the hold time ([`MoldPcapWriter::MAX_HOLD_NS`]
+/// unless set with [`MoldPcapWriter::with_max_hold_ns`]) younger than the
+/// packet's first (a publisher does not hold messages back for long; a
+/// longer hold packs more messages a packet, as a busy feed's do).
 /// [`MoldPcapWriter::finish`] sends the rest and an end-of-session packet.
 pub struct MoldPcapWriter<W: Write> {
     out: W,
@@ -81,6 +83,7 @@ pub struct MoldPcapWriter<W: Write> {
     staged_count: u16,
     first_ts: u64,
     last_ts: u64,
+    max_hold_ns: u64,
     packet: Vec<u8>,
     frame_buf: Vec<u8>,
     frames: u64,
@@ -108,6 +111,7 @@ impl<W: Write> MoldPcapWriter<W> {
             staged_count: 0,
             first_ts: 0,
             last_ts: 0,
+            max_hold_ns: Self::MAX_HOLD_NS,
             packet: vec![0; MAX_UDP_PAYLOAD],
             frame_buf: vec![0; 1600],
             frames: 0,
@@ -115,11 +119,17 @@ impl<W: Write> MoldPcapWriter<W> {
         })
     }
 
+    /// How long a packet may hold its first message before it is sent.
+    pub fn with_max_hold_ns(mut self, ns: u64) -> Self {
+        self.max_hold_ns = ns;
+        self
+    }
+
     /// Adds one ITCH message (bytes without length prefix) sent at `ts`
     /// (ns since midnight).
     pub fn push(&mut self, msg: &[u8], ts: u64) -> io::Result<()> {
         let full = self.staged.len() + 2 + msg.len() > Self::MAX_BLOCKS;
-        let stale = self.staged_count > 0 && ts.saturating_sub(self.first_ts) > Self::MAX_HOLD_NS;
+        let stale = self.staged_count > 0 && ts.saturating_sub(self.first_ts) > self.max_hold_ns;
         if full || stale {
             self.flush_packet()?;
         }
@@ -308,6 +318,30 @@ impl<'a> Iterator for PcapReader<'a> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Messages 1 µs apart: a packet takes those within the hold time of
+    /// its first, up to the MTU.
+    #[test]
+    fn the_hold_time_decides_how_many_messages_share_a_packet() {
+        let frames = |hold: Option<u64>| {
+            let mut w = MoldPcapWriter::new(Vec::new(), *b"TESTSESS01").unwrap();
+            if let Some(ns) = hold {
+                w = w.with_max_hold_ns(ns);
+            }
+            for i in 0..400u64 {
+                w.push(&[b'Z'; 30], 1_000_000 + i * 1_000).unwrap();
+            }
+            let bytes = w.finish().unwrap();
+            // Data frames, the end of session left out.
+            PcapReader::new(&bytes).unwrap().count() - 1
+        };
+        assert_eq!(frames(Some(0)), 400);
+        // The default 20 µs: 21 messages a packet (0..=20 µs after the first).
+        assert_eq!(frames(None), 400_usize.div_ceil(21));
+        // A long hold: as many as fit the MTU (32 bytes a message).
+        let per_packet = (MAX_UDP_PAYLOAD - moldudp64::HEADER_LEN) / 32;
+        assert_eq!(frames(Some(1_000_000)), 400_usize.div_ceil(per_packet));
+    }
 
     #[test]
     fn writer_output_reads_back() {

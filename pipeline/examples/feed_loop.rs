@@ -13,9 +13,10 @@
 //!   appliance's loop before warming);
 //! - `WarmFirst`: the whole batch classified and its fresh messages warmed
 //!   together (`book::Book::prefetch_group`) before the first is applied;
-//! - `WarmAfterFirst`: the first frame classified and applied at once, the
-//!   rest classified and warmed after it (what `boot`'s loop does, with the
-//!   same calls as its `warm_feed_batch`).
+//! - `WarmAfterFirst`: the first frame classified and its first message
+//!   applied at once, the rest of its packet warmed after that message, the
+//!   other frames classified and warmed after the first frame (what
+//!   `boot`'s loop does, with the same calls).
 //!
 //! Each reports thread CPU and wall time per message, and how long after a
 //! batch's start its first message was applied (median and 99th
@@ -88,12 +89,16 @@ fn pipeline() -> Pipeline<4, 8> {
     )
 }
 
+/// `boot::trade::several_messages`: a data packet of more than `than`.
+fn several_messages(payload: &[u8], than: u16) -> bool {
+    Packet::new_checked(payload).is_ok_and(|p| matches!(p.kind(), PacketKind::Data(n) if n > than))
+}
+
 /// `boot::trade::warm_feed_batch`, over this loop's own batch.
 fn warm(pipeline: &Pipeline<4, 8>, seq: &Seq, datagrams: &[Option<Datagram<'_>>]) -> usize {
     let several = match datagrams {
         [] => false,
-        [Some(d)] => Packet::new_checked(d.payload)
-            .is_ok_and(|p| matches!(p.kind(), PacketKind::Data(n) if n > 1)),
+        [Some(d)] => several_messages(d.payload, 1),
         [_] => false,
         _ => true,
     };
@@ -117,8 +122,9 @@ enum Mode {
     Plain,
     /// The whole batch classified and warmed before its first message.
     WarmFirst,
-    /// The first frame classified and applied at once, the rest of the
-    /// batch classified and warmed after it (`boot::trade`'s loop).
+    /// The first frame classified and its first message applied at once,
+    /// the rest of its packet warmed after that message, the rest of the
+    /// batch classified and warmed after the frame (`boot::trade`'s loop).
     WarmAfterFirst,
 }
 
@@ -165,11 +171,20 @@ fn run(frames: &[&[u8]], batch: usize, mode: Mode) -> Run {
                 warmed_count += warm(&pipeline, &seq, &datagrams[1..]) as u64;
             }
             if let Some(Some(d)) = datagrams.get(i) {
+                // The first packet's messages after its first are warmed
+                // once that one is applied.
+                let mut rest_of_packet = (i == 0 && mode == Mode::WarmAfterFirst)
+                    .then(|| seq.lookahead())
+                    .filter(|_| several_messages(d.payload, 2));
                 seq.on_packet(Line::A, d.payload, now, &mut |_, msg| {
                     if let Ok(m) = Message::parse(msg) {
                         pipeline.on_itch(&m, now, &mut send);
                         if first_done == 0 {
                             first_done = hugealloc::tsc();
+                        }
+                        if let Some(mut ahead) = rest_of_packet.take() {
+                            warmed_count +=
+                                pipeline.prefetch_itch(ahead.fresh(d.payload).skip(1)) as u64;
                         }
                     }
                 });

@@ -47,6 +47,11 @@ struct Args {
     /// pcap output: MoldUDP64 in UDP/IPv4/Ethernet frames to 233.54.12.1:26400.
     #[arg(long)]
     pcap: Option<PathBuf>,
+    /// How long a MoldUDP64 packet may hold its first message, in µs: a
+    /// packet takes every message within that time of its first (up to the
+    /// MTU). Longer packs more messages a packet, as a busy feed's bursts do.
+    #[arg(long, default_value_t = 20)]
+    pcap_hold_us: u64,
     /// No progress bar.
     #[arg(long)]
     quiet: bool,
@@ -75,7 +80,8 @@ fn run(args: Args) -> Result<(), String> {
     let mut pcap = match &args.pcap {
         Some(p) => Some(
             MoldPcapWriter::new(create(p)?, session_for_seed(args.seed))
-                .map_err(|e| format!("{}: {e}", p.display()))?,
+                .map_err(|e| format!("{}: {e}", p.display()))?
+                .with_max_hold_ns(args.pcap_hold_us.saturating_mul(1_000)),
         ),
         None => None,
     };
