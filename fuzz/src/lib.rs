@@ -97,12 +97,35 @@ pub fn moldudp64(data: &[u8]) {
             1 => Line::B,
             _ => Line::Retransmission,
         };
+        // What the lookahead names in the packet before the sequencer takes
+        // it must be delivered with it, in the same order: straight from
+        // the packet, or as the copy of the same number the sequencer held
+        // from an earlier packet (unless the packet changes the session:
+        // not foreseen).
+        let named: Vec<u64> = seq
+            .lookahead()
+            .fresh(pkt)
+            .sequenced()
+            .map(|(s, _)| s)
+            .collect();
+        let changes = seq.counters().session_changes;
+        let mut delivered: Vec<u64> = Vec::new();
         seq.on_packet(line, pkt, Nanos(now), &mut |s, _| {
             if let Some(prev) = last {
                 assert!(s == prev + 1 || s <= prev, "hole: {prev} then {s}");
             }
             last = Some(s);
+            delivered.push(s);
         });
+        if seq.counters().session_changes == changes {
+            let mut rest = delivered.iter();
+            for p in &named {
+                assert!(
+                    rest.any(|d| d == p),
+                    "named but not delivered in order: {named:?} / {delivered:?}"
+                );
+            }
+        }
         while seq.poll(Nanos(now)).is_some() {}
     }
 }

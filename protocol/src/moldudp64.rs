@@ -687,6 +687,7 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
         Lookahead {
             session: self.session,
             next: self.next,
+            end: self.end.unwrap_or(EMPTY),
         }
     }
 
@@ -1071,7 +1072,7 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
 }
 
 /// A look at packets before [`Sequencer::on_packet`] takes them: which of
-/// their messages it will deliver straight from them, in order. A receive
+/// their messages it will deliver as it takes them, in order. A receive
 /// batch uses it to warm what applying those messages will touch (a book's
 /// lines) before the first of them is applied. Taken from the sequencer by
 /// [`Sequencer::lookahead`]; changes nothing in it.
@@ -1080,6 +1081,9 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
 /// starts at or before the next message due (one after a gap would be held,
 /// not delivered); its messages from the next one due on are fresh, and the
 /// cursor moves past them, so the same packet on lines A and B counts once.
+/// A fresh message the sequencer already holds from an earlier packet is
+/// delivered as that copy (the same bytes on a sound feed; a garbled one
+/// may have sent other bytes under the number).
 /// Messages the sequencer holds out of order, which a packet may release,
 /// are not seen; nor is a change of session inside the batch (once a day:
 /// what is named after it may not be delivered).
@@ -1087,6 +1091,9 @@ impl<const WINDOW: usize, const SLOT: usize> Sequencer<WINDOW, SLOT> {
 pub struct Lookahead {
     session: Option<SessionId>,
     next: u64,
+    /// The session's end, once announced: nothing at or after it is
+    /// delivered.
+    end: u64,
 }
 
 impl Lookahead {
@@ -1111,9 +1118,11 @@ impl Lookahead {
             return none;
         };
         let first = pkt.sequence();
-        let Some(end) = first.checked_add(u64::from(n)) else {
+        // (A packet reaching the empty-slot marker is refused whole.)
+        let Some(end) = first.checked_add(u64::from(n)).filter(|&e| e != EMPTY) else {
             return none;
         };
+        let end = end.min(self.end);
         if self.session != Some(pkt.session()) || first > self.next || end <= self.next {
             return none;
         }
@@ -1124,7 +1133,8 @@ impl Lookahead {
                 rest: packet.get(HEADER_LEN..).unwrap_or(&[]),
                 offset: HEADER_LEN,
                 index: 0,
-                remaining: n,
+                // Up to the session's end, if it comes first.
+                remaining: u16::try_from(end - first).unwrap_or(n),
                 sequence: first,
             },
             from,
@@ -1139,6 +1149,16 @@ impl Lookahead {
 pub struct FreshMessages<'p> {
     messages: Messages<'p>,
     from: u64,
+}
+
+impl<'p> FreshMessages<'p> {
+    /// The same messages with their sequence numbers.
+    pub fn sequenced(self) -> impl Iterator<Item = (u64, &'p [u8])> {
+        let from = self.from;
+        self.messages
+            .map_while(Result::ok)
+            .filter(move |&(seq, _)| seq >= from)
+    }
 }
 
 impl<'p> Iterator for FreshMessages<'p> {
@@ -1291,6 +1311,16 @@ mod tests {
         h.check_bodies();
         // After a gap: held, not delivered, so not named.
         assert!(look(&h, &[(Line::A, packet(S1, 20, 2))]).is_empty());
+        h.feed(Line::A, &packet(S1, 20, 2), 2);
+        // The packet that fills the gap: its messages are named, and 20 and
+        // 21 are delivered as the copies held (the same bytes).
+        let fill = vec![(Line::B, packet(S1, 10, 12))];
+        let ahead = look(&h, &fill);
+        assert_eq!(ahead, (10..22).collect::<Vec<_>>());
+        let before = h.got.len();
+        h.feed(Line::B, &fill[0].1, 3);
+        assert_eq!(h.seqs()[before..].to_vec(), ahead);
+        h.check_bodies();
         // Before any session: nothing is known to come.
         let fresh = Harness::new(cfg());
         assert!(look(&fresh, &[(Line::A, packet(S1, 1, 2))]).is_empty());
