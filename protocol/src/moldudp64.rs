@@ -1326,6 +1326,26 @@ mod tests {
         assert!(look(&fresh, &[(Line::A, packet(S1, 1, 2))]).is_empty());
     }
 
+    /// After an announced end of session nothing at or after it is named
+    /// (the sequencer delivers none of it), nor anything of a packet
+    /// reaching the empty-slot number (refused whole).
+    #[test]
+    fn lookahead_names_nothing_past_the_end_of_session() {
+        let mut h = Harness::new(cfg());
+        h.feed(Line::A, &packet(S1, 1, 3), 0);
+        h.feed(Line::A, &end_of_session(S1, 6), 1);
+        let batch = vec![(Line::A, packet(S1, 4, 4))];
+        let ahead = look(&h, &batch);
+        assert_eq!(ahead, vec![4, 5]);
+        let before = h.got.len();
+        h.feed(Line::A, &batch[0].1, 2);
+        assert_eq!(h.seqs()[before..].to_vec(), ahead);
+        assert!(look(&h, &[(Line::A, packet(S1, 6, 1))]).is_empty());
+        let mut g = Harness::new(cfg());
+        g.feed(Line::A, &heartbeat(S1, u64::MAX - 2), 0);
+        assert!(look(&g, &[(Line::A, packet(S1, u64::MAX - 2, 2))]).is_empty());
+    }
+
     proptest! {
         /// Whatever a batch holds (short of a session change), the
         /// lookahead never names a message the sequencer does not deliver
