@@ -57,7 +57,7 @@ use protocol::fix::messages::{
 };
 use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
-use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Packet, PacketKind, Sequencer};
+use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
 use risk::{Capacity, RiskEngine};
 use smoltcp::iface::SocketStorage;
@@ -1138,7 +1138,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             // rest of its packet (a busy feed packs many) is warmed after it.
             let mut rest_of_packet = (i == 0)
                 .then(|| sequencer.lookahead())
-                .filter(|_| several_messages(d.payload, 2));
+                .filter(|_| pipeline::packet_holds_more_than(d.payload, 2));
             sequencer.on_packet(
                 line,
                 d.payload,
@@ -2075,13 +2075,7 @@ fn warm_feed_batch(
     datagrams: &[Option<Datagram<'_>>],
     by_venue: &mut [u64],
 ) -> u64 {
-    let several = match datagrams {
-        [] => false,
-        [Some(d)] => several_messages(d.payload, 1),
-        [_] => false,
-        _ => true,
-    };
-    if !several {
+    if !pipeline::batch_worth_warming(datagrams) {
         return 0;
     }
     let mut warmed = 0;
@@ -2106,12 +2100,6 @@ fn warm_feed_batch(
         warmed += n;
     }
     warmed
-}
-
-/// Whether `payload` is a MoldUDP64 data packet of more than `than`
-/// messages.
-fn several_messages(payload: &[u8], than: u16) -> bool {
-    Packet::new_checked(payload).is_ok_and(|p| matches!(p.kind(), PacketKind::Data(n) if n > than))
 }
 
 /// Counters the view carries (every one fits: checked when building).

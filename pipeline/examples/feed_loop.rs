@@ -38,7 +38,7 @@ use gateway::oms::{Oms, OmsConfig, Outbound};
 use pipeline::Pipeline;
 use protocol::filter::{Datagram, Filter};
 use protocol::itch::Message;
-use protocol::moldudp64::{Config, Endpoint, Line, Packet, PacketKind, Sequencer};
+use protocol::moldudp64::{Config, Endpoint, Line, Sequencer};
 use risk::{Capacity, Limits, RiskEngine};
 use strategy::engine::Engine;
 use types::{Nanos, VenueId};
@@ -89,20 +89,9 @@ fn pipeline() -> Pipeline<4, 8> {
     )
 }
 
-/// `boot::trade::several_messages`: a data packet of more than `than`.
-fn several_messages(payload: &[u8], than: u16) -> bool {
-    Packet::new_checked(payload).is_ok_and(|p| matches!(p.kind(), PacketKind::Data(n) if n > than))
-}
-
 /// `boot::trade::warm_feed_batch`, over this loop's own batch.
 fn warm(pipeline: &Pipeline<4, 8>, seq: &Seq, datagrams: &[Option<Datagram<'_>>]) -> usize {
-    let several = match datagrams {
-        [] => false,
-        [Some(d)] => several_messages(d.payload, 1),
-        [_] => false,
-        _ => true,
-    };
-    if !several {
+    if !pipeline::batch_worth_warming(datagrams) {
         return 0;
     }
     let mut ahead = seq.lookahead();
@@ -175,7 +164,7 @@ fn run(frames: &[&[u8]], batch: usize, mode: Mode) -> Run {
                 // once that one is applied.
                 let mut rest_of_packet = (i == 0 && mode == Mode::WarmAfterFirst)
                     .then(|| seq.lookahead())
-                    .filter(|_| several_messages(d.payload, 2));
+                    .filter(|_| pipeline::packet_holds_more_than(d.payload, 2));
                 seq.on_packet(Line::A, d.payload, now, &mut |_, msg| {
                     if let Ok(m) = Message::parse(msg) {
                         pipeline.on_itch(&m, now, &mut send);

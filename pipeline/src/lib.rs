@@ -1933,3 +1933,22 @@ impl DepthView for VenueDepth<'_> {
             .map_or(0, |(book, at)| book.depth(at, side, out))
     }
 }
+
+/// Whether a MoldUDP64 payload is a data packet of more than `than`
+/// messages.
+pub fn packet_holds_more_than(payload: &[u8], than: u16) -> bool {
+    protocol::moldudp64::Packet::new_checked(payload)
+        .is_ok_and(|p| matches!(p.kind(), protocol::moldudp64::PacketKind::Data(n) if n > than))
+}
+
+/// Whether the datagrams of a receive batch are worth warming together
+/// ([`Pipeline::prefetch_itch`]): several frames, or one packet of several
+/// messages. A lone message would only add work before its own lookup.
+pub fn batch_worth_warming(datagrams: &[Option<protocol::filter::Datagram<'_>>]) -> bool {
+    match datagrams {
+        [] => false,
+        [Some(d)] => packet_holds_more_than(d.payload, 1),
+        [_] => false,
+        _ => true,
+    }
+}
