@@ -176,7 +176,7 @@ pub fn run(platform: &'static Platform) -> ! {
             Event::Disconnect(reason) => {
                 println!("fix-probe: session disconnect: {reason:?}");
             }
-            Event::PeerReject(_) | Event::Dropped(_) => {}
+            Event::PeerReject(_) | Event::PeerLogout(_) | Event::Dropped(_) => {}
         };
         for (_, event) in link.poll(&mut device, now) {
             match event {

@@ -1249,6 +1249,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     say!("trade: logged out of venue {}", id.0);
                     *logged_on = false
                 }
+                // The venue's reason, if it gives one, is in its Logout's Text.
+                Event::PeerLogout(m) => {
+                    let reason = m.get(tag::TEXT).and_then(|t| core::str::from_utf8(t).ok());
+                    say!(
+                        "trade: venue {} sent Logout: {:?}",
+                        id.0,
+                        reason.unwrap_or("")
+                    );
+                }
                 Event::Disconnect(r) => {
                     say!("trade: session with venue {} ended: {r:?}", id.0);
                     *session_ended = Some(r);

@@ -848,7 +848,7 @@ fn collect(event: SessionEvent<'_>, out: &mut Vec<u8>, actions: &mut Vec<Action>
         SessionEvent::Disconnect(_) => actions.push(Action::Disconnect),
         SessionEvent::Dropped(_) => actions.push(Action::SessionError),
         SessionEvent::Deliver(msg) => actions.push(decode_order(msg)),
-        SessionEvent::LoggedOut | SessionEvent::PeerReject(_) => {}
+        SessionEvent::LoggedOut | SessionEvent::PeerReject(_) | SessionEvent::PeerLogout(_) => {}
     }
 }
 

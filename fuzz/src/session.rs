@@ -115,6 +115,7 @@ enum Ev {
     Send(Vec<u8>),
     Deliver(Vec<u8>),
     PeerReject(Vec<u8>),
+    PeerLogout(Vec<u8>),
     LoggedOn,
     LoggedOut,
     Disconnect(DisconnectReason),
@@ -127,6 +128,7 @@ impl Ev {
             Event::Send(b) => Ev::Send(b.to_vec()),
             Event::Deliver(m) => Ev::Deliver(m.as_bytes().to_vec()),
             Event::PeerReject(m) => Ev::PeerReject(m.as_bytes().to_vec()),
+            Event::PeerLogout(m) => Ev::PeerLogout(m.as_bytes().to_vec()),
             Event::LoggedOn => Ev::LoggedOn,
             Event::LoggedOut => Ev::LoggedOut,
             Event::Disconnect(r) => Ev::Disconnect(r),
@@ -612,6 +614,7 @@ impl<'a> Pair<'a> {
         let mut new_app: Option<(u64, AppSent, usize)> = None;
         let mut reset_logon_sent = false;
         let mut delivered = false;
+        let mut peer_logout = false;
         let w = &mut self.watch[side];
         let name = w.name();
         for ev in events {
@@ -656,6 +659,12 @@ impl<'a> Pair<'a> {
                     let m = FixMessage::parse(&bytes).expect("a peer's Reject parses");
                     assert_eq!(m.msg_type(), msg_type::REJECT);
                 }
+                Ev::PeerLogout(bytes) => {
+                    let m = FixMessage::parse(&bytes).expect("a peer's Logout parses");
+                    assert_eq!(m.msg_type(), msg_type::LOGOUT);
+                    assert!(w.connected, "{name}: a peer's Logout after its disconnect");
+                    peer_logout = true;
+                }
                 Ev::LoggedOn => {
                     assert!(!w.logged_on, "{name}: LoggedOn twice");
                     w.logged_on = true;
@@ -667,6 +676,16 @@ impl<'a> Pair<'a> {
                 }
                 Ev::Disconnect(reason) => {
                     assert!(w.connected, "{name}: Disconnect twice");
+                    assert!(
+                        !peer_logout
+                            || matches!(
+                                reason,
+                                DisconnectReason::LogonRejected
+                                    | DisconnectReason::LogoutCompleted
+                                    | DisconnectReason::LogoutReceived
+                            ),
+                        "{name}: the peer's Logout ended in {reason:?}"
+                    );
                     assert!(!w.logged_on, "{name}: Disconnect before LoggedOut");
                     w.connected = false;
                     w.asked_disconnect = Some(reason);
@@ -679,6 +698,10 @@ impl<'a> Pair<'a> {
                 ),
             }
         }
+        assert!(
+            !peer_logout || !w.connected,
+            "{name}: the peer's Logout was handed over, and the session went on"
+        );
 
         match (call, new_app) {
             (Call::Send(Ok(seq)), Some((sent_seq, app, len))) => {

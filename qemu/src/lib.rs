@@ -38,5 +38,5 @@ pub use repo::Repo;
 pub use serial::{
     Banner, BootProtocol, ExceptionReport, PanicReport, TestReport, TestResult, Vector,
 };
-pub use tools::{ensure_iso_tools, ensure_qemu, find_in_path, QEMU_BINARY};
+pub use tools::{ensure_iso_tools, ensure_qemu, ensure_quickfix, find_in_path, QEMU_BINARY};
 pub use vm::{unique_name, Accel, Boot, ExitKind, Outcome, RunningVm, Vm};

@@ -43,6 +43,25 @@ pub fn ensure_iso_tools(repo: &Repo) -> Result<()> {
 }
 
 const ISO_PACKAGES: &[&str] = &["grub-pc-bin", "grub-common", "xorriso", "mtools"];
+
+/// Makes sure a QuickFIX/C++ program can be built: Debian's
+/// `libquickfix-dev`, a C++ compiler and pkg-config. The FIX
+/// interoperability tests build their venue with them.
+pub fn ensure_quickfix(repo: &Repo) -> Result<()> {
+    ensure(repo, QUICKFIX_PACKAGES, missing_quickfix)
+}
+
+const QUICKFIX_PACKAGES: &[&str] = &["libquickfix-dev", "g++", "pkg-config"];
+/// A header of the library's acceptor: present once `libquickfix-dev` is.
+pub const QUICKFIX_HEADER: &str = "/usr/include/quickfix/SocketAcceptor.h";
+
+fn missing_quickfix() -> Vec<String> {
+    let mut missing = missing_programs(&["g++", "pkg-config"]);
+    if !Path::new(QUICKFIX_HEADER).is_file() {
+        missing.push(QUICKFIX_HEADER.to_string());
+    }
+    missing
+}
 const ISO_PROGRAMS: &[&str] = &["grub-mkrescue", "xorriso", "mformat"];
 
 fn missing_iso_tools() -> Vec<String> {

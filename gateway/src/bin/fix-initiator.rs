@@ -32,7 +32,7 @@ use gateway::session::{
     DisconnectReason, Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
 use protocol::fix::decode::parse_price;
-use protocol::fix::messages::{ExecutionReport, NewOrderSingle, OrdType};
+use protocol::fix::messages::{ExecutionReport, Logout, NewOrderSingle, OrdType};
 use protocol::fix::{FixMessage, FixVersion, Masked, UtcTime};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
@@ -221,6 +221,8 @@ fn parse_order(line: &str) -> Result<Option<OrderLine>> {
 struct Observed {
     logged_on: bool,
     disconnect: Option<DisconnectReason>,
+    /// Text(58) of the peer's Logout: its reason for ending the session.
+    peer_logout_text: Option<String>,
     io_error: Option<String>,
     acked: HashSet<String>,
     /// When each order's bytes went to the socket, until its first
@@ -277,6 +279,14 @@ fn handle_event(e: Event<'_>, stream: &mut TcpStream, seen: &mut Observed, verbo
             print_app_message(msg, seen);
         }
         Event::PeerReject(msg) => println!("REJECT {}", Masked(msg.as_bytes())),
+        Event::PeerLogout(msg) => {
+            let reason = Logout::parse(msg).ok().and_then(|l| l.text).map(text);
+            match &reason {
+                Some(t) => println!("PEER LOGOUT text={t:?}"),
+                None => println!("PEER LOGOUT"),
+            }
+            seen.peer_logout_text = reason;
+        }
         Event::LoggedOn => {
             println!("LOGGED ON");
             seen.logged_on = true;
@@ -420,7 +430,10 @@ fn run(args: Args) -> Result<()> {
 
     let mut sent_ids: Vec<String> = Vec::new();
     let mut order_counter: u64 = 0;
-    let run_tag = now().0 / 1_000_000_000;
+    // ClOrdIDs must not repeat across runs (a venue refuses a repeated
+    // one): each run's are tagged with its start in microseconds (seconds
+    // repeated when two runs started within one).
+    let run_tag = now().0 / 1_000;
     let mut last_order_at: Option<Instant> = None;
     let mut logout_requested = false;
     let mut input_done = !args.interactive;
@@ -533,7 +546,10 @@ fn run(args: Args) -> Result<()> {
     );
     match seen.disconnect {
         Some(DisconnectReason::LogoutCompleted) | Some(DisconnectReason::LogoutReceived) => Ok(()),
-        Some(other) => Err(format!("session ended: {other:?}")),
+        Some(other) => Err(match seen.peer_logout_text {
+            Some(t) => format!("session ended: {other:?}: the peer said {t:?}"),
+            None => format!("session ended: {other:?}"),
+        }),
         None => Err("connection closed without logout".into()),
     }
 }

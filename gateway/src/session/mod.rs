@@ -232,6 +232,11 @@ pub enum Event<'m> {
     Deliver(&'m FixMessage<'m>),
     /// A session-level Reject(3) from the peer.
     PeerReject(&'m FixMessage<'m>),
+    /// The peer's Logout(5), ahead of the `Disconnect` it leads to. Its
+    /// Text(58), when there is one, is the peer's reason (a venue refusing a
+    /// Logon says why there, e.g. "MsgSeqNum too low, expecting 6 but
+    /// received 3"): the one place a user learns what to fix.
+    PeerLogout(&'m FixMessage<'m>),
     LoggedOn,
     LoggedOut,
     /// Close the transport (after writing any `Send` that preceded it).
@@ -247,6 +252,7 @@ impl fmt::Debug for Event<'_> {
             Event::Send(b) => write!(f, "Send({})", protocol::fix::Masked(b)),
             Event::Deliver(m) => write!(f, "Deliver({m:?})"),
             Event::PeerReject(m) => write!(f, "PeerReject({m:?})"),
+            Event::PeerLogout(m) => write!(f, "PeerLogout({m:?})"),
             Event::LoggedOn => f.write_str("LoggedOn"),
             Event::LoggedOut => f.write_str("LoggedOut"),
             Event::Disconnect(r) => write!(f, "Disconnect({r:?})"),
@@ -1363,6 +1369,13 @@ impl Core<'_> {
         if !logged_on {
             match self.phase {
                 Phase::LogonSent(_) if mt == msg_type::LOGOUT => {
+                    // In sequence, the refusal consumed the peer's number
+                    // (a venue keeps it): the next Logon's answer follows on
+                    // without a gap to recover.
+                    if seq == self.next_in {
+                        self.advance_in(seq + 1);
+                    }
+                    sink(Event::PeerLogout(&msg));
                     self.disconnect(DisconnectReason::LogonRejected, sink);
                 }
                 Phase::LogonSent(_) | Phase::AwaitingLogon if mt == msg_type::LOGON => {
@@ -1546,7 +1559,7 @@ impl Core<'_> {
             SeqCheck::TooHigh => {
                 if mt == msg_type::LOGOUT {
                     // Answer and close; the gap is recovered on the next logon.
-                    self.handle_logout(now, sink);
+                    self.handle_logout(now, &msg, sink);
                     return;
                 }
                 if mt == msg_type::RESEND_REQUEST {
@@ -1642,7 +1655,7 @@ impl Core<'_> {
             msg_type::SEQUENCE_RESET => self.handle_gap_fill(now, msg, seq, sink),
             msg_type::LOGOUT => {
                 self.advance_in(seq + 1);
-                self.handle_logout(now, sink);
+                self.handle_logout(now, msg, sink);
             }
             msg_type::LOGON => {
                 self.advance_in(seq + 1);
@@ -1795,7 +1808,13 @@ impl Core<'_> {
         }
     }
 
-    fn handle_logout<F: FnMut(Event<'_>)>(&mut self, now: UtcTime, sink: &mut F) {
+    fn handle_logout<F: FnMut(Event<'_>)>(
+        &mut self,
+        now: UtcTime,
+        msg: &FixMessage<'_>,
+        sink: &mut F,
+    ) {
+        sink(Event::PeerLogout(msg));
         if let Phase::LogoutSent(_) = self.phase {
             self.disconnect(DisconnectReason::LogoutCompleted, sink);
         } else {

@@ -19,6 +19,7 @@ enum Ev {
     Send(Vec<u8>),
     Deliver(Vec<u8>),
     PeerReject(Vec<u8>),
+    PeerLogout(Vec<u8>),
     LoggedOn,
     LoggedOut,
     Disconnect(DisconnectReason),
@@ -30,6 +31,7 @@ fn own(e: Event<'_>) -> Ev {
         Event::Send(b) => Ev::Send(b.to_vec()),
         Event::Deliver(m) => Ev::Deliver(m.as_bytes().to_vec()),
         Event::PeerReject(m) => Ev::PeerReject(m.as_bytes().to_vec()),
+        Event::PeerLogout(m) => Ev::PeerLogout(m.as_bytes().to_vec()),
         Event::LoggedOn => Ev::LoggedOn,
         Event::LoggedOut => Ev::LoggedOut,
         Event::Disconnect(r) => Ev::Disconnect(r),
@@ -458,10 +460,32 @@ fn logon_rejected_by_logout_and_timeout() {
     h.take();
     let m = h.peer("5", 1, &[(58, "go away")]);
     h.feed(&m);
+    // The venue's Logout reaches the user (its Text is the reason), then
+    // the attempt ends.
     assert_eq!(
         h.take(),
-        vec![Ev::Disconnect(DisconnectReason::LogonRejected)]
+        vec![
+            Ev::PeerLogout(m.clone()),
+            Ev::Disconnect(DisconnectReason::LogonRejected)
+        ]
     );
+    // The refusal was in sequence: its number is spent.
+    assert_eq!(h.s.state().next_in, 2);
+
+    // A refusal past a gap leaves the gap for the next logon to recover.
+    let mut h = H::new(Role::Initiator);
+    h.connect();
+    h.take();
+    let m = h.peer("5", 4, &[(58, "go away")]);
+    h.feed(&m);
+    assert_eq!(
+        h.take(),
+        vec![
+            Ev::PeerLogout(m.clone()),
+            Ev::Disconnect(DisconnectReason::LogonRejected)
+        ]
+    );
+    assert_eq!(h.s.state().next_in, 1);
 
     let mut h = H::new(Role::Initiator);
     h.connect();
@@ -511,6 +535,7 @@ fn a_refused_answer_to_our_logon_ends_the_attempt_at_once() {
         h.take(),
         vec![
             Ev::Dropped(FixError::RepeatedTag(58)),
+            Ev::PeerLogout(m.clone()),
             Ev::Disconnect(DisconnectReason::LogonRejected)
         ]
     );
@@ -1249,6 +1274,28 @@ fn sequence_reset_table() {
 
 // ------------------------------------------------------------- logout
 
+/// A Logout that arrives past a gap is still the peer's last word: handed
+/// over with its reason, answered, and the session ends (the gap is left
+/// for the next logon, so no ResendRequest goes out).
+#[test]
+fn a_logout_past_a_gap_is_handed_over_and_answered() {
+    let mut h = H::logged_on();
+    let m = h.peer("5", 5, &[(58, "end of day")]);
+    h.feed(&m);
+    let ev = h.take();
+    assert_eq!(ev[0], Ev::PeerLogout(m.clone()));
+    let logout = FixMessage::new_checked(&m).unwrap();
+    assert_eq!(
+        messages::Logout::parse(&logout).unwrap().text,
+        Some(&b"end of day"[..])
+    );
+    assert_eq!(types_of(&H::sent(&ev)), vec![("5".into(), 2)]);
+    assert_eq!(
+        ev.last(),
+        Some(&Ev::Disconnect(DisconnectReason::LogoutReceived))
+    );
+}
+
 #[test]
 fn logout_handshake_and_unsolicited() {
     // We initiate.
@@ -1267,6 +1314,7 @@ fn logout_handshake_and_unsolicited() {
     assert_eq!(
         h.take(),
         vec![
+            Ev::PeerLogout(m.clone()),
             Ev::LoggedOut,
             Ev::Disconnect(DisconnectReason::LogoutCompleted)
         ]
@@ -1284,9 +1332,10 @@ fn logout_handshake_and_unsolicited() {
     let m = h.peer("5", 2, &[(58, "bye")]);
     h.feed(&m);
     let ev = h.take();
+    assert_eq!(ev[0], Ev::PeerLogout(m.clone()));
     assert_eq!(types_of(&H::sent(&ev)), vec![("5".into(), 2)]);
     assert_eq!(
-        &ev[1..],
+        &ev[2..],
         &[
             Ev::LoggedOut,
             Ev::Disconnect(DisconnectReason::LogoutReceived)
