@@ -13,6 +13,14 @@
 //! is ours as the FIX session runs it: a `FixDecoder` that has learned the
 //! report's field layout (tags in order) checks each tag with one masked
 //! compare instead of reading it; fefix keeps no such state.
+//!
+//! With `--features quickfix`, QuickFIX/C++ 1.15 (Debian's libquickfix-dev)
+//! runs in the same groups through a C shim (`quickfix/shim.cpp`): handed its
+//! field values as text like fefix, encoding with BodyLength and CheckSum
+//! computed, decoding with both checked (`setString(.., true)`) and one
+//! by-tag lookup. `quickfix` builds a new message per order or report, as
+//! applications of its API do; `quickfix_reused_message` overwrites one
+//! message kept across iterations, its best case.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use fefix::prelude::*;
@@ -29,6 +37,9 @@ mod exec_reports;
 mod new_orders;
 use exec_reports::{partial_fill, T0};
 use new_orders::sample_new_order;
+
+#[cfg(feature = "quickfix")]
+use fix_peer::quickfix;
 
 fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("fix_peer");
@@ -74,6 +85,41 @@ fn bench(c: &mut Criterion) {
         })
     });
 
+    #[cfg(feature = "quickfix")]
+    {
+        // Sanity: QuickFIX writes the fields ours does, given the same
+        // values (our encode at T0 formats T0 as the text it is handed); it
+        // orders the body by tag, so the two are compared as field sets (the
+        // same fields give the same BodyLength and CheckSum).
+        let mut h = HeaderTemplate::new(FixVersion::Fix44, b"CLIENT", b"VENUE").unwrap();
+        let mut ours = [0u8; 512];
+        let nos = sample_new_order(UtcTime(T0));
+        let ours = encode(&mut h, &mut ours, 2, UtcTime(T0), &nos).unwrap();
+        quickfix::encode(2, false);
+        let fields = |bytes: &[u8]| {
+            let mut f: Vec<String> = String::from_utf8_lossy(bytes)
+                .split('\x01')
+                .map(str::to_string)
+                .collect();
+            f.sort();
+            f
+        };
+        assert_eq!(
+            fields(&quickfix::last_encoded()),
+            fields(ours),
+            "QuickFIX and ours encode the same order"
+        );
+        for (name, reuse) in [("quickfix", false), ("quickfix_reused_message", true)] {
+            let mut qf_seq = 1u64;
+            g.bench_function(format!("encode_new_order_single/{name}"), |b| {
+                b.iter(|| {
+                    qf_seq += 1;
+                    black_box(quickfix::encode(black_box(qf_seq), reuse))
+                })
+            });
+        }
+    }
+
     // ---------------------------------------------------------------- decode
     let er = partial_fill(FixVersion::Fix44);
     g.bench_function("decode_execution_report/ours", |b| {
@@ -115,6 +161,19 @@ fn bench(c: &mut Criterion) {
             black_box(m.fv_raw(&151u32).map(|v| v.len()))
         })
     });
+    #[cfg(feature = "quickfix")]
+    for (name, reuse) in [("quickfix", false), ("quickfix_reused_message", true)] {
+        // Sanity: QuickFIX accepts our bytes and finds LeavesQty 200; it
+        // refuses them with one byte of the body changed (CheckSum).
+        assert_eq!(quickfix::decode_leaves_qty(&er, reuse), 3);
+        let mut bad = er.clone();
+        let i = bad.len() - 12;
+        bad[i] ^= 1;
+        assert_eq!(quickfix::decode_leaves_qty(&bad, reuse), -1);
+        g.bench_function(format!("decode_execution_report/{name}"), |b| {
+            b.iter(|| black_box(quickfix::decode_leaves_qty(black_box(&er), reuse)))
+        });
+    }
     g.finish();
 }
 
