@@ -1,7 +1,7 @@
 //! The `fix-initiator` binary, and with it the session code the appliance
-//! runs, against a venue built on QuickFIX/C++ (`tests/quickfix/venue.cpp`,
-//! Debian's `libquickfix-dev`, installed when missing as the lab installs
-//! QEMU). `fix_initiator.rs` holds the initiator to our own acceptor; here
+//! runs, against a venue built on QuickFIX/C++ (`qemu::quickfix`:
+//! `qemu/quickfix/venue.cpp` with Debian's `libquickfix-dev`, installed when
+//! missing as the lab installs QEMU). `fix_initiator.rs` holds the initiator to our own acceptor; here
 //! the counterparty is an engine that shares nothing with ours, so a
 //! misreading of the FIX specification on both of our sides would show.
 //!
@@ -12,55 +12,17 @@
 //! refusals (sequence number too low, bad credentials) reported with its
 //! reason, and the password never printed.
 
+use qemu::quickfix::{QuickfixVenue as Venue, VenueOptions};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::mpsc;
+use std::time::Duration;
 
 const USER: &str = "trader";
 const PASSWORD: &str = "hunter2";
-
-/// The venue program, built once per run of this test binary.
-fn venue_program() -> &'static Path {
-    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
-    PROGRAM.get_or_init(|| {
-        let repo = qemu::Repo::locate().expect("the repository root");
-        if let Err(e) = qemu::ensure_quickfix(&repo) {
-            panic!("QuickFIX/C++ is needed to build the test venue: {e}");
-        }
-        let flags = Command::new("pkg-config")
-            .args(["--cflags", "--libs", "quickfix"])
-            .output()
-            .expect("pkg-config runs");
-        assert!(flags.status.success(), "pkg-config knows quickfix");
-        let flags = String::from_utf8(flags.stdout).expect("pkg-config prints text");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/quickfix/venue.cpp");
-        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"));
-        let program = dir.join("quickfix-venue");
-        let building = dir.join(format!("quickfix-venue.{}", std::process::id()));
-        // QuickFIX 1.15's headers declare dynamic exception specifications,
-        // which C++17 removed.
-        let out = Command::new("g++")
-            .args(["-std=gnu++14", "-O1", "-Wall", "-Wno-deprecated", "-o"])
-            .arg(&building)
-            .arg(&source)
-            .args(flags.split_whitespace())
-            .arg("-lpthread")
-            .output()
-            .expect("g++ runs");
-        assert!(
-            out.status.success(),
-            "building the QuickFIX venue failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::rename(&building, &program).expect("the venue program is in place");
-        program
-    })
-}
 
 /// A fresh directory for one test.
 fn work_dir(name: &str) -> PathBuf {
@@ -72,114 +34,15 @@ fn work_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A running QuickFIX venue; killed when dropped.
-struct Venue {
-    child: Child,
-    port: u16,
-    dir: PathBuf,
-    lines: mpsc::Receiver<String>,
-    /// Every line the venue printed so far.
-    said: Vec<String>,
-}
-
-impl Venue {
-    fn start(dir: &Path) -> Venue {
-        let program = venue_program();
-        // A port the system just handed out; another process could take it
-        // before the venue binds it, so a venue that cannot start is retried.
-        for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .expect("a free port")
-                .port();
-            let mut child = Command::new(program)
-                .arg(port.to_string())
-                .arg(dir)
-                .args([USER, PASSWORD])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("the venue starts");
-            let stdout = child.stdout.take().expect("piped stdout");
-            let (tx, lines) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut venue = Venue {
-                child,
-                port,
-                dir: dir.to_path_buf(),
-                lines,
-                said: Vec::new(),
-            };
-            if venue.wait_for("READY").is_some() {
-                return venue;
-            }
-        }
-        panic!("the QuickFIX venue did not start on any of five ports");
-    }
-
-    /// The first line starting with `prefix` (already printed or within
-    /// 10 s), or `None` when the venue ended first.
-    fn wait_for(&mut self, prefix: &str) -> Option<String> {
-        if let Some(line) = self.said.iter().find(|l| l.starts_with(prefix)) {
-            return Some(line.clone());
-        }
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.said.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return Some(line);
-                    }
-                }
-                Err(_) => return None,
-            }
-        }
-        None
-    }
-
-    /// Takes every line printed so far.
-    fn drain(&mut self) {
-        while let Ok(line) = self.lines.try_recv() {
-            self.said.push(line);
-        }
-    }
-
-    /// The engine's log of the messages of one session, SOH shown as `|`.
-    fn message_log(&self, begin_string: &str) -> String {
-        let path = self
-            .dir
-            .join("log")
-            .join(format!("{begin_string}-VENUE-CLIENT.messages.current.log"));
-        std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-            .replace('\x01', "|")
-    }
-
-    /// Logged messages whose SenderCompID is `sender`.
-    fn messages_from(&self, begin_string: &str, sender: &str) -> Vec<String> {
-        let from = format!("|49={sender}|");
-        self.message_log(begin_string)
-            .lines()
-            .filter(|l| l.contains(&from))
-            .map(str::to_string)
-            .collect()
-    }
-}
-
-impl Drop for Venue {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A QuickFIX venue with its store and logs in `dir`, requiring our
+/// credentials; orders fill at once.
+fn start_venue(dir: &Path) -> Venue {
+    let repo = qemu::Repo::locate().expect("the repository root");
+    let options = VenueOptions {
+        credentials: Some((USER.into(), PASSWORD.into())),
+        ..VenueOptions::default()
+    };
+    Venue::start(&repo, dir, options).unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"))
 }
 
 /// The initiator's side: its directory, session config and sequence file.
@@ -370,7 +233,7 @@ fn assert_orders_answered(run: &Run, venue: &mut Venue, begin_string: &str) {
     {
         let line = venue
             .wait_for(&format!("ORDER {begin_string} {id} "))
-            .unwrap_or_else(|| panic!("the venue never saw {id}: {:?}", venue.said));
+            .unwrap_or_else(|| panic!("the venue never saw {id}: {:?}", venue.said()));
         assert!(line.ends_with(rest), "{line}");
     }
     // Acknowledged, half filled, filled; QuickFIX sends fields in tag order.
@@ -424,9 +287,9 @@ fn assert_orders_answered(run: &Run, venue: &mut Venue, begin_string: &str) {
 #[test]
 fn orders_are_acknowledged_filled_and_refused_in_fix_4_2_and_4_4() {
     let dir = work_dir("orders");
-    let mut venue = Venue::start(&dir);
+    let mut venue = start_venue(&dir);
     for version in ["4.4", "4.2"] {
-        let client = Client::new(&dir, version, venue.port, PASSWORD);
+        let client = Client::new(&dir, version, venue.port(), PASSWORD);
         let run = client.run(ORDERS);
         let begin = client.begin_string();
         assert_orders_answered(&run, &mut venue, &begin);
@@ -463,8 +326,8 @@ fn orders_are_acknowledged_filled_and_refused_in_fix_4_2_and_4_4() {
 #[test]
 fn sequence_numbers_carry_over_a_restart_and_lost_reports_are_resent() {
     let dir = work_dir("resend");
-    let mut venue = Venue::start(&dir);
-    let client = Client::new(&dir, "4.4", venue.port, PASSWORD);
+    let mut venue = start_venue(&dir);
+    let client = Client::new(&dir, "4.4", venue.port(), PASSWORD);
     let first = client.run(ORDERS);
     assert_orders_answered(&first, &mut venue, "FIX.4.4");
     assert_eq!(client.seq(), (6, 9));
@@ -523,8 +386,8 @@ fn sequence_numbers_carry_over_a_restart_and_lost_reports_are_resent() {
 #[test]
 fn a_gap_in_our_numbers_is_filled_for_the_venue() {
     let dir = work_dir("gapfill");
-    let mut venue = Venue::start(&dir);
-    let client = Client::new(&dir, "4.4", venue.port, PASSWORD);
+    let mut venue = start_venue(&dir);
+    let client = Client::new(&dir, "4.4", venue.port(), PASSWORD);
     let first = client.run(ORDERS);
     assert_orders_answered(&first, &mut venue, "FIX.4.4");
     // Five numbers skipped, e.g. messages sent and then lost with the
@@ -550,16 +413,15 @@ fn a_gap_in_our_numbers_is_filled_for_the_venue() {
     );
     let id = &second.cl_ord_ids()[0];
     assert_eq!(second.reports(id).len(), 2, "{}", second.stdout);
-    let event_log =
-        std::fs::read_to_string(dir.join("log/FIX.4.4-VENUE-CLIENT.event.current.log")).unwrap();
+    let event_log = venue.event_log("FIX.4.4");
     assert!(!event_log.contains("too low"), "{event_log}");
 }
 
 #[test]
 fn heartbeats_keep_an_idle_session_up() {
     let dir = work_dir("heartbeat");
-    let mut venue = Venue::start(&dir);
-    let client = Client::new(&dir, "4.4", venue.port, PASSWORD);
+    let mut venue = start_venue(&dir);
+    let client = Client::new(&dir, "4.4", venue.port(), PASSWORD);
     let mut child = Command::new(env!("CARGO_BIN_EXE_fix-initiator"))
         .arg("--config")
         .arg(&client.config)
@@ -579,7 +441,6 @@ fn heartbeats_keep_an_idle_session_up() {
     drop(stdin);
     let run = finish(child);
     assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
-    venue.drain();
     let sent_heartbeats = run
         .lines("> ")
         .iter()
@@ -601,8 +462,8 @@ fn heartbeats_keep_an_idle_session_up() {
 #[test]
 fn the_venues_reason_for_refusing_a_logon_reaches_the_user() {
     let dir = work_dir("refused");
-    let mut venue = Venue::start(&dir);
-    let client = Client::new(&dir, "4.4", venue.port, PASSWORD);
+    let mut venue = start_venue(&dir);
+    let client = Client::new(&dir, "4.4", venue.port(), PASSWORD);
     let first = client.run(ORDERS);
     assert_orders_answered(&first, &mut venue, "FIX.4.4");
 
@@ -632,7 +493,7 @@ fn the_venues_reason_for_refusing_a_logon_reaches_the_user() {
 
     // The wrong password: refused, and printed nowhere.
     let other = work_dir("refused-credentials");
-    let wrong = Client::new(&other, "4.2", venue.port, "wrong-password");
+    let wrong = Client::new(&other, "4.2", venue.port(), "wrong-password");
     let refused = wrong.run(ORDERS);
     assert!(!refused.ok);
     venue

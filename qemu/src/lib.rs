@@ -23,6 +23,7 @@ mod error;
 mod image;
 mod iso;
 pub mod lab;
+pub mod quickfix;
 mod lock;
 mod repo;
 pub mod serial;

@@ -1,28 +1,32 @@
 // A FIX venue built on QuickFIX/C++ (Debian's libquickfix-dev), the
 // open-source engine many venues' test environments run on or resemble: the
-// counterparty the interoperability tests (`quickfix_interop.rs`) hold our
-// session code against. Nothing here shares code with the project, so a
-// misreading of the FIX specification that our initiator and our own
-// acceptor would share shows up here.
+// counterparty the interoperability tests hold our session code against
+// (`gateway/tests/quickfix_interop.rs` with the host initiator,
+// `tests/tests/order_path.rs` with the appliance over smoltcp). Nothing here
+// shares code with the project, so a misreading of the FIX specification
+// that our initiator and our own acceptor would share shows up here. Built
+// and started by `qemu::quickfix`.
 //
-//   quickfix-venue <port> <work dir> <username> <password>
+//   quickfix-venue <port> <work dir> <username|-> <password|->
+//                  [--comp-ids VENUE CLIENT] [--rest SYMBOL]...
 //
 // Sessions (the engine's file store under <work dir>, so sequence numbers
-// survive a restart of the initiator, as at a venue):
-//   FIX.4.4  VENUE <- CLIENT
-//   FIX.4.2  VENUE <- CLIENT
-// Logon must carry Username (553) and Password (554) equal to the arguments,
-// else it is refused (the engine sends Logout with the reason).
+// survive a restart of the initiator, as at a venue), VENUE <- CLIENT unless
+// --comp-ids says otherwise: FIX.4.4 and FIX.4.2. Logon must carry Username
+// (553) and Password (554) equal to the arguments, else it is refused (the
+// engine sends Logout with the reason); "-" for both takes any Logon.
 //
 // Every NewOrderSingle must be a limit order (OrdType 2) with Price,
 // TransactTime and, in FIX 4.2, HandlInst; the engine answers a missing field
 // with a session-level Reject. Symbol REJECT is refused with an
-// ExecutionReport (ExecType 8). Any other order is acknowledged, then filled
-// at its price: half of it (a partial fill) and then the rest, so a
-// quantity of 1 fills at once.
+// ExecutionReport (ExecType 8). An order in a --rest symbol is acknowledged
+// and rests until canceled (OrderCancelRequest: an ExecutionReport
+// Canceled; a cancel of an order not resting: OrderCancelReject). Any other
+// order is acknowledged, then filled at its price: half of it (a partial
+// fill) and then the rest, so a quantity of 1 fills at once.
 //
-// Prints one line per event on stdout (READY, LOGON, LOGOUT, ORDER, REFUSED)
-// for the test to read. Exits when its standard input closes.
+// Prints one line per event on stdout (READY, LOGON, LOGOUT, ORDER, CANCEL,
+// REFUSED) for the test to read. Exits when its standard input closes.
 
 #include <quickfix/Application.h>
 #include <quickfix/FileLog.h>
@@ -34,12 +38,16 @@
 #include <quickfix/SessionSettings.h>
 #include <quickfix/SocketAcceptor.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <iostream>
+#include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -52,8 +60,10 @@ void say(const std::string& line) {
 
 class Venue : public FIX::Application {
  public:
-  Venue(std::string username, std::string password)
-      : username_(std::move(username)), password_(std::move(password)) {}
+  Venue(std::string username, std::string password, std::set<std::string> resting)
+      : username_(std::move(username)),
+        password_(std::move(password)),
+        resting_symbols_(std::move(resting)) {}
 
   void onCreate(const FIX::SessionID&) override {}
   void onLogon(const FIX::SessionID& id) override { say("LOGON " + id.toString()); }
@@ -64,7 +74,8 @@ class Venue : public FIX::Application {
   void fromAdmin(const FIX::Message& message, const FIX::SessionID& id) throw(
       FIX::FieldNotFound, FIX::IncorrectDataFormat, FIX::IncorrectTagValue,
       FIX::RejectLogon) override {
-    if (message.getHeader().getField(FIX::FIELD::MsgType) != FIX::MsgType_Logon) {
+    if (message.getHeader().getField(FIX::FIELD::MsgType) != FIX::MsgType_Logon ||
+        (username_ == "-" && password_ == "-")) {
       return;
     }
     const bool user_ok = message.isSetField(FIX::FIELD::Username) &&
@@ -81,10 +92,14 @@ class Venue : public FIX::Application {
   void fromApp(const FIX::Message& message, const FIX::SessionID& id) throw(
       FIX::FieldNotFound, FIX::IncorrectDataFormat, FIX::IncorrectTagValue,
       FIX::UnsupportedMessageType) override {
-    if (message.getHeader().getField(FIX::FIELD::MsgType) != FIX::MsgType_NewOrderSingle) {
+    const std::string& type = message.getHeader().getField(FIX::FIELD::MsgType);
+    if (type == FIX::MsgType_NewOrderSingle) {
+      onNewOrder(message, id);
+    } else if (type == FIX::MsgType_OrderCancelRequest) {
+      onCancel(message, id);
+    } else {
       throw FIX::UnsupportedMessageType();
     }
-    onNewOrder(message, id);
   }
 
  private:
@@ -121,6 +136,11 @@ class Venue : public FIX::Application {
       return;
     }
     report.send('0', '0', 0, 0, "");
+    if (resting_symbols_.count(symbol) != 0) {
+      std::lock_guard<std::mutex> guard(resting_lock_);
+      resting_[id.toString() + " " + cl_ord_id] = report;
+      return;
+    }
     const long long first = qty / 2;
     if (first > 0) {
       report.send(fix42 ? '1' : 'F', '1', first, first, "");
@@ -128,21 +148,57 @@ class Venue : public FIX::Application {
     report.send(fix42 ? '2' : 'F', '2', qty - first, qty, "");
   }
 
+  void onCancel(const FIX::Message& cancel, const FIX::SessionID& id) {
+    const std::string cl_ord_id = cancel.getField(FIX::FIELD::ClOrdID);
+    const std::string orig = cancel.getField(FIX::FIELD::OrigClOrdID);
+    cancel.getField(FIX::FIELD::Symbol);
+    cancel.getField(FIX::FIELD::Side);
+    cancel.getField(FIX::FIELD::TransactTime);
+    say("CANCEL " + id.getBeginString().getString() + " " + cl_ord_id + " " + orig);
+    Report order;
+    {
+      std::lock_guard<std::mutex> guard(resting_lock_);
+      auto found = resting_.find(id.toString() + " " + orig);
+      if (found == resting_.end()) {
+        FIX::Message refusal;
+        refusal.getHeader().setField(FIX::MsgType(FIX::MsgType_OrderCancelReject));
+        refusal.setField(FIX::FIELD::OrderID, "NONE");
+        refusal.setField(FIX::FIELD::ClOrdID, cl_ord_id);
+        refusal.setField(FIX::FIELD::OrigClOrdID, orig);
+        refusal.setField(FIX::FIELD::OrdStatus, "8");
+        refusal.setField(FIX::FIELD::CxlRejResponseTo, "1");
+        refusal.setField(FIX::FIELD::CxlRejReason, "1");
+        refusal.setField(FIX::FIELD::Text, "unknown order");
+        FIX::Session::sendToTarget(refusal, id);
+        return;
+      }
+      order = found->second;
+      resting_.erase(found);
+    }
+    order.orig_cl_ord_id = orig;
+    order.cl_ord_id = cl_ord_id;
+    order.send('4', '4', 0, 0, "");
+  }
+
   struct Report {
-    bool fix42;
-    const FIX::SessionID& id;
+    bool fix42 = false;
+    FIX::SessionID id;
     std::string order_id, cl_ord_id, symbol, side;
-    long long qty;
+    long long qty = 0;
     std::string price;
+    std::string orig_cl_ord_id;
 
     // One ExecutionReport: `last` shares traded in it, `cum` in all.
     void send(char exec_type, char ord_status, long long last, long long cum,
               const std::string& text) {
-      static std::uint64_t exec_ids = 0;
+      static std::atomic<std::uint64_t> exec_ids{0};
       FIX::Message report;
       report.getHeader().setField(FIX::MsgType(FIX::MsgType_ExecutionReport));
       report.setField(FIX::FIELD::OrderID, order_id);
       report.setField(FIX::FIELD::ClOrdID, cl_ord_id);
+      if (!orig_cl_ord_id.empty()) {
+        report.setField(FIX::FIELD::OrigClOrdID, orig_cl_ord_id);
+      }
       report.setField(FIX::FIELD::ExecID, "E" + std::to_string(++exec_ids));
       if (fix42) {
         report.setField(FIX::FIELD::ExecTransType, "0");
@@ -153,7 +209,7 @@ class Venue : public FIX::Application {
       report.setField(FIX::FIELD::Side, side);
       report.setField(FIX::FIELD::OrderQty, std::to_string(qty));
       report.setField(FIX::FIELD::Price, price);
-      const bool done = ord_status == '2' || ord_status == '8';
+      const bool done = ord_status == '2' || ord_status == '4' || ord_status == '8';
       report.setField(FIX::FIELD::LeavesQty, std::to_string(done ? 0 : qty - cum));
       report.setField(FIX::FIELD::CumQty, std::to_string(cum));
       report.setField(FIX::FIELD::AvgPx, cum > 0 ? price : "0");
@@ -171,18 +227,23 @@ class Venue : public FIX::Application {
   };
 
   std::string username_, password_;
-  std::uint64_t orders_ = 0;
+  std::set<std::string> resting_symbols_;
+  std::atomic<std::uint64_t> orders_{0};
+  std::mutex resting_lock_;
+  // Resting orders by session and ClOrdID, with what their reports repeat.
+  std::map<std::string, Report> resting_;
 };
 
-std::string settings(const std::string& port, const std::string& dir) {
+std::string settings(const std::string& port, const std::string& dir,
+                     const std::string& venue_comp_id, const std::string& client_comp_id) {
   std::ostringstream s;
   s << "[DEFAULT]\n"
     << "ConnectionType=acceptor\n"
     << "SocketAcceptPort=" << port << "\n"
     << "SocketReuseAddress=Y\n"
     << "SocketNodelay=Y\n"
-    << "SenderCompID=VENUE\n"
-    << "TargetCompID=CLIENT\n"
+    << "SenderCompID=" << venue_comp_id << "\n"
+    << "TargetCompID=" << client_comp_id << "\n"
     << "StartTime=00:00:00\n"
     << "EndTime=00:00:00\n"
     << "UseDataDictionary=N\n"
@@ -196,14 +257,30 @@ std::string settings(const std::string& port, const std::string& dir) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc != 5) {
-    std::cerr << "usage: " << argv[0] << " <port> <work dir> <username> <password>\n";
+  if (argc < 5) {
+    std::cerr << "usage: " << argv[0]
+              << " <port> <work dir> <username|-> <password|->"
+                 " [--comp-ids VENUE CLIENT] [--rest SYMBOL]...\n";
     return 2;
   }
+  std::string venue_comp_id = "VENUE", client_comp_id = "CLIENT";
+  std::set<std::string> resting;
+  for (int i = 5; i < argc; ++i) {
+    const std::string option = argv[i];
+    if (option == "--comp-ids" && i + 2 < argc) {
+      venue_comp_id = argv[++i];
+      client_comp_id = argv[++i];
+    } else if (option == "--rest" && i + 1 < argc) {
+      resting.insert(argv[++i]);
+    } else {
+      std::cerr << "quickfix-venue: unknown or incomplete option " << option << "\n";
+      return 2;
+    }
+  }
   try {
-    std::istringstream text(settings(argv[1], argv[2]));
+    std::istringstream text(settings(argv[1], argv[2], venue_comp_id, client_comp_id));
     FIX::SessionSettings config(text);
-    Venue venue(argv[3], argv[4]);
+    Venue venue(argv[3], argv[4], resting);
     FIX::FileStoreFactory store(config);
     FIX::FileLogFactory log(config);
     FIX::SocketAcceptor acceptor(venue, store, config, log);

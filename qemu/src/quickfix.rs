@@ -1,0 +1,256 @@
+//! A FIX venue built on QuickFIX/C++ for the interoperability tests: the
+//! program (`qemu/quickfix/venue.cpp`, compiled here against Debian's
+//! `libquickfix-dev`) and a running instance of it.
+//!
+//! Our own simulated venue (`exchange`) runs our session code in the acceptor
+//! role, so a misreading of the FIX specification shared by both of our
+//! sides would pass there; QuickFIX shares nothing with us.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::{ensure_quickfix, Error, FileLock, Repo, Result};
+
+/// Builds the venue program, if it is missing or older than its source,
+/// into `target/quickfix/` (one build at a time across test processes), and
+/// returns its path. Installs QuickFIX/C++ first when missing (as root).
+pub fn build_venue(repo: &Repo) -> Result<PathBuf> {
+    ensure_quickfix(repo)?;
+    let source = repo.root().join("qemu/quickfix/venue.cpp");
+    let dir = repo.root().join("target/quickfix");
+    let program = dir.join("quickfix-venue");
+    std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
+    let _lock = FileLock::acquire(&repo.locks_dir().join("quickfix-venue.lock"))?;
+    let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
+    let source_time = modified(&source).ok_or_else(|| Error::MissingArtifact(source.clone()))?;
+    if modified(&program).is_some_and(|built: SystemTime| built >= source_time) {
+        return Ok(program);
+    }
+    let flags = run_for_output(
+        Command::new("pkg-config").args(["--cflags", "--libs", "quickfix"]),
+        "pkg-config --cflags --libs quickfix",
+    )?;
+    let building = dir.join(format!("quickfix-venue.{}", std::process::id()));
+    // QuickFIX 1.15's headers declare dynamic exception specifications,
+    // which C++17 removed.
+    run_for_output(
+        Command::new("g++")
+            .args(["-std=gnu++14", "-O1", "-Wall", "-Wno-deprecated", "-o"])
+            .arg(&building)
+            .arg(&source)
+            .args(flags.split_whitespace())
+            .arg("-lpthread"),
+        "g++ (the QuickFIX venue)",
+    )?;
+    std::fs::rename(&building, &program)
+        .map_err(Error::io(format!("moving the venue to {}", program.display())))?;
+    Ok(program)
+}
+
+/// Runs `command`; its standard output, or an error with what it printed.
+fn run_for_output(command: &mut Command, what: &str) -> Result<String> {
+    let out = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(Error::io(format!("running {what}")))?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            what: what.to_string(),
+            status: out.status,
+            output: String::from_utf8_lossy(&out.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// How the venue is set up.
+#[derive(Debug, Clone)]
+pub struct VenueOptions {
+    /// Required Username (553) and Password (554); `None` takes any Logon.
+    pub credentials: Option<(String, String)>,
+    /// The venue's CompID and the one it expects from its client.
+    pub venue_comp_id: String,
+    pub client_comp_id: String,
+    /// Symbols whose orders rest until canceled (others fill at once).
+    pub resting: Vec<String>,
+}
+
+impl Default for VenueOptions {
+    fn default() -> Self {
+        VenueOptions {
+            credentials: None,
+            venue_comp_id: "VENUE".into(),
+            client_comp_id: "CLIENT".into(),
+            resting: Vec::new(),
+        }
+    }
+}
+
+/// A running QuickFIX venue on 127.0.0.1; killed when dropped.
+pub struct QuickfixVenue {
+    child: Child,
+    port: u16,
+    dir: PathBuf,
+    options: VenueOptions,
+    lines: mpsc::Receiver<String>,
+    said: Vec<String>,
+}
+
+impl QuickfixVenue {
+    /// Builds the program if needed and starts it with its store and logs
+    /// under `dir`, on a free port.
+    pub fn start(repo: &Repo, dir: &Path, options: VenueOptions) -> Result<QuickfixVenue> {
+        let program = build_venue(repo)?;
+        let (user, password) = options
+            .credentials
+            .clone()
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        // A port the system just handed out; another process could take it
+        // before the venue binds it, so a venue that cannot start is retried.
+        let mut last_error = String::new();
+        for _ in 0..5 {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .map_err(Error::io("finding a free port"))?
+                .port();
+            let mut command = Command::new(&program);
+            command
+                .arg(port.to_string())
+                .arg(dir)
+                .args([&user, &password])
+                .args([
+                    "--comp-ids",
+                    &options.venue_comp_id,
+                    &options.client_comp_id,
+                ]);
+            for symbol in &options.resting {
+                command.args(["--rest", symbol]);
+            }
+            let mut child = command
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(Error::io(format!("starting {}", program.display())))?;
+            let Some(stdout) = child.stdout.take() else {
+                let _ = child.kill();
+                return Err(Error::InvalidArgument("the venue's stdout".into()));
+            };
+            let (tx, lines) = mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut venue = QuickfixVenue {
+                child,
+                port,
+                dir: dir.to_path_buf(),
+                options: options.clone(),
+                lines,
+                said: Vec::new(),
+            };
+            if venue.wait_for("READY").is_some() {
+                return Ok(venue);
+            }
+            last_error = venue.stderr();
+        }
+        Err(Error::InvalidArgument(format!(
+            "the QuickFIX venue did not start on any of five ports: {last_error}"
+        )))
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What the venue wrote to stderr, once it has ended (empty before).
+    fn stderr(&mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let mut text = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            let _ = std::io::Read::read_to_string(&mut err, &mut text);
+        }
+        text
+    }
+
+    /// The first line starting with `prefix` (printed already or within
+    /// 10 s), or `None` when the venue ended or said nothing of the kind.
+    pub fn wait_for(&mut self, prefix: &str) -> Option<String> {
+        self.wait_for_within(prefix, Duration::from_secs(10))
+    }
+
+    /// [`QuickfixVenue::wait_for`] with a deadline of `within`.
+    pub fn wait_for_within(&mut self, prefix: &str, within: Duration) -> Option<String> {
+        if let Some(line) = self.said.iter().find(|l| l.starts_with(prefix)) {
+            return Some(line.clone());
+        }
+        let deadline = Instant::now() + within;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.said.push(line.clone());
+                    if line.starts_with(prefix) {
+                        return Some(line);
+                    }
+                }
+                Err(_) => return None,
+            }
+        }
+        None
+    }
+
+    /// Every line the venue printed so far.
+    pub fn said(&mut self) -> &[String] {
+        while let Ok(line) = self.lines.try_recv() {
+            self.said.push(line);
+        }
+        &self.said
+    }
+
+    /// The engine's log of one session's messages (`begin_string` e.g.
+    /// `FIX.4.4`), SOH shown as `|`.
+    pub fn message_log(&self, begin_string: &str) -> String {
+        let path = self.dir.join("log").join(format!(
+            "{begin_string}-{}-{}.messages.current.log",
+            self.options.venue_comp_id, self.options.client_comp_id
+        ));
+        std::fs::read_to_string(&path)
+            .unwrap_or_default()
+            .replace('\x01', "|")
+    }
+
+    /// The engine's log of one session's events (logons, resends, refusals).
+    pub fn event_log(&self, begin_string: &str) -> String {
+        let path = self.dir.join("log").join(format!(
+            "{begin_string}-{}-{}.event.current.log",
+            self.options.venue_comp_id, self.options.client_comp_id
+        ));
+        std::fs::read_to_string(&path).unwrap_or_default()
+    }
+
+    /// The logged messages of one session sent by `sender` (a CompID).
+    pub fn messages_from(&self, begin_string: &str, sender: &str) -> Vec<String> {
+        let from = format!("|49={sender}|");
+        self.message_log(begin_string)
+            .lines()
+            .filter(|l| l.contains(&from))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for QuickfixVenue {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
