@@ -293,9 +293,23 @@ impl TradingLab {
     /// [`TradingLab::appliance`] with more command-line options (e.g.
     /// `risk-max-qty=50`).
     pub fn appliance_with(&self, repo: &Repo, image: &Path, seconds: u64, extra: &str) -> Vm {
+        self.appliance_trading_at(repo, image, seconds, &self.venue_option(), extra)
+    }
+
+    /// [`TradingLab::appliance_with`], its orders sent to the venues of
+    /// `venue_option` (`venue=10.0.2.2:PORT ` and so on) instead of the lab's
+    /// own: the lab's feed with another order-entry counterparty.
+    pub fn appliance_trading_at(
+        &self,
+        repo: &Repo,
+        image: &Path,
+        seconds: u64,
+        venue_option: &str,
+        extra: &str,
+    ) -> Vm {
         Vm::kernel(repo, image)
             .cmdline(
-                format!("trade={seconds} {}{extra}", self.venue_option())
+                format!("trade={seconds} {venue_option}{extra}")
                     .trim_end()
                     .to_string(),
             )

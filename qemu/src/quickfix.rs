@@ -46,8 +46,10 @@ pub fn build_venue(repo: &Repo) -> Result<PathBuf> {
             .arg("-lpthread"),
         "g++ (the QuickFIX venue)",
     )?;
-    std::fs::rename(&building, &program)
-        .map_err(Error::io(format!("moving the venue to {}", program.display())))?;
+    std::fs::rename(&building, &program).map_err(Error::io(format!(
+        "moving the venue to {}",
+        program.display()
+    )))?;
     Ok(program)
 }
 
@@ -75,8 +77,12 @@ pub struct VenueOptions {
     /// The venue's CompID and the one it expects from its client.
     pub venue_comp_id: String,
     pub client_comp_id: String,
-    /// Symbols whose orders rest until canceled (others fill at once).
+    /// Symbols whose orders rest until canceled or replaced (others, and
+    /// immediate-or-cancel orders, fill at once).
     pub resting: Vec<String>,
+    /// Every Nth order or replace that comes to rest is half filled at
+    /// once, as by another participant (0: never).
+    pub hit_every: u32,
 }
 
 impl Default for VenueOptions {
@@ -86,6 +92,7 @@ impl Default for VenueOptions {
             venue_comp_id: "VENUE".into(),
             client_comp_id: "CLIENT".into(),
             resting: Vec::new(),
+            hit_every: 0,
         }
     }
 }
@@ -129,6 +136,9 @@ impl QuickfixVenue {
                 ]);
             for symbol in &options.resting {
                 command.args(["--rest", symbol]);
+            }
+            if options.hit_every > 0 {
+                command.args(["--hit-every", &options.hit_every.to_string()]);
             }
             let mut child = command
                 .stdin(Stdio::piped())

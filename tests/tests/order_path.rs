@@ -94,6 +94,7 @@ fn fix_session_over_smoltcp_to_a_quickfix_venue() {
         venue_comp_id: "EXCH".into(),
         client_comp_id: "APPL".into(),
         resting: vec!["AAA".into()],
+        hit_every: 0,
     };
     let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
         .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));

@@ -4,6 +4,7 @@
 use exchange::server::{Loss, Server, ServerStats};
 use protocol::mailbox::config::ApplianceConfig;
 use qemu::lab::{summary_value, trade_summary, LabConfig, TradingLab, APPLIANCE};
+use qemu::quickfix::{QuickfixVenue, VenueOptions};
 use qemu::{RunningVm, Vm};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1864,5 +1865,150 @@ fn a_new_feed_day_with_swapped_locates_quotes_aaa_again_at_aaa_s_prices() {
         ),
     );
     check_the_position_agrees_with_the_venue(&run, &s, &server);
+    run.pass();
+}
+
+/// A price of the venue's text ("100.25") in price4 units.
+fn price4(text: &str) -> Option<i64> {
+    let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
+    if frac.len() > 4 {
+        return None;
+    }
+    let frac: i64 = format!("{frac:0<4}").parse().ok()?;
+    Some(whole.parse::<i64>().ok()? * 10_000 + frac)
+}
+
+/// The appliance trading on the lab's feed with its orders going to a venue
+/// built on QuickFIX/C++ (`qemu::quickfix`) instead of the lab's own, whose
+/// acceptor is our session code: the OMS, the router and the session held to
+/// an engine that shares nothing with them. The venue rests AAA orders until
+/// canceled or replaced (the maker's quotes), half fills every third one as
+/// it comes to rest, and fills immediate-or-cancel orders at their price,
+/// half and then the rest (the taker's); it sends its fields in tag order. The two books of record must agree: the appliance's
+/// position and cash against the fills the venue made, every request the
+/// appliance sent read by the venue, nothing refused, nothing left resting
+/// at the logout.
+#[test]
+fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
+    let feed = start_venue();
+    let lab = lab();
+    let dir = scratch_dir("quickfix-venue");
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = VenueOptions {
+        credentials: None,
+        venue_comp_id: "EXCH".into(),
+        client_comp_id: "APPL".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    };
+    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mailbox = Mailbox::new("trade-quickfix");
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            8,
+            &format!("venue=10.0.2.2:{} ", venue.port()),
+            "",
+        )
+        .name("trade-quickfix")
+        .args(mailbox.qemu_args());
+    let run = lab.boot(vm);
+    let view = mailbox.view();
+    let _feed = stop_after_the_last_messages(feed);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    if let Some(line) = s.lines().find(|l| l.starts_with("trade: done: ")) {
+        eprintln!("{line}");
+    }
+    let logout = venue.wait_for("LOGOUT FIX.4.4:EXCH->APPL");
+    run.check(
+        logout.as_deref() == Some("LOGOUT FIX.4.4:EXCH->APPL resting 0"),
+        &format!("the quotes were canceled before the logout: {logout:?}"),
+    );
+    let said = venue.said().to_vec();
+    let count = |prefix: &str| said.iter().filter(|l| l.starts_with(prefix)).count();
+    let (orders, cancels, replaces) = (
+        count("ORDER FIX.4.4 "),
+        count("CANCEL FIX.4.4 "),
+        count("REPLACE FIX.4.4 "),
+    );
+    eprintln!("QuickFIX venue: {orders} orders, {cancels} cancels, {replaces} replaces");
+    let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
+    run.check(
+        orders > 0 && cancels > 0 && replaces > 0,
+        "the maker quoted, replaced and canceled",
+    );
+    run.check(
+        (orders + cancels + replaces) as i64 == sent,
+        &format!(
+            "the venue read {orders} + {cancels} + {replaces} requests, the appliance sent {sent}"
+        ),
+    );
+    // The venue's fills, each at its order's price.
+    let (mut position, mut cash) = (0i64, 0i128);
+    let mut fills = 0;
+    for line in said.iter().filter(|l| l.starts_with("FILL FIX.4.4 ")) {
+        // FILL <begin> <ClOrdID> <symbol> <side> <shares> <price>
+        let f: Vec<&str> = line.split(' ').collect();
+        let parsed = (f.len() == 7 && f[3] == "AAA")
+            .then(|| Some((f[5].parse::<i64>().ok()?, price4(f[6])?)))
+            .flatten();
+        let Some((qty, px)) = parsed else {
+            run.check(false, &format!("the venue's fill line {line:?}"));
+            return;
+        };
+        let signed = if f[4] == "1" { qty } else { -qty };
+        position += signed;
+        cash -= signed as i128 * px as i128;
+        fills += 1;
+    }
+    eprintln!("QuickFIX venue: {fills} fills, position {position}");
+    run.check(fills > 0, "the venue filled orders of the appliance");
+    let appliance = trade_summary(&s, "AAA");
+    run.check(
+        appliance == Some(position),
+        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
+    );
+    // Nothing of the appliance's was refused at the session or business
+    // level, and every report was usable.
+    let theirs = venue.messages_from("FIX.4.4", "EXCH");
+    run.check(
+        !theirs
+            .iter()
+            .any(|m| m.contains("|35=3|") || m.contains("|35=j|")),
+        &format!(
+            "the venue refused a message: {:?}",
+            theirs
+                .iter()
+                .filter(|m| m.contains("|35=3|") || m.contains("|35=j|"))
+                .collect::<Vec<_>>()
+        ),
+    );
+    run.check(
+        view.is_ok(),
+        &format!("companion attach: {:?}", view.as_ref().err()),
+    );
+    let Ok(view) = view else { return };
+    let counter = |name| tests::counter(&view, name);
+    run.check(
+        counter("reports-unusable") == Some(0) && counter("exec-reports") > Some(0),
+        &format!("reports: {:?}", view.counters),
+    );
+    let aaa = view
+        .positions
+        .iter()
+        .find(|p| p.symbol.as_str() == "AAA")
+        .copied();
+    if let Some(p) = aaa {
+        let appliance_cash = p.realized_pnl as i128 - p.avg_px.0 as i128 * p.qty as i128;
+        run.check(
+            p.qty == position && (appliance_cash - cash).abs() <= p.qty.unsigned_abs() as i128,
+            &format!("cash from fills: appliance {appliance_cash}, venue {cash} ({p:?})"),
+        );
+    } else {
+        run.check(position == 0, "the companion sees the AAA position");
+    }
     run.pass();
 }
