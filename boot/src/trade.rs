@@ -21,7 +21,9 @@
 //!
 //! Options: `venue=IP:PORT` (the primary venue's FIX acceptor),
 //! `venue2=IP:PORT` (a second venue; its feed is expected on lines
-//! 233.54.13.1:26410 / 233.54.13.2:26411), `fees=TAKE,MAKE` and
+//! 233.54.13.1:26410 / 233.54.13.2:26411), `venue-fix=4.2` and
+//! `venue2-fix=4.2` (the session's FIX version; 4.4 by default),
+//! `fees=TAKE,MAKE` and
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
 //! acknowledgement latency), `risk-max-qty=N`, `journal-wait=N`,
@@ -488,6 +490,20 @@ fn address_option(platform: &Platform, name: &str) -> Option<([u8; 4], u16)> {
     }
 }
 
+/// The FIX version of venue `index`'s session: `venue-fix=` (`venue2-fix=`
+/// for the second), `4.4` (the default) or `4.2`.
+fn fix_version_option(platform: &Platform, index: usize) -> FixVersion {
+    let name = if index == 0 {
+        "venue-fix"
+    } else {
+        "venue2-fix"
+    };
+    match platform.info.value_of(name) {
+        None => FixVersion::Fix44,
+        Some(v) => FixVersion::from_name(v).unwrap_or_else(|| fail("venue-fix= takes 4.2 or 4.4")),
+    }
+}
+
 /// Whether venue `index` cancels on disconnect: `venue-cod=` (`venue2-cod=`
 /// for the second), `on` (the default, as the lab's venues do) or `off`.
 fn cod_option(platform: &Platform, index: usize) -> bool {
@@ -846,7 +862,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         let conn = link
             .connect_to(remote, &mut b.tcp_rx, &mut b.tcp_tx, platform.now_ns())
             .unwrap_or_else(|| fail("tcp connection"));
-        let mut config = SessionConfig::new(Role::Initiator, FixVersion::Fix44, "APPL", "EXCH")
+        let version = fix_version_option(platform, i);
+        let mut config = SessionConfig::new(Role::Initiator, version, "APPL", "EXCH")
             .unwrap_or_else(|| fail("CompIDs"));
         // Short heartbeats: a silently dead connection (no FIN reaches us
         // through some NATs, QEMU's user network among them) is found in

@@ -1890,9 +1890,21 @@ fn price4(text: &str) -> Option<i64> {
 /// at the logout.
 #[test]
 fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
+    trade_at_a_quickfix_venue("4.4");
+}
+
+/// The same in FIX 4.2 (`venue-fix=4.2`): HandlInst required on orders,
+/// ExecTransType and the 4.2 ExecTypes (1 partial fill, 2 fill) on reports.
+#[test]
+fn trading_against_a_quickfix_venue_in_fix_4_2_keeps_the_books_in_agreement() {
+    trade_at_a_quickfix_venue("4.2");
+}
+
+fn trade_at_a_quickfix_venue(version: &str) {
+    let begin = format!("FIX.{version}");
     let feed = start_venue();
     let lab = lab();
-    let dir = scratch_dir("quickfix-venue");
+    let dir = scratch_dir(&format!("quickfix-venue-{version}"));
     std::fs::create_dir_all(&dir).unwrap();
     let options = VenueOptions {
         credentials: None,
@@ -1903,16 +1915,16 @@ fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
     };
     let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
         .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
-    let mailbox = Mailbox::new("trade-quickfix");
+    let mailbox = Mailbox::new(&format!("trade-quickfix-{version}"));
     let vm = feed
         .appliance_trading_at(
             &lab.repo,
             &lab.images.appliance,
             8,
-            &format!("venue=10.0.2.2:{} ", venue.port()),
+            &format!("venue=10.0.2.2:{} venue-fix={version} ", venue.port()),
             "",
         )
-        .name("trade-quickfix")
+        .name(&format!("trade-quickfix-{version}"))
         .args(mailbox.qemu_args());
     let run = lab.boot(vm);
     let view = mailbox.view();
@@ -1922,17 +1934,17 @@ fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
     if let Some(line) = s.lines().find(|l| l.starts_with("trade: done: ")) {
         eprintln!("{line}");
     }
-    let logout = venue.wait_for("LOGOUT FIX.4.4:EXCH->APPL");
+    let logout = venue.wait_for(&format!("LOGOUT {begin}:EXCH->APPL"));
     run.check(
-        logout.as_deref() == Some("LOGOUT FIX.4.4:EXCH->APPL resting 0"),
+        logout == Some(format!("LOGOUT {begin}:EXCH->APPL resting 0")),
         &format!("the quotes were canceled before the logout: {logout:?}"),
     );
     let said = venue.said().to_vec();
     let count = |prefix: &str| said.iter().filter(|l| l.starts_with(prefix)).count();
     let (orders, cancels, replaces) = (
-        count("ORDER FIX.4.4 "),
-        count("CANCEL FIX.4.4 "),
-        count("REPLACE FIX.4.4 "),
+        count(&format!("ORDER {begin} ")),
+        count(&format!("CANCEL {begin} ")),
+        count(&format!("REPLACE {begin} ")),
     );
     eprintln!("QuickFIX venue: {orders} orders, {cancels} cancels, {replaces} replaces");
     let sent = trade_summary(&s, "orders-sent").unwrap_or(-1);
@@ -1949,7 +1961,8 @@ fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
     // The venue's fills, each at its order's price.
     let (mut position, mut cash) = (0i64, 0i128);
     let mut fills = 0;
-    for line in said.iter().filter(|l| l.starts_with("FILL FIX.4.4 ")) {
+    let fill_prefix = format!("FILL {begin} ");
+    for line in said.iter().filter(|l| l.starts_with(&fill_prefix)) {
         // FILL <begin> <ClOrdID> <symbol> <side> <shares> <price>
         let f: Vec<&str> = line.split(' ').collect();
         let parsed = (f.len() == 7 && f[3] == "AAA")
@@ -1973,7 +1986,11 @@ fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
     );
     // Nothing of the appliance's was refused at the session or business
     // level, and every report was usable.
-    let theirs = venue.messages_from("FIX.4.4", "EXCH");
+    let theirs = venue.messages_from(&begin, "EXCH");
+    run.check(
+        theirs.iter().all(|m| m.contains(&format!("8={begin}|"))),
+        "the session ran in the version asked for",
+    );
     run.check(
         !theirs
             .iter()
