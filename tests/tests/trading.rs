@@ -1924,7 +1924,7 @@ fn trade_at_a_quickfix_venue(version: &str) {
             &format!("venue=10.0.2.2:{} venue-fix={version} ", venue.port()),
             "",
         )
-        .name(&format!("trade-quickfix-{version}"))
+        .name(format!("trade-quickfix-{version}"))
         .args(mailbox.qemu_args());
     let run = lab.boot(vm);
     let view = mailbox.view();
