@@ -7,7 +7,8 @@
 //!
 //! Covered, for FIX 4.2 and 4.4: logon with credentials, orders acknowledged,
 //! partially filled, filled and refused; sequence numbers carried over a
-//! restart; reports lost by the initiator resent by the venue (PossDupFlag);
+//! restart or reset by ResetSeqNumFlag; reports lost by the initiator resent
+//! by the venue (PossDupFlag);
 //! a gap on our side filled for the venue; heartbeats both ways; the venue's
 //! refusals (sequence number too low, bad credentials) reported with its
 //! reason, and the password never printed.
@@ -140,6 +141,13 @@ impl Client {
 
     fn begin_string(&self) -> String {
         format!("FIX.{}", self.version)
+    }
+
+    /// From now on the initiator logs on with ResetSeqNumFlag (141=Y).
+    fn reset_on_logon(&self) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push_str("reset_on_logon = true\n");
+        std::fs::write(&self.config, text).unwrap();
     }
 
     fn seq_file(&self) -> PathBuf {
@@ -381,6 +389,41 @@ fn sequence_numbers_carry_over_a_restart_and_lost_reports_are_resent() {
     // Logon 13, New 14, Filled 15, Logout 16; ours: Logon 9, ResendRequest
     // 10, the order 11, Logout 12.
     assert_eq!(client.seq(), (13, 17));
+}
+
+/// A Logon with ResetSeqNumFlag starts both sides at 1 again: the venue
+/// answers in kind, and the session goes on from there.
+#[test]
+fn a_reset_logon_starts_both_sides_at_one() {
+    let dir = work_dir("reset");
+    let mut venue = start_venue(&dir);
+    let client = Client::new(&dir, "4.4", venue.port(), PASSWORD);
+    let first = client.run(ORDERS);
+    assert_orders_answered(&first, &mut venue, "FIX.4.4");
+    assert_eq!(client.seq(), (6, 9));
+    client.reset_on_logon();
+    let second = client.run("IBM,buy,1,150,day\n");
+    assert!(second.ok, "{}\n{}", second.stdout, second.stderr);
+    let logon = second.lines("> ")[0];
+    assert!(
+        logon.contains("|35=A|") && logon.contains("|34=1|") && logon.contains("|141=Y|"),
+        "{logon}"
+    );
+    let theirs = venue.messages_from("FIX.4.4", "VENUE");
+    let answer = theirs
+        .iter()
+        .rev()
+        .find(|m| m.contains("|35=A|"))
+        .expect("the venue's Logon");
+    assert!(
+        answer.contains("|34=1|") && answer.contains("|141=Y|"),
+        "{answer}"
+    );
+    // Ours: Logon 1, the order 2, Logout 3. The venue's: Logon 1, New 2,
+    // Filled 3, Logout 4.
+    assert_eq!(client.seq(), (4, 5));
+    let id = &second.cl_ord_ids()[0];
+    assert_eq!(second.reports(id).len(), 2, "{}", second.stdout);
 }
 
 #[test]
