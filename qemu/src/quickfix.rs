@@ -112,10 +112,6 @@ impl QuickfixVenue {
     /// under `dir`, on a free port.
     pub fn start(repo: &Repo, dir: &Path, options: VenueOptions) -> Result<QuickfixVenue> {
         let program = build_venue(repo)?;
-        let (user, password) = options
-            .credentials
-            .clone()
-            .unwrap_or_else(|| ("-".into(), "-".into()));
         // A port the system just handed out; another process could take it
         // before the venue binds it, so a venue that cannot start is retried.
         let mut last_error = String::new();
@@ -124,7 +120,64 @@ impl QuickfixVenue {
                 .and_then(|l| l.local_addr())
                 .map_err(Error::io("finding a free port"))?
                 .port();
-            let mut command = Command::new(&program);
+            let mut venue = QuickfixVenue::spawn(&program, port, dir, &options)?;
+            if venue.wait_for("READY").is_some() {
+                return Ok(venue);
+            }
+            last_error = venue.stderr();
+        }
+        Err(Error::InvalidArgument(format!(
+            "the QuickFIX venue did not start on any of five ports: {last_error}"
+        )))
+    }
+
+    /// Kills the venue, as a crash would, and starts it again on the same
+    /// port with the same store: it comes back with the sequence numbers it
+    /// had, and without the orders that rested in its memory (as a venue
+    /// cancels on disconnect). Lines it printed before are kept.
+    pub fn restart(&mut self, repo: &Repo) -> Result<()> {
+        let program = build_venue(repo)?;
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // What the first life printed, to the end of its output.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(2)) {
+            self.said.push(line);
+        }
+        let said = std::mem::take(&mut self.said);
+        let mut last_error = String::new();
+        // The port may take a moment to be free again.
+        for _ in 0..20 {
+            let mut venue = QuickfixVenue::spawn(&program, self.port, &self.dir, &self.options)?;
+            venue.said = said.clone();
+            let before = venue.said.len();
+            if venue
+                .wait_for_new_line("READY", before, Duration::from_secs(10))
+                .is_some()
+            {
+                *self = venue;
+                return Ok(());
+            }
+            last_error = venue.stderr();
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        Err(Error::InvalidArgument(format!(
+            "the QuickFIX venue did not start again on port {}: {last_error}",
+            self.port
+        )))
+    }
+
+    fn spawn(
+        program: &Path,
+        port: u16,
+        dir: &Path,
+        options: &VenueOptions,
+    ) -> Result<QuickfixVenue> {
+        let (user, password) = options
+            .credentials
+            .clone()
+            .unwrap_or_else(|| ("-".into(), "-".into()));
+        {
+            let mut command = Command::new(program);
             command
                 .arg(port.to_string())
                 .arg(dir)
@@ -159,22 +212,15 @@ impl QuickfixVenue {
                     }
                 }
             });
-            let mut venue = QuickfixVenue {
+            Ok(QuickfixVenue {
                 child,
                 port,
                 dir: dir.to_path_buf(),
                 options: options.clone(),
                 lines,
                 said: Vec::new(),
-            };
-            if venue.wait_for("READY").is_some() {
-                return Ok(venue);
-            }
-            last_error = venue.stderr();
+            })
         }
-        Err(Error::InvalidArgument(format!(
-            "the QuickFIX venue did not start on any of five ports: {last_error}"
-        )))
     }
 
     pub fn port(&self) -> u16 {
@@ -200,7 +246,19 @@ impl QuickfixVenue {
 
     /// [`QuickfixVenue::wait_for`] with a deadline of `within`.
     pub fn wait_for_within(&mut self, prefix: &str, within: Duration) -> Option<String> {
-        if let Some(line) = self.said.iter().find(|l| l.starts_with(prefix)) {
+        self.wait_for_new_line(prefix, 0, within)
+    }
+
+    /// The first line starting with `prefix` among those printed after the
+    /// first `after` (e.g. `said().len()` before an action), waiting up to
+    /// `within`.
+    pub fn wait_for_new_line(
+        &mut self,
+        prefix: &str,
+        after: usize,
+        within: Duration,
+    ) -> Option<String> {
+        if let Some(line) = self.said.iter().skip(after).find(|l| l.starts_with(prefix)) {
             return Some(line.clone());
         }
         let deadline = Instant::now() + within;

@@ -1878,6 +1878,44 @@ fn price4(text: &str) -> Option<i64> {
     Some(whole.parse::<i64>().ok()? * 10_000 + frac)
 }
 
+/// The QuickFIX venue's fills of AAA in `begin_string`'s session, from its
+/// FILL lines: (position, cash in price4 units, number of fills), or the
+/// line that could not be read.
+fn quickfix_fills(said: &[String], begin_string: &str) -> Result<(i64, i128, usize), String> {
+    let (mut position, mut cash, mut fills) = (0i64, 0i128, 0);
+    let prefix = format!("FILL {begin_string} ");
+    for line in said.iter().filter(|l| l.starts_with(&prefix)) {
+        // FILL <begin> <ClOrdID> <symbol> <side> <shares> <price>
+        let f: Vec<&str> = line.split(' ').collect();
+        let parsed = (f.len() == 7 && f[3] == "AAA")
+            .then(|| Some((f[5].parse::<i64>().ok()?, price4(f[6])?)))
+            .flatten();
+        let Some((qty, px)) = parsed else {
+            return Err(line.clone());
+        };
+        let signed = if f[4] == "1" { qty } else { -qty };
+        position += signed;
+        cash -= signed as i128 * px as i128;
+        fills += 1;
+    }
+    Ok((position, cash, fills))
+}
+
+/// A QuickFIX venue resting AAA orders and half filling every third one.
+fn quickfix_venue(dir_name: &str) -> QuickfixVenue {
+    let dir = scratch_dir(dir_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = VenueOptions {
+        credentials: None,
+        venue_comp_id: "EXCH".into(),
+        client_comp_id: "APPL".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    };
+    QuickfixVenue::start(&lab().repo, &dir, options)
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"))
+}
+
 /// The appliance trading on the lab's feed with its orders going to a venue
 /// built on QuickFIX/C++ (`qemu::quickfix`) instead of the lab's own, whose
 /// acceptor is our session code: the OMS, the router and the session held to
@@ -1904,17 +1942,7 @@ fn trade_at_a_quickfix_venue(version: &str) {
     let begin = format!("FIX.{version}");
     let feed = start_venue();
     let lab = lab();
-    let dir = scratch_dir(&format!("quickfix-venue-{version}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = VenueOptions {
-        credentials: None,
-        venue_comp_id: "EXCH".into(),
-        client_comp_id: "APPL".into(),
-        resting: vec!["AAA".into()],
-        hit_every: 3,
-    };
-    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
-        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mut venue = quickfix_venue(&format!("quickfix-venue-{version}"));
     let mailbox = Mailbox::new(&format!("trade-quickfix-{version}"));
     let vm = feed
         .appliance_trading_at(
@@ -1959,24 +1987,13 @@ fn trade_at_a_quickfix_venue(version: &str) {
         ),
     );
     // The venue's fills, each at its order's price.
-    let (mut position, mut cash) = (0i64, 0i128);
-    let mut fills = 0;
-    let fill_prefix = format!("FILL {begin} ");
-    for line in said.iter().filter(|l| l.starts_with(&fill_prefix)) {
-        // FILL <begin> <ClOrdID> <symbol> <side> <shares> <price>
-        let f: Vec<&str> = line.split(' ').collect();
-        let parsed = (f.len() == 7 && f[3] == "AAA")
-            .then(|| Some((f[5].parse::<i64>().ok()?, price4(f[6])?)))
-            .flatten();
-        let Some((qty, px)) = parsed else {
+    let (position, cash, fills) = match quickfix_fills(&said, &begin) {
+        Ok(totals) => totals,
+        Err(line) => {
             run.check(false, &format!("the venue's fill line {line:?}"));
             return;
-        };
-        let signed = if f[4] == "1" { qty } else { -qty };
-        position += signed;
-        cash -= signed as i128 * px as i128;
-        fills += 1;
-    }
+        }
+    };
     eprintln!("QuickFIX venue: {fills} fills, position {position}");
     run.check(fills > 0, "the venue filled orders of the appliance");
     let appliance = trade_summary(&s, "AAA");
@@ -2027,5 +2044,82 @@ fn trade_at_a_quickfix_venue(version: &str) {
     } else {
         run.check(position == 0, "the companion sees the AAA position");
     }
+    run.pass();
+}
+
+/// The QuickFIX venue crashes mid-trading and comes back on the same port
+/// with its store (its sequence numbers) but without the orders that
+/// rested in its memory, as a venue that cancels on disconnect: the
+/// appliance notices, reconnects with backoff, logs on where both sides
+/// left off (recovering any report the crash kept from it through the
+/// venue's resend), trades on, and its position and cash still match every
+/// fill the venue made in either life.
+#[test]
+fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
+    let feed = start_venue();
+    let lab = lab();
+    let mut venue = quickfix_venue("quickfix-restart");
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            14,
+            &format!("venue=10.0.2.2:{} ", venue.port()),
+            "",
+        )
+        .name("trade-quickfix-restart");
+    let (mut running, on) = spawn_until(vm, LOGGED_ON);
+    sleep(Duration::from_secs(3));
+    venue
+        .restart(&lab.repo)
+        .unwrap_or_else(|e| panic!("restarting the QuickFIX venue: {e}"));
+    let lost =
+        running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
+    let run = Booted(running.wait().expect("QEMU"));
+    let _feed = stop_after_the_last_messages(feed);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: done: ")
+            || l.contains("logged")
+            || l.contains("lost")
+            || l.contains("session ended")
+            || l.contains("sent Logout")
+    });
+    run.check(on && lost.is_some(), "logged on, then lost the connection");
+    run.check(
+        s.matches("trade: logged on to venue 1").count() >= 2,
+        "logged on again after the venue came back",
+    );
+    let logout = venue.wait_for_new_line("LOGOUT FIX.4.4:EXCH->APPL", 0, Duration::from_secs(10));
+    let said = venue.said().to_vec();
+    let logons = said
+        .iter()
+        .filter(|l| l.starts_with("LOGON FIX.4.4:EXCH->APPL"))
+        .count();
+    run.check(logons >= 2, &format!("the venue saw {logons} logons"));
+    run.check(
+        logout.as_deref() == Some("LOGOUT FIX.4.4:EXCH->APPL resting 0"),
+        &format!("the quotes of the second life were canceled before the logout: {logout:?}"),
+    );
+    let events = venue.event_log("FIX.4.4");
+    run.check(
+        !events.contains("too low"),
+        &format!("the sequence numbers carried over the restart:\n{events}"),
+    );
+    let (position, _cash, fills) = match quickfix_fills(&said, "FIX.4.4") {
+        Ok(totals) => totals,
+        Err(line) => {
+            run.check(false, &format!("the venue's fill line {line:?}"));
+            return;
+        }
+    };
+    eprintln!("QuickFIX venue: {fills} fills over both lives, position {position}");
+    run.check(fills > 0, "the venue filled orders of the appliance");
+    let appliance = trade_summary(&s, "AAA");
+    run.check(
+        appliance == Some(position),
+        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
+    );
     run.pass();
 }
