@@ -1922,37 +1922,55 @@ fn quickfix_venue(dir_name: &str) -> QuickfixVenue {
 /// an engine that shares nothing with them. The venue rests AAA orders until
 /// canceled or replaced (the maker's quotes), half fills every third one as
 /// it comes to rest, and fills immediate-or-cancel orders at their price,
-/// half and then the rest (the taker's); it sends its fields in tag order. The two books of record must agree: the appliance's
-/// position and cash against the fills the venue made, every request the
-/// appliance sent read by the venue, nothing refused, nothing left resting
-/// at the logout.
+/// half and then the rest (the taker's); it sends its fields in tag order.
+/// The two books of record must agree: the appliance's position and cash
+/// against the fills the venue made, every request the appliance sent read
+/// by the venue, nothing refused, nothing left resting at the logout.
 #[test]
 fn trading_against_a_quickfix_venue_keeps_the_books_in_agreement() {
-    trade_at_a_quickfix_venue("4.4");
+    trade_at_a_quickfix_venue("4.4", false);
 }
 
 /// The same in FIX 4.2 (`venue-fix=4.2`): HandlInst required on orders,
 /// ExecTransType and the 4.2 ExecTypes (1 partial fill, 2 fill) on reports.
 #[test]
 fn trading_against_a_quickfix_venue_in_fix_4_2_keeps_the_books_in_agreement() {
-    trade_at_a_quickfix_venue("4.2");
+    trade_at_a_quickfix_venue("4.2", false);
 }
 
-fn trade_at_a_quickfix_venue(version: &str) {
+/// The appliance told the venue takes order mass cancels
+/// (`venue-mass-cancel=on`) when it does not: at the close its
+/// OrderMassCancelRequest comes back as a BusinessMessageReject (QuickFIX's
+/// answer to a message type the application does not take), and the
+/// appliance cancels its quotes one by one instead, before the logout.
+#[test]
+fn a_mass_cancel_the_quickfix_venue_refuses_falls_back_to_cancels() {
+    trade_at_a_quickfix_venue("4.4", true);
+}
+
+fn trade_at_a_quickfix_venue(version: &str, claim_mass_cancel: bool) {
     let begin = format!("FIX.{version}");
     let feed = start_venue();
     let lab = lab();
-    let mut venue = quickfix_venue(&format!("quickfix-venue-{version}"));
-    let mailbox = Mailbox::new(&format!("trade-quickfix-{version}"));
+    let name = match claim_mass_cancel {
+        false => format!("quickfix-{version}"),
+        true => format!("quickfix-{version}-mass-cancel"),
+    };
+    let mut venue = quickfix_venue(&format!("{name}-venue"));
+    let mailbox = Mailbox::new(&format!("trade-{name}"));
+    let mass_cancel = if claim_mass_cancel { "on" } else { "off" };
     let vm = feed
         .appliance_trading_at(
             &lab.repo,
             &lab.images.appliance,
             8,
-            &format!("venue=10.0.2.2:{} venue-fix={version} ", venue.port()),
+            &format!(
+                "venue=10.0.2.2:{} venue-fix={version} venue-mass-cancel={mass_cancel} ",
+                venue.port()
+            ),
             "",
         )
-        .name(format!("trade-quickfix-{version}"))
+        .name(format!("trade-{name}"))
         .args(mailbox.qemu_args());
     let run = lab.boot(vm);
     let view = mailbox.view();
@@ -2008,18 +2026,38 @@ fn trade_at_a_quickfix_venue(version: &str) {
         theirs.iter().all(|m| m.contains(&format!("8={begin}|"))),
         "the session ran in the version asked for",
     );
+    // Refused: nothing at the session level, and at the business level
+    // only the mass cancel it does not take, when the appliance asked.
+    let refused: Vec<&String> = theirs
+        .iter()
+        .filter(|m| m.contains("|35=3|") || (m.contains("|35=j|") && !m.contains("|372=q|")))
+        .collect();
     run.check(
-        !theirs
-            .iter()
-            .any(|m| m.contains("|35=3|") || m.contains("|35=j|")),
-        &format!(
-            "the venue refused a message: {:?}",
-            theirs
-                .iter()
-                .filter(|m| m.contains("|35=3|") || m.contains("|35=j|"))
-                .collect::<Vec<_>>()
-        ),
+        refused.is_empty(),
+        &format!("the venue refused a message: {refused:?}"),
     );
+    let mass_cancels_refused = theirs
+        .iter()
+        .filter(|m| m.contains("|35=j|") && m.contains("|372=q|") && m.contains("|380=3|"))
+        .count();
+    let kill_line = |name| summary_value::<u64>(&s, "trade: kill switch: ", name);
+    if claim_mass_cancel {
+        run.check(
+            mass_cancels_refused >= 1
+                && kill_line("mass-cancels") == Some(mass_cancels_refused as u64)
+                && kill_line("refused") == Some(mass_cancels_refused as u64),
+            &format!(
+                "the close's mass cancel refused by the venue ({mass_cancels_refused}) and \
+                 counted so: {:?}",
+                s.lines().find(|l| l.starts_with("trade: kill switch: "))
+            ),
+        );
+    } else {
+        run.check(
+            mass_cancels_refused == 0 && kill_line("mass-cancels") == Some(0),
+            "no mass cancel asked of a venue the appliance was told does not take them",
+        );
+    }
     run.check(
         view.is_ok(),
         &format!("companion attach: {:?}", view.as_ref().err()),
