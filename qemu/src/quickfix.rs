@@ -97,6 +97,21 @@ impl Default for VenueOptions {
     }
 }
 
+impl VenueOptions {
+    /// What the appliance's sessions expect of a venue (it logs on as APPL
+    /// to EXCH without credentials), resting the orders in AAA, the listing
+    /// the lab's market maker quotes.
+    pub fn for_the_appliance() -> VenueOptions {
+        VenueOptions {
+            credentials: None,
+            venue_comp_id: "EXCH".into(),
+            client_comp_id: "APPL".into(),
+            resting: vec!["AAA".into()],
+            hit_every: 0,
+        }
+    }
+}
+
 /// A running QuickFIX venue on 127.0.0.1; killed when dropped.
 pub struct QuickfixVenue {
     child: Child,

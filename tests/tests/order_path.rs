@@ -18,6 +18,31 @@ fn venue() -> Venue {
     Venue::on_lab_feed(*b"ORDERPATH1", &[("AAA", Price(100_0000))], 11)
 }
 
+/// The appliance's `fix-probe` run against the FIX acceptor on the host's
+/// `port` (QEMU's `guestfwd` puts it at 10.0.2.100:9878 for the guest): it
+/// must pass, with every step of the probe on the serial console.
+fn probe_the_venue_at(lab: &tests::Lab, name: &str, port: u16) -> Booted {
+    let vm = lab.appliance(name, "fix-probe").args([
+        "-netdev".to_string(),
+        format!("user,id=n1,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{port}"),
+        "-device".to_string(),
+        "virtio-net-pci,netdev=n1,disable-modern=on,mac=52:54:00:00:00:02".to_string(),
+    ]);
+    let run = lab.boot(vm);
+    run.expect_status(qemu::ExitKind::Success);
+    let serial = run.serial();
+    for step in [
+        "fix-probe: tcp connected (nagle off, delayed ack off)",
+        "fix-probe: logged on",
+        "fix-probe: execution report New for P1",
+        "fix-probe: execution report Canceled for P2",
+        "fix-probe: done: logon, order acknowledged, cancel confirmed, logout",
+    ] {
+        run.check(serial.contains(step), &format!("missing step: {step}"));
+    }
+    run
+}
+
 #[test]
 fn fix_session_over_smoltcp_to_the_venue() {
     let lab = lab();
@@ -46,26 +71,9 @@ fn fix_session_over_smoltcp_to_the_venue() {
         let stop = stop.clone();
         std::thread::spawn(move || server.run(stop, None))
     };
-    let vm = lab.appliance("fix-probe", "fix-probe").args([
-        "-netdev".to_string(),
-        format!("user,id=n1,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{port}"),
-        "-device".to_string(),
-        "virtio-net-pci,netdev=n1,disable-modern=on,mac=52:54:00:00:00:02".to_string(),
-    ]);
-    let run = lab.boot(vm);
+    let run = probe_the_venue_at(lab, "fix-probe", port);
     stop.store(true, Ordering::Relaxed);
     let server = handle.join().unwrap();
-    run.expect_status(qemu::ExitKind::Success);
-    let serial = run.serial();
-    for step in [
-        "fix-probe: tcp connected (nagle off, delayed ack off)",
-        "fix-probe: logged on",
-        "fix-probe: execution report New for P1",
-        "fix-probe: execution report Canceled for P2",
-        "fix-probe: done: logon, order acknowledged, cancel confirmed, logout",
-    ] {
-        run.check(serial.contains(step), &format!("missing step: {step}"));
-    }
     // The venue's own records agree with what the appliance saw.
     let stats = server.stats();
     run.check(
@@ -89,34 +97,9 @@ fn fix_session_over_smoltcp_to_a_quickfix_venue() {
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("quickfix-fix-probe");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    let options = VenueOptions {
-        credentials: None,
-        venue_comp_id: "EXCH".into(),
-        client_comp_id: "APPL".into(),
-        resting: vec!["AAA".into()],
-        hit_every: 0,
-    };
-    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
+    let mut venue = QuickfixVenue::start(&lab.repo, &dir, VenueOptions::for_the_appliance())
         .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
-    let port = venue.port();
-    let vm = lab.appliance("fix-probe-quickfix", "fix-probe").args([
-        "-netdev".to_string(),
-        format!("user,id=n1,restrict=on,guestfwd=tcp:10.0.2.100:9878-tcp:127.0.0.1:{port}"),
-        "-device".to_string(),
-        "virtio-net-pci,netdev=n1,disable-modern=on,mac=52:54:00:00:00:02".to_string(),
-    ]);
-    let run = lab.boot(vm);
-    run.expect_status(qemu::ExitKind::Success);
-    let serial = run.serial();
-    for step in [
-        "fix-probe: tcp connected (nagle off, delayed ack off)",
-        "fix-probe: logged on",
-        "fix-probe: execution report New for P1",
-        "fix-probe: execution report Canceled for P2",
-        "fix-probe: done: logon, order acknowledged, cancel confirmed, logout",
-    ] {
-        run.check(serial.contains(step), &format!("missing step: {step}"));
-    }
+    let run = probe_the_venue_at(lab, "fix-probe-quickfix", venue.port());
     // QuickFIX's side of it: the order and the cancel as it read them, and
     // no session-level Reject of anything of ours.
     for line in [

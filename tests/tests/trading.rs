@@ -1906,11 +1906,8 @@ fn quickfix_venue(dir_name: &str) -> QuickfixVenue {
     let dir = scratch_dir(dir_name);
     std::fs::create_dir_all(&dir).unwrap();
     let options = VenueOptions {
-        credentials: None,
-        venue_comp_id: "EXCH".into(),
-        client_comp_id: "APPL".into(),
-        resting: vec!["AAA".into()],
         hit_every: 3,
+        ..VenueOptions::for_the_appliance()
     };
     QuickfixVenue::start(&lab().repo, &dir, options)
         .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"))
