@@ -381,11 +381,23 @@ fn sequence_numbers_carry_over_a_restart_and_lost_reports_are_resent() {
         assert!(resent.contains("|43=Y|"), "{resent}");
         assert!(resent.contains("|122="), "{resent}");
     }
+    // Printed as possible duplicates: the first run's orders' reports again.
+    for id in first.cl_ord_ids() {
+        let again = third.reports(&id);
+        assert!(
+            !again.is_empty()
+                && again
+                    .iter()
+                    .all(|r| r.get("poss_dup").map(String::as_str) == Some("Y")),
+            "{id}: {again:?}"
+        );
+    }
     // The reports of this run's own order, after the resent ones.
     let id = &third.cl_ord_ids()[0];
     let fresh = third.reports(id);
     assert_eq!(fresh.len(), 2, "{}", third.stdout);
     assert_eq!(fresh[1]["ord_status"], "Filled");
+    assert!(fresh.iter().all(|r| !r.contains_key("poss_dup")));
     // Logon 13, New 14, Filled 15, Logout 16; ours: Logon 9, ResendRequest
     // 10, the order 11, Logout 12.
     assert_eq!(client.seq(), (13, 17));

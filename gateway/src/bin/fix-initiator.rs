@@ -22,6 +22,8 @@
 //! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post).
 //! The password is never printed: messages are logged with 554 masked.
 //!
+//! A report the venue resent after a gap (PossDupFlag) is marked `poss_dup=Y`.
+//!
 //! Each order's first execution report is printed with its round trip
 //! (`round_trip_us`, from before the order was encoded to the report read
 //! from the socket), and the run ends with their min, median, p99 and max
@@ -329,6 +331,10 @@ fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
             }
             if let Some(t) = er.text {
                 line.push_str(&format!(" text={:?}", text(t)));
+            }
+            // A report the venue resent (after a gap): possibly seen before.
+            if msg.poss_dup() {
+                line.push_str(" poss_dup=Y");
             }
             if let Some(sent) = seen.sent_at.remove(&cl) {
                 let rtt = sent.elapsed();
