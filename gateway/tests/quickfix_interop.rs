@@ -38,9 +38,15 @@ fn work_dir(name: &str) -> PathBuf {
 /// A QuickFIX venue with its store and logs in `dir`, requiring our
 /// credentials; orders fill at once.
 fn start_venue(dir: &Path) -> Venue {
+    start_venue_resting(dir, &[])
+}
+
+/// The same, resting orders in `symbols` until canceled or replaced.
+fn start_venue_resting(dir: &Path, symbols: &[&str]) -> Venue {
     let repo = qemu::Repo::locate().expect("the repository root");
     let options = VenueOptions {
         credentials: Some((USER.into(), PASSWORD.into())),
+        resting: symbols.iter().map(|s| s.to_string()).collect(),
         ..VenueOptions::default()
     };
     Venue::start(&repo, dir, options).unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"))
@@ -401,6 +407,85 @@ fn sequence_numbers_carry_over_a_restart_and_lost_reports_are_resent() {
     // Logon 13, New 14, Filled 15, Logout 16; ours: Logon 9, ResendRequest
     // 10, the order 11, Logout 12.
     assert_eq!(client.seq(), (13, 17));
+}
+
+/// A certification script: an order rests, is replaced, and the replaced
+/// order is canceled (named by the replace's ClOrdID and the venue's
+/// OrderID); an order that filled can be neither canceled nor replaced, and
+/// the venue's OrderCancelRejects say so. `wait` lines hold each step until
+/// the one before is answered.
+#[test]
+fn a_certification_script_replaces_and_cancels_and_is_refused_when_too_late() {
+    let dir = work_dir("cancel-replace");
+    let mut venue = start_venue_resting(&dir, &["MSFT"]);
+    for version in ["4.4", "4.2"] {
+        let client = Client::new(&dir, version, venue.port(), PASSWORD);
+        let begin = client.begin_string();
+        let run = client.run(
+            "MSFT,buy,100,400.25\nwait\nreplace,1,150,400.5\nwait\ncancel,1\nwait\n\
+             AAPL,buy,10,191\nwait\ncancel,2\nreplace,2,20,191\n",
+        );
+        assert!(run.ok, "{}\n{}", run.stdout, run.stderr);
+        let sent: Vec<String> = run
+            .lines("SENT ")
+            .iter()
+            .map(|l| field(l, "cl_ord_id").to_string())
+            .collect();
+        assert_eq!(sent.len(), 6, "{}", run.stdout);
+        // Order 1 rests; the replace names it, and the cancel names the
+        // replace, as the venue confirmed it.
+        let replace = venue
+            .wait_for(&format!("REPLACE {begin} {} {} ", sent[1], sent[0]))
+            .unwrap_or_else(|| panic!("the venue never saw the replace: {:?}", venue.said()));
+        assert!(replace.ends_with(" 150 400.5"), "{replace}");
+        venue
+            .wait_for(&format!("CANCEL {begin} {} {}", sent[2], sent[1]))
+            .unwrap_or_else(|| panic!("the venue never saw the cancel: {:?}", venue.said()));
+        let replaced = run.reports(&sent[1]);
+        assert_eq!(replaced.len(), 1, "{}", run.stdout);
+        assert_eq!(
+            (&replaced[0]["exec_type"][..], &replaced[0]["leaves"][..]),
+            ("Replaced", "150")
+        );
+        let canceled = run.reports(&sent[2]);
+        assert_eq!(canceled.len(), 1, "{}", run.stdout);
+        assert_eq!(
+            (
+                &canceled[0]["exec_type"][..],
+                &canceled[0]["ord_status"][..]
+            ),
+            ("Canceled", "Canceled")
+        );
+        // The cancel carried the venue's OrderID of order 1.
+        let order_id = &run.reports(&sent[0])[0]["order_id"];
+        let ours = venue.messages_from(&begin, "CLIENT");
+        let cancel = ours
+            .iter()
+            .find(|m| m.contains("|35=F|") && m.contains(&format!("|11={}|", sent[2])))
+            .expect("our cancel in the venue's log");
+        assert!(cancel.contains(&format!("|37={order_id}|")), "{cancel}");
+        // Order 2 filled at once: too late for either.
+        let rejects = run.lines("CANCEL REJECT ");
+        assert_eq!(rejects.len(), 2, "{}", run.stdout);
+        for (line, (cl, to)) in rejects
+            .iter()
+            .zip([(&sent[4], "Cancel"), (&sent[5], "Replace")])
+        {
+            assert_eq!(field(line, "cl_ord_id"), cl.as_str(), "{line}");
+            assert_eq!(field(line, "orig_cl_ord_id"), sent[3].as_str(), "{line}");
+            assert_eq!(field(line, "response_to"), to, "{line}");
+        }
+        assert!(
+            run.stdout.contains("text=\"unknown order\""),
+            "{}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("DISCONNECT LogoutCompleted"),
+            "{}",
+            run.stdout
+        );
+    }
 }
 
 /// A Logon with ResetSeqNumFlag starts both sides at 1 again: the venue

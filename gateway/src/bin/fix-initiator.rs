@@ -19,7 +19,20 @@
 //! reset_on_logon = false
 //! ```
 //! Orders (CSV, one per line, `#` comments): `symbol,side,qty,price` with an optional `,tif`,
-//! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post).
+//! e.g. `AAPL,buy,100,191.25,day` (side buy/sell, tif day/ioc/post). Orders
+//! are numbered from 1 in the order given; later lines may act on them, as
+//! a venue's certification script does:
+//! - `cancel,N`: OrderCancelRequest for order N;
+//! - `replace,N,QTY,PRICE`: OrderCancelReplaceRequest of order N to QTY at
+//!   PRICE (its side, symbol and time in force kept);
+//! - `wait`: send nothing more until everything sent so far is answered (an
+//!   execution report or an OrderCancelReject naming its ClOrdID), or
+//!   `--wait-secs` passed.
+//!
+//! A cancel or replace names the order by the last ClOrdID the venue
+//! accepted for it (a replace's, once the venue confirmed it) and by the
+//! venue's OrderID once known. An OrderCancelReject is printed as
+//! `CANCEL REJECT`.
 //! The password is never printed: messages are logged with 554 masked.
 //!
 //! A report the venue resent after a gap (PossDupFlag) is marked `poss_dup=Y`.
@@ -34,10 +47,13 @@ use gateway::session::{
     DisconnectReason, Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
 use protocol::fix::decode::parse_price;
-use protocol::fix::messages::{ExecutionReport, Logout, NewOrderSingle, OrdType};
-use protocol::fix::{FixMessage, FixVersion, Masked, UtcTime};
+use protocol::fix::messages::{
+    ExecType, ExecutionReport, Logout, NewOrderSingle, OrdType, OrderCancelReject,
+    OrderCancelReplaceRequest, OrderCancelRequest,
+};
+use protocol::fix::{msg_type, FixMessage, FixVersion, Masked, UtcTime};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::{BufRead, ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::os::unix::fs::PermissionsExt;
@@ -218,6 +234,60 @@ fn parse_order(line: &str) -> Result<Option<OrderLine>> {
     }))
 }
 
+/// One line of input: an order, or an action on an earlier one.
+#[derive(Debug, Clone)]
+enum Line {
+    Order(OrderLine),
+    /// Cancel order N (numbered from 1 in the order the orders were given).
+    Cancel(usize),
+    /// Replace order N with a new quantity and price.
+    Replace {
+        order: usize,
+        qty: u32,
+        price: Price,
+    },
+    /// Send nothing more until everything sent has been answered.
+    Wait,
+}
+
+fn parse_line(line: &str) -> Result<Option<Line>> {
+    let f: Vec<&str> = line.trim().split(',').map(str::trim).collect();
+    let number = |text: &str| text.parse::<usize>().ok().filter(|&n| n > 0);
+    match (f[0].to_ascii_lowercase().as_str(), f.len()) {
+        ("wait", 1) => return Ok(Some(Line::Wait)),
+        ("cancel", 2) => {
+            let order = number(f[1]).ok_or_else(|| {
+                format!("{line:?}: expected cancel,N (N the order's number, from 1)")
+            })?;
+            return Ok(Some(Line::Cancel(order)));
+        }
+        // (An order for a stock named REPLACE has a side, not a number, next.)
+        ("replace", 4) if number(f[1]).is_some() => {
+            let order = number(f[1]).unwrap_or_default();
+            let qty: u32 = f[2]
+                .parse()
+                .ok()
+                .filter(|&q| q > 0)
+                .ok_or_else(|| format!("{line:?}: bad quantity"))?;
+            let price = parse_price(f[3].as_bytes())
+                .ok_or_else(|| format!("{line:?}: bad price (up to 4 decimals)"))?;
+            return Ok(Some(Line::Replace { order, qty, price }));
+        }
+        _ => {}
+    }
+    Ok(parse_order(line)?.map(Line::Order))
+}
+
+/// An order of this run, as the venue last confirmed it.
+#[derive(Debug, Clone)]
+struct Tracked {
+    line: OrderLine,
+    /// The last ClOrdID the venue accepted for it.
+    cl_ord_id: String,
+    /// The venue's OrderID, once a report gave it.
+    order_id: Option<String>,
+}
+
 /// What the event sink observed; the main loop acts on it afterwards.
 #[derive(Default)]
 struct Observed {
@@ -226,7 +296,14 @@ struct Observed {
     /// Text(58) of the peer's Logout: its reason for ending the session.
     peer_logout_text: Option<String>,
     io_error: Option<String>,
+    /// ClOrdIDs of requests answered (a report or a cancel reject).
     acked: HashSet<String>,
+    /// The run's orders, numbered from 1 (index + 1).
+    orders: Vec<Tracked>,
+    /// Which order each ClOrdID sent (order, cancel or replace) belongs to.
+    order_of: HashMap<String, usize>,
+    /// Quantity and price each replace in flight asks for, by its ClOrdID.
+    replacing: HashMap<String, (u32, Price)>,
     /// When each order's bytes went to the socket, until its first
     /// execution report.
     sent_at: HashMap<String, Instant>,
@@ -307,7 +384,32 @@ fn text(b: &[u8]) -> String {
 }
 
 fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
-    if msg.msg_type() != b"8" {
+    if msg.msg_type() == msg_type::ORDER_CANCEL_REJECT {
+        match OrderCancelReject::parse(msg) {
+            Ok(r) => {
+                let cl = text(r.cl_ord_id);
+                let mut line = format!(
+                    "CANCEL REJECT cl_ord_id={cl} orig_cl_ord_id={} order_id={} response_to={:?} ord_status={:?}",
+                    text(r.orig_cl_ord_id),
+                    text(r.order_id),
+                    r.response_to,
+                    r.ord_status
+                );
+                if let Some(reason) = r.reason {
+                    line.push_str(&format!(" reason={reason}"));
+                }
+                if let Some(t) = r.text {
+                    line.push_str(&format!(" text={:?}", text(t)));
+                }
+                println!("{line}");
+                seen.replacing.remove(&cl);
+                seen.acked.insert(cl);
+            }
+            Err(e) => println!("CANCEL REJECT (unparsed: {e}) {}", Masked(msg.as_bytes())),
+        }
+        return;
+    }
+    if msg.msg_type() != msg_type::EXECUTION_REPORT {
         println!("APP {}", Masked(msg.as_bytes()));
         return;
     }
@@ -342,6 +444,18 @@ fn print_app_message(msg: &FixMessage<'_>, seen: &mut Observed) {
                 seen.round_trips.push(rtt);
             }
             println!("{line}");
+            if let Some(&n) = seen.order_of.get(&cl) {
+                let replaced = seen.replacing.remove(&cl);
+                if let Some(order) = seen.orders.get_mut(n) {
+                    order.order_id = Some(text(er.order_id));
+                    if er.exec_type == ExecType::Replaced {
+                        order.cl_ord_id = cl.clone();
+                        if let Some((qty, price)) = replaced {
+                            (order.line.qty, order.line.price) = (qty, price);
+                        }
+                    }
+                }
+            }
             seen.acked.insert(cl);
         }
         Err(e) => println!("EXEC (unparsed: {e}) {}", Masked(msg.as_bytes())),
@@ -382,13 +496,13 @@ fn run(args: Args) -> Result<()> {
     let cfg = build_config(&fc)?;
     let state = load_state(&fc.seq_file)?;
 
-    let mut pending: Vec<OrderLine> = Vec::new();
+    let mut pending: VecDeque<Line> = VecDeque::new();
     if let Some(path) = &args.orders {
         let csv =
             std::fs::read_to_string(path).map_err(|e| format!("orders {}: {e}", path.display()))?;
         for line in csv.lines() {
-            if let Some(o) = parse_order(line)? {
-                pending.push(o);
+            if let Some(l) = parse_line(line)? {
+                pending.push_back(l);
             }
         }
     }
@@ -481,55 +595,134 @@ fn run(args: Args) -> Result<()> {
                     {
                         input_done = true
                     }
-                    Some(l) => match parse_order(&l) {
-                        Ok(Some(o)) => pending.push(o),
+                    Some(l) => match parse_line(&l) {
+                        Ok(Some(line)) => pending.push_back(line),
                         Ok(None) => {}
                         Err(e) => eprintln!("{e}"),
                     },
                 }
             }
         }
-        for o in pending.drain(..) {
-            order_counter += 1;
-            let cl_ord_id = format!("{run_tag}-{order_counter}");
+        while let Some(next) = pending.pop_front() {
             let t = now();
-            let sent = Instant::now();
-            let nos = NewOrderSingle {
-                cl_ord_id: cl_ord_id.as_bytes(),
-                account: None,
-                symbol: o.symbol.as_bytes(),
-                side: o.side,
-                order_qty: o.qty,
-                ord_type: OrdType::Limit,
-                price: Some(o.price),
-                time_in_force: o.tif,
-                transact_time: t,
-            };
-            let seq = session
-                .send(t, &nos, |e| {
-                    handle_event(e, &mut stream, &mut seen, verbose)
-                })
-                .map_err(|e| format!("send order: {e:?}"))?;
-            // Timed from before the encode: the bytes went to the socket
-            // inside `send`.
-            seen.sent_at.insert(cl_ord_id.clone(), sent);
-            println!(
-                "SENT NewOrderSingle seq={seq} cl_ord_id={cl_ord_id} {} {:?} {} @ {}",
-                o.symbol, o.side, o.qty, o.price
-            );
-            sent_ids.push(cl_ord_id);
+            match next {
+                Line::Wait => {
+                    let all_answered = sent_ids.iter().all(|id| seen.acked.contains(id));
+                    let waited_out = last_order_at
+                        .is_some_and(|t| t.elapsed() >= Duration::from_secs(args.wait_secs));
+                    if !all_answered && !waited_out {
+                        pending.push_front(Line::Wait);
+                        break;
+                    }
+                    if !all_answered {
+                        eprintln!(
+                            "wait: no answer to some requests after {} s; going on",
+                            args.wait_secs
+                        );
+                    }
+                    continue;
+                }
+                Line::Order(o) => {
+                    order_counter += 1;
+                    let cl_ord_id = format!("{run_tag}-{order_counter}");
+                    let sent = Instant::now();
+                    let nos = NewOrderSingle {
+                        cl_ord_id: cl_ord_id.as_bytes(),
+                        account: None,
+                        symbol: o.symbol.as_bytes(),
+                        side: o.side,
+                        order_qty: o.qty,
+                        ord_type: OrdType::Limit,
+                        price: Some(o.price),
+                        time_in_force: o.tif,
+                        transact_time: t,
+                    };
+                    let seq = session
+                        .send(t, &nos, |e| {
+                            handle_event(e, &mut stream, &mut seen, verbose)
+                        })
+                        .map_err(|e| format!("send order: {e:?}"))?;
+                    // Timed from before the encode: the bytes went to the
+                    // socket inside `send`.
+                    seen.sent_at.insert(cl_ord_id.clone(), sent);
+                    println!(
+                        "SENT NewOrderSingle seq={seq} cl_ord_id={cl_ord_id} {} {:?} {} @ {}",
+                        o.symbol, o.side, o.qty, o.price
+                    );
+                    seen.order_of.insert(cl_ord_id.clone(), seen.orders.len());
+                    seen.orders.push(Tracked {
+                        line: o,
+                        cl_ord_id: cl_ord_id.clone(),
+                        order_id: None,
+                    });
+                    sent_ids.push(cl_ord_id);
+                }
+                Line::Cancel(n) | Line::Replace { order: n, .. } => {
+                    let Some(order) = seen.orders.get(n - 1).cloned() else {
+                        eprintln!("skipped: there is no order {n} to cancel or replace");
+                        continue;
+                    };
+                    order_counter += 1;
+                    let cl_ord_id = format!("{run_tag}-{order_counter}");
+                    let (orig, order_id) = (order.cl_ord_id.as_bytes(), order.order_id.as_deref());
+                    let o = &order.line;
+                    let (seq, what) = match next {
+                        Line::Replace { qty, price, .. } => {
+                            let request = OrderCancelReplaceRequest {
+                                orig_cl_ord_id: orig,
+                                cl_ord_id: cl_ord_id.as_bytes(),
+                                order_id: order_id.map(str::as_bytes),
+                                symbol: o.symbol.as_bytes(),
+                                side: o.side,
+                                order_qty: qty,
+                                ord_type: OrdType::Limit,
+                                price: Some(price),
+                                time_in_force: o.tif,
+                                transact_time: t,
+                            };
+                            seen.replacing.insert(cl_ord_id.clone(), (qty, price));
+                            let seq = session
+                                .send(t, &request, |e| {
+                                    handle_event(e, &mut stream, &mut seen, verbose)
+                                })
+                                .map_err(|e| format!("send replace: {e:?}"))?;
+                            (seq, format!("OrderCancelReplaceRequest {qty} @ {price}"))
+                        }
+                        _ => {
+                            let request = OrderCancelRequest {
+                                orig_cl_ord_id: orig,
+                                cl_ord_id: cl_ord_id.as_bytes(),
+                                order_id: order_id.map(str::as_bytes),
+                                symbol: o.symbol.as_bytes(),
+                                side: o.side,
+                                order_qty: o.qty,
+                                transact_time: t,
+                            };
+                            let seq = session
+                                .send(t, &request, |e| {
+                                    handle_event(e, &mut stream, &mut seen, verbose)
+                                })
+                                .map_err(|e| format!("send cancel: {e:?}"))?;
+                            (seq, "OrderCancelRequest".to_string())
+                        }
+                    };
+                    println!(
+                        "SENT {what} seq={seq} cl_ord_id={cl_ord_id} orig_cl_ord_id={} (order {n})",
+                        order.cl_ord_id
+                    );
+                    seen.order_of.insert(cl_ord_id.clone(), n - 1);
+                    sent_ids.push(cl_ord_id);
+                }
+            }
             last_order_at = Some(Instant::now());
         }
         save_state(&fc.seq_file, session.state())?;
         let all_acked = sent_ids.iter().all(|id| seen.acked.contains(id));
         let waited_out =
             last_order_at.is_some_and(|t| t.elapsed() >= Duration::from_secs(args.wait_secs));
-        if input_done && (all_acked || waited_out) {
+        if input_done && pending.is_empty() && (all_acked || waited_out) {
             if !all_acked {
-                eprintln!(
-                    "no execution report for some orders after {} s",
-                    args.wait_secs
-                );
+                eprintln!("no answer to some requests after {} s", args.wait_secs);
             }
             session.logout(now(), Some(b"done"), |e| {
                 handle_event(e, &mut stream, &mut seen, verbose)
