@@ -766,6 +766,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn script_lines_are_orders_or_actions_on_them() {
+        let parse = |l: &str| parse_line(l).map(|o| o.map(|line| format!("{line:?}")));
+        assert!(matches!(parse_line("wait"), Ok(Some(Line::Wait))));
+        assert!(matches!(
+            parse_line(" Cancel , 2 "),
+            Ok(Some(Line::Cancel(2)))
+        ));
+        match parse_line("replace,1,150,400.5") {
+            Ok(Some(Line::Replace { order, qty, price })) => {
+                assert_eq!((order, qty, price), (1, 150, Price(4_005_000)))
+            }
+            other => panic!("{other:?}"),
+        }
+        // Stocks named like the words are still orders.
+        for order in ["REPLACE,buy,100,1", "CANCEL,sell,5,2.5,ioc", "WAIT,buy,1,1"] {
+            assert!(
+                matches!(parse_line(order), Ok(Some(Line::Order(_)))),
+                "{order}: {:?}",
+                parse(order)
+            );
+        }
+        for bad in [
+            "cancel,0",
+            "cancel,x",
+            "replace,1,0,10",
+            "replace,1,10,1.23456",
+        ] {
+            assert!(parse_line(bad).is_err(), "{bad}: {:?}", parse(bad));
+        }
+        assert!(matches!(parse_line("# a comment"), Ok(None)));
+    }
+
+    #[test]
     fn the_round_trip_summary_gives_the_spread_and_what_went_unanswered() {
         let us = Duration::from_micros;
         let trips: Vec<Duration> = (1..=100).rev().map(us).collect();
