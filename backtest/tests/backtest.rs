@@ -524,3 +524,45 @@ fn inventory_stays_within_limits_on_a_trending_generated_day() {
         assert_eq!(s.taker_fills, 0, "{what}");
     }
 }
+
+/// The instrument to trade: the symbol asked for, by the stock directory,
+/// or the busiest locate (the lower of a tie); a symbol not listed or a
+/// stream with no instrument is an error, not a guess.
+#[test]
+fn the_survey_picks_the_symbol_asked_for_or_the_busiest() {
+    use backtest::Survey;
+    use protocol::itch::StockDirectoryRepr;
+    let listing = |locate: u16, name: &str| {
+        let header = Header {
+            stock_locate: locate,
+            tracking_number: 0,
+            timestamp: 1,
+        };
+        bytes(StockDirectoryRepr::common_stock(header, Symbol::new(name).unwrap()).into())
+    };
+    let add_at = |locate: u16, order_ref: u64| {
+        let mut b = add(order_ref, Side::Buy, 100_0000, 100, 2);
+        b[1..3].copy_from_slice(&locate.to_be_bytes());
+        b
+    };
+    let mut survey = Survey::default();
+    assert!(survey.pick(None).is_err());
+    for m in [listing(7, "BBB"), listing(3, "CCC"), listing(5, "DDD")] {
+        survey.add(&m);
+    }
+    for (locate, n) in [(7, 3), (3, 5), (5, 5)] {
+        for i in 0..n {
+            survey.add(&add_at(locate, u64::from(locate) * 100 + i));
+        }
+    }
+    survey.add(b"\xffgarbage");
+    assert_eq!(survey.total, 17);
+    // Locates 3 and 5 tie with six messages each (directory included).
+    assert_eq!(survey.pick(None), Ok((3, Symbol::new("CCC").unwrap())));
+    assert_eq!(
+        survey.pick(Some("BBB")),
+        Ok((7, Symbol::new("BBB").unwrap()))
+    );
+    assert!(survey.pick(Some("ZZZ")).is_err());
+    assert!(survey.pick(Some("much too long")).is_err());
+}

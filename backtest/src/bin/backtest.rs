@@ -7,22 +7,20 @@
 //! ```
 //! Plots are SVG (`pnl.svg`, `inventory.svg`); no PNG is written.
 
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use backtest::{money, svg_plot, Backtest, Config};
+use backtest::{money, svg_plot, Backtest, Config, Survey};
 use book::BookConfig;
 use clap::Parser;
 use feedgen::pcap::{PcapReader, FEED_GROUP};
 use feedgen::replay::map_file;
 use indicatif::{ProgressBar, ProgressStyle};
 use protocol::filter::{Filter, Subscription};
-use protocol::itch::{FileReader, Message};
+use protocol::itch::FileReader;
 use protocol::moldudp64::{Packet, PacketKind};
-use types::Symbol;
 
 // Book tables on 2 MiB pages, prefaulted, as on the appliance (see `hugealloc`).
 #[global_allocator]
@@ -124,38 +122,10 @@ fn run(args: Args) -> Result<(), String> {
     let data = map_file(&file).map_err(|e| path(&args.input, e))?;
 
     // First pass: symbols and message counts per locate.
-    let mut names: HashMap<u16, Symbol> = HashMap::new();
-    let mut counts: HashMap<u16, u64> = HashMap::new();
-    let mut total = 0u64;
-    for_each_message(&data, args.pcap, &mut |b| {
-        total += 1;
-        if let Ok(m) = Message::parse(b) {
-            if let Message::StockDirectory(d) = &m {
-                names.insert(d.stock_locate(), d.stock());
-            }
-            let l = m.stock_locate();
-            if l != 0 {
-                *counts.entry(l).or_default() += 1;
-            }
-        }
-    })?;
-    let locate = match &args.symbol {
-        Some(s) => {
-            let want = Symbol::new(s).ok_or_else(|| format!("bad symbol {s:?}"))?;
-            names
-                .iter()
-                .filter(|(_, n)| **n == want)
-                .map(|(l, _)| *l)
-                .min()
-                .ok_or_else(|| format!("symbol {s} is not in the stock directory"))?
-        }
-        None => counts
-            .iter()
-            .max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l)))
-            .map(|(l, _)| *l)
-            .ok_or("no messages with a stock locate in the input")?,
-    };
-    let symbol = names.get(&locate).copied().unwrap_or_default();
+    let mut survey = Survey::default();
+    for_each_message(&data, args.pcap, &mut |b| survey.add(b))?;
+    let total = survey.total;
+    let (locate, symbol) = survey.pick(args.symbol.as_deref())?;
 
     let mut config = Config::new(locate, symbol);
     config.feed_latency_ns = args.feed_latency_ns;

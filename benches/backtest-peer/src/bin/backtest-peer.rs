@@ -102,7 +102,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use backtest::{message_time, money, Backtest, Config, Report};
+use backtest::{message_time, money, Backtest, Config, Report, Survey};
 use book::{Book, BookConfig};
 use clap::Parser;
 use feedgen::replay::map_file;
@@ -163,38 +163,12 @@ fn locate_of(bytes: &[u8]) -> u16 {
 }
 
 fn read_stream(data: &[u8], symbol: Option<&str>) -> Result<Stream, String> {
-    let mut names: HashMap<u16, Symbol> = HashMap::new();
-    let mut counts: HashMap<u16, u64> = HashMap::new();
-    let mut total = 0u64;
+    // The instrument is chosen as the `backtest` binary chooses it.
+    let mut survey = Survey::default();
     for m in FileReader::new(data) {
-        let b = m.map_err(|e| format!("truncated or malformed framing: {e}"))?;
-        total += 1;
-        if let Ok(m) = Message::parse(b) {
-            if let Message::StockDirectory(d) = &m {
-                names.insert(d.stock_locate(), d.stock());
-            }
-            let l = m.stock_locate();
-            if l != 0 {
-                *counts.entry(l).or_default() += 1;
-            }
-        }
+        survey.add(m.map_err(|e| format!("truncated or malformed framing: {e}"))?);
     }
-    let locate = match symbol {
-        Some(s) => {
-            let want = Symbol::new(s).ok_or_else(|| format!("bad symbol {s:?}"))?;
-            names
-                .iter()
-                .filter(|(_, n)| **n == want)
-                .map(|(l, _)| *l)
-                .min()
-                .ok_or_else(|| format!("symbol {s} is not in the stock directory"))?
-        }
-        None => counts
-            .iter()
-            .max_by_key(|(l, c)| (**c, std::cmp::Reverse(**l)))
-            .map(|(l, _)| *l)
-            .ok_or("no messages with a stock locate in the input")?,
-    };
+    let (locate, name) = survey.pick(symbol)?;
     let messages = FileReader::new(data)
         .filter_map(Result::ok)
         .filter(|b| {
@@ -205,8 +179,8 @@ fn read_stream(data: &[u8], symbol: Option<&str>) -> Result<Stream, String> {
         .collect();
     Ok(Stream {
         locate,
-        symbol: names.get(&locate).copied().unwrap_or_default(),
-        file_messages: total,
+        symbol: name,
+        file_messages: survey.total,
         messages,
     })
 }
