@@ -467,6 +467,7 @@ fn a_certification_script_replaces_and_cancels_and_is_refused_when_too_late() {
         // Order 2 filled at once: too late for either.
         let rejects = run.lines("CANCEL REJECT ");
         assert_eq!(rejects.len(), 2, "{}", run.stdout);
+        let filled_id = &run.reports(&sent[3])[0]["order_id"];
         for (line, (cl, to)) in rejects
             .iter()
             .zip([(&sent[4], "Cancel"), (&sent[5], "Replace")])
@@ -474,12 +475,15 @@ fn a_certification_script_replaces_and_cancels_and_is_refused_when_too_late() {
             assert_eq!(field(line, "cl_ord_id"), cl.as_str(), "{line}");
             assert_eq!(field(line, "orig_cl_ord_id"), sent[3].as_str(), "{line}");
             assert_eq!(field(line, "response_to"), to, "{line}");
+            // Too late (CxlRejReason 0): the order filled.
+            assert_eq!(field(line, "ord_status"), "Filled", "{line}");
+            assert_eq!(field(line, "reason"), "0", "{line}");
+            assert_eq!(field(line, "order_id"), filled_id.as_str(), "{line}");
+            assert!(
+                line.ends_with("text=\"too late: the order is done\""),
+                "{line}"
+            );
         }
-        assert!(
-            run.stdout.contains("text=\"unknown order\""),
-            "{}",
-            run.stdout
-        );
         assert!(
             run.stdout.contains("DISCONNECT LogoutCompleted"),
             "{}",

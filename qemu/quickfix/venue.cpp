@@ -23,7 +23,8 @@
 // and rests until canceled or replaced (OrderCancelRequest: an
 // ExecutionReport Canceled; OrderCancelReplaceRequest: Replaced, with the
 // new quantity and price; either of an order not resting here:
-// OrderCancelReject; a replace down to what has filled: refused), unless it
+// OrderCancelReject: too late, with its status, for an order that is done,
+// unknown otherwise; a replace down to what has filled: refused), unless it
 // is immediate-or-cancel; with --hit-every N, every Nth order or replace
 // that comes to rest is at once half filled, as by another participant. Any
 // other order is acknowledged, then filled at its price: half of it (a
@@ -245,6 +246,7 @@ class Venue : public FIX::Application {
     o.price4 = price4;
     if (symbol == "REJECT") {
       o.send('8', '8', 0, "symbol not traded here");
+      finished(o, '8');
       return;
     }
     o.send('0', '0', 0, "");
@@ -257,6 +259,14 @@ class Venue : public FIX::Application {
       o.fill(first);
     }
     o.fill(qty - first);
+    finished(o, '2');
+  }
+
+  // Remembers a done order under its ClOrdID, so that a late cancel or
+  // replace of it is refused as too late, with its status.
+  void finished(const Order& o, char status) {
+    std::lock_guard<std::mutex> guard(resting_lock_);
+    done_[o.id.toString() + " " + o.cl_ord_id] = std::make_pair(o.order_id, status);
   }
 
   // An order that rests: every `hit_every`-th order or replace that comes to
@@ -267,6 +277,7 @@ class Venue : public FIX::Application {
       const long long leaves = o.qty - o.cum;
       o.fill(leaves / 2 > 0 ? leaves / 2 : 1);
       if (o.cum == o.qty) {
+        finished(o, '2');
         return;
       }
     }
@@ -302,6 +313,9 @@ class Venue : public FIX::Application {
     o.cl_ord_id = cl_ord_id;
     o.orig_cl_ord_id = orig;
     o.send('4', '4', 0, "");
+    finished(o, '4');
+    o.cl_ord_id = orig;
+    finished(o, '4');
   }
 
   void onReplace(const FIX::Message& replace, const FIX::SessionID& id) {
@@ -326,7 +340,8 @@ class Venue : public FIX::Application {
     }
     if (qty <= o.cum) {
       // Nothing would be left to rest: refused, the order rests as it was.
-      refuse_cancel(id, cl_ord_id, orig, "2");
+      send_cancel_reject(id, cl_ord_id, orig, "2", o.order_id, '1', "0",
+                         "not above the quantity filled");
       std::lock_guard<std::mutex> guard(resting_lock_);
       resting_[id.toString() + " " + orig] = std::move(o);
       return;
@@ -341,18 +356,37 @@ class Venue : public FIX::Application {
   }
 
   // OrderCancelReject of a cancel ("1") or replace ("2") of an order that
-  // is not resting here.
+  // is not resting here: too late (CxlRejReason 0) for an order that is
+  // done, with its status; unknown (1) otherwise.
   void refuse_cancel(const FIX::SessionID& id, const std::string& cl_ord_id,
                      const std::string& orig, const char* response_to) {
+    std::pair<std::string, char> done("NONE", '8');
+    bool known = false;
+    {
+      std::lock_guard<std::mutex> guard(resting_lock_);
+      auto found = done_.find(id.toString() + " " + orig);
+      if (found != done_.end()) {
+        done = found->second;
+        known = true;
+      }
+    }
+    send_cancel_reject(id, cl_ord_id, orig, response_to, done.first, done.second,
+                       known ? "0" : "1", known ? "too late: the order is done" : "unknown order");
+  }
+
+  void send_cancel_reject(const FIX::SessionID& id, const std::string& cl_ord_id,
+                          const std::string& orig, const char* response_to,
+                          const std::string& order_id, char status, const char* reason,
+                          const std::string& text) {
     FIX::Message refusal;
     refusal.getHeader().setField(FIX::MsgType(FIX::MsgType_OrderCancelReject));
-    refusal.setField(FIX::FIELD::OrderID, "NONE");
+    refusal.setField(FIX::FIELD::OrderID, order_id);
     refusal.setField(FIX::FIELD::ClOrdID, cl_ord_id);
     refusal.setField(FIX::FIELD::OrigClOrdID, orig);
-    refusal.setField(FIX::FIELD::OrdStatus, "8");
+    refusal.setField(FIX::FIELD::OrdStatus, std::string(1, status));
     refusal.setField(FIX::FIELD::CxlRejResponseTo, response_to);
-    refusal.setField(FIX::FIELD::CxlRejReason, "1");
-    refusal.setField(FIX::FIELD::Text, "unknown order");
+    refusal.setField(FIX::FIELD::CxlRejReason, reason);
+    refusal.setField(FIX::FIELD::Text, text);
     FIX::Session::sendToTarget(refusal, id);
   }
 
@@ -363,6 +397,9 @@ class Venue : public FIX::Application {
   std::mutex resting_lock_;
   // Resting orders by session and ClOrdID.
   std::map<std::string, Order> resting_;
+  // Orders done (filled, canceled, refused) by session and ClOrdID: their
+  // OrderID and OrdStatus.
+  std::map<std::string, std::pair<std::string, char>> done_;
 };
 
 std::string settings(const std::string& port, const std::string& dir,
