@@ -6,8 +6,9 @@
 //! entries; a side whose array fills up doubles its segment in place (when
 //! the buddy above it is free) or moves to one twice the size, one that
 //! falls to a quarter gives back the upper half of its segment, and an empty
-//! side gives its segment back. Segments never hold pointers, only (key, level)
-//! pairs, so moving one is a copy.
+//! side keeps one block for its next level (compaction takes it back).
+//! Segments never hold pointers, only (key, level) pairs, so moving one is a
+//! copy.
 //!
 //! Why a buddy allocator: sides need very different and changing amounts of
 //! room (a busy name hundreds of levels, most a dozen), and a pool of one

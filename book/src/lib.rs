@@ -647,7 +647,9 @@ impl Book {
     /// quarter full or a single block of 8, so a side with n levels holds at
     /// most max(8, 4n) ≤ 8n entries, and all arrays together never need
     /// more than the 8 per level of capacity the arena has (on a real day
-    /// far fewer: most sides have many levels). Shrinking gives back the
+    /// far fewer: most sides have many levels). An empty side may keep one
+    /// block for its next level, outside that reckoning; the compaction a
+    /// full arena runs takes those back first. Shrinking gives back the
     /// upper half of a segment in place and cannot fail. When fragmentation
     /// of the buddy arena leaves a growing side without a segment, the
     /// arena is compacted (counted in [`Counters::level_compactions`]),
@@ -825,6 +827,14 @@ impl Book {
         // Two passes over the sides: count the segments of each order (the
         // arena places the largest first), then move each one.
         let mut segments = [0u32; MAX_ORDER + 1];
+        // Empty sides give back the block they kept (see `remove_level`):
+        // after a compaction every segment holds levels, which is what the
+        // arena's size is reckoned on (`arena_entries`).
+        for ends in self.sides.iter_mut().flat_map(|sides| sides.0.iter_mut()) {
+            if ends.len == 0 {
+                ends.cap = 0;
+            }
+        }
         for ends in self.sides.iter().flat_map(|sides| sides.0.iter()) {
             if ends.cap != 0 {
                 if let Some(count) = segments.get_mut(ends.order() as usize) {
@@ -915,8 +925,22 @@ impl Book {
                 None
             };
             if len == 0 {
-                self.arena.free(ends.seg, ends.order());
-                *self.ends_mut(locate, s) = EMPTY_SIDE;
+                // The side keeps one block (its array's smallest segment)
+                // for its next level: a side that empties and fills again,
+                // as a thin name's does all day, needs no segment from the
+                // arena and gives none back (each a chain of buddy splits or
+                // merges). A larger segment shrinks to that block in place;
+                // compaction takes the blocks of empty sides back.
+                let mut order = ends.order();
+                while order > 0 {
+                    order -= 1;
+                    self.arena.free(ends.seg + (1 << order), order);
+                }
+                *self.ends_mut(locate, s) = SideEnds {
+                    seg: ends.seg,
+                    cap: BLOCK as u32,
+                    ..EMPTY_SIDE
+                };
             } else {
                 if let Some(best) = new_best {
                     let level = self.levels[best as usize];
@@ -1896,7 +1920,8 @@ impl Book {
         if ends.cap as usize > BLOCK && (ends.len as usize) * 4 <= ends.cap as usize {
             return false;
         }
-        if ends.len == 0 && ends.cap != 0 {
+        // An empty side keeps at most one block.
+        if ends.len == 0 && ends.cap as usize > BLOCK {
             return false;
         }
         let sorted = entries

@@ -874,9 +874,27 @@ fn deep_sides_grow_and_shrink_through_every_segment_size() {
             assert_eq!(book.bbo(7), model.bbo(7), "delete {n}");
         }
         assert_eq!(book.live_levels(), 0);
-        assert_eq!(book.ends(7, side_index(side)).cap, 0);
-        assert_eq!(book.arena.free_entries(), arena_free);
+        // The empty side keeps one block for its next level; the rest of
+        // the arena is free again, and the blocks account.
+        assert_eq!(book.ends(7, side_index(side)).cap as usize, BLOCK);
+        let kept = match side {
+            Side::Buy => BLOCK,
+            Side::Sell => 2 * BLOCK,
+        };
+        assert_eq!(book.arena.free_entries() + kept, arena_free);
+        assert!(book.arena_accounts());
+        // Filled again, it needs nothing from the arena.
+        let r = base + 5_000;
+        let got = book.add_order(7, r, side, Price(12_345), 10, Nanos(0), &mut events);
+        assert_eq!(got, model.add(7, r, side, 12_345, 10));
+        assert_eq!(book.arena.free_entries() + kept, arena_free);
+        assert!(book.side_is_consistent(7, side));
+        assert_eq!(book.delete(r, Nanos(0), &mut events), model.take(r, None));
     }
+    // Compaction takes the empty sides' blocks back.
+    book.compact_arena();
+    assert_eq!(book.arena.free_entries(), arena_free);
+    assert!(book.arena_accounts());
     assert!(book.counters().level_shifts > 0);
 }
 
