@@ -22,6 +22,7 @@ pub mod model;
 pub mod pcap;
 pub mod replay;
 pub mod rng;
+pub mod survey;
 
 use std::io::{self, Write};
 

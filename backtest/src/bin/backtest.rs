@@ -12,11 +12,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use backtest::{money, svg_plot, Backtest, Config, Survey};
+use backtest::{money, svg_plot, Backtest, Config};
 use book::BookConfig;
 use clap::Parser;
 use feedgen::pcap::{PcapReader, FEED_GROUP};
 use feedgen::replay::map_file;
+use feedgen::survey::Survey;
 use indicatif::{ProgressBar, ProgressStyle};
 use protocol::filter::{Filter, Subscription};
 use protocol::itch::FileReader;

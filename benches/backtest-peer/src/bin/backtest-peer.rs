@@ -102,10 +102,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use backtest::{message_time, money, Backtest, Config, Report, Survey};
+use backtest::{message_time, money, Backtest, Config, Report};
 use book::{Book, BookConfig};
 use clap::Parser;
 use feedgen::replay::map_file;
+use feedgen::survey::Survey;
 use hftbacktest::backtest::assettype::LinearAsset;
 use hftbacktest::backtest::data::Data;
 use hftbacktest::backtest::models::{
