@@ -1,6 +1,7 @@
-//! A FIX venue built on QuickFIX/C++ for the interoperability tests: the
-//! program (`qemu/quickfix/venue.cpp`, compiled here against Debian's
-//! `libquickfix-dev`) and a running instance of it.
+//! QuickFIX/C++ counterparties for the interoperability tests: a FIX venue
+//! (`qemu/quickfix/venue.cpp`) with a running instance of it, and a FIX
+//! client (`qemu/quickfix/client.cpp`), both compiled here against Debian's
+//! `libquickfix-dev`.
 //!
 //! Our own simulated venue (`exchange`) runs our session code in the acceptor
 //! role, so a misreading of the FIX specification shared by both of our
@@ -15,16 +16,29 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::{ensure_quickfix, Error, FileLock, Repo, Result};
 
-/// Builds the venue program, if it is missing or older than its source,
-/// into `target/quickfix/` (one build at a time across test processes), and
-/// returns its path. Installs QuickFIX/C++ first when missing (as root).
+/// Builds the venue program (`qemu/quickfix/venue.cpp`), if it is missing
+/// or older than its source, into `target/quickfix/`, and returns its path.
+/// Installs QuickFIX/C++ first when missing (as root).
 pub fn build_venue(repo: &Repo) -> Result<PathBuf> {
+    build_program(repo, "venue")
+}
+
+/// Builds the client program (`qemu/quickfix/client.cpp`): a QuickFIX
+/// initiator that logs on, sends limit orders, waits for their reports and
+/// logs out (see its header for the arguments and what it prints).
+pub fn build_client(repo: &Repo) -> Result<PathBuf> {
+    build_program(repo, "client")
+}
+
+/// `qemu/quickfix/<name>.cpp` built into `target/quickfix/quickfix-<name>`
+/// (one build at a time across test processes).
+fn build_program(repo: &Repo, name: &str) -> Result<PathBuf> {
     ensure_quickfix(repo)?;
-    let source = repo.root().join("qemu/quickfix/venue.cpp");
+    let source = repo.root().join(format!("qemu/quickfix/{name}.cpp"));
     let dir = repo.root().join("target/quickfix");
-    let program = dir.join("quickfix-venue");
+    let program = dir.join(format!("quickfix-{name}"));
     std::fs::create_dir_all(&dir).map_err(Error::io(format!("creating {}", dir.display())))?;
-    let _lock = FileLock::acquire(&repo.locks_dir().join("quickfix-venue.lock"))?;
+    let _lock = FileLock::acquire(&repo.locks_dir().join(format!("quickfix-{name}.lock")))?;
     let modified = |p: &Path| p.metadata().and_then(|m| m.modified()).ok();
     let source_time = modified(&source).ok_or_else(|| Error::MissingArtifact(source.clone()))?;
     if modified(&program).is_some_and(|built: SystemTime| built >= source_time) {
@@ -34,7 +48,7 @@ pub fn build_venue(repo: &Repo) -> Result<PathBuf> {
         Command::new("pkg-config").args(["--cflags", "--libs", "quickfix"]),
         "pkg-config --cflags --libs quickfix",
     )?;
-    let building = dir.join(format!("quickfix-venue.{}", std::process::id()));
+    let building = dir.join(format!("quickfix-{name}.{}", std::process::id()));
     // QuickFIX 1.15's headers declare dynamic exception specifications,
     // which C++17 removed.
     run_for_output(
@@ -44,10 +58,10 @@ pub fn build_venue(repo: &Repo) -> Result<PathBuf> {
             .arg(&source)
             .args(flags.split_whitespace())
             .arg("-lpthread"),
-        "g++ (the QuickFIX venue)",
+        &format!("g++ (the QuickFIX {name})"),
     )?;
     std::fs::rename(&building, &program).map_err(Error::io(format!(
-        "moving the venue to {}",
+        "moving the {name} to {}",
         program.display()
     )))?;
     Ok(program)
