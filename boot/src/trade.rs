@@ -23,6 +23,9 @@
 //! `venue2=IP:PORT` (a second venue; its feed is expected on lines
 //! 233.54.13.1:26410 / 233.54.13.2:26411), `venue-fix=4.2` and
 //! `venue2-fix=4.2` (the session's FIX version; 4.4 by default),
+//! `config-wait=N` (wait up to N s for the companion's configuration before
+//! logging on; its venues, in order, give each session its address,
+//! CompIDs, FIX version, heartbeat and password),
 //! `fees=TAKE,MAKE` and
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
@@ -42,7 +45,7 @@ use gateway::oms::{ClOrdId, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::reservation::{ReserveSizes, SeqReservation};
 use gateway::session::{
-    DisconnectReason, Event, Role, Session, SessionBuffers, SessionConfig, SessionState,
+    DisconnectReason, Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
 use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use heapless::{Deque, Vec};
@@ -59,6 +62,7 @@ use protocol::fix::messages::{
 };
 use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
+use protocol::mailbox::config::FixVersion as ConfigFixVersion;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
 use risk::{Capacity, RiskEngine};
@@ -758,6 +762,23 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         None => ReserveSizes::DEFAULT,
     };
     let handed_back = journal_wait.is_some_and(|secs| await_journal(platform, secs, layout));
+    // `config-wait=N`: wait up to N s for the companion's configuration
+    // before logging on: its venues give each session its identity.
+    let startup_config = match platform.info.value_of("config-wait").map(str::parse::<u64>) {
+        Some(Ok(secs)) if kernel::mailbox::is_present() => await_config(platform, secs, layout),
+        Some(Ok(_)) => fail("config-wait= needs the mailbox"),
+        Some(Err(_)) => fail("config-wait= takes whole seconds"),
+        None => None,
+    };
+    let configured = |i: usize| startup_config.as_ref().and_then(|c| c.venues.get(i));
+    for (i, address) in addresses.iter_mut().enumerate() {
+        if let Some(v) = configured(i) {
+            match v.host.parse::<core::net::Ipv4Addr>() {
+                Ok(ip) => *address = (ip.octets(), v.port),
+                Err(_) => fail("a configured venue's host is not an IPv4 address"),
+            }
+        }
+    }
     let mut session_states = [SessionState::default(); VENUES];
     let mut last_epoch = 0;
     if handed_back {
@@ -862,13 +883,53 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         let conn = link
             .connect_to(remote, &mut b.tcp_rx, &mut b.tcp_tx, platform.now_ns())
             .unwrap_or_else(|| fail("tcp connection"));
-        let version = fix_version_option(platform, i);
-        let mut config = SessionConfig::new(Role::Initiator, version, "APPL", "EXCH")
-            .unwrap_or_else(|| fail("CompIDs"));
-        // Short heartbeats: a silently dead connection (no FIN reaches us
-        // through some NATs, QEMU's user network among them) is found in
-        // seconds.
-        config.heart_bt_int_s = 2;
+        let config = match configured(i) {
+            // The configured identity: CompIDs, version, heartbeat and the
+            // password the companion filled in from its secrets file.
+            Some(v) => {
+                let version = match v.fix_version {
+                    ConfigFixVersion::Fix42 => FixVersion::Fix42,
+                    ConfigFixVersion::Fix44 => FixVersion::Fix44,
+                };
+                let mut config = SessionConfig::new(
+                    Role::Initiator,
+                    version,
+                    &v.sender_comp_id,
+                    &v.target_comp_id,
+                )
+                .unwrap_or_else(|| fail("configured CompIDs"));
+                config.heart_bt_int_s = v.heartbeat_secs;
+                config.password = v.password.as_ref().and_then(|p| Password::new(p.expose()));
+                say!(
+                    "trade: venue {} session {} -> {} FIX {} heartbeat {} s{} (configuration)",
+                    venue_id(i).0,
+                    v.sender_comp_id,
+                    v.target_comp_id,
+                    if version == FixVersion::Fix42 {
+                        "4.2"
+                    } else {
+                        "4.4"
+                    },
+                    v.heartbeat_secs,
+                    if config.password.is_some() {
+                        ", with a password"
+                    } else {
+                        ""
+                    }
+                );
+                config
+            }
+            None => {
+                let version = fix_version_option(platform, i);
+                let mut config = SessionConfig::new(Role::Initiator, version, "APPL", "EXCH")
+                    .unwrap_or_else(|| fail("CompIDs"));
+                // Short heartbeats: a silently dead connection (no FIN
+                // reaches us through some NATs, QEMU's user network among
+                // them) is found in seconds.
+                config.heart_bt_int_s = 2;
+                config
+            }
+        };
         let buffers = SessionBuffers {
             rx: &mut b.fix_rx,
             tx: &mut b.fix_tx,
@@ -2396,6 +2457,36 @@ fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> b
     }
     println!("trade: no journal within {seconds} s; starting with a fresh session");
     false
+}
+
+/// Waits up to `seconds` for a configuration from the companion (applied
+/// through the mailbox); `None` if none came. The trading loop applies its
+/// limits and strategies as it does any configuration's.
+fn await_config(
+    platform: &'static Platform,
+    seconds: u64,
+    layout: Layout,
+) -> Option<protocol::mailbox::config::ApplianceConfig> {
+    let deadline = platform.now_ns() + seconds * 1_000_000_000;
+    println!("trade: waiting up to {seconds} s for the configuration");
+    let mut seen = 0;
+    while platform.now_ns() < deadline {
+        if layout == Layout::Single {
+            kernel::mailbox::service(platform);
+        }
+        let mut got: Option<(u64, protocol::mailbox::config::ApplianceConfig)> = None;
+        DOWNLINK.config.read_newer(&mut seen, |c| got = c.clone());
+        if let Some((generation, cfg)) = got {
+            println!(
+                "trade: configuration generation {generation}: {} venue(s) configured",
+                cfg.venues.len()
+            );
+            return Some(cfg);
+        }
+        core::hint::spin_loop();
+    }
+    println!("trade: no configuration within {seconds} s; the command line's venues");
+    None
 }
 
 /// Durable state on its way to the companion's journal: fills in order,

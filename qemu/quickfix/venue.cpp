@@ -14,7 +14,8 @@
 // survive a restart of the initiator, as at a venue), VENUE <- CLIENT unless
 // --comp-ids says otherwise: FIX.4.4 and FIX.4.2. Logon must carry Username
 // (553) and Password (554) equal to the arguments, else it is refused (the
-// engine sends Logout with the reason); "-" for both takes any Logon.
+// engine sends Logout with the reason); "-" for both takes any Logon, and a
+// username "*" checks the password alone.
 //
 // Every NewOrderSingle must be a limit order (OrdType 2) with Price,
 // TransactTime and, in FIX 4.2, HandlInst; the engine answers a missing field
@@ -185,8 +186,8 @@ class Venue : public FIX::Application {
         (username_ == "-" && password_ == "-")) {
       return;
     }
-    const bool user_ok = message.isSetField(FIX::FIELD::Username) &&
-                         message.getField(FIX::FIELD::Username) == username_;
+    const bool user_ok = username_ == "*" || (message.isSetField(FIX::FIELD::Username) &&
+                                              message.getField(FIX::FIELD::Username) == username_);
     const bool password_ok = message.isSetField(FIX::FIELD::Password) &&
                              message.getField(FIX::FIELD::Password) == password_;
     if (!user_ok || !password_ok) {

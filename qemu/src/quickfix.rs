@@ -86,7 +86,8 @@ fn run_for_output(command: &mut Command, what: &str) -> Result<String> {
 /// How the venue is set up.
 #[derive(Debug, Clone)]
 pub struct VenueOptions {
-    /// Required Username (553) and Password (554); `None` takes any Logon.
+    /// Required Username (553) and Password (554); `None` takes any Logon,
+    /// and a username of `*` checks the password alone.
     pub credentials: Option<(String, String)>,
     /// The venue's CompID and the one it expects from its client.
     pub venue_comp_id: String,

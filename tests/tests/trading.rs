@@ -2158,3 +2158,85 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
     );
     run.pass();
 }
+
+/// The venue sessions' identity from the companion's configuration
+/// (`config-wait=`): the appliance waits for it before logging on and logs
+/// on as the configured SenderCompID to the configured TargetCompID, at the
+/// configured address, with the password the companion filled in from its
+/// secrets file, which a QuickFIX venue requires. The password is never
+/// printed.
+#[test]
+fn the_venue_sessions_take_their_identity_from_the_configuration() {
+    const PASSWORD: &str = "s3cret-from-the-secrets-file";
+    let feed = start_venue();
+    let lab = lab();
+    let dir = scratch_dir("quickfix-configured");
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = VenueOptions {
+        credentials: Some(("*".into(), PASSWORD.into())),
+        venue_comp_id: "QFVENUE".into(),
+        client_comp_id: "FIRM01".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    };
+    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mailbox = Mailbox::new("trade-configured");
+    // The command line names another address: the configuration's wins.
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            8,
+            "venue=10.0.2.2:1 config-wait=60 ",
+            "",
+        )
+        .name("trade-configured")
+        .args(mailbox.qemu_args());
+    let (running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
+    let mut cfg = example_config();
+    cfg.strategies.clear();
+    let v = &mut cfg.venues[0];
+    v.host = "10.0.2.2".try_into().unwrap();
+    v.port = venue.port();
+    v.sender_comp_id = "FIRM01".try_into().unwrap();
+    v.target_comp_id = "QFVENUE".try_into().unwrap();
+    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
+    v.heartbeat_secs = 2;
+    v.password = protocol::mailbox::config::Secret::new(PASSWORD);
+    let reply = apply_config(&mailbox, &cfg);
+    let (run, _feed) = run_to_the_end(running, feed);
+    run.check(waiting, "the appliance waited for its configuration");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    run.check(
+        s.contains(
+            "trade: venue 1 session FIRM01 -> QFVENUE FIX 4.4 heartbeat 2 s, with a password (configuration)",
+        ),
+        "the session as configured",
+    );
+    run.check(!s.contains(PASSWORD), "the password is never printed");
+    let logon = venue.wait_for("LOGON FIX.4.4:QFVENUE->FIRM01");
+    run.check(
+        logon.is_some(),
+        &format!("the venue took the logon: {:?}", venue.said()),
+    );
+    let refused = venue.said().iter().any(|l| l.starts_with("REFUSED"));
+    run.check(!refused, "no logon refused");
+    let said = venue.said().to_vec();
+    let (position, _cash, fills) = match quickfix_fills(&said, "FIX.4.4") {
+        Ok(totals) => totals,
+        Err(line) => {
+            run.check(false, &format!("the venue's fill line {line:?}"));
+            return;
+        }
+    };
+    run.check(fills > 0, "the venue filled orders of the appliance");
+    let appliance = trade_summary(&s, "AAA");
+    run.check(
+        appliance == Some(position),
+        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
+    );
+    run.pass();
+}
