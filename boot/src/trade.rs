@@ -25,7 +25,7 @@
 //! `venue2-fix=4.2` (the session's FIX version; 4.4 by default),
 //! `config-wait=N` (wait up to N s for the companion's configuration before
 //! logging on; its venues, in order, give each session its address,
-//! CompIDs, FIX version, heartbeat and password),
+//! CompIDs, FIX version, heartbeat, username and password),
 //! `fees=TAKE,MAKE` and
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
@@ -899,9 +899,10 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                 )
                 .unwrap_or_else(|| fail("configured CompIDs"));
                 config.heart_bt_int_s = v.heartbeat_secs;
+                config.username = v.username.clone();
                 config.password = v.password.as_ref().and_then(|p| Password::new(p.expose()));
                 say!(
-                    "trade: venue {} session {} -> {} FIX {} heartbeat {} s{} (configuration)",
+                    "trade: venue {} session {} -> {} FIX {} heartbeat {} s{}{}{} (configuration)",
                     venue_id(i).0,
                     v.sender_comp_id,
                     v.target_comp_id,
@@ -911,6 +912,8 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         "4.4"
                     },
                     v.heartbeat_secs,
+                    if v.username.is_some() { ", user " } else { "" },
+                    v.username.as_deref().unwrap_or(""),
                     if config.password.is_some() {
                         ", with a password"
                     } else {

@@ -2162,9 +2162,9 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
 /// The venue sessions' identity from the companion's configuration
 /// (`config-wait=`): the appliance waits for it before logging on and logs
 /// on as the configured SenderCompID to the configured TargetCompID, at the
-/// configured address, with the password the companion filled in from its
-/// secrets file, which a QuickFIX venue requires. The password is never
-/// printed.
+/// configured address, with the configured username and the password the
+/// companion filled in from its secrets file, both of which a QuickFIX venue
+/// requires. The password is never printed.
 #[test]
 fn the_venue_sessions_take_their_identity_from_the_configuration() {
     const PASSWORD: &str = "s3cret-from-the-secrets-file";
@@ -2173,7 +2173,7 @@ fn the_venue_sessions_take_their_identity_from_the_configuration() {
     let dir = scratch_dir("quickfix-configured");
     std::fs::create_dir_all(&dir).unwrap();
     let options = VenueOptions {
-        credentials: Some(("*".into(), PASSWORD.into())),
+        credentials: Some(("FIRM-USER-1".into(), PASSWORD.into())),
         venue_comp_id: "QFVENUE".into(),
         client_comp_id: "FIRM01".into(),
         resting: vec!["AAA".into()],
@@ -2203,6 +2203,7 @@ fn the_venue_sessions_take_their_identity_from_the_configuration() {
     v.target_comp_id = "QFVENUE".try_into().unwrap();
     v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
     v.heartbeat_secs = 2;
+    v.username = Some("FIRM-USER-1".try_into().unwrap());
     v.password = protocol::mailbox::config::Secret::new(PASSWORD);
     let reply = apply_config(&mailbox, &cfg);
     let (run, _feed) = run_to_the_end(running, feed);
@@ -2212,7 +2213,7 @@ fn the_venue_sessions_take_their_identity_from_the_configuration() {
     let s = run.serial().to_string();
     run.check(
         s.contains(
-            "trade: venue 1 session FIRM01 -> QFVENUE FIX 4.4 heartbeat 2 s, with a password (configuration)",
+            "trade: venue 1 session FIRM01 -> QFVENUE FIX 4.4 heartbeat 2 s, user FIRM-USER-1, with a password (configuration)",
         ),
         "the session as configured",
     );

@@ -116,6 +116,10 @@ pub struct VenueConfig {
     pub sender_comp_id: String<32>,
     pub target_comp_id: String<32>,
     pub heartbeat_secs: u32,
+    /// Username(553) of the Logon, for venues that ask for one (not a
+    /// secret: it may stand in the config file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String<64>>,
     /// Filled in from the secrets file by the companion, never written in the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
@@ -429,6 +433,7 @@ pub fn example() -> ApplianceConfig {
         sender_comp_id: s("APPL01"),
         target_comp_id: s("NASDAQ"),
         heartbeat_secs: 30,
+        username: None,
         password: None,
     });
     let mut symbols = Vec::new();
@@ -480,6 +485,10 @@ mod tests {
         let mut cfg = example();
         cfg.validate().unwrap();
         cfg.venues[0].password = Secret::new("p\"w\\1");
+        // Absent and present usernames both round-trip.
+        let json = serde_json::to_vec(&cfg).unwrap();
+        assert_eq!(parse_json(&json).unwrap(), cfg);
+        cfg.venues[0].username = Some(String::try_from("FIRM-USER-1").unwrap());
         let json = serde_json::to_vec(&cfg).unwrap();
         let parsed = parse_json(&json).unwrap();
         assert_eq!(parsed, cfg);
