@@ -1901,6 +1901,33 @@ fn quickfix_fills(said: &[String], begin_string: &str) -> Result<(i64, i128, usi
     Ok((position, cash, fills))
 }
 
+/// The appliance's closing AAA position checked against the fills the
+/// QuickFIX venue made in `begin_string`'s session, of which there must be
+/// some; the venue's (position, cash), or `None` once a fill line could not
+/// be read (a failed check).
+fn check_the_position_agrees_with_the_quickfix_venue(
+    run: &Booted,
+    serial: &str,
+    said: &[String],
+    begin_string: &str,
+) -> Option<(i64, i128)> {
+    let (position, cash, fills) = match quickfix_fills(said, begin_string) {
+        Ok(totals) => totals,
+        Err(line) => {
+            run.check(false, &format!("the venue's fill line {line:?}"));
+            return None;
+        }
+    };
+    eprintln!("QuickFIX venue: {fills} fills, position {position}");
+    run.check(fills > 0, "the venue filled orders of the appliance");
+    let appliance = trade_summary(serial, "AAA");
+    run.check(
+        appliance == Some(position),
+        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
+    );
+    Some((position, cash))
+}
+
 /// A QuickFIX venue resting AAA orders and half filling every third one.
 fn quickfix_venue(dir_name: &str) -> QuickfixVenue {
     let dir = scratch_dir(dir_name);
@@ -2002,20 +2029,11 @@ fn trade_at_a_quickfix_venue(version: &str, claim_mass_cancel: bool) {
         ),
     );
     // The venue's fills, each at its order's price.
-    let (position, cash, fills) = match quickfix_fills(&said, &begin) {
-        Ok(totals) => totals,
-        Err(line) => {
-            run.check(false, &format!("the venue's fill line {line:?}"));
-            return;
-        }
+    let Some((position, cash)) =
+        check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, &begin)
+    else {
+        return;
     };
-    eprintln!("QuickFIX venue: {fills} fills, position {position}");
-    run.check(fills > 0, "the venue filled orders of the appliance");
-    let appliance = trade_summary(&s, "AAA");
-    run.check(
-        appliance == Some(position),
-        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
-    );
     // Nothing of the appliance's was refused at the session or business
     // level, and every report was usable.
     let theirs = venue.messages_from(&begin, "EXCH");
@@ -2142,20 +2160,8 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
         !events.contains("too low"),
         &format!("the sequence numbers carried over the restart:\n{events}"),
     );
-    let (position, _cash, fills) = match quickfix_fills(&said, "FIX.4.4") {
-        Ok(totals) => totals,
-        Err(line) => {
-            run.check(false, &format!("the venue's fill line {line:?}"));
-            return;
-        }
-    };
-    eprintln!("QuickFIX venue: {fills} fills over both lives, position {position}");
-    run.check(fills > 0, "the venue filled orders of the appliance");
-    let appliance = trade_summary(&s, "AAA");
-    run.check(
-        appliance == Some(position),
-        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
-    );
+    // Every fill of both lives.
+    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
     run.pass();
 }
 
@@ -2226,18 +2232,6 @@ fn the_venue_sessions_take_their_identity_from_the_configuration() {
     let refused = venue.said().iter().any(|l| l.starts_with("REFUSED"));
     run.check(!refused, "no logon refused");
     let said = venue.said().to_vec();
-    let (position, _cash, fills) = match quickfix_fills(&said, "FIX.4.4") {
-        Ok(totals) => totals,
-        Err(line) => {
-            run.check(false, &format!("the venue's fill line {line:?}"));
-            return;
-        }
-    };
-    run.check(fills > 0, "the venue filled orders of the appliance");
-    let appliance = trade_summary(&s, "AAA");
-    run.check(
-        appliance == Some(position),
-        &format!("position: appliance {appliance:?}, QuickFIX venue {position}"),
-    );
+    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
     run.pass();
 }
