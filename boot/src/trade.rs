@@ -2449,16 +2449,32 @@ fn await_journal(platform: &'static Platform, seconds: u64, layout: Layout) -> b
         core::hint::spin_loop();
     }
     println!("trade: waiting up to {seconds} s for the journal");
+    if wait_for_companion(platform, layout, deadline, || {
+        kernel::mailbox::HANDBACK.lock().complete
+    }) {
+        return true;
+    }
+    println!("trade: no journal within {seconds} s; starting with a fresh session");
+    false
+}
+
+/// Spins until `ready` or `deadline` (whether `ready` came), serving the
+/// mailbox meanwhile where no other core does.
+fn wait_for_companion(
+    platform: &'static Platform,
+    layout: Layout,
+    deadline: u64,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
     while platform.now_ns() < deadline {
         if layout == Layout::Single {
             kernel::mailbox::service(platform);
         }
-        if kernel::mailbox::HANDBACK.lock().complete {
+        if ready() {
             return true;
         }
         core::hint::spin_loop();
     }
-    println!("trade: no journal within {seconds} s; starting with a fresh session");
     false
 }
 
@@ -2473,23 +2489,20 @@ fn await_config(
     let deadline = platform.now_ns() + seconds * 1_000_000_000;
     println!("trade: waiting up to {seconds} s for the configuration");
     let mut seen = 0;
-    while platform.now_ns() < deadline {
-        if layout == Layout::Single {
-            kernel::mailbox::service(platform);
-        }
-        let mut got: Option<(u64, protocol::mailbox::config::ApplianceConfig)> = None;
+    let mut got: Option<(u64, protocol::mailbox::config::ApplianceConfig)> = None;
+    wait_for_companion(platform, layout, deadline, || {
         DOWNLINK.config.read_newer(&mut seen, |c| got = c.clone());
-        if let Some((generation, cfg)) = got {
-            println!(
-                "trade: configuration generation {generation}: {} venue(s) configured",
-                cfg.venues.len()
-            );
-            return Some(cfg);
-        }
-        core::hint::spin_loop();
-    }
-    println!("trade: no configuration within {seconds} s; the command line's venues");
-    None
+        got.is_some()
+    });
+    let Some((generation, cfg)) = got else {
+        println!("trade: no configuration within {seconds} s; the command line's venues");
+        return None;
+    };
+    println!(
+        "trade: configuration generation {generation}: {} venue(s) configured",
+        cfg.venues.len()
+    );
+    Some(cfg)
 }
 
 /// Durable state on its way to the companion's journal: fills in order,
