@@ -206,51 +206,49 @@ impl QuickfixVenue {
             .credentials
             .clone()
             .unwrap_or_else(|| ("-".into(), "-".into()));
-        {
-            let mut command = Command::new(program);
-            command
-                .arg(port.to_string())
-                .arg(dir)
-                .args([&user, &password])
-                .args([
-                    "--comp-ids",
-                    &options.venue_comp_id,
-                    &options.client_comp_id,
-                ]);
-            for symbol in &options.resting {
-                command.args(["--rest", symbol]);
-            }
-            if options.hit_every > 0 {
-                command.args(["--hit-every", &options.hit_every.to_string()]);
-            }
-            let mut child = command
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(Error::io(format!("starting {}", program.display())))?;
-            let Some(stdout) = child.stdout.take() else {
-                let _ = child.kill();
-                return Err(Error::InvalidArgument("the venue's stdout".into()));
-            };
-            let (tx, lines) = mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
-            Ok(QuickfixVenue {
-                child,
-                port,
-                dir: dir.to_path_buf(),
-                options: options.clone(),
-                lines,
-                said: Vec::new(),
-            })
+        let mut command = Command::new(program);
+        command
+            .arg(port.to_string())
+            .arg(dir)
+            .args([&user, &password])
+            .args([
+                "--comp-ids",
+                &options.venue_comp_id,
+                &options.client_comp_id,
+            ]);
+        for symbol in &options.resting {
+            command.args(["--rest", symbol]);
         }
+        if options.hit_every > 0 {
+            command.args(["--hit-every", &options.hit_every.to_string()]);
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Error::io(format!("starting {}", program.display())))?;
+        let Some(stdout) = child.stdout.take() else {
+            let _ = child.kill();
+            return Err(Error::InvalidArgument("the venue's stdout".into()));
+        };
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Ok(QuickfixVenue {
+            child,
+            port,
+            dir: dir.to_path_buf(),
+            options: options.clone(),
+            lines,
+            said: Vec::new(),
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -271,18 +269,13 @@ impl QuickfixVenue {
     /// The first line starting with `prefix` (printed already or within
     /// 10 s), or `None` when the venue ended or said nothing of the kind.
     pub fn wait_for(&mut self, prefix: &str) -> Option<String> {
-        self.wait_for_within(prefix, Duration::from_secs(10))
-    }
-
-    /// [`QuickfixVenue::wait_for`] with a deadline of `within`.
-    pub fn wait_for_within(&mut self, prefix: &str, within: Duration) -> Option<String> {
-        self.wait_for_new_line(prefix, 0, within)
+        self.wait_for_new_line(prefix, 0, Duration::from_secs(10))
     }
 
     /// The first line starting with `prefix` among those printed after the
-    /// first `after` (e.g. `said().len()` before an action), waiting up to
-    /// `within`.
-    pub fn wait_for_new_line(
+    /// first `after` (a restart's `READY`, not the first life's), waiting up
+    /// to `within`.
+    fn wait_for_new_line(
         &mut self,
         prefix: &str,
         after: usize,
@@ -317,19 +310,18 @@ impl QuickfixVenue {
     /// The engine's log of one session's messages (`begin_string` e.g.
     /// `FIX.4.4`), SOH shown as `|`.
     pub fn message_log(&self, begin_string: &str) -> String {
-        let path = self.dir.join("log").join(format!(
-            "{begin_string}-{}-{}.messages.current.log",
-            self.options.venue_comp_id, self.options.client_comp_id
-        ));
-        std::fs::read_to_string(&path)
-            .unwrap_or_default()
-            .replace('\x01', "|")
+        self.log(begin_string, "messages").replace('\x01', "|")
     }
 
     /// The engine's log of one session's events (logons, resends, refusals).
     pub fn event_log(&self, begin_string: &str) -> String {
+        self.log(begin_string, "event")
+    }
+
+    /// The engine's current `kind` log of one session (empty if none yet).
+    fn log(&self, begin_string: &str, kind: &str) -> String {
         let path = self.dir.join("log").join(format!(
-            "{begin_string}-{}-{}.event.current.log",
+            "{begin_string}-{}-{}.{kind}.current.log",
             self.options.venue_comp_id, self.options.client_comp_id
         ));
         std::fs::read_to_string(&path).unwrap_or_default()

@@ -2144,7 +2144,7 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
         s.matches("trade: logged on to venue 1").count() >= 2,
         "logged on again after the venue came back",
     );
-    let logout = venue.wait_for_new_line("LOGOUT FIX.4.4:EXCH->APPL", 0, Duration::from_secs(10));
+    let logout = venue.wait_for("LOGOUT FIX.4.4:EXCH->APPL");
     let said = venue.said().to_vec();
     let logons = said
         .iter()
