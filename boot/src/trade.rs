@@ -25,7 +25,9 @@
 //! `venue2-fix=4.2` (the session's FIX version; 4.4 by default),
 //! `config-wait=N` (wait up to N s for the companion's configuration before
 //! logging on; its venues, in order, give each session its address,
-//! CompIDs, FIX version, heartbeat, username and password),
+//! CompIDs, FIX version, heartbeat, username and password; a later
+//! configuration's new address, credentials or heartbeat take effect at the
+//! session's next logon, see `apply_venue_config`),
 //! `fees=TAKE,MAKE` and
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
@@ -45,9 +47,10 @@ use gateway::oms::{ClOrdId, Oms, OmsConfig, Outbound};
 use gateway::router::{Router, RouterConfig, VenueConfig};
 use gateway::session::reservation::{ReserveSizes, SeqReservation};
 use gateway::session::{
-    DisconnectReason, Event, Password, Role, Session, SessionBuffers, SessionConfig, SessionState,
+    DisconnectReason, Event, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
 use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
+use gateway::venue::VenueUpdate;
 use heapless::{Deque, Vec};
 use kernel::arch::cpu;
 use kernel::arch::exit::{exit, ExitCode};
@@ -62,7 +65,6 @@ use protocol::fix::messages::{
 };
 use protocol::fix::{msg_type, tag, FixDecoder, FixVersion, UtcTime};
 use protocol::itch::Message;
-use protocol::mailbox::config::FixVersion as ConfigFixVersion;
 use protocol::moldudp64::{Config as SeqConfig, Endpoint, Line, Sequencer};
 use protocol::{ethernet, ipv4};
 use risk::{Capacity, RiskEngine};
@@ -288,6 +290,93 @@ fn statics() -> Option<&'static mut Statics> {
     // SAFETY: the flag hands out the one and only reference, once.
     #[allow(unsafe_code)]
     Some(unsafe { &mut *p })
+}
+
+/// The venue entries of a configuration applied while trading, taken when
+/// the sessions' identities came from the configuration (`config-wait=`),
+/// entry `i` for session `i`. What an entry changes of the same session
+/// (the gateway's address, the username and password, the heartbeat
+/// interval) takes effect at its next connection and Logon, leaving a
+/// session that is logged on undisturbed; an entry naming other CompIDs or
+/// another FIX version is another session, which takes a restart (see
+/// `gateway::venue`). Each change is said on the console, the password
+/// never.
+fn apply_venue_config(
+    venues: &[protocol::mailbox::config::VenueConfig],
+    generation: u64,
+    from_config: bool,
+    ports: &mut [Port<'_>],
+    link: &mut TcpLink<'_>,
+) {
+    if venues.is_empty() {
+        return;
+    }
+    if !from_config {
+        say!(
+            "trade: venues of configuration generation {generation} not taken: this appliance's venues come from its command line (config-wait= takes them from the configuration)"
+        );
+        return;
+    }
+    for (port, v) in ports.iter_mut().zip(venues) {
+        let venue = port.id.0;
+        let Some(at) = link.remote_addr(port.conn) else {
+            continue;
+        };
+        let before = port.session.config().logon_terms();
+        match VenueUpdate::between(port.session.config(), at, v) {
+            Ok(VenueUpdate::Unchanged) => {}
+            Ok(VenueUpdate::NextLogon { address, terms }) => {
+                let mut what: heapless::String<160> = heapless::String::new();
+                if let Some(([a, b, c, d], p)) = address {
+                    link.set_remote_addr(port.conn, ([a, b, c, d], p));
+                    let _ = write!(what, " to {a}.{b}.{c}.{d}:{p}");
+                }
+                if let Some(terms) = terms {
+                    if terms.username != before.username {
+                        match &terms.username {
+                            Some(u) => {
+                                let _ = write!(what, ", user {u}");
+                            }
+                            None => {
+                                let _ = write!(what, ", no user");
+                            }
+                        }
+                    }
+                    if terms.password != before.password {
+                        let _ = write!(
+                            what,
+                            "{}",
+                            if terms.password.is_some() {
+                                ", with a new password"
+                            } else {
+                                ", without a password"
+                            }
+                        );
+                    }
+                    if terms.heart_bt_int_s != before.heart_bt_int_s {
+                        let _ = write!(what, ", heartbeat {} s", terms.heart_bt_int_s);
+                    }
+                    port.session.set_logon_terms(terms);
+                }
+                say!(
+                    "trade: venue {venue}: configuration generation {generation}: the next logon goes{what}"
+                );
+            }
+            Ok(VenueUpdate::OtherSession) => say!(
+                "trade: venue {venue}: configuration generation {generation} names other CompIDs or another FIX version, another session: it takes effect at a restart; this session keeps its address and terms"
+            ),
+            Err(e) => say!(
+                "trade: venue {venue}: configuration generation {generation} not taken for it: {e}"
+            ),
+        }
+    }
+    if venues.len() > ports.len() {
+        say!(
+            "trade: configuration generation {generation} names {} venue(s) beyond this appliance's {} session(s): they take effect at a restart",
+            venues.len() - ports.len(),
+            ports.len()
+        );
+    }
 }
 
 fn fail(why: &str) -> ! {
@@ -771,10 +860,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
         None => None,
     };
     let configured = |i: usize| startup_config.as_ref().and_then(|c| c.venues.get(i));
+    // The sessions' identities come from the configuration: so do later
+    // configurations' changes to them (see `apply_venue_config`).
+    let venues_from_config = startup_config.is_some();
     for (i, address) in addresses.iter_mut().enumerate() {
         if let Some(v) = configured(i) {
-            match v.host.parse::<core::net::Ipv4Addr>() {
-                Ok(ip) => *address = (ip.octets(), v.port),
+            match gateway::venue::address(v) {
+                Ok(a) => *address = a,
                 Err(_) => fail("a configured venue's host is not an IPv4 address"),
             }
         }
@@ -887,20 +979,11 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             // The configured identity: CompIDs, version, heartbeat and the
             // password the companion filled in from its secrets file.
             Some(v) => {
-                let version = match v.fix_version {
-                    ConfigFixVersion::Fix42 => FixVersion::Fix42,
-                    ConfigFixVersion::Fix44 => FixVersion::Fix44,
-                };
-                let mut config = SessionConfig::new(
-                    Role::Initiator,
-                    version,
-                    &v.sender_comp_id,
-                    &v.target_comp_id,
-                )
-                .unwrap_or_else(|| fail("configured CompIDs"));
-                config.heart_bt_int_s = v.heartbeat_secs;
-                config.username = v.username.clone();
-                config.password = v.password.as_ref().and_then(|p| Password::new(p.expose()));
+                let config = gateway::venue::session_config(v).unwrap_or_else(|e| {
+                    println!("trade: configured venue {}: {e}", venue_id(i).0);
+                    fail("a configured venue")
+                });
+                let version = config.version;
                 say!(
                     "trade: venue {} session {} -> {} FIX {} heartbeat {} s{}{}{} (configuration)",
                     venue_id(i).0,
@@ -1097,6 +1180,13 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         strategies.not_running,
                         strategies.other_symbols,
                         strategies.refused
+                    );
+                    apply_venue_config(
+                        &cfg.venues,
+                        generation,
+                        venues_from_config,
+                        &mut ports,
+                        &mut link,
                     );
                 }
                 Err(e) => {

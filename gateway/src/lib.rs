@@ -10,3 +10,4 @@ pub mod oms;
 pub mod router;
 pub mod session;
 pub mod tcp;
+pub mod venue;

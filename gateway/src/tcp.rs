@@ -493,6 +493,20 @@ impl<'s> TcpLink<'s> {
         }
     }
 
+    /// Where connection `id`'s attempts go from the next one on (a venue's
+    /// other gateway, named by a configuration applied while trading); a
+    /// connection that is up stays where it is.
+    pub fn set_remote_addr(&mut self, id: ConnId, addr: ([u8; 4], u16)) {
+        if let Some(c) = self.connections.get_mut(id.0) {
+            c.remote.addr = addr;
+        }
+    }
+
+    /// Where connection `id`'s attempts go.
+    pub fn remote_addr(&self, id: ConnId) -> Option<([u8; 4], u16)> {
+        self.connections.get(id.0).map(|c| c.remote.addr)
+    }
+
     /// Allows a new connection attempt on `id` now.
     pub fn reconnect(&mut self, id: ConnId, now_ns: u64) {
         if let Some(c) = self.connections.get_mut(id.0) {

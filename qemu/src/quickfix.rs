@@ -127,6 +127,15 @@ impl VenueOptions {
     }
 }
 
+/// A TCP port on 127.0.0.1 that was free a moment ago (another process may
+/// take it before it is bound).
+pub fn free_port() -> Result<u16> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(Error::io("finding a free port"))
+}
+
 /// A running QuickFIX venue on 127.0.0.1; killed when dropped.
 pub struct QuickfixVenue {
     child: Child,
@@ -146,10 +155,7 @@ impl QuickfixVenue {
         // before the venue binds it, so a venue that cannot start is retried.
         let mut last_error = String::new();
         for _ in 0..5 {
-            let port = TcpListener::bind("127.0.0.1:0")
-                .and_then(|l| l.local_addr())
-                .map_err(Error::io("finding a free port"))?
-                .port();
+            let port = free_port()?;
             let mut venue = QuickfixVenue::spawn(&program, port, dir, &options)?;
             if venue.wait_for("READY").is_some() {
                 return Ok(venue);
@@ -166,7 +172,18 @@ impl QuickfixVenue {
     /// had, and without the orders that rested in its memory (as a venue
     /// cancels on disconnect). Lines it printed before are kept.
     pub fn restart(&mut self, repo: &Repo) -> Result<()> {
+        let (port, options) = (self.port, self.options.clone());
+        self.restart_as(repo, port, options)
+    }
+
+    /// [`QuickfixVenue::restart`] on `port` with `options`: the venue's
+    /// backup gateway taking over its sessions (their store, so their
+    /// sequence numbers) where the primary went down, perhaps with a
+    /// password rotated meanwhile. A port from [`free_port`].
+    pub fn restart_as(&mut self, repo: &Repo, port: u16, options: VenueOptions) -> Result<()> {
         let program = build_venue(repo)?;
+        self.port = port;
+        self.options = options;
         let _ = self.child.kill();
         let _ = self.child.wait();
         // What the first life printed, to the end of its output.

@@ -675,6 +675,14 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
     );
     run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
     run.check(in_force.is_some(), "the trading loop adopted the limits");
+    // The example configuration's venue is not this appliance's: its venues
+    // come from the command line, and the configuration's are left alone.
+    run.check(
+        s.contains(
+            "trade: venues of configuration generation 1 not taken: this appliance's venues come from its command line",
+        ) && s.matches("trade: logged on to venue 1").count() == 1,
+        "the configuration's venues left alone",
+    );
     run.check(
         no_new_order_or_replace(&at_switch, &after),
         &format!("no order or replace after the switch: at {at_switch:?}, later {after:?}"),
@@ -2232,6 +2240,135 @@ fn the_venue_sessions_take_their_identity_from_the_configuration() {
     let refused = venue.said().iter().any(|l| l.starts_with("REFUSED"));
     run.check(!refused, "no logon refused");
     let said = venue.said().to_vec();
+    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
+    run.pass();
+}
+
+/// A venue's backup gateway with a rotated password, named by a
+/// configuration applied while trading: the appliance, whose venue session
+/// took its identity from the configuration, says the next logon goes to
+/// the new address with a new password and stays logged on where it is.
+/// The primary goes down; the backup takes over the session's store on
+/// another port and requires the new password. The appliance reconnects
+/// there, logs on with the new password where the sequence numbers stood,
+/// trades on, and its position agrees with the fills of both gateways.
+/// Neither password is ever printed. Without the configuration's change
+/// the appliance would knock at the dead gateway until the end.
+#[test]
+fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_password() {
+    const FIRST: &str = "first-secret-0451";
+    const ROTATED: &str = "rotated-secret-7773";
+    let feed = start_venue();
+    let lab = lab();
+    let dir = scratch_dir("quickfix-backup-gateway");
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = |password: &str| VenueOptions {
+        credentials: Some(("FIRM-USER-1".into(), password.into())),
+        venue_comp_id: "QFVENUE".into(),
+        client_comp_id: "FIRM01".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    };
+    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options(FIRST))
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mailbox = Mailbox::new("trade-backup-gateway");
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            16,
+            "venue=10.0.2.2:1 config-wait=60 ",
+            "",
+        )
+        .name("trade-backup-gateway")
+        .args(mailbox.qemu_args());
+    let (mut running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
+    let mut cfg = example_config();
+    cfg.strategies.clear();
+    let v = &mut cfg.venues[0];
+    v.host = "10.0.2.2".try_into().unwrap();
+    v.port = venue.port();
+    v.sender_comp_id = "FIRM01".try_into().unwrap();
+    v.target_comp_id = "QFVENUE".try_into().unwrap();
+    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
+    v.heartbeat_secs = 2;
+    v.username = Some("FIRM-USER-1".try_into().unwrap());
+    v.password = protocol::mailbox::config::Secret::new(FIRST);
+    let first_reply = apply_config(&mailbox, &cfg);
+    let on = running.wait_for_serial(LOGGED_ON, tests::BOOT_TIMEOUT);
+    sleep(Duration::from_secs(2));
+    // The backup gateway's port and the rotated password, while logged on.
+    let backup_port = qemu::quickfix::free_port().expect("a free port");
+    let v = &mut cfg.venues[0];
+    v.port = backup_port;
+    v.password = protocol::mailbox::config::Secret::new(ROTATED);
+    let second_reply = apply_config(&mailbox, &cfg);
+    let moved = running.wait_for_serial(
+        "trade: venue 1: configuration generation",
+        Duration::from_secs(10),
+    );
+    sleep(Duration::from_secs(1));
+    let still_on_the_primary = venue.said().iter().all(|l| !l.starts_with("LOGOUT"));
+    venue
+        .restart_as(&lab.repo, backup_port, options(ROTATED))
+        .unwrap_or_else(|e| panic!("the backup gateway: {e}"));
+    let lost =
+        running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
+    let run = Booted(running.wait().expect("QEMU"));
+    let _feed = stop_after_the_last_messages(feed);
+    run.check(waiting, "the appliance waited for its configuration");
+    run.check(
+        first_reply.contains("Ok") && second_reply.contains("Ok"),
+        &format!("config replies: {first_reply} / {second_reply}"),
+    );
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: done: ")
+            || l.contains("logged")
+            || l.contains("lost")
+            || l.contains("configuration generation")
+    });
+    run.check(on.is_some(), "logged on to the primary");
+    run.check(
+        moved.as_deref().is_some_and(|l| {
+            l.contains(&format!(
+                "trade: venue 1: configuration generation 2: the next logon goes to 10.0.2.2:{backup_port}, with a new password"
+            ))
+        }),
+        &format!("the change said, for the next logon: {moved:?}"),
+    );
+    run.check(
+        still_on_the_primary,
+        "the session stayed logged on to the primary after the change",
+    );
+    run.check(lost.is_some(), "the primary went down");
+    run.check(
+        s.matches("trade: logged on to venue 1").count() >= 2,
+        "logged on again, at the backup gateway",
+    );
+    run.check(
+        !s.contains(FIRST) && !s.contains(ROTATED),
+        "neither password is ever printed",
+    );
+    let said = venue.said().to_vec();
+    let logons = said
+        .iter()
+        .filter(|l| l.starts_with("LOGON FIX.4.4:QFVENUE->FIRM01"))
+        .count();
+    run.check(
+        logons >= 2,
+        &format!("both gateways took a logon ({logons}): {said:?}"),
+    );
+    run.check(
+        !said.iter().any(|l| l.starts_with("REFUSED")),
+        "no logon refused: the backup got the rotated password",
+    );
+    let events = venue.event_log("FIX.4.4");
+    run.check(
+        !events.contains("too low"),
+        &format!("the sequence numbers carried over to the backup:\n{events}"),
+    );
     check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
     run.pass();
 }

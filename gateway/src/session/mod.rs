@@ -138,7 +138,26 @@ pub struct SessionConfig {
     pub gap_policy: GapPolicy,
 }
 
+/// What a session's Logon carries and checks: an initiator's username,
+/// password and proposed HeartBtInt; the credentials an acceptor requires
+/// of its peer. `Debug` never shows the password.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogonTerms {
+    pub username: Option<String<64>>,
+    pub password: Option<Password>,
+    pub heart_bt_int_s: u32,
+}
+
 impl SessionConfig {
+    /// The terms the next Logon carries (see [`Session::set_logon_terms`]).
+    pub fn logon_terms(&self) -> LogonTerms {
+        LogonTerms {
+            username: self.username.clone(),
+            password: self.password.clone(),
+            heart_bt_int_s: self.heart_bt_int_s,
+        }
+    }
+
     /// Reasonable defaults: 30 s heartbeat, 2 min SendingTime tolerance,
     /// 10 s logon/logout timeouts, ms timestamps, queue ahead-of-gap messages.
     pub fn new(role: Role, version: FixVersion, sender: &str, target: &str) -> Option<Self> {
@@ -717,6 +736,23 @@ impl<'a> Session<'a> {
 
     pub fn config(&self) -> &SessionConfig {
         &self.core.config
+    }
+
+    /// New terms for the next Logon (a venue's rotated password, another
+    /// username, another heartbeat interval), from a configuration applied
+    /// while the session runs. A session that is logged on is not disturbed:
+    /// credentials are only ever checked at logon, and the heartbeat
+    /// interval agreed at logon stays in force until the next one. A Logon
+    /// that is held back (see [`Session::logon_held`]) has not been sent yet
+    /// and goes out with the new terms.
+    pub fn set_logon_terms(&mut self, terms: LogonTerms) {
+        let c = &mut self.core;
+        c.config.username = terms.username;
+        c.config.password = terms.password;
+        c.config.heart_bt_int_s = terms.heart_bt_int_s;
+        if c.phase == Phase::LogonHeld {
+            c.heart_bt_int_ns = terms.heart_bt_int_s as u64 * 1_000_000_000;
+        }
     }
 
     pub fn is_logged_on(&self) -> bool {

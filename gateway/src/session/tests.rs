@@ -255,6 +255,97 @@ fn logon_initiator_sends_logon_with_credentials() {
     assert!(!std::format!("{:?}", ev).contains("s3cret"));
 }
 
+/// Terms a configuration changes while the session is logged on: nothing
+/// is sent and the agreed heartbeat stays; the next Logon carries them.
+#[test]
+fn new_logon_terms_wait_for_the_next_logon() {
+    let mut h = H::logged_on();
+    let before = h.s.config().logon_terms();
+    assert_eq!(before.heart_bt_int_s, 30);
+    let terms = LogonTerms {
+        username: Some("bob".try_into().unwrap()),
+        password: Password::new("r0tated"),
+        heart_bt_int_s: 10,
+    };
+    assert!(!std::format!("{terms:?}").contains("r0tated"));
+    h.s.set_logon_terms(terms.clone());
+    assert_eq!(h.s.config().logon_terms(), terms);
+    assert!(h.take().is_empty());
+    // The heartbeat agreed at logon stays in force: none is due at 11 s.
+    assert_eq!(h.s.heart_bt_int_ns(), 30 * SEC);
+    h.tick_at(11);
+    assert!(
+        H::sent(&h.take()).is_empty(),
+        "no heartbeat at the new interval"
+    );
+    h.tick_at(31);
+    assert_eq!(types_of(&H::sent(&h.take())), vec![("0".into(), 2)]);
+    // The connection drops; the next Logon goes with the new terms.
+    h.s.disconnected();
+    h.connect();
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 3)]);
+    assert_eq!(out[0].get(553), Some("bob"));
+    assert_eq!(out[0].get(554), Some("r0tated"));
+    assert_eq!(out[0].get(108), Some("10"));
+    assert_eq!(h.s.heart_bt_int_ns(), 10 * SEC);
+    // Taking the password away: the next Logon carries none.
+    h.s.set_logon_terms(LogonTerms {
+        password: None,
+        ..terms
+    });
+    h.s.disconnected();
+    h.connect();
+    let out = H::sent(&h.take());
+    assert_eq!((out[0].get(553), out[0].get(554)), (Some("bob"), None));
+}
+
+/// A Logon held back by the sequence-number limit has not gone: it goes
+/// out with terms set while it waited, heartbeat included.
+#[test]
+fn a_held_logon_goes_out_with_the_terms_set_while_it_waited() {
+    let mut h = H::new(Role::Initiator);
+    h.s.set_out_limit(0);
+    h.connect();
+    assert!(h.s.logon_held());
+    h.s.set_logon_terms(LogonTerms {
+        username: None,
+        password: Password::new("later"),
+        heart_bt_int_s: 5,
+    });
+    h.s.set_out_limit(10);
+    h.tick();
+    let out = H::sent(&h.take());
+    assert_eq!(types_of(&out), vec![("A".into(), 1)]);
+    assert_eq!(out[0].get(554), Some("later"));
+    assert_eq!(out[0].get(108), Some("5"));
+    assert_eq!(h.s.heart_bt_int_ns(), 5 * SEC);
+}
+
+/// An acceptor's required credentials, changed: a peer's next Logon is
+/// judged by the new ones.
+#[test]
+fn an_acceptor_judges_the_next_logon_by_new_credentials() {
+    let mut c = config(Role::Acceptor, FixVersion::Fix44);
+    c.password = Password::new("old");
+    let mut h = H::with(c, SessionState::default(), 4096);
+    h.s.set_logon_terms(LogonTerms {
+        username: None,
+        password: Password::new("new"),
+        heart_bt_int_s: 30,
+    });
+    h.connect();
+    let logon = h.peer("A", 1, &[(98, "0"), (108, "30"), (554, "old")]);
+    h.feed(&logon);
+    assert!(!h.s.is_logged_on(), "the old password is refused");
+    h.take();
+    h.s.disconnected();
+    h.connect();
+    let logon = h.peer("A", 1, &[(98, "0"), (108, "30"), (554, "new")]);
+    h.feed(&logon);
+    assert!(h.s.is_logged_on(), "the new one is taken");
+}
+
 #[test]
 fn logon_acceptor_validation_table() {
     struct Case {
