@@ -983,17 +983,12 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                     println!("trade: configured venue {}: {e}", venue_id(i).0);
                     fail("a configured venue")
                 });
-                let version = config.version;
                 say!(
                     "trade: venue {} session {} -> {} FIX {} heartbeat {} s{}{}{} (configuration)",
                     venue_id(i).0,
                     v.sender_comp_id,
                     v.target_comp_id,
-                    if version == FixVersion::Fix42 {
-                        "4.2"
-                    } else {
-                        "4.4"
-                    },
+                    config.version.name(),
                     v.heartbeat_secs,
                     if v.username.is_some() { ", user " } else { "" },
                     v.username.as_deref().unwrap_or(""),

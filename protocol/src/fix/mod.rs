@@ -53,6 +53,15 @@ impl FixVersion {
         }
     }
 
+    /// The version's number as a person writes it: `4.2` or `4.4` (what
+    /// [`FixVersion::from_name`] reads).
+    pub const fn name(self) -> &'static str {
+        match self {
+            FixVersion::Fix42 => "4.2",
+            FixVersion::Fix44 => "4.4",
+        }
+    }
+
     /// The version a person names in a config file or on a command line:
     /// `4.2` or `4.4`, or the BeginString itself.
     pub fn from_name(name: &str) -> Option<FixVersion> {
@@ -420,6 +429,9 @@ mod tests {
         }
         for bad in ["", "4", "4.3", "FIX.4.3", "fix.4.4", "FIXT.1.1"] {
             assert_eq!(FixVersion::from_name(bad), None, "{bad}");
+        }
+        for v in [FixVersion::Fix42, FixVersion::Fix44] {
+            assert_eq!(FixVersion::from_name(v.name()), Some(v));
         }
     }
 
