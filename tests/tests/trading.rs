@@ -2314,12 +2314,29 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
         .unwrap_or_else(|e| panic!("the backup gateway: {e}"));
     let lost =
         running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
+    // Logged on at the backup: a configuration naming another SenderCompID
+    // is another session, left for a restart; this one trades on.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running.serial_so_far().matches(LOGGED_ON).count() < 2 && Instant::now() < deadline {
+        sleep(Duration::from_millis(100));
+    }
+    let mut other = cfg.clone();
+    other.venues[0].sender_comp_id = "FIRM02".try_into().unwrap();
+    let third_reply = apply_config(&mailbox, &other);
+    let kept = running.wait_for_serial(
+        "trade: venue 1: configuration generation 3 names other CompIDs or another FIX version, another session: it takes effect at a restart",
+        Duration::from_secs(10),
+    );
     let run = Booted(running.wait().expect("QEMU"));
     let _feed = stop_after_the_last_messages(feed);
     run.check(waiting, "the appliance waited for its configuration");
     run.check(
-        first_reply.contains("Ok") && second_reply.contains("Ok"),
-        &format!("config replies: {first_reply} / {second_reply}"),
+        first_reply.contains("Ok") && second_reply.contains("Ok") && third_reply.contains("Ok"),
+        &format!("config replies: {first_reply} / {second_reply} / {third_reply}"),
+    );
+    run.check(
+        kept.is_some(),
+        "other CompIDs said to take a restart, the session kept",
     );
     run.expect_status(qemu::ExitKind::Success);
     let s = run.serial().to_string();
@@ -2359,6 +2376,10 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     run.check(
         logons >= 2,
         &format!("both gateways took a logon ({logons}): {said:?}"),
+    );
+    run.check(
+        s.matches(LOGGED_ON).count() == logons && !said.iter().any(|l| l.contains("FIRM02")),
+        "no logon as the other session's CompID",
     );
     run.check(
         !said.iter().any(|l| l.starts_with("REFUSED")),
