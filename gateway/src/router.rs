@@ -45,6 +45,7 @@ use types::{
 
 /// Venues a router can know.
 pub const MAX_VENUES: usize = 8;
+const _: () = assert!(MAX_VENUES <= 8, "a bit per venue in a u8");
 /// Levels per venue considered when routing.
 pub const DEPTH_LEVELS: usize = 8;
 
@@ -388,101 +389,30 @@ impl Router {
     /// [`Router::route`] with two or more usable venues.
     #[inline(never)]
     fn route_across(&self, req: &RouteRequest, books: &[&dyn DepthView], children: &mut Children) {
-        let mut remaining = req.qty as u64;
-
-        if req.tif != TimeInForce::PostOnly {
-            let mut cands: Vec<Candidate, { MAX_VENUES * DEPTH_LEVELS }> = Vec::new();
-            for (slot, v) in self.venues.iter().enumerate() {
-                if !self.usable(v) {
-                    continue;
-                }
-                let Some(book) = books.get(slot) else {
-                    continue;
-                };
-                if !best_takeable(*book, req) {
-                    continue;
-                }
-                // (Filled only for a venue with something to take: most
-                // orders rest.)
-                let mut levels = [Level::default(); DEPTH_LEVELS];
-                let n = book
-                    .depth(req.locate, req.side.opposite(), &mut levels)
-                    .min(DEPTH_LEVELS);
-                if n == 0 {
-                    continue;
-                }
-                let penalty = self.penalty(v);
-                for level in levels.iter().take(n) {
-                    if !takeable(level, req) {
-                        continue;
-                    }
-                    let px = level.price.0 as i128 * 100;
-                    let signed = match req.side {
-                        Side::Buy => px,
-                        Side::Sell => -px,
-                    };
-                    let _ = cands.push(Candidate {
-                        cost: signed + v.config.take_fee as i128 + penalty,
-                        latency: v.latency_ns,
-                        venue: v.config.id,
-                        price: level.price,
-                        qty: level.qty,
-                    });
-                }
-            }
-            // Deterministic order: cost, latency, venue id, then the better
-            // price of the same venue first.
-            cands.sort_unstable_by(|a, b| {
-                a.cost
-                    .cmp(&b.cost)
-                    .then(a.latency.cmp(&b.latency))
-                    .then(a.venue.cmp(&b.venue))
-                    .then(match req.side {
-                        Side::Buy => a.price.cmp(&b.price),
-                        Side::Sell => b.price.cmp(&a.price),
-                    })
-            });
-            for c in cands.iter() {
-                if remaining == 0 {
-                    break;
-                }
-                let take = remaining.min(c.qty);
-                remaining -= take;
-                add_child(children, c.venue, take, c.price, req.side);
+        if req.tif == TimeInForce::PostOnly {
+            return self.post_across(req, books, children);
+        }
+        // The usable venues whose best is takeable, a bit per slot. Nothing
+        // deeper is takeable where the best is not, so an order that will
+        // rest (most of them) is routed from the bests alone, without the
+        // candidates' ranking (whose buffers then take no stack either).
+        let mut takeable: u8 = 0;
+        for (slot, v) in self.venues.iter().enumerate() {
+            if self.usable(v) && books.get(slot).is_some_and(|b| best_takeable(*b, req)) {
+                takeable |= 1 << slot;
             }
         }
-
+        let remaining = match takeable {
+            0 => req.qty as u64,
+            _ => self.take_across(req, books, takeable, children),
+        };
         if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
-            // A post-only order priced through a venue's opposite best would
-            // be refused there (the venues' books move apart): post it where
-            // it would rest, if any venue allows; otherwise the venue decides.
-            let would_cross = |slot: usize| {
-                // Other orders first took every level they could reach.
-                if req.tif != TimeInForce::PostOnly {
-                    return false;
-                }
-                let Some(book) = books.get(slot) else {
-                    return false;
-                };
-                let bbo = book.bbo(req.locate);
-                match req.side {
-                    Side::Buy => bbo.ask.is_some_and(|l| l.price <= req.price),
-                    Side::Sell => bbo.bid.is_some_and(|l| l.price >= req.price),
-                }
-            };
-            let cheaper = self.cheaper_by(|config| config.make_fee);
-            let usable = || {
-                self.venues
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, v)| self.usable(v))
-            };
-            let best = usable()
-                .filter(|(slot, _)| !would_cross(*slot))
-                .map(|(_, v)| v)
-                .min_by(cheaper)
-                .or_else(|| usable().map(|(_, v)| v).min_by(cheaper));
-            if let Some(v) = best {
+            let post = self
+                .venues
+                .iter()
+                .filter(|v| self.usable(v))
+                .min_by(self.cheaper_by(|config| config.make_fee));
+            if let Some(v) = post {
                 add_child(children, v.config.id, remaining, req.price, req.side);
             }
         } else if children.is_empty() {
@@ -497,6 +427,107 @@ impl Router {
                 add_child(children, v.config.id, remaining, req.price, req.side);
             }
         }
+    }
+
+    /// [`Router::route_across`] for a post-only order: it takes nothing,
+    /// and is posted whole on the cheapest venue to make on where its price
+    /// would rest. A post-only order priced through a venue's opposite best
+    /// would be refused there (the venues' books move apart); when it would
+    /// cross everywhere, the cheapest venue decides.
+    #[inline(never)]
+    fn post_across(&self, req: &RouteRequest, books: &[&dyn DepthView], children: &mut Children) {
+        let would_cross = |slot: usize| {
+            let Some(book) = books.get(slot) else {
+                return false;
+            };
+            let bbo = book.bbo(req.locate);
+            match req.side {
+                Side::Buy => bbo.ask.is_some_and(|l| l.price <= req.price),
+                Side::Sell => bbo.bid.is_some_and(|l| l.price >= req.price),
+            }
+        };
+        let cheaper = self.cheaper_by(|config| config.make_fee);
+        let usable = || {
+            self.venues
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| self.usable(v))
+        };
+        let best = usable()
+            .filter(|(slot, _)| !would_cross(*slot))
+            .map(|(_, v)| v)
+            .min_by(cheaper)
+            .or_else(|| usable().map(|(_, v)| v).min_by(cheaper));
+        if let Some(v) = best {
+            add_child(children, v.config.id, req.qty as u64, req.price, req.side);
+        }
+    }
+
+    /// Takes the displayed liquidity of the venues in `takeable` (a bit per
+    /// slot: usable, with a takeable best) at or inside the limit, cheapest
+    /// all-in first (see the module docs), into `children`; returns what
+    /// is left to cover.
+    #[inline(never)]
+    fn take_across(
+        &self,
+        req: &RouteRequest,
+        books: &[&dyn DepthView],
+        takeable: u8,
+        children: &mut Children,
+    ) -> u64 {
+        let mut remaining = req.qty as u64;
+        let mut cands: Vec<Candidate, { MAX_VENUES * DEPTH_LEVELS }> = Vec::new();
+        for (slot, v) in self.venues.iter().enumerate() {
+            if takeable & (1 << slot) == 0 {
+                continue;
+            }
+            let Some(book) = books.get(slot) else {
+                continue;
+            };
+            let mut levels = [Level::default(); DEPTH_LEVELS];
+            let n = book
+                .depth(req.locate, req.side.opposite(), &mut levels)
+                .min(DEPTH_LEVELS);
+            let penalty = self.penalty(v);
+            for level in levels.iter().take(n) {
+                if !takeable_level(level, req) {
+                    continue;
+                }
+                let px = level.price.0 as i128 * 100;
+                let signed = match req.side {
+                    Side::Buy => px,
+                    Side::Sell => -px,
+                };
+                let _ = cands.push(Candidate {
+                    cost: signed + v.config.take_fee as i128 + penalty,
+                    latency: v.latency_ns,
+                    venue: v.config.id,
+                    price: level.price,
+                    qty: level.qty,
+                });
+            }
+        }
+        // Deterministic order: cost, latency, venue id, then the better
+        // price of the same venue first.
+        cands.sort_unstable_by(|a, b| {
+            a.cost
+                .cmp(&b.cost)
+                .then(a.latency.cmp(&b.latency))
+                .then(a.venue.cmp(&b.venue))
+                .then(match req.side {
+                    Side::Buy => a.price.cmp(&b.price),
+                    Side::Sell => b.price.cmp(&a.price),
+                })
+        });
+        for c in cands.iter() {
+            if remaining == 0 {
+                break;
+            }
+            let take = remaining.min(c.qty);
+            remaining -= take;
+            add_child(children, c.venue, take, c.price, req.side);
+        }
+        remaining
     }
 }
 
@@ -525,7 +556,7 @@ fn route_to_one(
                 if remaining == 0 {
                     break;
                 }
-                if !takeable(level, req) {
+                if !takeable_level(level, req) {
                     continue;
                 }
                 let take = remaining.min(level.qty);
@@ -549,12 +580,12 @@ fn best_takeable(book: &dyn DepthView, req: &RouteRequest) -> bool {
         Side::Buy => bbo.ask,
         Side::Sell => bbo.bid,
     };
-    best.is_some_and(|level| takeable(&level, req))
+    best.is_some_and(|level| takeable_level(&level, req))
 }
 
 /// Whether an order may take `level`: shares at a valid price at or
 /// inside the request's limit.
-fn takeable(level: &Level, req: &RouteRequest) -> bool {
+fn takeable_level(level: &Level, req: &RouteRequest) -> bool {
     let marketable = match req.side {
         Side::Buy => level.price <= req.price,
         Side::Sell => level.price >= req.price,

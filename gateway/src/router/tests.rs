@@ -399,6 +399,56 @@ mod prop {
             }
         }
 
+        /// Whatever the venues' fees, sessions, latencies and reject
+        /// rates, both sides' books, the order's side, limit, size and
+        /// TIF: the router's children are the plain rules' (its shortcuts
+        /// for one venue, for an order that will rest and for post-only
+        /// orders change nothing). Displayed levels have shares, as a
+        /// real book's do.
+        #[test]
+        fn every_order_routes_as_the_plain_rules_say(
+            taking in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 1u64..400), 0..10), 3),
+            resting in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 1u64..400), 0..4), 3),
+            up in proptest::collection::vec(any::<bool>(), 3),
+            fees in proptest::collection::vec((-3i64..3, -3i64..3), 3),
+            latencies in proptest::collection::vec(0u64..3, 3),
+            rejects in proptest::collection::vec(0u32..12, 3),
+            qty in 1u32..5_000,
+            limit in TEN - 300..TEN + 300,
+            sell in any::<bool>(),
+            tif in tif(),
+        ) {
+            // Fees of a few steps of 1,000, latencies of a few µs and a
+            // handful of rejects: ties and near ties between venues.
+            let fees: std::vec::Vec<(i64, i64)> = fees.iter().map(|&(t, m)| (t * 1_000, m * 1_000)).collect();
+            let (mut r, mut books) = three_venues(&taking, &up, &fees, sell);
+            for (i, (&l, &n)) in latencies.iter().zip(&rejects).enumerate() {
+                let id = VenueId(i as u8);
+                if l > 0 {
+                    r.on_latency_sample(id, l * 1_000, Nanos(1));
+                }
+                for k in 0..n {
+                    r.on_order_result(id, k % 2 == 0);
+                }
+            }
+            // The side an order of the other direction would take: what a
+            // post-only order must not cross.
+            for (book, levels) in books.iter_mut().zip(&resting) {
+                let mut l = levels.clone();
+                l.sort_by_key(|x| if sell { x.0 } else { -x.0 });
+                let other = if sell { Book::asks(&l) } else { Book::bids(&l) };
+                if sell {
+                    book.asks = other.asks;
+                } else {
+                    book.bids = other.bids;
+                }
+            }
+            let views: std::vec::Vec<&dyn DepthView> = books.iter().map(|b| b as &dyn DepthView).collect();
+            let req = RouteRequest { locate: 1, side: if sell { Side::Sell } else { Side::Buy }, price: Price(limit), qty, tif };
+            let routed = r.route(&req, &views).map(|c| c.into_iter().collect::<std::vec::Vec<_>>());
+            prop_assert_eq!(routed, plain_route(&r, &req, &views));
+        }
+
         #[test]
         fn an_ioc_order_goes_somewhere_whenever_a_venue_is_up(
             levels in proptest::collection::vec(proptest::collection::vec((TEN - 500..TEN + 500, 0u64..400), 0..10), 3),
@@ -430,6 +480,113 @@ mod prop {
             }
         }
     }
+}
+
+/// The module's rules written plainly, for the property test below: every
+/// usable venue's displayed levels at or inside the limit ranked by all-in
+/// cost (then latency, venue id, better price), taken until the order is
+/// covered; the rest, unless IOC, posted at the limit on the cheapest
+/// venue to make on (post-only: where it would not cross, when some venue
+/// allows); an IOC order that took nothing goes whole to the cheapest
+/// venue to take on. No shortcut of the router's: all levels are read.
+fn plain_route(
+    r: &Router,
+    req: &RouteRequest,
+    books: &[&dyn DepthView],
+) -> Result<std::vec::Vec<ChildOrder>, RejectReason> {
+    if req.qty == 0 || req.price.0 <= 0 {
+        return Err(RejectReason::InvalidOrder);
+    }
+    let usable: std::vec::Vec<(usize, &VenueState)> = r
+        .venues()
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| v.session_up && v.reject_ppm <= r.config.max_reject_ppm)
+        .collect();
+    if usable.is_empty() {
+        return Err(RejectReason::NoVenue);
+    }
+    let penalty = |v: &VenueState| Router::penalty_of(&r.config, v);
+    let mut children = Children::new();
+    let mut remaining = req.qty as u64;
+    if req.tif != TimeInForce::PostOnly {
+        let mut cands = std::vec::Vec::new();
+        for &(slot, v) in &usable {
+            let Some(book) = books.get(slot) else {
+                continue;
+            };
+            let mut levels = [Level::default(); 64];
+            let n = book.depth(req.locate, req.side.opposite(), &mut levels);
+            for level in levels.iter().take(n.min(DEPTH_LEVELS)) {
+                let inside = match req.side {
+                    Side::Buy => level.price <= req.price,
+                    Side::Sell => level.price >= req.price,
+                };
+                if !inside || level.qty == 0 || level.price.0 <= 0 {
+                    continue;
+                }
+                let px = level.price.0 as i128 * 100;
+                let signed = if req.side == Side::Buy { px } else { -px };
+                let cost = signed + v.config.take_fee as i128 + penalty(v);
+                let better_first = if req.side == Side::Buy {
+                    level.price.0
+                } else {
+                    -level.price.0
+                };
+                cands.push((
+                    (cost, v.latency_ns, v.config.id, better_first),
+                    level.price,
+                    level.qty,
+                ));
+            }
+        }
+        cands.sort_by_key(|c| c.0);
+        for (key, price, qty) in cands {
+            let take = remaining.min(qty);
+            if take == 0 {
+                break;
+            }
+            remaining -= take;
+            add_child(&mut children, key.2, take, price, req.side);
+        }
+    }
+    let cheapest = |fee: fn(&VenueConfig) -> i64, venues: &[&(usize, &VenueState)]| {
+        venues
+            .iter()
+            .min_by_key(|(_, v)| {
+                (
+                    fee(&v.config) as i128 + penalty(v),
+                    v.latency_ns,
+                    v.config.id,
+                )
+            })
+            .map(|(_, v)| v.config.id)
+    };
+    let all: std::vec::Vec<&(usize, &VenueState)> = usable.iter().collect();
+    if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
+        let rests: std::vec::Vec<&(usize, &VenueState)> = usable
+            .iter()
+            .filter(|(slot, _)| {
+                req.tif != TimeInForce::PostOnly
+                    || books.get(*slot).is_none_or(|b| {
+                        let bbo = b.bbo(req.locate);
+                        match req.side {
+                            Side::Buy => bbo.ask.is_none_or(|l| l.price > req.price),
+                            Side::Sell => bbo.bid.is_none_or(|l| l.price < req.price),
+                        }
+                    })
+            })
+            .collect();
+        let venue = cheapest(|c| c.make_fee, &rests).or(cheapest(|c| c.make_fee, &all));
+        if let Some(venue) = venue {
+            add_child(&mut children, venue, remaining, req.price, req.side);
+        }
+    } else if children.is_empty() {
+        if let Some(venue) = cheapest(|c| c.take_fee, &all) {
+            add_child(&mut children, venue, remaining, req.price, req.side);
+        }
+    }
+    Ok(children.into_iter().collect())
 }
 
 /// Three venues (id = index) with these fees and sessions, each showing
