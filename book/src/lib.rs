@@ -888,7 +888,10 @@ impl Book {
             return false;
         }
         let at = at.min(len);
-        entries.copy_within(at..len, at + 1);
+        // A new best (the usual new level) moves nothing: no call at all.
+        if at < len {
+            entries.copy_within(at..len, at + 1);
+        }
         entries[at] = array_entry(key, index);
         self.counters.level_shifts += (len - at) as u64;
         let ends = self.ends_mut(locate, s);
@@ -916,7 +919,10 @@ impl Book {
             position(entries, side_key(s, price))
         };
         if entries.get(at).map(|&e| entry_level(e)) == Some(index) {
-            entries.copy_within(at + 1..len, at);
+            // Removing the best (the usual case) moves nothing.
+            if at + 1 < len {
+                entries.copy_within(at + 1..len, at);
+            }
             let len = len - 1;
             self.counters.level_shifts += (len - at) as u64;
             let new_best = if at == len {
