@@ -112,6 +112,7 @@ pub fn run(platform: &'static Platform) -> ! {
     let mut link = TcpLink::new(&mut device, config, &mut storage, platform.now_ns());
     let remote = Remote {
         addr: ([10, 0, 2, 100], 9878),
+        backup: None,
         local_port: 49_152,
         backoff: Backoff::new(100_000_000, 2_000_000_000),
     };

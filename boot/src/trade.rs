@@ -25,9 +25,10 @@
 //! `venue2-fix=4.2` (the session's FIX version; 4.4 by default),
 //! `config-wait=N` (wait up to N s for the companion's configuration before
 //! logging on; its venues, in order, give each session its address,
-//! CompIDs, FIX version, heartbeat, username and password; a later
-//! configuration's new address, credentials or heartbeat take effect at the
-//! session's next logon, see `apply_venue_config`),
+//! CompIDs, FIX version, heartbeat, username and password, and a backup
+//! gateway the connection's attempts take turns with; a later
+//! configuration's new gateways, credentials or heartbeat take effect at
+//! the session's next logon, see `apply_venue_config`),
 //! `fees=TAKE,MAKE` and
 //! `fees2=TAKE,MAKE` (micro-currency per share, negative for a rebate),
 //! `route-latency-penalty=N` (micro-currency per share per µs of a venue's
@@ -319,17 +320,26 @@ fn apply_venue_config(
     }
     for (port, v) in ports.iter_mut().zip(venues) {
         let venue = port.id.0;
-        let Some(at) = link.remote_addr(port.conn) else {
+        let Some((first, backup)) = link.gateways(port.conn) else {
             continue;
         };
         let before = port.session.config().logon_terms();
-        match VenueUpdate::between(port.session.config(), at, v) {
+        let current = gateway::venue::Gateways { first, backup };
+        match VenueUpdate::between(port.session.config(), current, v) {
             Ok(VenueUpdate::Unchanged) => {}
-            Ok(VenueUpdate::NextLogon { address, terms }) => {
-                let mut what: heapless::String<160> = heapless::String::new();
-                if let Some(([a, b, c, d], p)) = address {
-                    link.set_remote_addr(port.conn, ([a, b, c, d], p));
-                    let _ = write!(what, " to {a}.{b}.{c}.{d}:{p}");
+            Ok(VenueUpdate::NextLogon { gateways, terms }) => {
+                let mut what: heapless::String<200> = heapless::String::new();
+                if let Some(g) = gateways {
+                    link.set_gateways(port.conn, g.first, g.backup);
+                    let _ = write!(what, " to {}", GatewayAddr(g.first));
+                    match g.backup {
+                        Some(b) => {
+                            let _ = write!(what, " (backup {})", GatewayAddr(b));
+                        }
+                        None => {
+                            let _ = write!(what, " (no backup)");
+                        }
+                    }
                 }
                 if let Some(terms) = terms {
                     if terms.username != before.username {
@@ -376,6 +386,16 @@ fn apply_venue_config(
             venues.len() - ports.len(),
             ports.len()
         );
+    }
+}
+
+/// A gateway's `a.b.c.d:port`, for the console.
+struct GatewayAddr(([u8; 4], u16));
+
+impl core::fmt::Display for GatewayAddr {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let ([a, b, c, d], port) = self.0;
+        write!(f, "{a}.{b}.{c}.{d}:{port}")
     }
 }
 
@@ -863,10 +883,15 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // The sessions' identities come from the configuration: so do later
     // configurations' changes to them (see `apply_venue_config`).
     let venues_from_config = startup_config.is_some();
+    // Each venue's backup gateway, if the configuration names one.
+    let mut backups: [Option<([u8; 4], u16)>; VENUES] = [None; VENUES];
     for (i, address) in addresses.iter_mut().enumerate() {
         if let Some(v) = configured(i) {
-            match gateway::venue::address(v) {
-                Ok(a) => *address = a,
+            match gateway::venue::gateways(v) {
+                Ok(g) => {
+                    *address = g.first;
+                    backups[i] = g.backup;
+                }
                 Err(_) => fail("a configured venue's host is not an IPv4 address"),
             }
         }
@@ -969,6 +994,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     for (i, b) in st.venues.iter_mut().enumerate().take(addresses.len()) {
         let remote = Remote {
             addr: addresses[i],
+            backup: backups[i],
             local_port: 49_152 + 4_096 * i as u16,
             backoff: Backoff::new(100_000_000, 2_000_000_000),
         };
@@ -998,6 +1024,14 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
                         ""
                     }
                 );
+                if let Some(backup) = backups[i] {
+                    say!(
+                        "trade: venue {} gateways {} and {} (attempts take turns)",
+                        venue_id(i).0,
+                        GatewayAddr(addresses[i]),
+                        GatewayAddr(backup)
+                    );
+                }
                 config
             }
             None => {
@@ -1497,6 +1531,9 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
             for (_, event) in events.iter().filter(|(c, _)| c == conn) {
                 match event {
                     LinkEvent::Connected => {
+                        if let Some(at) = link.gateway(*conn) {
+                            say!("trade: connected to venue {} at {}", id.0, GatewayAddr(at));
+                        }
                         session.connect(utc, &mut sink);
                         if session.logon_held() {
                             say!(

@@ -69,6 +69,24 @@ mod tests {
     }
 
     #[test]
+    fn a_backup_gateway_is_an_inline_table() {
+        let two = GOOD.replace(
+            "# backup = { host = \"10.0.3.100\", port = 9878 }",
+            "backup = { host = \"10.0.3.100\", port = 9878 }",
+        );
+        let cfg = parse(&two, None).unwrap();
+        let backup = cfg.venues[0].backup.as_ref().expect("the backup");
+        assert_eq!((backup.host.as_str(), backup.port), ("10.0.3.100", 9878));
+        let json = to_json(&cfg).unwrap();
+        assert_eq!(protocol::mailbox::config::parse_json(&json).unwrap(), cfg);
+        let bad = two.replace("host = \"10.0.3.100\"", "host = \"backup-gw\"");
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("venues[0].backup.host:"));
+        assert!(parse(GOOD, None).unwrap().venues[0].backup.is_none());
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let bad = GOOD.replace("max_order_qty = 1000", "max_order_qty = 0");
         assert!(parse(&bad, None)

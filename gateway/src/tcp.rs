@@ -227,10 +227,17 @@ impl ConnId {
     }
 }
 
+/// An IPv4 address and TCP port.
+pub type Address = ([u8; 4], u16);
+
 /// Where one connection goes.
 #[derive(Debug, Clone, Copy)]
 pub struct Remote {
     pub addr: ([u8; 4], u16),
+    /// A second gateway of the same venue, if it has one: after an attempt
+    /// that fails, or a connection that is lost, the next attempt goes to
+    /// the other gateway (as a FIX engine's list of hosts is cycled).
+    pub backup: Option<([u8; 4], u16)>,
     /// First local port; each attempt takes the next (see `poll`). Give
     /// connections disjoint ranges.
     pub local_port: u16,
@@ -240,6 +247,8 @@ pub struct Remote {
 struct Connection {
     handle: SocketHandle,
     remote: Remote,
+    /// The current (or next) attempt goes to `remote.backup`.
+    on_backup: bool,
     state: LinkState,
     backoff: Backoff,
     next_attempt_ns: u64,
@@ -259,6 +268,29 @@ pub struct TcpLink<'s> {
     connections: heapless::Vec<Connection, MAX_CONNECTIONS>,
     /// Entries in the socket storage the caller gave.
     storage_len: usize,
+}
+
+impl Connection {
+    /// The gateway of the current (or next) attempt.
+    fn gateway(&self) -> Address {
+        match (self.on_backup, self.remote.backup) {
+            (true, Some(backup)) => backup,
+            _ => self.remote.addr,
+        }
+    }
+
+    /// An attempt failed or the connection was lost: the next attempt,
+    /// after the backoff, goes to the other gateway when there are two.
+    fn retry_later(&mut self, now_ns: u64) {
+        self.next_attempt_ns = now_ns + self.backoff.next_delay();
+        self.on_backup = alternate(self.on_backup, self.remote.backup.is_some());
+    }
+}
+
+/// Whether the attempt after a failed or lost one goes to the backup
+/// gateway: the gateways take turns when there are two.
+fn alternate(on_backup: bool, has_backup: bool) -> bool {
+    has_backup && !on_backup
 }
 
 fn instant(now_ns: u64) -> Instant {
@@ -323,6 +355,7 @@ impl<'s> TcpLink<'s> {
             .push(Connection {
                 handle,
                 remote,
+                on_backup: false,
                 state: LinkState::Idle,
                 backoff: remote.backoff,
                 next_attempt_ns: now_ns,
@@ -360,8 +393,8 @@ impl<'s> TcpLink<'s> {
             if c.state != LinkState::Idle || now_ns < c.next_attempt_ns {
                 continue;
             }
-            let [a, b, cc, d] = c.remote.addr.0;
-            let remote = IpEndpoint::new(IpAddress::v4(a, b, cc, d), c.remote.addr.1);
+            let ([a, b, cc, d], remote_port) = c.gateway();
+            let remote = IpEndpoint::new(IpAddress::v4(a, b, cc, d), remote_port);
             // A fresh local port per attempt, so a late segment of the old
             // connection cannot be taken for the new one.
             let port = c.next_port;
@@ -379,7 +412,7 @@ impl<'s> TcpLink<'s> {
             socket.set_timeout(Some(CONNECT_TIMEOUT));
             match socket.connect(cx, remote, port) {
                 Ok(()) => c.state = LinkState::Connecting,
-                Err(_) => c.next_attempt_ns = now_ns + c.backoff.next_delay(),
+                Err(_) => c.retry_later(now_ns),
             }
         }
         self.iface.poll(now, device, &mut self.sockets);
@@ -418,7 +451,7 @@ impl<'s> TcpLink<'s> {
                     c.close_by_ns = u64::MAX;
                     // After `close` the connection stays down until `reconnect`.
                     if c.next_attempt_ns != u64::MAX {
-                        c.next_attempt_ns = now_ns + c.backoff.next_delay();
+                        c.retry_later(now_ns);
                     }
                 }
                 _ => {}
@@ -463,7 +496,7 @@ impl<'s> TcpLink<'s> {
             }
             c.state = LinkState::Idle;
             c.close_by_ns = u64::MAX;
-            c.next_attempt_ns = now_ns + c.backoff.next_delay();
+            c.retry_later(now_ns);
         }
     }
 
@@ -493,18 +526,28 @@ impl<'s> TcpLink<'s> {
         }
     }
 
-    /// Where connection `id`'s attempts go from the next one on (a venue's
-    /// other gateway, named by a configuration applied while trading); a
-    /// connection that is up stays where it is.
-    pub fn set_remote_addr(&mut self, id: ConnId, addr: ([u8; 4], u16)) {
+    /// Where connection `id`'s attempts go from the next one on, starting
+    /// with `addr` (gateways named by a configuration applied while
+    /// trading); a connection that is up stays where it is.
+    pub fn set_gateways(&mut self, id: ConnId, addr: Address, backup: Option<Address>) {
         if let Some(c) = self.connections.get_mut(id.0) {
             c.remote.addr = addr;
+            c.remote.backup = backup;
+            c.on_backup = false;
         }
     }
 
-    /// Where connection `id`'s attempts go.
-    pub fn remote_addr(&self, id: ConnId) -> Option<([u8; 4], u16)> {
-        self.connections.get(id.0).map(|c| c.remote.addr)
+    /// Connection `id`'s gateways: the first and the backup.
+    pub fn gateways(&self, id: ConnId) -> Option<(Address, Option<Address>)> {
+        self.connections
+            .get(id.0)
+            .map(|c| (c.remote.addr, c.remote.backup))
+    }
+
+    /// The gateway connection `id` is connected (or connecting) to, or
+    /// will try next.
+    pub fn gateway(&self, id: ConnId) -> Option<Address> {
+        self.connections.get(id.0).map(Connection::gateway)
     }
 
     /// Allows a new connection attempt on `id` now.
@@ -518,6 +561,20 @@ impl<'s> TcpLink<'s> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn attempts_take_turns_between_two_gateways() {
+        let mut on_backup = false;
+        let turns: heapless::Vec<bool, 4> = (0..4)
+            .map(|_| {
+                on_backup = alternate(on_backup, true);
+                on_backup
+            })
+            .collect();
+        assert_eq!(turns.as_slice(), &[true, false, true, false]);
+        assert!(!alternate(false, false), "one gateway: always the first");
+        assert!(!alternate(true, false), "a backup taken away: the first");
+    }
 
     #[test]
     fn backoff_doubles_to_a_cap_and_resets() {

@@ -6,7 +6,7 @@
 //! sequence numbers belong to that pair, and a venue knows it by them. An
 //! entry that names another identity is therefore another session, which
 //! only a restart starts ([`VenueUpdate::OtherSession`]). Everything else
-//! an entry says (the gateway's address, the username and password, the
+//! an entry says (the gateways' addresses, the username and password, the
 //! heartbeat interval) is the same session reached or greeted differently,
 //! and takes effect at its next connection and Logon
 //! ([`VenueUpdate::NextLogon`]): a venue's rotated password, or its backup
@@ -20,13 +20,20 @@ use protocol::mailbox::config::{FixVersion as ConfigFixVersion, VenueConfig};
 
 use crate::session::{LogonTerms, Password, Role, SessionConfig};
 
-/// An IPv4 address and TCP port.
-pub type Address = ([u8; 4], u16);
+pub use crate::tcp::Address;
+
+/// Where a venue's sessions are reached: its first gateway, and its backup
+/// gateway if it has one (connection attempts take turns between them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Gateways {
+    pub first: Address,
+    pub backup: Option<Address>,
+}
 
 /// Why a venue's entry cannot be taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum VenueError {
-    /// The host is not a dotted-quad IPv4 address.
+    /// A gateway's host is not a dotted-quad IPv4 address.
     Host,
     /// A CompID the session cannot hold.
     CompId,
@@ -37,7 +44,7 @@ pub enum VenueError {
 impl core::fmt::Display for VenueError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(match self {
-            VenueError::Host => "the host is not an IPv4 address",
+            VenueError::Host => "a gateway's host is not an IPv4 address",
             VenueError::CompId => "a CompID is too long",
             VenueError::Password => "the password is longer than 64 bytes",
         })
@@ -52,10 +59,21 @@ pub fn fix_version(v: &VenueConfig) -> FixVersion {
     }
 }
 
-/// Where the entry's gateway listens.
-pub fn address(v: &VenueConfig) -> Result<Address, VenueError> {
-    let ip: Ipv4Addr = v.host.parse().map_err(|_| VenueError::Host)?;
-    Ok((ip.octets(), v.port))
+/// `host:port` as an address.
+fn address(host: &str, port: u16) -> Result<Address, VenueError> {
+    let ip: Ipv4Addr = host.parse().map_err(|_| VenueError::Host)?;
+    Ok((ip.octets(), port))
+}
+
+/// Where the entry's gateways listen.
+pub fn gateways(v: &VenueConfig) -> Result<Gateways, VenueError> {
+    Ok(Gateways {
+        first: address(&v.host, v.port)?,
+        backup: match &v.backup {
+            Some(b) => Some(address(&b.host, b.port)?),
+            None => None,
+        },
+    })
 }
 
 /// What the entry's Logon carries.
@@ -97,7 +115,7 @@ pub enum VenueUpdate {
     /// The same session, reached or greeted differently from its next
     /// connection and Logon on; `None` where nothing changed.
     NextLogon {
-        address: Option<Address>,
+        gateways: Option<Gateways>,
         terms: Option<LogonTerms>,
     },
     /// The entry names other CompIDs or another FIX version: another
@@ -108,13 +126,13 @@ pub enum VenueUpdate {
 
 impl VenueUpdate {
     /// What `v` changes for a session configured as `session` and
-    /// connecting to `address`.
+    /// connecting to `current`.
     pub fn between(
         session: &SessionConfig,
-        address: Address,
+        current: Gateways,
         v: &VenueConfig,
     ) -> Result<VenueUpdate, VenueError> {
-        let new_address = self::address(v)?;
+        let new_gateways = gateways(v)?;
         let new_terms = logon_terms(v)?;
         if session.sender_comp_id != v.sender_comp_id
             || session.target_comp_id != v.target_comp_id
@@ -122,11 +140,11 @@ impl VenueUpdate {
         {
             return Ok(VenueUpdate::OtherSession);
         }
-        let address = (new_address != address).then_some(new_address);
+        let gateways = (new_gateways != current).then_some(new_gateways);
         let terms = (new_terms != session.logon_terms()).then_some(new_terms);
-        Ok(match (address, terms) {
+        Ok(match (gateways, terms) {
             (None, None) => VenueUpdate::Unchanged,
-            (address, terms) => VenueUpdate::NextLogon { address, terms },
+            (gateways, terms) => VenueUpdate::NextLogon { gateways, terms },
         })
     }
 }
@@ -135,7 +153,7 @@ impl VenueUpdate {
 mod tests {
     extern crate std;
     use super::*;
-    use protocol::mailbox::config::{example, Secret};
+    use protocol::mailbox::config::{example, Gateway, Secret};
     use std::format;
 
     fn entry() -> VenueConfig {
@@ -161,18 +179,39 @@ mod tests {
         assert_eq!(c.username.as_deref(), Some("FIRM-USER"));
         assert_eq!(c.password.as_ref().map(Password::expose), Some("first"));
         assert!(!format!("{c:?}").contains("first"));
-        assert_eq!(address(&v), Ok(([10, 0, 2, 2], 9000)));
+        assert_eq!(
+            gateways(&v),
+            Ok(Gateways {
+                first: ([10, 0, 2, 2], 9000),
+                backup: None
+            })
+        );
+        let mut two = v.clone();
+        two.backup = Some(Gateway {
+            host: "10.0.3.2".try_into().unwrap(),
+            port: 9100,
+        });
+        assert_eq!(
+            gateways(&two).map(|g| g.backup),
+            Ok(Some(([10, 0, 3, 2], 9100)))
+        );
         let mut bad = v.clone();
         bad.host = "venue.example".try_into().unwrap();
-        assert_eq!(address(&bad), Err(VenueError::Host));
+        assert_eq!(gateways(&bad), Err(VenueError::Host));
         assert_eq!(session_config(&bad).map(|_| ()), Ok(()));
+        let mut bad = two.clone();
+        bad.backup = Some(Gateway {
+            host: "backup.example".try_into().unwrap(),
+            port: 9100,
+        });
+        assert_eq!(gateways(&bad), Err(VenueError::Host));
     }
 
     #[test]
     fn what_a_new_entry_changes_for_a_running_session() {
         let v = entry();
         let session = session_config(&v).unwrap();
-        let at = address(&v).unwrap();
+        let at = gateways(&v).unwrap();
         assert_eq!(
             VenueUpdate::between(&session, at, &v),
             Ok(VenueUpdate::Unchanged)
@@ -183,7 +222,7 @@ mod tests {
         rotated.password = Secret::new("second");
         let update = VenueUpdate::between(&session, at, &rotated).unwrap();
         let VenueUpdate::NextLogon {
-            address: None,
+            gateways: None,
             terms: Some(terms),
         } = &update
         else {
@@ -204,7 +243,10 @@ mod tests {
         assert_eq!(
             VenueUpdate::between(&session, at, &backup),
             Ok(VenueUpdate::NextLogon {
-                address: Some(([10, 0, 2, 2], 9001)),
+                gateways: Some(Gateways {
+                    first: ([10, 0, 2, 2], 9001),
+                    backup: None
+                }),
                 terms: Some(LogonTerms {
                     username: None,
                     password: Password::new("first"),
@@ -217,7 +259,38 @@ mod tests {
         assert_eq!(
             VenueUpdate::between(&session, at, &moved),
             Ok(VenueUpdate::NextLogon {
-                address: Some(([10, 0, 2, 3], 9000)),
+                gateways: Some(Gateways {
+                    first: ([10, 0, 2, 3], 9000),
+                    backup: None
+                }),
+                terms: None,
+            })
+        );
+        // A backup gateway named, then taken away again.
+        let mut with_backup = v.clone();
+        with_backup.backup = Some(Gateway {
+            host: "10.0.3.2".try_into().unwrap(),
+            port: 9000,
+        });
+        let both = Gateways {
+            first: at.first,
+            backup: Some(([10, 0, 3, 2], 9000)),
+        };
+        assert_eq!(
+            VenueUpdate::between(&session, at, &with_backup),
+            Ok(VenueUpdate::NextLogon {
+                gateways: Some(both),
+                terms: None,
+            })
+        );
+        assert_eq!(
+            VenueUpdate::between(&session, both, &with_backup),
+            Ok(VenueUpdate::Unchanged)
+        );
+        assert_eq!(
+            VenueUpdate::between(&session, both, &v),
+            Ok(VenueUpdate::NextLogon {
+                gateways: Some(at),
                 terms: None,
             })
         );

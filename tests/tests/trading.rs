@@ -2350,7 +2350,7 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     run.check(
         moved.as_deref().is_some_and(|l| {
             l.contains(&format!(
-                "trade: venue 1: configuration generation 2: the next logon goes to 10.0.2.2:{backup_port}, with a new password"
+                "trade: venue 1: configuration generation 2: the next logon goes to 10.0.2.2:{backup_port} (no backup), with a new password"
             ))
         }),
         &format!("the change said, for the next logon: {moved:?}"),
@@ -2389,6 +2389,114 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     run.check(
         !events.contains("too low"),
         &format!("the sequence numbers carried over to the backup:\n{events}"),
+    );
+    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
+    run.pass();
+}
+
+/// A venue with two gateways in the configuration: attempts take turns
+/// between them. The first gateway is down at the start, so the appliance
+/// logs on at the backup; then the backup goes down and the venue comes
+/// back at the first gateway with the sessions' store, and the appliance
+/// logs on there, where the sequence numbers stood. Its position agrees
+/// with the fills of both.
+#[test]
+fn a_venue_with_two_gateways_is_reached_at_whichever_is_up() {
+    let feed = start_venue();
+    let lab = lab();
+    let dir = scratch_dir("quickfix-two-gateways");
+    std::fs::create_dir_all(&dir).unwrap();
+    let options = VenueOptions {
+        credentials: Some(("FIRM-USER-1".into(), "two-gateways-secret".into())),
+        venue_comp_id: "QFVENUE".into(),
+        client_comp_id: "FIRM01".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    };
+    // Nothing listens on the first gateway's port yet.
+    let first = qemu::quickfix::free_port().expect("a free port");
+    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options.clone())
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let backup = venue.port();
+    let mailbox = Mailbox::new("trade-two-gateways");
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            16,
+            "venue=10.0.2.2:1 config-wait=60 ",
+            "",
+        )
+        .name("trade-two-gateways")
+        .args(mailbox.qemu_args());
+    let (mut running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
+    let mut cfg = example_config();
+    cfg.strategies.clear();
+    let v = &mut cfg.venues[0];
+    v.host = "10.0.2.2".try_into().unwrap();
+    v.port = first;
+    v.backup = Some(protocol::mailbox::config::Gateway {
+        host: "10.0.2.2".try_into().unwrap(),
+        port: backup,
+    });
+    v.sender_comp_id = "FIRM01".try_into().unwrap();
+    v.target_comp_id = "QFVENUE".try_into().unwrap();
+    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
+    v.heartbeat_secs = 2;
+    v.username = Some("FIRM-USER-1".try_into().unwrap());
+    v.password = protocol::mailbox::config::Secret::new("two-gateways-secret");
+    let reply = apply_config(&mailbox, &cfg);
+    let on = running.wait_for_serial(LOGGED_ON, tests::BOOT_TIMEOUT);
+    sleep(Duration::from_secs(2));
+    // The backup goes down; the venue comes back at the first gateway.
+    venue
+        .restart_as(&lab.repo, first, options)
+        .unwrap_or_else(|e| panic!("the first gateway: {e}"));
+    let lost =
+        running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
+    let run = Booted(running.wait().expect("QEMU"));
+    let _feed = stop_after_the_last_messages(feed);
+    run.check(waiting, "the appliance waited for its configuration");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    show_serial_lines(&s, |l| {
+        l.starts_with("trade: done: ")
+            || l.contains("logged")
+            || l.contains("lost")
+            || l.contains("connected to")
+            || l.contains("gateways")
+    });
+    run.check(
+        s.contains(&format!(
+            "trade: venue 1 gateways 10.0.2.2:{first} and 10.0.2.2:{backup} (attempts take turns)"
+        )),
+        "both gateways said",
+    );
+    let at_backup = s.find(&format!("trade: connected to venue 1 at 10.0.2.2:{backup}"));
+    let at_first = s.find(&format!("trade: connected to venue 1 at 10.0.2.2:{first}"));
+    run.check(
+        on.is_some() && at_backup.is_some(),
+        "logged on at the backup while the first gateway was down",
+    );
+    run.check(lost.is_some(), "the backup went down");
+    run.check(
+        at_first.is_some() && at_first > at_backup,
+        "connected at the first gateway once it was back",
+    );
+    run.check(
+        s.matches(LOGGED_ON).count() >= 2,
+        "logged on at both gateways",
+    );
+    let said = venue.said().to_vec();
+    run.check(
+        !said.iter().any(|l| l.starts_with("REFUSED")),
+        "no logon refused",
+    );
+    let events = venue.event_log("FIX.4.4");
+    run.check(
+        !events.contains("too low"),
+        &format!("the sequence numbers carried over between the gateways:\n{events}"),
     );
     check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
     run.pass();

@@ -103,6 +103,16 @@ pub struct RiskConfig {
     pub restricted_symbols: Vec<SymbolName, MAX_RESTRICTED_SYMBOLS>,
 }
 
+/// A venue's other order-entry gateway (a second site of the same
+/// sessions): connection attempts alternate between it and the first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// IPv4 address, dotted quad.
+    pub host: String<15>,
+    pub port: u16,
+}
+
 /// One FIX order-entry venue.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -123,6 +133,10 @@ pub struct VenueConfig {
     /// Filled in from the secrets file by the companion, never written in the config file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Secret>,
+    /// The venue's backup gateway, if it has one: a connection that
+    /// cannot be made, or is lost, is tried next at the other gateway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Gateway>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -310,6 +324,23 @@ impl ApplianceConfig {
                 format_args!("venues[{i}].port"),
                 "must not be 0",
             )?;
+            if let Some(b) = &v.backup {
+                check(
+                    b.host.parse::<core::net::Ipv4Addr>().is_ok(),
+                    format_args!("venues[{i}].backup.host"),
+                    "not an IPv4 address",
+                )?;
+                check(
+                    b.port != 0,
+                    format_args!("venues[{i}].backup.port"),
+                    "must not be 0",
+                )?;
+                check(
+                    (b.host.as_str(), b.port) != (v.host.as_str(), v.port),
+                    format_args!("venues[{i}].backup"),
+                    "the same gateway as host and port",
+                )?;
+            }
             check(
                 comp_id_ok(&v.sender_comp_id),
                 format_args!("venues[{i}].sender_comp_id"),
@@ -435,6 +466,7 @@ pub fn example() -> ApplianceConfig {
         heartbeat_secs: 30,
         username: None,
         password: None,
+        backup: None,
     });
     let mut symbols = Vec::new();
     let _ = symbols.push(s("AAPL"));
@@ -489,6 +521,11 @@ mod tests {
         let json = serde_json::to_vec(&cfg).unwrap();
         assert_eq!(parse_json(&json).unwrap(), cfg);
         cfg.venues[0].username = Some(String::try_from("FIRM-USER-1").unwrap());
+        // And a backup gateway.
+        cfg.venues[0].backup = Some(Gateway {
+            host: String::try_from("10.0.3.100").unwrap(),
+            port: 9879,
+        });
         let json = serde_json::to_vec(&cfg).unwrap();
         let parsed = parse_json(&json).unwrap();
         assert_eq!(parsed, cfg);
@@ -513,6 +550,21 @@ mod tests {
         let mut c = base.clone();
         c.venues[0].port = 0;
         assert_eq!(field_of(&c), "venues[0].port");
+        let backup = |host: &str, port| {
+            Some(Gateway {
+                host: String::try_from(host).unwrap(),
+                port,
+            })
+        };
+        let mut c = base.clone();
+        c.venues[0].backup = backup("10.0.3.100", 9878);
+        assert!(c.validate().is_ok());
+        c.venues[0].backup = backup("gateway-2", 9878);
+        assert_eq!(field_of(&c), "venues[0].backup.host");
+        c.venues[0].backup = backup("10.0.3.100", 0);
+        assert_eq!(field_of(&c), "venues[0].backup.port");
+        c.venues[0].backup = backup("10.0.2.100", 9878);
+        assert_eq!(field_of(&c), "venues[0].backup");
         let mut c = base.clone();
         c.strategies[0].venue = 9;
         assert_eq!(field_of(&c), "strategies[0].venue");
