@@ -50,7 +50,7 @@ use gateway::session::reservation::{ReserveSizes, SeqReservation};
 use gateway::session::{
     DisconnectReason, Event, Role, Session, SessionBuffers, SessionConfig, SessionState,
 };
-use gateway::tcp::{Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
+use gateway::tcp::{Address, Backoff, ConnId, LinkConfig, LinkEvent, NicDevice, Remote, TcpLink};
 use gateway::venue::VenueUpdate;
 use heapless::{Deque, Vec};
 use kernel::arch::cpu;
@@ -296,7 +296,7 @@ fn statics() -> Option<&'static mut Statics> {
 /// The venue entries of a configuration applied while trading, taken when
 /// the sessions' identities came from the configuration (`config-wait=`),
 /// entry `i` for session `i`. What an entry changes of the same session
-/// (the gateway's address, the username and password, the heartbeat
+/// (the gateways' addresses, the username and password, the heartbeat
 /// interval) takes effect at its next connection and Logon, leaving a
 /// session that is logged on undisturbed; an entry naming other CompIDs or
 /// another FIX version is another session, which takes a restart (see
@@ -328,48 +328,44 @@ fn apply_venue_config(
         match VenueUpdate::between(port.session.config(), current, v) {
             Ok(VenueUpdate::Unchanged) => {}
             Ok(VenueUpdate::NextLogon { gateways, terms }) => {
+                // What changes, part by part: "gateway a.b.c.d:p (backup
+                // …)", "user …", "a new password", "heartbeat N s".
                 let mut what: heapless::String<200> = heapless::String::new();
+                let mut part = |args: core::fmt::Arguments<'_>| {
+                    let sep = if what.is_empty() { "" } else { ", " };
+                    let _ = write!(what, "{sep}{args}");
+                };
                 if let Some(g) = gateways {
                     link.set_gateways(port.conn, g.first, g.backup);
-                    let _ = write!(what, " to {}", GatewayAddr(g.first));
                     match g.backup {
-                        Some(b) => {
-                            let _ = write!(what, " (backup {})", GatewayAddr(b));
-                        }
-                        None => {
-                            let _ = write!(what, " (no backup)");
-                        }
+                        Some(b) => part(format_args!(
+                            "gateway {} (backup {})",
+                            GatewayAddr(g.first),
+                            GatewayAddr(b)
+                        )),
+                        None => part(format_args!("gateway {} (no backup)", GatewayAddr(g.first))),
                     }
                 }
                 if let Some(terms) = terms {
                     if terms.username != before.username {
                         match &terms.username {
-                            Some(u) => {
-                                let _ = write!(what, ", user {u}");
-                            }
-                            None => {
-                                let _ = write!(what, ", no user");
-                            }
+                            Some(u) => part(format_args!("user {u}")),
+                            None => part(format_args!("no user")),
                         }
                     }
                     if terms.password != before.password {
-                        let _ = write!(
-                            what,
-                            "{}",
-                            if terms.password.is_some() {
-                                ", with a new password"
-                            } else {
-                                ", without a password"
-                            }
-                        );
+                        match terms.password {
+                            Some(_) => part(format_args!("a new password")),
+                            None => part(format_args!("no password")),
+                        }
                     }
                     if terms.heart_bt_int_s != before.heart_bt_int_s {
-                        let _ = write!(what, ", heartbeat {} s", terms.heart_bt_int_s);
+                        part(format_args!("heartbeat {} s", terms.heart_bt_int_s));
                     }
                     port.session.set_logon_terms(terms);
                 }
                 say!(
-                    "trade: venue {venue}: configuration generation {generation}: the next logon goes{what}"
+                    "trade: venue {venue}: configuration generation {generation} takes effect at the next logon: {what}"
                 );
             }
             Ok(VenueUpdate::OtherSession) => say!(
@@ -390,7 +386,7 @@ fn apply_venue_config(
 }
 
 /// A gateway's `a.b.c.d:port`, for the console.
-struct GatewayAddr(([u8; 4], u16));
+struct GatewayAddr(Address);
 
 impl core::fmt::Display for GatewayAddr {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -884,7 +880,7 @@ fn trading(platform: &'static Platform, seconds: u64, layout: Layout) -> ! {
     // configurations' changes to them (see `apply_venue_config`).
     let venues_from_config = startup_config.is_some();
     // Each venue's backup gateway, if the configuration names one.
-    let mut backups: [Option<([u8; 4], u16)>; VENUES] = [None; VENUES];
+    let mut backups: [Option<Address>; VENUES] = [None; VENUES];
     for (i, address) in addresses.iter_mut().enumerate() {
         if let Some(v) = configured(i) {
             match gateway::venue::gateways(v) {

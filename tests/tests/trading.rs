@@ -2350,7 +2350,7 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     run.check(
         moved.as_deref().is_some_and(|l| {
             l.contains(&format!(
-                "trade: venue 1: configuration generation 2: the next logon goes to 10.0.2.2:{backup_port} (no backup), with a new password"
+                "trade: venue 1: configuration generation 2 takes effect at the next logon: gateway 10.0.2.2:{backup_port} (no backup), a new password"
             ))
         }),
         &format!("the change said, for the next logon: {moved:?}"),
