@@ -2173,6 +2173,92 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
     run.pass();
 }
 
+/// A [`firm_venue_options`] venue with its store in scratch directory
+/// `dir_name`.
+fn firm_venue(dir_name: &str, password: &str) -> QuickfixVenue {
+    let dir = scratch_dir(dir_name);
+    std::fs::create_dir_all(&dir).unwrap();
+    QuickfixVenue::start(&lab().repo, &dir, firm_venue_options(password))
+        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"))
+}
+
+/// A QuickFIX venue that knows the firm by its own CompIDs (FIRM01 →
+/// QFVENUE) and requires its username and `password`; AAA rests there and
+/// every third resting order is hit.
+fn firm_venue_options(password: &str) -> VenueOptions {
+    VenueOptions {
+        credentials: Some(("FIRM-USER-1".into(), password.into())),
+        venue_comp_id: "QFVENUE".into(),
+        client_comp_id: "FIRM01".into(),
+        resting: vec!["AAA".into()],
+        hit_every: 3,
+    }
+}
+
+/// The companion's configuration for the firm's session at a
+/// [`firm_venue_options`] venue on `port` (no strategies: the lab's market
+/// maker is configured on the command line).
+fn firm_venue_config(port: u16, password: &str) -> ApplianceConfig {
+    let mut cfg = example_config();
+    cfg.strategies.clear();
+    let v = &mut cfg.venues[0];
+    v.host = "10.0.2.2".try_into().unwrap();
+    v.port = port;
+    v.sender_comp_id = "FIRM01".try_into().unwrap();
+    v.target_comp_id = "QFVENUE".try_into().unwrap();
+    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
+    v.heartbeat_secs = 2;
+    v.username = Some("FIRM-USER-1".try_into().unwrap());
+    v.password = protocol::mailbox::config::Secret::new(password);
+    cfg
+}
+
+/// One FIX 4.4 session across a venue's gateways (`said` is everything
+/// the venue printed, at either): no logon refused, the sequence numbers
+/// carried from one gateway to the other, and the appliance's position
+/// and cash agree with the fills made at both.
+fn check_one_session_across_the_gateways(
+    run: &Booted,
+    venue: &QuickfixVenue,
+    serial: &str,
+    said: &[String],
+) {
+    run.check(
+        !said.iter().any(|l| l.starts_with("REFUSED")),
+        "no logon refused",
+    );
+    let events = venue.event_log("FIX.4.4");
+    run.check(
+        !events.contains("too low"),
+        &format!("the sequence numbers carried over between the gateways:\n{events}"),
+    );
+    check_the_position_agrees_with_the_quickfix_venue(run, serial, said, "FIX.4.4");
+}
+
+/// The appliance trading `seconds` on `feed`, waiting for the companion's
+/// configuration on `mailbox` before it logs on (its command line names a
+/// venue address nothing listens on: the configuration's must win). The
+/// run, and whether it came to wait.
+fn waiting_for_the_configuration(
+    feed: &TradingLab,
+    name: &str,
+    mailbox: &Mailbox,
+    seconds: u64,
+) -> (RunningVm, bool) {
+    let lab = lab();
+    let vm = feed
+        .appliance_trading_at(
+            &lab.repo,
+            &lab.images.appliance,
+            seconds,
+            "venue=10.0.2.2:1 config-wait=60 ",
+            "",
+        )
+        .name(name)
+        .args(mailbox.qemu_args());
+    spawn_until(vm, "trade: waiting up to 60 s for the configuration")
+}
+
 /// The venue sessions' identity from the companion's configuration
 /// (`config-wait=`): the appliance waits for it before logging on and logs
 /// on as the configured SenderCompID to the configured TargetCompID, at the
@@ -2183,43 +2269,10 @@ fn a_quickfix_venue_restart_mid_trading_keeps_the_books_in_agreement() {
 fn the_venue_sessions_take_their_identity_from_the_configuration() {
     const PASSWORD: &str = "s3cret-from-the-secrets-file";
     let feed = start_venue();
-    let lab = lab();
-    let dir = scratch_dir("quickfix-configured");
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = VenueOptions {
-        credentials: Some(("FIRM-USER-1".into(), PASSWORD.into())),
-        venue_comp_id: "QFVENUE".into(),
-        client_comp_id: "FIRM01".into(),
-        resting: vec!["AAA".into()],
-        hit_every: 3,
-    };
-    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options)
-        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mut venue = firm_venue("quickfix-configured", PASSWORD);
     let mailbox = Mailbox::new("trade-configured");
-    // The command line names another address: the configuration's wins.
-    let vm = feed
-        .appliance_trading_at(
-            &lab.repo,
-            &lab.images.appliance,
-            8,
-            "venue=10.0.2.2:1 config-wait=60 ",
-            "",
-        )
-        .name("trade-configured")
-        .args(mailbox.qemu_args());
-    let (running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
-    let mut cfg = example_config();
-    cfg.strategies.clear();
-    let v = &mut cfg.venues[0];
-    v.host = "10.0.2.2".try_into().unwrap();
-    v.port = venue.port();
-    v.sender_comp_id = "FIRM01".try_into().unwrap();
-    v.target_comp_id = "QFVENUE".try_into().unwrap();
-    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
-    v.heartbeat_secs = 2;
-    v.username = Some("FIRM-USER-1".try_into().unwrap());
-    v.password = protocol::mailbox::config::Secret::new(PASSWORD);
-    let reply = apply_config(&mailbox, &cfg);
+    let (running, waiting) = waiting_for_the_configuration(&feed, "trade-configured", &mailbox, 8);
+    let reply = apply_config(&mailbox, &firm_venue_config(venue.port(), PASSWORD));
     let (run, _feed) = run_to_the_end(running, feed);
     run.check(waiting, "the appliance waited for its configuration");
     run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
@@ -2260,40 +2313,11 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     const ROTATED: &str = "rotated-secret-7773";
     let feed = start_venue();
     let lab = lab();
-    let dir = scratch_dir("quickfix-backup-gateway");
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = |password: &str| VenueOptions {
-        credentials: Some(("FIRM-USER-1".into(), password.into())),
-        venue_comp_id: "QFVENUE".into(),
-        client_comp_id: "FIRM01".into(),
-        resting: vec!["AAA".into()],
-        hit_every: 3,
-    };
-    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options(FIRST))
-        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mut venue = firm_venue("quickfix-backup-gateway", FIRST);
     let mailbox = Mailbox::new("trade-backup-gateway");
-    let vm = feed
-        .appliance_trading_at(
-            &lab.repo,
-            &lab.images.appliance,
-            16,
-            "venue=10.0.2.2:1 config-wait=60 ",
-            "",
-        )
-        .name("trade-backup-gateway")
-        .args(mailbox.qemu_args());
-    let (mut running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
-    let mut cfg = example_config();
-    cfg.strategies.clear();
-    let v = &mut cfg.venues[0];
-    v.host = "10.0.2.2".try_into().unwrap();
-    v.port = venue.port();
-    v.sender_comp_id = "FIRM01".try_into().unwrap();
-    v.target_comp_id = "QFVENUE".try_into().unwrap();
-    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
-    v.heartbeat_secs = 2;
-    v.username = Some("FIRM-USER-1".try_into().unwrap());
-    v.password = protocol::mailbox::config::Secret::new(FIRST);
+    let (mut running, waiting) =
+        waiting_for_the_configuration(&feed, "trade-backup-gateway", &mailbox, 16);
+    let mut cfg = firm_venue_config(venue.port(), FIRST);
     let first_reply = apply_config(&mailbox, &cfg);
     let on = running.wait_for_serial(LOGGED_ON, tests::BOOT_TIMEOUT);
     sleep(Duration::from_secs(2));
@@ -2310,7 +2334,7 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
     sleep(Duration::from_secs(1));
     let still_on_the_primary = venue.said().iter().all(|l| !l.starts_with("LOGOUT"));
     venue
-        .restart_as(&lab.repo, backup_port, options(ROTATED))
+        .restart_as(&lab.repo, backup_port, firm_venue_options(ROTATED))
         .unwrap_or_else(|e| panic!("the backup gateway: {e}"));
     let lost =
         running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
@@ -2381,16 +2405,7 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
         s.matches(LOGGED_ON).count() == logons && !said.iter().any(|l| l.contains("FIRM02")),
         "no logon as the other session's CompID",
     );
-    run.check(
-        !said.iter().any(|l| l.starts_with("REFUSED")),
-        "no logon refused: the backup got the rotated password",
-    );
-    let events = venue.event_log("FIX.4.4");
-    run.check(
-        !events.contains("too low"),
-        &format!("the sequence numbers carried over to the backup:\n{events}"),
-    );
-    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
+    check_one_session_across_the_gateways(&run, &venue, &s, &said);
     run.pass();
 }
 
@@ -2404,53 +2419,25 @@ fn a_configuration_moves_the_next_logon_to_the_backup_gateway_with_a_rotated_pas
 fn a_venue_with_two_gateways_is_reached_at_whichever_is_up() {
     let feed = start_venue();
     let lab = lab();
-    let dir = scratch_dir("quickfix-two-gateways");
-    std::fs::create_dir_all(&dir).unwrap();
-    let options = VenueOptions {
-        credentials: Some(("FIRM-USER-1".into(), "two-gateways-secret".into())),
-        venue_comp_id: "QFVENUE".into(),
-        client_comp_id: "FIRM01".into(),
-        resting: vec!["AAA".into()],
-        hit_every: 3,
-    };
+    const PASSWORD: &str = "two-gateways-secret";
     // Nothing listens on the first gateway's port yet.
     let first = qemu::quickfix::free_port().expect("a free port");
-    let mut venue = QuickfixVenue::start(&lab.repo, &dir, options.clone())
-        .unwrap_or_else(|e| panic!("the QuickFIX venue: {e}"));
+    let mut venue = firm_venue("quickfix-two-gateways", PASSWORD);
     let backup = venue.port();
     let mailbox = Mailbox::new("trade-two-gateways");
-    let vm = feed
-        .appliance_trading_at(
-            &lab.repo,
-            &lab.images.appliance,
-            16,
-            "venue=10.0.2.2:1 config-wait=60 ",
-            "",
-        )
-        .name("trade-two-gateways")
-        .args(mailbox.qemu_args());
-    let (mut running, waiting) = spawn_until(vm, "trade: waiting up to 60 s for the configuration");
-    let mut cfg = example_config();
-    cfg.strategies.clear();
-    let v = &mut cfg.venues[0];
-    v.host = "10.0.2.2".try_into().unwrap();
-    v.port = first;
-    v.backup = Some(protocol::mailbox::config::Gateway {
+    let (mut running, waiting) =
+        waiting_for_the_configuration(&feed, "trade-two-gateways", &mailbox, 16);
+    let mut cfg = firm_venue_config(first, PASSWORD);
+    cfg.venues[0].backup = Some(protocol::mailbox::config::Gateway {
         host: "10.0.2.2".try_into().unwrap(),
         port: backup,
     });
-    v.sender_comp_id = "FIRM01".try_into().unwrap();
-    v.target_comp_id = "QFVENUE".try_into().unwrap();
-    v.fix_version = protocol::mailbox::config::FixVersion::Fix44;
-    v.heartbeat_secs = 2;
-    v.username = Some("FIRM-USER-1".try_into().unwrap());
-    v.password = protocol::mailbox::config::Secret::new("two-gateways-secret");
     let reply = apply_config(&mailbox, &cfg);
     let on = running.wait_for_serial(LOGGED_ON, tests::BOOT_TIMEOUT);
     sleep(Duration::from_secs(2));
     // The backup goes down; the venue comes back at the first gateway.
     venue
-        .restart_as(&lab.repo, first, options)
+        .restart_as(&lab.repo, first, firm_venue_options(PASSWORD))
         .unwrap_or_else(|e| panic!("the first gateway: {e}"));
     let lost =
         running.wait_for_serial("trade: connection to venue 1 lost", Duration::from_secs(20));
@@ -2489,15 +2476,6 @@ fn a_venue_with_two_gateways_is_reached_at_whichever_is_up() {
         "logged on at both gateways",
     );
     let said = venue.said().to_vec();
-    run.check(
-        !said.iter().any(|l| l.starts_with("REFUSED")),
-        "no logon refused",
-    );
-    let events = venue.event_log("FIX.4.4");
-    run.check(
-        !events.contains("too low"),
-        &format!("the sequence numbers carried over between the gateways:\n{events}"),
-    );
-    check_the_position_agrees_with_the_quickfix_venue(&run, &s, &said, "FIX.4.4");
+    check_one_session_across_the_gateways(&run, &venue, &s, &said);
     run.pass();
 }
