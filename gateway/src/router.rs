@@ -343,6 +343,15 @@ impl Router {
         }
     }
 
+    /// The usable venue cheapest by `fee` plus penalties (then latency,
+    /// then id; see [`Router::cheaper_by`]).
+    fn cheapest(&self, fee: fn(&VenueConfig) -> i64) -> Option<&VenueState> {
+        self.venues
+            .iter()
+            .filter(|v| self.usable(v))
+            .min_by(self.cheaper_by(fee))
+    }
+
     /// Splits `req` into child orders. `books[i]` is the depth of the i-th
     /// venue added (a missing or shorter slice means no displayed liquidity
     /// known there). Fails with `NoVenue` when no venue is usable and with
@@ -406,26 +415,17 @@ impl Router {
             0 => req.qty as u64,
             _ => self.take_across(req, books, takeable, children),
         };
-        if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
-            let post = self
-                .venues
-                .iter()
-                .filter(|v| self.usable(v))
-                .min_by(self.cheaper_by(|config| config.make_fee));
-            if let Some(v) = post {
-                add_child(children, v.config.id, remaining, req.price, req.side);
-            }
+        let rest_at = if remaining > 0 && req.tif != TimeInForce::ImmediateOrCancel {
+            self.cheapest(|config| config.make_fee)
         } else if children.is_empty() {
             // An IOC order no displayed liquidity covers at all: the venue
             // where taking costs least decides (see `RouteRequest::tif`).
-            let best = self
-                .venues
-                .iter()
-                .filter(|v| self.usable(v))
-                .min_by(self.cheaper_by(|config| config.take_fee));
-            if let Some(v) = best {
-                add_child(children, v.config.id, remaining, req.price, req.side);
-            }
+            self.cheapest(|config| config.take_fee)
+        } else {
+            None
+        };
+        if let Some(v) = rest_at {
+            add_child(children, v.config.id, remaining, req.price, req.side);
         }
     }
 
@@ -446,18 +446,14 @@ impl Router {
                 Side::Sell => bbo.bid.is_some_and(|l| l.price >= req.price),
             }
         };
-        let cheaper = self.cheaper_by(|config| config.make_fee);
-        let usable = || {
-            self.venues
-                .iter()
-                .enumerate()
-                .filter(|(_, v)| self.usable(v))
-        };
-        let best = usable()
-            .filter(|(slot, _)| !would_cross(*slot))
+        let best = self
+            .venues
+            .iter()
+            .enumerate()
+            .filter(|(slot, v)| self.usable(v) && !would_cross(*slot))
             .map(|(_, v)| v)
-            .min_by(cheaper)
-            .or_else(|| usable().map(|(_, v)| v).min_by(cheaper));
+            .min_by(self.cheaper_by(|config| config.make_fee))
+            .or_else(|| self.cheapest(|config| config.make_fee));
         if let Some(v) = best {
             add_child(children, v.config.id, req.qty as u64, req.price, req.side);
         }
