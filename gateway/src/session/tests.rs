@@ -546,37 +546,27 @@ fn logon_seq_too_low_is_logout() {
 
 #[test]
 fn logon_rejected_by_logout_and_timeout() {
-    let mut h = H::new(Role::Initiator);
-    h.connect();
-    h.take();
-    let m = h.peer("5", 1, &[(58, "go away")]);
-    h.feed(&m);
-    // The venue's Logout reaches the user (its Text is the reason), then
-    // the attempt ends.
-    assert_eq!(
-        h.take(),
-        vec![
-            Ev::PeerLogout(m.clone()),
-            Ev::Disconnect(DisconnectReason::LogonRejected)
-        ]
-    );
-    // The refusal was in sequence: its number is spent.
-    assert_eq!(h.s.state().next_in, 2);
-
-    // A refusal past a gap leaves the gap for the next logon to recover.
-    let mut h = H::new(Role::Initiator);
-    h.connect();
-    h.take();
-    let m = h.peer("5", 4, &[(58, "go away")]);
-    h.feed(&m);
-    assert_eq!(
-        h.take(),
-        vec![
-            Ev::PeerLogout(m.clone()),
-            Ev::Disconnect(DisconnectReason::LogonRejected)
-        ]
-    );
-    assert_eq!(h.s.state().next_in, 1);
+    // The venue's Logout refusing our Logon, as (its MsgSeqNum, the number
+    // expected next): one in sequence spends its number; one past a gap
+    // leaves the gap for the next logon to recover.
+    for (seq, next_in) in [(1, 2), (4, 1)] {
+        let mut h = H::new(Role::Initiator);
+        h.connect();
+        h.take();
+        let m = h.peer("5", seq, &[(58, "go away")]);
+        h.feed(&m);
+        // The venue's Logout reaches the user (its Text is the reason),
+        // then the attempt ends.
+        assert_eq!(
+            h.take(),
+            vec![
+                Ev::PeerLogout(m.clone()),
+                Ev::Disconnect(DisconnectReason::LogonRejected)
+            ],
+            "refusal {seq}"
+        );
+        assert_eq!(h.s.state().next_in, next_in, "refusal {seq}");
+    }
 
     let mut h = H::new(Role::Initiator);
     h.connect();
