@@ -276,6 +276,25 @@ pub fn core_clock_ghz(ms: u64) -> Option<f64> {
     }
 }
 
+/// Wall-clock nanoseconds since `t` (saturating).
+pub fn elapsed_ns(t: std::time::Instant) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// The best (smallest) of `samples` and their median (the mean of the two
+/// middle ones for an even count): the two figures a benchmark on a shared
+/// machine reports of its rounds. NaN for both without samples.
+pub fn best_and_median(samples: &[f64]) -> (f64, f64) {
+    let mut s = samples.to_vec();
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    match n {
+        0 => (f64::NAN, f64::NAN),
+        _ if n % 2 == 1 => (s[0], s[n / 2]),
+        _ => (s[0], (s[n / 2 - 1] + s[n / 2]) / 2.0),
+    }
+}
+
 /// The 1, 5 and 15 minute load averages, as `/proc/loadavg` prints them.
 pub fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -290,6 +309,15 @@ mod tests {
 
     #[global_allocator]
     static ALLOC: HugeAlloc = HugeAlloc;
+
+    #[test]
+    fn best_and_median_of_odd_even_and_no_rounds() {
+        assert_eq!(best_and_median(&[3.0, 1.0, 2.0]), (1.0, 2.0));
+        assert_eq!(best_and_median(&[4.0, 1.0, 3.0, 2.0]), (1.0, 2.5));
+        assert_eq!(best_and_median(&[7.0]), (7.0, 7.0));
+        let (best, median) = best_and_median(&[]);
+        assert!(best.is_nan() && median.is_nan());
+    }
 
     #[test]
     #[cfg(target_arch = "x86_64")]

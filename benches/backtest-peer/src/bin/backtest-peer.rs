@@ -121,7 +121,7 @@ use hftbacktest::types::{
     BUY_EVENT, CANCEL_ORDER_EVENT, EXCH_EVENT, FILL_EVENT, LOCAL_EVENT, MODIFY_ORDER_EVENT,
     SELL_EVENT, TRADE_EVENT,
 };
-use hugealloc::thread_cpu_ns;
+use hugealloc::{best_and_median, elapsed_ns, thread_cpu_ns};
 use protocol::itch::{FileReader, Message};
 use types::{DepthView, Side, StockLocate, Symbol};
 
@@ -687,23 +687,8 @@ fn run_hbt(data: &Data<Event>, tick_p4: i64, config: &Config) -> Result<HbtRun, 
     })
 }
 
-fn elapsed_ns(t: Instant) -> u64 {
-    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn per(ns: u64, n: usize) -> f64 {
     ns as f64 / n.max(1) as f64
-}
-
-fn best_and_median(v: &[f64]) -> (f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = if s.len() % 2 == 1 {
-        s[s.len() / 2]
-    } else {
-        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-    };
-    (s[0], median)
 }
 
 // ---------------------------------------------------------------------------

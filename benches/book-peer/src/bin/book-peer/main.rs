@@ -134,7 +134,7 @@ use std::time::Instant;
 use book::{Book, BookConfig};
 use clap::Parser;
 use feedgen::replay::{map_file, Replayer};
-use hugealloc::thread_cpu_ns;
+use hugealloc::{best_and_median, elapsed_ns, thread_cpu_ns};
 use nautilus_model::orderbook::OrderBook;
 use protocol::itch::{FileReader, Message};
 
@@ -188,27 +188,12 @@ struct Args {
     callgrind_table: bool,
 }
 
-fn elapsed_ns(t: Instant) -> u64 {
-    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
-}
-
 fn per(ns: u64, n: u64) -> f64 {
     ns as f64 / n.max(1) as f64
 }
 
 fn mib(bytes: f64) -> f64 {
     bytes / f64::from(1u32 << 20)
-}
-
-fn best_and_median(v: &[f64]) -> (f64, f64) {
-    let mut s = v.to_vec();
-    s.sort_by(f64::total_cmp);
-    let median = if s.len() % 2 == 1 {
-        s[s.len() / 2]
-    } else {
-        (s[s.len() / 2 - 1] + s[s.len() / 2]) / 2.0
-    };
-    (s[0], median)
 }
 
 /// Ours' timed loop: framing, decode, apply, events collected per message.
