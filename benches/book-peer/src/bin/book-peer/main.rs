@@ -226,60 +226,43 @@ struct Run {
     note: String,
 }
 
-fn run_ours(stream: &[u8], c: &Converted, config: BookConfig) -> Run {
+/// One side's run: its `setup` timed on the wall clock, its `replay` on the
+/// wall and the thread CPU clock, then the `report` (the snapshot the
+/// sanity check compares, and a note) read from what the replay left, and
+/// the drop of it all timed. A setup that fails gives its reason as the
+/// note, and zero times.
+fn timed_run<S, R>(
+    setup: impl FnOnce() -> Result<S, String>,
+    replay: impl FnOnce(&mut S) -> R,
+    report: impl FnOnce(&S, R) -> (Snapshot, String),
+) -> Run {
     let t = Instant::now();
-    let mut book = Book::with_capacity(config);
+    let state = setup();
     let setup_ns = elapsed_ns(t);
-    let mut events = Events::new();
-    let c0 = thread_cpu_ns();
-    let t0 = Instant::now();
-    let (messages, n_events) = replay_ours(&mut book, stream, &mut events);
-    let wall_ns = elapsed_ns(t0);
-    let cpu_ns = thread_cpu_ns() - c0;
-    let snapshot = sanity::snapshot_ours(&book, c);
-    let t = Instant::now();
-    drop(book);
-    let drop_ns = elapsed_ns(t);
-    Run {
-        setup_ns,
-        wall_ns,
-        cpu_ns,
-        drop_ns,
-        snapshot,
-        note: format!("{messages} msgs, {n_events} events"),
-    }
-}
-
-fn run_prefetched(stream: &[u8], c: &Converted, config: BookConfig, distance: usize) -> Run {
-    let t = Instant::now();
-    let replayer = Replayer::<std::io::Sink>::new(config, None);
-    let setup_ns = elapsed_ns(t);
-    let Ok(mut replayer) = replayer else {
-        return Run {
-            setup_ns,
-            wall_ns: 0,
-            cpu_ns: 0,
-            drop_ns: 0,
-            snapshot: Snapshot {
-                live_orders: 0,
-                books: Vec::new(),
-            },
-            note: "Replayer::new failed".into(),
-        };
+    let mut state = match state {
+        Ok(state) => state,
+        Err(note) => {
+            return Run {
+                setup_ns,
+                wall_ns: 0,
+                cpu_ns: 0,
+                drop_ns: 0,
+                snapshot: Snapshot {
+                    live_orders: 0,
+                    books: Vec::new(),
+                },
+                note,
+            }
+        }
     };
     let c0 = thread_cpu_ns();
     let t0 = Instant::now();
-    replayer.replay_nasdaq_prefetched(stream, distance);
+    let replayed = replay(&mut state);
     let wall_ns = elapsed_ns(t0);
     let cpu_ns = thread_cpu_ns() - c0;
-    let snapshot = sanity::snapshot_ours(replayer.book(), c);
-    let note = format!(
-        "{} msgs, {} BBO changes",
-        replayer.counters().messages,
-        replayer.counters().bbo_changes
-    );
+    let (snapshot, note) = report(&state, replayed);
     let t = Instant::now();
-    drop(replayer);
+    drop(state);
     let drop_ns = elapsed_ns(t);
     Run {
         setup_ns,
@@ -291,27 +274,51 @@ fn run_prefetched(stream: &[u8], c: &Converted, config: BookConfig, distance: us
     }
 }
 
+fn run_ours(stream: &[u8], c: &Converted, config: BookConfig) -> Run {
+    let mut events = Events::new();
+    timed_run(
+        || Ok(Book::with_capacity(config)),
+        |book| replay_ours(book, stream, &mut events),
+        |book, (messages, n_events)| {
+            (
+                sanity::snapshot_ours(book, c),
+                format!("{messages} msgs, {n_events} events"),
+            )
+        },
+    )
+}
+
+fn run_prefetched(stream: &[u8], c: &Converted, config: BookConfig, distance: usize) -> Run {
+    timed_run(
+        || {
+            Replayer::<std::io::Sink>::new(config, None)
+                .map_err(|_| "Replayer::new failed".to_string())
+        },
+        |replayer| replayer.replay_nasdaq_prefetched(stream, distance),
+        |replayer, ()| {
+            (
+                sanity::snapshot_ours(replayer.book(), c),
+                format!(
+                    "{} msgs, {} BBO changes",
+                    replayer.counters().messages,
+                    replayer.counters().bbo_changes
+                ),
+            )
+        },
+    )
+}
+
 fn run_nautilus(c: &Converted) -> Run {
-    let t = Instant::now();
-    let mut books: Vec<OrderBook> = convert::new_books(c);
-    let setup_ns = elapsed_ns(t);
-    let c0 = thread_cpu_ns();
-    let t0 = Instant::now();
-    convert::replay(&mut books, &c.ops);
-    let wall_ns = elapsed_ns(t0);
-    let cpu_ns = thread_cpu_ns() - c0;
-    let snapshot = sanity::snapshot_nautilus(&books, c);
-    let t = Instant::now();
-    drop(books);
-    let drop_ns = elapsed_ns(t);
-    Run {
-        setup_ns,
-        wall_ns,
-        cpu_ns,
-        drop_ns,
-        snapshot,
-        note: format!("{} ops", c.ops.len()),
-    }
+    timed_run(
+        || Ok(convert::new_books(c)),
+        |books: &mut Vec<OrderBook>| convert::replay(books, &c.ops),
+        |books, ()| {
+            (
+                sanity::snapshot_nautilus(books, c),
+                format!("{} ops", c.ops.len()),
+            )
+        },
+    )
 }
 
 /// Per-round figures of one side.
