@@ -470,16 +470,37 @@ impl Room {
     }
 
     /// The copy never offers more room than there is, and equals the
-    /// exact room wherever that is below 2^62 (see [`FastRoom`]).
+    /// exact room unless it was clamped at its last sync (see
+    /// [`FastRoom`]): only a clamp, at the type's maximum, leaves the copy
+    /// below the exact room, by what was clamped off, until the next sync.
     #[cfg(debug_assertions)]
     fn fast_is_faithful(&self) -> bool {
-        let faithful =
-            |fast: i128, exact: i128| fast <= exact && (exact >= 1 << 62 || fast == exact);
-        let (fast, exact) = (self.fast, self.settled());
-        faithful(fast.net[BUY].into(), clamp_i64(exact.net[BUY]).into())
-            && faithful(fast.net[SELL].into(), clamp_i64(exact.net[SELL]).into())
-            && faithful(fast.gross.into(), clamp_i64(exact.gross).into())
-            && faithful(fast.credit.into(), clamp_u64(exact.credit).into())
+        let faithful = |fast: i128, exact: i128, synced: i128, max: i128| {
+            fast <= exact && (fast == exact || synced == max)
+        };
+        let (fast, synced, exact) = (self.fast, self.synced, self.settled());
+        let i64_max = i64::MAX.into();
+        faithful(
+            fast.net[BUY].into(),
+            clamp_i64(exact.net[BUY]).into(),
+            synced.net[BUY].into(),
+            i64_max,
+        ) && faithful(
+            fast.net[SELL].into(),
+            clamp_i64(exact.net[SELL]).into(),
+            synced.net[SELL].into(),
+            i64_max,
+        ) && faithful(
+            fast.gross.into(),
+            clamp_i64(exact.gross).into(),
+            synced.gross.into(),
+            i64_max,
+        ) && faithful(
+            fast.credit.into(),
+            clamp_u64(exact.credit).into(),
+            synced.credit.into(),
+            u64::MAX.into(),
+        )
     }
 
     /// [`Room::check`] for a new order (it always grows and never shrinks),
