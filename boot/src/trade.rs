@@ -2518,6 +2518,20 @@ fn fill_view(
             usage,
         });
     }
+    // What the window counts now, against its limits (when one is set).
+    if let Some(v) = l.entered_volume {
+        let (qty, notional) = r.entered_volume();
+        for (name, limit, usage) in [
+            ("entered-qty", v.max_qty, qty),
+            ("entered-notional", v.max_notional, notional),
+        ] {
+            let _ = view.limits.push(RiskLimit {
+                name: Label::new(name),
+                limit: cap(limit),
+                usage: cap(usage),
+            });
+        }
+    }
     view.kill = KillSwitch {
         engaged: r.tripped().is_some(),
         reason: Label::new(r.tripped().map_or("", trip_cause_name)),

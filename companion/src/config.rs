@@ -87,6 +87,33 @@ mod tests {
     }
 
     #[test]
+    fn the_entered_volume_limit_is_an_inline_table_and_may_be_left_out() {
+        let cfg = parse(GOOD, None).unwrap();
+        let v = cfg.risk.entered_volume.expect("the example sets one");
+        assert_eq!(
+            (v.window_ms, v.max_qty, v.max_notional),
+            (1_000, 100_000, 100_000_000_000)
+        );
+        let bad = GOOD.replace("window_ms = 1000", "window_ms = 0");
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("risk.entered_volume.window_ms:"));
+        let bad = GOOD.replace("max_qty = 100000", "max_qty = 10");
+        assert!(parse(&bad, None)
+            .unwrap_err()
+            .starts_with("risk.entered_volume.max_qty:"));
+        let none: String = GOOD
+            .lines()
+            .filter(|l| !l.starts_with("entered_volume"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let cfg = parse(&none, None).unwrap();
+        assert_eq!(cfg.risk.entered_volume, None);
+        let json = to_json(&cfg).unwrap();
+        assert_eq!(protocol::mailbox::config::parse_json(&json).unwrap(), cfg);
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let bad = GOOD.replace("max_order_qty = 1000", "max_order_qty = 0");
         assert!(parse(&bad, None)

@@ -19,6 +19,7 @@
 //! | `max_daily_loss` | `max_daily_loss` |
 //! | `max_rejects_per_min` | `reject_rate` (trips the kill switch) |
 //! | `restricted_symbols` | an override per symbol found in the feed's directory, `restricted` |
+//! | `entered_volume` (`window_ms`, `max_qty`, `max_notional`) | `entered_volume` (absent: none) |
 //!
 //! The configuration is the whole per-symbol picture: earlier per-symbol
 //! overrides are replaced by the restricted list. Everything the
@@ -43,7 +44,7 @@
 //! Strategies the configuration does not mention keep their parameters.
 
 use protocol::mailbox::config::{RiskConfig, StrategyConfig};
-use risk::{Limits, LimitsError, SymbolLimits, Throttle, MAX_THROTTLE_MSGS};
+use risk::{Limits, LimitsError, SymbolLimits, Throttle, VolumeLimit, MAX_THROTTLE_MSGS};
 use strategy::mm::MmParams;
 use types::StockLocate;
 
@@ -82,6 +83,13 @@ pub fn startup_limits() -> Limits {
     limits.reject_rate = Some(Throttle {
         max_msgs: 100,
         window_ns: 10_000_000_000,
+    });
+    // Five times what the strategy throttle lets one strategy enter at
+    // full size (200 orders of 1,000 shares a second), and $50 M.
+    limits.entered_volume = Some(VolumeLimit {
+        max_qty: 1_000_000,
+        max_notional: 50_000_000 * scale,
+        window_ns: SECOND_NS,
     });
     limits
 }
@@ -134,6 +142,11 @@ pub fn risk_limits(
     limits.venue_order_rate = Some(throttle(cfg.max_orders_per_sec, SECOND_NS));
     limits.max_daily_loss = positive(cfg.max_daily_loss);
     limits.reject_rate = Some(throttle(cfg.max_rejects_per_min, 60 * SECOND_NS));
+    limits.entered_volume = cfg.entered_volume.map(|v| VolumeLimit {
+        max_qty: v.max_qty,
+        max_notional: positive(v.max_notional),
+        window_ns: u64::from(v.window_ms) * 1_000_000,
+    });
     limits.validate(symbols)?;
     Ok((limits, mapping))
 }
@@ -286,6 +299,11 @@ mod tests {
             max_daily_loss: 10_000_000_000,
             max_rejects_per_min: 30,
             restricted_symbols: heapless::Vec::new(),
+            entered_volume: Some(protocol::mailbox::config::EnteredVolume {
+                window_ms: 250,
+                max_qty: 20_000,
+                max_notional: 90_000_000_000,
+            }),
         }
     }
 
@@ -328,6 +346,19 @@ mod tests {
                 window_ns: 60 * SECOND_NS
             })
         );
+        assert_eq!(
+            l.entered_volume,
+            Some(VolumeLimit {
+                max_qty: 20_000,
+                max_notional: 90_000_000_000,
+                window_ns: 250_000_000,
+            })
+        );
+        // Absent, it is off.
+        let mut cfg = config();
+        cfg.entered_volume = None;
+        let (off, _) = risk_limits(&cfg, &l, 16, directory).unwrap();
+        assert_eq!(off.entered_volume, None);
         // What the configuration does not name stays.
         assert_eq!(l.duplicate_window_ns, 5_000_000);
         assert_eq!(l.max_net_position, u64::MAX);

@@ -1020,6 +1020,7 @@ fn risk_config(max_order_qty: u32, restricted: &[&str]) -> protocol::mailbox::co
         max_daily_loss: 1_000_000_000_000,
         max_rejects_per_min: 200,
         restricted_symbols,
+        entered_volume: None,
     }
 }
 

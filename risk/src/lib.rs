@@ -62,7 +62,11 @@
 //! - duplicates: a fingerprint of two multiplications, its top bits pick a
 //!   bucket of eight ways searched with one compare and branch per way;
 //! - throttles: a message counter per window next to the engine's other hot
-//!   fields, the ring of times in one boxed array.
+//!   fields, the ring of times in one boxed array;
+//! - entered volume (`volume`): the shares and notional left in the window,
+//!   one compare each, and one bucket to add to; moving on to the next
+//!   bucket, which forgets the oldest, is off the path (at most once a
+//!   bucket, an eighth of a window).
 //!
 //! `examples/check_loop.rs` drives the benchmark's stream for callgrind.
 #![no_std]
@@ -72,6 +76,7 @@ extern crate alloc;
 
 pub mod idmap;
 pub mod limits;
+mod volume;
 mod window;
 
 use alloc::boxed::Box;
@@ -79,9 +84,12 @@ use alloc::vec;
 use types::prefetch;
 
 pub use idmap::{IdMap, InsertError};
-pub use limits::{Limits, LimitsError, SymbolLimits, Throttle, MAX_OVERRIDES, MAX_THROTTLE_MSGS};
+pub use limits::{
+    Limits, LimitsError, SymbolLimits, Throttle, VolumeLimit, MAX_OVERRIDES, MAX_THROTTLE_MSGS,
+};
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
+use volume::VolumeWindow;
 use window::{Rate, Window, Windows};
 
 /// `return Err(reason)` from a check on the order path, with the reason
@@ -906,6 +914,8 @@ pub struct RiskEngine {
     /// The four message throttles of `limits`, "none" as `NO_THROTTLE`.
     rates: Rates,
     reject_window: Box<Window>,
+    /// Shares and notional entered within the `entered_volume` window.
+    volume: VolumeWindow,
 
     net_position: i64,
     /// Gross, net and credit limits as room left.
@@ -1008,6 +1018,7 @@ impl RiskEngine {
             windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
             reject_window: Box::new(Window::new()),
+            volume: VolumeWindow::new(None),
             net_position: 0,
             // Nothing used yet, against `Limits::unlimited()` (moved to the
             // real limits by `install`).
@@ -1035,7 +1046,7 @@ impl RiskEngine {
             unknown_events: 0,
             trips: 0,
         };
-        engine.install(limits);
+        engine.install(limits, 0);
         engine.prefault();
         Ok(engine)
     }
@@ -1071,7 +1082,7 @@ impl RiskEngine {
     /// than at the next fill or refusal.
     pub fn apply_limits(&mut self, new: Limits, now: Nanos) -> Result<(), LimitsError> {
         new.validate(self.symbols.len())?;
-        self.install(new);
+        self.install(new, now.0);
         if self.loss_breached() {
             self.trip(TripCause::DailyLoss);
         }
@@ -1093,7 +1104,7 @@ impl RiskEngine {
         Ok(())
     }
 
-    fn install(&mut self, new: Limits) {
+    fn install(&mut self, new: Limits, now: u64) {
         for (locate, _) in self.limits.overrides.iter() {
             if let Some(s) = self.symbols.get_mut(*locate as usize) {
                 s.override_slot = 0;
@@ -1122,6 +1133,7 @@ impl RiskEngine {
         self.room.credit += moved(new.credit_limit, self.limits.credit_limit);
         self.room.sync();
         self.dup.retain_ns = self.dup.retain_ns.max(new.duplicate_window_ns);
+        self.volume.set_limit(new.entered_volume, now);
         self.limits = new;
     }
 
@@ -1287,6 +1299,9 @@ impl RiskEngine {
         #[cfg(debug_assertions)]
         debug_assert!(self.room.fast_is_faithful(), "a room change not synced");
         let worst_delta = self.room.check_new_order(rule, sym, side, qty, notional)?;
+        if !self.volume.admits(now.0, qty as u64, notional) {
+            refuse!(EnteredVolumeLimit);
+        }
         let (bucket, way) = self.dup.probe(fp, now.0, self.limits.duplicate_window_ns)?;
         let (w_strategy, w_venue) = (W_STRAT_ORDER + sid, W_VENUE_ORDER + vid);
         if self
@@ -1315,6 +1330,7 @@ impl RiskEngine {
         // Commit: everything below succeeds.
         self.free_len -= 1;
         bucket.remember(way, fp, now.0);
+        self.volume.enter(qty as u64, notional);
         self.windows.record(w_strategy, now.0);
         self.windows.record(w_venue, now.0);
         let head = sym.head;
@@ -1423,6 +1439,12 @@ impl RiskEngine {
             add > 0 || add_notional > 0,
             true,
         )?;
+        // A replace enters what it adds to the order (a larger size, or a
+        // higher notional), nothing for what it takes away.
+        let entered_notional = clamp_u64(add_notional);
+        if !self.volume.admits(now.0, add, entered_notional) {
+            return Err(RejectReason::EnteredVolumeLimit);
+        }
         let sid = strategy.0 as usize;
         let vid = venue as usize;
         if self.throttled(W_STRAT_ORDER + sid, &self.rates.strategy_order, now)
@@ -1430,6 +1452,7 @@ impl RiskEngine {
         {
             return Err(RejectReason::OrderRateThrottle);
         }
+        self.volume.enter(add, entered_notional);
         self.record(W_STRAT_ORDER + sid, now.0);
         self.record(W_VENUE_ORDER + vid, now.0);
         self.remove_exposure(idx);
@@ -1744,8 +1767,9 @@ impl RiskEngine {
     /// venue: it leaves as if it had not been checked. Its fingerprint
     /// leaves the duplicate window (the strategy may send the same order
     /// again at once), the order throttles take back their newest record
-    /// (call this right after the check, before the strategy or the venue
-    /// checks another new order), and its exposure is freed.
+    /// and the entered volume its size and notional (call this right after
+    /// the check, before the strategy or the venue checks another new
+    /// order), and its exposure is freed.
     pub fn on_new_unsent(&mut self, order: OrderId) {
         let Some(idx) = self.live_slot(order) else {
             return;
@@ -1777,6 +1801,10 @@ impl RiskEngine {
         };
         self.windows.unrecord(W_STRAT_ORDER + o.strategy as usize);
         self.windows.unrecord(W_VENUE_ORDER + o.venue as usize);
+        // What `check` entered: the order's size and its notional (which
+        // passed `max_notional`, so it fits).
+        self.volume
+            .take_back(o.qty.into(), (o.price as u64).saturating_mul(o.qty.into()));
         self.on_canceled(order);
     }
 
@@ -2089,6 +2117,13 @@ impl RiskEngine {
     }
 
     /// Open-order notional plus position notional (price4 units).
+    /// Shares and notional (price4 units) the `entered_volume` limit counts
+    /// now: what was entered within its window, and possibly what was
+    /// entered up to a seventh of a window before (see [`VolumeLimit`]).
+    pub fn entered_volume(&self) -> (u64, u64) {
+        self.volume.entered()
+    }
+
     pub fn credit_used(&self) -> i128 {
         self.limits.credit_limit as i128 - self.room.settled().credit
     }

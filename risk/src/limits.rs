@@ -57,6 +57,30 @@ pub struct Throttle {
     pub window_ns: u64,
 }
 
+/// A limit on what is entered within a sliding window: the shares and the
+/// notional of new orders, and what replaces add to orders, however the
+/// orders end (SEC 15c3-5's size parameters "over a short period of
+/// time"). Each order may pass every per-order check while a strategy
+/// that sends too many of them is still caught here.
+///
+/// The window is kept as eight buckets, each a seventh of it (rounded up
+/// to whole ns): an order counts for at least `window_ns` after it was
+/// entered and leaves the count within eight buckets, so the limit never
+/// lets more through than the exact window would, and counts an order at
+/// most about a seventh of the window longer. A window changed at run time
+/// starts from what the old one held: the orders entered within the old
+/// window before the change count for the whole new window after it, and
+/// older ones, which the old window had let go, do not (while no limit is
+/// set, the last second is kept).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VolumeLimit {
+    /// Shares entered within any window.
+    pub max_qty: u64,
+    /// Notional (price4 units) entered within any window.
+    pub max_notional: u64,
+    pub window_ns: u64,
+}
+
 /// The complete risk configuration, swapped in one step by
 /// [`crate::RiskEngine::apply_limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +103,9 @@ pub struct Limits {
     pub strategy_cancel_rate: Option<Throttle>,
     pub venue_order_rate: Option<Throttle>,
     pub venue_cancel_rate: Option<Throttle>,
+    /// Shares and notional entered within a sliding window, account-wide
+    /// (over every strategy and venue of the engine); `None`: not limited.
+    pub entered_volume: Option<VolumeLimit>,
     /// Loss (realized + unrealized, price4 units) beyond which the kill switch trips.
     pub max_daily_loss: u64,
     /// More than `max_msgs` rejects (risk or venue) within `window_ns` trips the kill switch.
@@ -100,6 +127,7 @@ impl Limits {
             strategy_cancel_rate: None,
             venue_order_rate: None,
             venue_cancel_rate: None,
+            entered_volume: None,
             max_daily_loss: u64::MAX,
             reject_rate: None,
         }
@@ -109,7 +137,8 @@ impl Limits {
     /// $100 might run with: orders up to 10,000 shares and $1 M, a collar
     /// of 5 % and 1,000 ticks of a cent, 100,000 open orders, a 1 ms
     /// duplicate window, 256 orders and 256 cancels per millisecond per
-    /// strategy and per venue, a $100,000 daily loss. The limits the
+    /// strategy and per venue, 50 million shares and $5 billion entered
+    /// per second, a $100,000 daily loss. The limits the
     /// benchmarks run under (risk's, and the gateway's order path), and a
     /// start to tighten from.
     pub fn example() -> Limits {
@@ -139,6 +168,11 @@ impl Limits {
             strategy_cancel_rate: rate,
             venue_order_rate: rate,
             venue_cancel_rate: rate,
+            entered_volume: Some(VolumeLimit {
+                max_qty: 50_000_000,
+                max_notional: 50_000_000 * HUNDRED_DOLLARS,
+                window_ns: 1_000_000_000,
+            }),
             max_daily_loss: 1_000_000_000,
             ..Limits::unlimited()
         }
@@ -188,6 +222,11 @@ impl Limits {
                 }
                 // The reject-rate limit counts the reject that trips it, so
                 // zero would trip on the first reject: allowed but explicit.
+            }
+        }
+        if let Some(v) = self.entered_volume {
+            if v.window_ns == 0 {
+                return Err(LimitsError::new("entered_volume.window_ns", "must be > 0"));
             }
         }
         Ok(())

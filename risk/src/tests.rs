@@ -1718,7 +1718,8 @@ fn refusals_off_the_order_path_keep_their_reason() {
         CapacityExhausted,
         NotSent,
         TradingClosed,
-        NotReplaceable
+        NotReplaceable,
+        EnteredVolumeLimit
     );
 }
 
@@ -1996,4 +1997,91 @@ fn a_loss_from_a_correction_trips_the_kill_switch_as_a_fill_does() {
     h.e.on_pnl(-110);
     assert_eq!(h.e.tripped(), Some(TripCause::DailyLoss));
     assert_eq!(h.e.rearm(), Err(RearmError::LossStillBreached));
+}
+
+fn entered_volume(max_qty: u64, max_notional: u64, window_ns: u64) -> Option<VolumeLimit> {
+    Some(VolumeLimit {
+        max_qty,
+        max_notional,
+        window_ns,
+    })
+}
+
+#[test]
+fn entered_volume_refuses_a_stream_of_orders_each_within_every_other_limit() {
+    // 1,000 shares or $150,000 a millisecond, each order 100 shares at $100.
+    let mut h =
+        H::with(|l| l.entered_volume = entered_volume(1_000, 1_500 * REF as u64, 1_000_000));
+    let mut canceled = Vec::new();
+    for k in 0..10 {
+        // Each order canceled at once: entered volume counts what was
+        // entered, however the orders end.
+        let id = h.try_new(Buy, REF - k, 100);
+        assert!(id.is_ok(), "order {k}: {id:?}");
+        canceled.extend(id.ok());
+    }
+    for id in canceled {
+        h.e.on_canceled(id);
+    }
+    let notional = (0..10).map(|k| 100 * (REF - k) as u64).sum();
+    assert_eq!(h.e.entered_volume(), (1_000, notional));
+    assert_eq!(h.try_new(Buy, REF - 20, 1), Err(R::EnteredVolumeLimit));
+    assert_eq!(h.e.reject_count(R::EnteredVolumeLimit), 1);
+    // Still inside the window (it is counted for at least a window).
+    h.now += 999_999;
+    assert_eq!(h.try_new(Buy, REF - 21, 1), Err(R::EnteredVolumeLimit));
+    // Eight buckets of a seventh of the window after the first order, all
+    // of it has left.
+    h.now = 1_000_000 + 8 * 1_000_000u64.div_ceil(7);
+    assert!(h.try_new(Buy, REF - 22, 1_000).is_ok());
+    // The notional limit, on its own: 1,000 shares at $200 is $200,000.
+    let mut h =
+        H::with(|l| l.entered_volume = entered_volume(1_000_000, 1_500 * REF as u64, 1_000_000));
+    assert_eq!(h.try_new(Buy, 2 * REF, 1_000), Err(R::EnteredVolumeLimit));
+    assert!(h.try_new(Buy, 2 * REF, 750).is_ok(), "exactly $150,000");
+    assert_eq!(h.try_new(Buy, REF, 1), Err(R::EnteredVolumeLimit));
+}
+
+#[test]
+fn entered_volume_counts_what_a_replace_adds_and_an_unsent_order_gives_back() {
+    let mut h = H::with(|l| l.entered_volume = entered_volume(1_000, u64::MAX, 1_000_000));
+    let id = h.buy(600);
+    // A smaller replace enters nothing; a larger one its increase.
+    assert_eq!(h.replace(id, REF, 500), Ok(()));
+    h.e.on_replaced(id, Price(REF), 500);
+    assert_eq!(h.e.entered_volume().0, 600);
+    assert_eq!(h.replace(id, REF, 901), Err(R::EnteredVolumeLimit));
+    assert_eq!(h.replace(id, REF, 900), Ok(()));
+    assert_eq!(h.e.entered_volume().0, 1_000);
+    // An order that never left takes its volume back.
+    let mut h = H::with(|l| l.entered_volume = entered_volume(1_000, u64::MAX, 1_000_000));
+    let id = h.buy(1_000);
+    h.e.on_new_unsent(id);
+    assert_eq!(h.e.entered_volume(), (0, 0));
+    assert!(h.try_new(Buy, REF, 1_000).is_ok());
+}
+
+#[test]
+fn entered_volume_limits_change_at_run_time() {
+    let mut h = H::with(|l| l.entered_volume = entered_volume(1_000, u64::MAX, 1_000_000));
+    h.buy(800);
+    let mut lower = h.e.limits().clone();
+    lower.entered_volume = entered_volume(500, u64::MAX, 1_000_000);
+    h.e.apply_limits(lower.clone(), Nanos(h.now))
+        .expect("valid");
+    assert_eq!(h.try_new(Buy, REF - 1, 1), Err(R::EnteredVolumeLimit));
+    // Off: nothing refused, and still counted for a limit set later.
+    let mut off = lower.clone();
+    off.entered_volume = None;
+    h.e.apply_limits(off, Nanos(h.now)).expect("valid");
+    assert!(h.try_new(Buy, REF - 2, 5_000).is_ok());
+    h.e.apply_limits(lower, Nanos(h.now)).expect("valid");
+    assert_eq!(h.try_new(Buy, REF - 3, 1), Err(R::EnteredVolumeLimit));
+    // A window of 0 is refused, naming the field.
+    let mut bad = h.e.limits().clone();
+    bad.entered_volume = entered_volume(1, 1, 0);
+    assert_eq!(
+        h.e.apply_limits(bad, Nanos(h.now)).map_err(|e| e.field),
+        Err("entered_volume.window_ns")
+    );
 }

@@ -7,7 +7,10 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
-use risk::{Capacity, CheckContext, Fill, Limits, RiskEngine, SymbolLimits, Throttle, TripCause};
+use risk::{
+    Capacity, CheckContext, Fill, Limits, RiskEngine, SymbolLimits, Throttle, TripCause,
+    VolumeLimit,
+};
 use types::{
     Nanos, OrderId, OrderIntent, Price, RejectReason, Side, StrategyId, Symbol, TimeInForce,
     VenueId,
@@ -16,6 +19,8 @@ use types::{
 const SYMBOLS: u16 = 8;
 const STRATEGIES: u16 = 4;
 const VENUES: u8 = 3;
+/// The longest `entered_volume` window `random_limits` draws.
+const LONGEST_VOLUME_WINDOW: u64 = 200_000;
 
 /// splitmix64: small, deterministic, good enough to drive the scenario.
 struct Rng(u64);
@@ -91,6 +96,10 @@ struct Model {
     venue_orders: HashMap<u8, VecDeque<u64>>,
     venue_cancels: HashMap<u8, VecDeque<u64>>,
     rejects: VecDeque<u64>,
+    /// (time, shares, notional) of every entry: accepted new orders, and
+    /// what accepted replaces added.
+    /// Only the last [`LONGEST_VOLUME_WINDOW`] ns are kept.
+    entered: VecDeque<(u64, i128, i128)>,
     tripped: bool,
     /// Tripped since the kill list was last taken: the next list must name
     /// every open order not already being canceled.
@@ -167,6 +176,31 @@ impl Model {
     }
 }
 
+/// What was entered within the window before `now`, plus `add`, stays
+/// within the limit (the exact sliding window: entries less than
+/// `window_ns` old); an amount that adds nothing passes a limit already
+/// passed (one lowered at run time), as a replace that shrinks an order.
+fn assert_volume(m: &Model, lim: &Limits, now: u64, add_qty: i128, add_notional: i128) {
+    let Some(v) = lim.entered_volume else {
+        return;
+    };
+    let (mut qty, mut notional) = (add_qty, add_notional);
+    for &(t, q, n) in &m.entered {
+        if now.saturating_sub(t) < v.window_ns {
+            qty += q;
+            notional += n;
+        }
+    }
+    assert!(
+        add_qty <= 0 || qty <= v.max_qty as i128,
+        "entered shares {qty} in the window"
+    );
+    assert!(
+        add_notional <= 0 || notional <= v.max_notional as i128,
+        "entered notional {notional} in the window"
+    );
+}
+
 /// Verifies an accepted new order against every limit; panics with the
 /// violated rule.
 #[allow(clippy::too_many_arguments)]
@@ -207,6 +241,7 @@ fn assert_new_ok(
         Side::Sell => (0, qty as i128),
     };
     assert_exposure(m, lim, s, locate, side, eb, es, price as i128 * qty as i128);
+    assert_volume(m, lim, now, qty as i128, price as i128 * qty as i128);
     if lim.duplicate_window_ns > 0 {
         if let Some(&t) = m
             .last_dup
@@ -375,6 +410,15 @@ fn random_limits(r: &mut Rng) -> Limits {
     l.strategy_cancel_rate = random_throttle(r, (3, 60), (1_000, 100_000));
     l.venue_order_rate = random_throttle(r, (5, 120), (1_000, 100_000));
     l.venue_cancel_rate = random_throttle(r, (5, 120), (1_000, 100_000));
+    l.entered_volume = if r.chance(8_000) {
+        Some(VolumeLimit {
+            max_qty: r.range(500, 20_000) as u64,
+            max_notional: r.range(5, 200) as u64 * 100_000_000,
+            window_ns: r.range(2_000, LONGEST_VOLUME_WINDOW as i64) as u64,
+        })
+    } else {
+        None
+    };
     l.max_daily_loss = r.range(1_000, 100_000) as u64 * 10_000;
     l.reject_rate = random_throttle(r, (40, 250), (1_000, 5_000));
     l
@@ -419,6 +463,13 @@ fn run(seed: u64, intents: u64) -> Tally {
     while tally.intents < intents {
         step += 1;
         now += r.below(300);
+        while m
+            .entered
+            .front()
+            .is_some_and(|&(t, _, _)| now - t >= LONGEST_VOLUME_WINDOW)
+        {
+            m.entered.pop_front();
+        }
         let roll = r.below(10_000);
         // Pick a random open order (or an unknown id now and then).
         let pick = |r: &mut Rng, m: &Model| -> Option<u64> {
@@ -503,6 +554,8 @@ fn run(seed: u64, intents: u64) -> Tally {
                         .insert((strategy, locate, side == Side::Buy, price, qty), now);
                     m.strat_orders.entry(strategy).or_default().push_back(now);
                     m.venue_orders.entry(venue).or_default().push_back(now);
+                    m.entered
+                        .push_back((now, qty as i128, price as i128 * qty as i128));
                     // Same order again right away: must be a duplicate when the window is on.
                     if r.chance(500) {
                         let id2 = next_id;
@@ -539,6 +592,11 @@ fn run(seed: u64, intents: u64) -> Tally {
                                     .insert((strategy, locate, side == Side::Buy, price, qty), now);
                                 m.strat_orders.entry(strategy).or_default().push_back(now);
                                 m.venue_orders.entry(venue).or_default().push_back(now);
+                                m.entered.push_back((
+                                    now,
+                                    qty as i128,
+                                    price as i128 * qty as i128,
+                                ));
                             }
                             Err(reason) => {
                                 *tally.new_rejected.entry(format!("{reason:?}")).or_default() += 1;
@@ -557,6 +615,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                             .remove(&(strategy, locate, side == Side::Buy, price, qty));
                         m.strat_orders.entry(strategy).or_default().pop_back();
                         m.venue_orders.entry(venue).or_default().pop_back();
+                        m.entered.pop_back();
                         tally.unsent += 1;
                         let id2 = next_id;
                         next_id += 1;
@@ -707,6 +766,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                     if add_q > 0 || add_n > 0 {
                         assert_exposure(&m, &limits, s, locate, o.side, eb, es, add_n);
                     }
+                    assert_volume(&m, &limits, now, add_q, add_n);
                     assert!(
                         !throttle_full(
                             &limits.strategy_order_rate,
@@ -721,6 +781,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                     );
                     m.strat_orders.entry(owner).or_default().push_back(now);
                     m.venue_orders.entry(o.venue).or_default().push_back(now);
+                    m.entered.push_back((now, add_q, add_n));
                     m.orders.insert(id, after);
                     tally.replaces_ok += 1;
                 }
@@ -854,6 +915,14 @@ fn run(seed: u64, intents: u64) -> Tally {
             match e.apply_limits(new.clone(), Nanos(now)) {
                 Ok(()) => {
                     assert!(!invalid);
+                    // A new entered-volume window starts from what the old
+                    // one held (no limit keeps a second): entries older
+                    // than that may be forgotten.
+                    let kept = |l: &Limits| l.entered_volume.map_or(1_000_000_000, |v| v.window_ns);
+                    if kept(&new) != kept(&limits) {
+                        let old = kept(&limits);
+                        m.entered.retain(|&(t, _, _)| now - t < old);
+                    }
                     limits = new;
                     tally.limit_changes += 1;
                     // Limits already breached trip the switch at once.
@@ -985,6 +1054,7 @@ fn assert_meaningful(t: &Tally, intents: u64) {
         "InvalidOrder",
         "KillSwitch",
         "RestrictedSymbol",
+        "EnteredVolumeLimit",
     ] {
         assert!(
             t.new_rejected.get(reason).copied().unwrap_or(0) > 0,

@@ -52,11 +52,12 @@ pub const fn retry_when(reason: RejectReason) -> RetryWhen {
         NotSent | NoVenue => RetryWhen::NextDecision,
         SymbolPositionLimit | GrossPositionLimit | NetPositionLimit | CreditLimit
         | MaxOpenOrders => RetryWhen::ExposureChanges,
+        // Entered volume leaves the window with time alone.
         PriceCollar => RetryWhen::NearerReference,
         KillSwitch | TradingClosed | MaxOrderQty | MaxNotional | NoReferencePrice
         | DuplicateOrder | RestrictedSymbol | OrderRateThrottle | CancelRateThrottle
         | SelfMatch | UnknownOrder | VenueReject | InvalidOrder | CapacityExhausted
-        | NotReplaceable => RetryWhen::TimePasses,
+        | NotReplaceable | EnteredVolumeLimit => RetryWhen::TimePasses,
     }
 }
 

@@ -642,6 +642,77 @@ fn tight_risk_limits_keep_every_violating_order_from_the_venue() {
     run.pass();
 }
 
+/// An entered-volume limit from the companion while trading: once the
+/// market maker's orders within the window add up to the limit, further
+/// quotes are refused for it (each would pass every other check), so what
+/// reaches the venue after the change stays within the limit; the
+/// companion's risk view counts the window against it.
+#[test]
+fn an_entered_volume_limit_from_the_companion_caps_what_reaches_the_venue() {
+    const MAX_SHARES: u64 = 1_000;
+    const QUOTE_SHARES: u64 = 100;
+    let venue = start_venue();
+    let mailbox = Mailbox::new("volume-config");
+    let (mut running, on) = quoting_with_a_mailbox(&venue, "volume-config", &mailbox, 14);
+    let before = venue.stats_now();
+    let mut cfg = example_config();
+    cfg.risk.max_order_qty = QUOTE_SHARES as u32;
+    // The refusals below must not trip the reject-rate kill switch.
+    cfg.risk.max_rejects_per_min = 6_000;
+    cfg.risk.entered_volume = Some(protocol::mailbox::config::EnteredVolume {
+        window_ms: 60_000,
+        max_qty: MAX_SHARES,
+        max_notional: i64::MAX,
+    });
+    cfg.strategies.clear();
+    let reply = apply_config(&mailbox, &cfg);
+    let in_force = running.wait_for_serial(
+        "trade: risk limits of configuration generation 1 in force",
+        Duration::from_secs(10),
+    );
+    sleep(Duration::from_secs(5));
+    let risk_view = mailbox.companion(&["risk"]);
+    let after = venue.stats_now();
+    let (run, _server) = run_to_the_end(running, venue);
+    run.expect_status(qemu::ExitKind::Success);
+    let s = run.serial().to_string();
+    run.check(on, "logged on");
+    run.check(reply.contains("Ok"), &format!("config reply: {reply}"));
+    run.check(in_force.is_some(), "the trading loop adopted the limits");
+    run.check(
+        before.orders_received > 0,
+        &format!("quotes before the change: {before:?}"),
+    );
+    let rejects = s
+        .lines()
+        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
+        .unwrap_or("");
+    run.check(
+        rejects.contains("EnteredVolumeLimit"),
+        &format!("quotes refused for the entered volume: {rejects}"),
+    );
+    // Every new order is a 100-share quote: at most the limit's worth
+    // reached the venue after the change (those entered in the second
+    // before it count too).
+    let new_orders = after.orders_received - before.orders_received;
+    run.check(
+        new_orders <= MAX_SHARES / QUOTE_SHARES,
+        &format!("{new_orders} new orders after the change: {before:?}, then {after:?}"),
+    );
+    let (used, limit) = risk_row(&risk_view.1, "entered-qty");
+    run.check(
+        risk_view.0
+            && limit == Some(MAX_SHARES as i64)
+            && used
+                .is_some_and(|u| u > (MAX_SHARES - QUOTE_SHARES) as i64 && u <= MAX_SHARES as i64),
+        &format!(
+            "the companion's risk view counts the window: {}",
+            risk_view.1
+        ),
+    );
+    run.pass();
+}
+
 /// `companion config apply` while trading: the risk section reaches the
 /// trading core between two messages, the market maker's 100-share quotes
 /// are refused from then on (the venue receives no new order or replace),

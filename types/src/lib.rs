@@ -366,11 +366,17 @@ pub enum RejectReason {
     /// strategy's to say. Cancel it and enter a new one; the same replace
     /// would be refused again.
     NotReplaceable,
+    /// The shares or the notional entered within the configured window
+    /// (new orders, and what replaces add) would pass the limit: SEC
+    /// 15c3-5's size parameters "over a short period of time", the control
+    /// that stops a runaway strategy whose orders each pass every
+    /// per-order check.
+    EnteredVolumeLimit,
 }
 
 impl RejectReason {
     /// Every reason, in discriminant order (for per-reason counters).
-    pub const ALL: [RejectReason; 23] = [
+    pub const ALL: [RejectReason; 24] = [
         RejectReason::KillSwitch,
         RejectReason::MaxOrderQty,
         RejectReason::MaxNotional,
@@ -394,6 +400,7 @@ impl RejectReason {
         RejectReason::NotSent,
         RejectReason::TradingClosed,
         RejectReason::NotReplaceable,
+        RejectReason::EnteredVolumeLimit,
     ];
 
     /// Dense index `0..ALL.len()` for counter arrays.

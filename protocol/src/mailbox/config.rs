@@ -21,6 +21,8 @@ pub const MAX_VENUES: usize = 4;
 pub const MAX_STRATEGIES: usize = 8;
 pub const MAX_STRATEGY_SYMBOLS: usize = 16;
 pub const MAX_RESTRICTED_SYMBOLS: usize = 32;
+/// The longest `risk.entered_volume.window_ms`: an hour.
+pub const MAX_VOLUME_WINDOW_MS: u32 = 3_600_000;
 
 pub type Name = String<16>;
 pub type SymbolName = String<8>;
@@ -101,6 +103,24 @@ pub struct RiskConfig {
     pub max_rejects_per_min: u32,
     #[serde(default)]
     pub restricted_symbols: Vec<SymbolName, MAX_RESTRICTED_SYMBOLS>,
+    /// Shares and notional entered within a sliding window; absent: not
+    /// limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entered_volume: Option<EnteredVolume>,
+}
+
+/// What may be entered within any `window_ms`, over every strategy and
+/// venue: the shares and notional of new orders and what replaces add,
+/// however the orders end (SEC 15c3-5's size limits "over a short period
+/// of time": it stops a runaway strategy whose orders each pass every
+/// per-order check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnteredVolume {
+    pub window_ms: u32,
+    pub max_qty: u64,
+    /// price4 × shares.
+    pub max_notional: i64,
 }
 
 /// A venue's other order-entry gateway (a second site of the same
@@ -268,6 +288,23 @@ impl RiskConfig {
             format_args!("risk.max_rejects_per_min"),
             "must be greater than 0",
         )?;
+        if let Some(v) = &self.entered_volume {
+            check(
+                (1..=MAX_VOLUME_WINDOW_MS).contains(&v.window_ms),
+                format_args!("risk.entered_volume.window_ms"),
+                "must be between 1 and 3600000 (an hour)",
+            )?;
+            check(
+                v.max_qty >= u64::from(self.max_order_qty),
+                format_args!("risk.entered_volume.max_qty"),
+                "must be at least risk.max_order_qty",
+            )?;
+            check(
+                v.max_notional >= self.max_order_notional,
+                format_args!("risk.entered_volume.max_notional"),
+                "must be at least risk.max_order_notional",
+            )?;
+        }
         for (i, s) in self.restricted_symbols.iter().enumerate() {
             check(
                 symbol_ok(s),
@@ -496,6 +533,11 @@ pub fn example() -> ApplianceConfig {
             max_daily_loss: 50_000 * 10_000,
             max_rejects_per_min: 20,
             restricted_symbols: Vec::new(),
+            entered_volume: Some(EnteredVolume {
+                window_ms: 1_000,
+                max_qty: 100_000,
+                max_notional: 10_000_000 * 10_000,
+            }),
         },
         venues,
         strategies,
@@ -529,6 +571,10 @@ mod tests {
         let json = serde_json::to_vec(&cfg).unwrap();
         let parsed = parse_json(&json).unwrap();
         assert_eq!(parsed, cfg);
+        // Without an entered-volume limit.
+        cfg.risk.entered_volume = None;
+        let json = serde_json::to_vec(&cfg).unwrap();
+        assert_eq!(parse_json(&json).unwrap(), cfg);
         assert_eq!(
             parsed.venues[0].password.as_ref().unwrap().expose(),
             "p\"w\\1"
@@ -565,6 +611,24 @@ mod tests {
         assert_eq!(field_of(&c), "venues[0].backup.port");
         c.venues[0].backup = backup("10.0.2.100", 9878);
         assert_eq!(field_of(&c), "venues[0].backup");
+        let volume = |window_ms, max_qty, max_notional| {
+            Some(EnteredVolume {
+                window_ms,
+                max_qty,
+                max_notional,
+            })
+        };
+        let mut c = base.clone();
+        c.risk.entered_volume = volume(0, 50_000, i64::MAX);
+        assert_eq!(field_of(&c), "risk.entered_volume.window_ms");
+        c.risk.entered_volume = volume(MAX_VOLUME_WINDOW_MS + 1, 50_000, i64::MAX);
+        assert_eq!(field_of(&c), "risk.entered_volume.window_ms");
+        c.risk.entered_volume = volume(MAX_VOLUME_WINDOW_MS, 999, i64::MAX);
+        assert_eq!(field_of(&c), "risk.entered_volume.max_qty");
+        c.risk.entered_volume = volume(1, 1_000, c.risk.max_order_notional - 1);
+        assert_eq!(field_of(&c), "risk.entered_volume.max_notional");
+        c.risk.entered_volume = volume(1, 1_000, c.risk.max_order_notional);
+        assert!(c.validate().is_ok());
         let mut c = base.clone();
         c.strategies[0].venue = 9;
         assert_eq!(field_of(&c), "strategies[0].venue");
