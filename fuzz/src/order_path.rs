@@ -50,7 +50,7 @@ use crate::script::Script;
 use gateway::oms::{
     ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OmsStats, OrderState, Outbound,
 };
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle, TripCause};
+use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle, TripCause, VolumeLimit};
 use types::{
     Nanos, OrderEvent, OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId,
     Symbol, TimeInForce, VenueId,
@@ -223,8 +223,14 @@ fn limits(preset: u8) -> Limits {
                 strategy_cancel_rate: rate,
                 venue_order_rate: rate,
                 venue_cancel_rate: rate,
-                // $5,000 in price4·shares.
+                                // $5,000 in price4·shares.
                 max_daily_loss: 50_000_000,
+                // 1,500 shares or $150,000 entered within 20 µs.
+                entered_volume: Some(VolumeLimit {
+                    max_qty: 1_500,
+                    max_notional: 1_500 * REF as u64,
+                    window_ns: 20_000,
+                }),
                 reject_rate: Some(Throttle {
                     max_msgs: 6,
                     window_ns: 50_000,

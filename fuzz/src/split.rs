@@ -10,7 +10,8 @@
 //! open and its position limit allows, and flattens its whole position
 //! (however large over-fills made it) when the limit does not, or on a
 //! timer tick once it has held it for a second. The first byte also picks
-//! the risk limits (unlimited; a duplicate window of a second; a per-order
+//! the risk limits (unlimited; a duplicate window of a second with a cap of
+//! 1,000 shares entered a second; a per-order
 //! quantity or notional limit that refuses the whole while each child would
 //! pass; a strategy throttle that refuses a second child; small open-order
 //! caps; `Limits::example`, with collars and a duplicate window, and a daily
@@ -80,7 +81,7 @@ use gateway::oms::{ClOrdId, ExecKey, ExecReport, ExecType, Outbound};
 use pipeline::split::MAX_SPLITS;
 use pipeline::{Pipeline, PipelineStats};
 use protocol::itch::{MessageRepr, OrderCancelRepr, OrderDeleteRepr, OrderExecutedRepr};
-use risk::{Limits, SymbolLimits, Throttle};
+use risk::{Limits, SymbolLimits, Throttle, VolumeLimit};
 use strategy::engine::Hosted;
 use strategy::features::FeatureParams;
 use strategy::model::Logistic;
@@ -151,9 +152,16 @@ fn limits(preset: u8) -> Limits {
     let unlimited = Limits::unlimited();
     match preset % 8 {
         0 => unlimited,
-        // The same order again within a second is a duplicate.
+                // The same order again within a second is a duplicate, and at
+        // most 1,000 shares are entered a second: a split whole is taken
+        // back before its children enter (or are taken back in turn).
         1 => Limits {
             duplicate_window_ns: 1_000_000_000,
+            entered_volume: Some(VolumeLimit {
+                max_qty: 1_000,
+                max_notional: u64::MAX,
+                window_ns: 1_000_000_000,
+            }),
             ..unlimited
         },
         // Each child of a 400-share order (at most 300 shown at one venue

@@ -142,12 +142,18 @@ impl Fixture {
     }
 
     fn config(&self, creds: &Path) -> PathBuf {
+        self.config_at(creds, self.port, "")
+    }
+
+    /// The session's config with its first gateway at `port` and `extra`
+    /// lines (a backup gateway) added.
+    fn config_at(&self, creds: &Path, port: u16, extra: &str) -> PathBuf {
         self.write(
             "session.toml",
             &format!(
-                "host = \"127.0.0.1\"\nport = {}\nsender_comp_id = \"CLIENT\"\ntarget_comp_id = \"VENUE\"\n\
+                "{extra}host = \"127.0.0.1\"\nport = {}\nsender_comp_id = \"CLIENT\"\ntarget_comp_id = \"VENUE\"\n\
                  fix_version = \"4.4\"\nheartbeat_interval_s = 5\ncredentials_file = \"{}\"\nseq_file = \"{}\"\n",
-                self.port,
+                                port,
                 creds.display(),
                 self.seq_file().display()
             ),
@@ -307,6 +313,64 @@ fn interactive_orders_from_stdin() {
             next_out: 4,
             next_in: 4
         }
+    );
+    let _ = std::fs::remove_dir_all(&fx.dir);
+}
+
+/// A venue whose first gateway is down: the initiator logs on at the
+/// backup, says where it connected, and names the gateway that refused.
+#[test]
+fn the_backup_gateway_is_tried_when_the_first_cannot_be_reached() {
+    let (fx, listener) = Fixture::new("backup");
+    let acceptor = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        serve(stream, SessionState::default())
+    });
+    // A port nothing listens on any more.
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let creds = fx.credentials();
+    std::fs::set_permissions(&creds, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let orders = fx.write("orders.csv", "AAPL,buy,100,191.25\n");
+    let backup = format!("backup = {{ host = \"127.0.0.1\", port = {} }}\n", fx.port);
+    let config = fx.config_at(&creds, dead, &backup);
+    let out = run_initiator(&config, &orders);
+    let stdout = successful_stdout(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("connect 127.0.0.1:{dead}:")),
+        "{stderr}"
+    );
+    assert!(
+        stdout.contains(&format!("CONNECTED 127.0.0.1:{}", fx.port)),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("LOGGED ON") && stdout.contains("ord_status=Filled"),
+        "{stdout}"
+    );
+    let (_, orders_seen) = acceptor.join().unwrap();
+    assert_eq!(orders_seen.len(), 1);
+    // Neither gateway reachable: an error naming both, nothing sent.
+    let none = fx.config_at(
+        &creds,
+        dead,
+        &format!("backup = {{ host = \"127.0.0.1\", port = {dead} }}\n"),
+    );
+    let out = run_initiator(&none, &orders);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let error = stderr
+        .lines()
+        .find(|l| l.starts_with("fix-initiator:"))
+        .unwrap_or("");
+    assert_eq!(
+        error.matches(&format!("connect 127.0.0.1:{dead}:")).count(),
+        2,
+        "{stderr}"
     );
     let _ = std::fs::remove_dir_all(&fx.dir);
 }

@@ -10,6 +10,7 @@
 //! ```toml
 //! host = "127.0.0.1"
 //! port = 9878
+//! backup = { host = "127.0.0.2", port = 9878 } # optional: tried when the first cannot be reached
 //! sender_comp_id = "CLIENT"
 //! target_comp_id = "VENUE"
 //! fix_version = "4.4"            # or "4.2"
@@ -89,6 +90,9 @@ struct Args {
 struct FileConfig {
     host: String,
     port: u16,
+    /// The venue's other gateway (a second site of the same session): the
+    /// connection goes there when the first gateway cannot be reached.
+    backup: Option<Gateway>,
     sender_comp_id: String,
     target_comp_id: String,
     fix_version: String,
@@ -102,6 +106,35 @@ struct FileConfig {
 
 fn default_heartbeat() -> u32 {
     30
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct Gateway {
+    host: String,
+    port: u16,
+}
+
+/// A connection to the first gateway, else to the backup; says which on
+/// stdout (a failed attempt on stderr).
+fn connect(fc: &FileConfig) -> Result<TcpStream> {
+    let first = (fc.host.as_str(), fc.port);
+    let mut errors = Vec::new();
+    let gateways =
+        std::iter::once(first).chain(fc.backup.as_ref().map(|b| (b.host.as_str(), b.port)));
+    for (host, port) in gateways {
+        match TcpStream::connect((host, port)) {
+            Ok(stream) => {
+                println!("CONNECTED {host}:{port}");
+                return Ok(stream);
+            }
+            Err(e) => {
+                eprintln!("connect {host}:{port}: {e}");
+                errors.push(format!("connect {host}:{port}: {e}"));
+            }
+        }
+    }
+    Err(errors.join("; "))
 }
 
 #[derive(Deserialize)]
@@ -528,8 +561,7 @@ fn run(args: Args) -> Result<()> {
         None
     };
 
-    let mut stream = TcpStream::connect((fc.host.as_str(), fc.port))
-        .map_err(|e| format!("connect {}:{}: {e}", fc.host, fc.port))?;
+    let mut stream = connect(&fc)?;
     stream.set_nodelay(true).map_err(|e| e.to_string())?;
     stream
         .set_read_timeout(Some(Duration::from_millis(20)))
