@@ -223,7 +223,7 @@ fn limits(preset: u8) -> Limits {
                 strategy_cancel_rate: rate,
                 venue_order_rate: rate,
                 venue_cancel_rate: rate,
-                                // $5,000 in price4·shares.
+                // $5,000 in price4·shares.
                 max_daily_loss: 50_000_000,
                 // 1,500 shares or $150,000 entered within 20 µs.
                 entered_volume: Some(VolumeLimit {

@@ -152,7 +152,7 @@ fn limits(preset: u8) -> Limits {
     let unlimited = Limits::unlimited();
     match preset % 8 {
         0 => unlimited,
-                // The same order again within a second is a duplicate, and at
+        // The same order again within a second is a duplicate, and at
         // most 1,000 shares are entered a second: a split whole is taken
         // back before its children enter (or are taken back in turn).
         1 => Limits {
