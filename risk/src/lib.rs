@@ -64,9 +64,10 @@
 //! - throttles: a message counter per window next to the engine's other hot
 //!   fields, the ring of times in one boxed array;
 //! - entered volume (`volume`): the shares and notional left in the window,
-//!   one compare each, and one bucket to add to; moving on to the next
+//!   one compare each, and what an order enters taken from them (what the
+//!   current bucket holds follows from its rooms); moving on to the next
 //!   bucket, which forgets the oldest, is off the path (at most once a
-//!   bucket, an eighth of a window).
+//!   bucket, a seventh of a window).
 //!
 //! `examples/check_loop.rs` drives the benchmark's stream for callgrind.
 #![no_std]

@@ -30,6 +30,16 @@ struct Entered {
     notional: u64,
 }
 
+impl Entered {
+    /// Both amounts added, each saturating.
+    fn plus(self, other: Entered) -> Entered {
+        Entered {
+            qty: self.qty.saturating_add(other.qty),
+            notional: self.notional.saturating_add(other.notional),
+        }
+    }
+}
+
 pub(crate) struct VolumeWindow {
     /// The current bucket ends here (exclusive): a check at or after it
     /// moves on first.
@@ -160,27 +170,22 @@ impl VolumeWindow {
     /// What the buckets hold, the current one included (saturating: with
     /// the rooms kept, no sum passes a limit, and no limit is `u64::MAX`).
     fn counted(&self) -> Entered {
-        let now_in = self.in_current();
-        self.buckets.iter().fold(now_in, |sum, b| Entered {
-            qty: sum.qty.saturating_add(b.qty),
-            notional: sum.notional.saturating_add(b.notional),
-        })
+        self.earlier().plus(self.in_current())
+    }
+
+    /// What the earlier buckets hold (the current one's entry is 0).
+    fn earlier(&self) -> Entered {
+        self.buckets
+            .iter()
+            .fold(Entered::default(), |sum, &b| sum.plus(b))
     }
 
     /// Sets the rooms from the earlier buckets and `now_in`, what the
     /// current bucket holds from here on.
     fn recount(&mut self, now_in: Entered) {
-        let earlier = self
-            .buckets
-            .iter()
-            .fold(Entered::default(), |sum, b| Entered {
-                qty: sum.qty.saturating_add(b.qty),
-                notional: sum.notional.saturating_add(b.notional),
-            });
-        let counted_qty = earlier.qty.saturating_add(now_in.qty);
-        let counted_notional = earlier.notional.saturating_add(now_in.notional);
-        self.room_qty = self.limit.max_qty.saturating_sub(counted_qty);
-        self.room_notional = self.limit.max_notional.saturating_sub(counted_notional);
+        let counted = self.earlier().plus(now_in);
+        self.room_qty = self.limit.max_qty.saturating_sub(counted.qty);
+        self.room_notional = self.limit.max_notional.saturating_sub(counted.notional);
         self.began = Entered {
             qty: self.room_qty.wrapping_add(now_in.qty),
             notional: self.room_notional.wrapping_add(now_in.notional),
