@@ -169,6 +169,15 @@ fn no_new_order_or_replace(earlier: &ServerStats, later: &ServerStats) -> bool {
         && later.replaces_received == earlier.replaces_received
 }
 
+/// The appliance's `trade: risk-rejects by reason:` line (empty when it
+/// printed none): each reason a refusal carried, and how many.
+fn risk_rejects(serial: &str) -> &str {
+    serial
+        .lines()
+        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
+        .unwrap_or("")
+}
+
 /// The usage and the limit on the first row of the companion's `risk`
 /// table (LIMIT USAGE LIMIT USED) that starts with `limit`.
 fn risk_row(table: &str, limit: &str) -> (Option<i64>, Option<i64>) {
@@ -378,10 +387,7 @@ fn quotes_and_fills_agree_with_the_venue() {
     );
     // Nothing tripped the kill switch: what the maker tried after the close
     // is refused for the closed session, not counted as kill-switch refusals.
-    let rejects = s
-        .lines()
-        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
-        .unwrap_or("");
+    let rejects = risk_rejects(&s);
     run.check(
         !rejects.contains("KillSwitch"),
         &format!("no kill-switch refusal in a run nothing killed: {rejects}"),
@@ -683,10 +689,7 @@ fn an_entered_volume_limit_from_the_companion_caps_what_reaches_the_venue() {
         before.orders_received > 0,
         &format!("quotes before the change: {before:?}"),
     );
-    let rejects = s
-        .lines()
-        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
-        .unwrap_or("");
+    let rejects = risk_rejects(&s);
     run.check(
         rejects.contains("EnteredVolumeLimit"),
         &format!("quotes refused for the entered volume: {rejects}"),
@@ -758,10 +761,7 @@ fn risk_limits_from_the_companion_take_effect_while_trading() {
         no_new_order_or_replace(&at_switch, &after),
         &format!("no order or replace after the switch: at {at_switch:?}, later {after:?}"),
     );
-    let rejects = s
-        .lines()
-        .find(|l| l.starts_with("trade: risk-rejects by reason:"))
-        .unwrap_or("");
+    let rejects = risk_rejects(&s);
     run.check(
         rejects.contains("MaxOrderQty"),
         &format!("the 100-share quotes were refused for their size: {rejects}"),
