@@ -345,6 +345,38 @@ pub struct RunReport {
     pub elapsed: Duration,
     /// The first raw feed frames, for [`replay`].
     pub frames: Vec<Vec<u8>>,
+    /// Every execution report that reported shares executed or taken back
+    /// (fills, busts, corrections), as received: what to hold against the
+    /// venue's own fills when the positions disagree.
+    pub executions: Vec<SeenExecution>,
+}
+
+/// An execution report the loop received that moved a position, in the
+/// venue's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenExecution {
+    pub exec_id: String,
+    pub exec_ref_id: Option<String>,
+    pub cl_ord_id: Option<String>,
+    pub exec_type: protocol::fix::messages::ExecType,
+    pub side: types::Side,
+    pub last_qty: u32,
+    pub cum_qty: u32,
+}
+
+impl SeenExecution {
+    fn of(r: &ExecutionReport<'_>) -> Option<SeenExecution> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        (r.last_qty.unwrap_or(0) > 0 || r.exec_ref_id.is_some()).then(|| SeenExecution {
+            exec_id: text(r.exec_id),
+            exec_ref_id: r.exec_ref_id.map(text),
+            cl_ord_id: r.cl_ord_id.map(text),
+            exec_type: r.exec_type,
+            side: r.side,
+            last_qty: r.last_qty.unwrap_or(0),
+            cum_qty: r.cum_qty,
+        })
+    }
 }
 
 /// Runs the trading loop against `exchange` for `duration`, then logs out
@@ -504,6 +536,7 @@ pub fn run(exchange: &Exchange, duration: Duration, capture: usize) -> std::io::
             Event::Dropped(_) => report.fix_dropped += 1,
             Event::Deliver(m) if m.msg_type() == msg_type::EXECUTION_REPORT => {
                 if let Ok(r) = ExecutionReport::parse(m) {
+                    report.executions.extend(SeenExecution::of(&r));
                     if let Ok(rep) = exec_report(&r) {
                         exec_buf.push(rep);
                     }
@@ -794,7 +827,23 @@ mod tests {
         assert_eq!(stats.cancels_received, report.sent.cancel);
         assert_eq!(stats.replaces_received, report.sent.replace);
         let symbol = Symbol::new(SYMBOL).unwrap_or_default();
-        assert_eq!(server.venue.position(OWNER, symbol), report.position);
+        // Should they ever disagree (once, under heavy load, the venue had
+        // 0 and the pipeline 100), both sides' executions say which one
+        // the other lacks.
+        let venue_fills: Vec<_> = server
+            .venue
+            .fills()
+            .iter()
+            .filter(|f| f.owner == OWNER)
+            .map(|f| (f.exec_id, &f.cl_ord_id, f.side, f.qty, f.busted))
+            .collect();
+        assert_eq!(
+            server.venue.position(OWNER, symbol),
+            report.position,
+            "venue fills (ExecID, ClOrdID, side, qty, busted): {venue_fills:?}\n\
+             reports the pipeline received: {:?}",
+            report.executions
+        );
 
         let replayed = replay(&report.frames, None).expect("replay");
         assert!(replayed.sent.new > 0, "{replayed:?}");
