@@ -23,8 +23,9 @@ use types::{Nanos, OrderId, OrderIntent, Price, Side, StrategyId, Symbol, TimeIn
 
 const REF: i64 = 1_000_000; // $100
 const CHUNK: u64 = 1_024;
-/// Every locate and 64 Ki open orders; the duplicate table holds 8 Ki recent
-/// orders (256 KiB), ample for a 1 ms window at these rates.
+/// Every locate and 64 Ki open orders; the duplicate table holds at least
+/// 8 Ki recent orders (2,048 buckets of 7, 256 KiB), ample for a 1 ms
+/// window at these rates.
 const CAPACITY: Capacity = Capacity {
     symbols: 65_536,
     orders: 65_536,

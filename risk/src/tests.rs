@@ -558,13 +558,14 @@ fn duplicate_table_full_fails_closed() {
     let cap = Capacity {
         symbols: 16,
         orders: 64,
-        duplicate_slots: 8,
+        duplicate_slots: DUP_WAYS,
     };
     let mut l = Limits::unlimited();
     l.duplicate_window_ns = 1_000_000;
     let mut e = RiskEngine::new(cap, l).unwrap();
+    assert_eq!(e.dup.buckets.len(), 1);
     let mut results = Vec::new();
-    for q in 1..=9u32 {
+    for q in 1..=DUP_WAYS as u32 + 1 {
         let ctx = CheckContext {
             order: OrderId(q as u64),
             venue: VenueId(0),
@@ -572,9 +573,9 @@ fn duplicate_table_full_fails_closed() {
         };
         results.push(e.check(&new_intent(0, 1, Buy, REF, q), &ctx, Nanos(10)));
     }
-    // One bucket of eight ways: the ninth distinct live order cannot be remembered.
-    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 8);
-    assert_eq!(results[8], Err(R::CapacityExhausted));
+    // One bucket of seven ways: the eighth distinct live order cannot be remembered.
+    assert_eq!(results.iter().filter(|r| r.is_ok()).count(), DUP_WAYS);
+    assert_eq!(results[DUP_WAYS], Err(R::CapacityExhausted));
     // Once the first ones are older than the window, their ways are reused.
     let ctx = CheckContext {
         order: OrderId(100),
@@ -1619,11 +1620,12 @@ fn duplicate_found_behind_free_ways() {
     let cap = Capacity {
         symbols: 16,
         orders: 64,
-        duplicate_slots: 8,
+        duplicate_slots: DUP_WAYS,
     };
     let mut l = Limits::unlimited();
     l.duplicate_window_ns = 1_000;
     let mut e = RiskEngine::new(cap, l).unwrap();
+    assert_eq!(e.dup.buckets.len(), 1);
     let mut id = 0;
     let mut new = |e: &mut RiskEngine, qty: u32, now: u64| {
         id += 1;
@@ -1634,13 +1636,14 @@ fn duplicate_found_behind_free_ways() {
         };
         e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
     };
-    // Ways 0..7 hold quantities 1..7 from t = 10 and quantity 8 from t = 500.
-    for q in 1..=7 {
+    // The seven ways hold quantities 1..6 from t = 10 and quantity 8 from
+    // t = 500.
+    for q in 1..=6 {
         assert_eq!(new(&mut e, q, 10), Ok(()));
     }
     assert_eq!(new(&mut e, 8, 500), Ok(()));
-    // At t = 1,010 the first seven have expired and their ways are free; the
-    // eighth (in the last way) is still inside its window.
+    // At t = 1,010 the first six have expired and their ways are free; the
+    // seventh is still inside its window.
     assert_eq!(new(&mut e, 8, 1_010), Err(R::DuplicateOrder));
     assert_eq!(
         new(&mut e, 9, 1_010),
@@ -1654,6 +1657,69 @@ fn duplicate_found_behind_free_ways() {
         "window over: the way is refreshed"
     );
     assert_eq!(new(&mut e, 8, 2_499), Err(R::DuplicateOrder));
+}
+
+#[test]
+fn the_first_way_is_each_of_the_seven_for_a_seventh_of_fingerprints() {
+    let mut starts = [0u32; DUP_WAYS];
+    for bits in 0..1u64 << 16 {
+        starts[first_way(bits << 1 | 1)] += 1;
+    }
+    assert!(
+        starts.iter().all(|&n| n.abs_diff(65_536 / 7) <= 1),
+        "{starts:?}"
+    );
+}
+
+/// In a bucket whose entries have all left the window a new order takes
+/// its first way at once, and may leave an older copy of itself in another
+/// way: a repeat inside the window must be judged by the newest copy, even
+/// when the older one stands in a lower way.
+#[test]
+fn an_expired_bucket_is_taken_at_once_and_the_newest_copy_counts() {
+    let cap = Capacity {
+        symbols: 16,
+        orders: 64,
+        duplicate_slots: DUP_WAYS,
+    };
+    let mut l = Limits::unlimited();
+    l.duplicate_window_ns = 1_000;
+    let mut e = RiskEngine::new(cap, l).unwrap();
+    assert_eq!(e.dup.buckets.len(), 1);
+    // Two orders whose search for a free way starts at the last way.
+    let last = |q: &u32| first_way(dup_fingerprint(0, 1, Buy, Price(REF), *q)) == DUP_WAYS - 1;
+    let mut quantities = (1..10_000u32).filter(last);
+    let (Some(a), Some(b)) = (quantities.next(), quantities.next()) else {
+        panic!("no two quantities start at the last way");
+    };
+    let mut id = 0;
+    let mut new = |e: &mut RiskEngine, qty: u32, now: u64| {
+        id += 1;
+        let ctx = CheckContext {
+            order: OrderId(id),
+            venue: VenueId(0),
+            reference: None,
+        };
+        e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+    };
+    let way_of = |e: &RiskEngine, qty: u32| {
+        let fp = dup_fingerprint(0, 1, Buy, Price(REF), qty);
+        let b = &e.dup.buckets[0];
+        (0..DUP_WAYS).filter(|&w| b.fp[w] == fp).collect::<Vec<_>>()
+    };
+    // b takes the last way; a, finding it live, wraps round to way 0.
+    assert_eq!(new(&mut e, b, 10), Ok(()));
+    assert_eq!(new(&mut e, a, 20), Ok(()));
+    assert_eq!(way_of(&e, a), [0]);
+    // Long after, every entry has expired: a goes straight to the last way,
+    // and its old copy stays in way 0.
+    assert_eq!(new(&mut e, a, 5_000), Ok(()));
+    assert_eq!(way_of(&e, a), [0, DUP_WAYS - 1]);
+    // The repeat is judged by the copy of t = 5,000, not the one of t = 20.
+    assert_eq!(new(&mut e, a, 5_100), Err(R::DuplicateOrder));
+    assert_eq!(new(&mut e, a, 6_000), Ok(()), "window over");
+    assert_eq!(new(&mut e, b, 6_010), Ok(()), "b's entry expired long ago");
+    assert_eq!(new(&mut e, b, 6_020), Err(R::DuplicateOrder));
 }
 
 #[test]
