@@ -784,30 +784,22 @@ impl DupBucket {
         self.fp.iter().any(|&f| f == fp)
     }
 
-    /// The way of `fp`'s newest entry, if a way holds it.
-    fn newest_way_of(&self, fp: u64) -> Option<usize> {
-        let mut newest: Option<(usize, u64)> = None;
-        for (way, (&f, &ts)) in self.fp.iter().zip(&self.ts).enumerate() {
-            if f == fp && newest.is_none_or(|(_, t)| ts > t) {
-                newest = Some((way, ts));
-            }
-        }
-        newest.map(|(way, _)| way)
-    }
-
-    /// `fp` is in the bucket: refused as a duplicate when its newest entry
-    /// was remembered less than `window` ns before `now`, else that entry's
-    /// way (to refresh). Off the path of a new order, which is not in its
-    /// bucket.
+    /// `fp` is in the bucket: refused as a duplicate when one of its
+    /// entries (so its newest) was remembered less than `window` ns before
+    /// `now`, else a way of it (to refresh, which makes that entry the
+    /// newest). Off the path of a new order, which is not in its bucket.
     #[inline(always)]
     fn seen(&self, fp: u64, now: u64, window: u64) -> Result<usize, RejectReason> {
-        let way = self.newest_way_of(fp).unwrap_or(0);
-        match self.ts.get(way) {
-            Some(&ts) if window > 0 && now.saturating_sub(ts) < window => {
-                Err(RejectReason::DuplicateOrder)
+        let mut found = None;
+        for (way, (&f, &ts)) in self.fp.iter().zip(&self.ts).enumerate() {
+            if f == fp {
+                if window > 0 && now.saturating_sub(ts) < window {
+                    return Err(RejectReason::DuplicateOrder);
+                }
+                found.get_or_insert(way);
             }
-            _ => Ok(way),
         }
+        Ok(found.unwrap_or(0))
     }
 
     /// [`DupTable::probe`] in a bucket without a free way: `fp` is in it
