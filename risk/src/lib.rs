@@ -40,8 +40,9 @@
 //! The new-order path is written for few instructions, loads and branches
 //! (all its data sits in L1/L2; smaller tables are no faster). Its time
 //! does not simply follow its instruction count: of its ~20 ns the
-//! duplicate check takes 4.4 and the two order throttles 2.7, and the
-//! duplicate bucket's eight compares alone 1.3, while other cuts of as many
+//! duplicate check took 4.4 and the two order throttles 2.7, and the
+//! duplicate bucket's eight compares alone 1.3 (a bucket whose entries
+//! have all expired now skips them), while other cuts of as many
 //! instructions changed nothing (BENCHMARKS.md, "2026-12-06"). Its shape:
 //! - limits are read in a derived form (`Rule`, `Rates`) rebuilt whenever
 //!   they change: a tick collar is a ready span, "no throttle" a throttle
