@@ -553,38 +553,43 @@ fn widening_the_duplicate_window_remembers_older_orders() {
     assert_eq!(h.try_new(Buy, REF, 10), Err(R::DuplicateOrder));
 }
 
-#[test]
-fn duplicate_table_full_fails_closed() {
+/// An engine whose duplicate table is one bucket (every order hashes to
+/// it), with a duplicate window of `window_ns`.
+fn one_bucket_engine(window_ns: u64) -> RiskEngine {
     let cap = Capacity {
         symbols: 16,
         orders: 64,
         duplicate_slots: DUP_WAYS,
     };
     let mut l = Limits::unlimited();
-    l.duplicate_window_ns = 1_000_000;
-    let mut e = RiskEngine::new(cap, l).unwrap();
+    l.duplicate_window_ns = window_ns;
+    let e = RiskEngine::new(cap, l).unwrap();
     assert_eq!(e.dup.buckets.len(), 1);
-    let mut results = Vec::new();
-    for q in 1..=DUP_WAYS as u32 + 1 {
-        let ctx = CheckContext {
-            order: OrderId(q as u64),
-            venue: VenueId(0),
-            reference: None,
-        };
-        results.push(e.check(&new_intent(0, 1, Buy, REF, q), &ctx, Nanos(10)));
-    }
+    e
+}
+
+/// Order `id` of a one-bucket engine: strategy 0 buys `qty` of locate 1 at
+/// the reference price, at `now`.
+fn one_bucket_order(e: &mut RiskEngine, id: u64, qty: u32, now: u64) -> Result<(), R> {
+    let ctx = CheckContext {
+        order: OrderId(id),
+        venue: VenueId(0),
+        reference: None,
+    };
+    e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+}
+
+#[test]
+fn duplicate_table_full_fails_closed() {
+    let mut e = one_bucket_engine(1_000_000);
+    let results: Vec<_> = (1..=DUP_WAYS as u32 + 1)
+        .map(|q| one_bucket_order(&mut e, q.into(), q, 10))
+        .collect();
     // One bucket of seven ways: the eighth distinct live order cannot be remembered.
     assert_eq!(results.iter().filter(|r| r.is_ok()).count(), DUP_WAYS);
     assert_eq!(results[DUP_WAYS], Err(R::CapacityExhausted));
     // Once the first ones are older than the window, their ways are reused.
-    let ctx = CheckContext {
-        order: OrderId(100),
-        venue: VenueId(0),
-        reference: None,
-    };
-    assert!(e
-        .check(&new_intent(0, 1, Buy, REF, 99), &ctx, Nanos(1_000_010))
-        .is_ok());
+    assert!(one_bucket_order(&mut e, 100, 99, 1_000_010).is_ok());
 }
 
 #[test]
@@ -1616,25 +1621,11 @@ proptest::proptest! {
 
 #[test]
 fn duplicate_found_behind_free_ways() {
-    // One bucket: every order hashes to it.
-    let cap = Capacity {
-        symbols: 16,
-        orders: 64,
-        duplicate_slots: DUP_WAYS,
-    };
-    let mut l = Limits::unlimited();
-    l.duplicate_window_ns = 1_000;
-    let mut e = RiskEngine::new(cap, l).unwrap();
-    assert_eq!(e.dup.buckets.len(), 1);
+    let mut e = one_bucket_engine(1_000);
     let mut id = 0;
     let mut new = |e: &mut RiskEngine, qty: u32, now: u64| {
         id += 1;
-        let ctx = CheckContext {
-            order: OrderId(id),
-            venue: VenueId(0),
-            reference: None,
-        };
-        e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+        one_bucket_order(e, id, qty, now)
     };
     // The seven ways hold quantities 1..6 from t = 10 and quantity 8 from
     // t = 500.
@@ -1677,15 +1668,7 @@ fn the_first_way_is_each_of_the_seven_for_a_seventh_of_fingerprints() {
 /// when the older one stands in a lower way.
 #[test]
 fn an_expired_bucket_is_taken_at_once_and_the_newest_copy_counts() {
-    let cap = Capacity {
-        symbols: 16,
-        orders: 64,
-        duplicate_slots: DUP_WAYS,
-    };
-    let mut l = Limits::unlimited();
-    l.duplicate_window_ns = 1_000;
-    let mut e = RiskEngine::new(cap, l).unwrap();
-    assert_eq!(e.dup.buckets.len(), 1);
+    let mut e = one_bucket_engine(1_000);
     // Two orders whose search for a free way starts at the last way.
     let last = |q: &u32| first_way(dup_fingerprint(0, 1, Buy, Price(REF), *q)) == DUP_WAYS - 1;
     let mut quantities = (1..10_000u32).filter(last);
@@ -1695,12 +1678,7 @@ fn an_expired_bucket_is_taken_at_once_and_the_newest_copy_counts() {
     let mut id = 0;
     let mut new = |e: &mut RiskEngine, qty: u32, now: u64| {
         id += 1;
-        let ctx = CheckContext {
-            order: OrderId(id),
-            venue: VenueId(0),
-            reference: None,
-        };
-        e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+        one_bucket_order(e, id, qty, now)
     };
     let way_of = |e: &RiskEngine, qty: u32| {
         let fp = dup_fingerprint(0, 1, Buy, Price(REF), qty);
