@@ -750,11 +750,13 @@ fn rule_of(rules: &[Rule; RULE_SLOTS], slot: u16) -> &Rule {
 #[derive(Clone, Copy)]
 #[repr(C, align(128))]
 struct DupBucket {
-    /// The time of the newest entry. Once it is older than the longest
-    /// duplicate window, every entry is: no order can be a duplicate of
-    /// one, and a new order takes its first way without comparing the
-    /// others (seven compares, 1.3 ns of a ~20 ns check). A fingerprint may
-    /// then stand in more than one way; only its newest entry counts.
+    /// The time of the newest entry remembered (an entry forgotten since
+    /// may have been it: never earlier than any entry held). Once it is
+    /// older than the longest duplicate window, every entry is: no order
+    /// can be a duplicate of one, and a new order takes its first way
+    /// without comparing the others (seven compares, 1.3 ns of a ~20 ns
+    /// check). A fingerprint may then stand in more than one way; only its
+    /// newest entry counts.
     newest: u64,
     fp: [u64; DUP_WAYS],
     ts: [u64; DUP_WAYS],
