@@ -450,6 +450,24 @@ impl Server {
         any
     }
 
+    /// Appends to `out` the reports waiting for session `i` (its backlog,
+    /// then what the venue made since), in order; those its session cannot
+    /// send now (not logged on) stay in the backlog.
+    fn send_reports(&mut self, i: usize, now: UtcTime, out: &mut Vec<u8>) {
+        let Some(slot) = self.slots.get_mut(i) else {
+            return;
+        };
+        let mut reports = std::mem::take(&mut slot.backlog);
+        reports.extend(self.venue.take_reports(slot.spec.owner));
+        for report in reports {
+            if send_report(&mut slot.session, now, &report, out) {
+                self.stats.reports_sent += 1;
+            } else {
+                slot.backlog.push(report);
+            }
+        }
+    }
+
     fn poll_session(&mut self, i: usize, now: UtcTime) -> bool {
         let mut busy = false;
         let dropping = self
@@ -508,9 +526,16 @@ impl Server {
         }
         if !inbound.is_empty() {
             busy = true;
+            // What the venue did before these bytes were read goes out
+            // before their answers: a Logout among them would otherwise
+            // end the session ahead of the reports, which then never go
+            // out (the fills they report stay in the venue's position).
+            self.send_reports(i, now, &mut out);
+            let slot = &mut self.slots[i];
             slot.session
                 .on_bytes(now, &inbound, |e| collect(e, &mut out, &mut actions));
         }
+        let slot = &mut self.slots[i];
         slot.session
             .on_tick(now, |e| collect(e, &mut out, &mut actions));
         let owner = slot.spec.owner;
@@ -570,19 +595,8 @@ impl Server {
             }
         }
         // Reports for this session.
+        self.send_reports(i, now, &mut out);
         let slot = &mut self.slots[i];
-        let mut reports = std::mem::take(&mut slot.backlog);
-        reports.extend(self.venue.take_reports(owner));
-        let mut unsent = Vec::new();
-        for report in reports {
-            let sent = send_report(&mut slot.session, now, &report, &mut out);
-            if sent {
-                self.stats.reports_sent += 1;
-            } else {
-                unsent.push(report);
-            }
-        }
-        slot.backlog = unsent;
         for (cl_ord_id, scope, affected) in mass_answers {
             self.stats.mass_answers_sent += 1;
             let order_id = format!("MC{}", self.stats.mass_answers_sent);

@@ -5,7 +5,7 @@ mod common;
 
 use exchange::feed::{LAB_LINE_A as LINE_A, LAB_LINE_B as LINE_B};
 use exchange::matching::Owner;
-use exchange::server::{FeedSpec, FlowRate, Loss, Server, SessionSpec};
+use exchange::server::{Adjustment, FeedSpec, FlowRate, Loss, Server, SessionSpec};
 use exchange::venue::Venue;
 use gateway::session::{Event, Role, Session, SessionBuffers, SessionConfig, SessionState};
 use protocol::filter::UdpFrameRepr;
@@ -19,7 +19,7 @@ use protocol::{ethernet, ipv4};
 use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use types::{Price, Side, TimeInForce};
 
@@ -44,6 +44,8 @@ struct Client {
     stream: TcpStream,
     inbox: Vec<Vec<u8>>,
     logged_on: bool,
+    /// The venue answered our Logout (or sent its own).
+    logged_out: bool,
 }
 
 fn leak(n: usize) -> &'static mut [u8] {
@@ -71,6 +73,7 @@ impl Client {
             stream,
             inbox: Vec::new(),
             logged_on: false,
+            logged_out: false,
         };
         let mut out = Vec::new();
         c.session.connect(now(), |e| {
@@ -89,11 +92,13 @@ impl Client {
             Err(_) => Vec::new(),
         };
         let mut out = Vec::new();
-        let (inbox, logged_on) = (&mut self.inbox, &mut self.logged_on);
+        let (inbox, logged_on, logged_out) =
+            (&mut self.inbox, &mut self.logged_on, &mut self.logged_out);
         let mut sink = |e: Event<'_>| match e {
             Event::Send(b) => out.extend_from_slice(b),
             Event::Deliver(m) => inbox.push(m.as_bytes().to_vec()),
             Event::LoggedOn => *logged_on = true,
+            Event::LoggedOut => *logged_out = true,
             _ => {}
         };
         if !data.is_empty() {
@@ -222,19 +227,9 @@ fn start_with(
     std::thread::JoinHandle<Server>,
     std::net::SocketAddr,
 ) {
-    let spec = SessionSpec {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        version: FixVersion::Fix44,
-        venue_comp_id: "EXCH".into(),
-        client_comp_id: "APPL".into(),
-        heart_bt_int_s: 30,
-        cancel_on_disconnect: true,
-        mass_cancel,
-        owner: CLIENT,
-    };
     let server = Server::new(
         venue(),
-        vec![spec],
+        vec![session_spec(mass_cancel)],
         feed,
         FlowRate {
             actions_per_second: rate,
@@ -248,6 +243,91 @@ fn start_with(
         std::thread::spawn(move || server.run(stop, None))
     };
     (stop, handle, addr)
+}
+
+/// The client's session at the venue, on a port of its own.
+fn session_spec(mass_cancel: bool) -> SessionSpec {
+    SessionSpec {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        version: FixVersion::Fix44,
+        venue_comp_id: "EXCH".into(),
+        client_comp_id: "APPL".into(),
+        heart_bt_int_s: 30,
+        cancel_on_disconnect: true,
+        mass_cancel,
+        owner: CLIENT,
+    }
+}
+
+/// Polls `server` and pumps `c` in turn until `done`.
+fn drive(server: &mut Server, c: &mut Client, what: &str, mut done: impl FnMut(&Client) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done(c) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        server.poll();
+        c.pump();
+    }
+}
+
+/// What the venue reported before it read the client's Logout goes out
+/// before its own Logout. Here a bust of the client's fill, made at the
+/// start of the very pass that reads the Logout: the pass answers the
+/// Logout only after the report. (Sent after the answer, on a session
+/// already logged out, the report could never go out, and the venue's
+/// position would differ from the client's for good; the socket-path
+/// baseline once saw such a difference.)
+#[test]
+fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
+    let adjustments = Arc::new(Mutex::new(Vec::new()));
+    let mut server = Server::new(
+        venue(),
+        vec![session_spec(false)],
+        None,
+        FlowRate {
+            actions_per_second: 0,
+        },
+    )
+    .unwrap()
+    .with_adjustments(adjustments.clone());
+    let mut c = Client::new(server.session_addrs()[0], SessionState::default());
+    drive(&mut server, &mut c, "logon", |c| c.logged_on);
+    c.send_order("b1", Side::Buy, 100, Price(99_0000), TimeInForce::Day);
+    c.send_order(
+        "s1",
+        Side::Sell,
+        100,
+        Price(99_0000),
+        TimeInForce::ImmediateOrCancel,
+    );
+    let trades = |c: &Client| {
+        c.executions()
+            .iter()
+            .filter(|e| e.0 == ExecType::Trade)
+            .count()
+    };
+    drive(&mut server, &mut c, "the self-cross's fills", |c| {
+        trades(c) == 2
+    });
+    // The bust and the Logout wait for the same pass.
+    adjustments.lock().unwrap().push(Adjustment::Bust);
+    let mut out = Vec::new();
+    assert!(c.session.logout(now(), Some(b"done"), |e| {
+        if let Event::Send(b) = e {
+            out.extend_from_slice(b)
+        }
+    }));
+    c.stream.write_all(&out).unwrap();
+    drive(&mut server, &mut c, "the venue's Logout", |c| c.logged_out);
+    let busts: Vec<_> = c
+        .executions()
+        .into_iter()
+        .filter(|e| e.0 == ExecType::TradeCancel)
+        .collect();
+    assert_eq!(busts.len(), 1, "{:?}", c.executions());
+    assert_eq!(busts[0].2, 100);
+    assert_eq!(server.stats().busts_sent, 1);
+    // One side of the self-cross stands: the venue and the client agree.
+    assert_eq!(server.venue.fills().iter().filter(|f| !f.busted).count(), 1);
 }
 
 #[test]
