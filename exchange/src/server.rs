@@ -27,7 +27,7 @@ use protocol::fix::messages::{
     NewOrderSingle, OrdStatus, OrdType, OrderCancelReject, OrderCancelReplaceRequest,
     OrderCancelRequest, OrderMassCancelReport, OrderMassCancelRequest, MAX_AFFECTED_ORDERS,
 };
-use protocol::fix::{msg_type, FixMessage, FixVersion, UtcTime};
+use protocol::fix::{find_frame, msg_type, FixMessage, FixVersion, FrameStatus, UtcTime};
 use protocol::moldudp64::RequestRepr;
 use protocol::{ethernet, ipv4, udp};
 use std::io::{ErrorKind, Read, Write};
@@ -450,6 +450,107 @@ impl Server {
         any
     }
 
+    /// Carries out session `i`'s `actions` (what it just delivered, in
+    /// order) and appends their answers to `out`: rejects, then every
+    /// report the venue holds for the session (its fills from the
+    /// market's flow too), then the answers to mass cancels (after the
+    /// reports of the orders they canceled). True when the session ended.
+    fn answer(
+        &mut self,
+        i: usize,
+        now: UtcTime,
+        actions: &mut Vec<Action>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let mut closed = false;
+        let Some(slot) = self.slots.get(i) else {
+            return false;
+        };
+        let owner = slot.spec.owner;
+        let takes_mass_cancel = slot.spec.mass_cancel;
+        // Answers to mass cancels, sent after the reports of the orders
+        // they canceled.
+        let mut mass_answers = Vec::new();
+        for action in actions.drain(..) {
+            match action {
+                Action::MassCancel {
+                    cl_ord_id,
+                    scope,
+                    symbol,
+                    ..
+                } if takes_mass_cancel => {
+                    let affected = self.venue.mass_cancel(owner, symbol.as_deref());
+                    self.stats.mass_cancels_received += 1;
+                    self.stats.mass_canceled_orders += affected as u64;
+                    mass_answers.push((cl_ord_id, scope, affected));
+                }
+                Action::MassCancel { seq, .. } => {
+                    let slot = &mut self.slots[i];
+                    let reject = BusinessMessageReject {
+                        ref_seq_num: Some(seq),
+                        ref_msg_type: msg_type::ORDER_MASS_CANCEL_REQUEST,
+                        business_reject_ref_id: None,
+                        reason: 3,
+                        text: Some(b"unsupported message type"),
+                    };
+                    let _ = slot.session.send(now, &reject, |e| {
+                        if let SessionEvent::Send(b) = e {
+                            out.extend_from_slice(b)
+                        }
+                    });
+                }
+                Action::Order(order) => self.apply_order(owner, order),
+                Action::LoggedOn => {
+                    self.stats.logons += 1;
+                }
+                Action::Disconnect => closed = true,
+                Action::SessionError => self.stats.session_errors += 1,
+                Action::Unsupported { seq, msg_type } => {
+                    let slot = &mut self.slots[i];
+                    let reject = BusinessMessageReject {
+                        ref_seq_num: Some(seq),
+                        ref_msg_type: &msg_type,
+                        business_reject_ref_id: None,
+                        reason: 3,
+                        text: Some(b"unsupported message type"),
+                    };
+                    let _ = slot.session.send(now, &reject, |e| {
+                        if let SessionEvent::Send(b) = e {
+                            out.extend_from_slice(b)
+                        }
+                    });
+                }
+            }
+        }
+        // Reports for this session.
+        self.send_reports(i, now, out);
+        let slot = &mut self.slots[i];
+        for (cl_ord_id, scope, affected) in mass_answers {
+            self.stats.mass_answers_sent += 1;
+            let order_id = format!("MC{}", self.stats.mass_answers_sent);
+            let report = OrderMassCancelReport {
+                cl_ord_id: Some(cl_ord_id.as_bytes()),
+                order_id: order_id.as_bytes(),
+                scope,
+                // Accepted: MassCancelResponse echoes the request's type.
+                response: match scope {
+                    MassCancelScope::Security => b'1',
+                    MassCancelScope::All => b'7',
+                },
+                reject_reason: None,
+                total_affected_orders: Some(affected as u32),
+                affected: [None; MAX_AFFECTED_ORDERS],
+                affected_count: 0,
+            };
+            let _ = slot.session.send(now, &report, |e| {
+                if let SessionEvent::Send(b) = e {
+                    out.extend_from_slice(b)
+                }
+            });
+        }
+        closed
+    }
+
     /// Appends to `out` the reports waiting for session `i` (its backlog,
     /// then what the venue made since), in order; those its session cannot
     /// send now (not logged on) stay in the backlog.
@@ -531,95 +632,29 @@ impl Server {
             // end the session ahead of the reports, which then never go
             // out (the fills they report stay in the venue's position).
             self.send_reports(i, now, &mut out);
-            let slot = &mut self.slots[i];
-            slot.session
-                .on_bytes(now, &inbound, |e| collect(e, &mut out, &mut actions));
-        }
-        let slot = &mut self.slots[i];
-        slot.session
-            .on_tick(now, |e| collect(e, &mut out, &mut actions));
-        let owner = slot.spec.owner;
-        let takes_mass_cancel = slot.spec.mass_cancel;
-        // Answers to mass cancels, sent after the reports of the orders
-        // they canceled.
-        let mut mass_answers = Vec::new();
-        for action in actions.drain(..) {
-            match action {
-                Action::MassCancel {
-                    cl_ord_id,
-                    scope,
-                    symbol,
-                    ..
-                } if takes_mass_cancel => {
-                    let affected = self.venue.mass_cancel(owner, symbol.as_deref());
-                    self.stats.mass_cancels_received += 1;
-                    self.stats.mass_canceled_orders += affected as u64;
-                    mass_answers.push((cl_ord_id, scope, affected));
-                }
-                Action::MassCancel { seq, .. } => {
-                    let slot = &mut self.slots[i];
-                    let reject = BusinessMessageReject {
-                        ref_seq_num: Some(seq),
-                        ref_msg_type: msg_type::ORDER_MASS_CANCEL_REQUEST,
-                        business_reject_ref_id: None,
-                        reason: 3,
-                        text: Some(b"unsupported message type"),
-                    };
-                    let _ = slot.session.send(now, &reject, |e| {
-                        if let SessionEvent::Send(b) = e {
-                            out.extend_from_slice(b)
-                        }
-                    });
-                }
-                Action::Order(order) => self.apply_order(owner, order),
-                Action::LoggedOn => {
-                    self.stats.logons += 1;
-                }
-                Action::Disconnect => closed = true,
-                Action::SessionError => self.stats.session_errors += 1,
-                Action::Unsupported { seq, msg_type } => {
-                    let slot = &mut self.slots[i];
-                    let reject = BusinessMessageReject {
-                        ref_seq_num: Some(seq),
-                        ref_msg_type: &msg_type,
-                        business_reject_ref_id: None,
-                        reason: 3,
-                        text: Some(b"unsupported message type"),
-                    };
-                    let _ = slot.session.send(now, &reject, |e| {
-                        if let SessionEvent::Send(b) = e {
-                            out.extend_from_slice(b)
-                        }
-                    });
-                }
+            // One message at a time, each answered before the next is
+            // read, as a venue works through its input: an order read
+            // together with a Logout is answered before the Logout.
+            let mut rest = &inbound[..];
+            while !rest.is_empty() {
+                let piece = match find_frame(rest) {
+                    FrameStatus::Complete(n) | FrameStatus::Garbage(n) => n.clamp(1, rest.len()),
+                    FrameStatus::Incomplete => rest.len(),
+                };
+                let (message, after) = rest.split_at(piece);
+                rest = after;
+                self.slots[i]
+                    .session
+                    .on_bytes(now, message, |e| collect(e, &mut out, &mut actions));
+                closed |= self.answer(i, now, &mut actions, &mut out);
             }
         }
-        // Reports for this session.
-        self.send_reports(i, now, &mut out);
+        self.slots[i]
+            .session
+            .on_tick(now, |e| collect(e, &mut out, &mut actions));
+        closed |= self.answer(i, now, &mut actions, &mut out);
         let slot = &mut self.slots[i];
-        for (cl_ord_id, scope, affected) in mass_answers {
-            self.stats.mass_answers_sent += 1;
-            let order_id = format!("MC{}", self.stats.mass_answers_sent);
-            let report = OrderMassCancelReport {
-                cl_ord_id: Some(cl_ord_id.as_bytes()),
-                order_id: order_id.as_bytes(),
-                scope,
-                // Accepted: MassCancelResponse echoes the request's type.
-                response: match scope {
-                    MassCancelScope::Security => b'1',
-                    MassCancelScope::All => b'7',
-                },
-                reject_reason: None,
-                total_affected_orders: Some(affected as u32),
-                affected: [None; MAX_AFFECTED_ORDERS],
-                affected_count: 0,
-            };
-            let _ = slot.session.send(now, &report, |e| {
-                if let SessionEvent::Send(b) = e {
-                    out.extend_from_slice(b)
-                }
-            });
-        }
+        let owner = slot.spec.owner;
         if !out.is_empty() {
             busy = true;
             if let Some(stream) = slot.stream.as_mut() {

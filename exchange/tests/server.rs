@@ -330,6 +330,66 @@ fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
     assert_eq!(server.venue.fills().iter().filter(|f| !f.busted).count(), 1);
 }
 
+/// An order and a Logout read in one piece: the order is answered (here
+/// its fills, and the fill of our resting order it trades with) before
+/// the Logout. Applied only after the whole read, the order would trade
+/// on a session already logged out, and its fills would never be
+/// reported.
+#[test]
+fn an_order_read_with_a_logout_is_answered_before_the_logout() {
+    let mut server = Server::new(
+        venue(),
+        vec![session_spec(false)],
+        None,
+        FlowRate {
+            actions_per_second: 0,
+        },
+    )
+    .unwrap();
+    let mut c = Client::new(server.session_addrs()[0], SessionState::default());
+    drive(&mut server, &mut c, "logon", |c| c.logged_on);
+    c.send_order("b1", Side::Buy, 100, Price(99_0000), TimeInForce::Day);
+    drive(&mut server, &mut c, "the ack", |c| {
+        c.executions().len() == 1
+    });
+    // The crossing sell and the Logout in one write, read in one pass.
+    let mut out = Vec::new();
+    let mut sink = |e: Event<'_>| {
+        if let Event::Send(b) = e {
+            out.extend_from_slice(b)
+        }
+    };
+    let sell = NewOrderSingle {
+        cl_ord_id: b"s1",
+        account: None,
+        symbol: b"AAA",
+        side: Side::Sell,
+        order_qty: 100,
+        ord_type: OrdType::Limit,
+        price: Some(Price(99_0000)),
+        time_in_force: TimeInForce::ImmediateOrCancel,
+        transact_time: now(),
+    };
+    c.session.send(now(), &sell, &mut sink).unwrap();
+    assert!(c.session.logout(now(), Some(b"done"), &mut sink));
+    c.stream.write_all(&out).unwrap();
+    drive(&mut server, &mut c, "the venue's Logout", |c| c.logged_out);
+    let mut trades: Vec<_> = c
+        .executions()
+        .into_iter()
+        .filter(|e| e.0 == ExecType::Trade)
+        .map(|e| (e.1, e.2))
+        .collect();
+    trades.sort();
+    assert_eq!(
+        trades,
+        [("b1".to_string(), 100), ("s1".to_string(), 100)],
+        "{:?}",
+        c.executions()
+    );
+    assert_eq!(server.venue.fills().len(), 2);
+}
+
 #[test]
 fn orders_reports_cancel_on_disconnect_and_reconnect() {
     let (stop, handle, addr) = start(None, 0);
