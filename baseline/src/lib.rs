@@ -829,10 +829,13 @@ mod tests {
         let symbol = Symbol::new(SYMBOL).unwrap_or_default();
         // Should they ever disagree, both sides' executions say which one
         // the other lacks. (Once, under heavy load, the venue had 0 and the
-        // pipeline 100. A likely cause, since mended in the venue server:
-        // a fill its flow made in the pass that read our Logout was
-        // reported after its own Logout, so never; see the exchange's
-        // `reports_made_before_a_logout_go_out_before_the_venues_logout`.)
+        // pipeline 100. Two likely causes, both since mended in the venue
+        // server, where a fill could go unreported: one its flow made in
+        // the pass that read our Logout, and one of an order written
+        // together with the Logout, as orders that answer an execution
+        // report are here. See the exchange's tests
+        // `reports_made_before_a_logout_go_out_before_the_venues_logout`
+        // and `an_order_read_with_a_logout_is_answered_before_the_logout`.)
         let venue_fills: Vec<_> = server
             .venue
             .fills()
