@@ -7,6 +7,12 @@
 //! the resend store survive a reconnect. Reports produced while a session is
 //! logged out wait in a backlog and go out after the next logon.
 //!
+//! A session's input is worked through as a venue works through it: the
+//! reports already made go out first, then each message is answered before
+//! the next is read. So everything the venue did while a client was logged
+//! on reaches it before the venue's Logout, and the client's position and
+//! the venue's agree at the end of a session.
+//!
 //! The feed leaves as raw Ethernet frames in UDP datagrams (QEMU's `dgram`
 //! netdev carries one frame per datagram), on line A and line B, with
 //! configurable loss per line. Frames coming back on that socket are
