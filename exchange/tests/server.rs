@@ -123,6 +123,19 @@ impl Client {
     }
 
     fn send_order(&mut self, id: &str, side: Side, qty: u32, price: Price, tif: TimeInForce) {
+        let out = self.order_bytes(id, side, qty, price, tif);
+        self.stream.write_all(&out).unwrap();
+    }
+
+    /// A limit order on AAA, encoded by the session (sequenced) but not sent.
+    fn order_bytes(
+        &mut self,
+        id: &str,
+        side: Side,
+        qty: u32,
+        price: Price,
+        tif: TimeInForce,
+    ) -> Vec<u8> {
         let body = NewOrderSingle {
             cl_ord_id: id.as_bytes(),
             account: None,
@@ -142,7 +155,18 @@ impl Client {
                 }
             })
             .unwrap();
-        self.stream.write_all(&out).unwrap();
+        out
+    }
+
+    /// Our Logout, encoded by the session but not sent.
+    fn logout_bytes(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        assert!(self.session.logout(now(), Some(b"done"), |e| {
+            if let Event::Send(b) = e {
+                out.extend_from_slice(b)
+            }
+        }));
+        out
     }
 
     fn send_body<B: FixBody>(&mut self, body: &B) {
@@ -259,6 +283,22 @@ fn session_spec(mass_cancel: bool) -> SessionSpec {
     }
 }
 
+/// A server driven by the test itself (no thread): one session, no feed,
+/// no background flow.
+fn quiet_server() -> Server {
+    let flow = FlowRate {
+        actions_per_second: 0,
+    };
+    Server::new(venue(), vec![session_spec(false)], None, flow).unwrap()
+}
+
+/// A client of `server`'s session, logged on.
+fn logged_on_client(server: &mut Server) -> Client {
+    let mut c = Client::new(server.session_addrs()[0], SessionState::default());
+    drive(server, &mut c, "logon", |c| c.logged_on);
+    c
+}
+
 /// Polls `server` and pumps `c` in turn until `done`.
 fn drive(server: &mut Server, c: &mut Client, what: &str, mut done: impl FnMut(&Client) -> bool) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -279,18 +319,8 @@ fn drive(server: &mut Server, c: &mut Client, what: &str, mut done: impl FnMut(&
 #[test]
 fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
     let adjustments = Arc::new(Mutex::new(Vec::new()));
-    let mut server = Server::new(
-        venue(),
-        vec![session_spec(false)],
-        None,
-        FlowRate {
-            actions_per_second: 0,
-        },
-    )
-    .unwrap()
-    .with_adjustments(adjustments.clone());
-    let mut c = Client::new(server.session_addrs()[0], SessionState::default());
-    drive(&mut server, &mut c, "logon", |c| c.logged_on);
+    let mut server = quiet_server().with_adjustments(adjustments.clone());
+    let mut c = logged_on_client(&mut server);
     c.send_order("b1", Side::Buy, 100, Price(99_0000), TimeInForce::Day);
     c.send_order(
         "s1",
@@ -310,13 +340,8 @@ fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
     });
     // The bust and the Logout wait for the same pass.
     adjustments.lock().unwrap().push(Adjustment::Bust);
-    let mut out = Vec::new();
-    assert!(c.session.logout(now(), Some(b"done"), |e| {
-        if let Event::Send(b) = e {
-            out.extend_from_slice(b)
-        }
-    }));
-    c.stream.write_all(&out).unwrap();
+    let logout = c.logout_bytes();
+    c.stream.write_all(&logout).unwrap();
     drive(&mut server, &mut c, "the venue's Logout", |c| c.logged_out);
     let busts: Vec<_> = c
         .executions()
@@ -337,41 +362,21 @@ fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
 /// reported.
 #[test]
 fn an_order_read_with_a_logout_is_answered_before_the_logout() {
-    let mut server = Server::new(
-        venue(),
-        vec![session_spec(false)],
-        None,
-        FlowRate {
-            actions_per_second: 0,
-        },
-    )
-    .unwrap();
-    let mut c = Client::new(server.session_addrs()[0], SessionState::default());
-    drive(&mut server, &mut c, "logon", |c| c.logged_on);
+    let mut server = quiet_server();
+    let mut c = logged_on_client(&mut server);
     c.send_order("b1", Side::Buy, 100, Price(99_0000), TimeInForce::Day);
     drive(&mut server, &mut c, "the ack", |c| {
         c.executions().len() == 1
     });
     // The crossing sell and the Logout in one write, read in one pass.
-    let mut out = Vec::new();
-    let mut sink = |e: Event<'_>| {
-        if let Event::Send(b) = e {
-            out.extend_from_slice(b)
-        }
-    };
-    let sell = NewOrderSingle {
-        cl_ord_id: b"s1",
-        account: None,
-        symbol: b"AAA",
-        side: Side::Sell,
-        order_qty: 100,
-        ord_type: OrdType::Limit,
-        price: Some(Price(99_0000)),
-        time_in_force: TimeInForce::ImmediateOrCancel,
-        transact_time: now(),
-    };
-    c.session.send(now(), &sell, &mut sink).unwrap();
-    assert!(c.session.logout(now(), Some(b"done"), &mut sink));
+    let mut out = c.order_bytes(
+        "s1",
+        Side::Sell,
+        100,
+        Price(99_0000),
+        TimeInForce::ImmediateOrCancel,
+    );
+    out.extend(c.logout_bytes());
     c.stream.write_all(&out).unwrap();
     drive(&mut server, &mut c, "the venue's Logout", |c| c.logged_out);
     let mut trades: Vec<_> = c
