@@ -210,6 +210,14 @@ impl Client {
         self.stream.write_all(&out).unwrap();
     }
 
+    /// How many fills (ExecType Trade) were reported.
+    fn trades(&self) -> usize {
+        self.executions()
+            .iter()
+            .filter(|e| e.0 == ExecType::Trade)
+            .count()
+    }
+
     /// (ExecType, ClOrdID, LastQty) of every ExecutionReport received.
     fn executions(&self) -> Vec<(ExecType, String, u32)> {
         self.inbox
@@ -329,14 +337,8 @@ fn reports_made_before_a_logout_go_out_before_the_venues_logout() {
         Price(99_0000),
         TimeInForce::ImmediateOrCancel,
     );
-    let trades = |c: &Client| {
-        c.executions()
-            .iter()
-            .filter(|e| e.0 == ExecType::Trade)
-            .count()
-    };
     drive(&mut server, &mut c, "the self-cross's fills", |c| {
-        trades(c) == 2
+        c.trades() == 2
     });
     // The bust and the Logout wait for the same pass.
     adjustments.lock().unwrap().push(Adjustment::Bust);
@@ -415,13 +417,7 @@ fn orders_reports_cancel_on_disconnect_and_reconnect() {
         Price(99_0000),
         TimeInForce::ImmediateOrCancel,
     );
-    c.wait("self-cross fills", |c| {
-        c.executions()
-            .iter()
-            .filter(|e| e.0 == ExecType::Trade)
-            .count()
-            == 2
-    });
+    c.wait("self-cross fills", |c| c.trades() == 2);
     let state = c.session.state();
     drop(c);
     // Disconnect: the rest of b1 (200) is cancelled on the venue.
@@ -689,13 +685,7 @@ fn the_venue_binary_serves_a_fix_client_and_refuses_bad_arguments() {
         Price(100_0000),
         TimeInForce::ImmediateOrCancel,
     );
-    c.wait("both fills", |c| {
-        c.executions()
-            .iter()
-            .filter(|e| e.0 == ExecType::Trade)
-            .count()
-            == 2
-    });
+    c.wait("both fills", |c| c.trades() == 2);
     assert!(venue.wait().unwrap().success());
     let rest: Vec<String> = lines.map_while(Result::ok).collect();
     let last = rest.last().cloned().unwrap_or_default();

@@ -217,22 +217,27 @@ pub fn thread_cpu_ns() -> u64 {
     (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64
 }
 
-/// What one interval timed with [`thread_cpu_ns`] costs on its own: the
-/// smallest of 1,001 intervals with nothing in them (the second read of
-/// each minus the first). The clock is a system call, never a vDSO read:
-/// the kernel's entry and exit around each reading count as the thread's
-/// CPU time, some 510 ns an interval on the project's VM (~100–200 ns on
-/// bare metal), which a chunk of 1,024 operations timed this way would
-/// otherwise count as 0.5 ns of each. The smallest interval, not a typical
-/// one: subtracting it never takes off more than the clock itself cost.
-pub fn thread_cpu_clock_cost_ns() -> u64 {
+/// What one interval timed with the clock `read` (in ns) costs on its
+/// own: the smallest of 1,001 intervals with nothing in them (the second
+/// read of each minus the first). The smallest, not a typical one:
+/// subtracting it never takes off more than the clock itself cost.
+pub fn clock_cost_ns(mut read: impl FnMut() -> u64) -> u64 {
     (0..1_001)
         .map(|_| {
-            let start = thread_cpu_ns();
-            thread_cpu_ns().saturating_sub(start)
+            let start = read();
+            read().saturating_sub(start)
         })
         .min()
         .unwrap_or(0)
+}
+
+/// [`clock_cost_ns`] of [`thread_cpu_ns`]. That clock is a system call,
+/// never a vDSO read: the kernel's entry and exit around each reading
+/// count as the thread's CPU time, some 510 ns an interval on the
+/// project's VM (~100–200 ns on bare metal), which a chunk of 1,024
+/// operations timed this way would otherwise count as 0.5 ns of each.
+pub fn thread_cpu_clock_cost_ns() -> u64 {
+    clock_cost_ns(thread_cpu_ns)
 }
 
 /// The time-stamp counter (for per-message timing; `rdtsc` costs ~10–20 ns).
@@ -378,7 +383,7 @@ mod tests {
         let mut empty: Vec<u64> = (0..101)
             .map(|_| {
                 let start = thread_cpu_ns();
-                thread_cpu_ns() - start
+                thread_cpu_ns().saturating_sub(start)
             })
             .collect();
         empty.sort_unstable();
