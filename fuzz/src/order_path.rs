@@ -736,7 +736,7 @@ impl Run {
             .held
             .iter()
             .filter_map(|&i| self.orders.get(i))
-            .filter(|p| p.locate == locate && self.risk.is_open(p.id))
+            .filter(|p| p.locate == locate && self.risk.holds_id(p.id))
             .count();
         assert!(here as u64 <= u64::from(l.for_symbol(locate).max_open_orders));
     }
@@ -903,7 +903,7 @@ impl Run {
                         })
                     );
                     assert!(self.oms.state(p.id).is_some_and(OrderState::is_terminal));
-                    assert!(!self.risk.is_open(p.id));
+                    assert!(!self.risk.holds_id(p.id));
                 }
                 ExecType::Other => {
                     assert_eq!(event, None);
@@ -1215,7 +1215,7 @@ impl Run {
                 let after = self.oms.state(order);
                 if before != after {
                     assert_eq!(after, Some(OrderState::Rejected));
-                    assert!(!self.risk.is_open(order));
+                    assert!(!self.risk.holds_id(order));
                     // Its terms left the duplicate window.
                     let strategy = self.placed(self.by_id.get(&order.0).copied());
                     if let Some(p) = strategy {
@@ -1288,7 +1288,7 @@ impl Run {
             .iter()
             .filter_map(|&i| self.orders.get(i))
             .filter(|p| {
-                self.risk.is_open(p.id)
+                self.risk.holds_id(p.id)
                     && !self.oms.cancel_in_flight(p.strategy, p.id)
                     && !self.unsent_kill.contains(&p.id)
             })
@@ -1308,7 +1308,7 @@ impl Run {
             let Some(p) = self.orders.get(i) else {
                 continue;
             };
-            let tracked = self.risk.is_open(p.id);
+            let tracked = self.risk.holds_id(p.id);
             match self.oms.state(p.id) {
                 None => {
                     assert!(!tracked, "risk tracks {:?}, whose record is gone", p.id);

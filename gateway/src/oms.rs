@@ -90,7 +90,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 
-use risk::{CheckContext, Fill, IdMap, RiskEngine};
+use risk::{CheckContext, Fill, IdMap, OrderRef, RiskEngine, RiskSlot};
 use types::{
     Nanos, OrderEvent, OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId,
     Symbol, TimeInForce, VenueId,
@@ -664,6 +664,9 @@ struct OrderRecord {
     in_use: bool,
     /// When the order was submitted.
     entered: Nanos,
+    /// Where risk holds the order (its check's answer): risk is told of
+    /// the order's events by [`OrderRecord::risk_ref`].
+    risk: RiskSlot,
 }
 
 /// A cancel of the order is in flight: another cancel, or a replace,
@@ -673,6 +676,11 @@ fn cancel_pending(r: &OrderRecord) -> bool {
 }
 
 impl OrderRecord {
+    /// The order as risk knows it.
+    fn risk_ref(&self) -> OrderRef {
+        OrderRef::new(self.id, self.risk)
+    }
+
     const EMPTY: OrderRecord = OrderRecord {
         id: OrderId(0),
         current: ClOrdId(0),
@@ -693,6 +701,7 @@ impl OrderRecord {
         terminal: None,
         in_use: false,
         entered: Nanos(0),
+        risk: RiskSlot::NONE,
     };
 
     /// The ClOrdID of the request in flight that a refusal of `kind`
@@ -992,7 +1001,7 @@ impl Oms {
     ) {
         self.apply_position(locate, side, qty, price);
         risk.restore_fill(&Fill {
-            order: OrderId(0),
+            order: OrderRef::unheld(OrderId(0)),
             locate,
             side,
             qty,
@@ -1433,11 +1442,12 @@ impl Oms {
         let order = OrderId(u64::MAX);
         let ctx = CheckContext {
             order,
+            held: None,
             venue,
             reference,
         };
-        risk.check(intent, &ctx, now)?;
-        risk.take_back_entry(order);
+        let held = risk.check(intent, &ctx, now)?;
+        risk.take_back_entry(OrderRef::new(order, held));
         Ok(())
     }
 
@@ -1486,17 +1496,18 @@ impl Oms {
                 self.ids.prefetch(cl.0);
                 let ctx = CheckContext {
                     order,
+                    held: None,
                     venue,
                     reference,
                 };
-                risk.check(intent, &ctx, now)?;
+                let held = risk.check(intent, &ctx, now)?;
                 let Some(slot) = self.alloc_slot() else {
                     // Checked above; keep risk consistent if it ever happens.
-                    risk.on_canceled(order);
+                    risk.on_canceled(OrderRef::new(order, held));
                     return Err(self.refuse(RejectReason::CapacityExhausted));
                 };
                 if self.ids.insert(cl.0, slot).is_err() {
-                    risk.on_canceled(order);
+                    risk.on_canceled(OrderRef::new(order, held));
                     self.release_slot(slot);
                     return Err(self.refuse(RejectReason::CapacityExhausted));
                 }
@@ -1513,6 +1524,7 @@ impl Oms {
                     qty,
                     in_use: true,
                     entered: now,
+                    risk: held,
                     ..OrderRecord::EMPTY
                 };
                 if let Some(r) = self.orders.get_mut(slot as usize) {
@@ -1537,12 +1549,13 @@ impl Oms {
                     .map_err(|reason| self.refuse(reason))?;
                 let ctx = CheckContext {
                     order,
+                    held: Some(rec.risk),
                     venue: rec.venue,
                     reference,
                 };
                 risk.check(intent, &ctx, now)?;
                 if self.ids.insert(cl.0, slot).is_err() {
-                    risk.on_cancel_rejected(order);
+                    risk.on_cancel_rejected(rec.risk_ref());
                     return Err(self.refuse(RejectReason::CapacityExhausted));
                 }
                 if let Some(r) = self.orders.get_mut(slot as usize) {
@@ -1571,12 +1584,13 @@ impl Oms {
                     .map_err(|reason| self.refuse_opening(reason, risk))?;
                 let ctx = CheckContext {
                     order,
+                    held: Some(rec.risk),
                     venue: rec.venue,
                     reference,
                 };
                 risk.check(intent, &ctx, now)?;
                 if self.ids.insert(cl.0, slot).is_err() {
-                    risk.on_replace_rejected(order);
+                    risk.on_replace_rejected(rec.risk_ref());
                     return Err(self.refuse(RejectReason::CapacityExhausted));
                 }
                 if let Some(r) = self.orders.get_mut(slot as usize) {
@@ -1723,14 +1737,14 @@ impl Oms {
         if r.terminal.is_some() {
             return;
         }
-        let id = r.id;
+        let held = r.risk_ref();
         // Exposure leaves with the order; the record stays for late reports.
         self.account_open(slot, false);
         if let Some(r) = self.orders.get_mut(slot as usize) {
             r.terminal = Some(state);
         }
-        if risk.is_open(id) {
-            risk.on_canceled(id);
+        if risk.is_open(held) {
+            risk.on_canceled(held);
         }
         let cap = self.retired.len();
         if self.retired_len < cap {
@@ -1866,7 +1880,7 @@ impl Oms {
                 }
                 // Venue reject first: it retires the order in risk and feeds
                 // the reject-rate limit; `finish` then skips the risk call.
-                risk.on_rejected(order, now);
+                risk.on_rejected(rec.risk_ref(), now);
                 self.finish(slot, OrderState::Rejected, risk);
                 Some(OrderEvent::Rejected {
                     strategy,
@@ -1959,7 +1973,7 @@ impl Oms {
         if kind != ExecType::Rejected {
             return self.request_rejected(slot, kind, risk, RejectReason::NotSent);
         }
-        risk.on_new_unsent(rec.id);
+        risk.on_new_unsent(rec.risk_ref());
         self.finish(slot, OrderState::Rejected, risk);
         Some(OrderEvent::Rejected {
             strategy: rec.strategy,
@@ -1972,7 +1986,7 @@ impl Oms {
         if let Some(r) = self.orders.get_mut(slot as usize) {
             if !r.acked {
                 r.acked = true;
-                risk.on_accepted(r.id);
+                risk.on_accepted(r.risk_ref());
             }
         }
     }
@@ -2061,7 +2075,7 @@ impl Oms {
             });
         }
         risk.on_fill(&Fill {
-            order: rec.id,
+            order: rec.risk_ref(),
             locate: rec.locate,
             side: rec.side,
             qty,
@@ -2204,8 +2218,10 @@ impl Oms {
                 self.set_mark(old.locate, mark);
             }
         }
+        // (Risk moves only the position here; the order's open quantity
+        // follows by `set_leaves`.)
         let fill = |qty, price| Fill {
-            order: old.order,
+            order: OrderRef::unheld(old.order),
             locate: old.locate,
             side: old.side,
             qty,
@@ -2328,7 +2344,7 @@ impl Oms {
             self.finish(slot, state, risk);
             return 0;
         }
-        risk.set_leaves(old.order, cum, leaves);
+        risk.set_leaves(rec.risk_ref(), cum, leaves);
         leaves
     }
 
@@ -2385,7 +2401,7 @@ impl Oms {
             }
         }
         self.account_open(slot, true);
-        risk.on_replaced(rec.id, price, qty.max(rec.cum_qty));
+        risk.on_replaced(rec.risk_ref(), price, qty.max(rec.cum_qty));
         let leaves = self.orders.get(slot as usize).map_or(0, |r| r.leaves());
         if leaves == 0 {
             // Replaced to no more than has filled: done, and its owner
@@ -2433,9 +2449,11 @@ impl Oms {
             self.ids.remove(pending);
         }
         match (kind, reason) {
-            (ExecType::CancelRejected, RejectReason::NotSent) => risk.on_cancel_unsent(rec.id),
-            (ExecType::CancelRejected, _) => risk.on_cancel_rejected(rec.id),
-            _ => risk.on_replace_rejected(rec.id),
+            (ExecType::CancelRejected, RejectReason::NotSent) => {
+                risk.on_cancel_unsent(rec.risk_ref())
+            }
+            (ExecType::CancelRejected, _) => risk.on_cancel_rejected(rec.risk_ref()),
+            _ => risk.on_replace_rejected(rec.risk_ref()),
         }
         // A refused replace of an order that filled in full meanwhile (kept
         // open while the replace could still have grown it): done now, and
@@ -2664,6 +2682,12 @@ impl Oms {
     /// router's latency estimate).
     pub fn venue_of(&self, order: OrderId) -> Option<(VenueId, Nanos)> {
         self.record_of(order).map(|r| (r.venue, r.entered))
+    }
+
+    /// How risk knows `order` (for telling risk of an event the OMS did
+    /// not see, such as a kill cancel held back), while its record stays.
+    pub fn risk_ref(&self, order: OrderId) -> Option<OrderRef> {
+        self.record_of(order).map(OrderRecord::risk_ref)
     }
 
     /// The instrument of a working `order`.

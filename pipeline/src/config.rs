@@ -228,17 +228,20 @@ mod tests {
         };
         let ctx = |id, reference| CheckContext {
             order: OrderId(id),
+            held: None,
             venue: types::VenueId(1),
             reference,
         };
         let mid = Some(Price(100_0500));
         let now = Nanos(1_000_000_000);
         assert_eq!(
-            risk.check(&order(Side::Buy, 100_0400, 100), &ctx(1, mid), now),
+            risk.check(&order(Side::Buy, 100_0400, 100), &ctx(1, mid), now)
+                .map(|_| ()),
             Ok(())
         );
         assert_eq!(
-            risk.check(&order(Side::Sell, 100_0600, 100), &ctx(2, mid), now),
+            risk.check(&order(Side::Sell, 100_0600, 100), &ctx(2, mid), now)
+                .map(|_| ()),
             Ok(())
         );
         use types::RejectReason::*;

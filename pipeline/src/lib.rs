@@ -1216,7 +1216,9 @@ impl<const S: usize, const R: usize> Pipeline<S, R> {
                 if let OrderIntent::Cancel { order, .. } = *intent {
                     if self.awaits_mass_cancel(order, now) {
                         // Back into the sweep at the next retry.
-                        self.risk.on_cancel_unsent(order);
+                        if let Some(held) = self.oms.risk_ref(order) {
+                            self.risk.on_cancel_unsent(held);
+                        }
                         continue;
                     }
                 }

@@ -129,35 +129,6 @@ impl IdMap {
         }
     }
 
-    /// [`IdMap::insert`] for a caller that knows the map holds fewer than
-    /// the entries it was built for (the risk engine: one entry per live
-    /// order, and an order only enters with a free order slot, of which
-    /// there are as many as entries): refuses only a key already present.
-    #[inline(always)]
-    pub(crate) fn insert_below_capacity(
-        &mut self,
-        key: u64,
-        value: u32,
-    ) -> Result<(), InsertError> {
-        debug_assert!(value != EMPTY);
-        debug_assert!(self.len < self.max_len, "caller guarantees room");
-        let mut i = self.home(key);
-        loop {
-            let Some(e) = self.entries.get_mut(i) else {
-                return Err(InsertError::Full);
-            };
-            if e.value == EMPTY {
-                *e = Entry { key, value };
-                self.len += 1;
-                return Ok(());
-            }
-            if e.key == key {
-                return Err(InsertError::Exists);
-            }
-            i = (i + 1) & self.mask;
-        }
-    }
-
     /// Removes `key`, returning its value.
     pub fn remove(&mut self, key: u64) -> Option<u32> {
         let i = self.find(key)?;

@@ -9,7 +9,7 @@
 //! # Feeding the engine
 //! | event (from the OMS)                  | call                         |
 //! |---------------------------------------|------------------------------|
-//! | check passed                          | (recorded by `check` itself) |
+//! | check passed                          | (recorded by `check` itself; it answers the order's [`RiskSlot`]) |
 //! | venue acknowledged the new order      | [`RiskEngine::on_accepted`]  |
 //! | execution (partial or full)           | [`RiskEngine::on_fill`]      |
 //! | execution busted or corrected         | [`RiskEngine::on_fill_adjusted`], then [`RiskEngine::set_leaves`] for an order still open |
@@ -19,6 +19,10 @@
 //! | cancel refused                        | [`RiskEngine::on_cancel_rejected`] |
 //! | realized + unrealized PnL changed     | [`RiskEngine::on_pnl`]       |
 //! | new mark price for position notional  | [`RiskEngine::set_mark`]     |
+//!
+//! Every event, and every cancel or replace (through
+//! [`CheckContext::held`]), names its order by [`OrderRef`]: the id and the
+//! slot the new order's check answered.
 //!
 //! While a replace is in flight the order counts at the worse of its old and
 //! new terms (larger open quantity, larger notional, more aggressive price
@@ -32,8 +36,12 @@
 //! too, so a check is a handful of indexed loads.
 //!
 //! # Cost
-//! Every check is O(1): direct indexing by locate, strategy and venue, one
-//! bucket of the duplicate table and one probe sequence in the order-id map.
+//! Every check is O(1): direct indexing by locate, strategy, venue and
+//! order slot, and one bucket of the duplicate table. Risk keeps no map of
+//! order ids: a new order's check answers the slot it is held at
+//! ([`RiskSlot`]), and the caller names the order by it from then on
+//! ([`OrderRef`]; the OMS keeps it in its own record, found through its
+//! own id map).
 //! Only the bookkeeping after the last own order at the best own price leaves
 //! a symbol walks that symbol's open orders (bounded by its open-order limit).
 //!
@@ -60,7 +68,7 @@
 //! - there is one copy of the path per side, with the side a constant, and
 //!   the exposure arithmetic is written once for both sides;
 //! - the checks are judged in the order that decides a refusal's reason,
-//!   changing nothing, then the id is claimed and the order entered through
+//!   changing nothing, then a free slot is taken and the order entered through
 //!   the symbol record and duplicate bucket the checks looked up (one
 //!   bounds check each); each refusal site produces its reason in a cold
 //!   function of its own, so an accepted order carries no reason code;
@@ -155,12 +163,58 @@ impl Capacity {
     };
 }
 
-/// What the caller knows about a new order that the intent does not carry.
+/// Where risk keeps an order: what [`RiskEngine::check`] answers for a
+/// new order it accepts. The caller keeps it with its own record of the
+/// order and names the order by it from then on ([`OrderRef`]), so risk
+/// finds an order by indexing, with no map of ids of its own (the OMS
+/// already has one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RiskSlot(pub u32);
+
+impl RiskSlot {
+    /// A slot no order has: what to name an order risk never held by (a
+    /// fill replayed from an earlier boot).
+    pub const NONE: RiskSlot = RiskSlot(u32::MAX);
+}
+
+/// An order as the caller names it to risk after the check: its id and the
+/// slot the check gave it. A reference whose slot holds no open order of
+/// that id (the order finished, and the slot may hold another since) names
+/// an unknown order: counted, and changes no order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrderRef {
+    pub id: OrderId,
+    pub slot: RiskSlot,
+}
+
+impl OrderRef {
+    pub const fn new(id: OrderId, slot: RiskSlot) -> OrderRef {
+        OrderRef { id, slot }
+    }
+
+    /// An order risk never held (see [`RiskSlot::NONE`]).
+    pub const fn unheld(id: OrderId) -> OrderRef {
+        OrderRef {
+            id,
+            slot: RiskSlot::NONE,
+        }
+    }
+}
+
+/// What the caller knows about an order that the intent does not carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckContext {
-    /// Id the OMS will give the order if it passes (ignored for cancel/replace,
-    /// which name their order in the intent).
+    /// Id the OMS will give a new order if it passes (ignored for
+    /// cancel/replace, which name their order in the intent). Ids are the
+    /// caller's to keep unique (the OMS issues each ClOrdID once): risk
+    /// keeps the id with the order to tell a stale [`OrderRef`] from a
+    /// live one, and does not look ids up.
     pub order: OrderId,
+    /// Cancel/replace: where risk holds the order the intent names (the
+    /// slot its check answered when it was new); `None`, or a slot that
+    /// holds no open order of that id and strategy, is an unknown order.
+    /// Ignored for a new order.
+    pub held: Option<RiskSlot>,
     /// Venue the order is routed to (per-venue throttles). Ignored for
     /// cancel/replace, which go where the order lives.
     pub venue: VenueId,
@@ -174,7 +228,8 @@ pub struct CheckContext {
 /// restart), so the symbol and side travel with the fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
-    pub order: OrderId,
+    /// The order filled; [`OrderRef::unheld`] for one risk never held.
+    pub order: OrderRef,
     pub locate: StockLocate,
     pub side: Side,
     pub qty: u32,
@@ -967,7 +1022,6 @@ pub struct RiskEngine {
     orders: Box<[OrderSlot]>,
     free: Box<[u32]>,
     free_len: usize,
-    ids: IdMap,
     dup: DupTable,
     /// `[strategy orders, strategy cancels, venue orders, venue cancels]` windows.
     windows: Windows<W_TOTAL>,
@@ -1067,7 +1121,6 @@ impl RiskEngine {
             orders: vec![OrderSlot::EMPTY; orders].into_boxed_slice(),
             free: (0..orders as u32).rev().collect(),
             free_len: orders,
-            ids: IdMap::new(orders),
             dup: DupTable::new(capacity.duplicate_slots),
             windows: Windows::new(),
             rates: Rates::new(&Limits::unlimited()),
@@ -1122,7 +1175,6 @@ impl RiskEngine {
         for f in self.free.iter_mut() {
             *f = black_box(*f);
         }
-        self.ids.prefault();
     }
 
     // ----------------------------------------------------------------- limits
@@ -1271,12 +1323,16 @@ impl RiskEngine {
     /// entered: a new order's full quantity is exposure from this moment.
     /// On `Err` nothing changes except the per-reason counter and the
     /// reject-rate window (which may trip the kill switch).
+    ///
+    /// `Ok` carries where risk holds the order: for a new order, the slot
+    /// to name it by from now on ([`OrderRef`]); for a cancel or replace,
+    /// `ctx.held` again.
     pub fn check(
         &mut self,
         intent: &OrderIntent,
         ctx: &CheckContext,
         now: Nanos,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<RiskSlot, RejectReason> {
         let result = match *intent {
             // One copy of the new-order path per side, each with its side a
             // constant: no selecting between the sides' fields at run time.
@@ -1296,13 +1352,15 @@ impl RiskEngine {
                 qty,
                 ..
             } => self.check_new(strategy, locate, Side::Sell, price, qty, ctx, now),
-            OrderIntent::Cancel { strategy, order } => self.check_cancel(strategy, order, now),
+            OrderIntent::Cancel { strategy, order } => {
+                self.check_cancel(strategy, order, ctx.held, now)
+            }
             OrderIntent::Replace {
                 strategy,
                 order,
                 price,
                 qty,
-            } => self.check_replace(strategy, order, price, qty, ctx, now),
+            } => self.check_replace(strategy, order, ctx.held, price, qty, ctx, now),
         };
         if let Err(reason) = result {
             self.count_reject(reason, now);
@@ -1311,10 +1369,10 @@ impl RiskEngine {
     }
 
     /// A new order: every check in the order that decides which reason a
-    /// refusal carries (the id's uniqueness last: one probe of the id map
-    /// checks and claims it), then the order is entered. The records it
-    /// changes (symbol, duplicate bucket) are looked up once, for the checks
-    /// and the entry alike; nothing changes before the id is claimed.
+    /// refusal carries (a free order slot last), then the order is entered.
+    /// The records it changes (symbol, duplicate bucket) are looked up
+    /// once, for the checks and the entry alike; nothing changes before
+    /// the last check passed.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     fn check_new(
@@ -1326,7 +1384,7 @@ impl RiskEngine {
         qty: u32,
         ctx: &CheckContext,
         now: Nanos,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<RiskSlot, RejectReason> {
         if self.tripped.is_some() {
             return Err(refused_while_tripped(&self.tripped));
         }
@@ -1336,10 +1394,9 @@ impl RiskEngine {
         if price.0 <= 0 || sid >= MAX_STRATEGIES || vid >= MAX_VENUES {
             refuse!(InvalidOrder);
         }
-        // The two hash-addressed lines the check ends in, asked for now.
+        // The hash-addressed line the check ends in, asked for now.
         let fp = dup_fingerprint(sid, locate, side, price, qty);
         self.dup.prefetch(fp);
-        self.ids.prefetch(ctx.order.0);
         let Some(sym) = self.symbols.get_mut(locate as usize) else {
             refuse!(InvalidOrder);
         };
@@ -1367,19 +1424,11 @@ impl RiskEngine {
         {
             refuse!(OrderRateThrottle);
         }
-        // No free slot: `free_len - 1` wraps beyond the list (one bounds check).
+        // Last check: a free slot (`free_len - 1` wraps beyond the list when
+        // there is none: one bounds check).
         let Some(&idx) = self.free.get(self.free_len.wrapping_sub(1)) else {
             refuse!(CapacityExhausted);
         };
-        // Last check, and the first change: claiming the id in the map (one
-        // probe does both the uniqueness check and the insertion).
-        // (The map has room: it holds one id per live order, and the order
-        // has a free slot.)
-        match self.ids.insert_below_capacity(ctx.order.0, idx) {
-            Ok(()) => {}
-            Err(idmap::InsertError::Exists) => return Err(RejectReason::InvalidOrder),
-            Err(idmap::InsertError::Full) => return Err(RejectReason::CapacityExhausted),
-        }
 
         // Commit: everything below succeeds.
         self.free_len -= 1;
@@ -1421,16 +1470,17 @@ impl RiskEngine {
         self.open_orders += 1;
         self.room.fast.credit -= notional;
         self.room.fast.gross -= worst_delta as i64;
-        Ok(())
+        Ok(RiskSlot(idx))
     }
 
     fn check_cancel(
         &mut self,
         strategy: StrategyId,
         order: OrderId,
+        held: Option<RiskSlot>,
         now: Nanos,
-    ) -> Result<(), RejectReason> {
-        let idx = self.owned(strategy, order)?;
+    ) -> Result<RiskSlot, RejectReason> {
+        let idx = self.owned(strategy, order, held)?;
         let Some(o) = self.orders.get(idx as usize) else {
             return Err(RejectReason::UnknownOrder);
         };
@@ -1450,22 +1500,24 @@ impl RiskEngine {
         if let Some(o) = self.orders.get_mut(idx as usize) {
             o.pending_cancel = true;
         }
-        Ok(())
+        Ok(RiskSlot(idx))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn check_replace(
         &mut self,
         strategy: StrategyId,
         order: OrderId,
+        held: Option<RiskSlot>,
         price: Price,
         qty: u32,
         ctx: &CheckContext,
         now: Nanos,
-    ) -> Result<(), RejectReason> {
+    ) -> Result<RiskSlot, RejectReason> {
         if self.tripped.is_some() {
             return Err(refused_while_tripped(&self.tripped));
         }
-        let idx = self.owned(strategy, order)?;
+        let idx = self.owned(strategy, order, held)?;
         // Records are read in place: a copy of a cache-aligned record would
         // make this function (and `check`, which inlines it) realign its stack.
         let Some(o) = self.orders.get(idx as usize) else {
@@ -1514,15 +1566,21 @@ impl RiskEngine {
             slot.set_pending(Some((price.0, qty)));
         }
         self.add_exposure(idx);
-        Ok(())
+        Ok(RiskSlot(idx))
     }
 
-    /// Slot of a live order that belongs to `strategy`; another strategy's
-    /// order is reported as unknown so strategies cannot touch each other's.
-    fn owned(&self, strategy: StrategyId, order: OrderId) -> Result<u32, RejectReason> {
-        let idx = self.ids.get(order.0).ok_or(RejectReason::UnknownOrder)?;
+    /// Slot of a live order `order` that belongs to `strategy`, held at
+    /// `held`; another strategy's order is reported as unknown so
+    /// strategies cannot touch each other's.
+    fn owned(
+        &self,
+        strategy: StrategyId,
+        order: OrderId,
+        held: Option<RiskSlot>,
+    ) -> Result<u32, RejectReason> {
+        let idx = held.ok_or(RejectReason::UnknownOrder)?.0;
         match self.orders.get(idx as usize) {
-            Some(o) if o.live && o.strategy == strategy.0 as u32 => Ok(idx),
+            Some(o) if o.live && o.id == order.0 && o.strategy == strategy.0 as u32 => Ok(idx),
             _ => Err(RejectReason::UnknownOrder),
         }
     }
@@ -1641,7 +1699,7 @@ impl RiskEngine {
         if !o.live {
             return;
         }
-        let (prev, next, locate, id) = (o.prev, o.next, o.locate, o.id);
+        let (prev, next, locate) = (o.prev, o.next, o.locate);
         self.remove_exposure(idx);
         if let Some(p) = self.orders.get_mut(prev as usize) {
             p.next = next;
@@ -1655,7 +1713,6 @@ impl RiskEngine {
             s.open_orders -= 1;
         }
         self.open_orders -= 1;
-        self.ids.remove(id);
         if let Some(slot) = self.orders.get_mut(idx as usize) {
             *slot = OrderSlot::EMPTY;
         }
@@ -1665,8 +1722,9 @@ impl RiskEngine {
         }
     }
 
-    fn live_slot(&mut self, order: OrderId) -> Option<u32> {
-        match self.ids.get(order.0) {
+    /// The slot of `order` if it is open there; an unknown order is counted.
+    fn live_slot(&mut self, order: OrderRef) -> Option<u32> {
+        match self.held(order) {
             Some(idx) => Some(idx),
             None => {
                 self.unknown_events += 1;
@@ -1675,11 +1733,20 @@ impl RiskEngine {
         }
     }
 
+    /// The slot of `order` if it is open there.
+    fn held(&self, order: OrderRef) -> Option<u32> {
+        let idx = order.slot.0;
+        self.orders
+            .get(idx as usize)
+            .filter(|o| o.live && o.id == order.id.0)
+            .map(|_| idx)
+    }
+
     // ------------------------------------------------------------ OMS events
 
     /// The venue acknowledged a new order. Exposure is unchanged: it has
     /// counted since the check passed.
-    pub fn on_accepted(&mut self, order: OrderId) {
+    pub fn on_accepted(&mut self, order: OrderRef) {
         if let Some(idx) = self.live_slot(order) {
             if let Some(o) = self.orders.get_mut(idx as usize) {
                 o.acked = true;
@@ -1704,7 +1771,7 @@ impl RiskEngine {
             self.unknown_events += 1;
             return;
         };
-        let idx = self.ids.get(fill.order.0);
+        let idx = self.held(fill.order);
         if idx.is_none() {
             self.unknown_events += 1;
         }
@@ -1792,8 +1859,8 @@ impl RiskEngine {
     /// which the venue may not work again. An order left with nothing
     /// open and no replace in flight is finished. Unknown orders are
     /// ignored (finished ones stay finished).
-    pub fn set_leaves(&mut self, order: OrderId, filled: u32, leaves: u32) {
-        let Some(idx) = self.ids.get(order.0) else {
+    pub fn set_leaves(&mut self, order: OrderRef, filled: u32, leaves: u32) {
+        let Some(idx) = self.held(order) else {
             return;
         };
         let Some(o) = self.orders.get(idx as usize) else {
@@ -1824,7 +1891,7 @@ impl RiskEngine {
     /// and the entered volume its size and notional (call this right after
     /// the check, before the strategy or the venue checks another new
     /// order), and its exposure is freed.
-    pub fn on_new_unsent(&mut self, order: OrderId) {
+    pub fn on_new_unsent(&mut self, order: OrderRef) {
         let Some(idx) = self.live_slot(order) else {
             return;
         };
@@ -1846,7 +1913,7 @@ impl RiskEngine {
     /// the router splits across venues): it leaves as [`RiskEngine::on_new_unsent`]
     /// says, except that its terms stay in the duplicate window (the same
     /// order again within the window is a duplicate, however it is split).
-    pub fn take_back_entry(&mut self, order: OrderId) {
+    pub fn take_back_entry(&mut self, order: OrderRef) {
         let Some(idx) = self.live_slot(order) else {
             return;
         };
@@ -1883,14 +1950,14 @@ impl RiskEngine {
 
     /// The order is finished without (further) fills: canceled, expired or
     /// done for the day.
-    pub fn on_canceled(&mut self, order: OrderId) {
+    pub fn on_canceled(&mut self, order: OrderRef) {
         if let Some(idx) = self.live_slot(order) {
             self.retire(idx);
         }
     }
 
     /// The venue refused a new order. Counts toward the reject-rate limit.
-    pub fn on_rejected(&mut self, order: OrderId, now: Nanos) {
+    pub fn on_rejected(&mut self, order: OrderRef, now: Nanos) {
         if let Some(idx) = self.live_slot(order) {
             self.retire(idx);
         }
@@ -1899,7 +1966,7 @@ impl RiskEngine {
 
     /// The venue applied the replace in flight, with the terms it reports
     /// (normally those requested; if they differ, the venue's count).
-    pub fn on_replaced(&mut self, order: OrderId, price: Price, qty: u32) {
+    pub fn on_replaced(&mut self, order: OrderRef, price: Price, qty: u32) {
         let Some(idx) = self.live_slot(order) else {
             return;
         };
@@ -1923,7 +1990,7 @@ impl RiskEngine {
     }
 
     /// The venue refused the replace in flight; the old terms stand.
-    pub fn on_replace_rejected(&mut self, order: OrderId) {
+    pub fn on_replace_rejected(&mut self, order: OrderRef) {
         let Some(idx) = self.live_slot(order) else {
             return;
         };
@@ -1945,7 +2012,7 @@ impl RiskEngine {
 
     /// The venue refused a cancel; the order stays open. While the kill
     /// switch is engaged the order goes back into the kill's sweep.
-    pub fn on_cancel_rejected(&mut self, order: OrderId) {
+    pub fn on_cancel_rejected(&mut self, order: OrderRef) {
         if let Some(idx) = self.live_slot(order) {
             if let Some(o) = self.orders.get_mut(idx as usize) {
                 o.pending_cancel = false;
@@ -1964,7 +2031,7 @@ impl RiskEngine {
     /// back to the order at once — a session that cannot send would be
     /// asked again and again in one sweep — but at the next
     /// [`RiskEngine::retry_unsent_kill_cancels`].
-    pub fn on_cancel_unsent(&mut self, order: OrderId) {
+    pub fn on_cancel_unsent(&mut self, order: OrderRef) {
         if let Some(idx) = self.live_slot(order) {
             if let Some(o) = self.orders.get_mut(idx as usize) {
                 o.pending_cancel = false;
@@ -2183,8 +2250,15 @@ impl RiskEngine {
     }
 
     /// Is `order` tracked as open?
-    pub fn is_open(&self, order: OrderId) -> bool {
-        self.ids.get(order.0).is_some()
+    pub fn is_open(&self, order: OrderRef) -> bool {
+        self.held(order).is_some()
+    }
+
+    /// Is an order of this id tracked as open, at whatever slot? A scan of
+    /// the whole order table, for tests and diagnostics that know only the
+    /// id (the order path names orders by [`OrderRef`]).
+    pub fn holds_id(&self, order: OrderId) -> bool {
+        self.orders.iter().any(|o| o.live && o.id == order.0)
     }
 }
 

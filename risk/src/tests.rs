@@ -4,6 +4,7 @@
 extern crate std;
 
 use super::*;
+use std::collections::BTreeMap;
 use std::vec::Vec;
 use types::{Symbol, TimeInForce};
 
@@ -19,6 +20,8 @@ struct H {
     e: RiskEngine,
     next_id: u64,
     now: u64,
+    /// How risk holds each order it accepted, by id.
+    held: BTreeMap<u64, OrderRef>,
 }
 
 fn new_intent(strategy: u16, locate: u16, side: Side, price: i64, qty: u32) -> OrderIntent {
@@ -39,6 +42,7 @@ impl H {
             e: RiskEngine::new(SMALL, limits).expect("valid limits"),
             next_id: 1,
             now: 1_000_000,
+            held: BTreeMap::new(),
         }
     }
 
@@ -48,7 +52,7 @@ impl H {
         H::new(l)
     }
 
-    /// Submits a new order; returns its id on acceptance.
+    /// Submits a new order; returns how risk holds it on acceptance.
     #[allow(clippy::too_many_arguments)]
     fn try_new_full(
         &mut self,
@@ -59,11 +63,12 @@ impl H {
         qty: u32,
         venue: u8,
         reference: Option<i64>,
-    ) -> Result<OrderId, RejectReason> {
+    ) -> Result<OrderRef, RejectReason> {
         let id = OrderId(self.next_id);
         self.next_id += 1;
         let ctx = CheckContext {
             order: id,
+            held: None,
             venue: VenueId(venue),
             reference: reference.map(Price),
         };
@@ -73,53 +78,72 @@ impl H {
                 &ctx,
                 Nanos(self.now),
             )
-            .map(|()| id)
+            .map(|slot| {
+                let order = OrderRef::new(id, slot);
+                self.held.insert(id.0, order);
+                order
+            })
     }
 
-    fn try_new(&mut self, side: Side, price: i64, qty: u32) -> Result<OrderId, RejectReason> {
+    /// Order `id` as risk holds it (as it was never held, if risk did
+    /// not accept it).
+    fn order(&self, id: u64) -> OrderRef {
+        self.held
+            .get(&id)
+            .copied()
+            .unwrap_or(OrderRef::unheld(OrderId(id)))
+    }
+
+    fn try_new(&mut self, side: Side, price: i64, qty: u32) -> Result<OrderRef, RejectReason> {
         self.try_new_full(0, 1, side, price, qty, 0, Some(REF))
     }
 
-    fn buy(&mut self, qty: u32) -> OrderId {
+    fn buy(&mut self, qty: u32) -> OrderRef {
         self.try_new(Side::Buy, REF, qty)
             .expect("setup order accepted")
     }
 
-    fn cancel(&mut self, order: OrderId) -> Result<(), RejectReason> {
+    fn cancel(&mut self, order: OrderRef) -> Result<(), RejectReason> {
         let ctx = CheckContext {
-            order,
+            order: order.id,
+            held: Some(order.slot),
             venue: VenueId(0),
             reference: None,
         };
-        self.e.check(
-            &OrderIntent::Cancel {
-                strategy: StrategyId(0),
-                order,
-            },
-            &ctx,
-            Nanos(self.now),
-        )
+        self.e
+            .check(
+                &OrderIntent::Cancel {
+                    strategy: StrategyId(0),
+                    order: order.id,
+                },
+                &ctx,
+                Nanos(self.now),
+            )
+            .map(|slot| assert_eq!(slot, order.slot, "a cancel answers the order's slot"))
     }
 
-    fn replace(&mut self, order: OrderId, price: i64, qty: u32) -> Result<(), RejectReason> {
+    fn replace(&mut self, order: OrderRef, price: i64, qty: u32) -> Result<(), RejectReason> {
         let ctx = CheckContext {
-            order,
+            order: order.id,
+            held: Some(order.slot),
             venue: VenueId(0),
             reference: Some(Price(REF)),
         };
-        self.e.check(
-            &OrderIntent::Replace {
-                strategy: StrategyId(0),
-                order,
-                price: Price(price),
-                qty,
-            },
-            &ctx,
-            Nanos(self.now),
-        )
+        self.e
+            .check(
+                &OrderIntent::Replace {
+                    strategy: StrategyId(0),
+                    order: order.id,
+                    price: Price(price),
+                    qty,
+                },
+                &ctx,
+                Nanos(self.now),
+            )
+            .map(|slot| assert_eq!(slot, order.slot, "a replace answers the order's slot"))
     }
 
-    fn fill(&mut self, order: OrderId, side: Side, qty: u32, price: i64) {
+    fn fill(&mut self, order: OrderRef, side: Side, qty: u32, price: i64) {
         self.e.on_fill(&Fill {
             order,
             locate: 1,
@@ -161,6 +185,7 @@ fn the_example_limits_are_valid_and_each_of_their_checks_refuses() {
         e: RiskEngine::new(capacity, Limits::example()).expect("valid limits"),
         next_id: 1,
         now: 1_000_000,
+        held: BTreeMap::new(),
     };
     // 100 shares at $100, inside every limit.
     let first = h.try_new(Buy, REF, 100);
@@ -573,10 +598,12 @@ fn one_bucket_engine(window_ns: u64) -> RiskEngine {
 fn one_bucket_order(e: &mut RiskEngine, id: u64, qty: u32, now: u64) -> Result<(), R> {
     let ctx = CheckContext {
         order: OrderId(id),
+        held: None,
         venue: VenueId(0),
         reference: None,
     };
     e.check(&new_intent(0, 1, Buy, REF, qty), &ctx, Nanos(now))
+        .map(|_| ())
 }
 
 #[test]
@@ -652,12 +679,13 @@ fn quantity_refusals_keep_their_reasons() {
         h.e.check(
             &OrderIntent::Replace {
                 strategy: StrategyId(0),
-                order: id,
+                order: id.id,
                 price: Price(1),
                 qty,
             },
             &CheckContext {
-                order: id,
+                order: id.id,
+                held: Some(id.slot),
                 venue: VenueId(0),
                 reference: Some(Price(1)),
             },
@@ -666,7 +694,7 @@ fn quantity_refusals_keep_their_reasons() {
     };
     assert_eq!(replace(&mut h, 6), Err(R::MaxOrderQty));
     assert_eq!(replace(&mut h, 0), Err(R::InvalidOrder));
-    assert_eq!(replace(&mut h, 5), Ok(()));
+    assert_eq!(replace(&mut h, 5), Ok(id.slot));
 }
 
 #[test]
@@ -707,7 +735,7 @@ fn strategy_order_rate() {
         "first one left the window"
     );
     // Replaces count as order messages: t0+1, t0+2 and t0+1000 fill the window.
-    let last = OrderId(h.next_id - 1);
+    let last = h.order(h.next_id - 1);
     assert_eq!(h.replace(last, REF - 12, 1), Err(R::OrderRateThrottle));
 }
 
@@ -736,7 +764,7 @@ fn cancel_rate() {
             window_ns: 1_000,
         })
     });
-    let ids: Vec<OrderId> = (0..3).map(|i| h.buy(10 + i)).collect();
+    let ids: Vec<OrderRef> = (0..3).map(|i| h.buy(10 + i)).collect();
     assert_eq!(h.cancel(ids[0]), Ok(()));
     assert_eq!(h.cancel(ids[1]), Ok(()));
     assert_eq!(h.cancel(ids[2]), Err(R::CancelRateThrottle));
@@ -771,7 +799,7 @@ fn max_open_orders_per_symbol_and_total() {
         Err(R::MaxOpenOrders)
     );
     // A cancel acknowledgement frees a place.
-    h.e.on_canceled(OrderId(1));
+    h.e.on_canceled(h.order(1));
     assert!(h.try_new(Buy, REF, 5).is_ok());
 }
 
@@ -808,7 +836,7 @@ fn self_match_against_own_resting_orders() {
     );
     // Once the sell is gone, the next best own sell decides.
     let second = h.try_new(Sell, REF + 200, 10).unwrap();
-    h.e.on_canceled(OrderId(1));
+    h.e.on_canceled(h.order(1));
     assert!(h.try_new(Buy, REF + 199, 1).is_ok());
     assert_eq!(h.try_new(Buy, REF + 200, 1), Err(R::SelfMatch));
     h.fill(second, Sell, 10, REF + 200);
@@ -843,13 +871,54 @@ fn invalid_orders() {
         h.try_new_full(0, 1, Buy, REF, 1, MAX_VENUES as u8, None),
         Err(R::InvalidOrder)
     );
-    assert_eq!(h.cancel(OrderId(999)), Err(R::UnknownOrder));
+    assert_eq!(h.cancel(h.order(999)), Err(R::UnknownOrder));
     assert_eq!(h.e.reject_count(R::InvalidOrder), 6);
     assert_eq!(h.e.reject_count(R::UnknownOrder), 1);
-    // Reusing a live order id is refused.
-    let id = h.buy(1);
-    h.next_id = id.0;
-    assert_eq!(h.try_new(Buy, REF, 2), Err(R::InvalidOrder));
+}
+
+#[test]
+fn an_order_is_known_only_by_its_id_at_its_slot() {
+    let mut h = H::with(|_| {});
+    let a = h.buy(1);
+    let cancel = |h: &mut H, order: OrderId, held: Option<RiskSlot>| {
+        let ctx = CheckContext {
+            order,
+            held,
+            venue: VenueId(0),
+            reference: None,
+        };
+        let intent = OrderIntent::Cancel {
+            strategy: StrategyId(0),
+            order,
+        };
+        h.e.check(&intent, &ctx, Nanos(h.now))
+    };
+    assert_eq!(cancel(&mut h, a.id, None), Err(R::UnknownOrder), "no slot");
+    assert_eq!(
+        cancel(&mut h, OrderId(a.id.0 + 1), Some(a.slot)),
+        Err(R::UnknownOrder),
+        "another id at the slot"
+    );
+    assert_eq!(
+        cancel(&mut h, a.id, Some(RiskSlot(a.slot.0 + 1))),
+        Err(R::UnknownOrder),
+        "the id at another slot"
+    );
+    // The order finishes and its slot goes to the next order: the old
+    // reference names nothing, and changes nothing of the new order.
+    h.e.on_canceled(a);
+    let b = h.buy(2);
+    assert_eq!(b.slot, a.slot, "the freed slot is taken again");
+    assert_eq!(h.cancel(a), Err(R::UnknownOrder));
+    let unknown = h.e.unknown_events();
+    h.e.on_canceled(a);
+    h.fill(a, Buy, 1, REF);
+    assert_eq!(h.e.unknown_events(), unknown + 2);
+    assert!(!h.e.is_open(a));
+    assert!(h.e.is_open(b));
+    assert_eq!(h.e.open_qty(1), (2, 0), "the new order still counts whole");
+    assert_eq!(h.e.position(1), 1, "a fill moves the position all the same");
+    assert_eq!(h.cancel(b), Ok(()));
 }
 
 #[test]
@@ -873,12 +942,12 @@ fn order_table_full_fails_closed() {
     let mut e = RiskEngine::new(cap, Limits::unlimited()).unwrap();
     let ctx = |n| CheckContext {
         order: OrderId(n),
+        held: None,
         venue: VenueId(0),
         reference: None,
     };
-    assert!(e
-        .check(&new_intent(0, 1, Buy, REF, 1), &ctx(1), Nanos(0))
-        .is_ok());
+    let first = e.check(&new_intent(0, 1, Buy, REF, 1), &ctx(1), Nanos(0));
+    assert!(first.is_ok());
     assert!(e
         .check(&new_intent(0, 1, Buy, REF, 2), &ctx(2), Nanos(0))
         .is_ok());
@@ -886,7 +955,9 @@ fn order_table_full_fails_closed() {
         e.check(&new_intent(0, 1, Buy, REF, 3), &ctx(3), Nanos(0)),
         Err(R::CapacityExhausted)
     );
-    e.on_rejected(OrderId(1), Nanos(1));
+    if let Ok(slot) = first {
+        e.on_rejected(OrderRef::new(OrderId(1), slot), Nanos(1));
+    }
     assert!(e
         .check(&new_intent(0, 1, Buy, REF, 3), &ctx(3), Nanos(2))
         .is_ok());
@@ -923,12 +994,12 @@ fn replace_counts_worst_of_old_and_new_until_answered() {
 #[test]
 fn fill_for_unknown_order_still_moves_position() {
     let mut h = H::with(|_| {});
-    h.fill(OrderId(77), Sell, 5, REF);
+    h.fill(h.order(77), Sell, 5, REF);
     assert_eq!(h.e.position(1), -5);
     assert_eq!(h.e.net_position(), -5);
     assert_eq!(h.e.unknown_events(), 1);
-    h.e.on_canceled(OrderId(78));
-    h.e.on_accepted(OrderId(79));
+    h.e.on_canceled(h.order(78));
+    h.e.on_accepted(h.order(79));
     assert_eq!(h.e.unknown_events(), 3);
 }
 
@@ -1057,7 +1128,7 @@ fn removing_an_override_restores_the_default() {
 
 // ------------------------------------------------------------ kill switch
 
-fn open_book(h: &mut H) -> Vec<OrderId> {
+fn open_book(h: &mut H) -> Vec<OrderRef> {
     let mut ids = Vec::new();
     for i in 0..5 {
         ids.push(h.try_new(Buy, REF - 100 * i, 10).unwrap());
@@ -1104,10 +1175,10 @@ fn kill_switch_trips_on_daily_loss_and_latches() {
 
     // The cancel list covers every open order not already being canceled.
     let listed = collect_kill_cancels(&mut h);
-    ids.sort();
-    assert_eq!(listed, ids[1..].to_vec());
+    ids.sort_by_key(|o| o.id);
+    assert_eq!(listed, ids[1..].iter().map(|o| o.id).collect::<Vec<_>>());
     for id in &listed {
-        assert_eq!(h.cancel(*id), Ok(()));
+        assert_eq!(h.cancel(h.order(id.0)), Ok(()));
     }
     assert!(collect_kill_cancels(&mut h).is_empty());
 
@@ -1240,9 +1311,9 @@ fn manual_trip_and_spread_out_rejects() {
             window_ns: 100,
         })
     });
-    assert_eq!(h.cancel(OrderId(5)), Err(R::UnknownOrder));
+    assert_eq!(h.cancel(h.order(5)), Err(R::UnknownOrder));
     h.now += 100;
-    assert_eq!(h.cancel(OrderId(5)), Err(R::UnknownOrder));
+    assert_eq!(h.cancel(h.order(5)), Err(R::UnknownOrder));
     assert_eq!(
         h.e.tripped(),
         None,

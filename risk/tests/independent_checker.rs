@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use risk::{
-    Capacity, CheckContext, Fill, Limits, RiskEngine, SymbolLimits, Throttle, TripCause,
-    VolumeLimit,
+    Capacity, CheckContext, Fill, Limits, OrderRef, RiskEngine, RiskSlot, SymbolLimits, Throttle,
+    TripCause, VolumeLimit,
 };
 use types::{
     Nanos, OrderId, OrderIntent, Price, RejectReason, Side, StrategyId, Symbol, TimeInForce,
@@ -23,6 +23,14 @@ const VENUES: u8 = 3;
 const LONGEST_VOLUME_WINDOW: u64 = 200_000;
 
 /// splitmix64: small, deterministic, good enough to drive the scenario.
+/// Order `id` as risk holds it (as never held, if risk did not accept it).
+fn held_ref(held: &HashMap<u64, RiskSlot>, id: u64) -> OrderRef {
+    held.get(&id)
+        .map_or(OrderRef::unheld(OrderId(id)), |&slot| {
+            OrderRef::new(OrderId(id), slot)
+        })
+}
+
 struct Rng(u64);
 
 impl Rng {
@@ -454,6 +462,9 @@ fn run(seed: u64, intents: u64) -> Tally {
     let mut tally = Tally::default();
     let mut now: u64 = 1_000_000_000;
     let mut next_id: u64 = 1;
+    // Where risk holds each order it accepted (what the OMS keeps in its
+    // records), by id.
+    let mut held: HashMap<u64, RiskSlot> = HashMap::new();
     let mut refs: Vec<i64> = (0..SYMBOLS + 2)
         .map(|i| 100_0000 + i as i64 * 37_0000)
         .collect();
@@ -527,11 +538,13 @@ fn run(seed: u64, intents: u64) -> Tally {
             };
             let ctx = CheckContext {
                 order: OrderId(id),
+                held: None,
                 venue: VenueId(venue),
                 reference: ref_opt.map(Price),
             };
             match e.check(&intent, &ctx, Nanos(now)) {
-                Ok(()) => {
+                Ok(slot) => {
+                    held.insert(id, slot);
                     assert_new_ok(
                         &m, &limits, strategy, locate, side, price, qty, venue, ref_opt, now,
                     );
@@ -569,7 +582,8 @@ fn run(seed: u64, intents: u64) -> Tally {
                             assert!(res.is_err(), "immediate duplicate accepted");
                         }
                         match res {
-                            Ok(()) => {
+                            Ok(slot2) => {
+                                held.insert(id2, slot2);
                                 assert_new_ok(
                                     &m, &limits, strategy, locate, side, price, qty, venue,
                                     ref_opt, now,
@@ -609,7 +623,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                         // The venue's session could not take it: it leaves
                         // as if never checked (duplicate memory, throttle
                         // records, exposure), so the same order may go again.
-                        e.on_new_unsent(OrderId(id));
+                        e.on_new_unsent(OrderRef::new(OrderId(id), slot));
                         m.orders.remove(&id);
                         m.last_dup
                             .remove(&(strategy, locate, side == Side::Buy, price, qty));
@@ -623,12 +637,12 @@ fn run(seed: u64, intents: u64) -> Tally {
                             order: OrderId(id2),
                             ..ctx
                         };
-                        if let Ok(()) = e.check(&intent, &ctx2, Nanos(now)) {
+                        if let Ok(slot2) = e.check(&intent, &ctx2, Nanos(now)) {
                             assert_new_ok(
                                 &m, &limits, strategy, locate, side, price, qty, venue, ref_opt,
                                 now,
                             );
-                            e.on_new_unsent(OrderId(id2));
+                            e.on_new_unsent(OrderRef::new(OrderId(id2), slot2));
                         } else if !m.tripped {
                             panic!("the same order refused right after it was undone");
                         }
@@ -654,6 +668,7 @@ fn run(seed: u64, intents: u64) -> Tally {
             };
             let ctx = CheckContext {
                 order: OrderId(id),
+                held: held.get(&id).copied(),
                 venue: VenueId(0),
                 reference: None,
             };
@@ -666,7 +681,8 @@ fn run(seed: u64, intents: u64) -> Tally {
                 Nanos(now),
             );
             match res {
-                Ok(()) => {
+                Ok(slot) => {
+                    assert_eq!(held.get(&id), Some(&slot), "the answer is the order's slot");
                     let o = m
                         .orders
                         .get(&id)
@@ -718,6 +734,7 @@ fn run(seed: u64, intents: u64) -> Tally {
             let qty = r.range(1, 500) as u32;
             let ctx = CheckContext {
                 order: OrderId(id),
+                held: held.get(&id).copied(),
                 venue: VenueId(0),
                 reference: Some(Price(reference)),
             };
@@ -732,7 +749,8 @@ fn run(seed: u64, intents: u64) -> Tally {
                 Nanos(now),
             );
             match res {
-                Ok(()) => {
+                Ok(slot) => {
+                    assert_eq!(held.get(&id), Some(&slot), "the answer is the order's slot");
                     assert!(!m.tripped, "replace accepted while tripped");
                     let o = m
                         .orders
@@ -804,7 +822,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                 r.range(1, leaves) as u32
             };
             e.on_fill(&Fill {
-                order: OrderId(id),
+                order: held_ref(&held, id),
                 locate,
                 side,
                 qty,
@@ -819,14 +837,14 @@ fn run(seed: u64, intents: u64) -> Tally {
             tally.fills += 1;
         } else if roll < 8_200 {
             let Some(id) = pick(&mut r, &m) else { continue };
-            e.on_accepted(OrderId(id));
+            e.on_accepted(held_ref(&held, id));
         } else if roll < 9_000 {
             let Some(id) = pick(&mut r, &m) else { continue };
-            e.on_canceled(OrderId(id));
+            e.on_canceled(held_ref(&held, id));
             m.orders.remove(&id);
         } else if roll < 9_200 {
             let Some(id) = pick(&mut r, &m) else { continue };
-            e.on_rejected(OrderId(id), Nanos(now));
+            e.on_rejected(held_ref(&held, id), Nanos(now));
             m.orders.remove(&id);
             m.record_reject(&limits, now);
         } else if roll < 9_500 {
@@ -836,17 +854,17 @@ fn run(seed: u64, intents: u64) -> Tally {
                 let o = m.orders.get_mut(&id).unwrap();
                 if r.chance(5_000) {
                     let (p, q) = o.pending.take().unwrap();
-                    e.on_replaced(OrderId(id), Price(p), q);
+                    e.on_replaced(held_ref(&held, id), Price(p), q);
                     o.price = p;
                     o.qty = q;
                 } else {
-                    e.on_replace_rejected(OrderId(id));
+                    e.on_replace_rejected(held_ref(&held, id));
                     o.pending = None;
                 }
                 m.remove_if_done(id);
             } else if let Some(o) = m.orders.get_mut(&id) {
                 if o.pending_cancel && r.chance(3_000) {
-                    e.on_cancel_rejected(OrderId(id));
+                    e.on_cancel_rejected(held_ref(&held, id));
                     o.pending_cancel = false;
                 }
             }
@@ -865,7 +883,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                     let side = if pos > 0 { Side::Sell } else { Side::Buy };
                     let price = refs[l as usize];
                     e.on_fill(&Fill {
-                        order: OrderId(800_000_000),
+                        order: OrderRef::unheld(OrderId(800_000_000)),
                         locate: l,
                         side,
                         qty: pos.unsigned_abs() as u32,
@@ -988,11 +1006,12 @@ fn run(seed: u64, intents: u64) -> Tally {
                 };
                 let ctx = CheckContext {
                     order,
+                    held: held.get(&order.0).copied(),
                     venue: VenueId(0),
                     reference: None,
                 };
                 assert_eq!(
-                    e.check(&intent, &ctx, Nanos(now)),
+                    e.check(&intent, &ctx, Nanos(now)).map(|_| ()),
                     Ok(()),
                     "kill-switch cancel refused"
                 );

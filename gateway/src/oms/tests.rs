@@ -53,6 +53,21 @@ impl H {
         }
     }
 
+    /// Whether risk holds `order` open: as the OMS names it to risk, and
+    /// by a scan of risk's whole order table, which must agree.
+    fn risk_open(&self, order: OrderId) -> bool {
+        let by_ref = self
+            .oms
+            .risk_ref(order)
+            .is_some_and(|held| self.risk.is_open(held));
+        assert_eq!(
+            by_ref,
+            self.risk.holds_id(order),
+            "risk holds {order:?} elsewhere"
+        );
+        by_ref
+    }
+
     fn submit(&mut self, intent: OrderIntent) -> Result<Outbound, RejectReason> {
         self.now += 10;
         self.oms.submit(
@@ -282,7 +297,7 @@ fn new_ack_partial_fill_fill() {
     let (id, cl) = h.new_order(Side::Buy, PX, 100);
     assert_eq!(id.0, cl.0, "order id is the first ClOrdID");
     assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
-    assert!(h.risk.is_open(id), "entered orders count in risk at once");
+    assert!(h.risk_open(id), "entered orders count in risk at once");
     assert_eq!(h.report(ExecReport::new(cl, ExecType::PendingNew)), None);
     assert_eq!(h.oms.state(id), Some(OrderState::PendingNew));
     assert_eq!(
@@ -318,7 +333,7 @@ fn new_ack_partial_fill_fill() {
     last.last_px = Price(100_100);
     h.report(last);
     assert_eq!(h.oms.state(id), Some(OrderState::Filled));
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
     assert_eq!(h.risk.position(SYM), 100);
     let p = h.oms.position(SYM).unwrap();
     assert_eq!((p.qty, p.open_buy, p.open_buy_notional), (100, 0, 0));
@@ -349,7 +364,7 @@ fn cancel_and_cancel_reject() {
         })
     );
     assert_eq!(h.oms.state(id), Some(OrderState::Canceled));
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
     assert_eq!(h.oms.position(SYM).unwrap().open_sell, 0);
     // A second cancel of a finished order is refused by the OMS.
     assert_eq!(
@@ -480,7 +495,7 @@ fn venue_reject_of_new_order() {
         })
     );
     assert_eq!(h.oms.state(id), Some(OrderState::Rejected));
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
     assert_eq!(h.risk.reject_count(RejectReason::VenueReject), 1);
     assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
 }
@@ -497,7 +512,7 @@ fn expired_and_done_for_day() {
             Some(OrderEvent::Canceled { .. })
         ));
         assert_eq!(h.oms.state(id), Some(OrderState::Expired));
-        assert!(!h.risk.is_open(id));
+        assert!(!h.risk_open(id));
         assert_eq!(h.risk.position(SYM), 10);
     }
 }
@@ -833,7 +848,7 @@ fn an_unsent_new_order_is_rejected_and_frees_its_exposure() {
         })
     );
     assert_eq!(h.oms.state(order), Some(OrderState::Rejected));
-    assert!(!h.risk.is_open(order));
+    assert!(!h.risk_open(order));
     assert_eq!(h.risk.open_qty(SYM), (0, 0));
     assert_eq!(h.oms.position(SYM).unwrap().open_buy, 0);
     assert_eq!(h.oms.stats().unsent, 1);
@@ -876,12 +891,12 @@ fn an_unsent_cancel_leaves_the_order_open_and_cancelable() {
         matches!(ev, Some(OrderEvent::AmendRejected { order: o, reason: RejectReason::NotSent, .. }) if o == id)
     );
     assert_eq!(h.oms.state(id), Some(OrderState::New));
-    assert!(h.risk.is_open(id));
+    assert!(h.risk_open(id));
     assert_eq!(h.risk.open_qty(SYM), (0, 50));
     // The unsent cancel's id is dead; a new cancel goes.
     let c2 = h.cancel(id);
     assert!(h.canceled(c2, cl).is_some());
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
 }
 
 #[test]
@@ -1219,7 +1234,7 @@ fn a_repeated_refusal_of_a_replace_leaves_the_working_order_alone() {
     ));
     assert_eq!(h.report(rej), None, "the repeat changes nothing");
     assert_eq!(h.oms.state(id), Some(OrderState::New));
-    assert!(h.risk.is_open(id));
+    assert!(h.risk_open(id));
     assert_eq!(h.risk.open_qty(SYM), (100, 0));
 }
 
@@ -1301,14 +1316,14 @@ fn a_fill_under_the_replace_before_its_ack_keeps_the_order_working() {
         h.fill(c, 100, 100, 100, PX),
         Some(OrderEvent::Filled { leaves: 100, .. })
     ));
-    assert!(h.risk.is_open(id), "risk still counts the shares working");
+    assert!(h.risk_open(id), "risk still counts the shares working");
     h.report(replaced(c, a, PX, 200));
     assert_eq!(
         h.oms.terms(id).map(|t| t.2),
         Some(100),
         "leaves at the venue"
     );
-    assert!(h.risk.is_open(id));
+    assert!(h.risk_open(id));
     assert_eq!(h.risk.open_qty(SYM), (100, 0));
 }
 
@@ -1398,7 +1413,7 @@ fn a_refused_replace_finishes_an_order_filled_meanwhile() {
         "the owner hears the order gone: {answer:?}"
     );
     assert_eq!(h.oms.state(id), Some(OrderState::Filled));
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
     let p = *h.oms.position(SYM).unwrap();
     assert_eq!(h.risk.open_qty(SYM), (p.open_buy, p.open_sell));
     assert_eq!((p.open_buy, p.qty), (0, 1));
@@ -1422,7 +1437,7 @@ fn a_replace_to_no_more_than_has_filled_finishes_the_order() {
         "the owner hears the order gone: {answer:?}"
     );
     assert_eq!(h.oms.state(id), Some(OrderState::Filled));
-    assert!(!h.risk.is_open(id));
+    assert!(!h.risk_open(id));
     assert_eq!(h.risk.open_qty(SYM), (0, 0));
     assert_eq!(h.oms.position(SYM).unwrap().qty, 150);
 }
