@@ -180,7 +180,9 @@ impl RiskSlot {
 /// An order as the caller names it to risk after the check: its id and the
 /// slot the check gave it. A reference whose slot holds no open order of
 /// that id (the order finished, and the slot may hold another since) names
-/// an unknown order: counted, and changes no order.
+/// an unknown order: it changes no order, and the events that report
+/// something of the order count it as unknown (`unknown_events`;
+/// [`RiskEngine::set_leaves`] and [`RiskEngine::is_open`] only ask).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct OrderRef {
     pub id: OrderId,
@@ -205,10 +207,11 @@ impl OrderRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CheckContext {
     /// Id the OMS will give a new order if it passes (ignored for
-    /// cancel/replace, which name their order in the intent). Ids are the
-    /// caller's to keep unique (the OMS issues each ClOrdID once): risk
-    /// keeps the id with the order to tell a stale [`OrderRef`] from a
-    /// live one, and does not look ids up.
+    /// cancel/replace, which name their order in the intent). No two open
+    /// orders may share an id, which is the caller's to keep (the OMS
+    /// issues each ClOrdID once; its whole-order probe reuses one id, for
+    /// an order taken back at once): risk keeps the id with the order to
+    /// tell a stale [`OrderRef`] from a live one, and does not look ids up.
     pub order: OrderId,
     /// Cancel/replace: where risk holds the order the intent names (the
     /// slot its check answered when it was new); `None`, or a slot that
@@ -228,7 +231,9 @@ pub struct CheckContext {
 /// restart), so the symbol and side travel with the fill.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Fill {
-    /// The order filled; [`OrderRef::unheld`] for one risk never held.
+    /// The order filled ([`OrderRef::unheld`] for one risk never held).
+    /// Only [`RiskEngine::on_fill`] reads it: [`RiskEngine::on_fill_adjusted`]
+    /// moves the position and touches no order.
     pub order: OrderRef,
     pub locate: StockLocate,
     pub side: Side,
