@@ -114,6 +114,32 @@ mod tests {
     }
 
     #[test]
+    fn self_match_prevention_is_the_firms_or_the_venues() {
+        use protocol::mailbox::config::SelfMatchScope;
+        assert_eq!(
+            parse(GOOD, None).unwrap().risk.self_match,
+            SelfMatchScope::Firm
+        );
+        let venue = GOOD.replace("self_match = \"firm\"", "self_match = \"venue\"");
+        let cfg = parse(&venue, None).unwrap();
+        assert_eq!(cfg.risk.self_match, SelfMatchScope::Venue);
+        let json = to_json(&cfg).unwrap();
+        assert_eq!(protocol::mailbox::config::parse_json(&json).unwrap(), cfg);
+        let absent: String = GOOD
+            .lines()
+            .filter(|l| !l.starts_with("self_match"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        assert_eq!(
+            parse(&absent, None).unwrap().risk.self_match,
+            SelfMatchScope::Firm
+        );
+        let bad = GOOD.replace("self_match = \"firm\"", "self_match = \"desk\"");
+        let e = parse(&bad, None).unwrap_err();
+        assert!(e.contains("self_match"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_field() {
         let bad = GOOD.replace("max_order_qty = 1000", "max_order_qty = 0");
         assert!(parse(&bad, None)

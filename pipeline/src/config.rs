@@ -20,6 +20,7 @@
 //! | `max_rejects_per_min` | `reject_rate` (trips the kill switch) |
 //! | `restricted_symbols` | an override per symbol found in the feed's directory, `restricted` |
 //! | `entered_volume` (`window_ms`, `max_qty`, `max_notional`) | `entered_volume` (absent: none) |
+//! | `self_match` (`"firm"` or `"venue"`) | `self_match` (absent: the firm's orders at every venue) |
 //!
 //! The configuration is the whole per-symbol picture: earlier per-symbol
 //! overrides are replaced by the restricted list. Everything the
@@ -43,8 +44,10 @@
 //!
 //! Strategies the configuration does not mention keep their parameters.
 
-use protocol::mailbox::config::{RiskConfig, StrategyConfig};
-use risk::{Limits, LimitsError, SymbolLimits, Throttle, VolumeLimit, MAX_THROTTLE_MSGS};
+use protocol::mailbox::config::{RiskConfig, SelfMatchScope as ConfigSelfMatch, StrategyConfig};
+use risk::{
+    Limits, LimitsError, SelfMatchScope, SymbolLimits, Throttle, VolumeLimit, MAX_THROTTLE_MSGS,
+};
 use strategy::mm::MmParams;
 use types::StockLocate;
 
@@ -147,6 +150,10 @@ pub fn risk_limits(
         max_notional: positive(v.max_notional),
         window_ns: u64::from(v.window_ms) * 1_000_000,
     });
+    limits.self_match = match cfg.self_match {
+        ConfigSelfMatch::Firm => SelfMatchScope::Firm,
+        ConfigSelfMatch::Venue => SelfMatchScope::Venue,
+    };
     limits.validate(symbols)?;
     Ok((limits, mapping))
 }
@@ -307,6 +314,7 @@ mod tests {
                 max_qty: 20_000,
                 max_notional: 90_000_000_000,
             }),
+            self_match: ConfigSelfMatch::Venue,
         }
     }
 
@@ -362,6 +370,10 @@ mod tests {
         cfg.entered_volume = None;
         let (off, _) = risk_limits(&cfg, &l, 16, directory).unwrap();
         assert_eq!(off.entered_volume, None);
+        assert_eq!(l.self_match, SelfMatchScope::Venue);
+        cfg.self_match = ConfigSelfMatch::Firm;
+        let (firm, _) = risk_limits(&cfg, &l, 16, directory).unwrap();
+        assert_eq!(firm.self_match, SelfMatchScope::Firm);
         // What the configuration does not name stays.
         assert_eq!(l.duplicate_window_ns, 5_000_000);
         assert_eq!(l.max_net_position, u64::MAX);

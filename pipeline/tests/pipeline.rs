@@ -1021,6 +1021,7 @@ fn risk_config(max_order_qty: u32, restricted: &[&str]) -> protocol::mailbox::co
         max_rejects_per_min: 200,
         restricted_symbols,
         entered_volume: None,
+        self_match: Default::default(),
     }
 }
 

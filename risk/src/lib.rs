@@ -43,7 +43,10 @@
 //! ([`OrderRef`]; the OMS keeps it in its own record, found through its
 //! own id map).
 //! Only the bookkeeping after the last own order at the best own price leaves
-//! a symbol walks that symbol's open orders (bounded by its open-order limit).
+//! a symbol walks that symbol's open orders (bounded by its open-order limit),
+//! and so does, under [`SelfMatchScope::Venue`], an order that crosses one
+//! of ours at some venue, to find whether one at its own venue is crossed
+//! (off the path: the path compares with our best prices at every venue).
 //!
 //! The new-order path is written for few instructions, loads and branches
 //! (all its data sits in L1/L2; smaller tables are no faster). Its time
@@ -103,7 +106,8 @@ use types::prefetch;
 
 pub use idmap::{IdMap, InsertError};
 pub use limits::{
-    Limits, LimitsError, SymbolLimits, Throttle, VolumeLimit, MAX_OVERRIDES, MAX_THROTTLE_MSGS,
+    Limits, LimitsError, SelfMatchScope, SymbolLimits, Throttle, VolumeLimit, MAX_OVERRIDES,
+    MAX_THROTTLE_MSGS,
 };
 pub use types::Nanos;
 use types::{OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId, VenueId};
@@ -1407,7 +1411,20 @@ impl RiskEngine {
             refuse!(InvalidOrder);
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
-        let notional = check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
+        let notional = match check_terms(rule, sym, side, price.0, qty, ctx.reference) {
+            Ok(notional) => notional,
+            // (Off the path: a refusal, or a self-match judged at the venue.)
+            Err(reason) => scoped_self_match(
+                reason,
+                self.limits.self_match,
+                &self.orders,
+                sym.head,
+                side,
+                price.0,
+                qty,
+                ctx.venue.0,
+            )?,
+        };
         if sym.open_orders >= rule.max_open_orders
             || self.open_orders >= self.limits.max_open_orders
         {
@@ -1540,7 +1557,18 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        check_terms(rule, sym, side, price.0, qty, ctx.reference)?;
+        if let Err(reason) = check_terms(rule, sym, side, price.0, qty, ctx.reference) {
+            scoped_self_match(
+                reason,
+                self.limits.self_match,
+                &self.orders,
+                sym.head,
+                side,
+                price.0,
+                qty,
+                venue,
+            )?;
+        }
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
             rule,
@@ -2320,6 +2348,53 @@ fn check_terms(
         refuse!(SelfMatch);
     }
     Ok(notional)
+}
+
+/// After [`check_terms`] refused an order with `reason`: under
+/// [`SelfMatchScope::Venue`] a [`RejectReason::SelfMatch`] (judged there
+/// against our orders at every venue) stands only if one of our open
+/// orders on the other side, at `venue`, crosses `price` (at its most
+/// aggressive terms, a replace in flight included; the walk of the
+/// symbol's open orders is bounded by its open-order limit, and runs only
+/// for an order that crosses one of ours somewhere). Then the order
+/// passes [`check_terms`], whose self-match test is its last: its notional
+/// (which passed `max_notional`) is returned. Any other refusal stands.
+#[cold]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn scoped_self_match(
+    reason: RejectReason,
+    scope: SelfMatchScope,
+    orders: &[OrderSlot],
+    head: u32,
+    side: Side,
+    price: i64,
+    qty: u32,
+    venue: u8,
+) -> Result<u64, RejectReason> {
+    if reason != RejectReason::SelfMatch || scope != SelfMatchScope::Venue {
+        return Err(reason);
+    }
+    let mut cur = head;
+    // A list longer than the table would be a broken link: stop there.
+    for _ in 0..orders.len() {
+        let Some(o) = orders.get(cur as usize) else {
+            break;
+        };
+        if o.live && o.side != side && o.venue == venue {
+            let theirs = o.exposure().match_price;
+            let crosses = match side {
+                Side::Buy => price >= theirs,
+                Side::Sell => price <= theirs,
+            };
+            if crosses {
+                return Err(RejectReason::SelfMatch);
+            }
+        }
+        cur = o.next;
+    }
+    // price > 0 and price × qty ≤ max_notional, a u64.
+    Ok((price as u64).saturating_mul(qty.into()))
 }
 
 /// `diff × bps_scale > bps × reference` (with a bps collar: `diff ×

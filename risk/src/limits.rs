@@ -81,6 +81,21 @@ pub struct VolumeLimit {
     pub window_ns: u64,
 }
 
+/// Whose resting orders a new order or replace may not cross (self-match
+/// prevention, judged on our own orders' most aggressive terms, a replace
+/// in flight included).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelfMatchScope {
+    /// Every open order of ours in the symbol, at any venue: an order that
+    /// would buy at or above a price we offer anywhere is refused.
+    #[default]
+    Firm,
+    /// Our open orders at the venue the order goes to: only orders that
+    /// could trade with each other (at one venue) count; a buy at another
+    /// venue through our offer here passes.
+    Venue,
+}
+
 /// The complete risk configuration, swapped in one step by
 /// [`crate::RiskEngine::apply_limits`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -110,6 +125,8 @@ pub struct Limits {
     pub max_daily_loss: u64,
     /// More than `max_msgs` rejects (risk or venue) within `window_ns` trips the kill switch.
     pub reject_rate: Option<Throttle>,
+    /// Which of our resting orders a new order may not cross.
+    pub self_match: SelfMatchScope,
 }
 
 impl Limits {
@@ -130,6 +147,7 @@ impl Limits {
             entered_volume: None,
             max_daily_loss: u64::MAX,
             reject_rate: None,
+            self_match: SelfMatchScope::Firm,
         }
     }
 

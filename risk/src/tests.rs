@@ -853,6 +853,66 @@ fn self_match_against_own_resting_orders() {
 }
 
 #[test]
+fn self_match_judged_at_the_venue_under_the_venue_scope() {
+    // Our sell at REF rests at venue 1, our buy at REF − 500 at venue 2.
+    let make = |scope| {
+        let mut h = H::with(|l| l.self_match = scope);
+        let sell = h.try_new_full(0, 1, Sell, REF, 10, 1, Some(REF)).unwrap();
+        let buy = h
+            .try_new_full(0, 1, Buy, REF - 500, 10, 2, Some(REF))
+            .unwrap();
+        (h, sell, buy)
+    };
+    let (mut firm, ..) = make(SelfMatchScope::Firm);
+    assert_eq!(
+        firm.try_new_full(0, 1, Buy, REF, 1, 2, Some(REF)),
+        Err(R::SelfMatch),
+        "the firm's scope: our sell at any venue counts"
+    );
+    let (mut h, sell, buy) = make(SelfMatchScope::Venue);
+    assert_eq!(
+        h.try_new_full(0, 1, Buy, REF, 1, 1, Some(REF)),
+        Err(R::SelfMatch),
+        "at our sell's venue"
+    );
+    assert_eq!(
+        h.try_new_full(7, 1, Sell, REF - 500, 1, 2, Some(REF)),
+        Err(R::SelfMatch),
+        "at our buy's venue, from another strategy"
+    );
+    let through = h.try_new_full(0, 1, Buy, REF + 100, 1, 2, Some(REF));
+    assert!(through.is_ok(), "through our sell, at another venue");
+    assert!(h
+        .try_new_full(0, 1, Sell, REF - 600, 1, 3, Some(REF))
+        .is_ok());
+    assert_eq!(h.e.open_qty(1), (11, 11), "what passed counts whole");
+    // A buy at venue 1 below our sell there passes; then that sell is
+    // replaced down, and counts at its new price at once.
+    assert!(h
+        .try_new_full(0, 1, Buy, REF - 300, 1, 1, Some(REF))
+        .is_ok());
+    assert!(h.replace(sell, REF - 200, 10).is_ok());
+    assert_eq!(
+        h.try_new_full(0, 1, Buy, REF - 200, 2, 1, Some(REF)),
+        Err(R::SelfMatch),
+        "a replace in flight counts at its most aggressive price"
+    );
+    // Replaces are judged at their order's venue: our buy at venue 2 may
+    // go up through our sells at venues 1 and 3, not through one at 2.
+    assert!(h.replace(buy, REF + 50, 10).is_ok());
+    h.e.on_replaced(buy, Price(REF + 50), 10);
+    assert!(h
+        .try_new_full(0, 1, Sell, REF + 900, 1, 2, Some(REF))
+        .is_ok());
+    let again = h
+        .try_new_full(0, 1, Buy, REF - 700, 1, 2, Some(REF))
+        .unwrap();
+    assert_eq!(h.replace(again, REF + 900, 1), Err(R::SelfMatch));
+    assert!(h.replace(again, REF + 899, 1).is_ok());
+    assert_eq!(h.e.reject_count(R::SelfMatch), 4);
+}
+
+#[test]
 fn invalid_orders() {
     let mut h = H::with(|_| {});
     assert_eq!(h.try_new(Buy, REF, 0), Err(R::InvalidOrder));

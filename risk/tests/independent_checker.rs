@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use risk::{
-    Capacity, CheckContext, Fill, Limits, OrderRef, RiskEngine, RiskSlot, SymbolLimits, Throttle,
-    TripCause, VolumeLimit,
+    Capacity, CheckContext, Fill, Limits, OrderRef, RiskEngine, RiskSlot, SelfMatchScope,
+    SymbolLimits, Throttle, TripCause, VolumeLimit,
 };
 use types::{
     Nanos, OrderId, OrderIntent, Price, RejectReason, Side, StrategyId, Symbol, TimeInForce,
@@ -237,7 +237,7 @@ fn assert_new_ok(
         "max notional"
     );
     assert_collar(s, price, reference);
-    assert_no_self_match(m, locate, side, price, None);
+    assert_no_self_match(m, lim, locate, side, price, venue, None);
     let sym_open = m.orders.values().filter(|o| o.locate == locate).count() as u32;
     assert!(sym_open < s.max_open_orders, "symbol open orders");
     assert!(
@@ -286,9 +286,23 @@ fn assert_collar(s: &SymbolLimits, price: i64, reference: Option<i64>) {
     }
 }
 
-fn assert_no_self_match(m: &Model, locate: u16, side: Side, price: i64, except: Option<u64>) {
+/// No open order of ours on the other side that could trade with this one
+/// is crossed: any of them, or under the venue scope those at `venue`.
+fn assert_no_self_match(
+    m: &Model,
+    lim: &Limits,
+    locate: u16,
+    side: Side,
+    price: i64,
+    venue: u8,
+    except: Option<u64>,
+) {
+    let per_venue = lim.self_match == SelfMatchScope::Venue;
     for (id, o) in &m.orders {
         if o.locate != locate || o.side == side || Some(*id) == except {
+            continue;
+        }
+        if per_venue && o.venue != venue {
             continue;
         }
         for p in o.match_prices() {
@@ -409,6 +423,11 @@ fn random_limits(r: &mut Rng) -> Limits {
     l.max_net_position = r.range(500, 5_000) as u64;
     l.credit_limit = r.range(30, 400) as u64 * 100_000_000;
     l.max_open_orders = r.range(10, 120) as u32;
+    l.self_match = if r.chance(5_000) {
+        SelfMatchScope::Venue
+    } else {
+        SelfMatchScope::Firm
+    };
     l.duplicate_window_ns = if r.chance(8_000) {
         r.range(100, 50_000) as u64
     } else {
@@ -772,7 +791,7 @@ fn run(seed: u64, intents: u64) -> Tally {
                         "replace notional"
                     );
                     assert_collar(s, price, Some(reference));
-                    assert_no_self_match(&m, locate, o.side, price, Some(id));
+                    assert_no_self_match(&m, &limits, locate, o.side, price, o.venue, Some(id));
                     let mut after = o.clone();
                     after.pending = Some((price, qty));
                     let add_q = after.open_qty() - o.open_qty();

@@ -75,6 +75,18 @@ pub enum FixVersion {
     Fix44,
 }
 
+/// Which of our resting orders a new order or replace may not cross.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelfMatchScope {
+    /// Our open orders in the symbol at every venue (the default).
+    #[default]
+    Firm,
+    /// Our open orders at the venue the order goes to: only orders that
+    /// could trade with each other count.
+    Venue,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyKind {
@@ -107,6 +119,10 @@ pub struct RiskConfig {
     /// limited.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entered_volume: Option<EnteredVolume>,
+    /// Whose resting orders self-match prevention counts; absent: the
+    /// firm's, at every venue.
+    #[serde(default)]
+    pub self_match: SelfMatchScope,
 }
 
 /// What may be entered within any `window_ms`, over every strategy and
@@ -538,6 +554,7 @@ pub fn example() -> ApplianceConfig {
                 max_qty: 100_000,
                 max_notional: 10_000_000 * 10_000,
             }),
+            self_match: SelfMatchScope::Firm,
         },
         venues,
         strategies,
