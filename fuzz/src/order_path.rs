@@ -50,7 +50,9 @@ use crate::script::Script;
 use gateway::oms::{
     ClOrdId, ExecKey, ExecReport, ExecType, Oms, OmsConfig, OmsStats, OrderState, Outbound,
 };
-use risk::{Capacity, Limits, RiskEngine, SymbolLimits, Throttle, TripCause, VolumeLimit};
+use risk::{
+    Capacity, Limits, RiskEngine, SelfMatchScope, SymbolLimits, Throttle, TripCause, VolumeLimit,
+};
 use types::{
     Nanos, OrderEvent, OrderId, OrderIntent, Price, RejectReason, Side, StockLocate, StrategyId,
     Symbol, TimeInForce, VenueId,
@@ -197,7 +199,12 @@ fn reference(s: &mut Script) -> Option<Price> {
 /// The limit sets a script switches between.
 fn limits(preset: u8) -> Limits {
     match preset % 8 {
-        0 | 4 | 5 => Limits::example(),
+        0 | 4 => Limits::example(),
+        // Self-match judged at the order's venue only.
+        5 => Limits {
+            self_match: SelfMatchScope::Venue,
+            ..Limits::example()
+        },
         1 | 6 => {
             let rate = Some(Throttle {
                 max_msgs: 3,
@@ -244,6 +251,9 @@ fn limits(preset: u8) -> Limits {
             // Fits: two of MAX_OVERRIDES.
             let _ = l.overrides.push((1, restricted));
             let _ = l.overrides.push((2, SymbolLimits::UNLIMITED));
+            if preset % 8 == 6 {
+                l.self_match = SelfMatchScope::Venue;
+            }
             l
         }
         2 | 3 => Limits::unlimited(),
@@ -574,7 +584,7 @@ impl Run {
                     "an order is named by its first id"
                 );
                 self.issue(cl_ord_id, strategy);
-                self.check_opening(locate, side, price, qty, reference);
+                self.check_opening(locate, side, price, qty, venue, reference);
                 self.check_duplicate((strategy.0, locate, side, price.0, qty));
                 let index = self.orders.len();
                 self.orders.push(Placed {
@@ -617,7 +627,7 @@ impl Run {
                 let Some((i, p)) = index.zip(placed) else {
                     panic!("a replace of an order the OMS never entered: {out:?}");
                 };
-                self.check_opening(p.locate, p.side, price, qty, reference);
+                self.check_opening(p.locate, p.side, price, qty, p.venue, reference);
                 if let Some(placed) = self.orders.get_mut(i) {
                     placed.asked = Some((price, qty));
                     placed.newest = cl_ord_id;
@@ -665,12 +675,14 @@ impl Run {
 
     /// A new order or replace risk let through, judged against the limits
     /// in force (which the check did not change) by their definitions.
+    #[allow(clippy::too_many_arguments)]
     fn check_opening(
         &self,
         locate: StockLocate,
         side: Side,
         price: Price,
         qty: u32,
+        venue: VenueId,
         reference: Option<Price>,
     ) {
         assert_eq!(self.risk.tripped(), None);
@@ -703,9 +715,11 @@ impl Run {
         }
         // Self-match: risk's best own price on the other side is at least
         // as aggressive as any open order there (it also counts a replace
-        // in flight at its worse terms).
+        // in flight at its worse terms); under the venue scope, of the
+        // open orders at the order's venue.
+        let per_venue = self.risk.limits().self_match == SelfMatchScope::Venue;
         for o in self.oms.open_orders() {
-            if o.locate == locate && o.side != side {
+            if o.locate == locate && o.side != side && (!per_venue || o.venue == venue) {
                 let crosses = match side {
                     Side::Buy => price >= o.price,
                     Side::Sell => price <= o.price,
@@ -1183,7 +1197,7 @@ impl Run {
                     },
                 ) = (whole, intent)
                 {
-                    self.check_opening(locate, side, price, qty, reference);
+                    self.check_opening(locate, side, price, qty, venue, reference);
                     self.check_duplicate((strategy.0, locate, side, price.0, qty));
                 }
             }
