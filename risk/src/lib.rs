@@ -1411,20 +1411,8 @@ impl RiskEngine {
             refuse!(InvalidOrder);
         };
         let rule = rule_of(&self.rules, sym.limits_slot);
-        let notional = match check_terms(rule, sym, side, price.0, qty, ctx.reference) {
-            Ok(notional) => notional,
-            // (Off the path: a refusal, or a self-match judged at the venue.)
-            Err(reason) => scoped_self_match(
-                reason,
-                self.limits.self_match,
-                &self.orders,
-                sym.head,
-                side,
-                price.0,
-                qty,
-                ctx.venue.0,
-            )?,
-        };
+        let scope = (&self.limits, &self.orders, ctx.venue.0);
+        let notional = check_terms_in_scope(rule, sym, side, price.0, qty, ctx.reference, scope)?;
         if sym.open_orders >= rule.max_open_orders
             || self.open_orders >= self.limits.max_open_orders
         {
@@ -1557,18 +1545,8 @@ impl RiskEngine {
         };
         let rule = self.rule(sym.limits_slot);
         // price > 0 was checked above.
-        if let Err(reason) = check_terms(rule, sym, side, price.0, qty, ctx.reference) {
-            scoped_self_match(
-                reason,
-                self.limits.self_match,
-                &self.orders,
-                sym.head,
-                side,
-                price.0,
-                qty,
-                venue,
-            )?;
-        }
+        let scope = (&self.limits, &self.orders, venue);
+        check_terms_in_scope(rule, sym, side, price.0, qty, ctx.reference, scope)?;
         let (add, add_notional) = (after.qty - before.qty, after.notional - before.notional);
         self.room.check(
             rule,
@@ -2348,6 +2326,39 @@ fn check_terms(
         refuse!(SelfMatch);
     }
     Ok(notional)
+}
+
+/// [`check_terms`] with the self-match judged in its scope: `scope` is
+/// (the limits in force, our orders, the venue the order goes to), read
+/// only off the path.
+// The box by reference, not the slice: its address costs nothing, where
+// the slice's pointer and length would be loaded on the path, to be used
+// only off it.
+#[allow(clippy::borrowed_box)]
+#[inline(always)]
+fn check_terms_in_scope(
+    rule: &Rule,
+    sym: &SymbolState,
+    side: Side,
+    price: i64,
+    qty: u32,
+    reference: Option<Price>,
+    (limits, orders, venue): (&Limits, &Box<[OrderSlot]>, u8),
+) -> Result<u64, RejectReason> {
+    match check_terms(rule, sym, side, price, qty, reference) {
+        Ok(notional) => Ok(notional),
+        // Off the path: a refusal, or a self-match judged at the venue.
+        Err(reason) => scoped_self_match(
+            reason,
+            limits.self_match,
+            orders,
+            sym.head,
+            side,
+            price,
+            qty,
+            venue,
+        ),
+    }
 }
 
 /// After [`check_terms`] refused an order with `reason`: under
