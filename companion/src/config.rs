@@ -124,7 +124,14 @@ mod tests {
         let cfg = parse(&venue, None).unwrap();
         assert_eq!(cfg.risk.self_match, SelfMatchScope::Venue);
         let json = to_json(&cfg).unwrap();
+        let text = String::from_utf8_lossy(&json);
+        assert!(text.contains("\"self_match\":\"venue\""), "{text}");
         assert_eq!(protocol::mailbox::config::parse_json(&json).unwrap(), cfg);
+        // The default is left out of the JSON: an appliance that predates
+        // the field takes the configuration.
+        let firm = to_json(&parse(GOOD, None).unwrap()).unwrap();
+        let firm = String::from_utf8_lossy(&firm);
+        assert!(!firm.contains("self_match"), "{firm}");
         let absent: String = GOOD
             .lines()
             .filter(|l| !l.starts_with("self_match"))

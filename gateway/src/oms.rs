@@ -1418,7 +1418,9 @@ impl Oms {
     /// into one child order per venue is checked whole first, so that
     /// children each within a per-order limit (quantity, notional) cannot
     /// carry an order past it, nor a collar, duplicate or self-match test
-    /// pass in pieces that the whole fails. A refusal counts (per reason
+    /// pass in pieces that the whole fails (a self-match judged at `venue`
+    /// alone under `SelfMatchScope::Venue`; each child is judged at its
+    /// own when it is submitted). A refusal counts (per reason
     /// and toward the reject rate) like any other; a pass leaves only the
     /// whole's terms in risk's duplicate window
     /// ([`RiskEngine::take_back_entry`]). Each child is then submitted on

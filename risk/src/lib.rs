@@ -43,10 +43,13 @@
 //! ([`OrderRef`]; the OMS keeps it in its own record, found through its
 //! own id map).
 //! Only the bookkeeping after the last own order at the best own price leaves
-//! a symbol walks that symbol's open orders (bounded by its open-order limit),
-//! and so does, under [`SelfMatchScope::Venue`], an order that crosses one
-//! of ours at some venue, to find whether one at its own venue is crossed
-//! (off the path: the path compares with our best prices at every venue).
+//! a symbol walks that symbol's open orders (as many as its open-order
+//! limit allowed when they were entered; a limit lowered later leaves those
+//! already open), and so does, under [`SelfMatchScope::Venue`], an order
+//! that crosses one of ours at some venue, to find whether one at its own
+//! venue is crossed (off the path: the path compares with our best prices
+//! at every venue; once our own orders cross each other across venues,
+//! which that scope allows, every order crossing one of them walks).
 //!
 //! The new-order path is written for few instructions, loads and branches
 //! (all its data sits in L1/L2; smaller tables are no faster). Its time
@@ -2366,8 +2369,8 @@ fn check_terms_in_scope(
 /// against our orders at every venue) stands only if one of our open
 /// orders on the other side, at `venue`, crosses `price` (at its most
 /// aggressive terms, a replace in flight included; the walk of the
-/// symbol's open orders is bounded by its open-order limit, and runs only
-/// for an order that crosses one of ours somewhere). Then the order
+/// symbol's open orders runs only for an order that crosses one of ours
+/// somewhere). Then the order
 /// passes [`check_terms`], whose self-match test is its last: its notional
 /// (which passed `max_notional`) is returned. Any other refusal stands.
 #[cold]

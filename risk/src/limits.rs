@@ -90,9 +90,14 @@ pub enum SelfMatchScope {
     /// would buy at or above a price we offer anywhere is refused.
     #[default]
     Firm,
-    /// Our open orders at the venue the order goes to: only orders that
-    /// could trade with each other (at one venue) count; a buy at another
-    /// venue through our offer here passes.
+    /// Our open orders at the venue the order goes to: a buy at another
+    /// venue through our offer here passes. For orders that stay at the
+    /// venue they are sent to (post-only, or marked not to be routed
+    /// under the venue's rules): a routable order priced through our
+    /// protected quote elsewhere may be routed by its venue to ours and
+    /// trade with it. Under this scope our own orders may cross each
+    /// other across venues; every order crossing one of them is then
+    /// judged by a walk of the symbol's open orders, off the order path.
     Venue,
 }
 

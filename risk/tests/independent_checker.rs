@@ -286,6 +286,19 @@ fn assert_collar(s: &SymbolLimits, price: i64, reference: Option<i64>) {
     }
 }
 
+/// Does an order at `price` cross one of our open orders in `locate` on the
+/// other side, at any venue?
+fn crosses_any(m: &Model, locate: u16, side: Side, price: i64) -> bool {
+    m.orders
+        .values()
+        .filter(|o| o.locate == locate && o.side != side)
+        .flat_map(|o| o.match_prices())
+        .any(|p| match side {
+            Side::Buy => price >= p,
+            Side::Sell => price <= p,
+        })
+}
+
 /// No open order of ours on the other side that could trade with this one
 /// is crossed: any of them, or under the venue scope those at `venue`.
 fn assert_no_self_match(
@@ -455,6 +468,8 @@ fn random_limits(r: &mut Rng) -> Limits {
 struct Tally {
     /// New, cancel and replace intents checked.
     intents: u64,
+    /// New orders accepted through one of our orders at another venue.
+    through_other_venues: u64,
     unsent: u64,
     manual_trips: u64,
     new_ok: u64,
@@ -568,6 +583,13 @@ fn run(seed: u64, intents: u64) -> Tally {
                         &m, &limits, strategy, locate, side, price, qty, venue, ref_opt, now,
                     );
                     tally.new_ok += 1;
+                    // What only the venue scope lets through (the checker
+                    // would not see a scope that refused as widely as the
+                    // firm's: count it).
+                    if crosses_any(&m, locate, side, price) {
+                        assert_eq!(limits.self_match, SelfMatchScope::Venue);
+                        tally.through_other_venues += 1;
+                    }
                     m.orders.insert(
                         id,
                         MOrder {
@@ -1078,6 +1100,10 @@ fn run(seed: u64, intents: u64) -> Tally {
 fn assert_meaningful(t: &Tally, intents: u64) {
     // A checker that never sees acceptances or rejections proves nothing.
     assert!(t.new_ok > intents / 20, "too few accepts: {t:?}");
+    assert!(
+        t.through_other_venues > 0,
+        "the venue scope never let an order through our order at another venue: {t:?}"
+    );
     for reason in [
         "MaxOrderQty",
         "MaxNotional",

@@ -82,9 +82,15 @@ pub enum SelfMatchScope {
     /// Our open orders in the symbol at every venue (the default).
     #[default]
     Firm,
-    /// Our open orders at the venue the order goes to: only orders that
-    /// could trade with each other count.
+    /// Our open orders at the venue the order goes to (for orders that
+    /// stay there: post-only, or not routable under the venue's rules).
     Venue,
+}
+
+impl SelfMatchScope {
+    pub fn is_firm(&self) -> bool {
+        *self == SelfMatchScope::Firm
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -120,8 +126,9 @@ pub struct RiskConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub entered_volume: Option<EnteredVolume>,
     /// Whose resting orders self-match prevention counts; absent: the
-    /// firm's, at every venue.
-    #[serde(default)]
+    /// firm's, at every venue (and left out when so, so that an appliance
+    /// built before the field existed still takes the configuration).
+    #[serde(default, skip_serializing_if = "SelfMatchScope::is_firm")]
     pub self_match: SelfMatchScope,
 }
 
