@@ -1593,9 +1593,11 @@ impl RiskEngine {
         order: OrderId,
         held: Option<RiskSlot>,
     ) -> Result<u32, RejectReason> {
-        let idx = held.ok_or(RejectReason::UnknownOrder)?.0;
+        let idx = held
+            .and_then(|slot| self.held(OrderRef::new(order, slot)))
+            .ok_or(RejectReason::UnknownOrder)?;
         match self.orders.get(idx as usize) {
-            Some(o) if o.live && o.id == order.0 && o.strategy == strategy.0 as u32 => Ok(idx),
+            Some(o) if o.strategy == strategy.0 as u32 => Ok(idx),
             _ => Err(RejectReason::UnknownOrder),
         }
     }
@@ -1688,18 +1690,7 @@ impl RiskEngine {
         let Some(sym) = self.symbols.get(locate as usize) else {
             return;
         };
-        let (mut bid, mut ask) = (i64::MIN, i64::MAX);
-        let mut cur = sym.head;
-        while let Some(o) = self.orders.get(cur as usize) {
-            if cur != skip && o.live {
-                let p = o.exposure().match_price;
-                match o.side {
-                    Side::Buy => bid = bid.max(p),
-                    Side::Sell => ask = ask.min(p),
-                }
-            }
-            cur = o.next;
-        }
+        let (bid, ask) = own_best(&self.orders, sym.head, skip, None);
         if let Some(sym) = self.symbols.get_mut(locate as usize) {
             sym.own_bid = bid;
             sym.own_ask = ask;
@@ -2321,14 +2312,43 @@ fn check_terms(
     if diff > rule.tick_span {
         refuse!(PriceCollar);
     }
-    let crosses = match side {
-        Side::Buy => price >= sym.own_ask,
-        Side::Sell => price <= sym.own_bid,
-    };
-    if crosses {
+    if crosses_own(side, price, sym.own_bid, sym.own_ask) {
         refuse!(SelfMatch);
     }
     Ok(notional)
+}
+
+/// Would an order on `side` at `price` trade with our own best bid or ask?
+#[inline(always)]
+fn crosses_own(side: Side, price: i64, own_bid: i64, own_ask: i64) -> bool {
+    match side {
+        Side::Buy => price >= own_ask,
+        Side::Sell => price <= own_bid,
+    }
+}
+
+/// Our best own (bid, ask) among the open orders of the symbol list that
+/// starts at `head` (at their most aggressive terms, a replace in flight
+/// included), leaving out order `skip`, and counting only orders at
+/// `venue` when one is given; `(i64::MIN, i64::MAX)` for none.
+fn own_best(orders: &[OrderSlot], head: u32, skip: u32, venue: Option<u8>) -> (i64, i64) {
+    let (mut bid, mut ask) = (i64::MIN, i64::MAX);
+    let mut cur = head;
+    // A list longer than the table would be a broken link: stop there.
+    for _ in 0..orders.len() {
+        let Some(o) = orders.get(cur as usize) else {
+            break;
+        };
+        if cur != skip && o.live && venue.is_none_or(|v| o.venue == v) {
+            let p = o.exposure().match_price;
+            match o.side {
+                Side::Buy => bid = bid.max(p),
+                Side::Sell => ask = ask.min(p),
+            }
+        }
+        cur = o.next;
+    }
+    (bid, ask)
 }
 
 /// [`check_terms`] with the self-match judged in its scope: `scope` is
@@ -2389,23 +2409,9 @@ fn scoped_self_match(
     if reason != RejectReason::SelfMatch || scope != SelfMatchScope::Venue {
         return Err(reason);
     }
-    let mut cur = head;
-    // A list longer than the table would be a broken link: stop there.
-    for _ in 0..orders.len() {
-        let Some(o) = orders.get(cur as usize) else {
-            break;
-        };
-        if o.live && o.side != side && o.venue == venue {
-            let theirs = o.exposure().match_price;
-            let crosses = match side {
-                Side::Buy => price >= theirs,
-                Side::Sell => price <= theirs,
-            };
-            if crosses {
-                return Err(RejectReason::SelfMatch);
-            }
-        }
-        cur = o.next;
+    let (bid, ask) = own_best(orders, head, NIL, Some(venue));
+    if crosses_own(side, price, bid, ask) {
+        return Err(RejectReason::SelfMatch);
     }
     // price > 0 and price × qty ≤ max_notional, a u64.
     Ok((price as u64).saturating_mul(qty.into()))
