@@ -286,17 +286,37 @@ fn assert_collar(s: &SymbolLimits, price: i64, reference: Option<i64>) {
     }
 }
 
-/// Does an order at `price` cross one of our open orders in `locate` on the
-/// other side, at any venue?
-fn crosses_any(m: &Model, locate: u16, side: Side, price: i64) -> bool {
+/// One of our prices an order at `price` would cross: among our open
+/// orders in `locate` on the other side (at any of their terms, a replace
+/// in flight included), leaving out order `except`, and only those at
+/// `venue` when one is given.
+fn crossed_price(
+    m: &Model,
+    locate: u16,
+    side: Side,
+    price: i64,
+    venue: Option<u8>,
+    except: Option<u64>,
+) -> Option<i64> {
     m.orders
-        .values()
-        .filter(|o| o.locate == locate && o.side != side)
-        .flat_map(|o| o.match_prices())
-        .any(|p| match side {
+        .iter()
+        .filter(|(id, o)| {
+            o.locate == locate
+                && o.side != side
+                && Some(**id) != except
+                && venue.is_none_or(|v| o.venue == v)
+        })
+        .flat_map(|(_, o)| o.match_prices())
+        .find(|&p| match side {
             Side::Buy => price >= p,
             Side::Sell => price <= p,
         })
+}
+
+/// Does an order at `price` cross one of our open orders in `locate` on the
+/// other side, at any venue?
+fn crosses_any(m: &Model, locate: u16, side: Side, price: i64) -> bool {
+    crossed_price(m, locate, side, price, None, None).is_some()
 }
 
 /// No open order of ours on the other side that could trade with this one
@@ -310,20 +330,9 @@ fn assert_no_self_match(
     venue: u8,
     except: Option<u64>,
 ) {
-    let per_venue = lim.self_match == SelfMatchScope::Venue;
-    for (id, o) in &m.orders {
-        if o.locate != locate || o.side == side || Some(*id) == except {
-            continue;
-        }
-        if per_venue && o.venue != venue {
-            continue;
-        }
-        for p in o.match_prices() {
-            match side {
-                Side::Buy => assert!(price < p, "self-match: buy {price} vs own sell {p}"),
-                Side::Sell => assert!(price > p, "self-match: sell {price} vs own buy {p}"),
-            }
-        }
+    let venue = (lim.self_match == SelfMatchScope::Venue).then_some(venue);
+    if let Some(p) = crossed_price(m, locate, side, price, venue, except) {
+        panic!("self-match: {side:?} at {price} vs our order at {p}");
     }
 }
 
